@@ -1,0 +1,153 @@
+"""The bounded admission mailbox: the one place where outside work can be refused.
+
+Only new cases from outside pass through it. Everything the engine tells itself
+(branches, arrivals, timers, events, idle runners, stop) travels in the actors'
+unbounded inboxes, so a full mailbox can never block a split or shed a branch.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from actors._errors import EngineStoppedError, MailboxFull
+
+if TYPE_CHECKING:
+    from actors._job import JobRecord
+
+__all__ = ["AdmissionGate", "FullMode"]
+
+
+class FullMode(enum.Enum):
+    """What ``schedule()`` does when ``capacity`` jobs are admitted and not yet started."""
+
+    BACKPRESSURE = "backpressure"
+    """The caller blocks until a runner starts a queued job (``timeout`` → ``MailboxFull``)."""
+    DROP_NEWEST = "drop_newest"
+    """The new job is refused at once with ``MailboxFull``."""
+    DROP_OLDEST = "drop_oldest"
+    """The oldest queued job is evicted (state SHED, reported to ``on_shed``)."""
+
+
+class AdmissionGate:
+    """A bounded FIFO of admitted, not yet started external jobs.
+
+    Admission is two-phase so that a job is saved before any runner can see it:
+    ``reserve()`` takes a slot (blocking, refusing or evicting per the full mode),
+    the caller saves the job, then ``commit()`` queues it (or ``release()`` gives the
+    slot back). Reserved and queued jobs both count against ``capacity``.
+    """
+
+    def __init__(self, capacity: int, mode: FullMode) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            msg = f"capacity must be an int >= 1, got {capacity!r}"
+            raise ValueError(msg)
+        if not isinstance(mode, FullMode):
+            msg = f"full_mode must be a FullMode, got {mode!r}"
+            raise TypeError(msg)
+        self.capacity = capacity
+        self.mode = mode
+        self._queue: deque[JobRecord] = deque()
+        self._reserved = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = False
+        self.peak = 0
+        self.waiting_producers = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def used(self) -> int:
+        """Slots in use: queued plus reserved."""
+        return len(self._queue) + self._reserved
+
+    def reserve(self, *, timeout: float | None = None, block: bool = True) -> JobRecord | None:
+        """Take a slot; return the job evicted to make room (DROP_OLDEST), if any.
+
+        Raises ``MailboxFull`` when the mode refuses (or ``timeout`` passes), and
+        ``EngineStoppedError`` once the gate is closed. ``block=False`` never waits.
+        """
+        with self._cond:
+            self._check_open()
+            evicted = None
+            if self.used >= self.capacity:
+                if self.mode is FullMode.DROP_OLDEST and self._queue:
+                    evicted = self._queue.popleft()
+                elif self.mode is FullMode.BACKPRESSURE and block:
+                    self.waiting_producers += 1
+                    try:
+                        ok = self._cond.wait_for(
+                            lambda: self._closed or self.used < self.capacity, timeout
+                        )
+                    finally:
+                        self.waiting_producers -= 1
+                    self._check_open()
+                    if not ok:
+                        msg = (
+                            f"admission mailbox full ({self.capacity} jobs queued) and no "
+                            f"slot freed within {timeout}s"
+                        )
+                        raise MailboxFull(msg)
+                else:
+                    msg = f"admission mailbox full ({self.capacity} jobs queued); job refused"
+                    raise MailboxFull(msg)
+            self._reserved += 1
+            return evicted
+
+    def commit(self, job: JobRecord) -> None:
+        """Queue ``job`` in the slot reserved for it."""
+        with self._cond:
+            self._reserved -= 1
+            self._queue.append(job)
+            self.peak = max(self.peak, len(self._queue))
+
+    def release(self) -> None:
+        """Give back a reserved slot whose job was not admitted after all."""
+        with self._cond:
+            self._reserved -= 1
+            self._cond.notify()
+
+    def pop(self) -> JobRecord | None:
+        """Take the oldest queued job (it is being started), freeing its slot."""
+        with self._cond:
+            if not self._queue:
+                return None
+            job = self._queue.popleft()
+            self._cond.notify()
+            return job
+
+    def remove(self, job_id: str) -> JobRecord | None:
+        """Take a queued job out by id (cancellation); ``None`` when it is not queued."""
+        with self._cond:
+            for job in self._queue:
+                if job.id == job_id:
+                    self._queue.remove(job)
+                    self._cond.notify()
+                    return job
+            return None
+
+    def close(self) -> list[JobRecord]:
+        """Refuse all further admission, wake blocked producers, return what was queued."""
+        with self._cond:
+            self._closed = True
+            left = list(self._queue)
+            self._cond.notify_all()
+            return left
+
+    @property
+    def closed(self) -> bool:
+        """Whether admission has been closed by shutdown."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = "the mediator is shut down; it admits no new jobs"
+            raise EngineStoppedError(msg)
+
+    def _check_invariants(self) -> None:
+        assert 0 <= self._reserved <= self.capacity
+        assert len(self._queue) + self._reserved <= self.capacity, "admission bound exceeded"
+        assert self.peak <= self.capacity

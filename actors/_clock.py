@@ -1,0 +1,79 @@
+"""The ``Clock`` protocol and the system clock: the engine's only source of time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["Alarm", "Clock", "SystemClock"]
+
+
+class Alarm(Protocol):
+    """Calls its callback once the clock reaches the time last ``set``."""
+
+    def set(self, when: float | None) -> None:
+        """Ring at ``when`` (clock seconds); ``None`` disarms. Replaces the previous time."""
+
+    def close(self) -> None:
+        """Disarm for good and release any thread."""
+
+
+class Clock(Protocol):
+    """Time as the engine sees it. Inject a virtual one to test timers without sleeping."""
+
+    def now(self) -> float:
+        """Seconds since the epoch (due times are saved with jobs, so they outlive a process)."""
+
+    def alarm(self, callback: Callable[[], None]) -> Alarm:
+        """A new alarm that calls ``callback`` (from any thread) when it rings."""
+
+
+class SystemClock:
+    """Wall-clock time; each alarm is one daemon thread that sleeps until its due time."""
+
+    def now(self) -> float:
+        """``time.time()``."""
+        return time.time()
+
+    def alarm(self, callback: Callable[[], None]) -> Alarm:
+        """Start a thread that rings ``callback`` at the time last set."""
+        return _ThreadAlarm(self, callback)
+
+
+class _ThreadAlarm:
+    def __init__(self, clock: SystemClock, callback: Callable[[], None]) -> None:
+        self._clock = clock
+        self._callback = callback
+        self._when: float | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="actors-alarm", daemon=True)
+        self._thread.start()
+
+    def set(self, when: float | None) -> None:
+        with self._cond:
+            self._when = when
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    if self._when is None:
+                        self._cond.wait()
+                        continue
+                    delay = self._when - self._clock.now()
+                    if delay <= 0:
+                        self._when = None
+                        break
+                    self._cond.wait(delay)
+                if self._closed:
+                    return
+            self._callback()

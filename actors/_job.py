@@ -1,0 +1,143 @@
+"""Job states, the public ``Job`` snapshot and the engine's mutable job record."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["FINAL_STATES", "Job", "JobRecord", "JobState", "StepContext"]
+
+
+class JobState(enum.Enum):
+    """Where a job is in its life. DONE, FAULTED, CANCELLED and SHED are final."""
+
+    READY = "ready"
+    """Admitted (or released by a timer, event or join) and waiting for a runner."""
+    RUNNING = "running"
+    """A runner is executing its steps."""
+    WAITING = "waiting"
+    """Parked: on a timer, an external event, or its branches."""
+    DONE = "done"
+    """Finished normally (a handled fault also ends DONE)."""
+    FAULTED = "faulted"
+    """Ended by an unhandled error; ``Job.error`` says what and where."""
+    CANCELLED = "cancelled"
+    """Ended by ``Mediator.cancel`` (or as a losing branch of a Discriminator)."""
+    SHED = "shed"
+    """Evicted from a full admission mailbox under ``FullMode.DROP_OLDEST``; never ran."""
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the job can change no more."""
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({JobState.DONE, JobState.FAULTED, JobState.CANCELLED, JobState.SHED})
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An immutable snapshot of a job, as handles and stores report it.
+
+    A *case* is the tree of jobs one ``schedule()`` call starts: its root has
+    ``parent_id is None`` and ``case_id == id``; branches record their parent and their
+    index in the split. ``step`` is the step the job runs next (or last ran, once final).
+    """
+
+    id: str
+    workflow: str
+    version: int
+    step: str | None
+    data: Any
+    state: JobState
+    case_id: str
+    parent_id: str | None = None
+    branch_index: int | None = None
+    attempt: int = 1
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a task that takes a second parameter learns about the step it runs in.
+
+    ``idempotency_key`` is ``"{job_id}:{step}:{attempt}"``: a step can run again after a
+    crash (at-least-once), and an effect keyed on this runs once. ``correlation_id`` is
+    the id a ``RequestReaction`` reply must carry.
+    """
+
+    job_id: str
+    case_id: str
+    workflow: str
+    step: str
+    attempt: int
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable key of this attempt of this step of this job."""
+        return f"{self.job_id}:{self.step}:{self.attempt}"
+
+    @property
+    def correlation_id(self) -> str:
+        """Correlation id for a reply to a request sent from this step."""
+        return f"{self.job_id}/{self.step}"
+
+
+@dataclass(slots=True, eq=False)
+class JobRecord:
+    """The engine's mutable view of a job. Exactly one actor owns a record at a time.
+
+    The split fields live on a job that has split: how many branches it started, how
+    many have not yet ended, the datas of those that arrived at its join (by branch
+    index), and the first unhandled branch error.
+    """
+
+    id: str
+    case_id: str
+    workflow: str
+    version: int
+    step: str | None
+    data: Any
+    state: JobState = JobState.READY
+    parent_id: str | None = None
+    branch_index: int | None = None
+    attempt: int = 1
+    error: str | None = None
+    due: float | None = None
+    # A delivered event waiting to be applied by a runner: (kind, name, payload).
+    event: tuple[str, str, Any] | None = None
+    split_step: str | None = None
+    split_total: int = 0
+    split_live: int = 0
+    arrivals: dict[int, Any] = field(default_factory=dict)
+    join_step: str | None = None
+    joined: bool = False
+    branch_error: str | None = None
+    branch_cancelled: bool = False
+    # Split generation: on a parent, how many times it has split; on a branch, the
+    # generation of the split that made it (so a late branch of an earlier split of a
+    # looping parent is never counted toward a later join).
+    gen: int = 0
+    cancel_requested: bool = False
+
+    def snapshot(self) -> Job:
+        """The public, immutable view of this record."""
+        return Job(
+            id=self.id,
+            workflow=self.workflow,
+            version=self.version,
+            step=self.step,
+            data=self.data,
+            state=self.state,
+            case_id=self.case_id,
+            parent_id=self.parent_id,
+            branch_index=self.branch_index,
+            attempt=self.attempt,
+            error=self.error,
+        )
+
+    def context(self) -> StepContext:
+        """The context handed to a task running this job's current step."""
+        assert self.step is not None
+        return StepContext(self.id, self.case_id, self.workflow, self.step, self.attempt)

@@ -1,0 +1,189 @@
+"""``Mediator``: the facade that owns one Scheduler, N Runners, a store and a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors import messages as m
+from actors._admission import AdmissionGate, FullMode
+from actors._clock import Clock, SystemClock
+from actors._engine import Engine, logger
+from actors._errors import EngineStoppedError, JobNotFoundError
+from actors._runtime import Runtime, ThreadingRuntime
+from actors._scheduler import Scheduler
+from actors.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from actors._handle import JobHandle
+    from actors._job import Job
+    from actors._outcomes import CancelOutcome, EventOutcome, Stats
+    from actors._workflow import Workflow
+
+__all__ = ["Mediator"]
+
+_ASK_TIMEOUT = 30.0  # bounds a query to a wedged scheduler; normal answers take microseconds
+
+
+class Mediator:
+    """Runs workflows: one Scheduler actor, ``runners`` Runner actors, a store and a clock.
+
+    Use it as a context manager; leaving the block drains (or, after an exception,
+    stops) the engine. Each Mediator owns its actors, store and clock, so several can
+    run side by side in one process.
+
+    Args:
+        workflows: the workflows this mediator can run, looked up by name (and version).
+        runners: how many Runner actors (threads) execute steps; at least 1.
+        capacity: how many external jobs may be admitted and not yet started.
+        full_mode: what ``schedule()`` does when that many are queued.
+        store: a ``Store`` or a store URL (``"memory://"``).
+        on_shed: called with the snapshot of every job evicted under ``DROP_OLDEST``.
+        clock: the source of time (a virtual clock in tests); system time by default.
+        runtime: the actor runtime (threads by default; ``actors.testing`` has another).
+        ids: a factory of job ids (``uuid4().hex`` by default).
+    """
+
+    def __init__(
+        self,
+        workflows: Iterable[Workflow],
+        *,
+        runners: int = 4,
+        capacity: int = 100,
+        full_mode: FullMode = FullMode.BACKPRESSURE,
+        store: Store | str = "memory://",
+        on_shed: Callable[[Job], Any] | None = None,
+        clock: Clock | None = None,
+        runtime: Runtime | None = None,
+        ids: Callable[[], str] | None = None,
+    ) -> None:
+        if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
+            msg = f"runners must be an int >= 1, got {runners!r}"
+            raise ValueError(msg)
+        gate = AdmissionGate(capacity, full_mode)
+        the_store = open_store(store) if isinstance(store, str) else store
+        self._engine = Engine(
+            list(workflows),
+            the_store,
+            clock or SystemClock(),
+            gate,
+            runtime or ThreadingRuntime(),
+            on_shed=on_shed,
+            ids=ids,
+        )
+        self._closed = False
+        cls = self._engine.runtime.actor_class(Scheduler)
+        self._scheduler = cls.start(self._engine, runners)
+        self._engine.scheduler = self._scheduler
+
+    # -- the public surface ---------------------------------------------------------------------
+
+    @property
+    def scheduler(self) -> pykka.ActorRef[Any]:
+        """The Scheduler's actor ref: other actors may ``ask`` it ``messages.Schedule``."""
+        return self._scheduler
+
+    @property
+    def store(self) -> Store:
+        """The job store."""
+        return self._engine.store
+
+    def schedule(
+        self,
+        workflow: str,
+        data: Any = None,
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+    ) -> JobHandle:
+        """Admit a new case of ``workflow`` with a private copy of ``data``.
+
+        Under ``BACKPRESSURE`` this blocks while the mailbox is full (``timeout`` seconds
+        at most, then ``MailboxFull``); ``DROP_NEWEST`` raises ``MailboxFull`` at once;
+        ``DROP_OLDEST`` evicts the oldest queued job to make room. Raises
+        ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
+        be copied, and ``EngineStoppedError`` after shutdown, each before anything is
+        admitted.
+        """
+        if self._closed:
+            msg = "the mediator is shut down; it admits no new jobs"
+            raise EngineStoppedError(msg)
+        return self._engine.admit(workflow, data, version=version, timeout=timeout)
+
+    def receive_event(self, correlation_id: str, event: Any = None, *, fault: bool = False) -> EventOutcome:
+        """Deliver an external event (a reply to a ``RequestReaction``, or a ``DeferredChoice`` event).
+
+        Never raises for a stray event: the result says whether it was delivered, a
+        duplicate, late, for a finished job, or unknown (also logged).
+        """
+        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, event, fault))
+        return outcome
+
+    def cancel(self, job_id: str) -> CancelOutcome:
+        """Cancel a job and every branch below it; its timers and pending events are withdrawn.
+
+        A running step finishes, but nothing after it runs.
+        """
+        outcome: CancelOutcome = self._ask(m.CancelJob(job_id))
+        return outcome
+
+    def stats(self) -> Stats:
+        """Queue depths, counters and the admission high-water mark."""
+        stats: Stats = self._ask(m.GetStats())
+        return stats
+
+    def get_job(self, job_id: str) -> Job:
+        """The job as last saved (``JobNotFoundError`` if the store has no such job)."""
+        job = self._engine.store.get(job_id)
+        if job is None:
+            msg = f"no job {job_id!r} in {self._engine.store.url}"
+            raise JobNotFoundError(msg)
+        return job
+
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> None:
+        """Stop the engine. Idempotent.
+
+        Admission closes first (``schedule()`` raises ``EngineStoppedError``, blocked
+        producers wake with it). With ``drain=True`` the call then waits (up to
+        ``timeout``) until no job is queued, ready or running: every admitted case runs
+        until it ends or parks on a timer or event. With ``drain=False`` runners stop
+        after their current step. Jobs still parked or unstarted stay saved in the store
+        (a durable store resumes them on the next start); their handles raise
+        ``EngineStoppedError``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._engine.gate.close()
+        if drain and self._scheduler.is_alive():
+            try:
+                inner = self._scheduler.ask(m.Drain(), timeout=timeout)
+                inner.get(timeout=timeout)
+            except pykka.Timeout:
+                logger.warning("drain did not finish within %ss; stopping anyway", timeout)
+            except pykka.ActorDeadError:
+                pass
+        self._engine.stopping = True
+        self._scheduler.stop(block=True, timeout=timeout)
+        self._engine.store.close()
+
+    def __enter__(self) -> Mediator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown(drain=exc_type is None)
+
+    def _ask(self, message: Any) -> Any:
+        if not self._scheduler.is_alive():
+            msg = "the mediator is shut down"
+            raise EngineStoppedError(msg)
+        return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)

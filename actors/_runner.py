@@ -1,0 +1,355 @@
+"""The Runner actor: a single-threaded pump that runs one job's steps at a time.
+
+A runner runs a job from its current step until the job parks (timer or event),
+splits, reaches a join, or ends, saving the job after every step. Then it tells the
+Scheduler, which is also how the Scheduler learns the runner is free again.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors import messages as m
+from actors._engine import logger
+from actors._errors import UnknownWorkflowError
+from actors._job import JobRecord, JobState
+from actors._steps import (
+    DeferredChoice,
+    Discriminator,
+    ExclusiveChoice,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    SimpleMerge,
+    Step,
+    Synchronize,
+    Wait,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from actors._engine import Engine
+    from actors._workflow import Workflow
+
+__all__ = ["Runner", "correlations_for", "default_merge"]
+
+_STOP = object()  # a step handler's "this slice is over" result
+
+
+def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:
+    """The (correlation id, event name) pairs a job parked at ``step`` waits on."""
+    if isinstance(step, RequestReaction):
+        return ((f"{job.id}/{step.name}", ""),)
+    if isinstance(step, DeferredChoice):
+        return tuple((f"{job.id}/{step.name}/{name}", name) for name in step.events)
+    return ()
+
+
+def default_merge(parent: Any, branches: list[Any]) -> Any:
+    """Update the parent dict with each branch's dict, in branch order."""
+    if not isinstance(parent, dict) or not all(isinstance(b, dict) for b in branches):
+        msg = "the default merge needs dict data; give the join a merge= function"
+        raise TypeError(msg)
+    for branch in branches:
+        parent.update(branch)
+    return parent
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Runner(pykka.Actor):
+    """Runs jobs handed to it by the Scheduler, one at a time, one step after another."""
+
+    def __init__(self, engine: Engine, index: int, scheduler: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self._e = engine
+        self._index = index
+        self._scheduler = scheduler
+        self._kinds = {
+            Sequential: self._sequential,
+            ExclusiveChoice: self._choice,
+            ParallelSplit: self._split,
+            Synchronize: self._join,
+            Discriminator: self._join,
+            SimpleMerge: self._simple_merge,
+            Wait: self._wait,
+            RequestReaction: self._request,
+            DeferredChoice: self._deferred,
+        }
+
+    def on_start(self) -> None:
+        """Ask for work."""
+        self._scheduler.tell(m.RunnerIdle(self._index))
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Report the crash; the Scheduler restarts this runner and resumes its job."""
+        try:
+            self._scheduler.tell(m.RunnerFailed(self._index))
+        except pykka.ActorDeadError:
+            pass
+
+    def on_receive(self, message: Any) -> Any:
+        """Run the job in a ``RunJob`` message."""
+        if isinstance(message, m.RunJob):
+            self._run(message.job)
+            return None
+        return super().on_receive(message)
+
+    # -- the step loop ----------------------------------------------------------------------
+
+    def _run(self, job: JobRecord) -> None:
+        try:
+            wf = self._e.workflow(job.workflow, job.version)
+        except UnknownWorkflowError as exc:
+            self._finish(job, JobState.FAULTED, str(exc))
+            return
+        job.state = JobState.RUNNING
+        store = self._e.store
+        while True:
+            if job.cancel_requested:
+                self._finish(job, JobState.CANCELLED, job.error or "cancelled")
+                return
+            if self._e.stopping:
+                return  # saved after its last step; resumes from there on the next start
+            step = wf.steps.get(job.step or "")
+            if step is None:
+                why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
+                self._finish(job, JobState.FAULTED, why)
+                return
+            if self._kinds[type(step)](job, step, wf) is _STOP:
+                return
+            if job.step is None:
+                job.step = step.name  # a final job reports the step it ended at
+                self._finish(job, JobState.DONE, job.error)
+                return
+            store.save(job)
+
+    def _finish(self, job: JobRecord, state: JobState, error: str | None) -> None:
+        job.state = state
+        job.error = error
+        self._e.store.save(job)
+        if state is JobState.FAULTED:
+            logger.warning(
+                "job %s faulted at step %r: %s",
+                job.id,
+                job.step,
+                error,
+                extra={"job_id": job.id, "step": job.step, "attempt": job.attempt},
+            )
+        self._scheduler.tell(m.JobEnded(self._index, job))
+
+    def _fault(self, job: JobRecord, step: Step, why: str) -> object:
+        job.step = step.name
+        self._finish(job, JobState.FAULTED, f"step {step.name!r}: {why}")
+        return _STOP
+
+    def _goto(self, job: JobRecord, target: str | None) -> None:
+        job.step = target
+        job.attempt = 1
+        job.event = None
+
+    def _call(self, job: JobRecord, wf: Workflow, fn: Any, step: Step) -> None:
+        result = fn(job.data, job.context()) if wf.wants_context(step.name) else fn(job.data)
+        if result is not None:
+            job.data = result
+
+    def _park(self, job: JobRecord, due: float | None, corr: tuple[tuple[str, str], ...]) -> None:
+        job.state = JobState.WAITING
+        job.due = due
+        self._e.store.save(job)
+        self._scheduler.tell(m.JobParked(self._index, job, corr))
+
+    # -- one handler per step kind -------------------------------------------------------------
+
+    def _sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> object:
+        job.event = None  # a retry timer's release carries nothing to apply
+        try:
+            self._call(job, wf, step.task, step)
+        except Exception as exc:  # noqa: BLE001 - a task's failure is data, not a crash
+            retry = step.retry
+            if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
+                delay = retry.delay(job.attempt)
+                job.attempt += 1
+                logger.info(
+                    "job %s step %r failed (%s); attempt %d in %.3fs",
+                    job.id,
+                    step.name,
+                    _describe(exc),
+                    job.attempt,
+                    delay,
+                    extra={"job_id": job.id, "step": step.name, "attempt": job.attempt},
+                )
+                if delay > 0:
+                    self._park(job, self._e.clock.now() + delay, ())
+                    return _STOP
+                return None  # saved by the loop, then the same step runs again
+            if not step.has_fault_path:
+                return self._fault(job, step, f"{_describe(exc)} (attempt {job.attempt})")
+            if step.on_fault is not None:
+                try:
+                    result = step.on_fault(job.data, exc)
+                except Exception as handler_exc:  # noqa: BLE001
+                    why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
+                    return self._fault(job, step, why)
+                if result is not None:
+                    job.data = result
+            self._goto(job, step.fault_next)
+            return None
+        self._goto(job, step.next)
+        return None
+
+    def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> object:
+        try:
+            holds = bool(step.spec(job.data))
+        except Exception as exc:  # noqa: BLE001
+            return self._fault(job, step, f"spec raised {_describe(exc)}")
+        self._goto(job, step.if_true if holds else step.if_false)
+        return None
+
+    def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> object:
+        try:
+            if callable(step.branches):
+                items = list(step.branches(job.data))
+                assert step.each is not None
+                starts = [(step.each, copy.deepcopy(item)) for item in items]
+            else:
+                starts = [(name, copy.deepcopy(job.data)) for name in step.branches]
+        except Exception as exc:  # noqa: BLE001
+            return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
+        if not starts:
+            return self._fault(job, step, "the branches function returned no instances")
+        job.gen += 1
+        job.state = JobState.WAITING
+        job.split_step = step.name
+        job.split_total = len(starts)
+        job.arrivals = {}
+        job.join_step = None
+        job.joined = False
+        job.branch_error = None
+        job.branch_cancelled = False
+        branches = [
+            JobRecord(
+                id=self._e.new_id(),
+                case_id=job.case_id,
+                workflow=job.workflow,
+                version=job.version,
+                step=start,
+                data=data,
+                parent_id=job.id,
+                branch_index=i,
+                gen=job.gen,
+            )
+            for i, (start, data) in enumerate(starts)
+        ]
+        self._e.store.save_split(job, branches)
+        self._scheduler.tell(m.JobSplit(self._index, job))
+        for branch in branches:
+            self._scheduler.tell(m.SpawnBranch(branch))
+        return _STOP
+
+    def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> object:
+        if job.event is not None and job.event[0] == "join":
+            # The parent, released by its branches: merge their datas and go on.
+            datas = [job.arrivals[i] for i in sorted(job.arrivals)]
+            try:
+                merged = (step.merge or default_merge)(job.data, datas)
+            except Exception as exc:  # noqa: BLE001
+                return self._fault(job, step, f"merge raised {_describe(exc)}")
+            if merged is not None:
+                job.data = merged
+            job.arrivals = {}
+            job.split_total = 0
+            self._goto(job, step.next)
+            return None
+        if job.parent_id is None:
+            return self._fault(job, step, "reached a join without being a branch of a split")
+        job.step = step.name
+        job.state = JobState.DONE
+        self._e.store.save(job)
+        self._scheduler.tell(m.BranchArrived(self._index, job, step.name))
+        return _STOP
+
+    def _simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> object:
+        self._goto(job, step.next)
+        return None
+
+    def _wait(self, job: JobRecord, step: Wait, wf: Workflow) -> object:
+        if job.event is not None and job.event[0] == "timer":
+            self._goto(job, step.next)
+            return None
+        try:
+            duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
+        except Exception as exc:  # noqa: BLE001
+            return self._fault(job, step, f"duration raised {_describe(exc)}")
+        self._park(job, self._e.clock.now() + max(duration, 0.0), ())
+        return _STOP
+
+    def _request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> object:
+        if job.event is None:
+            return self._send(job, step, wf)
+        kind, _, payload = job.event
+        if kind == "timer":
+            if step.on_timeout is None:
+                return self._fault(job, step, f"no reply within {step.timeout}s")
+            self._goto(job, step.on_timeout)
+            return None
+        handler = step.on_reply if kind == "reply" else step.on_fault
+        if kind == "fault" and step.on_fault is None and step.fault_next is None:
+            return self._fault(job, step, f"fault reply: {payload!r}")
+        if handler is not None:
+            try:
+                result = handler(job.data, payload)
+            except Exception as exc:  # noqa: BLE001
+                return self._fault(job, step, f"{kind} handler raised {_describe(exc)}")
+            if result is not None:
+                job.data = result
+        self._goto(job, step.next if kind == "reply" else step.fault_next)
+        return None
+
+    def _send(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> object:
+        due = None if step.timeout is None else self._e.clock.now() + step.timeout
+        corr = correlations_for(job, step)
+        ctx = job.context()
+        data = copy.deepcopy(job.data)  # the job may resume elsewhere while send() runs
+        # Park first: the Scheduler learns the correlation id before any reply can reach it,
+        # so a synchronous responder's reply is applied exactly once.
+        self._park(job, due, corr)
+        try:
+            step.send(data, ctx)
+        except Exception as exc:  # noqa: BLE001
+            self._scheduler.tell(m.DeliverEvent(corr[0][0], _describe(exc), fault=True))
+        return _STOP
+
+    def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> object:
+        if job.event is None:
+            due = None if step.timeout is None else self._e.clock.now() + step.timeout
+            self._park(job, due, correlations_for(job, step))
+            return _STOP
+        kind, name, payload = job.event
+        if kind == "timer":
+            if step.on_timeout is None:
+                return self._fault(job, step, f"no event within {step.timeout}s")
+            self._goto(job, step.on_timeout)
+            return None
+        if kind == "fault":
+            return self._fault(job, step, f"fault event {name!r}: {payload!r}")
+        if step.on_event is not None:
+            try:
+                result = step.on_event(job.data, name, payload)
+            except Exception as exc:  # noqa: BLE001
+                return self._fault(job, step, f"on_event raised {_describe(exc)}")
+            if result is not None:
+                job.data = result
+        self._goto(job, step.events[name])
+        return None

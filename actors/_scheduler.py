@@ -1,0 +1,515 @@
+"""The Scheduler actor: admission, dispatch to idle runners, splits, joins, timers, events.
+
+It is the only actor that decides what runs next. Runners pull: a runner tells the
+Scheduler when it is free, and the Scheduler hands it the next job, internal work
+(branches, joins, released timers, answered events) before new external jobs, so
+admitted cases finish before new ones start and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors import messages as m
+from actors._engine import logger
+from actors._errors import EngineStoppedError
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._outcomes import CancelOutcome, EventOutcome, Stats
+from actors._runner import Runner, correlations_for
+from actors._steps import Discriminator
+from actors._timers import Timers
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._clock import Alarm
+    from actors._engine import Engine
+
+__all__ = ["Scheduler"]
+
+_ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
+
+
+class Scheduler(pykka.Actor):
+    """Admits jobs, hands them to idle runners and keeps every case's bookkeeping.
+
+    Mixed with a runtime's actor class (threads, or the deterministic harness).
+    """
+
+    def __init__(self, engine: Engine, runners: int) -> None:
+        super().__init__()
+        self._e = engine
+        self._runner_count = runners
+        self._runners: list[pykka.ActorRef[Any]] = []
+        self._idle: deque[int] = deque()
+        self._busy: dict[int, JobRecord] = {}
+        self._ready: deque[JobRecord] = deque()
+        self._jobs: dict[str, JobRecord] = {}
+        self._kids: dict[str, set[str]] = {}
+        self._timers = Timers()
+        self._alarm: Alarm | None = None
+        self._armed: float | None = None
+        self._corr: dict[str, tuple[str, str]] = {}
+        self._job_corrs: dict[str, tuple[str, ...]] = {}
+        self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
+        self._drain: list[pykka.Future[Any]] = []
+        self._counts = dict.fromkeys(JobState, 0)
+        self._admitted = 0
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            m.Admitted: self._on_admitted,
+            m.RunnerIdle: self._on_idle,
+            m.JobSplit: self._on_split,
+            m.SpawnBranch: self._on_spawn,
+            m.BranchArrived: self._on_arrived,
+            m.JobParked: self._on_parked,
+            m.JobEnded: self._on_ended,
+            m.RunnerFailed: self._on_runner_failed,
+            m.JobShed: self._on_shed,
+            m.TimerDue: self._on_timer_due,
+            m.DeliverEvent: self._on_event,
+            m.CancelJob: self._on_cancel,
+            m.GetStats: self._on_stats,
+            m.Drain: self._on_drain,
+            m.Schedule: self._on_schedule,
+        }
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Arm the alarm, start the runners, and resume unfinished jobs found in the store."""
+        self._alarm = self._e.clock.alarm(self._ring)
+        for index in range(self._runner_count):
+            self._runners.append(self._start_runner(index))
+        for job in self._e.store.unfinished():
+            self._adopt(job)
+        self._dispatch()
+
+    def on_stop(self) -> None:
+        """Stop the alarm and the runners; fail the handles of cases that did not finish."""
+        self._shutdown()
+
+    def on_failure(self, *_: object) -> None:
+        """Same clean-up as a normal stop, after pykka has logged the error."""
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._alarm is not None:
+            self._alarm.close()
+        self._e.gate.close()
+        for ref in self._runners:
+            ref.stop(block=False)
+        unfinished = self._e.fail_all(EngineStoppedError("the mediator stopped before the case ended"))
+        if unfinished:
+            logger.warning("stopped with %d unfinished case(s) still watched", unfinished)
+        for fut in self._drain:
+            fut.set(None)
+
+    def _start_runner(self, index: int) -> pykka.ActorRef[Any]:
+        cls = self._e.runtime.actor_class(Runner)
+        return cls.start(self._e, index, self.actor_ref)
+
+    def _ring(self) -> None:
+        try:
+            self.actor_ref.tell(m.TimerDue())
+        except pykka.ActorDeadError:  # the alarm rang as the engine stopped
+            pass
+
+    def on_receive(self, message: Any) -> Any:
+        """Route a message to its handler."""
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            return super().on_receive(message)
+        return handler(message)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self._idle and not self._e.stopping:
+            job = self._next_job()
+            if job is None:
+                break
+            runner = self._idle.popleft()
+            job.state = JobState.RUNNING
+            self._busy[runner] = job
+            self._runners[runner].tell(m.RunJob(job))
+        if self._drain:
+            self._check_drain()
+
+    def _next_job(self) -> JobRecord | None:
+        while self._ready:
+            job = self._ready.popleft()
+            if job.state is JobState.READY:
+                return job
+        job = self._e.gate.pop()
+        if job is not None:
+            self._jobs[job.id] = job
+        return job
+
+    def _free(self, runner: int) -> None:
+        if self._busy.pop(runner, None) is not None or runner not in self._idle:
+            self._idle.append(runner)
+
+    def _make_ready(self, job: JobRecord) -> None:
+        job.state = JobState.READY
+        job.due = None
+        self._ready.append(job)
+
+    # -- messages from producers ---------------------------------------------------------------
+
+    def _on_admitted(self, _: m.Admitted) -> None:
+        self._admitted += 1
+        self._dispatch()
+
+    def _on_schedule(self, msg: m.Schedule) -> Any:
+        return self._e.admit(
+            msg.workflow, msg.data, version=msg.version, block=False, reply_to=msg.reply_to
+        )
+
+    def _on_shed(self, msg: m.JobShed) -> None:
+        job = msg.job
+        job.state = JobState.SHED
+        job.error = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
+        self._e.store.save(job)
+        self._counts[JobState.SHED] += 1
+        snapshot = job.snapshot()
+        logger.warning("job %s (%s) shed from the admission mailbox", job.id, job.workflow)
+        if self._e.on_shed is not None:
+            try:
+                self._e.on_shed(snapshot)
+            except Exception:
+                logger.exception("on_shed hook failed for job %s", job.id)
+        self._e.resolve(snapshot)
+
+    # -- messages from runners -----------------------------------------------------------------
+
+    def _on_idle(self, msg: m.RunnerIdle) -> None:
+        self._free(msg.runner)
+        self._dispatch()
+
+    def _on_split(self, msg: m.JobSplit) -> None:
+        self._free(msg.runner)
+        job = msg.job
+        self._jobs[job.id] = job
+        self._kids.setdefault(job.id, set())
+        self._dispatch()
+
+    def _on_spawn(self, msg: m.SpawnBranch) -> None:
+        child = msg.job
+        assert child.parent_id is not None
+        parent = self._jobs[child.parent_id]
+        self._jobs[child.id] = child
+        self._kids.setdefault(parent.id, set()).add(child.id)
+        if parent.cancel_requested:
+            self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
+        else:
+            self._ready.append(child)
+            self._dispatch()
+
+    def _on_arrived(self, msg: m.BranchArrived) -> None:
+        self._free(msg.runner)
+        child = msg.job
+        self._jobs[child.id] = child
+        parent = self._jobs.get(child.parent_id or "")
+        if (
+            parent is not None
+            and not child.cancel_requested
+            and parent.state is JobState.WAITING
+            and not parent.joined
+            and child.gen == parent.gen
+        ):
+            self._arrive(parent, child, msg.join_step)
+        self._finalize(child)
+        self._dispatch()
+
+    def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
+        if parent.join_step is None:
+            parent.join_step = join_step
+        elif parent.join_step != join_step:
+            parent.branch_error = parent.branch_error or (
+                f"branch {child.branch_index} arrived at {join_step!r} but its siblings at "
+                f"{parent.join_step!r}; all branches of a split must meet at one join"
+            )
+            return
+        assert child.branch_index is not None
+        parent.arrivals[child.branch_index] = child.data
+        join = self._e.workflow(parent.workflow, parent.version).step(join_step)
+        first_wins = isinstance(join, Discriminator)
+        if first_wins or len(parent.arrivals) == parent.split_total:
+            parent.joined = True
+            parent.step = join_step
+            parent.event = ("join", join_step, None)
+            self._make_ready(parent)
+            self._e.store.save(parent)
+            if first_wins:
+                for kid in list(self._kids.get(parent.id, ())):
+                    if kid != child.id:
+                        self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
+        else:
+            self._e.store.save(parent)
+
+    def _on_parked(self, msg: m.JobParked) -> None:
+        self._free(msg.runner)
+        job = msg.job
+        self._jobs[job.id] = job
+        if job.cancel_requested:
+            self._end(job, JobState.CANCELLED, "cancelled")
+        elif job.event is not None:  # cannot happen for a fresh park; kept for adopted jobs
+            self._make_ready(job)
+        else:
+            self._park(job, msg.correlations)
+        self._dispatch()
+
+    def _park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
+        if job.due is not None:
+            self._timers.add(job.id, job.due)
+            self._rearm()
+        if correlations:
+            for cid, name in correlations:
+                self._corr[cid] = (job.id, name)
+            self._job_corrs[job.id] = tuple(cid for cid, _ in correlations)
+
+    def _on_ended(self, msg: m.JobEnded) -> None:
+        self._free(msg.runner)
+        job = msg.job
+        self._jobs[job.id] = job
+        if not self._kids.get(job.id):
+            self._finalize(job)
+        self._dispatch()
+
+    def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
+        job = self._busy.pop(msg.runner, None)
+        logger.error("runner %d failed; restarting it", msg.runner)
+        self._runners[msg.runner] = self._start_runner(msg.runner)
+        if job is not None:
+            saved = self._e.store.load(job.id)
+            if saved is None:
+                self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
+            else:
+                saved.cancel_requested = job.cancel_requested
+                logger.warning("job %s resumes from its last saved step %r", job.id, saved.step)
+                self._adopt(saved)
+        self._dispatch()
+
+    # -- ends of threads and of cases -----------------------------------------------------------
+
+    def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
+        """End a job the scheduler holds (not one a runner is running)."""
+        job.state = state
+        job.error = error
+        job.due = None
+        self._e.store.save(job)
+        if not self._kids.get(job.id):
+            self._finalize(job)
+
+    def _finalize(self, job: JobRecord) -> None:
+        self._jobs.pop(job.id, None)
+        self._kids.pop(job.id, None)
+        if self._timers.cancel(job.id):
+            self._rearm()
+        self._withdraw(job, EventOutcome.FINISHED)
+        self._counts[job.state] += 1
+        if job.parent_id is None:
+            self._e.resolve(job.snapshot())
+            return
+        parent = self._jobs.get(job.parent_id)
+        if parent is not None:
+            self._kids.get(parent.id, set()).discard(job.id)
+            self._child_ended(parent, job)
+
+    def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
+        if not (parent.joined or child.gen != parent.gen):
+            if child.state is JobState.FAULTED and parent.branch_error is None:
+                parent.branch_error = (
+                    f"branch {child.branch_index} (job {child.id}) faulted at step "
+                    f"{child.step!r}: {child.error}"
+                )
+            elif child.state is JobState.CANCELLED:
+                parent.branch_cancelled = True
+        if self._kids.get(parent.id):
+            return
+        if parent.state in FINAL_STATES:  # its own thread had already ended
+            self._finalize(parent)
+        elif parent.state is JobState.WAITING and parent.split_total and not parent.joined:
+            self._end(parent, *self._split_outcome(parent))
+
+    def _split_outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
+        """How a split that no join continued ends, once all its branches have ended."""
+        if parent.cancel_requested or parent.branch_cancelled:
+            return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
+        if parent.arrivals:
+            got = f"{len(parent.arrivals)} of {parent.split_total}"
+            why = parent.branch_error or "the others ended without reaching it"
+            return JobState.FAULTED, f"join {parent.join_step!r} got {got} branches: {why}"
+        if parent.branch_error:
+            return JobState.FAULTED, parent.branch_error
+        return JobState.DONE, None
+
+    # -- timers and events ---------------------------------------------------------------------
+
+    def _rearm(self) -> None:
+        due = self._timers.next_due()
+        if due != self._armed and self._alarm is not None:
+            self._armed = due
+            self._alarm.set(due)
+
+    def _on_timer_due(self, _: m.TimerDue) -> None:
+        self._armed = None
+        for job_id in self._timers.pop_due(self._e.clock.now()):
+            job = self._jobs.get(job_id)
+            if job is None or job.state is not JobState.WAITING:
+                continue
+            self._withdraw(job, EventOutcome.LATE)
+            job.event = ("timer", "", None)
+            self._make_ready(job)
+            self._e.store.save(job)
+        self._rearm()
+        self._dispatch()
+
+    def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
+        for cid in self._job_corrs.pop(job.id, ()):
+            self._corr.pop(cid, None)
+            self._remember(cid, why)
+
+    def _remember(self, cid: str, outcome: EventOutcome) -> None:
+        self._answered[cid] = outcome
+        self._answered.move_to_end(cid)
+        if len(self._answered) > _ANSWERED_MEMORY:
+            self._answered.popitem(last=False)
+
+    def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
+        cid = msg.correlation_id
+        target = self._corr.get(cid)
+        if target is None:
+            outcome = self._why_undeliverable(cid)
+            logger.info("event for %r not delivered: %s", cid, outcome.value)
+            return outcome
+        job = self._jobs[target[0]]
+        self._withdraw(job, EventOutcome.LATE)
+        self._remember(cid, EventOutcome.DUPLICATE)
+        if self._timers.cancel(job.id):
+            self._rearm()
+        job.event = ("fault" if msg.fault else "reply", target[1], msg.payload)
+        self._make_ready(job)
+        self._e.store.save(job)
+        self._dispatch()
+        return EventOutcome.DELIVERED
+
+    def _why_undeliverable(self, cid: str) -> EventOutcome:
+        seen = self._answered.get(cid)
+        if seen is not None:
+            return seen
+        job = self._e.store.get(cid.split("/", 1)[0])
+        if job is not None and job.state in FINAL_STATES:
+            return EventOutcome.FINISHED
+        return EventOutcome.UNKNOWN
+
+    # -- cancellation -------------------------------------------------------------------------------
+
+    def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
+        job = self._jobs.get(msg.job_id)
+        if job is None:
+            queued = self._e.gate.remove(msg.job_id)
+            if queued is not None:
+                self._end(queued, JobState.CANCELLED, "cancelled before it started")
+                self._dispatch()
+                return CancelOutcome.CANCELLED
+            saved = self._e.store.get(msg.job_id)
+            if saved is not None and saved.state in FINAL_STATES:
+                return CancelOutcome.ALREADY_FINISHED
+            return CancelOutcome.NOT_FOUND
+        if job.cancel_requested:
+            return CancelOutcome.CANCELLED
+        if job.state in FINAL_STATES and not self._kids.get(job.id):
+            return CancelOutcome.ALREADY_FINISHED
+        self._cancel_tree(job, "cancelled")
+        self._dispatch()
+        return CancelOutcome.CANCELLED
+
+    def _cancel_tree(self, job: JobRecord, why: str) -> None:
+        job.cancel_requested = True
+        if job.error is None and job.state not in FINAL_STATES:
+            job.error = why
+        for kid in list(self._kids.get(job.id, ())):
+            if kid in self._jobs:
+                self._cancel_tree(self._jobs[kid], why)
+        if job.id not in self._jobs or job.state is JobState.RUNNING:
+            return  # ended through its branches, or its runner stops after the current step
+        if job.state is JobState.READY or (
+            job.state is JobState.WAITING and not self._kids.get(job.id)
+        ):
+            self._end(job, JobState.CANCELLED, why)
+
+    # -- adoption after a crash or restart ---------------------------------------------------------
+
+    def _adopt(self, job: JobRecord) -> None:
+        """Take charge of a job as last saved: resume it from its last saved step."""
+        self._jobs[job.id] = job
+        if job.parent_id is not None and job.parent_id in self._jobs:
+            self._kids.setdefault(job.parent_id, set()).add(job.id)
+        if job.state in FINAL_STATES:
+            self._finalize(job)
+        elif job.state is JobState.WAITING and job.split_total and not job.joined:
+            self._kids.setdefault(job.id, set())
+            for other in self._e.store.unfinished():
+                if other.parent_id == job.id and other.id not in self._jobs:
+                    self._adopt(other)
+        elif job.state is JobState.WAITING and job.event is None:
+            wf = self._e.workflow(job.workflow, job.version)
+            self._park(job, correlations_for(job, wf.step(job.step or "")))
+        else:
+            self._make_ready(job)
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def _on_stats(self, _: m.GetStats) -> Stats:
+        gate = self._e.gate
+        waiting = sum(1 for j in self._jobs.values() if j.state is JobState.WAITING)
+        return Stats(
+            capacity=gate.capacity,
+            queued=len(gate),
+            peak_queued=gate.peak,
+            ready=sum(1 for j in self._ready if j.state is JobState.READY),
+            running=len(self._busy),
+            waiting=waiting,
+            timers=len(self._timers),
+            admitted=self._admitted,
+            done=self._counts[JobState.DONE],
+            faulted=self._counts[JobState.FAULTED],
+            cancelled=self._counts[JobState.CANCELLED],
+            shed=self._counts[JobState.SHED],
+            runners=self._runner_count,
+            blocked_producers=gate.waiting_producers,
+        )
+
+    def _on_drain(self, _: m.Drain) -> pykka.Future[Any]:
+        future = self._e.runtime.create_future()
+        self._drain.append(future)
+        self._check_drain()
+        return future
+
+    def _check_drain(self) -> None:
+        if self._busy or len(self._e.gate) or any(
+            j.state is JobState.READY for j in self._ready
+        ):
+            return
+        waiters, self._drain = self._drain, []
+        for fut in waiters:
+            fut.set(None)
+
+    def _check_invariants(self) -> None:
+        """Internal consistency, checked by the harness after every delivery."""
+        running = [j.id for j in self._busy.values()]
+        assert len(running) == len(set(running)), "a job is held by two runners"
+        assert not (set(self._idle) & set(self._busy)), "a runner is both idle and busy"
+        for job in self._busy.values():
+            assert job.state is JobState.RUNNING, f"busy runner holds {job.state}"
+        for parent_id, kids in self._kids.items():
+            for kid in kids:
+                assert self._jobs[kid].parent_id == parent_id
+        for cid, (job_id, _) in self._corr.items():
+            assert self._jobs[job_id].state is JobState.WAITING, f"{cid} targets a non-waiting job"
+        self._timers._check_invariants()  # noqa: SLF001
+        self._e.gate._check_invariants()  # noqa: SLF001

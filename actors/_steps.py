@@ -1,0 +1,243 @@
+"""The step kinds a workflow is built from: plain frozen records, no engine code.
+
+Steps name each other (``next="pay"``), so a workflow graph may branch, join and loop.
+A *task* is a plain synchronous callable over the job's data: ``task(data)`` or
+``task(data, ctx)`` when it takes a second parameter (``ctx`` is a ``StepContext``).
+A task may change ``data`` in place or return a replacement; returning ``None``
+keeps the (possibly mutated) data.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DeferredChoice",
+    "Discriminator",
+    "ExclusiveChoice",
+    "ParallelSplit",
+    "RequestReaction",
+    "Retry",
+    "SimpleMerge",
+    "Step",
+    "Sequential",
+    "Synchronize",
+    "Wait",
+    "wants_context",
+]
+
+Task = Callable[..., Any]
+
+
+def wants_context(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` takes a second positional parameter (the step context)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # builtins without a signature get data only
+        return False
+    positional = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Retry policy of a ``Sequential`` step, applied before it takes its fault path.
+
+    ``attempts`` counts every run of the task, the first included. The wait before
+    attempt ``n + 1`` is ``backoff * multiplier ** (n - 1)``, capped at ``max_backoff``;
+    the job waits on the engine's timers, not in a sleeping runner. Only exceptions
+    that are instances of ``on`` are retried.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.0
+    multiplier: float = 2.0
+    max_backoff: float = 300.0
+    on: tuple[type[BaseException], ...] = (Exception,)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.backoff * self.multiplier ** (attempt - 1), self.max_backoff))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Base of every step kind: a unique ``name`` within its workflow."""
+
+    name: str
+
+    def targets(self) -> tuple[str, ...]:
+        """Names of the steps this step can lead to."""
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sequential(Step):
+    """Run ``task``, then go to ``next`` (WCP1); ``next=None`` ends this thread of control.
+
+    When the task raises (after ``retry`` is exhausted) the step takes its fault path:
+    ``on_fault(data, error)`` runs if given (it may change or return data), then the job
+    continues at ``fault_next``, or ends DONE when ``fault_next`` is ``None``. A step with
+    neither ends the job FAULTED with the error recorded.
+    """
+
+    task: Task = field(default=None)  # type: ignore[assignment]
+    next: str | None = None
+    on_fault: Callable[..., Any] | None = None
+    fault_next: str | None = None
+    retry: Retry | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.next, self.fault_next) if t is not None)
+
+    @property
+    def has_fault_path(self) -> bool:
+        """Whether a failure of this step is handled rather than faulting the job."""
+        return self.on_fault is not None or self.fault_next is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusiveChoice(Step):
+    """Go to ``if_true`` when ``spec`` holds for the job's data, else ``if_false`` (WCP4)."""
+
+    spec: Callable[[Any], Any] = field(default=None)  # type: ignore[assignment]
+    if_true: str = ""
+    if_false: str = ""
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.if_true, self.if_false)
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelSplit(Step):
+    """Split into parallel branches, each a job of its own with its own copy of the data.
+
+    ``branches`` is either a list of two or more step names (WCP2), or a callable of the
+    data returning one item per instance (WCP14: the number of instances is known at run
+    time). With a callable, every instance starts at step ``each`` and its data is a copy
+    of its item. The splitting job waits for its branches: a ``Synchronize`` or
+    ``Discriminator`` reached by them continues it; without a join its thread ends and the
+    case ends with the last branch.
+    """
+
+    branches: Sequence[str] | Callable[[Any], Sequence[Any]] = ()
+    each: str | None = None
+
+    @property
+    def is_dynamic(self) -> bool:
+        """Whether the branch count is decided at run time."""
+        return callable(self.branches)
+
+    def targets(self) -> tuple[str, ...]:
+        if callable(self.branches):
+            return (self.each,) if self.each else ()
+        return tuple(self.branches)
+
+
+@dataclass(frozen=True, slots=True)
+class Synchronize(Step):
+    """AND-join (WCP3): the splitting job continues once every branch has arrived.
+
+    ``merge(parent_data, branch_datas)`` combines the branch datas (in branch order) into
+    the parent's; it may change the parent in place or return a replacement. Without
+    ``merge`` the parent dict is updated with each branch's dict in branch order.
+    Fires exactly once per split.
+    """
+
+    merge: Callable[[Any, list[Any]], Any] | None = None
+    next: str | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,) if self.next else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Discriminator(Step):
+    """First-of-N join (WCP9): the first branch to arrive continues the splitting job.
+
+    The parent's data is merged with that branch's data (``merge`` as for
+    ``Synchronize``, default dict update); the other branches are cancelled, and an
+    arrival after the first is ignored: the join never continues twice.
+    """
+
+    merge: Callable[[Any, list[Any]], Any] | None = None
+    next: str | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,) if self.next else ()
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleMerge(Step):
+    """XOR-join (WCP5/8): every arriving thread of control passes straight through."""
+
+    next: str | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,) if self.next else ()
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Step):
+    """Park the job until ``duration`` seconds have passed, then go to ``next``.
+
+    ``duration`` is a number or a callable of the data. The job leaves its runner while
+    it waits; its due time is saved with it.
+    """
+
+    duration: float | Callable[[Any], float] = 0.0
+    next: str | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,) if self.next else ()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReaction(Step):
+    """Send a request and park the job until the correlated reply arrives.
+
+    ``send(data, ctx)`` issues the request; ``ctx.correlation_id`` identifies the reply,
+    which ``Mediator.receive_event(correlation_id, event)`` delivers. ``on_reply(data,
+    event)`` applies a reply, then the job goes to ``next``. A fault reply
+    (``fault=True``) runs ``on_fault(data, event)`` and goes to ``fault_next``; without
+    ``on_fault`` or ``fault_next`` the job ends FAULTED. After ``timeout`` seconds without
+    a reply the job goes to ``on_timeout`` (or ends FAULTED); a reply after that is ignored.
+    """
+
+    send: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+    on_reply: Callable[[Any, Any], Any] | None = None
+    on_fault: Callable[[Any, Any], Any] | None = None
+    next: str | None = None
+    fault_next: str | None = None
+    timeout: float | None = None
+    on_timeout: str | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(t for t in (self.next, self.fault_next, self.on_timeout) if t is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeferredChoice(Step):
+    """The first of several correlated events decides the path (WCP16).
+
+    ``events`` maps an event name to the step it leads to. The correlation id of event
+    ``name`` is ``f"{job_id}/{step}/{name}"`` (``ctx.correlation_id`` plus ``/name``).
+    ``on_event(data, name, payload)`` may apply the payload. After ``timeout`` seconds
+    the job goes to ``on_timeout`` (or ends FAULTED). The other events are withdrawn.
+    """
+
+    events: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    on_timeout: str | None = None
+    on_event: Callable[[Any, str, Any], Any] | None = None
+
+    def targets(self) -> tuple[str, ...]:
+        tail = (self.on_timeout,) if self.on_timeout else ()
+        return (*self.events.values(), *tail)

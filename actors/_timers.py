@@ -1,0 +1,64 @@
+"""Pending timers of parked jobs, kept sorted by due time.
+
+A ``SortedKeyList`` gives O(log n) insert, cancel and pop of the earliest timer, so
+admission and dispatch do not slow down as timers pile up. The Scheduler owns one
+``Timers`` and one alarm from its clock, armed for the earliest due time: nothing polls.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from sortedcontainers import SortedKeyList
+
+__all__ = ["Timers"]
+
+_Entry = tuple[float, int, str]  # (due, sequence for FIFO among equal dues, job id)
+
+
+class Timers:
+    """At most one timer per job id, ordered by due time."""
+
+    def __init__(self) -> None:
+        self._sorted: SortedKeyList = SortedKeyList(key=lambda e: (e[0], e[1]))
+        self._by_job: dict[str, _Entry] = {}
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._by_job)
+
+    def add(self, job_id: str, due: float) -> None:
+        """Set ``job_id``'s timer to ``due`` (replacing any earlier one). O(log n)."""
+        self.cancel(job_id)
+        entry = (due, next(self._seq), job_id)
+        self._by_job[job_id] = entry
+        self._sorted.add(entry)
+
+    def cancel(self, job_id: str) -> bool:
+        """Withdraw ``job_id``'s timer; whether there was one. O(log n)."""
+        entry = self._by_job.pop(job_id, None)
+        if entry is None:
+            return False
+        self._sorted.remove(entry)
+        return True
+
+    def next_due(self) -> float | None:
+        """The earliest due time, or ``None`` when no timer is pending. O(1)."""
+        return self._sorted[0][0] if self._sorted else None
+
+    def pop_due(self, now: float) -> list[str]:
+        """Remove and return the ids of every job due at or before ``now``, earliest first.
+
+        A timer fires when ``due <= now`` however late that is (a job overdue after
+        downtime fires at once), and never before.
+        """
+        fired: list[str] = []
+        while self._sorted and self._sorted[0][0] <= now:
+            _, _, job_id = self._sorted.pop(0)
+            del self._by_job[job_id]
+            fired.append(job_id)
+        return fired
+
+    def _check_invariants(self) -> None:
+        assert len(self._sorted) == len(self._by_job)
+        assert all(self._by_job[e[2]] == e for e in self._sorted)

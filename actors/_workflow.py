@@ -1,0 +1,227 @@
+"""``Workflow``: a named, versioned graph of steps, validated when it is built."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from actors._errors import WorkflowDefinitionError
+from actors._steps import (
+    DeferredChoice,
+    Discriminator,
+    ExclusiveChoice,
+    ParallelSplit,
+    RequestReaction,
+    Retry,
+    Sequential,
+    SimpleMerge,
+    Step,
+    Synchronize,
+    Wait,
+    wants_context,
+)
+
+__all__ = ["Workflow"]
+
+_JOINS = (Synchronize, Discriminator)
+
+
+class Workflow:
+    """A named, versioned graph of steps that refer to each other by name.
+
+    Construction validates the graph and raises ``WorkflowDefinitionError`` (a
+    ``ValueError``) naming the workflow, the step and the fix for: duplicate step
+    names; an unknown start, next or branch; a split with fewer than two branches; a
+    ``Wait`` without ``next``; a step no path from ``start`` reaches; a join no split
+    reaches; and a wrong type where a task, spec or policy should be.
+    """
+
+    __slots__ = ("_steps", "_wants_ctx", "name", "start", "version")
+
+    def __init__(self, name: str, steps: Iterable[Step], start: str, version: int = 1) -> None:
+        if not isinstance(name, str) or not name:
+            msg = f"a workflow needs a non-empty string name, got {name!r}"
+            raise WorkflowDefinitionError(msg)
+        self.name = name
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            self._fail(None, f"version must be an int >= 1, got {version!r}")
+        self.version = version
+        self.start = start
+        self._steps: dict[str, Step] = {}
+        for step in steps:
+            if not isinstance(step, Step):
+                self._fail(None, f"{step!r} is not a step; build steps with Sequential(...) etc.")
+            if step.name in self._steps:
+                self._fail(step.name, "the name is used twice; give every step a unique name")
+            self._steps[step.name] = step
+        if not self._steps:
+            self._fail(None, "a workflow needs at least one step")
+        if start not in self._steps:
+            self._fail(None, f"start={start!r} names no step; choose one of {sorted(self._steps)}")
+        for step in self._steps.values():
+            self._check_step(step)
+        self._check_reachable()
+        self._check_joins()
+        self._wants_ctx = {
+            s.name: wants_context(fn)
+            for s in self._steps.values()
+            for fn in (_primary_callable(s),)
+            if fn is not None
+        }
+
+    # -- lookups used by the engine ------------------------------------------------------
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """``(name, version)``: how stores and workers look the workflow up."""
+        return (self.name, self.version)
+
+    @property
+    def steps(self) -> Mapping[str, Step]:
+        """The steps by name, in definition order."""
+        return self._steps
+
+    def step(self, name: str) -> Step:
+        """The step called ``name`` (``KeyError`` naming the workflow when there is none)."""
+        try:
+            return self._steps[name]
+        except KeyError:
+            msg = f"workflow {self.name!r} v{self.version} has no step {name!r}"
+            raise KeyError(msg) from None
+
+    def wants_context(self, step_name: str) -> bool:
+        """Whether the step's task takes a second ``ctx`` parameter."""
+        return self._wants_ctx.get(step_name, False)
+
+    def __repr__(self) -> str:
+        return f"Workflow({self.name!r}, version={self.version}, steps={len(self._steps)})"
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _fail(self, step: str | None, problem: str) -> Any:
+        where = f"workflow {self.name!r}" + (f", step {step!r}" if step else "")
+        msg = f"{where}: {problem}"
+        raise WorkflowDefinitionError(msg)
+
+    def _need(self, step: Step, attr: str, target: str | None, *, required: bool) -> None:
+        if target is None:
+            if required:
+                self._fail(step.name, f"{attr} is required; name the step that comes next")
+            return
+        if not isinstance(target, str) or target not in self._steps:
+            self._fail(
+                step.name, f"{attr}={target!r} names no step; choose one of {sorted(self._steps)}"
+            )
+
+    def _callable(self, step: Step, attr: str, value: Any, *, required: bool) -> None:
+        if value is None and not required:
+            return
+        if not callable(value):
+            self._fail(step.name, f"{attr} must be a callable, got {value!r}")
+
+    def _check_step(self, step: Step) -> None:  # noqa: C901, PLR0912 - one branch per kind
+        if not isinstance(step.name, str) or not step.name:
+            self._fail(None, f"step names must be non-empty strings, got {step.name!r}")
+        if isinstance(step, Sequential):
+            self._callable(step, "task", step.task, required=True)
+            self._callable(step, "on_fault", step.on_fault, required=False)
+            self._need(step, "next", step.next, required=False)
+            self._need(step, "fault_next", step.fault_next, required=False)
+            if step.retry is not None:
+                r = step.retry
+                if not isinstance(r, Retry):
+                    self._fail(step.name, f"retry must be a Retry(...), got {r!r}")
+                if r.attempts < 1 or r.backoff < 0 or r.multiplier < 1:
+                    self._fail(step.name, "retry needs attempts >= 1, backoff >= 0, multiplier >= 1")
+                if not all(isinstance(t, type) and issubclass(t, BaseException) for t in r.on):
+                    self._fail(step.name, f"retry.on must be exception types, got {r.on!r}")
+        elif isinstance(step, ExclusiveChoice):
+            self._callable(step, "spec", step.spec, required=True)
+            self._need(step, "if_true", step.if_true, required=True)
+            self._need(step, "if_false", step.if_false, required=True)
+        elif isinstance(step, ParallelSplit):
+            if step.is_dynamic:
+                if step.each is None:
+                    self._fail(step.name, "a split with a branches function needs each='step'")
+                self._need(step, "each", step.each, required=True)
+            else:
+                branches = step.branches
+                if isinstance(branches, str) or len(list(branches)) < 2:  # type: ignore[arg-type]
+                    self._fail(
+                        step.name,
+                        f"a split needs two or more branches, got {branches!r}; "
+                        "use Sequential for a single path",
+                    )
+                for b in branches:  # type: ignore[union-attr]
+                    self._need(step, "branch", b, required=True)
+        elif isinstance(step, _JOINS):
+            self._callable(step, "merge", step.merge, required=False)
+            self._need(step, "next", step.next, required=False)
+        elif isinstance(step, SimpleMerge):
+            self._need(step, "next", step.next, required=False)
+        elif isinstance(step, Wait):
+            self._need(step, "next", step.next, required=True)
+            if not callable(step.duration) and (
+                not isinstance(step.duration, int | float) or step.duration < 0
+            ):
+                self._fail(step.name, f"duration must be seconds >= 0, got {step.duration!r}")
+        elif isinstance(step, RequestReaction):
+            self._callable(step, "send", step.send, required=True)
+            self._callable(step, "on_reply", step.on_reply, required=False)
+            self._callable(step, "on_fault", step.on_fault, required=False)
+            for attr in ("next", "fault_next", "on_timeout"):
+                self._need(step, attr, getattr(step, attr), required=False)
+            self._timeout(step, step.timeout)
+        elif isinstance(step, DeferredChoice):
+            if not step.events:
+                self._fail(step.name, "a deferred choice needs at least one event")
+            for event, target in step.events.items():
+                self._need(step, f"events[{event!r}]", target, required=True)
+            self._need(step, "on_timeout", step.on_timeout, required=False)
+            self._callable(step, "on_event", step.on_event, required=False)
+            self._timeout(step, step.timeout)
+        else:
+            self._fail(step.name, f"unsupported step kind {type(step).__name__}")
+
+    def _timeout(self, step: Step, timeout: float | None) -> None:
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+            self._fail(step.name, f"timeout must be seconds >= 0 or None, got {timeout!r}")
+
+    def _reach(self, roots: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = deque(roots)
+        while todo:
+            name = todo.popleft()
+            if name in seen:
+                continue
+            seen.add(name)
+            todo.extend(self._steps[name].targets())
+        return seen
+
+    def _check_reachable(self) -> None:
+        unreachable = [n for n in self._steps if n not in self._reach([self.start])]
+        if unreachable:
+            self._fail(
+                unreachable[0],
+                f"no path from start {self.start!r} reaches it; remove it or link to it "
+                f"(unreachable: {unreachable})",
+            )
+
+    def _check_joins(self) -> None:
+        split_targets = [
+            t for s in self._steps.values() if isinstance(s, ParallelSplit) for t in s.targets()
+        ]
+        below_split = self._reach(split_targets)
+        for step in self._steps.values():
+            if isinstance(step, _JOINS) and step.name not in below_split:
+                kind = type(step).__name__
+                self._fail(step.name, f"no ParallelSplit's branches reach this {kind}")
+
+
+def _primary_callable(step: Step) -> Any:
+    if isinstance(step, Sequential):
+        return step.task
+    if isinstance(step, RequestReaction):
+        return step.send
+    return None

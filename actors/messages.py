@@ -1,0 +1,181 @@
+"""Every message the Scheduler and Runners exchange, as frozen slotted dataclasses.
+
+Two are public: another actor schedules a case by sending ``Schedule`` to
+``Mediator.scheduler`` and, if it gave ``reply_to``, receives ``CaseFinished``.
+The rest are *internal*: they travel in the actors' unbounded inboxes and are never
+blocked or shed by admission control (a split must not wait on a full mailbox, and a
+branch of an admitted case must never be dropped). They are listed here, in one module,
+so the Scheduler and Runner share one vocabulary and the harness can name them in traces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pykka
+
+    from actors._job import Job, JobRecord
+
+__all__ = [
+    "Admitted",
+    "BranchArrived",
+    "CancelJob",
+    "CaseFinished",
+    "DeliverEvent",
+    "Drain",
+    "GetStats",
+    "JobEnded",
+    "JobParked",
+    "JobShed",
+    "JobSplit",
+    "RunJob",
+    "RunnerFailed",
+    "RunnerIdle",
+    "Schedule",
+    "SpawnBranch",
+    "TimerDue",
+]
+
+
+# -- public ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Public: admit a new case of ``workflow`` with ``data``.
+
+    Sent with ``ask`` it answers with the case's ``JobHandle`` (or raises ``MailboxFull``:
+    an actor must never block, so a full mailbox refuses at once in every full mode but
+    ``DROP_OLDEST``). With ``reply_to`` set, that actor later receives ``CaseFinished``.
+    """
+
+    workflow: str
+    """Name of a workflow registered with the Mediator."""
+    data: Any
+    """The case's initial data (copied on admission)."""
+    reply_to: pykka.ActorRef[Any] | None = None
+    """Actor to tell ``CaseFinished`` when the case ends."""
+    version: int | None = None
+    """Workflow version; the newest registered one when ``None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFinished:
+    """Public: told to ``Schedule.reply_to`` when the case has ended."""
+
+    job: Job
+    """Final snapshot of the case's root job."""
+
+
+# -- internal: to the Scheduler ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """Internal: a producer put a job in the admission mailbox; dispatch if a runner is idle."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerIdle:
+    """Internal: runner ``runner`` has started and wants work."""
+
+    runner: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobSplit:
+    """Internal: ``job`` split (saved WAITING with its branches); sent before its branches."""
+
+    runner: int
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnBranch:
+    """Internal: one branch of a split, already saved; queue it as a job of its own."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class BranchArrived:
+    """Internal: branch ``job`` reached the join ``join_step`` of its parent's split."""
+
+    runner: int
+    job: JobRecord
+    join_step: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobParked:
+    """Internal: ``job`` is WAITING on a timer (``job.due``) and/or ``correlations``."""
+
+    runner: int
+    job: JobRecord
+    correlations: tuple[tuple[str, str], ...] = ()
+    """(correlation id, event name) pairs the job waits on; the name is "" for a reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnded:
+    """Internal: ``job``'s own thread of control ended (DONE, FAULTED or CANCELLED)."""
+
+    runner: int
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerFailed:
+    """Internal: runner ``runner`` died; its job resumes elsewhere from its last save."""
+
+    runner: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobShed:
+    """Internal: ``job`` was evicted from the admission mailbox (DROP_OLDEST)."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class TimerDue:
+    """Internal: the alarm rang; release every timer whose due time has come."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverEvent:
+    """Internal (asked): deliver an external event; answers an ``EventOutcome``."""
+
+    correlation_id: str
+    payload: Any
+    fault: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CancelJob:
+    """Internal (asked): cancel a job and its branches; answers a ``CancelOutcome``."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetStats:
+    """Internal (asked): answers a ``Stats`` record."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Internal (asked): answers once no job is queued, ready or running."""
+
+
+# -- internal: to a Runner -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunJob:
+    """Internal: run ``job`` from its current step until it parks, splits, joins or ends."""
+
+    job: JobRecord

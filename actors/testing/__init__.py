@@ -1,0 +1,1 @@
+"""Test support for workflows built on ``actors``: deterministic harness, clocks, strategies."""
