@@ -55,6 +55,10 @@ class AdmissionGate:
         self._closed = False
         self.peak = 0
         self.waiting_producers = 0
+        self.admitted = 0
+        # Set when the Scheduler found the queue empty with a runner idle: the next commit
+        # must wake it. Under load the flag stays clear and producers send no message.
+        self._wanted = True
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -97,12 +101,16 @@ class AdmissionGate:
             self._reserved += 1
             return evicted
 
-    def commit(self, job: JobRecord) -> None:
-        """Queue ``job`` in the slot reserved for it."""
+    def commit(self, job: JobRecord) -> bool:
+        """Queue ``job`` in the slot reserved for it; whether the Scheduler must be woken."""
         with self._cond:
             self._reserved -= 1
             self._queue.append(job)
-            self.peak = max(self.peak, len(self._queue))
+            self.admitted += 1
+            if len(self._queue) > self.peak:
+                self.peak = len(self._queue)
+            wake, self._wanted = self._wanted, False
+            return wake
 
     def release(self) -> None:
         """Give back a reserved slot whose job was not admitted after all."""
@@ -111,9 +119,13 @@ class AdmissionGate:
             self._cond.notify()
 
     def pop(self) -> JobRecord | None:
-        """Take the oldest queued job (it is being started), freeing its slot."""
+        """Take the oldest queued job (it is being started), freeing its slot.
+
+        Finding the queue empty asks the next ``commit()`` to wake the Scheduler.
+        """
         with self._cond:
             if not self._queue:
+                self._wanted = True
                 return None
             job = self._queue.popleft()
             self._cond.notify()

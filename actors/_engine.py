@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import threading
 import uuid
@@ -10,14 +11,16 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import UnknownWorkflowError
+from actors._errors import CodecError, UnknownWorkflowError
+from actors._handle import JobHandle
+from actors._job import JobRecord
+from actors.messages import Admitted, CaseFinished, JobShed
 
 if TYPE_CHECKING:
     import pykka
 
     from actors._admission import AdmissionGate
     from actors._clock import Clock
-    from actors._handle import JobHandle
     from actors._job import Job
     from actors._runtime import Runtime
     from actors._workflow import Workflow
@@ -28,8 +31,11 @@ __all__ = ["Engine", "logger"]
 logger = logging.getLogger("actors")
 
 
-def _uuid_ids() -> str:
-    return uuid.uuid4().hex
+def _unique_ids() -> Callable[[], str]:
+    """Ids unique across processes: a random prefix per engine, then a counter (fast)."""
+    prefix = uuid.uuid4().hex[:16]
+    counter = itertools.count(1)
+    return lambda: f"{prefix}{next(counter):x}"
 
 
 class Engine:
@@ -60,7 +66,7 @@ class Engine:
         self.gate = gate
         self.runtime = runtime
         self.on_shed = on_shed
-        self.new_id: Callable[[], str] = ids or _uuid_ids
+        self.new_id: Callable[[], str] = ids or _unique_ids()
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
         self._handles: weakref.WeakValueDictionary[str, JobHandle] = (
@@ -94,8 +100,6 @@ class Engine:
 
     def resolve(self, job: Job) -> None:
         """The case ``job`` is the root of has ended: resolve its handle, tell its actor."""
-        from actors.messages import CaseFinished  # noqa: PLC0415 - avoids an import cycle
-
         with self._lock:
             handle = self._handles.pop(job.case_id, None)
             reply_to = self._reply_to.pop(job.case_id, None)
@@ -131,10 +135,6 @@ class Engine:
         Nothing is half-admitted: every check runs before a slot is taken, and a refused
         job is removed from the store before ``MailboxFull`` reaches the caller.
         """
-        from actors._handle import JobHandle  # noqa: PLC0415
-        from actors._job import JobRecord  # noqa: PLC0415
-        from actors.messages import Admitted, JobShed  # noqa: PLC0415
-
         wf = self.workflow(workflow, version)
         data = self.copy_data(wf.name, data)
         job_id = self.new_id()
@@ -157,14 +157,12 @@ class Engine:
             self.gate.release()
             self.unwatch(job_id)
             raise
-        self.gate.commit(job)
-        self.scheduler.tell(Admitted())
+        if self.gate.commit(job):
+            self.scheduler.tell(Admitted())
         return handle
 
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
-        from actors._errors import CodecError  # noqa: PLC0415
-
         try:
             return copy.deepcopy(data)
         except Exception as exc:

@@ -253,9 +253,13 @@ class Runner(pykka.Actor):
             for i, (start, data) in enumerate(starts)
         ]
         self._e.store.save_split(job, branches)
-        self._scheduler.tell(m.JobSplit(self._index, job))
-        for branch in branches:
-            self._scheduler.tell(m.SpawnBranch(branch))
+        last = len(branches) - 1
+        for i, branch in enumerate(branches):
+            self._scheduler.tell(
+                m.SpawnBranch(
+                    branch, parent=job if i == 0 else None, runner=self._index if i == last else None
+                )
+            )
         return _STOP
 
     def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> object:

@@ -57,11 +57,9 @@ class Scheduler(pykka.Actor):
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
-        self._admitted = 0
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.RunnerIdle: self._on_idle,
-            m.JobSplit: self._on_split,
             m.SpawnBranch: self._on_spawn,
             m.BranchArrived: self._on_arrived,
             m.JobParked: self._on_parked,
@@ -160,7 +158,6 @@ class Scheduler(pykka.Actor):
     # -- messages from producers ---------------------------------------------------------------
 
     def _on_admitted(self, _: m.Admitted) -> None:
-        self._admitted += 1
         self._dispatch()
 
     def _on_schedule(self, msg: m.Schedule) -> Any:
@@ -189,24 +186,22 @@ class Scheduler(pykka.Actor):
         self._free(msg.runner)
         self._dispatch()
 
-    def _on_split(self, msg: m.JobSplit) -> None:
-        self._free(msg.runner)
-        job = msg.job
-        self._jobs[job.id] = job
-        self._kids.setdefault(job.id, set())
-        self._dispatch()
-
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
+        if msg.parent is not None:  # the first branch of a split brings its parent
+            self._jobs[msg.parent.id] = msg.parent
+            self._kids.setdefault(msg.parent.id, set())
         child = msg.job
         assert child.parent_id is not None
         parent = self._jobs[child.parent_id]
         self._jobs[child.id] = child
-        self._kids.setdefault(parent.id, set()).add(child.id)
+        self._kids[parent.id].add(child.id)
         if parent.cancel_requested:
             self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
         else:
             self._ready.append(child)
-            self._dispatch()
+        if msg.runner is not None:  # the last branch frees the runner that split
+            self._free(msg.runner)
+        self._dispatch()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         self._free(msg.runner)
@@ -475,7 +470,7 @@ class Scheduler(pykka.Actor):
             running=len(self._busy),
             waiting=waiting,
             timers=len(self._timers),
-            admitted=self._admitted,
+            admitted=gate.admitted,
             done=self._counts[JobState.DONE],
             faulted=self._counts[JobState.FAULTED],
             cancelled=self._counts[JobState.CANCELLED],

@@ -29,7 +29,6 @@ __all__ = [
     "JobEnded",
     "JobParked",
     "JobShed",
-    "JobSplit",
     "RunJob",
     "RunnerFailed",
     "RunnerIdle",
@@ -85,18 +84,17 @@ class RunnerIdle:
 
 
 @dataclass(frozen=True, slots=True)
-class JobSplit:
-    """Internal: ``job`` split (saved WAITING with its branches); sent before its branches."""
-
-    runner: int
-    job: JobRecord
-
-
-@dataclass(frozen=True, slots=True)
 class SpawnBranch:
-    """Internal: one branch of a split, already saved; queue it as a job of its own."""
+    """Internal: one branch of a split, already saved; queue it as a job of its own.
+
+    A split sends one per branch, in branch order. The first also carries the parent
+    (saved WAITING, so its bookkeeping exists before any branch can arrive at a join);
+    the last carries the splitting runner, which is then free.
+    """
 
     job: JobRecord
+    parent: JobRecord | None = None
+    runner: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,45 +5,56 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import Any
 
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
 __all__ = ["MemoryStore"]
 
 DEFAULT_RETAIN = 10_000
+
+# What a save records besides the record itself: the fields a step changes.
+_Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any]
 
 
 class MemoryStore(Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
-    finished jobs and then forgotten, so a long run's memory stays bounded (handles
-    hold their own result). Saving copies the data, so a runner that dies half-way
-    through a step cannot leak that step's partial changes into the saved state.
+    finished jobs and then forgotten, so a long run's memory stays bounded (a handle
+    holds its own result).
+
+    A save records the job's step, state, attempt, error, due time and pending event,
+    so a job resumes from exactly its last saved step. Data is kept by reference unless
+    ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
+    step's in-place changes in the data the job resumes with. Copying costs a deep copy
+    per step; durable stores always hold their own copy.
     """
 
-    def __init__(self, *, retain: int = DEFAULT_RETAIN) -> None:
+    def __init__(self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False) -> None:
         self.url = "memory://"
         self.retain = retain
-        self._live: dict[str, JobRecord] = {}
-        self._finished: OrderedDict[str, JobRecord] = OrderedDict()
+        self.copy_data = copy_data
+        self._live: dict[str, _Saved] = {}
+        self._finished: OrderedDict[str, _Saved] = OrderedDict()
+        self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
         self._lock = threading.Lock()
 
     def _put(self, job: JobRecord) -> None:
-        saved = _copy(job)
+        data = copy.deepcopy(job.data) if self.copy_data else job.data
+        arrivals = copy.deepcopy(job.arrivals) if self.copy_data else dict(job.arrivals)
+        saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
         if job.state in FINAL_STATES:
             self._live.pop(job.id, None)
+            self._arrivals.pop(job.id, None)
             self._finished[job.id] = saved
-            self._finished.move_to_end(job.id)
             while len(self._finished) > self.retain:
                 self._finished.popitem(last=False)
         else:
             self._live[job.id] = saved
+            if job.split_total:
+                self._arrivals[job.id] = arrivals
 
     def create(self, job: JobRecord) -> None:
         with self._lock:
@@ -63,44 +74,43 @@ class MemoryStore(Store):
         with self._lock:
             self._live.pop(job_id, None)
             self._finished.pop(job_id, None)
+            self._arrivals.pop(job_id, None)
 
-    def _find(self, job_id: str) -> JobRecord | None:
+    def _find(self, job_id: str) -> _Saved | None:
         return self._live.get(job_id) or self._finished.get(job_id)
 
     def load(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            found = self._find(job_id)
-            return _copy(found) if found is not None else None
+            saved = self._find(job_id)
+            return self._restore(saved) if saved is not None else None
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            found = self._find(job_id)
-            return _copy(found).snapshot() if found is not None else None
+            saved = self._find(job_id)
+            return self._restore(saved).snapshot() if saved is not None else None
 
     def unfinished(self) -> list[JobRecord]:
         with self._lock:
-            return [_copy(j) for j in self._live.values()]
+            return [self._restore(s) for s in self._live.values()]
 
     def counts(self) -> dict[JobState, int]:
         with self._lock:
             out = dict.fromkeys(JobState, 0)
-            for job in _chain(self._live.values(), self._finished.values()):
-                out[job.state] += 1
+            for saved in (*self._live.values(), *self._finished.values()):
+                out[saved[2]] += 1
             return out
+
+    def _restore(self, saved: _Saved) -> JobRecord:
+        job, step, state, attempt, error, due, event, data = saved
+        clone = copy.copy(job)
+        clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
+        clone.due, clone.event = due, event
+        clone.data = copy.deepcopy(data) if self.copy_data else data
+        clone.arrivals = dict(self._arrivals.get(job.id, {}))
+        clone.cancel_requested = False
+        return clone
 
     def _check_invariants(self) -> None:
         assert not (self._live.keys() & self._finished.keys())
-        assert all(j.state not in FINAL_STATES for j in self._live.values())
+        assert all(s[2] not in FINAL_STATES for s in self._live.values())
         assert len(self._finished) <= self.retain
-
-
-def _copy(job: JobRecord) -> JobRecord:
-    clone = copy.copy(job)
-    clone.data = copy.deepcopy(job.data)
-    clone.arrivals = {i: copy.deepcopy(d) for i, d in job.arrivals.items()}
-    return clone
-
-
-def _chain(*parts: Iterable[JobRecord]) -> Iterable[JobRecord]:
-    for part in parts:
-        yield from part
