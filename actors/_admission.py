@@ -56,6 +56,7 @@ class AdmissionGate:
         self.peak = 0
         self.waiting_producers = 0
         self.admitted = 0
+        self._low_water = capacity - max(1, capacity // 4)
         # Set when the Scheduler found the queue empty with a runner idle: the next commit
         # must wake it. Under load the flag stays clear and producers send no message.
         self._wanted = True
@@ -128,7 +129,10 @@ class AdmissionGate:
                 self._wanted = True
                 return None
             job = self._queue.popleft()
-            self._cond.notify()
+            # Wake blocked producers in batches (at the low-water mark), not once per job:
+            # each wake-up is a thread switch, and a woken producer refills many slots.
+            if self.waiting_producers and self.used <= self._low_water:
+                self._cond.notify_all()
             return job
 
     def remove(self, job_id: str) -> JobRecord | None:

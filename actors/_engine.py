@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import threading
 import uuid
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from actors._channel import WorkChannel
 from actors._errors import CodecError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
@@ -64,16 +63,17 @@ class Engine:
         self.store = store
         self.clock = clock
         self.gate = gate
+        self.channel = WorkChannel(gate)
         self.runtime = runtime
         self.on_shed = on_shed
         self.new_id: Callable[[], str] = ids or _unique_ids()
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
-        self._handles: weakref.WeakValueDictionary[str, JobHandle] = (
-            weakref.WeakValueDictionary()
-        )
+        # Futures of cases not yet ended, by case id: single dict operations, atomic on
+        # their own, so producers and the Scheduler never contend for a lock here. A
+        # future is dropped when its case ends, so finished cases are not retained.
+        self._futures: dict[str, pykka.Future[Any]] = {}
         self._reply_to: dict[str, pykka.ActorRef[Any]] = {}
-        self._lock = threading.Lock()
 
     def workflow(self, name: str, version: int | None = None) -> Workflow:
         """The registered workflow ``name`` (newest version unless ``version`` is given)."""
@@ -86,37 +86,33 @@ class Engine:
         return wf
 
     def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> None:
-        """Remember who to tell when case ``case_id`` ends (weakly: a dropped handle frees it)."""
-        with self._lock:
-            self._handles[case_id] = handle
-            if reply_to is not None:
-                self._reply_to[case_id] = reply_to
+        """Remember who to tell when case ``case_id`` ends."""
+        self._futures[case_id] = handle._future  # noqa: SLF001 - the engine owns it
+        if reply_to is not None:
+            self._reply_to[case_id] = reply_to
 
     def unwatch(self, case_id: str) -> None:
         """Forget a case whose admission was refused."""
-        with self._lock:
-            self._handles.pop(case_id, None)
-            self._reply_to.pop(case_id, None)
+        self._futures.pop(case_id, None)
+        self._reply_to.pop(case_id, None)
 
     def resolve(self, job: Job) -> None:
         """The case ``job`` is the root of has ended: resolve its handle, tell its actor."""
-        with self._lock:
-            handle = self._handles.pop(job.case_id, None)
-            reply_to = self._reply_to.pop(job.case_id, None)
-        if handle is not None:
-            handle._future.set(job)  # noqa: SLF001 - the engine owns its handles' futures
+        future = self._futures.pop(job.case_id, None)
+        reply_to = self._reply_to.pop(job.case_id, None)
+        if future is not None:
+            future.set(job)
         if reply_to is not None and reply_to.is_alive():
             reply_to.tell(CaseFinished(job))
 
     def fail_all(self, error: BaseException) -> int:
         """Resolve every handle still waiting with ``error`` (the engine stopped)."""
-        with self._lock:
-            handles = list(self._handles.values())
-            self._handles.clear()
-            self._reply_to.clear()
-        for handle in handles:
-            handle._future.set_exception((type(error), error, None))  # noqa: SLF001
-        return len(handles)
+        futures = [self._futures.pop(k, None) for k in list(self._futures)]
+        self._reply_to.clear()
+        for future in futures:
+            if future is not None:
+                future.set_exception((type(error), error, None))
+        return len(futures)
 
     # -- admission --------------------------------------------------------------------------
 

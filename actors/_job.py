@@ -27,6 +27,11 @@ class JobState(enum.Enum):
     SHED = "shed"
     """Evicted from a full admission mailbox under ``FullMode.DROP_OLDEST``; never ran."""
 
+    # Members are singletons: identity hashing is exact and far cheaper than Enum's
+    # Python-level __hash__, which the engine's hot paths would otherwise pay on every
+    # set or dict lookup by state.
+    __hash__ = object.__hash__
+
     @property
     def is_final(self) -> bool:
         """Whether the job can change no more."""

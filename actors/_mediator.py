@@ -76,8 +76,10 @@ class Mediator:
             ids=ids,
         )
         self._closed = False
+        # Read what a previous run left unfinished before anything new can be admitted.
+        resume = the_store.unfinished()
         cls = self._engine.runtime.actor_class(Scheduler)
-        self._scheduler = cls.start(self._engine, runners)
+        self._scheduler = cls.start(self._engine, runners, resume)
         self._engine.scheduler = self._scheduler
 
     # -- the public surface ---------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A runner runs a job from its current step until the job parks (timer or event),
 splits, reaches a join, or ends, saving the job after every step. Then it tells the
-Scheduler, which is also how the Scheduler learns the runner is free again.
+Scheduler what happened and pulls its next job from the work channel; when the channel
+is empty the runner parks as idle until the Scheduler hands it a job.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Runner", "correlations_for", "default_merge"]
 
-_STOP = object()  # a step handler's "this slice is over" result
+# A step handler returns None to go on to the job's next step, or the messages that end
+# the slice (the job parked, split, joined or ended) for the loop to send.
+_Outcome = list[Any] | None
 
 
 def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:
@@ -84,8 +87,20 @@ class Runner(pykka.Actor):
         }
 
     def on_start(self) -> None:
-        """Ask for work."""
-        self._scheduler.tell(m.RunnerIdle(self._index))
+        """Pull a first job (or park as idle)."""
+        self._current: JobRecord | None = None
+        self._pull()
+
+    def _pull(self, finished: JobRecord | None = None) -> None:
+        channel = self._e.channel
+        job = channel.take(self._index, finished)
+        if job is None:
+            if channel.drain_requested:  # shutdown waits for every runner to go idle
+                self._scheduler.tell(m.RunnerIdle(self._index))
+        else:
+            # One slice per delivery: a message to itself keeps the inbox (and the
+            # harness's choice of what runs next) in charge, at no thread wake-up.
+            self.actor_ref.tell(m.RunJob(job))
 
     def on_failure(
         self,
@@ -94,48 +109,55 @@ class Runner(pykka.Actor):
         traceback: TracebackType | None,
     ) -> None:
         """Report the crash; the Scheduler restarts this runner and resumes its job."""
+        job = self._current
         try:
-            self._scheduler.tell(m.RunnerFailed(self._index))
+            self._scheduler.tell(m.RunnerFailed(self._index, job))
         except pykka.ActorDeadError:
             pass
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
         if isinstance(message, m.RunJob):
-            self._run(message.job)
+            job = message.job
+            self._current = job
+            outcome = self._run(job)
+            self._current = None
+            for msg in outcome:
+                self._scheduler.tell(msg)
+            if self._e.stopping:
+                self._e.channel.done(job, self._index)
+            else:
+                self._pull(job)
             return None
         return super().on_receive(message)
 
     # -- the step loop ----------------------------------------------------------------------
 
-    def _run(self, job: JobRecord) -> None:
+    def _run(self, job: JobRecord) -> list[Any]:
         try:
             wf = self._e.workflow(job.workflow, job.version)
         except UnknownWorkflowError as exc:
-            self._finish(job, JobState.FAULTED, str(exc))
-            return
-        job.state = JobState.RUNNING
+            return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
+        kinds = self._kinds
         while True:
             if job.cancel_requested:
-                self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-                return
+                return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if self._e.stopping:
-                return  # saved after its last step; resumes from there on the next start
+                return []  # saved after its last step; resumes from there on the next start
             step = wf.steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
-                self._finish(job, JobState.FAULTED, why)
-                return
-            if self._kinds[type(step)](job, step, wf) is _STOP:
-                return
+                return self._finish(job, JobState.FAULTED, why)
+            outcome = kinds[type(step)](job, step, wf)
+            if outcome is not None:
+                return outcome
             if job.step is None:
                 job.step = step.name  # a final job reports the step it ended at
-                self._finish(job, JobState.DONE, job.error)
-                return
+                return self._finish(job, JobState.DONE, job.error)
             store.save(job)
 
-    def _finish(self, job: JobRecord, state: JobState, error: str | None) -> None:
+    def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
         job.state = state
         job.error = error
         self._e.store.save(job)
@@ -147,12 +169,11 @@ class Runner(pykka.Actor):
                 error,
                 extra={"job_id": job.id, "step": job.step, "attempt": job.attempt},
             )
-        self._scheduler.tell(m.JobEnded(self._index, job))
+        return [m.JobEnded(self._index, job)]
 
-    def _fault(self, job: JobRecord, step: Step, why: str) -> object:
+    def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
         job.step = step.name
-        self._finish(job, JobState.FAULTED, f"step {step.name!r}: {why}")
-        return _STOP
+        return self._finish(job, JobState.FAULTED, f"step {step.name!r}: {why}")
 
     def _goto(self, job: JobRecord, target: str | None) -> None:
         job.step = target
@@ -164,15 +185,17 @@ class Runner(pykka.Actor):
         if result is not None:
             job.data = result
 
-    def _park(self, job: JobRecord, due: float | None, corr: tuple[tuple[str, str], ...]) -> None:
+    def _park(
+        self, job: JobRecord, due: float | None, corr: tuple[tuple[str, str], ...]
+    ) -> list[Any]:
         job.state = JobState.WAITING
         job.due = due
         self._e.store.save(job)
-        self._scheduler.tell(m.JobParked(self._index, job, corr))
+        return [m.JobParked(self._index, job, corr)]
 
     # -- one handler per step kind -------------------------------------------------------------
 
-    def _sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> object:
+    def _sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> _Outcome:
         job.event = None  # a retry timer's release carries nothing to apply
         try:
             self._call(job, wf, step.task, step)
@@ -191,8 +214,7 @@ class Runner(pykka.Actor):
                     extra={"job_id": job.id, "step": step.name, "attempt": job.attempt},
                 )
                 if delay > 0:
-                    self._park(job, self._e.clock.now() + delay, ())
-                    return _STOP
+                    return self._park(job, self._e.clock.now() + delay, ())
                 return None  # saved by the loop, then the same step runs again
             if not step.has_fault_path:
                 return self._fault(job, step, f"{_describe(exc)} (attempt {job.attempt})")
@@ -209,7 +231,7 @@ class Runner(pykka.Actor):
         self._goto(job, step.next)
         return None
 
-    def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> object:
+    def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> _Outcome:
         try:
             holds = bool(step.spec(job.data))
         except Exception as exc:  # noqa: BLE001
@@ -217,7 +239,7 @@ class Runner(pykka.Actor):
         self._goto(job, step.if_true if holds else step.if_false)
         return None
 
-    def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> object:
+    def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> _Outcome:
         try:
             if callable(step.branches):
                 items = list(step.branches(job.data))
@@ -253,16 +275,11 @@ class Runner(pykka.Actor):
             for i, (start, data) in enumerate(starts)
         ]
         self._e.store.save_split(job, branches)
-        last = len(branches) - 1
-        for i, branch in enumerate(branches):
-            self._scheduler.tell(
-                m.SpawnBranch(
-                    branch, parent=job if i == 0 else None, runner=self._index if i == last else None
-                )
-            )
-        return _STOP
+        return [
+            m.SpawnBranch(branch, parent=job if i == 0 else None) for i, branch in enumerate(branches)
+        ]
 
-    def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> object:
+    def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> _Outcome:
         if job.event is not None and job.event[0] == "join":
             # The parent, released by its branches: merge their datas and go on.
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
@@ -281,14 +298,13 @@ class Runner(pykka.Actor):
         job.step = step.name
         job.state = JobState.DONE
         self._e.store.save(job)
-        self._scheduler.tell(m.BranchArrived(self._index, job, step.name))
-        return _STOP
+        return [m.BranchArrived(self._index, job, step.name)]
 
-    def _simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> object:
+    def _simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> _Outcome:
         self._goto(job, step.next)
         return None
 
-    def _wait(self, job: JobRecord, step: Wait, wf: Workflow) -> object:
+    def _wait(self, job: JobRecord, step: Wait, wf: Workflow) -> _Outcome:
         if job.event is not None and job.event[0] == "timer":
             self._goto(job, step.next)
             return None
@@ -296,10 +312,9 @@ class Runner(pykka.Actor):
             duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
         except Exception as exc:  # noqa: BLE001
             return self._fault(job, step, f"duration raised {_describe(exc)}")
-        self._park(job, self._e.clock.now() + max(duration, 0.0), ())
-        return _STOP
+        return self._park(job, self._e.clock.now() + max(duration, 0.0), ())
 
-    def _request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> object:
+    def _request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> _Outcome:
         if job.event is None:
             return self._send(job, step, wf)
         kind, _, payload = job.event
@@ -321,25 +336,26 @@ class Runner(pykka.Actor):
         self._goto(job, step.next if kind == "reply" else step.fault_next)
         return None
 
-    def _send(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> object:
+    def _send(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> _Outcome:
         due = None if step.timeout is None else self._e.clock.now() + step.timeout
         corr = correlations_for(job, step)
         ctx = job.context()
         data = copy.deepcopy(job.data)  # the job may resume elsewhere while send() runs
-        # Park first: the Scheduler learns the correlation id before any reply can reach it,
-        # so a synchronous responder's reply is applied exactly once.
-        self._park(job, due, corr)
+        # Park first: the Scheduler learns the correlation id before any reply can reach
+        # it, so a synchronous responder's reply is applied exactly once.
+        parked = self._park(job, due, corr)
+        self._e.channel.done(job, self._index)
+        self._scheduler.tell(parked[0])
         try:
             step.send(data, ctx)
-        except Exception as exc:  # noqa: BLE001
-            self._scheduler.tell(m.DeliverEvent(corr[0][0], _describe(exc), fault=True))
-        return _STOP
+        except Exception as exc:  # noqa: BLE001 - a failed send is a fault reply
+            return [m.DeliverEvent(corr[0][0], _describe(exc), fault=True)]
+        return []
 
-    def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> object:
+    def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> _Outcome:
         if job.event is None:
             due = None if step.timeout is None else self._e.clock.now() + step.timeout
-            self._park(job, due, correlations_for(job, step))
-            return _STOP
+            return self._park(job, due, correlations_for(job, step))
         kind, name, payload = job.event
         if kind == "timer":
             if step.on_timeout is None:

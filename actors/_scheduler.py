@@ -1,14 +1,14 @@
 """The Scheduler actor: admission, dispatch to idle runners, splits, joins, timers, events.
 
-It is the only actor that decides what runs next. Runners pull: a runner tells the
-Scheduler when it is free, and the Scheduler hands it the next job, internal work
-(branches, joins, released timers, answered events) before new external jobs, so
-admitted cases finish before new ones start and memory stays bounded.
+It is the only actor that decides what is ready to run: it keeps every case's
+bookkeeping (branches, joins, timers, correlations, cancellation) and puts ready jobs in
+the work channel, from which idle runners pull, internal work before new external jobs,
+so admitted cases finish before new ones start and memory stays bounded.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -39,14 +39,13 @@ class Scheduler(pykka.Actor):
     Mixed with a runtime's actor class (threads, or the deterministic harness).
     """
 
-    def __init__(self, engine: Engine, runners: int) -> None:
+    def __init__(self, engine: Engine, runners: int, resume: list[JobRecord]) -> None:
         super().__init__()
+        self._resume = resume
         self._e = engine
         self._runner_count = runners
         self._runners: list[pykka.ActorRef[Any]] = []
-        self._idle: deque[int] = deque()
-        self._busy: dict[int, JobRecord] = {}
-        self._ready: deque[JobRecord] = deque()
+        self._channel = engine.channel
         self._jobs: dict[str, JobRecord] = {}
         self._kids: dict[str, set[str]] = {}
         self._timers = Timers()
@@ -59,13 +58,13 @@ class Scheduler(pykka.Actor):
         self._counts = dict.fromkeys(JobState, 0)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
-            m.RunnerIdle: self._on_idle,
             m.SpawnBranch: self._on_spawn,
             m.BranchArrived: self._on_arrived,
             m.JobParked: self._on_parked,
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
             m.JobShed: self._on_shed,
+            m.RunnerIdle: lambda _: self._check_drain_if_asked(),
             m.TimerDue: self._on_timer_due,
             m.DeliverEvent: self._on_event,
             m.CancelJob: self._on_cancel,
@@ -81,9 +80,10 @@ class Scheduler(pykka.Actor):
         self._alarm = self._e.clock.alarm(self._ring)
         for index in range(self._runner_count):
             self._runners.append(self._start_runner(index))
-        for job in self._e.store.unfinished():
-            self._adopt(job)
-        self._dispatch()
+        for job in self._resume:
+            if job.id not in self._jobs:
+                self._adopt(job)
+        self._resume = []
 
     def on_stop(self) -> None:
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
@@ -124,36 +124,17 @@ class Scheduler(pykka.Actor):
 
     # -- dispatch ------------------------------------------------------------------------------
 
+    def _make_ready(self, job: JobRecord) -> None:
+        runner = self._channel.put(job)
+        if runner is not None:
+            self._runners[runner].tell(m.RunJob(job))
+
     def _dispatch(self) -> None:
-        while self._idle and not self._e.stopping:
-            job = self._next_job()
-            if job is None:
-                break
-            runner = self._idle.popleft()
-            job.state = JobState.RUNNING
-            self._busy[runner] = job
+        """Hand admitted jobs to idle runners; answer drain requests once all is quiet."""
+        for runner, job in self._channel.assign_admitted():
             self._runners[runner].tell(m.RunJob(job))
         if self._drain:
             self._check_drain()
-
-    def _next_job(self) -> JobRecord | None:
-        while self._ready:
-            job = self._ready.popleft()
-            if job.state is JobState.READY:
-                return job
-        job = self._e.gate.pop()
-        if job is not None:
-            self._jobs[job.id] = job
-        return job
-
-    def _free(self, runner: int) -> None:
-        if self._busy.pop(runner, None) is not None or runner not in self._idle:
-            self._idle.append(runner)
-
-    def _make_ready(self, job: JobRecord) -> None:
-        job.state = JobState.READY
-        job.due = None
-        self._ready.append(job)
 
     # -- messages from producers ---------------------------------------------------------------
 
@@ -182,10 +163,6 @@ class Scheduler(pykka.Actor):
 
     # -- messages from runners -----------------------------------------------------------------
 
-    def _on_idle(self, msg: m.RunnerIdle) -> None:
-        self._free(msg.runner)
-        self._dispatch()
-
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
         if msg.parent is not None:  # the first branch of a split brings its parent
             self._jobs[msg.parent.id] = msg.parent
@@ -198,13 +175,10 @@ class Scheduler(pykka.Actor):
         if parent.cancel_requested:
             self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
         else:
-            self._ready.append(child)
-        if msg.runner is not None:  # the last branch frees the runner that split
-            self._free(msg.runner)
-        self._dispatch()
+            self._make_ready(child)
+        self._check_drain_if_asked()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
-        self._free(msg.runner)
         child = msg.job
         self._jobs[child.id] = child
         parent = self._jobs.get(child.parent_id or "")
@@ -217,7 +191,7 @@ class Scheduler(pykka.Actor):
         ):
             self._arrive(parent, child, msg.join_step)
         self._finalize(child)
-        self._dispatch()
+        self._check_drain_if_asked()
 
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
         if parent.join_step is None:
@@ -236,8 +210,9 @@ class Scheduler(pykka.Actor):
             parent.joined = True
             parent.step = join_step
             parent.event = ("join", join_step, None)
-            self._make_ready(parent)
+            parent.state = JobState.READY
             self._e.store.save(parent)
+            self._make_ready(parent)
             if first_wins:
                 for kid in list(self._kids.get(parent.id, ())):
                     if kid != child.id:
@@ -246,16 +221,13 @@ class Scheduler(pykka.Actor):
             self._e.store.save(parent)
 
     def _on_parked(self, msg: m.JobParked) -> None:
-        self._free(msg.runner)
         job = msg.job
         self._jobs[job.id] = job
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
-        elif job.event is not None:  # cannot happen for a fresh park; kept for adopted jobs
-            self._make_ready(job)
         else:
             self._park(job, msg.correlations)
-        self._dispatch()
+        self._check_drain_if_asked()
 
     def _park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
         if job.due is not None:
@@ -267,18 +239,18 @@ class Scheduler(pykka.Actor):
             self._job_corrs[job.id] = tuple(cid for cid, _ in correlations)
 
     def _on_ended(self, msg: m.JobEnded) -> None:
-        self._free(msg.runner)
         job = msg.job
         self._jobs[job.id] = job
         if not self._kids.get(job.id):
             self._finalize(job)
-        self._dispatch()
+        self._check_drain_if_asked()
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
-        job = self._busy.pop(msg.runner, None)
+        job = msg.job
         logger.error("runner %d failed; restarting it", msg.runner)
-        self._runners[msg.runner] = self._start_runner(msg.runner)
+        self._channel.forget_runner(msg.runner)
         if job is not None:
+            self._channel.done(job, msg.runner)
             saved = self._e.store.load(job.id)
             if saved is None:
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
@@ -286,7 +258,9 @@ class Scheduler(pykka.Actor):
                 saved.cancel_requested = job.cancel_requested
                 logger.warning("job %s resumes from its last saved step %r", job.id, saved.step)
                 self._adopt(saved)
-        self._dispatch()
+        if not self._e.stopping:
+            self._runners[msg.runner] = self._start_runner(msg.runner)
+        self._check_drain_if_asked()
 
     # -- ends of threads and of cases -----------------------------------------------------------
 
@@ -358,10 +332,10 @@ class Scheduler(pykka.Actor):
                 continue
             self._withdraw(job, EventOutcome.LATE)
             job.event = ("timer", "", None)
-            self._make_ready(job)
+            job.state, job.due = JobState.READY, None
             self._e.store.save(job)
+            self._make_ready(job)
         self._rearm()
-        self._dispatch()
 
     def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
         for cid in self._job_corrs.pop(job.id, ()):
@@ -387,9 +361,9 @@ class Scheduler(pykka.Actor):
         if self._timers.cancel(job.id):
             self._rearm()
         job.event = ("fault" if msg.fault else "reply", target[1], msg.payload)
-        self._make_ready(job)
+        job.state, job.due = JobState.READY, None
         self._e.store.save(job)
-        self._dispatch()
+        self._make_ready(job)
         return EventOutcome.DELIVERED
 
     def _why_undeliverable(self, cid: str) -> EventOutcome:
@@ -405,11 +379,13 @@ class Scheduler(pykka.Actor):
 
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
         job = self._jobs.get(msg.job_id)
+        if job is None and msg.job_id in self._channel.running:
+            job = self._channel.running[msg.job_id][1]  # started from the gate, not yet reported
         if job is None:
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
+                self._jobs[queued.id] = queued
                 self._end(queued, JobState.CANCELLED, "cancelled before it started")
-                self._dispatch()
                 return CancelOutcome.CANCELLED
             saved = self._e.store.get(msg.job_id)
             if saved is not None and saved.state in FINAL_STATES:
@@ -420,7 +396,6 @@ class Scheduler(pykka.Actor):
         if job.state in FINAL_STATES and not self._kids.get(job.id):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
-        self._dispatch()
         return CancelOutcome.CANCELLED
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
@@ -430,9 +405,11 @@ class Scheduler(pykka.Actor):
         for kid in list(self._kids.get(job.id, ())):
             if kid in self._jobs:
                 self._cancel_tree(self._jobs[kid], why)
-        if job.id not in self._jobs or job.state is JobState.RUNNING:
-            return  # ended through its branches, or its runner stops after the current step
-        if job.state is JobState.READY or (
+        if job.id not in self._jobs:
+            return  # it ended through its branches
+        if job.state is JobState.READY and not self._channel.withdraw(job):
+            return  # a runner just took it: it stops before its next step
+        if job.state is JobState.CANCELLED or (
             job.state is JobState.WAITING and not self._kids.get(job.id)
         ):
             self._end(job, JobState.CANCELLED, why)
@@ -448,7 +425,7 @@ class Scheduler(pykka.Actor):
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
             self._kids.setdefault(job.id, set())
-            for other in self._e.store.unfinished():
+            for other in self._resume or self._e.store.unfinished():
                 if other.parent_id == job.id and other.id not in self._jobs:
                     self._adopt(other)
         elif job.state is JobState.WAITING and job.event is None:
@@ -466,8 +443,8 @@ class Scheduler(pykka.Actor):
             capacity=gate.capacity,
             queued=len(gate),
             peak_queued=gate.peak,
-            ready=sum(1 for j in self._ready if j.state is JobState.READY),
-            running=len(self._busy),
+            ready=self._channel.ready,
+            running=len(self._channel.running),
             waiting=waiting,
             timers=len(self._timers),
             admitted=gate.admitted,
@@ -482,13 +459,16 @@ class Scheduler(pykka.Actor):
     def _on_drain(self, _: m.Drain) -> pykka.Future[Any]:
         future = self._e.runtime.create_future()
         self._drain.append(future)
+        self._channel.drain_requested = True
         self._check_drain()
         return future
 
+    def _check_drain_if_asked(self) -> None:
+        if self._drain:
+            self._check_drain()
+
     def _check_drain(self) -> None:
-        if self._busy or len(self._e.gate) or any(
-            j.state is JobState.READY for j in self._ready
-        ):
+        if not self._channel.quiet():
             return
         waiters, self._drain = self._drain, []
         for fut in waiters:
@@ -496,11 +476,7 @@ class Scheduler(pykka.Actor):
 
     def _check_invariants(self) -> None:
         """Internal consistency, checked by the harness after every delivery."""
-        running = [j.id for j in self._busy.values()]
-        assert len(running) == len(set(running)), "a job is held by two runners"
-        assert not (set(self._idle) & set(self._busy)), "a runner is both idle and busy"
-        for job in self._busy.values():
-            assert job.state is JobState.RUNNING, f"busy runner holds {job.state}"
+        self._channel._check_invariants()  # noqa: SLF001
         for parent_id, kids in self._kids.items():
             for kid in kids:
                 assert self._jobs[kid].parent_id == parent_id

@@ -73,12 +73,12 @@ class CaseFinished:
 
 @dataclass(frozen=True, slots=True)
 class Admitted:
-    """Internal: a producer put a job in the admission mailbox; dispatch if a runner is idle."""
+    """Internal: a job was admitted while a runner was idle; hand it over."""
 
 
 @dataclass(frozen=True, slots=True)
 class RunnerIdle:
-    """Internal: runner ``runner`` has started and wants work."""
+    """Internal: runner ``runner`` found no work (sent only while a drain waits)."""
 
     runner: int
 
@@ -88,13 +88,11 @@ class SpawnBranch:
     """Internal: one branch of a split, already saved; queue it as a job of its own.
 
     A split sends one per branch, in branch order. The first also carries the parent
-    (saved WAITING, so its bookkeeping exists before any branch can arrive at a join);
-    the last carries the splitting runner, which is then free.
+    (saved WAITING), so its bookkeeping exists before any branch can arrive at a join.
     """
 
     job: JobRecord
     parent: JobRecord | None = None
-    runner: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +127,7 @@ class RunnerFailed:
     """Internal: runner ``runner`` died; its job resumes elsewhere from its last save."""
 
     runner: int
+    job: JobRecord | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,8 +61,14 @@ class MemoryStore(Store):
             self._put(job)
 
     def save(self, job: JobRecord) -> None:
-        with self._lock:
-            self._put(job)
+        if job.state in FINAL_STATES or job.split_total or self.copy_data:
+            with self._lock:
+                self._put(job)
+        else:
+            # The hot path (a step of a running job): one dict store, atomic on its own,
+            # so runners saving side by side do not contend for the lock.
+            saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, job.data)
+            self._live[job.id] = saved
 
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
         with self._lock:

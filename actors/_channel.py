@@ -1,0 +1,134 @@
+"""The work channel: ready jobs shared by the Scheduler (producer) and Runners (consumers).
+
+The Scheduler decides *what* is ready; an idle Runner *pulls* its next job here as soon
+as it finishes one, internal work (branches, joins, released timers, answered events)
+before new external jobs from the admission gate. A runner that finds nothing parks
+itself as idle, and the next job put in the channel is handed straight to it with one
+message. So under load no runner waits on a round trip through the Scheduler, and no
+job ever waits behind a slow job on a busy runner.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from actors._job import JobState
+
+if TYPE_CHECKING:
+    from actors._admission import AdmissionGate
+    from actors._job import JobRecord
+
+__all__ = ["WorkChannel"]
+
+
+class WorkChannel:
+    """Ready internal jobs, idle runners, and which runner runs which job."""
+
+    def __init__(self, gate: AdmissionGate) -> None:
+        self._gate = gate
+        self._lock = threading.Lock()  # always taken before the gate's lock, never after
+        self._ready: deque[JobRecord] = deque()
+        self._idle: list[int] = []
+        self.running: dict[str, tuple[int, JobRecord]] = {}
+        self.drain_requested = False  # runners report going idle while shutdown drains
+
+    def put(self, job: JobRecord) -> int | None:
+        """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any."""
+        with self._lock:
+            job.state = JobState.READY
+            job.due = None
+            if self._idle:
+                runner = self._idle.pop()
+                self._start(runner, job)
+                return runner
+            self._ready.append(job)
+            return None
+
+    def take(self, runner: int, finished: JobRecord | None = None) -> JobRecord | None:
+        """The next job for ``runner``; ``None`` parks the runner as idle.
+
+        ``finished`` is the job whose slice the runner just ended (``done()`` folded in,
+        so a runner takes the channel's lock once per job).
+        """
+        with self._lock:
+            if finished is not None:
+                held = self.running.get(finished.id)
+                if held is not None and held[0] == runner:
+                    del self.running[finished.id]
+            while self._ready:
+                job = self._ready.popleft()
+                if job.state is JobState.READY:  # a cancelled job stays behind, skipped
+                    self._start(runner, job)
+                    return job
+            job = self._gate.pop()
+            if job is not None:
+                self._start(runner, job)
+                return job
+            if runner not in self._idle:
+                self._idle.append(runner)
+            return None
+
+    def assign_admitted(self) -> list[tuple[int, JobRecord]]:
+        """Hand queued external jobs to idle runners (after an admission woke the Scheduler)."""
+        out = []
+        with self._lock:
+            while self._idle:
+                job = self._gate.pop()
+                if job is None:
+                    break
+                runner = self._idle.pop()
+                self._start(runner, job)
+                out.append((runner, job))
+        return out
+
+    def _start(self, runner: int, job: JobRecord) -> None:
+        job.state = JobState.RUNNING
+        self.running[job.id] = (runner, job)
+
+    def done(self, job: JobRecord, runner: int) -> None:
+        """``runner``'s slice of ``job`` is over (it parked, split, joined, ended or failed).
+
+        A job that parked may already be running again elsewhere; that entry stays.
+        """
+        with self._lock:
+            held = self.running.get(job.id)
+            if held is not None and held[0] == runner:
+                del self.running[job.id]
+
+    def withdraw(self, job: JobRecord) -> bool:
+        """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""
+        with self._lock:
+            if job.state is JobState.READY:
+                job.state = JobState.CANCELLED
+                return True
+            return False
+
+    def forget_runner(self, runner: int) -> None:
+        """A runner died: it is no longer idle."""
+        with self._lock:
+            if runner in self._idle:
+                self._idle.remove(runner)
+
+    @property
+    def ready(self) -> int:
+        """Ready internal jobs not yet taken."""
+        with self._lock:
+            return sum(1 for j in self._ready if j.state is JobState.READY)
+
+    def quiet(self) -> bool:
+        """No job ready, queued for admission, or running."""
+        with self._lock:
+            return not self.running and not len(self._gate) and not any(
+                j.state is JobState.READY for j in self._ready
+            )
+
+    def _check_invariants(self) -> None:
+        with self._lock:
+            runners = [r for r, _ in self.running.values()]
+            assert len(runners) == len(set(runners)), "a runner holds two jobs"
+            assert not set(runners) & set(self._idle), "a runner is both idle and running"
+            for job_id, (_, job) in self.running.items():
+                assert job.id == job_id
+                assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
