@@ -50,6 +50,7 @@ class Engine:
         *,
         on_shed: Callable[[Job], Any] | None = None,
         ids: Callable[[], str] | None = None,
+        runner_batch: int = 32,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -67,6 +68,9 @@ class Engine:
         self.runtime = runtime
         self.on_shed = on_shed
         self.new_id: Callable[[], str] = ids or _unique_ids()
+        # Jobs a runner may run back to back within one delivery before it yields to its
+        # inbox: fewer messages under load; 1 makes every job its own delivery.
+        self.runner_batch = runner_batch
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
         # Futures of cases not yet ended, by case id: single dict operations, atomic on

@@ -45,7 +45,10 @@ class Mediator:
         on_shed: called with the snapshot of every job evicted under ``DROP_OLDEST``.
         clock: the source of time (a virtual clock in tests); system time by default.
         runtime: the actor runtime (threads by default; ``actors.testing`` has another).
-        ids: a factory of job ids (``uuid4().hex`` by default).
+        ids: a factory of job ids (a random prefix and a counter by default).
+        runner_batch: how many jobs a runner may run back to back in one delivery
+            before it yields to its inbox (throughput under load vs. interleaving
+            granularity; the deterministic harness uses 1).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Mediator:
         clock: Clock | None = None,
         runtime: Runtime | None = None,
         ids: Callable[[], str] | None = None,
+        runner_batch: int = 32,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -74,6 +78,7 @@ class Mediator:
             runtime or ThreadingRuntime(),
             on_shed=on_shed,
             ids=ids,
+            runner_batch=runner_batch,
         )
         self._closed = False
         # Read what a previous run left unfinished before anything new can be admitted.

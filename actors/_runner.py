@@ -89,18 +89,16 @@ class Runner(pykka.Actor):
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""
         self._current: JobRecord | None = None
-        self._pull()
+        job = self._pull()
+        if job is not None:
+            self.actor_ref.tell(m.RunJob(job))
 
-    def _pull(self, finished: JobRecord | None = None) -> None:
+    def _pull(self, finished: JobRecord | None = None) -> JobRecord | None:
         channel = self._e.channel
         job = channel.take(self._index, finished)
-        if job is None:
-            if channel.drain_requested:  # shutdown waits for every runner to go idle
-                self._scheduler.tell(m.RunnerIdle(self._index))
-        else:
-            # One slice per delivery: a message to itself keeps the inbox (and the
-            # harness's choice of what runs next) in charge, at no thread wake-up.
-            self.actor_ref.tell(m.RunJob(job))
+        if job is None and channel.drain_requested:  # a draining shutdown waits for idle
+            self._scheduler.tell(m.RunnerIdle(self._index))
+        return job
 
     def on_failure(
         self,
@@ -117,19 +115,28 @@ class Runner(pykka.Actor):
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
-        if isinstance(message, m.RunJob):
-            job = message.job
+        if not isinstance(message, m.RunJob):
+            return super().on_receive(message)
+        job: JobRecord | None = message.job
+        budget = self._e.runner_batch
+        while job is not None:
             self._current = job
             outcome = self._run(job)
             self._current = None
+            tell = self._scheduler.tell
             for msg in outcome:
-                self._scheduler.tell(msg)
+                tell(msg)
             if self._e.stopping:
                 self._e.channel.done(job, self._index)
-            else:
-                self._pull(job)
-            return None
-        return super().on_receive(message)
+                return None
+            budget -= 1
+            job = self._pull(job)
+            if job is not None and budget <= 0:
+                # Yield to the inbox (a stop, or the harness choosing what runs next);
+                # the job already taken comes back as the next message.
+                self.actor_ref.tell(m.RunJob(job))
+                return None
+        return None
 
     # -- the step loop ----------------------------------------------------------------------
 

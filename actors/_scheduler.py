@@ -48,6 +48,10 @@ class Scheduler(pykka.Actor):
         self._channel = engine.channel
         self._jobs: dict[str, JobRecord] = {}
         self._kids: dict[str, set[str]] = {}
+        # Jobs whose own thread ended while branches of theirs still run (after a
+        # Discriminator): they end for good with their last branch. Kept here rather than
+        # read off the record, which a runner may be changing at the same moment.
+        self._held: set[str] = set()
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -241,7 +245,9 @@ class Scheduler(pykka.Actor):
     def _on_ended(self, msg: m.JobEnded) -> None:
         job = msg.job
         self._jobs[job.id] = job
-        if not self._kids.get(job.id):
+        if self._kids.get(job.id):
+            self._held.add(job.id)
+        else:
             self._finalize(job)
         self._check_drain_if_asked()
 
@@ -270,10 +276,13 @@ class Scheduler(pykka.Actor):
         job.error = error
         job.due = None
         self._e.store.save(job)
-        if not self._kids.get(job.id):
+        if self._kids.get(job.id):
+            self._held.add(job.id)
+        else:
             self._finalize(job)
 
     def _finalize(self, job: JobRecord) -> None:
+        self._held.discard(job.id)
         self._jobs.pop(job.id, None)
         self._kids.pop(job.id, None)
         if self._timers.cancel(job.id):
@@ -299,9 +308,10 @@ class Scheduler(pykka.Actor):
                 parent.branch_cancelled = True
         if self._kids.get(parent.id):
             return
-        if parent.state in FINAL_STATES:  # its own thread had already ended
+        if parent.id in self._held:  # its own thread had already ended
+            self._held.discard(parent.id)
             self._finalize(parent)
-        elif parent.state is JobState.WAITING and parent.split_total and not parent.joined:
+        elif not parent.joined and parent.split_total and parent.state is JobState.WAITING:
             self._end(parent, *self._split_outcome(parent))
 
     def _split_outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
