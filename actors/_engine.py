@@ -65,6 +65,7 @@ class Engine:
         self.clock = clock
         self.gate = gate
         self.channel = WorkChannel(gate)
+        self.runner_refs: list[pykka.ActorRef[Any]] = []  # filled by the Scheduler
         self.runtime = runtime
         self.on_shed = on_shed
         self.new_id: Callable[[], str] = ids or _unique_ids()
@@ -91,7 +92,7 @@ class Engine:
 
     def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> None:
         """Remember who to tell when case ``case_id`` ends."""
-        self._futures[case_id] = handle._future  # noqa: SLF001 - the engine owns it
+        self._futures[case_id] = handle._future
         if reply_to is not None:
             self._reply_to[case_id] = reply_to
 

@@ -51,7 +51,7 @@ class Mediator:
             granularity; the deterministic harness uses 1).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every option is a keyword with a default
         self,
         workflows: Iterable[Workflow],
         *,
@@ -83,7 +83,7 @@ class Mediator:
         self._closed = False
         # Read what a previous run left unfinished before anything new can be admitted.
         resume = the_store.unfinished()
-        cls = self._engine.runtime.actor_class(Scheduler)
+        cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(self._engine, runners, resume)
         self._engine.scheduler = self._scheduler
 
@@ -121,8 +121,10 @@ class Mediator:
             raise EngineStoppedError(msg)
         return self._engine.admit(workflow, data, version=version, timeout=timeout)
 
-    def receive_event(self, correlation_id: str, event: Any = None, *, fault: bool = False) -> EventOutcome:
-        """Deliver an external event (a reply to a ``RequestReaction``, or a ``DeferredChoice`` event).
+    def receive_event(
+        self, correlation_id: str, event: Any = None, *, fault: bool = False
+    ) -> EventOutcome:
+        """Deliver an external event: a ``RequestReaction`` reply or a ``DeferredChoice`` event.
 
         Never raises for a stray event: the result says whether it was delivered, a
         duplicate, late, for a finished job, or unknown (also logged).
@@ -176,6 +178,8 @@ class Mediator:
                 pass
         self._engine.stopping = True
         self._scheduler.stop(block=True, timeout=timeout)
+        for runner in list(self._engine.runner_refs):  # a runner stops after its current step
+            runner.stop(block=True, timeout=timeout)
         self._engine.store.close()
 
     def __enter__(self) -> Mediator:

@@ -8,6 +8,7 @@ is empty the runner parks as idle until the Scheduler hands it a job.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from actors._steps import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from actors._engine import Engine
@@ -74,7 +76,7 @@ class Runner(pykka.Actor):
         self._e = engine
         self._index = index
         self._scheduler = scheduler
-        self._kinds = {
+        self._kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = {
             Sequential: self._sequential,
             ExclusiveChoice: self._choice,
             ParallelSplit: self._split,
@@ -107,11 +109,8 @@ class Runner(pykka.Actor):
         traceback: TracebackType | None,
     ) -> None:
         """Report the crash; the Scheduler restarts this runner and resumes its job."""
-        job = self._current
-        try:
-            self._scheduler.tell(m.RunnerFailed(self._index, job))
-        except pykka.ActorDeadError:
-            pass
+        with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
+            self._scheduler.tell(m.RunnerFailed(self._index, self._current))
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
@@ -146,7 +145,7 @@ class Runner(pykka.Actor):
         except UnknownWorkflowError as exc:
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
-        kinds = self._kinds
+        kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
@@ -206,7 +205,7 @@ class Runner(pykka.Actor):
         job.event = None  # a retry timer's release carries nothing to apply
         try:
             self._call(job, wf, step.task, step)
-        except Exception as exc:  # noqa: BLE001 - a task's failure is data, not a crash
+        except Exception as exc:
             retry = step.retry
             if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
                 delay = retry.delay(job.attempt)
@@ -228,7 +227,7 @@ class Runner(pykka.Actor):
             if step.on_fault is not None:
                 try:
                     result = step.on_fault(job.data, exc)
-                except Exception as handler_exc:  # noqa: BLE001
+                except Exception as handler_exc:
                     why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
                     return self._fault(job, step, why)
                 if result is not None:
@@ -241,7 +240,7 @@ class Runner(pykka.Actor):
     def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> _Outcome:
         try:
             holds = bool(step.spec(job.data))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._fault(job, step, f"spec raised {_describe(exc)}")
         self._goto(job, step.if_true if holds else step.if_false)
         return None
@@ -254,7 +253,7 @@ class Runner(pykka.Actor):
                 starts = [(step.each, copy.deepcopy(item)) for item in items]
             else:
                 starts = [(name, copy.deepcopy(job.data)) for name in step.branches]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
         if not starts:
             return self._fault(job, step, "the branches function returned no instances")
@@ -277,13 +276,14 @@ class Runner(pykka.Actor):
                 data=data,
                 parent_id=job.id,
                 branch_index=i,
-                gen=job.gen,
+                parent_gen=job.gen,
             )
             for i, (start, data) in enumerate(starts)
         ]
         self._e.store.save_split(job, branches)
         return [
-            m.SpawnBranch(branch, parent=job if i == 0 else None) for i, branch in enumerate(branches)
+            m.SpawnBranch(branch, parent=job if i == 0 else None)
+            for i, branch in enumerate(branches)
         ]
 
     def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> _Outcome:
@@ -292,7 +292,7 @@ class Runner(pykka.Actor):
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"merge raised {_describe(exc)}")
             if merged is not None:
                 job.data = merged
@@ -317,7 +317,7 @@ class Runner(pykka.Actor):
             return None
         try:
             duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._fault(job, step, f"duration raised {_describe(exc)}")
         return self._park(job, self._e.clock.now() + max(duration, 0.0), ())
 
@@ -336,7 +336,7 @@ class Runner(pykka.Actor):
         if handler is not None:
             try:
                 result = handler(job.data, payload)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"{kind} handler raised {_describe(exc)}")
             if result is not None:
                 job.data = result
@@ -355,7 +355,7 @@ class Runner(pykka.Actor):
         self._scheduler.tell(parked[0])
         try:
             step.send(data, ctx)
-        except Exception as exc:  # noqa: BLE001 - a failed send is a fault reply
+        except Exception as exc:
             return [m.DeliverEvent(corr[0][0], _describe(exc), fault=True)]
         return []
 
@@ -374,7 +374,7 @@ class Runner(pykka.Actor):
         if step.on_event is not None:
             try:
                 result = step.on_event(job.data, name, payload)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"on_event raised {_describe(exc)}")
             if result is not None:
                 job.data = result

@@ -8,6 +8,7 @@ so admitted cases finish before new ones start and memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ class Scheduler(pykka.Actor):
         self._resume = resume
         self._e = engine
         self._runner_count = runners
-        self._runners: list[pykka.ActorRef[Any]] = []
+        self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
         self._channel = engine.channel
         self._jobs: dict[str, JobRecord] = {}
         self._kids: dict[str, set[str]] = {}
@@ -103,21 +104,21 @@ class Scheduler(pykka.Actor):
         self._e.gate.close()
         for ref in self._runners:
             ref.stop(block=False)
-        unfinished = self._e.fail_all(EngineStoppedError("the mediator stopped before the case ended"))
+        unfinished = self._e.fail_all(
+            EngineStoppedError("the mediator stopped before the case ended")
+        )
         if unfinished:
             logger.warning("stopped with %d unfinished case(s) still watched", unfinished)
         for fut in self._drain:
             fut.set(None)
 
     def _start_runner(self, index: int) -> pykka.ActorRef[Any]:
-        cls = self._e.runtime.actor_class(Runner)
+        cls = self._e.runtime.actor_class(Runner)  # type: ignore[type-abstract]
         return cls.start(self._e, index, self.actor_ref)
 
     def _ring(self) -> None:
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):  # it rang as the engine stopped
             self.actor_ref.tell(m.TimerDue())
-        except pykka.ActorDeadError:  # the alarm rang as the engine stopped
-            pass
 
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler."""
@@ -191,7 +192,7 @@ class Scheduler(pykka.Actor):
             and not child.cancel_requested
             and parent.state is JobState.WAITING
             and not parent.joined
-            and child.gen == parent.gen
+            and child.parent_gen == parent.gen
         ):
             self._arrive(parent, child, msg.join_step)
         self._finalize(child)
@@ -298,7 +299,7 @@ class Scheduler(pykka.Actor):
             self._child_ended(parent, job)
 
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
-        if not (parent.joined or child.gen != parent.gen):
+        if not (parent.joined or child.parent_gen != parent.gen):
             if child.state is JobState.FAULTED and parent.branch_error is None:
                 parent.branch_error = (
                     f"branch {child.branch_index} (job {child.id}) faulted at step "
@@ -385,7 +386,7 @@ class Scheduler(pykka.Actor):
             return EventOutcome.FINISHED
         return EventOutcome.UNKNOWN
 
-    # -- cancellation -------------------------------------------------------------------------------
+    # -- cancellation ----------------------------------------------------------------------
 
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
         job = self._jobs.get(msg.job_id)
@@ -486,11 +487,11 @@ class Scheduler(pykka.Actor):
 
     def _check_invariants(self) -> None:
         """Internal consistency, checked by the harness after every delivery."""
-        self._channel._check_invariants()  # noqa: SLF001
+        self._channel._check_invariants()
         for parent_id, kids in self._kids.items():
             for kid in kids:
                 assert self._jobs[kid].parent_id == parent_id
         for cid, (job_id, _) in self._corr.items():
             assert self._jobs[job_id].state is JobState.WAITING, f"{cid} targets a non-waiting job"
-        self._timers._check_invariants()  # noqa: SLF001
-        self._e.gate._check_invariants()  # noqa: SLF001
+        self._timers._check_invariants()
+        self._e.gate._check_invariants()
