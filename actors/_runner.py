@@ -122,9 +122,11 @@ class Runner(pykka.Actor):
             self._current = job
             outcome = self._run(job)
             self._current = None
-            tell = self._scheduler.tell
-            for msg in outcome:
-                tell(msg)
+            try:
+                for msg in outcome:
+                    self._scheduler.tell(msg)
+            except pykka.ActorDeadError:
+                return None  # the engine stopped under us; the job's last save stands
             if self._e.stopping:
                 self._e.channel.done(job, self._index)
                 return None

@@ -38,7 +38,11 @@ def test_sequence_runs_steps_in_order() -> None:
 
     flow = Workflow(
         "seq",
-        [Sequential("a", add(1), next="b"), Sequential("b", add(2), next="c"), Sequential("c", add(3))],
+        [
+            Sequential("a", add(1), next="b"),
+            Sequential("b", add(2), next="c"),
+            Sequential("c", add(3)),
+        ],
         start="a",
     )
     job = run(flow, {"trail": []})
@@ -255,7 +259,9 @@ def test_nested_splits_three_deep() -> None:
             )
             for i in "12":
                 steps.append(
-                    Sequential(f"t{side}{leaf}{i}", setter(f"{side}{leaf}{i}"), next=f"j2{side}{leaf}")
+                    Sequential(
+                        f"t{side}{leaf}{i}", setter(f"{side}{leaf}{i}"), next=f"j2{side}{leaf}"
+                    )
                 )
             steps.append(Synchronize(f"j2{side}{leaf}", next=f"j1{side}"))
         steps.append(Synchronize(f"j1{side}", next="j0"))

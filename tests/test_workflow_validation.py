@@ -113,7 +113,10 @@ def test_spec_that_is_not_callable() -> None:
 
 
 def test_choice_with_unknown_target() -> None:
-    steps = [ExclusiveChoice("a", spec=Spec(bool), if_true="b", if_false="c"), Sequential("b", noop)]
+    steps = [
+        ExclusiveChoice("a", spec=Spec(bool), if_true="b", if_false="c"),
+        Sequential("b", noop),
+    ]
     fails(r"step 'a': if_false='c' names no step", steps)
 
 
