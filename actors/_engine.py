@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._channel import WorkChannel
-from actors._errors import CodecError, UnknownWorkflowError
+from actors._errors import CodecError, JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
 from actors.messages import Admitted, CaseFinished, JobShed
@@ -130,6 +130,7 @@ class Engine:
         timeout: float | None = None,
         block: bool = True,
         reply_to: Any = None,
+        job_id: str | None = None,
     ) -> JobHandle:
         """Validate, copy, save and queue a new case; return its handle.
 
@@ -138,7 +139,14 @@ class Engine:
         """
         wf = self.workflow(workflow, version)
         data = self.copy_data(wf.name, data)
-        job_id = self.new_id()
+        if job_id is None:
+            job_id = self.new_id()
+        elif not isinstance(job_id, str) or not job_id or "/" in job_id:
+            msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
+            raise ValueError(msg)
+        elif self.store.get(job_id) is not None:
+            msg = f"a job with id {job_id!r} already exists in {self.store.url}"
+            raise JobExistsError(msg)
         job = JobRecord(
             id=job_id,
             case_id=job_id,

@@ -106,6 +106,7 @@ class Mediator:
         *,
         version: int | None = None,
         timeout: float | None = None,
+        job_id: str | None = None,
     ) -> JobHandle:
         """Admit a new case of ``workflow`` with a private copy of ``data``.
 
@@ -114,12 +115,16 @@ class Mediator:
         ``DROP_OLDEST`` evicts the oldest queued job to make room. Raises
         ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
-        admitted.
+        admitted. ``job_id`` names the case (a business key such as ``"order-17"``);
+        scheduling an id the store already holds raises ``JobExistsError``, so a
+        producer that restarts cannot admit the same case twice.
         """
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
-        return self._engine.admit(workflow, data, version=version, timeout=timeout)
+        return self._engine.admit(
+            workflow, data, version=version, timeout=timeout, job_id=job_id
+        )
 
     def receive_event(
         self, correlation_id: str, event: Any = None, *, fault: bool = False

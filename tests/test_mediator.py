@@ -159,3 +159,15 @@ def test_stats_counts_and_retention() -> None:
         stats = m.stats()
     assert stats.done == 5 and stats.admitted == 5 and stats.queued == 0
     assert stats.runners == 1 and stats.capacity == 100
+
+
+def test_named_case_ids_make_admission_idempotent() -> None:
+    from actors import JobExistsError
+
+    with Mediator([simple()], runners=1) as m:
+        job = m.schedule("simple", {}, job_id="order-17").result(timeout=TIMEOUT)
+        assert job.id == "order-17" == job.case_id
+        with pytest.raises(JobExistsError, match="'order-17' already exists"):
+            m.schedule("simple", {}, job_id="order-17")
+        with pytest.raises(ValueError, match="without '/'"):
+            m.schedule("simple", {}, job_id="a/b")
