@@ -122,9 +122,7 @@ class Mediator:
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
-        return self._engine.admit(
-            workflow, data, version=version, timeout=timeout, job_id=job_id
-        )
+        return self._engine.admit(workflow, data, version=version, timeout=timeout, job_id=job_id)
 
     def receive_event(
         self, correlation_id: str, event: Any = None, *, fault: bool = False

@@ -79,7 +79,9 @@ def timers(n: int, pending: int) -> dict[str, float]:
     from actors import Mediator, Sequential, Wait, Workflow
 
     parked = Workflow(
-        "parked", [Wait("wait", duration=3600, next="end"), Sequential("end", lambda d: None)], "wait"
+        "parked",
+        [Wait("wait", duration=3600, next="end"), Sequential("end", lambda d: None)],
+        "wait",
     )
     mediator = Mediator([one_step(), parked], runners=4, capacity=1000)
     for _ in range(pending):
@@ -96,8 +98,8 @@ def timers(n: int, pending: int) -> dict[str, float]:
 
 def _subprocess(kind: str, *args: Any) -> dict[str, float]:
     code = (
-        "import json, sys; sys.path.insert(0, %r); import bench_engine as b; "
-        "print(json.dumps(b.%s(*%r)))" % (str(HERE), kind, args)
+        f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_engine as b; "
+        f"print(json.dumps(b.{kind}(*{args!r})))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
@@ -125,17 +127,23 @@ def main(argv: list[str] | None = None) -> int:
             engine.append(_subprocess("engine_w", n, args.store))
         e_wf, b_wf = _median(engine, "workflows_per_s"), _median(base, "workflows_per_s")
         print(f"workload W, {n} workflows, 4 runners, store {args.store}, median of {args.repeat}")
-        print(f"baseline  {b_wf:9,.0f} workflows/s {_median(base, 'steps_per_s'):11,.0f} steps/s"
-              f"  peak RSS {_median(base, 'peak_rss_mib'):.1f} MiB")
-        print(f"engine    {e_wf:9,.0f} workflows/s {_median(engine, 'steps_per_s'):11,.0f} steps/s"
-              f"  peak RSS {_median(engine, 'peak_rss_mib'):.1f} MiB")
+        print(
+            f"baseline  {b_wf:9,.0f} workflows/s {_median(base, 'steps_per_s'):11,.0f} steps/s"
+            f"  peak RSS {_median(base, 'peak_rss_mib'):.1f} MiB"
+        )
+        print(
+            f"engine    {e_wf:9,.0f} workflows/s {_median(engine, 'steps_per_s'):11,.0f} steps/s"
+            f"  peak RSS {_median(engine, 'peak_rss_mib'):.1f} MiB"
+        )
         print(f"engine / baseline = {e_wf / b_wf:.2f}")
     elif args.what == "million":
         n = args.n or 1_000_000
         result = _subprocess("million", n)
         print(f"{n:,} one-step jobs, capacity 1,000, backpressure, no handles kept")
-        print(f"{result['jobs_per_s']:,.0f} jobs/s, {result['elapsed_s']:.1f} s, "
-              f"peak RSS {result['peak_rss_mib']:.1f} MiB")
+        print(
+            f"{result['jobs_per_s']:,.0f} jobs/s, {result['elapsed_s']:.1f} s, "
+            f"peak RSS {result['peak_rss_mib']:.1f} MiB"
+        )
     else:
         n = args.n or 20_000
         idle, loaded = [], []
@@ -143,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             idle.append(_subprocess("timers", n, 0))
             loaded.append(_subprocess("timers", n, 100_000))
         a, b = _median(idle, "admitted_per_s"), _median(loaded, "admitted_per_s")
-        print(f"admission of {n:,} jobs: {a:,.0f}/s with 0 pending timers, "
-              f"{b:,.0f}/s with 100,000 (ratio {b / a:.2f})")
+        print(
+            f"admission of {n:,} jobs: {a:,.0f}/s with 0 pending timers, "
+            f"{b:,.0f}/s with 100,000 (ratio {b / a:.2f})"
+        )
     return 0
 
 

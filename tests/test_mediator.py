@@ -130,11 +130,31 @@ def test_stop_shutdown_ends_after_the_current_step() -> None:
 def test_exception_in_with_block_stops_without_draining() -> None:
     gate = Gate()
     flow = Workflow("slow", [Sequential("a", gate)], "a")
-    with pytest.raises(RuntimeError, match="boom"), Mediator([flow], runners=1) as m:
-        m.schedule("slow", {})
-        assert gate.entered.wait(TIMEOUT)
+
+    failed = threading.Event()
+
+    def open_gate_once_stopped(handle: Any) -> None:
+        # The running step is released only after the stop has failed the queued case,
+        # so that case cannot have run.
+        with pytest.raises(EngineStoppedError):
+            handle.result(timeout=TIMEOUT)
+        failed.set()
         gate.opened.set()
-        raise RuntimeError("boom")
+
+    def body() -> Any:
+        with Mediator([flow], runners=1) as m:
+            m.schedule("slow", {})
+            queued = m.schedule("slow", {})
+            assert gate.entered.wait(TIMEOUT)
+            threading.Thread(target=open_gate_once_stopped, args=(queued,)).start()
+            raise RuntimeError(m, queued)
+
+    with pytest.raises(RuntimeError) as info:
+        body()
+    m, queued = info.value.args
+    assert failed.wait(TIMEOUT)
+    saved = m.store.get(queued.job_id)
+    assert saved is not None and saved.state is JobState.READY  # kept, never started
 
 
 def test_handle_result_timeout() -> None:
@@ -142,7 +162,7 @@ def test_handle_result_timeout() -> None:
     flow = Workflow("slow", [Sequential("a", gate)], "a")
     with Mediator([flow], runners=1) as m:
         handle = m.schedule("slow", {})
-        with pytest.raises(TimeoutError, match="did not finish within 0.01s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.01s"):
             handle.result(timeout=0.01)
         gate.opened.set()
         assert handle.result(timeout=TIMEOUT).state is JobState.DONE
