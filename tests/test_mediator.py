@@ -117,12 +117,13 @@ def test_stop_shutdown_ends_after_the_current_step() -> None:
     assert gate.entered.wait(TIMEOUT)
     stopper = threading.Thread(target=m.shutdown, kwargs={"drain": False})
     stopper.start()
-    gate.opened.set()
-    stopper.join(TIMEOUT)
-    assert after == []  # the running step finished, nothing after it ran
-    for handle in (first, queued):
+    for handle in (first, queued):  # failed by the stop, which has begun
         with pytest.raises(EngineStoppedError):
             handle.result(timeout=TIMEOUT)
+    gate.opened.set()
+    stopper.join(TIMEOUT)
+    assert not stopper.is_alive()
+    assert after == []  # the running step finished, nothing after it ran
     saved = m.store.get(first.job_id)
     assert saved is not None and saved.step == "b"  # resumable from its last saved step
 
