@@ -23,11 +23,24 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._runtime import Runtime
     from actors._workflow import Workflow
+    from actors.metrics import Metrics
     from actors.stores import Store
 
-__all__ = ["Engine", "logger"]
+__all__ = ["Engine", "job_log", "logger"]
 
 logger = logging.getLogger("actors")
+
+
+def job_log(job: JobRecord | None) -> dict[str, Any]:
+    """``extra=`` for a log record about ``job``: its id, step and attempt as attributes.
+
+    Every record the engine logs about a job carries ``job_id``, ``step`` and
+    ``attempt`` (``None`` when no job is involved), so a formatter or a structured
+    handler can use them.
+    """
+    if job is None:
+        return {"job_id": None, "step": None, "attempt": None}
+    return {"job_id": job.id, "step": job.step, "attempt": job.attempt}
 
 
 def _unique_ids() -> Callable[[], str]:
@@ -40,7 +53,7 @@ def _unique_ids() -> Callable[[], str]:
 class Engine:
     """Configuration and cross-actor registries owned by one Mediator (no globals)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the Mediator's options, passed through
         self,
         workflows: list[Workflow],
         store: Store,
@@ -51,6 +64,7 @@ class Engine:
         on_shed: Callable[[Job], Any] | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -72,6 +86,7 @@ class Engine:
         # Jobs a runner may run back to back within one delivery before it yields to its
         # inbox: fewer messages under load; 1 makes every job its own delivery.
         self.runner_batch = runner_batch
+        self.metrics = metrics
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
         # Futures of cases not yet ended, by case id: single dict operations, atomic on
@@ -168,6 +183,8 @@ class Engine:
             raise
         if self.gate.commit(job):
             self.scheduler.tell(Admitted())
+        if self.metrics is not None:
+            self.metrics.admitted(wf.name, len(self.gate))
         return handle
 
     def copy_data(self, workflow: str, data: Any) -> Any:

@@ -10,7 +10,7 @@ import pykka
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._clock import Clock, SystemClock
-from actors._engine import Engine, logger
+from actors._engine import Engine, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import Scheduler
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._outcomes import CancelOutcome, EventOutcome, Stats
     from actors._workflow import Workflow
+    from actors.metrics import Metrics
 
 __all__ = ["Mediator"]
 
@@ -49,6 +50,8 @@ class Mediator:
         runner_batch: how many jobs a runner may run back to back in one delivery
             before it yields to its inbox (throughput under load vs. interleaving
             granularity; the deterministic harness uses 1).
+        metrics: a hook told about admissions, sheds, starts, ends and step times
+            (see ``actors.metrics``); none by default.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -64,6 +67,7 @@ class Mediator:
         runtime: Runtime | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -79,6 +83,7 @@ class Mediator:
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,
+            metrics=metrics,
         )
         self._closed = False
         # Read what a previous run left unfinished before anything new can be admitted.
@@ -176,7 +181,9 @@ class Mediator:
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
                 inner.get(timeout=timeout)
             except pykka.Timeout:
-                logger.warning("drain did not finish within %ss; stopping anyway", timeout)
+                logger.warning(
+                    "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
+                )
             except pykka.ActorDeadError:
                 pass
         self._engine.stopping = True

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors import messages as m
-from actors._engine import logger
+from actors._engine import job_log, logger
 from actors._errors import UnknownWorkflowError
 from actors._job import JobRecord, JobState
 from actors._steps import (
@@ -119,6 +120,8 @@ class Runner(pykka.Actor):
         job: JobRecord | None = message.job
         budget = self._e.runner_batch
         while job is not None:
+            if self._e.metrics is not None:
+                self._e.metrics.started(job.workflow)
             self._current = job
             outcome = self._run(job)
             self._current = None
@@ -147,6 +150,7 @@ class Runner(pykka.Actor):
         except UnknownWorkflowError as exc:
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
+        metrics = self._e.metrics
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
             if job.cancel_requested:
@@ -157,7 +161,12 @@ class Runner(pykka.Actor):
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
                 return self._finish(job, JobState.FAULTED, why)
-            outcome = kinds[type(step)](job, step, wf)
+            if metrics is None:
+                outcome = kinds[type(step)](job, step, wf)
+            else:
+                began = time.perf_counter()
+                outcome = kinds[type(step)](job, step, wf)
+                metrics.step(wf.name, step.name, time.perf_counter() - began)
             if outcome is not None:
                 return outcome
             if job.step is None:
@@ -175,7 +184,7 @@ class Runner(pykka.Actor):
                 job.id,
                 job.step,
                 error,
-                extra={"job_id": job.id, "step": job.step, "attempt": job.attempt},
+                extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]
 
@@ -219,7 +228,7 @@ class Runner(pykka.Actor):
                     _describe(exc),
                     job.attempt,
                     delay,
-                    extra={"job_id": job.id, "step": step.name, "attempt": job.attempt},
+                    extra=job_log(job),
                 )
                 if delay > 0:
                     return self._park(job, self._e.clock.now() + delay, ())

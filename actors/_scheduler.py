@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
-from actors._engine import logger
+from actors._engine import job_log, logger
 from actors._errors import EngineStoppedError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
@@ -108,7 +108,9 @@ class Scheduler(pykka.Actor):
             EngineStoppedError("the mediator stopped before the case ended")
         )
         if unfinished:
-            logger.warning("stopped with %d unfinished case(s) still watched", unfinished)
+            logger.warning(
+                "stopped with %d unfinished case(s) still watched", unfinished, extra=job_log(None)
+            )
         for fut in self._drain:
             fut.set(None)
 
@@ -157,13 +159,17 @@ class Scheduler(pykka.Actor):
         job.error = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
         self._e.store.save(job)
         self._counts[JobState.SHED] += 1
+        if self._e.metrics is not None:
+            self._e.metrics.shed(job.workflow)
         snapshot = job.snapshot()
-        logger.warning("job %s (%s) shed from the admission mailbox", job.id, job.workflow)
+        logger.warning(
+            "job %s (%s) shed from the admission mailbox", job.id, job.workflow, extra=job_log(job)
+        )
         if self._e.on_shed is not None:
             try:
                 self._e.on_shed(snapshot)
             except Exception:
-                logger.exception("on_shed hook failed for job %s", job.id)
+                logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
         self._e.resolve(snapshot)
 
     # -- messages from runners -----------------------------------------------------------------
@@ -254,7 +260,7 @@ class Scheduler(pykka.Actor):
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
-        logger.error("runner %d failed; restarting it", msg.runner)
+        logger.error("runner %d failed; restarting it", msg.runner, extra=job_log(job))
         self._channel.forget_runner(msg.runner)
         if job is not None:
             self._channel.done(job, msg.runner)
@@ -263,7 +269,12 @@ class Scheduler(pykka.Actor):
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
             else:
                 saved.cancel_requested = job.cancel_requested
-                logger.warning("job %s resumes from its last saved step %r", job.id, saved.step)
+                logger.warning(
+                    "job %s resumes from its last saved step %r",
+                    job.id,
+                    saved.step,
+                    extra=job_log(saved),
+                )
                 self._adopt(saved)
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
@@ -290,6 +301,8 @@ class Scheduler(pykka.Actor):
             self._rearm()
         self._withdraw(job, EventOutcome.FINISHED)
         self._counts[job.state] += 1
+        if self._e.metrics is not None:
+            self._e.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._e.resolve(job.snapshot())
             return
@@ -364,7 +377,7 @@ class Scheduler(pykka.Actor):
         target = self._corr.get(cid)
         if target is None:
             outcome = self._why_undeliverable(cid)
-            logger.info("event for %r not delivered: %s", cid, outcome.value)
+            logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
             return outcome
         job = self._jobs[target[0]]
         self._withdraw(job, EventOutcome.LATE)
