@@ -60,13 +60,13 @@ def test_shed_is_logged_with_the_job(caplog: pytest.LogCaptureFixture) -> None:
         release.wait(TIMEOUT)
 
     flow = Workflow("h", [Sequential("a", hold)], start="a")
-    with caplog.at_level(logging.WARNING, logger="actors"):
-        with Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST) as m:
-            m.schedule("h", {})
-            assert entered.wait(TIMEOUT)
-            shed = m.schedule("h", {})
-            m.schedule("h", {})
-            assert shed.result(timeout=TIMEOUT).state is JobState.SHED
-            release.set()
+    mediator = Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST)
+    with caplog.at_level(logging.WARNING, logger="actors"), mediator as m:
+        m.schedule("h", {})
+        assert entered.wait(TIMEOUT)
+        shed = m.schedule("h", {})
+        m.schedule("h", {})
+        assert shed.result(timeout=TIMEOUT).state is JobState.SHED
+        release.set()
     (record,) = [r for r in caplog.records if "shed" in r.getMessage()]
     assert record.job_id == shed.job_id  # type: ignore[attr-defined]
