@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import uuid
@@ -10,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._channel import WorkChannel
+from actors._copy import copy_data
 from actors._errors import CodecError, JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
@@ -190,7 +190,7 @@ class Engine:
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
         try:
-            return copy.deepcopy(data)
+            return copy_data(data)
         except Exception as exc:
             msg = (
                 f"data for workflow {workflow!r} cannot be copied for its branches "

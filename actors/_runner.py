@@ -9,13 +9,13 @@ is empty the runner parks as idle until the Scheduler hands it a job.
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors import messages as m
+from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import UnknownWorkflowError
 from actors._job import JobRecord, JobState
@@ -261,9 +261,9 @@ class Runner(pykka.Actor):
             if callable(step.branches):
                 items = list(step.branches(job.data))
                 assert step.each is not None
-                starts = [(step.each, copy.deepcopy(item)) for item in items]
+                starts = [(step.each, copy_data(item)) for item in items]
             else:
-                starts = [(name, copy.deepcopy(job.data)) for name in step.branches]
+                starts = [(name, copy_data(job.data)) for name in step.branches]
         except Exception as exc:
             return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
         if not starts:
@@ -358,7 +358,7 @@ class Runner(pykka.Actor):
         due = None if step.timeout is None else self._e.clock.now() + step.timeout
         corr = correlations_for(job, step)
         ctx = job.context()
-        data = copy.deepcopy(job.data)  # the job may resume elsewhere while send() runs
+        data = copy_data(job.data)  # the job may resume elsewhere while send() runs
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)
