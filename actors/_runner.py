@@ -151,13 +151,14 @@ class Runner(pykka.Actor):
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
         metrics = self._e.metrics
+        steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if self._e.stopping:
                 return []  # saved after its last step; resumes from there on the next start
-            step = wf.steps.get(job.step or "")
+            step = steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
                 return self._finish(job, JobState.FAULTED, why)
@@ -198,7 +199,7 @@ class Runner(pykka.Actor):
         job.event = None
 
     def _call(self, job: JobRecord, wf: Workflow, fn: Any, step: Step) -> None:
-        result = fn(job.data, job.context()) if wf.wants_context(step.name) else fn(job.data)
+        result = fn(job.data, job.context()) if step.name in wf.context_steps else fn(job.data)
         if result is not None:
             job.data = result
 

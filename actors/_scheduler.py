@@ -69,7 +69,7 @@ class Scheduler(pykka.Actor):
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
             m.JobShed: self._on_shed,
-            m.RunnerIdle: lambda _: self._check_drain_if_asked(),
+            m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
             m.TimerDue: self._on_timer_due,
             m.DeliverEvent: self._on_event,
             m.CancelJob: self._on_cancel,
@@ -187,7 +187,8 @@ class Scheduler(pykka.Actor):
             self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
         else:
             self._make_ready(child)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         child = msg.job
@@ -202,7 +203,8 @@ class Scheduler(pykka.Actor):
         ):
             self._arrive(parent, child, msg.join_step)
         self._finalize(child)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
         if parent.join_step is None:
@@ -238,7 +240,8 @@ class Scheduler(pykka.Actor):
             self._end(job, JobState.CANCELLED, "cancelled")
         else:
             self._park(job, msg.correlations)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
         if job.due is not None:
@@ -256,7 +259,8 @@ class Scheduler(pykka.Actor):
             self._held.add(job.id)
         else:
             self._finalize(job)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
@@ -278,7 +282,8 @@ class Scheduler(pykka.Actor):
                 self._adopt(saved)
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     # -- ends of threads and of cases -----------------------------------------------------------
 
@@ -294,12 +299,14 @@ class Scheduler(pykka.Actor):
             self._finalize(job)
 
     def _finalize(self, job: JobRecord) -> None:
-        self._held.discard(job.id)
-        self._jobs.pop(job.id, None)
-        self._kids.pop(job.id, None)
-        if self._timers.cancel(job.id):
+        job_id = job.id
+        self._held.discard(job_id)
+        self._jobs.pop(job_id, None)
+        self._kids.pop(job_id, None)
+        if self._timers.cancel(job_id):
             self._rearm()
-        self._withdraw(job, EventOutcome.FINISHED)
+        if job_id in self._job_corrs:
+            self._withdraw(job, EventOutcome.FINISHED)
         self._counts[job.state] += 1
         if self._e.metrics is not None:
             self._e.metrics.finished(job.workflow, job.state)
@@ -486,10 +493,6 @@ class Scheduler(pykka.Actor):
         self._channel.drain_requested = True
         self._check_drain()
         return future
-
-    def _check_drain_if_asked(self) -> None:
-        if self._drain:
-            self._check_drain()
 
     def _check_drain(self) -> None:
         if not self._channel.quiet():
