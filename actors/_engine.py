@@ -61,6 +61,7 @@ class Engine:
         gate: AdmissionGate,
         runtime: Runtime,
         *,
+        runners: int = 1,
         on_shed: Callable[[Job], Any] | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
@@ -78,7 +79,7 @@ class Engine:
         self.store = store
         self.clock = clock
         self.gate = gate
-        self.channel = WorkChannel(gate)
+        self.channel = WorkChannel(gate, runners)
         self.runner_refs: list[pykka.ActorRef[Any]] = []  # filled by the Scheduler
         self.runtime = runtime
         self.on_shed = on_shed

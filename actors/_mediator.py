@@ -80,6 +80,7 @@ class Mediator:
             clock or SystemClock(),
             gate,
             runtime or ThreadingRuntime(),
+            runners=runners,
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,

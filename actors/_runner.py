@@ -126,6 +126,7 @@ class Runner(pykka.Actor):
             outcome = self._run(job)
             self._current = None
             try:
+                self._e.channel.sent[self._index] += len(outcome)
                 for msg in outcome:
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
@@ -364,11 +365,12 @@ class Runner(pykka.Actor):
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)
         self._e.channel.done(job, self._index)
+        self._e.channel.sent[self._index] += 1
         self._scheduler.tell(parked[0])
         try:
             step.send(data, ctx)
-        except Exception as exc:
-            return [m.DeliverEvent(corr[0][0], _describe(exc), fault=True)]
+        except Exception as exc:  # a failed send is a fault reply
+            return [m.JobSendFailed(corr[0][0], _describe(exc))]
         return []
 
     def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> _Outcome:

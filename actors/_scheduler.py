@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler"]
 
+# Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
+_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed})
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
 
 
@@ -72,6 +74,9 @@ class Scheduler(pykka.Actor):
             m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
             m.TimerDue: self._on_timer_due,
             m.DeliverEvent: self._on_event,
+            m.JobSendFailed: lambda msg: self._on_event(
+                m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
+            ),
             m.CancelJob: self._on_cancel,
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
@@ -124,9 +129,15 @@ class Scheduler(pykka.Actor):
 
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler."""
-        handler = self._handlers.get(type(message))
+        kind = type(message)
+        handler = self._handlers.get(kind)
         if handler is None:
             return super().on_receive(message)
+        if kind in _REPORTS:
+            channel = self._channel
+            channel.handled += 1
+            if channel.wants_admission():  # the backlog that held admission back shrank
+                self._dispatch()
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
