@@ -59,7 +59,9 @@ class PostgresStore(SqlStore):
 
     Args:
         url: a libpq URL (``postgresql://user:pass@host:5432/db`` or ``postgres://...``).
-        codec: see ``SqlStore``; ``retain``: see ``SqlStore``.
+        codec: encodes job data (see ``SqlStore``).
+        retain: how many finished jobs to keep (see ``SqlStore``).
+        history: whether each save appends a step-history row (see ``SqlStore``).
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
@@ -76,11 +78,12 @@ class PostgresStore(SqlStore):
         *,
         codec: Codec | None = None,
         retain: int | None = None,
+        history: bool = True,
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
     ) -> None:
-        super().__init__(codec=codec, retain=retain)
+        super().__init__(codec=codec, retain=retain, history=history)
         self.url = mask_url(url)
         self._timeout = timeout
         self._statements: dict[str, str] = {}
@@ -143,11 +146,15 @@ class PostgresStore(SqlStore):
 
     def _save_all(self, jobs: list[JobRecord], what: str) -> None:
         now = time.time()
-        rows = [
-            (*self._params(job, now), self._seq(), job.step, job.attempt, job.state.value, now)
-            for job in jobs
-        ]
-        sql = self._pg(_SAVE)
+        if self.keep_history:
+            sql = self._pg(_SAVE)
+            rows = [
+                (*self._params(job, now), self._seq(), job.step, job.attempt, job.state.value, now)
+                for job in jobs
+            ]
+        else:
+            sql = self._pg(UPSERT)
+            rows = [self._params(job, now) for job in jobs]
         try:
             with self._pool.connection() as conn:
                 if len(rows) == 1:

@@ -106,6 +106,8 @@ class SqlStore(Store):
             them all: a durable store is also the record of what ran). Pruning runs in
             batches of ``retain // 10`` final saves, oldest finished first, and takes
             their step history with them.
+        history: append a ``step_history`` row on every save (the default). Off, a save
+            writes one B-tree page instead of two: about twice the SQLite save rate.
     """
 
     # Dialect details, set by subclasses.
@@ -114,12 +116,15 @@ class SqlStore(Store):
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
 
-    def __init__(self, *, codec: Codec | None = None, retain: int | None = None) -> None:
+    def __init__(
+        self, *, codec: Codec | None = None, retain: int | None = None, history: bool = True
+    ) -> None:
         if retain is not None and (type(retain) is not int or retain < 0):
             msg = f"retain must be None or an int >= 0, got {retain!r}"
             raise ValueError(msg)
         self.codec = codec if codec is not None else DEFAULT_CODEC
         self.retain = retain
+        self.keep_history = history
         self._finals = 0  # final saves since the last prune
         self._finals_lock = threading.Lock()
         self._last_seq = 0
@@ -294,7 +299,8 @@ class SqlStore(Store):
                 "lease_owner = NULL, lease_expires = NULL WHERE id = ?",
                 (_FAULTED, why, now, now, job.id),
             )
-            execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, _FAULTED, now))
+            if self.keep_history:
+                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, _FAULTED, now))
 
         try:
             self._write(mark, f"mark unreadable job {job.id} FAULTED")
@@ -311,7 +317,10 @@ class SqlStore(Store):
         def write(execute: Execute) -> None:
             for params, job in rows:
                 execute(UPSERT, params)
-                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, job.state.value, now))
+                if self.keep_history:
+                    execute(
+                        HISTORY, (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+                    )
 
         self._write(write, what)
         self._after_save(jobs)

@@ -69,7 +69,9 @@ class SqliteStore(SqlStore):
 
     Args:
         path: the database file (created if missing; its directory must exist).
-        codec: see ``SqlStore``; ``retain``: see ``SqlStore``.
+        codec: encodes job data (see ``SqlStore``).
+        retain: how many finished jobs to keep (see ``SqlStore``).
+        history: whether each save appends a step-history row (see ``SqlStore``).
         busy_timeout: seconds a writer waits for another writer's lock.
         synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
     """
@@ -80,10 +82,11 @@ class SqliteStore(SqlStore):
         *,
         codec: Codec | None = None,
         retain: int | None = None,
+        history: bool = True,
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        super().__init__(codec=codec, retain=retain)
+        super().__init__(codec=codec, retain=retain, history=history)
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             msg = (
@@ -174,14 +177,17 @@ class SqliteStore(SqlStore):
         params = self._params(job, now)
         plain = (*_plain_of(params), now, job.id)
         indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job.id)
-        history = (job.id, self._seq(), job.step, job.attempt, params[_STATE_AT], now)
+        history = None
+        if self.keep_history:
+            history = (job.id, self._seq(), job.step, job.attempt, params[_STATE_AT], now)
 
         def write(execute: Execute) -> None:
             if execute(_SAVE_PLAIN, plain).rowcount == 0:
                 execute(UPSERT, params)  # a job saved before it was created
             else:
                 execute(_SAVE_INDEXED, indexed)
-            execute(HISTORY, history)
+            if history is not None:
+                execute(HISTORY, history)
 
         self._write(write, f"save job {job.id}")
         self._after_save([job])

@@ -612,3 +612,19 @@ def test_every_final_state_is_final(store):
     for state in FINAL_STATES:
         store.create(rec(state=state))
     assert store.unfinished() == []
+
+
+def test_step_history_of_every_save_and_turning_it_off(make_sql_store):
+    store = make_sql_store()
+    job = rec()
+    store.create(job)
+    job.state = JobState.RUNNING
+    store.save(job)
+    assert [state for _, _, state, _ in store.history(job.id)] == ["ready", "running"]
+    quiet = make_sql_store(history=False)
+    other = rec()
+    quiet.create(other)
+    other.state = JobState.DONE
+    quiet.save(other)
+    assert quiet.get(other.id).state is JobState.DONE
+    assert quiet.history(other.id) == []
