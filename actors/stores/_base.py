@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from actors._job import Job, JobRecord, JobState
@@ -54,3 +54,57 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
+
+    # -- multi-worker groundwork ------------------------------------------------------------
+    #
+    # Several worker processes sharing one durable store take jobs by *claiming* them
+    # under a lease they renew with heartbeats; a worker that dies stops renewing and
+    # its jobs become claimable again once the lease expires. Joins count arrivals in
+    # the store, so a join fires exactly once even when branches end on different
+    # workers. ``now`` is the engine clock's time, passed in so tests control expiry.
+    # Stores without this support raise NotImplementedError.
+
+    def _unsupported(self, what: str) -> NotImplementedError:
+        url = getattr(self, "url", type(self).__name__)
+        return NotImplementedError(
+            f"{type(self).__name__} ({url}) does not implement {what}: multi-worker claims, "
+            "leases and join counting need a store that does (memory://, sqlite:///... "
+            "or postgresql://...)"
+        )
+
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
+        """Atomically take up to ``limit`` READY jobs, and RUNNING jobs whose lease expired.
+
+        Each claimed job is saved RUNNING with ``lease_owner = owner`` and a lease until
+        ``now + lease_seconds``, and returned (oldest first) to this caller only.
+        """
+        raise self._unsupported("claim()")
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend to ``now + lease_seconds`` every lease ``owner`` holds; return how many."""
+        raise self._unsupported("heartbeat()")
+
+    def release(self, owner: str) -> int:
+        """Drop every lease ``owner`` holds (its RUNNING jobs become READY); return how many."""
+        raise self._unsupported("release()")
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+    ) -> tuple[int, int]:
+        """Record a branch's arrival at its join; return ``(arrived, total)``.
+
+        Transactional: exactly one call per split returns ``arrived == total``. A call
+        that counts nothing (a repeated arrival, a stale ``gen``, a parent already
+        joined) returns ``arrived == 0``. See the SQL stores for ``join_step``.
+        """
+        raise self._unsupported("record_arrival()")
+
+    def due_timers(self, now: float) -> list[str]:
+        """Ids of WAITING jobs due at or before ``now``, earliest first."""
+        raise self._unsupported("due_timers()")

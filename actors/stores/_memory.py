@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections import OrderedDict
 from typing import Any
 
+from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 
@@ -38,6 +40,8 @@ class MemoryStore(Store):
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
+        self._leases: dict[str, tuple[str, float]] = {}  # job id -> (owner, expires)
+        self._lock = threading.Lock()
 
     def _put(self, job: JobRecord) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
@@ -110,6 +114,106 @@ class MemoryStore(Store):
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
+
+    # -- multi-worker groundwork ------------------------------------------------------------
+    #
+    # A trivial, single-process model of the SQL stores' claims, leases and join counting,
+    # kept apart from the methods above (which the engine uses and which these never
+    # change). Leases live in their own dict; a claim or a join that fires replaces the
+    # saved tuple with a copy, never mutating the engine's own record.
+
+    @staticmethod
+    def _with(saved: _Saved, state: JobState, *, join_step: str | None = None) -> _Saved:
+        """``saved`` in ``state``; with ``join_step``, also released to run its join."""
+        job, step, _, attempt, error, due, event, data = saved
+        if join_step is None:
+            return (job, step, state, attempt, error, due, event, data)
+        joined = copy.copy(job)
+        joined.joined = True
+        joined.join_step = join_step
+        return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data)
+
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
+        """Take READY jobs, and RUNNING jobs whose lease expired, for ``owner`` (see Store)."""
+        out: list[JobRecord] = []
+        with self._lock:
+            for job_id, saved in list(self._live.items()):
+                if len(out) >= limit:
+                    break
+                state = saved[2]
+                lease = self._leases.get(job_id)
+                expired = lease is not None and lease[1] < now
+                if state is JobState.READY or (state is JobState.RUNNING and expired):
+                    claimed = self._with(saved, JobState.RUNNING)
+                    self._live[job_id] = claimed
+                    self._leases[job_id] = (owner, now + lease_seconds)
+                    out.append(self._restore(claimed))
+        return out
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend the leases of ``owner``'s RUNNING jobs (see Store)."""
+        n = 0
+        with self._lock:
+            for job_id, (holder, _) in list(self._leases.items()):
+                saved = self._live.get(job_id)
+                if saved is None or saved[2] is not JobState.RUNNING:
+                    del self._leases[job_id]  # a lease belongs to a RUNNING job only
+                elif holder == owner:
+                    self._leases[job_id] = (owner, now + lease_seconds)
+                    n += 1
+        return n
+
+    def release(self, owner: str) -> int:
+        """Drop ``owner``'s leases; its RUNNING jobs become READY (see Store)."""
+        n = 0
+        with self._lock:
+            for job_id, (holder, _) in list(self._leases.items()):
+                if holder != owner:
+                    continue
+                del self._leases[job_id]
+                saved = self._live.get(job_id)
+                if saved is not None and saved[2] is JobState.RUNNING:
+                    self._live[job_id] = self._with(saved, JobState.READY)
+                n += 1
+        return n
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+    ) -> tuple[int, int]:
+        """Count a branch's arrival at its join, exactly once (see Store)."""
+        with self._lock:
+            saved = self._find(parent_id)
+            if saved is None:
+                msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+                raise JobNotFoundError(msg)
+            parent = saved[0]
+            total = parent.split_total
+            if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
+                return 0, total
+            arrivals = self._arrivals.setdefault(parent_id, {})
+            if branch_index in arrivals:
+                return 0, total
+            arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
+            arrived = len(arrivals)
+            if join_step is not None and arrived >= total:
+                self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)
+            return arrived, total
+
+    def due_timers(self, now: float) -> list[str]:
+        """Ids of WAITING jobs due at or before ``now``, earliest first (see Store)."""
+        with self._lock:
+            due = [
+                (saved[5], job_id)
+                for job_id, saved in self._live.items()
+                if saved[2] is JobState.WAITING and saved[5] is not None and saved[5] <= now
+            ]
+        return [job_id for _, job_id in sorted(due)]
 
     def _check_invariants(self) -> None:
         assert not (self._live.keys() & self._finished.keys())

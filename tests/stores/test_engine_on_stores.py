@@ -1,0 +1,223 @@
+"""End to end: the engine runs on the durable stores and resumes what a run left behind."""
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from actors import (
+    JobState,
+    Mediator,
+    ParallelSplit,
+    Sequential,
+    Synchronize,
+    Wait,
+    Workflow,
+)
+from actors._job import JobRecord
+from actors.stores import open_store, register_dataclass
+
+
+@register_dataclass
+@dataclass
+class Receipt:
+    paid: int
+
+
+def reserve(data):
+    data["reserved"] = True
+
+
+def pay(data):
+    data["receipt"] = Receipt(paid=data["order_id"] * 10)
+
+
+def ship(data):
+    data["shipped"] = True
+
+
+def combine(parent, branches):
+    for branch in branches:
+        parent.update(branch)
+    return parent
+
+
+def confirm(data):
+    data["confirmed"] = True
+
+
+def order_flow():
+    return Workflow(
+        "order",
+        start="reserve",
+        steps=[
+            Sequential("reserve", reserve, next="fan_out"),
+            ParallelSplit("fan_out", branches=["pay", "ship"]),
+            Sequential("pay", pay, next="join"),
+            Sequential("ship", ship, next="join"),
+            Synchronize("join", merge=combine, next="confirm"),
+            Sequential("confirm", confirm),
+        ],
+    )
+
+
+@pytest.fixture
+def store_url(make_sql_store):
+    if make_sql_store.kind == "sqlite":
+        return f"sqlite:///{make_sql_store.path}"
+    return make_sql_store.url
+
+
+def test_split_and_join_run_to_done_on_a_durable_store(store_url):
+    with Mediator([order_flow()], runners=4, store=store_url) as mediator:
+        handles = [mediator.schedule("order", {"order_id": i}) for i in range(1, 6)]
+        jobs = [h.result(timeout=30) for h in handles]
+        for i, job in enumerate(jobs, start=1):
+            assert job.state is JobState.DONE, job.error
+            assert job.data["receipt"] == Receipt(paid=i * 10)
+            assert job.data["shipped"]
+            assert job.data["confirmed"]
+            assert job.data["reserved"]
+        stored = mediator.get_job(jobs[0].id)
+        assert stored.state is JobState.DONE
+        assert stored.data["receipt"] == Receipt(paid=10)  # decoded back into the dataclass
+        counts = mediator.store.counts()
+    assert counts[JobState.DONE] == 15  # 5 parents + 10 branches
+    assert sum(counts.values()) == 15
+
+
+def _resumable_flow(reached):
+    def mark(data):
+        data["resumed"] = True
+        reached.set()
+
+    return Workflow(
+        "order",
+        start="reserve",
+        steps=[
+            Sequential("reserve", reserve, next="fan_out"),
+            ParallelSplit("fan_out", branches=["pay", "ship"]),
+            Sequential("pay", pay, next="join"),
+            Sequential("ship", ship, next="join"),
+            Synchronize("join", merge=combine, next="confirm"),
+            Sequential("confirm", mark),
+        ],
+    )
+
+
+def test_a_second_mediator_resumes_a_job_left_ready(store_url):
+    store = open_store(store_url)
+    store.create(
+        JobRecord(
+            id="left-behind",
+            case_id="left-behind",
+            workflow="order",
+            version=1,
+            step="reserve",
+            data={"order_id": 4},
+        )
+    )
+    store.close()
+    reached = threading.Event()
+    with Mediator([_resumable_flow(reached)], runners=2, store=store_url):
+        assert reached.wait(30)
+    check = open_store(store_url)
+    job = check.get("left-behind")
+    assert job.state is JobState.DONE, job.error
+    assert job.data["receipt"] == Receipt(40)
+    assert job.data["resumed"]
+    assert job.data["shipped"]
+    assert check.unfinished() == []
+    check.close()
+
+
+def test_a_split_resumes_each_branch_from_its_last_saved_step(store_url):
+    # What a crashed run leaves: the parent WAITING on its split with branch 0 arrived,
+    # branch 1 saved RUNNING after its first step.
+    store = open_store(store_url)
+    parent = JobRecord(
+        id="p",
+        case_id="p",
+        workflow="order",
+        version=1,
+        step="fan_out",
+        data={"order_id": 2, "reserved": True},
+        state=JobState.WAITING,
+        split_step="fan_out",
+        split_total=2,
+        gen=1,
+    )
+    parent.arrivals = {0: {"order_id": 2, "reserved": True, "receipt": Receipt(20)}}
+    parent.join_step = "join"
+    store.create(parent)
+    done_branch = JobRecord(
+        id="p.0",
+        case_id="p",
+        workflow="order",
+        version=1,
+        step="join",
+        data=dict(parent.arrivals[0]),
+        state=JobState.DONE,
+        parent_id="p",
+        branch_index=0,
+        parent_gen=1,
+    )
+    running_branch = JobRecord(
+        id="p.1",
+        case_id="p",
+        workflow="order",
+        version=1,
+        step="ship",
+        data={"order_id": 2, "reserved": True},
+        state=JobState.RUNNING,
+        parent_id="p",
+        branch_index=1,
+        parent_gen=1,
+    )
+    store.create(done_branch)
+    store.create(running_branch)
+    store.close()
+    reached = threading.Event()
+    with Mediator([_resumable_flow(reached)], runners=2, store=store_url):
+        assert reached.wait(30)
+    check = open_store(store_url)
+    job = check.get("p")
+    assert job.state is JobState.DONE, job.error
+    assert job.data["receipt"] == Receipt(20)
+    assert job.data["shipped"]
+    assert job.data["resumed"]
+    assert check.get("p.1").state is JobState.DONE
+    check.close()
+
+
+def test_a_parked_timer_survives_a_restart(store_url, tmp_path):
+    reached = threading.Event()
+
+    def after(data):
+        data["woke"] = True
+        reached.set()
+
+    flow = Workflow(
+        "nap",
+        start="nap",
+        steps=[Wait("nap", duration=0.05, next="after"), Sequential("after", after)],
+    )
+    store = open_store(store_url)
+    store.create(
+        JobRecord(
+            id="napper",
+            case_id="napper",
+            workflow="nap",
+            version=1,
+            step="nap",
+            data={},
+            state=JobState.WAITING,
+            due=0.0,  # long overdue: the next Mediator releases it at once
+        )
+    )
+    store.close()
+    with Mediator([flow], runners=1, store=store_url):
+        assert reached.wait(30)
+    check = open_store(store_url)
+    assert check.get("napper").state is JobState.DONE
+    check.close()
