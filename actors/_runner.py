@@ -17,7 +17,7 @@ import pykka
 from actors import messages as m
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import UnknownWorkflowError
+from actors._errors import CodecError, UnknownWorkflowError
 from actors._job import JobRecord, JobState
 from actors._steps import (
     DeferredChoice,
@@ -123,7 +123,10 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
-            outcome = self._run(job)
+            try:
+                outcome = self._run(job)
+            except CodecError as exc:
+                outcome = self._unstorable(job, exc)
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
@@ -189,6 +192,16 @@ class Runner(pykka.Actor):
                 extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]
+
+    def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
+        """A step left data the store cannot encode: fault the job with its last saved data."""
+        saved = self._e.store.load(job.id)
+        if saved is not None:
+            job.data = saved.data
+        job.event = None
+        return self._finish(
+            job, JobState.FAULTED, f"step {job.step!r}: data cannot be stored: {exc}"
+        )
 
     def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
         job.step = step.name

@@ -16,7 +16,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError
+from actors._errors import EngineStoppedError, UnknownWorkflowError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, correlations_for
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from actors._clock import Alarm
     from actors._engine import Engine
+    from actors._workflow import Workflow
 
 __all__ = ["Scheduler"]
 
@@ -44,7 +45,7 @@ class Scheduler(pykka.Actor):
 
     def __init__(self, engine: Engine, runners: int, resume: list[JobRecord]) -> None:
         super().__init__()
-        self._resume = resume
+        self._resumable = resume
         self._e = engine
         self._runner_count = runners
         self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
@@ -90,10 +91,8 @@ class Scheduler(pykka.Actor):
         self._alarm = self._e.clock.alarm(self._ring)
         for index in range(self._runner_count):
             self._runners.append(self._start_runner(index))
-        for job in self._resume:
-            if job.id not in self._jobs:
-                self._adopt(job)
-        self._resume = []
+        self._adopt([job for job in self._resumable if job.id not in self._jobs])
+        self._resumable = []
 
     def on_stop(self) -> None:
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
@@ -290,7 +289,7 @@ class Scheduler(pykka.Actor):
                     saved.step,
                     extra=job_log(saved),
                 )
-                self._adopt(saved)
+                self._adopt([saved])
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
         if self._drain:
@@ -458,23 +457,67 @@ class Scheduler(pykka.Actor):
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 
-    def _adopt(self, job: JobRecord) -> None:
-        """Take charge of a job as last saved: resume it from its last saved step."""
-        self._jobs[job.id] = job
-        if job.parent_id is not None and job.parent_id in self._jobs:
-            self._kids.setdefault(job.parent_id, set()).add(job.id)
+    def _adopt(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Take charge of jobs as last saved; each resumes from its last saved step.
+
+        Returns the jobs left alone: those of a workflow version this process lacks
+        (another worker that has it can run them; they stay as saved).
+        """
+        left: list[JobRecord] = []
+        mine: list[JobRecord] = []
+        for job in jobs:
+            if job.workflow in self._e.latest and (job.workflow, job.version) not in (
+                self._e.workflows
+            ):
+                left.append(job)
+                logger.warning(
+                    "job %s needs workflow %r version %d, which this process lacks; left as is",
+                    job.id,
+                    job.workflow,
+                    job.version,
+                    extra=job_log(job),
+                )
+            else:
+                mine.append(job)
+                self._jobs[job.id] = job
+        for job in mine:
+            if job.parent_id is not None and job.parent_id in self._jobs:
+                self._kids.setdefault(job.parent_id, set()).add(job.id)
+        for job in mine:
+            self._resume(job)
+        return left
+
+    def _resume(self, job: JobRecord) -> None:
+        try:
+            wf = self._e.workflow(job.workflow, job.version)
+            step = wf.step(job.step or "")
+        except (UnknownWorkflowError, KeyError) as exc:
+            reason = exc.args[0] if exc.args else str(exc)
+            self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
+            return
         if job.state in FINAL_STATES:
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
-            self._kids.setdefault(job.id, set())
-            for other in self._resume or self._e.store.unfinished():
-                if other.parent_id == job.id and other.id not in self._jobs:
-                    self._adopt(other)
+            if not self._kids.setdefault(job.id, set()):
+                self._settle_split(job, wf)  # every branch ended before the restart
         elif job.state is JobState.WAITING and job.event is None:
-            wf = self._e.workflow(job.workflow, job.version)
-            self._park(job, correlations_for(job, wf.step(job.step or "")))
+            self._park(job, correlations_for(job, step))
         else:
             self._make_ready(job)
+
+    def _settle_split(self, parent: JobRecord, wf: Workflow) -> None:
+        """A split whose branches have all ended: fire its join, or end it."""
+        join = wf.steps.get(parent.join_step or "")
+        complete = len(parent.arrivals) == parent.split_total
+        if join is not None and parent.arrivals and (complete or isinstance(join, Discriminator)):
+            parent.joined = True
+            parent.step = join.name
+            parent.event = ("join", join.name, None)
+            parent.state = JobState.READY
+            self._e.store.save(parent)
+            self._make_ready(parent)
+        else:
+            self._end(parent, *self._split_outcome(parent))
 
     # -- queries ----------------------------------------------------------------------------------
 

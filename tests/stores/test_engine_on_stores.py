@@ -221,3 +221,60 @@ def test_a_parked_timer_survives_a_restart(store_url, tmp_path):
     check = open_store(store_url)
     assert check.get("napper").state is JobState.DONE
     check.close()
+
+
+class Opaque:
+    """Not JSON and not a registered dataclass: the codec refuses it."""
+
+
+def test_a_step_leaving_unstorable_data_faults_its_job_and_the_runner_goes_on(store_url):
+    def bad(data):
+        data["handle"] = Opaque()
+
+    flows = [
+        Workflow("bad", [Sequential("ok", reserve, next="bad"), Sequential("bad", bad)], "ok"),
+        Workflow("good", [Sequential("ok", reserve)], "ok"),
+    ]
+    with Mediator(flows, runners=1, store=store_url) as mediator:
+        job = mediator.schedule("bad", {}).result(timeout=30)
+        after = mediator.schedule("good", {}).result(timeout=30)
+    assert job.state is JobState.FAULTED
+    assert "data cannot be stored" in job.error
+    assert job.data == {"reserved": True}  # as last saved
+    assert after.state is JobState.DONE
+
+
+def test_a_row_naming_an_unknown_workflow_faults_and_the_worker_goes_on(store_url):
+    store = open_store(store_url)
+    for name, state in (("ghost", JobState.WAITING), ("ghost2", JobState.READY)):
+        store.create(
+            JobRecord(
+                id=name,
+                case_id=name,
+                workflow="no-such-flow",
+                version=1,
+                step="x",
+                data={},
+                state=state,
+                due=1.0,
+            )
+        )
+    store.close()
+    with Mediator([order_flow()], runners=2, store=store_url) as mediator:
+        ghost = mediator.get_job("ghost")
+        assert ghost.state is JobState.FAULTED
+        assert "no workflow 'no-such-flow'" in ghost.error
+        assert mediator.get_job("ghost2").state is JobState.FAULTED
+        job = mediator.schedule("order", {"order_id": 1}).result(timeout=30)
+    assert job.state is JobState.DONE
+
+
+def test_a_job_of_a_version_this_process_lacks_is_left_for_another(store_url):
+    store = open_store(store_url)
+    store.create(
+        JobRecord(id="v9", case_id="v9", workflow="order", version=9, step="reserve", data={})
+    )
+    store.close()
+    with Mediator([order_flow()], runners=1, store=store_url) as mediator:
+        assert mediator.get_job("v9").state is JobState.READY
+        assert mediator.stats().ready == 0
