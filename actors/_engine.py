@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -66,6 +68,8 @@ class Engine:
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
         metrics: Metrics | None = None,
+        lease_seconds: float = 15.0,
+        poll_interval: float = 1.0,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -88,6 +92,10 @@ class Engine:
         # inbox: fewer messages under load; 1 makes every job its own delivery.
         self.runner_batch = runner_batch
         self.metrics = metrics
+        # Who this process is to other workers on a shared store, and its lease rhythm.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
         # Futures of cases not yet ended, by case id: single dict operations, atomic on

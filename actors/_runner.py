@@ -328,6 +328,11 @@ class Runner(pykka.Actor):
             return None
         if job.parent_id is None:
             return self._fault(job, step, "reached a join without being a branch of a split")
+        assert job.branch_index is not None
+        # Count the arrival in the store first, then end the branch: if the process dies
+        # in between, the branch reruns this step and the store ignores the repeat, so
+        # no arrival is lost or counted twice.
+        self._e.store.record_arrival(job.parent_id, job.parent_gen, job.branch_index, job.data)
         job.step = step.name
         job.state = JobState.DONE
         self._e.store.save(job)

@@ -16,7 +16,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError, UnknownWorkflowError
+from actors._errors import EngineStoppedError, StoreError, UnknownWorkflowError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, correlations_for
@@ -35,6 +35,7 @@ __all__ = ["Scheduler"]
 # Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
 _REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed})
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
+_POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
 
 
 class Scheduler(pykka.Actor):
@@ -93,6 +94,9 @@ class Scheduler(pykka.Actor):
             self._runners.append(self._start_runner(index))
         self._adopt([job for job in self._resumable if job.id not in self._jobs])
         self._resumable = []
+        if self._e.store.shared:
+            self._timers.add(_POLL, self._e.clock.now() + self._e.poll_interval)
+            self._rearm()
 
     def on_stop(self) -> None:
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
@@ -240,8 +244,7 @@ class Scheduler(pykka.Actor):
                 for kid in list(self._kids.get(parent.id, ())):
                     if kid != child.id:
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
-        else:
-            self._e.store.save(parent)
+        # Otherwise nothing to save: the runner already counted the arrival in the store.
 
     def _on_parked(self, msg: m.JobParked) -> None:
         job = msg.job
@@ -367,7 +370,11 @@ class Scheduler(pykka.Actor):
 
     def _on_timer_due(self, _: m.TimerDue) -> None:
         self._armed = None
-        for job_id in self._timers.pop_due(self._e.clock.now()):
+        now = self._e.clock.now()
+        for job_id in self._timers.pop_due(now):
+            if job_id == _POLL:
+                self._poll(now)
+                continue
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.WAITING:
                 continue
@@ -377,6 +384,24 @@ class Scheduler(pykka.Actor):
             self._e.store.save(job)
             self._make_ready(job)
         self._rearm()
+
+    def _poll(self, now: float) -> None:
+        """Shared store: renew this worker's leases, and take over cases if there is room.
+
+        Cases come from producers that only write the store, from workers that released
+        them, or from workers whose leases expired (they died): each job resumes from
+        its last saved step.
+        """
+        store, e = self._e.store, self._e
+        try:
+            store.heartbeat(e.owner, now, e.lease_seconds)
+            room = e.gate.capacity - len(e.gate) - self._channel.ready
+            if room > 0 and not e.stopping:
+                taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
+                self._adopt([job for job in taken if job.id not in self._jobs])
+        except StoreError:
+            logger.exception("polling the store failed; trying again", extra=job_log(None))
+        self._timers.add(_POLL, now + e.poll_interval)
 
     def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
         for cid in self._job_corrs.pop(job.id, ()):
@@ -531,7 +556,7 @@ class Scheduler(pykka.Actor):
             ready=self._channel.ready,
             running=len(self._channel.running),
             waiting=waiting,
-            timers=len(self._timers),
+            timers=len(self._timers) - (_POLL in self._timers),
             admitted=gate.admitted,
             done=self._counts[JobState.DONE],
             faulted=self._counts[JobState.FAULTED],

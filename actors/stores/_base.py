@@ -55,14 +55,22 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
-    # -- multi-worker groundwork ------------------------------------------------------------
+    # -- several workers on one store ---------------------------------------------------------
     #
-    # Several worker processes sharing one durable store take jobs by *claiming* them
-    # under a lease they renew with heartbeats; a worker that dies stops renewing and
-    # its jobs become claimable again once the lease expires. Joins count arrivals in
-    # the store, so a join fires exactly once even when branches end on different
-    # workers. ``now`` is the engine clock's time, passed in so tests control expiry.
-    # Stores without this support raise NotImplementedError.
+    # A case (a root job and every branch below it) is run by one worker at a time,
+    # which holds a lease on the case's root row and renews it with heartbeats. A root
+    # created while ``owner`` is set is leased to that owner. A worker that dies stops
+    # renewing; once its lease expires another worker claims the case and resumes each
+    # of its jobs from its last saved step. Saves leave leases alone; a case's final
+    # save clears its lease. ``now`` is the engine clock's time, passed in so tests
+    # control expiry. Stores without this support raise NotImplementedError.
+
+    owner: str | None = None
+    """The worker that leases the roots this store creates (set by the Mediator)."""
+    lease_seconds: float = 30.0
+    """How long a new lease lasts; heartbeats renew it well before it expires."""
+    shared: bool = False
+    """Whether other processes may work on this store (they do on the SQL stores)."""
 
     def _unsupported(self, what: str) -> NotImplementedError:
         url = getattr(self, "url", type(self).__name__)
@@ -72,20 +80,30 @@ class Store(abc.ABC):
             "or postgresql://...)"
         )
 
-    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
-        """Atomically take up to ``limit`` READY jobs, and RUNNING jobs whose lease expired.
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+    ) -> list[JobRecord]:
+        """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
 
-        Each claimed job is saved RUNNING with ``lease_owner = owner`` and a lease until
-        ``now + lease_seconds``, and returned (oldest first) to this caller only.
+        A case is free when its root is unfinished and unleased, or its lease expired
+        before ``now``. Each claimed root is leased to ``owner`` until ``now +
+        lease_seconds``; every unfinished job of those cases is returned as last saved
+        (oldest first), to this caller only. ``case_id`` claims that one case if free.
         """
         raise self._unsupported("claim()")
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` every lease ``owner`` holds; return how many."""
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
         raise self._unsupported("heartbeat()")
 
     def release(self, owner: str) -> int:
-        """Drop every lease ``owner`` holds (its RUNNING jobs become READY); return how many."""
+        """Drop every lease ``owner`` holds, so other workers may take those cases now."""
         raise self._unsupported("release()")
 
     def record_arrival(

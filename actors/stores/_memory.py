@@ -133,49 +133,55 @@ class MemoryStore(Store):
         joined.join_step = join_step
         return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data)
 
-    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
-        """Take READY jobs, and RUNNING jobs whose lease expired, for ``owner`` (see Store)."""
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` free cases for ``owner`` (see Store)."""
         out: list[JobRecord] = []
         with self._lock:
-            for job_id, saved in list(self._live.items()):
-                if len(out) >= limit:
+            live = list(self._live.items())
+            roots = [
+                job_id
+                for job_id, saved in live
+                if saved[0].parent_id is None and (case_id is None or job_id == case_id)
+            ]
+            taken = 0
+            for root in roots:
+                if taken >= limit:
                     break
-                state = saved[2]
-                lease = self._leases.get(job_id)
-                expired = lease is not None and lease[1] < now
-                if state is JobState.READY or (state is JobState.RUNNING and expired):
-                    claimed = self._with(saved, JobState.RUNNING)
-                    self._live[job_id] = claimed
-                    self._leases[job_id] = (owner, now + lease_seconds)
-                    out.append(self._restore(claimed))
+                lease = self._leases.get(root)
+                if lease is not None and lease[1] >= now:
+                    continue
+                self._leases[root] = (owner, now + lease_seconds)
+                taken += 1
+                out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
         return out
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend the leases of ``owner``'s RUNNING jobs (see Store)."""
+        """Extend the leases of ``owner``'s cases (see Store)."""
         n = 0
         with self._lock:
-            for job_id, (holder, _) in list(self._leases.items()):
-                saved = self._live.get(job_id)
-                if saved is None or saved[2] is not JobState.RUNNING:
-                    del self._leases[job_id]  # a lease belongs to a RUNNING job only
+            for root, (holder, _) in list(self._leases.items()):
+                if root not in self._live:
+                    del self._leases[root]  # the case has ended
                 elif holder == owner:
-                    self._leases[job_id] = (owner, now + lease_seconds)
+                    self._leases[root] = (owner, now + lease_seconds)
                     n += 1
         return n
 
     def release(self, owner: str) -> int:
-        """Drop ``owner``'s leases; its RUNNING jobs become READY (see Store)."""
-        n = 0
+        """Drop ``owner``'s leases (see Store)."""
         with self._lock:
-            for job_id, (holder, _) in list(self._leases.items()):
-                if holder != owner:
-                    continue
-                del self._leases[job_id]
-                saved = self._live.get(job_id)
-                if saved is not None and saved[2] is JobState.RUNNING:
-                    self._live[job_id] = self._with(saved, JobState.READY)
-                n += 1
-        return n
+            mine = [root for root, (holder, _) in self._leases.items() if holder == owner]
+            for root in mine:
+                del self._leases[root]
+        return len(mine)
 
     def record_arrival(
         self,

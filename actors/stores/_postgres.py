@@ -19,7 +19,7 @@ from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import COLUMNS, UPSERT, Execute, SqlStore, mask_url
+from actors.stores._sql import UPSERT, Execute, SqlStore, mask_url
 
 __all__ = ["PostgresStore"]
 
@@ -31,16 +31,6 @@ _SAVE = (
     f"WITH saved AS ({UPSERT} RETURNING id) "
     "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
     "SELECT id, ?, ?, ?, ?, ? FROM saved"
-)
-
-# claim() in one statement: rows other workers are claiming (locked) are skipped, not
-# waited for, so concurrent claimers each get different jobs without blocking.
-_CLAIM = (
-    "WITH picked AS (SELECT id FROM jobs WHERE state = ? OR (state = ? AND lease_expires < ?) "
-    "ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED) "
-    "UPDATE jobs SET state = ?, lease_owner = ?, lease_expires = ?, updated_at = ? "
-    f"FROM picked WHERE jobs.id = picked.id RETURNING {', '.join('jobs.' + c for c in COLUMNS)}, "
-    "jobs.seq"
 )
 
 
@@ -165,32 +155,6 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
-
-    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
-        """Take up to ``limit`` READY jobs, and RUNNING jobs whose lease expired (see Store).
-
-        One statement: ``FOR UPDATE SKIP LOCKED`` picks rows no other claimer holds, so
-        concurrent workers never wait on each other or take the same job.
-        """
-        if limit <= 0:
-            return []
-        params = (
-            "ready",
-            "running",
-            now,
-            limit,
-            "running",
-            owner,
-            now + lease_seconds,
-            time.time(),
-        )
-
-        def write(execute: Execute) -> list[Any]:
-            rows = execute(_CLAIM, params).fetchall()
-            return sorted(rows, key=lambda row: row[-1])  # oldest first, by seq
-
-        rows = self._write(write, f"claim jobs for {owner!r}")
-        return self._records(rows)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -70,18 +70,18 @@ _MARKS = ", ".join("?" for _ in COLUMNS)
 _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 
 # One statement creates or replaces a job, so save() needs no read first. The insertion
-# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace. A lease
-# belongs to a RUNNING job only: any other state clears it, so a job released by a timer,
-# event or join is free for any worker to claim.
+# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace. Leases are
+# per case and live on the case's root row: a root created while the store has an owner
+# is leased to it; later saves leave the lease alone, and the final save clears it.
 UPSERT = f"""
-INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at)
-VALUES ({_MARKS}, ?, ?, ?)
+INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
+VALUES ({_MARKS}, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET {_UPDATES},
     updated_at = excluded.updated_at,
     finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
                        ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
-    lease_owner = CASE WHEN excluded.state = '{_RUNNING}' THEN jobs.lease_owner END,
-    lease_expires = CASE WHEN excluded.state = '{_RUNNING}' THEN jobs.lease_expires END
+    lease_owner = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_owner END,
+    lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
 """
 HISTORY = (
     "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
@@ -130,6 +130,12 @@ class SqlStore(Store):
         self._finals_lock = threading.Lock()
         self._last_seq = 0
         self._seq_lock = threading.Lock()
+        self.shared = True  # several processes may work on one database
+
+    def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
+        if self.owner is None or job.parent_id is not None or job.state in FINAL_STATES:
+            return None, None
+        return self.owner, now + self.lease_seconds
 
     def _seq(self) -> int:
         """A step-history key: nanoseconds since the epoch, strictly increasing per store.
@@ -197,6 +203,7 @@ class SqlStore(Store):
             now,
             now,
             now if job.state in FINAL_STATES else None,
+            *self._new_lease(job, now),
         )
 
     def _record(self, row: Sequence[Any]) -> tuple[JobRecord, list[str]]:
@@ -434,65 +441,69 @@ class SqlStore(Store):
 
     # -- multi-worker groundwork -------------------------------------------------------------------
 
-    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[JobRecord]:
-        """Take up to ``limit`` READY jobs, and RUNNING jobs whose lease expired, for ``owner``.
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
 
-        Atomically: each job is returned to one caller only. Claimed jobs are saved
-        RUNNING with ``lease_owner = owner`` and ``lease_expires = now + lease_seconds``;
-        they come back oldest first. A claimed row that cannot be read comes back
-        FAULTED (and is saved so) instead of RUNNING. RUNNING jobs without a lease
-        (run by a Mediator that does not use leases) are never taken.
+        Atomic per case: the lease is taken on the root row inside the transaction
+        (``FOR UPDATE SKIP LOCKED`` in PostgreSQL, so concurrent claimers never wait on
+        each other), and each case goes to one caller only. A row that cannot be read
+        comes back FAULTED (and is saved so).
         """
         if limit <= 0:
             return []
-        expires = now + lease_seconds
+        marks = ", ".join("?" for _ in _FINAL_VALUES)
+        one = " AND id = ?" if case_id is not None else ""
         pick = (
-            f"SELECT {SELECT_LIST} FROM jobs WHERE state = ? OR (state = ? AND lease_expires < ?) "
+            f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
+            f"AND (lease_owner IS NULL OR lease_expires < ?){one} "
             f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
         )
-        update = (
-            "UPDATE jobs SET state = ?, lease_owner = ?, lease_expires = ?, updated_at = ? "
-            "WHERE id = ?"
+        lease = "UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE id = ?"
+        members = (
+            f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? AND state NOT IN ({marks}) "
+            f"ORDER BY {self._order}"
         )
 
         def write(execute: Execute) -> list[Any]:
-            rows = execute(pick, (_READY, _RUNNING, now, limit)).fetchall()
-            stamp = time.time()
-            for row in rows:
-                execute(update, (_RUNNING, owner, expires, stamp, row[0]))
-            return list(rows)
+            params: tuple[Any, ...] = (*_FINAL_VALUES, now)
+            if case_id is not None:
+                params += (case_id,)
+            roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
+            rows: list[Any] = []
+            for root in roots:
+                execute(lease, (owner, now + lease_seconds, root))
+                rows.extend(execute(members, (root, *_FINAL_VALUES)).fetchall())
+            return rows
 
-        rows = self._write(write, f"claim jobs for {owner!r}")
-        jobs = self._records(rows)
-        for job in jobs:
-            if job.state is not JobState.FAULTED:
-                job.state = JobState.RUNNING
-        return jobs
+        return self._records(self._write(write, f"claim cases for {owner!r}"))
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` the lease of every RUNNING job ``owner`` holds."""
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
 
         def write(execute: Execute) -> int:
             cur = execute(
-                "UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? AND state = ?",
-                (now + lease_seconds, owner, _RUNNING),
+                "UPDATE jobs SET lease_expires = ? WHERE lease_owner = ?",
+                (now + lease_seconds, owner),
             )
             return int(cur.rowcount)
 
         return self._write(write, f"heartbeat of {owner!r}")
 
     def release(self, owner: str) -> int:
-        """Give up every lease ``owner`` holds: its RUNNING jobs become READY for others.
-
-        They resume from their last saved step. Returns how many jobs were released.
-        """
+        """Give up every lease ``owner`` holds; those cases resume wherever claimed next."""
 
         def write(execute: Execute) -> int:
             cur = execute(
-                "UPDATE jobs SET state = CASE WHEN state = ? THEN ? ELSE state END, "
-                "lease_owner = NULL, lease_expires = NULL, updated_at = ? "
-                "WHERE lease_owner = ?",
-                (_RUNNING, _READY, time.time(), owner),
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?",
+                (owner,),
             )
             return int(cur.rowcount)
 

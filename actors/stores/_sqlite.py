@@ -39,10 +39,10 @@ _SAVE_PLAIN = (
 _SAVE_INDEXED = """
 UPDATE jobs SET state = ?1, due = ?2,
     finished_at = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(finished_at, ?3) END,
-    lease_owner = CASE WHEN ?1 = 'running' THEN lease_owner END,
-    lease_expires = CASE WHEN ?1 = 'running' THEN lease_expires END
+    lease_owner = CASE WHEN ?3 IS NULL THEN lease_owner END,
+    lease_expires = CASE WHEN ?3 IS NULL THEN lease_expires END
 WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != (?3 IS NULL)
-                   OR (?1 != 'running' AND lease_owner IS NOT NULL))
+                   OR (?3 IS NOT NULL AND lease_owner IS NOT NULL))
 """
 
 

@@ -6,6 +6,7 @@ bad rows, claims racing across connections) use ``sql_store``.
 """
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -340,23 +341,30 @@ def test_concurrent_saves_from_several_threads(store):
 # -- claims and leases ----------------------------------------------------------------------------
 
 
-def test_claim_takes_ready_jobs_oldest_first_up_to_limit(store):
+def test_claim_takes_free_cases_oldest_first_up_to_limit(store):
     for i in range(5):
         store.create(rec(f"c{i}"))
-    store.create(rec("waiting", state=JobState.WAITING))
     first = store.claim("w1", now=100.0, lease_seconds=10.0, limit=3)
     assert [j.id for j in first] == ["c0", "c1", "c2"]
-    assert all(j.state is JobState.RUNNING for j in first)
-    assert store.get("c0").state is JobState.RUNNING
+    assert all(j.state is JobState.READY for j in first)  # returned as last saved
     second = store.claim("w2", now=100.0, lease_seconds=10.0, limit=10)
     assert [j.id for j in second] == ["c3", "c4"]
     assert store.claim("w3", now=100.0, lease_seconds=10.0, limit=10) == []
 
 
+def test_claim_returns_every_unfinished_job_of_a_case(store):
+    parent, branches = split(store, 3)
+    branches[1].state = JobState.DONE
+    store.save(branches[1])
+    got = store.claim("w1", now=1.0, lease_seconds=10.0, limit=1)
+    assert sorted(j.id for j in got) == sorted([parent.id, branches[0].id, branches[2].id])
+    assert store.claim("w2", now=2.0, lease_seconds=10.0, limit=5) == []
+
+
 def test_an_expired_lease_is_claimed_by_another_worker(store):
     store.create(rec("j"))
     [job] = store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
-    job.step = "second"
+    job.step, job.state = "second", JobState.RUNNING
     store.save(job)  # the owner saves a step: the lease stays
     assert store.claim("w2", now=109.9, lease_seconds=10.0, limit=5) == []
     [again] = store.claim("w2", now=110.1, lease_seconds=10.0, limit=5)
@@ -377,36 +385,45 @@ def test_heartbeat_extends_only_the_owners_leases(store):
     assert [j.id for j in store.claim("w3", now=118.1, lease_seconds=10.0, limit=5)] == ["a"]
 
 
-def test_release_hands_running_jobs_back(store):
+def test_release_hands_cases_back_at_once(store):
     store.create(rec("a"))
     store.create(rec("b"))
     store.claim("w1", now=100.0, lease_seconds=60.0, limit=5)
     assert store.release("w1") == 2
-    assert store.get("a").state is JobState.READY
     assert [j.id for j in store.claim("w2", now=101.0, lease_seconds=60.0, limit=5)] == ["a", "b"]
     assert store.release("nobody") == 0
 
 
-def test_parked_and_finished_jobs_are_not_claimed(store):
+def test_finished_cases_are_not_claimed(store):
     store.create(rec("a"))
     store.create(rec("b"))
     [a, b] = store.claim("w1", now=100.0, lease_seconds=1.0, limit=5)
-    a.state, a.due = JobState.WAITING, 500.0
-    store.save(a)
     b.state = JobState.DONE
     store.save(b)
-    assert store.claim("w2", now=1000.0, lease_seconds=1.0, limit=5) == []
-    a.state, a.due = JobState.READY, None  # a timer released it: anyone may claim it
+    a.state, a.due = JobState.WAITING, 500.0
     store.save(a)
     assert [j.id for j in store.claim("w2", now=1000.0, lease_seconds=1.0, limit=5)] == ["a"]
 
 
-def test_running_jobs_without_a_lease_are_never_claimed(store):
-    store.create(rec("a", state=JobState.RUNNING))  # a Mediator that does not use leases
-    assert store.claim("w1", now=1e12, lease_seconds=1.0, limit=5) == []
+def test_claim_one_case_by_id(store):
+    store.create(rec("a"))
+    store.create(rec("b"))
+    assert [j.id for j in store.claim("w1", 1.0, 10.0, 5, case_id="b")] == ["b"]
+    assert store.claim("w2", 2.0, 10.0, 5, case_id="b") == []
+    assert [j.id for j in store.claim("w2", 2.0, 10.0, 5)] == ["a"]
 
 
-def test_concurrent_claims_take_each_job_exactly_once(make_sql_store):
+def test_a_root_created_with_an_owner_is_leased_to_it(make_sql_store):
+    store = make_sql_store()
+    store.owner, store.lease_seconds = "w1", 60.0
+    store.create(rec("mine"))
+    other = make_sql_store()
+    now = time.time()
+    assert other.claim("w2", now=now, lease_seconds=10.0, limit=5) == []
+    assert [j.id for j in other.claim("w2", now=now + 61, lease_seconds=10.0, limit=5)] == ["mine"]
+
+
+def test_concurrent_claims_take_each_case_exactly_once(make_sql_store):
     stores = [make_sql_store(), make_sql_store()]  # two "processes" on one database
     n = 60
     for i in range(n):
@@ -598,7 +615,7 @@ def test_a_bad_row_is_never_executed(make_sql_store, tmp_path):
     assert not marker.exists()
 
 
-def test_claim_returns_a_bad_row_faulted_not_running(sql_store, make_sql_store):
+def test_claim_returns_a_bad_row_faulted(sql_store, make_sql_store):
     job = rec()
     sql_store.create(job)
     make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", ("{broken", job.id))

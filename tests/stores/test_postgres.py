@@ -100,7 +100,7 @@ def pg_store(pg_url):
     store.close()
 
 
-def test_claim_skips_rows_another_worker_holds_without_waiting(pg_store, pg_url):
+def test_claim_skips_cases_another_worker_is_claiming_without_waiting(pg_store, pg_url):
     for job_id in ("a", "b", "c"):
         pg_store.create(rec(job_id))
     with psycopg.connect(pg_url) as other:

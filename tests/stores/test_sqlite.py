@@ -235,16 +235,16 @@ def test_the_fast_save_path_keeps_indexed_columns_right(db):
 
     db.create(rec("f"))
     [job] = db.claim("w1", now=10.0, lease_seconds=5.0, limit=1)
-    assert row() == ("running", None, 0, "w1")
-    job.step = "b"
+    assert row() == ("ready", None, 0, "w1")
+    job.step, job.state = "b", JobState.RUNNING
     db.save(job)
-    assert row() == ("running", None, 0, "w1")  # a step's save keeps the lease
+    assert row() == ("running", None, 0, "w1")  # a step's save keeps the case's lease
     job.state, job.due = JobState.WAITING, 99.0
     db.save(job)
-    assert row() == ("waiting", 99.0, 0, None)  # parked: the lease goes
+    assert row() == ("waiting", 99.0, 0, "w1")  # parked, still the owner's case
     job.state, job.due = JobState.DONE, None
     db.save(job)
-    assert row() == ("done", None, 1, None)
+    assert row() == ("done", None, 1, None)  # the case ended: its lease goes
 
 
 def test_sqlite_specific_garbage_in_typed_columns(db):
