@@ -417,6 +417,8 @@ class Scheduler(pykka.Actor):
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
         cid = msg.correlation_id
         target = self._corr.get(cid)
+        if target is None and self._e.store.shared and self._take_over_for(cid):
+            target = self._corr.get(cid)
         if target is None:
             outcome = self._why_undeliverable(cid)
             logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
@@ -432,6 +434,19 @@ class Scheduler(pykka.Actor):
         self._make_ready(job)
         return EventOutcome.DELIVERED
 
+    def _take_over_for(self, cid: str) -> bool:
+        """Shared store: claim the case of the job an event names, if no worker holds it.
+
+        A case parked in the database (its worker stopped or died) then resumes here.
+        """
+        job = self._e.store.get(cid.split("/", 1)[0])
+        if job is None or job.state is not JobState.WAITING or job.id in self._jobs:
+            return False
+        e = self._e
+        taken = e.store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id)
+        self._adopt([j for j in taken if j.id not in self._jobs])
+        return bool(taken)
+
     def _why_undeliverable(self, cid: str) -> EventOutcome:
         seen = self._answered.get(cid)
         if seen is not None:
@@ -439,6 +454,8 @@ class Scheduler(pykka.Actor):
         job = self._e.store.get(cid.split("/", 1)[0])
         if job is not None and job.state in FINAL_STATES:
             return EventOutcome.FINISHED
+        if job is not None and self._e.store.shared and job.id not in self._jobs:
+            return EventOutcome.ELSEWHERE
         return EventOutcome.UNKNOWN
 
     # -- cancellation ----------------------------------------------------------------------

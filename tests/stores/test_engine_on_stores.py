@@ -278,3 +278,57 @@ def test_a_job_of_a_version_this_process_lacks_is_left_for_another(store_url):
     with Mediator([order_flow()], runners=1, store=store_url) as mediator:
         assert mediator.get_job("v9").state is JobState.READY
         assert mediator.stats().ready == 0
+
+
+def _approval():
+    from actors import RequestReaction
+
+    asked = threading.Event()
+
+    def ask(data, ctx):
+        data_ids.append(ctx.correlation_id)
+        asked.set()
+
+    data_ids: list = []
+    flow = Workflow(
+        "approve",
+        [
+            RequestReaction(
+                "ask", send=ask, on_reply=lambda d, r: d.update(answer=r), next="done"
+            ),
+            Sequential("done", lambda d: d.update(done=True)),
+        ],
+        start="ask",
+    )
+    return flow, asked, data_ids
+
+
+def test_an_event_for_a_case_parked_in_the_database_resumes_it_on_another_worker(store_url):
+    from actors import EventOutcome
+
+    flow, asked, cids = _approval()
+    with Mediator([flow], runners=1, store=store_url) as first:
+        handle = first.schedule("approve", {})
+        assert asked.wait(30)
+    # The first worker stopped (its lease released); the case waits in the database.
+    with Mediator([flow], runners=1, store=store_url, poll_interval=60) as second:
+        assert second.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+        assert second.receive_event(cids[0], "again") is EventOutcome.DUPLICATE
+    check = open_store(store_url)
+    job = check.get(handle.job_id)
+    check.close()
+    assert job.state is JobState.DONE
+    assert job.data == {"answer": "yes", "done": True}
+
+
+def test_an_event_for_a_case_another_live_worker_holds_says_so(store_url):
+    from actors import EventOutcome
+
+    flow, asked, cids = _approval()
+    with Mediator([flow], runners=1, store=store_url) as owner:
+        handle = owner.schedule("approve", {})
+        assert asked.wait(30)
+        with Mediator([flow], runners=1, store=store_url, poll_interval=60) as other:
+            assert other.receive_event(cids[0], "yes") is EventOutcome.ELSEWHERE
+        assert owner.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+        assert handle.result(timeout=30).data == {"answer": "yes", "done": True}
