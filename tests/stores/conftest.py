@@ -7,10 +7,7 @@ and migration tests) ask ``fresh_pg_url``.
 """
 
 import itertools
-import tempfile
-from pathlib import Path
 
-import pgserver
 import psycopg
 import pytest
 
@@ -22,20 +19,6 @@ ALL_KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.post
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 _db_names = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def pg_server():
-    # Not under pytest's basetemp: as root, pgserver runs PostgreSQL as its own system
-    # user, which must traverse every parent directory, and pytest keeps its
-    # pytest-of-<user> directory private (mode 0700) at the start of every session.
-    where = Path(tempfile.mkdtemp(prefix="actors-pgdata-"))
-    try:
-        server = pgserver.get_server(where, cleanup_mode="delete")
-    except Exception as exc:
-        pytest.fail(f"pgserver could not start a throwaway PostgreSQL server in {where}: {exc!r}")
-    yield server
-    server.cleanup()
 
 
 def _create_database(server, name):

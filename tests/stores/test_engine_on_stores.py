@@ -293,9 +293,7 @@ def _approval():
     flow = Workflow(
         "approve",
         [
-            RequestReaction(
-                "ask", send=ask, on_reply=lambda d, r: d.update(answer=r), next="done"
-            ),
+            RequestReaction("ask", send=ask, on_reply=lambda d, r: d.update(answer=r), next="done"),
             Sequential("done", lambda d: d.update(done=True)),
         ],
         start="ask",
