@@ -137,6 +137,7 @@ def run_demo(
     deadline = None if timeout is None else started + timeout
     pending: dict[str, tuple[JobHandle | None, float]] = {}
     final: dict[str, Job] = {}
+    # --8<-- [start:resume]
     for n in range(1, orders + 1):
         cid = case_id(n)
         saved = mediator.store.get(cid)
@@ -157,6 +158,7 @@ def run_demo(
             report.resumed += 1  # the Mediator adopted it from the store when it started
         pending[cid] = (handle, time.monotonic())
         _call(on_admitted, cid)
+    # --8<-- [end:resume]
     wake = threading.Event()  # never set: a timed wait between polls of resumed cases
     while pending:
         for cid, (handle, since) in list(pending.items()):
