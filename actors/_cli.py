@@ -215,7 +215,7 @@ def _to_json(value: Any) -> str:
 def _when(due: float | None) -> str:
     if due is None:
         return "-"
-    return datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _dash(value: object) -> str:
@@ -309,7 +309,7 @@ def demo(store_url: str, orders: int, runners: int) -> None:
 
 
 def _print_demo_report(console: Console, report: Any, url: str) -> None:
-    states = Table(title="Demo orders by state")
+    states = Table(title="Demo orders by state", min_width=30)
     states.add_column("state")
     states.add_column("orders", justify="right")
     for state in JobState:
@@ -383,7 +383,7 @@ def _row_due(facts: _Facts) -> tuple[str, str]:
     parked = facts.waiting(lambda j: j.due is not None)
     soonest = min((j.due for j in parked if j.due is not None), default=None)
     value = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
-    return ("waiting with a due time (Wait, retry backoff, event timeout)", value)
+    return ("waiting on a due time (wait, retry, timeout)", value)
 
 
 def _row_branches(facts: _Facts) -> tuple[str, str]:
