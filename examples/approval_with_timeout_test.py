@@ -1,6 +1,5 @@
-from approval_with_timeout import main
-
 from actors import EventOutcome
+from approval_with_timeout import main
 
 
 def test_slow_approval_escalates_and_its_late_answer_is_ignored() -> None:

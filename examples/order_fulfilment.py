@@ -47,7 +47,7 @@ def combine(order: dict[str, Any], branches: list[dict[str, Any]]) -> None:
 
 def confirm(order: dict[str, Any]) -> None:
     order["status"] = "confirmed"
-# --8<-- [end:tasks]
+    # --8<-- [end:tasks]
 
 
 # --8<-- [start:workflow]
@@ -83,7 +83,7 @@ def main(store: str = "memory://", orders: int = 3) -> list[Any]:
         assert job.state is JobState.DONE, job.error
         print(f"order {job.data['order_id']}: {job.data['status']}, paid {job.data['payment']}")
     return jobs
-# --8<-- [end:run]
+    # --8<-- [end:run]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
-from order_fulfilment import main
-
 from actors import JobState
+from order_fulfilment import main
 
 
 def test_order_fulfilment_example_runs() -> None:
