@@ -18,8 +18,8 @@ step                shape                  outgoing edges
 
 A small circle marks the start. Loops need nothing special: an edge back to an
 earlier step is drawn as a back edge. Node ids are made from the step's position and
-the ASCII letters and digits of its name, so any step name is safe; labels escape
-every character Mermaid would otherwise read as syntax.
+the ASCII letters and digits of its name, so any step name is safe; labels are quoted,
+and the characters a quoted label cannot hold as they are become HTML entities.
 """
 
 from __future__ import annotations
@@ -51,21 +51,13 @@ _START_ID = "wf_start"
 _SOLID = "-->"
 _DASHED = "-.->"
 
-# Characters Mermaid reads as syntax inside a quoted label, as its own entity codes.
-_ESCAPES = {
-    "#": "#35;",
-    '"': "#quot;",
-    "<": "#lt;",
-    ">": "#gt;",
-    "&": "#amp;",
-    "|": "#124;",
-    "`": "#96;",
-    "[": "#91;",
-    "]": "#93;",
-    "{": "#123;",
-    "}": "#125;",
-}
-_ESCAPE_RE = re.compile("|".join(re.escape(c) for c in _ESCAPES))
+# Inside a quoted label Mermaid takes brackets, braces, pipes and semicolons as text, but
+# reads the label as HTML, so these become HTML entities. (Its own "#name;" codes are
+# avoided: not every renderer decodes them.)
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "`": "&grave;"}
+_ESCAPE_RE = re.compile('[&<>"`]')
+# Text such as "#35;" would be taken for one of Mermaid's entity codes; break it up.
+_ENTITY_CODE = re.compile(r"(#\w+);")
 _NOT_ID = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -142,12 +134,17 @@ def _sequential_notes(step: Sequential) -> list[str]:
 
 
 def _choice_notes(step: ExclusiveChoice) -> list[str]:
-    return [f"{_describe(step.spec)}?"]
+    return [f"{_describe(step.spec) or 'condition on the data'}?"]
 
 
 def _split_notes(step: ParallelSplit) -> list[str]:
     if step.is_dynamic:
-        return [f"parallel split: one per item of {_describe(step.branches)}"]
+        source = _describe(step.branches)
+        return [
+            f"parallel split: one per item of {source}"
+            if source
+            else "parallel split: one per item"
+        ]
     return ["parallel split"]
 
 
@@ -165,7 +162,7 @@ def _merge_notes(_: SimpleMerge) -> list[str]:
 
 def _wait_notes(step: Wait) -> list[str]:
     if callable(step.duration):
-        return [f"wait {_describe(step.duration)}"]
+        return [f"wait {_describe(step.duration) or '(from the data)'}"]
     return [f"wait {_seconds(step.duration)}"]
 
 
@@ -232,23 +229,24 @@ def _edges(step: Step) -> list[_Edge]:
 def _escape(text: str) -> str:
     """Make ``text`` safe inside a quoted Mermaid label (newlines become spaces)."""
     flat = " ".join(str(text).split())
-    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], flat)
+    escaped = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], flat)
+    return _ENTITY_CODE.sub(r"\1&semi;", escaped)
 
 
 def _comment(text: str) -> str:
-    """Text for a ``%%`` comment line: one line, no characters Mermaid could misread."""
-    return _escape(text).replace("%", "#37;")
+    """Text for a ``%%`` comment line: one line, and no braces (``%%{`` opens a directive)."""
+    return " ".join(str(text).split()).replace("{", "(").replace("}", ")")
 
 
-def _describe(fn: Any) -> str:
-    """A readable name for a spec or a function of the data."""
+def _describe(fn: Any) -> str | None:
+    """A readable name for a spec or a function of the data; ``None`` for a bare lambda."""
     description = getattr(fn, "description", None)
-    if isinstance(description, str) and description:
+    if isinstance(description, str) and description and description != "<lambda>":
         return description
     name = getattr(fn, "__name__", None)
     if isinstance(name, str) and name and name != "<lambda>":
         return f"{name}(data)"
-    return "a function of the data"
+    return None
 
 
 def _seconds(value: float) -> str:

@@ -121,8 +121,8 @@ def test_exclusive_choice_is_a_rhombus_with_yes_and_no_edges() -> None:
     nodes, _ = parse(text)
     (shape, label) = next(v for v in nodes.values() if v[1].startswith("review?"))
     assert shape == "{}"
-    # The spec's description, with '>' and '&' escaped as Mermaid entity codes.
-    assert label == "review?<br/>(total #gt; 100 #amp; ~vip)?"
+    # The spec's description, with '>' and '&' as HTML entities (Mermaid labels are HTML).
+    assert label == "review?<br/>(total &gt; 100 &amp; ~vip)?"
     edges = edge_set(text)
     assert ("review?", "-->", "yes", "manual") in edges
     assert ("review?", "-->", "no", "auto") in edges
@@ -138,6 +138,19 @@ def test_choice_on_a_plain_function_is_labelled_with_its_name() -> None:
         start="c",
     )
     assert "c<br/>is_large(data)?" in to_mermaid(flow)
+
+
+def test_choice_on_an_anonymous_spec_says_so() -> None:
+    flow = Workflow(
+        "c",
+        [
+            ExclusiveChoice("c", Spec(lambda d: True), "a", "b"),
+            Sequential("a", noop),
+            Sequential("b", noop),
+        ],
+        start="c",
+    )
+    assert "c<br/>condition on the data?" in to_mermaid(flow)
 
 
 def test_split_and_join_shapes_name_the_join_kind() -> None:
@@ -206,7 +219,7 @@ def test_simple_merge_is_a_stadium_and_wait_a_hexagon_with_its_duration() -> Non
     assert steps["merge"][1] == "([])"
     assert steps["y"][1] == "{{}}"
     assert "y<br/>wait 1 min 30 s" in text
-    assert "done<br/>wait a function of the data" in text
+    assert "done<br/>wait (from the data)" in text
     # "end" is a Mermaid keyword; as a step name it must not break the diagram.
     assert steps["end"][0] not in {"end", "End", "END"}
 
@@ -293,6 +306,8 @@ def test_loop_is_a_back_edge_and_every_step_is_declared_once() -> None:
     "name",
     [
         'say "hi"',
+        "#35;",
+        "&amp; #quot;",
         "a|b",
         "x[1]",
         "{odd}",
@@ -322,7 +337,8 @@ def test_any_step_name_gives_a_safe_id_and_an_escaped_label(name: str) -> None:
         assert re.fullmatch(r"[A-Za-z0-9_]+", ident)
         assert ident.lower() != "end"
     for _, label in nodes.values():
-        assert not set(label.replace("<br/>", "")) & set('"<>|[]{}`')
+        assert not set(label.replace("<br/>", "")) & set('"<>`')
+        assert not re.search(r"#\w+;", label), "Mermaid would read this as an entity code"
 
 
 def test_steps_with_the_same_ascii_slug_get_different_ids() -> None:
