@@ -29,6 +29,7 @@ from types import FrameType, ModuleType
 from typing import IO, Any
 
 import click
+import pykka
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -580,7 +581,14 @@ def _serve(store: Store, workflows: list[Workflow], *, runners: int, capacity: i
         try:
             mediator = Mediator(workflows, runners=runners, capacity=capacity, store=store)
         except ValueError as exc:  # e.g. the same workflow and version from two modules
+            store.close()
             raise BadArgumentError(str(exc)) from exc
+        try:
+            mediator.stats()  # answered once the Scheduler has started and resumed the jobs
+        except (ActorsError, pykka.ActorDeadError) as exc:
+            mediator.shutdown(drain=False)
+            msg = f"the engine stopped while it resumed the store's jobs ({_describe(exc)})"
+            raise CliError(msg) from exc
         logger.info(
             "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) resumed",
             store.url,
