@@ -98,6 +98,12 @@ class Workflow:
         """Whether the step's task takes a second ``ctx`` parameter."""
         return step_name in self._ctx_steps
 
+    def to_mermaid(self) -> str:
+        """This workflow as a Mermaid ``flowchart TD`` (one shape per step kind)."""
+        from actors._diagram import to_mermaid
+
+        return to_mermaid(self)
+
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, version={self.version}, steps={len(self._steps)})"
 
