@@ -102,6 +102,7 @@ class SqliteStore(SqlStore):
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._closed = False
@@ -150,6 +151,13 @@ class SqliteStore(SqlStore):
         return conn
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        # One writer at a time within this process: threads queue on a Python lock and
+        # hand over at once, where SQLite's own busy handler would make them sleep in
+        # millisecond steps. Other processes still wait through busy_timeout.
+        with self._write_lock:
+            return self._write_locked(fn, what)
+
+    def _write_locked(self, fn: Callable[[Execute], T], what: str) -> T:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
