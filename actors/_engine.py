@@ -70,6 +70,7 @@ class Engine:
         metrics: Metrics | None = None,
         lease_seconds: float = 15.0,
         poll_interval: float = 1.0,
+        owner: str | None = None,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -93,7 +94,7 @@ class Engine:
         self.runner_batch = runner_batch
         self.metrics = metrics
         # Who this process is to other workers on a shared store, and its lease rhythm.
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps

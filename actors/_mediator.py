@@ -57,6 +57,10 @@ class Mediator:
             their leases expire.
         poll_interval: on a shared store, how often the worker renews its leases and
             looks for cases to take over (new, released, or left by a dead worker).
+        owner: this worker's name on a shared store (unique among live workers; by
+            default host, process id and a random suffix). A worker restarted under
+            the same name takes its unfinished cases back at once, without waiting for
+            their leases to expire.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -75,6 +79,7 @@ class Mediator:
         metrics: Metrics | None = None,
         lease_seconds: float = 15.0,
         poll_interval: float = 1.0,
+        owner: str | None = None,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -94,6 +99,7 @@ class Mediator:
             metrics=metrics,
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
+            owner=owner,
         )
         self._closed = False
         # Take what a previous run left unfinished before anything new can be admitted:
@@ -102,7 +108,11 @@ class Mediator:
             the_store.owner = self._engine.owner
             the_store.lease_seconds = lease_seconds
             resume = the_store.claim(
-                self._engine.owner, self._engine.clock.now(), lease_seconds, limit=capacity
+                self._engine.owner,
+                self._engine.clock.now(),
+                lease_seconds,
+                limit=capacity,
+                reclaim=True,
             )
         else:
             resume = the_store.unfinished()

@@ -332,7 +332,14 @@ class Runner(pykka.Actor):
         # Count the arrival in the store first, then end the branch: if the process dies
         # in between, the branch reruns this step and the store ignores the repeat, so
         # no arrival is lost or counted twice.
-        self._e.store.record_arrival(job.parent_id, job.parent_gen, job.branch_index, job.data)
+        self._e.store.record_arrival(
+            job.parent_id,
+            job.parent_gen,
+            job.branch_index,
+            job.data,
+            join_step=step.name,
+            needed=1 if isinstance(step, Discriminator) else None,
+        )
         job.step = step.name
         job.state = JobState.DONE
         self._e.store.save(job)

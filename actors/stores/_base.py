@@ -88,13 +88,16 @@ class Store(abc.ABC):
         limit: int,
         *,
         case_id: str | None = None,
+        reclaim: bool = False,
     ) -> list[JobRecord]:
         """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
 
         A case is free when its root is unfinished and unleased, or its lease expired
         before ``now``. Each claimed root is leased to ``owner`` until ``now +
         lease_seconds``; every unfinished job of those cases is returned as last saved
-        (oldest first), to this caller only. ``case_id`` claims that one case if free.
+        (oldest first), to this caller only. ``case_id`` claims that one case if free;
+        ``reclaim`` also takes cases ``owner`` itself still holds (a worker restarted
+        under the same name takes its cases back without waiting for their leases).
         """
         raise self._unsupported("claim()")
 
@@ -114,12 +117,16 @@ class Store(abc.ABC):
         data: Any,
         *,
         join_step: str | None = None,
+        needed: int | None = None,
     ) -> tuple[int, int]:
         """Record a branch's arrival at its join; return ``(arrived, total)``.
 
         Transactional: exactly one call per split returns ``arrived == total``. A call
         that counts nothing (a repeated arrival, a stale ``gen``, a parent already
-        joined) returns ``arrived == 0``. See the SQL stores for ``join_step``.
+        joined) returns ``arrived == 0``. With ``join_step`` the parent remembers its
+        join, and the arrival that makes ``needed`` (``total`` unless given: 1 for a
+        Discriminator) also releases the parent READY at the join, in the same
+        transaction, so a join that fired survives a crash.
         """
         raise self._unsupported("record_arrival()")
 

@@ -141,6 +141,7 @@ class MemoryStore(Store):
         limit: int,
         *,
         case_id: str | None = None,
+        reclaim: bool = False,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner`` (see Store)."""
         out: list[JobRecord] = []
@@ -156,7 +157,7 @@ class MemoryStore(Store):
                 if taken >= limit:
                     break
                 lease = self._leases.get(root)
-                if lease is not None and lease[1] >= now:
+                if lease is not None and lease[1] >= now and not (reclaim and lease[0] == owner):
                     continue
                 self._leases[root] = (owner, now + lease_seconds)
                 taken += 1
@@ -191,6 +192,7 @@ class MemoryStore(Store):
         data: Any,
         *,
         join_step: str | None = None,
+        needed: int | None = None,
     ) -> tuple[int, int]:
         """Count a branch's arrival at its join, exactly once (see Store)."""
         with self._lock:
@@ -207,7 +209,7 @@ class MemoryStore(Store):
                 return 0, total
             arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
             arrived = len(arrivals)
-            if join_step is not None and arrived >= total:
+            if join_step is not None and arrived >= (needed or total):
                 self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)
             return arrived, total
 

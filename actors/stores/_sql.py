@@ -449,6 +449,7 @@ class SqlStore(Store):
         limit: int,
         *,
         case_id: str | None = None,
+        reclaim: bool = False,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
 
@@ -461,9 +462,10 @@ class SqlStore(Store):
             return []
         marks = ", ".join("?" for _ in _FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
+        mine = " OR lease_owner = ?" if reclaim else ""
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
-            f"AND (lease_owner IS NULL OR lease_expires < ?){one} "
+            f"AND (lease_owner IS NULL OR lease_expires < ?{mine}){one} "
             f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
         )
         lease = "UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE id = ?"
@@ -474,6 +476,8 @@ class SqlStore(Store):
 
         def write(execute: Execute) -> list[Any]:
             params: tuple[Any, ...] = (*_FINAL_VALUES, now)
+            if reclaim:
+                params += (owner,)
             if case_id is not None:
                 params += (case_id,)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
@@ -517,6 +521,7 @@ class SqlStore(Store):
         data: Any,
         *,
         join_step: str | None = None,
+        needed: int | None = None,
     ) -> tuple[int, int]:
         """Record that branch ``branch_index`` of split ``gen`` of ``parent_id`` reached its join.
 
@@ -550,9 +555,12 @@ class SqlStore(Store):
                 return 0, int(total)
             arrivals[branch_index] = self.codec.decode(encoded)
             arrived = len(arrivals)
-            complete = join_step is not None and arrived >= total
+            complete = join_step is not None and arrived >= (needed or total)
             sets = "arrivals = ?, updated_at = ?"
             params: list[Any] = [self.codec.encode(arrivals), time.time()]
+            if join_step is not None and not complete:
+                sets += ", join_step = ?"
+                params.append(join_step)
             if complete:
                 event = self.codec.encode(["join", join_step, None])
                 sets += ", joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"
