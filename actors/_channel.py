@@ -135,11 +135,16 @@ class WorkChannel:
             return sum(1 for j in self._ready if j.state is JobState.READY)
 
     def quiet(self) -> bool:
-        """No job ready, queued for admission, or running."""
+        """No job ready, queued for admission or running, and no runner report unread.
+
+        The reports matter: a runner hands back a split's branches in messages, and
+        between its last report and the Scheduler reading it nothing else shows work.
+        """
         with self._lock:
             return (
                 not self.running
                 and not len(self._gate)
+                and self.backlog() == 0
                 and not any(j.state is JobState.READY for j in self._ready)
             )
 

@@ -568,9 +568,9 @@ def worker(
 ) -> None:
     """Run a Mediator for the given workflows until SIGTERM or SIGINT.
 
-    At start it takes over every case no live worker holds (each job resumes from its
-    last saved step), and keeps polling for more: several workers, on one machine or
-    many, may share a store. On SIGTERM or SIGINT it stops without draining: a running step finishes,
+    At start it takes over every case no live worker holds (each job resumes from
+    its last saved step), and keeps polling for more: several workers, on one
+    machine or many, may share a store. On SIGTERM or SIGINT it stops without draining: a running step finishes,
     everything else stays saved for the next start. A second signal stops at once.
     Logs go to stderr.
     """

@@ -198,3 +198,24 @@ def test_named_case_ids_make_admission_idempotent() -> None:
             m.schedule("simple", {}, job_id="order-17")
         with pytest.raises(ValueError, match="without '/'"):
             m.schedule("simple", {}, job_id="a/b")
+
+
+def test_drain_waits_for_branches_still_on_their_way(clock: Any) -> None:
+    """A split's branches travel to the Scheduler in messages; drain must not miss them."""
+    from actors import ParallelSplit, Synchronize
+
+    flow = Workflow(
+        "fan",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x"), next="join"),
+            Sequential("y", setter("y"), next="join"),
+            Synchronize("join"),
+        ],
+        start="split",
+    )
+    for _ in range(20):
+        m = Mediator([flow], runners=2, clock=clock)
+        handle = m.schedule("fan", {})
+        m.shutdown(drain=True)
+        assert handle.result(timeout=TIMEOUT).data == {"x": True, "y": True}
