@@ -298,10 +298,13 @@ def demo(store_url: str, orders: int, runners: int) -> None:
             )
     except KeyboardInterrupt:
         mediator.shutdown(drain=False)
-        console.print(
-            f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
-            "command again to resume them."
-        )
+        if store.url.startswith("memory:"):
+            console.print("Interrupted. memory:// keeps nothing, so the next run starts over.")
+        else:
+            console.print(
+                f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
+                "command again to resume them."
+            )
         raise SystemExit(_INTERRUPTED_EXIT) from None
     mediator.shutdown(drain=True)
     _print_demo_report(console, report, store.url)
