@@ -82,9 +82,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
-            raise BadArgumentError(str(exc)) from exc
-        except ActorsError as exc:
+        except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
 
 
