@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import pykka
@@ -45,6 +45,9 @@ from actors._job import Job, JobRecord, JobState
 from actors._version import __version__
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from actors._demo import DemoReport
 
 __all__ = ["main"]
 
@@ -310,7 +313,7 @@ def demo(store_url: str, orders: int, runners: int) -> None:
         raise SystemExit(_FAILURE_EXIT)
 
 
-def _print_demo_report(console: Console, report: Any, url: str) -> None:
+def _print_demo_report(console: Console, report: DemoReport, url: str) -> None:
     states = Table(title="Demo orders by state", min_width=30)
     states.add_column("state")
     states.add_column("orders", justify="right")
