@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import pykka
@@ -45,6 +45,9 @@ from actors._job import Job, JobRecord, JobState
 from actors._version import __version__
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
+
+if TYPE_CHECKING:
+    from actors._demo import DemoReport
 
 __all__ = ["main"]
 
@@ -82,9 +85,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except StoreError as exc:
-            raise BadArgumentError(str(exc)) from exc
-        except ActorsError as exc:
+        except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
 
 
@@ -299,10 +300,13 @@ def demo(store_url: str, orders: int, runners: int) -> None:
             )
     except KeyboardInterrupt:
         mediator.shutdown(drain=False)
-        console.print(
-            f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
-            "command again to resume them."
-        )
+        if store.url.startswith("memory:"):
+            console.print("Interrupted. memory:// keeps nothing, so the next run starts over.")
+        else:
+            console.print(
+                f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
+                "command again to resume them."
+            )
         raise SystemExit(_INTERRUPTED_EXIT) from None
     mediator.shutdown(drain=True)
     _print_demo_report(console, report, store.url)
@@ -310,7 +314,7 @@ def demo(store_url: str, orders: int, runners: int) -> None:
         raise SystemExit(_FAILURE_EXIT)
 
 
-def _print_demo_report(console: Console, report: Any, url: str) -> None:
+def _print_demo_report(console: Console, report: DemoReport, url: str) -> None:
     states = Table(title="Demo orders by state", min_width=30)
     states.add_column("state")
     states.add_column("orders", justify="right")

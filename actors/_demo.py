@@ -10,13 +10,14 @@ finishes what an interrupted run left, and never starts an order twice.
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobExistsError
+from actors._errors import EngineStoppedError, JobExistsError
 from actors._job import Job, StepContext
 from actors._steps import ParallelSplit, Sequential, Synchronize, Wait
 from actors._workflow import Workflow
@@ -128,62 +129,143 @@ def run_demo(
 ) -> DemoReport:
     """Run (or resume) demo orders ``1..orders`` on ``mediator`` until every case has ended.
 
-    ``on_admitted(case_id)`` is called once per case, scheduled or found in the store;
-    ``on_finished(job)`` once per case with its final snapshot. Raises ``TimeoutError``
-    when ``timeout`` seconds pass first.
+    A producer thread admits the orders (blocking under backpressure as any producer
+    would) while this thread watches them end. ``on_admitted(case_id)`` is called once per
+    case, scheduled or found in the store, from the producer thread; ``on_finished(job)``
+    once per case with its final snapshot, from the calling thread. Raises
+    ``TimeoutError`` when ``timeout`` seconds pass first.
     """
     report = DemoReport()
     started = time.monotonic()
     deadline = None if timeout is None else started + timeout
-    pending: dict[str, tuple[JobHandle | None, float]] = {}
+    admitted: queue.Queue[_Admitted | None] = queue.Queue()
+    failures: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            _admit_orders(mediator, orders, report, admitted, on_admitted)
+        except EngineStoppedError:
+            pass  # the caller shut the mediator down (Ctrl-C): stop admitting
+        except BaseException as exc:  # handed to the calling thread, which raises it
+            failures.append(exc)
+        finally:
+            admitted.put(None)
+
+    producer = threading.Thread(target=produce, name="actors-demo-producer", daemon=True)
+    producer.start()
+    pending: dict[str, _Admitted] = {}
     final: dict[str, Job] = {}
+    producing = True
+    while producing or pending:
+        producing = _collect(admitted, pending, final, on_finished) and producing
+        if failures:
+            raise failures[0]
+        _sweep(mediator, pending, final, report, on_finished)
+        if not producing and not pending:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            msg = f"{len(pending)} demo order(s) did not finish within {timeout}s"
+            raise TimeoutError(msg)
+        oldest = next(iter(pending.values()), None)
+        if oldest is not None and oldest.handle is not None:
+            with contextlib.suppress(TimeoutError):  # wakes early when it ends
+                oldest.handle.result(timeout=poll)
+        else:
+            time.sleep(poll)  # waiting for the producer, or for cases with no handle
+    producer.join()
+    report.elapsed = time.monotonic() - started
+    report.jobs = [final[case_id(n)] for n in range(1, orders + 1)]
+    report.stats = mediator.stats()
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """A demo case the producer handed over: a handle, or the snapshot it already had."""
+
+    case_id: str
+    handle: JobHandle | None
+    since: float
+    final: Job | None = None
+
+
+def _admit_orders(
+    mediator: Mediator,
+    orders: int,
+    report: DemoReport,
+    out: queue.Queue[_Admitted | None],
+    on_admitted: Callable[[str], Any] | None,
+) -> None:
     # --8<-- [start:resume]
     for n in range(1, orders + 1):
         cid = case_id(n)
         saved = mediator.store.get(cid)
-        if saved is not None and saved.state.is_final:
-            report.already_finished += 1
-            final[cid] = saved
-            _call(on_admitted, cid)
-            _call(on_finished, saved)
-            continue
         handle = None
-        if saved is None:
+        if saved is not None and saved.state.is_final:
+            report.already_finished += 1  # finished by an earlier run: report it as it is
+        elif saved is not None:
+            report.resumed += 1  # the Mediator took it up from the store when it started
+        else:
             try:
                 handle = mediator.schedule(DEMO_WORKFLOW.name, demo_order(n), job_id=cid)
                 report.scheduled += 1
             except JobExistsError:  # another process scheduled it a moment ago
                 report.resumed += 1
-        else:
-            report.resumed += 1  # the Mediator adopted it from the store when it started
-        pending[cid] = (handle, time.monotonic())
+        final = saved if saved is not None and saved.state.is_final else None
+        out.put(_Admitted(cid, handle, time.monotonic(), final))
         _call(on_admitted, cid)
     # --8<-- [end:resume]
-    wake = threading.Event()  # never set: a timed wait between polls of resumed cases
-    while pending:
-        for cid, (handle, since) in list(pending.items()):
-            job = _ended(mediator, cid, handle)
-            if job is None:
-                continue
-            del pending[cid]
-            final[cid] = job
-            report.latencies.append(time.monotonic() - since)
-            _call(on_finished, job)
-        if not pending:
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            msg = f"{len(pending)} demo order(s) did not finish within {timeout}s"
-            raise TimeoutError(msg)
-        handle, _ = next(iter(pending.values()))
-        if handle is not None:
-            with contextlib.suppress(TimeoutError):  # not ended yet: poll again
-                handle.result(timeout=poll)
+
+
+def _collect(
+    admitted: queue.Queue[_Admitted | None],
+    pending: dict[str, _Admitted],
+    final: dict[str, Job],
+    on_finished: Callable[[Job], Any] | None,
+) -> bool:
+    """Move what the producer handed over into ``pending``; ``False`` once it is done."""
+    while True:
+        try:
+            item = admitted.get_nowait()
+        except queue.Empty:
+            return True
+        if item is None:
+            return False
+        if item.final is not None:
+            final[item.case_id] = item.final
+            _call(on_finished, item.final)
         else:
-            wake.wait(poll)
-    report.elapsed = time.monotonic() - started
-    report.jobs = [final[case_id(n)] for n in range(1, orders + 1)]
-    report.stats = mediator.stats()
-    return report
+            pending[item.case_id] = item
+
+
+_SWEEP_PATIENCE = 64  # unfinished cases in a row after which a sweep stops looking
+
+
+def _sweep(
+    mediator: Mediator,
+    pending: dict[str, _Admitted],
+    final: dict[str, Job],
+    report: DemoReport,
+    on_finished: Callable[[Job], Any] | None,
+) -> None:
+    """Record the pending cases that have ended, oldest first.
+
+    Cases end roughly in the order they were admitted, so the sweep stops after a run of
+    unfinished ones: its cost follows what finished, not what is pending.
+    """
+    unfinished_in_a_row = 0
+    for cid, item in list(pending.items()):
+        job = _ended(mediator, cid, item.handle)
+        if job is None:
+            unfinished_in_a_row += 1
+            if unfinished_in_a_row >= _SWEEP_PATIENCE:
+                return
+            continue
+        unfinished_in_a_row = 0
+        del pending[cid]
+        final[cid] = job
+        report.latencies.append(time.monotonic() - item.since)
+        _call(on_finished, job)
 
 
 def _ended(mediator: Mediator, cid: str, handle: JobHandle | None) -> Job | None:

@@ -32,6 +32,7 @@ from actors import (
     ParallelSplit,
     RequestReaction,
     Sequential,
+    StoreError,
     Synchronize,
     Wait,
     Workflow,
@@ -377,6 +378,19 @@ def test_status_needs_a_store(runner: CliRunner, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(main, ["status"])
     assert result.exit_code == 2
     assert "--store" in result.stderr
+
+
+def test_a_store_failing_later_is_one_line_too(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class BrokenStore(MemoryStore):
+        def counts(self) -> dict[JobState, int]:
+            raise StoreError("database is locked")
+
+    monkeypatch.setattr(cli, "open_store", lambda url: BrokenStore())
+    result = runner.invoke(main, ["status", "--store", "memory://"])
+    assert one_error_line(result) == "actors: error: database is locked"
+    assert result.exit_code == 1
 
 
 def test_store_url_from_the_environment(runner: CliRunner) -> None:
