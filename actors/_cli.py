@@ -574,8 +574,9 @@ def worker(
 
     At start it takes over every case no live worker holds (each job resumes from
     its last saved step), and keeps polling for more: several workers, on one
-    machine or many, may share a store. On SIGTERM or SIGINT it stops without draining: a running step finishes,
-    everything else stays saved for the next start. A second signal stops at once.
+    machine or many, may share a store. On SIGTERM or SIGINT it stops without
+    draining: a running step finishes, everything else stays saved for the next
+    start, and its cases are released to other workers. A second signal stops at once.
     Logs go to stderr.
     """
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))

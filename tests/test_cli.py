@@ -262,7 +262,10 @@ def test_demo_resumes_unfinished_orders_and_skips_finished_ones(clock: ManualClo
     admitted: list[str] = []
     with Mediator([DEMO_WORKFLOW], runners=2, store=store) as again:
         report = run_demo(again, 3, on_admitted=admitted.append, timeout=TIMEOUT)
-    assert (report.already_finished, report.resumed, report.scheduled) == (1, 1, 1)
+    # Order 2 resumed as the Mediator started: by the time the demo looks it may be done
+    # already (its wait, due on the first run's clock, is overdue) or still running.
+    assert report.scheduled == 1
+    assert report.already_finished + report.resumed == 2
     assert admitted == [case_id(1), case_id(2), case_id(3)]
     assert [job.state for job in report.jobs] == [JobState.DONE] * 3
     assert report.jobs[1].data["status"] == "confirmed"
