@@ -123,10 +123,14 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
+            store = self._e.store
+            store.begin_slice()
             try:
                 outcome = self._run(job)
             except CodecError as exc:
+                store.end_slice()
                 outcome = self._unstorable(job, exc)
+            store.end_slice()  # what the Scheduler will hear about is stored first
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
@@ -389,6 +393,7 @@ class Runner(pykka.Actor):
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)
+        self._e.store.end_slice()  # stored before the Scheduler hears of it
         self._e.channel.done(job, self._index)
         self._e.channel.sent[self._index] += 1
         self._scheduler.tell(parked[0])

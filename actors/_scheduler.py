@@ -192,6 +192,9 @@ class Scheduler(pykka.Actor):
         if msg.parent is not None:  # the first branch of a split brings its parent
             self._jobs[msg.parent.id] = msg.parent
             self._kids.setdefault(msg.parent.id, set())
+            # Count the split's branches now: a branch may end before its siblings'
+            # messages arrive, so the set of spawned branches cannot tell "all ended".
+            msg.parent.split_live += msg.parent.split_total
         child = msg.job
         assert child.parent_id is not None
         parent = self._jobs[child.parent_id]
@@ -268,7 +271,7 @@ class Scheduler(pykka.Actor):
     def _on_ended(self, msg: m.JobEnded) -> None:
         job = msg.job
         self._jobs[job.id] = job
-        if self._kids.get(job.id):
+        if job.split_live > 0:
             self._held.add(job.id)
         else:
             self._finalize(job)
@@ -306,7 +309,7 @@ class Scheduler(pykka.Actor):
         job.error = error
         job.due = None
         self._e.store.save(job)
-        if self._kids.get(job.id):
+        if job.split_live > 0:
             self._held.add(job.id)
         else:
             self._finalize(job)
@@ -329,6 +332,7 @@ class Scheduler(pykka.Actor):
         parent = self._jobs.get(job.parent_id)
         if parent is not None:
             self._kids.get(parent.id, set()).discard(job.id)
+            parent.split_live -= 1
             self._child_ended(parent, job)
 
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
@@ -340,7 +344,7 @@ class Scheduler(pykka.Actor):
                 )
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
-        if self._kids.get(parent.id):
+        if parent.split_live > 0:
             return
         if parent.id in self._held:  # its own thread had already ended
             self._held.discard(parent.id)
@@ -476,7 +480,7 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
             return CancelOutcome.CANCELLED
-        if job.state in FINAL_STATES and not self._kids.get(job.id):
+        if job.state in FINAL_STATES and job.split_live == 0:
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
@@ -493,7 +497,7 @@ class Scheduler(pykka.Actor):
         if job.state is JobState.READY and not self._channel.withdraw(job):
             return  # a runner just took it: it stops before its next step
         if job.state is JobState.CANCELLED or (
-            job.state is JobState.WAITING and not self._kids.get(job.id)
+            job.state is JobState.WAITING and job.split_live == 0
         ):
             self._end(job, JobState.CANCELLED, why)
 
@@ -537,10 +541,12 @@ class Scheduler(pykka.Actor):
             reason = exc.args[0] if exc.args else str(exc)
             self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
             return
+        job.split_live = len(self._kids.get(job.id, ()))  # its adopted, unfinished branches
         if job.state in FINAL_STATES:
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
-            if not self._kids.setdefault(job.id, set()):
+            self._kids.setdefault(job.id, set())
+            if job.split_live == 0:
                 self._settle_split(job, wf)  # every branch ended before the restart
         elif job.state is JobState.WAITING and job.event is None:
             self._park(job, correlations_for(job, step))

@@ -55,6 +55,16 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
+    def begin_slice(self) -> None:  # noqa: B027 - optional hook
+        """A runner starts running one job's steps (see ``end_slice``)."""
+
+    def end_slice(self) -> None:  # noqa: B027 - optional hook
+        """The runner's slice is over: a store that groups commits commits them now.
+
+        A runner calls this before it tells the Scheduler anything about the job, so no
+        decision is ever taken on state that is not yet stored.
+        """
+
     # -- several workers on one store ---------------------------------------------------------
     #
     # A case (a root job and every branch below it) is run by one worker at a time,

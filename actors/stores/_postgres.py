@@ -52,6 +52,7 @@ class PostgresStore(SqlStore):
         codec: encodes job data (see ``SqlStore``).
         retain: how many finished jobs to keep (see ``SqlStore``).
         history: whether each save appends a step-history row (see ``SqlStore``).
+        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
@@ -69,11 +70,12 @@ class PostgresStore(SqlStore):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
+        commit: str = "step",
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
     ) -> None:
-        super().__init__(codec=codec, retain=retain, history=history)
+        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
         self.url = mask_url(url)
         self._timeout = timeout
         self._statements: dict[str, str] = {}
@@ -135,6 +137,9 @@ class PostgresStore(SqlStore):
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
     def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+        if getattr(self._slice, "pending", None) is not None:
+            super()._save_all(jobs, what)  # grouped: committed at the end of the slice
+            return
         now = time.time()
         if self.keep_history:
             sql = self._pg(_SAVE)

@@ -109,6 +109,12 @@ class SqlStore(Store):
             their step history with them.
         history: append a ``step_history`` row on every save (the default). Off, a save
             writes one B-tree page instead of two: about twice the SQLite save rate.
+        commit: ``"step"`` (the default) commits every save on its own. ``"slice"``
+            groups the saves a runner makes while it runs one job (from taking it to
+            parking, splitting, joining or ending it) into one transaction, committed
+            before the Scheduler hears of the job: several times the throughput, and a
+            crash re-runs the steps of the slice in flight rather than just the last
+            step (at-least-once either way; idempotency keys do not change).
     """
 
     # Dialect details, set by subclasses.
@@ -118,8 +124,18 @@ class SqlStore(Store):
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
 
     def __init__(
-        self, *, codec: Codec | None = None, retain: int | None = None, history: bool = True
+        self,
+        *,
+        codec: Codec | None = None,
+        retain: int | None = None,
+        history: bool = True,
+        commit: str = "step",
     ) -> None:
+        if commit not in ("step", "slice"):
+            msg = f"commit must be 'step' or 'slice', got {commit!r}"
+            raise ValueError(msg)
+        self.commit = commit
+        self._slice = threading.local()
         if retain is not None and (type(retain) is not int or retain < 0):
             msg = f"retain must be None or an int >= 0, got {retain!r}"
             raise ValueError(msg)
@@ -322,18 +338,48 @@ class SqlStore(Store):
     def _save_all(self, jobs: list[JobRecord], what: str) -> None:
         now = time.time()
         # Encode before the transaction: a CodecError then costs no lock and no rollback.
-        rows = [(self._params(job, now), job) for job in jobs]
-
-        def write(execute: Execute) -> None:
-            for params, job in rows:
-                execute(UPSERT, params)
-                if self.keep_history:
-                    execute(
-                        HISTORY, (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
-                    )
-
-        self._write(write, what)
+        rows = [self._row(job, now) for job in jobs]
+        pending = getattr(self._slice, "pending", None)
+        if pending is not None:  # grouped: committed at the end of the runner's slice
+            pending.extend(rows)
+            return
+        self._write(lambda execute: self._put_rows(execute, rows), what)
         self._after_save(jobs)
+
+    def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
+        history = None
+        if self.keep_history:
+            history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+        return self._params(job, now), history, job
+
+    @staticmethod
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        last = {job.id: params for params, _, job in rows}  # the row ends as last saved
+        for params in last.values():
+            execute(UPSERT, params)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
+
+    def begin_slice(self) -> None:
+        """Start grouping this thread's saves (``commit="slice"`` only)."""
+        if self.commit == "slice":
+            self._slice.pending = []
+
+    def end_slice(self) -> None:
+        """Commit this thread's grouped saves in one transaction."""
+        pending = getattr(self._slice, "pending", None)
+        self._slice.pending = None
+        if pending:
+            self._write(lambda execute: self._put_rows(execute, pending), "commit a slice")
+            self._after_save([job for _, _, job in pending])
+
+    def _take_pending(self) -> list[tuple[tuple[Any, ...], Any, JobRecord]]:
+        pending = getattr(self._slice, "pending", None)
+        if not pending:
+            return []
+        self._slice.pending = []
+        return list(pending)
 
     def _after_save(self, jobs: list[JobRecord]) -> None:
         if self.retain is None:
@@ -355,7 +401,10 @@ class SqlStore(Store):
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
-        self._save_one(job)
+        if getattr(self._slice, "pending", None) is not None:
+            self._save_all([job], f"save job {job.id}")
+        else:
+            self._save_one(job)
 
     def _save_one(self, job: JobRecord) -> None:
         """The hot path (one save per step); a backend may specialise it."""
@@ -539,7 +588,10 @@ class SqlStore(Store):
             + self._for_update
         )
 
+        pending = self._take_pending()  # the slice's saves commit with the arrival
+
         def write(execute: Execute) -> tuple[int, int]:
+            self._put_rows(execute, pending)
             row = execute(select, (parent_id,)).fetchone()
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"

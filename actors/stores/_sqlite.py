@@ -72,6 +72,7 @@ class SqliteStore(SqlStore):
         codec: encodes job data (see ``SqlStore``).
         retain: how many finished jobs to keep (see ``SqlStore``).
         history: whether each save appends a step-history row (see ``SqlStore``).
+        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
         busy_timeout: seconds a writer waits for another writer's lock.
         synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
     """
@@ -83,10 +84,11 @@ class SqliteStore(SqlStore):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
+        commit: str = "step",
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
     ) -> None:
-        super().__init__(codec=codec, retain=retain, history=history)
+        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             msg = (
@@ -181,24 +183,25 @@ class SqliteStore(SqlStore):
         return result
 
     def _save_one(self, job: JobRecord) -> None:
-        now = time.time()
-        params = self._params(job, now)
-        plain = (*_plain_of(params), now, job.id)
-        indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job.id)
-        history = None
-        if self.keep_history:
-            history = (job.id, self._seq(), job.step, job.attempt, params[_STATE_AT], now)
+        rows = [self._row(job, time.time())]
+        self._write(lambda execute: self._put_rows(execute, rows), f"save job {job.id}")
+        self._after_save([job])
 
-        def write(execute: Execute) -> None:
+    @staticmethod
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        # The unindexed columns first; the indexed ones only when they changed (the
+        # statement matches no row otherwise), since rewriting an index costs most.
+        last = {job.id: params for params, _, job in rows}
+        for job_id, params in last.items():
+            plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
             if execute(_SAVE_PLAIN, plain).rowcount == 0:
                 execute(UPSERT, params)  # a job saved before it was created
             else:
+                indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
                 execute(_SAVE_INDEXED, indexed)
+        for _, history, _ in rows:
             if history is not None:
                 execute(HISTORY, history)
-
-        self._write(write, f"save job {job.id}")
-        self._after_save([job])
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         conn = self._conn()
