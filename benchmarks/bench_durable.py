@@ -86,7 +86,7 @@ def workers_w(url: str, n: int, workers: int) -> float:
         "--store",
         url,
         "--workflows",
-        "workload:workload_w",
+        "workload:W",
         "--runners",
         "4",
         "--capacity",
@@ -98,6 +98,9 @@ def workers_w(url: str, n: int, workers: int) -> float:
     procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
     try:
         while True:
+            if any(p.poll() is not None for p in procs):
+                msg = "a worker exited early"
+                raise RuntimeError(msg)
             counts = store.counts()
             if sum(v for k, v in counts.items() if not k.is_final) == 0:
                 break
@@ -125,12 +128,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--workers-n", type=int, default=2000)
+    parser.add_argument("--workers-only", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
     tx_per_wf = {"step": 27, "slice": 12}  # store transactions per W workflow, counted
     raw = raw_sqlite(str(tmp / "raw.db"))
     print(f"SQLite raw commits/s {raw:10,.0f}")
-    for commit in ("step", "slice"):
+    for commit in () if args.workers_only else ("step", "slice"):
         wf = engine_w(f"sqlite:///{tmp / f'w-{commit}.db'}", args.n, commit)
         share = wf * tx_per_wf[commit] / raw
         print(f"SQLite W, commit={commit:<5} {wf:8,.0f} workflows/s ({share:.0%} of raw commits)")
@@ -141,7 +145,7 @@ def main() -> int:
     try:
         raw = raw_postgres(fresh_pg(server, "raw"))
         print(f"PostgreSQL raw commits/s {raw:10,.0f}")
-        for commit in ("step", "slice"):
+        for commit in () if args.workers_only else ("step", "slice"):
             wf = engine_w(fresh_pg(server, f"w_{commit}"), args.n, commit)
             share = wf * tx_per_wf[commit] / raw
             print(f"PostgreSQL W, commit={commit:<5} {wf:8,.0f} workflows/s ({share:.0%} of raw)")
