@@ -108,8 +108,7 @@ class AdmissionGate:
             self._reserved -= 1
             self._queue.append(job)
             self.admitted += 1
-            if len(self._queue) > self.peak:
-                self.peak = len(self._queue)
+            self.peak = max(self.peak, len(self._queue))
             wake, self._wanted = self._wanted, False
             return wake
 

@@ -62,10 +62,10 @@ class WorkChannel:
                 if job.state is JobState.READY:  # a cancelled job stays behind, skipped
                     self._start(runner, job)
                     return job
-            job = self._gate.pop()
-            if job is not None:
-                self._start(runner, job)
-                return job
+            admitted = self._gate.pop()
+            if admitted is not None:
+                self._start(runner, admitted)
+                return admitted
             if runner not in self._idle:
                 self._idle.append(runner)
             return None
@@ -120,8 +120,10 @@ class WorkChannel:
     def quiet(self) -> bool:
         """No job ready, queued for admission, or running."""
         with self._lock:
-            return not self.running and not len(self._gate) and not any(
-                j.state is JobState.READY for j in self._ready
+            return (
+                not self.running
+                and not len(self._gate)
+                and not any(j.state is JobState.READY for j in self._ready)
             )
 
     def _check_invariants(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import uuid
@@ -10,7 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._channel import WorkChannel
-from actors._errors import CodecError, UnknownWorkflowError
+from actors._copy import copy_data
+from actors._errors import CodecError, JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
 from actors.messages import Admitted, CaseFinished, JobShed
@@ -23,11 +23,24 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._runtime import Runtime
     from actors._workflow import Workflow
+    from actors.metrics import Metrics
     from actors.stores import Store
 
-__all__ = ["Engine", "logger"]
+__all__ = ["Engine", "job_log", "logger"]
 
 logger = logging.getLogger("actors")
+
+
+def job_log(job: JobRecord | None) -> dict[str, Any]:
+    """``extra=`` for a log record about ``job``: its id, step and attempt as attributes.
+
+    Every record the engine logs about a job carries ``job_id``, ``step`` and
+    ``attempt`` (``None`` when no job is involved), so a formatter or a structured
+    handler can use them.
+    """
+    if job is None:
+        return {"job_id": None, "step": None, "attempt": None}
+    return {"job_id": job.id, "step": job.step, "attempt": job.attempt}
 
 
 def _unique_ids() -> Callable[[], str]:
@@ -40,7 +53,7 @@ def _unique_ids() -> Callable[[], str]:
 class Engine:
     """Configuration and cross-actor registries owned by one Mediator (no globals)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the Mediator's options, passed through
         self,
         workflows: list[Workflow],
         store: Store,
@@ -51,6 +64,7 @@ class Engine:
         on_shed: Callable[[Job], Any] | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -65,12 +79,14 @@ class Engine:
         self.clock = clock
         self.gate = gate
         self.channel = WorkChannel(gate)
+        self.runner_refs: list[pykka.ActorRef[Any]] = []  # filled by the Scheduler
         self.runtime = runtime
         self.on_shed = on_shed
         self.new_id: Callable[[], str] = ids or _unique_ids()
         # Jobs a runner may run back to back within one delivery before it yields to its
         # inbox: fewer messages under load; 1 makes every job its own delivery.
         self.runner_batch = runner_batch
+        self.metrics = metrics
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         # Called by a Runner just before each step as ``step_hook(runner, job, step)``. None
         # in production; the deterministic harness (actors.testing) observes steps here and
@@ -95,7 +111,7 @@ class Engine:
 
     def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> None:
         """Remember who to tell when case ``case_id`` ends."""
-        self._futures[case_id] = handle._future  # noqa: SLF001 - the engine owns it
+        self._futures[case_id] = handle._future
         if reply_to is not None:
             self._reply_to[case_id] = reply_to
 
@@ -133,6 +149,7 @@ class Engine:
         timeout: float | None = None,
         block: bool = True,
         reply_to: Any = None,
+        job_id: str | None = None,
     ) -> JobHandle:
         """Validate, copy, save and queue a new case; return its handle.
 
@@ -141,7 +158,14 @@ class Engine:
         """
         wf = self.workflow(workflow, version)
         data = self.copy_data(wf.name, data)
-        job_id = self.new_id()
+        if job_id is None:
+            job_id = self.new_id()
+        elif not isinstance(job_id, str) or not job_id or "/" in job_id:
+            msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
+            raise ValueError(msg)
+        elif self.store.get(job_id) is not None:
+            msg = f"a job with id {job_id!r} already exists in {self.store.url}"
+            raise JobExistsError(msg)
         job = JobRecord(
             id=job_id,
             case_id=job_id,
@@ -163,12 +187,14 @@ class Engine:
             raise
         if self.gate.commit(job):
             self.scheduler.tell(Admitted())
+        if self.metrics is not None:
+            self.metrics.admitted(wf.name, len(self.gate))
         return handle
 
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
         try:
-            return copy.deepcopy(data)
+            return copy_data(data)
         except Exception as exc:
             msg = (
                 f"data for workflow {workflow!r} cannot be copied for its branches "

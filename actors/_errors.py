@@ -6,6 +6,7 @@ __all__ = [
     "ActorsError",
     "CodecError",
     "EngineStoppedError",
+    "JobExistsError",
     "JobNotFoundError",
     "MailboxFull",
     "StoreError",
@@ -36,6 +37,10 @@ class UnknownWorkflowError(ActorsError, LookupError):
 
 class JobNotFoundError(ActorsError, LookupError):
     """No job with this id exists in the store."""
+
+
+class JobExistsError(ActorsError, ValueError):
+    """``schedule(job_id=...)`` names a job that already exists (admission is idempotent)."""
 
 
 class EngineStoppedError(ActorsError, RuntimeError):

@@ -120,10 +120,11 @@ class JobRecord:
     joined: bool = False
     branch_error: str | None = None
     branch_cancelled: bool = False
-    # Split generation: on a parent, how many times it has split; on a branch, the
-    # generation of the split that made it (so a late branch of an earlier split of a
-    # looping parent is never counted toward a later join).
+    # How many times this job has split, and the parent's count when it made this
+    # branch: a late branch of an earlier split of a looping parent never counts toward
+    # a later join.
     gen: int = 0
+    parent_gen: int = 0
     cancel_requested: bool = False
 
     def snapshot(self) -> Job:

@@ -10,7 +10,7 @@ import pykka
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._clock import Clock, SystemClock
-from actors._engine import Engine, logger
+from actors._engine import Engine, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import Scheduler
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._outcomes import CancelOutcome, EventOutcome, Stats
     from actors._workflow import Workflow
+    from actors.metrics import Metrics
 
 __all__ = ["Mediator"]
 
@@ -49,9 +50,11 @@ class Mediator:
         runner_batch: how many jobs a runner may run back to back in one delivery
             before it yields to its inbox (throughput under load vs. interleaving
             granularity; the deterministic harness uses 1).
+        metrics: a hook told about admissions, sheds, starts, ends and step times
+            (see ``actors.metrics``); none by default.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every option is a keyword with a default
         self,
         workflows: Iterable[Workflow],
         *,
@@ -64,6 +67,7 @@ class Mediator:
         runtime: Runtime | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -79,11 +83,12 @@ class Mediator:
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,
+            metrics=metrics,
         )
         self._closed = False
         # Read what a previous run left unfinished before anything new can be admitted.
         resume = the_store.unfinished()
-        cls = self._engine.runtime.actor_class(Scheduler)
+        cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(self._engine, runners, resume)
         self._engine.scheduler = self._scheduler
 
@@ -106,6 +111,7 @@ class Mediator:
         *,
         version: int | None = None,
         timeout: float | None = None,
+        job_id: str | None = None,
     ) -> JobHandle:
         """Admit a new case of ``workflow`` with a private copy of ``data``.
 
@@ -114,15 +120,19 @@ class Mediator:
         ``DROP_OLDEST`` evicts the oldest queued job to make room. Raises
         ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
-        admitted.
+        admitted. ``job_id`` names the case (a business key such as ``"order-17"``);
+        scheduling an id the store already holds raises ``JobExistsError``, so a
+        producer that restarts cannot admit the same case twice.
         """
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
-        return self._engine.admit(workflow, data, version=version, timeout=timeout)
+        return self._engine.admit(workflow, data, version=version, timeout=timeout, job_id=job_id)
 
-    def receive_event(self, correlation_id: str, event: Any = None, *, fault: bool = False) -> EventOutcome:
-        """Deliver an external event (a reply to a ``RequestReaction``, or a ``DeferredChoice`` event).
+    def receive_event(
+        self, correlation_id: str, event: Any = None, *, fault: bool = False
+    ) -> EventOutcome:
+        """Deliver an external event: a ``RequestReaction`` reply or a ``DeferredChoice`` event.
 
         Never raises for a stray event: the result says whether it was delivered, a
         duplicate, late, for a finished job, or unknown (also logged).
@@ -171,11 +181,15 @@ class Mediator:
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
                 inner.get(timeout=timeout)
             except pykka.Timeout:
-                logger.warning("drain did not finish within %ss; stopping anyway", timeout)
+                logger.warning(
+                    "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
+                )
             except pykka.ActorDeadError:
                 pass
         self._engine.stopping = True
         self._scheduler.stop(block=True, timeout=timeout)
+        for runner in list(self._engine.runner_refs):  # a runner stops after its current step
+            runner.stop(block=True, timeout=timeout)
         self._engine.store.close()
 
     def __enter__(self) -> Mediator:

@@ -8,13 +8,15 @@ is empty the runner parks as idle until the Scheduler hands it a job.
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors import messages as m
-from actors._engine import logger
+from actors._copy import copy_data
+from actors._engine import job_log, logger
 from actors._errors import UnknownWorkflowError
 from actors._job import JobRecord, JobState
 from actors._steps import (
@@ -31,6 +33,7 @@ from actors._steps import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from actors._engine import Engine
@@ -74,7 +77,7 @@ class Runner(pykka.Actor):
         self._e = engine
         self._index = index
         self._scheduler = scheduler
-        self._kinds = {
+        self._kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = {
             Sequential: self._sequential,
             ExclusiveChoice: self._choice,
             ParallelSplit: self._split,
@@ -107,11 +110,8 @@ class Runner(pykka.Actor):
         traceback: TracebackType | None,
     ) -> None:
         """Report the crash; the Scheduler restarts this runner and resumes its job."""
-        job = self._current
-        try:
-            self._scheduler.tell(m.RunnerFailed(self._index, job))
-        except pykka.ActorDeadError:
-            pass
+        with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
+            self._scheduler.tell(m.RunnerFailed(self._index, self._current))
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
@@ -120,12 +120,16 @@ class Runner(pykka.Actor):
         job: JobRecord | None = message.job
         budget = self._e.runner_batch
         while job is not None:
+            if self._e.metrics is not None:
+                self._e.metrics.started(job.workflow)
             self._current = job
             outcome = self._run(job)
             self._current = None
-            tell = self._scheduler.tell
-            for msg in outcome:
-                tell(msg)
+            try:
+                for msg in outcome:
+                    self._scheduler.tell(msg)
+            except pykka.ActorDeadError:
+                return None  # the engine stopped under us; the job's last save stands
             if self._e.stopping:
                 self._e.channel.done(job, self._index)
                 return None
@@ -146,7 +150,8 @@ class Runner(pykka.Actor):
         except UnknownWorkflowError as exc:
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
-        kinds = self._kinds
+        metrics = self._e.metrics
+        kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
@@ -158,7 +163,12 @@ class Runner(pykka.Actor):
                 return self._finish(job, JobState.FAULTED, why)
             if self._e.step_hook is not None:  # the test harness's fault point
                 self._e.step_hook(self._index, job, step)
-            outcome = kinds[type(step)](job, step, wf)
+            if metrics is None:
+                outcome = kinds[type(step)](job, step, wf)
+            else:
+                began = time.perf_counter()
+                outcome = kinds[type(step)](job, step, wf)
+                metrics.step(wf.name, step.name, time.perf_counter() - began)
             if outcome is not None:
                 return outcome
             if job.step is None:
@@ -176,7 +186,7 @@ class Runner(pykka.Actor):
                 job.id,
                 job.step,
                 error,
-                extra={"job_id": job.id, "step": job.step, "attempt": job.attempt},
+                extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]
 
@@ -208,7 +218,7 @@ class Runner(pykka.Actor):
         job.event = None  # a retry timer's release carries nothing to apply
         try:
             self._call(job, wf, step.task, step)
-        except Exception as exc:  # noqa: BLE001 - a task's failure is data, not a crash
+        except Exception as exc:
             retry = step.retry
             if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
                 delay = retry.delay(job.attempt)
@@ -220,7 +230,7 @@ class Runner(pykka.Actor):
                     _describe(exc),
                     job.attempt,
                     delay,
-                    extra={"job_id": job.id, "step": step.name, "attempt": job.attempt},
+                    extra=job_log(job),
                 )
                 if delay > 0:
                     return self._park(job, self._e.clock.now() + delay, ())
@@ -230,7 +240,7 @@ class Runner(pykka.Actor):
             if step.on_fault is not None:
                 try:
                     result = step.on_fault(job.data, exc)
-                except Exception as handler_exc:  # noqa: BLE001
+                except Exception as handler_exc:
                     why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
                     return self._fault(job, step, why)
                 if result is not None:
@@ -243,7 +253,7 @@ class Runner(pykka.Actor):
     def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> _Outcome:
         try:
             holds = bool(step.spec(job.data))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._fault(job, step, f"spec raised {_describe(exc)}")
         self._goto(job, step.if_true if holds else step.if_false)
         return None
@@ -253,10 +263,10 @@ class Runner(pykka.Actor):
             if callable(step.branches):
                 items = list(step.branches(job.data))
                 assert step.each is not None
-                starts = [(step.each, copy.deepcopy(item)) for item in items]
+                starts = [(step.each, copy_data(item)) for item in items]
             else:
-                starts = [(name, copy.deepcopy(job.data)) for name in step.branches]
-        except Exception as exc:  # noqa: BLE001
+                starts = [(name, copy_data(job.data)) for name in step.branches]
+        except Exception as exc:
             return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
         if not starts:
             return self._fault(job, step, "the branches function returned no instances")
@@ -279,13 +289,14 @@ class Runner(pykka.Actor):
                 data=data,
                 parent_id=job.id,
                 branch_index=i,
-                gen=job.gen,
+                parent_gen=job.gen,
             )
             for i, (start, data) in enumerate(starts)
         ]
         self._e.store.save_split(job, branches)
         return [
-            m.SpawnBranch(branch, parent=job if i == 0 else None) for i, branch in enumerate(branches)
+            m.SpawnBranch(branch, parent=job if i == 0 else None)
+            for i, branch in enumerate(branches)
         ]
 
     def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> _Outcome:
@@ -294,7 +305,7 @@ class Runner(pykka.Actor):
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"merge raised {_describe(exc)}")
             if merged is not None:
                 job.data = merged
@@ -319,7 +330,7 @@ class Runner(pykka.Actor):
             return None
         try:
             duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return self._fault(job, step, f"duration raised {_describe(exc)}")
         return self._park(job, self._e.clock.now() + max(duration, 0.0), ())
 
@@ -338,7 +349,7 @@ class Runner(pykka.Actor):
         if handler is not None:
             try:
                 result = handler(job.data, payload)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"{kind} handler raised {_describe(exc)}")
             if result is not None:
                 job.data = result
@@ -349,7 +360,7 @@ class Runner(pykka.Actor):
         due = None if step.timeout is None else self._e.clock.now() + step.timeout
         corr = correlations_for(job, step)
         ctx = job.context()
-        data = copy.deepcopy(job.data)  # the job may resume elsewhere while send() runs
+        data = copy_data(job.data)  # the job may resume elsewhere while send() runs
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)
@@ -357,7 +368,7 @@ class Runner(pykka.Actor):
         self._scheduler.tell(parked[0])
         try:
             step.send(data, ctx)
-        except Exception as exc:  # noqa: BLE001 - a failed send is a fault reply
+        except Exception as exc:
             return [m.DeliverEvent(corr[0][0], _describe(exc), fault=True)]
         return []
 
@@ -376,7 +387,7 @@ class Runner(pykka.Actor):
         if step.on_event is not None:
             try:
                 result = step.on_event(job.data, name, payload)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 return self._fault(job, step, f"on_event raised {_describe(exc)}")
             if result is not None:
                 job.data = result

@@ -8,13 +8,14 @@ so admitted cases finish before new ones start and memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors import messages as m
-from actors._engine import logger
+from actors._engine import job_log, logger
 from actors._errors import EngineStoppedError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
@@ -44,7 +45,7 @@ class Scheduler(pykka.Actor):
         self._resume = resume
         self._e = engine
         self._runner_count = runners
-        self._runners: list[pykka.ActorRef[Any]] = []
+        self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
         self._channel = engine.channel
         self._jobs: dict[str, JobRecord] = {}
         self._kids: dict[str, set[str]] = {}
@@ -103,21 +104,23 @@ class Scheduler(pykka.Actor):
         self._e.gate.close()
         for ref in self._runners:
             ref.stop(block=False)
-        unfinished = self._e.fail_all(EngineStoppedError("the mediator stopped before the case ended"))
+        unfinished = self._e.fail_all(
+            EngineStoppedError("the mediator stopped before the case ended")
+        )
         if unfinished:
-            logger.warning("stopped with %d unfinished case(s) still watched", unfinished)
+            logger.warning(
+                "stopped with %d unfinished case(s) still watched", unfinished, extra=job_log(None)
+            )
         for fut in self._drain:
             fut.set(None)
 
     def _start_runner(self, index: int) -> pykka.ActorRef[Any]:
-        cls = self._e.runtime.actor_class(Runner)
+        cls = self._e.runtime.actor_class(Runner)  # type: ignore[type-abstract]
         return cls.start(self._e, index, self.actor_ref)
 
     def _ring(self) -> None:
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):  # it rang as the engine stopped
             self.actor_ref.tell(m.TimerDue())
-        except pykka.ActorDeadError:  # the alarm rang as the engine stopped
-            pass
 
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler."""
@@ -156,13 +159,17 @@ class Scheduler(pykka.Actor):
         job.error = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
         self._e.store.save(job)
         self._counts[JobState.SHED] += 1
+        if self._e.metrics is not None:
+            self._e.metrics.shed(job.workflow)
         snapshot = job.snapshot()
-        logger.warning("job %s (%s) shed from the admission mailbox", job.id, job.workflow)
+        logger.warning(
+            "job %s (%s) shed from the admission mailbox", job.id, job.workflow, extra=job_log(job)
+        )
         if self._e.on_shed is not None:
             try:
                 self._e.on_shed(snapshot)
             except Exception:
-                logger.exception("on_shed hook failed for job %s", job.id)
+                logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
         self._e.resolve(snapshot)
 
     # -- messages from runners -----------------------------------------------------------------
@@ -191,7 +198,7 @@ class Scheduler(pykka.Actor):
             and not child.cancel_requested
             and parent.state is JobState.WAITING
             and not parent.joined
-            and child.gen == parent.gen
+            and child.parent_gen == parent.gen
         ):
             self._arrive(parent, child, msg.join_step)
         self._finalize(child)
@@ -253,7 +260,7 @@ class Scheduler(pykka.Actor):
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
-        logger.error("runner %d failed; restarting it", msg.runner)
+        logger.error("runner %d failed; restarting it", msg.runner, extra=job_log(job))
         self._channel.forget_runner(msg.runner)
         if job is not None:
             self._channel.done(job, msg.runner)
@@ -262,7 +269,12 @@ class Scheduler(pykka.Actor):
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
             else:
                 saved.cancel_requested = job.cancel_requested
-                logger.warning("job %s resumes from its last saved step %r", job.id, saved.step)
+                logger.warning(
+                    "job %s resumes from its last saved step %r",
+                    job.id,
+                    saved.step,
+                    extra=job_log(saved),
+                )
                 self._adopt(saved)
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
@@ -289,6 +301,8 @@ class Scheduler(pykka.Actor):
             self._rearm()
         self._withdraw(job, EventOutcome.FINISHED)
         self._counts[job.state] += 1
+        if self._e.metrics is not None:
+            self._e.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._e.resolve(job.snapshot())
             return
@@ -298,7 +312,7 @@ class Scheduler(pykka.Actor):
             self._child_ended(parent, job)
 
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
-        if not (parent.joined or child.gen != parent.gen):
+        if not (parent.joined or child.parent_gen != parent.gen):
             if child.state is JobState.FAULTED and parent.branch_error is None:
                 parent.branch_error = (
                     f"branch {child.branch_index} (job {child.id}) faulted at step "
@@ -363,7 +377,7 @@ class Scheduler(pykka.Actor):
         target = self._corr.get(cid)
         if target is None:
             outcome = self._why_undeliverable(cid)
-            logger.info("event for %r not delivered: %s", cid, outcome.value)
+            logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
             return outcome
         job = self._jobs[target[0]]
         self._withdraw(job, EventOutcome.LATE)
@@ -385,7 +399,7 @@ class Scheduler(pykka.Actor):
             return EventOutcome.FINISHED
         return EventOutcome.UNKNOWN
 
-    # -- cancellation -------------------------------------------------------------------------------
+    # -- cancellation ----------------------------------------------------------------------
 
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
         job = self._jobs.get(msg.job_id)
@@ -486,11 +500,11 @@ class Scheduler(pykka.Actor):
 
     def _check_invariants(self) -> None:
         """Internal consistency, checked by the harness after every delivery."""
-        self._channel._check_invariants()  # noqa: SLF001
+        self._channel._check_invariants()
         for parent_id, kids in self._kids.items():
             for kid in kids:
                 assert self._jobs[kid].parent_id == parent_id
         for cid, (job_id, _) in self._corr.items():
             assert self._jobs[job_id].state is JobState.WAITING, f"{cid} targets a non-waiting job"
-        self._timers._check_invariants()  # noqa: SLF001
-        self._e.gate._check_invariants()  # noqa: SLF001
+        self._timers._check_invariants()
+        self._e.gate._check_invariants()

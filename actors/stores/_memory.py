@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -39,72 +38,68 @@ class MemoryStore(Store):
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
-        self._lock = threading.Lock()
 
     def _put(self, job: JobRecord) -> None:
+        # No lock: each dict operation below is atomic, and runners saving side by side
+        # (every step!) must not queue behind one another. A final job is added to the
+        # finished map before it leaves the live one, so a reader always finds it.
         data = copy.deepcopy(job.data) if self.copy_data else job.data
-        arrivals = copy.deepcopy(job.arrivals) if self.copy_data else dict(job.arrivals)
         saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
         if job.state in FINAL_STATES:
+            self._finished[job.id] = saved
             self._live.pop(job.id, None)
             self._arrivals.pop(job.id, None)
-            self._finished[job.id] = saved
             while len(self._finished) > self.retain:
-                self._finished.popitem(last=False)
+                try:
+                    self._finished.popitem(last=False)
+                except KeyError:  # another thread trimmed it first
+                    break
         else:
-            self._live[job.id] = saved
             if job.split_total:
-                self._arrivals[job.id] = arrivals
+                arrivals = job.arrivals
+                self._arrivals[job.id] = (
+                    copy.deepcopy(arrivals) if self.copy_data else dict(arrivals)
+                )
+            self._live[job.id] = saved
 
     def create(self, job: JobRecord) -> None:
-        with self._lock:
-            self._put(job)
+        self._put(job)
 
     def save(self, job: JobRecord) -> None:
-        if job.state in FINAL_STATES or job.split_total or self.copy_data:
-            with self._lock:
-                self._put(job)
-        else:
-            # The hot path (a step of a running job): one dict store, atomic on its own,
-            # so runners saving side by side do not contend for the lock.
-            saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, job.data)
-            self._live[job.id] = saved
+        self._put(job)
 
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
-        with self._lock:
-            self._put(parent)
-            for branch in branches:
-                self._put(branch)
+        # Branches first: once the parent reads as split, its branches exist.
+        for branch in branches:
+            self._put(branch)
+        self._put(parent)
 
     def delete(self, job_id: str) -> None:
-        with self._lock:
-            self._live.pop(job_id, None)
-            self._finished.pop(job_id, None)
-            self._arrivals.pop(job_id, None)
+        self._live.pop(job_id, None)
+        self._finished.pop(job_id, None)
+        self._arrivals.pop(job_id, None)
 
     def _find(self, job_id: str) -> _Saved | None:
         return self._live.get(job_id) or self._finished.get(job_id)
 
     def load(self, job_id: str) -> JobRecord | None:
-        with self._lock:
-            saved = self._find(job_id)
-            return self._restore(saved) if saved is not None else None
+        saved = self._find(job_id)
+        return self._restore(saved) if saved is not None else None
 
     def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            saved = self._find(job_id)
-            return self._restore(saved).snapshot() if saved is not None else None
+        saved = self._find(job_id)
+        return self._restore(saved).snapshot() if saved is not None else None
 
     def unfinished(self) -> list[JobRecord]:
-        with self._lock:
-            return [self._restore(s) for s in self._live.values()]
+        # list() of a dict view copies it in one step, so a concurrent save cannot
+        # change the dict while it is being iterated.
+        return [self._restore(s) for s in list(self._live.values())]
 
     def counts(self) -> dict[JobState, int]:
-        with self._lock:
-            out = dict.fromkeys(JobState, 0)
-            for saved in (*self._live.values(), *self._finished.values()):
-                out[saved[2]] += 1
-            return out
+        out = dict.fromkeys(JobState, 0)
+        for saved in [*list(self._live.values()), *list(self._finished.values())]:
+            out[saved[2]] += 1
+        return out
 
     def _restore(self, saved: _Saved) -> JobRecord:
         job, step, state, attempt, error, due, event, data = saved

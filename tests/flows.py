@@ -1,0 +1,43 @@
+"""Small workflows and task helpers shared by the tests (imported as a sibling module)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from actors import ParallelSplit, Sequential, Synchronize, Workflow
+
+
+def setter(key: str, value: Any = True) -> Any:
+    def task(data: dict[str, Any]) -> None:
+        data[key] = value
+
+    task.__name__ = f"set_{key}"
+    return task
+
+
+def workload_w(name: str = "w") -> Workflow:
+    """Workload W from DESIGN.md: A -> split(4 x 3 steps) -> join -> B."""
+    branches = [f"b{b}s0" for b in range(4)]
+    steps: list[Any] = [
+        Sequential("A", setter("a"), next="split"),
+        ParallelSplit("split", branches=branches),
+    ]
+    for b in range(4):
+        for s in range(3):
+            nxt = f"b{b}s{s + 1}" if s < 2 else "join"
+            steps.append(Sequential(f"b{b}s{s}", setter(f"b{b}s{s}"), next=nxt))
+    steps += [Synchronize("join", next="B"), Sequential("B", setter("b"))]
+    return Workflow(name, steps, start="A")
+
+
+class Gate:
+    """A task that blocks until the test opens it (an event, never a sleep)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, data: dict[str, Any]) -> None:
+        self.entered.set()
+        assert self.opened.wait(10), "the test never opened the gate"

@@ -1,0 +1,186 @@
+"""The bounded admission mailbox under each full mode, on real threads."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flows import Gate, setter, workload_w
+
+from actors import (
+    FullMode,
+    Job,
+    JobState,
+    MailboxFull,
+    Mediator,
+    ParallelSplit,
+    Sequential,
+    Synchronize,
+    Workflow,
+)
+from actors._admission import AdmissionGate
+
+TIMEOUT = 10
+
+
+def blocking_flow(gate: Gate) -> Workflow:
+    return Workflow(
+        "block", [Sequential("hold", gate, next="x"), Sequential("x", setter("x"))], "hold"
+    )
+
+
+def test_capacity_and_mode_are_validated() -> None:
+    with pytest.raises(ValueError, match="capacity must be an int >= 1, got 0"):
+        AdmissionGate(0, FullMode.BACKPRESSURE)
+    with pytest.raises(TypeError, match="full_mode must be a FullMode"):
+        AdmissionGate(1, "drop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="runners must be an int >= 1"):
+        Mediator([], runners=0)
+
+
+def test_drop_newest_refuses_when_full() -> None:
+    gate = Gate()
+    with Mediator(
+        [blocking_flow(gate)], runners=1, capacity=2, full_mode=FullMode.DROP_NEWEST
+    ) as m:
+        first = m.schedule("block", {})
+        assert gate.entered.wait(TIMEOUT)  # the runner is busy; the next two queue up
+        queued = [m.schedule("block", {}) for _ in range(2)]
+        with pytest.raises(MailboxFull, match="admission mailbox full"):
+            m.schedule("block", {"refused": True})
+        assert m.stats().queued == 2
+        gate.opened.set()
+        for handle in [first, *queued]:
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+        stats = m.stats()
+    assert stats.admitted == 3
+    assert stats.peak_queued == 2
+
+
+def test_drop_oldest_sheds_and_reports() -> None:
+    gate = Gate()
+    shed: list[Job] = []
+    with Mediator(
+        [blocking_flow(gate)],
+        runners=1,
+        capacity=2,
+        full_mode=FullMode.DROP_OLDEST,
+        on_shed=shed.append,
+    ) as m:
+        running = m.schedule("block", {"n": 0})
+        assert gate.entered.wait(TIMEOUT)
+        handles = [m.schedule("block", {"n": n}) for n in range(1, 5)]
+        # Jobs 1 and 2 were evicted to make room for 3 and 4.
+        evicted = [h.result(timeout=TIMEOUT) for h in handles[:2]]
+        gate.opened.set()
+        rest = [h.result(timeout=TIMEOUT) for h in [running, *handles[2:]]]
+        stats = m.stats()
+    assert [j.state for j in evicted] == [JobState.SHED, JobState.SHED]
+    assert [j.data["n"] for j in evicted] == [1, 2]
+    assert "shed" in (evicted[0].error or "")
+    assert sorted(j.data["n"] for j in shed) == [1, 2]
+    assert [j.state for j in rest] == [JobState.DONE] * 3
+    assert stats.shed == 2
+
+
+def test_backpressure_blocks_then_admits() -> None:
+    gate = Gate()
+    with Mediator([blocking_flow(gate)], runners=1, capacity=1) as m:
+        first = m.schedule("block", {})
+        assert gate.entered.wait(TIMEOUT)
+        second = m.schedule("block", {})  # fills the only slot
+        admitted = threading.Event()
+        third: list[Any] = []
+
+        def producer() -> None:
+            third.append(m.schedule("block", {}))
+            admitted.set()
+
+        thread = threading.Thread(target=producer)
+        thread.start()
+        assert not admitted.wait(0.2)  # blocked while the slot is taken
+        gate.opened.set()
+        assert admitted.wait(TIMEOUT)
+        thread.join(TIMEOUT)
+        for handle in (first, second, third[0]):
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_backpressure_timeout_raises_mailbox_full_and_admits_nothing() -> None:
+    gate = Gate()
+    with Mediator([blocking_flow(gate)], runners=1, capacity=1) as m:
+        m.schedule("block", {})
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("block", {})
+        with pytest.raises(MailboxFull, match=r"no slot freed within 0.05s"):
+            m.schedule("block", {}, timeout=0.05)
+        assert m.stats().queued == 1
+        assert sum(m.store.counts().values()) == 2  # the refused job left no row
+        gate.opened.set()
+
+
+def test_capacity_bound_holds_under_many_producers() -> None:
+    flow = workload_w()
+    capacity = 5
+    with Mediator([flow], runners=2, capacity=capacity) as m:
+        handles: list[Any] = []
+        lock = threading.Lock()
+
+        def produce() -> None:
+            for _ in range(50):
+                h = m.schedule("w", {})
+                with lock:
+                    handles.append(h)
+
+        threads = [threading.Thread(target=produce) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert all(h.result(timeout=60).state is JobState.DONE for h in handles)
+        stats = m.stats()
+    assert len(handles) == 200
+    assert stats.peak_queued <= capacity
+    assert stats.done == 200 * 5  # each case: the root and its four branches
+
+
+def nested_split_flow() -> Workflow:
+    return Workflow(
+        "nested",
+        [
+            ParallelSplit("s0", branches=["l", "r"]),
+            ParallelSplit("l", branches=["l1", "l2"]),
+            ParallelSplit("r", branches=["r1", "r2"]),
+            Sequential("l1", setter("l1"), next="jl"),
+            Sequential("l2", setter("l2"), next="jl"),
+            Sequential("r1", setter("r1"), next="jr"),
+            Sequential("r2", setter("r2"), next="jr"),
+            Synchronize("jl", next="j0"),
+            Synchronize("jr", next="j0"),
+            Synchronize("j0"),
+        ],
+        start="s0",
+    )
+
+
+def test_backpressure_capacity_one_nested_splits_four_producers_finishes() -> None:
+    """Splits never wait on the admission bound, so this cannot deadlock."""
+    with Mediator([nested_split_flow()], runners=2, capacity=1) as m:
+        results: list[Job] = []
+        lock = threading.Lock()
+
+        def produce() -> None:
+            for _ in range(25):
+                job = m.schedule("nested", {}).result(timeout=30)
+                with lock:
+                    results.append(job)
+
+        threads = [threading.Thread(target=produce) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+            assert not t.is_alive(), "a producer is stuck: deadlock"
+    assert len(results) == 100
+    assert all(j.state is JobState.DONE and len(j.data) == 4 for j in results)

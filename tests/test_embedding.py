@@ -1,0 +1,108 @@
+"""The engine inside an actor system: tasks that ask actors, actors that schedule cases."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+from actors import JobHandle, JobState, MailboxFull, Mediator, Sequential, Workflow
+from actors.messages import CaseFinished, Schedule
+
+TIMEOUT = 10
+
+
+class PriceList(pykka.ThreadingActor):
+    """A user's actor that a workflow step asks."""
+
+    def on_receive(self, message: Any) -> Any:
+        return {"apple": 3, "pear": 5}[message]
+
+
+def test_a_step_may_ask_a_users_actor() -> None:
+    prices = PriceList.start()
+    try:
+
+        def price(data: dict[str, Any]) -> None:
+            data["price"] = prices.ask(data["item"], timeout=TIMEOUT)
+
+        flow = Workflow("price", [Sequential("price", price)], start="price")
+        with Mediator([flow], runners=2) as m:
+            job = m.schedule("price", {"item": "pear"}).result(timeout=TIMEOUT)
+        assert job.data == {"item": "pear", "price": 5}
+    finally:
+        prices.stop()
+
+
+class Client(pykka.ThreadingActor):
+    """Schedules cases by message and collects CaseFinished replies."""
+
+    def __init__(self, scheduler: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self.scheduler = scheduler
+        self.finished: list[Any] = []
+        self.all_done = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "go":
+            for n in range(3):
+                self.scheduler.tell(Schedule("double", {"n": n}, reply_to=self.actor_ref))
+            return None
+        if isinstance(message, CaseFinished):
+            self.finished.append(message.job)
+            if len(self.finished) == 3:
+                self.all_done.set()
+        return None
+
+
+def double() -> Workflow:
+    return Workflow("double", [Sequential("x2", lambda d: d.update(n=d["n"] * 2))], start="x2")
+
+
+def test_an_actor_schedules_by_message_and_gets_the_result_as_a_message() -> None:
+    with Mediator([double()], runners=2) as m:
+        client = Client.start(m.scheduler)
+        try:
+            client.tell("go")
+            proxy = client.proxy()
+            assert proxy.all_done.get().wait(TIMEOUT)
+            finished = proxy.finished.get()
+        finally:
+            client.stop()
+    assert sorted(j.data["n"] for j in finished) == [0, 2, 4]
+    assert all(j.state is JobState.DONE for j in finished)
+
+
+def test_asking_the_scheduler_returns_a_handle() -> None:
+    with Mediator([double()], runners=1) as m:
+        handle = m.scheduler.ask(Schedule("double", {"n": 21}), timeout=TIMEOUT)
+        assert isinstance(handle, JobHandle)
+        assert handle.result(timeout=TIMEOUT).data == {"n": 42}
+
+
+def test_an_actor_is_refused_at_once_when_the_mailbox_is_full() -> None:
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def hold(data: Any) -> None:
+        entered.set()
+        gate.wait(TIMEOUT)
+
+    flow = Workflow("hold", [Sequential("h", hold)], start="h")
+    with Mediator([flow], runners=1, capacity=1) as m:
+        m.schedule("hold", {})
+        assert entered.wait(TIMEOUT)
+        m.schedule("hold", {})
+        with pytest.raises(MailboxFull):
+            m.scheduler.ask(Schedule("hold", {}), timeout=TIMEOUT)
+        gate.set()
+
+
+def test_registry_stop_all_stops_the_engine_cleanly() -> None:
+    m = Mediator([double()], runners=3)
+    assert m.schedule("double", {"n": 1}).result(timeout=TIMEOUT).data == {"n": 2}
+    pykka.ActorRegistry.stop_all(block=True, timeout=TIMEOUT)
+    assert pykka.ActorRegistry.get_all() == []
+    m.shutdown()  # still safe afterwards

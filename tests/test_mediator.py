@@ -1,0 +1,194 @@
+"""The Mediator facade: errors at the call, shutdown semantics, isolation, queries."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from flows import Gate, setter, workload_w
+
+from actors import (
+    CodecError,
+    EngineStoppedError,
+    JobNotFoundError,
+    JobState,
+    Mediator,
+    Sequential,
+    UnknownWorkflowError,
+    Workflow,
+)
+
+TIMEOUT = 10
+
+
+def simple() -> Workflow:
+    return Workflow("simple", [Sequential("a", setter("a"))], start="a")
+
+
+def test_unknown_workflow_is_refused_before_admission() -> None:
+    with Mediator([simple()], runners=1) as m:
+        with pytest.raises(UnknownWorkflowError, match=r"no workflow 'nope' .*known: simple v1"):
+            m.schedule("nope", {})
+        with pytest.raises(UnknownWorkflowError, match="'simple' version 3"):
+            m.schedule("simple", {}, version=3)
+        assert m.stats().admitted == 0
+
+
+def test_data_that_cannot_be_copied_is_refused_before_admission() -> None:
+    with Mediator([simple()], runners=1) as m:
+        with pytest.raises(CodecError, match="data for workflow 'simple' cannot be copied"):
+            m.schedule("simple", {"lock": threading.Lock()})
+        assert m.stats().admitted == 0
+        assert sum(m.store.counts().values()) == 0
+
+
+def test_scheduling_after_shutdown_is_a_clear_error() -> None:
+    m = Mediator([simple()], runners=1)
+    m.shutdown()
+    with pytest.raises(EngineStoppedError, match="shut down"):
+        m.schedule("simple", {})
+    with pytest.raises(EngineStoppedError):
+        m.stats()
+    m.shutdown()  # idempotent
+
+
+def test_workflow_registered_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="registered twice"):
+        Mediator([simple(), simple()], runners=1)
+
+
+def test_versions_are_kept_apart() -> None:
+    v1 = Workflow("flow", [Sequential("a", setter("v", 1))], start="a", version=1)
+    v2 = Workflow("flow", [Sequential("a", setter("v", 2))], start="a", version=2)
+    with Mediator([v1, v2], runners=1) as m:
+        assert m.schedule("flow", {}).result(timeout=TIMEOUT).data == {"v": 2}
+        old = m.schedule("flow", {}, version=1).result(timeout=TIMEOUT)
+    assert old.data == {"v": 1} and old.version == 1
+
+
+def test_two_mediators_side_by_side() -> None:
+    with Mediator([simple()], runners=1) as one, Mediator([workload_w()], runners=2) as two:
+        a = one.schedule("simple", {})
+        b = two.schedule("w", {})
+        assert a.result(timeout=TIMEOUT).state is JobState.DONE
+        assert b.result(timeout=TIMEOUT).state is JobState.DONE
+        with pytest.raises(UnknownWorkflowError):
+            one.schedule("w", {})
+        assert one.stats().done == 1 and two.stats().done == 5
+
+
+def test_get_job_reads_the_store() -> None:
+    with Mediator([simple()], runners=1) as m:
+        job = m.schedule("simple", {"x": 1}).result(timeout=TIMEOUT)
+        assert m.get_job(job.id) == job
+        with pytest.raises(JobNotFoundError, match="no job 'missing'"):
+            m.get_job("missing")
+
+
+def test_drain_shutdown_finishes_admitted_work() -> None:
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate, next="b"), Sequential("b", setter("b"))], "a")
+    m = Mediator([flow], runners=1, capacity=10)
+    handles = [m.schedule("slow", {}) for _ in range(3)]
+    assert gate.entered.wait(TIMEOUT)
+    done = threading.Event()
+
+    def shut() -> None:
+        m.shutdown(drain=True)
+        done.set()
+
+    threading.Thread(target=shut).start()
+    assert not done.wait(0.2)  # draining: the queued cases still run
+    gate.opened.set()
+    assert done.wait(TIMEOUT)
+    assert [h.result(timeout=0).state for h in handles] == [JobState.DONE] * 3
+
+
+def test_stop_shutdown_ends_after_the_current_step() -> None:
+    gate = Gate()
+    after: list[str] = []
+    flow = Workflow(
+        "slow", [Sequential("a", gate, next="b"), Sequential("b", lambda d: after.append("b"))], "a"
+    )
+    m = Mediator([flow], runners=1, capacity=10)
+    first = m.schedule("slow", {})
+    queued = m.schedule("slow", {})
+    assert gate.entered.wait(TIMEOUT)
+    stopper = threading.Thread(target=m.shutdown, kwargs={"drain": False})
+    stopper.start()
+    for handle in (first, queued):  # failed by the stop, which has begun
+        with pytest.raises(EngineStoppedError):
+            handle.result(timeout=TIMEOUT)
+    gate.opened.set()
+    stopper.join(TIMEOUT)
+    assert not stopper.is_alive()
+    assert after == []  # the running step finished, nothing after it ran
+    saved = m.store.get(first.job_id)
+    assert saved is not None and saved.step == "b"  # resumable from its last saved step
+
+
+def test_exception_in_with_block_stops_without_draining() -> None:
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+
+    failed = threading.Event()
+
+    def open_gate_once_stopped(handle: Any) -> None:
+        # The running step is released only after the stop has failed the queued case,
+        # so that case cannot have run.
+        with pytest.raises(EngineStoppedError):
+            handle.result(timeout=TIMEOUT)
+        failed.set()
+        gate.opened.set()
+
+    def body() -> Any:
+        with Mediator([flow], runners=1) as m:
+            m.schedule("slow", {})
+            queued = m.schedule("slow", {})
+            assert gate.entered.wait(TIMEOUT)
+            threading.Thread(target=open_gate_once_stopped, args=(queued,)).start()
+            raise RuntimeError(m, queued)
+
+    with pytest.raises(RuntimeError) as info:
+        body()
+    m, queued = info.value.args
+    assert failed.wait(TIMEOUT)
+    saved = m.store.get(queued.job_id)
+    assert saved is not None and saved.state is JobState.READY  # kept, never started
+
+
+def test_handle_result_timeout() -> None:
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    with Mediator([flow], runners=1) as m:
+        handle = m.schedule("slow", {})
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.01s"):
+            handle.result(timeout=0.01)
+        gate.opened.set()
+        assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_stats_counts_and_retention() -> None:
+    with Mediator([workload_w()], runners=2, capacity=3) as m:
+        for _ in range(20):
+            m.schedule("w", {})
+    stats: Any = None
+    with Mediator([simple()], runners=1) as m:
+        for _ in range(5):
+            m.schedule("simple", {}).result(timeout=TIMEOUT)
+        stats = m.stats()
+    assert stats.done == 5 and stats.admitted == 5 and stats.queued == 0
+    assert stats.runners == 1 and stats.capacity == 100
+
+
+def test_named_case_ids_make_admission_idempotent() -> None:
+    from actors import JobExistsError
+
+    with Mediator([simple()], runners=1) as m:
+        job = m.schedule("simple", {}, job_id="order-17").result(timeout=TIMEOUT)
+        assert job.id == "order-17" == job.case_id
+        with pytest.raises(JobExistsError, match="'order-17' already exists"):
+            m.schedule("simple", {}, job_id="order-17")
+        with pytest.raises(ValueError, match="without '/'"):
+            m.schedule("simple", {}, job_id="a/b")

@@ -1,0 +1,72 @@
+"""Logging context on every record, and the metrics hooks."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flows import setter, workload_w
+
+from actors import FullMode, JobState, Mediator, Sequential, Workflow
+from actors.metrics import CountingMetrics, PrometheusMetrics
+
+TIMEOUT = 10
+
+
+def test_counting_metrics_sees_every_event() -> None:
+    metrics = CountingMetrics()
+    with Mediator([workload_w()], runners=2, metrics=metrics) as m:
+        for _ in range(3):
+            m.schedule("w", {}).result(timeout=TIMEOUT)
+    assert metrics.counts["admitted"] == 3
+    assert metrics.counts["done"] == 15  # three cases of a root and four branches
+    assert metrics.counts["started"] >= 15  # each job starts once, joins restart the root
+    # 14 tasks, the split, four branch arrivals at the join and the parent's merge there
+    assert metrics.counts["steps"] == 3 * 20
+    assert metrics.step_seconds["w.A"] > 0
+
+
+def test_prometheus_metrics_export() -> None:
+    prometheus_client = pytest.importorskip("prometheus_client")
+    registry = prometheus_client.CollectorRegistry()
+    flow = Workflow("p", [Sequential("a", setter("a"))], start="a")
+    with Mediator([flow], runners=1, metrics=PrometheusMetrics(registry)) as m:
+        m.schedule("p", {}).result(timeout=TIMEOUT)
+    value = registry.get_sample_value
+    assert value("actors_admitted_total", {"workflow": "p"}) == 1
+    assert value("actors_finished_total", {"workflow": "p", "state": "done"}) == 1
+    assert value("actors_step_seconds_count", {"workflow": "p", "step": "a"}) == 1
+
+
+def test_fault_log_record_carries_job_step_and_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    def boom(data: object) -> None:
+        raise RuntimeError("no")
+
+    flow = Workflow("f", [Sequential("a", boom)], start="a")
+    with caplog.at_level(logging.WARNING, logger="actors"), Mediator([flow], runners=1) as m:
+        job = m.schedule("f", {}).result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    (record,) = [r for r in caplog.records if "faulted" in r.getMessage()]
+    assert (record.job_id, record.step, record.attempt) == (job.id, "a", 1)  # type: ignore[attr-defined]
+
+
+def test_shed_is_logged_with_the_job(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(data: object) -> None:
+        entered.set()
+        release.wait(TIMEOUT)
+
+    flow = Workflow("h", [Sequential("a", hold)], start="a")
+    mediator = Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST)
+    with caplog.at_level(logging.WARNING, logger="actors"), mediator as m:
+        m.schedule("h", {})
+        assert entered.wait(TIMEOUT)
+        shed = m.schedule("h", {})
+        m.schedule("h", {})
+        assert shed.result(timeout=TIMEOUT).state is JobState.SHED
+        release.set()
+    (record,) = [r for r in caplog.records if "shed" in r.getMessage()]
+    assert record.job_id == shed.job_id  # type: ignore[attr-defined]

@@ -1,0 +1,388 @@
+"""Each step kind end to end, on real threads (Mediator with the threading runtime)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flows import setter, workload_w
+
+from actors import (
+    Discriminator,
+    ExclusiveChoice,
+    JobState,
+    Mediator,
+    ParallelSplit,
+    Retry,
+    Sequential,
+    SimpleMerge,
+    Spec,
+    StepContext,
+    Synchronize,
+    Workflow,
+)
+
+TIMEOUT = 10
+
+
+def run(flow: Workflow, data: Any, **kw: Any) -> Any:
+    with Mediator([flow], runners=kw.pop("runners", 3), **kw) as mediator:
+        return mediator.schedule(flow.name, data).result(timeout=TIMEOUT)
+
+
+def test_sequence_runs_steps_in_order() -> None:
+    def add(n: int) -> Any:
+        return lambda d: d["trail"].append(n)
+
+    flow = Workflow(
+        "seq",
+        [
+            Sequential("a", add(1), next="b"),
+            Sequential("b", add(2), next="c"),
+            Sequential("c", add(3)),
+        ],
+        start="a",
+    )
+    job = run(flow, {"trail": []})
+    assert job.state is JobState.DONE
+    assert job.data == {"trail": [1, 2, 3]}
+    assert job.step == "c"
+    assert job.parent_id is None and job.case_id == job.id
+
+
+def test_task_may_return_replacement_data() -> None:
+    flow = Workflow("ret", [Sequential("a", lambda d: d + 1)], start="a")
+    assert run(flow, 41).data == 42
+
+
+def test_task_with_context_gets_idempotency_key() -> None:
+    seen: list[StepContext] = []
+
+    def task(data: dict[str, Any], ctx: StepContext) -> None:
+        seen.append(ctx)
+
+    flow = Workflow("ctx", [Sequential("a", task)], start="a")
+    job = run(flow, {})
+    (ctx,) = seen
+    assert ctx.job_id == job.id and ctx.step == "a" and ctx.attempt == 1
+    assert ctx.idempotency_key == f"{job.id}:a:1"
+    assert ctx.correlation_id == f"{job.id}/a"
+
+
+def test_unhandled_error_faults_the_job_with_the_error_recorded() -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("card declined")
+
+    flow = Workflow("f", [Sequential("a", setter("x"), next="b"), Sequential("b", boom)], start="a")
+    job = run(flow, {})
+    assert job.state is JobState.FAULTED
+    assert job.step == "b"
+    assert "RuntimeError: card declined" in (job.error or "")
+    assert "step 'b'" in (job.error or "")
+    assert job.data == {"x": True}
+
+
+def test_fault_path_handles_the_error() -> None:
+    def boom(data: Any) -> None:
+        raise ValueError("nope")
+
+    def compensate(data: dict[str, Any], error: BaseException) -> None:
+        data["compensated"] = repr(error)
+
+    flow = Workflow(
+        "fp",
+        [
+            Sequential("a", boom, on_fault=compensate, fault_next="after"),
+            Sequential("after", setter("after")),
+        ],
+        start="a",
+    )
+    job = run(flow, {})
+    assert job.state is JobState.DONE
+    assert job.data == {"compensated": "ValueError('nope')", "after": True}
+
+
+def test_retry_without_backoff_then_success() -> None:
+    calls: list[int] = []
+
+    def flaky(data: dict[str, Any], ctx: StepContext) -> None:
+        calls.append(ctx.attempt)
+        if ctx.attempt < 3:
+            raise ConnectionError("try again")
+
+    flow = Workflow("r", [Sequential("a", flaky, retry=Retry(attempts=3))], start="a")
+    job = run(flow, {})
+    assert job.state is JobState.DONE
+    assert calls == [1, 2, 3]
+
+
+def test_retry_only_on_listed_exceptions() -> None:
+    calls: list[int] = []
+
+    def bad(data: Any) -> None:
+        calls.append(1)
+        raise KeyError("k")
+
+    flow = Workflow(
+        "r2", [Sequential("a", bad, retry=Retry(attempts=5, on=(ConnectionError,)))], start="a"
+    )
+    job = run(flow, {})
+    assert job.state is JobState.FAULTED
+    assert calls == [1]
+
+
+def test_retry_exhausted_takes_fault_path() -> None:
+    def bad(data: Any) -> None:
+        raise ConnectionError("down")
+
+    flow = Workflow(
+        "r3",
+        [
+            Sequential("a", bad, retry=Retry(attempts=2), fault_next="fallback"),
+            Sequential("fallback", setter("fallback")),
+        ],
+        start="a",
+    )
+    job = run(flow, {})
+    assert job.state is JobState.DONE
+    assert job.data == {"fallback": True}
+
+
+@pytest.mark.parametrize(("total", "path"), [(500, "manual"), (5, "auto")])
+def test_exclusive_choice_with_composed_spec(total: int, path: str) -> None:
+    big = Spec(lambda d: d["total"] > 100, "big")
+    vip = Spec(lambda d: d.get("vip", False), "vip")
+    flow = Workflow(
+        "choice",
+        [
+            ExclusiveChoice("route", big & ~vip, if_true="manual", if_false="auto"),
+            Sequential("manual", setter("path", "manual"), next="merge"),
+            Sequential("auto", setter("path", "auto"), next="merge"),
+            SimpleMerge("merge", next="end"),
+            Sequential("end", setter("end")),
+        ],
+        start="route",
+    )
+    job = run(flow, {"total": total})
+    assert job.data["path"] == path
+    assert job.data["end"] is True
+
+
+def test_workload_w_split_and_join() -> None:
+    job = run(workload_w(), {})
+    assert job.state is JobState.DONE
+    expected = {"a", "b"} | {f"b{b}s{s}" for b in range(4) for s in range(3)}
+    assert set(job.data) == expected
+
+
+def test_each_branch_gets_its_own_copy() -> None:
+    def branch(tag: str) -> Any:
+        def task(data: dict[str, Any]) -> None:
+            data["items"].append(tag)
+            data[f"seen_{tag}"] = list(data["items"])
+
+        return task
+
+    flow = Workflow(
+        "copies",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", branch("x"), next="join"),
+            Sequential("y", branch("y"), next="join"),
+            Synchronize("join", merge=lambda parent, branches: {"branches": branches}),
+        ],
+        start="split",
+    )
+    job = run(flow, {"items": []})
+    assert job.data == {
+        "branches": [
+            {"items": ["x"], "seen_x": ["x"]},
+            {"items": ["y"], "seen_y": ["y"]},
+        ]
+    }
+
+
+def test_default_merge_updates_in_branch_order() -> None:
+    flow = Workflow(
+        "order",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("who", "x"), next="join"),
+            Sequential("y", setter("who", "y"), next="join"),
+            Synchronize("join"),
+        ],
+        start="split",
+    )
+    assert run(flow, {}).data == {"who": "y"}
+
+
+def test_dynamic_split_runs_one_instance_per_item() -> None:
+    def total(parent: dict[str, Any], branches: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"sum": sum(b["n"] for b in branches)}
+
+    flow = Workflow(
+        "many",
+        [
+            ParallelSplit("fan", branches=lambda d: [{"n": n} for n in d["ns"]], each="square"),
+            Sequential("square", lambda d: d.update(n=d["n"] ** 2), next="join"),
+            Synchronize("join", merge=total),
+        ],
+        start="fan",
+    )
+    assert run(flow, {"ns": [1, 2, 3, 4, 5, 6, 7]}).data == {"sum": 140}
+
+
+def test_dynamic_split_with_no_items_faults_clearly() -> None:
+    flow = Workflow(
+        "none",
+        [
+            ParallelSplit("fan", branches=lambda d: [], each="x"),
+            Sequential("x", setter("x"), next="join"),
+            Synchronize("join"),
+        ],
+        start="fan",
+    )
+    job = run(flow, {})
+    assert job.state is JobState.FAULTED
+    assert "returned no instances" in (job.error or "")
+
+
+def test_nested_splits_three_deep() -> None:
+    steps: list[Any] = [ParallelSplit("s0", branches=["s1a", "s1b"])]
+    for side in "ab":
+        steps.append(ParallelSplit(f"s1{side}", branches=[f"s2{side}x", f"s2{side}y"]))
+        for leaf in "xy":
+            steps.append(
+                ParallelSplit(f"s2{side}{leaf}", branches=[f"t{side}{leaf}1", f"t{side}{leaf}2"])
+            )
+            for i in "12":
+                steps.append(
+                    Sequential(
+                        f"t{side}{leaf}{i}", setter(f"{side}{leaf}{i}"), next=f"j2{side}{leaf}"
+                    )
+                )
+            steps.append(Synchronize(f"j2{side}{leaf}", next=f"j1{side}"))
+        steps.append(Synchronize(f"j1{side}", next="j0"))
+    steps.append(Synchronize("j0", next="done"))
+    steps.append(Sequential("done", setter("done")))
+    job = run(Workflow("deep", steps, start="s0"), {})
+    assert job.state is JobState.DONE
+    assert len(job.data) == 9
+
+
+def test_split_without_join_ends_with_its_last_branch() -> None:
+    flow = Workflow(
+        "nojoin",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x")),
+            Sequential("y", setter("y")),
+        ],
+        start="split",
+    )
+    job = run(flow, {})
+    assert job.state is JobState.DONE
+    assert job.step == "split"
+
+
+def test_faulted_branch_faults_the_case() -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("branch broke")
+
+    flow = Workflow(
+        "bf",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x"), next="join"),
+            Sequential("y", boom, next="join"),
+            Synchronize("join"),
+        ],
+        start="split",
+    )
+    job = run(flow, {})
+    assert job.state is JobState.FAULTED
+    assert "join 'join' got 1 of 2 branches" in (job.error or "")
+    assert "branch 1" in (job.error or "") and "branch broke" in (job.error or "")
+
+
+def test_discriminator_continues_once_with_the_first_branch() -> None:
+    slow_gate = threading.Event()
+    continued: list[str] = []
+    after_ran = threading.Event()
+
+    def slow(data: dict[str, Any]) -> None:
+        slow_gate.wait(TIMEOUT)
+        data["slow"] = True
+
+    flow = Workflow(
+        "first",
+        [
+            ParallelSplit("race", branches=["fast", "slow"]),
+            Sequential("fast", setter("fast"), next="first"),
+            Sequential("slow", slow, next="first"),
+            Discriminator("first", next="after"),
+            Sequential("after", lambda d: (continued.append("after"), after_ran.set())[0]),
+        ],
+        start="race",
+    )
+    with Mediator([flow], runners=2) as mediator:
+        handle = mediator.schedule("first", {})
+        # The fast branch wins and the parent goes on while the slow one is still inside
+        # its step; the slow branch is then cancelled after that step.
+        assert after_ran.wait(TIMEOUT)
+        slow_gate.set()
+        job = handle.result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE
+    assert continued == ["after"]
+    assert job.data == {"fast": True}
+
+
+def test_loop_back_to_an_earlier_step() -> None:
+    flow = Workflow(
+        "loop",
+        [
+            Sequential("inc", lambda d: d.update(n=d["n"] + 1), next="check"),
+            ExclusiveChoice("check", Spec(lambda d: d["n"] < 5), if_true="inc", if_false="end"),
+            Sequential("end", setter("end")),
+        ],
+        start="inc",
+    )
+    assert run(flow, {"n": 0}).data == {"n": 5, "end": True}
+
+
+def test_split_inside_a_loop_joins_every_round() -> None:
+    flow = Workflow(
+        "loopsplit",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", lambda d: d.update(x=d.get("x", 0) + 1), next="join"),
+            Sequential("y", lambda d: d.update(y=d.get("y", 0) + 1), next="join"),
+            Synchronize(
+                "join", merge=lambda p, bs: p.update(x=bs[0]["x"], y=bs[1]["y"]), next="round"
+            ),
+            Sequential("round", lambda d: d.update(r=d["r"] + 1), next="again"),
+            ExclusiveChoice("again", Spec(lambda d: d["r"] < 3), if_true="split", if_false="end"),
+            Sequential("end", setter("end")),
+        ],
+        start="split",
+    )
+    assert run(flow, {"r": 0}).data == {"r": 3, "x": 3, "y": 3, "end": True}
+
+
+@dataclass
+class Order:
+    id: int
+    paid: bool = False
+
+
+def test_dataclass_data() -> None:
+    def pay(order: Order) -> None:
+        order.paid = True
+
+    flow = Workflow("dc", [Sequential("pay", pay)], start="pay")
+    order = Order(7)
+    job = run(flow, order)
+    assert job.data == Order(7, paid=True)
+    assert order.paid is False  # the case ran on its own copy

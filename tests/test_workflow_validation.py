@@ -1,0 +1,176 @@
+"""Every malformed definition is a WorkflowDefinitionError naming the workflow and the step."""
+
+from __future__ import annotations
+
+import pytest
+from flows import setter
+
+from actors import (
+    DeferredChoice,
+    Discriminator,
+    ExclusiveChoice,
+    ParallelSplit,
+    RequestReaction,
+    Retry,
+    Sequential,
+    SimpleMerge,
+    Spec,
+    Synchronize,
+    Wait,
+    Workflow,
+    WorkflowDefinitionError,
+)
+
+noop = setter("x")
+
+
+def fails(match: str, steps: list, start: str = "a", name: str = "flow") -> None:
+    with pytest.raises(WorkflowDefinitionError, match=match) as info:
+        Workflow(name, steps, start=start)
+    assert f"workflow {name!r}" in str(info.value)
+
+
+def test_error_is_a_value_error() -> None:
+    assert issubclass(WorkflowDefinitionError, ValueError)
+
+
+def test_duplicate_step_names() -> None:
+    fails(r"step 'a': the name is used twice", [Sequential("a", noop), Sequential("a", noop)])
+
+
+def test_unknown_start() -> None:
+    fails(r"start='nope' names no step; choose one of \['a'\]", [Sequential("a", noop)], "nope")
+
+
+def test_unknown_next() -> None:
+    fails(r"step 'a': next='b' names no step", [Sequential("a", noop, next="b")])
+
+
+def test_unknown_fault_next() -> None:
+    fails(r"step 'a': fault_next='z' names no step", [Sequential("a", noop, fault_next="z")])
+
+
+def test_unknown_branch() -> None:
+    steps = [ParallelSplit("a", branches=["b", "ghost"]), Sequential("b", noop)]
+    fails(r"step 'a': branch='ghost' names no step", steps)
+
+
+def test_split_with_one_branch() -> None:
+    steps = [ParallelSplit("a", branches=["b"]), Sequential("b", noop)]
+    fails(r"step 'a': a split needs two or more branches", steps)
+
+
+def test_split_with_a_string_for_branches() -> None:
+    steps = [ParallelSplit("a", branches="bc"), Sequential("b", noop), Sequential("c", noop)]
+    fails(r"step 'a': a split needs two or more branches", steps)
+
+
+def test_dynamic_split_without_each() -> None:
+    steps = [ParallelSplit("a", branches=lambda d: [1, 2])]
+    fails(r"step 'a': a split with a branches function needs each='step'", steps)
+
+
+def test_unreachable_step() -> None:
+    fails(
+        r"step 'orphan': no path from start 'a' reaches it",
+        [Sequential("a", noop), Sequential("orphan", noop)],
+    )
+
+
+def test_synchronize_no_split_reaches() -> None:
+    steps = [Sequential("a", noop, next="join"), Synchronize("join")]
+    fails(r"step 'join': no ParallelSplit's branches reach this Synchronize", steps)
+
+
+def test_discriminator_no_split_reaches() -> None:
+    steps = [Sequential("a", noop, next="first"), Discriminator("first")]
+    fails(r"step 'first': no ParallelSplit's branches reach this Discriminator", steps)
+
+
+def test_wait_without_next() -> None:
+    fails(r"step 'a': next is required", [Wait("a", duration=1)])
+
+
+def test_wait_with_negative_duration() -> None:
+    steps = [Wait("a", duration=-1, next="b"), Sequential("b", noop)]
+    fails(r"step 'a': duration must be seconds >= 0", steps)
+
+
+def test_task_that_is_not_callable() -> None:
+    fails(r"step 'a': task must be a callable, got 'reserve'", [Sequential("a", "reserve")])
+
+
+def test_missing_task() -> None:
+    fails(r"step 'a': task must be a callable, got None", [Sequential("a")])
+
+
+def test_spec_that_is_not_callable() -> None:
+    steps = [
+        ExclusiveChoice("a", spec=42, if_true="b", if_false="b"),
+        Sequential("b", noop),
+    ]
+    fails(r"step 'a': spec must be a callable, got 42", steps)
+
+
+def test_choice_with_unknown_target() -> None:
+    steps = [
+        ExclusiveChoice("a", spec=Spec(bool), if_true="b", if_false="c"),
+        Sequential("b", noop),
+    ]
+    fails(r"step 'a': if_false='c' names no step", steps)
+
+
+def test_bad_retry_policy() -> None:
+    fails(r"retry needs attempts >= 1", [Sequential("a", noop, retry=Retry(attempts=0))])
+    fails(r"retry must be a Retry", [Sequential("a", noop, retry=3)])
+    fails(r"retry.on must be exception types", [Sequential("a", noop, retry=Retry(on=("x",)))])
+
+
+def test_request_reaction_without_send() -> None:
+    fails(r"step 'a': send must be a callable", [RequestReaction("a", send=None)])
+
+
+def test_deferred_choice_without_events() -> None:
+    fails(r"step 'a': a deferred choice needs at least one event", [DeferredChoice("a")])
+
+
+def test_not_a_step() -> None:
+    fails(r"is not a step", [Sequential("a", noop), "b"])
+
+
+def test_empty_workflow() -> None:
+    fails(r"at least one step", [])
+
+
+def test_bad_version() -> None:
+    with pytest.raises(WorkflowDefinitionError, match="version"):
+        Workflow("flow", [Sequential("a", noop)], start="a", version=0)
+
+
+def test_valid_workflow_with_loop_and_merge() -> None:
+    flow = Workflow(
+        "loop",
+        [
+            Sequential("a", noop, next="check"),
+            ExclusiveChoice("check", Spec(lambda d: d["n"] < 3), if_true="a", if_false="merge"),
+            SimpleMerge("merge"),
+        ],
+        start="a",
+        version=2,
+    )
+    assert flow.key == ("loop", 2)
+    assert list(flow.steps) == ["a", "check", "merge"]
+    with pytest.raises(KeyError, match="workflow 'loop' v2 has no step 'zz'"):
+        flow.step("zz")
+
+
+def test_spec_composition_describes_itself() -> None:
+    big = Spec(lambda d: d["total"] > 100, "big")
+    vip = Spec(lambda d: d["vip"], "vip")
+    review = big & ~vip
+    assert review.description == "(big & ~vip)"
+    assert review({"total": 500, "vip": False})
+    assert not review({"total": 500, "vip": True})
+    assert (big | vip)({"total": 1, "vip": True})
+    with pytest.raises(TypeError, match="callable predicate"):
+        Spec(3)  # type: ignore[arg-type]
