@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import pykka
 from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
 
 from actors.testing._errors import Deadlock
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from pykka._actor import ActorInbox
-    from pykka._envelope import Envelope
     from pykka._types import OptExcInfo
 
     from actors.testing._clock import VirtualClock
@@ -173,11 +173,11 @@ class _SimActor(pykka.Actor):
     _actors_runtime: ClassVar[DeterministicRuntime]
 
     @classmethod
-    def _create_actor_inbox(cls) -> ActorInbox:  # type: ignore[override]
+    def _create_actor_inbox(cls) -> ActorInbox:
         return _Inbox(cls._actors_runtime)
 
     @classmethod
-    def _create_future(cls) -> pykka.Future[Any]:  # type: ignore[override]
+    def _create_future(cls) -> pykka.Future[Any]:
         return DeterministicFuture(cls._actors_runtime)
 
     def _start_actor_loop(self) -> None:
@@ -248,6 +248,15 @@ class DeterministicRuntime:
     def create_future(self) -> pykka.Future[Any]:
         """A future resolved by driving this runtime."""
         return DeterministicFuture(self)
+
+    @staticmethod
+    def send(ref: pykka.ActorRef[Any], message: Any, reply_to: pykka.Future[Any]) -> None:
+        """``ref.ask(message)`` answered into an existing future (one made before the send)."""
+        if not ref.is_alive():
+            error = pykka.ActorDeadError(f"{ref} not found")
+            reply_to.set_exception((pykka.ActorDeadError, error, None))
+            return
+        ref.actor_inbox.put(Envelope(message, reply_to=reply_to))
 
     # -- actors ----------------------------------------------------------------------------
 
