@@ -320,12 +320,21 @@ class Scheduler(pykka.Actor):
                 )
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
-        if self._kids.get(parent.id):
-            return
+        kids = self._kids.get(parent.id)
         if parent.id in self._held:  # its own thread had already ended
-            self._held.discard(parent.id)
-            self._finalize(parent)
-        elif not parent.joined and parent.split_total and parent.state is JobState.WAITING:
+            if not kids:
+                self._held.discard(parent.id)
+                self._finalize(parent)
+        elif (
+            # Only the parent's current split decides how that split ended: a Discriminator's
+            # losing branch may end after its looping parent has split again (even before the
+            # new branches are spawned), and must neither end the new split nor hold it open.
+            child.parent_gen == parent.gen
+            and not parent.joined
+            and parent.split_total
+            and parent.state is JobState.WAITING
+            and not any(self._jobs[k].parent_gen == parent.gen for k in kids or ())
+        ):
             self._end(parent, *self._split_outcome(parent))
 
     def _split_outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
