@@ -233,6 +233,10 @@ class Harness(External):
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
+    def fail(self, message: str) -> NoReturn:
+        """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
+        self._fail(InvariantViolation, message)
+
     def report(self) -> str:
         """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
         refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]

@@ -62,6 +62,7 @@ class Monitor:
 
     def step(self, runner: int, job: JobRecord, step: Any, *, crashing: bool) -> None:
         """``runner`` is about to run ``step`` of ``job`` (it crashes there if ``crashing``)."""
+        self.unstarted.discard(job.id)  # a batch may take, run and park a job in one delivery
         held = self.probe.running().get(job.id)
         if held is None or held[0] != runner or held[1] is not job:
             owner = "nobody" if held is None else f"runner {held[0]}"
@@ -155,8 +156,16 @@ class Monitor:
     def _check_unstarted(self, capacity: int) -> None:
         """Invariant 6: cases admitted and not yet started stay within capacity."""
         running = self.probe.running()
+        shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED
+            envelope.message.job.id
+            for cell in self.probe.runtime.cells
+            for envelope in cell.pending
+            if isinstance(envelope.message, m.JobShed)
+        }
         self.unstarted = {
-            jid for jid in self.unstarted if jid not in running and not self.probe.is_final(jid)
+            jid
+            for jid in self.unstarted
+            if jid not in running and jid not in shedding and not self.probe.is_final(jid)
         }
         self.peak_unstarted = max(self.peak_unstarted, len(self.unstarted))
         assert len(self.unstarted) <= capacity, (
