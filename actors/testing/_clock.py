@@ -25,19 +25,19 @@ class VirtualAlarm:
 
     def set(self, when: float | None) -> None:
         """Ring at ``when`` (clock seconds); ``None`` disarms. Replaces the previous time."""
-        with self._clock._lock:  # noqa: SLF001 - the clock and its alarms are one unit
+        with self._clock._lock:
             self.when = None if self.closed else when
 
     def close(self) -> None:
         """Disarm for good."""
-        with self._clock._lock:  # noqa: SLF001
+        with self._clock._lock:
             self.closed = True
             self.when = None
-            self._clock._alarms.discard(self)  # noqa: SLF001
+            self._clock._alarms.discard(self)
 
     def ring(self) -> None:
         """Disarm, then call the callback (outside the clock's lock: it may set the alarm)."""
-        with self._clock._lock:  # noqa: SLF001
+        with self._clock._lock:
             self.when = None
         self._callback()
 
@@ -110,7 +110,7 @@ class VirtualClock:
         return rang
 
     def jump(self) -> float | None:
-        """Jump to the earliest alarm (without ringing it); the new time, or ``None`` if none is set."""
+        """Jump to the earliest alarm without ringing it; the new time (``None``: no alarm set)."""
         when = self.next_alarm()
         if when is None:
             return None

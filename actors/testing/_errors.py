@@ -12,7 +12,7 @@ class HarnessError(ActorsError):
 
 
 class Deadlock(HarnessError):  # noqa: N818 - the name is the harness's public vocabulary
-    """No actor can run, no timer is pending, and work is unfinished (or a waited future unresolved).
+    """Nothing can run and no timer is set, yet work is unfinished (or an awaited future is not).
 
     The message is a report: which actor holds which job, which messages wait where,
     which producers are blocked, and which jobs are parked on what.
@@ -23,7 +23,7 @@ class Livelock(HarnessError):  # noqa: N818 - the name is the harness's public v
     """The step budget ran out while actors were still busy: the run does not settle."""
 
 
-class InvariantViolation(HarnessError, AssertionError):
+class InvariantViolation(HarnessError, AssertionError):  # noqa: N818 - like Deadlock
     """A check of the engine's consistency or of a DESIGN invariant failed after a delivery."""
 
 

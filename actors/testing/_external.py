@@ -56,7 +56,7 @@ class Submission:
         """Whether the case has ended (its handle resolved)."""
         if self.handle is None:
             return False
-        future = self.handle._future  # noqa: SLF001 - the harness made this future
+        future = self.handle._future
         return isinstance(future, DeterministicFuture) and future.resolved
 
     def result(self, timeout: float | None = None) -> Job:
@@ -66,7 +66,9 @@ class Submission:
         ``TimeoutError`` after ``timeout`` virtual seconds.
         """
         if self.handle is None:
-            self._runtime.drive_until(lambda: not self.blocked, None, what=f"{self.name}'s admission")
+            self._runtime.drive_until(
+                lambda: not self.blocked, None, what=f"{self.name}'s admission"
+            )
         if self.refused is not None:
             raise self.refused
         assert self.handle is not None
@@ -150,7 +152,7 @@ class External:
         self.monitor.admitted(handle.job_id)
         self._record(sub.name, "admit", handle.job_id, sub.workflow)
 
-    # -- events and cancels -------------------------------------------------------------------------
+    # -- events and cancels ------------------------------------------------------------------
 
     def receive_event(
         self, correlation_id: str, event: Any = None, *, fault: bool = False
@@ -189,7 +191,9 @@ class External:
 
     def _send(self, message: m.DeliverEvent, future: DeterministicFuture[Any]) -> None:
         self.runtime.send(self.mediator.scheduler, message, future)
-        self._record("harness", "event", message.correlation_id.split("/", 1)[0], message.correlation_id)
+        self._record(
+            "harness", "event", message.correlation_id.split("/", 1)[0], message.correlation_id
+        )
 
     def _release(self, held: HeldEvent) -> None:
         self.held.remove(held)

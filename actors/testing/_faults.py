@@ -84,7 +84,10 @@ class FaultPlan:
     def describe(self) -> str:
         """A one-line summary for reports."""
         parts = [
-            *(f"{'expire lease' if c.lease else 'crash'} before step #{c.at_step}" for c in self.crashes),
+            *(
+                f"{'expire lease' if c.lease else 'crash'} before step #{c.at_step}"
+                for c in self.crashes
+            ),
             *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
             *(f"{e.action} event #{e.nth}" for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),

@@ -112,7 +112,8 @@ class GeneratedWorkflow(Workflow):
         if expected is None or trail in expected:
             return []
         sample = sorted(expected, key=len)[:2]
-        return [f"case {job.id} ran {list(trail)}; a correct run gives one of {[list(t) for t in sample]}"]
+        shown = [list(t) for t in sample]
+        return [f"case {job.id} ran {list(trail)}; a correct run gives one of {shown}"]
 
     def repeated(self) -> list[tuple[str, str, str, int]]:
         """Task executions seen more than once (a step ran twice)."""
@@ -139,7 +140,7 @@ class GeneratedWorkflow(Workflow):
         trails = _one(name)
         return name, lambda _: trails
 
-    def _compile(self, node: Node, nxt: str | None, steps: list[Step]) -> tuple[str, TrailsFn]:  # noqa: PLR0911
+    def _compile(self, node: Node, nxt: str | None, steps: list[Step]) -> tuple[str, TrailsFn]:
         """Add ``node``'s steps; return its first step and its trails as a function of the flags."""
         if isinstance(node, Task):
             return self._task(nxt, steps)
@@ -187,7 +188,9 @@ class GeneratedWorkflow(Workflow):
             flags = data["flags"]
             return flag < len(flags) and bool(flags[flag])
 
-        steps.append(ExclusiveChoice(name, Spec(holds, f"flag{flag}"), if_true=then, if_false=other))
+        steps.append(
+            ExclusiveChoice(name, Spec(holds, f"flag{flag}"), if_true=then, if_false=other)
+        )
         return name, lambda f: then_trails(f) if flag < len(f) and f[flag] else other_trails(f)
 
     def _split(self, node: Split, nxt: str | None, steps: list[Step]) -> tuple[str, TrailsFn]:
@@ -376,7 +379,8 @@ class Scenario:
     def __repr__(self) -> str:
         cfg = self.config
         cases = ", ".join(
-            f"{list(c.flags)}@{c.at}" + (f" cancel@{c.cancel_at}" if c.cancel_at is not None else "")
+            f"{list(c.flags)}@{c.at}"
+            + (f" cancel@{c.cancel_at}" if c.cancel_at is not None else "")
             for c in self.cases
         )
         return (

@@ -111,6 +111,8 @@ class Harness(External):
         self.trace: list[TraceEntry] = []
         """Every action so far: deliveries, clock moves, admissions, faults."""
         self.actions = 0
+        """Actions taken so far (the next trace entry's index)."""
+        self.runners = runners
         self.max_steps = max_steps
         self.check = check
         self.failure: BaseException | None = None
@@ -233,6 +235,35 @@ class Harness(External):
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
+    def check_invariant(self, number: int) -> None:
+        """Check DESIGN invariant ``number`` (1-6) now (``InvariantViolation`` or ``Deadlock``).
+
+        1: every live job is held by some actor, queue or message (nothing vanishes);
+        2: a job is with one runner at a time; 3: a join fired once, after all branches;
+        4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
+        save; 6: admitted, unstarted cases stay within capacity.
+        """
+        monitor = self.monitor
+        checks: dict[int, Callable[[], None]] = {
+            1: monitor.check_accounted,
+            2: monitor.check_one_runner,
+            3: lambda: monitor.check_reported(3),
+            4: self.check_progress,
+            5: lambda: monitor.check_reported(5),
+            6: lambda: monitor.check_capacity(self.probe.gate.capacity),
+        }
+        try:
+            checks[number]()
+        except AssertionError as exc:
+            self._fail(InvariantViolation, str(exc), exc)
+
+    def check_progress(self) -> None:
+        """Invariant 4: when nothing can run, no unfinished work is stuck (else ``Deadlock``)."""
+        if not self._options() and not self._at:
+            stuck = self._stuck()
+            if stuck:
+                self._fail(Deadlock, f"Deadlock: nothing can run but {stuck}")
+
     def fail(self, message: str) -> NoReturn:
         """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
         self._fail(InvariantViolation, message)
@@ -348,7 +379,9 @@ class Harness(External):
         if crash is not None:
             self.monitor.crashed(runner, job, job.step)
             action = "lease-expired" if crash.lease else "crash"
-            self._record(f"runner-{runner}", action, job.id, f"before {step.name!r} (step #{crash.at_step})")
+            self._record(
+                f"runner-{runner}", action, job.id, f"before {step.name!r} (step #{crash.at_step})"
+            )
             msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
             raise InjectedCrash(msg)
 
@@ -382,17 +415,23 @@ class Harness(External):
         self.failure = error
         return error
 
-    def _fail(self, kind: type[Exception], headline: str, cause: BaseException | None = None) -> NoReturn:
-        with_state = kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
+    def _fail(
+        self, kind: type[Exception], headline: str, cause: BaseException | None = None
+    ) -> NoReturn:
+        with_state = (
+            kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
+        )
         error = kind(self._describe_failure(headline, with_state=with_state))
         self.failure = error
         raise error from cause
 
     def _describe_failure(self, headline: str, *, with_state: bool) -> str:
         if self.seed is not None:
-            how = f"seed: {self.seed} (replay: Harness(..., seed={self.seed}) with the same options)"
+            how = (
+                f"seed: {self.seed} (replay: Harness(..., seed={self.seed}) with the same options)"
+            )
         else:
-            how = "seed: none; choices came from Hypothesis data (Hypothesis replays the failing example)"
+            how = "seed: none; choices came from Hypothesis data (Hypothesis replays the example)"
         opts = self._options_kept
         config = (
             f"config: runners={opts['runners']} capacity={opts['capacity']} "
@@ -403,7 +442,12 @@ class Harness(External):
         if with_state:
             try:
                 parts.append(self.report())
-            except (ActorsError, AssertionError, LookupError, TypeError) as exc:  # never mask the failure
+            except (
+                ActorsError,
+                AssertionError,
+                LookupError,
+                TypeError,
+            ) as exc:  # never mask the failure
                 parts.append(f"(no state report: {exc!r})")
         parts.append(f"last {min(TRACE_TAIL, len(self.trace))} of {len(self.trace)} actions:")
         parts.append(format_trace(self.trace, TRACE_TAIL))

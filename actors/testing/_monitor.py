@@ -114,15 +114,21 @@ class Monitor:
     # -- checks after every delivery ---------------------------------------------------------
 
     def check(self, capacity: int) -> None:
-        """Raise ``AssertionError`` if an invariant fails right now."""
+        """Raise ``AssertionError`` if a component or any invariant fails right now."""
         if self.violations:
             raise AssertionError(self.violations[0])
         self.probe.check_components()
-        self._check_accounted()
-        self._check_runner_inboxes()
-        self._check_unstarted(capacity)
+        self.check_accounted()
+        self.check_one_runner()
+        self.check_capacity(capacity)
 
-    def _check_accounted(self) -> None:
+    def check_reported(self, invariant: int) -> None:
+        """Raise the first violation of ``invariant`` seen inside actor code, if any."""
+        for violation in self.violations:
+            if violation.startswith(f"invariant {invariant}:"):
+                raise AssertionError(violation)
+
+    def check_accounted(self) -> None:
         """Invariant 1, continuously: every live job in the store is held by someone."""
         probe = self.probe
         held = set(probe.jobs()) | set(probe.running())
@@ -139,8 +145,9 @@ class Monitor:
             "or message holds them: they would never finish"
         )
 
-    def _check_runner_inboxes(self) -> None:
+    def check_one_runner(self) -> None:
         """Invariant 2: a RunJob waits only at the runner the channel assigned the job to."""
+        self.check_reported(2)
         running = self.probe.running()
         for cell in self.probe.runner_cells():
             index = self.probe.runner_index(cell)
@@ -148,12 +155,11 @@ class Monitor:
             assert len(runs) <= 1, f"invariant 2: runner {index} has {len(runs)} RunJob queued"
             for job in runs:
                 owner = running.get(job.id)
-                assert owner is not None and owner[0] == index, (
-                    f"invariant 2: RunJob({job.id}) waits at runner {index} but the work "
-                    f"channel assigns the job to {owner[0] if owner else 'nobody'}"
-                )
+                where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
+                assert owner is not None, f"{where} but the work channel assigns it to nobody"
+                assert owner[0] == index, f"{where} but the work channel assigns it to {owner[0]}"
 
-    def _check_unstarted(self, capacity: int) -> None:
+    def check_capacity(self, capacity: int) -> None:
         """Invariant 6: cases admitted and not yet started stay within capacity."""
         running = self.probe.running()
         shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED

@@ -46,7 +46,7 @@ class Probe:
     """What a Mediator's Scheduler, channel, gate and store hold right now."""
 
     def __init__(self, mediator: Mediator, runtime: DeterministicRuntime) -> None:
-        self.engine: Engine = mediator._engine  # noqa: SLF001 - the harness's one window in
+        self.engine: Engine = mediator._engine
         self.runtime = runtime
         self.store: Store = self.engine.store
         self.gate: AdmissionGate = self.engine.gate
@@ -71,31 +71,31 @@ class Probe:
     @staticmethod
     def runner_index(cell: ActorCell) -> int:
         """A runner's index (kept across restarts)."""
-        return int(cell.actor._index)  # type: ignore[attr-defined]  # noqa: SLF001
+        return int(cell.actor._index)  # type: ignore[attr-defined]
 
     # -- the Scheduler's bookkeeping -------------------------------------------------------
 
     def jobs(self) -> dict[str, JobRecord]:
         """Jobs the Scheduler keeps: parked, split, held, and branches it spawned."""
         sched = self.scheduler()
-        return sched._jobs if sched is not None else {}  # noqa: SLF001
+        return sched._jobs if sched is not None else {}
 
     def kids(self) -> dict[str, set[str]]:
         """Live branches of each split parent."""
         sched = self.scheduler()
-        return sched._kids if sched is not None else {}  # noqa: SLF001
+        return sched._kids if sched is not None else {}
 
     def correlations(self) -> dict[str, tuple[str, ...]]:
         """Correlation ids each parked job waits on."""
         sched = self.scheduler()
-        return sched._job_corrs if sched is not None else {}  # noqa: SLF001
+        return sched._job_corrs if sched is not None else {}
 
     def timers(self) -> dict[str, float]:
         """Due time of each pending timer, by job id."""
         sched = self.scheduler()
         if sched is None:
             return {}
-        return {job_id: due for due, _, job_id in sched._timers._sorted}  # noqa: SLF001
+        return {job_id: due for due, _, job_id in sched._timers._sorted}
 
     # -- the work channel and the gate -----------------------------------------------------
 
@@ -105,15 +105,15 @@ class Probe:
 
     def ready(self) -> list[JobRecord]:
         """Internal jobs ready and not yet taken."""
-        return [j for j in self.channel._ready if j.state is JobState.READY]  # noqa: SLF001
+        return [j for j in self.channel._ready if j.state is JobState.READY]
 
     def idle(self) -> list[int]:
         """Runners parked as idle."""
-        return list(self.channel._idle)  # noqa: SLF001
+        return list(self.channel._idle)
 
     def queued(self) -> list[JobRecord]:
         """External jobs admitted and not yet started."""
-        return list(self.gate._queue)  # noqa: SLF001
+        return list(self.gate._queue)
 
     # -- the store ---------------------------------------------------------------------------
 
@@ -121,14 +121,14 @@ class Probe:
         """Every job the store holds in a non-final state (the records, not copies)."""
         store = self.store
         if isinstance(store, MemoryStore):
-            return {jid: saved[0] for jid, saved in list(store._live.items())}  # noqa: SLF001
+            return {jid: saved[0] for jid, saved in list(store._live.items())}
         return {job.id: job for job in store.unfinished()}
 
     def is_final(self, job_id: str) -> bool:
         """Whether the store holds ``job_id`` in a final state."""
         store = self.store
         if isinstance(store, MemoryStore):
-            saved = store._finished.get(job_id)  # noqa: SLF001
+            saved = store._finished.get(job_id)
             return saved is not None and saved[2] in FINAL_STATES
         job = store.get(job_id)
         return job is not None and job.state in FINAL_STATES
@@ -137,10 +137,10 @@ class Probe:
         """Each component's own ``_check_invariants()`` (plain asserts)."""
         sched = self.scheduler()
         if sched is not None:  # it checks its channel, timers and gate too
-            sched._check_invariants()  # noqa: SLF001
+            sched._check_invariants()
         else:
-            self.channel._check_invariants()  # noqa: SLF001
-            self.gate._check_invariants()  # noqa: SLF001
+            self.channel._check_invariants()
+            self.gate._check_invariants()
         check = getattr(self.store, "_check_invariants", None)
         if check is not None:
             check()

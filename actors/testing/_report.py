@@ -42,7 +42,7 @@ class TraceEntry:
 
 def describe_message(message: Any) -> tuple[str, str | None, str]:
     """``(action, job id, detail)`` of an engine message, for the trace."""
-    if isinstance(message, pykka_messages._ActorStop):  # noqa: SLF001 - naming it in traces
+    if isinstance(message, pykka_messages._ActorStop):
         return "stop", None, ""
     name = type(message).__name__
     if isinstance(message, m.DeliverEvent):
@@ -56,7 +56,11 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:
     if isinstance(message, m.SpawnBranch):
         return name, job.id, f"branch {job.branch_index} of {job.parent_id}"
     if isinstance(message, m.BranchArrived):
-        return name, job.id, f"branch {job.branch_index} of {job.parent_id} at {message.join_step!r}"
+        return (
+            name,
+            job.id,
+            f"branch {job.branch_index} of {job.parent_id} at {message.join_step!r}",
+        )
     if isinstance(message, m.RunnerFailed):
         return name, job.id, f"runner {message.runner}"
     return name, job.id, f"at {job.step!r}" if job.step else ""
@@ -105,7 +109,7 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
         lines.append(f"  case {case_id}:")
         lines.extend(f"    {_job(jobs.get(j.id, j), probe)}" for j in members)
     lines.append("actors:")
-    running = {runner: job for runner, job in probe.running().values()}
+    running = dict(probe.running().values())
     idle = set(probe.idle())
     for cell in probe.runtime.cells:
         what = []
@@ -124,7 +128,9 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
         lines.append(f"  {cell.name}: " + "; ".join(what))
     gate = probe.gate
     queued = ", ".join(f"{j.id} ({j.workflow})" for j in probe.queued()) or "none"
-    lines.append(f"admission gate: {gate.used}/{gate.capacity} used ({gate.mode.name}); queued: {queued}")
+    lines.append(
+        f"admission gate: {gate.used}/{gate.capacity} used ({gate.mode.name}); queued: {queued}"
+    )
     blocked = [b for b in probe.runtime.blockers if b.cell is None]
     lines.append(
         "blocked producers: "

@@ -297,7 +297,7 @@ class DeterministicRuntime:
                     actor.on_start()
                 except Exception as exc:
                     self.failures.append((cell, exc))
-                    actor._handle_failure(*sys.exc_info())  # noqa: SLF001 - pykka's own loop step
+                    actor._handle_failure(*sys.exc_info())
                 return STARTED
             envelope = cell.inbox.get()
             self._handle(cell, envelope)
@@ -310,7 +310,7 @@ class DeterministicRuntime:
     def _handle(self, cell: ActorCell, envelope: Envelope[Any]) -> None:
         actor = cell.actor
         try:
-            response = actor._handle_receive(envelope.message)  # noqa: SLF001
+            response = actor._handle_receive(envelope.message)
             if envelope.reply_to is not None:
                 envelope.reply_to.set(response)
         except Exception as exc:
@@ -318,11 +318,11 @@ class DeterministicRuntime:
                 envelope.reply_to.set_exception()
             else:
                 self.failures.append((cell, exc))
-                actor._handle_failure(*sys.exc_info())  # noqa: SLF001
+                actor._handle_failure(*sys.exc_info())
                 try:
                     actor.on_failure(*sys.exc_info())
-                except Exception:  # noqa: BLE001 - pykka logs it and stops the actor
-                    actor._handle_failure(*sys.exc_info())  # noqa: SLF001
+                except Exception:
+                    actor._handle_failure(*sys.exc_info())
         except BaseException:
             # pykka stops every actor on a BaseException (e.g. KeyboardInterrupt); so do
             # we, and let it propagate so the test run stops too.
@@ -330,7 +330,7 @@ class DeterministicRuntime:
             raise
 
     def _teardown(self, cell: ActorCell) -> None:
-        """pykka's loop teardown: answer what is left in a stopped actor's inbox."""
+        """Pykka's loop teardown: answer what is left in a stopped actor's inbox."""
         if cell.dead:
             return
         cell.dead = True
@@ -342,7 +342,7 @@ class DeterministicRuntime:
             envelope = cell.inbox.queue.popleft()
             if envelope.reply_to is None:
                 continue
-            if isinstance(envelope.message, pykka_messages._ActorStop):  # noqa: SLF001
+            if isinstance(envelope.message, pykka_messages._ActorStop):
                 envelope.reply_to.set(None)
             else:
                 error = pykka.ActorDeadError(f"{cell.actor} stopped before handling the message")
@@ -377,7 +377,9 @@ class DeterministicRuntime:
         cell = None
         if actor is not None:
             cell = cast("_Inbox", actor.actor_inbox).cell
-        blocker = Blocker(why, ready, resume, holds, cell, name or (cell.name if cell else "producer"))
+        blocker = Blocker(
+            why, ready, resume, holds, cell, name or (cell.name if cell else "producer")
+        )
         if cell is not None:
             cell.blocker = blocker
         self.blockers.append(blocker)
@@ -416,7 +418,9 @@ class DeterministicRuntime:
                 return True
         return False
 
-    def drive_until(self, done: Callable[[], bool], timeout: float | None, *, what: str = "") -> None:
+    def drive_until(
+        self, done: Callable[[], bool], timeout: float | None, *, what: str = ""
+    ) -> None:
         """Drive until ``done()``; ``pykka.Timeout`` after ``timeout`` virtual seconds.
 
         Raises the ``stalled`` error (a ``Deadlock`` by default) when nothing is left to

@@ -40,10 +40,12 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """A ``ParallelSplit`` into ``branches`` joined by a ``Synchronize`` (``sync``), a
-    ``Discriminator`` (``first``), or nothing (``none``: only at the end of a workflow;
-    elsewhere it compiles as ``sync``). ``dynamic``: the branch count is a function of
-    the data (WCP14), every instance running the first branch's shape.
+    """A ``ParallelSplit`` into ``branches``, then a join.
+
+    The join is a ``Synchronize`` (``sync``), a ``Discriminator`` (``first``), or nothing
+    (``none``: only at the end of a workflow; elsewhere it compiles as ``sync``).
+    ``dynamic``: the branch count is a function of the data (WCP14), every instance
+    running the first branch's shape.
     """
 
     branches: tuple[Node, ...]

@@ -41,7 +41,7 @@ __all__ = [
 
 
 @st.composite
-def shapes(  # noqa: PLR0913 - each kind of step can be switched off
+def shapes(
     draw: st.DrawFn,
     *,
     max_size: int = 10,
@@ -63,7 +63,7 @@ def shapes(  # noqa: PLR0913 - each kind of step can be switched off
     return _node(draw, options, budget=[max_size], depth=0, max_depth=max_depth, flags=[0])
 
 
-def _node(  # noqa: PLR0913 - the recursion's state
+def _node(
     draw: st.DrawFn,
     options: dict[str, bool],
     *,
@@ -140,7 +140,7 @@ def engine_configs(
     )
 
 
-def fault_plans(  # noqa: PLR0913 - each kind of fault can be switched off
+def fault_plans(
     *,
     crashes: bool = True,
     stalls: bool = True,
@@ -149,7 +149,7 @@ def fault_plans(  # noqa: PLR0913 - each kind of fault can be switched off
     max_each: int = 2,
     max_step: int = 40,
 ) -> st.SearchStrategy[FaultPlan]:
-    """Fault plans; each kind at most ``max_each`` times, crashes within the first ``max_step`` steps.
+    """Fault plans: each kind at most ``max_each`` times, crashes by step ``max_step``.
 
     ``duplicates`` adds duplicated ``BranchArrived`` messages (an engine that keys arrivals
     by branch must shrug them off; one that counts them joins early).
@@ -180,7 +180,7 @@ def fault_plans(  # noqa: PLR0913 - each kind of fault can be switched off
 
 
 @st.composite
-def scenarios(  # noqa: PLR0913 - the parts of a run, each replaceable
+def scenarios(
     draw: st.DrawFn,
     *,
     workflows: st.SearchStrategy[GeneratedWorkflow] | None = None,
