@@ -9,6 +9,8 @@ from actors._admission import FullMode
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES, JobState
 from actors._mediator import Mediator
+from actors._runner import Runner
+from actors._scheduler import Scheduler
 from actors.stores import MemoryStore
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualAlarm, VirtualClock
@@ -103,6 +105,7 @@ class Harness(External):
         self.clock = clock if clock is not None else VirtualClock()
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
+        self.runtime.namer = _name
         self.runtime.stalled = self._stalled
         self.plan = faults or FaultPlan()
         self.faults = FaultInjector(self.plan)
@@ -452,3 +455,12 @@ class Harness(External):
         parts.append(f"last {min(TRACE_TAIL, len(self.trace))} of {len(self.trace)} actions:")
         parts.append(format_trace(self.trace, TRACE_TAIL))
         return "\n".join(parts)
+
+
+def _name(actor: Any) -> str:
+    """``scheduler`` / ``runner-N`` in traces, also for a substituted subclass."""
+    if isinstance(actor, Scheduler):
+        return "scheduler"
+    if isinstance(actor, Runner):
+        return f"runner-{actor._index}"  # noqa: SLF001
+    return type(actor).__name__.lower()

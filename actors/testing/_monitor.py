@@ -35,6 +35,8 @@ class Monitor:
         self.totals: dict[_SplitKey, int] = {}
         self.arrivals: dict[_SplitKey, set[int]] = {}
         self.fires: dict[_SplitKey, int] = {}
+        self.releases: set[_SplitKey] = set()
+        """Splits whose join the Scheduler has released (checked at the moment it does)."""
         self.crashes: list[tuple[int, str, str | None]] = []
         """(runner, job id, step it was about to run) for every injected crash."""
         self.resumes: list[tuple[str, str | None]] = []
@@ -59,6 +61,29 @@ class Monitor:
             if child.parent_id is not None and child.branch_index is not None:
                 key = (child.parent_id, branch_gen(child))
                 self.arrivals.setdefault(key, set()).add(child.branch_index)
+                self._released(key, message.join_step)
+
+    def _released(self, key: _SplitKey, join_step: str) -> None:
+        """After an arrival: if it released the parent, were all its branches there?"""
+        parent = self.probe.jobs().get(key[0])
+        if (
+            parent is None
+            or key in self.releases
+            or parent.gen != key[1]
+            or not parent.joined
+            or parent.event is None
+            or parent.event[0] != "join"
+        ):
+            return
+        self.releases.add(key)
+        got = self.arrivals.get(key, set())
+        total = self.totals.get(key, parent.split_total)
+        step = self.probe.engine.workflow(parent.workflow, parent.version).step(join_step)
+        if isinstance(step, Synchronize) and got != set(range(total)):
+            self.violations.append(
+                f"invariant 3: Synchronize {join_step!r} released job {parent.id} after branches "
+                f"{sorted(got)} of {total} had arrived"
+            )
 
     def step(self, runner: int, job: JobRecord, step: Any, *, crashing: bool) -> None:
         """``runner`` is about to run ``step`` of ``job`` (it crashes there if ``crashing``)."""

@@ -40,8 +40,11 @@ __all__ = [
 ]
 
 
+_KINDS = ("task", "seq", "split", "choice", "wait", "loop", "request")  # shrinks to the first
+
+
 @st.composite
-def shapes(
+def shapes(  # noqa: PLR0913 - each kind of step can be switched off
     draw: st.DrawFn,
     *,
     max_size: int = 10,
@@ -53,62 +56,61 @@ def shapes(
     dynamic: bool = True,
 ) -> Node:
     """Workflow shapes of at most ``max_size`` records, splits nested ``max_depth`` deep."""
-    options = {
-        "waits": waits,
-        "loops": loops,
-        "discriminators": discriminators,
-        "requests": requests,
-        "dynamic": dynamic,
-    }
-    return _node(draw, options, budget=[max_size], depth=0, max_depth=max_depth, flags=[0])
+    allowed = {"task", "seq", "split", "choice"}
+    allowed |= {k for k, on in (("wait", waits), ("loop", loops), ("request", requests)) if on}
+    joins = ("sync", "none", "first") if discriminators else ("sync", "none")
+    state = _Budget(max_size, max_depth, frozenset(allowed), joins, dynamic)
+    return draw(_node(state, 0))
 
 
-def _node(
-    draw: st.DrawFn,
-    options: dict[str, bool],
-    *,
-    budget: list[int],
-    depth: int,
-    max_depth: int,
-    flags: list[int],
-) -> Node:
-    budget[0] -= 1
-    kinds = ["task"]  # first: what everything shrinks to
-    if budget[0] > 0:
-        kinds += ["seq", "choice"]
-        if depth < max_depth:
-            kinds.append("split")
-        if options["waits"]:
-            kinds.append("wait")
-        if options["loops"] and depth < max_depth:
-            kinds.append("loop")
-        if options["requests"]:
-            kinds.append("request")
-    kind = draw(st.sampled_from(kinds))
+class _Budget:
+    """What a shape may still grow into (shared by the draws of one shape)."""
 
-    def sub(deeper: int = 0) -> Node:
-        return _node(
-            draw, options, budget=budget, depth=depth + deeper, max_depth=max_depth, flags=flags
-        )
+    def __init__(  # noqa: PLR0913
+        self,
+        size: int,
+        max_depth: int,
+        kinds: frozenset[str],
+        joins: tuple[str, ...],
+        dynamic: bool,
+    ) -> None:
+        self.size = size
+        self.max_depth = max_depth
+        self.kinds = kinds
+        self.joins = joins
+        self.dynamic = dynamic
+        self.flags = 0
 
+
+@st.composite
+def _node(draw: st.DrawFn, budget: _Budget, depth: int) -> Node:
+    # Each node is a draw of its own (Hypothesis can then shrink a node to one of its
+    # children), and the kind is always drawn from the same list, so shrinking one node
+    # does not change what the draws after it mean; a kind that is not allowed here
+    # (no budget left, too deep, switched off) becomes a task.
+    budget.size -= 1
+    kind = draw(st.sampled_from(_KINDS))
+    nested = kind in ("split", "loop")
+    if kind not in budget.kinds or budget.size <= 0 or (nested and depth >= budget.max_depth):
+        kind = "task"
     if kind == "task":
         return Task()
     if kind == "seq":
-        return Seq(tuple(sub() for _ in range(draw(st.integers(2, 3)))))
-    if kind == "choice":
-        flag = flags[0]
-        flags[0] += 1
-        return Choice(flag, sub(), sub())
-    if kind == "split":
-        joins = ["sync", "none", "first"] if options["discriminators"] else ["sync", "none"]
-        join = draw(st.sampled_from(joins))
-        dynamic = options["dynamic"] and draw(st.booleans())
         n = draw(st.integers(2, 3))
-        return Split(tuple(sub(1) for _ in range(n)), join, dynamic)  # type: ignore[arg-type]
+        return Seq(tuple(draw(_node(budget, depth)) for _ in range(n)))
+    if kind == "choice":
+        budget.flags += 1
+        return Choice(budget.flags - 1, draw(_node(budget, depth)), draw(_node(budget, depth)))
+    if kind == "split":
+        join = draw(st.sampled_from(budget.joins))
+        dynamic = draw(st.booleans()) and budget.dynamic
+        n = draw(st.integers(2, 3))
+        branches = tuple(draw(_node(budget, depth + 1)) for _ in range(n))
+        return Split(branches, join, dynamic)  # type: ignore[arg-type]
     if kind == "wait":
         return Pause(draw(st.sampled_from([0.0, 1.0, 5.0])))
     if kind == "loop":
-        return Loop(draw(st.integers(1, 3)), sub(1))
+        return Loop(draw(st.integers(1, 3)), draw(_node(budget, depth + 1)))
     return Request(draw(st.sampled_from([1.0, 10.0])))
 
 
