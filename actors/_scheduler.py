@@ -53,6 +53,9 @@ class Scheduler(pykka.Actor):
         # Discriminator): they end for good with their last branch. Kept here rather than
         # read off the record, which a runner may be changing at the same moment.
         self._held: set[str] = set()
+        # Cancels of jobs whose own message (parked, split, runner failed) was still on
+        # its way here: applied when the job arrives.
+        self._cancels: set[str] = set()
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -187,6 +190,9 @@ class Scheduler(pykka.Actor):
             self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
         else:
             self._make_ready(child)
+        if child.branch_index == parent.split_total - 1 and parent.id in self._cancels:
+            self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
+            self._cancel_tree(parent, "cancelled")
         self._check_drain_if_asked()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
@@ -233,6 +239,7 @@ class Scheduler(pykka.Actor):
 
     def _on_parked(self, msg: m.JobParked) -> None:
         job = msg.job
+        self._claim_cancel(job)
         self._jobs[job.id] = job
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
@@ -268,7 +275,7 @@ class Scheduler(pykka.Actor):
             if saved is None:
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
             else:
-                saved.cancel_requested = job.cancel_requested
+                saved.cancel_requested = job.cancel_requested or job.id in self._cancels
                 logger.warning(
                     "job %s resumes from its last saved step %r",
                     job.id,
@@ -295,6 +302,7 @@ class Scheduler(pykka.Actor):
 
     def _finalize(self, job: JobRecord) -> None:
         self._held.discard(job.id)
+        self._cancels.discard(job.id)
         self._jobs.pop(job.id, None)
         self._kids.pop(job.id, None)
         if self._timers.cancel(job.id):
@@ -423,6 +431,9 @@ class Scheduler(pykka.Actor):
             saved = self._e.store.get(msg.job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
+            if saved is not None:  # unfinished: a runner has just parked, split or lost it,
+                self._cancels.add(msg.job_id)  # and its message is on the way here
+                return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
             return CancelOutcome.CANCELLED
@@ -430,6 +441,12 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
+
+    def _claim_cancel(self, job: JobRecord) -> None:
+        if job.id in self._cancels:
+            self._cancels.discard(job.id)
+            job.cancel_requested = True
+            job.error = job.error or "cancelled"
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
         job.cancel_requested = True
