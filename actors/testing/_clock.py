@@ -27,6 +27,7 @@ class VirtualAlarm:
         """Ring at ``when`` (clock seconds); ``None`` disarms. Replaces the previous time."""
         with self._clock._lock:
             self.when = None if self.closed else when
+            self._clock._armed.notify_all()
 
     def close(self) -> None:
         """Disarm for good."""
@@ -61,6 +62,7 @@ class VirtualClock:
         # Alarms may be set from an engine thread while a test advances time (a real,
         # threaded Mediator on a virtual clock), so state changes happen under a lock.
         self._lock = threading.Lock()
+        self._armed = threading.Condition(self._lock)
 
     def now(self) -> float:
         """The current virtual time."""
@@ -76,7 +78,24 @@ class VirtualClock:
     def next_alarm(self) -> float | None:
         """The earliest time an alarm is set for, or ``None``."""
         with self._lock:
-            times = [a.when for a in self._alarms if a.when is not None]
+            return self._earliest_locked()
+
+    def wait_for_alarm(self, timeout: float = 5.0) -> float:
+        """Block until some alarm is set; return its time (``TimeoutError`` after ``timeout``).
+
+        For a real, threaded Mediator on this clock: the engine arms its alarm from its own
+        thread, and a test waits for that instead of sleeping.
+        """
+        with self._armed:
+            if not self._armed.wait_for(self._earliest_locked, timeout):
+                msg = f"no alarm was set within {timeout}s"
+                raise TimeoutError(msg)
+            when = self._earliest_locked()
+        assert when is not None
+        return when
+
+    def _earliest_locked(self) -> float | None:
+        times = [a.when for a in self._alarms if a.when is not None]
         return min(times) if times else None
 
     def due(self) -> list[VirtualAlarm]:

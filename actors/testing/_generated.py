@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admission import FullMode
 from actors._errors import MailboxFull
 from actors._job import JobState
+from actors._outcomes import CancelOutcome
 from actors._spec import Spec
 from actors._steps import (
     Discriminator,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from actors._job import Job, StepContext
     from actors.testing._external import Submission
+    from actors.testing._runtime import DeterministicFuture
 
 __all__ = ["Case", "EngineConfig", "GeneratedWorkflow", "Scenario", "trail_of"]
 
@@ -341,7 +343,7 @@ class Scenario:
         wf.requests.clear()
         wf.responder = lambda cid: harness.receive_event(cid, {"reply": cid})
         subs: dict[int, Submission] = {}
-        cancelled: set[int] = set()
+        cancelled: dict[int, DeterministicFuture[CancelOutcome]] = {}
         try:
             for i, case in enumerate(self.cases):
                 harness.at(case.at, _scheduler(harness, wf, case, i, subs))
@@ -354,7 +356,12 @@ class Scenario:
             harness.close()
         return harness
 
-    def _verify(self, harness: Harness, subs: dict[int, Submission], cancelled: set[int]) -> None:
+    def _verify(
+        self,
+        harness: Harness,
+        subs: dict[int, Submission],
+        cancelled: dict[int, DeterministicFuture[CancelOutcome]],
+    ) -> None:
         problems: list[str] = []
         mode = self.config.full_mode
         for i, case in enumerate(self.cases):
@@ -364,6 +371,8 @@ class Scenario:
                     problems.append(f"case {i} refused: {sub.refused!r}")
                 continue
             job = sub.result()
+            if i in cancelled and cancelled[i].get() is CancelOutcome.NOT_FOUND:
+                problems.append(f"cancel of case {job.id} answered not_found; it ended {job.state}")
             if job.state is JobState.DONE:
                 problems += self.workflow.problems(job, case.flags)
             elif job.state is JobState.SHED and mode is not FullMode.DROP_OLDEST:
@@ -400,12 +409,14 @@ def _scheduler(
 
 
 def _canceller(
-    harness: Harness, i: int, subs: dict[int, Submission], cancelled: set[int]
+    harness: Harness,
+    i: int,
+    subs: dict[int, Submission],
+    cancelled: dict[int, DeterministicFuture[CancelOutcome]],
 ) -> Callable[[], None]:
     def cancel() -> None:
         sub = subs.get(i)
         if sub is not None and sub.job_id is not None:
-            cancelled.add(i)
-            harness.cancel(sub.job_id)
+            cancelled[i] = harness.cancel(sub.job_id)
 
     return cancel

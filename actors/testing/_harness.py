@@ -120,6 +120,8 @@ class Harness(External):
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
+        self._delivery_steps = 0
+        self._step_cap = max_steps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
@@ -162,8 +164,11 @@ class Harness(External):
         else:
             choice = self._chooser.choose(len(options))
         self._depth += 1
+        self._delivery_steps = 0
         try:
             self._perform(*options[choice])
+        except _SpinError as spin:
+            self._fail(Livelock, f"Livelock: {spin}")
         finally:
             self._depth -= 1
         self._after()
@@ -177,10 +182,15 @@ class Harness(External):
         ``Livelock`` after ``max_steps`` actions (default: the harness's budget).
         """
         start = self.actions
-        limit = start + (max_steps if max_steps is not None else self.max_steps)
-        while self.step():
-            if self.actions >= limit:
-                self._fail(Livelock, f"Livelock: {self.actions - start} actions without settling")
+        budget = max_steps if max_steps is not None else self.max_steps
+        limit = start + budget
+        self._step_cap, cap = budget, self._step_cap
+        try:
+            while self.step():
+                if self.actions >= limit:
+                    self._fail(Livelock, f"Livelock: {self.actions - start} actions, not settled")
+        finally:
+            self._step_cap = cap
         stuck = self._stuck()
         if stuck:
             self._fail(Deadlock, f"Deadlock: the run is quiescent but {stuck}")
@@ -377,6 +387,15 @@ class Harness(External):
     # -- faults and observation inside the engine -------------------------------------------------
 
     def _on_step(self, runner: int, job: JobRecord, step: Any) -> None:
+        self._delivery_steps += 1
+        if self._delivery_steps > self._step_cap:
+            # A loop without a parking step never leaves the runner's delivery; stop it
+            # with a BaseException, which pykka does not take for an actor's failure.
+            msg = (
+                f"runner {runner} ran {self._delivery_steps - 1} steps of job {job.id} in one "
+                f"delivery (at {step.name!r}): a loop that never waits or splits?"
+            )
+            raise _SpinError(msg)
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)
         if crash is not None:
@@ -401,7 +420,10 @@ class Harness(External):
     def _stuck(self) -> str:
         """Why a quiescent run cannot finish ("" when it can, or only waits for events)."""
         live = self.probe.live()
-        awaiting = {live[j].case_id for j in self.probe.correlations() if j in live}
+        # Jobs parked on an external event, or on a timer the test has to move the clock
+        # for (no autojump), wait for the outside world: their cases are not stuck.
+        outside = [*self.probe.correlations(), *self.probe.timers()]
+        awaiting = {live[j].case_id for j in outside if j in live}
         stuck = {j.case_id for j in live.values() if j.case_id not in awaiting}
         blocked = [b.name for b in self.runtime.blockers]
         parts = []
@@ -464,3 +486,7 @@ def _name(actor: Any) -> str:
     if isinstance(actor, Runner):
         return f"runner-{actor._index}"  # noqa: SLF001
     return type(actor).__name__.lower()
+
+
+class _SpinError(BaseException):
+    """A runner's delivery ran past the step budget (turned into ``Livelock``)."""

@@ -130,11 +130,14 @@ class Monitor:
             )
 
     def crashed(self, runner: int, job: JobRecord, step: str | None) -> None:
-        """An injected crash hits ``runner`` while it holds ``job``: note its last save."""
+        """An injected crash hits ``runner`` while it holds ``job``: note its last save.
+
+        The crash point comes right after a save (or a release the Scheduler saved), so
+        the runner's own record *is* the last save; taking it from here rather than from
+        the store means a store that hands back a stale state is caught too.
+        """
         self.crashes.append((runner, job.id, step))
-        saved = self.probe.store.load(job.id)
-        if saved is not None:
-            self._expected[job.id] = (saved.step, copy.deepcopy(saved.data))
+        self._expected[job.id] = (job.step, copy.deepcopy(job.data))
 
     # -- checks after every delivery ---------------------------------------------------------
 
