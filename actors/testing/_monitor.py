@@ -43,6 +43,8 @@ class Monitor:
         """(job id, step) of every job seen resuming after a crash, checked against its save."""
         self._expected: dict[str, tuple[str | None, Any]] = {}
         self.unstarted: set[str] = set()
+        self.steps_checked = 0
+        """Steps whose runner was checked to be the job's only owner (invariant 2)."""
         self.peak_unstarted = 0
 
     # -- events the harness reports ----------------------------------------------------------
@@ -88,6 +90,7 @@ class Monitor:
     def step(self, runner: int, job: JobRecord, step: Any, *, crashing: bool) -> None:
         """``runner`` is about to run ``step`` of ``job`` (it crashes there if ``crashing``)."""
         self.unstarted.discard(job.id)  # a batch may take, run and park a job in one delivery
+        self.steps_checked += 1
         held = self.probe.running().get(job.id)
         if held is None or held[0] != runner or held[1] is not job:
             owner = "nobody" if held is None else f"runner {held[0]}"
