@@ -484,7 +484,7 @@ def _name(actor: Any) -> str:
     if isinstance(actor, Scheduler):
         return "scheduler"
     if isinstance(actor, Runner):
-        return f"runner-{actor._index}"  # noqa: SLF001
+        return f"runner-{actor._index}"
     return type(actor).__name__.lower()
 
 

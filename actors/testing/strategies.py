@@ -44,7 +44,7 @@ _KINDS = ("task", "seq", "split", "choice", "wait", "loop", "request")  # shrink
 
 
 @st.composite
-def shapes(  # noqa: PLR0913 - each kind of step can be switched off
+def shapes(
     draw: st.DrawFn,
     *,
     max_size: int = 10,
@@ -66,7 +66,7 @@ def shapes(  # noqa: PLR0913 - each kind of step can be switched off
 class _Budget:
     """What a shape may still grow into (shared by the draws of one shape)."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         size: int,
         max_depth: int,

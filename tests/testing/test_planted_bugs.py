@@ -55,7 +55,7 @@ class SpawnThroughGateScheduler(Scheduler):
 
 
 class BlockingSplitRunner(Runner):
-    """Planted bug (a), Runner side: sending a spawn takes a gate slot, blocking while none is free."""
+    """Planted bug (a), Runner side: a spawn needs a gate slot; the runner blocks till one frees."""
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, m.RunJob):
@@ -123,7 +123,7 @@ def _search(
     substitutions: dict[type, type],
     expected: type[Exception],
 ) -> tuple[Scenario, int, int, Exception]:
-    """Run a Hypothesis search; return (shrunk scenario, examples to first failure, total, error)."""
+    """Search; return (shrunk scenario, examples to the first failure, examples run, error)."""
     seen: list[Scenario] = []
     tried = [0]
     first: list[int] = []
@@ -175,7 +175,9 @@ def test_a_synchronize_that_counts_a_duplicated_arrival_joins_early(record_prope
     duplicated = st.builds(Duplicate, message=st.just("BranchArrived"), nth=st.integers(1, 4))
     strategy = scenarios(
         workflows=workflows(requests=False),
-        faults=st.builds(FaultPlan, duplicates=st.lists(duplicated, min_size=1, max_size=2).map(tuple)),
+        faults=st.builds(
+            FaultPlan, duplicates=st.lists(duplicated, min_size=1, max_size=2).map(tuple)
+        ),
         cancels=False,
     )
     shrunk, found_after, tried, error = _search(

@@ -39,9 +39,9 @@ def merge(parent: dict[str, Any], branches: list[dict[str, Any]]) -> None:
 
 
 ORDER = Workflow("order", start="check", steps=[
-    ExclusiveChoice("check", Spec(lambda d: d["qty"] > 0, "qty > 0"), if_true="split", if_false="reject"),
+    ExclusiveChoice("check", Spec(lambda d: d["qty"] > 0), if_true="split", if_false="reject"),
     ParallelSplit("split", branches=["pay", "ship"]),
-    RequestReaction("pay", send=lambda d, ctx: None, next="paid", timeout=30.0, on_timeout="unpaid"),
+    RequestReaction("pay", send=lambda d, c: None, next="paid", timeout=30.0, on_timeout="unpaid"),
     Sequential("paid", note("paid"), next="join"),
     Sequential("unpaid", note("unpaid"), next="join"),
     Wait("ship", 5.0, next="shipped"),
