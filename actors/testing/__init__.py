@@ -29,11 +29,13 @@ if TYPE_CHECKING:
     )
     from actors.testing._external import Submission
     from actors.testing._faults import Crash, Duplicate, EventFault, FaultPlan, Stall
-    from actors.testing._generated import Case, EngineConfig, GeneratedWorkflow, Scenario
+    from actors.testing._future import DeterministicFuture
+    from actors.testing._generated import GeneratedWorkflow
     from actors.testing._harness import Harness
     from actors.testing._replay import explore, replay
     from actors.testing._report import TraceEntry
-    from actors.testing._runtime import DeterministicFuture, DeterministicRuntime
+    from actors.testing._runtime import DeterministicRuntime
+    from actors.testing._scenario import Case, EngineConfig, Scenario
     from actors.testing._stateful import MediatorMachine
 
     Faults = FaultPlan
@@ -67,13 +69,13 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Case": "_generated",
+    "Case": "_scenario",
     "Crash": "_faults",
     "Deadlock": "_errors",
-    "DeterministicFuture": "_runtime",
+    "DeterministicFuture": "_future",
     "DeterministicRuntime": "_runtime",
     "Duplicate": "_faults",
-    "EngineConfig": "_generated",
+    "EngineConfig": "_scenario",
     "EventFault": "_faults",
     "FaultPlan": "_faults",
     "GeneratedWorkflow": "_generated",
@@ -83,7 +85,7 @@ _WHERE = {
     "InvariantViolation": "_errors",
     "Livelock": "_errors",
     "MediatorMachine": "_stateful",
-    "Scenario": "_generated",
+    "Scenario": "_scenario",
     "Stall": "_faults",
     "Submission": "_external",
     "TraceEntry": "_report",

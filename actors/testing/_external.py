@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._admission import FullMode
 from actors._errors import ActorsError, EngineStoppedError, MailboxFull
-from actors.testing._runtime import DeterministicFuture
+from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
     from actors._handle import JobHandle

@@ -9,9 +9,27 @@ plan replays identically under the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Crash", "Duplicate", "EventAction", "EventFault", "FaultInjector", "FaultPlan", "Stall"]
+from actors.testing._errors import InjectedCrash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._job import JobRecord
+    from actors.testing._monitor import Monitor
+
+__all__ = [
+    "Crash",
+    "Duplicate",
+    "EventAction",
+    "EventFault",
+    "FaultInjector",
+    "FaultPlan",
+    "SpinError",
+    "Stall",
+    "StepHook",
+]
 
 EventAction = Literal["duplicate", "drop", "delay", "reorder"]
 
@@ -138,3 +156,50 @@ class FaultInjector:
     def stalled(self, action: int) -> set[int]:
         """Runner indices stalled during harness action number ``action``."""
         return {s.runner for s in self.plan.stalls if s.at <= action < s.at + s.steps}
+
+
+class SpinError(BaseException):
+    """A runner's delivery ran past the step budget (the harness turns it into ``Livelock``)."""
+
+
+class StepHook:
+    """The engine's ``step_hook`` under a harness: observe each step, crash, stop a spin.
+
+    Called by a Runner just before each step, inside its delivery: checks that must not
+    look like a crash there are only recorded (see ``Monitor.step``).
+    """
+
+    def __init__(
+        self,
+        faults: FaultInjector,
+        monitor: Monitor,
+        record: Callable[[str, str, str | None, str], None],
+        cap: int,
+    ) -> None:
+        self.faults = faults
+        self.monitor = monitor
+        self.record = record
+        self.cap = cap
+        """Steps one delivery may run before it counts as a livelock."""
+        self.delivery_steps = 0
+
+    def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
+        """Before ``runner`` runs ``step`` of ``job``."""
+        self.delivery_steps += 1
+        if self.delivery_steps > self.cap:
+            # A loop without a parking step never leaves the runner's delivery; stop it
+            # with a BaseException, which pykka does not take for an actor's failure.
+            msg = (
+                f"runner {runner} ran {self.delivery_steps - 1} steps of job {job.id} in one "
+                f"delivery (at {step.name!r}): a loop that never waits or splits?"
+            )
+            raise SpinError(msg)
+        crash = self.faults.before_step(runner)
+        self.monitor.step(runner, job, step, crashing=crash is not None)
+        if crash is not None:
+            self.monitor.crashed(runner, job, job.step)
+            action = "lease-expired" if crash.lease else "crash"
+            where = f"before {step.name!r} (step #{crash.at_step})"
+            self.record(f"runner-{runner}", action, job.id, where)
+            msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
+            raise InjectedCrash(msg)

@@ -7,19 +7,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from actors._admission import FullMode
 from actors._errors import ActorsError
-from actors._job import FINAL_STATES, JobState
 from actors._mediator import Mediator
-from actors._runner import Runner
-from actors._scheduler import Scheduler
 from actors.stores import MemoryStore
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualAlarm, VirtualClock
 from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, Livelock
 from actors.testing._external import External, HeldEvent
-from actors.testing._faults import FaultInjector, FaultPlan
+from actors.testing._faults import FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
-from actors.testing._probe import Probe
-from actors.testing._report import TraceEntry, describe_message, format_trace, state_report
+from actors.testing._probe import Probe, actor_name
+from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
 from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRuntime
 
 if TYPE_CHECKING:
@@ -27,14 +24,12 @@ if TYPE_CHECKING:
 
     from pykka._envelope import Envelope
 
-    from actors._job import Job, JobRecord
+    from actors._job import Job
     from actors._workflow import Workflow
     from actors.stores import Store
     from actors.testing._chooser import Chooser
 
 __all__ = ["Harness"]
-
-TRACE_TAIL = 25  # actions shown in a failure message: enough context, still readable
 
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP = range(5)
 _Option = tuple[int, Any]
@@ -105,7 +100,7 @@ class Harness(External):
         self.clock = clock if clock is not None else VirtualClock()
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
-        self.runtime.namer = _name
+        self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
         self.plan = faults or FaultPlan()
         self.faults = FaultInjector(self.plan)
@@ -120,8 +115,6 @@ class Harness(External):
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
-        self._delivery_steps = 0
-        self._step_cap = max_steps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
@@ -140,7 +133,8 @@ class Harness(External):
         )
         self.probe = Probe(self.mediator, self.runtime)
         self.monitor = Monitor(self.probe)
-        self.probe.engine.step_hook = self._on_step
+        self._hook = StepHook(self.faults, self.monitor, self._record, max_steps)
+        self.probe.engine.step_hook = self._hook
         External.__init__(self, self.probe)
 
     # -- running ----------------------------------------------------------------------------------
@@ -164,10 +158,10 @@ class Harness(External):
         else:
             choice = self._chooser.choose(len(options))
         self._depth += 1
-        self._delivery_steps = 0
+        self._hook.delivery_steps = 0
         try:
             self._perform(*options[choice])
-        except _SpinError as spin:
+        except SpinError as spin:
             self._fail(Livelock, f"Livelock: {spin}")
         finally:
             self._depth -= 1
@@ -184,13 +178,13 @@ class Harness(External):
         start = self.actions
         budget = max_steps if max_steps is not None else self.max_steps
         limit = start + budget
-        self._step_cap, cap = budget, self._step_cap
+        self._hook.cap, cap = budget, self._hook.cap
         try:
             while self.step():
                 if self.actions >= limit:
                     self._fail(Livelock, f"Livelock: {self.actions - start} actions, not settled")
         finally:
-            self._step_cap = cap
+            self._hook.cap = cap
         stuck = self._stuck()
         if stuck:
             self._fail(Deadlock, f"Deadlock: the run is quiescent but {stuck}")
@@ -210,14 +204,7 @@ class Harness(External):
             self._fail(Deadlock, f"Deadlock: case(s) {ids} still wait for external events")
         results = [s.result() for s in self.submissions if s.handle is not None]
         try:
-            for job in results:
-                assert job.state in FINAL_STATES, f"invariant 1: case {job.id} ended {job.state}"
-            states: dict[str, JobState] = {}
-            for key in self.monitor.arrivals:
-                snap = self.store.get(key[0])
-                if snap is not None:
-                    states[key[0]] = snap.state
-            self.monitor.check_final(states)
+            self.monitor.check_end(results)
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
         return results
@@ -256,17 +243,11 @@ class Harness(External):
         4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
         save; 6: admitted, unstarted cases stay within capacity.
         """
-        monitor = self.monitor
-        checks: dict[int, Callable[[], None]] = {
-            1: monitor.check_accounted,
-            2: monitor.check_one_runner,
-            3: lambda: monitor.check_reported(3),
-            4: self.check_progress,
-            5: lambda: monitor.check_reported(5),
-            6: lambda: monitor.check_capacity(self.probe.gate.capacity),
-        }
         try:
-            checks[number]()
+            if number == 4:
+                self.check_progress()
+            else:
+                self.monitor.check_one(number, self.probe.gate.capacity)
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
@@ -384,28 +365,7 @@ class Harness(External):
         fn()
         return True
 
-    # -- faults and observation inside the engine -------------------------------------------------
-
-    def _on_step(self, runner: int, job: JobRecord, step: Any) -> None:
-        self._delivery_steps += 1
-        if self._delivery_steps > self._step_cap:
-            # A loop without a parking step never leaves the runner's delivery; stop it
-            # with a BaseException, which pykka does not take for an actor's failure.
-            msg = (
-                f"runner {runner} ran {self._delivery_steps - 1} steps of job {job.id} in one "
-                f"delivery (at {step.name!r}): a loop that never waits or splits?"
-            )
-            raise _SpinError(msg)
-        crash = self.faults.before_step(runner)
-        self.monitor.step(runner, job, step, crashing=crash is not None)
-        if crash is not None:
-            self.monitor.crashed(runner, job, job.step)
-            action = "lease-expired" if crash.lease else "crash"
-            self._record(
-                f"runner-{runner}", action, job.id, f"before {step.name!r} (step #{crash.at_step})"
-            )
-            msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
-            raise InjectedCrash(msg)
+    # -- faults inside the engine ----------------------------------------------------------------
 
     def _copies(self, cell: ActorCell, envelope: Envelope[Any]) -> int:
         name = type(envelope.message).__name__
@@ -418,21 +378,7 @@ class Harness(External):
     # -- failures ---------------------------------------------------------------------------------
 
     def _stuck(self) -> str:
-        """Why a quiescent run cannot finish ("" when it can, or only waits for events)."""
-        live = self.probe.live()
-        # Jobs parked on an external event, or on a timer the test has to move the clock
-        # for (no autojump), wait for the outside world: their cases are not stuck.
-        outside = [*self.probe.correlations(), *self.probe.timers()]
-        awaiting = {live[j].case_id for j in outside if j in live}
-        stuck = {j.case_id for j in live.values() if j.case_id not in awaiting}
-        blocked = [b.name for b in self.runtime.blockers]
-        parts = []
-        if stuck:
-            jobs = sum(1 for j in live.values() if j.case_id in stuck)
-            parts.append(f"{jobs} job(s) of {len(stuck)} case(s) cannot finish")
-        if blocked:
-            parts.append(f"{', '.join(blocked)} blocked for good")
-        return " and ".join(parts)
+        return self.probe.stuck()
 
     def _stalled(self, what: str) -> BaseException:
         message = self._describe_failure(f"Deadlock: {what}; nothing can run", with_state=True)
@@ -451,42 +397,12 @@ class Harness(External):
         raise error from cause
 
     def _describe_failure(self, headline: str, *, with_state: bool) -> str:
-        if self.seed is not None:
-            how = (
-                f"seed: {self.seed} (replay: Harness(..., seed={self.seed}) with the same options)"
-            )
-        else:
-            how = "seed: none; choices came from Hypothesis data (Hypothesis replays the example)"
-        opts = self._options_kept
-        config = (
-            f"config: runners={opts['runners']} capacity={opts['capacity']} "
-            f"full_mode={opts['full_mode'].name} runner_batch={opts['runner_batch']}; "
-            f"faults: {self.plan.describe()}"
-        )
-        parts = [headline, how, config]
+        state = None
         if with_state:
             try:
-                parts.append(self.report())
-            except (
-                ActorsError,
-                AssertionError,
-                LookupError,
-                TypeError,
-            ) as exc:  # never mask the failure
-                parts.append(f"(no state report: {exc!r})")
-        parts.append(f"last {min(TRACE_TAIL, len(self.trace))} of {len(self.trace)} actions:")
-        parts.append(format_trace(self.trace, TRACE_TAIL))
-        return "\n".join(parts)
-
-
-def _name(actor: Any) -> str:
-    """``scheduler`` / ``runner-N`` in traces, also for a substituted subclass."""
-    if isinstance(actor, Scheduler):
-        return "scheduler"
-    if isinstance(actor, Runner):
-        return f"runner-{actor._index}"
-    return type(actor).__name__.lower()
-
-
-class _SpinError(BaseException):
-    """A runner's delivery ran past the step budget (turned into ``Livelock``)."""
+                state = self.report()
+            except (ActorsError, AssertionError, LookupError, TypeError) as exc:
+                state = f"(no state report: {exc!r})"  # never mask the failure itself
+        return describe_failure(
+            headline, self.seed, self._options_kept, self.plan.describe(), state, self.trace
+        )

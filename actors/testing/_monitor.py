@@ -13,11 +13,14 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
-from actors._job import JobRecord, JobState
+from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._steps import Discriminator, Synchronize
 from actors.testing._probe import branch_gen, message_jobs
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._job import Job
     from actors.testing._probe import Probe
 
 __all__ = ["Monitor"]
@@ -212,23 +215,31 @@ class Monitor:
 
     # -- checks at the end of a run ------------------------------------------------------------
 
-    def check_final(self, states: dict[str, JobState]) -> None:
-        """Invariant 3 at the end: a split whose branches all arrived fired its join once.
+    def check_one(self, number: int, capacity: int) -> None:
+        """Check DESIGN invariant ``number`` (1-3, 5, 6; 4 needs the harness) now."""
+        checks: dict[int, Callable[[], None]] = {
+            1: self.check_accounted,
+            2: self.check_one_runner,
+            3: lambda: self.check_reported(3),
+            5: lambda: self.check_reported(5),
+            6: lambda: self.check_capacity(capacity),
+        }
+        checks[number]()
 
-        ``states`` gives the final state of jobs that may have been split parents.
-        """
+    def check_end(self, results: list[Job]) -> None:
+        """At the end of a run: every case ended, and every complete split joined once."""
+        for job in results:
+            assert job.state in FINAL_STATES, f"invariant 1: case {job.id} ended {job.state}"
         for key, got in self.arrivals.items():
-            parent_id = key[0]
-            state = states.get(parent_id)
-            if state is None or state is JobState.CANCELLED:
-                continue  # unfinished (reported elsewhere), or cancelled before its join
+            parent = self.probe.store.get(key[0])
+            if parent is None or parent.state is JobState.CANCELLED:
+                continue  # forgotten (retention), or cancelled before its join
             total = self.totals.get(key)
-            complete = total is not None and got == set(range(total))
             fires = self.fires.get(key, 0)
-            assert fires <= 1, f"invariant 3: the join of job {parent_id} fired {fires} times"
-            if complete and fires == 0:
+            assert fires <= 1, f"invariant 3: the join of job {key[0]} fired {fires} times"
+            if total is not None and got == set(range(total)) and fires == 0:
                 msg = (
-                    f"invariant 3: every branch of job {parent_id} arrived at its join but the "
-                    f"join never fired (the job ended {state.value})"
+                    f"invariant 3: every branch of job {key[0]} arrived at its join but the "
+                    f"join never fired (the job ended {parent.state.value})"
                 )
                 raise AssertionError(msg)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.testing._runtime import ActorCell, DeterministicRuntime
 
-__all__ = ["Probe", "branch_gen", "message_jobs"]
+__all__ = ["Probe", "actor_name", "branch_gen", "message_jobs"]
 
 
 def branch_gen(job: JobRecord) -> int:
@@ -32,6 +32,15 @@ def branch_gen(job: JobRecord) -> int:
     # Older engines kept it in ``gen``; newer ones in ``parent_gen`` (``gen`` then counts
     # the branch's own splits).
     return int(getattr(job, "parent_gen", job.gen))
+
+
+def actor_name(actor: Any) -> str:
+    """``scheduler`` / ``runner-N`` in traces, also for a substituted subclass."""
+    if isinstance(actor, Scheduler):
+        return "scheduler"
+    if isinstance(actor, Runner):
+        return f"runner-{actor._index}"
+    return type(actor).__name__.lower()
 
 
 def message_jobs(message: Any) -> Iterator[JobRecord]:
@@ -132,6 +141,23 @@ class Probe:
             return saved is not None and saved[2] in FINAL_STATES
         job = store.get(job_id)
         return job is not None and job.state in FINAL_STATES
+
+    def stuck(self) -> str:
+        """Why a quiescent engine cannot finish ("" when it can, or only awaits the outside)."""
+        live = self.live()
+        # Jobs parked on an external event, or on a timer the test has to move the clock
+        # for (no autojump), wait for the outside world: their cases are not stuck.
+        outside = [*self.correlations(), *self.timers()]
+        awaiting = {live[j].case_id for j in outside if j in live}
+        stuck = {j.case_id for j in live.values() if j.case_id not in awaiting}
+        blocked = [b.name for b in self.runtime.blockers]
+        parts = []
+        if stuck:
+            jobs = sum(1 for j in live.values() if j.case_id in stuck)
+            parts.append(f"{jobs} job(s) of {len(stuck)} case(s) cannot finish")
+        if blocked:
+            parts.append(f"{', '.join(blocked)} blocked for good")
+        return " and ".join(parts)
 
     def check_components(self) -> None:
         """Each component's own ``_check_invariants()`` (plain asserts)."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors.testing._generated import Scenario
 from actors.testing._harness import Harness
+from actors.testing._scenario import Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

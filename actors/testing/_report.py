@@ -12,12 +12,21 @@ from actors._job import JobRecord, JobState
 from actors.testing._probe import message_jobs
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from actors.testing._clock import VirtualClock
     from actors.testing._probe import Probe
 
-__all__ = ["TraceEntry", "describe_message", "format_trace", "state_report"]
+__all__ = [
+    "TRACE_TAIL",
+    "TraceEntry",
+    "describe_failure",
+    "describe_message",
+    "format_trace",
+    "state_report",
+]
+
+TRACE_TAIL = 25  # actions shown in a failure message: enough context, still readable
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +162,29 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
     nxt = clock.next_alarm()
     lines.append(f"clock: t={clock.now()}, next alarm: {'none' if nxt is None else nxt}")
     return "\n".join(lines)
+
+
+def describe_failure(
+    headline: str,
+    seed: int | None,
+    options: Mapping[str, Any],
+    faults: str,
+    state: str | None,
+    trace: Sequence[TraceEntry],
+) -> str:
+    """A failure message: what failed, how to replay it, the config, the state, the trace tail."""
+    if seed is not None:
+        how = f"seed: {seed} (replay: Harness(..., seed={seed}) with the same options)"
+    else:
+        how = "seed: none; choices came from Hypothesis data (Hypothesis replays the example)"
+    config = (
+        f"config: runners={options['runners']} capacity={options['capacity']} "
+        f"full_mode={options['full_mode'].name} runner_batch={options['runner_batch']}; "
+        f"faults: {faults}"
+    )
+    parts = [headline, how, config]
+    if state is not None:
+        parts.append(state)
+    parts.append(f"last {min(TRACE_TAIL, len(trace))} of {len(trace)} actions:")
+    parts.append(format_trace(trace, TRACE_TAIL))
+    return "\n".join(parts)

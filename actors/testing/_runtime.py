@@ -13,7 +13,6 @@ hanging when nothing is left to deliver.
 from __future__ import annotations
 
 import itertools
-import queue
 import sys
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,19 +23,20 @@ from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
 from actors.testing._errors import Deadlock
+from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from pykka._actor import ActorInbox
-    from pykka._types import OptExcInfo
 
     from actors.testing._clock import VirtualClock
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
 
+# DeterministicFuture lives in its own module; it is re-exported here with the runtime.
+
 A = TypeVar("A", bound=pykka.Actor)
-T = TypeVar("T")
 
 STARTED = "on_start"
 """What ``DeterministicRuntime.deliver`` reports when it ran an actor's ``on_start``."""
@@ -108,63 +108,6 @@ class _Inbox:
 
     def empty(self) -> bool:
         return not self.queue
-
-
-class DeterministicFuture(pykka.Future[T]):
-    """A future whose ``get()`` drives its runtime until a value is set.
-
-    ``timeout`` is measured on the runtime's virtual clock (when it has one): deliveries
-    take no virtual time, so a timeout passes only when timers move the clock.
-    """
-
-    def __init__(self, runtime: DeterministicRuntime | None = None) -> None:
-        super().__init__()
-        self._runtime = runtime
-        self._has_result = False
-        self._value: Any = None
-        self._exc_info: OptExcInfo | None = None
-
-    @property
-    def resolved(self) -> bool:
-        """Whether a value or an exception has been set."""
-        return self._has_result
-
-    def get(self, *, timeout: float | None = None) -> T:
-        """The value, driving the runtime until it is set (raises the set exception)."""
-        try:
-            return super().get(timeout=timeout)
-        except NotImplementedError:
-            pass
-        if not self._has_result:
-            if self._runtime is None:
-                msg = "this future is unresolved and belongs to no runtime that could resolve it"
-                raise Deadlock(msg)
-            self._runtime.drive_until(lambda: self._has_result, timeout, what=repr(self))
-        if self._exc_info is not None:
-            exc_type, exc_value, exc_tb = self._exc_info
-            assert exc_type is not None
-            if exc_value is None:
-                exc_value = exc_type()
-            raise exc_value.with_traceback(exc_tb)
-        return cast("T", self._value)
-
-    def set(self, value: Any | None = None) -> None:
-        """Set the value (once; like pykka's futures, a second set raises ``queue.Full``)."""
-        if self._has_result or self._get_hook is not None:
-            raise queue.Full
-        self._value = value
-        self._has_result = True
-
-    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
-        """Set an exception (from ``sys.exc_info()`` when none is given)."""
-        if self._has_result or self._get_hook is not None:
-            raise queue.Full
-        self._exc_info = exc_info if exc_info is not None else sys.exc_info()
-        self._has_result = True
-
-    def __repr__(self) -> str:
-        state = "resolved" if self._has_result else "pending"
-        return f"<DeterministicFuture {state}>"
 
 
 class _SimActor(pykka.Actor):

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from actors._admission import FullMode
 from actors.testing._faults import Crash, Duplicate, EventFault, FaultPlan, Stall
-from actors.testing._generated import Case, EngineConfig, GeneratedWorkflow, Scenario
+from actors.testing._generated import GeneratedWorkflow
+from actors.testing._scenario import Case, EngineConfig, Scenario
 from actors.testing._shapes import Choice, Loop, Node, Pause, Request, Seq, Split, Task
 
 __all__ = [
