@@ -98,6 +98,10 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
+        # Called by a Runner just before each step as ``step_hook(runner, job, step)``. None
+        # in production; the deterministic harness (actors.testing) observes steps here and
+        # raises from it to crash a runner between two steps.
+        self.step_hook: Callable[[int, JobRecord, Any], None] | None = None
         self.scheduler: pykka.ActorRef[Any] = None  # type: ignore[assignment]  # set on start
         # Futures of cases not yet ended, by case id: single dict operations, atomic on
         # their own, so producers and the Scheduler never contend for a lock here. A

@@ -57,6 +57,9 @@ class Scheduler(pykka.Actor):
         # Discriminator): they end for good with their last branch. Kept here rather than
         # read off the record, which a runner may be changing at the same moment.
         self._held: set[str] = set()
+        # Cancels of jobs whose own message (parked, split, runner failed) was still on
+        # its way here: applied when the job arrives.
+        self._cancels: set[str] = set()
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -194,7 +197,7 @@ class Scheduler(pykka.Actor):
             self._kids.setdefault(msg.parent.id, set())
             # Count the split's branches now: a branch may end before its siblings'
             # messages arrive, so the set of spawned branches cannot tell "all ended".
-            msg.parent.split_live += msg.parent.split_total
+            msg.parent.split_live = msg.parent.split_total
         child = msg.job
         assert child.parent_id is not None
         parent = self._jobs[child.parent_id]
@@ -202,8 +205,13 @@ class Scheduler(pykka.Actor):
         self._kids[parent.id].add(child.id)
         if parent.cancel_requested:
             self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
+        elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
+            self._end(child, JobState.CANCELLED, "a sibling won the Discriminator")
         else:
             self._make_ready(child)
+        if child.branch_index == parent.split_total - 1 and parent.id in self._cancels:
+            self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
+            self._cancel_tree(parent, "cancelled")
         if self._drain:
             self._check_drain()
 
@@ -251,6 +259,7 @@ class Scheduler(pykka.Actor):
 
     def _on_parked(self, msg: m.JobParked) -> None:
         job = msg.job
+        self._claim_cancel(job)
         self._jobs[job.id] = job
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
@@ -271,7 +280,7 @@ class Scheduler(pykka.Actor):
     def _on_ended(self, msg: m.JobEnded) -> None:
         job = msg.job
         self._jobs[job.id] = job
-        if job.split_live > 0:
+        if job.split_live > 0 or self._kids.get(job.id):
             self._held.add(job.id)
         else:
             self._finalize(job)
@@ -288,7 +297,7 @@ class Scheduler(pykka.Actor):
             if saved is None:
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
             else:
-                saved.cancel_requested = job.cancel_requested
+                saved.cancel_requested = job.cancel_requested or job.id in self._cancels
                 logger.warning(
                     "job %s resumes from its last saved step %r",
                     job.id,
@@ -309,7 +318,7 @@ class Scheduler(pykka.Actor):
         job.error = error
         job.due = None
         self._e.store.save(job)
-        if job.split_live > 0:
+        if job.split_live > 0 or self._kids.get(job.id):
             self._held.add(job.id)
         else:
             self._finalize(job)
@@ -317,6 +326,7 @@ class Scheduler(pykka.Actor):
     def _finalize(self, job: JobRecord) -> None:
         job_id = job.id
         self._held.discard(job_id)
+        self._cancels.discard(job_id)
         self._jobs.pop(job_id, None)
         self._kids.pop(job_id, None)
         if self._timers.cancel(job_id):
@@ -332,7 +342,8 @@ class Scheduler(pykka.Actor):
         parent = self._jobs.get(job.parent_id)
         if parent is not None:
             self._kids.get(parent.id, set()).discard(job.id)
-            parent.split_live -= 1
+            if job.parent_gen == parent.gen:
+                parent.split_live -= 1
             self._child_ended(parent, job)
 
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
@@ -344,12 +355,22 @@ class Scheduler(pykka.Actor):
                 )
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
-        if parent.split_live > 0:
-            return
+        kids = self._kids.get(parent.id)
         if parent.id in self._held:  # its own thread had already ended
-            self._held.discard(parent.id)
-            self._finalize(parent)
-        elif not parent.joined and parent.split_total and parent.state is JobState.WAITING:
+            if not kids and parent.split_live <= 0:
+                self._held.discard(parent.id)
+                self._finalize(parent)
+        elif (
+            # Only the parent's current split decides how that split ended: a Discriminator's
+            # losing branch may end after its looping parent has split again (even before the
+            # new branches are spawned), and must neither end the new split nor hold it open.
+            # split_live counts the current split's branches not yet ended, spawned or not.
+            child.parent_gen == parent.gen
+            and parent.split_live <= 0
+            and not parent.joined
+            and parent.split_total
+            and parent.state is JobState.WAITING
+        ):
             self._end(parent, *self._split_outcome(parent))
 
     def _split_outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
@@ -477,13 +498,22 @@ class Scheduler(pykka.Actor):
             saved = self._e.store.get(msg.job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
+            if saved is not None:  # unfinished: a runner has just parked, split or lost it,
+                self._cancels.add(msg.job_id)  # and its message is on the way here
+                return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
             return CancelOutcome.CANCELLED
-        if job.state in FINAL_STATES and job.split_live == 0:
+        if job.state in FINAL_STATES and job.split_live <= 0 and not self._kids.get(job.id):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
+
+    def _claim_cancel(self, job: JobRecord) -> None:
+        if job.id in self._cancels:
+            self._cancels.discard(job.id)
+            job.cancel_requested = True
+            job.error = job.error or "cancelled"
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
         job.cancel_requested = True
@@ -497,7 +527,7 @@ class Scheduler(pykka.Actor):
         if job.state is JobState.READY and not self._channel.withdraw(job):
             return  # a runner just took it: it stops before its next step
         if job.state is JobState.CANCELLED or (
-            job.state is JobState.WAITING and job.split_live == 0
+            job.state is JobState.WAITING and job.split_live <= 0 and not self._kids.get(job.id)
         ):
             self._end(job, JobState.CANCELLED, why)
 
@@ -541,12 +571,15 @@ class Scheduler(pykka.Actor):
             reason = exc.args[0] if exc.args else str(exc)
             self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
             return
-        job.split_live = len(self._kids.get(job.id, ()))  # its adopted, unfinished branches
+        # Its adopted, unfinished branches of its current split.
+        job.split_live = sum(
+            1 for k in self._kids.get(job.id, ()) if self._jobs[k].parent_gen == job.gen
+        )
         if job.state in FINAL_STATES:
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
             self._kids.setdefault(job.id, set())
-            if job.split_live == 0:
+            if job.split_live <= 0:
                 self._settle_split(job, wf)  # every branch ended before the restart
         elif job.state is JobState.WAITING and job.event is None:
             self._park(job, correlations_for(job, step))

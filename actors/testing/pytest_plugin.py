@@ -1,6 +1,86 @@
 """pytest plugin for ``actors`` (loaded through the ``pytest11`` entry point).
 
-It imports only pytest at load time; everything else is imported inside fixtures.
+It imports only pytest at load time; the engine, the harness and Hypothesis are
+imported inside the fixtures, so a test session that never uses them pays nothing.
+
+Fixtures:
+
+- ``harness``: a factory, ``harness(workflows, **options) -> Harness``; each harness
+  it made is closed after the test. Its default seed is derived from the test's id
+  (stable from run to run); ``--actors-seed=N`` overrides it to replay a failure.
+- ``virtual_clock``: a ``VirtualClock`` at t=0, to give a real ``Mediator``.
+- ``mediator``: a factory, ``mediator(workflows, **options) -> Mediator``: a real,
+  threaded Mediator on ``memory://`` by default, shut down after the test.
 """
 
 from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+__all__ = ["harness", "mediator", "pytest_addoption", "virtual_clock"]
+
+_SHUTDOWN_TIMEOUT = 10.0  # seconds a fixture waits for a real Mediator to stop
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--actors-seed``."""
+    group = parser.getgroup("actors", "actors workflow engine")
+    group.addoption(
+        "--actors-seed",
+        type=int,
+        default=None,
+        help="seed for every harness made by the 'harness' fixture (replays a reported run)",
+    )
+
+
+@pytest.fixture
+def harness(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """A factory of ``actors.testing.Harness``; what it makes is closed after the test."""
+    from actors.testing import Harness
+
+    made: list[Harness] = []
+    forced = request.config.getoption("--actors-seed")
+    default_seed = zlib.crc32(request.node.nodeid.encode())
+
+    def make(workflows: Iterable[Any], **options: Any) -> Harness:
+        if forced is not None:
+            options["seed"] = forced
+        elif "data" not in options:
+            options.setdefault("seed", default_seed)
+        made.append(Harness(workflows, **options))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+@pytest.fixture
+def virtual_clock() -> Any:
+    """A ``VirtualClock`` at t=0: time moves only when the test calls ``advance()``."""
+    from actors.testing import VirtualClock
+
+    return VirtualClock()
+
+
+@pytest.fixture
+def mediator() -> Iterator[Callable[..., Any]]:
+    """A factory of real, threaded ``Mediator``s (``memory://`` store); each is shut down after."""
+    from actors import Mediator
+
+    made: list[Mediator] = []
+
+    def make(workflows: Iterable[Any], **options: Any) -> Mediator:
+        options.setdefault("store", "memory://")
+        made.append(Mediator(workflows, **options))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.shutdown(drain=False, timeout=_SHUTDOWN_TIMEOUT)

@@ -1,0 +1,31 @@
+"""What the deterministic harness raises when a simulated run goes wrong."""
+
+from __future__ import annotations
+
+from actors._errors import ActorsError
+
+__all__ = ["Deadlock", "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock"]
+
+
+class HarnessError(ActorsError):
+    """Root of the harness's own errors; the message carries the seed and the trace tail."""
+
+
+class Deadlock(HarnessError):  # noqa: N818 - the name is the harness's public vocabulary
+    """Nothing can run and no timer is set, yet work is unfinished (or an awaited future is not).
+
+    The message is a report: which actor holds which job, which messages wait where,
+    which producers are blocked, and which jobs are parked on what.
+    """
+
+
+class Livelock(HarnessError):  # noqa: N818 - the name is the harness's public vocabulary
+    """The step budget ran out while actors were still busy: the run does not settle."""
+
+
+class InvariantViolation(HarnessError, AssertionError):  # noqa: N818 - like Deadlock
+    """A check of the engine's consistency or of a DESIGN invariant failed after a delivery."""
+
+
+class InjectedCrash(Exception):  # noqa: N818 - it is not an error of the code under test
+    """Raised at a fault point to crash a runner between two steps (never caught by the engine)."""

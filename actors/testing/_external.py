@@ -1,0 +1,200 @@
+"""The outside world of a simulated engine: producers, external events and cancels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actors import messages as m
+from actors._admission import FullMode
+from actors._errors import ActorsError, EngineStoppedError, MailboxFull
+from actors.testing._future import DeterministicFuture
+
+if TYPE_CHECKING:
+    from actors._handle import JobHandle
+    from actors._job import Job
+    from actors._mediator import Mediator
+    from actors._outcomes import CancelOutcome, EventOutcome
+    from actors.testing._faults import FaultInjector
+    from actors.testing._monitor import Monitor
+    from actors.testing._probe import Probe
+    from actors.testing._runtime import DeterministicRuntime
+
+__all__ = ["External", "HeldEvent", "Submission"]
+
+
+class Submission:
+    """One ``Harness.schedule()`` call: admitted, refused, or a producer blocked on a full gate."""
+
+    def __init__(self, runtime: DeterministicRuntime, index: int, workflow: str, data: Any) -> None:
+        self._runtime = runtime
+        self.index = index
+        self.workflow = workflow
+        self.data = data
+        self.handle: JobHandle | None = None
+        """The case's handle once admitted."""
+        self.refused: ActorsError | None = None
+        """Why admission refused it (``MailboxFull`` under ``DROP_NEWEST``, or shut down)."""
+
+    @property
+    def name(self) -> str:
+        """The producer's name in traces."""
+        return f"producer-{self.index}"
+
+    @property
+    def job_id(self) -> str | None:
+        """The case id once admitted."""
+        return self.handle.job_id if self.handle is not None else None
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the producer still waits for an admission slot (``BACKPRESSURE``)."""
+        return self.handle is None and self.refused is None
+
+    @property
+    def done(self) -> bool:
+        """Whether the case has ended (its handle resolved)."""
+        if self.handle is None:
+            return False
+        future = self.handle._future
+        return isinstance(future, DeterministicFuture) and future.resolved
+
+    def result(self, timeout: float | None = None) -> Job:
+        """The case's final snapshot, driving the simulation until it ends.
+
+        Raises what refused it, ``Deadlock`` if the run goes quiescent first, and
+        ``TimeoutError`` after ``timeout`` virtual seconds.
+        """
+        if self.handle is None:
+            self._runtime.drive_until(
+                lambda: not self.blocked, None, what=f"{self.name}'s admission"
+            )
+        if self.refused is not None:
+            raise self.refused
+        assert self.handle is not None
+        return self.handle.result(timeout)
+
+    def __repr__(self) -> str:
+        state = "blocked" if self.blocked else ("refused" if self.refused else self.job_id)
+        return f"<Submission {self.name} {self.workflow!r} {state}>"
+
+
+@dataclass(eq=False)
+class HeldEvent:
+    """An external event a fault holds back; ``release_at=None`` waits for the next event."""
+
+    message: m.DeliverEvent
+    future: DeterministicFuture[Any]
+    release_at: int | None
+
+    def due(self, actions: int) -> bool:
+        """Whether its delay has run out."""
+        return self.release_at is not None and actions >= self.release_at
+
+
+class External:
+    """Producers, events and cancels of a ``Harness`` (a mixin: the harness supplies the engine)."""
+
+    runtime: DeterministicRuntime
+    faults: FaultInjector
+    monitor: Monitor
+    mediator: Mediator
+    actions: int
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+        self.submissions: list[Submission] = []
+        """Every ``schedule()`` call, in order."""
+        self.held: list[HeldEvent] = []
+        """External events held back by faults."""
+
+    def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
+        raise NotImplementedError
+
+    # -- producers --------------------------------------------------------------------------------
+
+    def schedule(self, workflow: str, data: Any = None) -> Submission:
+        """Admit a case the way a producer thread would, without blocking the test.
+
+        Admission never waits: refused under ``BACKPRESSURE``, the producer becomes a
+        *blocked producer* that the harness wakes (as one of its choices) once a slot
+        frees; under ``DROP_NEWEST`` the submission records ``MailboxFull``; under
+        ``DROP_OLDEST`` the oldest queued case is shed to make room.
+        """
+        sub = Submission(self.runtime, len(self.submissions), workflow, data)
+        self.submissions.append(sub)
+        self._admit(sub)
+        return sub
+
+    def _admit(self, sub: Submission) -> None:
+        gate = self._probe.gate
+        try:
+            handle = self._probe.engine.admit(sub.workflow, sub.data, block=False)
+        except MailboxFull as exc:
+            if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
+                self.runtime.block(
+                    None,
+                    why=f"schedule({sub.workflow!r}) waits for an admission slot",
+                    ready=lambda: gate.closed or gate.used < gate.capacity,
+                    resume=lambda: self._admit(sub),
+                    name=sub.name,
+                )
+                self._record(sub.name, "blocked", None, f"gate {gate.used}/{gate.capacity}")
+            else:
+                sub.refused = exc
+                self._record(sub.name, "refused", None, type(exc).__name__)
+            return
+        except EngineStoppedError as exc:
+            sub.refused = exc
+            self._record(sub.name, "refused", None, type(exc).__name__)
+            return
+        sub.handle = handle
+        self.monitor.admitted(handle.job_id)
+        self._record(sub.name, "admit", handle.job_id, sub.workflow)
+
+    # -- events and cancels ------------------------------------------------------------------
+
+    def receive_event(
+        self, correlation_id: str, event: Any = None, *, fault: bool = False
+    ) -> DeterministicFuture[EventOutcome] | None:
+        """Send an external event to the Scheduler, subject to the fault plan's event faults.
+
+        Returns the future of its ``EventOutcome`` (``None`` when a fault dropped it). The
+        event is one more message in the Scheduler's inbox, so it interleaves with the
+        engine's own deliveries, and may lose a race with a timeout.
+        """
+        message = m.DeliverEvent(correlation_id, event, fault)
+        planned = self.faults.next_event()
+        job = correlation_id.split("/", 1)[0]
+        if planned is not None and planned.action == "drop":
+            self._record("harness", "event dropped", job, correlation_id)
+            return None
+        future: DeterministicFuture[EventOutcome] = DeterministicFuture(self.runtime)
+        if planned is None or planned.action == "duplicate":
+            self._send(message, future)
+            if planned is not None:
+                self._send(message, DeterministicFuture(self.runtime))
+            for held in [h for h in self.held if h.release_at is None]:
+                self._release(held)  # a reordered event goes right after this one
+            return future
+        release_at = self.actions + planned.by if planned.action == "delay" else None
+        self.held.append(HeldEvent(message, future, release_at))
+        self._record("harness", f"event held ({planned.action})", job, correlation_id)
+        return future
+
+    def cancel(self, job_id: str) -> DeterministicFuture[CancelOutcome]:
+        """Ask the Scheduler to cancel ``job_id``; returns the future of its ``CancelOutcome``."""
+        future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
+        self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)
+        self._record("harness", "cancel", job_id)
+        return future
+
+    def _send(self, message: m.DeliverEvent, future: DeterministicFuture[Any]) -> None:
+        self.runtime.send(self.mediator.scheduler, message, future)
+        self._record(
+            "harness", "event", message.correlation_id.split("/", 1)[0], message.correlation_id
+        )
+
+    def _release(self, held: HeldEvent) -> None:
+        self.held.remove(held)
+        self._send(held.message, held.future)

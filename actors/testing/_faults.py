@@ -1,0 +1,205 @@
+"""Fault plans: which runner crashes before which step, who stalls, which events misbehave.
+
+A plan is plain data, keyed by counters the harness keeps (the n-th step any runner is
+about to run, the n-th harness action, the n-th external event), never by job ids or
+times: so Hypothesis can generate and shrink plans independently of the workflow, and a
+plan replays identically under the same seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from actors.testing._errors import InjectedCrash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._job import JobRecord
+    from actors.testing._monitor import Monitor
+
+__all__ = [
+    "Crash",
+    "Duplicate",
+    "EventAction",
+    "EventFault",
+    "FaultInjector",
+    "FaultPlan",
+    "SpinError",
+    "Stall",
+    "StepHook",
+]
+
+EventAction = Literal["duplicate", "drop", "delay", "reorder"]
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """Crash the runner that is about to run the ``at_step``-th step (counted over all runners).
+
+    The runner raises from its fault point between two steps, so pykka's failure path
+    runs (``on_failure`` tells the Scheduler, which restarts the runner and resumes the
+    job from its last saved step). ``lease=True`` labels it an expired lease: a worker
+    that stopped renewing its claim, which for the memory store is the same event.
+    """
+
+    at_step: int
+    lease: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """Deliver nothing to runner ``runner`` during harness actions ``at`` .. ``at + steps - 1``.
+
+    A stalled runner still gets deliveries when no other actor could run (a stall delays,
+    it never deadlocks the simulation by itself).
+    """
+
+    runner: int
+    at: int
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventFault:
+    """Misbehave on the ``nth`` call of ``Harness.receive_event`` (1-based).
+
+    ``duplicate``: delivered twice. ``drop``: never delivered. ``delay``: held back for
+    ``by`` harness actions (or until the system is otherwise idle, when a timer may win
+    the race). ``reorder``: held until the next event has been delivered.
+    """
+
+    nth: int
+    action: EventAction
+    by: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """Enqueue the ``nth`` told message of type ``message`` (a class name) twice.
+
+    Models a message the engine sees twice, e.g. a branch's arrival repeated after a
+    lease expired on a worker that was not dead after all.
+    """
+
+    message: str
+    nth: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Everything that goes wrong in one simulated run (nothing, by default)."""
+
+    crashes: tuple[Crash, ...] = ()
+    stalls: tuple[Stall, ...] = ()
+    events: tuple[EventFault, ...] = ()
+    duplicates: tuple[Duplicate, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.crashes or self.stalls or self.events or self.duplicates)
+
+    def describe(self) -> str:
+        """A one-line summary for reports."""
+        parts = [
+            *(
+                f"{'expire lease' if c.lease else 'crash'} before step #{c.at_step}"
+                for c in self.crashes
+            ),
+            *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
+            *(f"{e.action} event #{e.nth}" for e in self.events),
+            *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
+        ]
+        return "; ".join(parts) or "no faults"
+
+
+@dataclass
+class FaultInjector:
+    """Applies a ``FaultPlan`` as the harness counts steps, actions, events and messages."""
+
+    plan: FaultPlan
+    steps: int = 0
+    """Steps runners were about to run so far."""
+    events: int = 0
+    """Calls of ``Harness.receive_event`` so far."""
+    armed: dict[int, bool] = field(default_factory=dict)
+    """Runner index -> crash (False) or expire its lease (True) before its next step."""
+    _told: dict[str, int] = field(default_factory=dict)
+    _crash_at: dict[int, Crash] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._crash_at = {c.at_step: c for c in self.plan.crashes}
+
+    def before_step(self, runner: int) -> Crash | None:
+        """Count a step; the crash planned (or armed for ``runner``) to happen before it."""
+        self.steps += 1
+        crash = self._crash_at.get(self.steps)
+        if crash is None and runner in self.armed:
+            crash = Crash(self.steps, lease=self.armed.pop(runner))
+        return crash
+
+    def copies(self, message_type: str) -> int:
+        """Extra copies to enqueue of a told message of this type."""
+        if not self.plan.duplicates:
+            return 0
+        n = self._told[message_type] = self._told.get(message_type, 0) + 1
+        return sum(1 for d in self.plan.duplicates if d.message == message_type and d.nth == n)
+
+    def next_event(self) -> EventFault | None:
+        """Count an external event; the fault planned for it, if any."""
+        self.events += 1
+        for fault in self.plan.events:
+            if fault.nth == self.events:
+                return fault
+        return None
+
+    def stalled(self, action: int) -> set[int]:
+        """Runner indices stalled during harness action number ``action``."""
+        return {s.runner for s in self.plan.stalls if s.at <= action < s.at + s.steps}
+
+
+class SpinError(BaseException):
+    """A runner's delivery ran past the step budget (the harness turns it into ``Livelock``)."""
+
+
+class StepHook:
+    """The engine's ``step_hook`` under a harness: observe each step, crash, stop a spin.
+
+    Called by a Runner just before each step, inside its delivery: checks that must not
+    look like a crash there are only recorded (see ``Monitor.step``).
+    """
+
+    def __init__(
+        self,
+        faults: FaultInjector,
+        monitor: Monitor,
+        record: Callable[[str, str, str | None, str], None],
+        cap: int,
+    ) -> None:
+        self.faults = faults
+        self.monitor = monitor
+        self.record = record
+        self.cap = cap
+        """Steps one delivery may run before it counts as a livelock."""
+        self.delivery_steps = 0
+
+    def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
+        """Before ``runner`` runs ``step`` of ``job``."""
+        self.delivery_steps += 1
+        if self.delivery_steps > self.cap:
+            # A loop without a parking step never leaves the runner's delivery; stop it
+            # with a BaseException, which pykka does not take for an actor's failure.
+            msg = (
+                f"runner {runner} ran {self.delivery_steps - 1} steps of job {job.id} in one "
+                f"delivery (at {step.name!r}): a loop that never waits or splits?"
+            )
+            raise SpinError(msg)
+        crash = self.faults.before_step(runner)
+        self.monitor.step(runner, job, step, crashing=crash is not None)
+        if crash is not None:
+            self.monitor.crashed(runner, job, job.step)
+            action = "lease-expired" if crash.lease else "crash"
+            where = f"before {step.name!r} (step #{crash.at_step})"
+            self.record(f"runner-{runner}", action, job.id, where)
+            msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
+            raise InjectedCrash(msg)

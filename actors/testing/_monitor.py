@@ -1,0 +1,245 @@
+"""The DESIGN invariants, checked independently of the engine's own bookkeeping.
+
+The harness tells the monitor what it delivered and what each runner is about to run;
+the monitor keeps its own record (arrivals per split, joins fired, unstarted cases,
+saved states at each crash) and compares the engine against it. Checks that run inside
+an actor (the step hook) never raise there, where the engine would take the error for a
+crash: they are queued in ``violations`` and raised after the delivery.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from actors import messages as m
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._steps import Discriminator, Synchronize
+from actors.testing._probe import branch_gen, message_jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._job import Job
+    from actors.testing._probe import Probe
+
+__all__ = ["Monitor"]
+
+_SplitKey = tuple[str, int]  # (parent job id, split generation)
+
+
+class Monitor:
+    """Independent records of one run, and the six DESIGN invariants over them."""
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+        self.violations: list[str] = []
+        """Violations seen inside actor code, raised by the harness after the delivery."""
+        self.totals: dict[_SplitKey, int] = {}
+        self.arrivals: dict[_SplitKey, set[int]] = {}
+        self.fires: dict[_SplitKey, int] = {}
+        self.releases: set[_SplitKey] = set()
+        """Splits whose join the Scheduler has released (checked at the moment it does)."""
+        self.crashes: list[tuple[int, str, str | None]] = []
+        """(runner, job id, step it was about to run) for every injected crash."""
+        self.resumes: list[tuple[str, str | None]] = []
+        """(job id, step) of every job seen resuming after a crash, checked against its save."""
+        self._expected: dict[str, tuple[str | None, Any]] = {}
+        self.unstarted: set[str] = set()
+        self.steps_checked = 0
+        """Steps whose runner was checked to be the job's only owner (invariant 2)."""
+        self.peak_unstarted = 0
+
+    # -- events the harness reports ----------------------------------------------------------
+
+    def admitted(self, job_id: str) -> None:
+        """A new case entered the admission gate."""
+        self.unstarted.add(job_id)
+
+    def delivered(self, message: Any) -> None:
+        """A message was delivered to the Scheduler (or a runner)."""
+        if isinstance(message, m.SpawnBranch) and message.parent is not None:
+            parent = message.parent
+            self.totals[(parent.id, parent.gen)] = parent.split_total
+        elif isinstance(message, m.BranchArrived):
+            child = message.job
+            if child.parent_id is not None and child.branch_index is not None:
+                key = (child.parent_id, branch_gen(child))
+                self.arrivals.setdefault(key, set()).add(child.branch_index)
+                self._released(key, message.join_step)
+
+    def _released(self, key: _SplitKey, join_step: str) -> None:
+        """After an arrival: if it released the parent, were all its branches there?"""
+        parent = self.probe.jobs().get(key[0])
+        if (
+            parent is None
+            or key in self.releases
+            or parent.gen != key[1]
+            or not parent.joined
+            or parent.event is None
+            or parent.event[0] != "join"
+        ):
+            return
+        self.releases.add(key)
+        got = self.arrivals.get(key, set())
+        total = self.totals.get(key, parent.split_total)
+        step = self.probe.engine.workflow(parent.workflow, parent.version).step(join_step)
+        if isinstance(step, Synchronize) and got != set(range(total)):
+            self.violations.append(
+                f"invariant 3: Synchronize {join_step!r} released job {parent.id} after branches "
+                f"{sorted(got)} of {total} had arrived"
+            )
+
+    def step(self, runner: int, job: JobRecord, step: Any, *, crashing: bool) -> None:
+        """``runner`` is about to run ``step`` of ``job`` (it crashes there if ``crashing``)."""
+        self.unstarted.discard(job.id)  # a batch may take, run and park a job in one delivery
+        self.steps_checked += 1
+        held = self.probe.running().get(job.id)
+        if held is None or held[0] != runner or held[1] is not job:
+            owner = "nobody" if held is None else f"runner {held[0]}"
+            self.violations.append(
+                f"invariant 2: runner {runner} runs job {job.id} step {step.name!r} "
+                f"but the work channel says {owner} holds it"
+            )
+        expected = self._expected.pop(job.id, None)
+        if expected is not None:
+            self.resumes.append((job.id, job.step))
+            if (job.step, job.data) != expected:
+                self.violations.append(
+                    f"invariant 5: job {job.id} resumed at step {job.step!r} with data "
+                    f"{job.data!r}; its last save was step {expected[0]!r} with {expected[1]!r}"
+                )
+        if crashing:
+            return
+        is_join = isinstance(step, Synchronize | Discriminator)
+        if is_join and job.event is not None and job.event[0] == "join":
+            self._fired(job, step)
+
+    def _fired(self, job: JobRecord, step: Synchronize | Discriminator) -> None:
+        key = (job.id, job.gen)
+        self.fires[key] = self.fires.get(key, 0) + 1
+        got = self.arrivals.get(key, set())
+        total = self.totals.get(key, job.split_total)
+        if self.fires[key] > 1:
+            self.violations.append(
+                f"invariant 3: join {step.name!r} of job {job.id} fired {self.fires[key]} "
+                f"times for one split (generation {job.gen})"
+            )
+        elif isinstance(step, Synchronize) and got != set(range(total)):
+            self.violations.append(
+                f"invariant 3: Synchronize {step.name!r} of job {job.id} fired after branches "
+                f"{sorted(got)} of {total} had arrived"
+            )
+        elif isinstance(step, Discriminator) and not got:
+            self.violations.append(
+                f"invariant 3: Discriminator {step.name!r} of job {job.id} fired before any branch"
+            )
+
+    def crashed(self, runner: int, job: JobRecord, step: str | None) -> None:
+        """An injected crash hits ``runner`` while it holds ``job``: note its last save.
+
+        The crash point comes right after a save (or a release the Scheduler saved), so
+        the runner's own record *is* the last save; taking it from here rather than from
+        the store means a store that hands back a stale state is caught too.
+        """
+        self.crashes.append((runner, job.id, step))
+        self._expected[job.id] = (job.step, copy.deepcopy(job.data))
+
+    # -- checks after every delivery ---------------------------------------------------------
+
+    def check(self, capacity: int) -> None:
+        """Raise ``AssertionError`` if a component or any invariant fails right now."""
+        if self.violations:
+            raise AssertionError(self.violations[0])
+        self.probe.check_components()
+        self.check_accounted()
+        self.check_one_runner()
+        self.check_capacity(capacity)
+
+    def check_reported(self, invariant: int) -> None:
+        """Raise the first violation of ``invariant`` seen inside actor code, if any."""
+        for violation in self.violations:
+            if violation.startswith(f"invariant {invariant}:"):
+                raise AssertionError(violation)
+
+    def check_accounted(self) -> None:
+        """Invariant 1, continuously: every live job in the store is held by someone."""
+        probe = self.probe
+        held = set(probe.jobs()) | set(probe.running())
+        held.update(j.id for j in probe.ready())
+        held.update(j.id for j in probe.queued())
+        for cell in probe.runtime.cells:
+            for envelope in cell.pending:
+                held.update(j.id for j in message_jobs(envelope.message))
+        for blocker in probe.runtime.blockers:
+            held.update(blocker.holds())
+        lost = [jid for jid in probe.live() if jid not in held]
+        assert not lost, (
+            f"invariant 1: job(s) {lost} are unfinished in the store but no actor, queue "
+            "or message holds them: they would never finish"
+        )
+
+    def check_one_runner(self) -> None:
+        """Invariant 2: a RunJob waits only at the runner the channel assigned the job to."""
+        self.check_reported(2)
+        running = self.probe.running()
+        for cell in self.probe.runner_cells():
+            index = self.probe.runner_index(cell)
+            runs = [e.message.job for e in cell.pending if isinstance(e.message, m.RunJob)]
+            assert len(runs) <= 1, f"invariant 2: runner {index} has {len(runs)} RunJob queued"
+            for job in runs:
+                owner = running.get(job.id)
+                where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
+                assert owner is not None, f"{where} but the work channel assigns it to nobody"
+                assert owner[0] == index, f"{where} but the work channel assigns it to {owner[0]}"
+
+    def check_capacity(self, capacity: int) -> None:
+        """Invariant 6: cases admitted and not yet started stay within capacity."""
+        running = self.probe.running()
+        shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED
+            envelope.message.job.id
+            for cell in self.probe.runtime.cells
+            for envelope in cell.pending
+            if isinstance(envelope.message, m.JobShed)
+        }
+        self.unstarted = {
+            jid
+            for jid in self.unstarted
+            if jid not in running and jid not in shedding and not self.probe.is_final(jid)
+        }
+        self.peak_unstarted = max(self.peak_unstarted, len(self.unstarted))
+        assert len(self.unstarted) <= capacity, (
+            f"invariant 6: {len(self.unstarted)} admitted jobs not yet started, capacity "
+            f"{capacity}: {sorted(self.unstarted)}"
+        )
+
+    # -- checks at the end of a run ------------------------------------------------------------
+
+    def check_one(self, number: int, capacity: int) -> None:
+        """Check DESIGN invariant ``number`` (1-3, 5, 6; 4 needs the harness) now."""
+        checks: dict[int, Callable[[], None]] = {
+            1: self.check_accounted,
+            2: self.check_one_runner,
+            3: lambda: self.check_reported(3),
+            5: lambda: self.check_reported(5),
+            6: lambda: self.check_capacity(capacity),
+        }
+        checks[number]()
+
+    def check_end(self, results: list[Job]) -> None:
+        """At the end of a run: every case ended, and every complete split joined once."""
+        for job in results:
+            assert job.state in FINAL_STATES, f"invariant 1: case {job.id} ended {job.state}"
+        for key, got in self.arrivals.items():
+            parent = self.probe.store.get(key[0])
+            if parent is None or parent.state is JobState.CANCELLED:
+                continue  # forgotten (retention), or cancelled before its join
+            total = self.totals.get(key)
+            fires = self.fires.get(key, 0)
+            assert fires <= 1, f"invariant 3: the join of job {key[0]} fired {fires} times"
+            if total is not None and got == set(range(total)) and fires == 0:
+                msg = (
+                    f"invariant 3: every branch of job {key[0]} arrived at its join but the "
+                    f"join never fired (the job ended {parent.state.value})"
+                )
+                raise AssertionError(msg)

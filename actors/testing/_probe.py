@@ -1,0 +1,172 @@
+"""Read-only access to one Mediator's internals, for the harness's checks and reports.
+
+Every private attribute of the engine that ``actors.testing`` reads is read here, so
+when the engine's internals change, this module is the one to update. Nothing here
+changes engine state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._runner import Runner
+from actors._scheduler import Scheduler
+from actors.stores import MemoryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from actors._admission import AdmissionGate
+    from actors._channel import WorkChannel
+    from actors._engine import Engine
+    from actors._mediator import Mediator
+    from actors.stores import Store
+    from actors.testing._runtime import ActorCell, DeterministicRuntime
+
+__all__ = ["Probe", "actor_name", "branch_gen", "message_jobs"]
+
+
+def branch_gen(job: JobRecord) -> int:
+    """The split generation a branch belongs to (the parent's ``gen`` when it split)."""
+    # Older engines kept it in ``gen``; newer ones in ``parent_gen`` (``gen`` then counts
+    # the branch's own splits).
+    return int(getattr(job, "parent_gen", job.gen))
+
+
+def actor_name(actor: Any) -> str:
+    """``scheduler`` / ``runner-N`` in traces, also for a substituted subclass."""
+    if isinstance(actor, Scheduler):
+        return "scheduler"
+    if isinstance(actor, Runner):
+        return f"runner-{actor._index}"
+    return type(actor).__name__.lower()
+
+
+def message_jobs(message: Any) -> Iterator[JobRecord]:
+    """The job records an engine message carries (a spawn carries its parent too)."""
+    for attr in ("job", "parent"):
+        value = getattr(message, attr, None)
+        if isinstance(value, JobRecord):
+            yield value
+
+
+class Probe:
+    """What a Mediator's Scheduler, channel, gate and store hold right now."""
+
+    def __init__(self, mediator: Mediator, runtime: DeterministicRuntime) -> None:
+        self.engine: Engine = mediator._engine
+        self.runtime = runtime
+        self.store: Store = self.engine.store
+        self.gate: AdmissionGate = self.engine.gate
+        self.channel: WorkChannel = self.engine.channel
+        self._scheduler: Scheduler | None = None
+
+    # -- actors --------------------------------------------------------------------------
+
+    def scheduler(self) -> Scheduler | None:
+        """The live Scheduler actor, if it has not stopped."""
+        if self._scheduler is None or self._scheduler.actor_stopped.is_set():
+            self._scheduler = None
+            for cell in self.runtime.cells:
+                if isinstance(cell.actor, Scheduler):
+                    self._scheduler = cell.actor
+        return self._scheduler
+
+    def runner_cells(self) -> list[ActorCell]:
+        """Live Runner actors, in start order."""
+        return [c for c in self.runtime.cells if isinstance(c.actor, Runner)]
+
+    @staticmethod
+    def runner_index(cell: ActorCell) -> int:
+        """A runner's index (kept across restarts)."""
+        return int(cell.actor._index)  # type: ignore[attr-defined]
+
+    # -- the Scheduler's bookkeeping -------------------------------------------------------
+
+    def jobs(self) -> dict[str, JobRecord]:
+        """Jobs the Scheduler keeps: parked, split, held, and branches it spawned."""
+        sched = self.scheduler()
+        return sched._jobs if sched is not None else {}
+
+    def kids(self) -> dict[str, set[str]]:
+        """Live branches of each split parent."""
+        sched = self.scheduler()
+        return sched._kids if sched is not None else {}
+
+    def correlations(self) -> dict[str, tuple[str, ...]]:
+        """Correlation ids each parked job waits on."""
+        sched = self.scheduler()
+        return sched._job_corrs if sched is not None else {}
+
+    def timers(self) -> dict[str, float]:
+        """Due time of each pending timer, by job id."""
+        sched = self.scheduler()
+        if sched is None:
+            return {}
+        return {job_id: due for due, _, job_id in sched._timers._sorted}
+
+    # -- the work channel and the gate -----------------------------------------------------
+
+    def running(self) -> dict[str, tuple[int, JobRecord]]:
+        """Which runner holds which job."""
+        return self.channel.running
+
+    def ready(self) -> list[JobRecord]:
+        """Internal jobs ready and not yet taken."""
+        return [j for j in self.channel._ready if j.state is JobState.READY]
+
+    def idle(self) -> list[int]:
+        """Runners parked as idle."""
+        return list(self.channel._idle)
+
+    def queued(self) -> list[JobRecord]:
+        """External jobs admitted and not yet started."""
+        return list(self.gate._queue)
+
+    # -- the store ---------------------------------------------------------------------------
+
+    def live(self) -> dict[str, JobRecord]:
+        """Every job the store holds in a non-final state (the records, not copies)."""
+        store = self.store
+        if isinstance(store, MemoryStore):
+            return {jid: saved[0] for jid, saved in list(store._live.items())}
+        return {job.id: job for job in store.unfinished()}
+
+    def is_final(self, job_id: str) -> bool:
+        """Whether the store holds ``job_id`` in a final state."""
+        store = self.store
+        if isinstance(store, MemoryStore):
+            saved = store._finished.get(job_id)
+            return saved is not None and saved[2] in FINAL_STATES
+        job = store.get(job_id)
+        return job is not None and job.state in FINAL_STATES
+
+    def stuck(self) -> str:
+        """Why a quiescent engine cannot finish ("" when it can, or only awaits the outside)."""
+        live = self.live()
+        # Jobs parked on an external event, or on a timer the test has to move the clock
+        # for (no autojump), wait for the outside world: their cases are not stuck.
+        outside = [*self.correlations(), *self.timers()]
+        awaiting = {live[j].case_id for j in outside if j in live}
+        stuck = {j.case_id for j in live.values() if j.case_id not in awaiting}
+        blocked = [b.name for b in self.runtime.blockers]
+        parts = []
+        if stuck:
+            jobs = sum(1 for j in live.values() if j.case_id in stuck)
+            parts.append(f"{jobs} job(s) of {len(stuck)} case(s) cannot finish")
+        if blocked:
+            parts.append(f"{', '.join(blocked)} blocked for good")
+        return " and ".join(parts)
+
+    def check_components(self) -> None:
+        """Each component's own ``_check_invariants()`` (plain asserts)."""
+        sched = self.scheduler()
+        if sched is not None:  # it checks its channel, timers and gate too
+            sched._check_invariants()
+        else:
+            self.channel._check_invariants()
+            self.gate._check_invariants()
+        check = getattr(self.store, "_check_invariants", None)
+        if check is not None:
+            check()

@@ -1,0 +1,59 @@
+"""``replay`` a run from its seed, and ``explore`` many seeds without Hypothesis."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors.testing._harness import Harness
+from actors.testing._scenario import Scenario
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from actors._workflow import Workflow
+
+__all__ = ["explore", "replay"]
+
+
+def replay(
+    scenario: Scenario | Callable[[Harness], Any],
+    *,
+    seed: int,
+    workflows: Iterable[Workflow] = (),
+    **options: Any,
+) -> Harness:
+    """Run a scenario again under ``seed``: the same seed gives the identical trace.
+
+    ``scenario`` is a generated ``Scenario`` or a function that drives a harness
+    (``def scenario(h): h.schedule(...); h.finish()``), run on
+    ``Harness(workflows, seed=seed, **options)``. Returns the closed harness, whose
+    ``trace`` is the run; a failure raises again, with the same message.
+    """
+    if isinstance(scenario, Scenario):
+        return scenario.play(seed=seed, **options)
+    harness = Harness(workflows, seed=seed, **options)
+    try:
+        scenario(harness)
+    finally:
+        harness.close()
+    return harness
+
+
+def explore(
+    scenario: Scenario | Callable[[Harness], Any],
+    *,
+    runs: int = 100,
+    seed: int = 0,
+    workflows: Iterable[Workflow] = (),
+    **options: Any,
+) -> int:
+    """Run ``scenario`` under seeds ``seed .. seed + runs - 1``; return how many ran.
+
+    The first failure propagates; its message names its seed, so ``replay(scenario,
+    seed=...)`` reproduces it. A seeded search, for when Hypothesis is not at hand (with
+    Hypothesis, pass ``data=`` to the harness instead: failures then shrink).
+    """
+    flows = list(workflows)
+    for offset in range(runs):
+        replay(scenario, seed=seed + offset, workflows=flows, **options)
+    return runs

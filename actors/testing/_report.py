@@ -1,0 +1,190 @@
+"""The delivery trace, and readable reports of a simulated engine's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pykka import messages as pykka_messages
+
+from actors import messages as m
+from actors._job import JobRecord, JobState
+from actors.testing._probe import message_jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from actors.testing._clock import VirtualClock
+    from actors.testing._probe import Probe
+
+__all__ = [
+    "TRACE_TAIL",
+    "TraceEntry",
+    "describe_failure",
+    "describe_message",
+    "format_trace",
+    "state_report",
+]
+
+TRACE_TAIL = 25  # actions shown in a failure message: enough context, still readable
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """One action of a simulated run: a delivery, a clock move, an admission, a fault."""
+
+    index: int
+    """Position in the run (0-based)."""
+    actor: str
+    """Who acted: ``scheduler``, ``runner-1``, ``clock``, ``producer-3``, ``harness``."""
+    action: str
+    """What happened: a message type (``RunJob``), ``on_start``, ``stop``, ``ring``, ``crash``..."""
+    job: str | None = None
+    """The job the action concerns, if any."""
+    detail: str = ""
+    """Anything else worth a glance (the step, a branch index, a time)."""
+
+    def __str__(self) -> str:
+        text = f"{self.index:>5}  {self.actor:<12} {self.action:<13} {self.job or '':<6}"
+        return f"{text} {self.detail}".rstrip()
+
+
+def describe_message(message: Any) -> tuple[str, str | None, str]:
+    """``(action, job id, detail)`` of an engine message, for the trace."""
+    if isinstance(message, pykka_messages._ActorStop):
+        return "stop", None, ""
+    name = type(message).__name__
+    if isinstance(message, m.DeliverEvent):
+        return name, message.correlation_id.split("/", 1)[0], message.correlation_id
+    if isinstance(message, m.CancelJob):
+        return name, message.job_id, ""
+    jobs = list(message_jobs(message))
+    if not jobs:
+        return name, None, ""
+    job = jobs[0]
+    if isinstance(message, m.SpawnBranch):
+        return name, job.id, f"branch {job.branch_index} of {job.parent_id}"
+    if isinstance(message, m.BranchArrived):
+        return (
+            name,
+            job.id,
+            f"branch {job.branch_index} of {job.parent_id} at {message.join_step!r}",
+        )
+    if isinstance(message, m.RunnerFailed):
+        return name, job.id, f"runner {message.runner}"
+    return name, job.id, f"at {job.step!r}" if job.step else ""
+
+
+def format_trace(entries: Sequence[TraceEntry], tail: int | None = None) -> str:
+    """The trace (its last ``tail`` entries), one action per line."""
+    shown = entries if tail is None else entries[-tail:]
+    skipped = len(entries) - len(shown)
+    lines = [f"  ... {skipped} earlier action(s)"] if skipped else []
+    lines.extend(f"  {entry}" for entry in shown)
+    return "\n".join(lines) or "  (nothing happened)"
+
+
+def _job(job: JobRecord, probe: Probe) -> str:
+    text = f"{job.id} ({job.workflow}) {job.state.name} at {job.step!r}"
+    if job.split_total and not job.joined:
+        kids = sorted(probe.kids().get(job.id, ()))
+        text += (
+            f": split {job.split_step!r} into {job.split_total}, "
+            f"{len(job.arrivals)} arrived at {job.join_step!r}, live branches {kids}"
+        )
+    if job.cancel_requested:
+        text += " [cancel requested]"
+    return text
+
+
+def _inbox(envelopes: Iterable[Any]) -> str:
+    parts = []
+    for envelope in envelopes:
+        action, job, _ = describe_message(envelope.message)
+        parts.append(f"{action}({job})" if job else action)
+    return ", ".join(parts) or "empty"
+
+
+def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = ()) -> str:
+    """Who holds which job, which messages wait where, who is blocked, what is parked."""
+    lines: list[str] = []
+    live = probe.live()
+    cases: dict[str, list[JobRecord]] = {}
+    for job in live.values():
+        cases.setdefault(job.case_id, []).append(job)
+    lines.append(f"unfinished cases: {len(cases)}")
+    jobs = probe.jobs()
+    for case_id, members in sorted(cases.items()):
+        lines.append(f"  case {case_id}:")
+        lines.extend(f"    {_job(jobs.get(j.id, j), probe)}" for j in members)
+    lines.append("actors:")
+    running = dict(probe.running().values())
+    idle = set(probe.idle())
+    for cell in probe.runtime.cells:
+        what = []
+        index = getattr(cell.actor, "_index", None)
+        if cell.blocker is not None:
+            held = ", ".join(cell.blocker.holds())
+            what.append(f"BLOCKED: {cell.blocker.why}" + (f" (holding {held})" if held else ""))
+        if isinstance(index, int) and index in running:
+            job = running[index]
+            what.append(f"holds {job.id} at {job.step!r}")
+        elif isinstance(index, int) and index in idle:
+            what.append("idle")
+        if not cell.started:
+            what.append("not started")
+        what.append(f"inbox: {_inbox(cell.pending)}")
+        lines.append(f"  {cell.name}: " + "; ".join(what))
+    gate = probe.gate
+    queued = ", ".join(f"{j.id} ({j.workflow})" for j in probe.queued()) or "none"
+    lines.append(
+        f"admission gate: {gate.used}/{gate.capacity} used ({gate.mode.name}); queued: {queued}"
+    )
+    blocked = [b for b in probe.runtime.blockers if b.cell is None]
+    lines.append(
+        "blocked producers: "
+        + (", ".join(f"{b.name} ({b.why})" for b in blocked) or "none")
+        + (f"; refused: {', '.join(producers)}" if producers else "")
+    )
+    ready = ", ".join(j.id for j in probe.ready()) or "none"
+    lines.append(f"ready, not yet taken: {ready}")
+    timers = probe.timers()
+    corrs = probe.correlations()
+    parked = [j for j in jobs.values() if j.state is JobState.WAITING]
+    lines.append(f"parked jobs: {len(parked)}")
+    for job in parked:
+        extra = []
+        if job.id in timers:
+            extra.append(f"timer due {timers[job.id]}")
+        if job.id in corrs:
+            extra.append(f"waits on events {', '.join(corrs[job.id])}")
+        lines.append(f"  {_job(job, probe)}" + (f"; {'; '.join(extra)}" if extra else ""))
+    nxt = clock.next_alarm()
+    lines.append(f"clock: t={clock.now()}, next alarm: {'none' if nxt is None else nxt}")
+    return "\n".join(lines)
+
+
+def describe_failure(
+    headline: str,
+    seed: int | None,
+    options: Mapping[str, Any],
+    faults: str,
+    state: str | None,
+    trace: Sequence[TraceEntry],
+) -> str:
+    """A failure message: what failed, how to replay it, the config, the state, the trace tail."""
+    if seed is not None:
+        how = f"seed: {seed} (replay: Harness(..., seed={seed}) with the same options)"
+    else:
+        how = "seed: none; choices came from Hypothesis data (Hypothesis replays the example)"
+    config = (
+        f"config: runners={options['runners']} capacity={options['capacity']} "
+        f"full_mode={options['full_mode'].name} runner_batch={options['runner_batch']}; "
+        f"faults: {faults}"
+    )
+    parts = [headline, how, config]
+    if state is not None:
+        parts.append(state)
+    parts.append(f"last {min(TRACE_TAIL, len(trace))} of {len(trace)} actions:")
+    parts.append(format_trace(trace, TRACE_TAIL))
+    return "\n".join(parts)

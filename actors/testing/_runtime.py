@@ -1,0 +1,379 @@
+"""A threadless, deterministic pykka runtime for the engine's very own actor classes.
+
+It plugs into the three hooks pykka leaves for new actor types (``_create_actor_inbox``,
+``_create_future``, ``_start_actor_loop``) and nowhere else. Each actor's inbox is a
+plain deque owned by the runtime; nothing runs until a *driver* (the ``Harness``, or
+this module's first-come default) picks an actor and delivers one message to it, with
+exactly the semantics of pykka's actor loop (``on_start`` first, replies to asks,
+``on_failure`` for an unhandled error, ``_ActorStop``, teardown of a stopped actor's
+inbox). A future's ``get()`` drives deliveries until it resolves, and raises instead of
+hanging when nothing is left to deliver.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+
+import pykka
+from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
+
+from actors.testing._errors import Deadlock
+from actors.testing._future import DeterministicFuture
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+    from pykka._actor import ActorInbox
+
+    from actors.testing._clock import VirtualClock
+
+__all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
+
+# DeterministicFuture lives in its own module; it is re-exported here with the runtime.
+
+A = TypeVar("A", bound=pykka.Actor)
+
+STARTED = "on_start"
+"""What ``DeterministicRuntime.deliver`` reports when it ran an actor's ``on_start``."""
+
+
+class ActorCell:
+    """The runtime's record of one live actor: its inbox and whether it may run now."""
+
+    __slots__ = ("actor", "blocker", "busy", "dead", "inbox", "name", "seq", "started")
+
+    def __init__(self, actor: pykka.Actor, inbox: _Inbox, name: str, seq: int) -> None:
+        self.actor = actor
+        self.inbox = inbox
+        self.name = name
+        """A deterministic name for traces, e.g. ``scheduler`` or ``runner-1``."""
+        self.seq = seq
+        """Start order; the chooser lists actors in this order."""
+        self.started = False
+        self.busy = False  # inside a delivery: a nested get() must not re-enter it
+        self.blocker: Blocker | None = None
+        self.dead = False
+
+    @property
+    def pending(self) -> deque[Envelope[Any]]:
+        """The envelopes waiting in this actor's inbox, oldest first."""
+        return self.inbox.queue
+
+    def __repr__(self) -> str:
+        return f"<ActorCell {self.name} pending={len(self.inbox.queue)}>"
+
+
+@dataclass(eq=False)
+class Blocker:
+    """A simulated thread blocked in a call (a producer's ``schedule()``, a bounded put).
+
+    No message is delivered to ``cell`` (if any) while it is blocked. When ``ready()``
+    says the call could now return, the driver may choose to ``resume()`` it; resuming
+    runs the rest of the blocked call, which may block again.
+    """
+
+    why: str
+    ready: Callable[[], bool]
+    resume: Callable[[], None]
+    holds: Callable[[], Iterable[str]] = lambda: ()
+    """Ids of jobs only this blocked call knows about (for the deadlock report)."""
+    cell: ActorCell | None = None
+    name: str = field(default="")
+
+
+class _Inbox:
+    """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults."""
+
+    __slots__ = ("cell", "queue", "runtime")
+
+    def __init__(self, runtime: DeterministicRuntime) -> None:
+        self.queue: deque[Envelope[Any]] = deque()
+        self.runtime = runtime
+        self.cell: ActorCell | None = None
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        self.queue.append(envelope)
+        hook = self.runtime.put_filter
+        if hook is not None and self.cell is not None and envelope.reply_to is None:
+            for _ in range(hook(self.cell, envelope)):
+                self.queue.append(envelope)  # a duplicated tell (asks are never duplicated)
+
+    def get(self) -> Envelope[Any]:
+        return self.queue.popleft()
+
+    def empty(self) -> bool:
+        return not self.queue
+
+
+class _SimActor(pykka.Actor):
+    """Mixed into an actor behaviour class: pykka's runtime hooks, served by the runtime."""
+
+    _actors_runtime: ClassVar[DeterministicRuntime]
+
+    @classmethod
+    def _create_actor_inbox(cls) -> ActorInbox:
+        return _Inbox(cls._actors_runtime)
+
+    @classmethod
+    def _create_future(cls) -> pykka.Future[Any]:
+        return DeterministicFuture(cls._actors_runtime)
+
+    def _start_actor_loop(self) -> None:
+        # pykka has registered the actor; the runtime runs its on_start as the first
+        # delivery the driver chooses, as a thread would run it some time after start().
+        self._actors_runtime.register(self)
+
+
+def _default_name(actor: pykka.Actor) -> str:
+    base = type(actor).__name__.lower()
+    index = getattr(actor, "_index", None)
+    return f"{base}-{index}" if isinstance(index, int) else base
+
+
+class DeterministicRuntime:
+    """The engine's ``Runtime`` seam without threads: actors run only when driven.
+
+    Args:
+        clock: the virtual clock futures measure ``timeout`` on (optional).
+        substitutions: behaviour classes to replace when the engine asks for an actor
+            class (``{Scheduler: MyScheduler}``); how a test plants a variant of an actor.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: VirtualClock | None = None,
+        substitutions: Mapping[type, type] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.cells: list[ActorCell] = []
+        """Live actors, in start order."""
+        self.blockers: list[Blocker] = []
+        """Simulated threads blocked in a call, oldest first."""
+        self.driver: Callable[[], bool] = self.step_first
+        """Makes one step of progress; ``False`` when nothing can progress (set by the harness)."""
+        self.stalled: Callable[[str], BaseException] = Deadlock
+        """Builds the error raised when a future's ``get()`` finds nothing left to do."""
+        self.put_filter: Callable[[ActorCell, Envelope[Any]], int] | None = None
+        """Extra copies to enqueue of a told message (fault injection); ``None``: none."""
+        self.failures: list[tuple[ActorCell, BaseException]] = []
+        """Unhandled exceptions of told messages, as pykka's loop would log them."""
+        self.namer: Callable[[pykka.Actor], str] = _default_name
+        self._subs = dict(substitutions or {})
+        self._classes: dict[type, type] = {}
+        self._seq = itertools.count()
+        self._names: dict[str, int] = {}
+
+    # -- the Runtime protocol ----------------------------------------------------------
+
+    def actor_class(self, behaviour: type[A]) -> type[A]:
+        """``behaviour`` (or its substitute) mixed with this runtime's hooks."""
+        behaviour = self._subs.get(behaviour, behaviour)
+        cls = self._classes.get(behaviour)
+        if cls is None:
+            cls = type(
+                behaviour.__name__,
+                (behaviour, _SimActor),
+                {
+                    "_actors_runtime": self,
+                    "__module__": behaviour.__module__,
+                    "__qualname__": behaviour.__qualname__,
+                },
+            )
+            self._classes[behaviour] = cls
+        return cast("type[A]", cls)
+
+    def create_future(self) -> pykka.Future[Any]:
+        """A future resolved by driving this runtime."""
+        return DeterministicFuture(self)
+
+    @staticmethod
+    def send(ref: pykka.ActorRef[Any], message: Any, reply_to: pykka.Future[Any]) -> None:
+        """``ref.ask(message)`` answered into an existing future (one made before the send)."""
+        if not ref.is_alive():
+            error = pykka.ActorDeadError(f"{ref} not found")
+            reply_to.set_exception((pykka.ActorDeadError, error, None))
+            return
+        ref.actor_inbox.put(Envelope(message, reply_to=reply_to))
+
+    # -- actors ----------------------------------------------------------------------------
+
+    def register(self, actor: pykka.Actor) -> ActorCell:
+        """Adopt a started actor (called from ``_start_actor_loop``)."""
+        inbox = cast("_Inbox", actor.actor_inbox)
+        name = self.namer(actor)
+        incarnation = self._names.get(name, 0) + 1
+        self._names[name] = incarnation
+        if incarnation > 1:  # a restarted runner keeps its index: tell incarnations apart
+            name = f"{name}#{incarnation}"
+        cell = ActorCell(actor, inbox, name, next(self._seq))
+        inbox.cell = cell
+        self.cells.append(cell)
+        return cell
+
+    def runnable(self) -> list[ActorCell]:
+        """Actors that could take a delivery now, in start order."""
+        return [
+            c
+            for c in self.cells
+            if not c.busy and c.blocker is None and (c.inbox.queue or not c.started)
+        ]
+
+    def deliver(self, cell: ActorCell) -> Any:
+        """Run ``cell``'s ``on_start``, or hand it its oldest message; returns what it handled.
+
+        Mirrors pykka's actor loop for one envelope: the reply to an ask, ``on_failure``
+        after an unhandled exception in a told message, and the teardown of an actor that
+        stopped (messages left in its inbox get ``ActorDeadError``).
+        """
+        actor = cell.actor
+        cell.busy = True
+        try:
+            if not cell.started:
+                cell.started = True
+                try:
+                    actor.on_start()
+                except Exception as exc:
+                    self.failures.append((cell, exc))
+                    actor._handle_failure(*sys.exc_info())
+                return STARTED
+            envelope = cell.inbox.get()
+            self._handle(cell, envelope)
+            return envelope.message
+        finally:
+            cell.busy = False
+            if actor.actor_stopped.is_set():
+                self._teardown(cell)
+
+    def _handle(self, cell: ActorCell, envelope: Envelope[Any]) -> None:
+        actor = cell.actor
+        try:
+            response = actor._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception as exc:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception()
+            else:
+                self.failures.append((cell, exc))
+                actor._handle_failure(*sys.exc_info())
+                try:
+                    actor.on_failure(*sys.exc_info())
+                except Exception:
+                    actor._handle_failure(*sys.exc_info())
+        except BaseException:
+            # pykka stops every actor on a BaseException (e.g. KeyboardInterrupt); so do
+            # we, and let it propagate so the test run stops too.
+            self.stop_all()
+            raise
+
+    def _teardown(self, cell: ActorCell) -> None:
+        """Pykka's loop teardown: answer what is left in a stopped actor's inbox."""
+        if cell.dead:
+            return
+        cell.dead = True
+        if cell in self.cells:
+            self.cells.remove(cell)
+        if cell.blocker is not None:
+            self.unblock(cell.blocker)
+        while cell.inbox.queue:
+            envelope = cell.inbox.queue.popleft()
+            if envelope.reply_to is None:
+                continue
+            if isinstance(envelope.message, pykka_messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                error = pykka.ActorDeadError(f"{cell.actor} stopped before handling the message")
+                envelope.reply_to.set_exception((pykka.ActorDeadError, error, None))
+
+    def stop_all(self) -> None:
+        """Stop every actor at once, without running ``on_stop`` (the simulation is over)."""
+        for cell in list(self.cells):
+            pykka.ActorRegistry.unregister(cell.actor.actor_ref)
+            cell.actor.actor_stopped.set()
+            self._teardown(cell)
+        self.blockers.clear()
+
+    # -- simulated blocking calls -------------------------------------------------------------
+
+    def block(
+        self,
+        actor: pykka.Actor | None,
+        *,
+        why: str,
+        ready: Callable[[], bool],
+        resume: Callable[[], None],
+        holds: Callable[[], Iterable[str]] = lambda: (),
+        name: str = "",
+    ) -> Blocker:
+        """Simulate ``actor``'s thread (or a producer's, when ``actor`` is None) blocking in a call.
+
+        Returns the ``Blocker``; the driver resumes it once ``ready()`` holds. An actor
+        blocks from inside a delivery, so the rest of its handler must be what
+        ``resume`` runs.
+        """
+        cell = None
+        if actor is not None:
+            cell = cast("_Inbox", actor.actor_inbox).cell
+        blocker = Blocker(
+            why, ready, resume, holds, cell, name or (cell.name if cell else "producer")
+        )
+        if cell is not None:
+            cell.blocker = blocker
+        self.blockers.append(blocker)
+        return blocker
+
+    def unblock(self, blocker: Blocker) -> None:
+        """Forget ``blocker`` (its call returned)."""
+        if blocker in self.blockers:
+            self.blockers.remove(blocker)
+        if blocker.cell is not None and blocker.cell.blocker is blocker:
+            blocker.cell.blocker = None
+
+    def resume(self, blocker: Blocker) -> None:
+        """Unblock and run the rest of the blocked call (it may block again)."""
+        self.unblock(blocker)
+        cell = blocker.cell
+        if cell is not None:
+            cell.busy = True
+        try:
+            blocker.resume()
+        finally:
+            if cell is not None:
+                cell.busy = False
+
+    # -- driving -------------------------------------------------------------------------------
+
+    def step_first(self) -> bool:
+        """The default driver: deliver to the first runnable actor, else resume a ready blocker."""
+        cells = self.runnable()
+        if cells:
+            self.deliver(cells[0])
+            return True
+        for blocker in self.blockers:
+            if blocker.ready():
+                self.resume(blocker)
+                return True
+        return False
+
+    def drive_until(
+        self, done: Callable[[], bool], timeout: float | None, *, what: str = ""
+    ) -> None:
+        """Drive until ``done()``; ``pykka.Timeout`` after ``timeout`` virtual seconds.
+
+        Raises the ``stalled`` error (a ``Deadlock`` by default) when nothing is left to
+        deliver first, instead of hanging as a thread would.
+        """
+        clock = self.clock
+        deadline = None if timeout is None or clock is None else clock.now() + timeout
+        while not done():
+            if deadline is not None and clock is not None and clock.now() > deadline:
+                msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
+                raise pykka.Timeout(msg)
+            if not self.driver():
+                raise self.stalled(f"nothing can run, yet {what or 'a future'} is unresolved")

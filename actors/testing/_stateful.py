@@ -1,0 +1,163 @@
+"""``MediatorMachine``: a Hypothesis rule-based state machine over a simulated Mediator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from actors.testing._harness import Harness
+
+if TYPE_CHECKING:
+    from actors._job import Job
+    from actors._workflow import Workflow
+
+__all__ = ["MediatorMachine"]
+
+_SETTLE_ROUNDS = 20  # replies sent at teardown before giving up on jobs that wait for events
+
+
+class MediatorMachine(RuleBasedStateMachine):
+    """Hypothesis explores schedules, deliveries, timers, cancels and crashes of your workflows.
+
+    Subclass it, set ``workflows`` (and ``harness_options`` for ``Harness``), and
+    expose ``TestCase``::
+
+        class OrderMachine(MediatorMachine):
+            workflows = [order_flow]
+            harness_options = {"runners": 2, "capacity": 2}
+
+            def case_data(self, workflow, data):
+                return {"order": data.draw(st.integers(1, 99))}
+
+
+        TestOrders = OrderMachine.TestCase
+
+    Rules: schedule a case, deliver messages (each pick chooses which enabled action
+    runs, so failing interleavings shrink to readable steps), advance the virtual clock,
+    cancel a case, crash a runner (or expire its lease) before its next step, and reply
+    to a waiting request. The invariants are DESIGN's six, checked after every rule (the
+    harness also checks them after every delivery). At teardown the run settles:
+    waiting requests get replies, time runs out, and every case must have ended;
+    ``check_result`` then sees each final job.
+    """
+
+    workflows: ClassVar[Sequence[Workflow]] = ()
+    """The workflows the simulated Mediator runs (required)."""
+    harness_options: ClassVar[Mapping[str, Any]] = {}
+    """Keyword arguments for ``Harness`` (runners, capacity, full_mode, faults...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not self.workflows:
+            msg = f"{type(self).__name__}.workflows is empty; list the workflows to run"
+            raise TypeError(msg)
+        options = {"seed": 0, **self.harness_options}
+        self.harness = Harness(self.workflows, **options)
+        self._names = sorted({wf.name for wf in self.workflows})
+
+    # -- hooks for subclasses ---------------------------------------------------------------
+
+    def case_data(self, workflow: str, data: st.DataObject) -> Any:
+        """Input data for a new case of ``workflow`` (draw from ``data``); ``{}`` by default."""
+        return {}
+
+    def reply_payload(self, correlation_id: str) -> Any:
+        """What a reply to ``correlation_id`` carries."""
+        return {"reply": correlation_id}
+
+    def check_result(self, job: Job) -> None:
+        """Assert something about each case's final snapshot (nothing by default)."""
+
+    # -- rules --------------------------------------------------------------------------------
+
+    @rule(which=st.integers(0, 15), data=st.data())
+    def schedule(self, which: int, data: st.DataObject) -> None:
+        """A producer schedules a case (it blocks, is refused or sheds per the full mode)."""
+        name = self._names[which % len(self._names)]
+        self.harness.schedule(name, self.case_data(name, data))
+
+    @rule(picks=st.lists(st.integers(0, 15), min_size=1, max_size=12))
+    def deliver(self, picks: list[int]) -> None:
+        """Take up to ``len(picks)`` actions, each choosing among the enabled ones."""
+        for pick in picks:
+            if not self.harness.step(pick=pick):
+                break
+
+    @rule(seconds=st.sampled_from([0.5, 1.0, 5.0, 60.0]))
+    def advance_clock(self, seconds: float) -> None:
+        """Move the virtual clock forward (due timers ring)."""
+        self.harness.advance(seconds)
+
+    @rule(which=st.integers(0, 15))
+    def cancel(self, which: int) -> None:
+        """Cancel one of the admitted cases."""
+        admitted = [s.job_id for s in self.harness.submissions if s.job_id is not None]
+        if admitted:
+            self.harness.cancel(admitted[which % len(admitted)])
+
+    @rule(runner=st.integers(0, 7), lease=st.booleans())
+    def crash_runner(self, runner: int, lease: bool) -> None:
+        """Crash a runner (or expire its lease) before the next step it runs."""
+        self.harness.crash_runner(runner % self.harness.runners, lease=lease)
+
+    @rule(which=st.integers(0, 15), fault=st.booleans())
+    def reply(self, which: int, fault: bool) -> None:
+        """Answer one of the requests jobs wait on (maybe with a fault reply)."""
+        waiting = self._waiting()
+        if waiting:
+            cid = waiting[which % len(waiting)]
+            self.harness.receive_event(cid, self.reply_payload(cid), fault=fault)
+
+    # -- the six invariants ----------------------------------------------------------------------
+
+    @invariant()
+    def every_admitted_job_is_held_somewhere(self) -> None:
+        """1. Nothing vanishes: every unfinished job is with an actor, a queue or a message."""
+        self.harness.check_invariant(1)
+
+    @invariant()
+    def a_job_runs_on_at_most_one_runner(self) -> None:
+        """2. A job is run by at most one runner at a time."""
+        self.harness.check_invariant(2)
+
+    @invariant()
+    def a_synchronize_fires_once_after_all_branches(self) -> None:
+        """3. A join fires exactly once per split, after all its branches."""
+        self.harness.check_invariant(3)
+
+    @invariant()
+    def nothing_deadlocks(self) -> None:
+        """4. When nothing can run, no unfinished work is stuck."""
+        self.harness.check_invariant(4)
+
+    @invariant()
+    def a_crashed_job_resumes_from_its_last_save(self) -> None:
+        """5. After a crash each branch resumes from its last saved step."""
+        self.harness.check_invariant(5)
+
+    @invariant()
+    def unstarted_jobs_stay_within_capacity(self) -> None:
+        """6. Admitted, unstarted cases stay within capacity."""
+        self.harness.check_invariant(6)
+
+    def teardown(self) -> None:
+        """Settle the run, require every case to end, check each result, stop the actors."""
+        try:
+            harness = self.harness
+            for _ in range(_SETTLE_ROUNDS):
+                harness.run_until_quiescent()
+                waiting = self._waiting()
+                if not waiting:
+                    break
+                for cid in waiting:
+                    harness.receive_event(cid, self.reply_payload(cid))
+            for job in harness.finish():
+                self.check_result(job)
+        finally:
+            self.harness.close()
+
+    def _waiting(self) -> list[str]:
+        return sorted(cid for cids in self.harness.probe.correlations().values() for cid in cids)

@@ -1,0 +1,95 @@
+"""The pytest plugin: its fixtures, its option, and its import discipline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+pytest_plugins = ("pytester",)
+
+FLOW = textwrap.dedent(
+    """
+    import pykka
+    from actors import JobState, ParallelSplit, Sequential, Synchronize, Workflow
+
+    def mark(name):
+        return lambda data: data.update({name: True})
+
+    FLOW = Workflow("w", start="a", steps=[
+        Sequential("a", mark("a"), next="split"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", mark("b"), next="join"),
+        Sequential("c", mark("c"), next="join"),
+        Synchronize("join"),
+    ])
+    """
+)
+
+
+def test_the_harness_fixture_makes_seeded_harnesses_and_closes_them(pytester):
+    pytester.makepyfile(
+        FLOW
+        + textwrap.dedent(
+            """
+            SEEDS = []
+
+            def test_runs(harness):
+                h = harness([FLOW], runners=2)
+                SEEDS.append(h.seed)
+                job = h.schedule("w", {}).result()
+                assert job.state is JobState.DONE and job.data == {"a": True, "b": True, "c": True}
+
+            def test_same_test_same_seed(harness):
+                again = harness([FLOW])
+                assert again.seed != SEEDS[0]  # another test id, another seed
+
+            def test_nothing_left_running():
+                assert pykka.ActorRegistry.get_all() == []
+            """
+        )
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_actors_seed_replays_a_seed(pytester):
+    pytester.makepyfile(
+        FLOW
+        + textwrap.dedent(
+            """
+            def test_seed(harness):
+                assert harness([FLOW]).seed == 1234
+            """
+        )
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "--actors-seed=1234").assert_outcomes(passed=1)
+
+
+def test_the_mediator_fixture_runs_real_threads_and_shuts_them_down(pytester):
+    pytester.makepyfile(
+        FLOW
+        + textwrap.dedent(
+            """
+            def test_threaded(mediator, virtual_clock):
+                engine = mediator([FLOW], runners=2, clock=virtual_clock)
+                assert engine.schedule("w", {}).result(timeout=10).state is JobState.DONE
+
+            def test_stopped_after():
+                assert pykka.ActorRegistry.get_all() == []
+            """
+        )
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_loading_the_plugin_imports_neither_hypothesis_nor_the_harness():
+    code = (
+        "import sys, actors.testing.pytest_plugin; "
+        "bad = [m for m in sys.modules if m.startswith(('hypothesis', 'actors.testing._'))]; "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
