@@ -119,8 +119,9 @@ class Mediator:
         cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(self._engine, runners, resume)
         self._engine.scheduler = self._scheduler
-        # Answered after on_start: the runners run and what the store held is resumed.
-        self._ask(m.GetStats())
+        if not getattr(self._engine.runtime, "starts_synchronously", False):
+            # Answered after on_start: the runners run and what the store held is resumed.
+            self._ask(m.GetStats())
 
     # -- the public surface ---------------------------------------------------------------------
 

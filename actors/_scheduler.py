@@ -217,6 +217,11 @@ class Scheduler(pykka.Actor):
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         child = msg.job
+        if child.id not in self._kids.get(child.parent_id or "", ()):
+            # A repeated arrival (a branch re-run after a crash, a duplicated message):
+            # the branch has ended already and counted once; nothing more to do.
+            logger.info("ignoring a repeated arrival of job %s", child.id, extra=job_log(child))
+            return
         self._jobs[child.id] = child
         parent = self._jobs.get(child.parent_id or "")
         if (
@@ -341,7 +346,10 @@ class Scheduler(pykka.Actor):
             return
         parent = self._jobs.get(job.parent_id)
         if parent is not None:
-            self._kids.get(parent.id, set()).discard(job.id)
+            kids = self._kids.get(parent.id, set())
+            if job.id not in kids:
+                return  # already counted
+            kids.discard(job.id)
             if job.parent_gen == parent.gen:
                 parent.split_live -= 1
             self._child_ended(parent, job)
