@@ -186,12 +186,13 @@ class Scheduler(pykka.Actor):
         parent = self._jobs[child.parent_id]
         self._jobs[child.id] = child
         self._kids[parent.id].add(child.id)
-        if parent.cancel_requested:
-            self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
-        else:
+        cancelled = parent.cancel_requested or parent.id in self._cancels
+        if not cancelled:
             self._make_ready(child)
-        if child.branch_index == parent.split_total - 1 and parent.id in self._cancels:
-            self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
+        elif child.branch_index == parent.split_total - 1:
+            # Cancelled as it split: its branches were held back until all are in, so the
+            # split cannot end (and its parent be forgotten) while some are on their way.
+            self._cancels.discard(parent.id)
             self._cancel_tree(parent, "cancelled")
         self._check_drain_if_asked()
 
