@@ -109,7 +109,7 @@ def search(strategy, substitutions, expected) -> tuple[int, int]:
     seen: list = []
 
     @settings(
-        max_examples=settings.default.max_examples,
+        max_examples=settings.get_profile("default").max_examples,
         deadline=None,
         database=None,
         report_multiple_bugs=False,
