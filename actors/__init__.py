@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from actors._admission import FullMode
+from actors._client import enqueue
 from actors._clock import Alarm, Clock, SystemClock
 from actors._errors import (
     ActorsError,
@@ -79,6 +80,7 @@ __all__ = [
     "Workflow",
     "WorkflowDefinitionError",
     "__version__",
+    "enqueue",
 ]
 
 logging.getLogger("actors").addHandler(logging.NullHandler())

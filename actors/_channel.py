@@ -26,8 +26,17 @@ __all__ = ["WorkChannel"]
 class WorkChannel:
     """Ready internal jobs, idle runners, and which runner runs which job."""
 
-    def __init__(self, gate: AdmissionGate) -> None:
+    def __init__(self, gate: AdmissionGate, runners: int = 1) -> None:
         self._gate = gate
+        # Flow control between Runners and the Scheduler. Runners report every job's
+        # outcome in messages the Scheduler must never refuse; if it falls behind, its
+        # inbox would grow without bound. So a runner starts no *new* external job while
+        # more than ``report_limit`` reports wait, and admission backs up into the
+        # bounded gate instead. Each runner counts what it sent (one writer per slot) and
+        # the Scheduler what it handled, so no lock is needed to keep the tally.
+        self.sent = [0] * runners
+        self.handled = 0
+        self.report_limit = max(256, 32 * runners)
         self._lock = threading.Lock()  # always taken before the gate's lock, never after
         self._ready: deque[JobRecord] = deque()
         self._idle: list[int] = []
@@ -62,7 +71,7 @@ class WorkChannel:
                 if job.state is JobState.READY:  # a cancelled job stays behind, skipped
                     self._start(runner, job)
                     return job
-            admitted = self._gate.pop()
+            admitted = self._gate.pop() if self.backlog() < self.report_limit else None
             if admitted is not None:
                 self._start(runner, admitted)
                 return admitted
@@ -70,11 +79,19 @@ class WorkChannel:
                 self._idle.append(runner)
             return None
 
+    def backlog(self) -> int:
+        """Reports sent by runners that the Scheduler has not handled yet."""
+        return sum(self.sent) - self.handled
+
+    def wants_admission(self) -> bool:
+        """A runner is idle while admitted jobs wait (a hint, read without the lock)."""
+        return bool(self._idle) and len(self._gate) > 0
+
     def assign_admitted(self) -> list[tuple[int, JobRecord]]:
         """Hand queued external jobs to idle runners (after an admission woke the Scheduler)."""
         out = []
         with self._lock:
-            while self._idle:
+            while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
                     break
@@ -118,11 +135,16 @@ class WorkChannel:
             return sum(1 for j in self._ready if j.state is JobState.READY)
 
     def quiet(self) -> bool:
-        """No job ready, queued for admission, or running."""
+        """No job ready, queued for admission or running, and no runner report unread.
+
+        The reports matter: a runner hands back a split's branches in messages, and
+        between its last report and the Scheduler reading it nothing else shows work.
+        """
         with self._lock:
             return (
                 not self.running
                 and not len(self._gate)
+                and self.backlog() == 0
                 and not any(j.state is JobState.READY for j in self._ready)
             )
 

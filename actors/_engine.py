@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -61,10 +63,14 @@ class Engine:
         gate: AdmissionGate,
         runtime: Runtime,
         *,
+        runners: int = 1,
         on_shed: Callable[[Job], Any] | None = None,
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
         metrics: Metrics | None = None,
+        lease_seconds: float = 15.0,
+        poll_interval: float = 1.0,
+        owner: str | None = None,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -78,7 +84,7 @@ class Engine:
         self.store = store
         self.clock = clock
         self.gate = gate
-        self.channel = WorkChannel(gate)
+        self.channel = WorkChannel(gate, runners)
         self.runner_refs: list[pykka.ActorRef[Any]] = []  # filled by the Scheduler
         self.runtime = runtime
         self.on_shed = on_shed
@@ -87,6 +93,10 @@ class Engine:
         # inbox: fewer messages under load; 1 makes every job its own delivery.
         self.runner_batch = runner_batch
         self.metrics = metrics
+        # Who this process is to other workers on a shared store, and its lease rhythm.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         # Called by a Runner just before each step as ``step_hook(runner, job, step)``. None
         # in production; the deterministic harness (actors.testing) observes steps here and

@@ -52,6 +52,15 @@ class Mediator:
             granularity; the deterministic harness uses 1).
         metrics: a hook told about admissions, sheds, starts, ends and step times
             (see ``actors.metrics``); none by default.
+        lease_seconds: on a shared (SQL) store, how long this worker's hold on a case
+            lasts without a heartbeat; after a crash its cases resume elsewhere once
+            their leases expire.
+        poll_interval: on a shared store, how often the worker renews its leases and
+            looks for cases to take over (new, released, or left by a dead worker).
+        owner: this worker's name on a shared store (unique among live workers; by
+            default host, process id and a random suffix). A worker restarted under
+            the same name takes its unfinished cases back at once, without waiting for
+            their leases to expire.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -68,6 +77,9 @@ class Mediator:
         ids: Callable[[], str] | None = None,
         runner_batch: int = 32,
         metrics: Metrics | None = None,
+        lease_seconds: float = 15.0,
+        poll_interval: float = 1.0,
+        owner: str | None = None,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -80,17 +92,36 @@ class Mediator:
             clock or SystemClock(),
             gate,
             runtime or ThreadingRuntime(),
+            runners=runners,
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,
             metrics=metrics,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            owner=owner,
         )
         self._closed = False
-        # Read what a previous run left unfinished before anything new can be admitted.
-        resume = the_store.unfinished()
+        # Take what a previous run left unfinished before anything new can be admitted:
+        # on a shared store, only the cases no live worker holds.
+        if the_store.shared:
+            the_store.owner = self._engine.owner
+            the_store.lease_seconds = lease_seconds
+            resume = the_store.claim(
+                self._engine.owner,
+                self._engine.clock.now(),
+                lease_seconds,
+                limit=capacity,
+                reclaim=True,
+            )
+        else:
+            resume = the_store.unfinished()
         cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(self._engine, runners, resume)
         self._engine.scheduler = self._scheduler
+        if not getattr(self._engine.runtime, "starts_synchronously", False):
+            # Answered after on_start: the runners run and what the store held is resumed.
+            self._ask(m.GetStats())
 
     # -- the public surface ---------------------------------------------------------------------
 
@@ -190,7 +221,10 @@ class Mediator:
         self._scheduler.stop(block=True, timeout=timeout)
         for runner in list(self._engine.runner_refs):  # a runner stops after its current step
             runner.stop(block=True, timeout=timeout)
-        self._engine.store.close()
+        store = self._engine.store
+        if store.shared:  # what is left here, other workers may take at once
+            store.release(self._engine.owner)
+        store.close()
 
     def __enter__(self) -> Mediator:
         return self

@@ -21,6 +21,8 @@ class EventOutcome(enum.Enum):
     """The job has already ended."""
     UNKNOWN = "unknown"
     """No job waits on this correlation id."""
+    ELSEWHERE = "elsewhere"
+    """Shared store: another live worker holds the job's case; deliver it there."""
 
 
 class CancelOutcome(enum.Enum):

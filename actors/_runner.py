@@ -17,7 +17,7 @@ import pykka
 from actors import messages as m
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import UnknownWorkflowError
+from actors._errors import CodecError, UnknownWorkflowError
 from actors._job import JobRecord, JobState
 from actors._steps import (
     DeferredChoice,
@@ -123,9 +123,17 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
-            outcome = self._run(job)
+            store = self._e.store
+            store.begin_slice()
+            try:
+                outcome = self._run(job)
+            except CodecError as exc:
+                store.end_slice()
+                outcome = self._unstorable(job, exc)
+            store.end_slice()  # what the Scheduler will hear about is stored first
             self._current = None
             try:
+                self._e.channel.sent[self._index] += len(outcome)
                 for msg in outcome:
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
@@ -151,13 +159,14 @@ class Runner(pykka.Actor):
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
         metrics = self._e.metrics
+        steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if self._e.stopping:
                 return []  # saved after its last step; resumes from there on the next start
-            step = wf.steps.get(job.step or "")
+            step = steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
                 return self._finish(job, JobState.FAULTED, why)
@@ -190,6 +199,16 @@ class Runner(pykka.Actor):
             )
         return [m.JobEnded(self._index, job)]
 
+    def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
+        """A step left data the store cannot encode: fault the job with its last saved data."""
+        saved = self._e.store.load(job.id)
+        if saved is not None:
+            job.data = saved.data
+        job.event = None
+        return self._finish(
+            job, JobState.FAULTED, f"step {job.step!r}: data cannot be stored: {exc}"
+        )
+
     def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
         job.step = step.name
         return self._finish(job, JobState.FAULTED, f"step {step.name!r}: {why}")
@@ -200,7 +219,7 @@ class Runner(pykka.Actor):
         job.event = None
 
     def _call(self, job: JobRecord, wf: Workflow, fn: Any, step: Step) -> None:
-        result = fn(job.data, job.context()) if wf.wants_context(step.name) else fn(job.data)
+        result = fn(job.data, job.context()) if step.name in wf.context_steps else fn(job.data)
         if result is not None:
             job.data = result
 
@@ -315,6 +334,18 @@ class Runner(pykka.Actor):
             return None
         if job.parent_id is None:
             return self._fault(job, step, "reached a join without being a branch of a split")
+        assert job.branch_index is not None
+        # Count the arrival in the store first, then end the branch: if the process dies
+        # in between, the branch reruns this step and the store ignores the repeat, so
+        # no arrival is lost or counted twice.
+        self._e.store.record_arrival(
+            job.parent_id,
+            job.parent_gen,
+            job.branch_index,
+            job.data,
+            join_step=step.name,
+            needed=1 if isinstance(step, Discriminator) else None,
+        )
         job.step = step.name
         job.state = JobState.DONE
         self._e.store.save(job)
@@ -364,12 +395,14 @@ class Runner(pykka.Actor):
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)
+        self._e.store.end_slice()  # stored before the Scheduler hears of it
         self._e.channel.done(job, self._index)
+        self._e.channel.sent[self._index] += 1
         self._scheduler.tell(parked[0])
         try:
             step.send(data, ctx)
-        except Exception as exc:
-            return [m.DeliverEvent(corr[0][0], _describe(exc), fault=True)]
+        except Exception as exc:  # a failed send is a fault reply
+            return [m.JobSendFailed(corr[0][0], _describe(exc))]
         return []
 
     def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> _Outcome:

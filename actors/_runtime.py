@@ -30,6 +30,9 @@ class Runtime(Protocol):
 class ThreadingRuntime:
     """Each actor on its own daemon thread (a forgotten Mediator cannot hang the process)."""
 
+    starts_synchronously = False
+    """``on_start`` runs later, on the actor's thread."""
+
     _cache: dict[type[Any], type[Any]] = {}  # noqa: RUF012 - a class-level memo by design
 
     def actor_class(self, behaviour: type[A]) -> type[A]:

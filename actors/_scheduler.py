@@ -16,7 +16,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError
+from actors._errors import EngineStoppedError, StoreError, UnknownWorkflowError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, correlations_for
@@ -28,10 +28,14 @@ if TYPE_CHECKING:
 
     from actors._clock import Alarm
     from actors._engine import Engine
+    from actors._workflow import Workflow
 
 __all__ = ["Scheduler"]
 
+# Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
+_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed})
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
+_POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
 
 
 class Scheduler(pykka.Actor):
@@ -42,7 +46,7 @@ class Scheduler(pykka.Actor):
 
     def __init__(self, engine: Engine, runners: int, resume: list[JobRecord]) -> None:
         super().__init__()
-        self._resume = resume
+        self._resumable = resume
         self._e = engine
         self._runner_count = runners
         self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
@@ -72,9 +76,12 @@ class Scheduler(pykka.Actor):
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
             m.JobShed: self._on_shed,
-            m.RunnerIdle: lambda _: self._check_drain_if_asked(),
+            m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
             m.TimerDue: self._on_timer_due,
             m.DeliverEvent: self._on_event,
+            m.JobSendFailed: lambda msg: self._on_event(
+                m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
+            ),
             m.CancelJob: self._on_cancel,
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
@@ -88,10 +95,11 @@ class Scheduler(pykka.Actor):
         self._alarm = self._e.clock.alarm(self._ring)
         for index in range(self._runner_count):
             self._runners.append(self._start_runner(index))
-        for job in self._resume:
-            if job.id not in self._jobs:
-                self._adopt(job)
-        self._resume = []
+        self._adopt([job for job in self._resumable if job.id not in self._jobs])
+        self._resumable = []
+        if self._e.store.shared:
+            self._timers.add(_POLL, self._e.clock.now() + self._e.poll_interval)
+            self._rearm()
 
     def on_stop(self) -> None:
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
@@ -127,9 +135,15 @@ class Scheduler(pykka.Actor):
 
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler."""
-        handler = self._handlers.get(type(message))
+        kind = type(message)
+        handler = self._handlers.get(kind)
         if handler is None:
             return super().on_receive(message)
+        if kind in _REPORTS:
+            channel = self._channel
+            channel.handled += 1
+            if channel.wants_admission():  # the backlog that held admission back shrank
+                self._dispatch()
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -181,23 +195,33 @@ class Scheduler(pykka.Actor):
         if msg.parent is not None:  # the first branch of a split brings its parent
             self._jobs[msg.parent.id] = msg.parent
             self._kids.setdefault(msg.parent.id, set())
+            # Count the split's branches now: a branch may end before its siblings'
+            # messages arrive, so the set of spawned branches cannot tell "all ended".
+            msg.parent.split_live = msg.parent.split_total
         child = msg.job
         assert child.parent_id is not None
         parent = self._jobs[child.parent_id]
         self._jobs[child.id] = child
         self._kids[parent.id].add(child.id)
-        cancelled = parent.cancel_requested or parent.id in self._cancels
-        if not cancelled:
+        if parent.cancel_requested:
+            self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
+        elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
+            self._end(child, JobState.CANCELLED, "a sibling won the Discriminator")
+        else:
             self._make_ready(child)
-        elif child.branch_index == parent.split_total - 1:
-            # Cancelled as it split: its branches were held back until all are in, so the
-            # split cannot end (and its parent be forgotten) while some are on their way.
-            self._cancels.discard(parent.id)
+        if child.branch_index == parent.split_total - 1 and parent.id in self._cancels:
+            self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
             self._cancel_tree(parent, "cancelled")
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         child = msg.job
+        if child.id not in self._kids.get(child.parent_id or "", ()):
+            # A repeated arrival (a branch re-run after a crash, a duplicated message):
+            # the branch has ended already and counted once; nothing more to do.
+            logger.info("ignoring a repeated arrival of job %s", child.id, extra=job_log(child))
+            return
         self._jobs[child.id] = child
         parent = self._jobs.get(child.parent_id or "")
         if (
@@ -209,7 +233,8 @@ class Scheduler(pykka.Actor):
         ):
             self._arrive(parent, child, msg.join_step)
         self._finalize(child)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
         if parent.join_step is None:
@@ -235,8 +260,7 @@ class Scheduler(pykka.Actor):
                 for kid in list(self._kids.get(parent.id, ())):
                     if kid != child.id:
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
-        else:
-            self._e.store.save(parent)
+        # Otherwise nothing to save: the runner already counted the arrival in the store.
 
     def _on_parked(self, msg: m.JobParked) -> None:
         job = msg.job
@@ -246,7 +270,8 @@ class Scheduler(pykka.Actor):
             self._end(job, JobState.CANCELLED, "cancelled")
         else:
             self._park(job, msg.correlations)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
         if job.due is not None:
@@ -260,11 +285,12 @@ class Scheduler(pykka.Actor):
     def _on_ended(self, msg: m.JobEnded) -> None:
         job = msg.job
         self._jobs[job.id] = job
-        if self._kids.get(job.id):
+        if job.split_live > 0 or self._kids.get(job.id):
             self._held.add(job.id)
         else:
             self._finalize(job)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
@@ -283,10 +309,11 @@ class Scheduler(pykka.Actor):
                     saved.step,
                     extra=job_log(saved),
                 )
-                self._adopt(saved)
+                self._adopt([saved])
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
-        self._check_drain_if_asked()
+        if self._drain:
+            self._check_drain()
 
     # -- ends of threads and of cases -----------------------------------------------------------
 
@@ -296,19 +323,21 @@ class Scheduler(pykka.Actor):
         job.error = error
         job.due = None
         self._e.store.save(job)
-        if self._kids.get(job.id):
+        if job.split_live > 0 or self._kids.get(job.id):
             self._held.add(job.id)
         else:
             self._finalize(job)
 
     def _finalize(self, job: JobRecord) -> None:
-        self._held.discard(job.id)
-        self._cancels.discard(job.id)
-        self._jobs.pop(job.id, None)
-        self._kids.pop(job.id, None)
-        if self._timers.cancel(job.id):
+        job_id = job.id
+        self._held.discard(job_id)
+        self._cancels.discard(job_id)
+        self._jobs.pop(job_id, None)
+        self._kids.pop(job_id, None)
+        if self._timers.cancel(job_id):
             self._rearm()
-        self._withdraw(job, EventOutcome.FINISHED)
+        if job_id in self._job_corrs:
+            self._withdraw(job, EventOutcome.FINISHED)
         self._counts[job.state] += 1
         if self._e.metrics is not None:
             self._e.metrics.finished(job.workflow, job.state)
@@ -317,7 +346,12 @@ class Scheduler(pykka.Actor):
             return
         parent = self._jobs.get(job.parent_id)
         if parent is not None:
-            self._kids.get(parent.id, set()).discard(job.id)
+            kids = self._kids.get(parent.id, set())
+            if job.id not in kids:
+                return  # already counted
+            kids.discard(job.id)
+            if job.parent_gen == parent.gen:
+                parent.split_live -= 1
             self._child_ended(parent, job)
 
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
@@ -331,18 +365,19 @@ class Scheduler(pykka.Actor):
                 parent.branch_cancelled = True
         kids = self._kids.get(parent.id)
         if parent.id in self._held:  # its own thread had already ended
-            if not kids:
+            if not kids and parent.split_live <= 0:
                 self._held.discard(parent.id)
                 self._finalize(parent)
         elif (
             # Only the parent's current split decides how that split ended: a Discriminator's
             # losing branch may end after its looping parent has split again (even before the
             # new branches are spawned), and must neither end the new split nor hold it open.
+            # split_live counts the current split's branches not yet ended, spawned or not.
             child.parent_gen == parent.gen
+            and parent.split_live <= 0
             and not parent.joined
             and parent.split_total
             and parent.state is JobState.WAITING
-            and not any(self._jobs[k].parent_gen == parent.gen for k in kids or ())
         ):
             self._end(parent, *self._split_outcome(parent))
 
@@ -368,7 +403,11 @@ class Scheduler(pykka.Actor):
 
     def _on_timer_due(self, _: m.TimerDue) -> None:
         self._armed = None
-        for job_id in self._timers.pop_due(self._e.clock.now()):
+        now = self._e.clock.now()
+        for job_id in self._timers.pop_due(now):
+            if job_id == _POLL:
+                self._poll(now)
+                continue
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.WAITING:
                 continue
@@ -378,6 +417,24 @@ class Scheduler(pykka.Actor):
             self._e.store.save(job)
             self._make_ready(job)
         self._rearm()
+
+    def _poll(self, now: float) -> None:
+        """Shared store: renew this worker's leases, and take over cases if there is room.
+
+        Cases come from producers that only write the store, from workers that released
+        them, or from workers whose leases expired (they died): each job resumes from
+        its last saved step.
+        """
+        store, e = self._e.store, self._e
+        try:
+            store.heartbeat(e.owner, now, e.lease_seconds)
+            room = e.gate.capacity - len(e.gate) - self._channel.ready
+            if room > 0 and not e.stopping:
+                taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
+                self._adopt([job for job in taken if job.id not in self._jobs])
+        except StoreError:
+            logger.exception("polling the store failed; trying again", extra=job_log(None))
+        self._timers.add(_POLL, now + e.poll_interval)
 
     def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
         for cid in self._job_corrs.pop(job.id, ()):
@@ -393,6 +450,8 @@ class Scheduler(pykka.Actor):
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
         cid = msg.correlation_id
         target = self._corr.get(cid)
+        if target is None and self._e.store.shared and self._take_over_for(cid):
+            target = self._corr.get(cid)
         if target is None:
             outcome = self._why_undeliverable(cid)
             logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
@@ -408,6 +467,19 @@ class Scheduler(pykka.Actor):
         self._make_ready(job)
         return EventOutcome.DELIVERED
 
+    def _take_over_for(self, cid: str) -> bool:
+        """Shared store: claim the case of the job an event names, if no worker holds it.
+
+        A case parked in the database (its worker stopped or died) then resumes here.
+        """
+        job = self._e.store.get(cid.split("/", 1)[0])
+        if job is None or job.state is not JobState.WAITING or job.id in self._jobs:
+            return False
+        e = self._e
+        taken = e.store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id)
+        self._adopt([j for j in taken if j.id not in self._jobs])
+        return bool(taken)
+
     def _why_undeliverable(self, cid: str) -> EventOutcome:
         seen = self._answered.get(cid)
         if seen is not None:
@@ -415,6 +487,8 @@ class Scheduler(pykka.Actor):
         job = self._e.store.get(cid.split("/", 1)[0])
         if job is not None and job.state in FINAL_STATES:
             return EventOutcome.FINISHED
+        if job is not None and self._e.store.shared and job.id not in self._jobs:
+            return EventOutcome.ELSEWHERE
         return EventOutcome.UNKNOWN
 
     # -- cancellation ----------------------------------------------------------------------
@@ -438,7 +512,7 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
             return CancelOutcome.CANCELLED
-        if job.state in FINAL_STATES and not self._kids.get(job.id):
+        if job.state in FINAL_STATES and job.split_live <= 0 and not self._kids.get(job.id):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
@@ -461,29 +535,78 @@ class Scheduler(pykka.Actor):
         if job.state is JobState.READY and not self._channel.withdraw(job):
             return  # a runner just took it: it stops before its next step
         if job.state is JobState.CANCELLED or (
-            job.state is JobState.WAITING and not self._kids.get(job.id)
+            job.state is JobState.WAITING and job.split_live <= 0 and not self._kids.get(job.id)
         ):
             self._end(job, JobState.CANCELLED, why)
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 
-    def _adopt(self, job: JobRecord) -> None:
-        """Take charge of a job as last saved: resume it from its last saved step."""
-        self._jobs[job.id] = job
-        if job.parent_id is not None and job.parent_id in self._jobs:
-            self._kids.setdefault(job.parent_id, set()).add(job.id)
+    def _adopt(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Take charge of jobs as last saved; each resumes from its last saved step.
+
+        Returns the jobs left alone: those of a workflow version this process lacks
+        (another worker that has it can run them; they stay as saved).
+        """
+        left: list[JobRecord] = []
+        mine: list[JobRecord] = []
+        for job in jobs:
+            if job.workflow in self._e.latest and (job.workflow, job.version) not in (
+                self._e.workflows
+            ):
+                left.append(job)
+                logger.warning(
+                    "job %s needs workflow %r version %d, which this process lacks; left as is",
+                    job.id,
+                    job.workflow,
+                    job.version,
+                    extra=job_log(job),
+                )
+            else:
+                mine.append(job)
+                self._jobs[job.id] = job
+        for job in mine:
+            if job.parent_id is not None and job.parent_id in self._jobs:
+                self._kids.setdefault(job.parent_id, set()).add(job.id)
+        for job in mine:
+            self._resume(job)
+        return left
+
+    def _resume(self, job: JobRecord) -> None:
+        try:
+            wf = self._e.workflow(job.workflow, job.version)
+            step = wf.step(job.step or "")
+        except (UnknownWorkflowError, KeyError) as exc:
+            reason = exc.args[0] if exc.args else str(exc)
+            self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
+            return
+        # Its adopted, unfinished branches of its current split.
+        job.split_live = sum(
+            1 for k in self._kids.get(job.id, ()) if self._jobs[k].parent_gen == job.gen
+        )
         if job.state in FINAL_STATES:
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
             self._kids.setdefault(job.id, set())
-            for other in self._resume or self._e.store.unfinished():
-                if other.parent_id == job.id and other.id not in self._jobs:
-                    self._adopt(other)
+            if job.split_live <= 0:
+                self._settle_split(job, wf)  # every branch ended before the restart
         elif job.state is JobState.WAITING and job.event is None:
-            wf = self._e.workflow(job.workflow, job.version)
-            self._park(job, correlations_for(job, wf.step(job.step or "")))
+            self._park(job, correlations_for(job, step))
         else:
             self._make_ready(job)
+
+    def _settle_split(self, parent: JobRecord, wf: Workflow) -> None:
+        """A split whose branches have all ended: fire its join, or end it."""
+        join = wf.steps.get(parent.join_step or "")
+        complete = len(parent.arrivals) == parent.split_total
+        if join is not None and parent.arrivals and (complete or isinstance(join, Discriminator)):
+            parent.joined = True
+            parent.step = join.name
+            parent.event = ("join", join.name, None)
+            parent.state = JobState.READY
+            self._e.store.save(parent)
+            self._make_ready(parent)
+        else:
+            self._end(parent, *self._split_outcome(parent))
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -497,7 +620,7 @@ class Scheduler(pykka.Actor):
             ready=self._channel.ready,
             running=len(self._channel.running),
             waiting=waiting,
-            timers=len(self._timers),
+            timers=len(self._timers) - (_POLL in self._timers),
             admitted=gate.admitted,
             done=self._counts[JobState.DONE],
             faulted=self._counts[JobState.FAULTED],
@@ -513,10 +636,6 @@ class Scheduler(pykka.Actor):
         self._channel.drain_requested = True
         self._check_drain()
         return future
-
-    def _check_drain_if_asked(self) -> None:
-        if self._drain:
-            self._check_drain()
 
     def _check_drain(self) -> None:
         if not self._channel.quiet():

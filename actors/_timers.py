@@ -27,6 +27,9 @@ class Timers:
     def __len__(self) -> int:
         return len(self._by_job)
 
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._by_job
+
     def add(self, job_id: str, due: float) -> None:
         """Set ``job_id``'s timer to ``due`` (replacing any earlier one). O(log n)."""
         self.cancel(job_id)

@@ -37,7 +37,7 @@ class Workflow:
     reaches; and a wrong type where a task, spec or policy should be.
     """
 
-    __slots__ = ("_steps", "_wants_ctx", "name", "start", "version")
+    __slots__ = ("_ctx_steps", "_steps", "name", "start", "version")
 
     def __init__(self, name: str, steps: Iterable[Step], start: str, version: int = 1) -> None:
         if not isinstance(name, str) or not name:
@@ -63,12 +63,11 @@ class Workflow:
             self._check_step(step)
         self._check_reachable()
         self._check_joins()
-        self._wants_ctx = {
-            s.name: wants_context(fn)
+        self._ctx_steps = frozenset(
+            s.name
             for s in self._steps.values()
-            for fn in (_primary_callable(s),)
-            if fn is not None
-        }
+            if (fn := _primary_callable(s)) is not None and wants_context(fn)
+        )
 
     # -- lookups used by the engine ------------------------------------------------------
 
@@ -82,6 +81,11 @@ class Workflow:
         """The steps by name, in definition order."""
         return self._steps
 
+    @property
+    def context_steps(self) -> frozenset[str]:
+        """Names of the steps whose task takes a second ``ctx`` parameter."""
+        return self._ctx_steps
+
     def step(self, name: str) -> Step:
         """The step called ``name`` (``KeyError`` naming the workflow when there is none)."""
         try:
@@ -92,7 +96,13 @@ class Workflow:
 
     def wants_context(self, step_name: str) -> bool:
         """Whether the step's task takes a second ``ctx`` parameter."""
-        return self._wants_ctx.get(step_name, False)
+        return step_name in self._ctx_steps
+
+    def to_mermaid(self) -> str:
+        """This workflow as a Mermaid ``flowchart TD`` (one shape per step kind)."""
+        from actors._diagram import to_mermaid
+
+        return to_mermaid(self)
 
     def __repr__(self) -> str:
         return f"Workflow({self.name!r}, version={self.version}, steps={len(self._steps)})"

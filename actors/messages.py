@@ -28,6 +28,7 @@ __all__ = [
     "GetStats",
     "JobEnded",
     "JobParked",
+    "JobSendFailed",
     "JobShed",
     "RunJob",
     "RunnerFailed",
@@ -120,6 +121,14 @@ class JobEnded:
 
     runner: int
     job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class JobSendFailed:
+    """Internal: a ``RequestReaction``'s ``send`` raised; delivered as a fault reply."""
+
+    correlation_id: str
+    error: str
 
 
 @dataclass(frozen=True, slots=True)

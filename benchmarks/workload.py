@@ -35,3 +35,7 @@ def workload_w(name: str = "w") -> Workflow:
 def one_step(name: str = "one") -> Workflow:
     """A single no-op step: the cheapest job, for admission and memory benchmarks."""
     return Workflow(name, [Sequential("only", _set("x"))], start="only")
+
+
+W = workload_w()
+"""Workload W as a module attribute, for ``actors worker --workflows workload:W``."""

@@ -19,6 +19,7 @@ from actors import (
 )
 
 
+# --8<-- [start:tasks]
 def reserve(order: dict[str, Any]) -> None:
     order["reserved"] = [item["sku"] for item in order["items"]]
 
@@ -46,8 +47,10 @@ def combine(order: dict[str, Any], branches: list[dict[str, Any]]) -> None:
 
 def confirm(order: dict[str, Any]) -> None:
     order["status"] = "confirmed"
+    # --8<-- [end:tasks]
 
 
+# --8<-- [start:workflow]
 ORDER_FULFILMENT = Workflow(
     "order_fulfilment",
     start="reserve",
@@ -61,6 +64,7 @@ ORDER_FULFILMENT = Workflow(
         Sequential("confirm", confirm),
     ],
 )
+# --8<-- [end:workflow]
 
 
 def sample_order(order_id: int) -> dict[str, Any]:
@@ -70,6 +74,7 @@ def sample_order(order_id: int) -> dict[str, Any]:
     }
 
 
+# --8<-- [start:run]
 def main(store: str = "memory://", orders: int = 3) -> list[Any]:
     with Mediator([ORDER_FULFILMENT], runners=4, capacity=100, store=store) as mediator:
         handles = [mediator.schedule("order_fulfilment", sample_order(n)) for n in range(orders)]
@@ -78,6 +83,7 @@ def main(store: str = "memory://", orders: int = 3) -> list[Any]:
         assert job.state is JobState.DONE, job.error
         print(f"order {job.data['order_id']}: {job.data['status']}, paid {job.data['payment']}")
     return jobs
+    # --8<-- [end:run]
 
 
 if __name__ == "__main__":

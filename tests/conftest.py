@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -87,6 +90,22 @@ class _ManualAlarm:
             self.when = None
             if self in self.clock._alarms:
                 self.clock._alarms.remove(self)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    import pgserver
+
+    # Not under pytest's basetemp: as root, pgserver runs PostgreSQL as its own system
+    # user, which must traverse every parent directory, and pytest keeps its
+    # pytest-of-<user> directory private (mode 0700) at the start of every session.
+    where = Path(tempfile.mkdtemp(prefix="actors-pgdata-"))
+    try:
+        server = pgserver.get_server(where, cleanup_mode="delete")
+    except Exception as exc:
+        pytest.fail(f"pgserver could not start a throwaway PostgreSQL server in {where}: {exc!r}")
+    yield server
+    server.cleanup()
 
 
 @pytest.fixture

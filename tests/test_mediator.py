@@ -64,7 +64,8 @@ def test_versions_are_kept_apart() -> None:
     with Mediator([v1, v2], runners=1) as m:
         assert m.schedule("flow", {}).result(timeout=TIMEOUT).data == {"v": 2}
         old = m.schedule("flow", {}, version=1).result(timeout=TIMEOUT)
-    assert old.data == {"v": 1} and old.version == 1
+    assert old.data == {"v": 1}
+    assert old.version == 1
 
 
 def test_two_mediators_side_by_side() -> None:
@@ -75,7 +76,8 @@ def test_two_mediators_side_by_side() -> None:
         assert b.result(timeout=TIMEOUT).state is JobState.DONE
         with pytest.raises(UnknownWorkflowError):
             one.schedule("w", {})
-        assert one.stats().done == 1 and two.stats().done == 5
+        assert one.stats().done == 1
+        assert two.stats().done == 5
 
 
 def test_get_job_reads_the_store() -> None:
@@ -125,7 +127,8 @@ def test_stop_shutdown_ends_after_the_current_step() -> None:
     assert not stopper.is_alive()
     assert after == []  # the running step finished, nothing after it ran
     saved = m.store.get(first.job_id)
-    assert saved is not None and saved.step == "b"  # resumable from its last saved step
+    assert saved is not None
+    assert saved.step == "b"
 
 
 def test_exception_in_with_block_stops_without_draining() -> None:
@@ -178,8 +181,11 @@ def test_stats_counts_and_retention() -> None:
         for _ in range(5):
             m.schedule("simple", {}).result(timeout=TIMEOUT)
         stats = m.stats()
-    assert stats.done == 5 and stats.admitted == 5 and stats.queued == 0
-    assert stats.runners == 1 and stats.capacity == 100
+    assert stats.done == 5
+    assert stats.admitted == 5
+    assert stats.queued == 0
+    assert stats.runners == 1
+    assert stats.capacity == 100
 
 
 def test_named_case_ids_make_admission_idempotent() -> None:
@@ -192,3 +198,24 @@ def test_named_case_ids_make_admission_idempotent() -> None:
             m.schedule("simple", {}, job_id="order-17")
         with pytest.raises(ValueError, match="without '/'"):
             m.schedule("simple", {}, job_id="a/b")
+
+
+def test_drain_waits_for_branches_still_on_their_way(clock: Any) -> None:
+    """A split's branches travel to the Scheduler in messages; drain must not miss them."""
+    from actors import ParallelSplit, Synchronize
+
+    flow = Workflow(
+        "fan",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x"), next="join"),
+            Sequential("y", setter("y"), next="join"),
+            Synchronize("join"),
+        ],
+        start="split",
+    )
+    for _ in range(20):
+        m = Mediator([flow], runners=2, clock=clock)
+        handle = m.schedule("fan", {})
+        m.shutdown(drain=True)
+        assert handle.result(timeout=TIMEOUT).data == {"x": True, "y": True}

@@ -49,7 +49,8 @@ def test_sequence_runs_steps_in_order() -> None:
     assert job.state is JobState.DONE
     assert job.data == {"trail": [1, 2, 3]}
     assert job.step == "c"
-    assert job.parent_id is None and job.case_id == job.id
+    assert job.parent_id is None
+    assert job.case_id == job.id
 
 
 def test_task_may_return_replacement_data() -> None:
@@ -66,7 +67,9 @@ def test_task_with_context_gets_idempotency_key() -> None:
     flow = Workflow("ctx", [Sequential("a", task)], start="a")
     job = run(flow, {})
     (ctx,) = seen
-    assert ctx.job_id == job.id and ctx.step == "a" and ctx.attempt == 1
+    assert ctx.job_id == job.id
+    assert ctx.step == "a"
+    assert ctx.attempt == 1
     assert ctx.idempotency_key == f"{job.id}:a:1"
     assert ctx.correlation_id == f"{job.id}/a"
 
@@ -304,7 +307,8 @@ def test_faulted_branch_faults_the_case() -> None:
     job = run(flow, {})
     assert job.state is JobState.FAULTED
     assert "join 'join' got 1 of 2 branches" in (job.error or "")
-    assert "branch 1" in (job.error or "") and "branch broke" in (job.error or "")
+    assert "branch 1" in (job.error or "")
+    assert "branch broke" in (job.error or "")
 
 
 def test_discriminator_continues_once_with_the_first_branch() -> None:

@@ -44,13 +44,15 @@ def test_wait_parks_then_fires_at_its_due_time(clock: ManualClock) -> None:
         handle = m.schedule("wait", {})
         due = clock.wait_armed()
         assert due == clock.now() + 60
-        assert m.stats().waiting == 1 and m.stats().timers == 1
+        assert m.stats().waiting == 1
+        assert m.stats().timers == 1
         clock.advance(59.9)
         with pytest.raises(TimeoutError):
             handle.result(timeout=0.05)  # never before its due time
         clock.advance(0.1)
         job = handle.result(timeout=TIMEOUT)
-    assert job.state is JobState.DONE and job.data == {"after": True}
+    assert job.state is JobState.DONE
+    assert job.data == {"after": True}
 
 
 def test_overdue_timers_fire_at_once_in_due_order(clock: ManualClock) -> None:
@@ -236,7 +238,8 @@ def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: ManualClock) 
         clock.wait_armed(at_least=first + 1)
         clock.advance(20)
         job = handle.result(timeout=TIMEOUT)
-    assert job.state is JobState.DONE and job.attempt == 1
+    assert job.state is JobState.DONE
+    assert job.attempt == 1
     assert [t - attempts[0] for t in attempts] == [0, 10, 30]
 
 
@@ -275,7 +278,8 @@ def test_cancel_a_running_job_stops_after_the_current_step() -> None:
         assert m.cancel(handle.job_id) is CancelOutcome.CANCELLED
         gate.opened.set()
         job = handle.result(timeout=TIMEOUT)
-    assert job.state is JobState.CANCELLED and after == []
+    assert job.state is JobState.CANCELLED
+    assert after == []
 
 
 def test_cancel_a_case_cancels_every_branch(clock: ManualClock) -> None:
@@ -299,7 +303,8 @@ def test_cancel_a_case_cancels_every_branch(clock: ManualClock) -> None:
         job = handle.result(timeout=TIMEOUT)
         stats = m.stats()
     assert job.state is JobState.CANCELLED
-    assert stats.timers == 0 and stats.cancelled == 4  # the case and its three branches
+    assert stats.timers == 0
+    assert stats.cancelled == 4
 
 
 def test_cancelling_one_branch_cancels_its_split(clock: ManualClock) -> None:

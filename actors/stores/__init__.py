@@ -1,21 +1,121 @@
-"""Job stores, chosen by URL: ``memory://`` (more to come: ``sqlite:///``, ``postgresql://``)."""
+"""Job stores, chosen by URL: ``memory://``, ``sqlite:///path.db``, ``postgresql://...``.
+
+``open_store(url)`` opens one. The SQL stores persist job data as JSON through a
+``Codec``: register the dataclasses your data holds with ``register_dataclass``.
+``PostgresStore`` needs psycopg and psycopg_pool (the ``postgres`` extra); they are
+imported only when a PostgreSQL store is opened.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
 from actors._errors import StoreError
 from actors.stores._base import Store
+from actors.stores._codec import DEFAULT_CODEC, Codec, register_dataclass
 from actors.stores._memory import MemoryStore
+from actors.stores._sql import SqlStore, mask_url
+from actors.stores._sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "Store", "open_store"]
+if TYPE_CHECKING:
+    from actors.stores._postgres import PostgresStore
+
+__all__ = [
+    "DEFAULT_CODEC",
+    "Codec",
+    "MemoryStore",
+    "PostgresStore",
+    "SqlStore",
+    "SqliteStore",
+    "Store",
+    "open_store",
+    "register_dataclass",
+]
+
+_FORMS = (
+    "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
+    "postgresql://user:password@host:port/database (or postgres://...)"
+)
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names."""
+def __getattr__(name: str) -> Any:
+    # PostgresStore on first use only: importing it imports psycopg.
+    if name == "PostgresStore":
+        return _postgres_store_class("PostgresStore")
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+def _postgres_store_class(url: str) -> type[PostgresStore]:
+    try:
+        from actors.stores._postgres import PostgresStore
+    except ImportError as exc:
+        msg = (
+            f"cannot open {url}: the PostgreSQL store needs psycopg and psycopg_pool "
+            f"({exc}); install them with: pip install 'actors-mediator[postgres]'"
+        )
+        raise StoreError(msg) from exc
+    return PostgresStore
+
+
+def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> Store:
+    """Open the store ``url`` names.
+
+    Accepted forms: ``memory://``; ``sqlite:///relative/path.db`` and
+    ``sqlite:////absolute/path.db`` (the file is created if missing; its directory must
+    exist); ``postgresql://...`` or ``postgres://...`` (a libpq URL). ``codec`` (SQL
+    stores) and ``options`` go to the store's constructor (``retain=...``,
+    ``busy_timeout=...``, ``max_size=...``).
+
+    Raises ``StoreError`` for a URL of another form, naming it and the accepted forms,
+    and for a store that cannot be opened (a missing directory, a file that is not a
+    database, an unreachable server), naming the URL and the reason.
+    """
     if not isinstance(url, str):
-        msg = f"a store URL must be a string like 'memory://', got {url!r}"
+        msg = f"a store URL must be a string, got {url!r}; accepted forms: {_FORMS}"
         raise StoreError(msg)
-    if url == "memory://" or url.startswith("memory:"):
-        return MemoryStore()
-    scheme = url.split(":", 1)[0]
-    msg = f"unknown store URL scheme {scheme!r} in {url!r}; use memory://"
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        msg = f"{url!r} is not a store URL; accepted forms: {_FORMS}"
+        raise StoreError(msg)
+    if scheme == "memory":
+        if rest:
+            msg = f"memory:// takes no path, got {url!r}; accepted forms: {_FORMS}"
+            raise StoreError(msg)
+        return MemoryStore(**options)
+    if scheme == "sqlite":
+        return SqliteStore(_sqlite_path(url, rest), codec=codec, **options)
+    if scheme in ("postgresql", "postgres"):
+        cls = _postgres_store_class(mask_url(url))
+        return cls(url, codec=codec, **options)
+    msg = f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; accepted forms: {_FORMS}"
     raise StoreError(msg)
+
+
+def _sqlite_path(url: str, rest: str) -> str:
+    # sqlite:///x.db -> rest "/x.db" -> "x.db" (relative); sqlite:////x.db -> "/x.db".
+    if not rest.startswith("/"):
+        msg = (
+            f"{url!r} names a host; a SQLite URL has three slashes before a relative path "
+            f"(sqlite:///jobs.db) and four before an absolute one (sqlite:////var/jobs.db)"
+        )
+        raise StoreError(msg)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        msg = f"{url!r}: SQLite store URLs take no query or fragment; pass options to open_store"
+        raise StoreError(msg)
+    path = rest[1:]
+    if not path or path.endswith("/") or path == ":memory:":
+        msg = (
+            f"{url!r} names no database file; use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (memory:// for an in-process store)"
+        )
+        raise StoreError(msg)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        msg = f"cannot open {url!r}: directory {directory!r} does not exist"
+        raise StoreError(msg)
+    return path

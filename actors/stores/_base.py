@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from actors._job import Job, JobRecord, JobState
@@ -54,3 +54,92 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
+
+    def begin_slice(self) -> None:  # noqa: B027 - optional hook
+        """A runner starts running one job's steps (see ``end_slice``)."""
+
+    def end_slice(self) -> None:  # noqa: B027 - optional hook
+        """The runner's slice is over: a store that groups commits commits them now.
+
+        A runner calls this before it tells the Scheduler anything about the job, so no
+        decision is ever taken on state that is not yet stored.
+        """
+
+    # -- several workers on one store ---------------------------------------------------------
+    #
+    # A case (a root job and every branch below it) is run by one worker at a time,
+    # which holds a lease on the case's root row and renews it with heartbeats. A root
+    # created while ``owner`` is set is leased to that owner. A worker that dies stops
+    # renewing; once its lease expires another worker claims the case and resumes each
+    # of its jobs from its last saved step. Saves leave leases alone; a case's final
+    # save clears its lease. ``now`` is the engine clock's time, passed in so tests
+    # control expiry. Stores without this support raise NotImplementedError.
+
+    owner: str | None = None
+    """The worker that leases the roots this store creates (set by the Mediator)."""
+    lease_seconds: float = 30.0
+    """How long a new lease lasts; heartbeats renew it well before it expires."""
+    shared: bool = False
+    """Whether other processes may work on this store (they do on the SQL stores)."""
+
+    def _unsupported(self, what: str) -> NotImplementedError:
+        url = getattr(self, "url", type(self).__name__)
+        return NotImplementedError(
+            f"{type(self).__name__} ({url}) does not implement {what}: multi-worker claims, "
+            "leases and join counting need a store that does (memory://, sqlite:///... "
+            "or postgresql://...)"
+        )
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+        reclaim: bool = False,
+    ) -> list[JobRecord]:
+        """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
+
+        A case is free when its root is unfinished and unleased, or its lease expired
+        before ``now``. Each claimed root is leased to ``owner`` until ``now +
+        lease_seconds``; every unfinished job of those cases is returned as last saved
+        (oldest first), to this caller only. ``case_id`` claims that one case if free;
+        ``reclaim`` also takes cases ``owner`` itself still holds (a worker restarted
+        under the same name takes its cases back without waiting for their leases).
+        """
+        raise self._unsupported("claim()")
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
+        raise self._unsupported("heartbeat()")
+
+    def release(self, owner: str) -> int:
+        """Drop every lease ``owner`` holds, so other workers may take those cases now."""
+        raise self._unsupported("release()")
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+        needed: int | None = None,
+    ) -> tuple[int, int]:
+        """Record a branch's arrival at its join; return ``(arrived, total)``.
+
+        Transactional: exactly one call per split returns ``arrived == total``. A call
+        that counts nothing (a repeated arrival, a stale ``gen``, a parent already
+        joined) returns ``arrived == 0``. With ``join_step`` the parent remembers its
+        join, and the arrival that makes ``needed`` (``total`` unless given: 1 for a
+        Discriminator) also releases the parent READY at the join, in the same
+        transaction, so a join that fired survives a crash.
+        """
+        raise self._unsupported("record_arrival()")
+
+    def due_timers(self, now: float) -> list[str]:
+        """Ids of WAITING jobs due at or before ``now``, earliest first."""
+        raise self._unsupported("due_timers()")

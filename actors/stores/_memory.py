@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import threading
 from collections import OrderedDict
 from typing import Any
 
+from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 
@@ -38,6 +40,8 @@ class MemoryStore(Store):
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
+        self._leases: dict[str, tuple[str, float]] = {}  # job id -> (owner, expires)
+        self._lock = threading.Lock()
 
     def _put(self, job: JobRecord) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
@@ -110,6 +114,114 @@ class MemoryStore(Store):
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
+
+    # -- multi-worker groundwork ------------------------------------------------------------
+    #
+    # A trivial, single-process model of the SQL stores' claims, leases and join counting,
+    # kept apart from the methods above (which the engine uses and which these never
+    # change). Leases live in their own dict; a claim or a join that fires replaces the
+    # saved tuple with a copy, never mutating the engine's own record.
+
+    @staticmethod
+    def _with(saved: _Saved, state: JobState, *, join_step: str | None = None) -> _Saved:
+        """``saved`` in ``state``; with ``join_step``, also released to run its join."""
+        job, step, _, attempt, error, due, event, data = saved
+        if join_step is None:
+            return (job, step, state, attempt, error, due, event, data)
+        joined = copy.copy(job)
+        joined.joined = True
+        joined.join_step = join_step
+        return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data)
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+        reclaim: bool = False,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` free cases for ``owner`` (see Store)."""
+        out: list[JobRecord] = []
+        with self._lock:
+            live = list(self._live.items())
+            roots = [
+                job_id
+                for job_id, saved in live
+                if saved[0].parent_id is None and (case_id is None or job_id == case_id)
+            ]
+            taken = 0
+            for root in roots:
+                if taken >= limit:
+                    break
+                lease = self._leases.get(root)
+                if lease is not None and lease[1] >= now and not (reclaim and lease[0] == owner):
+                    continue
+                self._leases[root] = (owner, now + lease_seconds)
+                taken += 1
+                out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
+        return out
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend the leases of ``owner``'s cases (see Store)."""
+        n = 0
+        with self._lock:
+            for root, (holder, _) in list(self._leases.items()):
+                if root not in self._live:
+                    del self._leases[root]  # the case has ended
+                elif holder == owner:
+                    self._leases[root] = (owner, now + lease_seconds)
+                    n += 1
+        return n
+
+    def release(self, owner: str) -> int:
+        """Drop ``owner``'s leases (see Store)."""
+        with self._lock:
+            mine = [root for root, (holder, _) in self._leases.items() if holder == owner]
+            for root in mine:
+                del self._leases[root]
+        return len(mine)
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+        needed: int | None = None,
+    ) -> tuple[int, int]:
+        """Count a branch's arrival at its join, exactly once (see Store)."""
+        with self._lock:
+            saved = self._find(parent_id)
+            if saved is None:
+                msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+                raise JobNotFoundError(msg)
+            parent = saved[0]
+            total = parent.split_total
+            if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
+                return 0, total
+            arrivals = self._arrivals.setdefault(parent_id, {})
+            if branch_index in arrivals:
+                return 0, total
+            arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
+            arrived = len(arrivals)
+            if join_step is not None and arrived >= (needed or total):
+                self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)
+            return arrived, total
+
+    def due_timers(self, now: float) -> list[str]:
+        """Ids of WAITING jobs due at or before ``now``, earliest first (see Store)."""
+        with self._lock:
+            due = [
+                (saved[5], job_id)
+                for job_id, saved in self._live.items()
+                if saved[2] is JobState.WAITING and saved[5] is not None and saved[5] <= now
+            ]
+        return [job_id for _, job_id in sorted(due)]
 
     def _check_invariants(self) -> None:
         assert not (self._live.keys() & self._finished.keys())

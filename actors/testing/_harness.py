@@ -50,7 +50,10 @@ class Harness(External):
         workflows: the workflows the simulated Mediator runs.
         seed: seeds the chooser; the same seed replays the identical trace.
         data: a Hypothesis ``st.data()`` object to draw choices from (instead of ``seed``).
-        runners, capacity, full_mode, on_shed: as for ``Mediator``.
+        runners: as for ``Mediator``.
+        capacity: as for ``Mediator``.
+        full_mode: as for ``Mediator``.
+        on_shed: as for ``Mediator``.
         runner_batch: jobs a runner runs per delivery (1: every job is its own delivery).
         store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
             crashed runner's job exactly its last saved data back.

@@ -144,6 +144,9 @@ class DeterministicRuntime:
             class (``{Scheduler: MyScheduler}``); how a test plants a variant of an actor.
     """
 
+    starts_synchronously = True
+    """An actor's ``on_start`` has run when ``start()`` returns (nothing to wait for)."""
+
     def __init__(
         self,
         *,

@@ -105,6 +105,18 @@ class CountingScheduler(Scheduler):
     repeated arrival is counted again, under a key no real branch has.
     """
 
+    def _on_arrived(self, msg: m.BranchArrived) -> None:
+        # The real Scheduler ignores an arrival of a branch that has already ended; the
+        # naive one hands every arrival message to the join.
+        child = msg.job
+        parent = self._jobs.get(child.parent_id or "")
+        live = child.id in self._kids.get(child.parent_id or "", ())
+        if not live and parent is not None and parent.state is JobState.WAITING:
+            if not parent.joined:
+                self._arrive(parent, child, msg.join_step)
+            return
+        super()._on_arrived(msg)
+
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
         if child.branch_index in parent.arrivals:
             child = copy.copy(child)

@@ -20,7 +20,6 @@ from actors import (
     Wait,
     Workflow,
 )
-from actors import messages as m
 from actors._scheduler import Scheduler
 from actors.testing import Deadlock, MediatorMachine
 
@@ -78,7 +77,7 @@ TestOrderMachine.settings = settings(
 class LostWakeupScheduler(Scheduler):
     """Never hands a job admitted later to an idle runner."""
 
-    def _on_admitted(self, _: m.Admitted) -> None:
+    def _dispatch(self) -> None:
         pass
 
 
@@ -96,6 +95,7 @@ def test_the_machine_finds_a_lost_wakeup_and_prints_the_steps():
             LostWakeupMachine,
             settings=settings(
                 max_examples=100, stateful_step_count=10, deadline=None, database=None,
+                derandomize=True,  # the same search every run: found, or a bug to fix
                 report_multiple_bugs=False, phases=[Phase.generate, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow],
             ),

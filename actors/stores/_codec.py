@@ -1,0 +1,326 @@
+"""The JSON codec durable stores use for job data and event payloads.
+
+What it encodes:
+
+* ``dict``, ``list``, ``str``, ``int``, ``float`` (NaN and infinities included), ``bool``,
+  ``None``, nested to any depth;
+* ``tuple`` *becomes a list*: a tuple stored and read back is a list (JSON has no tuple);
+* dicts whose keys are not all strings (``{1: "a"}``; keys may be str, int, float, bool or
+  None), stored as ``{"__map__": [[key, value], ...]}`` so the key types survive;
+* dataclass instances of classes *registered* with the codec, stored as
+  ``{"__dataclass__": "module:Qualname", "fields": {...}}``.
+
+Anything else (sets, bytes, enums, unregistered classes, subclasses of the basic types,
+cycles) is refused with a ``CodecError`` naming the value's type and where it sits
+(``data['items'][2].sku``).
+
+Reading never trusts the text: a tagged object is decoded only into a class registered
+under exactly that name; nothing named by stored data is imported or called, and no
+pickle is involved anywhere. A decoded dataclass is rebuilt field by field without
+running its ``__init__`` or ``__post_init__``, so it comes back exactly as it was saved.
+A field the stored object lacks takes the field's default (a class may gain fields with
+defaults between a save and a load); a stored field the class no longer has is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from typing import Any, TypeVar
+
+from actors._errors import CodecError
+
+__all__ = ["DEFAULT_CODEC", "Codec", "register_dataclass"]
+
+T = TypeVar("T")
+
+_DATACLASS = "__dataclass__"
+_FIELDS = "fields"
+_MAP = "__map__"
+_TAGS = frozenset({_DATACLASS, _MAP})
+# Stored text holding no tag can be handed to json.loads as is: the fast path.
+_TAG_MARK = '"__'
+_SCALARS = (str, int, float, bool, type(None))
+_KEY_TYPES = frozenset({str, int, float, bool, type(None)})
+# Deep enough for any real job data; a container inside itself hits it and is refused.
+_MAX_DEPTH = 200
+# Built once: json.dumps with options builds an encoder per call. The trees it gets are
+# already checked (no cycles), so it skips its own cycle check.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+class _Fail(Exception):  # noqa: N818 - internal signal, never escapes this module
+    """A value cannot be converted; ``where`` collects the path while unwinding."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+        self.where: list[str] = []
+
+
+def _path(root: str, where: list[str]) -> str:
+    steps = where[::-1]  # collected innermost first, while unwinding
+    if len(steps) > 12:
+        steps = [*steps[:6], f"...({len(steps) - 9} more)...", *steps[-3:]]
+    return root + "".join(steps)
+
+
+class Codec:
+    """Encodes job data to JSON text and back, with a registry of allowed dataclasses.
+
+    Each store holds one codec (``DEFAULT_CODEC`` unless given another). Register every
+    dataclass your job data or event payloads contain::
+
+        codec = Codec()
+        codec.register(Order)  # or use it as a class decorator
+
+    Registering is thread-safe; registrations are normally made at import time.
+    """
+
+    def __init__(self) -> None:
+        self._names: dict[type, str] = {}
+        self._classes: dict[str, type] = {}
+        self._lock = threading.Lock()
+
+    # -- the registry -------------------------------------------------------------------------
+
+    def register(self, cls: type[T], name: str | None = None) -> type[T]:
+        """Allow instances of dataclass ``cls`` in stored data; returns ``cls`` (a decorator).
+
+        ``name`` is the stable name written with each instance (``"module:Qualname"`` by
+        default). Give one when a class may move or be renamed: stored rows keep working.
+        Registering the same class under the same name again is a no-op.
+        """
+        candidate: object = cls  # checked at run time: callers are not always typed
+        if not (isinstance(candidate, type) and dataclasses.is_dataclass(candidate)):
+            msg = f"only dataclass classes can be registered with the codec, got {cls!r}"
+            raise CodecError(msg)
+        tag: object = name if name is not None else f"{cls.__module__}:{cls.__qualname__}"
+        if not isinstance(tag, str) or not tag:
+            msg = f"a codec name must be a non-empty string, got {tag!r}"
+            raise CodecError(msg)
+        with self._lock:
+            other = self._classes.get(tag)
+            if other is not None and other is not cls:
+                msg = f"codec name {tag!r} is already registered to {other!r}, not {cls!r}"
+                raise CodecError(msg)
+            old = self._names.get(cls)
+            if old is not None and old != tag:
+                msg = f"{cls!r} is already registered with the codec as {old!r}, not {tag!r}"
+                raise CodecError(msg)
+            self._names[cls] = tag
+            self._classes[tag] = cls
+        return cls
+
+    def registered(self) -> dict[str, type]:
+        """The registered classes by stored name (a copy)."""
+        with self._lock:
+            return dict(self._classes)
+
+    # -- text -----------------------------------------------------------------------------------
+
+    def encode(self, value: Any, what: str = "data") -> str:
+        """JSON text for ``value``; ``what`` names it in errors (``data['items'][2]``)."""
+        return _ENCODER.encode(self.to_tree(value, what))
+
+    def decode(self, text: object, what: str = "data") -> Any:
+        """The value stored as ``text`` (made by ``encode``); ``CodecError`` if it cannot be."""
+        if not isinstance(text, str):
+            msg = f"cannot decode {what}: stored value is {type(text).__name__}, not JSON text"
+            raise CodecError(msg)
+        try:
+            tree = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            msg = f"cannot decode {what}: stored text is not valid JSON ({exc})"
+            raise CodecError(msg) from exc
+        if _TAG_MARK not in text:
+            return tree  # no tagged objects anywhere: plain JSON is the value
+        return self.from_tree(tree, what)
+
+    # -- trees (JSON-able Python values) ---------------------------------------------------------
+
+    def to_tree(self, value: Any, what: str = "data") -> Any:
+        """``value`` as plain JSON-able values (dicts with str keys, lists, scalars)."""
+        try:
+            return self._out(value, 0)
+        except _Fail as fail:
+            msg = f"cannot encode {_path(what, fail.where)}: {fail.why}"
+            raise CodecError(msg) from None
+
+    def from_tree(self, tree: Any, what: str = "data") -> Any:
+        """The value a tree made by ``to_tree`` stands for."""
+        try:
+            return self._in(tree)
+        except _Fail as fail:
+            msg = f"cannot decode {_path(what, fail.where)}: {fail.why}"
+            raise CodecError(msg) from None
+        except RecursionError:
+            msg = f"cannot decode {what}: nested too deeply"
+            raise CodecError(msg) from None
+
+    def _out(self, value: Any, depth: int) -> Any:
+        # Exact type checks: a subclass of a basic type (IntEnum, a str subclass) would
+        # come back as its base type, so it is refused rather than silently changed.
+        kind = type(value)
+        if kind is str or kind is int or kind is float or kind is bool or value is None:
+            return value
+        if depth > _MAX_DEPTH:
+            raise _Fail(f"nested more than {_MAX_DEPTH} levels deep (or a container inside itself)")
+        if kind is dict:
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if type(k) is not str or k in _TAGS:
+                    return {_MAP: self._pairs(value, depth)}
+                try:
+                    out[k] = self._out(v, depth + 1)
+                except _Fail as fail:
+                    fail.where.append(f"[{k!r}]")
+                    raise
+            return out
+        if kind is list or kind is tuple:
+            items = []
+            for i, v in enumerate(value):
+                try:
+                    items.append(self._out(v, depth + 1))
+                except _Fail as fail:
+                    fail.where.append(f"[{i}]")
+                    raise
+            return items
+        name = self._names.get(kind)
+        if name is not None:
+            return self._dataclass_out(value, name, depth)
+        raise _Fail(self._refusal(value))
+
+    def _pairs(self, value: dict[Any, Any], depth: int) -> list[list[Any]]:
+        pairs = []
+        for k, v in value.items():
+            if type(k) not in _KEY_TYPES:
+                fail = _Fail(
+                    f"dict key {k!r:.80} is a {type(k).__name__}; keys must be str, int, "
+                    "float, bool or None"
+                )
+                raise fail
+            try:
+                pairs.append([k, self._out(v, depth + 1)])
+            except _Fail as fail:
+                fail.where.append(f"[{k!r}]")
+                raise
+        return pairs
+
+    def _dataclass_out(self, value: Any, name: str, depth: int) -> Any:
+        fields: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            try:
+                fields[f.name] = self._out(getattr(value, f.name), depth + 1)
+            except _Fail as fail:
+                fail.where.append(f".{f.name}")
+                raise
+        return {_DATACLASS: name, _FIELDS: fields}
+
+    @staticmethod
+    def _refusal(value: Any) -> str:
+        kind = type(value)
+        label = f"{kind.__module__}.{kind.__qualname__}"
+        if dataclasses.is_dataclass(value):
+            return (
+                f"dataclass {label} is not registered with the codec; register it with "
+                f"register_dataclass({kind.__qualname__}) (or Codec.register)"
+            )
+        if isinstance(value, _SCALARS):
+            base = next(b for b in _SCALARS if isinstance(value, b)).__name__
+            return (
+                f"value of type {label} (a subclass of {base}) would not come back as a "
+                f"{kind.__qualname__}; store a plain {base}"
+            )
+        return (
+            f"value of type {label} is not JSON data; use dicts, lists, str, int, float, "
+            "bool, None or registered dataclasses"
+        )
+
+    def _in(self, tree: Any) -> Any:
+        kind = type(tree)
+        if kind is list:
+            out = []
+            for i, v in enumerate(tree):
+                try:
+                    out.append(self._in(v))
+                except _Fail as fail:
+                    fail.where.append(f"[{i}]")
+                    raise
+            return out
+        if kind is not dict:
+            return tree
+        if _DATACLASS in tree:
+            return self._dataclass_in(tree)
+        if _MAP in tree:
+            return self._map_in(tree)
+        result: dict[str, Any] = {}
+        for k, v in tree.items():
+            try:
+                result[k] = self._in(v)
+            except _Fail as fail:
+                fail.where.append(f"[{k!r}]")
+                raise
+        return result
+
+    def _map_in(self, tree: dict[str, Any]) -> dict[Any, Any]:
+        pairs = tree[_MAP]
+        if len(tree) != 1 or type(pairs) is not list:
+            raise _Fail(f"malformed {_MAP} object (expected a list of [key, value] pairs)")
+        out: dict[Any, Any] = {}
+        for pair in pairs:
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in _KEY_TYPES:
+                raise _Fail(f"malformed {_MAP} entry {pair!r:.80}")
+            try:
+                out[pair[0]] = self._in(pair[1])
+            except _Fail as fail:
+                fail.where.append(f"[{pair[0]!r}]")
+                raise
+        return out
+
+    def _dataclass_in(self, tree: dict[str, Any]) -> Any:
+        name = tree[_DATACLASS]
+        fields = tree.get(_FIELDS)
+        if set(tree) != {_DATACLASS, _FIELDS} or type(name) is not str or type(fields) is not dict:
+            raise _Fail(f"malformed {_DATACLASS} object (expected a name and a fields object)")
+        cls = self._classes.get(name)
+        if cls is None:
+            # Never import or look up what stored text names: only registered classes.
+            raise _Fail(
+                f"stored data names class {name!r:.120}, which is not registered with the "
+                "codec (only registered dataclasses are decoded)"
+            )
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        extra = fields.keys() - known.keys()
+        if extra:
+            raise _Fail(f"{name} has no field(s) {sorted(extra)} that the stored object has")
+        # Rebuild without __init__/__post_init__: the object comes back as it was saved.
+        obj: Any = object.__new__(cls)
+        for fname, f in known.items():
+            if fname in fields:
+                try:
+                    value = self._in(fields[fname])
+                except _Fail as fail:
+                    fail.where.append(f".{fname}")
+                    raise
+            elif f.default is not dataclasses.MISSING:
+                value = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                raise _Fail(f"stored {name} lacks field {fname!r}, which has no default")
+            object.__setattr__(obj, fname, value)
+        return obj
+
+
+DEFAULT_CODEC = Codec()
+"""The codec stores use unless given another; ``register_dataclass`` adds to it."""
+
+
+def register_dataclass(cls: type[T], name: str | None = None) -> type[T]:
+    """Allow dataclass ``cls`` in job data stored by any store using ``DEFAULT_CODEC``.
+
+    Usable as a class decorator. See ``Codec.register``.
+    """
+    return DEFAULT_CODEC.register(cls, name)

@@ -1,0 +1,171 @@
+"""``postgresql://...``: a PostgreSQL store shared by many worker processes (psycopg 3).
+
+This module imports psycopg and psycopg_pool at import time; ``actors.stores`` imports
+it only when a PostgreSQL URL is opened, so the engine runs without them installed
+(``pip install 'actors-mediator[postgres]'`` adds them).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from actors._errors import StoreError
+from actors._job import JobRecord
+from actors.stores._codec import Codec
+from actors.stores._schema import migrate
+from actors.stores._sql import UPSERT, Execute, SqlStore, mask_url
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+# save() and create() in one statement, so in autocommit one round trip is the whole
+# transaction: the job's row and its step-history row commit together.
+_SAVE = (
+    f"WITH saved AS ({UPSERT} RETURNING id) "
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
+    "SELECT id, ?, ?, ?, ?, ? FROM saved"
+)
+
+
+class PostgresStore(SqlStore):
+    """Jobs in PostgreSQL, through a ``psycopg_pool.ConnectionPool``.
+
+    Connections run in autocommit: a save is one statement (its job row and its
+    step-history row together), and multi-statement operations run in an explicit
+    transaction. Claims use ``SELECT ... FOR UPDATE SKIP LOCKED``; joins count arrivals
+    under the parent row's lock (``SELECT ... FOR UPDATE``).
+
+    Job data, events and arrivals are stored as JSON *text* made by the codec, not
+    JSONB: text round-trips exactly (dict key order, NaN, the codec's tags as written)
+    and the store never queries inside job data. A later migration can add a JSONB
+    column if querying data in SQL is wanted.
+
+    Args:
+        url: a libpq URL (``postgresql://user:pass@host:5432/db`` or ``postgres://...``).
+        codec: encodes job data (see ``SqlStore``).
+        retain: how many finished jobs to keep (see ``SqlStore``).
+        history: whether each save appends a step-history row (see ``SqlStore``).
+        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
+        min_size: connections the pool keeps open.
+        max_size: most connections the pool opens (threads beyond it wait ``timeout``).
+        timeout: seconds to wait for a connection (also bounds the first connect).
+    """
+
+    _limit_all = "LIMIT ALL"
+    _for_update = " FOR UPDATE"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _order = "seq"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        codec: Codec | None = None,
+        retain: int | None = None,
+        history: bool = True,
+        commit: str = "step",
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        self.url = mask_url(url)
+        self._timeout = timeout
+        self._statements: dict[str, str] = {}
+        self._statements_lock = threading.Lock()
+        try:
+            # One plain connection first: a wrong URL fails here with libpq's reason
+            # (a pool would only time out), and the schema is ready before the pool.
+            with psycopg.connect(
+                url, autocommit=True, connect_timeout=max(1, int(timeout))
+            ) as conn:
+                migrate(conn)
+        except psycopg.Error as exc:
+            msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
+            raise StoreError(msg) from exc
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            timeout=timeout,
+            open=False,
+            name="actors-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except psycopg_pool.PoolTimeout as exc:
+            self._pool.close()
+            msg = f"cannot open a connection pool to {self.url} within {timeout}s"
+            raise StoreError(msg) from exc
+
+    def _pg(self, sql: str) -> str:
+        """``sql`` with ``%s`` placeholders (statements are written with ``?``)."""
+        converted = self._statements.get(sql)
+        if converted is None:
+            converted = sql.replace("?", "%s")
+            with self._statements_lock:
+                self._statements[sql] = converted
+        return converted
+
+    def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+
+                def execute(sql: str, params: Sequence[Any]) -> Any:
+                    return conn.execute(self._pg(sql), params)
+
+                return fn(execute)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
+
+    def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(self._pg(sql), params).fetchall()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: Exception) -> StoreError:
+        return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+
+    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+        if getattr(self._slice, "pending", None) is not None:
+            super()._save_all(jobs, what)  # grouped: committed at the end of the slice
+            return
+        now = time.time()
+        if self.keep_history:
+            sql = self._pg(_SAVE)
+            rows = [
+                (*self._params(job, now), self._seq(), job.step, job.attempt, job.state.value, now)
+                for job in jobs
+            ]
+        else:
+            sql = self._pg(UPSERT)
+            rows = [self._params(job, now) for job in jobs]
+        try:
+            with self._pool.connection() as conn:
+                if len(rows) == 1:
+                    conn.execute(sql, rows[0])  # autocommit: one statement, one transaction
+                else:
+                    with conn.transaction(), conn.cursor() as cur:
+                        cur.executemany(sql, rows)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
+        self._after_save(jobs)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._pool.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return mask_url(text or type(exc).__name__)

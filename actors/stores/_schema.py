@@ -1,0 +1,226 @@
+"""The SQL stores' schema, as numbered migrations shared by SQLite and PostgreSQL.
+
+``migrate(conn)`` applies, in order, every migration the database has not recorded in its
+``schema_version`` table, each in its own transaction together with its version row, so
+running it again (or from several processes at once) is harmless. Never edit a released
+migration: add the next number.
+
+Columns hold what a ``JobRecord`` holds. ``data``, ``event`` and ``arrivals`` are JSON
+*text* made by the codec in both dialects (not JSONB): text keeps the exact round trip
+(dict key order, floats, NaN) and the store never queries inside job data. Times are
+seconds since the epoch as floating point; ``due`` and ``lease_expires`` are on the
+engine's clock, ``created_at``/``updated_at``/``finished_at`` on the wall clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
+
+SQLITE = "sqlite"
+POSTGRES = "postgres"
+
+# Arbitrary constant naming the advisory lock PostgreSQL migrations run under.
+_PG_LOCK_KEY = 0x6163746F7273  # "actors"
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change: a number, what it does, and its statements per dialect."""
+
+    version: int
+    description: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+    def statements(self, dialect: str) -> tuple[str, ...]:
+        """The statements for ``dialect`` (``"sqlite"`` or ``"postgres"``)."""
+        return self.sqlite if dialect == SQLITE else self.postgres
+
+
+def _jobs_table(dialect: str) -> str:
+    pg = dialect == POSTGRES
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    boolean = "BOOLEAN NOT NULL DEFAULT FALSE" if pg else "INTEGER NOT NULL DEFAULT 0"
+    # SQLite orders by its implicit rowid (insertion order); PostgreSQL needs a column.
+    seq = "    seq BIGINT GENERATED ALWAYS AS IDENTITY,\n" if pg else ""
+    return f"""
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY NOT NULL,
+{seq}    case_id TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    step TEXT,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL,
+    parent_id TEXT,
+    branch_index INTEGER,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    error TEXT,
+    due {real},
+    event TEXT,
+    split_step TEXT,
+    split_total INTEGER NOT NULL DEFAULT 0,
+    split_live INTEGER NOT NULL DEFAULT 0,
+    arrivals TEXT,
+    join_step TEXT,
+    joined {boolean},
+    branch_error TEXT,
+    branch_cancelled {boolean},
+    gen INTEGER NOT NULL DEFAULT 0,
+    cancel_requested {boolean},
+    lease_owner TEXT,
+    lease_expires {real},
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    finished_at {real}
+)"""
+
+
+def _history_table(dialect: str) -> str:
+    # Keyed by (job, seq) so one B-tree holds it: in SQLite (WITHOUT ROWID) an appended
+    # row dirties one page, not a table page and an index page. seq is a nanosecond
+    # timestamp made strictly increasing per store (see SqlStore._seq).
+    real, suffix = ("DOUBLE PRECISION", "") if dialect == POSTGRES else ("REAL", " WITHOUT ROWID")
+    return f"""
+CREATE TABLE step_history (
+    job_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    step TEXT,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    at {real} NOT NULL,
+    PRIMARY KEY (job_id, seq)
+){suffix}"""
+
+
+def _indexes() -> tuple[str, ...]:
+    return (
+        # claim(): READY jobs, and RUNNING jobs by lease expiry
+        "CREATE INDEX jobs_claim ON jobs (state, lease_expires)",
+        # the branches of a split parent
+        "CREATE INDEX jobs_parent ON jobs (parent_id)",
+        # due_timers()
+        "CREATE INDEX jobs_due ON jobs (due)",
+        # retention: the oldest finished jobs go first
+        "CREATE INDEX jobs_finished ON jobs (finished_at)",
+    )
+
+
+def _v1(dialect: str) -> tuple[str, ...]:
+    return (_jobs_table(dialect), _history_table(dialect), *_indexes())
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "jobs (with leases and split bookkeeping), step_history, indexes",
+        sqlite=_v1(SQLITE),
+        postgres=_v1(POSTGRES),
+    ),
+    Migration(
+        2,
+        "jobs.parent_gen: which split of its parent made a branch",
+        sqlite=("ALTER TABLE jobs ADD COLUMN parent_gen INTEGER NOT NULL DEFAULT 0",),
+        postgres=("ALTER TABLE jobs ADD COLUMN parent_gen INTEGER NOT NULL DEFAULT 0",),
+    ),
+)
+"""Every migration, in order; the last one's number is the current schema version."""
+
+_VERSION_TABLE = {
+    SQLITE: "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)",
+    POSTGRES: "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+    "description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)",
+}
+
+
+def dialect_of(conn: Any) -> str:
+    """``"sqlite"`` for a ``sqlite3`` connection, ``"postgres"`` for a psycopg one."""
+    if isinstance(conn, sqlite3.Connection):
+        return SQLITE
+    if type(conn).__module__.startswith("psycopg"):
+        return POSTGRES
+    msg = f"migrate() needs a sqlite3 or psycopg connection, got {type(conn).__name__}"
+    raise TypeError(msg)
+
+
+def current_version(conn: Any) -> int:
+    """The highest migration applied to the database (0 for an empty database)."""
+    dialect = dialect_of(conn)
+    if dialect == SQLITE:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone()
+    else:
+        found = conn.execute("SELECT to_regclass('schema_version')").fetchone()
+        found = found if found and found[0] is not None else None
+    if not found:
+        return 0
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: Any) -> int:
+    """Apply every pending migration, in order, idempotently; return the schema version.
+
+    ``conn`` is a ``sqlite3`` connection in autocommit mode (``isolation_level=None``) or
+    a psycopg connection (autocommit or not: each migration commits on its own). Several
+    processes may call this at once: SQLite serialises them with ``BEGIN IMMEDIATE``,
+    PostgreSQL with a transaction-scoped advisory lock.
+    """
+    dialect = dialect_of(conn)
+    if dialect == SQLITE:
+        return _migrate_sqlite(conn)
+    return _migrate_postgres(conn)
+
+
+def _migrate_sqlite(conn: sqlite3.Connection) -> int:
+    version = 0
+    for migration in MIGRATIONS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_VERSION_TABLE[SQLITE])
+            version = int(
+                conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+            )
+            if migration.version > version:
+                for statement in migration.sqlite:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) "
+                    "VALUES (?, ?, ?)",
+                    (migration.version, migration.description, time.time()),
+                )
+                version = migration.version
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    return version
+
+
+def _migrate_postgres(conn: Any) -> int:
+    version = 0
+    for migration in MIGRATIONS:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+            conn.execute(_VERSION_TABLE[POSTGRES])
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            version = int(row[0])
+            if migration.version > version:
+                for statement in migration.postgres:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) "
+                    "VALUES (%s, %s, %s)",
+                    (migration.version, migration.description, time.time()),
+                )
+                version = migration.version
+    if not conn.autocommit:
+        conn.commit()
+    return version

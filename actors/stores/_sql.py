@@ -1,0 +1,695 @@
+"""What the SQLite and PostgreSQL stores share: rows, statements and the Store semantics.
+
+A subclass supplies the connection handling (``_write`` runs a function inside one write
+transaction, ``_read`` runs one query) and a few dialect details; everything else, from
+how a ``JobRecord`` maps to a row to how a bad row becomes a FAULTED job, lives here so
+the two backends cannot drift apart. Statements are written with ``?`` placeholders; the
+PostgreSQL store rewrites them to ``%s``. Every value reaches SQL as a parameter.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from actors._errors import CodecError, JobNotFoundError
+from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors.stores._base import Store
+from actors.stores._codec import DEFAULT_CODEC, Codec
+
+__all__ = ["COLUMNS", "HISTORY", "SELECT_LIST", "UPSERT", "Execute", "SqlStore", "mask_url"]
+
+logger = logging.getLogger("actors.stores")
+
+T = TypeVar("T")
+
+# Runs one statement inside the current transaction and returns a DB-API cursor.
+Execute = Callable[[str, Sequence[Any]], Any]
+
+_STATE_VALUES = {s.value: s for s in JobState}
+_FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
+_RUNNING = JobState.RUNNING.value
+_READY = JobState.READY.value
+_WAITING = JobState.WAITING.value
+_FAULTED = JobState.FAULTED.value
+
+# The record's own columns, in the order of JobRecord's fields.
+COLUMNS = (
+    "id",
+    "case_id",
+    "workflow",
+    "version",
+    "step",
+    "data",
+    "state",
+    "parent_id",
+    "branch_index",
+    "attempt",
+    "error",
+    "due",
+    "event",
+    "split_step",
+    "split_total",
+    "split_live",
+    "arrivals",
+    "join_step",
+    "joined",
+    "branch_error",
+    "branch_cancelled",
+    "gen",
+    "parent_gen",
+    "cancel_requested",
+)
+SELECT_LIST = ", ".join(COLUMNS)
+_MARKS = ", ".join("?" for _ in COLUMNS)
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+
+# One statement creates or replaces a job, so save() needs no read first. The insertion
+# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace. Leases are
+# per case and live on the case's root row: a root created while the store has an owner
+# is leased to it; later saves leave the lease alone, and the final save clears it.
+UPSERT = f"""
+INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
+VALUES ({_MARKS}, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET {_UPDATES},
+    updated_at = excluded.updated_at,
+    finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
+                       ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
+    lease_owner = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_owner END,
+    lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
+"""
+HISTORY = (
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+_PROBLEM_PREFIX = "stored job row is unreadable"
+
+_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
+_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
+    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
+
+
+class SqlStore(Store):
+    """Base of the SQL stores: the ``Store`` semantics over a ``jobs`` table.
+
+    Args:
+        codec: encodes job data and event payloads (``DEFAULT_CODEC`` unless given).
+        retain: keep at most about this many finished jobs (``None``, the default, keeps
+            them all: a durable store is also the record of what ran). Pruning runs in
+            batches of ``retain // 10`` final saves, oldest finished first, and takes
+            their step history with them.
+        history: append a ``step_history`` row on every save (the default). Off, a save
+            writes one B-tree page instead of two: about twice the SQLite save rate.
+        commit: ``"step"`` (the default) commits every save on its own. ``"slice"``
+            groups the saves a runner makes while it runs one job (from taking it to
+            parking, splitting, joining or ending it) into one transaction, committed
+            before the Scheduler hears of the job: several times the throughput, and a
+            crash re-runs the steps of the slice in flight rather than just the last
+            step (at-least-once either way; idempotency keys do not change).
+    """
+
+    # Dialect details, set by subclasses.
+    _limit_all = "LIMIT -1"  # "LIMIT ALL" in PostgreSQL
+    _for_update = ""  # " FOR UPDATE" in PostgreSQL (SQLite's BEGIN IMMEDIATE locks all)
+    _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
+    _order = "rowid"  # insertion order: "seq" in PostgreSQL
+
+    def __init__(
+        self,
+        *,
+        codec: Codec | None = None,
+        retain: int | None = None,
+        history: bool = True,
+        commit: str = "step",
+    ) -> None:
+        if commit not in ("step", "slice"):
+            msg = f"commit must be 'step' or 'slice', got {commit!r}"
+            raise ValueError(msg)
+        self.commit = commit
+        self._slice = threading.local()
+        if retain is not None and (type(retain) is not int or retain < 0):
+            msg = f"retain must be None or an int >= 0, got {retain!r}"
+            raise ValueError(msg)
+        self.codec = codec if codec is not None else DEFAULT_CODEC
+        self.retain = retain
+        self.keep_history = history
+        self._finals = 0  # final saves since the last prune
+        self._finals_lock = threading.Lock()
+        self._last_seq = 0
+        self._seq_lock = threading.Lock()
+        self.shared = True  # several processes may work on one database
+
+    def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
+        if self.owner is None or job.parent_id is not None or job.state in FINAL_STATES:
+            return None, None
+        return self.owner, now + self.lease_seconds
+
+    def _seq(self) -> int:
+        """A step-history key: nanoseconds since the epoch, strictly increasing per store.
+
+        Unique per job across processes too, as long as one job is saved by one worker
+        at a time (the leases' promise), since two saves of a job are microseconds apart.
+        """
+        with self._seq_lock:
+            seq = max(time.time_ns(), self._last_seq + 1)
+            self._last_seq = seq
+            return seq
+
+    # -- what a subclass provides ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        """Run ``fn(execute)`` in one write transaction; commit, or roll back and raise.
+
+        ``execute`` takes statements with ``?`` placeholders. ``what`` names the
+        operation in a ``StoreError``.
+        """
+
+    @abc.abstractmethod
+    def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        """Rows of one query (``sql`` uses ``?`` placeholders)."""
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def _params(self, job: JobRecord, now: float) -> tuple[Any, ...]:
+        codec = self.codec
+        where = f"data of job {job.id}"
+        data = codec.encode(job.data, where)
+        event = None
+        if job.event is not None:
+            event = codec.encode(list(job.event), f"event of job {job.id}")
+        arrivals = None
+        if job.arrivals:
+            arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
+        state = job.state.value
+        return (
+            job.id,
+            job.case_id,
+            job.workflow,
+            job.version,
+            job.step,
+            data,
+            state,
+            job.parent_id,
+            job.branch_index,
+            job.attempt,
+            job.error,
+            job.due,
+            event,
+            job.split_step,
+            job.split_total,
+            job.split_live,
+            arrivals,
+            job.join_step,
+            bool(job.joined),
+            job.branch_error,
+            bool(job.branch_cancelled),
+            job.gen,
+            job.parent_gen,
+            bool(job.cancel_requested),
+            now,
+            now,
+            now if job.state in FINAL_STATES else None,
+            *self._new_lease(job, now),
+        )
+
+    def _record(self, row: Sequence[Any]) -> tuple[JobRecord, list[str]]:
+        """The record a row holds, and what is wrong with the row (nothing, normally)."""
+        problems: list[str] = []
+        r = _RowReader(row, problems)
+        job_id = r.text(0, "id", fallback="?")
+        job = JobRecord(
+            id=job_id,
+            case_id=r.text(1, "case_id", fallback=job_id),
+            workflow=r.text(2, "workflow", fallback="?"),
+            version=r.integer(3, "version", fallback=0),
+            step=r.text_or_none(4, "step"),
+            data=self._decode(row[5], f"data of job {job_id}", problems),
+            state=r.state(6),
+            parent_id=r.text_or_none(7, "parent_id"),
+            branch_index=r.integer_or_none(8, "branch_index"),
+            attempt=r.integer(9, "attempt", fallback=1),
+            error=r.text_or_none(10, "error"),
+            due=r.number_or_none(11, "due"),
+            event=self._event(row[12], job_id, problems),
+            split_step=r.text_or_none(13, "split_step"),
+            split_total=r.integer(14, "split_total", fallback=0),
+            split_live=r.integer(15, "split_live", fallback=0),
+            arrivals=self._arrivals(row[16], job_id, problems),
+            join_step=r.text_or_none(17, "join_step"),
+            joined=r.flag(18, "joined"),
+            branch_error=r.text_or_none(19, "branch_error"),
+            branch_cancelled=r.flag(20, "branch_cancelled"),
+            gen=r.integer(21, "gen", fallback=0),
+            parent_gen=r.integer(22, "parent_gen", fallback=0),
+            cancel_requested=r.flag(23, "cancel_requested"),
+        )
+        return job, problems
+
+    def _decode(self, text: Any, what: str, problems: list[str]) -> Any:
+        if text is None:
+            problems.append(f"{what} is NULL")
+            return None
+        try:
+            return self.codec.decode(text, what)
+        except CodecError as exc:
+            problems.append(str(exc))
+            return None
+
+    def _event(self, text: Any, job_id: str, problems: list[str]) -> tuple[str, str, Any] | None:
+        if text is None:
+            return None
+        what = f"event of job {job_id}"
+        before = len(problems)
+        value = self._decode(text, what, problems)
+        if len(problems) > before:
+            return None
+        if (
+            isinstance(value, list)
+            and len(value) == 3
+            and isinstance(value[0], str)
+            and isinstance(value[1], str)
+        ):
+            return (value[0], value[1], value[2])
+        problems.append(f"{what} is not a [kind, name, payload] list: {text!r:.80}")
+        return None
+
+    def _arrivals(self, text: Any, job_id: str, problems: list[str]) -> dict[int, Any]:
+        if text is None:
+            return {}
+        what = f"arrivals of job {job_id}"
+        before = len(problems)
+        value = self._decode(text, what, problems)
+        if len(problems) > before:
+            return {}
+        if isinstance(value, dict) and all(type(k) is int for k in value):
+            return value
+        problems.append(f"{what} is not a map of branch index to data: {text!r:.80}")
+        return {}
+
+    def _records(self, rows: list[Any]) -> list[JobRecord]:
+        """Records of ``rows``; a bad row comes back FAULTED (and is saved so)."""
+        out = []
+        for row in rows:
+            job, problems = self._record(row)
+            if problems:
+                self._fault_bad_row(job, row, problems)
+            out.append(job)
+        return out
+
+    def _fault_bad_row(self, job: JobRecord, row: Sequence[Any], problems: list[str]) -> None:
+        """Mark a job whose row cannot be read FAULTED, naming what is wrong.
+
+        Only the state, error and lease are written: the unreadable columns stay as they
+        are for someone to inspect. A worker reading the row keeps running.
+        """
+        why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
+        job.state, job.error = JobState.FAULTED, why
+        if row[6] == _FAULTED:
+            return  # already FAULTED in the store: nothing to save
+        logger.error("job %s: %s", job.id, why)
+        now = time.time()
+
+        def mark(execute: Execute) -> None:
+            execute(
+                "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, "
+                "lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                (_FAULTED, why, now, now, job.id),
+            )
+            if self.keep_history:
+                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, _FAULTED, now))
+
+        try:
+            self._write(mark, f"mark unreadable job {job.id} FAULTED")
+        except Exception:  # the caller still gets the FAULTED job; the store may be down
+            logger.exception("could not save job %s as FAULTED", job.id)
+
+    # -- Store ----------------------------------------------------------------------------------
+
+    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+        now = time.time()
+        # Encode before the transaction: a CodecError then costs no lock and no rollback.
+        rows = [self._row(job, now) for job in jobs]
+        pending = getattr(self._slice, "pending", None)
+        if pending is not None:  # grouped: committed at the end of the runner's slice
+            pending.extend(rows)
+            return
+        self._write(lambda execute: self._put_rows(execute, rows), what)
+        self._after_save(jobs)
+
+    def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
+        history = None
+        if self.keep_history:
+            history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+        return self._params(job, now), history, job
+
+    @staticmethod
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        last = {job.id: params for params, _, job in rows}  # the row ends as last saved
+        for params in last.values():
+            execute(UPSERT, params)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
+
+    def begin_slice(self) -> None:
+        """Start grouping this thread's saves (``commit="slice"`` only)."""
+        if self.commit == "slice":
+            self._slice.pending = []
+
+    def end_slice(self) -> None:
+        """Commit this thread's grouped saves in one transaction."""
+        pending = getattr(self._slice, "pending", None)
+        self._slice.pending = None
+        if pending:
+            self._write(lambda execute: self._put_rows(execute, pending), "commit a slice")
+            self._after_save([job for _, _, job in pending])
+
+    def _take_pending(self) -> list[tuple[tuple[Any, ...], Any, JobRecord]]:
+        pending = getattr(self._slice, "pending", None)
+        if not pending:
+            return []
+        self._slice.pending = []
+        return list(pending)
+
+    def _after_save(self, jobs: list[JobRecord]) -> None:
+        if self.retain is None:
+            return
+        finals = sum(1 for job in jobs if job.state in FINAL_STATES)
+        if not finals:
+            return
+        with self._finals_lock:
+            self._finals += finals
+            due = self._finals >= max(1, self.retain // 10)
+            if due:
+                self._finals = 0
+        if due:
+            self.prune()
+
+    def create(self, job: JobRecord) -> None:
+        """Save a newly admitted job (state READY)."""
+        self._save_all([job], f"create job {job.id}")
+
+    def save(self, job: JobRecord) -> None:
+        """Save ``job`` after a step: every field of the record, and a step-history row."""
+        if getattr(self._slice, "pending", None) is not None:
+            self._save_all([job], f"save job {job.id}")
+        else:
+            self._save_one(job)
+
+    def _save_one(self, job: JobRecord) -> None:
+        """The hot path (one save per step); a backend may specialise it."""
+        self._save_all([job], f"save job {job.id}")
+
+    def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
+        """Save a parent that split together with its new branches, in one transaction."""
+        self._save_all([parent, *branches], f"save the split of job {parent.id}")
+
+    def delete(self, job_id: str) -> None:
+        """Forget a job (and its step history) whose admission was refused."""
+
+        def write(execute: Execute) -> None:
+            execute("DELETE FROM step_history WHERE job_id = ?", (job_id,))
+            execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+        self._write(write, f"delete job {job_id}")
+
+    def _one(self, job_id: str) -> JobRecord | None:
+        rows = self._read(
+            f"SELECT {SELECT_LIST} FROM jobs WHERE id = ?", (job_id,), f"load {job_id}"
+        )
+        return self._records(rows)[0] if rows else None
+
+    def load(self, job_id: str) -> JobRecord | None:
+        """A fresh record of the job as last saved, or ``None``."""
+        return self._one(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        """A snapshot of the job as last saved, or ``None`` when the store has no such job."""
+        job = self._one(job_id)
+        return job.snapshot() if job is not None else None
+
+    def unfinished(self) -> list[JobRecord]:
+        """Every job not in a final state, oldest first.
+
+        A row that cannot be read comes back FAULTED (and is saved so), so whoever
+        resumes these jobs learns of it instead of failing.
+        """
+        marks = ", ".join("?" for _ in _FINAL_VALUES)
+        rows = self._read(
+            f"SELECT {SELECT_LIST} FROM jobs WHERE state NOT IN ({marks}) ORDER BY {self._order}",
+            _FINAL_VALUES,
+            "list unfinished jobs",
+        )
+        return self._records(rows)
+
+    def counts(self) -> dict[JobState, int]:
+        """How many jobs the store holds in each state (unknown state strings are skipped)."""
+        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", (), "count jobs")
+        out = dict.fromkeys(JobState, 0)
+        for state, n in rows:
+            known = _STATE_VALUES.get(state)
+            if known is not None:
+                out[known] += int(n)
+        return out
+
+    def history(self, job_id: str) -> list[tuple[str | None, int, str, float]]:
+        """The job's saves, oldest first: (step, attempt, state, wall-clock time)."""
+        rows = self._read(
+            "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? ORDER BY seq",
+            (job_id,),
+            f"read the history of job {job_id}",
+        )
+        return [(step, int(attempt), state, float(at)) for step, attempt, state, at in rows]
+
+    def prune(self, retain: int | None = None) -> int:
+        """Delete all but the ``retain`` most recently finished jobs; return how many went."""
+        keep = self.retain if retain is None else retain
+        if keep is None:
+            return 0
+        oldest = (
+            "SELECT id FROM jobs WHERE finished_at IS NOT NULL "
+            f"ORDER BY finished_at DESC, id DESC {self._limit_all} OFFSET ?"
+        )
+
+        def write(execute: Execute) -> int:
+            execute(f"DELETE FROM step_history WHERE job_id IN ({oldest})", (keep,))
+            cur = execute(f"DELETE FROM jobs WHERE id IN ({oldest})", (keep,))
+            return int(cur.rowcount)
+
+        return self._write(write, "prune finished jobs")
+
+    # -- multi-worker groundwork -------------------------------------------------------------------
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+        reclaim: bool = False,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
+
+        Atomic per case: the lease is taken on the root row inside the transaction
+        (``FOR UPDATE SKIP LOCKED`` in PostgreSQL, so concurrent claimers never wait on
+        each other), and each case goes to one caller only. A row that cannot be read
+        comes back FAULTED (and is saved so).
+        """
+        if limit <= 0:
+            return []
+        marks = ", ".join("?" for _ in _FINAL_VALUES)
+        one = " AND id = ?" if case_id is not None else ""
+        mine = " OR lease_owner = ?" if reclaim else ""
+        pick = (
+            f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
+            f"AND (lease_owner IS NULL OR lease_expires < ?{mine}){one} "
+            f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
+        )
+        lease = "UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE id = ?"
+        members = (
+            f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? AND state NOT IN ({marks}) "
+            f"ORDER BY {self._order}"
+        )
+
+        def write(execute: Execute) -> list[Any]:
+            params: tuple[Any, ...] = (*_FINAL_VALUES, now)
+            if reclaim:
+                params += (owner,)
+            if case_id is not None:
+                params += (case_id,)
+            roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
+            rows: list[Any] = []
+            for root in roots:
+                execute(lease, (owner, now + lease_seconds, root))
+                rows.extend(execute(members, (root, *_FINAL_VALUES)).fetchall())
+            return rows
+
+        return self._records(self._write(write, f"claim cases for {owner!r}"))
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
+
+        def write(execute: Execute) -> int:
+            cur = execute(
+                "UPDATE jobs SET lease_expires = ? WHERE lease_owner = ?",
+                (now + lease_seconds, owner),
+            )
+            return int(cur.rowcount)
+
+        return self._write(write, f"heartbeat of {owner!r}")
+
+    def release(self, owner: str) -> int:
+        """Give up every lease ``owner`` holds; those cases resume wherever claimed next."""
+
+        def write(execute: Execute) -> int:
+            cur = execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?",
+                (owner,),
+            )
+            return int(cur.rowcount)
+
+        return self._write(write, f"release the leases of {owner!r}")
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+        needed: int | None = None,
+    ) -> tuple[int, int]:
+        """Record that branch ``branch_index`` of split ``gen`` of ``parent_id`` reached its join.
+
+        Returns ``(arrived, total)`` as counted in the same transaction, so exactly one
+        call per split sees ``arrived == total`` however many workers record at once.
+        ``arrived == 0`` means the call counted nothing: the branch had already been
+        recorded (a retry), the split is not the parent's current one (``gen``), or the
+        parent has already joined. With ``join_step``, the call that completes the split
+        also makes the parent READY at ``join_step`` with the join event, so the join is
+        durable the moment it fires. Raises ``JobNotFoundError`` for an unknown parent.
+        """
+        encoded = self.codec.encode(data, f"data of branch {branch_index} of job {parent_id}")
+        select = (
+            "SELECT gen, split_total, joined, arrivals, state FROM jobs WHERE id = ?"
+            + self._for_update
+        )
+
+        pending = self._take_pending()  # the slice's saves commit with the arrival
+
+        def write(execute: Execute) -> tuple[int, int]:
+            self._put_rows(execute, pending)
+            row = execute(select, (parent_id,)).fetchone()
+            if row is None:
+                msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+                raise JobNotFoundError(msg)
+            stored_gen, total, joined, text, state = row
+            if stored_gen != gen or bool(joined) or state in _FINAL_VALUES or not total:
+                return 0, int(total or 0)
+            problems: list[str] = []
+            arrivals = self._arrivals(text, parent_id, problems)
+            if problems:
+                raise CodecError("; ".join(problems))
+            if branch_index in arrivals:
+                return 0, int(total)
+            arrivals[branch_index] = self.codec.decode(encoded)
+            arrived = len(arrivals)
+            complete = join_step is not None and arrived >= (needed or total)
+            sets = "arrivals = ?, updated_at = ?"
+            params: list[Any] = [self.codec.encode(arrivals), time.time()]
+            if join_step is not None and not complete:
+                sets += ", join_step = ?"
+                params.append(join_step)
+            if complete:
+                event = self.codec.encode(["join", join_step, None])
+                sets += ", joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"
+                params += [True, _READY, join_step, join_step, event]
+            execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*params, parent_id))
+            return arrived, int(total)
+
+        return self._write(write, f"record an arrival at job {parent_id}")
+
+    def due_timers(self, now: float) -> list[str]:
+        """Ids of WAITING jobs whose due time is at or before ``now``, earliest first."""
+        rows = self._read(
+            "SELECT id FROM jobs WHERE due <= ? AND state = ? ORDER BY due",
+            (now, _WAITING),
+            "list due timers",
+        )
+        return [row[0] for row in rows]
+
+
+class _RowReader:
+    """Reads typed columns of a row, noting (not raising) what does not fit."""
+
+    def __init__(self, row: Sequence[Any], problems: list[str]) -> None:
+        self.row = row
+        self.problems = problems
+
+    def _bad(self, name: str, expected: str, value: Any) -> None:
+        self.problems.append(f"column {name} holds {value!r:.80} (expected {expected})")
+
+    def text(self, i: int, name: str, *, fallback: str) -> str:
+        value = self.row[i]
+        if isinstance(value, str):
+            return value
+        self._bad(name, "text", value)
+        return fallback if value is None else str(value)
+
+    def text_or_none(self, i: int, name: str) -> str | None:
+        value = self.row[i]
+        if value is None or isinstance(value, str):
+            return value
+        self._bad(name, "text or NULL", value)
+        return str(value)
+
+    def integer(self, i: int, name: str, *, fallback: int) -> int:
+        value = self.row[i]
+        if type(value) is int:
+            return value
+        self._bad(name, "an integer", value)
+        return fallback
+
+    def integer_or_none(self, i: int, name: str) -> int | None:
+        value = self.row[i]
+        if value is None or type(value) is int:
+            return value
+        self._bad(name, "an integer or NULL", value)
+        return None
+
+    def number_or_none(self, i: int, name: str) -> float | None:
+        value = self.row[i]
+        if value is None:
+            return None
+        if type(value) in (int, float):
+            return float(value)
+        self._bad(name, "a number or NULL", value)
+        return None
+
+    def flag(self, i: int, name: str) -> bool:
+        value = self.row[i]
+        if type(value) is bool or value in (0, 1):
+            return bool(value)
+        self._bad(name, "a boolean", value)
+        return False
+
+    def state(self, i: int) -> JobState:
+        value = self.row[i]
+        known = _STATE_VALUES.get(value) if isinstance(value, str) else None
+        if known is not None:
+            return known
+        self.problems.append(f"unknown state {value!r:.40} (known: {', '.join(_STATE_VALUES)})")
+        return JobState.FAULTED

@@ -1,0 +1,225 @@
+"""``sqlite:///path.db``: the embedded durable store, one SQLite file in WAL mode."""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from actors._errors import StoreError
+from actors._job import JobRecord
+from actors.stores._codec import Codec
+from actors.stores._schema import migrate
+from actors.stores._sql import COLUMNS, HISTORY, UPSERT, Execute, SqlStore
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+# SQLite rewrites an index entry whenever an UPDATE sets an indexed column, changed or
+# not, and each rewritten index page is another page in the WAL at commit. A step's save
+# rarely changes the indexed columns, so it sets the others in one statement and the
+# indexed ones (state, due, finished_at, the lease) in a second that matches no row when
+# none of them changed. That halves the cost of a save. parent_id never changes after a
+# job is created, so a save leaves it alone.
+_INDEXED = ("id", "state", "parent_id", "due")
+_PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED)
+_STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
+_plain_of = operator.itemgetter(*_PLAIN_AT)
+_SAVE_PLAIN = (
+    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ? "
+    "WHERE id = ?"
+)
+_SAVE_INDEXED = """
+UPDATE jobs SET state = ?1, due = ?2,
+    finished_at = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(finished_at, ?3) END,
+    lease_owner = CASE WHEN ?3 IS NULL THEN lease_owner END,
+    lease_expires = CASE WHEN ?3 IS NULL THEN lease_expires END
+WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != (?3 IS NULL)
+                   OR (?3 IS NOT NULL AND lease_owner IS NOT NULL))
+"""
+
+
+class _Connection(sqlite3.Connection):
+    """A connection ``close()`` can find through a weak reference.
+
+    Each thread holds its own; when the thread ends, its connection is collected (and
+    closed) with the thread's locals, so restarted runners do not pile up connections.
+    """
+
+
+class SqliteStore(SqlStore):
+    """Jobs in one SQLite file: WAL journal, ``synchronous=NORMAL``, a busy timeout.
+
+    The Scheduler, the runners and producer threads all call the store, so each thread
+    gets its own connection (``threading.local``). Every write runs in a
+    ``BEGIN IMMEDIATE`` transaction: it takes the file's write lock up front, so two
+    writers never deadlock upgrading read locks, and a writer that finds the lock taken
+    waits up to ``busy_timeout`` seconds. Several processes may share the file.
+
+    With ``synchronous=NORMAL`` in WAL mode a commit survives a crash of the process;
+    the last commits before a power loss may be lost (``synchronous="FULL"`` keeps them,
+    at the price of an fsync per save).
+
+    Args:
+        path: the database file (created if missing; its directory must exist).
+        codec: encodes job data (see ``SqlStore``).
+        retain: how many finished jobs to keep (see ``SqlStore``).
+        history: whether each save appends a step-history row (see ``SqlStore``).
+        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
+        busy_timeout: seconds a writer waits for another writer's lock.
+        synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        codec: Codec | None = None,
+        retain: int | None = None,
+        history: bool = True,
+        commit: str = "step",
+        busy_timeout: float = 10.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        self.path = os.fspath(path)
+        if self.path in ("", ":memory:") or self.path.startswith("file:"):
+            msg = (
+                f"SqliteStore needs a file path, got {self.path!r}; each thread has its own "
+                "connection, so an in-memory SQLite database would differ per thread "
+                "(use memory:// for an in-process store)"
+            )
+            raise StoreError(msg)
+        if synchronous.upper() not in ("NORMAL", "FULL"):
+            msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
+            raise ValueError(msg)
+        self.url = f"sqlite:///{self.path}"
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        conn = self._conn()
+        try:
+            migrate(conn)
+        except sqlite3.Error as exc:
+            self.close()
+            msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
+            raise StoreError(msg) from exc
+
+    def _conn(self) -> _Connection:
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not self._closed:
+            return conn
+        if self._closed:
+            msg = f"the store {self.url} is closed"
+            raise StoreError(msg)
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # autocommit: transactions are explicit BEGINs
+                check_same_thread=False,  # only so close() may close it from any thread
+                factory=_Connection,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
+            raise StoreError(msg) from exc
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")  # checked in __init__
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
+        except sqlite3.Error as exc:
+            conn.close()
+            msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
+            raise StoreError(msg) from exc
+        if str(mode).lower() != "wal":
+            conn.close()
+            msg = f"cannot put the SQLite store at {self.path!r} in WAL mode (got {mode!r})"
+            raise StoreError(msg)
+        self._local.conn = conn
+        with self._conns_lock:
+            self._conns.add(conn)
+        return conn
+
+    def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        # One writer at a time within this process: threads queue on a Python lock and
+        # hand over at once, where SQLite's own busy handler would make them sleep in
+        # millisecond steps. Other processes still wait through busy_timeout.
+        with self._write_lock:
+            return self._write_locked(fn, what)
+
+    def _write_locked(self, fn: Callable[[Execute], T], what: str) -> T:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from exc
+        try:
+            result = fn(conn.execute)
+        except BaseException as exc:
+            # If the transaction is gone already, the first error is the one to see.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(what, exc) from exc
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._error(what, exc) from exc
+        return result
+
+    def _save_one(self, job: JobRecord) -> None:
+        rows = [self._row(job, time.time())]
+        self._write(lambda execute: self._put_rows(execute, rows), f"save job {job.id}")
+        self._after_save([job])
+
+    @staticmethod
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        # The unindexed columns first; the indexed ones only when they changed (the
+        # statement matches no row otherwise), since rewriting an index costs most.
+        last = {job.id: params for params, _, job in rows}
+        for job_id, params in last.items():
+            plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
+            if execute(_SAVE_PLAIN, plain).rowcount == 0:
+                execute(UPSERT, params)  # a job saved before it was created
+            else:
+                indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
+                execute(_SAVE_INDEXED, indexed)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
+
+    def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
+        conn = self._conn()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from exc
+
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        """Close every thread's connection; the store cannot be used afterwards."""
+        self._closed = True
+        with self._conns_lock:
+            conns = list(self._conns)
+            self._conns = weakref.WeakSet()
+        for conn in conns:
+            # Best effort: the file is consistent after every commit anyway.
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()

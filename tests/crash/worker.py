@@ -1,0 +1,35 @@
+"""A worker process for the crash tests: runs FLOW on ACTORS_STORE until SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from crashflow import FLOW
+
+from actors import Mediator
+
+
+def main() -> None:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    mediator = Mediator(
+        [FLOW],
+        runners=4,
+        capacity=20,
+        store=os.environ["ACTORS_STORE"],
+        lease_seconds=2.0,  # short, so takeovers happen within the test's time
+        poll_interval=0.2,
+    )
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    stop.wait()
+    mediator.shutdown(drain=False)
+
+
+if __name__ == "__main__":
+    main()

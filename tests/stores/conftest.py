@@ -1,0 +1,114 @@
+"""Fixtures for the store tests: one contract suite over memory, SQLite and PostgreSQL.
+
+PostgreSQL comes from pgserver: a throwaway server started once per session in a
+temporary directory. It is never skipped: if it cannot start, the session fails loudly.
+Each test gets empty tables (TRUNCATE); tests that need a database of their own (schema
+and migration tests) ask ``fresh_pg_url``.
+"""
+
+import itertools
+
+import psycopg
+import pytest
+
+from actors.stores import MemoryStore, SqliteStore
+from actors.stores._postgres import PostgresStore
+from actors.stores._schema import migrate
+
+ALL_KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+_db_names = itertools.count(1)
+
+
+def _create_database(server, name):
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server):
+    """A migrated database shared by the contract tests (emptied before each test)."""
+    url = _create_database(pg_server, "actors_contract")
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+    return url
+
+
+@pytest.fixture
+def fresh_pg_url(pg_server):
+    """An empty database of this test's own (no schema yet)."""
+    return _create_database(pg_server, f"actors_fresh_{next(_db_names)}")
+
+
+def _truncate(url):
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE jobs, step_history")
+
+
+class StoreFactory:
+    """Makes stores of one kind on one database (so two stores can share it)."""
+
+    def __init__(self, kind, tmp_path, request):
+        self.kind = kind
+        self.made = []
+        self.path = tmp_path / "jobs.db"
+        self.url = None
+        if kind == "postgres":
+            self.url = request.getfixturevalue("pg_url")
+            _truncate(self.url)
+
+    def __call__(self, **options):
+        if self.kind == "memory":
+            store = MemoryStore(**options)
+        elif self.kind == "sqlite":
+            store = SqliteStore(self.path, **options)
+        else:
+            store = PostgresStore(self.url, **options)
+        self.made.append(store)
+        return store
+
+    def raw(self, sql, params=()):
+        """Run one statement (``?`` placeholders) on the store's database directly."""
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(self.path, isolation_level=None) as conn:
+                return conn.execute(sql, params).fetchall()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cur = conn.execute(sql.replace("?", "%s"), params)
+            return cur.fetchall() if cur.description else []
+
+    def close(self):
+        for store in self.made:
+            store.close()
+
+
+def _factory(request, tmp_path):
+    return StoreFactory(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=ALL_KINDS)
+def make_store(request, tmp_path):
+    factory = _factory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def store(make_store):
+    return make_store()
+
+
+@pytest.fixture(params=SQL_KINDS)
+def make_sql_store(request, tmp_path):
+    factory = _factory(request, tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def sql_store(make_sql_store):
+    return make_sql_store()

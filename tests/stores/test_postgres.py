@@ -1,0 +1,158 @@
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from actors import JobState, StoreError
+from actors._job import JobRecord
+from actors.stores import open_store
+from actors.stores._postgres import PostgresStore
+from actors.stores._schema import MIGRATIONS, current_version, migrate
+from actors.stores._sql import mask_url
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rec(job_id, **fields):
+    fields.setdefault("step", "a")
+    fields.setdefault("data", {"n": 1})
+    return JobRecord(id=job_id, case_id=job_id, workflow="w", version=1, **fields)
+
+
+def test_open_store_accepts_both_schemes(fresh_pg_url):
+    assert fresh_pg_url.startswith("postgresql://")
+    for url in (fresh_pg_url, "postgres://" + fresh_pg_url.split("://", 1)[1]):
+        store = open_store(url, max_size=2)
+        assert isinstance(store, PostgresStore)
+        store.create(rec(f"via-{url[:8]}"))
+        store.close()
+
+
+def test_passwords_never_show(fresh_pg_url):
+    assert mask_url("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    assert mask_url("postgresql://db/x?password=s3cret&sslmode=require") == (
+        "postgresql://db/x?password=***&sslmode=require"
+    )
+    assert mask_url("postgresql://bob@db/x") == "postgresql://bob@db/x"
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://bob:s3cret@127.0.0.1:1/nothing", timeout=2)
+    text = str(info.value)
+    assert "cannot open the PostgreSQL store at postgresql://bob:***@127.0.0.1:1/nothing" in text
+    assert "s3cret" not in text
+
+
+def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
+    errors = []
+    start = threading.Barrier(4)
+
+    def run():
+        try:
+            with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+                start.wait(timeout=30)
+                migrate(conn)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not errors
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        assert current_version(conn) == MIGRATIONS[-1].version
+        assert migrate(conn) == MIGRATIONS[-1].version
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert [v for (v,) in versions] == [m.version for m in MIGRATIONS]
+        kinds = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'jobs'"
+            ).fetchall()
+        )
+        assert kinds["data"] == "text"  # JSON text, exact round trip (see PostgresStore)
+        assert kinds["joined"] == "boolean"
+        indexes = {
+            name
+            for (name,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'jobs'")
+        }
+        assert {"jobs_claim", "jobs_parent", "jobs_due"} <= indexes
+
+
+def test_migrate_works_inside_a_non_autocommit_connection(fresh_pg_url):
+    with psycopg.connect(fresh_pg_url) as conn:
+        assert migrate(conn) == MIGRATIONS[-1].version
+    with psycopg.connect(fresh_pg_url) as conn:
+        assert current_version(conn) == MIGRATIONS[-1].version
+
+
+@pytest.fixture
+def pg_store(pg_url):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE jobs, step_history")
+    store = PostgresStore(pg_url, max_size=4)
+    yield store
+    store.close()
+
+
+def test_claim_skips_cases_another_worker_is_claiming_without_waiting(pg_store, pg_url):
+    for job_id in ("a", "b", "c"):
+        pg_store.create(rec(job_id))
+    with psycopg.connect(pg_url) as other:
+        other.execute("SELECT id FROM jobs WHERE id = 'a' FOR UPDATE")  # held, uncommitted
+        got = pg_store.claim("w1", now=1.0, lease_seconds=10.0, limit=5)
+        assert [j.id for j in got] == ["b", "c"]
+        other.rollback()
+    assert [j.id for j in pg_store.claim("w2", now=1.0, lease_seconds=10.0, limit=5)] == ["a"]
+
+
+def test_a_save_writes_the_row_and_its_history_together(pg_store, pg_url):
+    job = rec("atomic")
+    pg_store.create(job)
+    job.state = JobState.RUNNING
+    pg_store.save(job)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        [(n,)] = conn.execute(
+            "SELECT COUNT(*) FROM step_history WHERE job_id = 'atomic'"
+        ).fetchall()
+    assert n == 2
+    assert [s for _, _, s, _ in pg_store.history("atomic")] == ["ready", "running"]
+
+
+def test_store_error_when_the_database_goes_away(fresh_pg_url):
+    store = PostgresStore(fresh_pg_url, max_size=1, timeout=2)
+    store.create(rec("x"))
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE jobs")
+    with pytest.raises(StoreError, match=r"cannot load x: .*jobs"):
+        store.load("x")
+    store.close()
+
+
+def test_the_core_does_not_import_psycopg():
+    code = (
+        "import sys, actors, actors.stores\n"
+        "actors.stores.open_store('memory://')\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg imported eagerly'\n"
+        "sys.modules['psycopg'] = None  # as if it were not installed\n"
+        "try:\n"
+        "    actors.stores.open_store('postgresql://u:pw@h/db')\n"
+        "except actors.StoreError as exc:\n"
+        "    assert 'pip install' in str(exc) and 'pw@' not in str(exc), str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no StoreError')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
