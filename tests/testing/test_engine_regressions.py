@@ -1,0 +1,55 @@
+"""Engine bugs the harness found, each pinned by the smallest scenario that showed it.
+
+Each test replays its scenario under many seeds (a few milliseconds each), so it keeps
+failing if any interleaving brings the bug back, not just the one Hypothesis reported.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import JobState, Sequential, Wait, Workflow
+from actors.testing import Case, EngineConfig, GeneratedWorkflow, Harness, Scenario, VirtualClock
+from actors.testing._shapes import Choice, Loop, Pause, Seq, Split, Task
+
+SEEDS = range(150)
+
+
+@pytest.mark.parametrize("runners", [1, 2])
+def test_a_late_discriminator_loser_does_not_end_its_looping_parents_next_split(runners):
+    # A losing branch that ended after its parent had split again (before the new
+    # branches were spawned) ended the parent DONE: the case finished early, truncated.
+    shape = Loop(3, Split((Seq((Pause(1.0), Task())), Task()), "first"))
+    scenario = Scenario(GeneratedWorkflow(shape), EngineConfig(runners=runners, capacity=1))
+    for seed in SEEDS:
+        scenario.play(seed=seed)  # checks the case ran every iteration, each step once
+
+
+def test_a_cancel_racing_the_jobs_own_message_is_not_lost():
+    # cancel() answered NOT_FOUND, and the job ran on to DONE, when the Scheduler handled
+    # it while the job's JobParked message was still on its way.
+    nap = Workflow("nap", start="sleep", steps=[
+        Wait("sleep", 60.0, next="wake"),
+        Sequential("wake", lambda d: None),
+    ])  # fmt: skip
+    for seed in SEEDS:
+        with Harness([nap], seed=seed, clock=VirtualClock(autojump=False)) as h:
+            sub = h.schedule("nap", {})
+            outcome = h.cancel(sub.job_id)
+            h.clock.autojump = True
+            h.run_until_quiescent()
+        assert outcome.get().value == "cancelled", seed
+        assert sub.result().state is JobState.CANCELLED, seed
+
+
+def test_cancelling_a_parent_while_its_next_split_is_on_the_way_keeps_the_scheduler_alive():
+    # The first branch of the new split was cancelled at once, which ended the parent and
+    # dropped it; the second SpawnBranch then raised KeyError and killed the Scheduler.
+    shape = Loop(2, Split((Task(), Choice(0, Task(), Task())), "first"))
+    wf = GeneratedWorkflow(shape)
+    for cancel_at in range(4, 12):
+        scenario = Scenario(
+            wf, EngineConfig(runners=1, capacity=1), (Case((False,), 0, cancel_at),)
+        )
+        for seed in range(40):
+            scenario.play(seed=seed)
