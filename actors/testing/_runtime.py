@@ -145,7 +145,12 @@ class DeterministicRuntime:
     """
 
     starts_synchronously = True
-    """An actor's ``on_start`` has run when ``start()`` returns (nothing to wait for)."""
+    """Nothing to wait for after ``start()``: no thread will run ``on_start`` on its own.
+
+    Here ``on_start`` is an actor's first delivery, run when the driver (the harness)
+    chooses it, like every other delivery; a caller that waited for it would only drive
+    the simulation before the test has set it up.
+    """
 
     def __init__(
         self,
