@@ -524,6 +524,70 @@ def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
     click.echo(_to_json(job.data))
 
 
+# -- db ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Manage a store's database schema."""
+
+
+@db.command("upgrade")
+@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+def db_upgrade(store_url: str) -> None:
+    """Apply the schema migrations the database has not had yet, in order.
+
+    Workers apply them too when they start; run this to upgrade ahead of a deploy. It is
+    safe to run again, or from several places at once.
+    """
+    from actors.stores._schema import MIGRATIONS, current_version, migrate
+
+    if store_url.startswith("memory:"):
+        msg = f"{store_url!r} keeps nothing between runs: it has no schema to upgrade"
+        raise BadArgumentError(msg)
+    conn = _schema_connection(store_url)
+    try:
+        before = current_version(conn)
+        after = migrate(conn)
+    except Exception as exc:
+        msg = f"cannot upgrade the schema of {store_url!r}: {_describe(exc)}"
+        raise CliError(msg) from exc
+    finally:
+        conn.close()
+    applied = [m for m in MIGRATIONS if before < m.version <= after]
+    for migration in applied:
+        click.echo(f"applied {migration.version}: {migration.description}")
+    click.echo(f"schema version {after}" + ("" if applied else " (already up to date)"))
+
+
+def _schema_connection(url: str) -> Any:
+    """A plain connection to the database a SQL store URL names."""
+    scheme = url.split(":", 1)[0]
+    try:
+        if scheme == "sqlite":
+            import sqlite3
+
+            from actors.stores import _sqlite_path
+
+            path = _sqlite_path(url, url[len("sqlite://") :])
+            if not Path(path).parent.exists():
+                msg = f"no directory {str(Path(path).parent)!r} for {url!r}"
+                raise BadArgumentError(msg)
+            return sqlite3.connect(path, isolation_level=None)
+        if scheme in ("postgresql", "postgres"):
+            import psycopg
+
+            return psycopg.connect(url, autocommit=True)
+    except (StoreError, ImportError, OSError) as exc:
+        msg = f"cannot open store {url!r}: {exc}"
+        raise BadArgumentError(msg) from exc
+    except Exception as exc:  # the driver's own connection errors
+        msg = f"cannot open store {url!r}: {_describe(exc)}"
+        raise BadArgumentError(msg) from exc
+    msg = f"cannot open store {url!r}: use sqlite:///path.db or postgresql://..."
+    raise BadArgumentError(msg)
+
+
 # -- worker ------------------------------------------------------------------------------------
 
 

@@ -618,3 +618,44 @@ def test_worker_process_runs_until_a_signal(tmp_path: Path, signum: int) -> None
     proc.stdout.close()
     assert proc.stderr is not None
     proc.stderr.close()
+
+
+# -- db upgrade ---------------------------------------------------------------------------------
+
+
+def test_db_upgrade_applies_the_migrations_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    first = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert first.exit_code == 0, first.output
+    assert "applied 1:" in first.output and "applied 2:" in first.output
+    assert first.output.strip().endswith("schema version 2")
+    again = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert again.exit_code == 0
+    assert again.output.strip() == "schema version 2 (already up to date)"
+
+
+def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_cli_upgrade"')
+        conn.execute('CREATE DATABASE "actors_cli_upgrade"')
+    url = pg_server.get_uri("actors_cli_upgrade")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("schema version 2")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("memory://", "no schema to upgrade"),
+        ("sqlite:////no/such/dir/x.db", "cannot open store"),
+        ("redis://localhost", "use sqlite:///path.db or postgresql://"),
+    ],
+)
+def test_db_upgrade_errors_are_one_line(url: str, message: str) -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
