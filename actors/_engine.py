@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from actors._runtime import Runtime
     from actors._workflow import Workflow
     from actors.metrics import Metrics
+    from actors.tracing import Tracer
     from actors.stores import Store
 
 __all__ = ["Engine", "job_log", "logger"]
@@ -71,6 +72,7 @@ class Engine:
         lease_seconds: float = 15.0,
         poll_interval: float = 1.0,
         owner: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.workflows: dict[tuple[str, int], Workflow] = {}
         self.latest: dict[str, Workflow] = {}
@@ -93,6 +95,7 @@ class Engine:
         # inbox: fewer messages under load; 1 makes every job its own delivery.
         self.runner_batch = runner_batch
         self.metrics = metrics
+        self.tracer = tracer
         # Who this process is to other workers on a shared store, and its lease rhythm.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from actors._outcomes import CancelOutcome, EventOutcome, Stats
     from actors._workflow import Workflow
     from actors.metrics import Metrics
+    from actors.tracing import Tracer
 
 __all__ = ["Mediator"]
 
@@ -61,6 +62,8 @@ class Mediator:
             default host, process id and a random suffix). A worker restarted under
             the same name takes its unfinished cases back at once, without waiting for
             their leases to expire.
+        tracer: wraps every step (``actors.tracing.OpenTelemetryTracer`` makes a span per
+            step, one trace per case); none by default.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -80,6 +83,7 @@ class Mediator:
         lease_seconds: float = 15.0,
         poll_interval: float = 1.0,
         owner: str | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
@@ -100,6 +104,7 @@ class Mediator:
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             owner=owner,
+            tracer=tracer,
         )
         self._closed = False
         # Take what a previous run left unfinished before anything new can be admitted:

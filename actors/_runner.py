@@ -159,6 +159,7 @@ class Runner(pykka.Actor):
             return self._finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
         metrics = self._e.metrics
+        tracer = self._e.tracer
         steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         while True:
@@ -172,7 +173,10 @@ class Runner(pykka.Actor):
                 return self._finish(job, JobState.FAULTED, why)
             if self._e.step_hook is not None:  # the test harness's fault point
                 self._e.step_hook(self._index, job, step)
-            if metrics is None:
+            if tracer is not None:
+                with tracer.step(job, step.name):
+                    outcome = kinds[type(step)](job, step, wf)
+            elif metrics is None:
                 outcome = kinds[type(step)](job, step, wf)
             else:
                 began = time.perf_counter()

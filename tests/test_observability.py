@@ -70,3 +70,37 @@ def test_shed_is_logged_with_the_job(caplog: pytest.LogCaptureFixture) -> None:
         release.set()
     (record,) = [r for r in caplog.records if "shed" in r.getMessage()]
     assert record.job_id == shed.job_id  # type: ignore[attr-defined]
+
+
+def test_opentelemetry_spans_one_trace_per_case_one_span_per_step() -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from actors.tracing import OpenTelemetryTracer
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    def boom(data: object) -> None:
+        raise RuntimeError("no")
+
+    bad = Workflow("bad", [Sequential("a", boom)], start="a")
+    tracer = OpenTelemetryTracer(provider)
+    with Mediator([workload_w(), bad], runners=2, tracer=tracer) as m:
+        first = m.schedule("w", {}).result(timeout=TIMEOUT)
+        second = m.schedule("w", {}).result(timeout=TIMEOUT)
+        faulted = m.schedule("bad", {}).result(timeout=TIMEOUT)
+    spans = exporter.get_finished_spans()
+    by_case: dict[str, set[int]] = {}
+    for span in spans:
+        by_case.setdefault(span.attributes["actors.case_id"], set()).add(span.context.trace_id)
+    assert {len(ids) for ids in by_case.values()} == {1}  # one trace per case
+    assert len({next(iter(ids)) for ids in by_case.values()}) == 3  # a trace each
+    names = [s.name for s in spans if s.attributes["actors.case_id"] == first.id]
+    assert names.count("w.A") == 1 and names.count("w.B") == 1
+    assert len(names) == 20  # 14 tasks, the split, 4 arrivals at the join, the merge
+    assert second.id in by_case
+    (failed,) = [s for s in spans if s.attributes["actors.case_id"] == faulted.id]
+    assert failed.status.status_code.name == "ERROR"
