@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from actors._runtime import Runtime
     from actors._workflow import Workflow
     from actors.metrics import Metrics
-    from actors.tracing import Tracer
     from actors.stores import Store
+    from actors.tracing import Tracer
 
 __all__ = ["Engine", "job_log", "logger"]
 
