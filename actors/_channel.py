@@ -63,9 +63,7 @@ class WorkChannel:
         """
         with self._lock:
             if finished is not None:
-                held = self.running.get(finished.id)
-                if held is not None and held[0] == runner:
-                    del self.running[finished.id]
+                self._release(finished, runner)
             while self._ready:
                 job = self._ready.popleft()
                 if job.state is JobState.READY:  # a cancelled job stays behind, skipped
@@ -110,9 +108,12 @@ class WorkChannel:
         A job that parked may already be running again elsewhere; that entry stays.
         """
         with self._lock:
-            held = self.running.get(job.id)
-            if held is not None and held[0] == runner:
-                del self.running[job.id]
+            self._release(job, runner)
+
+    def _release(self, job: JobRecord, runner: int) -> None:
+        held = self.running.get(job.id)
+        if held is not None and held[0] == runner:
+            del self.running[job.id]
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""

@@ -94,10 +94,6 @@ class Workflow:
             msg = f"workflow {self.name!r} v{self.version} has no step {name!r}"
             raise KeyError(msg) from None
 
-    def wants_context(self, step_name: str) -> bool:
-        """Whether the step's task takes a second ``ctx`` parameter."""
-        return step_name in self._ctx_steps
-
     def to_mermaid(self) -> str:
         """This workflow as a Mermaid ``flowchart TD`` (one shape per step kind)."""
         from actors._diagram import to_mermaid

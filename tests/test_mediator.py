@@ -174,9 +174,13 @@ def test_handle_result_timeout() -> None:
 
 def test_stats_counts_and_retention() -> None:
     with Mediator([workload_w()], runners=2, capacity=3) as m:
-        for _ in range(20):
-            m.schedule("w", {})
-    stats: Any = None
+        handles = [m.schedule("w", {}) for _ in range(20)]
+        assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
+        stats = m.stats()
+    assert stats.admitted == 20
+    assert stats.done == 20 * 5  # each case: the root and its four branches
+    assert stats.peak_queued <= 3
+    assert (stats.queued, stats.ready, stats.running, stats.waiting) == (0, 0, 0, 0)
     with Mediator([simple()], runners=1) as m:
         for _ in range(5):
             m.schedule("simple", {}).result(timeout=TIMEOUT)
