@@ -342,7 +342,7 @@ class Runner(pykka.Actor):
         # Count the arrival in the store first, then end the branch: if the process dies
         # in between, the branch reruns this step and the store ignores the repeat, so
         # no arrival is lost or counted twice.
-        self._e.store.queue_arrival(
+        self._e.store.record_arrival(
             job.parent_id,
             job.parent_gen,
             job.branch_index,

@@ -254,7 +254,7 @@ class Scheduler(pykka.Actor):
             parent.step = join_step
             parent.event = ("join", join_step, None)
             parent.state = JobState.READY
-            self._e.store.save_soon(parent)  # ordered before the parent's next save
+            self._e.store.save(parent)
             self._make_ready(parent)
             if first_wins:
                 for kid in list(self._kids.get(parent.id, ())):
@@ -603,7 +603,7 @@ class Scheduler(pykka.Actor):
             parent.step = join.name
             parent.event = ("join", join.name, None)
             parent.state = JobState.READY
-            self._e.store.save_soon(parent)  # ordered before the parent's next save
+            self._e.store.save(parent)
             self._make_ready(parent)
         else:
             self._end(parent, *self._split_outcome(parent))

@@ -28,15 +28,6 @@ class Store(abc.ABC):
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: its step, data, state, attempt, error, due time."""
 
-    def save_soon(self, job: JobRecord) -> None:
-        """Save ``job`` without waiting for the commit (the Scheduler's saves).
-
-        The save is ordered before every save any thread makes after this call, so
-        whatever a later save depends on is stored first. A store that commits in the
-        caller's thread simply saves.
-        """
-        self.save(job)
-
     @abc.abstractmethod
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
         """Atomically save a parent that split (WAITING) together with its new branches."""
@@ -148,23 +139,6 @@ class Store(abc.ABC):
         transaction, so a join that fired survives a crash.
         """
         raise self._unsupported("record_arrival()")
-
-    def queue_arrival(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        *,
-        join_step: str | None = None,
-        needed: int | None = None,
-    ) -> None:
-        """``record_arrival`` for a runner that does not need the counts back.
-
-        Inside a slice a store that groups commits may queue it with the slice's saves,
-        in order; it is committed before ``end_slice`` returns.
-        """
-        self.record_arrival(parent_id, gen, branch_index, data, join_step=join_step, needed=needed)
 
     def due_timers(self, now: float) -> list[str]:
         """Ids of WAITING jobs due at or before ``now``, earliest first."""

@@ -8,6 +8,7 @@ it only when a PostgreSQL URL is opened, so the engine runs without them install
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -15,63 +16,30 @@ import psycopg
 import psycopg_pool
 
 from actors._errors import StoreError
+from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import (
-    Execute,
-    Row,
-    SqlStore,
-    chunks,
-    history_insert,
-    mask_url,
-    upsert,
-)
+from actors.stores._sql import UPSERT, Execute, SqlStore, mask_url
 
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
-# Rows per statement: PostgreSQL binds at most 65,535 parameters.
-_ROWS_PER_STATEMENT = 500
-
-
-class _Tx(Execute):
-    """Statements on the writer's connection; queued job rows go in a few statements.
-
-    A group's saves take one multi-row upsert (each job's last version) and one
-    multi-row history insert: two round trips per commit rather than one per save.
-    """
-
-    __slots__ = ("_conn", "_pg")
-
-    def __init__(self, conn: psycopg.Connection[Any], pg: Callable[[str], str]) -> None:
-        super().__init__()
-        self._conn = conn
-        self._pg = pg
-
-    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
-        return self._conn.execute(self._pg(sql), params)
-
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> psycopg.Cursor[Any]:
-        cur = self._conn.cursor()
-        cur.executemany(self._pg(sql), rows)
-        return cur
-
-    def _write_rows(self, rows: list[Row], histories: list[Any]) -> None:
-        execute = self._execute
-        for part in chunks(rows, _ROWS_PER_STATEMENT):
-            execute(upsert(len(part)), [v for r in part for v in r[0]])
-        for part in chunks(histories, _ROWS_PER_STATEMENT * 4):
-            execute(history_insert(len(part)), [v for h in part for v in h])
+# save() and create() in one statement, so in autocommit one round trip is the whole
+# transaction: the job's row and its step-history row commit together.
+_SAVE = (
+    f"WITH saved AS ({UPSERT} RETURNING id) "
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
+    "SELECT id, ?, ?, ?, ?, ? FROM saved"
+)
 
 
 class PostgresStore(SqlStore):
     """Jobs in PostgreSQL, through a ``psycopg_pool.ConnectionPool``.
 
-    Writes go through one writer thread that commits every write waiting at the time
-    in one transaction (group commit, see ``SqlStore._write``): with PostgreSQL
-    flushing its log at each commit, this is what lets many runners save after every
-    step. Claims use ``SELECT ... FOR UPDATE SKIP LOCKED``; joins count arrivals
+    Connections run in autocommit: a save is one statement (its job row and its
+    step-history row together), and multi-statement operations run in an explicit
+    transaction. Claims use ``SELECT ... FOR UPDATE SKIP LOCKED``; joins count arrivals
     under the parent row's lock (``SELECT ... FOR UPDATE``).
 
     Job data, events and arrivals are stored as JSON *text* made by the codec, not
@@ -147,14 +115,16 @@ class PostgresStore(SqlStore):
                 self._statements[sql] = converted
         return converted
 
-    _driver_errors = (psycopg.Error, psycopg_pool.PoolTimeout)
+    def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
 
-    def _transaction(self, fns: list[Callable[[Execute], Any]]) -> list[Any]:
-        with self._pool.connection() as conn, conn.transaction():
-            tx = _Tx(conn, self._pg)
-            results = [fn(tx) for fn in fns]
-            tx.flush()
-            return results
+                def execute(sql: str, params: Sequence[Any]) -> Any:
+                    return conn.execute(self._pg(sql), params)
+
+                return fn(execute)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         try:
@@ -166,9 +136,33 @@ class PostgresStore(SqlStore):
     def _error(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
+    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+        if getattr(self._slice, "pending", None) is not None:
+            super()._save_all(jobs, what)  # grouped: committed at the end of the slice
+            return
+        now = time.time()
+        if self.keep_history:
+            sql = self._pg(_SAVE)
+            rows = [
+                (*self._params(job, now), self._seq(), job.step, job.attempt, job.state.value, now)
+                for job in jobs
+            ]
+        else:
+            sql = self._pg(UPSERT)
+            rows = [self._params(job, now) for job in jobs]
+        try:
+            with self._pool.connection() as conn:
+                if len(rows) == 1:
+                    conn.execute(sql, rows[0])  # autocommit: one statement, one transaction
+                else:
+                    with conn.transaction(), conn.cursor() as cur:
+                        cur.executemany(sql, rows)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
+        self._after_save(jobs)
+
     def close(self) -> None:
-        """Commit queued writes, then close the connection pool."""
-        self._stop_writer()
+        """Close the connection pool."""
         self._pool.close()
 
 

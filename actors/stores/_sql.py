@@ -10,7 +10,6 @@ PostgreSQL store rewrites them to ``%s``. Every value reaches SQL as a parameter
 from __future__ import annotations
 
 import abc
-import functools
 import logging
 import re
 import threading
@@ -18,99 +17,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import CodecError, JobNotFoundError, StoreError
+from actors._errors import CodecError, JobNotFoundError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
-from actors.stores._group import GroupCommitter
 
-__all__ = [
-    "COLUMNS",
-    "HISTORY",
-    "SELECT_LIST",
-    "UPSERT",
-    "Execute",
-    "Row",
-    "SqlStore",
-    "chunks",
-    "history_insert",
-    "mask_url",
-    "upsert",
-    "values_list",
-]
+__all__ = ["COLUMNS", "HISTORY", "SELECT_LIST", "UPSERT", "Execute", "SqlStore", "mask_url"]
 
 logger = logging.getLogger("actors.stores")
 
 T = TypeVar("T")
 
-
-# A job's row as one save writes it: the row's parameters (COLUMNS, then created_at,
-# updated_at, finished_at, lease_owner, lease_expires), its step-history row (or None),
-# the record, and whether the job is new (created or just split off) rather than saved.
-Row = tuple[tuple[Any, ...], Any, JobRecord, bool]
-
-
-class Execute(abc.ABC):
-    """A write transaction's statements (``?`` placeholders), as write functions see them.
-
-    ``save_rows`` only queues job rows: they are written together, in as few statements
-    as the backend can, before the next statement runs or the transaction commits. So
-    the saves of every write in a group commit cost a few statements, not a few each.
-    """
-
-    def __init__(self) -> None:
-        self._rows: list[Row] = []
-
-    def __call__(self, sql: str, params: Sequence[Any], /) -> Any:
-        """Run one statement; return a DB-API cursor."""
-        if self._rows:
-            self.flush()
-        return self._execute(sql, params)
-
-    def many(self, sql: str, rows: Sequence[Sequence[Any]], /) -> Any:
-        """Run one statement once per row of parameters; return a DB-API cursor."""
-        if self._rows:
-            self.flush()
-        return self._executemany(sql, rows)
-
-    def save_rows(self, rows: list[Row], /) -> None:
-        """Queue job rows to write (each job's row ends as its last queued version)."""
-        self._rows.extend(rows)
-
-    def flush(self) -> None:
-        """Write the queued rows now (the store calls this before it commits)."""
-        rows, self._rows = self._rows, []
-        if rows:
-            last: dict[str, Row] = {}
-            for row in rows:
-                previous = last.pop(row[2].id, None)
-                if previous is not None and previous[3] and not row[3]:
-                    last[row[2].id] = (*row[:3], True)  # still new: never written yet
-                else:
-                    last[row[2].id] = row
-            self._write_rows(list(last.values()), [r[1] for r in rows if r[1] is not None])
-
-    @abc.abstractmethod
-    def _execute(self, sql: str, params: Sequence[Any]) -> Any: ...
-
-    @abc.abstractmethod
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
-
-    @abc.abstractmethod
-    def _write_rows(self, rows: list[Row], histories: list[Any]) -> None:
-        """Write the last version of each job's row (one per job), then the history rows."""
-
-
-def chunks(items: list[T], size: int) -> list[list[T]]:
-    """``items`` in slices of at most ``size`` (a statement's parameter count is bounded)."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def values_list(width: int, count: int) -> str:
-    """``(?, ?), (?, ?)``: ``count`` rows of ``width`` placeholders for a VALUES clause."""
-    one = "(" + ", ".join("?" * width) + ")"
-    return ", ".join([one] * count)
-
+# Runs one statement inside the current transaction and returns a DB-API cursor.
+Execute = Callable[[str, Sequence[Any]], Any]
 
 _STATE_VALUES = {s.value: s for s in JobState}
 _FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
@@ -154,14 +73,9 @@ _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 # order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace. Leases are
 # per case and live on the case's root row: a root created while the store has an owner
 # is leased to it; later saves leave the lease alone, and the final save clears it.
-
-
-@functools.lru_cache(maxsize=512)
-def upsert(count: int) -> str:
-    """The statement that creates or replaces ``count`` jobs (``COLUMNS`` + 5 per row)."""
-    return f"""
+UPSERT = f"""
 INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
-VALUES {values_list(len(COLUMNS) + 5, count)}
+VALUES ({_MARKS}, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET {_UPDATES},
     updated_at = excluded.updated_at,
     finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
@@ -169,19 +83,9 @@ ON CONFLICT (id) DO UPDATE SET {_UPDATES},
     lease_owner = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_owner END,
     lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
 """
-
-
-@functools.lru_cache(maxsize=512)
-def history_insert(count: int) -> str:
-    """The statement that appends ``count`` step-history rows."""
-    return (
-        "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
-        f"VALUES {values_list(6, count)}"
-    )
-
-
-UPSERT = upsert(1)
-HISTORY = history_insert(1)
+HISTORY = (
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
@@ -243,9 +147,6 @@ class SqlStore(Store):
         self._last_seq = 0
         self._seq_lock = threading.Lock()
         self.shared = True  # several processes may work on one database
-        self._committer: GroupCommitter[Execute] | None = None  # started by the first write
-        self._committer_lock = threading.Lock()
-        self._closing = False
 
     def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
         if self.owner is None or job.parent_id is not None or job.state in FINAL_STATES:
@@ -266,60 +167,12 @@ class SqlStore(Store):
     # -- what a subclass provides ---------------------------------------------------------------
 
     @abc.abstractmethod
-    def _transaction(self, fns: list[Callable[[Execute], Any]]) -> list[Any]:
-        """Run each of ``fns`` in order in one write transaction and commit.
-
-        Returns their results. If any raises, the transaction is rolled back and the
-        exception (a driver error unchanged) propagates. Called on the writer thread only.
-        """
-
-    @abc.abstractmethod
-    def _error(self, what: str, exc: Exception) -> StoreError:
-        """The ``StoreError`` a caller sees for a driver error while it tried to ``what``."""
-
-    _driver_errors: tuple[type[Exception], ...] = ()
-    """The driver's exception classes, which ``_write`` turns into ``StoreError``."""
-
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
-        """Run ``fn(execute)`` in a write transaction; return its result once committed.
+        """Run ``fn(execute)`` in one write transaction; commit, or roll back and raise.
 
-        Writes from every thread go to one writer thread, which commits all that are
-        waiting in one transaction (see ``actors.stores._group``); a write that fails
-        alone raises here (a driver error as ``StoreError`` naming ``what``) and leaves
-        the other writes committed.
+        ``execute`` takes statements with ``?`` placeholders. ``what`` names the
+        operation in a ``StoreError``.
         """
-        return self._writer(what).submit(fn, what)
-
-    def _write_later(self, fn: Callable[[Execute], Any], what: str) -> Any:
-        """Queue a write without waiting for it; ``wait()`` on what this returns."""
-        return self._writer(what).submit_nowait(fn, what)
-
-    def _writer(self, what: str) -> GroupCommitter[Execute]:
-        committer = self._committer
-        if committer is None:
-            with self._committer_lock:
-                committer = self._committer
-                if committer is None:
-                    if self._closing:
-                        msg = f"{self.url}: cannot {what}: the store is closed"
-                        raise StoreError(msg)
-                    committer = self._committer = GroupCommitter(
-                        self._transaction, self._wrap, f"actors-store-writer {self.url}"
-                    )
-        return committer
-
-    def _wrap(self, what: str, exc: BaseException) -> BaseException:
-        if isinstance(exc, self._driver_errors):
-            return self._error(what, exc)
-        return exc
-
-    def _stop_writer(self) -> None:
-        """Commit the writes queued so far and stop the writer thread (from ``close``)."""
-        with self._committer_lock:
-            self._closing = True
-            committer, self._committer = self._committer, None
-        if committer is not None:
-            committer.close()
 
     @abc.abstractmethod
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
@@ -482,46 +335,51 @@ class SqlStore(Store):
 
     # -- Store ----------------------------------------------------------------------------------
 
-    def _save_all(self, jobs: list[JobRecord], what: str, *, new: int = 0) -> None:
-        """Save ``jobs``; the last ``new`` of them are new jobs (never saved before)."""
+    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
         now = time.time()
-        # Encode here, in the caller: a CodecError is the caller's, raised at its step.
-        first_new = len(jobs) - new
-        rows = [self._row(job, now, i >= first_new) for i, job in enumerate(jobs)]
-        queued = getattr(self._slice, "queued", None)
-        if queued is not None:  # commit="slice": the runner waits at the slice's end
-            queued.append(self._write_later(lambda execute: self._put_rows(execute, rows), what))
-            self._slice.jobs.extend(jobs)
+        # Encode before the transaction: a CodecError then costs no lock and no rollback.
+        rows = [self._row(job, now) for job in jobs]
+        pending = getattr(self._slice, "pending", None)
+        if pending is not None:  # grouped: committed at the end of the runner's slice
+            pending.extend(rows)
             return
         self._write(lambda execute: self._put_rows(execute, rows), what)
         self._after_save(jobs)
 
-    def _row(self, job: JobRecord, now: float, new: bool = False) -> Row:
+    def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
         history = None
         if self.keep_history:
             history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
-        return self._params(job, now), history, job, new
+        return self._params(job, now), history, job
 
     @staticmethod
-    def _put_rows(execute: Execute, rows: list[Row]) -> None:
-        execute.save_rows(rows)
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        last = {job.id: params for params, _, job in rows}  # the row ends as last saved
+        for params in last.values():
+            execute(UPSERT, params)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
 
     def begin_slice(self) -> None:
-        """Start a runner's slice (``commit="slice"`` only): its saves stop waiting."""
+        """Start grouping this thread's saves (``commit="slice"`` only)."""
         if self.commit == "slice":
-            self._slice.queued = []
-            self._slice.jobs = []
+            self._slice.pending = []
 
     def end_slice(self) -> None:
-        """Wait until every save of this thread's slice is committed."""
-        queued = getattr(self._slice, "queued", None)
-        if queued is None:
-            return
-        jobs = self._slice.jobs
-        self._slice.queued = self._slice.jobs = None
-        for write in queued:
-            write.wait()  # in submission order: the first failure is raised
-        self._after_save(jobs)
+        """Commit this thread's grouped saves in one transaction."""
+        pending = getattr(self._slice, "pending", None)
+        self._slice.pending = None
+        if pending:
+            self._write(lambda execute: self._put_rows(execute, pending), "commit a slice")
+            self._after_save([job for _, _, job in pending])
+
+    def _take_pending(self) -> list[tuple[tuple[Any, ...], Any, JobRecord]]:
+        pending = getattr(self._slice, "pending", None)
+        if not pending:
+            return []
+        self._slice.pending = []
+        return list(pending)
 
     def _after_save(self, jobs: list[JobRecord]) -> None:
         if self.retain is None:
@@ -539,27 +397,22 @@ class SqlStore(Store):
 
     def create(self, job: JobRecord) -> None:
         """Save a newly admitted job (state READY)."""
-        self._save_all([job], f"create job {job.id}", new=1)
+        self._save_all([job], f"create job {job.id}")
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
+        if getattr(self._slice, "pending", None) is not None:
+            self._save_all([job], f"save job {job.id}")
+        else:
+            self._save_one(job)
+
+    def _save_one(self, job: JobRecord) -> None:
+        """The hot path (one save per step); a backend may specialise it."""
         self._save_all([job], f"save job {job.id}")
-
-    def save_soon(self, job: JobRecord) -> None:
-        """Queue a save of ``job`` behind every write queued so far; do not wait for it.
-
-        Encoding happens now (a ``CodecError`` is raised here); a failure to commit is
-        logged, and the job then resumes from its previous save after a restart.
-        """
-        rows = [self._row(job, time.time())]
-        what = f"save job {job.id}"
-        self._writer(what).submit_nowait(
-            lambda execute: self._put_rows(execute, rows), what, orphan=True
-        )
 
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
         """Save a parent that split together with its new branches, in one transaction."""
-        self._save_all([parent, *branches], f"save the split of job {parent.id}", new=len(branches))
+        self._save_all([parent, *branches], f"save the split of job {parent.id}")
 
     def delete(self, job_id: str) -> None:
         """Forget a job (and its step history) whose admission was refused."""
@@ -721,8 +574,6 @@ class SqlStore(Store):
     ) -> tuple[int, int]:
         """Record that branch ``branch_index`` of split ``gen`` of ``parent_id`` reached its join.
 
-        (Committed before it returns; ``queue_arrival`` is the variant a runner uses.)
-
         Returns ``(arrived, total)`` as counted in the same transaction, so exactly one
         call per split sees ``arrived == total`` however many workers record at once.
         ``arrived == 0`` means the call counted nothing: the branch had already been
@@ -731,45 +582,16 @@ class SqlStore(Store):
         also makes the parent READY at ``join_step`` with the join event, so the join is
         durable the moment it fires. Raises ``JobNotFoundError`` for an unknown parent.
         """
-        write = self._arrival(parent_id, gen, branch_index, data, join_step, needed)
-        return self._write(write, f"record an arrival at job {parent_id}")
-
-    def queue_arrival(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        *,
-        join_step: str | None = None,
-        needed: int | None = None,
-    ) -> None:
-        """``record_arrival``, queued with the slice's saves inside a runner's slice."""
-        queued = getattr(self._slice, "queued", None)
-        if queued is None:
-            self.record_arrival(
-                parent_id, gen, branch_index, data, join_step=join_step, needed=needed
-            )
-            return
-        write = self._arrival(parent_id, gen, branch_index, data, join_step, needed)
-        queued.append(self._write_later(write, f"record an arrival at job {parent_id}"))
-
-    def _arrival(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        join_step: str | None,
-        needed: int | None,
-    ) -> Callable[[Execute], tuple[int, int]]:
         encoded = self.codec.encode(data, f"data of branch {branch_index} of job {parent_id}")
         select = (
             "SELECT gen, split_total, joined, arrivals, state FROM jobs WHERE id = ?"
             + self._for_update
         )
 
+        pending = self._take_pending()  # the slice's saves commit with the arrival
+
         def write(execute: Execute) -> tuple[int, int]:
+            self._put_rows(execute, pending)
             row = execute(select, (parent_id,)).fetchone()
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
@@ -798,7 +620,7 @@ class SqlStore(Store):
             execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*params, parent_id))
             return arrived, int(total)
 
-        return write
+        return self._write(write, f"record an arrival at job {parent_id}")
 
     def due_timers(self, now: float) -> list[str]:
         """Ids of WAITING jobs whose due time is at or before ``now``, earliest first."""

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import operator
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import StoreError
+from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import (
-    COLUMNS,
-    UPSERT,
-    Execute,
-    Row,
-    SqlStore,
-    chunks,
-    history_insert,
-    upsert,
-    values_list,
-)
+from actors.stores._sql import COLUMNS, HISTORY, UPSERT, Execute, SqlStore
 
 __all__ = ["SqliteStore"]
 
@@ -41,78 +32,18 @@ _INDEXED = ("id", "state", "parent_id", "due")
 _PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED)
 _STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
 _plain_of = operator.itemgetter(*_PLAIN_AT)
-
-
-@functools.lru_cache(maxsize=512)
-def _update_plain(count: int) -> str:
-    sets = ", ".join(f"{COLUMNS[i]} = v.column{k}" for k, i in enumerate(_PLAIN_AT, 1))
-    width = len(_PLAIN_AT) + 2  # the plain columns, updated_at, id
-    return (
-        f"UPDATE jobs SET {sets}, updated_at = v.column{width - 1} "
-        f"FROM (VALUES {values_list(width, count)}) AS v WHERE jobs.id = v.column{width}"
-    )
-
-
-@functools.lru_cache(maxsize=512)
-def _update_indexed(count: int) -> str:
-    # v: state, due, finished_at, id. Matches only the rows where one of them changed.
-    return f"""
-UPDATE jobs SET state = v.column1, due = v.column2,
-    finished_at = CASE WHEN v.column3 IS NULL THEN NULL
-                       ELSE COALESCE(jobs.finished_at, v.column3) END,
-    lease_owner = CASE WHEN v.column3 IS NULL THEN jobs.lease_owner END,
-    lease_expires = CASE WHEN v.column3 IS NULL THEN jobs.lease_expires END
-FROM (VALUES {values_list(4, count)}) AS v
-WHERE jobs.id = v.column4
-  AND (jobs.state IS NOT v.column1 OR jobs.due IS NOT v.column2
-       OR (jobs.finished_at IS NULL) != (v.column3 IS NULL)
-       OR (v.column3 IS NOT NULL AND jobs.lease_owner IS NOT NULL))
+_SAVE_PLAIN = (
+    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ? "
+    "WHERE id = ?"
+)
+_SAVE_INDEXED = """
+UPDATE jobs SET state = ?1, due = ?2,
+    finished_at = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(finished_at, ?3) END,
+    lease_owner = CASE WHEN ?3 IS NULL THEN lease_owner END,
+    lease_expires = CASE WHEN ?3 IS NULL THEN lease_expires END
+WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != (?3 IS NULL)
+                   OR (?3 IS NOT NULL AND lease_owner IS NOT NULL))
 """
-
-
-# Rows per statement: SQLite binds at most 32,766 parameters (since 3.32).
-_ROWS_PER_STATEMENT = 500
-
-
-class _Tx(Execute):
-    """Statements on the writer's connection; queued job rows go in a few statements.
-
-    A group's saves of jobs that exist take two ``UPDATE ... FROM (VALUES ...)``
-    statements (the plain columns, then the indexed ones where they changed), new jobs
-    one multi-row upsert, and the history one multi-row insert: a handful of calls
-    into SQLite per commit rather than three per save.
-    """
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__()
-        self._conn = conn
-
-    def _execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
-        return self._conn.execute(sql, params)
-
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
-        return self._conn.executemany(sql, rows)
-
-    def _write_rows(self, rows: list[Row], histories: list[Any]) -> None:
-        execute = self._conn.execute
-        for part in chunks([r for r in rows if r[3]], _ROWS_PER_STATEMENT):
-            execute(upsert(len(part)), [v for r in part for v in r[0]])
-        for part in chunks([r for r in rows if not r[3]], _ROWS_PER_STATEMENT):
-            plain = [v for r in part for v in (*_plain_of(r[0]), r[0][-5], r[2].id)]
-            if execute(_update_plain(len(part)), plain).rowcount != len(part):
-                for r in part:  # a job saved before it was created: full rows
-                    execute(UPSERT, r[0])
-                continue
-            indexed = [
-                v
-                for r in part
-                for v in (r[0][_STATE_AT], r[0][_DUE_AT], r[0][_FINISHED_AT], r[2].id)
-            ]
-            execute(_update_indexed(len(part)), indexed)
-        for part in chunks(histories, _ROWS_PER_STATEMENT * 4):
-            execute(history_insert(len(part)), [v for h in part for v in h])
 
 
 class _Connection(sqlite3.Connection):
@@ -173,6 +104,7 @@ class SqliteStore(SqlStore):
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._closed = False
@@ -220,22 +152,56 @@ class SqliteStore(SqlStore):
             self._conns.add(conn)
         return conn
 
-    _driver_errors = (sqlite3.Error,)
+    def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        # One writer at a time within this process: threads queue on a Python lock and
+        # hand over at once, where SQLite's own busy handler would make them sleep in
+        # millisecond steps. Other processes still wait through busy_timeout.
+        with self._write_lock:
+            return self._write_locked(fn, what)
 
-    def _transaction(self, fns: list[Callable[[Execute], Any]]) -> list[Any]:
+    def _write_locked(self, fn: Callable[[Execute], T], what: str) -> T:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            tx = _Tx(conn)
-            results = [fn(tx) for fn in fns]
-            tx.flush()
-            conn.execute("COMMIT")
-        except BaseException:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from exc
+        try:
+            result = fn(conn.execute)
+        except BaseException as exc:
             # If the transaction is gone already, the first error is the one to see.
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(what, exc) from exc
             raise
-        return results
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._error(what, exc) from exc
+        return result
+
+    def _save_one(self, job: JobRecord) -> None:
+        rows = [self._row(job, time.time())]
+        self._write(lambda execute: self._put_rows(execute, rows), f"save job {job.id}")
+        self._after_save([job])
+
+    @staticmethod
+    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+        # The unindexed columns first; the indexed ones only when they changed (the
+        # statement matches no row otherwise), since rewriting an index costs most.
+        last = {job.id: params for params, _, job in rows}
+        for job_id, params in last.items():
+            plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
+            if execute(_SAVE_PLAIN, plain).rowcount == 0:
+                execute(UPSERT, params)  # a job saved before it was created
+            else:
+                indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
+                execute(_SAVE_INDEXED, indexed)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         conn = self._conn()
@@ -244,12 +210,11 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             raise self._error(what, exc) from exc
 
-    def _error(self, what: str, exc: Exception) -> StoreError:
+    def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
-        """Commit queued writes, close every thread's connection; the store is then unusable."""
-        self._stop_writer()
+        """Close every thread's connection; the store cannot be used afterwards."""
         self._closed = True
         with self._conns_lock:
             conns = list(self._conns)
