@@ -109,9 +109,9 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=False)
 
 
-def _open_store(url: str) -> Store:
+def _open_store(url: str, **options: Any) -> Store:
     try:
-        return open_store(url)
+        return open_store(url, **options)
     except (StoreError, OSError) as exc:
         msg = f"cannot open store {url!r}: {exc}"
         raise BadArgumentError(msg) from exc
@@ -620,6 +620,15 @@ def _schema_connection(url: str) -> Any:
     "unfinished cases back at once instead of waiting for their leases to expire.",
 )
 @click.option(
+    "--commit",
+    default="step",
+    show_default=True,
+    type=click.Choice(["step", "slice"]),
+    help="SQL stores: commit every save before the next step, or a runner's saves of "
+    "one job together before the Scheduler hears of it (faster; a crash re-runs the "
+    "steps of the slice in flight).",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -632,6 +641,7 @@ def worker(
     runners: int,
     capacity: int,
     name: str | None,
+    commit: str,
     log_level: str,
 ) -> None:
     """Run a Mediator for the given workflows until SIGTERM or SIGINT.
@@ -644,7 +654,8 @@ def worker(
     Logs go to stderr.
     """
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
-    store = _open_store(store_url)
+    sql = not store_url.startswith("memory:")
+    store = _open_store(store_url, **({"commit": commit} if sql else {}))
     with _log_to_stderr(log_level):
         _serve(store, workflows, runners=runners, capacity=capacity, name=name)
 

@@ -516,6 +516,45 @@ RESUMABLE = """
 """
 
 
+@pytest.mark.parametrize(
+    ("url", "args", "options"),
+    [
+        ("sqlite:///jobs.db", [], {"commit": "step"}),
+        ("sqlite:///jobs.db", ["--commit", "slice"], {"commit": "slice"}),
+        ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
+    ],
+)
+def test_worker_passes_the_commit_mode_to_a_sql_store(
+    runner: CliRunner,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    args: list[str],
+    options: dict[str, str],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def fake_open(store_url: str, **given: Any) -> Store:
+        seen.append(given)
+        raise StoreError("opened no store")
+
+    monkeypatch.setattr(cli, "open_store", fake_open)
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", url, "--workflows", name, *args])
+    assert result.exit_code == 2
+    assert "opened no store" in result.output
+    assert seen == [options]
+
+
+def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(
+        main, ["worker", "--store", "memory://", "--workflows", name, "--commit", "never"]
+    )
+    assert result.exit_code == 2
+    assert "'never' is not one of 'step', 'slice'" in result.output
+
+
 def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     runner: CliRunner, workdir: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
