@@ -209,18 +209,20 @@ class JobRecord:
 
     def snapshot(self) -> Job:
         """The public, immutable view of this record."""
+        # Positional, in Job's field order: the frozen dataclass's __init__ binds them
+        # faster than keywords, and every case makes one snapshot when it ends.
         return Job(
-            id=self.id,
-            workflow=self.workflow,
-            version=self.version,
-            step=self.step,
-            data=self.data,
-            state=self.state,
-            case_id=self.case_id,
-            parent_id=self.parent_id,
-            branch_index=self.branch_index,
-            attempt=self.attempt,
-            error=self.error,
+            self.id,
+            self.workflow,
+            self.version,
+            self.step,
+            self.data,
+            self.state,
+            self.case_id,
+            self.parent_id,
+            self.branch_index,
+            self.attempt,
+            self.error,
         )
 
     def context(self) -> StepContext:
