@@ -51,7 +51,11 @@ class AdmissionGate:
         self.mode = mode
         self._queue: deque[JobRecord] = deque()
         self._reserved = 0
-        self._cond = threading.Condition(threading.Lock())
+        # Entered directly (``with self._lock``): a Condition's own __enter__/__exit__ are
+        # Python calls, and every admitted job passes here three times. Waits and
+        # notifies go through the Condition built on the same lock.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._closed = False
         self.peak = 0
         self.waiting_producers = 0
@@ -75,7 +79,7 @@ class AdmissionGate:
         Raises ``MailboxFull`` when the mode refuses (or ``timeout`` passes), and
         ``EngineStoppedError`` once the gate is closed. ``block=False`` never waits.
         """
-        with self._cond:
+        with self._lock:
             self._check_open()
             evicted = None
             if self.used >= self.capacity:
@@ -104,7 +108,7 @@ class AdmissionGate:
 
     def commit(self, job: JobRecord) -> bool:
         """Queue ``job`` in the slot reserved for it; whether the Scheduler must be woken."""
-        with self._cond:
+        with self._lock:
             self._reserved -= 1
             self._queue.append(job)
             self.admitted += 1
@@ -114,7 +118,7 @@ class AdmissionGate:
 
     def release(self) -> None:
         """Give back a reserved slot whose job was not admitted after all."""
-        with self._cond:
+        with self._lock:
             self._reserved -= 1
             self._cond.notify()
 
@@ -123,7 +127,7 @@ class AdmissionGate:
 
         Finding the queue empty asks the next ``commit()`` to wake the Scheduler.
         """
-        with self._cond:
+        with self._lock:
             if not self._queue:
                 self._wanted = True
                 return None
@@ -136,7 +140,7 @@ class AdmissionGate:
 
     def remove(self, job_id: str) -> JobRecord | None:
         """Take a queued job out by id (cancellation); ``None`` when it is not queued."""
-        with self._cond:
+        with self._lock:
             for job in self._queue:
                 if job.id == job_id:
                     self._queue.remove(job)
@@ -146,7 +150,7 @@ class AdmissionGate:
 
     def close(self) -> list[JobRecord]:
         """Refuse all further admission, wake blocked producers, return what was queued."""
-        with self._cond:
+        with self._lock:
             self._closed = True
             left = list(self._queue)
             self._cond.notify_all()

@@ -46,12 +46,13 @@ class WorkChannel:
     def put(self, job: JobRecord) -> int | None:
         """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any."""
         with self._lock:
-            job.state = JobState.READY
             job.due = None
             if self._idle:
                 runner = self._idle.pop()
-                self._start(runner, job)
+                job.state = JobState.RUNNING  # _start, inlined
+                self.running[job.id] = (runner, job)
                 return runner
+            job.state = JobState.READY
             self._ready.append(job)
             return None
 
@@ -61,13 +62,18 @@ class WorkChannel:
         ``finished`` is the job whose slice the runner just ended (``done()`` folded in,
         so a runner takes the channel's lock once per job).
         """
+        running = self.running
         with self._lock:
-            if finished is not None:
-                self._release(finished, runner)
-            while self._ready:
-                job = self._ready.popleft()
+            if finished is not None:  # _release, inlined: this runs once per job
+                held = running.get(finished.id)
+                if held is not None and held[0] == runner:
+                    del running[finished.id]
+            ready = self._ready
+            while ready:
+                job = ready.popleft()
                 if job.state is JobState.READY:  # a cancelled job stays behind, skipped
-                    self._start(runner, job)
+                    job.state = JobState.RUNNING  # _start, inlined
+                    running[job.id] = (runner, job)
                     return job
             admitted = self._gate.pop() if self.backlog() < self.report_limit else None
             if admitted is not None:

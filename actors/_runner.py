@@ -239,8 +239,14 @@ class Runner(pykka.Actor):
 
     def _sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> _Outcome:
         job.event = None  # a retry timer's release carries nothing to apply
+        # _call and _goto inlined: this is the step nearly every job runs most.
         try:
-            self._call(job, wf, step.task, step)
+            if step.name in wf.context_steps:
+                result = step.task(job.data, job.context())
+            else:
+                result = step.task(job.data)
+            if result is not None:
+                job.data = result
         except Exception as exc:
             retry = step.retry
             if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
@@ -270,7 +276,8 @@ class Runner(pykka.Actor):
                     job.data = result
             self._goto(job, step.fault_next)
             return None
-        self._goto(job, step.next)
+        job.step = step.next
+        job.attempt = 1
         return None
 
     def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> _Outcome:
@@ -302,18 +309,10 @@ class Runner(pykka.Actor):
         job.joined = False
         job.branch_error = None
         job.branch_cancelled = False
+        new_id, make = self._e.new_id, JobRecord.branch
+        case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
         branches = [
-            JobRecord(
-                id=self._e.new_id(),
-                case_id=job.case_id,
-                workflow=job.workflow,
-                version=job.version,
-                step=start,
-                data=data,
-                parent_id=job.id,
-                branch_index=i,
-                parent_gen=job.gen,
-            )
+            make(new_id(), case, name, version, start, data, parent, i, gen)
             for i, (start, data) in enumerate(starts)
         ]
         self._e.store.save_split(job, branches)

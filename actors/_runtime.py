@@ -8,12 +8,17 @@ runtime for the very same classes.
 
 from __future__ import annotations
 
+import _thread
 import queue
-from typing import Any, Protocol, TypeVar
+import sys
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
-__all__ = ["Runtime", "ThreadingRuntime"]
+if TYPE_CHECKING:
+    from pykka._types import OptExcInfo
+
+__all__ = ["LatchFuture", "Runtime", "ThreadingRuntime"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -33,6 +38,74 @@ def _fast_inbox() -> Any:
     # queue.Queue's Python-level lock and two conditions, and every message pays it.
     # It offers the put/get/empty that pykka's loop uses (and is never bounded).
     return queue.SimpleQueue()
+
+
+class LatchFuture(pykka.Future[Any]):
+    """A one-shot ``pykka.Future`` for threads, built on one plain lock.
+
+    ``pykka.ThreadingFuture`` builds a ``threading.Condition`` (an ``RLock``, a deque
+    and several bound methods) per future, and the engine makes one future per case.
+    Here the lock is taken when the future is made and released by ``set()``: a
+    waiter acquires it (blocking, with the timeout) and releases it again at once, so
+    every waiter passes. Same contract as ``ThreadingFuture``: the value can be read
+    any number of times, a second ``set()`` raises ``queue.Full``, and ``get()``
+    raises ``pykka.Timeout`` when ``timeout`` passes first.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latch = _thread.allocate_lock()
+        self._latch.acquire()
+        self._result: tuple[Any, OptExcInfo | None] | None = None
+
+    def get(self, *, timeout: float | None = None) -> Any:
+        """The value (or the exception set), waiting up to ``timeout`` seconds for it."""
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        result = self._result
+        if result is None:
+            if timeout is None:
+                passed = self._latch.acquire()
+            elif timeout > 0:
+                passed = self._latch.acquire(True, timeout)
+            else:
+                passed = self._latch.acquire(False)
+            if not passed:
+                msg = f"{timeout} seconds"
+                raise pykka.Timeout(msg)
+            self._latch.release()  # the next waiter passes too
+            result = self._result
+            assert result is not None
+        value, exc_info = result
+        if exc_info is not None:
+            exc_type, exc_value, exc_tb = exc_info
+            assert exc_type is not None
+            if exc_value is None:
+                exc_value = exc_type()
+            if exc_value.__traceback__ is not exc_tb:
+                raise exc_value.with_traceback(exc_tb)
+            raise exc_value
+        return value
+
+    def set(self, value: Any | None = None) -> None:
+        """Set the value once (a second ``set()`` raises ``queue.Full``)."""
+        self._resolve((value, None))
+
+    def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
+        """Set an exception (``sys.exc_info()`` when none is given)."""
+        self._resolve((None, exc_info if exc_info is not None else sys.exc_info()))
+
+    def set_get_hook(self, func: Any) -> None:
+        """As ``pykka.Future.set_get_hook`` (``queue.Full`` once a result is set)."""
+        if self._result is not None:
+            raise queue.Full
+        super().set_get_hook(func)
+
+    def _resolve(self, result: tuple[Any, OptExcInfo | None]) -> None:
+        if self._result is not None or self._get_hook is not None:
+            raise queue.Full
+        self._result = result
+        self._latch.release()
 
 
 class ThreadingRuntime:
@@ -60,5 +133,5 @@ class ThreadingRuntime:
         return cls
 
     def create_future(self) -> pykka.Future[Any]:
-        """A ``pykka.ThreadingFuture``."""
-        return pykka.ThreadingFuture()
+        """A ``LatchFuture`` (a ``pykka.Future`` that threads can wait on)."""
+        return LatchFuture()

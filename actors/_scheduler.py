@@ -68,6 +68,9 @@ class Scheduler(pykka.Actor):
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
+        # Whether a join step is a Discriminator, by (workflow, version, step): asked on
+        # every branch arrival, and workflows never change.
+        self._first_wins: dict[tuple[str, int, str], bool] = {}
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.SpawnBranch: self._on_spawn,
@@ -247,8 +250,11 @@ class Scheduler(pykka.Actor):
             return
         assert child.branch_index is not None
         parent.arrivals[child.branch_index] = child.data
-        join = self._e.workflow(parent.workflow, parent.version).step(join_step)
-        first_wins = isinstance(join, Discriminator)
+        key = (parent.workflow, parent.version, join_step)
+        first_wins = self._first_wins.get(key)
+        if first_wins is None:
+            join = self._e.workflow(parent.workflow, parent.version).step(join_step)
+            first_wins = self._first_wins[key] = isinstance(join, Discriminator)
         if first_wins or len(parent.arrivals) == parent.split_total:
             parent.joined = True
             parent.step = join_step
@@ -346,10 +352,10 @@ class Scheduler(pykka.Actor):
             return
         parent = self._jobs.get(job.parent_id)
         if parent is not None:
-            kids = self._kids.get(parent.id, set())
-            if job.id not in kids:
+            kids = self._kids.get(parent.id)
+            if kids is None or job_id not in kids:
                 return  # already counted
-            kids.discard(job.id)
+            kids.discard(job_id)
             if job.parent_gen == parent.gen:
                 parent.split_live -= 1
             self._child_ended(parent, job)
