@@ -140,7 +140,8 @@ def main() -> int:
         wf = engine_w(f"sqlite:///{tmp / f'w-{commit}.db'}", args.n, commit)
         share = wf * saves_per_wf / raw
         print(
-            f"SQLite W, commit={commit:<5} {wf:8,.0f} workflows/s (saves/s = {share:.0%} of raw commits/s)"
+            f"SQLite W, commit={commit:<5} {wf:8,.0f} workflows/s "
+            f"(saves/s = {share:.0%} of raw commits/s)"
         )
     import pgserver
 
