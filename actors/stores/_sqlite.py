@@ -136,7 +136,7 @@ class SqliteStore(SqlStore):
             msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = self._enter_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")  # checked in __init__
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         except sqlite3.Error as exc:
@@ -151,6 +151,26 @@ class SqliteStore(SqlStore):
         with self._conns_lock:
             self._conns.add(conn)
         return conn
+
+    def _enter_wal(self, conn: sqlite3.Connection) -> Any:
+        """Switch to WAL, retrying while another connection briefly holds the file.
+
+        Putting a new file in WAL mode needs an exclusive lock, and SQLite answers
+        "database is locked" at once, without its busy handler, when connections
+        opening the same new file race for it. So retry, backing off, for up to
+        ``busy_timeout`` seconds, as the busy handler would.
+        """
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         # One writer at a time within this process: threads queue on a Python lock and
