@@ -204,6 +204,15 @@ class MemoryStore(Store):
                     n += 1
         return n
 
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds the lease on each of these cases (see Store)."""
+        with self._lock:
+            return {
+                case_id: self._leases.get(case_id, (None, 0.0))[0]
+                for case_id in case_ids
+                if self._find(case_id) is not None
+            }
+
     def release(self, owner: str) -> int:
         """Drop ``owner``'s leases (see Store)."""
         with self._lock:

@@ -589,6 +589,20 @@ class SqlStore(Store):
 
         return self._write(write, f"heartbeat of {owner!r}")
 
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds the lease on each of these cases (``None``: nobody); unknown ids left out."""
+        out: dict[str, str | None] = {}
+        for i in range(0, len(case_ids), 500):
+            chunk = case_ids[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(
+                f"SELECT id, lease_owner FROM jobs WHERE id IN ({marks})",
+                chunk,
+                "read the leases of cases",
+            )
+            out.update((row[0], row[1]) for row in rows)
+        return out
+
     def release(self, owner: str) -> int:
         """Give up every lease ``owner`` holds; those cases resume wherever claimed next."""
 
