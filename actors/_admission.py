@@ -68,6 +68,11 @@ class AdmissionGate:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def ids(self) -> list[str]:
+        """Ids of the queued jobs (a snapshot)."""
+        with self._lock:
+            return [job.id for job in self._queue]
+
     @property
     def used(self) -> int:
         """Slots in use: queued plus reserved."""

@@ -129,6 +129,16 @@ class WorkChannel:
                 return True
             return False
 
+    def withdraw_case(self, case_id: str) -> int:
+        """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
+        with self._lock:
+            n = 0
+            for job in self._ready:
+                if job.case_id == case_id and job.state is JobState.READY:
+                    job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
+                    n += 1
+            return n
+
     def forget_runner(self, runner: int) -> None:
         """A runner died: it is no longer idle."""
         with self._lock:

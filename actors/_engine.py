@@ -142,6 +142,15 @@ class Engine:
         if reply_to is not None and reply_to.is_alive():
             reply_to.tell(CaseFinished(job))
 
+    def fail_case(self, case_id: str, error: BaseException) -> bool:
+        """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""
+        future = self._futures.pop(case_id, None)
+        self._reply_to.pop(case_id, None)
+        if future is None:
+            return False
+        future.set_exception((type(error), error, None))
+        return True
+
     def fail_all(self, error: BaseException) -> int:
         """Resolve every handle still waiting with ``error`` (the engine stopped)."""
         futures = [self._futures.pop(k, None) for k in list(self._futures)]

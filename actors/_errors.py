@@ -8,6 +8,7 @@ __all__ = [
     "EngineStoppedError",
     "JobExistsError",
     "JobNotFoundError",
+    "LeaseLostError",
     "MailboxFull",
     "StoreError",
     "UnknownWorkflowError",
@@ -53,3 +54,26 @@ class StoreError(ActorsError):
 
 class CodecError(ActorsError, TypeError):
     """Job data cannot be encoded to (or decoded from) the store's JSON form."""
+
+
+class LeaseLostError(StoreError):
+    """A save was fenced: the job's case is leased to another worker now; nothing was written.
+
+    Raised on a shared store by ``save``, ``save_split`` and ``record_arrival`` of a
+    worker whose lease on the case ran out (a long pause) and which another worker has
+    taken over since. The engine stops working on the case; the new owner runs it.
+    """
+
+    def __init__(self, job_id: str, case_id: str, owner: str, worker: str | None = None) -> None:
+        self.job_id = job_id
+        self.case_id = case_id
+        self.owner = owner
+        self.worker = worker
+        me = f" (this worker is {worker!r})" if worker is not None else ""
+        super().__init__(
+            f"job {job_id}: case {case_id} is now leased to worker {owner!r}{me}, "
+            "which took it over; nothing was written"
+        )
+
+    def __reduce__(self) -> tuple[type[LeaseLostError], tuple[str, str, str, str | None]]:
+        return (type(self), (self.job_id, self.case_id, self.owner, self.worker))

@@ -17,7 +17,7 @@ import pykka
 from actors import messages as m
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import CodecError, UnknownWorkflowError
+from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
 from actors._job import JobRecord, JobState
 from actors._steps import (
     DeferredChoice,
@@ -126,11 +126,14 @@ class Runner(pykka.Actor):
             store = self._e.store
             store.begin_slice()
             try:
-                outcome = self._run(job)
-            except CodecError as exc:
-                store.end_slice()
-                outcome = self._unstorable(job, exc)
-            store.end_slice()  # what the Scheduler will hear about is stored first
+                try:
+                    outcome = self._run(job)
+                except CodecError as exc:
+                    store.end_slice()
+                    outcome = self._unstorable(job, exc)
+                store.end_slice()  # what the Scheduler will hear about is stored first
+            except LeaseLostError as exc:
+                outcome = self._lost(job, exc)
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
@@ -202,6 +205,23 @@ class Runner(pykka.Actor):
                 extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]
+
+    def _lost(self, job: JobRecord, exc: LeaseLostError) -> list[Any]:
+        """A save was fenced: another worker holds the case now. Stop; tell the Scheduler.
+
+        Nothing of this slice was written (the fenced transaction rolled back), and the
+        runner stays alive: the job is simply no longer this worker's to run.
+        """
+        with contextlib.suppress(LeaseLostError):
+            self._e.store.end_slice()  # whatever the slice still groups is fenced too
+        logger.warning(
+            "job %s: case %s was taken over by worker %r; this worker stops running it",
+            job.id,
+            exc.case_id,
+            exc.owner,
+            extra=job_log(job),
+        )
+        return [m.CaseLost(self._index, job, exc)]
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
         """A step left data the store cannot encode: fault the job with its last saved data."""

@@ -16,7 +16,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError, StoreError, UnknownWorkflowError
+from actors._errors import EngineStoppedError, LeaseLostError, StoreError, UnknownWorkflowError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, correlations_for
@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler"]
 
 # Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
-_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed})
+_REPORTS = frozenset(
+    {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed, m.CaseLost}
+)
+# Reports about one job of a case: ignored once this worker has lost the case.
+_JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded})
+_LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
 _POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
 
@@ -66,6 +71,9 @@ class Scheduler(pykka.Actor):
         self._corr: dict[str, tuple[str, str]] = {}
         self._job_corrs: dict[str, tuple[str, ...]] = {}
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
+        # Cases another worker took over from this one (a fenced save or a heartbeat
+        # told us): late reports about their jobs are ignored.
+        self._lost: OrderedDict[str, None] = OrderedDict()
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
@@ -78,6 +86,7 @@ class Scheduler(pykka.Actor):
             m.JobParked: self._on_parked,
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
+            m.CaseLost: lambda msg: self._drop_case(msg.job.case_id, msg.error),
             m.JobShed: self._on_shed,
             m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
             m.TimerDue: self._on_timer_due,
@@ -147,6 +156,15 @@ class Scheduler(pykka.Actor):
             channel.handled += 1
             if channel.wants_admission():  # the backlog that held admission back shrank
                 self._dispatch()
+            if self._lost and kind in _JOB_REPORTS and message.job.case_id in self._lost:
+                logger.info(
+                    "ignoring a report on job %s: its case is another worker's now",
+                    message.job.id,
+                    extra=job_log(message.job),
+                )
+                if self._drain:
+                    self._check_drain()
+                return None
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -177,7 +195,8 @@ class Scheduler(pykka.Actor):
         job = msg.job
         job.state = JobState.SHED
         job.error = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
-        self._e.store.save(job)
+        if not self._save(job):
+            return
         self._counts[JobState.SHED] += 1
         if self._e.metrics is not None:
             self._e.metrics.shed(job.workflow)
@@ -235,6 +254,8 @@ class Scheduler(pykka.Actor):
             and child.parent_gen == parent.gen
         ):
             self._arrive(parent, child, msg.join_step)
+            if child.id not in self._jobs:
+                return  # the case was lost as the parent was saved
         self._finalize(child)
         if self._drain:
             self._check_drain()
@@ -260,11 +281,12 @@ class Scheduler(pykka.Actor):
             parent.step = join_step
             parent.event = ("join", join_step, None)
             parent.state = JobState.READY
-            self._e.store.save(parent)
+            if not self._save(parent):
+                return
             self._make_ready(parent)
             if first_wins:
                 for kid in list(self._kids.get(parent.id, ())):
-                    if kid != child.id:
+                    if kid != child.id and kid in self._jobs:
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
         # Otherwise nothing to save: the runner already counted the arrival in the store.
 
@@ -304,8 +326,10 @@ class Scheduler(pykka.Actor):
         self._channel.forget_runner(msg.runner)
         if job is not None:
             self._channel.done(job, msg.runner)
-            saved = self._e.store.load(job.id)
-            if saved is None:
+            saved = None if job.case_id in self._lost else self._e.store.load(job.id)
+            if job.case_id in self._lost:
+                pass  # another worker holds the case now: nothing to resume here
+            elif saved is None:
                 self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
             else:
                 saved.cancel_requested = job.cancel_requested or job.id in self._cancels
@@ -321,6 +345,55 @@ class Scheduler(pykka.Actor):
         if self._drain:
             self._check_drain()
 
+    # -- cases another worker took over ------------------------------------------------------
+
+    def _save(self, job: JobRecord) -> bool:
+        """Save a job the Scheduler holds; ``False`` (and the case dropped) if it was fenced."""
+        try:
+            self._e.store.save(job)
+        except LeaseLostError as exc:
+            self._drop_case(job.case_id, exc)
+            return False
+        return True
+
+    def _drop_case(self, case_id: str, error: Exception) -> None:
+        """Another worker holds case ``case_id`` now: forget every job of it here.
+
+        Its jobs leave the bookkeeping (running, ready, timers, correlations, children,
+        held), nothing of it is saved, runners still in one of its jobs are fenced at
+        their next save, and a handle waiting here on the case fails with ``error``.
+        """
+        self._lost[case_id] = None
+        self._lost.move_to_end(case_id)
+        if len(self._lost) > _LOST_MEMORY:
+            self._lost.popitem(last=False)
+        rearm = False
+        dropped = [job for job in self._jobs.values() if job.case_id == case_id]
+        for job in dropped:
+            job_id = job.id
+            self._jobs.pop(job_id, None)
+            self._kids.pop(job_id, None)
+            self._held.discard(job_id)
+            self._cancels.discard(job_id)
+            rearm = self._timers.cancel(job_id) or rearm
+            for cid in self._job_corrs.pop(job_id, ()):
+                self._corr.pop(cid, None)
+        self._channel.withdraw_case(case_id)
+        self._e.gate.remove(case_id)  # its root, if admitted here and not started yet
+        if rearm:
+            self._rearm()
+        failed = self._e.fail_case(case_id, error)
+        logger.warning(
+            "case %s is another worker's now (%s); dropped %d job(s) of it%s",
+            case_id,
+            error,
+            len(dropped),
+            ", its handle fails" if failed else "",
+            extra=job_log(None),
+        )
+        if self._drain:
+            self._check_drain()
+
     # -- ends of threads and of cases -----------------------------------------------------------
 
     def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
@@ -328,7 +401,8 @@ class Scheduler(pykka.Actor):
         job.state = state
         job.error = error
         job.due = None
-        self._e.store.save(job)
+        if not self._save(job):
+            return
         if job.split_live > 0 or self._kids.get(job.id):
             self._held.add(job.id)
         else:
@@ -420,8 +494,8 @@ class Scheduler(pykka.Actor):
             self._withdraw(job, EventOutcome.LATE)
             job.event = ("timer", "", None)
             job.state, job.due = JobState.READY, None
-            self._e.store.save(job)
-            self._make_ready(job)
+            if self._save(job):
+                self._make_ready(job)
         self._rearm()
 
     def _poll(self, now: float) -> None:
@@ -433,7 +507,8 @@ class Scheduler(pykka.Actor):
         """
         store, e = self._e.store, self._e
         try:
-            store.heartbeat(e.owner, now, e.lease_seconds)
+            renewed = store.heartbeat(e.owner, now, e.lease_seconds)
+            self._check_leases(renewed)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
                 taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
@@ -441,6 +516,24 @@ class Scheduler(pykka.Actor):
         except StoreError:
             logger.exception("polling the store failed; trying again", extra=job_log(None))
         self._timers.add(_POLL, now + e.poll_interval)
+
+    def _check_leases(self, renewed: int) -> None:
+        """Drop the cases the heartbeat shows another worker has taken over.
+
+        The heartbeat renews one lease per case root this worker holds. Renewing fewer
+        than the cases it runs means some lease is gone (taken over, or cleared by a
+        case's final save while its last branches end): only then read who holds them.
+        A save would be fenced anyway; this stops a case that is parked here, too.
+        """
+        cases = {job.case_id for job in self._jobs.values()}
+        cases.update(job.case_id for _, job in list(self._channel.running.values()))
+        cases.update(self._e.gate.ids())
+        if renewed >= len(cases):
+            return
+        owner = self._e.owner
+        for case_id, holder in self._e.store.lease_owners(sorted(cases)).items():
+            if holder is not None and holder != owner:
+                self._drop_case(case_id, LeaseLostError(case_id, case_id, holder, owner))
 
     def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
         for cid in self._job_corrs.pop(job.id, ()):
@@ -469,7 +562,9 @@ class Scheduler(pykka.Actor):
             self._rearm()
         job.event = ("fault" if msg.fault else "reply", target[1], msg.payload)
         job.state, job.due = JobState.READY, None
-        self._e.store.save(job)
+        if not self._save(job):
+            self._answered.pop(cid, None)
+            return EventOutcome.ELSEWHERE
         self._make_ready(job)
         return EventOutcome.DELIVERED
 
@@ -570,6 +665,7 @@ class Scheduler(pykka.Actor):
             else:
                 mine.append(job)
                 self._jobs[job.id] = job
+                self._lost.pop(job.case_id, None)  # claimed back
         for job in mine:
             if job.parent_id is not None and job.parent_id in self._jobs:
                 self._kids.setdefault(job.parent_id, set()).add(job.id)
@@ -578,6 +674,8 @@ class Scheduler(pykka.Actor):
         return left
 
     def _resume(self, job: JobRecord) -> None:
+        if job.id not in self._jobs:
+            return  # its case was lost while its siblings were resumed
         try:
             wf = self._e.workflow(job.workflow, job.version)
             step = wf.step(job.step or "")
@@ -609,8 +707,8 @@ class Scheduler(pykka.Actor):
             parent.step = join.name
             parent.event = ("join", join.name, None)
             parent.state = JobState.READY
-            self._e.store.save(parent)
-            self._make_ready(parent)
+            if self._save(parent):
+                self._make_ready(parent)
         else:
             self._end(parent, *self._split_outcome(parent))
 

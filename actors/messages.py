@@ -23,6 +23,7 @@ __all__ = [
     "BranchArrived",
     "CancelJob",
     "CaseFinished",
+    "CaseLost",
     "DeliverEvent",
     "Drain",
     "GetStats",
@@ -137,6 +138,19 @@ class RunnerFailed:
 
     runner: int
     job: JobRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseLost:
+    """Internal: a save of ``job`` was fenced: another worker took its case over.
+
+    The runner stopped working on the job and wrote nothing; the Scheduler drops the
+    whole case (``error`` is the store's ``LeaseLostError``).
+    """
+
+    runner: int
+    job: JobRecord
+    error: Exception
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 For SQLite (WAL, synchronous=NORMAL) and PostgreSQL it prints:
 
 * store saves/s: ``Store.save`` of a running job after a step (one save = one
-  transaction: the job's row and its step-history row), from 1 thread and from 4;
+  transaction: the job's row and its step-history row), from 1 thread and from 4, and
+  from 1 thread as a worker on a shared store (``owner`` set: each save is fenced by
+  its case's lease);
 * raw commits/s: one small ``UPDATE`` per transaction on the same kind of database,
   through the same driver, with nothing else: the floor a save is read against.
 
@@ -106,12 +108,19 @@ def postgres_raw(url, seconds):
             conn.execute("DROP TABLE bench_raw")
 
 
-def report(name, raw, one, four, quiet):
+def owned(store):
+    """``store`` as a worker's: its roots are leased to it and its saves are fenced."""
+    store.owner, store.lease_seconds = "bench-worker", 3600.0
+    return store
+
+
+def report(name, raw, one, four, quiet, fenced):
     rows = [
         ("raw commits/s (1 small UPDATE per transaction)", raw),
         ("store saves/s, 1 thread", one),
         ("store saves/s, 4 threads", four),
         ("store saves/s, 1 thread, history=False", quiet),
+        ("store saves/s, 1 thread, owner set (fenced)", fenced),
     ]
     print(name)
     for label, value in rows:
@@ -134,8 +143,12 @@ def main():
         store = SqliteStore(Path(tmp) / "quiet.db", history=False)
         quiet = store_saves(store, args.seconds, 1, "quiet")
         store.close()
+        store = owned(SqliteStore(Path(tmp) / "owned.db"))
+        fenced = store_saves(store, args.seconds, 1, "owned")
+        store.close()
         raw = sqlite_raw(Path(tmp) / "raw.db", args.seconds)
-        report(f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)", raw, one, four, quiet)
+        title = f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+        report(title, raw, one, four, quiet, fenced)
 
         if args.no_postgres:
             return
@@ -154,10 +167,13 @@ def main():
             store = open_store(url, history=False)
             quiet = store_saves(store, args.seconds, 1, f"pg-quiet-{time.time_ns()}")
             store.close()
+            store = owned(open_store(url))
+            fenced = store_saves(store, args.seconds, 1, f"pg-owned-{time.time_ns()}")
+            store.close()
             raw = postgres_raw(url, args.seconds)
             where = "pgserver, local socket" if server is not None else "given URL"
             title = f"PostgreSQL ({where}, default fsync and synchronous_commit)"
-            report(title, raw, one, four, quiet)
+            report(title, raw, one, four, quiet, fenced)
         finally:
             if server is not None:
                 server.cleanup()

@@ -115,6 +115,10 @@ class Store(abc.ABC):
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
         raise self._unsupported("heartbeat()")
 
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds the lease on each of these cases (``None``: nobody); unknown ids left out."""
+        raise self._unsupported("lease_owners()")
+
     def release(self, owner: str) -> int:
         """Drop every lease ``owner`` holds, so other workers may take those cases now."""
         raise self._unsupported("release()")

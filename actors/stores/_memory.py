@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
-from actors._errors import JobNotFoundError
+from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 
@@ -67,16 +68,43 @@ class MemoryStore(Store):
             self._live[job.id] = saved
 
     def create(self, job: JobRecord) -> None:
+        if self.owner is not None and job.parent_id is None and job.state not in FINAL_STATES:
+            with self._lock:  # a root created by a worker is leased to it (as in SQL)
+                self._leases[job.id] = (self.owner, time.time() + self.lease_seconds)
         self._put(job)
 
     def save(self, job: JobRecord) -> None:
-        self._put(job)
+        if self.owner is None:
+            self._put(job)  # the hot path: no lock
+            return
+        with self._lock:  # the fence and the write are atomic with claims
+            self._fence(job)
+            self._put(job)
+            if job.parent_id is None and job.state in FINAL_STATES:
+                self._leases.pop(job.id, None)  # a case's final save drops its lease (as in SQL)
 
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
+        if self.owner is None:
+            self._put_split(parent, branches)
+            return
+        with self._lock:
+            self._fence(parent)
+            self._put_split(parent, branches)
+
+    def _put_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
         # Branches first: once the parent reads as split, its branches exist.
         for branch in branches:
             self._put(branch)
         self._put(parent)
+
+    def _fence(self, job: JobRecord) -> None:
+        """Raise ``LeaseLostError`` if ``job``'s case is leased to a worker other than ``owner``.
+
+        Called with the lock held.
+        """
+        lease = self._leases.get(job.case_id)
+        if lease is not None and lease[0] != self.owner:
+            raise LeaseLostError(job.id, job.case_id, lease[0], self.owner)
 
     def delete(self, job_id: str) -> None:
         self._live.pop(job_id, None)
@@ -176,6 +204,15 @@ class MemoryStore(Store):
                     n += 1
         return n
 
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds the lease on each of these cases (see Store)."""
+        with self._lock:
+            return {
+                case_id: self._leases.get(case_id, (None, 0.0))[0]
+                for case_id in case_ids
+                if self._find(case_id) is not None
+            }
+
     def release(self, owner: str) -> int:
         """Drop ``owner``'s leases (see Store)."""
         with self._lock:
@@ -201,6 +238,8 @@ class MemoryStore(Store):
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
                 raise JobNotFoundError(msg)
             parent = saved[0]
+            if self.owner is not None:
+                self._fence(parent)
             total = parent.split_total
             if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
                 return 0, total

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
-from actors._errors import StoreError
+from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import UPSERT, Execute, SqlStore, mask_url
+from actors.stores._sql import COLUMNS, UPSERT, Execute, SqlStore, mask_url
 
 __all__ = ["PostgresStore"]
 
@@ -32,6 +32,25 @@ _SAVE = (
     "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
     "SELECT id, ?, ?, ?, ?, ? FROM saved"
 )
+
+# The same as one statement that is fenced by the case's lease: the root row is locked
+# (FOR UPDATE when the job is the root, else FOR SHARE: branches of a case still save
+# side by side) when the update meets the job's row, and the update is skipped if
+# another worker holds the root's lease. Nothing returned means the save was fenced.
+_FENCE = " WHERE NOT EXISTS (SELECT 1 FROM root WHERE root.lease_owner <> ?)"
+_ROOT = "WITH root AS (SELECT lease_owner FROM jobs WHERE id = ?{lock}), "
+_FENCED = {
+    (lock, history): _ROOT.format(lock=lock)
+    + (
+        f"saved AS ({UPSERT}{_FENCE} RETURNING id) "
+        "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
+        "SELECT id, ?, ?, ?, ?, ? FROM saved RETURNING job_id"
+        if history
+        else f"saved AS ({UPSERT}{_FENCE} RETURNING id) SELECT id FROM saved"
+    )
+    for lock in (" FOR UPDATE", " FOR SHARE")
+    for history in (True, False)
+}
 
 
 class PostgresStore(SqlStore):
@@ -60,6 +79,7 @@ class PostgresStore(SqlStore):
 
     _limit_all = "LIMIT ALL"
     _for_update = " FOR UPDATE"
+    _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
 
@@ -136,10 +156,11 @@ class PostgresStore(SqlStore):
     def _error(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
-    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+    def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
         if getattr(self._slice, "pending", None) is not None:
-            super()._save_all(jobs, what)  # grouped: committed at the end of the slice
+            super()._save_all(jobs, what, fence=fence)  # grouped: committed with the slice
             return
+        fence = fence and self.owner is not None
         now = time.time()
         if self.keep_history:
             sql = self._pg(_SAVE)
@@ -152,14 +173,34 @@ class PostgresStore(SqlStore):
             rows = [self._params(job, now) for job in jobs]
         try:
             with self._pool.connection() as conn:
-                if len(rows) == 1:
+                if len(rows) == 1 and fence:  # the hot path of a worker: one statement
+                    self._save_fenced(conn, jobs[0], rows[0])
+                elif len(rows) == 1:
                     conn.execute(sql, rows[0])  # autocommit: one statement, one transaction
                 else:
                     with conn.transaction(), conn.cursor() as cur:
+                        if fence:  # the root's lock is held until the commit
+                            self._fence(lambda q, p: cur.execute(self._pg(q), p), jobs)
                         cur.executemany(sql, rows)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
+
+    def _save_fenced(self, conn: Any, job: JobRecord, row: tuple[Any, ...]) -> None:
+        """Save one job in one statement, fenced by its case's lease (see ``_FENCED``)."""
+        lock = " FOR UPDATE" if job.id == job.case_id else " FOR SHARE"
+        sql = self._pg(_FENCED[lock, self.keep_history])
+        n = len(COLUMNS) + 5  # the upsert's own parameters
+        params = (job.case_id, *row[:n], self.owner, *row[n:])
+        if conn.execute(sql, params).fetchone() is not None:
+            return
+        # Fenced: nothing was written. Name who holds the case (read after the fact: the
+        # lease may have moved on since, but it was another worker's when we saved).
+        holder = conn.execute(
+            "SELECT lease_owner FROM jobs WHERE id = %s", (job.case_id,)
+        ).fetchone()
+        who = holder[0] if holder is not None and holder[0] is not None else "another worker"
+        raise LeaseLostError(job.id, job.case_id, who, self.owner)
 
     def close(self) -> None:
         """Close the connection pool."""

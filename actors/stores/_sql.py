@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import CodecError, JobNotFoundError
+from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
@@ -87,6 +87,10 @@ HISTORY = (
     "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
+# Who holds a case: its root's lease (fenced saves read it first, in their transaction).
+_LEASE_OF = "SELECT lease_owner FROM jobs WHERE id = ?"
+_CASE_OF = "SELECT case_id FROM jobs WHERE id = ?"
+
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
 _PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
@@ -120,6 +124,7 @@ class SqlStore(Store):
     # Dialect details, set by subclasses.
     _limit_all = "LIMIT -1"  # "LIMIT ALL" in PostgreSQL
     _for_update = ""  # " FOR UPDATE" in PostgreSQL (SQLite's BEGIN IMMEDIATE locks all)
+    _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
 
@@ -335,7 +340,7 @@ class SqlStore(Store):
 
     # -- Store ----------------------------------------------------------------------------------
 
-    def _save_all(self, jobs: list[JobRecord], what: str) -> None:
+    def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
         now = time.time()
         # Encode before the transaction: a CodecError then costs no lock and no rollback.
         rows = [self._row(job, now) for job in jobs]
@@ -343,7 +348,8 @@ class SqlStore(Store):
         if pending is not None:  # grouped: committed at the end of the runner's slice
             pending.extend(rows)
             return
-        self._write(lambda execute: self._put_rows(execute, rows), what)
+        put = self._commit_rows if fence else self._put_rows
+        self._write(lambda execute: put(execute, rows), what)
         self._after_save(jobs)
 
     def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
@@ -351,6 +357,39 @@ class SqlStore(Store):
         if self.keep_history:
             history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
         return self._params(job, now), history, job
+
+    def _fence(self, execute: Execute, jobs: Sequence[JobRecord]) -> None:
+        """Raise ``LeaseLostError`` if a case of ``jobs`` is leased to another worker.
+
+        Runs first in the transaction that writes ``jobs``, so the check and the write
+        are atomic: SQLite's ``BEGIN IMMEDIATE`` holds the file's write lock, and
+        PostgreSQL locks the root row (``FOR UPDATE`` when the root itself is written,
+        else ``FOR SHARE``, so branches of one case still save side by side) until the
+        commit; a claim or heartbeat changing the lease waits for it. Only a store with
+        an ``owner`` (a worker on a shared store) fences; an unleased case is not fenced.
+        """
+        owner = self.owner
+        if owner is None:
+            return
+        first: dict[str, JobRecord] = {}
+        for job in jobs:
+            first.setdefault(job.case_id, job)
+        written = {job.id for job in jobs}
+        for case_id, job in first.items():
+            lock = self._for_update if case_id in written else self._for_share
+            self._check_lease(execute, case_id, job.id, lock)
+
+    def _check_lease(self, execute: Execute, case_id: str, job_id: str, lock: str) -> None:
+        row = execute(_LEASE_OF + lock, (case_id,)).fetchone()
+        if row is not None and row[0] is not None and row[0] != self.owner:
+            raise LeaseLostError(job_id, case_id, row[0], self.owner)
+
+    def _commit_rows(
+        self, execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]
+    ) -> None:
+        """Fence, then write ``rows`` (inside one write transaction)."""
+        self._fence(execute, [job for _, _, job in rows])
+        self._put_rows(execute, rows)
 
     @staticmethod
     def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
@@ -371,7 +410,7 @@ class SqlStore(Store):
         pending = getattr(self._slice, "pending", None)
         self._slice.pending = None
         if pending:
-            self._write(lambda execute: self._put_rows(execute, pending), "commit a slice")
+            self._write(lambda execute: self._commit_rows(execute, pending), "commit a slice")
             self._after_save([job for _, _, job in pending])
 
     def _take_pending(self) -> list[tuple[tuple[Any, ...], Any, JobRecord]]:
@@ -397,7 +436,7 @@ class SqlStore(Store):
 
     def create(self, job: JobRecord) -> None:
         """Save a newly admitted job (state READY)."""
-        self._save_all([job], f"create job {job.id}")
+        self._save_all([job], f"create job {job.id}", fence=False)
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
@@ -550,6 +589,20 @@ class SqlStore(Store):
 
         return self._write(write, f"heartbeat of {owner!r}")
 
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds the lease on each of these cases (``None``: nobody); unknown ids left out."""
+        out: dict[str, str | None] = {}
+        for i in range(0, len(case_ids), 500):
+            chunk = case_ids[i : i + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(
+                f"SELECT id, lease_owner FROM jobs WHERE id IN ({marks})",
+                chunk,
+                "read the leases of cases",
+            )
+            out.update((row[0], row[1]) for row in rows)
+        return out
+
     def release(self, owner: str) -> int:
         """Give up every lease ``owner`` holds; those cases resume wherever claimed next."""
 
@@ -587,10 +640,19 @@ class SqlStore(Store):
             "SELECT gen, split_total, joined, arrivals, state FROM jobs WHERE id = ?"
             + self._for_update
         )
+        owner = self.owner
 
         pending = self._take_pending()  # the slice's saves commit with the arrival
 
         def write(execute: Execute) -> tuple[int, int]:
+            if owner is not None:
+                # Fence first, locking the case's root before the parent (FOR UPDATE when
+                # the parent is the root: two arrivals never both hold it shared and then
+                # wait for each other to upgrade). A branch's case is its parent's.
+                row = execute(_CASE_OF, (parent_id,)).fetchone()
+                if row is not None:
+                    lock = self._for_update if row[0] == parent_id else self._for_share
+                    self._check_lease(execute, row[0], parent_id, lock)
             self._put_rows(execute, pending)
             row = execute(select, (parent_id,)).fetchone()
             if row is None:

@@ -204,7 +204,7 @@ class SqliteStore(SqlStore):
 
     def _save_one(self, job: JobRecord) -> None:
         rows = [self._row(job, time.time())]
-        self._write(lambda execute: self._put_rows(execute, rows), f"save job {job.id}")
+        self._write(lambda execute: self._commit_rows(execute, rows), f"save job {job.id}")
         self._after_save([job])
 
     @staticmethod

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from actors import CodecError, JobNotFoundError, JobState
+from actors import CodecError, JobNotFoundError, JobState, LeaseLostError, StoreError
 from actors._job import FINAL_STATES, Job, JobRecord
 from actors.stores import Store, register_dataclass
 
@@ -452,6 +452,158 @@ def test_concurrent_claims_take_each_case_exactly_once(make_sql_store):
         th.join(timeout=60)
     assert not errors
     assert sorted(taken) == [f"q{i:03}" for i in range(n)]
+
+
+# -- fencing: a worker whose case was taken over writes nothing --------------------------------
+#
+# One store plays worker A (``owner = "A"``); worker B takes A's cases over with
+# ``claim("B", ...)`` once A's lease has expired (a later ``now``), as a worker that
+# outlived A's lease would. A's later writes must be refused and write nothing.
+
+LATER = 10**10  # a "now" after every lease taken in these tests has expired
+
+
+def _as_worker(store, owner="A"):
+    store.owner, store.lease_seconds = owner, 30.0
+    return store
+
+
+def _taken_over(store, case_id):
+    [*jobs] = store.claim("B", now=LATER, lease_seconds=60.0, limit=1, case_id=case_id)
+    assert jobs, "B should have taken the case over"
+    return {job.id: job for job in jobs}
+
+
+def _fenced(call, job_id, case_id):
+    with pytest.raises(LeaseLostError) as caught:
+        call()
+    err = caught.value
+    assert isinstance(err, StoreError)
+    assert (err.job_id, err.case_id, err.owner, err.worker) == (job_id, case_id, "B", "A")
+    for name in (job_id, case_id, "'B'"):
+        assert name in str(err)
+    return err
+
+
+def test_a_save_of_a_case_taken_over_is_fenced_and_writes_nothing(store):
+    _as_worker(store)
+    store.create(rec("r", step="first"))
+    job = store.load("r")
+    job.step, job.state = "second", JobState.RUNNING
+    store.save(job)  # A holds the lease: saved
+    taken = _taken_over(store, "r")["r"]
+    assert taken.step == "second"
+    job.step, job.data = "third", {"stale": True}
+    _fenced(lambda: store.save(job), "r", "r")
+    job.state = JobState.DONE
+    _fenced(lambda: store.save(job), "r", "r")  # a final save too
+    same(store.load("r"), taken)  # as B took it over
+    assert store.claim("C", now=LATER, lease_seconds=60.0, limit=5) == []  # B still holds it
+
+
+def test_a_branch_save_and_a_split_of_a_case_taken_over_are_fenced(store):
+    _as_worker(store)
+    parent, branches = split(store, 2)
+    taken = _taken_over(store, parent.id)
+    branch = branches[1]
+    branch.step, branch.state = "later", JobState.RUNNING
+    _fenced(lambda: store.save(branch), branch.id, parent.id)
+    same(store.load(branch.id), taken[branch.id])
+    parent = store.load(parent.id)  # memory:// keeps the saved record itself
+    parent.gen += 1
+    again = [
+        rec(f"{parent.id}.new{i}", case_id=parent.id, parent_id=parent.id, branch_index=i)
+        for i in range(2)
+    ]
+    _fenced(lambda: store.save_split(parent, again), parent.id, parent.id)
+    assert store.get(again[0].id) is None and store.get(again[1].id) is None
+    same(store.load(parent.id), taken[parent.id])
+
+
+def test_an_arrival_at_a_case_taken_over_is_fenced_and_counts_nothing(store):
+    _as_worker(store)
+    parent, _ = split(store, 2)
+    assert store.record_arrival(parent.id, 1, 0, {"b": 0}, join_step="join") == (1, 2)
+    _taken_over(store, parent.id)
+    _fenced(
+        lambda: store.record_arrival(parent.id, 1, 1, {"b": 1}, join_step="join"),
+        parent.id,
+        parent.id,
+    )
+    loaded = store.load(parent.id)
+    assert (loaded.state, loaded.arrivals) == (JobState.WAITING, {0: {"b": 0}})
+    store.owner = "B"  # the new owner counts it
+    assert store.record_arrival(parent.id, 1, 1, {"b": 1}, join_step="join") == (2, 2)
+
+
+def test_saves_are_not_fenced_when_the_case_is_this_workers_or_nobodys(store):
+    store.create(rec("free", step="a"))  # no owner yet: nobody holds it
+    _as_worker(store)
+    job = store.load("free")
+    job.step = "b"
+    store.save(job)  # unleased: not fenced
+    store.claim("A", now=LATER, lease_seconds=60.0, limit=1, case_id="free")
+    job.step = "c"
+    store.save(job)  # A's own lease, even once expired and not yet taken: not fenced
+    assert store.release("A") == 1
+    job.step = "d"
+    store.save(job)  # released: nobody's
+    assert store.load("free").step == "d"
+
+
+def test_a_store_without_an_owner_does_not_fence(store):
+    store.create(rec("plain", step="a"))
+    store.claim("B", now=LATER, lease_seconds=60.0, limit=1)
+    job = store.load("plain")
+    job.step = "b"
+    store.save(job)  # a single-process store (no owner) never fences
+    assert store.load("plain").step == "b"
+
+
+def test_fencing_between_two_connections(make_sql_store):
+    a = _as_worker(make_sql_store())
+    b = _as_worker(make_sql_store(), "B")
+    a.create(rec("r", step="a"))
+    job = a.load("r")
+    [mine] = b.claim("B", now=LATER, lease_seconds=60.0, limit=1)
+    mine.step = "b-ran-this"
+    b.save(mine)
+    job.step = "a-is-stale"
+    _fenced(lambda: a.save(job), "r", "r")
+    mine.state = JobState.DONE
+    b.save(mine)  # B ends the case
+    assert a.load("r").step == "b-ran-this" and a.load("r").state is JobState.DONE
+
+
+def test_slice_commits_are_fenced_too(make_sql_store):
+    store = _as_worker(make_sql_store(commit="slice"))
+    parent, branches = split(store, 2)
+    _taken_over(store, parent.id)
+    branch = branches[0]
+    store.begin_slice()
+    branch.step = "x"
+    store.save(branch)  # grouped: nothing is checked or written yet
+    _fenced(store.end_slice, branch.id, parent.id)
+    assert store.load(branch.id).step == "b0"
+    store.begin_slice()
+    store.save(branch)  # committed with the arrival: both fenced
+    _fenced(lambda: store.record_arrival(parent.id, 1, 0, {}), parent.id, parent.id)
+    store.end_slice()
+    assert store.load(branch.id).step == "b0"
+    assert store.load(parent.id).arrivals == {}
+
+
+def test_lease_lost_error_copies_with_its_fields():
+    import copy
+
+    err = copy.deepcopy(LeaseLostError("j", "c", "B", "A"))  # through __reduce__, as pickle
+    assert (err.job_id, err.case_id, err.owner, err.worker, str(err)) == (
+        "j",
+        "c",
+        "B",
+        "A",
+        str(LeaseLostError("j", "c", "B", "A")),
+    )
 
 
 # -- joins ----------------------------------------------------------------------------------------

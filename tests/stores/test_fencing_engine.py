@@ -1,0 +1,164 @@
+"""End to end: a worker whose case was taken over while it stalled stops working on it.
+
+Two Mediators share one SQLite file. Each has its own manual clock: worker B's runs far
+ahead of worker A's, so A's leases have expired as B sees them (as if A had stalled
+longer than its lease). Nothing sleeps: threads meet on events, with timeouts.
+"""
+
+import logging
+import threading
+import time
+
+import pytest
+
+from actors import (
+    EventOutcome,
+    JobState,
+    LeaseLostError,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    Workflow,
+)
+from actors.stores import open_store
+from tests.conftest import ManualClock
+
+LEASE = 10.0
+
+
+def _flows():
+    """``stall``: its first run blocks until released (worker A's stall); then it parks."""
+    entered, release, asked = threading.Event(), threading.Event(), threading.Event()
+    runs: list[str] = []
+    cids: list[str] = []
+
+    def stall(data):
+        runs.append("stall")
+        if len(runs) == 1:  # worker A: stalls inside the step, longer than its lease
+            entered.set()
+            assert release.wait(30)
+            data["ran_by"] = "A"
+        else:
+            data["ran_by"] = "B"
+
+    def ask(data, ctx):
+        cids.append(ctx.correlation_id)
+        asked.set()
+
+    def confirm(data):
+        runs.append("confirm")
+        data["confirmed"] = True
+
+    stalling = Workflow(
+        "stalling",
+        start="stall",
+        steps=[
+            Sequential("stall", stall, next="ask"),
+            RequestReaction("ask", send=ask, on_reply=lambda d, r: d.update(answer=r), next="ok"),
+            Sequential("ok", confirm),
+        ],
+    )
+    quick = Workflow("quick", start="one", steps=[Sequential("one", lambda d: d.update(one=1))])
+    return [stalling, quick], entered, release, asked, runs, cids
+
+
+def _worker(path, owner, clock, flows):
+    return Mediator(
+        flows,
+        runners=2,
+        store=f"sqlite:///{path}",
+        owner=owner,
+        clock=clock,
+        lease_seconds=LEASE,
+        poll_interval=1000.0,  # polls only when a test advances the clock
+    )
+
+
+def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="actors")
+    flows, entered, release, asked, runs, cids = _flows()
+    path = tmp_path / "jobs.db"
+    a = _worker(path, "A", ManualClock(start=time.time()), flows)
+    b = None
+    try:
+        handle = a.schedule("stalling", {"order": 1})
+        assert entered.wait(30)  # A's runner is inside "stall" and stays there
+        # B starts with a clock past A's lease: it takes the case over at once and runs
+        # it from its last saved step ("stall") until it parks at "ask".
+        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        assert asked.wait(30)
+        store = open_store(f"sqlite:///{path}")
+        try:
+            before = store.load(handle.job_id)
+            assert (before.state, before.step, before.data["ran_by"]) == (
+                JobState.WAITING,
+                "ask",
+                "B",
+            )
+            release.set()  # A wakes up; its save after "stall" must be fenced
+            with pytest.raises(LeaseLostError) as lost:
+                handle.result(timeout=30)
+            assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
+            after = store.load(handle.job_id)
+            assert (after.state, after.step, after.data) == (
+                before.state,
+                before.step,
+                before.data,
+            )
+            # A keeps working: the same runners run its other cases.
+            other = a.schedule("quick", {})
+            assert other.result(timeout=30).state is JobState.DONE
+            stats = a.stats()
+            assert (stats.running, stats.ready, stats.waiting, stats.timers) == (0, 0, 0, 0)
+            assert a.receive_event(cids[0], "from A") is EventOutcome.ELSEWHERE
+            # B finishes the case.
+            assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+            b.shutdown()  # drains: the case runs to its end
+            done = store.get(handle.job_id)
+            history = [step for step, _, _, _ in store.history(handle.job_id)]
+        finally:
+            store.close()
+        assert done.state is JobState.DONE
+        assert done.data == {"order": 1, "ran_by": "B", "answer": "yes", "confirmed": True}
+        assert runs == ["stall", "stall", "confirm"]  # A's stall, B's, and B's confirm
+        # B's saves only: created, after "stall", parked, released by the reply, after
+        # "ok", ended. A's fenced save (after its "stall") left no row.
+        assert history == ["stall", "ask", "ask", "ask", "ok", "ok"]
+        assert "restarting" not in caplog.text  # no runner was restarted for the case
+        assert "taken over by worker 'B'" in caplog.text
+    finally:
+        release.set()
+        a.shutdown()
+        if b is not None:
+            b.shutdown()
+
+
+def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
+    flows, _, release, asked, _, cids = _flows()
+    release.set()  # no stall in this test
+    path = tmp_path / "jobs.db"
+    clock = ManualClock(start=time.time())
+    a = _worker(path, "A", clock, flows)
+    b = None
+    try:
+        handle = a.schedule("stalling", {})
+        assert asked.wait(30)  # parked at "ask" on worker A
+        asked.clear()
+        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        assert a.stats().waiting == 1
+        clock.advance(1000.0)  # A's poll: its heartbeat renews nothing for the case
+        with pytest.raises(LeaseLostError):
+            handle.result(timeout=30)
+        assert a.stats().waiting == 0
+        assert a.receive_event(cids[0], "yes") is EventOutcome.ELSEWHERE
+        assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+        b.shutdown()
+        store = open_store(f"sqlite:///{path}")
+        try:
+            assert store.get(handle.job_id).state is JobState.DONE
+        finally:
+            store.close()
+    finally:
+        a.shutdown()
+        if b is not None:
+            b.shutdown()
