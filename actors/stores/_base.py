@@ -68,12 +68,16 @@ class Store(abc.ABC):
     # -- several workers on one store ---------------------------------------------------------
     #
     # A case (a root job and every branch below it) is run by one worker at a time,
-    # which holds a lease on the case's root row and renews it with heartbeats. A root
-    # created while ``owner`` is set is leased to that owner. A worker that dies stops
-    # renewing; once its lease expires another worker claims the case and resumes each
-    # of its jobs from its last saved step. Saves leave leases alone; a case's final
-    # save clears its lease. ``now`` is the engine clock's time, passed in so tests
-    # control expiry. Stores without this support raise NotImplementedError.
+    # which holds a lease on the case's root row and renews it with heartbeats. Every
+    # job of a case is stamped with the worker that holds it: a job created while
+    # ``owner`` is set is stamped with that owner (and a new root is leased to it), and
+    # a claim stamps every job of the case it takes. A save of a job stamped with
+    # another worker is fenced (``LeaseLostError``, nothing written). A worker that dies
+    # stops renewing; once its lease expires another worker claims the case and resumes
+    # each of its jobs from its last saved step. Saves leave stamps and leases alone; a
+    # case's final save ends its lease but keeps the stamps, and so does ``release``.
+    # ``now`` is the engine clock's time, passed in so tests control expiry. Stores
+    # without this support raise NotImplementedError.
 
     owner: str | None = None
     """The worker that leases the roots this store creates (set by the Mediator)."""
@@ -102,25 +106,38 @@ class Store(abc.ABC):
     ) -> list[JobRecord]:
         """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
 
-        A case is free when its root is unfinished and unleased, or its lease expired
-        before ``now``. Each claimed root is leased to ``owner`` until ``now +
-        lease_seconds``; every unfinished job of those cases is returned as last saved
-        (oldest first), to this caller only. ``case_id`` claims that one case if free;
-        ``reclaim`` also takes cases ``owner`` itself still holds (a worker restarted
-        under the same name takes its cases back without waiting for their leases).
+        A case is free when its root is unfinished and unleased (never claimed, or
+        released), or its lease expired before ``now``. Each claimed root is leased to
+        ``owner`` until ``now + lease_seconds`` and every job of the case is stamped with
+        ``owner`` (fencing out whoever held it before); every unfinished job of those
+        cases is returned as last saved (oldest first), to this caller only.
+        ``case_id`` claims that one case if free; ``reclaim`` also takes cases ``owner``
+        itself still holds (a worker restarted under the same name takes its cases back
+        without waiting for their leases).
         """
         raise self._unsupported("claim()")
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
+
+        Returns how many cases were renewed (ended and released cases are not).
+        """
         raise self._unsupported("heartbeat()")
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
-        """Who holds the lease on each of these cases (``None``: nobody); unknown ids left out."""
+        """Which worker each of these cases is stamped with (``None``: nobody yet).
+
+        That is its holder, or its last holder once it has ended or been released.
+        Unknown ids are left out.
+        """
         raise self._unsupported("lease_owners()")
 
     def release(self, owner: str) -> int:
-        """Drop every lease ``owner`` holds, so other workers may take those cases now."""
+        """End every lease ``owner`` holds, so other workers may take those cases now.
+
+        Returns how many cases were released. Their jobs stay stamped with ``owner``
+        until the next claim, so whoever held them before stays fenced out.
+        """
         raise self._unsupported("release()")
 
     def record_arrival(

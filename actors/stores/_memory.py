@@ -41,7 +41,11 @@ class MemoryStore(Store):
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
-        self._leases: dict[str, tuple[str, float]] = {}  # job id -> (owner, expires)
+        # Leases as the SQL stores keep them: every job of a case is stamped with the
+        # worker that holds the case (job id -> owner), and the case's root has an expiry
+        # while the case is held (root id -> expires).
+        self._stamps: dict[str, str] = {}
+        self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _put(self, job: JobRecord) -> None:
@@ -56,9 +60,10 @@ class MemoryStore(Store):
             self._arrivals.pop(job.id, None)
             while len(self._finished) > self.retain:
                 try:
-                    self._finished.popitem(last=False)
+                    gone, _ = self._finished.popitem(last=False)
                 except KeyError:  # another thread trimmed it first
                     break
+                self._stamps.pop(gone, None)
         else:
             if job.split_total:
                 arrivals = job.arrivals
@@ -68,9 +73,12 @@ class MemoryStore(Store):
             self._live[job.id] = saved
 
     def create(self, job: JobRecord) -> None:
-        if self.owner is not None and job.parent_id is None and job.state not in FINAL_STATES:
-            with self._lock:  # a root created by a worker is leased to it (as in SQL)
-                self._leases[job.id] = (self.owner, time.time() + self.lease_seconds)
+        owner = self.owner
+        if owner is not None:
+            with self._lock:  # a job created by a worker is stamped with it (as in SQL)
+                self._stamps.setdefault(job.id, owner)
+                if job.parent_id is None and job.state not in FINAL_STATES:
+                    self._expires[job.id] = time.time() + self.lease_seconds
         self._put(job)
 
     def save(self, job: JobRecord) -> None:
@@ -81,7 +89,7 @@ class MemoryStore(Store):
             self._fence(job)
             self._put(job)
             if job.parent_id is None and job.state in FINAL_STATES:
-                self._leases.pop(job.id, None)  # a case's final save drops its lease (as in SQL)
+                self._expires.pop(job.id, None)  # a case's final save ends its lease (as in SQL)
 
     def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
         if self.owner is None:
@@ -89,6 +97,8 @@ class MemoryStore(Store):
             return
         with self._lock:
             self._fence(parent)
+            for branch in branches:
+                self._fence(branch)
             self._put_split(parent, branches)
 
     def _put_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
@@ -98,15 +108,22 @@ class MemoryStore(Store):
         self._put(parent)
 
     def _fence(self, job: JobRecord) -> None:
-        """Raise ``LeaseLostError`` if ``job``'s case is leased to a worker other than ``owner``.
+        """Raise ``LeaseLostError`` if another worker's stamp is on ``job``.
 
-        Called with the lock held.
+        A new job is stamped with ``owner`` (as in SQL). Called with the lock held.
         """
-        lease = self._leases.get(job.case_id)
-        if lease is not None and lease[0] != self.owner:
-            raise LeaseLostError(job.id, job.case_id, lease[0], self.owner)
+        owner = self.owner
+        assert owner is not None
+        holder = self._stamps.get(job.id)
+        if holder is None:
+            if self._find(job.id) is None:
+                self._stamps[job.id] = owner
+        elif holder != owner:
+            raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
+        self._stamps.pop(job_id, None)
+        self._expires.pop(job_id, None)
         self._live.pop(job_id, None)
         self._finished.pop(job_id, None)
         self._arrivals.pop(job_id, None)
@@ -184,11 +201,15 @@ class MemoryStore(Store):
             for root in roots:
                 if taken >= limit:
                     break
-                lease = self._leases.get(root)
-                if lease is not None and lease[1] >= now and not (reclaim and lease[0] == owner):
+                expires = self._expires.get(root)
+                mine = reclaim and self._stamps.get(root) == owner
+                if expires is not None and expires >= now and not mine:
                     continue
-                self._leases[root] = (owner, now + lease_seconds)
+                self._expires[root] = now + lease_seconds
                 taken += 1
+                for job_id, saved in [*live, *list(self._finished.items())]:
+                    if saved[0].case_id == root:
+                        self._stamps[job_id] = owner  # the previous holder is fenced out
                 out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
         return out
 
@@ -196,29 +217,29 @@ class MemoryStore(Store):
         """Extend the leases of ``owner``'s cases (see Store)."""
         n = 0
         with self._lock:
-            for root, (holder, _) in list(self._leases.items()):
+            for root in list(self._expires):
                 if root not in self._live:
-                    del self._leases[root]  # the case has ended
-                elif holder == owner:
-                    self._leases[root] = (owner, now + lease_seconds)
+                    del self._expires[root]  # the case has ended
+                elif self._stamps.get(root) == owner:
+                    self._expires[root] = now + lease_seconds
                     n += 1
         return n
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
-        """Who holds the lease on each of these cases (see Store)."""
+        """Which worker each of these cases belongs to (see Store)."""
         with self._lock:
             return {
-                case_id: self._leases.get(case_id, (None, 0.0))[0]
+                case_id: self._stamps.get(case_id)
                 for case_id in case_ids
                 if self._find(case_id) is not None
             }
 
     def release(self, owner: str) -> int:
-        """Drop ``owner``'s leases (see Store)."""
+        """End ``owner``'s leases; the stamps stay until the next claim (see Store)."""
         with self._lock:
-            mine = [root for root, (holder, _) in self._leases.items() if holder == owner]
+            mine = [root for root in self._expires if self._stamps.get(root) == owner]
             for root in mine:
-                del self._leases[root]
+                del self._expires[root]
         return len(mine)
 
     def record_arrival(

@@ -19,38 +19,23 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import COLUMNS, UPSERT, Execute, SqlStore, mask_url
+from actors.stores._sql import UPSERT, UPSERT_FENCED, Execute, SqlStore, mask_url
 
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
 # save() and create() in one statement, so in autocommit one round trip is the whole
-# transaction: the job's row and its step-history row commit together.
-_SAVE = (
-    f"WITH saved AS ({UPSERT} RETURNING id) "
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
+# transaction: the job's row and its step-history row commit together. The fenced form
+# (a worker's save) writes neither when another worker's stamp is on the row: its
+# rowcount is then 0. It reads and locks nothing but the job's own row.
+_HISTORY_OF_SAVED = (
+    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
     "SELECT id, ?, ?, ?, ?, ? FROM saved"
 )
-
-# The same as one statement that is fenced by the case's lease: the root row is locked
-# (FOR UPDATE when the job is the root, else FOR SHARE: branches of a case still save
-# side by side) when the update meets the job's row, and the update is skipped if
-# another worker holds the root's lease. Nothing returned means the save was fenced.
-_FENCE = " WHERE NOT EXISTS (SELECT 1 FROM root WHERE root.lease_owner <> ?)"
-_ROOT = "WITH root AS (SELECT lease_owner FROM jobs WHERE id = ?{lock}), "
-_FENCED = {
-    (lock, history): _ROOT.format(lock=lock)
-    + (
-        f"saved AS ({UPSERT}{_FENCE} RETURNING id) "
-        "INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
-        "SELECT id, ?, ?, ?, ?, ? FROM saved RETURNING job_id"
-        if history
-        else f"saved AS ({UPSERT}{_FENCE} RETURNING id) SELECT id FROM saved"
-    )
-    for lock in (" FOR UPDATE", " FOR SHARE")
-    for history in (True, False)
-}
+_STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
+_SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
+_SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
 
 class PostgresStore(SqlStore):
@@ -160,47 +145,48 @@ class PostgresStore(SqlStore):
         if getattr(self._slice, "pending", None) is not None:
             super()._save_all(jobs, what, fence=fence)  # grouped: committed with the slice
             return
-        fence = fence and self.owner is not None
+        owner = self.owner
+        fence = fence and owner is not None
         now = time.time()
+        rows: list[tuple[Any, ...]]
         if self.keep_history:
-            sql = self._pg(_SAVE)
+            sql = self._pg(_SAVE_FENCED if fence else _SAVE)
             rows = [
-                (*self._params(job, now), self._seq(), job.step, job.attempt, job.state.value, now)
+                (
+                    *self._params(job, now),
+                    *((owner,) if fence else ()),
+                    self._seq(),
+                    job.step,
+                    job.attempt,
+                    job.state.value,
+                    now,
+                )
                 for job in jobs
             ]
         else:
-            sql = self._pg(UPSERT)
-            rows = [self._params(job, now) for job in jobs]
+            sql = self._pg(UPSERT_FENCED if fence else UPSERT)
+            rows = [(*self._params(job, now), *((owner,) if fence else ())) for job in jobs]
         try:
             with self._pool.connection() as conn:
-                if len(rows) == 1 and fence:  # the hot path of a worker: one statement
-                    self._save_fenced(conn, jobs[0], rows[0])
-                elif len(rows) == 1:
-                    conn.execute(sql, rows[0])  # autocommit: one statement, one transaction
+                if len(rows) == 1:  # the hot path: autocommit, one statement, one transaction
+                    if conn.execute(sql, rows[0]).rowcount == 0 and fence:
+                        raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
                 else:
                     with conn.transaction(), conn.cursor() as cur:
-                        if fence:  # the root's lock is held until the commit
-                            self._fence(lambda q, p: cur.execute(self._pg(q), p), jobs)
-                        cur.executemany(sql, rows)
+                        cur.executemany(sql, rows)  # rowcount: the rows of all of them
+                        if fence and cur.rowcount < len(rows):
+                            raise self._lost_of(cur, jobs)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
 
-    def _save_fenced(self, conn: Any, job: JobRecord, row: tuple[Any, ...]) -> None:
-        """Save one job in one statement, fenced by its case's lease (see ``_FENCED``)."""
-        lock = " FOR UPDATE" if job.id == job.case_id else " FOR SHARE"
-        sql = self._pg(_FENCED[lock, self.keep_history])
-        n = len(COLUMNS) + 5  # the upsert's own parameters
-        params = (job.case_id, *row[:n], self.owner, *row[n:])
-        if conn.execute(sql, params).fetchone() is not None:
-            return
-        # Fenced: nothing was written. Name who holds the case (read after the fact: the
-        # lease may have moved on since, but it was another worker's when we saved).
-        holder = conn.execute(
-            "SELECT lease_owner FROM jobs WHERE id = %s", (job.case_id,)
-        ).fetchone()
-        who = holder[0] if holder is not None and holder[0] is not None else "another worker"
-        raise LeaseLostError(job.id, job.case_id, who, self.owner)
+    def _lost_of(self, cur: Any, jobs: list[JobRecord]) -> LeaseLostError:
+        """The error for a fenced multi-row save: the first row another worker holds."""
+        for job in jobs:
+            row = cur.execute(self._pg(_STAMP), (job.id,)).fetchone()
+            if row is not None and row[0] not in (None, self.owner):
+                return LeaseLostError(job.id, job.case_id, row[0], self.owner)
+        return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -22,7 +22,17 @@ from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 
-__all__ = ["COLUMNS", "HISTORY", "SELECT_LIST", "UPSERT", "Execute", "SqlStore", "mask_url"]
+__all__ = [
+    "COLUMNS",
+    "FENCE",
+    "HISTORY",
+    "SELECT_LIST",
+    "UPSERT",
+    "UPSERT_FENCED",
+    "Execute",
+    "SqlStore",
+    "mask_url",
+]
 
 logger = logging.getLogger("actors.stores")
 
@@ -70,9 +80,13 @@ _MARKS = ", ".join("?" for _ in COLUMNS)
 _UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
 
 # One statement creates or replaces a job, so save() needs no read first. The insertion
-# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace. Leases are
-# per case and live on the case's root row: a root created while the store has an owner
-# is leased to it; later saves leave the lease alone, and the final save clears it.
+# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace.
+#
+# Leases: every row of a case carries the worker that holds the case in lease_owner (a
+# stamp: rows a worker creates are stamped with it, a claim stamps every row of the case),
+# and the case's root also carries the lease's expiry, which heartbeats renew. A save
+# leaves the stamp alone; a final save clears the expiry but keeps the stamp, so a worker
+# that lost the case stays fenced out of it even once the case has ended.
 UPSERT = f"""
 INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
 VALUES ({_MARKS}, ?, ?, ?, ?, ?)
@@ -80,16 +94,19 @@ ON CONFLICT (id) DO UPDATE SET {_UPDATES},
     updated_at = excluded.updated_at,
     finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
                        ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
-    lease_owner = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_owner END,
     lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
 """
+# The same, fenced: an existing row is replaced only if no other worker's stamp is on it
+# (the one parameter more is the saving worker). The check is part of the write, so
+# nothing can change the stamp between the two; a fenced upsert changes no row.
+FENCE = "jobs.lease_owner IS NULL OR jobs.lease_owner = ?"
+UPSERT_FENCED = f"{UPSERT}WHERE {FENCE}\n"
 HISTORY = (
     "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
-# Who holds a case: its root's lease (fenced saves read it first, in their transaction).
-_LEASE_OF = "SELECT lease_owner FROM jobs WHERE id = ?"
-_CASE_OF = "SELECT case_id FROM jobs WHERE id = ?"
+# Who a job's row is stamped with, and its case (read only to name a fenced save's holder).
+_STAMP_OF = "SELECT case_id, lease_owner FROM jobs WHERE id = ?"
 
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
@@ -154,9 +171,18 @@ class SqlStore(Store):
         self.shared = True  # several processes may work on one database
 
     def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
-        if self.owner is None or job.parent_id is not None or job.state in FINAL_STATES:
+        """The stamp and expiry of a row this store inserts (an update keeps the stored ones).
+
+        A worker's store stamps every row it creates with the worker; an unfinished root
+        also gets a lease expiry. Without an owner (a single process, ``enqueue``) rows
+        are nobody's.
+        """
+        owner = self.owner
+        if owner is None:
             return None, None
-        return self.owner, now + self.lease_seconds
+        if job.parent_id is not None or job.state in FINAL_STATES:
+            return owner, None
+        return owner, now + self.lease_seconds
 
     def _seq(self) -> int:
         """A step-history key: nanoseconds since the epoch, strictly increasing per store.
@@ -327,7 +353,7 @@ class SqlStore(Store):
         def mark(execute: Execute) -> None:
             execute(
                 "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, "
-                "lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                "lease_expires = NULL WHERE id = ?",
                 (_FAULTED, why, now, now, job.id),
             )
             if self.keep_history:
@@ -348,8 +374,8 @@ class SqlStore(Store):
         if pending is not None:  # grouped: committed at the end of the runner's slice
             pending.extend(rows)
             return
-        put = self._commit_rows if fence else self._put_rows
-        self._write(lambda execute: put(execute, rows), what)
+        fence = fence and self.owner is not None
+        self._write(lambda execute: self._put_rows(execute, rows, fence=fence), what)
         self._after_save(jobs)
 
     def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
@@ -358,44 +384,38 @@ class SqlStore(Store):
             history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
         return self._params(job, now), history, job
 
-    def _fence(self, execute: Execute, jobs: Sequence[JobRecord]) -> None:
-        """Raise ``LeaseLostError`` if a case of ``jobs`` is leased to another worker.
-
-        Runs first in the transaction that writes ``jobs``, so the check and the write
-        are atomic: SQLite's ``BEGIN IMMEDIATE`` holds the file's write lock, and
-        PostgreSQL locks the root row (``FOR UPDATE`` when the root itself is written,
-        else ``FOR SHARE``, so branches of one case still save side by side) until the
-        commit; a claim or heartbeat changing the lease waits for it. Only a store with
-        an ``owner`` (a worker on a shared store) fences; an unleased case is not fenced.
-        """
-        owner = self.owner
-        if owner is None:
-            return
-        first: dict[str, JobRecord] = {}
-        for job in jobs:
-            first.setdefault(job.case_id, job)
-        written = {job.id for job in jobs}
-        for case_id, job in first.items():
-            lock = self._for_update if case_id in written else self._for_share
-            self._check_lease(execute, case_id, job.id, lock)
-
-    def _check_lease(self, execute: Execute, case_id: str, job_id: str, lock: str) -> None:
-        row = execute(_LEASE_OF + lock, (case_id,)).fetchone()
-        if row is not None and row[0] is not None and row[0] != self.owner:
-            raise LeaseLostError(job_id, case_id, row[0], self.owner)
+    def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:
+        """The error for a fenced save of ``job``, naming who holds its row (the rare path)."""
+        row = execute(_STAMP_OF, (job.id,)).fetchone()
+        case_id = row[0] if row is not None and row[0] is not None else job.case_id
+        holder = row[1] if row is not None and row[1] is not None else "another worker"
+        return LeaseLostError(job.id, case_id, holder, self.owner)
 
     def _commit_rows(
         self, execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]
     ) -> None:
-        """Fence, then write ``rows`` (inside one write transaction)."""
-        self._fence(execute, [job for _, _, job in rows])
-        self._put_rows(execute, rows)
+        """Write ``rows``, fenced when the store has an owner (inside one write transaction)."""
+        self._put_rows(execute, rows, fence=self.owner is not None)
 
-    @staticmethod
-    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
-        last = {job.id: params for params, _, job in rows}  # the row ends as last saved
-        for params in last.values():
-            execute(UPSERT, params)
+    def _put_rows(
+        self,
+        execute: Execute,
+        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        *,
+        fence: bool = False,
+    ) -> None:
+        """Write ``rows`` (inside the caller's write transaction).
+
+        Fenced, raise ``LeaseLostError`` at the first row another worker's stamp
+        protects; the caller's transaction then rolls back.
+        """
+        last = {job.id: (params, job) for params, _, job in rows}  # the row ends as last saved
+        owner = self.owner
+        for params, job in last.values():
+            if not fence:
+                execute(UPSERT, params)
+            elif execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
+                raise self._lost(execute, job)
         for _, history, _ in rows:
             if history is not None:
                 execute(HISTORY, history)
@@ -543,8 +563,11 @@ class SqlStore(Store):
 
         Atomic per case: the lease is taken on the root row inside the transaction
         (``FOR UPDATE SKIP LOCKED`` in PostgreSQL, so concurrent claimers never wait on
-        each other), and each case goes to one caller only. A row that cannot be read
-        comes back FAULTED (and is saved so).
+        each other), and each case goes to one caller only. Every row of a claimed case
+        is stamped with ``owner`` in the same transaction, which fences the previous
+        holder's saves out of all of them. A case is free when its root is unfinished
+        and its lease has no expiry (never taken, or released) or has expired. A row
+        that cannot be read comes back FAULTED (and is saved so).
         """
         if limit <= 0:
             return []
@@ -553,14 +576,18 @@ class SqlStore(Store):
         mine = " OR lease_owner = ?" if reclaim else ""
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
-            f"AND (lease_owner IS NULL OR lease_expires < ?{mine}){one} "
+            f"AND (lease_expires IS NULL OR lease_expires < ?{mine}){one} "
             f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
         )
-        lease = "UPDATE jobs SET lease_owner = ?, lease_expires = ? WHERE id = ?"
+        lease = "UPDATE jobs SET lease_expires = ? WHERE id = ?"
+        # Every row of the case, locked in insertion order (a parent before its branches,
+        # the order a join arrival locks them in too), then stamped with the new owner.
         members = (
-            f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? AND state NOT IN ({marks}) "
-            f"ORDER BY {self._order}"
+            f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? "
+            f"ORDER BY {self._order}{self._for_update}"
         )
+        stamp = "UPDATE jobs SET lease_owner = ? WHERE case_id = ?"
+        state_at = COLUMNS.index("state")
 
         def write(execute: Execute) -> list[Any]:
             params: tuple[Any, ...] = (*_FINAL_VALUES, now)
@@ -571,18 +598,25 @@ class SqlStore(Store):
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
             for root in roots:
-                execute(lease, (owner, now + lease_seconds, root))
-                rows.extend(execute(members, (root, *_FINAL_VALUES)).fetchall())
+                execute(lease, (now + lease_seconds, root))
+                found = execute(members, (root,)).fetchall()
+                execute(stamp, (owner, root))
+                rows.extend(row for row in found if row[state_at] not in _FINAL_VALUES)
             return rows
 
         return self._records(self._write(write, f"claim cases for {owner!r}"))
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds."""
+        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
+
+        Returns how many cases (roots) were renewed. Only a root's lease expires; an
+        ended or released case has no expiry left to renew.
+        """
 
         def write(execute: Execute) -> int:
             cur = execute(
-                "UPDATE jobs SET lease_expires = ? WHERE lease_owner = ?",
+                "UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? "
+                "AND parent_id IS NULL AND lease_expires IS NOT NULL",
                 (now + lease_seconds, owner),
             )
             return int(cur.rowcount)
@@ -590,7 +624,11 @@ class SqlStore(Store):
         return self._write(write, f"heartbeat of {owner!r}")
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
-        """Who holds the lease on each of these cases (``None``: nobody); unknown ids left out."""
+        """Which worker each of these cases belongs to (``None``: nobody); unknown ids left out.
+
+        The worker stamped on the case's root: its holder, or the worker that last held it
+        if the case has ended or was released since.
+        """
         out: dict[str, str | None] = {}
         for i in range(0, len(case_ids), 500):
             chunk = case_ids[i : i + 500]
@@ -604,11 +642,17 @@ class SqlStore(Store):
         return out
 
     def release(self, owner: str) -> int:
-        """Give up every lease ``owner`` holds; those cases resume wherever claimed next."""
+        """Give up every lease ``owner`` holds; those cases resume wherever claimed next.
+
+        Returns how many cases were released. The leases lose their expiry, which makes
+        the cases free to claim at once; the rows keep their stamps until then, so the
+        worker that held a case before ``owner`` stays fenced out of it.
+        """
 
         def write(execute: Execute) -> int:
             cur = execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE lease_owner = ?",
+                "UPDATE jobs SET lease_expires = NULL WHERE lease_owner = ? "
+                "AND parent_id IS NULL AND lease_expires IS NOT NULL",
                 (owner,),
             )
             return int(cur.rowcount)
@@ -637,28 +681,26 @@ class SqlStore(Store):
         """
         encoded = self.codec.encode(data, f"data of branch {branch_index} of job {parent_id}")
         select = (
-            "SELECT gen, split_total, joined, arrivals, state FROM jobs WHERE id = ?"
-            + self._for_update
+            "SELECT gen, split_total, joined, arrivals, state, case_id, lease_owner "
+            "FROM jobs WHERE id = ?" + self._for_update
         )
         owner = self.owner
 
         pending = self._take_pending()  # the slice's saves commit with the arrival
 
         def write(execute: Execute) -> tuple[int, int]:
-            if owner is not None:
-                # Fence first, locking the case's root before the parent (FOR UPDATE when
-                # the parent is the root: two arrivals never both hold it shared and then
-                # wait for each other to upgrade). A branch's case is its parent's.
-                row = execute(_CASE_OF, (parent_id,)).fetchone()
-                if row is not None:
-                    lock = self._for_update if row[0] == parent_id else self._for_share
-                    self._check_lease(execute, row[0], parent_id, lock)
-            self._put_rows(execute, pending)
+            # The parent row first, locked (FOR UPDATE in PostgreSQL) for the count and
+            # fenced by its own stamp; then the branch's grouped saves (its slice: never
+            # the parent), fenced by theirs. A parent is locked before its branches, the
+            # order in which a claim locks a case's rows, so the two never deadlock.
             row = execute(select, (parent_id,)).fetchone()
+            if owner is not None and row is not None and row[6] not in (None, owner):
+                raise LeaseLostError(parent_id, row[5], row[6], owner)
+            self._put_rows(execute, pending, fence=owner is not None)
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
                 raise JobNotFoundError(msg)
-            stored_gen, total, joined, text, state = row
+            stored_gen, total, joined, text, state = row[:5]
             if stored_gen != gen or bool(joined) or state in _FINAL_VALUES or not total:
                 return 0, int(total or 0)
             problems: list[str] = []

@@ -16,7 +16,7 @@ from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import COLUMNS, HISTORY, UPSERT, Execute, SqlStore
+from actors.stores._sql import COLUMNS, FENCE, HISTORY, UPSERT, UPSERT_FENCED, Execute, SqlStore
 
 __all__ = ["SqliteStore"]
 
@@ -25,9 +25,10 @@ T = TypeVar("T")
 # SQLite rewrites an index entry whenever an UPDATE sets an indexed column, changed or
 # not, and each rewritten index page is another page in the WAL at commit. A step's save
 # rarely changes the indexed columns, so it sets the others in one statement and the
-# indexed ones (state, due, finished_at, the lease) in a second that matches no row when
-# none of them changed. That halves the cost of a save. parent_id never changes after a
-# job is created, so a save leaves it alone.
+# indexed ones (state, due, finished_at, the lease's expiry) in a second that matches no
+# row when none of them changed. That halves the cost of a save. parent_id never changes
+# after a job is created, so a save leaves it alone. A fenced save adds the fence (no
+# other worker's stamp on the row) to both: the first then matches no row when fenced.
 _INDEXED = ("id", "state", "parent_id", "due")
 _PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED)
 _STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
@@ -36,14 +37,15 @@ _SAVE_PLAIN = (
     f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ? "
     "WHERE id = ?"
 )
+_SAVE_PLAIN_FENCED = f"{_SAVE_PLAIN} AND ({FENCE})"
 _SAVE_INDEXED = """
 UPDATE jobs SET state = ?1, due = ?2,
     finished_at = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(finished_at, ?3) END,
-    lease_owner = CASE WHEN ?3 IS NULL THEN lease_owner END,
     lease_expires = CASE WHEN ?3 IS NULL THEN lease_expires END
 WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != (?3 IS NULL)
-                   OR (?3 IS NOT NULL AND lease_owner IS NOT NULL))
+                   OR (?3 IS NOT NULL AND lease_expires IS NOT NULL))
 """
+_SAVE_INDEXED_FENCED = f"{_SAVE_INDEXED} AND (jobs.lease_owner IS NULL OR jobs.lease_owner = ?5)"
 
 
 class _Connection(sqlite3.Connection):
@@ -207,18 +209,38 @@ class SqliteStore(SqlStore):
         self._write(lambda execute: self._commit_rows(execute, rows), f"save job {job.id}")
         self._after_save([job])
 
-    @staticmethod
-    def _put_rows(execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]) -> None:
+    def _put_rows(
+        self,
+        execute: Execute,
+        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        *,
+        fence: bool = False,
+    ) -> None:
         # The unindexed columns first; the indexed ones only when they changed (the
         # statement matches no row otherwise), since rewriting an index costs most.
-        last = {job.id: params for params, _, job in rows}
-        for job_id, params in last.items():
+        # Fenced, a first update that matches nothing is either a job saved before it
+        # was created or a row another worker's stamp protects: the fenced upsert that
+        # follows inserts the one and changes nothing of the other.
+        last = {job.id: (params, job) for params, _, job in rows}
+        owner = self.owner
+        for job_id, (params, job) in last.items():
             plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
-            if execute(_SAVE_PLAIN, plain).rowcount == 0:
-                execute(UPSERT, params)  # a job saved before it was created
+            indexed: tuple[Any, ...] = (
+                params[_STATE_AT],
+                params[_DUE_AT],
+                params[_FINISHED_AT],
+                job_id,
+            )
+            if not fence:
+                if execute(_SAVE_PLAIN, plain).rowcount == 0:
+                    execute(UPSERT, params)  # a job saved before it was created
+                else:
+                    execute(_SAVE_INDEXED, indexed)
+            elif execute(_SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
+                if execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
+                    raise self._lost(execute, job)
             else:
-                indexed = (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
-                execute(_SAVE_INDEXED, indexed)
+                execute(_SAVE_INDEXED_FENCED, (*indexed, owner))
         for _, history, _ in rows:
             if history is not None:
                 execute(HISTORY, history)

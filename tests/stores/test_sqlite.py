@@ -230,21 +230,23 @@ def test_the_fast_save_path_keeps_indexed_columns_right(db):
 
     def row():
         return conn.execute(
-            "SELECT state, due, finished_at IS NOT NULL, lease_owner FROM jobs WHERE id = 'f'"
+            "SELECT state, due, finished_at IS NOT NULL, lease_owner, lease_expires "
+            "FROM jobs WHERE id = 'f'"
         ).fetchone()
 
     db.create(rec("f"))
     [job] = db.claim("w1", now=10.0, lease_seconds=5.0, limit=1)
-    assert row() == ("ready", None, 0, "w1")
+    assert row() == ("ready", None, 0, "w1", 15.0)
     job.step, job.state = "b", JobState.RUNNING
     db.save(job)
-    assert row() == ("running", None, 0, "w1")  # a step's save keeps the case's lease
+    assert row() == ("running", None, 0, "w1", 15.0)  # a step's save keeps the case's lease
     job.state, job.due = JobState.WAITING, 99.0
     db.save(job)
-    assert row() == ("waiting", 99.0, 0, "w1")  # parked, still the owner's case
+    assert row() == ("waiting", 99.0, 0, "w1", 15.0)  # parked, still the owner's case
     job.state, job.due = JobState.DONE, None
     db.save(job)
-    assert row() == ("done", None, 1, None)  # the case ended: its lease goes
+    # The case ended: its lease expires no more, and the stamp stays to fence others out.
+    assert row() == ("done", None, 1, "w1", None)
 
 
 def test_sqlite_specific_garbage_in_typed_columns(db):
