@@ -593,6 +593,43 @@ def test_slice_commits_are_fenced_too(make_sql_store):
     assert store.load(parent.id).arrivals == {}
 
 
+def test_a_worker_that_wakes_after_the_new_owner_ended_the_case_is_still_fenced(store):
+    _as_worker(store)
+    parent, branches = split(store, 2)
+    taken = _taken_over(store, parent.id)
+    store.owner = "B"  # B runs the case to its end
+    for branch in branches:
+        ended = taken[branch.id]
+        ended.state = JobState.DONE
+        store.save(ended)
+    root = taken[parent.id]
+    root.state = JobState.DONE
+    store.save(root)
+    assert store.heartbeat("B", now=LATER, lease_seconds=60.0) == 0  # no lease left to renew
+    store.owner = "A"  # A wakes: every row of the case is still B's
+    stale = store.load(branches[0].id)
+    stale.step, stale.state = "stale", JobState.RUNNING
+    _fenced(lambda: store.save(stale), branches[0].id, parent.id)
+    stale = store.load(parent.id)
+    stale.state = JobState.FAULTED
+    _fenced(lambda: store.save(stale), parent.id, parent.id)
+    assert store.load(branches[0].id).state is JobState.DONE
+    assert store.load(parent.id).state is JobState.DONE
+
+
+def test_a_released_case_still_fences_its_previous_holder(store):
+    _as_worker(store)
+    store.create(rec("r", step="a"))
+    job = store.load("r")
+    _taken_over(store, "r")
+    assert store.release("B") == 1
+    job.step = "stale"
+    _fenced(lambda: store.save(job), "r", "r")  # released by B, not handed back to A
+    assert store.heartbeat("B", now=LATER, lease_seconds=60.0) == 0
+    [again] = store.claim("C", now=LATER, lease_seconds=60.0, limit=5)  # free at once
+    assert again.step == "a"
+
+
 def test_lease_lost_error_copies_with_its_fields():
     import copy
 

@@ -162,3 +162,38 @@ def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
         a.shutdown()
         if b is not None:
             b.shutdown()
+
+
+def test_a_stalled_worker_that_wakes_after_the_case_ended_is_fenced(tmp_path):
+    flows, entered, release, asked, runs, cids = _flows()
+    path = tmp_path / "jobs.db"
+    a = _worker(path, "A", ManualClock(start=time.time()), flows)
+    b = None
+    try:
+        handle = a.schedule("stalling", {"order": 1})
+        assert entered.wait(30)  # A's runner is inside "stall" and stays there
+        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        assert asked.wait(30)
+        assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+        b.shutdown()  # B runs the case to its end (its leases end with it)
+        store = open_store(f"sqlite:///{path}")
+        try:
+            ended = store.load(handle.job_id)
+            assert ended.state is JobState.DONE
+            release.set()  # only now does A wake; its save after "stall" must be fenced
+            with pytest.raises(LeaseLostError) as lost:
+                handle.result(timeout=30)
+            assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
+            after = store.load(handle.job_id)
+            assert (after.state, after.step, after.data) == (ended.state, ended.step, ended.data)
+            history = [step for step, _, _, _ in store.history(handle.job_id)]
+        finally:
+            store.close()
+        assert after.data == {"order": 1, "ran_by": "B", "answer": "yes", "confirmed": True}
+        assert history == ["stall", "ask", "ask", "ask", "ok", "ok"]  # B's saves only
+        assert runs == ["stall", "stall", "confirm"]
+    finally:
+        release.set()
+        a.shutdown()
+        if b is not None:
+            b.shutdown()
