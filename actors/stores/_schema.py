@@ -128,6 +128,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=("ALTER TABLE jobs ADD COLUMN parent_gen INTEGER NOT NULL DEFAULT 0",),
         postgres=("ALTER TABLE jobs ADD COLUMN parent_gen INTEGER NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        3,
+        "indexes for claims and heartbeats: jobs by case, live leases by owner",
+        # A claim reads and stamps every row of a case; a heartbeat renews the live
+        # leases of one worker. Without these both scan the whole table, finished rows
+        # included. The lease index is partial: only unfinished roots hold an expiry.
+        sqlite=(
+            "CREATE INDEX jobs_case ON jobs (case_id)",
+            "CREATE INDEX jobs_lease ON jobs (lease_owner) WHERE lease_expires IS NOT NULL",
+        ),
+        postgres=(
+            "CREATE INDEX jobs_case ON jobs (case_id)",
+            "CREATE INDEX jobs_lease ON jobs (lease_owner) WHERE lease_expires IS NOT NULL",
+        ),
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 
