@@ -156,3 +156,15 @@ def test_the_core_does_not_import_psycopg():
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_session_options_in_the_url_reach_every_connection(fresh_pg_url):
+    # The documented way to trade a server crash's last commits for throughput.
+    sep = "&" if "?" in fresh_pg_url else "?"
+    store = PostgresStore(f"{fresh_pg_url}{sep}options=-c%20synchronous_commit%3Doff")
+    try:
+        store.create(rec("j"))
+        assert store._read("SHOW synchronous_commit", (), "show") == [("off",)]
+        assert store.load("j").step == "a"
+    finally:
+        store.close()
