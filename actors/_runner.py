@@ -123,15 +123,8 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
-            store = self._e.store
-            store.begin_slice()
             try:
-                try:
-                    outcome = self._run(job)
-                except CodecError as exc:
-                    store.end_slice()
-                    outcome = self._unstorable(job, exc)
-                store.end_slice()  # what the Scheduler will hear about is stored first
+                outcome = self._slice(job)
             except LeaseLostError as exc:
                 outcome = self._lost(job, exc)
             self._current = None
@@ -154,6 +147,22 @@ class Runner(pykka.Actor):
         return None
 
     # -- the step loop ----------------------------------------------------------------------
+
+    def _slice(self, job: JobRecord) -> list[Any]:
+        """Run ``job`` until it leaves this runner; its saves are stored when this returns.
+
+        So what the Scheduler will hear about is stored first (a store that groups a
+        slice's saves commits them in ``end_slice``).
+        """
+        store = self._e.store
+        store.begin_slice()
+        try:
+            outcome = self._run(job)
+        except CodecError as exc:
+            store.end_slice()  # the saves before the one that could not be encoded
+            return self._unstorable(job, exc)
+        store.end_slice()
+        return outcome
 
     def _run(self, job: JobRecord) -> list[Any]:
         try:

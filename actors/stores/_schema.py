@@ -194,24 +194,31 @@ def migrate(conn: Any) -> int:
     return _migrate_postgres(conn)
 
 
+def _apply(execute: Any, migration: Migration, dialect: str, mark: str) -> int:
+    """Inside the caller's transaction: apply ``migration`` unless it is recorded already.
+
+    Returns the schema version afterwards. ``mark`` is the dialect's placeholder.
+    """
+    execute(_VERSION_TABLE[dialect])
+    version = int(execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    if migration.version <= version:
+        return version
+    for statement in migration.statements(dialect):
+        execute(statement)
+    execute(
+        "INSERT INTO schema_version (version, description, applied_at) "
+        f"VALUES ({mark}, {mark}, {mark})",
+        (migration.version, migration.description, time.time()),
+    )
+    return migration.version
+
+
 def _migrate_sqlite(conn: sqlite3.Connection) -> int:
     version = 0
     for migration in MIGRATIONS:
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
         try:
-            conn.execute(_VERSION_TABLE[SQLITE])
-            version = int(
-                conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-            )
-            if migration.version > version:
-                for statement in migration.sqlite:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, description, applied_at) "
-                    "VALUES (?, ?, ?)",
-                    (migration.version, migration.description, time.time()),
-                )
-                version = migration.version
+            version = _apply(conn.execute, migration, SQLITE, "?")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -224,18 +231,7 @@ def _migrate_postgres(conn: Any) -> int:
     for migration in MIGRATIONS:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-            conn.execute(_VERSION_TABLE[POSTGRES])
-            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-            version = int(row[0])
-            if migration.version > version:
-                for statement in migration.postgres:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_version (version, description, applied_at) "
-                    "VALUES (%s, %s, %s)",
-                    (migration.version, migration.description, time.time()),
-                )
-                version = migration.version
+            version = _apply(conn.execute, migration, POSTGRES, "%s")
     if not conn.autocommit:
         conn.commit()
     return version

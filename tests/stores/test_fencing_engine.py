@@ -5,9 +5,11 @@ ahead of worker A's, so A's leases have expired as B sees them (as if A had stal
 longer than its lease). Nothing sleeps: threads meet on events, with timeouts.
 """
 
+import contextlib
 import logging
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,8 +76,13 @@ def _worker(path, owner, clock, flows):
     )
 
 
-def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="actors")
+@contextlib.contextmanager
+def _taken_over(tmp_path):
+    """Worker A stalls inside "stall"; worker B takes the case over and parks it at "ask".
+
+    B starts with a clock past A's lease, so it takes the case over at once and runs it
+    from its last saved step ("stall"). A stays stalled until the test sets ``release``.
+    """
     flows, entered, release, asked, runs, cids = _flows()
     path = tmp_path / "jobs.db"
     a = _worker(path, "A", ManualClock(start=time.time()), flows)
@@ -83,11 +90,23 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
     try:
         handle = a.schedule("stalling", {"order": 1})
         assert entered.wait(30)  # A's runner is inside "stall" and stays there
-        # B starts with a clock past A's lease: it takes the case over at once and runs
-        # it from its last saved step ("stall") until it parks at "ask".
         b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
         assert asked.wait(30)
-        store = open_store(f"sqlite:///{path}")
+        yield SimpleNamespace(
+            a=a, b=b, handle=handle, release=release, runs=runs, cids=cids, path=path
+        )
+    finally:
+        release.set()
+        a.shutdown()
+        if b is not None:
+            b.shutdown()
+
+
+def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="actors")
+    with _taken_over(tmp_path) as t:
+        a, b, handle = t.a, t.b, t.handle
+        store = open_store(f"sqlite:///{t.path}")
         try:
             before = store.load(handle.job_id)
             assert (before.state, before.step, before.data["ran_by"]) == (
@@ -95,7 +114,7 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
                 "ask",
                 "B",
             )
-            release.set()  # A wakes up; its save after "stall" must be fenced
+            t.release.set()  # A wakes up; its save after "stall" must be fenced
             with pytest.raises(LeaseLostError) as lost:
                 handle.result(timeout=30)
             assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
@@ -110,9 +129,9 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
             assert other.result(timeout=30).state is JobState.DONE
             stats = a.stats()
             assert (stats.running, stats.ready, stats.waiting, stats.timers) == (0, 0, 0, 0)
-            assert a.receive_event(cids[0], "from A") is EventOutcome.ELSEWHERE
+            assert a.receive_event(t.cids[0], "from A") is EventOutcome.ELSEWHERE
             # B finishes the case.
-            assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
+            assert b.receive_event(t.cids[0], "yes") is EventOutcome.DELIVERED
             b.shutdown()  # drains: the case runs to its end
             done = store.get(handle.job_id)
             history = [step for step, _, _, _ in store.history(handle.job_id)]
@@ -120,17 +139,12 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
             store.close()
         assert done.state is JobState.DONE
         assert done.data == {"order": 1, "ran_by": "B", "answer": "yes", "confirmed": True}
-        assert runs == ["stall", "stall", "confirm"]  # A's stall, B's, and B's confirm
+        assert t.runs == ["stall", "stall", "confirm"]  # A's stall, B's, and B's confirm
         # B's saves only: created, after "stall", parked, released by the reply, after
         # "ok", ended. A's fenced save (after its "stall") left no row.
         assert history == ["stall", "ask", "ask", "ask", "ok", "ok"]
         assert "restarting" not in caplog.text  # no runner was restarted for the case
         assert "taken over by worker 'B'" in caplog.text
-    finally:
-        release.set()
-        a.shutdown()
-        if b is not None:
-            b.shutdown()
 
 
 def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
@@ -165,22 +179,15 @@ def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
 
 
 def test_a_stalled_worker_that_wakes_after_the_case_ended_is_fenced(tmp_path):
-    flows, entered, release, asked, runs, cids = _flows()
-    path = tmp_path / "jobs.db"
-    a = _worker(path, "A", ManualClock(start=time.time()), flows)
-    b = None
-    try:
-        handle = a.schedule("stalling", {"order": 1})
-        assert entered.wait(30)  # A's runner is inside "stall" and stays there
-        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
-        assert asked.wait(30)
-        assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
-        b.shutdown()  # B runs the case to its end (its leases end with it)
-        store = open_store(f"sqlite:///{path}")
+    with _taken_over(tmp_path) as t:
+        handle = t.handle
+        assert t.b.receive_event(t.cids[0], "yes") is EventOutcome.DELIVERED
+        t.b.shutdown()  # B runs the case to its end (its leases end with it)
+        store = open_store(f"sqlite:///{t.path}")
         try:
             ended = store.load(handle.job_id)
             assert ended.state is JobState.DONE
-            release.set()  # only now does A wake; its save after "stall" must be fenced
+            t.release.set()  # only now does A wake; its save after "stall" must be fenced
             with pytest.raises(LeaseLostError) as lost:
                 handle.result(timeout=30)
             assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
@@ -191,9 +198,4 @@ def test_a_stalled_worker_that_wakes_after_the_case_ended_is_fenced(tmp_path):
             store.close()
         assert after.data == {"order": 1, "ran_by": "B", "answer": "yes", "confirmed": True}
         assert history == ["stall", "ask", "ask", "ask", "ok", "ok"]  # B's saves only
-        assert runs == ["stall", "stall", "confirm"]
-    finally:
-        release.set()
-        a.shutdown()
-        if b is not None:
-            b.shutdown()
+        assert t.runs == ["stall", "stall", "confirm"]
