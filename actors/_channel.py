@@ -33,8 +33,11 @@ class WorkChannel:
         # inbox would grow without bound. So a runner starts no *new* external job while
         # more than ``report_limit`` reports wait, and admission backs up into the
         # bounded gate instead. Each runner counts what it sent (one writer per slot) and
-        # the Scheduler what it handled, so no lock is needed to keep the tally.
-        self.sent = [0] * runners
+        # the Scheduler what it handled, so no lock is needed to keep the tally. The last
+        # slot is a store writer thread's (``commit="group"``): a runner counts one report
+        # for a slice it hands over, and the writer, sending the slice's reports once it
+        # is stored, counts them less that one.
+        self.sent = [0] * (runners + 1)
         self.handled = 0
         self.report_limit = max(256, 32 * runners)
         self._lock = threading.Lock()  # always taken before the gate's lock, never after

@@ -9,6 +9,7 @@ is empty the runner parks as idle until the Scheduler hands it a job.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -161,8 +162,26 @@ class Runner(pykka.Actor):
         except CodecError as exc:
             store.end_slice()  # the saves before the one that could not be encoded
             return self._unstorable(job, exc)
+        if store.background_commit:
+            # The store's writer thread sends the reports once the slice is stored; one
+            # report is counted for them now, so the Scheduler's backlog shows the slice.
+            self._e.channel.sent[self._index] += 1
+            store.end_slice(functools.partial(self._stored, job, outcome))
+            return []
         store.end_slice()
         return outcome
+
+    def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:
+        """On the store's writer thread: a slice handed over was stored (or not); report it."""
+        if isinstance(error, LeaseLostError):
+            self._log_lost(job, error)
+            outcome = [m.CaseLost(self._index, job, error)]
+        elif error is not None:
+            outcome = [m.SliceUnsaved(self._index, job, error)]
+        self._e.channel.sent[-1] += len(outcome) - 1  # the writer's slot: one was counted
+        with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
+            for msg in outcome:
+                self._scheduler.tell(msg)
 
     def _run(self, job: JobRecord) -> list[Any]:
         try:
@@ -223,6 +242,10 @@ class Runner(pykka.Actor):
         """
         with contextlib.suppress(LeaseLostError):
             self._e.store.end_slice()  # whatever the slice still groups is fenced too
+        self._log_lost(job, exc)
+        return [m.CaseLost(self._index, job, exc)]
+
+    def _log_lost(self, job: JobRecord, exc: LeaseLostError) -> None:
         logger.warning(
             "job %s: case %s was taken over by worker %r; this worker stops running it",
             job.id,
@@ -230,7 +253,6 @@ class Runner(pykka.Actor):
             exc.owner,
             extra=job_log(job),
         )
-        return [m.CaseLost(self._index, job, exc)]
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
         """A step left data the store cannot encode: fault the job with its last saved data."""

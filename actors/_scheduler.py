@@ -34,7 +34,15 @@ __all__ = ["Scheduler"]
 
 # Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
 _REPORTS = frozenset(
-    {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.JobSendFailed, m.CaseLost}
+    {
+        m.SpawnBranch,
+        m.BranchArrived,
+        m.JobParked,
+        m.JobEnded,
+        m.JobSendFailed,
+        m.CaseLost,
+        m.SliceUnsaved,
+    }
 )
 # Reports about one job of a case: ignored once this worker has lost the case.
 _JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded})
@@ -87,6 +95,7 @@ class Scheduler(pykka.Actor):
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
             m.CaseLost: lambda msg: self._drop_case(msg.job.case_id, msg.error),
+            m.SliceUnsaved: self._on_slice_unsaved,
             m.JobShed: self._on_shed,
             m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
             m.TimerDue: self._on_timer_due,
@@ -281,14 +290,13 @@ class Scheduler(pykka.Actor):
             parent.step = join_step
             parent.event = ("join", join_step, None)
             parent.state = JobState.READY
-            if not self._save(parent):
-                return
+            # Nothing to save: the arrival that fired the join stored the parent READY at
+            # it, with every branch's data (the runner's record_arrival, before it reported).
             self._make_ready(parent)
             if first_wins:
                 for kid in list(self._kids.get(parent.id, ())):
                     if kid != child.id and kid in self._jobs:
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
-        # Otherwise nothing to save: the runner already counted the arrival in the store.
 
     def _on_parked(self, msg: m.JobParked) -> None:
         job = msg.job
@@ -326,24 +334,40 @@ class Scheduler(pykka.Actor):
         self._channel.forget_runner(msg.runner)
         if job is not None:
             self._channel.done(job, msg.runner)
-            saved = None if job.case_id in self._lost else self._e.store.load(job.id)
-            if job.case_id in self._lost:
-                pass  # another worker holds the case now: nothing to resume here
-            elif saved is None:
-                self._end(job, JobState.FAULTED, "its runner failed and no saved state exists")
-            else:
-                saved.cancel_requested = job.cancel_requested or job.id in self._cancels
-                logger.warning(
-                    "job %s resumes from its last saved step %r",
-                    job.id,
-                    saved.step,
-                    extra=job_log(saved),
-                )
-                self._adopt([saved])
+            self._resume_saved(job, "its runner failed")
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
         if self._drain:
             self._check_drain()
+
+    def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
+        logger.error(
+            "job %s: what runner %d saved was not stored (%s)",
+            msg.job.id,
+            msg.runner,
+            msg.error,
+            extra=job_log(msg.job),
+        )
+        self._resume_saved(msg.job, "its steps could not be stored")
+        if self._drain:
+            self._check_drain()
+
+    def _resume_saved(self, job: JobRecord, why: str) -> None:
+        """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
+        if job.case_id in self._lost:
+            return  # another worker holds the case now: nothing to resume here
+        saved = self._e.store.load(job.id)
+        if saved is None:
+            self._end(job, JobState.FAULTED, f"{why} and no saved state exists")
+            return
+        saved.cancel_requested = job.cancel_requested or job.id in self._cancels
+        logger.warning(
+            "job %s resumes from its last saved step %r",
+            job.id,
+            saved.step,
+            extra=job_log(saved),
+        )
+        self._adopt([saved])
 
     # -- cases another worker took over ------------------------------------------------------
 

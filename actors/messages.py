@@ -35,6 +35,7 @@ __all__ = [
     "RunnerFailed",
     "RunnerIdle",
     "Schedule",
+    "SliceUnsaved",
     "SpawnBranch",
     "TimerDue",
 ]
@@ -151,6 +152,20 @@ class CaseLost:
     runner: int
     job: JobRecord
     error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class SliceUnsaved:
+    """Internal: the store could not store what runner ``runner`` saved while running ``job``.
+
+    Only with a store that commits on a writer thread (``commit="group"``), where the
+    runner has moved on before the slice is stored. Nothing of the slice was written; the
+    Scheduler resumes the job from its last saved step, as after a runner crash.
+    """
+
+    runner: int
+    job: JobRecord
+    error: BaseException
 
 
 @dataclass(frozen=True, slots=True)

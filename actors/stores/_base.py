@@ -6,6 +6,8 @@ import abc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors._job import Job, JobRecord, JobState
 
 __all__ = ["Store"]
@@ -58,12 +60,21 @@ class Store(abc.ABC):
     def begin_slice(self) -> None:  # noqa: B027 - optional hook
         """A runner starts running one job's steps (see ``end_slice``)."""
 
-    def end_slice(self) -> None:  # noqa: B027 - optional hook
+    def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
         """The runner's slice is over: a store that groups commits commits them now.
 
         A runner calls this before it tells the Scheduler anything about the job, so no
-        decision is ever taken on state that is not yet stored.
+        decision is ever taken on state that is not yet stored. A store with
+        ``background_commit`` may return before the slice is stored when given ``then``:
+        it calls ``then(None)`` from its writer thread once the slice is stored, or
+        ``then(error)`` if it was not; the runner sends its reports from there. Other
+        stores store the slice and then call ``then(None)`` before returning.
         """
+        if then is not None:
+            then(None)
+
+    background_commit: bool = False
+    """Whether ``end_slice(then)`` stores slices on a writer thread (``commit="group"``)."""
 
     # -- several workers on one store ---------------------------------------------------------
     #
@@ -149,7 +160,7 @@ class Store(abc.ABC):
         *,
         join_step: str | None = None,
         needed: int | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int] | None:
         """Record a branch's arrival at its join; return ``(arrived, total)``.
 
         Transactional: exactly one call per split returns ``arrived == total``. A call
@@ -157,7 +168,9 @@ class Store(abc.ABC):
         joined) returns ``arrived == 0``. With ``join_step`` the parent remembers its
         join, and the arrival that makes ``needed`` (``total`` unless given: 1 for a
         Discriminator) also releases the parent READY at the join, in the same
-        transaction, so a join that fired survives a crash.
+        transaction, so a join that fired survives a crash. A store that stores a
+        runner's slice later (``background_commit``) records an arrival made inside a
+        slice with the slice, and returns ``None`` for it.
         """
         raise self._unsupported("record_arrival()")
 

@@ -19,7 +19,15 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import UPSERT, UPSERT_FENCED, Execute, SqlStore, mask_url
+from actors.stores._sql import (
+    GROUP_READ,
+    UPSERT,
+    UPSERT_FENCED,
+    Execute,
+    ExecuteMany,
+    SqlStore,
+    mask_url,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -34,6 +42,7 @@ _HISTORY_OF_SAVED = (
     "SELECT id, ?, ?, ?, ?, ? FROM saved"
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
+_GROUP_ATTEMPTS = 3
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
@@ -56,7 +65,7 @@ class PostgresStore(SqlStore):
         codec: encodes job data (see ``SqlStore``).
         retain: how many finished jobs to keep (see ``SqlStore``).
         history: whether each save appends a step-history row (see ``SqlStore``).
-        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
+        commit: ``"step"``, ``"slice"`` or ``"group"``: when saves commit (see ``SqlStore``).
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
@@ -131,6 +140,34 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
 
+    def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
+        # A group locks its rows in insertion order, as claims do, but a heartbeat or a
+        # Scheduler's save may still lock two of them the other way round: PostgreSQL
+        # then aborts one transaction, and a group is simply tried again.
+        for attempt in range(_GROUP_ATTEMPTS):
+            try:
+                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+
+                    def execute(sql: str, params: Sequence[Any]) -> Any:
+                        return conn.execute(self._pg(sql), params)
+
+                    def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
+                        cur.executemany(self._pg(sql), params)  # pipelined by psycopg
+                        return cur
+
+                    return fn(execute, executemany)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+                if attempt == _GROUP_ATTEMPTS - 1:
+                    raise self._error(what, exc) from exc
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                raise self._error(what, exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
+        # One statement, rows locked in insertion order (the order a claim locks a case).
+        sql = f"SELECT {GROUP_READ} FROM jobs WHERE id = ANY(?) ORDER BY seq FOR UPDATE"
+        return {row[0]: row for row in execute(sql, (ids,)).fetchall()}
+
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         try:
             with self._pool.connection() as conn:
@@ -189,7 +226,8 @@ class PostgresStore(SqlStore):
         return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Store what the writer thread holds, then close the connection pool."""
+        self._close_writer()
         self._pool.close()
 
 

@@ -16,7 +16,16 @@ from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import COLUMNS, FENCE, HISTORY, UPSERT, UPSERT_FENCED, Execute, SqlStore
+from actors.stores._sql import (
+    COLUMNS,
+    FENCE,
+    HISTORY,
+    UPSERT,
+    UPSERT_FENCED,
+    Execute,
+    ExecuteMany,
+    SqlStore,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -74,7 +83,7 @@ class SqliteStore(SqlStore):
         codec: encodes job data (see ``SqlStore``).
         retain: how many finished jobs to keep (see ``SqlStore``).
         history: whether each save appends a step-history row (see ``SqlStore``).
-        commit: ``"step"`` or ``"slice"``: when saves commit (see ``SqlStore``).
+        commit: ``"step"``, ``"slice"`` or ``"group"``: when saves commit (see ``SqlStore``).
         busy_timeout: seconds a writer waits for another writer's lock.
         synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
     """
@@ -245,6 +254,36 @@ class SqliteStore(SqlStore):
             if history is not None:
                 execute(HISTORY, history)
 
+    def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
+        # _write runs on this thread's connection, so its executemany joins the transaction.
+        return self._write(lambda execute: fn(execute, self._conn().executemany), what)
+
+    def _put_group(
+        self,
+        execute: Execute,
+        executemany: ExecuteMany,
+        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        stored: dict[str, Sequence[Any]],
+    ) -> None:
+        # As in _put_rows: existing rows get the unindexed columns, then the indexed ones
+        # only where they changed; new rows (a split's branches) are inserted.
+        last = {job.id: params for params, _, job in rows}
+        plain, indexed, new = [], [], []
+        for job_id, params in last.items():
+            if job_id in stored:
+                plain.append((*_plain_of(params), params[-5], job_id))
+                indexed.append((params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id))
+            else:
+                new.append(params)
+        if plain:
+            executemany(_SAVE_PLAIN, plain)
+            executemany(_SAVE_INDEXED, indexed)
+        if new:
+            executemany(UPSERT, new)
+        history = [h for _, h, _ in rows if h is not None]
+        if history:
+            executemany(HISTORY, history)
+
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         conn = self._conn()
         try:
@@ -257,6 +296,7 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         """Close every thread's connection; the store cannot be used afterwards."""
+        self._close_writer()
         self._closed = True
         with self._conns_lock:
             conns = list(self._conns)

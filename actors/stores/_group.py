@@ -1,0 +1,152 @@
+"""Group commit: one writer thread stores the slices of every runner, many per transaction.
+
+With ``commit="group"`` a runner does not wait for its saves. It hands the slice it ran
+(the rows it saved, the join arrivals it recorded) to the store's ``GroupWriter`` with a
+callback, and runs its next job. The writer takes every slice waiting in its queue,
+stores them in one transaction, and then calls each slice's callback, which is where
+the runner's reports to the Scheduler are sent. So nothing is decided on state that is
+not stored, and the cost of a commit is shared by every slice in it, however many
+runners made them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors._errors import StoreError
+
+__all__ = ["Arrival", "GroupWriter", "Slice"]
+
+logger = logging.getLogger("actors.stores")
+
+# What a slice's callback receives: None once stored, else why it was not stored.
+Done = Callable[[BaseException | None], None]
+
+
+@dataclass(slots=True)
+class Arrival:
+    """A branch's arrival at its join, recorded in a slice (see ``Store.record_arrival``)."""
+
+    parent_id: str
+    gen: int
+    branch_index: int
+    data: str  # encoded when recorded: the branch's data may change afterwards
+    join_step: str | None
+    needed: int | None
+
+
+@dataclass(slots=True)
+class Slice:
+    """What one runner saved while it ran one job: stored all together, or not at all."""
+
+    rows: list[tuple[tuple[Any, ...], Any, Any]] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
+
+
+class GroupWriter:
+    """A thread that stores queued slices in groups and then calls their callbacks.
+
+    ``store_group(slices)`` stores a group in one transaction and returns, per slice,
+    ``None`` or the error that kept that slice (alone) out; if it raises, no slice of the
+    group was stored and each callback gets the error. Callbacks run on the writer
+    thread, in the order the slices were queued.
+    """
+
+    def __init__(
+        self,
+        store_group: Callable[[list[Slice]], list[BaseException | None]],
+        *,
+        name: str,
+        max_group: int = 512,
+    ) -> None:
+        self._store_group = store_group
+        self._name = name
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[tuple[Slice, Done] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.groups = 0  # transactions committed (for benchmarks and tests)
+        self.slices = 0  # slices those held
+
+    def submit(self, part: Slice, done: Done) -> None:
+        """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not)."""
+        if self._thread is None:
+            self._start()
+        if self._closed:
+            msg = f"{self._name}: the store is closed"
+            raise StoreError(msg)
+        self._queue.put((part, done))
+
+    def store(self, part: Slice) -> None:
+        """Queue ``part`` and wait until it is stored; raise why it was not."""
+        stored = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        def done(error: BaseException | None) -> None:
+            outcome.append(error)
+            stored.set()
+
+        self.submit(part, done)
+        stored.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def close(self) -> None:
+        """Store what is queued, call its callbacks, and stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None or self._closed:
+                return
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            item = get()
+            stop = item is None
+            group = [] if item is None else [item]
+            # Everything queued meanwhile joins this group: that is what makes it pay.
+            while not stop and len(group) < self._max_group:
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                else:
+                    group.append(item)
+            if group:
+                self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[tuple[Slice, Done]]) -> None:
+        results: list[BaseException | None]
+        try:
+            results = self._store_group([part for part, _ in group])
+            self.groups += 1
+            self.slices += len(group)
+        except Exception as exc:  # the whole group rolled back: each slice hears why
+            logger.error(
+                "%s: a group of %d slice(s) was not stored: %s", self._name, len(group), exc
+            )
+            results = [exc] * len(group)
+        for (_, done), error in zip(group, results, strict=True):
+            try:
+                done(error)
+            except Exception:  # one callback's failure must not strand the others
+                logger.exception("%s: a slice's callback failed", self._name)
