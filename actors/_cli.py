@@ -623,10 +623,11 @@ def _schema_connection(url: str) -> Any:
     "--commit",
     default="step",
     show_default=True,
-    type=click.Choice(["step", "slice"]),
-    help="SQL stores: commit every save before the next step, or a runner's saves of "
+    type=click.Choice(["step", "slice", "group"]),
+    help="SQL stores: commit every save before the next step; or a runner's saves of "
     "one job together before the Scheduler hears of it (faster; a crash re-runs the "
-    "steps of the slice in flight).",
+    "steps of the slice in flight); or those slices, from every runner, many per "
+    "transaction on a writer thread (fastest; the same crash behaviour as slice).",
 )
 @click.option(
     "--log-level",

@@ -46,6 +46,7 @@ class Slice:
 
     rows: list[tuple[tuple[Any, ...], Any, Any]] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
+    fence: bool = True  # False: a new job's rows (an admission), written whoever holds it
 
 
 class GroupWriter:
@@ -82,6 +83,10 @@ class GroupWriter:
             msg = f"{self._name}: the store is closed"
             raise StoreError(msg)
         self._queue.put((part, done))
+
+    def is_current(self) -> bool:
+        """Whether the caller is the writer thread (which must not wait on itself)."""
+        return threading.current_thread() is self._thread
 
     def store(self, part: Slice) -> None:
         """Queue ``part`` and wait until it is stored; raise why it was not."""

@@ -179,8 +179,8 @@ class PostgresStore(SqlStore):
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
     def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
-        if getattr(self._slice, "pending", None) is not None:
-            super()._save_all(jobs, what, fence=fence)  # grouped: committed with the slice
+        if self._writer is not None or getattr(self._slice, "pending", None) is not None:
+            super()._save_all(jobs, what, fence=fence)  # grouped: stored with a slice or group
             return
         owner = self.owner
         fence = fence and owner is not None

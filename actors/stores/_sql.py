@@ -394,6 +394,11 @@ class SqlStore(Store):
         if pending is not None:  # grouped: committed at the end of the runner's slice
             pending.extend(rows)
             return
+        if self._writer is not None and not self._writer.is_current():
+            # A save outside a runner's slice (an admission, the Scheduler's) joins the
+            # writer's next group: no second writer competes for the database.
+            self._writer.store(Slice(rows=rows, fence=fence))
+            return
         fence = fence and self.owner is not None
         self._write(lambda execute: self._put_rows(execute, rows, fence=fence), what)
         self._after_save(jobs)
@@ -524,7 +529,7 @@ class SqlStore(Store):
     ) -> None:
         """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at."""
         owner = self.owner
-        if owner is not None:
+        if owner is not None and part.fence:
             for _, _, job in part.rows:
                 row = stored.get(job.id)
                 if row is not None and row[1] not in (None, owner):
@@ -610,7 +615,7 @@ class SqlStore(Store):
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
-        if getattr(self._slice, "pending", None) is not None:
+        if self._writer is not None or getattr(self._slice, "pending", None) is not None:
             self._save_all([job], f"save job {job.id}")
         else:
             self._save_one(job)
