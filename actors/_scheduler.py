@@ -49,6 +49,7 @@ _JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnde
 _LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
 _POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
+_BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 
 
 class Scheduler(pykka.Actor):
@@ -530,6 +531,7 @@ class Scheduler(pykka.Actor):
         its last saved step.
         """
         store, e = self._e.store, self._e
+        interval = e.poll_interval
         try:
             renewed = store.heartbeat(e.owner, now, e.lease_seconds)
             self._check_leases(renewed)
@@ -537,9 +539,13 @@ class Scheduler(pykka.Actor):
             if room > 0 and not e.stopping:
                 taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
                 self._adopt([job for job in taken if job.id not in self._jobs])
+                if len({job.case_id for job in taken}) >= room:
+                    # Every free place was filled, so more cases are likely waiting: look
+                    # again soon rather than run at most ``capacity`` cases per interval.
+                    interval /= _BACKLOG_POLLS
         except StoreError:
             logger.exception("polling the store failed; trying again", extra=job_log(None))
-        self._timers.add(_POLL, now + e.poll_interval)
+        self._timers.add(_POLL, now + interval)
 
     def _check_leases(self, renewed: int) -> None:
         """Drop the cases the heartbeat shows another worker has taken over.

@@ -1,0 +1,60 @@
+"""A worker with a backlog in the store claims again soon, not once per poll interval.
+
+A worker claims at most as many cases as it has room for. If every poll waited the full
+interval, a worker would run at most ``capacity`` cases per interval however fast it is;
+so a claim that fills every free place brings the next poll forward. The clock is manual:
+polls happen only when the test advances it, and the test reads when the next one is due.
+"""
+
+import threading
+import time
+
+from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from actors.stores import open_store
+from tests.conftest import ManualClock
+
+INTERVAL = 10.0
+
+
+def _counting_flow():
+    ran: list[int] = []
+    cond = threading.Condition()
+
+    def step(data):
+        with cond:
+            ran.append(data["n"])
+            cond.notify_all()
+
+    flow = Workflow("count", start="one", steps=[Sequential("one", step)])
+
+    def wait_for(n):
+        with cond:
+            assert cond.wait_for(lambda: len(ran) >= n, 30), f"{len(ran)} of {n} cases ran"
+
+    return flow, ran, wait_for
+
+
+def test_a_full_claim_brings_the_next_poll_forward_until_the_backlog_is_taken(tmp_path):
+    flow, ran, wait_for = _counting_flow()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
+    clock = ManualClock(start=time.time())
+    start = clock.now()
+    with Mediator(
+        [flow], runners=1, capacity=2, store=url, owner="w", clock=clock, poll_interval=INTERVAL
+    ):
+        wait_for(2)  # the two cases claimed at start
+        due = clock.wait_armed()
+        assert due == start + INTERVAL
+        expected = [start + INTERVAL + INTERVAL / 10, start + INTERVAL + 2 * INTERVAL / 10]
+        for n, then in zip((4, 6), expected, strict=True):
+            clock.advance(due - clock.now())  # a poll: it fills both free places
+            wait_for(n)
+            due = clock.wait_armed(at_least=clock.now() + 1e-6)
+            assert due == then  # a tenth of the interval later, not a whole one
+        clock.advance(due - clock.now())  # this poll finds nothing: back to the interval
+        assert clock.wait_armed(at_least=clock.now() + 1e-6) == due + INTERVAL
+    assert sorted(ran) == list(range(6))
+    assert all(store.get(i).state is JobState.DONE for i in ids)
+    store.close()
