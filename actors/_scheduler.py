@@ -16,7 +16,13 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError, LeaseLostError, StoreError, UnknownWorkflowError
+from actors._errors import (
+    CodecError,
+    EngineStoppedError,
+    LeaseLostError,
+    StoreError,
+    UnknownWorkflowError,
+)
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, correlations_for
@@ -349,9 +355,25 @@ class Scheduler(pykka.Actor):
             msg.error,
             extra=job_log(msg.job),
         )
-        self._resume_saved(msg.job, "its steps could not be stored")
+        if isinstance(msg.error, CodecError):
+            # Not a passing failure (an unreadable row): running the slice again would
+            # fail the same way, so the job faults, as a runner faults it in other modes.
+            self._fault_saved(msg.job, f"step {msg.job.step!r}: data cannot be stored: {msg.error}")
+        else:
+            self._resume_saved(msg.job, "its steps could not be stored")
         if self._drain:
             self._check_drain()
+
+    def _fault_saved(self, job: JobRecord, why: str) -> None:
+        """End ``job`` FAULTED with its last saved data (what its runner did was not stored)."""
+        if job.case_id in self._lost:
+            return
+        saved = self._e.store.load(job.id)
+        if saved is not None:
+            job.data = saved.data
+        job.event = None
+        self._jobs[job.id] = job
+        self._end(job, JobState.FAULTED, why)
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
         """Run ``job`` again from its last saved step (its runner's work on it was lost)."""

@@ -1,12 +1,15 @@
 """Workload W on the durable stores, beside each database's raw commit rate, in one run.
 
-    python benchmarks/bench_durable.py [-n 2000] [--workers-n 2000]
+    python benchmarks/bench_durable.py [-n 2000] [--workers-n 2000] [--repeat 3]
 
-For SQLite (WAL) and PostgreSQL (a throwaway pgserver) it prints: the raw commit rate
-(one small UPDATE per transaction), and W's workflows/s with 4 runners, saving after every
-step (``commit="step"``) and grouping a runner's saves per job slice (``commit="slice"``),
-each also as a ratio to the raw rate (in transactions). Then W on PostgreSQL run by one and
-by two worker processes (``actors worker``) sharing the database.
+For SQLite (WAL) and PostgreSQL (a throwaway pgserver) it prints the raw commit rate (one
+small UPDATE per transaction), then W's workflows/s with 4 runners in each commit mode:
+``step`` (every save its own transaction), ``slice`` (a runner's saves of one job in one
+transaction) and ``group`` (every runner's slices, many per transaction, on the store's
+writer thread). Each figure is the median of ``--repeat`` runs, the modes interleaved,
+and is shown as saves per second against the raw commit rate, with the transactions per
+workflow. Then W run by one and by two worker processes (``actors worker``) sharing the
+PostgreSQL database, the two interleaved as well.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,14 +63,25 @@ def raw_postgres(url: str, seconds: float = 2.0) -> float:
     return n / seconds
 
 
-def engine_w(url: str, n: int, commit: str) -> float:
+def engine_w(url: str, n: int, commit: str) -> dict[str, float]:
+    """W through one Mediator; workflows/s, and the saves and transactions per workflow."""
     store = open_store(url, commit=commit)
     mediator = Mediator([workload_w()], runners=4, capacity=1000, store=store)
     start = time.perf_counter()
     for _ in range(n):
         mediator.schedule("w", {})
     mediator.shutdown(drain=True)
-    return n / (time.perf_counter() - start)
+    rate = n / (time.perf_counter() - start)
+    writer = getattr(store, "_writer", None)
+    check = open_store(url)  # the Mediator closed its store on shutdown
+    # Every save appends one step-history row.
+    saves = check._read("SELECT COUNT(*) FROM step_history", (), "count saves")[0][0]  # type: ignore[attr-defined]
+    check.close()
+    out = {"wf_s": rate, "saves": saves / n}
+    if writer is not None:
+        out["commits"] = writer.groups / n
+        out["slices_per_commit"] = writer.slices / max(1, writer.groups)
+    return out
 
 
 def workers_w(url: str, n: int, workers: int, commit: str = "step") -> float:
@@ -126,23 +141,49 @@ def fresh_pg(server: Any, name: str) -> str:
     return str(server.get_uri(name))
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def engine_table(
+    name: str, url_of: Any, raw: float, n: int, repeat: int, modes: tuple[str, ...]
+) -> None:
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    for r in range(repeat):
+        for mode in modes:  # interleaved: the machine's drift hits every mode alike
+            runs[mode].append(engine_w(url_of(f"{mode}_{r}"), n, mode))
+    for mode in modes:
+        wf = median([run["wf_s"] for run in runs[mode]])
+        saves = median([run["saves"] for run in runs[mode]])
+        each = ", ".join(f"{run['wf_s']:,.0f}" for run in runs[mode])
+        extra = ""
+        if "commits" in runs[mode][0]:
+            per = median([run["slices_per_commit"] for run in runs[mode]])
+            commits = median([run["commits"] for run in runs[mode]])
+            extra = f", {commits:.2f} transactions per workflow, {per:.1f} slices each"
+        print(
+            f"{name} W, commit={mode:<5} {wf:8,.0f} workflows/s "
+            f"(runs: {each}); "
+            f"{saves:.0f} saves per workflow = {wf * saves / raw:.0%} of raw commits/s{extra}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--workers-n", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", default="step,slice,group")
+    parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
     args = parser.parse_args()
+    modes = () if args.workers_only else tuple(args.modes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
-    saves_per_wf = 27  # store writes per W workflow, counted (commits are fewer: grouped)
     raw = raw_sqlite(str(tmp / "raw.db"))
     print(f"SQLite raw commits/s {raw:10,.0f}")
-    for commit in () if args.workers_only else ("step", "slice"):
-        wf = engine_w(f"sqlite:///{tmp / f'w-{commit}.db'}", args.n, commit)
-        share = wf * saves_per_wf / raw
-        print(
-            f"SQLite W, commit={commit:<5} {wf:8,.0f} workflows/s "
-            f"(saves/s = {share:.0%} of raw commits/s)"
-        )
+    engine_table(
+        "SQLite", lambda name: f"sqlite:///{tmp / f'w-{name}.db'}", raw, args.n, args.repeat, modes
+    )
     import pgserver
 
     where = Path(tempfile.mkdtemp(prefix="actors-bench-pg-"))
@@ -150,20 +191,29 @@ def main() -> int:
     try:
         raw = raw_postgres(fresh_pg(server, "raw"))
         print(f"PostgreSQL raw commits/s {raw:10,.0f}")
-        for commit in () if args.workers_only else ("step", "slice"):
-            wf = engine_w(fresh_pg(server, f"w_{commit}"), args.n, commit)
-            share = wf * saves_per_wf / raw
-            print(
-                f"PostgreSQL W, commit={commit:<5} {wf:8,.0f} workflows/s "
-                f"(saves/s = {share:.0%} of raw commits/s)"
-            )
-        for commit in ("step", "slice"):
-            one = workers_w(fresh_pg(server, f"one_{commit}"), args.workers_n, 1, commit)
-            two = workers_w(fresh_pg(server, f"two_{commit}"), args.workers_n, 2, commit)
+        engine_table(
+            "PostgreSQL",
+            lambda name: fresh_pg(server, f"w_{name}"),
+            raw,
+            args.n,
+            args.repeat,
+            modes,
+        )
+        for commit in args.worker_modes.split(","):
+            ones, twos = [], []
+            for r in range(args.repeat):
+                ones.append(
+                    workers_w(fresh_pg(server, f"one_{commit}_{r}"), args.workers_n, 1, commit)
+                )
+                twos.append(
+                    workers_w(fresh_pg(server, f"two_{commit}_{r}"), args.workers_n, 2, commit)
+                )
+            one, two = median(ones), median(twos)
+            ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(ones, twos, strict=True))
             print(f"PostgreSQL W, commit={commit:<5} 1 worker  {one:8,.0f} workflows/s")
             print(
                 f"PostgreSQL W, commit={commit:<5} 2 workers {two:8,.0f} workflows/s "
-                f"({two / one:.2f}x one)"
+                f"({two / one:.2f}x one; run by run: {ratios})"
             )
     finally:
         server.cleanup()

@@ -79,10 +79,11 @@ class GroupWriter:
         """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not)."""
         if self._thread is None:
             self._start()
-        if self._closed:
-            msg = f"{self._name}: the store is closed"
-            raise StoreError(msg)
-        self._queue.put((part, done))
+        with self._lock:  # so close() cannot slip its stop mark in before this slice
+            if self._closed:
+                msg = f"{self._name}: the store is closed"
+                raise StoreError(msg)
+            self._queue.put((part, done))
 
     def is_current(self) -> bool:
         """Whether the caller is the writer thread (which must not wait on itself)."""
@@ -90,15 +91,18 @@ class GroupWriter:
 
     def store(self, part: Slice) -> None:
         """Queue ``part`` and wait until it is stored; raise why it was not."""
-        stored = threading.Event()
+        # A plain lock as the latch: released by the writer, acquired here. An Event
+        # would build a Condition per call and notify through it, on the writer thread.
+        latch = threading.Lock()
+        latch.acquire()
         outcome: list[BaseException | None] = []
 
         def done(error: BaseException | None) -> None:
             outcome.append(error)
-            stored.set()
+            latch.release()
 
         self.submit(part, done)
-        stored.wait()
+        latch.acquire()
         if outcome[0] is not None:
             raise outcome[0]
 

@@ -10,11 +10,12 @@ PostgreSQL store rewrites them to ``%s``. Every value reaches SQL as a parameter
 from __future__ import annotations
 
 import abc
+import collections
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
@@ -120,6 +121,12 @@ _COMMIT_MODES = ("step", "slice", "group")
 # What a group's transaction reads of every row it writes or counts an arrival at: the
 # stamp (the fence) and the columns a join arrival updates.
 GROUP_READ = "id, lease_owner, case_id, gen, split_total, joined, arrivals, state"
+# Where those columns (after the stamp) sit in a save's parameters, and the stamp of a
+# new row (the parameters end: created_at, updated_at, finished_at, lease_owner, expiry).
+_JOIN_COLUMNS_AT = tuple(
+    COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
+)
+_STAMP_AT = -2
 
 _PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
@@ -186,8 +193,7 @@ class SqlStore(Store):
         self.keep_history = history
         self._finals = 0  # final saves since the last prune
         self._finals_lock = threading.Lock()
-        self._last_seq = 0
-        self._seq_lock = threading.Lock()
+        self._last_seq = threading.local()  # per thread: no lock for runners to queue on
         self.shared = True  # several processes may work on one database
 
     def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
@@ -205,15 +211,21 @@ class SqlStore(Store):
         return owner, now + self.lease_seconds
 
     def _seq(self) -> int:
-        """A step-history key: nanoseconds since the epoch, strictly increasing per store.
+        """A step-history key: nanoseconds since the epoch, strictly increasing per thread.
 
-        Unique per job across processes too, as long as one job is saved by one worker
-        at a time (the leases' promise), since two saves of a job are microseconds apart.
+        Unique per job: two saves of one job on one thread get increasing keys, and two
+        on different threads (a runner's, then the Scheduler's; one worker's, then the
+        next holder's) are ordered by the messages or the lease between them, which take
+        far longer than a nanosecond. A shared counter would need a lock that every
+        save of every runner queues on.
         """
-        with self._seq_lock:
-            seq = max(time.time_ns(), self._last_seq + 1)
-            self._last_seq = seq
-            return seq
+        last = self._last_seq
+        seq = time.time_ns()
+        previous = getattr(last, "seq", 0)
+        if seq <= previous:
+            seq = previous + 1
+        last.seq = seq
+        return seq
 
     # -- what a subclass provides ---------------------------------------------------------------
 
@@ -502,17 +514,27 @@ class SqlStore(Store):
             ids = {job.id for part in slices for _, _, job in part.rows}
             ids.update(arrival.parent_id for part in slices for arrival in part.arrivals)
             stored = self._group_rows(execute, sorted(ids))
+            # The rows as the slices before the current one left them: a slice is judged,
+            # and its arrivals counted, as if the earlier ones had been stored on their own.
+            saved: dict[str, Sequence[Any]] = {}
+            view = collections.ChainMap(saved, stored)
             joins: dict[str, _Join] = {}
             rows: list[Any] = []
             for k, part in enumerate(slices):
                 try:
-                    self._admit_slice(part, stored, joins)
+                    self._admit_slice(part, view, joins)
                 except (LeaseLostError, JobNotFoundError, CodecError) as exc:
                     results[k] = exc
                     continue
                 for a in part.arrivals:
                     join = joins[a.parent_id]
                     join.arrive(self, a.gen, a.branch_index, a.data, a.join_step, a.needed)
+                for params, _, job in part.rows:
+                    # A saved row replaces whatever arrivals were counted at it so far.
+                    joins.pop(job.id, None)
+                    before = view.get(job.id)
+                    stamp = before[1] if before is not None else params[_STAMP_AT]
+                    saved[job.id] = (job.id, stamp, *(params[i] for i in _JOIN_COLUMNS_AT))
                 rows.extend(part.rows)
             self._put_group(execute, executemany, rows, stored)
             for join in joins.values():
@@ -525,7 +547,7 @@ class SqlStore(Store):
         return results
 
     def _admit_slice(
-        self, part: Slice, stored: dict[str, Sequence[Any]], joins: dict[str, _Join]
+        self, part: Slice, stored: Mapping[str, Sequence[Any]], joins: dict[str, _Join]
     ) -> None:
         """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at."""
         owner = self.owner
