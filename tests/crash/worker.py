@@ -1,4 +1,7 @@
-"""A worker process for the crash tests: runs FLOW on ACTORS_STORE until SIGTERM."""
+"""A worker process for the crash tests: runs FLOW on ACTORS_STORE until SIGTERM.
+
+ACTORS_COMMIT names the store's commit mode (step, slice or group).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crashflow import FLOW
 
 from actors import Mediator
+from actors.stores import open_store
 
 
 def main() -> None:
@@ -21,7 +25,7 @@ def main() -> None:
         [FLOW],
         runners=4,
         capacity=20,
-        store=os.environ["ACTORS_STORE"],
+        store=open_store(os.environ["ACTORS_STORE"], commit=os.environ["ACTORS_COMMIT"]),
         lease_seconds=2.0,  # short, so takeovers happen within the test's time
         poll_interval=0.2,
     )
