@@ -605,6 +605,16 @@ class SqlStore(Store):
         """Run ``fn(execute, executemany)`` in one write transaction (as ``_write`` does)."""
         raise NotImplementedError
 
+    def group_stats(self) -> tuple[int, int] | None:
+        """With ``commit="group"``: (transactions, slices) the writer has stored so far.
+
+        Slices per transaction is how much each commit was shared; ``None`` in the
+        other modes.
+        """
+        if self._writer is None:
+            return None
+        return self._writer.groups, self._writer.slices
+
     def _close_writer(self) -> None:
         """Store what the writer thread still holds and stop it (before connections close)."""
         if self._writer is not None:

@@ -56,7 +56,8 @@ class Harness(External):
         on_shed: as for ``Mediator``.
         runner_batch: jobs a runner runs per delivery (1: every job is its own delivery).
         store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
-            crashed runner's job exactly its last saved data back.
+            crashed runner's job exactly its last saved data back. Not a store with
+            ``commit="group"``: its writer thread is outside the harness's schedule.
         clock: the virtual clock (a new one at t=0 by default).
         faults: what goes wrong (``FaultPlan``); nothing by default.
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
@@ -121,6 +122,13 @@ class Harness(External):
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
+        if store is not None and store.background_commit:
+            msg = (
+                f"the harness needs a store that stores in the calling thread; {store.url} "
+                "stores on a writer thread of its own (commit='group'), which the harness "
+                "cannot schedule: open it with commit='step' or 'slice'"
+            )
+            raise ValueError(msg)
         self.store = store if store is not None else MemoryStore(copy_data=True)
         self.mediator = Mediator(
             workflows,
