@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from order_fulfilment import ORDER_FULFILMENT, sample_order
-
 from actors import JobState, Mediator
 from actors.stores import SqlStore, open_store
+from order_fulfilment import ORDER_FULFILMENT, sample_order
 
 
 # --8<-- [start:run]

@@ -1,6 +1,5 @@
-from bulk_orders import main
-
 from actors.stores import open_store
+from bulk_orders import main
 
 
 def test_bulk_orders_share_transactions_and_every_order_is_stored(tmp_path) -> None:

@@ -76,6 +76,7 @@ class PostgresStore(SqlStore):
     _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
+    _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 
     def __init__(
         self,
@@ -179,8 +180,8 @@ class PostgresStore(SqlStore):
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
     def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
-        if self._writer is not None or getattr(self._slice, "pending", None) is not None:
-            super()._save_all(jobs, what, fence=fence)  # grouped: stored with a slice or group
+        if getattr(self._slice, "pending", None) is not None:
+            super()._save_all(jobs, what, fence=fence)  # grouped: stored with the slice
             return
         owner = self.owner
         fence = fence and owner is not None

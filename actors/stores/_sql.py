@@ -167,6 +167,10 @@ class SqlStore(Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
+    # With commit="group": whether saves outside a slice go through the writer too. Yes
+    # where the database has one write lock (SQLite); PostgreSQL writes rows concurrently,
+    # and a caller waiting for a whole group would wait longer than for its own commit.
+    _group_all = True
 
     def __init__(
         self,
@@ -406,9 +410,9 @@ class SqlStore(Store):
         if pending is not None:  # grouped: committed at the end of the runner's slice
             pending.extend(rows)
             return
-        if self._writer is not None and not self._writer.is_current():
+        if self._writer is not None and self._group_all and not self._writer.is_current():
             # A save outside a runner's slice (an admission, the Scheduler's) joins the
-            # writer's next group: no second writer competes for the database.
+            # writer's next group: no second writer competes for the database's lock.
             self._writer.store(Slice(rows=rows, fence=fence))
             return
         fence = fence and self.owner is not None
@@ -647,7 +651,9 @@ class SqlStore(Store):
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
-        if self._writer is not None or getattr(self._slice, "pending", None) is not None:
+        if (self._writer is not None and self._group_all) or getattr(
+            self._slice, "pending", None
+        ) is not None:
             self._save_all([job], f"save job {job.id}")
         else:
             self._save_one(job)
