@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,27 @@ def raw_postgres(url: str, seconds: float = 2.0) -> float:
     return n / seconds
 
 
-def engine_w(url: str, n: int, commit: str) -> dict[str, float]:
-    """W through one Mediator; workflows/s, and the saves and transactions per workflow."""
+def engine_w(url: str, n: int, commit: str, producers: int = 1) -> dict[str, float]:
+    """W through one Mediator; workflows/s, and the saves and transactions per workflow.
+
+    ``producers`` threads call ``schedule()`` (each waits until its case is stored).
+    """
     store = open_store(url, commit=commit)
     mediator = Mediator([workload_w()], runners=4, capacity=1000, store=store)
+
+    def produce(count: int) -> None:
+        for _ in range(count):
+            mediator.schedule("w", {})
+
+    threads = [
+        threading.Thread(target=produce, args=(n // producers + (i < n % producers),))
+        for i in range(producers)
+    ]
     start = time.perf_counter()
-    for _ in range(n):
-        mediator.schedule("w", {})
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     mediator.shutdown(drain=True)
     rate = n / (time.perf_counter() - start)
     writer = getattr(store, "_writer", None)
@@ -146,12 +161,20 @@ def median(values: list[float]) -> float:
 
 
 def engine_table(
-    name: str, url_of: Any, raw: float, n: int, repeat: int, modes: tuple[str, ...]
+    name: str,
+    url_of: Any,
+    raw: float,
+    n: int,
+    repeat: int,
+    modes: tuple[str, ...],
 ) -> None:
+    # A mode "group/8" is group commit with 8 producer threads (the others have one).
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for r in range(repeat):
         for mode in modes:  # interleaved: the machine's drift hits every mode alike
-            runs[mode].append(engine_w(url_of(f"{mode}_{r}"), n, mode))
+            commit, _, many = mode.partition("/")
+            url = url_of(f"{commit}_{many or 1}_{r}")
+            runs[mode].append(engine_w(url, n, commit, int(many or 1)))
     for mode in modes:
         wf = median([run["wf_s"] for run in runs[mode]])
         saves = median([run["saves"] for run in runs[mode]])
@@ -162,7 +185,7 @@ def engine_table(
             commits = median([run["commits"] for run in runs[mode]])
             extra = f", {commits:.2f} transactions per workflow, {per:.1f} slices each"
         print(
-            f"{name} W, commit={mode:<5} {wf:8,.0f} workflows/s "
+            f"{name} W, commit={mode:<7} {wf:8,.0f} workflows/s "
             f"(runs: {each}); "
             f"{saves:.0f} saves per workflow = {wf * saves / raw:.0%} of raw commits/s{extra}"
         )
@@ -173,7 +196,11 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("--workers-n", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modes", default="step,slice,group")
+    parser.add_argument(
+        "--modes",
+        default="step,slice,group,group/8",
+        help="commit modes; mode/N: N producer threads instead of one",
+    )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
     args = parser.parse_args()
@@ -182,7 +209,12 @@ def main() -> int:
     raw = raw_sqlite(str(tmp / "raw.db"))
     print(f"SQLite raw commits/s {raw:10,.0f}")
     engine_table(
-        "SQLite", lambda name: f"sqlite:///{tmp / f'w-{name}.db'}", raw, args.n, args.repeat, modes
+        "SQLite",
+        lambda name: f"sqlite:///{tmp / f'w-{name}.db'}",
+        raw,
+        args.n,
+        args.repeat,
+        modes,
     )
     import pgserver
 

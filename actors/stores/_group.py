@@ -72,6 +72,7 @@ class GroupWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._finished = False  # the writer thread has stopped
         self.groups = 0  # transactions committed (for benchmarks and tests)
         self.slices = 0  # slices those held
 
@@ -79,11 +80,14 @@ class GroupWriter:
         """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not)."""
         if self._thread is None:
             self._start()
-        with self._lock:  # so close() cannot slip its stop mark in before this slice
-            if self._closed:
-                msg = f"{self._name}: the store is closed"
-                raise StoreError(msg)
-            self._queue.put((part, done))
+        if self._closed:
+            msg = f"{self._name}: the store is closed"
+            raise StoreError(msg)
+        # No lock here: every runner and producer passes through, and a lock that a
+        # thread can lose the GIL while holding makes the others queue behind it.
+        self._queue.put((part, done))
+        if self._finished:  # the writer stopped as this was queued: store it here
+            self._store_left()
 
     def is_current(self) -> bool:
         """Whether the caller is the writer thread (which must not wait on itself)."""
@@ -141,7 +145,26 @@ class GroupWriter:
             if group:
                 self._commit(group)
             if stop:
+                # A slice queued behind the stop mark (its submitter passed the closed
+                # check as close() began) is stored now, or by its submitter, which
+                # sees _finished once it has queued the slice.
+                self._finished = True
+                self._store_left()
                 return
+
+    def _store_left(self) -> None:
+        """Store (or fail) the slices queued after the writer stopped, on this thread."""
+        with self._lock:
+            group = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    group.append(item)
+            if group:
+                self._commit(group)
 
     def _commit(self, group: list[tuple[Slice, Done]]) -> None:
         results: list[BaseException | None]
