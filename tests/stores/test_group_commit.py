@@ -14,6 +14,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 
 import pytest
 
@@ -931,3 +932,43 @@ def test_an_unreadable_join_faults_the_branch_as_in_the_other_modes(make_sql_sto
     assert job.state is JobState.FAULTED
     assert "cannot decode arrivals" in job.error
     assert len(runs) == 2  # each branch ran once
+
+
+def test_heartbeats_and_group_commits_lock_rows_in_one_order(make_sql_store):
+    # A heartbeat renews every root a worker holds while its writer's groups lock the
+    # same rows. Both lock in insertion order, so PostgreSQL never has to break a
+    # deadlock between them (it would abort one of the two with an error).
+    store = make_sql_store(commit="group")
+    store.owner = "w"
+    roots = [rec(f"r{i:03}") for i in range(60)]
+    for root in roots:
+        store.create(root)  # leased to "w": created by its store
+    # New row versions, last root first: a scan of the table now meets the roots in the
+    # reverse of their insertion order, the order a group locks them in.
+    for root in reversed(roots):
+        make_sql_store.raw("UPDATE jobs SET lease_expires = ? WHERE id = ?", (1e12, root.id))
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def beat():
+        while not done.is_set():
+            try:
+                assert store.heartbeat("w", time.time(), 30.0) == len(roots)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                failures.append(exc)
+                return
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    try:
+        calls = Callbacks()
+        for round_ in range(40):
+            with plugged(store):
+                for i, root in enumerate(reversed(roots)):  # saved in the other order
+                    submit(store, calls((round_, i)), saving(root, attempt=round_ + 1))
+        results = calls.wait(40 * len(roots))
+    finally:
+        done.set()
+        beater.join(TIMEOUT)
+    assert failures == []
+    assert all(error is None for _, error, _, _ in results)
