@@ -954,7 +954,7 @@ def test_heartbeats_and_group_commits_lock_rows_in_one_order(make_sql_store):
         while not done.is_set():
             try:
                 assert store.heartbeat("w", time.time(), 30.0) == len(roots)
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            except BaseException as exc:  # collected for the assertion below
                 failures.append(exc)
                 return
 
