@@ -791,14 +791,6 @@ class SqlStore(Store):
             f"AND (lease_expires IS NULL OR lease_expires < ?{mine}){one} "
             f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
         )
-        lease = "UPDATE jobs SET lease_expires = ? WHERE id = ?"
-        # Every row of the case, locked in insertion order (a parent before its branches,
-        # the order a join arrival locks them in too), then stamped with the new owner.
-        members = (
-            f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? "
-            f"ORDER BY {self._order}{self._for_update}"
-        )
-        stamp = "UPDATE jobs SET lease_owner = ? WHERE case_id = ?"
         state_at = COLUMNS.index("state")
 
         def write(execute: Execute) -> list[Any]:
@@ -809,10 +801,25 @@ class SqlStore(Store):
                 params += (case_id,)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
-            for root in roots:
-                execute(lease, (now + lease_seconds, root))
-                found = execute(members, (root,)).fetchall()
-                execute(stamp, (owner, root))
+            # A few statements for all the cases taken, not a few per case.
+            for i in range(0, len(roots), 500):
+                chunk = roots[i : i + 500]
+                marks = ", ".join("?" for _ in chunk)
+                execute(
+                    f"UPDATE jobs SET lease_expires = ? WHERE id IN ({marks})",
+                    (now + lease_seconds, *chunk),
+                )
+                # Every row of those cases, locked in insertion order (a parent before
+                # its branches, the order a join arrival and a group lock them in too),
+                # then stamped with the new owner.
+                found = execute(
+                    f"SELECT {SELECT_LIST} FROM jobs WHERE case_id IN ({marks}) "
+                    f"ORDER BY {self._order}{self._for_update}",
+                    chunk,
+                ).fetchall()
+                execute(
+                    f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk)
+                )
                 rows.extend(row for row in found if row[state_at] not in _FINAL_VALUES)
             return rows
 
