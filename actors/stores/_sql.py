@@ -10,7 +10,6 @@ PostgreSQL store rewrites them to ``%s``. Every value reaches SQL as a parameter
 from __future__ import annotations
 
 import abc
-import collections
 import logging
 import re
 import threading
@@ -533,13 +532,14 @@ class SqlStore(Store):
             stored = self._group_rows(execute, sorted(ids))
             # The rows as the slices before the current one left them: a slice is judged,
             # and its arrivals counted, as if the earlier ones had been stored on their own.
+            # Only the rows of parents that arrivals count at matter for that.
             saved: dict[str, Sequence[Any]] = {}
-            view = collections.ChainMap(saved, stored)
+            parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
             joins: dict[str, _Join] = {}
             rows: list[Any] = []
             for k, part in enumerate(slices):
                 try:
-                    self._admit_slice(part, view, joins)
+                    self._admit_slice(part, stored, saved, joins)
                 except (LeaseLostError, JobNotFoundError, CodecError) as exc:
                     results[k] = exc
                     continue
@@ -547,11 +547,12 @@ class SqlStore(Store):
                     join = joins[a.parent_id]
                     join.arrive(self, a.gen, a.branch_index, a.data, a.join_step, a.needed)
                 for params, _, job in part.rows:
-                    # A saved row replaces whatever arrivals were counted at it so far.
-                    joins.pop(job.id, None)
-                    before = view.get(job.id)
-                    stamp = before[1] if before is not None else params[_STAMP_AT]
-                    saved[job.id] = (job.id, stamp, *(params[i] for i in _JOIN_COLUMNS_AT))
+                    if job.id in parents:
+                        # A saved row replaces whatever arrivals were counted at it so far.
+                        joins.pop(job.id, None)
+                        before = saved.get(job.id) or stored.get(job.id)
+                        stamp = before[1] if before is not None else params[_STAMP_AT]
+                        saved[job.id] = (job.id, stamp, *(params[i] for i in _JOIN_COLUMNS_AT))
                 rows.extend(part.rows)
             self._put_group(execute, executemany, rows, stored)
             # One executemany per statement shape: pipelined on PostgreSQL, where one
@@ -570,9 +571,17 @@ class SqlStore(Store):
         return results
 
     def _admit_slice(
-        self, part: Slice, stored: Mapping[str, Sequence[Any]], joins: dict[str, _Join]
+        self,
+        part: Slice,
+        stored: Mapping[str, Sequence[Any]],
+        saved: Mapping[str, Sequence[Any]],
+        joins: dict[str, _Join],
     ) -> None:
-        """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at."""
+        """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
+
+        ``stored``: the rows as the transaction read them (their stamps do not change
+        within it); ``saved``: parents' rows as earlier slices of the group saved them.
+        """
         owner = self.owner
         if owner is not None and part.fence:
             for _, _, job in part.rows:
@@ -588,7 +597,7 @@ class SqlStore(Store):
             pid = arrival.parent_id
             join = joins.get(pid) or fresh.get(pid)
             if join is None:
-                row = stored.get(pid)
+                row = saved.get(pid) or stored.get(pid)
                 if row is None:
                     msg = f"no job {pid!r} to record branch {arrival.branch_index}'s arrival at"
                     raise JobNotFoundError(msg)
