@@ -521,6 +521,7 @@ RESUMABLE = """
     [
         ("sqlite:///jobs.db", [], {"commit": "step"}),
         ("sqlite:///jobs.db", ["--commit", "slice"], {"commit": "slice"}),
+        ("sqlite:///jobs.db", ["--commit", "group"], {"commit": "group"}),
         ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
     ],
 )
