@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
     from actors._engine import Engine
     from actors._workflow import Workflow
+    from actors.stores import Store
 
-__all__ = ["Runner", "correlations_for", "default_merge"]
+__all__ = ["Runner", "back_to_saved_data", "correlations_for", "default_merge"]
 
 # A step handler returns None to go on to the job's next step, or the messages that end
 # the slice (the job parked, split, joined or ended) for the loop to send.
@@ -64,6 +65,19 @@ def default_merge(parent: Any, branches: list[Any]) -> Any:
     for branch in branches:
         parent.update(branch)
     return parent
+
+
+def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
+    """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
+
+    Returns the reason to fault it with. Used by a runner, and by the Scheduler when a
+    store committing on a writer thread reports the failure after the runner moved on.
+    """
+    saved = store.load(job.id)
+    if saved is not None:
+        job.data = saved.data
+    job.event = None
+    return f"step {job.step!r}: data cannot be stored: {exc}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -256,13 +270,7 @@ class Runner(pykka.Actor):
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
         """A step left data the store cannot encode: fault the job with its last saved data."""
-        saved = self._e.store.load(job.id)
-        if saved is not None:
-            job.data = saved.data
-        job.event = None
-        return self._finish(
-            job, JobState.FAULTED, f"step {job.step!r}: data cannot be stored: {exc}"
-        )
+        return self._finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
 
     def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
         job.step = step.name

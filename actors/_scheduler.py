@@ -25,7 +25,7 @@ from actors._errors import (
 )
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
-from actors._runner import Runner, correlations_for
+from actors._runner import Runner, back_to_saved_data, correlations_for
 from actors._steps import Discriminator
 from actors._timers import Timers
 
@@ -358,20 +358,17 @@ class Scheduler(pykka.Actor):
         if isinstance(msg.error, CodecError):
             # Not a passing failure (an unreadable row): running the slice again would
             # fail the same way, so the job faults, as a runner faults it in other modes.
-            self._fault_saved(msg.job, f"step {msg.job.step!r}: data cannot be stored: {msg.error}")
+            self._fault_saved(msg.job, msg.error)
         else:
             self._resume_saved(msg.job, "its steps could not be stored")
         if self._drain:
             self._check_drain()
 
-    def _fault_saved(self, job: JobRecord, why: str) -> None:
+    def _fault_saved(self, job: JobRecord, error: BaseException) -> None:
         """End ``job`` FAULTED with its last saved data (what its runner did was not stored)."""
         if job.case_id in self._lost:
             return
-        saved = self._e.store.load(job.id)
-        if saved is not None:
-            job.data = saved.data
-        job.event = None
+        why = back_to_saved_data(self._e.store, job, error)
         self._jobs[job.id] = job
         self._end(job, JobState.FAULTED, why)
 

@@ -27,6 +27,7 @@ from actors.stores._sql import (
     Execute,
     ExecuteMany,
     SqlStore,
+    latest,
     mask_url,
 )
 
@@ -200,10 +201,9 @@ class PostgresStore(SqlStore):
         rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        last = {job.id: params for params, _, job in rows}  # each job as last saved
+        last, history = latest(rows)
         if last:
-            execute(_UPSERT_MANY, [list(column) for column in zip(*last.values(), strict=True)])
-        history = [h for _, h, _ in rows if h is not None]
+            execute(_UPSERT_MANY, [list(column) for column in zip(*last, strict=True)])
         if history:
             execute(_HISTORY_MANY, [list(column) for column in zip(*history, strict=True)])
 

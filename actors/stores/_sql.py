@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
@@ -34,6 +34,8 @@ __all__ = [
     "Execute",
     "ExecuteMany",
     "SqlStore",
+    "in_lists",
+    "latest",
     "mask_url",
 ]
 
@@ -126,6 +128,25 @@ _JOIN_COLUMNS_AT = tuple(
     COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
 )
 _STAMP_AT = -2
+
+
+def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """``ids`` in chunks small enough for one statement, each with its ``?`` marks.
+
+    SQLite allows 999 parameters per statement at the least; 500 leaves room for others.
+    """
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i : i + 500])
+        yield chunk, ", ".join("?" for _ in chunk)
+
+
+def latest(
+    rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """A group's rows as written: each job's parameters as last saved, and every history row."""
+    last = {job.id: params for params, _, job in rows}
+    return list(last.values()), [h for _, h, _ in rows if h is not None]
+
 
 _PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
 _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
@@ -603,15 +624,13 @@ class SqlStore(Store):
                     raise JobNotFoundError(msg)
                 join = fresh[pid] = _Join(pid, row[3:8])
             if join.counts(arrival.gen):
-                join.arrivals(self, pid)  # readable, or CodecError before anything counts
+                join.arrivals(self)  # readable, or CodecError before anything counts
         joins.update(fresh)
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id."""
         out: dict[str, Sequence[Any]] = {}
-        for i in range(0, len(ids), 500):  # SQLite's limit on parameters is 999 at least
-            chunk = ids[i : i + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in in_lists(ids):
             sql = f"SELECT {GROUP_READ} FROM jobs WHERE id IN ({marks}){self._for_update}"
             out.update((row[0], row) for row in execute(sql, chunk).fetchall())
         return out
@@ -622,14 +641,12 @@ class SqlStore(Store):
         executemany: ExecuteMany,
         rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
         stored: dict[str, Sequence[Any]],
-    ) -> None:
-        """Write a group's rows, unfenced (its transaction checked the stamps already)."""
-        last = {job.id: params for params, _, job in rows}
-        if last:
-            executemany(UPSERT, list(last.values()))
-        history = [h for _, h, _ in rows if h is not None]
-        if history:
-            executemany(HISTORY, history)
+    ) -> None:  # pragma: no cover - each backend provides it
+        """Write a group's rows, unfenced (its transaction checked the stamps already).
+
+        ``stored`` holds the rows that existed before the group (see ``latest``).
+        """
+        raise NotImplementedError
 
     def _write_group(
         self, fn: Callable[[Execute, ExecuteMany], T], what: str
@@ -679,12 +696,10 @@ class SqlStore(Store):
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""
-        if (self._writer is not None and self._group_all) or getattr(
-            self._slice, "pending", None
-        ) is not None:
-            self._save_all([job], f"save job {job.id}")
+        if self._writer is None and getattr(self._slice, "pending", None) is None:
+            self._save_one(job)  # a backend's fast path for a save of its own
         else:
-            self._save_one(job)
+            self._save_all([job], f"save job {job.id}")
 
     def _save_one(self, job: JobRecord) -> None:
         """The hot path (one save per step); a backend may specialise it."""
@@ -811,9 +826,7 @@ class SqlStore(Store):
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
             # A few statements for all the cases taken, not a few per case.
-            for i in range(0, len(roots), 500):
-                chunk = roots[i : i + 500]
-                marks = ", ".join("?" for _ in chunk)
+            for chunk, marks in in_lists(roots):
                 execute(
                     f"UPDATE jobs SET lease_expires = ? WHERE id IN ({marks})",
                     (now + lease_seconds, *chunk),
@@ -857,9 +870,7 @@ class SqlStore(Store):
         if the case has ended or was released since.
         """
         out: dict[str, str | None] = {}
-        for i in range(0, len(case_ids), 500):
-            chunk = case_ids[i : i + 500]
-            marks = ", ".join("?" for _ in chunk)
+        for chunk, marks in in_lists(case_ids):
             rows = self._read(
                 f"SELECT id, lease_owner FROM jobs WHERE id IN ({marks})",
                 chunk,
@@ -975,11 +986,11 @@ class _Join:
         """Whether an arrival was counted (so there is something to store)."""
         return self.n > 0
 
-    def arrivals(self, store: SqlStore, parent_id: str) -> dict[int, Any]:
+    def arrivals(self, store: SqlStore) -> dict[int, Any]:
         """The arrivals stored so far (decoded once); ``CodecError`` if they are unreadable."""
         if self.decoded is None:
             problems: list[str] = []
-            value = store._arrivals(self.text, parent_id, problems)
+            value = store._arrivals(self.text, self.id, problems)
             if problems:
                 raise CodecError("; ".join(problems))
             self.decoded = value
@@ -1001,7 +1012,7 @@ class _Join:
         """Count one arrival; ``(arrived, total)``, ``arrived == 0`` when it counts nothing."""
         if not self.counts(gen):
             return 0, self.total
-        arrivals = self.arrivals(store, self.id)
+        arrivals = self.arrivals(store)
         if branch_index in arrivals:
             return 0, self.total
         arrivals[branch_index] = store.codec.decode(encoded)

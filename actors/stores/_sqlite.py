@@ -25,6 +25,7 @@ from actors.stores._sql import (
     Execute,
     ExecuteMany,
     SqlStore,
+    latest,
 )
 
 __all__ = ["SqliteStore"]
@@ -55,6 +56,13 @@ WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != 
                    OR (?3 IS NOT NULL AND lease_expires IS NOT NULL))
 """
 _SAVE_INDEXED_FENCED = f"{_SAVE_INDEXED} AND (jobs.lease_owner IS NULL OR jobs.lease_owner = ?5)"
+
+
+def _split(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """A save's parameters for _SAVE_PLAIN and for _SAVE_INDEXED."""
+    job_id = params[0]
+    plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
+    return plain, (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
 
 
 class _Connection(sqlite3.Connection):
@@ -232,14 +240,8 @@ class SqliteStore(SqlStore):
         # follows inserts the one and changes nothing of the other.
         last = {job.id: (params, job) for params, _, job in rows}
         owner = self.owner
-        for job_id, (params, job) in last.items():
-            plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
-            indexed: tuple[Any, ...] = (
-                params[_STATE_AT],
-                params[_DUE_AT],
-                params[_FINISHED_AT],
-                job_id,
-            )
+        for params, job in last.values():
+            plain, indexed = _split(params)
             if not fence:
                 if execute(_SAVE_PLAIN, plain).rowcount == 0:
                     execute(UPSERT, params)  # a job saved before it was created
@@ -267,12 +269,13 @@ class SqliteStore(SqlStore):
     ) -> None:
         # As in _put_rows: existing rows get the unindexed columns, then the indexed ones
         # only where they changed; new rows (a split's branches) are inserted.
-        last = {job.id: params for params, _, job in rows}
+        last, history = latest(rows)
         plain, indexed, new = [], [], []
-        for job_id, params in last.items():
-            if job_id in stored:
-                plain.append((*_plain_of(params), params[-5], job_id))
-                indexed.append((params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id))
+        for params in last:
+            if params[0] in stored:
+                one, other = _split(params)
+                plain.append(one)
+                indexed.append(other)
             else:
                 new.append(params)
         if plain:
@@ -280,7 +283,6 @@ class SqliteStore(SqlStore):
             executemany(_SAVE_INDEXED, indexed)
         if new:
             executemany(UPSERT, new)
-        history = [h for _, h, _ in rows if h is not None]
         if history:
             executemany(HISTORY, history)
 
