@@ -18,7 +18,12 @@ import pykka
 from actors import messages as m
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
+from actors._errors import (
+    CodecError,
+    JobNotFoundError,
+    LeaseLostError,
+    UnknownWorkflowError,
+)
 from actors._job import JobRecord, JobState
 from actors._steps import (
     DeferredChoice,
@@ -41,7 +46,13 @@ if TYPE_CHECKING:
     from actors._workflow import Workflow
     from actors.stores import Store
 
-__all__ = ["Runner", "back_to_saved_data", "correlations_for", "default_merge"]
+__all__ = [
+    "Runner",
+    "back_to_saved_data",
+    "correlations_for",
+    "default_merge",
+    "parent_missing",
+]
 
 # A step handler returns None to go on to the job's next step, or the messages that end
 # the slice (the job parked, split, joined or ended) for the loop to send.
@@ -78,6 +89,11 @@ def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
         job.data = saved.data
     job.event = None
     return f"step {job.step!r}: data cannot be stored: {exc}"
+
+
+def parent_missing(job: JobRecord) -> str:
+    """Why a branch faults when its join finds no row of the split's parent."""
+    return f"its split's parent job {job.parent_id!r} is missing from the store"
 
 
 def _describe(exc: BaseException) -> str:
@@ -400,14 +416,18 @@ class Runner(pykka.Actor):
         # Count the arrival in the store first, then end the branch: if the process dies
         # in between, the branch reruns this step and the store ignores the repeat, so
         # no arrival is lost or counted twice.
-        self._e.store.record_arrival(
-            job.parent_id,
-            job.parent_gen,
-            job.branch_index,
-            job.data,
-            join_step=step.name,
-            needed=1 if isinstance(step, Discriminator) else None,
-        )
+        try:
+            self._e.store.record_arrival(
+                job.parent_id,
+                job.parent_gen,
+                job.branch_index,
+                job.data,
+                join_step=step.name,
+                needed=1 if isinstance(step, Discriminator) else None,
+            )
+        except JobNotFoundError:
+            # Running the branch again would reach the same missing row: it ends here.
+            return self._fault(job, step, parent_missing(job))
         job.step = step.name
         job.state = JobState.DONE
         self._e.store.save(job)

@@ -19,13 +19,14 @@ from actors._engine import job_log, logger
 from actors._errors import (
     CodecError,
     EngineStoppedError,
+    JobNotFoundError,
     LeaseLostError,
     StoreError,
     UnknownWorkflowError,
 )
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
-from actors._runner import Runner, back_to_saved_data, correlations_for
+from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._steps import Discriminator
 from actors._timers import Timers
 
@@ -355,22 +356,30 @@ class Scheduler(pykka.Actor):
             msg.error,
             extra=job_log(msg.job),
         )
+        job = msg.job
         if isinstance(msg.error, CodecError):
             # Not a passing failure (an unreadable row): running the slice again would
             # fail the same way, so the job faults, as a runner faults it in other modes.
-            self._fault_saved(msg.job, msg.error)
+            self._fault_saved(job, msg.error)
+        elif isinstance(msg.error, JobNotFoundError) and job.parent_id is not None:
+            # The branch's join found no parent row (how a slice meets this error): the
+            # same holds on every run, so it faults as a runner faults it in other modes.
+            self._fault_saved(job, msg.error, f"step {job.step!r}: {parent_missing(job)}")
         else:
             self._resume_saved(msg.job, "its steps could not be stored")
         if self._drain:
             self._check_drain()
 
-    def _fault_saved(self, job: JobRecord, error: BaseException) -> None:
-        """End ``job`` FAULTED with its last saved data (what its runner did was not stored)."""
+    def _fault_saved(self, job: JobRecord, error: BaseException, why: str | None = None) -> None:
+        """End ``job`` FAULTED with its last saved data (what its runner did was not stored).
+
+        ``why`` is the reason to record; by default, that its data cannot be stored.
+        """
         if job.case_id in self._lost:
             return
-        why = back_to_saved_data(self._e.store, job, error)
+        cannot_store = back_to_saved_data(self._e.store, job, error)
         self._jobs[job.id] = job
-        self._end(job, JobState.FAULTED, why)
+        self._end(job, JobState.FAULTED, why or cannot_store)
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
         """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
