@@ -19,16 +19,15 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import (
+from actors.stores._sql import SqlStore, mask_url
+from actors.stores._statements import (
     COLUMNS,
     GROUP_READ,
     UPSERT,
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
-    SqlStore,
     latest,
-    mask_url,
 )
 
 __all__ = ["PostgresStore"]

@@ -1,10 +1,10 @@
-"""What the SQLite and PostgreSQL stores share: rows, statements and the Store semantics.
+"""What the SQLite and PostgreSQL stores share: the ``Store`` semantics over a ``jobs`` table.
 
 A subclass supplies the connection handling (``_write`` runs a function inside one write
 transaction, ``_read`` runs one query) and a few dialect details; everything else, from
-how a ``JobRecord`` maps to a row to how a bad row becomes a FAULTED job, lives here so
-the two backends cannot drift apart. Statements are written with ``?`` placeholders; the
-PostgreSQL store rewrites them to ``%s``. Every value reaches SQL as a parameter.
+saves and claims to how a bad row becomes a FAULTED job, lives here so the two backends
+cannot drift apart. The table's statements are in ``_statements``, the mapping of a job
+to a row and back in ``_rows``, and a join's bookkeeping in ``_joins``.
 """
 
 from __future__ import annotations
@@ -14,138 +14,43 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import CodecError, JobNotFoundError, LeaseLostError
+from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
+from actors.stores._group_transaction import GroupTransaction
+from actors.stores._joins import JoinCount
+from actors.stores._rows import read_row, row_params
+from actors.stores._statements import (
+    COLUMNS,
+    FAULTED_VALUE,
+    FINAL_VALUES,
+    GROUP_READ,
+    HISTORY,
+    SELECT_LIST,
+    STAMP_OF,
+    STATE_VALUES,
+    UPSERT,
+    UPSERT_FENCED,
+    WAITING_VALUE,
+    Execute,
+    ExecuteMany,
+    in_lists,
+)
 
-__all__ = [
-    "COLUMNS",
-    "FENCE",
-    "GROUP_READ",
-    "HISTORY",
-    "SELECT_LIST",
-    "UPSERT",
-    "UPSERT_FENCED",
-    "Execute",
-    "ExecuteMany",
-    "SqlStore",
-    "in_lists",
-    "latest",
-    "mask_url",
-]
+__all__ = ["SqlStore", "mask_url"]
 
 logger = logging.getLogger("actors.stores")
 
 T = TypeVar("T")
 
-# Runs one statement inside the current transaction and returns a DB-API cursor.
-Execute = Callable[[str, Sequence[Any]], Any]
-# Runs one statement once per parameter tuple, inside the current transaction.
-ExecuteMany = Callable[[str, Sequence[Sequence[Any]]], Any]
-
-_STATE_VALUES = {s.value: s for s in JobState}
-_FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
-_RUNNING = JobState.RUNNING.value
-_READY = JobState.READY.value
-_WAITING = JobState.WAITING.value
-_FAULTED = JobState.FAULTED.value
-
-# The record's own columns, in the order of JobRecord's fields.
-COLUMNS = (
-    "id",
-    "case_id",
-    "workflow",
-    "version",
-    "step",
-    "data",
-    "state",
-    "parent_id",
-    "branch_index",
-    "attempt",
-    "error",
-    "due",
-    "event",
-    "split_step",
-    "split_total",
-    "split_live",
-    "arrivals",
-    "join_step",
-    "joined",
-    "branch_error",
-    "branch_cancelled",
-    "gen",
-    "parent_gen",
-    "cancel_requested",
-)
-SELECT_LIST = ", ".join(COLUMNS)
-_MARKS = ", ".join("?" for _ in COLUMNS)
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
-
-# One statement creates or replaces a job, so save() needs no read first. The insertion
-# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace.
-#
-# Leases: every row of a case carries the worker that holds the case in lease_owner (a
-# stamp: rows a worker creates are stamped with it, a claim stamps every row of the case),
-# and the case's root also carries the lease's expiry, which heartbeats renew. A save
-# leaves the stamp alone; a final save clears the expiry but keeps the stamp, so a worker
-# that lost the case stays fenced out of it even once the case has ended.
-UPSERT = f"""
-INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
-VALUES ({_MARKS}, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET {_UPDATES},
-    updated_at = excluded.updated_at,
-    finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
-                       ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
-    lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
-"""
-# The same, fenced: an existing row is replaced only if no other worker's stamp is on it
-# (the one parameter more is the saving worker). The check is part of the write, so
-# nothing can change the stamp between the two; a fenced upsert changes no row.
-FENCE = "jobs.lease_owner IS NULL OR jobs.lease_owner = ?"
-UPSERT_FENCED = f"{UPSERT}WHERE {FENCE}\n"
-HISTORY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-# Who a job's row is stamped with, and its case (read only to name a fenced save's holder).
-_STAMP_OF = "SELECT case_id, lease_owner FROM jobs WHERE id = ?"
-
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
 _COMMIT_MODES = ("step", "slice", "group")
-
-# What a group's transaction reads of every row it writes or counts an arrival at: the
-# stamp (the fence) and the columns a join arrival updates.
-GROUP_READ = "id, lease_owner, case_id, gen, split_total, joined, arrivals, state"
-# Where those columns (after the stamp) sit in a save's parameters, and the stamp of a
-# new row (the parameters end: created_at, updated_at, finished_at, lease_owner, expiry).
-_JOIN_COLUMNS_AT = tuple(
-    COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
-)
-_STAMP_AT = -2
-
-
-def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
-    """``ids`` in chunks small enough for one statement, each with its ``?`` marks.
-
-    SQLite allows 999 parameters per statement at the least; 500 leaves room for others.
-    """
-    for i in range(0, len(ids), 500):
-        chunk = list(ids[i : i + 500])
-        yield chunk, ", ".join("?" for _ in chunk)
-
-
-def latest(
-    rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
-) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """A group's rows as written: each job's parameters as last saved, and every history row."""
-    last = {job.id: params for params, _, job in rows}
-    return list(last.values()), [h for _, h, _ in rows if h is not None]
 
 
 _PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
@@ -281,120 +186,11 @@ class SqlStore(Store):
     # -- rows ---------------------------------------------------------------------------------
 
     def _params(self, job: JobRecord, now: float) -> tuple[Any, ...]:
-        codec = self.codec
-        where = f"data of job {job.id}"
-        data = codec.encode(job.data, where)
-        event = None
-        if job.event is not None:
-            event = codec.encode(list(job.event), f"event of job {job.id}")
-        arrivals = None
-        if job.arrivals:
-            arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
-        state = job.state.value
-        return (
-            job.id,
-            job.case_id,
-            job.workflow,
-            job.version,
-            job.step,
-            data,
-            state,
-            job.parent_id,
-            job.branch_index,
-            job.attempt,
-            job.error,
-            job.due,
-            event,
-            job.split_step,
-            job.split_total,
-            job.split_live,
-            arrivals,
-            job.join_step,
-            bool(job.joined),
-            job.branch_error,
-            bool(job.branch_cancelled),
-            job.gen,
-            job.parent_gen,
-            bool(job.cancel_requested),
-            now,
-            now,
-            now if job.state in FINAL_STATES else None,
-            *self._new_lease(job, now),
-        )
+        return row_params(job, now, self.codec, self._new_lease(job, now))
 
     def _record(self, row: Sequence[Any]) -> tuple[JobRecord, list[str]]:
         """The record a row holds, and what is wrong with the row (nothing, normally)."""
-        problems: list[str] = []
-        r = _RowReader(row, problems)
-        job_id = r.text(0, "id", fallback="?")
-        job = JobRecord(
-            id=job_id,
-            case_id=r.text(1, "case_id", fallback=job_id),
-            workflow=r.text(2, "workflow", fallback="?"),
-            version=r.integer(3, "version", fallback=0),
-            step=r.text_or_none(4, "step"),
-            data=self._decode(row[5], f"data of job {job_id}", problems),
-            state=r.state(6),
-            parent_id=r.text_or_none(7, "parent_id"),
-            branch_index=r.integer_or_none(8, "branch_index"),
-            attempt=r.integer(9, "attempt", fallback=1),
-            error=r.text_or_none(10, "error"),
-            due=r.number_or_none(11, "due"),
-            event=self._event(row[12], job_id, problems),
-            split_step=r.text_or_none(13, "split_step"),
-            split_total=r.integer(14, "split_total", fallback=0),
-            split_live=r.integer(15, "split_live", fallback=0),
-            arrivals=self._arrivals(row[16], job_id, problems),
-            join_step=r.text_or_none(17, "join_step"),
-            joined=r.flag(18, "joined"),
-            branch_error=r.text_or_none(19, "branch_error"),
-            branch_cancelled=r.flag(20, "branch_cancelled"),
-            gen=r.integer(21, "gen", fallback=0),
-            parent_gen=r.integer(22, "parent_gen", fallback=0),
-            cancel_requested=r.flag(23, "cancel_requested"),
-        )
-        return job, problems
-
-    def _decode(self, text: Any, what: str, problems: list[str]) -> Any:
-        if text is None:
-            problems.append(f"{what} is NULL")
-            return None
-        try:
-            return self.codec.decode(text, what)
-        except CodecError as exc:
-            problems.append(str(exc))
-            return None
-
-    def _event(self, text: Any, job_id: str, problems: list[str]) -> tuple[str, str, Any] | None:
-        if text is None:
-            return None
-        what = f"event of job {job_id}"
-        before = len(problems)
-        value = self._decode(text, what, problems)
-        if len(problems) > before:
-            return None
-        if (
-            isinstance(value, list)
-            and len(value) == 3
-            and isinstance(value[0], str)
-            and isinstance(value[1], str)
-        ):
-            return (value[0], value[1], value[2])
-        problems.append(f"{what} is not a [kind, name, payload] list: {text!r:.80}")
-        return None
-
-    def _arrivals(self, text: Any, job_id: str, problems: list[str]) -> dict[int, Any]:
-        if text is None:
-            return {}
-        what = f"arrivals of job {job_id}"
-        before = len(problems)
-        value = self._decode(text, what, problems)
-        if len(problems) > before:
-            return {}
-        if isinstance(value, dict) and all(type(k) is int for k in value):
-            return value
-        problems.append(f"{what} is not a map of branch index to data: {text!r:.80}")
-        return {}
+        return read_row(row, self.codec)
 
     def _records(self, rows: list[Any]) -> list[JobRecord]:
         """Records of ``rows``; a bad row comes back FAULTED (and is saved so)."""
@@ -414,7 +210,7 @@ class SqlStore(Store):
         """
         why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
         job.state, job.error = JobState.FAULTED, why
-        if row[6] == _FAULTED:
+        if row[6] == FAULTED_VALUE:
             return  # already FAULTED in the store: nothing to save
         logger.error("job %s: %s", job.id, why)
         now = time.time()
@@ -423,10 +219,10 @@ class SqlStore(Store):
             execute(
                 "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, "
                 "lease_expires = NULL WHERE id = ?",
-                (_FAULTED, why, now, now, job.id),
+                (FAULTED_VALUE, why, now, now, job.id),
             )
             if self.keep_history:
-                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, _FAULTED, now))
+                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now))
 
         try:
             self._write(mark, f"mark unreadable job {job.id} FAULTED")
@@ -460,7 +256,7 @@ class SqlStore(Store):
 
     def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:
         """The error for a fenced save of ``job``, naming who holds its row (the rare path)."""
-        row = execute(_STAMP_OF, (job.id,)).fetchone()
+        row = execute(STAMP_OF, (job.id,)).fetchone()
         case_id = row[0] if row is not None and row[0] is not None else job.case_id
         holder = row[1] if row is not None and row[1] is not None else "another worker"
         return LeaseLostError(job.id, case_id, holder, self.owner)
@@ -534,98 +330,14 @@ class SqlStore(Store):
     def _store_group(self, slices: list[Slice]) -> list[BaseException | None]:
         """Store ``slices`` in one transaction; per slice, ``None`` or why it was left out.
 
-        Runs on the writer thread. Every row the group writes, and every parent it counts
-        an arrival at, is read first in the transaction (and locked, in PostgreSQL), so
-        the fence is checked once per row instead of in every statement: a slice with a
-        row another worker's stamp is on (``LeaseLostError``), or an arrival at a parent
-        that is missing or unreadable, is left out alone and the others are stored.
-        Rows are then written together, each job once as last saved, with a history row
-        per save; the arrivals at a parent are counted in memory and stored in one update.
+        Runs on the writer thread; ``GroupTransaction`` says how a group is judged.
         """
-        results: list[BaseException | None] = [None] * len(slices)
         if not any(part.rows or part.arrivals for part in slices):
-            return results
-
-        def write(execute: Execute, executemany: ExecuteMany) -> list[Any]:
-            results[:] = [None] * len(slices)  # a retried transaction starts over
-            ids = {job.id for part in slices for _, _, job in part.rows}
-            ids.update(arrival.parent_id for part in slices for arrival in part.arrivals)
-            stored = self._group_rows(execute, sorted(ids))
-            # The rows as the slices before the current one left them: a slice is judged,
-            # and its arrivals counted, as if the earlier ones had been stored on their own.
-            # Only the rows of parents that arrivals count at matter for that.
-            saved: dict[str, Sequence[Any]] = {}
-            parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
-            joins: dict[str, _Join] = {}
-            rows: list[Any] = []
-            for k, part in enumerate(slices):
-                try:
-                    self._admit_slice(part, stored, saved, joins)
-                except (LeaseLostError, JobNotFoundError, CodecError) as exc:
-                    results[k] = exc
-                    continue
-                for a in part.arrivals:
-                    join = joins[a.parent_id]
-                    join.arrive(self, a.gen, a.branch_index, a.data, a.join_step, a.needed)
-                for params, _, job in part.rows:
-                    if job.id in parents:
-                        # A saved row replaces whatever arrivals were counted at it so far.
-                        joins.pop(job.id, None)
-                        before = saved.get(job.id) or stored.get(job.id)
-                        stamp = before[1] if before is not None else params[_STAMP_AT]
-                        saved[job.id] = (job.id, stamp, *(params[i] for i in _JOIN_COLUMNS_AT))
-                rows.extend(part.rows)
-            self._put_group(execute, executemany, rows, stored)
-            # One executemany per statement shape: pipelined on PostgreSQL, where one
-            # round trip per parent would otherwise add up in a group of hundreds.
-            updates: dict[str, list[tuple[Any, ...]]] = {}
-            for join in joins.values():
-                if join.changed:
-                    sql, params = join.update(self)
-                    updates.setdefault(sql, []).append(params)
-            for sql, many in updates.items():
-                executemany(sql, many)
-            return rows
-
-        rows = self._write_group(write, f"store a group of {len(slices)} slice(s)")
+            return [None] * len(slices)
+        group = GroupTransaction(self, slices)
+        rows = self._write_group(group.write, f"store a group of {len(slices)} slice(s)")
         self._after_save([job for _, _, job in rows])
-        return results
-
-    def _admit_slice(
-        self,
-        part: Slice,
-        stored: Mapping[str, Sequence[Any]],
-        saved: Mapping[str, Sequence[Any]],
-        joins: dict[str, _Join],
-    ) -> None:
-        """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
-
-        ``stored``: the rows as the transaction read them (their stamps do not change
-        within it); ``saved``: parents' rows as earlier slices of the group saved them.
-        """
-        owner = self.owner
-        if owner is not None and part.fence:
-            for _, _, job in part.rows:
-                row = stored.get(job.id)
-                if row is not None and row[1] not in (None, owner):
-                    raise LeaseLostError(job.id, row[2], row[1], owner)
-            for arrival in part.arrivals:
-                row = stored.get(arrival.parent_id)
-                if row is not None and row[1] not in (None, owner):
-                    raise LeaseLostError(arrival.parent_id, row[2], row[1], owner)
-        fresh: dict[str, _Join] = {}
-        for arrival in part.arrivals:
-            pid = arrival.parent_id
-            join = joins.get(pid) or fresh.get(pid)
-            if join is None:
-                row = saved.get(pid) or stored.get(pid)
-                if row is None:
-                    msg = f"no job {pid!r} to record branch {arrival.branch_index}'s arrival at"
-                    raise JobNotFoundError(msg)
-                join = fresh[pid] = _Join(pid, row[3:8])
-            if join.counts(arrival.gen):
-                join.arrivals(self)  # readable, or CodecError before anything counts
-        joins.update(fresh)
+        return group.results
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id."""
@@ -739,10 +451,10 @@ class SqlStore(Store):
         A row that cannot be read comes back FAULTED (and is saved so), so whoever
         resumes these jobs learns of it instead of failing.
         """
-        marks = ", ".join("?" for _ in _FINAL_VALUES)
+        marks = ", ".join("?" for _ in FINAL_VALUES)
         rows = self._read(
             f"SELECT {SELECT_LIST} FROM jobs WHERE state NOT IN ({marks}) ORDER BY {self._order}",
-            _FINAL_VALUES,
+            FINAL_VALUES,
             "list unfinished jobs",
         )
         return self._records(rows)
@@ -752,7 +464,7 @@ class SqlStore(Store):
         rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", (), "count jobs")
         out = dict.fromkeys(JobState, 0)
         for state, n in rows:
-            known = _STATE_VALUES.get(state)
+            known = STATE_VALUES.get(state)
             if known is not None:
                 out[known] += int(n)
         return out
@@ -807,7 +519,7 @@ class SqlStore(Store):
         """
         if limit <= 0:
             return []
-        marks = ", ".join("?" for _ in _FINAL_VALUES)
+        marks = ", ".join("?" for _ in FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
         mine = " OR lease_owner = ?" if reclaim else ""
         pick = (
@@ -818,7 +530,7 @@ class SqlStore(Store):
         state_at = COLUMNS.index("state")
 
         def write(execute: Execute) -> list[Any]:
-            params: tuple[Any, ...] = (*_FINAL_VALUES, now)
+            params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if reclaim:
                 params += (owner,)
             if case_id is not None:
@@ -842,7 +554,7 @@ class SqlStore(Store):
                 execute(
                     f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk)
                 )
-                rows.extend(row for row in found if row[state_at] not in _FINAL_VALUES)
+                rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
             return rows
 
         return self._records(self._write(write, f"claim cases for {owner!r}"))
@@ -943,10 +655,10 @@ class SqlStore(Store):
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
                 raise JobNotFoundError(msg)
-            join = _Join(parent_id, row)
-            counted = join.arrive(self, gen, branch_index, encoded, join_step, needed)
+            join = JoinCount(parent_id, row)
+            counted = join.arrive(self.codec, gen, branch_index, encoded, join_step, needed)
             if join.changed:
-                execute(*join.update(self))
+                execute(*join.update(self.codec))
             return counted
 
         return self._write(write, f"record an arrival at job {parent_id}")
@@ -955,148 +667,7 @@ class SqlStore(Store):
         """Ids of WAITING jobs whose due time is at or before ``now``, earliest first."""
         rows = self._read(
             "SELECT id FROM jobs WHERE due <= ? AND state = ? ORDER BY due",
-            (now, _WAITING),
+            (now, WAITING_VALUE),
             "list due timers",
         )
         return [row[0] for row in rows]
-
-
-class _Join:
-    """A parent's join bookkeeping as read in a write transaction, and arrivals counted on it.
-
-    ``row`` starts ``gen, split_total, joined, arrivals, state``. Counting is in memory;
-    ``update`` is the one statement that stores what changed.
-    """
-
-    __slots__ = ("decoded", "final", "fired", "gen", "id", "joined", "n", "step", "text", "total")
-
-    def __init__(self, parent_id: str, row: Sequence[Any]) -> None:
-        self.gen, total, joined, self.text, state = row[:5]
-        self.id = parent_id
-        self.total = int(total or 0)
-        self.joined = bool(joined)
-        self.final = state in _FINAL_VALUES
-        self.decoded: dict[int, Any] | None = None
-        self.step: str | None = None  # the join step to remember, once an arrival names it
-        self.fired = False
-        self.n = 0  # arrivals counted
-
-    @property
-    def changed(self) -> bool:
-        """Whether an arrival was counted (so there is something to store)."""
-        return self.n > 0
-
-    def arrivals(self, store: SqlStore) -> dict[int, Any]:
-        """The arrivals stored so far (decoded once); ``CodecError`` if they are unreadable."""
-        if self.decoded is None:
-            problems: list[str] = []
-            value = store._arrivals(self.text, self.id, problems)
-            if problems:
-                raise CodecError("; ".join(problems))
-            self.decoded = value
-        return self.decoded
-
-    def counts(self, gen: int) -> bool:
-        """Whether an arrival for split ``gen`` would be counted (not stale, not too late)."""
-        return gen == self.gen and not self.joined and not self.final and self.total > 0
-
-    def arrive(
-        self,
-        store: SqlStore,
-        gen: int,
-        branch_index: int,
-        encoded: str,
-        join_step: str | None,
-        needed: int | None,
-    ) -> tuple[int, int]:
-        """Count one arrival; ``(arrived, total)``, ``arrived == 0`` when it counts nothing."""
-        if not self.counts(gen):
-            return 0, self.total
-        arrivals = self.arrivals(store)
-        if branch_index in arrivals:
-            return 0, self.total
-        arrivals[branch_index] = store.codec.decode(encoded)
-        self.n += 1
-        arrived = len(arrivals)
-        if join_step is not None:
-            self.step = join_step
-            if arrived >= (needed or self.total):
-                self.joined = self.fired = True
-        return arrived, self.total
-
-    def update(self, store: SqlStore) -> tuple[str, tuple[Any, ...]]:
-        """The statement that stores the counted arrivals (and the join, if it fired)."""
-        assert self.decoded is not None
-        sets = "arrivals = ?, updated_at = ?"
-        params: list[Any] = [store.codec.encode(self.decoded), time.time()]
-        if self.fired:
-            event = store.codec.encode(["join", self.step, None])
-            sets += ", joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"
-            params += [True, _READY, self.step, self.step, event]
-        elif self.step is not None:
-            sets += ", join_step = ?"
-            params.append(self.step)
-        return f"UPDATE jobs SET {sets} WHERE id = ?", (*params, self.id)
-
-
-class _RowReader:
-    """Reads typed columns of a row, noting (not raising) what does not fit."""
-
-    def __init__(self, row: Sequence[Any], problems: list[str]) -> None:
-        self.row = row
-        self.problems = problems
-
-    def _bad(self, name: str, expected: str, value: Any) -> None:
-        self.problems.append(f"column {name} holds {value!r:.80} (expected {expected})")
-
-    def text(self, i: int, name: str, *, fallback: str) -> str:
-        value = self.row[i]
-        if isinstance(value, str):
-            return value
-        self._bad(name, "text", value)
-        return fallback if value is None else str(value)
-
-    def text_or_none(self, i: int, name: str) -> str | None:
-        value = self.row[i]
-        if value is None or isinstance(value, str):
-            return value
-        self._bad(name, "text or NULL", value)
-        return str(value)
-
-    def integer(self, i: int, name: str, *, fallback: int) -> int:
-        value = self.row[i]
-        if type(value) is int:
-            return value
-        self._bad(name, "an integer", value)
-        return fallback
-
-    def integer_or_none(self, i: int, name: str) -> int | None:
-        value = self.row[i]
-        if value is None or type(value) is int:
-            return value
-        self._bad(name, "an integer or NULL", value)
-        return None
-
-    def number_or_none(self, i: int, name: str) -> float | None:
-        value = self.row[i]
-        if value is None:
-            return None
-        if type(value) in (int, float):
-            return float(value)
-        self._bad(name, "a number or NULL", value)
-        return None
-
-    def flag(self, i: int, name: str) -> bool:
-        value = self.row[i]
-        if type(value) is bool or value in (0, 1):
-            return bool(value)
-        self._bad(name, "a boolean", value)
-        return False
-
-    def state(self, i: int) -> JobState:
-        value = self.row[i]
-        known = _STATE_VALUES.get(value) if isinstance(value, str) else None
-        if known is not None:
-            return known
-        self.problems.append(f"unknown state {value!r:.40} (known: {', '.join(_STATE_VALUES)})")
-        return JobState.FAULTED

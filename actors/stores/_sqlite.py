@@ -16,7 +16,8 @@ from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import (
+from actors.stores._sql import SqlStore
+from actors.stores._statements import (
     COLUMNS,
     FENCE,
     HISTORY,
@@ -24,7 +25,6 @@ from actors.stores._sql import (
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
-    SqlStore,
     latest,
 )
 

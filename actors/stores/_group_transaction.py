@@ -1,0 +1,116 @@
+"""One group commit's transaction: each slice of the group judged on its own, then written.
+
+Every row the group writes, and every parent it counts an arrival at, is read first in
+the transaction (and locked, in PostgreSQL), so the fence is checked once per row instead
+of in every statement. A slice with a row another worker's stamp is on
+(``LeaseLostError``), or an arrival at a parent that is missing or unreadable, is left out
+alone and the others are stored. Rows are then written together, each job once as last
+saved, with a history row per save; the arrivals at a parent are counted in memory and
+stored in one update per parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import CodecError, JobNotFoundError, LeaseLostError
+from actors.stores._group import Slice
+from actors.stores._joins import JoinCount
+from actors.stores._statements import JOIN_COLUMNS_AT, STAMP_AT, Execute, ExecuteMany
+
+if TYPE_CHECKING:
+    from actors.stores._sql import SqlStore
+
+__all__ = ["GroupTransaction"]
+
+
+class GroupTransaction:
+    """Judges and writes one group of slices; ``write`` runs inside the write transaction.
+
+    After ``write``, ``results`` holds per slice ``None`` (stored) or why it was left out.
+    """
+
+    def __init__(self, store: SqlStore, slices: list[Slice]) -> None:
+        self.store = store
+        self.slices = slices
+        self.results: list[BaseException | None] = [None] * len(slices)
+
+    def write(self, execute: Execute, executemany: ExecuteMany) -> list[Any]:
+        """Write the group's admissible slices; return the rows written."""
+        store, slices, codec = self.store, self.slices, self.store.codec
+        self.results = [None] * len(slices)  # a retried transaction starts over
+        ids = {job.id for part in slices for _, _, job in part.rows}
+        ids.update(arrival.parent_id for part in slices for arrival in part.arrivals)
+        stored = store._group_rows(execute, sorted(ids))
+        # The rows as the slices before the current one left them: a slice is judged,
+        # and its arrivals counted, as if the earlier ones had been stored on their own.
+        # Only the rows of parents that arrivals count at matter for that.
+        saved: dict[str, Sequence[Any]] = {}
+        parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
+        joins: dict[str, JoinCount] = {}
+        rows: list[Any] = []
+        for k, part in enumerate(slices):
+            try:
+                self._admit(part, stored, saved, joins)
+            except (LeaseLostError, JobNotFoundError, CodecError) as exc:
+                self.results[k] = exc
+                continue
+            for a in part.arrivals:
+                join = joins[a.parent_id]
+                join.arrive(codec, a.gen, a.branch_index, a.data, a.join_step, a.needed)
+            for params, _, job in part.rows:
+                if job.id in parents:
+                    # A saved row replaces whatever arrivals were counted at it so far.
+                    joins.pop(job.id, None)
+                    before = saved.get(job.id) or stored.get(job.id)
+                    stamp = before[1] if before is not None else params[STAMP_AT]
+                    saved[job.id] = (job.id, stamp, *(params[i] for i in JOIN_COLUMNS_AT))
+            rows.extend(part.rows)
+        store._put_group(execute, executemany, rows, stored)
+        # One executemany per statement shape: pipelined on PostgreSQL, where one
+        # round trip per parent would otherwise add up in a group of hundreds.
+        updates: dict[str, list[tuple[Any, ...]]] = {}
+        for join in joins.values():
+            if join.changed:
+                sql, params = join.update(codec)
+                updates.setdefault(sql, []).append(params)
+        for sql, many in updates.items():
+            executemany(sql, many)
+        return rows
+
+    def _admit(
+        self,
+        part: Slice,
+        stored: Mapping[str, Sequence[Any]],
+        saved: Mapping[str, Sequence[Any]],
+        joins: dict[str, JoinCount],
+    ) -> None:
+        """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
+
+        ``stored``: the rows as the transaction read them (their stamps do not change
+        within it); ``saved``: parents' rows as earlier slices of the group saved them.
+        """
+        owner = self.store.owner
+        if owner is not None and part.fence:
+            for _, _, job in part.rows:
+                row = stored.get(job.id)
+                if row is not None and row[1] not in (None, owner):
+                    raise LeaseLostError(job.id, row[2], row[1], owner)
+            for arrival in part.arrivals:
+                row = stored.get(arrival.parent_id)
+                if row is not None and row[1] not in (None, owner):
+                    raise LeaseLostError(arrival.parent_id, row[2], row[1], owner)
+        fresh: dict[str, JoinCount] = {}
+        for arrival in part.arrivals:
+            pid = arrival.parent_id
+            join = joins.get(pid) or fresh.get(pid)
+            if join is None:
+                row = saved.get(pid) or stored.get(pid)
+                if row is None:
+                    msg = f"no job {pid!r} to record branch {arrival.branch_index}'s arrival at"
+                    raise JobNotFoundError(msg)
+                join = fresh[pid] = JoinCount(pid, row[3:8])
+            if join.counts(arrival.gen):
+                join.arrivals(self.store.codec)  # readable, or CodecError before anything counts
+        joins.update(fresh)

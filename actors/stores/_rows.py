@@ -1,0 +1,210 @@
+"""A job as a row of the ``jobs`` table, and back: parameters to save, records read.
+
+Reading never raises for a bad row: what does not fit is noted, and the store faults
+the job naming it (see ``SqlStore._records``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from actors._errors import CodecError
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors.stores._codec import Codec
+from actors.stores._statements import STATE_VALUES
+
+__all__ = ["read_arrivals", "read_row", "row_params"]
+
+
+def row_params(
+    job: JobRecord, now: float, codec: Codec, lease: tuple[str | None, float | None]
+) -> tuple[Any, ...]:
+    """A save's parameters for ``UPSERT``.
+
+    The record's columns, then created_at, updated_at, finished_at and ``lease`` (the
+    stamp and expiry a new row gets).
+    """
+    where = f"data of job {job.id}"
+    data = codec.encode(job.data, where)
+    event = None
+    if job.event is not None:
+        event = codec.encode(list(job.event), f"event of job {job.id}")
+    arrivals = None
+    if job.arrivals:
+        arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
+    state = job.state.value
+    return (
+        job.id,
+        job.case_id,
+        job.workflow,
+        job.version,
+        job.step,
+        data,
+        state,
+        job.parent_id,
+        job.branch_index,
+        job.attempt,
+        job.error,
+        job.due,
+        event,
+        job.split_step,
+        job.split_total,
+        job.split_live,
+        arrivals,
+        job.join_step,
+        bool(job.joined),
+        job.branch_error,
+        bool(job.branch_cancelled),
+        job.gen,
+        job.parent_gen,
+        bool(job.cancel_requested),
+        now,
+        now,
+        now if job.state in FINAL_STATES else None,
+        *lease,
+    )
+
+
+def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
+    """The record a row holds, and what is wrong with the row (nothing, normally)."""
+    problems: list[str] = []
+    r = _RowReader(row, problems)
+    job_id = r.text(0, "id", fallback="?")
+    job = JobRecord(
+        id=job_id,
+        case_id=r.text(1, "case_id", fallback=job_id),
+        workflow=r.text(2, "workflow", fallback="?"),
+        version=r.integer(3, "version", fallback=0),
+        step=r.text_or_none(4, "step"),
+        data=_decode(codec, row[5], f"data of job {job_id}", problems),
+        state=r.state(6),
+        parent_id=r.text_or_none(7, "parent_id"),
+        branch_index=r.integer_or_none(8, "branch_index"),
+        attempt=r.integer(9, "attempt", fallback=1),
+        error=r.text_or_none(10, "error"),
+        due=r.number_or_none(11, "due"),
+        event=_event(codec, row[12], job_id, problems),
+        split_step=r.text_or_none(13, "split_step"),
+        split_total=r.integer(14, "split_total", fallback=0),
+        split_live=r.integer(15, "split_live", fallback=0),
+        arrivals=read_arrivals(row[16], job_id, codec, problems),
+        join_step=r.text_or_none(17, "join_step"),
+        joined=r.flag(18, "joined"),
+        branch_error=r.text_or_none(19, "branch_error"),
+        branch_cancelled=r.flag(20, "branch_cancelled"),
+        gen=r.integer(21, "gen", fallback=0),
+        parent_gen=r.integer(22, "parent_gen", fallback=0),
+        cancel_requested=r.flag(23, "cancel_requested"),
+    )
+    return job, problems
+
+
+def _decode(codec: Codec, text: Any, what: str, problems: list[str]) -> Any:
+    if text is None:
+        problems.append(f"{what} is NULL")
+        return None
+    try:
+        return codec.decode(text, what)
+    except CodecError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _event(
+    codec: Codec, text: Any, job_id: str, problems: list[str]
+) -> tuple[str, str, Any] | None:
+    if text is None:
+        return None
+    what = f"event of job {job_id}"
+    before = len(problems)
+    value = _decode(codec, text, what, problems)
+    if len(problems) > before:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], str)
+    ):
+        return (value[0], value[1], value[2])
+    problems.append(f"{what} is not a [kind, name, payload] list: {text!r:.80}")
+    return None
+
+
+def read_arrivals(text: Any, job_id: str, codec: Codec, problems: list[str]) -> dict[int, Any]:
+    """A parent's stored arrivals (branch index to data); what is wrong goes to ``problems``."""
+    if text is None:
+        return {}
+    what = f"arrivals of job {job_id}"
+    before = len(problems)
+    value = _decode(codec, text, what, problems)
+    if len(problems) > before:
+        return {}
+    if isinstance(value, dict) and all(type(k) is int for k in value):
+        return value
+    problems.append(f"{what} is not a map of branch index to data: {text!r:.80}")
+    return {}
+
+
+class _RowReader:
+    """Reads typed columns of a row, noting (not raising) what does not fit."""
+
+    def __init__(self, row: Sequence[Any], problems: list[str]) -> None:
+        self.row = row
+        self.problems = problems
+
+    def _bad(self, name: str, expected: str, value: Any) -> None:
+        self.problems.append(f"column {name} holds {value!r:.80} (expected {expected})")
+
+    def text(self, i: int, name: str, *, fallback: str) -> str:
+        value = self.row[i]
+        if isinstance(value, str):
+            return value
+        self._bad(name, "text", value)
+        return fallback if value is None else str(value)
+
+    def text_or_none(self, i: int, name: str) -> str | None:
+        value = self.row[i]
+        if value is None or isinstance(value, str):
+            return value
+        self._bad(name, "text or NULL", value)
+        return str(value)
+
+    def integer(self, i: int, name: str, *, fallback: int) -> int:
+        value = self.row[i]
+        if type(value) is int:
+            return value
+        self._bad(name, "an integer", value)
+        return fallback
+
+    def integer_or_none(self, i: int, name: str) -> int | None:
+        value = self.row[i]
+        if value is None or type(value) is int:
+            return value
+        self._bad(name, "an integer or NULL", value)
+        return None
+
+    def number_or_none(self, i: int, name: str) -> float | None:
+        value = self.row[i]
+        if value is None:
+            return None
+        if type(value) in (int, float):
+            return float(value)
+        self._bad(name, "a number or NULL", value)
+        return None
+
+    def flag(self, i: int, name: str) -> bool:
+        value = self.row[i]
+        if type(value) is bool or value in (0, 1):
+            return bool(value)
+        self._bad(name, "a boolean", value)
+        return False
+
+    def state(self, i: int) -> JobState:
+        value = self.row[i]
+        known = STATE_VALUES.get(value) if isinstance(value, str) else None
+        if known is not None:
+            return known
+        self.problems.append(f"unknown state {value!r:.40} (known: {', '.join(STATE_VALUES)})")
+        return JobState.FAULTED

@@ -1,0 +1,135 @@
+"""The ``jobs`` table's columns and the statements both SQL backends share.
+
+Statements are written with ``?`` placeholders; the PostgreSQL store rewrites them to
+``%s``. Every value reaches SQL as a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from actors._job import FINAL_STATES, JobRecord, JobState
+
+__all__ = [
+    "COLUMNS",
+    "FAULTED_VALUE",
+    "FENCE",
+    "FINAL_VALUES",
+    "GROUP_READ",
+    "HISTORY",
+    "JOIN_COLUMNS_AT",
+    "READY_VALUE",
+    "RUNNING_VALUE",
+    "SELECT_LIST",
+    "STAMP_AT",
+    "STAMP_OF",
+    "STATE_VALUES",
+    "UPSERT",
+    "UPSERT_FENCED",
+    "WAITING_VALUE",
+    "Execute",
+    "ExecuteMany",
+    "in_lists",
+    "latest",
+]
+
+# Runs one statement inside the current transaction and returns a DB-API cursor.
+Execute = Callable[[str, Sequence[Any]], Any]
+# Runs one statement once per parameter tuple, inside the current transaction.
+ExecuteMany = Callable[[str, Sequence[Sequence[Any]]], Any]
+
+STATE_VALUES = {s.value: s for s in JobState}
+FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
+RUNNING_VALUE = JobState.RUNNING.value
+READY_VALUE = JobState.READY.value
+WAITING_VALUE = JobState.WAITING.value
+FAULTED_VALUE = JobState.FAULTED.value
+
+# The record's own columns, in the order of JobRecord's fields.
+COLUMNS = (
+    "id",
+    "case_id",
+    "workflow",
+    "version",
+    "step",
+    "data",
+    "state",
+    "parent_id",
+    "branch_index",
+    "attempt",
+    "error",
+    "due",
+    "event",
+    "split_step",
+    "split_total",
+    "split_live",
+    "arrivals",
+    "join_step",
+    "joined",
+    "branch_error",
+    "branch_cancelled",
+    "gen",
+    "parent_gen",
+    "cancel_requested",
+)
+SELECT_LIST = ", ".join(COLUMNS)
+_MARKS = ", ".join("?" for _ in COLUMNS)
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+
+# One statement creates or replaces a job, so save() needs no read first. The insertion
+# order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace.
+#
+# Leases: every row of a case carries the worker that holds the case in lease_owner (a
+# stamp: rows a worker creates are stamped with it, a claim stamps every row of the case),
+# and the case's root also carries the lease's expiry, which heartbeats renew. A save
+# leaves the stamp alone; a final save clears the expiry but keeps the stamp, so a worker
+# that lost the case stays fenced out of it even once the case has ended.
+UPSERT = f"""
+INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
+VALUES ({_MARKS}, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET {_UPDATES},
+    updated_at = excluded.updated_at,
+    finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
+                       ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
+    lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
+"""
+# The same, fenced: an existing row is replaced only if no other worker's stamp is on it
+# (the one parameter more is the saving worker). The check is part of the write, so
+# nothing can change the stamp between the two; a fenced upsert changes no row.
+FENCE = "jobs.lease_owner IS NULL OR jobs.lease_owner = ?"
+UPSERT_FENCED = f"{UPSERT}WHERE {FENCE}\n"
+HISTORY = (
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+# Who a job's row is stamped with, and its case (read only to name a fenced save's holder).
+STAMP_OF = "SELECT case_id, lease_owner FROM jobs WHERE id = ?"
+
+# What a group's transaction reads of every row it writes or counts an arrival at: the
+# stamp (the fence) and the columns a join arrival updates.
+GROUP_READ = "id, lease_owner, case_id, gen, split_total, joined, arrivals, state"
+# Where those columns (after the stamp) sit in a save's parameters, and the stamp of a
+# new row (the parameters end: created_at, updated_at, finished_at, lease_owner, expiry).
+JOIN_COLUMNS_AT = tuple(
+    COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
+)
+STAMP_AT = -2
+
+
+def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """``ids`` in chunks small enough for one statement, each with its ``?`` marks.
+
+    SQLite allows 999 parameters per statement at the least; 500 leaves room for others.
+    """
+    for i in range(0, len(ids), 500):
+        chunk = list(ids[i : i + 500])
+        yield chunk, ", ".join("?" for _ in chunk)
+
+
+def latest(
+    rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+) -> tuple[list[tuple[Any, ...]], list[Any]]:
+    """A group's rows as written: each job's parameters as last saved, and every history row."""
+    last = {job.id: params for params, _, job in rows}
+    return list(last.values()), [h for _, h, _ in rows if h is not None]
