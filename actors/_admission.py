@@ -111,6 +111,54 @@ class AdmissionGate:
             self._reserved += 1
             return evicted
 
+    def reserve_many(
+        self, count: int, *, timeout: float | None = None, block: bool = True
+    ) -> list[JobRecord]:
+        """Take ``count`` slots at once, or none; return the jobs evicted to make room.
+
+        All or nothing, so that two batches waiting for room can never each hold part of
+        what the other needs. Under ``BACKPRESSURE`` this waits until ``count`` slots are
+        free together (single jobs may take freed slots first). ``DROP_OLDEST`` evicts
+        queued jobs, oldest first, only when that makes room for the whole batch.
+        Raises ``ValueError`` for a ``count`` above ``capacity``, which could never fit.
+        """
+        if count > self.capacity:
+            msg = (
+                f"a batch of {count} jobs cannot fit the admission mailbox "
+                f"(capacity {self.capacity}); schedule it in parts"
+            )
+            raise ValueError(msg)
+        with self._lock:
+            self._check_open()
+            evicted: list[JobRecord] = []
+            if self.used + count > self.capacity:
+                short = self.used + count - self.capacity
+                if self.mode is FullMode.DROP_OLDEST and len(self._queue) >= short:
+                    evicted = [self._queue.popleft() for _ in range(short)]
+                elif self.mode is FullMode.BACKPRESSURE and block:
+                    self.waiting_producers += 1
+                    try:
+                        ok = self._cond.wait_for(
+                            lambda: self._closed or self.used + count <= self.capacity, timeout
+                        )
+                    finally:
+                        self.waiting_producers -= 1
+                    self._check_open()
+                    if not ok:
+                        msg = (
+                            f"admission mailbox full ({self.used} of {self.capacity} slots "
+                            f"taken) and no room for {count} jobs within {timeout}s"
+                        )
+                        raise MailboxFull(msg)
+                else:
+                    msg = (
+                        f"admission mailbox has {self.capacity - self.used} free slot(s) of "
+                        f"{self.capacity}; a batch of {count} jobs refused"
+                    )
+                    raise MailboxFull(msg)
+            self._reserved += count
+            return evicted
+
     def commit(self, job: JobRecord) -> bool:
         """Queue ``job`` in the slot reserved for it; whether the Scheduler must be woken."""
         with self._lock:
@@ -121,11 +169,11 @@ class AdmissionGate:
             wake, self._wanted = self._wanted, False
             return wake
 
-    def release(self) -> None:
-        """Give back a reserved slot whose job was not admitted after all."""
+    def release(self, count: int = 1) -> None:
+        """Give back ``count`` reserved slots whose jobs were not admitted after all."""
         with self._lock:
-            self._reserved -= 1
-            self._cond.notify()
+            self._reserved -= count
+            self._cond.notify_all()
 
     def pop(self) -> JobRecord | None:
         """Take the oldest queued job (it is being started), freeing its slot.

@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 from actors._copy import copy_data
+from actors._engine import new_case
 from actors._errors import JobExistsError
-from actors._job import JobRecord
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
 
@@ -28,16 +28,7 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
         if the_store.get(case_id) is not None:
             msg = f"a job with id {case_id!r} already exists in {the_store.url}"
             raise JobExistsError(msg)
-        the_store.create(
-            JobRecord(
-                id=case_id,
-                case_id=case_id,
-                workflow=workflow.name,
-                version=workflow.version,
-                step=workflow.start,
-                data=copy_data(data),
-            )
-        )
+        the_store.create(new_case(workflow, case_id, copy_data(data)))
     finally:
         if isinstance(store, str):
             the_store.close()

@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._channel import WorkChannel
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["Engine", "job_log", "logger"]
+__all__ = ["Engine", "job_log", "logger", "new_case"]
 
 logger = logging.getLogger("actors")
 
@@ -44,6 +44,18 @@ def job_log(job: JobRecord | None) -> dict[str, Any]:
     if job is None:
         return {"job_id": None, "step": None, "attempt": None}
     return {"job_id": job.id, "step": job.step, "attempt": job.attempt}
+
+
+def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
+    """The root job of a new case of ``wf``, READY at its start step."""
+    return JobRecord(
+        id=case_id, case_id=case_id, workflow=wf.name, version=wf.version, step=wf.start, data=data
+    )
+
+
+def _valid_id(job_id: object) -> bool:
+    """Whether ``job_id`` can name a case: a non-empty string without ``/``."""
+    return isinstance(job_id, str) and bool(job_id) and "/" not in job_id
 
 
 def _unique_ids() -> Callable[[], str]:
@@ -182,20 +194,13 @@ class Engine:
         data = self.copy_data(wf.name, data)
         if job_id is None:
             job_id = self.new_id()
-        elif not isinstance(job_id, str) or not job_id or "/" in job_id:
+        elif not _valid_id(job_id):
             msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
             raise ValueError(msg)
         elif self.store.get(job_id) is not None:
             msg = f"a job with id {job_id!r} already exists in {self.store.url}"
             raise JobExistsError(msg)
-        job = JobRecord(
-            id=job_id,
-            case_id=job_id,
-            workflow=wf.name,
-            version=wf.version,
-            step=wf.start,
-            data=data,
-        )
+        job = new_case(wf, job_id, data)
         handle = JobHandle(job_id, wf.name, self.runtime.create_future())
         evicted = self.gate.reserve(timeout=timeout, block=block)
         if evicted is not None:
@@ -212,6 +217,83 @@ class Engine:
         if self.metrics is not None:
             self.metrics.admitted(wf.name, len(self.gate))
         return handle
+
+    def admit_many(
+        self,
+        workflow: str,
+        items: Iterable[Any],
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+        block: bool = True,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[JobHandle]:
+        """Validate, copy, save and queue a batch of new cases together: all, or none.
+
+        Every check runs before any slot is taken; the batch takes its slots at once
+        (``AdmissionGate.reserve_many``) and is saved with one ``create_many``, so a
+        failure anywhere leaves nothing of it admitted.
+        """
+        wf = self.workflow(workflow, version)
+        datas = []
+        for k, data in enumerate(items):
+            try:
+                datas.append(self.copy_data(wf.name, data))
+            except CodecError as exc:
+                msg = f"batch item {k}: {exc}"
+                raise CodecError(msg) from exc
+        ids = [self.new_id() for _ in datas] if job_ids is None else self._batch_ids(job_ids, datas)
+        if not datas:
+            return []
+        jobs = [new_case(wf, job_id, data) for job_id, data in zip(ids, datas, strict=True)]
+        handles = [JobHandle(job.id, wf.name, self.runtime.create_future()) for job in jobs]
+        for evicted in self.gate.reserve_many(len(jobs), timeout=timeout, block=block):
+            self.scheduler.tell(JobShed(evicted))
+        for job, handle in zip(jobs, handles, strict=True):
+            self.watch(job.id, handle)
+        try:
+            self.store.create_many(jobs)
+        except BaseException:
+            self.gate.release(len(jobs))
+            for job in jobs:
+                self.unwatch(job.id)
+            raise
+        wake = False
+        for job in jobs:
+            wake = self.gate.commit(job) or wake
+        if wake:
+            self.scheduler.tell(Admitted())
+        if self.metrics is not None:
+            for _ in jobs:
+                self.metrics.admitted(wf.name, len(self.gate))
+        return handles
+
+    def _batch_ids(self, job_ids: Sequence[str], datas: list[Any]) -> list[str]:
+        """``job_ids`` checked for a batch: one per item, well formed, new, none twice."""
+        ids = list(job_ids)
+        if len(ids) != len(datas):
+            msg = f"{len(ids)} job ids for {len(datas)} batch items; give one id per item"
+            raise ValueError(msg)
+        seen: set[str] = set()
+        for k, job_id in enumerate(ids):
+            if not _valid_id(job_id):
+                msg = (
+                    f"batch item {k}: job_id must be a non-empty string without '/', got {job_id!r}"
+                )
+                raise ValueError(msg)
+            if job_id in seen:
+                msg = f"batch item {k}: job id {job_id!r} appears more than once in the batch"
+                raise ValueError(msg)
+            seen.add(job_id)
+        taken = self.store.existing(ids)
+        if taken:
+            first = next(job_id for job_id in ids if job_id in taken)
+            msg = (
+                f"{len(taken)} job id(s) of the batch already exist in {self.store.url}, "
+                f"{first!r} first; nothing of the batch was admitted"
+            )
+            raise JobExistsError(msg)
+        return ids
 
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""

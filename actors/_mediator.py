@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -164,6 +164,34 @@ class Mediator:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
         return self._engine.admit(workflow, data, version=version, timeout=timeout, job_id=job_id)
+
+    def schedule_many(
+        self,
+        workflow: str,
+        items: Iterable[Any],
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[JobHandle]:
+        """Admit one new case of ``workflow`` per item of ``items``, all together or none.
+
+        The batch is checked whole first (unknown workflow, data that cannot be copied,
+        and with ``job_ids``, one well-formed new id per item), then takes its mailbox
+        slots at once and is saved in one transaction: a durable store commits it once
+        rather than once per case. Under ``BACKPRESSURE`` this blocks until the mailbox
+        has room for the whole batch (``timeout`` seconds at most, then ``MailboxFull``);
+        ``DROP_NEWEST`` refuses a batch that does not fit; ``DROP_OLDEST`` evicts queued
+        jobs to make room. A batch larger than the capacity raises ``ValueError``. On any
+        error nothing of the batch is admitted; errors about one item name its position
+        (``batch item 3: ...``). Handles come back in the order of ``items``.
+        """
+        if self._closed:
+            msg = "the mediator is shut down; it admits no new jobs"
+            raise EngineStoppedError(msg)
+        return self._engine.admit_many(
+            workflow, items, version=version, timeout=timeout, job_ids=job_ids
+        )
 
     def receive_event(
         self, correlation_id: str, event: Any = None, *, fault: bool = False

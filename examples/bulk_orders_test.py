@@ -4,11 +4,11 @@ from bulk_orders import main
 
 def test_bulk_orders_share_transactions_and_every_order_is_stored(tmp_path) -> None:
     path = tmp_path / "orders.db"
-    out = main(orders=60, producers=4, path=str(path))
+    out = main(orders=60, batch=25, path=str(path))
     assert len(out["jobs"]) == 60
     assert {job.data["status"] for job in out["jobs"]} == {"confirmed"}
     # Every order (its reservation, three branches, the join and the confirmation) and
-    # every admission went through the writer; commits were shared.
+    # every batch of admissions went through the writer; commits were shared.
     assert out["transactions"] < out["slices"]
     store = open_store(f"sqlite:///{path}")
     try:

@@ -6,7 +6,7 @@ import abc
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from actors._job import Job, JobRecord, JobState
 
@@ -25,6 +25,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def create(self, job: JobRecord) -> None:
         """Save a newly admitted job (state READY)."""
+
+    def create_many(self, jobs: list[JobRecord]) -> None:
+        """Save newly admitted jobs: all of them, or none (the SQL stores use one transaction).
+
+        This default saves them one by one; a store that cannot fail part-way keeps it.
+        """
+        for job in jobs:
+            self.create(job)
+
+    def existing(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` the store holds."""
+        return {job_id for job_id in job_ids if self.get(job_id) is not None}
 
     @abc.abstractmethod
     def save(self, job: JobRecord) -> None:

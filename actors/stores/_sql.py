@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import JobNotFoundError, LeaseLostError
+from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
@@ -405,6 +405,29 @@ class SqlStore(Store):
     def create(self, job: JobRecord) -> None:
         """Save a newly admitted job (state READY)."""
         self._save_all([job], f"create job {job.id}", fence=False)
+
+    def create_many(self, jobs: list[JobRecord]) -> None:
+        """Save newly admitted jobs in one transaction: all of them, or none.
+
+        A ``CodecError`` names the batch item (its position in ``jobs``) it is about.
+        """
+        try:
+            self._save_all(jobs, f"create {len(jobs)} jobs", fence=False)
+        except CodecError as exc:
+            for k, job in enumerate(jobs):  # only on failure: which item was it?
+                try:
+                    self._params(job, 0.0)
+                except CodecError as item:
+                    raise CodecError(f"batch item {k}: {item}") from exc
+            raise
+
+    def existing(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` the store holds (a few queries, however many ids)."""
+        found: set[str] = set()
+        for chunk, marks in in_lists(list(job_ids)):
+            rows = self._read(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk, "look up jobs")
+            found.update(row[0] for row in rows)
+        return found
 
     def save(self, job: JobRecord) -> None:
         """Save ``job`` after a step: every field of the record, and a step-history row."""

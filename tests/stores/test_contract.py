@@ -77,6 +77,28 @@ def test_get_returns_a_job_snapshot(store):
     assert snap == job.snapshot()
 
 
+def test_create_many_saves_every_job_in_order(store):
+    jobs = [rec(data={"n": i}) for i in range(5)]
+    store.create_many(jobs)
+    for job in jobs:
+        same(store.load(job.id), job)
+    assert [job.id for job in store.unfinished()] == [job.id for job in jobs]
+
+
+def test_existing_tells_which_ids_the_store_holds(store):
+    jobs = [rec() for _ in range(3)]
+    store.create_many(jobs[:2])
+    assert store.existing([job.id for job in jobs]) == {jobs[0].id, jobs[1].id}
+    assert store.existing([]) == set()
+
+
+def test_create_many_is_all_or_nothing_and_names_the_item(sql_store):
+    jobs = [rec(), rec(data={"bad": {1, 2}}), rec()]
+    with pytest.raises(CodecError, match=r"^batch item 1: cannot encode data of job "):
+        sql_store.create_many(jobs)
+    assert sql_store.existing([job.id for job in jobs]) == set()
+
+
 def test_unknown_job_is_none(store):
     assert store.load("nope") is None
     assert store.get("nope") is None

@@ -791,6 +791,22 @@ def test_the_engine_runs_splits_and_joins_to_done_on_a_group_store(make_sql_stor
     assert store._writer.slices >= 40 * 4  # every root's and branch's slices went through it
 
 
+def test_a_batch_scheduled_at_once_is_one_slice_and_runs_to_done(make_sql_store, group_url):
+    release = threading.Event()
+    store = open_store(group_url, commit="group")
+    with Mediator([_fan_flow(gate=release)], runners=4, store=store) as mediator:
+        before = store.group_stats()
+        handles = mediator.schedule_many("fan", [{"i": i} for i in range(40)])
+        if store._group_all:  # SQLite: the admission went through the writer, as one slice
+            # No runner can hand over a slice before the release: the count is the batch's.
+            assert store.group_stats()[1] == before[1] + 1
+        release.set()
+        jobs = [h.result(timeout=30) for h in handles]
+    check = make_sql_store()
+    _check_cases(make_sql_store, check, jobs)
+    assert [job.data["i"] for job in jobs] == list(range(40))
+
+
 def test_the_engine_resumes_the_jobs_of_a_group_that_was_not_stored(
     make_sql_store, group_url, caplog
 ):
