@@ -138,6 +138,39 @@ class Codec:
             return tree  # no tagged objects anywhere: plain JSON is the value
         return self.from_tree(tree, what)
 
+    def index_map(self, text: str, what: str = "data") -> dict[int, Any]:
+        """An int-keyed map stored by ``encode``, its values left as JSON trees (not decoded).
+
+        For text that is only to be stored again with ``encode_index_map``: a value costs
+        one C-level parse, and no class is built. ``CodecError`` if the text is not valid
+        JSON or not such a map.
+        """
+        try:
+            tree = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            msg = f"cannot decode {what}: stored text is not valid JSON ({exc})"
+            raise CodecError(msg) from exc
+        if tree == {}:
+            return {}
+        pairs = tree.get(_MAP) if type(tree) is dict and len(tree) == 1 else None
+        if type(pairs) is not list or not all(
+            type(pair) is list and len(pair) == 2 and type(pair[0]) is int for pair in pairs
+        ):
+            msg = f"{what} is not a map of int keys to data: {text!r:.80}"
+            raise CodecError(msg)
+        return {pair[0]: pair[1] for pair in pairs}
+
+    def encode_index_map(self, trees: dict[int, Any]) -> str:
+        """The text ``encode`` makes of an int-keyed map whose values are JSON trees."""
+        if not trees:
+            return "{}"
+        return _ENCODER.encode({_MAP: [[k, v] for k, v in trees.items()]})
+
+    @staticmethod
+    def tree(text: str) -> Any:
+        """The JSON tree of text ``encode`` made (tags left in place)."""
+        return json.loads(text)
+
     # -- trees (JSON-able Python values) ---------------------------------------------------------
 
     def to_tree(self, value: Any, what: str = "data") -> Any:

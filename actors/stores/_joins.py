@@ -6,9 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from actors._errors import CodecError
 from actors.stores._codec import Codec
-from actors.stores._rows import read_arrivals
 from actors.stores._statements import FINAL_VALUES, READY_VALUE
 
 __all__ = ["JoinCount"]
@@ -40,13 +38,17 @@ class JoinCount:
         return self.n > 0
 
     def arrivals(self, codec: Codec) -> dict[int, Any]:
-        """The arrivals stored so far (decoded once); ``CodecError`` if they are unreadable."""
+        """The arrivals stored so far, as JSON trees (parsed once); ``CodecError`` if unreadable.
+
+        Arrivals are only counted and stored again here, so their data stays in tree
+        form: no class is built and none is walked back into a tree.
+        """
         if self.decoded is None:
-            problems: list[str] = []
-            value = read_arrivals(self.text, self.id, codec, problems)
-            if problems:
-                raise CodecError("; ".join(problems))
-            self.decoded = value
+            if self.text is None:
+                self.decoded = {}
+            else:
+                what = f"arrivals of job {self.id}"
+                self.decoded = codec.index_map(self.text, what)
         return self.decoded
 
     def counts(self, gen: int) -> bool:
@@ -68,7 +70,7 @@ class JoinCount:
         arrivals = self.arrivals(codec)
         if branch_index in arrivals:
             return 0, self.total
-        arrivals[branch_index] = codec.decode(encoded)
+        arrivals[branch_index] = codec.tree(encoded)
         self.n += 1
         arrived = len(arrivals)
         if join_step is not None:
@@ -81,7 +83,7 @@ class JoinCount:
         """The statement that stores the counted arrivals (and the join, if it fired)."""
         assert self.decoded is not None
         sets = "arrivals = ?, updated_at = ?"
-        params: list[Any] = [codec.encode(self.decoded), time.time()]
+        params: list[Any] = [codec.encode_index_map(self.decoded), time.time()]
         if self.fired:
             event = codec.encode(["join", self.step, None])
             sets += ", joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"

@@ -258,3 +258,36 @@ def test_hypothesis_tuples_become_lists(value):
 
     codec = Codec()
     assert _same(codec.decode(codec.encode(value)), listify(value))
+
+
+@given(st.dictionaries(st.integers(0, 50), data, max_size=6), st.integers(51, 60), data)
+def test_hypothesis_index_map_adds_an_entry_as_encode_would(stored, key, added):
+    # A join counts arrivals on the tree form of the stored map: adding one there and
+    # encoding it again must give what encoding the decoded map plus the new entry gives.
+    codec = Codec()
+    codec.register(Point)
+    trees = codec.index_map(codec.encode(stored), "arrivals")
+    trees[key] = codec.tree(codec.encode(added))
+    text = codec.encode_index_map(trees)
+    expected = {**stored, key: added}
+    assert text == codec.encode(expected)
+    assert _same(codec.decode(text), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("{oops", r"cannot decode arrivals: stored text is not valid JSON"),
+        ('{"a": 1}', r"arrivals is not a map of int keys to data"),
+        ('{"__map__": [["0", 1]]}', r"arrivals is not a map of int keys to data"),
+        ("[1, 2]", r"arrivals is not a map of int keys to data"),
+    ],
+)
+def test_index_map_refuses_what_is_not_an_int_keyed_map(text, match):
+    with pytest.raises(CodecError, match=match):
+        DEFAULT_CODEC.index_map(text, "arrivals")
+
+
+def test_index_map_of_an_empty_map():
+    assert DEFAULT_CODEC.index_map(DEFAULT_CODEC.encode({}), "arrivals") == {}
+    assert DEFAULT_CODEC.encode_index_map({}) == DEFAULT_CODEC.encode({})
