@@ -64,15 +64,20 @@ def raw_postgres(url: str, seconds: float = 2.0) -> float:
     return n / seconds
 
 
-def engine_w(url: str, n: int, commit: str, producers: int = 1) -> dict[str, float]:
+def engine_w(url: str, n: int, commit: str, producers: int = 1, batch: int = 1) -> dict[str, float]:
     """W through one Mediator; workflows/s, and the saves and transactions per workflow.
 
-    ``producers`` threads call ``schedule()`` (each waits until its case is stored).
+    ``producers`` threads call ``schedule()`` (each waits until its case is stored), or
+    with ``batch`` > 1, ``schedule_many()`` with that many cases at a time.
     """
     store = open_store(url, commit=commit)
     mediator = Mediator([workload_w()], runners=4, capacity=1000, store=store)
 
     def produce(count: int) -> None:
+        if batch > 1:
+            for first in range(0, count, batch):
+                mediator.schedule_many("w", [{} for _ in range(min(batch, count - first))])
+            return
         for _ in range(count):
             mediator.schedule("w", {})
 
@@ -168,13 +173,15 @@ def engine_table(
     repeat: int,
     modes: tuple[str, ...],
 ) -> None:
-    # A mode "group/8" is group commit with 8 producer threads (the others have one).
+    # A mode "group/8" is group commit with 8 producer threads (the others have one);
+    # "group@100": one producer admitting batches of 100 with schedule_many().
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for r in range(repeat):
         for mode in modes:  # interleaved: the machine's drift hits every mode alike
-            commit, _, many = mode.partition("/")
-            url = url_of(f"{commit}_{many or 1}_{r}")
-            runs[mode].append(engine_w(url, n, commit, int(many or 1)))
+            rest, _, batch = mode.partition("@")
+            commit, _, many = rest.partition("/")
+            url = url_of(f"{commit}_{many or 1}_{batch or 1}_{r}")
+            runs[mode].append(engine_w(url, n, commit, int(many or 1), int(batch or 1)))
     for mode in modes:
         wf = median([run["wf_s"] for run in runs[mode]])
         saves = median([run["saves"] for run in runs[mode]])
@@ -185,7 +192,7 @@ def engine_table(
             commits = median([run["commits"] for run in runs[mode]])
             extra = f", {commits:.2f} transactions per workflow, {per:.1f} slices each"
         print(
-            f"{name} W, commit={mode:<7} {wf:8,.0f} workflows/s "
+            f"{name} W, commit={mode:<9} {wf:8,.0f} workflows/s "
             f"(runs: {each}); "
             f"{saves:.0f} saves per workflow = {wf * saves / raw:.0%} of raw commits/s{extra}"
         )
@@ -198,8 +205,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--modes",
-        default="step,slice,group,group/8",
-        help="commit modes; mode/N: N producer threads instead of one",
+        default="step,slice,group,group/8,group@100",
+        help="commit modes; mode/N: N producer threads instead of one; mode@B: batches of B",
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
