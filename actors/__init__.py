@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from actors._admission import FullMode
-from actors._client import enqueue
+from actors._client import enqueue, enqueue_many
 from actors._clock import Alarm, Clock, SystemClock
 from actors._errors import (
     ActorsError,
@@ -83,6 +83,7 @@ __all__ = [
     "WorkflowDefinitionError",
     "__version__",
     "enqueue",
+    "enqueue_many",
 ]
 
 logging.getLogger("actors").addHandler(logging.NullHandler())

@@ -1,17 +1,18 @@
-"""``enqueue``: admit a case into a store for workers to run, without running any."""
+"""``enqueue`` and ``enqueue_many``: write cases into a store for workers to run."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from actors._copy import copy_data
-from actors._engine import new_case
+from actors._engine import batch_cases, new_case
 from actors._errors import JobExistsError
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
 
-__all__ = ["enqueue"]
+__all__ = ["enqueue", "enqueue_many"]
 
 
 def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | None = None) -> str:
@@ -33,3 +34,28 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
         if isinstance(store, str):
             the_store.close()
     return case_id
+
+
+def enqueue_many(
+    store: Store | str,
+    workflow: Workflow,
+    items: Iterable[Any],
+    *,
+    job_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """Write one new case of ``workflow`` per item into ``store``, all together or none.
+
+    As ``enqueue``, for a batch: the items are checked first (an error about one names
+    its position, ``batch item 3: ...``; with ``job_ids``, one new, well-formed id per
+    item), then a durable store writes them in one transaction. Returns the case ids in
+    the order of ``items``.
+    """
+    the_store = open_store(store) if isinstance(store, str) else store
+    try:
+        cases = batch_cases(the_store, workflow, items, job_ids, lambda: uuid.uuid4().hex)
+        if cases:
+            the_store.create_many(cases)
+    finally:
+        if isinstance(store, str):
+            the_store.close()
+    return [case.id for case in cases]

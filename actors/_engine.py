@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["Engine", "job_log", "logger", "new_case"]
+__all__ = ["Engine", "batch_cases", "case_data", "job_log", "logger", "new_case"]
 
 logger = logging.getLogger("actors")
 
@@ -51,6 +51,66 @@ def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
     return JobRecord(
         id=case_id, case_id=case_id, workflow=wf.name, version=wf.version, step=wf.start, data=data
     )
+
+
+def case_data(workflow: str, data: Any) -> Any:
+    """A private deep copy of a case's input (the caller may keep mutating theirs)."""
+    try:
+        return copy_data(data)
+    except Exception as exc:
+        msg = (
+            f"data for workflow {workflow!r} cannot be copied for its branches "
+            f"({type(exc).__name__}: {exc}); pass plain values, dicts, lists or dataclasses"
+        )
+        raise CodecError(msg) from exc
+
+
+def batch_cases(
+    store: Store,
+    wf: Workflow,
+    items: Iterable[Any],
+    job_ids: Sequence[str] | None,
+    new_id: Callable[[], str],
+) -> list[JobRecord]:
+    """The root jobs of a batch of new cases of ``wf``, every item checked first.
+
+    An error about one item names its position (``batch item 3: ...``). With
+    ``job_ids``: one per item, well formed, none twice, and none the store holds.
+    """
+    datas = []
+    for k, data in enumerate(items):
+        try:
+            datas.append(case_data(wf.name, data))
+        except CodecError as exc:
+            msg = f"batch item {k}: {exc}"
+            raise CodecError(msg) from exc
+    if job_ids is None:
+        ids = [new_id() for _ in datas]
+    else:
+        ids = list(job_ids)
+        if len(ids) != len(datas):
+            msg = f"{len(ids)} job ids for {len(datas)} batch items; give one id per item"
+            raise ValueError(msg)
+        seen: set[str] = set()
+        for k, job_id in enumerate(ids):
+            if not _valid_id(job_id):
+                msg = (
+                    f"batch item {k}: job_id must be a non-empty string without '/', got {job_id!r}"
+                )
+                raise ValueError(msg)
+            if job_id in seen:
+                msg = f"batch item {k}: job id {job_id!r} appears more than once in the batch"
+                raise ValueError(msg)
+            seen.add(job_id)
+        taken = store.existing(ids) if ids else set()
+        if taken:
+            first = next(job_id for job_id in ids if job_id in taken)
+            msg = (
+                f"{len(taken)} job id(s) of the batch already exist in {store.url}, "
+                f"{first!r} first; nothing of the batch was admitted"
+            )
+            raise JobExistsError(msg)
+    return [new_case(wf, job_id, data) for job_id, data in zip(ids, datas, strict=True)]
 
 
 def _valid_id(job_id: object) -> bool:
@@ -235,17 +295,9 @@ class Engine:
         failure anywhere leaves nothing of it admitted.
         """
         wf = self.workflow(workflow, version)
-        datas = []
-        for k, data in enumerate(items):
-            try:
-                datas.append(self.copy_data(wf.name, data))
-            except CodecError as exc:
-                msg = f"batch item {k}: {exc}"
-                raise CodecError(msg) from exc
-        ids = [self.new_id() for _ in datas] if job_ids is None else self._batch_ids(job_ids, datas)
-        if not datas:
+        jobs = batch_cases(self.store, wf, items, job_ids, self.new_id)
+        if not jobs:
             return []
-        jobs = [new_case(wf, job_id, data) for job_id, data in zip(ids, datas, strict=True)]
         handles = [JobHandle(job.id, wf.name, self.runtime.create_future()) for job in jobs]
         for evicted in self.gate.reserve_many(len(jobs), timeout=timeout, block=block):
             self.scheduler.tell(JobShed(evicted))
@@ -268,40 +320,6 @@ class Engine:
                 self.metrics.admitted(wf.name, len(self.gate))
         return handles
 
-    def _batch_ids(self, job_ids: Sequence[str], datas: list[Any]) -> list[str]:
-        """``job_ids`` checked for a batch: one per item, well formed, new, none twice."""
-        ids = list(job_ids)
-        if len(ids) != len(datas):
-            msg = f"{len(ids)} job ids for {len(datas)} batch items; give one id per item"
-            raise ValueError(msg)
-        seen: set[str] = set()
-        for k, job_id in enumerate(ids):
-            if not _valid_id(job_id):
-                msg = (
-                    f"batch item {k}: job_id must be a non-empty string without '/', got {job_id!r}"
-                )
-                raise ValueError(msg)
-            if job_id in seen:
-                msg = f"batch item {k}: job id {job_id!r} appears more than once in the batch"
-                raise ValueError(msg)
-            seen.add(job_id)
-        taken = self.store.existing(ids)
-        if taken:
-            first = next(job_id for job_id in ids if job_id in taken)
-            msg = (
-                f"{len(taken)} job id(s) of the batch already exist in {self.store.url}, "
-                f"{first!r} first; nothing of the batch was admitted"
-            )
-            raise JobExistsError(msg)
-        return ids
-
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
-        try:
-            return copy_data(data)
-        except Exception as exc:
-            msg = (
-                f"data for workflow {workflow!r} cannot be copied for its branches "
-                f"({type(exc).__name__}: {exc}); pass plain values, dicts, lists or dataclasses"
-            )
-            raise CodecError(msg) from exc
+        return case_data(workflow, data)

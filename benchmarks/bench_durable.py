@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 
 from workload import workload_w  # noqa: E402
 
-from actors import Mediator, enqueue  # noqa: E402
+from actors import Mediator, enqueue_many  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
 
@@ -107,8 +107,8 @@ def engine_w(url: str, n: int, commit: str, producers: int = 1, batch: int = 1) 
 def workers_w(url: str, n: int, workers: int, commit: str = "step") -> float:
     flow = workload_w()
     store = open_store(url)
-    for _ in range(n):
-        enqueue(store, flow, {})
+    for first in range(0, n, 500):  # the cases the workers claim, 500 per transaction
+        enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),

@@ -330,3 +330,33 @@ def test_an_event_for_a_case_another_live_worker_holds_says_so(store_url):
             assert other.receive_event(cids[0], "yes") is EventOutcome.ELSEWHERE
         assert owner.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
         assert handle.result(timeout=30).data == {"answer": "yes", "done": True}
+
+
+def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(store_url):
+    from actors import CodecError, JobExistsError, enqueue_many
+
+    ran = []
+    cond = threading.Condition()
+
+    def step(data):
+        with cond:
+            ran.append(data["n"])
+            cond.notify_all()
+
+    flow = Workflow("count", start="one", steps=[Sequential("one", step)])
+    names = [f"o{i}" for i in range(20)]
+    assert enqueue_many(store_url, flow, [{"n": i} for i in range(20)], job_ids=names) == names
+    # All or none: one id taken, or one item that cannot be stored, writes nothing.
+    with pytest.raises(JobExistsError, match="'o19' first; nothing of the batch"):
+        enqueue_many(store_url, flow, [{"n": 1}, {"n": 2}], job_ids=["o20", "o19"])
+    with pytest.raises(CodecError, match="batch item 1: "):
+        enqueue_many(store_url, flow, [{"n": 1}, {"n": {1, 2}}], job_ids=["o21", "o22"])
+    check = open_store(store_url)
+    try:
+        assert check.existing(["o20", "o21", "o22"]) == set()
+        with Mediator([flow], runners=2, capacity=50, store=store_url), cond:
+            assert cond.wait_for(lambda: len(ran) == 20, 30), f"{len(ran)} of 20 cases ran"
+        assert sorted(ran) == list(range(20))
+        assert all(check.get(name).state is JobState.DONE for name in names)
+    finally:
+        check.close()
