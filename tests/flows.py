@@ -41,3 +41,26 @@ class Gate:
     def __call__(self, data: dict[str, Any]) -> None:
         self.entered.set()
         assert self.opened.wait(10), "the test never opened the gate"
+
+
+def counting_flow() -> tuple[Workflow, list[int], Any]:
+    """A one-step workflow that records ``data["n"]`` of each case it runs.
+
+    Returns the flow, the list of what ran, and ``wait_for(n)``, which waits (on a
+    condition, 30 s at most) until ``n`` cases have run.
+    """
+    ran: list[int] = []
+    cond = threading.Condition()
+
+    def step(data: dict[str, Any]) -> None:
+        with cond:
+            ran.append(data["n"])
+            cond.notify_all()
+
+    flow = Workflow("count", start="one", steps=[Sequential("one", step)])
+
+    def wait_for(n: int) -> None:
+        with cond:
+            assert cond.wait_for(lambda: len(ran) >= n, 30), f"{len(ran)} of {n} cases ran"
+
+    return flow, ran, wait_for

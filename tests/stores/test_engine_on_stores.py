@@ -4,6 +4,7 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from flows import counting_flow
 
 from actors import (
     JobState,
@@ -335,15 +336,7 @@ def test_an_event_for_a_case_another_live_worker_holds_says_so(store_url):
 def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(store_url):
     from actors import CodecError, JobExistsError, enqueue_many
 
-    ran = []
-    cond = threading.Condition()
-
-    def step(data):
-        with cond:
-            ran.append(data["n"])
-            cond.notify_all()
-
-    flow = Workflow("count", start="one", steps=[Sequential("one", step)])
+    flow, ran, wait_for = counting_flow()
     names = [f"o{i}" for i in range(20)]
     assert enqueue_many(store_url, flow, [{"n": i} for i in range(20)], job_ids=names) == names
     # All or none: one id taken, or one item that cannot be stored, writes nothing.
@@ -354,8 +347,8 @@ def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(stor
     check = open_store(store_url)
     try:
         assert check.existing(["o20", "o21", "o22"]) == set()
-        with Mediator([flow], runners=2, capacity=50, store=store_url), cond:
-            assert cond.wait_for(lambda: len(ran) == 20, 30), f"{len(ran)} of 20 cases ran"
+        with Mediator([flow], runners=2, capacity=50, store=store_url):
+            wait_for(20)
         assert sorted(ran) == list(range(20))
         assert all(check.get(name).state is JobState.DONE for name in names)
     finally:

@@ -6,36 +6,19 @@ so a claim that fills every free place brings the next poll forward. The clock i
 polls happen only when the test advances it, and the test reads when the next one is due.
 """
 
-import threading
 import time
 
-from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from flows import counting_flow
+
+from actors import JobState, Mediator, enqueue
 from actors.stores import open_store
 from tests.conftest import ManualClock
 
 INTERVAL = 10.0
 
 
-def _counting_flow():
-    ran: list[int] = []
-    cond = threading.Condition()
-
-    def step(data):
-        with cond:
-            ran.append(data["n"])
-            cond.notify_all()
-
-    flow = Workflow("count", start="one", steps=[Sequential("one", step)])
-
-    def wait_for(n):
-        with cond:
-            assert cond.wait_for(lambda: len(ran) >= n, 30), f"{len(ran)} of {n} cases ran"
-
-    return flow, ran, wait_for
-
-
 def test_a_full_claim_brings_the_next_poll_forward_until_the_backlog_is_taken(tmp_path):
-    flow, ran, wait_for = _counting_flow()
+    flow, ran, wait_for = counting_flow()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
