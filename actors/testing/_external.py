@@ -11,6 +11,8 @@ from actors._errors import ActorsError, EngineStoppedError, MailboxFull
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from actors._handle import JobHandle
     from actors._job import Job
     from actors._mediator import Mediator
@@ -151,6 +153,60 @@ class External:
         sub.handle = handle
         self.monitor.admitted(handle.job_id)
         self._record(sub.name, "admit", handle.job_id, sub.workflow)
+
+    def schedule_many(self, workflow: str, items: Iterable[Any]) -> list[Submission]:
+        """Admit a batch the way ``Mediator.schedule_many`` does, without blocking the test.
+
+        One ``Submission`` per item, all admitted together or none. Under
+        ``BACKPRESSURE`` a batch that does not fit makes its producer (named after the
+        first submission) a blocked producer, woken once the gate has room for all of it;
+        under ``DROP_NEWEST`` every submission records ``MailboxFull``; under
+        ``DROP_OLDEST`` the oldest queued cases are shed to make room, if that is enough.
+        A batch larger than the capacity raises ``ValueError`` at once.
+        """
+        first = len(self.submissions)
+        subs = [Submission(self.runtime, first + k, workflow, data) for k, data in enumerate(items)]
+        if len(subs) > self._probe.gate.capacity:
+            msg = (
+                f"a batch of {len(subs)} cases cannot fit the admission mailbox "
+                f"(capacity {self._probe.gate.capacity})"
+            )
+            raise ValueError(msg)
+        if subs:
+            self._admit_batch(subs)
+            self.submissions.extend(subs)
+        return subs
+
+    def _admit_batch(self, subs: list[Submission]) -> None:
+        gate = self._probe.gate
+        name, workflow = subs[0].name, subs[0].workflow
+        try:
+            handles = self._probe.engine.admit_many(workflow, [s.data for s in subs], block=False)
+        except MailboxFull as exc:
+            if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
+                self.runtime.block(
+                    None,
+                    why=f"schedule_many({workflow!r}) waits for {len(subs)} admission slots",
+                    ready=lambda: gate.closed or gate.used + len(subs) <= gate.capacity,
+                    resume=lambda: self._admit_batch(subs),
+                    name=name,
+                )
+                self._record(name, "blocked", None, f"gate {gate.used}/{gate.capacity}")
+            else:
+                self._refuse(subs, exc)
+            return
+        except EngineStoppedError as exc:
+            self._refuse(subs, exc)
+            return
+        for sub, handle in zip(subs, handles, strict=True):
+            sub.handle = handle
+            self.monitor.admitted(handle.job_id)
+            self._record(name, "admit", handle.job_id, workflow)
+
+    def _refuse(self, subs: list[Submission], exc: ActorsError) -> None:
+        for sub in subs:
+            sub.refused = exc
+        self._record(subs[0].name, "refused", None, f"{type(exc).__name__} ({len(subs)} cases)")
 
     # -- events and cancels ------------------------------------------------------------------
 
