@@ -1,10 +1,11 @@
 """The ``actors`` command-line program (also ``python -m actors``).
 
-Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store),
-``status`` (what a store holds), ``jobs show`` (one job's snapshot) and ``worker`` (run
-a Mediator until SIGTERM/SIGINT). Expected failures (a bad store URL, a module or
-attribute that is not there, an unknown job id) are one line on stderr and a non-zero
-exit status: 2 for a bad argument (store URL, module reference), 1 for anything else.
+Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store) and
+``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
+``_cli_status``, and ``worker`` in ``_cli_worker``. Expected failures (a bad store URL,
+a module or attribute that is not there, an unknown job id) are one line on stderr and a
+non-zero exit status: 2 for a bad argument (store URL, module reference), 1 for anything
+else.
 
 Output goes through click (plain text such as Mermaid) and rich (tables, progress);
 logs go to stderr.
@@ -12,24 +13,18 @@ logs go to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import importlib
 import json
 import logging
-import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-import pykka
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -41,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 
 from actors._errors import ActorsError, StoreError, WorkflowDefinitionError
-from actors._job import Job, JobRecord, JobState
+from actors._job import JobState
 from actors._version import __version__
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
@@ -348,182 +343,6 @@ def _print_demo_report(console: Console, report: DemoReport, url: str) -> None:
         console.print("memory:// keeps nothing after exit; use a durable store to resume.")
 
 
-# -- status ------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Facts:
-    """What ``status`` read from the store, once, for every summary row to use."""
-
-    store: Store
-    counts: dict[JobState, int]
-    unfinished: list[JobRecord]
-
-    def waiting(self, test: Callable[[JobRecord], bool]) -> list[JobRecord]:
-        return [j for j in self.unfinished if j.state is JobState.WAITING and test(j)]
-
-
-# One function per summary row: it returns (label, value), or None when the store cannot
-# tell. A store that exposes more (pending timers, waiting events, expired leases) gets
-# its row by appending a function here; the table needs no other change.
-_Row = Callable[[_Facts], tuple[str, str] | None]
-
-
-def _row_total(facts: _Facts) -> tuple[str, str]:
-    return ("jobs in the store", str(sum(facts.counts.values())))
-
-
-def _row_unfinished(facts: _Facts) -> tuple[str, str]:
-    return ("unfinished jobs", str(len(facts.unfinished)))
-
-
-def _row_oldest(facts: _Facts) -> tuple[str, str]:
-    if not facts.unfinished:
-        return ("oldest unfinished job", "-")
-    job = facts.unfinished[0]  # Store.unfinished() is oldest first
-    where = f"{job.workflow} v{job.version} at {job.step!r}, {job.state.value}"
-    return ("oldest unfinished job", f"{job.id} ({where})")
-
-
-def _row_due(facts: _Facts) -> tuple[str, str]:
-    parked = facts.waiting(lambda j: j.due is not None)
-    soonest = min((j.due for j in parked if j.due is not None), default=None)
-    value = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
-    return ("waiting on a due time (wait, retry, timeout)", value)
-
-
-def _row_branches(facts: _Facts) -> tuple[str, str]:
-    return ("waiting for their branches", str(len(facts.waiting(lambda j: j.split_total > 0))))
-
-
-def _row_events(facts: _Facts) -> tuple[str, str]:
-    parked = facts.waiting(lambda j: j.due is None and j.split_total == 0)
-    return ("waiting for an event, no timeout", str(len(parked)))
-
-
-def _row_shed(facts: _Facts) -> tuple[str, str]:
-    return ("shed (DROP_OLDEST evictions)", str(facts.counts.get(JobState.SHED, 0)))
-
-
-STATUS_ROWS: list[_Row] = [
-    _row_total,
-    _row_unfinished,
-    _row_oldest,
-    _row_due,
-    _row_branches,
-    _row_events,
-    _row_shed,
-]
-
-
-@main.command()
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
-@click.option(
-    "--limit",
-    default=20,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Unfinished jobs to list (oldest first); 0 lists none.",
-)
-def status(store_url: str, limit: int) -> None:
-    """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
-
-    It reads the store only. memory:// is private to one process, so from here it is
-    always empty; point this at the store your workers use.
-    """
-    store = _open_store(store_url)
-    try:
-        facts = _Facts(store, store.counts(), store.unfinished())
-    finally:
-        store.close()
-    console = _console()
-    console.print(f"Store [bold]{store.url}[/]")
-
-    states = Table(title="Jobs by state")
-    states.add_column("state")
-    states.add_column("jobs", justify="right")
-    for state in JobState:
-        states.add_row(state.value, str(facts.counts.get(state, 0)))
-    console.print(states)
-
-    summary = Table(title="Summary")
-    summary.add_column("what")
-    summary.add_column("value")
-    for row in STATUS_ROWS:
-        cells = row(facts)
-        if cells is not None:
-            summary.add_row(*cells)
-    console.print(summary)
-
-    if limit and facts.unfinished:
-        shown = facts.unfinished[:limit]
-        jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {len(facts.unfinished)})")
-        for column in ("id", "workflow", "step", "state", "parent", "branch", "due"):
-            jobs.add_column(column, overflow="fold")
-        for job in shown:
-            jobs.add_row(
-                job.id,
-                f"{job.workflow} v{job.version}",
-                _dash(job.step),
-                job.state.value,
-                _dash(job.parent_id),
-                _dash(job.branch_index),
-                _when(job.due),
-            )
-        console.print(jobs)
-
-
-# -- jobs --------------------------------------------------------------------------------------
-
-
-@main.group()
-def jobs() -> None:
-    """Look at individual jobs in a store."""
-
-
-def _job_fields(job: Job) -> list[tuple[str, Any]]:
-    return [
-        ("id", job.id),
-        ("workflow", job.workflow),
-        ("version", job.version),
-        ("step", job.step),
-        ("state", job.state.value),
-        ("case", job.case_id),
-        ("parent", job.parent_id),
-        ("branch", job.branch_index),
-        ("attempt", job.attempt),
-        ("error", job.error),
-    ]
-
-
-@jobs.command("show")
-@click.argument("job_id", metavar="ID")
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
-def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
-    """Show the job ID as last saved: workflow, step, state, parent, error and data."""
-    store = _open_store(store_url)
-    try:
-        job = store.get(job_id)
-    finally:
-        store.close()
-    if job is None:
-        msg = f"no job {job_id!r} in {store.url}"
-        raise CliError(msg)
-    if as_json:
-        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data}))
-        return
-    console = _console()
-    table = Table(title=f"Job {job.id}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
-    for name, value in _job_fields(job):
-        table.add_row(name, _dash(value))
-    console.print(table)
-    console.print("data:")
-    click.echo(_to_json(job.data))
-
-
 # -- db ----------------------------------------------------------------------------------------
 
 
@@ -588,158 +407,5 @@ def _schema_connection(url: str) -> Any:
     raise BadArgumentError(msg)
 
 
-# -- worker ------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
-@click.option(
-    "--workflows",
-    "refs",
-    required=True,
-    multiple=True,
-    metavar="MODULE[:ATTRIBUTE]",
-    help="Where the workflows are: every Workflow in a module, its WORKFLOWS list, or "
-    "one attribute. Repeat for several modules.",
-)
-@click.option(
-    "--runners", default=4, show_default=True, type=click.IntRange(1), help="Runner actors."
-)
-@click.option(
-    "--capacity",
-    default=100,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Admission capacity of the Scheduler.",
-)
-@click.option(
-    "--name",
-    default=None,
-    help="This worker's name among the workers sharing the store (unique; default: host, "
-    "process id and a random suffix). Restarted under the same name, a worker takes its "
-    "unfinished cases back at once instead of waiting for their leases to expire.",
-)
-@click.option(
-    "--commit",
-    default="step",
-    show_default=True,
-    type=click.Choice(["step", "slice", "group"]),
-    help="SQL stores: commit every save before the next step; or a runner's saves of "
-    "one job together before the Scheduler hears of it (faster; a crash re-runs the "
-    "steps of the slice in flight); or those slices, from every runner, many per "
-    "transaction on a writer thread (fastest; the same crash behaviour as slice).",
-)
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    help="Log level on stderr.",
-)
-def worker(
-    store_url: str,
-    refs: Sequence[str],
-    runners: int,
-    capacity: int,
-    name: str | None,
-    commit: str,
-    log_level: str,
-) -> None:
-    """Run a Mediator for the given workflows until SIGTERM or SIGINT.
-
-    At start it takes over every case no live worker holds (each job resumes from
-    its last saved step), and keeps polling for more: several workers, on one
-    machine or many, may share a store. On SIGTERM or SIGINT it stops without
-    draining: a running step finishes, everything else stays saved for the next
-    start, and its cases are released to other workers. A second signal stops at once.
-    Logs go to stderr.
-    """
-    workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
-    sql = not store_url.startswith("memory:")
-    store = _open_store(store_url, **({"commit": commit} if sql else {}))
-    with _log_to_stderr(log_level):
-        _serve(store, workflows, runners=runners, capacity=capacity, name=name)
-
-
-def _serve(
-    store: Store, workflows: list[Workflow], *, runners: int, capacity: int, name: str | None
-) -> None:
-    from actors._mediator import Mediator
-
-    served = {wf.key for wf in workflows}
-    unfinished = store.unfinished()
-    strangers = sorted({(j.workflow, j.version) for j in unfinished} - served)
-    if strangers:
-        names = ", ".join(f"{name} v{version}" for name, version in strangers)
-        logger.warning("the store has unfinished jobs of workflows not served here: %s", names)
-    stop = threading.Event()
-    previous = _on_stop_signals(stop)
-    try:
-        try:
-            mediator = Mediator(
-                workflows, runners=runners, capacity=capacity, store=store, owner=name
-            )
-        except ValueError as exc:  # e.g. the same workflow and version from two modules
-            store.close()
-            raise BadArgumentError(str(exc)) from exc
-        try:
-            mediator.stats()  # answered once the Scheduler has started and resumed the jobs
-        except (ActorsError, pykka.ActorDeadError) as exc:
-            mediator.shutdown(drain=False)
-            msg = f"the engine stopped while it resumed the store's jobs ({_describe(exc)})"
-            raise CliError(msg) from exc
-        logger.info(
-            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) resumed",
-            store.url,
-            runners,
-            ", ".join(f"{wf.name} v{wf.version}" for wf in workflows),
-            len(unfinished),
-        )
-        while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
-            pass
-        logger.info("stopping: running steps finish, everything else stays saved")
-        mediator.shutdown(drain=False)
-        logger.info("worker stopped")
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
-    seen: dict[int, Workflow] = {}
-    for wf in workflows:
-        seen.setdefault(id(wf), wf)
-    return list(seen.values())
-
-
-@contextlib.contextmanager
-def _log_to_stderr(level: str) -> Iterator[None]:
-    """Send the engine's logs (the ``actors`` logger) to stderr while the block runs."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    engine_logger = logging.getLogger("actors")
-    level_before = engine_logger.level
-    engine_logger.addHandler(handler)
-    engine_logger.setLevel(level.upper())
-    try:
-        yield
-    finally:
-        engine_logger.removeHandler(handler)
-        engine_logger.setLevel(level_before)
-
-
-def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
-    """Set ``stop`` on the first SIGTERM/SIGINT; a second one stops the process at once."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            logger.warning(
-                "second %s: exiting now, without waiting for running steps",
-                signal.Signals(signum).name,
-            )
-            logging.shutdown()
-            os._exit(128 + signum)  # actor threads are not daemons: SystemExit would wait
-        logger.info("%s received", signal.Signals(signum).name)
-        stop.set()
-
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+# The commands of the other modules register themselves on ``main`` when imported.
+from actors import _cli_status, _cli_worker  # noqa: E402, F401

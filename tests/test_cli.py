@@ -26,6 +26,7 @@ from conftest import ManualClock
 from flows import setter
 
 import actors._cli as cli
+import actors._cli_status as cli_status
 from actors import (
     JobState,
     Mediator,
@@ -364,8 +365,8 @@ def test_status_of_an_empty_store(runner: CliRunner) -> None:
 def test_status_rows_are_pluggable(
     runner: CliRunner, busy_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rows = [*cli.STATUS_ROWS, lambda facts: ("expired leases", "7"), lambda facts: None]
-    monkeypatch.setattr(cli, "STATUS_ROWS", rows)
+    rows = [*cli_status.STATUS_ROWS, lambda facts: ("expired leases", "7"), lambda facts: None]
+    monkeypatch.setattr(cli_status, "STATUS_ROWS", rows)
     result = runner.invoke(main, ["status", "--store", "memory://"], env={"COLUMNS": "200"})
     assert "expired leases" in result.output
 

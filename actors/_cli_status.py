@@ -1,0 +1,201 @@
+"""``actors status`` (what a store holds) and ``actors jobs show`` (one job's snapshot)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.table import Table
+
+from actors._cli import (
+    _STORE_HELP,
+    CliError,
+    _console,
+    _dash,
+    _open_store,
+    _to_json,
+    _when,
+    main,
+)
+from actors._job import Job, JobRecord, JobState
+from actors.stores import Store
+
+__all__ = ["STATUS_ROWS", "jobs", "jobs_show", "status"]
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Facts:
+    """What ``status`` read from the store, once, for every summary row to use."""
+
+    store: Store
+    counts: dict[JobState, int]
+    unfinished: list[JobRecord]
+
+    def waiting(self, test: Callable[[JobRecord], bool]) -> list[JobRecord]:
+        return [j for j in self.unfinished if j.state is JobState.WAITING and test(j)]
+
+
+# One function per summary row: it returns (label, value), or None when the store cannot
+# tell. A store that exposes more (pending timers, waiting events, expired leases) gets
+# its row by appending a function here; the table needs no other change.
+_Row = Callable[[_Facts], tuple[str, str] | None]
+
+
+def _row_total(facts: _Facts) -> tuple[str, str]:
+    return ("jobs in the store", str(sum(facts.counts.values())))
+
+
+def _row_unfinished(facts: _Facts) -> tuple[str, str]:
+    return ("unfinished jobs", str(len(facts.unfinished)))
+
+
+def _row_oldest(facts: _Facts) -> tuple[str, str]:
+    if not facts.unfinished:
+        return ("oldest unfinished job", "-")
+    job = facts.unfinished[0]  # Store.unfinished() is oldest first
+    where = f"{job.workflow} v{job.version} at {job.step!r}, {job.state.value}"
+    return ("oldest unfinished job", f"{job.id} ({where})")
+
+
+def _row_due(facts: _Facts) -> tuple[str, str]:
+    parked = facts.waiting(lambda j: j.due is not None)
+    soonest = min((j.due for j in parked if j.due is not None), default=None)
+    value = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
+    return ("waiting on a due time (wait, retry, timeout)", value)
+
+
+def _row_branches(facts: _Facts) -> tuple[str, str]:
+    return ("waiting for their branches", str(len(facts.waiting(lambda j: j.split_total > 0))))
+
+
+def _row_events(facts: _Facts) -> tuple[str, str]:
+    parked = facts.waiting(lambda j: j.due is None and j.split_total == 0)
+    return ("waiting for an event, no timeout", str(len(parked)))
+
+
+def _row_shed(facts: _Facts) -> tuple[str, str]:
+    return ("shed (DROP_OLDEST evictions)", str(facts.counts.get(JobState.SHED, 0)))
+
+
+STATUS_ROWS: list[_Row] = [
+    _row_total,
+    _row_unfinished,
+    _row_oldest,
+    _row_due,
+    _row_branches,
+    _row_events,
+    _row_shed,
+]
+
+
+@main.command()
+@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Unfinished jobs to list (oldest first); 0 lists none.",
+)
+def status(store_url: str, limit: int) -> None:
+    """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
+
+    It reads the store only. memory:// is private to one process, so from here it is
+    always empty; point this at the store your workers use.
+    """
+    store = _open_store(store_url)
+    try:
+        facts = _Facts(store, store.counts(), store.unfinished())
+    finally:
+        store.close()
+    console = _console()
+    console.print(f"Store [bold]{store.url}[/]")
+
+    states = Table(title="Jobs by state")
+    states.add_column("state")
+    states.add_column("jobs", justify="right")
+    for state in JobState:
+        states.add_row(state.value, str(facts.counts.get(state, 0)))
+    console.print(states)
+
+    summary = Table(title="Summary")
+    summary.add_column("what")
+    summary.add_column("value")
+    for row in STATUS_ROWS:
+        cells = row(facts)
+        if cells is not None:
+            summary.add_row(*cells)
+    console.print(summary)
+
+    if limit and facts.unfinished:
+        shown = facts.unfinished[:limit]
+        jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {len(facts.unfinished)})")
+        for column in ("id", "workflow", "step", "state", "parent", "branch", "due"):
+            jobs.add_column(column, overflow="fold")
+        for job in shown:
+            jobs.add_row(
+                job.id,
+                f"{job.workflow} v{job.version}",
+                _dash(job.step),
+                job.state.value,
+                _dash(job.parent_id),
+                _dash(job.branch_index),
+                _when(job.due),
+            )
+        console.print(jobs)
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Look at individual jobs in a store."""
+
+
+def _job_fields(job: Job) -> list[tuple[str, Any]]:
+    return [
+        ("id", job.id),
+        ("workflow", job.workflow),
+        ("version", job.version),
+        ("step", job.step),
+        ("state", job.state.value),
+        ("case", job.case_id),
+        ("parent", job.parent_id),
+        ("branch", job.branch_index),
+        ("attempt", job.attempt),
+        ("error", job.error),
+    ]
+
+
+@jobs.command("show")
+@click.argument("job_id", metavar="ID")
+@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
+def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
+    """Show the job ID as last saved: workflow, step, state, parent, error and data."""
+    store = _open_store(store_url)
+    try:
+        job = store.get(job_id)
+    finally:
+        store.close()
+    if job is None:
+        msg = f"no job {job_id!r} in {store.url}"
+        raise CliError(msg)
+    if as_json:
+        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data}))
+        return
+    console = _console()
+    table = Table(title=f"Job {job.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in _job_fields(job):
+        table.add_row(name, _dash(value))
+    console.print(table)
+    console.print("data:")
+    click.echo(_to_json(job.data))

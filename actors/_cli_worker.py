@@ -1,0 +1,189 @@
+"""``actors worker``: run a Mediator on a shared store until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from types import FrameType
+from typing import Any
+
+import click
+import pykka
+
+from actors._cli import (
+    _STORE_HELP,
+    BadArgumentError,
+    CliError,
+    _describe,
+    _open_store,
+    load_workflows,
+    logger,
+    main,
+)
+from actors._errors import ActorsError
+from actors._workflow import Workflow
+from actors.stores import Store
+
+__all__ = ["worker"]
+
+
+# -- worker ------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@click.option(
+    "--workflows",
+    "refs",
+    required=True,
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: every Workflow in a module, its WORKFLOWS list, or "
+    "one attribute. Repeat for several modules.",
+)
+@click.option(
+    "--runners", default=4, show_default=True, type=click.IntRange(1), help="Runner actors."
+)
+@click.option(
+    "--capacity",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Admission capacity of the Scheduler.",
+)
+@click.option(
+    "--name",
+    default=None,
+    help="This worker's name among the workers sharing the store (unique; default: host, "
+    "process id and a random suffix). Restarted under the same name, a worker takes its "
+    "unfinished cases back at once instead of waiting for their leases to expire.",
+)
+@click.option(
+    "--commit",
+    default="step",
+    show_default=True,
+    type=click.Choice(["step", "slice", "group"]),
+    help="SQL stores: commit every save before the next step; or a runner's saves of "
+    "one job together before the Scheduler hears of it (faster; a crash re-runs the "
+    "steps of the slice in flight); or those slices, from every runner, many per "
+    "transaction on a writer thread (fastest; the same crash behaviour as slice).",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log level on stderr.",
+)
+def worker(
+    store_url: str,
+    refs: Sequence[str],
+    runners: int,
+    capacity: int,
+    name: str | None,
+    commit: str,
+    log_level: str,
+) -> None:
+    """Run a Mediator for the given workflows until SIGTERM or SIGINT.
+
+    At start it takes over every case no live worker holds (each job resumes from
+    its last saved step), and keeps polling for more: several workers, on one
+    machine or many, may share a store. On SIGTERM or SIGINT it stops without
+    draining: a running step finishes, everything else stays saved for the next
+    start, and its cases are released to other workers. A second signal stops at once.
+    Logs go to stderr.
+    """
+    workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
+    sql = not store_url.startswith("memory:")
+    store = _open_store(store_url, **({"commit": commit} if sql else {}))
+    with _log_to_stderr(log_level):
+        _serve(store, workflows, runners=runners, capacity=capacity, name=name)
+
+
+def _serve(
+    store: Store, workflows: list[Workflow], *, runners: int, capacity: int, name: str | None
+) -> None:
+    from actors._mediator import Mediator
+
+    served = {wf.key for wf in workflows}
+    unfinished = store.unfinished()
+    strangers = sorted({(j.workflow, j.version) for j in unfinished} - served)
+    if strangers:
+        names = ", ".join(f"{name} v{version}" for name, version in strangers)
+        logger.warning("the store has unfinished jobs of workflows not served here: %s", names)
+    stop = threading.Event()
+    previous = _on_stop_signals(stop)
+    try:
+        try:
+            mediator = Mediator(
+                workflows, runners=runners, capacity=capacity, store=store, owner=name
+            )
+        except ValueError as exc:  # e.g. the same workflow and version from two modules
+            store.close()
+            raise BadArgumentError(str(exc)) from exc
+        try:
+            mediator.stats()  # answered once the Scheduler has started and resumed the jobs
+        except (ActorsError, pykka.ActorDeadError) as exc:
+            mediator.shutdown(drain=False)
+            msg = f"the engine stopped while it resumed the store's jobs ({_describe(exc)})"
+            raise CliError(msg) from exc
+        logger.info(
+            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) resumed",
+            store.url,
+            runners,
+            ", ".join(f"{wf.name} v{wf.version}" for wf in workflows),
+            len(unfinished),
+        )
+        while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
+            pass
+        logger.info("stopping: running steps finish, everything else stays saved")
+        mediator.shutdown(drain=False)
+        logger.info("worker stopped")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
+    seen: dict[int, Workflow] = {}
+    for wf in workflows:
+        seen.setdefault(id(wf), wf)
+    return list(seen.values())
+
+
+@contextlib.contextmanager
+def _log_to_stderr(level: str) -> Iterator[None]:
+    """Send the engine's logs (the ``actors`` logger) to stderr while the block runs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    engine_logger = logging.getLogger("actors")
+    level_before = engine_logger.level
+    engine_logger.addHandler(handler)
+    engine_logger.setLevel(level.upper())
+    try:
+        yield
+    finally:
+        engine_logger.removeHandler(handler)
+        engine_logger.setLevel(level_before)
+
+
+def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
+    """Set ``stop`` on the first SIGTERM/SIGINT; a second one stops the process at once."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            logger.warning(
+                "second %s: exiting now, without waiting for running steps",
+                signal.Signals(signum).name,
+            )
+            logging.shutdown()
+            os._exit(128 + signum)  # actor threads are not daemons: SystemExit would wait
+        logger.info("%s received", signal.Signals(signum).name)
+        stop.set()
+
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
