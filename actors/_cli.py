@@ -2,10 +2,10 @@
 
 Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store) and
 ``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
-``_cli_status``, and ``worker`` in ``_cli_worker``. Expected failures (a bad store URL,
-a module or attribute that is not there, an unknown job id) are one line on stderr and a
-non-zero exit status: 2 for a bad argument (store URL, module reference), 1 for anything
-else.
+``_cli_status``, ``enqueue`` in ``_cli_enqueue`` and ``worker`` in ``_cli_worker``.
+Expected failures (a bad store URL, a module or attribute that is not there, an unknown
+job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store
+URL, module reference), 1 for anything else.
 
 Output goes through click (plain text such as Mermaid) and rich (tables, progress);
 logs go to stderr.
@@ -53,6 +53,20 @@ _STORE_HELP = "Store URL: memory://, sqlite:///path.db or postgresql://... [env:
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
 _INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
+
+# Options several commands share.
+store_option = click.option(
+    "--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP
+)
+workflows_option = click.option(
+    "--workflows",
+    "refs",
+    required=True,
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: every Workflow in a module, its WORKFLOWS list, or "
+    "one attribute. Repeat for several modules.",
+)
 
 
 class CliError(click.ClickException):
@@ -352,7 +366,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@store_option
 def db_upgrade(store_url: str) -> None:
     """Apply the schema migrations the database has not had yet, in order.
 
@@ -408,4 +422,4 @@ def _schema_connection(url: str) -> Any:
 
 
 # The commands of the other modules register themselves on ``main`` when imported.
-from actors import _cli_status, _cli_worker  # noqa: E402, F401
+from actors import _cli_enqueue, _cli_status, _cli_worker  # noqa: E402, F401

@@ -10,7 +10,6 @@ import click
 from rich.table import Table
 
 from actors._cli import (
-    _STORE_HELP,
     CliError,
     _console,
     _dash,
@@ -18,6 +17,7 @@ from actors._cli import (
     _to_json,
     _when,
     main,
+    store_option,
 )
 from actors._job import Job, JobRecord, JobState
 from actors.stores import Store
@@ -94,7 +94,7 @@ STATUS_ROWS: list[_Row] = [
 
 
 @main.command()
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@store_option
 @click.option(
     "--limit",
     default=20,
@@ -175,7 +175,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 
 @jobs.command("show")
 @click.argument("job_id", metavar="ID")
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
+@store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
 def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
     """Show the job ID as last saved: workflow, step, state, parent, error and data."""

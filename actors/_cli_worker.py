@@ -16,7 +16,6 @@ import click
 import pykka
 
 from actors._cli import (
-    _STORE_HELP,
     BadArgumentError,
     CliError,
     _describe,
@@ -24,6 +23,8 @@ from actors._cli import (
     load_workflows,
     logger,
     main,
+    store_option,
+    workflows_option,
 )
 from actors._errors import ActorsError
 from actors._workflow import Workflow
@@ -36,16 +37,8 @@ __all__ = ["worker"]
 
 
 @main.command()
-@click.option("--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP)
-@click.option(
-    "--workflows",
-    "refs",
-    required=True,
-    multiple=True,
-    metavar="MODULE[:ATTRIBUTE]",
-    help="Where the workflows are: every Workflow in a module, its WORKFLOWS list, or "
-    "one attribute. Repeat for several modules.",
-)
+@store_option
+@workflows_option
 @click.option(
     "--runners", default=4, show_default=True, type=click.IntRange(1), help="Runner actors."
 )

@@ -1,0 +1,155 @@
+"""``actors enqueue``: write cases into a store from the shell, for workers to run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+import click
+
+from actors._cli import (
+    BadArgumentError,
+    CliError,
+    _describe,
+    _open_store,
+    load_workflows,
+    main,
+    store_option,
+    workflows_option,
+)
+from actors._client import enqueue_many
+from actors._errors import ActorsError
+from actors._workflow import Workflow
+
+__all__ = ["enqueue"]
+
+
+def _pick(refs: Sequence[str], name: str, version: int | None) -> Workflow:
+    """The workflow ``name`` (its newest version unless ``version``) among ``refs``."""
+    found = [wf for ref in refs for wf in load_workflows(ref)]
+    matching = [wf for wf in found if wf.name == name]
+    if version is not None:
+        matching = [wf for wf in matching if wf.version == version]
+    if not matching:
+        known = ", ".join(sorted(f"{wf.name} v{wf.version}" for wf in found))
+        what = repr(name) if version is None else f"{name!r} version {version}"
+        msg = f"no workflow {what} in {', '.join(refs)} (found: {known})"
+        raise BadArgumentError(msg)
+    return max(matching, key=lambda wf: wf.version)
+
+
+def _lines(source: IO[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of JSON in ``source``."""
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as exc:
+            msg = f"line {number} is not JSON: {exc}"
+            raise CliError(msg) from None
+
+
+def _case_id(value: Any, field: str, number: int) -> str:
+    if not isinstance(value, dict) or field not in value:
+        msg = f"line {number} has no field {field!r} to name its case by"
+        raise CliError(msg)
+    return str(value[field])
+
+
+@main.command()
+@click.argument("workflow_name", metavar="WORKFLOW")
+@store_option
+@workflows_option
+@click.option("--version", "version", type=int, default=None, help="Workflow version [newest].")
+@click.option("--data", default=None, metavar="JSON", help="One case, with this JSON as its data.")
+@click.option(
+    "--file",
+    "source",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Cases to write, one JSON value per line ('-' reads stdin).",
+)
+@click.option("--id", "job_id", default=None, help="The case id for --data [a new one].")
+@click.option(
+    "--id-field",
+    default=None,
+    metavar="FIELD",
+    help="With --file: name each case by this field of its data (a business key).",
+)
+@click.option(
+    "--batch",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Cases per transaction with --file.",
+)
+def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argument
+    workflow_name: str,
+    store_url: str,
+    refs: Sequence[str],
+    version: int | None,
+    data: str | None,
+    source: IO[str] | None,
+    job_id: str | None,
+    id_field: str | None,
+    batch: int,
+) -> None:
+    """Write new cases of WORKFLOW into a store; print their ids, one per line.
+
+    Workers sharing the store (actors worker, or a Mediator) claim them on their next poll.
+    Give --data for one case or --file for many. Each batch of --file is written in one
+    transaction, all of it or none: on an error, the batches before it stay written.
+    """
+    if (data is None) == (source is None):
+        msg = "give either --data (one case) or --file (one case per line)"
+        raise BadArgumentError(msg)
+    if job_id is not None and data is None:
+        msg = "--id names the one case of --data; with --file use --id-field"
+        raise BadArgumentError(msg)
+    if id_field is not None and source is None:
+        msg = "--id-field names each case of --file; with --data use --id"
+        raise BadArgumentError(msg)
+    wf = _pick(refs, workflow_name, version)
+    if data is not None:
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            msg = f"--data is not JSON: {exc}"
+            raise BadArgumentError(msg) from None
+        batches: Iterator[list[tuple[int, Any]]] = iter([[(0, value)]])
+    else:
+        assert source is not None
+        batches = _batched(_lines(source), batch)
+    store = _open_store(store_url)
+    written = 0
+    try:
+        for chunk in batches:
+            ids = None
+            if job_id is not None:
+                ids = [job_id]
+            elif id_field is not None:
+                ids = [_case_id(value, id_field, number) for number, value in chunk]
+            try:
+                made = enqueue_many(store, wf, [value for _, value in chunk], job_ids=ids)
+            except (ActorsError, ValueError) as exc:
+                where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if source is not None else ""
+                msg = f"{_describe(exc)}{where}; {written} case(s) written before it"
+                raise CliError(msg) from None
+            for case in made:
+                click.echo(case)
+            written += len(made)
+    finally:
+        store.close()
+
+
+def _batched(items: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    chunk: list[tuple[int, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
