@@ -13,6 +13,7 @@ from actors.testing._harness import Harness
 if TYPE_CHECKING:
     from actors._job import Job
     from actors._workflow import Workflow
+    from actors.testing._external import Submission
 
 __all__ = ["MediatorMachine"]
 
@@ -35,10 +36,11 @@ class MediatorMachine(RuleBasedStateMachine):
 
         TestOrders = OrderMachine.TestCase
 
-    Rules: schedule a case, deliver messages (each pick chooses which enabled action
-    runs, so failing interleavings shrink to readable steps), advance the virtual clock,
-    cancel a case, crash a runner (or expire its lease) before its next step, and reply
-    to a waiting request. The invariants are DESIGN's six, checked after every rule (the
+    Rules: schedule a case or a batch of cases, deliver messages (each pick chooses which
+    enabled action runs, so failing interleavings shrink to readable steps), advance the
+    virtual clock, cancel a case, crash a runner (or expire its lease) before its next
+    step, and reply to a waiting request. The invariants are DESIGN's six, and that a
+    batch is admitted whole or not at all, checked after every rule (the
     harness also checks them after every delivery). At teardown the run settles:
     waiting requests get replies, time runs out, and every case must have ended;
     ``check_result`` then sees each final job.
@@ -57,6 +59,7 @@ class MediatorMachine(RuleBasedStateMachine):
         options = {"seed": 0, **self.harness_options}
         self.harness = Harness(self.workflows, **options)
         self._names = sorted({wf.name for wf in self.workflows})
+        self._batches: list[list[Submission]] = []
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
@@ -78,6 +81,14 @@ class MediatorMachine(RuleBasedStateMachine):
         """A producer schedules a case (it blocks, is refused or sheds per the full mode)."""
         name = self._names[which % len(self._names)]
         self.harness.schedule(name, self.case_data(name, data))
+
+    @rule(which=st.integers(0, 15), size=st.integers(2, 4), data=st.data())
+    def schedule_batch(self, which: int, size: int, data: st.DataObject) -> None:
+        """A producer schedules a batch with ``schedule_many`` (all admitted, or none)."""
+        name = self._names[which % len(self._names)]
+        size = min(size, self.harness.probe.gate.capacity)
+        items = [self.case_data(name, data) for _ in range(size)]
+        self._batches.append(self.harness.schedule_many(name, items))
 
     @rule(picks=st.lists(st.integers(0, 15), min_size=1, max_size=12))
     def deliver(self, picks: list[int]) -> None:
@@ -142,6 +153,13 @@ class MediatorMachine(RuleBasedStateMachine):
     def unstarted_jobs_stay_within_capacity(self) -> None:
         """6. Admitted, unstarted cases stay within capacity."""
         self.harness.check_invariant(6)
+
+    @invariant()
+    def a_batch_is_admitted_whole_or_not_at_all(self) -> None:
+        """Every ``schedule_many`` batch is admitted all together, or none of it."""
+        for batch in self._batches:
+            admitted = {sub.handle is not None for sub in batch}
+            assert len(admitted) == 1, f"a batch was admitted in part: {batch}"
 
     def teardown(self) -> None:
         """Settle the run, require every case to end, check each result, stop the actors."""
