@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from actors._cases import batch_cases, new_case
 from actors._copy import copy_data
-from actors._engine import batch_cases, new_case
 from actors._errors import JobExistsError
 from actors._workflow import Workflow
 from actors.stores import Store, open_store

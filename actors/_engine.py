@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from actors._cases import batch_cases, case_data, new_case, valid_id
 from actors._channel import WorkChannel
-from actors._copy import copy_data
-from actors._errors import CodecError, JobExistsError, UnknownWorkflowError
+from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
 from actors.messages import Admitted, CaseFinished, JobShed
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["Engine", "batch_cases", "case_data", "job_log", "logger", "new_case"]
+__all__ = ["Engine", "job_log", "logger"]
 
 logger = logging.getLogger("actors")
 
@@ -44,78 +44,6 @@ def job_log(job: JobRecord | None) -> dict[str, Any]:
     if job is None:
         return {"job_id": None, "step": None, "attempt": None}
     return {"job_id": job.id, "step": job.step, "attempt": job.attempt}
-
-
-def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
-    """The root job of a new case of ``wf``, READY at its start step."""
-    return JobRecord(
-        id=case_id, case_id=case_id, workflow=wf.name, version=wf.version, step=wf.start, data=data
-    )
-
-
-def case_data(workflow: str, data: Any) -> Any:
-    """A private deep copy of a case's input (the caller may keep mutating theirs)."""
-    try:
-        return copy_data(data)
-    except Exception as exc:
-        msg = (
-            f"data for workflow {workflow!r} cannot be copied for its branches "
-            f"({type(exc).__name__}: {exc}); pass plain values, dicts, lists or dataclasses"
-        )
-        raise CodecError(msg) from exc
-
-
-def batch_cases(
-    store: Store,
-    wf: Workflow,
-    items: Iterable[Any],
-    job_ids: Sequence[str] | None,
-    new_id: Callable[[], str],
-) -> list[JobRecord]:
-    """The root jobs of a batch of new cases of ``wf``, every item checked first.
-
-    An error about one item names its position (``batch item 3: ...``). With
-    ``job_ids``: one per item, well formed, none twice, and none the store holds.
-    """
-    datas = []
-    for k, data in enumerate(items):
-        try:
-            datas.append(case_data(wf.name, data))
-        except CodecError as exc:
-            msg = f"batch item {k}: {exc}"
-            raise CodecError(msg) from exc
-    if job_ids is None:
-        ids = [new_id() for _ in datas]
-    else:
-        ids = list(job_ids)
-        if len(ids) != len(datas):
-            msg = f"{len(ids)} job ids for {len(datas)} batch items; give one id per item"
-            raise ValueError(msg)
-        seen: set[str] = set()
-        for k, job_id in enumerate(ids):
-            if not _valid_id(job_id):
-                msg = (
-                    f"batch item {k}: job_id must be a non-empty string without '/', got {job_id!r}"
-                )
-                raise ValueError(msg)
-            if job_id in seen:
-                msg = f"batch item {k}: job id {job_id!r} appears more than once in the batch"
-                raise ValueError(msg)
-            seen.add(job_id)
-        taken = store.existing(ids) if ids else set()
-        if taken:
-            first = next(job_id for job_id in ids if job_id in taken)
-            msg = (
-                f"{len(taken)} job id(s) of the batch already exist in {store.url}, "
-                f"{first!r} first; nothing of the batch was admitted"
-            )
-            raise JobExistsError(msg)
-    return [new_case(wf, job_id, data) for job_id, data in zip(ids, datas, strict=True)]
-
-
-def _valid_id(job_id: object) -> bool:
-    """Whether ``job_id`` can name a case: a non-empty string without ``/``."""
-    return isinstance(job_id, str) and bool(job_id) and "/" not in job_id
 
 
 def _unique_ids() -> Callable[[], str]:
@@ -254,7 +182,7 @@ class Engine:
         data = self.copy_data(wf.name, data)
         if job_id is None:
             job_id = self.new_id()
-        elif not _valid_id(job_id):
+        elif not valid_id(job_id):
             msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
             raise ValueError(msg)
         elif self.store.get(job_id) is not None:

@@ -156,7 +156,7 @@ def test_schedule_many_refuses_ids_the_store_holds_and_admits_none_of_the_batch(
     flow = Workflow("one", [Sequential("a", setter("a"))], "a")
     with Mediator([flow]) as m:
         m.schedule("one", {}, job_id="order-2").result(timeout=TIMEOUT)
-        with pytest.raises(JobExistsError, match="'order-2' first; nothing of the batch"):
+        with pytest.raises(JobExistsError, match="'order-2' first; the whole batch is refused"):
             m.schedule_many("one", [{}, {}, {}], job_ids=["order-1", "order-2", "order-3"])
         assert m.store.get("order-1") is None
         assert m.store.get("order-3") is None

@@ -340,7 +340,7 @@ def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(stor
     names = [f"o{i}" for i in range(20)]
     assert enqueue_many(store_url, flow, [{"n": i} for i in range(20)], job_ids=names) == names
     # All or none: one id taken, or one item that cannot be stored, writes nothing.
-    with pytest.raises(JobExistsError, match="'o19' first; nothing of the batch"):
+    with pytest.raises(JobExistsError, match="'o19' first; the whole batch is refused"):
         enqueue_many(store_url, flow, [{"n": 1}, {"n": 2}], job_ids=["o20", "o19"])
     with pytest.raises(CodecError, match="batch item 1: "):
         enqueue_many(store_url, flow, [{"n": 1}, {"n": {1, 2}}], job_ids=["o21", "o22"])
