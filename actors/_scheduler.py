@@ -85,6 +85,9 @@ class Scheduler(pykka.Actor):
         self._alarm: Alarm | None = None
         self._armed: float | None = None
         self._corr: dict[str, tuple[str, str]] = {}
+        # Jobs that got an event while their park's report was still on the way (stored,
+        # not yet heard of): made ready when the report comes, instead of parked.
+        self._early: dict[str, JobRecord] = {}
         self._job_corrs: dict[str, tuple[str, ...]] = {}
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         # Cases another worker took over from this one (a fenced save or a heartbeat
@@ -307,11 +310,17 @@ class Scheduler(pykka.Actor):
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
 
     def _on_parked(self, msg: m.JobParked) -> None:
+        job = self._early.pop(msg.job.id, None)
+        if job is not None:  # an event came before this report: the job goes on at once
+            job.cancel_requested = msg.job.cancel_requested
+            msg = m.JobParked(msg.runner, job, ())
         job = msg.job
         self._claim_cancel(job)
         self._jobs[job.id] = job
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
+        elif job.state is JobState.READY:
+            self._make_ready(job)
         else:
             self._park(job, msg.correlations)
         if self._drain:
@@ -375,6 +384,7 @@ class Scheduler(pykka.Actor):
 
         ``why`` is the reason to record; by default, that its data cannot be stored.
         """
+        self._early.pop(job.id, None)
         if job.case_id in self._lost:
             return
         cannot_store = back_to_saved_data(self._e.store, job, error)
@@ -383,6 +393,7 @@ class Scheduler(pykka.Actor):
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
         """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
+        self._early.pop(job.id, None)  # the saved row holds the event, if one came early
         if job.case_id in self._lost:
             return  # another worker holds the case now: nothing to resume here
         saved = self._e.store.load(job.id)
@@ -422,6 +433,8 @@ class Scheduler(pykka.Actor):
             self._lost.popitem(last=False)
         rearm = False
         dropped = [job for job in self._jobs.values() if job.case_id == case_id]
+        for job_id in [k for k, v in self._early.items() if v.case_id == case_id]:
+            del self._early[job_id]
         for job in dropped:
             job_id = job.id
             self._jobs.pop(job_id, None)
@@ -607,6 +620,10 @@ class Scheduler(pykka.Actor):
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
         cid = msg.correlation_id
         target = self._corr.get(cid)
+        if target is None and cid not in self._answered:
+            early = self._deliver_early(cid, msg)
+            if early is not None:
+                return early
         if target is None and self._e.store.shared and self._take_over_for(cid):
             target = self._corr.get(cid)
         if target is None:
@@ -624,6 +641,43 @@ class Scheduler(pykka.Actor):
             self._answered.pop(cid, None)
             return EventOutcome.ELSEWHERE
         self._make_ready(job)
+        return EventOutcome.DELIVERED
+
+    def _deliver_early(self, cid: str, msg: m.DeliverEvent) -> EventOutcome | None:
+        """Deliver an event for a park this worker stored but has not heard of yet.
+
+        A runner stores a job's park first and reports it after (with group commit, once
+        its group is stored), so an event can come in between. If the store shows the
+        job parked on ``cid``, held by this worker and not known here, its report is on
+        the way: the event is saved with the job now (durably, as any delivered event),
+        and the job is made ready when the report comes. ``None``: not such a case.
+        """
+        job_id = cid.split("/", 1)[0]
+        if job_id in self._early or job_id in self._job_corrs:
+            return None
+        saved = self._e.store.load(job_id)
+        if saved is None or saved.state is not JobState.WAITING or saved.event is not None:
+            return None
+        try:
+            step = self._e.workflow(saved.workflow, saved.version).step(saved.step or "")
+        except (UnknownWorkflowError, KeyError):
+            return None
+        waits = dict(correlations_for(saved, step))
+        if cid not in waits:
+            return None
+        store = self._e.store
+        if store.shared and store.lease_owners([saved.case_id]).get(saved.case_id) != (
+            self._e.owner
+        ):
+            return None  # parked here before and released, or another worker's
+        saved.event = ("fault" if msg.fault else "reply", waits[cid], msg.payload)
+        saved.state, saved.due = JobState.READY, None
+        if not self._save(saved):
+            return EventOutcome.ELSEWHERE
+        self._early[job_id] = saved
+        for other in waits:
+            self._remember(other, EventOutcome.LATE)
+        self._remember(cid, EventOutcome.DUPLICATE)
         return EventOutcome.DELIVERED
 
     def _take_over_for(self, cid: str) -> bool:
