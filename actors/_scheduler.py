@@ -701,7 +701,9 @@ class Scheduler(pykka.Actor):
         if job is not None and job.state in FINAL_STATES:
             return EventOutcome.FINISHED
         if job is not None and self._e.store.shared and job.id not in self._jobs:
-            return EventOutcome.ELSEWHERE
+            holder = self._e.store.lease_owners([job.case_id]).get(job.case_id)
+            if holder != self._e.owner:  # this worker's own job is just not waiting on it
+                return EventOutcome.ELSEWHERE
         return EventOutcome.UNKNOWN
 
     # -- cancellation ----------------------------------------------------------------------
