@@ -141,7 +141,9 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> float:
             counts = store.counts()
             if sum(v for k, v in counts.items() if not k.is_final) == 0:
                 break
-            time.sleep(0.05)  # polling the database from outside
+            # Polling the database from outside: every poll is a query the server runs
+            # beside the workers, so not too often (a run takes several seconds).
+            time.sleep(0.1)
         elapsed = time.perf_counter() - start
     finally:
         for p in procs:
