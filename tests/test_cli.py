@@ -668,6 +668,61 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
+COUNTED = """
+    import threading
+    from actors import Sequential, Workflow
+
+    seen = []
+    all_ran = threading.Event()
+
+    def count(data):
+        seen.append(data["order"])
+        if len(seen) == 12:
+            all_ran.set()
+
+    FLOW = Workflow("counted", [Sequential("count", count)], start="count")
+"""
+
+
+def test_cases_enqueued_from_the_shell_are_run_by_a_worker(
+    runner: CliRunner, workdir: Path
+) -> None:
+    import importlib
+
+    name = write_module(workdir, COUNTED)
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    orders = "".join(json.dumps({"order": n}) + "\n" for n in range(12))
+    enqueued = runner.invoke(
+        main,
+        [
+            *("enqueue", "counted", "--store", url, "--workflows", name, "--file", "-"),
+            *("--id-field", "order", "--batch", "5"),
+        ],
+        input=orders,
+    )
+    assert enqueued.exit_code == 0, enqueued.output
+    assert enqueued.stdout.split() == [str(n) for n in range(12)]
+    module = importlib.import_module(name)  # the worker below imports the same module
+
+    def stop_when_all_ran() -> None:
+        assert module.all_ran.wait(TIMEOUT), f"the worker ran {len(module.seen)} of 12"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=stop_when_all_ran)
+    killer.start()
+    worked = runner.invoke(
+        main, ["worker", "--store", url, "--workflows", name, "--commit", "group"]
+    )
+    killer.join(TIMEOUT)
+    assert worked.exit_code == 0, worked.output
+    assert sorted(module.seen) == list(range(12))
+    store = open_store(url)
+    try:
+        assert store.counts()[JobState.DONE] == 12
+    finally:
+        store.close()
+
+
 def _lines(stream: Any, into: queue.Queue[str]) -> None:
     for line in stream:
         into.put(line)
