@@ -175,3 +175,23 @@ def test_schedule_many_drop_newest_refuses_a_batch_that_does_not_fit() -> None:
         gate.opened.set()
         for handle in [first, *queued]:
             assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch() -> None:
+    from actors.stores import MemoryStore
+
+    class Flaky(MemoryStore):
+        def create(self, job: JobRecord) -> None:
+            if job.data.get("bad"):
+                msg = "disk full"
+                raise OSError(msg)
+            super().create(job)
+
+    store = Flaky()
+    flow = Workflow("one", [Sequential("a", setter("a"))], "a")
+    with Mediator([flow], store=store) as m:
+        with pytest.raises(OSError, match="disk full"):
+            m.schedule_many("one", [{}, {}, {"bad": True}, {}], job_ids=["a", "b", "c", "d"])
+        assert store.existing(["a", "b", "c", "d"]) == set()
+        assert m.stats().admitted == 0
+        assert m.schedule("one", {}).result(timeout=TIMEOUT).state is JobState.DONE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,10 +30,19 @@ class Store(abc.ABC):
     def create_many(self, jobs: list[JobRecord]) -> None:
         """Save newly admitted jobs: all of them, or none (the SQL stores use one transaction).
 
-        This default saves them one by one; a store that cannot fail part-way keeps it.
+        This default saves them one by one and, if one fails, deletes those it saved
+        before raising; a store with transactions does better.
         """
-        for job in jobs:
-            self.create(job)
+        saved: list[JobRecord] = []
+        try:
+            for job in jobs:
+                self.create(job)
+                saved.append(job)
+        except BaseException:
+            for job in saved:
+                with contextlib.suppress(Exception):  # the first error is the one to see
+                    self.delete(job.id)
+            raise
 
     def existing(self, job_ids: Sequence[str]) -> set[str]:
         """Which of ``job_ids`` the store holds."""
