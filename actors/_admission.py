@@ -84,32 +84,8 @@ class AdmissionGate:
         Raises ``MailboxFull`` when the mode refuses (or ``timeout`` passes), and
         ``EngineStoppedError`` once the gate is closed. ``block=False`` never waits.
         """
-        with self._lock:
-            self._check_open()
-            evicted = None
-            if self.used >= self.capacity:
-                if self.mode is FullMode.DROP_OLDEST and self._queue:
-                    evicted = self._queue.popleft()
-                elif self.mode is FullMode.BACKPRESSURE and block:
-                    self.waiting_producers += 1
-                    try:
-                        ok = self._cond.wait_for(
-                            lambda: self._closed or self.used < self.capacity, timeout
-                        )
-                    finally:
-                        self.waiting_producers -= 1
-                    self._check_open()
-                    if not ok:
-                        msg = (
-                            f"admission mailbox full ({self.capacity} jobs queued) and no "
-                            f"slot freed within {timeout}s"
-                        )
-                        raise MailboxFull(msg)
-                else:
-                    msg = f"admission mailbox full ({self.capacity} jobs queued); job refused"
-                    raise MailboxFull(msg)
-            self._reserved += 1
-            return evicted
+        evicted = self.reserve_many(1, timeout=timeout, block=block)
+        return evicted[0] if evicted else None
 
     def reserve_many(
         self, count: int, *, timeout: float | None = None, block: bool = True
@@ -145,19 +121,26 @@ class AdmissionGate:
                         self.waiting_producers -= 1
                     self._check_open()
                     if not ok:
-                        msg = (
-                            f"admission mailbox full ({self.used} of {self.capacity} slots "
-                            f"taken) and no room for {count} jobs within {timeout}s"
-                        )
-                        raise MailboxFull(msg)
+                        raise MailboxFull(self._full(count, f"within {timeout}s"))
                 else:
-                    msg = (
-                        f"admission mailbox has {self.capacity - self.used} free slot(s) of "
-                        f"{self.capacity}; a batch of {count} jobs refused"
-                    )
-                    raise MailboxFull(msg)
+                    raise MailboxFull(self._full(count))
             self._reserved += count
             return evicted
+
+    def _full(self, count: int, waited: str | None = None) -> str:
+        """Why ``count`` jobs were refused (``waited``: after waiting how long)."""
+        if count == 1:
+            full = f"admission mailbox full ({self.capacity} jobs queued)"
+            return f"{full} and no slot freed {waited}" if waited else f"{full}; job refused"
+        if waited is not None:
+            return (
+                f"admission mailbox full ({self.used} of {self.capacity} slots taken) and no "
+                f"room for {count} jobs {waited}"
+            )
+        return (
+            f"admission mailbox has {self.capacity - self.used} free slot(s) of "
+            f"{self.capacity}; a batch of {count} jobs refused"
+        )
 
     def commit(self, job: JobRecord) -> bool:
         """Queue ``job`` in the slot reserved for it; whether the Scheduler must be woken."""

@@ -310,16 +310,17 @@ class Scheduler(pykka.Actor):
                         self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
 
     def _on_parked(self, msg: m.JobParked) -> None:
-        job = self._early.pop(msg.job.id, None)
-        if job is not None:  # an event came before this report: the job goes on at once
-            job.cancel_requested = msg.job.cancel_requested
-            msg = m.JobParked(msg.runner, job, ())
-        job = msg.job
+        # An event that came before this report was saved with the job (_deliver_early):
+        # the job goes on at once, as that saved record, instead of parking.
+        early = self._early.pop(msg.job.id, None)
+        job = msg.job if early is None else early
+        if early is not None:
+            early.cancel_requested = msg.job.cancel_requested
         self._claim_cancel(job)
         self._jobs[job.id] = job
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
-        elif job.state is JobState.READY:
+        elif early is not None:
             self._make_ready(job)
         else:
             self._park(job, msg.correlations)
@@ -384,7 +385,6 @@ class Scheduler(pykka.Actor):
 
         ``why`` is the reason to record; by default, that its data cannot be stored.
         """
-        self._early.pop(job.id, None)
         if job.case_id in self._lost:
             return
         cannot_store = back_to_saved_data(self._e.store, job, error)
@@ -635,13 +635,17 @@ class Scheduler(pykka.Actor):
         self._remember(cid, EventOutcome.DUPLICATE)
         if self._timers.cancel(job.id):
             self._rearm()
-        job.event = ("fault" if msg.fault else "reply", target[1], msg.payload)
-        job.state, job.due = JobState.READY, None
-        if not self._save(job):
+        if not self._take_event(job, target[1], msg):
             self._answered.pop(cid, None)
             return EventOutcome.ELSEWHERE
         self._make_ready(job)
         return EventOutcome.DELIVERED
+
+    def _take_event(self, job: JobRecord, name: str, msg: m.DeliverEvent) -> bool:
+        """Give ``job`` the event (READY, timer dropped) and save it; ``False`` if fenced."""
+        job.event = ("fault" if msg.fault else "reply", name, msg.payload)
+        job.state, job.due = JobState.READY, None
+        return self._save(job)
 
     def _deliver_early(self, cid: str, msg: m.DeliverEvent) -> EventOutcome | None:
         """Deliver an event for a park this worker stored but has not heard of yet.
@@ -670,9 +674,7 @@ class Scheduler(pykka.Actor):
             self._e.owner
         ):
             return None  # parked here before and released, or another worker's
-        saved.event = ("fault" if msg.fault else "reply", waits[cid], msg.payload)
-        saved.state, saved.due = JobState.READY, None
-        if not self._save(saved):
+        if not self._take_event(saved, waits[cid], msg):
             return EventOutcome.ELSEWHERE
         self._early[job_id] = saved
         for other in waits:

@@ -16,9 +16,9 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from actors._errors import StoreError
+from actors.stores._statements import SaveRow
 
 __all__ = ["Arrival", "GroupWriter", "Slice"]
 
@@ -44,7 +44,7 @@ class Arrival:
 class Slice:
     """What one runner saved while it ran one job: stored all together, or not at all."""
 
-    rows: list[tuple[tuple[Any, ...], Any, Any]] = field(default_factory=list)
+    rows: list[SaveRow] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     fence: bool = True  # False: a new job's rows (an admission), written whoever holds it
 

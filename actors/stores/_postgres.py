@@ -27,6 +27,7 @@ from actors.stores._statements import (
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
+    SaveRow,
     latest,
 )
 
@@ -197,7 +198,7 @@ class PostgresStore(SqlStore):
         self,
         execute: Execute,
         executemany: ExecuteMany,
-        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
         last, history = latest(rows)

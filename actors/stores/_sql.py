@@ -39,6 +39,7 @@ from actors.stores._statements import (
     WAITING_VALUE,
     Execute,
     ExecuteMany,
+    SaveRow,
     in_lists,
 )
 
@@ -248,7 +249,7 @@ class SqlStore(Store):
         self._write(lambda execute: self._put_rows(execute, rows, fence=fence), what)
         self._after_save(jobs)
 
-    def _row(self, job: JobRecord, now: float) -> tuple[tuple[Any, ...], Any, JobRecord]:
+    def _row(self, job: JobRecord, now: float) -> SaveRow:
         history = None
         if self.keep_history:
             history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
@@ -261,16 +262,14 @@ class SqlStore(Store):
         holder = row[1] if row is not None and row[1] is not None else "another worker"
         return LeaseLostError(job.id, case_id, holder, self.owner)
 
-    def _commit_rows(
-        self, execute: Execute, rows: list[tuple[tuple[Any, ...], Any, JobRecord]]
-    ) -> None:
+    def _commit_rows(self, execute: Execute, rows: list[SaveRow]) -> None:
         """Write ``rows``, fenced when the store has an owner (inside one write transaction)."""
         self._put_rows(execute, rows, fence=self.owner is not None)
 
     def _put_rows(
         self,
         execute: Execute,
-        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        rows: list[SaveRow],
         *,
         fence: bool = False,
     ) -> None:
@@ -351,7 +350,7 @@ class SqlStore(Store):
         self,
         execute: Execute,
         executemany: ExecuteMany,
-        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:  # pragma: no cover - each backend provides it
         """Write a group's rows, unfenced (its transaction checked the stamps already).
@@ -381,7 +380,7 @@ class SqlStore(Store):
         if self._writer is not None:
             self._writer.close()
 
-    def _take_pending(self) -> list[tuple[tuple[Any, ...], Any, JobRecord]]:
+    def _take_pending(self) -> list[SaveRow]:
         pending = getattr(self._slice, "pending", None)
         if not pending:
             return []

@@ -25,6 +25,7 @@ from actors.stores._statements import (
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
+    SaveRow,
     latest,
 )
 
@@ -229,7 +230,7 @@ class SqliteStore(SqlStore):
     def _put_rows(
         self,
         execute: Execute,
-        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        rows: list[SaveRow],
         *,
         fence: bool = False,
     ) -> None:
@@ -264,7 +265,7 @@ class SqliteStore(SqlStore):
         self,
         execute: Execute,
         executemany: ExecuteMany,
-        rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+        rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
         # As in _put_rows: existing rows get the unindexed columns, then the indexed ones

@@ -30,6 +30,7 @@ __all__ = [
     "WAITING_VALUE",
     "Execute",
     "ExecuteMany",
+    "SaveRow",
     "in_lists",
     "latest",
 ]
@@ -38,6 +39,9 @@ __all__ = [
 Execute = Callable[[str, Sequence[Any]], Any]
 # Runs one statement once per parameter tuple, inside the current transaction.
 ExecuteMany = Callable[[str, Sequence[Sequence[Any]]], Any]
+# One save, as a store writes it: its UPSERT parameters, its step-history row (None when
+# the store keeps no history), and the job it saved.
+SaveRow = tuple[tuple[Any, ...], Any, JobRecord]
 
 STATE_VALUES = {s.value: s for s in JobState}
 FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
@@ -128,7 +132,7 @@ def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
 
 
 def latest(
-    rows: list[tuple[tuple[Any, ...], Any, JobRecord]],
+    rows: list[SaveRow],
 ) -> tuple[list[tuple[Any, ...]], list[Any]]:
     """A group's rows as written: each job's parameters as last saved, and every history row."""
     last = {job.id: params for params, _, job in rows}

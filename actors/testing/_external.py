@@ -125,34 +125,8 @@ class External:
         """
         sub = Submission(self.runtime, len(self.submissions), workflow, data)
         self.submissions.append(sub)
-        self._admit(sub)
+        self._admit([sub])
         return sub
-
-    def _admit(self, sub: Submission) -> None:
-        gate = self._probe.gate
-        try:
-            handle = self._probe.engine.admit(sub.workflow, sub.data, block=False)
-        except MailboxFull as exc:
-            if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
-                self.runtime.block(
-                    None,
-                    why=f"schedule({sub.workflow!r}) waits for an admission slot",
-                    ready=lambda: gate.closed or gate.used < gate.capacity,
-                    resume=lambda: self._admit(sub),
-                    name=sub.name,
-                )
-                self._record(sub.name, "blocked", None, f"gate {gate.used}/{gate.capacity}")
-            else:
-                sub.refused = exc
-                self._record(sub.name, "refused", None, type(exc).__name__)
-            return
-        except EngineStoppedError as exc:
-            sub.refused = exc
-            self._record(sub.name, "refused", None, type(exc).__name__)
-            return
-        sub.handle = handle
-        self.monitor.admitted(handle.job_id)
-        self._record(sub.name, "admit", handle.job_id, sub.workflow)
 
     def schedule_many(self, workflow: str, items: Iterable[Any]) -> list[Submission]:
         """Admit a batch the way ``Mediator.schedule_many`` does, without blocking the test.
@@ -173,40 +147,47 @@ class External:
             )
             raise ValueError(msg)
         if subs:
-            self._admit_batch(subs)
+            self._admit(subs, batch=True)
             self.submissions.extend(subs)
         return subs
 
-    def _admit_batch(self, subs: list[Submission]) -> None:
-        gate = self._probe.gate
-        name, workflow = subs[0].name, subs[0].workflow
+    def _admit(self, subs: list[Submission], *, batch: bool = False) -> None:
+        """Admit ``subs`` (one ``schedule()``, or a ``schedule_many()`` batch) or block them."""
+        gate, engine = self._probe.gate, self._probe.engine
+        name, workflow, n = subs[0].name, subs[0].workflow, len(subs)
         try:
-            handles = self._probe.engine.admit_many(workflow, [s.data for s in subs], block=False)
+            if batch:
+                handles = engine.admit_many(workflow, [s.data for s in subs], block=False)
+            else:
+                handles = [engine.admit(workflow, subs[0].data, block=False)]
         except MailboxFull as exc:
             if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
+                call = f"schedule_many({workflow!r})" if batch else f"schedule({workflow!r})"
+                what = f"{n} admission slots" if batch else "an admission slot"
                 self.runtime.block(
                     None,
-                    why=f"schedule_many({workflow!r}) waits for {len(subs)} admission slots",
-                    ready=lambda: gate.closed or gate.used + len(subs) <= gate.capacity,
-                    resume=lambda: self._admit_batch(subs),
+                    why=f"{call} waits for {what}",
+                    ready=lambda: gate.closed or gate.used + n <= gate.capacity,
+                    resume=lambda: self._admit(subs, batch=batch),
                     name=name,
                 )
                 self._record(name, "blocked", None, f"gate {gate.used}/{gate.capacity}")
             else:
-                self._refuse(subs, exc)
+                self._refuse(subs, exc, batch)
             return
         except EngineStoppedError as exc:
-            self._refuse(subs, exc)
+            self._refuse(subs, exc, batch)
             return
         for sub, handle in zip(subs, handles, strict=True):
             sub.handle = handle
             self.monitor.admitted(handle.job_id)
             self._record(name, "admit", handle.job_id, workflow)
 
-    def _refuse(self, subs: list[Submission], exc: ActorsError) -> None:
+    def _refuse(self, subs: list[Submission], exc: ActorsError, batch: bool) -> None:
         for sub in subs:
             sub.refused = exc
-        self._record(subs[0].name, "refused", None, f"{type(exc).__name__} ({len(subs)} cases)")
+        detail = f"{type(exc).__name__} ({len(subs)} cases)" if batch else type(exc).__name__
+        self._record(subs[0].name, "refused", None, detail)
 
     # -- events and cancels ------------------------------------------------------------------
 
