@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
 from actors._errors import CodecError
@@ -48,6 +49,16 @@ _MAX_DEPTH = 200
 # Built once: json.dumps with options builds an encoder per call. The trees it gets are
 # already checked (no cycles), so it skips its own cycle check.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+# The C function behind _ENCODER, made once: JSONEncoder.encode builds it anew on every
+# call, which costs more than encoding a small job's data. It writes exactly what
+# _ENCODER writes (None where the C accelerator is missing: _ENCODER is used then).
+_C_ENCODE = (
+    c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
+    if c_make_encoder is not None
+    else None
+)
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR_KEYS = frozenset({str})
 
 
 class _Fail(Exception):  # noqa: N818 - internal signal, never escapes this module
@@ -64,6 +75,30 @@ def _path(root: str, where: list[str]) -> str:
     if len(steps) > 12:
         steps = [*steps[:6], f"...({len(steps) - 9} more)...", *steps[-3:]]
     return root + "".join(steps)
+
+
+def _plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is a JSON tree ``to_tree`` would copy unchanged (str keys, no tags).
+
+    A tuple counts: the encoder writes it as the list ``to_tree`` makes of it. Most job
+    data is such a tree; the type checks run in C over each container's members.
+    """
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            return True
+        if depth > _MAX_DEPTH or set(map(type, value)) != _STR_KEYS or not _TAGS.isdisjoint(value):
+            return False
+        members: Any = value.values()
+    elif kind is list or kind is tuple:
+        if depth > _MAX_DEPTH:
+            return False
+        members = value
+    else:
+        return kind in _PLAIN_SCALARS
+    if set(map(type, members)) <= _PLAIN_SCALARS:
+        return True
+    return all(_plain(member, depth + 1) for member in members)
 
 
 class Codec:
@@ -122,6 +157,9 @@ class Codec:
 
     def encode(self, value: Any, what: str = "data") -> str:
         """JSON text for ``value``; ``what`` names it in errors (``data['items'][2]``)."""
+        if _C_ENCODE is not None and _plain(value, 0):
+            # Already a JSON tree: the C encoder writes it as is, with no copy made first.
+            return "".join(_C_ENCODE(value, 0))
         return _ENCODER.encode(self.to_tree(value, what))
 
     def decode(self, text: object, what: str = "data") -> Any:

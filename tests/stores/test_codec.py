@@ -291,3 +291,54 @@ def test_index_map_refuses_what_is_not_an_int_keyed_map(text, match):
 def test_index_map_of_an_empty_map():
     assert DEFAULT_CODEC.index_map(DEFAULT_CODEC.encode({}), "arrivals") == {}
     assert DEFAULT_CODEC.encode_index_map({}) == DEFAULT_CODEC.encode({})
+
+
+# Values with tuples, NaN and infinities, and the types the fast path must leave to the
+# checked one (subclasses of str and int, sets), at any depth.
+class Flag(enum.IntEnum):
+    ON = 1
+
+
+class Name(str):
+    __slots__ = ()
+
+
+every_scalar = scalars | st.floats() | st.sampled_from([Flag.ON, Name("x"), frozenset({1})])
+mixed = st.recursive(
+    every_scalar | st.builds(Point, st.integers(), st.integers()),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.tuples(children, children)
+        | st.dictionaries(keys, children, max_size=5)
+        | st.dictionaries(st.integers() | st.none(), children, max_size=3)
+    ),
+    max_leaves=25,
+)
+
+
+@given(mixed)
+def test_hypothesis_encode_writes_what_the_checked_path_writes(value):
+    # encode() hands a plain JSON tree straight to the C encoder; anything else goes
+    # through to_tree. Both must give the same text, or the same refusal.
+    from actors.stores._codec import _ENCODER
+
+    codec = Codec()
+    codec.register(Point)
+
+    def outcome(encode):
+        try:
+            return "text", encode(value)
+        except CodecError as exc:
+            return "refused", str(exc)
+
+    assert outcome(codec.encode) == outcome(lambda v: _ENCODER.encode(codec.to_tree(v)))
+
+
+def test_a_deep_plain_value_is_refused_like_any_other():
+    value: list = []
+    current = value
+    for _ in range(250):
+        current.append([])
+        current = current[0]
+    with pytest.raises(CodecError, match="nested more than"):
+        Codec().encode(value)
