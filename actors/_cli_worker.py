@@ -67,6 +67,15 @@ __all__ = ["worker"]
     "transaction on a writer thread (fastest; the same crash behaviour as slice).",
 )
 @click.option(
+    "--writer",
+    default="thread",
+    show_default=True,
+    type=click.Choice(["thread", "process"]),
+    help="SQLite with --commit group: store the groups from a writer thread, or from a "
+    "writer process beside the worker, so that SQLite runs on another core instead of "
+    "taking turns with the runners for Python's interpreter lock.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -80,6 +89,7 @@ def worker(
     capacity: int,
     name: str | None,
     commit: str,
+    writer: str,
     log_level: str,
 ) -> None:
     """Run a Mediator for the given workflows until SIGTERM or SIGINT.
@@ -93,7 +103,13 @@ def worker(
     """
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
     sql = not store_url.startswith("memory:")
-    store = _open_store(store_url, **({"commit": commit} if sql else {}))
+    options: dict[str, str] = {"commit": commit} if sql else {}
+    if writer == "process":
+        if not store_url.startswith("sqlite:") or commit != "group":
+            msg = f"--writer process needs a sqlite:/// store and --commit group, got {store_url!r}"
+            raise BadArgumentError(f"{msg} with --commit {commit}")
+        options["writer"] = writer
+    store = _open_store(store_url, **options)
     with _log_to_stderr(log_level):
         _serve(store, workflows, runners=runners, capacity=capacity, name=name)
 

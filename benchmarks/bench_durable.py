@@ -64,13 +64,15 @@ def raw_postgres(url: str, seconds: float = 2.0) -> float:
     return n / seconds
 
 
-def engine_w(url: str, n: int, commit: str, producers: int = 1, batch: int = 1) -> dict[str, float]:
+def engine_w(
+    url: str, n: int, commit: str, producers: int = 1, batch: int = 1, **options: Any
+) -> dict[str, float]:
     """W through one Mediator; workflows/s, and the saves and transactions per workflow.
 
     ``producers`` threads call ``schedule()`` (each waits until its case is stored), or
     with ``batch`` > 1, ``schedule_many()`` with that many cases at a time.
     """
-    store = open_store(url, commit=commit)
+    store = open_store(url, commit=commit, **options)
     mediator = Mediator([workload_w()], runners=4, capacity=1000, store=store)
 
     def produce(count: int) -> None:
@@ -176,14 +178,17 @@ def engine_table(
     modes: tuple[str, ...],
 ) -> None:
     # A mode "group/8" is group commit with 8 producer threads (the others have one);
-    # "group@100": one producer admitting batches of 100 with schedule_many().
+    # "group@100": one producer admitting batches of 100 with schedule_many();
+    # "group+process": SQLite's group transactions run in a writer process.
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for r in range(repeat):
         for mode in modes:  # interleaved: the machine's drift hits every mode alike
             rest, _, batch = mode.partition("@")
-            commit, _, many = rest.partition("/")
-            url = url_of(f"{commit}_{many or 1}_{batch or 1}_{r}")
-            runs[mode].append(engine_w(url, n, commit, int(many or 1), int(batch or 1)))
+            rest, _, many = rest.partition("/")
+            commit, _, writer = rest.partition("+")
+            options = {"writer": writer} if writer else {}
+            url = url_of(f"{commit}_{writer or 'thread'}_{many or 1}_{batch or 1}_{r}")
+            runs[mode].append(engine_w(url, n, commit, int(many or 1), int(batch or 1), **options))
     for mode in modes:
         wf = median([run["wf_s"] for run in runs[mode]])
         saves = median([run["saves"] for run in runs[mode]])
@@ -194,7 +199,7 @@ def engine_table(
             commits = median([run["commits"] for run in runs[mode]])
             extra = f", {commits:.2f} transactions per workflow, {per:.1f} slices each"
         print(
-            f"{name} W, commit={mode:<9} {wf:8,.0f} workflows/s "
+            f"{name} W, commit={mode:<17} {wf:8,.0f} workflows/s "
             f"(runs: {each}); "
             f"{saves:.0f} saves per workflow = {wf * saves / raw:.0%} of raw commits/s{extra}"
         )
@@ -207,8 +212,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--modes",
-        default="step,slice,group,group/8,group@100",
-        help="commit modes; mode/N: N producer threads instead of one; mode@B: batches of B",
+        default="step,slice,group,group/8,group@100,group+process@100",
+        help="commit modes; mode/N: N producer threads instead of one; mode@B: batches of B; "
+        "group+process: SQLite's writer process (left out on PostgreSQL)",
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
@@ -238,7 +244,7 @@ def main() -> int:
             raw,
             args.n,
             args.repeat,
-            modes,
+            tuple(mode for mode in modes if "+" not in mode),
         )
         for commit in args.worker_modes.split(","):
             ones, twos = [], []

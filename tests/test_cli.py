@@ -597,6 +597,11 @@ RESUMABLE = """
         ("sqlite:///jobs.db", [], {"commit": "step"}),
         ("sqlite:///jobs.db", ["--commit", "slice"], {"commit": "slice"}),
         ("sqlite:///jobs.db", ["--commit", "group"], {"commit": "group"}),
+        (
+            "sqlite:///jobs.db",
+            ["--commit", "group", "--writer", "process"],
+            {"commit": "group", "writer": "process"},
+        ),
         ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
     ],
 )
@@ -620,6 +625,23 @@ def test_worker_passes_the_commit_mode_to_a_sql_store(
     assert result.exit_code == 2
     assert "opened no store" in result.output
     assert seen == [options]
+
+
+@pytest.mark.parametrize(
+    ("url", "args"),
+    [
+        ("sqlite:///jobs.db", ["--writer", "process"]),
+        ("memory://", ["--commit", "group", "--writer", "process"]),
+    ],
+)
+def test_worker_refuses_a_writer_process_without_sqlite_group_commit(
+    runner: CliRunner, workdir: Path, url: str, args: list[str]
+) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", url, "--workflows", name, *args])
+    assert result.exit_code == 2
+    assert "--writer process needs a sqlite:/// store and --commit group" in result.output
+    assert url in result.output
 
 
 def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path) -> None:
@@ -684,8 +706,9 @@ COUNTED = """
 """
 
 
+@pytest.mark.parametrize("writer", ["thread", "process"])
 def test_cases_enqueued_from_the_shell_are_run_by_a_worker(
-    runner: CliRunner, workdir: Path
+    runner: CliRunner, workdir: Path, writer: str
 ) -> None:
     import importlib
 
@@ -711,7 +734,8 @@ def test_cases_enqueued_from_the_shell_are_run_by_a_worker(
     killer = threading.Thread(target=stop_when_all_ran)
     killer.start()
     worked = runner.invoke(
-        main, ["worker", "--store", url, "--workflows", name, "--commit", "group"]
+        main,
+        ["worker", "--store", url, "--workflows", name, "--commit", "group", "--writer", writer],
     )
     killer.join(TIMEOUT)
     assert worked.exit_code == 0, worked.output

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors._errors import StoreError
 from actors.stores._statements import SaveRow
@@ -26,6 +28,10 @@ logger = logging.getLogger("actors.stores")
 
 # What a slice's callback receives: None once stored, else why it was not stored.
 Done = Callable[[BaseException | None], None]
+# A pipeline's two halves: hand a group over (returning a ticket), and later, in the same
+# order, wait for its outcome (per slice, as store_group returns it).
+Send = Callable[[list["Slice"]], Any]
+Receive = Callable[[list["Slice"], Any], list[BaseException | None]]
 
 
 @dataclass(slots=True)
@@ -75,6 +81,17 @@ class GroupWriter:
         self._finished = False  # the writer thread has stopped
         self.groups = 0  # transactions committed (for benchmarks and tests)
         self.slices = 0  # slices those held
+        self._send: Send | None = None
+        self._receive: Receive | None = None
+
+    def pipeline(self, send: Send, receive: Receive) -> None:
+        """Store groups through ``send`` and ``receive`` instead of ``store_group``.
+
+        Another process stores the groups: the writer hands one over and gathers and
+        hands over the next before it waits for the first one's outcome, so two groups
+        are in flight at a time. Set before the first slice is submitted.
+        """
+        self._send, self._receive = send, receive
 
     def submit(self, part: Slice, done: Done) -> None:
         """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not)."""
@@ -127,30 +144,48 @@ class GroupWriter:
             self._thread.start()
 
     def _loop(self) -> None:
-        get, get_nowait = self._queue.get, self._queue.get_nowait
+        in_flight: deque[tuple[list[tuple[Slice, Done]], Any]] = deque()
         while True:
-            item = get()
-            stop = item is None
-            group = [] if item is None else [item]
-            # Everything queued meanwhile joins this group: that is what makes it pay.
-            while not stop and len(group) < self._max_group:
-                try:
-                    item = get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                else:
-                    group.append(item)
-            if group:
+            # With a group in flight, take what is queued without waiting for more.
+            group, stop = self._gather(block=not in_flight)
+            if group and self._send is None:
                 self._commit(group)
+            elif group:
+                in_flight.append((group, self._hand_over(group)))
+            # The oldest group's outcome: once two are in flight, or when nothing new came.
+            if in_flight and (len(in_flight) > 1 or not group or stop):
+                self._take_outcome(*in_flight.popleft())
             if stop:
+                while in_flight:
+                    self._take_outcome(*in_flight.popleft())
                 # A slice queued behind the stop mark (its submitter passed the closed
                 # check as close() began) is stored now, or by its submitter, which
                 # sees _finished once it has queued the slice.
                 self._finished = True
                 self._store_left()
                 return
+
+    def _gather(self, *, block: bool) -> tuple[list[tuple[Slice, Done]], bool]:
+        """The slices queued now (waiting for one if ``block``), and whether close() was called."""
+        get_nowait = self._queue.get_nowait
+        group: list[tuple[Slice, Done]] = []
+        try:
+            item = self._queue.get() if block else get_nowait()
+        except queue.Empty:
+            return group, False
+        if item is None:
+            return group, True
+        group.append(item)
+        # Everything queued meanwhile joins this group: that is what makes it pay.
+        while len(group) < self._max_group:
+            try:
+                item = get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return group, True
+            group.append(item)
+        return group, False
 
     def _store_left(self) -> None:
         """Store (or fail) the slices queued after the writer stopped, on this thread."""
@@ -167,18 +202,59 @@ class GroupWriter:
                 self._commit(group)
 
     def _commit(self, group: list[tuple[Slice, Done]]) -> None:
-        results: list[BaseException | None]
+        if self._send is not None:
+            self._take_outcome(group, self._hand_over(group))
+            return
         try:
             results = self._store_group([part for part, _ in group])
+        except Exception as exc:  # the whole group rolled back: each slice hears why
+            self._finish(group, None, exc)
+        else:
+            self._finish(group, results, None)
+
+    def _hand_over(self, group: list[tuple[Slice, Done]]) -> Any:
+        assert self._send is not None
+        try:
+            return self._send([part for part, _ in group])
+        except Exception as exc:  # kept for _take_outcome, which reports it in order
+            return _Failed(exc)
+
+    def _take_outcome(self, group: list[tuple[Slice, Done]], ticket: Any) -> None:
+        assert self._receive is not None
+        try:
+            if isinstance(ticket, _Failed):
+                raise ticket.error
+            results = self._receive([part for part, _ in group], ticket)
+        except Exception as exc:
+            self._finish(group, None, exc)
+        else:
+            self._finish(group, results, None)
+
+    def _finish(
+        self,
+        group: list[tuple[Slice, Done]],
+        results: list[BaseException | None] | None,
+        error: Exception | None,
+    ) -> None:
+        if results is None:
+            logger.error(
+                "%s: a group of %d slice(s) was not stored: %s", self._name, len(group), error
+            )
+            results = [error] * len(group)
+        else:
             self.groups += 1
             self.slices += len(group)
-        except Exception as exc:  # the whole group rolled back: each slice hears why
-            logger.error(
-                "%s: a group of %d slice(s) was not stored: %s", self._name, len(group), exc
-            )
-            results = [exc] * len(group)
-        for (_, done), error in zip(group, results, strict=True):
+        for (_, done), outcome in zip(group, results, strict=True):
             try:
-                done(error)
+                done(outcome)
             except Exception:  # one callback's failure must not strand the others
                 logger.exception("%s: a slice's callback failed", self._name)
+
+
+class _Failed:
+    """A group that could not be handed over: its slices hear why, in their turn."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error

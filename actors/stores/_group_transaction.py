@@ -12,17 +12,38 @@ stored in one update per parent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
+from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._joins import JoinCount
-from actors.stores._statements import JOIN_COLUMNS_AT, STAMP_AT, Execute, ExecuteMany
+from actors.stores._statements import (
+    JOIN_COLUMNS_AT,
+    STAMP_AT,
+    Execute,
+    ExecuteMany,
+    SaveRow,
+)
 
-if TYPE_CHECKING:
-    from actors.stores._sql import SqlStore
+__all__ = ["GroupStore", "GroupTransaction"]
 
-__all__ = ["GroupTransaction"]
+
+class GroupStore(Protocol):
+    """What a group transaction uses of its store (a ``SqlStore``, or a writer process's)."""
+
+    codec: Codec
+    owner: str | None
+
+    def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]: ...
+
+    def _put_group(
+        self,
+        execute: Execute,
+        executemany: ExecuteMany,
+        rows: list[SaveRow],
+        stored: dict[str, Sequence[Any]],
+    ) -> None: ...
 
 
 class GroupTransaction:
@@ -31,7 +52,7 @@ class GroupTransaction:
     After ``write``, ``results`` holds per slice ``None`` (stored) or why it was left out.
     """
 
-    def __init__(self, store: SqlStore, slices: list[Slice]) -> None:
+    def __init__(self, store: GroupStore, slices: list[Slice]) -> None:
         self.store = store
         self.slices = slices
         self.results: list[BaseException | None] = [None] * len(slices)

@@ -29,7 +29,6 @@ from actors.stores._statements import (
     COLUMNS,
     FAULTED_VALUE,
     FINAL_VALUES,
-    GROUP_READ,
     HISTORY,
     SELECT_LIST,
     STAMP_OF,
@@ -40,6 +39,7 @@ from actors.stores._statements import (
     Execute,
     ExecuteMany,
     SaveRow,
+    group_rows,
     in_lists,
 )
 
@@ -340,11 +340,7 @@ class SqlStore(Store):
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id."""
-        out: dict[str, Sequence[Any]] = {}
-        for chunk, marks in in_lists(ids):
-            sql = f"SELECT {GROUP_READ} FROM jobs WHERE id IN ({marks}){self._for_update}"
-            out.update((row[0], row) for row in execute(sql, chunk).fetchall())
-        return out
+        return group_rows(execute, ids, self._for_update)
 
     def _put_group(
         self,

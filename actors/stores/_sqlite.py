@@ -9,14 +9,16 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
+from actors.stores._group import Slice
 from actors.stores._schema import migrate
 from actors.stores._sql import SqlStore
+from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._statements import (
     COLUMNS,
     FENCE,
@@ -29,7 +31,7 @@ from actors.stores._statements import (
     latest,
 )
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteStore", "put_group"]
 
 T = TypeVar("T")
 
@@ -57,6 +59,64 @@ WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != 
                    OR (?3 IS NOT NULL AND lease_expires IS NOT NULL))
 """
 _SAVE_INDEXED_FENCED = f"{_SAVE_INDEXED} AND (jobs.lease_owner IS NULL OR jobs.lease_owner = ?5)"
+# A group's transaction has read every row it writes (GROUP_READ), so it knows which saves
+# change an indexed column: those set all columns in one statement, the others only the
+# unindexed ones. The finished time is given three times, for the three CASEs.
+_SAVE_ALL = (
+    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ?, "
+    "state = ?, due = ?, "
+    "finished_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(finished_at, ?) END, "
+    "lease_expires = CASE WHEN ? IS NULL THEN lease_expires END "
+    "WHERE id = ?"
+)
+# Where the indexed columns sit in a group's read of a row (see GROUP_READ).
+_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES = 7, 8, 9, 10
+
+
+def _changes_indexed(params: tuple[Any, ...], stored: Sequence[Any]) -> bool:
+    """Whether a save sets an indexed column of the row ``stored`` as _SAVE_INDEXED would."""
+    finished = params[_FINISHED_AT]
+    return (
+        stored[_READ_STATE] != params[_STATE_AT]
+        or stored[_READ_DUE] != params[_DUE_AT]
+        or (stored[_READ_FINISHED] is None) != (finished is None)
+        or (finished is not None and stored[_READ_EXPIRES] is not None)
+    )
+
+
+def _save_all_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A save's parameters for _SAVE_ALL."""
+    finished = params[_FINISHED_AT]
+    state, due = params[_STATE_AT], params[_DUE_AT]
+    return (*_plain_of(params), params[-5], state, due, finished, finished, finished, params[0])
+
+
+def put_group(
+    executemany: ExecuteMany, rows: Sequence[SaveRow], stored: Mapping[str, Sequence[Any]]
+) -> None:
+    """Write a group's rows (``stored``: the rows as the group's transaction read them).
+
+    Existing rows get the unindexed columns, and the indexed ones only where they changed
+    (see _SAVE_ALL); new rows (a split's branches) are inserted.
+    """
+    last, history = latest(rows)
+    plain, changed, new = [], [], []
+    for params in last:
+        before = stored.get(params[0])
+        if before is None:
+            new.append(params)
+        elif _changes_indexed(params, before):
+            changed.append(_save_all_params(params))
+        else:
+            plain.append(_split(params)[0])
+    if plain:
+        executemany(_SAVE_PLAIN, plain)
+    if changed:
+        executemany(_SAVE_ALL, changed)
+    if new:
+        executemany(UPSERT, new)
+    if history:
+        executemany(HISTORY, history)
 
 
 def _split(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
@@ -95,6 +155,10 @@ class SqliteStore(SqlStore):
         commit: ``"step"``, ``"slice"`` or ``"group"``: when saves commit (see ``SqlStore``).
         busy_timeout: seconds a writer waits for another writer's lock.
         synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
+        writer: with ``commit="group"``, where group transactions run: ``"thread"`` (the
+            writer thread's own connection) or ``"process"`` (a child process the writer
+            thread sends each group's statements to, so that SQLite runs beside the
+            worker's threads instead of taking turns with them for the GIL).
     """
 
     def __init__(
@@ -107,7 +171,16 @@ class SqliteStore(SqlStore):
         commit: str = "step",
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
+        writer: str = "thread",
     ) -> None:
+        if writer not in ("thread", "process"):
+            msg = f"writer must be 'thread' or 'process', got {writer!r}"
+            raise ValueError(msg)
+        if writer == "process" and commit != "group":
+            msg = (
+                f"writer='process' runs group transactions; it needs commit='group', not {commit!r}"
+            )
+            raise ValueError(msg)
         super().__init__(codec=codec, retain=retain, history=history, commit=commit)
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
@@ -128,6 +201,14 @@ class SqliteStore(SqlStore):
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._closed = False
+        self.writer = writer
+        self._process: WriterProcess | None = None
+        if writer == "process" and self._writer is not None:
+            # Looked up at each call, so that a test can stand in for either half.
+            self._writer.pipeline(
+                lambda slices: self._send_group(slices),  # noqa: PLW0108
+                lambda slices, ticket: self._receive_group(slices, ticket),  # noqa: PLW0108
+            )
         conn = self._conn()
         try:
             migrate(conn)
@@ -261,6 +342,37 @@ class SqliteStore(SqlStore):
         # _write runs on this thread's connection, so its executemany joins the transaction.
         return self._write(lambda execute: fn(execute, self._conn().executemany), what)
 
+    # -- the writer process (writer="process"), on the writer thread --------------------------
+
+    def _send_group(self, slices: list[Slice]) -> Any:
+        """Hand a group to the writer process; what ``_receive_group`` needs for its answer."""
+        if not any(part.rows or part.arrivals for part in slices):
+            return None  # nothing to store: answered without the child
+        if self._process is None:
+            self._process = WriterProcess(self.path, self._busy_timeout, self._synchronous)
+        try:
+            return self._process.send(encode_group(self.owner, slices))
+        except RemoteError as exc:
+            return exc
+
+    def _receive_group(self, slices: list[Slice], ticket: Any) -> list[BaseException | None]:
+        """The writer process's answer for a group ``_send_group`` sent (in sending order)."""
+        if ticket is None:
+            return [None] * len(slices)
+        what = f"store a group of {len(slices)} slice(s)"
+        process = self._process
+        try:
+            if isinstance(ticket, RemoteError):
+                raise ticket
+            if process is None:
+                raise RemoteError("WriterProcessExited", "the SQLite writer process was stopped")
+            results = decode_results(process.receive(ticket))
+        except RemoteError as exc:
+            raise StoreError(f"{self.url}: cannot {what}: {exc}") from None
+        stored = [part for part, error in zip(slices, results, strict=True) if error is None]
+        self._after_save([job for part in stored for _, _, job in part.rows])
+        return results
+
     def _put_group(
         self,
         execute: Execute,
@@ -268,24 +380,7 @@ class SqliteStore(SqlStore):
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        # As in _put_rows: existing rows get the unindexed columns, then the indexed ones
-        # only where they changed; new rows (a split's branches) are inserted.
-        last, history = latest(rows)
-        plain, indexed, new = [], [], []
-        for params in last:
-            if params[0] in stored:
-                one, other = _split(params)
-                plain.append(one)
-                indexed.append(other)
-            else:
-                new.append(params)
-        if plain:
-            executemany(_SAVE_PLAIN, plain)
-            executemany(_SAVE_INDEXED, indexed)
-        if new:
-            executemany(UPSERT, new)
-        if history:
-            executemany(HISTORY, history)
+        put_group(executemany, rows, stored)
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         conn = self._conn()
@@ -301,6 +396,9 @@ class SqliteStore(SqlStore):
         """Close every thread's connection; the store cannot be used afterwards."""
         self._close_writer()
         self._closed = True
+        process, self._process = self._process, None  # the writer thread has stopped
+        if process is not None:
+            process.stop()
         with self._conns_lock:
             conns = list(self._conns)
             self._conns = weakref.WeakSet()

@@ -31,6 +31,7 @@ __all__ = [
     "Execute",
     "ExecuteMany",
     "SaveRow",
+    "group_rows",
     "in_lists",
     "latest",
 ]
@@ -111,8 +112,12 @@ HISTORY = (
 STAMP_OF = "SELECT case_id, lease_owner FROM jobs WHERE id = ?"
 
 # What a group's transaction reads of every row it writes or counts an arrival at: the
-# stamp (the fence) and the columns a join arrival updates.
-GROUP_READ = "id, lease_owner, case_id, gen, split_total, joined, arrivals, state"
+# stamp (the fence), the columns a join arrival updates, and the indexed columns a save
+# may change (SQLite rewrites their index entries only when they did).
+GROUP_READ = (
+    "id, lease_owner, case_id, gen, split_total, joined, arrivals, state, "
+    "due, finished_at, lease_expires"
+)
 # Where those columns (after the stamp) sit in a save's parameters, and the stamp of a
 # new row (the parameters end: created_at, updated_at, finished_at, lease_owner, expiry).
 JOIN_COLUMNS_AT = tuple(
@@ -131,8 +136,21 @@ def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
         yield chunk, ", ".join("?" for _ in chunk)
 
 
+def group_rows(execute: Execute, ids: Sequence[str], lock: str = "") -> dict[str, Sequence[Any]]:
+    """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id.
+
+    ``lock`` ends each query (PostgreSQL's `` FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
+    has locked the whole file already).
+    """
+    out: dict[str, Sequence[Any]] = {}
+    for chunk, marks in in_lists(ids):
+        sql = f"SELECT {GROUP_READ} FROM jobs WHERE id IN ({marks}){lock}"
+        out.update((row[0], row) for row in execute(sql, chunk).fetchall())
+    return out
+
+
 def latest(
-    rows: list[SaveRow],
+    rows: Sequence[SaveRow],
 ) -> tuple[list[tuple[Any, ...]], list[Any]]:
     """A group's rows as written: each job's parameters as last saved, and every history row."""
     last = {job.id: params for params, _, job in rows}

@@ -97,14 +97,30 @@ def assert_no_stored_step_ran_again(store_url: str, runs: list[tuple]) -> None:
             assert not done, (job_id, step, at, saved_step, state, saved_at)
 
 
-def run_crash_test(store_url: str, effects_url: str, commit: str) -> None:
+def writer_processes(db_path: str) -> list[int]:
+    """Pids of SQLite writer processes (``writer="process"``) working on ``db_path``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it has just ended
+            continue
+        if any(b"actors.stores._sqlite_process" in a for a in args) and db_path.encode() in args:
+            pids.append(int(entry.name))
+    return pids
+
+
+def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = "") -> int:
+    """Run the chaos; return how many writer processes were seen at work during it."""
     crashflow.setup(effects_url)
     env = {**os.environ, "ACTORS_STORE": store_url, "ACTORS_EFFECTS": effects_url}
     env["ACTORS_COMMIT"] = commit
+    env["ACTORS_WRITER"] = writer
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     rng = random.Random(1234)
     workers = [start_worker(env) for _ in range(WORKERS)]
     kills = 0
+    seen: set[int] = set()
     try:
         ids = [
             enqueue(store_url, crashflow.FLOW, {"case": n}, job_id=f"case-{n:03}")
@@ -113,6 +129,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str) -> None:
         end = time.monotonic() + KILL_FOR_SECONDS
         while time.monotonic() < end:
             time.sleep(rng.uniform(0.3, 0.7))  # the chaos schedule, not a wait for work
+            seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             victim = rng.randrange(WORKERS)
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(10)
@@ -165,12 +182,21 @@ def run_crash_test(store_url: str, effects_url: str, commit: str) -> None:
     # at most one slice per branch of its 20 cases).
     per_kill = 4 * 2 if commit == "step" else 20 * crashflow.BRANCHES * crashflow.STEPS
     assert repeats <= kills * per_kill, (repeats, kills)
+    return len(seen)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("commit", ["step", "group"])
-def test_sqlite_workers_survive_sigkill(tmp_path: Path, commit: str) -> None:
-    run_crash_test(f"sqlite:///{tmp_path / 'jobs.db'}", str(tmp_path / "effects.db"), commit)
+@pytest.mark.parametrize(("commit", "writer"), [("step", ""), ("group", ""), ("group", "process")])
+def test_sqlite_workers_survive_sigkill(tmp_path: Path, commit: str, writer: str) -> None:
+    db = tmp_path / "jobs.db"
+    seen = run_crash_test(f"sqlite:///{db}", str(tmp_path / "effects.db"), commit, writer)
+    assert (seen > 0) == (writer == "process")
+    # A killed worker's writer process saw its pipe close and ended with it; the stopped
+    # workers' ended as they closed their stores.
+    deadline = time.monotonic() + 10
+    while writer_processes(str(db)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling another process's exit, with a deadline
+    assert writer_processes(str(db)) == []
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """A worker process for the crash tests: runs FLOW on ACTORS_STORE until SIGTERM.
 
-ACTORS_COMMIT names the store's commit mode (step, slice or group).
+ACTORS_COMMIT names the store's commit mode (step, slice or group); ACTORS_WRITER, if set,
+where a SQLite store's group transactions run (thread or process).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from actors.stores import open_store
 def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    writer = {"writer": os.environ["ACTORS_WRITER"]} if os.environ.get("ACTORS_WRITER") else {}
     mediator = Mediator(
         [FLOW],
         runners=4,
         capacity=20,
-        store=open_store(os.environ["ACTORS_STORE"], commit=os.environ["ACTORS_COMMIT"]),
+        store=open_store(os.environ["ACTORS_STORE"], commit=os.environ["ACTORS_COMMIT"], **writer),
         lease_seconds=2.0,  # short, so takeovers happen within the test's time
         poll_interval=0.2,
     )

@@ -17,6 +17,8 @@ from actors.stores._schema import migrate
 
 ALL_KINDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SQL_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# Group commit on SQLite runs on the writer thread's connection or in a writer process.
+GROUP_KINDS = [*SQL_KINDS[:1], "sqlite-process", *SQL_KINDS[1:]]
 
 _db_names = itertools.count(1)
 
@@ -52,6 +54,11 @@ class StoreFactory:
     """Makes stores of one kind on one database (so two stores can share it)."""
 
     def __init__(self, kind, tmp_path, request):
+        # What makes a group-commit store of this kind (see GROUP_KINDS).
+        self.group = {"commit": "group"}
+        if kind == "sqlite-process":
+            kind = "sqlite"
+            self.group["writer"] = "process"
         self.kind = kind
         self.made = []
         self.path = tmp_path / "jobs.db"
@@ -64,6 +71,8 @@ class StoreFactory:
         if self.kind == "memory":
             store = MemoryStore(**options)
         elif self.kind == "sqlite":
+            if options.get("commit") == "group":
+                options = {**self.group, **options}
             store = SqliteStore(self.path, **options)
         else:
             store = PostgresStore(self.url, **options)

@@ -33,6 +33,14 @@ from actors._job import JobRecord
 from actors.stores import open_store
 from actors.stores._group import Slice
 
+# Every test here runs on SQLite with the writer thread's own connection, on SQLite with
+# a writer process (the factory makes its group stores so), and on PostgreSQL.
+pytestmark = pytest.mark.parametrize(
+    "make_sql_store",
+    ["sqlite", "sqlite-process", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
 TIMEOUT = 10.0
 LATER = 10**10  # a "now" after every lease taken in these tests has expired
 
@@ -560,16 +568,21 @@ def test_a_failed_group_transaction_reaches_every_callback_and_the_writer_goes_o
     jobs = [rec(f"j{i}") for i in range(3)]
     for job in jobs:
         group.create(job)
-    real = group._write_group
+    # A writer process's group is handed over (_send_group); the writer thread's is
+    # written in one transaction (_write_group). Either way the first group fails.
+    name = "_send_group" if getattr(group, "writer", "thread") == "process" else "_write_group"
+    real = getattr(group, name)
     failures = []
 
-    def failing(fn, what):
-        if not failures:
+    def failing(first, *rest):
+        empty = not rest and not any(part.rows or part.arrivals for part in first)  # the plug
+        if not failures and not empty:
+            what = rest[0] if rest else f"store a group of {len(first)} slice(s)"
             failures.append(what)
             raise StoreError(f"{group.url}: cannot {what}: the disk is on fire")
-        return real(fn, what)
+        return real(first, *rest)
 
-    monkeypatch.setattr(group, "_write_group", failing)
+    monkeypatch.setattr(group, name, failing)
     calls = Callbacks()
     with plugged(group):
         groups0, slices0 = counters(group)
@@ -781,7 +794,7 @@ def group_url(make_sql_store):
 
 
 def test_the_engine_runs_splits_and_joins_to_done_on_a_group_store(make_sql_store, group_url):
-    store = open_store(group_url, commit="group")
+    store = open_store(group_url, **make_sql_store.group)
     with Mediator([_fan_flow()], runners=4, store=store) as mediator:
         handles = [mediator.schedule("fan", {"i": i}) for i in range(40)]
         jobs = [h.result(timeout=30) for h in handles]
@@ -793,7 +806,7 @@ def test_the_engine_runs_splits_and_joins_to_done_on_a_group_store(make_sql_stor
 
 def test_a_batch_scheduled_at_once_is_one_slice_and_runs_to_done(make_sql_store, group_url):
     release = threading.Event()
-    store = open_store(group_url, commit="group")
+    store = open_store(group_url, **make_sql_store.group)
     with Mediator([_fan_flow(gate=release)], runners=4, store=store) as mediator:
         before = store.group_stats()
         handles = mediator.schedule_many("fan", [{"i": i} for i in range(40)])
@@ -811,19 +824,23 @@ def test_the_engine_resumes_the_jobs_of_a_group_that_was_not_stored(
     make_sql_store, group_url, caplog
 ):
     caplog.set_level(logging.WARNING, logger="actors")
-    store = open_store(group_url, commit="group")
-    writer = store._writer
-    real = writer._store_group
+    store = open_store(group_url, **make_sql_store.group)
+    # Where a group is stored: by the writer thread, or handed to the writer process.
+    if getattr(store, "writer", "thread") == "process":
+        target, name = store, "_send_group"
+    else:
+        target, name = store._writer, "_store_group"
+    real = getattr(target, name)
     admitted = threading.Event()  # every case is created: from then on, runners' slices only
     lost = []
 
     def fail_once(slices):
-        if admitted.is_set() and not lost:
+        if admitted.is_set() and not lost and any(part.rows for part in slices):
             lost.append([job.id for part in slices for _, _, job in part.rows])
             raise StoreError(f"{store.url}: cannot store a group: connection reset")
         return real(slices)
 
-    writer._store_group = fail_once
+    setattr(target, name, fail_once)
     runs = []
     with Mediator([_fan_flow(runs, gate=admitted)], runners=4, store=store) as mediator:
         handles = [mediator.schedule("fan", {"i": i}) for i in range(12)]
@@ -871,7 +888,7 @@ def test_unstorable_data_faults_its_job_and_the_engine_goes_on(make_sql_store, g
         ),
         _fan_flow(),
     ]
-    store = open_store(group_url, commit="group")
+    store = open_store(group_url, **make_sql_store.group)
     with Mediator(flows, runners=2, store=store) as mediator:
         goods = [mediator.schedule("fan", {"i": i}) for i in range(10)]
         faulted = mediator.schedule("bad", {}).result(timeout=30)
@@ -930,7 +947,7 @@ def test_an_unreadable_join_faults_the_branch_as_in_the_other_modes(make_sql_sto
             outcome.append(handle.result(timeout=2 * TIMEOUT))
         settled.set()
 
-    mediator = Mediator([flow], runners=2, store=open_store(group_url, commit="group"))
+    mediator = Mediator([flow], runners=2, store=open_store(group_url, **make_sql_store.group))
     waiter = None
     try:
         waiter = threading.Thread(target=wait_for, args=(mediator.schedule("fragile", {}),))
