@@ -216,6 +216,16 @@ class SqliteStore(SqlStore):
             self.close()
             msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
+        if writer == "process":
+            # Started now: it imports while this process goes on, and is ready for the
+            # first group. A child that cannot start is an error of opening the store.
+            self._process = WriterProcess(self.path, self._busy_timeout, self._synchronous)
+            try:
+                self._process.start()
+            except OSError as exc:
+                self.close()
+                msg = f"cannot start the writer process of the SQLite store at {self.path!r}: {exc}"
+                raise StoreError(msg) from exc
 
     def _conn(self) -> _Connection:
         conn: _Connection | None = getattr(self._local, "conn", None)

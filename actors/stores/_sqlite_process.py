@@ -101,7 +101,7 @@ def _widen(stream: IO[bytes] | None) -> None:
 
 
 def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
-    if stream is None:  # pragma: no cover - _start opens both
+    if stream is None:  # pragma: no cover - start() opens both
         raise ValueError("the writer process has no pipe")
     return stream
 
@@ -152,7 +152,7 @@ class WriterProcess:
 
     def send(self, group: tuple[Any, ...]) -> int:
         """Send a group (see ``encode_group``); the generation of the child that has it."""
-        proc = self._proc or self._start()
+        proc = self._proc or self.start()
         try:
             _send(_pipe(proc.stdin), group)
         except (OSError, ValueError) as exc:
@@ -178,7 +178,10 @@ class WriterProcess:
         why = f"the SQLite writer process exited ({type(exc).__name__}: {exc})"
         raise RemoteError("WriterProcessExited", why) from None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start the child (if it is not running); it is ready once it has imported."""
+        if self._proc is not None:
+            return self._proc
         # The child imports this package from where the worker did, and nothing from the
         # worker's current directory (-P).
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

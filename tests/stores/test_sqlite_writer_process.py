@@ -70,11 +70,13 @@ def test_the_writer_option_is_checked(path):
 
 
 def test_groups_are_stored_by_a_child_process(store, path):
+    proc = child(store)  # started with the store, so that it is ready for the first group
+    assert proc.poll() is None
     job = rec("j1")
     store.create(job)
     save_in_a_slice(store, job, "b")
     assert stored_step(path, "j1") == "b"
-    proc = child(store)
+    assert child(store) is proc
     assert proc.pid != os.getpid()
     assert proc.poll() is None  # it stays, for the next group
     save_in_a_slice(store, job, "c")
@@ -133,6 +135,13 @@ def test_the_child_ignores_the_signals_a_terminal_sends_to_the_process_group(sto
     assert stored_step(path, "j1") == "c"
     assert child(store) is proc
     assert proc.poll() is None
+
+
+def test_closing_a_store_that_stored_nothing_ends_its_child(path):
+    store = SqliteStore(path, commit="group", writer="process")
+    proc = child(store)
+    store.close()
+    assert proc.wait(10) == 0
 
 
 def test_closing_the_store_ends_the_child(path):
