@@ -57,6 +57,15 @@ __all__ = ["worker"]
     "unfinished cases back at once instead of waiting for their leases to expire.",
 )
 @click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01, 5.0),
+    help="Seconds between looks at the store for cases to take over (new, released, or "
+    "left by a dead worker), which also renew this worker's leases (15 s). While every "
+    "look fills the worker up, it looks ten times as often.",
+)
+@click.option(
     "--commit",
     default="step",
     show_default=True,
@@ -82,12 +91,13 @@ __all__ = ["worker"]
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Log level on stderr.",
 )
-def worker(
+def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     store_url: str,
     refs: Sequence[str],
     runners: int,
     capacity: int,
     name: str | None,
+    poll_interval: float,
     commit: str,
     writer: str,
     log_level: str,
@@ -111,11 +121,24 @@ def worker(
         options["writer"] = writer
     store = _open_store(store_url, **options)
     with _log_to_stderr(log_level):
-        _serve(store, workflows, runners=runners, capacity=capacity, name=name)
+        _serve(
+            store,
+            workflows,
+            runners=runners,
+            capacity=capacity,
+            name=name,
+            poll_interval=poll_interval,
+        )
 
 
 def _serve(
-    store: Store, workflows: list[Workflow], *, runners: int, capacity: int, name: str | None
+    store: Store,
+    workflows: list[Workflow],
+    *,
+    runners: int,
+    capacity: int,
+    name: str | None,
+    poll_interval: float = 1.0,
 ) -> None:
     from actors._mediator import Mediator
 
@@ -130,7 +153,12 @@ def _serve(
     try:
         try:
             mediator = Mediator(
-                workflows, runners=runners, capacity=capacity, store=store, owner=name
+                workflows,
+                runners=runners,
+                capacity=capacity,
+                store=store,
+                owner=name,
+                poll_interval=poll_interval,
             )
         except ValueError as exc:  # e.g. the same workflow and version from two modules
             store.close()

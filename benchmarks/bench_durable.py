@@ -8,8 +8,11 @@ small UPDATE per transaction), then W's workflows/s with 4 runners in each commi
 transaction) and ``group`` (every runner's slices, many per transaction, on the store's
 writer thread). Each figure is the median of ``--repeat`` runs, the modes interleaved,
 and is shown as saves per second against the raw commit rate, with the transactions per
-workflow. Then W run by one and by two worker processes (``actors worker``) sharing the
-PostgreSQL database, the two interleaved as well.
+workflow. ``group+process`` stores SQLite's groups in a writer process
+(``writer="process"``). Then W run by one and by two worker processes (``actors worker``)
+sharing the PostgreSQL database, the two interleaved as well: timed from when the
+workers are up and the cases are enqueued (``--workers-from ready``, the default), or
+from the workers' start with the cases enqueued before (``--workers-from start``).
 """
 
 from __future__ import annotations
@@ -106,36 +109,42 @@ def engine_w(
     return out
 
 
-def workers_w(url: str, n: int, workers: int, commit: str = "step") -> float:
+def workers_w(url: str, n: int, workers: int, commit: str = "step", ready: bool = True) -> float:
+    """W's workflows/s run by ``workers`` ``actors worker`` processes sharing ``url``.
+
+    ``ready``: the workers start on an empty store, and the clock starts once every one
+    has logged that it is up, as the cases are enqueued; else the cases are enqueued
+    first and the clock starts with the processes (their start-up included).
+    """
     flow = workload_w()
     store = open_store(url)
-    for first in range(0, n, 500):  # the cases the workers claim, 500 per transaction
-        enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
+
+    def enqueue_all() -> None:
+        for first in range(0, n, 500):  # the cases the workers claim, 500 per transaction
+            enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
+
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
     }
     cmd = [
-        sys.executable,
-        "-m",
-        "actors",
-        "worker",
-        "--store",
-        url,
-        "--workflows",
-        "workload:W",
-        "--runners",
-        "4",
-        "--capacity",
-        "200",
-        "--commit",
-        commit,
-        "--log-level",
-        "ERROR",
+        *(sys.executable, "-m", "actors", "worker", "--store", url),
+        *("--workflows", "workload:W", "--runners", "4", "--capacity", "200"),
+        *("--commit", commit, "--log-level", "INFO" if ready else "ERROR"),
+        # Ready: cases come after the workers are up, so they should look for them soon.
+        *(("--poll-interval", "0.1") if ready else ()),
     ]
+    if not ready:
+        enqueue_all()
     start = time.perf_counter()
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    stderr = subprocess.PIPE if ready else None
+    procs = [subprocess.Popen(cmd, env=env, stderr=stderr, text=True) for _ in range(workers)]
     try:
+        if ready:
+            for proc in procs:
+                _wait_started(proc)
+            start = time.perf_counter()
+            enqueue_all()
         while True:
             if any(p.poll() is not None for p in procs):
                 msg = "a worker exited early"
@@ -154,6 +163,18 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> float:
             p.wait(30)
         store.close()
     return n / elapsed
+
+
+def _wait_started(proc: subprocess.Popen[str]) -> None:
+    """Read a worker's log until it says it is up; then drain the rest on a thread."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "worker started" in line:
+            break
+    else:
+        msg = "a worker exited before it started"
+        raise RuntimeError(msg)
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
 
 
 def fresh_pg(server: Any, name: str) -> str:
@@ -218,6 +239,13 @@ def main() -> int:
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
+    parser.add_argument(
+        "--workers-from",
+        choices=["ready", "start"],
+        default="ready",
+        help="time the workers from when they are up and the cases are enqueued (ready), "
+        "or from their start, the cases enqueued before (start)",
+    )
     args = parser.parse_args()
     modes = () if args.workers_only else tuple(args.modes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
@@ -249,12 +277,10 @@ def main() -> int:
         for commit in args.worker_modes.split(","):
             ones, twos = [], []
             for r in range(args.repeat):
-                ones.append(
-                    workers_w(fresh_pg(server, f"one_{commit}_{r}"), args.workers_n, 1, commit)
-                )
-                twos.append(
-                    workers_w(fresh_pg(server, f"two_{commit}_{r}"), args.workers_n, 2, commit)
-                )
+                ready = args.workers_from == "ready"
+                for count, into in ((1, ones), (2, twos)):
+                    url = fresh_pg(server, f"w{count}_{commit}_{r}")
+                    into.append(workers_w(url, args.workers_n, count, commit, ready))
             one, two = median(ones), median(twos)
             ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(ones, twos, strict=True))
             print(f"PostgreSQL W, commit={commit:<5} 1 worker  {one:8,.0f} workflows/s")

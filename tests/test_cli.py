@@ -644,6 +644,37 @@ def test_worker_refuses_a_writer_process_without_sqlite_group_commit(
     assert url in result.output
 
 
+def test_worker_passes_the_poll_interval_to_the_mediator(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actors._mediator as mediator_module
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_mediator(*args: Any, **options: Any) -> Any:
+        seen.append(options)
+        raise ValueError("started no engine")
+
+    monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "memory://", "--workflows", name, "--poll-interval", "0.25"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "started no engine" in result.output
+    assert [options["poll_interval"] for options in seen] == [0.25]
+
+
+@pytest.mark.parametrize("seconds", ["0", "6", "soon"])
+def test_worker_refuses_a_poll_interval_out_of_range(
+    runner: CliRunner, workdir: Path, seconds: str
+) -> None:
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "memory://", "--workflows", name, "--poll-interval", seconds]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "--poll-interval" in result.output
+
+
 def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path) -> None:
     name = write_module(workdir, FLOWS)
     result = runner.invoke(

@@ -289,7 +289,11 @@ def serve(path: str, busy_timeout: float, synchronous: str) -> None:
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     store = _ChildStore()
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # The answers get a descriptor of their own, and file descriptor 1 goes to stderr: a
+    # stray print in the child cannot corrupt the stream the worker reads.
+    stdin = sys.stdin.buffer
+    stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     _widen(stdout)
     while True:
         try:
