@@ -10,9 +10,9 @@ writer thread). Each figure is the median of ``--repeat`` runs, the modes interl
 and is shown as saves per second against the raw commit rate, with the transactions per
 workflow. ``group+process`` stores SQLite's groups in a writer process
 (``writer="process"``). Then W run by one and by two worker processes (``actors worker``)
-sharing the PostgreSQL database, the two interleaved as well: timed from when the
-workers are up and the cases are enqueued (``--workers-from ready``, the default), or
-from the workers' start with the cases enqueued before (``--workers-from start``).
+sharing the PostgreSQL database, the two interleaved as well, as a whole run (the
+workers' start-up included) and in the steady state (from a fifth of the workflows done
+to four fifths).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 
 from workload import workload_w  # noqa: E402
 
-from actors import Mediator, enqueue_many  # noqa: E402
+from actors import JobState, Mediator, enqueue_many  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
 
@@ -109,20 +109,18 @@ def engine_w(
     return out
 
 
-def workers_w(url: str, n: int, workers: int, commit: str = "step", ready: bool = True) -> float:
-    """W's workflows/s run by ``workers`` ``actors worker`` processes sharing ``url``.
+def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[float, float]:
+    """W run by ``workers`` ``actors worker`` processes sharing ``url``: two workflows/s.
 
-    ``ready``: the workers start on an empty store, and the clock starts once every one
-    has logged that it is up, as the cases are enqueued; else the cases are enqueued
-    first and the clock starts with the processes (their start-up included).
+    The cases are enqueued first. The first figure is the whole run's, from the workers'
+    start (their start-up included); the second the steady state's, from the moment a
+    fifth of the workflows were done to the moment four fifths were, which leaves out
+    the start-up and the last stragglers.
     """
     flow = workload_w()
     store = open_store(url)
-
-    def enqueue_all() -> None:
-        for first in range(0, n, 500):  # the cases the workers claim, 500 per transaction
-            enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
-
+    for first in range(0, n, 500):  # the cases the workers claim, 500 per transaction
+        enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
@@ -130,26 +128,18 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step", ready: bool 
     cmd = [
         *(sys.executable, "-m", "actors", "worker", "--store", url),
         *("--workflows", "workload:W", "--runners", "4", "--capacity", "200"),
-        *("--commit", commit, "--log-level", "INFO" if ready else "ERROR"),
-        # Ready: cases come after the workers are up, so they should look for them soon.
-        *(("--poll-interval", "0.1") if ready else ()),
+        *("--commit", commit, "--log-level", "ERROR"),
     ]
-    if not ready:
-        enqueue_all()
     start = time.perf_counter()
-    stderr = subprocess.PIPE if ready else None
-    procs = [subprocess.Popen(cmd, env=env, stderr=stderr, text=True) for _ in range(workers)]
+    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    seen: list[tuple[float, int]] = []  # (time, workflows done)
     try:
-        if ready:
-            for proc in procs:
-                _wait_started(proc)
-            start = time.perf_counter()
-            enqueue_all()
         while True:
             if any(p.poll() is not None for p in procs):
                 msg = "a worker exited early"
                 raise RuntimeError(msg)
             counts = store.counts()
+            seen.append((time.perf_counter(), counts.get(JobState.DONE, 0)))
             if sum(v for k, v in counts.items() if not k.is_final) == 0:
                 break
             # Polling the database from outside: every poll is a query the server runs
@@ -162,19 +152,17 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step", ready: bool 
         for p in procs:
             p.wait(30)
         store.close()
-    return n / elapsed
+    return n / elapsed, _steady_rate(seen, n)
 
 
-def _wait_started(proc: subprocess.Popen[str]) -> None:
-    """Read a worker's log until it says it is up; then drain the rest on a thread."""
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "worker started" in line:
-            break
-    else:
-        msg = "a worker exited before it started"
-        raise RuntimeError(msg)
-    threading.Thread(target=proc.stderr.read, daemon=True).start()
+def _steady_rate(seen: list[tuple[float, int]], n: int) -> float:
+    """Workflows/s between the first sample past n/5 done and the first past 4n/5."""
+    # A workflow is 5 jobs (a root and 4 branches), all DONE at the end.
+    low = next((t, d) for t, d in seen if d >= n)
+    high = next((t, d) for t, d in seen if d >= 4 * n)
+    if high[0] <= low[0]:  # too quick for the samples to tell
+        return float("nan")
+    return (high[1] - low[1]) / 5 / (high[0] - low[0])
 
 
 def fresh_pg(server: Any, name: str) -> str:
@@ -239,13 +227,6 @@ def main() -> int:
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
-    parser.add_argument(
-        "--workers-from",
-        choices=["ready", "start"],
-        default="ready",
-        help="time the workers from when they are up and the cases are enqueued (ready), "
-        "or from their start, the cases enqueued before (start)",
-    )
     args = parser.parse_args()
     modes = () if args.workers_only else tuple(args.modes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
@@ -275,19 +256,22 @@ def main() -> int:
             tuple(mode for mode in modes if "+" not in mode),
         )
         for commit in args.worker_modes.split(","):
-            ones, twos = [], []
+            runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
             for r in range(args.repeat):
-                ready = args.workers_from == "ready"
-                for count, into in ((1, ones), (2, twos)):
+                for count in (1, 2):  # interleaved
                     url = fresh_pg(server, f"w{count}_{commit}_{r}")
-                    into.append(workers_w(url, args.workers_n, count, commit, ready))
-            one, two = median(ones), median(twos)
-            ratios = ", ".join(f"{b / a:.2f}" for a, b in zip(ones, twos, strict=True))
-            print(f"PostgreSQL W, commit={commit:<5} 1 worker  {one:8,.0f} workflows/s")
-            print(
-                f"PostgreSQL W, commit={commit:<5} 2 workers {two:8,.0f} workflows/s "
-                f"({two / one:.2f}x one; run by run: {ratios})"
-            )
+                    runs[count].append(workers_w(url, args.workers_n, count, commit))
+            for k, label in ((0, "whole run"), (1, "steady state")):
+                ones = [run[k] for run in runs[1]]
+                twos = [run[k] for run in runs[2]]
+                one, two = median(ones), median(twos)
+                paired = [b / a for a, b in zip(ones, twos, strict=True)]
+                ratios = ", ".join(f"{r:.2f}" for r in paired)
+                print(
+                    f"PostgreSQL W, commit={commit:<5} {label:<12} 1 worker {one:6,.0f}, "
+                    f"2 workers {two:6,.0f} workflows/s: {two / one:.2f}x on the medians, "
+                    f"{median(paired):.2f}x the median run (run by run: {ratios})"
+                )
     finally:
         server.cleanup()
     return 0
