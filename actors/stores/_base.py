@@ -144,9 +144,12 @@ class Store(abc.ABC):
         ``owner`` until ``now + lease_seconds`` and every job of the case is stamped with
         ``owner`` (fencing out whoever held it before); every unfinished job of those
         cases is returned as last saved (oldest first), to this caller only.
-        ``case_id`` claims that one case if free; ``reclaim`` also takes cases ``owner``
-        itself still holds (a worker restarted under the same name takes its cases back
-        without waiting for their leases).
+        ``case_id`` claims that one case if free. ``reclaim`` first frees every case
+        ``owner`` itself still holds, in the same transaction, then claims: a worker
+        restarted under the same name takes back as many of its cases as ``limit``
+        allows without waiting for their leases, and the rest are free for the next
+        claim, its own or another worker's (kept leased, its heartbeats would renew them
+        and nobody would run them).
         """
         raise self._unsupported("claim()")
 

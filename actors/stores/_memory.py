@@ -191,6 +191,9 @@ class MemoryStore(Store):
         """Take up to ``limit`` free cases for ``owner`` (see Store)."""
         out: list[JobRecord] = []
         with self._lock:
+            if reclaim:  # the owner's cases are free first; it takes back what fits
+                for root in [r for r in self._expires if self._stamps.get(r) == owner]:
+                    del self._expires[root]
             live = list(self._live.items())
             roots = [
                 job_id
@@ -202,8 +205,7 @@ class MemoryStore(Store):
                 if taken >= limit:
                     break
                 expires = self._expires.get(root)
-                mine = reclaim and self._stamps.get(root) == owner
-                if expires is not None and expires >= now and not mine:
+                if expires is not None and expires >= now:
                     continue
                 self._expires[root] = now + lease_seconds
                 taken += 1

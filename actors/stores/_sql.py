@@ -539,18 +539,24 @@ class SqlStore(Store):
             return []
         marks = ", ".join("?" for _ in FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
-        mine = " OR lease_owner = ?" if reclaim else ""
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
-            f"AND (lease_expires IS NULL OR lease_expires < ?{mine}){one} "
+            f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
             f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
         )
         state_at = COLUMNS.index("state")
 
         def write(execute: Execute) -> list[Any]:
-            params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if reclaim:
-                params += (owner,)
+                # Every case the owner still holds is made free first, in this
+                # transaction: it takes back what fits in ``limit``, oldest first, and
+                # the rest are free for the next claim, its own or another worker's.
+                # Kept, they would be renewed by its heartbeats and never run.
+                execute(
+                    f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({self._live_roots})",
+                    (owner,),
+                )
+            params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if case_id is not None:
                 params += (case_id,)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]

@@ -416,6 +416,31 @@ def test_release_hands_cases_back_at_once(store):
     assert store.release("nobody") == 0
 
 
+def test_reclaim_takes_back_the_owners_cases_and_frees_those_beyond_the_limit(store):
+    for name in "abcd":
+        store.create(rec(name))
+    store.create(rec("e"))
+    assert len(store.claim("w1", now=100.0, lease_seconds=60.0, limit=4)) == 4  # a to d
+    # w1 restarts under its name with room for two: it takes its two oldest back at once,
+    # and its other two are free now, for anyone (here w2, with "e" that nobody held).
+    back = store.claim("w1", now=101.0, lease_seconds=60.0, limit=2, reclaim=True)
+    assert [j.id for j in back] == ["a", "b"]
+    others = store.claim("w2", now=102.0, lease_seconds=60.0, limit=5)
+    assert [j.id for j in others] == ["c", "d", "e"]
+    # Its heartbeat renews only what it took back.
+    assert store.heartbeat("w1", now=103.0, lease_seconds=60.0) == 2
+
+
+def test_reclaim_leaves_other_workers_cases_alone(store):
+    store.create(rec("a"))
+    store.create(rec("b"))
+    store.claim("w1", now=100.0, lease_seconds=60.0, limit=1)  # a
+    store.claim("w2", now=100.0, lease_seconds=60.0, limit=1)  # b
+    back = store.claim("w1", now=101.0, lease_seconds=60.0, limit=5, reclaim=True)
+    assert [j.id for j in back] == ["a"]
+    assert store.lease_owners(["a", "b"]) == {"a": "w1", "b": "w2"}
+
+
 def test_finished_cases_are_not_claimed(store):
     store.create(rec("a"))
     store.create(rec("b"))

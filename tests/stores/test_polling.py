@@ -41,3 +41,26 @@ def test_a_full_claim_brings_the_next_poll_forward_until_the_backlog_is_taken(tm
     assert sorted(ran) == list(range(6))
     assert all(store.get(i).state is JobState.DONE for i in ids)
     store.close()
+
+
+def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits(tmp_path):
+    # The worker held 6 cases when it died; it comes back under the same name with room
+    # for 2. It takes 2 back at once; its heartbeats must not keep the other 4 leased to
+    # it, unrun, for ever: they are free, and its next polls claim them.
+    flow, ran, wait_for = counting_flow()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
+    clock = ManualClock(start=time.time())
+    assert len(store.claim("w", clock.now(), 60.0, limit=6)) == 6  # the worker that died
+    with Mediator(
+        [flow], runners=1, capacity=2, store=url, owner="w", clock=clock, poll_interval=INTERVAL
+    ):
+        wait_for(2)  # the two it took back at start
+        for n in (4, 6):
+            due = clock.wait_armed(at_least=clock.now() + 1e-6)
+            clock.advance(due - clock.now())  # a poll, well within the old leases' 60 s
+            wait_for(n)
+    assert sorted(ran) == list(range(6))
+    assert all(store.get(i).state is JobState.DONE for i in ids)
+    store.close()
