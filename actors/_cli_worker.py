@@ -54,7 +54,8 @@ __all__ = ["worker"]
     default=None,
     help="This worker's name among the workers sharing the store (unique; default: host, "
     "process id and a random suffix). Restarted under the same name, a worker takes its "
-    "unfinished cases back at once instead of waiting for their leases to expire.",
+    "unfinished cases back at once instead of waiting for their leases to expire (as many "
+    "as fit its capacity; the others are freed for any worker).",
 )
 @click.option(
     "--poll-interval",

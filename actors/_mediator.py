@@ -61,7 +61,8 @@ class Mediator:
         owner: this worker's name on a shared store (unique among live workers; by
             default host, process id and a random suffix). A worker restarted under
             the same name takes its unfinished cases back at once, without waiting for
-            their leases to expire.
+            their leases to expire: as many as ``capacity`` allows, and the others are
+            freed for its next polls or another worker.
         tracer: wraps every step (``actors.tracing.OpenTelemetryTracer`` makes a span per
             step, one trace per case); none by default.
     """
