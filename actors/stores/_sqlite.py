@@ -358,10 +358,12 @@ class SqliteStore(SqlStore):
         """Hand a group to the writer process; what ``_receive_group`` needs for its answer."""
         if not any(part.rows or part.arrivals for part in slices):
             return None  # nothing to store: answered without the child
-        if self._process is None:
-            self._process = WriterProcess(self.path, self._busy_timeout, self._synchronous)
-        try:
-            return self._process.send(encode_group(self.owner, slices))
+        process = self._process  # None once the store is closed
+        if process is None:
+            msg = f"the store {self.url} is closed"
+            raise StoreError(msg)
+        try:  # a child that died is replaced here, by a new one
+            return process.send(encode_group(self.owner, slices))
         except RemoteError as exc:
             return exc
 
@@ -408,7 +410,7 @@ class SqliteStore(SqlStore):
         self._closed = True
         process, self._process = self._process, None  # the writer thread has stopped
         if process is not None:
-            process.stop()
+            process.close()
         with self._conns_lock:
             conns = list(self._conns)
             self._conns = weakref.WeakSet()

@@ -149,9 +149,12 @@ class WriterProcess:
         self._args = [path, repr(float(busy_timeout)), synchronous]
         self._proc: subprocess.Popen[bytes] | None = None
         self._generation = 0
+        self._closed = False  # closed with its store: no new child is started
 
     def send(self, group: tuple[Any, ...]) -> int:
         """Send a group (see ``encode_group``); the generation of the child that has it."""
+        if self._closed:
+            raise RemoteError("WriterProcessClosed", "the store is closed")
         proc = self._proc or self.start()
         try:
             _send(_pipe(proc.stdin), group)
@@ -198,6 +201,11 @@ class WriterProcess:
         _widen(self._proc.stdin)
         self._generation += 1
         return self._proc
+
+    def close(self) -> None:
+        """Stop the child for good: a later ``send`` fails instead of starting another."""
+        self._closed = True
+        self.stop()
 
     def stop(self) -> None:
         """Close the child's stdin (it exits once it has answered) and reap it."""

@@ -153,3 +153,18 @@ def test_closing_the_store_ends_the_child(path):
     store.close()
     assert proc.wait(10) == 0
     assert store._process is None
+
+
+def test_a_closed_writer_process_starts_no_new_child(path):
+    # A slice that reaches the writer as the store closes must not start a child that
+    # nobody would stop.
+    from actors.stores._sqlite_process import RemoteError, WriterProcess, encode_group
+
+    SqliteStore(path).close()  # the schema
+    process = WriterProcess(str(path), 1.0, "NORMAL")
+    proc = process.start()
+    process.close()
+    assert proc.wait(10) == 0
+    with pytest.raises(RemoteError, match="the store is closed"):
+        process.send(encode_group(None, []))
+    assert process._proc is None
