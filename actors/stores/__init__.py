@@ -67,7 +67,8 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
     ``sqlite:////absolute/path.db`` (the file is created if missing; its directory must
     exist); ``postgresql://...`` or ``postgres://...`` (a libpq URL). ``codec`` (SQL
     stores) and ``options`` go to the store's constructor (``retain=...``,
-    ``busy_timeout=...``, ``max_size=...``).
+    ``commit=...``, ``busy_timeout=...``, SQLite's ``writer=...``, PostgreSQL's
+    ``max_size=...``).
 
     Raises ``StoreError`` for a URL of another form, naming it and the accepted forms,
     and for a store that cannot be opened (a missing directory, a file that is not a
