@@ -255,7 +255,7 @@ def main() -> int:
             args.repeat,
             tuple(mode for mode in modes if "+" not in mode),
         )
-        for commit in args.worker_modes.split(","):
+        for commit in filter(None, args.worker_modes.split(",")):  # "": no workers run
             runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
             for r in range(args.repeat):
                 for count in (1, 2):  # interleaved
