@@ -155,10 +155,11 @@ class SqliteStore(SqlStore):
         commit: ``"step"``, ``"slice"`` or ``"group"``: when saves commit (see ``SqlStore``).
         busy_timeout: seconds a writer waits for another writer's lock.
         synchronous: SQLite's ``synchronous`` pragma: ``"NORMAL"`` or ``"FULL"``.
-        writer: with ``commit="group"``, where group transactions run: ``"thread"`` (the
-            writer thread's own connection) or ``"process"`` (a child process the writer
-            thread sends each group's statements to, so that SQLite runs beside the
-            worker's threads instead of taking turns with them for the GIL).
+        writer: with ``commit="group"``, where groups are stored: ``"thread"`` (on the
+            writer thread's own connection) or ``"process"`` (by a child process the
+            writer thread hands each group to, so that SQLite runs beside the worker's
+            threads instead of taking turns with them for the GIL; see
+            ``actors.stores._sqlite_process``).
     """
 
     def __init__(
