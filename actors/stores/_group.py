@@ -61,7 +61,8 @@ class GroupWriter:
     ``store_group(slices)`` stores a group in one transaction and returns, per slice,
     ``None`` or the error that kept that slice (alone) out; if it raises, no slice of the
     group was stored and each callback gets the error. Callbacks run on the writer
-    thread, in the order the slices were queued.
+    thread, in the order the slices were queued. With ``pipeline(send, receive)``
+    another process stores the groups instead, two in flight at a time.
     """
 
     def __init__(
