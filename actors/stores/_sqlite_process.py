@@ -24,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import queue
 import signal
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
@@ -142,12 +144,15 @@ class WriterProcess:
 
     Used by the store's writer thread only. ``send`` returns the child's generation, which
     ``receive`` checks: a group sent to a child that has died since is not waited for from
-    the next one.
+    the next one. A reader thread takes the answers off the pipe as they come, so the
+    child never waits to write one while the worker waits to write the next group (with
+    two groups in flight, each would wait for the other once a pipe was full).
     """
 
     def __init__(self, path: str, busy_timeout: float, synchronous: str) -> None:
         self._args = [path, repr(float(busy_timeout)), synchronous]
         self._proc: subprocess.Popen[bytes] | None = None
+        self._answers: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._generation = 0
         self._closed = False  # closed with its store: no new child is started
 
@@ -164,13 +169,12 @@ class WriterProcess:
 
     def receive(self, generation: int) -> list[Any]:
         """The answer to the oldest group sent and not yet answered (see ``send``)."""
-        proc = self._proc
-        if proc is None or generation != self._generation:
+        if self._proc is None or generation != self._generation:
             raise RemoteError("WriterProcessExited", "the SQLite writer process exited")
-        try:
-            ok, result = _receive(_pipe(proc.stdout))
-        except (OSError, EOFError, ValueError) as exc:
-            self._lost(exc)
+        answer = self._answers.get()
+        if isinstance(answer, BaseException):  # the reader met the end of the pipe
+            self._lost(answer)
+        ok, result = answer
         if not ok:
             kind, message = result
             raise RemoteError(kind, message)
@@ -200,6 +204,14 @@ class WriterProcess:
         )
         _widen(self._proc.stdin)
         self._generation += 1
+        self._answers = queue.SimpleQueue()  # a new child's answers only
+        reader = threading.Thread(
+            target=_read_answers,
+            args=(_pipe(self._proc.stdout), self._answers),
+            name="actors-writer-answers",
+            daemon=True,
+        )
+        reader.start()
         return self._proc
 
     def close(self) -> None:
@@ -212,15 +224,28 @@ class WriterProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # Only now: the reader thread may be reading it, until the child's end ends that.
+        if proc.stdout is not None:
+            with contextlib.suppress(OSError):
+                proc.stdout.close()
+
+
+def _read_answers(stream: IO[bytes], into: queue.SimpleQueue[Any]) -> None:
+    """Move the child's answers from ``stream`` to ``into``; last, why the stream ended."""
+    while True:
+        try:
+            into.put(_receive(stream))
+        except (OSError, EOFError, ValueError) as exc:
+            into.put(exc)
+            return
 
 
 # -- the child --------------------------------------------------------------------------------
