@@ -6,8 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actors._cases import batch_cases, new_case
-from actors._copy import copy_data
+from actors._cases import batch_cases, case_data, new_case, valid_id
 from actors._errors import JobExistsError
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
@@ -23,13 +22,17 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     holds raises ``JobExistsError``. Admission control belongs to the workers'
     Mediators; this call only writes.
     """
+    if job_id is not None and not valid_id(job_id):
+        msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
+        raise ValueError(msg)
+    copied = case_data(workflow.name, data)
     the_store = open_store(store) if isinstance(store, str) else store
     try:
         case_id = job_id or uuid.uuid4().hex
         if the_store.get(case_id) is not None:
             msg = f"a job with id {case_id!r} already exists in {the_store.url}"
             raise JobExistsError(msg)
-        the_store.create(new_case(workflow, case_id, copy_data(data)))
+        the_store.create(new_case(workflow, case_id, copied))
     finally:
         if isinstance(store, str):
             the_store.close()

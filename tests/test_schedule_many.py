@@ -195,3 +195,23 @@ def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch
         assert store.existing(["a", "b", "c", "d"]) == set()
         assert m.stats().admitted == 0
         assert m.schedule("one", {}).result(timeout=TIMEOUT).state is JobState.DONE
+
+
+@pytest.mark.parametrize(
+    ("data", "job_id", "error", "match"),
+    [
+        ({}, "b/c", ValueError, "job_id must be a non-empty string without '/', got 'b/c'"),
+        ({"bad": threading.Lock()}, None, CodecError, "data for workflow 'one' cannot be copied"),
+    ],
+)
+def test_enqueue_checks_a_case_as_schedule_does_and_writes_nothing(
+    data: Any, job_id: str | None, error: type[Exception], match: str
+) -> None:
+    from actors import enqueue
+    from actors.stores import MemoryStore
+
+    flow = Workflow("one", [Sequential("a", setter("a"))], "a")
+    store = MemoryStore()
+    with pytest.raises(error, match=match):
+        enqueue(store, flow, data, job_id=job_id)
+    assert sum(store.counts().values()) == 0

@@ -206,8 +206,12 @@ class GroupWriter:
         if self._send is not None:
             self._take_outcome(group, self._hand_over(group))
             return
+        parts = [part for part, _ in group]
+        if not _holds_anything(parts):  # callbacks only: no transaction to make
+            self._finish(group, [None] * len(group), None)
+            return
         try:
-            results = self._store_group([part for part, _ in group])
+            results = self._store_group(parts)
         except Exception as exc:  # the whole group rolled back: each slice hears why
             self._finish(group, None, exc)
         else:
@@ -215,8 +219,11 @@ class GroupWriter:
 
     def _hand_over(self, group: list[tuple[Slice, Done]]) -> Any:
         assert self._send is not None
+        parts = [part for part, _ in group]
+        if not _holds_anything(parts):  # answered in its turn, without the other process
+            return _NOTHING
         try:
-            return self._send([part for part, _ in group])
+            return self._send(parts)
         except Exception as exc:  # kept for _take_outcome, which reports it in order
             return _Failed(exc)
 
@@ -225,7 +232,10 @@ class GroupWriter:
         try:
             if isinstance(ticket, _Failed):
                 raise ticket.error
-            results = self._receive([part for part, _ in group], ticket)
+            if ticket is _NOTHING:
+                results: list[BaseException | None] = [None] * len(group)
+            else:
+                results = self._receive([part for part, _ in group], ticket)
         except Exception as exc:
             self._finish(group, None, exc)
         else:
@@ -250,6 +260,14 @@ class GroupWriter:
                 done(outcome)
             except Exception:  # one callback's failure must not strand the others
                 logger.exception("%s: a slice's callback failed", self._name)
+
+
+def _holds_anything(parts: list[Slice]) -> bool:
+    """Whether a group has anything to store (a slice may bring only its callback)."""
+    return any(part.rows or part.arrivals for part in parts)
+
+
+_NOTHING = object()  # the ticket of a handed-over group that had nothing to store
 
 
 class _Failed:

@@ -331,8 +331,6 @@ class SqlStore(Store):
 
         Runs on the writer thread; ``GroupTransaction`` says how a group is judged.
         """
-        if not any(part.rows or part.arrivals for part in slices):
-            return [None] * len(slices)
         group = GroupTransaction(self, slices)
         rows = self._write_group(group.write, f"store a group of {len(slices)} slice(s)")
         self._after_save([job for _, _, job in rows])

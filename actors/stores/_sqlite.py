@@ -357,8 +357,6 @@ class SqliteStore(SqlStore):
 
     def _send_group(self, slices: list[Slice]) -> Any:
         """Hand a group to the writer process; what ``_receive_group`` needs for its answer."""
-        if not any(part.rows or part.arrivals for part in slices):
-            return None  # nothing to store: answered without the child
         process = self._process  # None once the store is closed
         if process is None:
             msg = f"the store {self.url} is closed"
@@ -370,8 +368,6 @@ class SqliteStore(SqlStore):
 
     def _receive_group(self, slices: list[Slice], ticket: Any) -> list[BaseException | None]:
         """The writer process's answer for a group ``_send_group`` sent (in sending order)."""
-        if ticket is None:
-            return [None] * len(slices)
         what = f"store a group of {len(slices)} slice(s)"
         process = self._process
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -194,8 +195,15 @@ def test_sqlite_workers_survive_sigkill(tmp_path: Path, commit: str, writer: str
     # A killed worker's writer process saw its pipe close and ended with it; the stopped
     # workers' ended as they closed their stores.
     deadline = time.monotonic() + 10
-    while writer_processes(str(db)) and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling another process's exit, with a deadline
+    for pid in writer_processes(str(db)):  # not our children: wait on a pidfd for each
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
     assert writer_processes(str(db)) == []
 
 

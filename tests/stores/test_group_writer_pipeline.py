@@ -123,3 +123,14 @@ def test_close_takes_the_outcome_of_every_group_in_flight(pipe):
     closing.join(TIMEOUT)
     assert not closing.is_alive()
     assert [e for e in pipe.log if e.startswith("done")] == ["done a", "done b"]
+
+
+def test_a_group_with_nothing_to_store_is_answered_in_its_turn_without_the_other_side(pipe, writer):
+    pipe.hold["a"], pipe.held["a"] = threading.Event(), threading.Event()
+    finished = threading.Event()
+    writer.submit(part("a"), done_into(pipe, "a"))
+    assert pipe.held["a"].wait(TIMEOUT)
+    writer.submit(Slice(), done_into(pipe, "empty", finished))  # a callback only
+    pipe.hold["a"].set()
+    assert finished.wait(TIMEOUT)
+    assert pipe.log == ["send a", "receive a", "done a", "done empty"]
