@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,14 @@ STATUS_ROWS: list[_Row] = [
 ]
 
 
+def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
+    """Cases no live worker holds, by the workflow version a worker must serve to run them."""
+    try:
+        return store.unclaimed(time.time())
+    except NotImplementedError:
+        return {}
+
+
 @main.command()
 @store_option
 @click.option(
@@ -111,6 +120,7 @@ def status(store_url: str, limit: int) -> None:
     store = _open_store(store_url)
     try:
         facts = _Facts(store, store.counts(), store.unfinished())
+        unclaimed = _unclaimed(store)
     finally:
         store.close()
     console = _console()
@@ -131,6 +141,15 @@ def status(store_url: str, limit: int) -> None:
         if cells is not None:
             summary.add_row(*cells)
     console.print(summary)
+
+    if unclaimed:
+        # Cases no live worker holds: none runs their workflow version, or none polled yet.
+        waiting = Table(title="Unclaimed cases")
+        waiting.add_column("waiting for a worker serving")
+        waiting.add_column("cases", justify="right")
+        for (name, version), count in sorted(unclaimed.items()):
+            waiting.add_row(f"{name} v{version}", str(count))
+        console.print(waiting)
 
     if limit and facts.unfinished:
         shown = facts.unfinished[:limit]

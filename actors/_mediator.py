@@ -119,6 +119,7 @@ class Mediator:
                 lease_seconds,
                 limit=capacity,
                 reclaim=True,
+                workflows=self._engine.workflows,
             )
         else:
             resume = the_store.unfinished()

@@ -27,6 +27,7 @@ from actors._errors import (
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
+from actors._served import UnservedLog
 from actors._steps import Discriminator
 from actors._timers import Timers
 
@@ -98,6 +99,7 @@ class Scheduler(pykka.Actor):
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
         # every branch arrival, and workflows never change.
         self._first_wins: dict[tuple[str, int, str], bool] = {}
+        self._unserved = UnservedLog(engine.workflows)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.SpawnBranch: self._on_spawn,
@@ -130,6 +132,8 @@ class Scheduler(pykka.Actor):
         self._adopt([job for job in self._resumable if job.id not in self._jobs])
         self._resumable = []
         if self._e.store.shared:
+            with contextlib.suppress(StoreError):  # the polls look again
+                self._unserved.check(self._e.store, self._e.clock.now())
             self._timers.add(_POLL, self._e.clock.now() + self._e.poll_interval)
             self._rearm()
 
@@ -576,9 +580,12 @@ class Scheduler(pykka.Actor):
         try:
             renewed = store.heartbeat(e.owner, now, e.lease_seconds)
             self._check_leases(renewed)
+            self._unserved.check(store, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
-                taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
+                taken = store.claim(
+                    e.owner, now, e.lease_seconds, limit=room, workflows=e.workflows
+                )
                 self._adopt([job for job in taken if job.id not in self._jobs])
                 if len({job.case_id for job in taken}) >= room:
                     # Every free place was filled, so more cases are likely waiting: look
@@ -691,7 +698,9 @@ class Scheduler(pykka.Actor):
         if job is None or job.state is not JobState.WAITING or job.id in self._jobs:
             return False
         e = self._e
-        taken = e.store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id)
+        taken = e.store.claim(
+            e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id, workflows=e.workflows
+        )
         self._adopt([j for j in taken if j.id not in self._jobs])
         return bool(taken)
 
@@ -761,23 +770,16 @@ class Scheduler(pykka.Actor):
     def _adopt(self, jobs: list[JobRecord]) -> list[JobRecord]:
         """Take charge of jobs as last saved; each resumes from its last saved step.
 
-        Returns the jobs left alone: those of a workflow version this process lacks
-        (another worker that has it can run them; they stay as saved).
+        Returns the jobs left alone: those of a workflow (name or version) this process
+        does not serve (a worker that serves it can run them; they stay as saved). A
+        shared store never hands this worker such a job (its claims name the workflows
+        it serves); a store of this process alone may hold some.
         """
         left: list[JobRecord] = []
         mine: list[JobRecord] = []
         for job in jobs:
-            if job.workflow in self._e.latest and (job.workflow, job.version) not in (
-                self._e.workflows
-            ):
+            if (job.workflow, job.version) not in self._e.workflows:
                 left.append(job)
-                logger.warning(
-                    "job %s needs workflow %r version %d, which this process lacks; left as is",
-                    job.id,
-                    job.workflow,
-                    job.version,
-                    extra=job_log(job),
-                )
             else:
                 mine.append(job)
                 self._jobs[job.id] = job
@@ -787,6 +789,8 @@ class Scheduler(pykka.Actor):
                 self._kids.setdefault(job.parent_id, set()).add(job.id)
         for job in mine:
             self._resume(job)
+        if left:
+            self._unserved.left(left)
         return left
 
     def _resume(self, job: JobRecord) -> None:

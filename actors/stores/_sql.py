@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
@@ -522,6 +522,7 @@ class SqlStore(Store):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
 
@@ -531,12 +532,16 @@ class SqlStore(Store):
         is stamped with ``owner`` in the same transaction, which fences the previous
         holder's saves out of all of them. A case is free when its root is unfinished
         and its lease has no expiry (never taken, or released) or has expired. A row
-        that cannot be read comes back FAULTED (and is saved so).
+        that cannot be read comes back FAULTED (and is saved so). With ``workflows``
+        only cases of those ``(name, version)`` pairs are taken (none if it is empty).
         """
-        if limit <= 0:
+        served = None if workflows is None else sorted(set(workflows))
+        if limit <= 0 or served == []:
             return []
         marks = ", ".join("?" for _ in FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
+        if served is not None:
+            one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
             f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
@@ -557,6 +562,8 @@ class SqlStore(Store):
             params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if case_id is not None:
                 params += (case_id,)
+            for name, version in served or ():
+                params += (name, version)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
             # A few statements for all the cases taken, not a few per case.
@@ -580,6 +587,18 @@ class SqlStore(Store):
             return rows
 
         return self._records(self._write(write, f"claim cases for {owner!r}"))
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+        marks = ", ".join("?" for _ in FINAL_VALUES)
+        rows = self._read(
+            "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
+            f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
+            "GROUP BY workflow, version",
+            (*FINAL_VALUES, now),
+            "count unclaimed cases",
+        )
+        return {(str(name), int(version)): int(n) for name, version, n in rows}
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
