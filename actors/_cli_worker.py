@@ -27,6 +27,7 @@ from actors._cli import (
     workflows_option,
 )
 from actors._errors import ActorsError
+from actors._redact import mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
 
@@ -117,7 +118,8 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     options: dict[str, str] = {"commit": commit} if sql else {}
     if writer == "process":
         if not store_url.startswith("sqlite:") or commit != "group":
-            msg = f"--writer process needs a sqlite:/// store and --commit group, got {store_url!r}"
+            got = mask_url(store_url)
+            msg = f"--writer process needs a sqlite:/// store and --commit group, got {got!r}"
             raise BadArgumentError(f"{msg} with --commit {commit}")
         options["writer"] = writer
     store = _open_store(store_url, **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import os
 import socket
@@ -17,6 +16,7 @@ from actors._channel import WorkChannel
 from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
+from actors._redact import redacted_logger
 from actors.messages import Admitted, CaseFinished, JobShed
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "job_log", "logger"]
 
-logger = logging.getLogger("actors")
+logger = redacted_logger("actors")
 
 
 def job_log(job: JobRecord | None) -> dict[str, Any]:

@@ -8,8 +8,9 @@ worker with the wrong ``--workflows`` finds out.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
+
+from actors._redact import redacted_logger
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["UnservedLog", "describe_served"]
 
-logger = logging.getLogger("actors")
+logger = redacted_logger("actors")
 
 _EVERY = 60.0  # seconds between two looks at the store for unserved cases
 

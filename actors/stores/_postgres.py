@@ -17,9 +17,10 @@ import psycopg_pool
 
 from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
+from actors._redact import mask_secrets, mask_url, remember_secrets
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
-from actors.stores._sql import SqlStore, mask_url
+from actors.stores._sql import SqlStore
 from actors.stores._statements import (
     COLUMNS,
     GROUP_READ,
@@ -121,6 +122,7 @@ class PostgresStore(SqlStore):
         timeout: float = 10.0,
     ) -> None:
         super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        remember_secrets(url)
         self.url = mask_url(url)
         self._timeout = timeout
         self._statements: dict[str, str] = {}
@@ -134,7 +136,8 @@ class PostgresStore(SqlStore):
                 migrate(conn)
         except psycopg.Error as exc:
             msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
-            raise StoreError(msg) from exc
+            # Not chained: the driver's own error may quote the URL, password and all.
+            raise StoreError(msg) from None
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
@@ -277,4 +280,4 @@ class PostgresStore(SqlStore):
 
 def _describe(exc: BaseException) -> str:
     text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return mask_url(text or type(exc).__name__)
+    return mask_secrets(text or type(exc).__name__)

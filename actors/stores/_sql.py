@@ -10,8 +10,6 @@ to a row and back in ``_rows``, and a join's bookkeeping in ``_joins``.
 from __future__ import annotations
 
 import abc
-import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -19,6 +17,7 @@ from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors._redact import mask_url, redacted_logger
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
@@ -45,22 +44,13 @@ from actors.stores._statements import (
 
 __all__ = ["SqlStore", "mask_url"]
 
-logger = logging.getLogger("actors.stores")
+logger = redacted_logger("actors.stores")
 
 T = TypeVar("T")
 
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
 _COMMIT_MODES = ("step", "slice", "group")
-
-
-_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
-    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 class SqlStore(Store):
