@@ -17,7 +17,7 @@ import psycopg_pool
 
 from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
-from actors._redact import mask_secrets, mask_url, remember_secrets
+from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
 from actors.stores._schema import migrate
 from actors.stores._sql import SqlStore
@@ -74,6 +74,10 @@ _HISTORY_MANY = (
     "unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], ?::double precision[])"
 )
 _GROUP_ATTEMPTS = 3
+# The driver's loggers (a pool logs its failed connection attempts) are masked too.
+for _name in ("psycopg", "psycopg.pool"):
+    redacted_logger(_name)
+
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
