@@ -145,6 +145,13 @@ def _open_store(url: str, **options: Any) -> Store:
         raise BadArgumentError(msg) from exc
 
 
+def _open_reader(url: str) -> Store:
+    """Open ``url`` to read only: a SQL database must exist; nothing is created or written."""
+    if url.partition("://")[0].lower() == "memory":
+        return _open_store(url)
+    return _open_store(url, read_only=True)
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 

@@ -323,7 +323,7 @@ def busy_store(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Store:
         mediator.schedule(name, {"case": name, "note": "∑ unicode"}, job_id=f"{name}-1")
     assert branches_started.reached.wait(TIMEOUT)
     mediator.shutdown(drain=True)  # returns once no job is queued, ready or running
-    monkeypatch.setattr(cli, "open_store", lambda url: store)
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
     return store
 
 
@@ -698,7 +698,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     earlier.schedule("resumable", {}, job_id="r-1")
     earlier.shutdown(drain=True)  # parked on its 60 s wait, in a clock that never moves
     assert store.get("r-1").state is JobState.WAITING  # type: ignore[union-attr]
-    monkeypatch.setattr(cli, "open_store", lambda url: store)
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
 
     def stop_when_the_job_ran() -> None:
         assert module.ran.wait(TIMEOUT), "the worker never ran the resumed job"
@@ -711,7 +711,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     )
     killer.join(TIMEOUT)
     assert result.exit_code == 0, result.output
-    assert "1 unfinished job(s) resumed" in result.stderr
+    assert "1 unfinished job(s) in the store" in result.stderr
     assert "SIGTERM received" in result.stderr
     assert "worker stopped" in result.stderr
     job = store.get("r-1")

@@ -19,7 +19,7 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
-from actors.stores._schema import migrate
+from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
 from actors.stores._statements import (
     COLUMNS,
@@ -104,6 +104,7 @@ class PostgresStore(SqlStore):
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
+        read_only: read only, in read-only transactions (see ``SqlStore``).
     """
 
     _limit_all = "LIMIT ALL"
@@ -113,7 +114,7 @@ class PostgresStore(SqlStore):
     _order = "seq"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the store's options
         self,
         url: str,
         *,
@@ -124,8 +125,15 @@ class PostgresStore(SqlStore):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        super().__init__(
+            codec=codec, retain=retain, history=history, commit=commit, read_only=read_only
+        )
+        # Read-only: every transaction of every connection is, so the server refuses writes.
+        session: dict[str, Any] = (
+            {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        )
         remember_secrets(url)
         self.url = mask_url(url)
         self._timeout = timeout
@@ -135,9 +143,12 @@ class PostgresStore(SqlStore):
             # One plain connection first: a wrong URL fails here with libpq's reason
             # (a pool would only time out), and the schema is ready before the pool.
             with psycopg.connect(
-                url, autocommit=True, connect_timeout=max(1, int(timeout))
+                url, autocommit=True, connect_timeout=max(1, int(timeout)), **session
             ) as conn:
-                migrate(conn)
+                if read_only:
+                    check_current(conn, f"the PostgreSQL database at {self.url}")
+                else:
+                    migrate(conn)
         except psycopg.Error as exc:
             msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
             # Not chained: the driver's own error may quote the URL, password and all.
@@ -146,7 +157,7 @@ class PostgresStore(SqlStore):
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **session},
             timeout=timeout,
             open=False,
             name="actors-store",

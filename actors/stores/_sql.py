@@ -75,6 +75,10 @@ class SqlStore(Store):
             transaction, and only then are the runners' reports sent to the Scheduler.
             Many times the throughput again; what a crash re-runs is the same as with
             ``"slice"`` (the slices not yet stored).
+        read_only: open the database for reading only (what ``actors status`` and
+            ``actors jobs show`` do): it must exist and hold the current schema (nothing
+            is created or upgraded), the database itself refuses writes, and a row that
+            cannot be read comes back FAULTED without being saved so.
     """
 
     # Dialect details, set by subclasses.
@@ -95,7 +99,12 @@ class SqlStore(Store):
         retain: int | None = None,
         history: bool = True,
         commit: str = "step",
+        read_only: bool = False,
     ) -> None:
+        if read_only and commit != "step":
+            msg = f"a read-only store commits nothing: commit must be 'step', not {commit!r}"
+            raise ValueError(msg)
+        self.read_only = read_only
         if commit not in _COMMIT_MODES:
             msg = f"commit must be one of {', '.join(map(repr, _COMMIT_MODES))}, got {commit!r}"
             raise ValueError(msg)
@@ -201,8 +210,8 @@ class SqlStore(Store):
         """
         why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
         job.state, job.error = JobState.FAULTED, why
-        if row[6] == FAULTED_VALUE:
-            return  # already FAULTED in the store: nothing to save
+        if row[6] == FAULTED_VALUE or self.read_only:
+            return  # already FAULTED in the store, or only looked at: nothing to save
         logger.error("job %s: %s", job.id, why)
         now = time.time()
 
