@@ -13,7 +13,16 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Wait, Workflow
+from actors import (
+    JobState,
+    Mediator,
+    ParallelSplit,
+    Sequential,
+    StoreError,
+    Synchronize,
+    Wait,
+    Workflow,
+)
 from actors._cli import main
 from actors.stores import open_store
 
@@ -103,7 +112,7 @@ def test_a_read_only_store_refuses_writes(make_sql_store):
     reader = open_store(_url(make_sql_store), read_only=True)
     try:
         assert reader.counts()[JobState.READY] == 0
-        with pytest.raises(Exception, match="read-only|readonly"):
+        with pytest.raises(StoreError, match=r"read-only|readonly"):
             reader.delete("anything")
     finally:
         reader.close()
