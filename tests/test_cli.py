@@ -492,7 +492,7 @@ def test_enqueue_writes_cases_from_a_file_in_batches(runner: CliRunner, workdir:
         # Again: the first batch's ids exist, so that batch is refused whole, by name.
         again = runner.invoke(main, [*args, "--batch", "3", "--id-field", "order"])
         line = one_error_line(again)
-        assert "JobExistsError" in line and "(lines 1 to 3); 0 case(s) written" in line
+        assert "JobExistsError" in line and "(lines 1 to 3); nothing was written" in line
         assert store.counts()[JobState.READY] == 7
     finally:
         store.close()
@@ -533,14 +533,14 @@ def test_enqueue_refuses_bad_arguments_in_one_line(
     runner: CliRunner, workdir: Path, extra: list[str], needle: str
 ) -> None:
     mod = write_module(workdir, FLOWS)
-    args = ["enqueue", "first", "--store", "memory://", "--workflows", mod, *extra]
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, *extra]
     line = one_error_line(runner.invoke(main, args, input=""))
     assert needle in line
 
 
 def test_enqueue_names_the_line_that_is_not_json(runner: CliRunner, workdir: Path) -> None:
     mod = write_module(workdir, FLOWS)
-    args = ["enqueue", "first", "--store", "memory://", "--workflows", mod, "--file", "-"]
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, "--file", "-"]
     line = one_error_line(runner.invoke(main, args, input='{"a": 1}\n\n{"a": \n'))
     assert "line 3 is not JSON" in line
 
