@@ -24,6 +24,7 @@ from actors._errors import (
     StoreError,
     UnknownWorkflowError,
 )
+from actors._correlations import Correlations
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
@@ -58,7 +59,6 @@ _JOB_REPORTS = frozenset(
     {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.LeaseUnvouched}
 )
 _LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
-_ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
 _POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
 _BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 
@@ -88,12 +88,10 @@ class Scheduler(pykka.Actor):
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
-        self._corr: dict[str, tuple[str, str]] = {}
+        self._correlations = Correlations()
         # Jobs that got an event while their park's report was still on the way (stored,
         # not yet heard of): made ready when the report comes, instead of parked.
         self._early: dict[str, JobRecord] = {}
-        self._job_corrs: dict[str, tuple[str, ...]] = {}
-        self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         # Cases another worker took over from this one (a fenced save or a heartbeat
         # told us): late reports about their jobs are ignored.
         self._lost: OrderedDict[str, None] = engine.lost_cases
@@ -342,10 +340,7 @@ class Scheduler(pykka.Actor):
         if job.due is not None:
             self._timers.add(job.id, job.due)
             self._rearm()
-        if correlations:
-            for cid, name in correlations:
-                self._corr[cid] = (job.id, name)
-            self._job_corrs[job.id] = tuple(cid for cid, _ in correlations)
+        self._correlations.register(job.id, correlations)
 
     def _on_ended(self, msg: m.JobEnded) -> None:
         job = msg.job
@@ -455,8 +450,7 @@ class Scheduler(pykka.Actor):
             self._held.discard(job_id)
             self._cancels.discard(job_id)
             rearm = self._timers.cancel(job_id) or rearm
-            for cid in self._job_corrs.pop(job_id, ()):
-                self._corr.pop(cid, None)
+            self._correlations.withdraw(job_id, None)
         self._channel.withdraw_case(case_id)
         self._e.gate.remove(case_id)  # its root, if admitted here and not started yet
         if rearm:
@@ -495,8 +489,7 @@ class Scheduler(pykka.Actor):
         self._kids.pop(job_id, None)
         if self._timers.cancel(job_id):
             self._rearm()
-        if job_id in self._job_corrs:
-            self._withdraw(job, EventOutcome.FINISHED)
+        self._correlations.withdraw(job_id, EventOutcome.FINISHED)
         self._counts[job.state] += 1
         if self._e.metrics is not None:
             self._e.metrics.finished(job.workflow, job.state)
@@ -570,7 +563,7 @@ class Scheduler(pykka.Actor):
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.WAITING:
                 continue
-            self._withdraw(job, EventOutcome.LATE)
+            self._correlations.withdraw(job_id, EventOutcome.LATE)
             job.event = ("timer", "", None)
             job.state, job.due = JobState.READY, None
             if self._save(job):
@@ -642,37 +635,27 @@ class Scheduler(pykka.Actor):
             if self._jobs.get(job.id) is job:
                 self._make_ready(job)
 
-    def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
-        for cid in self._job_corrs.pop(job.id, ()):
-            self._corr.pop(cid, None)
-            self._remember(cid, why)
-
-    def _remember(self, cid: str, outcome: EventOutcome) -> None:
-        self._answered[cid] = outcome
-        self._answered.move_to_end(cid)
-        if len(self._answered) > _ANSWERED_MEMORY:
-            self._answered.popitem(last=False)
-
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
         cid = msg.correlation_id
-        target = self._corr.get(cid)
-        if target is None and cid not in self._answered:
+        correlations = self._correlations
+        target = correlations.target(cid)
+        if target is None and correlations.answered(cid) is None:
             early = self._deliver_early(cid, msg)
             if early is not None:
                 return early
         if target is None and self._e.store.shared and self._take_over_for(cid):
-            target = self._corr.get(cid)
+            target = correlations.target(cid)
         if target is None:
             outcome = self._why_undeliverable(cid)
             logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
             return outcome
         job = self._jobs[target[0]]
-        self._withdraw(job, EventOutcome.LATE)
-        self._remember(cid, EventOutcome.DUPLICATE)
+        correlations.withdraw(job.id, EventOutcome.LATE)
+        correlations.remember(cid, EventOutcome.DUPLICATE)
         if self._timers.cancel(job.id):
             self._rearm()
         if not self._take_event(job, target[1], msg):
-            self._answered.pop(cid, None)
+            correlations.forget(cid)
             return EventOutcome.ELSEWHERE
         self._make_ready(job)
         return EventOutcome.DELIVERED
@@ -693,7 +676,7 @@ class Scheduler(pykka.Actor):
         and the job is made ready when the report comes. ``None``: not such a case.
         """
         job_id = cid.split("/", 1)[0]
-        if job_id in self._early or job_id in self._job_corrs:
+        if job_id in self._early or self._correlations.waits(job_id):
             return None
         saved = self._e.store.load(job_id)
         if saved is None or saved.state is not JobState.WAITING or saved.event is not None:
@@ -714,8 +697,8 @@ class Scheduler(pykka.Actor):
             return EventOutcome.ELSEWHERE
         self._early[job_id] = saved
         for other in waits:
-            self._remember(other, EventOutcome.LATE)
-        self._remember(cid, EventOutcome.DUPLICATE)
+            self._correlations.remember(other, EventOutcome.LATE)
+        self._correlations.remember(cid, EventOutcome.DUPLICATE)
         return EventOutcome.DELIVERED
 
     def _take_over_for(self, cid: str) -> bool:
@@ -734,7 +717,7 @@ class Scheduler(pykka.Actor):
         return bool(taken)
 
     def _why_undeliverable(self, cid: str) -> EventOutcome:
-        seen = self._answered.get(cid)
+        seen = self._correlations.answered(cid)
         if seen is not None:
             return seen
         job = self._e.store.get(cid.split("/", 1)[0])
@@ -903,7 +886,8 @@ class Scheduler(pykka.Actor):
         for parent_id, kids in self._kids.items():
             for kid in kids:
                 assert self._jobs[kid].parent_id == parent_id
-        for cid, (job_id, _) in self._corr.items():
-            assert self._jobs[job_id].state is JobState.WAITING, f"{cid} targets a non-waiting job"
+        self._correlations._check_invariants()
+        for job_id in self._correlations.by_job():
+            assert self._jobs[job_id].state is JobState.WAITING, f"{job_id} waits but is not WAITING"
         self._timers._check_invariants()
         self._e.gate._check_invariants()

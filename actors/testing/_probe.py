@@ -97,7 +97,7 @@ class Probe:
     def correlations(self) -> dict[str, tuple[str, ...]]:
         """Correlation ids each parked job waits on."""
         sched = self.scheduler()
-        return sched._job_corrs if sched is not None else {}
+        return dict(sched._correlations.by_job()) if sched is not None else {}
 
     def timers(self) -> dict[str, float]:
         """Due time of each pending timer, by job id."""
