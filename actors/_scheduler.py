@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
+from actors._correlations import Correlations
 from actors._engine import job_log, logger
 from actors._errors import (
     CodecError,
@@ -24,7 +25,6 @@ from actors._errors import (
     StoreError,
     UnknownWorkflowError,
 )
-from actors._correlations import Correlations
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
@@ -888,6 +888,8 @@ class Scheduler(pykka.Actor):
                 assert self._jobs[kid].parent_id == parent_id
         self._correlations._check_invariants()
         for job_id in self._correlations.by_job():
-            assert self._jobs[job_id].state is JobState.WAITING, f"{job_id} waits but is not WAITING"
+            assert self._jobs[job_id].state is JobState.WAITING, (
+                f"{job_id} waits but is not WAITING"
+            )
         self._timers._check_invariants()
         self._e.gate._check_invariants()
