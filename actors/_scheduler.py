@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
+from actors._case_tree import CaseTree, Effect, Finished, Ready, Save
 from actors._correlations import Correlations
 from actors._engine import job_log, logger
 from actors._errors import (
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
     from actors._clock import Alarm
     from actors._engine import Engine
-    from actors._workflow import Workflow
 
 __all__ = ["Scheduler"]
 
@@ -69,6 +69,8 @@ class Scheduler(pykka.Actor):
     Mixed with a runtime's actor class (threads, or the deterministic harness).
     """
 
+    case_tree: type[CaseTree] = CaseTree  # the case tree and joins it keeps
+
     def __init__(self, engine: Engine, runners: int, resume: list[JobRecord]) -> None:
         super().__init__()
         self._resumable = resume
@@ -76,12 +78,9 @@ class Scheduler(pykka.Actor):
         self._runner_count = runners
         self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
         self._channel = engine.channel
-        self._jobs: dict[str, JobRecord] = {}
-        self._kids: dict[str, set[str]] = {}
-        # Jobs whose own thread ended while branches of theirs still run (after a
-        # Discriminator): they end for good with their last branch. Kept here rather than
-        # read off the record, which a runner may be changing at the same moment.
-        self._held: set[str] = set()
+        self._tree = self.case_tree(self._first_wins_at)
+        self._jobs = self._tree.jobs  # read by every concern; changed by the tree alone
+        self._kids = self._tree.kids
         # Cancels of jobs whose own message (parked, split, runner failed) was still on
         # its way here: applied when the job arrives.
         self._cancels: set[str] = set()
@@ -243,80 +242,36 @@ class Scheduler(pykka.Actor):
     # -- messages from runners -----------------------------------------------------------------
 
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        if msg.parent is not None:  # the first branch of a split brings its parent
-            self._jobs[msg.parent.id] = msg.parent
-            self._kids.setdefault(msg.parent.id, set())
-            # Count the split's branches now: a branch may end before its siblings'
-            # messages arrive, so the set of spawned branches cannot tell "all ended".
-            msg.parent.split_live = msg.parent.split_total
         child = msg.job
-        assert child.parent_id is not None
-        parent = self._jobs[child.parent_id]
-        self._jobs[child.id] = child
-        self._kids[parent.id].add(child.id)
-        if parent.cancel_requested:
-            self._end(child, JobState.CANCELLED, "cancelled with its parent before it started")
-        elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
-            self._end(child, JobState.CANCELLED, "a sibling won the Discriminator")
-        else:
-            self._make_ready(child)
-        if child.branch_index == parent.split_total - 1 and parent.id in self._cancels:
+        self._apply(self._tree.spawn(msg.parent, child))
+        parent = self._jobs.get(child.parent_id or "")
+        if (
+            parent is not None
+            and child.branch_index == parent.split_total - 1
+            and parent.id in self._cancels
+        ):
             self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
             self._cancel_tree(parent, "cancelled")
         if self._drain:
             self._check_drain()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
-        child = msg.job
-        if child.id not in self._kids.get(child.parent_id or "", ()):
-            # A repeated arrival (a branch re-run after a crash, a duplicated message):
-            # the branch has ended already and counted once; nothing more to do.
-            logger.info("ignoring a repeated arrival of job %s", child.id, extra=job_log(child))
+        effects = self._tree.arrived(msg.job, msg.join_step)
+        if effects is None:
+            logger.info("ignoring a repeated arrival of job %s", msg.job.id, extra=job_log(msg.job))
             return
-        self._jobs[child.id] = child
-        parent = self._jobs.get(child.parent_id or "")
-        if (
-            parent is not None
-            and not child.cancel_requested
-            and parent.state is JobState.WAITING
-            and not parent.joined
-            and child.parent_gen == parent.gen
-        ):
-            self._arrive(parent, child, msg.join_step)
-            if child.id not in self._jobs:
-                return  # the case was lost as the parent was saved
-        self._finalize(child)
+        self._apply(effects)
         if self._drain:
             self._check_drain()
 
-    def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
-        if parent.join_step is None:
-            parent.join_step = join_step
-        elif parent.join_step != join_step:
-            parent.branch_error = parent.branch_error or (
-                f"branch {child.branch_index} arrived at {join_step!r} but its siblings at "
-                f"{parent.join_step!r}; all branches of a split must meet at one join"
-            )
-            return
-        assert child.branch_index is not None
-        parent.arrivals[child.branch_index] = child.data
+    def _first_wins_at(self, parent: JobRecord, join_step: str) -> bool:
+        """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""
         key = (parent.workflow, parent.version, join_step)
         first_wins = self._first_wins.get(key)
         if first_wins is None:
             join = self._e.workflow(parent.workflow, parent.version).step(join_step)
             first_wins = self._first_wins[key] = isinstance(join, Discriminator)
-        if first_wins or len(parent.arrivals) == parent.split_total:
-            parent.joined = True
-            parent.step = join_step
-            parent.event = ("join", join_step, None)
-            parent.state = JobState.READY
-            # Nothing to save: the arrival that fired the join stored the parent READY at
-            # it, with every branch's data (the runner's record_arrival, before it reported).
-            self._make_ready(parent)
-            if first_wins:
-                for kid in list(self._kids.get(parent.id, ())):
-                    if kid != child.id and kid in self._jobs:
-                        self._cancel_tree(self._jobs[kid], "a sibling won the Discriminator")
+        return first_wins
 
     def _on_parked(self, msg: m.JobParked) -> None:
         # An event that came before this report was saved with the job (_deliver_early):
@@ -343,12 +298,7 @@ class Scheduler(pykka.Actor):
         self._correlations.register(job.id, correlations)
 
     def _on_ended(self, msg: m.JobEnded) -> None:
-        job = msg.job
-        self._jobs[job.id] = job
-        if job.split_live > 0 or self._kids.get(job.id):
-            self._held.add(job.id)
-        else:
-            self._finalize(job)
+        self._apply(self._tree.ended(msg.job))
         if self._drain:
             self._check_drain()
 
@@ -440,14 +390,11 @@ class Scheduler(pykka.Actor):
         if len(self._lost) > _LOST_MEMORY:
             self._lost.popitem(last=False)
         rearm = False
-        dropped = [job for job in self._jobs.values() if job.case_id == case_id]
+        dropped = self._tree.drop_case(case_id)
         for job_id in [k for k, v in self._early.items() if v.case_id == case_id]:
             del self._early[job_id]
         for job in dropped:
             job_id = job.id
-            self._jobs.pop(job_id, None)
-            self._kids.pop(job_id, None)
-            self._held.discard(job_id)
             self._cancels.discard(job_id)
             rearm = self._timers.cancel(job_id) or rearm
             self._correlations.withdraw(job_id, None)
@@ -469,24 +416,33 @@ class Scheduler(pykka.Actor):
 
     # -- ends of threads and of cases -----------------------------------------------------------
 
+    def _apply(self, effects: list[Effect]) -> None:
+        """Carry out the case tree's effects in order, skipping those of a case lost midway."""
+        lost = self._lost
+        for effect in effects:
+            job = effect.job
+            if lost and job.case_id in lost:
+                continue  # a save was fenced: the case is another worker's now
+            if isinstance(effect, Save):
+                self._save(job)
+            elif isinstance(effect, Ready):
+                self._make_ready(job)
+            elif isinstance(effect, Finished):
+                self._finished(job)
+            else:
+                self._cancel_tree(job, effect.why)
+
     def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the scheduler holds (not one a runner is running)."""
-        job.state = state
-        job.error = error
-        job.due = None
-        if not self._save(job):
-            return
-        if job.split_live > 0 or self._kids.get(job.id):
-            self._held.add(job.id)
-        else:
-            self._finalize(job)
+        self._apply(self._tree.end(job, state, error))
 
     def _finalize(self, job: JobRecord) -> None:
+        self._apply(self._tree.finalize(job))
+
+    def _finished(self, job: JobRecord) -> None:
+        """``job`` ended for good: its timer, correlations, figures and handle."""
         job_id = job.id
-        self._held.discard(job_id)
         self._cancels.discard(job_id)
-        self._jobs.pop(job_id, None)
-        self._kids.pop(job_id, None)
         if self._timers.cancel(job_id):
             self._rearm()
         self._correlations.withdraw(job_id, EventOutcome.FINISHED)
@@ -495,55 +451,6 @@ class Scheduler(pykka.Actor):
             self._e.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._e.resolve(job.snapshot())
-            return
-        parent = self._jobs.get(job.parent_id)
-        if parent is not None:
-            kids = self._kids.get(parent.id)
-            if kids is None or job_id not in kids:
-                return  # already counted
-            kids.discard(job_id)
-            if job.parent_gen == parent.gen:
-                parent.split_live -= 1
-            self._child_ended(parent, job)
-
-    def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
-        if not (parent.joined or child.parent_gen != parent.gen):
-            if child.state is JobState.FAULTED and parent.branch_error is None:
-                parent.branch_error = (
-                    f"branch {child.branch_index} (job {child.id}) faulted at step "
-                    f"{child.step!r}: {child.error}"
-                )
-            elif child.state is JobState.CANCELLED:
-                parent.branch_cancelled = True
-        kids = self._kids.get(parent.id)
-        if parent.id in self._held:  # its own thread had already ended
-            if not kids and parent.split_live <= 0:
-                self._held.discard(parent.id)
-                self._finalize(parent)
-        elif (
-            # Only the parent's current split decides how that split ended: a Discriminator's
-            # losing branch may end after its looping parent has split again (even before the
-            # new branches are spawned), and must neither end the new split nor hold it open.
-            # split_live counts the current split's branches not yet ended, spawned or not.
-            child.parent_gen == parent.gen
-            and parent.split_live <= 0
-            and not parent.joined
-            and parent.split_total
-            and parent.state is JobState.WAITING
-        ):
-            self._end(parent, *self._split_outcome(parent))
-
-    def _split_outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
-        """How a split that no join continued ends, once all its branches have ended."""
-        if parent.cancel_requested or parent.branch_cancelled:
-            return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
-        if parent.arrivals:
-            got = f"{len(parent.arrivals)} of {parent.split_total}"
-            why = parent.branch_error or "the others ended without reaching it"
-            return JobState.FAULTED, f"join {parent.join_step!r} got {got} branches: {why}"
-        if parent.branch_error:
-            return JobState.FAULTED, parent.branch_error
-        return JobState.DONE, None
 
     # -- timers and events ---------------------------------------------------------------------
 
@@ -794,11 +701,8 @@ class Scheduler(pykka.Actor):
                 left.append(job)
             else:
                 mine.append(job)
-                self._jobs[job.id] = job
                 self._lost.pop(job.case_id, None)  # claimed back
-        for job in mine:
-            if job.parent_id is not None and job.parent_id in self._jobs:
-                self._kids.setdefault(job.parent_id, set()).add(job.id)
+        self._tree.adopt(mine)
         for job in mine:
             self._resume(job)
         if left:
@@ -816,33 +720,19 @@ class Scheduler(pykka.Actor):
             self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
             return
         # Its adopted, unfinished branches of its current split.
-        job.split_live = sum(
-            1 for k in self._kids.get(job.id, ()) if self._jobs[k].parent_gen == job.gen
-        )
+        job.split_live = self._tree.live_branches(job)
         if job.state in FINAL_STATES:
             self._finalize(job)
         elif job.state is JobState.WAITING and job.split_total and not job.joined:
             self._kids.setdefault(job.id, set())
             if job.split_live <= 0:
-                self._settle_split(job, wf)  # every branch ended before the restart
+                # Every branch ended before the restart: fire its join, or end it.
+                join = job.join_step if (job.join_step or "") in wf.steps else None
+                self._apply(self._tree.settle(job, join))
         elif job.state is JobState.WAITING and job.event is None:
             self._park(job, correlations_for(job, step))
         else:
             self._make_ready(job)
-
-    def _settle_split(self, parent: JobRecord, wf: Workflow) -> None:
-        """A split whose branches have all ended: fire its join, or end it."""
-        join = wf.steps.get(parent.join_step or "")
-        complete = len(parent.arrivals) == parent.split_total
-        if join is not None and parent.arrivals and (complete or isinstance(join, Discriminator)):
-            parent.joined = True
-            parent.step = join.name
-            parent.event = ("join", join.name, None)
-            parent.state = JobState.READY
-            if self._save(parent):
-                self._make_ready(parent)
-        else:
-            self._end(parent, *self._split_outcome(parent))
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -883,9 +773,7 @@ class Scheduler(pykka.Actor):
     def _check_invariants(self) -> None:
         """Internal consistency, checked by the harness after every delivery."""
         self._channel._check_invariants()
-        for parent_id, kids in self._kids.items():
-            for kid in kids:
-                assert self._jobs[kid].parent_id == parent_id
+        self._tree._check_invariants()
         self._correlations._check_invariants()
         for job_id in self._correlations.by_job():
             assert self._jobs[job_id].state is JobState.WAITING, (

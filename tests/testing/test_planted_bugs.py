@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from actors import messages as m
+from actors._case_tree import CaseTree, Effect
 from actors._errors import MailboxFull
 from actors._job import JobRecord, JobState
 from actors._runner import Runner
@@ -98,30 +99,33 @@ class BlockingSplitRunner(Runner):
             self.actor_ref.tell(m.RunJob(following))
 
 
-class CountingScheduler(Scheduler):
+class CountingCaseTree(CaseTree):
     """Planted bug (b): a Synchronize counts arrival messages instead of keying them by branch.
 
     Arrivals are still stored by branch index (so merges keep branch order), but a
     repeated arrival is counted again, under a key no real branch has.
     """
 
-    def _on_arrived(self, msg: m.BranchArrived) -> None:
-        # The real Scheduler ignores an arrival of a branch that has already ended; the
+    def arrived(self, child: JobRecord, join_step: str) -> list[Effect] | None:
+        # The real case tree ignores an arrival of a branch that has already ended; the
         # naive one hands every arrival message to the join.
-        child = msg.job
-        parent = self._jobs.get(child.parent_id or "")
-        live = child.id in self._kids.get(child.parent_id or "", ())
+        parent = self.jobs.get(child.parent_id or "")
+        live = child.id in self.kids.get(child.parent_id or "", ())
         if not live and parent is not None and parent.state is JobState.WAITING:
-            if not parent.joined:
-                self._arrive(parent, child, msg.join_step)
-            return
-        super()._on_arrived(msg)
+            return [] if parent.joined else self._arrive(parent, child, join_step)
+        return super().arrived(child, join_step)
 
-    def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> None:
+    def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> list[Effect]:
         if child.branch_index in parent.arrivals:
             child = copy.copy(child)
             child.branch_index = parent.split_total + len(parent.arrivals)
-        super()._arrive(parent, child, join_step)
+        return super()._arrive(parent, child, join_step)
+
+
+class CountingScheduler(Scheduler):
+    """Planted bug (b), in the Scheduler's case tree."""
+
+    case_tree = CountingCaseTree
 
 
 def _record(name: str, **figures: Any) -> None:

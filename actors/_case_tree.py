@@ -1,0 +1,256 @@
+"""The case tree: which jobs the Scheduler holds, the branches of each split, and joins.
+
+A plain object owned by the Scheduler, with no actor, clock, store or work channel: each
+method takes what a message said and returns the effects the Scheduler must carry out,
+in order. Its own bookkeeping is done at once, as if every save succeeds; a save that
+is fenced (another worker took the case) drops the whole case, and the Scheduler then
+skips the effects left for that case, so the outcome is the same as stopping there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actors._job import JobRecord, JobState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Cancel", "CaseTree", "Effect", "Finished", "Ready", "Save", "split_outcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class Save:
+    """Store ``job`` as it is now (a fenced save drops its case)."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Put ``job`` in the work channel for a runner."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """``job`` ended for good: count it, drop its timer and correlations, resolve a root."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Cancel ``job`` and its branches (a sibling won a Discriminator)."""
+
+    job: JobRecord
+    why: str
+
+
+Effect = Save | Ready | Finished | Cancel
+
+
+def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
+    """How a split that no join continued ends, once all its branches have ended."""
+    if parent.cancel_requested or parent.branch_cancelled:
+        return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
+    if parent.arrivals:
+        got = f"{len(parent.arrivals)} of {parent.split_total}"
+        why = parent.branch_error or "the others ended without reaching it"
+        return JobState.FAULTED, f"join {parent.join_step!r} got {got} branches: {why}"
+    if parent.branch_error:
+        return JobState.FAULTED, parent.branch_error
+    return JobState.DONE, None
+
+
+class CaseTree:
+    """Jobs held by the Scheduler, the live branches of each split, and jobs held open.
+
+    ``first_wins(parent, join_step)`` tells whether that join is a Discriminator.
+    """
+
+    def __init__(self, first_wins: Callable[[JobRecord, str], bool]) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+        self.kids: dict[str, set[str]] = {}
+        # Jobs whose own thread ended while branches of theirs still run (after a
+        # Discriminator): they end for good with their last branch.
+        self.held: set[str] = set()
+        self._first_wins = first_wins
+
+    # -- messages ------------------------------------------------------------------------
+
+    def spawn(self, parent: JobRecord | None, child: JobRecord) -> list[Effect]:
+        """A split started branch ``child`` (the first branch brings its ``parent``)."""
+        if parent is not None:
+            self.jobs[parent.id] = parent
+            self.kids.setdefault(parent.id, set())
+            # Count the split's branches now: a branch may end before its siblings'
+            # messages arrive, so the set of spawned branches cannot tell "all ended".
+            parent.split_live = parent.split_total
+        assert child.parent_id is not None
+        parent = self.jobs[child.parent_id]
+        self.jobs[child.id] = child
+        self.kids[parent.id].add(child.id)
+        if parent.cancel_requested:
+            return self.end(
+                child, JobState.CANCELLED, "cancelled with its parent before it started"
+            )
+        if parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
+            return self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
+        return [Ready(child)]
+
+    def arrived(self, child: JobRecord, join_step: str) -> list[Effect] | None:
+        """Branch ``child`` reached ``join_step`` and ended; ``None`` if it ended before."""
+        if child.id not in self.kids.get(child.parent_id or "", ()):
+            # A repeated arrival (a branch re-run after a crash, a duplicated message):
+            # the branch has ended already and counted once; nothing more to do.
+            return None
+        self.jobs[child.id] = child
+        parent = self.jobs.get(child.parent_id or "")
+        effects: list[Effect] = []
+        if (
+            parent is not None
+            and not child.cancel_requested
+            and parent.state is JobState.WAITING
+            and not parent.joined
+            and child.parent_gen == parent.gen
+        ):
+            effects = self._arrive(parent, child, join_step)
+        return effects + self.finalize(child)
+
+    def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> list[Effect]:
+        if parent.join_step is None:
+            parent.join_step = join_step
+        elif parent.join_step != join_step:
+            parent.branch_error = parent.branch_error or (
+                f"branch {child.branch_index} arrived at {join_step!r} but its siblings at "
+                f"{parent.join_step!r}; all branches of a split must meet at one join"
+            )
+            return []
+        assert child.branch_index is not None
+        parent.arrivals[child.branch_index] = child.data
+        first_wins = self._first_wins(parent, join_step)
+        if not (first_wins or len(parent.arrivals) == parent.split_total):
+            return []
+        parent.joined = True
+        parent.step = join_step
+        parent.event = ("join", join_step, None)
+        parent.state = JobState.READY
+        # Nothing to save: the arrival that fired the join stored the parent READY at
+        # it, with every branch's data (the runner's record_arrival, before it reported).
+        effects: list[Effect] = [Ready(parent)]
+        if first_wins:
+            why = "a sibling won the Discriminator"
+            effects += [
+                Cancel(self.jobs[kid], why)
+                for kid in list(self.kids.get(parent.id, ()))
+                if kid != child.id and kid in self.jobs
+            ]
+        return effects
+
+    def ended(self, job: JobRecord) -> list[Effect]:
+        """A runner ended ``job``'s own thread (and saved it)."""
+        self.jobs[job.id] = job
+        if job.split_live > 0 or self.kids.get(job.id):
+            self.held.add(job.id)
+            return []
+        return self.finalize(job)
+
+    def end(self, job: JobRecord, state: JobState, error: str | None) -> list[Effect]:
+        """End a job the Scheduler holds (not one a runner is running)."""
+        job.state = state
+        job.error = error
+        job.due = None
+        effects: list[Effect] = [Save(job)]
+        if job.split_live > 0 or self.kids.get(job.id):
+            self.held.add(job.id)
+        else:
+            effects += self.finalize(job)
+        return effects
+
+    def finalize(self, job: JobRecord) -> list[Effect]:
+        """``job`` is over with every branch of it: forget it and tell its parent."""
+        job_id = job.id
+        self.held.discard(job_id)
+        self.jobs.pop(job_id, None)
+        self.kids.pop(job_id, None)
+        effects: list[Effect] = [Finished(job)]
+        parent = self.jobs.get(job.parent_id) if job.parent_id is not None else None
+        if parent is None:
+            return effects
+        kids = self.kids.get(parent.id)
+        if kids is None or job_id not in kids:
+            return effects  # already counted
+        kids.discard(job_id)
+        if job.parent_gen == parent.gen:
+            parent.split_live -= 1
+        return effects + self._child_ended(parent, job)
+
+    def _child_ended(self, parent: JobRecord, child: JobRecord) -> list[Effect]:
+        if not (parent.joined or child.parent_gen != parent.gen):
+            if child.state is JobState.FAULTED and parent.branch_error is None:
+                parent.branch_error = (
+                    f"branch {child.branch_index} (job {child.id}) faulted at step "
+                    f"{child.step!r}: {child.error}"
+                )
+            elif child.state is JobState.CANCELLED:
+                parent.branch_cancelled = True
+        if parent.id in self.held:  # its own thread had already ended
+            if not self.kids.get(parent.id) and parent.split_live <= 0:
+                self.held.discard(parent.id)
+                return self.finalize(parent)
+        elif (
+            # Only the parent's current split decides how that split ended: a Discriminator's
+            # losing branch may end after its looping parent has split again (even before the
+            # new branches are spawned), and must neither end the new split nor hold it open.
+            # split_live counts the current split's branches not yet ended, spawned or not.
+            child.parent_gen == parent.gen
+            and parent.split_live <= 0
+            and not parent.joined
+            and parent.split_total
+            and parent.state is JobState.WAITING
+        ):
+            return self.end(parent, *split_outcome(parent))
+        return []
+
+    # -- recovery and takeover -----------------------------------------------------------
+
+    def adopt(self, jobs: list[JobRecord]) -> None:
+        """Hold ``jobs`` as last saved, each branch linked to its parent if held."""
+        for job in jobs:
+            self.jobs[job.id] = job
+        for job in jobs:
+            if job.parent_id is not None and job.parent_id in self.jobs:
+                self.kids.setdefault(job.parent_id, set()).add(job.id)
+
+    def live_branches(self, job: JobRecord) -> int:
+        """How many held branches of ``job``'s current split have not ended."""
+        return sum(1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen)
+
+    def settle(self, parent: JobRecord, join: str | None) -> list[Effect]:
+        """A split whose branches all ended before a restart: fire its join, or end it."""
+        complete = len(parent.arrivals) == parent.split_total
+        if join is not None and parent.arrivals and (complete or self._first_wins(parent, join)):
+            parent.joined = True
+            parent.step = join
+            parent.event = ("join", join, None)
+            parent.state = JobState.READY
+            return [Save(parent), Ready(parent)]
+        return self.end(parent, *split_outcome(parent))
+
+    def drop_case(self, case_id: str) -> list[JobRecord]:
+        """Forget every job of case ``case_id`` (another worker holds it); return them."""
+        dropped = [job for job in self.jobs.values() if job.case_id == case_id]
+        for job in dropped:
+            self.jobs.pop(job.id, None)
+            self.kids.pop(job.id, None)
+            self.held.discard(job.id)
+        return dropped
+
+    def _check_invariants(self) -> None:
+        """Every live branch is held and names its parent."""
+        for parent_id, kids in self.kids.items():
+            for kid in kids:
+                assert self.jobs[kid].parent_id == parent_id, f"{kid} is not {parent_id}'s"

@@ -1,0 +1,140 @@
+"""The case tree over any order of a split's messages, with no runtime.
+
+A parent splits into n branches; each branch is spawned (the first spawn brings the
+parent), then either arrives at the join or ends on its own (done, faulted, cancelled),
+and an arrival may be delivered twice. Whatever the interleaving, a join fires at most
+once, exactly when its kind says; otherwise the split ends once, as ``split_outcome``
+says; and every branch is finished exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from actors._case_tree import Cancel, CaseTree, Effect, Finished, Ready, Save, split_outcome
+from actors._job import FINAL_STATES, JobRecord, JobState
+
+ENDS = ["arrive", JobState.DONE, JobState.FAULTED, JobState.CANCELLED]
+
+
+@dataclass
+class Split:
+    branches: int
+    first_wins: bool
+    ends: list[Any]  # how each branch ends
+    order: list[tuple[str, int]]  # the messages, in delivery order
+
+
+@st.composite
+def splits(draw: st.DrawFn) -> Split:
+    n = draw(st.integers(1, 4))
+    ends = draw(st.lists(st.sampled_from(ENDS), min_size=n, max_size=n))
+    twice = draw(st.sets(st.integers(0, n - 1)))  # arrivals delivered twice
+    # Spawns come in branch order (one runner sends them); a branch's end comes after its
+    # spawn, in any order with the other messages.
+    messages: list[tuple[str, int]] = []
+    pending = [("end", i) for i in range(n)] + [("end", i) for i in twice if ends[i] == "arrive"]
+    spawned = 0
+    while spawned < n or pending:
+        ready = [p for p in pending if p[1] < spawned]
+        if spawned < n and (not ready or draw(st.booleans())):
+            messages.append(("spawn", spawned))
+            spawned += 1
+        else:
+            pick = ready[draw(st.integers(0, len(ready) - 1))]
+            pending.remove(pick)
+            messages.append(pick)
+    return Split(n, draw(st.booleans()), ends, messages)
+
+
+def parent_of(split: Split) -> JobRecord:
+    return JobRecord(
+        id="p",
+        case_id="p",
+        workflow="w",
+        version=1,
+        step="split",
+        data={},
+        state=JobState.WAITING,
+        split_total=split.branches,
+        gen=1,
+    )
+
+
+def branch(index: int) -> JobRecord:
+    return JobRecord(
+        id=f"p.{index}",
+        case_id="p",
+        workflow="w",
+        version=1,
+        step="b",
+        data={"i": index},
+        parent_id="p",
+        branch_index=index,
+        parent_gen=1,
+    )
+
+
+@given(splits())
+def test_a_split_joins_or_ends_once_in_any_order(split: Split) -> None:
+    tree = CaseTree(lambda parent, join: split.first_wins)
+    parent = parent_of(split)
+    effects: list[Effect] = []
+    for kind, index in split.order:
+        job = branch(index)
+        if kind == "spawn":
+            effects += tree.spawn(parent if index == 0 else None, job)
+        elif not any(isinstance(e, Ready) and e.job.id == job.id for e in effects):
+            continue  # ended at its spawn (a Discriminator had won): it never runs
+        elif split.ends[index] == "arrive":
+            job.state = JobState.DONE
+            effects += tree.arrived(job, "join") or []
+        else:
+            job.state = split.ends[index]
+            effects += tree.ended(job)
+        tree._check_invariants()
+
+    arrived = [i for i, end in enumerate(split.ends) if end == "arrive"]
+    joins = [e for e in effects if isinstance(e, Ready) and e.job.id == "p"]
+    fires = bool(arrived) if split.first_wins else len(arrived) == split.branches
+    assert len(joins) == (1 if fires else 0)
+    if fires:
+        assert parent.state is JobState.READY and parent.joined and parent.step == "join"
+        assert set(parent.arrivals) <= set(arrived)
+        assert not any(isinstance(e, Finished) and e.job.id == "p" for e in effects)
+        if not split.first_wins:
+            assert sorted(parent.arrivals) == arrived
+    else:
+        ends = [e for e in effects if isinstance(e, Save) and e.job.id == "p"]
+        assert len(ends) == 1
+        assert parent.state in FINAL_STATES
+        state, _ = split_outcome(parent)
+        assert parent.state is state
+        if arrived:
+            assert parent.state is not JobState.DONE  # a join that got some branches only
+        assert [e.job.id for e in effects if isinstance(e, Finished)].count("p") == 1
+    for i in range(split.branches):  # each branch finished once, a repeated arrival or not
+        assert [e.job.id for e in effects if isinstance(e, Finished)].count(f"p.{i}") == 1
+    assert not tree.kids.get("p")
+    assert all(job.parent_id is None for job in tree.jobs.values())
+    cancels = {e.job.id for e in effects if isinstance(e, Cancel)}
+    assert not cancels or (split.first_wins and fires)
+
+
+@given(splits())
+def test_dropping_the_case_forgets_all_of_it_midway(split: Split) -> None:
+    tree = CaseTree(lambda parent, join: split.first_wins)
+    parent = parent_of(split)
+    for kind, index in split.order[: len(split.order) // 2]:
+        job = branch(index)
+        if kind == "spawn":
+            tree.spawn(parent if index == 0 else None, job)
+        else:
+            job.state = JobState.DONE
+            tree.arrived(job, "join")
+    tree.drop_case("p")
+    assert not tree.jobs and not tree.kids and not tree.held
