@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actors._job import JobRecord, JobState
+from actors._job import JobRecord, JobState, branch_fault
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,10 +191,7 @@ class CaseTree:
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> list[Effect]:
         if not (parent.joined or child.parent_gen != parent.gen):
             if child.state is JobState.FAULTED and parent.branch_error is None:
-                parent.branch_error = (
-                    f"branch {child.branch_index} (job {child.id}) faulted at step "
-                    f"{child.step!r}: {child.error}"
-                )
+                parent.branch_error = branch_fault(child)
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
         if parent.id in self.held:  # its own thread had already ended
