@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actors._job import JobRecord, JobState, branch_fault
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
-__all__ = ["Cancel", "CaseTree", "Effect", "Finished", "Ready", "Save", "split_outcome"]
+__all__ = ["Cancel", "CaseTree", "Effect", "Finished", "Park", "Ready", "Save", "split_outcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,13 @@ class Save:
 @dataclass(frozen=True, slots=True)
 class Ready:
     """Put ``job`` in the work channel for a runner."""
+
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    """``job`` waits: arm its timer and register the events its step waits on."""
 
     job: JobRecord
 
@@ -49,7 +56,7 @@ class Cancel:
     why: str
 
 
-Effect = Save | Ready | Finished | Cancel
+Effect = Save | Ready | Park | Finished | Cancel
 
 
 def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
@@ -222,9 +229,25 @@ class CaseTree:
             if job.parent_id is not None and job.parent_id in self.jobs:
                 self.kids.setdefault(job.parent_id, set()).add(job.id)
 
-    def live_branches(self, job: JobRecord) -> int:
-        """How many held branches of ``job``'s current split have not ended."""
-        return sum(1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen)
+    def resume(self, job: JobRecord, steps: Collection[str]) -> list[Effect]:
+        """Go on with adopted ``job`` from its last saved step (``steps``: its workflow's)."""
+        if job.id not in self.jobs:
+            return []  # its case was lost while its siblings were resumed
+        # Its adopted, unfinished branches of its current split.
+        job.split_live = sum(
+            1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen
+        )
+        if job.state in FINAL_STATES:
+            return self.finalize(job)
+        if job.state is JobState.WAITING and job.split_total and not job.joined:
+            self.kids.setdefault(job.id, set())
+            if job.split_live > 0:
+                return []
+            # Every branch ended before the restart: fire its join, or end it.
+            return self.settle(job, job.join_step if (job.join_step or "") in steps else None)
+        if job.state is JobState.WAITING and job.event is None:
+            return [Park(job)]
+        return [Ready(job)]
 
     def settle(self, parent: JobRecord, join: str | None) -> list[Effect]:
         """A split whose branches all ended before a restart: fire its join, or end it."""

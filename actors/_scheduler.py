@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
-from actors._case_tree import CaseTree, Effect, Finished, Ready, Save
+from actors._case_tree import CaseTree, Effect, Finished, Park, Ready, Save
 from actors._correlations import Correlations
 from actors._engine import job_log, logger
 from actors._errors import (
@@ -429,6 +429,9 @@ class Scheduler(pykka.Actor):
                 self._make_ready(job)
             elif isinstance(effect, Finished):
                 self._finished(job)
+            elif isinstance(effect, Park):
+                step = self._e.workflow(job.workflow, job.version).step(job.step or "")
+                self._park(job, correlations_for(job, step))
             else:
                 self._cancel_tree(job, effect.why)
 
@@ -714,25 +717,12 @@ class Scheduler(pykka.Actor):
             return  # its case was lost while its siblings were resumed
         try:
             wf = self._e.workflow(job.workflow, job.version)
-            step = wf.step(job.step or "")
+            wf.step(job.step or "")
         except (UnknownWorkflowError, KeyError) as exc:
             reason = exc.args[0] if exc.args else str(exc)
             self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
             return
-        # Its adopted, unfinished branches of its current split.
-        job.split_live = self._tree.live_branches(job)
-        if job.state in FINAL_STATES:
-            self._finalize(job)
-        elif job.state is JobState.WAITING and job.split_total and not job.joined:
-            self._kids.setdefault(job.id, set())
-            if job.split_live <= 0:
-                # Every branch ended before the restart: fire its join, or end it.
-                join = job.join_step if (job.join_step or "") in wf.steps else None
-                self._apply(self._tree.settle(job, join))
-        elif job.state is JobState.WAITING and job.event is None:
-            self._park(job, correlations_for(job, step))
-        else:
-            self._make_ready(job)
+        self._apply(self._tree.resume(job, wf.steps))
 
     # -- queries ----------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
 
 from actors import (
@@ -20,8 +21,6 @@ from actors import (
     Workflow,
 )
 from actors._admission import AdmissionGate
-
-TIMEOUT = 10
 
 
 def blocking_flow(gate: Gate) -> Workflow:

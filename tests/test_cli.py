@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
 from conftest import ManualClock
 from flows import setter
@@ -42,7 +43,6 @@ from actors._cli import main
 from actors._demo import DEMO_WORKFLOW, case_id, demo_order, run_demo
 from actors.stores import MemoryStore, Store, open_store
 
-TIMEOUT = 10
 UNSUPPORTED = "nosuch:///var/lib/jobs.db"
 
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import pykka
 import pytest
+from bounds import TIMEOUT
 
 from actors import JobHandle, JobState, MailboxFull, Mediator, Sequential, Workflow
 from actors.messages import CaseFinished, Schedule
-
-TIMEOUT = 10
 
 
 class PriceList(pykka.ThreadingActor):

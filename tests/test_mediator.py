@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
 
 from actors import (
@@ -18,8 +19,6 @@ from actors import (
     UnknownWorkflowError,
     Workflow,
 )
-
-TIMEOUT = 10
 
 
 def simple() -> Workflow:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from bounds import TIMEOUT
 from flows import setter, workload_w
 
 from actors import FullMode, JobState, Mediator, Sequential, Workflow
 from actors.metrics import CountingMetrics, PrometheusMetrics
-
-TIMEOUT = 10
 
 
 def test_counting_metrics_sees_every_event() -> None:

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
 
 from actors import (
@@ -22,8 +23,6 @@ from actors import (
 )
 from actors._admission import AdmissionGate
 from actors._job import JobRecord
-
-TIMEOUT = 10
 
 
 def _job(n: int) -> JobRecord:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
 
 from actors import StoreError
@@ -30,7 +31,6 @@ from actors._redact import mask_secrets, mask_url
 from actors.stores import open_store
 
 SENTINEL = "Sentinel-Pw-7f3a9c"
-TIMEOUT = 20
 
 FLOWS = """
     from actors import Sequential, Workflow

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from flows import setter, workload_w
 
 from actors import (
@@ -24,8 +25,6 @@ from actors import (
     Workflow,
 )
 from actors.stores import register_dataclass
-
-TIMEOUT = 10
 
 
 def run(flow: Workflow, data: Any, **kw: Any) -> Any:

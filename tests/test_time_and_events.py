@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from conftest import ManualClock
 from flows import Gate, setter
 
@@ -27,8 +28,6 @@ from actors import (
     Wait,
     Workflow,
 )
-
-TIMEOUT = 10
 
 
 def wait_flow(seconds: float = 60) -> Workflow:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from records import record
 
 from actors._case_tree import Cancel, CaseTree, Effect, Finished, Ready, Save, split_outcome
 from actors._job import FINAL_STATES, JobRecord, JobState
@@ -52,31 +53,16 @@ def splits(draw: st.DrawFn) -> Split:
 
 
 def parent_of(split: Split) -> JobRecord:
-    return JobRecord(
-        id="p",
-        case_id="p",
-        workflow="w",
-        version=1,
-        step="split",
-        data={},
-        state=JobState.WAITING,
-        split_total=split.branches,
-        gen=1,
+    return record(
+        "p", step="split", data={}, state=JobState.WAITING, split_total=split.branches, gen=1
     )
 
 
 def branch(index: int) -> JobRecord:
-    return JobRecord(
-        id=f"p.{index}",
-        case_id="p",
-        workflow="w",
-        version=1,
-        step="b",
-        data={"i": index},
-        parent_id="p",
-        branch_index=index,
-        parent_gen=1,
-    )
+    return record(
+        f"p.{index}", case_id="p", step="b", data={"i": index}, parent_id="p",
+        branch_index=index, parent_gen=1,
+    )  # fmt: skip
 
 
 @given(splits())

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bounds import TIMEOUT
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -26,8 +27,6 @@ from stallflow import FLOW, LEASE  # noqa: E402
 
 from actors import JobState, Mediator, enqueue  # noqa: E402
 from actors.stores import open_store  # noqa: E402
-
-TIMEOUT = 30.0
 
 
 def _until(check, what: str) -> None:

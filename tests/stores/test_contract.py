@@ -8,8 +8,10 @@ bad rows, claims racing across connections) use ``sql_store``.
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import pytest
+from records import record
 
 from actors import CodecError, JobNotFoundError, JobState, LeaseLostError, StoreError
 from actors._job import FINAL_STATES, Job, JobRecord
@@ -31,22 +33,7 @@ class Order:
     note: str | None = None
 
 
-_ids = iter(range(1, 10**9))
-_DEFAULT = object()
-
-
-def rec(job_id=None, *, data=_DEFAULT, state=JobState.READY, **fields):
-    job_id = job_id or f"job-{next(_ids)}"
-    return JobRecord(
-        id=job_id,
-        case_id=fields.pop("case_id", job_id),
-        workflow=fields.pop("workflow", "order"),
-        version=fields.pop("version", 1),
-        step=fields.pop("step", "reserve"),
-        data={"n": 1} if data is _DEFAULT else data,
-        state=state,
-        **fields,
-    )
+rec = partial(record, workflow="order", step="reserve")
 
 
 def same(a: JobRecord, b: JobRecord):

@@ -8,9 +8,9 @@ lands in that window every time.
 
 import threading
 
-from actors import DeferredChoice, EventOutcome, JobState, Mediator, Sequential, Workflow
+from bounds import TIMEOUT
 
-TIMEOUT = 30
+from actors import DeferredChoice, EventOutcome, JobState, Mediator, Sequential, Workflow
 
 
 def _pausing(store):

@@ -15,8 +15,11 @@ import logging
 import queue
 import threading
 import time
+from functools import partial
 
 import pytest
+from bounds import TIMEOUT
+from records import record
 
 from actors import (
     JobNotFoundError,
@@ -29,7 +32,6 @@ from actors import (
     Synchronize,
     Workflow,
 )
-from actors._job import JobRecord
 from actors.stores import open_store
 from actors.stores._group import Slice
 
@@ -41,21 +43,10 @@ pytestmark = pytest.mark.parametrize(
     indirect=True,
 )
 
-TIMEOUT = 10.0
 LATER = 10**10  # a "now" after every lease taken in these tests has expired
 
 
-def rec(job_id, *, case_id=None, step="a", data=None, state=JobState.READY, **fields):
-    return JobRecord(
-        id=job_id,
-        case_id=case_id or job_id,
-        workflow="w",
-        version=1,
-        step=step,
-        data={} if data is None else data,
-        state=state,
-        **fields,
-    )
+rec = partial(record, data={})
 
 
 def split(store, parent_id, n, *, gen=1):

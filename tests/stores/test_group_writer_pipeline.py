@@ -7,10 +7,9 @@ where a test needs it held (on events, never on time).
 import threading
 
 import pytest
+from bounds import TIMEOUT
 
 from actors.stores._group import GroupWriter, Slice
-
-TIMEOUT = 10
 
 
 class Pipe:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from records import record
 
 from actors import JobState, StoreError
-from actors._job import JobRecord
 from actors.stores import open_store
 from actors.stores._postgres import PostgresStore
 from actors.stores._schema import MIGRATIONS, current_version, migrate
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def rec(job_id, **fields):
-    fields.setdefault("step", "a")
-    fields.setdefault("data", {"n": 1})
-    return JobRecord(id=job_id, case_id=job_id, workflow="w", version=1, **fields)
+rec = record
 
 
 def test_open_store_accepts_both_schemes(fresh_pg_url):

@@ -2,17 +2,13 @@ import sqlite3
 import threading
 
 import pytest
+from records import record
 
 from actors import JobState, StoreError
-from actors._job import JobRecord
 from actors.stores import MemoryStore, SqliteStore, open_store
 from actors.stores._schema import MIGRATIONS, current_version, migrate
 
-
-def rec(job_id, **fields):
-    fields.setdefault("step", "a")
-    fields.setdefault("data", {"n": 1})
-    return JobRecord(id=job_id, case_id=job_id, workflow="w", version=1, **fields)
+rec = record
 
 
 @pytest.fixture

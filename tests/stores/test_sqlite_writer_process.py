@@ -9,18 +9,16 @@ group starts a new one, and closing the store ends it.
 import os
 import signal
 import sqlite3
+from functools import partial
 
 import pytest
+from records import record
 
-from actors import JobState, StoreError
+from actors import StoreError
 from actors._job import JobRecord
 from actors.stores import SqliteStore, open_store
 
-
-def rec(job_id: str, step: str = "a") -> JobRecord:
-    return JobRecord(
-        id=job_id, case_id=job_id, workflow="w", version=1, step=step, data={}, state=JobState.READY
-    )
+rec = partial(record, data={})
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ from typing import Any
 
 import pykka
 import pytest
+from bounds import TIMEOUT
 from pykka._actor import ActorInbox
 
 from actors._runtime import ThreadingRuntime
 from actors.testing import Deadlock, DeterministicRuntime, VirtualClock
-
-TIMEOUT = 5.0  # seconds: a bound on real threads; the deterministic runtime never waits
 
 
 class Recorder(pykka.Actor):

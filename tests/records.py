@@ -1,0 +1,41 @@
+"""Job records for tests: the one builder every test file makes its records with.
+
+A test names only the fields it is about; the rest are a READY root of workflow ``w``
+version 1 at step ``a`` with data ``{"n": 1}``. A file whose tests share other defaults
+binds them once with ``functools.partial``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from actors._job import JobRecord, JobState
+
+_ids = itertools.count(1)
+_DEFAULT: Any = object()
+
+
+def record(
+    job_id: str | None = None,
+    *,
+    case_id: str | None = None,
+    workflow: str = "w",
+    version: int = 1,
+    step: str | None = "a",
+    data: Any = _DEFAULT,
+    state: JobState = JobState.READY,
+    **fields: Any,
+) -> JobRecord:
+    """A job record; ``job_id`` defaults to a fresh id, ``case_id`` to the job's own id."""
+    job_id = job_id or f"job-{next(_ids)}"
+    return JobRecord(
+        id=job_id,
+        case_id=case_id or job_id,
+        workflow=workflow,
+        version=version,
+        step=step,
+        data={"n": 1} if data is _DEFAULT else data,
+        state=state,
+        **fields,
+    )
