@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
+from actors._pykka_seam import hooks
+
 if TYPE_CHECKING:
-    from pykka._types import OptExcInfo
+    from actors._pykka_seam import OptExcInfo
 
 __all__ = ["LatchFuture", "Runtime", "ThreadingRuntime"]
 
@@ -33,7 +35,7 @@ class Runtime(Protocol):
         """A future that ``get()`` can wait on under this runtime."""
 
 
-def _fast_inbox() -> Any:
+def _fast_inbox(_: type[Any]) -> Any:
     # queue.SimpleQueue is implemented in C: a put or get is one call instead of
     # queue.Queue's Python-level lock and two conditions, and every message pays it.
     # It offers the put/get/empty that pykka's loop uses (and is never bounded).
@@ -126,7 +128,7 @@ class ThreadingRuntime:
                 {
                     "use_daemon_thread": True,
                     "__module__": behaviour.__module__,
-                    "_create_actor_inbox": staticmethod(_fast_inbox),
+                    **hooks(inbox=_fast_inbox),
                 },
             )
             self._cache[behaviour] = cls

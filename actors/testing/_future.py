@@ -11,8 +11,7 @@ import pykka
 from actors.testing._errors import Deadlock
 
 if TYPE_CHECKING:
-    from pykka._types import OptExcInfo
-
+    from actors._pykka_seam import OptExcInfo
     from actors.testing._runtime import DeterministicRuntime
 
 __all__ = ["DeterministicFuture"]

@@ -22,9 +22,8 @@ from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRu
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from pykka._envelope import Envelope
-
     from actors._job import Job
+    from actors._pykka_seam import Envelope
     from actors._workflow import Workflow
     from actors.stores import Store
     from actors.testing._chooser import Chooser

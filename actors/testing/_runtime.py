@@ -1,7 +1,7 @@
 """A threadless, deterministic pykka runtime for the engine's very own actor classes.
 
-It plugs into the three hooks pykka leaves for new actor types (``_create_actor_inbox``,
-``_create_future``, ``_start_actor_loop``) and nowhere else. Each actor's inbox is a
+It plugs into the three hooks pykka leaves for new actor types (an inbox, a future, the
+actor loop), through ``actors._pykka_seam``, and nowhere else. Each actor's inbox is a
 plain deque owned by the runtime; nothing runs until a *driver* (the ``Harness``, or
 this module's first-come default) picks an actor and delivers one message to it, with
 exactly the semantics of pykka's actor loop (``on_start`` first, replies to asks,
@@ -20,16 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import pykka
 from pykka import messages as pykka_messages
-from pykka._envelope import Envelope
 
+from actors._pykka_seam import Envelope, handle_receive, hooks
 from actors.testing._errors import Deadlock
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from pykka._actor import ActorInbox
-
+    from actors._pykka_seam import ActorInbox
     from actors.testing._clock import VirtualClock
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
@@ -110,23 +109,30 @@ class _Inbox:
         return not self.queue
 
 
-class _SimActor(pykka.Actor):
-    """Mixed into an actor behaviour class: pykka's runtime hooks, served by the runtime."""
-
+class _RuntimeActor(pykka.Actor):
     _actors_runtime: ClassVar[DeterministicRuntime]
 
-    @classmethod
-    def _create_actor_inbox(cls) -> ActorInbox:
-        return _Inbox(cls._actors_runtime)
 
-    @classmethod
-    def _create_future(cls) -> pykka.Future[Any]:
-        return DeterministicFuture(cls._actors_runtime)
+def _sim_inbox(cls: type[_RuntimeActor]) -> ActorInbox:
+    return _Inbox(cls._actors_runtime)
 
-    def _start_actor_loop(self) -> None:
-        # pykka has registered the actor; the runtime runs its on_start as the first
-        # delivery the driver chooses, as a thread would run it some time after start().
-        self._actors_runtime.register(self)
+
+def _sim_future(cls: type[_RuntimeActor]) -> pykka.Future[Any]:
+    return DeterministicFuture(cls._actors_runtime)
+
+
+def _sim_loop(actor: _RuntimeActor) -> None:
+    # pykka has registered the actor; the runtime runs its on_start as the first
+    # delivery the driver chooses, as a thread would run it some time after start().
+    actor._actors_runtime.register(actor)
+
+
+# Mixed into an actor behaviour class: pykka's runtime hooks, served by the runtime.
+_SimActor = type(
+    "_SimActor",
+    (_RuntimeActor,),
+    {"__module__": __name__, **hooks(inbox=_sim_inbox, future=_sim_future, loop=_sim_loop)},
+)
 
 
 def _default_name(actor: pykka.Actor) -> str:
@@ -212,7 +218,7 @@ class DeterministicRuntime:
     # -- actors ----------------------------------------------------------------------------
 
     def register(self, actor: pykka.Actor) -> ActorCell:
-        """Adopt a started actor (called from ``_start_actor_loop``)."""
+        """Adopt a started actor (called from pykka's actor-loop hook)."""
         inbox = cast("_Inbox", actor.actor_inbox)
         name = self.namer(actor)
         incarnation = self._names.get(name, 0) + 1
@@ -261,7 +267,7 @@ class DeterministicRuntime:
     def _handle(self, cell: ActorCell, envelope: Envelope[Any]) -> None:
         actor = cell.actor
         try:
-            response = actor._handle_receive(envelope.message)
+            response = handle_receive(actor, envelope.message)
             if envelope.reply_to is not None:
                 envelope.reply_to.set(response)
         except Exception as exc:

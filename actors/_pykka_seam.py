@@ -1,0 +1,64 @@
+"""pykka's private names that the engine and its test harness rely on, all in this module.
+
+pykka lets a new kind of actor supply its own inbox, future and actor loop through three
+hooks on ``pykka.Actor``, and hands messages over in an ``Envelope``; none of these is
+public API. The threading runtime (``actors._runtime``) replaces the inbox; the
+deterministic runtime (``actors.testing``) replaces all three and delivers envelopes
+itself. Both go through this module alone, so a pykka release that renames any of them
+breaks here, and ``tests/test_pykka_seam.py`` checks every name against the installed
+pykka within ``SUPPORTED_PYKKA`` (the range ``setup.cfg`` allows).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pykka._actor import ActorInbox
+from pykka._envelope import Envelope
+from pykka._types import OptExcInfo
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pykka
+
+__all__ = [
+    "SUPPORTED_PYKKA",
+    "ActorInbox",
+    "Envelope",
+    "OptExcInfo",
+    "handle_receive",
+    "hooks",
+]
+
+SUPPORTED_PYKKA = ((4, 5), (5, 0))  # from (inclusive), to (exclusive): setup.cfg's pin
+
+INBOX_HOOK = "_create_actor_inbox"  # classmethod: () -> an inbox with put/get/empty
+FUTURE_HOOK = "_create_future"  # classmethod: () -> pykka.Future
+LOOP_HOOK = "_start_actor_loop"  # method: run the actor's loop (pykka has registered it)
+
+
+def hooks(
+    *,
+    inbox: Callable[..., Any] | None = None,
+    future: Callable[..., Any] | None = None,
+    loop: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """Class attributes that plug an inbox, a future or an actor loop into an actor class.
+
+    ``inbox`` and ``future`` are called on the class (``inbox(cls)``), ``loop`` on the
+    started actor (``loop(actor)``).
+    """
+    attrs: dict[str, Any] = {}
+    if inbox is not None:
+        attrs[INBOX_HOOK] = classmethod(inbox)
+    if future is not None:
+        attrs[FUTURE_HOOK] = classmethod(future)
+    if loop is not None:
+        attrs[LOOP_HOOK] = loop
+    return attrs
+
+
+def handle_receive(actor: pykka.Actor, message: Any) -> Any:
+    """Deliver ``message`` to ``actor`` as pykka's own loop does (system messages too)."""
+    return actor._handle_receive(message)

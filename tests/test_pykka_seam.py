@@ -1,0 +1,91 @@
+"""The pykka internals the engine relies on exist, and only the seam module uses them.
+
+``actors/_pykka_seam.py`` holds every use of pykka beyond its public API. Upgrading
+pykka past the supported range, or a release that renames a hook, fails here first,
+naming what changed, rather than somewhere deep in the harness.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.metadata
+import inspect
+import re
+from pathlib import Path
+
+import pykka
+
+from actors import _pykka_seam as seam
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    major, minor = ([int(part) for part in re.findall(r"\d+", text)] + [0])[:2]
+    return major, minor
+
+
+def test_the_installed_pykka_is_in_the_supported_range() -> None:
+    low, high = seam.SUPPORTED_PYKKA
+    installed = _version(importlib.metadata.version("pykka"))
+    assert low <= installed < high, f"pykka {installed} is outside {low} .. {high}"
+
+
+def test_the_supported_range_is_the_one_the_package_requires() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    requires = config["options"]["install_requires"]
+    pin = re.search(r"pykka\s*>=\s*([\d.]+)\s*,\s*<\s*([\d.]+)", requires)
+    assert pin, f"setup.cfg pins no pykka range: {requires!r}"
+    assert (_version(pin.group(1)), _version(pin.group(2))) == seam.SUPPORTED_PYKKA
+
+
+def test_the_hooks_exist_with_the_calls_the_runtimes_make() -> None:
+    for name in (seam.INBOX_HOOK, seam.FUTURE_HOOK):
+        hook = inspect.getattr_static(pykka.Actor, name)
+        assert isinstance(hook, staticmethod | classmethod), f"pykka.Actor.{name} changed kind"
+        assert not inspect.signature(getattr(pykka.Actor, name)).parameters, name
+    loop = inspect.getattr_static(pykka.Actor, seam.LOOP_HOOK)
+    assert list(inspect.signature(loop).parameters) == ["self"]
+    receive = inspect.signature(pykka.Actor._handle_receive)
+    assert list(receive.parameters) == ["self", "message"]
+    envelope = inspect.signature(seam.Envelope)
+    assert list(envelope.parameters)[:2] == ["message", "reply_to"]
+    for method in ("put", "get", "empty"):
+        assert hasattr(seam.ActorInbox, method), f"pykka's ActorInbox has no {method}()"
+
+
+def test_the_hooks_plug_into_an_actor_class() -> None:
+    made: list[str] = []
+
+    class Echo(pykka.ThreadingActor):
+        def on_receive(self, message: object) -> object:
+            return message
+
+    def inbox(cls: type) -> object:
+        made.append(cls.__name__)
+        import queue
+
+        return queue.SimpleQueue()
+
+    cls = type("Seamed", (Echo,), seam.hooks(inbox=inbox))
+    ref = cls.start()
+    try:
+        assert ref.ask("hello", timeout=30) == "hello"
+    finally:
+        ref.stop()
+    assert made == ["Seamed"]
+
+
+def test_no_other_module_reaches_into_pykka() -> None:
+    private = re.compile(
+        r"pykka\._|_create_actor_inbox|_create_future|_start_actor_loop|_handle_receive"
+    )
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "actors").rglob("*.py"))
+        if path.name != "_pykka_seam.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if private.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert not offenders, f"pykka internals outside actors/_pykka_seam.py: {offenders}"
