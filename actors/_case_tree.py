@@ -17,7 +17,17 @@ from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
-__all__ = ["Cancel", "CaseTree", "Effect", "Finished", "Park", "Ready", "Save", "split_outcome"]
+__all__ = [
+    "Cancel",
+    "CaseTree",
+    "Effect",
+    "Finished",
+    "Park",
+    "Ready",
+    "Save",
+    "Withdraw",
+    "split_outcome",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +60,21 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
-    """Cancel ``job`` and its branches (a sibling won a Discriminator)."""
+    """Cancel ``job`` and its branches (a sibling won a Discriminator): ``CaseTree.cancel``."""
 
     job: JobRecord
     why: str
 
 
-Effect = Save | Ready | Park | Finished | Cancel
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Take ready ``job`` back from the work channel; if no runner has it, end it cancelled."""
+
+    job: JobRecord
+    why: str
+
+
+Effect = Save | Ready | Park | Finished | Cancel | Withdraw
 
 
 def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
@@ -218,6 +236,30 @@ class CaseTree:
         ):
             return self.end(parent, *split_outcome(parent))
         return []
+
+    def cancel(self, job: JobRecord, why: str) -> list[Effect]:
+        """Cancel ``job`` and every branch of it the tree holds.
+
+        A job the tree holds parked, or split with no branch left, ends now; a ready one
+        is withdrawn from the work channel (``Withdraw``); one a runner is running is only
+        marked, and its runner stops it before its next step.
+        """
+        job.cancel_requested = True
+        if job.error is None and job.state not in FINAL_STATES:
+            job.error = why
+        effects: list[Effect] = []
+        for kid in list(self.kids.get(job.id, ())):
+            if kid in self.jobs:
+                effects += self.cancel(self.jobs[kid], why)
+        if job.id not in self.jobs:
+            return effects  # it ended through its branches
+        if job.state is JobState.READY:
+            return [*effects, Withdraw(job, why)]
+        if job.state is JobState.CANCELLED or (
+            job.state is JobState.WAITING and job.split_live <= 0 and not self.kids.get(job.id)
+        ):
+            effects += self.end(job, JobState.CANCELLED, why)
+        return effects
 
     # -- recovery and takeover -----------------------------------------------------------
 

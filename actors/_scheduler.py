@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
-from actors._case_tree import CaseTree, Effect, Finished, Park, Ready, Save
+from actors._case_tree import CaseTree, Effect, Finished, Park, Ready, Save, Withdraw
 from actors._correlations import Correlations
 from actors._engine import job_log, logger
 from actors._errors import (
@@ -432,6 +432,9 @@ class Scheduler(pykka.Actor):
             elif isinstance(effect, Park):
                 step = self._e.workflow(job.workflow, job.version).step(job.step or "")
                 self._park(job, correlations_for(job, step))
+            elif isinstance(effect, Withdraw):
+                if self._channel.withdraw(job):  # else a runner just took it: it stops
+                    self._end(job, JobState.CANCELLED, effect.why)  # before its next step
             else:
                 self._cancel_tree(job, effect.why)
 
@@ -672,20 +675,7 @@ class Scheduler(pykka.Actor):
             job.error = job.error or "cancelled"
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
-        job.cancel_requested = True
-        if job.error is None and job.state not in FINAL_STATES:
-            job.error = why
-        for kid in list(self._kids.get(job.id, ())):
-            if kid in self._jobs:
-                self._cancel_tree(self._jobs[kid], why)
-        if job.id not in self._jobs:
-            return  # it ended through its branches
-        if job.state is JobState.READY and not self._channel.withdraw(job):
-            return  # a runner just took it: it stops before its next step
-        if job.state is JobState.CANCELLED or (
-            job.state is JobState.WAITING and job.split_live <= 0 and not self._kids.get(job.id)
-        ):
-            self._end(job, JobState.CANCELLED, why)
+        self._apply(self._tree.cancel(job, why))
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 

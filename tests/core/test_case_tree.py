@@ -16,7 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from records import record
 
-from actors._case_tree import Cancel, CaseTree, Effect, Finished, Ready, Save, split_outcome
+from actors._case_tree import (
+    Cancel,
+    CaseTree,
+    Effect,
+    Finished,
+    Ready,
+    Save,
+    Withdraw,
+    split_outcome,
+)  # fmt: skip
 from actors._job import FINAL_STATES, JobRecord, JobState
 
 ENDS = ["arrive", JobState.DONE, JobState.FAULTED, JobState.CANCELLED]
@@ -123,4 +132,70 @@ def test_dropping_the_case_forgets_all_of_it_midway(split: Split) -> None:
             job.state = JobState.DONE
             tree.arrived(job, "join")
     tree.drop_case("p")
+    assert not tree.jobs and not tree.kids and not tree.held
+
+
+@given(splits(), st.data())
+def test_cancelling_a_split_at_any_point_ends_the_case_once(
+    split: Split, data: st.DataObject
+) -> None:
+    """Cancel the parent between any two messages: it ends CANCELLED once, joins no more.
+
+    A ready branch is withdrawn (it never runs); a running one sees the request and its
+    runner ends it CANCELLED instead of letting it reach the join.
+    """
+    at = data.draw(st.integers(0, len(split.order)), label="cancel before message")
+    tree = CaseTree(lambda parent, join: split.first_wins)
+    parent = parent_of(split)
+    records = {i: branch(i) for i in range(split.branches)}
+    effects: list[Effect] = []
+    ran: set[str] = set()  # made ready and not withdrawn: a runner will report on it
+
+    def carry_out(todo: list[Effect]) -> int:
+        """Apply the tree's effects as the Scheduler would; where the join fired, if it did."""
+        fired = -1
+        while todo:
+            effect = todo.pop(0)
+            effects.append(effect)
+            if isinstance(effect, Ready):
+                ran.add(effect.job.id)
+                fired = len(effects) if effect.job is parent else fired
+            elif isinstance(effect, Cancel):
+                todo[:0] = tree.cancel(effect.job, effect.why)
+            elif isinstance(effect, Withdraw):  # taken back before any runner took it
+                ran.discard(effect.job.id)
+                effect.job.state = JobState.CANCELLED
+                todo[:0] = tree.end(effect.job, JobState.CANCELLED, effect.why)
+        return fired
+
+    cancelled_at = None
+    for position, (kind, index) in enumerate([*split.order, ("cancel", -1)]):
+        if position == at:
+            cancelled_at = len(effects)
+            carry_out(tree.cancel(parent, "cancelled"))
+        if kind == "cancel":
+            break
+        job = records[index]
+        if kind == "spawn":
+            carry_out(tree.spawn(parent if index == 0 else None, job))
+        elif job.id in ran:
+            ran.discard(job.id)
+            if job.cancel_requested or split.ends[index] != "arrive":
+                job.state = JobState.CANCELLED if job.cancel_requested else split.ends[index]
+                carry_out(tree.ended(job))
+            else:
+                job.state = JobState.DONE
+                carry_out(tree.arrived(job, "join") or [])
+        tree._check_invariants()
+
+    assert cancelled_at is not None
+    late_joins = [e for e in effects[cancelled_at:] if isinstance(e, Ready) and e.job is parent]
+    assert not late_joins, "a join fired after its split was cancelled"
+    finished = [e.job.id for e in effects if isinstance(e, Finished)]
+    assert finished.count("p") == 1
+    for i in range(split.branches):
+        assert finished.count(f"p.{i}") == 1
+    ended_before = "p" in [e.job.id for e in effects[:cancelled_at] if isinstance(e, Finished)]
+    if not ended_before:
+        assert parent.state is JobState.CANCELLED
     assert not tree.jobs and not tree.kids and not tree.held
