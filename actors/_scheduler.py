@@ -9,7 +9,6 @@ so admitted cases finish before new ones start and memory stays bounded.
 from __future__ import annotations
 
 import contextlib
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -27,6 +26,7 @@ from actors._errors import (
     UnknownWorkflowError,
 )
 from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._leases import Leases
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._served import UnservedLog
@@ -58,7 +58,6 @@ _REPORTS = frozenset(
 _JOB_REPORTS = frozenset(
     {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.LeaseUnvouched}
 )
-_LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 _POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
 _BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 
@@ -93,10 +92,10 @@ class Scheduler(pykka.Actor):
         self._early: dict[str, JobRecord] = {}
         # Cases another worker took over from this one (a fenced save or a heartbeat
         # told us): late reports about their jobs are ignored.
-        self._lost: OrderedDict[str, None] = engine.lost_cases
+        self._leases = Leases(engine.lost_cases)
+        self._lost = self._leases.lost  # read here; changed by the leases alone
         # Jobs runners handed back because the leases could not be vouched for: made
         # ready again after the next renewal, unless their case was taken over.
-        self._unvouched: dict[str, JobRecord] = {}
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
@@ -383,12 +382,7 @@ class Scheduler(pykka.Actor):
         held), nothing of it is saved, runners still in one of its jobs are fenced at
         their next save, and a handle waiting here on the case fails with ``error``.
         """
-        self._lost[case_id] = None
-        self._lost.move_to_end(case_id)
-        for job_id in [k for k, v in self._unvouched.items() if v.case_id == case_id]:
-            del self._unvouched[job_id]
-        if len(self._lost) > _LOST_MEMORY:
-            self._lost.popitem(last=False)
+        self._leases.lose(case_id)
         rearm = False
         dropped = self._tree.drop_case(case_id)
         for job_id in [k for k, v in self._early.items() if v.case_id == case_id]:
@@ -495,7 +489,7 @@ class Scheduler(pykka.Actor):
         try:
             # Frozen past the deadline, or runners handed jobs back: some cases may be
             # another worker's by now, so look them all up before any step runs again.
-            lapsed = now >= e.lease_deadline or bool(self._unvouched)
+            lapsed = now >= e.lease_deadline or self._leases.waiting
             renewed = store.heartbeat(e.owner, now, e.lease_seconds)
             self._check_leases(renewed, everyone=lapsed)
             e.vouch(now)
@@ -527,7 +521,7 @@ class Scheduler(pykka.Actor):
         cases = {job.case_id for job in self._jobs.values()}
         cases.update(job.case_id for _, job in list(self._channel.running.values()))
         cases.update(self._e.gate.ids())
-        if renewed >= len(cases) and not everyone:
+        if not Leases.must_look(renewed, len(cases), everyone=everyone):
             return
         owner = self._e.owner
         for case_id, holder in self._e.store.lease_owners(sorted(cases)).items():
@@ -537,14 +531,13 @@ class Scheduler(pykka.Actor):
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
         """A runner handed a job back unrun: renew the leases now, then run it on."""
         self._jobs[msg.job.id] = msg.job
-        self._unvouched[msg.job.id] = msg.job
+        self._leases.hand_back(msg.job)
         self._timers.add(_POLL, self._e.clock.now())
         self._rearm()
 
     def _revouch(self) -> None:
         """After a renewal: the jobs handed back whose case is still this worker's run on."""
-        jobs, self._unvouched = self._unvouched, {}
-        for job in jobs.values():
+        for job in self._leases.renewed():
             if self._jobs.get(job.id) is job:
                 self._make_ready(job)
 
@@ -694,7 +687,7 @@ class Scheduler(pykka.Actor):
                 left.append(job)
             else:
                 mine.append(job)
-                self._lost.pop(job.case_id, None)  # claimed back
+                self._leases.claim_back(job.case_id)
         self._tree.adopt(mine)
         for job in mine:
             self._resume(job)
