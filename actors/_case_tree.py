@@ -126,6 +126,10 @@ class CaseTree:
             return self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
         return [Ready(child)]
 
+    def hold(self, job: JobRecord) -> None:
+        """Hold ``job`` as it is now (parked, handed back, or about to be ended here)."""
+        self.jobs[job.id] = job
+
     def arrived(self, child: JobRecord, join_step: str) -> list[Effect] | None:
         """Branch ``child`` reached ``join_step`` and ended; ``None`` if it ended before."""
         if child.id not in self.kids.get(child.parent_id or "", ()):

@@ -91,11 +91,11 @@ class Scheduler(pykka.Actor):
         # not yet heard of): made ready when the report comes, instead of parked.
         self._early: dict[str, JobRecord] = {}
         # Cases another worker took over from this one (a fenced save or a heartbeat
-        # told us): late reports about their jobs are ignored.
+        # told us): late reports about their jobs are ignored. Jobs runners handed back
+        # because the leases could not be vouched for: made ready again after the next
+        # renewal, unless their case was taken over.
         self._leases = Leases(engine.lost_cases)
         self._lost = self._leases.lost  # read here; changed by the leases alone
-        # Jobs runners handed back because the leases could not be vouched for: made
-        # ready again after the next renewal, unless their case was taken over.
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
@@ -280,7 +280,7 @@ class Scheduler(pykka.Actor):
         if early is not None:
             early.cancel_requested = msg.job.cancel_requested
         self._claim_cancel(job)
-        self._jobs[job.id] = job
+        self._tree.hold(job)
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
         elif early is not None:
@@ -343,7 +343,7 @@ class Scheduler(pykka.Actor):
         if job.case_id in self._lost:
             return
         cannot_store = back_to_saved_data(self._e.store, job, error)
-        self._jobs[job.id] = job
+        self._tree.hold(job)
         self._end(job, JobState.FAULTED, why or cannot_store)
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
@@ -530,7 +530,7 @@ class Scheduler(pykka.Actor):
 
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
         """A runner handed a job back unrun: renew the leases now, then run it on."""
-        self._jobs[msg.job.id] = msg.job
+        self._tree.hold(msg.job)
         self._leases.hand_back(msg.job)
         self._timers.add(_POLL, self._e.clock.now())
         self._rearm()
@@ -644,7 +644,7 @@ class Scheduler(pykka.Actor):
         if job is None:
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
-                self._jobs[queued.id] = queued
+                self._tree.hold(queued)
                 self._end(queued, JobState.CANCELLED, "cancelled before it started")
                 return CancelOutcome.CANCELLED
             saved = self._e.store.get(msg.job_id)
