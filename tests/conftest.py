@@ -13,6 +13,8 @@ import pykka
 import pytest
 from hypothesis import HealthCheck, settings
 
+pytest.register_assert_rewrite("records")  # its helpers assert, with pytest's messages
+
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -2,7 +2,8 @@
 
 A test names only the fields it is about; the rest are a READY root of workflow ``w``
 version 1 at step ``a`` with data ``{"n": 1}``. A file whose tests share other defaults
-binds them once with ``functools.partial``.
+binds them once with ``functools.partial``. ``same`` compares what a save records, and
+``saved_split`` stores a parent waiting on its branches.
 """
 
 from __future__ import annotations
@@ -39,3 +40,37 @@ def record(
         state=state,
         **fields,
     )
+
+
+def same(a: JobRecord, b: JobRecord) -> None:
+    """The fields a save records are equal (cancel_requested is not a saved field)."""
+    skip = {"cancel_requested"}
+    for name in JobRecord.__slots__:
+        if name not in skip:
+            assert getattr(a, name) == getattr(b, name), name
+
+
+def saved_split(store: Any, n: int = 3, *, gen: int = 1, build: Any = record) -> Any:
+    """A parent WAITING on a split of ``n`` READY branches, saved with ``store.save_split``."""
+    parent = build(state=JobState.RUNNING)
+    store.create(parent)
+    parent.state, parent.gen, parent.split_step, parent.split_total = (
+        JobState.WAITING,
+        gen,
+        "fan",
+        n,
+    )
+    branches = [
+        build(
+            f"{parent.id}.{i}",
+            case_id=parent.case_id,
+            step=f"b{i}",
+            data={"i": i},
+            parent_id=parent.id,
+            branch_index=i,
+            gen=gen,
+        )
+        for i in range(n)
+    ]
+    store.save_split(parent, branches)
+    return parent, branches
