@@ -102,6 +102,9 @@ class CaseTree:
         # Jobs whose own thread ended while branches of theirs still run (after a
         # Discriminator): they end for good with their last branch.
         self.held: set[str] = set()
+        # Cancels of jobs whose own message (parked, split, runner failed) was still on
+        # its way here: applied when the job arrives.
+        self.cancels: set[str] = set()
         self._first_wins = first_wins
 
     # -- messages ------------------------------------------------------------------------
@@ -119,12 +122,24 @@ class CaseTree:
         self.jobs[child.id] = child
         self.kids[parent.id].add(child.id)
         if parent.cancel_requested:
-            return self.end(
+            effects = self.end(
                 child, JobState.CANCELLED, "cancelled with its parent before it started"
             )
-        if parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
-            return self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
-        return [Ready(child)]
+        elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
+            effects = self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
+        else:
+            effects = [Ready(child)]
+        if child.branch_index == parent.split_total - 1 and parent.id in self.cancels:
+            self.cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
+            effects += self.cancel(parent, "cancelled")
+        return effects
+
+    def claim_cancel(self, job: JobRecord) -> None:
+        """Mark ``job`` cancelled if a cancel came while its message was on the way here."""
+        if job.id in self.cancels:
+            self.cancels.discard(job.id)
+            job.cancel_requested = True
+            job.error = job.error or "cancelled"
 
     def hold(self, job: JobRecord) -> None:
         """Hold ``job`` as it is now (parked, handed back, or about to be ended here)."""
@@ -203,6 +218,7 @@ class CaseTree:
         """``job`` is over with every branch of it: forget it and tell its parent."""
         job_id = job.id
         self.held.discard(job_id)
+        self.cancels.discard(job_id)
         self.jobs.pop(job_id, None)
         self.kids.pop(job_id, None)
         effects: list[Effect] = [Finished(job)]
@@ -313,6 +329,7 @@ class CaseTree:
             self.jobs.pop(job.id, None)
             self.kids.pop(job.id, None)
             self.held.discard(job.id)
+            self.cancels.discard(job.id)
         return dropped
 
     def _check_invariants(self) -> None:

@@ -80,9 +80,6 @@ class Scheduler(pykka.Actor):
         self._tree = self.case_tree(self._first_wins_at)
         self._jobs = self._tree.jobs  # read by every concern; changed by the tree alone
         self._kids = self._tree.kids
-        # Cancels of jobs whose own message (parked, split, runner failed) was still on
-        # its way here: applied when the job arrives.
-        self._cancels: set[str] = set()
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -241,16 +238,7 @@ class Scheduler(pykka.Actor):
     # -- messages from runners -----------------------------------------------------------------
 
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        child = msg.job
-        self._apply(self._tree.spawn(msg.parent, child))
-        parent = self._jobs.get(child.parent_id or "")
-        if (
-            parent is not None
-            and child.branch_index == parent.split_total - 1
-            and parent.id in self._cancels
-        ):
-            self._cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
-            self._cancel_tree(parent, "cancelled")
+        self._apply(self._tree.spawn(msg.parent, msg.job))
         if self._drain:
             self._check_drain()
 
@@ -279,7 +267,7 @@ class Scheduler(pykka.Actor):
         job = msg.job if early is None else early
         if early is not None:
             early.cancel_requested = msg.job.cancel_requested
-        self._claim_cancel(job)
+        self._tree.claim_cancel(job)
         self._tree.hold(job)
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
@@ -355,7 +343,7 @@ class Scheduler(pykka.Actor):
         if saved is None:
             self._end(job, JobState.FAULTED, f"{why} and no saved state exists")
             return
-        saved.cancel_requested = job.cancel_requested or job.id in self._cancels
+        saved.cancel_requested = job.cancel_requested or job.id in self._tree.cancels
         logger.warning(
             "job %s resumes from its last saved step %r",
             job.id,
@@ -389,7 +377,6 @@ class Scheduler(pykka.Actor):
             del self._early[job_id]
         for job in dropped:
             job_id = job.id
-            self._cancels.discard(job_id)
             rearm = self._timers.cancel(job_id) or rearm
             self._correlations.withdraw(job_id, None)
         self._channel.withdraw_case(case_id)
@@ -442,7 +429,6 @@ class Scheduler(pykka.Actor):
     def _finished(self, job: JobRecord) -> None:
         """``job`` ended for good: its timer, correlations, figures and handle."""
         job_id = job.id
-        self._cancels.discard(job_id)
         if self._timers.cancel(job_id):
             self._rearm()
         self._correlations.withdraw(job_id, EventOutcome.FINISHED)
@@ -651,7 +637,7 @@ class Scheduler(pykka.Actor):
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
             if saved is not None:  # unfinished: a runner has just parked, split or lost it,
-                self._cancels.add(msg.job_id)  # and its message is on the way here
+                self._tree.cancels.add(msg.job_id)  # and its message is on the way here
                 return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
@@ -660,12 +646,6 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
-
-    def _claim_cancel(self, job: JobRecord) -> None:
-        if job.id in self._cancels:
-            self._cancels.discard(job.id)
-            job.cancel_requested = True
-            job.error = job.error or "cancelled"
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
         self._apply(self._tree.cancel(job, why))
