@@ -4,7 +4,9 @@ A plain object owned by the Scheduler: no actor, clock or store. A parked job re
 the correlation ids its step waits on; the first event (or its timer, or the job's end)
 withdraws all of them at once, and each withdrawn id is remembered with its outcome for
 a while, so a second event for it is told ``DUPLICATE``, ``LATE`` or ``FINISHED``
-rather than ``UNKNOWN``.
+rather than ``UNKNOWN``. It also holds the jobs that got their event before the report
+of their park came (the runner stores a park first and reports it after): such a job
+is made ready when its report comes, instead of parked.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from actors._outcomes import EventOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+
+    from actors._job import JobRecord
 
 __all__ = ["Correlations"]
 
@@ -30,6 +34,7 @@ class Correlations:
         self._targets: dict[str, tuple[str, str]] = {}  # id -> (job id, event name)
         self._by_job: dict[str, tuple[str, ...]] = {}
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
+        self._early: dict[str, JobRecord] = {}  # by job id: saved with its event
 
     def register(self, job_id: str, waits: Iterable[tuple[str, str]]) -> None:
         """Job ``job_id`` waits on each ``(correlation id, event name)`` of ``waits``.
@@ -84,6 +89,23 @@ class Correlations:
     def answered(self, cid: str) -> EventOutcome | None:
         """What became of ``cid`` if it was withdrawn lately; else ``None``."""
         return self._answered.get(cid)
+
+    def early(self, job: JobRecord) -> None:
+        """``job`` got its event (and was saved so) before the report of its park came."""
+        self._early[job.id] = job
+
+    def got_early(self, job_id: str) -> bool:
+        """Whether job ``job_id`` got its event before the report of its park came."""
+        return job_id in self._early
+
+    def take_early(self, job_id: str) -> JobRecord | None:
+        """The record saved with the event job ``job_id`` got early, if it did; forgotten."""
+        return self._early.pop(job_id, None)
+
+    def forget_case(self, case_id: str) -> None:
+        """Forget the jobs of case ``case_id`` that got an event early (the case is lost)."""
+        for job_id in [k for k, v in self._early.items() if v.case_id == case_id]:
+            del self._early[job_id]
 
     def _check_invariants(self) -> None:
         """Both indexes agree, and the memory of answers is bounded."""

@@ -84,9 +84,6 @@ class Scheduler(pykka.Actor):
         self._alarm: Alarm | None = None
         self._armed: float | None = None
         self._correlations = Correlations()
-        # Jobs that got an event while their park's report was still on the way (stored,
-        # not yet heard of): made ready when the report comes, instead of parked.
-        self._early: dict[str, JobRecord] = {}
         # Cases another worker took over from this one (a fenced save or a heartbeat
         # told us): late reports about their jobs are ignored. Jobs runners handed back
         # because the leases could not be vouched for: made ready again after the next
@@ -263,7 +260,7 @@ class Scheduler(pykka.Actor):
     def _on_parked(self, msg: m.JobParked) -> None:
         # An event that came before this report was saved with the job (_deliver_early):
         # the job goes on at once, as that saved record, instead of parking.
-        early = self._early.pop(msg.job.id, None)
+        early = self._correlations.take_early(msg.job.id)
         job = msg.job if early is None else early
         if early is not None:
             early.cancel_requested = msg.job.cancel_requested
@@ -336,7 +333,7 @@ class Scheduler(pykka.Actor):
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
         """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
-        self._early.pop(job.id, None)  # the saved row holds the event, if one came early
+        self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
         if job.case_id in self._lost:
             return  # another worker holds the case now: nothing to resume here
         saved = self._e.store.load(job.id)
@@ -373,8 +370,7 @@ class Scheduler(pykka.Actor):
         self._leases.lose(case_id)
         rearm = False
         dropped = self._tree.drop_case(case_id)
-        for job_id in [k for k, v in self._early.items() if v.case_id == case_id]:
-            del self._early[job_id]
+        self._correlations.forget_case(case_id)
         for job in dropped:
             job_id = job.id
             rearm = self._timers.cancel(job_id) or rearm
@@ -404,12 +400,12 @@ class Scheduler(pykka.Actor):
             job = effect.job
             if lost and job.case_id in lost:
                 continue  # a save was fenced: the case is another worker's now
-            if isinstance(effect, Save):
-                self._save(job)
-            elif isinstance(effect, Ready):
+            if isinstance(effect, Ready):  # the most frequent first
                 self._make_ready(job)
             elif isinstance(effect, Finished):
                 self._finished(job)
+            elif isinstance(effect, Save):
+                self._save(job)
             elif isinstance(effect, Park):
                 step = self._e.workflow(job.workflow, job.version).step(job.step or "")
                 self._park(job, correlations_for(job, step))
@@ -568,7 +564,7 @@ class Scheduler(pykka.Actor):
         and the job is made ready when the report comes. ``None``: not such a case.
         """
         job_id = cid.split("/", 1)[0]
-        if job_id in self._early or self._correlations.waits(job_id):
+        if self._correlations.waits(job_id) or self._correlations.got_early(job_id):
             return None
         saved = self._e.store.load(job_id)
         if saved is None or saved.state is not JobState.WAITING or saved.event is not None:
@@ -587,7 +583,7 @@ class Scheduler(pykka.Actor):
             return None  # parked here before and released, or another worker's
         if not self._take_event(saved, waits[cid], msg):
             return EventOutcome.ELSEWHERE
-        self._early[job_id] = saved
+        self._correlations.early(saved)
         for other in waits:
             self._correlations.remember(other, EventOutcome.LATE)
         self._correlations.remember(cid, EventOutcome.DUPLICATE)

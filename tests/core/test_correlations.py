@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from hypothesis import given
 from hypothesis import strategies as st
+from records import record
 
 from actors._correlations import Correlations
 from actors._outcomes import EventOutcome
@@ -96,3 +97,31 @@ def test_the_first_answer_withdraws_every_id_of_the_job(
     for n in names:
         assert corr.target(cid("j", n)) is None
         assert corr.answered(cid("j", n)) is outcome
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["early", "take", "forget_case"]), st.sampled_from(JOBS)),
+        max_size=30,
+    )
+)
+def test_events_that_came_early_are_kept_until_taken_or_their_case_is_lost(
+    sequence: list[tuple[str, str]],
+) -> None:
+    corr = Correlations()
+    model: dict[str, str] = {}  # job id -> case id
+    case_of = {job: f"case-{int(job[1:]) % 2}" for job in JOBS}
+    for op, job in sequence:
+        if op == "early":
+            corr.early(record(job, case_id=case_of[job]))
+            model[job] = case_of[job]
+        elif op == "take":
+            taken = corr.take_early(job)
+            assert (taken is not None) == (job in model)
+            assert taken is None or taken.id == job
+            model.pop(job, None)
+        else:
+            corr.forget_case(case_of[job])
+            model = {j: c for j, c in model.items() if c != case_of[job]}
+        for other in JOBS:
+            assert corr.got_early(other) == (other in model)
