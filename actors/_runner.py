@@ -231,7 +231,7 @@ class Runner(pykka.Actor):
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if engine.stopping:
                 return []  # saved after its last step; resumes from there on the next start
-            if not engine.may_run(job):
+            if engine.vouch_leases and not engine.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
+from actors.stores._codec import is_plain
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -70,13 +71,12 @@ class MemoryStore(Store):
         # on SQLite and PostgreSQL.
         # A job FAULTED for its data keeps it as it is: held by reference, the data from
         # before the failing step is gone (with copy_data=True it is restored instead).
-        what = f"data of job {job.id}"
         if self.copy_data:
-            data = self.codec.copy(job.data, what)
+            data = self.codec.copy(job.data, f"data of job {job.id}")
         else:
-            if job.state is not JobState.FAULTED:
-                self.codec.check(job.data, what)
             data = job.data
+            if job.state is not JobState.FAULTED and not is_plain(data):  # the fast path
+                self.codec.check(data, f"data of job {job.id}")
         saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
         if job.state in FINAL_STATES:
             self._finished[job.id] = saved
