@@ -10,6 +10,7 @@ import pykka
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._clock import Clock, SystemClock
+from actors._copy import copy_data
 from actors._engine import Engine, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
@@ -203,9 +204,12 @@ class Mediator:
         """Deliver an external event: a ``RequestReaction`` reply or a ``DeferredChoice`` event.
 
         Never raises for a stray event: the result says whether it was delivered, a
-        duplicate, late, for a finished job, or unknown (also logged).
+        duplicate, late, for a finished job, or unknown (also logged). A payload follows
+        the data rule of job data: one no store could keep raises ``CodecError`` (naming
+        where the bad value sits) before anything is delivered, and the job still waits.
         """
-        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, event, fault))
+        payload = copy_data(event, self._engine.store.codec, "event payload")
+        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, payload, fault))
         return outcome
 
     def cancel(self, job_id: str) -> CancelOutcome:
