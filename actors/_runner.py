@@ -25,6 +25,7 @@ from actors._errors import (
     UnknownWorkflowError,
 )
 from actors._job import JobRecord, JobState
+from actors._redact import mask_secrets
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -259,7 +260,9 @@ class Runner(pykka.Actor):
 
     def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
         job.state = state
-        job.error = error
+        # A task's exception may quote a URL with its password: the error is stored,
+        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
+        job.error = mask_secrets(error) if error is not None else None
         self._e.store.save(job)
         if state is JobState.FAULTED:
             logger.warning(

@@ -26,6 +26,7 @@ from actors._errors import (
 )
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
+from actors._redact import mask_secrets
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._served import UnservedLog
 from actors._steps import Discriminator
@@ -478,7 +479,7 @@ class Scheduler(pykka.Actor):
     def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the scheduler holds (not one a runner is running)."""
         job.state = state
-        job.error = error
+        job.error = mask_secrets(error) if error is not None else None  # as a runner does
         job.due = None
         if not self._save(job):
             return
