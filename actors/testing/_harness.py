@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import pykka
 
 from actors._admission import FullMode
 from actors._errors import ActorsError
@@ -11,7 +13,13 @@ from actors._mediator import Mediator
 from actors.stores import MemoryStore
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualAlarm, VirtualClock
-from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, Livelock
+from actors.testing._errors import (
+    Deadlock,
+    HarnessError,
+    InjectedCrash,
+    InvariantViolation,
+    Livelock,
+)
 from actors.testing._external import External, HeldEvent
 from actors.testing._faults import FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
@@ -33,6 +41,8 @@ __all__ = ["Harness"]
 
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP = range(5)
 _Option = tuple[int, Any]
+A = TypeVar("A", bound=pykka.Actor)
+_LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting, on what
 
 
 class Harness(External):
@@ -63,6 +73,9 @@ class Harness(External):
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
         max_steps: the action budget of the whole run (``Livelock`` beyond it).
         check: check invariants after every action (turn off only to measure).
+        between_steps: a choice point between every two steps a runner runs in one
+            delivery, where other actors may run first (as other threads could while a
+            runner's thread is between two steps); ``False``: steps run back to back.
     """
 
     def __init__(  # noqa: PLR0913 - a simulation has many knobs, all keyword-only
@@ -82,6 +95,7 @@ class Harness(External):
         substitutions: Mapping[type, type] | None = None,
         max_steps: int = 50_000,
         check: bool = True,
+        between_steps: bool = True,
     ) -> None:
         if seed is not None and data is not None:
             msg = "pass seed= or data= (Hypothesis data), not both"
@@ -91,7 +105,7 @@ class Harness(External):
             "workflows": workflows, "runners": runners, "capacity": capacity,
             "full_mode": full_mode, "runner_batch": runner_batch, "faults": faults,
             "on_shed": on_shed, "substitutions": substitutions, "max_steps": max_steps,
-            "check": check,
+            "check": check, "between_steps": between_steps,
         }  # fmt: skip
         self.seed: int | None = None
         """The seed of this run (``None`` when choices come from Hypothesis data)."""
@@ -106,6 +120,7 @@ class Harness(External):
         self.runtime.driver = self.step
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
+        self.runtime.foreign = self._foreign
         self.plan = faults or FaultPlan()
         self.faults = FaultInjector(self.plan)
         if self.plan.duplicates:
@@ -145,6 +160,8 @@ class Harness(External):
         self.probe = Probe(self.mediator, self.runtime)
         self.monitor = Monitor(self.probe)
         self._hook = StepHook(self.faults, self.monitor, self._record, max_steps)
+        if between_steps:
+            self._hook.between = self._between_steps
         self.probe.engine.step_hook = self._hook
         External.__init__(self, self.probe)
 
@@ -157,7 +174,7 @@ class Harness(External):
         chooser: how a stateful test steers the interleaving.
         """
         if self.actions >= self.max_steps:
-            self._fail(Livelock, f"Livelock: {self.actions} actions and the run has not settled")
+            self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
         self._run_due()
         options = self._options()
         if not options:
@@ -170,14 +187,42 @@ class Harness(External):
             choice = self._chooser.choose(len(options))
         self._depth += 1
         self._hook.delivery_steps = 0
+        failure = self.failure
         try:
             self._perform(*options[choice])
         except SpinError as spin:
-            self._fail(Livelock, f"Livelock: {spin}")
+            self._fail(Livelock, str(spin))
         finally:
             self._depth -= 1
+        if self.failure is not failure:
+            # Found during this action but caught on its way out (a task that asked an
+            # actor and got Deadlock, say): the run fails all the same, never the job.
+            raise self.failure
         self._after()
         return True
+
+    def _between_steps(self, runner: int) -> None:
+        """A runner is between two steps: the chooser may run other actions first.
+
+        Option 0 (go on with the runner) is the canonical choice, so a failing
+        interleaving shrinks toward steps that run back to back. The runner's cell is
+        busy meanwhile, so nothing is delivered to it until it goes on.
+        """
+        while True:
+            options = self._options(nested=True)
+            choice = self._chooser.choose(len(options) + 1) if options else 0
+            if choice == 0:
+                return
+            if self.actions >= self.max_steps:
+                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
+            hook = self._hook
+            steps, hook.delivery_steps = hook.delivery_steps, 0
+            self._depth += 1
+            try:
+                self._perform(*options[choice - 1])
+            finally:
+                self._depth -= 1
+                hook.delivery_steps = steps
 
     def run_until_quiescent(self, max_steps: int | None = None) -> int:
         """Run until nothing is left to do; return how many actions ran.
@@ -193,12 +238,12 @@ class Harness(External):
         try:
             while self.step():
                 if self.actions >= limit:
-                    self._fail(Livelock, f"Livelock: {self.actions - start} actions, not settled")
+                    self._fail(Livelock, self._unsettled(f"{self.actions - start} actions"))
         finally:
             self._hook.cap = cap
         stuck = self._stuck()
         if stuck:
-            self._fail(Deadlock, f"Deadlock: the run is quiescent but {stuck}")
+            self._fail(Deadlock, f"the run is quiescent but {stuck}")
         return self.actions - start
 
     def finish(self) -> list[Job]:
@@ -212,7 +257,7 @@ class Harness(External):
         waiting = [s for s in self.submissions if s.handle is not None and not s.done]
         if waiting:
             ids = ", ".join(s.job_id or "?" for s in waiting)
-            self._fail(Deadlock, f"Deadlock: case(s) {ids} still wait for external events")
+            self._fail(Deadlock, f"case(s) {ids} still wait for external events")
         results = [s.result() for s in self.submissions if s.handle is not None]
         try:
             self.monitor.check_end(results)
@@ -228,6 +273,15 @@ class Harness(External):
         """
         self._at.append((action, next(self._at_seq), fn))
         self._at.sort()
+
+    def actor(self, behaviour: type[A], *args: Any, **kwargs: Any) -> pykka.ActorRef[A]:
+        """Start your own actor class under the harness, unchanged; returns its ref.
+
+        ``behaviour`` may be a ``pykka.ThreadingActor`` subclass: here it runs without its
+        thread, one delivery at a time like the engine's actors, so the chooser decides
+        when it handles each message and a cycle of asks is reported as ``Deadlock``.
+        """
+        return self.runtime.actor_class(behaviour).start(*args, **kwargs)
 
     def crash_runner(self, index: int, *, lease: bool = False) -> None:
         """Crash runner ``index`` before the next step it runs (``lease``: report it as expired)."""
@@ -267,7 +321,7 @@ class Harness(External):
         if not self._options() and not self._at:
             stuck = self._stuck()
             if stuck:
-                self._fail(Deadlock, f"Deadlock: nothing can run but {stuck}")
+                self._fail(Deadlock, f"nothing can run but {stuck}")
 
     def fail(self, message: str) -> NoReturn:
         """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
@@ -299,18 +353,20 @@ class Harness(External):
 
     # -- one action -------------------------------------------------------------------------------
 
-    def _options(self) -> list[_Option]:
+    def _options(self, *, nested: bool = False) -> list[_Option]:
+        """What could happen next; ``nested``: while a runner between two steps could go on."""
         cells = self.runtime.runnable()
         stalled = self.faults.stalled(self.actions) if self.plan.stalls else set()
         if stalled:
             moving = [c for c in cells if self._runner_index(c) not in stalled]
-            if moving or self._others():  # a stall delays a runner; it never halts the run
+            # A stall delays a runner; it never halts the run.
+            if nested or moving or self._others():
                 cells = moving
         options: list[_Option] = [(_DELIVER, c) for c in cells]
         options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
         options += [(_RING, a) for a in self.clock.due()]
         options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
-        if options:
+        if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
         if self.clock.autojump and self.clock.next_alarm() is not None:
@@ -391,8 +447,33 @@ class Harness(External):
     def _stuck(self) -> str:
         return self.probe.stuck()
 
+    def _unsettled(self, actions: str) -> str:
+        """A livelock's headline: who kept acting, on which jobs, in the last actions."""
+        recent = self.trace[-_LIVELOCK_WINDOW:]
+        actors: dict[str, int] = {}
+        jobs: dict[str, int] = {}
+        for entry in recent:
+            actors[entry.actor] = actors.get(entry.actor, 0) + 1
+            if entry.job is not None:
+                jobs[entry.job] = jobs.get(entry.job, 0) + 1
+        busiest = sorted(actors.items(), key=lambda kv: -kv[1])
+        who = ", ".join(f"{name} ({n})" for name, n in busiest)
+        which = ", ".join(sorted(jobs)) or "none"
+        return (
+            f"{actions} and the run has not settled; in the last {len(recent)} actions, "
+            f"actions by actor: {who}; jobs involved: {which}"
+        )
+
+    def _foreign(self, what: str) -> BaseException:
+        error = HarnessError(self._describe_failure(what, with_state=True))
+        self.failure = error
+        return error
+
     def _stalled(self, what: str) -> BaseException:
-        message = self._describe_failure(f"Deadlock: {what}; nothing can run", with_state=True)
+        waiting = " -> ".join(c.name for c in self.runtime.delivering)
+        if waiting:
+            what = f"{what}; waiting on replies, outermost first: {waiting}"
+        message = self._describe_failure(what, with_state=True)
         error = Deadlock(message)
         self.failure = error
         return error

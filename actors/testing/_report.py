@@ -131,6 +131,8 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
             what.append(f"holds {job.id} at {job.step!r}")
         elif isinstance(index, int) and index in idle:
             what.append("idle")
+        if cell.busy and cell.blocker is None:
+            what.append("BUSY: mid-delivery, waiting on a reply or between two steps")
         if not cell.started:
             what.append("not started")
         what.append(f"inbox: {_inbox(cell.pending)}")
