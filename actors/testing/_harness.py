@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import types
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import pykka
@@ -145,6 +147,10 @@ class Harness(External):
             )
             raise ValueError(msg)
         self.store = store if store is not None else MemoryStore(copy_data=True)
+        # Per simulated thread: the store state a real thread would keep to itself.
+        self._threads: dict[ActorCell, Any] | None = (
+            {} if isinstance(getattr(self.store, "_slice", None), threading.local) else None
+        )
         self.mediator = Mediator(
             workflows,
             runners=runners,
@@ -369,7 +375,11 @@ class Harness(External):
         if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
-        if self.clock.autojump and self.clock.next_alarm() is not None:
+        if (
+            self.clock.autojump
+            and self.clock.next_alarm() is not None
+            and not self.probe.only_polling()
+        ):
             options.append((_JUMP, None))
         return options
 
@@ -387,7 +397,10 @@ class Harness(External):
             message = cell.pending[0].message if cell.started else None
             action, job, detail = describe_message(message) if cell.started else (STARTED, None, "")
             self._record(cell.name, action, job, detail)
-            delivered = self.runtime.deliver(cell)
+            if self._threads is None:
+                delivered = self.runtime.deliver(cell)
+            else:
+                delivered = self._deliver_on_own_thread(cell)
             if delivered is not STARTED:
                 self.monitor.delivered(delivered)
         elif kind == _RESUME:
@@ -404,6 +417,21 @@ class Harness(External):
         else:
             self.clock.jump()
             self._record("clock", "jump", None, f"t={self.clock.now()}")
+
+    def _deliver_on_own_thread(self, cell: ActorCell) -> Any:
+        """Deliver with the store's per-thread state of ``cell``'s (simulated) thread.
+
+        A store that groups a runner's saves per thread (``commit="slice"``) would
+        otherwise mix the saves of every actor the harness runs on its one thread.
+        """
+        assert self._threads is not None
+        store: Any = self.store
+        own = self._threads.setdefault(cell, types.SimpleNamespace())
+        outer, store._slice = store._slice, own
+        try:
+            return self.runtime.deliver(cell)
+        finally:
+            store._slice = outer
 
     def _after(self) -> None:
         failures, self.runtime.failures = self.runtime.failures, []

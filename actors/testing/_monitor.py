@@ -138,12 +138,21 @@ class Monitor:
     def crashed(self, runner: int, job: JobRecord, step: str | None) -> None:
         """An injected crash hits ``runner`` while it holds ``job``: note its last save.
 
-        The crash point comes right after a save (or a release the Scheduler saved), so
-        the runner's own record *is* the last save; taking it from here rather than from
-        the store means a store that hands back a stale state is caught too.
+        With a store that commits every save, the crash point comes right after a save (or
+        a release the Scheduler saved), so the runner's own record *is* the last save;
+        taking it from here rather than from the store means a store that hands back a
+        stale state is caught too. A store that commits a slice at its end has stored
+        only what it held when the slice began.
         """
         self.crashes.append((runner, job.id, step))
-        self._expected[job.id] = (job.step, copy.deepcopy(job.data))
+        if getattr(self.probe.store, "commit", "step") == "step":
+            self._expected[job.id] = (job.step, copy.deepcopy(job.data))
+            return
+        # The runner's saves since its slice began were never stored (commit="slice"):
+        # the job resumes from what the store holds, which reruns those steps.
+        saved = self.probe.store.load(job.id)
+        if saved is not None:
+            self._expected[job.id] = (saved.step, saved.data)
 
     # -- checks after every delivery ---------------------------------------------------------
 

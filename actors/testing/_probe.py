@@ -106,6 +106,24 @@ class Probe:
             return {}
         return {job_id: due for due, _, job_id in sched._timers._sorted}
 
+    def only_polling(self) -> bool:
+        """Whether the one timer left is a shared store's poll, with nothing it could take.
+
+        The poll renews this worker's leases and claims cases nobody runs; when every
+        unfinished job in the store is already this engine's, moving the clock for it
+        only re-arms it, for ever.
+        """
+        sched = self.scheduler()
+        if sched is None or not self.store.shared:
+            return False
+        pending = [job_id for _, _, job_id in sched._timers._sorted]
+        if len(pending) != 1 or pending[0] in sched._jobs:
+            return False
+        held = set(sched._jobs) | set(self.channel.running)
+        held.update(j.id for j in self.channel._ready)
+        held.update(j.id for j in self.gate._queue)
+        return all(job_id in held for job_id in self.live())
+
     # -- the work channel and the gate -----------------------------------------------------
 
     def running(self) -> dict[str, tuple[int, JobRecord]]:
