@@ -22,8 +22,9 @@ from actors.testing._errors import (
     InvariantViolation,
     Livelock,
 )
+from actors.testing._crashpoints import CrashPoints, Ghost
 from actors.testing._external import External, HeldEvent
-from actors.testing._faults import FaultInjector, FaultPlan, SpinError, StepHook
+from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Harness"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP = range(5)
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
 _Option = tuple[int, Any]
 A = TypeVar("A", bound=pykka.Actor)
 _LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting, on what
@@ -165,7 +166,10 @@ class Harness(External):
         )
         self.probe = Probe(self.mediator, self.runtime)
         self.monitor = Monitor(self.probe)
-        self._hook = StepHook(self.faults, self.monitor, self._record, max_steps)
+        self.points = CrashPoints(
+            self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
+        )
+        self._hook = StepHook(self.faults, self.monitor, self._record, max_steps, self.points)
         if between_steps:
             self._hook.between = self._between_steps
         self.probe.engine.step_hook = self._hook
@@ -289,9 +293,16 @@ class Harness(External):
         """
         return self.runtime.actor_class(behaviour).start(*args, **kwargs)
 
-    def crash_runner(self, index: int, *, lease: bool = False) -> None:
-        """Crash runner ``index`` before the next step it runs (``lease``: report it as expired)."""
-        self.faults.armed[index] = lease
+    def crash_runner(
+        self, index: int, *, lease: bool = False, point: CrashPoint = "before_step"
+    ) -> None:
+        """Crash runner ``index`` at the next step it runs (``lease``: report it as expired).
+
+        ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
+        task ran, its save is not stored) or ``"stalled"`` (stalled past its lease; it
+        wakes later and runs the step's task again).
+        """
+        self.faults.armed[index] = (lease, point)
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock forward, ringing alarms on the way; how many rang."""
@@ -372,6 +383,7 @@ class Harness(External):
         options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
         options += [(_RING, a) for a in self.clock.due()]
         options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
+        options += [(_WAKE, g) for g in self.points.ghosts]
         if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
@@ -414,6 +426,9 @@ class Harness(External):
         elif kind == _EVENT:
             held: HeldEvent = target
             self._release(held)
+        elif kind == _WAKE:
+            ghost: Ghost = target
+            self.points.wake(ghost)
         else:
             self.clock.jump()
             self._record("clock", "jump", None, f"t={self.clock.now()}")

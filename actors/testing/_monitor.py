@@ -154,6 +154,20 @@ class Monitor:
         if saved is not None:
             self._expected[job.id] = (saved.step, saved.data)
 
+    def crashed_unsaved(self, runner: int, job_id: str, saved: tuple[str | None, Any]) -> None:
+        """An injected crash hit ``runner`` after a step's task ran, before its save.
+
+        ``saved`` is the job's record right before that step (its last save, with a store
+        that commits every save); a store committing slices holds what it held before.
+        """
+        self.crashes.append((runner, job_id, saved[0]))
+        if getattr(self.probe.store, "commit", "step") == "step":
+            self._expected[job_id] = saved
+            return
+        stored = self.probe.store.load(job_id)
+        if stored is not None:
+            self._expected[job_id] = (stored.step, stored.data)
+
     # -- checks after every delivery ---------------------------------------------------------
 
     def check(self, capacity: int) -> None:
