@@ -28,10 +28,11 @@ from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinErr
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
+from actors.testing._search import PCT, ScriptChooser
 from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRuntime
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from pykka._envelope import Envelope
 
@@ -46,6 +47,18 @@ _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
 _Option = tuple[int, Any]
 A = TypeVar("A", bound=pykka.Actor)
 _LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting, on what
+
+
+def _label(option: _Option) -> str:
+    """Who an option would run, for a chooser that ranks actors."""
+    kind, target = option
+    if kind == _DELIVER:
+        return str(target.name)
+    if kind == _RESUME:
+        return str(target.name)
+    if kind == _WAKE:
+        return f"runner-{target.runner} (stalled)"
+    return "clock" if kind in (_RING, _JUMP) else "outside"
 
 
 class Harness(External):
@@ -79,6 +92,11 @@ class Harness(External):
         between_steps: a choice point between every two steps a runner runs in one
             delivery, where other actors may run first (as other threads could while a
             runner's thread is between two steps); ``False``: steps run back to back.
+        strategy: how seeded choices are made: uniform (``None``) or ``PCT(depth, steps)``.
+        choices: replay a schedule by its choices (as a failure under ``exhaust`` prints
+            them); choice points past the list take option 0.
+        chooser: make every choice with this object (``choose(n) -> int``; see
+            ``actors.testing._chooser.Chooser``) instead.
     """
 
     def __init__(  # noqa: PLR0913 - a simulation has many knobs, all keyword-only
@@ -99,25 +117,41 @@ class Harness(External):
         max_steps: int = 50_000,
         check: bool = True,
         between_steps: bool = True,
+        strategy: PCT | None = None,
+        choices: Sequence[int] | None = None,
+        chooser: Chooser | None = None,
     ) -> None:
-        if seed is not None and data is not None:
-            msg = "pass seed= or data= (Hypothesis data), not both"
+        given = [name for name, v in (("seed", seed), ("data", data), ("choices", choices),
+                                      ("chooser", chooser)) if v is not None]  # fmt: skip
+        if len(given) > 1:
+            msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
             raise ValueError(msg)
         workflows = list(workflows)
         self._options_kept: dict[str, Any] = {
             "workflows": workflows, "runners": runners, "capacity": capacity,
             "full_mode": full_mode, "runner_batch": runner_batch, "faults": faults,
             "on_shed": on_shed, "substitutions": substitutions, "max_steps": max_steps,
-            "check": check, "between_steps": between_steps,
+            "check": check, "between_steps": between_steps, "strategy": strategy,
         }  # fmt: skip
         self.seed: int | None = None
         """The seed of this run (``None`` when choices come from Hypothesis data)."""
         self._chooser: Chooser
-        if data is not None:
+        if chooser is not None:
+            self._chooser = chooser
+            script = getattr(chooser, "script", None)
+            self._options_kept["replay_choices"] = script
+        elif choices is not None:
+            self._chooser = ScriptChooser(choices)
+            self._options_kept["replay_choices"] = list(choices)
+        elif data is not None:
             self._chooser = DataChooser(data)
         else:
             self.seed = fresh_seed() if seed is None else seed
-            self._chooser = SeededChooser(self.seed)
+            self._chooser = (
+                SeededChooser(self.seed) if strategy is None else strategy.chooser(self.seed)
+            )
+        # A chooser that ranks actors (PCT) is shown who each option would run.
+        self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
@@ -137,6 +171,7 @@ class Harness(External):
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
+        self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
@@ -193,6 +228,8 @@ class Harness(External):
             choice = 0
         elif pick is not None:
             choice = pick % len(options)
+        elif self._pick is not None:
+            choice = self._pick([_label(o) for o in options])
         else:
             choice = self._chooser.choose(len(options))
         self._depth += 1
@@ -220,7 +257,12 @@ class Harness(External):
         """
         while True:
             options = self._options(nested=True)
-            choice = self._chooser.choose(len(options) + 1) if options else 0
+            if not options:
+                choice = 0
+            elif self._pick is not None:
+                choice = self._pick([f"runner-{runner}", *map(_label, options)])
+            else:
+                choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
                 return
             if self.actions >= self.max_steps:
@@ -234,13 +276,28 @@ class Harness(External):
                 self._depth -= 1
                 hook.delivery_steps = steps
 
-    def run_until_quiescent(self, max_steps: int | None = None) -> int:
+    def run_until_quiescent(
+        self, max_steps: int | None = None, *, advance_time: bool = True
+    ) -> int:
         """Run until nothing is left to do; return how many actions ran.
 
         Raises ``Deadlock`` if work is left that cannot finish (jobs waiting only on
         external events, which the test may still send, are not a deadlock), and
         ``Livelock`` after ``max_steps`` actions (default: the harness's budget).
+
+        ``advance_time=False`` stops before the virtual clock would move: every action
+        that can run at the current time has run, and no timer has fired early. Jobs
+        parked on a timer (a request's timeout, a ``Wait``) are then still parked, so
+        the test can answer a request before its timeout, or ``advance()`` the clock
+        itself.
         """
+        self._frozen, frozen = not advance_time, self._frozen
+        try:
+            return self._run_quiet(max_steps)
+        finally:
+            self._frozen = frozen
+
+    def _run_quiet(self, max_steps: int | None) -> int:
         start = self.actions
         budget = max_steps if max_steps is not None else self.max_steps
         limit = start + budget
@@ -351,11 +408,14 @@ class Harness(External):
 
     def replay(self) -> Harness:
         """A fresh harness with this one's seed and options: the same run, action for action."""
+        kept = dict(self._options_kept)
+        workflows = kept.pop("workflows")
+        script = kept.pop("replay_choices", None)
+        if script is not None:
+            return Harness(workflows, choices=script, **kept)
         if self.seed is None:
             msg = "this run's choices came from Hypothesis data; Hypothesis replays it"
             raise ValueError(msg)
-        kept = dict(self._options_kept)
-        workflows = kept.pop("workflows")
         return Harness(workflows, seed=self.seed, **kept)
 
     def close(self) -> None:
@@ -389,6 +449,7 @@ class Harness(External):
         options = [(_EVENT, h) for h in self.held]
         if (
             self.clock.autojump
+            and not self._frozen
             and self.clock.next_alarm() is not None
             and not self.probe.only_polling()
         ):
