@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from actors._copy import copy_data as _copy
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
@@ -52,7 +53,7 @@ class MemoryStore(Store):
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
-        data = copy.deepcopy(job.data) if self.copy_data else job.data
+        data = _copy(job.data) if self.copy_data else job.data
         saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
         if job.state in FINAL_STATES:
             self._finished[job.id] = saved
@@ -68,7 +69,7 @@ class MemoryStore(Store):
             if job.split_total:
                 arrivals = job.arrivals
                 self._arrivals[job.id] = (
-                    copy.deepcopy(arrivals) if self.copy_data else dict(arrivals)
+                    _copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job.id] = saved
 
@@ -155,7 +156,7 @@ class MemoryStore(Store):
         clone = copy.copy(job)
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
-        clone.data = copy.deepcopy(data) if self.copy_data else data
+        clone.data = _copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
@@ -269,7 +270,7 @@ class MemoryStore(Store):
             arrivals = self._arrivals.setdefault(parent_id, {})
             if branch_index in arrivals:
                 return 0, total
-            arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
+            arrivals[branch_index] = _copy(data) if self.copy_data else data
             arrived = len(arrivals)
             if join_step is not None and arrived >= (needed or total):
                 self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)

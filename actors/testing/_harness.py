@@ -432,18 +432,25 @@ class Harness(External):
 
     def _options(self, *, nested: bool = False) -> list[_Option]:
         """What could happen next; ``nested``: while a runner between two steps could go on."""
-        cells = self.runtime.runnable()
-        stalled = self.faults.stalled(self.actions) if self.plan.stalls else set()
+        cells = [  # runtime.runnable(), inlined: this runs before every action
+            c
+            for c in self.runtime.cells
+            if not c.busy and c.blocker is None and (c.inbox.queue or not c.started)
+        ]
+        stalled = self.faults.stalled(self.actions) if self.plan.stalls else None
         if stalled:
             moving = [c for c in cells if self._runner_index(c) not in stalled]
             # A stall delays a runner; it never halts the run.
             if nested or moving or self._others():
                 cells = moving
         options: list[_Option] = [(_DELIVER, c) for c in cells]
-        options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
+        if self.runtime.blockers:
+            options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
         options += [(_RING, a) for a in self.clock.due()]
-        options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
-        options += [(_WAKE, g) for g in self.points.ghosts]
+        if self.held:
+            options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
+        if self.points.ghosts:
+            options += [(_WAKE, g) for g in self.points.ghosts]
         if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
