@@ -208,7 +208,7 @@ class StepHook:
         self.cap = cap
         """Steps one delivery may run before it counts as a livelock."""
         self.delivery_steps = 0
-        self.between: Callable[[int], None] | None = None
+        self.between: Callable[[int, JobRecord, Any], None] | None = None
         """Called between two steps of one delivery: the harness's choice point there."""
 
     def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
@@ -224,7 +224,7 @@ class StepHook:
             raise SpinError(msg)
         if self.between is not None and self.delivery_steps > 1:
             # The runner's thread could be switched out here: let the chooser run others.
-            self.between(runner)
+            self.between(runner, job, step)
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)
         if crash is None:

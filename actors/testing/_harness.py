@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from pykka._envelope import Envelope
 
-    from actors._job import Job
+    from actors._job import Job, JobRecord
     from actors._workflow import Workflow
     from actors.stores import Store
     from actors.testing._chooser import Chooser
@@ -248,13 +248,15 @@ class Harness(External):
         self._after()
         return True
 
-    def _between_steps(self, runner: int) -> None:
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
         """A runner is between two steps: the chooser may run other actions first.
 
         Option 0 (go on with the runner) is the canonical choice, so a failing
         interleaving shrinks toward steps that run back to back. The runner's cell is
-        busy meanwhile, so nothing is delivered to it until it goes on.
+        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
+        where it paused.
         """
+        paused = False
         while True:
             options = self._options(nested=True)
             if not options:
@@ -264,7 +266,12 @@ class Harness(External):
             else:
                 choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
+                if paused:
+                    self._record(f"runner-{runner}", "go on", job.id, f"at {step.name!r}")
                 return
+            if not paused:
+                paused = True
+                self._record(f"runner-{runner}", "pause", job.id, f"before {step.name!r}")
             if self.actions >= self.max_steps:
                 self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
             hook = self._hook

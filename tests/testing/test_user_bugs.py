@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 import pytest
-from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from actors import JobState, ParallelSplit, Sequential, StepContext, Synchronize, Workflow
@@ -27,6 +27,7 @@ from actors.testing import (
     InvariantViolation,
     Livelock,
 )
+from actors.testing.strategies import fault_plans
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -171,6 +172,21 @@ def test_an_effect_repeated_by_a_crash_is_found_shrunk_and_replayed(point):
     with pytest.raises(InvariantViolation) as again:
         pay(*smallest)
     assert str(again.value) == str(first.value)  # the same run, trace and all
+
+
+def test_fault_plans_with_crash_points_inside_a_step_catch_the_repeated_charge():
+    # As the how-to writes it: Hypothesis draws plans with the new crash points.
+    @given(
+        plan=fault_plans(points=("before_save", "stalled"), max_step=4, stalls=False,
+                         events=False),
+        seed=st.integers(0, 2**16),
+    )  # fmt: skip
+    @SEARCH
+    def each_order_is_charged_once(plan: FaultPlan, seed: int) -> None:
+        pay(1, 2, plan.crashes, seed)
+
+    with pytest.raises(InvariantViolation, match=r"charged \[0, 0\]"):
+        each_order_is_charged_once()
 
 
 def test_crashes_before_a_step_never_repeat_an_effect():
