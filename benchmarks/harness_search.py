@@ -22,12 +22,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline_pykka import run_baseline  # noqa: E402
-from workload import workload_w  # noqa: E402
+from baseline_pykka import run_baseline
+from workload import workload_w
 
-from actors import ParallelSplit, Sequential, Synchronize, Workflow  # noqa: E402
-from actors.testing import PCT, Harness, HarnessError  # noqa: E402
-from actors.testing._search import ScriptChooser  # noqa: E402
+from actors import ParallelSplit, Sequential, Synchronize, Workflow
+from actors.testing import PCT, Harness, HarnessError
+from actors.testing._search import ScriptChooser
 
 W = workload_w()
 

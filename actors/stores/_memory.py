@@ -68,9 +68,7 @@ class MemoryStore(Store):
         else:
             if job.split_total:
                 arrivals = job.arrivals
-                self._arrivals[job.id] = (
-                    _copy(arrivals) if self.copy_data else dict(arrivals)
-                )
+                self._arrivals[job.id] = _copy(arrivals) if self.copy_data else dict(arrivals)
             self._live[job.id] = saved
 
     def create(self, job: JobRecord) -> None:

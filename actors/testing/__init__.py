@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     Faults = FaultPlan
 
 __all__ = [
+    "PCT",
     "Case",
     "Crash",
     "Deadlock",
@@ -60,7 +61,6 @@ __all__ = [
     "InvariantViolation",
     "Livelock",
     "MediatorMachine",
-    "PCT",
     "Scenario",
     "Stall",
     "Submission",

@@ -1,5 +1,7 @@
-"""Crash points inside a step: after its task ran and before its save is stored, and a
-worker stalled past its lease whose step runs again when it wakes.
+"""Crash points inside a step: after the task ran, before the save; a worker stalled too long.
+
+A runner can crash after its step's task ran and before its save is stored, and a worker
+can stall past its lease, whose step then runs again when it wakes.
 
 ``CrashPoints`` wraps the three store writes a runner's step ends with (``save``,
 ``save_split``, ``record_arrival``) on the store instance the harness runs, only once a
@@ -135,7 +137,7 @@ class CrashPoints:
                 step.task(job.data, job.context())
             else:
                 step.task(job.data)
-        except Exception as exc:  # noqa: BLE001 - the worker's result is discarded anyway
+        except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
             self._record(f"runner-{ghost.runner}", "task raised", job.id, detail)
         finally:

@@ -33,7 +33,7 @@ def set_delivering(refuse: Callable[[str], BaseException] | None) -> None:
 
 
 def guard_threading_futures() -> None:
-    """Wrap ``pykka.ThreadingFuture.get`` once: inside a delivery, a wait that would block raises."""
+    """Wrap ``pykka.ThreadingFuture.get`` once: in a delivery, a wait that would block raises."""
     original = pykka.ThreadingFuture.get
     if getattr(original, "_actors_guard", False):
         return

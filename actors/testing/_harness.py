@@ -15,6 +15,7 @@ from actors._mediator import Mediator
 from actors.stores import MemoryStore
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualAlarm, VirtualClock
+from actors.testing._crashpoints import CrashPoints, Ghost
 from actors.testing._errors import (
     Deadlock,
     HarnessError,
@@ -22,14 +23,13 @@ from actors.testing._errors import (
     InvariantViolation,
     Livelock,
 )
-from actors.testing._crashpoints import CrashPoints, Ghost
 from actors.testing._external import External, HeldEvent
 from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
-from actors.testing._search import PCT, ScriptChooser
 from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRuntime
+from actors.testing._search import PCT, ScriptChooser
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,7 +99,7 @@ class Harness(External):
             ``actors.testing._chooser.Chooser``) instead.
     """
 
-    def __init__(  # noqa: PLR0913 - a simulation has many knobs, all keyword-only
+    def __init__(  # noqa: PLR0913, PLR0915 - a simulation has many knobs, all keyword-only
         self,
         workflows: Iterable[Workflow],
         *,
@@ -241,7 +241,7 @@ class Harness(External):
             self._fail(Livelock, str(spin))
         finally:
             self._depth -= 1
-        if self.failure is not failure:
+        if self.failure is not None and self.failure is not failure:
             # Found during this action but caught on its way out (a task that asked an
             # actor and got Deadlock, say): the run fails all the same, never the job.
             raise self.failure

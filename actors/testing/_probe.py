@@ -7,7 +7,7 @@ changes engine state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import Runner
@@ -35,8 +35,11 @@ def branch_gen(job: JobRecord) -> int:
 
 
 def _is(actor: Any, cls: type) -> bool:
-    """``isinstance`` by the MRO alone: pykka's actors are ABCs, and an ABC's negative
-    check walks every subclass it has, which grows with each harness's actor classes."""
+    """``isinstance`` by the MRO alone.
+
+    pykka's actors are ABCs, and an ABC's negative check walks every subclass it has,
+    which grows with each harness's actor classes.
+    """
     return cls in type(actor).__mro__
 
 
@@ -76,7 +79,7 @@ class Probe:
             self._scheduler = None
             for cell in self.runtime.cells:
                 if _is(cell.actor, Scheduler):
-                    self._scheduler = cell.actor
+                    self._scheduler = cast("Scheduler", cell.actor)
         return self._scheduler
 
     def runner_cells(self) -> list[ActorCell]:

@@ -50,7 +50,7 @@ class PCT:
 
     def bound(self, actors: int) -> float:
         """The least chance that one run finds a bug of depth ``depth`` with ``actors`` actors."""
-        return 1.0 / (actors * self.steps ** (self.depth - 1))
+        return 1.0 / float(actors * self.steps ** (self.depth - 1))
 
 
 class PCTChooser:

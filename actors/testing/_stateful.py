@@ -24,6 +24,7 @@ class _Draws:
     def __init__(self, draw: Any) -> None:
         self.draw = draw
 
+
 _SETTLE_ROUNDS = 20  # replies sent at teardown before giving up on jobs that wait for events
 
 
@@ -114,9 +115,7 @@ class MediatorMachine(RuleBasedStateMachine):
         self.harness.schedule(name, data)
 
     @rule(
-        batch=st.runner().flatmap(
-            lambda machine: st.lists(machine._case(), min_size=2, max_size=4)
-        )
+        batch=st.runner().flatmap(lambda machine: st.lists(machine._case(), min_size=2, max_size=4))
     )
     def schedule_batch(self, batch: list[tuple[str, Any]]) -> None:
         """A producer schedules a batch with ``schedule_many`` (all admitted, or none)."""

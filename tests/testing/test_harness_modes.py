@@ -1,4 +1,4 @@
-"""The harness over durable stores, with the clock held still, and under PCT and exhaustive search."""
+"""The harness over durable stores, with the clock held still, under PCT and exhaustive search."""
 
 from __future__ import annotations
 

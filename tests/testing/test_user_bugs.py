@@ -165,7 +165,7 @@ def test_an_effect_repeated_by_a_crash_is_found_shrunk_and_replayed(point):
         lambda s: _fails(lambda: pay(*s), InvariantViolation) is not None,
         settings=SEARCH,
     )
-    orders, runners, crashes, seed = smallest
+    orders, runners, crashes, _ = smallest
     assert (orders, runners, len(crashes)) == (1, 1, 1)
     with pytest.raises(InvariantViolation, match=r"charged \[0, 0\] for orders \[0\]") as first:
         pay(*smallest)
