@@ -50,10 +50,11 @@ class Crash:
     - ``"before_save"``: the step's task has run, its save is not stored (with
       ``commit="slice"``, nothing the slice saved is). The job resumes from its last
       stored step and runs the task again: an effect that is not idempotent repeats.
-    - ``"stalled"``: the worker stalls past its lease before the step; the case is taken
-      over and resumes from its last save elsewhere, and later the stalled worker wakes
-      and runs the step's task anyway (its save is then fenced). The task runs twice,
-      in either order with the new owner's run.
+    - ``"stalled"``: the worker stalls past its lease inside the step (after the
+      engine's check that it still holds the lease, while the task runs); the case is
+      taken over and resumes from its last save elsewhere, and later the stalled worker
+      wakes and runs the task to its end (its save is then fenced). The task runs
+      twice, in either order with the new owner's run.
 
     In each case pykka's failure path runs (``on_failure`` tells the Scheduler, which
     restarts the runner and resumes the job). ``lease=True`` labels a crash an expired
