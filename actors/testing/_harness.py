@@ -262,7 +262,8 @@ class Harness(External):
             if not options:
                 choice = 0
             elif self._pick is not None:
-                choice = self._pick([f"runner-{runner}", *map(_label, options)])
+                here = self.runtime.delivering[-1].name  # the paused runner's own label
+                choice = self._pick([here, *map(_label, options)])
             else:
                 choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
