@@ -160,6 +160,13 @@ class Probe:
             return {jid: saved[0] for jid, saved in list(store._live.items())}
         return {job.id: job for job in store.unfinished()}
 
+    def live_ids(self) -> list[str]:
+        """The ids of every job the store holds in a non-final state."""
+        store = self.store
+        if isinstance(store, MemoryStore):
+            return list(store._live)
+        return [job.id for job in store.unfinished()]
+
     def is_final(self, job_id: str) -> bool:
         """Whether the store holds ``job_id`` in a final state."""
         store = self.store
