@@ -222,18 +222,21 @@ class Monitor:
 
     def check_capacity(self, capacity: int) -> None:
         """Invariant 6: cases admitted and not yet started stay within capacity."""
+        if not self.unstarted:
+            return
         running = self.probe.running()
-        shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED
-            envelope.message.job.id
-            for cell in self.probe.runtime.cells
-            for envelope in cell.pending
-            if isinstance(envelope.message, m.JobShed)
+        unstarted = {
+            jid for jid in self.unstarted if jid not in running and not self.probe.is_final(jid)
         }
-        self.unstarted = {
-            jid
-            for jid in self.unstarted
-            if jid not in running and jid not in shedding and not self.probe.is_final(jid)
-        }
+        if unstarted:
+            shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED
+                envelope.message.job.id
+                for cell in self.probe.runtime.cells
+                for envelope in cell.pending
+                if isinstance(envelope.message, m.JobShed)
+            }
+            unstarted -= shedding
+        self.unstarted = unstarted
         self.peak_unstarted = max(self.peak_unstarted, len(self.unstarted))
         assert len(self.unstarted) <= capacity, (
             f"invariant 6: {len(self.unstarted)} admitted jobs not yet started, capacity "
