@@ -95,8 +95,8 @@ class Harness(External):
         strategy: how seeded choices are made: uniform (``None``) or ``PCT(depth, steps)``.
         choices: replay a schedule by its choices (as a failure under ``exhaust`` prints
             them); choice points past the list take option 0.
-        chooser: make every choice with this object (``choose(n) -> int``; see
-            ``actors.testing._chooser.Chooser``) instead.
+        chooser: make every choice with this object instead: anything with a
+            ``choose(n) -> int`` method returning an index in ``range(n)``.
     """
 
     def __init__(  # noqa: PLR0913, PLR0915 - a simulation has many knobs, all keyword-only
@@ -257,22 +257,22 @@ class Harness(External):
         where it paused.
         """
         paused = False
+        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
         while True:
             options = self._options(nested=True)
             if not options:
                 choice = 0
             elif self._pick is not None:
-                here = self.runtime.delivering[-1].name  # the paused runner's own label
                 choice = self._pick([here, *map(_label, options)])
             else:
                 choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
                 if paused:
-                    self._record(f"runner-{runner}", "go on", job.id, f"at {step.name!r}")
+                    self._record(here, "go on", job.id, f"at {step.name!r}")
                 return
             if not paused:
                 paused = True
-                self._record(f"runner-{runner}", "pause", job.id, f"before {step.name!r}")
+                self._record(here, "pause", job.id, f"before {step.name!r}")
             if self.actions >= self.max_steps:
                 self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
             hook = self._hook
