@@ -177,7 +177,8 @@ class DeterministicRuntime:
         """Builds the error raised when a task waits on an actor this runtime does not run."""
         guard_threading_futures()
         self.delivering: list[ActorCell] = []
-        """Actors inside a delivery, outermost first (each inner one runs from a ``get()``)."""
+        """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
+        or while a runner is between two steps)."""
         self._subs = dict(substitutions or {})
         self._classes: dict[type, type] = {}
         self._seq = itertools.count()
