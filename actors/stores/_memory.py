@@ -8,13 +8,14 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from actors._copy import copy_data as _copy
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+
+    from actors.stores._codec import Codec
 
 __all__ = ["MemoryStore"]
 
@@ -32,14 +33,22 @@ class MemoryStore(Store):
     holds its own result).
 
     A save records the job's step, state, attempt, error, due time and pending event,
-    so a job resumes from exactly its last saved step. Data is kept by reference unless
+    so a job resumes from exactly its last saved step.
+
+    Job data follows the rule of the durable stores (``codec``: ``DEFAULT_CODEC`` unless
+    given): JSON values and registered dataclasses; a save of anything else raises
+    ``CodecError`` naming the bad value's path. Data is kept by reference unless
     ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
     step's in-place changes in the data the job resumes with. Copying costs a deep copy
     per step; durable stores always hold their own copy.
     """
 
-    def __init__(self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False) -> None:
+    def __init__(
+        self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False, codec: Codec | None = None
+    ) -> None:
         self.url = "memory://"
+        if codec is not None:
+            self.codec = codec
         self.retain = retain
         self.copy_data = copy_data
         self._live: dict[str, _Saved] = {}
@@ -56,7 +65,18 @@ class MemoryStore(Store):
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
-        data = _copy(job.data) if self.copy_data else job.data
+        # The data rule is the durable stores' (their codec's): data they would refuse
+        # is refused here too, naming its path, so a flow that runs in memory also runs
+        # on SQLite and PostgreSQL.
+        # A job FAULTED for its data keeps it as it is: held by reference, the data from
+        # before the failing step is gone (with copy_data=True it is restored instead).
+        what = f"data of job {job.id}"
+        if self.copy_data:
+            data = self.codec.copy(job.data, what)
+        else:
+            if job.state is not JobState.FAULTED:
+                self.codec.check(job.data, what)
+            data = job.data
         saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
         if job.state in FINAL_STATES:
             self._finished[job.id] = saved
@@ -71,7 +91,9 @@ class MemoryStore(Store):
         else:
             if job.split_total:
                 arrivals = job.arrivals
-                self._arrivals[job.id] = _copy(arrivals) if self.copy_data else dict(arrivals)
+                self._arrivals[job.id] = (
+                    self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
+                )
             self._live[job.id] = saved
 
     def create(self, job: JobRecord) -> None:
@@ -157,7 +179,7 @@ class MemoryStore(Store):
         clone = copy.copy(job)
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
-        clone.data = _copy(data) if self.copy_data else data
+        clone.data = self.codec.copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
@@ -287,7 +309,7 @@ class MemoryStore(Store):
             arrivals = self._arrivals.setdefault(parent_id, {})
             if branch_index in arrivals:
                 return 0, total
-            arrivals[branch_index] = _copy(data) if self.copy_data else data
+            arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
             arrived = len(arrivals)
             if join_step is not None and arrived >= (needed or total):
                 self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)
