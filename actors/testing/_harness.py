@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 import threading
 import types
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pykka
 
 from actors._admission import FullMode
-from actors._errors import ActorsError
 from actors._mediator import Mediator
 from actors.stores import MemoryStore
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
@@ -18,16 +17,16 @@ from actors.testing._clock import VirtualAlarm, VirtualClock
 from actors.testing._crashpoints import CrashPoints, Ghost
 from actors.testing._errors import (
     Deadlock,
-    HarnessError,
     InjectedCrash,
     InvariantViolation,
     Livelock,
 )
 from actors.testing._external import External, HeldEvent
+from actors.testing._failures import Failures
 from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
-from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
+from actors.testing._report import TraceEntry, describe_message
 from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRuntime
 from actors.testing._search import PCT, ScriptChooser
 
@@ -46,7 +45,6 @@ __all__ = ["Harness"]
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
 _Option = tuple[int, Any]
 A = TypeVar("A", bound=pykka.Actor)
-_LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting, on what
 
 
 def _label(option: _Option) -> str:
@@ -61,7 +59,7 @@ def _label(option: _Option) -> str:
     return "clock" if kind in (_RING, _JUMP) else "outside"
 
 
-class Harness(External):
+class Harness(External, Failures):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -405,15 +403,6 @@ class Harness(External):
             if stuck:
                 self._fail(Deadlock, f"nothing can run but {stuck}")
 
-    def fail(self, message: str) -> NoReturn:
-        """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
-        self._fail(InvariantViolation, message)
-
-    def report(self) -> str:
-        """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
-        refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
-        return state_report(self.probe, self.clock, refused)
-
     def replay(self) -> Harness:
         """A fresh harness with this one's seed and options: the same run, action for action."""
         kept = dict(self._options_kept)
@@ -560,60 +549,3 @@ class Harness(External):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
-
-    # -- failures ---------------------------------------------------------------------------------
-
-    def _stuck(self) -> str:
-        return self.probe.stuck()
-
-    def _unsettled(self, actions: str) -> str:
-        """A livelock's headline: who kept acting, on which jobs, in the last actions."""
-        recent = self.trace[-_LIVELOCK_WINDOW:]
-        actors: dict[str, int] = {}
-        jobs: dict[str, int] = {}
-        for entry in recent:
-            actors[entry.actor] = actors.get(entry.actor, 0) + 1
-            if entry.job is not None:
-                jobs[entry.job] = jobs.get(entry.job, 0) + 1
-        busiest = sorted(actors.items(), key=lambda kv: -kv[1])
-        who = ", ".join(f"{name} ({n})" for name, n in busiest)
-        which = ", ".join(sorted(jobs)) or "none"
-        return (
-            f"{actions} and the run has not settled; in the last {len(recent)} actions, "
-            f"actions by actor: {who}; jobs involved: {which}"
-        )
-
-    def _foreign(self, what: str) -> BaseException:
-        error = HarnessError(self._describe_failure(what, with_state=True))
-        self.failure = error
-        return error
-
-    def _stalled(self, what: str) -> BaseException:
-        waiting = " -> ".join(c.name for c in self.runtime.delivering)
-        if waiting:
-            what = f"{what}; waiting on replies, outermost first: {waiting}"
-        message = self._describe_failure(what, with_state=True)
-        error = Deadlock(message)
-        self.failure = error
-        return error
-
-    def _fail(
-        self, kind: type[Exception], headline: str, cause: BaseException | None = None
-    ) -> NoReturn:
-        with_state = (
-            kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
-        )
-        error = kind(self._describe_failure(headline, with_state=with_state))
-        self.failure = error
-        raise error from cause
-
-    def _describe_failure(self, headline: str, *, with_state: bool) -> str:
-        state = None
-        if with_state:
-            try:
-                state = self.report()
-            except (ActorsError, AssertionError, LookupError, TypeError) as exc:
-                state = f"(no state report: {exc!r})"  # never mask the failure itself
-        return describe_failure(
-            headline, self.seed, self._options_kept, self.plan.describe(), state, self.trace
-        )
