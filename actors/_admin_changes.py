@@ -269,10 +269,10 @@ def event_change(
         job = _find(jobs, job_id)
         if job.state in FINAL_STATES:
             return [], [], EventOutcome.FINISHED.value
+        if job.step == step and job.event is not None and job.event[0] != "join":
+            return [], [], EventOutcome.DUPLICATE.value  # answered, not yet run
         if job.state is not JobState.WAITING or job.step != step or _in_split(job):
             return [], [], EventOutcome.UNKNOWN.value
-        if job.event is not None:
-            return [], [], EventOutcome.DUPLICATE.value
         job.event = ("fault" if fault else "reply", name, data)
         job.state = JobState.READY
         job.due = None
