@@ -6,9 +6,9 @@ how-to). A card marked ``"expired"`` makes the charge fail until the payment pro
 fixed (``PAYMENTS_FIXED=1`` in the worker's environment): the order faults, and the
 operator retries it.
 
-    actors worker --store sqlite:///shop.db --workflows operations
-    actors enqueue order --store sqlite:///shop.db --workflows operations \\
-        --data '{"order": 1, "card": "expired"}' --id order-1
+    export ACTORS_STORE=sqlite:///shop.db
+    actors worker --workflows operations
+    actors enqueue order --workflows operations --id order-1 --data '{"order": 1, "card": "expired"}'
 
 Run ``python examples/operations.py`` to go through the same story in one process with
 ``actors.admin``.
