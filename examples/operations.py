@@ -8,7 +8,7 @@ operator retries it.
 
     export ACTORS_STORE=sqlite:///shop.db
     actors worker --workflows operations
-    actors enqueue order --workflows operations --id order-1 --data '{"order": 1, "card": "expired"}'
+    actors enqueue order --workflows operations --id order-1 --data '{"order":1,"card":"expired"}'
 
 Run ``python examples/operations.py`` to go through the same story in one process with
 ``actors.admin``.
