@@ -195,7 +195,7 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
             job.state.value,
             str(job.attempt),
             _when(job.created_at),
-            _dash(job.error),
+            _short(job.error),
         )
     console = _console()
     console.print(table)
@@ -243,6 +243,13 @@ def print_tree(case: CaseTree) -> None:
     _console().print(tree)
 
 
+def _short(text: str | None, most: int = 60) -> str:
+    """An error cut for a table cell; ``jobs show`` and ``--json`` give it whole."""
+    if text is None:
+        return "-"
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} s"
 
@@ -269,7 +276,7 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
             _seconds(entry.duration),
             entry.state,
             _dash(entry.worker),
-            _dash(entry.error),
+            _short(entry.error),
         )
     _console().print(table)
 
