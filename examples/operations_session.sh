@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The terminal session of docs/how-to/operations.md: run it from examples/ (so that the
 # workflows module `operations` is importable) with `actors` on PATH, then compare with
-# operations_session.txt. Workers run in the background; their logs go to worker*.log.
+# the session in docs/how-to/operations.md. Workers run in the background; their logs go to worker*.log.
 # The sleeps give the background worker time to poll (once a second by default).
 set -u
 rm -f shop.db shop.db-wal shop.db-shm

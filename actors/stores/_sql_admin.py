@@ -133,6 +133,16 @@ class SqlAdmin:
             for r in rows
         ]
 
+    def leases_held(self, now: float) -> list[tuple[str, int, float]]:
+        """(worker, cases, latest expiry) for every worker holding unexpired leases."""
+        rows = self._read(
+            "SELECT lease_owner, COUNT(*), MAX(lease_expires) FROM jobs WHERE parent_id IS NULL "
+            "AND lease_expires >= ? GROUP BY lease_owner ORDER BY lease_owner",
+            (now,),
+            "read the leases held",
+        )
+        return [(row[0], int(row[1]), float(row[2])) for row in rows if row[0] is not None]
+
     # -- changing a case no live worker holds ------------------------------------------------
 
     def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
