@@ -46,7 +46,10 @@ def _like(text: str) -> str:
 
 
 def _request(row: Sequence[Any]) -> Request:
-    payload = json.loads(row[4]) if row[4] is not None else None
+    try:
+        payload = json.loads(row[4]) if row[4] is not None else None
+    except ValueError:
+        payload = None  # carried out as a request without its payload: it fails, named
     return Request(
         int(row[0]),
         row[1],

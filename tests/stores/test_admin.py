@@ -237,3 +237,64 @@ def test_a_live_holder_that_never_takes_the_request_leaves_the_case_unchanged(ur
         assert caught.value.owner == "ghost"
         assert state_of(admin, "o1") is JobState.WAITING
     ghost.close()
+
+
+def test_a_corrupt_request_is_answered_with_its_error_and_the_worker_goes_on(url, make_sql_store):
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="mallory") as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+            request_id = admin.store.post_request("o1", "o1", "event", None, "mallory", time.time())
+            make_sql_store.raw(
+                "UPDATE job_requests SET payload = ? WHERE id = ?", ("{not json", request_id)
+            )
+            wait_until(lambda: admin.store.get_request(request_id).done_at is not None)
+            assert admin.store.get_request(request_id).outcome.startswith("error: ")
+            assert admin.send_event("o1/ask", "still fine").via == "worker w1"
+            assert handle.result(timeout=10).data["reply"] == "still fine"
+
+
+def test_reset_of_a_branch_that_had_joined_makes_the_join_wait_for_it_again(url):
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+            admin.send_event("o1/ask", "first")
+            assert handle.result(timeout=10).state is JobState.DONE
+            ship_branch = admin.case("o1").root.children[1].job
+            assert (ship_branch.step, ship_branch.state) == ("join", JobState.DONE)
+            with pytest.raises(ActionRefusedError, match="gone past the split"):
+                admin.retry(ship_branch.id, from_step="ship")  # the root joined and went on
+            assert admin.retry("o1", from_step="fan_out").outcome == "reset"
+            wait_until(
+                lambda: admin.job("o1").step == "ask" and state_of(admin, "o1") is JobState.WAITING
+            )
+            tree = admin.case("o1")
+            assert tree.jobs == 5  # the new split's two branches beside the old ones
+            assert admin.send_event("o1/ask", "second").outcome == "delivered"
+            wait_until(lambda: state_of(admin, "o1") is JobState.DONE)
+
+
+def test_a_reset_branch_that_had_arrived_arrives_again_and_the_join_fires_once(url):
+    BROKEN["pay"] = True
+    with worker(url) as mediator:
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
+            JobState.FAULTED
+        )
+        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+            pay_job, ship_job = (n.job.id for n in admin.case("o1").root.children)
+            assert admin.retry(ship_job, from_step="ship").outcome == "reset"
+            assert admin.case("o1").root.split.arrived == ()  # its arrival was taken back
+            # ship runs again and arrives; pay is still faulted, so the split faults again
+            wait_until(lambda: state_of(admin, "o1") is JobState.FAULTED)
+            assert admin.case("o1").root.split.arrived == (1,)
+            BROKEN["pay"] = False
+            admin.retry("o1")
+            wait_until(lambda: admin.job("o1").step == "ask")
+            ship_runs = [e for e in admin.history(ship_job) if e.kind == "step"]
+            assert [e.step for e in ship_runs] == ["ship", "join", "ship", "join"]
+            assert [e.attempt for e in ship_runs if e.step == "ship"] == [1, 2]
+            pay_runs = [
+                e.attempt for e in admin.history(pay_job) if e.step == "pay" and e.kind == "step"
+            ]
+            assert pay_runs == [1, 2]
