@@ -24,6 +24,7 @@ from actors._cli import (
     CliError,
     _console,
     _dash,
+    _open_reader,
     _open_store,
     _to_json,
     _when,
@@ -95,9 +96,12 @@ def _admin(
     operator: str | None = None,
     timeout: float = 10.0,
     refs: Sequence[str] = (),
+    *,
+    read_only: bool = False,
 ) -> Admin:
     workflows = [wf for ref in refs for wf in load_workflows(ref)]
-    return Admin(_open_store(store_url), operator=operator, timeout=timeout, workflows=workflows)
+    store = _open_reader(store_url) if read_only else _open_store(store_url)
+    return Admin(store, operator=operator, timeout=timeout, workflows=workflows)
 
 
 def _run_action(admin: Admin, act: Any) -> ActionResult:
@@ -162,8 +166,11 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
     offset: int,
     as_json: bool,
 ) -> None:
-    """List jobs, newest first, filtered by state, workflow, step, age and error text."""
-    admin = _admin(store_url)
+    """List jobs, newest first, filtered by state, workflow, step, age and error text.
+
+    It opens the store read-only and writes nothing.
+    """
+    admin = _admin(store_url, read_only=True)
     try:
         page = admin.jobs(
             state=states or None,
@@ -285,7 +292,7 @@ def show_more(
     store_url: str, job_id: str, *, tree: bool, history: bool, refs: Sequence[str], as_json: bool
 ) -> dict[str, Any]:
     """What ``jobs show --tree --history`` adds: printed, or (``as_json``) returned."""
-    admin = _admin(store_url, refs=refs)
+    admin = _admin(store_url, refs=refs, read_only=True)
     try:
         case = admin.case(job_id) if tree else None
         entries = admin.history(job_id) if history else None

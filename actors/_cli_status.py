@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from actors._cli import (
     CliError,
     _console,
     _dash,
-    _open_store,
+    _open_reader,
     _to_json,
     _when,
     main,
@@ -93,6 +94,14 @@ STATUS_ROWS: list[_Row] = [
 ]
 
 
+def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
+    """Cases no live worker holds, by the workflow version a worker must serve to run them."""
+    try:
+        return store.unclaimed(time.time())
+    except NotImplementedError:
+        return {}
+
+
 @main.command()
 @store_option
 @click.option(
@@ -106,16 +115,18 @@ STATUS_ROWS: list[_Row] = [
 def status(store_url: str, limit: int, as_json: bool) -> None:
     """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
 
-    It reads the store only. memory:// is private to one process, so from here it is
+    It opens the store read-only and writes nothing; a database that does not exist is
+    an error, never created. memory:// is private to one process, so from here it is
     always empty; point this at the store your workers use.
     """
-    store = _open_store(store_url)
+    store = _open_reader(store_url)
     try:
         facts = _Facts(store, store.counts(), store.unfinished())
+        unclaimed = _unclaimed(store)
     finally:
         store.close()
     if as_json:
-        click.echo(_to_json(_status_json(facts, limit)))
+        click.echo(_to_json(_status_json(facts, limit, unclaimed)))
         return
     console = _console()
     console.print(f"Store [bold]{store.url}[/]")
@@ -136,6 +147,15 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
             summary.add_row(*cells)
     console.print(summary)
 
+    if unclaimed:
+        # Cases no live worker holds: none runs their workflow version, or none polled yet.
+        waiting = Table(title="Unclaimed cases")
+        waiting.add_column("waiting for a worker serving")
+        waiting.add_column("cases", justify="right")
+        for (name, version), count in sorted(unclaimed.items()):
+            waiting.add_row(f"{name} v{version}", str(count))
+        console.print(waiting)
+
     if limit and facts.unfinished:
         shown = facts.unfinished[:limit]
         jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {len(facts.unfinished)})")
@@ -154,7 +174,9 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
         console.print(jobs)
 
 
-def _status_json(facts: _Facts, limit: int) -> dict[str, Any]:
+def _status_json(
+    facts: _Facts, limit: int, unclaimed: dict[tuple[str, int], int]
+) -> dict[str, Any]:
     summary = {}
     for row in STATUS_ROWS:
         cells = row(facts)
@@ -164,6 +186,10 @@ def _status_json(facts: _Facts, limit: int) -> dict[str, Any]:
         "store": facts.store.url,
         "counts": {state.value: facts.counts.get(state, 0) for state in JobState},
         "summary": summary,
+        "unclaimed": [
+            {"workflow": name, "version": version, "cases": count}
+            for (name, version), count in sorted(unclaimed.items())
+        ],
         "unfinished": [
             {
                 "id": job.id,
@@ -225,10 +251,13 @@ def jobs_show(
     history: bool,
     refs: tuple[str, ...],
 ) -> None:
-    """Show the job ID as last saved: workflow, step, state, parent, error and data."""
+    """Show the job ID as last saved: workflow, step, state, parent, error and data.
+
+    It opens the store read-only and writes nothing.
+    """
     from actors._cli_jobs import show_more
 
-    store = _open_store(store_url)
+    store = _open_reader(store_url)
     try:
         job = store.get(job_id)
     finally:
