@@ -213,14 +213,10 @@ class SqlAdmin:
         text = json.dumps(payload) if payload is not None else None
 
         def write(execute: Execute) -> int:
-            execute(
-                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (case_id, job_id, kind, text, operator, now),
-            )
             row = execute(
-                "SELECT MAX(id) FROM job_requests WHERE case_id = ? AND operator = ?",
-                (case_id, operator),
+                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (case_id, job_id, kind, text, operator, now),
             ).fetchone()
             return int(row[0])
 

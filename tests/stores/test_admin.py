@@ -19,6 +19,7 @@ from actors import (
     Sequential,
     Synchronize,
     Workflow,
+    enqueue,
 )
 from actors.admin import ActionRefusedError, Admin, CaseBusyError
 from actors.stores import open_store
@@ -67,8 +68,8 @@ def wait_until(check, timeout=10.0):
         pause.wait(0.01)
 
 
-def worker(url, owner="w1"):
-    return Mediator([FLOW], store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
+def worker(url, owner="w1", flows=(FLOW,)):
+    return Mediator(flows, store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
 
 
 def state_of(admin, job_id):
@@ -298,3 +299,56 @@ def test_a_reset_branch_that_had_arrived_arrives_again_and_the_join_fires_once(u
                 e.attempt for e in admin.history(pay_job) if e.step == "pay" and e.kind == "step"
             ]
             assert pay_runs == [1, 2]
+
+
+@pytest.mark.slow
+def test_actions_from_two_threads_beside_two_workers_one_of_which_stops(url):
+    """Events and cancels race each other, two workers' polls and one worker's shutdown.
+
+    Every case gets one action; each must be carried out exactly once, by whoever holds
+    the case at that moment (a worker, or the store once its worker has released it),
+    and every case must end as that action says.
+    """
+    other = Workflow("other", FLOW.steps.values(), start="reserve")
+    store = open_store(url)
+    ids = [f"c{n}" for n in range(12)]
+    for n, case_id in enumerate(ids):  # the second worker serves only "other"
+        enqueue(store, other if n % 3 == 0 else FLOW, {}, job_id=case_id)
+    store.close()
+    second = worker(url, "w2", flows=(other,))
+    first = worker(url, "w1", flows=(FLOW, other))  # it takes "other" cases once released
+    try:
+        with Admin(url, operator="race", timeout=20) as admin:
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ids), timeout=20)
+            assert {admin.case(i).held_by for i in ids} == {"w1", "w2"}
+            results: dict[str, str] = {}
+            errors: list[BaseException] = []
+
+            def act(mine: list[str]) -> None:
+                try:
+                    for n, case_id in enumerate(mine):
+                        if n % 2:
+                            results[case_id] = admin.cancel(case_id).outcome
+                        else:
+                            results[case_id] = admin.send_event(f"{case_id}/ask", n).outcome
+                except BaseException as exc:  # reported below, in the test's thread
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=act, args=(ids[k::2],)) for k in (0, 1)]
+            for thread in threads:
+                thread.start()
+            second.shutdown()  # its cases are released; the first worker takes them over
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not errors, errors
+            assert set(results.values()) <= {"delivered", "cancelled"}
+            assert len(results) == len(ids)
+            wait_until(lambda: all(state_of(admin, i).is_final for i in ids), timeout=20)
+            for case_id, outcome in results.items():
+                expected = JobState.DONE if outcome == "delivered" else JobState.CANCELLED
+                assert state_of(admin, case_id) is expected, case_id
+                actions = [e for e in admin.history(case_id) if e.kind == "action"]
+                assert len(actions) == 1, (case_id, actions)
+    finally:
+        second.shutdown()
+        first.shutdown()
