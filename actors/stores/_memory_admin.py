@@ -134,6 +134,7 @@ class MemoryAdmin:
                 row.worker,
                 row.error,
                 row.action,
+                row.started,
             )
             self._history.setdefault(row.job_id, []).append(entry)
 

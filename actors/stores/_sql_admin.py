@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["SqlAdmin"]
 
 _ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires"
-_HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action"
-_ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
+_ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _REQUEST = (
     "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, outcome"
 )
@@ -132,7 +132,7 @@ class SqlAdmin:
             f"read the history of job {job_id}",
         )
         return [
-            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8])
+            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
             for r in rows
         ]
 
@@ -197,6 +197,7 @@ class SqlAdmin:
                     row.worker,
                     row.error,
                     row.action,
+                    row.started,
                 ),
             )
 

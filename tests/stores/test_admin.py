@@ -138,6 +138,9 @@ def test_a_faulted_case_is_described_as_a_tree_then_retried_to_its_join(url):
             assert [e.attempt for e in ran] == [1, 2]
             assert ran[0].error.endswith("card declined (attempt 1)")
             assert ran[1].worker == "w1" and ran[1].duration >= 0
+            # Its start is when a runner began it (after a worker claimed the retried
+            # case), not when the retry made it ready.
+            assert ran[1].started > actions[0].ended
 
 
 def test_reset_to_a_named_step_runs_the_case_again_from_there(url):
