@@ -198,3 +198,27 @@ def test_worker_logs_as_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (first["job_id"], first["step"], first["attempt"]) == ("o1", "pay", 2)
     assert first["time"].endswith("+00:00")
     assert "ValueError: boom" in second["traceback"]
+
+
+def test_events_send_fault_takes_the_fault_path_when_a_worker_resumes(url: str) -> None:
+    sent = run("events", "send", "o2/ask", "--store", url, "--fault", "--data", '"lost"')
+    assert sent.exit_code == 0, sent.output
+    assert "(fault o2/ask): delivered, via store" in sent.output
+    with Mediator([FLOW], store=url, poll_interval=0.02), Admin(url) as admin:
+        deadline = time.monotonic() + 5
+        while admin.job("o2").state is not JobState.FAULTED:
+            assert time.monotonic() < deadline
+            threading.Event().wait(0.01)
+        assert "lost" in (admin.job("o2").error or "")
+
+
+def test_a_case_a_live_worker_will_not_hand_over_exits_4(url: str) -> None:
+    from actors.stores import open_store
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")  # alive, never polls
+    busy = run("jobs", "cancel", "o2", "--store", url, "--timeout", "0.1")
+    assert busy.exit_code == 4
+    assert "worker 'ghost' holds case o2" in busy.stderr
+    assert run("jobs", "show", "o2", "--store", url, "--json").output.count('"waiting"') == 1
+    ghost.close()
