@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 import sys
 import threading
 import time
@@ -222,3 +223,38 @@ def test_a_case_a_live_worker_will_not_hand_over_exits_4(url: str) -> None:
     assert "worker 'ghost' holds case o2" in busy.stderr
     assert run("jobs", "show", "o2", "--store", url, "--json").output.count('"waiting"') == 1
     ghost.close()
+
+
+def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    (tmp_path / "json_log_flows.py").write_text(
+        "from actors import Sequential, Workflow\n"
+        "FLOW = Workflow('w', [Sequential('a', lambda d: None)], start='a')\n"
+    )
+    command = [sys.executable, "-m", "actors", "worker", "--store", "memory://"]
+    proc = subprocess.Popen(
+        [*command, "--workflows", "json_log_flows", "--log-format", "json"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True)
+    reader.start()
+    try:
+        first = json.loads(lines.get(timeout=30))  # the worker has started
+        assert first["message"].startswith("worker started")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    reader.join(timeout=30)
+    rest = [json.loads(lines.get_nowait()) for _ in range(lines.qsize())]
+    proc.stderr.close()
+    assert [r["message"] for r in rest][-1] == "worker stopped"
+    assert all(r["level"] in ("INFO", "WARNING") for r in [first, *rest])
