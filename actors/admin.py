@@ -280,7 +280,13 @@ class Admin:
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
         value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
         """
-        job_id = correlation_id.split("/", 1)[0]
+        job_id, slash, step = correlation_id.partition("/")
+        if not (job_id and slash and step):
+            msg = (
+                f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
+                "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+            )
+            raise ActionRefusedError(msg)
         record = self._stored(job_id).record
         return self._act(  # detail: the correlation id
             "event",

@@ -131,6 +131,9 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     sent = run("events", "send", "o2/ask", "--store", url, "--data", '{"ok": 1}', "--json")
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.output)["outcome"] == "delivered"
+    bare = run("events", "send", "o2", "--store", url)
+    assert bare.exit_code == 3
+    assert "'o2' is not a correlation id: write JOB/STEP" in bare.stderr
     unknown = run("events", "send", "o2/nope", "--store", url)
     assert unknown.exit_code == 3
     assert "unknown" in unknown.output
