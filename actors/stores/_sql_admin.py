@@ -238,6 +238,10 @@ class SqlAdmin:
             "ORDER BY r.id"
         )
 
+        # A read first: a poll that finds nothing (the usual case) takes no write lock.
+        if not self._read(pick, (owner,), f"look for requests for {owner!r}"):
+            return []
+
         def write(execute: Execute) -> list[Any]:
             ids = [row[0] for row in execute(pick, (owner,)).fetchall()]
             taken = []
