@@ -33,8 +33,8 @@ def pay(data):
     data["paid"] = True
 
 
-def ship(data):
-    data["shipped"] = True
+def ship(data, ctx):
+    data["shipped"] = ctx.attempt  # which run of the step the join merged
 
 
 FLOW = Workflow(
@@ -285,23 +285,26 @@ def test_a_reset_branch_that_had_arrived_arrives_again_and_the_join_fires_once(u
         assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
             JobState.FAULTED
         )
-        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
-            pay_job, ship_job = (n.job.id for n in admin.case("o1").root.children)
-            assert admin.retry(ship_job, from_step="ship").outcome == "reset"
-            assert admin.case("o1").root.split.arrived == ()  # its arrival was taken back
+    with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+        pay_job, ship_job = (n.job.id for n in admin.case("o1").root.children)
+        assert admin.case("o1").root.split.arrived == (1,)
+        assert admin.retry(ship_job, from_step="ship").outcome == "reset"
+        assert admin.case("o1").root.split.arrived == ()  # its arrival was taken back
+        with worker(url):
             # ship runs again and arrives; pay is still faulted, so the split faults again
             wait_until(lambda: state_of(admin, "o1") is JobState.FAULTED)
             assert admin.case("o1").root.split.arrived == (1,)
             BROKEN["pay"] = False
             admin.retry("o1")
             wait_until(lambda: admin.job("o1").step == "ask")
-            ship_runs = [e for e in admin.history(ship_job) if e.kind == "step"]
-            assert [e.step for e in ship_runs] == ["ship", "join", "ship", "join"]
-            assert [e.attempt for e in ship_runs if e.step == "ship"] == [1, 2]
-            pay_runs = [
-                e.attempt for e in admin.history(pay_job) if e.step == "pay" and e.kind == "step"
-            ]
-            assert pay_runs == [1, 2]
+        assert admin.job("o1").data["shipped"] == 2  # the join merged the second run's data
+        ship_runs = [e for e in admin.history(ship_job) if e.kind == "step"]
+        assert [e.step for e in ship_runs] == ["ship", "join", "ship", "join"]
+        assert [e.attempt for e in ship_runs if e.step == "ship"] == [1, 2]
+        pay_runs = [
+            e.attempt for e in admin.history(pay_job) if e.step == "pay" and e.kind == "step"
+        ]
+        assert pay_runs == [1, 2]
 
 
 @pytest.mark.slow
