@@ -358,3 +358,18 @@ def test_actions_from_two_threads_beside_two_workers_one_of_which_stops(url):
     finally:
         second.shutdown()
         first.shutdown()
+
+
+def test_a_request_whose_holder_s_lease_runs_out_is_carried_out_in_the_store(url):
+    with worker(url) as mediator:
+        mediator.schedule("order", {}, job_id="o1")
+        with Admin(url) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+    dying = open_store(url)
+    assert dying.claim("dying", time.time(), 0.3, 1, case_id="o1")  # never renewed
+    with Admin(url, operator="ivy", timeout=10) as admin:
+        result = admin.cancel("o1")  # posted for "dying"; its lease runs out meanwhile
+        assert (result.outcome, result.via) == ("cancelled", "store")
+        assert state_of(admin, "o1") is JobState.CANCELLED
+        assert [e.worker for e in admin.history("o1") if e.kind == "action"] == ["ivy"]
+    dying.close()
