@@ -27,6 +27,7 @@ from actors._errors import (
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._redact import mask_secrets
+from actors._requests import serve_requests
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._served import UnservedLog
 from actors._steps import Discriminator
@@ -125,6 +126,7 @@ class Scheduler(pykka.Actor):
                 m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
             ),
             m.CancelJob: self._on_cancel,
+            m.TakeCase: self._on_take_case,
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
@@ -593,6 +595,7 @@ class Scheduler(pykka.Actor):
             e.vouch(now)
             self._revouch()
             self._unserved.check(store, now)
+            serve_requests(self, store, e.owner, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
                 taken = store.claim(
@@ -791,6 +794,24 @@ class Scheduler(pykka.Actor):
             job.state is JobState.WAITING and job.split_live <= 0 and not self._kids.get(job.id)
         ):
             self._end(job, JobState.CANCELLED, why)
+
+    def _on_take_case(self, msg: m.TakeCase) -> int:
+        """Take a case an operator made runnable again (a retry), without waiting to poll."""
+        store, e = self._e.store, self._e
+        if store.shared:
+            taken = store.claim(
+                e.owner,
+                e.clock.now(),
+                e.lease_seconds,
+                1,
+                case_id=msg.case_id,
+                workflows=e.workflows,
+            )
+        else:
+            taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
+        fresh = [job for job in taken if job.id not in self._jobs]
+        self._adopt(fresh)
+        return len(fresh)
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 
