@@ -25,6 +25,7 @@ from actors._errors import (
     UnknownWorkflowError,
 )
 from actors._job import JobRecord, JobState
+from actors._redact import mask_secrets
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -231,7 +232,7 @@ class Runner(pykka.Actor):
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if engine.stopping:
                 return []  # saved after its last step; resumes from there on the next start
-            if not engine.may_run(job):
+            if engine.vouch_leases and not engine.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
@@ -259,7 +260,9 @@ class Runner(pykka.Actor):
 
     def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
         job.state = state
-        job.error = error
+        # A task's exception may quote a URL with its password: the error is stored,
+        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
+        job.error = mask_secrets(error) if error is not None else None
         self._e.store.save(job)
         if state is JobState.FAULTED:
             logger.warning(

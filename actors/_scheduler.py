@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
-from actors._case_tree import CaseTree, Effect, Finished, Park, Ready, Save, Withdraw
+from actors._case_book import CaseBook, Effect, Finished, Park, Ready, Save, Withdraw
 from actors._correlations import Correlations
 from actors._engine import job_log, logger
 from actors._errors import (
@@ -28,6 +28,7 @@ from actors._errors import (
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._leases import Leases
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
+from actors._requests import serve_requests
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._served import UnservedLog
 from actors._steps import Discriminator
@@ -68,7 +69,7 @@ class Scheduler(pykka.Actor):
     Mixed with a runtime's actor class (threads, or the deterministic harness).
     """
 
-    case_tree: type[CaseTree] = CaseTree  # the case tree and joins it keeps
+    case_book: type[CaseBook] = CaseBook  # the case tree and joins it keeps
 
     def __init__(self, engine: Engine, runners: int, resume: list[JobRecord]) -> None:
         super().__init__()
@@ -77,9 +78,9 @@ class Scheduler(pykka.Actor):
         self._runner_count = runners
         self._runners: list[pykka.ActorRef[Any]] = engine.runner_refs
         self._channel = engine.channel
-        self._tree = self.case_tree(self._first_wins_at)
-        self._jobs = self._tree.jobs  # read by every concern; changed by the tree alone
-        self._kids = self._tree.kids
+        self._book = self.case_book(self._first_wins_at)
+        self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
+        self._kids = self._book.kids
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -114,6 +115,7 @@ class Scheduler(pykka.Actor):
                 m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
             ),
             m.CancelJob: self._on_cancel,
+            m.TakeCase: self._on_take_case,
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
@@ -235,12 +237,12 @@ class Scheduler(pykka.Actor):
     # -- messages from runners -----------------------------------------------------------------
 
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        self._apply(self._tree.spawn(msg.parent, msg.job))
+        self._apply(self._book.spawn(msg.parent, msg.job))
         if self._drain:
             self._check_drain()
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
-        effects = self._tree.arrived(msg.job, msg.join_step)
+        effects = self._book.arrived(msg.job, msg.join_step)
         if effects is None:
             logger.info("ignoring a repeated arrival of job %s", msg.job.id, extra=job_log(msg.job))
             return
@@ -264,8 +266,8 @@ class Scheduler(pykka.Actor):
         job = msg.job if early is None else early
         if early is not None:
             early.cancel_requested = msg.job.cancel_requested
-        self._tree.claim_cancel(job)
-        self._tree.hold(job)
+        self._book.claim_cancel(job)
+        self._book.hold(job)
         if job.cancel_requested:
             self._end(job, JobState.CANCELLED, "cancelled")
         elif early is not None:
@@ -282,7 +284,7 @@ class Scheduler(pykka.Actor):
         self._correlations.register(job.id, correlations)
 
     def _on_ended(self, msg: m.JobEnded) -> None:
-        self._apply(self._tree.ended(msg.job))
+        self._apply(self._book.ended(msg.job))
         if self._drain:
             self._check_drain()
 
@@ -328,7 +330,7 @@ class Scheduler(pykka.Actor):
         if job.case_id in self._lost:
             return
         cannot_store = back_to_saved_data(self._e.store, job, error)
-        self._tree.hold(job)
+        self._book.hold(job)
         self._end(job, JobState.FAULTED, why or cannot_store)
 
     def _resume_saved(self, job: JobRecord, why: str) -> None:
@@ -340,7 +342,7 @@ class Scheduler(pykka.Actor):
         if saved is None:
             self._end(job, JobState.FAULTED, f"{why} and no saved state exists")
             return
-        saved.cancel_requested = job.cancel_requested or job.id in self._tree.cancels
+        saved.cancel_requested = job.cancel_requested or job.id in self._book.cancels
         logger.warning(
             "job %s resumes from its last saved step %r",
             job.id,
@@ -369,7 +371,7 @@ class Scheduler(pykka.Actor):
         """
         self._leases.lose(case_id)
         rearm = False
-        dropped = self._tree.drop_case(case_id)
+        dropped = self._book.drop_case(case_id)
         self._correlations.forget_case(case_id)
         for job in dropped:
             job_id = job.id
@@ -417,10 +419,10 @@ class Scheduler(pykka.Actor):
 
     def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the scheduler holds (not one a runner is running)."""
-        self._apply(self._tree.end(job, state, error))
+        self._apply(self._book.end(job, state, error))
 
     def _finalize(self, job: JobRecord) -> None:
-        self._apply(self._tree.finalize(job))
+        self._apply(self._book.finalize(job))
 
     def _finished(self, job: JobRecord) -> None:
         """``job`` ended for good: its timer, correlations, figures and handle."""
@@ -477,6 +479,7 @@ class Scheduler(pykka.Actor):
             e.vouch(now)
             self._revouch()
             self._unserved.check(store, now)
+            serve_requests(self, store, e.owner, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
                 taken = store.claim(
@@ -512,7 +515,7 @@ class Scheduler(pykka.Actor):
 
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
         """A runner handed a job back unrun: renew the leases now, then run it on."""
-        self._tree.hold(msg.job)
+        self._book.hold(msg.job)
         self._leases.hand_back(msg.job)
         self._timers.add(_POLL, self._e.clock.now())
         self._rearm()
@@ -626,14 +629,14 @@ class Scheduler(pykka.Actor):
         if job is None:
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
-                self._tree.hold(queued)
+                self._book.hold(queued)
                 self._end(queued, JobState.CANCELLED, "cancelled before it started")
                 return CancelOutcome.CANCELLED
             saved = self._e.store.get(msg.job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
             if saved is not None:  # unfinished: a runner has just parked, split or lost it,
-                self._tree.cancels.add(msg.job_id)  # and its message is on the way here
+                self._book.cancels.add(msg.job_id)  # and its message is on the way here
                 return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
         if job.cancel_requested:
@@ -644,7 +647,25 @@ class Scheduler(pykka.Actor):
         return CancelOutcome.CANCELLED
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
-        self._apply(self._tree.cancel(job, why))
+        self._apply(self._book.cancel(job, why))
+
+    def _on_take_case(self, msg: m.TakeCase) -> int:
+        """Take a case an operator made runnable again (a retry), without waiting to poll."""
+        store, e = self._e.store, self._e
+        if store.shared:
+            taken = store.claim(
+                e.owner,
+                e.clock.now(),
+                e.lease_seconds,
+                1,
+                case_id=msg.case_id,
+                workflows=e.workflows,
+            )
+        else:
+            taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
+        fresh = [job for job in taken if job.id not in self._jobs]
+        self._adopt(fresh)
+        return len(fresh)
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 
@@ -664,7 +685,7 @@ class Scheduler(pykka.Actor):
             else:
                 mine.append(job)
                 self._leases.claim_back(job.case_id)
-        self._tree.adopt(mine)
+        self._book.adopt(mine)
         for job in mine:
             self._resume(job)
         if left:
@@ -681,7 +702,7 @@ class Scheduler(pykka.Actor):
             reason = exc.args[0] if exc.args else str(exc)
             self._end(job, JobState.FAULTED, f"cannot resume job {job.id}: {reason}")
             return
-        self._apply(self._tree.resume(job, wf.steps))
+        self._apply(self._book.resume(job, wf.steps))
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -722,7 +743,7 @@ class Scheduler(pykka.Actor):
     def _check_invariants(self) -> None:
         """Internal consistency, checked by the harness after every delivery."""
         self._channel._check_invariants()
-        self._tree._check_invariants()
+        self._book._check_invariants()
         self._correlations._check_invariants()
         for job_id in self._correlations.by_job():
             assert self._jobs[job_id].state is JobState.WAITING, (

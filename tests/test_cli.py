@@ -99,7 +99,22 @@ def one_error_line(result: Any) -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["graph"], ["demo"], ["status"], ["jobs"], ["jobs", "show"], ["enqueue"], ["worker"]],
+    [
+        [],
+        ["graph"],
+        ["demo"],
+        ["status"],
+        ["jobs"],
+        ["jobs", "show"],
+        ["enqueue"],
+        ["worker"],
+        ["jobs", "list"],
+        ["jobs", "retry"],
+        ["jobs", "cancel"],
+        ["jobs", "prune"],
+        ["events"],
+        ["events", "send"],
+    ],
 )
 def test_every_command_has_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(main, [*args, "--help"])
@@ -852,11 +867,11 @@ def test_db_upgrade_applies_the_migrations_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     first = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert first.exit_code == 0, first.output
-    assert all(f"applied {n}:" in first.output for n in (1, 2, 3))
-    assert first.output.strip().endswith("schema version 3")
+    assert all(f"applied {n}:" in first.output for n in (1, 2, 3, 4))
+    assert first.output.strip().endswith("schema version 4")
     again = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert again.exit_code == 0
-    assert again.output.strip() == "schema version 3 (already up to date)"
+    assert again.output.strip() == "schema version 4 (already up to date)"
 
 
 def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
@@ -868,7 +883,7 @@ def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
     url = pg_server.get_uri("actors_cli_upgrade")
     result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("schema version 3")
+    assert result.output.strip().endswith("schema version 4")
 
 
 @pytest.mark.parametrize(

@@ -22,14 +22,18 @@ PUBLIC = {
     },
     "actors.testing": {
         "Case", "Crash", "Deadlock", "DeterministicFuture", "DeterministicRuntime", "Duplicate",
-        "EngineConfig", "EventFault", "FaultPlan", "Faults", "GeneratedWorkflow", "Harness",
-        "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock", "MediatorMachine",
-        "Scenario", "Stall", "Submission", "TraceEntry", "VirtualClock", "explore", "replay",
-        "strategies",
+        "EngineConfig", "EventFault", "Exhaustion", "FaultPlan", "Faults", "GeneratedWorkflow",
+        "Harness", "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock",
+        "MediatorMachine", "PCT", "Scenario", "Stall", "Submission", "TraceEntry",
+        "VirtualClock", "exhaust", "explore", "replay", "strategies",
     },
     "actors.testing.strategies": {
         "EngineConfig", "GeneratedWorkflow", "Scenario", "engine_configs", "fault_plans",
         "job_data", "scenarios", "shapes", "workflows",
+    },
+    "actors.admin": {
+        "ActionRefusedError", "ActionResult", "Admin", "CaseBusyError", "CaseNode", "CaseTree",
+        "HistoryEntry", "JobInfo", "JoinInfo", "Page", "PruneResult", "operator_name",
     },
     "actors.stores": {
         "Codec", "DEFAULT_CODEC", "MemoryStore", "PostgresStore", "SqlStore", "SqliteStore",

@@ -191,3 +191,24 @@ def test_an_opened_store_url_never_shows_its_password(tmp_path):
         open_store(f"postgresql://u:{SENTINEL}%zz@127.0.0.1:1/db")
     text = "".join(traceback.format_exception(caught.value))
     assert SENTINEL not in text
+
+
+def test_a_task_error_quoting_a_store_url_is_stored_and_logged_masked(tmp_path, caplog):
+    from actors import JobState, Mediator, Sequential, Workflow
+
+    def connect(data):
+        raise ConnectionError(f"cannot reach postgresql://app:{SENTINEL}@db/app")
+
+    flow = Workflow("connects", [Sequential("connect", connect)], start="connect")
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with Mediator([flow], store=url) as mediator:
+        job = mediator.schedule("connects", {}).result(timeout=30)
+        saved = mediator.get_job(job.id)
+    assert job.state is JobState.FAULTED
+    assert "postgresql://app:***@db/app" in job.error
+    assert SENTINEL not in job.error
+    assert SENTINEL not in saved.error
+    assert SENTINEL not in caplog.text
+    shown = CliRunner().invoke(main, ["jobs", "show", job.id, "--store", url])
+    assert "***" in shown.output
+    assert SENTINEL not in shown.output

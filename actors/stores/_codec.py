@@ -77,6 +77,17 @@ def _path(root: str, where: list[str]) -> str:
     return root + "".join(steps)
 
 
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data (str-keyed dicts, lists, tuples, scalars).
+
+    Plain data is storable as it is; anything else needs ``Codec.check``. A flat dict of
+    scalars (most job data, most of the time) costs two type scans, in C.
+    """
+    if type(value) is dict and _PLAIN_SCALARS.issuperset(map(type, value.values())):
+        return _KEY_TYPES.issuperset(map(type, value))  # any key the codec can store
+    return _plain(value, 0)
+
+
 def _plain(value: Any, depth: int) -> bool:
     """Whether ``value`` is a JSON tree ``to_tree`` would copy unchanged (str keys, no tags).
 

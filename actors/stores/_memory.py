@@ -6,11 +6,14 @@ import copy
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
+from actors.stores._codec import is_plain
+from actors.stores._memory_admin import MemoryAdmin
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -25,7 +28,7 @@ DEFAULT_RETAIN = 10_000
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any]
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryAdmin, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -44,13 +47,25 @@ class MemoryStore(Store):
     """
 
     def __init__(
-        self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False, codec: Codec | None = None
+        self,
+        *,
+        retain: int = DEFAULT_RETAIN,
+        copy_data: bool = False,
+        codec: Codec | None = None,
+        history: bool = True,
     ) -> None:
         self.url = "memory://"
         if codec is not None:
             self.codec = codec
         self.retain = retain
         self.copy_data = copy_data
+        self.keep_history = history
+        # Per job: (created, updated, finished) wall-clock times, and its history rows
+        # (seq, step, attempt, state, at, worker, error, action), both dropped with the job.
+        self._times: dict[str, tuple[float, float, float | None]] = {}
+        self._history: dict[str, list[tuple[Any, ...]]] = {}
+        self._history_seq = 0
+        self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
@@ -61,7 +76,7 @@ class MemoryStore(Store):
         self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _put(self, job: JobRecord) -> None:
+    def _put(self, job: JobRecord, *, note: bool = True) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
@@ -70,15 +85,38 @@ class MemoryStore(Store):
         # on SQLite and PostgreSQL.
         # A job FAULTED for its data keeps it as it is: held by reference, the data from
         # before the failing step is gone (with copy_data=True it is restored instead).
-        what = f"data of job {job.id}"
         if self.copy_data:
-            data = self.codec.copy(job.data, what)
+            data = self.codec.copy(job.data, f"data of job {job.id}")
         else:
-            if job.state is not JobState.FAULTED:
-                self.codec.check(job.data, what)
             data = job.data
-        saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
-        if job.state in FINAL_STATES:
+            if job.state is not JobState.FAULTED and not is_plain(data):  # the fast path
+                self.codec.check(data, f"data of job {job.id}")
+        state = job.state
+        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data)
+        now = time.time()
+        final = state in FINAL_STATES
+        times = self._times.get(job.id)
+        self._times[job.id] = (now if times is None else times[0], now, now if final else None)
+        if note and self.keep_history:
+            # Not atomic across threads: the order of a job's rows is their list's order.
+            self._history_seq += 1
+            slices = self._slices
+            began = getattr(slices, "began", None)
+            if began is not None:
+                slices.began = now
+            row = (
+                self._history_seq,
+                job.step,
+                job.attempt,
+                state.value,
+                now,
+                self.owner,
+                job.error,
+                None,
+                began,
+            )
+            self._history.setdefault(job.id, []).append(row)
+        if final:
             self._finished[job.id] = saved
             self._live.pop(job.id, None)
             self._arrivals.pop(job.id, None)
@@ -88,6 +126,8 @@ class MemoryStore(Store):
                 except KeyError:  # another thread trimmed it first
                     break
                 self._stamps.pop(gone, None)
+                self._times.pop(gone, None)
+                self._history.pop(gone, None)
         else:
             if job.split_total:
                 arrivals = job.arrivals
@@ -95,6 +135,17 @@ class MemoryStore(Store):
                     self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job.id] = saved
+
+    def begin_slice(self) -> None:
+        """A runner starts a slice: note when, for the step history."""
+        if self.keep_history:
+            self._slices.began = time.time()
+
+    def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        """The runner's slice is over (its saves were stored as they came)."""
+        self._slices.began = None
+        if then is not None:
+            then(None)
 
     def create(self, job: JobRecord) -> None:
         owner = self.owner
@@ -146,6 +197,8 @@ class MemoryStore(Store):
             raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
+        self._times.pop(job_id, None)
+        self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
         self._expires.pop(job_id, None)
         self._live.pop(job_id, None)

@@ -41,8 +41,8 @@ T = TypeVar("T")
 # (a worker's save) writes neither when another worker's stamp is on the row: its
 # rowcount is then 0. It reads and locks nothing but the job's own row.
 _HISTORY_OF_SAVED = (
-    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
-    "SELECT id, ?, ?, ?, ?, ? FROM saved"
+    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, "
+    "error, started) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM saved"
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
@@ -70,8 +70,9 @@ _UPSERT_MANY = (
     + _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
 )
 _HISTORY_MANY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) SELECT * FROM "
-    "unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], ?::double precision[])"
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
+    "SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], "
+    "?::double precision[], ?::text[], ?::text[], ?::double precision[])"
 )
 _GROUP_ATTEMPTS = 3
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
@@ -259,6 +260,9 @@ class PostgresStore(SqlStore):
                     job.attempt,
                     job.state.value,
                     now,
+                    owner,
+                    job.error,
+                    self._started(now),
                 )
                 for job in jobs
             ]

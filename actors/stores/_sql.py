@@ -24,6 +24,7 @@ from actors.stores._group import Arrival, GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
 from actors.stores._joins import JoinCount
 from actors.stores._rows import read_row, row_params
+from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
     COLUMNS,
     FAULTED_VALUE,
@@ -53,7 +54,7 @@ _PROBLEM_PREFIX = "stored job row is unreadable"
 _COMMIT_MODES = ("step", "slice", "group")
 
 
-class SqlStore(Store):
+class SqlStore(SqlAdmin, Store):
     """Base of the SQL stores: the ``Store`` semantics over a ``jobs`` table.
 
     Args:
@@ -222,7 +223,20 @@ class SqlStore(Store):
                 (FAULTED_VALUE, why, now, now, job.id),
             )
             if self.keep_history:
-                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now))
+                execute(
+                    HISTORY,
+                    (
+                        job.id,
+                        self._seq(),
+                        job.step,
+                        job.attempt,
+                        FAULTED_VALUE,
+                        now,
+                        None,
+                        why,
+                        None,
+                    ),
+                )
             if job.parent_id is not None and job.branch_index is not None:
                 # The split's parent learns why now: whoever resumes it (this worker, or
                 # another after a crash) ends its join with this reason, not a bare count.
@@ -259,7 +273,17 @@ class SqlStore(Store):
     def _row(self, job: JobRecord, now: float) -> SaveRow:
         history = None
         if self.keep_history:
-            history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+            history = (
+                job.id,
+                self._seq(),
+                job.step,
+                job.attempt,
+                job.state.value,
+                now,
+                self.owner,
+                job.error,
+                self._started(now),
+            )
         return self._params(job, now), history, job
 
     def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:
@@ -296,8 +320,24 @@ class SqlStore(Store):
             if history is not None:
                 execute(HISTORY, history)
 
+    def _started(self, now: float) -> float | None:
+        """When the step a save ends began (``None`` outside a runner's slice).
+
+        Inside a slice: the slice's start, or the save before. The Scheduler's saves run
+        no step.
+        """
+        slice_ = self._slice
+        began: float | None = getattr(slice_, "began", None)
+        if began is not None:
+            slice_.began = now
+        return began
+
     def begin_slice(self) -> None:
-        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``)."""
+        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``).
+
+        In every mode it notes when the slice began, for the step history.
+        """
+        self._slice.began = time.time()
         if self.commit == "slice":
             self._slice.pending = []
         elif self._writer is not None:
@@ -315,6 +355,7 @@ class SqlStore(Store):
         """
         pending = getattr(self._slice, "pending", None)
         part: Slice | None = getattr(self._slice, "part", None)
+        self._slice.began = None
         self._slice.pending = None
         self._slice.part = None
         if self._writer is not None:

@@ -1,9 +1,9 @@
 """A worker frozen with SIGSTOP past its lease starts no step of the case taken over meanwhile.
 
-Worker A (a real process, one runner, saves grouped per slice) freezes inside a branch's
-step; worker B takes the case over once A's lease has expired and runs it to its end.
-When A is let go (SIGCONT), the step in flight finishes, and nothing else of the case
-runs on A: every other step ran exactly once, on B.
+Worker A (a real process, one runner, on SQLite or PostgreSQL, saving per step or per
+slice) freezes inside a branch's step; worker B takes the case over once A's lease has
+expired and runs it to its end. When A is let go (SIGCONT), the step in flight finishes,
+and nothing else of the case runs on A: every other step ran exactly once, on B.
 """
 
 from __future__ import annotations
@@ -38,10 +38,26 @@ def _until(check, what: str) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.db'}"
+    import psycopg
+
+    server = request.getfixturevalue("pg_server")
+    name = f"actors_sigstop_{tmp_path.name[-20:]}".replace("-", "_").lower()
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.get_uri(name)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("commit", ["step", "slice"])
-def test_a_worker_frozen_with_sigstop_runs_no_step_of_a_case_taken_over(tmp_path, commit):
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+def test_a_worker_frozen_with_sigstop_runs_no_step_of_a_case_taken_over(
+    tmp_path, store_url, commit
+):
+    url = store_url
     case = enqueue(url, FLOW, {}, job_id="case-1")
     env = {**os.environ, "ACTORS_STORE": url, "ACTORS_COMMIT": commit, "STALL_DIR": str(tmp_path)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))

@@ -141,3 +141,36 @@ def test_a_split_copies_each_branch_without_hooks():
     with Mediator([flow]) as mediator:
         assert mediator.schedule("fan", {}).result(timeout=30).state is JobState.DONE
     assert CALLED == []
+
+
+def test_an_event_payload_no_store_could_keep_is_refused_and_the_job_still_waits(make_store):
+    from actors import EventOutcome, RequestReaction
+
+    asked, sent = [], threading.Event()
+
+    def send(data, ctx):
+        asked.append(ctx.correlation_id)
+        sent.set()
+
+    flow = Workflow(
+        "ask",
+        start="ask",
+        steps=[
+            RequestReaction(
+                "ask",
+                send=send,
+                on_reply=lambda d, r: d.update(reply=r),
+                next="end",
+            ),
+            Sequential("end", lambda d: None),
+        ],
+    )
+    with Mediator([flow], store=make_store()) as mediator:
+        handle = mediator.schedule("ask", {})
+        assert sent.wait(30)
+        with pytest.raises(CodecError, match=r"event payload\['at'\]"):
+            mediator.receive_event(asked[0], {"at": datetime.datetime.now(tz=datetime.UTC)})
+        assert mediator.receive_event(asked[0], {"at": "2026-01-01"}) is EventOutcome.DELIVERED
+        job = handle.result(timeout=30)
+    assert job.state is JobState.DONE
+    assert job.data == {"reply": {"at": "2026-01-01"}}

@@ -40,6 +40,8 @@ from actors.stores import _sqlite, _sqlite_process, open_store
 PACKAGE = Path(__file__).resolve().parents[2] / "actors"
 S = "Zq9'Sentinel\";--"  # a quote, a double quote and a comment: what an injection needs
 
+asked_event = threading.Event()  # set when the workflow's request is sent
+
 # Modules that may import code by name, and why.
 _IMPORTERS = {
     "_cli.py": "imports the workflow modules the user names on the command line",
@@ -97,6 +99,7 @@ def test_the_writer_pipe_refuses_a_message_holding_anything_but_plain_values():
 def _flow(asked):
     def ask(data, ctx):
         asked.append(ctx.correlation_id)
+        asked_event.set()
 
     def fail(data):
         raise ValueError(f"boom {S}")
@@ -119,15 +122,11 @@ def _flow(asked):
 
 def _run_everything(store_url, asked):
     """Admit, split, join, park, deliver, fault, then read it all back, as operators do."""
+    asked_event.clear()
     flow = _flow(asked)
     with Mediator([flow], runners=2, store=store_url, owner=f"owner {S}") as mediator:
         handle = mediator.schedule(flow.name, {f"in {S}": [S, {S: S}]}, job_id=f"case {S}")
-        deadline = threading.Event()
-        for _ in range(300):
-            if asked:
-                break
-            deadline.wait(0.1)
-        assert asked, "the case never reached its request"
+        assert asked_event.wait(30), "the case never reached its request"
         mediator.receive_event(asked[0], {f"reply {S}": S})
         job = handle.result(timeout=30)
     assert job.state is JobState.FAULTED

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from actors import messages as m
-from actors._case_tree import CaseTree, Effect
+from actors._case_book import CaseBook, Effect
 from actors._errors import MailboxFull
 from actors._job import JobRecord, JobState
 from actors._runner import Runner
@@ -99,7 +99,7 @@ class BlockingSplitRunner(Runner):
             self.actor_ref.tell(m.RunJob(following))
 
 
-class CountingCaseTree(CaseTree):
+class CountingCaseBook(CaseBook):
     """Planted bug (b): a Synchronize counts arrival messages instead of keying them by branch.
 
     Arrivals are still stored by branch index (so merges keep branch order), but a
@@ -125,7 +125,7 @@ class CountingCaseTree(CaseTree):
 class CountingScheduler(Scheduler):
     """Planted bug (b), in the Scheduler's case tree."""
 
-    case_tree = CountingCaseTree
+    case_book = CountingCaseBook
 
 
 def _record(name: str, **figures: Any) -> None:

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from records import record
 
-from actors._case_tree import (
+from actors._case_book import (
     Cancel,
-    CaseTree,
+    CaseBook,
     Effect,
     Finished,
     Ready,
@@ -76,7 +76,7 @@ def branch(index: int) -> JobRecord:
 
 @given(splits())
 def test_a_split_joins_or_ends_once_in_any_order(split: Split) -> None:
-    tree = CaseTree(lambda parent, join: split.first_wins)
+    tree = CaseBook(lambda parent, join: split.first_wins)
     parent = parent_of(split)
     effects: list[Effect] = []
     for kind, index in split.order:
@@ -122,7 +122,7 @@ def test_a_split_joins_or_ends_once_in_any_order(split: Split) -> None:
 
 @given(splits())
 def test_dropping_the_case_forgets_all_of_it_midway(split: Split) -> None:
-    tree = CaseTree(lambda parent, join: split.first_wins)
+    tree = CaseBook(lambda parent, join: split.first_wins)
     parent = parent_of(split)
     for kind, index in split.order[: len(split.order) // 2]:
         job = branch(index)
@@ -145,7 +145,7 @@ def test_cancelling_a_split_at_any_point_ends_the_case_once(
     runner ends it CANCELLED instead of letting it reach the join.
     """
     at = data.draw(st.integers(0, len(split.order)), label="cancel before message")
-    tree = CaseTree(lambda parent, join: split.first_wins)
+    tree = CaseBook(lambda parent, join: split.first_wins)
     parent = parent_of(split)
     records = {i: branch(i) for i in range(split.branches)}
     effects: list[Effect] = []

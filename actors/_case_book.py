@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
+from actors._redact import mask_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
 __all__ = [
     "Cancel",
-    "CaseTree",
+    "CaseBook",
     "Effect",
     "Finished",
     "Park",
@@ -60,7 +61,7 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
-    """Cancel ``job`` and its branches (a sibling won a Discriminator): ``CaseTree.cancel``."""
+    """Cancel ``job`` and its branches (a sibling won a Discriminator): ``CaseBook.cancel``."""
 
     job: JobRecord
     why: str
@@ -90,7 +91,7 @@ def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
     return JobState.DONE, None
 
 
-class CaseTree:
+class CaseBook:
     """Jobs held by the Scheduler, the live branches of each split, and jobs held open.
 
     ``first_wins(parent, join_step)`` tells whether that join is a Discriminator.
@@ -205,7 +206,7 @@ class CaseTree:
     def end(self, job: JobRecord, state: JobState, error: str | None) -> list[Effect]:
         """End a job the Scheduler holds (not one a runner is running)."""
         job.state = state
-        job.error = error
+        job.error = mask_secrets(error) if error is not None else None  # as a runner does
         job.due = None
         effects: list[Effect] = [Save(job)]
         if job.split_live > 0 or self.kids.get(job.id):
