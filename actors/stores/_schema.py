@@ -115,6 +115,17 @@ def _v1(dialect: str) -> tuple[str, ...]:
     return (_jobs_table(dialect), _history_table(dialect), *_indexes())
 
 
+def _v4(dialect: str) -> tuple[str, ...]:
+    suffix = " WITHOUT ROWID" if dialect == SQLITE else ""
+    return (
+        "CREATE TABLE join_arrivals (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
+        "branch_index INTEGER NOT NULL, data TEXT NOT NULL, "
+        f"PRIMARY KEY (parent_id, gen, branch_index)){suffix}",
+        "CREATE TABLE join_counts (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
+        f"arrived INTEGER NOT NULL, PRIMARY KEY (parent_id, gen)){suffix}",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -142,6 +153,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX jobs_case ON jobs (case_id)",
             "CREATE INDEX jobs_lease ON jobs (lease_owner) WHERE lease_expires IS NOT NULL",
         ),
+    ),
+    Migration(
+        4,
+        "join_arrivals and join_counts: a join's arrivals one row each, not one map per parent",
+        # Counting an arrival then writes two small rows instead of rewriting a map that
+        # grows with the split: a split of N branches costs O(N), not O(N^2). Maps already
+        # in jobs.arrivals stay where they are and still count (see stores/_joins.py).
+        sqlite=_v4(SQLITE),
+        postgres=_v4(POSTGRES),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

@@ -23,7 +23,7 @@ from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
-from actors.stores._joins import JoinCount
+from actors.stores._joins import ADD_ARRIVAL, ARRIVALS_OF, COUNT_OF, PUT_COUNT, JoinCount
 from actors.stores._rows import read_row, row_params
 from actors.stores._statements import (
     COLUMNS,
@@ -198,10 +198,22 @@ class SqlStore(Store):
         out = []
         for row in rows:
             job, problems = self._record(row)
+            if job.split_total > 0 and not problems:
+                self._recorded_arrivals(job, problems)
             if problems:
                 self._fault_bad_row(job, row, problems)
             out.append(job)
         return out
+
+    def _recorded_arrivals(self, job: JobRecord, problems: list[str]) -> None:
+        """Add to ``job.arrivals`` those recorded for its current split (``join_arrivals``)."""
+        rows = self._read(ARRIVALS_OF, (job.id, job.gen), f"read the arrivals at job {job.id}")
+        for index, text in rows:
+            what = f"arrival of branch {index} at job {job.id}"
+            try:
+                job.arrivals.setdefault(int(index), self.codec.decode(text, what))
+            except CodecError as exc:
+                problems.append(str(exc))
 
     def _fault_bad_row(self, job: JobRecord, row: Sequence[Any], problems: list[str]) -> None:
         """Mark a job whose row cannot be read FAULTED, naming what is wrong.
@@ -442,6 +454,8 @@ class SqlStore(Store):
 
         def write(execute: Execute) -> None:
             execute("DELETE FROM step_history WHERE job_id = ?", (job_id,))
+            execute("DELETE FROM join_arrivals WHERE parent_id = ?", (job_id,))
+            execute("DELETE FROM join_counts WHERE parent_id = ?", (job_id,))
             execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
         self._write(write, f"delete job {job_id}")
@@ -506,6 +520,8 @@ class SqlStore(Store):
 
         def write(execute: Execute) -> int:
             execute(f"DELETE FROM step_history WHERE job_id IN ({oldest})", (keep,))
+            execute(f"DELETE FROM join_arrivals WHERE parent_id IN ({oldest})", (keep,))
+            execute(f"DELETE FROM join_counts WHERE parent_id IN ({oldest})", (keep,))
             cur = execute(f"DELETE FROM jobs WHERE id IN ({oldest})", (keep,))
             return int(cur.rowcount)
 
@@ -658,7 +674,7 @@ class SqlStore(Store):
             part.arrivals.append(Arrival(parent_id, gen, branch_index, encoded, join_step, needed))
             return None
         select = (
-            "SELECT gen, split_total, joined, arrivals, state, case_id, lease_owner "
+            "SELECT gen, split_total, joined, arrivals, state, join_step, case_id, lease_owner "
             "FROM jobs WHERE id = ?" + self._for_update
         )
         owner = self.owner
@@ -671,16 +687,24 @@ class SqlStore(Store):
             # the parent), fenced by theirs. A parent is locked before its branches, the
             # order in which a claim locks a case's rows, so the two never deadlock.
             row = execute(select, (parent_id,)).fetchone()
-            if owner is not None and row is not None and row[6] not in (None, owner):
-                raise LeaseLostError(parent_id, row[5], row[6], owner)
+            if owner is not None and row is not None and row[7] not in (None, owner):
+                raise LeaseLostError(parent_id, row[6], row[7], owner)
             self._put_rows(execute, pending, fence=owner is not None)
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
                 raise JobNotFoundError(msg)
-            join = JoinCount(parent_id, row)
-            counted = join.arrive(self.codec, gen, branch_index, encoded, join_step, needed)
+            count = execute(COUNT_OF, (parent_id, row[0])).fetchone()
+            join = JoinCount(parent_id, row, count[0] if count is not None else 0)
+            if not join.counts(gen):
+                return 0, join.total
+            join.check(self.codec)  # readable, or CodecError before anything is written
+            new = execute(ADD_ARRIVAL, (parent_id, gen, branch_index, encoded)).rowcount == 1
+            counted = join.arrive(self.codec, gen, branch_index, join_step, needed, new=new)
             if join.changed:
-                execute(*join.update(self.codec))
+                execute(PUT_COUNT, join.count_params())
+                update = join.update(self.codec)
+                if update is not None:
+                    execute(*update)
             return counted
 
         return self._write(write, f"record an arrival at job {parent_id}")
