@@ -38,6 +38,7 @@ __all__ = [
     "SliceUnsaved",
     "SpawnBranch",
     "TimerDue",
+    "Wake",
 ]
 
 
@@ -178,6 +179,11 @@ class JobShed:
 @dataclass(frozen=True, slots=True)
 class TimerDue:
     """Internal: the alarm rang; release every timer whose due time has come."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Internal: new cases were written to the shared store; look for them now."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,17 +74,17 @@ class SqlStore(Store):
             their step history with them.
         history: append a ``step_history`` row on every save (the default). Off, a save
             writes one B-tree page instead of two: about twice the SQLite save rate.
-        commit: ``"step"`` (the default) commits every save on its own. ``"slice"``
-            groups the saves a runner makes while it runs one job (from taking it to
-            parking, splitting, joining or ending it) into one transaction, committed
-            before the Scheduler hears of the job: several times the throughput, and a
-            crash re-runs the steps of the slice in flight rather than just the last
-            step (at-least-once either way; idempotency keys do not change).
-            ``"group"`` stores slices the same way, but the runner does not wait: one
-            writer thread stores every slice waiting, from all runners, in one
-            transaction, and only then are the runners' reports sent to the Scheduler.
-            Many times the throughput again; what a crash re-runs is the same as with
-            ``"slice"`` (the slices not yet stored).
+        commit: ``"group"`` (the default): a runner's saves of one job, from taking it
+            to parking, splitting, joining or ending it (its slice), are stored together,
+            and the runner does not wait for them: one writer thread stores every slice
+            waiting, from all runners, in one transaction, and only then are the
+            runners' reports sent to the Scheduler, so nothing the Scheduler acts on is
+            unsaved. A crash re-runs the steps of the slices not yet stored
+            (at-least-once either way; idempotency keys do not change). Saves outside a
+            slice (admissions, the Scheduler's own) are stored before the call returns.
+            ``"slice"`` commits each slice on the runner, before the Scheduler hears of
+            the job; ``"step"`` commits every save on its own, so a crash re-runs only the
+            last step. Both are slower: see ``benchmarks/README.md`` for the figures.
     """
 
     # Dialect details, set by subclasses.
@@ -93,9 +93,9 @@ class SqlStore(Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
-    # With commit="group": whether saves outside a slice go through the writer too. Yes
-    # where the database has one write lock (SQLite); PostgreSQL writes rows concurrently,
-    # and a caller waiting for a whole group would wait longer than for its own commit.
+    # With commit="group": whether saves outside a slice go through the writer too (a
+    # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
+    # caller waiting for a whole group would wait longer than for its own commit.
     _group_all = True
 
     def __init__(
@@ -104,7 +104,7 @@ class SqlStore(Store):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
-        commit: str = "step",
+        commit: str = "group",
     ) -> None:
         if commit not in _COMMIT_MODES:
             msg = f"commit must be one of {', '.join(map(repr, _COMMIT_MODES))}, got {commit!r}"
