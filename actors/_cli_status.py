@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from actors._cli import (
     CliError,
     _console,
     _dash,
-    _open_store,
+    _open_reader,
     _to_json,
     _when,
     main,
@@ -93,6 +94,14 @@ STATUS_ROWS: list[_Row] = [
 ]
 
 
+def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
+    """Cases no live worker holds, by the workflow version a worker must serve to run them."""
+    try:
+        return store.unclaimed(time.time())
+    except NotImplementedError:
+        return {}
+
+
 @main.command()
 @store_option
 @click.option(
@@ -102,17 +111,23 @@ STATUS_ROWS: list[_Row] = [
     type=click.IntRange(0),
     help="Unfinished jobs to list (oldest first); 0 lists none.",
 )
-def status(store_url: str, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")
+def status(store_url: str, limit: int, as_json: bool) -> None:
     """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
 
-    It reads the store only. memory:// is private to one process, so from here it is
+    It opens the store read-only and writes nothing; a database that does not exist is
+    an error, never created. memory:// is private to one process, so from here it is
     always empty; point this at the store your workers use.
     """
-    store = _open_store(store_url)
+    store = _open_reader(store_url)
     try:
         facts = _Facts(store, store.counts(), store.unfinished())
+        unclaimed = _unclaimed(store)
     finally:
         store.close()
+    if as_json:
+        click.echo(_to_json(_status_json(facts, limit, unclaimed)))
+        return
     console = _console()
     console.print(f"Store [bold]{store.url}[/]")
 
@@ -132,6 +147,15 @@ def status(store_url: str, limit: int) -> None:
             summary.add_row(*cells)
     console.print(summary)
 
+    if unclaimed:
+        # Cases no live worker holds: none runs their workflow version, or none polled yet.
+        waiting = Table(title="Unclaimed cases")
+        waiting.add_column("waiting for a worker serving")
+        waiting.add_column("cases", justify="right")
+        for (name, version), count in sorted(unclaimed.items()):
+            waiting.add_row(f"{name} v{version}", str(count))
+        console.print(waiting)
+
     if limit and facts.unfinished:
         shown = facts.unfinished[:limit]
         jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {len(facts.unfinished)})")
@@ -150,12 +174,45 @@ def status(store_url: str, limit: int) -> None:
         console.print(jobs)
 
 
+def _status_json(
+    facts: _Facts, limit: int, unclaimed: dict[tuple[str, int], int]
+) -> dict[str, Any]:
+    summary = {}
+    for row in STATUS_ROWS:
+        cells = row(facts)
+        if cells is not None:
+            summary[cells[0]] = cells[1]
+    return {
+        "store": facts.store.url,
+        "counts": {state.value: facts.counts.get(state, 0) for state in JobState},
+        "summary": summary,
+        "unclaimed": [
+            {"workflow": name, "version": version, "cases": count}
+            for (name, version), count in sorted(unclaimed.items())
+        ],
+        "unfinished": [
+            {
+                "id": job.id,
+                "case": job.case_id,
+                "workflow": job.workflow,
+                "version": job.version,
+                "step": job.step,
+                "state": job.state.value,
+                "parent": job.parent_id,
+                "branch": job.branch_index,
+                "due": job.due,
+            }
+            for job in facts.unfinished[:limit]
+        ],
+    }
+
+
 # -- jobs --------------------------------------------------------------------------------------
 
 
 @main.group()
 def jobs() -> None:
-    """Look at individual jobs in a store."""
+    """List, inspect and act on the jobs in a store (see also: events send)."""
 
 
 def _job_fields(job: Job) -> list[tuple[str, Any]]:
@@ -177,9 +234,30 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 @click.argument("job_id", metavar="ID")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
-def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
-    """Show the job ID as last saved: workflow, step, state, parent, error and data."""
-    store = _open_store(store_url)
+@click.option("--tree", is_flag=True, help="Also show its case as a tree: branches, joins, lease.")
+@click.option("--history", is_flag=True, help="Also show its history: steps, waits, actions.")
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: names the correlation ids waiting jobs expect.",
+)
+def jobs_show(
+    job_id: str,
+    store_url: str,
+    as_json: bool,
+    tree: bool,
+    history: bool,
+    refs: tuple[str, ...],
+) -> None:
+    """Show the job ID as last saved: workflow, step, state, parent, error and data.
+
+    It opens the store read-only and writes nothing.
+    """
+    from actors._cli_jobs import show_more
+
+    store = _open_reader(store_url)
     try:
         job = store.get(job_id)
     finally:
@@ -188,7 +266,8 @@ def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
         msg = f"no job {job_id!r} in {store.url}"
         raise CliError(msg)
     if as_json:
-        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data}))
+        more = show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=True)
+        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data, **more}))
         return
     console = _console()
     table = Table(title=f"Job {job.id}", show_header=False)
@@ -199,3 +278,5 @@ def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
     console.print(table)
     console.print("data:")
     click.echo(_to_json(job.data))
+    if tree or history:
+        show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=False)

@@ -27,6 +27,9 @@ from actors._cli import (
     workflows_option,
 )
 from actors._errors import ActorsError
+from actors._job import FINAL_STATES
+from actors._log_json import JsonFormatter
+from actors._redact import mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
 
@@ -92,6 +95,14 @@ __all__ = ["worker"]
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Log level on stderr.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one readable line per record; json: one JSON object per line, with the "
+    "job's id, step and attempt as keys.",
+)
 def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     store_url: str,
     refs: Sequence[str],
@@ -102,6 +113,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     commit: str,
     writer: str,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run a Mediator for the given workflows until SIGTERM or SIGINT.
 
@@ -117,11 +129,12 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     options: dict[str, str] = {"commit": commit} if sql else {}
     if writer == "process":
         if not store_url.startswith("sqlite:") or commit != "group":
-            msg = f"--writer process needs a sqlite:/// store and --commit group, got {store_url!r}"
+            got = mask_url(store_url)
+            msg = f"--writer process needs a sqlite:/// store and --commit group, got {got!r}"
             raise BadArgumentError(f"{msg} with --commit {commit}")
         options["writer"] = writer
     store = _open_store(store_url, **options)
-    with _log_to_stderr(log_level):
+    with _log_to_stderr(log_level, log_format):
         _serve(
             store,
             workflows,
@@ -143,12 +156,10 @@ def _serve(
 ) -> None:
     from actors._mediator import Mediator
 
-    served = {wf.key for wf in workflows}
-    unfinished = store.unfinished()
-    strangers = sorted({(j.workflow, j.version) for j in unfinished} - served)
-    if strangers:
-        names = ", ".join(f"{name} v{version}" for name, version in strangers)
-        logger.warning("the store has unfinished jobs of workflows not served here: %s", names)
+    # Counted, not read: reading every row would fault the unreadable ones, also those
+    # of workflows this worker does not serve (the Scheduler logs those once, untouched).
+    counts = store.counts()
+    unfinished = sum(n for state, n in counts.items() if state not in FINAL_STATES)
     stop = threading.Event()
     previous = _on_stop_signals(stop)
     try:
@@ -171,11 +182,12 @@ def _serve(
             msg = f"the engine stopped while it resumed the store's jobs ({_describe(exc)})"
             raise CliError(msg) from exc
         logger.info(
-            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) resumed",
+            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) in the "
+            "store",
             store.url,
             runners,
             ", ".join(f"{wf.name} v{wf.version}" for wf in workflows),
-            len(unfinished),
+            unfinished,
         )
         while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
             pass
@@ -195,10 +207,13 @@ def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
 
 
 @contextlib.contextmanager
-def _log_to_stderr(level: str) -> Iterator[None]:
+def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
     """Send the engine's logs (the ``actors`` logger) to stderr while the block runs."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if form == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     engine_logger = logging.getLogger("actors")
     level_before = engine_logger.level
     engine_logger.addHandler(handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +12,7 @@ import pykka
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._clock import Clock, SystemClock
+from actors._copy import copy_data
 from actors._engine import Engine, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
@@ -113,13 +116,17 @@ class Mediator:
         if the_store.shared:
             the_store.owner = self._engine.owner
             the_store.lease_seconds = lease_seconds
+            now = self._engine.clock.now()
             resume = the_store.claim(
                 self._engine.owner,
-                self._engine.clock.now(),
+                now,
                 lease_seconds,
                 limit=capacity,
                 reclaim=True,
+                workflows=self._engine.workflows,
             )
+            self._engine.vouch(now)
+            _log_leases_held(the_store, self._engine.owner, now)
         else:
             resume = the_store.unfinished()
         cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
@@ -200,9 +207,12 @@ class Mediator:
         """Deliver an external event: a ``RequestReaction`` reply or a ``DeferredChoice`` event.
 
         Never raises for a stray event: the result says whether it was delivered, a
-        duplicate, late, for a finished job, or unknown (also logged).
+        duplicate, late, for a finished job, or unknown (also logged). A payload follows
+        the data rule of job data: one no store could keep raises ``CodecError`` (naming
+        where the bad value sits) before anything is delivered, and the job still waits.
         """
-        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, event, fault))
+        payload = copy_data(event, self._engine.store.codec, "event payload")
+        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, payload, fault))
         return outcome
 
     def cancel(self, job_id: str) -> CancelOutcome:
@@ -225,6 +235,11 @@ class Mediator:
             msg = f"no job {job_id!r} in {self._engine.store.url}"
             raise JobNotFoundError(msg)
         return job
+
+    def _take_case(self, case_id: str) -> int:
+        """Take case ``case_id`` now (an operator made it runnable again); jobs taken."""
+        taken: int = self._ask(m.TakeCase(case_id))
+        return taken
 
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> None:
         """Stop the engine. Idempotent.
@@ -276,3 +291,55 @@ class Mediator:
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
         return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
+
+
+def _log_leases_held(store: Store, owner: str, now: float) -> None:
+    """Say which unfinished cases other workers' leases keep from this one, and until when.
+
+    A worker named by default (host, process id, random suffix) that crashed leaves its
+    cases leased until the leases expire; a program restarted after the crash then waits
+    that long before it resumes them. That is a warning when the holder is a process of
+    this host that no longer runs; otherwise other workers may well be alive (info).
+    """
+    try:
+        held = store.leases_held(now)
+    except Exception:
+        return
+    for holder, cases, until in held:
+        if holder == owner:
+            continue
+        wait = max(until - now, 0.0)
+        if _dead_here(holder):
+            logger.warning(
+                "%d unfinished case(s) are leased to worker %r, a process of this host that "
+                "is no longer running; they resume here once its leases expire, in %.0f s. "
+                "A Mediator given a stable owner= takes its own cases back at once on restart",
+                cases,
+                holder,
+                wait,
+                extra=job_log(None),
+            )
+        else:
+            logger.info(
+                "%d unfinished case(s) are held by worker %r; this worker takes them over if "
+                "its leases expire (the last in %.0f s)",
+                cases,
+                holder,
+                wait,
+                extra=job_log(None),
+            )
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether ``owner`` is a default worker name of a process of this host that has ended."""
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False

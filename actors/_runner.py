@@ -25,6 +25,7 @@ from actors._errors import (
     UnknownWorkflowError,
 )
 from actors._job import JobRecord, JobState
+from actors._redact import mask_secrets
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -123,6 +124,7 @@ class Runner(pykka.Actor):
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""
         self._current: JobRecord | None = None
+        self._ran: str | None = None
         job = self._pull()
         if job is not None:
             self.actor_ref.tell(m.RunJob(job))
@@ -187,6 +189,7 @@ class Runner(pykka.Actor):
         """
         store = self._e.store
         store.begin_slice()
+        self._ran = None
         try:
             outcome = self._run(job)
         except CodecError as exc:
@@ -228,17 +231,22 @@ class Runner(pykka.Actor):
         tracer = self._e.tracer
         steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
+        engine = self._e
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if self._e.stopping:
+            if engine.stopping:
                 return []  # saved after its last step; resumes from there on the next start
+            if engine.vouch_leases and not engine.may_run(job):
+                # This worker cannot vouch that it still holds the case: no step starts.
+                return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
                 return self._finish(job, JobState.FAULTED, why)
             if self._e.step_hook is not None:  # the test harness's fault point
                 self._e.step_hook(self._index, job, step)
+            self._ran = step.name  # the step whose data the next save stores
             if tracer is not None:
                 with tracer.step(job, step.name):
                     outcome = kinds[type(step)](job, step, wf)
@@ -257,7 +265,9 @@ class Runner(pykka.Actor):
 
     def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
         job.state = state
-        job.error = error
+        # A task's exception may quote a URL with its password: the error is stored,
+        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
+        job.error = mask_secrets(error) if error is not None else None
         self._e.store.save(job)
         if state is JobState.FAULTED:
             logger.warning(
@@ -290,7 +300,13 @@ class Runner(pykka.Actor):
         )
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
-        """A step left data the store cannot encode: fault the job with its last saved data."""
+        """A step left data the store cannot keep: fault the job at *that* step.
+
+        The job ends at the step that put the value there (not the one it would have
+        gone on to), with its last saved data and the path of the bad value.
+        """
+        if self._ran is not None:
+            job.step = self._ran
         return self._finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
 
     def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
@@ -370,12 +386,18 @@ class Runner(pykka.Actor):
 
     def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> _Outcome:
         try:
+            codec = self._e.store.codec
             if callable(step.branches):
                 items = list(step.branches(job.data))
                 assert step.each is not None
-                starts = [(step.each, copy_data(item)) for item in items]
+                starts = [
+                    (step.each, copy_data(item, codec, f"branch item {i}"))
+                    for i, item in enumerate(items)
+                ]
             else:
-                starts = [(name, copy_data(job.data)) for name in step.branches]
+                starts = [(name, copy_data(job.data, codec)) for name in step.branches]
+        except CodecError as exc:
+            return self._fault(job, step, f"data cannot be stored: {exc}")
         except Exception as exc:
             return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
         if not starts:
@@ -478,7 +500,9 @@ class Runner(pykka.Actor):
         due = None if step.timeout is None else self._e.clock.now() + step.timeout
         corr = correlations_for(job, step)
         ctx = job.context()
-        data = copy_data(job.data)  # the job may resume elsewhere while send() runs
+        # The job may resume elsewhere while send() runs. Its data was stored (and
+        # checked) after the step before, so the copy cannot fail.
+        data = copy_data(job.data, self._e.store.codec)
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)

@@ -31,12 +31,14 @@ __all__ = [
     "JobParked",
     "JobSendFailed",
     "JobShed",
+    "LeaseUnvouched",
     "RunJob",
     "RunnerFailed",
     "RunnerIdle",
     "Schedule",
     "SliceUnsaved",
     "SpawnBranch",
+    "TakeCase",
     "TimerDue",
     "Wake",
 ]
@@ -143,6 +145,20 @@ class RunnerFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseUnvouched:
+    """Internal: the runner did not start ``job``'s next step: its lease may have lapsed.
+
+    The worker's last lease renewal is too old to vouch for the case (the process was
+    frozen, or its heartbeats failed). The job is handed back as last saved; the
+    Scheduler renews the leases, drops the cases another worker took over, and makes
+    the job ready again if its case is still this worker's.
+    """
+
+    runner: int
+    job: JobRecord
+
+
+@dataclass(frozen=True, slots=True)
 class CaseLost:
     """Internal: a save of ``job`` was fenced: another worker took its case over.
 
@@ -200,6 +216,16 @@ class CancelJob:
     """Internal (asked): cancel a job and its branches; answers a ``CancelOutcome``."""
 
     job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeCase:
+    """Internal (asked): an operator made case ``case_id`` runnable again; take it now.
+
+    Answers how many of its jobs this worker took.
+    """
+
+    case_id: str
 
 
 @dataclass(frozen=True, slots=True)

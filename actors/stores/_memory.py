@@ -6,11 +6,19 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
+from actors.stores._codec import is_plain
+from actors.stores._memory_admin import MemoryAdmin
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from actors.stores._codec import Codec
 
 __all__ = ["MemoryStore"]
 
@@ -20,7 +28,7 @@ DEFAULT_RETAIN = 10_000
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any]
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryAdmin, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -28,16 +36,36 @@ class MemoryStore(Store):
     holds its own result).
 
     A save records the job's step, state, attempt, error, due time and pending event,
-    so a job resumes from exactly its last saved step. Data is kept by reference unless
+    so a job resumes from exactly its last saved step.
+
+    Job data follows the rule of the durable stores (``codec``: ``DEFAULT_CODEC`` unless
+    given): JSON values and registered dataclasses; a save of anything else raises
+    ``CodecError`` naming the bad value's path. Data is kept by reference unless
     ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
     step's in-place changes in the data the job resumes with. Copying costs a deep copy
     per step; durable stores always hold their own copy.
     """
 
-    def __init__(self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        retain: int = DEFAULT_RETAIN,
+        copy_data: bool = False,
+        codec: Codec | None = None,
+        history: bool = True,
+    ) -> None:
         self.url = "memory://"
+        if codec is not None:
+            self.codec = codec
         self.retain = retain
         self.copy_data = copy_data
+        self.keep_history = history
+        # Per job: (created, updated, finished) wall-clock times, and its history rows
+        # (seq, step, attempt, state, at, worker, error, action), both dropped with the job.
+        self._times: dict[str, tuple[float, float, float | None]] = {}
+        self._history: dict[str, list[tuple[Any, ...]]] = {}
+        self._history_seq = 0
+        self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
@@ -48,13 +76,47 @@ class MemoryStore(Store):
         self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _put(self, job: JobRecord) -> None:
+    def _put(self, job: JobRecord, *, note: bool = True) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
-        data = copy.deepcopy(job.data) if self.copy_data else job.data
-        saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
-        if job.state in FINAL_STATES:
+        # The data rule is the durable stores' (their codec's): data they would refuse
+        # is refused here too, naming its path, so a flow that runs in memory also runs
+        # on SQLite and PostgreSQL.
+        # A job FAULTED for its data keeps it as it is: held by reference, the data from
+        # before the failing step is gone (with copy_data=True it is restored instead).
+        if self.copy_data:
+            data = self.codec.copy(job.data, f"data of job {job.id}")
+        else:
+            data = job.data
+            if job.state is not JobState.FAULTED and not is_plain(data):  # the fast path
+                self.codec.check(data, f"data of job {job.id}")
+        state = job.state
+        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data)
+        now = time.time()
+        final = state in FINAL_STATES
+        times = self._times.get(job.id)
+        self._times[job.id] = (now if times is None else times[0], now, now if final else None)
+        if note and self.keep_history:
+            # Not atomic across threads: the order of a job's rows is their list's order.
+            self._history_seq += 1
+            slices = self._slices
+            began = getattr(slices, "began", None)
+            if began is not None:
+                slices.began = now
+            row = (
+                self._history_seq,
+                job.step,
+                job.attempt,
+                state.value,
+                now,
+                self.owner,
+                job.error,
+                None,
+                began,
+            )
+            self._history.setdefault(job.id, []).append(row)
+        if final:
             self._finished[job.id] = saved
             self._live.pop(job.id, None)
             self._arrivals.pop(job.id, None)
@@ -64,13 +126,26 @@ class MemoryStore(Store):
                 except KeyError:  # another thread trimmed it first
                     break
                 self._stamps.pop(gone, None)
+                self._times.pop(gone, None)
+                self._history.pop(gone, None)
         else:
             if job.split_total:
                 arrivals = job.arrivals
                 self._arrivals[job.id] = (
-                    copy.deepcopy(arrivals) if self.copy_data else dict(arrivals)
+                    self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job.id] = saved
+
+    def begin_slice(self) -> None:
+        """A runner starts a slice: note when, for the step history."""
+        if self.keep_history:
+            self._slices.began = time.time()
+
+    def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        """The runner's slice is over (its saves were stored as they came)."""
+        self._slices.began = None
+        if then is not None:
+            then(None)
 
     def create(self, job: JobRecord) -> None:
         owner = self.owner
@@ -122,6 +197,8 @@ class MemoryStore(Store):
             raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
+        self._times.pop(job_id, None)
+        self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
         self._expires.pop(job_id, None)
         self._live.pop(job_id, None)
@@ -155,7 +232,7 @@ class MemoryStore(Store):
         clone = copy.copy(job)
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
-        clone.data = copy.deepcopy(data) if self.copy_data else data
+        clone.data = self.codec.copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
@@ -187,8 +264,10 @@ class MemoryStore(Store):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner`` (see Store)."""
+        served = None if workflows is None else set(workflows)
         out: list[JobRecord] = []
         with self._lock:
             if reclaim:  # the owner's cases are free first; it takes back what fits
@@ -198,7 +277,9 @@ class MemoryStore(Store):
             roots = [
                 job_id
                 for job_id, saved in live
-                if saved[0].parent_id is None and (case_id is None or job_id == case_id)
+                if saved[0].parent_id is None
+                and (case_id is None or job_id == case_id)
+                and (served is None or (saved[0].workflow, saved[0].version) in served)
             ]
             taken = 0
             for root in roots:
@@ -213,6 +294,18 @@ class MemoryStore(Store):
                     if saved[0].case_id == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out
                 out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
+        return out
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by workflow and version (see Store)."""
+        out: dict[tuple[str, int], int] = {}
+        with self._lock:
+            for job_id, saved in list(self._live.items()):
+                job = saved[0]
+                expires = self._expires.get(job_id)
+                if job.parent_id is None and (expires is None or expires < now):
+                    key = (job.workflow, job.version)
+                    out[key] = out.get(key, 0) + 1
         return out
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
@@ -269,7 +362,7 @@ class MemoryStore(Store):
             arrivals = self._arrivals.setdefault(parent_id, {})
             if branch_index in arrivals:
                 return 0, total
-            arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
+            arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
             arrived = len(arrivals)
             if join_step is not None and arrived >= (needed or total):
                 self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)

@@ -8,18 +8,18 @@ connection is down still finds new cases at its next poll, and the thread reconn
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import psycopg
 
+from actors._redact import redacted_logger
 from actors.stores._wake import notify
 
 __all__ = ["CHANNEL", "Listener"]
 
 CHANNEL = "actors_cases"
 
-logger = logging.getLogger("actors.stores")
+logger = redacted_logger("actors.stores")
 
 _TICK = 0.5  # seconds: how often the thread checks whether it should stop
 _RETRY = 1.0  # seconds before reconnecting a lost listening connection

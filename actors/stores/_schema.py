@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors._errors import StoreError
+
 __all__ = ["MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
 
 SQLITE = "sqlite"
@@ -116,6 +118,39 @@ def _v1(dialect: str) -> tuple[str, ...]:
 
 
 def _v4(dialect: str) -> tuple[str, ...]:
+    # Who saved each history row (the worker, or the operator of an action), the job's
+    # error as saved, what an operator did (NULL for the engine's own saves), and when the
+    # step the save ends began (a runner's saves only: the start of its slice, or the
+    # save before in the same slice). An
+    # operator's action on a case a live worker holds is handed to that worker as a row of
+    # job_requests, which it takes on its next poll (see actors.admin).
+    pg = dialect == POSTGRES
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    key = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    return (
+        "ALTER TABLE step_history ADD COLUMN worker TEXT",
+        "ALTER TABLE step_history ADD COLUMN error TEXT",
+        "ALTER TABLE step_history ADD COLUMN action TEXT",
+        f"ALTER TABLE step_history ADD COLUMN started {real}",
+        f"""
+CREATE TABLE job_requests (
+    id {key},
+    case_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT,
+    operator TEXT NOT NULL,
+    posted_at {real} NOT NULL,
+    taken_by TEXT,
+    taken_at {real},
+    done_at {real},
+    outcome TEXT
+)""",
+        "CREATE INDEX job_requests_case ON job_requests (case_id)",
+    )
+
+
+def _v5(dialect: str) -> tuple[str, ...]:
     suffix = " WITHOUT ROWID" if dialect == SQLITE else ""
     return (
         "CREATE TABLE join_arrivals (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
@@ -156,12 +191,18 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
+        "step_history.worker/error/action/started; job_requests: actions for a case's holder",
+        sqlite=_v4(SQLITE),
+        postgres=_v4(POSTGRES),
+    ),
+    Migration(
+        5,
         "join_arrivals and join_counts: a join's arrivals one row each, not one map per parent",
         # Counting an arrival then writes two small rows instead of rewriting a map that
         # grows with the split: a split of N branches costs O(N), not O(N^2). Maps already
         # in jobs.arrivals stay where they are and still count (see stores/_joins.py).
-        sqlite=_v4(SQLITE),
-        postgres=_v4(POSTGRES),
+        sqlite=_v5(SQLITE),
+        postgres=_v5(POSTGRES),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
@@ -198,6 +239,24 @@ def current_version(conn: Any) -> int:
         return 0
     row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
     return int(row[0])
+
+
+def check_current(conn: Any, where: str) -> None:
+    """Raise ``StoreError`` unless the database holds this version's schema (read-only use).
+
+    A reader never creates or upgrades a schema: ``where`` names the database in the error.
+    """
+    version = current_version(conn)
+    latest = MIGRATIONS[-1].version
+    if version == 0:
+        msg = f"{where} holds no actors store (no schema); nothing was created"
+        raise StoreError(msg)
+    if version < latest:
+        msg = (
+            f"{where} has schema version {version}, this version of actors reads {latest}: "
+            "run `actors db upgrade` first"
+        )
+        raise StoreError(msg)
 
 
 def migrate(conn: Any) -> int:

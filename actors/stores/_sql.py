@@ -10,21 +10,21 @@ to a row and back in ``_rows``, and a join's bookkeeping in ``_joins``.
 from __future__ import annotations
 
 import abc
-import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
-from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors._job import FINAL_STATES, Job, JobRecord, JobState, branch_fault
+from actors._redact import mask_url, redacted_logger
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
 from actors.stores._joins import ADD_ARRIVAL, ARRIVALS_OF, COUNT_OF, PUT_COUNT, JoinCount
 from actors.stores._rows import read_row, row_params
+from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
     COLUMNS,
     FAULTED_VALUE,
@@ -45,7 +45,7 @@ from actors.stores._statements import (
 
 __all__ = ["SqlStore", "mask_url"]
 
-logger = logging.getLogger("actors.stores")
+logger = redacted_logger("actors.stores")
 
 T = TypeVar("T")
 
@@ -54,16 +54,7 @@ _PROBLEM_PREFIX = "stored job row is unreadable"
 _COMMIT_MODES = ("step", "slice", "group")
 
 
-_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
-    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
-
-
-class SqlStore(Store):
+class SqlStore(SqlAdmin, Store):
     """Base of the SQL stores: the ``Store`` semantics over a ``jobs`` table.
 
     Args:
@@ -74,8 +65,9 @@ class SqlStore(Store):
             their step history with them.
         history: append a ``step_history`` row on every save (the default). Off, a save
             writes one B-tree page instead of two: about twice the SQLite save rate.
-        commit: ``"group"`` (the default): a runner's saves of one job, from taking it
-            to parking, splitting, joining or ending it (its slice), are stored together,
+        commit: ``"group"`` (the default; ``"step"`` when read-only): a runner's saves
+            of one job, from taking it to parking, splitting, joining or ending it (its
+            slice), are stored together,
             and the runner does not wait for them: one writer thread stores every slice
             waiting, from all runners, in one transaction, and only then are the
             runners' reports sent to the Scheduler, so nothing the Scheduler acts on is
@@ -85,6 +77,10 @@ class SqlStore(Store):
             ``"slice"`` commits each slice on the runner, before the Scheduler hears of
             the job; ``"step"`` commits every save on its own, so a crash re-runs only the
             last step. Both are slower: see ``benchmarks/README.md`` for the figures.
+        read_only: open the database for reading only (what ``actors status`` and
+            ``actors jobs show`` do): it must exist and hold the current schema (nothing
+            is created or upgraded), the database itself refuses writes, and a row that
+            cannot be read comes back FAULTED without being saved so.
     """
 
     # Dialect details, set by subclasses.
@@ -104,8 +100,15 @@ class SqlStore(Store):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
-        commit: str = "group",
+        commit: str | None = None,
+        read_only: bool = False,
     ) -> None:
+        if commit is None:  # group commit, unless there is nothing to commit
+            commit = "step" if read_only else "group"
+        if read_only and commit != "step":
+            msg = f"a read-only store commits nothing: commit must be 'step', not {commit!r}"
+            raise ValueError(msg)
+        self.read_only = read_only
         if commit not in _COMMIT_MODES:
             msg = f"commit must be one of {', '.join(map(repr, _COMMIT_MODES))}, got {commit!r}"
             raise ValueError(msg)
@@ -223,8 +226,8 @@ class SqlStore(Store):
         """
         why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
         job.state, job.error = JobState.FAULTED, why
-        if row[6] == FAULTED_VALUE:
-            return  # already FAULTED in the store: nothing to save
+        if row[6] == FAULTED_VALUE or self.read_only:
+            return  # already FAULTED in the store, or only looked at: nothing to save
         logger.error("job %s: %s", job.id, why)
         now = time.time()
 
@@ -235,7 +238,28 @@ class SqlStore(Store):
                 (FAULTED_VALUE, why, now, now, job.id),
             )
             if self.keep_history:
-                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now))
+                execute(
+                    HISTORY,
+                    (
+                        job.id,
+                        self._seq(),
+                        job.step,
+                        job.attempt,
+                        FAULTED_VALUE,
+                        now,
+                        None,
+                        why,
+                        None,
+                    ),
+                )
+            if job.parent_id is not None and job.branch_index is not None:
+                # The split's parent learns why now: whoever resumes it (this worker, or
+                # another after a crash) ends its join with this reason, not a bare count.
+                execute(
+                    "UPDATE jobs SET branch_error = ? WHERE id = ? AND gen = ? "
+                    "AND branch_error IS NULL AND joined = ?",
+                    (branch_fault(job), job.parent_id, job.parent_gen, False),
+                )
 
         try:
             self._write(mark, f"mark unreadable job {job.id} FAULTED")
@@ -264,7 +288,17 @@ class SqlStore(Store):
     def _row(self, job: JobRecord, now: float) -> SaveRow:
         history = None
         if self.keep_history:
-            history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+            history = (
+                job.id,
+                self._seq(),
+                job.step,
+                job.attempt,
+                job.state.value,
+                now,
+                self.owner,
+                job.error,
+                self._started(now),
+            )
         return self._params(job, now), history, job
 
     def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:
@@ -301,8 +335,24 @@ class SqlStore(Store):
             if history is not None:
                 execute(HISTORY, history)
 
+    def _started(self, now: float) -> float | None:
+        """When the step a save ends began (``None`` outside a runner's slice).
+
+        Inside a slice: the slice's start, or the save before. The Scheduler's saves run
+        no step.
+        """
+        slice_ = self._slice
+        began: float | None = getattr(slice_, "began", None)
+        if began is not None:
+            slice_.began = now
+        return began
+
     def begin_slice(self) -> None:
-        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``)."""
+        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``).
+
+        In every mode it notes when the slice began, for the step history.
+        """
+        self._slice.began = time.time()
         if self.commit == "slice":
             self._slice.pending = []
         elif self._writer is not None:
@@ -320,6 +370,7 @@ class SqlStore(Store):
         """
         pending = getattr(self._slice, "pending", None)
         part: Slice | None = getattr(self._slice, "part", None)
+        self._slice.began = None
         self._slice.pending = None
         self._slice.part = None
         if self._writer is not None:
@@ -538,6 +589,7 @@ class SqlStore(Store):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
 
@@ -547,12 +599,16 @@ class SqlStore(Store):
         is stamped with ``owner`` in the same transaction, which fences the previous
         holder's saves out of all of them. A case is free when its root is unfinished
         and its lease has no expiry (never taken, or released) or has expired. A row
-        that cannot be read comes back FAULTED (and is saved so).
+        that cannot be read comes back FAULTED (and is saved so). With ``workflows``
+        only cases of those ``(name, version)`` pairs are taken (none if it is empty).
         """
-        if limit <= 0:
+        served = None if workflows is None else sorted(set(workflows))
+        if limit <= 0 or served == []:
             return []
         marks = ", ".join("?" for _ in FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
+        if served is not None:
+            one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
             f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
@@ -573,6 +629,8 @@ class SqlStore(Store):
             params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if case_id is not None:
                 params += (case_id,)
+            for name, version in served or ():
+                params += (name, version)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
             # A few statements for all the cases taken, not a few per case.
@@ -596,6 +654,18 @@ class SqlStore(Store):
             return rows
 
         return self._records(self._write(write, f"claim cases for {owner!r}"))
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+        marks = ", ".join("?" for _ in FINAL_VALUES)
+        rows = self._read(
+            "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
+            f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
+            "GROUP BY workflow, version",
+            (*FINAL_VALUES, now),
+            "count unclaimed cases",
+        )
+        return {(str(name), int(version)): int(n) for name, version, n in rows}
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.

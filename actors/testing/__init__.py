@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from actors.testing._report import TraceEntry
     from actors.testing._runtime import DeterministicRuntime
     from actors.testing._scenario import Case, EngineConfig, Scenario
+    from actors.testing._search import PCT, Exhaustion, exhaust
     from actors.testing._stateful import MediatorMachine
 
     Faults = FaultPlan
 
 __all__ = [
+    "PCT",
     "Case",
     "Crash",
     "Deadlock",
@@ -49,6 +51,7 @@ __all__ = [
     "Duplicate",
     "EngineConfig",
     "EventFault",
+    "Exhaustion",
     "FaultPlan",
     "Faults",
     "GeneratedWorkflow",
@@ -63,6 +66,7 @@ __all__ = [
     "Submission",
     "TraceEntry",
     "VirtualClock",
+    "exhaust",
     "explore",
     "replay",
     "strategies",
@@ -77,6 +81,7 @@ _WHERE = {
     "Duplicate": "_faults",
     "EngineConfig": "_scenario",
     "EventFault": "_faults",
+    "Exhaustion": "_search",
     "FaultPlan": "_faults",
     "GeneratedWorkflow": "_generated",
     "Harness": "_harness",
@@ -85,11 +90,13 @@ _WHERE = {
     "InvariantViolation": "_errors",
     "Livelock": "_errors",
     "MediatorMachine": "_stateful",
+    "PCT": "_search",
     "Scenario": "_scenario",
     "Stall": "_faults",
     "Submission": "_external",
     "TraceEntry": "_report",
     "VirtualClock": "_clock",
+    "exhaust": "_search",
     "explore": "_replay",
     "replay": "_replay",
 }

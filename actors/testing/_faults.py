@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actors._job import JobRecord
+    from actors.testing._crashpoints import CrashPoints
     from actors.testing._monitor import Monitor
 
 __all__ = [
     "Crash",
+    "CrashPoint",
     "Duplicate",
     "EventAction",
     "EventFault",
@@ -34,18 +36,43 @@ __all__ = [
 EventAction = Literal["duplicate", "drop", "delay", "reorder"]
 
 
+CrashPoint = Literal["before_step", "before_save", "stalled"]
+
+
 @dataclass(frozen=True, slots=True)
 class Crash:
-    """Crash the runner that is about to run the ``at_step``-th step (counted over all runners).
+    """Crash the runner that runs the ``at_step``-th step (counted over all runners).
 
-    The runner raises from its fault point between two steps, so pykka's failure path
-    runs (``on_failure`` tells the Scheduler, which restarts the runner and resumes the
-    job from its last saved step). ``lease=True`` labels it an expired lease: a worker
-    that stopped renewing its claim, which for the memory store is the same event.
+    ``point`` says where, and so which bug it can reveal:
+
+    - ``"before_step"``: between two steps, right after the previous step's save. The
+      job resumes exactly where it was; no step runs twice.
+    - ``"before_save"``: the step's task has run, its save is not stored (with
+      ``commit="slice"``, nothing the slice saved is). The job resumes from its last
+      stored step and runs the task again: an effect that is not idempotent repeats.
+    - ``"stalled"``: the worker stalls past its lease inside the step (after the
+      engine's check that it still holds the lease, while the task runs); the case is
+      taken over and resumes from its last save elsewhere, and later the stalled worker
+      wakes and runs the task to its end (its save is then fenced). The task runs
+      twice, in either order with the new owner's run.
+
+    In each case pykka's failure path runs (``on_failure`` tells the Scheduler, which
+    restarts the runner and resumes the job). ``lease=True`` labels a crash an expired
+    lease, which for a single engine is the same event.
     """
 
     at_step: int
     lease: bool = False
+    point: CrashPoint = "before_step"
+
+    def describe(self) -> str:
+        """One phrase for reports."""
+        what = "expire lease" if self.lease else "crash"
+        if self.point == "before_save":
+            return f"{what} after step #{self.at_step}'s task, before its save is stored"
+        if self.point == "stalled":
+            return f"stall past the lease at step #{self.at_step} (taken over; wakes later)"
+        return f"{what} before step #{self.at_step}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +129,7 @@ class FaultPlan:
     def describe(self) -> str:
         """A one-line summary for reports."""
         parts = [
-            *(
-                f"{'expire lease' if c.lease else 'crash'} before step #{c.at_step}"
-                for c in self.crashes
-            ),
+            *(c.describe() for c in self.crashes),
             *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
             *(f"{e.action} event #{e.nth}" for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
@@ -122,8 +146,8 @@ class FaultInjector:
     """Steps runners were about to run so far."""
     events: int = 0
     """Calls of ``Harness.receive_event`` so far."""
-    armed: dict[int, bool] = field(default_factory=dict)
-    """Runner index -> crash (False) or expire its lease (True) before its next step."""
+    armed: dict[int, tuple[bool, CrashPoint]] = field(default_factory=dict)
+    """Runner index -> (lease, point) of a crash at its next step."""
     _told: dict[str, int] = field(default_factory=dict)
     _crash_at: dict[int, Crash] = field(default_factory=dict)
 
@@ -135,7 +159,8 @@ class FaultInjector:
         self.steps += 1
         crash = self._crash_at.get(self.steps)
         if crash is None and runner in self.armed:
-            crash = Crash(self.steps, lease=self.armed.pop(runner))
+            lease, point = self.armed.pop(runner)
+            crash = Crash(self.steps, lease=lease, point=point)
         return crash
 
     def copies(self, message_type: str) -> int:
@@ -175,13 +200,17 @@ class StepHook:
         monitor: Monitor,
         record: Callable[[str, str, str | None, str], None],
         cap: int,
+        points: CrashPoints,
     ) -> None:
         self.faults = faults
+        self.points = points
         self.monitor = monitor
         self.record = record
         self.cap = cap
         """Steps one delivery may run before it counts as a livelock."""
         self.delivery_steps = 0
+        self.between: Callable[[int, JobRecord, Any], None] | None = None
+        """Called between two steps of one delivery: the harness's choice point there."""
 
     def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
         """Before ``runner`` runs ``step`` of ``job``."""
@@ -194,12 +223,23 @@ class StepHook:
                 f"delivery (at {step.name!r}): a loop that never waits or splits?"
             )
             raise SpinError(msg)
+        if self.between is not None and self.delivery_steps > 1:
+            # The runner's thread could be switched out here: let the chooser run others.
+            self.between(runner, job, step)
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)
-        if crash is not None:
-            self.monitor.crashed(runner, job, job.step)
+        if crash is None:
+            return
+        if crash.point == "before_save":
+            self.points.arm_unsaved(runner, job, step, crash)
+            return
+        self.monitor.crashed(runner, job, job.step)
+        if crash.point == "stalled":
+            self.points.stalled(runner, job, step)
+            action = "stalled"
+        else:
             action = "lease-expired" if crash.lease else "crash"
-            where = f"before {step.name!r} (step #{crash.at_step})"
-            self.record(f"runner-{runner}", action, job.id, where)
-            msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
-            raise InjectedCrash(msg)
+        where = f"before {step.name!r} (step #{crash.at_step})"
+        self.record(f"runner-{runner}", action, job.id, where)
+        msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
+        raise InjectedCrash(msg)

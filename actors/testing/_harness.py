@@ -3,39 +3,49 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, NoReturn
+import threading
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pykka
 
 from actors._admission import FullMode
-from actors._errors import ActorsError
 from actors._mediator import Mediator
 from actors.stores import MemoryStore
+from actors.testing._actions import Actions, _label
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
-from actors.testing._clock import VirtualAlarm, VirtualClock
-from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, Livelock
-from actors.testing._external import External, HeldEvent
-from actors.testing._faults import FaultInjector, FaultPlan, SpinError, StepHook
+from actors.testing._clock import VirtualClock
+from actors.testing._crashpoints import CrashPoints
+from actors.testing._errors import (
+    Deadlock,
+    InjectedCrash,
+    InvariantViolation,
+    Livelock,
+)
+from actors.testing._external import External
+from actors.testing._failures import Failures
+from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinError, StepHook
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
-from actors.testing._report import TraceEntry, describe_failure, describe_message, state_report
-from actors.testing._runtime import STARTED, ActorCell, Blocker, DeterministicRuntime
+from actors.testing._report import TraceEntry, describe_message
+from actors.testing._runtime import ActorCell, DeterministicRuntime
+from actors.testing._search import PCT, ScriptChooser
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from pykka._envelope import Envelope
 
-    from actors._job import Job
+    from actors._job import Job, JobRecord
     from actors._workflow import Workflow
     from actors.stores import Store
     from actors.testing._chooser import Chooser
 
 __all__ = ["Harness"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP = range(5)
-_Option = tuple[int, Any]
+A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(External):
+class Harness(External, Failures, Actions):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -63,9 +73,17 @@ class Harness(External):
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
         max_steps: the action budget of the whole run (``Livelock`` beyond it).
         check: check invariants after every action (turn off only to measure).
+        between_steps: a choice point between every two steps a runner runs in one
+            delivery, where other actors may run first (as other threads could while a
+            runner's thread is between two steps); ``False``: steps run back to back.
+        strategy: how seeded choices are made: uniform (``None``) or ``PCT(depth, steps)``.
+        choices: replay a schedule by its choices (as a failure under ``exhaust`` prints
+            them); choice points past the list take option 0.
+        chooser: make every choice with this object instead: anything with a
+            ``choose(n) -> int`` method returning an index in ``range(n)``.
     """
 
-    def __init__(  # noqa: PLR0913 - a simulation has many knobs, all keyword-only
+    def __init__(  # noqa: PLR0913, PLR0915 - a simulation has many knobs, all keyword-only
         self,
         workflows: Iterable[Workflow],
         *,
@@ -82,30 +100,48 @@ class Harness(External):
         substitutions: Mapping[type, type] | None = None,
         max_steps: int = 50_000,
         check: bool = True,
+        between_steps: bool = True,
+        strategy: PCT | None = None,
+        choices: Sequence[int] | None = None,
+        chooser: Chooser | None = None,
     ) -> None:
-        if seed is not None and data is not None:
-            msg = "pass seed= or data= (Hypothesis data), not both"
+        given = [name for name, v in (("seed", seed), ("data", data), ("choices", choices),
+                                      ("chooser", chooser)) if v is not None]  # fmt: skip
+        if len(given) > 1:
+            msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
             raise ValueError(msg)
         workflows = list(workflows)
         self._options_kept: dict[str, Any] = {
             "workflows": workflows, "runners": runners, "capacity": capacity,
             "full_mode": full_mode, "runner_batch": runner_batch, "faults": faults,
             "on_shed": on_shed, "substitutions": substitutions, "max_steps": max_steps,
-            "check": check,
+            "check": check, "between_steps": between_steps, "strategy": strategy,
         }  # fmt: skip
         self.seed: int | None = None
         """The seed of this run (``None`` when choices come from Hypothesis data)."""
         self._chooser: Chooser
-        if data is not None:
+        if chooser is not None:
+            self._chooser = chooser
+            script = getattr(chooser, "script", None)
+            self._options_kept["replay_choices"] = script
+        elif choices is not None:
+            self._chooser = ScriptChooser(choices)
+            self._options_kept["replay_choices"] = list(choices)
+        elif data is not None:
             self._chooser = DataChooser(data)
         else:
             self.seed = fresh_seed() if seed is None else seed
-            self._chooser = SeededChooser(self.seed)
+            self._chooser = (
+                SeededChooser(self.seed) if strategy is None else strategy.chooser(self.seed)
+            )
+        # A chooser that ranks actors (PCT) is shown who each option would run.
+        self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
+        self.runtime.foreign = self._foreign
         self.plan = faults or FaultPlan()
         self.faults = FaultInjector(self.plan)
         if self.plan.duplicates:
@@ -119,6 +155,7 @@ class Harness(External):
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
+        self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
@@ -130,6 +167,10 @@ class Harness(External):
             )
             raise ValueError(msg)
         self.store = store if store is not None else MemoryStore(copy_data=True)
+        # Per simulated thread: the store state a real thread would keep to itself.
+        self._threads: dict[ActorCell, Any] | None = (
+            {} if isinstance(getattr(self.store, "_slice", None), threading.local) else None
+        )
         self.mediator = Mediator(
             workflows,
             runners=runners,
@@ -144,7 +185,12 @@ class Harness(External):
         )
         self.probe = Probe(self.mediator, self.runtime)
         self.monitor = Monitor(self.probe)
-        self._hook = StepHook(self.faults, self.monitor, self._record, max_steps)
+        self.points = CrashPoints(
+            self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
+        )
+        self._hook = StepHook(self.faults, self.monitor, self._record, max_steps, self.points)
+        if between_steps:
+            self._hook.between = self._between_steps
         self.probe.engine.step_hook = self._hook
         External.__init__(self, self.probe)
 
@@ -157,7 +203,7 @@ class Harness(External):
         chooser: how a stateful test steers the interleaving.
         """
         if self.actions >= self.max_steps:
-            self._fail(Livelock, f"Livelock: {self.actions} actions and the run has not settled")
+            self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
         self._run_due()
         options = self._options()
         if not options:
@@ -166,26 +212,84 @@ class Harness(External):
             choice = 0
         elif pick is not None:
             choice = pick % len(options)
+        elif self._pick is not None:
+            choice = self._pick([_label(o) for o in options])
         else:
             choice = self._chooser.choose(len(options))
         self._depth += 1
         self._hook.delivery_steps = 0
+        failure = self.failure
         try:
             self._perform(*options[choice])
         except SpinError as spin:
-            self._fail(Livelock, f"Livelock: {spin}")
+            self._fail(Livelock, str(spin))
         finally:
             self._depth -= 1
+        if self.failure is not None and self.failure is not failure:
+            # Found during this action but caught on its way out (a task that asked an
+            # actor and got Deadlock, say): the run fails all the same, never the job.
+            raise self.failure
         self._after()
         return True
 
-    def run_until_quiescent(self, max_steps: int | None = None) -> int:
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
+        """A runner is between two steps: the chooser may run other actions first.
+
+        Option 0 (go on with the runner) is the canonical choice, so a failing
+        interleaving shrinks toward steps that run back to back. The runner's cell is
+        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
+        where it paused.
+        """
+        paused = False
+        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
+        while True:
+            options = self._options(nested=True)
+            if not options:
+                choice = 0
+            elif self._pick is not None:
+                choice = self._pick([here, *map(_label, options)])
+            else:
+                choice = self._chooser.choose(len(options) + 1)
+            if choice == 0:
+                if paused:
+                    self._record(here, "go on", job.id, f"at {step.name!r}")
+                return
+            if not paused:
+                paused = True
+                self._record(here, "pause", job.id, f"before {step.name!r}")
+            if self.actions >= self.max_steps:
+                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
+            hook = self._hook
+            steps, hook.delivery_steps = hook.delivery_steps, 0
+            self._depth += 1
+            try:
+                self._perform(*options[choice - 1])
+            finally:
+                self._depth -= 1
+                hook.delivery_steps = steps
+
+    def run_until_quiescent(
+        self, max_steps: int | None = None, *, advance_time: bool = True
+    ) -> int:
         """Run until nothing is left to do; return how many actions ran.
 
         Raises ``Deadlock`` if work is left that cannot finish (jobs waiting only on
         external events, which the test may still send, are not a deadlock), and
         ``Livelock`` after ``max_steps`` actions (default: the harness's budget).
+
+        ``advance_time=False`` stops before the virtual clock would move: every action
+        that can run at the current time has run, and no timer has fired early. Jobs
+        parked on a timer (a request's timeout, a ``Wait``) are then still parked, so
+        the test can answer a request before its timeout, or ``advance()`` the clock
+        itself.
         """
+        self._frozen, frozen = not advance_time, self._frozen
+        try:
+            return self._run_quiet(max_steps)
+        finally:
+            self._frozen = frozen
+
+    def _run_quiet(self, max_steps: int | None) -> int:
         start = self.actions
         budget = max_steps if max_steps is not None else self.max_steps
         limit = start + budget
@@ -193,12 +297,12 @@ class Harness(External):
         try:
             while self.step():
                 if self.actions >= limit:
-                    self._fail(Livelock, f"Livelock: {self.actions - start} actions, not settled")
+                    self._fail(Livelock, self._unsettled(f"{self.actions - start} actions"))
         finally:
             self._hook.cap = cap
         stuck = self._stuck()
         if stuck:
-            self._fail(Deadlock, f"Deadlock: the run is quiescent but {stuck}")
+            self._fail(Deadlock, f"the run is quiescent but {stuck}")
         return self.actions - start
 
     def finish(self) -> list[Job]:
@@ -212,7 +316,7 @@ class Harness(External):
         waiting = [s for s in self.submissions if s.handle is not None and not s.done]
         if waiting:
             ids = ", ".join(s.job_id or "?" for s in waiting)
-            self._fail(Deadlock, f"Deadlock: case(s) {ids} still wait for external events")
+            self._fail(Deadlock, f"case(s) {ids} still wait for external events")
         results = [s.result() for s in self.submissions if s.handle is not None]
         try:
             self.monitor.check_end(results)
@@ -229,9 +333,25 @@ class Harness(External):
         self._at.append((action, next(self._at_seq), fn))
         self._at.sort()
 
-    def crash_runner(self, index: int, *, lease: bool = False) -> None:
-        """Crash runner ``index`` before the next step it runs (``lease``: report it as expired)."""
-        self.faults.armed[index] = lease
+    def actor(self, behaviour: type[A], *args: Any, **kwargs: Any) -> pykka.ActorRef[A]:
+        """Start your own actor class under the harness, unchanged; returns its ref.
+
+        ``behaviour`` may be a ``pykka.ThreadingActor`` subclass: here it runs without its
+        thread, one delivery at a time like the engine's actors, so the chooser decides
+        when it handles each message and a cycle of asks is reported as ``Deadlock``.
+        """
+        return self.runtime.actor_class(behaviour).start(*args, **kwargs)
+
+    def crash_runner(
+        self, index: int, *, lease: bool = False, point: CrashPoint = "before_step"
+    ) -> None:
+        """Crash runner ``index`` at the next step it runs (``lease``: report it as expired).
+
+        ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
+        task ran, its save is not stored) or ``"stalled"`` (stalled past its lease; it
+        wakes later and runs the step's task again).
+        """
+        self.faults.armed[index] = (lease, point)
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock forward, ringing alarms on the way; how many rang."""
@@ -267,24 +387,18 @@ class Harness(External):
         if not self._options() and not self._at:
             stuck = self._stuck()
             if stuck:
-                self._fail(Deadlock, f"Deadlock: nothing can run but {stuck}")
-
-    def fail(self, message: str) -> NoReturn:
-        """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
-        self._fail(InvariantViolation, message)
-
-    def report(self) -> str:
-        """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
-        refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
-        return state_report(self.probe, self.clock, refused)
+                self._fail(Deadlock, f"nothing can run but {stuck}")
 
     def replay(self) -> Harness:
         """A fresh harness with this one's seed and options: the same run, action for action."""
+        kept = dict(self._options_kept)
+        workflows = kept.pop("workflows")
+        script = kept.pop("replay_choices", None)
+        if script is not None:
+            return Harness(workflows, choices=script, **kept)
         if self.seed is None:
             msg = "this run's choices came from Hypothesis data; Hypothesis replays it"
             raise ValueError(msg)
-        kept = dict(self._options_kept)
-        workflows = kept.pop("workflows")
         return Harness(workflows, seed=self.seed, **kept)
 
     def close(self) -> None:
@@ -298,56 +412,6 @@ class Harness(External):
         self.close()
 
     # -- one action -------------------------------------------------------------------------------
-
-    def _options(self) -> list[_Option]:
-        cells = self.runtime.runnable()
-        stalled = self.faults.stalled(self.actions) if self.plan.stalls else set()
-        if stalled:
-            moving = [c for c in cells if self._runner_index(c) not in stalled]
-            if moving or self._others():  # a stall delays a runner; it never halts the run
-                cells = moving
-        options: list[_Option] = [(_DELIVER, c) for c in cells]
-        options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
-        options += [(_RING, a) for a in self.clock.due()]
-        options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
-        if options:
-            return options
-        options = [(_EVENT, h) for h in self.held]
-        if self.clock.autojump and self.clock.next_alarm() is not None:
-            options.append((_JUMP, None))
-        return options
-
-    def _others(self) -> bool:
-        return bool(self.clock.due() or any(b.ready() for b in self.runtime.blockers))
-
-    @staticmethod
-    def _runner_index(cell: ActorCell) -> int | None:
-        index = getattr(cell.actor, "_index", None)
-        return index if isinstance(index, int) else None
-
-    def _perform(self, kind: int, target: Any) -> None:
-        if kind == _DELIVER:
-            cell: ActorCell = target
-            message = cell.pending[0].message if cell.started else None
-            action, job, detail = describe_message(message) if cell.started else (STARTED, None, "")
-            self._record(cell.name, action, job, detail)
-            delivered = self.runtime.deliver(cell)
-            if delivered is not STARTED:
-                self.monitor.delivered(delivered)
-        elif kind == _RESUME:
-            blocker: Blocker = target
-            self._record(blocker.name, "resume", None, blocker.why)
-            self.runtime.resume(blocker)
-        elif kind == _RING:
-            alarm: VirtualAlarm = target
-            self._record("clock", "ring", None, f"t={self.clock.now()}")
-            alarm.ring()
-        elif kind == _EVENT:
-            held: HeldEvent = target
-            self._release(held)
-        else:
-            self.clock.jump()
-            self._record("clock", "jump", None, f"t={self.clock.now()}")
 
     def _after(self) -> None:
         failures, self.runtime.failures = self.runtime.failures, []
@@ -385,35 +449,3 @@ class Harness(External):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
-
-    # -- failures ---------------------------------------------------------------------------------
-
-    def _stuck(self) -> str:
-        return self.probe.stuck()
-
-    def _stalled(self, what: str) -> BaseException:
-        message = self._describe_failure(f"Deadlock: {what}; nothing can run", with_state=True)
-        error = Deadlock(message)
-        self.failure = error
-        return error
-
-    def _fail(
-        self, kind: type[Exception], headline: str, cause: BaseException | None = None
-    ) -> NoReturn:
-        with_state = (
-            kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
-        )
-        error = kind(self._describe_failure(headline, with_state=with_state))
-        self.failure = error
-        raise error from cause
-
-    def _describe_failure(self, headline: str, *, with_state: bool) -> str:
-        state = None
-        if with_state:
-            try:
-                state = self.report()
-            except (ActorsError, AssertionError, LookupError, TypeError) as exc:
-                state = f"(no state report: {exc!r})"  # never mask the failure itself
-        return describe_failure(
-            headline, self.seed, self._options_kept, self.plan.describe(), state, self.trace
-        )

@@ -7,7 +7,7 @@ changes engine state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import Runner
@@ -34,11 +34,20 @@ def branch_gen(job: JobRecord) -> int:
     return int(getattr(job, "parent_gen", job.gen))
 
 
+def _is(actor: Any, cls: type) -> bool:
+    """``isinstance`` by the MRO alone.
+
+    pykka's actors are ABCs, and an ABC's negative check walks every subclass it has,
+    which grows with each harness's actor classes.
+    """
+    return cls in type(actor).__mro__
+
+
 def actor_name(actor: Any) -> str:
     """``scheduler`` / ``runner-N`` in traces, also for a substituted subclass."""
-    if isinstance(actor, Scheduler):
+    if _is(actor, Scheduler):
         return "scheduler"
-    if isinstance(actor, Runner):
+    if _is(actor, Runner):
         return f"runner-{actor._index}"
     return type(actor).__name__.lower()
 
@@ -69,13 +78,13 @@ class Probe:
         if self._scheduler is None or self._scheduler.actor_stopped.is_set():
             self._scheduler = None
             for cell in self.runtime.cells:
-                if isinstance(cell.actor, Scheduler):
-                    self._scheduler = cell.actor
+                if _is(cell.actor, Scheduler):
+                    self._scheduler = cast("Scheduler", cell.actor)
         return self._scheduler
 
     def runner_cells(self) -> list[ActorCell]:
         """Live Runner actors, in start order."""
-        return [c for c in self.runtime.cells if isinstance(c.actor, Runner)]
+        return [c for c in self.runtime.cells if _is(c.actor, Runner)]
 
     @staticmethod
     def runner_index(cell: ActorCell) -> int:
@@ -106,6 +115,24 @@ class Probe:
             return {}
         return {job_id: due for due, _, job_id in sched._timers._sorted}
 
+    def only_polling(self) -> bool:
+        """Whether the one timer left is a shared store's poll, with nothing it could take.
+
+        The poll renews this worker's leases and claims cases nobody runs; when every
+        unfinished job in the store is already this engine's, moving the clock for it
+        only re-arms it, for ever.
+        """
+        sched = self.scheduler()
+        if sched is None or not self.store.shared:
+            return False
+        pending = [job_id for _, _, job_id in sched._timers._sorted]
+        if len(pending) != 1 or pending[0] in sched._jobs:
+            return False
+        held = set(sched._jobs) | set(self.channel.running)
+        held.update(j.id for j in self.channel._ready)
+        held.update(j.id for j in self.gate._queue)
+        return all(job_id in held for job_id in self.live())
+
     # -- the work channel and the gate -----------------------------------------------------
 
     def running(self) -> dict[str, tuple[int, JobRecord]]:
@@ -132,6 +159,13 @@ class Probe:
         if isinstance(store, MemoryStore):
             return {jid: saved[0] for jid, saved in list(store._live.items())}
         return {job.id: job for job in store.unfinished()}
+
+    def live_ids(self) -> list[str]:
+        """The ids of every job the store holds in a non-final state."""
+        store = self.store
+        if isinstance(store, MemoryStore):
+            return list(store._live)
+        return [job.id for job in store.unfinished()]
 
     def is_final(self, job_id: str) -> bool:
         """Whether the store holds ``job_id`` in a final state."""

@@ -18,7 +18,7 @@ __all__ = ["explore", "replay"]
 def replay(
     scenario: Scenario | Callable[[Harness], Any],
     *,
-    seed: int,
+    seed: int = 0,
     workflows: Iterable[Workflow] = (),
     **options: Any,
 ) -> Harness:
@@ -26,12 +26,17 @@ def replay(
 
     ``scenario`` is a generated ``Scenario`` or a function that drives a harness
     (``def scenario(h): h.schedule(...); h.finish()``), run on
-    ``Harness(workflows, seed=seed, **options)``. Returns the closed harness, whose
+    ``Harness(workflows, seed=seed, **options)`` (or, given ``choices=``, on the
+    schedule those choices make). Returns the closed harness, whose
     ``trace`` is the run; a failure raises again, with the same message.
     """
     if isinstance(scenario, Scenario):
         return scenario.play(seed=seed, **options)
-    harness = Harness(workflows, seed=seed, **options)
+    choices = options.pop("choices", None)
+    if choices is not None:
+        harness = Harness(workflows, choices=choices, **options)
+    else:
+        harness = Harness(workflows, seed=seed, **options)
     try:
         scenario(harness)
     finally:
@@ -51,7 +56,9 @@ def explore(
 
     The first failure propagates; its message names its seed, so ``replay(scenario,
     seed=...)`` reproduces it. A seeded search, for when Hypothesis is not at hand (with
-    Hypothesis, pass ``data=`` to the harness instead: failures then shrink).
+    Hypothesis, pass ``data=`` to the harness instead: failures then shrink). Pass
+    ``strategy=PCT(depth, steps)`` to choose by PCT rather than uniformly; for every
+    schedule up to a bound, see ``exhaust``.
     """
     flows = list(workflows)
     for offset in range(runs):

@@ -131,6 +131,8 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
             what.append(f"holds {job.id} at {job.step!r}")
         elif isinstance(index, int) and index in idle:
             what.append("idle")
+        if cell.busy and cell.blocker is None:
+            what.append("BUSY: mid-delivery, waiting on a reply or between two steps")
         if not cell.started:
             what.append("not started")
         what.append(f"inbox: {_inbox(cell.pending)}")
@@ -173,8 +175,13 @@ def describe_failure(
     trace: Sequence[TraceEntry],
 ) -> str:
     """A failure message: what failed, how to replay it, the config, the state, the trace tail."""
-    if seed is not None:
-        how = f"seed: {seed} (replay: Harness(..., seed={seed}) with the same options)"
+    strategy = options.get("strategy")
+    if options.get("replay_choices") is not None:
+        choices = options["replay_choices"]
+        how = f"choices: {choices} (replay: Harness(..., choices={choices}) with the same options)"
+    elif seed is not None:
+        also = f", strategy={strategy!r}" if strategy is not None else ""
+        how = f"seed: {seed} (replay: Harness(..., seed={seed}{also}) with the same options)"
     else:
         how = "seed: none; choices came from Hypothesis data (Hypothesis replays the example)"
     config = (

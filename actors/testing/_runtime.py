@@ -22,7 +22,8 @@ import pykka
 from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
-from actors.testing._errors import Deadlock
+from actors.testing._errors import Deadlock, HarnessError
+from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
@@ -172,6 +173,12 @@ class DeterministicRuntime:
         self.failures: list[tuple[ActorCell, BaseException]] = []
         """Unhandled exceptions of told messages, as pykka's loop would log them."""
         self.namer: Callable[[pykka.Actor], str] = _default_name
+        self.foreign: Callable[[str], BaseException] = HarnessError
+        """Builds the error raised when a task waits on an actor this runtime does not run."""
+        guard_threading_futures()
+        self.delivering: list[ActorCell] = []
+        """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
+        or while a runner is between two steps)."""
         self._subs = dict(substitutions or {})
         self._classes: dict[type, type] = {}
         self._seq = itertools.count()
@@ -184,9 +191,11 @@ class DeterministicRuntime:
         behaviour = self._subs.get(behaviour, behaviour)
         cls = self._classes.get(behaviour)
         if cls is None:
+            # The runtime's hooks come first, so a class that already picked pykka's
+            # threading runtime (``pykka.ThreadingActor``) runs here without its thread.
             cls = type(
                 behaviour.__name__,
-                (behaviour, _SimActor),
+                (_SimActor, behaviour),
                 {
                     "_actors_runtime": self,
                     "__module__": behaviour.__module__,
@@ -241,6 +250,9 @@ class DeterministicRuntime:
         """
         actor = cell.actor
         cell.busy = True
+        self.delivering.append(cell)
+        outer = delivering()
+        set_delivering(self.foreign)
         try:
             if not cell.started:
                 cell.started = True
@@ -254,6 +266,8 @@ class DeterministicRuntime:
             self._handle(cell, envelope)
             return envelope.message
         finally:
+            set_delivering(outer)
+            self.delivering.pop()
             cell.busy = False
             if actor.actor_stopped.is_set():
                 self._teardown(cell)

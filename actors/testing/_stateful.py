@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from actors.testing._external import Submission
 
 __all__ = ["MediatorMachine"]
+
+
+class _Draws:
+    """What ``case_data`` needs of a ``DataObject`` (``draw``), inside a composite strategy."""
+
+    def __init__(self, draw: Any) -> None:
+        self.draw = draw
+
 
 _SETTLE_ROUNDS = 20  # replies sent at teardown before giving up on jobs that wait for events
 
@@ -30,8 +38,8 @@ class MediatorMachine(RuleBasedStateMachine):
             workflows = [order_flow]
             harness_options = {"runners": 2, "capacity": 2}
 
-            def case_data(self, workflow, data):
-                return {"order": data.draw(st.integers(1, 99))}
+            def cases(self, workflow):
+                return st.builds(dict, order=st.integers(1, 99))
 
 
         TestOrders = OrderMachine.TestCase
@@ -63,9 +71,33 @@ class MediatorMachine(RuleBasedStateMachine):
 
     # -- hooks for subclasses ---------------------------------------------------------------
 
+    def cases(self, workflow: str) -> st.SearchStrategy[Any]:
+        """Input data for new cases of ``workflow``: a strategy (``{}`` by default).
+
+        The data drawn appears in the failing program as a value, so the program
+        Hypothesis prints on failure runs as printed.
+        """
+        if type(self).case_data is not MediatorMachine.case_data:  # the older hook
+
+            @st.composite
+            def drawn(draw: Any) -> Any:
+                return self.case_data(workflow, cast("st.DataObject", _Draws(draw)))
+
+            return drawn()
+        return st.just({})
+
     def case_data(self, workflow: str, data: st.DataObject) -> Any:
-        """Input data for a new case of ``workflow`` (draw from ``data``); ``{}`` by default."""
+        """Input data for a new case of ``workflow``, drawn from ``data``.
+
+        Prefer ``cases()``: values drawn here show in a failing program as
+        ``Draw n:`` lines rather than as arguments, so it does not run as printed.
+        """
         return {}
+
+    def _case(self) -> st.SearchStrategy[tuple[str, Any]]:
+        return st.sampled_from(self._names).flatmap(
+            lambda name: st.tuples(st.just(name), self.cases(name))
+        )
 
     def reply_payload(self, correlation_id: str) -> Any:
         """What a reply to ``correlation_id`` carries."""
@@ -76,18 +108,20 @@ class MediatorMachine(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------------------
 
-    @rule(which=st.integers(0, 15), data=st.data())
-    def schedule(self, which: int, data: st.DataObject) -> None:
+    @rule(case=st.runner().flatmap(lambda machine: machine._case()))
+    def schedule(self, case: tuple[str, Any]) -> None:
         """A producer schedules a case (it blocks, is refused or sheds per the full mode)."""
-        name = self._names[which % len(self._names)]
-        self.harness.schedule(name, self.case_data(name, data))
+        name, data = case
+        self.harness.schedule(name, data)
 
-    @rule(which=st.integers(0, 15), size=st.integers(2, 4), data=st.data())
-    def schedule_batch(self, which: int, size: int, data: st.DataObject) -> None:
+    @rule(
+        batch=st.runner().flatmap(lambda machine: st.lists(machine._case(), min_size=2, max_size=4))
+    )
+    def schedule_batch(self, batch: list[tuple[str, Any]]) -> None:
         """A producer schedules a batch with ``schedule_many`` (all admitted, or none)."""
-        name = self._names[which % len(self._names)]
-        size = min(size, self.harness.probe.gate.capacity)
-        items = [self.case_data(name, data) for _ in range(size)]
+        name = batch[0][0]
+        size = min(len(batch), self.harness.probe.gate.capacity)
+        items = [data for _, data in batch[:size]]
         self._batches.append(self.harness.schedule_many(name, items))
 
     @rule(picks=st.lists(st.integers(0, 15), min_size=1, max_size=12))

@@ -18,12 +18,13 @@ Everything shrinks towards small, plain values: a single task, one runner, capac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
 
 from actors._admission import FullMode
-from actors.testing._faults import Crash, Duplicate, EventFault, FaultPlan, Stall
+from actors.testing._faults import Crash, CrashPoint, Duplicate, EventFault, FaultPlan, Stall
 from actors.testing._generated import GeneratedWorkflow
 from actors.testing._scenario import Case, EngineConfig, Scenario
 from actors.testing._shapes import Choice, Loop, Node, Pause, Request, Seq, Split, Task
@@ -151,18 +152,27 @@ def fault_plans(
     duplicates: bool = False,
     max_each: int = 2,
     max_step: int = 40,
+    points: Sequence[CrashPoint] = ("before_step",),
 ) -> st.SearchStrategy[FaultPlan]:
     """Fault plans: each kind at most ``max_each`` times, crashes by step ``max_step``.
 
     ``duplicates`` adds duplicated ``BranchArrived`` messages (an engine that keys arrivals
-    by branch must shrug them off; one that counts them joins early).
+    by branch must shrug them off; one that counts them joins early). ``points`` lists the
+    crash points to draw from (see ``Crash``): by default only crashes between steps,
+    which never run a step twice; add ``"before_save"`` and ``"stalled"`` to check that
+    tasks are idempotent.
     """
     none: st.SearchStrategy[tuple[Any, ...]] = st.just(())
 
     def some(strategy: st.SearchStrategy[Any], on: bool) -> st.SearchStrategy[tuple[Any, ...]]:
         return st.lists(strategy, max_size=max_each).map(tuple) if on else none
 
-    crash = st.builds(Crash, at_step=st.integers(1, max_step), lease=st.booleans())
+    crash = st.builds(
+        Crash,
+        at_step=st.integers(1, max_step),
+        lease=st.booleans(),
+        point=st.sampled_from(points) if len(points) > 1 else st.just(points[0]),
+    )
     stall = st.builds(
         Stall, runner=st.integers(0, 3), at=st.integers(0, 4 * max_step), steps=st.integers(1, 20)
     )

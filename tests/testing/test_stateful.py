@@ -55,8 +55,8 @@ class OrderMachine(MediatorMachine):
     workflows = (ORDER,)
     harness_options = {"runners": 2, "capacity": 2}  # noqa: RUF012 - read-only options
 
-    def case_data(self, workflow: str, data: st.DataObject) -> Any:
-        return {"qty": data.draw(st.integers(0, 3), label="qty")}
+    def cases(self, workflow: str) -> st.SearchStrategy[Any]:
+        return st.builds(dict, qty=st.integers(0, 3))
 
     def check_result(self, job: Any) -> None:
         if job.state is JobState.DONE:
@@ -90,7 +90,7 @@ class LostWakeupMachine(OrderMachine):
 
 
 def test_the_machine_finds_a_lost_wakeup_and_prints_the_steps():
-    with pytest.raises(Deadlock):
+    with pytest.raises(Deadlock) as info:
         run_state_machine_as_test(
             LostWakeupMachine,
             settings=settings(
@@ -100,6 +100,16 @@ def test_the_machine_finds_a_lost_wakeup_and_prints_the_steps():
                 suppress_health_check=[HealthCheck.too_slow],
             ),
         )  # fmt: skip
+    # The program printed on failure runs as printed, to the same failure.
+    notes = getattr(info.value, "__notes__", [])
+    program = "\n".join(
+        line for note in notes for line in note.splitlines() if line.startswith("state")
+    )
+    assert "state = LostWakeupMachine()" in program
+    assert "data(...)" not in program and "Draw " not in "\n".join(notes)
+    assert not str(info.value).startswith("Deadlock:")  # the kind is printed once, by Python
+    with pytest.raises(Deadlock):
+        exec(program, {"LostWakeupMachine": LostWakeupMachine})
 
 
 def test_a_machine_without_workflows_is_refused():

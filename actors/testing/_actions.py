@@ -1,0 +1,144 @@
+"""What a ``Harness`` can do next (its options at a choice point), and doing one of them."""
+
+from __future__ import annotations
+
+import types
+from typing import TYPE_CHECKING, Any
+
+from actors.testing._report import describe_message
+from actors.testing._runtime import STARTED
+
+if TYPE_CHECKING:
+    from actors.testing._clock import VirtualAlarm, VirtualClock
+    from actors.testing._crashpoints import CrashPoints, Ghost
+    from actors.testing._external import HeldEvent
+    from actors.testing._faults import FaultInjector, FaultPlan
+    from actors.testing._monitor import Monitor
+    from actors.testing._probe import Probe
+    from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+
+__all__ = ["Actions"]
+
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
+_Option = tuple[int, Any]
+
+
+def _label(option: _Option) -> str:
+    """Who an option would run, for a chooser that ranks actors."""
+    kind, target = option
+    if kind == _DELIVER:
+        return str(target.name)
+    if kind == _RESUME:
+        return str(target.name)
+    if kind == _WAKE:
+        return f"runner-{target.runner} (stalled)"
+    return "clock" if kind in (_RING, _JUMP) else "outside"
+
+
+class Actions:
+    """Options and actions of a ``Harness`` (a mixin: the harness supplies the run)."""
+
+    runtime: DeterministicRuntime
+    faults: FaultInjector
+    plan: FaultPlan
+    clock: VirtualClock
+    held: list[HeldEvent]
+    points: CrashPoints
+    probe: Probe
+    monitor: Monitor
+    store: Any
+    actions: int
+    _frozen: bool
+    _threads: dict[ActorCell, Any] | None
+
+    def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
+        raise NotImplementedError
+
+    def _release(self, held: HeldEvent) -> None:
+        raise NotImplementedError
+
+    def _options(self, *, nested: bool = False) -> list[_Option]:
+        """What could happen next; ``nested``: while a runner between two steps could go on."""
+        cells = [  # runtime.runnable(), inlined: this runs before every action
+            c
+            for c in self.runtime.cells
+            if not c.busy and c.blocker is None and (c.inbox.queue or not c.started)
+        ]
+        stalled = self.faults.stalled(self.actions) if self.plan.stalls else None
+        if stalled:
+            moving = [c for c in cells if self._runner_index(c) not in stalled]
+            # A stall delays a runner; it never halts the run.
+            if nested or moving or self._others():
+                cells = moving
+        options: list[_Option] = [(_DELIVER, c) for c in cells]
+        if self.runtime.blockers:
+            options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
+        options += [(_RING, a) for a in self.clock.due()]
+        if self.held:
+            options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
+        if self.points.ghosts:
+            options += [(_WAKE, g) for g in self.points.ghosts]
+        if options or nested:
+            return options
+        options = [(_EVENT, h) for h in self.held]
+        if (
+            self.clock.autojump
+            and not self._frozen
+            and self.clock.next_alarm() is not None
+            and not self.probe.only_polling()
+        ):
+            options.append((_JUMP, None))
+        return options
+
+    def _others(self) -> bool:
+        return bool(self.clock.due() or any(b.ready() for b in self.runtime.blockers))
+
+    @staticmethod
+    def _runner_index(cell: ActorCell) -> int | None:
+        index = getattr(cell.actor, "_index", None)
+        return index if isinstance(index, int) else None
+
+    def _perform(self, kind: int, target: Any) -> None:
+        if kind == _DELIVER:
+            cell: ActorCell = target
+            message = cell.pending[0].message if cell.started else None
+            action, job, detail = describe_message(message) if cell.started else (STARTED, None, "")
+            self._record(cell.name, action, job, detail)
+            if self._threads is None:
+                delivered = self.runtime.deliver(cell)
+            else:
+                delivered = self._deliver_on_own_thread(cell)
+            if delivered is not STARTED:
+                self.monitor.delivered(delivered)
+        elif kind == _RESUME:
+            blocker: Blocker = target
+            self._record(blocker.name, "resume", None, blocker.why)
+            self.runtime.resume(blocker)
+        elif kind == _RING:
+            alarm: VirtualAlarm = target
+            self._record("clock", "ring", None, f"t={self.clock.now()}")
+            alarm.ring()
+        elif kind == _EVENT:
+            held: HeldEvent = target
+            self._release(held)
+        elif kind == _WAKE:
+            ghost: Ghost = target
+            self.points.wake(ghost)
+        else:
+            self.clock.jump()
+            self._record("clock", "jump", None, f"t={self.clock.now()}")
+
+    def _deliver_on_own_thread(self, cell: ActorCell) -> Any:
+        """Deliver with the store's per-thread state of ``cell``'s (simulated) thread.
+
+        A store that groups a runner's saves per thread (``commit="slice"``) would
+        otherwise mix the saves of every actor the harness runs on its one thread.
+        """
+        assert self._threads is not None
+        store: Any = self.store
+        own = self._threads.setdefault(cell, types.SimpleNamespace())
+        outer, store._slice = store._slice, own
+        try:
+            return self.runtime.deliver(cell)
+        finally:
+            store._slice = outer

@@ -1,0 +1,145 @@
+"""Crash points inside a step: after the task ran, before the save; a worker stalled too long.
+
+A runner can crash after its step's task ran and before its save is stored, and a worker
+can stall past its lease, whose step then runs again when it wakes.
+
+``CrashPoints`` wraps the three store writes a runner's step ends with (``save``,
+``save_split``, ``record_arrival``) on the store instance the harness runs, only once a
+plan or a test asks for such a crash. A write by a runner armed to crash raises
+``InjectedCrash`` before anything is written (with ``commit="slice"``, before the slice
+is committed), so the job resumes from what the store holds and its task runs again.
+
+A stalled worker leaves a ``Ghost``: a copy of the job as that worker had it. When the
+chooser wakes it, its step's task runs once more on that copy, and its save is dropped,
+as the store fences a save from a worker that no longer holds the case's lease.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actors._job import JobRecord
+from actors._steps import Sequential
+from actors.testing._errors import InjectedCrash
+from actors.testing._foreign import delivering, set_delivering
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._workflow import Workflow
+    from actors.stores import Store
+    from actors.testing._faults import Crash
+    from actors.testing._monitor import Monitor
+    from actors.testing._runtime import ActorCell, DeterministicRuntime
+
+__all__ = ["CrashPoints", "Ghost"]
+
+_WRITES = ("save", "save_split", "record_arrival")
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(JobRecord))
+
+
+@dataclass(eq=False)
+class Ghost:
+    """A worker that stalled past its lease at ``step`` of ``job`` and has not woken yet."""
+
+    runner: int
+    job: JobRecord
+    step: Any
+
+    def describe(self) -> str:
+        """Who it is, for traces."""
+        return f"runner {self.runner} (stalled) wakes at {self.step.name!r}"
+
+
+class CrashPoints:
+    """Crashes inside a step, and stalled workers that wake later (see the module doc)."""
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: DeterministicRuntime,
+        monitor: Monitor,
+        record: Callable[[str, str, str | None, str], None],
+        workflow: Callable[[str, int], Workflow],
+    ) -> None:
+        self._store = store
+        self._runtime = runtime
+        self._monitor = monitor
+        self._record = record
+        self._workflow = workflow
+        self._unsaved: dict[ActorCell, tuple[int, JobRecord, Crash, JobRecord]] = {}
+        self._wrapped = False
+        self.ghosts: list[Ghost] = []
+        """Stalled workers not yet woken, oldest first."""
+
+    # -- after the task, before the save ---------------------------------------------------
+
+    def arm_unsaved(self, runner: int, job: JobRecord, step: Any, crash: Crash) -> None:
+        """Crash ``runner`` at its next store write: ``step`` of ``job`` ran, unsaved."""
+        if not self._wrapped:
+            self._wrap()
+        cell = self._runtime.delivering[-1]
+        # The runner's record is the last save here (right before the step runs).
+        self._unsaved[cell] = (runner, job, crash, copy.deepcopy(job))
+
+    def _wrap(self) -> None:
+        self._wrapped = True
+        for name in _WRITES:
+            original = getattr(self._store, name)
+            setattr(self._store, name, self._guarded(original))
+
+    def _guarded(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            if self._unsaved:
+                self._maybe_crash()
+            return original(*args, **kwargs)
+
+        return write
+
+    def _maybe_crash(self) -> None:
+        cells = self._runtime.delivering
+        if not cells or cells[-1] not in self._unsaved:
+            return
+        runner, job, crash, before = self._unsaved.pop(cells[-1])
+        job_id = job.id
+        self._monitor.crashed_unsaved(runner, job_id, (before.step, before.data))
+        # What the step changed in the runner's memory dies with it: the record, which
+        # the work channel still lists as running until the Scheduler hears of the
+        # crash, is as it was when the step began.
+        for name in _RECORD_FIELDS:
+            setattr(job, name, getattr(before, name))
+        action = "lease-expired" if crash.lease else "crash"
+        where = f"after step #{crash.at_step}'s task, before its save is stored"
+        self._record(f"runner-{runner}", action, job_id, where)
+        msg = f"injected: runner {runner} {action} {where} (job {job_id})"
+        raise InjectedCrash(msg)
+
+    # -- stalled past the lease ---------------------------------------------------------------
+
+    def stalled(self, runner: int, job: JobRecord, step: Any) -> None:
+        """``runner`` stalls before ``step`` of ``job``; it wakes when the chooser says."""
+        if isinstance(step, Sequential):  # other steps run no task of the user's
+            self.ghosts.append(Ghost(runner, copy.deepcopy(job), step))
+
+    def wake(self, ghost: Ghost) -> None:
+        """The stalled worker runs its step's task on its own copy; its save is fenced."""
+        self.ghosts.remove(ghost)
+        job, step = ghost.job, ghost.step
+        self._record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} again")
+        wf = self._workflow(job.workflow, job.version)
+        outer = delivering()
+        set_delivering(self._runtime.foreign)
+        try:
+            if step.name in wf.context_steps:
+                step.task(job.data, job.context())
+            else:
+                step.task(job.data)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            self._record(f"runner-{ghost.runner}", "task raised", job.id, detail)
+        finally:
+            set_delivering(outer)
+        self._record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")

@@ -1,0 +1,101 @@
+"""How a simulated run fails: the report a ``Harness`` raises, with seed, config and trace."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from actors._errors import ActorsError
+from actors.testing._errors import Deadlock, HarnessError, InvariantViolation
+from actors.testing._report import describe_failure, state_report
+
+if TYPE_CHECKING:
+    from actors.testing._clock import VirtualClock
+    from actors.testing._external import Submission
+    from actors.testing._faults import FaultPlan
+    from actors.testing._probe import Probe
+    from actors.testing._report import TraceEntry
+    from actors.testing._runtime import DeterministicRuntime
+
+__all__ = ["Failures"]
+
+_LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting, on what
+
+
+class Failures:
+    """The failure reports of a ``Harness`` (a mixin: the harness supplies the run)."""
+
+    trace: list[TraceEntry]
+    runtime: DeterministicRuntime
+    probe: Probe
+    clock: VirtualClock
+    submissions: list[Submission]
+    seed: int | None
+    plan: FaultPlan
+    failure: BaseException | None
+    _options_kept: dict[str, Any]
+
+    def fail(self, message: str) -> NoReturn:
+        """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
+        self._fail(InvariantViolation, message)
+
+    def report(self) -> str:
+        """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
+        refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
+        return state_report(self.probe, self.clock, refused)
+
+    # -- failures ---------------------------------------------------------------------------------
+
+    def _stuck(self) -> str:
+        return self.probe.stuck()
+
+    def _unsettled(self, actions: str) -> str:
+        """A livelock's headline: who kept acting, on which jobs, in the last actions."""
+        recent = self.trace[-_LIVELOCK_WINDOW:]
+        actors: dict[str, int] = {}
+        jobs: dict[str, int] = {}
+        for entry in recent:
+            actors[entry.actor] = actors.get(entry.actor, 0) + 1
+            if entry.job is not None:
+                jobs[entry.job] = jobs.get(entry.job, 0) + 1
+        busiest = sorted(actors.items(), key=lambda kv: -kv[1])
+        who = ", ".join(f"{name} ({n})" for name, n in busiest)
+        which = ", ".join(sorted(jobs)) or "none"
+        return (
+            f"{actions} and the run has not settled; in the last {len(recent)} actions, "
+            f"actions by actor: {who}; jobs involved: {which}"
+        )
+
+    def _foreign(self, what: str) -> BaseException:
+        error = HarnessError(self._describe_failure(what, with_state=True))
+        self.failure = error
+        return error
+
+    def _stalled(self, what: str) -> BaseException:
+        waiting = " -> ".join(c.name for c in self.runtime.delivering)
+        if waiting:
+            what = f"{what}; waiting on replies, outermost first: {waiting}"
+        message = self._describe_failure(what, with_state=True)
+        error = Deadlock(message)
+        self.failure = error
+        return error
+
+    def _fail(
+        self, kind: type[Exception], headline: str, cause: BaseException | None = None
+    ) -> NoReturn:
+        with_state = (
+            kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
+        )
+        error = kind(self._describe_failure(headline, with_state=with_state))
+        self.failure = error
+        raise error from cause
+
+    def _describe_failure(self, headline: str, *, with_state: bool) -> str:
+        state = None
+        if with_state:
+            try:
+                state = self.report()
+            except (ActorsError, AssertionError, LookupError, TypeError) as exc:
+                state = f"(no state report: {exc!r})"  # never mask the failure itself
+        return describe_failure(
+            headline, self.seed, self._options_kept, self.plan.describe(), state, self.trace
+        )
