@@ -19,6 +19,7 @@ from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount
 from actors.stores._statements import (
+    COLUMNS,
     JOIN_COLUMNS_AT,
     JOIN_STEP_AT,
     STAMP_AT,
@@ -29,6 +30,8 @@ from actors.stores._statements import (
 )
 
 __all__ = ["GroupStore", "GroupTransaction"]
+
+ARRIVALS_AT, GEN_AT = COLUMNS.index("arrivals"), COLUMNS.index("gen")
 
 
 class GroupStore(Protocol):
@@ -102,7 +105,9 @@ class GroupTransaction:
                     # A saved row replaces the parent's columns, not the arrivals
                     # recorded at it: those are rows of their own.
                     replaced = joins.pop(job.id, None)
-                    if replaced is not None and replaced.changed:
+                    if params[ARRIVALS_AT] is not None:
+                        _forget(job.id, params[GEN_AT], added, present, counts)
+                    elif replaced is not None and replaced.changed:
                         left.append(replaced)
                     before_row = saved.get(job.id) or stored.get(job.id)
                     stamp = before_row[1] if before_row is not None else params[STAMP_AT]
@@ -196,3 +201,21 @@ def _present(execute: Execute, arrivals: list[Arrival]) -> set[tuple[str, int, i
         params = [v for key in chunk for v in key]
         out.update((pid, int(gen), int(b)) for pid, gen, b in execute(sql, params).fetchall())
     return out
+
+
+def _forget(
+    pid: str,
+    gen: int,
+    added: list[tuple[Any, ...]],
+    present: set[tuple[str, int, int]],
+    counts: dict[tuple[str, int], int],
+) -> None:
+    """A saved arrivals map replaces what was recorded at split ``gen`` of ``pid`` before.
+
+    The rows stored before the group are cleared by the trigger of migration 5; those
+    this group counted so far are dropped here.
+    """
+    added[:] = [x for x in added if x[:2] != (pid, gen)]
+    for key in [x for x in present if x[:2] == (pid, gen)]:
+        present.discard(key)
+    counts[pid, gen] = 0

@@ -152,12 +152,32 @@ CREATE TABLE job_requests (
 
 def _v5(dialect: str) -> tuple[str, ...]:
     suffix = " WITHOUT ROWID" if dialect == SQLITE else ""
+    # A save that writes a parent's arrivals map (a parent waiting on its split, saved
+    # from its record) replaces what was recorded for that split before it.
+    clear = (
+        "DELETE FROM join_arrivals WHERE parent_id = NEW.id AND gen = NEW.gen; "
+        "DELETE FROM join_counts WHERE parent_id = NEW.id AND gen = NEW.gen;"
+    )
+    if dialect == SQLITE:
+        trigger: tuple[str, ...] = (
+            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
+            f"WHEN NEW.arrivals IS NOT NULL BEGIN {clear} END",
+        )
+    else:
+        trigger = (
+            "CREATE FUNCTION actors_arrivals_saved() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN {clear} RETURN NULL; END $$",
+            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
+            "FOR EACH ROW WHEN (NEW.arrivals IS NOT NULL) "
+            "EXECUTE FUNCTION actors_arrivals_saved()",
+        )
     return (
         "CREATE TABLE join_arrivals (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
         "branch_index INTEGER NOT NULL, data TEXT NOT NULL, "
         f"PRIMARY KEY (parent_id, gen, branch_index)){suffix}",
         "CREATE TABLE join_counts (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
         f"arrived INTEGER NOT NULL, PRIMARY KEY (parent_id, gen)){suffix}",
+        *trigger,
     )
 
 

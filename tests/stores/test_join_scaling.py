@@ -140,3 +140,24 @@ def test_the_last_arrival_of_a_wide_split_costs_what_the_second_does(
         assert last[1] <= second[1] + 200, (second, last)
     finally:
         factory.close()
+
+
+@pytest.mark.parametrize("commit", ["step", "group"])
+def test_a_saved_parent_replaces_the_arrivals_recorded_at_its_split(make_store, commit):
+    # An operator reopening branch 1 saves the parent without it: branch 1 must arrive
+    # again before the join fires, and the others count once each.
+    store = make_store() if make_store.kind == "memory" else make_store(commit=commit)
+    _split(store, 3)
+    assert store.record_arrival("p", 1, 0, {"i": 0}, join_step="join") == (1, 3)
+    assert store.record_arrival("p", 1, 1, {"i": 1}, join_step="join") == (2, 3)
+    parent = store.load("p")
+    assert sorted(parent.arrivals) == [0, 1]
+    del parent.arrivals[1]
+    store.save(parent)
+    assert sorted(store.load("p").arrivals) == [0]
+    assert store.record_arrival("p", 1, 0, {"i": 0}, join_step="join") == (0, 3)  # a repeat
+    assert store.record_arrival("p", 1, 2, {"i": 2}, join_step="join") == (2, 3)
+    assert store.load("p").state is JobState.WAITING
+    assert store.record_arrival("p", 1, 1, {"i": 1}, join_step="join") == (3, 3)
+    loaded = store.load("p")
+    assert (loaded.state, sorted(loaded.arrivals)) == (JobState.READY, [0, 1, 2])
