@@ -71,7 +71,7 @@ __all__ = ["worker"]
 )
 @click.option(
     "--commit",
-    default="step",
+    default="group",
     show_default=True,
     type=click.Choice(["step", "slice", "group"]),
     help="SQL stores: commit every save before the next step; or a runner's saves of "

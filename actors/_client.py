@@ -17,8 +17,10 @@ __all__ = ["enqueue", "enqueue_many"]
 def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | None = None) -> str:
     """Write a new case of ``workflow`` into ``store`` (READY, held by no worker).
 
-    Any worker sharing the store (``Mediator`` or ``actors worker``) takes it on its next
-    poll. The case id is returned (``job_id``, or a new one); an id the store already
+    Workers sharing the store (``Mediator`` or ``actors worker``) are woken: those in
+    this process, and on PostgreSQL those in every process (``LISTEN``/``NOTIFY``); a
+    SQLite worker in another process takes the case at its next poll. The case id is
+    returned (``job_id``, or a new one); an id the store already
     holds raises ``JobExistsError``. Admission control belongs to the workers'
     Mediators; this call only writes.
     """
@@ -33,6 +35,7 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
             msg = f"a job with id {case_id!r} already exists in {the_store.url}"
             raise JobExistsError(msg)
         the_store.create(new_case(workflow, case_id, copied))
+        the_store.announce()
     finally:
         if isinstance(store, str):
             the_store.close()
@@ -58,6 +61,7 @@ def enqueue_many(
         cases = batch_cases(the_store, workflow, items, job_ids, lambda: uuid.uuid4().hex)
         if cases:
             the_store.create_many(cases)
+            the_store.announce()
     finally:
         if isinstance(store, str):
             the_store.close()

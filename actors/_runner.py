@@ -211,10 +211,15 @@ class Runner(pykka.Actor):
             outcome = [m.CaseLost(self._index, job, error)]
         elif error is not None:
             outcome = [m.SliceUnsaved(self._index, job, error)]
-        self._e.channel.sent[-1] += len(outcome) - 1  # the writer's slot: one was counted
+        channel = self._e.channel
+        channel.sent[-1] += len(outcome) - 1  # the writer's slot: one was counted
         with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
             for msg in outcome:
                 self._scheduler.tell(msg)
+            if not outcome and channel.drain_requested:
+                # The backlog shrank with no report to show it: a draining shutdown
+                # would otherwise wait for a message that never comes.
+                self._scheduler.tell(m.RunnerIdle(self._index))
 
     def _run(self, job: JobRecord) -> list[Any]:
         try:

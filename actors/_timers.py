@@ -45,6 +45,11 @@ class Timers:
         self._sorted.remove(entry)
         return True
 
+    def due_of(self, job_id: str) -> float | None:
+        """When ``job_id``'s timer is due, or ``None`` when it has none. O(1)."""
+        entry = self._by_job.get(job_id)
+        return entry[0] if entry is not None else None
+
     def next_due(self) -> float | None:
         """The earliest due time, or ``None`` when no timer is pending. O(1)."""
         return self._sorted[0][0] if self._sorted else None

@@ -40,6 +40,7 @@ __all__ = [
     "SpawnBranch",
     "TakeCase",
     "TimerDue",
+    "Wake",
 ]
 
 
@@ -194,6 +195,11 @@ class JobShed:
 @dataclass(frozen=True, slots=True)
 class TimerDue:
     """Internal: the alarm rang; release every timer whose due time has come."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Internal: new cases were written to the shared store; look for them now."""
 
 
 @dataclass(frozen=True, slots=True)

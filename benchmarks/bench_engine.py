@@ -57,6 +57,16 @@ def baseline_w(n: int) -> dict[str, float]:
     return run_baseline(n)
 
 
+def floor_w(n: int, path: str) -> dict[str, float]:
+    """The pykka floor for W (``--floor``, a script printing ``RESULT {json}``), run as is."""
+    out = subprocess.run(
+        [sys.executable, path, str(n)], check=True, capture_output=True, text=True
+    ).stdout
+    line = next(x for x in reversed(out.splitlines()) if x.startswith("RESULT "))
+    got = json.loads(line.removeprefix("RESULT "))
+    return {"workflows_per_s": got["wf_per_s"], "steps_per_s": got["steps_per_s"]}
+
+
 def million(n: int) -> dict[str, float]:
     """``n`` one-step jobs through capacity 1,000 with backpressure, keeping no handles."""
     from workload import one_step
@@ -117,13 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", default="memory://")
+    parser.add_argument(
+        "--floor",
+        default=str(HERE.parent.parent / "shared" / "bench" / "pykka_floor.py"),
+        help="W's floor on pykka (a script of its own); measured beside the engine if found",
+    )
     args = parser.parse_args(argv)
 
     if args.what == "w":
         n = args.n or 20_000
-        engine, base = [], []
-        for _ in range(args.repeat):
+        engine, base, floor = [], [], []
+        has_floor = Path(args.floor).is_file()
+        for _ in range(args.repeat):  # interleaved: a noisy neighbour slows all alike
             base.append(_subprocess("baseline_w", n))
+            if has_floor:
+                floor.append(floor_w(n, args.floor))
             engine.append(_subprocess("engine_w", n, args.store))
         e_wf, b_wf = _median(engine, "workflows_per_s"), _median(base, "workflows_per_s")
         print(f"workload W, {n} workflows, 4 runners, store {args.store}, median of {args.repeat}")
@@ -136,6 +154,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  peak RSS {_median(engine, 'peak_rss_mib'):.1f} MiB"
         )
         print(f"engine / baseline = {e_wf / b_wf:.2f}")
+        if floor:
+            f_wf = _median(floor, "workflows_per_s")
+            runs = ", ".join(
+                f"{e['workflows_per_s'] / f['workflows_per_s']:.2f}"
+                for e, f in zip(engine, floor, strict=True)
+            )
+            print(f"floor     {f_wf:9,.0f} workflows/s ({args.floor})")
+            print(f"engine / floor = {e_wf / f_wf:.2f} (run by run: {runs})")
     elif args.what == "million":
         n = args.n or 1_000_000
         result = _subprocess("million", n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from actors import ParallelSplit, Sequential, Synchronize, Workflow
@@ -39,3 +40,16 @@ def one_step(name: str = "one") -> Workflow:
 
 W = workload_w()
 """Workload W as a module attribute, for ``actors worker --workflows workload:W``."""
+
+
+def _stamp(data: dict[str, Any]) -> None:
+    data["started"] = time.time()
+
+
+def stamped(name: str = "stamp") -> Workflow:
+    """One step that records when it ran: for enqueue-to-first-step latency."""
+    return Workflow(name, [Sequential("stamp", _stamp)], start="stamp")
+
+
+STAMP = stamped()
+"""``stamped()`` as a module attribute, for ``actors worker --workflows workload:STAMP``."""

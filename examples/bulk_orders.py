@@ -3,9 +3,10 @@
 Run it with ``python examples/bulk_orders.py [orders] [batch] [thread|process]``. Orders
 of the order-fulfilment workflow are admitted ``batch`` at a time with ``schedule_many``
 (one transaction per batch) into a SQLite file opened with ``commit="group"``: every
-step's state is saved, and one writer thread stores the saves of all runners (and the
-admissions) together, many per transaction. With ``process`` the groups are stored by a
-writer process beside this one (``writer="process"``), so SQLite runs on another core.
+step's state is saved, and one writer thread stores the saves of all runners together,
+many per transaction (each batch of admissions commits on its own). With ``process`` the
+groups, admissions included, are stored by a writer process beside this one
+(``writer="process"``), so SQLite runs on another core.
 The figures printed show how many slices of saves each transaction carried.
 """
 

@@ -42,6 +42,7 @@ from actors import (
 from actors._cli import main
 from actors._demo import DEMO_WORKFLOW, case_id, demo_order, run_demo
 from actors.stores import MemoryStore, Store, open_store
+from actors.stores._schema import MIGRATIONS
 
 UNSUPPORTED = "nosuch:///var/lib/jobs.db"
 
@@ -609,7 +610,8 @@ RESUMABLE = """
 @pytest.mark.parametrize(
     ("url", "args", "options"),
     [
-        ("sqlite:///jobs.db", [], {"commit": "step"}),
+        ("sqlite:///jobs.db", [], {"commit": "group"}),
+        ("sqlite:///jobs.db", ["--commit", "step"], {"commit": "step"}),
         ("sqlite:///jobs.db", ["--commit", "slice"], {"commit": "slice"}),
         ("sqlite:///jobs.db", ["--commit", "group"], {"commit": "group"}),
         (
@@ -645,7 +647,7 @@ def test_worker_passes_the_commit_mode_to_a_sql_store(
 @pytest.mark.parametrize(
     ("url", "args"),
     [
-        ("sqlite:///jobs.db", ["--writer", "process"]),
+        ("sqlite:///jobs.db", ["--commit", "step", "--writer", "process"]),
         ("memory://", ["--commit", "group", "--writer", "process"]),
     ],
 )
@@ -867,11 +869,11 @@ def test_db_upgrade_applies_the_migrations_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     first = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert first.exit_code == 0, first.output
-    assert all(f"applied {n}:" in first.output for n in (1, 2, 3, 4))
-    assert first.output.strip().endswith("schema version 4")
+    assert all(f"applied {n}:" in first.output for n in (1, 2, 3, 4, 5))
+    assert first.output.strip().endswith(f"schema version {MIGRATIONS[-1].version}")
     again = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert again.exit_code == 0
-    assert again.output.strip() == "schema version 4 (already up to date)"
+    assert again.output.strip() == f"schema version {MIGRATIONS[-1].version} (already up to date)"
 
 
 def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
@@ -883,7 +885,7 @@ def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
     url = pg_server.get_uri("actors_cli_upgrade")
     result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("schema version 4")
+    assert result.output.strip().endswith(f"schema version {MIGRATIONS[-1].version}")
 
 
 @pytest.mark.parametrize(

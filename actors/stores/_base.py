@@ -124,6 +124,31 @@ class Store(abc.ABC):
     shared: bool = False
     """Whether other processes may work on this store (they do on the SQL stores)."""
 
+    wake_key: str | None = None
+    """Names this store's database for wake-ups within a process (``None``: no wake-ups)."""
+
+    def announce(self) -> None:
+        """Tell the workers of this database that new cases were written (``enqueue``).
+
+        Watchers in this process poll at once; the PostgreSQL store also sends a
+        ``NOTIFY`` that reaches workers in other processes.
+        """
+        if self.wake_key is not None:
+            from actors.stores._wake import notify
+
+            notify(self.wake_key)
+
+    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` (which must return at once) when ``announce`` reports new cases.
+
+        Returns the function that stops watching. Without a ``wake_key``, never calls.
+        """
+        if self.wake_key is None:
+            return lambda: None
+        from actors.stores._wake import watch
+
+        return watch(self.wake_key, wake)
+
     def _unsupported(self, what: str) -> NotImplementedError:
         url = getattr(self, "url", type(self).__name__)
         return NotImplementedError(

@@ -16,17 +16,22 @@ from typing import Any, Protocol
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
-from actors.stores._group import Slice
-from actors.stores._joins import JoinCount
+from actors.stores._group import Arrival, Slice
+from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount
 from actors.stores._statements import (
+    COLUMNS,
     JOIN_COLUMNS_AT,
+    JOIN_STEP_AT,
     STAMP_AT,
     Execute,
     ExecuteMany,
     SaveRow,
+    in_lists,
 )
 
 __all__ = ["GroupStore", "GroupTransaction"]
+
+ARRIVALS_AT, GEN_AT = COLUMNS.index("arrivals"), COLUMNS.index("gen")
 
 
 class GroupStore(Protocol):
@@ -62,40 +67,73 @@ class GroupTransaction:
         store, slices, codec = self.store, self.slices, self.store.codec
         self.results = [None] * len(slices)  # a retried transaction starts over
         ids = {job.id for part in slices for _, _, job in part.rows}
-        ids.update(arrival.parent_id for part in slices for arrival in part.arrivals)
+        parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
+        ids.update(parents)
         stored = store._group_rows(execute, sorted(ids))
+        # What join_arrivals and join_counts hold of this group's arrivals, read once:
+        # the group's own keys only, so a wide split costs no more per group than a
+        # narrow one.
+        counts = _counts(execute, sorted(parents))
+        present = _present(execute, [a for part in slices for a in part.arrivals])
         # The rows as the slices before the current one left them: a slice is judged,
         # and its arrivals counted, as if the earlier ones had been stored on their own.
         # Only the rows of parents that arrivals count at matter for that.
         saved: dict[str, Sequence[Any]] = {}
-        parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
         joins: dict[str, JoinCount] = {}
+        left: list[JoinCount] = []  # counts whose parent row a later save replaced
+        added: list[tuple[Any, ...]] = []
         rows: list[Any] = []
         for k, part in enumerate(slices):
             try:
-                self._admit(part, stored, saved, joins)
+                self._admit(part, stored, saved, joins, counts)
             except (LeaseLostError, JobNotFoundError, CodecError) as exc:
                 self.results[k] = exc
                 continue
             for a in part.arrivals:
                 join = joins[a.parent_id]
-                join.arrive(codec, a.gen, a.branch_index, a.data, a.join_step, a.needed)
+                key = (a.parent_id, a.gen, a.branch_index)
+                before = join.n
+                join.arrive(
+                    codec, a.gen, a.branch_index, a.join_step, a.needed, new=key not in present
+                )
+                if join.n > before:
+                    present.add(key)
+                    added.append((*key, a.data))
+                    counts[a.parent_id, join.gen] = join.arrived
             for params, _, job in part.rows:
                 if job.id in parents:
-                    # A saved row replaces whatever arrivals were counted at it so far.
-                    joins.pop(job.id, None)
-                    before = saved.get(job.id) or stored.get(job.id)
-                    stamp = before[1] if before is not None else params[STAMP_AT]
-                    saved[job.id] = (job.id, stamp, *(params[i] for i in JOIN_COLUMNS_AT))
+                    # A saved row replaces the parent's columns, not the arrivals
+                    # recorded at it: those are rows of their own.
+                    replaced = joins.pop(job.id, None)
+                    if params[ARRIVALS_AT] is not None:
+                        _forget(job.id, params[GEN_AT], added, present, counts)
+                    elif replaced is not None and replaced.changed:
+                        left.append(replaced)
+                    before_row = saved.get(job.id) or stored.get(job.id)
+                    stamp = before_row[1] if before_row is not None else params[STAMP_AT]
+                    saved[job.id] = (
+                        job.id,
+                        stamp,
+                        *(params[i] for i in JOIN_COLUMNS_AT),
+                        None,
+                        None,
+                        None,
+                        params[JOIN_STEP_AT],
+                    )
             rows.extend(part.rows)
         store._put_group(execute, executemany, rows, stored)
+        if added:
+            executemany(ADD_ARRIVAL, added)
         # One executemany per statement shape: pipelined on PostgreSQL, where one
         # round trip per parent would otherwise add up in a group of hundreds.
+        touched = {(join.id, join.gen) for join in [*left, *joins.values()] if join.changed}
+        if touched:
+            executemany(PUT_COUNT, [(pid, gen, counts[pid, gen]) for pid, gen in sorted(touched)])
         updates: dict[str, list[tuple[Any, ...]]] = {}
         for join in joins.values():
-            if join.changed:
-                sql, params = join.update(codec)
-                updates.setdefault(sql, []).append(params)
+            update = join.update(codec) if join.changed else None
+            if update is not None:
+                updates.setdefault(update[0], []).append(update[1])
         for sql, many in updates.items():
             executemany(sql, many)
         return rows
@@ -106,6 +144,7 @@ class GroupTransaction:
         stored: Mapping[str, Sequence[Any]],
         saved: Mapping[str, Sequence[Any]],
         joins: dict[str, JoinCount],
+        counts: Mapping[tuple[str, int], int],
     ) -> None:
         """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
 
@@ -131,7 +170,52 @@ class GroupTransaction:
                 if row is None:
                     msg = f"no job {pid!r} to record branch {arrival.branch_index}'s arrival at"
                     raise JobNotFoundError(msg)
-                join = fresh[pid] = JoinCount(pid, row[3:8])
+                join = fresh[pid] = JoinCount(
+                    pid, (*row[3:8], row[11]), counts.get((pid, row[3]), 0)
+                )
             if join.counts(arrival.gen):
-                join.arrivals(self.store.codec)  # readable, or CodecError before anything counts
+                join.check(self.store.codec)  # readable, or CodecError before anything counts
         joins.update(fresh)
+
+
+def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
+    """The arrivals counted so far at each split of ``parents``, by (parent, split)."""
+    out: dict[tuple[str, int], int] = {}
+    for chunk, marks in in_lists(parents):
+        sql = f"SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id IN ({marks})"
+        out.update(((pid, int(gen)), int(n)) for pid, gen, n in execute(sql, chunk).fetchall())
+    return out
+
+
+def _present(execute: Execute, arrivals: list[Arrival]) -> set[tuple[str, int, int]]:
+    """Which of ``arrivals`` (parent, split, branch) ``join_arrivals`` holds already."""
+    keys = sorted({(a.parent_id, a.gen, a.branch_index) for a in arrivals})
+    out: set[tuple[str, int, int]] = set()
+    for i in range(0, len(keys), 300):  # 3 parameters each: 900, under SQLite's 999
+        chunk = keys[i : i + 300]
+        values = ", ".join("(?, ?, ?)" for _ in chunk)
+        sql = (
+            "SELECT parent_id, gen, branch_index FROM join_arrivals "
+            f"WHERE (parent_id, gen, branch_index) IN (VALUES {values})"
+        )
+        params = [v for key in chunk for v in key]
+        out.update((pid, int(gen), int(b)) for pid, gen, b in execute(sql, params).fetchall())
+    return out
+
+
+def _forget(
+    pid: str,
+    gen: int,
+    added: list[tuple[Any, ...]],
+    present: set[tuple[str, int, int]],
+    counts: dict[tuple[str, int], int],
+) -> None:
+    """A saved arrivals map replaces what was recorded at split ``gen`` of ``pid`` before.
+
+    The rows stored before the group are cleared by the trigger of migration 5; those
+    this group counted so far are dropped here.
+    """
+    added[:] = [x for x in added if x[:2] != (pid, gen)]
+    for key in [x for x in present if x[:2] == (pid, gen)]:
+        present.discard(key)
+    counts[pid, gen] = 0

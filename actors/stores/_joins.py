@@ -1,4 +1,16 @@
-"""A split parent's join bookkeeping inside a write transaction: arrivals counted on it."""
+"""A split parent's join bookkeeping inside a write transaction.
+
+Each recorded arrival is a row of its own in ``join_arrivals`` (keyed by parent, split
+and branch), and each split's count of them a row of ``join_counts``: recording one
+arrival writes two small rows, whatever the width of the split, so a split of N branches
+costs O(N) in all. (Arrivals once lived in a JSON map on the parent's row, rewritten whole
+at every arrival: O(N) each, O(N^2) a split.) The parent's row is written only when the
+join fires, or when the first arrival names the join step.
+
+A parent saved with arrivals in its record (the Scheduler's save of a split it settles
+after a restart, say) still keeps them in the row's ``arrivals`` column, as rows written
+before these tables did; those count as arrived too.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +21,60 @@ from typing import Any
 from actors.stores._codec import Codec
 from actors.stores._statements import FINAL_VALUES, READY_VALUE
 
-__all__ = ["JoinCount"]
+__all__ = [
+    "ADD_ARRIVAL",
+    "ARRIVALS_OF",
+    "COUNT_OF",
+    "PUT_COUNT",
+    "JoinCount",
+]
+
+# One arrival, unless that branch of that split was recorded already (a retry).
+ADD_ARRIVAL = (
+    "INSERT INTO join_arrivals (parent_id, gen, branch_index, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (parent_id, gen, branch_index) DO NOTHING"
+)
+# A split's count, as counted in the transaction (the parent's row is locked meanwhile).
+PUT_COUNT = (
+    "INSERT INTO join_counts (parent_id, gen, arrived) VALUES (?, ?, ?) "
+    "ON CONFLICT (parent_id, gen) DO UPDATE SET arrived = excluded.arrived"
+)
+COUNT_OF = "SELECT arrived FROM join_counts WHERE parent_id = ? AND gen = ?"
+ARRIVALS_OF = "SELECT branch_index, data FROM join_arrivals WHERE parent_id = ? AND gen = ?"
 
 
 class JoinCount:
     """A parent's join bookkeeping as read in a write transaction, and arrivals counted on it.
 
-    ``row`` starts ``gen, split_total, joined, arrivals, state``. Counting is in memory;
-    ``update`` is the one statement that stores what changed.
+    ``row`` holds ``gen, split_total, joined, arrivals, state, join_step`` of the parent;
+    ``arrived`` is the split's count in ``join_counts``. Counting is in memory; the caller
+    writes each new arrival's row, the count (``count_params``), and the parent's row when
+    ``update`` says so.
     """
 
-    __slots__ = ("decoded", "final", "fired", "gen", "id", "joined", "n", "step", "text", "total")
+    __slots__ = (
+        "arrived",
+        "final",
+        "fired",
+        "gen",
+        "id",
+        "joined",
+        "legacy",
+        "n",
+        "step",
+        "stored_step",
+        "text",
+        "total",
+    )
 
-    def __init__(self, parent_id: str, row: Sequence[Any]) -> None:
-        self.gen, total, joined, self.text, state = row[:5]
+    def __init__(self, parent_id: str, row: Sequence[Any], arrived: int) -> None:
+        self.gen, total, joined, self.text, state, self.stored_step = row[:6]
         self.id = parent_id
         self.total = int(total or 0)
         self.joined = bool(joined)
         self.final = state in FINAL_VALUES
-        self.decoded: dict[int, Any] | None = None
+        self.legacy: frozenset[int] | None = None
+        self.arrived = int(arrived or 0)
         self.step: str | None = None  # the join step to remember, once an arrival names it
         self.fired = False
         self.n = 0  # arrivals counted
@@ -37,19 +84,17 @@ class JoinCount:
         """Whether an arrival was counted (so there is something to store)."""
         return self.n > 0
 
-    def arrivals(self, codec: Codec) -> dict[int, Any]:
-        """The arrivals stored so far, as JSON trees (parsed once); ``CodecError`` if unreadable.
+    def check(self, codec: Codec) -> frozenset[int]:
+        """The branches the row's ``arrivals`` column holds; ``CodecError`` if unreadable.
 
-        Arrivals are only counted and stored again here, so their data stays in tree
-        form: no class is built and none is walked back into a tree.
+        Empty (and free) unless the parent was saved with arrivals in its record.
         """
-        if self.decoded is None:
+        if self.legacy is None:
             if self.text is None:
-                self.decoded = {}
+                self.legacy = frozenset()
             else:
-                what = f"arrivals of job {self.id}"
-                self.decoded = codec.index_map(self.text, what)
-        return self.decoded
+                self.legacy = frozenset(codec.index_map(self.text, f"arrivals of job {self.id}"))
+        return self.legacy
 
     def counts(self, gen: int) -> bool:
         """Whether an arrival for split ``gen`` would be counted (not stale, not too late)."""
@@ -60,35 +105,43 @@ class JoinCount:
         codec: Codec,
         gen: int,
         branch_index: int,
-        encoded: str,
         join_step: str | None,
         needed: int | None,
+        *,
+        new: bool,
     ) -> tuple[int, int]:
-        """Count one arrival; ``(arrived, total)``, ``arrived == 0`` when it counts nothing."""
-        if not self.counts(gen):
+        """Count one arrival; ``(arrived, total)``, ``arrived == 0`` when it counts nothing.
+
+        ``new``: whether ``join_arrivals`` had no row of this branch of this split.
+        """
+        if not self.counts(gen) or not new:
             return 0, self.total
-        arrivals = self.arrivals(codec)
-        if branch_index in arrivals:
+        legacy = self.check(codec)
+        if branch_index in legacy:
             return 0, self.total
-        arrivals[branch_index] = codec.tree(encoded)
+        self.arrived += 1
         self.n += 1
-        arrived = len(arrivals)
+        arrived = self.arrived + len(legacy)
         if join_step is not None:
             self.step = join_step
             if arrived >= (needed or self.total):
                 self.joined = self.fired = True
         return arrived, self.total
 
-    def update(self, codec: Codec) -> tuple[str, tuple[Any, ...]]:
-        """The statement that stores the counted arrivals (and the join, if it fired)."""
-        assert self.decoded is not None
-        sets = "arrivals = ?, updated_at = ?"
-        params: list[Any] = [codec.encode_index_map(self.decoded), time.time()]
+    def count_params(self) -> tuple[Any, ...]:
+        """``PUT_COUNT``'s parameters: this split's count as it now stands."""
+        return (self.id, self.gen, self.arrived)
+
+    def update(self, codec: Codec) -> tuple[str, tuple[Any, ...]] | None:
+        """The statement that stores a fired join or a newly named join step, if any."""
         if self.fired:
             event = codec.encode(["join", self.step, None])
-            sets += ", joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"
-            params += [True, READY_VALUE, self.step, self.step, event]
-        elif self.step is not None:
-            sets += ", join_step = ?"
-            params.append(self.step)
+            sets = "joined = ?, state = ?, step = ?, join_step = ?, event = ?, due = NULL"
+            params: list[Any] = [True, READY_VALUE, self.step, self.step, event]
+        elif self.step is not None and self.step != self.stored_step:
+            sets, params = "join_step = ?", [self.step]
+        else:
+            return None
+        sets += ", updated_at = ?"
+        params.append(time.time())
         return f"UPDATE jobs SET {sets} WHERE id = ?", (*params, self.id)

@@ -19,6 +19,7 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
+from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
 from actors.stores._statements import (
@@ -82,6 +83,8 @@ for _name in ("psycopg", "psycopg.pool"):
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
+logger = redacted_logger("actors.stores")
+
 
 class PostgresStore(SqlStore):
     """Jobs in PostgreSQL, through a ``psycopg_pool.ConnectionPool``.
@@ -122,7 +125,7 @@ class PostgresStore(SqlStore):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
-        commit: str = "step",
+        commit: str | None = None,
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
@@ -137,6 +140,10 @@ class PostgresStore(SqlStore):
         )
         remember_secrets(url)
         self.url = mask_url(url)
+        self.wake_key = f"postgresql:{self.url}"
+        self._raw_url = url  # for the listening connection, opened when a worker watches
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
         self._timeout = timeout
         self._statements: dict[str, str] = {}
         self._statements_lock = threading.Lock()
@@ -291,9 +298,32 @@ class PostgresStore(SqlStore):
                 return LeaseLostError(job.id, job.case_id, row[0], self.owner)
         return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
+    def announce(self) -> None:
+        """Wake this database's workers: here, and in other processes by ``NOTIFY``."""
+        super().announce()
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            # The cases are stored; workers find them at their next poll instead.
+            logger.warning("could not notify the workers of %s: %s", self.url, _describe(exc))
+
+    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """As ``Store.watch``; also listens for ``NOTIFY`` from other processes."""
+        stop = super().watch(wake)
+        with self._listener_lock:
+            if self._listener is None:
+                self._listener = Listener(self._raw_url, str(self.wake_key), self.url)
+                self._listener.start(self._timeout)
+        return stop
+
     def close(self) -> None:
-        """Store what the writer thread holds, then close the connection pool."""
+        """Store what the writer thread holds, stop listening, close the connection pool."""
         self._close_writer()
+        with self._listener_lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         self._pool.close()
 
 

@@ -31,7 +31,10 @@ def row_params(
     if job.event is not None:
         event = codec.encode(list(job.event), f"event of job {job.id}")
     arrivals = None
-    if job.arrivals:
+    if job.arrivals or (job.state is JobState.WAITING and job.split_total and not job.joined):
+        # A parent waiting on its split is saved with its arrivals as the record holds
+        # them, even none: the row's map then replaces those recorded for the split
+        # before (a trigger clears them), as an operator's reopening of a branch needs.
         arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
     state = job.state.value
     return (

@@ -150,6 +150,37 @@ CREATE TABLE job_requests (
     )
 
 
+def _v5(dialect: str) -> tuple[str, ...]:
+    suffix = " WITHOUT ROWID" if dialect == SQLITE else ""
+    # A save that writes a parent's arrivals map (a parent waiting on its split, saved
+    # from its record) replaces what was recorded for that split before it.
+    clear = (
+        "DELETE FROM join_arrivals WHERE parent_id = NEW.id AND gen = NEW.gen; "
+        "DELETE FROM join_counts WHERE parent_id = NEW.id AND gen = NEW.gen;"
+    )
+    if dialect == SQLITE:
+        trigger: tuple[str, ...] = (
+            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
+            f"WHEN NEW.arrivals IS NOT NULL BEGIN {clear} END",
+        )
+    else:
+        trigger = (
+            "CREATE FUNCTION actors_arrivals_saved() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN {clear} RETURN NULL; END $$",
+            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
+            "FOR EACH ROW WHEN (NEW.arrivals IS NOT NULL) "
+            "EXECUTE FUNCTION actors_arrivals_saved()",
+        )
+    return (
+        "CREATE TABLE join_arrivals (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
+        "branch_index INTEGER NOT NULL, data TEXT NOT NULL, "
+        f"PRIMARY KEY (parent_id, gen, branch_index)){suffix}",
+        "CREATE TABLE join_counts (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
+        f"arrived INTEGER NOT NULL, PRIMARY KEY (parent_id, gen)){suffix}",
+        *trigger,
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -183,6 +214,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         "step_history.worker/error/action/started; job_requests: actions for a case's holder",
         sqlite=_v4(SQLITE),
         postgres=_v4(POSTGRES),
+    ),
+    Migration(
+        5,
+        "join_arrivals and join_counts: a join's arrivals one row each, not one map per parent",
+        # Counting an arrival then writes two small rows instead of rewriting a map that
+        # grows with the split: a split of N branches costs O(N), not O(N^2). Maps already
+        # in jobs.arrivals stay where they are and still count (see stores/_joins.py).
+        sqlite=_v5(SQLITE),
+        postgres=_v5(POSTGRES),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

@@ -22,7 +22,7 @@ from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
-from actors.stores._joins import JoinCount
+from actors.stores._joins import ADD_ARRIVAL, ARRIVALS_OF, COUNT_OF, PUT_COUNT, JoinCount
 from actors.stores._rows import read_row, row_params
 from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
@@ -65,17 +65,18 @@ class SqlStore(SqlAdmin, Store):
             their step history with them.
         history: append a ``step_history`` row on every save (the default). Off, a save
             writes one B-tree page instead of two: about twice the SQLite save rate.
-        commit: ``"step"`` (the default) commits every save on its own. ``"slice"``
-            groups the saves a runner makes while it runs one job (from taking it to
-            parking, splitting, joining or ending it) into one transaction, committed
-            before the Scheduler hears of the job: several times the throughput, and a
-            crash re-runs the steps of the slice in flight rather than just the last
-            step (at-least-once either way; idempotency keys do not change).
-            ``"group"`` stores slices the same way, but the runner does not wait: one
-            writer thread stores every slice waiting, from all runners, in one
-            transaction, and only then are the runners' reports sent to the Scheduler.
-            Many times the throughput again; what a crash re-runs is the same as with
-            ``"slice"`` (the slices not yet stored).
+        commit: ``"group"`` (the default; ``"step"`` when read-only): a runner's saves
+            of one job, from taking it to parking, splitting, joining or ending it (its
+            slice), are stored together,
+            and the runner does not wait for them: one writer thread stores every slice
+            waiting, from all runners, in one transaction, and only then are the
+            runners' reports sent to the Scheduler, so nothing the Scheduler acts on is
+            unsaved. A crash re-runs the steps of the slices not yet stored
+            (at-least-once either way; idempotency keys do not change). Saves outside a
+            slice (admissions, the Scheduler's own) are stored before the call returns.
+            ``"slice"`` commits each slice on the runner, before the Scheduler hears of
+            the job; ``"step"`` commits every save on its own, so a crash re-runs only the
+            last step. Both are slower: see ``benchmarks/README.md`` for the figures.
         read_only: open the database for reading only (what ``actors status`` and
             ``actors jobs show`` do): it must exist and hold the current schema (nothing
             is created or upgraded), the database itself refuses writes, and a row that
@@ -88,9 +89,9 @@ class SqlStore(SqlAdmin, Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
-    # With commit="group": whether saves outside a slice go through the writer too. Yes
-    # where the database has one write lock (SQLite); PostgreSQL writes rows concurrently,
-    # and a caller waiting for a whole group would wait longer than for its own commit.
+    # With commit="group": whether saves outside a slice go through the writer too (a
+    # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
+    # caller waiting for a whole group would wait longer than for its own commit.
     _group_all = True
 
     def __init__(
@@ -99,9 +100,11 @@ class SqlStore(SqlAdmin, Store):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
-        commit: str = "step",
+        commit: str | None = None,
         read_only: bool = False,
     ) -> None:
+        if commit is None:  # group commit, unless there is nothing to commit
+            commit = "step" if read_only else "group"
         if read_only and commit != "step":
             msg = f"a read-only store commits nothing: commit must be 'step', not {commit!r}"
             raise ValueError(msg)
@@ -198,10 +201,22 @@ class SqlStore(SqlAdmin, Store):
         out = []
         for row in rows:
             job, problems = self._record(row)
+            if job.split_total > 0 and not problems:
+                self._recorded_arrivals(job, problems)
             if problems:
                 self._fault_bad_row(job, row, problems)
             out.append(job)
         return out
+
+    def _recorded_arrivals(self, job: JobRecord, problems: list[str]) -> None:
+        """Add to ``job.arrivals`` those recorded for its current split (``join_arrivals``)."""
+        rows = self._read(ARRIVALS_OF, (job.id, job.gen), f"read the arrivals at job {job.id}")
+        for index, text in rows:
+            what = f"arrival of branch {index} at job {job.id}"
+            try:
+                job.arrivals.setdefault(int(index), self.codec.decode(text, what))
+            except CodecError as exc:
+                problems.append(str(exc))
 
     def _fault_bad_row(self, job: JobRecord, row: Sequence[Any], problems: list[str]) -> None:
         """Mark a job whose row cannot be read FAULTED, naming what is wrong.
@@ -490,6 +505,8 @@ class SqlStore(SqlAdmin, Store):
 
         def write(execute: Execute) -> None:
             execute("DELETE FROM step_history WHERE job_id = ?", (job_id,))
+            execute("DELETE FROM join_arrivals WHERE parent_id = ?", (job_id,))
+            execute("DELETE FROM join_counts WHERE parent_id = ?", (job_id,))
             execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
         self._write(write, f"delete job {job_id}")
@@ -554,6 +571,8 @@ class SqlStore(SqlAdmin, Store):
 
         def write(execute: Execute) -> int:
             execute(f"DELETE FROM step_history WHERE job_id IN ({oldest})", (keep,))
+            execute(f"DELETE FROM join_arrivals WHERE parent_id IN ({oldest})", (keep,))
+            execute(f"DELETE FROM join_counts WHERE parent_id IN ({oldest})", (keep,))
             cur = execute(f"DELETE FROM jobs WHERE id IN ({oldest})", (keep,))
             return int(cur.rowcount)
 
@@ -725,7 +744,7 @@ class SqlStore(SqlAdmin, Store):
             part.arrivals.append(Arrival(parent_id, gen, branch_index, encoded, join_step, needed))
             return None
         select = (
-            "SELECT gen, split_total, joined, arrivals, state, case_id, lease_owner "
+            "SELECT gen, split_total, joined, arrivals, state, join_step, case_id, lease_owner "
             "FROM jobs WHERE id = ?" + self._for_update
         )
         owner = self.owner
@@ -738,16 +757,24 @@ class SqlStore(SqlAdmin, Store):
             # the parent), fenced by theirs. A parent is locked before its branches, the
             # order in which a claim locks a case's rows, so the two never deadlock.
             row = execute(select, (parent_id,)).fetchone()
-            if owner is not None and row is not None and row[6] not in (None, owner):
-                raise LeaseLostError(parent_id, row[5], row[6], owner)
+            if owner is not None and row is not None and row[7] not in (None, owner):
+                raise LeaseLostError(parent_id, row[6], row[7], owner)
             self._put_rows(execute, pending, fence=owner is not None)
             if row is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
                 raise JobNotFoundError(msg)
-            join = JoinCount(parent_id, row)
-            counted = join.arrive(self.codec, gen, branch_index, encoded, join_step, needed)
+            count = execute(COUNT_OF, (parent_id, row[0])).fetchone()
+            join = JoinCount(parent_id, row, count[0] if count is not None else 0)
+            if not join.counts(gen):
+                return 0, join.total
+            join.check(self.codec)  # readable, or CodecError before anything is written
+            new = execute(ADD_ARRIVAL, (parent_id, gen, branch_index, encoded)).rowcount == 1
+            counted = join.arrive(self.codec, gen, branch_index, join_step, needed, new=new)
             if join.changed:
-                execute(*join.update(self.codec))
+                execute(PUT_COUNT, join.count_params())
+                update = join.update(self.codec)
+                if update is not None:
+                    execute(*update)
             return counted
 
         return self._write(write, f"record an arrival at job {parent_id}")

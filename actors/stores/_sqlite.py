@@ -171,7 +171,7 @@ class SqliteStore(SqlStore):
         codec: Codec | None = None,
         retain: int | None = None,
         history: bool = True,
-        commit: str = "step",
+        commit: str | None = None,
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
         writer: str = "thread",
@@ -180,6 +180,8 @@ class SqliteStore(SqlStore):
         if writer not in ("thread", "process"):
             msg = f"writer must be 'thread' or 'process', got {writer!r}"
             raise ValueError(msg)
+        if commit is None:  # group commit, unless there is nothing to commit
+            commit = "step" if read_only else "group"
         if writer == "process" and commit != "group":
             msg = (
                 f"writer='process' runs group transactions; it needs commit='group', not {commit!r}"
@@ -200,6 +202,7 @@ class SqliteStore(SqlStore):
             msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
             raise ValueError(msg)
         self.url = f"sqlite:///{self.path}"
+        self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
         self._local = threading.local()
@@ -208,6 +211,12 @@ class SqliteStore(SqlStore):
         self._conns_lock = threading.Lock()
         self._closed = False
         self.writer = writer
+        # Saves outside a runner's slice (admissions, the Scheduler's) commit on their own,
+        # between the writer thread's groups, on the process's write lock: a producer
+        # then waits for its own commit, not for a whole group of runners' slices (one
+        # producer admits 1.4 to 3 times as many cases so). A writer process holds no
+        # lock of this process, so there they go through its groups instead.
+        self._group_all = writer == "process"
         self._process: WriterProcess | None = None
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.

@@ -19,6 +19,7 @@ __all__ = [
     "GROUP_READ",
     "HISTORY",
     "JOIN_COLUMNS_AT",
+    "JOIN_STEP_AT",
     "READY_VALUE",
     "RUNNING_VALUE",
     "SELECT_LIST",
@@ -117,13 +118,14 @@ STAMP_OF = "SELECT case_id, lease_owner FROM jobs WHERE id = ?"
 # may change (SQLite rewrites their index entries only when they did).
 GROUP_READ = (
     "id, lease_owner, case_id, gen, split_total, joined, arrivals, state, "
-    "due, finished_at, lease_expires"
+    "due, finished_at, lease_expires, join_step"
 )
 # Where those columns (after the stamp) sit in a save's parameters, and the stamp of a
 # new row (the parameters end: created_at, updated_at, finished_at, lease_owner, expiry).
 JOIN_COLUMNS_AT = tuple(
     COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
 )
+JOIN_STEP_AT = COLUMNS.index("join_step")
 STAMP_AT = -2
 
 

@@ -59,8 +59,8 @@ def test_the_writer_option_is_checked(path):
     with pytest.raises(ValueError, match="writer must be 'thread' or 'process', got 'fork'"):
         SqliteStore(path, commit="group", writer="fork")
     with pytest.raises(ValueError, match="needs commit='group', not 'step'"):
-        SqliteStore(path, writer="process")
-    store = open_store(f"sqlite:///{path}", commit="group", writer="process")
+        SqliteStore(path, commit="step", writer="process")
+    store = open_store(f"sqlite:///{path}", writer="process")  # group: the default
     try:
         assert (store.commit, store.writer) == ("group", "process")
     finally:

@@ -1,0 +1,68 @@
+"""``LISTEN``/``NOTIFY``: PostgreSQL wakes the workers of a database when cases are written.
+
+``enqueue`` on a PostgreSQL store sends ``NOTIFY actors_cases`` after its commit; every
+worker's store listens on one connection of its own, on a thread that wakes the process's
+watchers of that database (see ``_wake``). Polling stays: a worker whose listening
+connection is down still finds new cases at its next poll, and the thread reconnects.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+
+from actors._redact import redacted_logger
+from actors.stores._wake import notify
+
+__all__ = ["CHANNEL", "Listener"]
+
+CHANNEL = "actors_cases"
+
+logger = redacted_logger("actors.stores")
+
+_TICK = 0.5  # seconds: how often the thread checks whether it should stop
+_RETRY = 1.0  # seconds before reconnecting a lost listening connection
+
+
+class Listener:
+    """A thread that listens on ``CHANNEL`` and wakes the watchers of ``key``."""
+
+    def __init__(self, url: str, key: str, masked: str) -> None:
+        self._url, self._key, self._masked = url, key, masked
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="actors-listen", daemon=True)
+
+    def start(self, timeout: float) -> None:
+        """Start listening; returns once ``LISTEN`` is in place (or after ``timeout``)."""
+        self._thread.start()
+        self._ready.wait(timeout)
+
+    def close(self) -> None:
+        """Stop listening and close the connection (within about ``_TICK`` seconds)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5 * _TICK)
+
+    def _run(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._ready.set()
+                    if lost:  # cases written while nobody listened: look for them now
+                        notify(self._key)
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=_TICK):
+                            notify(self._key)
+            except psycopg.Error as exc:
+                logger.warning(
+                    "listening for new cases on %s failed (%s); polling meanwhile",
+                    self._masked,
+                    type(exc).__name__,
+                )
+                self._ready.set()
+                lost = True
+                self._stop.wait(_RETRY)

@@ -1,0 +1,45 @@
+"""Wake-ups within one process: a case was written for the workers of a database.
+
+``enqueue`` writes cases that a worker would otherwise find only at its next poll. Each
+Scheduler on a shared store watches its database's key here; writing cases calls
+``notify``, and the watchers poll at once. Across processes the PostgreSQL store carries
+the same signal by ``LISTEN``/``NOTIFY``; SQLite workers in other processes still find new
+cases at their next poll.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+
+__all__ = ["notify", "watch"]
+
+_lock = threading.Lock()
+_watchers: dict[str, dict[int, Callable[[], None]]] = {}
+_tokens = itertools.count()
+
+
+def watch(key: str, wake: Callable[[], None]) -> Callable[[], None]:
+    """Call ``wake()`` whenever cases are written for ``key``; returns the way to stop."""
+    token = next(_tokens)
+    with _lock:
+        _watchers.setdefault(key, {})[token] = wake
+
+    def stop() -> None:
+        with _lock:
+            found = _watchers.get(key)
+            if found is not None:
+                found.pop(token, None)
+                if not found:
+                    del _watchers[key]
+
+    return stop
+
+
+def notify(key: str) -> None:
+    """Wake every watcher of ``key`` in this process (each must return at once)."""
+    with _lock:
+        wakes = list(_watchers.get(key, {}).values())
+    for wake in wakes:
+        wake()
