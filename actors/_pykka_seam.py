@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pykka
 from pykka._actor import ActorInbox
 from pykka._envelope import Envelope
 from pykka._types import OptExcInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import pykka
 
 __all__ = [
     "SUPPORTED_PYKKA",
@@ -29,6 +28,7 @@ __all__ = [
     "OptExcInfo",
     "handle_receive",
     "hooks",
+    "wrap_threading_future_get",
 ]
 
 SUPPORTED_PYKKA = ((4, 5), (5, 0))  # from (inclusive), to (exclusive): setup.cfg's pin
@@ -62,3 +62,27 @@ def hooks(
 def handle_receive(actor: pykka.Actor, message: Any) -> Any:
     """Deliver ``message`` to ``actor`` as pykka's own loop does (system messages too)."""
     return actor._handle_receive(message)
+
+
+def wrap_threading_future_get(
+    refuse: Callable[[], BaseException | None],
+) -> None:
+    """Make ``pykka.ThreadingFuture.get`` raise ``refuse()`` instead of blocking on it.
+
+    Installed once per process. ``refuse()`` is asked only for a future not yet resolved
+    (pykka keeps a ThreadingFuture's value in ``_result``, ``None`` until set); when it
+    returns an error, ``get`` raises it, otherwise it waits as pykka's own does.
+    """
+    original = pykka.ThreadingFuture.get
+    if getattr(original, "_actors_guard", False):
+        return
+
+    def get(self: pykka.ThreadingFuture[Any], *, timeout: float | None = None) -> Any:
+        if getattr(self, "_result", True) is None:
+            error = refuse()
+            if error is not None:
+                raise error
+        return original(self, timeout=timeout)
+
+    get._actors_guard = True  # type: ignore[attr-defined]
+    pykka.ThreadingFuture.get = get  # type: ignore[method-assign]

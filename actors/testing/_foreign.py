@@ -10,9 +10,9 @@ instead (the wrapper is installed once and costs nothing outside a delivery).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pykka
+from actors._pykka_seam import wrap_threading_future_get
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,20 +34,16 @@ def set_delivering(refuse: Callable[[str], BaseException] | None) -> None:
 
 def guard_threading_futures() -> None:
     """Wrap ``pykka.ThreadingFuture.get`` once: in a delivery, a wait that would block raises."""
-    original = pykka.ThreadingFuture.get
-    if getattr(original, "_actors_guard", False):
-        return
+    wrap_threading_future_get(_refusal)
 
-    def get(self: pykka.ThreadingFuture[Any], *, timeout: float | None = None) -> Any:
-        refuse = getattr(_STATE, "refuse", None)
-        if refuse is not None and getattr(self, "_result", True) is None:
-            raise refuse(
-                "a task waits on a reply from an actor the harness does not run (a "
-                "pykka.ThreadingActor started outside it): its thread is outside the "
-                "schedule, so the run would hang or stop being deterministic. Start the "
-                "actor with harness.actor(YourActor, ...) instead"
-            )
-        return original(self, timeout=timeout)
 
-    get._actors_guard = True  # type: ignore[attr-defined]
-    pykka.ThreadingFuture.get = get  # type: ignore[method-assign]
+def _refusal() -> BaseException | None:
+    refuse: Callable[[str], BaseException] | None = getattr(_STATE, "refuse", None)
+    if refuse is None:
+        return None
+    return refuse(
+        "a task waits on a reply from an actor the harness does not run (a "
+        "pykka.ThreadingActor started outside it): its thread is outside the "
+        "schedule, so the run would hang or stop being deterministic. Start the "
+        "actor with harness.actor(YourActor, ...) instead"
+    )
