@@ -14,6 +14,7 @@ button, with the correlation id the page shows), or for someone to cancel them.
 
 from __future__ import annotations
 
+import queue
 import sys
 from typing import Any
 
@@ -50,8 +51,14 @@ def invoice(data: dict[str, Any]) -> None:
     data["invoice"] = f"INV-{data['parcel']}"
 
 
+# The pickup desk: where requests go. A person answers them (from the dashboard's
+# send-event form, with the correlation id the request carries).
+PICKUP_DESK: queue.Queue[str] = queue.Queue()
+
+
 def request_pickup(data: dict[str, Any], ctx: StepContext) -> None:
-    data["pickup_requested"] = ctx.correlation_id  # an operator answers from the dashboard
+    data["pickup_requested"] = True
+    PICKUP_DESK.put(ctx.correlation_id)
 
 
 def picked_up(data: dict[str, Any], reply: Any) -> None:
@@ -91,7 +98,7 @@ def fill(store: str, *, done: int = 12, faulted: int = 3, waiting: int = 2) -> M
 
     DONE ones need no pickup; FAULTED ones meet a carrier that is down; WAITING ones
     wait for an operator to confirm their pickup. Returns the running Mediator once the
-    DONE and FAULTED ones have ended.
+    DONE and FAULTED ones have ended and the others have asked for their pickup.
     """
     mediator = Mediator(WORKFLOWS, runners=2, store=store)
     handles = []
@@ -104,6 +111,8 @@ def fill(store: str, *, done: int = 12, faulted: int = 3, waiting: int = 2) -> M
         mediator.schedule("shipment", {"parcel": n, "pickup": True}, job_id=f"parcel-{n}")
     for handle in handles:
         handle.result(timeout=30)
+    for _ in range(waiting):
+        PICKUP_DESK.get(timeout=30)
     return mediator
 
 

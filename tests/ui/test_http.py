@@ -1,0 +1,192 @@
+"""The dashboard over HTTP: its pages, and the guards on its actions (CSRF, read-only,
+token, host), and that it never shows a password."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+import dashboard  # examples/dashboard.py
+from actors import JobState
+from actors._cli import main
+from actors.stores import open_store
+from actors.ui import create_app
+
+LOCAL = "http://127.0.0.1:8400"
+
+# shipments: parcel-0 and parcel-1 DONE, parcel-2 FAULTED, parcel-3 WAITING (see conftest).
+FAULTED, WAITING = "parcel-2", "parcel-3"
+
+
+@pytest.fixture
+def store(shipments):
+    store = open_store(shipments)
+    yield store
+    store.close()
+
+
+def client(store, **options):
+    app = create_app(store, dashboard.WORKFLOWS, **options)
+    return TestClient(app, base_url=LOCAL)
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+def test_each_page_shows_what_the_store_holds(store):
+    web = client(store)
+    overview = web.get("/")
+    assert overview.status_code == 200
+    assert "shipment</a> v1" in overview.text
+    faulted = overview.text.split('id="faulted"')[1].split("</section>")[0]
+    assert FAULTED in faulted and "parcel-0" not in faulted
+    assert "carrier refused parcel 2" in faulted
+
+    case = web.get(f"/cases/{FAULTED}")
+    assert case.status_code == 200
+    assert 'class="state faulted" id="case-state-value"' in case.text
+    assert "flowchart TD" in case.text and "class s2_label st_faulted" in case.text
+    assert "Step history" in case.text and "&#34;parcel&#34;: 2" in case.text
+
+    workflow = web.get("/workflows/shipment")
+    assert workflow.status_code == 200
+    assert "flowchart TD" in workflow.text
+
+    waiting = web.get(f"/cases/{WAITING}")
+    assert f'value="{WAITING}/await_pickup"' in waiting.text  # the correlation id to answer
+
+    assert web.get("/cases/no-such-case").status_code == 404
+    assert web.get("/workflows/no-such-workflow").status_code == 404
+
+
+def test_the_assets_are_served_from_the_package(store):
+    web = client(store)
+    page = web.get("/").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith(LOCAL + "/") for s in sources), sources
+    for path in ("/static/vendor/htmx.min.js", "/static/vendor/mermaid.min.js", "/static/app.js"):
+        assert web.get(path).status_code == 200
+
+
+def test_an_action_needs_the_pages_csrf_token(store, actions):
+    web = client(store, actions=actions)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    form = {"case_id": WAITING}
+    assert web.post("/actions/cancel", data=form).status_code == 403
+    assert web.post("/actions/cancel", data={**form, "csrf": "guess"}).status_code == 403
+    cross_site = web.post(
+        "/actions/cancel", data={**form, "csrf": token}, headers={"Origin": "https://evil.test"}
+    )
+    assert cross_site.status_code == 403
+    assert actions.calls == []
+
+    done = web.post("/actions/cancel", data=form, headers={"X-CSRF-Token": token})
+    assert done.status_code == 200 and f"cancelled {WAITING}" in done.text
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": '{"at": 9}', "csrf": token}
+    assert web.post("/actions/event", data=event, headers={"Origin": LOCAL}).status_code == 200
+    assert actions.calls == [
+        ("cancel", WAITING),
+        ("event", f"{WAITING}/await_pickup", {"at": 9}, False),
+    ]
+
+
+def test_a_payload_that_is_not_json_is_refused_with_the_reason(store, actions):
+    web = client(store, actions=actions)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    bad = {"correlation_id": "x/y", "payload": "{nope", "csrf": token}
+    answer = web.post("/actions/event", data=bad)
+    assert answer.status_code == 409 and "not JSON" in answer.text
+    assert actions.calls == []
+
+
+def test_read_only_disables_the_buttons_and_refuses_actions(store, actions):
+    web = client(store, actions=actions, read_only=True)
+    page = web.get(f"/cases/{FAULTED}").text
+    buttons = re.findall(r"<button[^>]*>", page)
+    assert buttons and all("disabled" in b for b in buttons)
+    assert "read-only" in page
+    answer = web.post("/actions/retry", data={"job_id": FAULTED, "csrf": csrf_of(page)})
+    assert answer.status_code == 403 and "read-only" in answer.text
+    assert actions.calls == []
+
+
+def test_with_a_token_every_request_must_carry_it(store):
+    token = "t" * 24
+    web = create_app(store, dashboard.WORKFLOWS, token=token, hosts=None)
+    anonymous = TestClient(web, base_url="http://10.1.2.3:8400")
+    assert anonymous.get("/").status_code == 401
+    assert anonymous.get("/static/app.js").status_code == 401
+    assert anonymous.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert anonymous.get("/?token=wrong").status_code == 401
+    assert anonymous.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    signed_in = browser.get(f"/cases/{FAULTED}?token={token}")
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == f"/cases/{FAULTED}"  # the token leaves the URL
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert browser.get(f"/cases/{FAULTED}").status_code == 200  # the cookie carries it now
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(store):
+    web = create_app(store, dashboard.WORKFLOWS)
+    for base in ("http://127.0.0.1:8400", "http://localhost:8400", "http://[::1]:8400"):
+        assert TestClient(web, base_url=base).get("/").status_code == 200, base
+    # A page elsewhere that points its own name at 127.0.0.1 (DNS rebinding) gets nothing.
+    assert TestClient(web, base_url="http://evil.test:8400").get("/").status_code == 400
+    with pytest.raises(ValueError, match="needs a token"):
+        create_app(store, hosts=None)
+
+
+def test_passwords_in_urls_are_never_shown(tmp_path):
+    url = f"sqlite:///{tmp_path / 'secrets.db'}"
+    secret = "postgresql://app:s3cr3t-pw@db.internal/orders"
+    worker = dashboard.Mediator([_leaky()], runners=1, store=url)
+    try:
+        job = worker.schedule("leaky", {"dsn": secret}, job_id="leak-1").result(timeout=10)
+    finally:
+        worker.shutdown(drain=False)
+    assert job.state is JobState.FAULTED and "s3cr3t-pw" in job.error
+    store = open_store(url)
+    store.url = "postgresql://app:s3cr3t-pw@db.internal/orders"  # as a PostgreSQL store's
+    web = client(store)
+    for path in ("/", "/cases/leak-1", "/live/cases/leak-1", "/workflows/leaky"):
+        page = web.get(path)
+        assert page.status_code == 200, path
+        assert "s3cr3t-pw" not in page.text, path
+    assert "app:***@db.internal" in web.get("/cases/leak-1").text
+    store.close()
+
+
+def _leaky():
+    def connect(data):
+        msg = f"cannot connect to {data['dsn']}"
+        raise ConnectionError(msg)
+
+    return dashboard.Workflow("leaky", [dashboard.Sequential("connect", connect)], start="connect")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "give it --token"),
+        (["--host", "192.168.1.5", "--token", "short"], "at least 16 characters"),
+    ],
+)
+def test_the_command_refuses_an_open_bind_without_a_token(shipments, args, message):
+    result = CliRunner().invoke(main, ["ui", "--store", shipments, *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_the_command_refuses_a_memory_store():
+    result = CliRunner().invoke(main, ["ui", "--store", "memory://"])
+    assert result.exit_code == 2
+    assert "lives inside one process" in result.output
