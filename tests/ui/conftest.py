@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("starlette", reason="the dashboard needs the ui extra")
 
-import dashboard  # examples/dashboard.py  # noqa: E402
+import dashboard  # examples/dashboard.py
 
 
 class RecordingActions:

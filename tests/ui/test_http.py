@@ -1,5 +1,7 @@
-"""The dashboard over HTTP: its pages, and the guards on its actions (CSRF, read-only,
-token, host), and that it never shows a password."""
+"""The dashboard over HTTP: its pages, the guards on its actions, and masked passwords.
+
+Guards: the CSRF token and origin, read-only, the access token, loopback host names.
+"""
 
 from __future__ import annotations
 
