@@ -226,6 +226,11 @@ class Mediator:
             raise JobNotFoundError(msg)
         return job
 
+    def _take_case(self, case_id: str) -> int:
+        """Take case ``case_id`` now (an operator made it runnable again); jobs taken."""
+        taken: int = self._ask(m.TakeCase(case_id))
+        return taken
+
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> None:
         """Stop the engine. Idempotent.
 

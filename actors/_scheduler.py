@@ -26,6 +26,7 @@ from actors._errors import (
 )
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
+from actors._requests import serve_requests
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
 from actors._steps import Discriminator
 from actors._timers import Timers
@@ -115,6 +116,7 @@ class Scheduler(pykka.Actor):
                 m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
             ),
             m.CancelJob: self._on_cancel,
+            m.TakeCase: self._on_take_case,
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
@@ -576,6 +578,7 @@ class Scheduler(pykka.Actor):
         try:
             renewed = store.heartbeat(e.owner, now, e.lease_seconds)
             self._check_leases(renewed)
+            serve_requests(self, store, e.owner, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
                 taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
@@ -755,6 +758,17 @@ class Scheduler(pykka.Actor):
             job.state is JobState.WAITING and job.split_live <= 0 and not self._kids.get(job.id)
         ):
             self._end(job, JobState.CANCELLED, why)
+
+    def _on_take_case(self, msg: m.TakeCase) -> int:
+        """Take a case an operator made runnable again (a retry), without waiting to poll."""
+        store, e = self._e.store, self._e
+        if store.shared:
+            taken = store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=msg.case_id)
+        else:
+            taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
+        fresh = [job for job in taken if job.id not in self._jobs]
+        self._adopt(fresh)
+        return len(fresh)
 
     # -- adoption after a crash or restart ---------------------------------------------------------
 

@@ -37,6 +37,7 @@ __all__ = [
     "Schedule",
     "SliceUnsaved",
     "SpawnBranch",
+    "TakeCase",
     "TimerDue",
 ]
 
@@ -194,6 +195,16 @@ class CancelJob:
     """Internal (asked): cancel a job and its branches; answers a ``CancelOutcome``."""
 
     job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TakeCase:
+    """Internal (asked): an operator made case ``case_id`` runnable again; take it now.
+
+    Answers how many of its jobs this worker took.
+    """
+
+    case_id: str
 
 
 @dataclass(frozen=True, slots=True)

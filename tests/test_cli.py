@@ -852,11 +852,11 @@ def test_db_upgrade_applies_the_migrations_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     first = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert first.exit_code == 0, first.output
-    assert all(f"applied {n}:" in first.output for n in (1, 2, 3))
-    assert first.output.strip().endswith("schema version 3")
+    assert all(f"applied {n}:" in first.output for n in (1, 2, 3, 4))
+    assert first.output.strip().endswith("schema version 4")
     again = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert again.exit_code == 0
-    assert again.output.strip() == "schema version 3 (already up to date)"
+    assert again.output.strip() == "schema version 4 (already up to date)"
 
 
 def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
@@ -868,7 +868,7 @@ def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
     url = pg_server.get_uri("actors_cli_upgrade")
     result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith("schema version 3")
+    assert result.output.strip().endswith("schema version 4")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from actors._job import Job, JobRecord, JobState
+    from actors.stores._admin_types import CaseChange, HistoryRow, JobQuery, Request, StoredJob
 
 __all__ = ["Store"]
 
@@ -202,3 +203,60 @@ class Store(abc.ABC):
     def due_timers(self, now: float) -> list[str]:
         """Ids of WAITING jobs due at or before ``now``, earliest first."""
         raise self._unsupported("due_timers()")
+
+    # -- the operator's API (actors.admin) -------------------------------------------------------
+    #
+    # Listing and inspecting cases, changing a case no live worker holds, and leaving
+    # requests for the worker that holds one. The memory and SQL stores implement these;
+    # a store that does not cannot be operated with actors.admin.
+
+    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
+        raise self._unsupported("query_jobs()")
+
+    def case_jobs(self, case_id: str) -> list[StoredJob]:
+        """Every job of case ``case_id``, in the order they were created."""
+        raise self._unsupported("case_jobs()")
+
+    def step_history(self, job_id: str) -> list[HistoryRow]:
+        """Every history row of ``job_id``, oldest first."""
+        raise self._unsupported("step_history()")
+
+    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+        """Apply ``change`` to a case unless a live worker holds it (then return ``Held``).
+
+        Atomic: the rows of the case are locked, ``change`` sees them as last saved, and
+        what it returns is saved; every row is then stamped with ``stamp`` and the case
+        is left free for the next claim.
+        """
+        raise self._unsupported("change_case()")
+
+    def append_history(self, rows: list[HistoryRow]) -> None:
+        """Append history rows (an operator's action)."""
+        raise self._unsupported("append_history()")
+
+    def post_request(
+        self, case_id: str, job_id: str, kind: str, payload: Any, operator: str, now: float
+    ) -> int:
+        """Leave an action for the worker holding ``case_id``; return the request's id."""
+        raise self._unsupported("post_request()")
+
+    def get_request(self, request_id: int) -> Request | None:
+        """A request as it stands now."""
+        raise self._unsupported("get_request()")
+
+    def take_requests(self, owner: str, now: float) -> list[Request]:
+        """Take the requests waiting for cases ``owner`` holds (none on a store without them)."""
+        return []
+
+    def finish_request(self, request_id: int, outcome: str, now: float) -> None:
+        """Record what became of a request."""
+        raise self._unsupported("finish_request()")
+
+    def withdraw_request(self, request_id: int, now: float) -> bool:
+        """Take back a request no worker has taken; ``False`` if one took it first."""
+        raise self._unsupported("withdraw_request()")
+
+    def prune_cases(self, finished_before: float) -> tuple[int, int]:
+        """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
+        raise self._unsupported("prune_cases()")

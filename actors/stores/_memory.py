@@ -11,6 +11,7 @@ from typing import Any
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
+from actors.stores._memory_admin import MemoryAdmin
 
 __all__ = ["MemoryStore"]
 
@@ -20,7 +21,7 @@ DEFAULT_RETAIN = 10_000
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any]
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryAdmin, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -34,10 +35,18 @@ class MemoryStore(Store):
     per step; durable stores always hold their own copy.
     """
 
-    def __init__(self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False) -> None:
+    def __init__(
+        self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False, history: bool = True
+    ) -> None:
         self.url = "memory://"
         self.retain = retain
         self.copy_data = copy_data
+        self.keep_history = history
+        # Per job: (created, updated, finished) wall-clock times, and its history rows
+        # (seq, step, attempt, state, at, worker, error, action), both dropped with the job.
+        self._times: dict[str, tuple[float, float, float | None]] = {}
+        self._history: dict[str, list[tuple[Any, ...]]] = {}
+        self._history_seq = 0
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
@@ -48,13 +57,32 @@ class MemoryStore(Store):
         self._expires: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _put(self, job: JobRecord) -> None:
+    def _put(self, job: JobRecord, *, note: bool = True) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
         data = copy.deepcopy(job.data) if self.copy_data else job.data
-        saved = (job, job.step, job.state, job.attempt, job.error, job.due, job.event, data)
-        if job.state in FINAL_STATES:
+        state = job.state
+        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data)
+        now = time.time()
+        final = state in FINAL_STATES
+        times = self._times.get(job.id)
+        self._times[job.id] = (now if times is None else times[0], now, now if final else None)
+        if note and self.keep_history:
+            # Not atomic across threads: the order of a job's rows is their list's order.
+            self._history_seq += 1
+            row = (
+                self._history_seq,
+                job.step,
+                job.attempt,
+                state.value,
+                now,
+                self.owner,
+                job.error,
+                None,
+            )
+            self._history.setdefault(job.id, []).append(row)
+        if final:
             self._finished[job.id] = saved
             self._live.pop(job.id, None)
             self._arrivals.pop(job.id, None)
@@ -64,6 +92,8 @@ class MemoryStore(Store):
                 except KeyError:  # another thread trimmed it first
                     break
                 self._stamps.pop(gone, None)
+                self._times.pop(gone, None)
+                self._history.pop(gone, None)
         else:
             if job.split_total:
                 arrivals = job.arrivals
@@ -122,6 +152,8 @@ class MemoryStore(Store):
             raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
+        self._times.pop(job_id, None)
+        self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
         self._expires.pop(job_id, None)
         self._live.pop(job_id, None)

@@ -40,8 +40,8 @@ T = TypeVar("T")
 # (a worker's save) writes neither when another worker's stamp is on the row: its
 # rowcount is then 0. It reads and locks nothing but the job's own row.
 _HISTORY_OF_SAVED = (
-    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at) "
-    "SELECT id, ?, ?, ?, ?, ? FROM saved"
+    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, "
+    "error) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM saved"
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
@@ -69,8 +69,9 @@ _UPSERT_MANY = (
     + _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
 )
 _HISTORY_MANY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at) SELECT * FROM "
-    "unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], ?::double precision[])"
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error) "
+    "SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], "
+    "?::double precision[], ?::text[], ?::text[])"
 )
 _GROUP_ATTEMPTS = 3
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
@@ -241,6 +242,8 @@ class PostgresStore(SqlStore):
                     job.attempt,
                     job.state.value,
                     now,
+                    owner,
+                    job.error,
                 )
                 for job in jobs
             ]

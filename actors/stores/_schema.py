@@ -115,6 +115,36 @@ def _v1(dialect: str) -> tuple[str, ...]:
     return (_jobs_table(dialect), _history_table(dialect), *_indexes())
 
 
+def _v4(dialect: str) -> tuple[str, ...]:
+    # Who saved each history row (the worker, or the operator of an action), the job's
+    # error as saved, and what an operator did (NULL for the engine's own saves). An
+    # operator's action on a case a live worker holds is handed to that worker as a row of
+    # job_requests, which it takes on its next poll (see actors.admin).
+    pg = dialect == POSTGRES
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    key = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+    return (
+        "ALTER TABLE step_history ADD COLUMN worker TEXT",
+        "ALTER TABLE step_history ADD COLUMN error TEXT",
+        "ALTER TABLE step_history ADD COLUMN action TEXT",
+        f"""
+CREATE TABLE job_requests (
+    id {key},
+    case_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT,
+    operator TEXT NOT NULL,
+    posted_at {real} NOT NULL,
+    taken_by TEXT,
+    taken_at {real},
+    done_at {real},
+    outcome TEXT
+)""",
+        "CREATE INDEX job_requests_case ON job_requests (case_id)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -142,6 +172,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX jobs_case ON jobs (case_id)",
             "CREATE INDEX jobs_lease ON jobs (lease_owner) WHERE lease_expires IS NOT NULL",
         ),
+    ),
+    Migration(
+        4,
+        "step_history.worker/error/action; job_requests: operator actions for a case's holder",
+        sqlite=_v4(SQLITE),
+        postgres=_v4(POSTGRES),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

@@ -25,6 +25,7 @@ from actors.stores._group import Arrival, GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
 from actors.stores._joins import JoinCount
 from actors.stores._rows import read_row, row_params
+from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
     COLUMNS,
     FAULTED_VALUE,
@@ -63,7 +64,7 @@ def mask_url(url: str) -> str:
     return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
-class SqlStore(Store):
+class SqlStore(SqlAdmin, Store):
     """Base of the SQL stores: the ``Store`` semantics over a ``jobs`` table.
 
     Args:
@@ -223,7 +224,10 @@ class SqlStore(Store):
                 (FAULTED_VALUE, why, now, now, job.id),
             )
             if self.keep_history:
-                execute(HISTORY, (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now))
+                execute(
+                    HISTORY,
+                    (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now, None, why),
+                )
 
         try:
             self._write(mark, f"mark unreadable job {job.id} FAULTED")
@@ -252,7 +256,16 @@ class SqlStore(Store):
     def _row(self, job: JobRecord, now: float) -> SaveRow:
         history = None
         if self.keep_history:
-            history = (job.id, self._seq(), job.step, job.attempt, job.state.value, now)
+            history = (
+                job.id,
+                self._seq(),
+                job.step,
+                job.attempt,
+                job.state.value,
+                now,
+                self.owner,
+                job.error,
+            )
         return self._params(job, now), history, job
 
     def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:

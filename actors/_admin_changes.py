@@ -1,0 +1,283 @@
+"""The changes an operator's actions make to a case no live worker holds.
+
+Each function returns a ``CaseChange``: given every job of the case as last saved (rows
+locked by the store), it returns the records to save, history rows recording the action,
+and a result; it raises ``ActionRefusedError`` to change nothing. The store then leaves
+the case free, so the next worker to poll claims it and resumes every unfinished job
+from its saved step, as after a crash.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import TYPE_CHECKING, Any
+
+from actors._admin_model import ActionRefusedError
+from actors._errors import JobNotFoundError
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._outcomes import CancelOutcome, EventOutcome
+from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
+
+if TYPE_CHECKING:
+    from actors._workflow import Workflow
+
+__all__ = ["cancel_change", "event_change", "retry_change"]
+
+_Change = tuple[list[JobRecord], list[HistoryRow], Any]
+
+
+def _row(job: JobRecord, operator: str, action: str) -> HistoryRow:
+    return HistoryRow(
+        job.id, 0, job.step, job.attempt, job.state.value, time.time(), operator, job.error, action
+    )
+
+
+def _find(jobs: list[StoredJob], job_id: str) -> JobRecord:
+    for job in jobs:
+        if job.record.id == job_id:
+            return copy.copy(job.record)
+    msg = f"no job {job_id!r} in its case"
+    raise JobNotFoundError(msg)
+
+
+def _in_split(job: JobRecord) -> bool:
+    """Whether ``job`` ended while waiting for the branches of its split (no join fired)."""
+    return job.split_total > 0 and not job.joined
+
+
+def retry_change(
+    job_id: str,
+    operator: str,
+    *,
+    from_step: str | None = None,
+    workflow: Workflow | None = None,
+    next_attempt: int | None = None,
+) -> CaseChange:
+    """Run ``job_id`` again: from the step it faulted at, or from ``from_step`` (a reset).
+
+    Retry: the job must be FAULTED. It becomes READY at the same step with the next
+    attempt number (so a new idempotency key). A job that faulted because branches of
+    its split faulted gets each of those branches retried (recursively) and waits for
+    them again; the arrivals of the branches that reached the join are kept, so the join
+    fires once every branch has arrived.
+
+    Reset (``from_step``): the job, in any final state, becomes READY at ``from_step``
+    with its data as last saved and an attempt number ``next_attempt`` (new to that
+    step). A split it was waiting on is abandoned: its branches stay as they ended, and
+    no late arrival of theirs counts (the job's split generation moves on).
+
+    Either way every job of the case must have ended, and a retried or reset branch
+    reopens its ancestors (each waits for its split's branches again), up to the root.
+    """
+
+    def change(jobs: list[StoredJob]) -> _Change:
+        live = [j.record.id for j in jobs if j.record.state not in FINAL_STATES]
+        if live:
+            msg = (
+                f"case {jobs[0].record.case_id} still has unfinished jobs "
+                f"({', '.join(live[:5])}); cancel it or wait for it to end before a retry"
+            )
+            raise ActionRefusedError(msg)
+        records = {j.record.id: copy.copy(j.record) for j in jobs}
+        target = records.get(job_id)
+        if target is None:
+            msg = f"no job {job_id!r} in its case"
+            raise JobNotFoundError(msg)
+        saves: dict[str, JobRecord] = {}
+        history: list[HistoryRow] = []
+        if from_step is None:
+            if target.state is not JobState.FAULTED:
+                msg = (
+                    f"job {job_id} is {target.state.value}, not faulted; give a step to "
+                    "reset it to (--from STEP)"
+                )
+                raise ActionRefusedError(msg)
+            _retry(target, records, saves, history, operator)
+            outcome = "retried"
+        else:
+            if workflow is not None and from_step not in workflow.steps:
+                msg = (
+                    f"workflow {workflow.name!r} v{workflow.version} has no step "
+                    f"{from_step!r} (steps: {', '.join(workflow.steps)})"
+                )
+                raise ActionRefusedError(msg)
+            _reset(target, from_step, next_attempt, saves)
+            history.append(_row(target, operator, f"reset to step {from_step!r}"))
+            outcome = "reset"
+        _reopen_ancestors(target, records, saves, history, operator)
+        return list(saves.values()), history, outcome
+
+    return change
+
+
+def _retry(
+    job: JobRecord,
+    records: dict[str, JobRecord],
+    saves: dict[str, JobRecord],
+    history: list[HistoryRow],
+    operator: str,
+) -> None:
+    if _in_split(job):
+        kids = [
+            r
+            for r in records.values()
+            if r.parent_id == job.id and r.parent_gen == job.gen and r.state is JobState.FAULTED
+        ]
+        if not kids:
+            msg = (
+                f"job {job.id} ended with its split and no branch of that split faulted "
+                "to retry; reset it to a step instead (--from STEP)"
+            )
+            raise ActionRefusedError(msg)
+        for kid in kids:
+            _retry(kid, records, saves, history, operator)
+        _wait_again(job, records)  # after its branches: those retried no longer fail it
+        saves[job.id] = job
+        history.append(_row(job, operator, "retry: waits for its retried branches"))
+        return
+    job.state = JobState.READY
+    job.attempt += 1
+    job.error = None
+    job.due = None
+    job.event = None
+    job.cancel_requested = False
+    saves[job.id] = job
+    history.append(_row(job, operator, f"retry of step {job.step!r} (attempt {job.attempt})"))
+
+
+def _wait_again(parent: JobRecord, records: dict[str, JobRecord]) -> None:
+    """Make a parent whose split ended wait for that split's branches again."""
+    parent.state = JobState.WAITING
+    parent.error = None
+    parent.cancel_requested = False
+    parent.branch_cancelled = False
+    parent.branch_error = None
+    for kid in records.values():  # a branch left FAULTED (not retried) still fails the split
+        if (
+            kid.parent_id == parent.id
+            and kid.parent_gen == parent.gen
+            and kid.state is JobState.FAULTED
+        ):
+            parent.branch_error = parent.branch_error or (
+                f"branch {kid.branch_index} (job {kid.id}) faulted at step "
+                f"{kid.step!r}: {kid.error}"
+            )
+
+
+def _reset(job: JobRecord, step: str, attempt: int | None, saves: dict[str, JobRecord]) -> None:
+    if _in_split(job) or job.split_total:
+        job.gen += 1  # the old split's late arrivals no longer count
+    job.split_step = None
+    job.split_total = 0
+    job.split_live = 0
+    job.arrivals = {}
+    job.join_step = None
+    job.joined = False
+    job.branch_error = None
+    job.branch_cancelled = False
+    job.cancel_requested = False
+    job.step = step
+    job.state = JobState.READY
+    job.attempt = attempt if attempt is not None else job.attempt + 1
+    job.error = None
+    job.due = None
+    job.event = None
+    saves[job.id] = job
+
+
+def _reopen_ancestors(
+    job: JobRecord,
+    records: dict[str, JobRecord],
+    saves: dict[str, JobRecord],
+    history: list[HistoryRow],
+    operator: str,
+) -> None:
+    """A branch runs again: each ancestor waits for its split again, up to the root."""
+    child = job
+    while child.parent_id is not None:
+        parent = saves.get(child.parent_id) or records.get(child.parent_id)
+        if parent is None:
+            msg = f"the parent {child.parent_id!r} of job {child.id} is missing from the store"
+            raise ActionRefusedError(msg)
+        if not _in_split(parent) or parent.gen != child.parent_gen:
+            msg = (
+                f"job {child.id}'s parent {parent.id} has gone past the split that made it "
+                f"(it is at step {parent.step!r}); retry or reset the parent instead"
+            )
+            raise ActionRefusedError(msg)
+        if parent.state is JobState.WAITING and parent.id in saves:
+            return  # already reopened by this change
+        # A reset branch that had reached the join arrives again, and counts again.
+        parent.arrivals = {k: v for k, v in parent.arrivals.items() if k != child.branch_index}
+        _wait_again(parent, records)
+        saves[parent.id] = parent
+        history.append(_row(parent, operator, f"waits again for branch job {child.id}"))
+        child = parent
+
+
+def cancel_change(job_id: str, operator: str) -> CaseChange:
+    """Cancel ``job_id`` and every job below it (as ``Mediator.cancel`` does)."""
+
+    def change(jobs: list[StoredJob]) -> _Change:
+        records = {j.record.id: copy.copy(j.record) for j in jobs}
+        target = records.get(job_id)
+        if target is None:
+            msg = f"no job {job_id!r} in its case"
+            raise JobNotFoundError(msg)
+        below = _subtree(job_id, records)
+        live = [records[i] for i in below if records[i].state not in FINAL_STATES]
+        if not live:
+            return [], [], CancelOutcome.ALREADY_FINISHED.value
+        why = f"cancelled by {operator}"
+        history = []
+        for job in live:
+            job.state = JobState.CANCELLED
+            job.error = job.error or why
+            job.due = None
+            job.event = None
+            job.cancel_requested = True
+            history.append(_row(job, operator, "cancel"))
+        parent = records.get(target.parent_id or "")
+        if parent is not None and parent.state not in FINAL_STATES:
+            parent.branch_cancelled = True  # its split learns of it when a worker resumes it
+            live.append(parent)
+        return live, history, CancelOutcome.CANCELLED.value
+
+    return change
+
+
+def _subtree(job_id: str, records: dict[str, JobRecord]) -> list[str]:
+    out = [job_id]
+    for parent in out:  # grows while iterated: breadth first
+        out.extend(r.id for r in records.values() if r.parent_id == parent)
+    return out
+
+
+def event_change(
+    correlation_id: str, data: Any, operator: str, *, fault: bool = False
+) -> CaseChange:
+    """Deliver an event to a parked job, as a worker would: READY, with the event saved.
+
+    The correlation id is ``JOB/STEP`` (a ``RequestReaction``) or ``JOB/STEP/EVENT`` (a
+    ``DeferredChoice``); the job must be WAITING at that step with no event pending.
+    """
+    job_id, _, rest = correlation_id.partition("/")
+    step, _, name = rest.partition("/")
+
+    def change(jobs: list[StoredJob]) -> _Change:
+        job = _find(jobs, job_id)
+        if job.state in FINAL_STATES:
+            return [], [], EventOutcome.FINISHED.value
+        if job.step == step and job.event is not None and job.event[0] != "join":
+            return [], [], EventOutcome.DUPLICATE.value  # answered, not yet run
+        if job.state is not JobState.WAITING or job.step != step or _in_split(job):
+            return [], [], EventOutcome.UNKNOWN.value
+        job.event = ("fault" if fault else "reply", name, data)
+        job.state = JobState.READY
+        job.due = None
+        kind = "fault" if fault else "event"
+        history = [_row(job, operator, f"{kind} {correlation_id}")]
+        return [job], history, EventOutcome.DELIVERED.value
+
+    return change

@@ -1,0 +1,213 @@
+"""What ``actors.admin`` returns: jobs, case trees, history entries, action results, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors._errors import ActorsError
+from actors._job import JobState
+
+__all__ = [
+    "ActionRefusedError",
+    "ActionResult",
+    "CaseBusyError",
+    "CaseNode",
+    "CaseTree",
+    "HistoryEntry",
+    "JobInfo",
+    "JoinInfo",
+    "Page",
+    "PruneResult",
+]
+
+
+class ActionRefusedError(ActorsError, ValueError):
+    """An operator's action does not apply to the job as it stands (nothing was changed).
+
+    For example: a retry of a job that did not fault, of a case with jobs still running,
+    or a reset to a step the workflow does not have.
+    """
+
+
+class CaseBusyError(ActionRefusedError):
+    """A live worker holds the case and did not take the action within the timeout.
+
+    Nothing was changed: the request was withdrawn. ``owner`` is the worker.
+    """
+
+    def __init__(self, message: str, owner: str) -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+class _Plain:
+    """``to_dict()``: the value as plain JSON-ready types (enums as their values)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """This value as a dict of plain values (for ``json.dumps``)."""
+        out: dict[str, Any] = _plain(self)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo(_Plain):
+    """A job as an operator sees it: the saved record, its times and its lease.
+
+    Times are wall-clock seconds since the epoch (``due`` and ``lease_expires`` are on
+    the workers' clock, which is the wall clock unless a test replaced it).
+    """
+
+    id: str
+    case_id: str
+    parent_id: str | None
+    branch_index: int | None
+    workflow: str
+    version: int
+    step: str | None
+    """The step it runs next, or the step it waits or ended at."""
+    state: JobState
+    attempt: int
+    error: str | None
+    data: Any
+    due: float | None
+    """When its timer (a wait, a retry back-off or a timeout) is due."""
+    created_at: float | None
+    updated_at: float | None
+    finished_at: float | None
+    owner: str | None
+    """The worker stamped on the job: its case's holder, or last holder."""
+    lease_expires: float | None
+    """On a case's root: when the holder's lease runs out (``None``: nobody holds it)."""
+    waiting_for: str | None = None
+    """For a WAITING job: what it waits for, in words."""
+    correlation_ids: tuple[str, ...] = ()
+    """The correlation ids an event for this job must carry (known when the workflow is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page(_Plain):
+    """One page of a listing: ``items``, and ``next_offset`` for the next page (or ``None``)."""
+
+    items: list[JobInfo]
+    offset: int
+    limit: int
+    next_offset: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinInfo(_Plain):
+    """A split in flight: which branches its join has, and which it still waits for."""
+
+    split_step: str | None
+    join_step: str | None
+    """The join the branches meet at (known once the first arrives)."""
+    total: int
+    arrived: tuple[int, ...]
+    """Branch indexes that reached the join."""
+    waiting_for: tuple[int, ...]
+    """Branch indexes that have not."""
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CaseNode(_Plain):
+    """A job in its case's tree, with the branches it split into."""
+
+    job: JobInfo
+    children: list[CaseNode] = field(default_factory=list)
+    split: JoinInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseTree(_Plain):
+    """A case as a tree: its root, branches, joins, timers, awaited events and lease."""
+
+    case_id: str
+    root: CaseNode
+    state: JobState
+    """The root's state: the case's."""
+    held_by: str | None
+    """The live worker holding the case (``None``: free, or ended)."""
+    lease_expires: float | None
+    jobs: int
+
+    def walk(self) -> list[tuple[int, CaseNode]]:
+        """Every node with its depth, parents before their branches."""
+        out: list[tuple[int, CaseNode]] = []
+        stack = [(0, self.root)]
+        while stack:
+            depth, node = stack.pop()
+            out.append((depth, node))
+            stack.extend((depth + 1, kid) for kid in reversed(node.children))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry(_Plain):
+    """One entry of a job's history.
+
+    ``kind`` is ``"created"`` (the job was saved for the first time), ``"step"`` (the
+    step ``step`` ran from ``started`` to ``ended``, leaving the job ``state``),
+    ``"waited"`` (the job waited at ``step`` from ``started`` until a timer, event or
+    join released it at ``ended``; with a join, the join step's run is included), or
+    ``"action"`` (an operator did ``action`` at ``ended``; ``worker`` names them).
+    """
+
+    kind: str
+    step: str | None
+    attempt: int
+    started: float | None
+    ended: float
+    state: str
+    worker: str | None
+    error: str | None = None
+    action: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from ``started`` to ``ended`` (``None`` without a start)."""
+        return None if self.started is None else self.ended - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult(_Plain):
+    """What an operator's action did.
+
+    ``outcome`` is ``"retried"``, ``"reset"``, or a ``CancelOutcome`` / ``EventOutcome``
+    value (``"cancelled"``, ``"delivered"``...). ``via`` says who carried it out:
+    ``"store"`` (no live worker held the case: the change was made in the store, and the
+    case is free for any worker), ``"mediator"`` (the ``Mediator`` given to ``Admin``),
+    or ``"worker NAME"`` (the worker holding the case took the request).
+    """
+
+    action: str
+    job_id: str
+    case_id: str
+    outcome: str
+    via: str
+    operator: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult(_Plain):
+    """How many finished cases (and jobs, branches included) ``prune`` deleted."""
+
+    cases: int
+    jobs: int
+    finished_before: float

@@ -1,0 +1,144 @@
+"""How ``actors.admin`` presents stored rows: a job, a case tree, a job's history."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors._admin_model import CaseNode, CaseTree, HistoryEntry, JobInfo, JoinInfo
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._runner import correlations_for
+
+if TYPE_CHECKING:
+    from actors._workflow import Workflow
+    from actors.stores._admin_types import HistoryRow, StoredJob
+
+__all__ = ["history", "info", "tree"]
+
+
+def _waiting_for(job: JobRecord, workflow: Workflow | None) -> tuple[str | None, tuple[str, ...]]:
+    if job.state is not JobState.WAITING:
+        return None, ()
+    if job.split_total and not job.joined:
+        missing = job.split_total - len(job.arrivals)
+        return f"{missing} of {job.split_total} branches of split {job.split_step!r}", ()
+    if job.event is not None:
+        return f"a runner (its {job.event[0]} is in)", ()
+    cids: tuple[str, ...] = ()
+    what = []
+    step = workflow.steps.get(job.step or "") if workflow is not None else None
+    if step is not None:
+        cids = tuple(cid for cid, _ in correlations_for(job, step))
+    if cids:
+        what.append("an event (" + ", ".join(cids) + ")")
+    elif step is None:
+        what.append("a timer or an event")
+    if job.due is not None:
+        what.append("its timer")
+    return " or ".join(what) or "its timer", cids
+
+
+def info(job: StoredJob, workflow: Workflow | None) -> JobInfo:
+    """The operator's view of a stored job (``workflow`` names its correlation ids)."""
+    r = job.record
+    waiting, cids = _waiting_for(r, workflow)
+    return JobInfo(
+        id=r.id,
+        case_id=r.case_id,
+        parent_id=r.parent_id,
+        branch_index=r.branch_index,
+        workflow=r.workflow,
+        version=r.version,
+        step=r.step,
+        state=r.state,
+        attempt=r.attempt,
+        error=r.error,
+        data=r.data,
+        due=r.due,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        owner=job.lease_owner,
+        lease_expires=job.lease_expires,
+        waiting_for=waiting,
+        correlation_ids=cids,
+    )
+
+
+def _split(job: JobRecord) -> JoinInfo | None:
+    if not job.split_total:
+        return None
+    arrived = tuple(sorted(job.arrivals))
+    missing = tuple(i for i in range(job.split_total) if i not in job.arrivals)
+    return JoinInfo(job.split_step, job.join_step, job.split_total, arrived, missing, job.joined)
+
+
+def tree(jobs: list[StoredJob], infos: list[JobInfo], now: float) -> CaseTree:
+    """The case of ``jobs`` (every job of one case, creation order) as a tree."""
+    nodes = {
+        job.record.id: CaseNode(info, [], _split(job.record))
+        for job, info in zip(jobs, infos, strict=True)
+    }
+    root = None
+    for job in jobs:
+        r = job.record
+        node = nodes[r.id]
+        parent = nodes.get(r.parent_id or "")
+        if parent is not None:
+            parent.children.append(node)
+        elif r.parent_id is None:
+            root = node
+    if root is None:  # a case whose root row is gone: show its first job
+        root = nodes[jobs[0].record.id]
+    for node in nodes.values():
+        node.children.sort(key=lambda n: (n.job.branch_index or 0, n.job.created_at or 0))
+    lease = root.job.lease_expires
+    held = root.job.owner if lease is not None and lease >= now else None
+    return CaseTree(
+        root.job.case_id,
+        root,
+        root.job.state,
+        held,
+        lease,
+        len(jobs),
+    )
+
+
+def history(rows: list[HistoryRow]) -> list[HistoryEntry]:
+    """A job's history rows as entries: what ran between two saves, waits, and actions."""
+    out: list[HistoryEntry] = []
+    prev: HistoryRow | None = None
+    for row in rows:
+        if row.action is not None:
+            out.append(
+                HistoryEntry(
+                    "action",
+                    row.step,
+                    row.attempt,
+                    None,
+                    row.at,
+                    row.state,
+                    row.worker,
+                    row.error,
+                    row.action,
+                )
+            )
+        elif prev is None:
+            out.append(
+                HistoryEntry("created", row.step, row.attempt, None, row.at, row.state, row.worker)
+            )
+        else:
+            kind = "waited" if prev.state == JobState.WAITING.value else "step"
+            failed = row.state == JobState.FAULTED.value or (
+                row.step == prev.step and row.attempt > prev.attempt
+            )
+            error = row.error if failed or row.state in _FINAL_VALUES else None
+            out.append(
+                HistoryEntry(
+                    kind, prev.step, prev.attempt, prev.at, row.at, row.state, row.worker, error
+                )
+            )
+        prev = row
+    return out
+
+
+_FINAL_VALUES = {s.value for s in FINAL_STATES}

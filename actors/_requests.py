@@ -1,0 +1,77 @@
+"""A worker's side of operators' actions: carry out the requests left for cases it holds.
+
+``actors.admin`` makes an action on a case no live worker holds in the store itself; for
+a case a live worker holds it leaves a request in the store instead, and the worker
+takes it on its next poll and carries it out as its own ``cancel`` or ``receive_event``
+would, on the Scheduler's thread, so the action never races the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from actors import messages as m
+from actors._engine import job_log
+from actors.stores._admin_types import HistoryRow
+
+if TYPE_CHECKING:
+    from actors.stores import Store
+    from actors.stores._admin_types import Request
+
+__all__ = ["serve_requests"]
+
+logger = logging.getLogger("actors")
+
+
+def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
+    """Carry out every request waiting for a case ``owner`` holds; return how many.
+
+    ``scheduler`` is the calling Scheduler (its ``_on_cancel`` and ``_on_event``).
+    """
+    requests = store.take_requests(owner, now)
+    for request in requests:
+        outcome = _carry_out(scheduler, request)
+        logger.info(
+            "operator %s: %s of job %s: %s",
+            request.operator,
+            request.kind,
+            request.job_id,
+            outcome,
+            extra=job_log(None),
+        )
+        _record(store, request, outcome)
+        store.finish_request(request.id, outcome, time.time())
+    return len(requests)
+
+
+def _carry_out(scheduler: Any, request: Request) -> str:
+    if request.kind == "cancel":
+        return str(scheduler._on_cancel(m.CancelJob(request.job_id)).value)
+    if request.kind == "event":
+        cid, data, fault = request.payload
+        return str(scheduler._on_event(m.DeliverEvent(cid, data, bool(fault))).value)
+    return f"unknown request kind {request.kind!r}"
+
+
+def _record(store: Store, request: Request, outcome: str) -> None:
+    """The action, in the job's history: what, when, by whom, and what came of it."""
+    job = store.load(request.job_id)
+    if job is None:
+        return
+    what = request.kind
+    if request.kind == "event":
+        what = ("fault " if request.payload[2] else "event ") + str(request.payload[0])
+    row = HistoryRow(
+        job.id,
+        0,
+        job.step,
+        job.attempt,
+        job.state.value,
+        time.time(),
+        request.operator,
+        job.error,
+        f"{what} ({outcome}, by worker)",
+    )
+    store.append_history([row])

@@ -1,0 +1,444 @@
+"""Operate a store: list, inspect, retry, reset, cancel, answer and prune cases.
+
+``Admin`` works on any store URL with no worker running, and beside live workers: an
+action on a case no live worker holds is made in the store in one transaction that
+takes the case (fencing out a worker whose lease has expired) and leaves it free for
+the next worker to claim; an action on a case a live worker holds is handed to that
+worker as a request it carries out itself on its next poll, so the engine is never
+raced. Every action is recorded in the job's history with the operator's name.
+
+    from actors.admin import Admin
+
+    with Admin("sqlite:///jobs.db", operator="alice") as admin:
+        for job in admin.jobs(state="faulted", workflow="order").items:
+            print(job.id, job.step, job.error)
+        admin.retry("order-17")
+
+A ``memory://`` store is private to its process: give ``Admin`` the ``Mediator`` that
+runs it (``Admin.for_mediator(mediator)``), and actions on its unfinished cases go
+through the Mediator.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from actors import _admin_views as views
+from actors._admin_changes import cancel_change, event_change, retry_change
+from actors._admin_model import (
+    ActionRefusedError,
+    ActionResult,
+    CaseBusyError,
+    CaseNode,
+    CaseTree,
+    HistoryEntry,
+    JobInfo,
+    JoinInfo,
+    Page,
+    PruneResult,
+)
+from actors._errors import JobNotFoundError
+from actors._job import FINAL_STATES, JobState
+from actors.stores import Store, open_store
+from actors.stores._admin_types import Held, HistoryRow, JobQuery, StoredJob
+
+if TYPE_CHECKING:
+    from actors._mediator import Mediator
+    from actors._workflow import Workflow
+
+__all__ = [
+    "ActionRefusedError",
+    "ActionResult",
+    "Admin",
+    "CaseBusyError",
+    "CaseNode",
+    "CaseTree",
+    "HistoryEntry",
+    "JobInfo",
+    "JoinInfo",
+    "Page",
+    "PruneResult",
+    "operator_name",
+]
+
+OPERATOR_ENV = "ACTORS_OPERATOR"
+
+
+def operator_name(given: str | None = None) -> str:
+    """Who is acting: ``given``, else ``$ACTORS_OPERATOR``, else the login name."""
+    if given:
+        return given
+    env = os.environ.get(OPERATOR_ENV)
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown"
+
+
+def _states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:
+    if state is None:
+        return ()
+    items = [state] if isinstance(state, str | JobState) else list(state)
+    out = []
+    for item in items:
+        if isinstance(item, JobState):
+            out.append(item)
+            continue
+        try:
+            out.append(JobState(item.lower()))
+        except ValueError:
+            known = ", ".join(s.value for s in JobState)
+            msg = f"unknown job state {item!r} (known: {known})"
+            raise ValueError(msg) from None
+    return tuple(out)
+
+
+class Admin:
+    """The operator's API over one store. Thread-safe; use it as a context manager.
+
+    Args:
+        store: a ``Store`` or a store URL. A URL is opened here and closed by ``close()``.
+        operator: who acts, recorded with every action (see ``operator_name``).
+        mediator: the ``Mediator`` running this store in this process, if any: actions
+            on the cases it holds go straight to it (required for ``memory://``).
+        workflows: the workflows the store's cases run, if known: ``case()`` and
+            ``job()`` then name the correlation ids a waiting job expects, and a reset
+            checks its step exists.
+        timeout: seconds to wait for a live worker to carry out a request.
+    """
+
+    def __init__(
+        self,
+        store: Store | str,
+        *,
+        operator: str | None = None,
+        mediator: Mediator | None = None,
+        workflows: Iterable[Workflow] = (),
+        timeout: float = 10.0,
+    ) -> None:
+        self._owns_store = isinstance(store, str)
+        self.store: Store = open_store(store) if isinstance(store, str) else store
+        self.operator = operator_name(operator)
+        self.mediator = mediator
+        self.timeout = timeout
+        self._workflows = {(wf.name, wf.version): wf for wf in workflows}
+        if mediator is not None:
+            engine = mediator._engine
+            self._workflows.update(engine.workflows)
+        self._stop = threading.Event()
+
+    @classmethod
+    def for_mediator(cls, mediator: Mediator, *, operator: str | None = None) -> Admin:
+        """An ``Admin`` over ``mediator``'s store, handing it the actions on its cases."""
+        return cls(mediator.store, operator=operator, mediator=mediator)
+
+    def close(self) -> None:
+        """Close the store if this ``Admin`` opened it."""
+        self._stop.set()
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def jobs(  # noqa: PLR0913 - one keyword per filter
+        self,
+        *,
+        state: str | JobState | Iterable[str | JobState] | None = None,
+        workflow: str | None = None,
+        version: int | None = None,
+        step: str | None = None,
+        since: float | None = None,
+        before: float | None = None,
+        error: str | None = None,
+        cases_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """Jobs matching every filter given, newest first, one page at a time.
+
+        ``state`` is one state or several (names or ``JobState``); ``since`` and
+        ``before`` are ages in seconds (created at most ``since`` seconds ago, at least
+        ``before`` seconds ago); ``error`` is text the job's error contains (any case);
+        ``cases_only`` lists roots only. ``Page.next_offset`` is the ``offset`` of the
+        next page, or ``None`` on the last one.
+        """
+        if limit < 1 or offset < 0:
+            msg = f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}"
+            raise ValueError(msg)
+        now = time.time()
+        query = JobQuery(
+            states=_states(state),
+            workflow=workflow,
+            version=version,
+            step=step,
+            created_after=None if since is None else now - since,
+            created_before=None if before is None else now - before,
+            error=error,
+            roots=cases_only,
+        )
+        found = self.store.query_jobs(query, limit=limit + 1, offset=offset)
+        items = [self._info(job) for job in found[:limit]]
+        more = offset + limit if len(found) > limit else None
+        return Page(items, offset, limit, more)
+
+    def job(self, job_id: str) -> JobInfo:
+        """One job as last saved (``JobNotFoundError`` if the store has none by that id)."""
+        return self._info(self._stored(job_id))
+
+    def case(self, job_id: str) -> CaseTree:
+        """The case ``job_id`` belongs to, as a tree from its root."""
+        stored = self._stored(job_id)
+        jobs = self.store.case_jobs(stored.record.case_id)
+        return views.tree(jobs, [self._info(j) for j in jobs], time.time())
+
+    def history(self, job_id: str) -> list[HistoryEntry]:
+        """The job's history, oldest first: steps run, waits, and operators' actions."""
+        self._stored(job_id)
+        return views.history(self.store.step_history(job_id))
+
+    def _stored(self, job_id: str) -> StoredJob:
+        record = self.store.load(job_id)
+        if record is None:
+            msg = f"no job {job_id!r} in {self.store.url}"
+            raise JobNotFoundError(msg)
+        for job in self.store.case_jobs(record.case_id):
+            if job.record.id == job_id:
+                return job
+        msg = f"no job {job_id!r} in {self.store.url}"
+        raise JobNotFoundError(msg)
+
+    def _info(self, job: StoredJob) -> JobInfo:
+        return views.info(job, self._workflows.get((job.record.workflow, job.record.version)))
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def retry(self, job_id: str, *, from_step: str | None = None) -> ActionResult:
+        """Run a FAULTED job again from the step it faulted at, or reset it to ``from_step``.
+
+        See ``actors._admin_changes.retry_change`` for what happens to its case and its
+        join. Every job of the case must have ended (``ActionRefusedError`` otherwise);
+        the case is then free, and the next worker to poll the store runs it.
+        """
+        stored = self._stored(job_id)
+        record = stored.record
+        workflow = self._workflows.get((record.workflow, record.version))
+        attempt = None
+        if from_step is not None:
+            tried = [h.attempt for h in self.store.step_history(job_id) if h.step == from_step]
+            attempt = max([*tried, record.attempt if record.step == from_step else 0]) + 1
+        change = retry_change(
+            job_id, self.operator, from_step=from_step, workflow=workflow, next_attempt=attempt
+        )
+        outcome = self._change(record.case_id, change)
+        if isinstance(outcome, Held):
+            msg = (
+                f"case {record.case_id} is held by worker {outcome.owner!r}: it is still "
+                "running; cancel it or wait for it to end before a retry"
+            )
+            raise ActionRefusedError(msg)
+        self._wake(record.case_id)
+        detail = f"from step {from_step!r}" if from_step else f"step {record.step!r}"
+        return self._result("retry", record.id, record.case_id, outcome, "store", detail)
+
+    def cancel(self, job_id: str) -> ActionResult:
+        """Cancel a job and every job below it (a case: give its root's id).
+
+        A running step finishes first; nothing after it runs. Returns the outcome
+        (``"cancelled"``, ``"already_finished"``).
+        """
+        record = self._stored(job_id).record
+        if record.state in FINAL_STATES and not self._has_live(record.case_id, job_id):
+            return self._result("cancel", job_id, record.case_id, "already_finished", "store", "")
+        return self._act(
+            "cancel",
+            record.case_id,
+            job_id,
+            None,
+            cancel_change(job_id, self.operator),
+            lambda mediator: mediator.cancel(job_id).value,
+        )
+
+    def send_event(
+        self, correlation_id: str, data: Any = None, *, fault: bool = False
+    ) -> ActionResult:
+        """Deliver an event to the job waiting on ``correlation_id`` (a reply, or a fault).
+
+        ``correlation_id`` is ``JOB/STEP`` for a ``RequestReaction`` and
+        ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
+        value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
+        """
+        job_id = correlation_id.split("/", 1)[0]
+        record = self._stored(job_id).record
+        return self._act(
+            "event",
+            record.case_id,
+            job_id,
+            [correlation_id, data, fault],
+            event_change(correlation_id, data, self.operator, fault=fault),
+            lambda mediator: mediator.receive_event(correlation_id, data, fault=fault).value,
+        )
+
+    def prune(self, older_than: float) -> PruneResult:
+        """Delete the cases that ended more than ``older_than`` seconds ago, with their history.
+
+        A case with any job not yet ended is kept, however old.
+        """
+        if older_than < 0:
+            msg = f"older_than must be >= 0 seconds, got {older_than!r}"
+            raise ValueError(msg)
+        before = time.time() - older_than
+        cases, jobs = self.store.prune_cases(before)
+        return PruneResult(cases, jobs, before)
+
+    # -- how actions reach the case ----------------------------------------------------------
+
+    def _stamp(self) -> str:
+        return f"operator:{self.operator}"
+
+    def _change(self, case_id: str, change: Any) -> Any:
+        return self.store.change_case(case_id, change, now=time.time(), stamp=self._stamp())
+
+    def _has_live(self, case_id: str, job_id: str) -> bool:
+        jobs = self.store.case_jobs(case_id)
+        ids = {job_id}
+        for job in jobs:  # creation order: parents before their branches
+            if job.record.parent_id in ids:
+                ids.add(job.record.id)
+        return any(j.record.id in ids and j.record.state not in FINAL_STATES for j in jobs)
+
+    def _mine(self, case_id: str) -> bool:
+        """Whether the Mediator given to this Admin runs the case."""
+        mediator = self.mediator
+        if mediator is None:
+            return False
+        if not self.store.shared:
+            return True  # a private store: its Mediator runs every unfinished case
+        owner = self.store.lease_owners([case_id]).get(case_id)
+        return owner == mediator._engine.owner and self._lease_live(case_id)
+
+    def _lease_live(self, case_id: str) -> bool:
+        for job in self.store.case_jobs(case_id):
+            if job.record.id == case_id:
+                return job.lease_expires is not None and job.lease_expires >= time.time()
+        return False
+
+    def _act(
+        self,
+        action: str,
+        case_id: str,
+        job_id: str,
+        payload: Any,
+        change: Any,
+        direct: Any,
+    ) -> ActionResult:
+        if self._mine(case_id):
+            assert self.mediator is not None
+            outcome = direct(self.mediator)
+            self._record(job_id, action, payload)
+            return self._result(action, job_id, case_id, outcome, "mediator", "")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            outcome = self._change(case_id, change)
+            if not isinstance(outcome, Held):
+                return self._result(action, job_id, case_id, outcome, "store", "")
+            result = self._request(action, case_id, job_id, payload, outcome, deadline)
+            if result is not None:
+                return result
+            # The holder's lease ran out before it took the request: make the change here.
+
+    def _request(
+        self,
+        action: str,
+        case_id: str,
+        job_id: str,
+        payload: Any,
+        held: Held,
+        deadline: float,
+    ) -> ActionResult | None:
+        """Hand the action to the worker holding the case and wait for what it did.
+
+        ``None`` when the request was withdrawn because the lease ran out first.
+        """
+        store = self.store
+        if not store.shared:
+            msg = f"case {case_id} is held in another process's memory store; it cannot be reached"
+            raise CaseBusyError(msg, held.owner)
+        request_id = store.post_request(
+            case_id, job_id, action, payload, self.operator, time.time()
+        )
+        while True:
+            request = store.get_request(request_id)
+            assert request is not None
+            if request.done_at is not None and request.outcome is not None:
+                worker = request.taken_by or held.owner
+                return self._result(
+                    action, job_id, case_id, request.outcome, f"worker {worker}", ""
+                )
+            if request.taken_by is None:
+                expired = not self._lease_live(case_id)
+                if (expired or time.monotonic() >= deadline) and store.withdraw_request(
+                    request_id, time.time()
+                ):
+                    if expired:
+                        return None
+                    msg = (
+                        f"worker {held.owner!r} holds case {case_id} and did not take the "
+                        f"{action} within {self.timeout:g}s; nothing was changed (its lease "
+                        "runs until it stops renewing it, then try again)"
+                    )
+                    raise CaseBusyError(msg, held.owner)
+            elif time.monotonic() >= deadline + self.timeout:
+                msg = (
+                    f"worker {request.taken_by!r} took the {action} of case {case_id} but has "
+                    "not reported what it did; see the job's history"
+                )
+                raise CaseBusyError(msg, request.taken_by)
+            if self._stop.wait(0.02):
+                msg = "the Admin was closed while waiting for a worker"
+                raise CaseBusyError(msg, held.owner)
+
+    def _record(self, job_id: str, action: str, payload: Any) -> None:
+        """Record an action the engine carried out in the job's history."""
+        record = self.store.load(job_id)
+        if record is None:
+            return
+        what = action if payload is None else f"{action} {payload[0]}"
+        row = HistoryRow(
+            job_id,
+            0,
+            record.step,
+            record.attempt,
+            record.state.value,
+            time.time(),
+            self.operator,
+            record.error,
+            what,
+        )
+        self.store.append_history([row])
+
+    def _wake(self, case_id: str) -> None:
+        """Tell the Mediator given to this Admin to take a case made runnable again now."""
+        if self.mediator is not None:
+            self.mediator._take_case(case_id)
+
+    def _result(
+        self, action: str, job_id: str, case_id: str, outcome: Any, via: str, detail: str
+    ) -> ActionResult:
+        return ActionResult(action, job_id, case_id, str(outcome), via, self.operator, detail)
+
+
+def _unfinished(state: JobState) -> bool:
+    return state not in FINAL_STATES

@@ -1,0 +1,103 @@
+"""What a store gives the operator's API (``actors.admin``): rows with their times and leases.
+
+These are the store-side shapes; ``actors.admin`` builds its public views from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from actors._job import JobRecord, JobState
+
+__all__ = [
+    "CaseChange",
+    "Held",
+    "HistoryRow",
+    "JobQuery",
+    "Request",
+    "StoredJob",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A job's record as last saved, with what the row holds besides it."""
+
+    record: JobRecord
+    created_at: float | None
+    updated_at: float | None
+    finished_at: float | None
+    lease_owner: str | None
+    """The worker stamped on the row: the case's holder, or its last holder."""
+    lease_expires: float | None
+    """On a case's root: when its holder's lease runs out (``None``: nobody holds it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Which jobs to list. Every filter given must match; ``None`` or empty matches all."""
+
+    states: tuple[JobState, ...] = ()
+    workflow: str | None = None
+    version: int | None = None
+    step: str | None = None
+    created_after: float | None = None
+    """Wall-clock seconds: jobs created at or after this time."""
+    created_before: float | None = None
+    error: str | None = None
+    """Text the job's error contains (case-insensitive)."""
+    roots: bool = False
+    """Cases only: jobs that are no branch of another."""
+    case_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One row of a job's history: a save by the engine, or an operator's action."""
+
+    job_id: str
+    seq: int
+    step: str | None
+    """The step the job was to run next (or ended at) after this save."""
+    attempt: int
+    state: str
+    at: float
+    worker: str | None
+    """The worker that saved it, or the operator who acted."""
+    error: str | None
+    action: str | None
+    """What an operator did (``None`` for the engine's own saves)."""
+
+
+class Held(NamedTuple):
+    """A case a live worker holds: an action on it goes to that worker."""
+
+    owner: str
+    expires: float
+
+
+@dataclass(slots=True)
+class Request:
+    """An operator's action on a case, handed to the worker that holds it."""
+
+    id: int
+    case_id: str
+    job_id: str
+    kind: str
+    """``"cancel"`` or ``"event"``."""
+    payload: Any
+    """For an event: ``[correlation_id, data, fault]``."""
+    operator: str
+    posted_at: float
+    taken_by: str | None = None
+    taken_at: float | None = None
+    done_at: float | None = None
+    outcome: str | None = None
+
+
+# A change an operator makes to a case no live worker holds: given every job of the case
+# as last saved (rows locked), it returns the records to save, history rows to append, and
+# a result for the caller. It raises to change nothing.
+CaseChange = Callable[[list[StoredJob]], tuple[list[JobRecord], list[HistoryRow], Any]]

@@ -1,0 +1,156 @@
+"""The memory store's side of the operator's API, as the SQL stores have it.
+
+A mixin of ``MemoryStore``. A memory store is private to its process and holds no
+requests for other workers: ``actors.admin`` hands actions on live cases to the
+``Mediator`` running them instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import JobNotFoundError
+from actors._job import FINAL_STATES, JobRecord
+from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
+
+if TYPE_CHECKING:
+    from actors._job import JobState
+
+__all__ = ["MemoryAdmin"]
+
+# The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data).
+_Saved = tuple[JobRecord, str | None, "JobState", int, str | None, float | None, Any, Any]
+
+
+class MemoryAdmin:
+    """What ``actors.admin`` asks of a memory store (mixed into ``MemoryStore``)."""
+
+    _live: dict[str, _Saved]
+    _finished: OrderedDict[str, _Saved]
+    _arrivals: dict[str, dict[int, Any]]
+    _stamps: dict[str, str]
+    _expires: dict[str, float]
+    _times: dict[str, tuple[float, float, float | None]]
+    _history: dict[str, list[tuple[Any, ...]]]
+    _lock: threading.Lock
+    _history_seq: int
+
+    if TYPE_CHECKING:  # provided by MemoryStore
+
+        def _restore(self, saved: _Saved) -> JobRecord: ...
+        def _put(self, job: JobRecord, *, note: bool = True) -> None: ...
+
+    def _all(self) -> list[_Saved]:
+        return [*list(self._live.values()), *list(self._finished.values())]
+
+    def _stored(self, saved: _Saved) -> StoredJob:
+        record = self._restore(saved)
+        if not record.arrivals and saved[0].arrivals:  # a final parent keeps its arrivals
+            record.arrivals = dict(saved[0].arrivals)
+        created, updated, finished = self._times.get(record.id, (None, None, None))
+        owner = self._stamps.get(record.id)
+        return StoredJob(record, created, updated, finished, owner, self._expires.get(record.id))
+
+    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
+        found = [self._stored(saved) for saved in self._all()]
+        needle = query.error.lower() if query.error is not None else None
+
+        def keep(job: StoredJob) -> bool:
+            r = job.record
+            created = job.created_at or 0.0
+            return (
+                (not query.states or r.state in query.states)
+                and query.workflow in (None, r.workflow)
+                and query.version in (None, r.version)
+                and query.step in (None, r.step)
+                and query.case_id in (None, r.case_id)
+                and (query.created_after is None or created >= query.created_after)
+                and (query.created_before is None or created < query.created_before)
+                and (needle is None or (r.error is not None and needle in r.error.lower()))
+                and (not query.roots or r.parent_id is None)
+            )
+
+        matching = [job for job in found if keep(job)]
+        matching.sort(key=lambda job: job.created_at or 0.0, reverse=True)
+        return matching[offset : offset + limit]
+
+    def case_jobs(self, case_id: str) -> list[StoredJob]:
+        """Every job of case ``case_id``, in the order they were created."""
+        jobs = [self._stored(s) for s in self._all() if s[0].case_id == case_id]
+        jobs.sort(key=lambda job: job.created_at or 0.0)
+        return jobs
+
+    def step_history(self, job_id: str) -> list[HistoryRow]:
+        """Every history row of ``job_id``, oldest first."""
+        return [HistoryRow(job_id, *row) for row in list(self._history.get(job_id, ()))]
+
+    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+        """Apply ``change`` to case ``case_id`` unless a live worker holds it (see SqlStore)."""
+        with self._lock:
+            root = self._live.get(case_id) or self._finished.get(case_id)
+            if root is None:
+                msg = f"no case {case_id!r}"
+                raise JobNotFoundError(msg)
+            expires = self._expires.get(case_id)
+            if expires is not None and expires >= now:
+                return Held(self._stamps.get(case_id, "?"), expires)
+            jobs = self.case_jobs(case_id)
+            saves, history, result = change(jobs)
+            for record in saves:
+                if record.state not in FINAL_STATES:
+                    self._finished.pop(record.id, None)
+                self._put(record, note=False)  # the change's own rows say what it did
+            for job in jobs:
+                self._stamps[job.record.id] = stamp
+            for record in saves:
+                self._stamps[record.id] = stamp
+            self._expires.pop(case_id, None)
+            self._add_history(history)
+            return result
+
+    def _add_history(self, rows: list[HistoryRow]) -> None:
+        for row in rows:
+            self._history_seq += 1
+            entry = (
+                self._history_seq,
+                row.step,
+                row.attempt,
+                row.state,
+                row.at,
+                row.worker,
+                row.error,
+                row.action,
+            )
+            self._history.setdefault(row.job_id, []).append(entry)
+
+    def append_history(self, rows: list[HistoryRow]) -> None:
+        """Append history rows (an operator's action the engine carried out)."""
+        with self._lock:
+            self._add_history(rows)
+
+    def prune_cases(self, finished_before: float) -> tuple[int, int]:
+        """Forget cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
+        with self._lock:
+            by_case: dict[str, list[str]] = {}
+            live_cases = {saved[0].case_id for saved in self._live.values()}
+            for job_id, saved in list(self._finished.items()):
+                by_case.setdefault(saved[0].case_id, []).append(job_id)
+            gone_cases = 0
+            gone_jobs = 0
+            for case_id, ids in by_case.items():
+                if case_id in live_cases or case_id not in ids:
+                    continue
+                ends = [self._times.get(i, (0.0, 0.0, 0.0))[2] or 0.0 for i in ids]
+                if max(ends) >= finished_before:
+                    continue
+                for job_id in ids:
+                    self._finished.pop(job_id, None)
+                    self._times.pop(job_id, None)
+                    self._history.pop(job_id, None)
+                    self._stamps.pop(job_id, None)
+                gone_cases += 1
+                gone_jobs += len(ids)
+            return gone_cases, gone_jobs

@@ -1,0 +1,305 @@
+"""The SQL stores' side of the operator's API: listing, case changes, requests, pruning.
+
+A mixin of ``SqlStore``: it uses the store's ``_write``, ``_read`` and dialect details.
+Every value reaches SQL as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import JobNotFoundError
+from actors._job import JobState
+from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
+from actors.stores._rows import read_row, row_params
+from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
+
+if TYPE_CHECKING:
+    from actors.stores._codec import Codec
+
+__all__ = ["SqlAdmin"]
+
+_ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires"
+_HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action"
+_ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_REQUEST = (
+    "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, outcome"
+)
+
+
+def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
+    """A row read for the operator: a row that cannot be read is shown FAULTED (not saved)."""
+    record, problems = read_row(row[:-5], codec)
+    if problems:
+        record.state = JobState.FAULTED
+        record.error = "stored job row is unreadable: " + "; ".join(problems)
+    created, updated, finished, owner, expires = row[-5:]
+    return StoredJob(record, created, updated, finished, owner, expires)
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _request(row: Sequence[Any]) -> Request:
+    payload = json.loads(row[4]) if row[4] is not None else None
+    return Request(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        payload,
+        row[5],
+        float(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+    )
+
+
+class SqlAdmin:
+    """What ``actors.admin`` asks of a SQL store (mixed into ``SqlStore``)."""
+
+    codec: Codec
+    _order: str
+    _for_update: str
+
+    if TYPE_CHECKING:  # provided by SqlStore
+
+        def _write(self, fn: Any, what: str) -> Any: ...
+        def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
+        def _seq(self) -> int: ...
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query.states:
+            where.append(f"state IN ({', '.join('?' for _ in query.states)})")
+            params.extend(s.value for s in query.states)
+        for column, value in (
+            ("workflow", query.workflow),
+            ("version", query.version),
+            ("step", query.step),
+            ("case_id", query.case_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.created_after is not None:
+            where.append("created_at >= ?")
+            params.append(query.created_after)
+        if query.created_before is not None:
+            where.append("created_at < ?")
+            params.append(query.created_before)
+        if query.error is not None:
+            where.append("LOWER(error) LIKE ? ESCAPE '\\'")
+            params.append(_like(query.error))
+        if query.roots:
+            where.append("parent_id IS NULL")
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        sql = (
+            f"SELECT {_ADMIN_SELECT} FROM jobs {clause}"
+            f"ORDER BY created_at DESC, {self._order} DESC LIMIT ? OFFSET ?"
+        )
+        rows = self._read(sql, (*params, limit, offset), "list jobs")
+        return [_stored(row, self.codec) for row in rows]
+
+    def case_jobs(self, case_id: str) -> list[StoredJob]:
+        """Every job of case ``case_id``, in the order they were created."""
+        rows = self._read(
+            f"SELECT {_ADMIN_SELECT} FROM jobs WHERE case_id = ? ORDER BY {self._order}",
+            (case_id,),
+            f"read case {case_id}",
+        )
+        return [_stored(row, self.codec) for row in rows]
+
+    def step_history(self, job_id: str) -> list[HistoryRow]:
+        """Every history row of ``job_id``, oldest first."""
+        rows = self._read(
+            f"SELECT {_HISTORY_FULL} FROM step_history WHERE job_id = ? ORDER BY seq",
+            (job_id,),
+            f"read the history of job {job_id}",
+        )
+        return [
+            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8])
+            for r in rows
+        ]
+
+    # -- changing a case no live worker holds ------------------------------------------------
+
+    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+        """Apply ``change`` to case ``case_id`` in one transaction, unless a live worker holds it.
+
+        Returns ``Held(owner, expires)`` and changes nothing when the case's lease runs
+        past ``now``; otherwise locks every row of the case, saves what ``change``
+        returns, stamps every row with ``stamp`` (which fences out a worker whose lease
+        expired) and leaves the case free to claim, and returns ``change``'s result.
+        """
+        root_sql = f"SELECT lease_owner, lease_expires FROM jobs WHERE id = ?{self._for_update}"
+        case_sql = (
+            f"SELECT {_ADMIN_SELECT} FROM jobs WHERE case_id = ? "
+            f"ORDER BY {self._order}{self._for_update}"
+        )
+
+        def write(execute: Execute) -> Any:
+            root = execute(root_sql, (case_id,)).fetchone()
+            if root is None:
+                msg = f"no case {case_id!r}"
+                raise JobNotFoundError(msg)
+            if root[1] is not None and root[1] >= now:
+                return Held(root[0], float(root[1]))
+            jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]
+            saves, history, result = change(jobs)
+            at = time.time()
+            for record in saves:
+                execute(UPSERT, row_params(record, at, self.codec, (stamp, None)))
+            execute(
+                "UPDATE jobs SET lease_owner = ?, lease_expires = NULL WHERE case_id = ?",
+                (stamp, case_id),
+            )
+            self._append(execute, history)
+            return result
+
+        return self._write(write, f"change case {case_id}")
+
+    def _append(self, execute: Execute, rows: list[HistoryRow]) -> None:
+        for row in rows:
+            execute(
+                _ACTION,
+                (
+                    row.job_id,
+                    self._seq(),
+                    row.step,
+                    row.attempt,
+                    row.state,
+                    row.at,
+                    row.worker,
+                    row.error,
+                    row.action,
+                ),
+            )
+
+    def append_history(self, rows: list[HistoryRow]) -> None:
+        """Append history rows (an operator's action a worker carried out)."""
+        self._write(lambda execute: self._append(execute, rows), "record an action")
+
+    # -- requests for the worker that holds a case -------------------------------------------
+
+    def post_request(
+        self, case_id: str, job_id: str, kind: str, payload: Any, operator: str, now: float
+    ) -> int:
+        """Leave an action for the worker holding ``case_id``; return the request's id."""
+        text = json.dumps(payload) if payload is not None else None
+
+        def write(execute: Execute) -> int:
+            execute(
+                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (case_id, job_id, kind, text, operator, now),
+            )
+            row = execute(
+                "SELECT MAX(id) FROM job_requests WHERE case_id = ? AND operator = ?",
+                (case_id, operator),
+            ).fetchone()
+            return int(row[0])
+
+        return int(self._write(write, f"post a {kind} request for case {case_id}"))
+
+    def get_request(self, request_id: int) -> Request | None:
+        """The request as it stands now."""
+        rows = self._read(
+            f"SELECT {_REQUEST} FROM job_requests WHERE id = ?", (request_id,), "read a request"
+        )
+        return _request(rows[0]) if rows else None
+
+    def take_requests(self, owner: str, now: float) -> list[Request]:
+        """Take the requests waiting for cases ``owner`` holds (each taken by one worker)."""
+        pick = (
+            "SELECT r.id FROM job_requests r JOIN jobs j ON j.id = r.case_id "
+            "WHERE r.taken_by IS NULL AND j.lease_owner = ? AND j.lease_expires IS NOT NULL "
+            "ORDER BY r.id"
+        )
+
+        def write(execute: Execute) -> list[Any]:
+            ids = [row[0] for row in execute(pick, (owner,)).fetchall()]
+            taken = []
+            for request_id in ids:
+                cur = execute(
+                    "UPDATE job_requests SET taken_by = ?, taken_at = ? "
+                    "WHERE id = ? AND taken_by IS NULL",
+                    (owner, now, request_id),
+                )
+                if cur.rowcount == 1:
+                    taken.append(request_id)
+            out: list[Any] = []
+            for chunk, marks in in_lists([str(i) for i in taken]):
+                out.extend(
+                    execute(
+                        f"SELECT {_REQUEST} FROM job_requests WHERE id IN ({marks}) ORDER BY id",
+                        [int(i) for i in chunk],
+                    ).fetchall()
+                )
+            return out
+
+        return [_request(row) for row in self._write(write, f"take requests for {owner!r}")]
+
+    def finish_request(self, request_id: int, outcome: str, now: float) -> None:
+        """Record what became of a request its worker carried out."""
+        self._write(
+            lambda execute: execute(
+                "UPDATE job_requests SET done_at = ?, outcome = ? WHERE id = ?",
+                (now, outcome, request_id),
+            ),
+            "finish a request",
+        )
+
+    def withdraw_request(self, request_id: int, now: float) -> bool:
+        """Take back a request no worker has taken; ``False`` if one took it first."""
+
+        def write(execute: Execute) -> bool:
+            cur = execute(
+                "UPDATE job_requests SET taken_by = ?, taken_at = ?, done_at = ?, "
+                "outcome = ? WHERE id = ? AND taken_by IS NULL",
+                ("", now, now, "withdrawn", request_id),
+            )
+            return bool(cur.rowcount == 1)
+
+        return bool(self._write(write, "withdraw a request"))
+
+    # -- pruning -----------------------------------------------------------------------------
+
+    def prune_cases(self, finished_before: float) -> tuple[int, int]:
+        """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone.
+
+        Their step history and requests go with them. A case with any job still
+        unfinished is kept, however old its root.
+        """
+        pick = (
+            "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.finished_at IS NOT NULL "
+            "AND r.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs u WHERE u.case_id = r.id "
+            "AND (u.finished_at IS NULL OR u.finished_at >= ?))"
+        )
+
+        def write(execute: Execute) -> tuple[int, int]:
+            roots = [row[0] for row in execute(pick, (finished_before, finished_before)).fetchall()]
+            jobs = 0
+            for chunk, marks in in_lists(roots):
+                execute(
+                    "DELETE FROM step_history WHERE job_id IN "
+                    f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
+                    chunk,
+                )
+                execute(f"DELETE FROM job_requests WHERE case_id IN ({marks})", chunk)
+                jobs += int(execute(f"DELETE FROM jobs WHERE case_id IN ({marks})", chunk).rowcount)
+            return len(roots), jobs
+
+        result: tuple[int, int] = self._write(write, "prune finished cases")
+        return result

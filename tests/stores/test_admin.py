@@ -1,0 +1,239 @@
+"""actors.admin on SQLite and PostgreSQL: each action with no worker, and beside a live one.
+
+A worker (a Mediator with a short poll interval) runs the cases; a separate ``Admin``,
+on a store of its own as another process would open it, acts on them. A case no live
+worker holds is changed in the store; a case a live worker holds is handed to it.
+"""
+
+import threading
+import time
+
+import pytest
+
+from actors import (
+    JobState,
+    LeaseLostError,
+    Mediator,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    Synchronize,
+    Workflow,
+)
+from actors.admin import ActionRefusedError, Admin, CaseBusyError
+from actors.stores import open_store
+
+BROKEN: dict[str, bool] = {}
+
+
+def pay(data):
+    if BROKEN.get("pay"):
+        raise RuntimeError("card declined")
+    data["paid"] = True
+
+
+def ship(data):
+    data["shipped"] = True
+
+
+FLOW = Workflow(
+    "order",
+    start="reserve",
+    steps=[
+        Sequential("reserve", lambda d: d.update(reserved=True), next="fan_out"),
+        ParallelSplit("fan_out", branches=["pay", "ship"]),
+        Sequential("pay", pay, next="join"),
+        Sequential("ship", ship, next="join"),
+        Synchronize("join", next="ask"),
+        RequestReaction("ask", send=lambda d, ctx: None, on_reply=lambda d, r: d.update(reply=r)),
+    ],
+)
+
+
+@pytest.fixture
+def url(make_sql_store):
+    BROKEN.clear()
+    if make_sql_store.kind == "sqlite":
+        return f"sqlite:///{make_sql_store.path}"
+    return make_sql_store.url
+
+
+def wait_until(check, timeout=10.0):
+    """Wait for ``check()`` to hold (the worker acts on its own thread), failing after timeout."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        pause.wait(0.01)
+
+
+def worker(url, owner="w1"):
+    return Mediator([FLOW], store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
+
+
+def state_of(admin, job_id):
+    return admin.job(job_id).state
+
+
+def test_list_filters_and_pages(url):
+    BROKEN["pay"] = True
+    with worker(url) as mediator:
+        handles = [mediator.schedule("order", {"n": n}, job_id=f"o{n}") for n in range(3)]
+        for handle in handles:
+            assert handle.result(timeout=10).state is JobState.FAULTED
+    with Admin(url, operator="alice") as admin:
+        faulted = admin.jobs(state="faulted")
+        assert {j.id for j in faulted.items if j.parent_id is None} == {"o0", "o1", "o2"}
+        assert all(j.state is JobState.FAULTED for j in faulted.items)
+        assert len(faulted.items) == 6  # each case and its pay branch
+        cases = admin.jobs(state="faulted", cases_only=True, workflow="order", limit=2)
+        assert [j.id for j in cases.items] == ["o2", "o1"]  # newest first
+        assert cases.next_offset == 2
+        rest = admin.jobs(state="faulted", cases_only=True, offset=cases.next_offset, limit=2)
+        assert [j.id for j in rest.items] == ["o0"]
+        assert rest.next_offset is None
+        assert {j.step for j in admin.jobs(error="CARD DECLINED").items} == {"pay", "fan_out"}
+        assert admin.jobs(step="join", state="done").items[0].branch_index == 1  # arrived
+        assert admin.jobs(workflow="other").items == []
+        assert len(admin.jobs(since=3600, cases_only=True).items) == 3
+        assert admin.jobs(before=3600).items == []
+        with pytest.raises(ValueError, match="unknown job state 'broken'"):
+            admin.jobs(state="broken")
+
+
+def test_a_faulted_case_is_described_as_a_tree_then_retried_to_its_join(url):
+    BROKEN["pay"] = True
+    with worker(url) as mediator:
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
+            JobState.FAULTED
+        )
+        with Admin(url, operator="alice", workflows=[FLOW]) as admin:
+            tree = admin.case("o1")
+            assert tree.state is JobState.FAULTED and tree.held_by is None
+            assert tree.root.split.waiting_for == (0,) and tree.root.split.arrived == (1,)
+            steps = [(depth, n.job.step, n.job.state) for depth, n in tree.walk()]
+            assert steps == [
+                (0, "fan_out", JobState.FAULTED),
+                (1, "pay", JobState.FAULTED),
+                (1, "join", JobState.DONE),
+            ]
+            branch = tree.root.children[0].job.id
+            BROKEN["pay"] = False  # the bug is fixed
+            result = admin.retry("o1")
+            assert (result.outcome, result.via, result.operator) == ("retried", "store", "alice")
+            wait_until(
+                lambda: (
+                    state_of(admin, "o1") is JobState.WAITING
+                    and admin.case("o1").root.job.step == "ask"
+                )
+            )
+            job = admin.job("o1")
+            assert job.correlation_ids == ("o1/ask",)
+            assert job.data["paid"] and job.data["shipped"]
+            pay_history = admin.history(branch)
+            actions = [e for e in pay_history if e.kind == "action"]
+            assert actions[0].worker == "alice" and "attempt 2" in actions[0].action
+            ran = [e for e in pay_history if e.kind == "step" and e.step == "pay"]
+            assert [e.attempt for e in ran] == [1, 2]
+            assert ran[0].error.endswith("card declined (attempt 1)")
+            assert ran[1].worker == "w1" and ran[1].duration >= 0
+
+
+def test_reset_to_a_named_step_runs_the_case_again_from_there(url):
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+            wait_until(
+                lambda: state_of(admin, "o1") is JobState.WAITING and admin.job("o1").step == "ask"
+            )
+            assert admin.send_event("o1/ask", "yes").via == "worker w1"
+            assert handle.result(timeout=10).state is JobState.DONE
+            with pytest.raises(ActionRefusedError, match="not faulted"):
+                admin.retry("o1")
+            with pytest.raises(ActionRefusedError, match="no step 'nope'"):
+                admin.retry("o1", from_step="nope")
+            assert admin.retry("o1", from_step="ask").outcome == "reset"
+            wait_until(lambda: state_of(admin, "o1") is JobState.WAITING)
+            assert admin.job("o1").attempt == 2  # a new idempotency key for the step
+            assert admin.send_event("o1/ask", "again").outcome == "delivered"
+            wait_until(lambda: state_of(admin, "o1") is JobState.DONE)
+            assert admin.job("o1").data["reply"] == "again"
+
+
+def test_cancel_and_event_while_a_live_worker_holds_the_case_go_through_it(url):
+    with worker(url) as mediator:
+        one = mediator.schedule("order", {}, job_id="o1")
+        two = mediator.schedule("order", {}, job_id="o2")
+        with Admin(url, operator="carol") as admin:
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ("o1", "o2")))
+            assert admin.case("o1").held_by == "w1"
+            with pytest.raises(ActionRefusedError, match="held by worker 'w1'"):
+                admin.retry("o1", from_step="reserve")
+            assert admin.prune(0).cases == 0  # unfinished cases are kept
+            cancelled = admin.cancel("o1")
+            assert (cancelled.outcome, cancelled.via) == ("cancelled", "worker w1")
+            assert one.result(timeout=10).state is JobState.CANCELLED
+            event = admin.send_event("o2/ask", {"ok": True})
+            assert (event.outcome, event.via) == ("delivered", "worker w1")
+            assert two.result(timeout=10).data["reply"] == {"ok": True}
+            assert admin.send_event("o2/ask", 1).outcome == "finished"
+            assert admin.cancel("o2").outcome == "already_finished"
+            actions = [e.action for e in admin.history("o1") if e.kind == "action"]
+            assert actions == ["cancel (cancelled, by worker)"]
+            assert admin.prune(0).cases == 2
+            assert admin.jobs().items == []
+
+
+def test_cancel_and_event_with_no_worker_change_the_store_and_a_worker_resumes(url):
+    with worker(url) as mediator:
+        mediator.schedule("order", {}, job_id="o1")
+        mediator.schedule("order", {}, job_id="o2")
+        with Admin(url) as admin:
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ("o1", "o2")))
+    # The worker has stopped: its cases are parked in the store, held by nobody.
+    with Admin(url, operator="dave") as admin:
+        assert admin.case("o1").held_by is None
+        assert admin.cancel("o1").via == "store"
+        assert state_of(admin, "o1") is JobState.CANCELLED
+        assert admin.job("o1").error == "cancelled by dave"
+        delivered = admin.send_event("o2/ask", "by hand")
+        assert (delivered.outcome, delivered.via) == ("delivered", "store")
+        assert admin.send_event("o2/ask", "twice").outcome == "duplicate"
+        assert admin.send_event("o2/nope", 1).outcome == "unknown"
+        with worker(url, owner="w2"):
+            wait_until(lambda: state_of(admin, "o2") is JobState.DONE)
+        assert admin.job("o2").data["reply"] == "by hand"
+        assert [e.worker for e in admin.history("o2") if e.kind == "action"] == ["dave"]
+
+
+def test_an_action_on_an_expired_lease_takes_the_case_and_fences_its_old_holder(url):
+    with worker(url) as mediator:
+        mediator.schedule("order", {}, job_id="o1")
+        with Admin(url) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+    stale = open_store(url)
+    stale.owner = "frozen"
+    taken = stale.claim("frozen", time.time() - 60, 1.0, 1, case_id="o1")  # long expired
+    assert taken
+    with Admin(url, operator="erin") as admin:
+        assert admin.cancel("o1").via == "store"
+    record = taken[0]
+    record.step = "ask"
+    with pytest.raises(LeaseLostError):
+        stale.save(record)  # the frozen worker wakes up: it is fenced out
+    stale.close()
+
+
+def test_a_live_holder_that_never_takes_the_request_leaves_the_case_unchanged(url):
+    with worker(url) as mediator:
+        mediator.schedule("order", {}, job_id="o1")
+        with Admin(url) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o1")  # alive, never polls
+    with Admin(url, timeout=0.2) as admin:
+        with pytest.raises(CaseBusyError, match="'ghost' holds case o1") as caught:
+            admin.cancel("o1")
+        assert caught.value.owner == "ghost"
+        assert state_of(admin, "o1") is JobState.WAITING
+    ghost.close()
