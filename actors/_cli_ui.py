@@ -49,6 +49,12 @@ def is_loopback(host: str) -> bool:
     f"(at least {_MIN_TOKEN} characters). [env: {_TOKEN_ENV}]",
 )
 @click.option(
+    "--operator",
+    default=None,
+    help="The name actions are recorded under in each job's history. "
+    "[default: $ACTORS_OPERATOR, else the login name]",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,
@@ -62,6 +68,7 @@ def ui(
     port: int,
     read_only: bool,
     token: str | None,
+    operator: str | None,
     log_level: str,
 ) -> None:
     """Serve the web dashboard of a store until Ctrl-C.
@@ -107,6 +114,7 @@ def ui(
             read_only=read_only,
             token=token,
             hosts=None if token is not None else LOOPBACK_HOSTS,
+            operator=operator,
         )
         shown = f"[{host}]" if ":" in host else host
         click.echo(

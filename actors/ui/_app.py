@@ -24,9 +24,10 @@ from actors._errors import ActorsError
 from actors._job import JobState
 from actors._version import __version__
 from actors._workflow import Workflow
+from actors.admin import Admin
 from actors.stores import Store
 from actors.stores._sql import mask_url
-from actors.ui._actions import ActionError, Actions
+from actors.ui._actions import ActionError, Actions, AdminActions
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
 from actors.ui._security import LOOPBACK_HOSTS, Guard, csrf_ok
@@ -80,8 +81,10 @@ class Dashboard:
         *,
         read_only: bool,
         actions: Actions | None,
+        admin: Admin,
     ) -> None:
         self.reader = Reader(store)
+        self.admin = admin
         self.store_url = mask_url(store.url)
         self.workflows: dict[tuple[str, int], Workflow] = {}
         for wf in workflows:
@@ -149,13 +152,21 @@ class Dashboard:
                 workflow,
                 {step: mark for step, states in marks.items() if (mark := step_mark(states))},
             )
-        timeline = sorted((s for job in jobs for s in job.history), key=lambda s: s.at)
+        tree = self.admin.case(case_id)
+        infos = {info.id: info for _, node in tree.walk() for info in [node.job]}
+        timeline = sorted(
+            ((job.id, entry) for job in jobs for entry in self.admin.history(job.id)),
+            key=lambda item: (item[1].started or item[1].ended, item[1].ended),
+        )
         return {
             "case_id": case_id,
             "root": root,
             "jobs": jobs,
             "graph": graph,
             "timeline": timeline,
+            "start": min((e.started or e.ended for _, e in timeline), default=0.0),
+            "infos": infos,
+            "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
             "labels": {job.id: _label(job) for job in jobs},
             "final": root.is_final and all(job.is_final for job in jobs),
         }
@@ -287,6 +298,7 @@ def create_app(
     token: str | None = None,
     hosts: Iterable[str] | None = LOOPBACK_HOSTS,
     actions: Actions | None = None,
+    operator: str | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI application over ``store``.
 
@@ -300,11 +312,17 @@ def create_app(
             a ``token``). Loopback names by default.
         actions: carries out retry, cancel and send-event (the admin API over ``store``
             unless given).
+        operator: the name each action is recorded under (``$ACTORS_OPERATOR``, else
+            the login name, unless given).
     """
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"
         raise ValueError(msg)
-    dashboard = Dashboard(store, workflows, read_only=read_only, actions=actions)
+    workflows = list(workflows)
+    admin = Admin(store, workflows=workflows, operator=operator)
+    if actions is None:
+        actions = AdminActions(admin)
+    dashboard = Dashboard(store, workflows, read_only=read_only, actions=actions, admin=admin)
     routes = [
         Route("/", dashboard.overview, name="overview"),
         Route("/live/overview", dashboard.overview_live, name="overview_live"),

@@ -1,6 +1,7 @@
-"""What the dashboard reads from a SQL store: aggregates, one case's rows, their history.
+"""What the dashboard reads from a SQL store itself: aggregates and one case's rows.
 
-Every query is read-only and parameterised. Job data and events are shown as the JSON
+Every query is read-only and parameterised. What the admin API reads already (a case's
+tree, a job's history) the dashboard takes from there. Job data and events are shown as the JSON
 text the store holds, never decoded through the codec: the dashboard needs none of the
 user's classes, and a row the codec cannot read is still shown as it is stored.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import StoreError
@@ -21,7 +22,6 @@ __all__ = [
     "CaseRow",
     "JobRow",
     "Reader",
-    "Step",
     "Throughput",
     "WorkflowCounts",
 ]
@@ -82,17 +82,6 @@ class CaseRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    """One saved step of a job, from its step history."""
-
-    job_id: str
-    step: str | None
-    attempt: int
-    state: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
 class JobRow:
     """One job of a case, with its data and event as formatted JSON text."""
 
@@ -117,19 +106,11 @@ class JobRow:
     finished_at: float | None
     data: str
     event: str | None
-    history: list[Step] = field(default_factory=list)
 
     @property
     def is_final(self) -> bool:
         """Whether the job can change no more."""
         return self.state in _FINAL
-
-    @property
-    def correlation_id(self) -> str | None:
-        """The id a reply to this job's request carries, while it waits for one."""
-        if self.state != JobState.WAITING.value or self.step is None or self.split_total:
-            return None
-        return f"{self.id}/{self.step}"
 
 
 _CASE_COLUMNS = (
@@ -258,7 +239,7 @@ class Reader:
     # -- one case ---------------------------------------------------------------------------
 
     def case(self, case_id: str) -> list[JobRow]:
-        """Every job of the case ``case_id``, root first, each with its step history."""
+        """Every job of the case ``case_id``, root first."""
         rows = self._rows(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE case_id = ? ORDER BY created_at, id",
             (case_id,),
@@ -266,21 +247,7 @@ class Reader:
         )
         jobs = [_job(row) for row in rows]
         jobs.sort(key=lambda j: (j.parent_id is not None, j.created_at))
-        for job in jobs:
-            job.history.extend(self.history(job.id))
         return jobs
-
-    def history(self, job_id: str) -> list[Step]:
-        """The saves of one job, oldest first."""
-        rows = self._rows(
-            "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? ORDER BY seq",
-            (job_id,),
-            f"read the history of job {job_id}",
-        )
-        return [
-            Step(job_id, step, int(attempt), str(state), float(at))
-            for step, attempt, state, at in rows
-        ]
 
     # -- one workflow -----------------------------------------------------------------------
 

@@ -83,3 +83,35 @@ def test_each_page_opens_and_draws_its_graph(live, shots):
 def _assert_clean(browser: Browser) -> None:
     assert browser.elsewhere == [], "a page fetched from elsewhere"
     assert browser.errors == [], "a page's script failed"
+
+
+def test_a_faulted_case_retried_reaches_done_and_a_waiting_one_is_cancelled(live, shots):
+    base, browser, _worker = live
+    expect = pytest.importorskip("playwright.sync_api").expect
+    page = browser.page()
+
+    # parcel-6's label branch faulted (the carrier was down); the carrier is back for
+    # the next attempt. The worker holds no ended case: the retry is made in the store
+    # and the worker takes the case on its next poll.
+    page.goto(base + "/cases/parcel-6")
+    graph_drawn(page)
+    branch = page.locator("#jobs tr[data-kind=branch]").filter(has=page.locator(".state.faulted"))
+    branch.get_by_role("button", name="Retry").click()  # confirmed in the dialog
+    expect(page.locator("#flash")).to_contain_text("retried", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#timeline")).to_contain_text("retry")  # the action, in the history
+    graph_drawn(page)
+    page.screenshot(path=str(shots / "dashboard-case-retried.png"), full_page=True)
+
+    # parcel-9 waits for its pickup; the live worker holds it and carries out the cancel.
+    page.goto(base + "/cases/parcel-9")
+    expect(page.locator("#case-state-value")).to_have_text("waiting", timeout=TIMEOUT_MS)
+    expect(page.locator("input[name=correlation_id]")).to_have_value("parcel-9/await_pickup")
+    graph_drawn(page)
+    page.screenshot(path=str(shots / "dashboard-case-waiting.png"), full_page=True)
+    page.get_by_role("button", name="Cancel case").click()
+    expect(page.locator("#flash")).to_contain_text("cancelled", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("cancelled", timeout=TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Cancel case")).to_be_disabled()
+
+    _assert_clean(browser)
