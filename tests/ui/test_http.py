@@ -192,3 +192,25 @@ def test_the_command_refuses_a_memory_store():
     result = CliRunner().invoke(main, ["ui", "--store", "memory://"])
     assert result.exit_code == 2
     assert "lives inside one process" in result.output
+
+
+def test_the_buttons_use_the_admin_api_and_record_the_operator(tmp_path):
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    worker = dashboard.fill(url, done=0, faulted=0, waiting=1)
+    worker.shutdown(drain=False)  # nobody holds the case now: the change is made in the store
+    store = open_store(url)
+    try:
+        web = client(store, operator="alice")
+        case = "parcel-0"
+        token = csrf_of(web.get(f"/cases/{case}").text)
+        answer = web.post("/actions/cancel", data={"case_id": case, "csrf": token})
+        assert answer.status_code == 200, answer.text
+        assert "cancelled" in answer.text and "alice" in answer.text
+        assert store.get(case).state is JobState.CANCELLED
+        page = web.get(f"/cases/{case}").text
+        assert "by alice" in page  # the action, in the case's history
+        again = web.post("/actions/retry", data={"job_id": case, "csrf": token})
+        assert again.status_code == 409  # refused: the job did not fault; the reason is shown
+        assert "flash error" in again.text
+    finally:
+        store.close()
