@@ -39,6 +39,25 @@ def shipments(tmp_path_factory):
     return url
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def any_shipments(request, tmp_path_factory):
+    """The same shipments in SQLite, then in PostgreSQL (a database of the module's own)."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("shipments")
+    import psycopg
+
+    server = request.getfixturevalue("pg_server")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_ui"')
+        conn.execute('CREATE DATABASE "actors_ui"')
+    url = server.get_uri("actors_ui")
+    worker = dashboard.fill(url, done=2, faulted=1, waiting=1)
+    worker.shutdown(drain=False)
+    return url
+
+
 @pytest.fixture
 def actions():
     return RecordingActions()

@@ -6,6 +6,7 @@ Guards: the CSRF token and origin, read-only, the access token, loopback host na
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +17,7 @@ from actors import JobState
 from actors._cli import main
 from actors.stores import open_store
 from actors.ui import create_app
+from actors.ui._reads import Reader
 
 LOCAL = "http://127.0.0.1:8400"
 
@@ -26,6 +28,13 @@ FAULTED, WAITING = "parcel-2", "parcel-3"
 @pytest.fixture
 def store(shipments):
     store = open_store(shipments)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def any_store(any_shipments):
+    store = open_store(any_shipments)
     yield store
     store.close()
 
@@ -41,8 +50,8 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-def test_each_page_shows_what_the_store_holds(store):
-    web = client(store)
+def test_each_page_shows_what_the_store_holds(any_store):
+    web = client(any_store)
     overview = web.get("/")
     assert overview.status_code == 200
     assert "shipment</a> v1" in overview.text
@@ -65,6 +74,22 @@ def test_each_page_shows_what_the_store_holds(store):
 
     assert web.get("/cases/no-such-case").status_code == 404
     assert web.get("/workflows/no-such-workflow").status_code == 404
+
+
+def test_the_overview_counts_what_ended_in_the_last_minute(any_store):
+    reader = Reader(any_store)
+    now = time.time()
+    recent = reader.throughput(15, now)
+    # The fixture's 2 DONE and 1 FAULTED cases ended within the last minute or two.
+    assert recent.total == 3 and sum(recent.done) == 2 and sum(recent.other) == 1
+    assert sum(recent.done[-2:]) == 2
+    # An hour on, they are out of the window; an hour before, not yet in it.
+    assert reader.throughput(15, now + 3600).total == 0
+    assert reader.throughput(15, now - 3600).total == 0
+    # Counted per case, and the unfinished waiting case is the one no worker holds.
+    counts = {c.workflow: c.states for c in reader.case_counts()}
+    assert counts == {"shipment": {"done": 2, "faulted": 1, "waiting": 1}}
+    assert [c.id for c in reader.unheld(now=now + 3600)] == [WAITING]
 
 
 def test_the_assets_are_served_from_the_package(store):
