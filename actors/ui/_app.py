@@ -15,12 +15,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from actors._errors import ActorsError
+from actors._errors import ActorsError, JobNotFoundError
 from actors._job import JobState
 from actors._version import __version__
 from actors._workflow import Workflow
@@ -35,6 +35,8 @@ from actors.ui._security import LOOPBACK_HOSTS, Guard, csrf_ok
 __all__ = ["create_app"]
 
 _REFRESH = "2s"  # how often live fragments poll
+_SHOWN_JOBS = 200  # jobs of one case listed on its page
+_HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
 
 
 def _utc(ts: float | None) -> str:
@@ -152,16 +154,28 @@ class Dashboard:
                 workflow,
                 {step: mark for step, states in marks.items() if (mark := step_mark(states))},
             )
-        tree = self.admin.case(case_id)
-        infos = {info.id: info for _, node in tree.walk() for info in [node.job]}
-        timeline = sorted(
-            ((job.id, entry) for job in jobs for entry in self.admin.history(job.id)),
-            key=lambda item: (item[1].started or item[1].ended, item[1].ended),
-        )
+        try:
+            tree = self.admin.case(case_id)
+            infos = {node.job.id: node.job for _, node in tree.walk()}
+            # A wide split has many branches: the page lists the first of them, and reads
+            # the history of fewer (one query each, every refresh).
+            timeline = sorted(
+                (
+                    (job.id, entry)
+                    for job in jobs[:_HISTORY_JOBS]
+                    for entry in self.admin.history(job.id)
+                ),
+                key=lambda item: (item[1].started or item[1].ended, item[1].ended),
+            )
+        except JobNotFoundError:  # pruned between the two reads
+            return None
         return {
             "case_id": case_id,
             "root": root,
-            "jobs": jobs,
+            "jobs": jobs[:_SHOWN_JOBS],
+            "more_jobs": max(0, len(jobs) - _SHOWN_JOBS),
+            "history_jobs": min(len(jobs), _HISTORY_JOBS),
+            "all_jobs": len(jobs),
             "graph": graph,
             "timeline": timeline,
             "start": min((e.started or e.ended for _, e in timeline), default=0.0),
@@ -172,8 +186,12 @@ class Dashboard:
         }
 
     async def case(self, request: Request) -> Response:
-        facts = await anyio.to_thread.run_sync(self._case, request.path_params["case_id"])
+        case_id = request.path_params["case_id"]
+        facts = await anyio.to_thread.run_sync(self._case, case_id)
         if facts is None:
+            job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
+            if job is not None and job.case_id != case_id:  # a branch: show its case
+                return RedirectResponse(request.url_for("case", case_id=job.case_id), 303)
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )

@@ -172,6 +172,7 @@ def test_without_a_token_only_loopback_host_names_are_answered(store):
         create_app(store, hosts=None)
 
 
+@pytest.mark.slow
 def test_passwords_in_urls_are_never_shown(tmp_path):
     url = f"sqlite:///{tmp_path / 'secrets.db'}"
     secret = "postgresql://app:s3cr3t-pw@db.internal/orders"
@@ -237,5 +238,37 @@ def test_the_buttons_use_the_admin_api_and_record_the_operator(tmp_path):
         again = web.post("/actions/retry", data={"job_id": case, "csrf": token})
         assert again.status_code == 409  # refused: the job did not fault; the reason is shown
         assert "flash error" in again.text
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_a_wide_case_is_listed_within_bounds_and_a_branch_leads_to_its_case(tmp_path):
+    url = f"sqlite:///{tmp_path / 'wide.db'}"
+    wide = dashboard.Workflow(
+        "wide",
+        [
+            dashboard.ParallelSplit("fan", branches=lambda d: list(range(d["n"])), each="item"),
+            dashboard.Sequential("item", lambda d: None, next="join"),
+            dashboard.Synchronize("join", merge=lambda parent, branches: None),
+        ],
+        start="fan",
+    )
+    worker = dashboard.Mediator([wide], runners=2, store=url)
+    try:
+        worker.schedule("wide", {"n": 260}, job_id="wide-1").result(timeout=30)
+    finally:
+        worker.shutdown(drain=False)
+    store = open_store(url)
+    try:
+        web = TestClient(create_app(store, [wide]), base_url=LOCAL, follow_redirects=False)
+        page = web.get("/cases/wide-1").text
+        assert page.count('data-kind="branch"') == 199  # the root and 199 branches
+        assert "and 61 more jobs" in page
+        assert "Of the first 50 of 261 jobs." in page
+        branch = re.search(r"<code>([^<]+)</code></td>\s*<td>branch 0</td>", page)
+        assert branch, "branch 0 is listed"
+        moved = web.get(f"/cases/{branch.group(1)}")
+        assert moved.status_code == 303 and moved.headers["location"].endswith("/cases/wide-1")
     finally:
         store.close()
