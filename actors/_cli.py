@@ -17,7 +17,6 @@ import dataclasses
 import enum
 import importlib
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from rich.table import Table
 
 from actors._errors import ActorsError, StoreError, WorkflowDefinitionError
 from actors._job import JobState
+from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-logger = logging.getLogger("actors.cli")
+logger = redacted_logger("actors.cli")
 
 DEMO_STORE = "sqlite:///demo.db"
 _STORE_HELP = "Store URL: memory://, sqlite:///path.db or postgresql://... [env: ACTORS_STORE]"
@@ -54,9 +54,22 @@ _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
 _INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
+
 # Options several commands share.
+def _secret_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Remember a store URL's password first, so no message of this command can print it."""
+    if value is not None:
+        remember_secrets(value)
+    return value
+
+
 store_option = click.option(
-    "--store", "store_url", required=True, envvar="ACTORS_STORE", help=_STORE_HELP
+    "--store",
+    "store_url",
+    required=True,
+    envvar="ACTORS_STORE",
+    help=_STORE_HELP,
+    callback=_secret_url,
 )
 workflows_option = click.option(
     "--workflows",
@@ -75,7 +88,7 @@ class CliError(click.ClickException):
     exit_code = _FAILURE_EXIT
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(message.split()))
+        super().__init__(mask_secrets(" ".join(message.split())))
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print the message on one line to stderr."""
@@ -96,6 +109,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
+        except click.ClickException as exc:  # click's own usage errors may quote a URL
+            masked = mask_secrets(exc.message)
+            if masked == exc.message:
+                raise
+            kind = BadArgumentError if exc.exit_code == _USAGE_EXIT else CliError
+            raise kind(masked) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,8 +141,15 @@ def _open_store(url: str, **options: Any) -> Store:
     try:
         return open_store(url, **options)
     except (StoreError, OSError) as exc:
-        msg = f"cannot open store {url!r}: {exc}"
+        msg = f"cannot open store {mask_url(url)!r}: {exc}"
         raise BadArgumentError(msg) from exc
+
+
+def _open_reader(url: str) -> Store:
+    """Open ``url`` to read only: a SQL database must exist; nothing is created or written."""
+    if url.partition("://")[0].lower() == "memory":
+        return _open_store(url)
+    return _open_store(url, read_only=True)
 
 
 def _describe(exc: BaseException) -> str:
@@ -376,14 +402,14 @@ def db_upgrade(store_url: str) -> None:
     from actors.stores._schema import MIGRATIONS, current_version, migrate
 
     if store_url.startswith("memory:"):
-        msg = f"{store_url!r} keeps nothing between runs: it has no schema to upgrade"
+        msg = f"{mask_url(store_url)!r} keeps nothing between runs: it has no schema to upgrade"
         raise BadArgumentError(msg)
     conn = _schema_connection(store_url)
     try:
         before = current_version(conn)
         after = migrate(conn)
     except Exception as exc:
-        msg = f"cannot upgrade the schema of {store_url!r}: {_describe(exc)}"
+        msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
         raise CliError(msg) from exc
     finally:
         conn.close()
@@ -396,6 +422,7 @@ def db_upgrade(store_url: str) -> None:
 def _schema_connection(url: str) -> Any:
     """A plain connection to the database a SQL store URL names."""
     scheme = url.split(":", 1)[0]
+    shown = mask_url(url)
     try:
         if scheme == "sqlite":
             import sqlite3
@@ -404,7 +431,7 @@ def _schema_connection(url: str) -> Any:
 
             path = _sqlite_path(url, url[len("sqlite://") :])
             if not Path(path).parent.exists():
-                msg = f"no directory {str(Path(path).parent)!r} for {url!r}"
+                msg = f"no directory {str(Path(path).parent)!r} for {shown!r}"
                 raise BadArgumentError(msg)
             return sqlite3.connect(path, isolation_level=None)
         if scheme in ("postgresql", "postgres"):
@@ -412,12 +439,12 @@ def _schema_connection(url: str) -> Any:
 
             return psycopg.connect(url, autocommit=True)
     except (StoreError, ImportError, OSError) as exc:
-        msg = f"cannot open store {url!r}: {exc}"
+        msg = f"cannot open store {shown!r}: {exc}"
         raise BadArgumentError(msg) from exc
-    except Exception as exc:  # the driver's own connection errors
-        msg = f"cannot open store {url!r}: {_describe(exc)}"
-        raise BadArgumentError(msg) from exc
-    msg = f"cannot open store {url!r}: use sqlite:///path.db or postgresql://..."
+    except Exception as exc:  # the driver's own connection errors (they may quote the URL)
+        msg = f"cannot open store {shown!r}: {_describe(exc)}"
+        raise BadArgumentError(msg) from None
+    msg = f"cannot open store {shown!r}: use sqlite:///path.db or postgresql://..."
     raise BadArgumentError(msg)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from actors._cli import (
     CliError,
     _console,
     _dash,
-    _open_store,
+    _open_reader,
     _to_json,
     _when,
     main,
@@ -93,6 +94,14 @@ STATUS_ROWS: list[_Row] = [
 ]
 
 
+def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
+    """Cases no live worker holds, by the workflow version a worker must serve to run them."""
+    try:
+        return store.unclaimed(time.time())
+    except NotImplementedError:
+        return {}
+
+
 @main.command()
 @store_option
 @click.option(
@@ -105,12 +114,14 @@ STATUS_ROWS: list[_Row] = [
 def status(store_url: str, limit: int) -> None:
     """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
 
-    It reads the store only. memory:// is private to one process, so from here it is
+    It opens the store read-only and writes nothing; a database that does not exist is
+    an error, never created. memory:// is private to one process, so from here it is
     always empty; point this at the store your workers use.
     """
-    store = _open_store(store_url)
+    store = _open_reader(store_url)
     try:
         facts = _Facts(store, store.counts(), store.unfinished())
+        unclaimed = _unclaimed(store)
     finally:
         store.close()
     console = _console()
@@ -131,6 +142,15 @@ def status(store_url: str, limit: int) -> None:
         if cells is not None:
             summary.add_row(*cells)
     console.print(summary)
+
+    if unclaimed:
+        # Cases no live worker holds: none runs their workflow version, or none polled yet.
+        waiting = Table(title="Unclaimed cases")
+        waiting.add_column("waiting for a worker serving")
+        waiting.add_column("cases", justify="right")
+        for (name, version), count in sorted(unclaimed.items()):
+            waiting.add_row(f"{name} v{version}", str(count))
+        console.print(waiting)
 
     if limit and facts.unfinished:
         shown = facts.unfinished[:limit]
@@ -178,8 +198,11 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
 def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
-    """Show the job ID as last saved: workflow, step, state, parent, error and data."""
-    store = _open_store(store_url)
+    """Show the job ID as last saved: workflow, step, state, parent, error and data.
+
+    It opens the store read-only and writes nothing.
+    """
+    store = _open_reader(store_url)
     try:
         job = store.get(job_id)
     finally:

@@ -27,6 +27,8 @@ from actors._cli import (
     workflows_option,
 )
 from actors._errors import ActorsError
+from actors._job import FINAL_STATES
+from actors._redact import mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
 
@@ -117,7 +119,8 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     options: dict[str, str] = {"commit": commit} if sql else {}
     if writer == "process":
         if not store_url.startswith("sqlite:") or commit != "group":
-            msg = f"--writer process needs a sqlite:/// store and --commit group, got {store_url!r}"
+            got = mask_url(store_url)
+            msg = f"--writer process needs a sqlite:/// store and --commit group, got {got!r}"
             raise BadArgumentError(f"{msg} with --commit {commit}")
         options["writer"] = writer
     store = _open_store(store_url, **options)
@@ -143,12 +146,10 @@ def _serve(
 ) -> None:
     from actors._mediator import Mediator
 
-    served = {wf.key for wf in workflows}
-    unfinished = store.unfinished()
-    strangers = sorted({(j.workflow, j.version) for j in unfinished} - served)
-    if strangers:
-        names = ", ".join(f"{name} v{version}" for name, version in strangers)
-        logger.warning("the store has unfinished jobs of workflows not served here: %s", names)
+    # Counted, not read: reading every row would fault the unreadable ones, also those
+    # of workflows this worker does not serve (the Scheduler logs those once, untouched).
+    counts = store.counts()
+    unfinished = sum(n for state, n in counts.items() if state not in FINAL_STATES)
     stop = threading.Event()
     previous = _on_stop_signals(stop)
     try:
@@ -171,11 +172,12 @@ def _serve(
             msg = f"the engine stopped while it resumed the store's jobs ({_describe(exc)})"
             raise CliError(msg) from exc
         logger.info(
-            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) resumed",
+            "worker started: store %s, %d runner(s), workflows %s; %d unfinished job(s) in the "
+            "store",
             store.url,
             runners,
             ", ".join(f"{wf.name} v{wf.version}" for wf in workflows),
-            len(unfinished),
+            unfinished,
         )
         while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
             pass

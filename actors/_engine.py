@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import logging
+import math
 import os
 import socket
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from actors._channel import WorkChannel
 from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import JobHandle
 from actors._job import JobRecord
+from actors._redact import redacted_logger
 from actors.messages import Admitted, CaseFinished, JobShed
 
 if TYPE_CHECKING:
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "job_log", "logger"]
 
-logger = logging.getLogger("actors")
+logger = redacted_logger("actors")
 
 
 def job_log(job: JobRecord | None) -> dict[str, Any]:
@@ -100,6 +102,17 @@ class Engine:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
+        # On a shared store a runner starts a step only while this worker can vouch for
+        # its leases: until ``lease_deadline``, its last successful renewal (or claim)
+        # plus the lease, less a margin for clock drift between workers. A worker that
+        # was frozen past it (SIGSTOP, a GC pause, a suspended VM) hands its jobs back to
+        # the Scheduler, which renews and drops the cases taken over before any runs on.
+        self.vouch_leases = store.shared
+        self.lease_margin = lease_seconds / 4
+        self.lease_deadline = math.inf if not store.shared else -math.inf
+        # Cases another worker took over from this one, kept by the Scheduler (which
+        # alone changes it); runners read it to stop before the next step of one.
+        self.lost_cases: OrderedDict[str, None] = OrderedDict()
         self.stopping = False  # set on a non-draining shutdown: runners stop between steps
         # Called by a Runner just before each step as ``step_hook(runner, job, step)``. None
         # in production; the deterministic harness (actors.testing) observes steps here and
@@ -111,6 +124,16 @@ class Engine:
         # future is dropped when its case ends, so finished cases are not retained.
         self._futures: dict[str, pykka.Future[Any]] = {}
         self._reply_to: dict[str, pykka.ActorRef[Any]] = {}
+
+    def vouch(self, now: float) -> None:
+        """Every lease this worker holds was renewed (or taken) at ``now``."""
+        self.lease_deadline = now + self.lease_seconds - self.lease_margin
+
+    def may_run(self, job: JobRecord) -> bool:
+        """Whether a runner may start a step of ``job`` now (its case's lease is vouched for)."""
+        if not self.vouch_leases:
+            return True
+        return job.case_id not in self.lost_cases and self.clock.now() < self.lease_deadline
 
     def workflow(self, name: str, version: int | None = None) -> Workflow:
         """The registered workflow ``name`` (newest version unless ``version`` is given)."""

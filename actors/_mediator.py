@@ -113,13 +113,16 @@ class Mediator:
         if the_store.shared:
             the_store.owner = self._engine.owner
             the_store.lease_seconds = lease_seconds
+            now = self._engine.clock.now()
             resume = the_store.claim(
                 self._engine.owner,
-                self._engine.clock.now(),
+                now,
                 lease_seconds,
                 limit=capacity,
                 reclaim=True,
+                workflows=self._engine.workflows,
             )
+            self._engine.vouch(now)
         else:
             resume = the_store.unfinished()
         cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]

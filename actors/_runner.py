@@ -223,11 +223,15 @@ class Runner(pykka.Actor):
         tracer = self._e.tracer
         steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
+        engine = self._e
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if self._e.stopping:
+            if engine.stopping:
                 return []  # saved after its last step; resumes from there on the next start
+            if not engine.may_run(job):
+                # This worker cannot vouch that it still holds the case: no step starts.
+                return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"

@@ -28,6 +28,7 @@ from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._requests import serve_requests
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
+from actors._served import UnservedLog
 from actors._steps import Discriminator
 from actors._timers import Timers
 
@@ -50,10 +51,13 @@ _REPORTS = frozenset(
         m.JobSendFailed,
         m.CaseLost,
         m.SliceUnsaved,
+        m.LeaseUnvouched,
     }
 )
 # Reports about one job of a case: ignored once this worker has lost the case.
-_JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded})
+_JOB_REPORTS = frozenset(
+    {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.LeaseUnvouched}
+)
 _LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 _ANSWERED_MEMORY = 10_000  # correlation ids remembered to tell DUPLICATE from UNKNOWN
 _POLL = "\x00poll"  # the Scheduler's own timer on a shared store (no job id starts so)
@@ -93,12 +97,16 @@ class Scheduler(pykka.Actor):
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         # Cases another worker took over from this one (a fenced save or a heartbeat
         # told us): late reports about their jobs are ignored.
-        self._lost: OrderedDict[str, None] = OrderedDict()
+        self._lost: OrderedDict[str, None] = engine.lost_cases
+        # Jobs runners handed back because the leases could not be vouched for: made
+        # ready again after the next renewal, unless their case was taken over.
+        self._unvouched: dict[str, JobRecord] = {}
         self._drain: list[pykka.Future[Any]] = []
         self._counts = dict.fromkeys(JobState, 0)
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
         # every branch arrival, and workflows never change.
         self._first_wins: dict[tuple[str, int, str], bool] = {}
+        self._unserved = UnservedLog(engine.workflows)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.SpawnBranch: self._on_spawn,
@@ -107,6 +115,7 @@ class Scheduler(pykka.Actor):
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
             m.CaseLost: lambda msg: self._drop_case(msg.job.case_id, msg.error),
+            m.LeaseUnvouched: self._on_unvouched,
             m.SliceUnsaved: self._on_slice_unsaved,
             m.JobShed: self._on_shed,
             m.RunnerIdle: lambda _: self._check_drain() if self._drain else None,
@@ -132,6 +141,8 @@ class Scheduler(pykka.Actor):
         self._adopt([job for job in self._resumable if job.id not in self._jobs])
         self._resumable = []
         if self._e.store.shared:
+            with contextlib.suppress(StoreError):  # the polls look again
+                self._unserved.check(self._e.store, self._e.clock.now())
             self._timers.add(_POLL, self._e.clock.now() + self._e.poll_interval)
             self._rearm()
 
@@ -431,6 +442,8 @@ class Scheduler(pykka.Actor):
         """
         self._lost[case_id] = None
         self._lost.move_to_end(case_id)
+        for job_id in [k for k, v in self._unvouched.items() if v.case_id == case_id]:
+            del self._unvouched[job_id]
         if len(self._lost) > _LOST_MEMORY:
             self._lost.popitem(last=False)
         rearm = False
@@ -576,12 +589,20 @@ class Scheduler(pykka.Actor):
         store, e = self._e.store, self._e
         interval = e.poll_interval
         try:
+            # Frozen past the deadline, or runners handed jobs back: some cases may be
+            # another worker's by now, so look them all up before any step runs again.
+            lapsed = now >= e.lease_deadline or bool(self._unvouched)
             renewed = store.heartbeat(e.owner, now, e.lease_seconds)
-            self._check_leases(renewed)
+            self._check_leases(renewed, everyone=lapsed)
+            e.vouch(now)
+            self._revouch()
             serve_requests(self, store, e.owner, now)
+            self._unserved.check(store, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
-                taken = store.claim(e.owner, now, e.lease_seconds, limit=room)
+                taken = store.claim(
+                    e.owner, now, e.lease_seconds, limit=room, workflows=e.workflows
+                )
                 self._adopt([job for job in taken if job.id not in self._jobs])
                 if len({job.case_id for job in taken}) >= room:
                     # Every free place was filled, so more cases are likely waiting: look
@@ -591,23 +612,38 @@ class Scheduler(pykka.Actor):
             logger.exception("polling the store failed; trying again", extra=job_log(None))
         self._timers.add(_POLL, now + interval)
 
-    def _check_leases(self, renewed: int) -> None:
+    def _check_leases(self, renewed: int, *, everyone: bool = False) -> None:
         """Drop the cases the heartbeat shows another worker has taken over.
 
         The heartbeat renews one lease per case root this worker holds. Renewing fewer
         than the cases it runs means some lease is gone (taken over, or cleared by a
-        case's final save while its last branches end): only then read who holds them.
-        A save would be fenced anyway; this stops a case that is parked here, too.
+        case's final save while its last branches end): only then read who holds them,
+        or always with ``everyone`` (the leases may have lapsed). A save would be fenced
+        anyway; this stops a case that is parked or running here, too.
         """
         cases = {job.case_id for job in self._jobs.values()}
         cases.update(job.case_id for _, job in list(self._channel.running.values()))
         cases.update(self._e.gate.ids())
-        if renewed >= len(cases):
+        if renewed >= len(cases) and not everyone:
             return
         owner = self._e.owner
         for case_id, holder in self._e.store.lease_owners(sorted(cases)).items():
             if holder is not None and holder != owner:
                 self._drop_case(case_id, LeaseLostError(case_id, case_id, holder, owner))
+
+    def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
+        """A runner handed a job back unrun: renew the leases now, then run it on."""
+        self._jobs[msg.job.id] = msg.job
+        self._unvouched[msg.job.id] = msg.job
+        self._timers.add(_POLL, self._e.clock.now())
+        self._rearm()
+
+    def _revouch(self) -> None:
+        """After a renewal: the jobs handed back whose case is still this worker's run on."""
+        jobs, self._unvouched = self._unvouched, {}
+        for job in jobs.values():
+            if self._jobs.get(job.id) is job:
+                self._make_ready(job)
 
     def _withdraw(self, job: JobRecord, why: EventOutcome) -> None:
         for cid in self._job_corrs.pop(job.id, ()):
@@ -694,7 +730,9 @@ class Scheduler(pykka.Actor):
         if job is None or job.state is not JobState.WAITING or job.id in self._jobs:
             return False
         e = self._e
-        taken = e.store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id)
+        taken = e.store.claim(
+            e.owner, e.clock.now(), e.lease_seconds, 1, case_id=job.case_id, workflows=e.workflows
+        )
         self._adopt([j for j in taken if j.id not in self._jobs])
         return bool(taken)
 
@@ -775,23 +813,16 @@ class Scheduler(pykka.Actor):
     def _adopt(self, jobs: list[JobRecord]) -> list[JobRecord]:
         """Take charge of jobs as last saved; each resumes from its last saved step.
 
-        Returns the jobs left alone: those of a workflow version this process lacks
-        (another worker that has it can run them; they stay as saved).
+        Returns the jobs left alone: those of a workflow (name or version) this process
+        does not serve (a worker that serves it can run them; they stay as saved). A
+        shared store never hands this worker such a job (its claims name the workflows
+        it serves); a store of this process alone may hold some.
         """
         left: list[JobRecord] = []
         mine: list[JobRecord] = []
         for job in jobs:
-            if job.workflow in self._e.latest and (job.workflow, job.version) not in (
-                self._e.workflows
-            ):
+            if (job.workflow, job.version) not in self._e.workflows:
                 left.append(job)
-                logger.warning(
-                    "job %s needs workflow %r version %d, which this process lacks; left as is",
-                    job.id,
-                    job.workflow,
-                    job.version,
-                    extra=job_log(job),
-                )
             else:
                 mine.append(job)
                 self._jobs[job.id] = job
@@ -801,6 +832,8 @@ class Scheduler(pykka.Actor):
                 self._kids.setdefault(job.parent_id, set()).add(job.id)
         for job in mine:
             self._resume(job)
+        if left:
+            self._unserved.left(left)
         return left
 
     def _resume(self, job: JobRecord) -> None:

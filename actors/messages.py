@@ -31,6 +31,7 @@ __all__ = [
     "JobParked",
     "JobSendFailed",
     "JobShed",
+    "LeaseUnvouched",
     "RunJob",
     "RunnerFailed",
     "RunnerIdle",
@@ -140,6 +141,20 @@ class RunnerFailed:
 
     runner: int
     job: JobRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseUnvouched:
+    """Internal: the runner did not start ``job``'s next step: its lease may have lapsed.
+
+    The worker's last lease renewal is too old to vouch for the case (the process was
+    frozen, or its heartbeats failed). The job is handed back as last saved; the
+    Scheduler renews the leases, drops the cases another worker took over, and makes
+    the job ready again if its case is still this worker's.
+    """
+
+    runner: int
+    job: JobRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,7 +323,7 @@ def busy_store(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Store:
         mediator.schedule(name, {"case": name, "note": "∑ unicode"}, job_id=f"{name}-1")
     assert branches_started.reached.wait(TIMEOUT)
     mediator.shutdown(drain=True)  # returns once no job is queued, ready or running
-    monkeypatch.setattr(cli, "open_store", lambda url: store)
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
     return store
 
 
@@ -492,7 +492,7 @@ def test_enqueue_writes_cases_from_a_file_in_batches(runner: CliRunner, workdir:
         # Again: the first batch's ids exist, so that batch is refused whole, by name.
         again = runner.invoke(main, [*args, "--batch", "3", "--id-field", "order"])
         line = one_error_line(again)
-        assert "JobExistsError" in line and "(lines 1 to 3); 0 case(s) written" in line
+        assert "JobExistsError" in line and "(lines 1 to 3); nothing was written" in line
         assert store.counts()[JobState.READY] == 7
     finally:
         store.close()
@@ -533,14 +533,14 @@ def test_enqueue_refuses_bad_arguments_in_one_line(
     runner: CliRunner, workdir: Path, extra: list[str], needle: str
 ) -> None:
     mod = write_module(workdir, FLOWS)
-    args = ["enqueue", "first", "--store", "memory://", "--workflows", mod, *extra]
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, *extra]
     line = one_error_line(runner.invoke(main, args, input=""))
     assert needle in line
 
 
 def test_enqueue_names_the_line_that_is_not_json(runner: CliRunner, workdir: Path) -> None:
     mod = write_module(workdir, FLOWS)
-    args = ["enqueue", "first", "--store", "memory://", "--workflows", mod, "--file", "-"]
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, "--file", "-"]
     line = one_error_line(runner.invoke(main, args, input='{"a": 1}\n\n{"a": \n'))
     assert "line 3 is not JSON" in line
 
@@ -698,7 +698,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     earlier.schedule("resumable", {}, job_id="r-1")
     earlier.shutdown(drain=True)  # parked on its 60 s wait, in a clock that never moves
     assert store.get("r-1").state is JobState.WAITING  # type: ignore[union-attr]
-    monkeypatch.setattr(cli, "open_store", lambda url: store)
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
 
     def stop_when_the_job_ran() -> None:
         assert module.ran.wait(TIMEOUT), "the worker never ran the resumed job"
@@ -711,7 +711,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     )
     killer.join(TIMEOUT)
     assert result.exit_code == 0, result.output
-    assert "1 unfinished job(s) resumed" in result.stderr
+    assert "1 unfinished job(s) in the store" in result.stderr
     assert "SIGTERM received" in result.stderr
     assert "worker stopped" in result.stderr
     job = store.get("r-1")

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from actors._errors import StoreError
+from actors._redact import mask_url, remember_secrets
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec, register_dataclass
 from actors.stores._memory import MemoryStore
-from actors.stores._sql import SqlStore, mask_url
+from actors.stores._sql import SqlStore
 from actors.stores._sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -77,14 +78,15 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
     if not isinstance(url, str):
         msg = f"a store URL must be a string, got {url!r}; accepted forms: {_FORMS}"
         raise StoreError(msg)
+    remember_secrets(url)  # whatever fails from here on, its password is never shown
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
     if not sep:
-        msg = f"{url!r} is not a store URL; accepted forms: {_FORMS}"
+        msg = f"{mask_url(url)!r} is not a store URL; accepted forms: {_FORMS}"
         raise StoreError(msg)
     if scheme == "memory":
         if rest:
-            msg = f"memory:// takes no path, got {url!r}; accepted forms: {_FORMS}"
+            msg = f"memory:// takes no path, got {mask_url(url)!r}; accepted forms: {_FORMS}"
             raise StoreError(msg)
         return MemoryStore(**options)
     if scheme == "sqlite":
@@ -96,7 +98,8 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
     raise StoreError(msg)
 
 
-def _sqlite_path(url: str, rest: str) -> str:
+def _sqlite_path(raw: str, rest: str) -> str:
+    url = mask_url(raw)  # for messages; a SQLite URL has no password, but a typo might
     # sqlite:///x.db -> rest "/x.db" -> "x.db" (relative); sqlite:////x.db -> "/x.db".
     if not rest.startswith("/"):
         msg = (
@@ -104,7 +107,7 @@ def _sqlite_path(url: str, rest: str) -> str:
             f"(sqlite:///jobs.db) and four before an absolute one (sqlite:////var/jobs.db)"
         )
         raise StoreError(msg)
-    parts = urlsplit(url)
+    parts = urlsplit(raw)
     if parts.query or parts.fragment:
         msg = f"{url!r}: SQLite store URLs take no query or fragment; pass options to open_store"
         raise StoreError(msg)

@@ -7,7 +7,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from actors._job import Job, JobRecord, JobState
     from actors.stores._admin_types import CaseChange, HistoryRow, JobQuery, Request, StoredJob
@@ -137,6 +137,7 @@ class Store(abc.ABC):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
 
@@ -150,9 +151,18 @@ class Store(abc.ABC):
         restarted under the same name takes back as many of its cases as ``limit``
         allows without waiting for their leases, and the rest are free for the next
         claim, its own or another worker's (kept leased, its heartbeats would renew them
-        and nobody would run them).
+        and nobody would run them). ``workflows``, the ``(name, version)`` pairs the
+        caller serves, limits the claim to cases of those: a case of any other workflow
+        is never taken, so it waits, untouched, for a worker that serves it.
         """
         raise self._unsupported("claim()")
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """How many unfinished cases no live worker holds, by ``(workflow, version)``.
+
+        These wait for a worker serving their workflow (or for the next poll of one).
+        """
+        raise self._unsupported("unclaimed()")
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.

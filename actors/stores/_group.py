@@ -11,7 +11,6 @@ runners made them.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections import deque
@@ -20,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors._errors import StoreError
+from actors._redact import redacted_logger
 from actors.stores._statements import SaveRow
 
 __all__ = ["Arrival", "GroupWriter", "Slice"]
 
-logger = logging.getLogger("actors.stores")
+logger = redacted_logger("actors.stores")
 
 # What a slice's callback receives: None once stored, else why it was not stored.
 Done = Callable[[BaseException | None], None]

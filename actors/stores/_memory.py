@@ -6,12 +6,15 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
 
 __all__ = ["MemoryStore"]
 
@@ -219,8 +222,10 @@ class MemoryStore(MemoryAdmin, Store):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner`` (see Store)."""
+        served = None if workflows is None else set(workflows)
         out: list[JobRecord] = []
         with self._lock:
             if reclaim:  # the owner's cases are free first; it takes back what fits
@@ -230,7 +235,9 @@ class MemoryStore(MemoryAdmin, Store):
             roots = [
                 job_id
                 for job_id, saved in live
-                if saved[0].parent_id is None and (case_id is None or job_id == case_id)
+                if saved[0].parent_id is None
+                and (case_id is None or job_id == case_id)
+                and (served is None or (saved[0].workflow, saved[0].version) in served)
             ]
             taken = 0
             for root in roots:
@@ -245,6 +252,18 @@ class MemoryStore(MemoryAdmin, Store):
                     if saved[0].case_id == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out
                 out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
+        return out
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by workflow and version (see Store)."""
+        out: dict[tuple[str, int], int] = {}
+        with self._lock:
+            for job_id, saved in list(self._live.items()):
+                job = saved[0]
+                expires = self._expires.get(job_id)
+                if job.parent_id is None and (expires is None or expires < now):
+                    key = (job.workflow, job.version)
+                    out[key] = out.get(key, 0) + 1
         return out
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:

@@ -17,9 +17,10 @@ import psycopg_pool
 
 from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
+from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
-from actors.stores._schema import migrate
-from actors.stores._sql import SqlStore, mask_url
+from actors.stores._schema import check_current, migrate
+from actors.stores._sql import SqlStore
 from actors.stores._statements import (
     COLUMNS,
     GROUP_READ,
@@ -74,6 +75,10 @@ _HISTORY_MANY = (
     "?::double precision[], ?::text[], ?::text[])"
 )
 _GROUP_ATTEMPTS = 3
+# The driver's loggers (a pool logs its failed connection attempts) are masked too.
+for _name in ("psycopg", "psycopg.pool"):
+    redacted_logger(_name)
+
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
@@ -100,6 +105,7 @@ class PostgresStore(SqlStore):
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
+        read_only: read only, in read-only transactions (see ``SqlStore``).
     """
 
     _limit_all = "LIMIT ALL"
@@ -109,7 +115,7 @@ class PostgresStore(SqlStore):
     _order = "seq"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the store's options
         self,
         url: str,
         *,
@@ -120,8 +126,16 @@ class PostgresStore(SqlStore):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
+        read_only: bool = False,
     ) -> None:
-        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        super().__init__(
+            codec=codec, retain=retain, history=history, commit=commit, read_only=read_only
+        )
+        # Read-only: every transaction of every connection is, so the server refuses writes.
+        session: dict[str, Any] = (
+            {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        )
+        remember_secrets(url)
         self.url = mask_url(url)
         self._timeout = timeout
         self._statements: dict[str, str] = {}
@@ -130,17 +144,21 @@ class PostgresStore(SqlStore):
             # One plain connection first: a wrong URL fails here with libpq's reason
             # (a pool would only time out), and the schema is ready before the pool.
             with psycopg.connect(
-                url, autocommit=True, connect_timeout=max(1, int(timeout))
+                url, autocommit=True, connect_timeout=max(1, int(timeout)), **session
             ) as conn:
-                migrate(conn)
+                if read_only:
+                    check_current(conn, f"the PostgreSQL database at {self.url}")
+                else:
+                    migrate(conn)
         except psycopg.Error as exc:
             msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
-            raise StoreError(msg) from exc
+            # Not chained: the driver's own error may quote the URL, password and all.
+            raise StoreError(msg) from None
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **session},
             timeout=timeout,
             open=False,
             name="actors-store",
@@ -280,4 +298,4 @@ class PostgresStore(SqlStore):
 
 def _describe(exc: BaseException) -> str:
     text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return mask_url(text or type(exc).__name__)
+    return mask_secrets(text or type(exc).__name__)

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors._errors import StoreError
+
 __all__ = ["MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
 
 SQLITE = "sqlite"
@@ -214,6 +216,24 @@ def current_version(conn: Any) -> int:
         return 0
     row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
     return int(row[0])
+
+
+def check_current(conn: Any, where: str) -> None:
+    """Raise ``StoreError`` unless the database holds this version's schema (read-only use).
+
+    A reader never creates or upgrades a schema: ``where`` names the database in the error.
+    """
+    version = current_version(conn)
+    latest = MIGRATIONS[-1].version
+    if version == 0:
+        msg = f"{where} holds no actors store (no schema); nothing was created"
+        raise StoreError(msg)
+    if version < latest:
+        msg = (
+            f"{where} has schema version {version}, this version of actors reads {latest}: "
+            "run `actors db upgrade` first"
+        )
+        raise StoreError(msg)
 
 
 def migrate(conn: Any) -> int:

@@ -10,15 +10,14 @@ to a row and back in ``_rows``, and a join's bookkeeping in ``_joins``.
 from __future__ import annotations
 
 import abc
-import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors._redact import mask_url, redacted_logger
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import Arrival, GroupWriter, Slice
@@ -46,22 +45,13 @@ from actors.stores._statements import (
 
 __all__ = ["SqlStore", "mask_url"]
 
-logger = logging.getLogger("actors.stores")
+logger = redacted_logger("actors.stores")
 
 T = TypeVar("T")
 
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
 _COMMIT_MODES = ("step", "slice", "group")
-
-
-_PASSWORD = re.compile(r"(://[^:/@?#]*:)[^@/?#]*@")
-_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
-    return _PASSWORD_PARAM.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 class SqlStore(SqlAdmin, Store):
@@ -86,6 +76,10 @@ class SqlStore(SqlAdmin, Store):
             transaction, and only then are the runners' reports sent to the Scheduler.
             Many times the throughput again; what a crash re-runs is the same as with
             ``"slice"`` (the slices not yet stored).
+        read_only: open the database for reading only (what ``actors status`` and
+            ``actors jobs show`` do): it must exist and hold the current schema (nothing
+            is created or upgraded), the database itself refuses writes, and a row that
+            cannot be read comes back FAULTED without being saved so.
     """
 
     # Dialect details, set by subclasses.
@@ -106,7 +100,12 @@ class SqlStore(SqlAdmin, Store):
         retain: int | None = None,
         history: bool = True,
         commit: str = "step",
+        read_only: bool = False,
     ) -> None:
+        if read_only and commit != "step":
+            msg = f"a read-only store commits nothing: commit must be 'step', not {commit!r}"
+            raise ValueError(msg)
+        self.read_only = read_only
         if commit not in _COMMIT_MODES:
             msg = f"commit must be one of {', '.join(map(repr, _COMMIT_MODES))}, got {commit!r}"
             raise ValueError(msg)
@@ -212,8 +211,8 @@ class SqlStore(SqlAdmin, Store):
         """
         why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
         job.state, job.error = JobState.FAULTED, why
-        if row[6] == FAULTED_VALUE:
-            return  # already FAULTED in the store: nothing to save
+        if row[6] == FAULTED_VALUE or self.read_only:
+            return  # already FAULTED in the store, or only looked at: nothing to save
         logger.error("job %s: %s", job.id, why)
         now = time.time()
 
@@ -535,6 +534,7 @@ class SqlStore(SqlAdmin, Store):
         *,
         case_id: str | None = None,
         reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
 
@@ -544,12 +544,16 @@ class SqlStore(SqlAdmin, Store):
         is stamped with ``owner`` in the same transaction, which fences the previous
         holder's saves out of all of them. A case is free when its root is unfinished
         and its lease has no expiry (never taken, or released) or has expired. A row
-        that cannot be read comes back FAULTED (and is saved so).
+        that cannot be read comes back FAULTED (and is saved so). With ``workflows``
+        only cases of those ``(name, version)`` pairs are taken (none if it is empty).
         """
-        if limit <= 0:
+        served = None if workflows is None else sorted(set(workflows))
+        if limit <= 0 or served == []:
             return []
         marks = ", ".join("?" for _ in FINAL_VALUES)
         one = " AND id = ?" if case_id is not None else ""
+        if served is not None:
+            one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
         pick = (
             f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
             f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
@@ -570,6 +574,8 @@ class SqlStore(SqlAdmin, Store):
             params: tuple[Any, ...] = (*FINAL_VALUES, now)
             if case_id is not None:
                 params += (case_id,)
+            for name, version in served or ():
+                params += (name, version)
             roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
             rows: list[Any] = []
             # A few statements for all the cases taken, not a few per case.
@@ -593,6 +599,18 @@ class SqlStore(SqlAdmin, Store):
             return rows
 
         return self._records(self._write(write, f"claim cases for {owner!r}"))
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+        marks = ", ".join("?" for _ in FINAL_VALUES)
+        rows = self._read(
+            "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
+            f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
+            "GROUP BY workflow, version",
+            (*FINAL_VALUES, now),
+            "count unclaimed cases",
+        )
+        return {(str(name), int(version)): int(n) for name, version, n in rows}
 
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.

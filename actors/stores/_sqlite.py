@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
-from actors.stores._schema import migrate
+from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._statements import (
@@ -160,9 +161,10 @@ class SqliteStore(SqlStore):
             writer thread hands each group to, so that SQLite runs beside the worker's
             threads instead of taking turns with them for the GIL; see
             ``actors.stores._sqlite_process``).
+        read_only: open the existing file read-only (see ``SqlStore``).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the store's options
         self,
         path: str | os.PathLike[str],
         *,
@@ -173,6 +175,7 @@ class SqliteStore(SqlStore):
         busy_timeout: float = 10.0,
         synchronous: str = "NORMAL",
         writer: str = "thread",
+        read_only: bool = False,
     ) -> None:
         if writer not in ("thread", "process"):
             msg = f"writer must be 'thread' or 'process', got {writer!r}"
@@ -182,7 +185,9 @@ class SqliteStore(SqlStore):
                 f"writer='process' runs group transactions; it needs commit='group', not {commit!r}"
             )
             raise ValueError(msg)
-        super().__init__(codec=codec, retain=retain, history=history, commit=commit)
+        super().__init__(
+            codec=codec, retain=retain, history=history, commit=commit, read_only=read_only
+        )
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
             msg = (
@@ -210,9 +215,11 @@ class SqliteStore(SqlStore):
                 lambda slices: self._send_group(slices),  # noqa: PLW0108
                 lambda slices, ticket: self._receive_group(slices, ticket),  # noqa: PLW0108
             )
-        conn = self._conn()
         try:
-            migrate(conn)
+            self._check_schema()
+        except StoreError:
+            self.close()
+            raise
         except sqlite3.Error as exc:
             self.close()
             msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
@@ -228,6 +235,16 @@ class SqliteStore(SqlStore):
                 msg = f"cannot start the writer process of the SQLite store at {self.path!r}: {exc}"
                 raise StoreError(msg) from exc
 
+    def _check_schema(self) -> None:
+        """Bring the schema up to date; read-only, only check that it is (and the file is there)."""
+        if not self.read_only:
+            migrate(self._conn())
+            return
+        if not os.path.isfile(self.path):
+            msg = f"no SQLite database at {self.path!r} (a read-only open creates none)"
+            raise StoreError(msg)
+        check_current(self._conn(), f"the SQLite database {self.path!r}")
+
     def _conn(self) -> _Connection:
         conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is not None and not self._closed:
@@ -235,9 +252,13 @@ class SqliteStore(SqlStore):
         if self._closed:
             msg = f"the store {self.url} is closed"
             raise StoreError(msg)
+        # Read-only: SQLite itself refuses every write on the connection, and opening
+        # never creates the file.
+        target = f"file:{urllib.parse.quote(self.path)}?mode=ro" if self.read_only else self.path
         try:
             conn = sqlite3.connect(
-                self.path,
+                target,
+                uri=self.read_only,
                 timeout=self._busy_timeout,
                 isolation_level=None,  # autocommit: transactions are explicit BEGINs
                 check_same_thread=False,  # only so close() may close it from any thread
@@ -248,14 +269,17 @@ class SqliteStore(SqlStore):
             msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
         try:
-            mode = self._enter_wal(conn)
+            if self.read_only:  # the file's journal mode, as its writers left it
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            else:
+                mode = self._enter_wal(conn)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")  # checked in __init__
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             conn.close()
             msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
-        if str(mode).lower() != "wal":
+        if str(mode).lower() != "wal" and not self.read_only:
             conn.close()
             msg = f"cannot put the SQLite store at {self.path!r} in WAL mode (got {mode!r})"
             raise StoreError(msg)

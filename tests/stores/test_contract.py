@@ -374,6 +374,21 @@ def test_claim_takes_free_cases_oldest_first_up_to_limit(store):
     assert store.claim("w3", now=100.0, lease_seconds=10.0, limit=10) == []
 
 
+def test_claim_takes_only_cases_of_the_workflows_the_worker_serves(store):
+    store.create(rec("a1", workflow="a", version=1))
+    store.create(rec("a2", workflow="a", version=2))
+    store.create(rec("b1", workflow="b", version=1))
+    assert store.unclaimed(100.0) == {("a", 1): 1, ("a", 2): 1, ("b", 1): 1}
+    got = store.claim("w1", now=100.0, lease_seconds=10.0, limit=5, workflows=[("a", 1)])
+    assert [j.id for j in got] == ["a1"]
+    assert store.claim("w1", now=100.0, lease_seconds=10.0, limit=5, workflows=[]) == []
+    assert store.lease_owners(["a2", "b1"]) == {"a2": None, "b1": None}  # untouched
+    assert store.unclaimed(100.0) == {("a", 2): 1, ("b", 1): 1}
+    rest = store.claim("w2", now=100.0, lease_seconds=10.0, limit=5, workflows=[("a", 2), ("b", 1)])
+    assert sorted(j.id for j in rest) == ["a2", "b1"]
+    assert store.unclaimed(100.0) == {}
+
+
 def test_claim_returns_every_unfinished_job_of_a_case(store):
     parent, branches = split(store, 3)
     branches[1].state = JobState.DONE

@@ -1,0 +1,100 @@
+"""Keep credentials out of everything the engine prints: messages, logs, errors, labels.
+
+Store URLs carry passwords (``postgresql://user:secret@host/db``, ``?password=secret``),
+and so do libpq connection strings (``password=secret``). Every message that may quote
+a URL or a driver's error goes through ``mask_secrets`` first; ``RedactingFilter`` is a
+last line of defence on log handlers, for text the engine did not write itself (a
+driver's exception in a traceback).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import unquote
+
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "mask_secrets",
+    "mask_url",
+    "redacted_logger",
+    "remember_secrets",
+]
+
+MASK = "***"
+# Passwords seen in store URLs, masked wherever they appear (a driver's error may quote
+# part of a malformed URL that no pattern recognises). Shorter ones are left to the
+# patterns: masking every "ab" in every message would garble them.
+_KNOWN: set[str] = set()
+_MIN_KNOWN = 4
+
+# user:password@ after a scheme (the password runs to the last @ of the URL).
+_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+# password=... as a URL query parameter or a libpq keyword (quoted or not).
+_PASSWORD_PARAM = re.compile(
+    r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&\s'\",;]*)"
+)
+
+
+def remember_secrets(url: str) -> None:
+    """Mask the password(s) ``url`` holds in every later message, wherever they appear."""
+    found = [m.group(0)[len(m.group(1)) : -1] for m in _URL_PASSWORD.finditer(url)]
+    found += [m.group(2).strip("'\"") for m in _PASSWORD_PARAM.finditer(url)]
+    for secret in found:
+        for form in {secret, unquote(secret)}:
+            if len(form) >= _MIN_KNOWN and form != MASK:
+                _KNOWN.add(form)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every password in a URL or connection string replaced by ``***``.
+
+    Also masks, anywhere in ``text``, each password ``remember_secrets`` was given.
+    """
+    for secret in list(_KNOWN):  # a copy: another thread may remember one meanwhile
+        if secret in text:
+            text = text.replace(secret, MASK)
+    if "password" not in text.lower() and "@" not in text:
+        return text  # the common case: nothing to look at
+    text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
+    return mask_secrets(url)
+
+
+def redacted_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with a ``RedactingFilter`` (added once).
+
+    A logger's filters see only the records logged through it, so each logger the
+    package logs through gets its own.
+    """
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
+    return logger
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that masks passwords in a record's message and traceback.
+
+    The message is formatted (``msg % args``) and masked, and so is the traceback text
+    of ``exc_info``, which standard formatters then print as given.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drops one."""
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message or record.args:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_secrets(record.stack_info)
+        return True

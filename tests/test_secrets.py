@@ -1,0 +1,193 @@
+"""No command prints a store's password: not in output, errors, logs or tracebacks.
+
+Every command runs with a sentinel password in its store URL (in the user info, as a
+``?password=`` parameter, and taken from ``ACTORS_STORE``), against a server that is not
+there and against a live one; the sentinel must never appear in stdout, stderr or the
+log records. The worker also runs as a real process until a signal stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from actors import StoreError
+from actors._cli import main
+from actors._redact import mask_secrets, mask_url
+from actors.stores import open_store
+
+SENTINEL = "Sentinel-Pw-7f3a9c"
+TIMEOUT = 20
+
+FLOWS = """
+    from actors import Sequential, Workflow
+
+    FLOW = Workflow("flow", [Sequential("a", lambda data: None)], start="a")
+"""
+
+UNREACHABLE = [
+    f"postgresql://actors:{SENTINEL}@127.0.0.1:1/jobs",
+    f"postgresql://actors@127.0.0.1:1/jobs?password={SENTINEL}",
+    f"postgres://actors:{SENTINEL}@127.0.0.1:1/jobs?connect_timeout=1",
+    f"postgresql://actors:{SENTINEL}@127.0.0.1:notaport/jobs",
+    f"postgresql://actors:{SENTINEL}%zz@127.0.0.1:1/jobs",  # a malformed escape
+    f"postgresql://actors:{SENTINEL}@127.0.0.1:1/jobs?nosuchoption=1",
+    f"nosuch://actors:{SENTINEL}@host/jobs",
+    f"sqlite://actors:{SENTINEL}@host/jobs.db",
+]
+
+
+def _commands(module: str, url: str) -> list[list[str]]:
+    """Every command that takes a store, with ``url``."""
+    return [
+        ["status", "--store", url],
+        ["jobs", "show", "nosuchjob", "--store", url],
+        ["enqueue", "flow", "--workflows", module, "--data", "{}", "--store", url],
+        ["worker", "--workflows", module, "--store", url],
+        [
+            "worker",
+            "--workflows",
+            module,
+            "--commit",
+            "group",
+            "--writer",
+            "process",
+            "--store",
+            url,
+        ],
+        ["db", "upgrade", "--store", url],
+        ["demo", "--orders", "1", "--store", url],
+    ]
+
+
+@pytest.fixture
+def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    name = f"wfmod_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(FLOWS), encoding="utf-8")
+    return name
+
+
+def _run(args: list[str], caplog: pytest.LogCaptureFixture, env: dict[str, str] | None = None):
+    caplog.clear()
+    result = CliRunner().invoke(main, args, env=env)
+    printed = result.stdout + result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        printed += "".join(traceback.format_exception(result.exception))
+    return result, printed + caplog.text
+
+
+@pytest.mark.parametrize("url", UNREACHABLE)
+def test_no_command_prints_the_password_of_an_unreachable_store(url, module, caplog):
+    caplog.set_level(logging.DEBUG)
+    for args in _commands(module, url):
+        result, seen = _run(args, caplog)
+        assert result.exit_code != 0, (args, result.output)
+        assert "***" in seen or "nosuch" in url or "notaport" in url, seen
+        assert SENTINEL not in seen, (args, seen)
+        assert SENTINEL[:8] not in seen, (args, seen)
+    # The same, with the URL taken from the environment.
+    for args in _commands(module, url):
+        result, seen = _run(args[:-2], caplog, env={"ACTORS_STORE": url})
+        assert result.exit_code != 0, (args, result.output)
+        assert SENTINEL not in seen, (args, seen)
+
+
+def _with_password(uri: str, **query: str) -> str:
+    parts = urlsplit(uri)
+    user = (parts.username or "postgres") + f":{SENTINEL}"
+    netloc = f"{user}@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    extra = "&".join(f"{k}={v}" for k, v in query.items())
+    q = "&".join(p for p in (parts.query, extra) if p)
+    return urlunsplit((parts.scheme, netloc, parts.path, q, parts.fragment))
+
+
+@pytest.fixture
+def live_urls(pg_server: Any) -> list[str]:
+    name = f"actors_secrets_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    uri = pg_server.get_uri(name)
+    plain = urlsplit(uri)
+    as_param = urlunsplit(
+        (plain.scheme, plain.netloc.replace(":@", "@"), plain.path,
+         "&".join(p for p in (plain.query, f"password={SENTINEL}") if p), ""),
+    )  # fmt: skip
+    return [_with_password(uri), as_param]
+
+
+@pytest.mark.postgres
+def test_no_command_prints_the_password_of_a_live_store(live_urls, module, caplog):
+    caplog.set_level(logging.DEBUG)
+    for url in live_urls:
+        for args in _commands(module, url):
+            if args[0] == "worker" and "--writer" not in args:
+                continue  # runs until a signal: see the next test
+            result, seen = _run(args, caplog)
+            assert SENTINEL not in seen, (args, seen)
+        result, seen = _run(["status"], caplog, env={"ACTORS_STORE": url})
+        assert result.exit_code == 0, seen
+        assert ":***@" in seen or "password=***" in seen, seen
+        assert SENTINEL not in seen
+
+
+@pytest.mark.postgres
+def test_a_worker_process_never_logs_the_password(live_urls, module, tmp_path):
+    url = live_urls[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors", "worker", "--workflows", module,
+         "--log-level", "DEBUG"],
+        cwd=tmp_path,
+        env={**os.environ, "ACTORS_STORE": url, "PYTHONPATH": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "worker started" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+    log = "".join(seen) + err + out
+    assert "worker started" in log
+    assert "***" in log
+    assert SENTINEL not in log
+
+
+def test_masking_covers_urls_query_parameters_and_connection_strings():
+    assert mask_url(f"postgresql://u:{SENTINEL}@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert mask_url(f"postgresql://u@h/db?sslmode=require&password={SENTINEL}&x=1") == (
+        "postgresql://u@h/db?sslmode=require&password=***&x=1"
+    )
+    assert SENTINEL not in mask_secrets(f"host=h password='{SENTINEL} x' dbname=d")
+    assert SENTINEL not in mask_secrets(f"failed for postgresql://u:{SENTINEL}@h@x/db: no")
+    assert mask_secrets("nothing secret here") == "nothing secret here"
+
+
+def test_an_opened_store_url_never_shows_its_password(tmp_path):
+    with pytest.raises(StoreError) as caught:
+        open_store(f"postgresql://u:{SENTINEL}%zz@127.0.0.1:1/db")
+    text = "".join(traceback.format_exception(caught.value))
+    assert SENTINEL not in text
