@@ -23,11 +23,11 @@ from starlette.templating import Jinja2Templates
 
 from actors._errors import ActorsError, JobNotFoundError
 from actors._job import JobState
+from actors._redact import mask_secrets, mask_url
 from actors._version import __version__
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
-from actors.stores._sql import mask_url
 from actors.ui._actions import ActionError, Actions, AdminActions
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
@@ -72,7 +72,7 @@ def _environment() -> Environment:
     )
     env.filters["utc"] = _utc
     env.filters["ago"] = _ago
-    env.filters["mask"] = lambda text: None if text is None else mask_url(str(text))
+    env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
     env.globals["version"] = __version__
     env.globals["states"] = [s.value for s in JobState]
     return env
@@ -272,8 +272,8 @@ class Dashboard:
         try:
             message = await anyio.to_thread.run_sync(self._act, action, fields)
         except (ActionError, ActorsError, ValueError) as exc:
-            return _flash(mask_url(str(exc)), 409)
-        return _flash(mask_url(message), 200)
+            return _flash(mask_secrets(str(exc)), 409)
+        return _flash(mask_secrets(message), 200)
 
     def _act(self, action: str, fields: dict[str, str]) -> str:
         actions = self.actions

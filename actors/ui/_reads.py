@@ -9,6 +9,7 @@ user's classes, and a row the codec cannot read is still shown as it is stored.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Any
 
 from actors._errors import StoreError
 from actors._job import FINAL_STATES, JobState
-from actors.stores._sql import SqlStore, mask_url
+from actors._redact import MASK, mask_secrets
+from actors.stores._sql import SqlStore
 
 __all__ = [
     "CaseRow",
@@ -125,15 +127,36 @@ _JOB_COLUMNS = (
 )
 
 
+# Keys whose values are credentials whatever they hold.
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+
+
+def _hide_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_KEY.search(str(k)) and v is not None else _hide_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_hide_secrets(v) for v in value]
+    return value
+
+
 def pretty_json(text: str | None) -> str | None:
-    """Stored JSON text indented for reading; text that is not JSON comes back as it is."""
+    """Stored JSON text indented for reading, credentials masked.
+
+    The values of keys such as ``password``, ``secret``, ``token`` or ``api_key`` become
+    ``***``, and so do passwords inside URLs. Text that is not JSON is shown as it is,
+    masked the same way.
+    """
     if text is None:
         return None
     try:
         value = json.loads(text)
     except ValueError:
-        return mask_url(str(text))
-    return mask_url(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False))
+        return mask_secrets(str(text))
+    shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
+    return mask_secrets(shown)
 
 
 class Reader:

@@ -178,7 +178,8 @@ def test_passwords_in_urls_are_never_shown(tmp_path):
     secret = "postgresql://app:s3cr3t-pw@db.internal/orders"
     worker = dashboard.Mediator([_leaky()], runners=1, store=url)
     try:
-        job = worker.schedule("leaky", {"dsn": secret}, job_id="leak-1").result(timeout=10)
+        data = {"dsn": secret, "login": {"user": "app", "Password": "hunter2-pw"}, "api_key": "k-9"}
+        job = worker.schedule("leaky", data, job_id="leak-1").result(timeout=10)
     finally:
         worker.shutdown(drain=False)
     assert job.state is JobState.FAULTED and "s3cr3t-pw" in job.error
@@ -188,8 +189,11 @@ def test_passwords_in_urls_are_never_shown(tmp_path):
     for path in ("/", "/cases/leak-1", "/live/cases/leak-1", "/workflows/leaky"):
         page = web.get(path)
         assert page.status_code == 200, path
-        assert "s3cr3t-pw" not in page.text, path
-    assert "app:***@db.internal" in web.get("/cases/leak-1").text
+        for secret_text in ("s3cr3t-pw", "hunter2-pw", "k-9"):
+            assert secret_text not in page.text, (path, secret_text)
+    case = web.get("/cases/leak-1").text
+    assert "app:***@db.internal" in case
+    assert "&#34;Password&#34;: &#34;***&#34;" in case and "&#34;user&#34;: &#34;app&#34;" in case
     store.close()
 
 
