@@ -121,7 +121,7 @@ class Dashboard:
     def _overview(self) -> dict[str, Any]:
         reader = self.reader
         now = time.time()
-        where, params = reader.unheld_where(now)
+        unheld = reader.unheld_counts(now)
         counts = reader.case_counts()
         return {
             "counts": counts,
@@ -130,7 +130,8 @@ class Dashboard:
             "faulted": reader.faulted(20),
             "faulted_total": reader.count("state = ?", (JobState.FAULTED.value,)),
             "unheld": reader.unheld(20, now),
-            "unheld_total": reader.count(where, params),
+            "unheld_by_workflow": unheld,
+            "unheld_total": sum(unheld.values()),
             "known": set(self.workflows),
         }
 

@@ -266,6 +266,17 @@ class Reader:
             (*_OPEN, now),
         )
 
+    def unheld_counts(self, now: float) -> dict[tuple[str, int], int]:
+        """How many cases wait for a worker, by workflow version (as ``Store.unclaimed``)."""
+        where, params = self.unheld_where(now)
+        rows = self._rows(
+            f"SELECT workflow, version, COUNT(*) FROM {self._by_state} "
+            f"WHERE parent_id IS NULL AND {where} GROUP BY workflow, version",
+            params,
+            "count the cases no worker holds",
+        )
+        return {(str(name), int(version)): int(n) for name, version, n in sorted(rows)}
+
     def unheld(self, limit: int = 20, now: float | None = None) -> list[CaseRow]:
         """Cases waiting for a worker to take them, the longest waiting first."""
         where, params = self.unheld_where(time.time() if now is None else now)

@@ -90,6 +90,8 @@ def test_the_overview_counts_what_ended_in_the_last_minute(any_store):
     counts = {c.workflow: c.states for c in reader.case_counts()}
     assert counts == {"shipment": {"done": 2, "faulted": 1, "waiting": 1}}
     assert [c.id for c in reader.unheld(now=now + 3600)] == [WAITING]
+    assert reader.unheld_counts(now + 3600) == {("shipment", 1): 1}
+    assert reader.unheld_counts(now + 3600) == any_store.unclaimed(now + 3600)
 
 
 def test_the_assets_are_served_from_the_package(store):
