@@ -1,7 +1,7 @@
 """The dashboard in a real browser, and the screenshots the docs show.
 
 Each page opens and draws its graph; a faulted case is retried and reaches DONE; a
-waiting case is cancelled.
+waiting case is cancelled, and another is answered from the send-event form.
 
 Screenshots go to ``$ACTORS_SCREENSHOTS`` when set (``docs/how-to/img`` refreshes the
 docs' pictures), else to a temporary directory.
@@ -85,7 +85,7 @@ def _assert_clean(browser: Browser) -> None:
     assert browser.errors == [], "a page's script failed"
 
 
-def test_a_faulted_case_retried_reaches_done_and_a_waiting_one_is_cancelled(live, shots):
+def test_retry_cancel_and_send_an_event_from_the_pages(live, shots):
     base, browser, _worker = live
     expect = pytest.importorskip("playwright.sync_api").expect
     page = browser.page()
@@ -113,5 +113,14 @@ def test_a_faulted_case_retried_reaches_done_and_a_waiting_one_is_cancelled(live
     expect(page.locator("#flash")).to_contain_text("cancelled", timeout=TIMEOUT_MS)
     expect(page.locator("#case-state-value")).to_have_text("cancelled", timeout=TIMEOUT_MS)
     expect(page.get_by_role("button", name="Cancel case")).to_be_disabled()
+
+    # parcel-8 waits too: answer its pickup request from the form, as the desk would.
+    page.goto(base + "/cases/parcel-8")
+    expect(page.locator("input[name=correlation_id]")).to_have_value("parcel-8/await_pickup")
+    page.fill("textarea[name=payload]", '{"van": 4, "at": "08:30"}')
+    page.get_by_role("button", name="Send event").click()
+    expect(page.locator("#flash")).to_contain_text("delivered", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#data pre.json").first).to_contain_text('"van": 4')
 
     _assert_clean(browser)
