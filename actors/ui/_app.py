@@ -221,6 +221,13 @@ class Dashboard:
             return HTMLResponse("<p class='flash error'>This case is no longer in the store.</p>")
         return self._render(request, "_case_live.html", facts)
 
+    async def find(self, request: Request) -> Response:
+        """The overview's "open a case" box: to the case (or the branch's case) named."""
+        job_id = request.query_params.get("id", "").strip()
+        if not job_id:
+            return RedirectResponse(request.url_for("overview"), 303)
+        return RedirectResponse(request.url_for("case", case_id=job_id), 303)
+
     # -- a workflow -------------------------------------------------------------------------
 
     def _workflow(self, name: str) -> dict[str, Any] | None:
@@ -362,6 +369,7 @@ def create_app(
     routes = [
         Route("/", dashboard.overview, name="overview"),
         Route("/live/overview", dashboard.overview_live, name="overview_live"),
+        Route("/find", dashboard.find, name="find"),
         Route("/cases/{case_id:str}", dashboard.case, name="case"),
         Route("/live/cases/{case_id:str}", dashboard.case_live, name="case_live"),
         Route("/workflows/{name:str}", dashboard.workflow, name="workflow"),

@@ -50,6 +50,13 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+def branch_zero(page: str) -> str:
+    """The id of branch 0 in a case's page."""
+    found = re.search(r"<code>([^<]+)</code></td>\s*<td>branch 0</td>", page)
+    assert found, "the page lists branch 0"
+    return found.group(1)
+
+
 def test_each_page_shows_what_the_store_holds(any_store):
     web = client(any_store)
     overview = web.get("/")
@@ -272,9 +279,16 @@ def test_a_wide_case_is_listed_within_bounds_and_a_branch_leads_to_its_case(tmp_
         assert page.count('data-kind="branch"') == 199  # the root and 199 branches
         assert "and 61 more jobs" in page
         assert "Of the first 50 of 261 jobs." in page
-        branch = re.search(r"<code>([^<]+)</code></td>\s*<td>branch 0</td>", page)
-        assert branch, "branch 0 is listed"
-        moved = web.get(f"/cases/{branch.group(1)}")
+        moved = web.get(f"/cases/{branch_zero(page)}")
         assert moved.status_code == 303 and moved.headers["location"].endswith("/cases/wide-1")
     finally:
         store.close()
+
+
+def test_the_search_box_opens_a_case_by_its_id_or_a_branch_id(store):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get("/find", params={"id": f" {FAULTED} "}).url.path == f"/cases/{FAULTED}"
+    branch = branch_zero(web.get(f"/cases/{FAULTED}").text)
+    assert web.get("/find", params={"id": branch}).url.path == f"/cases/{FAULTED}"
+    assert web.get("/find", params={"id": "nope"}).status_code == 404
+    assert web.get("/find").url.path == "/"
