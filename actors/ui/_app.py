@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -44,6 +45,11 @@ _SHOWN_JOBS = 200  # jobs of one case listed on its page
 _HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
 
 
+def _q(part: str) -> str:
+    """``part`` quoted for a URL path segment (ids and names may hold ``?``, ``#``, ``%``)."""
+    return quote(str(part), safe="")
+
+
 def _utc(ts: float | None) -> str:
     if ts is None:
         return "-"
@@ -71,6 +77,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["utc"] = _utc
+    env.filters["q"] = _q
     env.filters["ago"] = _ago
     env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
     env.globals["version"] = __version__
@@ -209,7 +216,7 @@ class Dashboard:
         if facts is None:
             job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
             if job is not None and job.case_id != case_id:  # a branch: show its case
-                return RedirectResponse(request.url_for("case", case_id=job.case_id), 303)
+                return RedirectResponse(request.url_for("case", case_id=_q(job.case_id)), 303)
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )
@@ -226,7 +233,7 @@ class Dashboard:
         job_id = request.query_params.get("id", "").strip()
         if not job_id:
             return RedirectResponse(request.url_for("overview"), 303)
-        return RedirectResponse(request.url_for("case", case_id=job_id), 303)
+        return RedirectResponse(request.url_for("case", case_id=_q(job_id)), 303)
 
     # -- a workflow -------------------------------------------------------------------------
 

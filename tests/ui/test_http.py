@@ -5,8 +5,10 @@ Guards: the CSRF token and origin, read-only, the access token, loopback host na
 
 from __future__ import annotations
 
+import html
 import re
 import time
+from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -292,3 +294,35 @@ def test_the_search_box_opens_a_case_by_its_id_or_a_branch_id(store):
     assert web.get("/find", params={"id": branch}).url.path == f"/cases/{FAULTED}"
     assert web.get("/find", params={"id": "nope"}).status_code == 404
     assert web.get("/find").url.path == "/"
+
+
+@pytest.mark.slow
+def test_ids_names_and_errors_that_look_like_markup_or_url_syntax_stay_text(tmp_path):
+    url = f"sqlite:///{tmp_path / 'odd.db'}"
+    odd_id = 'x"><img src=x onerror=alert(1)> ?a#b%c'
+
+    def boom(data):
+        msg = "</pre><script>alert(2)</script>"
+        raise ValueError(msg)
+
+    odd = dashboard.Workflow("w<b>", [dashboard.Sequential('s<i>"', boom)], start='s<i>"')
+    worker = dashboard.Mediator([odd], runners=1, store=url)
+    try:
+        data = {"k": "</pre><script>alert(3)</script>"}
+        worker.schedule("w<b>", data, job_id=odd_id).result(timeout=10)
+    finally:
+        worker.shutdown(drain=False)
+    store = open_store(url)
+    try:
+        web = TestClient(create_app(store, [odd]), base_url=LOCAL)
+        home = web.get("/").text
+        links = [
+            html.unescape(h) for h in re.findall(r'href="([^"]*/(?:cases|workflows)/[^"]*)"', home)
+        ]
+        assert len(links) == 3  # the workflow, and the case among the faulted and the unheld
+        for link in [*links, f"{LOCAL}/find?id={quote(odd_id)}"]:
+            page = web.get(link)
+            assert page.status_code == 200, link
+            assert "<script>alert" not in page.text and "<img src=x" not in page.text, link
+    finally:
+        store.close()
