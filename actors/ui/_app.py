@@ -250,7 +250,8 @@ class Dashboard:
             if wf is not None:
                 at = steps.get(version, {})
                 marks = {step: mark for step, states in at.items() if (mark := step_mark(states))}
-                graphs[version] = marked_mermaid(wf, marks)
+                notes = {step: _counted(states) for step, states in at.items()}
+                graphs[version] = marked_mermaid(wf, marks, notes)
         return {
             "name": name,
             "versions": versions,
@@ -328,6 +329,11 @@ def _flash(message: str, status: int) -> Response:
         status_code=status,
         headers=headers,
     )
+
+
+def _counted(states: dict[str, int]) -> str:
+    """``{"waiting": 2, "ready": 1}`` -> ``"1 ready, 2 waiting"`` (in the states' order)."""
+    return ", ".join(f"{states[s]} {s}" for s in sorted(states, key=state_order) if states[s])
 
 
 def _label(job: JobRow) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from actors._diagram import _node_ids, to_mermaid
+from actors._diagram import _escape, _node, _node_ids, to_mermaid
 from actors._job import JobState
 from actors._workflow import Workflow
 
@@ -43,14 +43,24 @@ def step_mark(states: Mapping[str, int]) -> str | None:
     return None
 
 
-def marked_mermaid(workflow: Workflow, marks: Mapping[str, str]) -> str:
+def marked_mermaid(
+    workflow: Workflow, marks: Mapping[str, str], notes: Mapping[str, str] | None = None
+) -> str:
     """``workflow``'s diagram with each step in ``marks`` drawn in the style of its state.
 
-    ``marks`` maps step names to ``JobState`` values; unknown step names (a job saved by
-    another version of the workflow) are left out rather than drawn wrongly.
+    ``marks`` maps step names to ``JobState`` values; ``notes`` adds a line of text to
+    the label of the steps it names (such as "2 waiting"). Unknown step names (a job
+    saved by another version of the workflow) are left out rather than drawn wrongly.
     """
     text = to_mermaid(workflow)
     ids = _node_ids(workflow)
+    for step, note in (notes or {}).items():
+        if step in ids:
+            node = _node(workflow.steps[step])
+            # A node is shape-open, "label", shape-close: the note goes inside the quotes.
+            end = node.rindex('"')
+            noted = f"{node[:end]}<br/>{_escape(note)}{node[end:]}"
+            text = text.replace(f"    {ids[step]}{node}\n", f"    {ids[step]}{noted}\n", 1)
     lines = [text.rstrip("\n")]
     used = sorted({state for step, state in marks.items() if step in ids})
     for state in used:

@@ -76,7 +76,9 @@ def test_each_page_shows_what_the_store_holds(any_store):
 
     workflow = web.get("/workflows/shipment")
     assert workflow.status_code == 200
-    assert "flowchart TD" in workflow.text
+    # The waiting shipment sits at await_pickup: its node says so and is drawn waiting.
+    assert "request, await reply&lt;br/&gt;1 waiting&#34;]]" in workflow.text
+    assert "class s6_await_pickup st_waiting" in workflow.text
 
     waiting = web.get(f"/cases/{WAITING}")
     assert f'value="{WAITING}/await_pickup"' in waiting.text  # the correlation id to answer
