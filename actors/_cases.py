@@ -12,6 +12,7 @@ from actors._job import JobRecord
 if TYPE_CHECKING:
     from actors._workflow import Workflow
     from actors.stores import Store
+    from actors.stores._codec import Codec
 
 __all__ = ["batch_cases", "case_data", "new_case", "valid_id"]
 
@@ -23,16 +24,17 @@ def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
     )
 
 
-def case_data(workflow: str, data: Any) -> Any:
-    """A private deep copy of a case's input (the caller may keep mutating theirs)."""
+def case_data(workflow: str, data: Any, codec: Codec | None = None) -> Any:
+    """A private deep copy of a case's input (the caller may keep mutating theirs).
+
+    Checked against the data rule of every store at the door: a value no store could keep
+    is refused here, naming its path, before anything is admitted.
+    """
     try:
-        return copy_data(data)
-    except Exception as exc:
-        msg = (
-            f"data for workflow {workflow!r} cannot be copied for its branches "
-            f"({type(exc).__name__}: {exc}); pass plain values, dicts, lists or dataclasses"
-        )
-        raise CodecError(msg) from exc
+        return copy_data(data, codec)
+    except CodecError as exc:
+        msg = f"data for workflow {workflow!r} cannot be stored: {exc}"
+        raise CodecError(msg) from None
 
 
 def batch_cases(
@@ -50,7 +52,7 @@ def batch_cases(
     datas = []
     for k, data in enumerate(items):
         try:
-            datas.append(case_data(wf.name, data))
+            datas.append(case_data(wf.name, data, store.codec))
         except CodecError as exc:
             msg = f"batch item {k}: {exc}"
             raise CodecError(msg) from exc

@@ -25,9 +25,9 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     if job_id is not None and not valid_id(job_id):
         msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
         raise ValueError(msg)
-    copied = case_data(workflow.name, data)
     the_store = open_store(store) if isinstance(store, str) else store
     try:
+        copied = case_data(workflow.name, data, the_store.codec)
         case_id = job_id or uuid.uuid4().hex
         if the_store.get(case_id) is not None:
             msg = f"a job with id {case_id!r} already exists in {the_store.url}"

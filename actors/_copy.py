@@ -1,28 +1,24 @@
-"""Fast private copies of job data (each branch, and each admitted case, owns its data)."""
+"""Private copies of job data (each branch, and each admitted case, owns its data).
+
+Copies follow the one data rule every store keeps (see ``actors.stores._codec``): JSON
+values and registered dataclasses. A copy never runs a hook of the value
+(``copy.deepcopy`` would call ``__deepcopy__`` or ``__reduce__``, running user code at
+admission and storing whatever it returns), and a value that no store could keep is
+refused with a ``CodecError`` naming where it sits.
+"""
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from actors.stores._codec import DEFAULT_CODEC
+
+if TYPE_CHECKING:
+    from actors.stores._codec import Codec
 
 __all__ = ["copy_data"]
 
-_ATOMS = (str, int, float, bool, type(None), bytes)
 
-
-def copy_data(value: Any) -> Any:
-    """A deep copy of ``value``.
-
-    Plain JSON-like data (dicts, lists, scalars: what job data is nearly always) is
-    copied by a direct recursion, several times faster than ``copy.deepcopy`` with its
-    memo table; anything else (dataclasses, tuples, sets, user types, shared or
-    cyclic structures inside them) goes through ``copy.deepcopy``.
-    """
-    cls = type(value)
-    if cls is dict:
-        return {k: v if type(v) in _ATOMS else copy_data(v) for k, v in value.items()}
-    if cls is list:
-        return [v if type(v) in _ATOMS else copy_data(v) for v in value]
-    if cls in _ATOMS:
-        return value
-    return copy.deepcopy(value)
+def copy_data(value: Any, codec: Codec | None = None, what: str = "data") -> Any:
+    """A deep copy of storable ``value`` (``CodecError`` if no store could keep it)."""
+    return (codec or DEFAULT_CODEC).copy(value, what)

@@ -273,4 +273,4 @@ class Engine:
 
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
-        return case_data(workflow, data)
+        return case_data(workflow, data, self.store.codec)

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FINAL_STATES", "Job", "JobRecord", "JobState", "StepContext"]
+__all__ = ["FINAL_STATES", "Job", "JobRecord", "JobState", "StepContext", "branch_fault"]
 
 
 class JobState(enum.Enum):
@@ -229,3 +229,11 @@ class JobRecord:
         """The context handed to a task running this job's current step."""
         assert self.step is not None
         return StepContext(self.id, self.case_id, self.workflow, self.step, self.attempt)
+
+
+def branch_fault(branch: JobRecord) -> str:
+    """How a split's parent records that ``branch`` ended FAULTED (its join reports it)."""
+    return (
+        f"branch {branch.branch_index} (job {branch.id}) faulted at step "
+        f"{branch.step!r}: {branch.error}"
+    )

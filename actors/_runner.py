@@ -123,6 +123,7 @@ class Runner(pykka.Actor):
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""
         self._current: JobRecord | None = None
+        self._ran: str | None = None
         job = self._pull()
         if job is not None:
             self.actor_ref.tell(m.RunJob(job))
@@ -187,6 +188,7 @@ class Runner(pykka.Actor):
         """
         store = self._e.store
         store.begin_slice()
+        self._ran = None
         try:
             outcome = self._run(job)
         except CodecError as exc:
@@ -238,6 +240,7 @@ class Runner(pykka.Actor):
                 return self._finish(job, JobState.FAULTED, why)
             if self._e.step_hook is not None:  # the test harness's fault point
                 self._e.step_hook(self._index, job, step)
+            self._ran = step.name  # the step whose data the next save stores
             if tracer is not None:
                 with tracer.step(job, step.name):
                     outcome = kinds[type(step)](job, step, wf)
@@ -289,7 +292,13 @@ class Runner(pykka.Actor):
         )
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
-        """A step left data the store cannot encode: fault the job with its last saved data."""
+        """A step left data the store cannot keep: fault the job at *that* step.
+
+        The job ends at the step that put the value there (not the one it would have
+        gone on to), with its last saved data and the path of the bad value.
+        """
+        if self._ran is not None:
+            job.step = self._ran
         return self._finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
 
     def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
@@ -369,12 +378,18 @@ class Runner(pykka.Actor):
 
     def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> _Outcome:
         try:
+            codec = self._e.store.codec
             if callable(step.branches):
                 items = list(step.branches(job.data))
                 assert step.each is not None
-                starts = [(step.each, copy_data(item)) for item in items]
+                starts = [
+                    (step.each, copy_data(item, codec, f"branch item {i}"))
+                    for i, item in enumerate(items)
+                ]
             else:
-                starts = [(name, copy_data(job.data)) for name in step.branches]
+                starts = [(name, copy_data(job.data, codec)) for name in step.branches]
+        except CodecError as exc:
+            return self._fault(job, step, f"data cannot be stored: {exc}")
         except Exception as exc:
             return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
         if not starts:
@@ -477,7 +492,9 @@ class Runner(pykka.Actor):
         due = None if step.timeout is None else self._e.clock.now() + step.timeout
         corr = correlations_for(job, step)
         ctx = job.context()
-        data = copy_data(job.data)  # the job may resume elsewhere while send() runs
+        # The job may resume elsewhere while send() runs. Its data was stored (and
+        # checked) after the step before, so the copy cannot fail.
+        data = copy_data(job.data, self._e.store.codec)
         # Park first: the Scheduler learns the correlation id before any reply can reach
         # it, so a synchronous responder's reply is applied exactly once.
         parked = self._park(job, due, corr)

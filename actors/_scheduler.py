@@ -24,7 +24,7 @@ from actors._errors import (
     StoreError,
     UnknownWorkflowError,
 )
-from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._requests import serve_requests
 from actors._runner import Runner, back_to_saved_data, correlations_for, parent_missing
@@ -518,10 +518,7 @@ class Scheduler(pykka.Actor):
     def _child_ended(self, parent: JobRecord, child: JobRecord) -> None:
         if not (parent.joined or child.parent_gen != parent.gen):
             if child.state is JobState.FAULTED and parent.branch_error is None:
-                parent.branch_error = (
-                    f"branch {child.branch_index} (job {child.id}) faulted at step "
-                    f"{child.step!r}: {child.error}"
-                )
+                parent.branch_error = branch_fault(child)
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
         kids = self._kids.get(parent.id)

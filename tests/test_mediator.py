@@ -37,7 +37,8 @@ def test_unknown_workflow_is_refused_before_admission() -> None:
 
 def test_data_that_cannot_be_copied_is_refused_before_admission() -> None:
     with Mediator([simple()], runners=1) as m:
-        with pytest.raises(CodecError, match="data for workflow 'simple' cannot be copied"):
+        bad = r"data for workflow 'simple' cannot be stored: cannot encode data\['lock'\]"
+        with pytest.raises(CodecError, match=bad):
             m.schedule("simple", {"lock": threading.Lock()})
         assert m.stats().admitted == 0
         assert sum(m.store.counts().values()) == 0

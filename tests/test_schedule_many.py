@@ -201,7 +201,7 @@ def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch
     ("data", "job_id", "error", "match"),
     [
         ({}, "b/c", ValueError, "job_id must be a non-empty string without '/', got 'b/c'"),
-        ({"bad": threading.Lock()}, None, CodecError, "data for workflow 'one' cannot be copied"),
+        ({"bad": threading.Lock()}, None, CodecError, "data for workflow 'one' cannot be stored"),
     ],
 )
 def test_enqueue_checks_a_case_as_schedule_does_and_writes_nothing(

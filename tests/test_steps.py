@@ -23,6 +23,7 @@ from actors import (
     Synchronize,
     Workflow,
 )
+from actors.stores import register_dataclass
 
 TIMEOUT = 10
 
@@ -375,6 +376,7 @@ def test_split_inside_a_loop_joins_every_round() -> None:
     assert run(flow, {"r": 0}).data == {"r": 3, "x": 3, "y": 3, "end": True}
 
 
+@register_dataclass  # job data is JSON values and registered dataclasses, on every store
 @dataclass
 class Order:
     id: int

@@ -6,6 +6,8 @@ import abc
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from actors.stores._codec import DEFAULT_CODEC, Codec
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
@@ -23,6 +25,8 @@ class Store(abc.ABC):
     """
 
     url: str
+    codec: Codec = DEFAULT_CODEC
+    """What job data may hold (JSON values and registered dataclasses), on every store."""
 
     @abc.abstractmethod
     def create(self, job: JobRecord) -> None:

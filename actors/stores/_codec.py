@@ -101,6 +101,18 @@ def _plain(value: Any, depth: int) -> bool:
     return all(_plain(member, depth + 1) for member in members)
 
 
+def _copy_plain(value: Any) -> Any:
+    """A copy of a tree ``_plain`` accepted (only dicts, lists, tuples and scalars)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value]
+    if kind is tuple:
+        return tuple(v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value)
+    return value
+
+
 class Codec:
     """Encodes job data to JSON text and back, with a registry of allowed dataclasses.
 
@@ -208,6 +220,29 @@ class Codec:
     def tree(text: str) -> Any:
         """The JSON tree of text ``encode`` made (tags left in place)."""
         return json.loads(text)
+
+    # -- the data rule: what job data may hold, on every store ----------------------------------
+
+    def check(self, value: Any, what: str = "data") -> None:
+        """Raise ``CodecError`` (naming the bad value's path) unless ``value`` can be stored.
+
+        Only types are looked at: no method of the value runs (no ``__reduce__``,
+        ``__deepcopy__``, ``__getstate__``, ``__eq__`` or ``__hash__`` of user code).
+        """
+        if not _plain(value, 0):
+            self.to_tree(value, what)
+
+    def copy(self, value: Any, what: str = "data") -> Any:
+        """A private deep copy of storable ``value``, made without running any of its hooks.
+
+        Plain JSON data is copied by a direct recursion; anything else goes through this
+        codec (to a tree and back), so registered dataclasses come back as new objects
+        of their class, built field by field as a load would, and a value that cannot be
+        stored raises ``CodecError`` naming its path.
+        """
+        if _plain(value, 0):
+            return _copy_plain(value)
+        return self.from_tree(self.to_tree(value, what), what)
 
     # -- trees (JSON-able Python values) ---------------------------------------------------------
 

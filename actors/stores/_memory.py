@@ -16,6 +16,8 @@ from actors.stores._memory_admin import MemoryAdmin
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    from actors.stores._codec import Codec
+
 __all__ = ["MemoryStore"]
 
 DEFAULT_RETAIN = 10_000
@@ -32,16 +34,27 @@ class MemoryStore(MemoryAdmin, Store):
     holds its own result).
 
     A save records the job's step, state, attempt, error, due time and pending event,
-    so a job resumes from exactly its last saved step. Data is kept by reference unless
+    so a job resumes from exactly its last saved step.
+
+    Job data follows the rule of the durable stores (``codec``: ``DEFAULT_CODEC`` unless
+    given): JSON values and registered dataclasses; a save of anything else raises
+    ``CodecError`` naming the bad value's path. Data is kept by reference unless
     ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
     step's in-place changes in the data the job resumes with. Copying costs a deep copy
     per step; durable stores always hold their own copy.
     """
 
     def __init__(
-        self, *, retain: int = DEFAULT_RETAIN, copy_data: bool = False, history: bool = True
+        self,
+        *,
+        retain: int = DEFAULT_RETAIN,
+        copy_data: bool = False,
+        codec: Codec | None = None,
+        history: bool = True,
     ) -> None:
         self.url = "memory://"
+        if codec is not None:
+            self.codec = codec
         self.retain = retain
         self.copy_data = copy_data
         self.keep_history = history
@@ -64,7 +77,18 @@ class MemoryStore(MemoryAdmin, Store):
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
-        data = copy.deepcopy(job.data) if self.copy_data else job.data
+        # The data rule is the durable stores' (their codec's): data they would refuse
+        # is refused here too, naming its path, so a flow that runs in memory also runs
+        # on SQLite and PostgreSQL.
+        # A job FAULTED for its data keeps it as it is: held by reference, the data from
+        # before the failing step is gone (with copy_data=True it is restored instead).
+        what = f"data of job {job.id}"
+        if self.copy_data:
+            data = self.codec.copy(job.data, what)
+        else:
+            if job.state is not JobState.FAULTED:
+                self.codec.check(job.data, what)
+            data = job.data
         state = job.state
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data)
         now = time.time()
@@ -101,7 +125,7 @@ class MemoryStore(MemoryAdmin, Store):
             if job.split_total:
                 arrivals = job.arrivals
                 self._arrivals[job.id] = (
-                    copy.deepcopy(arrivals) if self.copy_data else dict(arrivals)
+                    self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job.id] = saved
 
@@ -190,7 +214,7 @@ class MemoryStore(MemoryAdmin, Store):
         clone = copy.copy(job)
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
-        clone.data = copy.deepcopy(data) if self.copy_data else data
+        clone.data = self.codec.copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
         return clone
@@ -320,7 +344,7 @@ class MemoryStore(MemoryAdmin, Store):
             arrivals = self._arrivals.setdefault(parent_id, {})
             if branch_index in arrivals:
                 return 0, total
-            arrivals[branch_index] = copy.deepcopy(data) if self.copy_data else data
+            arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
             arrived = len(arrivals)
             if join_step is not None and arrived >= (needed or total):
                 self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
-from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors._job import FINAL_STATES, Job, JobRecord, JobState, branch_fault
 from actors._redact import mask_url, redacted_logger
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
@@ -226,6 +226,14 @@ class SqlStore(SqlAdmin, Store):
                 execute(
                     HISTORY,
                     (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now, None, why),
+                )
+            if job.parent_id is not None and job.branch_index is not None:
+                # The split's parent learns why now: whoever resumes it (this worker, or
+                # another after a crash) ends its join with this reason, not a bare count.
+                execute(
+                    "UPDATE jobs SET branch_error = ? WHERE id = ? AND gen = ? "
+                    "AND branch_error IS NULL AND joined = ?",
+                    (branch_fault(job), job.parent_id, job.parent_gen, False),
                 )
 
         try:

@@ -83,7 +83,38 @@ def _receive(stream: IO[bytes]) -> Any:
     payload = stream.read(size)
     if len(payload) < size:
         raise EOFError
-    return marshal.loads(payload)
+    return _plain_message(marshal.loads(payload))
+
+
+_PLAIN_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+_PLAIN_CONTAINERS = frozenset({tuple, list, dict})
+
+
+def _plain_message(message: Any) -> Any:
+    """``message`` if it holds only plain values; ``ValueError`` otherwise.
+
+    ``marshal`` can also build code objects and other types no message of ours holds:
+    a message with one is refused whole, so nothing received can become code. The types
+    of each container's members are checked together, in C, as the codec does.
+    """
+    pending = [message]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            members: Any = [*value.keys(), *value.values()]
+        elif kind is tuple or kind is list:
+            members = value
+        elif kind in _PLAIN_ATOMS:
+            continue
+        else:
+            msg = f"a writer-process message holds a {kind.__name__}: not plain data"
+            raise ValueError(msg)
+        kinds = set(map(type, members))
+        if kinds <= _PLAIN_ATOMS:
+            continue
+        pending.extend(m for m in members if type(m) not in _PLAIN_ATOMS)
+    return message
 
 
 def _widen(stream: IO[bytes] | None) -> None:

@@ -1,6 +1,6 @@
 """Crash tests with real processes: workers are SIGKILLed and restarted while they work.
 
-Three worker processes share one store; 300 W workflows are enqueued; for a while a random
+Three worker processes share one store; 300 W workflows are enqueued; 13 times a random
 worker is killed with SIGKILL about every half second and restarted. Afterwards every
 workflow is DONE, every join fired once, every step's effect is counted once through its
 idempotency key, and each branch resumed from its last saved step: no step whose save
@@ -33,7 +33,9 @@ from actors.stores import open_store  # noqa: E402
 
 WORKFLOWS = 300
 WORKERS = 3
-KILL_FOR_SECONDS = float(os.environ.get("ACTORS_CRASH_SECONDS", "20"))
+# A fixed number of kills, not a time window: a loaded machine restarts workers more
+# slowly, and the chaos must not shrink with it.
+KILLS = int(os.environ.get("ACTORS_CRASH_KILLS", "13"))
 SETTLE_SECONDS = 180
 
 
@@ -127,8 +129,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
             enqueue(store_url, crashflow.FLOW, {"case": n}, job_id=f"case-{n:03}")
             for n in range(WORKFLOWS)
         ]
-        end = time.monotonic() + KILL_FOR_SECONDS
-        while time.monotonic() < end:
+        while kills < KILLS:
             time.sleep(rng.uniform(0.3, 0.7))  # the chaos schedule, not a wait for work
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             victim = rng.randrange(WORKERS)
@@ -145,8 +146,6 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    assert kills >= int(KILL_FOR_SECONDS / 1.5)  # restarts take time; chaos did happen
-
     # Every workflow DONE, and its join's effect is in the saved data exactly once.
     for job in jobs.values():
         assert job.state is JobState.DONE, (job.id, job.error)

@@ -116,3 +116,29 @@ def test_a_read_only_store_refuses_writes(make_sql_store):
             reader.delete("anything")
     finally:
         reader.close()
+
+
+def test_a_branch_row_faulted_before_its_case_was_resumed_still_names_the_problem(
+    make_sql_store,
+):
+    """A reader that wrote (an older ``status``, a worker that died after its claim)."""
+    url = _url(make_sql_store)
+    arrived = threading.Event()
+    with Mediator([_split_flow(arrived)], store=url) as mediator:
+        case = mediator.schedule("fan", {}).job_id
+        assert arrived.wait(30)
+    [(branch,)] = make_sql_store.raw(
+        "SELECT id FROM jobs WHERE parent_id = ? AND branch_index = 1", (case,)
+    )
+    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", ("{broken", branch))
+    writer = open_store(url)
+    try:
+        assert writer.get(branch).state is JobState.FAULTED  # saved FAULTED by this read
+    finally:
+        writer.close()
+    with Mediator([_split_flow(threading.Event())], store=url) as worker:
+        ended = worker.get_job(case)
+    assert ended.state is JobState.FAULTED
+    assert "join 'join' got 1 of 2 branches" in ended.error, ended.error
+    assert f"branch 1 (job {branch})" in ended.error
+    assert "stored job row is unreadable" in ended.error

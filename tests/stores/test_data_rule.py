@@ -1,0 +1,143 @@
+"""One data rule on every store, checked at the door without running the value's hooks.
+
+Job data is JSON values and registered dataclasses, on memory, SQLite and PostgreSQL
+alike. ``schedule`` refuses anything else before admitting it, naming the bad value's
+path, and runs none of its ``__reduce__``, ``__deepcopy__``, ``__copy__`` or
+``__getstate__``; a task that puts such a value in the data fails at *its* step.
+"""
+
+import datetime
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from actors import CodecError, JobState, Mediator, ParallelSplit, Sequential, Workflow
+from actors.stores import register_dataclass
+
+CALLED: list[str] = []
+
+
+class Hooked:
+    """Every copy or pickle hook records that it ran (and would smuggle in a payload)."""
+
+    def __reduce__(self):
+        CALLED.append("__reduce__")
+        return (print, ("code ran at admission",))
+
+    def __reduce_ex__(self, protocol):
+        CALLED.append("__reduce_ex__")
+        return (print, ("code ran at admission",))
+
+    def __deepcopy__(self, memo):
+        CALLED.append("__deepcopy__")
+        return {"smuggled": True}
+
+    def __copy__(self):
+        CALLED.append("__copy__")
+        return {"smuggled": True}
+
+    def __getstate__(self):
+        CALLED.append("__getstate__")
+        return {}
+
+
+@register_dataclass
+@dataclass
+class Parcel:
+    weight: int
+
+    def __deepcopy__(self, memo):  # never used: the copy goes through the codec
+        CALLED.append("Parcel.__deepcopy__")
+        return Parcel(weight=-1)
+
+
+def _flow():
+    def put(data):
+        data["nested"] = {"ok": 1, "when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)}
+
+    return Workflow(
+        "rule",
+        start="a",
+        steps=[
+            Sequential("a", lambda d: d.update(a=1), next="b"),
+            Sequential("b", put, next="c"),
+            Sequential("c", lambda d: d.update(c=1)),
+        ],
+    )
+
+
+@pytest.fixture(autouse=True)
+def _forget_calls():
+    CALLED.clear()
+
+
+def test_data_no_store_could_keep_is_refused_at_the_door_on_every_store(make_store):
+    with Mediator([_flow()], store=make_store()) as mediator:
+        for bad, path in (
+            ({"when": datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)}, "data['when']"),
+            ({"items": [1, {"tags": {"a", "b"}}]}, "data['items'][1]['tags']"),
+            ({(1, 2): "tuple key"}, "dict key (1, 2)"),
+            ({"raw": b"bytes"}, "data['raw']"),
+        ):
+            with pytest.raises(CodecError, match="cannot be stored") as refused:
+                mediator.schedule("rule", bad)
+            assert path in str(refused.value)
+        assert mediator.stats().admitted == 0
+
+
+def test_admission_runs_no_copy_or_pickle_hook(make_store):
+    keep = Workflow("keep", [Sequential("a", lambda d: d.update(a=1))], start="a")
+    with Mediator([_flow(), keep], store=make_store()) as mediator:
+        with pytest.raises(CodecError, match=r"data\['x'\]: value of type .*Hooked"):
+            mediator.schedule("rule", {"x": Hooked()})
+        with pytest.raises(CodecError):
+            mediator.schedule_many("rule", [{"x": [Hooked()]}])
+        parcel = Parcel(weight=3)
+        job = mediator.schedule("keep", {"parcel": parcel}).result(timeout=30)
+    assert CALLED == []
+    assert job.state is JobState.DONE
+    assert job.data["parcel"] == Parcel(weight=3)
+    assert job.data["parcel"] is not parcel  # the case ran on its own copy
+
+
+def test_a_task_putting_unstorable_data_fails_at_its_step_with_the_path(make_store):
+    with Mediator([_flow()], store=make_store()) as mediator:
+        job = mediator.schedule("rule", {}).result(timeout=30)
+        saved = mediator.get_job(job.id)
+    for seen in (job, saved):
+        assert seen.state is JobState.FAULTED
+        assert seen.step == "b"
+        assert seen.error.startswith("step 'b': data cannot be stored:")
+        assert "['nested']['when']" in seen.error
+        assert "datetime" in seen.error
+        if make_store.kind != "memory":  # memory:// holds data by reference: no "before"
+            assert seen.data == {"a": 1}  # as last saved, after "a"
+        assert "c" not in seen.data
+
+
+@pytest.mark.parametrize("commit", ["slice", "group"])
+def test_the_failing_step_is_named_when_saves_are_grouped(make_sql_store, commit):
+    with Mediator([_flow()], store=make_sql_store(commit=commit)) as mediator:
+        job = mediator.schedule("rule", {}).result(timeout=30)
+    assert (job.state, job.step) == (JobState.FAULTED, "b")
+    assert "['nested']['when']" in job.error
+
+
+def test_a_split_copies_each_branch_without_hooks():
+    done = threading.Event()
+
+    def fan(data):
+        return [{"n": n, "parcel": Parcel(weight=n)} for n in range(3)]
+
+    flow = Workflow(
+        "fan",
+        start="split",
+        steps=[
+            ParallelSplit("split", branches=fan, each="one"),
+            Sequential("one", lambda d: done.set()),
+        ],
+    )
+    with Mediator([flow]) as mediator:
+        assert mediator.schedule("fan", {}).result(timeout=30).state is JobState.DONE
+    assert CALLED == []
