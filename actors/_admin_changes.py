@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._admin_model import ActionRefusedError
 from actors._errors import JobNotFoundError
-from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
 
@@ -159,10 +159,7 @@ def _wait_again(parent: JobRecord, records: dict[str, JobRecord]) -> None:
             and kid.parent_gen == parent.gen
             and kid.state is JobState.FAULTED
         ):
-            parent.branch_error = parent.branch_error or (
-                f"branch {kid.branch_index} (job {kid.id}) faulted at step "
-                f"{kid.step!r}: {kid.error}"
-            )
+            parent.branch_error = parent.branch_error or branch_fault(kid)
 
 
 def _reset(job: JobRecord, step: str, attempt: int | None, saves: dict[str, JobRecord]) -> None:

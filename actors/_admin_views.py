@@ -128,13 +128,14 @@ def history(rows: list[HistoryRow]) -> list[HistoryEntry]:
             )
         else:
             kind = "waited" if prev.state == JobState.WAITING.value else "step"
+            started = prev.at if row.started is None else row.started
             failed = row.state == JobState.FAULTED.value or (
                 row.step == prev.step and row.attempt > prev.attempt
             )
             error = row.error if failed or row.state in _FINAL_VALUES else None
             out.append(
                 HistoryEntry(
-                    kind, prev.step, prev.attempt, prev.at, row.at, row.state, row.worker, error
+                    kind, prev.step, prev.attempt, started, row.at, row.state, row.worker, error
                 )
             )
         prev = row

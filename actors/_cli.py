@@ -2,10 +2,13 @@
 
 Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store) and
 ``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
-``_cli_status``, ``enqueue`` in ``_cli_enqueue`` and ``worker`` in ``_cli_worker``.
+``_cli_status``, ``enqueue`` in ``_cli_enqueue``, ``worker`` in ``_cli_worker``, and the
+operator's commands (``jobs list|retry|cancel|prune``, ``events send``) in ``_cli_jobs``.
 Expected failures (a bad store URL, a module or attribute that is not there, an unknown
 job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store
-URL, module reference), 1 for anything else.
+URL, module reference), 3 for an action that does not apply, 4 for a case a live worker
+holds and did not hand over in time, 1 for anything else. ``--traceback`` (``-v``)
+prints the traceback behind the line.
 
 Output goes through click (plain text such as Mermaid) and rich (tables, progress);
 logs go to stderr.
@@ -18,6 +21,7 @@ import enum
 import importlib
 import json
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -82,8 +86,16 @@ workflows_option = click.option(
 )
 
 
+# Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
+_SHOW = {"traceback": False}
+
+
 class CliError(click.ClickException):
-    """An expected failure: printed as one ``actors: error: ...`` line on stderr (exit 1)."""
+    """An expected failure: printed as one ``actors: error: ...`` line on stderr (exit 1).
+
+    With ``actors --traceback`` (``-v``) the traceback of the exception behind it (a
+    workflow module that fails to import, a store error) is printed first.
+    """
 
     exit_code = _FAILURE_EXIT
 
@@ -91,7 +103,11 @@ class CliError(click.ClickException):
         super().__init__(mask_secrets(" ".join(message.split())))
 
     def show(self, file: IO[Any] | None = None) -> None:
-        """Print the message on one line to stderr."""
+        """Print the message on one line to stderr (after the cause's traceback, if asked)."""
+        cause = self.__cause__
+        if _SHOW["traceback"] and cause is not None:
+            text = "".join(traceback.format_exception(cause))
+            click.echo(text.rstrip("\n"), file=file, err=True)
         click.echo(f"actors: error: {self.format_message()}", file=file, err=True)
 
 
@@ -119,13 +135,22 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="actors")
-def main() -> None:
-    """Run and inspect workflows of the actors engine.
+@click.option(
+    "--traceback",
+    "-v",
+    "show_traceback",
+    is_flag=True,
+    envvar="ACTORS_TRACEBACK",
+    help="On an error, also print the traceback behind its one-line message.",
+)
+def main(show_traceback: bool) -> None:
+    """Run, inspect and operate workflows of the actors engine.
 
     Each command has its own --help. Store URLs are memory:// (this process only),
     sqlite:///path.db and postgresql://...; a scheme this installation does not support
     is reported with the forms it accepts.
     """
+    _SHOW["traceback"] = show_traceback
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -449,4 +474,4 @@ def _schema_connection(url: str) -> Any:
 
 
 # The commands of the other modules register themselves on ``main`` when imported.
-from actors import _cli_enqueue, _cli_status, _cli_ui, _cli_worker  # noqa: E402, F401
+from actors import _cli_enqueue, _cli_jobs, _cli_status, _cli_ui, _cli_worker  # noqa: E402, F401

@@ -111,7 +111,8 @@ def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
     type=click.IntRange(0),
     help="Unfinished jobs to list (oldest first); 0 lists none.",
 )
-def status(store_url: str, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")
+def status(store_url: str, limit: int, as_json: bool) -> None:
     """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
 
     It opens the store read-only and writes nothing; a database that does not exist is
@@ -124,6 +125,9 @@ def status(store_url: str, limit: int) -> None:
         unclaimed = _unclaimed(store)
     finally:
         store.close()
+    if as_json:
+        click.echo(_to_json(_status_json(facts, limit, unclaimed)))
+        return
     console = _console()
     console.print(f"Store [bold]{store.url}[/]")
 
@@ -170,12 +174,45 @@ def status(store_url: str, limit: int) -> None:
         console.print(jobs)
 
 
+def _status_json(
+    facts: _Facts, limit: int, unclaimed: dict[tuple[str, int], int]
+) -> dict[str, Any]:
+    summary = {}
+    for row in STATUS_ROWS:
+        cells = row(facts)
+        if cells is not None:
+            summary[cells[0]] = cells[1]
+    return {
+        "store": facts.store.url,
+        "counts": {state.value: facts.counts.get(state, 0) for state in JobState},
+        "summary": summary,
+        "unclaimed": [
+            {"workflow": name, "version": version, "cases": count}
+            for (name, version), count in sorted(unclaimed.items())
+        ],
+        "unfinished": [
+            {
+                "id": job.id,
+                "case": job.case_id,
+                "workflow": job.workflow,
+                "version": job.version,
+                "step": job.step,
+                "state": job.state.value,
+                "parent": job.parent_id,
+                "branch": job.branch_index,
+                "due": job.due,
+            }
+            for job in facts.unfinished[:limit]
+        ],
+    }
+
+
 # -- jobs --------------------------------------------------------------------------------------
 
 
 @main.group()
 def jobs() -> None:
-    """Look at individual jobs in a store."""
+    """List, inspect and act on the jobs in a store (see also: events send)."""
 
 
 def _job_fields(job: Job) -> list[tuple[str, Any]]:
@@ -197,11 +234,29 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 @click.argument("job_id", metavar="ID")
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
-def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
+@click.option("--tree", is_flag=True, help="Also show its case as a tree: branches, joins, lease.")
+@click.option("--history", is_flag=True, help="Also show its history: steps, waits, actions.")
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: names the correlation ids waiting jobs expect.",
+)
+def jobs_show(
+    job_id: str,
+    store_url: str,
+    as_json: bool,
+    tree: bool,
+    history: bool,
+    refs: tuple[str, ...],
+) -> None:
     """Show the job ID as last saved: workflow, step, state, parent, error and data.
 
     It opens the store read-only and writes nothing.
     """
+    from actors._cli_jobs import show_more
+
     store = _open_reader(store_url)
     try:
         job = store.get(job_id)
@@ -211,7 +266,8 @@ def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
         msg = f"no job {job_id!r} in {store.url}"
         raise CliError(msg)
     if as_json:
-        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data}))
+        more = show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=True)
+        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data, **more}))
         return
     console = _console()
     table = Table(title=f"Job {job.id}", show_header=False)
@@ -222,3 +278,5 @@ def jobs_show(job_id: str, store_url: str, as_json: bool) -> None:
     console.print(table)
     console.print("data:")
     click.echo(_to_json(job.data))
+    if tree or history:
+        show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=False)

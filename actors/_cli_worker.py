@@ -28,6 +28,7 @@ from actors._cli import (
 )
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
+from actors._log_json import JsonFormatter
 from actors._redact import mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
@@ -94,6 +95,14 @@ __all__ = ["worker"]
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Log level on stderr.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one readable line per record; json: one JSON object per line, with the "
+    "job's id, step and attempt as keys.",
+)
 def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     store_url: str,
     refs: Sequence[str],
@@ -104,6 +113,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     commit: str,
     writer: str,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run a Mediator for the given workflows until SIGTERM or SIGINT.
 
@@ -124,7 +134,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
             raise BadArgumentError(f"{msg} with --commit {commit}")
         options["writer"] = writer
     store = _open_store(store_url, **options)
-    with _log_to_stderr(log_level):
+    with _log_to_stderr(log_level, log_format):
         _serve(
             store,
             workflows,
@@ -197,10 +207,13 @@ def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
 
 
 @contextlib.contextmanager
-def _log_to_stderr(level: str) -> Iterator[None]:
+def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
     """Send the engine's logs (the ``actors`` logger) to stderr while the block runs."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if form == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     engine_logger = logging.getLogger("actors")
     level_before = engine_logger.level
     engine_logger.addHandler(handler)

@@ -32,7 +32,11 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
     """
     requests = store.take_requests(owner, now)
     for request in requests:
-        outcome = _carry_out(scheduler, request)
+        try:
+            outcome = _carry_out(scheduler, request)
+        except Exception as exc:
+            outcome = f"error: {type(exc).__name__}: {exc}"
+            logger.exception("request %d could not be carried out", request.id, extra=job_log(None))
         logger.info(
             "operator %s: %s of job %s: %s",
             request.operator,
@@ -50,8 +54,8 @@ def _carry_out(scheduler: Any, request: Request) -> str:
     if request.kind == "cancel":
         return str(scheduler._on_cancel(m.CancelJob(request.job_id)).value)
     if request.kind == "event":
-        cid, data, fault = request.payload
-        return str(scheduler._on_event(m.DeliverEvent(cid, data, bool(fault))).value)
+        cid, data, fault = request.payload  # [correlation id, data, fault], as posted
+        return str(scheduler._on_event(m.DeliverEvent(str(cid), data, bool(fault))).value)
     return f"unknown request kind {request.kind!r}"
 
 
@@ -61,7 +65,7 @@ def _record(store: Store, request: Request, outcome: str) -> None:
     if job is None:
         return
     what = request.kind
-    if request.kind == "event":
+    if request.kind == "event" and isinstance(request.payload, list) and len(request.payload) == 3:
         what = ("fault " if request.payload[2] else "event ") + str(request.payload[0])
     row = HistoryRow(
         job.id,

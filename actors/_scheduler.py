@@ -593,8 +593,8 @@ class Scheduler(pykka.Actor):
             self._check_leases(renewed, everyone=lapsed)
             e.vouch(now)
             self._revouch()
-            serve_requests(self, store, e.owner, now)
             self._unserved.check(store, now)
+            serve_requests(self, store, e.owner, now)
             room = e.gate.capacity - len(e.gate) - self._channel.ready
             if room > 0 and not e.stopping:
                 taken = store.claim(
@@ -798,7 +798,14 @@ class Scheduler(pykka.Actor):
         """Take a case an operator made runnable again (a retry), without waiting to poll."""
         store, e = self._e.store, self._e
         if store.shared:
-            taken = store.claim(e.owner, e.clock.now(), e.lease_seconds, 1, case_id=msg.case_id)
+            taken = store.claim(
+                e.owner,
+                e.clock.now(),
+                e.lease_seconds,
+                1,
+                case_id=msg.case_id,
+                workflows=e.workflows,
+            )
         else:
             taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
         fresh = [job for job in taken if job.id not in self._jobs]

@@ -280,9 +280,15 @@ class Admin:
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
         value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
         """
-        job_id = correlation_id.split("/", 1)[0]
+        job_id, slash, step = correlation_id.partition("/")
+        if not (job_id and slash and step):
+            msg = (
+                f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
+                "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+            )
+            raise ActionRefusedError(msg)
         record = self._stored(job_id).record
-        return self._act(
+        return self._act(  # detail: the correlation id
             "event",
             record.case_id,
             job_id,
@@ -348,12 +354,12 @@ class Admin:
             assert self.mediator is not None
             outcome = direct(self.mediator)
             self._record(job_id, action, payload)
-            return self._result(action, job_id, case_id, outcome, "mediator", "")
+            return self._result(action, job_id, case_id, outcome, "mediator", _detail(payload))
         deadline = time.monotonic() + self.timeout
         while True:
             outcome = self._change(case_id, change)
             if not isinstance(outcome, Held):
-                return self._result(action, job_id, case_id, outcome, "store", "")
+                return self._result(action, job_id, case_id, outcome, "store", _detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
             if result is not None:
                 return result
@@ -385,7 +391,7 @@ class Admin:
             if request.done_at is not None and request.outcome is not None:
                 worker = request.taken_by or held.owner
                 return self._result(
-                    action, job_id, case_id, request.outcome, f"worker {worker}", ""
+                    action, job_id, case_id, request.outcome, f"worker {worker}", _detail(payload)
                 )
             if request.taken_by is None:
                 expired = not self._lease_live(case_id)
@@ -440,5 +446,8 @@ class Admin:
         return ActionResult(action, job_id, case_id, str(outcome), via, self.operator, detail)
 
 
-def _unfinished(state: JobState) -> bool:
-    return state not in FINAL_STATES
+def _detail(payload: Any) -> str:
+    """An action's detail: an event's correlation id (and whether it is a fault)."""
+    if payload is None:
+        return ""
+    return f"{'fault ' if payload[2] else ''}{payload[0]}"

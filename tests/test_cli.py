@@ -99,7 +99,22 @@ def one_error_line(result: Any) -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["graph"], ["demo"], ["status"], ["jobs"], ["jobs", "show"], ["enqueue"], ["worker"]],
+    [
+        [],
+        ["graph"],
+        ["demo"],
+        ["status"],
+        ["jobs"],
+        ["jobs", "show"],
+        ["enqueue"],
+        ["worker"],
+        ["jobs", "list"],
+        ["jobs", "retry"],
+        ["jobs", "cancel"],
+        ["jobs", "prune"],
+        ["events"],
+        ["events", "send"],
+    ],
 )
 def test_every_command_has_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(main, [*args, "--help"])

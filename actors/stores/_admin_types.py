@@ -69,6 +69,8 @@ class HistoryRow:
     error: str | None
     action: str | None
     """What an operator did (``None`` for the engine's own saves)."""
+    started: float | None = None
+    """For a runner's save: when the step it ends began (``None`` for other saves)."""
 
 
 class Held(NamedTuple):

@@ -236,6 +236,10 @@ class Store(abc.ABC):
         """Every history row of ``job_id``, oldest first."""
         raise self._unsupported("step_history()")
 
+    def leases_held(self, now: float) -> list[tuple[str, int, float]]:
+        """(worker, cases, latest expiry) for every worker holding leases past ``now``."""
+        return []
+
     def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
         """Apply ``change`` to a case unless a live worker holds it (then return ``Held``).
 

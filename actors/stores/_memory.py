@@ -6,6 +6,7 @@ import copy
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
@@ -63,6 +64,7 @@ class MemoryStore(MemoryAdmin, Store):
         self._times: dict[str, tuple[float, float, float | None]] = {}
         self._history: dict[str, list[tuple[Any, ...]]] = {}
         self._history_seq = 0
+        self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
@@ -98,6 +100,10 @@ class MemoryStore(MemoryAdmin, Store):
         if note and self.keep_history:
             # Not atomic across threads: the order of a job's rows is their list's order.
             self._history_seq += 1
+            slices = self._slices
+            began = getattr(slices, "began", None)
+            if began is not None:
+                slices.began = now
             row = (
                 self._history_seq,
                 job.step,
@@ -107,6 +113,7 @@ class MemoryStore(MemoryAdmin, Store):
                 self.owner,
                 job.error,
                 None,
+                began,
             )
             self._history.setdefault(job.id, []).append(row)
         if final:
@@ -128,6 +135,17 @@ class MemoryStore(MemoryAdmin, Store):
                     self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job.id] = saved
+
+    def begin_slice(self) -> None:
+        """A runner starts a slice: note when, for the step history."""
+        if self.keep_history:
+            self._slices.began = time.time()
+
+    def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
+        """The runner's slice is over (its saves were stored as they came)."""
+        self._slices.began = None
+        if then is not None:
+            then(None)
 
     def create(self, job: JobRecord) -> None:
         owner = self.owner

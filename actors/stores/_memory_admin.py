@@ -87,6 +87,17 @@ class MemoryAdmin:
         """Every history row of ``job_id``, oldest first."""
         return [HistoryRow(job_id, *row) for row in list(self._history.get(job_id, ()))]
 
+    def leases_held(self, now: float) -> list[tuple[str, int, float]]:
+        """(worker, cases, latest expiry) for every worker holding unexpired leases."""
+        held: dict[str, tuple[int, float]] = {}
+        with self._lock:
+            for root, expires in self._expires.items():
+                owner = self._stamps.get(root)
+                if owner is not None and expires >= now and root in self._live:
+                    count, latest = held.get(owner, (0, expires))
+                    held[owner] = (count + 1, max(latest, expires))
+        return [(owner, n, latest) for owner, (n, latest) in sorted(held.items())]
+
     def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
         """Apply ``change`` to case ``case_id`` unless a live worker holds it (see SqlStore)."""
         with self._lock:
@@ -123,6 +134,7 @@ class MemoryAdmin:
                 row.worker,
                 row.error,
                 row.action,
+                row.started,
             )
             self._history.setdefault(row.job_id, []).append(entry)
 

@@ -42,7 +42,7 @@ T = TypeVar("T")
 # rowcount is then 0. It reads and locks nothing but the job's own row.
 _HISTORY_OF_SAVED = (
     " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, "
-    "error) SELECT id, ?, ?, ?, ?, ?, ?, ? FROM saved"
+    "error, started) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM saved"
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
@@ -70,9 +70,9 @@ _UPSERT_MANY = (
     + _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
 )
 _HISTORY_MANY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error) "
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
     "SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], "
-    "?::double precision[], ?::text[], ?::text[])"
+    "?::double precision[], ?::text[], ?::text[], ?::double precision[])"
 )
 _GROUP_ATTEMPTS = 3
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
@@ -262,6 +262,7 @@ class PostgresStore(SqlStore):
                     now,
                     owner,
                     job.error,
+                    self._started(now),
                 )
                 for job in jobs
             ]

@@ -119,7 +119,9 @@ def _v1(dialect: str) -> tuple[str, ...]:
 
 def _v4(dialect: str) -> tuple[str, ...]:
     # Who saved each history row (the worker, or the operator of an action), the job's
-    # error as saved, and what an operator did (NULL for the engine's own saves). An
+    # error as saved, what an operator did (NULL for the engine's own saves), and when the
+    # step the save ends began (a runner's saves only: the start of its slice, or the
+    # save before in the same slice). An
     # operator's action on a case a live worker holds is handed to that worker as a row of
     # job_requests, which it takes on its next poll (see actors.admin).
     pg = dialect == POSTGRES
@@ -129,6 +131,7 @@ def _v4(dialect: str) -> tuple[str, ...]:
         "ALTER TABLE step_history ADD COLUMN worker TEXT",
         "ALTER TABLE step_history ADD COLUMN error TEXT",
         "ALTER TABLE step_history ADD COLUMN action TEXT",
+        f"ALTER TABLE step_history ADD COLUMN started {real}",
         f"""
 CREATE TABLE job_requests (
     id {key},
@@ -177,7 +180,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
-        "step_history.worker/error/action; job_requests: operator actions for a case's holder",
+        "step_history.worker/error/action/started; job_requests: actions for a case's holder",
         sqlite=_v4(SQLITE),
         postgres=_v4(POSTGRES),
     ),

@@ -225,7 +225,17 @@ class SqlStore(SqlAdmin, Store):
             if self.keep_history:
                 execute(
                     HISTORY,
-                    (job.id, self._seq(), job.step, job.attempt, FAULTED_VALUE, now, None, why),
+                    (
+                        job.id,
+                        self._seq(),
+                        job.step,
+                        job.attempt,
+                        FAULTED_VALUE,
+                        now,
+                        None,
+                        why,
+                        None,
+                    ),
                 )
             if job.parent_id is not None and job.branch_index is not None:
                 # The split's parent learns why now: whoever resumes it (this worker, or
@@ -272,6 +282,7 @@ class SqlStore(SqlAdmin, Store):
                 now,
                 self.owner,
                 job.error,
+                self._started(now),
             )
         return self._params(job, now), history, job
 
@@ -309,8 +320,24 @@ class SqlStore(SqlAdmin, Store):
             if history is not None:
                 execute(HISTORY, history)
 
+    def _started(self, now: float) -> float | None:
+        """When the step a save ends began (``None`` outside a runner's slice).
+
+        Inside a slice: the slice's start, or the save before. The Scheduler's saves run
+        no step.
+        """
+        slice_ = self._slice
+        began: float | None = getattr(slice_, "began", None)
+        if began is not None:
+            slice_.began = now
+        return began
+
     def begin_slice(self) -> None:
-        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``)."""
+        """Start grouping this thread's saves (``commit="slice"`` or ``"group"``).
+
+        In every mode it notes when the slice began, for the step history.
+        """
+        self._slice.began = time.time()
         if self.commit == "slice":
             self._slice.pending = []
         elif self._writer is not None:
@@ -328,6 +355,7 @@ class SqlStore(SqlAdmin, Store):
         """
         pending = getattr(self._slice, "pending", None)
         part: Slice | None = getattr(self._slice, "part", None)
+        self._slice.began = None
         self._slice.pending = None
         self._slice.part = None
         if self._writer is not None:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["SqlAdmin"]
 
 _ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires"
-_HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action"
-_ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
+_ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _REQUEST = (
     "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, outcome"
 )
@@ -46,7 +46,10 @@ def _like(text: str) -> str:
 
 
 def _request(row: Sequence[Any]) -> Request:
-    payload = json.loads(row[4]) if row[4] is not None else None
+    try:
+        payload = json.loads(row[4]) if row[4] is not None else None
+    except ValueError:
+        payload = None  # carried out as a request without its payload: it fails, named
     return Request(
         int(row[0]),
         row[1],
@@ -129,9 +132,19 @@ class SqlAdmin:
             f"read the history of job {job_id}",
         )
         return [
-            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8])
+            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
             for r in rows
         ]
+
+    def leases_held(self, now: float) -> list[tuple[str, int, float]]:
+        """(worker, cases, latest expiry) for every worker holding unexpired leases."""
+        rows = self._read(
+            "SELECT lease_owner, COUNT(*), MAX(lease_expires) FROM jobs WHERE parent_id IS NULL "
+            "AND lease_expires >= ? GROUP BY lease_owner ORDER BY lease_owner",
+            (now,),
+            "read the leases held",
+        )
+        return [(row[0], int(row[1]), float(row[2])) for row in rows if row[0] is not None]
 
     # -- changing a case no live worker holds ------------------------------------------------
 
@@ -184,6 +197,7 @@ class SqlAdmin:
                     row.worker,
                     row.error,
                     row.action,
+                    row.started,
                 ),
             )
 
@@ -200,14 +214,10 @@ class SqlAdmin:
         text = json.dumps(payload) if payload is not None else None
 
         def write(execute: Execute) -> int:
-            execute(
-                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (case_id, job_id, kind, text, operator, now),
-            )
             row = execute(
-                "SELECT MAX(id) FROM job_requests WHERE case_id = ? AND operator = ?",
-                (case_id, operator),
+                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (case_id, job_id, kind, text, operator, now),
             ).fetchone()
             return int(row[0])
 
@@ -227,6 +237,10 @@ class SqlAdmin:
             "WHERE r.taken_by IS NULL AND j.lease_owner = ? AND j.lease_expires IS NOT NULL "
             "ORDER BY r.id"
         )
+
+        # A read first: a poll that finds nothing (the usual case) takes no write lock.
+        if not self._read(pick, (owner,), f"look for requests for {owner!r}"):
+            return []
 
         def write(execute: Execute) -> list[Any]:
             ids = [row[0] for row in execute(pick, (owner,)).fetchall()]

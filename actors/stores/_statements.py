@@ -105,8 +105,8 @@ ON CONFLICT (id) DO UPDATE SET {_UPDATES},
 FENCE = "jobs.lease_owner IS NULL OR jobs.lease_owner = ?"
 UPSERT_FENCED = f"{UPSERT}WHERE {FENCE}\n"
 HISTORY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 # Who a job's row is stamped with, and its case (read only to name a fenced save's holder).

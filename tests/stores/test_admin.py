@@ -19,6 +19,7 @@ from actors import (
     Sequential,
     Synchronize,
     Workflow,
+    enqueue,
 )
 from actors.admin import ActionRefusedError, Admin, CaseBusyError
 from actors.stores import open_store
@@ -67,8 +68,8 @@ def wait_until(check, timeout=10.0):
         pause.wait(0.01)
 
 
-def worker(url, owner="w1"):
-    return Mediator([FLOW], store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
+def worker(url, owner="w1", flows=(FLOW,)):
+    return Mediator(flows, store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
 
 
 def state_of(admin, job_id):
@@ -137,6 +138,9 @@ def test_a_faulted_case_is_described_as_a_tree_then_retried_to_its_join(url):
             assert [e.attempt for e in ran] == [1, 2]
             assert ran[0].error.endswith("card declined (attempt 1)")
             assert ran[1].worker == "w1" and ran[1].duration >= 0
+            # Its start is when a runner began it (after a worker claimed the retried
+            # case), not when the retry made it ready.
+            assert ran[1].started > actions[0].ended
 
 
 def test_reset_to_a_named_step_runs_the_case_again_from_there(url):
@@ -237,3 +241,117 @@ def test_a_live_holder_that_never_takes_the_request_leaves_the_case_unchanged(ur
         assert caught.value.owner == "ghost"
         assert state_of(admin, "o1") is JobState.WAITING
     ghost.close()
+
+
+def test_a_corrupt_request_is_answered_with_its_error_and_the_worker_goes_on(url, make_sql_store):
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="mallory") as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+            request_id = admin.store.post_request("o1", "o1", "event", None, "mallory", time.time())
+            make_sql_store.raw(
+                "UPDATE job_requests SET payload = ? WHERE id = ?", ("{not json", request_id)
+            )
+            wait_until(lambda: admin.store.get_request(request_id).done_at is not None)
+            assert admin.store.get_request(request_id).outcome.startswith("error: ")
+            assert admin.send_event("o1/ask", "still fine").via == "worker w1"
+            assert handle.result(timeout=10).data["reply"] == "still fine"
+
+
+def test_reset_of_a_branch_that_had_joined_makes_the_join_wait_for_it_again(url):
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+            admin.send_event("o1/ask", "first")
+            assert handle.result(timeout=10).state is JobState.DONE
+            ship_branch = admin.case("o1").root.children[1].job
+            assert (ship_branch.step, ship_branch.state) == ("join", JobState.DONE)
+            with pytest.raises(ActionRefusedError, match="gone past the split"):
+                admin.retry(ship_branch.id, from_step="ship")  # the root joined and went on
+            assert admin.retry("o1", from_step="fan_out").outcome == "reset"
+            wait_until(
+                lambda: admin.job("o1").step == "ask" and state_of(admin, "o1") is JobState.WAITING
+            )
+            tree = admin.case("o1")
+            assert tree.jobs == 5  # the new split's two branches beside the old ones
+            assert admin.send_event("o1/ask", "second").outcome == "delivered"
+            wait_until(lambda: state_of(admin, "o1") is JobState.DONE)
+
+
+def test_a_reset_branch_that_had_arrived_arrives_again_and_the_join_fires_once(url):
+    BROKEN["pay"] = True
+    with worker(url) as mediator:
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
+            JobState.FAULTED
+        )
+        with Admin(url, operator="bob", workflows=[FLOW]) as admin:
+            pay_job, ship_job = (n.job.id for n in admin.case("o1").root.children)
+            assert admin.retry(ship_job, from_step="ship").outcome == "reset"
+            assert admin.case("o1").root.split.arrived == ()  # its arrival was taken back
+            # ship runs again and arrives; pay is still faulted, so the split faults again
+            wait_until(lambda: state_of(admin, "o1") is JobState.FAULTED)
+            assert admin.case("o1").root.split.arrived == (1,)
+            BROKEN["pay"] = False
+            admin.retry("o1")
+            wait_until(lambda: admin.job("o1").step == "ask")
+            ship_runs = [e for e in admin.history(ship_job) if e.kind == "step"]
+            assert [e.step for e in ship_runs] == ["ship", "join", "ship", "join"]
+            assert [e.attempt for e in ship_runs if e.step == "ship"] == [1, 2]
+            pay_runs = [
+                e.attempt for e in admin.history(pay_job) if e.step == "pay" and e.kind == "step"
+            ]
+            assert pay_runs == [1, 2]
+
+
+@pytest.mark.slow
+def test_actions_from_two_threads_beside_two_workers_one_of_which_stops(url):
+    """Events and cancels race each other, two workers' polls and one worker's shutdown.
+
+    Every case gets one action; each must be carried out exactly once, by whoever holds
+    the case at that moment (a worker, or the store once its worker has released it),
+    and every case must end as that action says.
+    """
+    other = Workflow("other", FLOW.steps.values(), start="reserve")
+    store = open_store(url)
+    ids = [f"c{n}" for n in range(12)]
+    for n, case_id in enumerate(ids):  # the second worker serves only "other"
+        enqueue(store, other if n % 3 == 0 else FLOW, {}, job_id=case_id)
+    store.close()
+    second = worker(url, "w2", flows=(other,))
+    first = worker(url, "w1", flows=(FLOW, other))  # it takes "other" cases once released
+    try:
+        with Admin(url, operator="race", timeout=20) as admin:
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ids), timeout=20)
+            assert {admin.case(i).held_by for i in ids} == {"w1", "w2"}
+            results: dict[str, str] = {}
+            errors: list[BaseException] = []
+
+            def act(mine: list[str]) -> None:
+                try:
+                    for n, case_id in enumerate(mine):
+                        if n % 2:
+                            results[case_id] = admin.cancel(case_id).outcome
+                        else:
+                            results[case_id] = admin.send_event(f"{case_id}/ask", n).outcome
+                except BaseException as exc:  # reported below, in the test's thread
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=act, args=(ids[k::2],)) for k in (0, 1)]
+            for thread in threads:
+                thread.start()
+            second.shutdown()  # its cases are released; the first worker takes them over
+            for thread in threads:
+                thread.join(timeout=60)
+            assert not errors, errors
+            assert set(results.values()) <= {"delivered", "cancelled"}
+            assert len(results) == len(ids)
+            wait_until(lambda: all(state_of(admin, i).is_final for i in ids), timeout=20)
+            for case_id, outcome in results.items():
+                expected = JobState.DONE if outcome == "delivered" else JobState.CANCELLED
+                assert state_of(admin, case_id) is expected, case_id
+                actions = [e for e in admin.history(case_id) if e.kind == "action"]
+                assert len(actions) == 1, (case_id, actions)
+    finally:
+        second.shutdown()
+        first.shutdown()

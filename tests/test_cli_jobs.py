@@ -1,0 +1,263 @@
+"""The operator's commands: jobs list/show/retry/cancel/prune, events send, status --json.
+
+The cases are made by a Mediator in this process on a SQLite file; the commands open the
+file as another process would. Beside a live worker, the same actions are tested through
+``actors.admin`` in ``tests/stores/test_admin.py`` (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
+from actors._cli import main
+from actors._cli_jobs import parse_age
+from actors._cli_worker import _log_to_stderr
+from actors.admin import Admin
+
+BROKEN = {"pay": True}
+
+
+def pay(data: dict[str, Any]) -> None:
+    if BROKEN["pay"]:
+        raise RuntimeError("card declined")
+    data["paid"] = True
+
+
+FLOW = Workflow(
+    "order",
+    start="pay",
+    steps=[
+        Sequential("pay", pay, next="ask"),
+        RequestReaction("ask", send=lambda d, ctx: None, on_reply=lambda d, r: d.update(r=r)),
+    ],
+)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """A store with o1 FAULTED at pay and o2 WAITING at ask; no worker holds them."""
+    BROKEN["pay"] = True
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with Mediator([FLOW], store=store) as mediator:
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=5).state is (
+            JobState.FAULTED
+        )
+        BROKEN["pay"] = False
+        mediator.schedule("order", {}, job_id="o2")
+        deadline = time.monotonic() + 5
+        with Admin(store) as admin:
+            while admin.job("o2").state is not JobState.WAITING:  # parked by a runner
+                assert time.monotonic() < deadline
+                threading.Event().wait(0.01)
+    return store
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={"ACTORS_OPERATOR": "olga", "COLUMNS": "200"})
+
+
+def test_jobs_list_filters_and_prints_json(url: str) -> None:
+    result = run("jobs", "list", "--store", url, "--state", "faulted", "--json")
+    assert result.exit_code == 0, result.output
+    page = json.loads(result.output)
+    assert [(j["id"], j["state"], j["step"]) for j in page["items"]] == [("o1", "faulted", "pay")]
+    assert page["next_offset"] is None
+    table = run("jobs", "list", "--store", url, "--error", "declined", "--since", "1h")
+    assert table.exit_code == 0
+    assert "o1" in table.output and "card declined" in table.output and "o2" not in table.output
+    paged = run("jobs", "list", "--store", url, "--limit", "1")
+    assert "More: --offset 1" in paged.output
+    bad = run("jobs", "list", "--store", url, "--since", "yesterday")
+    assert bad.exit_code == 2
+    assert "--since 'yesterday' is not an age" in bad.stderr
+
+
+def test_jobs_show_tree_and_history(url: str) -> None:
+    result = run("jobs", "show", "o1", "--store", url, "--tree", "--history", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["tree"]["root"]["job"]["state"] == "faulted"
+    assert [e["kind"] for e in shown["history"]] == ["created", "step"]
+    assert shown["history"][1]["error"].endswith("card declined (attempt 1)")
+    text = run(
+        "jobs",
+        "show",
+        "o2",
+        "--store",
+        url,
+        "--tree",
+        "--history",
+        "--workflows",
+        "tests.test_cli_jobs:FLOW",
+    )
+    assert text.exit_code == 0, text.output
+    assert "waits for an event (o2/ask)" in text.output
+    assert "History of job o2" in text.output
+
+
+def test_jobs_retry_then_refused_and_unknown(url: str) -> None:
+    result = run("jobs", "retry", "o1", "--store", url)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "retry o1 (step 'pay'): retried, via store, by olga"
+    again = run("jobs", "retry", "o1", "--store", url)
+    assert again.exit_code == 3
+    assert "case o1 still has unfinished jobs (o1)" in again.stderr  # retried, not yet run
+    missing = run("jobs", "retry", "nope", "--store", url)
+    assert missing.exit_code == 1
+    assert "no job 'nope'" in missing.stderr
+    reset = run("jobs", "retry", "o2", "--store", url, "--from", "pay", "--json")
+    assert reset.exit_code == 3  # o2 is still waiting: its case has not ended
+    with Admin(url) as admin:
+        assert admin.job("o1").attempt == 2
+        assert [e.worker for e in admin.history("o1") if e.kind == "action"] == ["olga"]
+
+
+def test_events_send_and_jobs_cancel(url: str) -> None:
+    bad = run("events", "send", "o2/ask", "--store", url, "--data", "{oops")
+    assert bad.exit_code == 2
+    assert "--data is not JSON" in bad.stderr
+    sent = run("events", "send", "o2/ask", "--store", url, "--data", '{"ok": 1}', "--json")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.output)["outcome"] == "delivered"
+    bare = run("events", "send", "o2", "--store", url)
+    assert bare.exit_code == 3
+    assert "'o2' is not a correlation id: write JOB/STEP" in bare.stderr
+    unknown = run("events", "send", "o2/nope", "--store", url)
+    assert unknown.exit_code == 3
+    assert "unknown" in unknown.output
+    cancelled = run("jobs", "cancel", "o2", "--store", url)
+    assert cancelled.exit_code == 0
+    assert "cancelled, via store, by olga" in cancelled.output
+    assert run("jobs", "cancel", "o2", "--store", url).output.startswith(
+        "cancel o2: already_finished"
+    )
+
+
+def test_jobs_prune_and_status_json(url: str) -> None:
+    status = run("status", "--store", url, "--json")
+    assert status.exit_code == 0, status.output
+    facts = json.loads(status.output)
+    assert facts["counts"]["faulted"] == 1 and facts["counts"]["waiting"] == 1
+    assert [j["id"] for j in facts["unfinished"]] == ["o2"]
+    kept = run("jobs", "prune", "--store", url, "--older-than", "7d")
+    assert kept.output.startswith("deleted 0 case(s)")
+    pruned = run("jobs", "prune", "--store", url, "--older-than", "0s", "--json")
+    assert json.loads(pruned.output)["cases"] == 1  # o1 ended; o2 still waits
+    assert run("jobs", "prune", "--store", url, "--older-than", "soon").exit_code == 2
+
+
+def test_ages() -> None:
+    assert [parse_age(a, "--x") for a in ("90", "90s", "15m", "1.5h", "7d", "2w")] == [
+        90,
+        90,
+        900,
+        5400,
+        604800,
+        1209600,
+    ]
+
+
+def test_traceback_option_shows_what_is_behind_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    (tmp_path / "broken_flows_mod.py").write_text("raise RuntimeError('config missing')\n")
+    plain = CliRunner().invoke(main, ["graph", "broken_flows_mod"])
+    assert plain.exit_code == 2
+    assert "Traceback" not in plain.stderr
+    for flag in ("--traceback", "-v"):
+        shown = CliRunner().invoke(main, [flag, "graph", "broken_flows_mod"])
+        assert shown.exit_code == 2
+        assert "Traceback (most recent call last)" in shown.stderr
+        assert 'broken_flows_mod.py", line 1' in shown.stderr
+        assert shown.stderr.strip().splitlines()[-1].startswith("actors: error: importing")
+    sys.modules.pop("broken_flows_mod", None)
+
+
+def test_worker_logs_as_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    log = logging.getLogger("actors")
+    with _log_to_stderr("info", "json"):
+        log.info("job %s faulted", "o1", extra={"job_id": "o1", "step": "pay", "attempt": 2})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("store failed")
+    first, second = (json.loads(line) for line in err.getvalue().splitlines()[:2])
+    assert first["message"] == "job o1 faulted" and first["level"] == "INFO"
+    assert (first["job_id"], first["step"], first["attempt"]) == ("o1", "pay", 2)
+    assert first["time"].endswith("+00:00")
+    assert "ValueError: boom" in second["traceback"]
+
+
+def test_events_send_fault_takes_the_fault_path_when_a_worker_resumes(url: str) -> None:
+    sent = run("events", "send", "o2/ask", "--store", url, "--fault", "--data", '"lost"')
+    assert sent.exit_code == 0, sent.output
+    assert "(fault o2/ask): delivered, via store" in sent.output
+    with Mediator([FLOW], store=url, poll_interval=0.02), Admin(url) as admin:
+        deadline = time.monotonic() + 5
+        while admin.job("o2").state is not JobState.FAULTED:
+            assert time.monotonic() < deadline
+            threading.Event().wait(0.01)
+        assert "lost" in (admin.job("o2").error or "")
+
+
+def test_a_case_a_live_worker_will_not_hand_over_exits_4(url: str) -> None:
+    from actors.stores import open_store
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")  # alive, never polls
+    busy = run("jobs", "cancel", "o2", "--store", url, "--timeout", "0.1")
+    assert busy.exit_code == 4
+    assert "worker 'ghost' holds case o2" in busy.stderr
+    assert run("jobs", "show", "o2", "--store", url, "--json").output.count('"waiting"') == 1
+    ghost.close()
+
+
+def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    (tmp_path / "json_log_flows.py").write_text(
+        "from actors import Sequential, Workflow\n"
+        "FLOW = Workflow('w', [Sequential('a', lambda d: None)], start='a')\n"
+    )
+    command = [sys.executable, "-m", "actors", "worker", "--store", "memory://"]
+    proc = subprocess.Popen(
+        [*command, "--workflows", "json_log_flows", "--log-format", "json"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True)
+    reader.start()
+    try:
+        first = json.loads(lines.get(timeout=30))  # the worker has started
+        assert first["message"].startswith("worker started")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    reader.join(timeout=30)
+    rest = [json.loads(lines.get_nowait()) for _ in range(lines.qsize())]
+    proc.stderr.close()
+    assert [r["message"] for r in rest][-1] == "worker stopped"
+    assert all(r["level"] in ("INFO", "WARNING") for r in [first, *rest])

@@ -1,0 +1,46 @@
+"""On start, a Mediator says which cases other workers' leases keep from it, and until when."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from actors import Mediator, Sequential, Workflow, enqueue
+from actors.stores import open_store
+
+FLOW = Workflow("w", [Sequential("a", lambda d: None)], start="a")
+
+
+def ended_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_cases_leased_to_a_dead_process_of_this_host_are_a_warning_with_the_wait(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    enqueue(store, FLOW, {}, job_id="c1")
+    dead = f"{socket.gethostname()}:{ended_pid()}:0badc0de"
+    assert store.claim(dead, time.time(), 60.0, 1)  # the crashed run's lease
+    alive = "another-host:1:cafe"
+    enqueue(store, FLOW, {}, job_id="c2")
+    assert store.claim(alive, time.time(), 60.0, 1)
+    store.close()
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([FLOW], store=url):
+        pass
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    text = warned[0].getMessage()
+    assert f"1 unfinished case(s) are leased to worker {dead!r}" in text
+    assert "no longer running" in text and "in 60 s" in text and "owner=" in text
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any(f"held by worker {alive!r}" in m for m in infos)
