@@ -474,4 +474,4 @@ def _schema_connection(url: str) -> Any:
 
 
 # The commands of the other modules register themselves on ``main`` when imported.
-from actors import _cli_enqueue, _cli_jobs, _cli_status, _cli_worker  # noqa: E402, F401
+from actors import _cli_enqueue, _cli_jobs, _cli_status, _cli_ui, _cli_worker  # noqa: E402, F401

@@ -1,0 +1,128 @@
+"""``actors ui``: serve the web dashboard over a store (the ``ui`` extra)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import click
+
+from actors._cli import BadArgumentError, _open_store, load_workflows, main, store_option
+from actors._workflow import Workflow
+
+__all__ = ["is_loopback", "ui"]
+
+_TOKEN_ENV = "ACTORS_UI_TOKEN"
+_MIN_TOKEN = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is an address only this machine can reach (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@main.command()
+@store_option
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are, to draw their graphs (as for worker). Repeat for several "
+    "modules. Without it the pages show no graphs.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", default=8400, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@click.option("--read-only", is_flag=True, help="Show everything, change nothing: no actions.")
+@click.option(
+    "--token",
+    envvar=_TOKEN_ENV,
+    default=None,
+    help=f"Access token every request must carry; needed to bind anything but loopback "
+    f"(at least {_MIN_TOKEN} characters). [env: {_TOKEN_ENV}]",
+)
+@click.option(
+    "--operator",
+    default=None,
+    help="The name actions are recorded under in each job's history. "
+    "[default: $ACTORS_OPERATOR, else the login name]",
+)
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Log level of the web server on stderr.",
+)
+def ui(
+    store_url: str,
+    refs: Sequence[str],
+    host: str,
+    port: int,
+    read_only: bool,
+    token: str | None,
+    operator: str | None,
+    log_level: str,
+) -> None:
+    """Serve the web dashboard of a store until Ctrl-C.
+
+    An overview of the cases by workflow and state, a page per case (its graph, step
+    history, data, and retry, cancel and send-event buttons) and one per workflow.
+    It binds to 127.0.0.1; binding another address needs --token, which every request
+    must then carry (open /?token=TOKEN once in a browser). Needs the ui extra:
+    pip install 'actors-mediator[ui]'.
+    """
+    try:
+        import uvicorn
+
+        from actors.ui import create_app
+        from actors.ui._security import LOOPBACK_HOSTS
+    except ImportError as exc:
+        msg = (
+            f"the dashboard needs the ui extra ({exc}); install it with: "
+            "pip install 'actors-mediator[ui]'"
+        )
+        raise BadArgumentError(msg) from exc
+    if token is not None and len(token) < _MIN_TOKEN:
+        msg = f"--token must be at least {_MIN_TOKEN} characters, got {len(token)}"
+        raise BadArgumentError(msg)
+    if token is None and not is_loopback(host):
+        msg = (
+            f"binding {host!r} would let other machines reach the dashboard: give it --token "
+            f"(or {_TOKEN_ENV}), or bind 127.0.0.1"
+        )
+        raise BadArgumentError(msg)
+    if store_url.startswith("memory:"):
+        msg = (
+            f"{store_url!r} lives inside one process, so the dashboard would show nothing; "
+            "point it at the store your workers use (sqlite:///... or postgresql://...)"
+        )
+        raise BadArgumentError(msg)
+    workflows: list[Workflow] = [wf for ref in refs for wf in load_workflows(ref)]
+    store = _open_store(store_url)
+    try:
+        app = create_app(
+            store,
+            workflows,
+            read_only=read_only,
+            token=token,
+            hosts=None if token is not None else LOOPBACK_HOSTS,
+            operator=operator,
+        )
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(
+            f"actors dashboard of {store.url} on http://{shown}:{port}/"
+            + (" (read-only)" if read_only else "")
+            + (" ; open /?token=TOKEN once to sign in" if token else ""),
+            err=True,
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
+    finally:
+        store.close()

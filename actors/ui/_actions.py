@@ -1,0 +1,57 @@
+"""What the dashboard's buttons do: retry a job, cancel a case, send an event."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from actors.admin import ActionResult, Admin
+
+__all__ = ["ActionError", "Actions", "AdminActions"]
+
+
+class ActionError(Exception):
+    """An action the dashboard cannot carry out; the message says why, for the operator."""
+
+
+class Actions(Protocol):
+    """Carries out the dashboard's actions; each returns a sentence saying what it did."""
+
+    def retry(self, job_id: str) -> str:
+        """Run the FAULTED job ``job_id`` again from the step that faulted."""
+
+    def cancel(self, case_id: str) -> str:
+        """Cancel the case ``case_id`` and every branch below it."""
+
+    def send_event(self, correlation_id: str, payload: Any, *, fault: bool) -> str:
+        """Deliver an event (or a fault) to the job waiting on ``correlation_id``."""
+
+
+class AdminActions:
+    """The dashboard's actions carried out by the admin API (``actors.admin.Admin``).
+
+    A case no live worker holds is changed in the store; one a live worker holds is
+    handed to that worker, which carries it out on its next poll. Each action is
+    recorded in the job's history under ``admin.operator``.
+    """
+
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+
+    def retry(self, job_id: str) -> str:
+        """Retry the FAULTED job from the step that faulted (a new attempt)."""
+        return _said(self.admin.retry(job_id))
+
+    def cancel(self, case_id: str) -> str:
+        """Cancel the case and every branch below it."""
+        return _said(self.admin.cancel(case_id))
+
+    def send_event(self, correlation_id: str, payload: Any, *, fault: bool) -> str:
+        """Deliver ``payload`` (as a fault when ``fault``) to the job awaiting it."""
+        return _said(self.admin.send_event(correlation_id, payload, fault=fault))
+
+
+def _said(result: ActionResult) -> str:
+    by = result.via if result.via.startswith("worker") else f"the {result.via}"
+    text = f"{result.action} of {result.job_id}: {result.outcome} (by {result.operator}, via {by})"
+    return f"{text}: {result.detail}" if result.detail else text

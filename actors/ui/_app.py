@@ -1,0 +1,396 @@
+"""The dashboard's Starlette application: its pages, their live fragments and the actions."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from actors._errors import ActorsError, JobNotFoundError
+from actors._job import JobState
+from actors._redact import mask_secrets, mask_url
+from actors._version import __version__
+from actors._workflow import Workflow
+from actors.admin import Admin
+from actors.stores import Store
+from actors.ui._actions import ActionError, Actions, AdminActions
+from actors.ui._graph import marked_mermaid, step_mark
+from actors.ui._reads import JobRow, Reader, state_order
+from actors.ui._security import LOOPBACK_HOSTS, Guard, csrf_ok
+
+__all__ = ["create_app"]
+
+_REFRESH = "2s"  # how often a case's page polls
+_OVERVIEW_REFRESH = "5s"  # how often the overview polls
+# The overview's figures are read at most once per this many seconds, whatever the
+# number of open tabs: on a store of 100,000 cases they cost a few hundred ms to read.
+_OVERVIEW_TTL = 4.0
+_SHOWN_JOBS = 200  # jobs of one case listed on its page
+_HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
+
+
+def _q(part: str) -> str:
+    """``part`` quoted for a URL path segment (ids and names may hold ``?``, ``#``, ``%``)."""
+    return quote(str(part), safe="")
+
+
+def _utc(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(ts: float | None, now: float | None = None) -> str:
+    if ts is None:
+        return "-"
+    seconds = max(0.0, (time.time() if now is None else now) - ts)
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} d ago"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("actors.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["utc"] = _utc
+    env.filters["q"] = _q
+    env.filters["ago"] = _ago
+    env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
+    env.globals["version"] = __version__
+    env.globals["states"] = [s.value for s in JobState]
+    return env
+
+
+class Dashboard:
+    """The pages and actions, over one store; ``create_app`` wraps it in Starlette."""
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Iterable[Workflow],
+        *,
+        read_only: bool,
+        actions: Actions | None,
+        admin: Admin,
+    ) -> None:
+        self.reader = Reader(store)
+        self.admin = admin
+        self.store_url = mask_url(store.url)
+        self.workflows: dict[tuple[str, int], Workflow] = {}
+        for wf in workflows:
+            self.workflows[(wf.name, wf.version)] = wf
+        self.read_only = read_only
+        self.actions = actions
+        self.csrf = secrets.token_urlsafe(32)
+        self._overview_lock = threading.Lock()
+        self._overview_facts: tuple[float, dict[str, Any]] | None = None
+        self.templates = Jinja2Templates(env=_environment())
+
+    def _render(self, request: Request, name: str, context: dict[str, Any]) -> Response:
+        context.setdefault("refresh", _REFRESH)
+        context.update(
+            store_url=self.store_url,
+            read_only=self.read_only,
+            can_act=not self.read_only and self.actions is not None,
+            csrf=self.csrf,
+            now=time.time(),
+        )
+        response = self.templates.TemplateResponse(request, name, context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # -- overview ---------------------------------------------------------------------------
+
+    def _overview(self) -> dict[str, Any]:
+        reader = self.reader
+        now = time.time()
+        unheld = reader.unheld_counts(now)
+        counts = reader.case_counts()
+        return {
+            "counts": counts,
+            "totals": {s: sum(c.states.get(s, 0) for c in counts) for s in _all_states()},
+            "throughput": reader.throughput(15, now),
+            "faulted": reader.faulted(20),
+            "faulted_total": reader.count("state = ?", (JobState.FAULTED.value,)),
+            "unheld": reader.unheld(20, now),
+            "unheld_by_workflow": unheld,
+            "unheld_total": sum(unheld.values()),
+            "known": set(self.workflows),
+        }
+
+    def _overview_shared(self) -> dict[str, Any]:
+        """The overview's figures, read by one request at a time and kept briefly."""
+        with self._overview_lock:
+            kept = self._overview_facts
+            if kept is not None and time.monotonic() - kept[0] < _OVERVIEW_TTL:
+                return kept[1]
+            facts = self._overview()
+            self._overview_facts = (time.monotonic(), facts)
+            return facts
+
+    async def overview(self, request: Request) -> Response:
+        facts = await anyio.to_thread.run_sync(self._overview_shared)
+        return self._render(request, "overview.html", {**facts, "refresh": _OVERVIEW_REFRESH})
+
+    async def overview_live(self, request: Request) -> Response:
+        facts = await anyio.to_thread.run_sync(self._overview_shared)
+        return self._render(request, "_overview_live.html", facts)
+
+    # -- a case -----------------------------------------------------------------------------
+
+    def _case(self, case_id: str) -> dict[str, Any] | None:
+        jobs = self.reader.case(case_id)
+        if not jobs:
+            return None
+        root = jobs[0]
+        marks: dict[str, dict[str, int]] = {}
+        for job in jobs:
+            if job.step is not None and not (job.split_total and job.state == "waiting"):
+                marks.setdefault(job.step, {})
+                marks[job.step][job.state] = marks[job.step].get(job.state, 0) + 1
+        workflow = self.workflows.get((root.workflow, root.version))
+        graph = None
+        if workflow is not None:
+            graph = marked_mermaid(
+                workflow,
+                {step: mark for step, states in marks.items() if (mark := step_mark(states))},
+            )
+        try:
+            tree = self.admin.case(case_id)
+            infos = {node.job.id: node.job for _, node in tree.walk()}
+            # A wide split has many branches: the page lists the first of them, and reads
+            # the history of fewer (one query each, every refresh).
+            timeline = sorted(
+                (
+                    (job.id, entry)
+                    for job in jobs[:_HISTORY_JOBS]
+                    for entry in self.admin.history(job.id)
+                ),
+                key=lambda item: (item[1].started or item[1].ended, item[1].ended),
+            )
+        except JobNotFoundError:  # pruned between the two reads
+            return None
+        return {
+            "case_id": case_id,
+            "root": root,
+            "jobs": jobs[:_SHOWN_JOBS],
+            "more_jobs": max(0, len(jobs) - _SHOWN_JOBS),
+            "history_jobs": min(len(jobs), _HISTORY_JOBS),
+            "all_jobs": len(jobs),
+            "graph": graph,
+            "timeline": timeline,
+            "start": min((e.started or e.ended for _, e in timeline), default=0.0),
+            "infos": infos,
+            "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
+            "labels": {job.id: _label(job) for job in jobs},
+            "final": root.is_final and all(job.is_final for job in jobs),
+        }
+
+    async def case(self, request: Request) -> Response:
+        case_id = request.path_params["case_id"]
+        facts = await anyio.to_thread.run_sync(self._case, case_id)
+        if facts is None:
+            job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
+            if job is not None and job.case_id != case_id:  # a branch: show its case
+                return RedirectResponse(request.url_for("case", case_id=_q(job.case_id)), 303)
+            return self._missing(
+                request, f"No case {request.path_params['case_id']!r} in this store."
+            )
+        return self._render(request, "case.html", facts)
+
+    async def case_live(self, request: Request) -> Response:
+        facts = await anyio.to_thread.run_sync(self._case, request.path_params["case_id"])
+        if facts is None:
+            return HTMLResponse("<p class='flash error'>This case is no longer in the store.</p>")
+        return self._render(request, "_case_live.html", facts)
+
+    async def find(self, request: Request) -> Response:
+        """The overview's "open a case" box: to the case (or the branch's case) named."""
+        job_id = request.query_params.get("id", "").strip()
+        if not job_id:
+            return RedirectResponse(request.url_for("overview"), 303)
+        return RedirectResponse(request.url_for("case", case_id=_q(job_id)), 303)
+
+    # -- a workflow -------------------------------------------------------------------------
+
+    def _workflow(self, name: str) -> dict[str, Any] | None:
+        counts = [c for c in self.reader.case_counts() if c.workflow == name]
+        loaded = sorted(v for (n, v) in self.workflows if n == name)
+        if not counts and not loaded:
+            return None
+        steps = self.reader.steps(name)
+        versions = sorted({c.version for c in counts} | set(loaded), reverse=True)
+        graphs = {}
+        for version in versions:
+            wf = self.workflows.get((name, version))
+            if wf is not None:
+                at = steps.get(version, {})
+                marks = {step: mark for step, states in at.items() if (mark := step_mark(states))}
+                notes = {step: _counted(states) for step, states in at.items()}
+                graphs[version] = marked_mermaid(wf, marks, notes)
+        return {
+            "name": name,
+            "versions": versions,
+            "counts": {c.version: c for c in counts},
+            "steps": steps,
+            "graphs": graphs,
+        }
+
+    async def workflow(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        facts = await anyio.to_thread.run_sync(self._workflow, name)
+        if facts is None:
+            return self._missing(request, f"No workflow {name!r}: no case of it in this store.")
+        return self._render(request, "workflow.html", facts)
+
+    def _missing(self, request: Request, message: str) -> Response:
+        response = self._render(request, "missing.html", {"message": message})
+        response.status_code = 404
+        return response
+
+    # -- actions ----------------------------------------------------------------------------
+
+    async def act(self, request: Request) -> Response:
+        form = await request.form()
+        csrf = form.get("csrf")
+        if not csrf_ok(request, self.csrf, csrf if isinstance(csrf, str) else None):
+            return _flash("Refused: this request did not come from the dashboard's own page.", 403)
+        if self.read_only:
+            return _flash("Refused: the dashboard runs read-only (--read-only).", 403)
+        if self.actions is None:
+            return _flash("Refused: no admin actions are available for this store.", 403)
+        action = request.path_params["action"]
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            message = await anyio.to_thread.run_sync(self._act, action, fields)
+        except (ActionError, ActorsError, ValueError) as exc:
+            return _flash(mask_secrets(str(exc)), 409)
+        return _flash(mask_secrets(message), 200)
+
+    def _act(self, action: str, fields: dict[str, str]) -> str:
+        actions = self.actions
+        assert actions is not None
+        if action == "retry":
+            return actions.retry(_field(fields, "job_id"))
+        if action == "cancel":
+            return actions.cancel(_field(fields, "case_id"))
+        if action == "event":
+            raw = fields.get("payload", "").strip() or "null"
+            try:
+                payload = json.loads(raw)
+            except ValueError as exc:
+                msg = f"the event's payload is not JSON: {exc}"
+                raise ActionError(msg) from exc
+            fault = fields.get("fault") in ("on", "true", "1")
+            return actions.send_event(_field(fields, "correlation_id"), payload, fault=fault)
+        msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
+        raise ActionError(msg)
+
+
+def _field(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name, "").strip()
+    if not value:
+        msg = f"the form has no {name}"
+        raise ActionError(msg)
+    return value
+
+
+def _flash(message: str, status: int) -> Response:
+    kind = "ok" if status < 400 else "error"
+    # htmx swaps 2xx answers only; app.js shows the others too. A done action makes the
+    # live parts of the page refresh at once ("refresh" is one of their triggers).
+    headers = {"HX-Trigger": "refresh"} if status < 400 else None
+    return HTMLResponse(
+        f"<p class='flash {kind}' role='status'>{escape(message)}</p>",
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _counted(states: dict[str, int]) -> str:
+    """``{"waiting": 2, "ready": 1}`` -> ``"1 ready, 2 waiting"`` (in the states' order)."""
+    return ", ".join(f"{states[s]} {s}" for s in sorted(states, key=state_order) if states[s])
+
+
+def _label(job: JobRow) -> str:
+    if job.parent_id is None:
+        return "case"
+    return f"branch {job.branch_index}"
+
+
+def _all_states() -> list[str]:
+    return sorted((s.value for s in JobState), key=state_order)
+
+
+def create_app(
+    store: Store,
+    workflows: Iterable[Workflow] = (),
+    *,
+    read_only: bool = False,
+    token: str | None = None,
+    hosts: Iterable[str] | None = LOOPBACK_HOSTS,
+    actions: Actions | None = None,
+    operator: str | None = None,
+) -> Starlette:
+    """The dashboard as an ASGI application over ``store``.
+
+    Args:
+        store: a SQLite or PostgreSQL store (the one the workers use).
+        workflows: the workflows whose graphs the pages draw; a case of a workflow not
+            given is shown without its graph.
+        read_only: refuse every action (the buttons are shown disabled).
+        token: when given, every request must carry it (see ``actors.ui``).
+        hosts: the host names requests may be addressed to; ``None`` for any (only with
+            a ``token``). Loopback names by default.
+        actions: carries out retry, cancel and send-event (the admin API over ``store``
+            unless given).
+        operator: the name each action is recorded under (``$ACTORS_OPERATOR``, else
+            the login name, unless given).
+    """
+    if hosts is None and token is None:
+        msg = "a dashboard that answers any host name needs a token"
+        raise ValueError(msg)
+    workflows = list(workflows)
+    admin = Admin(store, workflows=workflows, operator=operator)
+    if actions is None:
+        actions = AdminActions(admin)
+    dashboard = Dashboard(store, workflows, read_only=read_only, actions=actions, admin=admin)
+    routes = [
+        Route("/", dashboard.overview, name="overview"),
+        Route("/live/overview", dashboard.overview_live, name="overview_live"),
+        Route("/find", dashboard.find, name="find"),
+        Route("/cases/{case_id:str}", dashboard.case, name="case"),
+        Route("/live/cases/{case_id:str}", dashboard.case_live, name="case_live"),
+        Route("/workflows/{name:str}", dashboard.workflow, name="workflow"),
+        Route("/actions/{action:str}", dashboard.act, methods=["POST"], name="act"),
+        Mount("/static", StaticFiles(packages=[("actors.ui", "static")]), name="static"),
+    ]
+    allowed = None if hosts is None else frozenset(h.lower() for h in hosts)
+    middleware = [Middleware(Guard, token=token, hosts=allowed)]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.dashboard = dashboard
+    return app

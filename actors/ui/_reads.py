@@ -1,0 +1,358 @@
+"""What the dashboard reads from a SQL store itself: aggregates and one case's rows.
+
+Every query is read-only and parameterised. What the admin API reads already (a case's
+tree, a job's history) the dashboard takes from there. Job data and events are shown as the JSON
+text the store holds, never decoded through the codec: the dashboard needs none of the
+user's classes, and a row the codec cannot read is still shown as it is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from actors._errors import StoreError
+from actors._job import FINAL_STATES, JobState
+from actors._redact import MASK, mask_secrets
+from actors.stores._sql import SqlStore
+
+__all__ = [
+    "CaseRow",
+    "JobRow",
+    "Reader",
+    "Throughput",
+    "WorkflowCounts",
+]
+
+_FINAL = tuple(sorted(s.value for s in FINAL_STATES))
+_OPEN = tuple(s.value for s in JobState if s not in FINAL_STATES)
+_OPEN_MARKS = ", ".join("?" for _ in _OPEN)
+_STATE_ORDER = [s.value for s in JobState]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCounts:
+    """How many cases of one workflow version are in each state."""
+
+    workflow: str
+    version: int
+    states: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Cases of this version, all states."""
+        return sum(self.states.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """Cases that ended per minute over the last minutes, oldest minute first."""
+
+    minutes: int
+    done: list[int]
+    other: list[int]  # faulted, cancelled or shed
+
+    @property
+    def peak(self) -> int:
+        """The busiest minute's count (at least 1, to scale bars by)."""
+        return max([1, *(d + o for d, o in zip(self.done, self.other, strict=True))])
+
+    @property
+    def total(self) -> int:
+        """Cases that ended in the window."""
+        return sum(self.done) + sum(self.other)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """One case (its root job) as a list shows it."""
+
+    id: str
+    workflow: str
+    version: int
+    step: str | None
+    state: str
+    error: str | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    lease_owner: str | None
+    lease_expires: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job of a case, with its data and event as formatted JSON text."""
+
+    id: str
+    case_id: str
+    workflow: str
+    version: int
+    step: str | None
+    state: str
+    parent_id: str | None
+    branch_index: int | None
+    attempt: int
+    error: str | None
+    due: float | None
+    split_total: int
+    split_live: int
+    join_step: str | None
+    lease_owner: str | None
+    lease_expires: float | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    data: str
+    event: str | None
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the job can change no more."""
+        return self.state in _FINAL
+
+
+_CASE_COLUMNS = (
+    "id, workflow, version, step, state, error, created_at, updated_at, finished_at, "
+    "lease_owner, lease_expires"
+)
+_JOB_COLUMNS = (
+    "id, case_id, workflow, version, step, state, parent_id, branch_index, attempt, error, "
+    "due, split_total, split_live, join_step, lease_owner, lease_expires, created_at, "
+    "updated_at, finished_at, data, event"
+)
+
+
+# Keys whose values are credentials whatever they hold.
+_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+
+
+def _hide_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_KEY.search(str(k)) and v is not None else _hide_secrets(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_hide_secrets(v) for v in value]
+    return value
+
+
+def pretty_json(text: str | None) -> str | None:
+    """Stored JSON text indented for reading, credentials masked.
+
+    The values of keys such as ``password``, ``secret``, ``token`` or ``api_key`` become
+    ``***``, and so do passwords inside URLs. Text that is not JSON is shown as it is,
+    masked the same way.
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return mask_secrets(str(text))
+    shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
+    return mask_secrets(shown)
+
+
+class Reader:
+    """Read-only queries over a SQL store's ``jobs`` and ``step_history`` tables.
+
+    Args:
+        store: a SQLite or PostgreSQL store (``memory://`` lives inside one process, so
+            there is nothing another process could show).
+    """
+
+    def __init__(self, store: object) -> None:
+        if not isinstance(store, SqlStore):
+            url = getattr(store, "url", type(store).__name__)
+            msg = (
+                f"the dashboard reads a SQLite or PostgreSQL store, got {url!r}; memory:// "
+                "lives inside one process, so point it at the store your workers use"
+            )
+            raise StoreError(msg)
+        self.store = store
+        self._postgres = type(store).__name__ == "PostgresStore"
+        # The lists filter cases by state, and few cases are unfinished or faulted: the
+        # state index finds them. SQLite, without statistics, would rather walk every
+        # root through the parent index; PostgreSQL's planner chooses well by itself.
+        self._by_state = "jobs" if self._postgres else "jobs INDEXED BY jobs_claim"
+
+    def _rows(self, sql: str, params: tuple[Any, ...], what: str) -> list[Any]:
+        return self.store._read(sql, params, what)
+
+    # -- overview ---------------------------------------------------------------------------
+
+    def case_counts(self) -> list[WorkflowCounts]:
+        """Cases (root jobs) by workflow version and state, workflows by name."""
+        rows = self._rows(
+            "SELECT workflow, version, state, COUNT(*) FROM jobs WHERE parent_id IS NULL "
+            "GROUP BY workflow, version, state",
+            (),
+            "count cases by workflow and state",
+        )
+        grouped: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
+        for workflow, version, state, n in rows:
+            grouped[(str(workflow), int(version))][str(state)] = int(n)
+        return [
+            WorkflowCounts(wf, version, states) for (wf, version), states in sorted(grouped.items())
+        ]
+
+    def throughput(self, minutes: int = 15, now: float | None = None) -> Throughput:
+        """Cases that ended in each of the last ``minutes`` minutes (wall clock)."""
+        now = time.time() if now is None else now
+        start = now - 60 * minutes
+        # Minutes since the window's start; CAST truncates in SQLite and rounds in
+        # PostgreSQL, hence FLOOR there.
+        bucket = (
+            "CAST(FLOOR((finished_at - ?) / 60) AS INTEGER)"
+            if self._postgres
+            else "CAST((finished_at - ?) / 60 AS INTEGER)"
+        )
+        rows = self._rows(
+            f"SELECT {bucket} AS minute, state, COUNT(*) FROM jobs "
+            "WHERE parent_id IS NULL AND finished_at >= ? AND finished_at <= ? "
+            "GROUP BY minute, state",
+            (start, start, now),
+            "count the cases that ended lately",
+        )
+        done = [0] * minutes
+        other = [0] * minutes
+        for minute, state, n in rows:
+            index = min(int(minute), minutes - 1)
+            if state == JobState.DONE.value:
+                done[index] += int(n)
+            else:
+                other[index] += int(n)
+        return Throughput(minutes, done, other)
+
+    def _cases(self, where: str, params: tuple[Any, ...], order: str, limit: int) -> list[CaseRow]:
+        rows = self._rows(
+            f"SELECT {_CASE_COLUMNS} FROM {self._by_state} WHERE parent_id IS NULL AND {where} "
+            f"ORDER BY {order} LIMIT ?",
+            (*params, limit),
+            "list cases",
+        )
+        return [_case(row) for row in rows]
+
+    def faulted(self, limit: int = 20) -> list[CaseRow]:
+        """FAULTED cases, the most recently ended first."""
+        return self._cases(
+            "state = ?", (JobState.FAULTED.value,), "finished_at DESC, updated_at DESC", limit
+        )
+
+    def count(self, where: str, params: tuple[Any, ...]) -> int:
+        """How many cases match ``where``, a fixed condition on ``state`` (``?`` parameters).
+
+        The condition is on the state so that the state index finds the rows.
+        """
+        rows = self._rows(
+            f"SELECT COUNT(*) FROM {self._by_state} WHERE parent_id IS NULL AND {where}",
+            params,
+            "count cases",
+        )
+        return int(rows[0][0])
+
+    def unheld_where(self, now: float) -> tuple[str, tuple[Any, ...]]:
+        """Unfinished cases that no live worker holds: never taken, released, or expired."""
+        # The unfinished states listed (not "NOT IN" the final ones), so the state index
+        # finds the few unfinished rows instead of a scan of every case that ever ran.
+        return (
+            f"state IN ({_OPEN_MARKS}) AND (lease_expires IS NULL OR lease_expires < ?)",
+            (*_OPEN, now),
+        )
+
+    def unheld_counts(self, now: float) -> dict[tuple[str, int], int]:
+        """How many cases wait for a worker, by workflow version (as ``Store.unclaimed``)."""
+        where, params = self.unheld_where(now)
+        rows = self._rows(
+            f"SELECT workflow, version, COUNT(*) FROM {self._by_state} "
+            f"WHERE parent_id IS NULL AND {where} GROUP BY workflow, version",
+            params,
+            "count the cases no worker holds",
+        )
+        return {(str(name), int(version)): int(n) for name, version, n in sorted(rows)}
+
+    def unheld(self, limit: int = 20, now: float | None = None) -> list[CaseRow]:
+        """Cases waiting for a worker to take them, the longest waiting first."""
+        where, params = self.unheld_where(time.time() if now is None else now)
+        return self._cases(where, params, "created_at", limit)
+
+    # -- one case ---------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> list[JobRow]:
+        """Every job of the case ``case_id``, root first."""
+        rows = self._rows(
+            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE case_id = ? ORDER BY created_at, id",
+            (case_id,),
+            f"read case {case_id}",
+        )
+        jobs = [_job(row) for row in rows]
+        jobs.sort(key=lambda j: (j.parent_id is not None, j.created_at))
+        return jobs
+
+    # -- one workflow -----------------------------------------------------------------------
+
+    def steps(self, workflow: str) -> dict[int, dict[str, dict[str, int]]]:
+        """Unfinished jobs of ``workflow`` by version, step and state."""
+        rows = self._rows(
+            "SELECT version, step, state, COUNT(*) FROM jobs "
+            f"WHERE state IN ({_OPEN_MARKS}) AND workflow = ? GROUP BY version, step, state",
+            (*_OPEN, workflow),
+            f"count the jobs of workflow {workflow} by step",
+        )
+        out: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+        for version, step, state, n in rows:
+            out[int(version)][str(step)][str(state)] = int(n)
+        return {v: dict(steps) for v, steps in out.items()}
+
+
+def _case(row: Any) -> CaseRow:
+    return CaseRow(
+        id=str(row[0]),
+        workflow=str(row[1]),
+        version=int(row[2]),
+        step=row[3],
+        state=str(row[4]),
+        error=row[5],
+        created_at=float(row[6]),
+        updated_at=float(row[7]),
+        finished_at=None if row[8] is None else float(row[8]),
+        lease_owner=row[9],
+        lease_expires=None if row[10] is None else float(row[10]),
+    )
+
+
+def _job(row: Any) -> JobRow:
+    return JobRow(
+        id=str(row[0]),
+        case_id=str(row[1]),
+        workflow=str(row[2]),
+        version=int(row[3]),
+        step=row[4],
+        state=str(row[5]),
+        parent_id=row[6],
+        branch_index=None if row[7] is None else int(row[7]),
+        attempt=int(row[8]),
+        error=row[9],
+        due=None if row[10] is None else float(row[10]),
+        split_total=int(row[11]),
+        split_live=int(row[12]),
+        join_step=row[13],
+        lease_owner=row[14],
+        lease_expires=None if row[15] is None else float(row[15]),
+        created_at=float(row[16]),
+        updated_at=float(row[17]),
+        finished_at=None if row[18] is None else float(row[18]),
+        data=pretty_json(row[19]) or "null",
+        event=pretty_json(row[20]),
+    )
+
+
+def state_order(state: str) -> int:
+    """Position of a state's value in ``JobState`` (unknown values last), for sorting."""
+    return _STATE_ORDER.index(state) if state in _STATE_ORDER else len(_STATE_ORDER)

@@ -1,0 +1,110 @@
+"""The dashboard's guards: which hosts it answers, the access token, and cross-site checks.
+
+- **Host**: bound to loopback without a token, it answers only requests addressed to a
+  loopback name, so a web page elsewhere cannot reach it by pointing a DNS name at
+  127.0.0.1 (DNS rebinding).
+- **Token**: with a token every request must carry it: ``Authorization: Bearer TOKEN``,
+  or the cookie set when a browser first opens ``/?token=TOKEN`` (the token then leaves
+  the address bar). The cookie is HttpOnly and SameSite=Strict.
+- **Cross-site requests**: every action is a POST that must carry the page's CSRF token
+  in the ``X-CSRF-Token`` header or a ``csrf`` form field, and whose ``Origin``, when the
+  browser sends one, is the dashboard's own. Another site can neither read the token
+  (same-origin policy) nor send the header without the dashboard's consent (CORS).
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlencode, urlsplit
+
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["LOOPBACK_HOSTS", "TOKEN_COOKIE", "Guard", "csrf_ok", "host_name", "same_origin"]
+
+TOKEN_COOKIE = "actors_ui_token"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def host_name(host_header: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:8400`` -> ``::1``)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the request's ``Origin`` (if any) names the host it was sent to."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not sent by every browser for same-origin forms; the CSRF token decides
+    if origin == "null":
+        return False
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def _equal(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class Guard:
+    """ASGI middleware: the host check and the access token (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, token: str | None, hosts: frozenset[str] | None) -> None:
+        self.app = app
+        self.token = token
+        self.hosts = hosts  # None: any host (a token guards the dashboard)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        response = self._check(request)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _check(self, request: Request) -> Response | None:
+        if self.hosts is not None and host_name(request.headers.get("host", "")) not in self.hosts:
+            return PlainTextResponse(
+                "This dashboard answers only requests addressed to 127.0.0.1 or localhost.",
+                status_code=400,
+            )
+        token = self.token
+        if token is None:
+            return None
+        bearer = request.headers.get("authorization", "")
+        if bearer.lower().startswith("bearer ") and _equal(bearer[7:].strip(), token):
+            return None
+        if _equal(request.cookies.get(TOKEN_COOKIE), token):
+            return None
+        given = request.query_params.get("token")
+        if request.method == "GET" and _equal(given, token):
+            # Keep the token in a cookie and out of the address bar and its history.
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            target = URL(path=request.url.path, query=urlencode(rest))
+            response = RedirectResponse(str(target), status_code=303)
+            response.set_cookie(
+                TOKEN_COOKIE,
+                token,
+                httponly=True,
+                samesite="strict",
+                secure=request.url.scheme == "https",
+            )
+            return response
+        return PlainTextResponse(
+            "This dashboard needs its access token: open /?token=TOKEN once, or send "
+            "'Authorization: Bearer TOKEN'.",
+            status_code=401,
+        )
+
+
+def csrf_ok(request: Request, expected: str, form_value: str | None) -> bool:
+    """Whether a POST carries the CSRF token and comes from the dashboard's own pages."""
+    given = request.headers.get("x-csrf-token") or form_value
+    return same_origin(request) and _equal(given, expected)

@@ -1,0 +1,126 @@
+"""The dashboard in a real browser, and the screenshots the docs show.
+
+Each page opens and draws its graph; a faulted case is retried and reaches DONE; a
+waiting case is cancelled, and another is answered from the send-event form.
+
+Screenshots go to ``$ACTORS_SCREENSHOTS`` when set (``docs/how-to/img`` refreshes the
+docs' pictures), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from ui_browser import Browser, Served, chromium, need_chromium
+
+import dashboard  # examples/dashboard.py
+from actors import Mediator
+from actors.stores import open_store
+from actors.ui import create_app
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture
+def live(tmp_path_factory):
+    """A worker and the dashboard over one SQLite store of shipments, and a browser."""
+    need_chromium()
+    root = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{root / 'shipments.db'}"
+    worker: Mediator = dashboard.fill(url, done=6, faulted=2, waiting=2)
+    store = open_store(url)
+    served = Served(create_app(store, dashboard.WORKFLOWS))
+    try:
+        with chromium(root / "profile") as browser:
+            yield served.url, browser, worker
+    finally:
+        served.stop()
+        worker.shutdown(drain=False)
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    where = os.environ.get("ACTORS_SCREENSHOTS")
+    folder = Path(where) if where else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def graph_drawn(page):
+    """Wait until Mermaid has drawn the page's graph (an SVG inside the graph element)."""
+    page.wait_for_selector(".graph[data-drawn='true'] svg", timeout=TIMEOUT_MS)
+
+
+def test_each_page_opens_and_draws_its_graph(live, shots):
+    base, browser, _ = live
+    page = browser.page()
+    page.goto(base + "/")
+    page.wait_for_selector("#faulted >> text=parcel-6", timeout=TIMEOUT_MS)
+    assert page.inner_text("#by-state tbody").startswith("shipment v1")
+    page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+
+    page.click("#by-state >> text=shipment")
+    page.wait_for_url("**/workflows/shipment")
+    graph_drawn(page)
+    page.screenshot(path=str(shots / "dashboard-workflow.png"), full_page=True)
+
+    page.goto(base + "/cases/parcel-6")
+    graph_drawn(page)
+    # The faulted branch's step is drawn in the faulted style.
+    label = page.locator(".graph svg .node.st_faulted")
+    assert label.count() >= 1
+    assert page.inner_text("#case-state-value") == "faulted"
+    page.screenshot(path=str(shots / "dashboard-case.png"), full_page=True)
+
+    _assert_clean(browser)
+
+
+def _assert_clean(browser: Browser) -> None:
+    assert browser.elsewhere == [], "a page fetched from elsewhere"
+    assert browser.errors == [], "a page's script failed"
+
+
+def test_retry_cancel_and_send_an_event_from_the_pages(live, shots):
+    base, browser, _worker = live
+    expect = pytest.importorskip("playwright.sync_api").expect
+    page = browser.page()
+
+    # parcel-6's label branch faulted (the carrier was down); the carrier is back for
+    # the next attempt. The worker holds no ended case: the retry is made in the store
+    # and the worker takes the case on its next poll.
+    page.goto(base + "/cases/parcel-6")
+    graph_drawn(page)
+    branch = page.locator("#jobs tr[data-kind=branch]").filter(has=page.locator(".state.faulted"))
+    branch.get_by_role("button", name="Retry").click()  # confirmed in the dialog
+    expect(page.locator("#flash")).to_contain_text("retried", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#timeline")).to_contain_text("retry")  # the action, in the history
+    graph_drawn(page)
+    page.screenshot(path=str(shots / "dashboard-case-retried.png"), full_page=True)
+
+    # parcel-9 waits for its pickup; the live worker holds it and carries out the cancel.
+    page.goto(base + "/cases/parcel-9")
+    expect(page.locator("#case-state-value")).to_have_text("waiting", timeout=TIMEOUT_MS)
+    expect(page.locator("input[name=correlation_id]")).to_have_value("parcel-9/await_pickup")
+    graph_drawn(page)
+    page.screenshot(path=str(shots / "dashboard-case-waiting.png"), full_page=True)
+    page.get_by_role("button", name="Cancel case").click()
+    expect(page.locator("#flash")).to_contain_text("cancelled", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("cancelled", timeout=TIMEOUT_MS)
+    expect(page.get_by_role("button", name="Cancel case")).to_be_disabled()
+
+    # parcel-8 waits too: answer its pickup request from the form, as the desk would.
+    page.goto(base + "/cases/parcel-8")
+    expect(page.locator("input[name=correlation_id]")).to_have_value("parcel-8/await_pickup")
+    page.fill("textarea[name=payload]", '{"van": 4, "at": "08:30"}')
+    page.get_by_role("button", name="Send event").click()
+    expect(page.locator("#flash")).to_contain_text("delivered", timeout=TIMEOUT_MS)
+    expect(page.locator("#case-state-value")).to_have_text("done", timeout=TIMEOUT_MS)
+    expect(page.locator("#data pre.json").first).to_contain_text('"van": 4')
+
+    _assert_clean(browser)
