@@ -7,7 +7,14 @@ from collections.abc import Sequence
 
 import click
 
-from actors._cli import BadArgumentError, _open_store, load_workflows, main, store_option
+from actors._cli import (
+    BadArgumentError,
+    _open_reader,
+    _open_store,
+    load_workflows,
+    main,
+    store_option,
+)
 from actors._workflow import Workflow
 
 __all__ = ["is_loopback", "ui"]
@@ -106,7 +113,8 @@ def ui(
         )
         raise BadArgumentError(msg)
     workflows: list[Workflow] = [wf for ref in refs for wf in load_workflows(ref)]
-    store = _open_store(store_url)
+    # Read-only opens the database read-only too: nothing can write through it.
+    store = _open_reader(store_url) if read_only else _open_store(store_url)
     try:
         app = create_app(
             store,
