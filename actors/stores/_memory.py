@@ -28,6 +28,7 @@ DEFAULT_RETAIN = 10_000
 # What a save records besides the record itself: the fields a step changes, and when.
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
 _now = time.time
+_STATE_NAMES = {state: state.value for state in JobState}
 
 
 class MemoryStore(MemoryAdmin, Store):
@@ -100,8 +101,8 @@ class MemoryStore(MemoryAdmin, Store):
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
         self._created.setdefault(job_id, now)
         if note and self.keep_history:
-            # The state is kept as the enum and named when the history is read: a row is
-            # written on every save and read rarely.
+            # Every item of a row is an atom (the state's name, looked up in a dict rather
+            # than through the enum's property): the collector then stops tracking it.
             began = getattr(self._slices, "began", None)
             if began is not None:
                 self._slices.began = now
@@ -109,7 +110,7 @@ class MemoryStore(MemoryAdmin, Store):
                 next(self._seq),
                 job.step,
                 job.attempt,
-                state,
+                _STATE_NAMES[state],
                 now,
                 self.owner,
                 job.error,

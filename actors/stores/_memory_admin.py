@@ -23,14 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryAdmin"]
 
 
-def _named(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A history row as read: the engine's saves keep their state as the enum."""
-    state = row[3]
-    if isinstance(state, str):
-        return row
-    return (*row[:3], state.value, *row[4:])
-
-
 # The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data,
 # saved at).
 _Saved = tuple[JobRecord, str | None, "JobState", int, str | None, float | None, Any, Any, float]
@@ -99,8 +91,7 @@ class MemoryAdmin:
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
-        rows = list(self._history.get(job_id, ()))
-        return [HistoryRow(job_id, *_named(row)) for row in rows]
+        return [HistoryRow(job_id, *row) for row in list(self._history.get(job_id, ()))]
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
