@@ -29,6 +29,7 @@ DEFAULT_RETAIN = 10_000
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
 _now = time.time
 _STATE_NAMES = {state: state.value for state in JobState}
+_ROW = 9  # items of one history row in a job's flat list
 
 
 class MemoryStore(MemoryAdmin, Store):
@@ -65,10 +66,11 @@ class MemoryStore(MemoryAdmin, Store):
         self.keep_history = history
         # Per job: when it was first saved (its last save's time is in its saved tuple),
         # and its history rows (seq, step, attempt, state, at, worker, error, action,
-        # started), both dropped with the job. Rows are numbered by one counter, whose
-        # next() is atomic, so runners saving side by side never share a number.
+        # started; one after another in one flat list), both dropped with the job. Rows
+        # are numbered by one counter, whose next() is atomic, so runners saving side by
+        # side never share a number.
         self._created: dict[str, float] = {}
-        self._history: dict[str, list[tuple[Any, ...]]] = {}
+        self._history: dict[str, list[Any]] = {}
         self._seq = itertools.count(1)
         self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, _Saved] = {}
@@ -101,12 +103,17 @@ class MemoryStore(MemoryAdmin, Store):
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
         self._created.setdefault(job_id, now)
         if note and self.keep_history:
-            # Every item of a row is an atom (the state's name, looked up in a dict rather
-            # than through the enum's property): the collector then stops tracking it.
+            # A job's rows lie flat in one list, _ROW items each: no object per row, and
+            # every item an atom (the state's name from a dict, not the enum), so a long
+            # run's retained history costs the collector and the allocator little.
             began = getattr(self._slices, "began", None)
             if began is not None:
                 self._slices.began = now
-            row = (
+            rows = self._history.get(job_id)
+            if rows is None:
+                rows = self._history[job_id] = []
+            # One extend of a tuple: atomic, so a reader copying the list sees whole rows.
+            rows += (
                 next(self._seq),
                 job.step,
                 job.attempt,
@@ -117,11 +124,6 @@ class MemoryStore(MemoryAdmin, Store):
                 None,
                 began,
             )
-            rows = self._history.get(job_id)
-            if rows is None:
-                self._history[job_id] = [row]
-            else:
-                rows.append(row)  # a job's rows are appended by one thread at a time
         if state in FINAL_STATES:
             self._finished[job_id] = saved
             self._live.pop(job_id, None)

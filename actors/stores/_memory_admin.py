@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryAdmin"]
 
+_ROW = 9  # items of one history row in a job's flat list (as MemoryStore writes them)
+
 
 # The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data,
 # saved at).
@@ -37,7 +39,7 @@ class MemoryAdmin:
     _stamps: dict[str, str]
     _expires: dict[str, float]
     _created: dict[str, float]
-    _history: dict[str, list[tuple[Any, ...]]]
+    _history: dict[str, list[Any]]  # a job's rows, _ROW items each, one after another
     _lock: threading.Lock
     _seq: Iterator[int]
 
@@ -91,7 +93,8 @@ class MemoryAdmin:
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
-        return [HistoryRow(job_id, *row) for row in list(self._history.get(job_id, ()))]
+        flat = list(self._history.get(job_id, ()))  # one copy: whole rows (see _put)
+        return [HistoryRow(job_id, *flat[i : i + _ROW]) for i in range(0, len(flat), _ROW)]
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
@@ -141,7 +144,7 @@ class MemoryAdmin:
                 row.action,
                 row.started,
             )
-            self._history.setdefault(row.job_id, []).append(entry)
+            self._history.setdefault(row.job_id, []).extend(entry)
 
     def append_history(self, rows: list[HistoryRow]) -> None:
         """Append history rows (an operator's action the engine carried out)."""
