@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+    from actors.testing._writer import ScheduledWriter
 
 __all__ = ["Actions"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE = range(7)
 _Option = tuple[int, Any]
 
 
@@ -32,6 +33,8 @@ def _label(option: _Option) -> str:
         return str(target.name)
     if kind == _WAKE:
         return f"runner-{target.runner} (stalled)"
+    if kind == _WRITE:
+        return "writer"
     return "clock" if kind in (_RING, _JUMP) else "outside"
 
 
@@ -47,6 +50,7 @@ class Actions:
     probe: Probe
     monitor: Monitor
     store: Any
+    writer: ScheduledWriter | None
     actions: int
     _frozen: bool
     _threads: dict[ActorCell, Any] | None
@@ -78,6 +82,8 @@ class Actions:
             options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
         if self.points.ghosts:
             options += [(_WAKE, g) for g in self.points.ghosts]
+        if self.writer is not None and self.writer.queued:
+            options.append((_WRITE, self.writer))
         if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
@@ -124,6 +130,9 @@ class Actions:
         elif kind == _WAKE:
             ghost: Ghost = target
             self.points.wake(ghost)
+        elif kind == _WRITE:
+            writer: ScheduledWriter = target
+            writer.write()
         else:
             self.clock.jump()
             self._record("clock", "jump", None, f"t={self.clock.now()}")

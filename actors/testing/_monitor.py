@@ -49,6 +49,8 @@ class Monitor:
         self.steps_checked = 0
         """Steps whose runner was checked to be the job's only owner (invariant 2)."""
         self.peak_unstarted = 0
+        self.writer: Any = None
+        """With ``commit="group"``: the store's writer, which holds slices handed over."""
 
     # -- events the harness reports ----------------------------------------------------------
 
@@ -168,6 +170,17 @@ class Monitor:
         if stored is not None:
             self._expected[job_id] = (stored.step, stored.data)
 
+    def group_lost(self, job: JobRecord) -> None:
+        """A group holding a slice that saved ``job`` was lost before it was stored.
+
+        The Scheduler resumes the job from what the store holds (a job the group would
+        have created first is not in the store, and never runs).
+        """
+        stored = self.probe.store.load(job.id)
+        if stored is not None and stored.state not in FINAL_STATES:
+            self.crashes.append((-1, job.id, stored.step))
+            self._expected[job.id] = (stored.step, stored.data)
+
     # -- checks after every delivery ---------------------------------------------------------
 
     def check(self, capacity: int) -> None:
@@ -200,6 +213,8 @@ class Monitor:
                 held.update(j.id for j in message_jobs(envelope.message))
         for blocker in probe.runtime.blockers:
             held.update(blocker.holds())
+        if self.writer is not None:
+            held.update(self.writer.holds())
         lost = [jid for jid in live if jid not in held]
         assert not lost, (
             f"invariant 1: job(s) {lost} are unfinished in the store but no actor, queue "
