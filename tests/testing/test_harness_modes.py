@@ -99,7 +99,7 @@ def test_group_commit_runs_with_the_writer_scheduled_by_the_chooser(tmp_path):
 
 def test_a_crash_inside_a_group_needs_a_store_that_commits_in_groups(tmp_path):
     plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
-    with pytest.raises(ValueError, match="in_group.*commit='group'"):
+    with pytest.raises(ValueError, match=r"in_group.*commit='group'"):
         Harness([FLOW], faults=plan)
     store = open_store(f"sqlite:///{tmp_path}/s.db", commit="slice")
     try:
