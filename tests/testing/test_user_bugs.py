@@ -219,7 +219,12 @@ def test_a_task_keyed_on_its_idempotency_key_passes_500_schedules_with_crashes()
 
 
 def pay_grouped(
-    where: Path, orders: int, runners: int, crashes: tuple[Crash, ...], seed: int, *,
+    where: Path,
+    orders: int,
+    runners: int,
+    crashes: tuple[Crash, ...],
+    seed: int,
+    *,
     flow: Workflow = NAIVE,
 ) -> None:
     CHARGES.clear()
