@@ -77,7 +77,8 @@ class Actions:
         options: list[_Option] = [(_DELIVER, c) for c in cells]
         if self.runtime.blockers:
             options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
-        options += [(_RING, a) for a in self.clock.due()]
+        if getattr(self.clock, "_alarms", True):  # none set: nothing can be due
+            options += [(_RING, a) for a in self.clock.due()]
         if self.held:
             options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
         if self.points.ghosts:

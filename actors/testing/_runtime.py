@@ -12,6 +12,7 @@ hanging when nothing is left to deliver.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 from collections import deque
@@ -136,6 +137,12 @@ _SimActor = type(
 )
 
 
+# Actor classes of runtimes that stopped, by behaviour, for the next runtime to take over:
+# building a class (an ABC) costs as much as a schedule's checks, and every class built
+# stays in its bases' subclass registries until the garbage collector finds its cycle.
+_RELEASED: dict[type, list[type[_RuntimeActor]]] = {}
+
+
 def _default_name(actor: pykka.Actor) -> str:
     base = type(actor).__name__.lower()
     index = getattr(actor, "_index", None)
@@ -196,6 +203,11 @@ class DeterministicRuntime:
         """``behaviour`` (or its substitute) mixed with this runtime's hooks."""
         behaviour = self._subs.get(behaviour, behaviour)
         cls = self._classes.get(behaviour)
+        if cls is None and _RELEASED.get(behaviour):
+            with contextlib.suppress(IndexError):  # another thread took the last one
+                cls = _RELEASED[behaviour].pop()
+                cls._actors_runtime = self
+                self._classes[behaviour] = cls
         if cls is None:
             # The runtime's hooks come first, so a class that already picked pykka's
             # threading runtime (``pykka.ThreadingActor``) runs here without its thread.
@@ -326,6 +338,12 @@ class DeterministicRuntime:
             cell.actor.actor_stopped.set()
             self._teardown(cell)
         self.blockers.clear()
+        # Every actor of these classes has stopped: the next runtime may take them over.
+        # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
+        for behaviour, cls in self._classes.items():
+            cls._actors_runtime = _STOPPED
+            _RELEASED.setdefault(behaviour, []).append(cls)
+        self._classes.clear()
 
     # -- simulated blocking calls -------------------------------------------------------------
 
@@ -405,3 +423,7 @@ class DeterministicRuntime:
                 raise pykka.Timeout(msg)
             if not self.driver():
                 raise self.stalled(f"nothing can run, yet {what or 'a future'} is unresolved")
+
+
+_STOPPED = DeterministicRuntime()
+"""The runtime of released classes: holds nothing, so a stopped run is not kept alive."""
