@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pykka import messages as pykka_messages
 
@@ -28,22 +29,20 @@ __all__ = [
 TRACE_TAIL = 25  # actions shown in a failure message: enough context, still readable
 
 
-class TraceEntry(NamedTuple):
-    """One action of a simulated run: a delivery, a clock move, an admission, a fault.
-
-    Fields: ``index``, its position in the run (0-based); ``actor``, who acted
-    (``scheduler``, ``runner-1``, ``clock``, ``producer-3``, ``harness``, ``writer``);
-    ``action``, what happened (a message type such as ``RunJob``, ``on_start``,
-    ``stop``, ``ring``, ``crash``...); ``job``, the job it concerns, if any; ``detail``,
-    anything else worth a glance (the step, a branch index, a time). A named tuple: a run
-    records one per action, and a tuple is the cheapest immutable record to build.
-    """
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """One action of a simulated run: a delivery, a clock move, an admission, a fault."""
 
     index: int
+    """Position in the run (0-based)."""
     actor: str
+    """Who acted: ``scheduler``, ``runner-1``, ``clock``, ``producer-3``, ``harness``."""
     action: str
+    """What happened: a message type (``RunJob``), ``on_start``, ``stop``, ``ring``, ``crash``..."""
     job: str | None = None
+    """The job the action concerns, if any."""
     detail: str = ""
+    """Anything else worth a glance (the step, a branch index, a time)."""
 
     def __str__(self) -> str:
         text = f"{self.index:>5}  {self.actor:<12} {self.action:<13} {self.job or '':<6}"

@@ -141,6 +141,9 @@ _SimActor = type(
 # building a class (an ABC) costs as much as a schedule's checks, and every class built
 # stays in its bases' subclass registries until the garbage collector finds its cycle.
 _RELEASED: dict[type, list[type[_RuntimeActor]]] = {}
+# The runtime released classes point to until taken over: it holds nothing, so a closed
+# run is not kept alive by a class waiting here. Made on first use.
+_STOPPED: list[DeterministicRuntime] = []
 
 
 def _default_name(actor: pykka.Actor) -> str:
@@ -193,7 +196,7 @@ class DeterministicRuntime:
         """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
         or while a runner is between two steps)."""
         self._subs = dict(substitutions or {})
-        self._classes: dict[type, type] = {}
+        self._classes: dict[type, type[_RuntimeActor]] = {}
         self._seq = itertools.count()
         self._names: dict[str, int] = {}
 
@@ -340,8 +343,10 @@ class DeterministicRuntime:
         self.blockers.clear()
         # Every actor of these classes has stopped: the next runtime may take them over.
         # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
+        if self._classes and not _STOPPED:
+            _STOPPED.append(DeterministicRuntime())
         for behaviour, cls in self._classes.items():
-            cls._actors_runtime = _STOPPED
+            cls._actors_runtime = _STOPPED[0]
             _RELEASED.setdefault(behaviour, []).append(cls)
         self._classes.clear()
 
@@ -423,7 +428,3 @@ class DeterministicRuntime:
                 raise pykka.Timeout(msg)
             if not self.driver():
                 raise self.stalled(f"nothing can run, yet {what or 'a future'} is unresolved")
-
-
-_STOPPED = DeterministicRuntime()
-"""The runtime of released classes: holds nothing, so a stopped run is not kept alive."""
