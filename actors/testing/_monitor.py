@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._steps import Discriminator, Synchronize
-from actors.testing._probe import branch_gen, message_jobs
+from actors.testing._probe import branch_gen
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -207,8 +207,18 @@ class Monitor:
         missing = [jid for jid in probe.live_ids() if jid not in jobs and jid not in running]
         if not missing:
             return  # the usual case, without collecting what every queue and inbox holds
-        # Look for the others only, cheapest holders first, and stop once all are found.
+        # Look for the others only, in inboxes first (a spawned branch waits in the
+        # Scheduler's), and stop once all are found.
         left = set(missing)
+        for cell in probe.runtime.cells:
+            for envelope in cell.inbox.queue:
+                message = envelope.message
+                for attr in ("job", "parent"):
+                    job = getattr(message, attr, None)
+                    if isinstance(job, JobRecord):
+                        left.discard(job.id)
+                if not left:
+                    return
         for holder in self._holders():
             left.difference_update(holder())
             if not left:
@@ -224,11 +234,7 @@ class Monitor:
         probe = self.probe
         yield lambda: (j.id for j in probe.ready())
         yield lambda: (j.id for j in probe.queued())
-        runtime = probe.runtime
-        yield lambda: (
-            j.id for c in runtime.cells for e in c.pending for j in message_jobs(e.message)
-        )
-        for blocker in runtime.blockers:
+        for blocker in probe.runtime.blockers:
             yield blocker.holds
         if self.writer is not None:
             yield self.writer.holds
