@@ -50,6 +50,9 @@ class Monitor:
         """Steps whose runner was checked to be the job's only owner (invariant 2)."""
         self.peak_unstarted = 0
         self.writer: Any = None
+        self._commits_later = getattr(probe.store, "commit", "step") != "step"
+        # Joins each job fired that a later crash may find were never stored.
+        self._unstored: dict[str, list[tuple[_SplitKey, str]]] = {}
         """With ``commit="group"``: the store's writer, which holds slices handed over."""
 
     # -- events the harness reports ----------------------------------------------------------
@@ -120,6 +123,8 @@ class Monitor:
     def _fired(self, job: JobRecord, step: Synchronize | Discriminator) -> None:
         key = (job.id, job.gen)
         self.fires[key] = self.fires.get(key, 0) + 1
+        if self._commits_later:  # stored at the end of the slice, or with its group
+            self._unstored.setdefault(job.id, []).append((key, step.name))
         got = self.arrivals.get(key, set())
         total = self.totals.get(key, job.split_total)
         if self.fires[key] > 1:
@@ -152,9 +157,7 @@ class Monitor:
             return
         # The runner's saves since its slice began were never stored (commit="slice"):
         # the job resumes from what the store holds, which reruns those steps.
-        saved = self.probe.store.load(job.id)
-        if saved is not None:
-            self._expected[job.id] = (saved.step, saved.data)
+        self._from_store(job.id)
 
     def crashed_unsaved(self, runner: int, job_id: str, saved: tuple[str | None, Any]) -> None:
         """An injected crash hit ``runner`` after a step's task ran, before its save.
@@ -166,9 +169,7 @@ class Monitor:
         if getattr(self.probe.store, "commit", "step") == "step":
             self._expected[job_id] = saved
             return
-        stored = self.probe.store.load(job_id)
-        if stored is not None:
-            self._expected[job_id] = (stored.step, stored.data)
+        self._from_store(job_id)
 
     def group_lost(self, job: JobRecord) -> None:
         """A group holding a slice that saved ``job`` was lost before it was stored.
@@ -176,10 +177,26 @@ class Monitor:
         The Scheduler resumes the job from what the store holds (a job the group would
         have created first is not in the store, and never runs).
         """
-        stored = self.probe.store.load(job.id)
+        stored = self._from_store(job.id)
         if stored is not None and stored.state not in FINAL_STATES:
             self.crashes.append((-1, job.id, stored.step))
-            self._expected[job.id] = (stored.step, stored.data)
+
+    def _from_store(self, job_id: str) -> JobRecord | None:
+        """What was saved since ``job_id``'s last stored save is lost: it resumes from that.
+
+        A join it fired in those lost steps did not fire, as far as anything stored
+        knows: it fires again when the job reruns the join step, and that is its one
+        firing. Returns the stored record.
+        """
+        stored = self.probe.store.load(job_id)
+        if stored is None or stored.state in FINAL_STATES:
+            self._unstored.pop(job_id, None)
+            return stored
+        self._expected[job_id] = (stored.step, stored.data)
+        for key, name in self._unstored.pop(job_id, ()):
+            if key[1] == stored.gen and name == stored.step and self.fires.get(key, 0) > 0:
+                self.fires[key] -= 1
+        return stored
 
     # -- checks after every delivery ---------------------------------------------------------
 

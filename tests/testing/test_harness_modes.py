@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from actors import (
+    Discriminator,
     JobState,
     ParallelSplit,
     RequestReaction,
@@ -80,6 +81,36 @@ def test_a_slice_that_crashes_before_it_is_stored_resumes_from_the_slice_start(t
     # Step a's save was in the same unstored slice as b's: both run again, as documented
     # for commit="slice".
     assert steps == ["a", "b", "a", "b"]
+
+
+FIRST = Workflow(
+    "first",
+    start="a",
+    steps=[
+        Sequential("a", lambda d: None, next="split"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", lambda d: None, next="join"),
+        Sequential("c", lambda d: None, next="join"),
+        Discriminator("join", next="end"),
+        Sequential("end", lambda d: None, next="after"),
+        Sequential("after", lambda d: None),
+    ],
+)
+
+
+@pytest.mark.parametrize(("commit", "point"), [("slice", "before_step"), ("group", "in_group")])
+def test_a_join_fired_in_a_slice_that_was_never_stored_fires_again(tmp_path, commit, point):
+    """The crash loses the join's firing with its slice: its rerun is its one firing."""
+    for at in (5, 6, 7):
+        for seed in range(6):
+            store = open_store(f"sqlite:///{tmp_path}/{at}-{seed}.db", commit=commit)
+            plan = FaultPlan(crashes=(Crash(at, point=point),))
+            try:
+                with Harness([FIRST], seed=seed, store=store, runners=1, faults=plan) as h:
+                    h.schedule("first", {})
+                    assert [j.state for j in h.finish()] == [JobState.DONE]
+            finally:
+                store.close()
 
 
 def test_group_commit_runs_with_the_writer_scheduled_by_the_chooser(tmp_path):
