@@ -1,18 +1,27 @@
-"""What a ``Harness`` can do next (its options at a choice point), and doing one of them."""
+"""What a ``Harness`` can do next (its options at a choice point), and doing one of them.
+
+Also the choice point between two steps of a runner's delivery, and the outside
+activity a test schedules with ``Harness.at``.
+"""
 
 from __future__ import annotations
 
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from actors.testing._errors import Livelock
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from actors._job import JobRecord
+    from actors.testing._chooser import Chooser
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
     from actors.testing._external import HeldEvent
-    from actors.testing._faults import FaultInjector, FaultPlan
+    from actors.testing._faults import FaultInjector, FaultPlan, StepHook
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
@@ -52,10 +61,24 @@ class Actions:
     store: Any
     writer: ScheduledWriter | None
     actions: int
+    max_steps: int
     _frozen: bool
     _threads: dict[ActorCell, Any] | None
+    _depth: int
+    _hook: StepHook
+    _chooser: Chooser
+    _pick: Callable[[Sequence[str]], int] | None
+    _at: list[tuple[int, int, Callable[[], Any]]]
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
+        raise NotImplementedError
+
+    def _fail(
+        self, kind: type[Exception], headline: str, cause: BaseException | None = None
+    ) -> NoReturn:
+        raise NotImplementedError
+
+    def _unsettled(self, actions: str) -> str:
         raise NotImplementedError
 
     def _release(self, held: HeldEvent) -> None:
@@ -152,3 +175,53 @@ class Actions:
             return self.runtime.deliver(cell)
         finally:
             store._slice = outer
+
+    # -- between two steps, and outside activity -----------------------------------------------
+
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
+        """A runner is between two steps: the chooser may run other actions first.
+
+        Option 0 (go on with the runner) is the canonical choice, so a failing
+        interleaving shrinks toward steps that run back to back. The runner's cell is
+        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
+        where it paused.
+        """
+        paused = False
+        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
+        while True:
+            options = self._options(nested=True)
+            if not options:
+                choice = 0
+            elif self._pick is not None:
+                choice = self._pick([here, *map(_label, options)])
+            else:
+                choice = self._chooser.choose(len(options) + 1)
+            if choice == 0:
+                if paused:
+                    self._record(here, "go on", job.id, f"at {step.name!r}")
+                return
+            if not paused:
+                paused = True
+                self._record(here, "pause", job.id, f"before {step.name!r}")
+            if self.actions >= self.max_steps:
+                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
+            hook = self._hook
+            steps, hook.delivery_steps = hook.delivery_steps, 0
+            self._depth += 1
+            try:
+                self._perform(*options[choice - 1])
+            finally:
+                self._depth -= 1
+                hook.delivery_steps = steps
+
+    def _run_due(self) -> None:
+        while self._at and self._at[0][0] <= self.actions:
+            _, _, fn = self._at.pop(0)
+            fn()
+
+    def _run_next_external(self) -> bool:
+        if not self._at:
+            return False
+        _, _, fn = self._at.pop(0)
+        fn()
+        return True

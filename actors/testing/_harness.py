@@ -34,7 +34,7 @@ from actors.testing._writer import ScheduledWriter, adopt_writer
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from actors._job import Job, JobRecord
+    from actors._job import Job
     from actors._pykka_seam import Envelope
     from actors._workflow import Workflow
     from actors.stores import Store
@@ -237,42 +237,6 @@ class Harness(External, Failures, Actions):
         self._after()
         return True
 
-    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
-        """A runner is between two steps: the chooser may run other actions first.
-
-        Option 0 (go on with the runner) is the canonical choice, so a failing
-        interleaving shrinks toward steps that run back to back. The runner's cell is
-        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
-        where it paused.
-        """
-        paused = False
-        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
-        while True:
-            options = self._options(nested=True)
-            if not options:
-                choice = 0
-            elif self._pick is not None:
-                choice = self._pick([here, *map(_label, options)])
-            else:
-                choice = self._chooser.choose(len(options) + 1)
-            if choice == 0:
-                if paused:
-                    self._record(here, "go on", job.id, f"at {step.name!r}")
-                return
-            if not paused:
-                paused = True
-                self._record(here, "pause", job.id, f"before {step.name!r}")
-            if self.actions >= self.max_steps:
-                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
-            hook = self._hook
-            steps, hook.delivery_steps = hook.delivery_steps, 0
-            self._depth += 1
-            try:
-                self._perform(*options[choice - 1])
-            finally:
-                self._depth -= 1
-                hook.delivery_steps = steps
-
     def run_until_quiescent(
         self, max_steps: int | None = None, *, advance_time: bool = True
     ) -> int:
@@ -436,18 +400,6 @@ class Harness(External, Failures, Actions):
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         self.trace.append(TraceEntry(self.actions, actor, action, job, detail))
         self.actions += 1
-
-    def _run_due(self) -> None:
-        while self._at and self._at[0][0] <= self.actions:
-            _, _, fn = self._at.pop(0)
-            fn()
-
-    def _run_next_external(self) -> bool:
-        if not self._at:
-            return False
-        _, _, fn = self._at.pop(0)
-        fn()
-        return True
 
     # -- faults inside the engine ----------------------------------------------------------------
 
