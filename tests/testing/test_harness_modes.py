@@ -119,6 +119,10 @@ def test_group_commit_runs_with_the_writer_scheduled_by_the_chooser(tmp_path):
     try:
         with Harness([FLOW], seed=3, store=store) as h:
             h.schedule("fan", {})
+            assert h.writer is not None
+            while not h.writer.queued:  # the first slice handed over, not yet stored
+                assert h.step()
+            assert "store writer: 1 slice(s) not yet stored (j1, j2, j3)" in h.report()
             assert [j.state for j in h.finish()] == [JobState.DONE]
             assert any(e.actor == "writer" and e.action == "store group" for e in h.trace)
             groups, slices = store.group_stats() or (0, 0)
