@@ -11,8 +11,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._cases import batch_cases, case_data, new_case, valid_id
+from actors._engine import job_log, logger
 from actors._errors import JobExistsError
 from actors._handle import JobHandle
+from actors._job import JobRecord, JobState
 from actors.messages import Admitted, JobShed
 
 if TYPE_CHECKING:
@@ -25,6 +27,14 @@ __all__ = ["Admissions"]
 
 class Admissions:
     """Admits new cases into one engine, and tells its Scheduler what it must know."""
+
+    SHED = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
+
+    @staticmethod
+    def evicted(job: JobRecord) -> JobRecord:
+        """``job`` (queued, not started) was evicted to make room: it ends SHED."""
+        job.state, job.error = JobState.SHED, Admissions.SHED
+        return job
 
     def __init__(self, config: EngineConfig, tell: Callable[[Any], Any]) -> None:
         self._c = config
@@ -115,6 +125,24 @@ class Admissions:
             for _ in jobs:
                 self._c.metrics.admitted(wf.name, len(self._c.gate))
         return handles
+
+    def shed(self, job: JobRecord) -> None:
+        """``job`` was evicted from the full admission mailbox and saved SHED: say so.
+
+        Counted in the metrics, logged, given to the ``on_shed`` hook and its handle.
+        """
+        if self._c.metrics is not None:
+            self._c.metrics.shed(job.workflow)
+        snapshot = job.snapshot()
+        logger.warning(
+            "job %s (%s) shed from the admission mailbox", job.id, job.workflow, extra=job_log(job)
+        )
+        if self._c.on_shed is not None:
+            try:
+                self._c.on_shed(snapshot)
+            except Exception:
+                logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
+        self._c.handles.resolve(snapshot)
 
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""

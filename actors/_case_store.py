@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from actors._errors import UnknownWorkflowError
 from actors._runner import back_to_saved_data, correlations_for
+from actors._steps import Discriminator
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,10 +57,22 @@ class CaseReads(Protocol):
 class CaseStore:
     """``CaseReads`` over one engine's store and workflows."""
 
-    __slots__ = ("_c",)
+    __slots__ = ("_c", "_first_wins")
 
     def __init__(self, config: EngineConfig) -> None:
         self._c = config
+        # Whether a join step is a Discriminator, by (workflow, version, step): asked on
+        # every branch arrival, and workflows never change.
+        self._first_wins: dict[tuple[str, int, str], bool] = {}
+
+    def first_wins(self, parent: JobRecord, join_step: str) -> bool:
+        """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""
+        key = (parent.workflow, parent.version, join_step)
+        first_wins = self._first_wins.get(key)
+        if first_wins is None:
+            join = self._c.workflow(parent.workflow, parent.version).step(join_step)
+            first_wins = self._first_wins[key] = isinstance(join, Discriminator)
+        return first_wins
 
     @property
     def shared(self) -> bool:

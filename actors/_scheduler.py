@@ -18,19 +18,20 @@ import pykka
 
 from actors import messages as m
 from actors._admit import Admissions
-from actors._case_book import CaseBook, Effect, Finished, Park, Ready, Save, Withdraw
+from actors._case_book import CaseBook
 from actors._case_store import CaseStore
+from actors._crew import JOB_REPORTS, REPORTS, Crew
+from actors._effects import Effects
 from actors._engine import job_log, logger
 from actors._errors import EngineStoppedError, LeaseLostError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._polling import Poller
-from actors._recovery import Fault, Recovery, Resume
+from actors._recovery import Recovery
 from actors._requests import serve_requests
-from actors._runner import Runner, correlations_for
+from actors._runner import Runner
 from actors._scheduler_view import SchedulerView
-from actors._steps import Discriminator
 from actors._tally import Tally
 from actors._timekeeper import POLL, Timekeeper
 
@@ -45,25 +46,6 @@ __all__ = ["GetRunners", "Scheduler"]
 
 class GetRunners:
     """Ask the Scheduler for its runners' refs (the Mediator waits for them to stop)."""
-
-
-# Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
-_REPORTS = frozenset(
-    {
-        m.SpawnBranch,
-        m.BranchArrived,
-        m.JobParked,
-        m.JobEnded,
-        m.JobSendFailed,
-        m.CaseLost,
-        m.SliceUnsaved,
-        m.LeaseUnvouched,
-    }
-)
-# Reports about one job of a case: ignored once this worker has lost the case.
-_JOB_REPORTS = frozenset(
-    {m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.LeaseUnvouched}
-)
 
 
 class Scheduler(pykka.Actor):
@@ -82,11 +64,11 @@ class Scheduler(pykka.Actor):
         self._resumable = resume
         self._e = engine
         self._runner_count = runners
-        self._runners: list[pykka.ActorRef[Any]] = []
+        self._crew = Crew(engine.channel, self._start_runner, runners)
         self._channel = engine.channel
         self._store = CaseStore(engine)  # what the collaborators read of the store
         self._admissions = Admissions(engine, self.actor_ref.tell)
-        self._book = self.case_book(self._first_wins_at)
+        self._book = self.case_book(self._store.first_wins)
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
         self._kids = self._book.kids
         self._time = Timekeeper()
@@ -104,10 +86,18 @@ class Scheduler(pykka.Actor):
         self._lost = self._poller.leases.lost  # read here; changed by the poller alone
         self._recovery = Recovery(engine.workflows)
         self._tally = Tally()
+        self._fx = Effects(  # carries out what they decide
+            engine,
+            book=self._book,
+            crew=self._crew,
+            time=self._time,
+            correlations=self._correlations,
+            poller=self._poller,
+            tally=self._tally,
+            recovery=self._recovery,
+            store=self._store,
+        )
         self._unwatch: Callable[[], None] = lambda: None
-        # Whether a join step is a Discriminator, by (workflow, version, step): asked on
-        # every branch arrival, and workflows never change.
-        self._first_wins: dict[tuple[str, int, str], bool] = {}
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.SpawnBranch: self._on_spawn,
@@ -115,7 +105,7 @@ class Scheduler(pykka.Actor):
             m.JobParked: self._on_parked,
             m.JobEnded: self._on_ended,
             m.RunnerFailed: self._on_runner_failed,
-            m.CaseLost: lambda msg: self._drop_case(msg.job.case_id, msg.error),
+            m.CaseLost: lambda msg: self._fx.drop_case(msg.job.case_id, msg.error),
             m.LeaseUnvouched: self._on_unvouched,
             m.SliceUnsaved: self._on_slice_unsaved,
             m.JobShed: self._on_shed,
@@ -131,27 +121,27 @@ class Scheduler(pykka.Actor):
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
-            GetRunners: lambda _: list(self._runners),
+            GetRunners: lambda _: list(self._crew.refs),
         }
 
     def view(self) -> SchedulerView:
         """A read-only view of what this Scheduler holds (for the test harness's probe)."""
-        return SchedulerView(self._book, self._correlations, self._time, self._check_invariants)
+        others = (self._e.channel, self._e.gate, self._poller)
+        return SchedulerView(self._book, self._correlations, self._time, others)
 
     # -- life cycle --------------------------------------------------------------------------
 
     def on_start(self) -> None:
         """Arm the alarm, start the runners, and resume unfinished jobs found in the store."""
-        self._alarm = self._e.clock.alarm(self._ring)
-        for index in range(self._runner_count):
-            self._runners.append(self._start_runner(index))
-        self._adopt(self._fresh(self._resumable))
+        self._alarm = self._fx.alarm = self._e.clock.alarm(self._ring)
+        self._crew.start()
+        self._fx.adopt(self._fx.fresh(self._resumable))
         self._resumable = []
         if self._e.store.shared:
             with contextlib.suppress(StoreError):  # the polls look again
                 self._recovery.unserved.check(self._e.store, self._e.clock.now())
             self._time.poll_at(self._e.clock.now() + self._e.poll_interval)
-            self._rearm()
+            self._fx.rearm()
             if not getattr(self._e.runtime, "starts_synchronously", False):
                 # Cases enqueued for this database are looked for at once, not at the
                 # next poll (the harness delivers nothing from outside its schedule).
@@ -171,8 +161,7 @@ class Scheduler(pykka.Actor):
         if self._alarm is not None:
             self._alarm.close()
         self._e.gate.close()
-        for ref in self._runners:
-            ref.stop(block=False)
+        self._crew.stop()
         unfinished = self._e.handles.fail_all(
             EngineStoppedError("the mediator stopped before the case ended")
         )
@@ -197,19 +186,16 @@ class Scheduler(pykka.Actor):
         handler = self._handlers.get(kind)
         if handler is None:
             return super().on_receive(message)
-        if kind in _REPORTS:
-            channel = self._channel
-            channel.handled += 1
-            if channel.wants_admission():  # the backlog that held admission back shrank
-                self._dispatch()
-            if self._lost and kind in _JOB_REPORTS and message.job.case_id in self._lost:
-                logger.info(
-                    "ignoring a report on job %s: its case is another worker's now",
-                    message.job.id,
-                    extra=job_log(message.job),
-                )
-                self._check_drain()
-                return None
+        if kind in REPORTS and self._crew.reported():  # the backlog that held
+            self._dispatch()  # admission back shrank
+        if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
+            logger.info(
+                "ignoring a report on job %s: its case is another worker's now",
+                message.job.id,
+                extra=job_log(message.job),
+            )
+            self._check_drain()
+            return None
         answer = handler(message)
         self._check_drain()
         return answer
@@ -217,14 +203,11 @@ class Scheduler(pykka.Actor):
     # -- dispatch ------------------------------------------------------------------------------
 
     def _make_ready(self, job: JobRecord) -> None:
-        runner = self._channel.put(job)
-        if runner is not None:
-            self._runners[runner].tell(m.RunJob(job))
+        self._crew.ready(job)
 
     def _dispatch(self) -> None:
         """Hand admitted jobs to idle runners."""
-        for runner, job in self._channel.assign_admitted():
-            self._runners[runner].tell(m.RunJob(job))
+        self._crew.admitted()
 
     # -- messages from producers ---------------------------------------------------------------
 
@@ -237,48 +220,25 @@ class Scheduler(pykka.Actor):
         )
 
     def _on_shed(self, msg: m.JobShed) -> None:
-        job = msg.job
-        job.state = JobState.SHED
-        job.error = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
-        if not self.save(job):
-            return
-        self._tally.ended(JobState.SHED)
-        if self._e.metrics is not None:
-            self._e.metrics.shed(job.workflow)
-        snapshot = job.snapshot()
-        logger.warning(
-            "job %s (%s) shed from the admission mailbox", job.id, job.workflow, extra=job_log(job)
-        )
-        if self._e.on_shed is not None:
-            try:
-                self._e.on_shed(snapshot)
-            except Exception:
-                logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
-        self._e.handles.resolve(snapshot)
+        job = self._admissions.evicted(msg.job)
+        if self._fx.save(job):
+            self._tally.ended(JobState.SHED)
+            self._admissions.shed(job)
 
     # -- messages from runners -----------------------------------------------------------------
 
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        self._apply(self._book.spawn(msg.parent, msg.job))
+        self._fx.apply(self._book.spawn(msg.parent, msg.job))
 
     def _on_ended(self, msg: m.JobEnded) -> None:
-        self._apply(self._book.ended(msg.job))
+        self._fx.apply(self._book.ended(msg.job))
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         effects = self._book.arrived(msg.job, msg.join_step)
         if effects is None:
             logger.info("ignoring a repeated arrival of job %s", msg.job.id, extra=job_log(msg.job))
             return
-        self._apply(effects)
-
-    def _first_wins_at(self, parent: JobRecord, join_step: str) -> bool:
-        """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""
-        key = (parent.workflow, parent.version, join_step)
-        first_wins = self._first_wins.get(key)
-        if first_wins is None:
-            join = self._e.workflow(parent.workflow, parent.version).step(join_step)
-            first_wins = self._first_wins[key] = isinstance(join, Discriminator)
-        return first_wins
+        self._fx.apply(effects)
 
     def _on_parked(self, msg: m.JobParked) -> None:
         # An event that came before this report was saved with the job (EventDesk's
@@ -290,27 +250,20 @@ class Scheduler(pykka.Actor):
         self._book.claim_cancel(job)
         self._book.hold(job)
         if job.cancel_requested:
-            self._end(job, JobState.CANCELLED, "cancelled")
+            self._fx.end(job, JobState.CANCELLED, "cancelled")
         elif early is not None:
-            self._make_ready(job)
+            self._crew.ready(job)
         else:
-            self._park(job, msg.correlations)
-
-    def _park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
-        if job.due is not None:
-            self._time.park(job.id, job.due)
-            self._rearm()
-        self._correlations.register(job.id, correlations)
+            self._fx.park(job, msg.correlations)
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
         logger.error("runner %d failed; restarting it", msg.runner, extra=job_log(job))
-        self._channel.forget_runner(msg.runner)
+        self._crew.failed(msg.runner, job)
         if job is not None:
-            self._channel.done(job, msg.runner)
-            self._resume_saved(job, "its runner failed")
+            self._fx.resume_saved(job, "its runner failed")
         if not self._e.stopping:
-            self._runners[msg.runner] = self._start_runner(msg.runner)
+            self._crew.restart(msg.runner)
 
     def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
         job = msg.job
@@ -321,106 +274,15 @@ class Scheduler(pykka.Actor):
             msg.error,
             extra=job_log(job),
         )
-        fault = self._recovery.unstored(job, msg.error, self._store, lost=self.lost(job.case_id))
+        fault = self._recovery.unstored(
+            job, msg.error, self._store, lost=self._fx.lost(job.case_id)
+        )
         if fault is not None:
-            self._carry_out(fault)
+            self._fx.carry_out(fault)
         else:
-            self._resume_saved(job, "its steps could not be stored")
-
-    def _resume_saved(self, job: JobRecord, why: str) -> None:
-        """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
-        self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
-        cancel = job.id in self._book.cancels
-        saved = self._recovery.reload(
-            job, why, self._store, lost=self.lost(job.case_id), cancel=cancel
-        )
-        if isinstance(saved, Fault):
-            self._carry_out(saved)
-        elif saved is not None:
-            self._adopt([saved])
-
-    # -- cases another worker took over ------------------------------------------------------
-
-    def _drop_case(self, case_id: str, error: Exception) -> None:
-        """Another worker holds case ``case_id`` now: forget every job of it here.
-
-        Its jobs leave the bookkeeping (running, ready, timers, correlations, children,
-        held), nothing of it is saved, runners still in one of its jobs are fenced at
-        their next save, and a handle waiting here on the case fails with ``error``.
-        """
-        self._poller.lose(case_id)
-        dropped = self._book.drop_case(case_id)
-        self._correlations.forget_case(case_id)
-        for job in dropped:
-            self._time.cancel(job.id)
-            self._correlations.withdraw(job.id, None)
-        self._channel.withdraw_case(case_id)
-        self._e.gate.remove(case_id)  # its root, if admitted here and not started yet
-        self._rearm()
-        failed = self._e.handles.fail_case(case_id, error)
-        logger.warning(
-            "case %s is another worker's now (%s); dropped %d job(s) of it%s",
-            case_id,
-            error,
-            len(dropped),
-            ", its handle fails" if failed else "",
-            extra=job_log(None),
-        )
-
-    # -- effects -------------------------------------------------------------------------------
-
-    def _apply(self, effects: list[Effect]) -> None:
-        """Carry out the case tree's effects in order, skipping those of a case lost midway."""
-        lost = self._lost
-        for effect in effects:
-            job = effect.job
-            if lost and job.case_id in lost:
-                continue  # a save was fenced: the case is another worker's now
-            if isinstance(effect, Ready):  # the most frequent first
-                self._make_ready(job)
-            elif isinstance(effect, Finished):
-                self._finished(job)
-            elif isinstance(effect, Save):
-                self.save(job)
-            elif isinstance(effect, Park):
-                step = self._e.workflow(job.workflow, job.version).step(job.step or "")
-                self._park(job, correlations_for(job, step))
-            elif isinstance(effect, Withdraw):
-                if self._channel.withdraw(job):  # else a runner just took it: it stops
-                    self._end(job, JobState.CANCELLED, effect.why)  # before its next step
-            else:
-                self._apply(self._book.cancel(job, effect.why))
-
-    def _carry_out(self, decision: Resume | Fault) -> None:
-        """Carry out a recovery decision about a job this Scheduler holds."""
-        if isinstance(decision, Fault):
-            self._book.hold(decision.job)
-            self._end(decision.job, JobState.FAULTED, decision.why)
-        else:
-            self._apply(self._book.resume(decision.job, decision.steps))
-
-    def _end(self, job: JobRecord, state: JobState, error: str | None) -> None:
-        """End a job the scheduler holds (not one a runner is running)."""
-        self._apply(self._book.end(job, state, error))
-
-    def _finished(self, job: JobRecord) -> None:
-        """``job`` ended for good: its timer, correlations, figures and handle."""
-        job_id = job.id
-        if self._time.cancel(job_id):
-            self._rearm()
-        self._correlations.withdraw(job_id, EventOutcome.FINISHED)
-        self._tally.ended(job.state)
-        if self._e.metrics is not None:
-            self._e.metrics.finished(job.workflow, job.state)
-        if job.parent_id is None:
-            self._e.handles.resolve(job.snapshot())
+            self._fx.resume_saved(job, "its steps could not be stored")
 
     # -- timers, polls and events --------------------------------------------------------------
-
-    def _rearm(self) -> None:
-        arm = self._time.rearm()
-        if arm is not None and self._alarm is not None:
-            self._alarm.set(arm.due)
 
     def _on_timer_due(self, _: m.TimerDue) -> None:
         now = self._e.clock.now()
@@ -434,13 +296,13 @@ class Scheduler(pykka.Actor):
             self._correlations.withdraw(job_id, EventOutcome.LATE)
             job.event = ("timer", "", None)
             job.state, job.due = JobState.READY, None
-            if self.save(job):
-                self._make_ready(job)
-        self._rearm()
+            if self._fx.save(job):
+                self._crew.ready(job)
+        self._fx.rearm()
 
     def _on_wake(self, _: m.Wake) -> None:
         if self._time.wake(self._e.clock.now(), stopping=self._e.stopping):
-            self._rearm()
+            self._fx.rearm()
 
     def _poll(self, now: float) -> None:
         """Shared store: renew this worker's leases, and take over cases if there is room.
@@ -456,15 +318,15 @@ class Scheduler(pykka.Actor):
             held.update(job.case_id for _, job in list(self._channel.running.values()))
             held.update(e.gate.ids())
             for case_id, holder in poller.renew(e.store, now, held):
-                self._drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
+                self._fx.drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
             for job in poller.vouch(now):  # handed back, and its case is still this worker's
                 if self._jobs.get(job.id) is job:
-                    self._make_ready(job)
+                    self._crew.ready(job)
             self._recovery.unserved.check(e.store, now)
             serve_requests(self, e.store, e.owner, now)
             room = 0 if e.stopping else e.gate.capacity - len(e.gate) - self._channel.ready
             taken, next_poll = poller.claim(e.store, now, room, e.workflows)
-            self._adopt(self._fresh(taken))
+            self._fx.adopt(self._fx.fresh(taken))
         except StoreError:
             logger.exception("polling the store failed; trying again", extra=job_log(None))
         self._time.poll_at(next_poll)
@@ -474,10 +336,12 @@ class Scheduler(pykka.Actor):
         self._book.hold(msg.job)
         self._poller.hand_back(msg.job)
         self._time.poll_at(self._e.clock.now())
-        self._rearm()
+        self._fx.rearm()
 
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
-        return self._events.deliver(msg.correlation_id, msg.payload, msg.fault, self._store, self)
+        return self._events.deliver(
+            msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
+        )
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
@@ -489,7 +353,7 @@ class Scheduler(pykka.Actor):
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
                 self._book.hold(queued)
-                self._end(queued, JobState.CANCELLED, "cancelled before it started")
+                self._fx.end(queued, JobState.CANCELLED, "cancelled before it started")
                 return CancelOutcome.CANCELLED
             saved = self._e.store.get(msg.job_id)
             if saved is not None and saved.state in FINAL_STATES:
@@ -502,7 +366,7 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.CANCELLED
         if job.state in FINAL_STATES and job.split_live <= 0 and not self._kids.get(job.id):
             return CancelOutcome.ALREADY_FINISHED
-        self._apply(self._book.cancel(job, "cancelled"))
+        self._fx.apply(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
 
     def _on_take_case(self, msg: m.TakeCase) -> int:
@@ -514,22 +378,9 @@ class Scheduler(pykka.Actor):
             )
         else:
             taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
-        fresh = self._fresh(taken)
-        self._adopt(fresh)
+        fresh = self._fx.fresh(taken)
+        self._fx.adopt(fresh)
         return len(fresh)
-
-    def _fresh(self, jobs: list[JobRecord]) -> list[JobRecord]:
-        return [job for job in jobs if job.id not in self._jobs]
-
-    def _adopt(self, jobs: list[JobRecord]) -> None:
-        """Take charge of jobs as last saved; each resumes from its last saved step."""
-        mine = self._recovery.served(jobs)
-        for job in mine:
-            self._poller.claim_back(job.case_id)
-        self._book.adopt(mine)
-        for job in mine:
-            if job.id in self._jobs:  # else its case was lost while its siblings resumed
-                self._carry_out(self._recovery.resume(job, self._store))
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -551,53 +402,5 @@ class Scheduler(pykka.Actor):
 
     def _check_drain(self) -> None:
         if self._tally.draining:
-            for fut in self._tally.settle(quiet=self._channel.quiet()):
+            for fut in self._tally.settle(quiet=self._crew.quiet()):
                 fut.set(None)
-
-    def _check_invariants(self) -> None:
-        """Internal consistency, checked by the harness after every delivery."""
-        self._channel._check_invariants()
-        self._book._check_invariants()
-        self._correlations._check_invariants()
-        for job_id in self._correlations.by_job():
-            assert self._jobs[job_id].state is JobState.WAITING, (
-                f"{job_id} waits but is not WAITING"
-            )
-        self._time._check_invariants()
-        self._poller._check_invariants()
-        self._e.gate._check_invariants()
-
-    # -- what event delivery asks of this actor (EventShell) ---------------------------------------
-
-    def held(self, job_id: str) -> JobRecord | None:
-        """The record of ``job_id`` if this Scheduler holds it."""
-        return self._jobs.get(job_id)
-
-    def lost(self, case_id: str) -> bool:
-        """Whether another worker holds case ``case_id`` now."""
-        return case_id in self._lost
-
-    def claim_case(self, case_id: str) -> bool:
-        """Claim case ``case_id`` from a shared store and resume it here."""
-        e = self._e
-        taken = self._poller.claim_case(e.store, e.clock.now(), case_id, e.workflows)
-        self._adopt(self._fresh(taken))
-        return bool(taken)
-
-    def save(self, job: JobRecord) -> bool:
-        """Save a job this Scheduler holds; ``False`` (and the case dropped) if it was fenced."""
-        try:
-            self._e.store.save(job)
-        except LeaseLostError as exc:
-            self._drop_case(job.case_id, exc)
-            return False
-        return True
-
-    def cancel_timer(self, job_id: str) -> None:
-        """Withdraw ``job_id``'s timer."""
-        if self._time.cancel(job_id):
-            self._rearm()
-
-    def ready(self, job: JobRecord) -> None:
-        """Make ``job`` ready to run."""
-        self._make_ready(job)
