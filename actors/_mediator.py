@@ -272,8 +272,9 @@ class Mediator:
                 pass
         self._engine.stop.set()
         runners: list[pykka.ActorRef[Any]] = []
-        with contextlib.suppress(pykka.ActorDeadError, EngineStoppedError):
-            runners = self._ask(GetRunners())  # none start from now on: stop is set
+        # With stop set, no runner is restarted after this answer: these are all of them.
+        with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+            runners = self._scheduler.ask(GetRunners(), timeout=timeout)
         self._scheduler.stop(block=True, timeout=timeout)
         for runner in runners:  # a runner stops after its current step
             runner.stop(block=True, timeout=timeout)
