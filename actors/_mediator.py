@@ -274,7 +274,7 @@ class Mediator:
         runners: list[pykka.ActorRef[Any]] = []
         # With stop set, no runner is restarted after this answer: these are all of them.
         with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-            runners = self._scheduler.ask(GetRunners(), timeout=timeout)
+            runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
         self._scheduler.stop(block=True, timeout=timeout)
         for runner in runners:  # a runner stops after its current step
             runner.stop(block=True, timeout=timeout)
