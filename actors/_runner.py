@@ -175,7 +175,7 @@ class Runner(pykka.Actor):
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
                 return None  # the engine stopped under us; the job's last save stands
-            if self._e.stopping:
+            if self._e.stop.is_set():
                 self._e.channel.done(job, self._index)
                 return None
             budget -= 1
@@ -240,14 +240,14 @@ class Runner(pykka.Actor):
         steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         engine = self._e
-        leases = self._leases
+        leases, stop = self._leases, engine.stop
         # The harness's fault point: called before each step. Set on the harness's runtime
         # once, before anything is delivered; none in production.
         step_hook = getattr(engine.runtime, "step_hook", None)
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if engine.stopping:
+            if stop.is_set():  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
             if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.

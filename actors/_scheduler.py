@@ -197,7 +197,8 @@ class Scheduler(pykka.Actor):
             self._check_drain()
             return None
         answer = handler(message)
-        self._check_drain()
+        if self._tally.draining:
+            self._check_drain()
         return answer
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -401,6 +402,5 @@ class Scheduler(pykka.Actor):
         return future
 
     def _check_drain(self) -> None:
-        if self._tally.draining:
-            for fut in self._tally.settle(quiet=self._crew.quiet()):
-                fut.set(None)
+        for fut in self._tally.settle(quiet=self._crew.quiet()):
+            fut.set(None)

@@ -25,26 +25,21 @@ class Tally:
 
     def __init__(self) -> None:
         self.counts = dict.fromkeys(JobState, 0)
-        self._drain: list[pykka.Future[Any]] = []
+        self.draining: list[pykka.Future[Any]] = []  # drain requests waiting (read per message)
 
     def ended(self, state: JobState) -> None:
         """A job ended (or was shed) in ``state``."""
         self.counts[state] += 1
 
-    @property
-    def draining(self) -> bool:
-        """Whether a drain request waits."""
-        return bool(self._drain)
-
     def drain(self, future: pykka.Future[Any]) -> None:
         """``future`` is to be set once the engine is quiet."""
-        self._drain.append(future)
+        self.draining.append(future)
 
     def settle(self, *, quiet: bool) -> list[pykka.Future[Any]]:
         """The drain requests to answer now (all of them when ``quiet``), forgotten."""
         if not quiet:
             return []
-        waiters, self._drain = self._drain, []
+        waiters, self.draining = self.draining, []
         return waiters
 
     def stats(
