@@ -3,8 +3,8 @@
 ``EngineConfig`` holds what never changes while the engine runs (the workflows, the
 store, the clock, the options) and the few objects actors share by design, each
 thread-safe on its own: the admission gate and the work channel (locked, ADR 0001), the
-handles of running cases (single dict operations) and the stop signal (an
-``threading.Event``). Whatever else an actor needs to know of another it learns by
+handles of running cases (single dict operations) and the ``StopSignal`` of a
+non-draining shutdown. Whatever else an actor needs to know of another it learns by
 message; the lease state runners read before each step is a handle the Scheduler owns
 (``actors._leases.LeaseGuard``).
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["EngineConfig", "job_log", "logger"]
+__all__ = ["EngineConfig", "StopSignal", "job_log", "logger"]
 
 logger = redacted_logger("actors")
 
@@ -62,6 +61,27 @@ def _unique_ids() -> Callable[[], str]:
 
 def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class StopSignal:
+    """A non-draining shutdown has begun: runners stop before their next step.
+
+    The Mediator sets it once and nothing clears it; runners read it before every step.
+    A message cannot do this: a runner runs several jobs, step after step, in one
+    delivery and reads its inbox only between deliveries. Thread-safe by construction:
+    one bool attribute that goes from ``False`` to ``True`` once, read and written whole
+    (a reader sees the change at its next step at the latest); cheaper to read per step
+    than a ``threading.Event``.
+    """
+
+    __slots__ = ("requested",)
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        """Ask the runners to stop before their next step."""
+        self.requested = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,9 +112,8 @@ class EngineConfig:
     poll_interval: float = 1.0
     # Futures of cases not yet ended, by case id (producers add, the Scheduler resolves).
     handles: CaseHandles = field(default_factory=CaseHandles)
-    # Set by the Mediator on a non-draining shutdown: runners stop between steps. A
-    # message would reach a runner only after the jobs it runs in one delivery.
-    stop: threading.Event = field(default_factory=threading.Event)
+    # Set by the Mediator on a non-draining shutdown: runners stop between steps.
+    stop: StopSignal = field(default_factory=StopSignal)
 
     @classmethod
     def build(
@@ -136,7 +155,7 @@ class EngineConfig:
     @property
     def stopping(self) -> bool:
         """Whether a non-draining shutdown has begun (runners stop between steps)."""
-        return self.stop.is_set()
+        return self.stop.requested
 
     def workflow(self, name: str, version: int | None = None) -> Workflow:
         """The registered workflow ``name`` (newest version unless ``version`` is given)."""

@@ -175,7 +175,7 @@ class Runner(pykka.Actor):
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
                 return None  # the engine stopped under us; the job's last save stands
-            if self._e.stop.is_set():
+            if self._e.stop.requested:
                 self._e.channel.done(job, self._index)
                 return None
             budget -= 1
@@ -247,7 +247,7 @@ class Runner(pykka.Actor):
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if stop.is_set():  # a non-draining shutdown
+            if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
             if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
