@@ -1,4 +1,4 @@
-"""The configuration every actor gets is frozen, and the harness's view of the Scheduler reads only."""
+"""The configuration every actor gets is frozen; the harness's view of the Scheduler reads only."""
 
 from __future__ import annotations
 
