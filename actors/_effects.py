@@ -142,6 +142,17 @@ class Effects:
             if job.id in self._jobs:  # else its case was lost while its siblings resumed
                 self.carry_out(self._recovery.resume(job, self._store))
 
+    def take_case(self, case_id: str) -> int:
+        """Take a case an operator made runnable again (a retry) now; how many jobs."""
+        c = self._c
+        if c.store.shared:
+            taken = self._poller.claim_case(c.store, c.clock.now(), case_id, c.workflows)
+        else:
+            taken = [job for job in c.store.unfinished() if job.case_id == case_id]
+        fresh = self.fresh(taken)
+        self.adopt(fresh)
+        return len(fresh)
+
     def resume_saved(self, job: JobRecord, why: str) -> None:
         """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
         self._correlations.take_early(job.id)  # the saved row holds the event, if one came early

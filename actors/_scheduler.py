@@ -117,7 +117,7 @@ class Scheduler(pykka.Actor):
                 m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
             ),
             m.CancelJob: self._on_cancel,
-            m.TakeCase: self._on_take_case,
+            m.TakeCase: lambda msg: self._fx.take_case(msg.case_id),
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
@@ -369,19 +369,6 @@ class Scheduler(pykka.Actor):
             return CancelOutcome.ALREADY_FINISHED
         self._fx.apply(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
-
-    def _on_take_case(self, msg: m.TakeCase) -> int:
-        """Take a case an operator made runnable again (a retry), without waiting to poll."""
-        store = self._e.store
-        if store.shared:
-            taken = self._poller.claim_case(
-                store, self._e.clock.now(), msg.case_id, self._e.workflows
-            )
-        else:
-            taken = [job for job in store.unfinished() if job.case_id == msg.case_id]
-        fresh = self._fx.fresh(taken)
-        self._fx.adopt(fresh)
-        return len(fresh)
 
     # -- queries ----------------------------------------------------------------------------------
 
