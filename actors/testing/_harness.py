@@ -196,7 +196,7 @@ class Harness(External, Failures, Actions):
         self._hook = StepHook(self.faults, self.monitor, self._record, max_steps, self.points)
         if between_steps:
             self._hook.between = self._between_steps
-        self.probe.engine.step_hook = self._hook
+        self.runtime.step_hook = self._hook  # each runner calls it before a step
         External.__init__(self, self.probe)
 
     # -- running ----------------------------------------------------------------------------------

@@ -176,6 +176,8 @@ class DeterministicRuntime:
         substitutions: Mapping[type, type] | None = None,
     ) -> None:
         self.clock = clock
+        self.step_hook: Callable[[int, Any, Any], None] | None = None
+        """Called by a runner before each step, as ``(runner, job, step)`` (set by the harness)."""
         self.cells: list[ActorCell] = []
         """Live actors, in start order."""
         self.blockers: list[Blocker] = []
