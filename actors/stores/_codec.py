@@ -112,20 +112,48 @@ def _plain(value: Any, depth: int) -> bool:
     return all(_plain(member, depth + 1) for member in members)
 
 
-def _copy_plain(value: Any) -> Any:
-    """A copy of a tree ``_plain`` accepted (only dicts, lists, tuples and scalars)."""
+_NOT_PLAIN: Any = object()  # what _copy_plain returns for a tree _plain would refuse
+
+
+def _copy_plain(value: Any, depth: int) -> Any:
+    """A copy of ``value`` if ``_plain`` accepts it, else ``_NOT_PLAIN``: one walk, not two.
+
+    Checks exactly what ``_plain`` checks, and copies as it goes; a flat dict or list of
+    scalars (most job data) is checked by type scans and copied by ``.copy()``, all in C
+    (scalars are immutable: a shallow copy of them is a deep one).
+    """
     kind = type(value)
     if kind is dict:
+        if not value:
+            return {}
+        if depth > _MAX_DEPTH or not _STR_KEYS.issuperset(map(type, value)):
+            return _NOT_PLAIN
+        if not _TAGS.isdisjoint(value):
+            return _NOT_PLAIN
         if _PLAIN_SCALARS.issuperset(map(type, value.values())):
-            return value.copy()  # scalars are immutable: a shallow copy is a deep one, in C
-        return {k: v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for k, v in value.items()}
-    if kind is list:
-        if _PLAIN_SCALARS.issuperset(map(type, value)):
             return value.copy()
-        return [v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value]
-    if kind is tuple:
-        return tuple(v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value)
-    return value
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(v) not in _PLAIN_SCALARS:
+                v = _copy_plain(v, depth + 1)  # noqa: PLW2901 - the copy replaces it
+                if v is _NOT_PLAIN:
+                    return v
+            out[k] = v
+        return out
+    if kind is list or kind is tuple:
+        if depth > _MAX_DEPTH:
+            return _NOT_PLAIN
+        if _PLAIN_SCALARS.issuperset(map(type, value)):
+            return value.copy() if kind is list else value  # a tuple of scalars is immutable
+        items = []
+        for v in value:
+            if type(v) not in _PLAIN_SCALARS:
+                v = _copy_plain(v, depth + 1)  # noqa: PLW2901 - the copy replaces it
+                if v is _NOT_PLAIN:
+                    return v
+            items.append(v)
+        return items if kind is list else tuple(items)
+    return value if kind in _PLAIN_SCALARS else _NOT_PLAIN
 
 
 class Codec:
@@ -255,8 +283,9 @@ class Codec:
         of their class, built field by field as a load would, and a value that cannot be
         stored raises ``CodecError`` naming its path.
         """
-        if _plain(value, 0):
-            return _copy_plain(value)
+        copied = _copy_plain(value, 0)
+        if copied is not _NOT_PLAIN:
+            return copied
         return self.from_tree(self.to_tree(value, what), what)
 
     # -- trees (JSON-able Python values) ---------------------------------------------------------
