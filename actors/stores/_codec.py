@@ -124,36 +124,44 @@ def _copy_plain(value: Any, depth: int) -> Any:
     """
     kind = type(value)
     if kind is dict:
-        if not value:
-            return {}
-        if depth > _MAX_DEPTH or not _STR_KEYS.issuperset(map(type, value)):
-            return _NOT_PLAIN
-        if not _TAGS.isdisjoint(value):
-            return _NOT_PLAIN
-        if _PLAIN_SCALARS.issuperset(map(type, value.values())):
-            return value.copy()
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            if type(v) not in _PLAIN_SCALARS:
-                v = _copy_plain(v, depth + 1)  # noqa: PLW2901 - the copy replaces it
-                if v is _NOT_PLAIN:
-                    return v
-            out[k] = v
-        return out
+        return _copy_dict(value, depth)
     if kind is list or kind is tuple:
-        if depth > _MAX_DEPTH:
-            return _NOT_PLAIN
-        if _PLAIN_SCALARS.issuperset(map(type, value)):
-            return value.copy() if kind is list else value  # a tuple of scalars is immutable
-        items = []
-        for v in value:
-            if type(v) not in _PLAIN_SCALARS:
-                v = _copy_plain(v, depth + 1)  # noqa: PLW2901 - the copy replaces it
-                if v is _NOT_PLAIN:
-                    return v
-            items.append(v)
-        return items if kind is list else tuple(items)
+        return _copy_sequence(value, depth)
     return value if kind in _PLAIN_SCALARS else _NOT_PLAIN
+
+
+def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
+    if not value:
+        return {}
+    if (
+        depth > _MAX_DEPTH
+        or not _STR_KEYS.issuperset(map(type, value))
+        or not _TAGS.isdisjoint(value)
+    ):
+        return _NOT_PLAIN
+    if _PLAIN_SCALARS.issuperset(map(type, value.values())):
+        return value.copy()
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        out[k] = copied
+    return out
+
+
+def _copy_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return _NOT_PLAIN
+    if _PLAIN_SCALARS.issuperset(map(type, value)):
+        return value.copy() if type(value) is list else value  # a tuple of scalars is immutable
+    items = []
+    for v in value:
+        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        items.append(copied)
+    return items if type(value) is list else tuple(items)
 
 
 class Codec:
