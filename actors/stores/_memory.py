@@ -29,6 +29,9 @@ DEFAULT_RETAIN = 10_000
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
 _now = time.time
 _STATE_NAMES = {state: state.value for state in JobState}
+_FAULTED = JobState.FAULTED
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # is_plain's flat-dict test
+_KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 
@@ -97,7 +100,11 @@ class MemoryStore(MemoryAdmin, Store):
         data = job.data
         if self.copy_data:
             data = self.codec.copy(data, f"data of job {job_id}")
-        elif state is not JobState.FAULTED and not is_plain(data):  # plain: the fast path
+        elif not (  # a flat dict of scalars (most saves): two type scans in C, no call
+            type(data) is dict
+            and _SCALARS.issuperset(map(type, data.values()))
+            and _KEYS.issuperset(map(type, data))
+        ) and (state is not _FAULTED and not is_plain(data)):
             self.codec.check(data, f"data of job {job_id}")
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
