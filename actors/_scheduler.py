@@ -9,6 +9,7 @@ so admitted cases finish before new ones start and memory stays bounded.
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -98,6 +99,12 @@ class Scheduler(pykka.Actor):
         # every branch arrival, and workflows never change.
         self._first_wins: dict[tuple[str, int, str], bool] = {}
         self._unserved = UnservedLog(engine.workflows)
+        # Shared store: when the leases are next renewed, whether the last claim filled
+        # every free place (more cases are likely waiting), and how many places must be
+        # free again before such a worker claims at once.
+        self._renew_at = -math.inf
+        self._backlogged = False
+        self._claim_batch = max(1, engine.gate.capacity // 4)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             m.Admitted: self._on_admitted,
             m.SpawnBranch: self._on_spawn,
@@ -443,6 +450,8 @@ class Scheduler(pykka.Actor):
             self._e.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._e.resolve(job.snapshot())
+            if self._backlogged and self._room() >= self._claim_batch:
+                self._poll_now()  # claim more cases now, not at the next poll
 
     # -- timers and events ---------------------------------------------------------------------
 
@@ -473,6 +482,9 @@ class Scheduler(pykka.Actor):
         # Poll now, unless a poll is due now anyway: the wake-ups of a burst of enqueues
         # queue up behind the first, whose poll claims every case of the burst, and find
         # it due already, so a burst costs one poll, not one per case.
+        self._poll_now()
+
+    def _poll_now(self) -> None:
         now = self._e.clock.now()
         due = self._timers.due_of(_POLL)
         if self._e.stopping or (due is not None and due <= now):
@@ -480,12 +492,20 @@ class Scheduler(pykka.Actor):
         self._timers.add(_POLL, now)  # replaces the poll due later
         self._rearm()
 
+    def _room(self) -> int:
+        """How many more cases this worker may claim: free places less the ready jobs."""
+        gate = self._e.gate
+        return gate.capacity - len(gate) - self._channel.ready
+
     def _poll(self, now: float) -> None:
         """Shared store: renew this worker's leases, and take over cases if there is room.
 
         Cases come from producers that only write the store, from workers that released
         them, or from workers whose leases expired (they died): each job resumes from
-        its last saved step.
+        its last saved step. Leases are renewed once per poll interval (or at once when
+        they may have lapsed); the claims in between, while the worker is backlogged or
+        woken, renew nothing: a renewal locks every case the worker holds, and the
+        worker's own saves wait for it.
         """
         store, e = self._e.store, self._e
         interval = e.poll_interval
@@ -493,25 +513,33 @@ class Scheduler(pykka.Actor):
             # Frozen past the deadline, or runners handed jobs back: some cases may be
             # another worker's by now, so look them all up before any step runs again.
             lapsed = now >= e.lease_deadline or self._leases.waiting
-            renewed = store.heartbeat(e.owner, now, e.lease_seconds)
-            self._check_leases(renewed, everyone=lapsed)
-            e.vouch(now)
-            self._revouch()
-            self._unserved.check(store, now)
-            serve_requests(self, store, e.owner, now)
-            room = e.gate.capacity - len(e.gate) - self._channel.ready
+            if lapsed or now >= self._renew_at:
+                renewed = store.heartbeat(e.owner, now, e.lease_seconds)
+                self._check_leases(renewed, everyone=lapsed)
+                e.vouch(now)
+                self._renew_at = now + interval
+                self._revouch()
+                self._unserved.check(store, now)
+                serve_requests(self, store, e.owner, now)
+            self._backlogged = False
+            room = self._room()
             if room > 0 and not e.stopping:
                 taken = store.claim(
                     e.owner, now, e.lease_seconds, limit=room, workflows=e.workflows
                 )
                 self._adopt([job for job in taken if job.id not in self._jobs])
                 if len({job.case_id for job in taken}) >= room:
-                    # Every free place was filled, so more cases are likely waiting: look
-                    # again soon rather than run at most ``capacity`` cases per interval.
+                    # Every free place was filled, so more cases are likely waiting: claim
+                    # again as soon as a quarter of the places are free (``_finished``),
+                    # and look again soon anyway.
+                    self._backlogged = True
                     interval /= _BACKLOG_POLLS
         except StoreError:
             logger.exception("polling the store failed; trying again", extra=job_log(None))
-        self._timers.add(_POLL, now + interval)
+        due = now + interval
+        if self._renew_at > now:  # else the renewal failed: try again after an interval
+            due = min(due, self._renew_at)
+        self._timers.add(_POLL, due)
 
     def _check_leases(self, renewed: int, *, everyone: bool = False) -> None:
         """Drop the cases the heartbeat shows another worker has taken over.
