@@ -10,9 +10,9 @@ writer thread). Each figure is the median of ``--repeat`` runs, the modes interl
 and is shown as saves per second against the raw commit rate, with the transactions per
 workflow. ``group+process`` stores SQLite's groups in a writer process
 (``writer="process"``). Then W run by one and by two worker processes (``actors worker``)
-sharing the PostgreSQL database, the two interleaved as well, as a whole run (the
-workers' start-up included) and in the steady state (from a fifth of the workflows done
-to four fifths).
+sharing the PostgreSQL database (``--sqlite-workers``: on one SQLite file too), the two
+interleaved as well, as a whole run (the workers' start-up included) and in the steady
+state (from a fifth of the workflows done to four fifths).
 """
 
 from __future__ import annotations
@@ -165,6 +165,26 @@ def _steady_rate(seen: list[tuple[float, int]], n: int) -> float:
     return (high[1] - low[1]) / 5 / (high[0] - low[0])
 
 
+def workers_table(name: str, url_of: Any, n: int, repeat: int, commit: str) -> None:
+    """W by one and by two ``actors worker`` processes, interleaved; ratios run by run."""
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for r in range(repeat):
+        for count in (1, 2):  # interleaved
+            runs[count].append(workers_w(url_of(f"w{count}_{commit}_{r}"), n, count, commit))
+    for k, label in ((0, "whole run"), (1, "steady state")):
+        ones = [run[k] for run in runs[1]]
+        twos = [run[k] for run in runs[2]]
+        one, two = median(ones), median(twos)
+        paired = [b / a for a, b in zip(ones, twos, strict=True)]
+        ratios = ", ".join(f"{r:.2f}" for r in paired)
+        print(
+            f"{name} W, commit={commit:<5} {label:<12} 1 worker {one:6,.0f}, "
+            f"2 workers {two:6,.0f} workflows/s: {two / one:.2f}x on the medians, "
+            f"{median(paired):.2f}x the median run (run by run: {ratios})",
+            flush=True,
+        )
+
+
 def fresh_pg(server: Any, name: str) -> str:
     import psycopg
 
@@ -227,6 +247,11 @@ def main() -> int:
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
+    parser.add_argument(
+        "--sqlite-workers",
+        action="store_true",
+        help="also one and two worker processes on one SQLite file (they share its lock)",
+    )
     args = parser.parse_args()
     modes = () if args.workers_only else tuple(args.modes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
@@ -256,21 +281,20 @@ def main() -> int:
             tuple(mode for mode in modes if "+" not in mode),
         )
         for commit in filter(None, args.worker_modes.split(",")):  # "": no workers run
-            runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
-            for r in range(args.repeat):
-                for count in (1, 2):  # interleaved
-                    url = fresh_pg(server, f"w{count}_{commit}_{r}")
-                    runs[count].append(workers_w(url, args.workers_n, count, commit))
-            for k, label in ((0, "whole run"), (1, "steady state")):
-                ones = [run[k] for run in runs[1]]
-                twos = [run[k] for run in runs[2]]
-                one, two = median(ones), median(twos)
-                paired = [b / a for a, b in zip(ones, twos, strict=True)]
-                ratios = ", ".join(f"{r:.2f}" for r in paired)
-                print(
-                    f"PostgreSQL W, commit={commit:<5} {label:<12} 1 worker {one:6,.0f}, "
-                    f"2 workers {two:6,.0f} workflows/s: {two / one:.2f}x on the medians, "
-                    f"{median(paired):.2f}x the median run (run by run: {ratios})"
+            workers_table(
+                "PostgreSQL",
+                lambda name: fresh_pg(server, name),
+                args.workers_n,
+                args.repeat,
+                commit,
+            )
+            if args.sqlite_workers:
+                workers_table(
+                    "SQLite",
+                    lambda name: f"sqlite:///{tmp / f'{name}.db'}",
+                    args.workers_n,
+                    args.repeat,
+                    commit,
                 )
     finally:
         server.cleanup()

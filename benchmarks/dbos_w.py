@@ -3,15 +3,17 @@
     python benchmarks/dbos_w.py PATH.sqlite N [--inflight 4] [--synchronous NORMAL]
 
 Prints one line of JSON: ``{"workflows": N, "elapsed_s": ..., "workflows_per_s": ...}``.
-The database runs in WAL mode with ``synchronous=NORMAL``
-(``--synchronous FULL`` for DBOS's own setting), as this engine's SQLite store does. W in DBOS's own terms: a workflow runs step A, starts 4 child workflows of 3 steps each
-(DBOS runs steps of one workflow one after another; child workflows are its way to run
-branches in parallel), waits for their results (the join), then runs step B. Every step
-sets one key of a dict, as W's tasks do. One producer starts the workflows, keeping at
-most ``--inflight`` of them unfinished (DBOS runs each workflow on a thread of its own).
-Timing starts before the first workflow is started and stops when the last has ended;
-launching DBOS (creating the database) is not timed. This file is not part of ``actors``
-and is never imported by it: ``bench_dbos.py`` runs it in a DBOS environment.
+The database runs in WAL mode with ``synchronous=NORMAL`` (``--synchronous FULL`` for
+DBOS's own setting), as this engine's SQLite store does. W in DBOS's own terms: a
+workflow runs step A, starts 4 child workflows of 3 steps each (DBOS runs the steps of
+one workflow one after another; child workflows are its way to run branches in
+parallel), waits for their results (the join), then runs step B. Every step sets one key
+of a dict, as W's tasks do. One producer starts the workflows, keeping at most
+``--inflight`` of them unfinished (DBOS runs each workflow on a thread of its own; 1 to 4
+ran fastest here, more contend for SQLite's lock). Timing starts before the first
+workflow is started and stops when the last has ended; launching DBOS (creating the
+database) is not timed. This file is not part of ``actors`` and is never imported by
+it: ``bench_dbos.py`` runs it in a DBOS environment.
 """
 
 from __future__ import annotations

@@ -673,7 +673,6 @@ class SqlStore(SqlAdmin, Store):
         Returns how many cases (roots) were renewed. Only a root's lease expires; an
         ended or released case has no expiry left to renew.
         """
-
         expiry = now + lease_seconds
         renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({self._live_roots})"
         what = f"heartbeat of {owner!r}"

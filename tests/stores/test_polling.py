@@ -3,8 +3,9 @@
 A worker claims at most as many cases as it has room for. If every poll waited the full
 interval, a worker would run at most ``capacity`` cases per interval however fast it is;
 so a claim that fills every free place brings the next poll forward, and while the
-backlog lasts the worker claims again as soon as a quarter of its places are free. The clock is manual:
-polls happen only when the test advances it, and the test reads when the next one is due.
+backlog lasts the worker claims again as soon as a quarter of its places are free. The
+clock is manual: polls happen only when the test advances it, or when a case ends while
+the worker is backlogged, and the test reads when the next one is due.
 """
 
 import threading
