@@ -109,6 +109,26 @@ def engine_w(
     return out
 
 
+def _idle() -> tuple[float, float]:
+    """The machine's idle and total CPU time so far (Linux ``/proc/stat``; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    return fields[3] + fields[4], sum(fields)  # idle + iowait, everything
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (Linux; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[float, float]:
     """W run by ``workers`` ``actors worker`` processes sharing ``url``: two workflows/s.
 
@@ -130,6 +150,7 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[flo
         *("--workflows", "workload:W", "--runners", "4", "--capacity", "200"),
         *("--commit", commit, "--log-level", "ERROR"),
     ]
+    idle0 = _idle()
     start = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
     seen: list[tuple[float, int]] = []  # (time, workflows done)
@@ -146,6 +167,17 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[flo
             # beside the workers, so not too often (a run takes several seconds).
             time.sleep(0.1)
         elapsed = time.perf_counter() - start
+        # Whether the run had cores to spare: the workers' CPU (start-up included) and
+        # how much of the whole machine stayed idle meanwhile (other work included).
+        cpu = [_cpu_seconds(p.pid) for p in procs]
+        idle1 = _idle()
+        idle = (idle1[0] - idle0[0]) / max(1.0, idle1[1] - idle0[1])
+        print(
+            f"  {workers} worker(s): {n / elapsed:,.0f} workflows/s, worker CPU "
+            + " + ".join(f"{c:.1f}" for c in cpu)
+            + f" s in {elapsed:.1f} s, machine idle {idle:.0%}",
+            flush=True,
+        )
     finally:
         for p in procs:
             p.terminate()
