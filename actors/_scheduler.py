@@ -509,6 +509,7 @@ class Scheduler(pykka.Actor):
         """
         store, e = self._e.store, self._e
         interval = e.poll_interval
+        self._backlogged = False  # until a claim fills every free place again
         try:
             # Frozen past the deadline, or runners handed jobs back: some cases may be
             # another worker's by now, so look them all up before any step runs again.
@@ -521,7 +522,6 @@ class Scheduler(pykka.Actor):
                 self._revouch()
                 self._unserved.check(store, now)
                 serve_requests(self, store, e.owner, now)
-            self._backlogged = False
             room = self._room()
             if room > 0 and not e.stopping:
                 taken = store.claim(
