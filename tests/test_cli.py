@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
-from conftest import ManualClock
 from flows import setter
 
 import actors._cli as cli
@@ -43,6 +42,7 @@ from actors._cli import main
 from actors._demo import DEMO_WORKFLOW, case_id, demo_order, run_demo
 from actors.stores import MemoryStore, Store, open_store
 from actors.stores._schema import MIGRATIONS
+from actors.testing import VirtualClock
 
 UNSUPPORTED = "nosuch:///var/lib/jobs.db"
 
@@ -260,7 +260,7 @@ def test_demo_with_an_unsupported_store_url_exits_2_naming_it(runner: CliRunner)
     assert "memory://" in line  # the forms it accepts
 
 
-def test_demo_resumes_unfinished_orders_and_skips_finished_ones(clock: ManualClock) -> None:
+def test_demo_resumes_unfinished_orders_and_skips_finished_ones(clock: VirtualClock) -> None:
     """A second run over the same store finishes what the first left, starting nothing twice."""
     store = MemoryStore(copy_data=True)
     with Mediator([DEMO_WORKFLOW], runners=2, store=store) as first:
@@ -308,7 +308,7 @@ class Latch:
 
 
 @pytest.fixture
-def busy_store(clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Store:
+def busy_store(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Store:
     """A store holding finished and parked jobs; the CLI opens it for any URL."""
     store = MemoryStore()
     branches_started = Latch(2)
@@ -702,7 +702,7 @@ def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path)
 
 
 def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
-    runner: CliRunner, workdir: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, workdir: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job parked by an earlier process runs in the worker; SIGTERM then stops it cleanly."""
     import importlib

@@ -67,7 +67,8 @@ class Harness(External, Failures, Actions):
         store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
             crashed runner's job exactly its last saved data back. Not a store with
             ``commit="group"``: its writer thread is outside the harness's schedule.
-        clock: the virtual clock (a new one at t=0 by default).
+        clock: the virtual clock (a new one at t=0 by default); the harness holds it
+            (``VirtualClock.hold``), so due alarms ring only when the harness rings them.
         faults: what goes wrong (``FaultPlan``); nothing by default.
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
         max_steps: the action budget of the whole run (``Livelock`` beyond it).
@@ -136,6 +137,7 @@ class Harness(External, Failures, Actions):
         # A chooser that ranks actors (PCT) is shown who each option would run.
         self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
+        self.clock.hold()  # every ring is an action the harness chooses (and replays)
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
         self.runtime.namer = actor_name

@@ -10,7 +10,6 @@ import threading
 from collections import Counter
 from typing import Any
 
-from conftest import ManualClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from actors import (
     StepContext,
     Workflow,
 )
+from actors.testing import VirtualClock
 
 JOBS = 4
 TIMEOUT_S = 100.0
@@ -42,7 +42,7 @@ actions = st.lists(
 @settings(max_examples=40, deadline=None)
 @given(script=actions, runners=st.integers(1, 3))
 def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners: int) -> None:
-    clock = ManualClock()
+    clock = VirtualClock(start=1_000_000.0)
     applied: Counter[str] = Counter()
     lock = threading.Lock()
     parked = threading.Semaphore(0)
@@ -82,9 +82,9 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
         handles = [m.schedule("req", {"n": n}) for n in range(JOBS)]
         for _ in range(JOBS):
             assert parked.acquire(timeout=10)
-        clock.wait_armed()
+        clock.wait_for_alarm()
         while m.stats().timers < JOBS:  # every job is parked with its timer
-            clock.wait_armed()
+            clock.wait_for_alarm()
         first: dict[int, str] = {}
         elapsed = 0.0
         for action, arg in script:

@@ -1,6 +1,6 @@
 """End to end: a worker whose case was taken over while it stalled stops working on it.
 
-Two Mediators share one SQLite file. Each has its own manual clock: worker B's runs far
+Two Mediators share one SQLite file. Each has its own virtual clock: worker B's runs far
 ahead of worker A's, so A's leases have expired as B sees them (as if A had stalled
 longer than its lease). Nothing sleeps: threads meet on events, with timeouts.
 """
@@ -23,7 +23,7 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 LEASE = 10.0
 
@@ -85,12 +85,12 @@ def _taken_over(tmp_path):
     """
     flows, entered, release, asked, runs, cids = _flows()
     path = tmp_path / "jobs.db"
-    a = _worker(path, "A", ManualClock(start=time.time()), flows)
+    a = _worker(path, "A", VirtualClock(start=time.time()), flows)
     b = None
     try:
         handle = a.schedule("stalling", {"order": 1})
         assert entered.wait(30)  # A's runner is inside "stall" and stays there
-        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        b = _worker(path, "B", VirtualClock(start=time.time() + 100 * LEASE), flows)
         assert asked.wait(30)
         yield SimpleNamespace(
             a=a, b=b, handle=handle, release=release, runs=runs, cids=cids, path=path
@@ -151,14 +151,14 @@ def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
     flows, _, release, asked, _, cids = _flows()
     release.set()  # no stall in this test
     path = tmp_path / "jobs.db"
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     a = _worker(path, "A", clock, flows)
     b = None
     try:
         handle = a.schedule("stalling", {})
         assert asked.wait(30)  # parked at "ask" on worker A
         asked.clear()
-        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        b = _worker(path, "B", VirtualClock(start=time.time() + 100 * LEASE), flows)
         assert a.stats().waiting == 1
         clock.advance(1000.0)  # A's poll: its heartbeat renews nothing for the case
         with pytest.raises(LeaseLostError):

@@ -21,7 +21,7 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 LEASE = 10.0
 
@@ -61,7 +61,7 @@ def store_url(make_sql_store):
 def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
     entered, release, runs = threading.Event(), threading.Event(), []
     flow = _flow(entered, release, runs)
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     options = {"lease_seconds": LEASE, "poll_interval": 1000.0}  # polls only when told
     a = Mediator(
         [flow], runners=1, store=open_store(store_url, commit=commit), owner="A",
@@ -71,7 +71,7 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
         handle = a.schedule("fan", {})
         assert entered.wait(30)  # A's one runner is inside "slow"; "other" waits behind it
         clock._now += 50 * LEASE  # A is frozen: time passes, none of its threads runs
-        b_clock = ManualClock(start=clock.now() + 1)
+        b_clock = VirtualClock(start=clock.now() + 1)
         with Mediator(
             [flow], runners=2, store=open_store(store_url, commit=commit), owner="B",
             clock=b_clock, **options,
@@ -96,7 +96,7 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
 def test_a_worker_that_cannot_vouch_for_its_leases_renews_them_and_runs_on(store_url):
     """A clock jump with no takeover: the job is handed back, the lease renewed, and it runs."""
     done = threading.Event()
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     steps = []
 
     def first(data):
