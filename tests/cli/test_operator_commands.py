@@ -100,7 +100,7 @@ def test_jobs_show_tree_and_history(url: str) -> None:
         "--tree",
         "--history",
         "--workflows",
-        "tests.test_cli_jobs:FLOW",
+        "tests.cli.test_operator_commands:FLOW",
     )
     assert text.exit_code == 0, text.output
     assert "waits for an event (o2/ask)" in text.output
