@@ -1,7 +1,7 @@
 """SqliteStore(writer="process"): group transactions run in a child process.
 
-What a group stores is the same as with the writer thread (test_group_commit.py runs all
-its tests on both). Here: the option's checks, and the child's life: it survives SQLite
+What a group stores is the same as with the writer thread (the test_group_*.py files run
+all their tests on both). Here: the option's checks, and the child's life: it survives SQLite
 errors and the signals a terminal sends, a group it dies in is not stored and the next
 group starts a new one, and closing the store ends it.
 """
