@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from bounds import TIMEOUT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,7 +82,7 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
     with Mediator([flow], runners=runners, clock=clock) as m:
         handles = [m.schedule("req", {"n": n}) for n in range(JOBS)]
         for _ in range(JOBS):
-            assert parked.acquire(timeout=10)
+            assert parked.acquire(timeout=TIMEOUT)
         clock.wait_for_alarm()
         while m.stats().timers < JOBS:  # every job is parked with its timer
             clock.wait_for_alarm()
@@ -94,7 +95,7 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
                 if elapsed >= TIMEOUT_S:
                     for n in range(JOBS):
                         if first.setdefault(n, "expired") == "expired":
-                            handles[n].result(timeout=10)
+                            handles[n].result(timeout=TIMEOUT)
                 continue
             n = arg
             if action == "cancel":
@@ -113,9 +114,9 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
                 first[n] = "ok" if action == "reply" else "failed"
                 # Let it finish, so a later cancel meets a finished job rather than
                 # racing the steps after the reply (which it could legitimately stop).
-                handles[n].result(timeout=10)
+                handles[n].result(timeout=TIMEOUT)
         clock.advance(TIMEOUT_S * 2)  # whatever is still waiting times out now
-        jobs = [h.result(timeout=10) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     for n, job in enumerate(jobs):
         decided = first.get(n, "expired")
         if decided == "cancelled":

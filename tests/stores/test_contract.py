@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import pytest
+from bounds import TIMEOUT
 from records import record, same, saved_split
 
 from actors import CodecError, JobNotFoundError, JobState
@@ -289,7 +290,7 @@ def test_concurrent_saves_from_several_threads(store):
             jobs = [rec(f"t{t}-{k}") for k in range(jobs_per_thread)]
             for job in jobs:
                 store.create(job)
-            start.wait(timeout=30)
+            start.wait(timeout=TIMEOUT)
             for s in range(saves):
                 for job in jobs:
                     job.state = JobState.RUNNING
@@ -303,7 +304,7 @@ def test_concurrent_saves_from_several_threads(store):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     assert not any(th.is_alive() for th in threads)
     for t in range(threads_n):
@@ -358,7 +359,7 @@ def test_record_arrival_fires_exactly_once_under_8_threads(make_store, join_step
     def arrive(i):
         try:
             s = stores[i % len(stores)]
-            start.wait(timeout=30)
+            start.wait(timeout=TIMEOUT)
             for _ in range(2):  # each branch arrives twice (a retry after a crash)
                 got = s.record_arrival(parent.id, 1, i, {"i": i}, join_step=join_step)
                 with lock:
@@ -370,7 +371,7 @@ def test_record_arrival_fires_exactly_once_under_8_threads(make_store, join_step
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     counted = sorted(a for a, _ in results if a)
     assert counted == list(range(1, 9))  # each branch counted once, in some order

@@ -124,7 +124,7 @@ def test_the_engine_runs_splits_and_joins_to_done_on_a_group_store(make_sql_stor
     store = open_store(group_url, **make_sql_store.group)
     with Mediator([_fan_flow()], runners=4, store=store) as mediator:
         handles = [mediator.schedule("fan", {"i": i}) for i in range(40)]
-        jobs = [h.result(timeout=30) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
         assert mediator.get_job(jobs[7].id).data == _expected(7)
     check = make_sql_store()
     _check_cases(make_sql_store, check, jobs)
@@ -141,7 +141,7 @@ def test_a_batch_scheduled_at_once_is_one_slice_and_runs_to_done(make_sql_store,
             # No runner can hand over a slice before the release: the count is the batch's.
             assert store.group_stats()[1] == before[1] + 1
         release.set()
-        jobs = [h.result(timeout=30) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     check = make_sql_store()
     _check_cases(make_sql_store, check, jobs)
     assert [job.data["i"] for job in jobs] == list(range(40))
@@ -172,7 +172,7 @@ def test_the_engine_resumes_the_jobs_of_a_group_that_was_not_stored(
     with Mediator([_fan_flow(runs, gate=admitted)], runners=4, store=store) as mediator:
         handles = [mediator.schedule("fan", {"i": i}) for i in range(12)]
         admitted.set()
-        jobs = [h.result(timeout=30) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     [rows] = lost
     roots = {h.job_id for h in handles}
     failed_roots = set(rows) & roots
@@ -218,10 +218,10 @@ def test_unstorable_data_faults_its_job_and_the_engine_goes_on(make_sql_store, g
     store = open_store(group_url, **make_sql_store.group)
     with Mediator(flows, runners=2, store=store) as mediator:
         goods = [mediator.schedule("fan", {"i": i}) for i in range(10)]
-        faulted = mediator.schedule("bad", {}).result(timeout=30)
-        branchy = [mediator.schedule("branchy", {"i": i}).result(timeout=30) for i in range(2)]
-        after = mediator.schedule("fan", {"i": 10}).result(timeout=30)
-        jobs = [h.result(timeout=30) for h in goods]
+        faulted = mediator.schedule("bad", {}).result(timeout=TIMEOUT)
+        branchy = [mediator.schedule("branchy", {"i": i}).result(timeout=TIMEOUT) for i in range(2)]
+        after = mediator.schedule("fan", {"i": 10}).result(timeout=TIMEOUT)
+        jobs = [h.result(timeout=TIMEOUT) for h in goods]
     assert faulted.state is JobState.FAULTED
     assert "step 'bad': data cannot be stored" in faulted.error
     assert "Opaque" in faulted.error

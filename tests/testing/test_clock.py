@@ -96,9 +96,9 @@ def test_a_real_mediator_runs_timers_on_a_virtual_clock(mediator, virtual_clock)
     ])  # fmt: skip
     engine = mediator([flow], clock=virtual_clock, runners=1)
     handle = engine.schedule("nap", {})
-    assert virtual_clock.wait_for_alarm(timeout=5) == 3600.0  # armed from the engine's thread
+    assert virtual_clock.wait_for_alarm(timeout=TIMEOUT) == 3600.0  # armed from the engine's thread
     virtual_clock.advance(3600.0)
-    job = handle.result(timeout=5)
+    job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
     assert job.data == {"woke": True}
 
