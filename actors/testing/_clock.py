@@ -135,7 +135,10 @@ class VirtualClock:
         such alarm is set within ``timeout`` (real) seconds.
         """
         with self._armed:
-            if not self._armed.wait_for(lambda: self._earliest_locked(at_least), timeout):
+            # ``is not None``: an alarm set for t=0.0 is set, though 0.0 is falsy.
+            if not self._armed.wait_for(
+                lambda: self._earliest_locked(at_least) is not None, timeout
+            ):
                 msg = f"no alarm was set within {timeout}s"
                 if at_least is not None:
                     msg = f"no alarm was set for t >= {at_least} within {timeout}s"

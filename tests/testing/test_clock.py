@@ -170,6 +170,12 @@ def test_waiting_for_an_alarm_at_or_after_a_time_skips_earlier_ones():
     assert clock.wait_for_alarm(timeout=0.01) == 5.0
 
 
+def test_an_alarm_set_for_time_zero_counts_as_set():
+    clock = VirtualClock(start=-10.0)
+    clock.alarm(lambda: None).set(0.0)
+    assert clock.wait_for_alarm(timeout=0.01) == 0.0
+
+
 def test_a_real_mediator_does_not_wait_for_the_test_to_ring_a_timer_already_due(
     mediator, virtual_clock
 ):
