@@ -67,8 +67,7 @@ class Harness(External, Failures, Actions):
         store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
             crashed runner's job exactly its last saved data back. Not a store with
             ``commit="group"``: its writer thread is outside the harness's schedule.
-        clock: the virtual clock (a new one at t=0 by default); the harness holds it
-            (``VirtualClock.hold``), so due alarms ring only when the harness rings them.
+        clock: the virtual clock (a new one at t=0 by default).
         faults: what goes wrong (``FaultPlan``); nothing by default.
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
         max_steps: the action budget of the whole run (``Livelock`` beyond it).
