@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
 
-    from actors._engine import Engine
+    from actors._engine import EngineConfig
+    from actors._leases import LeaseGuard
     from actors._workflow import Workflow
     from actors.stores import Store
 
@@ -104,9 +105,16 @@ def _describe(exc: BaseException) -> str:
 class Runner(pykka.Actor):
     """Runs jobs handed to it by the Scheduler, one at a time, one step after another."""
 
-    def __init__(self, engine: Engine, index: int, scheduler: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        engine: EngineConfig,
+        index: int,
+        scheduler: pykka.ActorRef[Any],
+        leases: LeaseGuard,
+    ) -> None:
         super().__init__()
         self._e = engine
+        self._leases = leases  # the Scheduler's: whether it vouches for a case's lease
         self._index = index
         self._scheduler = scheduler
         self._kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = {
@@ -167,7 +175,7 @@ class Runner(pykka.Actor):
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
                 return None  # the engine stopped under us; the job's last save stands
-            if self._e.stopping:
+            if self._e.stop.requested:
                 self._e.channel.done(job, self._index)
                 return None
             budget -= 1
@@ -232,20 +240,24 @@ class Runner(pykka.Actor):
         steps = wf.steps
         kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
         engine = self._e
+        leases, stop = self._leases, engine.stop
+        # The harness's fault point: called before each step. Set on the harness's runtime
+        # once, before anything is delivered; none in production.
+        step_hook = getattr(engine.runtime, "step_hook", None)
         while True:
             if job.cancel_requested:
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if engine.stopping:
+            if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
-            if engine.vouch_leases and not engine.may_run(job):
+            if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
             if step is None:
                 why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
                 return self._finish(job, JobState.FAULTED, why)
-            if self._e.step_hook is not None:  # the test harness's fault point
-                self._e.step_hook(self._index, job, step)
+            if step_hook is not None:
+                step_hook(self._index, job, step)
             self._ran = step.name  # the step whose data the next save stores
             if tracer is not None:
                 with tracer.step(job, step.name):
