@@ -16,7 +16,7 @@ from flows import counting_flow
 
 from actors import JobState, Mediator, Sequential, Workflow, enqueue
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 INTERVAL = 10.0
 
@@ -50,7 +50,7 @@ def test_a_backlogged_worker_claims_as_places_free_and_renews_once_per_interval(
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     ids = [enqueue(store, flow, {"n": n}) for n in range(8)]
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     start = clock.now()
     worker = open_store(url)
     renewals: list[float] = []
@@ -65,16 +65,16 @@ def test_a_backlogged_worker_claims_as_places_free_and_renews_once_per_interval(
         [flow], runners=1, capacity=2, store=worker, owner="w", clock=clock, poll_interval=INTERVAL
     ):
         wait_for(1)  # two cases claimed at start, one running (waiting on the gate)
-        due = clock.wait_armed()
+        due = clock.wait_for_alarm()
         assert due == start + INTERVAL
         clock.advance(due - clock.now())  # the first poll: renews, and fills the free place
-        due = clock.wait_armed(at_least=clock.now() + 1e-6)
+        due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
         assert due == start + INTERVAL + INTERVAL / 10  # backlogged: a tenth later
         assert renewals == [start + INTERVAL]
         gate.set()  # every case ends now; the clock stays where it is
         wait_for(8)
         # The last claim found nothing more: the next poll is the renewal, an interval on.
-        assert clock.wait_armed(at_least=due + 1e-6) == start + 2 * INTERVAL
+        assert clock.wait_for_alarm(at_least=due + 1e-6) == start + 2 * INTERVAL
         assert renewals == [start + INTERVAL]  # the claims in between renewed nothing
     assert sorted(began) == list(range(8))
     assert all(store.get(i).state is JobState.DONE for i in ids)
@@ -89,14 +89,14 @@ def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     assert len(store.claim("w", clock.now(), 60.0, limit=6)) == 6  # the worker that died
     with Mediator(
         [flow], runners=1, capacity=2, store=url, owner="w", clock=clock, poll_interval=INTERVAL
     ):
         wait_for(2)  # the two it took back at start
         for n in (4, 6):
-            due = clock.wait_armed(at_least=clock.now() + 1e-6)
+            due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
             clock.advance(due - clock.now())  # a poll, well within the old leases' 60 s
             wait_for(n)
     assert sorted(ran) == list(range(6))
