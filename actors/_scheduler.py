@@ -196,11 +196,17 @@ class Scheduler(pykka.Actor):
                 if self._drain:
                     self._check_drain()
                 return None
+            # The record the report carries is the Scheduler's again (a split's parent
+            # comes back with its first branch; the branches are new).
+            job = message.parent if kind is m.SpawnBranch else getattr(message, "job", None)
+            if job is not None:
+                self._book.returned(job)
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
 
     def _make_ready(self, job: JobRecord) -> None:
+        self._book.out.add(job.id)  # handed over: not touched here until it comes back
         runner = self._channel.put(job)
         if runner is not None:
             self._runners[runner].tell(m.RunJob(job))
@@ -302,6 +308,7 @@ class Scheduler(pykka.Actor):
         self._channel.forget_runner(msg.runner)
         if job is not None:
             self._channel.done(job, msg.runner)
+            self._book.returned(job)
             self._resume_saved(job, "its runner failed")
         if not self._e.stopping:
             self._runners[msg.runner] = self._start_runner(msg.runner)
@@ -420,8 +427,11 @@ class Scheduler(pykka.Actor):
                 step = self._e.workflow(job.workflow, job.version).step(job.step or "")
                 self._park(job, correlations_for(job, step))
             elif isinstance(effect, Withdraw):
-                if self._channel.withdraw(job):  # else a runner just took it: it stops
-                    self._end(job, JobState.CANCELLED, effect.why)  # before its next step
+                if self._channel.withdraw(job):
+                    self._book.returned(job)
+                    self._end(job, JobState.CANCELLED, effect.why)
+                else:  # a runner took it: it stops before its next step
+                    self._stop_running(job, effect.why)
             else:
                 self._cancel_tree(job, effect.why)
 
@@ -644,7 +654,9 @@ class Scheduler(pykka.Actor):
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
         job = self._jobs.get(msg.job_id)
         if job is None and msg.job_id in self._channel.running:
-            job = self._channel.running[msg.job_id][1]  # started from the gate, not yet reported
+            # Started from the gate and not reported yet: its runner has the record.
+            self._stop_running(self._channel.running[msg.job_id][1], "cancelled")
+            return CancelOutcome.CANCELLED
         if job is None:
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
@@ -658,15 +670,33 @@ class Scheduler(pykka.Actor):
                 self._book.cancels.add(msg.job_id)  # and its message is on the way here
                 return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
-        if job.cancel_requested:
+        if job.cancel_requested or job.id in self._book.stopping:
             return CancelOutcome.CANCELLED
-        if job.state in FINAL_STATES and job.split_live <= 0 and not self._kids.get(job.id):
+        if (
+            job.id not in self._book.out
+            and job.state in FINAL_STATES
+            and job.split_live <= 0
+            and not self._kids.get(job.id)
+        ):
             return CancelOutcome.ALREADY_FINISHED
         self._cancel_tree(job, "cancelled")
         return CancelOutcome.CANCELLED
 
     def _cancel_tree(self, job: JobRecord, why: str) -> None:
         self._apply(self._book.cancel(job, why))
+
+    def _stop_running(self, job: JobRecord, why: str) -> None:
+        """A runner has ``job``: tell it to stop before its next step; mark it when it returns.
+
+        The record is the runner's until its report comes back, so nothing is written
+        on it here (``CaseBook.returned`` puts the mark on it then).
+        """
+        if not self._book.stop(job, why):
+            return  # told already
+        runner = self._channel.runner_of(job.id)
+        if runner is not None:  # else its report is on the way here already
+            with contextlib.suppress(pykka.ActorDeadError):  # its failure report is, then
+                self._runners[runner].tell(m.StopJob(job.id, why))
 
     def _on_take_case(self, msg: m.TakeCase) -> int:
         """Take a case an operator made runnable again (a retry), without waiting to poll."""
@@ -727,7 +757,10 @@ class Scheduler(pykka.Actor):
 
     def _on_stats(self, _: m.GetStats) -> Stats:
         gate = self._e.gate
-        waiting = sum(1 for j in self._jobs.values() if j.state is JobState.WAITING)
+        out = self._book.out  # records the channel and runners hold are not read here
+        waiting = sum(
+            1 for j in self._jobs.values() if j.state is JobState.WAITING and j.id not in out
+        )
         return Stats(
             capacity=gate.capacity,
             queued=len(gate),
