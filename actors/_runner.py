@@ -251,15 +251,15 @@ class Runner(pykka.Actor):
 
     def _apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
         """Carry out the effect that ends the slice; the messages to send the Scheduler."""
+        if type(effect) is Arrive:  # the most frequent first: each branch reaching its join
+            assert step is not None
+            return self._arrive(job, step, effect)
         if type(effect) is End:
             return self._finish(job, effect.state, effect.error)
         if type(effect) is Park:
             return self._park(job, effect)
         if type(effect) is Split:
             return self._split(job, effect)
-        if type(effect) is Arrive:
-            assert step is not None
-            return self._arrive(job, step, effect)
         assert type(effect) is Request
         return self._request(job, effect)
 

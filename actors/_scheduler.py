@@ -200,13 +200,20 @@ class Scheduler(pykka.Actor):
             # comes back with its first branch; the branches are new).
             job = message.parent if kind is m.SpawnBranch else getattr(message, "job", None)
             if job is not None:
-                self._book.returned(job)
+                book = self._book
+                book.out.discard(job.id)
+                if book.stopping:
+                    book.returned(job)
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
 
     def _make_ready(self, job: JobRecord) -> None:
-        self._book.out.add(job.id)  # handed over: not touched here until it comes back
+        self._book.hand_over(job)  # not touched here until it comes back
+        self._put(job)
+
+    def _put(self, job: JobRecord) -> None:
+        """Put ``job``, handed over already, in the work channel."""
         runner = self._channel.put(job)
         if runner is not None:
             self._runners[runner].tell(m.RunJob(job))
@@ -417,8 +424,8 @@ class Scheduler(pykka.Actor):
             job = effect.job
             if lost and job.case_id in lost:
                 continue  # a save was fenced: the case is another worker's now
-            if isinstance(effect, Ready):  # the most frequent first
-                self._make_ready(job)
+            if isinstance(effect, Ready):  # the most frequent first; handed over by the book
+                self._put(job)
             elif isinstance(effect, Finished):
                 self._finished(job)
             elif isinstance(effect, Save):
