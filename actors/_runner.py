@@ -4,6 +4,9 @@ A runner runs a job from its current step until the job parks (timer or event),
 splits, reaches a join, or ends, saving the job after every step. Then it tells the
 Scheduler what happened and pulls its next job from the work channel; when the channel
 is empty the runner parks as idle until the Scheduler hands it a job.
+
+What each step means is the step interpreter's (``actors._interpreter``); the runner
+carries out what it returns against the clock, the store and the Scheduler.
 """
 
 from __future__ import annotations
@@ -171,8 +174,9 @@ class Runner(pykka.Actor):
             store.end_slice()  # the saves before the one that could not be encoded
             return self._unstorable(job, exc)
         if store.background_commit:
-            # The store's writer thread sends the reports once the slice is stored; one
-            # report is counted for them now, so the Scheduler's backlog shows the slice.
+            # The store's writer thread sends the reports once the slice is stored (the
+            # records are its to hand over from here); one report is counted for them
+            # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
