@@ -140,7 +140,8 @@ class CaseBook:
         elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
             effects = self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
         else:
-            effects = [self.hand_over(child)]
+            self.out.add(child.id)  # hand_over(), inlined: one per branch
+            effects = [Ready(child)]
         if child.branch_index == parent.split_total - 1 and parent.id in self.cancels:
             self.cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
             effects += self.cancel(parent, "cancelled")

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class End:
     """The job ends (DONE, FAULTED or CANCELLED) with ``error``; the runner saves it."""
 
@@ -59,7 +59,7 @@ class End:
     error: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Park:
     """The job waits ``delay`` seconds from now (``None``: no timer) and/or on events."""
 
@@ -67,7 +67,7 @@ class Park:
     correlations: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """Park as ``Park`` says, and once that is stored, call ``send(data, context)``.
 
@@ -80,14 +80,14 @@ class Request:
     context: StepContext
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Split:
     """Start one branch per ``(start step, data)``; the job waits on them (fields set)."""
 
     starts: list[tuple[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Arrive:
     """A branch reached join ``step``: count its data at its parent (``needed``: 1 or all)."""
 
@@ -96,6 +96,9 @@ class Arrive:
 
 
 Effect = End | Park | Request | Split | Arrive
+# The effects are values: nothing changes one once it is made. They are not frozen
+# dataclasses only because a frozen one costs three times as much to make, and a
+# runner makes one at the end of every slice.
 
 
 def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:

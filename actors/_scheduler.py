@@ -81,6 +81,7 @@ class Scheduler(pykka.Actor):
         self._book = self.case_book(self._first_wins_at)
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
         self._kids = self._book.kids
+        self._out = self._book.out  # jobs handed out: read here; changed with the book
         self._timers = Timers()
         self._alarm: Alarm | None = None
         self._armed: float | None = None
@@ -198,12 +199,14 @@ class Scheduler(pykka.Actor):
                 return None
             # The record the report carries is the Scheduler's again (a split's parent
             # comes back with its first branch; the branches are new).
-            job = message.parent if kind is m.SpawnBranch else getattr(message, "job", None)
+            if kind is m.SpawnBranch:
+                job = message.parent
+            else:
+                job = None if kind is m.JobSendFailed else message.job
             if job is not None:
-                book = self._book
-                book.out.discard(job.id)
-                if book.stopping:
-                    book.returned(job)
+                self._out.discard(job.id)
+                if self._book.stopping:
+                    self._book.returned(job)
         return handler(message)
 
     # -- dispatch ------------------------------------------------------------------------------
