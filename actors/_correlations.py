@@ -12,6 +12,7 @@ is made ready when its report comes, instead of parked.
 from __future__ import annotations
 
 from collections import OrderedDict
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from actors._outcomes import EventOutcome
@@ -33,6 +34,7 @@ class Correlations:
         self._memory = memory
         self._targets: dict[str, tuple[str, str]] = {}  # id -> (job id, event name)
         self._by_job: dict[str, tuple[str, ...]] = {}
+        self._by_job_view = MappingProxyType(self._by_job)
         self._answered: OrderedDict[str, EventOutcome] = OrderedDict()
         self._early: dict[str, JobRecord] = {}  # by job id: saved with its event
 
@@ -60,7 +62,7 @@ class Correlations:
 
     def by_job(self) -> Mapping[str, tuple[str, ...]]:
         """The correlation ids each waiting job waits on (a read-only view)."""
-        return self._by_job
+        return self._by_job_view
 
     def withdraw(self, job_id: str, outcome: EventOutcome | None) -> tuple[str, ...]:
         """Job ``job_id`` waits no more; its ids are remembered with ``outcome``.

@@ -1,4 +1,4 @@
-"""``JobHandle``: the caller's view of a scheduled case."""
+"""``JobHandle``: the caller's view of a scheduled case; ``CaseHandles``: the engine's side."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors.messages import CaseFinished
+
 if TYPE_CHECKING:
     from actors._job import Job
 
-__all__ = ["JobHandle"]
+__all__ = ["CaseHandles", "JobHandle"]
 
 
 class JobHandle:
@@ -39,3 +41,55 @@ class JobHandle:
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r}, workflow={self.workflow!r})"
+
+
+class CaseHandles:
+    """Who to tell when a case ends: its handle's future, and an actor that asked.
+
+    Producers add entries (admission, on their own threads) and the Scheduler resolves
+    them. Thread-safe without a lock: every method is made of single dict operations,
+    each atomic on its own, so producers and the Scheduler never contend. An entry is
+    dropped when its case ends, so finished cases are not retained.
+    """
+
+    def __init__(self) -> None:
+        self._futures: dict[str, pykka.Future[Any]] = {}
+        self._reply_to: dict[str, pykka.ActorRef[Any]] = {}
+
+    def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> None:
+        """Remember who to tell when case ``case_id`` ends."""
+        self._futures[case_id] = handle._future
+        if reply_to is not None:
+            self._reply_to[case_id] = reply_to
+
+    def unwatch(self, case_id: str) -> None:
+        """Forget a case whose admission was refused."""
+        self._futures.pop(case_id, None)
+        self._reply_to.pop(case_id, None)
+
+    def resolve(self, job: Job) -> None:
+        """The case ``job`` is the root of has ended: resolve its handle, tell its actor."""
+        future = self._futures.pop(job.case_id, None)
+        reply_to = self._reply_to.pop(job.case_id, None)
+        if future is not None:
+            future.set(job)
+        if reply_to is not None and reply_to.is_alive():
+            reply_to.tell(CaseFinished(job))
+
+    def fail_case(self, case_id: str, error: BaseException) -> bool:
+        """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""
+        future = self._futures.pop(case_id, None)
+        self._reply_to.pop(case_id, None)
+        if future is None:
+            return False
+        future.set_exception((type(error), error, None))
+        return True
+
+    def fail_all(self, error: BaseException) -> int:
+        """Resolve every handle still waiting with ``error`` (the engine stopped)."""
+        futures = [self._futures.pop(k, None) for k in list(self._futures)]
+        self._reply_to.clear()
+        for future in futures:
+            if future is not None:
+                future.set_exception((type(error), error, None))
+        return len(futures)

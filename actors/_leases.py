@@ -8,14 +8,15 @@ vouched for, made ready again after the next renewal unless their case was lost.
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections import OrderedDict
-
+    from actors._clock import Clock
     from actors._job import JobRecord
 
-__all__ = ["Leases"]
+__all__ = ["LeaseGuard", "Leases"]
 
 LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 
@@ -23,12 +24,13 @@ LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about t
 class Leases:
     """Cases lost to other workers, and jobs waiting for the next renewal.
 
-    ``lost`` is the engine's set of lost cases (runners read it to stop before the next
-    step of one); only this object changes it.
+    ``lost`` is read by its owner; only this object changes it.
     """
 
-    def __init__(self, lost: OrderedDict[str, None], memory: int = LOST_MEMORY) -> None:
-        self.lost = lost
+    def __init__(
+        self, lost: OrderedDict[str, None] | None = None, memory: int = LOST_MEMORY
+    ) -> None:
+        self.lost: OrderedDict[str, None] = lost if lost is not None else OrderedDict()
         self._memory = memory
         self._handed_back: dict[str, JobRecord] = {}
 
@@ -68,3 +70,32 @@ class Leases:
         lapsed (the worker was frozen past its deadline, or runners handed jobs back).
         """
         return everyone or renewed < held
+
+
+class LeaseGuard:
+    """Whether a runner may start a step of a job: what the Scheduler vouches for its leases.
+
+    On a shared store a runner starts a step only while this worker can vouch that it
+    holds the step's case: before ``deadline`` (the last renewal plus the lease, less a
+    margin for clock drift between workers) and while the case is not among ``lost``
+    (taken over by another worker). The Scheduler alone writes both; runners read them
+    before every step. A message cannot do this: a runner runs several jobs, step after
+    step, in one delivery and reads its inbox only between deliveries, so a frozen worker
+    would run steps of cases it no longer holds. It is thread-safe by construction: each
+    attribute holds an immutable value (a float, a frozenset) that the Scheduler replaces
+    whole, so a runner sees the old value or the new one, never a half-changed one.
+    """
+
+    __slots__ = ("_clock", "deadline", "lost", "vouch")
+
+    def __init__(self, clock: Clock, *, shared: bool, deadline: float) -> None:
+        self._clock = clock
+        self.vouch = shared  # only a shared store has leases to vouch for
+        self.deadline = deadline if shared else math.inf
+        self.lost: frozenset[str] = frozenset()
+
+    def may_run(self, job: JobRecord) -> bool:
+        """Whether a runner may start a step of ``job`` now (its case's lease is vouched for)."""
+        if not self.vouch:
+            return True
+        return job.case_id not in self.lost and self._clock.now() < self.deadline

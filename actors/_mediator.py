@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
@@ -11,12 +12,13 @@ import pykka
 
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
+from actors._admit import Admissions
 from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
-from actors._engine import Engine, job_log, logger
+from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
-from actors._scheduler import Scheduler
+from actors._scheduler import GetRunners, Scheduler
 from actors.stores import Store, open_store
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ class Mediator:
             raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
         the_store = open_store(store) if isinstance(store, str) else store
-        self._engine = Engine(
+        config = EngineConfig.build(
             list(workflows),
             the_store,
             clock or SystemClock(),
@@ -110,29 +112,29 @@ class Mediator:
             owner=owner,
             tracer=tracer,
         )
+        self._engine = config
         self._closed = False
         # Take what a previous run left unfinished before anything new can be admitted:
         # on a shared store, only the cases no live worker holds.
+        now = config.clock.now()
         if the_store.shared:
-            the_store.owner = self._engine.owner
+            the_store.owner = config.owner
             the_store.lease_seconds = lease_seconds
-            now = self._engine.clock.now()
             resume = the_store.claim(
-                self._engine.owner,
+                config.owner,
                 now,
                 lease_seconds,
                 limit=capacity,
                 reclaim=True,
-                workflows=self._engine.workflows,
+                workflows=config.workflows,
             )
-            self._engine.vouch(now)
-            _log_leases_held(the_store, self._engine.owner, now)
+            _log_leases_held(the_store, config.owner, now)
         else:
             resume = the_store.unfinished()
-        cls = self._engine.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
-        self._scheduler = cls.start(self._engine, runners, resume)
-        self._engine.scheduler = self._scheduler
-        if not getattr(self._engine.runtime, "starts_synchronously", False):
+        cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
+        self._scheduler = cls.start(config, runners, resume, now)
+        self._admissions = Admissions(config, self._scheduler.tell)
+        if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
             self._ask(m.GetStats())
 
@@ -171,7 +173,9 @@ class Mediator:
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
-        return self._engine.admit(workflow, data, version=version, timeout=timeout, job_id=job_id)
+        return self._admissions.admit(
+            workflow, data, version=version, timeout=timeout, job_id=job_id
+        )
 
     def schedule_many(
         self,
@@ -197,7 +201,7 @@ class Mediator:
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
-        return self._engine.admit_many(
+        return self._admissions.admit_many(
             workflow, items, version=version, timeout=timeout, job_ids=job_ids
         )
 
@@ -266,9 +270,13 @@ class Mediator:
                 )
             except pykka.ActorDeadError:
                 pass
-        self._engine.stopping = True
+        self._engine.stop.set()
+        runners: list[pykka.ActorRef[Any]] = []
+        # With stop set, no runner is restarted after this answer: these are all of them.
+        with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+            runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
         self._scheduler.stop(block=True, timeout=timeout)
-        for runner in list(self._engine.runner_refs):  # a runner stops after its current step
+        for runner in runners:  # a runner stops after its current step
             runner.stop(block=True, timeout=timeout)
         store = self._engine.store
         if store.shared:  # what is left here, other workers may take at once

@@ -42,8 +42,9 @@ from actors._runtime import lane_of
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from actors._engine import Engine
+    from actors._engine import EngineConfig
     from actors._interpreter import Effect
+    from actors._leases import LeaseGuard
     from actors._steps import Step
     from actors.stores import Store
 
@@ -86,9 +87,16 @@ class Runner(pykka.Actor):
     urgent_messages: ClassVar[frozenset[type]] = frozenset({m.StopJob})
     """Told messages the runtime puts in the inbox's lane (see ``LanedInbox``)."""
 
-    def __init__(self, engine: Engine, index: int, scheduler: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        engine: EngineConfig,
+        index: int,
+        scheduler: pykka.ActorRef[Any],
+        leases: LeaseGuard,
+    ) -> None:
         super().__init__()
         self._e = engine
+        self._leases = leases  # the Scheduler's: whether it vouches for a case's lease
         self._index = index
         self._scheduler = scheduler
         self._steps = Interpreter(engine.store.codec)
@@ -145,7 +153,7 @@ class Runner(pykka.Actor):
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
                 return None  # the engine stopped under us; the job's last save stands
-            if self._e.stopping:
+            if self._e.stop.requested:
                 self._e.channel.done(job, self._index)
                 return None
             budget -= 1
@@ -212,21 +220,25 @@ class Runner(pykka.Actor):
         kinds = self._steps.kinds
         engine = self._e
         lane = self._lane
+        leases, stop = self._leases, engine.stop
+        # The harness's fault point: called before each step. Set on the harness's runtime
+        # once, before anything is delivered; none in production.
+        step_hook = getattr(engine.runtime, "step_hook", None)
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
             if lane and (why := self._stop_asked(job, lane)) is not None:
                 return self._finish(job, JobState.CANCELLED, job.error or why)
-            if engine.stopping:
+            if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
-            if engine.vouch_leases and not engine.may_run(job):
+            if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
             if step is None:
                 return self._apply(job, None, missing_step(job, wf))
-            if engine.step_hook is not None:  # the test harness's fault point
-                engine.step_hook(self._index, job, step)
+            if step_hook is not None:
+                step_hook(self._index, job, step)
                 # Other actors may have run meanwhile (the harness's choice point).
                 if lane and (why := self._stop_asked(job, lane)) is not None:
                     return self._finish(job, JobState.CANCELLED, job.error or why)

@@ -54,6 +54,10 @@ class Timers:
         """The earliest due time, or ``None`` when no timer is pending. O(1)."""
         return self._sorted[0][0] if self._sorted else None
 
+    def pending(self) -> dict[str, float]:
+        """Due time of every pending timer by job id, earliest first. O(n)."""
+        return {job_id: due for due, _, job_id in self._sorted}
+
     def pop_due(self, now: float) -> list[str]:
         """Remove and return the ids of every job due at or before ``now``, earliest first.
 

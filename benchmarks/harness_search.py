@@ -1,11 +1,14 @@
 """Harness search figures: schedules per second, and what each search strategy finds.
 
-    python benchmarks/harness_search.py [--schedules 600] [--budget 200]
+    python benchmarks/harness_search.py [--schedules 600] [--budget 200] [--against DIR]
 
 1. Schedules explored per second on workload W with one case (each schedule: a fresh
    harness, the case admitted, run to the end, every invariant checked after every
    action), with a choice point between steps (the default) and without, and with the
    checks off; the raw pykka baseline for W, measured in the same run, as the yardstick.
+   With ``--against DIR`` (another source tree of this project, e.g. an export of main):
+   the default rate of that tree's harness and of this one, each in its own process,
+   interleaved, in CPU time, with the ratio.
 2. For the same budget of runs per strategy (uniform random seeds, PCT depth 2 and 3,
    exhaustive depth-first search), on bugs a user writes in tasks: how many distinct
    schedules each explored and which bugs it found (and after how many runs).
@@ -14,7 +17,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,6 +60,42 @@ def throughput(n: int) -> None:
             f"  {label}: {rate:,.0f} schedules/s of W with one case "
             f"({rate / floor:.3f} x the baseline's workflows/s)"
         )
+
+
+_ONE_TREE = """
+import sys, time
+sys.path.insert(0, "benchmarks")
+from workload import workload_w
+from actors.testing import Harness
+W = workload_w()
+def rate(n):
+    began = time.process_time()
+    for seed in range(n):
+        with Harness([W], seed=seed) as h:
+            h.schedule("w", {})
+            h.finish()
+    return n / (time.process_time() - began)
+rate(100)
+print(rate(int(sys.argv[1])))
+"""
+
+
+def against(other: Path, n: int, rounds: int = 5) -> None:
+    """This tree's harness against ``other``'s, interleaved, one process per measurement."""
+    here = Path(__file__).resolve().parent.parent
+    rates: dict[Path, list[float]] = {other: [], here: []}
+    for _ in range(rounds):
+        for tree, got in rates.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            out = subprocess.run(
+                [sys.executable, "-c", _ONE_TREE, str(n)],
+                cwd=tree, env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            got.append(float(out.stdout))
+    base, this = (statistics.median(r) for r in rates.values())
+    print(f"\nCPU time, {rounds} interleaved rounds of {n} schedules (median):")
+    print(f"  {other}: {base:,.0f} schedules/s")
+    print(f"  {here}: {this:,.0f} schedules/s ({this / base:.2f} x)")
 
 
 # -- bugs users write ------------------------------------------------------------------------
@@ -178,8 +219,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--schedules", type=int, default=600)
     parser.add_argument("--budget", type=int, default=200)
+    parser.add_argument("--against", type=Path, help="another source tree to compare with")
     args = parser.parse_args()
     throughput(args.schedules)
+    if args.against is not None:
+        against(args.against, args.schedules)
     compare(args.budget)
     return 0
 

@@ -1,25 +1,35 @@
-"""What a ``Harness`` can do next (its options at a choice point), and doing one of them."""
+"""What a ``Harness`` can do next (its options at a choice point), and doing one of them.
+
+Also the choice point between two steps of a runner's delivery, and the outside
+activity a test schedules with ``Harness.at``.
+"""
 
 from __future__ import annotations
 
 import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from actors.testing._errors import Livelock
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from actors._job import JobRecord
+    from actors.testing._chooser import Chooser
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
     from actors.testing._external import HeldEvent
-    from actors.testing._faults import FaultInjector, FaultPlan
+    from actors.testing._faults import FaultInjector, FaultPlan, StepHook
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+    from actors.testing._writer import ScheduledWriter
 
 __all__ = ["Actions"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE = range(6)
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE = range(7)
 _Option = tuple[int, Any]
 
 
@@ -32,6 +42,8 @@ def _label(option: _Option) -> str:
         return str(target.name)
     if kind == _WAKE:
         return f"runner-{target.runner} (stalled)"
+    if kind == _WRITE:
+        return "writer"
     return "clock" if kind in (_RING, _JUMP) else "outside"
 
 
@@ -47,11 +59,26 @@ class Actions:
     probe: Probe
     monitor: Monitor
     store: Any
+    writer: ScheduledWriter | None
     actions: int
+    max_steps: int
     _frozen: bool
     _threads: dict[ActorCell, Any] | None
+    _depth: int
+    _hook: StepHook
+    _chooser: Chooser
+    _pick: Callable[[Sequence[str]], int] | None
+    _at: list[tuple[int, int, Callable[[], Any]]]
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
+        raise NotImplementedError
+
+    def _fail(
+        self, kind: type[Exception], headline: str, cause: BaseException | None = None
+    ) -> NoReturn:
+        raise NotImplementedError
+
+    def _unsettled(self, actions: str) -> str:
         raise NotImplementedError
 
     def _release(self, held: HeldEvent) -> None:
@@ -73,11 +100,14 @@ class Actions:
         options: list[_Option] = [(_DELIVER, c) for c in cells]
         if self.runtime.blockers:
             options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
-        options += [(_RING, a) for a in self.clock.due()]
+        if getattr(self.clock, "_alarms", True):  # none set: nothing can be due
+            options += [(_RING, a) for a in self.clock.due()]
         if self.held:
             options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
         if self.points.ghosts:
             options += [(_WAKE, g) for g in self.points.ghosts]
+        if self.writer is not None and self.writer.queued:
+            options.append((_WRITE, self.writer))
         if options or nested:
             return options
         options = [(_EVENT, h) for h in self.held]
@@ -124,6 +154,9 @@ class Actions:
         elif kind == _WAKE:
             ghost: Ghost = target
             self.points.wake(ghost)
+        elif kind == _WRITE:
+            writer: ScheduledWriter = target
+            writer.write()
         else:
             self.clock.jump()
             self._record("clock", "jump", None, f"t={self.clock.now()}")
@@ -142,3 +175,53 @@ class Actions:
             return self.runtime.deliver(cell)
         finally:
             store._slice = outer
+
+    # -- between two steps, and outside activity -----------------------------------------------
+
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
+        """A runner is between two steps: the chooser may run other actions first.
+
+        Option 0 (go on with the runner) is the canonical choice, so a failing
+        interleaving shrinks toward steps that run back to back. The runner's cell is
+        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
+        where it paused.
+        """
+        paused = False
+        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
+        while True:
+            options = self._options(nested=True)
+            if not options:
+                choice = 0
+            elif self._pick is not None:
+                choice = self._pick([here, *map(_label, options)])
+            else:
+                choice = self._chooser.choose(len(options) + 1)
+            if choice == 0:
+                if paused:
+                    self._record(here, "go on", job.id, f"at {step.name!r}")
+                return
+            if not paused:
+                paused = True
+                self._record(here, "pause", job.id, f"before {step.name!r}")
+            if self.actions >= self.max_steps:
+                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
+            hook = self._hook
+            steps, hook.delivery_steps = hook.delivery_steps, 0
+            self._depth += 1
+            try:
+                self._perform(*options[choice - 1])
+            finally:
+                self._depth -= 1
+                hook.delivery_steps = steps
+
+    def _run_due(self) -> None:
+        while self._at and self._at[0][0] <= self.actions:
+            _, _, fn = self._at.pop(0)
+            fn()
+
+    def _run_next_external(self) -> bool:
+        if not self._at:
+            return False
+        _, _, fn = self._at.pop(0)
+        fn()
+        return True

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from actors.testing._faults import Crash
     from actors.testing._monitor import Monitor
     from actors.testing._runtime import ActorCell, DeterministicRuntime
+    from actors.testing._writer import ScheduledWriter
 
 __all__ = ["CrashPoints", "Ghost"]
 
@@ -74,6 +75,15 @@ class CrashPoints:
         self._wrapped = False
         self.ghosts: list[Ghost] = []
         """Stalled workers not yet woken, oldest first."""
+        self.writer: ScheduledWriter | None = None
+        """The store's writer under the harness (``commit="group"``), else ``None``."""
+
+    def arm_group(self, crash: Crash) -> None:
+        """Lose the group that will hold the slice the delivering runner hands over next."""
+        if self.writer is None:  # refused up front; a guard for plans built by hand
+            msg = f"{crash.describe()}: the store does not commit in groups"
+            raise ValueError(msg)
+        self.writer.doom(self._runtime.delivering[-1], crash)
 
     # -- after the task, before the save ---------------------------------------------------
 

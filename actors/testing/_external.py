@@ -153,13 +153,13 @@ class External:
 
     def _admit(self, subs: list[Submission], *, batch: bool = False) -> None:
         """Admit ``subs`` (one ``schedule()``, or a ``schedule_many()`` batch) or block them."""
-        gate, engine = self._probe.gate, self._probe.engine
+        gate, admissions = self._probe.gate, self._probe.admissions
         name, workflow, n = subs[0].name, subs[0].workflow, len(subs)
         try:
             if batch:
-                handles = engine.admit_many(workflow, [s.data for s in subs], block=False)
+                handles = admissions.admit_many(workflow, [s.data for s in subs], block=False)
             else:
-                handles = [engine.admit(workflow, subs[0].data, block=False)]
+                handles = [admissions.admit(workflow, subs[0].data, block=False)]
         except MailboxFull as exc:
             if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
                 call = f"schedule_many({workflow!r})" if batch else f"schedule({workflow!r})"

@@ -41,7 +41,12 @@ class Failures:
     def report(self) -> str:
         """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
         refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
-        return state_report(self.probe, self.clock, refused)
+        report = state_report(self.probe, self.clock, refused)
+        writer = getattr(self, "writer", None)
+        if writer is None:
+            return report
+        held = ", ".join(sorted(writer.holds())) or "no job"
+        return f"{report}\nstore writer: {len(writer.queued)} slice(s) not yet stored ({held})"
 
     # -- failures ---------------------------------------------------------------------------------
 

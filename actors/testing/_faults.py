@@ -36,7 +36,7 @@ __all__ = [
 EventAction = Literal["duplicate", "drop", "delay", "reorder"]
 
 
-CrashPoint = Literal["before_step", "before_save", "stalled"]
+CrashPoint = Literal["before_step", "before_save", "stalled", "in_group"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,10 @@ class Crash:
       taken over and resumes from its last save elsewhere, and later the stalled worker
       wakes and runs the task to its end (its save is then fenced). The task runs
       twice, in either order with the new owner's run.
+    - ``"in_group"`` (a store with ``commit="group"`` only): the step runs and its save
+      joins the runner's slice; the writer gathers the group holding that slice and is
+      lost before storing it. Every job with a slice in that group resumes from its
+      last stored save, so every step those slices ran runs again.
 
     In each case pykka's failure path runs (``on_failure`` tells the Scheduler, which
     restarts the runner and resumes the job). ``lease=True`` labels a crash an expired
@@ -72,6 +76,8 @@ class Crash:
             return f"{what} after step #{self.at_step}'s task, before its save is stored"
         if self.point == "stalled":
             return f"stall past the lease at step #{self.at_step} (taken over; wakes later)"
+        if self.point == "in_group":
+            return f"lose the group holding step #{self.at_step}'s slice before it is stored"
         return f"{what} before step #{self.at_step}"
 
 
@@ -232,6 +238,9 @@ class StepHook:
             return
         if crash.point == "before_save":
             self.points.arm_unsaved(runner, job, step, crash)
+            return
+        if crash.point == "in_group":
+            self.points.arm_group(crash)
             return
         self.monitor.crashed(runner, job, job.step)
         if crash.point == "stalled":

@@ -29,11 +29,12 @@ from actors.testing._probe import Probe, actor_name
 from actors.testing._report import TraceEntry, describe_message
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, ScriptChooser
+from actors.testing._writer import ScheduledWriter, adopt_writer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from actors._job import Job, JobRecord
+    from actors._job import Job
     from actors._pykka_seam import Envelope
     from actors._workflow import Workflow
     from actors.stores import Store
@@ -65,8 +66,9 @@ class Harness(External, Failures, Actions):
         on_shed: as for ``Mediator``.
         runner_batch: jobs a runner runs per delivery (1: every job is its own delivery).
         store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
-            crashed runner's job exactly its last saved data back. Not a store with
-            ``commit="group"``: its writer thread is outside the harness's schedule.
+            crashed runner's job exactly its last saved data back. With ``commit="group"``
+            the store's writer thread is replaced by one the chooser schedules (see
+            ``Crash(point="in_group")``); a writer process is refused.
         clock: the virtual clock (a new one at t=0 by default).
         faults: what goes wrong (``FaultPlan``); nothing by default.
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
@@ -158,14 +160,11 @@ class Harness(External, Failures, Actions):
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
-        if store is not None and store.background_commit:
-            msg = (
-                f"the harness needs a store that stores in the calling thread; {store.url} "
-                "stores on a writer thread of its own (commit='group'), which the harness "
-                "cannot schedule: open it with commit='step' or 'slice'"
-            )
-            raise ValueError(msg)
         self.store = store if store is not None else MemoryStore(copy_data=True)
+        grouped = adopt_writer(self.store)  # ValueError for commits it cannot schedule
+        if grouped is None and any(c.point == "in_group" for c in self.plan.crashes):
+            msg = "Crash(point='in_group') needs a store with commit='group'"
+            raise ValueError(msg)
         # Per simulated thread: the store state a real thread would keep to itself.
         self._threads: dict[ActorCell, Any] | None = (
             {} if isinstance(getattr(self.store, "_slice", None), threading.local) else None
@@ -187,10 +186,17 @@ class Harness(External, Failures, Actions):
         self.points = CrashPoints(
             self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
         )
+        self.writer = (
+            ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
+            if grouped is not None
+            else None
+        )
+        """With ``commit="group"``: the store's writer, which stores when the chooser says."""
+        self.points.writer = self.monitor.writer = self.writer
         self._hook = StepHook(self.faults, self.monitor, self._record, max_steps, self.points)
         if between_steps:
             self._hook.between = self._between_steps
-        self.probe.engine.step_hook = self._hook
+        self.runtime.step_hook = self._hook  # each runner calls it before a step
         External.__init__(self, self.probe)
 
     # -- running ----------------------------------------------------------------------------------
@@ -230,42 +236,6 @@ class Harness(External, Failures, Actions):
             raise self.failure
         self._after()
         return True
-
-    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
-        """A runner is between two steps: the chooser may run other actions first.
-
-        Option 0 (go on with the runner) is the canonical choice, so a failing
-        interleaving shrinks toward steps that run back to back. The runner's cell is
-        busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
-        where it paused.
-        """
-        paused = False
-        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
-        while True:
-            options = self._options(nested=True)
-            if not options:
-                choice = 0
-            elif self._pick is not None:
-                choice = self._pick([here, *map(_label, options)])
-            else:
-                choice = self._chooser.choose(len(options) + 1)
-            if choice == 0:
-                if paused:
-                    self._record(here, "go on", job.id, f"at {step.name!r}")
-                return
-            if not paused:
-                paused = True
-                self._record(here, "pause", job.id, f"before {step.name!r}")
-            if self.actions >= self.max_steps:
-                self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
-            hook = self._hook
-            steps, hook.delivery_steps = hook.delivery_steps, 0
-            self._depth += 1
-            try:
-                self._perform(*options[choice - 1])
-            finally:
-                self._depth -= 1
-                hook.delivery_steps = steps
 
     def run_until_quiescent(
         self, max_steps: int | None = None, *, advance_time: bool = True
@@ -347,9 +317,13 @@ class Harness(External, Failures, Actions):
         """Crash runner ``index`` at the next step it runs (``lease``: report it as expired).
 
         ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
-        task ran, its save is not stored) or ``"stalled"`` (stalled past its lease; it
-        wakes later and runs the step's task again).
+        task ran, its save is not stored), ``"stalled"`` (stalled past its lease; it
+        wakes later and runs the step's task again) or ``"in_group"`` (the group holding
+        its slice is lost before it is stored; ``commit="group"`` only).
         """
+        if point == "in_group" and self.writer is None:
+            msg = "crash_runner(point='in_group') needs a store with commit='group'"
+            raise ValueError(msg)
         self.faults.armed[index] = (lease, point)
 
     def advance(self, seconds: float) -> int:
@@ -426,18 +400,6 @@ class Harness(External, Failures, Actions):
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         self.trace.append(TraceEntry(self.actions, actor, action, job, detail))
         self.actions += 1
-
-    def _run_due(self) -> None:
-        while self._at and self._at[0][0] <= self.actions:
-            _, _, fn = self._at.pop(0)
-            fn()
-
-    def _run_next_external(self) -> bool:
-        if not self._at:
-            return False
-        _, _, fn = self._at.pop(0)
-        fn()
-        return True
 
     # -- faults inside the engine ----------------------------------------------------------------
 

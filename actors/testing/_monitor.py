@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._steps import Discriminator, Synchronize
-from actors.testing._probe import branch_gen, message_jobs
+from actors.testing._probe import branch_gen
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
     from actors._job import Job
     from actors.testing._probe import Probe
@@ -49,6 +49,11 @@ class Monitor:
         self.steps_checked = 0
         """Steps whose runner was checked to be the job's only owner (invariant 2)."""
         self.peak_unstarted = 0
+        self.writer: Any = None
+        self._commits_later = getattr(probe.store, "commit", "step") != "step"
+        # Joins each job fired that a later crash may find were never stored.
+        self._unstored: dict[str, list[tuple[_SplitKey, str]]] = {}
+        """With ``commit="group"``: the store's writer, which holds slices handed over."""
 
     # -- events the harness reports ----------------------------------------------------------
 
@@ -118,6 +123,8 @@ class Monitor:
     def _fired(self, job: JobRecord, step: Synchronize | Discriminator) -> None:
         key = (job.id, job.gen)
         self.fires[key] = self.fires.get(key, 0) + 1
+        if self._commits_later:  # stored at the end of the slice, or with its group
+            self._unstored.setdefault(job.id, []).append((key, step.name))
         got = self.arrivals.get(key, set())
         total = self.totals.get(key, job.split_total)
         if self.fires[key] > 1:
@@ -150,9 +157,7 @@ class Monitor:
             return
         # The runner's saves since its slice began were never stored (commit="slice"):
         # the job resumes from what the store holds, which reruns those steps.
-        saved = self.probe.store.load(job.id)
-        if saved is not None:
-            self._expected[job.id] = (saved.step, saved.data)
+        self._from_store(job.id)
 
     def crashed_unsaved(self, runner: int, job_id: str, saved: tuple[str | None, Any]) -> None:
         """An injected crash hit ``runner`` after a step's task ran, before its save.
@@ -164,9 +169,34 @@ class Monitor:
         if getattr(self.probe.store, "commit", "step") == "step":
             self._expected[job_id] = saved
             return
+        self._from_store(job_id)
+
+    def group_lost(self, job: JobRecord) -> None:
+        """A group holding a slice that saved ``job`` was lost before it was stored.
+
+        The Scheduler resumes the job from what the store holds (a job the group would
+        have created first is not in the store, and never runs).
+        """
+        stored = self._from_store(job.id)
+        if stored is not None and stored.state not in FINAL_STATES:
+            self.crashes.append((-1, job.id, stored.step))
+
+    def _from_store(self, job_id: str) -> JobRecord | None:
+        """What was saved since ``job_id``'s last stored save is lost: it resumes from that.
+
+        A join it fired in those lost steps did not fire, as far as anything stored
+        knows: it fires again when the job reruns the join step, and that is its one
+        firing. Returns the stored record.
+        """
         stored = self.probe.store.load(job_id)
-        if stored is not None:
-            self._expected[job_id] = (stored.step, stored.data)
+        if stored is None or stored.state in FINAL_STATES:
+            self._unstored.pop(job_id, None)
+            return stored
+        self._expected[job_id] = (stored.step, stored.data)
+        for key, name in self._unstored.pop(job_id, ()):
+            if key[1] == stored.gen and name == stored.step and self.fires.get(key, 0) > 0:
+                self.fires[key] -= 1
+        return stored
 
     # -- checks after every delivery ---------------------------------------------------------
 
@@ -181,6 +211,8 @@ class Monitor:
 
     def check_reported(self, invariant: int) -> None:
         """Raise the first violation of ``invariant`` seen inside actor code, if any."""
+        if not self.violations:
+            return
         for violation in self.violations:
             if violation.startswith(f"invariant {invariant}:"):
                 raise AssertionError(violation)
@@ -189,28 +221,48 @@ class Monitor:
         """Invariant 1, continuously: every live job in the store is held by someone."""
         probe = self.probe
         jobs, running = probe.jobs(), probe.running()
-        live = probe.live_ids()
-        if all(jid in jobs or jid in running for jid in live):
+        missing = [jid for jid in probe.live_ids() if jid not in jobs and jid not in running]
+        if not missing:
             return  # the usual case, without collecting what every queue and inbox holds
-        held = set(jobs) | set(running)
-        held.update(j.id for j in probe.ready())
-        held.update(j.id for j in probe.queued())
+        # Look for the others only, in inboxes first (a spawned branch waits in the
+        # Scheduler's), and stop once all are found.
+        left = set(missing)
         for cell in probe.runtime.cells:
-            for envelope in cell.pending:
-                held.update(j.id for j in message_jobs(envelope.message))
-        for blocker in probe.runtime.blockers:
-            held.update(blocker.holds())
-        lost = [jid for jid in live if jid not in held]
+            for envelope in cell.inbox.queue:
+                message = envelope.message
+                for attr in ("job", "parent"):
+                    job = getattr(message, attr, None)
+                    if isinstance(job, JobRecord):
+                        left.discard(job.id)
+                if not left:
+                    return
+        for holder in self._holders():
+            left.difference_update(holder())
+            if not left:
+                return
+        lost = [jid for jid in missing if jid in left]
         assert not lost, (
             f"invariant 1: job(s) {lost} are unfinished in the store but no actor, queue "
             "or message holds them: they would never finish"
         )
+
+    def _holders(self) -> Iterator[Callable[[], Iterable[str]]]:
+        """Where else a live job may be, as functions listing the ids each holds."""
+        probe = self.probe
+        yield lambda: (j.id for j in probe.ready())
+        yield lambda: (j.id for j in probe.queued())
+        for blocker in probe.runtime.blockers:
+            yield blocker.holds
+        if self.writer is not None:
+            yield self.writer.holds
 
     def check_one_runner(self) -> None:
         """Invariant 2: a RunJob waits only at the runner the channel assigned the job to."""
         self.check_reported(2)
         running = self.probe.running()
         for cell in self.probe.runner_cells():
+            if not cell.inbox.queue:
+                continue
             index = self.probe.runner_index(cell)
             runs = [e.message.job for e in cell.pending if isinstance(e.message, m.RunJob)]
             assert len(runs) <= 1, f"invariant 2: runner {index} has {len(runs)} RunJob queued"

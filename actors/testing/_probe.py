@@ -15,12 +15,15 @@ from actors._scheduler import Scheduler
 from actors.stores import MemoryStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
+    from collections.abc import Set as AbstractSet
 
     from actors._admission import AdmissionGate
+    from actors._admit import Admissions
     from actors._channel import WorkChannel
-    from actors._engine import Engine
+    from actors._engine import EngineConfig
     from actors._mediator import Mediator
+    from actors._scheduler_view import SchedulerView
     from actors.stores import Store
     from actors.testing._runtime import ActorCell, DeterministicRuntime
 
@@ -64,12 +67,14 @@ class Probe:
     """What a Mediator's Scheduler, channel, gate and store hold right now."""
 
     def __init__(self, mediator: Mediator, runtime: DeterministicRuntime) -> None:
-        self.engine: Engine = mediator._engine
+        self.engine: EngineConfig = mediator._engine
+        self.admissions: Admissions = mediator._admissions
         self.runtime = runtime
         self.store: Store = self.engine.store
         self.gate: AdmissionGate = self.engine.gate
         self.channel: WorkChannel = self.engine.channel
         self._scheduler: Scheduler | None = None
+        self._view: SchedulerView | None = None
 
     # -- actors --------------------------------------------------------------------------
 
@@ -77,10 +82,16 @@ class Probe:
         """The live Scheduler actor, if it has not stopped."""
         if self._scheduler is None or self._scheduler.actor_stopped.is_set():
             self._scheduler = None
+            self._view = None
             for cell in self.runtime.cells:
                 if _is(cell.actor, Scheduler):
                     self._scheduler = cast("Scheduler", cell.actor)
+                    self._view = self._scheduler.view()
         return self._scheduler
+
+    def view(self) -> SchedulerView | None:
+        """The live Scheduler's read-only view, if it has not stopped."""
+        return self._view if self.scheduler() is not None else None
 
     def runner_cells(self) -> list[ActorCell]:
         """Live Runner actors, in start order."""
@@ -93,27 +104,25 @@ class Probe:
 
     # -- the Scheduler's bookkeeping -------------------------------------------------------
 
-    def jobs(self) -> dict[str, JobRecord]:
+    def jobs(self) -> Mapping[str, JobRecord]:
         """Jobs the Scheduler keeps: parked, split, held, and branches it spawned."""
-        sched = self.scheduler()
-        return sched._jobs if sched is not None else {}
+        view = self.view()
+        return view.jobs if view is not None else {}
 
-    def kids(self) -> dict[str, set[str]]:
+    def kids(self) -> Mapping[str, AbstractSet[str]]:
         """Live branches of each split parent."""
-        sched = self.scheduler()
-        return sched._kids if sched is not None else {}
+        view = self.view()
+        return view.kids if view is not None else {}
 
     def correlations(self) -> dict[str, tuple[str, ...]]:
         """Correlation ids each parked job waits on."""
-        sched = self.scheduler()
-        return dict(sched._correlations.by_job()) if sched is not None else {}
+        view = self.view()
+        return dict(view.correlations) if view is not None else {}
 
     def timers(self) -> dict[str, float]:
         """Due time of each pending timer, by job id."""
-        sched = self.scheduler()
-        if sched is None:
-            return {}
-        return {job_id: due for due, _, job_id in sched._timers._sorted}
+        view = self.view()
+        return view.timers() if view is not None else {}
 
     def only_polling(self) -> bool:
         """Whether the one timer left is a shared store's poll, with nothing it could take.
@@ -122,13 +131,13 @@ class Probe:
         unfinished job in the store is already this engine's, moving the clock for it
         only re-arms it, for ever.
         """
-        sched = self.scheduler()
-        if sched is None or not self.store.shared:
+        view = self.view()
+        if view is None or not self.store.shared:
             return False
-        pending = [job_id for _, _, job_id in sched._timers._sorted]
-        if len(pending) != 1 or pending[0] in sched._jobs:
+        pending = list(view.timers())
+        if len(pending) != 1 or pending[0] in view.jobs:
             return False
-        held = set(sched._jobs) | set(self.channel.running)
+        held = set(view.jobs) | set(self.channel.running)
         held.update(j.id for j in self.channel._ready)
         held.update(j.id for j in self.gate._queue)
         return all(job_id in held for job_id in self.live())
@@ -195,9 +204,9 @@ class Probe:
 
     def check_components(self) -> None:
         """Each component's own ``_check_invariants()`` (plain asserts)."""
-        sched = self.scheduler()
-        if sched is not None:  # it checks its channel, timers and gate too
-            sched._check_invariants()
+        view = self.view()
+        if view is not None:  # it checks its channel, timers and gate too
+            view.check_invariants()
         else:
             self.channel._check_invariants()
             self.gate._check_invariants()

@@ -12,6 +12,7 @@ hanging when nothing is left to deliver.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 from collections import deque
@@ -149,6 +150,15 @@ _SimActor = type(
 )
 
 
+# Actor classes of runtimes that stopped, by behaviour, for the next runtime to take over:
+# building a class (an ABC) costs as much as a schedule's checks, and every class built
+# stays in its bases' subclass registries until the garbage collector finds its cycle.
+_RELEASED: dict[type, list[type[_RuntimeActor]]] = {}
+# The runtime released classes point to until taken over: it holds nothing, so a closed
+# run is not kept alive by a class waiting here. Made on first use.
+_STOPPED: list[DeterministicRuntime] = []
+
+
 def _default_name(actor: pykka.Actor) -> str:
     base = type(actor).__name__.lower()
     index = getattr(actor, "_index", None)
@@ -179,6 +189,8 @@ class DeterministicRuntime:
         substitutions: Mapping[type, type] | None = None,
     ) -> None:
         self.clock = clock
+        self.step_hook: Callable[[int, Any, Any], None] | None = None
+        """Called by a runner before each step, as ``(runner, job, step)`` (set by the harness)."""
         self.cells: list[ActorCell] = []
         """Live actors, in start order."""
         self.blockers: list[Blocker] = []
@@ -199,7 +211,7 @@ class DeterministicRuntime:
         """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
         or while a runner is between two steps)."""
         self._subs = dict(substitutions or {})
-        self._classes: dict[type, type] = {}
+        self._classes: dict[type, type[_RuntimeActor]] = {}
         self._seq = itertools.count()
         self._names: dict[str, int] = {}
 
@@ -209,6 +221,11 @@ class DeterministicRuntime:
         """``behaviour`` (or its substitute) mixed with this runtime's hooks."""
         behaviour = self._subs.get(behaviour, behaviour)
         cls = self._classes.get(behaviour)
+        if cls is None and _RELEASED.get(behaviour):
+            with contextlib.suppress(IndexError):  # another thread took the last one
+                cls = _RELEASED[behaviour].pop()
+                cls._actors_runtime = self
+                self._classes[behaviour] = cls
         if cls is None:
             # The runtime's hooks come first, so a class that already picked pykka's
             # threading runtime (``pykka.ThreadingActor``) runs here without its thread.
@@ -339,6 +356,14 @@ class DeterministicRuntime:
             cell.actor.actor_stopped.set()
             self._teardown(cell)
         self.blockers.clear()
+        # Every actor of these classes has stopped: the next runtime may take them over.
+        # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
+        if self._classes and not _STOPPED:
+            _STOPPED.append(DeterministicRuntime())
+        for behaviour, cls in self._classes.items():
+            cls._actors_runtime = _STOPPED[0]
+            _RELEASED.setdefault(behaviour, []).append(cls)
+        self._classes.clear()
 
     # -- simulated blocking calls -------------------------------------------------------------
 

@@ -160,7 +160,7 @@ def fault_plans(
     by branch must shrug them off; one that counts them joins early). ``points`` lists the
     crash points to draw from (see ``Crash``): by default only crashes between steps,
     which never run a step twice; add ``"before_save"`` and ``"stalled"`` to check that
-    tasks are idempotent.
+    tasks are idempotent, and ``"in_group"`` with a store that commits in groups.
     """
     none: st.SearchStrategy[tuple[Any, ...]] = st.just(())
 

@@ -385,12 +385,12 @@ def test_the_mediator_facade_works_under_the_harness():
     assert sub.result().state is JobState.CANCELLED
 
 
-def test_a_store_that_commits_on_its_own_thread_is_refused_by_name(tmp_path):
+def test_a_store_that_commits_in_another_process_is_refused_by_name(tmp_path):
     from actors.stores import open_store
 
-    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", commit="group")
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}", commit="group", writer="process")
     try:
-        with pytest.raises(ValueError, match=r"commit='group'.*commit='step' or 'slice'"):
+        with pytest.raises(ValueError, match=r"jobs\.db.*writer process.*writer='thread'"):
             Harness([FAN], seed=1, store=store)
     finally:
         store.close()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from actors import (
+    Discriminator,
     JobState,
     ParallelSplit,
     RequestReaction,
@@ -34,8 +35,14 @@ FLOW = Workflow(
 # -- durable stores ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("commit", ["step", "slice"])
-@pytest.mark.parametrize("point", ["before_step", "before_save", "stalled"])
+@pytest.mark.parametrize(
+    ("commit", "point"),
+    [
+        *((commit, point) for commit in ("step", "slice", "group")
+          for point in ("before_step", "before_save", "stalled")),
+        ("group", "in_group"),  # a crash inside a group needs a store that commits in groups
+    ],
+)  # fmt: skip
 def test_sqlite_in_each_commit_mode_runs_to_the_end_under_crashes(tmp_path, commit, point):
     for seed in range(3):
         for at in (2, 4, 6):
@@ -76,11 +83,63 @@ def test_a_slice_that_crashes_before_it_is_stored_resumes_from_the_slice_start(t
     assert steps == ["a", "b", "a", "b"]
 
 
-def test_a_store_committing_on_a_writer_thread_is_refused_with_the_reason(tmp_path):
+FIRST = Workflow(
+    "first",
+    start="a",
+    steps=[
+        Sequential("a", lambda d: None, next="split"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", lambda d: None, next="join"),
+        Sequential("c", lambda d: None, next="join"),
+        Discriminator("join", next="end"),
+        Sequential("end", lambda d: None, next="after"),
+        Sequential("after", lambda d: None),
+    ],
+)
+
+
+@pytest.mark.parametrize(("commit", "point"), [("slice", "before_step"), ("group", "in_group")])
+def test_a_join_fired_in_a_slice_that_was_never_stored_fires_again(tmp_path, commit, point):
+    """The crash loses the join's firing with its slice: its rerun is its one firing."""
+    for at in (5, 6, 7):
+        for seed in range(6):
+            store = open_store(f"sqlite:///{tmp_path}/{at}-{seed}.db", commit=commit)
+            plan = FaultPlan(crashes=(Crash(at, point=point),))
+            try:
+                with Harness([FIRST], seed=seed, store=store, runners=1, faults=plan) as h:
+                    h.schedule("first", {})
+                    assert [j.state for j in h.finish()] == [JobState.DONE]
+            finally:
+                store.close()
+
+
+def test_group_commit_runs_with_the_writer_scheduled_by_the_chooser(tmp_path):
+    """The runner moves on before its slice is stored; the writer stores when chosen."""
     store = open_store(f"sqlite:///{tmp_path}/g.db", commit="group")
     try:
-        with pytest.raises(ValueError, match="writer thread"):
-            Harness([FLOW], store=store)
+        with Harness([FLOW], seed=3, store=store) as h:
+            h.schedule("fan", {})
+            assert h.writer is not None
+            while not h.writer.queued:  # the first slice handed over, not yet stored
+                assert h.step()
+            assert "store writer: 1 slice(s) not yet stored (j1, j2, j3)" in h.report()
+            assert [j.state for j in h.finish()] == [JobState.DONE]
+            assert any(e.actor == "writer" and e.action == "store group" for e in h.trace)
+            groups, slices = store.group_stats() or (0, 0)
+            assert groups >= 1
+            assert slices >= groups
+    finally:
+        store.close()
+
+
+def test_a_crash_inside_a_group_needs_a_store_that_commits_in_groups(tmp_path):
+    plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
+    with pytest.raises(ValueError, match=r"in_group.*commit='group'"):
+        Harness([FLOW], faults=plan)
+    store = open_store(f"sqlite:///{tmp_path}/s.db", commit="slice")
+    try:
+        with Harness([FLOW], store=store) as h, pytest.raises(ValueError, match="commit='group'"):
+            h.crash_runner(0, point="in_group")
     finally:
         store.close()
 

@@ -9,6 +9,7 @@ replay the very same failure.
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
 from actors import JobState, ParallelSplit, Sequential, StepContext, Synchronize, Workflow
+from actors.stores import open_store
 from actors.testing import (
     Crash,
     Deadlock,
@@ -31,6 +33,7 @@ from actors.testing.strategies import fault_plans
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 SEARCH = settings(
     max_examples=200,
@@ -210,6 +213,67 @@ def test_a_task_keyed_on_its_idempotency_key_passes_500_schedules_with_crashes()
             for job in h.finish():
                 assert job.state is JobState.DONE
         assert sorted(CHARGED.values()) == [0, 1, 2], (seed, crashes, CHARGED)
+
+
+# A group commit lost before it is stored (commit="group"): every slice in it runs again.
+
+
+def pay_grouped(
+    where: Path,
+    orders: int,
+    runners: int,
+    crashes: tuple[Crash, ...],
+    seed: int,
+    *,
+    flow: Workflow = NAIVE,
+) -> None:
+    CHARGES.clear()
+    CHARGED.clear()
+    store = open_store(f"sqlite:///{where / f'{next(DATABASES)}.db'}", commit="group")
+    try:
+        plan = FaultPlan(crashes=crashes)
+        with Harness([flow], seed=seed, runners=runners, store=store, faults=plan) as h:
+            for order in range(orders):
+                h.schedule("pay", {"order": order})
+            for job in h.finish():
+                assert job.state is JobState.DONE
+            charged = sorted(CHARGES) if flow is NAIVE else sorted(CHARGED.values())
+            if charged != list(range(orders)):
+                h.fail(f"charged {charged} for orders {list(range(orders))}")
+    finally:
+        store.close()
+
+
+DATABASES = itertools.count()
+
+
+def test_an_effect_repeated_by_a_lost_group_commit_is_found_shrunk_and_replayed(tmp_path):
+    crash = st.builds(Crash, at_step=st.integers(1, 6), point=st.just("in_group"))
+    plans = st.lists(crash, max_size=3, unique_by=lambda c: c.at_step).map(tuple)
+    scenarios = st.tuples(st.integers(1, 3), st.integers(1, 3), plans, st.integers(0, 2**16))
+    smallest = find(
+        scenarios,
+        lambda s: _fails(lambda: pay_grouped(tmp_path, *s), InvariantViolation) is not None,
+        settings=settings(SEARCH, max_examples=60),
+    )
+    orders, runners, crashes, _ = smallest
+    assert (orders, runners, len(crashes)) == (1, 1, 1)
+    with pytest.raises(InvariantViolation, match=r"charged \[0, 0\] for orders \[0\]") as first:
+        pay_grouped(tmp_path, *smallest)
+    assert "lost before it is stored" in str(first.value)  # the trace shows the lost group
+    with pytest.raises(InvariantViolation) as again:
+        pay_grouped(tmp_path, *smallest)
+    assert str(again.value) == str(first.value)  # the same run, trace and all
+
+
+def test_a_task_keyed_on_its_idempotency_key_passes_lost_group_commits(tmp_path):
+    points = ("before_step", "before_save", "stalled", "in_group")
+    for seed in range(120):
+        rng = random.Random(seed)
+        crashes = tuple(
+            Crash(at, point=rng.choice(points)) for at in sorted(rng.sample(range(1, 9), 2))
+        )
+        pay_grouped(tmp_path, 3, 2, crashes, seed, flow=KEYED)
 
 
 # -- 3. A deadlock inside a task -------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Admission: a new case is checked, copied, saved and queued, and its handle watched.
+
+Producers admit on their own threads (``Mediator.schedule``), and the Scheduler admits
+for an actor that sends it ``messages.Schedule``; both use an ``Admissions`` bound to the
+Scheduler's ref, which they tell when a job was evicted or admission has work for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from actors._cases import batch_cases, case_data, new_case, valid_id
+from actors._engine import job_log, logger
+from actors._errors import JobExistsError
+from actors._handle import JobHandle
+from actors._job import JobRecord, JobState
+from actors.messages import Admitted, JobShed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._engine import EngineConfig
+
+__all__ = ["Admissions"]
+
+
+class Admissions:
+    """Admits new cases into one engine, and tells its Scheduler what it must know."""
+
+    SHED = "shed: evicted from the full admission mailbox (DROP_OLDEST)"
+
+    @staticmethod
+    def evicted(job: JobRecord) -> JobRecord:
+        """``job`` (queued, not started) was evicted to make room: it ends SHED."""
+        job.state, job.error = JobState.SHED, Admissions.SHED
+        return job
+
+    def __init__(self, config: EngineConfig, tell: Callable[[Any], Any]) -> None:
+        self._c = config
+        self._tell = tell  # the Scheduler's, given once it exists: nothing patched later
+
+    def admit(
+        self,
+        workflow: str,
+        data: Any,
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+        block: bool = True,
+        reply_to: Any = None,
+        job_id: str | None = None,
+    ) -> JobHandle:
+        """Validate, copy, save and queue a new case; return its handle.
+
+        Nothing is half-admitted: every check runs before a slot is taken, and a refused
+        job is removed from the store before ``MailboxFull`` reaches the caller.
+        """
+        wf = self._c.workflow(workflow, version)
+        data = self.copy_data(wf.name, data)
+        if job_id is None:
+            job_id = self._c.new_id()
+        elif not valid_id(job_id):
+            msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
+            raise ValueError(msg)
+        elif self._c.store.get(job_id) is not None:
+            msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
+            raise JobExistsError(msg)
+        job = new_case(wf, job_id, data)
+        handle = JobHandle(job_id, wf.name, self._c.runtime.create_future())
+        evicted = self._c.gate.reserve(timeout=timeout, block=block)
+        if evicted is not None:
+            self._tell(JobShed(evicted))
+        self._c.handles.watch(job_id, handle, reply_to)
+        try:
+            self._c.store.create(job)
+        except BaseException:
+            self._c.gate.release()
+            self._c.handles.unwatch(job_id)
+            raise
+        if self._c.gate.commit(job):
+            self._tell(Admitted())
+        if self._c.metrics is not None:
+            self._c.metrics.admitted(wf.name, len(self._c.gate))
+        return handle
+
+    def admit_many(
+        self,
+        workflow: str,
+        items: Iterable[Any],
+        *,
+        version: int | None = None,
+        timeout: float | None = None,
+        block: bool = True,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[JobHandle]:
+        """Validate, copy, save and queue a batch of new cases together: all, or none.
+
+        Every check runs before any slot is taken; the batch takes its slots at once
+        (``AdmissionGate.reserve_many``) and is saved with one ``create_many``, so a
+        failure anywhere leaves nothing of it admitted.
+        """
+        wf = self._c.workflow(workflow, version)
+        jobs = batch_cases(self._c.store, wf, items, job_ids, self._c.new_id)
+        if not jobs:
+            return []
+        handles = [JobHandle(job.id, wf.name, self._c.runtime.create_future()) for job in jobs]
+        for evicted in self._c.gate.reserve_many(len(jobs), timeout=timeout, block=block):
+            self._tell(JobShed(evicted))
+        for job, handle in zip(jobs, handles, strict=True):
+            self._c.handles.watch(job.id, handle)
+        try:
+            self._c.store.create_many(jobs)
+        except BaseException:
+            self._c.gate.release(len(jobs))
+            for job in jobs:
+                self._c.handles.unwatch(job.id)
+            raise
+        wake = False
+        for job in jobs:
+            wake = self._c.gate.commit(job) or wake
+        if wake:
+            self._tell(Admitted())
+        if self._c.metrics is not None:
+            for _ in jobs:
+                self._c.metrics.admitted(wf.name, len(self._c.gate))
+        return handles
+
+    def shed(self, job: JobRecord) -> None:
+        """``job`` was evicted from the full admission mailbox and saved SHED: say so.
+
+        Counted in the metrics, logged, given to the ``on_shed`` hook and its handle.
+        """
+        if self._c.metrics is not None:
+            self._c.metrics.shed(job.workflow)
+        snapshot = job.snapshot()
+        logger.warning(
+            "job %s (%s) shed from the admission mailbox", job.id, job.workflow, extra=job_log(job)
+        )
+        if self._c.on_shed is not None:
+            try:
+                self._c.on_shed(snapshot)
+            except Exception:
+                logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
+        self._c.handles.resolve(snapshot)
+
+    def copy_data(self, workflow: str, data: Any) -> Any:
+        """A private deep copy of a case's input (the caller may keep mutating theirs)."""
+        return case_data(workflow, data, self._c.store.codec)

@@ -1,0 +1,105 @@
+"""What the Scheduler's collaborators read from the store and the registered workflows.
+
+``CaseReads`` is the store-facing interface event delivery and recovery are written
+against (a test gives them a fake); ``CaseStore`` is the engine's, over its
+configuration. Reads only, apart from ``cannot_store``, which puts a job's last saved
+data back on the record the Scheduler holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from actors._errors import UnknownWorkflowError
+from actors._runner import back_to_saved_data, correlations_for
+from actors._steps import Discriminator
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from actors._engine import EngineConfig
+    from actors._job import Job, JobRecord
+    from actors._workflow import Workflow
+
+__all__ = ["CaseReads", "CaseStore"]
+
+
+class CaseReads(Protocol):
+    """The store and the workflows, as the Scheduler's collaborators read them."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether the store is shared with other workers (leases, takeover)."""
+
+    @property
+    def owner(self) -> str:
+        """This worker's name on a shared store."""
+
+    def stored(self, job_id: str) -> Job | None:
+        """``job_id`` as last saved (a snapshot to read), or ``None``."""
+
+    def load(self, job_id: str) -> JobRecord | None:
+        """``job_id`` as last saved, as a record this worker may keep and change."""
+
+    def holder(self, case_id: str) -> str | None:
+        """Which worker holds case ``case_id``'s lease (a shared store's)."""
+
+    def workflow(self, name: str, version: int) -> Workflow:
+        """The registered workflow (``UnknownWorkflowError`` if this worker lacks it)."""
+
+    def waits_of(self, job: JobRecord) -> Mapping[str, str] | None:
+        """The correlation ids ``job``'s step waits on (``None``: its step is unknown)."""
+
+    def cannot_store(self, job: JobRecord, error: BaseException) -> str:
+        """Give ``job`` its last saved data back; why it faults (``error`` kept it unstored)."""
+
+
+class CaseStore:
+    """``CaseReads`` over one engine's store and workflows."""
+
+    __slots__ = ("_c", "_first_wins")
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._c = config
+        # Whether a join step is a Discriminator, by (workflow, version, step): asked on
+        # every branch arrival, and workflows never change.
+        self._first_wins: dict[tuple[str, int, str], bool] = {}
+
+    def first_wins(self, parent: JobRecord, join_step: str) -> bool:
+        """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""
+        key = (parent.workflow, parent.version, join_step)
+        first_wins = self._first_wins.get(key)
+        if first_wins is None:
+            join = self._c.workflow(parent.workflow, parent.version).step(join_step)
+            first_wins = self._first_wins[key] = isinstance(join, Discriminator)
+        return first_wins
+
+    @property
+    def shared(self) -> bool:
+        return self._c.store.shared
+
+    @property
+    def owner(self) -> str:
+        return self._c.owner
+
+    def stored(self, job_id: str) -> Job | None:
+        return self._c.store.get(job_id)
+
+    def load(self, job_id: str) -> JobRecord | None:
+        return self._c.store.load(job_id)
+
+    def holder(self, case_id: str) -> str | None:
+        return self._c.store.lease_owners([case_id]).get(case_id)
+
+    def workflow(self, name: str, version: int) -> Workflow:
+        return self._c.workflow(name, version)
+
+    def waits_of(self, job: JobRecord) -> Mapping[str, str] | None:
+        try:
+            step = self._c.workflow(job.workflow, job.version).step(job.step or "")
+        except (UnknownWorkflowError, KeyError):
+            return None
+        return dict(correlations_for(job, step))
+
+    def cannot_store(self, job: JobRecord, error: BaseException) -> str:
+        return back_to_saved_data(self._c.store, job, error)

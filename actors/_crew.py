@@ -1,0 +1,121 @@
+"""The Scheduler's runners, and the work it hands them through the work channel.
+
+A plain object owned by the Scheduler. It starts the runner actors (through a factory
+the Scheduler gives it, so a test can count tells on fakes instead), restarts one that
+failed, stops them all, and routes work: a ready job into the channel (told to an idle
+runner at once if one waits), admitted jobs to idle runners, and the flow-control
+tally of runners' reports, which holds admission back while reports pile up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pykka
+
+from actors import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._channel import WorkChannel
+    from actors._job import JobRecord
+
+__all__ = ["JOB_REPORTS", "REPORTS", "Crew"]
+
+# Messages a runner sends about the job it ran: counted for the runner/Scheduler flow control.
+REPORTS = frozenset(
+    {
+        m.SpawnBranch,
+        m.BranchArrived,
+        m.JobParked,
+        m.JobEnded,
+        m.JobSendFailed,
+        m.CaseLost,
+        m.SliceUnsaved,
+        m.LeaseUnvouched,
+    }
+)
+# Reports about one job of a case: ignored once this worker has lost the case.
+JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded, m.LeaseUnvouched})
+
+
+class _Runner(Protocol):
+    def tell(self, message: Any) -> None: ...
+
+    def stop(self, *, block: bool) -> Any: ...
+
+
+class Crew:
+    """Runner actors by index, and the work channel they pull from."""
+
+    def __init__(
+        self,
+        channel: WorkChannel,
+        start: Callable[[int], _Runner],
+        runners: int,
+        out: set[str] | None = None,
+    ) -> None:
+        self._channel = channel
+        self._start = start
+        self._count = runners
+        # Ids of the jobs handed to the channel (the case book's): their records are not
+        # the Scheduler's until a report or a withdrawal brings them back.
+        self._out = out if out is not None else set()
+        self.refs: list[_Runner] = []
+
+    def start(self) -> None:
+        """Start every runner."""
+        self.refs = [self._start(index) for index in range(self._count)]
+
+    def failed(self, index: int, job: JobRecord | None) -> None:
+        """Runner ``index`` failed (with ``job`` in hand): it holds nothing any more."""
+        self._channel.forget_runner(index)
+        if job is not None:
+            self._channel.done(job, index)
+
+    def restart(self, index: int) -> None:
+        """Start runner ``index`` again, in the place of the one that failed."""
+        self.refs[index] = self._start(index)
+
+    def stop(self) -> None:
+        """Ask every runner to stop after its current delivery."""
+        for ref in self.refs:
+            ref.stop(block=False)
+
+    def ready(self, job: JobRecord) -> None:
+        """``job`` is ready: into the channel, or straight to a runner idle for it.
+
+        The record is handed over: the Scheduler touches it again once it comes back.
+        """
+        self._out.add(job.id)
+        runner = self._channel.put(job)
+        if runner is not None:
+            self.refs[runner].tell(m.RunJob(job))
+
+    def admitted(self) -> None:
+        """Hand admitted jobs to idle runners."""
+        for runner, job in self._channel.assign_admitted():
+            self.refs[runner].tell(m.RunJob(job))
+
+    def reported(self) -> bool:
+        """A runner's report was handled; whether admission may go on (backlog shrank)."""
+        channel = self._channel
+        channel.handled += 1
+        return channel.wants_admission()
+
+    def stop_job(self, job_id: str, why: str) -> None:
+        """Tell the runner that holds ``job_id``, if one does, to stop it before its next step."""
+        runner = self._channel.runner_of(job_id)
+        if runner is not None:  # else its report is on the way to the Scheduler already
+            with contextlib.suppress(pykka.ActorDeadError):  # its failure report is, then
+                self.refs[runner].tell(m.StopJob(job_id, why))
+
+    def withdraw(self, job: JobRecord) -> bool:
+        """Take ready ``job`` back from the channel; ``False`` if a runner has it already."""
+        return self._channel.withdraw(job)
+
+    def quiet(self) -> bool:
+        """Whether no job is queued, ready or running."""
+        return self._channel.quiet()

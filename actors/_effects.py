@@ -1,0 +1,244 @@
+"""Carrying out what the Scheduler's collaborators decide, against the world outside them.
+
+The collaborators (the case tree, event delivery, timers, leases, recovery) return
+effects and decisions; ``Effects`` carries them out against the store, the work channel
+(through the crew), the alarm and the case handles, in order, and keeps the one rule
+that ties them together: a save another worker's lease fences drops the whole case from
+every collaborator, and the effects left for that case are skipped. It is owned by the
+Scheduler actor and runs on its thread alone; it is also the ``EventShell`` event
+delivery asks to save, ready, take over and un-time jobs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors._case_book import Effect, Finished, Park, Ready, Save, Withdraw
+from actors._engine import job_log, logger
+from actors._errors import LeaseLostError
+from actors._job import JobRecord, JobState
+from actors._outcomes import EventOutcome
+from actors._recovery import Fault, Resume
+from actors._runner import correlations_for
+
+if TYPE_CHECKING:
+    from actors._case_book import CaseBook
+    from actors._case_store import CaseStore
+    from actors._clock import Alarm
+    from actors._correlations import Correlations
+    from actors._crew import Crew
+    from actors._engine import EngineConfig
+    from actors._polling import Poller
+    from actors._recovery import Recovery
+    from actors._tally import Tally
+    from actors._timekeeper import Timekeeper
+
+__all__ = ["Effects"]
+
+
+class Effects:
+    """The Scheduler's hands: saves, readies, parks, ends and drops what it was told to."""
+
+    def __init__(  # noqa: PLR0913 - the collaborators it acts for
+        self,
+        config: EngineConfig,
+        *,
+        book: CaseBook,
+        crew: Crew,
+        time: Timekeeper,
+        correlations: Correlations,
+        poller: Poller,
+        tally: Tally,
+        recovery: Recovery,
+        store: CaseStore,
+    ) -> None:
+        self._c = config
+        self._book = book
+        self._jobs = book.jobs
+        self._crew = crew
+        self._time = time
+        self._correlations = correlations
+        self._poller = poller
+        self._lost = poller.leases.lost  # read here; changed by the poller alone
+        self._tally = tally
+        self._store = store
+        self._recovery = recovery
+        self.alarm: Alarm | None = None  # the Scheduler's, set once it has started
+
+    # -- the case tree's effects -----------------------------------------------------------------
+
+    def apply(self, effects: list[Effect]) -> None:
+        """Carry out the case tree's effects in order, skipping those of a case lost midway."""
+        lost = self._lost
+        for effect in effects:
+            job = effect.job
+            if lost and job.case_id in lost:
+                continue  # a save was fenced: the case is another worker's now
+            if isinstance(effect, Ready):  # the most frequent first
+                self._crew.ready(job)
+            elif isinstance(effect, Finished):
+                self._finished(job)
+            elif isinstance(effect, Save):
+                self.save(job)
+            elif isinstance(effect, Park):
+                step = self._c.workflow(job.workflow, job.version).step(job.step or "")
+                self.park(job, correlations_for(job, step))
+            elif isinstance(effect, Withdraw):
+                if self._crew.withdraw(job):
+                    self._book.returned(job)
+                    self.end(job, JobState.CANCELLED, effect.why)
+                else:  # a runner took it: it stops before its next step
+                    self.stop_running(job, effect.why)
+            else:
+                self.apply(self._book.cancel(job, effect.why))
+
+    def stop_running(self, job: JobRecord, why: str) -> None:
+        """A runner has ``job``: tell it to stop before its next step; mark it when it returns.
+
+        The record is the runner's until its report comes back, so nothing is written on
+        it here (``CaseBook.returned`` puts the mark on it then).
+        """
+        if self._book.stop(job, why):  # else told already
+            self._crew.stop_job(job.id, why)
+
+    def end(self, job: JobRecord, state: JobState, error: str | None) -> None:
+        """End a job the Scheduler holds (not one a runner is running)."""
+        self.apply(self._book.end(job, state, error))
+
+    def park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
+        """``job`` waits: its timer, if it has a due time, and the events it waits on."""
+        if job.due is not None:
+            self._time.park(job.id, job.due)
+            self.rearm()
+        self._correlations.register(job.id, correlations)
+
+    def _finished(self, job: JobRecord) -> None:
+        """``job`` ended for good: its timer, correlations, figures and handle."""
+        job_id = job.id
+        if self._time.cancel(job_id):
+            self.rearm()
+        self._correlations.withdraw(job_id, EventOutcome.FINISHED)
+        self._tally.ended(job.state)
+        if self._c.metrics is not None:
+            self._c.metrics.finished(job.workflow, job.state)
+        if job.parent_id is None:
+            self._c.handles.resolve(job.snapshot())
+
+    def rearm(self) -> None:
+        """Set the alarm again if the earliest pending timer moved."""
+        arm = self._time.rearm()
+        if arm is not None and self.alarm is not None:
+            self.alarm.set(arm.due)
+
+    # -- recovery's decisions --------------------------------------------------------------------
+
+    def carry_out(self, decision: Resume | Fault) -> None:
+        """Carry out a recovery decision about a job the Scheduler holds."""
+        if isinstance(decision, Fault):
+            self._book.hold(decision.job)
+            self.end(decision.job, JobState.FAULTED, decision.why)
+        else:
+            self.apply(self._book.resume(decision.job, decision.steps))
+
+    def fresh(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """The jobs of ``jobs`` the Scheduler does not hold yet."""
+        return [job for job in jobs if job.id not in self._jobs]
+
+    def adopt(self, jobs: list[JobRecord]) -> None:
+        """Take charge of jobs as last saved; each resumes from its last saved step."""
+        mine = self._recovery.served(jobs)
+        for job in mine:
+            self._poller.claim_back(job.case_id)
+        self._book.adopt(mine)
+        for job in mine:
+            if job.id in self._jobs:  # else its case was lost while its siblings resumed
+                self.carry_out(self._recovery.resume(job, self._store))
+
+    def take_case(self, case_id: str) -> int:
+        """Take a case an operator made runnable again (a retry) now; how many jobs."""
+        c = self._c
+        if c.store.shared:
+            taken = self._poller.claim_case(c.store, c.clock.now(), case_id, c.workflows)
+        else:
+            taken = [job for job in c.store.unfinished() if job.case_id == case_id]
+        fresh = self.fresh(taken)
+        self.adopt(fresh)
+        return len(fresh)
+
+    def resume_saved(self, job: JobRecord, why: str) -> None:
+        """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
+        self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
+        saved = self._recovery.reload(
+            job,
+            why,
+            self._store,
+            lost=job.case_id in self._lost,
+            cancel=job.id in self._book.cancels,
+        )
+        if isinstance(saved, Fault):
+            self.carry_out(saved)
+        elif saved is not None:
+            self.adopt([saved])
+
+    # -- cases another worker took over ----------------------------------------------------------
+
+    def drop_case(self, case_id: str, error: Exception) -> None:
+        """Another worker holds case ``case_id`` now: forget every job of it here.
+
+        Its jobs leave the bookkeeping (running, ready, timers, correlations, children,
+        held), nothing of it is saved, runners still in one of its jobs are fenced at
+        their next save, and a handle waiting here on the case fails with ``error``.
+        """
+        self._poller.lose(case_id)
+        dropped = self._book.drop_case(case_id)
+        self._correlations.forget_case(case_id)
+        for job in dropped:
+            self._time.cancel(job.id)
+            self._correlations.withdraw(job.id, None)
+        self._c.channel.withdraw_case(case_id)
+        self._c.gate.remove(case_id)  # its root, if admitted here and not started yet
+        self.rearm()
+        failed = self._c.handles.fail_case(case_id, error)
+        logger.warning(
+            "case %s is another worker's now (%s); dropped %d job(s) of it%s",
+            case_id,
+            error,
+            len(dropped),
+            ", its handle fails" if failed else "",
+            extra=job_log(None),
+        )
+
+    # -- what event delivery asks (EventShell) ---------------------------------------------------
+
+    def held(self, job_id: str) -> JobRecord | None:
+        """The record of ``job_id`` if the Scheduler holds it."""
+        return self._jobs.get(job_id)
+
+    def lost(self, case_id: str) -> bool:
+        """Whether another worker holds case ``case_id`` now."""
+        return case_id in self._lost
+
+    def claim_case(self, case_id: str) -> bool:
+        """Claim case ``case_id`` from a shared store and resume it here."""
+        c = self._c
+        taken = self._poller.claim_case(c.store, c.clock.now(), case_id, c.workflows)
+        self.adopt(self.fresh(taken))
+        return bool(taken)
+
+    def save(self, job: JobRecord) -> bool:
+        """Save a job the Scheduler holds; ``False`` (and the case dropped) if it was fenced."""
+        try:
+            self._c.store.save(job)
+        except LeaseLostError as exc:
+            self.drop_case(job.case_id, exc)
+            return False
+        return True
+
+    def cancel_timer(self, job_id: str) -> None:
+        """Withdraw ``job_id``'s timer."""
+        if self._time.cancel(job_id):
+            self.rearm()
+
+    def ready(self, job: JobRecord) -> None:
+        """Make ``job`` ready to run."""
+        self._crew.ready(job)

@@ -1,0 +1,137 @@
+"""A worker's leases on a shared store: renewing them, noticing losses, claiming cases.
+
+A plain object owned by the Scheduler (no actor, thread or clock of its own). It owns
+the ``Leases`` bookkeeping and the ``LeaseGuard`` runners read, and talks to the store
+only through the few calls of ``LeaseStore``, so a test can drive it with a fake store.
+The Scheduler calls it on its poll timer, when a runner hands a job back, and when an
+event or an operator names a case no worker holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from actors._leases import LeaseGuard, Leases
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from actors._clock import Clock
+    from actors._job import JobRecord
+
+__all__ = ["LeaseStore", "Poller"]
+
+BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
+
+
+class LeaseStore(Protocol):
+    """The store calls leases need (``actors.stores.Store`` has them)."""
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Renew ``owner``'s leases; how many."""
+
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Who holds each case's lease."""
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+        workflows: Collection[tuple[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` cases no live worker holds."""
+
+
+class Poller:
+    """This worker's leases: the deadline it vouches for, cases lost, jobs handed back."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        owner: str,
+        *,
+        shared: bool,
+        lease_seconds: float,
+        poll_interval: float,
+        vouched: float,
+    ) -> None:
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self._margin = lease_seconds / 4  # for clock drift between workers
+        self.leases = Leases()
+        self.guard = LeaseGuard(clock, shared=shared, deadline=self._deadline(vouched))
+
+    def _deadline(self, vouched: float) -> float:
+        return vouched + self.lease_seconds - self._margin
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def lose(self, case_id: str) -> None:
+        """Another worker holds case ``case_id`` now."""
+        self.leases.lose(case_id)
+        self.guard.lost = frozenset(self.leases.lost)
+
+    def claim_back(self, case_id: str) -> None:
+        """This worker holds case ``case_id`` again."""
+        if case_id in self.leases.lost:
+            self.leases.claim_back(case_id)
+            self.guard.lost = frozenset(self.leases.lost)
+
+    def hand_back(self, job: JobRecord) -> None:
+        """A runner did not run ``job``: the leases could not be vouched for."""
+        self.leases.hand_back(job)
+
+    # -- a poll ----------------------------------------------------------------------------------
+
+    def renew(self, store: LeaseStore, now: float, held: Collection[str]) -> list[tuple[str, str]]:
+        """Renew this worker's leases; the ``(case, holder)`` of held cases another holds now.
+
+        The heartbeat renews one lease per case root this worker holds. Renewing fewer
+        than the ``held`` cases means some lease is gone (taken over, or cleared by a
+        case's final save while its last branches end): only then read who holds them;
+        always when this worker was frozen past its deadline or runners handed jobs back
+        (the leases may have lapsed, so some cases may be another worker's by now).
+        """
+        lapsed = now >= self.guard.deadline or self.leases.waiting
+        renewed = store.heartbeat(self.owner, now, self.lease_seconds)
+        if not Leases.must_look(renewed, len(held), everyone=lapsed):
+            return []
+        owners = store.lease_owners(sorted(held))
+        return [(c, h) for c, h in owners.items() if h is not None and h != self.owner]
+
+    def vouch(self, now: float) -> list[JobRecord]:
+        """Every lease held was renewed at ``now``: the jobs handed back since, to run on."""
+        self.guard.deadline = self._deadline(now)
+        return self.leases.renewed()
+
+    def claim(
+        self, store: LeaseStore, now: float, room: int, workflows: Collection[tuple[str, int]]
+    ) -> tuple[list[JobRecord], float]:
+        """Claim up to ``room`` cases; what was taken, and when to poll next.
+
+        When every free place was filled, more cases are likely waiting: the next poll
+        comes soon rather than at most ``room`` cases per interval.
+        """
+        interval = self.poll_interval
+        if room <= 0:
+            return [], now + interval
+        taken = store.claim(self.owner, now, self.lease_seconds, limit=room, workflows=workflows)
+        if len({job.case_id for job in taken}) >= room:
+            interval /= BACKLOG_POLLS
+        return taken, now + interval
+
+    def claim_case(
+        self, store: LeaseStore, now: float, case_id: str, workflows: Collection[tuple[str, int]]
+    ) -> list[JobRecord]:
+        """Claim case ``case_id`` if no live worker holds it (its jobs, or none)."""
+        return store.claim(
+            self.owner, now, self.lease_seconds, 1, case_id=case_id, workflows=workflows
+        )
+
+    def _check_invariants(self, jobs: Any = None) -> None:
+        assert self.guard.lost == frozenset(self.leases.lost)

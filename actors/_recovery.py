@@ -1,0 +1,118 @@
+"""Taking jobs back as last saved: after a restart, a takeover, or work a runner lost.
+
+A plain object owned by the Scheduler. It decides, for each job found in the store or
+handed back by a runner whose work was not stored, whether it resumes from its last
+saved step, faults (its step is gone, or what it did can never be stored), or is left to
+a worker that serves its workflow. It reads the store only through ``CaseReads``, and
+returns its decisions (``Resume``, ``Fault``) for the
+Scheduler to carry out: no actor, thread or clock here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actors._engine import job_log, logger
+from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
+from actors._runner import parent_missing
+from actors._served import UnservedLog
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from actors._case_store import CaseReads
+    from actors._job import JobRecord
+
+__all__ = ["Fault", "Recovery", "Resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """``job`` (held) goes on from its saved step: ``CaseBook.resume`` says how."""
+
+    job: JobRecord
+    steps: Collection[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """End ``job`` (held) FAULTED with ``why``."""
+
+    job: JobRecord
+    why: str
+
+
+class Recovery:
+    """Which jobs this worker takes back, and how each goes on."""
+
+    def __init__(self, served: Collection[tuple[str, int]]) -> None:
+        self._served = frozenset(served)
+        self.unserved = UnservedLog(served)
+
+    def served(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """The jobs of ``jobs`` to take charge of: those of a workflow served here.
+
+        The others of a workflow (name or version) this process does not serve stay as
+        saved, for a worker that serves it (a shared store never hands this worker such
+        a job, since its claims name the workflows it serves; a store of this process
+        alone may hold some), and are logged once per workflow version.
+        """
+        mine: list[JobRecord] = []
+        left: list[JobRecord] = []
+        for job in jobs:
+            (mine if (job.workflow, job.version) in self._served else left).append(job)
+        if left:
+            self.unserved.left(left)
+        return mine
+
+    @staticmethod
+    def resume(job: JobRecord, store: CaseReads) -> Resume | Fault:
+        """How an adopted ``job`` goes on: from its step, or faulted if that step is gone."""
+        try:
+            wf = store.workflow(job.workflow, job.version)
+            wf.step(job.step or "")
+        except (UnknownWorkflowError, KeyError) as exc:
+            reason = exc.args[0] if exc.args else str(exc)
+            return Fault(job, f"cannot resume job {job.id}: {reason}")
+        return Resume(job, wf.steps)
+
+    @staticmethod
+    def unstored(
+        job: JobRecord, error: BaseException, store: CaseReads, *, lost: bool
+    ) -> Fault | None:
+        """What a runner did with ``job`` was not stored: ``Fault``, or ``None`` to run it again.
+
+        An unreadable row (``CodecError``), or a branch whose join finds no parent row,
+        fails the same way on every run, so the job faults as a runner faults it in
+        other modes; any other failure may pass, so the job runs again from its last
+        saved step.
+        """
+        if lost:  # another worker holds the case now: nothing to do here
+            return None
+        if isinstance(error, CodecError):
+            return Fault(job, store.cannot_store(job, error))
+        if isinstance(error, JobNotFoundError) and job.parent_id is not None:
+            store.cannot_store(job, error)
+            return Fault(job, f"step {job.step!r}: {parent_missing(job)}")
+        return None
+
+    @staticmethod
+    def reload(
+        job: JobRecord, why: str, store: CaseReads, *, lost: bool, cancel: bool
+    ) -> JobRecord | Fault | None:
+        """``job``'s last saved record, to run again (its runner's work on it was lost).
+
+        ``None`` when its case is another worker's now (``lost``: nothing to resume
+        here); ``Fault`` when nothing of it was saved. ``cancel``: a cancel is pending.
+        """
+        if lost:
+            return None
+        saved = store.load(job.id)
+        if saved is None:
+            return Fault(job, f"{why} and no saved state exists")
+        saved.cancel_requested = job.cancel_requested or cancel
+        logger.warning(
+            "job %s resumes from its last saved step %r", job.id, saved.step, extra=job_log(saved)
+        )
+        return saved

@@ -1,0 +1,137 @@
+"""The Poller against a fake shared store, over any sequence of polls, losses and hand-backs.
+
+No runtime: the store is a dict of case -> holder, and time is what the test says.
+Whatever the order, a runner may start a step of a case only while the Poller vouches
+for it (renewed within the lease, less its margin, and not lost to another worker); a
+heartbeat that renews fewer cases than this worker holds, or one after a lapse or a
+hand-back, finds exactly the cases another worker took; and a job handed back comes back
+after the next renewal, unless its case was lost meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given
+from hypothesis import strategies as st
+from records import record
+
+from actors._polling import BACKLOG_POLLS, Poller
+
+CASES = ["c0", "c1", "c2"]
+
+
+class ManualTime:
+    """Time as the test says (the lease guard only asks what time it is)."""
+
+    def __init__(self) -> None:
+        self.now_ = 0.0
+
+    def now(self) -> float:
+        return self.now_
+
+    def alarm(self, callback):
+        raise NotImplementedError
+
+
+LEASE = 8.0
+
+
+@dataclass
+class LeaseBook:
+    """A shared store's leases: who holds each case."""
+
+    holders: dict[str, str] = field(default_factory=dict)
+    free: list[str] = field(default_factory=list)  # cases nobody holds, to claim
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        return sum(1 for h in self.holders.values() if h == owner)
+
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        return {c: self.holders.get(c) for c in case_ids}
+
+    def claim(self, owner, now, lease_seconds, limit, *, case_id=None, workflows=None):
+        pool = [c for c in self.free if case_id is None or c == case_id][:limit]
+        for c in pool:
+            self.free.remove(c)
+            self.holders[c] = owner
+        return [record(c) for c in pool]
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["tick", "poll", "steal", "hand_back", "claim_back"]),
+        st.sampled_from(CASES),
+        st.integers(0, 5).map(float),
+    ),
+    max_size=30,
+)
+
+
+@given(ops)
+def test_runners_run_only_what_the_poller_vouches_for(
+    sequence: list[tuple[str, str, float]],
+) -> None:
+    clock = ManualTime()
+    store = LeaseBook(holders=dict.fromkeys(CASES, "me"))
+    poller = Poller(clock, "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0)
+    held = set(CASES)  # the cases this worker runs
+    renewed_at = 0.0
+    lost: set[str] = set()
+    handed: dict[str, str] = {}  # job id -> case id
+    for op, case, dt in sequence:
+        if op == "tick":
+            clock.now_ = clock.now_ + dt
+        elif op == "steal":  # another worker takes the case over (this one does not know)
+            store.holders[case] = "them"
+        elif op == "hand_back" and case not in lost:  # reports on lost cases are ignored
+            job = record(f"{case}.{int(dt)}", case_id=case)
+            poller.hand_back(job)
+            handed[job.id] = case
+        elif op == "claim_back" and case in lost:  # claimed again later
+            store.holders[case] = "me"
+            poller.claim_back(case)
+            lost.discard(case)
+            held.add(case)
+        elif op == "poll":
+            now = clock.now_
+            taken_away = poller.renew(store, now, sorted(held))
+            expected = sorted(c for c in held if store.holders.get(c) != "me")
+            assert sorted(c for c, _ in taken_away) == expected
+            for c, holder in taken_away:
+                assert holder == "them"
+                poller.lose(c)  # what the Scheduler does with each (it drops the case)
+                lost.add(c)
+                held.discard(c)
+                handed = {j: k for j, k in handed.items() if k != c}
+            back = poller.vouch(now)
+            assert sorted(j.id for j in back) == sorted(handed)
+            handed = {}
+            renewed_at = now
+        for c in CASES:
+            job = record(f"{c}.x", case_id=c)
+            vouched = c not in lost and clock.now_ < renewed_at + LEASE - LEASE / 4
+            assert poller.guard.may_run(job) == vouched, (c, clock.now_, renewed_at, lost)
+        poller._check_invariants()
+
+
+def test_a_claim_that_fills_every_place_polls_again_soon() -> None:
+    store = LeaseBook(free=["a", "b", "c"])
+    poller = Poller(
+        ManualTime(), "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0
+    )
+    taken, next_poll = poller.claim(store, 10.0, 2, workflows=[("w", 1)])
+    assert [job.id for job in taken] == ["a", "b"]
+    assert next_poll == 10.0 + 1.0 / BACKLOG_POLLS
+    taken, next_poll = poller.claim(store, 20.0, 5, workflows=[("w", 1)])
+    assert [job.id for job in taken] == ["c"]
+    assert next_poll == 21.0
+    assert poller.claim(store, 30.0, 0, workflows=[]) == ([], 31.0)  # no room: no claim
+
+
+def test_without_a_shared_store_every_step_may_run() -> None:
+    poller = Poller(
+        ManualTime(), "me", shared=False, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0
+    )
+    poller.lose("c0")
+    assert poller.guard.may_run(record("j", case_id="c0"))

@@ -1,0 +1,143 @@
+"""Recovery's decisions and the crew's routing, with no actor: fakes stand in for both ends.
+
+Recovery takes back the jobs of workflows this worker serves and leaves the others (and
+logs them once); it resumes a job from its saved step or faults it when that step is
+gone; a slice that could not be stored faults its jobs only when it would fail the same
+way again. The crew tells a ready job straight to an idle runner, hands admitted jobs to
+idle runners, and counts reports for the flow control.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from records import record
+
+from actors import Sequential, Workflow
+from actors import messages as m
+from actors._admission import AdmissionGate, FullMode
+from actors._channel import WorkChannel
+from actors._crew import Crew
+from actors._errors import CodecError, JobNotFoundError, StoreError, UnknownWorkflowError
+from actors._job import JobRecord
+from actors._recovery import Fault, Recovery, Resume
+
+WF = Workflow("w", [Sequential("a", lambda d: d, next="b"), Sequential("b", lambda d: d)], "a")
+
+
+@dataclass
+class Reads:
+    """The store as recovery reads it."""
+
+    rows: dict[str, JobRecord] = field(default_factory=dict)
+    restored: list[str] = field(default_factory=list)
+
+    def load(self, job_id: str) -> JobRecord | None:
+        return self.rows.get(job_id)
+
+    def workflow(self, name: str, version: int) -> Workflow:
+        if (name, version) != WF.key:
+            raise UnknownWorkflowError(f"no workflow {name!r} version {version}")
+        return WF
+
+    def cannot_store(self, job: JobRecord, error: BaseException) -> str:
+        self.restored.append(job.id)
+        return f"step {job.step!r}: data cannot be stored: {error}"
+
+
+def test_only_jobs_of_served_workflows_are_taken_and_the_others_are_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recovery = Recovery([WF.key])
+    mine, other = record("j1"), record("j2", workflow="x")
+    with caplog.at_level(logging.WARNING, logger="actors"):
+        assert recovery.served([mine, other]) == [mine]
+        assert recovery.served([other]) == []
+    assert sum("wait for a worker that serves it" in r.message for r in caplog.records) == 1
+
+
+def test_a_job_resumes_from_its_step_or_faults_when_the_step_is_gone() -> None:
+    reads = Reads()
+    resume = Recovery.resume(record("j1", step="b"), reads)
+    assert isinstance(resume, Resume)
+    assert set(resume.steps) == {"a", "b"}
+    gone = Recovery.resume(record("j2", step="zz"), reads)
+    assert isinstance(gone, Fault)
+    assert gone.why.startswith("cannot resume job j2")
+    unknown = Recovery.resume(record("j3", version=9), reads)
+    assert isinstance(unknown, Fault)
+    assert "version 9" in unknown.why
+
+
+def test_an_unstored_slice_faults_only_when_running_it_again_would_fail_the_same_way() -> None:
+    reads = Reads()
+    job = record("p.0", parent_id="p", case_id="p")
+    codec = Recovery.unstored(job, CodecError("bad value"), reads, lost=False)
+    assert isinstance(codec, Fault)
+    assert "data cannot be stored" in codec.why
+    orphan = Recovery.unstored(job, JobNotFoundError("p"), reads, lost=False)
+    assert isinstance(orphan, Fault)
+    assert "missing from the store" in orphan.why
+    assert Recovery.unstored(job, StoreError("disk full"), reads, lost=False) is None
+    assert Recovery.unstored(job, CodecError("bad"), reads, lost=True) is None  # not ours now
+
+
+def test_a_job_whose_work_was_lost_reloads_as_saved_keeping_a_pending_cancel() -> None:
+    saved = record("j1", step="a")
+    reads = Reads(rows={"j1": saved})
+    again = Recovery.reload(
+        record("j1", step="b"), "its runner failed", reads, lost=False, cancel=True
+    )
+    assert again is saved
+    assert saved.cancel_requested
+    missing = Recovery.reload(record("j9"), "its runner failed", reads, lost=False, cancel=False)
+    assert isinstance(missing, Fault)
+    assert missing.why == "its runner failed and no saved state exists"
+    assert Recovery.reload(record("j1"), "x", reads, lost=True, cancel=False) is None
+
+
+@dataclass
+class FakeRunner:
+    index: int
+    told: list[Any] = field(default_factory=list)
+    stopped: bool = False
+
+    def tell(self, message: Any) -> None:
+        self.told.append(message)
+
+    def stop(self, *, block: bool) -> None:
+        self.stopped = True
+
+
+def test_the_crew_routes_ready_and_admitted_jobs_to_idle_runners() -> None:
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, 2)
+    started: list[FakeRunner] = []
+
+    def start(index: int) -> FakeRunner:
+        started.append(FakeRunner(index))
+        return started[-1]
+
+    crew = Crew(channel, start, 2)
+    crew.start()
+    assert [r.index for r in crew.refs] == [0, 1]
+    assert channel.take(0) is None  # runner 0 waits idle
+    job = record("j1")
+    crew.ready(job)
+    assert crew.refs[0].told == [m.RunJob(job)]  # straight to the idle runner
+    assert channel.take(1) is None  # runner 1 waits idle too
+    queued = record("q1")
+    gate.reserve(block=False)
+    gate.commit(queued)
+    crew.admitted()
+    assert crew.refs[1].told == [m.RunJob(queued)]
+    crew.failed(1, queued)
+    crew.restart(1)
+    assert crew.refs[1] is started[-1]
+    assert len(started) == 3
+    crew.stop()
+    assert all(r.stopped for r in crew.refs)
+    assert not crew.reported()  # nothing was holding admission back
