@@ -116,8 +116,12 @@ def _copy_plain(value: Any) -> Any:
     """A copy of a tree ``_plain`` accepted (only dicts, lists, tuples and scalars)."""
     kind = type(value)
     if kind is dict:
+        if _PLAIN_SCALARS.issuperset(map(type, value.values())):
+            return value.copy()  # scalars are immutable: a shallow copy is a deep one, in C
         return {k: v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for k, v in value.items()}
     if kind is list:
+        if _PLAIN_SCALARS.issuperset(map(type, value)):
+            return value.copy()
         return [v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value]
     if kind is tuple:
         return tuple(v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -24,8 +25,11 @@ __all__ = ["MemoryStore"]
 
 DEFAULT_RETAIN = 10_000
 
-# What a save records besides the record itself: the fields a step changes.
-_Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any]
+# What a save records besides the record itself: the fields a step changes, and when.
+_Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
+_now = time.time
+_STATE_NAMES = {state: state.value for state in JobState}
+_ROW = 9  # items of one history row in a job's flat list
 
 
 class MemoryStore(MemoryAdmin, Store):
@@ -60,11 +64,14 @@ class MemoryStore(MemoryAdmin, Store):
         self.retain = retain
         self.copy_data = copy_data
         self.keep_history = history
-        # Per job: (created, updated, finished) wall-clock times, and its history rows
-        # (seq, step, attempt, state, at, worker, error, action), both dropped with the job.
-        self._times: dict[str, tuple[float, float, float | None]] = {}
-        self._history: dict[str, list[tuple[Any, ...]]] = {}
-        self._history_seq = 0
+        # Per job: when it was first saved (its last save's time is in its saved tuple),
+        # and its history rows (seq, step, attempt, state, at, worker, error, action,
+        # started; one after another in one flat list), both dropped with the job. Rows
+        # are numbered by one counter, whose next() is atomic, so runners saving side by
+        # side never share a number.
+        self._created: dict[str, float] = {}
+        self._history: dict[str, list[Any]] = {}
+        self._seq = itertools.count(1)
         self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, _Saved] = {}
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
@@ -85,56 +92,57 @@ class MemoryStore(MemoryAdmin, Store):
         # on SQLite and PostgreSQL.
         # A job FAULTED for its data keeps it as it is: held by reference, the data from
         # before the failing step is gone (with copy_data=True it is restored instead).
-        if self.copy_data:
-            data = self.codec.copy(job.data, f"data of job {job.id}")
-        else:
-            data = job.data
-            if job.state is not JobState.FAULTED and not is_plain(data):  # the fast path
-                self.codec.check(data, f"data of job {job.id}")
+        job_id = job.id
         state = job.state
-        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data)
-        now = time.time()
-        final = state in FINAL_STATES
-        times = self._times.get(job.id)
-        self._times[job.id] = (now if times is None else times[0], now, now if final else None)
+        data = job.data
+        if self.copy_data:
+            data = self.codec.copy(data, f"data of job {job_id}")
+        elif state is not JobState.FAULTED and not is_plain(data):  # plain: the fast path
+            self.codec.check(data, f"data of job {job_id}")
+        now = _now()
+        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
+        self._created.setdefault(job_id, now)
         if note and self.keep_history:
-            # Not atomic across threads: the order of a job's rows is their list's order.
-            self._history_seq += 1
-            slices = self._slices
-            began = getattr(slices, "began", None)
+            # A job's rows lie flat in one list, _ROW items each: no object per row, and
+            # every item an atom (the state's name from a dict, not the enum), so a long
+            # run's retained history costs the collector and the allocator little.
+            began = getattr(self._slices, "began", None)
             if began is not None:
-                slices.began = now
-            row = (
-                self._history_seq,
+                self._slices.began = now
+            rows = self._history.get(job_id)
+            if rows is None:
+                rows = self._history[job_id] = []
+            # One extend of a tuple: atomic, so a reader copying the list sees whole rows.
+            rows += (
+                next(self._seq),
                 job.step,
                 job.attempt,
-                state.value,
+                _STATE_NAMES[state],
                 now,
                 self.owner,
                 job.error,
                 None,
                 began,
             )
-            self._history.setdefault(job.id, []).append(row)
-        if final:
-            self._finished[job.id] = saved
-            self._live.pop(job.id, None)
-            self._arrivals.pop(job.id, None)
+        if state in FINAL_STATES:
+            self._finished[job_id] = saved
+            self._live.pop(job_id, None)
+            self._arrivals.pop(job_id, None)
             while len(self._finished) > self.retain:
                 try:
                     gone, _ = self._finished.popitem(last=False)
                 except KeyError:  # another thread trimmed it first
                     break
                 self._stamps.pop(gone, None)
-                self._times.pop(gone, None)
+                self._created.pop(gone, None)
                 self._history.pop(gone, None)
         else:
             if job.split_total:
                 arrivals = job.arrivals
-                self._arrivals[job.id] = (
+                self._arrivals[job_id] = (
                     self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
-            self._live[job.id] = saved
+            self._live[job_id] = saved
 
     def begin_slice(self) -> None:
         """A runner starts a slice: note when, for the step history."""
@@ -197,7 +205,7 @@ class MemoryStore(MemoryAdmin, Store):
             raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
-        self._times.pop(job_id, None)
+        self._created.pop(job_id, None)
         self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
         self._expires.pop(job_id, None)
@@ -228,7 +236,7 @@ class MemoryStore(MemoryAdmin, Store):
         return out
 
     def _restore(self, saved: _Saved) -> JobRecord:
-        job, step, state, attempt, error, due, event, data = saved
+        job, step, state, attempt, error, due, event, data, _ = saved
         clone = copy.copy(job)
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
@@ -247,13 +255,13 @@ class MemoryStore(MemoryAdmin, Store):
     @staticmethod
     def _with(saved: _Saved, state: JobState, *, join_step: str | None = None) -> _Saved:
         """``saved`` in ``state``; with ``join_step``, also released to run its join."""
-        job, step, _, attempt, error, due, event, data = saved
+        job, step, _, attempt, error, due, event, data, at = saved
         if join_step is None:
-            return (job, step, state, attempt, error, due, event, data)
+            return (job, step, state, attempt, error, due, event, data, at)
         joined = copy.copy(job)
         joined.joined = True
         joined.join_step = join_step
-        return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data)
+        return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data, at)
 
     def claim(
         self,

@@ -16,12 +16,18 @@ from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from actors._job import JobState
 
 __all__ = ["MemoryAdmin"]
 
-# The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data).
-_Saved = tuple[JobRecord, str | None, "JobState", int, str | None, float | None, Any, Any]
+_ROW = 9  # items of one history row in a job's flat list (as MemoryStore writes them)
+
+
+# The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data,
+# saved at).
+_Saved = tuple[JobRecord, str | None, "JobState", int, str | None, float | None, Any, Any, float]
 
 
 class MemoryAdmin:
@@ -32,10 +38,10 @@ class MemoryAdmin:
     _arrivals: dict[str, dict[int, Any]]
     _stamps: dict[str, str]
     _expires: dict[str, float]
-    _times: dict[str, tuple[float, float, float | None]]
-    _history: dict[str, list[tuple[Any, ...]]]
+    _created: dict[str, float]
+    _history: dict[str, list[Any]]  # a job's rows, _ROW items each, one after another
     _lock: threading.Lock
-    _history_seq: int
+    _seq: Iterator[int]
 
     if TYPE_CHECKING:  # provided by MemoryStore
 
@@ -49,8 +55,10 @@ class MemoryAdmin:
         record = self._restore(saved)
         if not record.arrivals and saved[0].arrivals:  # a final parent keeps its arrivals
             record.arrivals = dict(saved[0].arrivals)
-        created, updated, finished = self._times.get(record.id, (None, None, None))
+        updated = saved[8]
+        finished = updated if saved[2] in FINAL_STATES else None
         owner = self._stamps.get(record.id)
+        created = self._created.get(record.id, updated)
         return StoredJob(record, created, updated, finished, owner, self._expires.get(record.id))
 
     def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
@@ -85,7 +93,8 @@ class MemoryAdmin:
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
-        return [HistoryRow(job_id, *row) for row in list(self._history.get(job_id, ()))]
+        flat = list(self._history.get(job_id, ()))  # one copy: whole rows (see _put)
+        return [HistoryRow(job_id, *flat[i : i + _ROW]) for i in range(0, len(flat), _ROW)]
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
@@ -124,9 +133,8 @@ class MemoryAdmin:
 
     def _add_history(self, rows: list[HistoryRow]) -> None:
         for row in rows:
-            self._history_seq += 1
             entry = (
-                self._history_seq,
+                next(self._seq),
                 row.step,
                 row.attempt,
                 row.state,
@@ -136,7 +144,7 @@ class MemoryAdmin:
                 row.action,
                 row.started,
             )
-            self._history.setdefault(row.job_id, []).append(entry)
+            self._history.setdefault(row.job_id, []).extend(entry)
 
     def append_history(self, rows: list[HistoryRow]) -> None:
         """Append history rows (an operator's action the engine carried out)."""
@@ -155,12 +163,12 @@ class MemoryAdmin:
             for case_id, ids in by_case.items():
                 if case_id in live_cases or case_id not in ids:
                     continue
-                ends = [self._times.get(i, (0.0, 0.0, 0.0))[2] or 0.0 for i in ids]
+                ends = [self._finished[i][8] for i in ids]
                 if max(ends) >= finished_before:
                     continue
                 for job_id in ids:
                     self._finished.pop(job_id, None)
-                    self._times.pop(job_id, None)
+                    self._created.pop(job_id, None)
                     self._history.pop(job_id, None)
                     self._stamps.pop(job_id, None)
                 gone_cases += 1

@@ -12,7 +12,7 @@ from flows import counting_flow
 
 from actors import JobState, Mediator, enqueue
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 INTERVAL = 10.0
 
@@ -22,22 +22,22 @@ def test_a_full_claim_brings_the_next_poll_forward_until_the_backlog_is_taken(tm
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     start = clock.now()
     with Mediator(
         [flow], runners=1, capacity=2, store=url, owner="w", clock=clock, poll_interval=INTERVAL
     ):
         wait_for(2)  # the two cases claimed at start
-        due = clock.wait_armed()
+        due = clock.wait_for_alarm()
         assert due == start + INTERVAL
         expected = [start + INTERVAL + INTERVAL / 10, start + INTERVAL + 2 * INTERVAL / 10]
         for n, then in zip((4, 6), expected, strict=True):
             clock.advance(due - clock.now())  # a poll: it fills both free places
             wait_for(n)
-            due = clock.wait_armed(at_least=clock.now() + 1e-6)
+            due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
             assert due == then  # a tenth of the interval later, not a whole one
         clock.advance(due - clock.now())  # this poll finds nothing: back to the interval
-        assert clock.wait_armed(at_least=clock.now() + 1e-6) == due + INTERVAL
+        assert clock.wait_for_alarm(at_least=clock.now() + 1e-6) == due + INTERVAL
     assert sorted(ran) == list(range(6))
     assert all(store.get(i).state is JobState.DONE for i in ids)
     store.close()
@@ -51,14 +51,14 @@ def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     ids = [enqueue(store, flow, {"n": n}) for n in range(6)]
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     assert len(store.claim("w", clock.now(), 60.0, limit=6)) == 6  # the worker that died
     with Mediator(
         [flow], runners=1, capacity=2, store=url, owner="w", clock=clock, poll_interval=INTERVAL
     ):
         wait_for(2)  # the two it took back at start
         for n in (4, 6):
-            due = clock.wait_armed(at_least=clock.now() + 1e-6)
+            due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
             clock.advance(due - clock.now())  # a poll, well within the old leases' 60 s
             wait_for(n)
     assert sorted(ran) == list(range(6))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bounds import TIMEOUT
 from records import record
 
 from actors import JobState, StoreError
@@ -50,7 +51,7 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
     def run():
         try:
             with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
-                start.wait(timeout=30)
+                start.wait(timeout=TIMEOUT)
                 migrate(conn)
         except Exception as exc:
             errors.append(exc)
@@ -59,7 +60,7 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
         assert current_version(conn) == MIGRATIONS[-1].version
