@@ -128,8 +128,8 @@ def test_a_laned_inbox_takes_urgent_tells_aside_on_a_real_actor() -> None:
         told = Urgent()
         ref.tell(told)  # through pykka's own ActorRef.tell -> inbox.put(Envelope)
         asked = Urgent()
-        assert ref.ask(asked, timeout=30) is asked  # an ask is answered through the queue
+        assert ref.ask(asked, timeout=TIMEOUT) is asked  # an ask is answered through the queue
         assert list(lane) == [told]
-        assert ref.ask("plain", timeout=30) == "plain"
+        assert ref.ask("plain", timeout=TIMEOUT) == "plain"
     finally:
         ref.stop()
