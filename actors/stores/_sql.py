@@ -1,10 +1,14 @@
 """What the SQLite and PostgreSQL stores share: the ``Store`` semantics over a ``jobs`` table.
 
 A subclass supplies the connection handling (``_write`` runs a function inside one write
-transaction, ``_read`` runs one query) and a few dialect details; everything else, from
-saves and claims to how a bad row becomes a FAULTED job, lives here so the two backends
-cannot drift apart. The table's statements are in ``_statements``, the mapping of a job
-to a row and back in ``_rows``, and a join's bookkeeping in ``_joins``.
+transaction, ``_read`` runs one query) and a few dialect details; everything else is
+shared so the two backends cannot drift apart. This module holds the store's
+configuration and its slices and group commit; its other parts are module-level functions
+of the store, one module per concern: job reads and bad rows in ``_sql_reads``, saves,
+deletes and pruning in ``_sql_saves``, claims and leases in ``_sql_leases``, join arrivals
+in ``_sql_arrivals``, and the admin queries in ``_sql_admin``. The table's statements are
+in ``_statements``, the mapping of a job to a row and back in ``_rows``, and a join's
+bookkeeping in ``_joins``.
 """
 
 from __future__ import annotations
@@ -12,35 +16,26 @@ from __future__ import annotations
 import abc
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import CodecError, JobNotFoundError, LeaseLostError
-from actors._job import FINAL_STATES, Job, JobRecord, JobState, branch_fault
+from actors._job import FINAL_STATES, JobRecord
 from actors._redact import mask_url, redacted_logger
+from actors.stores import _sql_arrivals as sql_arrivals
+from actors.stores import _sql_leases as sql_leases
+from actors.stores import _sql_reads as sql_reads
+from actors.stores import _sql_saves as sql_saves
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
-from actors.stores._group import Arrival, GroupWriter, Slice
+from actors.stores._group import GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction
-from actors.stores._joins import ADD_ARRIVAL, ARRIVALS_OF, COUNT_OF, PUT_COUNT, JoinCount
 from actors.stores._rows import read_row, row_params
 from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
-    COLUMNS,
-    FAULTED_VALUE,
-    FINAL_VALUES,
-    HISTORY,
-    SELECT_LIST,
-    STAMP_OF,
-    STATE_VALUES,
-    UPSERT,
-    UPSERT_FENCED,
-    WAITING_VALUE,
     Execute,
     ExecuteMany,
     SaveRow,
     group_rows,
-    in_lists,
 )
 
 __all__ = ["SqlStore", "mask_url"]
@@ -48,8 +43,6 @@ __all__ = ["SqlStore", "mask_url"]
 logger = redacted_logger("actors.stores")
 
 T = TypeVar("T")
-
-_PROBLEM_PREFIX = "stored job row is unreadable"
 
 _COMMIT_MODES = ("step", "slice", "group")
 
@@ -143,19 +136,6 @@ class SqlStore(SqlAdmin, Store):
             return owner, None
         return owner, now + self.lease_seconds
 
-    @property
-    def _live_roots(self) -> str:
-        """The roots whose lease a worker (the one parameter) holds, locked in order.
-
-        Insertion order is the order in which claims and a group commit lock rows, so a
-        heartbeat or a release never deadlocks with them (PostgreSQL; SQLite locks the
-        whole file).
-        """
-        return (
-            "SELECT id FROM jobs WHERE lease_owner = ? AND parent_id IS NULL "
-            f"AND lease_expires IS NOT NULL ORDER BY {self._order}{self._for_update}"
-        )
-
     def _seq(self) -> int:
         """A step-history key: nanoseconds since the epoch, strictly increasing per thread.
 
@@ -195,145 +175,6 @@ class SqlStore(SqlAdmin, Store):
     def _record(self, row: Sequence[Any]) -> tuple[JobRecord, list[str]]:
         """The record a row holds, and what is wrong with the row (nothing, normally)."""
         return read_row(row, self.codec)
-
-    def _records(self, rows: list[Any]) -> list[JobRecord]:
-        """Records of ``rows``; a bad row comes back FAULTED (and is saved so)."""
-        out = []
-        for row in rows:
-            job, problems = self._record(row)
-            if job.split_total > 0 and not problems:
-                self._recorded_arrivals(job, problems)
-            if problems:
-                self._fault_bad_row(job, row, problems)
-            out.append(job)
-        return out
-
-    def _recorded_arrivals(self, job: JobRecord, problems: list[str]) -> None:
-        """Add to ``job.arrivals`` those recorded for its current split (``join_arrivals``)."""
-        rows = self._read(ARRIVALS_OF, (job.id, job.gen), f"read the arrivals at job {job.id}")
-        for index, text in rows:
-            what = f"arrival of branch {index} at job {job.id}"
-            try:
-                job.arrivals.setdefault(int(index), self.codec.decode(text, what))
-            except CodecError as exc:
-                problems.append(str(exc))
-
-    def _fault_bad_row(self, job: JobRecord, row: Sequence[Any], problems: list[str]) -> None:
-        """Mark a job whose row cannot be read FAULTED, naming what is wrong.
-
-        Only the state, error and lease are written: the unreadable columns stay as they
-        are for someone to inspect. A worker reading the row keeps running.
-        """
-        why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
-        job.state, job.error = JobState.FAULTED, why
-        if row[6] == FAULTED_VALUE or self.read_only:
-            return  # already FAULTED in the store, or only looked at: nothing to save
-        logger.error("job %s: %s", job.id, why)
-        now = time.time()
-
-        def mark(execute: Execute) -> None:
-            execute(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, "
-                "lease_expires = NULL WHERE id = ?",
-                (FAULTED_VALUE, why, now, now, job.id),
-            )
-            if self.keep_history:
-                execute(
-                    HISTORY,
-                    (
-                        job.id,
-                        self._seq(),
-                        job.step,
-                        job.attempt,
-                        FAULTED_VALUE,
-                        now,
-                        None,
-                        why,
-                        None,
-                    ),
-                )
-            if job.parent_id is not None and job.branch_index is not None:
-                # The split's parent learns why now: whoever resumes it (this worker, or
-                # another after a crash) ends its join with this reason, not a bare count.
-                execute(
-                    "UPDATE jobs SET branch_error = ? WHERE id = ? AND gen = ? "
-                    "AND branch_error IS NULL AND joined = ?",
-                    (branch_fault(job), job.parent_id, job.parent_gen, False),
-                )
-
-        try:
-            self._write(mark, f"mark unreadable job {job.id} FAULTED")
-        except Exception:  # the caller still gets the FAULTED job; the store may be down
-            logger.exception("could not save job %s as FAULTED", job.id)
-
-    # -- Store ----------------------------------------------------------------------------------
-
-    def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
-        now = time.time()
-        # Encode before the transaction: a CodecError then costs no lock and no rollback.
-        rows = [self._row(job, now) for job in jobs]
-        pending = getattr(self._slice, "pending", None)
-        if pending is not None:  # grouped: committed at the end of the runner's slice
-            pending.extend(rows)
-            return
-        if self._writer is not None and self._group_all and not self._writer.is_current():
-            # A save outside a runner's slice (an admission, the Scheduler's) joins the
-            # writer's next group: no second writer competes for the database's lock.
-            self._writer.store(Slice(rows=rows, fence=fence))
-            return
-        fence = fence and self.owner is not None
-        self._write(lambda execute: self._put_rows(execute, rows, fence=fence), what)
-        self._after_save(jobs)
-
-    def _row(self, job: JobRecord, now: float) -> SaveRow:
-        history = None
-        if self.keep_history:
-            history = (
-                job.id,
-                self._seq(),
-                job.step,
-                job.attempt,
-                job.state.value,
-                now,
-                self.owner,
-                job.error,
-                self._started(now),
-            )
-        return self._params(job, now), history, job
-
-    def _lost(self, execute: Execute, job: JobRecord) -> LeaseLostError:
-        """The error for a fenced save of ``job``, naming who holds its row (the rare path)."""
-        row = execute(STAMP_OF, (job.id,)).fetchone()
-        case_id = row[0] if row is not None and row[0] is not None else job.case_id
-        holder = row[1] if row is not None and row[1] is not None else "another worker"
-        return LeaseLostError(job.id, case_id, holder, self.owner)
-
-    def _commit_rows(self, execute: Execute, rows: list[SaveRow]) -> None:
-        """Write ``rows``, fenced when the store has an owner (inside one write transaction)."""
-        self._put_rows(execute, rows, fence=self.owner is not None)
-
-    def _put_rows(
-        self,
-        execute: Execute,
-        rows: list[SaveRow],
-        *,
-        fence: bool = False,
-    ) -> None:
-        """Write ``rows`` (inside the caller's write transaction).
-
-        Fenced, raise ``LeaseLostError`` at the first row another worker's stamp
-        protects; the caller's transaction then rolls back.
-        """
-        last = {job.id: (params, job) for params, _, job in rows}  # the row ends as last saved
-        owner = self.owner
-        for params, job in last.values():
-            if not fence:
-                execute(UPSERT, params)
-            elif execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
-                raise self._lost(execute, job)
-        for _, history, _ in rows:
-            if history is not None:
-                execute(HISTORY, history)
 
     def _started(self, now: float) -> float | None:
         """When the step a save ends began (``None`` outside a runner's slice).
@@ -444,353 +285,43 @@ class SqlStore(SqlAdmin, Store):
         self._slice.pending = []
         return list(pending)
 
-    def _after_save(self, jobs: list[JobRecord]) -> None:
-        if self.retain is None:
-            return
-        finals = sum(1 for job in jobs if job.state in FINAL_STATES)
-        if not finals:
-            return
-        with self._finals_lock:
-            self._finals += finals
-            due = self._finals >= max(1, self.retain // 10)
-            if due:
-                self._finals = 0
-        if due:
-            self.prune()
+    # -- the parts: module-level functions of the store, one module per concern --------------
 
-    def create(self, job: JobRecord) -> None:
-        """Save a newly admitted job (state READY)."""
-        self._save_all([job], f"create job {job.id}", fence=False)
+    # Job reads (``_sql_reads``): a bad row comes back FAULTED, and is saved so.
+    _records = sql_reads.records
+    _recorded_arrivals = sql_reads.recorded_arrivals
+    _fault_bad_row = sql_reads.fault_bad_row
+    _one = sql_reads.one
+    existing = sql_reads.existing
+    load = sql_reads.load
+    get = sql_reads.get
+    unfinished = sql_reads.unfinished
+    counts = sql_reads.counts
+    history = sql_reads.history
+    due_timers = sql_reads.due_timers
 
-    def create_many(self, jobs: list[JobRecord]) -> None:
-        """Save newly admitted jobs in one transaction: all of them, or none.
+    # Writes (``_sql_saves``): saves fenced by lease stamps, deletes, pruning.
+    _save_all = sql_saves.save_all
+    _row = sql_saves.save_row
+    _lost = sql_saves.lost
+    _commit_rows = sql_saves.commit_rows
+    _put_rows = sql_saves.put_rows
+    _after_save = sql_saves.after_save
+    _save_one = sql_saves.save_one
+    create = sql_saves.create
+    create_many = sql_saves.create_many
+    save = sql_saves.save
+    save_split = sql_saves.save_split
+    delete = sql_saves.delete
+    prune = sql_saves.prune
 
-        A ``CodecError`` names the batch item (its position in ``jobs``) it is about.
-        """
-        try:
-            self._save_all(jobs, f"create {len(jobs)} jobs", fence=False)
-        except CodecError as exc:
-            for k, job in enumerate(jobs):  # only on failure: which item was it?
-                try:
-                    self._params(job, 0.0)
-                except CodecError as item:
-                    raise CodecError(f"batch item {k}: {item}") from exc
-            raise
+    # Claims and leases (``_sql_leases``).
+    _live_roots = property(sql_leases.live_roots)
+    claim = sql_leases.claim
+    unclaimed = sql_leases.unclaimed
+    heartbeat = sql_leases.heartbeat
+    lease_owners = sql_leases.lease_owners
+    release = sql_leases.release
 
-    def existing(self, job_ids: Sequence[str]) -> set[str]:
-        """Which of ``job_ids`` the store holds (a few queries, however many ids)."""
-        found: set[str] = set()
-        for chunk, marks in in_lists(list(job_ids)):
-            rows = self._read(f"SELECT id FROM jobs WHERE id IN ({marks})", chunk, "look up jobs")
-            found.update(row[0] for row in rows)
-        return found
-
-    def save(self, job: JobRecord) -> None:
-        """Save ``job`` after a step: every field of the record, and a step-history row."""
-        if self._writer is None and getattr(self._slice, "pending", None) is None:
-            self._save_one(job)  # a backend's fast path for a save of its own
-        else:
-            self._save_all([job], f"save job {job.id}")
-
-    def _save_one(self, job: JobRecord) -> None:
-        """The hot path (one save per step); a backend may specialise it."""
-        self._save_all([job], f"save job {job.id}")
-
-    def save_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
-        """Save a parent that split together with its new branches, in one transaction."""
-        self._save_all([parent, *branches], f"save the split of job {parent.id}")
-
-    def delete(self, job_id: str) -> None:
-        """Forget a job (and its step history) whose admission was refused."""
-
-        def write(execute: Execute) -> None:
-            execute("DELETE FROM step_history WHERE job_id = ?", (job_id,))
-            execute("DELETE FROM join_arrivals WHERE parent_id = ?", (job_id,))
-            execute("DELETE FROM join_counts WHERE parent_id = ?", (job_id,))
-            execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-
-        self._write(write, f"delete job {job_id}")
-
-    def _one(self, job_id: str) -> JobRecord | None:
-        rows = self._read(
-            f"SELECT {SELECT_LIST} FROM jobs WHERE id = ?", (job_id,), f"load {job_id}"
-        )
-        return self._records(rows)[0] if rows else None
-
-    def load(self, job_id: str) -> JobRecord | None:
-        """A fresh record of the job as last saved, or ``None``."""
-        return self._one(job_id)
-
-    def get(self, job_id: str) -> Job | None:
-        """A snapshot of the job as last saved, or ``None`` when the store has no such job."""
-        job = self._one(job_id)
-        return job.snapshot() if job is not None else None
-
-    def unfinished(self) -> list[JobRecord]:
-        """Every job not in a final state, oldest first.
-
-        A row that cannot be read comes back FAULTED (and is saved so), so whoever
-        resumes these jobs learns of it instead of failing.
-        """
-        marks = ", ".join("?" for _ in FINAL_VALUES)
-        rows = self._read(
-            f"SELECT {SELECT_LIST} FROM jobs WHERE state NOT IN ({marks}) ORDER BY {self._order}",
-            FINAL_VALUES,
-            "list unfinished jobs",
-        )
-        return self._records(rows)
-
-    def counts(self) -> dict[JobState, int]:
-        """How many jobs the store holds in each state (unknown state strings are skipped)."""
-        rows = self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", (), "count jobs")
-        out = dict.fromkeys(JobState, 0)
-        for state, n in rows:
-            known = STATE_VALUES.get(state)
-            if known is not None:
-                out[known] += int(n)
-        return out
-
-    def history(self, job_id: str) -> list[tuple[str | None, int, str, float]]:
-        """The job's saves, oldest first: (step, attempt, state, wall-clock time)."""
-        rows = self._read(
-            "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? ORDER BY seq",
-            (job_id,),
-            f"read the history of job {job_id}",
-        )
-        return [(step, int(attempt), state, float(at)) for step, attempt, state, at in rows]
-
-    def prune(self, retain: int | None = None) -> int:
-        """Delete all but the ``retain`` most recently finished jobs; return how many went."""
-        keep = self.retain if retain is None else retain
-        if keep is None:
-            return 0
-        oldest = (
-            "SELECT id FROM jobs WHERE finished_at IS NOT NULL "
-            f"ORDER BY finished_at DESC, id DESC {self._limit_all} OFFSET ?"
-        )
-
-        def write(execute: Execute) -> int:
-            execute(f"DELETE FROM step_history WHERE job_id IN ({oldest})", (keep,))
-            execute(f"DELETE FROM join_arrivals WHERE parent_id IN ({oldest})", (keep,))
-            execute(f"DELETE FROM join_counts WHERE parent_id IN ({oldest})", (keep,))
-            cur = execute(f"DELETE FROM jobs WHERE id IN ({oldest})", (keep,))
-            return int(cur.rowcount)
-
-        return self._write(write, "prune finished jobs")
-
-    # -- multi-worker groundwork -------------------------------------------------------------------
-
-    def claim(
-        self,
-        owner: str,
-        now: float,
-        lease_seconds: float,
-        limit: int,
-        *,
-        case_id: str | None = None,
-        reclaim: bool = False,
-        workflows: Collection[tuple[str, int]] | None = None,
-    ) -> list[JobRecord]:
-        """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
-
-        Atomic per case: the lease is taken on the root row inside the transaction
-        (``FOR UPDATE SKIP LOCKED`` in PostgreSQL, so concurrent claimers never wait on
-        each other), and each case goes to one caller only. Every row of a claimed case
-        is stamped with ``owner`` in the same transaction, which fences the previous
-        holder's saves out of all of them. A case is free when its root is unfinished
-        and its lease has no expiry (never taken, or released) or has expired. A row
-        that cannot be read comes back FAULTED (and is saved so). With ``workflows``
-        only cases of those ``(name, version)`` pairs are taken (none if it is empty).
-        """
-        served = None if workflows is None else sorted(set(workflows))
-        if limit <= 0 or served == []:
-            return []
-        marks = ", ".join("?" for _ in FINAL_VALUES)
-        one = " AND id = ?" if case_id is not None else ""
-        if served is not None:
-            one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
-        pick = (
-            f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
-            f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
-            f"ORDER BY {self._order} LIMIT ?{self._skip_locked}"
-        )
-        state_at = COLUMNS.index("state")
-
-        def write(execute: Execute) -> list[Any]:
-            if reclaim:
-                # Every case the owner still holds is made free first, in this
-                # transaction: it takes back what fits in ``limit``, oldest first, and
-                # the rest are free for the next claim, its own or another worker's.
-                # Kept, they would be renewed by its heartbeats and never run.
-                execute(
-                    f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({self._live_roots})",
-                    (owner,),
-                )
-            params: tuple[Any, ...] = (*FINAL_VALUES, now)
-            if case_id is not None:
-                params += (case_id,)
-            for name, version in served or ():
-                params += (name, version)
-            roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
-            rows: list[Any] = []
-            # A few statements for all the cases taken, not a few per case.
-            for chunk, marks in in_lists(roots):
-                execute(
-                    f"UPDATE jobs SET lease_expires = ? WHERE id IN ({marks})",
-                    (now + lease_seconds, *chunk),
-                )
-                # Every row of those cases, locked in insertion order (a parent before
-                # its branches, the order a join arrival and a group lock them in too),
-                # then stamped with the new owner.
-                found = execute(
-                    f"SELECT {SELECT_LIST} FROM jobs WHERE case_id IN ({marks}) "
-                    f"ORDER BY {self._order}{self._for_update}",
-                    chunk,
-                ).fetchall()
-                execute(
-                    f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk)
-                )
-                rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
-            return rows
-
-        return self._records(self._write(write, f"claim cases for {owner!r}"))
-
-    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
-        """Unfinished cases no live worker holds, by ``(workflow, version)``."""
-        marks = ", ".join("?" for _ in FINAL_VALUES)
-        rows = self._read(
-            "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
-            f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
-            "GROUP BY workflow, version",
-            (*FINAL_VALUES, now),
-            "count unclaimed cases",
-        )
-        return {(str(name), int(version)): int(n) for name, version, n in rows}
-
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
-
-        Returns how many cases (roots) were renewed. Only a root's lease expires; an
-        ended or released case has no expiry left to renew.
-        """
-        expiry = now + lease_seconds
-        renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({self._live_roots})"
-        what = f"heartbeat of {owner!r}"
-        if not self._skip_locked:  # SQLite: one transaction on the whole file
-            return self._write(lambda execute: int(execute(renew, (expiry, owner)).rowcount), what)
-        # PostgreSQL: the worker's own group commits lock its roots as they save them. A
-        # renewal that waited on each in turn (in order) would wait on one group after
-        # another, and hold up the later groups meanwhile. So first renew every root no
-        # transaction holds, without waiting; then the few left, waiting (in order) for
-        # the groups that hold them. Every live root is renewed to ``expiry`` either way.
-        free = renew.replace(self._for_update, self._skip_locked)
-        first = self._write(lambda execute: int(execute(free, (expiry, owner)).rowcount), what)
-        rest = renew.replace(" ORDER BY", " AND lease_expires <> ? ORDER BY")
-        return first + self._write(
-            lambda execute: int(execute(rest, (expiry, owner, expiry)).rowcount), what
-        )
-
-    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
-        """Which worker each of these cases belongs to (``None``: nobody); unknown ids left out.
-
-        The worker stamped on the case's root: its holder, or the worker that last held it
-        if the case has ended or was released since.
-        """
-        out: dict[str, str | None] = {}
-        for chunk, marks in in_lists(case_ids):
-            rows = self._read(
-                f"SELECT id, lease_owner FROM jobs WHERE id IN ({marks})",
-                chunk,
-                "read the leases of cases",
-            )
-            out.update((row[0], row[1]) for row in rows)
-        return out
-
-    def release(self, owner: str) -> int:
-        """Give up every lease ``owner`` holds; those cases resume wherever claimed next.
-
-        Returns how many cases were released. The leases lose their expiry, which makes
-        the cases free to claim at once; the rows keep their stamps until then, so the
-        worker that held a case before ``owner`` stays fenced out of it.
-        """
-
-        def write(execute: Execute) -> int:
-            cur = execute(
-                f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({self._live_roots})",
-                (owner,),
-            )
-            return int(cur.rowcount)
-
-        return self._write(write, f"release the leases of {owner!r}")
-
-    def record_arrival(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        *,
-        join_step: str | None = None,
-        needed: int | None = None,
-    ) -> tuple[int, int] | None:
-        """Record that branch ``branch_index`` of split ``gen`` of ``parent_id`` reached its join.
-
-        Returns ``(arrived, total)`` as counted in the same transaction, so exactly one
-        call per split sees ``arrived == total`` however many workers record at once.
-        ``arrived == 0`` means the call counted nothing: the branch had already been
-        recorded (a retry), the split is not the parent's current one (``gen``), or the
-        parent has already joined. With ``join_step``, the call that completes the split
-        also makes the parent READY at ``join_step`` with the join event, so the join is
-        durable the moment it fires. Raises ``JobNotFoundError`` for an unknown parent.
-        Inside a runner's slice with ``commit="group"`` the arrival is stored with the
-        slice, by the writer thread, and the call returns ``None``.
-        """
-        encoded = self.codec.encode(data, f"data of branch {branch_index} of job {parent_id}")
-        part: Slice | None = getattr(self._slice, "part", None)
-        if part is not None:  # stored with the slice, by the writer thread
-            part.arrivals.append(Arrival(parent_id, gen, branch_index, encoded, join_step, needed))
-            return None
-        select = (
-            "SELECT gen, split_total, joined, arrivals, state, join_step, case_id, lease_owner "
-            "FROM jobs WHERE id = ?" + self._for_update
-        )
-        owner = self.owner
-
-        pending = self._take_pending()  # the slice's saves commit with the arrival
-
-        def write(execute: Execute) -> tuple[int, int]:
-            # The parent row first, locked (FOR UPDATE in PostgreSQL) for the count and
-            # fenced by its own stamp; then the branch's grouped saves (its slice: never
-            # the parent), fenced by theirs. A parent is locked before its branches, the
-            # order in which a claim locks a case's rows, so the two never deadlock.
-            row = execute(select, (parent_id,)).fetchone()
-            if owner is not None and row is not None and row[7] not in (None, owner):
-                raise LeaseLostError(parent_id, row[6], row[7], owner)
-            self._put_rows(execute, pending, fence=owner is not None)
-            if row is None:
-                msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
-                raise JobNotFoundError(msg)
-            count = execute(COUNT_OF, (parent_id, row[0])).fetchone()
-            join = JoinCount(parent_id, row, count[0] if count is not None else 0)
-            if not join.counts(gen):
-                return 0, join.total
-            join.check(self.codec)  # readable, or CodecError before anything is written
-            new = execute(ADD_ARRIVAL, (parent_id, gen, branch_index, encoded)).rowcount == 1
-            counted = join.arrive(self.codec, gen, branch_index, join_step, needed, new=new)
-            if join.changed:
-                execute(PUT_COUNT, join.count_params())
-                update = join.update(self.codec)
-                if update is not None:
-                    execute(*update)
-            return counted
-
-        return self._write(write, f"record an arrival at job {parent_id}")
-
-    def due_timers(self, now: float) -> list[str]:
-        """Ids of WAITING jobs whose due time is at or before ``now``, earliest first."""
-        rows = self._read(
-            "SELECT id FROM jobs WHERE due <= ? AND state = ? ORDER BY due",
-            (now, WAITING_VALUE),
-            "list due timers",
-        )
-        return [row[0] for row in rows]
+    # Join arrivals (``_sql_arrivals``).
+    record_arrival = sql_arrivals.record_arrival

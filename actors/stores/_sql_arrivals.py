@@ -1,0 +1,80 @@
+"""The SQL store's join arrivals: a branch reaching its join, counted in one transaction.
+
+A function of a ``SqlStore`` (its ``record_arrival`` method).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import JobNotFoundError, LeaseLostError
+from actors.stores._group import Arrival, Slice
+from actors.stores._joins import ADD_ARRIVAL, COUNT_OF, PUT_COUNT, JoinCount
+from actors.stores._statements import Execute
+
+if TYPE_CHECKING:
+    from actors.stores._sql import SqlStore
+
+
+def record_arrival(
+    store: SqlStore,
+    parent_id: str,
+    gen: int,
+    branch_index: int,
+    data: Any,
+    *,
+    join_step: str | None = None,
+    needed: int | None = None,
+) -> tuple[int, int] | None:
+    """Record that branch ``branch_index`` of split ``gen`` of ``parent_id`` reached its join.
+
+    Returns ``(arrived, total)`` as counted in the same transaction, so exactly one
+    call per split sees ``arrived == total`` however many workers record at once.
+    ``arrived == 0`` means the call counted nothing: the branch had already been
+    recorded (a retry), the split is not the parent's current one (``gen``), or the
+    parent has already joined. With ``join_step``, the call that completes the split
+    also makes the parent READY at ``join_step`` with the join event, so the join is
+    durable the moment it fires. Raises ``JobNotFoundError`` for an unknown parent.
+    Inside a runner's slice with ``commit="group"`` the arrival is stored with the
+    slice, by the writer thread, and the call returns ``None``.
+    """
+    encoded = store.codec.encode(data, f"data of branch {branch_index} of job {parent_id}")
+    part: Slice | None = getattr(store._slice, "part", None)
+    if part is not None:  # stored with the slice, by the writer thread
+        part.arrivals.append(Arrival(parent_id, gen, branch_index, encoded, join_step, needed))
+        return None
+    select = (
+        "SELECT gen, split_total, joined, arrivals, state, join_step, case_id, lease_owner "
+        "FROM jobs WHERE id = ?" + store._for_update
+    )
+    owner = store.owner
+
+    pending = store._take_pending()  # the slice's saves commit with the arrival
+
+    def write(execute: Execute) -> tuple[int, int]:
+        # The parent row first, locked (FOR UPDATE in PostgreSQL) for the count and
+        # fenced by its own stamp; then the branch's grouped saves (its slice: never
+        # the parent), fenced by theirs. A parent is locked before its branches, the
+        # order in which a claim locks a case's rows, so the two never deadlock.
+        row = execute(select, (parent_id,)).fetchone()
+        if owner is not None and row is not None and row[7] not in (None, owner):
+            raise LeaseLostError(parent_id, row[6], row[7], owner)
+        store._put_rows(execute, pending, fence=owner is not None)
+        if row is None:
+            msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+            raise JobNotFoundError(msg)
+        count = execute(COUNT_OF, (parent_id, row[0])).fetchone()
+        join = JoinCount(parent_id, row, count[0] if count is not None else 0)
+        if not join.counts(gen):
+            return 0, join.total
+        join.check(store.codec)  # readable, or CodecError before anything is written
+        new = execute(ADD_ARRIVAL, (parent_id, gen, branch_index, encoded)).rowcount == 1
+        counted = join.arrive(store.codec, gen, branch_index, join_step, needed, new=new)
+        if join.changed:
+            execute(PUT_COUNT, join.count_params())
+            update = join.update(store.codec)
+            if update is not None:
+                execute(*update)
+        return counted
+
+    return store._write(write, f"record an arrival at job {parent_id}")

@@ -1,0 +1,182 @@
+"""The SQL store's claims and leases: which worker holds which case, and for how long.
+
+Functions of a ``SqlStore`` (its methods of the same names): a case is claimed by leasing
+its root row and stamping every row of the case with the worker, renewed by heartbeats,
+and given up on release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from actors._job import JobRecord
+from actors.stores._statements import (
+    COLUMNS,
+    FINAL_VALUES,
+    SELECT_LIST,
+    Execute,
+    in_lists,
+)
+
+if TYPE_CHECKING:
+    from actors.stores._sql import SqlStore
+
+
+def live_roots(store: SqlStore) -> str:
+    """The roots whose lease a worker (the one parameter) holds, locked in order.
+
+    Insertion order is the order in which claims and a group commit lock rows, so a
+    heartbeat or a release never deadlocks with them (PostgreSQL; SQLite locks the
+    whole file).
+    """
+    return (
+        "SELECT id FROM jobs WHERE lease_owner = ? AND parent_id IS NULL "
+        f"AND lease_expires IS NOT NULL ORDER BY {store._order}{store._for_update}"
+    )
+
+
+def claim(
+    store: SqlStore,
+    owner: str,
+    now: float,
+    lease_seconds: float,
+    limit: int,
+    *,
+    case_id: str | None = None,
+    reclaim: bool = False,
+    workflows: Collection[tuple[str, int]] | None = None,
+) -> list[JobRecord]:
+    """Take up to ``limit`` free cases for ``owner``; return their unfinished jobs.
+
+    Atomic per case: the lease is taken on the root row inside the transaction
+    (``FOR UPDATE SKIP LOCKED`` in PostgreSQL, so concurrent claimers never wait on
+    each other), and each case goes to one caller only. Every row of a claimed case
+    is stamped with ``owner`` in the same transaction, which fences the previous
+    holder's saves out of all of them. A case is free when its root is unfinished
+    and its lease has no expiry (never taken, or released) or has expired. A row
+    that cannot be read comes back FAULTED (and is saved so). With ``workflows``
+    only cases of those ``(name, version)`` pairs are taken (none if it is empty).
+    """
+    served = None if workflows is None else sorted(set(workflows))
+    if limit <= 0 or served == []:
+        return []
+    marks = ", ".join("?" for _ in FINAL_VALUES)
+    one = " AND id = ?" if case_id is not None else ""
+    if served is not None:
+        one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
+    pick = (
+        f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
+        f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
+        f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
+    )
+    state_at = COLUMNS.index("state")
+
+    def write(execute: Execute) -> list[Any]:
+        if reclaim:
+            # Every case the owner still holds is made free first, in this
+            # transaction: it takes back what fits in ``limit``, oldest first, and
+            # the rest are free for the next claim, its own or another worker's.
+            # Kept, they would be renewed by its heartbeats and never run.
+            execute(
+                f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
+                (owner,),
+            )
+        params: tuple[Any, ...] = (*FINAL_VALUES, now)
+        if case_id is not None:
+            params += (case_id,)
+        for name, version in served or ():
+            params += (name, version)
+        roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
+        rows: list[Any] = []
+        # A few statements for all the cases taken, not a few per case.
+        for chunk, marks in in_lists(roots):
+            execute(
+                f"UPDATE jobs SET lease_expires = ? WHERE id IN ({marks})",
+                (now + lease_seconds, *chunk),
+            )
+            # Every row of those cases, locked in insertion order (a parent before
+            # its branches, the order a join arrival and a group lock them in too),
+            # then stamped with the new owner.
+            found = execute(
+                f"SELECT {SELECT_LIST} FROM jobs WHERE case_id IN ({marks}) "
+                f"ORDER BY {store._order}{store._for_update}",
+                chunk,
+            ).fetchall()
+            execute(f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk))
+            rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
+        return rows
+
+    return store._records(store._write(write, f"claim cases for {owner!r}"))
+
+
+def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
+    """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+    marks = ", ".join("?" for _ in FINAL_VALUES)
+    rows = store._read(
+        "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
+        f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
+        "GROUP BY workflow, version",
+        (*FINAL_VALUES, now),
+        "count unclaimed cases",
+    )
+    return {(str(name), int(version)): int(n) for name, version, n in rows}
+
+
+def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> int:
+    """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
+
+    Returns how many cases (roots) were renewed. Only a root's lease expires; an
+    ended or released case has no expiry left to renew.
+    """
+    expiry = now + lease_seconds
+    renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({store._live_roots})"
+    what = f"heartbeat of {owner!r}"
+    if not store._skip_locked:  # SQLite: one transaction on the whole file
+        return store._write(lambda execute: int(execute(renew, (expiry, owner)).rowcount), what)
+    # PostgreSQL: the worker's own group commits lock its roots as they save them. A
+    # renewal that waited on each in turn (in order) would wait on one group after
+    # another, and hold up the later groups meanwhile. So first renew every root no
+    # transaction holds, without waiting; then the few left, waiting (in order) for
+    # the groups that hold them. Every live root is renewed to ``expiry`` either way.
+    free = renew.replace(store._for_update, store._skip_locked)
+    first = store._write(lambda execute: int(execute(free, (expiry, owner)).rowcount), what)
+    rest = renew.replace(" ORDER BY", " AND lease_expires <> ? ORDER BY")
+    return first + store._write(
+        lambda execute: int(execute(rest, (expiry, owner, expiry)).rowcount), what
+    )
+
+
+def lease_owners(store: SqlStore, case_ids: list[str]) -> dict[str, str | None]:
+    """Which worker each of these cases belongs to (``None``: nobody); unknown ids left out.
+
+    The worker stamped on the case's root: its holder, or the worker that last held it
+    if the case has ended or was released since.
+    """
+    out: dict[str, str | None] = {}
+    for chunk, marks in in_lists(case_ids):
+        rows = store._read(
+            f"SELECT id, lease_owner FROM jobs WHERE id IN ({marks})",
+            chunk,
+            "read the leases of cases",
+        )
+        out.update((row[0], row[1]) for row in rows)
+    return out
+
+
+def release(store: SqlStore, owner: str) -> int:
+    """Give up every lease ``owner`` holds; those cases resume wherever claimed next.
+
+    Returns how many cases were released. The leases lose their expiry, which makes
+    the cases free to claim at once; the rows keep their stamps until then, so the
+    worker that held a case before ``owner`` stays fenced out of it.
+    """
+
+    def write(execute: Execute) -> int:
+        cur = execute(
+            f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
+            (owner,),
+        )
+        return int(cur.rowcount)
+
+    return store._write(write, f"release the leases of {owner!r}")

@@ -1,0 +1,184 @@
+"""The SQL store's writes: saving jobs (fenced by their lease stamps), deleting and pruning.
+
+Functions of a ``SqlStore`` (its methods of the same names). A save encodes its rows
+before the transaction, then joins the runner's slice, the writer's next group, or
+commits on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from actors._errors import CodecError, LeaseLostError
+from actors._job import FINAL_STATES, JobRecord
+from actors.stores._group import Slice
+from actors.stores._statements import (
+    HISTORY,
+    STAMP_OF,
+    UPSERT,
+    UPSERT_FENCED,
+    Execute,
+    SaveRow,
+)
+
+if TYPE_CHECKING:
+    from actors.stores._sql import SqlStore
+
+
+def save_all(store: SqlStore, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
+    now = time.time()
+    # Encode before the transaction: a CodecError then costs no lock and no rollback.
+    rows = [store._row(job, now) for job in jobs]
+    pending = getattr(store._slice, "pending", None)
+    if pending is not None:  # grouped: committed at the end of the runner's slice
+        pending.extend(rows)
+        return
+    if store._writer is not None and store._group_all and not store._writer.is_current():
+        # A save outside a runner's slice (an admission, the Scheduler's) joins the
+        # writer's next group: no second writer competes for the database's lock.
+        store._writer.store(Slice(rows=rows, fence=fence))
+        return
+    fence = fence and store.owner is not None
+    store._write(lambda execute: store._put_rows(execute, rows, fence=fence), what)
+    store._after_save(jobs)
+
+
+def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:
+    history = None
+    if store.keep_history:
+        history = (
+            job.id,
+            store._seq(),
+            job.step,
+            job.attempt,
+            job.state.value,
+            now,
+            store.owner,
+            job.error,
+            store._started(now),
+        )
+    return store._params(job, now), history, job
+
+
+def lost(store: SqlStore, execute: Execute, job: JobRecord) -> LeaseLostError:
+    """The error for a fenced save of ``job``, naming who holds its row (the rare path)."""
+    row = execute(STAMP_OF, (job.id,)).fetchone()
+    case_id = row[0] if row is not None and row[0] is not None else job.case_id
+    holder = row[1] if row is not None and row[1] is not None else "another worker"
+    return LeaseLostError(job.id, case_id, holder, store.owner)
+
+
+def commit_rows(store: SqlStore, execute: Execute, rows: list[SaveRow]) -> None:
+    """Write ``rows``, fenced when the store has an owner (inside one write transaction)."""
+    store._put_rows(execute, rows, fence=store.owner is not None)
+
+
+def put_rows(
+    store: SqlStore,
+    execute: Execute,
+    rows: list[SaveRow],
+    *,
+    fence: bool = False,
+) -> None:
+    """Write ``rows`` (inside the caller's write transaction).
+
+    Fenced, raise ``LeaseLostError`` at the first row another worker's stamp
+    protects; the caller's transaction then rolls back.
+    """
+    last = {job.id: (params, job) for params, _, job in rows}  # the row ends as last saved
+    owner = store.owner
+    for params, job in last.values():
+        if not fence:
+            execute(UPSERT, params)
+        elif execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
+            raise store._lost(execute, job)
+    for _, history, _ in rows:
+        if history is not None:
+            execute(HISTORY, history)
+
+
+def after_save(store: SqlStore, jobs: list[JobRecord]) -> None:
+    if store.retain is None:
+        return
+    finals = sum(1 for job in jobs if job.state in FINAL_STATES)
+    if not finals:
+        return
+    with store._finals_lock:
+        store._finals += finals
+        due = store._finals >= max(1, store.retain // 10)
+        if due:
+            store._finals = 0
+    if due:
+        store.prune()
+
+
+def create(store: SqlStore, job: JobRecord) -> None:
+    """Save a newly admitted job (state READY)."""
+    store._save_all([job], f"create job {job.id}", fence=False)
+
+
+def create_many(store: SqlStore, jobs: list[JobRecord]) -> None:
+    """Save newly admitted jobs in one transaction: all of them, or none.
+
+    A ``CodecError`` names the batch item (its position in ``jobs``) it is about.
+    """
+    try:
+        store._save_all(jobs, f"create {len(jobs)} jobs", fence=False)
+    except CodecError as exc:
+        for k, job in enumerate(jobs):  # only on failure: which item was it?
+            try:
+                store._params(job, 0.0)
+            except CodecError as item:
+                raise CodecError(f"batch item {k}: {item}") from exc
+        raise
+
+
+def save(store: SqlStore, job: JobRecord) -> None:
+    """Save ``job`` after a step: every field of the record, and a step-history row."""
+    if store._writer is None and getattr(store._slice, "pending", None) is None:
+        store._save_one(job)  # a backend's fast path for a save of its own
+    else:
+        store._save_all([job], f"save job {job.id}")
+
+
+def save_one(store: SqlStore, job: JobRecord) -> None:
+    """The hot path (one save per step); a backend may specialise it."""
+    store._save_all([job], f"save job {job.id}")
+
+
+def save_split(store: SqlStore, parent: JobRecord, branches: list[JobRecord]) -> None:
+    """Save a parent that split together with its new branches, in one transaction."""
+    store._save_all([parent, *branches], f"save the split of job {parent.id}")
+
+
+def delete(store: SqlStore, job_id: str) -> None:
+    """Forget a job (and its step history) whose admission was refused."""
+
+    def write(execute: Execute) -> None:
+        execute("DELETE FROM step_history WHERE job_id = ?", (job_id,))
+        execute("DELETE FROM join_arrivals WHERE parent_id = ?", (job_id,))
+        execute("DELETE FROM join_counts WHERE parent_id = ?", (job_id,))
+        execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    store._write(write, f"delete job {job_id}")
+
+
+def prune(store: SqlStore, retain: int | None = None) -> int:
+    """Delete all but the ``retain`` most recently finished jobs; return how many went."""
+    keep = store.retain if retain is None else retain
+    if keep is None:
+        return 0
+    oldest = (
+        "SELECT id FROM jobs WHERE finished_at IS NOT NULL "
+        f"ORDER BY finished_at DESC, id DESC {store._limit_all} OFFSET ?"
+    )
+
+    def write(execute: Execute) -> int:
+        execute(f"DELETE FROM step_history WHERE job_id IN ({oldest})", (keep,))
+        execute(f"DELETE FROM join_arrivals WHERE parent_id IN ({oldest})", (keep,))
+        execute(f"DELETE FROM join_counts WHERE parent_id IN ({oldest})", (keep,))
+        cur = execute(f"DELETE FROM jobs WHERE id IN ({oldest})", (keep,))
+        return int(cur.rowcount)
+
+    return store._write(write, "prune finished jobs")
