@@ -20,6 +20,9 @@ pickle is involved anywhere. A decoded dataclass is rebuilt field by field witho
 running its ``__init__`` or ``__post_init__``, so it comes back exactly as it was saved.
 A field the stored object lacks takes the field's default (a class may gain fields with
 defaults between a save and a load); a stored field the class no longer has is an error.
+
+What counts as plain data (stored as it is, no tags) and its one-walk check and copy are
+in ``_plain_data``.
 """
 
 from __future__ import annotations
@@ -31,21 +34,25 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any, TypeVar
 
 from actors._errors import CodecError
+from actors.stores._plain_data import (
+    DATACLASS_TAG,
+    KEY_TYPES,
+    MAP_TAG,
+    MAX_DEPTH,
+    NOT_PLAIN,
+    TAGS,
+    copy_plain,
+    plain,
+)
 
 __all__ = ["DEFAULT_CODEC", "Codec", "register_dataclass"]
 
 T = TypeVar("T")
 
-_DATACLASS = "__dataclass__"
 _FIELDS = "fields"
-_MAP = "__map__"
-_TAGS = frozenset({_DATACLASS, _MAP})
 # Stored text holding no tag can be handed to json.loads as is: the fast path.
 _TAG_MARK = '"__'
 _SCALARS = (str, int, float, bool, type(None))
-_KEY_TYPES = frozenset({str, int, float, bool, type(None)})
-# Deep enough for any real job data; a container inside itself hits it and is refused.
-_MAX_DEPTH = 200
 # Built once: json.dumps with options builds an encoder per call. The trees it gets are
 # already checked (no cycles), so it skips its own cycle check.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
@@ -57,8 +64,6 @@ _C_ENCODE = (
     if c_make_encoder is not None
     else None
 )
-_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
-_STR_KEYS = frozenset({str})
 
 
 class _Fail(Exception):  # noqa: N818 - internal signal, never escapes this module
@@ -75,93 +80,6 @@ def _path(root: str, where: list[str]) -> str:
     if len(steps) > 12:
         steps = [*steps[:6], f"...({len(steps) - 9} more)...", *steps[-3:]]
     return root + "".join(steps)
-
-
-def is_plain(value: Any) -> bool:
-    """Whether ``value`` is plain JSON data (str-keyed dicts, lists, tuples, scalars).
-
-    Plain data is storable as it is; anything else needs ``Codec.check``. A flat dict of
-    scalars (most job data, most of the time) costs two type scans, in C.
-    """
-    if type(value) is dict and _PLAIN_SCALARS.issuperset(map(type, value.values())):
-        return _KEY_TYPES.issuperset(map(type, value))  # any key the codec can store
-    return _plain(value, 0)
-
-
-def _plain(value: Any, depth: int) -> bool:
-    """Whether ``value`` is a JSON tree ``to_tree`` would copy unchanged (str keys, no tags).
-
-    A tuple counts: the encoder writes it as the list ``to_tree`` makes of it. Most job
-    data is such a tree; the type checks run in C over each container's members.
-    """
-    kind = type(value)
-    if kind is dict:
-        if not value:
-            return True
-        if depth > _MAX_DEPTH or set(map(type, value)) != _STR_KEYS or not _TAGS.isdisjoint(value):
-            return False
-        members: Any = value.values()
-    elif kind is list or kind is tuple:
-        if depth > _MAX_DEPTH:
-            return False
-        members = value
-    else:
-        return kind in _PLAIN_SCALARS
-    if set(map(type, members)) <= _PLAIN_SCALARS:
-        return True
-    return all(_plain(member, depth + 1) for member in members)
-
-
-_NOT_PLAIN: Any = object()  # what _copy_plain returns for a tree _plain would refuse
-
-
-def _copy_plain(value: Any, depth: int) -> Any:
-    """A copy of ``value`` if ``_plain`` accepts it, else ``_NOT_PLAIN``: one walk, not two.
-
-    Checks exactly what ``_plain`` checks, and copies as it goes; a flat dict or list of
-    scalars (most job data) is checked by type scans and copied by ``.copy()``, all in C
-    (scalars are immutable: a shallow copy of them is a deep one).
-    """
-    kind = type(value)
-    if kind is dict:
-        return _copy_dict(value, depth)
-    if kind is list or kind is tuple:
-        return _copy_sequence(value, depth)
-    return value if kind in _PLAIN_SCALARS else _NOT_PLAIN
-
-
-def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
-    if not value:
-        return {}
-    if (
-        depth > _MAX_DEPTH
-        or not _STR_KEYS.issuperset(map(type, value))
-        or not _TAGS.isdisjoint(value)
-    ):
-        return _NOT_PLAIN
-    if _PLAIN_SCALARS.issuperset(map(type, value.values())):
-        return value.copy()
-    out: dict[str, Any] = {}
-    for k, v in value.items():
-        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
-        if copied is _NOT_PLAIN:
-            return _NOT_PLAIN
-        out[k] = copied
-    return out
-
-
-def _copy_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
-    if depth > _MAX_DEPTH:
-        return _NOT_PLAIN
-    if _PLAIN_SCALARS.issuperset(map(type, value)):
-        return value.copy() if type(value) is list else value  # a tuple of scalars is immutable
-    items = []
-    for v in value:
-        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
-        if copied is _NOT_PLAIN:
-            return _NOT_PLAIN
-        items.append(copied)
-    return items if type(value) is list else tuple(items)
 
 
 class Codec:
@@ -220,7 +138,7 @@ class Codec:
 
     def encode(self, value: Any, what: str = "data") -> str:
         """JSON text for ``value``; ``what`` names it in errors (``data['items'][2]``)."""
-        if _C_ENCODE is not None and _plain(value, 0):
+        if _C_ENCODE is not None and plain(value, 0):
             # Already a JSON tree: the C encoder writes it as is, with no copy made first.
             return "".join(_C_ENCODE(value, 0))
         return _ENCODER.encode(self.to_tree(value, what))
@@ -253,7 +171,7 @@ class Codec:
             raise CodecError(msg) from exc
         if tree == {}:
             return {}
-        pairs = tree.get(_MAP) if type(tree) is dict and len(tree) == 1 else None
+        pairs = tree.get(MAP_TAG) if type(tree) is dict and len(tree) == 1 else None
         if type(pairs) is not list or not all(
             type(pair) is list and len(pair) == 2 and type(pair[0]) is int for pair in pairs
         ):
@@ -265,7 +183,7 @@ class Codec:
         """The text ``encode`` makes of an int-keyed map whose values are JSON trees."""
         if not trees:
             return "{}"
-        return _ENCODER.encode({_MAP: [[k, v] for k, v in trees.items()]})
+        return _ENCODER.encode({MAP_TAG: [[k, v] for k, v in trees.items()]})
 
     @staticmethod
     def tree(text: str) -> Any:
@@ -280,7 +198,7 @@ class Codec:
         Only types are looked at: no method of the value runs (no ``__reduce__``,
         ``__deepcopy__``, ``__getstate__``, ``__eq__`` or ``__hash__`` of user code).
         """
-        if not _plain(value, 0):
+        if not plain(value, 0):
             self.to_tree(value, what)
 
     def copy(self, value: Any, what: str = "data") -> Any:
@@ -291,8 +209,8 @@ class Codec:
         of their class, built field by field as a load would, and a value that cannot be
         stored raises ``CodecError`` naming its path.
         """
-        copied = _copy_plain(value, 0)
-        if copied is not _NOT_PLAIN:
+        copied = copy_plain(value, 0)
+        if copied is not NOT_PLAIN:
             return copied
         return self.from_tree(self.to_tree(value, what), what)
 
@@ -323,13 +241,13 @@ class Codec:
         kind = type(value)
         if kind is str or kind is int or kind is float or kind is bool or value is None:
             return value
-        if depth > _MAX_DEPTH:
-            raise _Fail(f"nested more than {_MAX_DEPTH} levels deep (or a container inside itself)")
+        if depth > MAX_DEPTH:
+            raise _Fail(f"nested more than {MAX_DEPTH} levels deep (or a container inside itself)")
         if kind is dict:
             out: dict[str, Any] = {}
             for k, v in value.items():
-                if type(k) is not str or k in _TAGS:
-                    return {_MAP: self._pairs(value, depth)}
+                if type(k) is not str or k in TAGS:
+                    return {MAP_TAG: self._pairs(value, depth)}
                 try:
                     out[k] = self._out(v, depth + 1)
                 except _Fail as fail:
@@ -353,7 +271,7 @@ class Codec:
     def _pairs(self, value: dict[Any, Any], depth: int) -> list[list[Any]]:
         pairs = []
         for k, v in value.items():
-            if type(k) not in _KEY_TYPES:
+            if type(k) not in KEY_TYPES:
                 fail = _Fail(
                     f"dict key {k!r:.80} is a {type(k).__name__}; keys must be str, int, "
                     "float, bool or None"
@@ -374,7 +292,7 @@ class Codec:
             except _Fail as fail:
                 fail.where.append(f".{f.name}")
                 raise
-        return {_DATACLASS: name, _FIELDS: fields}
+        return {DATACLASS_TAG: name, _FIELDS: fields}
 
     @staticmethod
     def _refusal(value: Any) -> str:
@@ -409,9 +327,9 @@ class Codec:
             return out
         if kind is not dict:
             return tree
-        if _DATACLASS in tree:
+        if DATACLASS_TAG in tree:
             return self._dataclass_in(tree)
-        if _MAP in tree:
+        if MAP_TAG in tree:
             return self._map_in(tree)
         result: dict[str, Any] = {}
         for k, v in tree.items():
@@ -423,13 +341,13 @@ class Codec:
         return result
 
     def _map_in(self, tree: dict[str, Any]) -> dict[Any, Any]:
-        pairs = tree[_MAP]
+        pairs = tree[MAP_TAG]
         if len(tree) != 1 or type(pairs) is not list:
-            raise _Fail(f"malformed {_MAP} object (expected a list of [key, value] pairs)")
+            raise _Fail(f"malformed {MAP_TAG} object (expected a list of [key, value] pairs)")
         out: dict[Any, Any] = {}
         for pair in pairs:
-            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in _KEY_TYPES:
-                raise _Fail(f"malformed {_MAP} entry {pair!r:.80}")
+            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in KEY_TYPES:
+                raise _Fail(f"malformed {MAP_TAG} entry {pair!r:.80}")
             try:
                 out[pair[0]] = self._in(pair[1])
             except _Fail as fail:
@@ -438,10 +356,14 @@ class Codec:
         return out
 
     def _dataclass_in(self, tree: dict[str, Any]) -> Any:
-        name = tree[_DATACLASS]
+        name = tree[DATACLASS_TAG]
         fields = tree.get(_FIELDS)
-        if set(tree) != {_DATACLASS, _FIELDS} or type(name) is not str or type(fields) is not dict:
-            raise _Fail(f"malformed {_DATACLASS} object (expected a name and a fields object)")
+        if (
+            set(tree) != {DATACLASS_TAG, _FIELDS}
+            or type(name) is not str
+            or type(fields) is not dict
+        ):
+            raise _Fail(f"malformed {DATACLASS_TAG} object (expected a name and a fields object)")
         cls = self._classes.get(name)
         if cls is None:
             # Never import or look up what stored text names: only registered classes.

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
-from actors.stores._codec import is_plain
 from actors.stores._memory_admin import MemoryAdmin
+from actors.stores._plain_data import is_plain
 
 if TYPE_CHECKING:
     from collections.abc import Collection

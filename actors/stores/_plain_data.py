@@ -1,0 +1,109 @@
+"""Plain job data: JSON trees a store can hold as they are, checked and copied in one walk.
+
+Most job data is plain (str-keyed dicts, lists, tuples and scalars, no codec tags), and
+every store checks or copies it on each save: these functions do so with type scans in C
+where they can. Anything not plain goes through a ``Codec`` (``_codec``), which also uses
+the tag names and limits defined here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The tags ``Codec`` writes for what JSON cannot say directly; a dict holding one of
+# these keys is not plain data.
+DATACLASS_TAG = "__dataclass__"
+MAP_TAG = "__map__"
+TAGS = frozenset({DATACLASS_TAG, MAP_TAG})
+KEY_TYPES = frozenset({str, int, float, bool, type(None)})
+# Deep enough for any real job data; a container inside itself hits it and is refused.
+MAX_DEPTH = 200
+PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_STR_KEYS = frozenset({str})
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data (str-keyed dicts, lists, tuples, scalars).
+
+    Plain data is storable as it is; anything else needs ``Codec.check``. A flat dict of
+    scalars (most job data, most of the time) costs two type scans, in C.
+    """
+    if type(value) is dict and PLAIN_SCALARS.issuperset(map(type, value.values())):
+        return KEY_TYPES.issuperset(map(type, value))  # any key the codec can store
+    return plain(value, 0)
+
+
+def plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is a JSON tree ``to_tree`` would copy unchanged (str keys, no tags).
+
+    A tuple counts: the encoder writes it as the list ``to_tree`` makes of it. Most job
+    data is such a tree; the type checks run in C over each container's members.
+    """
+    kind = type(value)
+    if kind is dict:
+        if not value:
+            return True
+        if depth > MAX_DEPTH or set(map(type, value)) != _STR_KEYS or not TAGS.isdisjoint(value):
+            return False
+        members: Any = value.values()
+    elif kind is list or kind is tuple:
+        if depth > MAX_DEPTH:
+            return False
+        members = value
+    else:
+        return kind in PLAIN_SCALARS
+    if set(map(type, members)) <= PLAIN_SCALARS:
+        return True
+    return all(plain(member, depth + 1) for member in members)
+
+
+NOT_PLAIN: Any = object()  # what copy_plain returns for a tree _plain would refuse
+
+
+def copy_plain(value: Any, depth: int) -> Any:
+    """A copy of ``value`` if ``_plain`` accepts it, else ``NOT_PLAIN``: one walk, not two.
+
+    Checks exactly what ``_plain`` checks, and copies as it goes; a flat dict or list of
+    scalars (most job data) is checked by type scans and copied by ``.copy()``, all in C
+    (scalars are immutable: a shallow copy of them is a deep one).
+    """
+    kind = type(value)
+    if kind is dict:
+        return _copy_dict(value, depth)
+    if kind is list or kind is tuple:
+        return _copy_sequence(value, depth)
+    return value if kind in PLAIN_SCALARS else NOT_PLAIN
+
+
+def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
+    if not value:
+        return {}
+    if (
+        depth > MAX_DEPTH
+        or not _STR_KEYS.issuperset(map(type, value))
+        or not TAGS.isdisjoint(value)
+    ):
+        return NOT_PLAIN
+    if PLAIN_SCALARS.issuperset(map(type, value.values())):
+        return value.copy()
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        copied = v if type(v) in PLAIN_SCALARS else copy_plain(v, depth + 1)
+        if copied is NOT_PLAIN:
+            return NOT_PLAIN
+        out[k] = copied
+    return out
+
+
+def _copy_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return NOT_PLAIN
+    if PLAIN_SCALARS.issuperset(map(type, value)):
+        return value.copy() if type(value) is list else value  # a tuple of scalars is immutable
+    items = []
+    for v in value:
+        copied = v if type(v) in PLAIN_SCALARS else copy_plain(v, depth + 1)
+        if copied is NOT_PLAIN:
+            return NOT_PLAIN
+        items.append(copied)
+    return items if type(value) is list else tuple(items)
