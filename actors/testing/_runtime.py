@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
-from collections import deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import pykka
 from pykka import messages as pykka_messages
 
-from actors._pykka_seam import Envelope, handle_receive, hooks, told
+from actors._pykka_seam import Envelope, handle_receive, hooks
+from actors.testing._cells import ActorCell, Blocker, Inbox
 from actors.testing._errors import Deadlock, HarnessError
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
 from actors.testing._future import DeterministicFuture
@@ -35,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
 
-# DeterministicFuture lives in its own module; it is re-exported here with the runtime.
+# ActorCell and Blocker (with the cells' inbox) live in ``_cells``, DeterministicFuture in
+# ``_future``; they are re-exported here with the runtime.
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -43,93 +43,12 @@ STARTED = "on_start"
 """What ``DeterministicRuntime.deliver`` reports when it ran an actor's ``on_start``."""
 
 
-class ActorCell:
-    """The runtime's record of one live actor: its inbox and whether it may run now."""
-
-    __slots__ = ("actor", "blocker", "busy", "dead", "inbox", "name", "seq", "started")
-
-    def __init__(self, actor: pykka.Actor, inbox: _Inbox, name: str, seq: int) -> None:
-        self.actor = actor
-        self.inbox = inbox
-        self.name = name
-        """A deterministic name for traces, e.g. ``scheduler`` or ``runner-1``."""
-        self.seq = seq
-        """Start order; the chooser lists actors in this order."""
-        self.started = False
-        self.busy = False  # inside a delivery: a nested get() must not re-enter it
-        self.blocker: Blocker | None = None
-        self.dead = False
-
-    @property
-    def pending(self) -> deque[Envelope[Any]]:
-        """The envelopes waiting in this actor's inbox, oldest first."""
-        return self.inbox.queue
-
-    def __repr__(self) -> str:
-        return f"<ActorCell {self.name} pending={len(self.inbox.queue)}>"
-
-
-@dataclass(eq=False)
-class Blocker:
-    """A simulated thread blocked in a call (a producer's ``schedule()``, a bounded put).
-
-    No message is delivered to ``cell`` (if any) while it is blocked. When ``ready()``
-    says the call could now return, the driver may choose to ``resume()`` it; resuming
-    runs the rest of the blocked call, which may block again.
-    """
-
-    why: str
-    ready: Callable[[], bool]
-    resume: Callable[[], None]
-    holds: Callable[[], Iterable[str]] = lambda: ()
-    """Ids of jobs only this blocked call knows about (for the deadlock report)."""
-    cell: ActorCell | None = None
-    name: str = field(default="")
-
-
-class _Inbox:
-    """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults.
-
-    Told messages of a type in ``urgent`` go to ``lane`` instead, as in the threading
-    runtime's ``LanedInbox``: the actor takes them mid-delivery (a runner between steps).
-    """
-
-    __slots__ = ("cell", "lane", "queue", "runtime", "urgent")
-
-    def __init__(
-        self, runtime: DeterministicRuntime, urgent: frozenset[type] = frozenset()
-    ) -> None:
-        self.queue: deque[Envelope[Any]] = deque()
-        self.lane: deque[Any] = deque()
-        self.urgent = urgent
-        self.runtime = runtime
-        self.cell: ActorCell | None = None
-
-    def put(self, envelope: Envelope[Any], /) -> None:
-        if self.urgent:
-            is_tell, message = told(envelope)
-            if is_tell and type(message) in self.urgent:
-                self.lane.append(message)
-                return
-        self.queue.append(envelope)
-        hook = self.runtime.put_filter
-        if hook is not None and self.cell is not None and envelope.reply_to is None:
-            for _ in range(hook(self.cell, envelope)):
-                self.queue.append(envelope)  # a duplicated tell (asks are never duplicated)
-
-    def get(self) -> Envelope[Any]:
-        return self.queue.popleft()
-
-    def empty(self) -> bool:
-        return not self.queue
-
-
 class _RuntimeActor(pykka.Actor):
     _actors_runtime: ClassVar[DeterministicRuntime]
 
 
 def _sim_inbox(cls: type[_RuntimeActor]) -> ActorInbox:
-    return _Inbox(cls._actors_runtime, frozenset(getattr(cls, "urgent_messages", ())))
+    return Inbox(cls._actors_runtime, frozenset(getattr(cls, "urgent_messages", ())))
 
 
 def _sim_future(cls: type[_RuntimeActor]) -> pykka.Future[Any]:
@@ -258,7 +177,7 @@ class DeterministicRuntime:
 
     def register(self, actor: pykka.Actor) -> ActorCell:
         """Adopt a started actor (called from pykka's actor-loop hook)."""
-        inbox = cast("_Inbox", actor.actor_inbox)
+        inbox = cast("Inbox", actor.actor_inbox)
         name = self.namer(actor)
         incarnation = self._names.get(name, 0) + 1
         self._names[name] = incarnation
@@ -385,7 +304,7 @@ class DeterministicRuntime:
         """
         cell = None
         if actor is not None:
-            cell = cast("_Inbox", actor.actor_inbox).cell
+            cell = cast("Inbox", actor.actor_inbox).cell
         blocker = Blocker(
             why, ready, resume, holds, cell, name or (cell.name if cell else "producer")
         )

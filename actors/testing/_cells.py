@@ -1,0 +1,104 @@
+"""What the deterministic runtime keeps of each actor: its cell, its inbox, its blockers.
+
+An ``ActorCell`` is one live actor as the runtime sees it; its ``Inbox`` is pykka's inbox
+protocol over a plain deque; a ``Blocker`` is a simulated thread blocked in a call. The
+runtime that drives them is ``_runtime``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors._pykka_seam import Envelope, told
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from actors.testing._runtime import DeterministicRuntime
+
+__all__ = ["ActorCell", "Blocker", "Inbox"]
+
+
+class ActorCell:
+    """The runtime's record of one live actor: its inbox and whether it may run now."""
+
+    __slots__ = ("actor", "blocker", "busy", "dead", "inbox", "name", "seq", "started")
+
+    def __init__(self, actor: pykka.Actor, inbox: Inbox, name: str, seq: int) -> None:
+        self.actor = actor
+        self.inbox = inbox
+        self.name = name
+        """A deterministic name for traces, e.g. ``scheduler`` or ``runner-1``."""
+        self.seq = seq
+        """Start order; the chooser lists actors in this order."""
+        self.started = False
+        self.busy = False  # inside a delivery: a nested get() must not re-enter it
+        self.blocker: Blocker | None = None
+        self.dead = False
+
+    @property
+    def pending(self) -> deque[Envelope[Any]]:
+        """The envelopes waiting in this actor's inbox, oldest first."""
+        return self.inbox.queue
+
+    def __repr__(self) -> str:
+        return f"<ActorCell {self.name} pending={len(self.inbox.queue)}>"
+
+
+@dataclass(eq=False)
+class Blocker:
+    """A simulated thread blocked in a call (a producer's ``schedule()``, a bounded put).
+
+    No message is delivered to ``cell`` (if any) while it is blocked. When ``ready()``
+    says the call could now return, the driver may choose to ``resume()`` it; resuming
+    runs the rest of the blocked call, which may block again.
+    """
+
+    why: str
+    ready: Callable[[], bool]
+    resume: Callable[[], None]
+    holds: Callable[[], Iterable[str]] = lambda: ()
+    """Ids of jobs only this blocked call knows about (for the deadlock report)."""
+    cell: ActorCell | None = None
+    name: str = field(default="")
+
+
+class Inbox:
+    """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults.
+
+    Told messages of a type in ``urgent`` go to ``lane`` instead, as in the threading
+    runtime's ``LanedInbox``: the actor takes them mid-delivery (a runner between steps).
+    """
+
+    __slots__ = ("cell", "lane", "queue", "runtime", "urgent")
+
+    def __init__(
+        self, runtime: DeterministicRuntime, urgent: frozenset[type] = frozenset()
+    ) -> None:
+        self.queue: deque[Envelope[Any]] = deque()
+        self.lane: deque[Any] = deque()
+        self.urgent = urgent
+        self.runtime = runtime
+        self.cell: ActorCell | None = None
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        if self.urgent:
+            is_tell, message = told(envelope)
+            if is_tell and type(message) in self.urgent:
+                self.lane.append(message)
+                return
+        self.queue.append(envelope)
+        hook = self.runtime.put_filter
+        if hook is not None and self.cell is not None and envelope.reply_to is None:
+            for _ in range(hook(self.cell, envelope)):
+                self.queue.append(envelope)  # a duplicated tell (asks are never duplicated)
+
+    def get(self) -> Envelope[Any]:
+        return self.queue.popleft()
+
+    def empty(self) -> bool:
+        return not self.queue
