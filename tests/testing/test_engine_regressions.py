@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from actors import JobState, Sequential, Wait, Workflow
+from actors import (
+    DeferredChoice,
+    EventOutcome,
+    JobState,
+    Sequential,
+    Wait,
+    Workflow,
+)
+from actors.stores import open_store
 from actors.testing import Case, EngineConfig, GeneratedWorkflow, Harness, Scenario, VirtualClock
 from actors.testing._shapes import Choice, Loop, Pause, Seq, Split, Task
 
@@ -53,3 +61,44 @@ def test_cancelling_a_parent_while_its_next_split_is_on_the_way_keeps_the_schedu
         )
         for seed in range(40):
             scenario.play(seed=seed)
+
+
+def test_an_event_for_a_park_stored_but_not_yet_reported_is_delivered_in_every_round(tmp_path):
+    # A job that got an event on a step and came back to it (a loop here; an operator's
+    # reset does the same) waits on the same correlation ids again. With group commit its
+    # runner's slice stores the new park and the writer reports it after: an event coming
+    # in between was told "duplicate", from the memory of the first round, and was lost.
+    rounds: list[int] = []
+    flow = Workflow("menu", start="choose", steps=[
+        DeferredChoice(
+            "choose",
+            events={"more": "count", "stop": "end"},
+            on_event=lambda d, name, payload: d.update(got=[*d.get("got", []), payload]),
+        ),
+        Sequential("count", lambda d: rounds.append(len(d["got"])), next="choose"),
+        Sequential("end", lambda d: None),
+    ])  # fmt: skip
+    for seed in range(20):
+        rounds.clear()
+        store = open_store(f"sqlite:///{tmp_path}/{seed}.db", commit="group")
+        try:
+            with Harness([flow], seed=seed, store=store) as h:
+                sub = h.schedule("menu", {})
+                more = f"{sub.job_id}/choose/more"
+                h.run_until_quiescent()  # parked on "choose", and reported
+                first = h.receive_event(more, 1)
+                assert h.writer is not None
+                while not rounds:  # until its runner has parked on "choose" again
+                    assert h.step()
+                assert h.writer.queued  # that park, handed to the writer, not stored
+                second = h.receive_event(more, 2)  # the same id, in the new round
+                h.writer.write()  # the park is stored; its report goes behind the event
+                h.run_until_quiescent()
+                stop = h.receive_event(f"{sub.job_id}/choose/stop", 3)
+                h.run_until_quiescent()
+                outcomes = [first.get(), second.get(), stop.get()]
+                assert outcomes == [EventOutcome.DELIVERED] * 3, seed
+                job = sub.result()
+                assert (job.state, job.data["got"]) == (JobState.DONE, [1, 2, 3]), seed
+        finally:
+            store.close()
