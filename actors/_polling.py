@@ -9,6 +9,7 @@ event or an operator names a case no worker holds.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actors._leases import LeaseGuard, Leases
@@ -65,6 +66,10 @@ class Poller:
         self._margin = lease_seconds / 4  # for clock drift between workers
         self.leases = Leases()
         self.guard = LeaseGuard(clock, shared=shared, deadline=self._deadline(vouched))
+        # When the leases are next renewed, and whether the last claim filled every free
+        # place (more cases are likely waiting: claim again as soon as places free).
+        self._renew_at = -math.inf
+        self.backlogged = False
 
     def _deadline(self, vouched: float) -> float:
         return vouched + self.lease_seconds - self._margin
@@ -88,6 +93,15 @@ class Poller:
 
     # -- a poll ----------------------------------------------------------------------------------
 
+    def renewal_due(self, now: float) -> bool:
+        """Whether this poll renews the leases: once per interval, or now if they may lapse.
+
+        They may have lapsed when this worker was frozen past its deadline or runners
+        handed jobs back. The claims in between (backlogged, or woken) renew nothing: a
+        renewal locks every case this worker holds, and the worker's own saves wait on it.
+        """
+        return now >= self._renew_at or now >= self.guard.deadline or bool(self.leases.waiting)
+
     def renew(self, store: LeaseStore, now: float, held: Collection[str]) -> list[tuple[str, str]]:
         """Renew this worker's leases; the ``(case, holder)`` of held cases another holds now.
 
@@ -107,6 +121,7 @@ class Poller:
     def vouch(self, now: float) -> list[JobRecord]:
         """Every lease held was renewed at ``now``: the jobs handed back since, to run on."""
         self.guard.deadline = self._deadline(now)
+        self._renew_at = now + self.poll_interval
         return self.leases.renewed()
 
     def claim(
@@ -114,16 +129,29 @@ class Poller:
     ) -> tuple[list[JobRecord], float]:
         """Claim up to ``room`` cases; what was taken, and when to poll next.
 
-        When every free place was filled, more cases are likely waiting: the next poll
-        comes soon rather than at most ``room`` cases per interval.
+        When every free place was filled, more cases are likely waiting: the worker is
+        ``backlogged`` (it claims again as soon as a quarter of its places are free, see
+        ``wants_claim``) and the next poll comes soon rather than at most ``room`` cases
+        per interval. The next poll is never later than the next renewal.
         """
         interval = self.poll_interval
-        if room <= 0:
-            return [], now + interval
-        taken = store.claim(self.owner, now, self.lease_seconds, limit=room, workflows=workflows)
-        if len({job.case_id for job in taken}) >= room:
-            interval /= BACKLOG_POLLS
-        return taken, now + interval
+        self.backlogged = False
+        taken: list[JobRecord] = []
+        if room > 0:
+            taken = store.claim(
+                self.owner, now, self.lease_seconds, limit=room, workflows=workflows
+            )
+            if len({job.case_id for job in taken}) >= room:
+                self.backlogged = True
+                interval /= BACKLOG_POLLS
+        due = now + interval
+        if self._renew_at > now:  # else the renewal failed: try again after an interval
+            due = min(due, self._renew_at)
+        return taken, due
+
+    def wants_claim(self, room: int, capacity: int) -> bool:
+        """Whether to claim now, not at the next poll: backlogged, a quarter of places free."""
+        return self.backlogged and room >= max(1, capacity // 4)
 
     def claim_case(
         self, store: LeaseStore, now: float, case_id: str, workflows: Collection[tuple[str, int]]

@@ -310,27 +310,33 @@ class Scheduler(pykka.Actor):
 
         Cases come from producers that only write the store, from workers that released
         them, or from workers whose leases expired (they died): each job resumes from
-        its last saved step.
+        its last saved step. Leases are renewed once per poll interval (``renewal_due``).
         """
         e, poller = self._e, self._poller
         next_poll = now + e.poll_interval
+        poller.backlogged = False  # until a claim fills every free place again
         try:
-            held = {job.case_id for job in self._jobs.values()}
-            held.update(job.case_id for _, job in list(self._channel.running.values()))
-            held.update(e.gate.ids())
-            for case_id, holder in poller.renew(e.store, now, held):
-                self._fx.drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
-            for job in poller.vouch(now):  # handed back, and its case is still this worker's
-                if self._jobs.get(job.id) is job:
-                    self._crew.ready(job)
-            self._recovery.unserved.check(e.store, now)
-            serve_requests(self, e.store, e.owner, now)
+            if poller.renewal_due(now):
+                self._renew(now)
             room = 0 if e.stopping else e.gate.capacity - len(e.gate) - self._channel.ready
             taken, next_poll = poller.claim(e.store, now, room, e.workflows)
             self._fx.adopt(self._fx.fresh(taken))
         except StoreError:
             logger.exception("polling the store failed; trying again", extra=job_log(None))
         self._time.poll_at(next_poll)
+
+    def _renew(self, now: float) -> None:
+        e, poller = self._e, self._poller
+        held = {job.case_id for job in self._jobs.values()}
+        held.update(job.case_id for _, job in list(self._channel.running.values()))
+        held.update(e.gate.ids())
+        for case_id, holder in poller.renew(e.store, now, held):
+            self._fx.drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
+        for job in poller.vouch(now):  # handed back, and its case is still this worker's
+            if self._jobs.get(job.id) is job:
+                self._crew.ready(job)
+        self._recovery.unserved.check(e.store, now)
+        serve_requests(self, e.store, e.owner, now)
 
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
         """A runner handed a job back unrun: renew the leases now, then run it on."""

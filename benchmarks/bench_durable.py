@@ -10,9 +10,9 @@ writer thread). Each figure is the median of ``--repeat`` runs, the modes interl
 and is shown as saves per second against the raw commit rate, with the transactions per
 workflow. ``group+process`` stores SQLite's groups in a writer process
 (``writer="process"``). Then W run by one and by two worker processes (``actors worker``)
-sharing the PostgreSQL database, the two interleaved as well, as a whole run (the
-workers' start-up included) and in the steady state (from a fifth of the workflows done
-to four fifths).
+sharing the PostgreSQL database (``--sqlite-workers``: on one SQLite file too), the two
+interleaved as well, as a whole run (the workers' start-up included) and in the steady
+state (from a fifth of the workflows done to four fifths).
 """
 
 from __future__ import annotations
@@ -109,6 +109,26 @@ def engine_w(
     return out
 
 
+def _idle() -> tuple[float, float]:
+    """The machine's idle and total CPU time so far (Linux ``/proc/stat``; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    return fields[3] + fields[4], sum(fields)  # idle + iowait, everything
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (Linux; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[float, float]:
     """W run by ``workers`` ``actors worker`` processes sharing ``url``: two workflows/s.
 
@@ -130,6 +150,7 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[flo
         *("--workflows", "workload:W", "--runners", "4", "--capacity", "200"),
         *("--commit", commit, "--log-level", "ERROR"),
     ]
+    idle0 = _idle()
     start = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
     seen: list[tuple[float, int]] = []  # (time, workflows done)
@@ -146,6 +167,17 @@ def workers_w(url: str, n: int, workers: int, commit: str = "step") -> tuple[flo
             # beside the workers, so not too often (a run takes several seconds).
             time.sleep(0.1)
         elapsed = time.perf_counter() - start
+        # Whether the run had cores to spare: the workers' CPU (start-up included) and
+        # how much of the whole machine stayed idle meanwhile (other work included).
+        cpu = [_cpu_seconds(p.pid) for p in procs]
+        idle1 = _idle()
+        idle = (idle1[0] - idle0[0]) / max(1.0, idle1[1] - idle0[1])
+        print(
+            f"  {workers} worker(s): {n / elapsed:,.0f} workflows/s, worker CPU "
+            + " + ".join(f"{c:.1f}" for c in cpu)
+            + f" s in {elapsed:.1f} s, machine idle {idle:.0%}",
+            flush=True,
+        )
     finally:
         for p in procs:
             p.terminate()
@@ -163,6 +195,26 @@ def _steady_rate(seen: list[tuple[float, int]], n: int) -> float:
     if high[0] <= low[0]:  # too quick for the samples to tell
         return float("nan")
     return (high[1] - low[1]) / 5 / (high[0] - low[0])
+
+
+def workers_table(name: str, url_of: Any, n: int, repeat: int, commit: str) -> None:
+    """W by one and by two ``actors worker`` processes, interleaved; ratios run by run."""
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for r in range(repeat):
+        for count in (1, 2):  # interleaved
+            runs[count].append(workers_w(url_of(f"w{count}_{commit}_{r}"), n, count, commit))
+    for k, label in ((0, "whole run"), (1, "steady state")):
+        ones = [run[k] for run in runs[1]]
+        twos = [run[k] for run in runs[2]]
+        one, two = median(ones), median(twos)
+        paired = [b / a for a, b in zip(ones, twos, strict=True)]
+        ratios = ", ".join(f"{r:.2f}" for r in paired)
+        print(
+            f"{name} W, commit={commit:<5} {label:<12} 1 worker {one:6,.0f}, "
+            f"2 workers {two:6,.0f} workflows/s: {two / one:.2f}x on the medians, "
+            f"{median(paired):.2f}x the median run (run by run: {ratios})",
+            flush=True,
+        )
 
 
 def fresh_pg(server: Any, name: str) -> str:
@@ -227,6 +279,11 @@ def main() -> int:
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--workers-only", action="store_true")
+    parser.add_argument(
+        "--sqlite-workers",
+        action="store_true",
+        help="also one and two worker processes on one SQLite file (they share its lock)",
+    )
     args = parser.parse_args()
     modes = () if args.workers_only else tuple(args.modes.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="actors-bench-"))
@@ -256,21 +313,20 @@ def main() -> int:
             tuple(mode for mode in modes if "+" not in mode),
         )
         for commit in filter(None, args.worker_modes.split(",")):  # "": no workers run
-            runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
-            for r in range(args.repeat):
-                for count in (1, 2):  # interleaved
-                    url = fresh_pg(server, f"w{count}_{commit}_{r}")
-                    runs[count].append(workers_w(url, args.workers_n, count, commit))
-            for k, label in ((0, "whole run"), (1, "steady state")):
-                ones = [run[k] for run in runs[1]]
-                twos = [run[k] for run in runs[2]]
-                one, two = median(ones), median(twos)
-                paired = [b / a for a, b in zip(ones, twos, strict=True)]
-                ratios = ", ".join(f"{r:.2f}" for r in paired)
-                print(
-                    f"PostgreSQL W, commit={commit:<5} {label:<12} 1 worker {one:6,.0f}, "
-                    f"2 workers {two:6,.0f} workflows/s: {two / one:.2f}x on the medians, "
-                    f"{median(paired):.2f}x the median run (run by run: {ratios})"
+            workers_table(
+                "PostgreSQL",
+                lambda name: fresh_pg(server, name),
+                args.workers_n,
+                args.repeat,
+                commit,
+            )
+            if args.sqlite_workers:
+                workers_table(
+                    "SQLite",
+                    lambda name: f"sqlite:///{tmp / f'{name}.db'}",
+                    args.workers_n,
+                    args.repeat,
+                    commit,
                 )
     finally:
         server.cleanup()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from bounds import TIMEOUT
+
 from actors import ParallelSplit, Sequential, Synchronize, Workflow
 
 
@@ -40,7 +42,7 @@ class Gate:
 
     def __call__(self, data: dict[str, Any]) -> None:
         self.entered.set()
-        assert self.opened.wait(10), "the test never opened the gate"
+        assert self.opened.wait(TIMEOUT), "the test never opened the gate"
 
 
 def counting_flow() -> tuple[Workflow, list[int], Any]:

@@ -3,18 +3,40 @@
 A test names only the fields it is about; the rest are a READY root of workflow ``w``
 version 1 at step ``a`` with data ``{"n": 1}``. A file whose tests share other defaults
 binds them once with ``functools.partial``. ``same`` compares what a save records, and
-``saved_split`` stores a parent waiting on its branches.
+``saved_split`` stores a parent waiting on its branches. ``Order`` and ``Line`` are
+registered dataclasses for data that is more than JSON.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from typing import Any
 
 from actors._job import JobRecord, JobState
+from actors.stores import register_dataclass
 
 _ids = itertools.count(1)
 _DEFAULT: Any = object()
+
+
+@register_dataclass
+@dataclass
+class Line:
+    """A line of an ``Order``."""
+
+    sku: str
+    qty: int = 1
+
+
+@register_dataclass
+@dataclass
+class Order:
+    """Job data with nested dataclasses, a list and an optional field."""
+
+    order_id: int
+    lines: list[Line] = field(default_factory=list)
+    note: str | None = None
 
 
 def record(

@@ -136,8 +136,8 @@ def test_capacity_bound_holds_under_many_producers() -> None:
         for t in threads:
             t.start()
         for t in threads:
-            t.join(60)
-        assert all(h.result(timeout=60).state is JobState.DONE for h in handles)
+            t.join(2 * TIMEOUT)
+        assert all(h.result(timeout=2 * TIMEOUT).state is JobState.DONE for h in handles)
         stats = m.stats()
     assert len(handles) == 200
     assert stats.peak_queued <= capacity
@@ -171,7 +171,7 @@ def test_backpressure_capacity_one_nested_splits_four_producers_finishes() -> No
 
         def produce() -> None:
             for _ in range(25):
-                job = m.schedule("nested", {}).result(timeout=30)
+                job = m.schedule("nested", {}).result(timeout=TIMEOUT)
                 with lock:
                     results.append(job)
 
@@ -179,7 +179,7 @@ def test_backpressure_capacity_one_nested_splits_four_producers_finishes() -> No
         for t in threads:
             t.start()
         for t in threads:
-            t.join(60)
+            t.join(2 * TIMEOUT)
             assert not t.is_alive(), "a producer is stuck: deadlock"
     assert len(results) == 100
     assert all(j.state is JobState.DONE and len(j.data) == 4 for j in results)

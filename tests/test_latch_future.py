@@ -7,6 +7,7 @@ import threading
 
 import pykka
 import pytest
+from bounds import TIMEOUT
 
 from actors._runtime import LatchFuture, ThreadingRuntime
 
@@ -45,7 +46,7 @@ def test_every_waiting_thread_is_released() -> None:
 
     def wait() -> None:
         started.wait()
-        got.append(future.get(timeout=30))
+        got.append(future.get(timeout=TIMEOUT))
 
     threads = [threading.Thread(target=wait) for _ in range(3)]
     for t in threads:
@@ -53,7 +54,7 @@ def test_every_waiting_thread_is_released() -> None:
     started.wait()
     future.set("done")
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=TIMEOUT)
     assert got == ["done"] * 3
 
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pykka
+from bounds import TIMEOUT
 
 from actors import _pykka_seam as seam
 
@@ -80,7 +81,7 @@ def test_the_hooks_plug_into_an_actor_class() -> None:
     cls = type("Seamed", (Echo,), seam.hooks(inbox=inbox))
     ref = cls.start()
     try:
-        assert ref.ask("hello", timeout=30) == "hello"
+        assert ref.ask("hello", timeout=TIMEOUT) == "hello"
     finally:
         ref.stop()
     assert made == ["Seamed"]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
+from records import record
 
 from actors import (
     CodecError,
@@ -26,7 +27,7 @@ from actors._job import JobRecord
 
 
 def _job(n: int) -> JobRecord:
-    return JobRecord(id=f"j{n}", case_id=f"j{n}", workflow="w", version=1, step="a", data={})
+    return record(f"j{n}", data={})
 
 
 def _fill(gate: AdmissionGate, n: int) -> list[JobRecord]:

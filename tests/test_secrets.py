@@ -202,7 +202,7 @@ def test_a_task_error_quoting_a_store_url_is_stored_and_logged_masked(tmp_path, 
     flow = Workflow("connects", [Sequential("connect", connect)], start="connect")
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     with Mediator([flow], store=url) as mediator:
-        job = mediator.schedule("connects", {}).result(timeout=30)
+        job = mediator.schedule("connects", {}).result(timeout=TIMEOUT)
         saved = mediator.get_job(job.id)
     assert job.state is JobState.FAULTED
     assert "postgresql://app:***@db/app" in job.error

@@ -1,6 +1,7 @@
 """Wait timers, RequestReaction events, DeferredChoice, cancellation and retry backoff.
 
-Timers run on the ManualClock (tests/conftest.py): no test sleeps to let time pass.
+Timers run on a VirtualClock (the `clock` fixture in tests/conftest.py): no test sleeps
+to let time pass.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT
-from conftest import ManualClock
 from flows import Gate, setter
 
 from actors import (
@@ -28,6 +28,7 @@ from actors import (
     Wait,
     Workflow,
 )
+from actors.testing import VirtualClock
 
 
 def wait_flow(seconds: float = 60) -> Workflow:
@@ -38,10 +39,10 @@ def wait_flow(seconds: float = 60) -> Workflow:
     )
 
 
-def test_wait_parks_then_fires_at_its_due_time(clock: ManualClock) -> None:
+def test_wait_parks_then_fires_at_its_due_time(clock: VirtualClock) -> None:
     with Mediator([wait_flow(60)], runners=1, clock=clock) as m:
         handle = m.schedule("wait", {})
-        due = clock.wait_armed()
+        due = clock.wait_for_alarm()
         assert due == clock.now() + 60
         assert m.stats().waiting == 1
         assert m.stats().timers == 1
@@ -54,7 +55,7 @@ def test_wait_parks_then_fires_at_its_due_time(clock: ManualClock) -> None:
     assert job.data == {"after": True}
 
 
-def test_overdue_timers_fire_at_once_in_due_order(clock: ManualClock) -> None:
+def test_overdue_timers_fire_at_once_in_due_order(clock: VirtualClock) -> None:
     order: list[int] = []
     flow = Workflow(
         "w",
@@ -66,9 +67,9 @@ def test_overdue_timers_fire_at_once_in_due_order(clock: ManualClock) -> None:
     )
     with Mediator([flow], runners=1, clock=clock) as m:
         handles = [m.schedule("w", {"s": s}) for s in (30, 10, 20)]
-        clock.wait_armed()
+        clock.wait_for_alarm()
         while m.stats().timers < 3:
-            clock.wait_armed()
+            clock.wait_for_alarm()
         clock.advance(3600)  # far past every due time: all fire, earliest first
         for h in handles:
             assert h.result(timeout=TIMEOUT).state is JobState.DONE
@@ -157,12 +158,12 @@ def test_a_send_that_raises_is_a_fault_reply() -> None:
     assert job.data == {"error": "ConnectionError: approver offline", "rejected": True}
 
 
-def test_timeout_takes_the_timeout_path_and_a_later_reply_is_late(clock: ManualClock) -> None:
+def test_timeout_takes_the_timeout_path_and_a_later_reply_is_late(clock: VirtualClock) -> None:
     inbox = Inbox()
     with Mediator([approval_flow(inbox, timeout=300)], runners=1, clock=clock) as m:
         handle = m.schedule("approve", {})
         assert inbox.arrived.wait(TIMEOUT)
-        clock.wait_armed()
+        clock.wait_for_alarm()
         clock.advance(300)
         job = handle.result(timeout=TIMEOUT)
         outcome = m.receive_event(inbox.requests[0][1].correlation_id, "too late")
@@ -196,10 +197,10 @@ def choice_flow() -> Workflow:
     )
 
 
-def test_deferred_choice_first_event_wins_others_withdrawn(clock: ManualClock) -> None:
+def test_deferred_choice_first_event_wins_others_withdrawn(clock: VirtualClock) -> None:
     with Mediator([choice_flow()], runners=1, clock=clock) as m:
         handle = m.schedule("choose", {})
-        clock.wait_armed()
+        clock.wait_for_alarm()
         base = f"{handle.job_id}/which"
         assert m.receive_event(f"{base}/cancelled", "by customer") is EventOutcome.DELIVERED
         assert m.receive_event(f"{base}/paid", 10) is EventOutcome.LATE
@@ -208,17 +209,17 @@ def test_deferred_choice_first_event_wins_others_withdrawn(clock: ManualClock) -
     assert job.data == {"event": "cancelled", "payload": "by customer", "refunded": True}
 
 
-def test_deferred_choice_timer_decides(clock: ManualClock) -> None:
+def test_deferred_choice_timer_decides(clock: VirtualClock) -> None:
     with Mediator([choice_flow()], runners=1, clock=clock) as m:
         handle = m.schedule("choose", {})
-        clock.wait_armed()
+        clock.wait_for_alarm()
         clock.advance(3600)
         job = handle.result(timeout=TIMEOUT)
         assert m.receive_event(f"{handle.job_id}/which/paid", 1) is EventOutcome.LATE
     assert job.data == {"expired": True}
 
 
-def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: ManualClock) -> None:
+def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: VirtualClock) -> None:
     attempts: list[float] = []
 
     def flaky(data: Any, ctx: StepContext) -> None:
@@ -231,10 +232,10 @@ def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: ManualClock) 
     )
     with Mediator([flow], runners=1, clock=clock) as m:
         handle = m.schedule("retry", {})
-        first = clock.wait_armed()
+        first = clock.wait_for_alarm()
         assert m.stats().waiting == 1  # parked, the runner is free
         clock.advance(10)
-        clock.wait_armed(at_least=first + 1)
+        clock.wait_for_alarm(at_least=first + 1)
         clock.advance(20)
         job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
@@ -242,10 +243,10 @@ def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: ManualClock) 
     assert [t - attempts[0] for t in attempts] == [0, 10, 30]
 
 
-def test_cancel_a_waiting_job_withdraws_its_timer(clock: ManualClock) -> None:
+def test_cancel_a_waiting_job_withdraws_its_timer(clock: VirtualClock) -> None:
     with Mediator([wait_flow(60)], runners=1, clock=clock) as m:
         handle = m.schedule("wait", {})
-        clock.wait_armed()
+        clock.wait_for_alarm()
         assert m.cancel(handle.job_id) is CancelOutcome.CANCELLED
         job = handle.result(timeout=TIMEOUT)
         assert m.stats().timers == 0
@@ -281,7 +282,7 @@ def test_cancel_a_running_job_stops_after_the_current_step() -> None:
     assert after == []
 
 
-def test_cancel_a_case_cancels_every_branch(clock: ManualClock) -> None:
+def test_cancel_a_case_cancels_every_branch(clock: VirtualClock) -> None:
     flow = Workflow(
         "fan",
         [
@@ -297,7 +298,7 @@ def test_cancel_a_case_cancels_every_branch(clock: ManualClock) -> None:
     with Mediator([flow], runners=2, clock=clock) as m:
         handle = m.schedule("fan", {})
         while m.stats().timers < 3:
-            clock.wait_armed()
+            clock.wait_for_alarm()
         m.cancel(handle.job_id)
         job = handle.result(timeout=TIMEOUT)
         stats = m.stats()
@@ -306,7 +307,7 @@ def test_cancel_a_case_cancels_every_branch(clock: ManualClock) -> None:
     assert stats.cancelled == 4
 
 
-def test_cancelling_one_branch_cancels_its_split(clock: ManualClock) -> None:
+def test_cancelling_one_branch_cancels_its_split(clock: VirtualClock) -> None:
     """A Synchronize never fires with a branch missing: the parent ends CANCELLED."""
     branch_ids: list[str] = []
 
@@ -327,7 +328,7 @@ def test_cancelling_one_branch_cancels_its_split(clock: ManualClock) -> None:
     )
     with Mediator([flow], runners=2, clock=clock) as m:
         handle = m.schedule("fan", {})
-        clock.wait_armed()
+        clock.wait_for_alarm()
         assert m.cancel(branch_ids[0]) is CancelOutcome.CANCELLED
         job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.CANCELLED

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from bounds import TIMEOUT
 
 CHROMIUM = Path(os.environ.get("ACTORS_CHROMIUM", "/usr/bin/chromium"))
 # No sandbox (CI runs as root), nothing reaching out (the network is closed), a fresh
@@ -65,7 +66,7 @@ class Served:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(TIMEOUT)
         self._socket.close()
         assert not self._thread.is_alive(), "the dashboard's server did not stop"
 

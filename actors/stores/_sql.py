@@ -673,15 +673,22 @@ class SqlStore(SqlAdmin, Store):
         Returns how many cases (roots) were renewed. Only a root's lease expires; an
         ended or released case has no expiry left to renew.
         """
-
-        def write(execute: Execute) -> int:
-            cur = execute(
-                f"UPDATE jobs SET lease_expires = ? WHERE id IN ({self._live_roots})",
-                (now + lease_seconds, owner),
-            )
-            return int(cur.rowcount)
-
-        return self._write(write, f"heartbeat of {owner!r}")
+        expiry = now + lease_seconds
+        renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({self._live_roots})"
+        what = f"heartbeat of {owner!r}"
+        if not self._skip_locked:  # SQLite: one transaction on the whole file
+            return self._write(lambda execute: int(execute(renew, (expiry, owner)).rowcount), what)
+        # PostgreSQL: the worker's own group commits lock its roots as they save them. A
+        # renewal that waited on each in turn (in order) would wait on one group after
+        # another, and hold up the later groups meanwhile. So first renew every root no
+        # transaction holds, without waiting; then the few left, waiting (in order) for
+        # the groups that hold them. Every live root is renewed to ``expiry`` either way.
+        free = renew.replace(self._for_update, self._skip_locked)
+        first = self._write(lambda execute: int(execute(free, (expiry, owner)).rowcount), what)
+        rest = renew.replace(" ORDER BY", " AND lease_expires <> ? ORDER BY")
+        return first + self._write(
+            lambda execute: int(execute(rest, (expiry, owner, expiry)).rowcount), what
+        )
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
         """Which worker each of these cases belongs to (``None``: nobody); unknown ids left out.

@@ -138,6 +138,7 @@ class Harness(External, Failures, Actions):
         # A chooser that ranks actors (PCT) is shown who each option would run.
         self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
+        self.clock.hold()  # every ring is an action the harness chooses (and replays)
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         self.runtime.driver = self.step
         self.runtime.namer = actor_name

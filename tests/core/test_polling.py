@@ -135,3 +135,25 @@ def test_without_a_shared_store_every_step_may_run() -> None:
     )
     poller.lose("c0")
     assert poller.guard.may_run(record("j", case_id="c0"))
+
+
+def test_renewals_come_once_per_interval_and_backlogged_claims_wait_for_a_quarter_free() -> None:
+    clock = ManualTime()
+    store = LeaseBook(free=[f"c{n}" for n in range(10)])
+    poller = Poller(clock, "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0)
+    assert poller.renewal_due(0.0)  # never renewed yet
+    poller.vouch(0.0)
+    assert not poller.renewal_due(0.5)  # a claim in between renews nothing
+    assert poller.renewal_due(1.0)  # an interval on
+    taken, next_poll = poller.claim(store, 0.5, 4, workflows=[("w", 1)])
+    assert len(taken) == 4 and poller.backlogged
+    assert next_poll == 0.5 + 1.0 / BACKLOG_POLLS
+    # Backlogged: claim at once when a quarter of the capacity (8) is free, not before.
+    assert not poller.wants_claim(1, capacity=8)
+    assert poller.wants_claim(2, capacity=8)
+    taken, next_poll = poller.claim(store, 0.95, 10, workflows=[("w", 1)])
+    assert len(taken) == 6 and not poller.backlogged  # the store ran dry
+    assert not poller.wants_claim(8, capacity=8)
+    assert next_poll == 1.0  # the renewal is due before a whole interval from now
+    poller.hand_back(record("j", case_id="c0"))
+    assert poller.renewal_due(0.96)  # a job handed back: renew at once

@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from bounds import TIMEOUT
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -134,7 +135,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             victim = rng.randrange(WORKERS)
             workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait(10)
+            workers[victim].wait(TIMEOUT)
             kills += 1
             workers[victim] = start_worker(env)
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
@@ -143,7 +144,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
             proc.send_signal(signal.SIGTERM)
         for proc in workers:
             try:
-                proc.wait(30)
+                proc.wait(TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
     # Every workflow DONE, and its join's effect is in the saved data exactly once.

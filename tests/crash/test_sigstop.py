@@ -14,11 +14,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -27,15 +26,6 @@ from stallflow import FLOW, LEASE  # noqa: E402
 
 from actors import JobState, Mediator, enqueue  # noqa: E402
 from actors.stores import open_store  # noqa: E402
-
-
-def _until(check, what: str) -> None:
-    """Wait for a condition another process brings about (checked every 20 ms, bounded)."""
-    end = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -71,7 +61,7 @@ def test_a_worker_frozen_with_sigstop_runs_no_step_of_a_case_taken_over(
     try:
         assert a.stdout.readline().strip() == "ready"
         reader.start()
-        _until((tmp_path / "entered").exists, "worker A to enter the step")
+        wait_until((tmp_path / "entered").exists, "worker A to enter the step", every=0.02)
         a.send_signal(signal.SIGSTOP)  # frozen inside "slow"; "other" waits behind it
         os.environ["STALL_DIR"] = str(tmp_path)
         os.environ["STALL_WORKER"] = "B"
@@ -81,7 +71,11 @@ def test_a_worker_frozen_with_sigstop_runs_no_step_of_a_case_taken_over(
             try:
                 store = open_store(url, read_only=True)
                 try:
-                    _until(lambda: store.get(case).state is JobState.DONE, "B to end the case")
+                    wait_until(
+                        lambda: store.get(case).state is JobState.DONE,
+                        "B to end the case",
+                        every=0.02,
+                    )
                 finally:
                     store.close()
             finally:

@@ -11,10 +11,10 @@ from collections import deque
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from records import record
 
 from actors import FullMode, MailboxFull
 from actors._admission import AdmissionGate
-from actors._job import JobRecord
 
 
 class GateMachine(RuleBasedStateMachine):
@@ -79,9 +79,7 @@ class GateMachine(RuleBasedStateMachine):
     def commit_or_release(self, data: st.DataObject) -> None:
         job_id = self.reserved.pop(0)
         if data.draw(st.booleans(), label="commit"):
-            self.gate.commit(
-                JobRecord(id=job_id, case_id=job_id, workflow="w", version=1, step="a", data={})
-            )
+            self.gate.commit(record(job_id, data={}))
             self.queue.append(job_id)
         else:
             self.gate.release()

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from bounds import TIMEOUT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -173,7 +174,7 @@ def test_generated_workflows_run_every_taken_step_exactly_once(
                 admitted.append((m.schedule("generated", {"flags": flags}, timeout=30), flags))
             except MailboxFull:
                 assert mode is FullMode.DROP_NEWEST
-        results = [(h.result(timeout=30), flags) for h, flags in admitted]
+        results = [(h.result(timeout=TIMEOUT), flags) for h, flags in admitted]
         stats = m.stats()
     assert stats.peak_queued <= capacity
     for job, flags in results:

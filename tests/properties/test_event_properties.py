@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from conftest import ManualClock
+from bounds import TIMEOUT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +24,7 @@ from actors import (
     StepContext,
     Workflow,
 )
+from actors.testing import VirtualClock
 
 JOBS = 4
 TIMEOUT_S = 100.0
@@ -42,7 +43,7 @@ actions = st.lists(
 @settings(max_examples=40, deadline=None)
 @given(script=actions, runners=st.integers(1, 3))
 def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners: int) -> None:
-    clock = ManualClock()
+    clock = VirtualClock(start=1_000_000.0)
     applied: Counter[str] = Counter()
     lock = threading.Lock()
     parked = threading.Semaphore(0)
@@ -81,10 +82,10 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
     with Mediator([flow], runners=runners, clock=clock) as m:
         handles = [m.schedule("req", {"n": n}) for n in range(JOBS)]
         for _ in range(JOBS):
-            assert parked.acquire(timeout=10)
-        clock.wait_armed()
+            assert parked.acquire(timeout=TIMEOUT)
+        clock.wait_for_alarm()
         while m.stats().timers < JOBS:  # every job is parked with its timer
-            clock.wait_armed()
+            clock.wait_for_alarm()
         first: dict[int, str] = {}
         elapsed = 0.0
         for action, arg in script:
@@ -94,7 +95,7 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
                 if elapsed >= TIMEOUT_S:
                     for n in range(JOBS):
                         if first.setdefault(n, "expired") == "expired":
-                            handles[n].result(timeout=10)
+                            handles[n].result(timeout=TIMEOUT)
                 continue
             n = arg
             if action == "cancel":
@@ -113,9 +114,9 @@ def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners
                 first[n] = "ok" if action == "reply" else "failed"
                 # Let it finish, so a later cancel meets a finished job rather than
                 # racing the steps after the reply (which it could legitimately stop).
-                handles[n].result(timeout=10)
+                handles[n].result(timeout=TIMEOUT)
         clock.advance(TIMEOUT_S * 2)  # whatever is still waiting times out now
-        jobs = [h.result(timeout=10) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     for n, job in enumerate(jobs):
         decided = first.get(n, "expired")
         if decided == "cancelled":

@@ -121,3 +121,9 @@ def make_sql_store(request, tmp_path):
 @pytest.fixture
 def sql_store(make_sql_store):
     return make_sql_store()
+
+
+@pytest.fixture
+def group(make_sql_store):
+    """A group-commit store of the kind ``make_sql_store`` is parametrized with."""
+    return make_sql_store(commit="group")

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from bounds import TIMEOUT, wait_until
 
 from actors import (
     JobState,
@@ -59,15 +60,6 @@ def url(make_sql_store):
     return make_sql_store.url
 
 
-def wait_until(check, timeout=10.0):
-    """Wait for ``check()`` to hold (the worker acts on its own thread), failing after timeout."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        pause.wait(0.01)
-
-
 def worker(url, owner="w1", flows=(FLOW,)):
     return Mediator(flows, store=url, owner=owner, poll_interval=0.02, lease_seconds=5.0)
 
@@ -81,7 +73,7 @@ def test_list_filters_and_pages(url):
     with worker(url) as mediator:
         handles = [mediator.schedule("order", {"n": n}, job_id=f"o{n}") for n in range(3)]
         for handle in handles:
-            assert handle.result(timeout=10).state is JobState.FAULTED
+            assert handle.result(timeout=TIMEOUT).state is JobState.FAULTED
     with Admin(url, operator="alice") as admin:
         faulted = admin.jobs(state="faulted")
         assert {j.id for j in faulted.items if j.parent_id is None} == {"o0", "o1", "o2"}
@@ -105,7 +97,7 @@ def test_list_filters_and_pages(url):
 def test_a_faulted_case_is_described_as_a_tree_then_retried_to_its_join(url):
     BROKEN["pay"] = True
     with worker(url) as mediator:
-        assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=TIMEOUT).state is (
             JobState.FAULTED
         )
         with Admin(url, operator="alice", workflows=[FLOW]) as admin:
@@ -151,7 +143,7 @@ def test_reset_to_a_named_step_runs_the_case_again_from_there(url):
                 lambda: state_of(admin, "o1") is JobState.WAITING and admin.job("o1").step == "ask"
             )
             assert admin.send_event("o1/ask", "yes").via == "worker w1"
-            assert handle.result(timeout=10).state is JobState.DONE
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
             with pytest.raises(ActionRefusedError, match="not faulted"):
                 admin.retry("o1")
             with pytest.raises(ActionRefusedError, match="no step 'nope'"):
@@ -176,10 +168,10 @@ def test_cancel_and_event_while_a_live_worker_holds_the_case_go_through_it(url):
             assert admin.prune(0).cases == 0  # unfinished cases are kept
             cancelled = admin.cancel("o1")
             assert (cancelled.outcome, cancelled.via) == ("cancelled", "worker w1")
-            assert one.result(timeout=10).state is JobState.CANCELLED
+            assert one.result(timeout=TIMEOUT).state is JobState.CANCELLED
             event = admin.send_event("o2/ask", {"ok": True})
             assert (event.outcome, event.via) == ("delivered", "worker w1")
-            assert two.result(timeout=10).data["reply"] == {"ok": True}
+            assert two.result(timeout=TIMEOUT).data["reply"] == {"ok": True}
             assert admin.send_event("o2/ask", 1).outcome == "finished"
             assert admin.cancel("o2").outcome == "already_finished"
             actions = [e.action for e in admin.history("o1") if e.kind == "action"]
@@ -255,7 +247,7 @@ def test_a_corrupt_request_is_answered_with_its_error_and_the_worker_goes_on(url
             wait_until(lambda: admin.store.get_request(request_id).done_at is not None)
             assert admin.store.get_request(request_id).outcome.startswith("error: ")
             assert admin.send_event("o1/ask", "still fine").via == "worker w1"
-            assert handle.result(timeout=10).data["reply"] == "still fine"
+            assert handle.result(timeout=TIMEOUT).data["reply"] == "still fine"
 
 
 def test_reset_of_a_branch_that_had_joined_makes_the_join_wait_for_it_again(url):
@@ -264,7 +256,7 @@ def test_reset_of_a_branch_that_had_joined_makes_the_join_wait_for_it_again(url)
         with Admin(url, operator="bob", workflows=[FLOW]) as admin:
             wait_until(lambda: admin.job("o1").step == "ask")
             admin.send_event("o1/ask", "first")
-            assert handle.result(timeout=10).state is JobState.DONE
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
             ship_branch = admin.case("o1").root.children[1].job
             assert (ship_branch.step, ship_branch.state) == ("join", JobState.DONE)
             with pytest.raises(ActionRefusedError, match="gone past the split"):
@@ -282,7 +274,7 @@ def test_reset_of_a_branch_that_had_joined_makes_the_join_wait_for_it_again(url)
 def test_a_reset_branch_that_had_arrived_arrives_again_and_the_join_fires_once(url):
     BROKEN["pay"] = True
     with worker(url) as mediator:
-        assert mediator.schedule("order", {}, job_id="o1").result(timeout=10).state is (
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=TIMEOUT).state is (
             JobState.FAULTED
         )
     with Admin(url, operator="bob", workflows=[FLOW]) as admin:
@@ -325,7 +317,7 @@ def test_actions_from_two_threads_beside_two_workers_one_of_which_stops(url):
     first = worker(url, "w1", flows=(FLOW, other))  # it takes "other" cases once released
     try:
         with Admin(url, operator="race", timeout=20) as admin:
-            wait_until(lambda: all(admin.job(i).step == "ask" for i in ids), timeout=20)
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ids))
             assert {admin.case(i).held_by for i in ids} == {"w1", "w2"}
             results: dict[str, str] = {}
             errors: list[BaseException] = []
@@ -345,11 +337,11 @@ def test_actions_from_two_threads_beside_two_workers_one_of_which_stops(url):
                 thread.start()
             second.shutdown()  # its cases are released; the first worker takes them over
             for thread in threads:
-                thread.join(timeout=60)
+                thread.join(timeout=2 * TIMEOUT)
             assert not errors, errors
             assert set(results.values()) <= {"delivered", "cancelled"}
             assert len(results) == len(ids)
-            wait_until(lambda: all(state_of(admin, i).is_final for i in ids), timeout=20)
+            wait_until(lambda: all(state_of(admin, i).is_final for i in ids))
             for case_id, outcome in results.items():
                 expected = JobState.DONE if outcome == "delivered" else JobState.CANCELLED
                 assert state_of(admin, case_id) is expected, case_id

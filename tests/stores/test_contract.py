@@ -6,31 +6,15 @@ bad rows, claims racing across connections) use ``sql_store``.
 """
 
 import threading
-from dataclasses import dataclass, field
 from functools import partial
 
 import pytest
-from records import record, same, saved_split
+from bounds import TIMEOUT
+from records import Line, Order, record, same, saved_split
 
-from actors import CodecError, JobNotFoundError, JobState
+from actors import CodecError, JobState
 from actors._job import FINAL_STATES, Job, JobRecord
-from actors.stores import Store, register_dataclass
-
-
-@register_dataclass
-@dataclass
-class Line:
-    sku: str
-    qty: int = 1
-
-
-@register_dataclass
-@dataclass
-class Order:
-    order_id: int
-    lines: list[Line] = field(default_factory=list)
-    note: str | None = None
-
+from actors.stores import Store
 
 rec = partial(record, workflow="order", step="reserve")
 split = partial(saved_split, build=rec)
@@ -289,7 +273,7 @@ def test_concurrent_saves_from_several_threads(store):
             jobs = [rec(f"t{t}-{k}") for k in range(jobs_per_thread)]
             for job in jobs:
                 store.create(job)
-            start.wait(timeout=30)
+            start.wait(timeout=TIMEOUT)
             for s in range(saves):
                 for job in jobs:
                     job.state = JobState.RUNNING
@@ -303,7 +287,7 @@ def test_concurrent_saves_from_several_threads(store):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     assert not any(th.is_alive() for th in threads)
     for t in range(threads_n):
@@ -312,71 +296,6 @@ def test_concurrent_saves_from_several_threads(store):
             assert loaded.data == {"thread": t, "save": saves - 1}
             assert loaded.step == f"s{saves - 1}"
     assert store.counts()[JobState.RUNNING] == threads_n * jobs_per_thread
-
-
-# -- joins ----------------------------------------------------------------------------------------
-
-
-def test_record_arrival_counts_each_branch_once(store):
-    parent, _ = split(store, 3, gen=2)
-    assert store.record_arrival(parent.id, 2, 0, {"r": 0}) == (1, 3)
-    assert store.record_arrival(parent.id, 2, 0, {"r": 0}) == (0, 3)  # a retry counts nothing
-    assert store.record_arrival(parent.id, 1, 1, {"r": 1}) == (0, 3)  # an earlier split's branch
-    assert store.record_arrival(parent.id, 2, 2, {"r": 2}) == (2, 3)
-    assert store.record_arrival(parent.id, 2, 1, Order(3)) == (3, 3)
-    assert store.load(parent.id).arrivals == {0: {"r": 0}, 1: Order(3), 2: {"r": 2}}
-
-
-def test_record_arrival_with_join_step_releases_the_parent(store):
-    parent, _ = split(store, 2)
-    store.record_arrival(parent.id, 1, 1, {"b": 1}, join_step="join")
-    assert store.load(parent.id).state is JobState.WAITING
-    assert store.record_arrival(parent.id, 1, 0, {"b": 0}, join_step="join") == (2, 2)
-    loaded = store.load(parent.id)
-    assert (loaded.state, loaded.step, loaded.joined) == (JobState.READY, "join", True)
-    assert loaded.event == ("join", "join", None)
-    assert loaded.arrivals == {0: {"b": 0}, 1: {"b": 1}}
-    assert store.record_arrival(parent.id, 1, 0, {"b": 0}, join_step="join") == (0, 2)
-
-
-def test_record_arrival_for_an_unknown_parent(store):
-    with pytest.raises(JobNotFoundError):
-        store.record_arrival("missing", 1, 0, {})
-
-
-@pytest.mark.parametrize("join_step", [None, "join"])
-def test_record_arrival_fires_exactly_once_under_8_threads(make_store, join_step):
-    stores = [make_store()]
-    if make_store.kind != "memory":
-        stores.append(make_store())  # half the threads on a second connection pool / file handle
-    store = stores[0]
-    parent, _ = split(store, 8)
-    start = threading.Barrier(8)
-    results, errors = [], []
-    lock = threading.Lock()
-
-    def arrive(i):
-        try:
-            s = stores[i % len(stores)]
-            start.wait(timeout=30)
-            for _ in range(2):  # each branch arrives twice (a retry after a crash)
-                got = s.record_arrival(parent.id, 1, i, {"i": i}, join_step=join_step)
-                with lock:
-                    results.append(got)
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=arrive, args=(i,)) for i in range(8)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(timeout=60)
-    assert not errors
-    counted = sorted(a for a, _ in results if a)
-    assert counted == list(range(1, 9))  # each branch counted once, in some order
-    assert [r for r in results if r == (8, 8)] == [(8, 8)]  # the join fires exactly once
-    assert all(total == 8 for _, total in results)
-    assert store.load(parent.id).arrivals == {i: {"i": i} for i in range(8)}
 
 
 # -- timers ---------------------------------------------------------------------------------------
@@ -417,72 +336,6 @@ def test_stores_without_multi_worker_support_say_so():
     ):
         with pytest.raises(NotImplementedError, match=r"Minimal \(minimal://\) does not implement"):
             call()
-
-
-# -- bad rows (durable stores) --------------------------------------------------------------------
-
-
-BAD_COLUMNS = [
-    ("data", "{not json", "not valid JSON"),
-    ("data", '{"__dataclass__": "os:system", "fields": {"command": "echo pwned"}}', "os:system"),
-    ("data", '{"__dataclass__": "tests.nowhere:Evil", "fields": {}}', "not registered"),
-    ("state", "paused", "unknown state 'paused'"),
-    ("event", "[1, 2", "event of job"),
-    ("event", '{"kind": "reply"}', "not a [kind, name, payload] list"),
-    ("arrivals", '{"__map__": [["zero", {}]]}', "arrivals of job"),
-]
-
-
-@pytest.mark.parametrize(("column", "value", "named"), BAD_COLUMNS)
-@pytest.mark.parametrize("read", ["load", "get", "unfinished"])
-def test_a_bad_row_comes_back_faulted_and_is_saved_so(make_sql_store, column, value, named, read):
-    store = make_sql_store()
-    job = rec(data={"keep": True})
-    store.create(job)
-    make_sql_store.raw(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job.id))
-    if read == "unfinished":
-        [got] = [j for j in store.unfinished() if j.id == job.id]
-    else:
-        got = getattr(store, read)(job.id)
-    assert got.state is JobState.FAULTED
-    assert "stored job row is unreadable" in got.error
-    assert named in got.error
-    # Saved FAULTED, the unreadable column left as it was for inspection; the store goes on.
-    [(state, stored)] = make_sql_store.raw(
-        f"SELECT state, {column} FROM jobs WHERE id = ?", (job.id,)
-    )
-    assert state == "faulted"
-    if column != "state":
-        assert stored == value
-    assert store.get(job.id).state is JobState.FAULTED
-    assert job.id not in [j.id for j in store.unfinished()]
-    assert store.counts()[JobState.FAULTED] == 1
-    other = rec()
-    store.create(other)
-    assert store.load(other.id).data == {"n": 1}
-
-
-def test_a_bad_row_is_never_executed(make_sql_store, tmp_path):
-    store = make_sql_store()
-    job = rec()
-    store.create(job)
-    marker = tmp_path / "pwned"
-    crafted = (
-        '{"__dataclass__": "os:system", "fields": {"command": "touch %s"}}' % marker  # noqa: UP031
-    )
-    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", (crafted, job.id))
-    assert store.load(job.id).state is JobState.FAULTED
-    assert not marker.exists()
-
-
-def test_claim_returns_a_bad_row_faulted(sql_store, make_sql_store):
-    job = rec()
-    sql_store.create(job)
-    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", ("{broken", job.id))
-    [got] = sql_store.claim("w1", now=1.0, lease_seconds=5.0, limit=5)
-    assert got.state is JobState.FAULTED
-    assert sql_store.get(job.id).state is JobState.FAULTED
-    assert sql_store.claim("w2", now=100.0, lease_seconds=5.0, limit=5) == []
 
 
 def test_every_final_state_is_final(store):

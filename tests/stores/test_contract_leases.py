@@ -10,6 +10,7 @@ import time
 from functools import partial
 
 import pytest
+from bounds import TIMEOUT
 from records import record, same, saved_split
 
 from actors import JobState, LeaseLostError, StoreError
@@ -155,7 +156,7 @@ def test_concurrent_claims_take_each_case_exactly_once(make_sql_store):
     def work(w):
         try:
             store = stores[w % 2]
-            start.wait(timeout=30)
+            start.wait(timeout=TIMEOUT)
             while True:
                 got = store.claim(f"w{w}", now=100.0, lease_seconds=60.0, limit=3)
                 if not got:
@@ -169,7 +170,7 @@ def test_concurrent_claims_take_each_case_exactly_once(make_sql_store):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     assert sorted(taken) == [f"q{i:03}" for i in range(n)]
 

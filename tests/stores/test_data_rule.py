@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from bounds import TIMEOUT
 
 from actors import CodecError, JobState, Mediator, ParallelSplit, Sequential, Workflow
 from actors.stores import register_dataclass
@@ -94,7 +95,7 @@ def test_admission_runs_no_copy_or_pickle_hook(make_store):
         with pytest.raises(CodecError):
             mediator.schedule_many("rule", [{"x": [Hooked()]}])
         parcel = Parcel(weight=3)
-        job = mediator.schedule("keep", {"parcel": parcel}).result(timeout=30)
+        job = mediator.schedule("keep", {"parcel": parcel}).result(timeout=TIMEOUT)
     assert CALLED == []
     assert job.state is JobState.DONE
     assert job.data["parcel"] == Parcel(weight=3)
@@ -103,7 +104,7 @@ def test_admission_runs_no_copy_or_pickle_hook(make_store):
 
 def test_a_task_putting_unstorable_data_fails_at_its_step_with_the_path(make_store):
     with Mediator([_flow()], store=make_store()) as mediator:
-        job = mediator.schedule("rule", {}).result(timeout=30)
+        job = mediator.schedule("rule", {}).result(timeout=TIMEOUT)
         saved = mediator.get_job(job.id)
     for seen in (job, saved):
         assert seen.state is JobState.FAULTED
@@ -119,7 +120,7 @@ def test_a_task_putting_unstorable_data_fails_at_its_step_with_the_path(make_sto
 @pytest.mark.parametrize("commit", ["slice", "group"])
 def test_the_failing_step_is_named_when_saves_are_grouped(make_sql_store, commit):
     with Mediator([_flow()], store=make_sql_store(commit=commit)) as mediator:
-        job = mediator.schedule("rule", {}).result(timeout=30)
+        job = mediator.schedule("rule", {}).result(timeout=TIMEOUT)
     assert (job.state, job.step) == (JobState.FAULTED, "b")
     assert "['nested']['when']" in job.error
 
@@ -139,7 +140,7 @@ def test_a_split_copies_each_branch_without_hooks():
         ],
     )
     with Mediator([flow]) as mediator:
-        assert mediator.schedule("fan", {}).result(timeout=30).state is JobState.DONE
+        assert mediator.schedule("fan", {}).result(timeout=TIMEOUT).state is JobState.DONE
     assert CALLED == []
 
 
@@ -167,10 +168,10 @@ def test_an_event_payload_no_store_could_keep_is_refused_and_the_job_still_waits
     )
     with Mediator([flow], store=make_store()) as mediator:
         handle = mediator.schedule("ask", {})
-        assert sent.wait(30)
+        assert sent.wait(TIMEOUT)
         with pytest.raises(CodecError, match=r"event payload\['at'\]"):
             mediator.receive_event(asked[0], {"at": datetime.datetime.now(tz=datetime.UTC)})
         assert mediator.receive_event(asked[0], {"at": "2026-01-01"}) is EventOutcome.DELIVERED
-        job = handle.result(timeout=30)
+        job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
     assert job.data == {"reply": {"at": "2026-01-01"}}

@@ -4,7 +4,9 @@ import threading
 from dataclasses import dataclass
 
 import pytest
+from bounds import TIMEOUT
 from flows import counting_flow
+from records import record
 
 from actors import (
     JobState,
@@ -15,7 +17,6 @@ from actors import (
     Wait,
     Workflow,
 )
-from actors._job import JobRecord
 from actors.stores import open_store, register_dataclass
 
 
@@ -72,7 +73,7 @@ def store_url(make_sql_store):
 def test_split_and_join_run_to_done_on_a_durable_store(store_url):
     with Mediator([order_flow()], runners=4, store=store_url) as mediator:
         handles = [mediator.schedule("order", {"order_id": i}) for i in range(1, 6)]
-        jobs = [h.result(timeout=30) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
         for i, job in enumerate(jobs, start=1):
             assert job.state is JobState.DONE, job.error
             assert job.data["receipt"] == Receipt(paid=i * 10)
@@ -108,20 +109,11 @@ def _resumable_flow(reached):
 
 def test_a_second_mediator_resumes_a_job_left_ready(store_url):
     store = open_store(store_url)
-    store.create(
-        JobRecord(
-            id="left-behind",
-            case_id="left-behind",
-            workflow="order",
-            version=1,
-            step="reserve",
-            data={"order_id": 4},
-        )
-    )
+    store.create(record("left-behind", workflow="order", step="reserve", data={"order_id": 4}))
     store.close()
     reached = threading.Event()
     with Mediator([_resumable_flow(reached)], runners=2, store=store_url):
-        assert reached.wait(30)
+        assert reached.wait(TIMEOUT)
     check = open_store(store_url)
     job = check.get("left-behind")
     assert job.state is JobState.DONE, job.error
@@ -136,11 +128,9 @@ def test_a_split_resumes_each_branch_from_its_last_saved_step(store_url):
     # What a crashed run leaves: the parent WAITING on its split with branch 0 arrived,
     # branch 1 saved RUNNING after its first step.
     store = open_store(store_url)
-    parent = JobRecord(
-        id="p",
-        case_id="p",
+    parent = record(
+        "p",
         workflow="order",
-        version=1,
         step="fan_out",
         data={"order_id": 2, "reserved": True},
         state=JobState.WAITING,
@@ -151,11 +141,10 @@ def test_a_split_resumes_each_branch_from_its_last_saved_step(store_url):
     parent.arrivals = {0: {"order_id": 2, "reserved": True, "receipt": Receipt(20)}}
     parent.join_step = "join"
     store.create(parent)
-    done_branch = JobRecord(
-        id="p.0",
+    done_branch = record(
+        "p.0",
         case_id="p",
         workflow="order",
-        version=1,
         step="join",
         data=dict(parent.arrivals[0]),
         state=JobState.DONE,
@@ -163,11 +152,10 @@ def test_a_split_resumes_each_branch_from_its_last_saved_step(store_url):
         branch_index=0,
         parent_gen=1,
     )
-    running_branch = JobRecord(
-        id="p.1",
+    running_branch = record(
+        "p.1",
         case_id="p",
         workflow="order",
-        version=1,
         step="ship",
         data={"order_id": 2, "reserved": True},
         state=JobState.RUNNING,
@@ -180,7 +168,7 @@ def test_a_split_resumes_each_branch_from_its_last_saved_step(store_url):
     store.close()
     reached = threading.Event()
     with Mediator([_resumable_flow(reached)], runners=2, store=store_url):
-        assert reached.wait(30)
+        assert reached.wait(TIMEOUT)
     check = open_store(store_url)
     job = check.get("p")
     assert job.state is JobState.DONE, job.error
@@ -205,11 +193,9 @@ def test_a_parked_timer_survives_a_restart(store_url, tmp_path):
     )
     store = open_store(store_url)
     store.create(
-        JobRecord(
-            id="napper",
-            case_id="napper",
+        record(
+            "napper",
             workflow="nap",
-            version=1,
             step="nap",
             data={},
             state=JobState.WAITING,
@@ -218,7 +204,7 @@ def test_a_parked_timer_survives_a_restart(store_url, tmp_path):
     )
     store.close()
     with Mediator([flow], runners=1, store=store_url):
-        assert reached.wait(30)
+        assert reached.wait(TIMEOUT)
     check = open_store(store_url)
     assert check.get("napper").state is JobState.DONE
     check.close()
@@ -237,8 +223,8 @@ def test_a_step_leaving_unstorable_data_faults_its_job_and_the_runner_goes_on(st
         Workflow("good", [Sequential("ok", reserve)], "ok"),
     ]
     with Mediator(flows, runners=1, store=store_url) as mediator:
-        job = mediator.schedule("bad", {}).result(timeout=30)
-        after = mediator.schedule("good", {}).result(timeout=30)
+        job = mediator.schedule("bad", {}).result(timeout=TIMEOUT)
+        after = mediator.schedule("good", {}).result(timeout=TIMEOUT)
     assert job.state is JobState.FAULTED
     assert "data cannot be stored" in job.error
     assert job.data == {"reserved": True}  # as last saved
@@ -249,11 +235,9 @@ def test_a_row_naming_an_unknown_workflow_is_left_untouched_and_the_worker_goes_
     store = open_store(store_url)
     for name, state in (("ghost", JobState.WAITING), ("ghost2", JobState.READY)):
         store.create(
-            JobRecord(
-                id=name,
-                case_id=name,
+            record(
+                name,
                 workflow="no-such-flow",
-                version=1,
                 step="x",
                 data={},
                 state=state,
@@ -262,7 +246,7 @@ def test_a_row_naming_an_unknown_workflow_is_left_untouched_and_the_worker_goes_
         )
     store.close()
     with Mediator([order_flow()], runners=2, store=store_url) as mediator:
-        job = mediator.schedule("order", {"order_id": 1}).result(timeout=30)
+        job = mediator.schedule("order", {"order_id": 1}).result(timeout=TIMEOUT)
         assert mediator.get_job("ghost").state is JobState.WAITING
         assert mediator.get_job("ghost2").state is JobState.READY
         assert mediator.store.lease_owners(["ghost", "ghost2"]) == {"ghost": None, "ghost2": None}
@@ -271,9 +255,7 @@ def test_a_row_naming_an_unknown_workflow_is_left_untouched_and_the_worker_goes_
 
 def test_a_job_of_a_version_this_process_lacks_is_left_for_another(store_url):
     store = open_store(store_url)
-    store.create(
-        JobRecord(id="v9", case_id="v9", workflow="order", version=9, step="reserve", data={})
-    )
+    store.create(record("v9", workflow="order", version=9, step="reserve", data={}))
     store.close()
     with Mediator([order_flow()], runners=1, store=store_url) as mediator:
         assert mediator.get_job("v9").state is JobState.READY
@@ -307,7 +289,7 @@ def test_an_event_for_a_case_parked_in_the_database_resumes_it_on_another_worker
     flow, asked, cids = _approval()
     with Mediator([flow], runners=1, store=store_url) as first:
         handle = first.schedule("approve", {})
-        assert asked.wait(30)
+        assert asked.wait(TIMEOUT)
     # The first worker stopped (its lease released); the case waits in the database.
     with Mediator([flow], runners=1, store=store_url, poll_interval=60) as second:
         assert second.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
@@ -325,11 +307,11 @@ def test_an_event_for_a_case_another_live_worker_holds_says_so(store_url):
     flow, asked, cids = _approval()
     with Mediator([flow], runners=1, store=store_url) as owner:
         handle = owner.schedule("approve", {})
-        assert asked.wait(30)
+        assert asked.wait(TIMEOUT)
         with Mediator([flow], runners=1, store=store_url, poll_interval=60) as other:
             assert other.receive_event(cids[0], "yes") is EventOutcome.ELSEWHERE
         assert owner.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
-        assert handle.result(timeout=30).data == {"answer": "yes", "done": True}
+        assert handle.result(timeout=TIMEOUT).data == {"answer": "yes", "done": True}
 
 
 def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(store_url):

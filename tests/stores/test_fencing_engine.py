@@ -1,6 +1,6 @@
 """End to end: a worker whose case was taken over while it stalled stops working on it.
 
-Two Mediators share one SQLite file. Each has its own manual clock: worker B's runs far
+Two Mediators share one SQLite file. Each has its own virtual clock: worker B's runs far
 ahead of worker A's, so A's leases have expired as B sees them (as if A had stalled
 longer than its lease). Nothing sleeps: threads meet on events, with timeouts.
 """
@@ -12,6 +12,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from bounds import TIMEOUT
 
 from actors import (
     EventOutcome,
@@ -23,7 +24,7 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 LEASE = 10.0
 
@@ -38,7 +39,7 @@ def _flows():
         runs.append("stall")
         if len(runs) == 1:  # worker A: stalls inside the step, longer than its lease
             entered.set()
-            assert release.wait(30)
+            assert release.wait(TIMEOUT)
             data["ran_by"] = "A"
         else:
             data["ran_by"] = "B"
@@ -85,13 +86,13 @@ def _taken_over(tmp_path):
     """
     flows, entered, release, asked, runs, cids = _flows()
     path = tmp_path / "jobs.db"
-    a = _worker(path, "A", ManualClock(start=time.time()), flows)
+    a = _worker(path, "A", VirtualClock(start=time.time()), flows)
     b = None
     try:
         handle = a.schedule("stalling", {"order": 1})
-        assert entered.wait(30)  # A's runner is inside "stall" and stays there
-        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
-        assert asked.wait(30)
+        assert entered.wait(TIMEOUT)  # A's runner is inside "stall" and stays there
+        b = _worker(path, "B", VirtualClock(start=time.time() + 100 * LEASE), flows)
+        assert asked.wait(TIMEOUT)
         yield SimpleNamespace(
             a=a, b=b, handle=handle, release=release, runs=runs, cids=cids, path=path
         )
@@ -116,7 +117,7 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
             )
             t.release.set()  # A wakes up; its save after "stall" must be fenced
             with pytest.raises(LeaseLostError) as lost:
-                handle.result(timeout=30)
+                handle.result(timeout=TIMEOUT)
             assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
             after = store.load(handle.job_id)
             assert (after.state, after.step, after.data) == (
@@ -126,7 +127,7 @@ def test_a_stalled_worker_is_fenced_and_the_case_ends_as_the_new_owner_ran_it(tm
             )
             # A keeps working: the same runners run its other cases.
             other = a.schedule("quick", {})
-            assert other.result(timeout=30).state is JobState.DONE
+            assert other.result(timeout=TIMEOUT).state is JobState.DONE
             stats = a.stats()
             assert (stats.running, stats.ready, stats.waiting, stats.timers) == (0, 0, 0, 0)
             assert a.receive_event(t.cids[0], "from A") is EventOutcome.ELSEWHERE
@@ -151,18 +152,18 @@ def test_the_heartbeat_drops_a_parked_case_another_worker_took(tmp_path):
     flows, _, release, asked, _, cids = _flows()
     release.set()  # no stall in this test
     path = tmp_path / "jobs.db"
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     a = _worker(path, "A", clock, flows)
     b = None
     try:
         handle = a.schedule("stalling", {})
-        assert asked.wait(30)  # parked at "ask" on worker A
+        assert asked.wait(TIMEOUT)  # parked at "ask" on worker A
         asked.clear()
-        b = _worker(path, "B", ManualClock(start=time.time() + 100 * LEASE), flows)
+        b = _worker(path, "B", VirtualClock(start=time.time() + 100 * LEASE), flows)
         assert a.stats().waiting == 1
         clock.advance(1000.0)  # A's poll: its heartbeat renews nothing for the case
         with pytest.raises(LeaseLostError):
-            handle.result(timeout=30)
+            handle.result(timeout=TIMEOUT)
         assert a.stats().waiting == 0
         assert a.receive_event(cids[0], "yes") is EventOutcome.ELSEWHERE
         assert b.receive_event(cids[0], "yes") is EventOutcome.DELIVERED
@@ -189,7 +190,7 @@ def test_a_stalled_worker_that_wakes_after_the_case_ended_is_fenced(tmp_path):
             assert ended.state is JobState.DONE
             t.release.set()  # only now does A wake; its save after "stall" must be fenced
             with pytest.raises(LeaseLostError) as lost:
-                handle.result(timeout=30)
+                handle.result(timeout=TIMEOUT)
             assert (lost.value.case_id, lost.value.owner) == (handle.job_id, "B")
             after = store.load(handle.job_id)
             assert (after.state, after.step, after.data) == (ended.state, ended.step, ended.data)

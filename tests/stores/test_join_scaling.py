@@ -7,6 +7,7 @@ the last arrival of N moved O(N) bytes and a split cost O(N^2).
 """
 
 import pytest
+from records import record
 
 from actors._job import JobRecord, JobState
 
@@ -87,9 +88,7 @@ def spy(store):
 
 
 def _split(store, n):
-    parent = JobRecord(
-        id="p", case_id="p", workflow="w", version=1, step="fan", data={}, state=JobState.WAITING
-    )
+    parent = record("p", step="fan", data={}, state=JobState.WAITING)
     parent.gen, parent.split_step, parent.split_total = 1, "fan", n
     kids = [JobRecord.branch(f"p.{i}", "p", "w", 1, "b", {"i": i}, "p", i, 1) for i in range(n)]
     store.save_split(parent, kids)

@@ -5,6 +5,7 @@ which reached the join again and failed again, for ever.
 """
 
 import pytest
+from bounds import TIMEOUT
 
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
 from actors.stores import MemoryStore
@@ -34,7 +35,7 @@ def flow(store, branch_ids):
 def _run_orphan(store):
     branch_ids = set()
     with Mediator([flow(store, branch_ids)], runners=2, store=store) as mediator:
-        case = mediator.schedule("orphan", {}).result(timeout=20)
+        case = mediator.schedule("orphan", {}).result(timeout=TIMEOUT)
         branches = [mediator.get_job(job_id) for job_id in branch_ids]
     assert case.state is JobState.FAULTED
     assert len(branches) == 2

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bounds import TIMEOUT
 from records import record
 
 from actors import JobState, StoreError
@@ -50,7 +51,7 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
     def run():
         try:
             with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
-                start.wait(timeout=30)
+                start.wait(timeout=TIMEOUT)
                 migrate(conn)
         except Exception as exc:
             errors.append(exc)
@@ -59,7 +60,7 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
         assert current_version(conn) == MIGRATIONS[-1].version
@@ -106,6 +107,40 @@ def test_claim_skips_cases_another_worker_is_claiming_without_waiting(pg_store, 
         assert [j.id for j in got] == ["b", "c"]
         other.rollback()
     assert [j.id for j in pg_store.claim("w2", now=1.0, lease_seconds=10.0, limit=5)] == ["a"]
+
+
+def test_a_heartbeat_renews_unlocked_roots_first_then_waits_only_for_the_locked(pg_store, pg_url):
+    # A group commit holds root "b" while it saves. The heartbeat renews "a" and "c" (and
+    # commits) without waiting for it, then waits for "b" alone, and renews it too.
+    for job_id in ("a", "b", "c"):
+        pg_store.create(rec(job_id))
+    assert len(pg_store.claim("w1", now=1.0, lease_seconds=10.0, limit=5)) == 3
+    write, passes = pg_store._write, threading.Event()
+
+    def counted(fn, what):
+        out = write(fn, what)
+        passes.set()  # the first pass is committed
+        return out
+
+    pg_store._write = counted
+
+    def expiries():
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute("SELECT id, lease_expires FROM jobs ORDER BY id").fetchall()
+        return dict(rows)
+
+    renewed = []
+    with psycopg.connect(pg_url) as group:
+        group.execute("SELECT id FROM jobs WHERE id = 'b' FOR UPDATE")  # held, uncommitted
+        beat = threading.Thread(target=lambda: renewed.append(pg_store.heartbeat("w1", 5.0, 10.0)))
+        beat.start()
+        assert passes.wait(10), "the heartbeat waited on the locked root before the others"
+        assert expiries() == {"a": 15.0, "b": 11.0, "c": 15.0}
+        assert renewed == []  # still waiting for "b"
+        group.commit()
+    beat.join(10)
+    assert renewed == [3]
+    assert expiries() == {"a": 15.0, "b": 15.0, "c": 15.0}
 
 
 def test_a_save_writes_the_row_and_its_history_together(pg_store, pg_url):

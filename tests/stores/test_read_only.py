@@ -11,6 +11,7 @@ import uuid
 
 import psycopg
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
 
 from actors import (
@@ -83,7 +84,7 @@ def test_read_only_commands_leave_an_unreadable_row_as_it_is(make_sql_store):
     arrived = threading.Event()
     with Mediator([_split_flow(arrived)], store=url) as mediator:
         case = mediator.schedule("fan", {}).job_id
-        assert arrived.wait(30)
+        assert arrived.wait(TIMEOUT)
     [(branch,)] = make_sql_store.raw(
         "SELECT id FROM jobs WHERE parent_id = ? AND branch_index = 1", (case,)
     )
@@ -126,7 +127,7 @@ def test_a_branch_row_faulted_before_its_case_was_resumed_still_names_the_proble
     arrived = threading.Event()
     with Mediator([_split_flow(arrived)], store=url) as mediator:
         case = mediator.schedule("fan", {}).job_id
-        assert arrived.wait(30)
+        assert arrived.wait(TIMEOUT)
     [(branch,)] = make_sql_store.raw(
         "SELECT id FROM jobs WHERE parent_id = ? AND branch_index = 1", (case,)
     )

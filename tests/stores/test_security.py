@@ -22,7 +22,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
+from records import record
 
 from actors import (
     JobState,
@@ -34,7 +36,6 @@ from actors import (
     Workflow,
 )
 from actors._cli import main
-from actors._job import JobRecord
 from actors.stores import _sqlite, _sqlite_process, open_store
 
 PACKAGE = Path(__file__).resolve().parents[2] / "actors"
@@ -126,9 +127,9 @@ def _run_everything(store_url, asked):
     flow = _flow(asked)
     with Mediator([flow], runners=2, store=store_url, owner=f"owner {S}") as mediator:
         handle = mediator.schedule(flow.name, {f"in {S}": [S, {S: S}]}, job_id=f"case {S}")
-        assert asked_event.wait(30), "the case never reached its request"
+        assert asked_event.wait(TIMEOUT), "the case never reached its request"
         mediator.receive_event(asked[0], {f"reply {S}": S})
-        job = handle.result(timeout=30)
+        job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.FAULTED
     assert S in job.error
     store = open_store(store_url)
@@ -207,8 +208,7 @@ def test_a_stored_class_tag_never_imports_a_module(store_url, tmp_path, monkeypa
     monkeypatch.delitem(sys.modules, "evil_tag_module", raising=False)
     store = open_store(store_url)
     try:
-        store.create(JobRecord(id="tagged", case_id="tagged", workflow="w", version=1,
-                               step="a", data={}))  # fmt: skip
+        store.create(record("tagged", data={}))
     finally:
         store.close()
     spy = _ImportSpy()

@@ -4,6 +4,7 @@ import logging
 import threading
 
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
 
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow, enqueue
@@ -51,10 +52,10 @@ def test_two_workers_serving_different_workflows_run_every_case_to_done(store_ur
     # The first worker starts alone: on the old code it faulted every case it lacked.
     with Mediator([alpha1], owner="w-alpha1", **options):
         for _ in range(3):
-            assert done.acquire(timeout=30)
+            assert done.acquire(timeout=TIMEOUT)
         with Mediator([alpha2, beta], owner="w-rest", **options):
             for _ in range(6):
-                assert done.acquire(timeout=30)
+                assert done.acquire(timeout=TIMEOUT)
     store = open_store(store_url)
     try:
         for case_id, ran in cases.items():

@@ -1,14 +1,13 @@
 """commit="slice": the saves a runner makes while it runs one job commit together."""
 
+from functools import partial
+
 import pytest
+from records import record
 
 from actors import JobState
-from actors._job import JobRecord
 
-
-def job(job_id, **fields):
-    fields.setdefault("data", {})
-    return JobRecord(id=job_id, case_id=job_id, workflow="w", version=1, step="a", **fields)
+job = partial(record, data={})
 
 
 @pytest.fixture

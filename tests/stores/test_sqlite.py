@@ -2,6 +2,7 @@ import sqlite3
 import threading
 
 import pytest
+from bounds import TIMEOUT
 from records import record
 
 from actors import JobState, StoreError
@@ -123,7 +124,7 @@ def test_concurrent_opens_migrate_once(tmp_path):
 
     def open_it():
         try:
-            start.wait(timeout=30)
+            start.wait(timeout=TIMEOUT)
             stores.append(SqliteStore(path))
         except Exception as exc:
             errors.append(exc)
@@ -132,7 +133,7 @@ def test_concurrent_opens_migrate_once(tmp_path):
     for th in threads:
         th.start()
     for th in threads:
-        th.join(timeout=60)
+        th.join(timeout=2 * TIMEOUT)
     assert not errors
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
@@ -176,7 +177,7 @@ def test_a_second_writer_waits_for_the_lock_then_succeeds(tmp_path):
     th.start()
     assert not done.wait(0.2)  # held off by the other writer's lock
     blocker.execute("COMMIT")
-    assert done.wait(10)
+    assert done.wait(TIMEOUT)
     th.join()
     assert store.get("a").state is JobState.RUNNING
     blocker.close()

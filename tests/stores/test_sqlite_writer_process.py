@@ -1,7 +1,7 @@
 """SqliteStore(writer="process"): group transactions run in a child process.
 
-What a group stores is the same as with the writer thread (test_group_commit.py runs all
-its tests on both). Here: the option's checks, and the child's life: it survives SQLite
+What a group stores is the same as with the writer thread (the test_group_*.py files run
+all their tests on both). Here: the option's checks, and the child's life: it survives SQLite
 errors and the signals a terminal sends, a group it dies in is not stored and the next
 group starts a new one, and closing the store ends it.
 """
@@ -12,6 +12,7 @@ import sqlite3
 from functools import partial
 
 import pytest
+from bounds import TIMEOUT
 from records import record
 
 from actors import StoreError
@@ -111,7 +112,7 @@ def test_a_group_the_child_dies_in_is_not_stored_and_the_next_starts_a_new_child
     save_in_a_slice(store, job, "b")
     proc = child(store)
     proc.kill()
-    proc.wait(10)
+    proc.wait(TIMEOUT)
     with pytest.raises(StoreError, match="the SQLite writer process exited"):
         save_in_a_slice(store, job, "c")
     assert stored_step(path, "j1") == "b"
@@ -139,7 +140,7 @@ def test_closing_a_store_that_stored_nothing_ends_its_child(path):
     store = SqliteStore(path, commit="group", writer="process")
     proc = child(store)
     store.close()
-    assert proc.wait(10) == 0
+    assert proc.wait(TIMEOUT) == 0
 
 
 def test_closing_the_store_ends_the_child(path):
@@ -149,7 +150,7 @@ def test_closing_the_store_ends_the_child(path):
     save_in_a_slice(store, job, "b")
     proc = child(store)
     store.close()
-    assert proc.wait(10) == 0
+    assert proc.wait(TIMEOUT) == 0
     assert store._process is None
 
 
@@ -162,7 +163,7 @@ def test_a_closed_writer_process_starts_no_new_child(path):
     process = WriterProcess(str(path), 1.0, "NORMAL")
     proc = process.start()
     process.close()
-    assert proc.wait(10) == 0
+    assert proc.wait(TIMEOUT) == 0
     with pytest.raises(RemoteError, match="the store is closed"):
         process.send(encode_group(None, []))
     assert process._proc is None

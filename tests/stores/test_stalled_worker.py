@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from bounds import TIMEOUT
 
 from actors import (
     JobState,
@@ -21,7 +22,7 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 LEASE = 10.0
 
@@ -31,7 +32,7 @@ def _flow(entered, release, runs):
         runs.append("slow")
         if runs.count("slow") == 1:  # worker A freezes inside its first run
             entered.set()
-            assert release.wait(30)
+            assert release.wait(TIMEOUT)
 
     def count(name):
         return lambda data: runs.append(name)
@@ -61,7 +62,7 @@ def store_url(make_sql_store):
 def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
     entered, release, runs = threading.Event(), threading.Event(), []
     flow = _flow(entered, release, runs)
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     options = {"lease_seconds": LEASE, "poll_interval": 1000.0}  # polls only when told
     a = Mediator(
         [flow], runners=1, store=open_store(store_url, commit=commit), owner="A",
@@ -69,9 +70,9 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
     )  # fmt: skip
     try:
         handle = a.schedule("fan", {})
-        assert entered.wait(30)  # A's one runner is inside "slow"; "other" waits behind it
+        assert entered.wait(TIMEOUT)  # A's one runner is inside "slow"; "other" waits behind it
         clock._now += 50 * LEASE  # A is frozen: time passes, none of its threads runs
-        b_clock = ManualClock(start=clock.now() + 1)
+        b_clock = VirtualClock(start=clock.now() + 1)
         with Mediator(
             [flow], runners=2, store=open_store(store_url, commit=commit), owner="B",
             clock=b_clock, **options,
@@ -85,7 +86,7 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
         assert sorted(runs) == ["after", "end", "other", "slow", "slow"]
         release.set()  # A wakes: "slow" ends; nothing of the case may start after it
         with pytest.raises(LeaseLostError):
-            handle.result(timeout=30)
+            handle.result(timeout=TIMEOUT)
         a.shutdown()  # drains: whatever A still had of the case would run now
         assert sorted(runs) == ["after", "end", "other", "slow", "slow"]
     finally:
@@ -96,7 +97,7 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
 def test_a_worker_that_cannot_vouch_for_its_leases_renews_them_and_runs_on(store_url):
     """A clock jump with no takeover: the job is handed back, the lease renewed, and it runs."""
     done = threading.Event()
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     steps = []
 
     def first(data):
@@ -115,6 +116,6 @@ def test_a_worker_that_cannot_vouch_for_its_leases_renews_them_and_runs_on(store
         [flow], runners=1, store=store_url, owner="A", clock=clock, lease_seconds=LEASE,
         poll_interval=1000.0,
     ) as a:  # fmt: skip
-        job = a.schedule("two", {}).result(timeout=30)
+        job = a.schedule("two", {}).result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
     assert steps == ["first", "second"]

@@ -16,7 +16,7 @@ from flows import counting_flow
 
 from actors import JobState, Mediator, enqueue
 from actors.stores import open_store
-from tests.conftest import ManualClock
+from actors.testing import VirtualClock
 
 HOUR = 3600.0
 TESTS = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ def test_enqueue_in_the_same_process_wakes_the_worker(kind, tmp_path, request):
     flow, ran, wait_for = counting_flow()
     url = _url(kind, tmp_path, request)
     client = open_store(url)
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     try:
         with _worker(flow, url, clock):
             first = enqueue(client, flow, {"n": 1})
@@ -55,7 +55,7 @@ def test_enqueue_in_the_same_process_wakes_the_worker(kind, tmp_path, request):
 @pytest.mark.postgres
 def test_enqueue_in_another_process_wakes_a_postgres_worker_by_notify(fresh_pg_url):
     flow, ran, wait_for = counting_flow()
-    clock = ManualClock(start=time.time())
+    clock = VirtualClock(start=time.time())
     script = (
         "from flows import counting_flow; from actors import enqueue; import sys; "
         "enqueue(sys.argv[1], counting_flow()[0], {'n': 7})"
@@ -72,7 +72,7 @@ def test_a_stopped_worker_is_no_longer_woken(tmp_path):
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     from actors.stores import _wake
 
-    with _worker(flow, url, ManualClock(start=time.time())):
+    with _worker(flow, url, VirtualClock(start=time.time())):
         assert _wake._watchers  # watching while it runs
     assert not _wake._watchers
     enqueue(url, flow, {"n": 1})  # nobody to wake: nothing raises

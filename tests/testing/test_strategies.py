@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bounds import TIMEOUT
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
@@ -89,7 +90,7 @@ def test_generated_workflows_take_the_same_paths_on_real_threads(wf, data):
     flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
     with Mediator([wf], runners=3, capacity=4) as engine:
         handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
-        jobs = [h.result(timeout=30) for h in handles]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     for job in jobs:
         assert job.state is JobState.DONE
         assert not wf.problems(job, flags)

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from bounds import TIMEOUT
 from ui_browser import Browser, Served, chromium, need_chromium
 
 import dashboard  # examples/dashboard.py
@@ -22,7 +23,7 @@ from actors.ui import create_app
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT_MS = 20_000
+TIMEOUT_MS = int(TIMEOUT * 1000)  # the browser counts milliseconds
 
 
 @pytest.fixture

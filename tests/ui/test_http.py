@@ -11,6 +11,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+from bounds import TIMEOUT
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -196,7 +197,7 @@ def test_passwords_in_urls_are_never_shown(tmp_path):
     worker = dashboard.Mediator([_leaky()], runners=1, store=url)
     try:
         data = {"dsn": secret, "login": {"user": "app", "Password": "hunter2-pw"}, "api_key": "k-9"}
-        job = worker.schedule("leaky", data, job_id="leak-1").result(timeout=10)
+        job = worker.schedule("leaky", data, job_id="leak-1").result(timeout=TIMEOUT)
     finally:
         worker.shutdown(drain=False)
     # The engine masks the error as it records it; the stored data still holds the
@@ -280,7 +281,7 @@ def test_a_wide_case_is_listed_within_bounds_and_a_branch_leads_to_its_case(tmp_
     )
     worker = dashboard.Mediator([wide], runners=2, store=url)
     try:
-        worker.schedule("wide", {"n": 260}, job_id="wide-1").result(timeout=30)
+        worker.schedule("wide", {"n": 260}, job_id="wide-1").result(timeout=TIMEOUT)
     finally:
         worker.shutdown(drain=False)
     store = open_store(url)
@@ -318,7 +319,7 @@ def test_ids_names_and_errors_that_look_like_markup_or_url_syntax_stay_text(tmp_
     worker = dashboard.Mediator([odd], runners=1, store=url)
     try:
         data = {"k": "</pre><script>alert(3)</script>"}
-        worker.schedule("w<b>", data, job_id=odd_id).result(timeout=10)
+        worker.schedule("w<b>", data, job_id=odd_id).result(timeout=TIMEOUT)
     finally:
         worker.shutdown(drain=False)
     store = open_store(url)

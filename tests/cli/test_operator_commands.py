@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT, wait_until
 from click.testing import CliRunner
 
 from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
@@ -51,16 +52,13 @@ def url(tmp_path: Path) -> str:
     BROKEN["pay"] = True
     store = f"sqlite:///{tmp_path / 'jobs.db'}"
     with Mediator([FLOW], store=store) as mediator:
-        assert mediator.schedule("order", {}, job_id="o1").result(timeout=5).state is (
+        assert mediator.schedule("order", {}, job_id="o1").result(timeout=TIMEOUT).state is (
             JobState.FAULTED
         )
         BROKEN["pay"] = False
         mediator.schedule("order", {}, job_id="o2")
-        deadline = time.monotonic() + 5
-        with Admin(store) as admin:
-            while admin.job("o2").state is not JobState.WAITING:  # parked by a runner
-                assert time.monotonic() < deadline
-                threading.Event().wait(0.01)
+        with Admin(store) as admin:  # parked by a runner
+            wait_until(lambda: admin.job("o2").state is JobState.WAITING, "o2 to park at ask")
     return store
 
 
@@ -100,7 +98,7 @@ def test_jobs_show_tree_and_history(url: str) -> None:
         "--tree",
         "--history",
         "--workflows",
-        "tests.test_cli_jobs:FLOW",
+        "tests.cli.test_operator_commands:FLOW",
     )
     assert text.exit_code == 0, text.output
     assert "waits for an event (o2/ask)" in text.output
@@ -209,10 +207,7 @@ def test_events_send_fault_takes_the_fault_path_when_a_worker_resumes(url: str) 
     assert sent.exit_code == 0, sent.output
     assert "(fault o2/ask): delivered, via store" in sent.output
     with Mediator([FLOW], store=url, poll_interval=0.02), Admin(url) as admin:
-        deadline = time.monotonic() + 5
-        while admin.job("o2").state is not JobState.FAULTED:
-            assert time.monotonic() < deadline
-            threading.Event().wait(0.01)
+        wait_until(lambda: admin.job("o2").state is JobState.FAULTED, "o2 to take its fault path")
         assert "lost" in (admin.job("o2").error or "")
 
 
@@ -248,15 +243,15 @@ def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
     reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr], daemon=True)
     reader.start()
     try:
-        first = json.loads(lines.get(timeout=30))  # the worker has started
+        first = json.loads(lines.get(timeout=TIMEOUT))  # the worker has started
         assert first["message"].startswith("worker started")
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=TIMEOUT) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=30)
-    reader.join(timeout=30)
+            proc.wait(timeout=TIMEOUT)
+    reader.join(timeout=TIMEOUT)
     rest = [json.loads(lines.get_nowait()) for _ in range(lines.qsize())]
     proc.stderr.close()
     assert [r["message"] for r in rest][-1] == "worker stopped"

@@ -1,0 +1,88 @@
+"""``actors enqueue``: cases written into a store from a file or the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import FLOWS, one_error_line, write_module
+from click.testing import CliRunner
+
+import actors._cli as cli
+from actors import (
+    JobState,
+)
+from actors._cli import main
+from actors.stores import MemoryStore, open_store
+
+
+def test_enqueue_writes_cases_from_a_file_in_batches(runner: CliRunner, workdir: Path) -> None:
+    mod = write_module(workdir, FLOWS)
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    lines = [json.dumps({"order": n}) for n in range(7)]
+    (workdir / "cases.jsonl").write_text("\n".join([*lines[:3], "", *lines[3:]]) + "\n")
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--file", "cases.jsonl"]
+    result = runner.invoke(main, [*args, "--batch", "3", "--id-field", "order"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == [str(n) for n in range(7)]
+    store = open_store(url)
+    try:
+        jobs = [store.get(str(n)) for n in range(7)]
+        assert [(j.workflow, j.step, j.state, j.data) for j in jobs] == [
+            ("first", "a", JobState.READY, {"order": n}) for n in range(7)
+        ]
+        # Again: the first batch's ids exist, so that batch is refused whole, by name.
+        again = runner.invoke(main, [*args, "--batch", "3", "--id-field", "order"])
+        line = one_error_line(again)
+        assert "JobExistsError" in line and "(lines 1 to 3); nothing was written" in line
+        assert store.counts()[JobState.READY] == 7
+    finally:
+        store.close()
+
+
+def test_enqueue_one_case_from_data_picks_the_workflow_by_name(
+    runner: CliRunner, workdir: Path
+) -> None:
+    mod = write_module(workdir, FLOWS)
+    store = MemoryStore()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "open_store", lambda url: store)
+        result = runner.invoke(
+            main,
+            [
+                *("enqueue", "second", "--store", "m://", "--workflows", f"{mod}:BOTH"),
+                *("--data", '{"x": 1}', "--id", "case-9"),
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "case-9"
+    job = store.get("case-9")
+    assert (job.workflow, job.version, job.step, job.data) == ("second", 2, "b", {"x": 1})
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ([], "give either --data (one case) or --file"),
+        (["--data", "{}", "--file", "-"], "give either --data (one case) or --file"),
+        (["--data", "{oops"], "--data is not JSON"),
+        (["--data", "{}", "--id-field", "k"], "--id-field names each case of --file"),
+        (["--file", "-", "--id", "k"], "--id names the one case of --data"),
+        (["--data", "{}", "--version", "7"], "no workflow 'first' version 7 in"),
+    ],
+)
+def test_enqueue_refuses_bad_arguments_in_one_line(
+    runner: CliRunner, workdir: Path, extra: list[str], needle: str
+) -> None:
+    mod = write_module(workdir, FLOWS)
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, *extra]
+    line = one_error_line(runner.invoke(main, args, input=""))
+    assert needle in line
+
+
+def test_enqueue_names_the_line_that_is_not_json(runner: CliRunner, workdir: Path) -> None:
+    mod = write_module(workdir, FLOWS)
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, "--file", "-"]
+    line = one_error_line(runner.invoke(main, args, input='{"a": 1}\n\n{"a": \n'))
+    assert "line 3 is not JSON" in line

@@ -1,0 +1,81 @@
+"""``actors jobs show``: one job's saved snapshot, as an operator reads it."""
+
+from __future__ import annotations
+
+import json
+
+from cli_support import UNSUPPORTED, one_error_line
+from click.testing import CliRunner
+
+import actors._cli as cli
+from actors import (
+    JobState,
+)
+from actors._cli import main
+from actors.stores import Store
+
+
+def test_jobs_show_prints_the_snapshot(runner: CliRunner, busy_store: Store) -> None:
+    result = runner.invoke(main, ["jobs", "show", "quick-1", "--store", "memory://"])
+    assert result.exit_code == 0, result.output
+    fields = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    assert fields["workflow"] == "quick"
+    assert fields["version"] == "1"
+    assert fields["state"] == "done"
+    assert fields["parent"] == "-"
+    assert fields["attempt"] == "1"
+    data = json.loads(result.output.split("data:\n", 1)[1])
+    assert data == {"n": 1, "a": True}
+
+
+def test_jobs_show_a_branch_names_its_parent(runner: CliRunner, busy_store: Store) -> None:
+    branch = next(j for j in busy_store.unfinished() if j.parent_id == "fan-1")
+    result = runner.invoke(main, ["jobs", "show", branch.id, "--store", "m://", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["parent"] == "fan-1"
+    assert shown["case"] == "fan-1"
+    assert shown["branch"] == branch.branch_index
+    assert shown["state"] == "waiting"
+    assert shown["data"] == {"case": "fan", "note": "∑ unicode"}
+    assert set(shown) == {
+        "id",
+        "workflow",
+        "version",
+        "step",
+        "state",
+        "case",
+        "parent",
+        "branch",
+        "attempt",
+        "error",
+        "data",
+    }
+
+
+def test_jobs_show_an_unknown_id_exits_1(runner: CliRunner, busy_store: Store) -> None:
+    result = runner.invoke(main, ["jobs", "show", "nope-42", "--store", "memory://"])
+    line = one_error_line(result)
+    assert result.exit_code == 1
+    assert "no job 'nope-42'" in line
+
+
+def test_jobs_show_with_a_bad_store_url(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["jobs", "show", "x", "--store", UNSUPPORTED])
+    assert UNSUPPORTED in one_error_line(result)
+    assert result.exit_code == 2
+
+
+def test_json_of_data_json_cannot_encode() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Point:
+        x: int
+
+    text = cli._to_json({"p": Point(1), "s": {2, 1}, "state": JobState.DONE, "o": object})
+    assert json.loads(text) == {"p": {"x": 1}, "s": [1, 2], "state": "done", "o": repr(object)}

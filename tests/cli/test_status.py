@@ -1,0 +1,87 @@
+"""``actors status``: what a store holds, counted by state and by what it waits on."""
+
+from __future__ import annotations
+
+import pytest
+from cli_support import UNSUPPORTED, one_error_line
+from click.testing import CliRunner
+
+import actors._cli as cli
+import actors._cli_status as cli_status
+from actors import (
+    JobState,
+    StoreError,
+)
+from actors._cli import main
+from actors.stores import MemoryStore, Store
+
+
+def test_status_counts_states_and_what_waits(runner: CliRunner, busy_store: Store) -> None:
+    result = runner.invoke(main, ["status", "--store", "memory://"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in out.splitlines()
+        if line.startswith("│")
+    }
+    assert rows["done"] == "1"
+    assert rows["waiting"] == "5"  # pause, ask, the fan parent and its two branches
+    assert rows["shed"] == "0"
+    assert rows["jobs in the store"] == "6"
+    assert rows["unfinished jobs"] == "5"
+    assert rows["oldest unfinished job"].startswith("pause-1 (pause v1 at 'nap', waiting)")
+    assert (
+        rows["waiting on a due time (wait, retry, timeout)"] == "3, next due 1970-01-12T13:47:10Z"
+    )
+    assert rows["waiting for their branches"] == "1"
+    assert rows["waiting for an event, no timeout"] == "1"
+    assert rows["shed (DROP_OLDEST evictions)"] == "0"
+    assert "Unfinished jobs (oldest 5 of 5)" in out
+
+
+def test_status_of_an_empty_store(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["status", "--store", "memory://", "--limit", "0"])
+    assert result.exit_code == 0, result.output
+    assert "unfinished jobs" in result.output
+    assert "Unfinished jobs (" not in result.output
+
+
+def test_status_rows_are_pluggable(
+    runner: CliRunner, busy_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [*cli_status.STATUS_ROWS, lambda facts: ("expired leases", "7"), lambda facts: None]
+    monkeypatch.setattr(cli_status, "STATUS_ROWS", rows)
+    result = runner.invoke(main, ["status", "--store", "memory://"], env={"COLUMNS": "200"})
+    assert "expired leases" in result.output
+
+
+def test_status_with_a_bad_store_url(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["status", "--store", UNSUPPORTED])
+    assert UNSUPPORTED in one_error_line(result)
+    assert result.exit_code == 2
+
+
+def test_status_needs_a_store(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ACTORS_STORE", raising=False)
+    result = runner.invoke(main, ["status"])
+    assert result.exit_code == 2
+    assert "--store" in result.stderr
+
+
+def test_a_store_failing_later_is_one_line_too(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class BrokenStore(MemoryStore):
+        def counts(self) -> dict[JobState, int]:
+            raise StoreError("database is locked")
+
+    monkeypatch.setattr(cli, "open_store", lambda url: BrokenStore())
+    result = runner.invoke(main, ["status", "--store", "memory://"])
+    assert one_error_line(result) == "actors: error: database is locked"
+    assert result.exit_code == 1
+
+
+def test_store_url_from_the_environment(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["status"], env={"ACTORS_STORE": UNSUPPORTED})
+    assert UNSUPPORTED in one_error_line(result)

@@ -1,0 +1,139 @@
+"""``actors worker``: the options it passes to the engine, and its one-line refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import FLOWS, UNSUPPORTED, one_error_line, write_module
+from click.testing import CliRunner
+
+import actors._cli as cli
+from actors import (
+    StoreError,
+)
+from actors._cli import main
+from actors.stores import Store
+
+
+def test_worker_with_a_bad_module(runner: CliRunner, workdir: Path) -> None:
+    result = runner.invoke(main, ["worker", "--store", "memory://", "--workflows", "nope_xyz"])
+    assert "no module named 'nope_xyz'" in one_error_line(result)
+    assert result.exit_code == 2
+
+
+def test_worker_with_a_bad_store_url(runner: CliRunner, workdir: Path) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", UNSUPPORTED, "--workflows", name])
+    assert UNSUPPORTED in one_error_line(result)
+    assert result.exit_code == 2
+
+
+def test_worker_with_a_module_without_workflows(runner: CliRunner, workdir: Path) -> None:
+    name = write_module(workdir, "X = 1\n")
+    result = runner.invoke(main, ["worker", "--store", "memory://", "--workflows", name])
+    assert "defines no Workflow" in one_error_line(result)
+
+
+def test_worker_refuses_the_same_workflow_twice(runner: CliRunner, workdir: Path) -> None:
+    one = write_module(workdir, FLOWS)
+    two = write_module(workdir, FLOWS)
+    result = runner.invoke(
+        main, ["worker", "--store", "memory://", "--workflows", one, "--workflows", two]
+    )
+    assert "registered twice" in one_error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "options"),
+    [
+        ("sqlite:///jobs.db", [], {"commit": "group"}),
+        ("sqlite:///jobs.db", ["--commit", "step"], {"commit": "step"}),
+        ("sqlite:///jobs.db", ["--commit", "slice"], {"commit": "slice"}),
+        ("sqlite:///jobs.db", ["--commit", "group"], {"commit": "group"}),
+        (
+            "sqlite:///jobs.db",
+            ["--commit", "group", "--writer", "process"],
+            {"commit": "group", "writer": "process"},
+        ),
+        ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
+    ],
+)
+def test_worker_passes_the_commit_mode_to_a_sql_store(
+    runner: CliRunner,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    args: list[str],
+    options: dict[str, str],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def fake_open(store_url: str, **given: Any) -> Store:
+        seen.append(given)
+        raise StoreError("opened no store")
+
+    monkeypatch.setattr(cli, "open_store", fake_open)
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", url, "--workflows", name, *args])
+    assert result.exit_code == 2
+    assert "opened no store" in result.output
+    assert seen == [options]
+
+
+@pytest.mark.parametrize(
+    ("url", "args"),
+    [
+        ("sqlite:///jobs.db", ["--commit", "step", "--writer", "process"]),
+        ("memory://", ["--commit", "group", "--writer", "process"]),
+    ],
+)
+def test_worker_refuses_a_writer_process_without_sqlite_group_commit(
+    runner: CliRunner, workdir: Path, url: str, args: list[str]
+) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", url, "--workflows", name, *args])
+    assert result.exit_code == 2
+    assert "--writer process needs a sqlite:/// store and --commit group" in result.output
+    assert url in result.output
+
+
+def test_worker_passes_the_poll_interval_to_the_mediator(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actors._mediator as mediator_module
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_mediator(*args: Any, **options: Any) -> Any:
+        seen.append(options)
+        raise ValueError("started no engine")
+
+    monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "memory://", "--workflows", name, "--poll-interval", "0.25"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "started no engine" in result.output
+    assert [options["poll_interval"] for options in seen] == [0.25]
+
+
+@pytest.mark.parametrize("seconds", ["0", "6", "soon"])
+def test_worker_refuses_a_poll_interval_out_of_range(
+    runner: CliRunner, workdir: Path, seconds: str
+) -> None:
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "memory://", "--workflows", name, "--poll-interval", seconds]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "--poll-interval" in result.output
+
+
+def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(
+        main, ["worker", "--store", "memory://", "--workflows", name, "--commit", "never"]
+    )
+    assert result.exit_code == 2
+    assert "'never' is not one of 'step', 'slice'" in result.output

@@ -1,0 +1,206 @@
+"""``actors worker`` running: in-process with a signal, and as a real subprocess.
+
+Nothing sleeps: tests wait on events, on a job's handle or on the subprocess's log
+lines, each with a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bounds import TIMEOUT
+from cli_support import FLOWS, write_module
+from click.testing import CliRunner
+
+import actors._cli as cli
+from actors import (
+    JobState,
+    Mediator,
+)
+from actors._cli import main
+from actors.stores import MemoryStore, open_store
+from actors.testing import VirtualClock
+
+RESUMABLE = """
+    import threading
+    from actors import Sequential, Wait, Workflow
+
+    ran = threading.Event()
+
+    def work(data):
+        data["worked"] = True
+        ran.set()
+
+    FLOW = Workflow("resumable", [Wait("nap", 60, next="work"), Sequential("work", work)],
+                    start="nap")
+"""
+
+
+def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
+    runner: CliRunner, workdir: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job parked by an earlier process runs in the worker; SIGTERM then stops it cleanly."""
+    import importlib
+
+    name = write_module(workdir, RESUMABLE)
+    sys.path.insert(0, str(workdir))
+    module = importlib.import_module(name)
+    store = MemoryStore()
+    earlier = Mediator([module.FLOW], runners=1, store=store, clock=clock)
+    earlier.schedule("resumable", {}, job_id="r-1")
+    earlier.shutdown(drain=True)  # parked on its 60 s wait, in a clock that never moves
+    assert store.get("r-1").state is JobState.WAITING  # type: ignore[union-attr]
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
+
+    def stop_when_the_job_ran() -> None:
+        assert module.ran.wait(TIMEOUT), "the worker never ran the resumed job"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=stop_when_the_job_ran)
+    killer.start()
+    result = runner.invoke(
+        main, ["worker", "--store", "memory://", "--workflows", name, "--runners", "1"]
+    )
+    killer.join(TIMEOUT)
+    assert result.exit_code == 0, result.output
+    assert "1 unfinished job(s) in the store" in result.stderr
+    assert "SIGTERM received" in result.stderr
+    assert "worker stopped" in result.stderr
+    job = store.get("r-1")
+    assert job is not None
+    assert job.state is JobState.DONE
+    assert job.data == {"worked": True}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+COUNTED = """
+    import threading
+    from actors import Sequential, Workflow
+
+    seen = []
+    all_ran = threading.Event()
+
+    def count(data):
+        seen.append(data["order"])
+        if len(seen) == 12:
+            all_ran.set()
+
+    FLOW = Workflow("counted", [Sequential("count", count)], start="count")
+"""
+
+
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_cases_enqueued_from_the_shell_are_run_by_a_worker(
+    runner: CliRunner, workdir: Path, writer: str
+) -> None:
+    import importlib
+
+    name = write_module(workdir, COUNTED)
+    url = f"sqlite:///{workdir / 'shared.db'}"
+    orders = "".join(json.dumps({"order": n}) + "\n" for n in range(12))
+    enqueued = runner.invoke(
+        main,
+        [
+            *("enqueue", "counted", "--store", url, "--workflows", name, "--file", "-"),
+            *("--id-field", "order", "--batch", "5"),
+        ],
+        input=orders,
+    )
+    assert enqueued.exit_code == 0, enqueued.output
+    assert enqueued.stdout.split() == [str(n) for n in range(12)]
+    module = importlib.import_module(name)  # the worker below imports the same module
+
+    def stop_when_all_ran() -> None:
+        assert module.all_ran.wait(TIMEOUT), f"the worker ran {len(module.seen)} of 12"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=stop_when_all_ran)
+    killer.start()
+    worked = runner.invoke(
+        main,
+        ["worker", "--store", url, "--workflows", name, "--commit", "group", "--writer", writer],
+    )
+    killer.join(TIMEOUT)
+    assert worked.exit_code == 0, worked.output
+    assert sorted(module.seen) == list(range(12))
+    store = open_store(url)
+    try:
+        assert store.counts()[JobState.DONE] == 12
+    finally:
+        store.close()
+
+
+def _lines(stream: Any, into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def _wait_for(lines: queue.Queue[str], text: str, seen: list[str]) -> None:
+    while True:
+        try:
+            line = lines.get(timeout=TIMEOUT)
+        except queue.Empty:
+            pytest.fail(f"no line with {text!r} within {TIMEOUT}s; got {seen}")
+        seen.append(line)
+        if text in line:
+            return
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_worker_process_runs_until_a_signal(tmp_path: Path, signum: int) -> None:
+    name = write_module(tmp_path, FLOWS)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "actors",
+            "worker",
+            "--store",
+            "memory://",
+            "--workflows",
+            name,
+            "--runners",
+            "2",
+            "--capacity",
+            "5",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "worker started", seen)
+        assert "first v1, second v2" in seen[-1]
+        assert "2 runner(s)" in seen[-1]
+        proc.send_signal(signum)
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+    reader.join(TIMEOUT)
+    while not lines.empty():
+        seen.append(lines.get())
+    log = "".join(seen)
+    assert f"{signal.Signals(signum).name} received" in log
+    assert "worker stopped" in log
+    assert "Traceback" not in log
+    assert proc.stdout is not None
+    assert proc.stdout.read() == ""
+    proc.stdout.close()
+    assert proc.stderr is not None
+    proc.stderr.close()

@@ -1,0 +1,41 @@
+"""Helpers of the ``actors`` program's tests: workflow modules for it to import, its errors."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+UNSUPPORTED = "nosuch:///var/lib/jobs.db"
+
+
+def write_module(where: Path, body: str) -> str:
+    """Write a uniquely named module of workflows; return its name."""
+    name = f"wfmod_{uuid.uuid4().hex[:8]}"
+    (where / f"{name}.py").write_text(textwrap.dedent(body), encoding="utf-8")
+    return name
+
+
+FLOWS = """
+    from actors import Sequential, Workflow
+
+    def noop(data):
+        return None
+
+    FIRST = Workflow("first", [Sequential("a", noop)], start="a")
+    SECOND = Workflow("second", [Sequential("b", noop)], start="b", version=2)
+    BOTH = [FIRST, SECOND]
+    NOT_A_FLOW = 42
+"""
+
+
+def one_error_line(result: Any) -> str:
+    """The command failed with exactly one ``actors: error:`` line and no traceback."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("actors: error: ")
+    return str(lines[0])

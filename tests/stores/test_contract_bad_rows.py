@@ -1,0 +1,78 @@
+"""The Store contract for bad rows: what a durable store cannot read comes back FAULTED.
+
+A row with a broken column (data, state, event, arrivals) comes back faulted, naming the
+column, and is saved so; a dataclass tag naming any other code is never imported.
+"""
+
+from functools import partial
+
+import pytest
+from records import record, saved_split
+
+from actors import JobState
+
+rec = partial(record, workflow="order", step="reserve")
+split = partial(saved_split, build=rec)
+
+
+BAD_COLUMNS = [
+    ("data", "{not json", "not valid JSON"),
+    ("data", '{"__dataclass__": "os:system", "fields": {"command": "echo pwned"}}', "os:system"),
+    ("data", '{"__dataclass__": "tests.nowhere:Evil", "fields": {}}', "not registered"),
+    ("state", "paused", "unknown state 'paused'"),
+    ("event", "[1, 2", "event of job"),
+    ("event", '{"kind": "reply"}', "not a [kind, name, payload] list"),
+    ("arrivals", '{"__map__": [["zero", {}]]}', "arrivals of job"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "named"), BAD_COLUMNS)
+@pytest.mark.parametrize("read", ["load", "get", "unfinished"])
+def test_a_bad_row_comes_back_faulted_and_is_saved_so(make_sql_store, column, value, named, read):
+    store = make_sql_store()
+    job = rec(data={"keep": True})
+    store.create(job)
+    make_sql_store.raw(f"UPDATE jobs SET {column} = ? WHERE id = ?", (value, job.id))
+    if read == "unfinished":
+        [got] = [j for j in store.unfinished() if j.id == job.id]
+    else:
+        got = getattr(store, read)(job.id)
+    assert got.state is JobState.FAULTED
+    assert "stored job row is unreadable" in got.error
+    assert named in got.error
+    # Saved FAULTED, the unreadable column left as it was for inspection; the store goes on.
+    [(state, stored)] = make_sql_store.raw(
+        f"SELECT state, {column} FROM jobs WHERE id = ?", (job.id,)
+    )
+    assert state == "faulted"
+    if column != "state":
+        assert stored == value
+    assert store.get(job.id).state is JobState.FAULTED
+    assert job.id not in [j.id for j in store.unfinished()]
+    assert store.counts()[JobState.FAULTED] == 1
+    other = rec()
+    store.create(other)
+    assert store.load(other.id).data == {"n": 1}
+
+
+def test_a_bad_row_is_never_executed(make_sql_store, tmp_path):
+    store = make_sql_store()
+    job = rec()
+    store.create(job)
+    marker = tmp_path / "pwned"
+    crafted = (
+        '{"__dataclass__": "os:system", "fields": {"command": "touch %s"}}' % marker  # noqa: UP031
+    )
+    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", (crafted, job.id))
+    assert store.load(job.id).state is JobState.FAULTED
+    assert not marker.exists()
+
+
+def test_claim_returns_a_bad_row_faulted(sql_store, make_sql_store):
+    job = rec()
+    sql_store.create(job)
+    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", ("{broken", job.id))
+    [got] = sql_store.claim("w1", now=1.0, lease_seconds=5.0, limit=5)
+    assert got.state is JobState.FAULTED
+    assert sql_store.get(job.id).state is JobState.FAULTED
+    assert sql_store.claim("w2", now=100.0, lease_seconds=5.0, limit=5) == []
