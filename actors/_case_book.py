@@ -69,7 +69,10 @@ class Cancel:
 
 @dataclass(frozen=True, slots=True)
 class Withdraw:
-    """Take ready ``job`` back from the work channel; if no runner has it, end it cancelled."""
+    """Take ready ``job`` back from the work channel and end it cancelled.
+
+    If a runner has it already, that runner is told to stop it before its next step.
+    """
 
     job: JobRecord
     why: str
@@ -106,6 +109,14 @@ class CaseBook:
         # Cancels of jobs whose own message (parked, split, runner failed) was still on
         # its way here: applied when the job arrives.
         self.cancels: set[str] = set()
+        # Cancels of jobs a runner had (or the work channel had handed one) when they came:
+        # that runner was told to stop (``StopJob``); the job's record is the runner's
+        # until it reports, so the mark (and why) is put on it when it comes back here.
+        self.stopping: dict[str, tuple[str, str]] = {}  # job id -> (case id, why)
+        # Jobs handed over to the work channel (and from it to a runner): their records
+        # are not the Scheduler's until they come back (``returned``), so nothing here
+        # reads or writes them meanwhile but their id and case id, which never change.
+        self.out: set[str] = set()
         self._first_wins = first_wins
 
     # -- messages ------------------------------------------------------------------------
@@ -129,11 +140,30 @@ class CaseBook:
         elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
             effects = self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
         else:
+            self.out.add(child.id)  # hand_over(), inlined: one per branch
             effects = [Ready(child)]
         if child.branch_index == parent.split_total - 1 and parent.id in self.cancels:
             self.cancels.discard(parent.id)  # cancelled as it split: now all its branches are in
             effects += self.cancel(parent, "cancelled")
         return effects
+
+    def hand_over(self, job: JobRecord) -> Ready:
+        """``job`` goes to the work channel: its record is not the Scheduler's until it returns."""
+        self.out.add(job.id)
+        return Ready(job)
+
+    def returned(self, job: JobRecord) -> None:
+        """``job``'s record came back (a runner reported, or it was withdrawn).
+
+        Marked cancelled if its runner was told to stop it meanwhile.
+        """
+        self.out.discard(job.id)
+        if not self.stopping:
+            return
+        stop = self.stopping.pop(job.id, None)
+        if stop is not None:
+            job.cancel_requested = True
+            job.error = job.error or stop[1]
 
     def claim_cancel(self, job: JobRecord) -> None:
         """Mark ``job`` cancelled if a cancel came while its message was on the way here."""
@@ -185,7 +215,7 @@ class CaseBook:
         parent.state = JobState.READY
         # Nothing to save: the arrival that fired the join stored the parent READY at
         # it, with every branch's data (the runner's record_arrival, before it reported).
-        effects: list[Effect] = [Ready(parent)]
+        effects: list[Effect] = [self.hand_over(parent)]
         if first_wins:
             why = "a sibling won the Discriminator"
             effects += [
@@ -220,6 +250,8 @@ class CaseBook:
         job_id = job.id
         self.held.discard(job_id)
         self.cancels.discard(job_id)
+        self.stopping.pop(job_id, None)
+        self.out.discard(job_id)
         self.jobs.pop(job_id, None)
         self.kids.pop(job_id, None)
         effects: list[Effect] = [Finished(job)]
@@ -261,20 +293,23 @@ class CaseBook:
     def cancel(self, job: JobRecord, why: str) -> list[Effect]:
         """Cancel ``job`` and every branch of it the tree holds.
 
-        A job the tree holds parked, or split with no branch left, ends now; a ready one
-        is withdrawn from the work channel (``Withdraw``); one a runner is running is only
-        marked, and its runner stops it before its next step.
+        A job the tree holds parked, or split with no branch left, ends now. A ready or
+        running one is the work channel's or a runner's, so its record is left alone:
+        ``Withdraw`` takes it back if no runner has it yet, else its runner is told to
+        stop it before its next step (``stop``).
         """
-        job.cancel_requested = True
-        if job.error is None and job.state not in FINAL_STATES:
-            job.error = why
+        out = job.id in self.out
+        if not out:
+            job.cancel_requested = True
+            if job.error is None and job.state not in FINAL_STATES:
+                job.error = why
         effects: list[Effect] = []
         for kid in list(self.kids.get(job.id, ())):
             if kid in self.jobs:
                 effects += self.cancel(self.jobs[kid], why)
         if job.id not in self.jobs:
             return effects  # it ended through its branches
-        if job.state is JobState.READY:
+        if out:
             return [*effects, Withdraw(job, why)]
         if job.state is JobState.CANCELLED or (
             job.state is JobState.WAITING and job.split_live <= 0 and not self.kids.get(job.id)
@@ -310,7 +345,7 @@ class CaseBook:
             return self.settle(job, job.join_step if (job.join_step or "") in steps else None)
         if job.state is JobState.WAITING and job.event is None:
             return [Park(job)]
-        return [Ready(job)]
+        return [self.hand_over(job)]
 
     def settle(self, parent: JobRecord, join: str | None) -> list[Effect]:
         """A split whose branches all ended before a restart: fire its join, or end it."""
@@ -320,8 +355,18 @@ class CaseBook:
             parent.step = join
             parent.event = ("join", join, None)
             parent.state = JobState.READY
-            return [Save(parent), Ready(parent)]
+            return [Save(parent), self.hand_over(parent)]
         return self.end(parent, *split_outcome(parent))
+
+    def stop(self, job: JobRecord, why: str) -> bool:
+        """A runner has ``job``: note the cancel for its return. ``False``: noted before.
+
+        Reads only the record's id and case id, which never change.
+        """
+        if job.id in self.stopping:
+            return False
+        self.stopping[job.id] = (job.case_id, why)
+        return True
 
     def drop_case(self, case_id: str) -> list[JobRecord]:
         """Forget every job of case ``case_id`` (another worker holds it); return them."""
@@ -331,6 +376,9 @@ class CaseBook:
             self.kids.pop(job.id, None)
             self.held.discard(job.id)
             self.cancels.discard(job.id)
+            self.out.discard(job.id)
+        for job_id in [k for k, (case, _) in self.stopping.items() if case == case_id]:
+            del self.stopping[job_id]
         return dropped
 
     def _check_invariants(self) -> None:

@@ -47,7 +47,11 @@ class WorkChannel:
         self.drain_requested = False  # runners report going idle while shutdown drains
 
     def put(self, job: JobRecord) -> int | None:
-        """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any."""
+        """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any.
+
+        The record is handed over: the caller writes nothing on it until it comes back,
+        in its runner's report or from ``withdraw``.
+        """
         with self._lock:
             job.due = None
             if self._idle:
@@ -123,6 +127,12 @@ class WorkChannel:
         held = self.running.get(job.id)
         if held is not None and held[0] == runner:
             del self.running[job.id]
+
+    def runner_of(self, job_id: str) -> int | None:
+        """The runner that holds job ``job_id`` now, if one does."""
+        with self._lock:
+            held = self.running.get(job_id)
+            return None if held is None else held[0]
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""

@@ -9,7 +9,10 @@ tally of runners' reports, which holds admission back while reports pile up.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, Protocol
+
+import pykka
 
 from actors import messages as m
 
@@ -47,10 +50,19 @@ class _Runner(Protocol):
 class Crew:
     """Runner actors by index, and the work channel they pull from."""
 
-    def __init__(self, channel: WorkChannel, start: Callable[[int], _Runner], runners: int) -> None:
+    def __init__(
+        self,
+        channel: WorkChannel,
+        start: Callable[[int], _Runner],
+        runners: int,
+        out: set[str] | None = None,
+    ) -> None:
         self._channel = channel
         self._start = start
         self._count = runners
+        # Ids of the jobs handed to the channel (the case book's): their records are not
+        # the Scheduler's until a report or a withdrawal brings them back.
+        self._out = out if out is not None else set()
         self.refs: list[_Runner] = []
 
     def start(self) -> None:
@@ -73,7 +85,11 @@ class Crew:
             ref.stop(block=False)
 
     def ready(self, job: JobRecord) -> None:
-        """``job`` is ready: into the channel, or straight to a runner idle for it."""
+        """``job`` is ready: into the channel, or straight to a runner idle for it.
+
+        The record is handed over: the Scheduler touches it again once it comes back.
+        """
+        self._out.add(job.id)
         runner = self._channel.put(job)
         if runner is not None:
             self.refs[runner].tell(m.RunJob(job))
@@ -88,6 +104,13 @@ class Crew:
         channel = self._channel
         channel.handled += 1
         return channel.wants_admission()
+
+    def stop_job(self, job_id: str, why: str) -> None:
+        """Tell the runner that holds ``job_id``, if one does, to stop it before its next step."""
+        runner = self._channel.runner_of(job_id)
+        if runner is not None:  # else its report is on the way to the Scheduler already
+            with contextlib.suppress(pykka.ActorDeadError):  # its failure report is, then
+                self.refs[runner].tell(m.StopJob(job_id, why))
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take ready ``job`` back from the channel; ``False`` if a runner has it already."""

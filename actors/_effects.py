@@ -84,10 +84,22 @@ class Effects:
                 step = self._c.workflow(job.workflow, job.version).step(job.step or "")
                 self.park(job, correlations_for(job, step))
             elif isinstance(effect, Withdraw):
-                if self._crew.withdraw(job):  # else a runner just took it: it stops
-                    self.end(job, JobState.CANCELLED, effect.why)  # before its next step
+                if self._crew.withdraw(job):
+                    self._book.returned(job)
+                    self.end(job, JobState.CANCELLED, effect.why)
+                else:  # a runner took it: it stops before its next step
+                    self.stop_running(job, effect.why)
             else:
                 self.apply(self._book.cancel(job, effect.why))
+
+    def stop_running(self, job: JobRecord, why: str) -> None:
+        """A runner has ``job``: tell it to stop before its next step; mark it when it returns.
+
+        The record is the runner's until its report comes back, so nothing is written on
+        it here (``CaseBook.returned`` puts the mark on it then).
+        """
+        if self._book.stop(job, why):  # else told already
+            self._crew.stop_job(job.id, why)
 
     def end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the Scheduler holds (not one a runner is running)."""

@@ -93,6 +93,12 @@ class StepContext:
 class JobRecord:
     """The engine's mutable view of a job. Exactly one actor owns a record at a time.
 
+    Ownership is handed over, never shared: the Scheduler owns the records it holds; a
+    record it makes ready is the work channel's, then the runner's that takes it, and
+    comes back to the Scheduler in the runner's report (with group commit, the store's
+    writer thread holds it in between). Whoever hands a record over stops writing it; a
+    cancel of a running job is a message to its runner (``StopJob``).
+
     The split fields live on a job that has split: how many branches it started, how
     many have not yet ended, the datas of those that arrived at its join (by branch
     index), and the first unhandled branch error.

@@ -28,6 +28,7 @@ __all__ = [
     "OptExcInfo",
     "handle_receive",
     "hooks",
+    "told",
     "wrap_threading_future_get",
 ]
 
@@ -57,6 +58,15 @@ def hooks(
     if loop is not None:
         attrs[LOOP_HOOK] = loop
     return attrs
+
+
+def told(envelope: Envelope[Any]) -> tuple[bool, Any]:
+    """Whether ``envelope`` carries a tell (no reply wanted), and its message.
+
+    An inbox with a lane of its own reads this as each envelope is put (see
+    ``actors._runtime.LanedInbox``).
+    """
+    return envelope.reply_to is None, envelope.message
 
 
 def handle_receive(actor: pykka.Actor, message: Any) -> Any:

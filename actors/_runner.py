@@ -4,6 +4,9 @@ A runner runs a job from its current step until the job parks (timer or event),
 splits, reaches a join, or ends, saving the job after every step. Then it tells the
 Scheduler what happened and pulls its next job from the work channel; when the channel
 is empty the runner parks as idle until the Scheduler hands it a job.
+
+What each step means is the step interpreter's (``actors._interpreter``); the runner
+carries out what it returns against the clock, the store and the Scheduler.
 """
 
 from __future__ import annotations
@@ -11,41 +14,38 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
 
 from actors import messages as m
-from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import (
-    CodecError,
-    JobNotFoundError,
-    LeaseLostError,
-    UnknownWorkflowError,
+from actors._errors import CodecError, JobNotFoundError, LeaseLostError, UnknownWorkflowError
+from actors._interpreter import (
+    Arrive,
+    End,
+    Interpreter,
+    Park,
+    Request,
+    Split,
+    correlations_for,
+    default_merge,
+    fault,
+    finished,
+    missing_step,
 )
 from actors._job import JobRecord, JobState
 from actors._redact import mask_secrets
-from actors._steps import (
-    DeferredChoice,
-    Discriminator,
-    ExclusiveChoice,
-    ParallelSplit,
-    RequestReaction,
-    Sequential,
-    SimpleMerge,
-    Step,
-    Synchronize,
-    Wait,
-)
+from actors._runtime import lane_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
 
     from actors._engine import EngineConfig
+    from actors._interpreter import Effect
     from actors._leases import LeaseGuard
-    from actors._workflow import Workflow
+    from actors._steps import Step
     from actors.stores import Store
 
 __all__ = [
@@ -55,29 +55,6 @@ __all__ = [
     "default_merge",
     "parent_missing",
 ]
-
-# A step handler returns None to go on to the job's next step, or the messages that end
-# the slice (the job parked, split, joined or ended) for the loop to send.
-_Outcome = list[Any] | None
-
-
-def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:
-    """The (correlation id, event name) pairs a job parked at ``step`` waits on."""
-    if isinstance(step, RequestReaction):
-        return ((f"{job.id}/{step.name}", ""),)
-    if isinstance(step, DeferredChoice):
-        return tuple((f"{job.id}/{step.name}/{name}", name) for name in step.events)
-    return ()
-
-
-def default_merge(parent: Any, branches: list[Any]) -> Any:
-    """Update the parent dict with each branch's dict, in branch order."""
-    if not isinstance(parent, dict) or not all(isinstance(b, dict) for b in branches):
-        msg = "the default merge needs dict data; give the join a merge= function"
-        raise TypeError(msg)
-    for branch in branches:
-        parent.update(branch)
-    return parent
 
 
 def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
@@ -98,12 +75,17 @@ def parent_missing(job: JobRecord) -> str:
     return f"its split's parent job {job.parent_id!r} is missing from the store"
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
 class Runner(pykka.Actor):
-    """Runs jobs handed to it by the Scheduler, one at a time, one step after another."""
+    """Runs jobs handed to it by the Scheduler, one at a time, one step after another.
+
+    A job's record is this runner's from the moment the work channel hands it over until
+    the runner reports on it (parked, split, arrived, ended, handed back): only then does
+    the Scheduler touch it again. So a cancel of a running job is a message (``StopJob``),
+    which reaches the runner in its inbox's lane between two steps.
+    """
+
+    urgent_messages: ClassVar[frozenset[type]] = frozenset({m.StopJob})
+    """Told messages the runtime puts in the inbox's lane (see ``LanedInbox``)."""
 
     def __init__(
         self,
@@ -117,22 +99,16 @@ class Runner(pykka.Actor):
         self._leases = leases  # the Scheduler's: whether it vouches for a case's lease
         self._index = index
         self._scheduler = scheduler
-        self._kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = {
-            Sequential: self._sequential,
-            ExclusiveChoice: self._choice,
-            ParallelSplit: self._split,
-            Synchronize: self._join,
-            Discriminator: self._join,
-            SimpleMerge: self._simple_merge,
-            Wait: self._wait,
-            RequestReaction: self._request,
-            DeferredChoice: self._deferred,
-        }
+        self._steps = Interpreter(engine.store.codec)
 
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""
         self._current: JobRecord | None = None
         self._ran: str | None = None
+        # Under a runtime whose inbox has no lane, a stop arrives as a plain message after
+        # the slice; the Scheduler then marks the job when the runner reports on it.
+        lane = lane_of(self)
+        self._lane: deque[Any] = deque() if lane is None else lane
         job = self._pull()
         if job is not None:
             self.actor_ref.tell(m.RunJob(job))
@@ -157,6 +133,8 @@ class Runner(pykka.Actor):
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
         if not isinstance(message, m.RunJob):
+            if isinstance(message, m.StopJob):
+                return None  # its job left this runner already (no lane to read it sooner)
             return super().on_receive(message)
         job: JobRecord | None = message.job
         budget = self._e.runner_batch
@@ -204,8 +182,9 @@ class Runner(pykka.Actor):
             store.end_slice()  # the saves before the one that could not be encoded
             return self._unstorable(job, exc)
         if store.background_commit:
-            # The store's writer thread sends the reports once the slice is stored; one
-            # report is counted for them now, so the Scheduler's backlog shows the slice.
+            # The store's writer thread sends the reports once the slice is stored (the
+            # records are its to hand over from here); one report is counted for them
+            # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
@@ -229,7 +208,7 @@ class Runner(pykka.Actor):
                 # would otherwise wait for a message that never comes.
                 self._scheduler.tell(m.RunnerIdle(self._index))
 
-    def _run(self, job: JobRecord) -> list[Any]:
+    def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912 - one hot loop
         try:
             wf = self._e.workflow(job.workflow, job.version)
         except UnknownWorkflowError as exc:
@@ -238,15 +217,18 @@ class Runner(pykka.Actor):
         metrics = self._e.metrics
         tracer = self._e.tracer
         steps = wf.steps
-        kinds: dict[type, Callable[[JobRecord, Any, Workflow], _Outcome]] = self._kinds
+        kinds = self._steps.kinds
         engine = self._e
+        lane = self._lane
         leases, stop = self._leases, engine.stop
         # The harness's fault point: called before each step. Set on the harness's runtime
         # once, before anything is delivered; none in production.
         step_hook = getattr(engine.runtime, "step_hook", None)
         while True:
-            if job.cancel_requested:
+            if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
+            if lane and (why := self._stop_asked(job, lane)) is not None:
+                return self._finish(job, JobState.CANCELLED, job.error or why)
             if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
             if leases.vouch and not leases.may_run(job):
@@ -254,26 +236,58 @@ class Runner(pykka.Actor):
                 return [m.LeaseUnvouched(self._index, job)]
             step = steps.get(job.step or "")
             if step is None:
-                why = f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}"
-                return self._finish(job, JobState.FAULTED, why)
+                return self._apply(job, None, missing_step(job, wf))
             if step_hook is not None:
                 step_hook(self._index, job, step)
+                # Other actors may have run meanwhile (the harness's choice point).
+                if lane and (why := self._stop_asked(job, lane)) is not None:
+                    return self._finish(job, JobState.CANCELLED, job.error or why)
             self._ran = step.name  # the step whose data the next save stores
+            # A slice's last step is carried out inside its span and timing, as its saves
+            # and faults are part of it.
             if tracer is not None:
                 with tracer.step(job, step.name):
-                    outcome = kinds[type(step)](job, step, wf)
+                    effect = kinds[type(step)](job, step, wf)
+                    if effect is not None:
+                        return self._apply(job, step, effect)
             elif metrics is None:
-                outcome = kinds[type(step)](job, step, wf)
+                effect = kinds[type(step)](job, step, wf)
+                if effect is not None:
+                    return self._apply(job, step, effect)
             else:
                 began = time.perf_counter()
-                outcome = kinds[type(step)](job, step, wf)
+                effect = kinds[type(step)](job, step, wf)
+                ended = None if effect is None else self._apply(job, step, effect)
                 metrics.step(wf.name, step.name, time.perf_counter() - began)
-            if outcome is not None:
-                return outcome
+                if ended is not None:
+                    return ended
             if job.step is None:
-                job.step = step.name  # a final job reports the step it ended at
-                return self._finish(job, JobState.DONE, job.error)
+                return self._apply(job, step, finished(job, step))
             store.save(job)
+
+    def _apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
+        """Carry out the effect that ends the slice; the messages to send the Scheduler."""
+        if type(effect) is Arrive:  # the most frequent first: each branch reaching its join
+            assert step is not None
+            return self._arrive(job, step, effect)
+        if type(effect) is End:
+            return self._finish(job, effect.state, effect.error)
+        if type(effect) is Park:
+            return self._park(job, effect)
+        if type(effect) is Split:
+            return self._split(job, effect)
+        assert type(effect) is Request
+        return self._request(job, effect)
+
+    @staticmethod
+    def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:
+        """Why ``job`` must stop, if a ``StopJob`` for it is in the lane (others are stale)."""
+        why = None
+        while lane:
+            stop = lane.popleft()
+            if stop.job_id == job.id:
+                why = stop.why
+        return why
 
     def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
         job.state = state
@@ -321,113 +335,18 @@ class Runner(pykka.Actor):
             job.step = self._ran
         return self._finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
 
-    def _fault(self, job: JobRecord, step: Step, why: str) -> list[Any]:
-        job.step = step.name
-        return self._finish(job, JobState.FAULTED, f"step {step.name!r}: {why}")
-
-    def _goto(self, job: JobRecord, target: str | None) -> None:
-        job.step = target
-        job.attempt = 1
-        job.event = None
-
-    def _call(self, job: JobRecord, wf: Workflow, fn: Any, step: Step) -> None:
-        result = fn(job.data, job.context()) if step.name in wf.context_steps else fn(job.data)
-        if result is not None:
-            job.data = result
-
-    def _park(
-        self, job: JobRecord, due: float | None, corr: tuple[tuple[str, str], ...]
-    ) -> list[Any]:
+    def _park(self, job: JobRecord, park: Park) -> list[Any]:
         job.state = JobState.WAITING
-        job.due = due
+        job.due = None if park.delay is None else self._e.clock.now() + park.delay
         self._e.store.save(job)
-        return [m.JobParked(self._index, job, corr)]
+        return [m.JobParked(self._index, job, park.correlations)]
 
-    # -- one handler per step kind -------------------------------------------------------------
-
-    def _sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> _Outcome:
-        job.event = None  # a retry timer's release carries nothing to apply
-        # _call and _goto inlined: this is the step nearly every job runs most.
-        try:
-            if step.name in wf.context_steps:
-                result = step.task(job.data, job.context())
-            else:
-                result = step.task(job.data)
-            if result is not None:
-                job.data = result
-        except Exception as exc:
-            retry = step.retry
-            if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
-                delay = retry.delay(job.attempt)
-                job.attempt += 1
-                logger.info(
-                    "job %s step %r failed (%s); attempt %d in %.3fs",
-                    job.id,
-                    step.name,
-                    _describe(exc),
-                    job.attempt,
-                    delay,
-                    extra=job_log(job),
-                )
-                if delay > 0:
-                    return self._park(job, self._e.clock.now() + delay, ())
-                return None  # saved by the loop, then the same step runs again
-            if not step.has_fault_path:
-                return self._fault(job, step, f"{_describe(exc)} (attempt {job.attempt})")
-            if step.on_fault is not None:
-                try:
-                    result = step.on_fault(job.data, exc)
-                except Exception as handler_exc:
-                    why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
-                    return self._fault(job, step, why)
-                if result is not None:
-                    job.data = result
-            self._goto(job, step.fault_next)
-            return None
-        job.step = step.next
-        job.attempt = 1
-        return None
-
-    def _choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> _Outcome:
-        try:
-            holds = bool(step.spec(job.data))
-        except Exception as exc:
-            return self._fault(job, step, f"spec raised {_describe(exc)}")
-        self._goto(job, step.if_true if holds else step.if_false)
-        return None
-
-    def _split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> _Outcome:
-        try:
-            codec = self._e.store.codec
-            if callable(step.branches):
-                items = list(step.branches(job.data))
-                assert step.each is not None
-                starts = [
-                    (step.each, copy_data(item, codec, f"branch item {i}"))
-                    for i, item in enumerate(items)
-                ]
-            else:
-                starts = [(name, copy_data(job.data, codec)) for name in step.branches]
-        except CodecError as exc:
-            return self._fault(job, step, f"data cannot be stored: {exc}")
-        except Exception as exc:
-            return self._fault(job, step, f"could not make the branches: {_describe(exc)}")
-        if not starts:
-            return self._fault(job, step, "the branches function returned no instances")
-        job.gen += 1
-        job.state = JobState.WAITING
-        job.split_step = step.name
-        job.split_total = len(starts)
-        job.arrivals = {}
-        job.join_step = None
-        job.joined = False
-        job.branch_error = None
-        job.branch_cancelled = False
+    def _split(self, job: JobRecord, split: Split) -> list[Any]:
         new_id, make = self._e.new_id, JobRecord.branch
         case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
         branches = [
             make(new_id(), case, name, version, start, data, parent, i, gen)
-            for i, (start, data) in enumerate(starts)
+            for i, (start, data) in enumerate(split.starts)
         ]
         self._e.store.save_split(job, branches)
         return [
@@ -435,22 +354,8 @@ class Runner(pykka.Actor):
             for i, branch in enumerate(branches)
         ]
 
-    def _join(self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow) -> _Outcome:
-        if job.event is not None and job.event[0] == "join":
-            # The parent, released by its branches: merge their datas and go on.
-            datas = [job.arrivals[i] for i in sorted(job.arrivals)]
-            try:
-                merged = (step.merge or default_merge)(job.data, datas)
-            except Exception as exc:
-                return self._fault(job, step, f"merge raised {_describe(exc)}")
-            if merged is not None:
-                job.data = merged
-            job.arrivals = {}
-            job.split_total = 0
-            self._goto(job, step.next)
-            return None
-        if job.parent_id is None:
-            return self._fault(job, step, "reached a join without being a branch of a split")
+    def _arrive(self, job: JobRecord, step: Step, arrive: Arrive) -> list[Any]:
+        assert job.parent_id is not None
         assert job.branch_index is not None
         # Count the arrival in the store first, then end the branch: if the process dies
         # in between, the branch reruns this step and the store ignores the repeat, so
@@ -461,91 +366,29 @@ class Runner(pykka.Actor):
                 job.parent_gen,
                 job.branch_index,
                 job.data,
-                join_step=step.name,
-                needed=1 if isinstance(step, Discriminator) else None,
+                join_step=arrive.step,
+                needed=arrive.needed,
             )
         except JobNotFoundError:
             # Running the branch again would reach the same missing row: it ends here.
-            return self._fault(job, step, parent_missing(job))
-        job.step = step.name
+            return self._apply(job, step, fault(job, step, parent_missing(job)))
+        job.step = arrive.step
         job.state = JobState.DONE
         self._e.store.save(job)
-        return [m.BranchArrived(self._index, job, step.name)]
+        return [m.BranchArrived(self._index, job, arrive.step)]
 
-    def _simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> _Outcome:
-        self._goto(job, step.next)
-        return None
-
-    def _wait(self, job: JobRecord, step: Wait, wf: Workflow) -> _Outcome:
-        if job.event is not None and job.event[0] == "timer":
-            self._goto(job, step.next)
-            return None
-        try:
-            duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
-        except Exception as exc:
-            return self._fault(job, step, f"duration raised {_describe(exc)}")
-        return self._park(job, self._e.clock.now() + max(duration, 0.0), ())
-
-    def _request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> _Outcome:
-        if job.event is None:
-            return self._send(job, step, wf)
-        kind, _, payload = job.event
-        if kind == "timer":
-            if step.on_timeout is None:
-                return self._fault(job, step, f"no reply within {step.timeout}s")
-            self._goto(job, step.on_timeout)
-            return None
-        handler = step.on_reply if kind == "reply" else step.on_fault
-        if kind == "fault" and step.on_fault is None and step.fault_next is None:
-            return self._fault(job, step, f"fault reply: {payload!r}")
-        if handler is not None:
-            try:
-                result = handler(job.data, payload)
-            except Exception as exc:
-                return self._fault(job, step, f"{kind} handler raised {_describe(exc)}")
-            if result is not None:
-                job.data = result
-        self._goto(job, step.next if kind == "reply" else step.fault_next)
-        return None
-
-    def _send(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> _Outcome:
-        due = None if step.timeout is None else self._e.clock.now() + step.timeout
-        corr = correlations_for(job, step)
-        ctx = job.context()
-        # The job may resume elsewhere while send() runs. Its data was stored (and
-        # checked) after the step before, so the copy cannot fail.
-        data = copy_data(job.data, self._e.store.codec)
+    def _request(self, job: JobRecord, request: Request) -> list[Any]:
         # Park first: the Scheduler learns the correlation id before any reply can reach
-        # it, so a synchronous responder's reply is applied exactly once.
-        parked = self._park(job, due, corr)
+        # it, so a synchronous responder's reply is applied exactly once. The record is
+        # the Scheduler's from then on: send() gets the copy of the data made before.
+        parked = self._park(job, request.park)
         self._e.store.end_slice()  # stored before the Scheduler hears of it
         self._e.channel.done(job, self._index)
         self._e.channel.sent[self._index] += 1
         self._scheduler.tell(parked[0])
         try:
-            step.send(data, ctx)
+            request.send(request.data, request.context)
         except Exception as exc:  # a failed send is a fault reply
-            return [m.JobSendFailed(corr[0][0], _describe(exc))]
+            cid = request.park.correlations[0][0]
+            return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
         return []
-
-    def _deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> _Outcome:
-        if job.event is None:
-            due = None if step.timeout is None else self._e.clock.now() + step.timeout
-            return self._park(job, due, correlations_for(job, step))
-        kind, name, payload = job.event
-        if kind == "timer":
-            if step.on_timeout is None:
-                return self._fault(job, step, f"no event within {step.timeout}s")
-            self._goto(job, step.on_timeout)
-            return None
-        if kind == "fault":
-            return self._fault(job, step, f"fault event {name!r}: {payload!r}")
-        if step.on_event is not None:
-            try:
-                result = step.on_event(job.data, name, payload)
-            except Exception as exc:
-                return self._fault(job, step, f"on_event raised {_describe(exc)}")
-            if result is not None:
-                job.data = result
-        self._goto(job, step.events[name])
-        return None

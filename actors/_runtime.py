@@ -11,16 +11,19 @@ from __future__ import annotations
 import _thread
 import queue
 import sys
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
-from actors._pykka_seam import hooks
+from actors._pykka_seam import hooks, told
 
 if TYPE_CHECKING:
-    from actors._pykka_seam import OptExcInfo
+    from collections.abc import Collection
 
-__all__ = ["LatchFuture", "Runtime", "ThreadingRuntime"]
+    from actors._pykka_seam import Envelope, OptExcInfo
+
+__all__ = ["LanedInbox", "LatchFuture", "Runtime", "ThreadingRuntime", "lane_of"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -35,11 +38,51 @@ class Runtime(Protocol):
         """A future that ``get()`` can wait on under this runtime."""
 
 
-def _fast_inbox(_: type[Any]) -> Any:
+def _fast_inbox(cls: type[Any]) -> Any:
     # queue.SimpleQueue is implemented in C: a put or get is one call instead of
     # queue.Queue's Python-level lock and two conditions, and every message pays it.
     # It offers the put/get/empty that pykka's loop uses (and is never bounded).
-    return queue.SimpleQueue()
+    urgent = getattr(cls, "urgent_messages", None)
+    return LanedInbox(urgent) if urgent else queue.SimpleQueue()
+
+
+class LanedInbox:
+    """An actor's inbox with a second lane, for the told messages it must see mid-delivery.
+
+    A Runner runs many steps in one delivery, and pykka hands it its next message only
+    after that delivery. A told message whose type is in ``urgent`` (a ``StopJob``)
+    goes to ``lane`` instead of the queue, and the actor takes it from there between two
+    steps: a selective receive, as an Erlang process does, or an Akka control-aware
+    mailbox. Any thread appends to the lane; only the actor's own thread takes from it.
+    Everything else goes through the queue to pykka's loop as usual.
+    """
+
+    __slots__ = ("_put", "empty", "get", "lane", "urgent")
+
+    def __init__(self, urgent: Collection[type]) -> None:
+        fifo: queue.SimpleQueue[Envelope[Any]] = queue.SimpleQueue()
+        self._put = fifo.put
+        self.get = fifo.get
+        self.empty = fifo.empty
+        self.lane: deque[Any] = deque()
+        self.urgent = frozenset(urgent)
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        """Queue ``envelope``, or its message in the lane if it is an urgent tell."""
+        is_tell, message = told(envelope)
+        if is_tell and type(message) in self.urgent:
+            self.lane.append(message)
+        else:
+            self._put(envelope)
+
+
+def lane_of(actor: pykka.Actor) -> deque[Any] | None:
+    """The lane of ``actor``'s inbox (see ``LanedInbox``); ``None`` if its inbox has none.
+
+    The deterministic runtime of ``actors.testing`` gives its inboxes a lane the same way.
+    """
+    lane = getattr(actor.actor_inbox, "lane", None)
+    return lane if isinstance(lane, deque) else None
 
 
 class LatchFuture(pykka.Future[Any]):

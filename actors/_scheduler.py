@@ -64,13 +64,14 @@ class Scheduler(pykka.Actor):
         self._resumable = resume
         self._e = engine
         self._runner_count = runners
-        self._crew = Crew(engine.channel, self._start_runner, runners)
         self._channel = engine.channel
         self._store = CaseStore(engine)  # what the collaborators read of the store
         self._admissions = Admissions(engine, self.actor_ref.tell)
         self._book = self.case_book(self._store.first_wins)
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
         self._kids = self._book.kids
+        self._out = self._book.out  # jobs handed out: read here; changed with the book
+        self._crew = Crew(engine.channel, self._start_runner, runners, self._out)
         self._time = Timekeeper()
         self._alarm: Alarm | None = None
         self._events = EventDesk()
@@ -196,6 +197,15 @@ class Scheduler(pykka.Actor):
             )
             self._check_drain()
             return None
+        if kind in REPORTS:  # the record a report carries is the Scheduler's again
+            if kind is m.SpawnBranch:
+                job = message.parent  # a split's parent comes back with its first branch
+            else:
+                job = None if kind is m.JobSendFailed else message.job
+            if job is not None:
+                self._out.discard(job.id)
+                if self._book.stopping:
+                    self._book.returned(job)
         answer = handler(message)
         if self._tally.draining:
             self._check_drain()
@@ -262,6 +272,7 @@ class Scheduler(pykka.Actor):
         logger.error("runner %d failed; restarting it", msg.runner, extra=job_log(job))
         self._crew.failed(msg.runner, job)
         if job is not None:
+            self._book.returned(job)
             self._fx.resume_saved(job, "its runner failed")
         if not self._e.stopping:
             self._crew.restart(msg.runner)
@@ -355,7 +366,9 @@ class Scheduler(pykka.Actor):
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
         job = self._jobs.get(msg.job_id)
         if job is None and msg.job_id in self._channel.running:
-            job = self._channel.running[msg.job_id][1]  # started from the gate, not yet reported
+            # Started from the gate and not reported yet: its runner has the record.
+            self._fx.stop_running(self._channel.running[msg.job_id][1], "cancelled")
+            return CancelOutcome.CANCELLED
         if job is None:
             queued = self._e.gate.remove(msg.job_id)
             if queued is not None:
@@ -369,9 +382,14 @@ class Scheduler(pykka.Actor):
                 self._book.cancels.add(msg.job_id)  # and its message is on the way here
                 return CancelOutcome.CANCELLED
             return CancelOutcome.NOT_FOUND
-        if job.cancel_requested:
+        if job.cancel_requested or job.id in self._book.stopping:
             return CancelOutcome.CANCELLED
-        if job.state in FINAL_STATES and job.split_live <= 0 and not self._kids.get(job.id):
+        if (
+            job.id not in self._out
+            and job.state in FINAL_STATES
+            and job.split_live <= 0
+            and not self._kids.get(job.id)
+        ):
             return CancelOutcome.ALREADY_FINISHED
         self._fx.apply(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
@@ -379,7 +397,10 @@ class Scheduler(pykka.Actor):
     # -- queries ----------------------------------------------------------------------------------
 
     def _on_stats(self, _: m.GetStats) -> Stats:
-        waiting = sum(1 for j in self._jobs.values() if j.state is JobState.WAITING)
+        out = self._out  # records the channel and runners hold are not read here
+        waiting = sum(
+            1 for j in self._jobs.values() if j.state is JobState.WAITING and j.id not in out
+        )
         return self._tally.stats(
             self._e.gate,
             self._channel,

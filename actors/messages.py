@@ -38,6 +38,7 @@ __all__ = [
     "Schedule",
     "SliceUnsaved",
     "SpawnBranch",
+    "StopJob",
     "TakeCase",
     "TimerDue",
     "Wake",
@@ -216,6 +217,19 @@ class CancelJob:
     """Internal (asked): cancel a job and its branches; answers a ``CancelOutcome``."""
 
     job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopJob:
+    """Internal (told to a runner): job ``job_id`` was cancelled; stop it before its next step.
+
+    It goes to the runner's lane (see ``actors._runtime.LanedInbox``), which the runner
+    reads between two steps of the one delivery it runs them in. A stop for a job the
+    runner no longer holds is dropped: the Scheduler marks the job when its report comes.
+    """
+
+    job_id: str
+    why: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,3 +100,36 @@ def test_no_other_module_reaches_into_pykka() -> None:
         if private.search(line) and not line.lstrip().startswith("#")
     ]
     assert not offenders, f"pykka internals outside actors/_pykka_seam.py: {offenders}"
+
+
+def test_told_reads_an_envelope_as_pykka_builds_it() -> None:
+    future: pykka.ThreadingFuture[object] = pykka.ThreadingFuture()
+    assert seam.told(seam.Envelope("hi")) == (True, "hi")
+    assert seam.told(seam.Envelope("hi", reply_to=future)) == (False, "hi")
+
+
+def test_a_laned_inbox_takes_urgent_tells_aside_on_a_real_actor() -> None:
+    from actors._runtime import LanedInbox, ThreadingRuntime
+
+    class Urgent:
+        pass
+
+    class Echo(pykka.Actor):
+        urgent_messages = frozenset({Urgent})
+
+        def on_receive(self, message: object) -> object:
+            return message
+
+    ref = ThreadingRuntime().actor_class(Echo).start()
+    try:
+        inbox = ref.actor_inbox
+        assert isinstance(inbox, LanedInbox)
+        lane = inbox.lane
+        told = Urgent()
+        ref.tell(told)  # through pykka's own ActorRef.tell -> inbox.put(Envelope)
+        asked = Urgent()
+        assert ref.ask(asked, timeout=TIMEOUT) is asked  # an ask is answered through the queue
+        assert list(lane) == [told]
+        assert ref.ask("plain", timeout=TIMEOUT) == "plain"
+    finally:
+        ref.stop()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 import pykka
 from pykka import messages as pykka_messages
 
-from actors._pykka_seam import Envelope, handle_receive, hooks
+from actors._pykka_seam import Envelope, handle_receive, hooks, told
 from actors.testing._errors import Deadlock, HarnessError
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
 from actors.testing._future import DeterministicFuture
@@ -88,16 +88,29 @@ class Blocker:
 
 
 class _Inbox:
-    """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults."""
+    """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults.
 
-    __slots__ = ("cell", "queue", "runtime")
+    Told messages of a type in ``urgent`` go to ``lane`` instead, as in the threading
+    runtime's ``LanedInbox``: the actor takes them mid-delivery (a runner between steps).
+    """
 
-    def __init__(self, runtime: DeterministicRuntime) -> None:
+    __slots__ = ("cell", "lane", "queue", "runtime", "urgent")
+
+    def __init__(
+        self, runtime: DeterministicRuntime, urgent: frozenset[type] = frozenset()
+    ) -> None:
         self.queue: deque[Envelope[Any]] = deque()
+        self.lane: deque[Any] = deque()
+        self.urgent = urgent
         self.runtime = runtime
         self.cell: ActorCell | None = None
 
     def put(self, envelope: Envelope[Any], /) -> None:
+        if self.urgent:
+            is_tell, message = told(envelope)
+            if is_tell and type(message) in self.urgent:
+                self.lane.append(message)
+                return
         self.queue.append(envelope)
         hook = self.runtime.put_filter
         if hook is not None and self.cell is not None and envelope.reply_to is None:
@@ -116,7 +129,7 @@ class _RuntimeActor(pykka.Actor):
 
 
 def _sim_inbox(cls: type[_RuntimeActor]) -> ActorInbox:
-    return _Inbox(cls._actors_runtime)
+    return _Inbox(cls._actors_runtime, frozenset(getattr(cls, "urgent_messages", ())))
 
 
 def _sim_future(cls: type[_RuntimeActor]) -> pykka.Future[Any]:

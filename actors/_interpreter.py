@@ -1,0 +1,348 @@
+"""The step interpreter: what running one step of a job means, with no actor, clock or store.
+
+A runner owns the record of the job it runs. For each step it asks the interpreter to run
+the job's current step: the interpreter calls the step's own functions (the task, a
+choice's spec, a handler, a join's merge), changes the record as the step says, and
+returns ``None`` to go on to the job's next step (the runner saves first) or the effect
+that ends the runner's slice of the job: ``End``, ``Park``, ``Request``, ``Split`` or
+``Arrive``. The runner carries the effect out: it reads the clock, stores, makes branch
+ids and tells the Scheduler. So everything a step's outcome means is here, and can be
+tested over any outcome without threads or a store (``tests/core/test_interpreter.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from actors._copy import copy_data
+from actors._engine import job_log, logger
+from actors._errors import CodecError
+from actors._job import JobRecord, JobState, StepContext
+from actors._steps import (
+    DeferredChoice,
+    Discriminator,
+    ExclusiveChoice,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    SimpleMerge,
+    Step,
+    Synchronize,
+    Wait,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._workflow import Workflow
+    from actors.stores._codec import Codec
+
+__all__ = [
+    "Arrive",
+    "Effect",
+    "End",
+    "Interpreter",
+    "Park",
+    "Request",
+    "Split",
+    "correlations_for",
+    "default_merge",
+]
+
+
+@dataclass(slots=True)
+class End:
+    """The job ends (DONE, FAULTED or CANCELLED) with ``error``; the runner saves it."""
+
+    state: JobState
+    error: str | None
+
+
+@dataclass(slots=True)
+class Park:
+    """The job waits ``delay`` seconds from now (``None``: no timer) and/or on events."""
+
+    delay: float | None
+    correlations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class Request:
+    """Park as ``Park`` says, and once that is stored, call ``send(data, context)``.
+
+    ``data`` is a copy: the job may resume elsewhere while ``send`` runs.
+    """
+
+    park: Park
+    send: Callable[[Any, StepContext], Any]
+    data: Any
+    context: StepContext
+
+
+@dataclass(slots=True)
+class Split:
+    """Start one branch per ``(start step, data)``; the job waits on them (fields set)."""
+
+    starts: list[tuple[str, Any]]
+
+
+@dataclass(slots=True)
+class Arrive:
+    """A branch reached join ``step``: count its data at its parent (``needed``: 1 or all)."""
+
+    step: str
+    needed: int | None
+
+
+Effect = End | Park | Request | Split | Arrive
+# The effects are values: nothing changes one once it is made. They are not frozen
+# dataclasses only because a frozen one costs three times as much to make, and a
+# runner makes one at the end of every slice.
+
+
+def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:
+    """The (correlation id, event name) pairs a job parked at ``step`` waits on."""
+    if isinstance(step, RequestReaction):
+        return ((f"{job.id}/{step.name}", ""),)
+    if isinstance(step, DeferredChoice):
+        return tuple((f"{job.id}/{step.name}/{name}", name) for name in step.events)
+    return ()
+
+
+def default_merge(parent: Any, branches: list[Any]) -> Any:
+    """Update the parent dict with each branch's dict, in branch order."""
+    if not isinstance(parent, dict) or not all(isinstance(b, dict) for b in branches):
+        msg = "the default merge needs dict data; give the join a merge= function"
+        raise TypeError(msg)
+    for branch in branches:
+        parent.update(branch)
+    return parent
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def fault(job: JobRecord, step: Step, why: str) -> End:
+    """The job faults at ``step`` (it ends there, whatever step it was going on to)."""
+    job.step = step.name
+    return End(JobState.FAULTED, f"step {step.name!r}: {why}")
+
+
+def missing_step(job: JobRecord, wf: Workflow) -> End:
+    """The job's current step is not in its workflow."""
+    return End(JobState.FAULTED, f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}")
+
+
+def finished(job: JobRecord, step: Step) -> End:
+    """``step`` had no next step: the job is DONE and reports the step it ended at."""
+    job.step = step.name
+    return End(JobState.DONE, job.error)
+
+
+def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> End | None:
+    """Apply ``handler(data, *args)`` to the job's data; the fault if it raised."""
+    try:
+        result = handler(job.data, *args)
+    except Exception as exc:
+        return fault(job, step, f"{what} raised {_describe(exc)}")
+    if result is not None:
+        job.data = result
+    return None
+
+
+def _timed_out(job: JobRecord, step: Step, target: str | None, why: str) -> End | None:
+    """A wait's timeout: go to ``target``, or fault (``why``) when there is none."""
+    if target is None:
+        return fault(job, step, why)
+    _goto(job, target)
+    return None
+
+
+def _goto(job: JobRecord, target: str | None) -> None:
+    job.step = target
+    job.attempt = 1
+    job.event = None
+
+
+class Interpreter:
+    """Runs one step of a job on its record; ``codec`` checks the data branches start with.
+
+    ``kinds`` maps each step class to its handler ``(job, step, wf) -> Effect | None``.
+    """
+
+    def __init__(self, codec: Codec | None) -> None:
+        self.codec = codec
+        self.kinds: dict[type, Callable[[JobRecord, Any, Workflow], Effect | None]] = {
+            Sequential: self.sequential,
+            ExclusiveChoice: self.choice,
+            ParallelSplit: self.split,
+            Synchronize: self.join,
+            Discriminator: self.join,
+            SimpleMerge: self.simple_merge,
+            Wait: self.wait,
+            RequestReaction: self.request,
+            DeferredChoice: self.deferred,
+        }
+
+    def step(self, job: JobRecord, step: Step, wf: Workflow) -> Effect | None:
+        """Run ``step`` (the job's current one); ``None``: save and go on to ``job.step``."""
+        effect = self.kinds[type(step)](job, step, wf)
+        if effect is None and job.step is None:
+            return finished(job, step)
+        return effect
+
+    # -- one handler per step kind ---------------------------------------------------------
+
+    def sequential(self, job: JobRecord, step: Sequential, wf: Workflow) -> Effect | None:
+        """Run the task; on an error retry, take the fault path, or fault."""
+        job.event = None  # a retry timer's release carries nothing to apply
+        try:
+            if step.name in wf.context_steps:
+                result = step.task(job.data, job.context())
+            else:
+                result = step.task(job.data)
+            if result is not None:
+                job.data = result
+        except Exception as exc:
+            return self._failed(job, step, exc)
+        job.step = step.next
+        job.attempt = 1
+        return None
+
+    def _failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
+        retry = step.retry
+        if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
+            delay = retry.delay(job.attempt)
+            job.attempt += 1
+            logger.info(
+                "job %s step %r failed (%s); attempt %d in %.3fs",
+                job.id,
+                step.name,
+                _describe(exc),
+                job.attempt,
+                delay,
+                extra=job_log(job),
+            )
+            return Park(delay) if delay > 0 else None  # None: saved, then the step again
+        if not step.has_fault_path:
+            return fault(job, step, f"{_describe(exc)} (attempt {job.attempt})")
+        if step.on_fault is not None:
+            try:
+                result = step.on_fault(job.data, exc)
+            except Exception as handler_exc:
+                why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
+                return fault(job, step, why)
+            if result is not None:
+                job.data = result
+        _goto(job, step.fault_next)
+        return None
+
+    def choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> Effect | None:
+        """Go to ``if_true`` or ``if_false`` as the spec says."""
+        try:
+            holds = bool(step.spec(job.data))
+        except Exception as exc:
+            return fault(job, step, f"spec raised {_describe(exc)}")
+        _goto(job, step.if_true if holds else step.if_false)
+        return None
+
+    def split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> Effect | None:
+        """Make the branches' starts (each with its own copy of the data); wait on them."""
+        try:
+            if callable(step.branches):
+                assert step.each is not None
+                starts = [
+                    (step.each, copy_data(item, self.codec, f"branch item {i}"))
+                    for i, item in enumerate(list(step.branches(job.data)))
+                ]
+            else:
+                starts = [(name, copy_data(job.data, self.codec)) for name in step.branches]
+        except CodecError as exc:
+            return fault(job, step, f"data cannot be stored: {exc}")
+        except Exception as exc:
+            return fault(job, step, f"could not make the branches: {_describe(exc)}")
+        if not starts:
+            return fault(job, step, "the branches function returned no instances")
+        job.gen += 1
+        job.state = JobState.WAITING
+        job.split_step = step.name
+        job.split_total = len(starts)
+        job.arrivals = {}
+        job.join_step = None
+        job.joined = False
+        job.branch_error = None
+        job.branch_cancelled = False
+        return Split(starts)
+
+    def join(
+        self, job: JobRecord, step: Synchronize | Discriminator, wf: Workflow
+    ) -> Effect | None:
+        """A parent released by its branches merges their datas; a branch arrives and ends."""
+        if job.event is not None and job.event[0] == "join":
+            datas = [job.arrivals[i] for i in sorted(job.arrivals)]
+            try:
+                merged = (step.merge or default_merge)(job.data, datas)
+            except Exception as exc:
+                return fault(job, step, f"merge raised {_describe(exc)}")
+            if merged is not None:
+                job.data = merged
+            job.arrivals = {}
+            job.split_total = 0
+            _goto(job, step.next)
+            return None
+        if job.parent_id is None:
+            return fault(job, step, "reached a join without being a branch of a split")
+        return Arrive(step.name, 1 if isinstance(step, Discriminator) else None)
+
+    def simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> Effect | None:
+        """Go on to ``next``."""
+        _goto(job, step.next)
+        return None
+
+    def wait(self, job: JobRecord, step: Wait, wf: Workflow) -> Effect | None:
+        """Park for the duration; go on once its timer released the job."""
+        if job.event is not None and job.event[0] == "timer":
+            _goto(job, step.next)
+            return None
+        try:
+            duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
+        except Exception as exc:
+            return fault(job, step, f"duration raised {_describe(exc)}")
+        return Park(max(duration, 0.0))
+
+    def request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> Effect | None:
+        """Send the request (parked first); apply the reply, fault reply or timeout."""
+        if job.event is None:
+            # The data was stored (and checked) after the step before: the copy cannot fail.
+            park = Park(step.timeout, correlations_for(job, step))
+            return Request(park, step.send, copy_data(job.data, self.codec), job.context())
+        kind, _, payload = job.event
+        if kind == "timer":
+            return _timed_out(job, step, step.on_timeout, f"no reply within {step.timeout}s")
+        handler = step.on_reply if kind == "reply" else step.on_fault
+        if kind == "fault" and step.on_fault is None and step.fault_next is None:
+            return fault(job, step, f"fault reply: {payload!r}")
+        if handler is not None:
+            failed = _handle(job, step, f"{kind} handler", handler, payload)
+            if failed is not None:
+                return failed
+        _goto(job, step.next if kind == "reply" else step.fault_next)
+        return None
+
+    def deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> Effect | None:
+        """Wait for the first of the events (or the timeout); go where it leads."""
+        if job.event is None:
+            return Park(step.timeout, correlations_for(job, step))
+        kind, name, payload = job.event
+        if kind == "timer":
+            return _timed_out(job, step, step.on_timeout, f"no event within {step.timeout}s")
+        if kind == "fault":
+            return fault(job, step, f"fault event {name!r}: {payload!r}")
+        if step.on_event is not None:
+            failed = _handle(job, step, "on_event", step.on_event, name, payload)
+            if failed is not None:
+                return failed
+        _goto(job, step.events[name])
+        return None
