@@ -9,10 +9,13 @@ from __future__ import annotations
 import pytest
 
 from actors import (
+    CancelOutcome,
     DeferredChoice,
     EventOutcome,
     JobState,
+    ParallelSplit,
     Sequential,
+    Synchronize,
     Wait,
     Workflow,
 )
@@ -102,3 +105,71 @@ def test_an_event_for_a_park_stored_but_not_yet_reported_is_delivered_in_every_r
                 assert (job.state, job.data["got"]) == (JobState.DONE, [1, 2, 3]), seed
         finally:
             store.close()
+
+
+class _WriterLast:
+    """A chooser that runs anything before the store's writer: a slice handed over waits.
+
+    ``pick(labels)`` is the hook a ranking chooser (PCT) gets: one label per option.
+    """
+
+    def choose(self, n: int) -> int:
+        return 0
+
+    def pick(self, labels) -> int:
+        return next((i for i, label in enumerate(labels) if label != "writer"), 0)
+
+
+@pytest.mark.parametrize("shape", ["split after a wait", "dynamic split after a wait", "nested"])
+def test_a_cancel_while_a_split_waits_in_the_group_writer_ends_the_case(tmp_path, shape):
+    # A job the Scheduler held (it had parked, or it is a branch) splits: its runner hands
+    # the slice to the writer and takes its next job. A cancel then found the record
+    # split in memory but none of its branches spawned yet, ended it CANCELLED in a save
+    # of its own (which commits beside the writer's groups), and the writer stored the
+    # older slice (the split) over that save: the job stayed unfinished in the store.
+    # A record handed to a runner is now the Scheduler's again only when a report brings
+    # it back, and the writer sends the reports once the slice is stored: so the cancel
+    # is noted, put on the record when the first branch's spawn returns it, and every
+    # save the Scheduler makes of it comes after the slice.
+    def step(name, then="join"):
+        return Sequential(name, lambda d: None, next=then)
+
+    if shape == "nested":  # a branch splits in turn
+        steps = [
+            ParallelSplit("start", branches=["fan", "b"]),
+            ParallelSplit("fan", branches=["c", "d"]),
+            step("c", "inner_join"),
+            step("d", "inner_join"),
+            Synchronize("inner_join", next="join"),
+            step("b"),
+        ]
+    else:
+        items = (lambda d: [1, 2]) if shape.startswith("dynamic") else ["a", "b"]
+        steps = [
+            Wait("start", 1.0, next="fan"),
+            ParallelSplit("fan", branches=items, each="a" if callable(items) else None),
+            step("a"),
+            *([] if callable(items) else [step("b")]),
+        ]
+    flow = Workflow("fan", start="start", steps=[
+        *steps, Synchronize("join", next="end"), Sequential("end", lambda d: None)
+    ])  # fmt: skip
+    store = open_store(f"sqlite:///{tmp_path}/g.db", commit="group")
+    try:
+        with Harness([flow], chooser=_WriterLast(), store=store, runners=1) as h:
+            sub = h.schedule("fan", {})
+            assert h.writer is not None
+            while not [j for j in _queued(h) if j.step == "fan" and j.split_total]:
+                assert h.step()  # until the split at "fan" is handed to the writer
+            outcome = h.cancel(sub.job_id)
+            h.run_until_quiescent()
+            assert outcome.get() is CancelOutcome.CANCELLED
+            assert sub.result().state is JobState.CANCELLED
+            assert store.unfinished() == []
+    finally:
+        store.close()
+
+
+def _queued(h):
+    """The records in the slices the writer holds, not yet stored."""
+    return [job for part, _ in h.writer.queued for _, _, job in part.rows]
