@@ -112,20 +112,56 @@ def _plain(value: Any, depth: int) -> bool:
     return all(_plain(member, depth + 1) for member in members)
 
 
-def _copy_plain(value: Any) -> Any:
-    """A copy of a tree ``_plain`` accepted (only dicts, lists, tuples and scalars)."""
+_NOT_PLAIN: Any = object()  # what _copy_plain returns for a tree _plain would refuse
+
+
+def _copy_plain(value: Any, depth: int) -> Any:
+    """A copy of ``value`` if ``_plain`` accepts it, else ``_NOT_PLAIN``: one walk, not two.
+
+    Checks exactly what ``_plain`` checks, and copies as it goes; a flat dict or list of
+    scalars (most job data) is checked by type scans and copied by ``.copy()``, all in C
+    (scalars are immutable: a shallow copy of them is a deep one).
+    """
     kind = type(value)
     if kind is dict:
-        if _PLAIN_SCALARS.issuperset(map(type, value.values())):
-            return value.copy()  # scalars are immutable: a shallow copy is a deep one, in C
-        return {k: v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for k, v in value.items()}
-    if kind is list:
-        if _PLAIN_SCALARS.issuperset(map(type, value)):
-            return value.copy()
-        return [v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value]
-    if kind is tuple:
-        return tuple(v if type(v) in _PLAIN_SCALARS else _copy_plain(v) for v in value)
-    return value
+        return _copy_dict(value, depth)
+    if kind is list or kind is tuple:
+        return _copy_sequence(value, depth)
+    return value if kind in _PLAIN_SCALARS else _NOT_PLAIN
+
+
+def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
+    if not value:
+        return {}
+    if (
+        depth > _MAX_DEPTH
+        or not _STR_KEYS.issuperset(map(type, value))
+        or not _TAGS.isdisjoint(value)
+    ):
+        return _NOT_PLAIN
+    if _PLAIN_SCALARS.issuperset(map(type, value.values())):
+        return value.copy()
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        out[k] = copied
+    return out
+
+
+def _copy_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return _NOT_PLAIN
+    if _PLAIN_SCALARS.issuperset(map(type, value)):
+        return value.copy() if type(value) is list else value  # a tuple of scalars is immutable
+    items = []
+    for v in value:
+        copied = v if type(v) in _PLAIN_SCALARS else _copy_plain(v, depth + 1)
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        items.append(copied)
+    return items if type(value) is list else tuple(items)
 
 
 class Codec:
@@ -255,8 +291,9 @@ class Codec:
         of their class, built field by field as a load would, and a value that cannot be
         stored raises ``CodecError`` naming its path.
         """
-        if _plain(value, 0):
-            return _copy_plain(value)
+        copied = _copy_plain(value, 0)
+        if copied is not _NOT_PLAIN:
+            return copied
         return self.from_tree(self.to_tree(value, what), what)
 
     # -- trees (JSON-able Python values) ---------------------------------------------------------

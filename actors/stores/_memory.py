@@ -28,7 +28,9 @@ DEFAULT_RETAIN = 10_000
 # What a save records besides the record itself: the fields a step changes, and when.
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
 _now = time.time
-_STATE_NAMES = {state: state.value for state in JobState}
+_FAULTED = JobState.FAULTED
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # is_plain's flat-dict test
+_KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 
@@ -97,14 +99,18 @@ class MemoryStore(MemoryAdmin, Store):
         data = job.data
         if self.copy_data:
             data = self.codec.copy(data, f"data of job {job_id}")
-        elif state is not JobState.FAULTED and not is_plain(data):  # plain: the fast path
+        elif not (  # a flat dict of scalars (most saves): two type scans in C, no call
+            type(data) is dict
+            and _SCALARS.issuperset(map(type, data.values()))
+            and _KEYS.issuperset(map(type, data))
+        ) and (state is not _FAULTED and not is_plain(data)):
             self.codec.check(data, f"data of job {job_id}")
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
         self._created.setdefault(job_id, now)
         if note and self.keep_history:
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
-            # every item an atom (the state's name from a dict, not the enum), so a long
+            # every item an atom (the state's name, not the enum), so a long
             # run's retained history costs the collector and the allocator little.
             began = getattr(self._slices, "began", None)
             if began is not None:
@@ -117,7 +123,7 @@ class MemoryStore(MemoryAdmin, Store):
                 next(self._seq),
                 job.step,
                 job.attempt,
-                _STATE_NAMES[state],
+                state._value_,  # the name, read as a plain attribute (.value is a descriptor)
                 now,
                 self.owner,
                 job.error,

@@ -342,3 +342,39 @@ def test_a_deep_plain_value_is_refused_like_any_other():
         current = current[0]
     with pytest.raises(CodecError, match="nested more than"):
         Codec().encode(value)
+
+
+def _containers(value, out):
+    """Ids of every mutable container (dict, list, dataclass) inside ``value``."""
+    if isinstance(value, dict):
+        out.add(id(value))
+        for v in value.values():
+            _containers(v, out)
+    elif isinstance(value, list | tuple):
+        if isinstance(value, list):
+            out.add(id(value))
+        for v in value:
+            _containers(v, out)
+    elif isinstance(value, Point):
+        out.add(id(value))
+    return out
+
+
+@given(mixed)
+def test_hypothesis_copy_checks_and_copies_as_the_tree_route_does(value):
+    # copy() checks plain data and copies it in one walk; anything else goes to a tree
+    # and back. Both must store the same, or refuse the same, and share no container.
+    codec = Codec()
+    codec.register(Point)
+
+    def outcome(copy):
+        try:
+            copied = copy(value)
+        except CodecError as exc:
+            return "refused", str(exc), None
+        return "stored", codec.encode(copied), copied
+
+    got, via_tree = outcome(codec.copy), outcome(lambda v: codec.from_tree(codec.to_tree(v)))
+    assert got[:2] == via_tree[:2]
+    if got[2] is not None:
+        assert not _containers(got[2], set()) & _containers(value, set())
