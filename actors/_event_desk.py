@@ -69,7 +69,10 @@ class EventDesk:
         """
         correlations = self.correlations
         target = correlations.target(cid)
-        if target is None and correlations.answered(cid) is None:
+        if target is None:
+            # Before what became of ``cid`` lately: a job that looped back to the step,
+            # or was reset to it, waits on the same id again, and its new park must not
+            # answer "duplicate" merely because its report has not come yet.
             early = self._early(cid, payload, fault, store, shell)
             if early is not None:
                 return early

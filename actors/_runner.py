@@ -385,7 +385,10 @@ class Runner(pykka.Actor):
         self._e.store.end_slice()  # stored before the Scheduler hears of it
         self._e.channel.done(job, self._index)
         self._e.channel.sent[self._index] += 1
-        self._scheduler.tell(parked[0])
+        try:
+            self._scheduler.tell(parked[0])
+        except pykka.ActorDeadError:
+            return []  # the engine is stopping: the park is stored, the request not sent
         try:
             request.send(request.data, request.context)
         except Exception as exc:  # a failed send is a fault reply

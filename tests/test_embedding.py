@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -9,7 +10,16 @@ import pykka
 import pytest
 from bounds import TIMEOUT
 
-from actors import JobHandle, JobState, MailboxFull, Mediator, Sequential, Workflow
+from actors import (
+    JobHandle,
+    JobState,
+    MailboxFull,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    Workflow,
+)
+from actors._runner import Runner
 from actors.messages import CaseFinished, Schedule
 
 
@@ -105,3 +115,37 @@ def test_registry_stop_all_stops_the_engine_cleanly() -> None:
     pykka.ActorRegistry.stop_all(block=True, timeout=TIMEOUT)
     assert pykka.ActorRegistry.get_all() == []
     m.shutdown()  # still safe afterwards
+
+
+def test_a_request_step_after_the_engine_stopped_ends_quietly_and_sends_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The park is stored; the runner does not fail on the stopped Scheduler, nor send."""
+    started, release, sent = threading.Event(), threading.Event(), []
+
+    def hold(data: dict[str, Any]) -> None:
+        started.set()
+        assert release.wait(TIMEOUT)
+
+    flow = Workflow(
+        "ask",
+        start="hold",
+        steps=[
+            Sequential("hold", hold, next="ask"),
+            RequestReaction("ask", send=lambda data, ctx: sent.append(ctx.correlation_id)),
+        ],
+    )
+    m = Mediator([flow], runners=1)
+    try:
+        m.schedule("ask", {})
+        assert started.wait(TIMEOUT)
+        (runner,) = pykka.ActorRegistry.get_by_class(Runner)
+        m.scheduler.stop(block=True, timeout=TIMEOUT)  # the runner is inside "hold"
+        release.set()
+        assert runner.actor_stopped.wait(TIMEOUT)  # it ran "ask", then took its stop
+    finally:
+        m.shutdown()
+    assert sent == []
+    (job,) = m.store.unfinished()
+    assert (job.state, job.step) == (JobState.WAITING, "ask")  # the park is stored
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

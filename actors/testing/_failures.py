@@ -11,7 +11,7 @@ from actors.testing._report import describe_failure, state_report
 if TYPE_CHECKING:
     from actors.testing._clock import VirtualClock
     from actors.testing._external import Submission
-    from actors.testing._faults import FaultPlan
+    from actors.testing._faults import FaultInjector, FaultPlan
     from actors.testing._probe import Probe
     from actors.testing._report import TraceEntry
     from actors.testing._runtime import DeterministicRuntime
@@ -31,6 +31,7 @@ class Failures:
     submissions: list[Submission]
     seed: int | None
     plan: FaultPlan
+    faults: FaultInjector
     failure: BaseException | None
     _options_kept: dict[str, Any]
 
@@ -42,6 +43,10 @@ class Failures:
         """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
         refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
         report = state_report(self.probe, self.clock, refused)
+        unfired = self.faults.unfired()
+        if unfired:
+            taken = f"{self.faults.steps} step(s) run so far"
+            report = f"{report}\nfaults not reached ({taken}): {'; '.join(unfired)}"
         writer = getattr(self, "writer", None)
         if writer is None:
             return report

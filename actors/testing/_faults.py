@@ -9,7 +9,7 @@ plan replays identically under the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from actors.testing._errors import InjectedCrash
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from actors.testing._monitor import Monitor
 
 __all__ = [
+    "CRASH_POINTS",
     "Crash",
     "CrashPoint",
     "Duplicate",
@@ -31,12 +32,55 @@ __all__ = [
     "SpinError",
     "Stall",
     "StepHook",
+    "check_crash_runner",
+    "check_point",
+    "no_groups",
 ]
 
 EventAction = Literal["duplicate", "drop", "delay", "reorder"]
 
 
 CrashPoint = Literal["before_step", "before_save", "stalled", "in_group"]
+
+CRASH_POINTS: tuple[str, ...] = get_args(CrashPoint)
+"""Every crash point, in the order the docs list them."""
+
+
+def check_point(point: object, where: str) -> None:
+    """Refuse a crash point that is not one of ``CRASH_POINTS``, naming ``where`` it came from.
+
+    A misspelt point would otherwise never fire, and a test meant to catch a repeated
+    effect would pass without a crash.
+    """
+    if point not in CRASH_POINTS:
+        msg = f"{where}: unknown crash point {point!r}; expected one of {', '.join(CRASH_POINTS)}"
+        raise ValueError(msg)
+
+
+def no_groups(what: str, store: object) -> str:
+    """Why ``what`` is refused on ``store``: it needs group commit; the store's URL and mode."""
+    commit = getattr(store, "commit", None)
+    how = f"commit={commit!r}" if commit else "no group mode"
+    url = getattr(store, "url", type(store).__name__)
+    return f"{what} needs a store with commit='group'; {url} has {how}"
+
+
+def check_crash_runner(
+    index: object, point: object, runners: int, store: object, *, grouped: bool
+) -> None:
+    """Refuse a hand-armed crash that could never fire: unknown point or runner, no groups."""
+    check_point(point, f"crash_runner({index!r}, point={point!r})")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < runners:
+        msg = f"crash_runner({index!r}): runners are numbered 0 to {runners - 1}"
+        raise ValueError(msg)
+    if point == "in_group" and not grouped:
+        raise ValueError(no_groups("crash_runner(point='in_group')", store))
+
+
+def _at_least(value: object, least: int, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        msg = f"{where} must be an integer >= {least}, got {value!r}"
+        raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +113,10 @@ class Crash:
     lease: bool = False
     point: CrashPoint = "before_step"
 
+    def __post_init__(self) -> None:
+        _at_least(self.at_step, 1, "Crash.at_step (steps are counted from 1)")
+        check_point(self.point, f"Crash({self.at_step}, point={self.point!r})")
+
     def describe(self) -> str:
         """One phrase for reports."""
         what = "expire lease" if self.lease else "crash"
@@ -93,6 +141,11 @@ class Stall:
     at: int
     steps: int
 
+    def __post_init__(self) -> None:
+        _at_least(self.runner, 0, "Stall.runner")
+        _at_least(self.at, 0, "Stall.at")
+        _at_least(self.steps, 1, "Stall.steps")
+
 
 @dataclass(frozen=True, slots=True)
 class EventFault:
@@ -107,6 +160,14 @@ class EventFault:
     action: EventAction
     by: int = 3
 
+    def __post_init__(self) -> None:
+        _at_least(self.nth, 1, "EventFault.nth (events are counted from 1)")
+        if self.action not in get_args(EventAction):
+            allowed = ", ".join(get_args(EventAction))
+            msg = f"EventFault.action: unknown action {self.action!r}; expected one of {allowed}"
+            raise ValueError(msg)
+        _at_least(self.by, 1, "EventFault.by")
+
 
 @dataclass(frozen=True, slots=True)
 class Duplicate:
@@ -118,6 +179,9 @@ class Duplicate:
 
     message: str
     nth: int = 1
+
+    def __post_init__(self) -> None:
+        _at_least(self.nth, 1, "Duplicate.nth (messages are counted from 1)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +232,12 @@ class FaultInjector:
             lease, point = self.armed.pop(runner)
             crash = Crash(self.steps, lease=lease, point=point)
         return crash
+
+    def unfired(self) -> list[str]:
+        """The crashes of the plan, and those armed by hand, that have not happened yet."""
+        late = [c.describe() for c in self.plan.crashes if c.at_step > self.steps]
+        armed = [f"runner {i}'s {point} crash (armed)" for i, (_, point) in self.armed.items()]
+        return late + armed
 
     def copies(self, message_type: str) -> int:
         """Extra copies to enqueue of a told message of this type."""

@@ -10,7 +10,7 @@ import pykka
 
 from actors._admission import FullMode
 from actors._mediator import Mediator
-from actors.stores import MemoryStore
+from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualClock
@@ -23,7 +23,15 @@ from actors.testing._errors import (
 )
 from actors.testing._external import External
 from actors.testing._failures import Failures
-from actors.testing._faults import CrashPoint, FaultInjector, FaultPlan, SpinError, StepHook
+from actors.testing._faults import (
+    CrashPoint,
+    FaultInjector,
+    FaultPlan,
+    SpinError,
+    StepHook,
+    check_crash_runner,
+    no_groups,
+)
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import TraceEntry, describe_message
@@ -65,7 +73,8 @@ class Harness(External, Failures, Actions):
         full_mode: as for ``Mediator``.
         on_shed: as for ``Mediator``.
         runner_batch: jobs a runner runs per delivery (1: every job is its own delivery).
-        store: the job store; by default ``MemoryStore(copy_data=True)``, which gives a
+        store: the job store, or a store URL (``"sqlite:///..."``: opened here and closed
+            with the harness); by default ``MemoryStore(copy_data=True)``, which gives a
             crashed runner's job exactly its last saved data back. With ``commit="group"``
             the store's writer thread is replaced by one the chooser schedules (see
             ``Crash(point="in_group")``); a writer process is refused.
@@ -94,7 +103,7 @@ class Harness(External, Failures, Actions):
         capacity: int = 4,
         full_mode: FullMode = FullMode.BACKPRESSURE,
         runner_batch: int = 1,
-        store: Store | None = None,
+        store: Store | str | None = None,
         clock: VirtualClock | None = None,
         faults: FaultPlan | None = None,
         on_shed: Callable[[Job], Any] | None = None,
@@ -161,11 +170,13 @@ class Harness(External, Failures, Actions):
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
         counter = itertools.count(1)
+        self._owned_store = isinstance(store, str)  # opened here from a URL: closed here
+        if isinstance(store, str):
+            store = open_store(store)
         self.store = store if store is not None else MemoryStore(copy_data=True)
         grouped = adopt_writer(self.store)  # ValueError for commits it cannot schedule
         if grouped is None and any(c.point == "in_group" for c in self.plan.crashes):
-            msg = "Crash(point='in_group') needs a store with commit='group'"
-            raise ValueError(msg)
+            raise ValueError(no_groups("Crash(point='in_group')", self.store))
         # Per simulated thread: the store state a real thread would keep to itself.
         self._threads: dict[ActorCell, Any] | None = (
             {} if isinstance(getattr(self.store, "_slice", None), threading.local) else None
@@ -322,9 +333,7 @@ class Harness(External, Failures, Actions):
         wakes later and runs the step's task again) or ``"in_group"`` (the group holding
         its slice is lost before it is stored; ``commit="group"`` only).
         """
-        if point == "in_group" and self.writer is None:
-            msg = "crash_runner(point='in_group') needs a store with commit='group'"
-            raise ValueError(msg)
+        check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
         self.faults.armed[index] = (lease, point)
 
     def advance(self, seconds: float) -> int:
@@ -376,8 +385,15 @@ class Harness(External, Failures, Actions):
         return Harness(workflows, seed=self.seed, **kept)
 
     def close(self) -> None:
-        """Stop every simulated actor at once (no ``on_stop``: the simulation is over)."""
+        """Stop every simulated actor at once (no ``on_stop``: the simulation is over).
+
+        A store the harness opened from a URL is closed too; a store object given to it
+        stays open for the test to read.
+        """
         self.runtime.stop_all()
+        if self._owned_store:
+            self._owned_store = False
+            self.store.close()
 
     def __enter__(self) -> Harness:
         return self

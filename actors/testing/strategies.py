@@ -24,7 +24,15 @@ from typing import Any
 from hypothesis import strategies as st
 
 from actors._admission import FullMode
-from actors.testing._faults import Crash, CrashPoint, Duplicate, EventFault, FaultPlan, Stall
+from actors.testing._faults import (
+    Crash,
+    CrashPoint,
+    Duplicate,
+    EventFault,
+    FaultPlan,
+    Stall,
+    check_point,
+)
 from actors.testing._generated import GeneratedWorkflow
 from actors.testing._scenario import Case, EngineConfig, Scenario
 from actors.testing._shapes import Choice, Loop, Node, Pause, Request, Seq, Split, Task
@@ -162,6 +170,11 @@ def fault_plans(
     which never run a step twice; add ``"before_save"`` and ``"stalled"`` to check that
     tasks are idempotent, and ``"in_group"`` with a store that commits in groups.
     """
+    if crashes and not points:
+        msg = "fault_plans(points=()): name at least one crash point, or pass crashes=False"
+        raise ValueError(msg)
+    for point in points:
+        check_point(point, f"fault_plans(points={tuple(points)!r})")
     none: st.SearchStrategy[tuple[Any, ...]] = st.just(())
 
     def some(strategy: st.SearchStrategy[Any], on: bool) -> st.SearchStrategy[tuple[Any, ...]]:

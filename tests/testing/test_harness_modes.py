@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,18 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from actors.testing import PCT, Crash, FaultPlan, Harness, InvariantViolation, exhaust, replay
+from actors.testing import (
+    PCT,
+    Crash,
+    EventFault,
+    FaultPlan,
+    Harness,
+    InvariantViolation,
+    Stall,
+    exhaust,
+    replay,
+)
+from actors.testing.strategies import fault_plans
 
 FLOW = Workflow(
     "fan",
@@ -253,3 +265,67 @@ def test_pct_finds_the_race_and_replays_it_from_its_seed():
         replay(race, seed=seed, workflows=[RACE], runners=2, strategy=strategy)
     assert str(again.value) == message
     assert strategy.bound(actors=3) == pytest.approx(1 / 60)
+
+
+# -- plans and stores a test gets wrong ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Crash(2, point="befor_save"),
+        lambda: Crash(0),
+        lambda: FaultPlan(events=(EventFault(1, "dupe"),)),
+        lambda: Stall(runner=0, at=0, steps=0),
+        lambda: fault_plans(points=("ingroup",)),
+        lambda: fault_plans(points=()),
+    ],
+)
+def test_a_fault_that_could_never_happen_is_refused_when_it_is_made(make):
+    """A misspelt point or a step 0 would never fire: the test would pass without a fault."""
+    with pytest.raises(ValueError, match=r"befor_save|>= 1|dupe|ingroup|at least one"):
+        make()
+
+
+def test_crash_runner_refuses_an_unknown_point_and_a_runner_the_harness_lacks():
+    with Harness([FLOW], seed=1, runners=2) as h:
+        with pytest.raises(ValueError, match="unknown crash point 'ingroup'"):
+            h.crash_runner(0, point="ingroup")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="numbered 0 to 1"):
+            h.crash_runner(5)
+        assert not h.faults.armed
+
+
+def test_an_in_group_crash_on_another_store_names_the_store_and_its_mode(tmp_path):
+    plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
+    with pytest.raises(ValueError, match=r"memory:// has no group mode"):
+        Harness([FLOW], faults=plan)
+    store = open_store(f"sqlite:///{tmp_path}/s.db", commit="slice")
+    try:
+        with pytest.raises(ValueError, match=r"sqlite:///.*s\.db has commit='slice'"):
+            Harness([FLOW], faults=plan, store=store, seed=1)
+    finally:
+        store.close()
+
+
+def test_a_store_url_is_opened_by_the_harness_and_closed_with_it(tmp_path):
+    with Harness([FLOW], seed=2, store=f"sqlite:///{tmp_path}/u.db") as h:
+        assert h.writer is not None  # SQLite's default: group commit, scheduled by the harness
+        h.schedule("fan", {})
+        assert [j.state for j in h.finish()] == [JobState.DONE]
+        store = h.store
+    with pytest.raises(Exception, match="closed"):
+        store.load("j1")
+
+
+def test_the_report_names_a_planned_crash_the_run_never_reached():
+    plan = FaultPlan(crashes=(Crash(2), Crash(40, point="before_save")))
+    with Harness([FLOW], seed=1, faults=plan) as h:
+        h.schedule("fan", {})
+        h.finish()
+        h.crash_runner(1)
+        report = h.report()
+    assert re.search(r"faults not reached \(\d+ step\(s\) run so far\)", report)
+    assert "crash after step #40's task, before its save is stored" in report
+    assert "runner 1's before_step crash (armed)" in report
+    assert "before step #2" not in report

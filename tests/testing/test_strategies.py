@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from bounds import TIMEOUT
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 
 from actors import FullMode, JobState, Mediator, ParallelSplit, Workflow
-from actors.testing import FaultPlan, GeneratedWorkflow, Scenario
+from actors.testing import Crash, FaultPlan, GeneratedWorkflow, InvariantViolation, Scenario
 from actors.testing._generated import trail_of
 from actors.testing._shapes import Seq, Split, Task
 from actors.testing.strategies import (
@@ -80,6 +81,22 @@ def test_a_scenario_plays_and_checks_its_cases():
     assert sub.result().state is JobState.DONE
     assert trail_of(sub.result().data) in wf.trails(())
     assert not wf.repeated()
+
+
+def test_a_scenario_expects_a_rerun_step_only_from_a_crash_that_reruns_one():
+    wf = GeneratedWorkflow(Seq((Task(), Task(), Task())))
+    rerun = FaultPlan(crashes=(Crash(2, point="before_save"),))
+    h = Scenario(wf, faults=rerun).play(seed=0)  # the second task runs twice, by design
+    assert wf.repeated()
+    assert h.submissions[0].result().state is JobState.DONE
+
+    class Twice(GeneratedWorkflow):
+        def repeated(self) -> list[tuple[str, str, str, int]]:
+            return [("j1", "t2", "j1/t2", 1)]
+
+    between = FaultPlan(crashes=(Crash(2),))
+    with pytest.raises(InvariantViolation, match="a step ran twice"):
+        Scenario(Twice(wf.shape), faults=between).play(seed=0)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
