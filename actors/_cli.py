@@ -4,6 +4,7 @@ Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a sto
 ``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
 ``_cli_status``, ``enqueue`` in ``_cli_enqueue``, ``worker`` in ``_cli_worker``, and the
 operator's commands (``jobs list|retry|cancel|prune``, ``events send``) in ``_cli_jobs``.
+Workflow references are resolved in ``_cli_load``; the failures below are ``_cli_errors``.
 Expected failures (a bad store URL, a module or attribute that is not there, an unknown
 job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store
 URL, module reference), 3 for an action that does not apply, 4 for a case a live worker
@@ -18,14 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib
 import json
-import sys
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -38,11 +35,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from actors._errors import ActorsError, StoreError, WorkflowDefinitionError
+from actors._cli_errors import (
+    _FAILURE_EXIT,
+    _SHOW,
+    _USAGE_EXIT,
+    BadArgumentError,
+    CliError,
+    _describe,
+)
+from actors._cli_load import load_workflows
+from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
-from actors._workflow import Workflow
 from actors.stores import Store, open_store
 
 if TYPE_CHECKING:
@@ -54,8 +59,6 @@ logger = redacted_logger("actors.cli")
 
 DEMO_STORE = "sqlite:///demo.db"
 _STORE_HELP = "Store URL: memory://, sqlite:///path.db or postgresql://... [env: ACTORS_STORE]"
-_USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
-_FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
 _INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
 
@@ -84,37 +87,6 @@ workflows_option = click.option(
     help="Where the workflows are: every Workflow in a module, its WORKFLOWS list, or "
     "one attribute. Repeat for several modules.",
 )
-
-
-# Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
-_SHOW = {"traceback": False}
-
-
-class CliError(click.ClickException):
-    """An expected failure: printed as one ``actors: error: ...`` line on stderr (exit 1).
-
-    With ``actors --traceback`` (``-v``) the traceback of the exception behind it (a
-    workflow module that fails to import, a store error) is printed first.
-    """
-
-    exit_code = _FAILURE_EXIT
-
-    def __init__(self, message: str) -> None:
-        super().__init__(mask_secrets(" ".join(message.split())))
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        """Print the message on one line to stderr (after the cause's traceback, if asked)."""
-        cause = self.__cause__
-        if _SHOW["traceback"] and cause is not None:
-            text = "".join(traceback.format_exception(cause))
-            click.echo(text.rstrip("\n"), file=file, err=True)
-        click.echo(f"actors: error: {self.format_message()}", file=file, err=True)
-
-
-class BadArgumentError(CliError):
-    """A bad store URL or module reference (exit 2, as for click's usage errors)."""
-
-    exit_code = _USAGE_EXIT
 
 
 class _Group(click.Group):
@@ -175,88 +147,6 @@ def _open_reader(url: str) -> Store:
     if url.partition("://")[0].lower() == "memory":
         return _open_store(url)
     return _open_store(url, read_only=True)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _import_module(ref: str, module_name: str) -> ModuleType:
-    """Import ``module_name`` as ``python -m`` would: the working directory comes first."""
-    cwd = str(Path.cwd())
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            msg = (
-                f"no module named {missing!r} (in {ref!r}); check the spelling and that it "
-                "is importable from the current directory or PYTHONPATH"
-            )
-            raise BadArgumentError(msg) from exc
-        msg = f"importing {module_name!r} failed: {_describe(exc)}"
-        raise BadArgumentError(msg) from exc
-    except WorkflowDefinitionError as exc:
-        msg = f"module {module_name!r} defines an invalid workflow: {exc}"
-        raise BadArgumentError(msg) from exc
-    except (Exception, SystemExit) as exc:
-        msg = f"importing {module_name!r} failed: {_describe(exc)}"
-        raise BadArgumentError(msg) from exc
-
-
-def _as_workflows(value: Any) -> list[Workflow] | None:
-    """``value`` as a list of workflows, or ``None`` when it is not one or a list of them."""
-    if isinstance(value, Workflow):
-        return [value]
-    if isinstance(value, list | tuple) and all(isinstance(v, Workflow) for v in value):
-        return list(value)
-    return None
-
-
-def load_workflows(ref: str) -> list[Workflow]:
-    """The workflows ``ref`` names: ``package.module:attribute`` or ``package.module``.
-
-    The attribute may be a ``Workflow`` or a list of them. A bare module gives its
-    ``WORKFLOWS`` list if it has one, else every ``Workflow`` it defines at top level.
-    """
-    module_name, colon, attr = ref.partition(":")
-    if not module_name or (colon and not attr) or any(not part for part in module_name.split(".")):
-        msg = f"{ref!r} is not a reference; write package.module or package.module:attribute"
-        raise BadArgumentError(msg)
-    module = _import_module(ref, module_name)
-    if attr:
-        value: Any = module
-        for part in attr.split("."):
-            try:
-                value = getattr(value, part)
-            except AttributeError:
-                msg = f"module {module_name!r} has no attribute {attr!r}"
-                raise BadArgumentError(msg) from None
-        found = _as_workflows(value)
-        if not found:
-            kind = "an empty list" if value in ([], ()) else f"a {type(value).__name__}"
-            msg = f"{ref!r} is {kind}, not a Workflow or a list of Workflows"
-            raise BadArgumentError(msg)
-        return found
-    if hasattr(module, "WORKFLOWS"):
-        found = _as_workflows(module.WORKFLOWS)
-        if not found:
-            msg = f"{module_name}.WORKFLOWS must be a non-empty list of Workflows"
-            raise BadArgumentError(msg)
-        return found
-    seen: dict[int, Workflow] = {}
-    for value in vars(module).values():
-        if isinstance(value, Workflow):
-            seen.setdefault(id(value), value)
-    if not seen:
-        msg = (
-            f"module {module_name!r} defines no Workflow; name one as {module_name}:attribute "
-            "or list them in WORKFLOWS"
-        )
-        raise BadArgumentError(msg)
-    return list(seen.values())
 
 
 def _json_default(value: Any) -> Any:

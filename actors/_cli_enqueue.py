@@ -9,15 +9,13 @@ from typing import IO, Any
 import click
 
 from actors._cli import (
-    BadArgumentError,
-    CliError,
-    _describe,
     _open_store,
-    load_workflows,
     main,
     store_option,
     workflows_option,
 )
+from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_load import load_workflows
 from actors._client import enqueue_many
 from actors._errors import ActorsError
 from actors._workflow import Workflow

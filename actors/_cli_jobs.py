@@ -20,18 +20,17 @@ from rich.table import Table
 from rich.tree import Tree
 
 from actors._cli import (
-    BadArgumentError,
-    CliError,
     _console,
     _dash,
     _open_reader,
     _open_store,
     _to_json,
     _when,
-    load_workflows,
     main,
     store_option,
 )
+from actors._cli_errors import BadArgumentError, CliError
+from actors._cli_load import load_workflows
 from actors._cli_status import jobs
 from actors.admin import (
     OPERATOR_ENV,

@@ -11,7 +11,6 @@ import click
 from rich.table import Table
 
 from actors._cli import (
-    CliError,
     _console,
     _dash,
     _open_reader,
@@ -20,6 +19,7 @@ from actors._cli import (
     main,
     store_option,
 )
+from actors._cli_errors import CliError
 from actors._job import Job, JobRecord, JobState
 from actors.stores import Store
 

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import click
 
 from actors._cli import (
-    BadArgumentError,
     _open_reader,
     _open_store,
-    load_workflows,
     main,
     store_option,
 )
+from actors._cli_errors import BadArgumentError
+from actors._cli_load import load_workflows
 from actors._workflow import Workflow
 
 __all__ = ["is_loopback", "ui"]

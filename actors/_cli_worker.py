@@ -16,16 +16,14 @@ import click
 import pykka
 
 from actors._cli import (
-    BadArgumentError,
-    CliError,
-    _describe,
     _open_store,
-    load_workflows,
     logger,
     main,
     store_option,
     workflows_option,
 )
+from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_load import load_workflows
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
 from actors._log_json import JsonFormatter

@@ -45,7 +45,7 @@ asked_event = threading.Event()  # set when the workflow's request is sent
 
 # Modules that may import code by name, and why.
 _IMPORTERS = {
-    "_cli.py": "imports the workflow modules the user names on the command line",
+    "_cli_load.py": "imports the workflow modules the user names on the command line",
     "testing/__init__.py": "lazy imports of its own submodules",
 }
 

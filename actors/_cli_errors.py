@@ -1,0 +1,49 @@
+"""The ``actors`` program's expected failures: one line on stderr and an exit status."""
+
+from __future__ import annotations
+
+import traceback
+from typing import IO, Any
+
+import click
+
+from actors._redact import mask_secrets
+
+__all__ = ["BadArgumentError", "CliError"]
+
+_USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
+_FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
+
+# Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
+_SHOW = {"traceback": False}
+
+
+class CliError(click.ClickException):
+    """An expected failure: printed as one ``actors: error: ...`` line on stderr (exit 1).
+
+    With ``actors --traceback`` (``-v``) the traceback of the exception behind it (a
+    workflow module that fails to import, a store error) is printed first.
+    """
+
+    exit_code = _FAILURE_EXIT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_secrets(" ".join(message.split())))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the message on one line to stderr (after the cause's traceback, if asked)."""
+        cause = self.__cause__
+        if _SHOW["traceback"] and cause is not None:
+            text = "".join(traceback.format_exception(cause))
+            click.echo(text.rstrip("\n"), file=file, err=True)
+        click.echo(f"actors: error: {self.format_message()}", file=file, err=True)
+
+
+class BadArgumentError(CliError):
+    """A bad store URL or module reference (exit 2, as for click's usage errors)."""
+
+    exit_code = _USAGE_EXIT
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,95 @@
+"""The workflows a command-line reference names (``package.module[:attribute]``)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actors._cli_errors import BadArgumentError, _describe
+from actors._errors import WorkflowDefinitionError
+from actors._workflow import Workflow
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+__all__ = ["load_workflows"]
+
+
+def _import_module(ref: str, module_name: str) -> ModuleType:
+    """Import ``module_name`` as ``python -m`` would: the working directory comes first."""
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            msg = (
+                f"no module named {missing!r} (in {ref!r}); check the spelling and that it "
+                "is importable from the current directory or PYTHONPATH"
+            )
+            raise BadArgumentError(msg) from exc
+        msg = f"importing {module_name!r} failed: {_describe(exc)}"
+        raise BadArgumentError(msg) from exc
+    except WorkflowDefinitionError as exc:
+        msg = f"module {module_name!r} defines an invalid workflow: {exc}"
+        raise BadArgumentError(msg) from exc
+    except (Exception, SystemExit) as exc:
+        msg = f"importing {module_name!r} failed: {_describe(exc)}"
+        raise BadArgumentError(msg) from exc
+
+
+def _as_workflows(value: Any) -> list[Workflow] | None:
+    """``value`` as a list of workflows, or ``None`` when it is not one or a list of them."""
+    if isinstance(value, Workflow):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, Workflow) for v in value):
+        return list(value)
+    return None
+
+
+def load_workflows(ref: str) -> list[Workflow]:
+    """The workflows ``ref`` names: ``package.module:attribute`` or ``package.module``.
+
+    The attribute may be a ``Workflow`` or a list of them. A bare module gives its
+    ``WORKFLOWS`` list if it has one, else every ``Workflow`` it defines at top level.
+    """
+    module_name, colon, attr = ref.partition(":")
+    if not module_name or (colon and not attr) or any(not part for part in module_name.split(".")):
+        msg = f"{ref!r} is not a reference; write package.module or package.module:attribute"
+        raise BadArgumentError(msg)
+    module = _import_module(ref, module_name)
+    if attr:
+        value: Any = module
+        for part in attr.split("."):
+            try:
+                value = getattr(value, part)
+            except AttributeError:
+                msg = f"module {module_name!r} has no attribute {attr!r}"
+                raise BadArgumentError(msg) from None
+        found = _as_workflows(value)
+        if not found:
+            kind = "an empty list" if value in ([], ()) else f"a {type(value).__name__}"
+            msg = f"{ref!r} is {kind}, not a Workflow or a list of Workflows"
+            raise BadArgumentError(msg)
+        return found
+    if hasattr(module, "WORKFLOWS"):
+        found = _as_workflows(module.WORKFLOWS)
+        if not found:
+            msg = f"{module_name}.WORKFLOWS must be a non-empty list of Workflows"
+            raise BadArgumentError(msg)
+        return found
+    seen: dict[int, Workflow] = {}
+    for value in vars(module).values():
+        if isinstance(value, Workflow):
+            seen.setdefault(id(value), value)
+    if not seen:
+        msg = (
+            f"module {module_name!r} defines no Workflow; name one as {module_name}:attribute "
+            "or list them in WORKFLOWS"
+        )
+        raise BadArgumentError(msg)
+    return list(seen.values())
