@@ -112,9 +112,15 @@ class MemoryStore(MemoryAdmin, Store):
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
             # every item an atom (the state's name, not the enum), so a long
             # run's retained history costs the collector and the allocator little.
-            began = getattr(self._slices, "began", None)
-            if began is not None:
-                self._slices.began = now
+            # The runner thread's cell (set by begin_slice): the step this save ends began
+            # when the slice did, or at the previous save; a list item, as writing the
+            # thread-local itself on every save costs more.
+            cell = getattr(self._slices, "cell", None)
+            if cell is None:
+                began = None
+            else:
+                began = cell[0]
+                cell[0] = now
             rows = self._history.get(job_id)
             if rows is None:
                 rows = self._history[job_id] = []
@@ -153,11 +159,11 @@ class MemoryStore(MemoryAdmin, Store):
     def begin_slice(self) -> None:
         """A runner starts a slice: note when, for the step history."""
         if self.keep_history:
-            self._slices.began = time.time()
+            self._slices.cell = [time.time()]
 
     def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
         """The runner's slice is over (its saves were stored as they came)."""
-        self._slices.began = None
+        self._slices.cell = None
         if then is not None:
             then(None)
 

@@ -14,7 +14,7 @@ from records import Line, Order, record, same, saved_split
 
 from actors import CodecError, JobState
 from actors._job import FINAL_STATES, Job, JobRecord
-from actors.stores import Store
+from actors.stores import MemoryStore, Store
 
 rec = partial(record, workflow="order", step="reserve")
 split = partial(saved_split, build=rec)
@@ -358,3 +358,21 @@ def test_step_history_of_every_save_and_turning_it_off(make_sql_store):
     quiet.save(other)
     assert quiet.get(other.id).state is JobState.DONE
     assert quiet.history(other.id) == []
+
+
+def test_memory_history_dates_each_step_from_its_slice_or_previous_save():
+    store = MemoryStore()
+    job = rec()
+    store.create(job)  # not in a slice: no start time
+    store.begin_slice()
+    for step in ("b", "c", "d"):
+        job.step = step
+        store.save(job)
+    store.end_slice()
+    job.step = "e"
+    store.save(job)  # after the slice: no start time again
+    rows = store.step_history(job.id)
+    assert [row.step for row in rows] == ["reserve", "b", "c", "d", "e"]
+    assert rows[0].started is None and rows[4].started is None
+    assert rows[0].at <= rows[1].started <= rows[1].at  # the slice began before its first step
+    assert rows[2].started == rows[1].at and rows[3].started == rows[2].at
