@@ -205,7 +205,7 @@ def workers_w(url: str, n: int, workers: int, commit: str, *, ready_first: bool)
                 break
             # Polling the database from outside: every poll is a query the server runs
             # beside the workers, so not too often (a run takes several seconds).
-            time.sleep(0.05)
+            time.sleep(0.1)
         elapsed = time.perf_counter() - start
         # Whether the run had cores to spare: the workers' CPU (start-up included) and
         # how much of the whole machine stayed idle meanwhile (other work included).
@@ -231,7 +231,7 @@ def workers_w(url: str, n: int, workers: int, commit: str, *, ready_first: bool)
 def _steady_rate(seen: list[tuple[float, int]], n: int) -> float:
     """Workflows/s from n/5 workflows done to 4n/5 (n and 4n jobs), times interpolated.
 
-    The samples come every 50 ms or so; the moment each count was crossed is placed
+    The samples come every 100 ms or so; the moment each count was crossed is placed
     between the samples on either side of it, so a run of a second or two is not
     measured to the nearest sample.
     """

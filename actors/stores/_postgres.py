@@ -20,6 +20,7 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
+from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
@@ -93,6 +94,16 @@ def _from_json(types: list[str]) -> str:
 # a whole group in C, and the server parses it about as fast as the arrays.
 _UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
+# A group's arrivals and join counts, one row per parameter tuple: one statement each,
+# not one pipelined statement per row.
+_MANY_AS_JSON = {
+    ADD_ARRIVAL: "INSERT INTO join_arrivals (parent_id, gen, branch_index, data) "
+    + _from_json(["text", "integer", "integer", "text"])
+    + "ON CONFLICT (parent_id, gen, branch_index) DO NOTHING",
+    PUT_COUNT: "INSERT INTO join_counts (parent_id, gen, arrived) "
+    + _from_json(["text", "integer", "integer"])
+    + "ON CONFLICT (parent_id, gen) DO UPDATE SET arrived = excluded.arrived",
+}
 _GROUP_ATTEMPTS = 3
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
@@ -240,6 +251,11 @@ class PostgresStore(SqlStore):
                         return conn.execute(self._pg(sql), params)
 
                     def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
+                        as_json = _MANY_AS_JSON.get(sql)
+                        if as_json is not None and len(params) > 1:
+                            text = _json_rows(list(params))
+                            if text is not None:
+                                return conn.execute(self._pg(as_json), (text,))
                         cur.executemany(self._pg(sql), params)  # pipelined by psycopg
                         return cur
 
