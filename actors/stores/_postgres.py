@@ -94,6 +94,14 @@ def _from_json(types: list[str]) -> str:
 # a whole group in C, and the server parses it about as fast as the arrays.
 _UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
+# What a group reads of its joins (see GroupTransaction): the counts at its parents, and
+# which of its arrivals (parent, split, branch) are stored already.
+_COUNTS_OF = "SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = ANY(?)"
+_PRESENT_OF = (
+    "SELECT a.parent_id, a.gen, a.branch_index FROM jsonb_array_elements(?::jsonb) AS r "
+    "JOIN join_arrivals AS a ON a.parent_id = r->>0 AND a.gen = (r->>1)::integer "
+    "AND a.branch_index = (r->>2)::integer"
+)
 # A group's arrivals and join counts, one row per parameter tuple: one statement each,
 # not one pipelined statement per row.
 _MANY_AS_JSON = {
@@ -286,6 +294,21 @@ class PostgresStore(SqlStore):
                 execute(as_json, (text,))
             else:  # a value JSON cannot carry exactly (a float infinity): arrays, as typed
                 execute(as_arrays, [list(column) for column in zip(*group, strict=True)])
+
+    def _join_reads(
+        self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+        # One statement of one shape each (so the driver prepares them), whatever the
+        # group's size: the counts by an array of parents, the keys as a JSON document.
+        counts: dict[tuple[str, int], int] = {}
+        if parents:
+            found = execute(_COUNTS_OF, (parents,)).fetchall()
+            counts = {(pid, int(gen)): int(n) for pid, gen, n in found}
+        present: set[tuple[str, int, int]] = set()
+        if keys:
+            found = execute(_PRESENT_OF, (json.dumps(keys, ensure_ascii=False),)).fetchall()
+            present = {(pid, int(gen), int(b)) for pid, gen, b in found}
+        return counts, present
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         # One statement, rows locked in insertion order (the order a claim locks a case).
