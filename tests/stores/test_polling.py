@@ -13,9 +13,10 @@ import time
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT, wait_until
 from flows import counting_flow
 
-from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from actors import JobState, Mediator, Sequential, Wait, Workflow, enqueue
 from actors.stores import open_store
 from actors.testing import VirtualClock
 
@@ -116,4 +117,47 @@ def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits
             wait_for(n)
     assert sorted(ran) == list(range(6))
     assert all(store.get(i).state is JobState.DONE for i in ids)
+    store.close()
+
+
+def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
+    # Capacity 1: the start takes one case, which parks on an hour's timer. Its place is
+    # free again, so the next look (a tenth of the interval on: the start filled every
+    # place) claims the second case, long before the first one's timer is due.
+    began: list[int] = []
+    cond = threading.Condition()
+
+    def first(data: dict[str, Any]) -> None:
+        with cond:
+            began.append(data["n"])
+            cond.notify_all()
+
+    flow = Workflow(
+        "napping",
+        start="first",
+        steps=[
+            Sequential("first", first, next="nap"),
+            Wait("nap", 3600, next="last"),
+            Sequential("last", lambda data: None),
+        ],
+    )
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    for n in range(2):
+        enqueue(store, flow, {"n": n})
+    clock = VirtualClock(start=time.time())
+    start = clock.now()
+    with Mediator(
+        [flow], runners=1, capacity=1, store=url, owner="w", clock=clock, poll_interval=INTERVAL
+    ) as mediator:
+        with cond:
+            assert cond.wait_for(lambda: began == [0], TIMEOUT)
+        wait_until(lambda: mediator.stats().waiting == 1, "the first case to park")
+        # The start filled every place: the next look comes a tenth of the interval on,
+        # and finds the parked case's place free, the timer far from due.
+        due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
+        assert due == pytest.approx(start + INTERVAL / 10, rel=0, abs=1e-6)
+        clock.advance(due - clock.now())
+        with cond:
+            assert cond.wait_for(lambda: began == [0, 1], TIMEOUT), began
     store.close()
