@@ -3,7 +3,8 @@
 Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store) and
 ``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
 ``_cli_status``, ``enqueue`` in ``_cli_enqueue``, ``worker`` in ``_cli_worker``, and the
-operator's commands (``jobs list|retry|cancel|prune``, ``events send``) in ``_cli_jobs``.
+operator's commands: ``jobs list`` in ``_cli_jobs``, ``jobs retry|cancel|prune`` and
+``events send`` in ``_cli_case_actions``.
 Workflow references are resolved in ``_cli_load``; the failures below are ``_cli_errors``.
 Expected failures (a bad store URL, a module or attribute that is not there, an unknown
 job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store
@@ -364,4 +365,11 @@ def _schema_connection(url: str) -> Any:
 
 
 # The commands of the other modules register themselves on ``main`` when imported.
-from actors import _cli_enqueue, _cli_jobs, _cli_status, _cli_ui, _cli_worker  # noqa: E402, F401
+from actors import (  # noqa: E402, F401
+    _cli_case_actions,
+    _cli_enqueue,
+    _cli_jobs,
+    _cli_status,
+    _cli_ui,
+    _cli_worker,
+)

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import getpass
 import os
-import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from actors import _admin_views as views
 from actors._admin_changes import cancel_change, event_change, retry_change
+from actors._admin_delivery import ActionDelivery
 from actors._admin_model import (
     ActionRefusedError,
     ActionResult,
@@ -45,7 +45,7 @@ from actors._admin_model import (
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobState
 from actors.stores import Store, open_store
-from actors.stores._admin_types import Held, HistoryRow, JobQuery, StoredJob
+from actors.stores._admin_types import Held, JobQuery, StoredJob
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -132,7 +132,7 @@ class Admin:
         if mediator is not None:
             engine = mediator._engine
             self._workflows.update(engine.workflows)
-        self._stop = threading.Event()
+        self._delivery = ActionDelivery(self.store, self.operator, mediator, timeout)
 
     @classmethod
     def for_mediator(cls, mediator: Mediator, *, operator: str | None = None) -> Admin:
@@ -141,7 +141,7 @@ class Admin:
 
     def close(self) -> None:
         """Close the store if this ``Admin`` opened it."""
-        self._stop.set()
+        self._delivery.close()
         if self._owns_store:
             self.store.close()
 
@@ -242,16 +242,17 @@ class Admin:
         change = retry_change(
             job_id, self.operator, from_step=from_step, workflow=workflow, next_attempt=attempt
         )
-        outcome = self._change(record.case_id, change)
+        delivery = self._delivery
+        outcome = delivery.change(record.case_id, change)
         if isinstance(outcome, Held):
             msg = (
                 f"case {record.case_id} is held by worker {outcome.owner!r}: it is still "
                 "running; cancel it or wait for it to end before a retry"
             )
             raise ActionRefusedError(msg)
-        self._wake(record.case_id)
+        delivery.wake(record.case_id)
         detail = f"from step {from_step!r}" if from_step else f"step {record.step!r}"
-        return self._result("retry", record.id, record.case_id, outcome, "store", detail)
+        return delivery.result("retry", record.id, record.case_id, outcome, "store", detail)
 
     def cancel(self, job_id: str) -> ActionResult:
         """Cancel a job and every job below it (a case: give its root's id).
@@ -260,9 +261,12 @@ class Admin:
         (``"cancelled"``, ``"already_finished"``).
         """
         record = self._stored(job_id).record
-        if record.state in FINAL_STATES and not self._has_live(record.case_id, job_id):
-            return self._result("cancel", job_id, record.case_id, "already_finished", "store", "")
-        return self._act(
+        delivery = self._delivery
+        if record.state in FINAL_STATES and not delivery.has_live(record.case_id, job_id):
+            return delivery.result(
+                "cancel", job_id, record.case_id, "already_finished", "store", ""
+            )
+        return delivery.act(
             "cancel",
             record.case_id,
             job_id,
@@ -288,7 +292,7 @@ class Admin:
             )
             raise ActionRefusedError(msg)
         record = self._stored(job_id).record
-        return self._act(  # detail: the correlation id
+        return self._delivery.act(  # detail: the correlation id
             "event",
             record.case_id,
             job_id,
@@ -308,146 +312,3 @@ class Admin:
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
         return PruneResult(cases, jobs, before)
-
-    # -- how actions reach the case ----------------------------------------------------------
-
-    def _stamp(self) -> str:
-        return f"operator:{self.operator}"
-
-    def _change(self, case_id: str, change: Any) -> Any:
-        return self.store.change_case(case_id, change, now=time.time(), stamp=self._stamp())
-
-    def _has_live(self, case_id: str, job_id: str) -> bool:
-        jobs = self.store.case_jobs(case_id)
-        ids = {job_id}
-        for job in jobs:  # creation order: parents before their branches
-            if job.record.parent_id in ids:
-                ids.add(job.record.id)
-        return any(j.record.id in ids and j.record.state not in FINAL_STATES for j in jobs)
-
-    def _mine(self, case_id: str) -> bool:
-        """Whether the Mediator given to this Admin runs the case."""
-        mediator = self.mediator
-        if mediator is None:
-            return False
-        if not self.store.shared:
-            return True  # a private store: its Mediator runs every unfinished case
-        owner = self.store.lease_owners([case_id]).get(case_id)
-        return owner == mediator._engine.owner and self._lease_live(case_id)
-
-    def _lease_live(self, case_id: str) -> bool:
-        for job in self.store.case_jobs(case_id):
-            if job.record.id == case_id:
-                return job.lease_expires is not None and job.lease_expires >= time.time()
-        return False
-
-    def _act(
-        self,
-        action: str,
-        case_id: str,
-        job_id: str,
-        payload: Any,
-        change: Any,
-        direct: Any,
-    ) -> ActionResult:
-        if self._mine(case_id):
-            assert self.mediator is not None
-            outcome = direct(self.mediator)
-            self._record(job_id, action, payload)
-            return self._result(action, job_id, case_id, outcome, "mediator", _detail(payload))
-        deadline = time.monotonic() + self.timeout
-        while True:
-            outcome = self._change(case_id, change)
-            if not isinstance(outcome, Held):
-                return self._result(action, job_id, case_id, outcome, "store", _detail(payload))
-            result = self._request(action, case_id, job_id, payload, outcome, deadline)
-            if result is not None:
-                return result
-            # The holder's lease ran out before it took the request: make the change here.
-
-    def _request(
-        self,
-        action: str,
-        case_id: str,
-        job_id: str,
-        payload: Any,
-        held: Held,
-        deadline: float,
-    ) -> ActionResult | None:
-        """Hand the action to the worker holding the case and wait for what it did.
-
-        ``None`` when the request was withdrawn because the lease ran out first.
-        """
-        store = self.store
-        if not store.shared:
-            msg = f"case {case_id} is held in another process's memory store; it cannot be reached"
-            raise CaseBusyError(msg, held.owner)
-        request_id = store.post_request(
-            case_id, job_id, action, payload, self.operator, time.time()
-        )
-        while True:
-            request = store.get_request(request_id)
-            assert request is not None
-            if request.done_at is not None and request.outcome is not None:
-                worker = request.taken_by or held.owner
-                return self._result(
-                    action, job_id, case_id, request.outcome, f"worker {worker}", _detail(payload)
-                )
-            if request.taken_by is None:
-                expired = not self._lease_live(case_id)
-                if (expired or time.monotonic() >= deadline) and store.withdraw_request(
-                    request_id, time.time()
-                ):
-                    if expired:
-                        return None
-                    msg = (
-                        f"worker {held.owner!r} holds case {case_id} and did not take the "
-                        f"{action} within {self.timeout:g}s; nothing was changed (its lease "
-                        "runs until it stops renewing it, then try again)"
-                    )
-                    raise CaseBusyError(msg, held.owner)
-            elif time.monotonic() >= deadline + self.timeout:
-                msg = (
-                    f"worker {request.taken_by!r} took the {action} of case {case_id} but has "
-                    "not reported what it did; see the job's history"
-                )
-                raise CaseBusyError(msg, request.taken_by)
-            if self._stop.wait(0.02):
-                msg = "the Admin was closed while waiting for a worker"
-                raise CaseBusyError(msg, held.owner)
-
-    def _record(self, job_id: str, action: str, payload: Any) -> None:
-        """Record an action the engine carried out in the job's history."""
-        record = self.store.load(job_id)
-        if record is None:
-            return
-        what = action if payload is None else f"{action} {payload[0]}"
-        row = HistoryRow(
-            job_id,
-            0,
-            record.step,
-            record.attempt,
-            record.state.value,
-            time.time(),
-            self.operator,
-            record.error,
-            what,
-        )
-        self.store.append_history([row])
-
-    def _wake(self, case_id: str) -> None:
-        """Tell the Mediator given to this Admin to take a case made runnable again now."""
-        if self.mediator is not None:
-            self.mediator._take_case(case_id)
-
-    def _result(
-        self, action: str, job_id: str, case_id: str, outcome: Any, via: str, detail: str
-    ) -> ActionResult:
-        return ActionResult(action, job_id, case_id, str(outcome), via, self.operator, detail)
-
-
-def _detail(payload: Any) -> str:
-    """An action's detail: an event's correlation id (and whether it is a fault)."""
-    if payload is None:
-        return ""
-    return f"{'fault ' if payload[2] else ''}{payload[0]}"

@@ -22,7 +22,8 @@ A field the stored object lacks takes the field's default (a class may gain fiel
 defaults between a save and a load); a stored field the class no longer has is an error.
 
 What counts as plain data (stored as it is, no tags) and its one-walk check and copy are
-in ``_plain_data``.
+in ``_plain_data``; the walk between other values and tagged JSON trees is in
+``_codec_trees``.
 """
 
 from __future__ import annotations
@@ -34,25 +35,15 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any, TypeVar
 
 from actors._errors import CodecError
-from actors.stores._plain_data import (
-    DATACLASS_TAG,
-    KEY_TYPES,
-    MAP_TAG,
-    MAX_DEPTH,
-    NOT_PLAIN,
-    TAGS,
-    copy_plain,
-    plain,
-)
+from actors.stores import _codec_trees as trees
+from actors.stores._plain_data import MAP_TAG, NOT_PLAIN, copy_plain, plain
 
 __all__ = ["DEFAULT_CODEC", "Codec", "register_dataclass"]
 
 T = TypeVar("T")
 
-_FIELDS = "fields"
 # Stored text holding no tag can be handed to json.loads as is: the fast path.
 _TAG_MARK = '"__'
-_SCALARS = (str, int, float, bool, type(None))
 # Built once: json.dumps with options builds an encoder per call. The trees it gets are
 # already checked (no cycles), so it skips its own cycle check.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
@@ -64,22 +55,6 @@ _C_ENCODE = (
     if c_make_encoder is not None
     else None
 )
-
-
-class _Fail(Exception):  # noqa: N818 - internal signal, never escapes this module
-    """A value cannot be converted; ``where`` collects the path while unwinding."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-        self.where: list[str] = []
-
-
-def _path(root: str, where: list[str]) -> str:
-    steps = where[::-1]  # collected innermost first, while unwinding
-    if len(steps) > 12:
-        steps = [*steps[:6], f"...({len(steps) - 9} more)...", *steps[-3:]]
-    return root + "".join(steps)
 
 
 class Codec:
@@ -218,180 +193,11 @@ class Codec:
 
     def to_tree(self, value: Any, what: str = "data") -> Any:
         """``value`` as plain JSON-able values (dicts with str keys, lists, scalars)."""
-        try:
-            return self._out(value, 0)
-        except _Fail as fail:
-            msg = f"cannot encode {_path(what, fail.where)}: {fail.why}"
-            raise CodecError(msg) from None
+        return trees.to_tree(value, self._names, what)
 
     def from_tree(self, tree: Any, what: str = "data") -> Any:
         """The value a tree made by ``to_tree`` stands for."""
-        try:
-            return self._in(tree)
-        except _Fail as fail:
-            msg = f"cannot decode {_path(what, fail.where)}: {fail.why}"
-            raise CodecError(msg) from None
-        except RecursionError:
-            msg = f"cannot decode {what}: nested too deeply"
-            raise CodecError(msg) from None
-
-    def _out(self, value: Any, depth: int) -> Any:
-        # Exact type checks: a subclass of a basic type (IntEnum, a str subclass) would
-        # come back as its base type, so it is refused rather than silently changed.
-        kind = type(value)
-        if kind is str or kind is int or kind is float or kind is bool or value is None:
-            return value
-        if depth > MAX_DEPTH:
-            raise _Fail(f"nested more than {MAX_DEPTH} levels deep (or a container inside itself)")
-        if kind is dict:
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                if type(k) is not str or k in TAGS:
-                    return {MAP_TAG: self._pairs(value, depth)}
-                try:
-                    out[k] = self._out(v, depth + 1)
-                except _Fail as fail:
-                    fail.where.append(f"[{k!r}]")
-                    raise
-            return out
-        if kind is list or kind is tuple:
-            items = []
-            for i, v in enumerate(value):
-                try:
-                    items.append(self._out(v, depth + 1))
-                except _Fail as fail:
-                    fail.where.append(f"[{i}]")
-                    raise
-            return items
-        name = self._names.get(kind)
-        if name is not None:
-            return self._dataclass_out(value, name, depth)
-        raise _Fail(self._refusal(value))
-
-    def _pairs(self, value: dict[Any, Any], depth: int) -> list[list[Any]]:
-        pairs = []
-        for k, v in value.items():
-            if type(k) not in KEY_TYPES:
-                fail = _Fail(
-                    f"dict key {k!r:.80} is a {type(k).__name__}; keys must be str, int, "
-                    "float, bool or None"
-                )
-                raise fail
-            try:
-                pairs.append([k, self._out(v, depth + 1)])
-            except _Fail as fail:
-                fail.where.append(f"[{k!r}]")
-                raise
-        return pairs
-
-    def _dataclass_out(self, value: Any, name: str, depth: int) -> Any:
-        fields: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            try:
-                fields[f.name] = self._out(getattr(value, f.name), depth + 1)
-            except _Fail as fail:
-                fail.where.append(f".{f.name}")
-                raise
-        return {DATACLASS_TAG: name, _FIELDS: fields}
-
-    @staticmethod
-    def _refusal(value: Any) -> str:
-        kind = type(value)
-        label = f"{kind.__module__}.{kind.__qualname__}"
-        if dataclasses.is_dataclass(value):
-            return (
-                f"dataclass {label} is not registered with the codec; register it with "
-                f"register_dataclass({kind.__qualname__}) (or Codec.register)"
-            )
-        if isinstance(value, _SCALARS):
-            base = next(b for b in _SCALARS if isinstance(value, b)).__name__
-            return (
-                f"value of type {label} (a subclass of {base}) would not come back as a "
-                f"{kind.__qualname__}; store a plain {base}"
-            )
-        return (
-            f"value of type {label} is not JSON data; use dicts, lists, str, int, float, "
-            "bool, None or registered dataclasses"
-        )
-
-    def _in(self, tree: Any) -> Any:
-        kind = type(tree)
-        if kind is list:
-            out = []
-            for i, v in enumerate(tree):
-                try:
-                    out.append(self._in(v))
-                except _Fail as fail:
-                    fail.where.append(f"[{i}]")
-                    raise
-            return out
-        if kind is not dict:
-            return tree
-        if DATACLASS_TAG in tree:
-            return self._dataclass_in(tree)
-        if MAP_TAG in tree:
-            return self._map_in(tree)
-        result: dict[str, Any] = {}
-        for k, v in tree.items():
-            try:
-                result[k] = self._in(v)
-            except _Fail as fail:
-                fail.where.append(f"[{k!r}]")
-                raise
-        return result
-
-    def _map_in(self, tree: dict[str, Any]) -> dict[Any, Any]:
-        pairs = tree[MAP_TAG]
-        if len(tree) != 1 or type(pairs) is not list:
-            raise _Fail(f"malformed {MAP_TAG} object (expected a list of [key, value] pairs)")
-        out: dict[Any, Any] = {}
-        for pair in pairs:
-            if type(pair) is not list or len(pair) != 2 or type(pair[0]) not in KEY_TYPES:
-                raise _Fail(f"malformed {MAP_TAG} entry {pair!r:.80}")
-            try:
-                out[pair[0]] = self._in(pair[1])
-            except _Fail as fail:
-                fail.where.append(f"[{pair[0]!r}]")
-                raise
-        return out
-
-    def _dataclass_in(self, tree: dict[str, Any]) -> Any:
-        name = tree[DATACLASS_TAG]
-        fields = tree.get(_FIELDS)
-        if (
-            set(tree) != {DATACLASS_TAG, _FIELDS}
-            or type(name) is not str
-            or type(fields) is not dict
-        ):
-            raise _Fail(f"malformed {DATACLASS_TAG} object (expected a name and a fields object)")
-        cls = self._classes.get(name)
-        if cls is None:
-            # Never import or look up what stored text names: only registered classes.
-            raise _Fail(
-                f"stored data names class {name!r:.120}, which is not registered with the "
-                "codec (only registered dataclasses are decoded)"
-            )
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        extra = fields.keys() - known.keys()
-        if extra:
-            raise _Fail(f"{name} has no field(s) {sorted(extra)} that the stored object has")
-        # Rebuild without __init__/__post_init__: the object comes back as it was saved.
-        obj: Any = object.__new__(cls)
-        for fname, f in known.items():
-            if fname in fields:
-                try:
-                    value = self._in(fields[fname])
-                except _Fail as fail:
-                    fail.where.append(f".{fname}")
-                    raise
-            elif f.default is not dataclasses.MISSING:
-                value = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                value = f.default_factory()
-            else:
-                raise _Fail(f"stored {name} lacks field {fname!r}, which has no default")
-            object.__setattr__(obj, fname, value)
-        return obj
+        return trees.from_tree(tree, self._classes, what)
 
 
 DEFAULT_CODEC = Codec()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import operator
 import os
 import sqlite3
 import threading
 import time
-import urllib.parse
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from actors._errors import StoreError
@@ -19,120 +17,21 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
+from actors.stores._sqlite_connect import SqliteConnection, connect
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
-from actors.stores._statements import (
-    COLUMNS,
-    FENCE,
-    HISTORY,
-    UPSERT,
-    UPSERT_FENCED,
-    Execute,
-    ExecuteMany,
-    SaveRow,
-    latest,
+from actors.stores._sqlite_saves import (
+    SAVE_INDEXED,
+    SAVE_INDEXED_FENCED,
+    SAVE_PLAIN,
+    SAVE_PLAIN_FENCED,
+    put_group,
+    split_save,
 )
+from actors.stores._statements import HISTORY, UPSERT, UPSERT_FENCED, Execute, ExecuteMany, SaveRow
 
-__all__ = ["SqliteStore", "put_group"]
+__all__ = ["SqliteStore"]
 
 T = TypeVar("T")
-
-# SQLite rewrites an index entry whenever an UPDATE sets an indexed column, changed or
-# not, and each rewritten index page is another page in the WAL at commit. A step's save
-# rarely changes the indexed columns, so it sets the others in one statement and the
-# indexed ones (state, due, finished_at, the lease's expiry) in a second that matches no
-# row when none of them changed. That halves the cost of a save. parent_id never changes
-# after a job is created, so a save leaves it alone. A fenced save adds the fence (no
-# other worker's stamp on the row) to both: the first then matches no row when fenced.
-_INDEXED = ("id", "state", "parent_id", "due")
-_PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED)
-_STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
-_plain_of = operator.itemgetter(*_PLAIN_AT)
-_SAVE_PLAIN = (
-    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ? "
-    "WHERE id = ?"
-)
-_SAVE_PLAIN_FENCED = f"{_SAVE_PLAIN} AND ({FENCE})"
-_SAVE_INDEXED = """
-UPDATE jobs SET state = ?1, due = ?2,
-    finished_at = CASE WHEN ?3 IS NULL THEN NULL ELSE COALESCE(finished_at, ?3) END,
-    lease_expires = CASE WHEN ?3 IS NULL THEN lease_expires END
-WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != (?3 IS NULL)
-                   OR (?3 IS NOT NULL AND lease_expires IS NOT NULL))
-"""
-_SAVE_INDEXED_FENCED = f"{_SAVE_INDEXED} AND (jobs.lease_owner IS NULL OR jobs.lease_owner = ?5)"
-# A group's transaction has read every row it writes (GROUP_READ), so it knows which saves
-# change an indexed column: those set all columns in one statement, the others only the
-# unindexed ones. The finished time is given three times, for the three CASEs.
-_SAVE_ALL = (
-    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ?, "
-    "state = ?, due = ?, "
-    "finished_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(finished_at, ?) END, "
-    "lease_expires = CASE WHEN ? IS NULL THEN lease_expires END "
-    "WHERE id = ?"
-)
-# Where the indexed columns sit in a group's read of a row (see GROUP_READ).
-_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES = 7, 8, 9, 10
-
-
-def _changes_indexed(params: tuple[Any, ...], stored: Sequence[Any]) -> bool:
-    """Whether a save sets an indexed column of the row ``stored`` as _SAVE_INDEXED would."""
-    finished = params[_FINISHED_AT]
-    return (
-        stored[_READ_STATE] != params[_STATE_AT]
-        or stored[_READ_DUE] != params[_DUE_AT]
-        or (stored[_READ_FINISHED] is None) != (finished is None)
-        or (finished is not None and stored[_READ_EXPIRES] is not None)
-    )
-
-
-def _save_all_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A save's parameters for _SAVE_ALL."""
-    finished = params[_FINISHED_AT]
-    state, due = params[_STATE_AT], params[_DUE_AT]
-    return (*_plain_of(params), params[-5], state, due, finished, finished, finished, params[0])
-
-
-def put_group(
-    executemany: ExecuteMany, rows: Sequence[SaveRow], stored: Mapping[str, Sequence[Any]]
-) -> None:
-    """Write a group's rows (``stored``: the rows as the group's transaction read them).
-
-    Existing rows get the unindexed columns, and the indexed ones only where they changed
-    (see _SAVE_ALL); new rows (a split's branches) are inserted.
-    """
-    last, history = latest(rows)
-    plain, changed, new = [], [], []
-    for params in last:
-        before = stored.get(params[0])
-        if before is None:
-            new.append(params)
-        elif _changes_indexed(params, before):
-            changed.append(_save_all_params(params))
-        else:
-            plain.append(_split(params)[0])
-    if plain:
-        executemany(_SAVE_PLAIN, plain)
-    if changed:
-        executemany(_SAVE_ALL, changed)
-    if new:
-        executemany(UPSERT, new)
-    if history:
-        executemany(HISTORY, history)
-
-
-def _split(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """A save's parameters for _SAVE_PLAIN and for _SAVE_INDEXED."""
-    job_id = params[0]
-    plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
-    return plain, (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
-
-
-class _Connection(sqlite3.Connection):
-    """A connection ``close()`` can find through a weak reference.
-
-    Each thread holds its own; when the thread ends, its connection is collected (and
-    closed) with the thread's locals, so restarted runners do not pile up connections.
-    """
 
 
 class SqliteStore(SqlStore):
@@ -207,7 +106,7 @@ class SqliteStore(SqlStore):
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._conns: weakref.WeakSet[SqliteConnection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._closed = False
         self.writer = writer
@@ -254,68 +153,23 @@ class SqliteStore(SqlStore):
             raise StoreError(msg)
         check_current(self._conn(), f"the SQLite database {self.path!r}")
 
-    def _conn(self) -> _Connection:
-        conn: _Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> SqliteConnection:
+        conn: SqliteConnection | None = getattr(self._local, "conn", None)
         if conn is not None and not self._closed:
             return conn
         if self._closed:
             msg = f"the store {self.url} is closed"
             raise StoreError(msg)
-        # Read-only: SQLite itself refuses every write on the connection, and opening
-        # never creates the file.
-        target = f"file:{urllib.parse.quote(self.path)}?mode=ro" if self.read_only else self.path
-        try:
-            conn = sqlite3.connect(
-                target,
-                uri=self.read_only,
-                timeout=self._busy_timeout,
-                isolation_level=None,  # autocommit: transactions are explicit BEGINs
-                check_same_thread=False,  # only so close() may close it from any thread
-                factory=_Connection,
-                cached_statements=256,
-            )
-        except sqlite3.Error as exc:
-            msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
-            raise StoreError(msg) from exc
-        try:
-            if self.read_only:  # the file's journal mode, as its writers left it
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            else:
-                mode = self._enter_wal(conn)
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")  # checked in __init__
-            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-        except sqlite3.Error as exc:
-            conn.close()
-            msg = f"cannot open the SQLite store at {self.path!r}: {exc}"
-            raise StoreError(msg) from exc
-        if str(mode).lower() != "wal" and not self.read_only:
-            conn.close()
-            msg = f"cannot put the SQLite store at {self.path!r} in WAL mode (got {mode!r})"
-            raise StoreError(msg)
+        conn = connect(
+            self.path,
+            read_only=self.read_only,
+            busy_timeout=self._busy_timeout,
+            synchronous=self._synchronous,  # checked in __init__
+        )
         self._local.conn = conn
         with self._conns_lock:
             self._conns.add(conn)
         return conn
-
-    def _enter_wal(self, conn: sqlite3.Connection) -> Any:
-        """Switch to WAL, retrying while another connection briefly holds the file.
-
-        Putting a new file in WAL mode needs an exclusive lock, and SQLite answers
-        "database is locked" at once, without its busy handler, when connections
-        opening the same new file race for it. So retry, backing off, for up to
-        ``busy_timeout`` seconds, as the busy handler would.
-        """
-        deadline = time.monotonic() + self._busy_timeout
-        delay = 0.001
-        while True:
-            try:
-                return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                if not busy or time.monotonic() + delay > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         # One writer at a time within this process: threads queue on a Python lock and
@@ -367,17 +221,17 @@ class SqliteStore(SqlStore):
         last = {job.id: (params, job) for params, _, job in rows}
         owner = self.owner
         for params, job in last.values():
-            plain, indexed = _split(params)
+            plain, indexed = split_save(params)
             if not fence:
-                if execute(_SAVE_PLAIN, plain).rowcount == 0:
+                if execute(SAVE_PLAIN, plain).rowcount == 0:
                     execute(UPSERT, params)  # a job saved before it was created
                 else:
-                    execute(_SAVE_INDEXED, indexed)
-            elif execute(_SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
+                    execute(SAVE_INDEXED, indexed)
+            elif execute(SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
                 if execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
                     raise self._lost(execute, job)
             else:
-                execute(_SAVE_INDEXED_FENCED, (*indexed, owner))
+                execute(SAVE_INDEXED_FENCED, (*indexed, owner))
         for _, history, _ in rows:
             if history is not None:
                 execute(HISTORY, history)

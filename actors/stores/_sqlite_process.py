@@ -38,6 +38,7 @@ from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
+from actors.stores._sqlite_saves import put_group
 from actors.stores._statements import Execute, ExecuteMany, SaveRow, group_rows
 
 if TYPE_CHECKING:
@@ -314,8 +315,6 @@ class _ChildStore:
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        from actors.stores._sqlite import put_group
-
         put_group(executemany, rows, stored)
 
 

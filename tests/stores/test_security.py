@@ -36,7 +36,7 @@ from actors import (
     Workflow,
 )
 from actors._cli import main
-from actors.stores import _sqlite, _sqlite_process, open_store
+from actors.stores import _sqlite_connect, _sqlite_process, open_store
 
 PACKAGE = Path(__file__).resolve().parents[2] / "actors"
 S = "Zq9'Sentinel\";--"  # a quote, a double quote and a comment: what an injection needs
@@ -168,7 +168,7 @@ def test_every_value_reaches_sql_as_a_parameter(store_url, monkeypatch):
         monkeypatch.setattr(cls, name, call)
 
     for name in ("execute", "executemany"):
-        spy(_sqlite._Connection, name)
+        spy(_sqlite_connect.SqliteConnection, name)
         spy(psycopg.Cursor, name)
     spy(psycopg.Connection, "execute")
     _run_everything(store_url, [])

@@ -71,7 +71,8 @@ def test_a_frozen_worker_starts_no_step_of_a_case_taken_over(store_url, commit):
     try:
         handle = a.schedule("fan", {})
         assert entered.wait(TIMEOUT)  # A's one runner is inside "slow"; "other" waits behind it
-        clock._now += 50 * LEASE  # A is frozen: time passes, none of its threads runs
+        # A is frozen: time passes, and no alarm of A's comes due to wake one of its threads
+        assert clock.advance(50 * LEASE) == 0
         b_clock = VirtualClock(start=clock.now() + 1)
         with Mediator(
             [flow], runners=2, store=open_store(store_url, commit=commit), owner="B",
@@ -102,7 +103,8 @@ def test_a_worker_that_cannot_vouch_for_its_leases_renews_them_and_runs_on(store
 
     def first(data):
         steps.append("first")
-        clock._now += 50 * LEASE  # frozen for longer than the lease, inside a step
+        # frozen for longer than the lease, inside a step: no alarm of A's comes due meanwhile
+        assert clock.advance(50 * LEASE) == 0
 
     flow = Workflow(
         "two",

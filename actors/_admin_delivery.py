@@ -1,0 +1,199 @@
+"""How an operator's action reaches its case: the Mediator, the store, or a live worker.
+
+``Admin`` decides what an action is; ``ActionDelivery`` carries it to the case. An action
+on a case the ``Mediator`` given to the ``Admin`` runs goes straight to that Mediator; on
+a case no live worker holds it is made in the store in one transaction; on a case a live
+worker holds it is left in the store as a request that worker carries out on its next
+poll (``actors._requests``), and the delivery waits for what the worker did.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from actors._admin_model import ActionResult, CaseBusyError
+from actors._job import FINAL_STATES
+from actors.stores._admin_types import Held, HistoryRow
+
+if TYPE_CHECKING:
+    from actors._mediator import Mediator
+    from actors.stores import Store
+
+__all__ = ["ActionDelivery", "detail"]
+
+
+class ActionDelivery:
+    """Carries an ``Admin``'s actions to their cases, recording who acted.
+
+    Args:
+        store: the store the cases are in.
+        operator: who acts, recorded with every action.
+        mediator: the ``Mediator`` running this store in this process, if any.
+        timeout: seconds to wait for a live worker to carry out a request.
+    """
+
+    def __init__(
+        self, store: Store, operator: str, mediator: Mediator | None, timeout: float
+    ) -> None:
+        self.store = store
+        self.operator = operator
+        self.mediator = mediator
+        self.timeout = timeout
+        self._stop = threading.Event()
+
+    def close(self) -> None:
+        """Stop waiting for workers: a wait in progress ends with ``CaseBusyError``."""
+        self._stop.set()
+
+    def _stamp(self) -> str:
+        return f"operator:{self.operator}"
+
+    def change(self, case_id: str, change: Any) -> Any:
+        """Make ``change`` to the case in the store (``Held`` if a live worker holds it)."""
+        return self.store.change_case(case_id, change, now=time.time(), stamp=self._stamp())
+
+    def has_live(self, case_id: str, job_id: str) -> bool:
+        """Whether ``job_id`` or any job below it has not ended yet."""
+        jobs = self.store.case_jobs(case_id)
+        ids = {job_id}
+        for job in jobs:  # creation order: parents before their branches
+            if job.record.parent_id in ids:
+                ids.add(job.record.id)
+        return any(j.record.id in ids and j.record.state not in FINAL_STATES for j in jobs)
+
+    def _mine(self, case_id: str) -> bool:
+        """Whether the Mediator given to this Admin runs the case."""
+        mediator = self.mediator
+        if mediator is None:
+            return False
+        if not self.store.shared:
+            return True  # a private store: its Mediator runs every unfinished case
+        owner = self.store.lease_owners([case_id]).get(case_id)
+        return owner == mediator._engine.owner and self._lease_live(case_id)
+
+    def _lease_live(self, case_id: str) -> bool:
+        for job in self.store.case_jobs(case_id):
+            if job.record.id == case_id:
+                return job.lease_expires is not None and job.lease_expires >= time.time()
+        return False
+
+    def act(
+        self,
+        action: str,
+        case_id: str,
+        job_id: str,
+        payload: Any,
+        change: Any,
+        direct: Any,
+    ) -> ActionResult:
+        """Carry out an action on a case, wherever the case is run.
+
+        ``change`` is the ``CaseChange`` to make in the store; ``direct`` makes the action
+        through the Mediator given to the ``Admin``, when that Mediator runs the case.
+        ``payload`` is what a worker needs to carry the action out (``None``, or an
+        event's ``[correlation id, data, fault]``).
+        """
+        if self._mine(case_id):
+            assert self.mediator is not None
+            outcome = direct(self.mediator)
+            self._record(job_id, action, payload)
+            return self.result(action, job_id, case_id, outcome, "mediator", detail(payload))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            outcome = self.change(case_id, change)
+            if not isinstance(outcome, Held):
+                return self.result(action, job_id, case_id, outcome, "store", detail(payload))
+            result = self._request(action, case_id, job_id, payload, outcome, deadline)
+            if result is not None:
+                return result
+            # The holder's lease ran out before it took the request: make the change here.
+
+    def _request(
+        self,
+        action: str,
+        case_id: str,
+        job_id: str,
+        payload: Any,
+        held: Held,
+        deadline: float,
+    ) -> ActionResult | None:
+        """Hand the action to the worker holding the case and wait for what it did.
+
+        ``None`` when the request was withdrawn because the lease ran out first.
+        """
+        store = self.store
+        if not store.shared:
+            msg = f"case {case_id} is held in another process's memory store; it cannot be reached"
+            raise CaseBusyError(msg, held.owner)
+        request_id = store.post_request(
+            case_id, job_id, action, payload, self.operator, time.time()
+        )
+        while True:
+            request = store.get_request(request_id)
+            assert request is not None
+            if request.done_at is not None and request.outcome is not None:
+                worker = request.taken_by or held.owner
+                return self.result(
+                    action, job_id, case_id, request.outcome, f"worker {worker}", detail(payload)
+                )
+            if request.taken_by is None:
+                expired = not self._lease_live(case_id)
+                if (expired or time.monotonic() >= deadline) and store.withdraw_request(
+                    request_id, time.time()
+                ):
+                    if expired:
+                        return None
+                    msg = (
+                        f"worker {held.owner!r} holds case {case_id} and did not take the "
+                        f"{action} within {self.timeout:g}s; nothing was changed (its lease "
+                        "runs until it stops renewing it, then try again)"
+                    )
+                    raise CaseBusyError(msg, held.owner)
+            elif time.monotonic() >= deadline + self.timeout:
+                msg = (
+                    f"worker {request.taken_by!r} took the {action} of case {case_id} but has "
+                    "not reported what it did; see the job's history"
+                )
+                raise CaseBusyError(msg, request.taken_by)
+            if self._stop.wait(0.02):
+                msg = "the Admin was closed while waiting for a worker"
+                raise CaseBusyError(msg, held.owner)
+
+    def _record(self, job_id: str, action: str, payload: Any) -> None:
+        """Record an action the engine carried out in the job's history."""
+        record = self.store.load(job_id)
+        if record is None:
+            return
+        what = action if payload is None else f"{action} {payload[0]}"
+        row = HistoryRow(
+            job_id,
+            0,
+            record.step,
+            record.attempt,
+            record.state.value,
+            time.time(),
+            self.operator,
+            record.error,
+            what,
+        )
+        self.store.append_history([row])
+
+    def wake(self, case_id: str) -> None:
+        """Tell the Mediator given to the Admin to take a case made runnable again now."""
+        if self.mediator is not None:
+            self.mediator._take_case(case_id)
+
+    def result(
+        self, action: str, job_id: str, case_id: str, outcome: Any, via: str, detail: str
+    ) -> ActionResult:
+        """What an action did, as ``Admin`` returns it."""
+        return ActionResult(action, job_id, case_id, str(outcome), via, self.operator, detail)
+
+
+def detail(payload: Any) -> str:
+    """An action's detail: an event's correlation id (and whether it is a fault)."""
+    if payload is None:
+        return ""
+    return f"{'fault ' if payload[2] else ''}{payload[0]}"

@@ -1,0 +1,212 @@
+"""``actors jobs retry|cancel|prune`` and ``actors events send``: act on a store's cases.
+
+Every command is a thin layer over ``actors.admin``: one line for people, ``--json``
+for scripts. Exit codes: 0 done; 1 the job is not there, or the store failed; 2 a bad
+argument; 3 the action does not apply (a retry of a job that did not fault, an event
+nobody waits for); 4 a live worker holds the case and did not take the action in time
+(nothing changed; try again). ``jobs list`` and ``jobs show`` (reading) are in
+``_cli_jobs``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from actors._cli import _to_json, _when, main, store_option
+from actors._cli_errors import BadArgumentError, CliError
+from actors._cli_jobs import _admin, json_option, parse_age
+from actors._cli_status import jobs
+from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
+
+__all__ = ["events"]
+
+REFUSED_EXIT = 3
+BUSY_EXIT = 4
+
+
+class RefusedError(CliError):
+    """The action does not apply to the job as it stands (exit 3)."""
+
+    exit_code = REFUSED_EXIT
+
+
+class BusyError(CliError):
+    """A live worker holds the case and did not take the action in time (exit 4)."""
+
+    exit_code = BUSY_EXIT
+
+
+operator_option = click.option(
+    "--operator",
+    default=None,
+    metavar="NAME",
+    help=f"Who is acting, recorded in the job's history [env: {OPERATOR_ENV}; else the login].",
+)
+timeout_option = click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for the worker holding the case to carry the action out.",
+)
+
+
+def _run_action(admin: Admin, act: Any) -> ActionResult:
+    try:
+        result: ActionResult = act()
+    except CaseBusyError as exc:
+        raise BusyError(str(exc)) from exc
+    except ActionRefusedError as exc:
+        raise RefusedError(str(exc)) from exc
+    finally:
+        admin.close()
+        admin.store.close()
+    return result
+
+
+def _report(result: ActionResult, as_json: bool, ok: Sequence[str]) -> None:
+    if as_json:
+        click.echo(_to_json(result.to_dict()))
+    else:
+        detail = f" ({result.detail})" if result.detail else ""
+        click.echo(
+            f"{result.action} {result.job_id}{detail}: {result.outcome}, via {result.via}, "
+            f"by {result.operator}"
+        )
+    if result.outcome not in ok:
+        raise SystemExit(REFUSED_EXIT)
+
+
+# -- actions -----------------------------------------------------------------------------------
+
+
+@jobs.command("retry")
+@click.argument("job_id", metavar="ID")
+@store_option
+@click.option(
+    "--from",
+    "from_step",
+    default=None,
+    metavar="STEP",
+    help="Reset the job to STEP instead of retrying the step it faulted at.",
+)
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: checks that --from names a step of the job's workflow.",
+)
+@operator_option
+@json_option
+def jobs_retry(
+    job_id: str,
+    store_url: str,
+    from_step: str | None,
+    refs: tuple[str, ...],
+    operator: str | None,
+    as_json: bool,
+) -> None:
+    """Run a FAULTED job again from the step it faulted at (a new attempt), or reset it.
+
+    A job that faulted because branches of its split faulted has those branches retried;
+    a retried branch makes its parent wait at the join again. Every job of the case must
+    have ended. The case is then free: the next worker to poll the store runs it.
+    """
+    admin = _admin(store_url, operator, refs=refs)
+    result = _run_action(admin, lambda: admin.retry(job_id, from_step=from_step))
+    _report(result, as_json, ("retried", "reset"))
+
+
+@jobs.command("cancel")
+@click.argument("job_id", metavar="ID")
+@store_option
+@operator_option
+@timeout_option
+@json_option
+def jobs_cancel(
+    job_id: str, store_url: str, operator: str | None, timeout: float, as_json: bool
+) -> None:
+    """Cancel a job and every job below it (give a case's id to cancel the case).
+
+    A live worker holding the case does it on its next poll (a running step finishes
+    first); otherwise the store is changed directly.
+    """
+    admin = _admin(store_url, operator, timeout)
+    result = _run_action(admin, lambda: admin.cancel(job_id))
+    _report(result, as_json, ("cancelled", "already_finished"))
+
+
+@jobs.command("prune")
+@store_option
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    help="Delete cases that ended more than AGE ago (90s, 15m, 1h, 7d, 2w).",
+)
+@json_option
+def jobs_prune(store_url: str, older_than: str, as_json: bool) -> None:
+    """Delete finished cases (all their jobs and history) that ended more than AGE ago.
+
+    A case with any job not yet ended is kept, however old.
+    """
+    age = parse_age(older_than, "--older-than")
+    admin = _admin(store_url)
+    try:
+        result = admin.prune(age)
+    finally:
+        admin.close()
+        admin.store.close()
+    if as_json:
+        click.echo(_to_json(result.to_dict()))
+    else:
+        click.echo(
+            f"deleted {result.cases} case(s), {result.jobs} job(s), that ended before "
+            f"{_when(result.finished_before)}"
+        )
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+@main.group()
+def events() -> None:
+    """Send events to waiting jobs."""
+
+
+@events.command("send")
+@click.argument("correlation_id", metavar="CORRELATION_ID")
+@store_option
+@click.option("--data", default="null", metavar="JSON", help="The event's payload, as JSON.")
+@click.option("--fault", is_flag=True, help="Deliver it as a fault (the step's fault path).")
+@operator_option
+@timeout_option
+@json_option
+def events_send(
+    correlation_id: str,
+    store_url: str,
+    data: str,
+    fault: bool,
+    operator: str | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Answer a waiting job by hand: JOB/STEP for a request, JOB/STEP/EVENT for a choice.
+
+    Exits 0 when the event was delivered, 3 when nobody waits for it (the outcome says
+    why: duplicate, late, finished, unknown).
+    """
+    try:
+        payload = json.loads(data)
+    except ValueError as exc:
+        msg = f"--data is not JSON: {exc}"
+        raise BadArgumentError(msg) from None
+    admin = _admin(store_url, operator, timeout)
+    result = _run_action(admin, lambda: admin.send_event(correlation_id, payload, fault=fault))
+    _report(result, as_json, ("delivered",))

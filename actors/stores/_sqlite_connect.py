@@ -1,0 +1,87 @@
+"""Opening a SQLite store's connections: WAL mode, ``synchronous``, the busy timeout.
+
+``SqliteStore`` opens one connection per thread with ``connect`` and keeps them in a
+weak set, so that ``close()`` can close every thread's connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import urllib.parse
+from typing import Any
+
+from actors._errors import StoreError
+
+__all__ = ["SqliteConnection", "connect", "enter_wal"]
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A connection ``close()`` can find through a weak reference.
+
+    Each thread holds its own; when the thread ends, its connection is collected (and
+    closed) with the thread's locals, so restarted runners do not pile up connections.
+    """
+
+
+def connect(
+    path: str, *, read_only: bool, busy_timeout: float, synchronous: str
+) -> SqliteConnection:
+    """A new connection to the store's file, in WAL mode unless ``read_only``.
+
+    ``synchronous`` is ``"NORMAL"`` or ``"FULL"`` (checked by the caller). Raises
+    ``StoreError`` when the file cannot be opened or put in WAL mode.
+    """
+    # Read-only: SQLite itself refuses every write on the connection, and opening
+    # never creates the file.
+    target = f"file:{urllib.parse.quote(path)}?mode=ro" if read_only else path
+    try:
+        conn = sqlite3.connect(
+            target,
+            uri=read_only,
+            timeout=busy_timeout,
+            isolation_level=None,  # autocommit: transactions are explicit BEGINs
+            check_same_thread=False,  # only so close() may close it from any thread
+            factory=SqliteConnection,
+            cached_statements=256,
+        )
+    except sqlite3.Error as exc:
+        msg = f"cannot open the SQLite store at {path!r}: {exc}"
+        raise StoreError(msg) from exc
+    try:
+        if read_only:  # the file's journal mode, as its writers left it
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        else:
+            mode = enter_wal(conn, busy_timeout)
+        conn.execute(f"PRAGMA synchronous={synchronous}")  # checked by the caller
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    except sqlite3.Error as exc:
+        conn.close()
+        msg = f"cannot open the SQLite store at {path!r}: {exc}"
+        raise StoreError(msg) from exc
+    if str(mode).lower() != "wal" and not read_only:
+        conn.close()
+        msg = f"cannot put the SQLite store at {path!r} in WAL mode (got {mode!r})"
+        raise StoreError(msg)
+    return conn
+
+
+def enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> Any:
+    """Switch to WAL, retrying while another connection briefly holds the file.
+
+    Putting a new file in WAL mode needs an exclusive lock, and SQLite answers
+    "database is locked" at once, without its busy handler, when connections
+    opening the same new file race for it. So retry, backing off, for up to
+    ``busy_timeout`` seconds, as the busy handler would.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.001
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
