@@ -7,7 +7,6 @@ it only when a PostgreSQL URL is opened, so the engine runs without them install
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,19 +19,17 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
-from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
+from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
 from actors.stores._statements import (
-    COLUMNS,
     GROUP_READ,
     UPSERT,
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
     SaveRow,
-    latest,
 )
 
 __all__ = ["PostgresStore"]
@@ -49,69 +46,6 @@ _HISTORY_OF_SAVED = (
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
-# A group's rows in one statement each: every column goes as one array parameter and
-# unnest() turns the arrays back into rows. PostgreSQL then plans and runs one statement
-# per group instead of one per row, which is most of its work per save.
-_ARRAY_TYPES = {
-    "version": "integer",
-    "branch_index": "integer",
-    "attempt": "integer",
-    "split_total": "integer",
-    "split_live": "integer",
-    "gen": "integer",
-    "parent_gen": "integer",
-    "due": "double precision",
-    "joined": "boolean",
-    "branch_cancelled": "boolean",
-    "cancel_requested": "boolean",
-}
-_ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
-_ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
-_UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
-_ON_CONFLICT = _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
-_UPSERT_MANY = (
-    f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
-    + _ON_CONFLICT
-)
-_HISTORY_INTO = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
-)
-_HISTORY_TYPES = ["text", "bigint", "text", "integer", "text"]
-_HISTORY_TYPES += ["double precision", "text", "text", "double precision"]
-_HISTORY_MANY = (
-    f"{_HISTORY_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _HISTORY_TYPES)})"
-)
-
-
-def _from_json(types: list[str]) -> str:
-    """Rows out of one JSON array of arrays: ``SELECT`` each element's columns, typed."""
-    columns = ", ".join(f"(r->>{k})::{t}" for k, t in enumerate(types))
-    return f"SELECT {columns} FROM jsonb_array_elements(?::jsonb) AS r\n"
-
-
-# The same from one JSON text parameter: the driver dumps array parameters element by
-# element in Python, which was most of a worker's writer thread; the json module encodes
-# a whole group in C, and the server parses it about as fast as the arrays.
-_UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
-_HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
-# What a group reads of its joins (see GroupTransaction): the counts at its parents, and
-# which of its arrivals (parent, split, branch) are stored already.
-_COUNTS_OF = "SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = ANY(?)"
-_PRESENT_OF = (
-    "SELECT a.parent_id, a.gen, a.branch_index FROM jsonb_array_elements(?::jsonb) AS r "
-    "JOIN join_arrivals AS a ON a.parent_id = r->>0 AND a.gen = (r->>1)::integer "
-    "AND a.branch_index = (r->>2)::integer"
-)
-# A group's arrivals and join counts, one row per parameter tuple: one statement each,
-# not one pipelined statement per row.
-_MANY_AS_JSON = {
-    ADD_ARRIVAL: "INSERT INTO join_arrivals (parent_id, gen, branch_index, data) "
-    + _from_json(["text", "integer", "integer", "text"])
-    + "ON CONFLICT (parent_id, gen, branch_index) DO NOTHING",
-    PUT_COUNT: "INSERT INTO join_counts (parent_id, gen, arrived) "
-    + _from_json(["text", "integer", "integer"])
-    + "ON CONFLICT (parent_id, gen) DO UPDATE SET arrived = excluded.arrived",
-}
 _GROUP_ATTEMPTS = 3
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
@@ -121,19 +55,6 @@ _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
 logger = redacted_logger("actors.stores")
-
-
-def _json_rows(rows: list[Any]) -> str | None:
-    """``rows`` (tuples of str, int, float, bool, None) as JSON; ``None`` if one cannot be.
-
-    Floats are written as their shortest exact repr, which the server reads back to the
-    same double. NaN and infinities are not JSON; strings go as UTF-8, not escapes (an
-    escape above U+007F needs a UTF-8 server).
-    """
-    try:
-        return json.dumps(rows, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
 
 
 class PostgresStore(SqlStore):
@@ -259,11 +180,9 @@ class PostgresStore(SqlStore):
                         return conn.execute(self._pg(sql), params)
 
                     def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
-                        as_json = _MANY_AS_JSON.get(sql)
-                        if as_json is not None and len(params) > 1:
-                            text = _json_rows(list(params))
-                            if text is not None:
-                                return conn.execute(self._pg(as_json), (text,))
+                        one = as_one_statement(sql, params)
+                        if one is not None:
+                            return conn.execute(self._pg(one[0]), one[1])
                         cur.executemany(self._pg(sql), params)  # pipelined by psycopg
                         return cur
 
@@ -282,33 +201,12 @@ class PostgresStore(SqlStore):
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        last, history = latest(rows)
-        for group, as_json, as_arrays in (
-            (last, _UPSERT_JSON, _UPSERT_MANY),
-            (history, _HISTORY_JSON, _HISTORY_MANY),
-        ):
-            if not group:
-                continue
-            text = _json_rows(group)
-            if text is not None:
-                execute(as_json, (text,))
-            else:  # a value JSON cannot carry exactly (a float infinity): arrays, as typed
-                execute(as_arrays, [list(column) for column in zip(*group, strict=True)])
+        put_group(execute, rows)
 
     def _join_reads(
         self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
     ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
-        # One statement of one shape each (so the driver prepares them), whatever the
-        # group's size: the counts by an array of parents, the keys as a JSON document.
-        counts: dict[tuple[str, int], int] = {}
-        if parents:
-            found = execute(_COUNTS_OF, (parents,)).fetchall()
-            counts = {(pid, int(gen)): int(n) for pid, gen, n in found}
-        present: set[tuple[str, int, int]] = set()
-        if keys:
-            found = execute(_PRESENT_OF, (json.dumps(keys, ensure_ascii=False),)).fetchall()
-            present = {(pid, int(gen), int(b)) for pid, gen, b in found}
-        return counts, present
+        return join_reads(execute, parents, keys)
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         # One statement, rows locked in insertion order (the order a claim locks a case).
