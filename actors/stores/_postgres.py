@@ -87,6 +87,7 @@ class PostgresStore(SqlStore):
     _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
+    _claim_from = "jobs"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 
     def __init__(  # noqa: PLR0913 - the store's options

@@ -82,6 +82,9 @@ class SqlStore(SqlAdmin, Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
+    # Where a claim looks: SQLite's planner prefers jobs_parent, which holds every root
+    # ever stored; PostgreSQL's picks the unfinished roots' index by itself.
+    _claim_from = "jobs INDEXED BY jobs_claimable"
     # With commit="group": whether saves outside a slice go through the writer too (a
     # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
     # caller waiting for a whole group would wait longer than for its own commit.
