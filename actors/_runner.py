@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 
+_NO_TASKS: dict[str | None, Any] = {}
+
+
 def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
     """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
 
@@ -208,7 +211,7 @@ class Runner(pykka.Actor):
                 # would otherwise wait for a message that never comes.
                 self._scheduler.tell(m.RunnerIdle(self._index))
 
-    def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912 - one hot loop
+    def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912, PLR0915 - one hot loop
         try:
             wf = self._e.workflow(job.workflow, job.version)
         except UnknownWorkflowError as exc:
@@ -224,6 +227,15 @@ class Runner(pykka.Actor):
         # The harness's fault point: called before each step. Set on the harness's runtime
         # once, before anything is delivered; none in production.
         step_hook = getattr(engine.runtime, "step_hook", None)
+        # Sequential steps with a data-only task run inline below (what the interpreter's
+        # ``sequential`` does, without its dispatch), unless a tracer, metrics or the
+        # harness's hook watches every step; the checks between two steps are the same.
+        plain = (
+            self._steps.plain_tasks(wf)
+            if tracer is None and metrics is None and step_hook is None
+            else _NO_TASKS
+        )
+        save = store.save
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
@@ -234,6 +246,26 @@ class Runner(pykka.Actor):
             if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
+            task = plain.get(job.step)
+            if task is not None:
+                step, run, after = task
+                self._ran = step.name
+                job.event = None  # a retry timer's release carries nothing to apply
+                try:
+                    result = run(job.data)
+                except Exception as exc:
+                    effect = self._steps.failed(job, step, exc)
+                    if effect is not None:
+                        return self._apply(job, step, effect)
+                else:
+                    if result is not None:
+                        job.data = result
+                    job.step = after
+                    job.attempt = 1
+                if job.step is None:
+                    return self._apply(job, step, finished(job, step))
+                save(job)
+                continue
             step = steps.get(job.step or "")
             if step is None:
                 return self._apply(job, None, missing_step(job, wf))
@@ -263,7 +295,7 @@ class Runner(pykka.Actor):
                     return ended
             if job.step is None:
                 return self._apply(job, step, finished(job, step))
-            store.save(job)
+            save(job)
 
     def _apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
         """Carry out the effect that ends the slice; the messages to send the Scheduler."""
