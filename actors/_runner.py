@@ -235,7 +235,6 @@ class Runner(pykka.Actor):
             if tracer is None and metrics is None and step_hook is None
             else _NO_TASKS
         )
-        save = store.save
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
@@ -264,7 +263,7 @@ class Runner(pykka.Actor):
                     job.attempt = 1
                 if job.step is None:
                     return self._apply(job, step, finished(job, step))
-                save(job)
+                store.save(job)  # looked up each time: the harness may wrap it mid-slice
                 continue
             step = steps.get(job.step or "")
             if step is None:
@@ -295,7 +294,7 @@ class Runner(pykka.Actor):
                     return ended
             if job.step is None:
                 return self._apply(job, step, finished(job, step))
-            save(job)
+            store.save(job)
 
     def _apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
         """Carry out the effect that ends the slice; the messages to send the Scheduler."""
