@@ -1,10 +1,11 @@
 """A runner runs a chain of data-only Sequential steps inline: the same guarantees.
 
-Under the threaded runtime (no tracer, metrics or harness hook) a runner calls such
-steps' tasks itself instead of through the interpreter's dispatch. These tests run
-that path and check what the step-by-step path promises: a save after every step, a
-resume from the last saved step after a runner crash, retries and fault paths, the
-data rule naming the step and the path, and one history row per step.
+With no tracer or metrics timing every step (so under the threaded runtime and the
+test harness alike) a runner calls such steps' tasks itself instead of through the
+interpreter's dispatch. These tests run that path on threads and check what the
+step-by-step path promises: a save after every step, a resume from the last saved step
+after a runner crash, retries and fault paths, the data rule naming the step and the
+path, and one history row per step.
 """
 
 from __future__ import annotations
