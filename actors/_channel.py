@@ -180,6 +180,8 @@ class WorkChannel:
 
     def _check_invariants(self) -> None:
         with self._lock:
+            if not self.running:  # nothing held: nothing below can fail
+                return
             runners = [r for r, _ in self.running.values()]
             assert len(runners) == len(set(runners)), "a runner holds two jobs"
             assert not set(runners) & set(self._idle), "a runner is both idle and running"
