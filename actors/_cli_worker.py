@@ -48,7 +48,8 @@ __all__ = ["worker"]
     default=100,
     show_default=True,
     type=click.IntRange(1),
-    help="Admission capacity of the Scheduler.",
+    help="Admission capacity of the Scheduler; also the most cases in progress the "
+    "worker claims from the store (cases waiting on a timer or event not counted).",
 )
 @click.option(
     "--name",

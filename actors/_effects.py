@@ -123,14 +123,11 @@ class Effects:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._c.handles.resolve(job.snapshot())
-            if self._poller.backlogged:  # cases wait in the store: claim as places free
-                gate = self._c.gate
-                room = gate.capacity - len(gate) - self._c.channel.ready
-                now = self._c.clock.now()
-                if self._poller.wants_claim(room, gate.capacity) and self._time.wake(
-                    now, stopping=self._c.stopping
-                ):
-                    self.rearm()
+            # Cases wait in the store (backlogged): claim as a quarter of the places free.
+            if self._poller.case_ended(self._c.gate.capacity) and self._time.wake(
+                self._c.clock.now(), stopping=self._c.stopping
+            ):
+                self.rearm()
 
     def rearm(self) -> None:
         """Set the alarm again if the earliest pending timer moved."""

@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Protocol
 
+from actors._job import JobState
 from actors._leases import LeaseGuard, Leases
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Iterable, Mapping
 
     from actors._clock import Clock
     from actors._job import JobRecord
 
-__all__ = ["LeaseStore", "Poller"]
+__all__ = ["LeaseStore", "Poller", "places_taken"]
 
 BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 
@@ -47,6 +48,33 @@ class LeaseStore(Protocol):
         """Take up to ``limit`` cases no live worker holds."""
 
 
+def places_taken(
+    jobs: Iterable[JobRecord], kids: Mapping[str, Collection[str]], out: Collection[str]
+) -> int:
+    """How many cases of ``jobs`` take a worker's place: unfinished, and none of theirs parked.
+
+    A place is a case in progress here. A case one of whose jobs waits on a timer or an
+    external event (waiting, and not on branches of its own) frees its place, so a worker
+    whose cases wait for days still claims others; a case whose jobs are ready, running,
+    being saved or waiting on running branches keeps it. Counting cases rather than the
+    jobs queued for a runner keeps a worker from claiming more than it runs: jobs handed
+    to runners and their saves are not queued, yet their cases still take the worker's
+    time, and cases a worker holds unrun are cases another worker cannot take. A job in
+    ``out`` (handed to a runner, or its saves on their way) is in progress whatever its
+    record says: the runner has it, and the record is not read here.
+    """
+    live: set[str] = set()
+    parked: set[str] = set()
+    for job in jobs:
+        if job.id in out:
+            live.add(job.case_id)
+        elif job.state is JobState.WAITING and job.split_live <= 0 and not kids.get(job.id):
+            parked.add(job.case_id)
+        elif not job.state.is_final:
+            live.add(job.case_id)
+    return len(live - parked)
+
+
 class Poller:
     """This worker's leases: the deadline it vouches for, cases lost, jobs handed back."""
 
@@ -67,9 +95,11 @@ class Poller:
         self.leases = Leases()
         self.guard = LeaseGuard(clock, shared=shared, deadline=self._deadline(vouched))
         # When the leases are next renewed, and whether the last claim filled every free
-        # place (more cases are likely waiting: claim again as soon as places free).
+        # place (more cases are likely waiting: claim again as soon as places free), and
+        # how many cases ended here since the last claim.
         self._renew_at = -math.inf
         self.backlogged = False
+        self._ended = 0
 
     def _deadline(self, vouched: float) -> float:
         return vouched + self.lease_seconds - self._margin
@@ -124,6 +154,17 @@ class Poller:
         self._renew_at = now + self.poll_interval
         return self.leases.renewed()
 
+    def started(self, now: float, resumed: Collection[JobRecord], capacity: int) -> float:
+        """The worker took ``resumed`` at its start (at most ``capacity`` cases): when to poll.
+
+        A start that filled every place is a claim like any other: more cases are likely
+        waiting, so the worker is ``backlogged`` and polls again a tenth of the interval
+        on, not a whole interval after taking its first ``capacity`` cases.
+        """
+        self._ended = 0
+        self.backlogged = len({job.case_id for job in resumed}) >= capacity
+        return now + self.poll_interval / (BACKLOG_POLLS if self.backlogged else 1)
+
     def claim(
         self, store: LeaseStore, now: float, room: int, workflows: Collection[tuple[str, int]]
     ) -> tuple[list[JobRecord], float]:
@@ -131,27 +172,34 @@ class Poller:
 
         When every free place was filled, more cases are likely waiting: the worker is
         ``backlogged`` (it claims again as soon as a quarter of its places are free, see
-        ``wants_claim``) and the next poll comes soon rather than at most ``room`` cases
-        per interval. The next poll is never later than the next renewal.
+        ``case_ended``) and the next poll comes soon rather than at most ``room`` cases
+        per interval. A poll with no free place learns nothing of the store, so it leaves
+        the backlog as it was (without asking the store). The next poll is never later
+        than the next renewal.
         """
-        interval = self.poll_interval
-        self.backlogged = False
+        self._ended = 0
         taken: list[JobRecord] = []
         if room > 0:
             taken = store.claim(
                 self.owner, now, self.lease_seconds, limit=room, workflows=workflows
             )
-            if len({job.case_id for job in taken}) >= room:
-                self.backlogged = True
-                interval /= BACKLOG_POLLS
-        due = now + interval
+            self.backlogged = len({job.case_id for job in taken}) >= room
+        due = now + self.poll_interval / (BACKLOG_POLLS if self.backlogged else 1)
         if self._renew_at > now:  # else the renewal failed: try again after an interval
             due = min(due, self._renew_at)
         return taken, due
 
-    def wants_claim(self, room: int, capacity: int) -> bool:
-        """Whether to claim now, not at the next poll: backlogged, a quarter of places free."""
-        return self.backlogged and room >= max(1, capacity // 4)
+    def case_ended(self, capacity: int) -> bool:
+        """A case ended here; whether to claim now, not at the next poll.
+
+        Only while ``backlogged``, once a quarter of the places (``capacity // 4``, at
+        least one) freed since the last claim: an empty store is not asked again at every
+        case's end, nor a backlogged one once per case.
+        """
+        if not self.backlogged:
+            return False
+        self._ended += 1
+        return self._ended >= max(1, capacity // 4)
 
     def claim_case(
         self, store: LeaseStore, now: float, case_id: str, workflows: Collection[tuple[str, int]]

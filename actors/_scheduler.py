@@ -27,7 +27,7 @@ from actors._errors import EngineStoppedError, LeaseLostError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
-from actors._polling import Poller
+from actors._polling import Poller, places_taken
 from actors._recovery import Recovery
 from actors._requests import serve_requests
 from actors._runner import Runner
@@ -136,12 +136,13 @@ class Scheduler(pykka.Actor):
         """Arm the alarm, start the runners, and resume unfinished jobs found in the store."""
         self._alarm = self._fx.alarm = self._e.clock.alarm(self._ring)
         self._crew.start()
-        self._fx.adopt(self._fx.fresh(self._resumable))
-        self._resumable = []
+        resumed, self._resumable = self._resumable, []
+        self._fx.adopt(self._fx.fresh(resumed))
         if self._e.store.shared:
             with contextlib.suppress(StoreError):  # the polls look again
                 self._recovery.unserved.check(self._e.store, self._e.clock.now())
-            self._time.poll_at(self._e.clock.now() + self._e.poll_interval)
+            now = self._e.clock.now()
+            self._time.poll_at(self._poller.started(now, resumed, self._e.gate.capacity))
             self._fx.rearm()
             if not getattr(self._e.runtime, "starts_synchronously", False):
                 # Cases enqueued for this database are looked for at once, not at the
@@ -325,16 +326,21 @@ class Scheduler(pykka.Actor):
         """
         e, poller = self._e, self._poller
         next_poll = now + e.poll_interval
-        poller.backlogged = False  # until a claim fills every free place again
         try:
             if poller.renewal_due(now):
                 self._renew(now)
-            room = 0 if e.stopping else e.gate.capacity - len(e.gate) - self._channel.ready
+            room = 0 if e.stopping else self._free_places()
             taken, next_poll = poller.claim(e.store, now, room, e.workflows)
             self._fx.adopt(self._fx.fresh(taken))
         except StoreError:
+            poller.backlogged = False  # a failing store is not asked again as cases end
             logger.exception("polling the store failed; trying again", extra=job_log(None))
         self._time.poll_at(next_poll)
+
+    def _free_places(self) -> int:
+        """Places for cases claimed now: ``capacity`` less those in progress and queued here."""
+        taken = places_taken(self._jobs.values(), self._kids, self._out)
+        return self._e.gate.capacity - len(self._e.gate) - taken
 
     def _renew(self, now: float) -> None:
         e, poller = self._e, self._poller

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
-from actors.stores._group import Arrival, Slice
+from actors.stores._group import Slice
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount
 from actors.stores._statements import (
     COLUMNS,
@@ -29,7 +29,7 @@ from actors.stores._statements import (
     in_lists,
 )
 
-__all__ = ["GroupStore", "GroupTransaction"]
+__all__ = ["GroupStore", "GroupTransaction", "join_reads"]
 
 ARRIVALS_AT, GEN_AT = COLUMNS.index("arrivals"), COLUMNS.index("gen")
 
@@ -49,6 +49,11 @@ class GroupStore(Protocol):
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None: ...
+
+    def _join_reads(
+        self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+        """``join_reads``, or the same read in the store's own dialect."""
 
 
 class GroupTransaction:
@@ -73,8 +78,8 @@ class GroupTransaction:
         # What join_arrivals and join_counts hold of this group's arrivals, read once:
         # the group's own keys only, so a wide split costs no more per group than a
         # narrow one.
-        counts = _counts(execute, sorted(parents))
-        present = _present(execute, [a for part in slices for a in part.arrivals])
+        keys = {(a.parent_id, a.gen, a.branch_index) for part in slices for a in part.arrivals}
+        counts, present = store._join_reads(execute, sorted(parents), sorted(keys))
         # The rows as the slices before the current one left them: a slice is judged,
         # and its arrivals counted, as if the earlier ones had been stored on their own.
         # Only the rows of parents that arrivals count at matter for that.
@@ -178,8 +183,18 @@ class GroupTransaction:
         joins.update(fresh)
 
 
+def join_reads(
+    execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+    """What a group reads of its joins: the counts at ``parents``, the ``keys`` present.
+
+    The arrivals counted so far at each split of ``parents``, by (parent, split); and
+    which of ``keys`` (parent, split, branch) ``join_arrivals`` holds already.
+    """
+    return _counts(execute, parents), _present(execute, keys)
+
+
 def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
-    """The arrivals counted so far at each split of ``parents``, by (parent, split)."""
     out: dict[tuple[str, int], int] = {}
     for chunk, marks in in_lists(parents):
         sql = f"SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id IN ({marks})"
@@ -187,9 +202,7 @@ def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
     return out
 
 
-def _present(execute: Execute, arrivals: list[Arrival]) -> set[tuple[str, int, int]]:
-    """Which of ``arrivals`` (parent, split, branch) ``join_arrivals`` holds already."""
-    keys = sorted({(a.parent_id, a.gen, a.branch_index) for a in arrivals})
+def _present(execute: Execute, keys: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
     out: set[tuple[str, int, int]] = set()
     for i in range(0, len(keys), 300):  # 3 parameters each: 900, under SQLite's 999
         chunk = keys[i : i + 300]

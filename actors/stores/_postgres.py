@@ -19,18 +19,17 @@ from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
+from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import SqlStore
 from actors.stores._statements import (
-    COLUMNS,
     GROUP_READ,
     UPSERT,
     UPSERT_FENCED,
     Execute,
     ExecuteMany,
     SaveRow,
-    latest,
 )
 
 __all__ = ["PostgresStore"]
@@ -47,34 +46,6 @@ _HISTORY_OF_SAVED = (
 )
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
-# A group's rows in one statement each: every column goes as one array parameter and
-# unnest() turns the arrays back into rows. PostgreSQL then plans and runs one statement
-# per group instead of one per row, which is most of its work per save.
-_ARRAY_TYPES = {
-    "version": "integer",
-    "branch_index": "integer",
-    "attempt": "integer",
-    "split_total": "integer",
-    "split_live": "integer",
-    "gen": "integer",
-    "parent_gen": "integer",
-    "due": "double precision",
-    "joined": "boolean",
-    "branch_cancelled": "boolean",
-    "cancel_requested": "boolean",
-}
-_ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
-_ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
-_UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
-_UPSERT_MANY = (
-    f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
-    + _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
-)
-_HISTORY_MANY = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
-    "SELECT * FROM unnest(?::text[], ?::bigint[], ?::text[], ?::integer[], ?::text[], "
-    "?::double precision[], ?::text[], ?::text[], ?::double precision[])"
-)
 _GROUP_ATTEMPTS = 3
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
@@ -116,6 +87,7 @@ class PostgresStore(SqlStore):
     _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
+    _claim_from = "jobs"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 
     def __init__(  # noqa: PLR0913 - the store's options
@@ -209,6 +181,9 @@ class PostgresStore(SqlStore):
                         return conn.execute(self._pg(sql), params)
 
                     def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
+                        one = as_one_statement(sql, params)
+                        if one is not None:
+                            return conn.execute(self._pg(one[0]), one[1])
                         cur.executemany(self._pg(sql), params)  # pipelined by psycopg
                         return cur
 
@@ -227,11 +202,12 @@ class PostgresStore(SqlStore):
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        last, history = latest(rows)
-        if last:
-            execute(_UPSERT_MANY, [list(column) for column in zip(*last, strict=True)])
-        if history:
-            execute(_HISTORY_MANY, [list(column) for column in zip(*history, strict=True)])
+        put_group(execute, rows)
+
+    def _join_reads(
+        self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+        return join_reads(execute, parents, keys)
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         # One statement, rows locked in insertion order (the order a claim locks a case).

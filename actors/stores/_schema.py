@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import StoreError
+from actors.stores._statements import UNFINISHED_ROOT
 
 __all__ = ["MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
 
@@ -223,6 +224,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         # in jobs.arrivals stay where they are and still count (see stores/_joins.py).
         sqlite=_v5(SQLITE),
         postgres=_v5(POSTGRES),
+    ),
+    Migration(
+        6,
+        "jobs_claimable: the unfinished roots in insertion order, for claims",
+        # A claim looks for the oldest free case among the unfinished roots. Without this
+        # index it read every root the store ever held, finished ones included, so a
+        # store's claims slowed down as its history grew (22 ms per claim with 100,000
+        # finished cases on PostgreSQL). Partial: finished roots are not in it.
+        sqlite=(f"CREATE INDEX jobs_claimable ON jobs (parent_id) WHERE {UNFINISHED_ROOT}",),
+        postgres=(f"CREATE INDEX jobs_claimable ON jobs (seq) WHERE {UNFINISHED_ROOT}",),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

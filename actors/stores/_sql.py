@@ -28,7 +28,7 @@ from actors.stores import _sql_saves as sql_saves
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import GroupWriter, Slice
-from actors.stores._group_transaction import GroupTransaction
+from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._rows import read_row, row_params
 from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
@@ -82,6 +82,9 @@ class SqlStore(SqlAdmin, Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
+    # Where a claim looks: SQLite's planner prefers jobs_parent, which holds every root
+    # ever stored; PostgreSQL's picks the unfinished roots' index by itself.
+    _claim_from = "jobs INDEXED BY jobs_claimable"
     # With commit="group": whether saves outside a slice go through the writer too (a
     # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
     # caller waiting for a whole group would wait longer than for its own commit.
@@ -243,6 +246,12 @@ class SqlStore(SqlAdmin, Store):
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id."""
         return group_rows(execute, ids, self._for_update)
+
+    def _join_reads(
+        self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+        """What a group reads of its joins (``join_reads``)."""
+        return join_reads(execute, parents, keys)
 
     def _put_group(
         self,

@@ -15,6 +15,7 @@ from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
     SELECT_LIST,
+    UNFINISHED_ROOT,
     Execute,
     in_lists,
 )
@@ -61,12 +62,12 @@ def claim(
     served = None if workflows is None else sorted(set(workflows))
     if limit <= 0 or served == []:
         return []
-    marks = ", ".join("?" for _ in FINAL_VALUES)
     one = " AND id = ?" if case_id is not None else ""
     if served is not None:
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
+    # The final states as literals, so the unfinished roots' index serves it (migration 6).
     pick = (
-        f"SELECT id FROM jobs WHERE parent_id IS NULL AND state NOT IN ({marks}) "
+        f"SELECT id FROM {store._claim_from} WHERE {UNFINISHED_ROOT} "
         f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
         f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
     )
@@ -82,7 +83,7 @@ def claim(
                 f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
                 (owner,),
             )
-        params: tuple[Any, ...] = (*FINAL_VALUES, now)
+        params: tuple[Any, ...] = (now,)
         if case_id is not None:
             params += (case_id,)
         for name, version in served or ():

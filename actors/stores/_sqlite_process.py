@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 from actors._errors import CodecError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
-from actors.stores._group_transaction import GroupTransaction
+from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._sqlite_saves import put_group
 from actors.stores._statements import Execute, ExecuteMany, SaveRow, group_rows
 
@@ -302,6 +302,11 @@ class _ChildStore:
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
         return group_rows(execute, ids)
+
+    def _join_reads(
+        self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+    ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+        return join_reads(execute, parents, keys)
 
     def _put_group(
         self,

@@ -15,6 +15,7 @@ __all__ = [
     "COLUMNS",
     "FAULTED_VALUE",
     "FENCE",
+    "FINAL_LITERALS",
     "FINAL_VALUES",
     "GROUP_READ",
     "HISTORY",
@@ -26,6 +27,7 @@ __all__ = [
     "STAMP_AT",
     "STAMP_OF",
     "STATE_VALUES",
+    "UNFINISHED_ROOT",
     "UPSERT",
     "UPSERT_FENCED",
     "WAITING_VALUE",
@@ -47,6 +49,11 @@ SaveRow = tuple[tuple[Any, ...], Any, JobRecord]
 
 STATE_VALUES = {s.value: s for s in JobState}
 FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
+# The same as SQL literals (constants of the engine, not data): a partial index on
+# unfinished rows serves a query only if the query names the same states, not parameters.
+FINAL_LITERALS = ", ".join(f"'{v}'" for v in FINAL_VALUES)
+# Roots no worker has finished: what a claim looks among (see migration 6).
+UNFINISHED_ROOT = f"parent_id IS NULL AND state NOT IN ({FINAL_LITERALS})"
 RUNNING_VALUE = JobState.RUNNING.value
 READY_VALUE = JobState.READY.value
 WAITING_VALUE = JobState.WAITING.value

@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from records import record
 
-from actors._polling import BACKLOG_POLLS, Poller
+from actors._job import JobState
+from actors._polling import BACKLOG_POLLS, Poller, places_taken
 
 CASES = ["c0", "c1", "c2"]
 
@@ -137,23 +138,81 @@ def test_without_a_shared_store_every_step_may_run() -> None:
     assert poller.guard.may_run(record("j", case_id="c0"))
 
 
-def test_renewals_come_once_per_interval_and_backlogged_claims_wait_for_a_quarter_free() -> None:
-    clock = ManualTime()
-    store = LeaseBook(free=[f"c{n}" for n in range(10)])
-    poller = Poller(clock, "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0)
+def test_renewals_come_once_per_interval_and_claims_in_between_renew_nothing() -> None:
+    poller = Poller(
+        ManualTime(), "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0
+    )
     assert poller.renewal_due(0.0)  # never renewed yet
     poller.vouch(0.0)
     assert not poller.renewal_due(0.5)  # a claim in between renews nothing
     assert poller.renewal_due(1.0)  # an interval on
-    taken, next_poll = poller.claim(store, 0.5, 4, workflows=[("w", 1)])
-    assert len(taken) == 4 and poller.backlogged
-    assert next_poll == 0.5 + 1.0 / BACKLOG_POLLS
-    # Backlogged: claim at once when a quarter of the capacity (8) is free, not before.
-    assert not poller.wants_claim(1, capacity=8)
-    assert poller.wants_claim(2, capacity=8)
-    taken, next_poll = poller.claim(store, 0.95, 10, workflows=[("w", 1)])
-    assert len(taken) == 6 and not poller.backlogged  # the store ran dry
-    assert not poller.wants_claim(8, capacity=8)
-    assert next_poll == 1.0  # the renewal is due before a whole interval from now
     poller.hand_back(record("j", case_id="c0"))
-    assert poller.renewal_due(0.96)  # a job handed back: renew at once
+    assert poller.renewal_due(0.6)  # a job handed back: renew at once
+
+
+class CountedBook(LeaseBook):
+    """A ``LeaseBook`` that counts the claims asked of it."""
+
+    def __init__(self, free: list[str]) -> None:
+        super().__init__(free=free)
+        self.claims = 0
+
+    def claim(self, owner, now, lease_seconds, limit, *, case_id=None, workflows=None):
+        self.claims += 1
+        return super().claim(owner, now, lease_seconds, limit, workflows=workflows)
+
+
+def test_a_start_that_fills_every_place_claims_again_as_a_quarter_of_them_free() -> None:
+    # The worker took 8 cases at its start, all it has room for: cases wait in the store.
+    store = CountedBook(free=[f"c{n}" for n in range(20)])
+    poller = Poller(
+        ManualTime(), "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0
+    )
+    started = [record(c) for c in store.free[:8]]
+    del store.free[:8]
+    assert poller.started(0.0, started, capacity=8) == 1.0 / BACKLOG_POLLS
+    assert poller.backlogged
+    poller.vouch(0.0)
+    # A poll while every place is busy learns nothing of the store (and does not ask it):
+    # the worker stays backlogged and looks again a tenth of the interval on.
+    assert poller.claim(store, 0.1, 0, workflows=[("w", 1)]) == ([], 0.2)
+    assert poller.backlogged and store.claims == 0
+    # Cases end: a claim is due once a quarter of the places (2 of 8) freed, not before.
+    assert not poller.case_ended(capacity=8)
+    assert poller.case_ended(capacity=8)
+    taken, next_poll = poller.claim(store, 0.15, 2, workflows=[("w", 1)])
+    assert len(taken) == 2 and poller.backlogged and next_poll == 0.25
+    assert [poller.case_ended(capacity=8) for _ in range(2)] == [False, True]  # counted anew
+    # The store runs dry: no more claims as cases end, and the next poll is the renewal.
+    taken, next_poll = poller.claim(store, 0.3, 12, workflows=[("w", 1)])
+    assert len(taken) == 10 and not poller.backlogged and next_poll == 1.0
+    assert not any(poller.case_ended(capacity=8) for _ in range(8))
+    assert store.claims == 2
+
+
+def test_a_start_with_places_to_spare_polls_an_interval_on() -> None:
+    poller = Poller(
+        ManualTime(), "me", shared=True, lease_seconds=LEASE, poll_interval=1.0, vouched=0.0
+    )
+    # Two jobs of one case are one place: the start left 1 of 2 places free.
+    jobs = [record("a"), record("a.1", case_id="a")]
+    assert poller.started(5.0, jobs, capacity=2) == 6.0
+    assert not poller.backlogged and not poller.case_ended(capacity=2)
+
+
+def test_places_are_the_cases_in_progress_not_those_parked_on_a_timer_or_an_event() -> None:
+    waiting = JobState.WAITING
+    jobs = [
+        record("run"),  # ready
+        record("out", state=waiting),  # handed to a runner: its record is not read
+        record("join", state=waiting, split_live=1),  # waits on its running branch
+        record("join.1", case_id="join", state=JobState.DONE),
+        record("kids", state=waiting),  # its branches were spawned, not ended yet
+        record("kids.1", case_id="kids", state=waiting, due=9.0),  # one parks on a timer
+        record("event", state=waiting),  # parked on an event (no branches)
+        record("done", state=JobState.DONE),
+        record("faulted", state=JobState.FAULTED),
+    ]
+    kids = {"kids": {"kids.1"}}
+    assert places_taken(jobs, kids, out={"out"}) == 3  # run, out, join
+    assert places_taken(jobs, kids, out=set()) == 2  # "out" reads as parked by itself

@@ -202,3 +202,27 @@ def test_many_jobs_in_one_group_keep_indexed_columns_right(group):
     assert len(group.due_timers(10.0)) == 350
     assert group.due_timers(1.0) == []
     assert len(group.unfinished()) == 350
+
+
+def test_awkward_text_and_floats_come_back_exactly_from_a_group(group):
+    # PostgreSQL receives a group's rows as one JSON document (or, for a value JSON
+    # cannot carry, as typed arrays): every value must come back as saved.
+    text = 'quote " backslash \\ newline \n tab \t \x01 é 漢 🦀 \u2028'
+    jobs = [rec(f"odd{i}") for i in range(3)]
+    group.begin_slice()
+    for job in jobs:
+        group.create(job)
+    group.end_slice()
+    dues = [1796427000.1234567, 1e-7 + 1 / 3, float("inf")]  # inf: not JSON
+    for slice_ in (jobs[:2], jobs[2:]):  # one group each (end_slice waits for its commit)
+        group.begin_slice()
+        for job in slice_:
+            due = dues[jobs.index(job)]
+            job.data, job.error, job.due = {text: [text, due]}, text, due
+            job.state = JobState.WAITING
+            group.save(job)
+        group.end_slice()
+    for job, due in zip(jobs, dues, strict=True):
+        got = group.load(job.id)
+        assert (got.data, got.error, got.due) == ({text: [text, due]}, text, due)
+        assert group.history(job.id)[-1][0] == job.step

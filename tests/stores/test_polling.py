@@ -12,9 +12,11 @@ import threading
 import time
 from typing import Any
 
+import pytest
+from bounds import TIMEOUT, wait_until
 from flows import counting_flow
 
-from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from actors import JobState, Mediator, Sequential, Wait, Workflow, enqueue
 from actors.stores import open_store
 from actors.testing import VirtualClock
 
@@ -41,11 +43,13 @@ def _gated_flow() -> tuple[Workflow, list[int], threading.Event, Any]:
     return flow, began, gate, wait_for
 
 
-def test_a_backlogged_worker_claims_as_places_free_and_renews_once_per_interval(tmp_path):
-    # A claim that fills every free place brings the next poll forward (a tenth of the
-    # interval), and while that backlog lasts, every case that ends claims again at once:
-    # the clock never moves, yet all 8 cases run. Those claims renew no lease (the
-    # renewal locks every case the worker holds): one renewal per interval.
+def test_a_backlogged_worker_holds_capacity_cases_claims_as_they_end_and_renews_once(tmp_path):
+    # The start fills both places (capacity 2): the first poll comes a tenth of the
+    # interval on, not a whole interval. While both cases run, polls claim nothing more
+    # (two runners are idle, yet a place is a case in progress, not a queued job). Once
+    # cases end, each end claims again at once: the clock never moves, yet all 8 cases
+    # run. Those claims renew no lease (the renewal locks every case the worker holds):
+    # one renewal per interval.
     flow, began, gate, wait_for = _gated_flow()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
@@ -54,28 +58,40 @@ def test_a_backlogged_worker_claims_as_places_free_and_renews_once_per_interval(
     start = clock.now()
     worker = open_store(url)
     renewals: list[float] = []
-    heartbeat = worker.heartbeat
+    claimed: list[int] = []
+    heartbeat, claim = worker.heartbeat, worker.claim
 
     def counted(owner: str, now: float, lease_seconds: float) -> int:
         renewals.append(now)
         return heartbeat(owner, now, lease_seconds)
 
+    def counted_claim(*args: Any, **kwargs: Any) -> list[Any]:
+        taken = claim(*args, **kwargs)
+        claimed.append(len(taken))
+        return taken
+
     worker.heartbeat = counted  # type: ignore[method-assign]
+    worker.claim = counted_claim  # type: ignore[method-assign]
     with Mediator(
-        [flow], runners=1, capacity=2, store=worker, owner="w", clock=clock, poll_interval=INTERVAL
+        [flow], runners=4, capacity=2, store=worker, owner="w", clock=clock, poll_interval=INTERVAL
     ):
-        wait_for(1)  # two cases claimed at start, one running (waiting on the gate)
-        due = clock.wait_for_alarm()
-        assert due == start + INTERVAL
-        clock.advance(due - clock.now())  # the first poll: renews, and fills the free place
-        due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
-        assert due == start + INTERVAL + INTERVAL / 10  # backlogged: a tenth later
-        assert renewals == [start + INTERVAL]
+        wait_for(2)  # the two cases claimed at start run (and wait on the gate)
+        first = start + INTERVAL / 10
+        for n in range(3):  # polls a tenth apart while both places are busy
+            due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
+            assert due == pytest.approx(first + n * INTERVAL / 10, rel=0, abs=1e-6)
+            clock.advance(due - clock.now())
+        clock.wait_for_alarm(at_least=clock.now() + 1e-6)  # the last poll is over
+        assert claimed == [2] and len(began) == 2  # the start's claim alone
+        assert renewals == [first]
         gate.set()  # every case ends now; the clock stays where it is
         wait_for(8)
-        # The last claim found nothing more: the next poll is the renewal, an interval on.
-        assert clock.wait_for_alarm(at_least=due + 1e-6) == start + 2 * INTERVAL
-        assert renewals == [start + INTERVAL]  # the claims in between renewed nothing
+        # The last claim found the store short: the next poll is the renewal, an interval
+        # on (waited for: the last cases end, and that claim runs, after they began).
+        due = clock.wait_for_alarm(at_least=first + INTERVAL / 2)
+        assert due == pytest.approx(first + INTERVAL, rel=0, abs=1e-6)
+        assert renewals == [first]  # the claims in between renewed nothing
+    assert max(claimed) <= 2 and sum(claimed) == 8
     assert sorted(began) == list(range(8))
     assert all(store.get(i).state is JobState.DONE for i in ids)
     store.close()
@@ -101,4 +117,47 @@ def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits
             wait_for(n)
     assert sorted(ran) == list(range(6))
     assert all(store.get(i).state is JobState.DONE for i in ids)
+    store.close()
+
+
+def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
+    # Capacity 1: the start takes one case, which parks on an hour's timer. Its place is
+    # free again, so the next look (a tenth of the interval on: the start filled every
+    # place) claims the second case, long before the first one's timer is due.
+    began: list[int] = []
+    cond = threading.Condition()
+
+    def first(data: dict[str, Any]) -> None:
+        with cond:
+            began.append(data["n"])
+            cond.notify_all()
+
+    flow = Workflow(
+        "napping",
+        start="first",
+        steps=[
+            Sequential("first", first, next="nap"),
+            Wait("nap", 3600, next="last"),
+            Sequential("last", lambda data: None),
+        ],
+    )
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    for n in range(2):
+        enqueue(store, flow, {"n": n})
+    clock = VirtualClock(start=time.time())
+    start = clock.now()
+    with Mediator(
+        [flow], runners=1, capacity=1, store=url, owner="w", clock=clock, poll_interval=INTERVAL
+    ) as mediator:
+        with cond:
+            assert cond.wait_for(lambda: began == [0], TIMEOUT)
+        wait_until(lambda: mediator.stats().waiting == 1, "the first case to park")
+        # The start filled every place: the next look comes a tenth of the interval on,
+        # and finds the parked case's place free, the timer far from due.
+        due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
+        assert due == pytest.approx(start + INTERVAL / 10, rel=0, abs=1e-6)
+        clock.advance(due - clock.now())
+        with cond:
+            assert cond.wait_for(lambda: began == [0, 1], TIMEOUT), began
     store.close()

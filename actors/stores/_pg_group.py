@@ -1,0 +1,143 @@
+"""PostgreSQL's group commit statements: a group's rows and join bookkeeping, few statements.
+
+A group of slices (see ``GroupTransaction``) writes hundreds of rows. Each kind goes in
+one statement of a fixed shape (so the driver prepares it once): the rows as one JSON
+document, encoded by the json module in C and read back with ``jsonb_array_elements``,
+typed column by column. The driver would dump an array parameter element by element in
+Python, which was most of a worker's writer thread; a group holding a value JSON cannot
+carry exactly (a float infinity or NaN) still goes as one typed array per column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
+from actors.stores._statements import COLUMNS, UPSERT, Execute, SaveRow, latest
+
+__all__ = ["as_one_statement", "join_reads", "json_rows", "put_group"]
+
+# A group's rows in one statement each, not one per row (most of the server's work per
+# save): every column as one array parameter, unnest() turning the arrays into rows.
+_ARRAY_TYPES = {
+    "version": "integer",
+    "branch_index": "integer",
+    "attempt": "integer",
+    "split_total": "integer",
+    "split_live": "integer",
+    "gen": "integer",
+    "parent_gen": "integer",
+    "due": "double precision",
+    "joined": "boolean",
+    "branch_cancelled": "boolean",
+    "cancel_requested": "boolean",
+}
+_ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
+_ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
+_UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
+_ON_CONFLICT = _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
+_UPSERT_MANY = (
+    f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
+    + _ON_CONFLICT
+)
+_HISTORY_INTO = (
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
+)
+_HISTORY_TYPES = ["text", "bigint", "text", "integer", "text"]
+_HISTORY_TYPES += ["double precision", "text", "text", "double precision"]
+_HISTORY_MANY = (
+    f"{_HISTORY_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _HISTORY_TYPES)})"
+)
+
+
+def _from_json(types: list[str]) -> str:
+    """Rows out of one JSON array of arrays: ``SELECT`` each element's columns, typed."""
+    columns = ", ".join(f"(r->>{k})::{t}" for k, t in enumerate(types))
+    return f"SELECT {columns} FROM jsonb_array_elements(?::jsonb) AS r\n"
+
+
+# The same from one JSON text parameter (the server parses it about as fast).
+_UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
+_HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
+# What a group reads of its joins (see GroupTransaction): the counts at its parents, and
+# which of its arrivals (parent, split, branch) are stored already.
+_COUNTS_OF = "SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = ANY(?)"
+_PRESENT_OF = (
+    "SELECT a.parent_id, a.gen, a.branch_index FROM jsonb_array_elements(?::jsonb) AS r "
+    "JOIN join_arrivals AS a ON a.parent_id = r->>0 AND a.gen = (r->>1)::integer "
+    "AND a.branch_index = (r->>2)::integer"
+)
+# A group's arrivals and join counts, one row per parameter tuple: one statement each,
+# not one pipelined statement per row.
+_MANY_AS_JSON = {
+    ADD_ARRIVAL: "INSERT INTO join_arrivals (parent_id, gen, branch_index, data) "
+    + _from_json(["text", "integer", "integer", "text"])
+    + "ON CONFLICT (parent_id, gen, branch_index) DO NOTHING",
+    PUT_COUNT: "INSERT INTO join_counts (parent_id, gen, arrived) "
+    + _from_json(["text", "integer", "integer"])
+    + "ON CONFLICT (parent_id, gen) DO UPDATE SET arrived = excluded.arrived",
+}
+
+
+def json_rows(rows: list[Any]) -> str | None:
+    """``rows`` (tuples of str, int, float, bool, None) as JSON; ``None`` if one cannot be.
+
+    Floats are written as their shortest exact repr, which the server reads back to the
+    same double. NaN and infinities are not JSON; strings go as UTF-8, not escapes (an
+    escape above U+007F needs a UTF-8 server).
+    """
+    try:
+        return json.dumps(rows, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+def put_group(execute: Execute, rows: list[SaveRow]) -> None:
+    """Write a group's rows: its upserts and its step-history rows, one statement each."""
+    last, history = latest(rows)
+    for group, as_json, as_arrays in (
+        (last, _UPSERT_JSON, _UPSERT_MANY),
+        (history, _HISTORY_JSON, _HISTORY_MANY),
+    ):
+        if not group:
+            continue
+        text = json_rows(group)
+        if text is not None:
+            execute(as_json, (text,))
+        else:  # a value JSON cannot carry exactly (a float infinity): arrays, as typed
+            execute(as_arrays, [list(column) for column in zip(*group, strict=True)])
+
+
+def join_reads(
+    execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]
+) -> tuple[dict[tuple[str, int], int], set[tuple[str, int, int]]]:
+    """What a group reads of its joins, in two statements of one shape each.
+
+    The arrivals counted at each split of ``parents`` (one array parameter), and which
+    of ``keys`` (parent, split, branch) ``join_arrivals`` holds already (one JSON
+    document); see ``actors.stores._group_transaction.join_reads``.
+    """
+    counts: dict[tuple[str, int], int] = {}
+    if parents:
+        found = execute(_COUNTS_OF, (parents,)).fetchall()
+        counts = {(pid, int(gen)): int(n) for pid, gen, n in found}
+    present: set[tuple[str, int, int]] = set()
+    if keys:
+        found = execute(_PRESENT_OF, (json.dumps(keys, ensure_ascii=False),)).fetchall()
+        present = {(pid, int(gen), int(b)) for pid, gen, b in found}
+    return counts, present
+
+
+def as_one_statement(sql: str, params: Sequence[Sequence[Any]]) -> tuple[str, tuple[str]] | None:
+    """``executemany(sql, params)`` as one statement and its parameter, if it has one.
+
+    For a group's join arrivals and counts (more than one row): one statement instead of
+    one pipelined statement per row. ``None``: run them as they are.
+    """
+    as_json = _MANY_AS_JSON.get(sql)
+    if as_json is None or len(params) < 2:
+        return None
+    text = json_rows(list(params))
+    return None if text is None else (as_json, (text,))

@@ -1,0 +1,45 @@
+"""A claim looks among the unfinished roots only, not every root the store ever held.
+
+Migration 6 adds ``jobs_claimable``, a partial index of the unfinished roots; a claim
+names the same states, so the index serves it and a store's claims do not slow down as
+its finished cases pile up.
+"""
+
+import sqlite3
+import time
+
+from records import record
+
+from actors import JobState
+from actors.stores import open_store
+
+
+def _with_history(store, finished: int, free: int) -> list[str]:
+    """``finished`` ended cases first (the store's history), then ``free`` new ones."""
+    for n in range(finished):
+        store.create(record(f"old{n}", state=JobState.DONE))
+    ids = [f"new{n}" for n in range(free)]
+    for job_id in ids:
+        store.create(record(job_id))
+    return ids
+
+
+def test_a_claim_takes_the_oldest_free_cases_behind_the_finished_ones(sql_store):
+    ids = _with_history(sql_store, finished=300, free=3)
+    got = sql_store.claim("w", now=time.time(), lease_seconds=5.0, limit=2)
+    assert [job.id for job in got] == ids[:2]
+    assert [job.id for job in sql_store.claim("v", time.time(), 5.0, limit=5)] == ids[2:]
+
+
+def test_sqlite_claims_read_the_unfinished_roots_index(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    _with_history(store, finished=50, free=1)
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    assert len(store.claim("w", now=time.time(), lease_seconds=5.0, limit=1)) == 1
+    [pick] = [s for s in statements if s.startswith("SELECT id FROM jobs")]
+    check = sqlite3.connect(tmp_path / "jobs.db")
+    plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
+    assert "jobs_claimable" in plan, plan
+    check.close()
+    store.close()
