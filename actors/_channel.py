@@ -180,9 +180,11 @@ class WorkChannel:
 
     def _check_invariants(self) -> None:
         with self._lock:
-            runners = [r for r, _ in self.running.values()]
-            assert len(runners) == len(set(runners)), "a runner holds two jobs"
-            assert not set(runners) & set(self._idle), "a runner is both idle and running"
-            for job_id, (_, job) in self.running.items():
+            # One pass, no temporary sets: the test harness runs this after every action.
+            seen: set[int] = set()
+            for job_id, (runner, job) in self.running.items():
+                assert runner not in seen, "a runner holds two jobs"
+                assert runner not in self._idle, "a runner is both idle and running"
+                seen.add(runner)
                 assert job.id == job_id
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"

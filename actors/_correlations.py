@@ -111,9 +111,11 @@ class Correlations:
 
     def _check_invariants(self) -> None:
         """Both indexes agree, and the memory of answers is bounded."""
+        registered = 0
         for job_id, ids in self._by_job.items():
             assert ids, f"job {job_id} registered with no correlation id"
+            registered += len(ids)
             for cid in ids:
                 assert self._targets[cid][0] == job_id, f"{cid} does not target {job_id}"
-        assert sum(len(ids) for ids in self._by_job.values()) == len(self._targets)
+        assert registered == len(self._targets)
         assert len(self._answered) <= self._memory

@@ -185,6 +185,25 @@ class Interpreter:
             RequestReaction: self.request,
             DeferredChoice: self.deferred,
         }
+        # Workflows are compared by identity: a registry replacing one makes a new table.
+        self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
+
+    def plain_tasks(self, wf: Workflow) -> dict[str | None, tuple[Sequential, Any, str | None]]:
+        """``wf``'s Sequential steps whose task takes only the data: name -> (step, task, next).
+
+        What ``sequential`` does for these is the same every time (call the task, go to
+        ``next``), so a runner may do it inline, with no dispatch, as long as it calls
+        ``failed`` when the task raises. Made once per workflow and kept.
+        """
+        table = self._plain.get(wf)
+        if table is None:
+            context = wf.context_steps
+            table = self._plain[wf] = {
+                name: (step, step.task, step.next)
+                for name, step in wf.steps.items()
+                if type(step) is Sequential and name not in context
+            }
+        return table
 
     def step(self, job: JobRecord, step: Step, wf: Workflow) -> Effect | None:
         """Run ``step`` (the job's current one); ``None``: save and go on to ``job.step``."""
@@ -206,12 +225,13 @@ class Interpreter:
             if result is not None:
                 job.data = result
         except Exception as exc:
-            return self._failed(job, step, exc)
+            return self.failed(job, step, exc)
         job.step = step.next
         job.attempt = 1
         return None
 
-    def _failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
+    def failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
+        """``step``'s task raised ``exc``: retry it, take its fault path, or fault."""
         retry = step.retry
         if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
             delay = retry.delay(job.attempt)

@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 
+_NO_TASKS: dict[str | None, Any] = {}
+
+
 def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
     """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
 
@@ -208,7 +211,7 @@ class Runner(pykka.Actor):
                 # would otherwise wait for a message that never comes.
                 self._scheduler.tell(m.RunnerIdle(self._index))
 
-    def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912 - one hot loop
+    def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912, PLR0915 - one hot loop
         try:
             wf = self._e.workflow(job.workflow, job.version)
         except UnknownWorkflowError as exc:
@@ -224,6 +227,10 @@ class Runner(pykka.Actor):
         # The harness's fault point: called before each step. Set on the harness's runtime
         # once, before anything is delivered; none in production.
         step_hook = getattr(engine.runtime, "step_hook", None)
+        # Sequential steps with a data-only task run inline below (what the interpreter's
+        # ``sequential`` does, without its dispatch), unless a tracer or metrics time
+        # every step; the checks between two steps and the harness's hook are the same.
+        plain = self._steps.plain_tasks(wf) if tracer is None and metrics is None else _NO_TASKS
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
@@ -234,7 +241,8 @@ class Runner(pykka.Actor):
             if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]
-            step = steps.get(job.step or "")
+            task = plain.get(job.step)
+            step = steps.get(job.step or "") if task is None else task[0]
             if step is None:
                 return self._apply(job, None, missing_step(job, wf))
             if step_hook is not None:
@@ -242,6 +250,25 @@ class Runner(pykka.Actor):
                 # Other actors may have run meanwhile (the harness's choice point).
                 if lane and (why := self._stop_asked(job, lane)) is not None:
                     return self._finish(job, JobState.CANCELLED, job.error or why)
+            if task is not None:
+                chained, run, after = task
+                self._ran = chained.name
+                job.event = None  # a retry timer's release carries nothing to apply
+                try:
+                    result = run(job.data)
+                except Exception as exc:
+                    effect = self._steps.failed(job, chained, exc)
+                    if effect is not None:
+                        return self._apply(job, chained, effect)
+                else:
+                    if result is not None:
+                        job.data = result
+                    job.step = after
+                    job.attempt = 1
+                if job.step is None:
+                    return self._apply(job, chained, finished(job, chained))
+                store.save(job)  # looked up each time: the harness wraps it mid-slice
+                continue
             self._ran = step.name  # the step whose data the next save stores
             # A slice's last step is carried out inside its span and timing, as its saves
             # and faults are part of it.

@@ -98,6 +98,11 @@ class Probe:
         return [c for c in self.runtime.cells if _is(c.actor, Runner)]
 
     @staticmethod
+    def is_runner(cell: ActorCell) -> bool:
+        """Whether ``cell`` runs a Runner (or a substituted subclass)."""
+        return _is(cell.actor, Runner)
+
+    @staticmethod
     def runner_index(cell: ActorCell) -> int:
         """A runner's index (kept across restarts)."""
         return int(cell.actor._index)  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from actors._admission import AdmissionGate, FullMode
 from actors._channel import WorkChannel
 from actors._crew import Crew
 from actors._errors import CodecError, JobNotFoundError, StoreError, UnknownWorkflowError
-from actors._job import JobRecord
+from actors._job import JobRecord, JobState
 from actors._recovery import Fault, Recovery, Resume
 
 WF = Workflow("w", [Sequential("a", lambda d: d, next="b"), Sequential("b", lambda d: d)], "a")
@@ -141,3 +141,25 @@ def test_the_crew_routes_ready_and_admitted_jobs_to_idle_runners() -> None:
     crew.stop()
     assert all(r.stopped for r in crew.refs)
     assert not crew.reported()  # nothing was holding admission back
+
+
+def test_the_channel_check_catches_a_runner_with_two_jobs_idle_and_running_or_a_stale_job() -> None:
+    def channel_running(*held: tuple[str, int]) -> WorkChannel:
+        channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 2)
+        for job_id, runner in held:
+            job = record(job_id)
+            job.state = JobState.RUNNING
+            channel.running[job_id] = (runner, job)
+        return channel
+
+    channel_running(("j1", 0), ("j2", 1))._check_invariants()  # consistent: passes
+    with pytest.raises(AssertionError, match="a runner holds two jobs"):
+        channel_running(("j1", 0), ("j2", 0))._check_invariants()
+    idle = channel_running(("j1", 0))
+    idle._idle.append(0)
+    with pytest.raises(AssertionError, match="both idle and running"):
+        idle._check_invariants()
+    stale = channel_running(("j1", 1))
+    stale.running["j1"][1].state = JobState.WAITING
+    with pytest.raises(AssertionError, match="running job j1 is"):
+        stale._check_invariants()
