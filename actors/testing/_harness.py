@@ -34,9 +34,10 @@ from actors.testing._faults import (
 )
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
-from actors.testing._report import TraceEntry, describe_message
+from actors.testing._report import describe_message
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, ScriptChooser
+from actors.testing._trace import Recorder
 from actors.testing._writer import ScheduledWriter, adopt_writer
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ __all__ = ["Harness"]
 A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(External, Failures, Actions):
+class Harness(Recorder, External, Failures, Actions):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -157,10 +158,7 @@ class Harness(External, Failures, Actions):
         self.faults = FaultInjector(self.plan)
         if self.plan.duplicates:
             self.runtime.put_filter = self._copies
-        self.trace: list[TraceEntry] = []
-        """Every action so far: deliveries, clock moves, admissions, faults."""
-        self.actions = 0
-        """Actions taken so far (the next trace entry's index)."""
+        Recorder.__init__(self)
         self.runners = runners
         self.max_steps = max_steps
         self.check = check
@@ -413,10 +411,6 @@ class Harness(External, Failures, Actions):
             # Only between top-level actions: a nested get() (a task asking an actor) runs
             # while another actor is half-way through a handler.
             self.check_invariants()
-
-    def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
-        self.trace.append(TraceEntry(self.actions, actor, action, job, detail))
-        self.actions += 1
 
     # -- faults inside the engine ----------------------------------------------------------------
 
