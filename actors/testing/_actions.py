@@ -65,6 +65,7 @@ class Actions:
     _frozen: bool
     _threads: dict[ActorCell, Any] | None
     _depth: int
+    _scheduler_ran: bool
     _hook: StepHook
     _chooser: Chooser
     _pick: Callable[[Sequence[str]], int] | None
@@ -139,6 +140,10 @@ class Actions:
         return index if isinstance(index, int) else None
 
     def _perform(self, kind: int, target: Any) -> None:
+        if kind != _DELIVER or not self.probe.is_runner(target):
+            # Anything but a runner's delivery may reach the Scheduler (a ring tells it,
+            # a resumed producer's admission too): check its private state next time.
+            self._scheduler_ran = True
         if kind == _DELIVER:
             cell: ActorCell = target
             message = cell.pending[0].message if cell.started else None

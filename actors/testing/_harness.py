@@ -164,6 +164,7 @@ class Harness(Recorder, External, Failures, Actions):
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
+        self._scheduler_ran = True  # what the Scheduler holds is checked after it acts
         self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
@@ -342,8 +343,11 @@ class Harness(Recorder, External, Failures, Actions):
 
     def check_invariants(self) -> None:
         """Check every invariant now (the harness also does after every action)."""
+        self._check(scheduler_ran=True)
+
+    def _check(self, *, scheduler_ran: bool) -> None:
         try:
-            self.monitor.check(self.probe.gate.capacity)
+            self.monitor.check(self.probe.gate.capacity, scheduler_ran=scheduler_ran)
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
@@ -410,7 +414,8 @@ class Harness(Recorder, External, Failures, Actions):
         if self.check and self._depth == 0:
             # Only between top-level actions: a nested get() (a task asking an actor) runs
             # while another actor is half-way through a handler.
-            self.check_invariants()
+            ran, self._scheduler_ran = self._scheduler_ran, False
+            self._check(scheduler_ran=ran)
 
     # -- faults inside the engine ----------------------------------------------------------------
 

@@ -200,11 +200,15 @@ class Monitor:
 
     # -- checks after every delivery ---------------------------------------------------------
 
-    def check(self, capacity: int) -> None:
-        """Raise ``AssertionError`` if a component or any invariant fails right now."""
+    def check(self, capacity: int, *, scheduler_ran: bool = True) -> None:
+        """Raise ``AssertionError`` if a component or any invariant fails right now.
+
+        ``scheduler_ran=False``: nothing was delivered to the Scheduler since the last
+        check (its private collaborators are left out: only it changes them).
+        """
         if self.violations:
             raise AssertionError(self.violations[0])
-        self.probe.check_components()
+        self.probe.check_components(scheduler_ran=scheduler_ran)
         self.check_accounted()
         self._check_runner_inboxes()  # no violation reported: check_reported(2) has nothing
         if self.unstarted:

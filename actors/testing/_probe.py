@@ -207,11 +207,16 @@ class Probe:
             parts.append(f"{', '.join(blocked)} blocked for good")
         return " and ".join(parts)
 
-    def check_components(self) -> None:
-        """Each component's own ``_check_invariants()`` (plain asserts)."""
+    def check_components(self, *, scheduler_ran: bool = True) -> None:
+        """Each component's own ``_check_invariants()`` (plain asserts).
+
+        ``scheduler_ran=False``: nothing was delivered to the Scheduler since the last
+        check, so its private collaborators (case book, correlations, timers) are left
+        out; see ``SchedulerView.check_invariants``.
+        """
         view = self.view()
         if view is not None:  # it checks its channel, timers and gate too
-            view.check_invariants()
+            view.check_invariants(own=scheduler_ran)
         else:
             self.channel._check_invariants()
             self.gate._check_invariants()
