@@ -146,9 +146,10 @@ class Actions:
             self._scheduler_ran = True
         if kind == _DELIVER:
             cell: ActorCell = target
-            message = cell.pending[0].message if cell.started else None
-            action, job, detail = describe_message(message) if cell.started else (STARTED, None, "")
-            self._record(cell.name, action, job, detail)
+            if cell.started:
+                self._record(cell.name, *describe_message(cell.inbox.queue[0].message))
+            else:
+                self._record(cell.name, STARTED)
             if self._threads is None:
                 delivered = self.runtime.deliver(cell)
             else:

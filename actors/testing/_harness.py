@@ -220,7 +220,8 @@ class Harness(Recorder, External, Failures, Actions):
         """
         if self.actions >= self.max_steps:
             self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
-        self._run_due()
+        if self._at:
+            self._run_due()
         options = self._options()
         if not options:
             return self._run_next_external()
@@ -406,11 +407,13 @@ class Harness(Recorder, External, Failures, Actions):
     # -- one action -------------------------------------------------------------------------------
 
     def _after(self) -> None:
-        failures, self.runtime.failures = self.runtime.failures, []
-        for cell, exc in failures:
-            if not isinstance(exc, InjectedCrash):
-                why = f"{cell.name} raised {type(exc).__name__}: {exc} (an engine bug)"
-                self._fail(InvariantViolation, why, exc)
+        runtime = self.runtime
+        if runtime.failures:
+            failures, runtime.failures = runtime.failures, []
+            for cell, exc in failures:
+                if not isinstance(exc, InjectedCrash):
+                    why = f"{cell.name} raised {type(exc).__name__}: {exc} (an engine bug)"
+                    self._fail(InvariantViolation, why, exc)
         if self.check and self._depth == 0:
             # Only between top-level actions: a nested get() (a task asking an actor) runs
             # while another actor is half-way through a handler.
