@@ -280,9 +280,10 @@ class Monitor:
             assert len(runs) <= 1, f"invariant 2: runner {index} has {len(runs)} RunJob queued"
             for job in runs:
                 owner = running.get(job.id)
-                where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
-                assert owner is not None, f"{where} but the work channel assigns it to nobody"
-                assert owner[0] == index, f"{where} but the work channel assigns it to {owner[0]}"
+                if owner is None or owner[0] != index:
+                    where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
+                    assigned = "nobody" if owner is None else owner[0]
+                    raise AssertionError(f"{where} but the work channel assigns it to {assigned}")
 
     def check_capacity(self, capacity: int) -> None:
         """Invariant 6: cases admitted and not yet started stay within capacity."""
