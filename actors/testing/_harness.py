@@ -12,12 +12,12 @@ from actors._admission import FullMode
 from actors._mediator import Mediator
 from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
+from actors.testing._checking import Checking
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualClock
 from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
-    InjectedCrash,
     InvariantViolation,
     Livelock,
 )
@@ -54,7 +54,7 @@ __all__ = ["Harness"]
 A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(Recorder, External, Failures, Actions):
+class Harness(Recorder, External, Failures, Actions, Checking):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -342,39 +342,6 @@ class Harness(Recorder, External, Failures, Actions):
         self._record("clock", "advance", None, f"+{seconds} -> t={self.clock.now()}")
         return rang
 
-    def check_invariants(self) -> None:
-        """Check every invariant now (the harness also does after every action)."""
-        self._check(scheduler_ran=True)
-
-    def _check(self, *, scheduler_ran: bool) -> None:
-        try:
-            self.monitor.check(self.probe.gate.capacity, scheduler_ran=scheduler_ran)
-        except AssertionError as exc:
-            self._fail(InvariantViolation, str(exc), exc)
-
-    def check_invariant(self, number: int) -> None:
-        """Check DESIGN invariant ``number`` (1-6) now (``InvariantViolation`` or ``Deadlock``).
-
-        1: every live job is held by some actor, queue or message (nothing vanishes);
-        2: a job is with one runner at a time; 3: a join fired once, after all branches;
-        4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
-        save; 6: admitted, unstarted cases stay within capacity.
-        """
-        try:
-            if number == 4:
-                self.check_progress()
-            else:
-                self.monitor.check_one(number, self.probe.gate.capacity)
-        except AssertionError as exc:
-            self._fail(InvariantViolation, str(exc), exc)
-
-    def check_progress(self) -> None:
-        """Invariant 4: when nothing can run, no unfinished work is stuck (else ``Deadlock``)."""
-        if not self._options() and not self._at:
-            stuck = self._stuck()
-            if stuck:
-                self._fail(Deadlock, f"nothing can run but {stuck}")
-
     def replay(self) -> Harness:
         """A fresh harness with this one's seed and options: the same run, action for action."""
         kept = dict(self._options_kept)
@@ -403,22 +370,6 @@ class Harness(Recorder, External, Failures, Actions):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- one action -------------------------------------------------------------------------------
-
-    def _after(self) -> None:
-        runtime = self.runtime
-        if runtime.failures:
-            failures, runtime.failures = runtime.failures, []
-            for cell, exc in failures:
-                if not isinstance(exc, InjectedCrash):
-                    why = f"{cell.name} raised {type(exc).__name__}: {exc} (an engine bug)"
-                    self._fail(InvariantViolation, why, exc)
-        if self.check and self._depth == 0:
-            # Only between top-level actions: a nested get() (a task asking an actor) runs
-            # while another actor is half-way through a handler.
-            ran, self._scheduler_ran = self._scheduler_ran, False
-            self._check(scheduler_ran=ran)
 
     # -- faults inside the engine ----------------------------------------------------------------
 
