@@ -1,9 +1,11 @@
-"""No statement the engine runs on SQLite reads a whole table.
+"""No statement the engine runs reads a whole table of its store.
 
-Every statement of a run is captured as SQLite expanded it (parameters in place) and its
-query plan is asked for: a ``SCAN`` of one of the store's tables would make that statement
-cost more the more the store holds, so a run would slow down as its store grows (a group's
-read of join arrivals once scanned every arrival ever recorded).
+On SQLite every statement of a run is captured as SQLite expanded it (parameters in
+place) and its query plan is asked for; on PostgreSQL the plan of a group's read of its
+arrivals is checked with the planner's nested loops made dear. A scan of one of the
+store's tables would make a statement cost more the more the store holds, so a run would
+slow down as its store grows (a group's read of join arrivals once scanned every arrival
+ever recorded, on both databases).
 """
 
 import re
@@ -104,3 +106,35 @@ def test_a_run_with_splits_and_joins_scans_no_table(tmp_path, monkeypatch, owner
     store.close()
     assert len(captured.statements) > 10  # the capture saw the run
     assert captured.scans(path) == []
+
+
+def test_postgresql_group_reads_of_arrivals_look_each_key_up(fresh_pg_url):
+    # A group asks which of its arrivals are stored already. Its statement must look
+    # each key up in the primary key whatever the planner estimates; joined plainly to
+    # the keys, PostgreSQL may hash a scan of the whole table instead (it does when
+    # nested loops look dearer, as here, and did in W runs), so every group would read
+    # every arrival the store holds.
+    import json
+
+    import psycopg
+    from psycopg import sql as q
+
+    from actors.stores._pg_group import _PRESENT_OF
+
+    open_store(fresh_pg_url).close()  # the schema
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO join_arrivals (parent_id, gen, branch_index, data) "
+            "SELECT 'p' || (n / 4), 1, n % 4, '{}' FROM generate_series(0, 19999) AS n"
+        )
+        conn.execute("ANALYZE join_arrivals")
+        conn.execute("SET enable_nestloop = off")
+        keys = json.dumps([["p7", 1, b] for b in range(4)] + [["p7", 2, 0]])
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            conn.execute(f"SET plan_cache_mode = {mode}")
+            name = f"present_{mode}"
+            conn.execute(f"PREPARE {name}(jsonb) AS {_PRESENT_OF.replace('?', '$1')}")
+            run = q.SQL("EXECUTE {}({})").format(q.Identifier(name), q.Literal(keys))
+            assert sorted(conn.execute(run).fetchall()) == [("p7", 1, b) for b in range(4)]
+            plan = "\n".join(row[0] for row in conn.execute(q.SQL("EXPLAIN ") + run))
+            assert "Seq Scan" not in plan, f"{mode}:\n{plan}"
