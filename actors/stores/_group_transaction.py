@@ -207,9 +207,13 @@ def _present(execute: Execute, keys: list[tuple[str, int, int]]) -> set[tuple[st
     for i in range(0, len(keys), 300):  # 3 parameters each: 900, under SQLite's 999
         chunk = keys[i : i + 300]
         values = ", ".join("(?, ?, ?)" for _ in chunk)
+        # A join on the keys, not "(parent_id, gen, branch_index) IN (VALUES ...)":
+        # SQLite scans the whole table for that row-value IN, so every group would read
+        # every arrival ever stored; joined, each key is one primary-key search.
         sql = (
-            "SELECT parent_id, gen, branch_index FROM join_arrivals "
-            f"WHERE (parent_id, gen, branch_index) IN (VALUES {values})"
+            f"WITH k(p, g, b) AS (VALUES {values}) "
+            "SELECT a.parent_id, a.gen, a.branch_index FROM k JOIN join_arrivals AS a "
+            "ON a.parent_id = k.p AND a.gen = k.g AND a.branch_index = k.b"
         )
         params = [v for key in chunk for v in key]
         out.update((pid, int(gen), int(b)) for pid, gen, b in execute(sql, params).fetchall())

@@ -64,10 +64,15 @@ _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
 # What a group reads of its joins (see GroupTransaction): the counts at its parents, and
 # which of its arrivals (parent, split, branch) are stored already.
 _COUNTS_OF = "SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = ANY(?)"
+# Each key is looked up in the primary key, in a LATERAL subquery that LIMIT keeps the
+# planner from flattening: joined plainly, the planner may take the JSON rows for a
+# hundred and hash a sequential scan of the whole table, reading every arrival the store
+# holds in every group.
 _PRESENT_OF = (
     "SELECT a.parent_id, a.gen, a.branch_index FROM jsonb_array_elements(?::jsonb) AS r "
-    "JOIN join_arrivals AS a ON a.parent_id = r->>0 AND a.gen = (r->>1)::integer "
-    "AND a.branch_index = (r->>2)::integer"
+    "CROSS JOIN LATERAL (SELECT parent_id, gen, branch_index FROM join_arrivals "
+    "WHERE parent_id = r->>0 AND gen = (r->>1)::integer "
+    "AND branch_index = (r->>2)::integer LIMIT 1) AS a"
 )
 # A group's arrivals and join counts, one row per parameter tuple: one statement each,
 # not one pipelined statement per row.

@@ -21,7 +21,10 @@ CHANNEL = "actors_cases"
 
 logger = redacted_logger("actors.stores")
 
-_TICK = 0.5  # seconds: how often the thread checks whether it should stop
+# Seconds: how often the thread checks whether it should stop. Closing the store waits
+# for the thread (its connection must be gone when close returns), so this bounds how
+# long a worker's shutdown waits on it; a wake-up costs one poll of an idle socket.
+_TICK = 0.05
 _RETRY = 1.0  # seconds before reconnecting a lost listening connection
 
 
