@@ -65,6 +65,7 @@ class Actions:
     _frozen: bool
     _threads: dict[ActorCell, Any] | None
     _depth: int
+    _scheduler_ran: bool
     _hook: StepHook
     _chooser: Chooser
     _pick: Callable[[Sequence[str]], int] | None
@@ -86,31 +87,32 @@ class Actions:
 
     def _options(self, *, nested: bool = False) -> list[_Option]:
         """What could happen next; ``nested``: while a runner between two steps could go on."""
-        cells = [  # runtime.runnable(), inlined: this runs before every action
-            c
+        # Runs before every action and at every choice point between steps: one pass over
+        # the cells (runtime.runnable(), inlined), and the rarer sources only when set.
+        options: list[_Option] = [
+            (_DELIVER, c)
             for c in self.runtime.cells
             if not c.busy and c.blocker is None and (c.inbox.queue or not c.started)
         ]
-        stalled = self.faults.stalled(self.actions) if self.plan.stalls else None
-        if stalled:
-            moving = [c for c in cells if self._runner_index(c) not in stalled]
-            # A stall delays a runner; it never halts the run.
-            if nested or moving or self._others():
-                cells = moving
-        options: list[_Option] = [(_DELIVER, c) for c in cells]
-        if self.runtime.blockers:
-            options += [(_RESUME, b) for b in self.runtime.blockers if b.ready()]
-        if getattr(self.clock, "_alarms", True):  # none set: nothing can be due
+        if self.plan.stalls:
+            options = self._unstalled(options, nested=nested)
+        blockers = self.runtime.blockers
+        if blockers:
+            options += [(_RESUME, b) for b in blockers if b.ready()]
+        if self.clock._alarms:  # none set: nothing can be due
             options += [(_RING, a) for a in self.clock.due()]
-        if self.held:
-            options += [(_EVENT, h) for h in self.held if h.due(self.actions)]
-        if self.points.ghosts:
-            options += [(_WAKE, g) for g in self.points.ghosts]
-        if self.writer is not None and self.writer.queued:
-            options.append((_WRITE, self.writer))
+        held = self.held
+        if held:
+            options += [(_EVENT, h) for h in held if h.due(self.actions)]
+        ghosts = self.points.ghosts
+        if ghosts:
+            options += [(_WAKE, g) for g in ghosts]
+        writer = self.writer
+        if writer is not None and writer.queued:
+            options.append((_WRITE, writer))
         if options or nested:
             return options
-        options = [(_EVENT, h) for h in self.held]
+        options = [(_EVENT, h) for h in held]
         if (
             self.clock.autojump
             and not self._frozen
@@ -119,6 +121,15 @@ class Actions:
         ):
             options.append((_JUMP, None))
         return options
+
+    def _unstalled(self, options: list[_Option], *, nested: bool) -> list[_Option]:
+        """``options`` without deliveries to runners a ``Stall`` holds back now."""
+        stalled = self.faults.stalled(self.actions)
+        if not stalled:
+            return options
+        moving = [o for o in options if self._runner_index(o[1]) not in stalled]
+        # A stall delays a runner; it never halts the run.
+        return moving if nested or moving or self._others() else options
 
     def _others(self) -> bool:
         return bool(self.clock.due() or any(b.ready() for b in self.runtime.blockers))
@@ -129,11 +140,16 @@ class Actions:
         return index if isinstance(index, int) else None
 
     def _perform(self, kind: int, target: Any) -> None:
+        if kind != _DELIVER or not self.probe.is_runner(target):
+            # Anything but a runner's delivery may reach the Scheduler (a ring tells it,
+            # a resumed producer's admission too): check its private state next time.
+            self._scheduler_ran = True
         if kind == _DELIVER:
             cell: ActorCell = target
-            message = cell.pending[0].message if cell.started else None
-            action, job, detail = describe_message(message) if cell.started else (STARTED, None, "")
-            self._record(cell.name, action, job, detail)
+            if cell.started:
+                self._record(cell.name, *describe_message(cell.inbox.queue[0].message))
+            else:
+                self._record(cell.name, STARTED)
             if self._threads is None:
                 delivered = self.runtime.deliver(cell)
             else:

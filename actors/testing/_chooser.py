@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["Chooser", "DataChooser", "SeededChooser", "fresh_seed"]
 
@@ -24,10 +27,13 @@ class SeededChooser:
         # registration with Hypothesis (which would cost a gc.collect() per harness);
         # the module-level generator below, whose state does persist, is registered.
         self._rng = random.Random(seed)
+        # What randrange(n) returns for n >= 1, without its argument checks (a choice is
+        # made before most actions): the same index for the same seed.
+        self._below: Callable[[int], int] = getattr(self._rng, "_randbelow", self._rng.randrange)
 
     def choose(self, n: int) -> int:
         """A uniform index in ``range(n)``."""
-        return self._rng.randrange(n)
+        return self._below(n)
 
 
 class DataChooser:

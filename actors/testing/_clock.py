@@ -39,7 +39,10 @@ class VirtualAlarm:
             ring_now = self.when is not None and not clock.held and self.when <= clock._now
             if ring_now:
                 self.when = None
+            if self.when is None:
+                clock._alarms.discard(self)
             else:
+                clock._alarms.add(self)
                 clock._armed.notify_all()
         if ring_now:
             self._callback()  # outside the lock: the callback may set the alarm again
@@ -55,6 +58,7 @@ class VirtualAlarm:
         """Disarm, then call the callback (outside the clock's lock: it may set the alarm)."""
         with self._clock._lock:
             self.when = None
+            self._clock._alarms.discard(self)
         self._callback()
 
     def _ring_if_due(self) -> bool:
@@ -63,6 +67,7 @@ class VirtualAlarm:
             if self.when is None or self.when > self._clock._now:
                 return False
             self.when = None
+            self._clock._alarms.discard(self)
         self._callback()
         return True
 
@@ -90,6 +95,8 @@ class VirtualClock:
         self._now = float(start)
         self.autojump = autojump
         self._held = False
+        # Only alarms set for a time: the harness asks what is due before every action,
+        # and most alarms are disarmed most of the time.
         self._alarms: set[VirtualAlarm] = set()
         # Alarms may be set from an engine thread while a test advances time (a real,
         # threaded Mediator on a virtual clock), so state changes happen under a lock.
@@ -117,10 +124,7 @@ class VirtualClock:
 
     def alarm(self, callback: Callable[[], None]) -> VirtualAlarm:
         """A new, disarmed alarm that calls ``callback`` when it rings."""
-        alarm = VirtualAlarm(self, callback)
-        with self._lock:
-            self._alarms.add(alarm)
-        return alarm
+        return VirtualAlarm(self, callback)
 
     def next_alarm(self) -> float | None:
         """The earliest time an alarm is set for, or ``None``."""
@@ -157,6 +161,8 @@ class VirtualClock:
 
     def due(self) -> list[VirtualAlarm]:
         """Alarms set for now or earlier, on a held clock waiting for the harness to ring them."""
+        if not self._alarms:  # read without the lock: an alarm set meanwhile is due next time
+            return []
         with self._lock:
             due = [a for a in self._alarms if a.when is not None and a.when <= self._now]
         if len(due) < 2:
@@ -198,4 +204,4 @@ class VirtualClock:
             return self._now
 
     def __repr__(self) -> str:
-        return f"VirtualClock(now={self._now!r}, alarms={len(self._alarms)})"
+        return f"VirtualClock(now={self._now!r}, alarms set={len(self._alarms)})"

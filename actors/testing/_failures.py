@@ -24,7 +24,6 @@ _LIVELOCK_WINDOW = 200  # actions a livelock report summarises: who kept acting,
 class Failures:
     """The failure reports of a ``Harness`` (a mixin: the harness supplies the run)."""
 
-    trace: list[TraceEntry]
     runtime: DeterministicRuntime
     probe: Probe
     clock: VirtualClock
@@ -34,6 +33,10 @@ class Failures:
     faults: FaultInjector
     failure: BaseException | None
     _options_kept: dict[str, Any]
+
+    @property
+    def trace(self) -> list[TraceEntry]:
+        raise NotImplementedError
 
     def fail(self, message: str) -> NoReturn:
         """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""

@@ -12,12 +12,12 @@ from actors._admission import FullMode
 from actors._mediator import Mediator
 from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
+from actors.testing._checking import Checking
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualClock
 from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
-    InjectedCrash,
     InvariantViolation,
     Livelock,
 )
@@ -34,9 +34,10 @@ from actors.testing._faults import (
 )
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
-from actors.testing._report import TraceEntry, describe_message
+from actors.testing._report import describe_message
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, ScriptChooser
+from actors.testing._trace import Recorder
 from actors.testing._writer import ScheduledWriter, adopt_writer
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ __all__ = ["Harness"]
 A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(External, Failures, Actions):
+class Harness(Recorder, External, Failures, Actions, Checking):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -157,15 +158,13 @@ class Harness(External, Failures, Actions):
         self.faults = FaultInjector(self.plan)
         if self.plan.duplicates:
             self.runtime.put_filter = self._copies
-        self.trace: list[TraceEntry] = []
-        """Every action so far: deliveries, clock moves, admissions, faults."""
-        self.actions = 0
-        """Actions taken so far (the next trace entry's index)."""
+        Recorder.__init__(self)
         self.runners = runners
         self.max_steps = max_steps
         self.check = check
         self.failure: BaseException | None = None
         self._depth = 0
+        self._scheduler_ran = True  # what the Scheduler holds is checked after it acts
         self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
@@ -221,7 +220,8 @@ class Harness(External, Failures, Actions):
         """
         if self.actions >= self.max_steps:
             self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
-        self._run_due()
+        if self._at:
+            self._run_due()
         options = self._options()
         if not options:
             return self._run_next_external()
@@ -342,36 +342,6 @@ class Harness(External, Failures, Actions):
         self._record("clock", "advance", None, f"+{seconds} -> t={self.clock.now()}")
         return rang
 
-    def check_invariants(self) -> None:
-        """Check every invariant now (the harness also does after every action)."""
-        try:
-            self.monitor.check(self.probe.gate.capacity)
-        except AssertionError as exc:
-            self._fail(InvariantViolation, str(exc), exc)
-
-    def check_invariant(self, number: int) -> None:
-        """Check DESIGN invariant ``number`` (1-6) now (``InvariantViolation`` or ``Deadlock``).
-
-        1: every live job is held by some actor, queue or message (nothing vanishes);
-        2: a job is with one runner at a time; 3: a join fired once, after all branches;
-        4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
-        save; 6: admitted, unstarted cases stay within capacity.
-        """
-        try:
-            if number == 4:
-                self.check_progress()
-            else:
-                self.monitor.check_one(number, self.probe.gate.capacity)
-        except AssertionError as exc:
-            self._fail(InvariantViolation, str(exc), exc)
-
-    def check_progress(self) -> None:
-        """Invariant 4: when nothing can run, no unfinished work is stuck (else ``Deadlock``)."""
-        if not self._options() and not self._at:
-            stuck = self._stuck()
-            if stuck:
-                self._fail(Deadlock, f"nothing can run but {stuck}")
-
     def replay(self) -> Harness:
         """A fresh harness with this one's seed and options: the same run, action for action."""
         kept = dict(self._options_kept)
@@ -400,23 +370,6 @@ class Harness(External, Failures, Actions):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- one action -------------------------------------------------------------------------------
-
-    def _after(self) -> None:
-        failures, self.runtime.failures = self.runtime.failures, []
-        for cell, exc in failures:
-            if not isinstance(exc, InjectedCrash):
-                why = f"{cell.name} raised {type(exc).__name__}: {exc} (an engine bug)"
-                self._fail(InvariantViolation, why, exc)
-        if self.check and self._depth == 0:
-            # Only between top-level actions: a nested get() (a task asking an actor) runs
-            # while another actor is half-way through a handler.
-            self.check_invariants()
-
-    def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
-        self.trace.append(TraceEntry(self.actions, actor, action, job, detail))
-        self.actions += 1
 
     # -- faults inside the engine ----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from actors._steps import Discriminator, Synchronize
 from actors.testing._probe import branch_gen
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable
 
     from actors._job import Job
     from actors.testing._probe import Probe
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Monitor"]
 
 _SplitKey = tuple[str, int]  # (parent job id, split generation)
+_JOINS = (Synchronize, Discriminator)
 
 
 class Monitor:
@@ -33,6 +34,7 @@ class Monitor:
 
     def __init__(self, probe: Probe) -> None:
         self.probe = probe
+        self._running = probe.running()  # the channel's own dict: live, never replaced
         self.violations: list[str] = []
         """Violations seen inside actor code, raised by the harness after the delivery."""
         self.totals: dict[_SplitKey, int] = {}
@@ -97,16 +99,17 @@ class Monitor:
 
     def step(self, runner: int, job: JobRecord, step: Any, *, crashing: bool) -> None:
         """``runner`` is about to run ``step`` of ``job`` (it crashes there if ``crashing``)."""
-        self.unstarted.discard(job.id)  # a batch may take, run and park a job in one delivery
+        if self.unstarted:  # a batch may take, run and park a job in one delivery
+            self.unstarted.discard(job.id)
         self.steps_checked += 1
-        held = self.probe.running().get(job.id)
+        held = self._running.get(job.id)
         if held is None or held[0] != runner or held[1] is not job:
             owner = "nobody" if held is None else f"runner {held[0]}"
             self.violations.append(
                 f"invariant 2: runner {runner} runs job {job.id} step {step.name!r} "
                 f"but the work channel says {owner} holds it"
             )
-        expected = self._expected.pop(job.id, None)
+        expected = self._expected.pop(job.id, None) if self._expected else None
         if expected is not None:
             self.resumes.append((job.id, job.step))
             if (job.step, job.data) != expected:
@@ -116,8 +119,7 @@ class Monitor:
                 )
         if crashing:
             return
-        is_join = isinstance(step, Synchronize | Discriminator)
-        if is_join and job.event is not None and job.event[0] == "join":
+        if isinstance(step, _JOINS) and job.event is not None and job.event[0] == "join":
             self._fired(job, step)
 
     def _fired(self, job: JobRecord, step: Synchronize | Discriminator) -> None:
@@ -200,11 +202,15 @@ class Monitor:
 
     # -- checks after every delivery ---------------------------------------------------------
 
-    def check(self, capacity: int) -> None:
-        """Raise ``AssertionError`` if a component or any invariant fails right now."""
+    def check(self, capacity: int, *, scheduler_ran: bool = True) -> None:
+        """Raise ``AssertionError`` if a component or any invariant fails right now.
+
+        ``scheduler_ran=False``: nothing was delivered to the Scheduler since the last
+        check (its private collaborators are left out: only it changes them).
+        """
         if self.violations:
             raise AssertionError(self.violations[0])
-        self.probe.check_components()
+        self.probe.check_components(scheduler_ran=scheduler_ran)
         self.check_accounted()
         self._check_runner_inboxes()  # no violation reported: check_reported(2) has nothing
         if self.unstarted:
@@ -225,37 +231,38 @@ class Monitor:
         missing = [jid for jid in probe.live_ids() if jid not in jobs and jid not in running]
         if not missing:
             return  # the usual case, without collecting what every queue and inbox holds
-        # Look for the others only, in inboxes first (a spawned branch waits in the
-        # Scheduler's), and stop once all are found.
+        # Look for the others only, where they most often are first (a branch waiting for
+        # a runner, a spawn in the Scheduler's inbox), and stop once all are found.
         left = set(missing)
-        for cell in probe.runtime.cells:
-            for envelope in cell.inbox.queue:
-                message = envelope.message
-                for attr in ("job", "parent"):
-                    job = getattr(message, attr, None)
-                    if isinstance(job, JobRecord):
-                        left.discard(job.id)
-                if not left:
-                    return
-        for holder in self._holders():
-            left.difference_update(holder())
-            if not left:
-                return
+        left.difference_update([j.id for j in probe.ready()])
+        if left:
+            left.difference_update([j.id for j in probe.queued()])
+        if left:
+            self._discard_sent(left)
+        if left:
+            for blocker in probe.runtime.blockers:
+                left.difference_update(blocker.holds())
+        if left and self.writer is not None:
+            left.difference_update(self.writer.holds())
         lost = [jid for jid in missing if jid in left]
         assert not lost, (
             f"invariant 1: job(s) {lost} are unfinished in the store but no actor, queue "
             "or message holds them: they would never finish"
         )
 
-    def _holders(self) -> Iterator[Callable[[], Iterable[str]]]:
-        """Where else a live job may be, as functions listing the ids each holds."""
-        probe = self.probe
-        yield lambda: (j.id for j in probe.ready())
-        yield lambda: (j.id for j in probe.queued())
-        for blocker in probe.runtime.blockers:
-            yield blocker.holds
-        if self.writer is not None:
-            yield self.writer.holds
+    def _discard_sent(self, left: set[str]) -> None:
+        """Take from ``left`` the jobs a message waiting in some inbox carries."""
+        for cell in self.probe.runtime.cells:
+            for envelope in cell.inbox.queue:
+                message = envelope.message
+                job = getattr(message, "job", None)
+                if isinstance(job, JobRecord):
+                    left.discard(job.id)
+                job = getattr(message, "parent", None)
+                if isinstance(job, JobRecord):
+                    left.discard(job.id)
+                if not left:
+                    return
 
     def check_one_runner(self) -> None:
         """Invariant 2: a RunJob waits only at the runner the channel assigned the job to."""
@@ -273,9 +280,10 @@ class Monitor:
             assert len(runs) <= 1, f"invariant 2: runner {index} has {len(runs)} RunJob queued"
             for job in runs:
                 owner = running.get(job.id)
-                where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
-                assert owner is not None, f"{where} but the work channel assigns it to nobody"
-                assert owner[0] == index, f"{where} but the work channel assigns it to {owner[0]}"
+                if owner is None or owner[0] != index:
+                    where = f"invariant 2: RunJob({job.id}) waits at runner {index}"
+                    assigned = "nobody" if owner is None else owner[0]
+                    raise AssertionError(f"{where} but the work channel assigns it to {assigned}")
 
     def check_capacity(self, capacity: int) -> None:
         """Invariant 6: cases admitted and not yet started stay within capacity."""

@@ -15,7 +15,7 @@ from actors._scheduler import Scheduler
 from actors.stores import MemoryStore
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
     from collections.abc import Set as AbstractSet
 
     from actors._admission import AdmissionGate
@@ -75,6 +75,12 @@ class Probe:
         self.channel: WorkChannel = self.engine.channel
         self._scheduler: Scheduler | None = None
         self._view: SchedulerView | None = None
+        self._runner_classes: dict[type, bool] = {}
+        # A memory store's map of live jobs, read in place after every action (never
+        # replaced); None for a store that has to be asked.
+        self._live: Mapping[str, Any] | None = (
+            self.store._live if isinstance(self.store, MemoryStore) else None
+        )
 
     # -- actors --------------------------------------------------------------------------
 
@@ -97,10 +103,13 @@ class Probe:
         """Live Runner actors, in start order."""
         return [c for c in self.runtime.cells if _is(c.actor, Runner)]
 
-    @staticmethod
-    def is_runner(cell: ActorCell) -> bool:
+    def is_runner(self, cell: ActorCell) -> bool:
         """Whether ``cell`` runs a Runner (or a substituted subclass)."""
-        return _is(cell.actor, Runner)
+        cls = type(cell.actor)
+        known = self._runner_classes.get(cls)
+        if known is None:
+            known = self._runner_classes[cls] = Runner in cls.__mro__
+        return known
 
     @staticmethod
     def runner_index(cell: ActorCell) -> int:
@@ -174,12 +183,11 @@ class Probe:
             return {jid: saved[0] for jid, saved in list(store._live.items())}
         return {job.id: job for job in store.unfinished()}
 
-    def live_ids(self) -> list[str]:
-        """The ids of every job the store holds in a non-final state."""
-        store = self.store
-        if isinstance(store, MemoryStore):
-            return list(store._live)
-        return [job.id for job in store.unfinished()]
+    def live_ids(self) -> Iterable[str]:
+        """The ids of every job the store holds in a non-final state (to iterate at once)."""
+        if self._live is not None:
+            return self._live
+        return [job.id for job in self.store.unfinished()]
 
     def is_final(self, job_id: str) -> bool:
         """Whether the store holds ``job_id`` in a final state."""
@@ -207,11 +215,16 @@ class Probe:
             parts.append(f"{', '.join(blocked)} blocked for good")
         return " and ".join(parts)
 
-    def check_components(self) -> None:
-        """Each component's own ``_check_invariants()`` (plain asserts)."""
+    def check_components(self, *, scheduler_ran: bool = True) -> None:
+        """Each component's own ``_check_invariants()`` (plain asserts).
+
+        ``scheduler_ran=False``: nothing was delivered to the Scheduler since the last
+        check, so its private collaborators (case book, correlations, timers) are left
+        out; see ``SchedulerView.check_invariants``.
+        """
         view = self.view()
         if view is not None:  # it checks its channel, timers and gate too
-            view.check_invariants()
+            view.check_invariants(own=scheduler_ran)
         else:
             self.channel._check_invariants()
             self.gate._check_invariants()

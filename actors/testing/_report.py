@@ -9,7 +9,6 @@ from pykka import messages as pykka_messages
 
 from actors import messages as m
 from actors._job import JobRecord, JobState
-from actors.testing._probe import message_jobs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -51,28 +50,54 @@ class TraceEntry:
 
 def describe_message(message: Any) -> tuple[str, str | None, str]:
     """``(action, job id, detail)`` of an engine message, for the trace."""
-    if isinstance(message, pykka_messages._ActorStop):
+    cls = type(message)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = _KINDS[cls] = _kind(cls)
+    if kind == _STOP:
         return "stop", None, ""
-    name = type(message).__name__
-    if isinstance(message, m.DeliverEvent):
+    name = cls.__name__
+    if kind == _EVENT:
         return name, message.correlation_id.split("/", 1)[0], message.correlation_id
-    if isinstance(message, m.CancelJob):
+    if kind == _CANCEL:
         return name, message.job_id, ""
-    jobs = list(message_jobs(message))
-    if not jobs:
-        return name, None, ""
-    job = jobs[0]
-    if isinstance(message, m.SpawnBranch):
+    # The first job record it carries (a spawn carries its parent too): as message_jobs,
+    # without a generator (this describes every delivery).
+    job = getattr(message, "job", None)
+    if not isinstance(job, JobRecord):
+        job = getattr(message, "parent", None)
+        if not isinstance(job, JobRecord):
+            return name, None, ""
+    if kind == _SPAWN:
         return name, job.id, f"branch {job.branch_index} of {job.parent_id}"
-    if isinstance(message, m.BranchArrived):
+    if kind == _ARRIVED:
         return (
             name,
             job.id,
             f"branch {job.branch_index} of {job.parent_id} at {message.join_step!r}",
         )
-    if isinstance(message, m.RunnerFailed):
+    if kind == _FAILED:
         return name, job.id, f"runner {message.runner}"
     return name, job.id, f"at {job.step!r}" if job.step else ""
+
+
+_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _OTHER = range(7)
+_KINDS: dict[type, int] = {}
+"""How ``describe_message`` describes each message class (found once per class)."""
+
+
+def _kind(cls: type) -> int:
+    for base, kind in (
+        (pykka_messages._ActorStop, _STOP),
+        (m.DeliverEvent, _EVENT),
+        (m.CancelJob, _CANCEL),
+        (m.SpawnBranch, _SPAWN),
+        (m.BranchArrived, _ARRIVED),
+        (m.RunnerFailed, _FAILED),
+    ):
+        if issubclass(cls, base):
+            return kind
+    return _OTHER
 
 
 def format_trace(entries: Sequence[TraceEntry], tail: int | None = None) -> str:

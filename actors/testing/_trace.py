@@ -1,0 +1,40 @@
+"""The trace a ``Harness`` records: one entry per action, its ``TraceEntry`` made when read.
+
+A run records an entry at every delivery, clock move, admission and fault, and most runs
+(a passing property test's thousands) never read their trace; so an entry is kept as a
+plain tuple and becomes a ``TraceEntry`` only when ``trace`` is read (a failure report, a
+test looking at the interleaving).
+"""
+
+from __future__ import annotations
+
+from actors.testing._report import TraceEntry
+
+__all__ = ["Recorder"]
+
+_Raw = tuple[int, str, str, str | None, str]
+
+
+class Recorder:
+    """The trace of a ``Harness`` and its count of actions (a mixin)."""
+
+    def __init__(self) -> None:
+        self.actions = 0
+        """Actions taken so far (the next trace entry's index)."""
+        self._raw: list[_Raw] = []
+        self._entries: list[TraceEntry] = []
+
+    @property
+    def trace(self) -> list[TraceEntry]:
+        """Every action so far: deliveries, clock moves, admissions, faults.
+
+        The list grows as the run goes on; read ``trace`` again after more actions.
+        """
+        entries, raw = self._entries, self._raw
+        if len(entries) < len(raw):
+            entries.extend([TraceEntry(*action) for action in raw[len(entries) :]])
+        return entries
+
+    def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
+        self._raw.append((self.actions, actor, action, job, detail))
+        self.actions += 1
