@@ -4,9 +4,9 @@ It is the only actor that decides what is ready to run: it keeps every case's
 bookkeeping and puts ready jobs in the work channel, from which idle runners pull,
 internal work before new external jobs, so admitted cases finish before new ones start
 and memory stays bounded. The decisions live in plain collaborators it owns (the case
-tree, event delivery, cancels, timers, leases and polls, recovery, figures); this actor routes messages to
-them and carries out the effects they return against the store, the work channel, the
-alarm and the handles.
+tree, event delivery, cancels, timers, leases and polls, recovery, figures); this actor
+routes messages to them and carries out the effects they return against the store, the
+work channel, the alarm and the handles.
 """
 
 from __future__ import annotations
