@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from actors._errors import UnknownWorkflowError
-from actors._runner import back_to_saved_data, correlations_for
+from actors._runner import correlations_for
+from actors._slice_end import back_to_saved_data
 from actors._steps import Discriminator
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
-from actors._runner import parent_missing
 from actors._served import UnservedLog
+from actors._slice_end import parent_missing
 
 if TYPE_CHECKING:
     from collections.abc import Collection

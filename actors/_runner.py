@@ -5,8 +5,9 @@ splits, reaches a join, or ends, saving the job after every step. Then it tells 
 Scheduler what happened and pulls its next job from the work channel; when the channel
 is empty the runner parks as idle until the Scheduler hands it a job.
 
-What each step means is the step interpreter's (``actors._interpreter``); the runner
-carries out what it returns against the clock, the store and the Scheduler.
+What each step means is the step interpreter's (``actors._interpreter``); the effect
+that ends a slice (end, park, split, arrive, request) is carried out by its ``SliceEnd``
+(``actors._slice_end``) against the clock, the store and the Scheduler.
 """
 
 from __future__ import annotations
@@ -21,61 +22,29 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import CodecError, JobNotFoundError, LeaseLostError, UnknownWorkflowError
+from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
 from actors._interpreter import (
-    Arrive,
-    End,
     Interpreter,
-    Park,
-    Request,
-    Split,
     correlations_for,
     default_merge,
-    fault,
     finished,
     missing_step,
 )
-from actors._job import JobRecord, JobState
-from actors._redact import mask_secrets
+from actors._job import JobState
 from actors._runtime import lane_of
+from actors._slice_end import SliceEnd, back_to_saved_data
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from actors._engine import EngineConfig
-    from actors._interpreter import Effect
+    from actors._job import JobRecord
     from actors._leases import LeaseGuard
-    from actors._steps import Step
-    from actors.stores import Store
 
-__all__ = [
-    "Runner",
-    "back_to_saved_data",
-    "correlations_for",
-    "default_merge",
-    "parent_missing",
-]
+__all__ = ["Runner", "correlations_for", "default_merge"]
 
 
 _NO_TASKS: dict[str | None, Any] = {}
-
-
-def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
-    """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
-
-    Returns the reason to fault it with. Used by a runner, and by the Scheduler when a
-    store committing on a writer thread reports the failure after the runner moved on.
-    """
-    saved = store.load(job.id)
-    if saved is not None:
-        job.data = saved.data
-    job.event = None
-    return f"step {job.step!r}: data cannot be stored: {exc}"
-
-
-def parent_missing(job: JobRecord) -> str:
-    """Why a branch faults when its join finds no row of the split's parent."""
-    return f"its split's parent job {job.parent_id!r} is missing from the store"
 
 
 class Runner(pykka.Actor):
@@ -103,6 +72,7 @@ class Runner(pykka.Actor):
         self._index = index
         self._scheduler = scheduler
         self._steps = Interpreter(engine.store.codec)
+        self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
 
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""
@@ -215,7 +185,7 @@ class Runner(pykka.Actor):
         try:
             wf = self._e.workflow(job.workflow, job.version)
         except UnknownWorkflowError as exc:
-            return self._finish(job, JobState.FAULTED, str(exc))
+            return self._end.finish(job, JobState.FAULTED, str(exc))
         store = self._e.store
         metrics = self._e.metrics
         tracer = self._e.tracer
@@ -233,9 +203,9 @@ class Runner(pykka.Actor):
         plain = self._steps.plain_tasks(wf) if tracer is None and metrics is None else _NO_TASKS
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
-                return self._finish(job, JobState.CANCELLED, job.error or "cancelled")
+                return self._end.finish(job, JobState.CANCELLED, job.error or "cancelled")
             if lane and (why := self._stop_asked(job, lane)) is not None:
-                return self._finish(job, JobState.CANCELLED, job.error or why)
+                return self._end.finish(job, JobState.CANCELLED, job.error or why)
             if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
             if leases.vouch and not leases.may_run(job):
@@ -244,12 +214,12 @@ class Runner(pykka.Actor):
             task = plain.get(job.step)
             step = steps.get(job.step or "") if task is None else task[0]
             if step is None:
-                return self._apply(job, None, missing_step(job, wf))
+                return self._end.apply(job, None, missing_step(job, wf))
             if step_hook is not None:
                 step_hook(self._index, job, step)
                 # Other actors may have run meanwhile (the harness's choice point).
                 if lane and (why := self._stop_asked(job, lane)) is not None:
-                    return self._finish(job, JobState.CANCELLED, job.error or why)
+                    return self._end.finish(job, JobState.CANCELLED, job.error or why)
             if task is not None:
                 chained, run, after = task
                 self._ran = chained.name
@@ -259,14 +229,14 @@ class Runner(pykka.Actor):
                 except Exception as exc:
                     effect = self._steps.failed(job, chained, exc)
                     if effect is not None:
-                        return self._apply(job, chained, effect)
+                        return self._end.apply(job, chained, effect)
                 else:
                     if result is not None:
                         job.data = result
                     job.step = after
                     job.attempt = 1
                 if job.step is None:
-                    return self._apply(job, chained, finished(job, chained))
+                    return self._end.apply(job, chained, finished(job, chained))
                 store.save(job)  # looked up each time: the harness wraps it mid-slice
                 continue
             self._ran = step.name  # the step whose data the next save stores
@@ -276,35 +246,21 @@ class Runner(pykka.Actor):
                 with tracer.step(job, step.name):
                     effect = kinds[type(step)](job, step, wf)
                     if effect is not None:
-                        return self._apply(job, step, effect)
+                        return self._end.apply(job, step, effect)
             elif metrics is None:
                 effect = kinds[type(step)](job, step, wf)
                 if effect is not None:
-                    return self._apply(job, step, effect)
+                    return self._end.apply(job, step, effect)
             else:
                 began = time.perf_counter()
                 effect = kinds[type(step)](job, step, wf)
-                ended = None if effect is None else self._apply(job, step, effect)
+                ended = None if effect is None else self._end.apply(job, step, effect)
                 metrics.step(wf.name, step.name, time.perf_counter() - began)
                 if ended is not None:
                     return ended
             if job.step is None:
-                return self._apply(job, step, finished(job, step))
+                return self._end.apply(job, step, finished(job, step))
             store.save(job)
-
-    def _apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
-        """Carry out the effect that ends the slice; the messages to send the Scheduler."""
-        if type(effect) is Arrive:  # the most frequent first: each branch reaching its join
-            assert step is not None
-            return self._arrive(job, step, effect)
-        if type(effect) is End:
-            return self._finish(job, effect.state, effect.error)
-        if type(effect) is Park:
-            return self._park(job, effect)
-        if type(effect) is Split:
-            return self._split(job, effect)
-        assert type(effect) is Request
-        return self._request(job, effect)
 
     @staticmethod
     def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:
@@ -315,22 +271,6 @@ class Runner(pykka.Actor):
             if stop.job_id == job.id:
                 why = stop.why
         return why
-
-    def _finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
-        job.state = state
-        # A task's exception may quote a URL with its password: the error is stored,
-        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
-        job.error = mask_secrets(error) if error is not None else None
-        self._e.store.save(job)
-        if state is JobState.FAULTED:
-            logger.warning(
-                "job %s faulted at step %r: %s",
-                job.id,
-                job.step,
-                error,
-                extra=job_log(job),
-            )
-        return [m.JobEnded(self._index, job)]
 
     def _lost(self, job: JobRecord, exc: LeaseLostError) -> list[Any]:
         """A save was fenced: another worker holds the case now. Stop; tell the Scheduler.
@@ -360,65 +300,4 @@ class Runner(pykka.Actor):
         """
         if self._ran is not None:
             job.step = self._ran
-        return self._finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
-
-    def _park(self, job: JobRecord, park: Park) -> list[Any]:
-        job.state = JobState.WAITING
-        job.due = None if park.delay is None else self._e.clock.now() + park.delay
-        self._e.store.save(job)
-        return [m.JobParked(self._index, job, park.correlations)]
-
-    def _split(self, job: JobRecord, split: Split) -> list[Any]:
-        new_id, make = self._e.new_id, JobRecord.branch
-        case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
-        branches = [
-            make(new_id(), case, name, version, start, data, parent, i, gen)
-            for i, (start, data) in enumerate(split.starts)
-        ]
-        self._e.store.save_split(job, branches)
-        return [
-            m.SpawnBranch(branch, parent=job if i == 0 else None)
-            for i, branch in enumerate(branches)
-        ]
-
-    def _arrive(self, job: JobRecord, step: Step, arrive: Arrive) -> list[Any]:
-        assert job.parent_id is not None
-        assert job.branch_index is not None
-        # Count the arrival in the store first, then end the branch: if the process dies
-        # in between, the branch reruns this step and the store ignores the repeat, so
-        # no arrival is lost or counted twice.
-        try:
-            self._e.store.record_arrival(
-                job.parent_id,
-                job.parent_gen,
-                job.branch_index,
-                job.data,
-                join_step=arrive.step,
-                needed=arrive.needed,
-            )
-        except JobNotFoundError:
-            # Running the branch again would reach the same missing row: it ends here.
-            return self._apply(job, step, fault(job, step, parent_missing(job)))
-        job.step = arrive.step
-        job.state = JobState.DONE
-        self._e.store.save(job)
-        return [m.BranchArrived(self._index, job, arrive.step)]
-
-    def _request(self, job: JobRecord, request: Request) -> list[Any]:
-        # Park first: the Scheduler learns the correlation id before any reply can reach
-        # it, so a synchronous responder's reply is applied exactly once. The record is
-        # the Scheduler's from then on: send() gets the copy of the data made before.
-        parked = self._park(job, request.park)
-        self._e.store.end_slice()  # stored before the Scheduler hears of it
-        self._e.channel.done(job, self._index)
-        self._e.channel.sent[self._index] += 1
-        try:
-            self._scheduler.tell(parked[0])
-        except pykka.ActorDeadError:
-            return []  # the engine is stopping: the park is stored, the request not sent
-        try:
-            request.send(request.data, request.context)
-        except Exception as exc:  # a failed send is a fault reply
-            cid = request.park.correlations[0][0]
-            return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
-        return []
+        return self._end.finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))

@@ -4,9 +4,9 @@ It is the only actor that decides what is ready to run: it keeps every case's
 bookkeeping and puts ready jobs in the work channel, from which idle runners pull,
 internal work before new external jobs, so admitted cases finish before new ones start
 and memory stays bounded. The decisions live in plain collaborators it owns (the case
-tree, event delivery, timers, leases, recovery, figures); this actor routes messages to
-them and carries out the effects they return against the store, the work channel, the
-alarm and the handles.
+tree, event delivery, cancels, timers, leases and polls, recovery, figures); this actor
+routes messages to them and carries out the effects they return against the store, the
+work channel, the alarm and the handles.
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ import pykka
 
 from actors import messages as m
 from actors._admit import Admissions
+from actors._cancel_desk import CancelDesk
 from actors._case_book import CaseBook
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError, LeaseLostError, StoreError
+from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
-from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._job import JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
-from actors._polling import Poller, places_taken
+from actors._poll_round import PollRound
+from actors._polling import Poller
 from actors._recovery import Recovery
-from actors._requests import serve_requests
 from actors._runner import Runner
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
@@ -97,6 +98,17 @@ class Scheduler(pykka.Actor):
             tally=self._tally,
             recovery=self._recovery,
             store=self._store,
+        )
+        self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
+        self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
+            engine,
+            self,
+            poller=self._poller,
+            book=self._book,
+            crew=self._crew,
+            fx=self._fx,
+            time=self._time,
+            recovery=self._recovery,
         )
         self._unwatch: Callable[[], None] = lambda: None
         self._handlers: dict[type, Callable[[Any], Any]] = {
@@ -301,7 +313,7 @@ class Scheduler(pykka.Actor):
         now = self._e.clock.now()
         for job_id in self._time.ring(now):
             if job_id == POLL:
-                self._poll(now)
+                self._polls.poll(now)
                 continue
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.WAITING:
@@ -316,44 +328,6 @@ class Scheduler(pykka.Actor):
     def _on_wake(self, _: m.Wake) -> None:
         if self._time.wake(self._e.clock.now(), stopping=self._e.stopping):
             self._fx.rearm()
-
-    def _poll(self, now: float) -> None:
-        """Shared store: renew this worker's leases, and take over cases if there is room.
-
-        Cases come from producers that only write the store, from workers that released
-        them, or from workers whose leases expired (they died): each job resumes from
-        its last saved step. Leases are renewed once per poll interval (``renewal_due``).
-        """
-        e, poller = self._e, self._poller
-        next_poll = now + e.poll_interval
-        try:
-            if poller.renewal_due(now):
-                self._renew(now)
-            room = 0 if e.stopping else self._free_places()
-            taken, next_poll = poller.claim(e.store, now, room, e.workflows)
-            self._fx.adopt(self._fx.fresh(taken))
-        except StoreError:
-            poller.backlogged = False  # a failing store is not asked again as cases end
-            logger.exception("polling the store failed; trying again", extra=job_log(None))
-        self._time.poll_at(next_poll)
-
-    def _free_places(self) -> int:
-        """Places for cases claimed now: ``capacity`` less those in progress and queued here."""
-        taken = places_taken(self._jobs.values(), self._kids, self._out)
-        return self._e.gate.capacity - len(self._e.gate) - taken
-
-    def _renew(self, now: float) -> None:
-        e, poller = self._e, self._poller
-        held = {job.case_id for job in self._jobs.values()}
-        held.update(job.case_id for _, job in list(self._channel.running.values()))
-        held.update(e.gate.ids())
-        for case_id, holder in poller.renew(e.store, now, held):
-            self._fx.drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
-        for job in poller.vouch(now):  # handed back, and its case is still this worker's
-            if self._jobs.get(job.id) is job:
-                self._crew.ready(job)
-        self._recovery.unserved.check(e.store, now)
-        serve_requests(self, e.store, e.owner, now)
 
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
         """A runner handed a job back unrun: renew the leases now, then run it on."""
@@ -370,35 +344,7 @@ class Scheduler(pykka.Actor):
     # -- cancellation and operators' requests ----------------------------------------------------
 
     def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
-        job = self._jobs.get(msg.job_id)
-        if job is None and msg.job_id in self._channel.running:
-            # Started from the gate and not reported yet: its runner has the record.
-            self._fx.stop_running(self._channel.running[msg.job_id][1], "cancelled")
-            return CancelOutcome.CANCELLED
-        if job is None:
-            queued = self._e.gate.remove(msg.job_id)
-            if queued is not None:
-                self._book.hold(queued)
-                self._fx.end(queued, JobState.CANCELLED, "cancelled before it started")
-                return CancelOutcome.CANCELLED
-            saved = self._e.store.get(msg.job_id)
-            if saved is not None and saved.state in FINAL_STATES:
-                return CancelOutcome.ALREADY_FINISHED
-            if saved is not None:  # unfinished: a runner has just parked, split or lost it,
-                self._book.cancels.add(msg.job_id)  # and its message is on the way here
-                return CancelOutcome.CANCELLED
-            return CancelOutcome.NOT_FOUND
-        if job.cancel_requested or job.id in self._book.stopping:
-            return CancelOutcome.CANCELLED
-        if (
-            job.id not in self._out
-            and job.state in FINAL_STATES
-            and job.split_live <= 0
-            and not self._kids.get(job.id)
-        ):
-            return CancelOutcome.ALREADY_FINISHED
-        self._fx.apply(self._book.cancel(job, "cancelled"))
-        return CancelOutcome.CANCELLED
+        return self._cancels.cancel(msg.job_id)
 
     # -- queries ----------------------------------------------------------------------------------
 

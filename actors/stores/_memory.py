@@ -14,11 +14,10 @@ from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
+from actors.stores._memory_leases import MemoryLeases
 from actors.stores._plain_data import is_plain
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
-
     from actors.stores._codec import Codec
 
 __all__ = ["MemoryStore"]
@@ -34,7 +33,7 @@ _KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 
-class MemoryStore(MemoryAdmin, Store):
+class MemoryStore(MemoryAdmin, MemoryLeases, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -259,10 +258,10 @@ class MemoryStore(MemoryAdmin, Store):
 
     # -- multi-worker groundwork ------------------------------------------------------------
     #
-    # A trivial, single-process model of the SQL stores' claims, leases and join counting,
-    # kept apart from the methods above (which the engine uses and which these never
-    # change). Leases live in their own dict; a claim or a join that fires replaces the
-    # saved tuple with a copy, never mutating the engine's own record.
+    # A trivial, single-process model of the SQL stores' join counting and due timers (their
+    # claims and leases are MemoryLeases'), kept apart from the methods above (which the
+    # engine uses and which these never change). A join that fires replaces the saved
+    # tuple with a copy, never mutating the engine's own record.
 
     @staticmethod
     def _with(saved: _Saved, state: JobState, *, join_step: str | None = None) -> _Saved:
@@ -274,88 +273,6 @@ class MemoryStore(MemoryAdmin, Store):
         joined.joined = True
         joined.join_step = join_step
         return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data, at)
-
-    def claim(
-        self,
-        owner: str,
-        now: float,
-        lease_seconds: float,
-        limit: int,
-        *,
-        case_id: str | None = None,
-        reclaim: bool = False,
-        workflows: Collection[tuple[str, int]] | None = None,
-    ) -> list[JobRecord]:
-        """Take up to ``limit`` free cases for ``owner`` (see Store)."""
-        served = None if workflows is None else set(workflows)
-        out: list[JobRecord] = []
-        with self._lock:
-            if reclaim:  # the owner's cases are free first; it takes back what fits
-                for root in [r for r in self._expires if self._stamps.get(r) == owner]:
-                    del self._expires[root]
-            live = list(self._live.items())
-            roots = [
-                job_id
-                for job_id, saved in live
-                if saved[0].parent_id is None
-                and (case_id is None or job_id == case_id)
-                and (served is None or (saved[0].workflow, saved[0].version) in served)
-            ]
-            taken = 0
-            for root in roots:
-                if taken >= limit:
-                    break
-                expires = self._expires.get(root)
-                if expires is not None and expires >= now:
-                    continue
-                self._expires[root] = now + lease_seconds
-                taken += 1
-                for job_id, saved in [*live, *list(self._finished.items())]:
-                    if saved[0].case_id == root:
-                        self._stamps[job_id] = owner  # the previous holder is fenced out
-                out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
-        return out
-
-    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
-        """Unfinished cases no live worker holds, by workflow and version (see Store)."""
-        out: dict[tuple[str, int], int] = {}
-        with self._lock:
-            for job_id, saved in list(self._live.items()):
-                job = saved[0]
-                expires = self._expires.get(job_id)
-                if job.parent_id is None and (expires is None or expires < now):
-                    key = (job.workflow, job.version)
-                    out[key] = out.get(key, 0) + 1
-        return out
-
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend the leases of ``owner``'s cases (see Store)."""
-        n = 0
-        with self._lock:
-            for root in list(self._expires):
-                if root not in self._live:
-                    del self._expires[root]  # the case has ended
-                elif self._stamps.get(root) == owner:
-                    self._expires[root] = now + lease_seconds
-                    n += 1
-        return n
-
-    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
-        """Which worker each of these cases belongs to (see Store)."""
-        with self._lock:
-            return {
-                case_id: self._stamps.get(case_id)
-                for case_id in case_ids
-                if self._find(case_id) is not None
-            }
-
-    def release(self, owner: str) -> int:
-        """End ``owner``'s leases; the stamps stay until the next claim (see Store)."""
-        with self._lock:
-            mine = [root for root in self._expires if self._stamps.get(root) == owner]
-            for root in mine:
-                del self._expires[root]
-        return len(mine)
 
     def record_arrival(
         self,

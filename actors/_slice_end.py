@@ -1,0 +1,153 @@
+"""What a runner does with the effect that ends a job's slice: end, park, split, arrive, request.
+
+The Runner's step loop (``actors._runner``) runs a job until a step returns one of the
+step interpreter's effects; ``SliceEnd`` carries that effect out against the store, the
+clock and the work channel, and returns the messages the runner then sends the Scheduler.
+It runs once per slice, never per step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors import messages as m
+from actors._engine import job_log, logger
+from actors._errors import JobNotFoundError
+from actors._interpreter import Arrive, End, Park, Request, Split, fault
+from actors._job import JobRecord, JobState
+from actors._redact import mask_secrets
+
+if TYPE_CHECKING:
+    from actors._engine import EngineConfig
+    from actors._interpreter import Effect
+    from actors._steps import Step
+    from actors.stores import Store
+
+__all__ = ["SliceEnd", "back_to_saved_data", "parent_missing"]
+
+
+def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
+    """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
+
+    Returns the reason to fault it with. Used by a runner, and by the Scheduler when a
+    store committing on a writer thread reports the failure after the runner moved on.
+    """
+    saved = store.load(job.id)
+    if saved is not None:
+        job.data = saved.data
+    job.event = None
+    return f"step {job.step!r}: data cannot be stored: {exc}"
+
+
+def parent_missing(job: JobRecord) -> str:
+    """Why a branch faults when its join finds no row of the split's parent."""
+    return f"its split's parent job {job.parent_id!r} is missing from the store"
+
+
+class SliceEnd:
+    """Carries out the effect that ends a slice, for the runner at ``index``.
+
+    Args:
+        engine: the engine's configuration (store, clock, channel, ids).
+        index: the runner's index, which its reports carry.
+        scheduler: the Scheduler's ref (a request parks through it before it is sent).
+    """
+
+    def __init__(self, engine: EngineConfig, index: int, scheduler: pykka.ActorRef[Any]) -> None:
+        self._e = engine
+        self._index = index
+        self._scheduler = scheduler
+
+    def apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
+        """Carry out the effect that ends the slice; the messages to send the Scheduler."""
+        if type(effect) is Arrive:  # the most frequent first: each branch reaching its join
+            assert step is not None
+            return self._arrive(job, step, effect)
+        if type(effect) is End:
+            return self.finish(job, effect.state, effect.error)
+        if type(effect) is Park:
+            return self._park(job, effect)
+        if type(effect) is Split:
+            return self._split(job, effect)
+        assert type(effect) is Request
+        return self._request(job, effect)
+
+    def finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
+        """End ``job`` in ``state`` (with ``error``), saved; the report to send."""
+        job.state = state
+        # A task's exception may quote a URL with its password: the error is stored,
+        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
+        job.error = mask_secrets(error) if error is not None else None
+        self._e.store.save(job)
+        if state is JobState.FAULTED:
+            logger.warning(
+                "job %s faulted at step %r: %s",
+                job.id,
+                job.step,
+                error,
+                extra=job_log(job),
+            )
+        return [m.JobEnded(self._index, job)]
+
+    def _park(self, job: JobRecord, park: Park) -> list[Any]:
+        job.state = JobState.WAITING
+        job.due = None if park.delay is None else self._e.clock.now() + park.delay
+        self._e.store.save(job)
+        return [m.JobParked(self._index, job, park.correlations)]
+
+    def _split(self, job: JobRecord, split: Split) -> list[Any]:
+        new_id, make = self._e.new_id, JobRecord.branch
+        case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
+        branches = [
+            make(new_id(), case, name, version, start, data, parent, i, gen)
+            for i, (start, data) in enumerate(split.starts)
+        ]
+        self._e.store.save_split(job, branches)
+        return [
+            m.SpawnBranch(branch, parent=job if i == 0 else None)
+            for i, branch in enumerate(branches)
+        ]
+
+    def _arrive(self, job: JobRecord, step: Step, arrive: Arrive) -> list[Any]:
+        assert job.parent_id is not None
+        assert job.branch_index is not None
+        # Count the arrival in the store first, then end the branch: if the process dies
+        # in between, the branch reruns this step and the store ignores the repeat, so
+        # no arrival is lost or counted twice.
+        try:
+            self._e.store.record_arrival(
+                job.parent_id,
+                job.parent_gen,
+                job.branch_index,
+                job.data,
+                join_step=arrive.step,
+                needed=arrive.needed,
+            )
+        except JobNotFoundError:
+            # Running the branch again would reach the same missing row: it ends here.
+            return self.apply(job, step, fault(job, step, parent_missing(job)))
+        job.step = arrive.step
+        job.state = JobState.DONE
+        self._e.store.save(job)
+        return [m.BranchArrived(self._index, job, arrive.step)]
+
+    def _request(self, job: JobRecord, request: Request) -> list[Any]:
+        # Park first: the Scheduler learns the correlation id before any reply can reach
+        # it, so a synchronous responder's reply is applied exactly once. The record is
+        # the Scheduler's from then on: send() gets the copy of the data made before.
+        parked = self._park(job, request.park)
+        self._e.store.end_slice()  # stored before the Scheduler hears of it
+        self._e.channel.done(job, self._index)
+        self._e.channel.sent[self._index] += 1
+        try:
+            self._scheduler.tell(parked[0])
+        except pykka.ActorDeadError:
+            return []  # the engine is stopping: the park is stored, the request not sent
+        try:
+            request.send(request.data, request.context)
+        except Exception as exc:  # a failed send is a fault reply
+            cid = request.park.correlations[0][0]
+            return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
+        return []

@@ -1,0 +1,121 @@
+"""The memory store's claims and leases: which worker holds which case, and until when.
+
+A mixin of ``MemoryStore``, modelling in one process what the SQL stores do with rows
+(``actors.stores._sql_leases``): every job of a case is stamped with the worker that holds
+the case (job id -> owner), and the case's root has an expiry while the case is held
+(root id -> expires). A claim leases free roots and stamps their cases, heartbeats renew
+the leases, a release ends them. The saves' fence against another worker's stamp stays
+with ``MemoryStore``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from actors.stores._memory_admin import _Saved
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from actors._job import JobRecord
+
+__all__ = ["MemoryLeases"]
+
+
+class MemoryLeases:
+    """Claims, heartbeats, releases and lease owners of a memory store (mixed into it)."""
+
+    _live: dict[str, _Saved]
+    _finished: OrderedDict[str, _Saved]
+    _stamps: dict[str, str]  # job id -> the worker holding its case
+    _expires: dict[str, float]  # a held case's root id -> when its lease ends
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:  # provided by MemoryStore
+
+        def _restore(self, saved: _Saved) -> JobRecord: ...
+        def _find(self, job_id: str) -> _Saved | None: ...
+
+    def claim(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        *,
+        case_id: str | None = None,
+        reclaim: bool = False,
+        workflows: Collection[tuple[str, int]] | None = None,
+    ) -> list[JobRecord]:
+        """Take up to ``limit`` free cases for ``owner`` (see Store)."""
+        served = None if workflows is None else set(workflows)
+        out: list[JobRecord] = []
+        with self._lock:
+            if reclaim:  # the owner's cases are free first; it takes back what fits
+                for root in [r for r in self._expires if self._stamps.get(r) == owner]:
+                    del self._expires[root]
+            live = list(self._live.items())
+            roots = [
+                job_id
+                for job_id, saved in live
+                if saved[0].parent_id is None
+                and (case_id is None or job_id == case_id)
+                and (served is None or (saved[0].workflow, saved[0].version) in served)
+            ]
+            taken = 0
+            for root in roots:
+                if taken >= limit:
+                    break
+                expires = self._expires.get(root)
+                if expires is not None and expires >= now:
+                    continue
+                self._expires[root] = now + lease_seconds
+                taken += 1
+                for job_id, saved in [*live, *list(self._finished.items())]:
+                    if saved[0].case_id == root:
+                        self._stamps[job_id] = owner  # the previous holder is fenced out
+                out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
+        return out
+
+    def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
+        """Unfinished cases no live worker holds, by workflow and version (see Store)."""
+        out: dict[tuple[str, int], int] = {}
+        with self._lock:
+            for job_id, saved in list(self._live.items()):
+                job = saved[0]
+                expires = self._expires.get(job_id)
+                if job.parent_id is None and (expires is None or expires < now):
+                    key = (job.workflow, job.version)
+                    out[key] = out.get(key, 0) + 1
+        return out
+
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
+        """Extend the leases of ``owner``'s cases (see Store)."""
+        n = 0
+        with self._lock:
+            for root in list(self._expires):
+                if root not in self._live:
+                    del self._expires[root]  # the case has ended
+                elif self._stamps.get(root) == owner:
+                    self._expires[root] = now + lease_seconds
+                    n += 1
+        return n
+
+    def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
+        """Which worker each of these cases belongs to (see Store)."""
+        with self._lock:
+            return {
+                case_id: self._stamps.get(case_id)
+                for case_id in case_ids
+                if self._find(case_id) is not None
+            }
+
+    def release(self, owner: str) -> int:
+        """End ``owner``'s leases; the stamps stay until the next claim (see Store)."""
+        with self._lock:
+            mine = [root for root in self._expires if self._stamps.get(root) == owner]
+            for root in mine:
+                del self._expires[root]
+        return len(mine)
