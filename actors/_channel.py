@@ -94,6 +94,18 @@ class WorkChannel:
         """Reports sent by runners that the Scheduler has not handled yet."""
         return sum(self.sent) - self.handled
 
+    def busy(self, held: int = 0) -> bool:
+        """Whether work is under way that leads to a runner's slice (a hint, no lock).
+
+        A job running or ready, a case being admitted or queued for admission, or a
+        report the Scheduler has not handled, besides the one counted for each of the
+        ``held`` slices a store's writer holds unstored.
+        """
+        return (
+            bool(self.running or self._ready or self._gate.used)
+            or sum(self.sent) - self.handled > held
+        )
+
     def wants_admission(self) -> bool:
         """A runner is idle while admitted jobs wait (a hint, read without the lock)."""
         return bool(self._idle) and len(self._gate) > 0

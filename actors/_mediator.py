@@ -114,6 +114,9 @@ class Mediator:
         )
         self._engine = config
         self._closed = False
+        # A store that commits in groups waits for more slices only while this engine
+        # has work under way: bigger groups under load, no wait for a lone case.
+        the_store.pace(config.channel.busy)
         # Take what a previous run left unfinished before anything new can be admitted:
         # on a shared store, only the cases no live worker holds.
         now = config.clock.now()
@@ -279,6 +282,7 @@ class Mediator:
         for runner in runners:  # a runner stops after its current step
             runner.stop(block=True, timeout=timeout)
         store = self._engine.store
+        store.pace(None)  # the runners have stopped: nothing more is coming
         if store.shared:  # what is left here, other workers may take at once
             store.release(self._engine.owner)
         store.close()

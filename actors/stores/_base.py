@@ -84,6 +84,14 @@ class Store(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
+    def pace(self, busy: Callable[[int], bool] | None) -> None:  # noqa: B027 - optional hook
+        """Take the engine's hint of work under way that will save (``None``: withdrawn).
+
+        ``busy(held)`` says whether there is such work besides the ``held`` slices a
+        writer holds unstored. A store that commits in groups may wait, while there is,
+        for more saves to join a group; stores that do not group ignore the hint.
+        """
+
     def begin_slice(self) -> None:  # noqa: B027 - optional hook
         """A runner starts running one job's steps (see ``end_slice``)."""
 

@@ -7,12 +7,21 @@ stores them in one transaction, and then calls each slice's callback, which is w
 the runner's reports to the Scheduler are sent. So nothing is decided on state that is
 not stored, and the cost of a commit is shared by every slice in it, however many
 runners made them.
+
+A group is bigger, and each slice's share smaller, when the writer waits a little for
+the slices the engine is about to make: up to ``wait`` seconds, and only while ``busy``
+(set by the engine) says work is under way that leads to a slice (a runner running a
+job, a job ready for one, a report the Scheduler has not read: the reports of the group
+just stored, say) and no caller is blocked on the writer. Under load a group then holds
+the slices of many workflows, and its commit, its reads and its Python overhead are paid
+once for all of them; with nothing under way it is stored at once.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,10 +80,17 @@ class GroupWriter:
         *,
         name: str,
         max_group: int = 512,
+        wait: float = 0.0,
     ) -> None:
         self._store_group = store_group
         self._name = name
         self._max_group = max_group
+        self._wait = wait
+        self.busy: Callable[[int], bool] | None = None
+        """Whether the engine has work under way that leads to a slice, besides the given
+        number of slices this writer holds (a hint, read without a lock); ``None``: the
+        writer never waits (see the module's docstring)."""
+        self._blocked: dict[int, threading.Thread] = {}  # callers waiting in store()
         self._queue: queue.SimpleQueue[tuple[Slice, Done] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -123,8 +139,13 @@ class GroupWriter:
             outcome.append(error)
             latch.release()
 
-        self.submit(part, done)
-        latch.acquire()
+        ident = threading.get_ident()
+        self._blocked[ident] = threading.current_thread()
+        try:
+            self.submit(part, done)
+            latch.acquire()
+        finally:
+            self._blocked.pop(ident, None)
         if outcome[0] is not None:
             raise outcome[0]
 
@@ -148,7 +169,9 @@ class GroupWriter:
         in_flight: deque[tuple[list[tuple[Slice, Done]], Any]] = deque()
         while True:
             # With a group in flight, take what is queued without waiting for more.
-            group, stop = self._gather(block=not in_flight)
+            group, stop = self._gather(
+                block=not in_flight, holding=sum(len(g) for g, _ in in_flight)
+            )
             if group and self._send is None:
                 self._commit(group)
             elif group:
@@ -166,8 +189,11 @@ class GroupWriter:
                 self._store_left()
                 return
 
-    def _gather(self, *, block: bool) -> tuple[list[tuple[Slice, Done]], bool]:
-        """The slices queued now (waiting for one if ``block``), and whether close() was called."""
+    def _gather(self, *, block: bool, holding: int = 0) -> tuple[list[tuple[Slice, Done]], bool]:
+        """The slices queued now (waiting for one if ``block``), and whether close() was called.
+
+        ``holding``: slices of groups in flight (handed over, their callbacks not run).
+        """
         get_nowait = self._queue.get_nowait
         group: list[tuple[Slice, Done]] = []
         try:
@@ -177,12 +203,25 @@ class GroupWriter:
         if item is None:
             return group, True
         group.append(item)
-        # Everything queued meanwhile joins this group: that is what makes it pay.
+        # Everything queued meanwhile joins this group: that is what makes it pay. Then,
+        # while runners are inside slices, their slices join it too, up to ``wait``.
+        busy = self.busy if self._wait else None
+        deadline = None
         while len(group) < self._max_group:
             try:
                 item = get_nowait()
             except queue.Empty:
-                break
+                if busy is None or self._blocked or not busy(holding + len(group)):
+                    break
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._wait
+                elif now >= deadline:
+                    break
+                try:  # a short wait without the GIL (the engine runs), then look again
+                    item = self._queue.get(timeout=min(_LOOK, deadline - now))
+                except queue.Empty:
+                    continue
             if item is None:
                 return group, True
             group.append(item)
@@ -266,6 +305,8 @@ def _holds_anything(parts: list[Slice]) -> bool:
     """Whether a group has anything to store (a slice may bring only its callback)."""
     return any(part.rows or part.arrivals for part in parts)
 
+
+_LOOK = 0.0002  # seconds between two looks at ``busy`` while the writer waits
 
 _NOTHING = object()  # the ticket of a handed-over group that had nothing to store
 

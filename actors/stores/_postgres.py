@@ -22,7 +22,7 @@ from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._schema import check_current, migrate
-from actors.stores._sql import SqlStore
+from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
     GROUP_READ,
     UPSERT,
@@ -102,9 +102,15 @@ class PostgresStore(SqlStore):
         max_size: int = 10,
         timeout: float = 10.0,
         read_only: bool = False,
+        group_wait: float = GROUP_WAIT,
     ) -> None:
         super().__init__(
-            codec=codec, retain=retain, history=history, commit=commit, read_only=read_only
+            codec=codec,
+            retain=retain,
+            history=history,
+            commit=commit,
+            read_only=read_only,
+            group_wait=group_wait,
         )
         # Read-only: every transaction of every connection is, so the server refuses writes.
         session: dict[str, Any] = (

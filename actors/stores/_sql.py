@@ -45,6 +45,9 @@ logger = redacted_logger("actors.stores")
 T = TypeVar("T")
 
 _COMMIT_MODES = ("step", "slice", "group")
+GROUP_WAIT = 0.005
+"""With ``commit="group"``: the longest, in seconds, the writer waits for the slices the
+engine is about to make to join a group (only while it has work under way)."""
 
 
 class SqlStore(SqlAdmin, Store):
@@ -98,6 +101,7 @@ class SqlStore(SqlAdmin, Store):
         history: bool = True,
         commit: str | None = None,
         read_only: bool = False,
+        group_wait: float = GROUP_WAIT,
     ) -> None:
         if commit is None:  # group commit, unless there is nothing to commit
             commit = "step" if read_only else "group"
@@ -112,7 +116,12 @@ class SqlStore(SqlAdmin, Store):
         self._slice = threading.local()
         self._writer: GroupWriter | None = None
         if commit == "group":
-            self._writer = GroupWriter(self._store_group, name=f"actors-writer-{id(self):x}")
+            if type(group_wait) not in (int, float) or not 0 <= group_wait <= 1:
+                msg = f"group_wait must be a number of seconds from 0 to 1, got {group_wait!r}"
+                raise ValueError(msg)
+            self._writer = GroupWriter(
+                self._store_group, name=f"actors-writer-{id(self):x}", wait=group_wait
+            )
             self.background_commit = True
         if retain is not None and (type(retain) is not int or retain < 0):
             msg = f"retain must be None or an int >= 0, got {retain!r}"
@@ -190,6 +199,11 @@ class SqlStore(SqlAdmin, Store):
         if began is not None:
             slice_.began = now
         return began
+
+    def pace(self, busy: Callable[[int], bool] | None) -> None:
+        """With ``commit="group"``: the engine's hint of work under way (see ``GroupWriter``)."""
+        if self._writer is not None:
+            self._writer.busy = busy
 
     def begin_slice(self) -> None:
         """Start grouping this thread's saves (``commit="slice"`` or ``"group"``).

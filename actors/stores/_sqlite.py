@@ -16,7 +16,7 @@ from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
-from actors.stores._sql import SqlStore
+from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._sqlite_connect import SqliteConnection, connect
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import (
@@ -75,6 +75,7 @@ class SqliteStore(SqlStore):
         synchronous: str = "NORMAL",
         writer: str = "thread",
         read_only: bool = False,
+        group_wait: float = GROUP_WAIT,
     ) -> None:
         if writer not in ("thread", "process"):
             msg = f"writer must be 'thread' or 'process', got {writer!r}"
@@ -87,7 +88,12 @@ class SqliteStore(SqlStore):
             )
             raise ValueError(msg)
         super().__init__(
-            codec=codec, retain=retain, history=history, commit=commit, read_only=read_only
+            codec=codec,
+            retain=retain,
+            history=history,
+            commit=commit,
+            read_only=read_only,
+            group_wait=group_wait,
         )
         self.path = os.fspath(path)
         if self.path in ("", ":memory:") or self.path.startswith("file:"):
