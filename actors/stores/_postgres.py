@@ -230,7 +230,9 @@ class PostgresStore(SqlStore):
     def _error(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
 
-    def _save_all(self, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
+    def _save_all(
+        self, jobs: list[JobRecord], what: str, *, fence: bool = True, new: bool = False
+    ) -> None:
         if getattr(self._slice, "pending", None) is not None:
             super()._save_all(jobs, what, fence=fence)  # grouped: stored with the slice
             return

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
 
-def save_all(store: SqlStore, jobs: list[JobRecord], what: str, *, fence: bool = True) -> None:
+def save_all(
+    store: SqlStore, jobs: list[JobRecord], what: str, *, fence: bool = True, new: bool = False
+) -> None:
+    """Save ``jobs`` in one transaction (or the runner's slice); ``new``: just admitted."""
     now = time.time()
     # Encode before the transaction: a CodecError then costs no lock and no rollback.
     rows = [store._row(job, now) for job in jobs]
@@ -40,7 +43,7 @@ def save_all(store: SqlStore, jobs: list[JobRecord], what: str, *, fence: bool =
         store._writer.store(Slice(rows=rows, fence=fence))
         return
     fence = fence and store.owner is not None
-    store._write(lambda execute: store._put_rows(execute, rows, fence=fence), what)
+    store._write(lambda execute: store._put_rows(execute, rows, fence=fence, new=new), what)
     store._after_save(jobs)
 
 
@@ -80,6 +83,7 @@ def put_rows(
     rows: list[SaveRow],
     *,
     fence: bool = False,
+    new: bool = False,  # every row is upserted here anyway
 ) -> None:
     """Write ``rows`` (inside the caller's write transaction).
 
@@ -115,7 +119,7 @@ def after_save(store: SqlStore, jobs: list[JobRecord]) -> None:
 
 def create(store: SqlStore, job: JobRecord) -> None:
     """Save a newly admitted job (state READY)."""
-    store._save_all([job], f"create job {job.id}", fence=False)
+    store._save_all([job], f"create job {job.id}", fence=False, new=True)
 
 
 def create_many(store: SqlStore, jobs: list[JobRecord]) -> None:
@@ -124,7 +128,7 @@ def create_many(store: SqlStore, jobs: list[JobRecord]) -> None:
     A ``CodecError`` names the batch item (its position in ``jobs``) it is about.
     """
     try:
-        store._save_all(jobs, f"create {len(jobs)} jobs", fence=False)
+        store._save_all(jobs, f"create {len(jobs)} jobs", fence=False, new=True)
     except CodecError as exc:
         for k, job in enumerate(jobs):  # only on failure: which item was it?
             try:

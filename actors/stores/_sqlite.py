@@ -218,9 +218,11 @@ class SqliteStore(SqlStore):
         rows: list[SaveRow],
         *,
         fence: bool = False,
+        new: bool = False,
     ) -> None:
         # The unindexed columns first; the indexed ones only when they changed (the
         # statement matches no row otherwise), since rewriting an index costs most.
+        # Rows of jobs just admitted (``new``) are upserted at once: there is no row yet.
         # Fenced, a first update that matches nothing is either a job saved before it
         # was created or a row another worker's stamp protects: the fenced upsert that
         # follows inserts the one and changes nothing of the other.
@@ -228,7 +230,9 @@ class SqliteStore(SqlStore):
         owner = self.owner
         for params, job in last.values():
             plain, indexed = split_save(params)
-            if not fence:
+            if new:
+                execute(UPSERT, params)
+            elif not fence:
                 if execute(SAVE_PLAIN, plain).rowcount == 0:
                     execute(UPSERT, params)  # a job saved before it was created
                 else:
