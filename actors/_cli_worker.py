@@ -30,6 +30,7 @@ from actors._log_json import JsonFormatter
 from actors._redact import mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
+from actors.stores._sql import GROUP_WAIT
 
 __all__ = ["worker"]
 
@@ -88,6 +89,14 @@ __all__ = ["worker"]
     "taking turns with the runners for Python's interpreter lock.",
 )
 @click.option(
+    "--group-wait",
+    default=GROUP_WAIT,
+    show_default=True,
+    type=click.FloatRange(0.0, 1.0),
+    help="SQL stores with --commit group: the longest (seconds) the writer waits for more "
+    "slices to join a group, only while the worker has work under way; 0: never wait.",
+)
+@click.option(
     "--log-level",
     default="INFO",
     show_default=True,
@@ -111,6 +120,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     poll_interval: float,
     commit: str,
     writer: str,
+    group_wait: float,
     log_level: str,
     log_format: str,
 ) -> None:
@@ -125,7 +135,13 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     """
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
     sql = not store_url.startswith("memory:")
-    options: dict[str, str] = {"commit": commit} if sql else {}
+    options: dict[str, Any] = {"commit": commit} if sql else {}
+    if group_wait != GROUP_WAIT:
+        if not sql or commit != "group":
+            got = mask_url(store_url)
+            msg = f"--group-wait needs a SQL store and --commit group, got {got!r}"
+            raise BadArgumentError(f"{msg} with --commit {commit}")
+        options["group_wait"] = group_wait
     if writer == "process":
         if not store_url.startswith("sqlite:") or commit != "group":
             got = mask_url(store_url)

@@ -322,15 +322,21 @@ def engine_table(
 ) -> None:
     # A mode "group/8" is group commit with 8 producer threads (the others have one);
     # "group@100": one producer admitting batches of 100 with schedule_many();
-    # "group+process": SQLite's group transactions run in a writer process.
+    # "group+process": SQLite's group transactions run in a writer process; "group~0":
+    # group commit with group_wait=0 (the writer never waits for more slices).
     runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for r in range(repeat):
         for mode in modes:  # interleaved: the machine's drift hits every mode alike
-            rest, _, batch = mode.partition("@")
+            mode_, _, wait = mode.partition("~")
+            rest, _, batch = mode_.partition("@")
             rest, _, many = rest.partition("/")
             commit, _, writer = rest.partition("+")
-            options = {"writer": writer} if writer else {}
-            url = url_of(f"{commit}_{writer or 'thread'}_{many or 1}_{batch or 1}_{r}")
+            options: dict[str, Any] = {"writer": writer} if writer else {}
+            if wait:
+                options["group_wait"] = float(wait)
+            url = url_of(
+                f"{commit}_{writer or 'thread'}_{many or 1}_{batch or 1}_{wait or 'w'}_{r}"
+            )
             runs[mode].append(engine_w(url, n, commit, int(many or 1), int(batch or 1), **options))
     for mode in modes:
         wf = median([run["wf_s"] for run in runs[mode]])
@@ -357,7 +363,8 @@ def main() -> int:
         "--modes",
         default="step,slice,group,group/8,group@100,group+process@100",
         help="commit modes; mode/N: N producer threads instead of one; mode@B: batches of B; "
-        "group+process: SQLite's writer process (left out on PostgreSQL)",
+        "group+process: SQLite's writer process (left out on PostgreSQL); group~S: "
+        "group_wait=S seconds",
     )
     parser.add_argument("--worker-modes", default="group,step")
     parser.add_argument("--worker-capacity", type=int, default=200, help="each worker's --capacity")

@@ -80,6 +80,7 @@ class PostgresStore(SqlStore):
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
         timeout: seconds to wait for a connection (also bounds the first connect).
         read_only: read only, in read-only transactions (see ``SqlStore``).
+        group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
 
     _limit_all = "LIMIT ALL"

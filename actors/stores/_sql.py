@@ -77,6 +77,11 @@ class SqlStore(SqlAdmin, Store):
             ``actors jobs show`` do): it must exist and hold the current schema (nothing
             is created or upgraded), the database itself refuses writes, and a row that
             cannot be read comes back FAULTED without being saved so.
+        group_wait: with ``commit="group"``, the longest (seconds, 0 to 1; 5 ms by
+            default) the writer waits for more slices to join a group, and only while
+            the engine has work under way that will bring one (a job running or ready, a
+            case being admitted, a report the Scheduler has not read). A lone case never
+            waits; under load each commit serves many workflows. 0: never wait.
     """
 
     # Dialect details, set by subclasses.

@@ -61,6 +61,7 @@ class SqliteStore(SqlStore):
             threads instead of taking turns with them for the GIL; see
             ``actors.stores._sqlite_process``).
         read_only: open the existing file read-only (see ``SqlStore``).
+        group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
 
     def __init__(  # noqa: PLR0913 - the store's options

@@ -57,6 +57,11 @@ def test_worker_refuses_the_same_workflow_twice(runner: CliRunner, workdir: Path
             ["--commit", "group", "--writer", "process"],
             {"commit": "group", "writer": "process"},
         ),
+        (
+            "sqlite:///jobs.db",
+            ["--group-wait", "0"],
+            {"commit": "group", "group_wait": 0.0},
+        ),
         ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
     ],
 )
@@ -97,6 +102,31 @@ def test_worker_refuses_a_writer_process_without_sqlite_group_commit(
     assert result.exit_code == 2
     assert "--writer process needs a sqlite:/// store and --commit group" in result.output
     assert url in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "args"),
+    [
+        ("sqlite:///jobs.db", ["--commit", "step", "--group-wait", "0.01"]),
+        ("memory://", ["--group-wait", "0"]),
+    ],
+)
+def test_worker_refuses_a_group_wait_without_sql_group_commit(
+    runner: CliRunner, workdir: Path, url: str, args: list[str]
+) -> None:
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", url, "--workflows", name, *args])
+    assert result.exit_code == 2
+    assert "--group-wait needs a SQL store and --commit group" in result.output
+    assert url in result.output
+
+
+def test_worker_refuses_a_group_wait_out_of_range(runner: CliRunner, workdir: Path) -> None:
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "sqlite:///j.db", "--workflows", name, "--group-wait", "2"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert "--group-wait" in result.output
 
 
 def test_worker_passes_the_poll_interval_to_the_mediator(
