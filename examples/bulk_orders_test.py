@@ -4,10 +4,14 @@ from actors.stores import open_store
 from bulk_orders import main
 
 
-@pytest.mark.parametrize("writer", ["thread", "process"])
-def test_bulk_orders_share_transactions_and_every_order_is_stored(tmp_path, writer) -> None:
+@pytest.mark.parametrize(
+    ("writer", "group_wait"), [("thread", 0.005), ("thread", 0.0), ("process", 0.005)]
+)
+def test_bulk_orders_share_transactions_and_every_order_is_stored(
+    tmp_path, writer, group_wait
+) -> None:
     path = tmp_path / "orders.db"
-    out = main(orders=60, batch=25, writer=writer, path=str(path))
+    out = main(orders=60, batch=25, writer=writer, group_wait=group_wait, path=str(path))
     assert len(out["jobs"]) == 60
     assert {job.data["status"] for job in out["jobs"]} == {"confirmed"}
     # Every order (its reservation, three branches, the join and the confirmation) and
