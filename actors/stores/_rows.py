@@ -36,7 +36,7 @@ def row_params(
         # them, even none: the row's map then replaces those recorded for the split
         # before (a trigger clears them), as an operator's reopening of a branch needs.
         arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
-    state = job.state.value
+    state = job.state._value_  # a plain attribute (.value is a descriptor)
     return (
         job.id,
         job.case_id,

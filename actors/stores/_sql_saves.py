@@ -55,7 +55,7 @@ def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:
             store._seq(),
             job.step,
             job.attempt,
-            job.state.value,
+            job.state._value_,  # a plain attribute (.value is a descriptor)
             now,
             store.owner,
             job.error,
@@ -140,7 +140,10 @@ def create_many(store: SqlStore, jobs: list[JobRecord]) -> None:
 
 def save(store: SqlStore, job: JobRecord) -> None:
     """Save ``job`` after a step: every field of the record, and a step-history row."""
-    if store._writer is None and getattr(store._slice, "pending", None) is None:
+    pending = getattr(store._slice, "pending", None)
+    if pending is not None:  # inside a runner's slice: stored with it (as _save_all does)
+        pending.append(store._row(job, time.time()))
+    elif store._writer is None:
         store._save_one(job)  # a backend's fast path for a save of its own
     else:
         store._save_all([job], f"save job {job.id}")
