@@ -43,7 +43,10 @@ def plain(value: Any, depth: int) -> bool:
     if kind is dict:
         if not value:
             return True
-        if depth > MAX_DEPTH or set(map(type, value)) != _STR_KEYS or not TAGS.isdisjoint(value):
+        # Type scans in C with no set built: every key a str, no tag among them.
+        if depth > MAX_DEPTH or not _STR_KEYS.issuperset(map(type, value)):
+            return False
+        if not TAGS.isdisjoint(value):
             return False
         members: Any = value.values()
     elif kind is list or kind is tuple:
@@ -52,7 +55,7 @@ def plain(value: Any, depth: int) -> bool:
         members = value
     else:
         return kind in PLAIN_SCALARS
-    if set(map(type, members)) <= PLAIN_SCALARS:
+    if PLAIN_SCALARS.issuperset(map(type, members)):
         return True
     return all(plain(member, depth + 1) for member in members)
 
