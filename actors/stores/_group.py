@@ -204,7 +204,8 @@ class GroupWriter:
             return group, True
         group.append(item)
         # Everything queued meanwhile joins this group: that is what makes it pay. Then,
-        # while runners are inside slices, their slices join it too, up to ``wait``.
+        # while the engine has work under way (``busy``), the slices it makes join it
+        # too, up to ``wait``; the slices this writer holds are not work still to come.
         busy = self.busy if self._wait else None
         deadline = None
         while len(group) < self._max_group:
