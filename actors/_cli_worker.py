@@ -139,8 +139,9 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     if group_wait != GROUP_WAIT:
         if not sql or commit != "group":
             got = mask_url(store_url)
-            msg = f"--group-wait needs a SQL store and --commit group, got {got!r}"
-            raise BadArgumentError(f"{msg} with --commit {commit}")
+            why = "keeps no commits to group" if not sql else f"is opened with --commit {commit}"
+            msg = f"--group-wait needs a SQL store and --commit group; {got!r} {why}"
+            raise BadArgumentError(msg)
         options["group_wait"] = group_wait
     if writer == "process":
         if not store_url.startswith("sqlite:") or commit != "group":
