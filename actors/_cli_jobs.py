@@ -122,12 +122,21 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
         click.echo(_to_json(page.to_dict()))
         return
     table = Table(title=f"Jobs in {admin.store.url}")
-    for column in ("id", "case", "workflow", "step", "state", "attempt", "created", "error"):
+    # Ids stay whole on one line (an operator copies them into the next command); on a
+    # narrow terminal the other columns fold instead.
+    cases = ["-" if job.parent_id is None else job.case_id for job in page.items]
+    table.add_column("id", no_wrap=True, min_width=max((len(j.id) for j in page.items), default=2))
+    table.add_column("case", no_wrap=True, min_width=max(map(len, cases), default=4))
+    table.add_column("workflow", overflow="fold")
+    table.add_column("step", overflow="fold")
+    shown = [job.state.value for job in page.items]
+    table.add_column("state", no_wrap=True, min_width=max(map(len, shown), default=5))
+    for column in ("attempt", "created", "error"):
         table.add_column(column, overflow="fold")
-    for job in page.items:
+    for job, case in zip(page.items, cases, strict=True):
         table.add_row(
             job.id,
-            "-" if job.parent_id is None else job.case_id,
+            case,
             f"{job.workflow} v{job.version}",
             _dash(job.step),
             job.state.value,

@@ -256,3 +256,17 @@ def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
     proc.stderr.close()
     assert [r["message"] for r in rest][-1] == "worker stopped"
     assert all(r["level"] in ("INFO", "WARNING") for r in [first, *rest])
+
+
+def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> None:
+    """An operator copies ids from the table: on 80 columns they must not fold."""
+    store = f"sqlite:///{tmp_path / 'narrow.db'}"
+    case = "customer-order-2026-12-05-000042"
+    BROKEN["pay"] = True
+    with Mediator([FLOW], store=store) as mediator:
+        mediator.schedule("order", {}, job_id=case).result(timeout=TIMEOUT)
+    result = CliRunner().invoke(main, ["jobs", "list", "--store", store], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(case in line for line in lines), result.output
+    assert all(len(line) <= 80 for line in lines), result.output
