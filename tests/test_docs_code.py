@@ -54,6 +54,62 @@ def test_the_readme_example_runs_as_pasted(tmp_path: Path) -> None:
     run_as_a_reader(tmp_path, "README.md")
 
 
+# What the testing guide says each of its tests does when run as pasted: the three that
+# show a bug a user wrote find it, every other one passes.
+_GUIDE_PASSES = {
+    "test_orders_complete",
+    "test_a_seed_replays_the_same_run",
+    "test_orders_under_any_interleaving",
+    "test_no_chunk_starts_once_the_cancel_is_answered",
+    "TestOrders::runTest",
+}
+_GUIDE_FINDS = {
+    "test_no_lost_update": "lost update: counted 1",
+    "test_each_order_is_charged_once": "assert [1, 1] == [1]",
+    "test_each_order_is_charged_once_on_sqlite": "assert [1, 1] == [1]",
+}
+
+
+@pytest.mark.slow
+def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: Path) -> None:
+    """Its blocks (the included example aside, which is a test of its own) as one test file."""
+    blocks = python_blocks("docs/how-to/test-with-the-harness.md")
+    code = "\n\n".join(block for block in blocks if not block.startswith("--8<--"))
+    (tmp_path / "test_pasted.py").write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:logging",
+            "test_pasted.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    outcomes = {
+        line.split("::", 1)[1].split(" - ")[0].strip(): line.split(" ", 1)[0]
+        for line in done.stdout.splitlines()
+        if line.startswith(("PASSED test_pasted.py::", "FAILED test_pasted.py::"))
+    }
+    expected = dict.fromkeys(_GUIDE_PASSES, "PASSED") | dict.fromkeys(_GUIDE_FINDS, "FAILED")
+    assert outcomes == expected, done.stdout[-4000:] + done.stderr[-2000:]
+    for name, failure in _GUIDE_FINDS.items():
+        summary = next(line for line in done.stdout.splitlines() if f"::{name} - " in line)
+        detail = done.stdout.split(f"_ {name} _", 1)[1].split("\n____", 1)[0]
+        assert failure in detail, (name, summary)
+        if name == "test_each_order_is_charged_once":  # shrunk to one crash, as the guide says
+            assert re.search(r"plan = FaultPlan\(crashes=\(Crash\([^)]*\),\)", detail), detail
+
+
 def test_the_first_tutorial_shows_the_example_s_code() -> None:
     page = (ROOT / "docs/tutorial/first-workflow.md").read_text(encoding="utf-8")
     example = (ROOT / "examples/order_fulfilment.py").read_text(encoding="utf-8")
