@@ -143,6 +143,21 @@ def _open_store(url: str, **options: Any) -> Store:
         raise BadArgumentError(msg) from exc
 
 
+def _open_existing(url: str) -> Store:
+    """Open ``url`` to change cases in it: a SQLite file must exist already.
+
+    A mistyped path would otherwise create an empty database, and the command would
+    report that it found nothing to change there.
+    """
+    if url.partition("://")[0].lower() == "sqlite":
+        try:
+            _open_reader(url).close()  # refuses, naming the path, when there is no database
+        except BadArgumentError as exc:
+            msg = str(exc.message).replace("(a read-only open creates none)", "(none is created)")
+            raise BadArgumentError(msg) from exc.__cause__
+    return _open_store(url)
+
+
 def _open_reader(url: str) -> Store:
     """Open ``url`` to read only: a SQL database must exist; nothing is created or written."""
     if url.partition("://")[0].lower() == "memory":

@@ -10,14 +10,13 @@ nobody waits for); 4 a live worker holds the case and did not take the action in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
 from actors._cli import _to_json, _when, main, store_option
-from actors._cli_errors import BadArgumentError, CliError
+from actors._cli_errors import BadArgumentError, CliError, Seconds, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
@@ -50,7 +49,7 @@ timeout_option = click.option(
     "--timeout",
     default=10.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=Seconds(0),
     help="Seconds to wait for the worker holding the case to carry the action out.",
 )
 
@@ -156,7 +155,7 @@ def jobs_prune(store_url: str, older_than: str, as_json: bool) -> None:
 
     A case with any job not yet ended is kept, however old.
     """
-    age = parse_age(older_than, "--older-than")
+    age = parse_age(older_than, "--older-than", unit_required=True)
     admin = _admin(store_url)
     try:
         result = admin.prune(age)
@@ -203,7 +202,7 @@ def events_send(
     why: duplicate, late, finished, unknown).
     """
     try:
-        payload = json.loads(data)
+        payload = strict_json(data)
     except ValueError as exc:
         msg = f"--data is not JSON: {exc}"
         raise BadArgumentError(msg) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -14,7 +13,7 @@ from actors._cli import (
     store_option,
     workflows_option,
 )
-from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_errors import BadArgumentError, CliError, _describe, strict_json
 from actors._cli_load import load_workflows
 from actors._client import enqueue_many
 from actors._errors import ActorsError
@@ -43,7 +42,7 @@ def _lines(source: IO[str]) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            yield number, strict_json(line)
         except ValueError as exc:
             msg = f"line {number} is not JSON: {exc}"
             raise CliError(msg) from None
@@ -145,7 +144,7 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
     wf = _pick(refs, workflow_name, version)
     if data is not None:
         try:
-            value = json.loads(data)
+            value = strict_json(data)
         except ValueError as exc:
             msg = f"--data is not JSON: {exc}"
             raise BadArgumentError(msg) from None

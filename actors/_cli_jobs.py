@@ -19,8 +19,8 @@ from rich.tree import Tree
 from actors._cli import (
     _console,
     _dash,
+    _open_existing,
     _open_reader,
-    _open_store,
     _to_json,
     _when,
     store_option,
@@ -36,13 +36,26 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
-def parse_age(text: str, option: str) -> float:
-    """Seconds in ``30s``, ``15m``, ``1h``, ``7d``, ``2w`` or a plain number of seconds."""
+_MOST = 100 * 366 * 86400.0  # an age past a century is a typo (and past what dates hold)
+
+
+def parse_age(text: str, option: str, *, unit_required: bool = False) -> float:
+    """Seconds in ``30s``, ``15m``, ``1h``, ``7d``, ``2w`` or a plain number of seconds.
+
+    With ``unit_required`` a bare number is refused: where an age decides what is
+    deleted, ``0`` or ``5`` must not be read as seconds by accident.
+    """
     found = _AGE.match(text)
-    if found is None:
+    if found is None or (unit_required and not found.group(2)):
         msg = f"{option} {text!r} is not an age; write e.g. 90s, 15m, 1h, 7d or 2w"
+        if found is not None:
+            msg += " (a unit is required)"
         raise BadArgumentError(msg)
-    return float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    if seconds > _MOST:
+        msg = f"{option} {text!r} is more than a hundred years"
+        raise BadArgumentError(msg)
+    return seconds
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -57,7 +70,7 @@ def _admin(
     read_only: bool = False,
 ) -> Admin:
     workflows = [wf for ref in refs for wf in load_workflows(ref)]
-    store = _open_reader(store_url) if read_only else _open_store(store_url)
+    store = _open_reader(store_url) if read_only else _open_existing(store_url)
     return Admin(store, operator=operator, timeout=timeout, workflows=workflows)
 
 
@@ -80,8 +93,8 @@ def _admin(
 @click.option("--before", default=None, metavar="AGE", help="Created more than AGE ago.")
 @click.option("--error", default=None, metavar="TEXT", help="Only jobs whose error has TEXT.")
 @click.option("--cases", "cases_only", is_flag=True, help="Cases (root jobs) only.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 2**62))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0, 2**62))
 @json_option
 def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argument
     store_url: str,

@@ -22,7 +22,7 @@ from actors._cli import (
     store_option,
     workflows_option,
 )
-from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_errors import BadArgumentError, CliError, Seconds, _describe
 from actors._cli_load import load_workflows
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
@@ -64,7 +64,7 @@ __all__ = ["worker"]
     "--poll-interval",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0.01, 5.0),
+    type=Seconds(0.01, 5.0),
     help="Seconds between looks at the store for cases to take over (new, released, or "
     "left by a dead worker), which also renew this worker's leases (15 s). While every "
     "look fills the worker up, it looks ten times as often.",
@@ -92,7 +92,7 @@ __all__ = ["worker"]
     "--group-wait",
     default=GROUP_WAIT,
     show_default=True,
-    type=click.FloatRange(0.0, 1.0),
+    type=Seconds(0.0, 1.0),
     help="SQL stores with --commit group: the longest (seconds) the writer waits for more "
     "slices to join a group, only while the worker has work under way; 0: never wait.",
 )

@@ -270,3 +270,57 @@ def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> 
     lines = result.output.splitlines()
     assert any(case in line for line in lines), result.output
     assert all(len(line) <= 80 for line in lines), result.output
+
+
+def test_prune_needs_a_unit_and_a_sane_age_and_deletes_nothing_otherwise(url: str) -> None:
+    for age, why in (
+        ("0", "a unit is required"),
+        ("5", "a unit is required"),
+        ("999999999999999w", "more than a hundred years"),
+    ):
+        result = run("jobs", "prune", "--store", url, "--older-than", age)
+        assert result.exit_code == 2, result.output
+        assert why in result.stderr and "Traceback" not in result.output
+    with Admin(url) as admin:
+        assert admin.job("o1").state is JobState.FAULTED  # still there
+
+
+def test_commands_that_change_cases_create_no_database_at_a_mistyped_path(
+    tmp_path: Path,
+) -> None:
+    missing = f"sqlite:///{tmp_path / 'typo.db'}"
+    for args in (
+        ("jobs", "prune", "--older-than", "7d"),
+        ("jobs", "retry", "o1"),
+        ("jobs", "cancel", "o1"),
+        ("events", "send", "o2/ask", "--data", "1"),
+    ):
+        result = run(*args, "--store", missing)
+        assert result.exit_code == 2, (args, result.output)
+        assert "no SQLite database at" in result.stderr and "none is created" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_numbers_no_store_or_clock_can_take_are_refused_in_one_line(url: str) -> None:
+    refused = (
+        ("jobs", "cancel", "o2", "--timeout", "nan", "--store", url),
+        ("jobs", "list", "--limit", "100000000000000000000", "--store", url),
+        ("jobs", "list", "--offset", "100000000000000000000", "--store", url),
+        ("worker", "--store", url, "--workflows", __name__, "--poll-interval", "nan"),
+        ("worker", "--store", url, "--workflows", __name__, "--group-wait", "nan"),
+    )
+    for args in refused:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_data_with_nan_or_infinity_is_refused_as_not_json(url: str, tmp_path: Path) -> None:
+    one = run("enqueue", "order", "--store", url, "--workflows", __name__, "--data", "NaN")
+    assert one.exit_code == 2 and "NaN is not JSON" in one.stderr
+    lines = tmp_path / "cases.jsonl"
+    lines.write_text('{"order": 1}\n{"x": Infinity}\n', encoding="utf-8")
+    many = run("enqueue", "order", "--store", url, "--workflows", __name__, "--file", str(lines))
+    assert many.exit_code == 1 and "line 2 is not JSON: Infinity is not JSON" in many.stderr
+    event = run("events", "send", "o2/ask", "--data", "-Infinity", "--store", url)
+    assert event.exit_code == 2 and "-Infinity is not JSON" in event.stderr
