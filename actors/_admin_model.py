@@ -164,8 +164,8 @@ class HistoryEntry(_Plain):
     ``kind`` is ``"created"`` (the job was saved for the first time), ``"step"`` (the
     step ``step`` ran from ``started``, when a runner began it, to ``ended``, leaving the
     job ``state``), ``"waited"`` (the job waited at ``step`` from ``started`` until a
-    timer, event or join released it; a join releases its parent without a save of its
-    own, so there ``ended`` is the end of the join step's run), or ``"action"`` (an
+    timer, event or join released it: from its save to when a runner took it up again),
+    or ``"action"`` (an
     operator did ``action`` at ``ended``; ``worker`` names them). History written before
     the schema recorded step starts gives the save before as a step's start.
     """

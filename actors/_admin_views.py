@@ -129,13 +129,18 @@ def history(rows: list[HistoryRow]) -> list[HistoryEntry]:
         else:
             kind = "waited" if prev.state == JobState.WAITING.value else "step"
             started = prev.at if row.started is None else row.started
+            ended = row.at
+            if kind == "waited":
+                # It waited from its save until a runner took it up again (the run that
+                # followed, to this save, is short and not the wait's).
+                started, ended = prev.at, ended if row.started is None else row.started
             failed = row.state == JobState.FAULTED.value or (
                 row.step == prev.step and row.attempt > prev.attempt
             )
             error = row.error if failed or row.state in _FINAL_VALUES else None
             out.append(
                 HistoryEntry(
-                    kind, prev.step, prev.attempt, started, row.at, row.state, row.worker, error
+                    kind, prev.step, prev.attempt, started, ended, row.state, row.worker, error
                 )
             )
         prev = row

@@ -52,3 +52,28 @@ def test_retry_event_and_cancel_on_a_memory_store_through_its_mediator():
         assert actions[0] == "retry of step 'pay' (attempt 2)"
         assert actions[1] == "event o1/ask"
         assert admin.history("o1")[0].kind == "created"
+
+
+def test_a_wait_in_the_history_lasts_from_its_save_until_a_runner_took_the_job_up_again():
+    from actors._admin_views import history
+    from actors.stores._admin_types import HistoryRow
+
+    def row(seq, step, state, at, started=None):
+        return HistoryRow("p", seq, step, 1, state, at, "w1", None, None, started)
+
+    entries = history(
+        [
+            row(1, "fan_out", "ready", 10.0),
+            row(2, "fan_out", "waiting", 10.5, started=10.1),  # split: waits for its branches
+            row(3, None, "done", 14.02, started=14.0),  # join released it; the join's run
+        ]
+    )
+    assert [e.kind for e in entries] == ["created", "step", "waited"]
+    waited = entries[2]
+    assert (waited.step, waited.started, waited.ended) == ("fan_out", 10.5, 14.0)
+    assert waited.duration == pytest.approx(3.5)
+    # Rows written before step starts were recorded: the wait ends at the next save.
+    old = history(
+        [row(1, "w", "ready", 1.0), row(2, "w", "waiting", 2.0), row(3, None, "done", 5.0)]
+    )
+    assert (old[2].started, old[2].ended) == (2.0, 5.0)
