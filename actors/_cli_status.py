@@ -256,7 +256,10 @@ def jobs_show(
     It opens the store read-only and writes nothing.
     """
     from actors._cli_jobs import show_more
+    from actors._cli_load import load_workflows
 
+    for ref in refs:  # a bad reference fails before anything is printed
+        load_workflows(ref)
     store = _open_reader(store_url)
     try:
         job = store.get(job_id)

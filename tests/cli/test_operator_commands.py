@@ -324,3 +324,9 @@ def test_data_with_nan_or_infinity_is_refused_as_not_json(url: str, tmp_path: Pa
     assert many.exit_code == 1 and "line 2 is not JSON: Infinity is not JSON" in many.stderr
     event = run("events", "send", "o2/ask", "--data", "-Infinity", "--store", url)
     assert event.exit_code == 2 and "-Infinity is not JSON" in event.stderr
+
+
+def test_jobs_show_with_a_bad_workflows_reference_prints_nothing_but_the_error(url: str) -> None:
+    result = run("jobs", "show", "o1", "--tree", "--store", url, "--workflows", "no_such_module")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and "no_such_module" in result.stderr
