@@ -206,6 +206,13 @@ def events_send(
     except ValueError as exc:
         msg = f"--data is not JSON: {exc}"
         raise BadArgumentError(msg) from None
+    job, slash, step = correlation_id.partition("/")
+    if not (job and slash and step):  # a bad argument (exit 2), before the store is opened
+        msg = (
+            f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
+            "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+        )
+        raise BadArgumentError(msg)
     admin = _admin(store_url, operator, timeout)
     result = _run_action(admin, lambda: admin.send_event(correlation_id, payload, fault=fault))
     _report(result, as_json, ("delivered",))

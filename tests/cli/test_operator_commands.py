@@ -130,7 +130,7 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.output)["outcome"] == "delivered"
     bare = run("events", "send", "o2", "--store", url)
-    assert bare.exit_code == 3
+    assert bare.exit_code == 2  # a bad argument, as the exit-status table says
     assert "'o2' is not a correlation id: write JOB/STEP" in bare.stderr
     unknown = run("events", "send", "o2/nope", "--store", url)
     assert unknown.exit_code == 3
