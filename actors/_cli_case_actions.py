@@ -19,7 +19,14 @@ from actors._cli import _to_json, _when, main, store_option
 from actors._cli_errors import BadArgumentError, CliError, Seconds, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
-from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
+from actors.admin import (
+    OPERATOR_ENV,
+    ActionRefusedError,
+    ActionResult,
+    Admin,
+    CaseBusyError,
+    _correlation_id_problem,
+)
 
 __all__ = ["events"]
 
@@ -206,13 +213,9 @@ def events_send(
     except ValueError as exc:
         msg = f"--data is not JSON: {exc}"
         raise BadArgumentError(msg) from None
-    job, slash, step = correlation_id.partition("/")
-    if not (job and slash and step):  # a bad argument (exit 2), before the store is opened
-        msg = (
-            f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
-            "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
-        )
-        raise BadArgumentError(msg)
+    problem = _correlation_id_problem(correlation_id)
+    if problem is not None:  # a bad argument (exit 2), before the store is opened
+        raise BadArgumentError(problem)
     admin = _admin(store_url, operator, timeout)
     result = _run_action(admin, lambda: admin.send_event(correlation_id, payload, fault=fault))
     _report(result, as_json, ("delivered",))

@@ -284,13 +284,10 @@ class Admin:
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
         value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
         """
-        job_id, slash, step = correlation_id.partition("/")
-        if not (job_id and slash and step):
-            msg = (
-                f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
-                "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
-            )
-            raise ActionRefusedError(msg)
+        problem = _correlation_id_problem(correlation_id)
+        if problem is not None:
+            raise ActionRefusedError(problem)
+        job_id = correlation_id.partition("/")[0]
         record = self._stored(job_id).record
         return self._delivery.act(  # detail: the correlation id
             "event",
@@ -312,3 +309,14 @@ class Admin:
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
         return PruneResult(cases, jobs, before)
+
+
+def _correlation_id_problem(correlation_id: str) -> str | None:
+    """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``)."""
+    job_id, slash, step = correlation_id.partition("/")
+    if job_id and slash and step:
+        return None
+    return (
+        f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
+        "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+    )
