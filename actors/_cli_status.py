@@ -23,7 +23,7 @@ from actors._cli_errors import CliError
 from actors._job import Job, JobRecord, JobState
 from actors.stores import Store
 
-__all__ = ["STATUS_ROWS", "jobs", "jobs_show", "status"]
+__all__ = ["STATUS_ROWS", "SummaryRow", "jobs", "jobs_show", "status"]
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -41,46 +41,74 @@ class _Facts:
         return [j for j in self.unfinished if j.state is JobState.WAITING and test(j)]
 
 
-# One function per summary row: it returns (label, value), or None when the store cannot
+@dataclasses.dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One summary row: ``label`` and ``text`` for the table, ``key`` and ``value`` for JSON.
+
+    ``value`` is what a script reads (a number, ``None``, or an object of such), never
+    display text: the table's wording may change, the JSON keys stay.
+    """
+
+    key: str
+    label: str
+    value: Any
+    text: str
+
+
+# One function per summary row: it returns a SummaryRow, or None when the store cannot
 # tell. A store that exposes more (pending timers, waiting events, expired leases) gets
-# its row by appending a function here; the table needs no other change.
-_Row = Callable[[_Facts], tuple[str, str] | None]
+# its row by appending a function here; the table and the JSON need no other change.
+_Row = Callable[[_Facts], SummaryRow | None]
 
 
-def _row_total(facts: _Facts) -> tuple[str, str]:
-    return ("jobs in the store", str(sum(facts.counts.values())))
+def _count(key: str, label: str, n: int) -> SummaryRow:
+    return SummaryRow(key, label, n, str(n))
 
 
-def _row_unfinished(facts: _Facts) -> tuple[str, str]:
-    return ("unfinished jobs", str(len(facts.unfinished)))
+def _row_total(facts: _Facts) -> SummaryRow:
+    return _count("jobs", "jobs in the store", sum(facts.counts.values()))
 
 
-def _row_oldest(facts: _Facts) -> tuple[str, str]:
+def _row_unfinished(facts: _Facts) -> SummaryRow:
+    return _count("unfinished", "unfinished jobs", len(facts.unfinished))
+
+
+def _row_oldest(facts: _Facts) -> SummaryRow:
+    label = "oldest unfinished job"
     if not facts.unfinished:
-        return ("oldest unfinished job", "-")
+        return SummaryRow("oldest_unfinished", label, None, "-")
     job = facts.unfinished[0]  # Store.unfinished() is oldest first
     where = f"{job.workflow} v{job.version} at {job.step!r}, {job.state.value}"
-    return ("oldest unfinished job", f"{job.id} ({where})")
+    value = {
+        "id": job.id,
+        "workflow": job.workflow,
+        "version": job.version,
+        "step": job.step,
+        "state": job.state.value,
+    }
+    return SummaryRow("oldest_unfinished", label, value, f"{job.id} ({where})")
 
 
-def _row_due(facts: _Facts) -> tuple[str, str]:
+def _row_due(facts: _Facts) -> SummaryRow:
     parked = facts.waiting(lambda j: j.due is not None)
     soonest = min((j.due for j in parked if j.due is not None), default=None)
-    value = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
-    return ("waiting on a due time (wait, retry, timeout)", value)
+    text = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
+    value = {"jobs": len(parked), "next_due": soonest}
+    return SummaryRow("waiting_due", "waiting on a due time (wait, retry, timeout)", value, text)
 
 
-def _row_branches(facts: _Facts) -> tuple[str, str]:
-    return ("waiting for their branches", str(len(facts.waiting(lambda j: j.split_total > 0))))
+def _row_branches(facts: _Facts) -> SummaryRow:
+    n = len(facts.waiting(lambda j: j.split_total > 0))
+    return _count("waiting_branches", "waiting for their branches", n)
 
 
-def _row_events(facts: _Facts) -> tuple[str, str]:
-    parked = facts.waiting(lambda j: j.due is None and j.split_total == 0)
-    return ("waiting for an event, no timeout", str(len(parked)))
+def _row_events(facts: _Facts) -> SummaryRow:
+    n = len(facts.waiting(lambda j: j.due is None and j.split_total == 0))
+    return _count("waiting_events", "waiting for an event, no timeout", n)
 
 
-def _row_shed(facts: _Facts) -> tuple[str, str]:
-    return ("shed (DROP_OLDEST evictions)", str(facts.counts.get(JobState.SHED, 0)))
+def _row_shed(facts: _Facts) -> SummaryRow:
+    return _count("shed", "shed (DROP_OLDEST evictions)", facts.counts.get(JobState.SHED, 0))
 
 
 STATUS_ROWS: list[_Row] = [
@@ -142,9 +170,9 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
     summary.add_column("what")
     summary.add_column("value")
     for row in STATUS_ROWS:
-        cells = row(facts)
-        if cells is not None:
-            summary.add_row(*cells)
+        got = row(facts)
+        if got is not None:
+            summary.add_row(got.label, got.text)
     console.print(summary)
 
     if unclaimed:
@@ -179,9 +207,9 @@ def _status_json(
 ) -> dict[str, Any]:
     summary = {}
     for row in STATUS_ROWS:
-        cells = row(facts)
-        if cells is not None:
-            summary[cells[0]] = cells[1]
+        got = row(facts)
+        if got is not None:
+            summary[got.key] = got.value
     return {
         "store": facts.store.url,
         "counts": {state.value: facts.counts.get(state, 0) for state in JobState},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
@@ -50,10 +52,35 @@ def test_status_of_an_empty_store(runner: CliRunner) -> None:
 def test_status_rows_are_pluggable(
     runner: CliRunner, busy_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rows = [*cli_status.STATUS_ROWS, lambda facts: ("expired leases", "7"), lambda facts: None]
+    extra = cli_status.SummaryRow("expired_leases", "expired leases", 7, "7")
+    rows = [*cli_status.STATUS_ROWS, lambda facts: extra, lambda facts: None]
     monkeypatch.setattr(cli_status, "STATUS_ROWS", rows)
     result = runner.invoke(main, ["status", "--store", "memory://"], env={"COLUMNS": "200"})
     assert "expired leases" in result.output
+    as_json = runner.invoke(main, ["status", "--store", "memory://", "--json"])
+    assert json.loads(as_json.output)["summary"]["expired_leases"] == 7
+
+
+def test_status_json_summary_is_for_scripts(runner: CliRunner, busy_store: Store) -> None:
+    """Keys a script can name, and numbers (not the table's labels and display text)."""
+    result = runner.invoke(main, ["status", "--store", "memory://", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)["summary"]
+    assert summary == {
+        "jobs": 6,
+        "unfinished": 5,
+        "oldest_unfinished": {
+            "id": "pause-1",
+            "workflow": "pause",
+            "version": 1,
+            "step": "nap",
+            "state": "waiting",
+        },
+        "waiting_due": {"jobs": 3, "next_due": 1000030.0},
+        "waiting_branches": 1,
+        "waiting_events": 1,
+        "shed": 0,
+    }
 
 
 def test_status_with_a_bad_store_url(runner: CliRunner) -> None:
