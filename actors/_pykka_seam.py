@@ -26,6 +26,7 @@ __all__ = [
     "ActorInbox",
     "Envelope",
     "OptExcInfo",
+    "handle_failure",
     "handle_receive",
     "hooks",
     "told",
@@ -72,6 +73,19 @@ def told(envelope: Envelope[Any]) -> tuple[bool, Any]:
 def handle_receive(actor: pykka.Actor, message: Any) -> Any:
     """Deliver ``message`` to ``actor`` as pykka's own loop does (system messages too)."""
     return actor._handle_receive(message)
+
+
+def handle_failure(actor: pykka.Actor, exc_info: OptExcInfo, *, log: bool = True) -> None:
+    """Stop ``actor`` after an unhandled exception, as pykka's own loop does.
+
+    ``log=False`` stops it the same way without pykka's error log and traceback (for a
+    failure the caller reports itself).
+    """
+    if log:
+        actor._handle_failure(*exc_info)
+        return
+    pykka.ActorRegistry.unregister(actor.actor_ref)
+    actor.actor_stopped.set()
 
 
 def wrap_threading_future_get(

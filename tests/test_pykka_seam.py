@@ -52,6 +52,8 @@ def test_the_hooks_exist_with_the_calls_the_runtimes_make() -> None:
     assert list(receive.parameters) == ["self", "message"]
     envelope = inspect.signature(seam.Envelope)
     assert list(envelope.parameters)[:2] == ["message", "reply_to"]
+    failure = inspect.signature(pykka.Actor._handle_failure)
+    assert list(failure.parameters) == ["self", "exception_type", "exception_value", "traceback"]
     for method in ("put", "get", "empty"):
         assert hasattr(seam.ActorInbox, method), f"pykka's ActorInbox has no {method}()"
 
@@ -89,7 +91,7 @@ def test_the_hooks_plug_into_an_actor_class() -> None:
 
 def test_no_other_module_reaches_into_pykka() -> None:
     private = re.compile(
-        r"pykka\._|_create_actor_inbox|_create_future|_start_actor_loop|_handle_receive"
+        r"pykka\._|_create_actor_inbox|_create_future|_start_actor_loop|_handle_receive|_handle_failure"
         r"|ThreadingFuture\.get\s*=|original\(self, timeout"  # the get() wrapper
     )
     offenders = [

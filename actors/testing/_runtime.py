@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import pykka
 from pykka import messages as pykka_messages
 
-from actors._pykka_seam import Envelope, handle_receive, hooks
+from actors._pykka_seam import Envelope, handle_failure, handle_receive, hooks
 from actors.testing._cells import ActorCell, Blocker, Inbox
-from actors.testing._errors import Deadlock, HarnessError
+from actors.testing._errors import Deadlock, HarnessError, InjectedCrash
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
 from actors.testing._future import DeterministicFuture
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from actors.testing._clock import VirtualClock
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
+
+logger = logging.getLogger("actors.testing")
 
 # ActorCell and Blocker (with the cells' inbox) live in ``_cells``, DeterministicFuture in
 # ``_future``; they are re-exported here with the runtime.
@@ -215,7 +218,7 @@ class DeterministicRuntime:
                     actor.on_start()
                 except Exception as exc:
                     self.failures.append((cell, exc))
-                    actor._handle_failure(*sys.exc_info())
+                    self._failed(cell, exc)
                 return STARTED
             envelope = cell.inbox.get()
             self._handle(cell, envelope)
@@ -238,16 +241,27 @@ class DeterministicRuntime:
                 envelope.reply_to.set_exception()
             else:
                 self.failures.append((cell, exc))
-                actor._handle_failure(*sys.exc_info())
+                self._failed(cell, exc)
                 try:
                     actor.on_failure(*sys.exc_info())
                 except Exception:
-                    actor._handle_failure(*sys.exc_info())
+                    handle_failure(actor, sys.exc_info())
         except BaseException:
             # pykka stops every actor on a BaseException (e.g. KeyboardInterrupt); so do
             # we, and let it propagate so the test run stops too.
             self.stop_all()
             raise
+
+    @staticmethod
+    def _failed(cell: ActorCell, exc: Exception) -> None:
+        """Stop ``cell``'s actor after ``exc``, as pykka's loop does (called in ``except``)."""
+        if isinstance(exc, InjectedCrash):
+            # The test's own doing: one line, where pykka logs a traceback at ERROR, so a
+            # property test with crashes leaves no page of tracebacks per example.
+            logger.info("%s: %s", cell.name, exc)
+            handle_failure(cell.actor, sys.exc_info(), log=False)
+        else:
+            handle_failure(cell.actor, sys.exc_info())
 
     def _teardown(self, cell: ActorCell) -> None:
         """Pykka's loop teardown: answer what is left in a stopped actor's inbox."""

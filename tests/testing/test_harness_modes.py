@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -329,3 +330,20 @@ def test_the_report_names_a_planned_crash_the_run_never_reached():
     assert "crash after step #40's task, before its save is stored" in report
     assert "runner 1's before_step crash (armed)" in report
     assert "before step #2" not in report
+
+
+def test_an_injected_crash_logs_one_line_not_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A property test with crashes must not bury its own failure under pykka tracebacks."""
+    flow = Workflow("two", start="a", steps=[
+        Sequential("a", lambda d: None, next="b"),
+        Sequential("b", lambda d: None),
+    ])  # fmt: skip
+    plan = FaultPlan(crashes=(Crash(at_step=1, point="before_save"),))
+    with caplog.at_level(logging.INFO), Harness([flow], seed=1, faults=plan) as h:
+        h.schedule("two", {})
+        assert [job.state for job in h.finish()] == [JobState.DONE]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    injected = [r.getMessage() for r in caplog.records if r.name == "actors.testing"]
+    assert len(injected) == 1
+    assert injected[0].startswith("runner-0")
+    assert "injected: runner 0 crash after step #1's task" in injected[0]
