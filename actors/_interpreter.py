@@ -188,10 +188,10 @@ class Interpreter:
         }
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
-        self.returned: tuple[str, str] | None = None
-        """``(job id, step)`` of the last task that returned data other than a dict.
+        self.returned: tuple[str, str, Any] | None = None
+        """``(job id, step, value)`` of the last task that returned data other than a dict.
 
-        A later step that fails on such data names that step in its fault (its own
+        A later step that fails on that very value names the step in its fault (its own
         code only found the data wrong).
         """
 
@@ -232,7 +232,7 @@ class Interpreter:
             if result is not None:
                 job.data = result
                 if type(result) is not dict:
-                    self.returned = (job.id, step.name)
+                    self.returned = (job.id, step.name, result)
         except Exception as exc:
             return self.failed(job, step, exc)
         job.step = step.next
@@ -272,7 +272,9 @@ class Interpreter:
     def _returned_by(self, job: JobRecord, step: Sequential) -> str:
         """Which earlier step's task returned the job's data, if it is not a dict; else ``""``."""
         returned, data = self.returned, job.data
-        if returned is None or type(data) is dict or returned[0] != job.id:
+        # Only the very value that task returned: a handler (on_reply...) may have
+        # replaced it since, and a restored job's data is a copy.
+        if returned is None or returned[0] != job.id or returned[2] is not data:
             return ""
         if returned[1] == step.name:
             return ""  # the failing step's own earlier attempt: nothing new to name

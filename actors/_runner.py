@@ -234,7 +234,7 @@ class Runner(pykka.Actor):
                     if result is not None:
                         job.data = result
                         if type(result) is not dict:  # named if a later step fails on it
-                            self._steps.returned = (job.id, chained.name)
+                            self._steps.returned = (job.id, chained.name, result)
                     job.step = after
                     job.attempt = 1
                 if job.step is None:
