@@ -12,6 +12,7 @@ tested over any outcome without threads or a store (``tests/core/test_interprete
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -187,6 +188,12 @@ class Interpreter:
         }
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
+        self.returned: tuple[str, str, Any] | None = None
+        """``(job id, step, value)`` of the last task that returned data other than a dict.
+
+        A later step that fails on that very value names the step in its fault (its own
+        code only found the data wrong).
+        """
 
     def plain_tasks(self, wf: Workflow) -> dict[str | None, tuple[Sequential, Any, str | None]]:
         """``wf``'s Sequential steps whose task takes only the data: name -> (step, task, next).
@@ -224,6 +231,8 @@ class Interpreter:
                 result = step.task(job.data)
             if result is not None:
                 job.data = result
+                if type(result) is not dict:
+                    self.returned = (job.id, step.name, result)
         except Exception as exc:
             return self.failed(job, step, exc)
         job.step = step.next
@@ -247,7 +256,8 @@ class Interpreter:
             )
             return Park(delay) if delay > 0 else None  # None: saved, then the step again
         if not step.has_fault_path:
-            return fault(job, step, f"{_describe(exc)} (attempt {job.attempt})")
+            why = f"{_describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
+            return fault(job, step, why)
         if step.on_fault is not None:
             try:
                 result = step.on_fault(job.data, exc)
@@ -258,6 +268,21 @@ class Interpreter:
                 job.data = result
         _goto(job, step.fault_next)
         return None
+
+    def _returned_by(self, job: JobRecord, step: Sequential) -> str:
+        """Which earlier step's task returned the job's data, if it is not a dict; else ``""``."""
+        returned, data = self.returned, job.data
+        # Only the very value that task returned: a handler (on_reply...) may have
+        # replaced it since, and a restored job's data is a copy.
+        if returned is None or returned[0] != job.id or returned[2] is not data:
+            return ""
+        if returned[1] == step.name:
+            return ""  # the failing step's own earlier attempt: nothing new to name
+        return (
+            f"; the job's data is {type(data).__name__} {reprlib.repr(data)}, which the task "
+            f"of step {returned[1]!r} returned (a task's return value, unless None, "
+            "replaces the job's data)"
+        )
 
     def choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> Effect | None:
         """Go to ``if_true`` or ``if_false`` as the spec says."""

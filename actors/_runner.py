@@ -233,6 +233,8 @@ class Runner(pykka.Actor):
                 else:
                     if result is not None:
                         job.data = result
+                        if type(result) is not dict:  # named if a later step fails on it
+                            self._steps.returned = (job.id, chained.name, result)
                     job.step = after
                     job.attempt = 1
                 if job.step is None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._pykka_seam import Envelope, told
+from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -92,9 +93,14 @@ class Inbox:
                 self.lane.append(message)
                 return
         self.queue.append(envelope)
+        reply_to, cell = envelope.reply_to, self.cell
+        # An ask: a Deadlock while waiting on it names who was asked what (unless the
+        # harness named the future already: an event's, a cancel's).
+        if isinstance(reply_to, DeterministicFuture) and reply_to.about is None:
+            reply_to.about = (cell.name if cell is not None else "an actor", envelope.message)
         hook = self.runtime.put_filter
-        if hook is not None and self.cell is not None and envelope.reply_to is None:
-            for _ in range(hook(self.cell, envelope)):
+        if hook is not None and cell is not None and reply_to is None:
+            for _ in range(hook(cell, envelope)):
                 self.queue.append(envelope)  # a duplicated tell (asks are never duplicated)
 
     def get(self) -> Envelope[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation
+from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, closed_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,6 +23,7 @@ class Checking:
     probe: Probe
     runtime: DeterministicRuntime
     check: bool
+    _closed: bool
     _depth: int
     _scheduler_ran: bool
     """Whether an action since the last check may have reached the Scheduler."""
@@ -41,6 +42,8 @@ class Checking:
 
     def check_invariants(self) -> None:
         """Check every invariant now (the harness also does after every action)."""
+        if self._closed:
+            raise closed_error("check_invariants()")
         self._check(scheduler_ran=True)
 
     def _check(self, *, scheduler_ran: bool) -> None:
@@ -57,6 +60,8 @@ class Checking:
         4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
         save; 6: admitted, unstarted cases stay within capacity.
         """
+        if self._closed:
+            raise closed_error("check_invariant()")
         try:
             if number == 4:
                 self.check_progress()
@@ -67,6 +72,8 @@ class Checking:
 
     def check_progress(self) -> None:
         """Invariant 4: when nothing can run, no unfinished work is stuck (else ``Deadlock``)."""
+        if self._closed:
+            raise closed_error("check_progress()")
         if not self._options() and not self._at:
             stuck = self._stuck()
             if stuck:

@@ -29,3 +29,11 @@ class InvariantViolation(HarnessError, AssertionError):  # noqa: N818 - like Dea
 
 class InjectedCrash(Exception):  # noqa: N818 - it is not an error of the code under test
     """Raised at a fault point to crash a runner between two steps (never caught by the engine)."""
+
+
+def closed_error(call: str) -> HarnessError:
+    """What a closed ``Harness`` raises when ``call`` would run its simulation again."""
+    return HarnessError(
+        f"{call}: this Harness is closed (close() was called, or its with block ended); "
+        "its actors are stopped. Start a new Harness (h.replay() repeats this run)"
+    )

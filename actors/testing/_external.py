@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._admission import FullMode
 from actors._errors import ActorsError, EngineStoppedError, MailboxFull
+from actors.testing._errors import closed_error
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class External:
     monitor: Monitor
     mediator: Mediator
     actions: int
+    _closed: bool
 
     def __init__(self, probe: Probe) -> None:
         self._probe = probe
@@ -123,6 +125,8 @@ class External:
         frees; under ``DROP_NEWEST`` the submission records ``MailboxFull``; under
         ``DROP_OLDEST`` the oldest queued case is shed to make room.
         """
+        if self._closed:
+            raise closed_error("schedule()")
         sub = Submission(self.runtime, len(self.submissions), workflow, data)
         self.submissions.append(sub)
         self._admit([sub])
@@ -138,6 +142,8 @@ class External:
         ``DROP_OLDEST`` the oldest queued cases are shed to make room, if that is enough.
         A batch larger than the capacity raises ``ValueError`` at once.
         """
+        if self._closed:
+            raise closed_error("schedule_many()")
         first = len(self.submissions)
         subs = [Submission(self.runtime, first + k, workflow, data) for k, data in enumerate(items)]
         if len(subs) > self._probe.gate.capacity:
@@ -180,6 +186,9 @@ class External:
             return
         for sub, handle in zip(subs, handles, strict=True):
             sub.handle = handle
+            future = handle._future
+            if isinstance(future, DeterministicFuture):  # named in a Deadlock's headline
+                future.about = f"the result of case {handle.job_id} (workflow {workflow!r})"
             self.monitor.admitted(handle.job_id)
             self._record(name, "admit", handle.job_id, workflow)
 
@@ -200,6 +209,8 @@ class External:
         event is one more message in the Scheduler's inbox, so it interleaves with the
         engine's own deliveries, and may lose a race with a timeout.
         """
+        if self._closed:
+            raise closed_error("receive_event()")
         message = m.DeliverEvent(correlation_id, event, fault)
         planned = self.faults.next_event()
         job = correlation_id.split("/", 1)[0]
@@ -207,6 +218,7 @@ class External:
             self._record("harness", "event dropped", job, correlation_id)
             return None
         future: DeterministicFuture[EventOutcome] = DeterministicFuture(self.runtime)
+        future.about = f"the outcome of event {correlation_id!r} (job {job})"
         if planned is None or planned.action == "duplicate":
             self._send(message, future)
             if planned is not None:
@@ -221,7 +233,10 @@ class External:
 
     def cancel(self, job_id: str) -> DeterministicFuture[CancelOutcome]:
         """Ask the Scheduler to cancel ``job_id``; returns the future of its ``CancelOutcome``."""
+        if self._closed:
+            raise closed_error("cancel()")
         future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
+        future.about = f"the outcome of cancel({job_id!r})"
         self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)
         self._record("harness", "cancel", job_id)
         return future

@@ -39,7 +39,16 @@ class Failures:
         raise NotImplementedError
 
     def fail(self, message: str) -> NoReturn:
-        """Raise ``InvariantViolation(message)`` with this run's seed, config and trace tail."""
+        """Fail the run with your own check's ``message``: always raises ``InvariantViolation``.
+
+        The error's message is ``message`` followed by what every harness failure carries:
+        the seed (or choices) that replays the run, its config, the engine's state and the
+        trace tail. ``InvariantViolation`` is both a ``HarnessError`` and an
+        ``AssertionError``: ``pytest.raises(AssertionError)`` catches it too.
+
+        Raises:
+            InvariantViolation: always.
+        """
         self._fail(InvariantViolation, message)
 
     def report(self) -> str:

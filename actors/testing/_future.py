@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import queue
+import reprlib
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pykka
 
 from actors.testing._errors import Deadlock
+from actors.testing._report import describe_message
 
 if TYPE_CHECKING:
     from actors._pykka_seam import OptExcInfo
@@ -32,6 +34,23 @@ class DeterministicFuture(pykka.Future[T]):
         self._has_result = False
         self._value: Any = None
         self._exc_info: OptExcInfo | None = None
+        self.about: str | tuple[str, Any] | None = None
+        """What the future stands for, as ``describe()`` words it: a text, or the
+        ``(actor name, message)`` of the ask it answers (worded only when read)."""
+
+    def describe(self) -> str:
+        """What this future stands for, for a ``Deadlock`` or timeout message.
+
+        ``the result of case j1 (workflow 'order')``, ``stock's reply to Reserve(...)``;
+        a future nobody named is ``a future``.
+        """
+        about = self.about
+        if about is None:
+            return "a future"
+        if isinstance(about, str):
+            return about
+        name, message = about
+        return f"{name}'s reply to {_message(message)}"
 
     @property
     def resolved(self) -> bool:
@@ -48,7 +67,7 @@ class DeterministicFuture(pykka.Future[T]):
             if self._runtime is None:
                 msg = "this future is unresolved and belongs to no runtime that could resolve it"
                 raise Deadlock(msg)
-            self._runtime.drive_until(lambda: self._has_result, timeout, what=repr(self))
+            self._runtime.drive_until(lambda: self._has_result, timeout, what=self.describe())
         if self._exc_info is not None:
             exc_type, exc_value, exc_tb = self._exc_info
             assert exc_type is not None
@@ -73,4 +92,12 @@ class DeterministicFuture(pykka.Future[T]):
 
     def __repr__(self) -> str:
         state = "resolved" if self._has_result else "pending"
-        return f"<DeterministicFuture {state}>"
+        return f"<DeterministicFuture {state}: {self.describe()}>"
+
+
+def _message(message: Any) -> str:
+    """An asked message in a headline: the engine's by type and job, a user's by its repr."""
+    if type(message).__module__ != "actors.messages":
+        return reprlib.repr(message)
+    action, job, _ = describe_message(message)
+    return f"{action} of job {job}" if job else action

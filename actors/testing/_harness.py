@@ -10,6 +10,7 @@ import pykka
 
 from actors._admission import FullMode
 from actors._mediator import Mediator
+from actors._workflow import Workflow
 from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
 from actors.testing._checking import Checking
@@ -20,6 +21,7 @@ from actors.testing._errors import (
     Deadlock,
     InvariantViolation,
     Livelock,
+    closed_error,
 )
 from actors.testing._external import External
 from actors.testing._failures import Failures
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
 
     from actors._job import Job
     from actors._pykka_seam import Envelope
-    from actors._workflow import Workflow
     from actors.stores import Store
     from actors.testing._chooser import Chooser
 
@@ -66,7 +67,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
     every failure message carries the seed and the tail of the trace.
 
     Args:
-        workflows: the workflows the simulated Mediator runs.
+        workflows: the workflows the simulated Mediator runs: a list (or any iterable) of
+            ``Workflow`` objects, ``Harness([flow])``, as for ``Mediator``.
         seed: seeds the chooser; the same seed replays the identical trace.
         data: a Hypothesis ``st.data()`` object to draw choices from (instead of ``seed``).
         runners: as for ``Mediator``.
@@ -121,7 +123,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         if len(given) > 1:
             msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
             raise ValueError(msg)
-        workflows = list(workflows)
+        workflows = _workflow_list(workflows)
         self._options_kept: dict[str, Any] = {
             "workflows": workflows, "runners": runners, "capacity": capacity,
             "full_mode": full_mode, "runner_batch": runner_batch, "faults": faults,
@@ -148,21 +150,30 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         # A chooser that ranks actors (PCT) is shown who each option would run.
         self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
+        """The virtual clock every timer of the run is set on."""
         self.clock.hold()  # every ring is an action the harness chooses (and replays)
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
+        """The threadless runtime the engine's actors (and ``actor()``'s) run on."""
         self.runtime.driver = self.step
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
         self.runtime.foreign = self._foreign
         self.plan = faults or FaultPlan()
+        """The fault plan (``faults=``; an empty plan by default)."""
         self.faults = FaultInjector(self.plan)
+        """Applies ``plan`` as the run goes; ``faults.steps`` counts the steps run so far."""
         if self.plan.duplicates:
             self.runtime.put_filter = self._copies
         Recorder.__init__(self)
         self.runners = runners
+        """How many runners the simulated Mediator has."""
         self.max_steps = max_steps
+        """The action budget of the whole run (``Livelock`` beyond it)."""
         self.check = check
+        """Whether invariants are checked after every action."""
         self.failure: BaseException | None = None
+        """The failure this run raised (``Deadlock``, ``Livelock``...), once it has."""
+        self._closed = False
         self._depth = 0
         self._scheduler_ran = True  # what the Scheduler holds is checked after it acts
         self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
@@ -173,6 +184,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         if isinstance(store, str):
             store = open_store(store)
         self.store = store if store is not None else MemoryStore(copy_data=True)
+        """The job store the simulated engine saves to."""
         grouped = adopt_writer(self.store)  # ValueError for commits it cannot schedule
         if grouped is None and any(c.point == "in_group" for c in self.plan.crashes):
             raise ValueError(no_groups("Crash(point='in_group')", self.store))
@@ -192,11 +204,15 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             ids=lambda: f"j{next(counter)}",
             runner_batch=runner_batch,
         )
+        """The simulated engine: a real ``Mediator`` on the harness's runtime and clock."""
         self.probe = Probe(self.mediator, self.runtime)
+        """Reads what the engine's actors, channel, gate and store hold (for the checks)."""
         self.monitor = Monitor(self.probe)
+        """The harness's own records of the run and its invariant checks."""
         self.points = CrashPoints(
             self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
         )
+        """Crashes inside a step and stalled runners that wake later (the fault plan's)."""
         self.writer = (
             ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
             if grouped is not None
@@ -218,6 +234,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``pick`` chooses among the enabled actions (modulo their number) instead of the
         chooser: how a stateful test steers the interleaving.
         """
+        if self._closed:
+            raise closed_error("step()")
         if self.actions >= self.max_steps:
             self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
         if self._at:
@@ -264,6 +282,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         the test can answer a request before its timeout, or ``advance()`` the clock
         itself.
         """
+        if self._closed:
+            raise closed_error("run_until_quiescent()")
         self._frozen, frozen = not advance_time, self._frozen
         try:
             return self._run_quiet(max_steps)
@@ -293,6 +313,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         CANCELLED or was reported SHED, and every split whose branches all arrived fired
         its join exactly once.
         """
+        if self._closed:
+            raise closed_error("finish()")
         self.run_until_quiescent()
         waiting = [s for s in self.submissions if s.handle is not None and not s.done]
         if waiting:
@@ -311,6 +333,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         How a scenario schedules outside activity (a producer, a cancel, an event) to
         interleave with the engine's own deliveries.
         """
+        if self._closed:
+            raise closed_error("at()")
         self._at.append((action, next(self._at_seq), fn))
         self._at.sort()
 
@@ -320,7 +344,14 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``behaviour`` may be a ``pykka.ThreadingActor`` subclass: here it runs without its
         thread, one delivery at a time like the engine's actors, so the chooser decides
         when it handles each message and a cycle of asks is reported as ``Deadlock``.
+
+        Raises ``TypeError`` for anything but an actor class: an actor instance or an
+        ``ActorRef`` is refused (the harness starts the actor itself, from its class).
         """
+        if self._closed:
+            raise closed_error("actor()")
+        if not (isinstance(behaviour, type) and issubclass(behaviour, pykka.Actor)):
+            raise TypeError(_not_an_actor_class(behaviour))
         return self.runtime.actor_class(behaviour).start(*args, **kwargs)
 
     def crash_runner(
@@ -333,11 +364,15 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         wakes later and runs the step's task again) or ``"in_group"`` (the group holding
         its slice is lost before it is stored; ``commit="group"`` only).
         """
+        if self._closed:
+            raise closed_error("crash_runner()")
         check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
         self.faults.armed[index] = (lease, point)
 
     def advance(self, seconds: float) -> int:
         """Move the virtual clock forward, ringing alarms on the way; how many rang."""
+        if self._closed:
+            raise closed_error("advance()")
         rang = self.clock.advance(seconds)
         self._record("clock", "advance", None, f"+{seconds} -> t={self.clock.now()}")
         return rang
@@ -358,8 +393,12 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         """Stop every simulated actor at once (no ``on_stop``: the simulation is over).
 
         A store the harness opened from a URL is closed too; a store object given to it
-        stays open for the test to read.
+        stays open for the test to read. The trace, ``report()`` and the results of ended
+        cases stay readable; anything that would run the simulation again (``schedule()``,
+        ``step()``, ``finish()``, a pending result's ``get()``...) raises ``HarnessError``.
         """
+        self._closed = True
+        self.runtime.driver = _closed_driver  # a pending future's get() drives no more
         self.runtime.stop_all()
         if self._owned_store:
             self._owned_store = False
@@ -380,3 +419,43 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
+
+
+def _closed_driver() -> bool:
+    raise closed_error("waiting for a result or a reply")
+
+
+def _workflow_list(workflows: Any) -> list[Workflow]:
+    """``workflows`` as a list, or a ``TypeError`` saying what was passed and what is expected."""
+    if isinstance(workflows, Workflow):
+        msg = (
+            f"Harness(workflows): expected a list of Workflow objects, got a single "
+            f"Workflow ({workflows.name!r}); pass it in a list: Harness([workflow])"
+        )
+        raise TypeError(msg)
+    try:
+        listed = list(workflows)
+    except TypeError:
+        msg = (
+            f"Harness(workflows): expected a list of Workflow objects, "
+            f"got {type(workflows).__name__} {workflows!r}"
+        )
+        raise TypeError(msg) from None
+    for index, workflow in enumerate(listed):
+        if not isinstance(workflow, Workflow):
+            msg = (
+                f"Harness(workflows): expected a list of Workflow objects, but item {index} "
+                f"is {type(workflow).__name__} {workflow!r}"
+            )
+            raise TypeError(msg)
+    return listed
+
+
+def _not_an_actor_class(behaviour: object) -> str:
+    expected = "actor(behaviour): expected a pykka.Actor subclass (the class itself)"
+    if isinstance(behaviour, pykka.ActorRef):
+        return f"{expected}, got an ActorRef of {behaviour.actor_class.__name__} (already started)"
+    if isinstance(behaviour, pykka.Actor):
+        name = type(behaviour).__name__
+        return f"{expected}, got an instance of {name}: pass {name} and its arguments"
+    return f"{expected}, got {type(behaviour).__name__} {behaviour!r}"

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from actors._admission import FullMode
 from actors.testing._faults import (
+    CRASH_POINTS,
     Crash,
     CrashPoint,
     Duplicate,
@@ -65,7 +66,11 @@ def shapes(
     requests: bool = False,
     dynamic: bool = True,
 ) -> Node:
-    """Workflow shapes of at most ``max_size`` records, splits nested ``max_depth`` deep."""
+    """Workflow shapes of at most ``max_size`` records, splits nested ``max_depth`` deep.
+
+    A ``@st.composite`` strategy: call it without ``draw`` (``shapes(max_size=5)``); it
+    returns a strategy of shapes, which ``workflows()`` compiles.
+    """
     allowed = {"task", "seq", "split", "choice"}
     allowed |= {k for k, on in (("wait", waits), ("loop", loops), ("request", requests)) if on}
     joins = ("sync", "none", "first") if discriminators else ("sync", "none")
@@ -169,7 +174,14 @@ def fault_plans(
     crash points to draw from (see ``Crash``): by default only crashes between steps,
     which never run a step twice; add ``"before_save"`` and ``"stalled"`` to check that
     tasks are idempotent, and ``"in_group"`` with a store that commits in groups.
+    A single name is still a collection: ``points=("before_save",)``, not a str.
     """
+    if isinstance(points, str):  # a str is a Sequence too: each letter would be a point
+        msg = (
+            f"fault_plans(points={points!r}): points is a collection of crash point names, "
+            f"e.g. points=({points!r},); the names are {', '.join(CRASH_POINTS)}"
+        )
+        raise TypeError(msg)
     if crashes and not points:
         msg = "fault_plans(points=()): name at least one crash point, or pass crashes=False"
         raise ValueError(msg)
@@ -215,7 +227,11 @@ def scenarios(
     max_cases: int = 4,
     cancels: bool = True,
 ) -> Scenario:
-    """A whole run: a workflow, a configuration, up to ``max_cases`` cases, and faults."""
+    """A whole run: a workflow, a configuration, up to ``max_cases`` cases, and faults.
+
+    A ``@st.composite`` strategy: call it without ``draw`` (``scenarios(max_cases=2)``);
+    it returns a strategy of ``Scenario`` objects, each run with ``Scenario.play``.
+    """
     wf = draw(workflows if workflows is not None else globals()["workflows"]())
     config = draw(configs if configs is not None else engine_configs())
     plan = draw(faults if faults is not None else st.just(FaultPlan()))

@@ -1,0 +1,171 @@
+"""What a user meets using the harness from its docs: clear errors for misuse, readable reports.
+
+Each test is user code doing what a first-time user did: the mistake, and the error or
+report that must tell them what went wrong.
+"""
+
+from __future__ import annotations
+
+import pykka
+import pytest
+
+from actors import JobState, RequestReaction, Sequential, Workflow
+from actors.testing import Deadlock, Harness, HarnessError, InvariantViolation, strategies
+
+
+def reserve(data):
+    data["reserved"] = True
+
+
+def price(data):
+    return data["amount"] * 2  # a bug: returns a number, which replaces the job's data
+
+
+def price_in_context(data, ctx):
+    return data["amount"] * 2  # the same bug in a task that takes the step context
+
+
+def ship(data):
+    data["shipped"] = True
+
+
+order_flow = Workflow("order", start="reserve", steps=[
+    Sequential("reserve", reserve, next="ship"),
+    Sequential("ship", ship),
+])  # fmt: skip
+
+
+def priced_flow(task):
+    return Workflow("priced", start="reserve", steps=[
+        Sequential("reserve", reserve, next="price"),
+        Sequential("price", task, next="ship"),
+        Sequential("ship", ship),
+    ])  # fmt: skip
+
+
+def send_request(data, correlation_id):
+    pass  # nobody ever replies
+
+
+request_flow = Workflow("ask", start="ask", steps=[RequestReaction("ask", send=send_request)])
+
+
+class Stock(pykka.ThreadingActor):
+    def on_receive(self, message):
+        return message
+
+
+# -- a closed harness ---------------------------------------------------------------------
+
+
+def test_scheduling_on_a_closed_harness_says_it_is_closed():
+    h = Harness([order_flow], seed=1)
+    h.close()
+    with pytest.raises(HarnessError, match=r"schedule\(\): this Harness is closed"):
+        h.schedule("order", {})
+
+
+def test_a_harness_used_after_its_with_block_says_it_is_closed_not_deadlock():
+    with Harness([order_flow], seed=1) as h:
+        pending = h.schedule("order", {})
+    for call in (pending.result, h.finish, h.run_until_quiescent, h.step):
+        with pytest.raises(HarnessError, match="this Harness is closed") as caught:
+            call()
+        assert not isinstance(caught.value, Deadlock)
+    with pytest.raises(HarnessError, match="this Harness is closed"):
+        h.schedule_many("order", [{}])
+    with pytest.raises(HarnessError, match="this Harness is closed"):
+        h.cancel("j1")
+
+
+def test_a_closed_harness_still_shows_its_results_and_trace():
+    with Harness([order_flow], seed=1) as h:
+        done = h.schedule("order", {})
+        h.finish()
+    assert done.result().state is JobState.DONE
+    assert h.trace
+    assert "unfinished cases: 0" in h.report()
+
+
+# -- wrong arguments ----------------------------------------------------------------------
+
+
+def test_a_single_workflow_instead_of_a_list_is_a_clear_type_error():
+    with pytest.raises(TypeError, match=r"list of Workflow.*single Workflow \('order'\)"):
+        Harness(order_flow, seed=1)  # type: ignore[arg-type]
+
+
+def test_a_list_of_workflow_names_is_a_clear_type_error():
+    with pytest.raises(TypeError, match="item 0 is str 'order'"):
+        Harness(["order"], seed=1)  # type: ignore[list-item]
+
+
+def test_starting_an_actor_instance_is_a_clear_type_error():
+    expected = r"expected a pykka\.Actor subclass.*instance of Stock"
+    with Harness([order_flow], seed=1) as h, pytest.raises(TypeError, match=expected):
+        h.actor(Stock())  # type: ignore[arg-type]
+
+
+def test_starting_an_actor_ref_is_a_clear_type_error():
+    with Harness([order_flow], seed=1) as h:
+        stock = h.actor(Stock)
+        with pytest.raises(TypeError, match=r"expected a pykka\.Actor subclass.*ActorRef of Stock"):
+            h.actor(stock)  # type: ignore[arg-type]
+        assert stock.ask("ok") == "ok"  # the real call still works
+
+
+def test_fault_plans_refuses_one_point_name_given_as_a_str():
+    with pytest.raises(TypeError, match=r"points=\('before_save',\).*before_step, before_save"):
+        strategies.fault_plans(points="before_save")  # type: ignore[arg-type]
+
+
+# -- what a report says -------------------------------------------------------------------
+
+
+def test_a_deadlock_waiting_on_a_case_names_the_case_not_a_future():
+    with Harness([request_flow], seed=1) as h:
+        case = h.schedule("ask", {})
+        with pytest.raises(Deadlock) as caught:
+            case.result()
+    headline = str(caught.value).splitlines()[0]
+    assert "DeterministicFuture" not in headline
+    assert "the result of case j1 (workflow 'ask') is unresolved" in headline
+
+
+class Clerk(pykka.ThreadingActor):
+    """Asks itself while handling a message: a one-actor deadlock."""
+
+    def on_receive(self, message):
+        return self.actor_ref.ask({"again": message})
+
+
+def test_a_deadlock_waiting_on_an_ask_names_the_actor_and_the_message():
+    with Harness([order_flow], seed=1) as h:
+        clerk = h.actor(Clerk)
+        with pytest.raises(Deadlock) as caught:
+            clerk.ask("hello")
+    headline = str(caught.value).splitlines()[0]
+    assert "DeterministicFuture" not in headline
+    assert "clerk's reply to {'again': 'hello'} is unresolved" in headline
+
+
+def test_fail_raises_invariant_violation_with_the_seed():
+    with Harness([order_flow], seed=7) as h:
+        h.schedule("order", {})
+        h.finish()
+        with pytest.raises(InvariantViolation, match="my own check failed") as caught:
+            h.fail("my own check failed")
+    assert "seed: 7" in str(caught.value)
+    assert isinstance(caught.value, AssertionError)
+
+
+@pytest.mark.parametrize("task", [price, price_in_context])
+def test_a_task_returning_a_non_dict_is_named_when_the_next_step_fails_on_it(task):
+    with Harness([priced_flow(task)], seed=1) as h:
+        case = h.schedule("priced", {"amount": 3})
+        h.finish()
+    job = case.result()
+    assert job.state is JobState.FAULTED
+    assert job.error is not None
+    assert job.error.startswith("step 'ship': TypeError")  # where it failed
+    assert "the job's data is int 6, which the task of step 'price' returned" in job.error
