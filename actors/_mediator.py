@@ -19,6 +19,7 @@ from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
+from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from actors._handle import JobHandle
     from actors._job import Job
     from actors._outcomes import CancelOutcome, EventOutcome, Stats
-    from actors._workflow import Workflow
     from actors.metrics import Metrics
     from actors.tracing import Tracer
 
@@ -91,13 +91,14 @@ class Mediator:
         owner: str | None = None,
         tracer: Tracer | None = None,
     ) -> None:
+        workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
             raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
-            list(workflows),
+            workflows,
             the_store,
             clock or SystemClock(),
             gate,

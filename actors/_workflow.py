@@ -22,7 +22,7 @@ from actors._steps import (
     wants_context,
 )
 
-__all__ = ["Workflow"]
+__all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
 
@@ -233,3 +233,32 @@ def _primary_callable(step: Step) -> Any:
     if isinstance(step, RequestReaction):
         return step.send
     return None
+
+
+def workflow_list(workflows: Any, where: str) -> list[Workflow]:
+    """``workflows`` as a list, or a ``TypeError`` naming ``where`` and what was passed.
+
+    ``Mediator(flow)`` (one Workflow, not a list) and a list of workflow names are the
+    usual slips; each gets a message that says what to pass instead.
+    """
+    expected = f"{where}: expected a list of Workflow objects"
+    if isinstance(workflows, Workflow):
+        name = where.split("(", 1)[0]
+        msg = (
+            f"{expected}, got a single Workflow ({workflows.name!r}); pass it in a list: "
+            f"{name}([workflow])"
+        )
+        raise TypeError(msg)
+    if isinstance(workflows, str | bytes):
+        msg = f"{expected}, got {type(workflows).__name__} {workflows!r}"
+        raise TypeError(msg)
+    try:
+        listed = list(workflows)
+    except TypeError:
+        msg = f"{expected}, got {type(workflows).__name__} {workflows!r}"
+        raise TypeError(msg) from None
+    for index, workflow in enumerate(listed):
+        if not isinstance(workflow, Workflow):
+            msg = f"{expected}, but item {index} is {type(workflow).__name__} {workflow!r}"
+            raise TypeError(msg)
+    return listed

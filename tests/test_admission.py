@@ -38,6 +38,18 @@ def test_capacity_and_mode_are_validated() -> None:
         Mediator([], runners=0)
 
 
+def test_workflows_not_in_a_list_are_a_clear_type_error(tmp_path: Any) -> None:
+    flow = workload_w()
+    with pytest.raises(TypeError, match=r"single Workflow \('w'\); pass it in a list"):
+        Mediator(flow)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="item 0 is str 'w'"):
+        Mediator(["w"])  # type: ignore[list-item]
+    # Refused before the store is opened: no database file is left behind.
+    with pytest.raises(TypeError, match="got str 'w'"):
+        Mediator("w", store=f"sqlite:///{tmp_path}/jobs.db")  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
 def test_drop_newest_refuses_when_full() -> None:
     gate = Gate()
     with Mediator(

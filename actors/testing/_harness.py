@@ -10,7 +10,7 @@ import pykka
 
 from actors._admission import FullMode
 from actors._mediator import Mediator
-from actors._workflow import Workflow
+from actors._workflow import Workflow, workflow_list
 from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
 from actors.testing._checking import Checking
@@ -123,7 +123,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         if len(given) > 1:
             msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
             raise ValueError(msg)
-        workflows = _workflow_list(workflows)
+        workflows = workflow_list(workflows, "Harness(workflows)")
         self._options_kept: dict[str, Any] = {
             "workflows": workflows, "runners": runners, "capacity": capacity,
             "full_mode": full_mode, "runner_batch": runner_batch, "faults": faults,
@@ -423,32 +423,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
 
 def _closed_driver() -> bool:
     raise closed_error("waiting for a result or a reply")
-
-
-def _workflow_list(workflows: Any) -> list[Workflow]:
-    """``workflows`` as a list, or a ``TypeError`` saying what was passed and what is expected."""
-    if isinstance(workflows, Workflow):
-        msg = (
-            f"Harness(workflows): expected a list of Workflow objects, got a single "
-            f"Workflow ({workflows.name!r}); pass it in a list: Harness([workflow])"
-        )
-        raise TypeError(msg)
-    try:
-        listed = list(workflows)
-    except TypeError:
-        msg = (
-            f"Harness(workflows): expected a list of Workflow objects, "
-            f"got {type(workflows).__name__} {workflows!r}"
-        )
-        raise TypeError(msg) from None
-    for index, workflow in enumerate(listed):
-        if not isinstance(workflow, Workflow):
-            msg = (
-                f"Harness(workflows): expected a list of Workflow objects, but item {index} "
-                f"is {type(workflow).__name__} {workflow!r}"
-            )
-            raise TypeError(msg)
-    return listed
 
 
 def _not_an_actor_class(behaviour: object) -> str:

@@ -23,9 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "reference" / "testing.md"
 HOW_TO = ROOT / "docs" / "how-to" / "test-with-the-harness.md"
 
-pytest.importorskip("mkdocstrings", reason="the docs toolchain is not installed")
-pytest.importorskip("material", reason="the docs theme is not installed")
-
 
 @pytest.fixture(scope="module")
 def reference_html(tmp_path_factory: pytest.TempPathFactory) -> str:
