@@ -143,6 +143,17 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     )
 
 
+def test_events_send_without_data_sends_no_payload_and_help_says_so(url: str) -> None:
+    shown = " ".join(run("events", "send", "--help").output.split())  # as wrapped
+    assert "Without --data the payload is null." in shown
+    assert "--data '{}' sends an empty object." in shown
+    sent = run("events", "send", "o2/ask", "--store", url)
+    assert sent.exit_code == 0, sent.output
+    with Mediator([FLOW], store=url, poll_interval=0.02), Admin(url) as admin:
+        wait_until(lambda: admin.job("o2").state is JobState.DONE, "o2 to take its reply")
+        assert admin.job("o2").data == {"paid": True, "r": None}  # null, not {}
+
+
 def test_jobs_prune_and_status_json(url: str) -> None:
     status = run("status", "--store", url, "--json")
     assert status.exit_code == 0, status.output
