@@ -283,6 +283,25 @@ def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> 
     assert all(len(line) <= 80 for line in lines), result.output
 
 
+def test_jobs_show_history_keeps_step_and_worker_names_whole_on_a_narrow_terminal(
+    tmp_path: Path,
+) -> None:
+    """Step and worker names are copied from the history too: on 80 columns they must not fold."""
+    store = f"sqlite:///{tmp_path / 'narrow.db'}"
+    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
+    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
+    with Mediator([flow], store=store, owner=worker) as mediator:
+        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
+    result = CliRunner().invoke(
+        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output[result.output.index("History of job o1") :].splitlines()
+    assert sum(step in line for line in lines) == 2, result.output  # created, and its run
+    assert any(worker in line for line in lines), result.output
+    assert all(len(line) <= 80 for line in lines), result.output
+
+
 def test_prune_needs_a_unit_and_a_sane_age_and_deletes_nothing_otherwise(url: str) -> None:
     for age, why in (
         ("0", "a unit is required"),
