@@ -242,7 +242,8 @@ def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
         "from actors import Sequential, Workflow\n"
         "FLOW = Workflow('w', [Sequential('a', lambda d: None)], start='a')\n"
     )
-    command = [sys.executable, "-m", "actors", "worker", "--store", "memory://"]
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    command = [sys.executable, "-m", "actors", "worker", "--store", store]
     proc = subprocess.Popen(
         [*command, "--workflows", "json_log_flows", "--log-format", "json"],
         cwd=tmp_path,
