@@ -71,10 +71,19 @@ def _secret_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+class _StoreUrl(click.types.StringParamType):
+    """A store URL; when it is missing, the error names ``ACTORS_STORE`` as well."""
+
+    def get_missing_message(self, param: click.Parameter, ctx: click.Context | None) -> str:
+        # click's own message names only --store: the variable is a way to give it too.
+        return "Give a store URL with it, or set the ACTORS_STORE environment variable."
+
+
 store_option = click.option(
     "--store",
     "store_url",
     required=True,
+    type=_StoreUrl(),
     envvar="ACTORS_STORE",
     help=_STORE_HELP,
     callback=_secret_url,

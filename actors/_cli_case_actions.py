@@ -189,7 +189,14 @@ def events() -> None:
 @events.command("send")
 @click.argument("correlation_id", metavar="CORRELATION_ID")
 @store_option
-@click.option("--data", default="null", metavar="JSON", help="The event's payload, as JSON.")
+@click.option(
+    "--data",
+    default=None,
+    metavar="JSON",
+    help="The event's payload, as JSON. Without it the event has no payload: the step "
+    "gets null (None), as from Admin.send_event without data; --data '{}' sends an empty "
+    "object.",
+)
 @click.option("--fault", is_flag=True, help="Deliver it as a fault (the step's fault path).")
 @operator_option
 @timeout_option
@@ -197,7 +204,7 @@ def events() -> None:
 def events_send(
     correlation_id: str,
     store_url: str,
-    data: str,
+    data: str | None,
     fault: bool,
     operator: str | None,
     timeout: float,
@@ -206,10 +213,12 @@ def events_send(
     """Answer a waiting job by hand: JOB/STEP for a request, JOB/STEP/EVENT for a choice.
 
     Exits 0 when the event was delivered, 3 when nobody waits for it (the outcome says
-    why: duplicate, late, finished, unknown).
+    why: duplicate, late, finished, unknown). Without --data the payload is null.
     """
+    # No --data is no payload (None), as the Python API and the dashboard's empty field
+    # give: an invented {} would reach on_reply / on_fault as a value nobody sent.
     try:
-        payload = strict_json(data)
+        payload = None if data is None else strict_json(data)
     except ValueError as exc:
         msg = f"--data is not JSON: {exc}"
         raise BadArgumentError(msg) from None

@@ -221,24 +221,49 @@ def _at(value: float | None) -> str:
 
 
 def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
-    """The job's history as a table."""
+    """The job's history as a table; one entry per line where the table does not fit."""
     table = Table(title=f"History of job {job_id}")
-    for column in ("what", "step", "attempt", "start", "end", "took", "state", "by", "error"):
-        table.add_column(column, overflow="fold")
-    for entry in entries:
-        what = entry.action if entry.kind == "action" else entry.kind
-        table.add_row(
-            _dash(what),
-            _dash(entry.step),
-            str(entry.attempt),
-            _at(entry.started),
-            _at(entry.ended),
-            _seconds(entry.duration),
-            entry.state,
-            _dash(entry.worker),
-            _short(entry.error),
-        )
-    _console().print(table)
+    # Names (copied into the next command, as ids from ``jobs list``), attempts, times and
+    # states stay whole on one line; only the free text (what, error) folds.
+    columns = ("what", "step", "attempt", "start", "end", "took", "state", "by", "error")
+    rows = [_history_row(entry) for entry in entries]
+    needed = 1  # the left border; each column adds its padding (2) and right border (1)
+    for index, column in enumerate(columns):
+        if column in ("what", "error"):
+            table.add_column(column, overflow="fold", min_width=7)
+            needed += 7 + 3
+        else:
+            widest = max([len(column), *(len(row[index]) for row in rows)])
+            table.add_column(column, no_wrap=True, min_width=widest)
+            needed += widest + 3
+    for row in rows:
+        table.add_row(*row)
+    console = _console()
+    if needed <= console.width:
+        console.print(table)
+        return
+    # Too narrow for the table (80 columns, long names): one line per entry, which wraps
+    # between fields, never inside a name or a time.
+    console.print(f"History of job {job_id}", style="italic")
+    for what, step, attempt, started, ended, took, state, by, error in rows:
+        when = f"at {ended}" if started == "-" else f"{started} to {ended} ({took})"
+        line = f"{what}  {step}  attempt {attempt}  {when}  {state}"
+        line += "" if by == "-" else f"  by {by}"
+        console.print(line if error == "-" else f"{line}  error: {error}", overflow="fold")
+
+
+def _history_row(entry: HistoryEntry) -> list[str]:
+    return [
+        _dash(entry.action if entry.kind == "action" else entry.kind),
+        _dash(entry.step),
+        str(entry.attempt),
+        _at(entry.started),
+        _at(entry.ended),
+        _seconds(entry.duration),
+        entry.state,
+        _dash(entry.worker),
+        _short(entry.error),
+    ]
 
 
 def show_more(

@@ -149,6 +149,16 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
             msg = f"--writer process needs a sqlite:/// store and --commit group, got {got!r}"
             raise BadArgumentError(f"{msg} with --commit {commit}")
         options["writer"] = writer
+    if not sql:
+        # Refused, as by enqueue and ui: no other process can reach this process's memory
+        # store, so nothing could ever give the worker a case (it would idle, looking busy).
+        msg = (
+            "memory:// keeps cases only inside one process: no enqueue, Admin or other "
+            "worker can reach this worker's store, so it would never run a case; run workers "
+            "on the sqlite:/// or postgresql:// store the cases are written to (actors demo "
+            "runs cases and a worker in one process, memory:// included)"
+        )
+        raise BadArgumentError(msg)
     store = _open_store(store_url, **options)
     with _log_to_stderr(log_level, log_format):
         _serve(

@@ -17,7 +17,7 @@ import pykka
 from actors import messages as m
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from actors._channel import WorkChannel
     from actors._job import JobRecord
@@ -64,6 +64,8 @@ class Crew:
         # the Scheduler's until a report or a withdrawal brings them back.
         self._out = out if out is not None else set()
         self.refs: list[_Runner] = []
+        # While ``held()``: the RunJob tells ``ready`` would have sent, in order.
+        self._held: list[tuple[int, JobRecord]] | None = None
 
     def start(self) -> None:
         """Start every runner."""
@@ -92,7 +94,28 @@ class Crew:
         self._out.add(job.id)
         runner = self._channel.put(job)
         if runner is not None:
-            self.refs[runner].tell(m.RunJob(job))
+            if self._held is not None:
+                self._held.append((runner, job))
+            else:
+                self.refs[runner].tell(m.RunJob(job))
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Runners get the jobs made ready inside the block only when it ends.
+
+        For what must be stored before a job runs again (an operator's action, in the
+        job's history ahead of the step it let run).
+        """
+        if self._held is not None:  # inside an outer block: that one hands them over
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for runner, job in held:
+                self.refs[runner].tell(m.RunJob(job))
 
     def admitted(self) -> None:
         """Hand admitted jobs to idle runners."""

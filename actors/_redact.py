@@ -31,9 +31,16 @@ _MIN_KNOWN = 4
 
 # user:password@ after a scheme (the password runs to the last @ of the URL).
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
-# password=... as a URL query parameter or a libpq keyword (quoted or not).
+# password=... as a URL query parameter or a libpq keyword (quoted or not). A bare value
+# runs to the end of the parameter: &, #, whitespace, or a quote around the URL (a comma
+# or colon may be part of the password). A value masked already (a remembered password,
+# or an earlier pass) is the mask itself: what follows it (": connection failed") is not
+# the password's and stays.
 _PASSWORD_PARAM = re.compile(
-    r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&\s'\",;]*)"
+    r"(?i)(\bpassword\s*=\s*)("
+    + re.escape(MASK)
+    + r"(?=[^\w%&#\s'\"]*(?:[&#\s'\"]|$))"
+    + r"|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&#\s'\"]*)"
 )
 
 
@@ -52,7 +59,9 @@ def mask_secrets(text: str) -> str:
 
     Also masks, anywhere in ``text``, each password ``remember_secrets`` was given.
     """
-    for secret in list(_KNOWN):  # a copy: another thread may remember one meanwhile
+    # A copy (another thread may remember one meanwhile), longest first: a password that
+    # begins with another is masked whole, not left with its tail showing.
+    for secret in sorted(_KNOWN, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     if "password" not in text.lower() and "@" not in text:

@@ -28,24 +28,29 @@ logger = logging.getLogger("actors")
 def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
     """Carry out every request waiting for a case ``owner`` holds; return how many.
 
-    ``scheduler`` is the calling Scheduler (its ``_on_cancel`` and ``_on_event``).
+    ``scheduler`` is the calling Scheduler (its ``_on_cancel``, ``_on_event`` and ``_crew``).
     """
     requests = store.take_requests(owner, now)
     for request in requests:
-        try:
-            outcome = _carry_out(scheduler, request)
-        except Exception as exc:
-            outcome = f"error: {type(exc).__name__}: {exc}"
-            logger.exception("request %d could not be carried out", request.id, extra=job_log(None))
-        logger.info(
-            "operator %s: %s of job %s: %s",
-            request.operator,
-            request.kind,
-            request.job_id,
-            outcome,
-            extra=job_log(None),
-        )
-        _record(store, request, outcome)
+        # A job the action makes ready (a delivered event) reaches a runner only once the
+        # action is in its history: else the step it let run could be stored before it.
+        with scheduler._crew.held():
+            try:
+                outcome = _carry_out(scheduler, request)
+            except Exception as exc:
+                outcome = f"error: {type(exc).__name__}: {exc}"
+                logger.exception(
+                    "request %d could not be carried out", request.id, extra=job_log(None)
+                )
+            logger.info(
+                "operator %s: %s of job %s: %s",
+                request.operator,
+                request.kind,
+                request.job_id,
+                outcome,
+                extra=job_log(None),
+            )
+            _record(store, request, outcome)
         store.finish_request(request.id, outcome, time.time())
     return len(requests)
 

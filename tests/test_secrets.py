@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import traceback
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -27,7 +28,7 @@ from click.testing import CliRunner
 
 from actors import StoreError
 from actors._cli import main
-from actors._redact import mask_secrets, mask_url
+from actors._redact import mask_secrets, mask_url, remember_secrets
 from actors.stores import open_store
 
 SENTINEL = "Sentinel-Pw-7f3a9c"
@@ -184,6 +185,46 @@ def test_masking_covers_urls_query_parameters_and_connection_strings():
     assert SENTINEL not in mask_secrets(f"host=h password='{SENTINEL} x' dbname=d")
     assert SENTINEL not in mask_secrets(f"failed for postgresql://u:{SENTINEL}@h@x/db: no")
     assert mask_secrets("nothing secret here") == "nothing secret here"
+
+
+def test_masking_stops_at_the_end_of_the_password():
+    password = f"{SENTINEL}:end"  # a colon may be part of a password
+    url = f"postgresql://h/db?password={password}"
+    remember_secrets(url)
+    said = f"cannot open the PostgreSQL store at {url}: connection failed"
+    shown = "cannot open the PostgreSQL store at postgresql://h/db?password=***: connection failed"
+    assert mask_secrets(said) == shown  # the ": " after it is the message's, and stays
+    assert mask_secrets(shown) == shown  # masking again takes nothing more
+    # A password not remembered runs to &, # or whitespace: what follows stays.
+    assert mask_url("postgresql://h/db?password=pw1#frag") == "postgresql://h/db?password=***#frag"
+    assert mask_secrets("password=pw2&sslmode=require, then") == (
+        "password=***&sslmode=require, then"
+    )
+    assert mask_secrets(f"'{url}': refused") == "'postgresql://h/db?password=***': refused"
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Unseen,Tail91", "Unseen;Tail92", "Unseen:Tail93", "***Unseen94", "***,Tail95", "Un%2CTail96"],
+)
+def test_no_part_of_a_password_shows(password):
+    texts = [
+        f"postgresql://h/db?password={password}",
+        f"postgresql://h/db?sslmode=require&password={password}&x=1: refused",
+        f"host=h password={password} dbname=d",
+        f"postgresql://u:{password}@h/db: refused",
+    ]
+    for text in texts:
+        masked = mask_secrets(text)
+        for part in filter(None, re.split(r"[^A-Za-z0-9]+", password)):
+            assert part not in masked, (text, masked)
+
+
+def test_a_remembered_percent_encoded_password_is_masked_decoded_too():
+    password = "Pct,Pass:97 word"
+    remember_secrets(f"postgresql://u:{quote(password, safe='')}@h/db")
+    shown = mask_secrets(f'password authentication failed for user "u" ({password}) at h')
+    assert shown == 'password authentication failed for user "u" (***) at h'
 
 
 def test_an_opened_store_url_never_shows_its_password(tmp_path):

@@ -143,6 +143,17 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     )
 
 
+def test_events_send_without_data_sends_no_payload_and_help_says_so(url: str) -> None:
+    shown = " ".join(run("events", "send", "--help").output.split())  # as wrapped
+    assert "Without --data the payload is null." in shown
+    assert "--data '{}' sends an empty object." in shown
+    sent = run("events", "send", "o2/ask", "--store", url)
+    assert sent.exit_code == 0, sent.output
+    with Mediator([FLOW], store=url, poll_interval=0.02), Admin(url) as admin:
+        wait_until(lambda: admin.job("o2").state is JobState.DONE, "o2 to take its reply")
+        assert admin.job("o2").data == {"paid": True, "r": None}  # null, not {}
+
+
 def test_jobs_prune_and_status_json(url: str) -> None:
     status = run("status", "--store", url, "--json")
     assert status.exit_code == 0, status.output
@@ -231,7 +242,8 @@ def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
         "from actors import Sequential, Workflow\n"
         "FLOW = Workflow('w', [Sequential('a', lambda d: None)], start='a')\n"
     )
-    command = [sys.executable, "-m", "actors", "worker", "--store", "memory://"]
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    command = [sys.executable, "-m", "actors", "worker", "--store", store]
     proc = subprocess.Popen(
         [*command, "--workflows", "json_log_flows", "--log-format", "json"],
         cwd=tmp_path,
@@ -269,6 +281,25 @@ def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert any(case in line for line in lines), result.output
+    assert all(len(line) <= 80 for line in lines), result.output
+
+
+def test_jobs_show_history_keeps_step_and_worker_names_whole_on_a_narrow_terminal(
+    tmp_path: Path,
+) -> None:
+    """Step and worker names are copied from the history too: on 80 columns they must not fold."""
+    store = f"sqlite:///{tmp_path / 'narrow.db'}"
+    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
+    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
+    with Mediator([flow], store=store, owner=worker) as mediator:
+        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
+    result = CliRunner().invoke(
+        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output[result.output.index("History of job o1") :].splitlines()
+    assert sum(step in line for line in lines) == 2, result.output  # created, and its run
+    assert any(worker in line for line in lines), result.output
     assert all(len(line) <= 80 for line in lines), result.output
 
 

@@ -89,11 +89,30 @@ def test_status_with_a_bad_store_url(runner: CliRunner) -> None:
     assert result.exit_code == 2
 
 
-def test_status_needs_a_store(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["jobs", "list"],
+        ["jobs", "show", "j1"],
+        ["jobs", "retry", "j1"],
+        ["jobs", "cancel", "j1"],
+        ["jobs", "prune", "--older-than", "7d"],
+        ["events", "send", "j1/ask"],
+        ["enqueue", "flow", "--workflows", "flows"],
+        ["worker", "--workflows", "flows"],
+        ["ui"],
+        ["db", "upgrade"],
+    ],
+)
+def test_a_command_without_a_store_names_both_ways_to_give_one(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     monkeypatch.delenv("ACTORS_STORE", raising=False)
-    result = runner.invoke(main, ["status"])
+    result = runner.invoke(main, args)
     assert result.exit_code == 2
-    assert "--store" in result.stderr
+    assert "Missing option '--store'" in result.stderr
+    assert "ACTORS_STORE" in result.stderr  # the variable that can give it instead
 
 
 def test_a_store_failing_later_is_one_line_too(

@@ -40,7 +40,7 @@ def test_worker_refuses_the_same_workflow_twice(runner: CliRunner, workdir: Path
     one = write_module(workdir, FLOWS)
     two = write_module(workdir, FLOWS)
     result = runner.invoke(
-        main, ["worker", "--store", "memory://", "--workflows", one, "--workflows", two]
+        main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", one, "--workflows", two]
     )
     assert "registered twice" in one_error_line(result)
 
@@ -62,7 +62,6 @@ def test_worker_refuses_the_same_workflow_twice(runner: CliRunner, workdir: Path
             ["--group-wait", "0"],
             {"commit": "group", "group_wait": 0.0},
         ),
-        ("memory://", ["--commit", "slice"], {}),  # the memory store has no commit mode
     ],
 )
 def test_worker_passes_the_commit_mode_to_a_sql_store(
@@ -142,7 +141,8 @@ def test_worker_passes_the_poll_interval_to_the_mediator(
 
     monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
     name = write_module(workdir, FLOWS)
-    args = ["worker", "--store", "memory://", "--workflows", name, "--poll-interval", "0.25"]
+    args = ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
+    args += ["--poll-interval", "0.25"]
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert "started no engine" in result.output
@@ -158,6 +158,21 @@ def test_worker_refuses_a_poll_interval_out_of_range(
     result = runner.invoke(main, args)
     assert result.exit_code == 2
     assert "--poll-interval" in result.output
+
+
+def test_worker_refuses_a_memory_store_that_nothing_could_enqueue_into(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_open(store_url: str, **given: Any) -> Store:
+        raise AssertionError("a worker on memory:// must be refused before opening it")
+
+    monkeypatch.setattr(cli, "open_store", fake_open)
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["worker", "--store", "memory://", "--workflows", name])
+    error = one_error_line(result)
+    assert result.exit_code == 2
+    assert "memory:// keeps cases only inside one process" in error
+    assert "sqlite:/// or postgresql://" in error
 
 
 def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path) -> None:

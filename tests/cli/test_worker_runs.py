@@ -59,6 +59,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     earlier.schedule("resumable", {}, job_id="r-1")
     earlier.shutdown(drain=True)  # parked on its 60 s wait, in a clock that never moves
     assert store.get("r-1").state is JobState.WAITING  # type: ignore[union-attr]
+    # The worker "opens" this memory store for its sqlite URL (it refuses memory:// itself).
     monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
 
     def stop_when_the_job_ran() -> None:
@@ -68,7 +69,7 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     killer = threading.Thread(target=stop_when_the_job_ran)
     killer.start()
     result = runner.invoke(
-        main, ["worker", "--store", "memory://", "--workflows", name, "--runners", "1"]
+        main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", name, "--runners", "1"]
     )
     killer.join(TIMEOUT)
     assert result.exit_code == 0, result.output
@@ -165,7 +166,7 @@ def test_worker_process_runs_until_a_signal(tmp_path: Path, signum: int) -> None
             "actors",
             "worker",
             "--store",
-            "memory://",
+            f"sqlite:///{tmp_path / 'jobs.db'}",
             "--workflows",
             name,
             "--runners",

@@ -163,3 +163,74 @@ def test_the_channel_check_catches_a_runner_with_two_jobs_idle_and_running_or_a_
     stale.running["j1"][1].state = JobState.WAITING
     with pytest.raises(AssertionError, match="running job j1 is"):
         stale._check_invariants()
+
+
+def test_an_operators_event_is_in_the_history_before_the_job_it_readied_reaches_a_runner() -> None:
+    # The worker delivers the event, then records the action: the job must not reach a
+    # runner in between, or the step it runs could be stored ahead of the action.
+    from actors._outcomes import EventOutcome
+    from actors._requests import serve_requests
+    from actors.stores._admin_types import Request
+
+    done: list[str] = []  # what happened, in order
+
+    class Runner(FakeRunner):
+        def tell(self, message: Any) -> None:
+            done.append(f"runner told {type(message).__name__}")
+
+    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 1)
+    crew = Crew(channel, Runner, 1)
+    crew.start()
+    assert channel.take(0) is None  # the runner waits idle
+    job = record("o1")
+
+    class Scheduler:
+        _crew = crew
+
+        def _on_event(self, msg: m.DeliverEvent) -> Any:
+            crew.ready(job)  # as delivering it does
+            return EventOutcome.DELIVERED
+
+    class Store:
+        def take_requests(self, owner: str, now: float) -> list[Request]:
+            return [Request(1, "o1", "o1", "event", ["o1/ask", None, False], "alice", now)]
+
+        def load(self, job_id: str) -> JobRecord:
+            return job
+
+        def append_history(self, rows: list[Any]) -> None:
+            done.append(f"history {rows[0].action}")
+
+        def finish_request(self, request_id: int, outcome: str, at: float) -> None:
+            done.append(f"finished {outcome}")
+
+    assert serve_requests(Scheduler(), Store(), "w1", 0.0) == 1  # type: ignore[arg-type]
+    assert done == [
+        "history event o1/ask (delivered, by worker)",
+        "runner told RunJob",
+        "finished delivered",
+    ]
+
+
+def test_jobs_held_back_reach_their_runner_when_the_block_fails_and_when_nested() -> None:
+    told: list[str] = []
+
+    class Runner(FakeRunner):
+        def tell(self, message: Any) -> None:
+            told.append(message.job.id)
+
+    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 2)
+    crew = Crew(channel, Runner, 2)
+    crew.start()
+    assert channel.take(0) is None and channel.take(1) is None  # both wait idle
+    def act() -> None:
+        with crew.held():
+            with crew.held():
+                crew.ready(record("o1"))
+            assert told == []  # the outer block hands it over, not the inner one
+            crew.ready(record("o2"))
+            raise RuntimeError("the action failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        act()
+    assert sorted(told) == ["o1", "o2"]  # nothing made ready is lost

@@ -176,6 +176,9 @@ def test_cancel_and_event_while_a_live_worker_holds_the_case_go_through_it(url):
             assert admin.cancel("o2").outcome == "already_finished"
             actions = [e.action for e in admin.history("o1") if e.kind == "action"]
             assert actions == ["cancel (cancelled, by worker)"]
+            # The event is in o2's history before the step it let run (ask, to the end).
+            after = [(e.kind, e.state) for e in admin.history("o2")][-2:]
+            assert after == [("action", "ready"), ("step", "done")]
             assert admin.prune(0).cases == 2
             assert admin.jobs().items == []
 
