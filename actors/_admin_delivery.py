@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._admin_model import ActionResult, CaseBusyError
 from actors._job import FINAL_STATES
-from actors.stores._admin_types import Held, HistoryRow
+from actors.stores._admin_types import Held
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -97,8 +97,7 @@ class ActionDelivery:
         """
         if self._mine(case_id):
             assert self.mediator is not None
-            outcome = direct(self.mediator)
-            self._record(job_id, action, payload)
+            outcome = direct(self.mediator)  # carried out and recorded by its Scheduler
             return self.result(action, job_id, case_id, outcome, "mediator", detail(payload))
         deadline = time.monotonic() + self.timeout
         while True:
@@ -160,25 +159,6 @@ class ActionDelivery:
             if self._stop.wait(0.02):
                 msg = "the Admin was closed while waiting for a worker"
                 raise CaseBusyError(msg, held.owner)
-
-    def _record(self, job_id: str, action: str, payload: Any) -> None:
-        """Record an action the engine carried out in the job's history."""
-        record = self.store.load(job_id)
-        if record is None:
-            return
-        what = action if payload is None else f"{action} {payload[0]}"
-        row = HistoryRow(
-            job_id,
-            0,
-            record.step,
-            record.attempt,
-            record.state.value,
-            time.time(),
-            self.operator,
-            record.error,
-            what,
-        )
-        self.store.append_history([row])
 
     def wake(self, case_id: str) -> None:
         """Tell the Mediator given to the Admin to take a case made runnable again now."""

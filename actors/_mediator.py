@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
+from actors.stores._admin_types import Request
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -229,6 +231,14 @@ class Mediator:
         A running step finishes, but nothing after it runs.
         """
         outcome: CancelOutcome = self._ask(m.CancelJob(job_id))
+        return outcome
+
+    def _operator_action(
+        self, kind: str, case_id: str, job_id: str, payload: Any, operator: str
+    ) -> str:
+        """Carry out an ``Admin``'s cancel or event and record it in the job's history."""
+        request = Request(0, case_id, job_id, kind, payload, operator, time.time())
+        outcome: str = self._ask(m.OperatorAction(request))
         return outcome
 
     def stats(self) -> Stats:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._admin_types import Request
 
-__all__ = ["serve_requests"]
+__all__ = ["act_for_mediator", "serve_requests"]
 
 logger = logging.getLogger("actors")
 
@@ -50,9 +50,21 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
                 outcome,
                 extra=job_log(None),
             )
-            _record(store, request, outcome)
+            _record(store, request, outcome, "worker")
         store.finish_request(request.id, outcome, time.time())
     return len(requests)
+
+
+def act_for_mediator(scheduler: Any, store: Store, request: Request) -> str:
+    """Carry out ``request`` for an ``Admin`` given this Mediator, and record it; the outcome.
+
+    As ``serve_requests`` does, the job it makes ready reaches a runner only once the
+    action is in its history. An error is raised to the ``Admin`` (nothing recorded).
+    """
+    with scheduler._crew.held():
+        outcome = _carry_out(scheduler, request)
+        _record(store, request, outcome, "mediator")
+    return outcome
 
 
 def _carry_out(scheduler: Any, request: Request) -> str:
@@ -64,7 +76,7 @@ def _carry_out(scheduler: Any, request: Request) -> str:
     return f"unknown request kind {request.kind!r}"
 
 
-def _record(store: Store, request: Request, outcome: str) -> None:
+def _record(store: Store, request: Request, outcome: str, by: str) -> None:
     """The action, in the job's history: what, when, by whom, and what came of it."""
     job = store.load(request.job_id)
     if job is None:
@@ -81,6 +93,6 @@ def _record(store: Store, request: Request, outcome: str) -> None:
         time.time(),
         request.operator,
         job.error,
-        f"{what} ({outcome}, by worker)",
+        f"{what} ({outcome}, by {by})",
     )
     store.append_history([row])

@@ -31,6 +31,7 @@ from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._poll_round import PollRound
 from actors._polling import Poller
 from actors._recovery import Recovery
+from actors._requests import act_for_mediator
 from actors._runner import Runner
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
@@ -130,6 +131,7 @@ class Scheduler(pykka.Actor):
                 m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
             ),
             m.CancelJob: self._on_cancel,
+            m.OperatorAction: lambda msg: act_for_mediator(self, self._e.store, msg.request),
             m.TakeCase: lambda msg: self._fx.take_case(msg.case_id),
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,

@@ -272,7 +272,9 @@ class Admin:
             job_id,
             None,
             cancel_change(job_id, self.operator),
-            lambda mediator: mediator.cancel(job_id).value,
+            lambda mediator: mediator._operator_action(
+                "cancel", record.case_id, job_id, None, self.operator
+            ),
         )
 
     def send_event(
@@ -295,7 +297,9 @@ class Admin:
             job_id,
             [correlation_id, data, fault],
             event_change(correlation_id, data, self.operator, fault=fault),
-            lambda mediator: mediator.receive_event(correlation_id, data, fault=fault).value,
+            lambda mediator: mediator._operator_action(
+                "event", record.case_id, job_id, [correlation_id, data, fault], self.operator
+            ),
         )
 
     def prune(self, older_than: float) -> PruneResult:

@@ -32,6 +32,7 @@ __all__ = [
     "JobSendFailed",
     "JobShed",
     "LeaseUnvouched",
+    "OperatorAction",
     "RunJob",
     "RunnerFailed",
     "RunnerIdle",
@@ -217,6 +218,17 @@ class CancelJob:
     """Internal (asked): cancel a job and its branches; answers a ``CancelOutcome``."""
 
     job_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    """Internal (asked): carry out an operator's action and record it in the job's history.
+
+    ``request`` is an ``actors.stores.Request`` (a cancel or an event); answers the
+    outcome as a string. What ``actors.admin.Admin`` sends a Mediator it was given.
+    """
+
+    request: Any
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,13 @@ def test_retry_event_and_cancel_on_a_memory_store_through_its_mediator():
         assert waiting.result(timeout=TIMEOUT).state is JobState.CANCELLED
         actions = [e.action for e in admin.history("o1") if e.kind == "action"]
         assert actions[0] == "retry of step 'pay' (attempt 2)"
-        assert actions[1] == "event o1/ask"
+        assert actions[1] == "event o1/ask (delivered, by mediator)"
+        # Recorded by the Scheduler before the job it readied reached a runner: ahead of
+        # the step the event let run, with the job's state before that step.
+        wait_until(lambda: admin.job("o1").state is JobState.DONE, "o1 to finish")
+        seen = [(e.kind, e.state, e.action) for e in admin.history("o1")]
+        event = seen.index(("action", "ready", "event o1/ask (delivered, by mediator)"))
+        assert seen[event + 1][:2] == ("step", "done"), seen
         assert admin.history("o1")[0].kind == "created"
 
 

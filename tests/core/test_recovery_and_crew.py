@@ -223,6 +223,7 @@ def test_jobs_held_back_reach_their_runner_when_the_block_fails_and_when_nested(
     crew = Crew(channel, Runner, 2)
     crew.start()
     assert channel.take(0) is None and channel.take(1) is None  # both wait idle
+
     def act() -> None:
         with crew.held():
             with crew.held():
@@ -234,3 +235,39 @@ def test_jobs_held_back_reach_their_runner_when_the_block_fails_and_when_nested(
     with pytest.raises(RuntimeError, match="half-way"):
         act()
     assert sorted(told) == ["o1", "o2"]  # nothing made ready is lost
+
+
+def test_an_admins_event_through_its_mediator_is_recorded_before_the_job_reaches_a_runner() -> None:
+    from actors._outcomes import EventOutcome
+    from actors._requests import act_for_mediator
+    from actors.stores._admin_types import Request
+
+    done: list[str] = []
+
+    class Runner(FakeRunner):
+        def tell(self, message: Any) -> None:
+            done.append(f"runner told {type(message).__name__}")
+
+    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 1)
+    crew = Crew(channel, Runner, 1)
+    crew.start()
+    assert channel.take(0) is None
+    job = record("o1")
+
+    class Scheduler:
+        _crew = crew
+
+        def _on_event(self, msg: m.DeliverEvent) -> Any:
+            crew.ready(job)
+            return EventOutcome.DELIVERED
+
+    class Store:
+        def load(self, job_id: str) -> JobRecord:
+            return job
+
+        def append_history(self, rows: list[Any]) -> None:
+            done.append(f"history {rows[0].action} by {rows[0].worker}")
+
+    request = Request(0, "o1", "o1", "event", ["o1/ask", 1, False], "mo", 0.0)
+    assert act_for_mediator(Scheduler(), Store(), request) == "delivered"  # type: ignore[arg-type]
+    assert done == ["history event o1/ask (delivered, by mediator) by mo", "runner told RunJob"]
