@@ -2,10 +2,12 @@
 
 The tutorials' Python blocks are run as one file, in a fresh interpreter in an empty
 directory, the way a reader following them would: first tutorial, then the durable one.
+Each how-to page's blocks are run so too, on their own, and print what its prose says.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -22,7 +24,8 @@ def python_blocks(page: str) -> list[str]:
     return _BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
 
 
-def run_as_a_reader(tmp_path: Path, *pages: str) -> str:
+def run_pasted(tmp_path: Path, *pages: str) -> subprocess.CompletedProcess[str]:
+    """Run the pages' Python blocks, in order, as one file in ``tmp_path``; it must succeed."""
     code = "\n\n".join(block for page in pages for block in python_blocks(page))
     script = tmp_path / "pasted.py"
     script.write_text(code, encoding="utf-8")
@@ -35,7 +38,12 @@ def run_as_a_reader(tmp_path: Path, *pages: str) -> str:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
+
+
+def run_as_a_reader(tmp_path: Path, *pages: str) -> str:
+    """What the pages' Python blocks print, run as a reader pastes them."""
+    return run_pasted(tmp_path, *pages).stdout
 
 
 @pytest.mark.slow
@@ -52,6 +60,75 @@ def test_the_tutorials_run_as_pasted(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_readme_example_runs_as_pasted(tmp_path: Path) -> None:
     run_as_a_reader(tmp_path, "README.md")
+
+
+@pytest.mark.slow
+def test_the_capacity_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/capacity-and-full-mode.md").splitlines()
+    assert out == [
+        "JobState.DONE",
+        "shed order {'order_id': 2}",  # on_shed, under DROP_OLDEST
+        "JobState.SHED JobState.DONE",
+        "100 of 100 orders done",  # schedule_many
+    ]
+
+
+@pytest.mark.slow
+def test_the_durable_stores_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/durable-stores.md").splitlines()
+    assert out[:3] == ["JobState.DONE", "JobState.DONE", "{'greeted': True}"]
+    assert out[3].startswith("cannot open 'sqlite:///no/such/dir/jobs.db': directory ")
+    assert out[3].endswith(" does not exist")
+    assert out[4] == "Order(order_id=7, lines=['tea', 'cups'])"
+    assert "data['items'][2]: value of type datetime.datetime" in out[5]
+    assert out[6:] == ["100 cases done"]  # with writer="process"
+    assert (tmp_path / "jobs.db").exists()
+    assert (tmp_path / "orders.db").exists()
+
+
+@pytest.mark.slow
+def test_the_events_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/events-and-timeouts.md").splitlines()
+    assert out == [
+        "{'to': 'ann@example.com', 'reminded': True}",  # Wait, on a virtual clock
+        "EventOutcome.DELIVERED",  # RequestReaction: the reply
+        "{'amount': 120, 'approved': True, 'outcome': 'settled'}",
+        "{'amount': 2500, 'outcome': 'escalated to finance'}",  # its timeout
+        "EventOutcome.LATE",
+        "EventOutcome.DELIVERED",  # DeferredChoice: the first event wins
+        "EventOutcome.LATE",
+        "{'event': 'paid', 'outcome': 'shipped'}",
+        "{'outcome': 'expired'}",
+    ]
+
+
+@pytest.mark.slow
+def test_the_observe_guide_runs_as_pasted(tmp_path: Path) -> None:
+    done = run_pasted(tmp_path, "docs/how-to/observe.md")
+    out = done.stdout.splitlines()
+    assert ast.literal_eval(out[0]) == {"admitted": 1, "started": 1, "steps": 1, "done": 1}
+    assert out[1:] == [
+        "1.0",  # actors_finished_total{workflow="order",state="done"}
+        "order.pack order-9 StatusCode.ERROR",
+        "admitted 3, done 2, faulted 1",
+    ]
+    warning = "WARNING order-1 pack #1 job order-1 faulted at step 'pack': step 'pack': "
+    assert warning + "ValueError: nothing to pack (attempt 1)" in done.stderr
+    assert "Logging error" not in done.stderr
+
+
+@pytest.mark.slow
+def test_the_operations_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/operations.md").splitlines()
+    assert out == [
+        "order-17 charge step 'charge': RuntimeError: card declined for ann (attempt 1)",
+        "retried",
+        "JobState.DONE",
+        "created charge 1 worker-1 ",
+        "step charge 1 worker-1 ",
+        "action charge 2 alice retry of step 'charge' (attempt 2)",
+        "step charge 2 worker-1 ",
+    ]
 
 
 # What the testing guide says each of its tests does when run as pasted: the three that
