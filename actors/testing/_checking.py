@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, closed_error
+from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, while_open
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,10 +40,9 @@ class Checking:
     def _stuck(self) -> str:
         raise NotImplementedError
 
+    @while_open
     def check_invariants(self) -> None:
         """Check every invariant now (the harness also does after every action)."""
-        if self._closed:
-            raise closed_error("check_invariants()")
         self._check(scheduler_ran=True)
 
     def _check(self, *, scheduler_ran: bool) -> None:
@@ -52,6 +51,7 @@ class Checking:
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
+    @while_open
     def check_invariant(self, number: int) -> None:
         """Check DESIGN invariant ``number`` (1-6) now (``InvariantViolation`` or ``Deadlock``).
 
@@ -60,8 +60,6 @@ class Checking:
         4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
         save; 6: admitted, unstarted cases stay within capacity.
         """
-        if self._closed:
-            raise closed_error("check_invariant()")
         try:
             if number == 4:
                 self.check_progress()
@@ -70,10 +68,9 @@ class Checking:
         except AssertionError as exc:
             self._fail(InvariantViolation, str(exc), exc)
 
+    @while_open
     def check_progress(self) -> None:
         """Invariant 4: when nothing can run, no unfinished work is stuck (else ``Deadlock``)."""
-        if self._closed:
-            raise closed_error("check_progress()")
         if not self._options() and not self._at:
             stuck = self._stuck()
             if stuck:

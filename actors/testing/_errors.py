@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
 from actors._errors import ActorsError
 
 __all__ = ["Deadlock", "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock"]
@@ -37,3 +41,22 @@ def closed_error(call: str) -> HarnessError:
         f"{call}: this Harness is closed (close() was called, or its with block ended); "
         "its actors are stopped. Start a new Harness (h.replay() repeats this run)"
     )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def while_open(
+    method: Callable[Concatenate[Any, P], R],
+) -> Callable[Concatenate[Any, P], R]:
+    """A harness method that raises ``closed_error`` once the harness is closed."""
+    call = f"{method.__name__}()"
+
+    @functools.wraps(method)
+    def guarded(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._closed:
+            raise closed_error(call)
+        return method(self, *args, **kwargs)
+
+    return guarded

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._admission import FullMode
 from actors._errors import ActorsError, EngineStoppedError, MailboxFull
-from actors.testing._errors import closed_error
+from actors.testing._errors import while_open
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
@@ -117,6 +117,7 @@ class External:
 
     # -- producers --------------------------------------------------------------------------------
 
+    @while_open
     def schedule(self, workflow: str, data: Any = None) -> Submission:
         """Admit a case the way a producer thread would, without blocking the test.
 
@@ -125,13 +126,12 @@ class External:
         frees; under ``DROP_NEWEST`` the submission records ``MailboxFull``; under
         ``DROP_OLDEST`` the oldest queued case is shed to make room.
         """
-        if self._closed:
-            raise closed_error("schedule()")
         sub = Submission(self.runtime, len(self.submissions), workflow, data)
         self.submissions.append(sub)
         self._admit([sub])
         return sub
 
+    @while_open
     def schedule_many(self, workflow: str, items: Iterable[Any]) -> list[Submission]:
         """Admit a batch the way ``Mediator.schedule_many`` does, without blocking the test.
 
@@ -142,8 +142,6 @@ class External:
         ``DROP_OLDEST`` the oldest queued cases are shed to make room, if that is enough.
         A batch larger than the capacity raises ``ValueError`` at once.
         """
-        if self._closed:
-            raise closed_error("schedule_many()")
         first = len(self.submissions)
         subs = [Submission(self.runtime, first + k, workflow, data) for k, data in enumerate(items)]
         if len(subs) > self._probe.gate.capacity:
@@ -200,6 +198,7 @@ class External:
 
     # -- events and cancels ------------------------------------------------------------------
 
+    @while_open
     def receive_event(
         self, correlation_id: str, event: Any = None, *, fault: bool = False
     ) -> DeterministicFuture[EventOutcome] | None:
@@ -209,8 +208,6 @@ class External:
         event is one more message in the Scheduler's inbox, so it interleaves with the
         engine's own deliveries, and may lose a race with a timeout.
         """
-        if self._closed:
-            raise closed_error("receive_event()")
         message = m.DeliverEvent(correlation_id, event, fault)
         planned = self.faults.next_event()
         job = correlation_id.split("/", 1)[0]
@@ -231,10 +228,9 @@ class External:
         self._record("harness", f"event held ({planned.action})", job, correlation_id)
         return future
 
+    @while_open
     def cancel(self, job_id: str) -> DeterministicFuture[CancelOutcome]:
         """Ask the Scheduler to cancel ``job_id``; returns the future of its ``CancelOutcome``."""
-        if self._closed:
-            raise closed_error("cancel()")
         future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
         future.about = f"the outcome of cancel({job_id!r})"
         self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)

@@ -22,6 +22,7 @@ from actors.testing._errors import (
     InvariantViolation,
     Livelock,
     closed_error,
+    while_open,
 )
 from actors.testing._external import External
 from actors.testing._failures import Failures
@@ -228,14 +229,13 @@ class Harness(Recorder, External, Failures, Actions, Checking):
 
     # -- running ----------------------------------------------------------------------------------
 
+    @while_open
     def step(self, pick: int | None = None) -> bool:
         """Take one action; ``False`` when nothing is left to do (quiescent).
 
         ``pick`` chooses among the enabled actions (modulo their number) instead of the
         chooser: how a stateful test steers the interleaving.
         """
-        if self._closed:
-            raise closed_error("step()")
         if self.actions >= self.max_steps:
             self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
         if self._at:
@@ -267,6 +267,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self._after()
         return True
 
+    @while_open
     def run_until_quiescent(
         self, max_steps: int | None = None, *, advance_time: bool = True
     ) -> int:
@@ -282,8 +283,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         the test can answer a request before its timeout, or ``advance()`` the clock
         itself.
         """
-        if self._closed:
-            raise closed_error("run_until_quiescent()")
         self._frozen, frozen = not advance_time, self._frozen
         try:
             return self._run_quiet(max_steps)
@@ -306,6 +305,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             self._fail(Deadlock, f"the run is quiescent but {stuck}")
         return self.actions - start
 
+    @while_open
     def finish(self) -> list[Job]:
         """Run to quiescence, require every admitted case to have ended, and return their results.
 
@@ -313,8 +313,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         CANCELLED or was reported SHED, and every split whose branches all arrived fired
         its join exactly once.
         """
-        if self._closed:
-            raise closed_error("finish()")
         self.run_until_quiescent()
         waiting = [s for s in self.submissions if s.handle is not None and not s.done]
         if waiting:
@@ -327,17 +325,17 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             self._fail(InvariantViolation, str(exc), exc)
         return results
 
+    @while_open
     def at(self, action: int, fn: Callable[[], Any]) -> None:
         """Call ``fn()`` once ``action`` actions have run (sooner if everything goes quiet).
 
         How a scenario schedules outside activity (a producer, a cancel, an event) to
         interleave with the engine's own deliveries.
         """
-        if self._closed:
-            raise closed_error("at()")
         self._at.append((action, next(self._at_seq), fn))
         self._at.sort()
 
+    @while_open
     def actor(self, behaviour: type[A], *args: Any, **kwargs: Any) -> pykka.ActorRef[A]:
         """Start your own actor class under the harness, unchanged; returns its ref.
 
@@ -348,12 +346,11 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         Raises ``TypeError`` for anything but an actor class: an actor instance or an
         ``ActorRef`` is refused (the harness starts the actor itself, from its class).
         """
-        if self._closed:
-            raise closed_error("actor()")
         if not (isinstance(behaviour, type) and issubclass(behaviour, pykka.Actor)):
             raise TypeError(_not_an_actor_class(behaviour))
         return self.runtime.actor_class(behaviour).start(*args, **kwargs)
 
+    @while_open
     def crash_runner(
         self, index: int, *, lease: bool = False, point: CrashPoint = "before_step"
     ) -> None:
@@ -364,15 +361,12 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         wakes later and runs the step's task again) or ``"in_group"`` (the group holding
         its slice is lost before it is stored; ``commit="group"`` only).
         """
-        if self._closed:
-            raise closed_error("crash_runner()")
         check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
         self.faults.armed[index] = (lease, point)
 
+    @while_open
     def advance(self, seconds: float) -> int:
         """Move the virtual clock forward, ringing alarms on the way; how many rang."""
-        if self._closed:
-            raise closed_error("advance()")
         rang = self.clock.advance(seconds)
         self._record("clock", "advance", None, f"+{seconds} -> t={self.clock.now()}")
         return rang

@@ -165,14 +165,12 @@ def test_the_channel_check_catches_a_runner_with_two_jobs_idle_and_running_or_a_
         stale._check_invariants()
 
 
-def test_an_operators_event_is_in_the_history_before_the_job_it_readied_reaches_a_runner() -> None:
-    # The worker delivers the event, then records the action: the job must not reach a
-    # runner in between, or the step it runs could be stored ahead of the action.
-    from actors._outcomes import EventOutcome
-    from actors._requests import serve_requests
-    from actors.stores._admin_types import Request
+def _delivering_scheduler(done: list[str]) -> tuple[Any, JobRecord]:
+    """A Scheduler stand-in whose event delivery readies job o1 for its one idle runner.
 
-    done: list[str] = []  # what happened, in order
+    What the runner is told is appended to ``done``.
+    """
+    from actors._outcomes import EventOutcome
 
     class Runner(FakeRunner):
         def tell(self, message: Any) -> None:
@@ -191,6 +189,18 @@ def test_an_operators_event_is_in_the_history_before_the_job_it_readied_reaches_
             crew.ready(job)  # as delivering it does
             return EventOutcome.DELIVERED
 
+    return Scheduler(), job
+
+
+def test_an_operators_event_is_in_the_history_before_the_job_it_readied_reaches_a_runner() -> None:
+    # The worker delivers the event, then records the action: the job must not reach a
+    # runner in between, or the step it runs could be stored ahead of the action.
+    from actors._requests import serve_requests
+    from actors.stores._admin_types import Request
+
+    done: list[str] = []  # what happened, in order
+    scheduler, job = _delivering_scheduler(done)
+
     class Store:
         def take_requests(self, owner: str, now: float) -> list[Request]:
             return [Request(1, "o1", "o1", "event", ["o1/ask", None, False], "alice", now)]
@@ -204,7 +214,7 @@ def test_an_operators_event_is_in_the_history_before_the_job_it_readied_reaches_
         def finish_request(self, request_id: int, outcome: str, at: float) -> None:
             done.append(f"finished {outcome}")
 
-    assert serve_requests(Scheduler(), Store(), "w1", 0.0) == 1  # type: ignore[arg-type]
+    assert serve_requests(scheduler, Store(), "w1", 0.0) == 1  # type: ignore[arg-type]
     assert done == [
         "history event o1/ask (delivered, by worker)",
         "runner told RunJob",
@@ -238,28 +248,11 @@ def test_jobs_held_back_reach_their_runner_when_the_block_fails_and_when_nested(
 
 
 def test_an_admins_event_through_its_mediator_is_recorded_before_the_job_reaches_a_runner() -> None:
-    from actors._outcomes import EventOutcome
     from actors._requests import act_for_mediator
     from actors.stores._admin_types import Request
 
     done: list[str] = []
-
-    class Runner(FakeRunner):
-        def tell(self, message: Any) -> None:
-            done.append(f"runner told {type(message).__name__}")
-
-    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 1)
-    crew = Crew(channel, Runner, 1)
-    crew.start()
-    assert channel.take(0) is None
-    job = record("o1")
-
-    class Scheduler:
-        _crew = crew
-
-        def _on_event(self, msg: m.DeliverEvent) -> Any:
-            crew.ready(job)
-            return EventOutcome.DELIVERED
+    scheduler, job = _delivering_scheduler(done)
 
     class Store:
         def load(self, job_id: str) -> JobRecord:
@@ -269,5 +262,5 @@ def test_an_admins_event_through_its_mediator_is_recorded_before_the_job_reaches
             done.append(f"history {rows[0].action} by {rows[0].worker}")
 
     request = Request(0, "o1", "o1", "event", ["o1/ask", 1, False], "mo", 0.0)
-    assert act_for_mediator(Scheduler(), Store(), request) == "delivered"  # type: ignore[arg-type]
+    assert act_for_mediator(scheduler, Store(), request) == "delivered"  # type: ignore[arg-type]
     assert done == ["history event o1/ask (delivered, by mediator) by mo", "runner told RunJob"]
