@@ -14,7 +14,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import JobNotFoundError
+from actors._errors import JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
 from actors._job import JobRecord, JobState
 from actors._redact import mask_secrets
@@ -138,7 +138,16 @@ class SliceEnd:
         # it, so a synchronous responder's reply is applied exactly once. The record is
         # the Scheduler's from then on: send() gets the copy of the data made before.
         parked = self._park(job, request.park)
-        self._e.store.end_slice()  # stored before the Scheduler hears of it
+        try:
+            self._e.store.end_slice()  # stored before the Scheduler hears of it
+        except LeaseLostError:
+            raise  # the runner's own path: the case is another worker's now
+        except Exception as exc:
+            # The park was not stored (a group writer's transaction failed): the
+            # Scheduler resumes the job from its last stored save, as for any slice not
+            # stored, and the step sends its request when it runs again. Not a runner
+            # crash: the runner is sound, and the record it parked is the Scheduler's.
+            return [m.SliceUnsaved(self._index, job, exc)]
         self._e.channel.done(job, self._index)
         self._e.channel.sent[self._index] += 1
         try:

@@ -332,3 +332,61 @@ def test_heartbeats_and_group_commits_lock_rows_in_one_order(make_sql_store):
         beater.join(TIMEOUT)
     assert failures == []
     assert all(error is None for _, error, _, _ in results)
+
+
+def test_a_request_whose_park_was_not_stored_is_sent_once_after_it_is(
+    make_sql_store, group_url, caplog
+):
+    """A RequestReaction's park that the writer fails to store: not a runner crash.
+
+    The job resumes from its last stored save and runs the step again; the request is
+    sent once, after the second park is stored, and its reply finishes the job.
+    """
+    from actors import RequestReaction
+
+    caplog.set_level(logging.WARNING, logger="actors")
+    store = open_store(group_url, **make_sql_store.group)
+    if getattr(store, "writer", "thread") == "process":
+        target, name = store, "_send_group"
+    else:
+        target, name = store._writer, "_store_group"
+    real = getattr(target, name)
+    lost = []
+
+    def parks(slices):
+        return [job for part in slices for *_, job in part.rows if job.state is JobState.WAITING]
+
+    def fail_first_park(slices):
+        if not lost and parks(slices):
+            lost.append({job.id for job in parks(slices)})
+            raise StoreError(f"{store.url}: cannot store a group: connection reset")
+        return real(slices)
+
+    setattr(target, name, fail_first_park)
+    asked: list[str] = []
+    sent = threading.Event()
+
+    def send(data, ctx):
+        asked.append(ctx.correlation_id)
+        sent.set()
+
+    flow = Workflow(
+        "approve",
+        start="prepare",
+        steps=[
+            Sequential("prepare", lambda d: {**d, "n": 1}, next="ask"),
+            RequestReaction("ask", send=send, on_reply=lambda d, r: {**d, "ok": r}, next="done"),
+            Sequential("done", lambda d: None),
+        ],
+    )
+    with Mediator([flow], runners=2, store=store) as mediator:
+        handle = mediator.schedule("approve", {})
+        assert sent.wait(TIMEOUT)
+        mediator.receive_event(asked[0], True)
+        job = handle.result(timeout=TIMEOUT)
+    assert lost == [{handle.job_id}]
+    assert asked == [f"{handle.job_id}/ask"]
+    assert (job.state, job.data) == (JobState.DONE, {"n": 1, "ok": True})
+    # The slice held both steps: the job ran "prepare" again, then parked again.
+    assert "resumes from its last saved step 'prepare'" in caplog.text
+    assert "failed; restarting" not in caplog.text  # no runner crashed

@@ -126,6 +126,49 @@ def test_a_join_fired_in_a_slice_that_was_never_stored_fires_again(tmp_path, com
                 store.close()
 
 
+def test_a_request_parked_in_a_lost_group_is_sent_once_its_park_is_stored(tmp_path):
+    """The park that ends a RequestReaction is stored before its request is sent.
+
+    When the group holding it is lost, the job resumes from its last stored save: the
+    step runs again, parks again and sends then. Only a stored park sends, so the reply
+    to the one request sent finds the job waiting for it.
+    """
+    asked: list[str] = []
+    flow = Workflow(
+        "approve",
+        start="prepare",
+        steps=[
+            Sequential("prepare", lambda d: {**d, "n": 1}, next="ask"),
+            RequestReaction(
+                "ask",
+                send=lambda d, ctx: asked.append(ctx.correlation_id),
+                on_reply=lambda d, reply: {**d, "approved": reply},
+                next="done",
+                timeout=30.0,
+                on_timeout="late",
+            ),
+            Sequential("done", lambda d: None),
+            Sequential("late", lambda d: {**d, "late": True}),
+        ],
+    )
+    for seed in range(4):
+        for at in (1, 2):
+            asked.clear()
+            store = open_store(f"sqlite:///{tmp_path}/{seed}-{at}.db", commit="group")
+            plan = FaultPlan(crashes=(Crash(at, point="in_group"),))
+            try:
+                with Harness([flow], seed=seed, store=store, faults=plan) as h:
+                    sub = h.schedule("approve", {})
+                    h.run_until_quiescent(advance_time=False)
+                    assert asked == ["j1/ask"], (seed, at)
+                    h.receive_event(asked[0], True)
+                    job = sub.result()
+                    assert (job.step, job.data) == ("done", {"n": 1, "approved": True})
+                    assert any(e.action == "crash" for e in h.trace)
+            finally:
+                store.close()
+
+
 def test_group_commit_runs_with_the_writer_scheduled_by_the_chooser(tmp_path):
     """The runner moves on before its slice is stored; the writer stores when chosen."""
     store = open_store(f"sqlite:///{tmp_path}/g.db", commit="group")
