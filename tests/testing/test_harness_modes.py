@@ -390,3 +390,22 @@ def test_an_injected_crash_logs_one_line_not_a_traceback(caplog: pytest.LogCaptu
     assert len(injected) == 1
     assert injected[0].startswith("runner-0")
     assert "injected: runner 0 crash after step #1's task" in injected[0]
+
+
+def test_a_group_lost_by_an_injected_crash_logs_one_line_not_a_store_error(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer's injected loss is the test's doing: an INFO line, not the store's ERROR."""
+    store = open_store(f"sqlite:///{tmp_path}/g.db", commit="group")
+    plan = FaultPlan(crashes=(Crash(2, point="in_group"),))
+    try:
+        with caplog.at_level(logging.INFO), Harness([FLOW], seed=1, store=store, faults=plan) as h:
+            h.schedule("fan", {})
+            assert [job.state for job in h.finish()] == [JobState.DONE]
+    finally:
+        store.close()
+    assert not [r for r in caplog.records if r.name == "actors.stores"]
+    injected = [r.getMessage() for r in caplog.records if r.name == "actors.testing"]
+    assert injected == [
+        "writer: injected: the writer crashed storing a group of 1 slice(s) (step #2's among them)"
+    ]
