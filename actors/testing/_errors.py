@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import pykka
+
 from actors._errors import ActorsError
 
 __all__ = ["Deadlock", "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock"]
@@ -60,3 +62,19 @@ def while_open(
         return method(self, *args, **kwargs)
 
     return guarded
+
+
+def closed_driver() -> bool:
+    """A closed harness's runtime driver: waiting on a future there is an error."""
+    raise closed_error("waiting for a result or a reply")
+
+
+def not_an_actor_class(behaviour: object) -> str:
+    """Why ``Harness.actor(behaviour)`` refuses ``behaviour`` (not a pykka.Actor class)."""
+    expected = "actor(behaviour): expected a pykka.Actor subclass (the class itself)"
+    if isinstance(behaviour, pykka.ActorRef):
+        return f"{expected}, got an ActorRef of {behaviour.actor_class.__name__} (already started)"
+    if isinstance(behaviour, pykka.Actor):
+        name = type(behaviour).__name__
+        return f"{expected}, got an instance of {name}: pass {name} and its arguments"
+    return f"{expected}, got {type(behaviour).__name__} {behaviour!r}"

@@ -14,14 +14,14 @@ from actors._workflow import Workflow, workflow_list
 from actors.stores import MemoryStore, open_store
 from actors.testing._actions import Actions, _label
 from actors.testing._checking import Checking
-from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 from actors.testing._clock import VirtualClock
 from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
     InvariantViolation,
     Livelock,
-    closed_error,
+    closed_driver,
+    not_an_actor_class,
     while_open,
 )
 from actors.testing._external import External
@@ -39,7 +39,7 @@ from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import describe_message
 from actors.testing._runtime import ActorCell, DeterministicRuntime
-from actors.testing._search import PCT, ScriptChooser
+from actors.testing._search import PCT, pick_chooser
 from actors.testing._trace import Recorder
 from actors.testing._writer import ScheduledWriter, adopt_writer
 
@@ -119,11 +119,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         choices: Sequence[int] | None = None,
         chooser: Chooser | None = None,
     ) -> None:
-        given = [name for name, v in (("seed", seed), ("data", data), ("choices", choices),
-                                      ("chooser", chooser)) if v is not None]  # fmt: skip
-        if len(given) > 1:
-            msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
-            raise ValueError(msg)
+        choosing = pick_chooser(seed=seed, data=data, choices=choices, chooser=chooser,
+                                strategy=strategy)  # fmt: skip
         workflows = workflow_list(workflows, "Harness(workflows)")
         self._options_kept: dict[str, Any] = {
             "workflows": workflows, "runners": runners, "capacity": capacity,
@@ -131,23 +128,11 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             "on_shed": on_shed, "substitutions": substitutions, "max_steps": max_steps,
             "check": check, "between_steps": between_steps, "strategy": strategy,
         }  # fmt: skip
-        self.seed: int | None = None
+        self._chooser: Chooser = choosing.chooser
+        self.seed: int | None = choosing.seed
         """The seed of this run (``None`` when choices come from Hypothesis data)."""
-        self._chooser: Chooser
-        if chooser is not None:
-            self._chooser = chooser
-            script = getattr(chooser, "script", None)
-            self._options_kept["replay_choices"] = script
-        elif choices is not None:
-            self._chooser = ScriptChooser(choices)
-            self._options_kept["replay_choices"] = list(choices)
-        elif data is not None:
-            self._chooser = DataChooser(data)
-        else:
-            self.seed = fresh_seed() if seed is None else seed
-            self._chooser = (
-                SeededChooser(self.seed) if strategy is None else strategy.chooser(self.seed)
-            )
+        if choosing.replay is not None:
+            self._options_kept["replay_choices"] = choosing.replay
         # A chooser that ranks actors (PCT) is shown who each option would run.
         self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
         self.clock = clock if clock is not None else VirtualClock()
@@ -347,7 +332,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``ActorRef`` is refused (the harness starts the actor itself, from its class).
         """
         if not (isinstance(behaviour, type) and issubclass(behaviour, pykka.Actor)):
-            raise TypeError(_not_an_actor_class(behaviour))
+            raise TypeError(not_an_actor_class(behaviour))
         return self.runtime.actor_class(behaviour).start(*args, **kwargs)
 
     @while_open
@@ -392,7 +377,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``step()``, ``finish()``, a pending result's ``get()``...) raises ``HarnessError``.
         """
         self._closed = True
-        self.runtime.driver = _closed_driver  # a pending future's get() drives no more
+        self.runtime.driver = closed_driver  # a pending future's get() drives no more
         self.runtime.stop_all()
         if self._owned_store:
             self._owned_store = False
@@ -413,17 +398,3 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
-
-
-def _closed_driver() -> bool:
-    raise closed_error("waiting for a result or a reply")
-
-
-def _not_an_actor_class(behaviour: object) -> str:
-    expected = "actor(behaviour): expected a pykka.Actor subclass (the class itself)"
-    if isinstance(behaviour, pykka.ActorRef):
-        return f"{expected}, got an ActorRef of {behaviour.actor_class.__name__} (already started)"
-    if isinstance(behaviour, pykka.Actor):
-        name = type(behaviour).__name__
-        return f"{expected}, got an instance of {name}: pass {name} and its arguments"
-    return f"{expected}, got {type(behaviour).__name__} {behaviour!r}"

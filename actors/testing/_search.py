@@ -18,13 +18,24 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from actors._workflow import Workflow
+    from actors.testing._chooser import Chooser
     from actors.testing._harness import Harness
 
-__all__ = ["PCT", "Exhaustion", "PCTChooser", "ScriptChooser", "exhaust"]
+__all__ = [
+    "PCT",
+    "Choosing",
+    "Exhaustion",
+    "PCTChooser",
+    "ScriptChooser",
+    "exhaust",
+    "pick_chooser",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +165,39 @@ def exhaust(
         explored += 1
         script = chooser.following()
     return Exhaustion(explored, script is None)
+
+
+@dataclass(frozen=True, slots=True)
+class Choosing:
+    """Who makes a harness's choices, its seed, and the script that replays them."""
+
+    chooser: Chooser
+    seed: int | None = None
+    replay: list[int] | None = None
+
+
+def pick_chooser(
+    *,
+    seed: int | None,
+    data: Any,
+    choices: Sequence[int] | None,
+    chooser: Chooser | None,
+    strategy: PCT | None,
+) -> Choosing:
+    """The chooser ``Harness(seed=, data=, choices=, chooser=, strategy=)`` asks for.
+
+    Raises ``ValueError`` when more than one of the four sources is given.
+    """
+    given = [name for name, v in (("seed", seed), ("data", data), ("choices", choices),
+                                  ("chooser", chooser)) if v is not None]  # fmt: skip
+    if len(given) > 1:
+        msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
+        raise ValueError(msg)
+    if chooser is not None:
+        return Choosing(chooser, replay=getattr(chooser, "script", None))
+    if choices is not None:
+        return Choosing(ScriptChooser(choices), replay=list(choices))
+    if data is not None:
+        return Choosing(DataChooser(data))
+    seed = fresh_seed() if seed is None else seed
+    return Choosing(SeededChooser(seed) if strategy is None else strategy.chooser(seed), seed)
