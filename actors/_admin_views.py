@@ -30,8 +30,8 @@ def _waiting_for(job: JobRecord, workflow: Workflow | None) -> tuple[str | None,
         cids = tuple(cid for cid, _ in correlations_for(job, step))
     if cids:
         what.append("an event (" + ", ".join(cids) + ")")
-    elif step is None:
-        what.append("a timer or an event")
+    elif step is None:  # the workflow or step is unknown here: its timer, if it has one
+        what.append("an event" if job.due is not None else "a timer or an event")
     if job.due is not None:
         what.append("its timer")
     return " or ".join(what) or "its timer", cids
