@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -413,6 +414,26 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
+
+
+def _name_public_methods(cls: type) -> None:
+    """Name every public method of ``cls`` after ``cls``, wherever it is defined.
+
+    Harness methods come from mixins (``External``, ``Checking``...) that only the
+    harness uses; Python names a function by where it was written, so a call with a
+    wrong argument would say ``External.schedule() got an unexpected keyword argument``.
+    Renamed, it says ``Harness.schedule()``, the method the test called.
+    """
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        fn = inspect.getattr_static(cls, name)
+        while inspect.isfunction(fn):
+            fn.__qualname__ = f"{cls.__name__}.{name}"
+            fn = getattr(fn, "__wrapped__", None)
+
+
+_name_public_methods(Harness)
 
 
 def _closed_driver() -> bool:
