@@ -138,6 +138,7 @@ _GUIDE_PASSES = {
     "test_a_seed_replays_the_same_run",
     "test_orders_under_any_interleaving",
     "test_no_chunk_starts_once_the_cancel_is_answered",
+    "test_a_task_asks_an_actor_started_under_the_harness",
     "TestOrders::runTest",
 }
 _GUIDE_FINDS = {
