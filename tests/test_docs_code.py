@@ -138,6 +138,7 @@ _GUIDE_PASSES = {
     "test_a_seed_replays_the_same_run",
     "test_orders_under_any_interleaving",
     "test_no_chunk_starts_once_the_cancel_is_answered",
+    "test_a_task_asks_an_actor_started_under_the_harness",
     "TestOrders::runTest",
 }
 _GUIDE_FINDS = {
@@ -194,6 +195,17 @@ def test_the_first_tutorial_shows_the_example_s_code() -> None:
         body = "\n".join(line for line in body.splitlines() if line.strip()).strip()
         shown = "\n".join(line for line in page.splitlines() if line.strip())
         assert body in shown, f"the tutorial no longer shows the example's {name!r}"
+
+
+def test_the_guarantees_page_shows_the_compensation_example_s_flow() -> None:
+    page = (ROOT / "docs/explanation/guarantees.md").read_text(encoding="utf-8")
+    example = (ROOT / "examples/compensate_a_failed_branch.py").read_text(encoding="utf-8")
+    start, end = "# --8<-- [start:flow]\n", "# --8<-- [end:flow]"
+    body = example[example.index(start) + len(start) : example.index(end)]
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    shown = [line.strip() for line in page.splitlines() if line.strip()]
+    at = shown.index(lines[0])
+    assert shown[at : at + len(lines)] == lines, "the guarantees page no longer shows the flow"
 
 
 def test_readme_links_pages_that_read_well_unrendered() -> None:

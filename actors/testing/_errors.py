@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -78,3 +79,20 @@ def not_an_actor_class(behaviour: object) -> str:
         name = type(behaviour).__name__
         return f"{expected}, got an instance of {name}: pass {name} and its arguments"
     return f"{expected}, got {type(behaviour).__name__} {behaviour!r}"
+
+
+def name_public_methods(cls: type) -> None:
+    """Name every public method of ``cls`` after ``cls``, wherever it is defined.
+
+    Harness methods come from mixins (``External``, ``Checking``...) that only the
+    harness uses; Python names a function by where it was written, so a call with a
+    wrong argument would say ``External.schedule() got an unexpected keyword argument``.
+    Renamed, it says ``Harness.schedule()``, the method the test called.
+    """
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        fn = inspect.getattr_static(cls, name)
+        while inspect.isfunction(fn):
+            fn.__qualname__ = f"{cls.__name__}.{name}"
+            fn = getattr(fn, "__wrapped__", None)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
 from actors._admission import FullMode
-from actors._errors import ActorsError, EngineStoppedError, MailboxFull
+from actors._errors import ActorsError, EngineStoppedError, JobExistsError, MailboxFull
 from actors.testing._errors import while_open
 from actors.testing._future import DeterministicFuture
 
@@ -29,15 +29,25 @@ __all__ = ["External", "HeldEvent", "Submission"]
 class Submission:
     """One ``Harness.schedule()`` call: admitted, refused, or a producer blocked on a full gate."""
 
-    def __init__(self, runtime: DeterministicRuntime, index: int, workflow: str, data: Any) -> None:
+    def __init__(
+        self,
+        runtime: DeterministicRuntime,
+        index: int,
+        workflow: str,
+        data: Any,
+        job_id: str | None = None,
+    ) -> None:
         self._runtime = runtime
         self.index = index
         self.workflow = workflow
         self.data = data
+        self.asked_id = job_id
+        """The ``job_id`` the producer asked for (``None``: the engine names the case)."""
         self.handle: JobHandle | None = None
         """The case's handle once admitted."""
         self.refused: ActorsError | None = None
-        """Why admission refused it (``MailboxFull`` under ``DROP_NEWEST``, or shut down)."""
+        """Why admission refused it: ``MailboxFull`` under ``DROP_NEWEST``, shut down, or
+        ``JobExistsError`` when a blocked producer wakes to find its ``job_id`` taken."""
 
     @property
     def name(self) -> str:
@@ -118,17 +128,23 @@ class External:
     # -- producers --------------------------------------------------------------------------------
 
     @while_open
-    def schedule(self, workflow: str, data: Any = None) -> Submission:
+    def schedule(self, workflow: str, data: Any = None, *, job_id: str | None = None) -> Submission:
         """Admit a case the way a producer thread would, without blocking the test.
 
         Admission never waits: refused under ``BACKPRESSURE``, the producer becomes a
         *blocked producer* that the harness wakes (as one of its choices) once a slot
         frees; under ``DROP_NEWEST`` the submission records ``MailboxFull``; under
         ``DROP_OLDEST`` the oldest queued case is shed to make room.
+
+        ``job_id`` names the case, as for ``Mediator.schedule``: an id that is not a
+        non-empty string without ``/`` raises ``ValueError``, and one the store already
+        holds raises ``JobExistsError``, both before anything is admitted. A blocked
+        producer whose id another case took while it waited records ``JobExistsError``
+        as its refusal instead (``result()`` raises it).
         """
-        sub = Submission(self.runtime, len(self.submissions), workflow, data)
+        sub = Submission(self.runtime, len(self.submissions), workflow, data, job_id)
+        self._admit([sub])  # raises, with nothing recorded, for a case it cannot admit
         self.submissions.append(sub)
-        self._admit([sub])
         return sub
 
     @while_open
@@ -155,15 +171,26 @@ class External:
             self.submissions.extend(subs)
         return subs
 
-    def _admit(self, subs: list[Submission], *, batch: bool = False) -> None:
-        """Admit ``subs`` (one ``schedule()``, or a ``schedule_many()`` batch) or block them."""
+    def _admit(self, subs: list[Submission], *, batch: bool = False, resumed: bool = False) -> None:
+        """Admit ``subs`` (one ``schedule()``, or a ``schedule_many()`` batch) or block them.
+
+        A bad call raises to the test; a blocked producer that wakes (``resumed``) to find
+        its case id taken meanwhile records the refusal instead.
+        """
         gate, admissions = self._probe.gate, self._probe.admissions
         name, workflow, n = subs[0].name, subs[0].workflow, len(subs)
         try:
             if batch:
                 handles = admissions.admit_many(workflow, [s.data for s in subs], block=False)
             else:
-                handles = [admissions.admit(workflow, subs[0].data, block=False)]
+                handles = [
+                    admissions.admit(workflow, subs[0].data, block=False, job_id=subs[0].asked_id)
+                ]
+        except JobExistsError as exc:
+            if not resumed:
+                raise
+            self._refuse(subs, exc, batch)
+            return
         except MailboxFull as exc:
             if gate.mode is FullMode.BACKPRESSURE and not gate.closed:
                 call = f"schedule_many({workflow!r})" if batch else f"schedule({workflow!r})"
@@ -172,7 +199,7 @@ class External:
                     None,
                     why=f"{call} waits for {what}",
                     ready=lambda: gate.closed or gate.used + n <= gate.capacity,
-                    resume=lambda: self._admit(subs, batch=batch),
+                    resume=lambda: self._admit(subs, batch=batch, resumed=True),
                     name=name,
                 )
                 self._record(name, "blocked", None, f"gate {gate.used}/{gate.capacity}")

@@ -21,6 +21,7 @@ from actors.testing._errors import (
     InvariantViolation,
     Livelock,
     closed_driver,
+    name_public_methods,
     not_an_actor_class,
     while_open,
 )
@@ -398,3 +399,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             _, job, _ = describe_message(envelope.message)
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
+
+
+name_public_methods(Harness)

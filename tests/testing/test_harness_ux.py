@@ -9,7 +9,7 @@ from __future__ import annotations
 import pykka
 import pytest
 
-from actors import JobState, RequestReaction, Sequential, Workflow
+from actors import JobExistsError, JobState, RequestReaction, Sequential, Workflow
 from actors.testing import Deadlock, Harness, HarnessError, InvariantViolation, strategies
 
 
@@ -112,6 +112,43 @@ def test_starting_an_actor_ref_is_a_clear_type_error():
         with pytest.raises(TypeError, match=r"expected a pykka\.Actor subclass.*ActorRef of Stock"):
             h.actor(stock)  # type: ignore[arg-type]
         assert stock.ask("ok") == "ok"  # the real call still works
+
+
+def test_a_wrong_argument_names_the_harness_method_not_a_mixin():
+    with Harness([order_flow], seed=1) as h:
+        with pytest.raises(TypeError, match=r"^Harness\.schedule\(\) got an unexpected keyword"):
+            h.schedule("order", {}, priority=1)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"^Harness\.receive_event\(\) missing"):
+            h.receive_event()  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"^Harness\.check_invariant\(\) missing"):
+            h.check_invariant()  # type: ignore[call-arg]
+
+
+def test_schedule_takes_a_job_id_as_mediator_schedule_does():
+    with Harness([order_flow], seed=1) as h:
+        sub = h.schedule("order", {}, job_id="order-17")
+        assert sub.job_id == "order-17"
+        with pytest.raises(JobExistsError, match="'order-17' already exists"):
+            h.schedule("order", {}, job_id="order-17")
+        for bad in ("", "a/b", 17):
+            with pytest.raises(ValueError, match="job_id must be a non-empty string without '/'"):
+                h.schedule("order", {}, job_id=bad)  # type: ignore[arg-type]
+        assert h.submissions == [sub]  # a refused call leaves no submission behind
+        [job] = h.finish()
+        assert (job.id, job.state) == ("order-17", JobState.DONE)
+
+
+def test_a_blocked_producer_whose_job_id_was_taken_meanwhile_is_refused():
+    with Harness([order_flow], seed=3, capacity=1) as h:
+        h.schedule("order", {})  # fills the admission mailbox: the next two block
+        first = h.schedule("order", {}, job_id="order-1")
+        second = h.schedule("order", {}, job_id="order-1")
+        assert first.blocked and second.blocked
+        h.finish()
+        outcomes = sorted(type(s.refused).__name__ for s in (first, second))
+        assert outcomes == ["JobExistsError", "NoneType"]
+        admitted = first if first.refused is None else second
+        assert admitted.result().state is JobState.DONE
 
 
 def test_fault_plans_refuses_one_point_name_given_as_a_str():
