@@ -32,7 +32,7 @@ from actors.stores import Store
 from actors.ui._actions import ActionError, Actions, AdminActions
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
-from actors.ui._security import LOOPBACK_HOSTS, Guard, csrf_ok
+from actors.ui._security import LOOPBACK_HOSTS, Guard, SecurityHeaders, csrf_ok
 
 __all__ = ["create_app"]
 
@@ -390,7 +390,7 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("actors.ui", "static")]), name="static"),
     ]
     allowed = None if hosts is None else frozenset(h.lower() for h in hosts)
-    middleware = [Middleware(Guard, token=token, hosts=allowed)]
+    middleware = [Middleware(SecurityHeaders), Middleware(Guard, token=token, hosts=allowed)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.dashboard = dashboard
     return app
