@@ -216,7 +216,7 @@ class Dashboard:
         if facts is None:
             job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
             if job is not None and job.case_id != case_id:  # a branch: show its case
-                return RedirectResponse(request.url_for("case", case_id=_q(job.case_id)), 303)
+                return _redirect(request, "case", case_id=_q(job.case_id))
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )
@@ -232,8 +232,8 @@ class Dashboard:
         """The overview's "open a case" box: to the case (or the branch's case) named."""
         job_id = request.query_params.get("id", "").strip()
         if not job_id:
-            return RedirectResponse(request.url_for("overview"), 303)
-        return RedirectResponse(request.url_for("case", case_id=_q(job_id)), 303)
+            return _redirect(request, "overview")
+        return _redirect(request, "case", case_id=_q(job_id))
 
     # -- a workflow -------------------------------------------------------------------------
 
@@ -309,6 +309,11 @@ class Dashboard:
             return actions.send_event(_field(fields, "correlation_id"), payload, fault=fault)
         msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
         raise ActionError(msg)
+
+
+def _redirect(request: Request, name: str, **params: str) -> Response:
+    """A 303 to the dashboard's page ``name``, by its path: never to the host the request named."""
+    return RedirectResponse(request.url_for(name, **params).path, 303)
 
 
 def _field(fields: dict[str, str], name: str) -> str:

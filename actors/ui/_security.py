@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import URL
@@ -33,6 +34,7 @@ __all__ = [
     "SecurityHeaders",
     "csrf_ok",
     "host_name",
+    "local_path",
     "same_origin",
 ]
 
@@ -59,6 +61,24 @@ def host_name(host_header: str) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host[1:]
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+# Not a path on this site: not rooted, or //host, or a backslash (read as a slash), or
+# a control character (some browsers drop them: "/\t/host" is "//host").
+_OFF_SITE = re.compile(r"^(?!/)|^/[/\\]|\\|[\x00-\x1f\x7f]")
+
+
+def local_path(request: Request) -> str:
+    r"""The request's path if a redirect to it stays on the dashboard, else its root.
+
+    ``//host/...`` and ``/\host/...`` are read by browsers as another site's address, so a
+    sign-in link must not send the browser back to such a path.
+    """
+    path = request.url.path
+    decoded = str(request.scope.get("path", path))
+    if not any(_OFF_SITE.search(p) for p in (path, decoded)):
+        return path
+    return str(request.scope.get("root_path", "")).rstrip("/") + "/"
 
 
 def same_origin(request: Request) -> bool:
@@ -134,7 +154,7 @@ class Guard:
         if request.method == "GET" and _equal(given, token):
             # Keep the token in a cookie and out of the address bar and its history.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = URL(path=request.url.path, query=urlencode(rest))
+            target = URL(path=local_path(request), query=urlencode(rest))
             response = RedirectResponse(str(target), status_code=303)
             response.set_cookie(
                 TOKEN_COOKIE,

@@ -7,18 +7,14 @@ NUL, gets a 4xx answer; names and ids with a ``/`` are linked so that the link o
 
 from __future__ import annotations
 
-import html
 import re
 
 import pytest
-from bounds import TIMEOUT
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
-from actors.ui._reads import pretty_json
-from actors.ui._security import host_name
 
 LOCAL = "http://127.0.0.1:8400"
 TOKEN = "t" * 24
@@ -90,3 +86,33 @@ def test_the_pages_hold_no_inline_script(store):
         for tag in re.findall(r"<script[^>]*>", page):
             assert "src=" in tag, (path, tag)
         assert not re.search(r"\son[a-z]+=", page), path  # no onclick= and the like
+
+
+@pytest.mark.parametrize(
+    "path", ["//evil.test/", "/\\evil.test/", "/%5Cevil.test", "/\\/evil.test", "/%09/evil.test"]
+)
+def test_sign_in_never_redirects_off_the_dashboard(store, path):
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    signed_in = browser.get(f"http://10.1.2.3:8400{path}?token={TOKEN}")
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/", signed_in.headers["location"]
+
+
+def test_sign_in_keeps_an_ordinary_path_and_query(store):
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    signed_in = browser.get(f"/cases/{FAULTED}?token={TOKEN}&x=1")
+    assert signed_in.headers["location"] == f"/cases/{FAULTED}?x=1"
+
+
+def test_redirects_do_not_name_the_host_the_request_gave(store):
+    # With a token the dashboard answers any host name; its redirects must not send the
+    # browser to whatever name the request carried.
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    evil = TestClient(web, base_url="http://evil.test", follow_redirects=False)
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in (f"/find?id={FAULTED}", "/find"):
+        location = evil.get(path, headers=bearer).headers["location"]
+        assert location.startswith("/") and not location.startswith("//"), location
+        assert "evil.test" not in location, location
