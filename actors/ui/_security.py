@@ -55,12 +55,21 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional
+# port of digits. Nothing else: no user info, no path, no second port, no spaces.
+_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([a-z0-9.\-]+))(?::([0-9]{1,5}))?")
+
+
 def host_name(host_header: str) -> str:
-    """The name in a ``Host`` header, without its port (``[::1]:8400`` -> ``::1``)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host[1:]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """The name in a ``Host`` header, without its port (``[::1]:8400`` -> ``::1``).
+
+    ``""`` for a header that is not just a host and a port (``127.0.0.1:80@evil.example``,
+    ``localhost:8400junk``): no host list holds it.
+    """
+    found = _HOST.fullmatch(host_header.strip().lower())
+    if found is None or (found.group(3) is not None and int(found.group(3)) > 65535):
+        return ""
+    return found.group(1) or found.group(2)
 
 
 # Not a path on this site: not rooted, or //host, or a backslash (read as a slash), or

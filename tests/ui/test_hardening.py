@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
+from actors.ui._security import host_name
 
 LOCAL = "http://127.0.0.1:8400"
 TOKEN = "t" * 24
@@ -116,3 +117,35 @@ def test_redirects_do_not_name_the_host_the_request_gave(store):
         location = evil.get(path, headers=bearer).headers["location"]
         assert location.startswith("/") and not location.startswith("//"), location
         assert "evil.test" not in location, location
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:80@evil.test",
+        "127.0.0.1:8400junk",
+        "127.0.0.1:8400 evil.test",
+        "127.0.0.1 evil.test",
+        "localhost:8400/evil.test",
+        "[::1]evil.test",
+        "[::1]:80@evil.test",
+        "127.0.0.1:80:80",
+        "localhost:",
+        "localhost:99999",
+        "evil.test#127.0.0.1",
+        "127.0.0.1\tx",
+        "",
+    ],
+)
+def test_a_host_header_with_junk_is_refused(store, host):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get("/", headers={"Host": host}).status_code == 400, host
+    assert host_name(host) not in {"127.0.0.1", "localhost", "::1"}, host
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:8400", "LOCALHOST:8400", "localhost", "[::1]", "[::1]:8400"]
+)
+def test_a_plain_loopback_host_header_is_answered(store, host):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get("/", headers={"Host": host}).status_code == 200, host
