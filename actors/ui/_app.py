@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -29,7 +28,7 @@ from actors._version import __version__
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
-from actors.ui._actions import ActionError, Actions, AdminActions
+from actors.ui._actions import ActionError, Actions, AdminActions, parse_payload
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
 from actors.ui._security import LOOPBACK_HOSTS, Guard, SecurityHeaders, csrf_ok
@@ -299,12 +298,7 @@ class Dashboard:
         if action == "cancel":
             return actions.cancel(_field(fields, "case_id"))
         if action == "event":
-            raw = fields.get("payload", "").strip() or "null"
-            try:
-                payload = json.loads(raw)
-            except ValueError as exc:
-                msg = f"the event's payload is not JSON: {exc}"
-                raise ActionError(msg) from exc
+            payload = parse_payload(fields.get("payload", ""))
             fault = fields.get("fault") in ("on", "true", "1")
             return actions.send_event(_field(fields, "correlation_id"), payload, fault=fault)
         msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"

@@ -147,15 +147,19 @@ def pretty_json(text: str | None) -> str | None:
 
     The values of keys such as ``password``, ``secret``, ``token`` or ``api_key`` become
     ``***``, and so do passwords inside URLs. Text that is not JSON is shown as it is,
-    masked the same way.
+    masked the same way; JSON nested too deep to read without running out of stack is
+    not shown (a line says so).
     """
     if text is None:
         return None
     try:
         value = json.loads(text)
+        shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
     except ValueError:
         return mask_secrets(str(text))
-    shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
+    except RecursionError:
+        # Shown as text, it could hold a secret under a key that masking would have found.
+        return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
     return mask_secrets(shown)
 
 

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
+from actors.ui._reads import pretty_json
 from actors.ui._security import host_name
 
 LOCAL = "http://127.0.0.1:8400"
@@ -149,3 +150,21 @@ def test_a_host_header_with_junk_is_refused(store, host):
 def test_a_plain_loopback_host_header_is_answered(store, host):
     web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
     assert web.get("/", headers={"Host": host}).status_code == 200, host
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000, 500])
+def test_a_payload_nested_too_deep_is_refused_with_the_reason(store, actions, depth):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS, actions=actions), base_url=LOCAL)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    payload = "[" * depth + "]" * depth
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": payload, "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert 400 <= answer.status_code < 500, answer.status_code
+    assert "nested" in answer.text
+    assert actions.calls == []
+
+
+def test_deep_data_is_shown_without_an_error():
+    shown = pretty_json("[" * 100_000 + "]" * 100_000)
+    assert shown is not None and "nested too deep" in shown
+    assert pretty_json('{"password": [[["x"]]]}') == '{\n  "password": "***"\n}'
