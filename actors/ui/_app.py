@@ -213,9 +213,9 @@ class Dashboard:
         case_id = request.path_params["case_id"]
         facts = await anyio.to_thread.run_sync(self._case, case_id)
         if facts is None:
-            job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
-            if job is not None and job.case_id != case_id:  # a branch: show its case
-                return _redirect(request, "case", case_id=_q(job.case_id))
+            owner = await anyio.to_thread.run_sync(self.reader.case_of, case_id)
+            if owner is not None and owner != case_id:  # a branch: show its case
+                return _redirect(request, "case", case_id=_q(owner))
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )

@@ -168,3 +168,11 @@ def test_deep_data_is_shown_without_an_error():
     shown = pretty_json("[" * 100_000 + "]" * 100_000)
     assert shown is not None and "nested too deep" in shown
     assert pretty_json('{"password": [[["x"]]]}') == '{\n  "password": "***"\n}'
+
+
+@pytest.mark.parametrize("path", ["/cases/a%00b", "/workflows/a%00b", "/find?id=a%00b"])
+def test_an_id_holding_a_nul_is_not_found(any_store, path):
+    web = TestClient(create_app(any_store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get(path).status_code == 404, path
+    live = web.get("/live/cases/a%00b")
+    assert live.status_code == 200 and "no longer in the store" in live.text
