@@ -384,7 +384,7 @@ def create_app(
         Route("/find", dashboard.find, name="find"),
         Route("/cases/{case_id:str}", dashboard.case, name="case"),
         Route("/live/cases/{case_id:str}", dashboard.case_live, name="case_live"),
-        Route("/workflows/{name:str}", dashboard.workflow, name="workflow"),
+        Route("/workflows/{name:path}", dashboard.workflow, name="workflow"),
         Route("/actions/{action:str}", dashboard.act, methods=["POST"], name="act"),
         Mount("/static", StaticFiles(packages=[("actors.ui", "static")]), name="static"),
     ]

@@ -7,9 +7,11 @@ NUL, gets a 4xx answer; names and ids with a ``/`` are linked so that the link o
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
+from bounds import TIMEOUT
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
@@ -176,3 +178,30 @@ def test_an_id_holding_a_nul_is_not_found(any_store, path):
     assert web.get(path).status_code == 404, path
     live = web.get("/live/cases/a%00b")
     assert live.status_code == 200 and "no longer in the store" in live.text
+
+
+def test_a_workflow_name_with_a_slash_is_linked_so_the_links_open(tmp_path):
+    url = f"sqlite:///{tmp_path / 'slash.db'}"
+    team = dashboard.Workflow(
+        "team/orders", [dashboard.Sequential("s", lambda d: 1 / 0)], start="s"
+    )
+    worker = dashboard.Mediator([team], runners=1, store=url)
+    try:  # (a job id cannot hold a "/": the engine refuses it)
+        worker.schedule("team/orders", {}, job_id="order-7").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    store = open_store(url)
+    try:
+        web = TestClient(create_app(store, [team]), base_url=LOCAL)
+        home = web.get("/").text
+        found = re.findall(r'href="([^"]*/workflows/[^"]*)"', home)
+        assert [html.unescape(h) for h in found] == [f"{LOCAL}/workflows/team%2Forders"]
+        workflow = web.get(html.unescape(found[0]))
+        assert workflow.status_code == 200 and "<code>team/orders</code>" in workflow.text
+        assert "flowchart TD" in workflow.text  # the loaded workflow's graph
+        case = web.get("/cases/order-7").text
+        assert f'href="{LOCAL}/workflows/team%2Forders"' in case
+        assert web.get("/workflows/team/orders").status_code == 200  # typed by hand
+        assert web.get("/workflows/team%2Fnone").status_code == 404
+    finally:
+        store.close()
