@@ -31,7 +31,13 @@ from actors.stores import Store
 from actors.ui._actions import ActionError, Actions, AdminActions, parse_payload
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
-from actors.ui._security import LOOPBACK_HOSTS, Guard, SecurityHeaders, csrf_ok
+from actors.ui._security import (
+    LOOPBACK_HOSTS,
+    Guard,
+    SecurityHeaders,
+    csrf_ok,
+    mask_token_in_logs,
+)
 
 __all__ = ["create_app"]
 
@@ -389,6 +395,7 @@ def create_app(
         Mount("/static", StaticFiles(packages=[("actors.ui", "static")]), name="static"),
     ]
     allowed = None if hosts is None else frozenset(h.lower() for h in hosts)
+    mask_token_in_logs(token)
     middleware = [Middleware(SecurityHeaders), Middleware(Guard, token=token, hosts=allowed)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.dashboard = dashboard

@@ -13,11 +13,14 @@
 - **Headers**: every answer forbids framing (clickjacking), content-type sniffing and
   referrers to other sites, and its Content-Security-Policy lets a page run only the
   scripts the package serves (no inline script, nothing from elsewhere).
+- **Logs**: the web server's access log writes each request's address, where signing in
+  puts the token: every ``token=`` value in it, and the token itself, show as ``***``.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 from urllib.parse import urlencode, urlsplit
 
@@ -26,15 +29,19 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors._redact import MASK
+
 __all__ = [
     "LOOPBACK_HOSTS",
     "SECURITY_HEADERS",
     "TOKEN_COOKIE",
     "Guard",
     "SecurityHeaders",
+    "TokenLogFilter",
     "csrf_ok",
     "host_name",
     "local_path",
+    "mask_token_in_logs",
     "same_origin",
 ]
 
@@ -178,6 +185,49 @@ class Guard:
             "'Authorization: Bearer TOKEN'.",
             status_code=401,
         )
+
+
+# The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
+_TOKEN_PARAM = re.compile(r"(?i)([?&]token=)[^&#\s\"']*")
+
+
+class TokenLogFilter(logging.Filter):
+    """A logger filter that masks access tokens, and every ``token=`` query value.
+
+    It masks the message and each string argument in place, keeping the arguments a
+    tuple (uvicorn's access formatter unpacks them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def mask(self, text: str) -> str:
+        """``text`` with each known token and each ``token=`` value replaced by ``***``."""
+        for token in self.tokens:
+            text = text.replace(token, MASK)
+        return _TOKEN_PARAM.sub(rf"\g<1>{MASK}", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drops one."""
+        if isinstance(record.msg, str):
+            record.msg = self.mask(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.mask(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def mask_token_in_logs(token: str | None) -> None:
+    """Have the server loggers mask ``token`` and every ``token=`` value (once each)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        found = next((f for f in logger.filters if isinstance(f, TokenLogFilter)), None)
+        if found is None:
+            found = TokenLogFilter()
+            logger.addFilter(found)
+        if token:
+            found.tokens.add(token)
 
 
 def csrf_ok(request: Request, expected: str, form_value: str | None) -> bool:
