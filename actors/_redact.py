@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 __all__ = [
@@ -29,8 +30,15 @@ MASK = "***"
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
 
-# user:password@ after a scheme (the password runs to the last @ of the URL).
-_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+# user:password@ after a scheme: the password runs to the last @ before whitespace or a
+# quote. Found in steps (a regular expression for the whole would backtrack into
+# quadratic time on a hostile text): a run of scheme characters ending in "://", with a
+# letter in it (the scheme starts at the first one); the user and its colon; then the
+# last @ of the stretch without whitespace or quotes, found once per stretch.
+_SCHEME_RUN = re.compile(r"(?i)(?<![a-z0-9+.\-])[a-z0-9+.\-]*://")
+_LETTER = re.compile(r"(?i)[a-z]")
+_USER = re.compile(r"[^\s:/@'\"]*:")
+_STRETCH_END = re.compile(r"[\s'\"]")
 # password=... as a URL query parameter or a libpq keyword (quoted or not). A bare value
 # runs to the end of the parameter: &, #, whitespace, or a quote around the URL (a comma
 # or colon may be part of the password). A value masked already (a remembered password,
@@ -44,9 +52,40 @@ _PASSWORD_PARAM = re.compile(
 )
 
 
+def _url_passwords(text: str) -> Iterator[tuple[int, int]]:
+    """Where each ``scheme://user:PASSWORD@`` password of ``text`` starts and ends.
+
+    Linear in ``len(text)``: each character is looked at a bounded number of times.
+    """
+    resume = 0  # a password's @ ends the URL: the next begins after it
+    stretch_end = at = -1  # the stretch without whitespace or quotes, and its last @
+    for run in _SCHEME_RUN.finditer(text):
+        if run.start() < resume or _LETTER.search(text, run.start(), run.end() - 3) is None:
+            continue
+        user = _USER.match(text, run.end())
+        if user is None:
+            continue
+        start = user.end()
+        if start >= stretch_end:
+            stop = _STRETCH_END.search(text, start)
+            stretch_end = len(text) if stop is None else stop.start()
+            at = text.rfind("@", start, stretch_end)
+        if at >= start:
+            yield start, at
+            resume = at + 1
+
+
+def _mask_url_passwords(text: str) -> str:
+    parts, shown = [], 0
+    for start, end in _url_passwords(text):
+        parts += [text[shown:start], MASK]
+        shown = end
+    return "".join([*parts, text[shown:]]) if parts else text
+
+
 def remember_secrets(url: str) -> None:
     """Mask the password(s) ``url`` holds in every later message, wherever they appear."""
-    found = [m.group(0)[len(m.group(1)) : -1] for m in _URL_PASSWORD.finditer(url)]
+    found = [url[start:end] for start, end in _url_passwords(url)]
     found += [m.group(2).strip("'\"") for m in _PASSWORD_PARAM.finditer(url)]
     for secret in found:
         for form in {secret, unquote(secret)}:
@@ -66,7 +105,7 @@ def mask_secrets(text: str) -> str:
             text = text.replace(secret, MASK)
     if "password" not in text.lower() and "@" not in text:
         return text  # the common case: nothing to look at
-    text = _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
+    text = _mask_url_passwords(text)
     return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
 
 

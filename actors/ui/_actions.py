@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from actors.admin import ActionResult, Admin
 
-__all__ = ["ActionError", "Actions", "AdminActions"]
+__all__ = ["MAX_PAYLOAD_DEPTH", "ActionError", "Actions", "AdminActions", "parse_payload"]
+
+MAX_PAYLOAD_DEPTH = 100  # nesting of lists and objects an event's payload may have
 
 
 class ActionError(Exception):
@@ -55,3 +58,38 @@ def _said(result: ActionResult) -> str:
     by = result.via if result.via.startswith("worker") else f"the {result.via}"
     text = f"{result.action} of {result.job_id}: {result.outcome} (by {result.operator}, via {by})"
     return f"{text}: {result.detail}" if result.detail else text
+
+
+def parse_payload(raw: str) -> Any:
+    """An event's payload from the form's JSON text (``null`` when blank).
+
+    Raises:
+        ActionError: the text is not JSON, or nests lists and objects more than
+            ``MAX_PAYLOAD_DEPTH`` deep (every later reader would have to recurse
+            through it).
+    """
+    too_deep = f"the event's payload is nested too deeply (at most {MAX_PAYLOAD_DEPTH} levels)"
+    try:
+        payload = json.loads(raw.strip() or "null")
+    except RecursionError:
+        raise ActionError(too_deep) from None
+    except ValueError as exc:
+        msg = f"the event's payload is not JSON: {exc}"
+        raise ActionError(msg) from exc
+    if _depth(payload) > MAX_PAYLOAD_DEPTH:
+        raise ActionError(too_deep)
+    return payload
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value``'s lists and objects nest, found without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest

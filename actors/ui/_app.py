@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -29,10 +28,16 @@ from actors._version import __version__
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
-from actors.ui._actions import ActionError, Actions, AdminActions
+from actors.ui._actions import ActionError, Actions, AdminActions, parse_payload
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
-from actors.ui._security import LOOPBACK_HOSTS, Guard, csrf_ok
+from actors.ui._security import (
+    LOOPBACK_HOSTS,
+    Guard,
+    SecurityHeaders,
+    csrf_ok,
+    mask_token_in_logs,
+)
 
 __all__ = ["create_app"]
 
@@ -214,9 +219,9 @@ class Dashboard:
         case_id = request.path_params["case_id"]
         facts = await anyio.to_thread.run_sync(self._case, case_id)
         if facts is None:
-            job = await anyio.to_thread.run_sync(self.reader.store.get, case_id)
-            if job is not None and job.case_id != case_id:  # a branch: show its case
-                return RedirectResponse(request.url_for("case", case_id=_q(job.case_id)), 303)
+            owner = await anyio.to_thread.run_sync(self.reader.case_of, case_id)
+            if owner is not None and owner != case_id:  # a branch: show its case
+                return _redirect(request, "case", case_id=_q(owner))
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )
@@ -232,8 +237,8 @@ class Dashboard:
         """The overview's "open a case" box: to the case (or the branch's case) named."""
         job_id = request.query_params.get("id", "").strip()
         if not job_id:
-            return RedirectResponse(request.url_for("overview"), 303)
-        return RedirectResponse(request.url_for("case", case_id=_q(job_id)), 303)
+            return _redirect(request, "overview")
+        return _redirect(request, "case", case_id=_q(job_id))
 
     # -- a workflow -------------------------------------------------------------------------
 
@@ -299,16 +304,16 @@ class Dashboard:
         if action == "cancel":
             return actions.cancel(_field(fields, "case_id"))
         if action == "event":
-            raw = fields.get("payload", "").strip() or "null"
-            try:
-                payload = json.loads(raw)
-            except ValueError as exc:
-                msg = f"the event's payload is not JSON: {exc}"
-                raise ActionError(msg) from exc
+            payload = parse_payload(fields.get("payload", ""))
             fault = fields.get("fault") in ("on", "true", "1")
             return actions.send_event(_field(fields, "correlation_id"), payload, fault=fault)
         msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
         raise ActionError(msg)
+
+
+def _redirect(request: Request, name: str, **params: str) -> Response:
+    """A 303 to the dashboard's page ``name``, by its path: never to the host the request named."""
+    return RedirectResponse(request.url_for(name, **params).path, 303)
 
 
 def _field(fields: dict[str, str], name: str) -> str:
@@ -385,12 +390,13 @@ def create_app(
         Route("/find", dashboard.find, name="find"),
         Route("/cases/{case_id:str}", dashboard.case, name="case"),
         Route("/live/cases/{case_id:str}", dashboard.case_live, name="case_live"),
-        Route("/workflows/{name:str}", dashboard.workflow, name="workflow"),
+        Route("/workflows/{name:path}", dashboard.workflow, name="workflow"),
         Route("/actions/{action:str}", dashboard.act, methods=["POST"], name="act"),
         Mount("/static", StaticFiles(packages=[("actors.ui", "static")]), name="static"),
     ]
     allowed = None if hosts is None else frozenset(h.lower() for h in hosts)
-    middleware = [Middleware(Guard, token=token, hosts=allowed)]
+    mask_token_in_logs(token)
+    middleware = [Middleware(SecurityHeaders), Middleware(Guard, token=token, hosts=allowed)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.dashboard = dashboard
     return app

@@ -147,15 +147,19 @@ def pretty_json(text: str | None) -> str | None:
 
     The values of keys such as ``password``, ``secret``, ``token`` or ``api_key`` become
     ``***``, and so do passwords inside URLs. Text that is not JSON is shown as it is,
-    masked the same way.
+    masked the same way; JSON nested too deep to read without running out of stack is
+    not shown (a line says so).
     """
     if text is None:
         return None
     try:
         value = json.loads(text)
+        shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
     except ValueError:
         return mask_secrets(str(text))
-    shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
+    except RecursionError:
+        # Shown as text, it could hold a secret under a key that masking would have found.
+        return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
     return mask_secrets(shown)
 
 
@@ -286,6 +290,8 @@ class Reader:
 
     def case(self, case_id: str) -> list[JobRow]:
         """Every job of the case ``case_id``, root first."""
+        if not _storable(case_id):
+            return []
         rows = self._rows(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE case_id = ? ORDER BY created_at, id",
             (case_id,),
@@ -295,10 +301,17 @@ class Reader:
         jobs.sort(key=lambda j: (j.parent_id is not None, j.created_at))
         return jobs
 
+    def case_of(self, job_id: str) -> str | None:
+        """The id of the case the job ``job_id`` belongs to (``None``: no such job)."""
+        job = self.store.get(job_id) if _storable(job_id) else None
+        return None if job is None else job.case_id
+
     # -- one workflow -----------------------------------------------------------------------
 
     def steps(self, workflow: str) -> dict[int, dict[str, dict[str, int]]]:
         """Unfinished jobs of ``workflow`` by version, step and state."""
+        if not _storable(workflow):
+            return {}
         rows = self._rows(
             "SELECT version, step, state, COUNT(*) FROM jobs "
             f"WHERE state IN ({_OPEN_MARKS}) AND workflow = ? GROUP BY version, step, state",
@@ -309,6 +322,15 @@ class Reader:
         for version, step, state, n in rows:
             out[int(version)][str(step)][str(state)] = int(n)
         return {v: dict(steps) for v, steps in out.items()}
+
+
+def _storable(text: str) -> bool:
+    """Whether a store can hold ``text`` (PostgreSQL's text holds no NUL character).
+
+    PostgreSQL refuses a query whose text parameter holds a NUL: an id with one names
+    nothing, and must be answered as such rather than fail the query.
+    """
+    return "\x00" not in text
 
 
 def _case(row: Any) -> CaseRow:

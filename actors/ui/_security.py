@@ -10,30 +10,91 @@
   in the ``X-CSRF-Token`` header or a ``csrf`` form field, and whose ``Origin``, when the
   browser sends one, is the dashboard's own. Another site can neither read the token
   (same-origin policy) nor send the header without the dashboard's consent (CORS).
+- **Headers**: every answer forbids framing (clickjacking), content-type sniffing and
+  referrers to other sites, and its Content-Security-Policy lets a page run only the
+  scripts the package serves (no inline script, nothing from elsewhere).
+- **Logs**: the web server's access log writes each request's address, where signing in
+  puts the token: every ``token=`` value in it, and the token itself, show as ``***``.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+import re
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LOOPBACK_HOSTS", "TOKEN_COOKIE", "Guard", "csrf_ok", "host_name", "same_origin"]
+from actors._redact import MASK
+
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "SECURITY_HEADERS",
+    "TOKEN_COOKIE",
+    "Guard",
+    "SecurityHeaders",
+    "TokenLogFilter",
+    "csrf_ok",
+    "host_name",
+    "local_path",
+    "mask_token_in_logs",
+    "same_origin",
+]
 
 TOKEN_COOKIE = "actors_ui_token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# Scripts only from the package (htmx and Mermaid need no eval with the attributes the
+# templates use); inline styles are allowed, as Mermaid's drawings carry their own.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": _CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional
+# port of digits. Nothing else: no user info, no path, no second port, no spaces.
+_HOST = re.compile(r"(?:\[([0-9a-f:.]+)\]|([a-z0-9.\-]+))(?::([0-9]{1,5}))?")
 
 
 def host_name(host_header: str) -> str:
-    """The name in a ``Host`` header, without its port (``[::1]:8400`` -> ``::1``)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host[1:]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """The name in a ``Host`` header, without its port (``[::1]:8400`` -> ``::1``).
+
+    ``""`` for a header that is not just a host and a port (``127.0.0.1:80@evil.example``,
+    ``localhost:8400junk``): no host list holds it.
+    """
+    found = _HOST.fullmatch(host_header.strip().lower())
+    if found is None or (found.group(3) is not None and int(found.group(3)) > 65535):
+        return ""
+    return found.group(1) or found.group(2)
+
+
+# Not a path on this site: not rooted, or //host, or a backslash (read as a slash), or
+# a control character (some browsers drop them: "/\t/host" is "//host").
+_OFF_SITE = re.compile(r"^(?!/)|^/[/\\]|\\|[\x00-\x1f\x7f]")
+
+
+def local_path(request: Request) -> str:
+    r"""The request's path if a redirect to it stays on the dashboard, else its root.
+
+    ``//host/...`` and ``/\host/...`` are read by browsers as another site's address, so a
+    sign-in link must not send the browser back to such a path.
+    """
+    path = request.url.path
+    decoded = str(request.scope.get("path", path))
+    if not any(_OFF_SITE.search(p) for p in (path, decoded)):
+        return path
+    return str(request.scope.get("root_path", "")).rstrip("/") + "/"
 
 
 def same_origin(request: Request) -> bool:
@@ -44,6 +105,28 @@ def same_origin(request: Request) -> bool:
     if origin == "null":
         return False
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``SECURITY_HEADERS`` on every HTTP answer (refusals included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self.headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": [*kept, *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _equal(given: str | None, expected: str) -> bool:
@@ -87,7 +170,7 @@ class Guard:
         if request.method == "GET" and _equal(given, token):
             # Keep the token in a cookie and out of the address bar and its history.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = URL(path=request.url.path, query=urlencode(rest))
+            target = URL(path=local_path(request), query=urlencode(rest))
             response = RedirectResponse(str(target), status_code=303)
             response.set_cookie(
                 TOKEN_COOKIE,
@@ -102,6 +185,49 @@ class Guard:
             "'Authorization: Bearer TOKEN'.",
             status_code=401,
         )
+
+
+# The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
+SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
+_TOKEN_PARAM = re.compile(r"(?i)([?&]token=)[^&#\s\"']*")
+
+
+class TokenLogFilter(logging.Filter):
+    """A logger filter that masks access tokens, and every ``token=`` query value.
+
+    It masks the message and each string argument in place, keeping the arguments a
+    tuple (uvicorn's access formatter unpacks them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def mask(self, text: str) -> str:
+        """``text`` with each known token and each ``token=`` value replaced by ``***``."""
+        for token in self.tokens:
+            text = text.replace(token, MASK)
+        return _TOKEN_PARAM.sub(rf"\g<1>{MASK}", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; never drops one."""
+        if isinstance(record.msg, str):
+            record.msg = self.mask(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.mask(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def mask_token_in_logs(token: str | None) -> None:
+    """Have the server loggers mask ``token`` and every ``token=`` value (once each)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        found = next((f for f in logger.filters if isinstance(f, TokenLogFilter)), None)
+        if found is None:
+            found = TokenLogFilter()
+            logger.addFilter(found)
+        if token:
+            found.tokens.add(token)
 
 
 def csrf_ok(request: Request, expected: str, form_value: str | None) -> bool:

@@ -1,0 +1,207 @@
+"""The dashboard against a hostile client: headers, redirects, Host, payloads, odd ids.
+
+Every answer carries the security headers; sign-in and the other redirects stay on the
+dashboard; the Host check takes no junk; a payload nested too deep, or an id holding a
+NUL, gets a 4xx answer; names and ids with a ``/`` are linked so that the link opens them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from bounds import TIMEOUT
+from starlette.testclient import TestClient
+
+import dashboard  # examples/dashboard.py
+from actors.stores import open_store
+from actors.ui import create_app
+from actors.ui._reads import pretty_json
+from actors.ui._security import host_name
+
+LOCAL = "http://127.0.0.1:8400"
+TOKEN = "t" * 24
+FAULTED, WAITING = "parcel-2", "parcel-3"
+
+
+@pytest.fixture
+def store(shipments):
+    store = open_store(shipments)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def any_store(any_shipments):
+    store = open_store(any_shipments)
+    yield store
+    store.close()
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+}
+
+
+def test_every_answer_carries_the_security_headers(store, actions):
+    local = TestClient(create_app(store, dashboard.WORKFLOWS, actions=actions), base_url=LOCAL)
+    signed = TestClient(
+        create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None),
+        base_url="http://10.1.2.3:8400",
+        follow_redirects=False,
+    )
+    token = csrf_of(local.get(f"/cases/{WAITING}").text)
+    answers = {
+        "overview": local.get("/"),
+        "live": local.get("/live/overview"),
+        "case": local.get(f"/cases/{FAULTED}"),
+        "static": local.get("/static/app.js"),
+        "missing": local.get("/cases/no-such-case"),
+        "no route": local.get("/no/such/page"),
+        "action": local.post("/actions/cancel", data={"case_id": WAITING, "csrf": token}),
+        "refused action": local.post("/actions/cancel", data={"case_id": WAITING}),
+        "wrong host": TestClient(local.app, base_url="http://evil.test").get("/"),
+        "no token": signed.get("/"),
+        "sign-in": signed.get(f"/?token={TOKEN}"),
+    }
+    for what, answer in answers.items():
+        for name, value in HEADERS.items():
+            assert answer.headers.get(name) == value, (what, name, answer.headers)
+        policy = answer.headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy, (what, policy)
+        assert "frame-ancestors 'none'" in policy, (what, policy)
+        scripts = re.search(r"script-src ([^;]*)", policy)
+        assert scripts and "unsafe-inline" not in scripts.group(1), (what, policy)
+
+
+def test_the_pages_hold_no_inline_script(store):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    for path in ("/", f"/cases/{FAULTED}", "/workflows/shipment"):
+        page = web.get(path).text
+        for tag in re.findall(r"<script[^>]*>", page):
+            assert "src=" in tag, (path, tag)
+        assert not re.search(r"\son[a-z]+=", page), path  # no onclick= and the like
+
+
+@pytest.mark.parametrize(
+    "path", ["//evil.test/", "/\\evil.test/", "/%5Cevil.test", "/\\/evil.test", "/%09/evil.test"]
+)
+def test_sign_in_never_redirects_off_the_dashboard(store, path):
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    signed_in = browser.get(f"http://10.1.2.3:8400{path}?token={TOKEN}")
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/", signed_in.headers["location"]
+
+
+def test_sign_in_keeps_an_ordinary_path_and_query(store):
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    signed_in = browser.get(f"/cases/{FAULTED}?token={TOKEN}&x=1")
+    assert signed_in.headers["location"] == f"/cases/{FAULTED}?x=1"
+
+
+def test_redirects_do_not_name_the_host_the_request_gave(store):
+    # With a token the dashboard answers any host name; its redirects must not send the
+    # browser to whatever name the request carried.
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    evil = TestClient(web, base_url="http://evil.test", follow_redirects=False)
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    for path in (f"/find?id={FAULTED}", "/find"):
+        location = evil.get(path, headers=bearer).headers["location"]
+        assert location.startswith("/") and not location.startswith("//"), location
+        assert "evil.test" not in location, location
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1:80@evil.test",
+        "127.0.0.1:8400junk",
+        "127.0.0.1:8400 evil.test",
+        "127.0.0.1 evil.test",
+        "localhost:8400/evil.test",
+        "[::1]evil.test",
+        "[::1]:80@evil.test",
+        "127.0.0.1:80:80",
+        "localhost:",
+        "localhost:99999",
+        "evil.test#127.0.0.1",
+        "127.0.0.1\tx",
+        "",
+    ],
+)
+def test_a_host_header_with_junk_is_refused(store, host):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get("/", headers={"Host": host}).status_code == 400, host
+    assert host_name(host) not in {"127.0.0.1", "localhost", "::1"}, host
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:8400", "LOCALHOST:8400", "localhost", "[::1]", "[::1]:8400"]
+)
+def test_a_plain_loopback_host_header_is_answered(store, host):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get("/", headers={"Host": host}).status_code == 200, host
+
+
+@pytest.mark.parametrize("depth", [100_000, 5_000, 500])
+def test_a_payload_nested_too_deep_is_refused_with_the_reason(store, actions, depth):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS, actions=actions), base_url=LOCAL)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    payload = "[" * depth + "]" * depth
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": payload, "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert 400 <= answer.status_code < 500, answer.status_code
+    assert "nested" in answer.text
+    assert actions.calls == []
+
+
+def test_deep_data_is_shown_without_an_error():
+    shown = pretty_json("[" * 100_000 + "]" * 100_000)
+    assert shown is not None and "nested too deep" in shown
+    assert pretty_json('{"password": [[["x"]]]}') == '{\n  "password": "***"\n}'
+
+
+@pytest.mark.parametrize("path", ["/cases/a%00b", "/workflows/a%00b", "/find?id=a%00b"])
+def test_an_id_holding_a_nul_is_not_found(any_store, path):
+    web = TestClient(create_app(any_store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get(path).status_code == 404, path
+    live = web.get("/live/cases/a%00b")
+    assert live.status_code == 200 and "no longer in the store" in live.text
+
+
+def test_a_workflow_name_with_a_slash_is_linked_so_the_links_open(tmp_path):
+    url = f"sqlite:///{tmp_path / 'slash.db'}"
+    team = dashboard.Workflow(
+        "team/orders", [dashboard.Sequential("s", lambda d: 1 / 0)], start="s"
+    )
+    worker = dashboard.Mediator([team], runners=1, store=url)
+    try:  # (a job id cannot hold a "/": the engine refuses it)
+        worker.schedule("team/orders", {}, job_id="order-7").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    store = open_store(url)
+    try:
+        web = TestClient(create_app(store, [team]), base_url=LOCAL)
+        home = web.get("/").text
+        found = re.findall(r'href="([^"]*/workflows/[^"]*)"', home)
+        assert [html.unescape(h) for h in found] == [f"{LOCAL}/workflows/team%2Forders"]
+        workflow = web.get(html.unescape(found[0]))
+        assert workflow.status_code == 200 and "<code>team/orders</code>" in workflow.text
+        assert "flowchart TD" in workflow.text  # the loaded workflow's graph
+        case = web.get("/cases/order-7").text
+        assert f'href="{LOCAL}/workflows/team%2Forders"' in case
+        assert web.get("/workflows/team/orders").status_code == 200  # typed by hand
+        assert web.get("/workflows/team%2Fnone").status_code == 404
+    finally:
+        store.close()
