@@ -58,25 +58,32 @@ class Admissions:
         """
         wf = self._c.workflow(workflow, version)
         data = self.copy_data(wf.name, data)
+        named = job_id is not None
         if job_id is None:
             job_id = self._c.new_id()
         elif not valid_id(job_id):
             msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
             raise ValueError(msg)
-        elif self._c.store.get(job_id) is not None:
-            msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
-            raise JobExistsError(msg)
         job = new_case(wf, job_id, data)
         handle = JobHandle(job_id, wf.name, self._c.runtime.create_future())
-        evicted = self._c.gate.reserve(timeout=timeout, block=block)
-        if evicted is not None:
-            self._tell(JobShed(evicted))
-        self._c.handles.watch(job_id, handle, reply_to)
+        # The id is this admission's from here (another producer's is refused at once),
+        # then the store's create refuses it if another process stored it meanwhile.
+        if not self._c.handles.watch(job_id, handle, reply_to):
+            raise JobExistsError(self._taken(job_id))
+        reserved = False
         try:
+            if named and self._c.store.get(job_id) is not None:
+                msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
+                raise JobExistsError(msg)
+            evicted = self._c.gate.reserve(timeout=timeout, block=block)
+            reserved = True
+            if evicted is not None:
+                self._tell(JobShed(evicted))
             self._c.store.create(job)
         except BaseException:
-            self._c.gate.release()
-            self._c.handles.unwatch(job_id)
+            if reserved:
+                self._c.gate.release()
+            self._c.handles.unwatch(job_id, handle)
             raise
         if self._c.gate.commit(job):
             self._tell(Admitted())
@@ -107,14 +114,17 @@ class Admissions:
         handles = [JobHandle(job.id, wf.name, self._c.runtime.create_future()) for job in jobs]
         for evicted in self._c.gate.reserve_many(len(jobs), timeout=timeout, block=block):
             self._tell(JobShed(evicted))
-        for job, handle in zip(jobs, handles, strict=True):
-            self._c.handles.watch(job.id, handle)
+        watched: list[tuple[str, JobHandle]] = []
         try:
+            for job, handle in zip(jobs, handles, strict=True):
+                if not self._c.handles.watch(job.id, handle):
+                    raise JobExistsError(f"{self._taken(job.id)}; the whole batch is refused")
+                watched.append((job.id, handle))
             self._c.store.create_many(jobs)
         except BaseException:
             self._c.gate.release(len(jobs))
-            for job in jobs:
-                self._c.handles.unwatch(job.id)
+            for job_id, handle in watched:
+                self._c.handles.unwatch(job_id, handle)
             raise
         wake = False
         for job in jobs:
@@ -125,6 +135,12 @@ class Admissions:
             for _ in jobs:
                 self._c.metrics.admitted(wf.name, len(self._c.gate))
         return handles
+
+    def _taken(self, job_id: str) -> str:
+        """Why an id another handle of this process watches cannot be admitted now."""
+        if self._c.store.get(job_id) is not None:
+            return f"a job with id {job_id!r} already exists in {self._c.store.url}"
+        return f"a job with id {job_id!r} is being admitted by another caller"
 
     def shed(self, job: JobRecord) -> None:
         """``job`` was evicted from the full admission mailbox and saved SHED: say so.

@@ -56,16 +56,25 @@ class CaseHandles:
         self._futures: dict[str, pykka.Future[Any]] = {}
         self._reply_to: dict[str, pykka.ActorRef[Any]] = {}
 
-    def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> None:
-        """Remember who to tell when case ``case_id`` ends."""
-        self._futures[case_id] = handle._future
+    def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> bool:
+        """Remember who to tell when case ``case_id`` ends.
+
+        ``False`` (and nothing changed) if another handle watches that id already: a
+        case of that id is being admitted or running here. One ``setdefault`` decides,
+        so of two producers admitting one id at once exactly one gets it.
+        """
+        future = handle._future
+        if self._futures.setdefault(case_id, future) is not future:
+            return False
         if reply_to is not None:
             self._reply_to[case_id] = reply_to
+        return True
 
-    def unwatch(self, case_id: str) -> None:
-        """Forget a case whose admission was refused."""
-        self._futures.pop(case_id, None)
-        self._reply_to.pop(case_id, None)
+    def unwatch(self, case_id: str, handle: JobHandle) -> None:
+        """Forget ``handle``'s case, whose admission was refused (another's entry stays)."""
+        if self._futures.get(case_id) is handle._future:
+            self._reply_to.pop(case_id, None)
+            self._futures.pop(case_id, None)
 
     def resolve(self, job: Job) -> None:
         """The case ``job`` is the root of has ended: resolve its handle, tell its actor."""

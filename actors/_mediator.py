@@ -173,8 +173,9 @@ class Mediator:
         ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
         admitted. ``job_id`` names the case (a business key such as ``"order-17"``);
-        scheduling an id the store already holds raises ``JobExistsError``, so a
-        producer that restarts cannot admit the same case twice.
+        scheduling an id the store already holds, or one another caller is admitting
+        at the same moment, raises ``JobExistsError``, so a producer that restarts
+        cannot admit the same case twice and a stored case is never replaced.
         """
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"

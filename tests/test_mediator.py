@@ -204,6 +204,40 @@ def test_named_case_ids_make_admission_idempotent() -> None:
             m.schedule("simple", {}, job_id="a/b")
 
 
+def test_two_producers_admitting_one_id_at_once_admit_it_once() -> None:
+    """The second admission of an id still being admitted is refused, not run over it."""
+    from actors import JobExistsError
+    from actors.stores import MemoryStore
+
+    store = MemoryStore()
+    inside, release = threading.Event(), threading.Event()
+    real_create = store.create
+
+    def slow_create(job: Any) -> None:  # the first producer stops inside its create
+        if not inside.is_set():
+            inside.set()
+            assert release.wait(TIMEOUT)
+        real_create(job)
+
+    store.create = slow_create  # type: ignore[method-assign]
+    with Mediator([simple()], runners=1, store=store) as m:
+        first: list[Any] = []
+        producer = threading.Thread(
+            target=lambda: first.append(m.schedule("simple", {"who": "first"}, job_id="order-17"))
+        )
+        producer.start()
+        try:
+            assert inside.wait(TIMEOUT)
+            with pytest.raises(JobExistsError, match="'order-17' is being admitted"):
+                m.schedule("simple", {"who": "second"}, job_id="order-17")
+        finally:
+            release.set()
+            producer.join(TIMEOUT)
+        job = first[0].result(timeout=TIMEOUT)
+    assert job.data["who"] == "first"
+    assert store.get("order-17").data["who"] == "first"
+
+
 def test_drain_waits_for_branches_still_on_their_way(clock: Any) -> None:
     """A split's branches travel to the Scheduler in messages; drain must not miss them."""
     from actors import ParallelSplit, Synchronize

@@ -30,7 +30,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def create(self, job: JobRecord) -> None:
-        """Save a newly admitted job (state READY)."""
+        """Save a newly admitted job (state READY).
+
+        Raises ``JobExistsError`` if the store holds a job with its id. The check is part
+        of the write, so two admissions of one id (two threads, two processes) never
+        both succeed, and the case stored first is left as it was.
+        """
 
     def create_many(self, jobs: list[JobRecord]) -> None:
         """Save newly admitted jobs: all of them, or none (the SQL stores use one transaction).

@@ -61,7 +61,9 @@ class Slice:
 
     rows: list[SaveRow] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
-    fence: bool = True  # False: a new job's rows (an admission), written whoever holds it
+    # False: an admission's rows, written whoever holds the case, and refused
+    # (JobExistsError) if the store holds one of their ids.
+    fence: bool = True
 
 
 class GroupWriter:

@@ -3,7 +3,8 @@
 Every row the group writes, and every parent it counts an arrival at, is read first in
 the transaction (and locked, in PostgreSQL), so the fence is checked once per row instead
 of in every statement. A slice with a row another worker's stamp is on
-(``LeaseLostError``), or an arrival at a parent that is missing or unreadable, is left out
+(``LeaseLostError``), an arrival at a parent that is missing or unreadable, or an
+admission (a slice not fenced) of an id already held (``JobExistsError``), is left out
 alone and the others are stored. Rows are then written together, each job once as last
 saved, with a history row per save; the arrivals at a parent are counted in memory and
 stored in one update per parent.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from actors._errors import CodecError, JobNotFoundError, LeaseLostError
+from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount
@@ -88,10 +89,11 @@ class GroupTransaction:
         left: list[JoinCount] = []  # counts whose parent row a later save replaced
         added: list[tuple[Any, ...]] = []
         rows: list[Any] = []
+        created: set[str] = set()  # ids the group's admissions so far create
         for k, part in enumerate(slices):
             try:
-                self._admit(part, stored, saved, joins, counts)
-            except (LeaseLostError, JobNotFoundError, CodecError) as exc:
+                self._admit(part, stored, saved, joins, counts, created)
+            except (LeaseLostError, JobNotFoundError, CodecError, JobExistsError) as exc:
                 self.results[k] = exc
                 continue
             for a in part.arrivals:
@@ -150,12 +152,16 @@ class GroupTransaction:
         saved: Mapping[str, Sequence[Any]],
         joins: dict[str, JoinCount],
         counts: Mapping[tuple[str, int], int],
+        created: set[str],
     ) -> None:
         """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
 
         ``stored``: the rows as the transaction read them (their stamps do not change
-        within it); ``saved``: parents' rows as earlier slices of the group saved them.
+        within it); ``saved``: parents' rows as earlier slices of the group saved them;
+        ``created``: ids the group's earlier admissions create.
         """
+        if not part.fence:  # an admission: its ids must be free
+            _free(part, stored, created)
         owner = self.store.owner
         if owner is not None and part.fence:
             for _, _, job in part.rows:
@@ -181,6 +187,15 @@ class GroupTransaction:
             if join.counts(arrival.gen):
                 join.check(self.store.codec)  # readable, or CodecError before anything counts
         joins.update(fresh)
+
+
+def _free(part: Slice, stored: Mapping[str, Sequence[Any]], created: set[str]) -> None:
+    """Raise ``JobExistsError`` if an admission's id is held (stored, or created earlier)."""
+    ids = [job.id for _, _, job in part.rows]
+    for job_id in ids:
+        if job_id in stored or job_id in created:
+            raise JobExistsError(f"a job with id {job_id!r} already exists")
+    created.update(ids)
 
 
 def join_reads(

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobNotFoundError, LeaseLostError
+from actors._errors import JobExistsError, JobNotFoundError, LeaseLostError
 from actors._job import FINAL_STATES, Job, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
@@ -167,13 +167,18 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             then(None)
 
     def create(self, job: JobRecord) -> None:
-        owner = self.owner
-        if owner is not None:
-            with self._lock:  # a job created by a worker is stamped with it (as in SQL)
-                self._stamps.setdefault(job.id, owner)
+        """Save a newly admitted job; ``JobExistsError`` if the store holds its id."""
+        with self._lock:  # the check and the write are one step: one id, one case
+            job_id = job.id
+            if job_id in self._live or job_id in self._finished:
+                msg = f"a job with id {job_id!r} already exists in {self.url}"
+                raise JobExistsError(msg)
+            owner = self.owner
+            if owner is not None:  # a job created by a worker is stamped with it (as in SQL)
+                self._stamps.setdefault(job_id, owner)
                 if job.parent_id is None and job.state not in FINAL_STATES:
-                    self._expires[job.id] = time.time() + self.lease_seconds
-        self._put(job)
+                    self._expires[job_id] = time.time() + self.lease_seconds
+            self._put(job)
 
     def save(self, job: JobRecord) -> None:
         if self.owner is None:

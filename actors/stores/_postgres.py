@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
-from actors._errors import LeaseLostError, StoreError
+from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
@@ -25,6 +25,7 @@ from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
     GROUP_READ,
+    INSERT_NEW,
     UPSERT,
     UPSERT_FENCED,
     Execute,
@@ -52,9 +53,15 @@ for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
 
 _SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
+# An admission: the row only if its id is free (else no row, no history: rowcount 0).
+_CREATE = f"WITH saved AS ({INSERT_NEW}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
 logger = redacted_logger("actors.stores")
+
+
+class _Taken(Exception):  # noqa: N818 - a signal inside _save_all, never raised out of it
+    """An admission's row met one already stored (raised to roll its transaction back)."""
 
 
 class PostgresStore(SqlStore):
@@ -242,7 +249,7 @@ class PostgresStore(SqlStore):
         now = time.time()
         rows: list[tuple[Any, ...]]
         if self.keep_history:
-            sql = self._pg(_SAVE_FENCED if fence else _SAVE)
+            sql = self._pg(_CREATE if new else _SAVE_FENCED if fence else _SAVE)
             rows = [
                 (
                     *self._params(job, now),
@@ -259,21 +266,35 @@ class PostgresStore(SqlStore):
                 for job in jobs
             ]
         else:
-            sql = self._pg(UPSERT_FENCED if fence else UPSERT)
+            sql = self._pg(INSERT_NEW if new else UPSERT_FENCED if fence else UPSERT)
             rows = [(*self._params(job, now), *((owner,) if fence else ())) for job in jobs]
         try:
             with self._pool.connection() as conn:
                 if len(rows) == 1:  # the hot path: autocommit, one statement, one transaction
-                    if conn.execute(sql, rows[0]).rowcount == 0 and fence:
-                        raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
+                    if conn.execute(sql, rows[0]).rowcount == 0:
+                        if new:
+                            raise _Taken
+                        if fence:
+                            raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
                 else:
                     with conn.transaction(), conn.cursor() as cur:
                         cur.executemany(sql, rows)  # rowcount: the rows of all of them
-                        if fence and cur.rowcount < len(rows):
-                            raise self._lost_of(cur, jobs)
+                        if cur.rowcount < len(rows):
+                            if new:  # leaving the block rolls every row of the batch back
+                                raise _Taken
+                            if fence:
+                                raise self._lost_of(cur, jobs)
+        except _Taken:
+            raise self._taken(jobs) from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
+
+    def _taken(self, jobs: list[JobRecord]) -> JobExistsError:
+        """The error for an admission that met a row: the first of its ids the store holds."""
+        held = self.existing([job.id for job in jobs])  # the batch is rolled back by now
+        job_id = next((job.id for job in jobs if job.id in held), jobs[0].id)
+        return JobExistsError(f"a job with id {job_id!r} already exists in {self.url}")
 
     def _lost_of(self, cur: Any, jobs: list[JobRecord]) -> LeaseLostError:
         """The error for a fenced multi-row save: the first row another worker holds."""

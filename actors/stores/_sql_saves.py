@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from actors._errors import CodecError, LeaseLostError
+from actors._errors import CodecError, JobExistsError, LeaseLostError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._group import Slice
 from actors.stores._statements import (
@@ -40,7 +40,10 @@ def save_all(
     if store._writer is not None and store._group_all and not store._writer.is_current():
         # A save outside a runner's slice (an admission, the Scheduler's) joins the
         # writer's next group: no second writer competes for the database's lock.
-        store._writer.store(Slice(rows=rows, fence=fence))
+        try:
+            store._writer.store(Slice(rows=rows, fence=fence))
+        except JobExistsError as exc:  # named by the writer, which does not know the URL
+            raise JobExistsError(f"{exc} in {store.url}") from None
         return
     fence = fence and store.owner is not None
     store._write(lambda execute: store._put_rows(execute, rows, fence=fence, new=new), what)

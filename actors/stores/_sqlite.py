@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._errors import StoreError
+from actors._errors import JobExistsError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
@@ -27,7 +27,15 @@ from actors.stores._sqlite_saves import (
     put_group,
     split_save,
 )
-from actors.stores._statements import HISTORY, UPSERT, UPSERT_FENCED, Execute, ExecuteMany, SaveRow
+from actors.stores._statements import (
+    HISTORY,
+    INSERT_NEW,
+    UPSERT,
+    UPSERT_FENCED,
+    Execute,
+    ExecuteMany,
+    SaveRow,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -223,7 +231,7 @@ class SqliteStore(SqlStore):
     ) -> None:
         # The unindexed columns first; the indexed ones only when they changed (the
         # statement matches no row otherwise), since rewriting an index costs most.
-        # Rows of jobs just admitted (``new``) are upserted at once: there is no row yet.
+        # Rows of jobs just admitted (``new``) are inserted, or refused if the id is taken.
         # Fenced, a first update that matches nothing is either a job saved before it
         # was created or a row another worker's stamp protects: the fenced upsert that
         # follows inserts the one and changes nothing of the other.
@@ -232,7 +240,8 @@ class SqliteStore(SqlStore):
         for params, job in last.values():
             plain, indexed = split_save(params)
             if new:
-                execute(UPSERT, params)
+                if execute(INSERT_NEW, params).rowcount == 0:  # rolled back with the rest
+                    raise JobExistsError(f"a job with id {job.id!r} already exists in {self.url}")
             elif not fence:
                 if execute(SAVE_PLAIN, plain).rowcount == 0:
                     execute(UPSERT, params)  # a job saved before it was created

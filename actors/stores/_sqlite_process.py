@@ -34,7 +34,7 @@ import threading
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
-from actors._errors import CodecError, JobNotFoundError, LeaseLostError
+from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
@@ -59,6 +59,7 @@ _LEFT_OUT: dict[str, type[Exception]] = {
     "LeaseLostError": LeaseLostError,
     "JobNotFoundError": JobNotFoundError,
     "CodecError": CodecError,
+    "JobExistsError": JobExistsError,
 }
 
 

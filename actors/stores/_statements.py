@@ -107,6 +107,11 @@ ON CONFLICT (id) DO UPDATE SET {_UPDATES},
                        ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
     lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
 """
+# A new case's row (an admission): inserted only if no row holds its id. A conflict
+# changes nothing and counts no row, so the store refuses the second case of an id in the
+# same statement that would have written it (two admissions of one id, in two threads or
+# processes, never both succeed).
+INSERT_NEW = UPSERT[: UPSERT.index("ON CONFLICT")] + "ON CONFLICT (id) DO NOTHING\n"
 # The same, fenced: an existing row is replaced only if no other worker's stamp is on it
 # (the one parameter more is the saving worker). The check is part of the write, so
 # nothing can change the stamp between the two; a fenced upsert changes no row.

@@ -12,7 +12,7 @@ import pytest
 from bounds import TIMEOUT
 from records import Line, Order, record, same, saved_split
 
-from actors import CodecError, JobState
+from actors import CodecError, JobExistsError, JobState
 from actors._job import FINAL_STATES, Job, JobRecord
 from actors.stores import MemoryStore, Store
 
@@ -30,6 +30,42 @@ def test_create_then_load_returns_a_fresh_equal_record(store):
     assert loaded is not job
     same(loaded, job)
     assert loaded.state is JobState.READY
+
+
+def test_create_refuses_an_id_the_store_holds_and_keeps_the_first(store):
+    """A second case under one id is refused by the store itself, atomically."""
+    store.create(rec("order-17", data={"n": 1}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists"):
+        store.create(rec("order-17", data={"n": 2}))
+    assert store.load("order-17").data == {"n": 1}
+    first = store.load("order-17")
+    first.state = JobState.DONE
+    store.save(first)  # ended: its id stays taken while the store keeps it
+    with pytest.raises(JobExistsError, match="'order-17' already exists"):
+        store.create(rec("order-17", data={"n": 3}))
+    assert (store.load("order-17").state, store.load("order-17").data) == (JobState.DONE, {"n": 1})
+
+
+def test_create_many_with_an_id_the_store_holds_creates_none(store):
+    store.create(rec("order-17", data={"n": 1}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists"):
+        store.create_many([rec("order-16"), rec("order-17", data={"n": 2})])
+    assert store.get("order-16") is None
+    assert store.load("order-17").data == {"n": 1}
+    assert [job.id for job in store.unfinished()] == ["order-17"]
+
+
+def test_two_processes_admitting_one_id_store_it_once(make_sql_store):
+    """Two stores on one database (two processes): the database itself refuses the second."""
+    here, there = make_sql_store(), make_sql_store()
+    here.create(rec("order-17", data={"n": 1}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists"):
+        there.create(rec("order-17", data={"n": 2}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists"):
+        there.create_many([rec("order-16"), rec("order-17", data={"n": 3})])
+    assert there.get("order-16") is None
+    assert there.load("order-17").data == {"n": 1}
+    assert [h[0] for h in there.history("order-17")] == ["reserve"]  # one row: the first
 
 
 def test_get_returns_a_job_snapshot(store):

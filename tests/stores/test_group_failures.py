@@ -19,6 +19,7 @@ from group_support import (
 )
 
 from actors import (
+    JobExistsError,
     JobNotFoundError,
     JobState,
     LeaseLostError,
@@ -160,3 +161,16 @@ def test_a_failed_group_transaction_reaches_every_callback_and_the_writer_goes_o
     assert all(error is None for _, error, _, _ in calls.wait(6)[3:])
     assert all(other.load(job.id).step == "y" for job in jobs)
     assert all([h[0] for h in other.history(job.id)] == ["a", "y"] for job in jobs)
+
+
+def test_an_admission_of_an_id_the_store_holds_is_refused_on_a_group_store(group):
+    """Whichever path an admission takes (the writer's group, or a write of its own)."""
+    group.create(rec("order-17", data={"n": 1}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists in "):
+        group.create(rec("order-17", data={"n": 2}))
+    with pytest.raises(JobExistsError, match="'order-17' already exists in "):
+        group.create_many([rec("order-16"), rec("order-17", data={"n": 3})])
+    assert group.get("order-16") is None
+    assert group.load("order-17").data == {"n": 1}
+    group.create(rec("order-18"))  # the writer goes on
+    assert group.get("order-18") is not None

@@ -27,7 +27,7 @@ def test_open_store_accepts_both_schemes(fresh_pg_url):
     for url in (fresh_pg_url, "postgres://" + fresh_pg_url.split("://", 1)[1]):
         store = open_store(url, max_size=2)
         assert isinstance(store, PostgresStore)
-        store.create(rec(f"via-{url[:8]}"))
+        store.create(rec(f"via-{url[: url.index(':')]}"))
         store.close()
 
 
