@@ -26,24 +26,41 @@ __all__ = [
     "Step",
     "Synchronize",
     "Wait",
+    "context_misplaced",
     "wants_context",
 ]
 
 Task = Callable[..., Any]
 
 
-def wants_context(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` takes a second positional parameter (the step context)."""
+def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter] | None:
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        return list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature get data only
+        return None
+
+
+def wants_context(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` takes a second positional parameter (the step context).
+
+    A default does not matter: ``def task(data, ctx=None)`` gets the context too (a
+    task that sometimes runs outside the engine is written so).
+    """
+    params = _parameters(fn)
+    if params is None:
         return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def context_misplaced(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` asks for the context as a keyword-only ``ctx`` (never passed so)."""
+    params = _parameters(fn)
+    return (
+        params is not None
+        and not wants_context(fn)
+        and any(p.kind is p.KEYWORD_ONLY and p.name == "ctx" for p in params)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ def reserve(order: dict[str, Any]) -> None:
 
 
 def take_payment(order: dict[str, Any], ctx: StepContext) -> None:
-    # A real payment call would pass ctx.idempotency_key so a retried step charges once.
+    # A real payment call would send ctx.idempotency_key: a rerun after a crash charges once.
     order["payment"] = {"charged": sum(i["price"] * i["qty"] for i in order["items"])}
     order["payment"]["key"] = ctx.idempotency_key
 

@@ -23,6 +23,7 @@ from actors import (
     StepContext,
     Synchronize,
     Workflow,
+    WorkflowDefinitionError,
 )
 from actors.stores import register_dataclass
 
@@ -72,6 +73,49 @@ def test_task_with_context_gets_idempotency_key() -> None:
     assert ctx.attempt == 1
     assert ctx.idempotency_key == f"{job.id}:a:1"
     assert ctx.correlation_id == f"{job.id}/a"
+
+
+def test_a_context_parameter_with_a_default_gets_the_context_too() -> None:
+    """``def charge(order, ctx=None)``: written to run outside the engine too; keyed inside."""
+    keys: list[Any] = []
+
+    def charge(data: dict[str, Any], ctx: StepContext | None = None) -> None:
+        keys.append(None if ctx is None else ctx.idempotency_key)
+
+    job = run(Workflow("pay", [Sequential("charge", charge)], start="charge"), {})
+    assert keys == [f"{job.id}:charge:1"]
+
+
+def test_each_pass_of_a_loop_through_a_step_has_the_same_key() -> None:
+    """What the guarantees page says: a loop's passes share a key; add the pass to it."""
+    keys: list[str] = []
+
+    def charge(data: dict[str, Any], ctx: StepContext) -> None:
+        keys.append(ctx.idempotency_key)
+        data["round"] = data.get("round", 0) + 1
+
+    flow = Workflow(
+        "loop",
+        [
+            Sequential("charge", charge, next="again"),
+            ExclusiveChoice(
+                "again", spec=lambda d: d["round"] < 2, if_true="charge", if_false="end"
+            ),
+                "again", spec=lambda d: d["round"] < 2, if_true="charge", if_false="end"
+            ),
+            Sequential("end", lambda d: None),
+        ],
+        start="charge",
+    )
+    job = run(flow, {})
+    assert keys == [f"{job.id}:charge:1"] * 2
+
+
+def test_a_keyword_only_ctx_is_refused_where_the_workflow_is_defined() -> None:
+    def charge(data: dict[str, Any], *, ctx: StepContext | None = None) -> None: ...
+
+    with pytest.raises(WorkflowDefinitionError, match=r"step 'charge'.*keyword-only.*second"):
+        Workflow("pay", [Sequential("charge", charge)], start="charge")
 
 
 def test_unhandled_error_faults_the_job_with_the_error_recorded() -> None:
