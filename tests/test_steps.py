@@ -101,8 +101,6 @@ def test_each_pass_of_a_loop_through_a_step_has_the_same_key() -> None:
             ExclusiveChoice(
                 "again", spec=lambda d: d["round"] < 2, if_true="charge", if_false="end"
             ),
-                "again", spec=lambda d: d["round"] < 2, if_true="charge", if_false="end"
-            ),
             Sequential("end", lambda d: None),
         ],
         start="charge",
