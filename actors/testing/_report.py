@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,8 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:
     if kind == _STOP:
         return "stop", None, ""
     name = cls.__name__
+    if kind == _PROXY:  # a user actor's proxy: which method or attribute it is about
+        return name, None, _proxy_detail(message)
     if kind == _EVENT:
         return name, message.correlation_id.split("/", 1)[0], message.correlation_id
     if kind == _CANCEL:
@@ -81,7 +84,7 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:
     return name, job.id, f"at {job.step!r}" if job.step else ""
 
 
-_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _OTHER = range(7)
+_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _OTHER = range(8)
 _KINDS: dict[type, int] = {}
 """How ``describe_message`` describes each message class (found once per class)."""
 
@@ -94,10 +97,25 @@ def _kind(cls: type) -> int:
         (m.SpawnBranch, _SPAWN),
         (m.BranchArrived, _ARRIVED),
         (m.RunnerFailed, _FAILED),
+        (pykka_messages.ProxyCall, _PROXY),
+        (pykka_messages.ProxyGetAttr, _PROXY),
+        (pykka_messages.ProxySetAttr, _PROXY),
     ):
         if issubclass(cls, base):
             return kind
     return _OTHER
+
+
+def _proxy_detail(message: Any) -> str:
+    """``take('sku-1', 2)``, ``stock`` or ``stock = 3``: what a proxy message asks for."""
+    path = ".".join(message.attr_path)
+    if isinstance(message, pykka_messages.ProxyCall):
+        args = [reprlib.repr(a) for a in message.args]
+        args += [f"{k}={reprlib.repr(v)}" for k, v in message.kwargs.items()]
+        return f"{path}({', '.join(args)})"
+    if isinstance(message, pykka_messages.ProxySetAttr):
+        return f"{path} = {reprlib.repr(message.value)}"
+    return path
 
 
 def format_trace(entries: Sequence[TraceEntry], tail: int | None = None) -> str:

@@ -206,3 +206,30 @@ def test_a_task_returning_a_non_dict_is_named_when_the_next_step_fails_on_it(tas
     assert job.error is not None
     assert job.error.startswith("step 'ship': TypeError")  # where it failed
     assert "the job's data is int 6, which the task of step 'price' returned" in job.error
+
+
+class _Ledger(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def add(self, amount: int, *, note: str = "") -> int:
+        self.total += amount
+        return self.total
+
+
+def test_the_trace_names_the_method_a_user_actor_is_asked_to_run() -> None:
+    """A lost update's trace must tell a read from a write: the call, not just ProxyCall."""
+    ledgers: dict[str, Any] = {}
+    flow = Workflow("book", start="add", steps=[
+        Sequential("add", lambda d: {**d, "t": ledgers["l"].proxy().add(2, note="x").get()}),
+    ])  # fmt: skip
+    with Harness([flow], seed=1) as h:
+        ledger = h.actor(_Ledger)
+        ledger.proxy().total = 40
+        ledgers["l"] = ledger
+        h.schedule("book", {})
+        assert h.finish()[0].data == {"t": 42}
+        calls = [(e.action, e.detail) for e in h.trace if e.actor == "_ledger"]
+    assert ("ProxySetAttr", "total = 40") in calls
+    assert ("ProxyCall", "add(2, note='x')") in calls
