@@ -6,6 +6,7 @@ import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pykka
 from pykka import messages as pykka_messages
 
 from actors import messages as m
@@ -49,7 +50,7 @@ class TraceEntry:
         return f"{text} {self.detail}".rstrip()
 
 
-def describe_message(message: Any) -> tuple[str, str | None, str]:
+def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0911 - a return per kind
     """``(action, job id, detail)`` of an engine message, for the trace."""
     cls = type(message)
     kind = _KINDS.get(cls)
@@ -110,12 +111,35 @@ def _proxy_detail(message: Any) -> str:
     """``take('sku-1', 2)``, ``stock`` or ``stock = 3``: what a proxy message asks for."""
     path = ".".join(message.attr_path)
     if isinstance(message, pykka_messages.ProxyCall):
-        args = [reprlib.repr(a) for a in message.args]
-        args += [f"{k}={reprlib.repr(v)}" for k, v in message.kwargs.items()]
+        args = [_shown(a) for a in message.args]
+        args += [f"{k}={_shown(v)}" for k, v in message.kwargs.items()]
         return f"{path}({', '.join(args)})"
     if isinstance(message, pykka_messages.ProxySetAttr):
-        return f"{path} = {reprlib.repr(message.value)}"
+        return f"{path} = {_shown(message.value)}"
     return path
+
+
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+def _shown(value: Any, depth: int = 0) -> str:
+    """``value`` for the trace, the same in every run: plain data as written, else its type.
+
+    An actor ref's or an object's repr holds a uuid or an address, which would make two
+    runs of one seed print different traces.
+    """
+    if isinstance(value, _PLAIN) or (
+        isinstance(value, list | tuple | dict) and depth < 2 and _all_plain(value, depth)
+    ):
+        return reprlib.repr(value)
+    if isinstance(value, pykka.ActorRef):
+        return f"<{value.actor_class.__name__} ref>"
+    return f"<{type(value).__name__}>"
+
+
+def _all_plain(value: list[Any] | tuple[Any, ...] | dict[Any, Any], depth: int) -> bool:
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return all(_shown(item, depth + 1)[:1] != "<" for item in items)
 
 
 def format_trace(entries: Sequence[TraceEntry], tail: int | None = None) -> str:

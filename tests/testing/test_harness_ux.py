@@ -6,6 +6,8 @@ report that must tell them what went wrong.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pykka
 import pytest
 
