@@ -217,6 +217,8 @@ def _edges(step: Step) -> list[_Edge]:
         return out
     if isinstance(step, DeferredChoice):
         out = [(_SOLID, f"event {name}", target) for name, target in step.events.items()]
+        if step.fault_next:
+            out.append((_DASHED, "fault", step.fault_next))
         if step.on_timeout:
             out.append((_DASHED, f"timeout {_seconds(step.timeout or 0)}", step.on_timeout))
         return out

@@ -383,11 +383,13 @@ class Interpreter:
         kind, name, payload = job.event
         if kind == "timer":
             return _timed_out(job, step, step.on_timeout, f"no event within {step.timeout}s")
-        if kind == "fault":
+        if kind == "fault" and step.on_fault is None and step.fault_next is None:
             return fault(job, step, f"fault event {name!r}: {payload!r}")
-        if step.on_event is not None:
-            failed = _handle(job, step, "on_event", step.on_event, name, payload)
+        handler = step.on_event if kind != "fault" else step.on_fault
+        if handler is not None:
+            what = "on_event" if kind != "fault" else "on_fault"
+            failed = _handle(job, step, what, handler, name, payload)
             if failed is not None:
                 return failed
-        _goto(job, step.events[name])
+        _goto(job, step.events[name] if kind != "fault" else step.fault_next)
         return None

@@ -248,13 +248,18 @@ class DeferredChoice(Step):
     ``name`` is ``f"{job_id}/{step}/{name}"`` (``ctx.correlation_id`` plus ``/name``).
     ``on_event(data, name, payload)`` may apply the payload. After ``timeout`` seconds
     the job goes to ``on_timeout`` (or ends FAULTED). The other events are withdrawn.
+    A fault event (``fault=True``) of any of them runs ``on_fault(data, name, payload)``
+    and goes to ``fault_next`` (a compensating step, say); without ``on_fault`` or
+    ``fault_next`` the job ends FAULTED.
     """
 
     events: Mapping[str, str] = field(default_factory=dict)
     timeout: float | None = None
     on_timeout: str | None = None
     on_event: Callable[[Any, str, Any], Any] | None = None
+    on_fault: Callable[[Any, str, Any], Any] | None = None
+    fault_next: str | None = None
 
     def targets(self) -> tuple[str, ...]:
-        tail = (self.on_timeout,) if self.on_timeout else ()
+        tail = tuple(t for t in (self.fault_next, self.on_timeout) if t)
         return (*self.events.values(), *tail)

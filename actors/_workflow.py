@@ -194,7 +194,9 @@ class Workflow:
             for event, target in step.events.items():
                 self._need(step, f"events[{event!r}]", target, required=True)
             self._need(step, "on_timeout", step.on_timeout, required=False)
+            self._need(step, "fault_next", step.fault_next, required=False)
             self._callable(step, "on_event", step.on_event, required=False)
+            self._callable(step, "on_fault", step.on_fault, required=False)
             self._timeout(step, step.timeout)
         else:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")

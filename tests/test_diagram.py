@@ -261,10 +261,12 @@ def test_deferred_choice_names_each_event_and_dashes_the_timeout() -> None:
                 events={"approve": "ship", "reject": "refund"},
                 timeout=0.5,
                 on_timeout="remind",
+                fault_next="undo",
             ),
             Sequential("ship", noop),
             Sequential("refund", noop),
             Sequential("remind", noop),
+            Sequential("undo", noop),
         ],
         start="decide",
     )
@@ -274,6 +276,7 @@ def test_deferred_choice_names_each_event_and_dashes_the_timeout() -> None:
         ("decide", "-->", "event approve", "ship"),
         ("decide", "-->", "event reject", "refund"),
         ("decide", "-.->", "timeout 0.5 s", "remind"),
+        ("decide", "-.->", "fault", "undo"),
     }
 
 

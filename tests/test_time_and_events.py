@@ -219,6 +219,46 @@ def test_deferred_choice_timer_decides(clock: VirtualClock) -> None:
     assert job.data == {"expired": True}
 
 
+def test_a_fault_event_at_a_deferred_choice_takes_its_fault_path(clock: VirtualClock) -> None:
+    """A fault event runs on_fault and goes to fault_next (undo what was done before)."""
+    flow = Workflow(
+        "ship_or_cancel",
+        [
+            Sequential("charge", setter("charged"), next="which"),
+            DeferredChoice(
+                "which",
+                events={"ship": "ship", "cancel": "refund"},
+                on_fault=lambda d, name, payload: d.update(failed=name, why=payload),
+                fault_next="refund",
+                timeout=3600,  # its timer tells the test that the job has parked
+            ),
+            Sequential("ship", setter("shipped")),
+            Sequential("refund", setter("refunded")),
+        ],
+        start="charge",
+    )
+    with Mediator([flow], runners=1, clock=clock) as m:
+        handle = m.schedule("ship_or_cancel", {})
+        clock.wait_for_alarm()
+        outcome = m.receive_event(f"{handle.job_id}/which/ship", "carrier lost it", fault=True)
+        assert outcome is EventOutcome.DELIVERED
+        job = handle.result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE
+    assert job.data == {
+        "charged": True, "failed": "ship", "why": "carrier lost it", "refunded": True,
+    }  # fmt: skip
+
+
+def test_a_fault_event_without_a_fault_path_still_faults_the_job(clock: VirtualClock) -> None:
+    with Mediator([choice_flow()], runners=1, clock=clock) as m:
+        handle = m.schedule("choose", {})
+        clock.wait_for_alarm()
+        m.receive_event(f"{handle.job_id}/which/paid", "declined", fault=True)
+        job = handle.result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    assert "fault event 'paid': 'declined'" in (job.error or "")
+
+
 def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: VirtualClock) -> None:
     attempts: list[float] = []
 

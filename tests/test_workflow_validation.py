@@ -132,6 +132,14 @@ def test_request_reaction_without_send() -> None:
 
 def test_deferred_choice_without_events() -> None:
     fails(r"step 'a': a deferred choice needs at least one event", [DeferredChoice("a")])
+    fails(
+        r"step 'a': fault_next='gone' names no step",
+        [DeferredChoice("a", events={"x": "b"}, fault_next="gone"), Sequential("b", noop)],
+    )
+    fails(
+        r"step 'a': on_fault must be a callable",
+        [DeferredChoice("a", events={"x": "b"}, on_fault="undo"), Sequential("b", noop)],  # type: ignore[arg-type]
+    )
 
 
 def test_not_a_step() -> None:
