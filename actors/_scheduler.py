@@ -370,5 +370,8 @@ class Scheduler(pykka.Actor):
         return future
 
     def _check_drain(self) -> None:
-        for fut in self._tally.settle(quiet=self._crew.quiet()):
+        # A job a runner handed back for a lease renewal is ready work too: it runs once
+        # the renewal (a poll due now) is through.
+        quiet = self._crew.quiet() and not self._poller.leases.waiting
+        for fut in self._tally.settle(quiet=quiet):
             fut.set(None)

@@ -75,6 +75,23 @@ def test_a_restart_under_the_same_owner_takes_its_case_back_at_once(tmp_path, mo
     assert _final(url) == (JobState.DONE, {"reply": "yes", "settled": True})
 
 
+def test_a_draining_shutdown_waits_for_the_case_an_event_took_over(tmp_path, monkeypatch):
+    """The job a takeover hands back for a lease renewal is work a drain waits for.
+
+    The restarted worker claims the case for the event; its runner cannot vouch for the
+    lease until the next renewal and hands the job back. A drain that answered then
+    stopped the worker with the case READY in the store, its event never applied.
+    """
+    url, asked, start = f"sqlite:///{tmp_path / 'jobs.db'}", queue.Queue(), time.time()
+    flow = _flow(asked)
+    cid = _crashed_with_a_parked_case(url, flow, asked, start, monkeypatch)
+    clock = VirtualClock(start=start + 1)
+    with _worker(url, flow, clock, owner=None) as restarted:
+        clock.advance(LEASE)
+        assert restarted.receive_event(cid, "yes") is EventOutcome.DELIVERED
+    assert _final(url) == (JobState.DONE, {"reply": "yes", "settled": True})
+
+
 def _final(url: str) -> tuple[JobState, dict]:
     store = open_store(url)
     try:
