@@ -12,7 +12,7 @@ from actors.testing._errors import while_open
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from actors._handle import JobHandle
     from actors._job import Job
@@ -36,6 +36,7 @@ class Submission:
         workflow: str,
         data: Any,
         job_id: str | None = None,
+        version: int | None = None,
     ) -> None:
         self._runtime = runtime
         self.index = index
@@ -43,6 +44,8 @@ class Submission:
         self.data = data
         self.asked_id = job_id
         """The ``job_id`` the producer asked for (``None``: the engine names the case)."""
+        self.version = version
+        """The workflow version asked for (``None``: the newest)."""
         self.handle: JobHandle | None = None
         """The case's handle once admitted."""
         self.refused: ActorsError | None = None
@@ -128,7 +131,14 @@ class External:
     # -- producers --------------------------------------------------------------------------------
 
     @while_open
-    def schedule(self, workflow: str, data: Any = None, *, job_id: str | None = None) -> Submission:
+    def schedule(
+        self,
+        workflow: str,
+        data: Any = None,
+        *,
+        version: int | None = None,
+        job_id: str | None = None,
+    ) -> Submission:
         """Admit a case the way a producer thread would, without blocking the test.
 
         Admission never waits: refused under ``BACKPRESSURE``, the producer becomes a
@@ -136,19 +146,27 @@ class External:
         frees; under ``DROP_NEWEST`` the submission records ``MailboxFull``; under
         ``DROP_OLDEST`` the oldest queued case is shed to make room.
 
+        ``version`` picks a registered version of the workflow (the newest by default).
         ``job_id`` names the case, as for ``Mediator.schedule``: an id that is not a
         non-empty string without ``/`` raises ``ValueError``, and one the store already
         holds raises ``JobExistsError``, both before anything is admitted. A blocked
         producer whose id another case took while it waited records ``JobExistsError``
         as its refusal instead (``result()`` raises it).
         """
-        sub = Submission(self.runtime, len(self.submissions), workflow, data, job_id)
+        sub = Submission(self.runtime, len(self.submissions), workflow, data, job_id, version)
         self._admit([sub])  # raises, with nothing recorded, for a case it cannot admit
         self.submissions.append(sub)
         return sub
 
     @while_open
-    def schedule_many(self, workflow: str, items: Iterable[Any]) -> list[Submission]:
+    def schedule_many(
+        self,
+        workflow: str,
+        items: Iterable[Any],
+        *,
+        version: int | None = None,
+        job_ids: Sequence[str] | None = None,
+    ) -> list[Submission]:
         """Admit a batch the way ``Mediator.schedule_many`` does, without blocking the test.
 
         One ``Submission`` per item, all admitted together or none. Under
@@ -156,10 +174,19 @@ class External:
         first submission) a blocked producer, woken once the gate has room for all of it;
         under ``DROP_NEWEST`` every submission records ``MailboxFull``; under
         ``DROP_OLDEST`` the oldest queued cases are shed to make room, if that is enough.
-        A batch larger than the capacity raises ``ValueError`` at once.
+        A batch larger than the capacity raises ``ValueError`` at once. ``version`` and
+        ``job_ids`` (one new id per item) are as for ``Mediator.schedule_many``.
         """
         first = len(self.submissions)
-        subs = [Submission(self.runtime, first + k, workflow, data) for k, data in enumerate(items)]
+        datas = list(items)
+        ids: list[str | None] = list(job_ids) if job_ids is not None else [None] * len(datas)
+        if len(ids) != len(datas):
+            msg = f"schedule_many(): {len(ids)} job_ids for {len(datas)} items; give one per item"
+            raise ValueError(msg)
+        subs = [
+            Submission(self.runtime, first + k, workflow, data, ids[k], version)
+            for k, data in enumerate(datas)
+        ]
         if len(subs) > self._probe.gate.capacity:
             msg = (
                 f"a batch of {len(subs)} cases cannot fit the admission mailbox "
@@ -181,10 +208,20 @@ class External:
         name, workflow, n = subs[0].name, subs[0].workflow, len(subs)
         try:
             if batch:
-                handles = admissions.admit_many(workflow, [s.data for s in subs], block=False)
+                asked = [s.asked_id for s in subs]
+                handles = admissions.admit_many(
+                    workflow,
+                    [s.data for s in subs],
+                    version=subs[0].version,
+                    block=False,
+                    job_ids=None if asked[0] is None else [i for i in asked if i is not None],
+                )
             else:
+                sub = subs[0]
                 handles = [
-                    admissions.admit(workflow, subs[0].data, block=False, job_id=subs[0].asked_id)
+                    admissions.admit(
+                        workflow, sub.data, version=sub.version, block=False, job_id=sub.asked_id
+                    )
                 ]
         except JobExistsError as exc:
             if not resumed:

@@ -235,3 +235,19 @@ def test_the_trace_names_the_method_a_user_actor_is_asked_to_run() -> None:
         calls = [(e.action, e.detail) for e in h.trace if e.actor == "_ledger"]
     assert ("ProxySetAttr", "total = 40") in calls
     assert ("ProxyCall", "add(2, note='x')") in calls
+
+
+def test_schedule_and_schedule_many_take_a_version_and_ids_as_the_mediator_does() -> None:
+    v1 = Workflow("pay", start="a", steps=[Sequential("a", lambda d: {**d, "v": 1})])
+    v2 = Workflow("pay", start="a", version=2, steps=[Sequential("a", lambda d: {**d, "v": 2})])
+    with Harness([v1, v2], seed=2) as h:
+        old = h.schedule("pay", {}, version=1, job_id="order-1")
+        batch = h.schedule_many("pay", [{}, {}], version=1, job_ids=["order-2", "order-3"])
+        newest = h.schedule("pay", {})
+        with pytest.raises(ValueError, match="2 job_ids for 1 items"):
+            h.schedule_many("pay", [{}], job_ids=["x", "y"])
+        with pytest.raises(JobExistsError, match="'order-2'"):
+            h.schedule_many("pay", [{}], job_ids=["order-2"])
+        h.finish()
+    assert [s.job_id for s in (old, *batch)] == ["order-1", "order-2", "order-3"]
+    assert [s.result().data for s in (old, *batch, newest)] == [{"v": 1}] * 3 + [{"v": 2}]
