@@ -8,9 +8,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from actors.admin import ActionResult, Admin
 
-__all__ = ["MAX_PAYLOAD_DEPTH", "ActionError", "Actions", "AdminActions", "parse_payload"]
+__all__ = [
+    "MAX_ACTION_BYTES",
+    "MAX_PAYLOAD_DEPTH",
+    "ActionError",
+    "Actions",
+    "AdminActions",
+    "body_refused",
+    "parse_payload",
+]
 
 MAX_PAYLOAD_DEPTH = 100  # nesting of lists and objects an event's payload may have
+MAX_ACTION_BYTES = 1 << 20  # an action's form, payload included: read into memory whole
 
 
 class ActionError(Exception):
@@ -93,3 +102,17 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, level)
             stack.extend((child, level + 1) for child in item)
     return deepest
+
+
+def body_refused(content_length: str | None) -> tuple[int, str] | None:
+    """Why an action's request body is not read: ``(status, reason)``, or ``None``.
+
+    The form is read into memory whole, so its size must be known and bounded first:
+    a browser always sends ``Content-Length`` with a form.
+    """
+    if content_length is None or not content_length.isdigit():
+        return 411, "Refused: the request does not say how long it is (Content-Length)."
+    if int(content_length) > MAX_ACTION_BYTES:
+        limit = MAX_ACTION_BYTES // 1024
+        return 413, f"Refused: the request is larger than {limit} KiB; send a smaller payload."
+    return None

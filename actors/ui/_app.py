@@ -28,7 +28,7 @@ from actors._version import __version__
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
-from actors.ui._actions import ActionError, Actions, AdminActions, parse_payload
+from actors.ui._actions import ActionError, Actions, AdminActions, body_refused, parse_payload
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader, state_order
 from actors.ui._security import (
@@ -280,6 +280,9 @@ class Dashboard:
     # -- actions ----------------------------------------------------------------------------
 
     async def act(self, request: Request) -> Response:
+        refused = body_refused(request.headers.get("content-length"))
+        if refused is not None:
+            return _flash(refused[1], refused[0])
         form = await request.form()
         csrf = form.get("csrf")
         if not csrf_ok(request, self.csrf, csrf if isinstance(csrf, str) else None):

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
+from actors.ui._actions import MAX_ACTION_BYTES
 from actors.ui._reads import pretty_json
 from actors.ui._security import host_name
 
@@ -205,3 +206,19 @@ def test_a_workflow_name_with_a_slash_is_linked_so_the_links_open(tmp_path):
         assert web.get("/workflows/team%2Fnone").status_code == 404
     finally:
         store.close()
+
+
+def test_an_action_larger_than_the_limit_is_refused_before_it_is_read(store, actions):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS, actions=actions), base_url=LOCAL)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    big = '"' + "x" * (MAX_ACTION_BYTES + 10) + '"'
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": big, "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert answer.status_code == 413
+    assert "larger than 1024 KiB" in answer.text
+    chunked = web.post(
+        "/actions/event", content=iter([b"csrf=" + token.encode()]),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert chunked.status_code == 411
+    assert actions.calls == []
