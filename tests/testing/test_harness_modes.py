@@ -409,3 +409,30 @@ def test_a_group_lost_by_an_injected_crash_logs_one_line_not_a_store_error(
     assert injected == [
         "writer: injected: the writer crashed storing a group of 1 slice(s) (step #2's among them)"
     ]
+
+
+def test_a_join_merge_runs_again_when_the_join_steps_save_is_lost():
+    """What the guarantees page says: the join fires once, its merge is at least once."""
+    merges: list[int] = []
+
+    def merge(parent: dict, branches: list[dict]) -> dict:
+        merges.append(len(branches))
+        return {**parent, "n": len(branches)}
+
+    flow = Workflow("fan", start="split", steps=[
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", lambda d: None, next="join"),
+        Sequential("c", lambda d: None, next="join"),
+        Synchronize("join", merge=merge, next="end"),
+        Sequential("end", lambda d: {**d, "ended": True}),
+    ])  # fmt: skip
+    seen_twice = False
+    for at in range(2, 7):
+        merges.clear()
+        plan = FaultPlan(crashes=(Crash(at, point="before_save"),))
+        with Harness([flow], seed=at, runners=1, faults=plan) as h:
+            h.schedule("fan", {})
+            [job] = h.finish()
+        assert job.data == {"n": 2, "ended": True}
+        seen_twice = seen_twice or merges == [2, 2]
+    assert seen_twice
