@@ -66,8 +66,17 @@ __all__ = ["worker"]
     show_default=True,
     type=Seconds(0.01, 5.0),
     help="Seconds between looks at the store for cases to take over (new, released, or "
-    "left by a dead worker), which also renew this worker's leases (15 s). While every "
+    "left by a dead worker), which also renew this worker's leases. While every "
     "look fills the worker up, it looks ten times as often.",
+)
+@click.option(
+    "--lease-seconds",
+    default=15.0,
+    show_default=True,
+    type=Seconds(1.0, 3600.0),
+    help="How long this worker's hold on a case lasts without a renewal: after a crash "
+    "(or a freeze) its cases resume on another worker once their leases expire. At least "
+    "twice --poll-interval, so that one late look does not let them lapse.",
 )
 @click.option(
     "--commit",
@@ -118,6 +127,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     capacity: int,
     name: str | None,
     poll_interval: float,
+    lease_seconds: float,
     commit: str,
     writer: str,
     group_wait: float,
@@ -133,6 +143,13 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     start, and its cases are released to other workers. A second signal stops at once.
     Logs go to stderr.
     """
+    if lease_seconds < 2 * poll_interval:
+        msg = (
+            f"--lease-seconds {lease_seconds:g} must be at least twice --poll-interval "
+            f"{poll_interval:g}: the leases are renewed at each look, and would lapse "
+            "between two looks"
+        )
+        raise BadArgumentError(msg)
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
     sql = not store_url.startswith("memory:")
     options: dict[str, Any] = {"commit": commit} if sql else {}
@@ -168,6 +185,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
             capacity=capacity,
             name=name,
             poll_interval=poll_interval,
+            lease_seconds=lease_seconds,
         )
 
 
@@ -179,6 +197,7 @@ def _serve(
     capacity: int,
     name: str | None,
     poll_interval: float = 1.0,
+    lease_seconds: float = 15.0,
 ) -> None:
     from actors._mediator import Mediator
 
@@ -197,6 +216,7 @@ def _serve(
                 store=store,
                 owner=name,
                 poll_interval=poll_interval,
+                lease_seconds=lease_seconds,
             )
         except ValueError as exc:  # e.g. the same workflow and version from two modules
             store.close()

@@ -78,18 +78,18 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         id=job_id,
         case_id=r.text(1, "case_id", fallback=job_id),
         workflow=r.text(2, "workflow", fallback="?"),
-        version=r.integer(3, "version", fallback=0),
+        version=r.integer(3, "version", fallback=0, minimum=1),
         step=r.text_or_none(4, "step"),
         data=_decode(codec, row[5], f"data of job {job_id}", problems),
         state=r.state(6),
         parent_id=r.text_or_none(7, "parent_id"),
-        branch_index=r.integer_or_none(8, "branch_index"),
-        attempt=r.integer(9, "attempt", fallback=1),
+        branch_index=r.integer_or_none(8, "branch_index", minimum=0),
+        attempt=r.integer(9, "attempt", fallback=1, minimum=1),
         error=r.text_or_none(10, "error"),
         due=r.number_or_none(11, "due"),
         event=_event(codec, row[12], job_id, problems),
         split_step=r.text_or_none(13, "split_step"),
-        split_total=r.integer(14, "split_total", fallback=0),
+        split_total=r.integer(14, "split_total", fallback=0, minimum=0),
         split_live=r.integer(15, "split_live", fallback=0),
         arrivals=read_arrivals(row[16], job_id, codec, problems),
         join_step=r.text_or_none(17, "join_step"),
@@ -174,18 +174,20 @@ class _RowReader:
         self._bad(name, "text or NULL", value)
         return str(value)
 
-    def integer(self, i: int, name: str, *, fallback: int) -> int:
+    def integer(self, i: int, name: str, *, fallback: int, minimum: int | None = None) -> int:
         value = self.row[i]
-        if type(value) is int:
+        if type(value) is int and (minimum is None or value >= minimum):
             return value
-        self._bad(name, "an integer", value)
+        at_least = "" if minimum is None else f" >= {minimum}"
+        self._bad(name, f"an integer{at_least}", value)
         return fallback
 
-    def integer_or_none(self, i: int, name: str) -> int | None:
+    def integer_or_none(self, i: int, name: str, *, minimum: int | None = None) -> int | None:
         value = self.row[i]
-        if value is None or type(value) is int:
+        if value is None or (type(value) is int and (minimum is None or value >= minimum)):
             return value
-        self._bad(name, "an integer or NULL", value)
+        at_least = "" if minimum is None else f" >= {minimum}"
+        self._bad(name, f"an integer{at_least} or NULL", value)
         return None
 
     def number_or_none(self, i: int, name: str) -> float | None:

@@ -149,6 +149,29 @@ def test_worker_passes_the_poll_interval_to_the_mediator(
     assert [options["poll_interval"] for options in seen] == [0.25]
 
 
+def test_worker_passes_the_lease_to_the_mediator_and_refuses_one_shorter_than_two_looks(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actors._mediator as mediator_module
+
+    seen: list[dict[str, Any]] = []
+
+    def fake_mediator(*args: Any, **options: Any) -> Any:
+        seen.append(options)
+        raise ValueError("started no engine")
+
+    monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
+    result = runner.invoke(main, [*args, "--lease-seconds", "4"])
+    assert result.exit_code == 2
+    assert [options["lease_seconds"] for options in seen] == [4.0]
+    short = runner.invoke(main, [*args, "--lease-seconds", "3", "--poll-interval", "2"])
+    assert short.exit_code == 2
+    assert "--lease-seconds 3 must be at least twice --poll-interval 2" in one_error_line(short)
+    assert len(seen) == 1  # refused before any engine started
+
+
 @pytest.mark.parametrize("seconds", ["0", "6", "soon"])
 def test_worker_refuses_a_poll_interval_out_of_range(
     runner: CliRunner, workdir: Path, seconds: str

@@ -23,6 +23,9 @@ BAD_COLUMNS = [
     ("event", "[1, 2", "event of job"),
     ("event", '{"kind": "reply"}', "not a [kind, name, payload] list"),
     ("arrivals", '{"__map__": [["zero", {}]]}', "arrivals of job"),
+    ("attempt", -1, "column attempt holds -1 (expected an integer >= 1)"),
+    ("version", 0, "column version holds 0 (expected an integer >= 1)"),
+    ("branch_index", -3, "column branch_index holds -3 (expected an integer >= 0 or NULL)"),
 ]
 
 

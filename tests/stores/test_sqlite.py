@@ -251,7 +251,7 @@ def test_sqlite_specific_garbage_in_typed_columns(db):
     db._conn().execute("UPDATE jobs SET version = 'abc', attempt = 2.5 WHERE id = 'g'")
     job = db.load("g")
     assert job.state is JobState.FAULTED
-    assert "column version holds 'abc' (expected an integer)" in job.error
+    assert "column version holds 'abc' (expected an integer >= 1)" in job.error
     assert "column attempt holds 2.5" in job.error
 
 
