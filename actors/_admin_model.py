@@ -165,7 +165,9 @@ class HistoryEntry(_Plain):
     step ``step`` ran from ``started``, when a runner began it, to ``ended``, leaving the
     job ``state``), ``"waited"`` (the job waited at ``step`` from ``started`` until a
     timer, event or join released it: from its save to when a runner took it up again),
-    or ``"action"`` (an operator did ``action`` at ``ended``; ``worker`` names them).
+    ``"action"`` (an operator did ``action`` at ``ended``; ``worker`` names them), or
+    ``"takeover"`` (the worker ``worker`` took the case over at ``ended``; ``action``
+    says from whom and why, recorded on the case's root).
     History written before the schema recorded step starts gives the save before as a
     step's start.
     """

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from actors._admin_model import CaseNode, CaseTree, HistoryEntry, JobInfo, JoinInfo
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
+from actors.stores._admin_types import TAKEOVER
 
 if TYPE_CHECKING:
     from actors._workflow import Workflow
@@ -108,6 +109,15 @@ def history(rows: list[HistoryRow]) -> list[HistoryEntry]:
     out: list[HistoryEntry] = []
     prev: HistoryRow | None = None
     for row in rows:
+        if row.action is not None and row.action.startswith(TAKEOVER):
+            # Not a save: the durations around it run from the saves before and after.
+            out.append(
+                HistoryEntry(
+                    "takeover", row.step, row.attempt, None, row.at, row.state, row.worker,
+                    action=row.action,
+                )
+            )  # fmt: skip
+            continue
         if row.action is not None:
             out.append(
                 HistoryEntry(

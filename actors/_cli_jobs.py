@@ -254,7 +254,7 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
 
 def _history_row(entry: HistoryEntry) -> list[str]:
     return [
-        _dash(entry.action if entry.kind == "action" else entry.kind),
+        _dash(entry.action if entry.kind in ("action", "takeover") else entry.kind),
         _dash(entry.step),
         str(entry.attempt),
         _at(entry.started),

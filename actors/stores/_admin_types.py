@@ -12,13 +12,18 @@ from typing import Any, NamedTuple
 from actors._job import JobRecord, JobState
 
 __all__ = [
+    "TAKEOVER",
     "CaseChange",
     "Held",
     "HistoryRow",
     "JobQuery",
     "Request",
     "StoredJob",
+    "taken_over",
 ]
+
+TAKEOVER = "taken over from "
+"""How a takeover's history row begins (``taken_over``): not an operator's action."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +108,27 @@ class Request:
 # as last saved (rows locked), it returns the records to save, history rows to append, and
 # a result for the caller. It raises to change nothing.
 CaseChange = Callable[[list[StoredJob]], tuple[list[JobRecord], list[HistoryRow], Any]]
+
+
+def taken_over(
+    root: tuple[str, str | None, int, str], owner: str, previous: str, *, expired: bool, at: float
+) -> HistoryRow:
+    """The history row of a case that ``owner`` claimed from ``previous``.
+
+    ``root``: the case root's id, step, attempt and state (its value) as stored. A
+    takeover is why steps run again (those whose saves ``previous`` had not stored);
+    recorded on the case's root, it shows in ``actors jobs show --history``.
+    """
+    why = "its lease expired" if expired else "it released the case"
+    job_id, step, attempt, state = root
+    return HistoryRow(
+        job_id=job_id,
+        seq=0,  # numbered by the store as it appends the row
+        step=step,
+        attempt=attempt,
+        state=state,
+        at=at,
+        worker=owner,
+        error=None,
+        action=f"{TAKEOVER}{previous} ({why})",
+    )

@@ -11,15 +11,18 @@ with ``MemoryStore``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from actors.stores._admin_types import taken_over
 from actors.stores._memory_admin import _Saved
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
     from actors._job import JobRecord
+    from actors.stores._admin_types import HistoryRow
 
 __all__ = ["MemoryLeases"]
 
@@ -36,6 +39,8 @@ class MemoryLeases:
     if TYPE_CHECKING:  # provided by MemoryStore
 
         def _restore(self, saved: _Saved) -> JobRecord: ...
+
+        def _add_history(self, rows: list[HistoryRow]) -> None: ...
         def _find(self, job_id: str) -> _Saved | None: ...
 
     def claim(
@@ -73,6 +78,21 @@ class MemoryLeases:
                     continue
                 self._expires[root] = now + lease_seconds
                 taken += 1
+                previous = self._stamps.get(root)
+                if previous is not None and previous != owner:  # see taken_over
+                    job = self._live[root][0]
+                    at = time.time()
+                    self._add_history(
+                        [
+                            taken_over(
+                                (root, job.step, job.attempt, job.state.value),
+                                owner,
+                                previous,
+                                expired=expires is not None,
+                                at=at,
+                            )
+                        ]
+                    )
                 for job_id, saved in [*live, *list(self._finished.items())]:
                     if saved[0].case_id == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out

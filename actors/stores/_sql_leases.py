@@ -7,10 +7,12 @@ and given up on release.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
+from actors.stores._admin_types import taken_over
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
@@ -67,11 +69,11 @@ def claim(
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
     # The final states as literals, so the unfinished roots' index serves it (migration 6).
     pick = (
-        f"SELECT id FROM {store._claim_from} WHERE {UNFINISHED_ROOT} "
+        f"SELECT id, lease_owner, lease_expires FROM {store._claim_from} WHERE {UNFINISHED_ROOT} "
         f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
         f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
     )
-    state_at = COLUMNS.index("state")
+    state_at, step_at, attempt_at = (COLUMNS.index(c) for c in ("state", "step", "attempt"))
 
     def write(execute: Execute) -> list[Any]:
         if reclaim:
@@ -88,7 +90,14 @@ def claim(
             params += (case_id,)
         for name, version in served or ():
             params += (name, version)
-        roots = [row[0] for row in execute(pick, (*params, limit)).fetchall()]
+        picked = execute(pick, (*params, limit)).fetchall()
+        roots = [row[0] for row in picked]
+        # Whose the cases were: a case taken from another worker gets a history row.
+        previous = {
+            root: (holder, expires is not None)
+            for root, holder, expires in picked
+            if holder is not None and holder != owner
+        }
         rows: list[Any] = []
         # A few statements for all the cases taken, not a few per case.
         for chunk, marks in in_lists(roots):
@@ -106,6 +115,21 @@ def claim(
             ).fetchall()
             execute(f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk))
             rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
+        at = time.time()
+        store._append(
+            execute,
+            [
+                taken_over(
+                    (row[0], row[step_at], row[attempt_at], row[state_at]),
+                    owner,
+                    previous[row[0]][0],
+                    expired=previous[row[0]][1],
+                    at=at,
+                )
+                for row in rows
+                if row[0] in previous
+            ],
+        )
         return rows
 
     return store._records(store._write(write, f"claim cases for {owner!r}"))

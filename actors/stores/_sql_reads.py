@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import CodecError
 from actors._job import Job, JobRecord, JobState, branch_fault
 from actors._redact import redacted_logger
+from actors.stores._admin_types import TAKEOVER
 from actors.stores._joins import ARRIVALS_OF
 from actors.stores._statements import (
     FAULTED_VALUE,
@@ -160,10 +161,14 @@ def counts(store: SqlStore) -> dict[JobState, int]:
 
 
 def history(store: SqlStore, job_id: str) -> list[tuple[str | None, int, str, float]]:
-    """The job's saves, oldest first: (step, attempt, state, wall-clock time)."""
+    """The job's saves, oldest first: (step, attempt, state, wall-clock time).
+
+    A takeover's row (``step_history`` notes who took the case over) is not a save.
+    """
     rows = store._read(
-        "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? ORDER BY seq",
-        (job_id,),
+        "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? "
+        "AND (action IS NULL OR action NOT LIKE ?) ORDER BY seq",
+        (job_id, f"{TAKEOVER}%"),
         f"read the history of job {job_id}",
     )
     return [(step, int(attempt), state, float(at)) for step, attempt, state, at in rows]

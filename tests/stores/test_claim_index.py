@@ -37,7 +37,9 @@ def test_sqlite_claims_read_the_unfinished_roots_index(tmp_path):
     statements: list[str] = []
     store._conn().set_trace_callback(statements.append)
     assert len(store.claim("w", now=time.time(), lease_seconds=5.0, limit=1)) == 1
-    [pick] = [s for s in statements if s.startswith("SELECT id FROM jobs")]
+    [pick] = [
+        s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires FROM jobs")
+    ]
     check = sqlite3.connect(tmp_path / "jobs.db")
     plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
     assert "jobs_claimable" in plan, plan

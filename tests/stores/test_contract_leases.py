@@ -69,6 +69,24 @@ def test_an_expired_lease_is_claimed_by_another_worker(store):
     assert store.claim("w1", now=115.0, lease_seconds=10.0, limit=5) == []  # w2 holds it
 
 
+def test_a_case_taken_from_another_worker_says_so_in_its_history(store):
+    """Why a step ran twice: the takeover is a row of the root's history."""
+    store.create(rec("j"))
+    store.create(rec("k"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=2)  # nobody's before: no row
+    assert [r.action for r in store.step_history("j") if r.action] == []
+    store.release("w1")  # both handed back at once
+    taken = store.claim("w2", now=101.0, lease_seconds=10.0, limit=1, case_id="k")
+    assert [j.id for j in taken] == ["k"]
+    store.claim("w1", now=101.0, lease_seconds=10.0, limit=1, case_id="j")  # its own: no row
+    store.claim("w3", now=111.5, lease_seconds=10.0, limit=1, case_id="j")  # w1's lease ran out
+    rows = {job_id: [r for r in store.step_history(job_id) if r.action] for job_id in "jk"}
+    assert [(r.action, r.worker, r.step, r.state) for r in rows["k"]] == [
+        ("taken over from w1 (it released the case)", "w2", "reserve", "ready")
+    ]
+    assert [r.action for r in rows["j"]] == ["taken over from w1 (its lease expired)"]
+
+
 def test_heartbeat_extends_only_the_owners_leases(store):
     store.create(rec("a"))
     store.create(rec("b"))
