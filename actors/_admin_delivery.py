@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._admin_model import ActionResult, CaseBusyError
 from actors._job import FINAL_STATES
-from actors.stores._admin_types import Held
+from actors.stores._admin_types import OPERATOR_STAMP, Held
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -48,7 +48,7 @@ class ActionDelivery:
         self._stop.set()
 
     def _stamp(self) -> str:
-        return f"operator:{self.operator}"
+        return f"{OPERATOR_STAMP}{self.operator}"
 
     def change(self, case_id: str, change: Any) -> Any:
         """Make ``change`` to the case in the store (``Held`` if a live worker holds it)."""

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from actors._job import JobRecord, JobState
 
 __all__ = [
+    "OPERATOR_STAMP",
     "TAKEOVER",
     "CaseChange",
     "Held",
@@ -20,10 +21,21 @@ __all__ = [
     "Request",
     "StoredJob",
     "taken_over",
+    "was_worker",
 ]
 
 TAKEOVER = "taken over from "
 """How a takeover's history row begins (``taken_over``): not an operator's action."""
+OPERATOR_STAMP = "operator:"
+"""How an operator's change in the store stamps a case (fencing out its last worker)."""
+
+
+def was_worker(previous: str | None, owner: str) -> bool:
+    """Whether a case stamped ``previous`` is taken over from another worker by ``owner``.
+
+    Not when nobody held it, ``owner`` did, or an operator changed it last.
+    """
+    return previous is not None and previous != owner and not previous.startswith(OPERATOR_STAMP)
 
 
 @dataclass(frozen=True, slots=True)

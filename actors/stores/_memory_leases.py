@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from actors.stores._admin_types import taken_over
+from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._memory_admin import _Saved
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ class MemoryLeases:
                 self._expires[root] = now + lease_seconds
                 taken += 1
                 previous = self._stamps.get(root)
-                if previous is not None and previous != owner:  # see taken_over
+                if previous is not None and was_worker(previous, owner):  # see taken_over
                     job = self._live[root][0]
                     at = time.time()
                     self._add_history(

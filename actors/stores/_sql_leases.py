@@ -12,7 +12,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
-from actors.stores._admin_types import taken_over
+from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
@@ -96,7 +96,7 @@ def claim(
         previous = {
             root: (holder, expires is not None)
             for root, holder, expires in picked
-            if holder is not None and holder != owner
+            if was_worker(holder, owner)
         }
         rows: list[Any] = []
         # A few statements for all the cases taken, not a few per case.
