@@ -87,6 +87,17 @@ def test_the_durable_stores_guide_runs_as_pasted(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_fan_out_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/fan-out.md").splitlines()
+    assert out == [
+        "JobState.DONE ['tea', 'cups', 'saucers'] 29 confirmed",  # merged in line order
+        "JobState.FAULTED lines step 'lines': the branches function returned no instances",
+        "JobState.DONE {'lines': [], 'total': 0, 'status': 'empty'}",  # routed around
+        "JobState.DONE 29",
+    ]
+
+
+@pytest.mark.slow
 def test_the_events_guide_runs_as_pasted(tmp_path: Path) -> None:
     out = run_as_a_reader(tmp_path, "docs/how-to/events-and-timeouts.md").splitlines()
     assert out == [
