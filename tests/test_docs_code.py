@@ -98,6 +98,17 @@ def test_the_fan_out_guide_runs_as_pasted(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_embedding_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/embed.md").splitlines()
+    assert out == [
+        "JobState.DONE confirmed",
+        "stopped: the mediator is shut down; it admits no new jobs",  # after shutdown()
+        "[4, 16]",  # an actor scheduled both, and was told CaseFinished for each
+    ]
+    assert (tmp_path / "orders.db").exists()
+
+
+@pytest.mark.slow
 def test_the_events_guide_runs_as_pasted(tmp_path: Path) -> None:
     out = run_as_a_reader(tmp_path, "docs/how-to/events-and-timeouts.md").splitlines()
     assert out == [
