@@ -112,7 +112,8 @@ class Workflow:
         raise WorkflowDefinitionError(msg)
 
     def _need(self, step: Step, attr: str, target: str | None, *, required: bool) -> None:
-        if target is None:
+        # "" is a target left out where the step's field defaults to "" (ExclusiveChoice).
+        if target is None or (required and target == ""):
             if required:
                 self._fail(step.name, f"{attr} is required; name the step that comes next")
             return

@@ -87,6 +87,28 @@ def test_the_durable_stores_guide_runs_as_pasted(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_fan_out_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/fan-out.md").splitlines()
+    assert out == [
+        "JobState.DONE ['tea', 'cups', 'saucers'] 29 confirmed",  # merged in line order
+        "JobState.FAULTED lines step 'lines': the branches function returned no instances",
+        "JobState.DONE {'lines': [], 'total': 0, 'status': 'empty'}",  # routed around
+        "JobState.DONE 29",
+    ]
+
+
+@pytest.mark.slow
+def test_the_embedding_guide_runs_as_pasted(tmp_path: Path) -> None:
+    out = run_as_a_reader(tmp_path, "docs/how-to/embed.md").splitlines()
+    assert out == [
+        "JobState.DONE confirmed",
+        "stopped: the mediator is shut down; it admits no new jobs",  # after shutdown()
+        "[4, 16]",  # an actor scheduled both, and was told CaseFinished for each
+    ]
+    assert (tmp_path / "orders.db").exists()
+
+
+@pytest.mark.slow
 def test_the_events_guide_runs_as_pasted(tmp_path: Path) -> None:
     out = run_as_a_reader(tmp_path, "docs/how-to/events-and-timeouts.md").splitlines()
     assert out == [
@@ -140,6 +162,7 @@ _GUIDE_PASSES = {
     "test_no_chunk_starts_once_the_cancel_is_answered",
     "test_a_task_asks_an_actor_started_under_the_harness",
     "TestOrders::runTest",
+    "TestStocked::runTest",
 }
 _GUIDE_FINDS = {
     "test_no_lost_update": "lost update: counted 1",

@@ -26,6 +26,7 @@ from actors import (
     WorkflowDefinitionError,
 )
 from actors.stores import register_dataclass
+from actors.testing import Harness
 
 
 def run(flow: Workflow, data: Any, **kw: Any) -> Any:
@@ -277,6 +278,29 @@ def test_dynamic_split_runs_one_instance_per_item() -> None:
         start="fan",
     )
     assert run(flow, {"ns": [1, 2, 3, 4, 5, 6, 7]}).data == {"sum": 140}
+
+
+def test_a_dynamic_join_sees_the_branches_in_item_order_whatever_order_they_arrive() -> None:
+    arrived: list[str] = []
+
+    def collect(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        order["merged"] = [line["sku"] for line in lines]
+
+    flow = Workflow("order", start="lines", steps=[
+        ParallelSplit("lines", branches=lambda d: d["lines"], each="price"),
+        Sequential("price", lambda line: arrived.append(line["sku"]), next="collect"),
+        Synchronize("collect", merge=collect),
+    ])  # fmt: skip
+    skus = ["a", "b", "c", "d"]
+    orders = set()
+    for seed in range(20):  # the harness's chooser runs the branches in varied orders
+        arrived.clear()
+        with Harness([flow], runners=4, seed=seed) as h:
+            h.schedule("order", {"lines": [{"sku": sku} for sku in skus]})
+            (job,) = h.finish()
+        assert job.data["merged"] == skus, seed
+        orders.add(tuple(arrived))
+    assert len(orders) > 1, "every seed ran the branches in one order: nothing was shown"
 
 
 def test_dynamic_split_with_no_items_faults_clearly() -> None:

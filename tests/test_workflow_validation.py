@@ -120,6 +120,13 @@ def test_choice_with_unknown_target() -> None:
     fails(r"step 'a': if_false='c' names no step", steps)
 
 
+def test_choice_without_a_target_names_the_missing_one() -> None:
+    steps = [ExclusiveChoice("a", spec=Spec(bool), if_true="b"), Sequential("b", noop)]
+    fails(r"step 'a': if_false is required; name the step", steps)
+    steps = [ExclusiveChoice("a", spec=Spec(bool), if_false="b"), Sequential("b", noop)]
+    fails(r"step 'a': if_true is required; name the step", steps)
+
+
 def test_bad_retry_policy() -> None:
     fails(r"retry needs attempts >= 1", [Sequential("a", noop, retry=Retry(attempts=0))])
     fails(r"retry must be a Retry", [Sequential("a", noop, retry=3)])

@@ -52,6 +52,10 @@ class MediatorMachine(RuleBasedStateMachine):
     harness also checks them after every delivery). At teardown the run settles:
     waiting requests get replies, time runs out, and every case must have ended;
     ``check_result`` then sees each final job.
+
+    The harness is made in ``__init__``, once per example. To start your own actors
+    for the tasks to ask, override ``__init__``: call ``super().__init__()``, then
+    ``self.harness.actor(YourActor, ...)``.
     """
 
     workflows: ClassVar[Sequence[Workflow]] = ()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pykka
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -118,3 +119,68 @@ def test_a_machine_without_workflows_is_refused():
 
     with pytest.raises(TypeError, match="workflows is empty"):
         Empty()
+
+
+class Inventory(pykka.ThreadingActor):
+    """A user's actor: ``sells`` items at most, unless it is ``leaky``."""
+
+    def __init__(self, count: int, *, leaky: bool = False) -> None:
+        super().__init__()
+        self.count, self.leaky = count, leaky
+
+    def on_receive(self, message: Any) -> Any:
+        if self.count > 0 or self.leaky:
+            self.count -= 1
+            return True
+        return False
+
+
+_refs: dict[str, Any] = {}
+
+
+def _take(data: dict[str, Any]) -> None:
+    data["reserved"] = _refs["inventory"].ask("take")
+
+
+class StockedMachine(MediatorMachine):
+    """Starts a user's actor under its harness, in ``__init__``, for the tasks to ask."""
+
+    workflows = (Workflow("stocked", start="take", steps=[Sequential("take", _take)]),)
+    harness_options = {"runners": 2}  # noqa: RUF012 - read-only options
+    leaky = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        _refs["inventory"] = self.harness.actor(Inventory, 1, leaky=self.leaky)
+        self.sold = 0
+
+    def check_result(self, job: Any) -> None:
+        if job.state is JobState.DONE:
+            self.sold += job.data["reserved"]
+        assert self.sold <= 1, f"sold {self.sold} of 1"
+
+
+class LeakyStockedMachine(StockedMachine):
+    leaky = True
+
+
+_QUICK = settings(
+    max_examples=30, stateful_step_count=10, deadline=None, database=None, derandomize=True,
+    report_multiple_bugs=False, suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
+
+
+def test_the_machine_runs_tasks_that_ask_a_users_actor_started_in_init():
+    run_state_machine_as_test(StockedMachine, settings=_QUICK)
+
+
+def test_the_machine_finds_a_users_actor_that_oversells_and_the_program_reruns_it():
+    with pytest.raises(AssertionError, match="sold 2 of 1") as info:
+        run_state_machine_as_test(LeakyStockedMachine, settings=_QUICK)
+    notes = getattr(info.value, "__notes__", [])
+    program = "\n".join(
+        line for note in notes for line in note.splitlines() if line.startswith("state")
+    )
+    assert program.startswith("state = LeakyStockedMachine()")
+    with pytest.raises(AssertionError, match="sold 2 of 1"):  # __init__ starts the actor
+        exec(program, {"LeakyStockedMachine": LeakyStockedMachine})
