@@ -16,14 +16,21 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
-from actors._pykka_seam import hooks, told
+from actors._pykka_seam import Envelope, hooks, told
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection, Mapping
 
-    from actors._pykka_seam import Envelope, OptExcInfo
+    from actors._pykka_seam import OptExcInfo
 
-__all__ = ["LanedInbox", "LatchFuture", "Runtime", "ThreadingRuntime", "lane_of"]
+__all__ = [
+    "LanedInbox",
+    "LatchFuture",
+    "Runtime",
+    "TellMarkingInbox",
+    "ThreadingRuntime",
+    "lane_of",
+]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -43,7 +50,35 @@ def _fast_inbox(cls: type[Any]) -> Any:
     # queue.Queue's Python-level lock and two conditions, and every message pays it.
     # It offers the put/get/empty that pykka's loop uses (and is never bounded).
     urgent = getattr(cls, "urgent_messages", None)
-    return LanedInbox(urgent) if urgent else queue.SimpleQueue()
+    if urgent:
+        return LanedInbox(urgent)
+    told_as = getattr(cls, "told_as", None)
+    return TellMarkingInbox(told_as) if told_as else queue.SimpleQueue()
+
+
+class TellMarkingInbox:
+    """An inbox that wraps told messages of some types, so their handler knows no one waits.
+
+    ``told_as`` maps a message type to a wrapper: a message of that type sent with
+    ``tell`` is queued as ``wrapper(message)``; sent with ``ask``, as it came. pykka
+    hands a handler the message only, and a handler whose refusal would be raised to an
+    asker must not raise when nobody asked (pykka stops an actor on a told failure).
+    """
+
+    __slots__ = ("_put", "empty", "get", "told_as")
+
+    def __init__(self, told_as: Mapping[type, Callable[[Any], Any]]) -> None:
+        fifo: queue.SimpleQueue[Envelope[Any]] = queue.SimpleQueue()
+        self._put = fifo.put
+        self.get = fifo.get
+        self.empty = fifo.empty
+        self.told_as = dict(told_as)
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        """Queue ``envelope``, its message wrapped if it is a tell of a marked type."""
+        is_tell, message = told(envelope)
+        wrap = self.told_as.get(type(message)) if is_tell else None
+        self._put(envelope if wrap is None else Envelope(wrap(message)))
 
 
 class LanedInbox:

@@ -12,7 +12,7 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
 
@@ -24,7 +24,7 @@ from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
 from actors._engine import job_log, logger
-from actors._errors import EngineStoppedError, StoreError
+from actors._errors import ActorsError, EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
@@ -38,7 +38,7 @@ from actors._tally import Tally
 from actors._timekeeper import POLL, Timekeeper
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from actors._clock import Alarm
     from actors._engine import EngineConfig
@@ -57,6 +57,9 @@ class Scheduler(pykka.Actor):
     """
 
     case_book: type[CaseBook] = CaseBook  # the case tree and joins it keeps
+    # A Schedule sent with tell reaches the handler wrapped (see TellMarkingInbox): its
+    # refusal is told to reply_to, where an ask's is raised to the asker.
+    told_as: ClassVar[Mapping[type, Callable[[Any], Any]]] = {m.Schedule: m.ToldSchedule}
 
     def __init__(
         self, engine: EngineConfig, runners: int, resume: list[JobRecord], vouched: float
@@ -136,6 +139,7 @@ class Scheduler(pykka.Actor):
             m.GetStats: self._on_stats,
             m.Drain: self._on_drain,
             m.Schedule: self._on_schedule,
+            m.ToldSchedule: self._on_told_schedule,
             GetRunners: lambda _: list(self._crew.refs),
         }
 
@@ -244,6 +248,21 @@ class Scheduler(pykka.Actor):
         return self._admissions.admit(
             msg.workflow, msg.data, version=msg.version, block=False, reply_to=msg.reply_to
         )
+
+    def _on_told_schedule(self, msg: m.ToldSchedule) -> None:
+        schedule = msg.schedule
+        try:
+            self._on_schedule(schedule)
+        except (ActorsError, ValueError) as exc:  # refused: the engine goes on
+            logger.warning(
+                "a Schedule of %r sent with tell was refused: %s",
+                schedule.workflow,
+                exc,
+                extra=job_log(None),
+            )
+            if schedule.reply_to is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    schedule.reply_to.tell(m.ScheduleRefused(schedule, exc))
 
     def _on_shed(self, msg: m.JobShed) -> None:
         job = self._admissions.evicted(msg.job)

@@ -37,11 +37,13 @@ __all__ = [
     "RunnerFailed",
     "RunnerIdle",
     "Schedule",
+    "ScheduleRefused",
     "SliceUnsaved",
     "SpawnBranch",
     "StopJob",
     "TakeCase",
     "TimerDue",
+    "ToldSchedule",
     "Wake",
 ]
 
@@ -56,6 +58,9 @@ class Schedule:
     Sent with ``ask`` it answers with the case's ``JobHandle`` (or raises ``MailboxFull``:
     an actor must never block, so a full mailbox refuses at once in every full mode but
     ``DROP_OLDEST``). With ``reply_to`` set, that actor later receives ``CaseFinished``.
+    Sent with ``tell``, a refusal (a full mailbox, an unknown workflow, data no store
+    could keep) is logged and, with ``reply_to`` set, told to it as ``ScheduleRefused``;
+    the engine goes on either way.
     """
 
     workflow: str
@@ -76,7 +81,28 @@ class CaseFinished:
     """Final snapshot of the case's root job."""
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleRefused:
+    """Public: told to ``Schedule.reply_to`` when a ``Schedule`` sent with ``tell`` is refused."""
+
+    schedule: Schedule
+    """The refused message."""
+    error: Exception
+    """Why (``MailboxFull``, ``UnknownWorkflowError``, ``CodecError``...)."""
+
+
 # -- internal: to the Scheduler ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToldSchedule:
+    """A ``Schedule`` that came with ``tell``: its refusal must not stop the Scheduler.
+
+    The Scheduler's inbox wraps such a message as it is put (an ``ask`` is left as it
+    is: its refusal is raised to the caller).
+    """
+
+    schedule: Schedule
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from typing import Any
 
@@ -17,10 +18,11 @@ from actors import (
     Mediator,
     RequestReaction,
     Sequential,
+    UnknownWorkflowError,
     Workflow,
 )
 from actors._runner import Runner
-from actors.messages import CaseFinished, Schedule
+from actors.messages import CaseFinished, Schedule, ScheduleRefused
 
 
 class PriceList(pykka.ThreadingActor):
@@ -107,6 +109,41 @@ def test_an_actor_is_refused_at_once_when_the_mailbox_is_full() -> None:
         with pytest.raises(MailboxFull):
             m.scheduler.ask(Schedule("hold", {}), timeout=TIMEOUT)
         gate.set()
+
+
+class Refusals(pykka.ThreadingActor):
+    """Collects what the Scheduler tells it: refusals and finished cases."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: queue.Queue[Any] = queue.Queue()
+
+    def on_receive(self, message: Any) -> Any:
+        self.got.put(message)
+        return None
+
+
+def test_a_told_schedule_that_is_refused_is_told_back_and_the_engine_goes_on(caplog) -> None:
+    """Pykka stops an actor whose told message raises: a typo must not stop the engine."""
+    refusals = Refusals.start()
+    got = refusals.proxy().got.get()
+    try:
+        with Mediator([double()], runners=1) as m:
+            m.scheduler.tell(Schedule("dubble", {"n": 1}, reply_to=refusals))
+            m.scheduler.tell(Schedule("double", {"n": 2}, reply_to=refusals))
+            refused = got.get(timeout=TIMEOUT)
+            finished = got.get(timeout=TIMEOUT)
+            assert m.scheduler.is_alive()
+            with pytest.raises(UnknownWorkflowError):  # an ask still raises to the asker
+                m.scheduler.ask(Schedule("dubble", {}), timeout=TIMEOUT)
+            assert m.schedule("double", {"n": 5}).result(timeout=TIMEOUT).data == {"n": 10}
+    finally:
+        refusals.stop()
+    assert isinstance(refused, ScheduleRefused)
+    assert refused.schedule.workflow == "dubble"
+    assert isinstance(refused.error, UnknownWorkflowError)
+    assert isinstance(finished, CaseFinished) and finished.job.data == {"n": 4}
+    assert "a Schedule of 'dubble' sent with tell was refused" in caplog.text
 
 
 def test_registry_stop_all_stops_the_engine_cleanly() -> None:

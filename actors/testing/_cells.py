@@ -17,7 +17,7 @@ from actors._pykka_seam import Envelope, told
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from actors.testing._runtime import DeterministicRuntime
 
@@ -75,23 +75,30 @@ class Inbox:
     runtime's ``LanedInbox``: the actor takes them mid-delivery (a runner between steps).
     """
 
-    __slots__ = ("cell", "lane", "queue", "runtime", "urgent")
+    __slots__ = ("cell", "lane", "queue", "runtime", "told_as", "urgent")
 
     def __init__(
-        self, runtime: DeterministicRuntime, urgent: frozenset[type] = frozenset()
+        self,
+        runtime: DeterministicRuntime,
+        urgent: frozenset[type] = frozenset(),
+        told_as: Mapping[type, Callable[[Any], Any]] | None = None,
     ) -> None:
         self.queue: deque[Envelope[Any]] = deque()
         self.lane: deque[Any] = deque()
         self.urgent = urgent
+        self.told_as = dict(told_as or {})
         self.runtime = runtime
         self.cell: ActorCell | None = None
 
     def put(self, envelope: Envelope[Any], /) -> None:
-        if self.urgent:
+        if self.urgent or self.told_as:
             is_tell, message = told(envelope)
             if is_tell and type(message) in self.urgent:
                 self.lane.append(message)
                 return
+            wrap = self.told_as.get(type(message)) if is_tell else None
+            if wrap is not None:  # as the threading runtime's TellMarkingInbox does
+                envelope = Envelope(wrap(message))
         self.queue.append(envelope)
         reply_to, cell = envelope.reply_to, self.cell
         # An ask: a Deadlock while waiting on it names who was asked what (unless the

@@ -51,7 +51,11 @@ class _RuntimeActor(pykka.Actor):
 
 
 def _sim_inbox(cls: type[_RuntimeActor]) -> ActorInbox:
-    return Inbox(cls._actors_runtime, frozenset(getattr(cls, "urgent_messages", ())))
+    return Inbox(
+        cls._actors_runtime,
+        frozenset(getattr(cls, "urgent_messages", ())),
+        getattr(cls, "told_as", None),
+    )
 
 
 def _sim_future(cls: type[_RuntimeActor]) -> pykka.Future[Any]:

@@ -251,3 +251,15 @@ def test_schedule_and_schedule_many_take_a_version_and_ids_as_the_mediator_does(
         h.finish()
     assert [s.job_id for s in (old, *batch)] == ["order-1", "order-2", "order-3"]
     assert [s.result().data for s in (old, *batch, newest)] == [{"v": 1}] * 3 + [{"v": 2}]
+
+
+def test_a_told_schedule_refused_under_the_harness_leaves_the_scheduler_running() -> None:
+    from actors.messages import Schedule
+
+    flow = Workflow("pay", start="a", steps=[Sequential("a", lambda d: None)])
+    with Harness([flow], seed=3) as h:
+        h.mediator.scheduler.tell(Schedule("nope", {}))
+        h.run_until_quiescent()
+        assert h.mediator.scheduler.is_alive()
+        h.schedule("pay", {})
+        assert [job.state for job in h.finish()] == [JobState.DONE]
