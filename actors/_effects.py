@@ -11,6 +11,7 @@ delivery asks to save, ready, take over and un-time jobs.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from actors._case_book import Effect, Finished, Park, Ready, Save, Withdraw
@@ -170,8 +171,12 @@ class Effects:
         self.adopt(fresh)
         return len(fresh)
 
-    def resume_saved(self, job: JobRecord, why: str) -> None:
-        """Run ``job`` again from its last saved step (its runner's work on it was lost)."""
+    def resume_saved(self, job: JobRecord, why: str, *, level: int = logging.ERROR) -> None:
+        """Run ``job`` again from its last saved step (its runner's work on it was lost).
+
+        ``level``: how loudly its loss was logged; the resumption is logged one step below
+        (WARNING after an ERROR), never above INFO for a failure logged at INFO.
+        """
         self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
         saved = self._recovery.reload(
             job,
@@ -179,6 +184,7 @@ class Effects:
             self._store,
             lost=job.case_id in self._lost,
             cancel=job.id in self._book.cancels,
+            level=min(logging.WARNING, level),
         )
         if isinstance(saved, Fault):
             self.carry_out(saved)

@@ -12,6 +12,7 @@ message; the lease state runners read before each step is a handle the Scheduler
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 import uuid
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["EngineConfig", "StopSignal", "job_log", "logger"]
+__all__ = ["EngineConfig", "StopSignal", "job_log", "log_level", "logger"]
 
 logger = redacted_logger("actors")
 
@@ -166,3 +167,14 @@ class EngineConfig:
             msg = f"no workflow {what} is registered (known: {known})"
             raise UnknownWorkflowError(msg)
         return wf
+
+
+def log_level(error: BaseException | None) -> int:
+    """How loudly the engine logs a failure: ERROR, unless the exception says otherwise.
+
+    An exception class may set ``log_level`` (a ``logging`` level): the test harness's
+    injected crashes are the test's own doing and say INFO, so a property test with
+    crashes does not log an ERROR for each (the engine recovers from them as from any).
+    """
+    level = getattr(error, "log_level", logging.ERROR)
+    return level if isinstance(level, int) else logging.ERROR

@@ -10,6 +10,7 @@ Scheduler to carry out: no actor, thread or clock here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,7 +100,13 @@ class Recovery:
 
     @staticmethod
     def reload(
-        job: JobRecord, why: str, store: CaseReads, *, lost: bool, cancel: bool
+        job: JobRecord,
+        why: str,
+        store: CaseReads,
+        *,
+        lost: bool,
+        cancel: bool,
+        level: int = logging.WARNING,
     ) -> JobRecord | Fault | None:
         """``job``'s last saved record, to run again (its runner's work on it was lost).
 
@@ -112,7 +119,11 @@ class Recovery:
         if saved is None:
             return Fault(job, f"{why} and no saved state exists")
         saved.cancel_requested = job.cancel_requested or cancel
-        logger.warning(
-            "job %s resumes from its last saved step %r", job.id, saved.step, extra=job_log(saved)
+        logger.log(
+            level,
+            "job %s resumes from its last saved step %r",
+            job.id,
+            saved.step,
+            extra=job_log(saved),
         )
         return saved

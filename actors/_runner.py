@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pykka
 
 from actors import messages as m
-from actors._engine import job_log, logger
+from actors._engine import job_log, log_level, logger
 from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
 from actors._interpreter import (
     Interpreter,
@@ -100,8 +100,9 @@ class Runner(pykka.Actor):
         traceback: TracebackType | None,
     ) -> None:
         """Report the crash; the Scheduler restarts this runner and resumes its job."""
+        level = log_level(exception_value)
         with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
-            self._scheduler.tell(m.RunnerFailed(self._index, self._current))
+            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level))
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""

@@ -23,7 +23,7 @@ from actors._case_book import CaseBook
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
-from actors._engine import job_log, logger
+from actors._engine import job_log, log_level, logger
 from actors._errors import ActorsError, EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
@@ -303,17 +303,19 @@ class Scheduler(pykka.Actor):
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
-        logger.error("runner %d failed; restarting it", msg.runner, extra=job_log(job))
+        logger.log(msg.level, "runner %d failed; restarting it", msg.runner, extra=job_log(job))
         self._crew.failed(msg.runner, job)
         if job is not None:
             self._book.returned(job)
-            self._fx.resume_saved(job, "its runner failed")
+            self._fx.resume_saved(job, "its runner failed", level=msg.level)
         if not self._e.stopping:
             self._crew.restart(msg.runner)
 
     def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
         job = msg.job
-        logger.error(
+        level = log_level(msg.error)
+        logger.log(
+            level,
             "job %s: what runner %d saved was not stored (%s)",
             job.id,
             msg.runner,
@@ -326,7 +328,7 @@ class Scheduler(pykka.Actor):
         if fault is not None:
             self._fx.carry_out(fault)
         else:
-            self._fx.resume_saved(job, "its steps could not be stored")
+            self._fx.resume_saved(job, "its steps could not be stored", level=level)
 
     # -- timers, polls and events --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ so the Scheduler and Runner share one vocabulary and the harness can name them i
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +171,8 @@ class RunnerFailed:
 
     runner: int
     job: JobRecord | None
+    level: int = logging.ERROR
+    """How loudly to log it: the failure's ``log_level`` if it has one (see ``log_level``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -36,6 +37,9 @@ class InvariantViolation(HarnessError, AssertionError):  # noqa: N818 - like Dea
 
 class InjectedCrash(Exception):  # noqa: N818 - it is not an error of the code under test
     """Raised at a fault point to crash a runner between two steps (never caught by the engine)."""
+
+    log_level = logging.INFO
+    """The engine logs the failure and the recovery at INFO: the test's doing, not a fault."""
 
 
 def closed_error(call: str) -> HarnessError:

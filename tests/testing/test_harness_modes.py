@@ -386,6 +386,10 @@ def test_an_injected_crash_logs_one_line_not_a_traceback(caplog: pytest.LogCaptu
         h.schedule("two", {})
         assert [job.state for job in h.finish()] == [JobState.DONE]
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    # The engine recovers from it as from any crash, and says so, but not as an error.
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
+    assert any("resumes from its last saved step" in r.getMessage() for r in caplog.records)
     injected = [r.getMessage() for r in caplog.records if r.name == "actors.testing"]
     assert len(injected) == 1
     assert injected[0].startswith("runner-0")
@@ -405,6 +409,7 @@ def test_a_group_lost_by_an_injected_crash_logs_one_line_not_a_store_error(
     finally:
         store.close()
     assert not [r for r in caplog.records if r.name == "actors.stores"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     injected = [r.getMessage() for r in caplog.records if r.name == "actors.testing"]
     assert injected == [
         "writer: injected: the writer crashed storing a group of 1 slice(s) (step #2's among them)"
