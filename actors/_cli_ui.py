@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Sequence
 
 import click
 
 from actors._cli import (
+    _open_existing,
     _open_reader,
-    _open_store,
     main,
     store_option,
 )
@@ -114,7 +115,7 @@ def ui(
         raise BadArgumentError(msg)
     workflows: list[Workflow] = [wf for ref in refs for wf in load_workflows(ref)]
     # Read-only opens the database read-only too: nothing can write through it.
-    store = _open_reader(store_url) if read_only else _open_store(store_url)
+    store = _open_reader(store_url) if read_only else _open_existing(store_url)
     try:
         app = create_app(
             store,
@@ -124,13 +125,36 @@ def ui(
             hosts=None if token is not None else LOOPBACK_HOSTS,
             operator=operator,
         )
+        listener = _listen(host, port)  # bound here: --port 0 is shown as the port it got
+        bound = int(listener.getsockname()[1])
         shown = f"[{host}]" if ":" in host else host
         click.echo(
-            f"actors dashboard of {store.url} on http://{shown}:{port}/"
+            f"actors dashboard of {store.url} on http://{shown}:{bound}/"
             + (" (read-only)" if read_only else "")
             + (" ; open /?token=TOKEN once to sign in" if token else ""),
             err=True,
         )
-        uvicorn.run(app, host=host, port=port, log_level=log_level.lower())
+        config = uvicorn.Config(app, host=host, port=bound, log_level=log_level.lower())
+        server = uvicorn.Server(config)
+        server.run(sockets=[listener])
     finally:
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (``BadArgumentError`` naming why not)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        msg = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise BadArgumentError(msg) from exc
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        msg = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise BadArgumentError(msg) from exc
+    return listener

@@ -325,6 +325,7 @@ def test_commands_that_change_cases_create_no_database_at_a_mistyped_path(
         ("jobs", "retry", "o1"),
         ("jobs", "cancel", "o1"),
         ("events", "send", "o2/ask", "--data", "1"),
+        ("ui", "--port", "0"),  # refused before it would listen
     ):
         result = run(*args, "--store", missing)
         assert result.exit_code == 2, (args, result.output)

@@ -41,7 +41,7 @@ def test_the_access_log_masks_the_token(shipments):
         seen = []
         for line in server.stderr:
             seen.append(line)
-            running = re.search(r"running on (http://\S+)", line)
+            running = re.search(r"dashboard of .* on (http://\S+)", line)
             if running:
                 break
         assert running, "".join(seen)
@@ -60,3 +60,31 @@ def test_the_access_log_masks_the_token(shipments):
     assert "/cases/parcel-2?x=1&token=***" in log, log
     assert TOKEN not in log and TOKEN[:12] not in log, log
     assert "Wrong-Guess" not in log, log
+
+
+def test_port_0_is_shown_as_the_port_the_dashboard_listens_on(shipments):
+    command = [sys.executable, "-m", "actors", "ui", "--store", shipments, "--port", "0",
+               "--log-level", "warning"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        shown = re.search(r" on (http://127\.0\.0\.1:(\d+)/)", line)
+        assert shown and shown.group(2) != "0", line
+        assert _get(shown.group(1)) == 200
+        taken = subprocess.run(
+            [*command[:-4], "--port", shown.group(2)], env=env, capture_output=True, text=True,
+            timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert taken.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{shown.group(2)}" in taken.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=TIMEOUT)
