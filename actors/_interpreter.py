@@ -326,6 +326,11 @@ class Interpreter:
     ) -> Effect | None:
         """A parent released by its branches merges their datas; a branch arrives and ends."""
         if job.event is not None and job.event[0] == "join":
+            total = job.split_total
+            stray = sorted(i for i in job.arrivals if total and not 0 <= i < total)
+            if stray:  # a stored branch index outside the split (a row changed by hand)
+                why = f"branch index(es) {stray} arrived at a split of {total} branches"
+                return fault(job, step, f"{why}; the branches' rows are inconsistent")
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
             try:
                 merged = (step.merge or default_merge)(job.data, datas)

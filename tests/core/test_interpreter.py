@@ -309,3 +309,26 @@ def test_waits_park_and_go_on_where_their_event_leads(duration: float, event: st
     else:
         assert effect is None
         assert job.step == "end"
+
+
+def test_a_join_refuses_an_arrival_from_outside_its_split() -> None:
+    """A branch row whose index was changed by hand must not be merged out of order."""
+    join = Synchronize("join", next="after")
+    wf = Workflow(
+        "j",
+        [
+            ParallelSplit("split", ["x", "y", "z"]),
+            Sequential("x", lambda d: None, next="join"),
+            Sequential("y", lambda d: None, next="join"),
+            Sequential("z", lambda d: None, next="join"),
+            join,
+            Sequential("after", lambda d: None),
+        ],
+        "split",
+    )
+    parent = record(workflow="j", step="join", data={}, event=("join", "join", None))
+    parent.arrivals = {1: {"b": 1}, 2: {"b": 2}, 7: {"b": 0}}
+    parent.split_total = 3
+    ended = Interpreter(None).step(parent, join, wf)
+    assert isinstance(ended, End) and ended.state is JobState.FAULTED
+    assert "branch index(es) [7] arrived at a split of 3 branches" in (ended.error or "")
