@@ -36,6 +36,7 @@ class _Facts:
     store: Store
     counts: dict[JobState, int]
     unfinished: list[JobRecord]
+    orphaned: list[str] = dataclasses.field(default_factory=list)
 
     def waiting(self, test: Callable[[JobRecord], bool]) -> list[JobRecord]:
         return [j for j in self.unfinished if j.state is JobState.WAITING and test(j)]
@@ -107,6 +108,29 @@ def _row_events(facts: _Facts) -> SummaryRow:
     return _count("waiting_events", "waiting for an event, no timeout", n)
 
 
+def _row_orphaned(facts: _Facts) -> SummaryRow:
+    ids = facts.orphaned
+    text = str(len(ids))
+    if ids:
+        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+        text += f" (no worker will run them: {shown})"
+    return SummaryRow("orphaned", "unfinished, their case root or parent missing", len(ids), text)
+
+
+def _orphans(store: Store, unfinished: list[JobRecord]) -> list[str]:
+    """Unfinished jobs whose case root or parent row is gone (deleted by hand, say).
+
+    Workers claim cases by their roots, so such a job is never run: it would wait for
+    ever, shown only as one more unfinished job.
+    """
+    ids = {job.id for job in unfinished}
+    refs = {job.case_id for job in unfinished}
+    refs.update(job.parent_id for job in unfinished if job.parent_id is not None)
+    elsewhere = sorted(refs - ids)  # finished ones, or gone
+    gone = set(elsewhere) - (store.existing(elsewhere) if elsewhere else set())
+    return [job.id for job in unfinished if job.case_id in gone or job.parent_id in gone]
+
+
 def _row_shed(facts: _Facts) -> SummaryRow:
     return _count("shed", "shed (DROP_OLDEST evictions)", facts.counts.get(JobState.SHED, 0))
 
@@ -119,6 +143,7 @@ STATUS_ROWS: list[_Row] = [
     _row_branches,
     _row_events,
     _row_shed,
+    _row_orphaned,
 ]
 
 
@@ -149,7 +174,8 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
     """
     store = _open_reader(store_url)
     try:
-        facts = _Facts(store, store.counts(), store.unfinished())
+        unfinished = store.unfinished()
+        facts = _Facts(store, store.counts(), unfinished, _orphans(store, unfinished))
         unclaimed = _unclaimed(store)
     finally:
         store.close()

@@ -80,6 +80,7 @@ def test_status_json_summary_is_for_scripts(runner: CliRunner, busy_store: Store
         "waiting_branches": 1,
         "waiting_events": 1,
         "shed": 0,
+        "orphaned": 0,
     }
 
 
@@ -131,3 +132,26 @@ def test_a_store_failing_later_is_one_line_too(
 def test_store_url_from_the_environment(runner: CliRunner) -> None:
     result = runner.invoke(main, ["status"], env={"ACTORS_STORE": UNSUPPORTED})
     assert UNSUPPORTED in one_error_line(result)
+
+
+def test_status_names_jobs_whose_case_root_is_gone(runner: CliRunner, tmp_path) -> None:
+    """Workers claim cases by their roots: a branch left without one would wait unseen."""
+    import sqlite3
+
+    from records import saved_split
+
+    from actors.stores import SqliteStore
+
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path)
+    parent, _ = saved_split(store, 2)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM jobs WHERE id = ?", (parent.id,))
+    url = f"sqlite:///{path}"
+    summary = json.loads(runner.invoke(main, ["status", "--store", url, "--json"]).output)
+    assert summary["summary"]["orphaned"] == 2
+    text = runner.invoke(main, ["status", "--store", url]).output
+    # The cell wraps at 80 columns: its two lines.
+    assert f"2 (no worker will run them: {parent.id}.0," in text
+    assert f"{parent.id}.1)" in text
