@@ -14,6 +14,7 @@ from actors._cases import batch_cases, case_data, new_case, valid_id
 from actors._engine import job_log, logger
 from actors._errors import JobExistsError
 from actors._handle import JobHandle
+from actors._id_claims import IdClaims
 from actors._job import JobRecord, JobState
 from actors.messages import Admitted, JobShed
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actors._engine import EngineConfig
+    from actors._workflow import Workflow
 
 __all__ = ["Admissions"]
 
@@ -39,6 +41,7 @@ class Admissions:
     def __init__(self, config: EngineConfig, tell: Callable[[Any], Any]) -> None:
         self._c = config
         self._tell = tell  # the Scheduler's, given once it exists: nothing patched later
+        self._ids = IdClaims()  # named ids being admitted now (see actors._id_claims)
 
     def admit(
         self,
@@ -66,11 +69,11 @@ class Admissions:
             raise ValueError(msg)
         job = new_case(wf, job_id, data)
         handle = JobHandle(job_id, wf.name, self._c.runtime.create_future())
-        # The id is this admission's from here (another producer's is refused at once),
-        # then the store's create refuses it if another process stored it meanwhile.
-        if not self._c.handles.watch(job_id, handle, reply_to):
-            raise JobExistsError(self._taken(job_id))
-        reserved = False
+        # A named id is this caller's until its admission is decided (another caller of
+        # it waits for that), and the store's create refuses it if another process
+        # stored it meanwhile.
+        claim = self._ids.take([job_id], block=block, timeout=timeout) if named else None
+        reserved = watched = False
         try:
             if named and self._c.store.get(job_id) is not None:
                 msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
@@ -79,12 +82,19 @@ class Admissions:
             reserved = True
             if evicted is not None:
                 self._tell(JobShed(evicted))
+            if not self._c.handles.watch(job_id, handle, reply_to):
+                raise JobExistsError(self._taken(job_id))
+            watched = True
             self._c.store.create(job)
         except BaseException:
             if reserved:
                 self._c.gate.release()
-            self._c.handles.unwatch(job_id, handle)
+            if watched:
+                self._c.handles.unwatch(job_id, handle)
             raise
+        finally:
+            if claim is not None:
+                self._ids.give_back([job_id], claim)
         if self._c.gate.commit(job):
             self._tell(Admitted())
         if self._c.metrics is not None:
@@ -108,6 +118,23 @@ class Admissions:
         failure anywhere leaves nothing of it admitted.
         """
         wf = self._c.workflow(workflow, version)
+        named = sorted(set(job_ids)) if job_ids else []
+        claim = self._ids.take(named, block=block, timeout=timeout) if named else None
+        try:
+            return self._admit_batch(wf, items, timeout=timeout, block=block, job_ids=job_ids)
+        finally:
+            if claim is not None:
+                self._ids.give_back(named, claim)
+
+    def _admit_batch(
+        self,
+        wf: Workflow,
+        items: Iterable[Any],
+        *,
+        timeout: float | None,
+        block: bool,
+        job_ids: Sequence[str] | None,
+    ) -> list[JobHandle]:
         jobs = batch_cases(self._c.store, wf, items, job_ids, self._c.new_id)
         if not jobs:
             return []

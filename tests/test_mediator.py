@@ -205,7 +205,11 @@ def test_named_case_ids_make_admission_idempotent() -> None:
 
 
 def test_two_producers_admitting_one_id_at_once_admit_it_once() -> None:
-    """The second admission of an id still being admitted is refused, not run over it."""
+    """The second admission of an id still being admitted waits, then is refused.
+
+    It must not run over the first (the store would have been written twice), and it
+    learns the id is taken only once the first's case is stored.
+    """
     from actors import JobExistsError
     from actors.stores import MemoryStore
 
@@ -221,21 +225,71 @@ def test_two_producers_admitting_one_id_at_once_admit_it_once() -> None:
 
     store.create = slow_create  # type: ignore[method-assign]
     with Mediator([simple()], runners=1, store=store) as m:
-        first: list[Any] = []
-        producer = threading.Thread(
-            target=lambda: first.append(m.schedule("simple", {"who": "first"}, job_id="order-17"))
-        )
-        producer.start()
+        outcomes: dict[str, Any] = {}
+
+        def admit(who: str) -> None:
+            try:
+                outcomes[who] = m.schedule("simple", {"who": who}, job_id="order-17")
+            except JobExistsError as exc:
+                outcomes[who] = exc
+
+        first = threading.Thread(target=admit, args=("first",))
+        first.start()
+        second = threading.Thread(target=admit, args=("second",))
         try:
             assert inside.wait(TIMEOUT)
-            with pytest.raises(JobExistsError, match="'order-17' is being admitted"):
-                m.schedule("simple", {"who": "second"}, job_id="order-17")
+            second.start()
         finally:
             release.set()
-            producer.join(TIMEOUT)
-        job = first[0].result(timeout=TIMEOUT)
+            first.join(TIMEOUT)
+            second.join(TIMEOUT)
+        job = outcomes["first"].result(timeout=TIMEOUT)
+    assert isinstance(outcomes["second"], JobExistsError)
+    assert "'order-17' already exists" in str(outcomes["second"])
     assert job.data["who"] == "first"
     assert store.get("order-17").data["who"] == "first"
+
+
+def test_a_caller_of_an_id_still_being_admitted_waits_for_that_admission_to_be_decided() -> None:
+    """Told JobExistsError, a producer drops the case: only true once the case is stored.
+
+    The first caller of ``order-9`` waits for a slot and times out (never stored); the
+    second, which came meanwhile, must not have been told the id is taken: it is
+    admitted once a slot frees.
+    """
+    from bounds import wait_until
+
+    from actors import MailboxFull
+
+    gate = Gate()
+    flow = Workflow("hold", [Sequential("h", gate)], start="h")
+    with Mediator([flow], runners=1, capacity=1) as m:
+        m.schedule("hold", {})  # runs, held
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("hold", {})  # the mailbox is full now
+        outcomes: dict[str, Any] = {}
+
+        def first() -> None:
+            try:
+                m.schedule("hold", {"who": 1}, job_id="order-9", timeout=0.5)
+            except MailboxFull as exc:
+                outcomes["first"] = exc
+
+        def second() -> None:
+            outcomes["second"] = m.schedule("hold", {"who": 2}, job_id="order-9", timeout=TIMEOUT)
+
+        a = threading.Thread(target=first)
+        a.start()
+        wait_until(lambda: m.stats().blocked_producers == 1, "the first caller to block")
+        b = threading.Thread(target=second)
+        b.start()
+        a.join(TIMEOUT)
+        assert isinstance(outcomes["first"], MailboxFull)
+        assert "second" not in outcomes  # still waiting: for the id, then for a slot
+        gate.opened.set()
+        b.join(TIMEOUT)
+        job = outcomes["second"].result(timeout=TIMEOUT)
+    assert (job.id, job.data["who"]) == ("order-9", 2)
 
 
 def test_drain_waits_for_branches_still_on_their_way(clock: Any) -> None:
