@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import time
@@ -97,6 +98,10 @@ class Mediator:
         if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
             msg = f"runners must be an int >= 1, got {runners!r}"
             raise ValueError(msg)
+        for name, seconds in (("lease_seconds", lease_seconds), ("poll_interval", poll_interval)):
+            if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
+                msg = f"{name} must be a finite number of seconds > 0, got {seconds!r}"
+                raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(

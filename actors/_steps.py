@@ -26,7 +26,7 @@ __all__ = [
     "Step",
     "Synchronize",
     "Wait",
-    "context_misplaced",
+    "call_problem",
     "wants_context",
 ]
 
@@ -53,14 +53,42 @@ def wants_context(fn: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def context_misplaced(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` asks for the context as a keyword-only ``ctx`` (never passed so)."""
+def call_problem(fn: Callable[..., Any], *, passed: int | None = None) -> str | None:
+    """Why the engine could never call ``fn`` as it calls a task, or ``None``.
+
+    A task is called with the job's data, plus the step context when it takes a second
+    positional parameter; ``passed``: the positional arguments it always gets instead
+    (a request's ``send`` gets two). A keyword-only context is never passed: asked for
+    by name (``ctx``, ``context``) or by its type, it would silently stay at its default.
+    """
     params = _parameters(fn)
-    return (
-        params is not None
-        and not wants_context(fn)
-        and any(p.kind is p.KEYWORD_ONLY and p.name == "ctx" for p in params)
-    )
+    if params is None:
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    spread = any(p.kind is p.VAR_POSITIONAL for p in params)
+    required = [p for p in positional if p.default is p.empty]
+    given = passed if passed is not None else (2 if wants_context(fn) else 1)
+    if not spread and len(positional) < given:
+        return f"takes {len(positional)} positional parameter(s) but is called with {given}"
+    if len(required) > given:
+        names = ", ".join(p.name for p in required[given:])
+        return f"needs {names}, which the engine never passes (it passes the data, and ctx)"
+    for p in params:
+        if p.kind is not p.KEYWORD_ONLY:
+            continue
+        if p.default is p.empty:
+            return f"needs keyword-only {p.name}, which the engine never passes"
+        annotation = (
+            p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        )
+        if not wants_context(fn) and (
+            p.name in ("ctx", "context") or "StepContext" in str(annotation)
+        ):
+            return (
+                f"takes {p.name} as a keyword-only parameter, which is never passed: the "
+                "step context is the second positional parameter (def task(data, ctx=None))"
+            )
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from actors._steps import (
     Step,
     Synchronize,
     Wait,
-    context_misplaced,
+    call_problem,
     wants_context,
 )
 
@@ -127,12 +127,10 @@ class Workflow:
             return
         if not callable(value):
             self._fail(step.name, f"{attr} must be a callable, got {value!r}")
-        if attr in ("task", "send") and context_misplaced(value):
-            self._fail(
-                step.name,
-                f"{attr} takes ctx as a keyword-only parameter, which is never passed: the "
-                "step context is the second positional parameter (def task(data, ctx=None))",
-            )
+        if attr in ("task", "send"):
+            problem = call_problem(value, passed=2 if attr == "send" else None)
+            if problem is not None:
+                self._fail(step.name, f"{attr} {problem}")
 
     def _check_step(self, step: Step) -> None:  # noqa: PLR0912, PLR0915 - a branch per kind
         if not isinstance(step.name, str) or not step.name:

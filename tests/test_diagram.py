@@ -230,7 +230,7 @@ def test_request_reaction_edges_reply_fault_and_dashed_timeout() -> None:
         [
             RequestReaction(
                 "ask",
-                send=noop,
+                send=lambda data, ctx: None,
                 next="ok",
                 fault_next="failed",
                 on_fault=lambda d, e: None,

@@ -311,3 +311,11 @@ def test_drain_waits_for_branches_still_on_their_way(clock: Any) -> None:
         handle = m.schedule("fan", {})
         m.shutdown(drain=True)
         assert handle.result(timeout=TIMEOUT).data == {"x": True, "y": True}
+
+
+@pytest.mark.parametrize("name", ["lease_seconds", "poll_interval"])
+@pytest.mark.parametrize("seconds", [-1.0, 0, float("nan"), float("inf"), "15"])
+def test_lease_and_poll_seconds_must_be_finite_and_positive(name: str, seconds: Any) -> None:
+    """A negative lease made every worker's cases lapse at once: no step ever ran."""
+    with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0"):
+        Mediator([simple()], **{name: seconds})

@@ -16,6 +16,7 @@ from actors import (
     JobState,
     Mediator,
     ParallelSplit,
+    RequestReaction,
     Retry,
     Sequential,
     SimpleMerge,
@@ -108,6 +109,27 @@ def test_each_pass_of_a_loop_through_a_step_has_the_same_key() -> None:
     )
     job = run(flow, {})
     assert keys == [f"{job.id}:charge:1"] * 2
+
+
+@pytest.mark.parametrize(
+    ("task", "why"),
+    [
+        (lambda: None, r"takes 0 positional parameter\(s\) but is called with 1"),
+        (lambda data, ctx, extra: None, r"needs extra, which the engine never passes"),
+        (lambda data, *, limit: None, r"needs keyword-only limit"),
+        (lambda data, *, context=None: None, r"takes context as a keyword-only parameter"),
+    ],
+)
+def test_a_task_the_engine_could_never_call_is_refused_where_it_is_defined(
+    task: Any, why: str
+) -> None:
+    with pytest.raises(WorkflowDefinitionError, match=rf"step 'pay': task {why}"):
+        Workflow("pay", [Sequential("pay", task)], start="pay")
+
+
+def test_a_request_send_must_take_the_data_and_the_context() -> None:
+    with pytest.raises(WorkflowDefinitionError, match=r"send takes 1 positional parameter"):
+        Workflow("ask", [RequestReaction("ask", send=lambda data: None)], start="ask")
 
 
 def test_a_keyword_only_ctx_is_refused_where_the_workflow_is_defined() -> None:

@@ -249,6 +249,28 @@ def test_a_fault_event_at_a_deferred_choice_takes_its_fault_path(clock: VirtualC
     }  # fmt: skip
 
 
+def test_a_fault_event_handled_by_on_fault_alone_ends_the_job_done(clock: VirtualClock) -> None:
+    flow = Workflow(
+        "choose",
+        [
+            DeferredChoice(
+                "which",
+                events={"paid": "ship"},
+                timeout=3600,
+                on_fault=lambda d, name, payload: d.update(compensated=payload),
+            ),
+            Sequential("ship", setter("shipped")),
+        ],
+        start="which",
+    )
+    with Mediator([flow], runners=1, clock=clock) as m:
+        handle = m.schedule("choose", {})
+        clock.wait_for_alarm()
+        m.receive_event(f"{handle.job_id}/which/paid", "bounced", fault=True)
+        job = handle.result(timeout=TIMEOUT)
+    assert (job.state, job.data) == (JobState.DONE, {"compensated": "bounced"})
+
+
 def test_a_fault_event_without_a_fault_path_still_faults_the_job(clock: VirtualClock) -> None:
     with Mediator([choice_flow()], runners=1, clock=clock) as m:
         handle = m.schedule("choose", {})
