@@ -57,7 +57,7 @@ class Seconds(click.FloatRange):
     (A plain ``FloatRange`` lets ``nan`` through: it compares false with either bound.)
     """
 
-    name = "seconds"
+    name = "number of seconds"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)

@@ -117,6 +117,8 @@ class Workflow:
             if required:
                 self._fail(step.name, f"{attr} is required; name the step that comes next")
             return
+        if target == "":
+            self._fail(step.name, f"{attr} is empty; name a step, or leave it out (None)")
         if not isinstance(target, str) or target not in self._steps:
             self._fail(
                 step.name, f"{attr}={target!r} names no step; choose one of {sorted(self._steps)}"

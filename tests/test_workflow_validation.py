@@ -140,6 +140,10 @@ def test_request_reaction_without_send() -> None:
 def test_deferred_choice_without_events() -> None:
     fails(r"step 'a': a deferred choice needs at least one event", [DeferredChoice("a")])
     fails(
+        r"step 'a': fault_next is empty; name a step, or leave it out",
+        [DeferredChoice("a", events={"x": "b"}, fault_next=""), Sequential("b", noop)],
+    )
+    fails(
         r"step 'a': fault_next='gone' names no step",
         [DeferredChoice("a", events={"x": "b"}, fault_next="gone"), Sequential("b", noop)],
     )

@@ -170,6 +170,9 @@ def test_worker_passes_the_lease_to_the_mediator_and_refuses_one_shorter_than_tw
     assert short.exit_code == 2
     assert "--lease-seconds 3 must be at least twice --poll-interval 2" in one_error_line(short)
     assert len(seen) == 1  # refused before any engine started
+    typo = runner.invoke(main, [*args, "--lease-seconds", "abc"])
+    assert typo.exit_code == 2
+    assert "'abc' is not a valid number of seconds" in typo.output
 
 
 @pytest.mark.parametrize("seconds", ["0", "6", "soon"])
