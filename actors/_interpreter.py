@@ -388,13 +388,16 @@ class Interpreter:
         kind, name, payload = job.event
         if kind == "timer":
             return _timed_out(job, step, step.on_timeout, f"no event within {step.timeout}s")
-        if kind == "fault" and step.on_fault is None and step.fault_next is None:
+        target: str | None
+        if kind != "fault":
+            handler, what, target = step.on_event, "on_event", step.events[name]
+        elif step.on_fault is None and step.fault_next is None:
             return fault(job, step, f"fault event {name!r}: {payload!r}")
-        handler = step.on_event if kind != "fault" else step.on_fault
+        else:
+            handler, what, target = step.on_fault, "on_fault", step.fault_next
         if handler is not None:
-            what = "on_event" if kind != "fault" else "on_fault"
             failed = _handle(job, step, what, handler, name, payload)
             if failed is not None:
                 return failed
-        _goto(job, step.events[name] if kind != "fault" else step.fault_next)
+        _goto(job, target)
         return None

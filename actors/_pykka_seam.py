@@ -19,7 +19,7 @@ from pykka._envelope import Envelope
 from pykka._types import OptExcInfo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "SUPPORTED_PYKKA",
@@ -29,6 +29,7 @@ __all__ = [
     "handle_failure",
     "handle_receive",
     "hooks",
+    "tell_marking_put",
     "told",
     "wrap_threading_future_get",
 ]
@@ -68,6 +69,25 @@ def told(envelope: Envelope[Any]) -> tuple[bool, Any]:
     ``actors._runtime.LanedInbox``).
     """
     return envelope.reply_to is None, envelope.message
+
+
+def tell_marking_put(
+    put: Callable[[Envelope[Any]], None], told_as: Mapping[type, Callable[[Any], Any]]
+) -> Callable[[Envelope[Any]], None]:
+    """``put`` that first wraps a told message of a type in ``told_as`` (an ask as it came).
+
+    One closure, reading the envelope's fields in place: it sits on an actor's mailbox
+    (the Scheduler's), where every message pays for it.
+    """
+    marked = dict(told_as)
+
+    def marking_put(envelope: Envelope[Any], /) -> None:
+        wrap = marked.get(type(envelope.message))
+        if wrap is not None and envelope.reply_to is None:
+            envelope = Envelope(wrap(envelope.message))
+        put(envelope)
+
+    return marking_put
 
 
 def handle_receive(actor: pykka.Actor, message: Any) -> Any:

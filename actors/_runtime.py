@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
-from actors._pykka_seam import Envelope, hooks, told
+from actors._pykka_seam import Envelope, hooks, tell_marking_put, told
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
@@ -65,20 +65,14 @@ class TellMarkingInbox:
     asker must not raise when nobody asked (pykka stops an actor on a told failure).
     """
 
-    __slots__ = ("_put", "empty", "get", "told_as")
+    __slots__ = ("empty", "get", "put")
 
     def __init__(self, told_as: Mapping[type, Callable[[Any], Any]]) -> None:
         fifo: queue.SimpleQueue[Envelope[Any]] = queue.SimpleQueue()
-        self._put = fifo.put
+        # An attribute, not a method: no bound-method call on every message.
+        self.put = tell_marking_put(fifo.put, told_as)
         self.get = fifo.get
         self.empty = fifo.empty
-        self.told_as = dict(told_as)
-
-    def put(self, envelope: Envelope[Any], /) -> None:
-        """Queue ``envelope``, its message wrapped if it is a tell of a marked type."""
-        is_tell, message = told(envelope)
-        wrap = self.told_as.get(type(message)) if is_tell else None
-        self._put(envelope if wrap is None else Envelope(wrap(message)))
 
 
 class LanedInbox:

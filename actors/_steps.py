@@ -66,8 +66,9 @@ def call_problem(fn: Callable[..., Any], *, passed: int | None = None) -> str | 
         return None
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     spread = any(p.kind is p.VAR_POSITIONAL for p in params)
+    asks_context = len(positional) >= 2 or spread  # as wants_context reads it
     required = [p for p in positional if p.default is p.empty]
-    given = passed if passed is not None else (2 if wants_context(fn) else 1)
+    given = passed if passed is not None else (2 if asks_context else 1)
     if not spread and len(positional) < given:
         return f"takes {len(positional)} positional parameter(s) but is called with {given}"
     if len(required) > given:
@@ -78,11 +79,9 @@ def call_problem(fn: Callable[..., Any], *, passed: int | None = None) -> str | 
             continue
         if p.default is p.empty:
             return f"needs keyword-only {p.name}, which the engine never passes"
-        annotation = (
-            p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-        )
-        if not wants_context(fn) and (
-            p.name in ("ctx", "context") or "StepContext" in str(annotation)
+        # The annotation as written or as a type (``StepContext | None`` either way).
+        if not asks_context and (
+            p.name in ("ctx", "context") or "StepContext" in str(p.annotation)
         ):
             return (
                 f"takes {p.name} as a keyword-only parameter, which is never passed: the "

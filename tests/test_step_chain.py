@@ -10,6 +10,7 @@ path, and one history row per step.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -68,12 +69,22 @@ class CrashOnce(MemoryStore):
         super().save(job)
 
 
-def test_a_runner_crash_between_two_steps_resumes_from_the_last_saved_step() -> None:
+def test_a_runner_crash_between_two_steps_resumes_from_the_last_saved_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: list[str] = []
     store = CrashOnce(at="s3")  # s2 ran; its save (job now at s3) never happened
-    with Mediator([chain(calls)], runners=1, store=store) as m:
+    with (
+        caplog.at_level(logging.INFO, logger="actors"),
+        Mediator([chain(calls)], runners=1, store=store) as m,
+    ):
         job = m.schedule("chain", {}).result(timeout=TIMEOUT)
     assert store.crashed
+    # A real crash is loud (the harness's injected ones are logged at INFO).
+    levels = {r.getMessage(): r.levelno for r in caplog.records if r.name == "actors"}
+    assert levels["runner 0 failed; restarting it"] == logging.ERROR
+    resumed = [lvl for msg, lvl in levels.items() if "resumes from its last saved step" in msg]
+    assert resumed == [logging.WARNING]
     assert job.state is JobState.DONE
     # The last save was after s1 (job at s2, data {s1: 1}): s2 ran again from there.
     assert calls == ["s1", "s2", "s2", "s3"]

@@ -128,9 +128,9 @@ def test_worker_refuses_a_group_wait_out_of_range(runner: CliRunner, workdir: Pa
     assert "--group-wait" in result.output
 
 
-def test_worker_passes_the_poll_interval_to_the_mediator(
-    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def mediator_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The options each Mediator the worker makes is given (it starts none: exit 2)."""
     import actors._mediator as mediator_module
 
     seen: list[dict[str, Any]] = []
@@ -140,6 +140,13 @@ def test_worker_passes_the_poll_interval_to_the_mediator(
         raise ValueError("started no engine")
 
     monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
+    return seen
+
+
+def test_worker_passes_the_poll_interval_to_the_mediator(
+    runner: CliRunner, workdir: Path, mediator_options: list[dict[str, Any]]
+) -> None:
+    seen = mediator_options
     name = write_module(workdir, FLOWS)
     args = ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
     args += ["--poll-interval", "0.25"]
@@ -150,17 +157,9 @@ def test_worker_passes_the_poll_interval_to_the_mediator(
 
 
 def test_worker_passes_the_lease_to_the_mediator_and_refuses_one_shorter_than_two_looks(
-    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, workdir: Path, mediator_options: list[dict[str, Any]]
 ) -> None:
-    import actors._mediator as mediator_module
-
-    seen: list[dict[str, Any]] = []
-
-    def fake_mediator(*args: Any, **options: Any) -> Any:
-        seen.append(options)
-        raise ValueError("started no engine")
-
-    monkeypatch.setattr(mediator_module, "Mediator", fake_mediator)
+    seen = mediator_options
     name = write_module(workdir, FLOWS)
     args = ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
     result = runner.invoke(main, [*args, "--lease-seconds", "4"])

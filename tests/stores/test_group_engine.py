@@ -120,6 +120,13 @@ def group_url(make_sql_store):
     return make_sql_store.url or f"sqlite:///{make_sql_store.path}"
 
 
+def _where_groups_are_stored(store):
+    """The object and method a group goes through: the writer thread's, or the process's."""
+    if getattr(store, "writer", "thread") == "process":
+        return store, "_send_group"
+    return store._writer, "_store_group"
+
+
 def test_the_engine_runs_splits_and_joins_to_done_on_a_group_store(make_sql_store, group_url):
     store = open_store(group_url, **make_sql_store.group)
     with Mediator([_fan_flow()], runners=4, store=store) as mediator:
@@ -152,11 +159,7 @@ def test_the_engine_resumes_the_jobs_of_a_group_that_was_not_stored(
 ):
     caplog.set_level(logging.WARNING, logger="actors")
     store = open_store(group_url, **make_sql_store.group)
-    # Where a group is stored: by the writer thread, or handed to the writer process.
-    if getattr(store, "writer", "thread") == "process":
-        target, name = store, "_send_group"
-    else:
-        target, name = store._writer, "_store_group"
+    target, name = _where_groups_are_stored(store)
     real = getattr(target, name)
     admitted = threading.Event()  # every case is created: from then on, runners' slices only
     lost = []
@@ -346,10 +349,7 @@ def test_a_request_whose_park_was_not_stored_is_sent_once_after_it_is(
 
     caplog.set_level(logging.WARNING, logger="actors")
     store = open_store(group_url, **make_sql_store.group)
-    if getattr(store, "writer", "thread") == "process":
-        target, name = store, "_send_group"
-    else:
-        target, name = store._writer, "_store_group"
+    target, name = _where_groups_are_stored(store)
     real = getattr(target, name)
     lost = []
 

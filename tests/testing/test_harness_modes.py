@@ -48,6 +48,31 @@ FLOW = Workflow(
 # -- durable stores ---------------------------------------------------------------------------
 
 
+def approval(asked: list[str], *, prepared: bool = False) -> Workflow:
+    """A request for approval (its correlation id appended to ``asked``), 30 s to answer.
+
+    ``prepared``: a step runs first, so the request's park shares its slice.
+    """
+    first = [Sequential("prepare", lambda d: {**d, "n": 1}, next="ask")] if prepared else []
+    return Workflow(
+        "approve",
+        start="prepare" if prepared else "ask",
+        steps=[
+            *first,
+            RequestReaction(
+                "ask",
+                send=lambda d, ctx: asked.append(ctx.correlation_id),
+                on_reply=lambda d, reply: {**d, "approved": reply},
+                next="done",
+                timeout=30.0,
+                on_timeout="late",
+            ),
+            Sequential("done", lambda d: None),
+            Sequential("late", lambda d: {**d, "late": True}),
+        ],
+    )
+
+
 @pytest.mark.parametrize(
     ("commit", "point"),
     [
@@ -134,23 +159,7 @@ def test_a_request_parked_in_a_lost_group_is_sent_once_its_park_is_stored(tmp_pa
     to the one request sent finds the job waiting for it.
     """
     asked: list[str] = []
-    flow = Workflow(
-        "approve",
-        start="prepare",
-        steps=[
-            Sequential("prepare", lambda d: {**d, "n": 1}, next="ask"),
-            RequestReaction(
-                "ask",
-                send=lambda d, ctx: asked.append(ctx.correlation_id),
-                on_reply=lambda d, reply: {**d, "approved": reply},
-                next="done",
-                timeout=30.0,
-                on_timeout="late",
-            ),
-            Sequential("done", lambda d: None),
-            Sequential("late", lambda d: {**d, "late": True}),
-        ],
-    )
+    flow = approval(asked, prepared=True)
     for seed in range(4):
         for at in (1, 2):
             asked.clear()
@@ -205,22 +214,7 @@ def test_a_crash_inside_a_group_needs_a_store_that_commits_in_groups(tmp_path):
 
 def test_run_until_quiet_without_moving_the_clock_lets_a_test_answer_a_request():
     asked: list[str] = []
-    flow = Workflow(
-        "approve",
-        start="ask",
-        steps=[
-            RequestReaction(
-                "ask",
-                send=lambda d, ctx: asked.append(ctx.correlation_id),
-                on_reply=lambda d, reply: {**d, "approved": reply},
-                next="done",
-                timeout=30.0,
-                on_timeout="late",
-            ),
-            Sequential("done", lambda d: None),
-            Sequential("late", lambda d: {**d, "late": True}),
-        ],
-    )
+    flow = approval(asked)
     with Harness([flow], seed=4) as h:
         sub = h.schedule("approve", {})
         h.run_until_quiescent(advance_time=False)

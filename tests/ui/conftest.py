@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("starlette", reason="the dashboard needs the ui extra")
 
 import dashboard  # examples/dashboard.py
+from actors.stores import open_store
 
 
 class RecordingActions:
@@ -61,3 +62,19 @@ def any_shipments(request, tmp_path_factory):
 @pytest.fixture
 def actions():
     return RecordingActions()
+
+
+@pytest.fixture
+def store(shipments):
+    """The shipments store, opened for one test."""
+    store = open_store(shipments)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def any_store(any_shipments):
+    """The shipments store on SQLite, then on PostgreSQL, opened for one test."""
+    store = open_store(any_shipments)
+    yield store
+    store.close()

@@ -26,20 +26,6 @@ TOKEN = "t" * 24
 FAULTED, WAITING = "parcel-2", "parcel-3"
 
 
-@pytest.fixture
-def store(shipments):
-    store = open_store(shipments)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def any_store(any_shipments):
-    store = open_store(any_shipments)
-    yield store
-    store.close()
-
-
 def csrf_of(page: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', page)
     assert found, "the page carries no CSRF token"

@@ -28,20 +28,6 @@ LOCAL = "http://127.0.0.1:8400"
 FAULTED, WAITING = "parcel-2", "parcel-3"
 
 
-@pytest.fixture
-def store(shipments):
-    store = open_store(shipments)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def any_store(any_shipments):
-    store = open_store(any_shipments)
-    yield store
-    store.close()
-
-
 def client(store, **options):
     app = create_app(store, dashboard.WORKFLOWS, **options)
     return TestClient(app, base_url=LOCAL)
