@@ -43,6 +43,19 @@ class Admissions:
         self._tell = tell  # the Scheduler's, given once it exists: nothing patched later
         self._ids = IdClaims()  # named ids being admitted now (see actors._id_claims)
 
+    def _registered(self, workflow: Any, version: Any) -> Workflow:
+        """The workflow a caller names; ``TypeError`` naming the argument given wrong."""
+        if not isinstance(workflow, str):
+            msg = (
+                f"workflow must be a registered workflow's name (a str), got "
+                f"{type(workflow).__name__} {workflow!r:.60}; the case's data comes second"
+            )
+            raise TypeError(msg)
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            msg = f"version must be an int or None, got {type(version).__name__} {version!r:.60}"
+            raise TypeError(msg)
+        return self._c.workflow(workflow, version)
+
     def admit(
         self,
         workflow: str,
@@ -59,7 +72,7 @@ class Admissions:
         Nothing is half-admitted: every check runs before a slot is taken, and a refused
         job is removed from the store before ``MailboxFull`` reaches the caller.
         """
-        wf = self._c.workflow(workflow, version)
+        wf = self._registered(workflow, version)
         data = self.copy_data(wf.name, data)
         named = job_id is not None
         if job_id is None:
@@ -117,7 +130,7 @@ class Admissions:
         (``AdmissionGate.reserve_many``) and is saved with one ``create_many``, so a
         failure anywhere leaves nothing of it admitted.
         """
-        wf = self._c.workflow(workflow, version)
+        wf = self._registered(workflow, version)
         named = sorted(set(job_ids)) if job_ids else []
         claim = self._ids.take(named, block=block, timeout=timeout) if named else None
         try:

@@ -34,6 +34,24 @@ def test_unknown_workflow_is_refused_before_admission() -> None:
         assert m.stats().admitted == 0
 
 
+def test_a_workflow_name_or_version_of_the_wrong_type_is_named_before_admission() -> None:
+    with Mediator([simple()], runners=1) as m:
+        # The data given where the name goes (schedule's first argument is the name).
+        with pytest.raises(
+            TypeError, match=r"workflow must be .*name \(a str\), got dict \{'order': 1\}"
+        ):
+            m.schedule({"order": 1})  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"workflow must be .* got dict"):
+            m.schedule_many({}, [{}])  # type: ignore[arg-type]
+        # A version read from text: '1' is not version 1, and the message shows it.
+        with pytest.raises(TypeError, match=r"version must be an int or None, got str '1'"):
+            m.schedule("simple", {}, version="1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"got bool True"):
+            m.schedule("simple", {}, version=True)
+        assert m.stats().admitted == 0
+        assert m.schedule("simple", {}, version=1).result(timeout=TIMEOUT).state is JobState.DONE
+
+
 def test_data_that_cannot_be_copied_is_refused_before_admission() -> None:
     with Mediator([simple()], runners=1) as m:
         bad = r"data for workflow 'simple' cannot be stored: cannot encode data\['lock'\]"
