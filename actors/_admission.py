@@ -121,7 +121,7 @@ class AdmissionGate:
                         self.waiting_producers -= 1
                     self._check_open()
                     if not ok:
-                        raise MailboxFull(self._full(count, f"within {timeout}s"))
+                        raise MailboxFull(self._full(count, f"within {timeout:.3g}s"))
                 else:
                     raise MailboxFull(self._full(count))
             self._reserved += count

@@ -7,6 +7,7 @@ Scheduler's ref, which they tell when a job was evicted or admission has work fo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -85,13 +86,15 @@ class Admissions:
         # A named id is this caller's until its admission is decided (another caller of
         # it waits for that), and the store's create refuses it if another process
         # stored it meanwhile.
+        began = time.monotonic()
         claim = self._ids.take([job_id], block=block, timeout=timeout) if named else None
         reserved = watched = False
         try:
             if named and self._c.store.get(job_id) is not None:
                 msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
                 raise JobExistsError(msg)
-            evicted = self._c.gate.reserve(timeout=timeout, block=block)
+            # One timeout for the whole call: what waiting for the id took is spent.
+            evicted = self._c.gate.reserve(timeout=_left(timeout, began), block=block)
             reserved = True
             if evicted is not None:
                 self._tell(JobShed(evicted))
@@ -132,9 +135,12 @@ class Admissions:
         """
         wf = self._registered(workflow, version)
         named = sorted(set(job_ids)) if job_ids else []
+        began = time.monotonic()
         claim = self._ids.take(named, block=block, timeout=timeout) if named else None
         try:
-            return self._admit_batch(wf, items, timeout=timeout, block=block, job_ids=job_ids)
+            return self._admit_batch(
+                wf, items, timeout=_left(timeout, began), block=block, job_ids=job_ids
+            )
         finally:
             if claim is not None:
                 self._ids.give_back(named, claim)
@@ -203,3 +209,10 @@ class Admissions:
     def copy_data(self, workflow: str, data: Any) -> Any:
         """A private deep copy of a case's input (the caller may keep mutating theirs)."""
         return case_data(workflow, data, self._c.store.codec)
+
+
+def _left(timeout: float | None, began: float) -> float | None:
+    """What is left of a caller's ``timeout`` that began at ``began`` (monotonic)."""
+    if timeout is None:
+        return None
+    return max(0.0, timeout - (time.monotonic() - began))
