@@ -144,6 +144,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self.runtime.driver = self.step
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
+        self.runtime.waited = lambda detail: self._record("clock", "wait", None, detail)
         self.runtime.foreign = self._foreign
         self.plan = faults or FaultPlan()
         """The fault plan (``faults=``; an empty plan by default)."""

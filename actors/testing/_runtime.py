@@ -130,8 +130,11 @@ class DeterministicRuntime:
         self.failures: list[tuple[ActorCell, BaseException]] = []
         """Unhandled exceptions of told messages, as pykka's loop would log them."""
         self.namer: Callable[[pykka.Actor], str] = _default_name
+        self.waited: Callable[[str], None] = lambda _detail: None
+        """Told when a wait with a timeout let virtual time pass (the harness traces it)."""
         self.foreign: Callable[[str], BaseException] = HarnessError
-        """Builds the error raised when a task waits on an actor this runtime does not run."""
+        """Builds the error raised when a task waits on an actor this runtime does not run,
+        or on what this runtime cannot simulate (a harness fails the run with it)."""
         guard_threading_futures()
         self.delivering: list[ActorCell] = []
         """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
@@ -140,6 +143,8 @@ class DeterministicRuntime:
         self._classes: dict[type, type[_RuntimeActor]] = {}
         self._seq = itertools.count()
         self._names: dict[str, int] = {}
+        # Waits in progress, outermost first: (virtual deadline or None, what is awaited).
+        self._waits: list[tuple[float | None, str]] = []
 
     # -- the Runtime protocol ----------------------------------------------------------
 
@@ -352,6 +357,19 @@ class DeterministicRuntime:
 
     # -- driving -------------------------------------------------------------------------------
 
+    def _stuck(self, what: str) -> BaseException:
+        """Why a wait with no timeout cannot go on: a deadlock, unless an outer one times out."""
+        timed = [outer for deadline, outer in self._waits[:-1] if deadline is not None]
+        if not timed:
+            return self.stalled(f"nothing can run, yet {what or 'a future'} is unresolved")
+        msg = (
+            f"nothing can run, and {what or 'a future'} is awaited with no timeout inside a "
+            f"wait that has one ({timed[-1] or 'a future'}): with threads that outer wait "
+            "would time out first and let the run go on, but the harness runs nested waits "
+            "on one stack and ends the innermost first. Give the inner wait a timeout too."
+        )
+        return self.foreign(msg)
+
     def step_first(self) -> bool:
         """The default driver: deliver to the first runnable actor, else resume a ready blocker."""
         cells = self.runnable()
@@ -369,14 +387,37 @@ class DeterministicRuntime:
     ) -> None:
         """Drive until ``done()``; ``pykka.Timeout`` after ``timeout`` virtual seconds.
 
-        Raises the ``stalled`` error (a ``Deadlock`` by default) when nothing is left to
-        deliver first, instead of hanging as a thread would.
+        When nothing is left to deliver first, a wait with a ``timeout`` lets virtual time
+        pass, as a blocked thread's wait would: to the next alarm (which then rings, and
+        may resolve the wait), else to the deadline, where it times out. A wait without
+        one raises the ``stalled`` error (a ``Deadlock`` by default) instead of hanging.
         """
         clock = self.clock
         deadline = None if timeout is None or clock is None else clock.now() + timeout
+        self._waits.append((deadline, what))
+        try:
+            self._drive(done, timeout, deadline, what)
+        finally:
+            self._waits.pop()
+
+    def _drive(
+        self, done: Callable[[], bool], timeout: float | None, deadline: float | None, what: str
+    ) -> None:
+        clock = self.clock
         while not done():
             if deadline is not None and clock is not None and clock.now() > deadline:
                 msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
                 raise pykka.Timeout(msg)
-            if not self.driver():
-                raise self.stalled(f"nothing can run, yet {what or 'a future'} is unresolved")
+            if self.driver():
+                continue
+            if deadline is None or clock is None:
+                raise self._stuck(what)
+            alarm = clock.next_alarm()
+            if alarm is not None and alarm <= deadline:
+                clock.jump()  # its ring is the driver's next action
+                self.waited(f"t={clock.now()}, {what or 'a future'} still awaited")
+                continue
+            clock.advance(deadline - clock.now())  # no alarm on the way: none rings
+            self.waited(f"t={clock.now()}, {what or 'a future'} timed out")
+            msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
+            raise pykka.Timeout(msg)

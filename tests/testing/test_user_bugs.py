@@ -345,6 +345,69 @@ def test_a_deadlock_between_user_actors_inside_a_task_fails_the_run():
     assert str(again.value) == report
 
 
+class PatientStock(pykka.ThreadingActor):
+    """Asks for a quote, giving up after 2 seconds: with threads it never hangs."""
+
+    def __init__(self, prices_wait: float | None) -> None:
+        super().__init__()
+        self.prices: Any = None
+        self.prices_wait = prices_wait
+
+    def reserve(self) -> int:
+        try:
+            return int(self.prices.proxy().quote(self.prices_wait).get(timeout=2))
+        except pykka.Timeout:
+            return -1
+
+    def count(self) -> int:
+        return 3
+
+
+class AskingPrices(pykka.ThreadingActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stock: Any = None
+
+    def quote(self, wait: float | None) -> int:
+        return 2 * int(self.stock.proxy().count().get(timeout=wait))
+
+
+def reserve_patiently(prices_wait: float | None, seed: int) -> tuple[Harness, Any]:
+    actors: dict[str, Any] = {}
+
+    def reserve(data: dict[str, Any]) -> dict[str, Any]:
+        data["total"] = actors["stock"].proxy().reserve().get(timeout=10)
+        return data
+
+    flow = Workflow("reserve", start="reserve", steps=[Sequential("reserve", reserve)])
+    h = Harness([flow], seed=seed, runners=1)
+    stock, prices = h.actor(PatientStock, prices_wait), h.actor(AskingPrices)
+    stock.proxy().prices = prices
+    prices.proxy().stock = stock
+    actors["stock"] = stock
+    h.schedule("reserve", {})
+    return h, h.finish
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_cycle_of_asks_that_time_out_is_no_deadlock(seed):
+    """Every wait has a timeout: virtual time passes as it would for a blocked thread."""
+    h, finish = reserve_patiently(1.0, seed)
+    with h:
+        (job,) = finish()
+        # The innermost wait (prices' 1 s) timed out first; stock caught the Timeout.
+        assert job.state is JobState.DONE and job.data["total"] == -1
+        assert h.clock.now() == 1.0
+        waits = [e for e in h.trace if e.action == "wait"]
+        assert len(waits) == 1 and "timed out" in waits[0].detail
+
+
+def test_a_wait_with_no_timeout_inside_one_with_a_timeout_is_refused_not_a_false_deadlock():
+    h, finish = reserve_patiently(None, 1)
+    with h, pytest.raises(HarnessError, match="awaited with no timeout inside a wait that has"):
+        finish()
+
+
 # -- 4. User actors under the harness, and one it does not run --------------------------------
 
 
