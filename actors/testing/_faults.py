@@ -90,7 +90,10 @@ class Crash:
     ``point`` says where, and so which bug it can reveal:
 
     - ``"before_step"``: between two steps, right after the previous step's save. The
-      job resumes exactly where it was; no step runs twice.
+      job resumes from its last *stored* save: in memory and with ``commit="step"`` that
+      is exactly where it was, and no step runs twice; with ``commit="slice"`` or
+      ``"group"`` the steps the slice ran before the crash were not stored yet, and run
+      again.
     - ``"before_save"``: the step's task has run, its save is not stored (with
       ``commit="slice"``, nothing the slice saved is). The job resumes from its last
       stored step and runs the task again: an effect that is not idempotent repeats.

@@ -117,7 +117,8 @@ class Scenario:
                 problems.append(f"case {job.id} FAULTED: {job.error}")
         if not any(c.point != "before_step" for c in self.faults.crashes):
             # Other crash points rerun a step by design (at least once): only a crash
-            # between two steps promises that no step runs twice.
+            # between two steps, on the memory store a scenario runs on (every save
+            # stored as it is made), promises that no step runs twice.
             problems += [f"a step ran twice: {effect}" for effect in self.workflow.repeated()]
         if problems:
             harness.fail("; ".join(problems))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -226,10 +227,11 @@ def pay_grouped(
     seed: int,
     *,
     flow: Workflow = NAIVE,
+    commit: str = "group",
 ) -> None:
     CHARGES.clear()
     CHARGED.clear()
-    store = open_store(f"sqlite:///{where / f'{next(DATABASES)}.db'}", commit="group")
+    store = open_store(f"sqlite:///{where / f'{next(DATABASES)}.db'}", commit=commit)
     try:
         plan = FaultPlan(crashes=crashes)
         with Harness([flow], seed=seed, runners=runners, store=store, faults=plan) as h:
@@ -245,6 +247,20 @@ def pay_grouped(
 
 
 DATABASES = itertools.count()
+
+
+@pytest.mark.parametrize(
+    ("commit", "charged"), [("step", [0]), ("slice", [0, 0]), ("group", [0, 0])]
+)
+def test_a_crash_before_a_step_reruns_only_what_the_store_had_not_stored(tmp_path, commit, charged):
+    """As documented: no step runs twice where each save is stored as it is made."""
+    crash = (Crash(2, point="before_step"),)  # before 'ship', right after charge's save
+    if charged == [0]:
+        pay_grouped(tmp_path, 1, 1, crash, 0, commit=commit)
+        assert CHARGES == [0]
+        return
+    with pytest.raises(InvariantViolation, match=rf"charged {re.escape(str(charged))}"):
+        pay_grouped(tmp_path, 1, 1, crash, 0, commit=commit)
 
 
 def test_an_effect_repeated_by_a_lost_group_commit_is_found_shrunk_and_replayed(tmp_path):
