@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._cases import batch_cases, case_data, new_case, valid_id
+from actors._cases import batch_cases, case_data, check_items, new_case, valid_id
 from actors._engine import job_log, logger
 from actors._errors import JobExistsError
 from actors._handle import JobHandle
@@ -134,6 +134,7 @@ class Admissions:
         failure anywhere leaves nothing of it admitted.
         """
         wf = self._registered(workflow, version)
+        check_items(items)
         named = sorted(set(job_ids)) if job_ids else []
         began = time.monotonic()
         claim = self._ids.take(named, block=block, timeout=timeout) if named else None

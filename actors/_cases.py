@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._copy import copy_data
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._codec import Codec
 
-__all__ = ["batch_cases", "case_data", "new_case", "valid_id"]
+__all__ = ["batch_cases", "case_data", "check_items", "new_case", "valid_id"]
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
@@ -88,3 +88,17 @@ def batch_cases(
 def valid_id(job_id: object) -> bool:
     """Whether ``job_id`` can name a case: a non-empty string without ``/``."""
     return isinstance(job_id, str) and bool(job_id) and "/" not in job_id
+
+
+def check_items(items: object) -> None:
+    """``TypeError`` for a batch's ``items`` that is one value, not one per case.
+
+    A str or a dict is iterable too: it would admit a case per character or key.
+    """
+    if isinstance(items, str | bytes | Mapping):
+        msg = (
+            f"items must be an iterable of the cases' data (a list of dicts, say), got "
+            f"{type(items).__name__} {items!r:.60}: it would admit a case per "
+            f"{'key' if isinstance(items, Mapping) else 'character'}"
+        )
+        raise TypeError(msg)

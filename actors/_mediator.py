@@ -95,9 +95,10 @@ class Mediator:
         tracer: Tracer | None = None,
     ) -> None:
         workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
-        if not isinstance(runners, int) or isinstance(runners, bool) or runners < 1:
-            msg = f"runners must be an int >= 1, got {runners!r}"
-            raise ValueError(msg)
+        for name, count in (("runners", runners), ("runner_batch", runner_batch)):
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                msg = f"{name} must be an int >= 1, got {count!r}"
+                raise ValueError(msg)
         for name, seconds in (("lease_seconds", lease_seconds), ("poll_interval", poll_interval)):
             if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
                 msg = f"{name} must be a finite number of seconds > 0, got {seconds!r}"

@@ -48,6 +48,11 @@ def test_a_workflow_name_or_version_of_the_wrong_type_is_named_before_admission(
             m.schedule("simple", {}, version="1")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"got bool True"):
             m.schedule("simple", {}, version=True)
+        # One value where a batch goes: a str or a dict would make a case per item of it.
+        with pytest.raises(TypeError, match=r"items must be an iterable .* per character"):
+            m.schedule_many("simple", "abc")
+        with pytest.raises(TypeError, match=r"a case per key"):
+            m.schedule_many("simple", {"order": 1})
         assert m.stats().admitted == 0
         assert m.schedule("simple", {}, version=1).result(timeout=TIMEOUT).state is JobState.DONE
 

@@ -60,6 +60,9 @@ class Checking:
         4: if nothing can run, nothing is stuck; 5: a crashed job resumed from its last
         save; 6: admitted, unstarted cases stay within capacity.
         """
+        if number not in (1, 2, 3, 4, 5, 6):
+            msg = f"Harness.check_invariant(number): the invariants are 1 to 6, got {number!r}"
+            raise ValueError(msg)
         try:
             if number == 4:
                 self.check_progress()

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
 from actors._admission import FullMode
+from actors._cases import check_items
 from actors._errors import ActorsError, EngineStoppedError, JobExistsError, MailboxFull
+from actors.testing._arguments import need_seconds, need_str
 from actors.testing._errors import while_open
 from actors.testing._future import DeterministicFuture
 
@@ -81,6 +83,7 @@ class Submission:
         Raises what refused it, ``Deadlock`` if the run goes quiescent first, and
         ``TimeoutError`` after ``timeout`` virtual seconds.
         """
+        need_seconds(timeout, "Submission.result(timeout=...)", optional=True)
         if self.handle is None:
             self._runtime.drive_until(
                 lambda: not self.blocked, None, what=f"{self.name}'s admission"
@@ -177,6 +180,7 @@ class External:
         A batch larger than the capacity raises ``ValueError`` at once. ``version`` and
         ``job_ids`` (one new id per item) are as for ``Mediator.schedule_many``.
         """
+        check_items(items)
         first = len(self.submissions)
         datas = list(items)
         ids: list[str | None] = list(job_ids) if job_ids is not None else [None] * len(datas)
@@ -272,6 +276,7 @@ class External:
         event is one more message in the Scheduler's inbox, so it interleaves with the
         engine's own deliveries, and may lose a race with a timeout.
         """
+        need_str(correlation_id, "Harness.receive_event(correlation_id)")
         message = m.DeliverEvent(correlation_id, event, fault)
         planned = self.faults.next_event()
         job = correlation_id.split("/", 1)[0]
@@ -295,6 +300,7 @@ class External:
     @while_open
     def cancel(self, job_id: str) -> DeterministicFuture[CancelOutcome]:
         """Ask the Scheduler to cancel ``job_id``; returns the future of its ``CancelOutcome``."""
+        need_str(job_id, "Harness.cancel(job_id)")
         future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
         future.about = f"the outcome of cancel({job_id!r})"
         self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)

@@ -49,7 +49,7 @@ class Failures:
         Raises:
             InvariantViolation: always.
         """
-        self._fail(InvariantViolation, message)
+        self._fail(InvariantViolation, str(message))
 
     def report(self) -> str:
         """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""

@@ -196,6 +196,32 @@ class FaultPlan:
     events: tuple[EventFault, ...] = ()
     duplicates: tuple[Duplicate, ...] = ()
 
+    def __post_init__(self) -> None:
+        # A mistake here would leave a test passing without the fault it asked for.
+        for name, kind in _KINDS:
+            given = getattr(self, name)
+            if isinstance(given, kind) or not isinstance(given, tuple | list):
+                hint = (
+                    f" (a tuple of one needs a comma: ({given!r},))"
+                    if isinstance(given, kind)
+                    else ""
+                )
+                msg = f"FaultPlan({name}=...) takes a tuple of {kind.__name__}, got {given!r}{hint}"
+                raise TypeError(msg)
+            wrong = [item for item in given if not isinstance(item, kind)]
+            if wrong:
+                msg = f"FaultPlan({name}=...) takes {kind.__name__}s only, got {wrong[0]!r}"
+                raise TypeError(msg)
+            object.__setattr__(self, name, tuple(given))  # frozen: compared and hashed whole
+        steps = [c.at_step for c in self.crashes]
+        twice = sorted({at for at in steps if steps.count(at) > 1})
+        if twice:
+            msg = (
+                f"FaultPlan(crashes=...) has two crashes at step {twice[0]}: a step's runner "
+                "dies once, so one of them could never happen"
+            )
+            raise ValueError(msg)
+
     def __bool__(self) -> bool:
         return bool(self.crashes or self.stalls or self.events or self.duplicates)
 
@@ -210,6 +236,9 @@ class FaultPlan:
         return "; ".join(parts) or "no faults"
 
 
+_KINDS = (("crashes", Crash), ("stalls", Stall), ("events", EventFault), ("duplicates", Duplicate))
+
+
 @dataclass
 class FaultInjector:
     """Applies a ``FaultPlan`` as the harness counts steps, actions, events and messages."""
@@ -221,6 +250,8 @@ class FaultInjector:
     """Calls of ``Harness.receive_event`` so far."""
     armed: dict[int, tuple[bool, CrashPoint]] = field(default_factory=dict)
     """Runner index -> (lease, point) of a crash at its next step."""
+    runners: int | None = None
+    """How many runners the engine has (a stall of another runner never happens)."""
     _told: dict[str, int] = field(default_factory=dict)
     _crash_at: dict[int, Crash] = field(default_factory=dict)
 
@@ -237,10 +268,18 @@ class FaultInjector:
         return crash
 
     def unfired(self) -> list[str]:
-        """The crashes of the plan, and those armed by hand, that have not happened yet."""
+        """The crashes of the plan, and those armed by hand, that have not happened yet.
+
+        With ``runners`` known, also the stalls of runners the engine does not have.
+        """
         late = [c.describe() for c in self.plan.crashes if c.at_step > self.steps]
         armed = [f"runner {i}'s {point} crash (armed)" for i, (_, point) in self.armed.items()]
-        return late + armed
+        absent = [
+            f"stall runner {s.runner} (the engine has {self.runners} runner(s): never happens)"
+            for s in self.plan.stalls
+            if self.runners is not None and s.runner >= self.runners
+        ]
+        return late + armed + absent
 
     def copies(self, message_type: str) -> int:
         """Extra copies to enqueue of a told message of this type."""

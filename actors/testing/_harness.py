@@ -11,8 +11,9 @@ import pykka
 from actors._admission import FullMode
 from actors._mediator import Mediator
 from actors._workflow import Workflow, workflow_list
-from actors.stores import MemoryStore, open_store
+from actors.stores import MemoryStore, Store, open_store
 from actors.testing._actions import Actions, _label
+from actors.testing._arguments import need_callable, need_count, need_seconds
 from actors.testing._checking import Checking
 from actors.testing._clock import VirtualClock
 from actors.testing._crashpoints import CrashPoints
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
     from actors._job import Job
     from actors._pykka_seam import Envelope
-    from actors.stores import Store
     from actors.testing._chooser import Chooser
 
 __all__ = ["Harness"]
@@ -146,9 +146,15 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self.runtime.stalled = self._stalled
         self.runtime.waited = lambda detail: self._record("clock", "wait", None, detail)
         self.runtime.foreign = self._foreign
+        if faults is not None and not isinstance(faults, FaultPlan):
+            msg = (
+                f"Harness(faults=...) takes a FaultPlan, got {faults!r:.80}; "
+                "e.g. faults=FaultPlan(crashes=(Crash(2),))"
+            )
+            raise TypeError(msg)
         self.plan = faults or FaultPlan()
         """The fault plan (``faults=``; an empty plan by default)."""
-        self.faults = FaultInjector(self.plan)
+        self.faults = FaultInjector(self.plan, runners=runners)
         """Applies ``plan`` as the run goes; ``faults.steps`` counts the steps run so far."""
         if self.plan.duplicates:
             self.runtime.put_filter = self._copies
@@ -171,6 +177,9 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self._owned_store = isinstance(store, str)  # opened here from a URL: closed here
         if isinstance(store, str):
             store = open_store(store)
+        elif store is not None and not isinstance(store, Store):
+            msg = f"Harness(store=...) takes a Store or a store URL, got {store!r:.60}"
+            raise TypeError(msg)
         self.store = store if store is not None else MemoryStore(copy_data=True)
         """The job store the simulated engine saves to."""
         grouped = adopt_writer(self.store)  # ValueError for commits it cannot schedule
@@ -270,6 +279,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         the test can answer a request before its timeout, or ``advance()`` the clock
         itself.
         """
+        if max_steps is not None:
+            need_count(max_steps, "Harness.run_until_quiescent(max_steps)", least=1)
         self._frozen, frozen = not advance_time, self._frozen
         try:
             return self._run_quiet(max_steps)
@@ -319,6 +330,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         How a scenario schedules outside activity (a producer, a cancel, an event) to
         interleave with the engine's own deliveries.
         """
+        need_count(action, "Harness.at(action, fn): action")
+        need_callable(fn, "Harness.at(action, fn): fn")
         self._at.append((action, next(self._at_seq), fn))
         self._at.sort()
 
@@ -354,6 +367,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
     @while_open
     def advance(self, seconds: float) -> int:
         """Move the virtual clock forward, ringing alarms on the way; how many rang."""
+        need_seconds(seconds, "Harness.advance(seconds)")
         rang = self.clock.advance(seconds)
         self._record("clock", "advance", None, f"+{seconds} -> t={self.clock.now()}")
         return rang

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from actors.testing._arguments import need_callable, need_count
 from actors.testing._harness import Harness
 from actors.testing._scenario import Scenario
 
@@ -32,6 +33,7 @@ def replay(
     """
     if isinstance(scenario, Scenario):
         return scenario.play(seed=seed, **options)
+    need_callable(scenario, "replay(scenario)")
     choices = options.pop("choices", None)
     if choices is not None:
         harness = Harness(workflows, choices=choices, **options)
@@ -60,6 +62,9 @@ def explore(
     ``strategy=PCT(depth, steps)`` to choose by PCT rather than uniformly; for every
     schedule up to a bound, see ``exhaust``.
     """
+    need_callable(scenario, "explore(scenario)")
+    need_count(runs, "explore(runs=...)", least=1)  # zero runs would pass having run nothing
+    need_count(seed, "explore(seed=...)", least=None)
     flows = list(workflows)
     for offset in range(runs):
         replay(scenario, seed=seed + offset, workflows=flows, **options)

@@ -15,13 +15,15 @@ up to a bound, and says how many it ran and whether that was all of them.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actors.testing._arguments import need_callable, need_count
 from actors.testing._chooser import DataChooser, SeededChooser, fresh_seed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable
 
     from actors._workflow import Workflow
     from actors.testing._chooser import Chooser
@@ -152,6 +154,10 @@ def exhaust(
     """
     from actors.testing._harness import Harness
 
+    need_callable(scenario, "exhaust(scenario)")
+    need_count(max_schedules, "exhaust(max_schedules=...)", least=1)
+    if max_depth is not None:
+        need_count(max_depth, "exhaust(max_depth=...)")
     flows = list(workflows)
     script: list[int] | None = []
     explored = 0
@@ -194,10 +200,24 @@ def pick_chooser(
         msg = f"pass one of seed=, data= (Hypothesis data), choices= or chooser=, not {given}"
         raise ValueError(msg)
     if chooser is not None:
+        need_callable(getattr(chooser, "choose", None), "Harness(chooser=...).choose")
         return Choosing(chooser, replay=getattr(chooser, "script", None))
     if choices is not None:
+        if isinstance(choices, str | bytes) or not isinstance(choices, Sequence):
+            msg = f"Harness(choices=...) takes a list of ints, got {choices!r:.60}"
+            raise TypeError(msg)
+        for choice in choices:
+            need_count(choice, "each of Harness(choices=...)")
         return Choosing(ScriptChooser(choices), replay=list(choices))
     if data is not None:
+        need_callable(
+            getattr(data, "draw", None), "Harness(data=...) (Hypothesis's st.data()) .draw"
+        )
         return Choosing(DataChooser(data))
+    if strategy is not None and not isinstance(strategy, PCT):
+        msg = f"Harness(strategy=...) takes PCT(depth, steps) or None, got {strategy!r:.60}"
+        raise TypeError(msg)
+    if seed is not None:
+        need_count(seed, "Harness(seed=...)", least=None)  # printed as seed=... to replay
     seed = fresh_seed() if seed is None else seed
     return Choosing(SeededChooser(seed) if strategy is None else strategy.chooser(seed), seed)

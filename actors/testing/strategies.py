@@ -148,6 +148,13 @@ def engine_configs(
     runner_batch: tuple[int, ...] = (1,),
 ) -> st.SearchStrategy[EngineConfig]:
     """Engine configurations: runners 1-4, capacity 1-8, every full mode by default."""
+    for name, (low, high) in (("runners", runners), ("capacity", capacity)):
+        if low < 1 or high < low:
+            msg = f"engine_configs({name}=({low}, {high})): a range of ints >= 1, low first"
+            raise ValueError(msg)
+    if not runner_batch or min(runner_batch) < 1:
+        msg = f"engine_configs(runner_batch={runner_batch!r}): ints >= 1, at least one"
+        raise ValueError(msg)
     return st.builds(
         EngineConfig,
         runners=st.integers(*runners),
@@ -194,6 +201,13 @@ def fault_plans(
     def some(strategy: st.SearchStrategy[Any], on: bool) -> st.SearchStrategy[tuple[Any, ...]]:
         return st.lists(strategy, max_size=max_each).map(tuple) if on else none
 
+    def crashes_at(strategy: st.SearchStrategy[Crash]) -> st.SearchStrategy[tuple[Crash, ...]]:
+        if not crashes:
+            return none
+        # A step's runner dies once: a plan holds at most one crash per step.
+        unique = st.lists(strategy, max_size=max_each, unique_by=lambda c: c.at_step)
+        return unique.map(tuple)
+
     crash = st.builds(
         Crash,
         at_step=st.integers(1, max_step),
@@ -212,7 +226,7 @@ def fault_plans(
     dup = st.builds(Duplicate, message=st.just("BranchArrived"), nth=st.integers(1, 4))
     return st.builds(
         FaultPlan,
-        crashes=some(crash, crashes),
+        crashes=crashes_at(crash),
         stalls=some(stall, stalls),
         events=some(event, events),
         duplicates=some(dup, duplicates),

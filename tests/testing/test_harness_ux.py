@@ -10,9 +10,21 @@ from typing import Any
 
 import pykka
 import pytest
+from hypothesis import given, settings
 
 from actors import JobExistsError, JobState, RequestReaction, Sequential, Workflow
-from actors.testing import Deadlock, Harness, HarnessError, InvariantViolation, strategies
+from actors.testing import (
+    Crash,
+    Deadlock,
+    FaultPlan,
+    Harness,
+    HarnessError,
+    InvariantViolation,
+    Stall,
+    exhaust,
+    explore,
+    strategies,
+)
 
 
 def reserve(data):
@@ -156,6 +168,115 @@ def test_a_blocked_producer_whose_job_id_was_taken_meanwhile_is_refused():
 def test_fault_plans_refuses_one_point_name_given_as_a_str():
     with pytest.raises(TypeError, match=r"points=\('before_save',\).*before_step, before_save"):
         strategies.fault_plans(points="before_save")  # type: ignore[arg-type]
+
+
+# A mistake in an argument is named where it is made: never deep inside the run, and
+# never a pass that ran nothing or left out the fault it asked for.
+HARNESS_MISTAKES = {
+    "faults given a list": (lambda: Harness([order_flow], faults=[Crash(1)]),
+                            TypeError, r"Harness\(faults=...\) takes a FaultPlan"),
+    "store given a number": (lambda: Harness([order_flow], store=42),
+                             TypeError, r"Harness\(store=...\) takes a Store or a store URL"),
+    "strategy given a name": (lambda: Harness([order_flow], strategy="pct"),
+                              TypeError, r"Harness\(strategy=...\) takes PCT"),
+    "data that is not Hypothesis's": (lambda: Harness([order_flow], data=42),
+                                      TypeError, r"Harness\(data=...\)"),
+    "a seed that is not an int": (lambda: Harness([order_flow], seed="abc"),
+                                  TypeError, r"Harness\(seed=...\) must be an int, got str"),
+    "a choice that is not an index": (lambda: Harness([order_flow], choices=[0, -1]),
+                                      ValueError, r"each of Harness\(choices=...\) must be >= 0"),
+    "runner_batch of 0": (lambda: Harness([order_flow], runner_batch=0),
+                          ValueError, r"runner_batch must be an int >= 1, got 0"),
+    "explore of no runs": (lambda: explore(lambda h: None, runs=0),
+                           ValueError, r"explore\(runs=...\) must be >= 1, got 0"),
+    "explore of a name": (lambda: explore("scenario"),
+                          TypeError, r"explore\(scenario\) must be callable"),
+    "exhaust of no schedules": (lambda: exhaust(lambda h: None, max_schedules=0),
+                                ValueError, r"exhaust\(max_schedules=...\) must be >= 1"),
+    "configs of no runners": (lambda: strategies.engine_configs(runners=(0, 2)),
+                              ValueError, r"engine_configs\(runners=\(0, 2\)\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mistake", sorted(HARNESS_MISTAKES))
+def test_a_wrong_harness_argument_is_named_at_once(mistake):
+    call, error, words = HARNESS_MISTAKES[mistake]
+    with pytest.raises(error, match=words):
+        call()
+
+
+METHOD_MISTAKES = {
+    "advance('5')": (lambda h: h.advance("5"), TypeError, r"advance\(seconds\) must be a number"),
+    "at(1, 42)": (lambda h: h.at(1, 42), TypeError, r"at\(action, fn\): fn must be callable"),
+    "receive_event(123)": (lambda h: h.receive_event(123),
+                           TypeError, r"receive_event\(correlation_id\) must be a non-empty str"),
+    "cancel(None)": (lambda h: h.cancel(None), TypeError, r"cancel\(job_id\) must be"),
+    "check_invariant(7)": (lambda h: h.check_invariant(7),
+                           ValueError, r"the invariants are 1 to 6, got 7"),
+    "run_until_quiescent(max_steps=-1)": (lambda h: h.run_until_quiescent(max_steps=-1),
+                                          ValueError, r"max_steps\) must be >= 1, got -1"),
+    "result(timeout='x')": (lambda h: h.schedule("order", {}).result(timeout="x"),
+                            TypeError, r"result\(timeout=...\) must be a number of seconds"),
+    "schedule_many of a str": (lambda h: h.schedule_many("order", "abc"),
+                               TypeError, r"items must be an iterable .* a case per character"),
+    "schedule_many of a dict": (lambda h: h.schedule_many("order", {"a": 1}),
+                                TypeError, r"a case per key"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mistake", sorted(METHOD_MISTAKES))
+def test_a_wrong_argument_to_a_harness_method_is_named_at_once(mistake):
+    call, error, words = METHOD_MISTAKES[mistake]
+    with Harness([order_flow], seed=1) as h:
+        with pytest.raises(error, match=words):
+            call(h)
+        assert not h.submissions or h.submissions[0].name  # nothing half-admitted to trip on
+
+
+def test_fail_takes_any_message():
+    with Harness([order_flow], seed=1) as h, pytest.raises(InvariantViolation, match=r"^123"):
+        h.fail(123)
+
+
+FAULT_PLAN_MISTAKES = {
+    "a crash without its tuple's comma": (lambda: FaultPlan(crashes=(Crash(1))),
+                                          TypeError, r"a tuple of one needs a comma"),
+    "a number for a crash": (lambda: FaultPlan(crashes=[1]),
+                             TypeError, r"FaultPlan\(crashes=...\) takes Crashs only, got 1"),
+    "a crash among the stalls": (lambda: FaultPlan(stalls=(Crash(1),)),
+                                 TypeError, r"FaultPlan\(stalls=...\) takes Stalls only"),
+    "two crashes at one step": (
+        lambda: FaultPlan(crashes=(Crash(2, point="before_save"), Crash(2, point="stalled"))),
+        ValueError, r"two crashes at step 2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mistake", sorted(FAULT_PLAN_MISTAKES))
+def test_a_fault_plan_that_could_not_happen_as_written_is_refused(mistake):
+    call, error, words = FAULT_PLAN_MISTAKES[mistake]
+    with pytest.raises(error, match=words):
+        call()
+
+
+def test_a_stall_of_a_runner_the_engine_lacks_is_listed_as_not_reached():
+    # Generated plans stall runners 0-3 whatever the drawn config has: not an error.
+    plan = FaultPlan(stalls=(Stall(runner=5, at=0, steps=3),))
+    with Harness([order_flow], seed=1, runners=2, faults=plan) as h:
+        h.schedule("order", {})
+        h.finish()
+        assert "stall runner 5 (the engine has 2 runner(s): never happens)" in h.report()
+
+
+def test_generated_fault_plans_hold_one_crash_per_step():
+    plans = strategies.fault_plans(max_each=5, max_step=3, stalls=False, events=False)
+
+    @given(plans)
+    @settings(max_examples=60, database=None, deadline=None)
+    def check(plan: FaultPlan) -> None:
+        steps = [c.at_step for c in plan.crashes]
+        assert len(steps) == len(set(steps))
+
+    check()
 
 
 # -- what a report says -------------------------------------------------------------------
