@@ -115,8 +115,12 @@ class Codec:
         """JSON text for ``value``; ``what`` names it in errors (``data['items'][2]``)."""
         if _C_ENCODE is not None and plain(value, 0):
             # Already a JSON tree: the C encoder writes it as is, with no copy made first.
-            return "".join(_C_ENCODE(value, 0))
-        return _ENCODER.encode(self.to_tree(value, what))
+            text = "".join(_C_ENCODE(value, 0))
+        else:
+            text = _ENCODER.encode(self.to_tree(value, what))
+        if not text.isascii():  # a cheap test first: most job data is ASCII
+            _check_utf8(text, value, what)
+        return text
 
     def decode(self, text: object, what: str = "data") -> Any:
         """The value stored as ``text`` (made by ``encode``); ``CodecError`` if it cannot be."""
@@ -128,6 +132,11 @@ class Codec:
         except (ValueError, RecursionError) as exc:
             msg = f"cannot decode {what}: stored text is not valid JSON ({exc})"
             raise CodecError(msg) from exc
+        if "\\ud" in text or "\\uD" in text:  # a surrogate escaped: a pair's half, or lone
+            where = trees.unencodable(tree, what)
+            if where is not None:
+                msg = f"cannot decode {where}: stored text escapes a lone surrogate, not text"
+                raise CodecError(msg)
         if _TAG_MARK not in text:
             return tree  # no tagged objects anywhere: plain JSON is the value
         return self.from_tree(tree, what)
@@ -198,6 +207,24 @@ class Codec:
     def from_tree(self, tree: Any, what: str = "data") -> Any:
         """The value a tree made by ``to_tree`` stands for."""
         return trees.from_tree(tree, self._classes, what)
+
+
+def _check_utf8(text: str, value: Any, what: str) -> None:
+    """``CodecError`` naming the str of ``value`` that is no Unicode text (a lone surrogate).
+
+    Python strs may hold them (``os.listdir`` of a name that is not UTF-8, bytes decoded
+    with ``surrogateescape``); no database takes them, and a save that carried one to
+    the database would fail there, with every other save of its transaction.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        where = trees.unencodable(value, what) or what
+        msg = (
+            f"cannot encode {where}: a str holding a lone surrogate is not Unicode text "
+            "(decode bytes with errors='replace', or store them as base64)"
+        )
+        raise CodecError(msg) from None
 
 
 DEFAULT_CODEC = Codec()

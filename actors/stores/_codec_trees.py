@@ -16,7 +16,7 @@ from typing import Any
 from actors._errors import CodecError
 from actors.stores._plain_data import DATACLASS_TAG, KEY_TYPES, MAP_TAG, MAX_DEPTH, TAGS
 
-__all__ = ["from_tree", "to_tree"]
+__all__ = ["from_tree", "to_tree", "unencodable"]
 
 _FIELDS = "fields"
 _SCALARS = (str, int, float, bool, type(None))
@@ -223,3 +223,49 @@ def _dataclass_in(tree: dict[str, Any], classes: Mapping[str, type]) -> Any:
             raise _Fail(f"stored {name} lacks field {fname!r}, which has no default")
         object.__setattr__(obj, fname, value)
     return obj
+
+
+def unencodable(value: Any, what: str = "data") -> str | None:
+    """The path of the first str (or dict key) in ``value`` that UTF-8 cannot encode.
+
+    ``None`` when there is none. Walks dicts, lists, tuples and dataclass fields; for
+    error messages only (the encoders look at the whole text first, in C).
+    """
+    where: list[str] = []
+    return _path(what, where) if _bad_text(value, where, 0) else None
+
+
+def _bad_text(value: Any, where: list[str], depth: int) -> bool:
+    if type(value) is str:
+        return not _encodes(value)
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+        for name, member in items:
+            if _bad_text(member, where, depth + 1):
+                where.append(f".{name}")
+                return True
+        return False
+    else:
+        return False
+    for key, member in items:
+        if type(key) is str and not _encodes(key):
+            where.append(f" (the key {key!r})")
+            return True
+        if _bad_text(member, where, depth + 1):
+            where.append(f"[{key!r}]")
+            return True
+    return False
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -175,3 +175,56 @@ def test_an_event_payload_no_store_could_keep_is_refused_and_the_job_still_waits
         job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
     assert job.data == {"reply": {"at": "2026-01-01"}}
+
+
+def _name_from_disk(data):
+    # What os.listdir gives for a file name that is not UTF-8: a lone surrogate.
+    data["file"] = b"report-\xff.csv".decode("utf-8", "surrogateescape")
+
+
+def _surrogate_flow():
+    return Workflow(
+        "listing",
+        start="a",
+        steps=[
+            Sequential("a", lambda d: d.update(a=1), next="b"),
+            Sequential("b", _name_from_disk, next="c"),
+            Sequential("c", lambda d: d.update(c=1)),
+        ],
+    )
+
+
+COUNTED: list[int] = []
+
+
+def _count(data):
+    COUNTED.append(data["n"])
+
+
+@pytest.mark.parametrize("commit", ["step", "slice", "group"])
+def test_text_no_database_takes_faults_its_step_and_leaves_other_cases_alone(
+    make_sql_store, commit
+):
+    """A lone surrogate in a str: the step faults, naming the path; the others run once."""
+    COUNTED.clear()
+    counting = Workflow("count", [Sequential("count", _count)], start="count")
+    with Mediator([_surrogate_flow(), counting], store=make_sql_store(commit=commit)) as m:
+        handles = [m.schedule("count", {"n": n}) for n in range(20)]
+        bad = m.schedule("listing", {})
+        handles += [m.schedule("count", {"n": n}) for n in range(20, 40)]
+        job = bad.result(timeout=TIMEOUT)
+        assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
+        assert (job.state, job.step) == (JobState.FAULTED, "b")
+        assert "['file']" in job.error and "lone surrogate" in job.error
+        assert m.get_job(job.id).state is JobState.FAULTED  # stored as such
+    assert sorted(COUNTED) == list(range(40))  # no group rolled back and ran again
+
+
+def test_a_stored_lone_surrogate_reads_as_an_unreadable_row(make_sql_store):
+    store = make_sql_store()
+    try:
+        with pytest.raises(CodecError, match=r"cannot decode data\['k'\]\[0\]: .*lone surrogate"):
+            store.codec.decode('{"k":["\\uDC80"]}')
+        assert store.codec.decode('"\\ud83d\\ude00"') == "\U0001f600"  # a pair is a character
+    finally:
+        store.close()
