@@ -31,7 +31,7 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     try:
         copied = case_data(workflow.name, data, the_store.codec)
         case_id = job_id or uuid.uuid4().hex
-        if the_store.get(case_id) is not None:
+        if the_store.existing([case_id]):  # by id alone: a bad row is not touched
             msg = f"a job with id {case_id!r} already exists in {the_store.url}"
             raise JobExistsError(msg)
         the_store.create(new_case(workflow, case_id, copied))

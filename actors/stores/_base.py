@@ -270,6 +270,14 @@ class Store(abc.ABC):
         """Every job of case ``case_id``, in the order they were created."""
         raise self._unsupported("case_jobs()")
 
+    def stored_job(self, job_id: str) -> StoredJob | None:
+        """The job ``job_id`` as an operator reads it (``None``: no such job).
+
+        Never writes: a row that cannot be read is shown FAULTED with what is wrong, and
+        left in the store as it is (``load`` faults it in the store, for a worker).
+        """
+        raise self._unsupported("stored_job()")
+
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
         raise self._unsupported("step_history()")

@@ -46,6 +46,7 @@ class MemoryAdmin:
     if TYPE_CHECKING:  # provided by MemoryStore
 
         def _restore(self, saved: _Saved) -> JobRecord: ...
+        def _find(self, job_id: str) -> _Saved | None: ...
         def _put(self, job: JobRecord, *, note: bool = True) -> None: ...
 
     def _all(self) -> list[_Saved]:
@@ -90,6 +91,11 @@ class MemoryAdmin:
         jobs = [self._stored(s) for s in self._all() if s[0].case_id == case_id]
         jobs.sort(key=lambda job: job.created_at or 0.0)
         return jobs
+
+    def stored_job(self, job_id: str) -> StoredJob | None:
+        """The job ``job_id`` as an operator reads it (``None``: no such job)."""
+        saved = self._find(job_id)
+        return None if saved is None else self._stored(saved)
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""

@@ -124,6 +124,13 @@ class SqlAdmin:
         )
         return [_stored(row, self.codec) for row in rows]
 
+    def stored_job(self, job_id: str) -> StoredJob | None:
+        """The job ``job_id`` as an operator reads it; never writes (see ``Store``)."""
+        rows = self._read(
+            f"SELECT {_ADMIN_SELECT} FROM jobs WHERE id = ?", (job_id,), f"read {job_id}"
+        )
+        return _stored(rows[0], self.codec) if rows else None
+
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
         rows = self._read(

@@ -303,8 +303,8 @@ class Reader:
 
     def case_of(self, job_id: str) -> str | None:
         """The id of the case the job ``job_id`` belongs to (``None``: no such job)."""
-        job = self.store.get(job_id) if _storable(job_id) else None
-        return None if job is None else job.case_id
+        job = self.store.stored_job(job_id) if _storable(job_id) else None
+        return None if job is None else job.record.case_id
 
     # -- one workflow -----------------------------------------------------------------------
 

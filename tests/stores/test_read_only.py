@@ -108,6 +108,42 @@ def test_read_only_commands_leave_an_unreadable_row_as_it_is(make_sql_store):
     assert "data of job" in ended.error
 
 
+def test_the_operators_views_of_an_unreadable_row_write_nothing(make_sql_store):
+    """Looking at a case writes nothing, though these open the store to write.
+
+    Admin.job/case/history and the dashboard can act on cases; a bad row they show
+    FAULTED stays as it is in the store (a DONE case stays DONE).
+    """
+    from starlette.testclient import TestClient
+
+    from actors.admin import Admin
+    from actors.ui import create_app
+
+    url = _url(make_sql_store)
+    done = Workflow("one", [Sequential("a", lambda d: None)], start="a")
+    with Mediator([done], store=url) as mediator:
+        job = mediator.schedule("one", {}, job_id="c001").result(timeout=TIMEOUT)
+        assert job.state is JobState.DONE
+    make_sql_store.raw("UPDATE jobs SET data = ? WHERE id = ?", ("{bad", "c001"))
+    before = make_sql_store.raw("SELECT * FROM jobs ORDER BY id")
+    admin = Admin(url)
+    try:
+        seen = admin.job("c001")
+        assert seen.state is JobState.FAULTED and "unreadable" in (seen.error or "")
+        admin.case("c001")
+        admin.history("c001")
+    finally:
+        admin.close()
+    store = open_store(url)
+    try:
+        client = TestClient(create_app(store, [done]), base_url="http://127.0.0.1:8400")
+        assert client.get("/cases/c001").status_code == 200
+        assert client.get("/find?id=c001", follow_redirects=False).status_code in (302, 303, 307)
+    finally:
+        store.close()
+    assert make_sql_store.raw("SELECT * FROM jobs ORDER BY id") == before  # written: nothing
+
+
 def test_a_read_only_store_refuses_writes(make_sql_store):
     make_sql_store().close()  # the database and its schema exist
     reader = open_store(_url(make_sql_store), read_only=True)
