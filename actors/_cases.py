@@ -86,8 +86,19 @@ def batch_cases(
 
 
 def valid_id(job_id: object) -> bool:
-    """Whether ``job_id`` can name a case: a non-empty string without ``/``."""
-    return isinstance(job_id, str) and bool(job_id) and "/" not in job_id
+    """Whether ``job_id`` can name a case: a non-empty string of text without ``/``.
+
+    Text: no lone surrogate, which no database can store.
+    """
+    if not isinstance(job_id, str) or not job_id or "/" in job_id:
+        return False
+    if job_id.isascii():
+        return True
+    try:
+        job_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_items(items: object) -> None:

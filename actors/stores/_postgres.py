@@ -21,6 +21,7 @@ from actors._redact import mask_secrets, mask_url, redacted_logger, remember_sec
 from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
+from actors.stores._rows import storable_text
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
@@ -260,7 +261,7 @@ class PostgresStore(SqlStore):
                     job.state.value,
                     now,
                     owner,
-                    job.error,
+                    storable_text(job.error),
                     self._started(now),
                 )
                 for job in jobs

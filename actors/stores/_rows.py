@@ -14,7 +14,18 @@ from actors._job import FINAL_STATES, JobRecord, JobState
 from actors.stores._codec import Codec
 from actors.stores._statements import STATE_VALUES
 
-__all__ = ["read_arrivals", "read_row", "row_params"]
+__all__ = ["read_arrivals", "read_row", "row_params", "storable_text"]
+
+
+def storable_text(text: str | None) -> str | None:
+    """``text`` as a database takes it: a lone surrogate becomes its backslash escape.
+
+    Errors are made of exception messages, which may quote a file name that is not UTF-8;
+    such a save would fail in the database with every other save of its transaction.
+    """
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def row_params(
@@ -48,7 +59,7 @@ def row_params(
         job.parent_id,
         job.branch_index,
         job.attempt,
-        job.error,
+        storable_text(job.error),
         job.due,
         event,
         job.split_step,
@@ -57,7 +68,7 @@ def row_params(
         arrivals,
         job.join_step,
         bool(job.joined),
-        job.branch_error,
+        storable_text(job.branch_error),
         bool(job.branch_cancelled),
         job.gen,
         job.parent_gen,

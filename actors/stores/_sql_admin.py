@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
-from actors.stores._rows import read_row, row_params
+from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ class SqlAdmin:
                     row.state,
                     row.at,
                     row.worker,
-                    row.error,
+                    storable_text(row.error),
                     row.action,
                     row.started,
                 ),

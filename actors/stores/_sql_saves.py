@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from actors._errors import CodecError, JobExistsError, LeaseLostError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._group import Slice
+from actors.stores._rows import storable_text
 from actors.stores._statements import (
     HISTORY,
     STAMP_OF,
@@ -61,7 +62,7 @@ def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:
             job.state._value_,  # a plain attribute (.value is a descriptor)
             now,
             store.owner,
-            job.error,
+            storable_text(job.error),
             store._started(now),
         )
     return store._params(job, now), history, job

@@ -228,3 +228,26 @@ def test_a_stored_lone_surrogate_reads_as_an_unreadable_row(make_sql_store):
         assert store.codec.decode('"\\ud83d\\ude00"') == "\U0001f600"  # a pair is a character
     finally:
         store.close()
+
+
+def _open_missing(data):
+    raise FileNotFoundError(b"report-\xff.csv".decode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("commit", ["step", "group"])
+def test_an_error_quoting_text_no_database_takes_is_stored_escaped(make_sql_store, commit):
+    """A task's exception names a file that is not UTF-8: the job faults, once, stored."""
+    flow = Workflow("open", [Sequential("a", _open_missing)], start="a")
+    with Mediator([flow], store=make_sql_store(commit=commit)) as m:
+        job = m.schedule("open", {}).result(timeout=TIMEOUT)
+        stored = m.get_job(job.id)
+    assert job.state is JobState.FAULTED
+    assert stored.state is JobState.FAULTED
+    assert "report-\\udcff.csv" in stored.error  # the escape, where the database kept it
+
+
+def test_a_case_id_no_database_takes_is_refused_at_the_door(make_store):
+    with Mediator([_flow()], store=make_store()) as m:
+        with pytest.raises(ValueError, match="job_id must be"):
+            m.schedule("rule", {}, job_id=b"order-\xff".decode("utf-8", "surrogateescape"))
+        assert m.stats().admitted == 0
