@@ -85,8 +85,12 @@ class SqlAdmin:
         where: list[str] = []
         params: list[Any] = []
         if query.states:
-            where.append(f"state IN ({', '.join('?' for _ in query.states)})")
+            wanted = f"state IN ({', '.join('?' for _ in query.states)})"
             params.extend(s.value for s in query.states)
+            if JobState.FAULTED in query.states:  # a row whose state is no state reads FAULTED
+                wanted += f" OR state NOT IN ({', '.join('?' for _ in JobState)})"
+                params.extend(s.value for s in JobState)
+            where.append(f"({wanted})")
         for column, value in (
             ("workflow", query.workflow),
             ("version", query.version),

@@ -150,13 +150,14 @@ def unfinished(store: SqlStore) -> list[JobRecord]:
 
 
 def counts(store: SqlStore) -> dict[JobState, int]:
-    """How many jobs the store holds in each state (unknown state strings are skipped)."""
+    """How many jobs the store holds in each state.
+
+    A row whose state is no state (edited by hand) counts as FAULTED, as it reads.
+    """
     rows = store._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", (), "count jobs")
     out = dict.fromkeys(JobState, 0)
     for state, n in rows:
-        known = STATE_VALUES.get(state)
-        if known is not None:
-            out[known] += int(n)
+        out[STATE_VALUES.get(state, JobState.FAULTED)] += int(n)
     return out
 
 

@@ -79,3 +79,26 @@ def test_claim_returns_a_bad_row_faulted(sql_store, make_sql_store):
     assert got.state is JobState.FAULTED
     assert sql_store.get(job.id).state is JobState.FAULTED
     assert sql_store.claim("w2", now=100.0, lease_seconds=5.0, limit=5) == []
+
+
+def test_a_row_whose_state_is_no_state_is_counted_and_listed_as_faulted(make_sql_store):
+    """As it reads, FAULTED, in the counts and under ``--state faulted`` alike.
+
+    An operator's read saves nothing: the row keeps its bad state.
+    """
+    from actors.stores._admin_types import JobQuery
+
+    store = make_sql_store()
+    good, bad = rec(), rec()
+    store.create(good)
+    store.create(bad)
+    make_sql_store.raw("UPDATE jobs SET state = ? WHERE id = ?", ("zzz", bad.id))
+    counts = store.counts()
+    assert sum(counts.values()) == 2
+    assert counts[JobState.FAULTED] == 1
+    listed = store.query_jobs(JobQuery(states=(JobState.FAULTED,)), limit=10)
+    assert [s.record.id for s in listed] == [bad.id]
+    assert listed[0].record.state is JobState.FAULTED
+    ready = store.query_jobs(JobQuery(states=(JobState.READY,)), limit=10)
+    assert [s.record.id for s in ready] == [good.id]
+    assert make_sql_store.raw("SELECT state FROM jobs WHERE id = ?", (bad.id,)) == [("zzz",)]
