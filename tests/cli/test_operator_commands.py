@@ -349,13 +349,14 @@ def test_numbers_no_store_or_clock_can_take_are_refused_in_one_line(url: str) ->
 
 def test_data_with_nan_or_infinity_is_refused_as_not_json(url: str, tmp_path: Path) -> None:
     one = run("enqueue", "order", "--store", url, "--workflows", __name__, "--data", "NaN")
-    assert one.exit_code == 2 and "NaN is not JSON" in one.stderr
+    assert one.exit_code == 2 and "--data holds NaN, which is not JSON" in one.stderr
     lines = tmp_path / "cases.jsonl"
     lines.write_text('{"order": 1}\n{"x": Infinity}\n', encoding="utf-8")
     many = run("enqueue", "order", "--store", url, "--workflows", __name__, "--file", str(lines))
-    assert many.exit_code == 1 and "line 2 is not JSON: Infinity is not JSON" in many.stderr
+    assert many.exit_code == 2, many.output  # bad input, as --data: no longer 1
+    assert f"line 2 of {str(lines)!r} holds Infinity, which is not JSON" in many.stderr
     event = run("events", "send", "o2/ask", "--data", "-Infinity", "--store", url)
-    assert event.exit_code == 2 and "-Infinity is not JSON" in event.stderr
+    assert event.exit_code == 2 and "--data holds -Infinity, which is not JSON" in event.stderr
 
 
 def test_jobs_show_with_a_bad_workflows_reference_prints_nothing_but_the_error(url: str) -> None:
