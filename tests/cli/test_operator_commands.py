@@ -303,6 +303,28 @@ def test_jobs_show_history_keeps_step_and_worker_names_whole_on_a_narrow_termina
     assert all(len(line) <= 80 for line in lines), result.output
 
 
+def test_jobs_show_history_keeps_each_entry_on_one_line_in_a_pipe(tmp_path: Path) -> None:
+    """Not on a terminal (and no COLUMNS), rich folded at 80 columns: an entry took two lines.
+
+    The trial's ``taken over from w2 (its lease expired)  join ... ready`` ended with its
+    worker, ``by w3``, alone on the next line.
+    """
+    store = f"sqlite:///{tmp_path / 'piped.db'}"
+    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
+    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
+    with Mediator([flow], store=store, owner=worker) as mediator:
+        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
+    result = CliRunner().invoke(
+        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": None}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output[result.output.index("History of job o1") :].splitlines()
+    entries = [line for line in lines if step in line]
+    assert len(entries) == 2, result.output  # created, and its run
+    assert all(worker in line for line in entries), result.output  # each whole on its line
+    assert "created" in entries[0] and "done" in entries[1], result.output
+
+
 def test_prune_needs_a_unit_and_a_sane_age_and_deletes_nothing_otherwise(url: str) -> None:
     for age, why in (
         ("0", "a unit is required"),
