@@ -138,10 +138,11 @@ def main(show_traceback: bool) -> None:
 # -- shared helpers ----------------------------------------------------------------------------
 
 
-def _console() -> Console:
+def _console(width: int | None = None) -> Console:
     # Made per command so that output follows sys.stdout as it is at that moment (tests
-    # swap it); rich drops colours and animation when stdout is not a terminal.
-    return Console(highlight=False, soft_wrap=False)
+    # swap it); rich drops colours and animation when stdout is not a terminal. Without a
+    # ``width`` it is the terminal's, else COLUMNS, else (a pipe, a file) 80.
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def _open_store(url: str, **options: Any) -> Store:

@@ -16,7 +16,8 @@ from typing import Any
 import click
 
 from actors._cli import _to_json, _when, main, store_option
-from actors._cli_errors import BadArgumentError, CliError, Seconds, strict_json
+from actors._cli_errors import BadArgumentError, CliError, Seconds
+from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors.admin import (
@@ -219,9 +220,8 @@ def events_send(
     # give: an invented {} would reach on_reply / on_fault as a value nobody sent.
     try:
         payload = None if data is None else strict_json(data)
-    except ValueError as exc:
-        msg = f"--data is not JSON: {exc}"
-        raise BadArgumentError(msg) from None
+    except InputError as exc:
+        raise BadArgumentError(f"--data {exc}") from None
     problem = _correlation_id_problem(correlation_id)
     if problem is not None:  # a bad argument (exit 2), before the store is opened
         raise BadArgumentError(problem)

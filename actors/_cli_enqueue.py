@@ -7,16 +7,18 @@ from typing import IO, Any
 
 import click
 
+from actors._cases import valid_id
 from actors._cli import (
     _open_store,
     main,
     store_option,
     workflows_option,
 )
-from actors._cli_errors import BadArgumentError, CliError, _describe, strict_json
+from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_input import InputError, strict_json, text_problem
 from actors._cli_load import load_workflows
 from actors._client import enqueue_many
-from actors._errors import ActorsError
+from actors._errors import ActorsError, CodecError, JobExistsError
 from actors._workflow import Workflow
 
 __all__ = ["enqueue"]
@@ -36,16 +38,28 @@ def _pick(refs: Sequence[str], name: str, version: int | None) -> Workflow:
     return max(matching, key=lambda wf: wf.version)
 
 
-def _lines(source: IO[str]) -> Iterator[tuple[int, Any]]:
-    """(line number, value) of each non-blank line of JSON in ``source``."""
+def _shown(source: IO[str]) -> str:
+    """How errors name the ``--file``: its path as given, or stdin."""
+    name = getattr(source, "name", None)
+    if not isinstance(name, str) or name in {"-", "<stdin>"}:
+        return "stdin"
+    return repr(name)
+
+
+def _lines(source: IO[str], shown: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of JSON in ``source``.
+
+    ``source`` keeps bytes that are not UTF-8 as surrogates, so that such a line is
+    refused by its number (decoding strictly would fail inside the loop, unnamed).
+    """
     for number, line in enumerate(source, start=1):
         if not line.strip():
             continue
         try:
             yield number, strict_json(line)
-        except ValueError as exc:
-            msg = f"line {number} is not JSON: {exc}"
-            raise CliError(msg) from None
+        except InputError as exc:
+            msg = f"line {number} of {shown} {exc}"
+            raise BadArgumentError(msg) from None
 
 
 def _check_arguments(
@@ -77,13 +91,78 @@ def _check_arguments(
     if id_field is not None and source is None:
         msg = "--id-field names each case of --file; with --data use --id"
         raise BadArgumentError(msg)
+    for option, text in (("--id", job_id), ("--id-field", id_field)):
+        problem = None if text is None else text_problem(text)
+        if problem is not None:
+            raise BadArgumentError(f"{option} {problem}")
+    if job_id is not None and not valid_id(job_id):
+        msg = f"--id {job_id!r:.80} is not a case id ({_ID_RULE})"
+        raise BadArgumentError(msg)
 
 
-def _case_id(value: Any, field: str, number: int) -> str:
-    if not isinstance(value, dict) or field not in value:
-        msg = f"line {number} has no field {field!r} to name its case by"
-        raise CliError(msg)
-    return str(value[field])
+_ID_RULE = "a non-empty string without '/'"
+
+
+def _json_kind(value: Any) -> str:
+    """How an error names a JSON value that cannot be a case id."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"{value!r:.80}"
+
+
+def _case_id(value: Any, field: str, where: str) -> str:
+    """The case id line ``where`` names by ``field``: a string, or an int as its digits."""
+    if not isinstance(value, dict):
+        kind = _json_kind(value)
+        msg = f"{where} is {kind}, not an object with a field {field!r} to name its case by"
+        raise BadArgumentError(msg)
+    if field not in value:
+        msg = f"{where} has no field {field!r} to name its case by"
+        raise BadArgumentError(msg)
+    key = value[field]
+    if type(key) is int:  # not a bool: True would name the case "True"
+        key = str(key)
+    if type(key) is not str or not valid_id(key):
+        kind = _json_kind(key)
+        msg = f"{where}: field {field!r} is {kind}, not a case id ({_ID_RULE}, or an integer)"
+        raise BadArgumentError(msg)
+    return key
+
+
+class _Ids:
+    """The case ids of ``--file`` by ``--id-field``, each checked, none twice in the file.
+
+    Every id read is remembered with its line, so that a repeat in a later batch is
+    refused by both line numbers, not written over or skipped as already there.
+    """
+
+    def __init__(self, field: str, shown: str) -> None:
+        self.field = field
+        self.shown = shown
+        self.lines: dict[str, int] = {}
+
+    def of(self, chunk: list[tuple[int, Any]]) -> list[str]:
+        ids = []
+        for number, value in chunk:
+            where = f"line {number} of {self.shown}"
+            case_id = _case_id(value, self.field, where)
+            first = self.lines.setdefault(case_id, number)
+            if first != number:
+                msg = (
+                    f"{where}: case id {case_id!r:.80} (field {self.field!r}) is on line "
+                    f"{first} too: each case needs an id of its own"
+                )
+                raise BadArgumentError(msg)
+            ids.append(case_id)
+        return ids
 
 
 @main.command()
@@ -95,7 +174,7 @@ def _case_id(value: Any, field: str, number: int) -> str:
 @click.option(
     "--file",
     "source",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("r", encoding="utf-8", errors="surrogateescape"),
     default=None,
     help="Cases to write, one JSON value per line ('-' reads stdin).",
 )
@@ -104,7 +183,8 @@ def _case_id(value: Any, field: str, number: int) -> str:
     "--id-field",
     default=None,
     metavar="FIELD",
-    help="With --file: name each case by this field of its data (a business key).",
+    help="With --file: name each case by this field of its data (a business key: a string, "
+    "or an integer, which names the case by its digits).",
 )
 @click.option(
     "--batch",
@@ -142,28 +222,30 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
     """
     _check_arguments(store_url, data, source, job_id, id_field, skip_existing=skip_existing)
     wf = _pick(refs, workflow_name, version)
+    shown = "--data"
     if data is not None:
         try:
             value = strict_json(data)
-        except ValueError as exc:
-            msg = f"--data is not JSON: {exc}"
-            raise BadArgumentError(msg) from None
+        except InputError as exc:
+            raise BadArgumentError(f"--data {exc}") from None
         batches: Iterator[list[tuple[int, Any]]] = iter([[(0, value)]])
     else:
         assert source is not None
-        batches = _batched(_lines(source), batch)
+        shown = _shown(source)
+        batches = _batched(_lines(source, shown), batch)
     store = _open_store(store_url)
     progress = _Progress(from_file=source is not None, ids=id_field is not None)
+    named = None if id_field is None else _Ids(id_field, shown)
     try:
         for chunk in _guarded(batches, progress):
             ids = None
             if job_id is not None:
                 ids = [job_id]
-            elif id_field is not None:
+            elif named is not None:
                 try:
-                    ids = [_case_id(value, id_field, number) for number, value in chunk]
+                    ids = named.of(chunk)
                 except CliError as exc:
-                    raise CliError(f"{exc.message}; {progress}") from None
+                    raise _with(exc, progress) from None
             values = [value for _, value in chunk]
             if skip_existing and ids is not None:
                 there = store.existing(ids)
@@ -174,7 +256,7 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
                 made = enqueue_many(store, wf, values, job_ids=ids) if values else []
             except (ActorsError, ValueError) as exc:
                 where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if source is not None else ""
-                raise CliError(f"{_describe(exc)}{where}; {progress}") from None
+                raise _refused(exc, f"{where}; {progress}") from None
             for case in made:
                 click.echo(case)
             progress.done(len(made), chunk[-1][0])
@@ -182,6 +264,25 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
         store.close()
     if progress.skipped:
         click.echo(f"skipped {progress.skipped} case(s) the store already holds", err=True)
+
+
+def _refused(exc: Exception, told: str) -> CliError:
+    """The error for a batch ``enqueue_many`` refused; ``told``: its lines and the progress.
+
+    Data no store can keep, or ids it cannot take, are the user's input (exit 2); an id
+    the store holds already, or a store that fails, exit 1. The store's own errors keep
+    their class name; the others say all in their message.
+    """
+    if isinstance(exc, JobExistsError):  # a ValueError too
+        return CliError(f"{exc}{told}")
+    if isinstance(exc, CodecError | ValueError):
+        return BadArgumentError(f"{exc}{told}")
+    return CliError(f"{_describe(exc)}{told}")
+
+
+def _with(exc: CliError, progress: _Progress) -> CliError:
+    """``exc`` (of the same class, so the same exit status) telling how far enqueue got."""
+    return type(exc)(f"{exc.message}; {progress}")
 
 
 class _Progress:
@@ -225,7 +326,7 @@ def _guarded(
         except StopIteration:
             return
         except CliError as exc:
-            raise CliError(f"{exc.message}; {progress}") from None
+            raise _with(exc, progress) from None
         yield chunk
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import traceback
 from typing import IO, Any
@@ -11,7 +10,7 @@ import click
 
 from actors._redact import mask_secrets
 
-__all__ = ["BadArgumentError", "CliError", "Seconds", "strict_json"]
+__all__ = ["BadArgumentError", "CliError", "Seconds"]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
@@ -64,16 +63,3 @@ class Seconds(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return number
-
-
-def _no_constant(name: str) -> Any:
-    msg = f"{name} is not JSON (JSON has no NaN or Infinity)"
-    raise ValueError(msg)
-
-
-def strict_json(text: str) -> Any:
-    """``json.loads``, refusing the ``NaN``, ``Infinity`` and ``-Infinity`` Python accepts.
-
-    Data with them would be stored, then printed back as text no JSON reader takes.
-    """
-    return json.loads(text, parse_constant=_no_constant)

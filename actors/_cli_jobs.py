@@ -7,6 +7,7 @@ share ``parse_age`` and the ``Admin`` opened here.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
+_UNBOUNDED = 100_000  # columns for output that is not to a terminal: a table never folds
 _MOST = 100 * 366 * 86400.0  # an age past a century is a typo (and past what dates hold)
 
 
@@ -239,6 +241,10 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
     for row in rows:
         table.add_row(*row)
     console = _console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # A pipe or a file has no width to fit: rich would fold at 80 columns, cutting
+        # an entry in two. The table is as wide as its longest entry instead.
+        console = _console(width=_UNBOUNDED)
     if needed <= console.width:
         console.print(table)
         return

@@ -303,6 +303,28 @@ def test_jobs_show_history_keeps_step_and_worker_names_whole_on_a_narrow_termina
     assert all(len(line) <= 80 for line in lines), result.output
 
 
+def test_jobs_show_history_keeps_each_entry_on_one_line_in_a_pipe(tmp_path: Path) -> None:
+    """Not on a terminal (and no COLUMNS), rich folded at 80 columns: an entry took two lines.
+
+    The trial's ``taken over from w2 (its lease expired)  join ... ready`` ended with its
+    worker, ``by w3``, alone on the next line.
+    """
+    store = f"sqlite:///{tmp_path / 'piped.db'}"
+    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
+    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
+    with Mediator([flow], store=store, owner=worker) as mediator:
+        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
+    result = CliRunner().invoke(
+        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": None}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output[result.output.index("History of job o1") :].splitlines()
+    entries = [line for line in lines if step in line]
+    assert len(entries) == 2, result.output  # created, and its run
+    assert all(worker in line for line in entries), result.output  # each whole on its line
+    assert "created" in entries[0] and "done" in entries[1], result.output
+
+
 def test_prune_needs_a_unit_and_a_sane_age_and_deletes_nothing_otherwise(url: str) -> None:
     for age, why in (
         ("0", "a unit is required"),
@@ -349,13 +371,14 @@ def test_numbers_no_store_or_clock_can_take_are_refused_in_one_line(url: str) ->
 
 def test_data_with_nan_or_infinity_is_refused_as_not_json(url: str, tmp_path: Path) -> None:
     one = run("enqueue", "order", "--store", url, "--workflows", __name__, "--data", "NaN")
-    assert one.exit_code == 2 and "NaN is not JSON" in one.stderr
+    assert one.exit_code == 2 and "--data holds NaN, which is not JSON" in one.stderr
     lines = tmp_path / "cases.jsonl"
     lines.write_text('{"order": 1}\n{"x": Infinity}\n', encoding="utf-8")
     many = run("enqueue", "order", "--store", url, "--workflows", __name__, "--file", str(lines))
-    assert many.exit_code == 1 and "line 2 is not JSON: Infinity is not JSON" in many.stderr
+    assert many.exit_code == 2, many.output  # bad input, as --data: no longer 1
+    assert f"line 2 of {str(lines)!r} holds Infinity, which is not JSON" in many.stderr
     event = run("events", "send", "o2/ask", "--data", "-Infinity", "--store", url)
-    assert event.exit_code == 2 and "-Infinity is not JSON" in event.stderr
+    assert event.exit_code == 2 and "--data holds -Infinity, which is not JSON" in event.stderr
 
 
 def test_jobs_show_with_a_bad_workflows_reference_prints_nothing_but_the_error(url: str) -> None:

@@ -53,9 +53,9 @@ def test_a_file_that_fails_part_way_says_how_far_it_got_and_runs_again(
     args = ["enqueue", "flow", "--store", url, "--workflows", module, "--file", "cases.jsonl"]
     args += ["--batch", "100", "--id-field", "order"]
     failed = CliRunner().invoke(main, args)
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2  # a bad argument: the file's line
     line = _one_line(failed)
-    assert "line 150 is not JSON" in line
+    assert "line 150 of 'cases.jsonl' is not JSON" in line
     assert "100 case(s) written, from lines 1 to 100" in line
     assert "--skip-existing" in line
     assert failed.stdout.split() == [f"o{n}" for n in range(1, 101)]
@@ -83,7 +83,7 @@ def test_an_error_in_a_later_batch_names_its_lines_and_what_was_written(
     args = ["enqueue", "flow", "--store", url, "--workflows", module, "--file", "cases.jsonl"]
     failed = CliRunner().invoke(main, [*args, "--batch", "2", "--id-field", "order"])
     line = _one_line(failed)
-    assert "(lines 3 to 4)" in line
+    assert "line 4 of 'cases.jsonl'" in line and "is on line 1 too" in line
     assert "2 case(s) written, from lines 1 to 2" in line
 
 

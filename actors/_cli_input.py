@@ -1,0 +1,160 @@
+"""What the ``actors`` program reads from its user: JSON and ids, checked before any use.
+
+A value given as ``--data`` or as a line of ``--file`` must be JSON that a store keeps as
+it was given: text (no bytes that are not UTF-8, no lone surrogate), finite numbers, and
+arrays and objects nested at most ``MAX_JSON_DEPTH`` levels below the top value. What is wrong is an
+``InputError`` whose message names no place: the caller puts the place first
+(``--data``, ``line 3 of 'cases.jsonl'``), as in ``--data is not JSON: ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from actors.stores._plain_data import MAX_DEPTH
+
+__all__ = ["MAX_JSON_DEPTH", "InputError", "strict_json", "text_problem"]
+
+# The stores refuse data nested deeper than this (their encoder walks it recursively),
+# counted as they count it: the top value is level 0. Refused here, by where it is given.
+MAX_JSON_DEPTH = MAX_DEPTH
+_TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)"
+
+
+class InputError(ValueError):
+    """Why a text the user gave is not JSON a store keeps; the message starts with a verb.
+
+    ``f"--data {exc}"`` reads ``--data is not JSON: Expecting ',' delimiter at column 9``.
+    """
+
+
+class _RefusedError(ValueError):
+    """Raised from inside ``json.loads`` (by a hook); becomes an ``InputError``."""
+
+
+class _Bad(Exception):  # noqa: N818 - internal signal, never escapes this module
+    """A value of the parsed tree is refused; ``where`` collects its path while unwinding.
+
+    ``why`` says where the path goes with the marker ``{at}``.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+        self.where: list[str] = []
+
+
+def _place(text: str, pos: int) -> str:
+    """Where ``pos`` is in ``text``: a column, with the line when the text has several."""
+    body = text.rstrip()
+    if pos >= len(body):
+        return "at the end"
+    if "\n" not in body:
+        return f"at column {pos + 1}"
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    return f"at line {line}, column {column}"
+
+
+def _lone(char: str) -> str:
+    return f"the lone surrogate \\u{ord(char):04x} (half of a UTF-16 pair)"
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` (an argument, a line) is not text a store can keep; ``None`` if it is.
+
+    An argument or file with bytes that are not UTF-8 reaches Python as surrogates (each
+    byte it could not decode kept as one): they pass every check, then fail where the
+    text is encoded to be stored.
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char, place = text[exc.start], _place(text, exc.start)
+        if 0xDC80 <= ord(char) <= 0xDCFF:
+            return f"is not UTF-8 text (byte 0x{ord(char) - 0xDC00:02x} {place})"
+        return f"holds {_lone(char)} {place}, which is not text"
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"holds {name}, which is not JSON (JSON has no NaN or Infinity)"
+    raise _RefusedError(msg)
+
+
+def strict_json(text: str) -> Any:
+    r"""The value of the JSON ``text``, or ``InputError`` saying what is wrong and where.
+
+    Refused beyond ``json.loads``: ``NaN``, ``Infinity`` and ``-Infinity`` (Python reads
+    them; no JSON reader reads them back), a number too large for a float (``1e999``
+    would be stored as ``Infinity``), a string with a lone surrogate (``"\ud800"``),
+    bytes that are not UTF-8, and nesting deeper than ``MAX_JSON_DEPTH`` (the stores'
+    limit: what this takes, a store keeps).
+    """
+    problem = text_problem(text)
+    if problem is not None:
+        raise InputError(problem)
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        msg = f"is not JSON: {exc.msg} {_place(text, exc.pos)}"
+        raise InputError(msg) from None
+    except RecursionError:
+        raise InputError(_TOO_DEEP) from None
+    except _RefusedError as exc:
+        raise InputError(str(exc)) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        msg = f"is not JSON a store can keep: {exc}"
+        if "integer string conversion" in msg:
+            limit = sys.get_int_max_str_digits()
+            msg = f"holds an integer of more than {limit} digits, more than Python reads"
+        raise InputError(msg) from None
+    try:
+        _check(value, 0)
+    except _Bad as bad:
+        path = "".join(reversed(bad.where))
+        raise InputError(bad.why.replace("{at}", f" at {path}" if path else "")) from None
+    return value
+
+
+def _check(value: Any, depth: int) -> None:
+    """Refuse a non-finite float, a string that is not text, or nesting too deep."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _check_text(value)
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            msg = (
+                "holds a number{at} too large for a float: it would be stored as "
+                "Infinity, which is not JSON"
+            )
+            raise _Bad(msg)
+        return
+    if kind is not dict and kind is not list:
+        return
+    if depth > MAX_JSON_DEPTH:
+        raise _Bad(_TOO_DEEP)
+    pairs: Iterable[tuple[Any, Any]] = value.items() if kind is dict else enumerate(value)
+    for key, item in pairs:
+        try:
+            if kind is dict and not key.isascii():
+                _check_text(key, what="a key")
+            _check(item, depth + 1)
+        except _Bad as bad:
+            bad.where.append(f"[{key!r}]")
+            raise
+
+
+def _check_text(text: str, what: str = "a string") -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _Bad(f"holds {what}{{at}} with {_lone(text[exc.start])}, which is not text") from None
