@@ -74,6 +74,9 @@ class Actions:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
 
+    def _note_steps(self, index: int, steps: list[str]) -> None:
+        raise NotImplementedError
+
     def _fail(
         self, kind: type[Exception], headline: str, cause: BaseException | None = None
     ) -> NoReturn:
@@ -150,10 +153,19 @@ class Actions:
                 self._record(cell.name, *describe_message(cell.inbox.queue[0].message))
             else:
                 self._record(cell.name, STARTED)
-            if self._threads is None:
-                delivered = self.runtime.deliver(cell)
-            else:
-                delivered = self._deliver_on_own_thread(cell)
+            # The steps a runner runs in this delivery join its entry: the trace then
+            # shows which step ran where (a delivery runs them back to back).
+            hook, entry = self._hook, self.actions - 1
+            outer, hook.ran = hook.ran, []
+            try:
+                if self._threads is None:
+                    delivered = self.runtime.deliver(cell)
+                else:
+                    delivered = self._deliver_on_own_thread(cell)
+            finally:
+                ran, hook.ran = hook.ran, outer
+                if ran:
+                    self._note_steps(entry, ran)
             if delivered is not STARTED:
                 self.monitor.delivered(delivered)
         elif kind == _RESUME:

@@ -327,12 +327,15 @@ class StepHook:
         self.cap = cap
         """Steps one delivery may run before it counts as a livelock."""
         self.delivery_steps = 0
+        self.ran: list[str] = []
+        """Names of the steps the delivery under way ran (its trace entry lists them)."""
         self.between: Callable[[int, JobRecord, Any], None] | None = None
         """Called between two steps of one delivery: the harness's choice point there."""
 
     def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
         """Before ``runner`` runs ``step`` of ``job``."""
         self.delivery_steps += 1
+        self.ran.append(step.name)
         if self.delivery_steps > self.cap:
             # A loop without a parking step never leaves the runner's delivery; stop it
             # with a BaseException, which pykka does not take for an actor's failure.

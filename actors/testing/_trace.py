@@ -38,3 +38,15 @@ class Recorder:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         self._raw.append((self.actions, actor, action, job, detail))
         self.actions += 1
+
+    def _note_steps(self, index: int, steps: list[str]) -> None:
+        """Add to entry ``index`` (a runner's delivery) the steps it ran, in order."""
+        at, actor, action, job, detail = self._raw[index]
+        ran = ", ".join(map(repr, steps))
+        self._raw[index] = (
+            at,
+            actor,
+            action,
+            job,
+            f"{detail}; ran {ran}" if detail else f"ran {ran}",
+        )

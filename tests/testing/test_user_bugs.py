@@ -110,6 +110,13 @@ def test_a_race_between_two_steps_of_parallel_branches_is_found_shrunk_and_repla
     assert first is not None and first.startswith("lost update: 2 branches counted 1")
     # Without the choice point between steps the same search finds nothing.
     assert _fails(lambda: _back_to_back(branches, runners, seed), InvariantViolation) is None
+    # The trace says which steps each delivery ran, so the interleaving can be read off:
+    # both branches' reads before either write.
+    with pytest.raises(InvariantViolation) as report:
+        count_with(*smallest)
+    runs = [line for line in str(report.value).splitlines() if " RunJob " in line]
+    assert any("ran 'b0'" in line or "ran 'b1'" in line for line in runs), runs
+    assert any("_write'" in line for line in str(report.value).splitlines())
 
 
 def _back_to_back(branches: int, runners: int, seed: int) -> None:
