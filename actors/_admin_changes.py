@@ -27,6 +27,9 @@ __all__ = ["cancel_change", "event_change", "retry_change"]
 _Change = tuple[list[JobRecord], list[HistoryRow], Any]
 
 
+# Said by the CLI, the Python API and the dashboard alike (which has no reset of its own).
+_HOW_TO_RESET = "(actors jobs retry JOB --from STEP, or Admin.retry(job, from_step=...))"
+
 def _row(job: JobRecord, operator: str, action: str) -> HistoryRow:
     return HistoryRow(
         job.id, 0, job.step, job.attempt, job.state.value, time.time(), operator, job.error, action
@@ -89,8 +92,8 @@ def retry_change(
         if from_step is None:
             if target.state is not JobState.FAULTED:
                 msg = (
-                    f"job {job_id} is {target.state.value}, not faulted; give a step to "
-                    "reset it to (--from STEP)"
+                    f"job {job_id} is {target.state.value}, not faulted; reset it to a step "
+                    f"instead {_HOW_TO_RESET}"
                 )
                 raise ActionRefusedError(msg)
             _retry(target, records, saves, history, operator)
@@ -127,7 +130,7 @@ def _retry(
         if not kids:
             msg = (
                 f"job {job.id} ended with its split and no branch of that split faulted "
-                "to retry; reset it to a step instead (--from STEP)"
+                f"to retry; reset it to a step instead {_HOW_TO_RESET}"
             )
             raise ActionRefusedError(msg)
         for kid in kids:
