@@ -30,6 +30,7 @@ _Change = tuple[list[JobRecord], list[HistoryRow], Any]
 # Said by the CLI, the Python API and the dashboard alike (which has no reset of its own).
 _HOW_TO_RESET = "(actors jobs retry JOB --from STEP, or Admin.retry(job, from_step=...))"
 
+
 def _row(job: JobRecord, operator: str, action: str) -> HistoryRow:
     return HistoryRow(
         job.id, 0, job.step, job.attempt, job.state.value, time.time(), operator, job.error, action

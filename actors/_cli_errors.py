@@ -8,9 +8,10 @@ from typing import IO, Any
 
 import click
 
+from actors._cli_input import text_problem
 from actors._redact import mask_secrets
 
-__all__ = ["BadArgumentError", "CliError", "Seconds"]
+__all__ = ["BadArgumentError", "CliError", "Seconds", "text_argument"]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
@@ -63,3 +64,12 @@ class Seconds(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return number
+
+
+def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback: an id given as bytes that are not UTF-8 is named, not a traceback."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem is not None:
+            raise BadArgumentError(f"{(param.metavar or param.name or 'the argument')} {problem}")
+    return value

@@ -385,3 +385,24 @@ def test_jobs_show_with_a_bad_workflows_reference_prints_nothing_but_the_error(u
     result = run("jobs", "show", "o1", "--tree", "--store", url, "--workflows", "no_such_module")
     assert result.exit_code == 2, result.output
     assert result.stdout == "" and "no_such_module" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["jobs", "show"], "ID"),
+        (["jobs", "cancel"], "ID"),
+        (["jobs", "retry"], "ID"),
+        (["events", "send"], "CORRELATION_ID"),
+    ],
+)
+def test_an_id_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
+    tmp_path: Path, command: list[str], name: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
+    given = b"order-\xff".decode("utf-8", "surrogateescape")  # what a shell hands Python
+    result = CliRunner().invoke(main, [*command, given, "--store", url])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"actors: error: {name} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
