@@ -108,6 +108,10 @@ def test_the_machine_finds_a_lost_wakeup_and_prints_the_steps():
     )
     assert "state = LostWakeupMachine()" in program
     assert "data(...)" not in program and "Draw " not in "\n".join(notes)
+    # One invariant line after each rule, not one per invariant: the rules stay readable.
+    lines = program.splitlines()[1:]
+    checks = [line for line in lines if line.startswith("state.invariants_hold(")]
+    assert len(checks) <= len(lines) - len(checks) + 1, program
     assert not str(info.value).startswith("Deadlock:")  # the kind is printed once, by Python
     with pytest.raises(Deadlock):
         exec(program, {"LostWakeupMachine": LostWakeupMachine})
