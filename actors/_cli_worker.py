@@ -27,7 +27,7 @@ from actors._cli_load import load_workflows
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
 from actors._log_json import JsonFormatter
-from actors._redact import mask_url
+from actors._redact import RedactingFilter, mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
 from actors.stores._sql import GROUP_WAIT
@@ -254,21 +254,29 @@ def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
 
 @contextlib.contextmanager
 def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
-    """Send the engine's logs (the ``actors`` logger) to stderr while the block runs."""
+    """Send the engine's logs (the ``actors`` logger) to stderr while the block runs.
+
+    The PostgreSQL driver's warnings (a lost connection, a pool that cannot connect) go
+    the same way, in the same format and masked: Python's last-resort handler printed
+    them bare, without time or level.
+    """
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
     if form == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    engine_logger = logging.getLogger("actors")
-    level_before = engine_logger.level
-    engine_logger.addHandler(handler)
-    engine_logger.setLevel(level.upper())
+    levels = {"actors": level.upper(), "psycopg": "WARNING"}
+    before = {name: logging.getLogger(name).level for name in levels}
+    for name, wanted in levels.items():
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(wanted)
     try:
         yield
     finally:
-        engine_logger.removeHandler(handler)
-        engine_logger.setLevel(level_before)
+        for name, level_before in before.items():
+            logging.getLogger(name).removeHandler(handler)
+            logging.getLogger(name).setLevel(level_before)
 
 
 def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:

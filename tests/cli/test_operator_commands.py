@@ -406,3 +406,19 @@ def test_an_id_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"actors: error: {name} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
+
+
+def test_worker_logs_the_database_drivers_warnings_in_its_format_masked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    driver = logging.getLogger("psycopg.pool")
+    with _log_to_stderr("info"):
+        driver.warning("error connecting in %r: postgresql://app:hunter2@db/jobs", "actors-store")
+        driver.debug("not shown: the driver's chatter below WARNING")
+    driver.warning("after the worker: not its to print")
+    lines = err.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert " WARNING psycopg.pool: error connecting in 'actors-store'" in lines[0]
+    assert "hunter2" not in lines[0] and "app:***@db" in lines[0]
