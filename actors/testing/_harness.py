@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Harness"]
 
+_NO_FAULTS = FaultPlan()  # frozen: one for every harness given none
+
 A = TypeVar("A", bound=pykka.Actor)
 
 
@@ -152,7 +154,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
                 "e.g. faults=FaultPlan(crashes=(Crash(2),))"
             )
             raise TypeError(msg)
-        self.plan = faults or FaultPlan()
+        self.plan = faults or _NO_FAULTS
         """The fault plan (``faults=``; an empty plan by default)."""
         self.faults = FaultInjector(self.plan, runners=runners)
         """Applies ``plan`` as the run goes; ``faults.steps`` counts the steps run so far."""

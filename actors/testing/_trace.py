@@ -8,11 +8,14 @@ test looking at the interleaving).
 
 from __future__ import annotations
 
+from typing import Any
+
 from actors.testing._report import TraceEntry
 
 __all__ = ["Recorder"]
 
-_Raw = tuple[int, str, str, str | None, str]
+# The detail is a str, or (str, steps run) for a runner's delivery (worded when read).
+_Raw = tuple[int, str, str, str | None, Any]
 
 
 class Recorder:
@@ -32,7 +35,7 @@ class Recorder:
         """
         entries, raw = self._entries, self._raw
         if len(entries) < len(raw):
-            entries.extend([TraceEntry(*action) for action in raw[len(entries) :]])
+            entries.extend([_entry(*action) for action in raw[len(entries) :]])
         return entries
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
@@ -40,13 +43,17 @@ class Recorder:
         self.actions += 1
 
     def _note_steps(self, index: int, steps: list[str]) -> None:
-        """Add to entry ``index`` (a runner's delivery) the steps it ran, in order."""
+        """Add to entry ``index`` (a runner's delivery) the steps it ran, in order.
+
+        Kept as the list; worded only if the trace is read.
+        """
         at, actor, action, job, detail = self._raw[index]
-        ran = ", ".join(map(repr, steps))
-        self._raw[index] = (
-            at,
-            actor,
-            action,
-            job,
-            f"{detail}; ran {ran}" if detail else f"ran {ran}",
-        )
+        self._raw[index] = (at, actor, action, job, (detail, steps))
+
+
+def _entry(index: int, actor: str, action: str, job: str | None, detail: Any) -> TraceEntry:
+    if type(detail) is tuple:  # (detail, steps run): see _note_steps
+        said, steps = detail
+        ran = "ran " + ", ".join(map(repr, steps))
+        detail = f"{said}; {ran}" if said else ran
+    return TraceEntry(index, actor, action, job, detail)
