@@ -29,6 +29,7 @@ __all__ = [
     "handle_failure",
     "handle_receive",
     "hooks",
+    "init_fields",
     "tell_marking_put",
     "told",
     "wrap_threading_future_get",
@@ -60,6 +61,22 @@ def hooks(
     if loop is not None:
         attrs[LOOP_HOOK] = loop
     return attrs
+
+
+# What pykka.Actor.__init__ sets, and nothing else (tests/test_pykka_seam.py checks it).
+INIT_FIELDS = frozenset({"actor_urn", "actor_inbox", "actor_stopped", "_actor_ref"})
+
+
+def init_fields(actor: pykka.Actor, urn: str, stopped: Any) -> None:
+    """Do what ``pykka.Actor.__init__`` does, with the given urn and stop flag.
+
+    For a runtime whose actors need neither a random urn nor a ``threading.Event`` (the
+    deterministic harness starts several actors for every schedule it runs).
+    """
+    actor.actor_urn = urn
+    actor.actor_inbox = getattr(actor, INBOX_HOOK)()
+    actor.actor_stopped = stopped
+    actor._actor_ref = pykka.ActorRef(actor)
 
 
 def told(envelope: Envelope[Any]) -> tuple[bool, Any]:

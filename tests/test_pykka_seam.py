@@ -89,6 +89,16 @@ def test_the_hooks_plug_into_an_actor_class() -> None:
     assert made == ["Seamed"]
 
 
+def test_init_fields_sets_what_pykkas_init_sets() -> None:
+    """The harness's actors skip pykka's __init__ for init_fields: the same fields, no more."""
+    made = pykka.ThreadingActor()
+    assert set(vars(made)) == seam.INIT_FIELDS  # a pykka that sets more fails here
+    light = object.__new__(pykka.ThreadingActor)
+    seam.init_fields(light, "urn:test:1", made.actor_stopped)
+    assert set(vars(light)) == seam.INIT_FIELDS
+    assert light.actor_ref.actor_urn == "urn:test:1" and light.actor_ref.is_alive()
+
+
 def test_no_other_module_reaches_into_pykka() -> None:
     private = re.compile(
         r"pykka\._|_create_actor_inbox|_create_future|_start_actor_loop|_handle_receive|_handle_failure"
