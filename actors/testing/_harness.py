@@ -201,6 +201,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             clock=self.clock,
             runtime=self.runtime,
             ids=lambda: f"j{next(counter)}",
+            owner="harness",  # the same on every run (a shared store's lease stamps)
             runner_batch=runner_batch,
         )
         """The simulated engine: a real ``Mediator`` on the harness's runtime and clock."""
