@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import reprlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from actors._copy import copy_data
 from actors._engine import job_log, logger
@@ -170,22 +170,15 @@ def _goto(job: JobRecord, target: str | None) -> None:
 class Interpreter:
     """Runs one step of a job on its record; ``codec`` checks the data branches start with.
 
-    ``kinds`` maps each step class to its handler ``(job, step, wf) -> Effect | None``.
+    ``KINDS`` maps each step class to its handler, called as ``(interpreter, job, step,
+    wf) -> Effect | None``: one table for every runner (a runner of the test harness is
+    made for every schedule it runs).
     """
+
+    KINDS: ClassVar[dict[type, Callable[..., Effect | None]]] = {}
 
     def __init__(self, codec: Codec | None) -> None:
         self.codec = codec
-        self.kinds: dict[type, Callable[[JobRecord, Any, Workflow], Effect | None]] = {
-            Sequential: self.sequential,
-            ExclusiveChoice: self.choice,
-            ParallelSplit: self.split,
-            Synchronize: self.join,
-            Discriminator: self.join,
-            SimpleMerge: self.simple_merge,
-            Wait: self.wait,
-            RequestReaction: self.request,
-            DeferredChoice: self.deferred,
-        }
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
         self.returned: tuple[str, str, Any] | None = None
@@ -214,7 +207,7 @@ class Interpreter:
 
     def step(self, job: JobRecord, step: Step, wf: Workflow) -> Effect | None:
         """Run ``step`` (the job's current one); ``None``: save and go on to ``job.step``."""
-        effect = self.kinds[type(step)](job, step, wf)
+        effect = self.KINDS[type(step)](self, job, step, wf)
         if effect is None and job.step is None:
             return finished(job, step)
         return effect
@@ -401,3 +394,18 @@ class Interpreter:
                 return failed
         _goto(job, target)
         return None
+
+
+Interpreter.KINDS.update(
+    {
+        Sequential: Interpreter.sequential,
+        ExclusiveChoice: Interpreter.choice,
+        ParallelSplit: Interpreter.split,
+        Synchronize: Interpreter.join,
+        Discriminator: Interpreter.join,
+        SimpleMerge: Interpreter.simple_merge,
+        Wait: Interpreter.wait,
+        RequestReaction: Interpreter.request,
+        DeferredChoice: Interpreter.deferred,
+    }
+)

@@ -191,7 +191,7 @@ class Runner(pykka.Actor):
         metrics = self._e.metrics
         tracer = self._e.tracer
         steps = wf.steps
-        kinds = self._steps.kinds
+        kinds, steps_of = self._steps.KINDS, self._steps
         engine = self._e
         lane = self._lane
         leases, stop = self._leases, engine.stop
@@ -247,16 +247,16 @@ class Runner(pykka.Actor):
             # and faults are part of it.
             if tracer is not None:
                 with tracer.step(job, step.name):
-                    effect = kinds[type(step)](job, step, wf)
+                    effect = kinds[type(step)](steps_of, job, step, wf)
                     if effect is not None:
                         return self._end.apply(job, step, effect)
             elif metrics is None:
-                effect = kinds[type(step)](job, step, wf)
+                effect = kinds[type(step)](steps_of, job, step, wf)
                 if effect is not None:
                     return self._end.apply(job, step, effect)
             else:
                 began = time.perf_counter()
-                effect = kinds[type(step)](job, step, wf)
+                effect = kinds[type(step)](steps_of, job, step, wf)
                 ended = None if effect is None else self._end.apply(job, step, effect)
                 metrics.step(wf.name, step.name, time.perf_counter() - began)
                 if ended is not None:

@@ -12,6 +12,7 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -115,33 +116,25 @@ class Scheduler(pykka.Actor):
             recovery=self._recovery,
         )
         self._unwatch: Callable[[], None] = lambda: None
-        self._handlers: dict[type, Callable[[Any], Any]] = {
-            m.Admitted: self._on_admitted,
-            m.SpawnBranch: self._on_spawn,
-            m.BranchArrived: self._on_arrived,
-            m.JobParked: self._on_parked,
-            m.JobEnded: self._on_ended,
-            m.RunnerFailed: self._on_runner_failed,
-            m.CaseLost: lambda msg: self._fx.drop_case(msg.job.case_id, msg.error),
-            m.LeaseUnvouched: self._on_unvouched,
-            m.SliceUnsaved: self._on_slice_unsaved,
-            m.JobShed: self._on_shed,
-            m.RunnerIdle: lambda _: None,
-            m.TimerDue: self._on_timer_due,
-            m.Wake: self._on_wake,
-            m.DeliverEvent: self._on_event,
-            m.JobSendFailed: lambda msg: self._on_event(
-                m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
-            ),
-            m.CancelJob: self._on_cancel,
-            m.OperatorAction: lambda msg: act_for_mediator(self, self._e.store, msg.request),
-            m.TakeCase: lambda msg: self._fx.take_case(msg.case_id),
-            m.GetStats: self._on_stats,
-            m.Drain: self._on_drain,
-            m.Schedule: self._on_schedule,
-            m.ToldSchedule: self._on_told_schedule,
-            GetRunners: lambda _: list(self._crew.refs),
-        }
+        self._handlers = _handlers_of(type(self))
+
+    def _on_case_lost(self, msg: m.CaseLost) -> None:
+        self._fx.drop_case(msg.job.case_id, msg.error)
+
+    def _on_runner_idle(self, _msg: m.RunnerIdle) -> None:
+        return None  # a draining shutdown looks again after every message
+
+    def _on_send_failed(self, msg: m.JobSendFailed) -> Any:
+        return self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
+
+    def _on_operator(self, msg: m.OperatorAction) -> Any:
+        return act_for_mediator(self, self._e.store, msg.request)
+
+    def _on_take_case(self, msg: m.TakeCase) -> Any:
+        return self._fx.take_case(msg.case_id)
+
+    def _on_get_runners(self, _msg: GetRunners) -> list[Any]:
+        return list(self._crew.refs)
 
     def view(self) -> SchedulerView:
         """A read-only view of what this Scheduler holds (for the test harness's probe)."""
@@ -225,7 +218,7 @@ class Scheduler(pykka.Actor):
                 self._out.discard(job.id)
                 if self._book.stopping:
                     self._book.returned(job)
-        answer = handler(message)
+        answer = handler(self, message)
         if self._tally.draining:
             self._check_drain()
         return answer
@@ -396,3 +389,45 @@ class Scheduler(pykka.Actor):
         quiet = self._crew.quiet() and not self._poller.leases.waiting
         for fut in self._tally.settle(quiet=quiet):
             fut.set(None)
+
+
+# Which method handles each message, by name: a subclass that overrides one (a test's
+# planted bug, say) is served its own. Resolved once per class (see _handlers_of), not
+# bound anew by every Scheduler (the test harness makes one for each schedule it runs).
+_HANDLER_NAMES: dict[type, str] = {
+    m.Admitted: "_on_admitted",
+    m.SpawnBranch: "_on_spawn",
+    m.BranchArrived: "_on_arrived",
+    m.JobParked: "_on_parked",
+    m.JobEnded: "_on_ended",
+    m.RunnerFailed: "_on_runner_failed",
+    m.CaseLost: "_on_case_lost",
+    m.LeaseUnvouched: "_on_unvouched",
+    m.SliceUnsaved: "_on_slice_unsaved",
+    m.JobShed: "_on_shed",
+    m.RunnerIdle: "_on_runner_idle",
+    m.TimerDue: "_on_timer_due",
+    m.Wake: "_on_wake",
+    m.DeliverEvent: "_on_event",
+    m.JobSendFailed: "_on_send_failed",
+    m.CancelJob: "_on_cancel",
+    m.OperatorAction: "_on_operator",
+    m.TakeCase: "_on_take_case",
+    m.GetStats: "_on_stats",
+    m.Drain: "_on_drain",
+    m.Schedule: "_on_schedule",
+    m.ToldSchedule: "_on_told_schedule",
+    GetRunners: "_on_get_runners",
+}
+# Weak: the harness's simulated Scheduler classes come and go with their runtimes.
+_TABLES: weakref.WeakKeyDictionary[type, dict[type, Callable[[Any, Any], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _handlers_of(cls: type[Scheduler]) -> dict[type, Callable[[Any, Any], Any]]:
+    """``cls``'s handler of each message type, as functions taking the Scheduler first."""
+    table = _TABLES.get(cls)
+    if table is None:
+        table = _TABLES[cls] = {kind: getattr(cls, name) for kind, name in _HANDLER_NAMES.items()}
+    return table
