@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["Alarm", "Clock", "SystemClock"]
+
+_LONGEST_WAIT = 3600.0  # the alarm thread looks at the time at least hourly
 
 
 class Alarm(Protocol):
@@ -70,10 +73,15 @@ class _ThreadAlarm:
                         self._cond.wait()
                         continue
                     delay = self._when - self._clock.now()
+                    if math.isnan(delay):  # never due: nothing to wait for
+                        self._when = None
+                        continue
                     if delay <= 0:
                         self._when = None
                         break
-                    self._cond.wait(delay)
+                    # A due time read from a store may be past what a lock can wait for:
+                    # waiting that long would raise here and stop this thread for good.
+                    self._cond.wait(min(delay, _LONGEST_WAIT))
                 if self._closed:
                     return
             self._callback()

@@ -20,6 +20,7 @@ from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import CodecError
 from actors._job import JobRecord, JobState, StepContext
+from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -350,10 +351,13 @@ class Interpreter:
             _goto(job, step.next)
             return None
         try:
-            duration = float(step.duration(job.data) if callable(step.duration) else step.duration)
+            duration = step.duration(job.data) if callable(step.duration) else step.duration
         except Exception as exc:
             return fault(job, step, f"duration raised {_describe(exc)}")
-        return Park(max(duration, 0.0))
+        problem = seconds_problem(duration)
+        if problem is not None:  # never a timer: nan or a century would stop every timer
+            return fault(job, step, f"duration returned {problem}")
+        return Park(max(float(duration), 0.0))
 
     def request(self, job: JobRecord, step: RequestReaction, wf: Workflow) -> Effect | None:
         """Send the request (parked first); apply the reply, fault reply or timeout."""

@@ -108,7 +108,10 @@ class Retry:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return float(min(self.backoff * self.multiplier ** (attempt - 1), self.max_backoff))
+        try:
+            return float(min(self.backoff * self.multiplier ** (attempt - 1), self.max_backoff))
+        except OverflowError:  # a long run of attempts: the cap long since reached
+            return float(self.max_backoff)
 
 
 @dataclass(frozen=True, slots=True)

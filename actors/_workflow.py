@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actors._errors import WorkflowDefinitionError
+from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -146,6 +147,12 @@ class Workflow:
                 r = step.retry
                 if not isinstance(r, Retry):
                     self._fail(step.name, f"retry must be a Retry(...), got {r!r}")
+                for what in ("backoff", "max_backoff", "multiplier"):
+                    problem = seconds_problem(getattr(r, what))
+                    if problem is not None:
+                        self._fail(step.name, f"retry.{what}: {problem}")
+                if not isinstance(r.attempts, int) or isinstance(r.attempts, bool):
+                    self._fail(step.name, f"retry.attempts must be an int, got {r.attempts!r}")
                 if r.attempts < 1 or r.backoff < 0 or r.multiplier < 1:
                     self._fail(
                         step.name, "retry needs attempts >= 1, backoff >= 0, multiplier >= 1"
@@ -178,10 +185,12 @@ class Workflow:
             self._need(step, "next", step.next, required=False)
         elif isinstance(step, Wait):
             self._need(step, "next", step.next, required=True)
-            if not callable(step.duration) and (
-                not isinstance(step.duration, int | float) or step.duration < 0
-            ):
-                self._fail(step.name, f"duration must be seconds >= 0, got {step.duration!r}")
+            if not callable(step.duration):
+                problem = seconds_problem(step.duration)
+                if problem is None and step.duration < 0:
+                    problem = f"{step.duration!r} is negative"
+                if problem is not None:
+                    self._fail(step.name, f"duration must be seconds >= 0: {problem}")
         elif isinstance(step, RequestReaction):
             self._callable(step, "send", step.send, required=True)
             self._callable(step, "on_reply", step.on_reply, required=False)
@@ -203,8 +212,13 @@ class Workflow:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")
 
     def _timeout(self, step: Step, timeout: float | None) -> None:
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
-            self._fail(step.name, f"timeout must be seconds >= 0 or None, got {timeout!r}")
+        if timeout is None:
+            return
+        problem = seconds_problem(timeout)
+        if problem is None and timeout < 0:
+            problem = f"{timeout!r} is negative"
+        if problem is not None:
+            self._fail(step.name, f"timeout must be seconds >= 0 or None: {problem}")
 
     def _reach(self, roots: Iterable[str]) -> set[str]:
         seen: set[str] = set()

@@ -401,3 +401,58 @@ def test_real_clock_short_wait_end_to_end() -> None:
     with Mediator([wait_flow(0.05)], runners=1) as m:
         job = m.schedule("wait", {}).result(timeout=TIMEOUT)
     assert job.data == {"after": True}
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        (float("nan"), "nan is not a finite number of seconds"),
+        (float("inf"), "inf is not a finite number of seconds"),
+        (1.7e12, "1700000000000.0 seconds is more than a century"),
+        ("1", "'1' is not a number of seconds"),
+    ],
+)
+def test_a_wait_whose_duration_no_timer_can_hold_faults_alone(
+    clock: VirtualClock, given: Any, words: str
+) -> None:
+    """One bad duration faults its own job; the other timers of the engine go on."""
+    computed = Workflow(
+        "computed",
+        [Wait("w", duration=lambda d: d["secs"], next="b"), Sequential("b", setter("after"))],
+        start="w",
+    )
+    with Mediator([computed, wait_flow(5)], clock=clock, runners=1) as m:
+        bad = m.schedule("computed", {"secs": given})
+        job = bad.result(timeout=TIMEOUT)
+        assert job.state is JobState.FAULTED
+        assert f"step 'w': duration returned {words}" in (job.error or "")
+        good = m.schedule("wait", {})
+        clock.wait_for_alarm(TIMEOUT)
+        clock.advance(5)
+        assert good.result(timeout=TIMEOUT).data == {"after": True}
+
+
+def test_the_system_clock_outlives_a_due_time_past_what_a_thread_can_wait_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actors import _clock
+
+    waited = threading.Event()
+
+    class Watched(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is not None:
+                waited.set()  # the alarm's thread is waiting for the due time it was given
+            return super().wait(timeout)
+
+    monkeypatch.setattr(_clock.threading, "Condition", Watched)
+    rang = threading.Event()
+    clock = _clock.SystemClock()
+    alarm = clock.alarm(rang.set)
+    try:
+        alarm.set(clock.now() + 1e12)  # from a damaged row, say: waiting that long raised
+        assert waited.wait(TIMEOUT)
+        alarm.set(clock.now() + 0.01)
+        assert rang.wait(TIMEOUT)  # the alarm's thread is still alive
+    finally:
+        alarm.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flows import setter
 
@@ -22,6 +24,10 @@ from actors import (
 )
 
 noop = setter("x")
+
+
+def noop2(data: Any, ctx: Any) -> None:
+    """A request's send: takes the data and the context."""
 
 
 def fails(match: str, steps: list, start: str = "a", name: str = "flow") -> None:
@@ -94,6 +100,28 @@ def test_wait_without_next() -> None:
 def test_wait_with_negative_duration() -> None:
     steps = [Wait("a", duration=-1, next="b"), Sequential("b", noop)]
     fails(r"step 'a': duration must be seconds >= 0", steps)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (float("nan"), r"nan is not a finite number of seconds"),
+        (float("inf"), r"inf is not a finite number of seconds"),
+        (1.7e12, r"1700000000000.0 seconds is more than a century \(a time in milliseconds\?\)"),
+        ("5", r"'5' is not a number of seconds"),
+        (True, r"True is not a number of seconds"),
+    ],
+)
+def test_a_wait_or_timeout_no_timer_can_hold_is_refused(seconds: Any, words: str) -> None:
+    """A nan, an infinity or a century stopped every timer of the engine, not one case."""
+    end = Sequential("b", noop)
+    fails(rf"step 'a': duration must be seconds >= 0: {words}", [Wait("a", seconds, "b"), end])
+    request = RequestReaction("a", send=noop2, next="b", timeout=seconds)
+    fails(rf"step 'a': timeout must be seconds >= 0 or None: {words}", [request, end])
+    choice = DeferredChoice("a", events={"go": "b"}, timeout=seconds)
+    fails(rf"step 'a': timeout must be seconds >= 0 or None: {words}", [choice, end])
+    retry = Sequential("a", noop, next="b", retry=Retry(backoff=seconds))
+    fails(rf"step 'a': retry.backoff: {words}", [retry, end])
 
 
 def test_task_that_is_not_callable() -> None:

@@ -6,6 +6,7 @@ the job naming it (see ``SqlStore._records``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -205,9 +206,9 @@ class _RowReader:
         value = self.row[i]
         if value is None:
             return None
-        if type(value) in (int, float):
+        if type(value) in (int, float) and math.isfinite(value):
             return float(value)
-        self._bad(name, "a number or NULL", value)
+        self._bad(name, "a finite number or NULL", value)  # a nan due time breaks the timers
         return None
 
     def flag(self, i: int, name: str) -> bool:

@@ -26,6 +26,7 @@ BAD_COLUMNS = [
     ("attempt", -1, "column attempt holds -1 (expected an integer >= 1)"),
     ("version", 0, "column version holds 0 (expected an integer >= 1)"),
     ("branch_index", -3, "column branch_index holds -3 (expected an integer >= 0 or NULL)"),
+    ("due", float("inf"), "column due holds inf (expected a finite number or NULL)"),
 ]
 
 

@@ -1,0 +1,31 @@
+"""Durations and due times the engine can wait for: finite, and within a century.
+
+A wait of ``nan`` seconds, of infinity or of a millisecond timestamp taken for seconds
+(``1.7e12``) is a mistake, and the engine's timers cannot hold it: a NaN breaks the
+order of the timer queue, and a due time past what a thread can wait for stops the
+clock's thread. Such a value is refused where it is given, naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["MAX_SECONDS", "seconds_problem"]
+
+MAX_SECONDS = 100 * 365.25 * 86_400.0
+"""The longest wait (about 3.2e9 seconds): a century."""
+
+
+def seconds_problem(value: Any) -> str | None:
+    """Why ``value`` is not a number of seconds to wait (``None`` when it is one).
+
+    Negative numbers pass: a wait of less than nothing is no wait at all.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value!r:.60} is not a number of seconds"
+    if math.isnan(value) or math.isinf(value):
+        return f"{value!r} is not a finite number of seconds"
+    if value > MAX_SECONDS:
+        return f"{value!r} seconds is more than a century (a time in milliseconds?)"
+    return None
