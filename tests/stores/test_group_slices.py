@@ -222,7 +222,12 @@ def test_awkward_text_and_floats_come_back_exactly_from_a_group(group):
             job.state = JobState.WAITING
             group.save(job)
         group.end_slice()
-    for job, due in zip(jobs, dues, strict=True):
+    for job, due in zip(jobs, dues[:2], strict=False):
         got = group.load(job.id)
         assert (got.data, got.error, got.due) == ({text: [text, due]}, text, due)
         assert group.history(job.id)[-1][0] == job.step
+    # The infinite due time went too (as typed arrays on PostgreSQL), and reads as what
+    # no engine could wait for: the row is unreadable, its data kept.
+    got = group.load(jobs[2].id)
+    assert got.state is JobState.FAULTED and "column due holds inf" in (got.error or "")
+    assert got.data == {text: [text, dues[2]]}
