@@ -236,7 +236,13 @@ def _serve(
             unfinished,
         )
         while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
-            pass
+            if not mediator.scheduler.is_alive():
+                # An error the engine did not handle stopped it (logged above).
+                # Exit rather than idle: a live process keeps the leases of cases it no
+                # longer runs, and its supervisor would never restart it.
+                mediator.shutdown(drain=False)
+                msg = "the engine stopped after an error it did not handle (logged above)"
+                raise CliError(msg)
         logger.info("stopping: running steps finish, everything else stays saved")
         mediator.shutdown(drain=False)
         logger.info("worker stopped")
@@ -264,9 +270,16 @@ def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
     level_before = engine_logger.level
     engine_logger.addHandler(handler)
     engine_logger.setLevel(level.upper())
+    # psycopg's pool logs its failed connection attempts (a database restarting): shown
+    # formatted as the engine's own records, not bare through logging's last resort.
+    driver_logger, driver_handler = logging.getLogger("psycopg"), logging.StreamHandler(sys.stderr)
+    driver_handler.setFormatter(handler.formatter)
+    driver_handler.setLevel(logging.WARNING)
+    driver_logger.addHandler(driver_handler)
     try:
         yield
     finally:
+        driver_logger.removeHandler(driver_handler)
         engine_logger.removeHandler(handler)
         engine_logger.setLevel(level_before)
 

@@ -130,9 +130,7 @@ class Scheduler(pykka.Actor):
             m.TimerDue: self._on_timer_due,
             m.Wake: self._on_wake,
             m.DeliverEvent: self._on_event,
-            m.JobSendFailed: lambda msg: self._on_event(
-                m.DeliverEvent(msg.correlation_id, msg.error, fault=True)
-            ),
+            m.JobSendFailed: self._on_send_failed,
             m.CancelJob: self._on_cancel,
             m.OperatorAction: lambda msg: act_for_mediator(self, self._e.store, msg.request),
             m.TakeCase: lambda msg: self._fx.take_case(msg.case_id),
@@ -172,8 +170,9 @@ class Scheduler(pykka.Actor):
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
         self._shutdown()
 
-    def on_failure(self, *_: object) -> None:
-        """Same clean-up as a normal stop, after pykka has logged the error."""
+    def on_failure(self, *exc_info: Any) -> None:
+        """Log the error that stopped the engine (pykka's own log is often unheard); clean up."""
+        logger.error("the engine stopped on an error it did not handle", exc_info=exc_info)
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -266,7 +265,7 @@ class Scheduler(pykka.Actor):
 
     def _on_shed(self, msg: m.JobShed) -> None:
         job = self._admissions.evicted(msg.job)
-        if self._fx.save(job):
+        if self._fx.save_ended(job):
             self._tally.ended(JobState.SHED)
             self._admissions.shed(job)
 
@@ -322,13 +321,7 @@ class Scheduler(pykka.Actor):
             msg.error,
             extra=job_log(job),
         )
-        fault = self._recovery.unstored(
-            job, msg.error, self._store, lost=self._fx.lost(job.case_id)
-        )
-        if fault is not None:
-            self._fx.carry_out(fault)
-        else:
-            self._fx.resume_saved(job, "its steps could not be stored", level=level)
+        self._fx.slice_unsaved(job, msg.error, level=level)
 
     # -- timers, polls and events --------------------------------------------------------------
 
@@ -344,8 +337,9 @@ class Scheduler(pykka.Actor):
             self._correlations.withdraw(job_id, EventOutcome.LATE)
             job.event = ("timer", "", None)
             job.state, job.due = JobState.READY, None
-            if self._fx.save(job):
-                self._crew.ready(job)
+            with contextlib.suppress(StoreError):  # not stored: taken back as saved (defer)
+                if self._fx.save(job):
+                    self._crew.ready(job)
         self._fx.rearm()
 
     def _on_wake(self, _: m.Wake) -> None:
@@ -363,6 +357,12 @@ class Scheduler(pykka.Actor):
         return self._events.deliver(
             msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
         )
+
+    def _on_send_failed(self, msg: m.JobSendFailed) -> None:
+        try:
+            self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
+        except StoreError as exc:  # its job is taken back as saved, then told (PollRound.poll)
+            self._fx.owe_reply(msg.correlation_id, msg.error, exc)
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
@@ -393,6 +393,7 @@ class Scheduler(pykka.Actor):
     def _check_drain(self) -> None:
         # A job a runner handed back for a lease renewal is ready work too: it runs once
         # the renewal (a poll due now) is through.
-        quiet = self._crew.quiet() and not self._poller.leases.waiting
+        # So is a job owed to a store that failed, to take back or to store.
+        quiet = self._crew.quiet() and not self._poller.leases.waiting and not self._fx.outage.owed
         for fut in self._tally.settle(quiet=quiet):
             fut.set(None)
