@@ -7,6 +7,10 @@ that ties them together: a save another worker's lease fences drops the whole ca
 every collaborator, and the effects left for that case are skipped. It is owned by the
 Scheduler actor and runs on its thread alone; it is also the ``EventShell`` event
 delivery asks to save, ready, take over and un-time jobs.
+
+A store that fails (its server restarting) stops nothing here: a job whose saved record
+cannot be read back, or whose change cannot be stored, is owed to the store
+(``Outage``) and settled at the first poll that finds the store answering (``settle``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from actors._case_book import Effect, Finished, Park, Ready, Save, Withdraw
 from actors._engine import job_log, logger
-from actors._errors import LeaseLostError
+from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord, JobState
+from actors._outage import Outage
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
@@ -65,6 +70,7 @@ class Effects:
         self._store = store
         self._recovery = recovery
         self.alarm: Alarm | None = None  # the Scheduler's, set once it has started
+        self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
 
     # -- the case tree's effects -----------------------------------------------------------------
 
@@ -80,7 +86,7 @@ class Effects:
             elif isinstance(effect, Finished):
                 self._finished(job)
             elif isinstance(effect, Save):
-                self.save(job)
+                self.save_ended(job)
             elif isinstance(effect, Park):
                 step = self._c.workflow(job.workflow, job.version).step(job.step or "")
                 self.park(job, correlations_for(job, step))
@@ -171,25 +177,120 @@ class Effects:
         self.adopt(fresh)
         return len(fresh)
 
-    def resume_saved(self, job: JobRecord, why: str, *, level: int = logging.ERROR) -> None:
+    def slice_unsaved(self, job: JobRecord, error: BaseException, *, level: int) -> None:
+        """What a runner did with ``job`` was not stored (``error``): fault it, or run it again."""
+        why = "its steps could not be stored"
+        try:
+            fault = self._recovery.unstored(job, error, self._store, lost=self.lost(job.case_id))
+        except StoreError as exc:  # reading its saved data failed too: once the store answers
+            self.defer(job, why, exc, level=level)
+            return
+        if fault is not None:
+            self.carry_out(fault)
+        else:
+            self.resume_saved(job, why, level=level)
+
+    def resume_saved(self, job: JobRecord, why: str, *, level: int = logging.ERROR) -> bool:
         """Run ``job`` again from its last saved step (its runner's work on it was lost).
 
         ``level``: how loudly its loss was logged; the resumption is logged one step below
-        (WARNING after an ERROR), never above INFO for a failure logged at INFO.
+        (WARNING after an ERROR), never above INFO for a failure logged at INFO. ``False``
+        when the store could not be read: the job is owed to the store (``defer``).
         """
         self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
-        saved = self._recovery.reload(
-            job,
-            why,
-            self._store,
-            lost=job.case_id in self._lost,
-            cancel=job.id in self._book.cancels,
-            level=min(logging.WARNING, level),
-        )
+        try:
+            saved = self._recovery.reload(
+                job,
+                why,
+                self._store,
+                lost=job.case_id in self._lost,
+                cancel=job.id in self._book.cancels,
+                level=min(logging.WARNING, level),
+            )
+        except StoreError as exc:  # the store is down: the reload waits for it
+            self.defer(job, why, exc, level=level)
+            return False
         if isinstance(saved, Fault):
             self.carry_out(saved)
         elif saved is not None:
             self.adopt([saved])
+        return True
+
+    # -- what is owed to a store that failed -------------------------------------------------
+
+    def defer(
+        self, job: JobRecord, why: str, error: BaseException, *, level: int = logging.WARNING
+    ) -> None:
+        """Take held ``job`` back as last saved once the store answers; it failed with ``error``.
+
+        What the Scheduler holds of ``job`` is not what the store holds (a runner's slice
+        or the Scheduler's own change was not stored), and the store cannot be read now.
+        Meanwhile the job counts as handed out, as if a runner still had it: it keeps its
+        place and its case's lease, an event for it is saved with its row (early
+        delivery) and a cancel is kept for its return, so ``settle`` resumes it like any
+        job whose runner's work was lost.
+        """
+        self._owe(error)
+        self._book.hold(job)
+        self._book.out.add(job.id)
+        self.outage.reloads[job.id] = (job, why, level)
+
+    def settle(self) -> bool:
+        """The store answers again: take back and store what it was owed; ``False`` if it failed.
+
+        A deferred job whose case left this worker meanwhile (another worker took it,
+        or it was cancelled and ended) is dropped from the debt: its record here is no
+        longer the one to resume.
+        """
+        outage, out = self.outage, self._book.out
+        for job_id, (job, why, level) in list(outage.reloads.items()):
+            del outage.reloads[job_id]
+            if self._jobs.get(job_id) is not job or job_id not in out:
+                continue
+            out.discard(job_id)
+            self._book.returned(job)  # marked cancelled if a cancel came meanwhile
+            if not self.resume_saved(job, why, level=level):
+                return False  # owed again
+        for job_id, job in list(outage.resaves.items()):
+            held = self._jobs.get(job_id)
+            if job_id in out or (held is not None and held is not job):
+                del outage.resaves[job_id]  # taken back as saved since: nothing to store
+                continue
+            try:
+                self._save(job)
+            except StoreError as exc:
+                outage.failed(exc, self._c.clock.now())
+                return False
+            del outage.resaves[job_id]
+        return True
+
+    def owe_reply(self, cid: str, error: str, failure: BaseException) -> None:
+        """A failed send's fault reply for ``cid`` (``error``) was not delivered: ``failure``.
+
+        Its job is taken back as last saved (parked on ``cid``, see ``save``); the reply
+        is delivered after that, at the poll that settles the debt.
+        """
+        self._owe(failure)
+        self.outage.replies.append((cid, error))
+
+    def save_ended(self, job: JobRecord) -> bool:
+        """Save a job ended here (or a join fired at a takeover); ``False`` if it was fenced.
+
+        The case tree has moved on when this runs (an ended job is forgotten, its parent
+        told), so a failed save cannot be undone. An ended job's record is final: it is
+        stored once the store answers (``settle``), and nothing else saves that job
+        meanwhile. A fired join is handed to a runner next, whose first save stores the
+        job whole (or, if that fails too, the job is taken back as last saved and its
+        join fires again).
+        """
+        try:
+            return self._save(job)
+        except StoreError as exc:
+            self._owe(exc)
+            if job.state.is_final:
+                self.outage.resaves.pop(job.id, None)  # kept in the order of the saves
+                self.outage.resaves[job.id] = job
+            return True
 
     # -- cases another worker took over ----------------------------------------------------------
 
@@ -237,7 +338,28 @@ class Effects:
         return bool(taken)
 
     def save(self, job: JobRecord) -> bool:
-        """Save a job the Scheduler holds; ``False`` (and the case dropped) if it was fenced."""
+        """Save a job the Scheduler holds; ``False`` (and the case dropped) if it was fenced.
+
+        A ``StoreError`` is raised after the job is ``defer``-red: its record here was
+        changed for the save and is not what the store holds.
+        """
+        try:
+            return self._save(job)
+        except StoreError as exc:
+            if self._jobs.get(job.id) is job:  # else a record read for an early event
+                self.defer(job, "what the Scheduler saved of it was not stored", exc)
+            raise
+
+    def _owe(self, error: BaseException) -> None:
+        """A store call failed: note it, and make sure a poll comes to settle the debt."""
+        c = self._c
+        now = c.clock.now()
+        self.outage.failed(error, now)
+        if not c.store.shared and not self._time.polling():  # shared stores always poll
+            self._time.poll_at(now + c.poll_interval)
+            self.rearm()
+
+    def _save(self, job: JobRecord) -> bool:
         try:
             self._c.store.save(job)
         except LeaseLostError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors._engine import job_log, logger
+from actors import messages as m
 from actors._errors import LeaseLostError, StoreError
 from actors._polling import places_taken
 from actors._requests import serve_requests
@@ -73,19 +73,47 @@ class PollRound:
         Cases come from producers that only write the store, from workers that released
         them, or from workers whose leases expired (they died): each job resumes from
         its last saved step. Leases are renewed once per poll interval (``renewal_due``).
+
+        A store that fails (its server restarting) fails the poll, which comes again an
+        interval later, however often it fails: the first poll it answers again renews
+        the leases (dropping the cases another worker took meanwhile), then settles what
+        the Scheduler owes it (``Effects.settle``: jobs taken back as last saved, final
+        saves stored), then claims. A store of this process alone is polled only while
+        it is owed something.
         """
-        e, poller = self._e, self._poller
+        e, poller, outage = self._e, self._poller, self._fx.outage
+        shared = e.store.shared
         next_poll = now + e.poll_interval
         try:
-            if poller.renewal_due(now):
+            if shared and poller.renewal_due(now):
                 self._renew(now)
-            room = 0 if e.stopping else self._free_places()
-            taken, next_poll = poller.claim(e.store, now, room, e.workflows)
-            self._fx.adopt(self._fx.fresh(taken))
-        except StoreError:
+                outage.answered(e.clock.now())  # now: the poll may have waited on the store
+            # Before claiming: the jobs taken back take places, and go first.
+            settled = True
+            if outage.owed:
+                settled = self._fx.settle()
+                if settled:  # if no renewal was due, the store's first answer
+                    outage.answered(e.clock.now())
+                    self._tell_replies()
+            if shared and settled:
+                room = 0 if e.stopping else self._free_places()
+                taken, next_poll = poller.claim(e.store, now, room, e.workflows)
+                if room > 0:
+                    outage.answered(e.clock.now())
+                self._fx.adopt(self._fx.fresh(taken))
+        except StoreError as exc:
             poller.backlogged = False  # a failing store is not asked again as cases end
-            logger.exception("polling the store failed; trying again", extra=job_log(None))
-        self._time.poll_at(next_poll)
+            outage.failed(exc, now)
+        if shared or outage.owed:
+            self._time.poll_at(next_poll)
+
+    def _tell_replies(self) -> None:
+        """Deliver the failed sends the store's failure kept from their jobs, oldest first."""
+        replies = self._fx.outage.replies
+        while replies:
+            cid, error = replies[0]
+            self._scheduler._on_event(m.DeliverEvent(cid, error, fault=True))
+            replies.pop(0)  # not before: a store failing again keeps it for the next poll
 
     def _free_places(self) -> int:
         """Places for cases claimed now: ``capacity`` less those in progress and queued here."""

@@ -12,7 +12,6 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
-import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -116,16 +115,12 @@ class Scheduler(pykka.Actor):
             recovery=self._recovery,
         )
         self._unwatch: Callable[[], None] = lambda: None
-        self._handlers = _handlers_of(type(self))
 
     def _on_case_lost(self, msg: m.CaseLost) -> None:
         self._fx.drop_case(msg.job.case_id, msg.error)
 
     def _on_runner_idle(self, _msg: m.RunnerIdle) -> None:
         return None  # a draining shutdown looks again after every message
-
-    def _on_send_failed(self, msg: m.JobSendFailed) -> Any:
-        return self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
 
     def _on_operator(self, msg: m.OperatorAction) -> Any:
         return act_for_mediator(self, self._e.store, msg.request)
@@ -165,8 +160,9 @@ class Scheduler(pykka.Actor):
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
         self._shutdown()
 
-    def on_failure(self, *_: object) -> None:
-        """Same clean-up as a normal stop, after pykka has logged the error."""
+    def on_failure(self, *exc_info: Any) -> None:
+        """Log the error that stopped the engine (pykka's own log is often unheard); clean up."""
+        logger.error("the engine stopped on an error it did not handle", exc_info=exc_info)
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -196,8 +192,8 @@ class Scheduler(pykka.Actor):
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler; answer drain requests once all is quiet."""
         kind = type(message)
-        handler = self._handlers.get(kind)
-        if handler is None:
+        name = _HANDLER_NAMES.get(kind)
+        if name is None:
             return super().on_receive(message)
         if kind in REPORTS and self._crew.reported():  # the backlog that held
             self._dispatch()  # admission back shrank
@@ -218,7 +214,7 @@ class Scheduler(pykka.Actor):
                 self._out.discard(job.id)
                 if self._book.stopping:
                     self._book.returned(job)
-        answer = handler(self, message)
+        answer = getattr(self, name)(message)
         if self._tally.draining:
             self._check_drain()
         return answer
@@ -259,7 +255,7 @@ class Scheduler(pykka.Actor):
 
     def _on_shed(self, msg: m.JobShed) -> None:
         job = self._admissions.evicted(msg.job)
-        if self._fx.save(job):
+        if self._fx.save_ended(job):
             self._tally.ended(JobState.SHED)
             self._admissions.shed(job)
 
@@ -315,13 +311,7 @@ class Scheduler(pykka.Actor):
             msg.error,
             extra=job_log(job),
         )
-        fault = self._recovery.unstored(
-            job, msg.error, self._store, lost=self._fx.lost(job.case_id)
-        )
-        if fault is not None:
-            self._fx.carry_out(fault)
-        else:
-            self._fx.resume_saved(job, "its steps could not be stored", level=level)
+        self._fx.slice_unsaved(job, msg.error, level=level)
 
     # -- timers, polls and events --------------------------------------------------------------
 
@@ -337,8 +327,9 @@ class Scheduler(pykka.Actor):
             self._correlations.withdraw(job_id, EventOutcome.LATE)
             job.event = ("timer", "", None)
             job.state, job.due = JobState.READY, None
-            if self._fx.save(job):
-                self._crew.ready(job)
+            with contextlib.suppress(StoreError):  # not stored: taken back as saved (defer)
+                if self._fx.save(job):
+                    self._crew.ready(job)
         self._fx.rearm()
 
     def _on_wake(self, _: m.Wake) -> None:
@@ -356,6 +347,12 @@ class Scheduler(pykka.Actor):
         return self._events.deliver(
             msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
         )
+
+    def _on_send_failed(self, msg: m.JobSendFailed) -> None:
+        try:
+            self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
+        except StoreError as exc:  # its job is taken back as saved, then told (PollRound.poll)
+            self._fx.owe_reply(msg.correlation_id, msg.error, exc)
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
@@ -386,14 +383,15 @@ class Scheduler(pykka.Actor):
     def _check_drain(self) -> None:
         # A job a runner handed back for a lease renewal is ready work too: it runs once
         # the renewal (a poll due now) is through.
-        quiet = self._crew.quiet() and not self._poller.leases.waiting
+        # So is a job owed to a store that failed, to take back or to store.
+        quiet = self._crew.quiet() and not self._poller.leases.waiting and not self._fx.outage.owed
         for fut in self._tally.settle(quiet=quiet):
             fut.set(None)
 
 
-# Which method handles each message, by name: a subclass that overrides one (a test's
-# planted bug, say) is served its own. Resolved once per class (see _handlers_of), not
-# bound anew by every Scheduler (the test harness makes one for each schedule it runs).
+# Which method handles each message, by name, looked up as each message comes: a subclass
+# that overrides one (a test's planted bug, say) is served its own, and no Scheduler
+# binds the whole table when it is made (the test harness makes one for each schedule).
 _HANDLER_NAMES: dict[type, str] = {
     m.Admitted: "_on_admitted",
     m.SpawnBranch: "_on_spawn",
@@ -419,15 +417,3 @@ _HANDLER_NAMES: dict[type, str] = {
     m.ToldSchedule: "_on_told_schedule",
     GetRunners: "_on_get_runners",
 }
-# Weak: the harness's simulated Scheduler classes come and go with their runtimes.
-_TABLES: weakref.WeakKeyDictionary[type, dict[type, Callable[[Any, Any], Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _handlers_of(cls: type[Scheduler]) -> dict[type, Callable[[Any, Any], Any]]:
-    """``cls``'s handler of each message type, as functions taking the Scheduler first."""
-    table = _TABLES.get(cls)
-    if table is None:
-        table = _TABLES[cls] = {kind: getattr(cls, name) for kind, name in _HANDLER_NAMES.items()}
-    return table

@@ -43,6 +43,10 @@ class Timekeeper:
         """Poll the shared store at ``when`` (replacing the poll due before)."""
         self._timers.add(POLL, when)
 
+    def polling(self) -> bool:
+        """Whether a poll is pending."""
+        return POLL in self._timers
+
     def wake(self, now: float, *, stopping: bool) -> bool:
         """A wake-up asks for a poll now; whether one was set for ``now``.
 

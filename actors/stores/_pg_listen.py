@@ -8,6 +8,7 @@ connection is down still finds new cases at its next poll, and the thread reconn
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import psycopg
@@ -56,12 +57,17 @@ class Listener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._ready.set()
                     if lost:  # cases written while nobody listened: look for them now
+                        logger.info("listening for new cases on %s again", self._masked)
                         notify(self._key)
+                    lost = False
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=_TICK):
                             notify(self._key)
             except psycopg.Error as exc:
-                logger.warning(
+                # Once per outage at WARNING: a server restarting fails every retry, a
+                # second apart, and each would say the same.
+                logger.log(
+                    logging.DEBUG if lost else logging.WARNING,
                     "listening for new cases on %s failed (%s); polling meanwhile",
                     self._masked,
                     type(exc).__name__,

@@ -7,6 +7,7 @@ lines, each with a timeout.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import signal
@@ -205,3 +206,50 @@ def test_worker_process_runs_until_a_signal(tmp_path: Path, signum: int) -> None
     proc.stdout.close()
     assert proc.stderr is not None
     proc.stderr.close()
+
+
+def test_a_worker_whose_engine_died_says_why_and_exits(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error the Scheduler does not handle is logged, and the worker exits with status 1.
+
+    It used to idle on: alive, holding its leases, running nothing and logging nothing
+    (only pykka logged the error, to a logger nobody listened to).
+    """
+    import pykka
+
+    from actors import messages as m
+    from actors._scheduler import Scheduler
+
+    def broken(self: Any, message: Any) -> None:
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(Scheduler, "_on_wake", broken)  # the handler the test calls below
+    name = write_module(workdir, FLOWS)
+    store = MemoryStore()
+    monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
+    started, exited = threading.Event(), threading.Event()
+
+    class Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("worker started"):
+                started.set()
+
+    def break_the_engine() -> None:
+        if started.wait(TIMEOUT):
+            pykka.ActorRegistry.get_by_class(Scheduler)[0].tell(m.Wake())
+        if not exited.wait(TIMEOUT):  # a worker that idles on: stop it, and fail below
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cli_log = logging.getLogger("actors.cli")
+    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
+    breaker = threading.Thread(target=break_the_engine)
+    breaker.start()
+    result = runner.invoke(main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", name])
+    exited.set()
+    breaker.join(TIMEOUT)
+    assert started.is_set()
+    assert result.exit_code == 1, result.output
+    assert "ERROR actors: the engine stopped on an error it did not handle" in result.stderr
+    assert "RuntimeError: a bug in the engine" in result.stderr
+    assert "the engine stopped after an error it did not handle" in result.stderr

@@ -1,0 +1,85 @@
+"""What the Scheduler owes the store while the store does not answer.
+
+A database server that restarts (or a network that drops) fails every store call for a
+while: the runners' saves, the Scheduler's reloads and saves, the polls. None of that
+may stop the Scheduler, and none of it may be forgotten: a job whose last saved record
+could not be read back, or whose record the Scheduler changed and could not store,
+waits here until a poll finds the store answering again, and is then taken back as
+last saved (``reloads``) or stored (``resaves``). ``Outage`` keeps those jobs and says
+once that the store is unreachable (WARNING) and once that it is back (INFO), instead
+of a log record per failed call.
+
+A plain object owned by the Scheduler's ``Effects``; no actor, thread or store of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors._engine import job_log, logger
+
+if TYPE_CHECKING:
+    from actors._job import JobRecord
+
+__all__ = ["Outage"]
+
+
+class Outage:
+    """The store's state as this Scheduler last saw it, and the work it left undone.
+
+    Args:
+        url: the store's URL as logged (passwords masked).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.down_since: float | None = None  # when a store call first failed, if it did
+        # Jobs to take back as last saved: ``(record held here, why, log level)`` by job id.
+        # The record stays in the case book and counts as handed out (see Effects.defer).
+        self.reloads: dict[str, tuple[JobRecord, str, int]] = {}
+        # Final records the Scheduler could not store (a job it ended), by job id, oldest
+        # first: stored as they are once the store answers.
+        self.resaves: dict[str, JobRecord] = {}
+        # Failed sends of requests (correlation id, error) not delivered as fault replies:
+        # delivered once their jobs are taken back and wait on them again.
+        self.replies: list[tuple[str, str]] = []
+
+    @property
+    def owed(self) -> int:
+        """How many jobs wait for the store: to take back, to store, or to tell of a reply."""
+        return len(self.reloads) + len(self.resaves) + len(self.replies)
+
+    def failed(self, error: BaseException, now: float) -> None:
+        """A store call failed with ``error``; logged at WARNING once per outage."""
+        if self.down_since is not None:
+            logger.debug("the store still fails: %s", error, extra=job_log(None))
+            return
+        self.down_since = now
+        logger.warning(
+            "the store %s cannot be reached (%s); this worker keeps its cases as last saved "
+            "and tries again at every poll",
+            self._url,
+            error,
+            extra=job_log(None),
+        )
+        # The traceback too, at DEBUG: a failure may be a bug or a bad statement, not the
+        # network's.
+        logger.debug("the store's failure", exc_info=error, extra=job_log(None))
+
+    def answered(self, now: float) -> None:
+        """A store call returned at ``now``; after a failure, logged at INFO once."""
+        if self.down_since is None:
+            return
+        owed = (
+            f"; {len(self.reloads)} job(s) resume from their last saved step"
+            if self.reloads
+            else ""
+        )
+        logger.info(
+            "the store %s is reachable again (after %.1fs)%s",
+            self._url,
+            max(0.0, now - self.down_since),
+            owed,
+            extra=job_log(None),
+        )
+        self.down_since = None
