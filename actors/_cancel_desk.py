@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors._job import FINAL_STATES, JobState
+from actors._job import FINAL_STATES, Job, JobState
 from actors._outcomes import CancelOutcome
 
 if TYPE_CHECKING:
@@ -41,8 +41,22 @@ class CancelDesk:
         self._out = book.out
         self._fx = fx
 
-    def cancel(self, job_id: str) -> CancelOutcome:
-        """Cancel the job ``job_id`` (and its branches); what became of it."""
+    def _ours(self, saved: Job) -> bool:
+        """Whether this engine runs ``saved``'s case: its version, and (shared) its lease."""
+        if (saved.workflow, saved.version) not in self._e.workflows:
+            return False
+        store = self._e.store
+        if not store.shared:
+            return True  # a private store: its one engine runs every unfinished case
+        return store.lease_owners([saved.case_id]).get(saved.case_id) == self._e.owner
+
+    def cancel(self, job_id: str) -> CancelOutcome | None:  # noqa: PLR0911 - one per case
+        """Cancel the job ``job_id`` (and its branches); what became of it.
+
+        ``None``: the store holds it unfinished, but not for this Scheduler (a version it
+        does not serve, a case another worker holds); ``Mediator.cancel`` then cancels
+        it as an operator would, through the store.
+        """
         job = self._jobs.get(job_id)
         if job is None and job_id in self._channel.running:
             # Started from the gate and not reported yet: its runner has the record.
@@ -57,10 +71,14 @@ class CancelDesk:
             saved = self._e.store.get(job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
-            if saved is not None:  # unfinished: a runner has just parked, split or lost it,
-                self._book.cancels.add(job_id)  # and its message is on the way here
-                return CancelOutcome.CANCELLED
-            return CancelOutcome.NOT_FOUND
+            if saved is None:
+                return CancelOutcome.NOT_FOUND
+            if not self._ours(saved):
+                return None
+            # Unfinished and this Scheduler's: a runner has just parked, split or lost it,
+            # and its message is on the way here.
+            self._book.cancels.add(job_id)
+            return CancelOutcome.CANCELLED
         if job.cancel_requested or job.id in self._book.stopping:
             return CancelOutcome.CANCELLED
         if (

@@ -356,7 +356,7 @@ class Scheduler(pykka.Actor):
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
-    def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome:
+    def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome | None:
         return self._cancels.cancel(msg.job_id)
 
     # -- queries ----------------------------------------------------------------------------------

@@ -334,3 +334,32 @@ def test_cases_enqueued_as_a_batch_are_written_together_and_run_by_a_worker(stor
         assert all(check.get(name).state is JobState.DONE for name in names)
     finally:
         check.close()
+
+
+def test_cancel_of_a_case_of_a_version_this_mediator_does_not_serve_cancels_it(store_url):
+    """It said CANCELLED and left the case to run on (on a worker serving its version)."""
+    from bounds import wait_until
+
+    from actors import CancelOutcome
+
+    ran: list[int] = []
+
+    def flow(version):
+        return Workflow(
+            "ver",
+            start="w",
+            version=version,
+            steps=[Wait("w", 3600, next="x"), Sequential("x", lambda d: ran.append(version))],
+        )
+
+    with Mediator([flow(1)], store=store_url, owner="a") as first:
+        first.schedule("ver", {}, job_id="old-1")
+        wait_until(lambda: first.get_job("old-1").state is JobState.WAITING, "the case parked")
+    with Mediator([flow(2)], store=store_url, owner="a") as newer:
+        assert newer.cancel("old-1") is CancelOutcome.CANCELLED
+        assert newer.get_job("old-1").state is JobState.CANCELLED
+        assert newer.cancel("old-1") is CancelOutcome.ALREADY_FINISHED
+        assert newer.cancel("no-such-case") is CancelOutcome.NOT_FOUND
+    with Mediator([flow(1), flow(2)], store=store_url, owner="a") as both:
+        assert both.get_job("old-1").state is JobState.CANCELLED
+    assert ran == []
