@@ -106,6 +106,13 @@ class Retry:
     max_backoff: float = 300.0
     on: tuple[type[BaseException], ...] = (Exception,)
 
+    def __post_init__(self) -> None:
+        # Retry(on=ValueError): one exception type is a tuple of one (isinstance takes both).
+        if isinstance(self.on, type):
+            object.__setattr__(self, "on", (self.on,))
+        elif isinstance(self.on, list):
+            object.__setattr__(self, "on", tuple(self.on))
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         try:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actors._errors import WorkflowDefinitionError
+from actors._loops import endless_loop
 from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
@@ -27,6 +28,7 @@ from actors._steps import (
 __all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
+_PARKS = (Wait, RequestReaction, DeferredChoice)  # steps a job waits at, off its runner
 
 
 class Workflow:
@@ -51,6 +53,9 @@ class Workflow:
         self.version = version
         self.start = start
         self._steps: dict[str, Step] = {}
+        if isinstance(steps, Step) or not isinstance(steps, Iterable):
+            kind = type(steps).__name__
+            self._fail(None, f"steps must be a list of steps, got a {kind}: Workflow(name, [...])")
         for step in steps:
             if not isinstance(step, Step):
                 self._fail(None, f"{step!r} is not a step; build steps with Sequential(...) etc.")
@@ -65,6 +70,7 @@ class Workflow:
             self._check_step(step)
         self._check_reachable()
         self._check_joins()
+        self._check_loops()
         self._ctx_steps = frozenset(
             s.name
             for s in self._steps.values()
@@ -125,22 +131,27 @@ class Workflow:
                 step.name, f"{attr}={target!r} names no step; choose one of {sorted(self._steps)}"
             )
 
-    def _callable(self, step: Step, attr: str, value: Any, *, required: bool) -> None:
+    def _callable(
+        self, step: Step, attr: str, value: Any, *, required: bool, passed: int | None = None
+    ) -> None:
+        """``passed``: how many positional arguments the engine calls it with, if fixed."""
         if value is None and not required:
             return
         if not callable(value):
             self._fail(step.name, f"{attr} must be a callable, got {value!r}")
-        if attr in ("task", "send"):
-            problem = call_problem(value, passed=2 if attr == "send" else None)
+        if attr in ("task", "send") or passed is not None:
+            problem = call_problem(value, passed=2 if attr == "send" else passed)
             if problem is not None:
                 self._fail(step.name, f"{attr} {problem}")
 
     def _check_step(self, step: Step) -> None:  # noqa: PLR0912, PLR0915 - a branch per kind
         if not isinstance(step.name, str) or not step.name:
             self._fail(None, f"step names must be non-empty strings, got {step.name!r}")
+        if "/" in step.name:  # a correlation id is job/step[/event]
+            self._fail(step.name, "a step name must not hold '/', which joins correlation ids")
         if isinstance(step, Sequential):
             self._callable(step, "task", step.task, required=True)
-            self._callable(step, "on_fault", step.on_fault, required=False)
+            self._callable(step, "on_fault", step.on_fault, required=False, passed=2)
             self._need(step, "next", step.next, required=False)
             self._need(step, "fault_next", step.fault_next, required=False)
             if step.retry is not None:
@@ -157,7 +168,8 @@ class Workflow:
                     self._fail(
                         step.name, "retry needs attempts >= 1, backoff >= 0, multiplier >= 1"
                     )
-                if not all(isinstance(t, type) and issubclass(t, BaseException) for t in r.on):
+                on = r.on if isinstance(r.on, tuple | list) else (r.on,)
+                if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):
                     self._fail(step.name, f"retry.on must be exception types, got {r.on!r}")
         elif isinstance(step, ExclusiveChoice):
             self._callable(step, "spec", step.spec, required=True)
@@ -170,6 +182,12 @@ class Workflow:
                 self._need(step, "each", step.each, required=True)
             else:
                 branches = step.branches
+                if step.each is not None:
+                    self._fail(
+                        step.name,
+                        "each= is for a branches function; with a list of branches, each "
+                        "branch names its own first step",
+                    )
                 if isinstance(branches, str) or len(list(branches)) < 2:  # type: ignore[arg-type]
                     self._fail(
                         step.name,
@@ -193,20 +211,27 @@ class Workflow:
                     self._fail(step.name, f"duration must be seconds >= 0: {problem}")
         elif isinstance(step, RequestReaction):
             self._callable(step, "send", step.send, required=True)
-            self._callable(step, "on_reply", step.on_reply, required=False)
-            self._callable(step, "on_fault", step.on_fault, required=False)
+            self._callable(step, "on_reply", step.on_reply, required=False, passed=2)
+            self._callable(step, "on_fault", step.on_fault, required=False, passed=2)
             for attr in ("next", "fault_next", "on_timeout"):
                 self._need(step, attr, getattr(step, attr), required=False)
             self._timeout(step, step.timeout)
         elif isinstance(step, DeferredChoice):
+            if not isinstance(step.events, Mapping):
+                self._fail(step.name, f"events must map event names to steps, got {step.events!r}")
             if not step.events:
                 self._fail(step.name, "a deferred choice needs at least one event")
+            for event in step.events:
+                if not isinstance(event, str) or not event or "/" in event:
+                    self._fail(
+                        step.name, f"event names are non-empty strings without '/', got {event!r}"
+                    )
             for event, target in step.events.items():
                 self._need(step, f"events[{event!r}]", target, required=True)
             self._need(step, "on_timeout", step.on_timeout, required=False)
             self._need(step, "fault_next", step.fault_next, required=False)
-            self._callable(step, "on_event", step.on_event, required=False)
-            self._callable(step, "on_fault", step.on_fault, required=False)
+            self._callable(step, "on_event", step.on_event, required=False, passed=3)
+            self._callable(step, "on_fault", step.on_fault, required=False, passed=3)
             self._timeout(step, step.timeout)
         else:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")
@@ -238,6 +263,16 @@ class Workflow:
                 unreachable[0],
                 f"no path from start {self.start!r} reaches it; remove it or link to it "
                 f"(unreachable: {unreachable})",
+            )
+
+    def _check_loops(self) -> None:
+        parks = {n for n, s in self._steps.items() if isinstance(s, _PARKS)}
+        loop = endless_loop({n: s.targets() for n, s in self._steps.items()}, parks)
+        if loop is not None:
+            self._fail(
+                loop[0],
+                f"the steps {loop} loop for ever: no step leads out of them and none waits "
+                "(give the loop an ExclusiveChoice that leaves it, or a Wait)",
             )
 
     def _check_joins(self) -> None:

@@ -221,3 +221,51 @@ def test_spec_composition_describes_itself() -> None:
     assert (big | vip)({"total": 1, "vip": True})
     with pytest.raises(TypeError, match="callable predicate"):
         Spec(3)  # type: ignore[arg-type]
+
+
+def test_a_loop_no_run_could_leave_is_refused_naming_its_steps() -> None:
+    fails(r"step 'a': the steps \['a'\] loop for ever", [Sequential("a", noop, next="a")])
+    steps = [Sequential("a", noop, next="b"), Sequential("b", noop, next="a")]
+    fails(r"step 'a': the steps \['a', 'b'\] loop for ever: no step leads out", steps)
+    both_ways_back = [
+        Sequential("a", noop, next="c"),
+        ExclusiveChoice("c", spec=bool, if_true="a", if_false="b"),
+        Sequential("b", noop, next="a"),
+    ]
+    fails(r"the steps \['a', 'c', 'b'\] loop for ever", both_ways_back)
+
+
+def test_a_loop_with_a_way_out_or_a_wait_is_a_workflow_of_its_own() -> None:
+    with_exit = [
+        Sequential("a", noop, next="c"),
+        ExclusiveChoice("c", spec=bool, if_true="a", if_false="end"),
+        Sequential("end", noop),
+    ]
+    Workflow("retrying", with_exit, start="a")
+    polling = [Sequential("a", noop, next="nap"), Wait("nap", 3600, next="a")]
+    Workflow("hourly", polling, start="a")  # runs for ever, a job parked between rounds
+
+
+def test_mistakes_in_a_definition_are_named() -> None:
+    with pytest.raises(WorkflowDefinitionError, match=r"steps must be a list of steps, got a"):
+        Workflow("w", Sequential("a", noop), start="a")  # type: ignore[arg-type]
+    bad_fault = Sequential("a", noop, on_fault=lambda d: d, fault_next="b")
+    fails(r"on_fault takes 1 positional parameter\(s\) but is called with 2", [bad_fault, end()])
+    listed = DeferredChoice("a", events=["b"])  # type: ignore[arg-type]
+    fails(r"events must map event names to steps, got \['b'\]", [listed, end()])
+    split = ParallelSplit("a", branches=["b", "c"], each="b")
+    fails(r"each= is for a branches function", [split, end(), Sequential("c", noop)])
+    fails(r"a step name must not hold '/'", [Sequential("a", noop, next="b/c"), end("b/c")])
+    slashed = DeferredChoice("a", events={"x/y": "b"})
+    fails(r"event names are non-empty strings without '/'", [slashed, end()])
+
+
+def test_retry_on_takes_one_exception_type_or_several() -> None:
+    one = Retry(on=ValueError)
+    assert one.on == (ValueError,)
+    Workflow("w", [Sequential("a", noop, retry=one)], start="a")
+    fails(r"retry.on must be exception types", [Sequential("a", noop, retry=Retry(on=(str,)))])
+
+
+def end(name: str = "b") -> Sequential:
+    return Sequential(name, noop)

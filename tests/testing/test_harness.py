@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from actors import (
+    ExclusiveChoice,
     FullMode,
     JobState,
     MailboxFull,
@@ -170,7 +171,12 @@ def test_a_future_that_can_never_resolve_raises_deadlock():
 
 
 def test_a_run_that_never_settles_is_a_livelock():
-    spin = Workflow("spin", start="s", steps=[Sequential("s", mark("s"), next="s")])
+    # A loop whose exit never comes (a loop with no exit at all is refused when built).
+    spin = Workflow("spin", start="s", steps=[
+        Sequential("s", mark("s"), next="again"),
+        ExclusiveChoice("again", spec=lambda d: True, if_true="s", if_false="out"),
+        Sequential("out", mark("out")),
+    ])  # fmt: skip
     with Harness([spin], seed=0) as h:
         h.schedule("spin", {})
         with pytest.raises(Livelock, match="seed: 0"):

@@ -19,7 +19,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from actors import JobState, ParallelSplit, Sequential, StepContext, Synchronize, Workflow
+from actors import (
+    ExclusiveChoice,
+    JobState,
+    ParallelSplit,
+    Sequential,
+    StepContext,
+    Synchronize,
+    Workflow,
+)
 from actors.stores import open_store
 from actors.testing import (
     Crash,
@@ -490,7 +498,12 @@ def test_a_loop_that_never_waits_is_a_livelock_naming_its_runner_and_job():
     flow = Workflow(
         "spin",
         start="again",
-        steps=[Sequential("again", lambda d: None, next="again")],
+        # Its exit never comes (a loop with no exit at all is refused when built).
+        steps=[
+            Sequential("again", lambda d: None, next="more"),
+            ExclusiveChoice("more", spec=lambda d: True, if_true="again", if_false="out"),
+            Sequential("out", lambda d: None),
+        ],
     )
     with Harness([flow], seed=3, runners=1, max_steps=300) as h:
         h.schedule("spin", {})
