@@ -53,6 +53,8 @@ def _lines(source: IO[str], shown: str) -> Iterator[tuple[int, Any]]:
     refused by its number (decoding strictly would fail inside the loop, unnamed).
     """
     for number, line in enumerate(source, start=1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a byte order mark some editors write first
         if not line.strip():
             continue
         try:

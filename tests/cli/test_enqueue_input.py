@@ -100,6 +100,17 @@ def test_an_id_twice_in_the_file_is_refused_by_both_lines_even_in_another_batch(
     assert "c" not in _cases(workdir)
 
 
+def test_a_byte_order_mark_at_the_start_of_a_file_is_read_past(
+    runner: CliRunner, workdir: Path
+) -> None:
+    """Some editors write one first (UTF-8 with BOM): it was 'line 1 is not JSON'."""
+    text = '\ufeff{"k": "a"}\r\n{"k": "b"}\r\n'
+    (workdir / "cases.jsonl").write_bytes(text.encode("utf-8"))
+    result = _enqueue(runner, workdir, "--file", "cases.jsonl", "--id-field", "k")
+    assert result.exit_code == 0, result.output
+    assert _cases(workdir) == {"a": {"k": "a"}, "b": {"k": "b"}}
+
+
 def test_a_file_line_that_is_not_utf8_is_named_by_line_and_column(
     runner: CliRunner, workdir: Path
 ) -> None:
