@@ -52,9 +52,9 @@ def _lines(source: IO[str], shown: str) -> Iterator[tuple[int, Any]]:
     ``source`` keeps bytes that are not UTF-8 as surrogates, so that such a line is
     refused by its number (decoding strictly would fail inside the loop, unnamed).
     """
-    for number, line in enumerate(source, start=1):
-        if number == 1:
-            line = line.removeprefix("\ufeff")  # a byte order mark some editors write first
+    for number, read in enumerate(source, start=1):
+        # A byte order mark some editors write first is no part of the JSON.
+        line = read.removeprefix("\ufeff") if number == 1 else read
         if not line.strip():
             continue
         try:
