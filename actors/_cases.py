@@ -90,7 +90,7 @@ def valid_id(job_id: object) -> bool:
 
     Text: no lone surrogate, which no database can store.
     """
-    if not isinstance(job_id, str) or not job_id or "/" in job_id:
+    if not isinstance(job_id, str) or not job_id or "/" in job_id or "\x00" in job_id:
         return False
     if job_id.isascii():
         return True

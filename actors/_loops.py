@@ -18,7 +18,7 @@ def endless_loop(targets: Mapping[str, Sequence[str]], parks: set[str]) -> list[
     """The steps of a cycle with no exit and no parking step (definition order), or None.
 
     ``targets`` maps each step to the steps it may go to; ``parks`` names the steps that
-    park a job.
+    park a job, or may end it there (a cycle through one of them can be left).
     """
     for group in _cycles(targets):
         inside = set(group)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import socket
 import time
@@ -22,6 +21,7 @@ from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
+from actors._seconds import seconds_problem
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -101,8 +101,13 @@ class Mediator:
                 msg = f"{name} must be an int >= 1, got {count!r}"
                 raise ValueError(msg)
         for name, seconds in (("lease_seconds", lease_seconds), ("poll_interval", poll_interval)):
-            if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
-                msg = f"{name} must be a finite number of seconds > 0, got {seconds!r}"
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or seconds_problem(seconds) is not None
+                or seconds <= 0
+            ):
+                msg = f"{name} must be a finite number of seconds > 0, got {seconds!r:.60}"
                 raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
         the_store = open_store(store) if isinstance(store, str) else store

@@ -344,6 +344,10 @@ class Scheduler(pykka.Actor):
         self._fx.rearm()
 
     def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
+        # A payload no store can keep (a lone surrogate in a str) is refused here, before
+        # the job is touched: refused at its save, it left the job withdrawn from its
+        # correlations and never saved, so no later event could reach it.
+        self._e.store.codec.encode(msg.payload, f"event payload for {msg.correlation_id!r}")
         return self._events.deliver(
             msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
         )

@@ -24,6 +24,8 @@ def seconds_problem(value: Any) -> str | None:
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{value!r:.60} is not a number of seconds"
+    if isinstance(value, int):  # exact, and maybe too large for a float: compared as is
+        return None if value <= MAX_SECONDS else f"{value!r:.60} seconds is more than a century"
     if math.isnan(value) or math.isinf(value):
         return f"{value!r} is not a finite number of seconds"
     if value > MAX_SECONDS:

@@ -47,6 +47,9 @@ class Workflow:
         if not isinstance(name, str) or not name:
             msg = f"a workflow needs a non-empty string name, got {name!r}"
             raise WorkflowDefinitionError(msg)
+        if not _text(name):
+            msg = f"workflow name {name!r} is not text a store can keep (a NUL or a lone surrogate)"
+            raise WorkflowDefinitionError(msg)
         self.name = name
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             self._fail(None, f"version must be an int >= 1, got {version!r}")
@@ -149,6 +152,8 @@ class Workflow:
             self._fail(None, f"step names must be non-empty strings, got {step.name!r}")
         if "/" in step.name:  # a correlation id is job/step[/event]
             self._fail(step.name, "a step name must not hold '/', which joins correlation ids")
+        if not _text(step.name):
+            self._fail(None, f"step name {step.name!r} is not text a store can keep")
         if isinstance(step, Sequential):
             self._callable(step, "task", step.task, required=True)
             self._callable(step, "on_fault", step.on_fault, required=False, passed=2)
@@ -222,7 +227,7 @@ class Workflow:
             if not step.events:
                 self._fail(step.name, "a deferred choice needs at least one event")
             for event in step.events:
-                if not isinstance(event, str) or not event or "/" in event:
+                if not isinstance(event, str) or not event or "/" in event or not _text(event):
                     self._fail(
                         step.name, f"event names are non-empty strings without '/', got {event!r}"
                     )
@@ -266,8 +271,16 @@ class Workflow:
             )
 
     def _check_loops(self) -> None:
-        parks = {n for n, s in self._steps.items() if isinstance(s, _PARKS)}
-        loop = endless_loop({n: s.targets() for n, s in self._steps.items()}, parks)
+        # A loop is left by an edge out of it, by a step that may end the job (no next;
+        # a fault handled with no fault_next ends it DONE), or waits at a parking step.
+        ways_out = {
+            n
+            for n, s in self._steps.items()
+            if isinstance(s, _PARKS)
+            or (hasattr(s, "next") and getattr(s, "next", None) is None)
+            or (isinstance(s, Sequential) and s.on_fault is not None and s.fault_next is None)
+        }
+        loop = endless_loop({n: s.targets() for n, s in self._steps.items()}, ways_out)
         if loop is not None:
             self._fail(
                 loop[0],
@@ -284,6 +297,17 @@ class Workflow:
             if isinstance(step, _JOINS) and step.name not in below_split:
                 kind = type(step).__name__
                 self._fail(step.name, f"no ParallelSplit's branches reach this {kind}")
+
+
+def _text(name: str) -> bool:
+    """Whether every store can keep ``name``: no NUL, no lone surrogate."""
+    if "\x00" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _primary_callable(step: Step) -> Any:

@@ -269,3 +269,28 @@ def test_retry_on_takes_one_exception_type_or_several() -> None:
 
 def end(name: str = "b") -> Sequential:
     return Sequential(name, noop)
+
+
+def test_a_loop_a_job_may_end_in_is_left_alone() -> None:
+    """A step with no next ends the job; a fault handled with no fault_next ends it DONE."""
+    Workflow("until_it_works", [Sequential("a", noop, fault_next="a")], start="a")
+    handled = [Sequential("a", noop, next="b"), Sequential("b", noop, next="a", on_fault=seen)]
+    Workflow("until_it_fails", handled, start="a")
+
+
+def seen(data: Any, error: Any) -> None:
+    """An on_fault handler: takes the data and the error."""
+
+
+def test_a_name_no_store_can_keep_is_refused() -> None:
+    lone = b"x\xff".decode("utf-8", "surrogateescape")
+    with pytest.raises(WorkflowDefinitionError, match="is not text a store can keep"):
+        Workflow(lone, [Sequential("a", noop)], start="a")
+    fails(r"is not text a store can keep", [Sequential("a\x00", noop)], start="a\x00")
+    choice = DeferredChoice("a", events={lone: "b"})
+    fails(r"event names are non-empty strings without '/'", [choice, end()])
+
+
+def test_a_duration_of_a_huge_int_is_named_not_an_overflow() -> None:
+    steps = [Wait("a", 10**400, "b"), end()]
+    fails(r"duration must be seconds >= 0: \d+ seconds is more than a century", steps)

@@ -19,13 +19,15 @@ __all__ = ["read_arrivals", "read_row", "row_params", "storable_text"]
 
 
 def storable_text(text: str | None) -> str | None:
-    """``text`` as a database takes it: a lone surrogate becomes its backslash escape.
+    """``text`` as every database takes it: a lone surrogate or a NUL becomes its escape.
 
-    Errors are made of exception messages, which may quote a file name that is not UTF-8;
-    such a save would fail in the database with every other save of its transaction.
+    Errors are made of exception messages, which may quote a file name that is not UTF-8
+    or a NUL byte (PostgreSQL's text holds none); such a save would fail in the database,
+    with every other save of its transaction.
     """
-    if text is None or text.isascii():
+    if text is None or (text.isascii() and "\x00" not in text):
         return text
+    text = text.replace("\x00", "\\x00")
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

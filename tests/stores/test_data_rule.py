@@ -251,3 +251,44 @@ def test_a_case_id_no_database_takes_is_refused_at_the_door(make_store):
         with pytest.raises(ValueError, match="job_id must be"):
             m.schedule("rule", {}, job_id=b"order-\xff".decode("utf-8", "surrogateescape"))
         assert m.stats().admitted == 0
+
+
+def _nul_in_message(data):
+    raise ValueError("no file named bad\x00name")
+
+
+@pytest.mark.parametrize("commit", ["step", "group"])
+def test_an_error_holding_a_nul_is_stored_escaped(make_sql_store, commit):
+    """PostgreSQL's text holds no NUL: the save failed, and the case looped for ever."""
+    flow = Workflow("nul", [Sequential("a", _nul_in_message)], start="a")
+    with Mediator([flow], store=make_sql_store(commit=commit)) as m:
+        job = m.schedule("nul", {}).result(timeout=TIMEOUT)
+        stored = m.get_job(job.id)
+    assert stored.state is JobState.FAULTED
+    assert "bad\\x00name" in stored.error
+
+
+def test_an_event_payload_no_store_could_keep_leaves_the_job_for_a_good_one(make_sql_store):
+    from actors import DeferredChoice
+
+    flow = Workflow(
+        "evt",
+        [
+            DeferredChoice("w", events={"go": "z"}, on_event=lambda d, n, p: d.update(p=p)),
+            Sequential("z", lambda d: d.update(done=True)),
+        ],
+        start="w",
+    )
+    lone = b"\xff".decode("utf-8", "surrogateescape")
+    with Mediator([flow], store=make_sql_store()) as m:
+        handle = m.schedule("evt", {})
+        cid = f"{handle.job_id}/w/go"
+        from bounds import wait_until
+
+        wait_until(lambda: m.get_job(handle.job_id).state is JobState.WAITING, "the job parked")
+        with pytest.raises(CodecError, match=r"event payload .*\['k'\]: a str holding a lone"):
+            m.receive_event(cid, {"k": lone})
+        from actors import EventOutcome
+
+        assert m.receive_event(cid, {"ok": 1}) is EventOutcome.DELIVERED
+        assert handle.result(timeout=TIMEOUT).data == {"p": {"ok": 1}, "done": True}
