@@ -58,7 +58,21 @@ def _q(part: str) -> str:
 def _utc(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError, TypeError):  # a damaged row's time
+        return f"? ({ts!r:.40})"
+
+
+def _shown(value: Any) -> Any:
+    """Every value a page prints, as text a page can encode.
+
+    A damaged row may hold text that is not Unicode (a lone surrogate): shown escaped,
+    where it made the whole page fail to encode.
+    """
+    if type(value) is str and not value.isascii():
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _ago(ts: float | None, now: float | None = None) -> str:
@@ -80,6 +94,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["utc"] = _utc
     env.filters["q"] = _q

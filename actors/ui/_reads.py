@@ -9,6 +9,7 @@ user's classes, and a row the codec cannot read is still shown as it is stored.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections import defaultdict
@@ -201,7 +202,7 @@ class Reader:
         )
         grouped: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
         for workflow, version, state, n in rows:
-            grouped[(str(workflow), int(version))][str(state)] = int(n)
+            grouped[(str(workflow), _int(version))][str(state)] = int(n)
         return [
             WorkflowCounts(wf, version, states) for (wf, version), states in sorted(grouped.items())
         ]
@@ -279,7 +280,9 @@ class Reader:
             params,
             "count the cases no worker holds",
         )
-        return {(str(name), int(version)): int(n) for name, version, n in sorted(rows)}
+        return {
+            (str(name), _int(version)): int(n) for name, version, n in sorted(rows, key=_by_name)
+        }
 
     def unheld(self, limit: int = 20, now: float | None = None) -> list[CaseRow]:
         """Cases waiting for a worker to take them, the longest waiting first."""
@@ -320,7 +323,7 @@ class Reader:
         )
         out: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
         for version, step, state, n in rows:
-            out[int(version)][str(step)][str(state)] = int(n)
+            out[_int(version)][str(step)][str(state)] = int(n)
         return {v: dict(steps) for v, steps in out.items()}
 
 
@@ -333,19 +336,40 @@ def _storable(text: str) -> bool:
     return "\x00" not in text
 
 
+def _by_name(row: Any) -> tuple[str, int]:
+    return (str(row[0]), _int(row[1]))
+
+
+def _int(value: Any) -> int:
+    """A count or number column as an int; 0 for what a damaged row holds instead."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _time(value: Any) -> float | None:
+    """A time column as a float; ``None`` for NULL or what a damaged row holds instead."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _case(row: Any) -> CaseRow:
     return CaseRow(
         id=str(row[0]),
         workflow=str(row[1]),
-        version=int(row[2]),
+        version=_int(row[2]),
         step=row[3],
         state=str(row[4]),
         error=row[5],
-        created_at=float(row[6]),
-        updated_at=float(row[7]),
-        finished_at=None if row[8] is None else float(row[8]),
+        created_at=_time(row[6]) or 0.0,
+        updated_at=_time(row[7]) or 0.0,
+        finished_at=_time(row[8]),
         lease_owner=row[9],
-        lease_expires=None if row[10] is None else float(row[10]),
+        lease_expires=_time(row[10]),
     )
 
 
@@ -354,22 +378,22 @@ def _job(row: Any) -> JobRow:
         id=str(row[0]),
         case_id=str(row[1]),
         workflow=str(row[2]),
-        version=int(row[3]),
+        version=_int(row[3]),
         step=row[4],
         state=str(row[5]),
         parent_id=row[6],
-        branch_index=None if row[7] is None else int(row[7]),
-        attempt=int(row[8]),
+        branch_index=None if row[7] is None else _int(row[7]),
+        attempt=_int(row[8]),
         error=row[9],
-        due=None if row[10] is None else float(row[10]),
-        split_total=int(row[11]),
-        split_live=int(row[12]),
+        due=_time(row[10]),
+        split_total=_int(row[11]),
+        split_live=_int(row[12]),
         join_step=row[13],
         lease_owner=row[14],
-        lease_expires=None if row[15] is None else float(row[15]),
-        created_at=float(row[16]),
-        updated_at=float(row[17]),
-        finished_at=None if row[18] is None else float(row[18]),
+        lease_expires=_time(row[15]),
+        created_at=_time(row[16]) or 0.0,
+        updated_at=_time(row[17]) or 0.0,
+        finished_at=_time(row[18]),
         data=pretty_json(row[19]) or "null",
         event=pretty_json(row[20]),
     )

@@ -208,3 +208,38 @@ def test_an_action_larger_than_the_limit_is_refused_before_it_is_read(store, act
     )  # fmt: skip
     assert chunked.status_code == 411
     assert actions.calls == []
+
+
+def test_pages_show_damaged_rows_instead_of_failing(tmp_path):
+    """A hand-edited row is shown as it reads; the page answered 500.
+
+    The rows: an impossible due time, text that is not Unicode, a version that is no
+    number.
+    """
+    import sqlite3
+
+    from actors import Mediator, Sequential, Wait, Workflow
+
+    path = tmp_path / "damaged.db"
+    nap = Workflow(
+        "nap", [Wait("w", 3600, next="end"), Sequential("end", lambda d: None)], start="w"
+    )
+    with Mediator([nap], store=f"sqlite:///{path}") as mediator:
+        for name in ("inf", "text", "huge", "lone", "version"):
+            mediator.schedule("nap", {}, job_id=name)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE jobs SET due = 'inf' WHERE id = 'inf'")
+        db.execute("UPDATE jobs SET due = 'abc' WHERE id = 'text'")
+        db.execute("UPDATE jobs SET due = 1e999 WHERE id = 'huge'")
+        db.execute("""UPDATE jobs SET data = '{"a": "\\udcff"}' WHERE id = 'lone'""")
+        db.execute("UPDATE jobs SET version = 'x' WHERE id = 'version'")
+    damaged = open_store(f"sqlite:///{path}")
+    try:
+        client = TestClient(create_app(damaged, [nap]), base_url=LOCAL)
+        assert client.get("/").status_code == 200
+        assert client.get("/workflows/nap").status_code == 200
+        for case in ("inf", "text", "huge", "lone", "version"):
+            assert client.get(f"/cases/{case}").status_code == 200, case
+            assert client.get(f"/live/cases/{case}").status_code == 200, case
+    finally:
+        damaged.close()
