@@ -22,6 +22,7 @@ import pykka
 from pykka import messages as pykka_messages
 
 from actors._pykka_seam import Envelope, handle_failure, handle_receive, hooks, init_fields
+from actors._seconds import MAX_SECONDS
 from actors.testing._cells import ActorCell, Blocker, Inbox
 from actors.testing._errors import Deadlock, HarnessError, InjectedCrash
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
@@ -428,6 +429,8 @@ class DeterministicRuntime:
         may resolve the wait), else to the deadline, where it times out. A wait without
         one raises the ``stalled`` error (a ``Deadlock`` by default) instead of hanging.
         """
+        if timeout is not None:
+            _check_wait(timeout)
         clock = self.clock
         deadline = None if timeout is None or clock is None else clock.now() + timeout
         self._waits.append((deadline, what))
@@ -457,3 +460,17 @@ class DeterministicRuntime:
             self.waited(f"t={clock.now()}, {what or 'a future'} timed out")
             msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
             raise pykka.Timeout(msg)
+
+
+def _check_wait(timeout: float) -> None:
+    """Refuse a timeout no thread could wait for, with the error a thread's wait raises.
+
+    Virtual time would move to infinity (or to nan) and every timer fire at once.
+    """
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        if timeout != timeout or timeout < 0:  # noqa: PLR0124 - nan is not itself
+            msg = f"a wait's timeout must be a number >= 0, got {timeout!r}"
+            raise ValueError(msg)
+        if timeout > MAX_SECONDS:
+            msg = f"a wait's timeout of {timeout!r:.40} seconds is too large to wait for"
+            raise OverflowError(msg)

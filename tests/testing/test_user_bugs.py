@@ -511,3 +511,33 @@ def test_a_loop_that_never_waits_is_a_livelock_naming_its_runner_and_job():
             h.finish()
     headline = str(info.value).splitlines()[0]
     assert "runner 0 ran" in headline and "of job j1" in headline
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"), [(float("inf"), OverflowError), (float("nan"), ValueError)]
+)
+def test_a_wait_no_thread_could_make_raises_as_a_threads_would(timeout, error):
+    """Virtual time moved to infinity (or nan), and every timer then fired at once."""
+    raised: list[type] = []
+
+    class Silent(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            if message == "go":  # asks itself: never answered while it waits
+                return self.actor_ref.ask("again", timeout=timeout)
+            return None
+
+    actors: dict[str, Any] = {}
+
+    def ask(data: dict[str, Any]) -> None:
+        try:
+            actors["silent"].ask("go", timeout=timeout)
+        except Exception as exc:
+            raised.append(type(exc))
+
+    flow = Workflow("ask", start="a", steps=[Sequential("a", ask)])
+    with Harness([flow], seed=1, runners=1) as h:
+        actors["silent"] = h.actor(Silent)
+        h.schedule("ask", {})
+        h.run_until_quiescent(advance_time=False)
+        assert raised == [error]
+        assert h.clock.now() == 0.0
