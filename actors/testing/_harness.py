@@ -138,6 +138,10 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             self._options_kept["replay_choices"] = choosing.replay
         # A chooser that ranks actors (PCT) is shown who each option would run.
         self._pick: Callable[[Sequence[str]], int] | None = getattr(self._chooser, "pick", None)
+        if clock is not None and not isinstance(clock, VirtualClock):
+            msg = f"Harness(clock=...) takes a VirtualClock, got {clock!r:.60}"
+            raise TypeError(msg)
+        need_count(max_steps, "Harness(max_steps=...)", least=1)
         self.clock = clock if clock is not None else VirtualClock()
         """The virtual clock every timer of the run is set on."""
         self.clock.hold()  # every ring is an action the harness chooses (and replays)
