@@ -169,9 +169,11 @@ class Workflow:
                         self._fail(step.name, f"retry.{what}: {problem}")
                 if not isinstance(r.attempts, int) or isinstance(r.attempts, bool):
                     self._fail(step.name, f"retry.attempts must be an int, got {r.attempts!r}")
-                if r.attempts < 1 or r.backoff < 0 or r.multiplier < 1:
+                if r.attempts < 1 or r.backoff < 0 or r.max_backoff < 0 or r.multiplier < 1:
                     self._fail(
-                        step.name, "retry needs attempts >= 1, backoff >= 0, multiplier >= 1"
+                        step.name,
+                        "retry needs attempts >= 1, backoff >= 0, max_backoff >= 0, "
+                        "multiplier >= 1",
                     )
                 on = r.on if isinstance(r.on, tuple | list) else (r.on,)
                 if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):

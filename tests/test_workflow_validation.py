@@ -294,3 +294,8 @@ def test_a_name_no_store_can_keep_is_refused() -> None:
 def test_a_duration_of_a_huge_int_is_named_not_an_overflow() -> None:
     steps = [Wait("a", 10**400, "b"), end()]
     fails(r"duration must be seconds >= 0: \d+ seconds is more than a century", steps)
+
+
+def test_a_negative_max_backoff_is_refused() -> None:
+    steps = [Sequential("a", noop, retry=Retry(max_backoff=-5))]
+    fails(r"retry needs attempts >= 1, backoff >= 0, max_backoff >= 0", steps)
