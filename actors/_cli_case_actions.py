@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from actors._cli import _to_json, _when, main, store_option
-from actors._cli_errors import BadArgumentError, CliError, Seconds, text_argument
+from actors._cli_errors import BadArgumentError, CliError, Seconds, id_argument, text_argument
 from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
@@ -92,7 +92,7 @@ def _report(result: ActionResult, as_json: bool, ok: Sequence[str]) -> None:
 
 
 @jobs.command("retry")
-@click.argument("job_id", metavar="ID", callback=text_argument)
+@click.argument("job_id", metavar="ID", callback=id_argument)
 @store_option
 @click.option(
     "--from",
@@ -130,7 +130,7 @@ def jobs_retry(
 
 
 @jobs.command("cancel")
-@click.argument("job_id", metavar="ID", callback=text_argument)
+@click.argument("job_id", metavar="ID", callback=id_argument)
 @store_option
 @operator_option
 @timeout_option

@@ -11,7 +11,7 @@ import click
 from actors._cli_input import text_problem
 from actors._redact import mask_secrets
 
-__all__ = ["BadArgumentError", "CliError", "Seconds", "text_argument"]
+__all__ = ["BadArgumentError", "CliError", "Seconds", "id_argument", "text_argument"]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
@@ -72,4 +72,13 @@ def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> An
         problem = text_problem(value)
         if problem is not None:
             raise BadArgumentError(f"{(param.metavar or param.name or 'the argument')} {problem}")
+    return value
+
+
+def id_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for a job's ID: text, not empty, no ``/`` (no job could have it)."""
+    value = text_argument(ctx, param, value)
+    if isinstance(value, str) and (not value or "/" in value or "\x00" in value):
+        msg = f"{param.metavar or 'ID'} {value!r} is not a job id (a non-empty string without '/')"
+        raise BadArgumentError(msg)
     return value

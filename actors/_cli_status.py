@@ -19,7 +19,7 @@ from actors._cli import (
     main,
     store_option,
 )
-from actors._cli_errors import CliError, text_argument
+from actors._cli_errors import CliError, id_argument
 from actors._job import Job, JobRecord, JobState
 from actors.stores import Store
 
@@ -285,7 +285,7 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
 
 
 @jobs.command("show")
-@click.argument("job_id", metavar="ID", callback=text_argument)
+@click.argument("job_id", metavar="ID", callback=id_argument)
 @store_option
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot as one JSON object.")
 @click.option("--tree", is_flag=True, help="Also show its case as a tree: branches, joins, lease.")

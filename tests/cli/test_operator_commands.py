@@ -422,3 +422,15 @@ def test_worker_logs_the_database_drivers_warnings_in_its_format_masked(
     assert len(lines) == 1, lines
     assert " WARNING psycopg.pool: error connecting in 'actors-store'" in lines[0]
     assert "hunter2" not in lines[0] and "app:***@db" in lines[0]
+
+
+@pytest.mark.parametrize("command", [["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"]])
+@pytest.mark.parametrize("given", ["", "a/b"])
+def test_an_id_no_job_could_have_is_a_bad_argument(
+    tmp_path: Path, command: list[str], given: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
+    result = CliRunner().invoke(main, [*command, given, "--store", url])
+    assert result.exit_code == 2, result.output
+    assert f"actors: error: ID {given!r} is not a job id" in result.stderr
