@@ -8,6 +8,7 @@ go on with SIGCONT.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -59,6 +60,7 @@ FLOW = Workflow(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    faulthandler.register(signal.SIGUSR1)  # the test asks where every thread is, if stuck
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     store = open_store(os.environ["ACTORS_STORE"], commit=os.environ.get("ACTORS_COMMIT", "step"))

@@ -88,7 +88,16 @@ def test_a_worker_frozen_with_sigstop_runs_no_step_of_a_case_taken_over(
         while not any("another worker's now" in line for line in seen):
             seen.append(lines.get(timeout=TIMEOUT))
         a.send_signal(signal.SIGTERM)
-        assert a.wait(TIMEOUT) == 0
+        try:
+            code = a.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:  # stuck: say where each of its threads is
+            a.send_signal(signal.SIGUSR1)
+            reader.join(1.0)
+            tail = []
+            while not lines.empty():
+                tail.append(lines.get_nowait())
+            pytest.fail("worker A did not stop on SIGTERM:\n" + "".join([*seen[-20:], *tail]))
+        assert code == 0
     finally:
         if a.poll() is None:
             a.send_signal(signal.SIGCONT)
