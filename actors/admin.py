@@ -315,8 +315,8 @@ class Admin:
 
 def _correlation_id_problem(correlation_id: str) -> str | None:
     """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``)."""
-    job_id, slash, step = correlation_id.partition("/")
-    if job_id and slash and step:
+    parts = correlation_id.split("/")
+    if 2 <= len(parts) <= 3 and all(parts):  # names hold no "/" (Workflow refuses them)
         return None
     return (
         f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "

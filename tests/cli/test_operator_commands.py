@@ -132,6 +132,10 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     bare = run("events", "send", "o2", "--store", url)
     assert bare.exit_code == 2  # a bad argument, as the exit-status table says
     assert "'o2' is not a correlation id: write JOB/STEP" in bare.stderr
+    for shape in ("o2/ask/go/more", "o2//go", "/ask"):  # no step or event name holds "/"
+        malformed = run("events", "send", shape, "--store", url)
+        assert malformed.exit_code == 2, shape
+        assert f"{shape!r} is not a correlation id" in malformed.stderr
     unknown = run("events", "send", "o2/nope", "--store", url)
     assert unknown.exit_code == 3
     assert "unknown" in unknown.output
