@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from actors._copy import copy_data
 from actors._errors import CodecError, JobExistsError
 from actors._job import JobRecord
+from actors._text import is_unicode
 
 if TYPE_CHECKING:
     from actors._workflow import Workflow
@@ -92,13 +93,7 @@ def valid_id(job_id: object) -> bool:
     """
     if not isinstance(job_id, str) or not job_id or "/" in job_id or "\x00" in job_id:
         return False
-    if job_id.isascii():
-        return True
-    try:
-        job_id.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return is_unicode(job_id)
 
 
 def check_items(items: object) -> None:

@@ -24,11 +24,15 @@ from actors._steps import (
     call_problem,
     wants_context,
 )
+from actors._text import is_unicode
 
 __all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
-_PARKS = (Wait, RequestReaction, DeferredChoice)  # steps a job waits at, off its runner
+_PARKS = (Wait, RequestReaction, DeferredChoice)
+_NO_NEXT_FIELD = (
+    object()
+)  # a step kind without a next (a split, a choice)  # steps a job waits at, off its runner
 
 
 class Workflow:
@@ -279,7 +283,7 @@ class Workflow:
             n
             for n, s in self._steps.items()
             if isinstance(s, _PARKS)
-            or (hasattr(s, "next") and getattr(s, "next", None) is None)
+            or getattr(s, "next", _NO_NEXT_FIELD) is None  # a kind with a next, left empty
             or (isinstance(s, Sequential) and s.on_fault is not None and s.fault_next is None)
         }
         loop = endless_loop({n: s.targets() for n, s in self._steps.items()}, ways_out)
@@ -303,13 +307,7 @@ class Workflow:
 
 def _text(name: str) -> bool:
     """Whether every store can keep ``name``: no NUL, no lone surrogate."""
-    if "\x00" in name:
-        return False
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return "\x00" not in name and is_unicode(name)
 
 
 def _primary_callable(step: Step) -> Any:

@@ -35,6 +35,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any, TypeVar
 
 from actors._errors import CodecError
+from actors._text import is_unicode
 from actors.stores import _codec_trees as trees
 from actors.stores._plain_data import MAP_TAG, NOT_PLAIN, copy_plain, plain
 
@@ -118,7 +119,7 @@ class Codec:
             text = "".join(_C_ENCODE(value, 0))
         else:
             text = _ENCODER.encode(self.to_tree(value, what))
-        if not text.isascii():  # a cheap test first: most job data is ASCII
+        if not text.isascii():  # most job data is ASCII: no call on a save's path
             _check_utf8(text, value, what)
         return text
 
@@ -216,15 +217,13 @@ def _check_utf8(text: str, value: Any, what: str) -> None:
     with ``surrogateescape``); no database takes them, and a save that carried one to
     the database would fail there, with every other save of its transaction.
     """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_unicode(text):
         where = trees.unencodable(value, what) or what
         msg = (
             f"cannot encode {where}: a str holding a lone surrogate is not Unicode text "
             "(decode bytes with errors='replace', or store them as base64)"
         )
-        raise CodecError(msg) from None
+        raise CodecError(msg)
 
 
 DEFAULT_CODEC = Codec()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors._errors import CodecError
+from actors._text import is_unicode
 from actors.stores._plain_data import DATACLASS_TAG, KEY_TYPES, MAP_TAG, MAX_DEPTH, TAGS
 
 __all__ = ["from_tree", "to_tree", "unencodable"]
@@ -237,7 +238,7 @@ def unencodable(value: Any, what: str = "data") -> str | None:
 
 def _bad_text(value: Any, where: list[str], depth: int) -> bool:
     if type(value) is str:
-        return not _encodes(value)
+        return not is_unicode(value)
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, dict):
@@ -254,18 +255,10 @@ def _bad_text(value: Any, where: list[str], depth: int) -> bool:
     else:
         return False
     for key, member in items:
-        if type(key) is str and not _encodes(key):
+        if type(key) is str and not is_unicode(key):
             where.append(f" (the key {key!r})")
             return True
         if _bad_text(member, where, depth + 1):
             where.append(f"[{key!r}]")
             return True
     return False
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

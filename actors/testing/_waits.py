@@ -8,6 +8,7 @@ deadlock. A mixin of ``DeterministicRuntime``.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import pykka
@@ -79,8 +80,11 @@ class Waiting:
                 raise self._stuck(what)
             alarm = clock.next_alarm()
             if alarm is not None and alarm <= deadline:
-                clock.jump()  # its ring is the driver's next action
-                self.waited(f"t={clock.now()}, {what or 'a future'} still awaited")
+                if alarm > clock.now():
+                    clock.jump()  # its ring is the driver's next action (a harness's)
+                    self.waited(f"t={clock.now()}, {what or 'a future'} still awaited")
+                else:
+                    clock.advance(0.0)  # due, and the driver rings no alarm: ring it here
                 continue
             clock.advance(deadline - clock.now())  # no alarm on the way: none rings
             self.waited(f"t={clock.now()}, {what or 'a future'} timed out")
@@ -94,7 +98,7 @@ def _check_wait(timeout: float) -> None:
     Virtual time would move to infinity (or to nan) and every timer fire at once.
     """
     if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        if timeout != timeout or timeout < 0:  # noqa: PLR0124 - nan is not itself
+        if math.isnan(timeout) or timeout < 0:
             msg = f"a wait's timeout must be a number >= 0, got {timeout!r}"
             raise ValueError(msg)
         if timeout > MAX_SECONDS:

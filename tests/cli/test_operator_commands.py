@@ -288,22 +288,27 @@ def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> 
     assert all(len(line) <= 80 for line in lines), result.output
 
 
+STEP, WORKER = "reserve_inventory_for_order", "fulfilment-worker-7"  # names too long to fold
+
+
+def _long_history(tmp_path: Path, env: dict[str, str | None]) -> Any:
+    """``jobs show o1 --history`` of a case whose step and worker have long names."""
+    store = f"sqlite:///{tmp_path / 'long.db'}"
+    flow = Workflow("long", [Sequential(STEP, lambda d: None)], start=STEP)
+    with Mediator([flow], store=store, owner=WORKER) as mediator:
+        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
+    return CliRunner().invoke(main, ["jobs", "show", "o1", "--history", "--store", store], env=env)
+
+
 def test_jobs_show_history_keeps_step_and_worker_names_whole_on_a_narrow_terminal(
     tmp_path: Path,
 ) -> None:
     """Step and worker names are copied from the history too: on 80 columns they must not fold."""
-    store = f"sqlite:///{tmp_path / 'narrow.db'}"
-    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
-    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
-    with Mediator([flow], store=store, owner=worker) as mediator:
-        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
-    result = CliRunner().invoke(
-        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": "80"}
-    )
+    result = _long_history(tmp_path, {"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     lines = result.output[result.output.index("History of job o1") :].splitlines()
-    assert sum(step in line for line in lines) == 2, result.output  # created, and its run
-    assert any(worker in line for line in lines), result.output
+    assert sum(STEP in line for line in lines) == 2, result.output  # created, and its run
+    assert any(WORKER in line for line in lines), result.output
     assert all(len(line) <= 80 for line in lines), result.output
 
 
@@ -313,19 +318,12 @@ def test_jobs_show_history_keeps_each_entry_on_one_line_in_a_pipe(tmp_path: Path
     The trial's ``taken over from w2 (its lease expired)  join ... ready`` ended with its
     worker, ``by w3``, alone on the next line.
     """
-    store = f"sqlite:///{tmp_path / 'piped.db'}"
-    step, worker = "reserve_inventory_for_order", "fulfilment-worker-7"
-    flow = Workflow("long", [Sequential(step, lambda d: None)], start=step)
-    with Mediator([flow], store=store, owner=worker) as mediator:
-        mediator.schedule("long", {}, job_id="o1").result(timeout=TIMEOUT)
-    result = CliRunner().invoke(
-        main, ["jobs", "show", "o1", "--history", "--store", store], env={"COLUMNS": None}
-    )
+    result = _long_history(tmp_path, {"COLUMNS": None})
     assert result.exit_code == 0, result.output
     lines = result.output[result.output.index("History of job o1") :].splitlines()
-    entries = [line for line in lines if step in line]
+    entries = [line for line in lines if STEP in line]
     assert len(entries) == 2, result.output  # created, and its run
-    assert all(worker in line for line in entries), result.output  # each whole on its line
+    assert all(WORKER in line for line in entries), result.output  # each whole on its line
     assert "created" in entries[0] and "done" in entries[1], result.output
 
 

@@ -363,3 +363,18 @@ def test_cancel_of_a_case_of_a_version_this_mediator_does_not_serve_cancels_it(s
     with Mediator([flow(1), flow(2)], store=store_url, owner="a") as both:
         assert both.get_job("old-1").state is JobState.CANCELLED
     assert ran == []
+
+
+def test_cancel_of_a_case_another_worker_holds_is_carried_out_by_that_worker(store_url):
+    """As Admin.cancel does it: a request the holder takes at its next poll."""
+    from bounds import wait_until
+
+    from actors import CancelOutcome
+
+    nap = Workflow("nap", [Wait("w", 3600, next="x"), Sequential("x", lambda d: None)], start="w")
+    with Mediator([nap], store=store_url, owner="holder", poll_interval=0.1) as holder:
+        holder.schedule("nap", {}, job_id="held-1")
+        wait_until(lambda: holder.get_job("held-1").state is JobState.WAITING, "the case parked")
+        with Mediator([nap], store=store_url, owner="other", poll_interval=0.1) as other:
+            assert other.cancel("held-1") is CancelOutcome.CANCELLED
+        assert holder.get_job("held-1").state is JobState.CANCELLED

@@ -187,6 +187,21 @@ def test_timeouts_are_virtual_time():
         future.get(timeout=5.0)
 
 
+def test_a_timed_wait_lets_time_pass_to_a_timer_that_resolves_it():
+    """Nothing to deliver: time moves to the next alarm, which rings and answers the wait.
+
+    With the default driver (which rings no alarm) the wait jumped to the alarm and then
+    looked at it, unrung, for ever.
+    """
+    clock = VirtualClock()
+    runtime = DeterministicRuntime(clock=clock)
+    future = runtime.create_future()
+    alarm = clock.alarm(lambda: future.set("rang"))
+    alarm.set(5.0)
+    assert future.get(timeout=10.0) == "rang"
+    assert clock.now() == 5.0
+
+
 def test_stop_all_unregisters_every_actor_without_running_on_stop():
     runtime = DeterministicRuntime()
     log: list[Any] = []
