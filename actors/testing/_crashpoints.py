@@ -69,7 +69,7 @@ class CrashPoints:
         self._store = store
         self._runtime = runtime
         self._monitor = monitor
-        self._record = record
+        self.record = record
         self._workflow = workflow
         self._unsaved: dict[ActorCell, tuple[int, JobRecord, Crash, JobRecord]] = {}
         self._wrapped = False
@@ -123,7 +123,7 @@ class CrashPoints:
             setattr(job, name, getattr(before, name))
         action = "lease-expired" if crash.lease else "crash"
         where = f"after step #{crash.at_step}'s task, before its save is stored"
-        self._record(f"runner-{runner}", action, job_id, where)
+        self.record(f"runner-{runner}", action, job_id, where)
         msg = f"injected: runner {runner} {action} {where} (job {job_id})"
         raise InjectedCrash(msg)
 
@@ -138,7 +138,7 @@ class CrashPoints:
         """The stalled worker runs its step's task on its own copy; its save is fenced."""
         self.ghosts.remove(ghost)
         job, step = ghost.job, ghost.step
-        self._record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} again")
+        self.record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} again")
         wf = self._workflow(job.workflow, job.version)
         outer = delivering()
         set_delivering(self._runtime.foreign)
@@ -149,7 +149,7 @@ class CrashPoints:
                 step.task(job.data)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
-            self._record(f"runner-{ghost.runner}", "task raised", job.id, detail)
+            self.record(f"runner-{ghost.runner}", "task raised", job.id, detail)
         finally:
             set_delivering(outer)
-        self._record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
+        self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")

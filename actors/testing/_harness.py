@@ -56,6 +56,11 @@ __all__ = ["Harness"]
 
 _NO_FAULTS = FaultPlan()  # frozen: one for every harness given none
 
+
+def _unrecorded(*_entry: object) -> None:
+    """A closed harness's recorder: nothing more is traced."""
+
+
 A = TypeVar("A", bound=pykka.Actor)
 
 
@@ -400,8 +405,12 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``step()``, ``finish()``, a pending result's ``get()``...) raises ``HarnessError``.
         """
         self._closed = True
+        self.runtime.stop_all()  # it unlinks the actors and forgets this harness's hooks
         self.runtime.driver = closed_driver  # a pending future's get() drives no more
-        self.runtime.stop_all()
+        # The step hook and the crash points hold this harness's recorder: let go of it,
+        # so a dropped harness is freed at once, not by a collection (see release()).
+        self._hook.record = self.points.record = _unrecorded
+        self._hook.between = None
         if self._owned_store:
             self._owned_store = False
             self.store.close()

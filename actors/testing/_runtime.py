@@ -22,7 +22,7 @@ import pykka
 from pykka import messages as pykka_messages
 
 from actors._pykka_seam import Envelope, handle_failure, handle_receive, hooks, init_fields
-from actors.testing._cells import ActorCell, Blocker, Inbox
+from actors.testing._cells import ActorCell, Blocker, Inbox, release
 from actors.testing._errors import Deadlock, HarnessError, InjectedCrash
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
 from actors.testing._future import DeterministicFuture
@@ -122,6 +122,10 @@ _RELEASED: dict[type, list[type[_RuntimeActor]]] = {}
 _STOPPED: list[DeterministicRuntime] = []
 
 
+def _no_wait_noted(_detail: str) -> None:
+    pass
+
+
 def _default_name(actor: pykka.Actor) -> str:
     base = type(actor).__name__.lower()
     index = getattr(actor, "_index", None)
@@ -167,7 +171,7 @@ class DeterministicRuntime(Waiting):
         self.failures: list[tuple[ActorCell, BaseException]] = []
         """Unhandled exceptions of told messages, as pykka's loop would log them."""
         self.namer: Callable[[pykka.Actor], str] = _default_name
-        self.waited: Callable[[str], None] = lambda _detail: None
+        self.waited: Callable[[str], None] = _no_wait_noted
         """Told when a wait with a timeout let virtual time pass (the harness traces it)."""
         self.foreign: Callable[[str], BaseException] = HarnessError
         """Builds the error raised when a task waits on an actor this runtime does not run,
@@ -180,6 +184,7 @@ class DeterministicRuntime(Waiting):
         self._classes: dict[type, type[_RuntimeActor]] = {}
         self._seq = itertools.count()
         self._names: dict[str, int] = {}
+        self._gone: list[ActorCell] = []  # torn down before the end (a crashed runner)
         # Waits in progress, outermost first: (virtual deadline or None, what is awaited).
         self._waits: list[tuple[float | None, str]] = []
 
@@ -316,6 +321,7 @@ class DeterministicRuntime(Waiting):
         cell.dead = True
         if cell in self.cells:
             self.cells.remove(cell)
+        self._gone.append(cell)
         if cell.blocker is not None:
             self.unblock(cell.blocker)
         while cell.inbox.queue:
@@ -335,6 +341,12 @@ class DeterministicRuntime(Waiting):
             cell.actor.actor_stopped.set()
             self._teardown(cell)
         self.blockers.clear()
+        gone, self._gone = self._gone, []
+        release(gone)
+        # The driver's hooks (bound methods of a harness) go too: nothing is driven now.
+        self.stalled, self.foreign = Deadlock, HarnessError
+        self.step_hook = self.put_filter = None
+        self.waited = _no_wait_noted
         # Every actor of these classes has stopped: the next runtime may take them over.
         # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
         if self._classes and not _STOPPED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import threading
 from typing import Any
@@ -239,3 +240,39 @@ def test_substitutions_replace_an_engine_actor_class():
     cls = runtime.actor_class(Recorder)
     assert issubclass(cls, Loud)
     assert runtime.actor_class(Recorder) is cls  # one class per behaviour and runtime
+
+
+def test_a_closed_harness_is_freed_without_the_garbage_collector():
+    # A property test builds a harness per example: one left in reference cycles (actor,
+    # ref, inbox, cell, bound methods) costs a collection every few examples.
+    from actors import ParallelSplit, Sequential, Synchronize, Workflow
+    from actors.testing import Crash, FaultPlan, Harness
+
+    def task(data):
+        data["n"] = data.get("n", 0) + 1
+
+    flow = Workflow("fan", start="a", steps=[
+        Sequential("a", task, next="split"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", task, next="join"),
+        Sequential("c", task, next="join"),
+        Synchronize("join", next="end"),
+        Sequential("end", task),
+    ])  # fmt: skip
+    gc.collect()
+    gc.disable()
+    try:
+        # A crashed runner (torn down mid-run) and a user's actor are in it too.
+        with Harness([flow], seed=3, faults=FaultPlan(crashes=(Crash(2),))) as h:
+            h.actor(Recorder, [])
+            h.schedule("fan", {})
+            h.finish()
+        del h
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__module__.partition(".")[0] == "actors"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not left, f"left for the collector: {sorted({type(o).__qualname__ for o in left})}"
