@@ -66,8 +66,10 @@ def release(cells: Iterable[ActorCell]) -> None:
         cell.inbox.cell = None
         actor = cell.actor
         if type(actor).__module__.partition(".")[0] == "actors":
-            for name in [n for n in vars(actor) if n not in _PYKKA_FIELDS]:
-                delattr(actor, name)
+            fields = vars(actor)
+            kept = {name: fields[name] for name in _PYKKA_FIELDS if name in fields}
+            fields.clear()
+            fields.update(kept)
 
 
 @dataclass(eq=False)
