@@ -11,6 +11,7 @@ pykka within ``SUPPORTED_PYKKA`` (the range ``setup.cfg`` allows).
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -30,6 +31,7 @@ __all__ = [
     "handle_receive",
     "hooks",
     "init_fields",
+    "registry_after_fork",
     "tell_marking_put",
     "told",
     "wrap_threading_future_get",
@@ -77,6 +79,17 @@ def init_fields(actor: pykka.Actor, urn: str, stopped: Any) -> None:
     actor.actor_inbox = getattr(actor, INBOX_HOOK)()
     actor.actor_stopped = stopped
     actor._actor_ref = pykka.ActorRef(actor)
+
+
+def registry_after_fork() -> None:
+    """In a forked child: a fresh lock for pykka's actor registry, emptied of the parent's refs.
+
+    Another of the parent's threads may have held the lock when it forked; the child has
+    only the forking thread, so the copied lock would never be released. The parent's
+    actors do not run in the child, so their refs are dropped too.
+    """
+    pykka.ActorRegistry._actor_refs_lock = threading.RLock()
+    pykka.ActorRegistry._actor_refs = []
 
 
 def told(envelope: Envelope[Any]) -> tuple[bool, Any]:

@@ -8,7 +8,8 @@
    checks off; the raw pykka baseline for W, measured in the same run, as the yardstick.
    With ``--against DIR`` (another source tree of this project, e.g. an export of main):
    the default rate of that tree's harness and of this one, each in its own process,
-   interleaved, in CPU time, with the ratio.
+   interleaved, in CPU time, with the ratio. Then ``explore()`` with one worker and with
+   one per core (``workers=``), wall clock, interleaved.
 2. For the same budget of runs per strategy (uniform random seeds, PCT depth 2 and 3,
    exhaustive depth-first search), on bugs a user writes in tasks: how many distinct
    schedules each explored and which bugs it found (and after how many runs).
@@ -31,7 +32,7 @@ from baseline_pykka import run_baseline
 from workload import workload_w
 
 from actors import ParallelSplit, Sequential, Synchronize, Workflow
-from actors.testing import PCT, Harness, HarnessError
+from actors.testing import PCT, Harness, HarnessError, explore
 from actors.testing._search import ScriptChooser
 
 W = workload_w()
@@ -44,6 +45,31 @@ def schedules_per_second(n: int, **options: Any) -> float:
             h.schedule("w", {})
             h.finish()
     return n / (time.perf_counter() - began)
+
+
+def _scenario(h: Harness) -> None:
+    h.schedule("w", {})
+    h.finish()
+
+
+def explored_per_second(n: int, workers: int) -> float:
+    """``explore`` of ``n`` seeds of W with one case, wall clock (``workers`` processes)."""
+    began = time.perf_counter()
+    explore(_scenario, runs=n, workers=workers, workflows=[W])
+    return n / (time.perf_counter() - began)
+
+
+def parallel(n: int, rounds: int = 5) -> None:
+    """``explore(workers=1)`` against ``explore(workers=cores)``, interleaved, wall clock."""
+    cores = os.cpu_count() or 1
+    rates: dict[int, list[float]] = {1: [], cores: []}
+    for _ in range(rounds):
+        for workers, got in rates.items():
+            got.append(explored_per_second(n, workers))
+    one, many = (statistics.median(r) for r in rates.values())
+    print(f"\nexplore() of {n} seeds, wall clock, {rounds} interleaved rounds (median):")
+    print(f"  workers=1: {one:,.0f} schedules/s")
+    print(f"  workers={cores}: {many:,.0f} schedules/s ({many / one:.2f} x)")
 
 
 def throughput(n: int) -> None:
@@ -222,6 +248,7 @@ def main() -> int:
     parser.add_argument("--against", type=Path, help="another source tree to compare with")
     args = parser.parse_args()
     throughput(args.schedules)
+    parallel(max(args.schedules, 1000))
     if args.against is not None:
         against(args.against, args.schedules)
     compare(args.budget)

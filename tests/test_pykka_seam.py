@@ -11,6 +11,7 @@ import configparser
 import importlib.metadata
 import inspect
 import re
+import threading
 from pathlib import Path
 
 import pykka
@@ -144,4 +145,31 @@ def test_a_laned_inbox_takes_urgent_tells_aside_on_a_real_actor() -> None:
         assert list(lane) == [told]
         assert ref.ask("plain", timeout=TIMEOUT) == "plain"
     finally:
+        ref.stop()
+
+
+def test_registry_after_fork_gives_a_free_lock_and_no_parent_refs() -> None:
+    """In a forked child (explore(workers=N)): a lock another thread held is replaced."""
+    lock, refs = pykka.ActorRegistry._actor_refs_lock, pykka.ActorRegistry._actor_refs
+    ref = pykka.ThreadingActor.start()
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # as a thread of the parent holding it when the parent forked
+        with lock:
+            held.set()
+            done.wait(TIMEOUT)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(TIMEOUT)
+        seam.registry_after_fork()
+        fresh = pykka.ActorRegistry._actor_refs_lock
+        assert fresh.acquire(timeout=TIMEOUT)  # the old one would time out here
+        fresh.release()
+        assert pykka.ActorRegistry.get_all() == []
+    finally:
+        done.set()
+        holder.join(TIMEOUT)
+        pykka.ActorRegistry._actor_refs_lock, pykka.ActorRegistry._actor_refs = lock, refs
         ref.stop()

@@ -1,0 +1,76 @@
+"""``explore(workers=N)``: seeds tried in forked worker processes, a failure replayed here.
+
+Each worker is a fork of the test's process, so a scenario (often a closure or a lambda in
+a test) needs no pickling; only seed ranges go out and one line per failure comes back.
+The lowest failing seed is the one ``explore`` reports, as a run of one process would:
+the caller replays it in its own process, where it raises with its whole report.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from actors._pykka_seam import registry_after_fork
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["first_failure"]
+
+# The run of one seed, set in each worker by its initializer. A fork inherits the
+# initializer's arguments as they are: nothing of the scenario is pickled.
+_run_seed: Callable[[int], Any] | None = None
+
+_CHUNK = 32  # seeds per task: small enough that a found failure stops the rest soon
+
+
+def first_failure(
+    run_seed: Callable[[int], Any], seeds: range, workers: int
+) -> tuple[int, str] | None:
+    """The lowest seed in ``seeds`` whose ``run_seed(seed)`` raises, with what it raised.
+
+    ``None`` when every run passed. Raises ``ValueError`` where processes cannot be
+    forked (the scenario could not reach them otherwise).
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        msg = (
+            f"explore(workers={workers}) forks the test process, which this platform "
+            "cannot do; use workers=1"
+        )
+        raise ValueError(msg)
+    size = max(1, min(_CHUNK, len(seeds) // (workers * 4)))
+    chunks = [seeds[i : i + size] for i in range(0, len(seeds), size)]
+    context = multiprocessing.get_context("fork")
+    # With fork, every worker starts at once, before the pool's own thread does.
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(chunks)),
+        mp_context=context,
+        initializer=_adopt,
+        initargs=(run_seed,),
+    ) as pool:
+        results = pool.map(_run_chunk, chunks)  # in order: the first found is the lowest
+        for found in results:
+            if found is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                return found
+    return None
+
+
+def _adopt(run_seed: Callable[[int], Any]) -> None:
+    global _run_seed  # noqa: PLW0603 - one per worker process, set once as it starts
+    _run_seed = run_seed
+    registry_after_fork()  # the harness registers its actors there
+
+
+def _run_chunk(seeds: range) -> tuple[int, str] | None:
+    assert _run_seed is not None
+    for seed in seeds:
+        try:
+            _run_seed(seed)
+        except BaseException as exc:  # reported; the caller replays it
+            # Anything escaping would kill the worker, and the pool with it.
+            headline = str(exc).split("\n", 1)[0]
+            return seed, f"{type(exc).__name__}: {headline}" if headline else type(exc).__name__
+    return None

@@ -1,0 +1,100 @@
+"""``explore(workers=N)``: the seeds shared out to forked processes, the failure replayed here.
+
+Written as user code: a lost update between two steps of parallel branches, found by a
+parallel search exactly as a search in one process finds it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from actors import ParallelSplit, Sequential, Synchronize, Workflow
+from actors.testing import HarnessError, InvariantViolation, explore
+
+STOCK = {"count": 0}
+
+
+def read_stock(data: dict[str, Any]) -> None:
+    data["seen"] = STOCK["count"]
+
+
+def write_stock(data: dict[str, Any]) -> None:
+    STOCK["count"] = data["seen"] + 1  # a lost update if the other branch wrote in between
+
+
+counting = Workflow("count", start="split", steps=[
+    ParallelSplit("split", branches=["b0", "b1"]),
+    Sequential("b0", read_stock, next="b0_write"),
+    Sequential("b1", read_stock, next="b1_write"),
+    Sequential("b0_write", write_stock, next="join"),
+    Sequential("b1_write", write_stock, next="join"),
+    Synchronize("join", merge=lambda parent, _: parent),
+])  # fmt: skip
+
+
+def count_twice(h: Any) -> None:
+    STOCK["count"] = 0
+    h.schedule("count", {})
+    h.finish()
+    if STOCK["count"] != 2:
+        h.fail(f"lost update: 2 branches counted {STOCK['count']}")
+
+
+def test_a_parallel_search_reports_the_same_failure_as_a_search_in_one_process():
+    with pytest.raises(InvariantViolation) as alone:
+        explore(count_twice, runs=200, workflows=[counting], runners=2)
+    with pytest.raises(InvariantViolation) as shared:
+        explore(count_twice, runs=200, workers=2, workflows=[counting], runners=2)
+    # The lowest failing seed, replayed here with its whole report (trace and seed line).
+    assert str(shared.value) == str(alone.value)
+    assert "lost update: 2 branches counted 1" in str(shared.value)
+    assert "seed: " in str(shared.value)
+
+
+def test_every_seed_runs_once_across_the_workers(tmp_path):
+    ran = tmp_path / "seeds"
+
+    def note_seed(h: Any) -> None:
+        h.schedule("count", {})
+        h.finish()
+        with ran.open("a") as out:  # one short append per run: whole lines
+            out.write(f"{h.seed} {os.getpid()}\n")
+
+    assert explore(note_seed, runs=150, seed=40, workers=3, workflows=[counting]) == 150
+    lines = [line.split() for line in ran.read_text().splitlines()]
+    assert sorted(int(seed) for seed, _ in lines) == list(range(40, 190))
+    assert str(os.getpid()) not in {pid for _, pid in lines}  # all ran in the workers
+
+
+def test_a_seed_that_fails_only_in_a_worker_is_reported_as_depending_on_more_than_its_seed():
+    here = os.getpid()
+
+    def flaky(h: Any) -> None:
+        h.schedule("count", {})
+        h.finish()
+        assert h.seed != 7 or os.getpid() == here, "differs in a worker"
+
+    expected = (
+        r"explore\(workers=2\): seed 7 failed in a worker process \(AssertionError: "
+        r"differs in a worker\) but passed when replayed in this one"
+    )
+    with pytest.raises(HarnessError, match=expected):
+        explore(flaky, runs=40, workers=2, workflows=[counting])
+
+
+def test_a_worker_whose_scenario_exits_does_not_hang_the_search():
+    def exits(h: Any) -> None:
+        if h.seed == 5:
+            raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        explore(exits, runs=20, workers=2, workflows=[counting])
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, "2"])
+def test_workers_must_be_a_positive_count(workers):
+    with pytest.raises((ValueError, TypeError), match=r"explore\(workers=\.\.\.\)"):
+        explore(count_twice, runs=10, workers=workers, workflows=[counting])
