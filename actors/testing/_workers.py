@@ -44,18 +44,20 @@ def first_failure(
     chunks = [seeds[i : i + size] for i in range(0, len(seeds), size)]
     context = multiprocessing.get_context("fork")
     # With fork, every worker starts at once, before the pool's own thread does.
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
         mp_context=context,
         initializer=_adopt,
         initargs=(run_seed,),
-    ) as pool:
-        results = pool.map(_run_chunk, chunks)  # in order: the first found is the lowest
-        for found in results:
+    )
+    try:
+        for found in pool.map(_run_chunk, chunks):  # in order: the first found is the lowest
             if found is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
                 return found
-    return None
+        return None
+    finally:
+        # Found, or interrupted (Ctrl-C): the chunks not started are dropped, not run.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _adopt(run_seed: Callable[[int], Any]) -> None:

@@ -98,3 +98,17 @@ def test_a_worker_whose_scenario_exits_does_not_hang_the_search():
 def test_workers_must_be_a_positive_count(workers):
     with pytest.raises((ValueError, TypeError), match=r"explore\(workers=\.\.\.\)"):
         explore(count_twice, runs=10, workers=workers, workflows=[counting])
+
+
+def test_a_failure_found_stops_the_seeds_not_yet_started(tmp_path):
+    ran = tmp_path / "seeds"
+
+    def fails_at_3(h: Any) -> None:
+        with ran.open("a") as out:
+            out.write(f"{h.seed}\n")
+        assert h.seed != 3, "seed 3"
+
+    with pytest.raises(AssertionError, match="seed 3"):
+        explore(fails_at_3, runs=2000, workers=2, workflows=[counting])
+    # The chunks already handed to a worker run on (a few dozen seeds each); none other.
+    assert len(ran.read_text().splitlines()) < 400
