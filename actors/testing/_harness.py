@@ -152,7 +152,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self.clock.hold()  # every ring is an action the harness chooses (and replays)
         self.runtime = DeterministicRuntime(clock=self.clock, substitutions=substitutions)
         """The threadless runtime the engine's actors (and ``actor()``'s) run on."""
-        self.runtime.driver = self.step
+        self.runtime.driver = self._step
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
         self.runtime.waited = lambda detail: self._record("clock", "wait", None, detail)
@@ -244,6 +244,11 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         ``pick`` chooses among the enabled actions (modulo their number) instead of the
         chooser: how a stateful test steers the interleaving.
         """
+        return self._step(pick)
+
+    def _step(self, pick: int | None = None) -> bool:
+        # What step() does, for callers that know the harness is open (the run loop,
+        # the runtime's driver, which close() replaces).
         if self.actions >= self.max_steps:
             self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
         if self._at:
@@ -305,7 +310,8 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         limit = start + budget
         self._hook.cap, cap = budget, self._hook.cap
         try:
-            while self.step():
+            step = self._step
+            while step():
                 if self.actions >= limit:
                     self._fail(Livelock, self._unsettled(f"{self.actions - start} actions"))
         finally:
