@@ -20,6 +20,8 @@ from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from actors._workflow import Workflow
 
 __all__ = ["cancel_change", "event_change", "retry_change"]
@@ -62,7 +64,7 @@ def retry_change(
 
     Retry: the job must be FAULTED. It becomes READY at the same step with the next
     attempt number (so a new idempotency key). A job that faulted because branches of
-    its split faulted gets each of those branches retried (recursively) and waits for
+    its split faulted gets each of those branches retried (theirs too, at any depth) and waits for
     them again; the arrivals of the branches that reached the join are kept, so the join
     fires once every branch has arrived.
 
@@ -122,32 +124,48 @@ def _retry(
     history: list[HistoryRow],
     operator: str,
 ) -> None:
-    if _in_split(job):
-        kids = [
-            r
-            for r in records.values()
-            if r.parent_id == job.id and r.parent_gen == job.gen and r.state is JobState.FAULTED
-        ]
-        if not kids:
-            msg = (
-                f"job {job.id} ended with its split and no branch of that split faulted "
-                f"to retry; reset it to a step instead {_HOW_TO_RESET}"
-            )
-            raise ActionRefusedError(msg)
-        for kid in kids:
-            _retry(kid, records, saves, history, operator)
-        _wait_again(job, records)  # after its branches: those retried no longer fail it
+    # Depth first, each split's faulted branches before the split, with a stack of its
+    # own: a case nests as deep as its splits, past Python's stack.
+    stack = [(job, _faulted_branches(job, records))]
+    while stack:
+        job, branches = stack[-1]
+        if branches is not None:
+            branch = next(branches, None)
+            if branch is not None:
+                stack.append((branch, _faulted_branches(branch, records)))
+                continue
+        stack.pop()
+        if branches is not None:
+            _wait_again(job, records)  # after its branches: those retried no longer fail it
+            saves[job.id] = job
+            history.append(_row(job, operator, "retry: waits for its retried branches"))
+            continue
+        job.state = JobState.READY
+        job.attempt += 1
+        job.error = None
+        job.due = None
+        job.event = None
+        job.cancel_requested = False
         saves[job.id] = job
-        history.append(_row(job, operator, "retry: waits for its retried branches"))
-        return
-    job.state = JobState.READY
-    job.attempt += 1
-    job.error = None
-    job.due = None
-    job.event = None
-    job.cancel_requested = False
-    saves[job.id] = job
-    history.append(_row(job, operator, f"retry of step {job.step!r} (attempt {job.attempt})"))
+        history.append(_row(job, operator, f"retry of step {job.step!r} (attempt {job.attempt})"))
+
+
+def _faulted_branches(job: JobRecord, records: dict[str, JobRecord]) -> Iterator[JobRecord] | None:
+    """The faulted branches of ``job``'s split to retry; ``None`` if it did not split."""
+    if not _in_split(job):
+        return None
+    kids = [
+        r
+        for r in records.values()
+        if r.parent_id == job.id and r.parent_gen == job.gen and r.state is JobState.FAULTED
+    ]
+    if not kids:
+        msg = (
+            f"job {job.id} ended with its split and no branch of that split faulted "
+            f"to retry; reset it to a step instead {_HOW_TO_RESET}"
+        )
+        raise ActionRefusedError(msg)
+    return iter(kids)
 
 
 def _wait_again(parent: JobRecord, records: dict[str, JobRecord]) -> None:
@@ -249,9 +267,13 @@ def cancel_change(job_id: str, operator: str) -> CaseChange:
 
 
 def _subtree(job_id: str, records: dict[str, JobRecord]) -> list[str]:
+    kids: dict[str, list[str]] = {}
+    for r in records.values():
+        if r.parent_id is not None:
+            kids.setdefault(r.parent_id, []).append(r.id)
     out = [job_id]
-    for parent in out:  # grows while iterated: breadth first
-        out.extend(r.id for r in records.values() if r.parent_id == parent)
+    for parent in out:  # grows while iterated: breadth first, any depth
+        out.extend(kids.get(parent, ()))
     return out
 
 

@@ -44,15 +44,30 @@ class CaseBusyError(ActionRefusedError):
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
+    # With a stack of its own: a case tree nests as deep as its splits, past Python's stack.
+    # Each entry is a value to convert and the slot of its container that gets the result.
+    # Siblings are pushed last first, so they are converted in order (a later duplicate
+    # key wins, as in the dict comprehension this replaces).
+    top: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, top, 0)]
+    while stack:
+        value, into, slot = stack.pop()
+        if isinstance(value, enum.Enum):
+            into[slot] = value.value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            into[slot] = record = dict.fromkeys(fields)
+            stack.extend((v, record, k) for k, v in reversed(fields.items()))
+        elif isinstance(value, list | tuple):
+            items: list[Any] = [None] * len(value)
+            into[slot] = items
+            stack.extend((value[i], items, i) for i in reversed(range(len(value))))
+        elif isinstance(value, dict):
+            into[slot] = mapping = dict.fromkeys(str(k) for k in value)
+            stack.extend((v, mapping, str(k)) for k, v in reversed(value.items()))
+        else:
+            into[slot] = value
+    return top[0]
 
 
 class _Plain:

@@ -11,7 +11,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._cases import batch_cases, case_data, check_items, new_case, valid_id
+from actors._cases import (
+    batch_cases,
+    case_data,
+    check_items,
+    id_refused,
+    new_case,
+    valid_id,
+)
 from actors._engine import job_log, logger
 from actors._errors import JobExistsError
 from actors._handle import JobHandle
@@ -79,8 +86,7 @@ class Admissions:
         if job_id is None:
             job_id = self._c.new_id()
         elif not valid_id(job_id):
-            msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
-            raise ValueError(msg)
+            raise id_refused(job_id)
         job = new_case(wf, job_id, data)
         handle = JobHandle(job_id, wf.name, self._c.runtime.create_future())
         # A named id is this caller's until its admission is decided (another caller of

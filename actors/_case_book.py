@@ -16,7 +16,7 @@ from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._redact import mask_secrets
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Iterator
 
 __all__ = [
     "Cancel",
@@ -235,18 +235,38 @@ class CaseBook:
 
     def end(self, job: JobRecord, state: JobState, error: str | None) -> list[Effect]:
         """End a job the Scheduler holds (not one a runner is running)."""
-        job.state = state
-        job.error = mask_secrets(error) if error is not None else None  # as a runner does
-        job.due = None
-        effects: list[Effect] = [Save(job)]
-        if job.split_live > 0 or self.kids.get(job.id):
-            self.held.add(job.id)
-        else:
+        effects: list[Effect] = []
+        if self._close(job, state, error, effects):
             effects += self.finalize(job)
         return effects
 
+    def _close(
+        self, job: JobRecord, state: JobState, error: str | None, effects: list[Effect]
+    ) -> bool:
+        """Set ``job``'s end and save it; whether it is over (else held for its branches)."""
+        job.state = state
+        job.error = mask_secrets(error) if error is not None else None  # as a runner does
+        job.due = None
+        effects.append(Save(job))
+        if job.split_live > 0 or self.kids.get(job.id):
+            self.held.add(job.id)
+            return False
+        return True
+
     def finalize(self, job: JobRecord) -> list[Effect]:
-        """``job`` is over with every branch of it: forget it and tell its parent."""
+        """``job`` is over with every branch of it: forget it and tell its parent.
+
+        A loop up the tree, not recursion: the parent may end with it, then its own parent,
+        and so on up a case nested any depth (Python's stack holds about 1,000 frames).
+        """
+        effects: list[Effect] = []
+        over: JobRecord | None = job
+        while over is not None:
+            over = self._forget(over, effects)
+        return effects
+
+    def _forget(self, job: JobRecord, effects: list[Effect]) -> JobRecord | None:
+        """Finalize ``job`` alone; its parent if that ended with it (to finalize next)."""
         job_id = job.id
         self.held.discard(job_id)
         self.cancels.discard(job_id)
@@ -254,19 +274,22 @@ class CaseBook:
         self.out.discard(job_id)
         self.jobs.pop(job_id, None)
         self.kids.pop(job_id, None)
-        effects: list[Effect] = [Finished(job)]
+        effects.append(Finished(job))
         parent = self.jobs.get(job.parent_id) if job.parent_id is not None else None
         if parent is None:
-            return effects
+            return None
         kids = self.kids.get(parent.id)
         if kids is None or job_id not in kids:
-            return effects  # already counted
+            return None  # already counted
         kids.discard(job_id)
         if job.parent_gen == parent.gen:
             parent.split_live -= 1
-        return effects + self._child_ended(parent, job)
+        return self._child_ended(parent, job, effects)
 
-    def _child_ended(self, parent: JobRecord, child: JobRecord) -> list[Effect]:
+    def _child_ended(
+        self, parent: JobRecord, child: JobRecord, effects: list[Effect]
+    ) -> JobRecord | None:
+        """Count ``child``'s end on ``parent``; ``parent`` if it is over now (to finalize)."""
         if not (parent.joined or child.parent_gen != parent.gen):
             if child.state is JobState.FAULTED and parent.branch_error is None:
                 parent.branch_error = branch_fault(child)
@@ -275,7 +298,7 @@ class CaseBook:
         if parent.id in self.held:  # its own thread had already ended
             if not self.kids.get(parent.id) and parent.split_live <= 0:
                 self.held.discard(parent.id)
-                return self.finalize(parent)
+                return parent
         elif (
             # Only the parent's current split decides how that split ended: a Discriminator's
             # losing branch may end after its looping parent has split again (even before the
@@ -287,8 +310,8 @@ class CaseBook:
             and parent.split_total
             and parent.state is JobState.WAITING
         ):
-            return self.end(parent, *split_outcome(parent))
-        return []
+            return parent if self._close(parent, *split_outcome(parent), effects) else None
+        return None
 
     def cancel(self, job: JobRecord, why: str) -> list[Effect]:
         """Cancel ``job`` and every branch of it the tree holds.
@@ -296,26 +319,41 @@ class CaseBook:
         A job the tree holds parked, or split with no branch left, ends now. A ready or
         running one is the work channel's or a runner's, so its record is left alone:
         ``Withdraw`` takes it back if no runner has it yet, else its runner is told to
-        stop it before its next step (``stop``).
+        stop it before its next step (``stop``). Branches come first, depth first, each
+        before its parent; the walk keeps its own stack, so a case may nest any depth.
         """
+        effects: list[Effect] = []
+        # One entry per job being cancelled: the job, whether the work channel has it,
+        # and the branches of it still to visit (read when the job is reached, as a
+        # recursive walk would).
+        stack = [self._cancel_enter(job, why)]
+        while stack:
+            job, out, kids = stack[-1]
+            for kid in kids:
+                if kid in self.jobs:
+                    stack.append(self._cancel_enter(self.jobs[kid], why))
+                    break
+            else:
+                stack.pop()
+                if job.id not in self.jobs:
+                    continue  # it ended through its branches
+                if out:
+                    effects.append(Withdraw(job, why))
+                elif job.state is JobState.CANCELLED or (
+                    job.state is JobState.WAITING
+                    and job.split_live <= 0
+                    and not self.kids.get(job.id)
+                ):
+                    effects += self.end(job, JobState.CANCELLED, why)
+        return effects
+
+    def _cancel_enter(self, job: JobRecord, why: str) -> tuple[JobRecord, bool, Iterator[str]]:
         out = job.id in self.out
         if not out:
             job.cancel_requested = True
             if job.error is None and job.state not in FINAL_STATES:
                 job.error = why
-        effects: list[Effect] = []
-        for kid in list(self.kids.get(job.id, ())):
-            if kid in self.jobs:
-                effects += self.cancel(self.jobs[kid], why)
-        if job.id not in self.jobs:
-            return effects  # it ended through its branches
-        if out:
-            return [*effects, Withdraw(job, why)]
-        if job.state is JobState.CANCELLED or (
-            job.state is JobState.WAITING and job.split_live <= 0 and not self.kids.get(job.id)
-        ):
-            effects += self.end(job, JobState.CANCELLED, why)
-        return effects
+        return job, out, iter(list(self.kids.get(job.id, ())))
 
     # -- recovery and takeover -----------------------------------------------------------
 

@@ -15,7 +15,26 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._codec import Codec
 
-__all__ = ["batch_cases", "case_data", "check_items", "new_case", "valid_id"]
+__all__ = [
+    "ID_RULE",
+    "MAX_ID_LENGTH",
+    "batch_cases",
+    "case_data",
+    "check_items",
+    "id_refused",
+    "new_case",
+    "shown_id",
+    "valid_id",
+]
+
+MAX_ID_LENGTH = 500
+"""The longest case id, in characters. Every store indexes ids: PostgreSQL's btree takes an
+entry of at most 2,704 bytes, and 500 characters are at most 2,000 bytes of UTF-8, with
+room for the columns indexed beside an id. (SQLite would take longer ones; one rule for
+every store lets a case move from one to another.)"""
+
+ID_RULE = f"a non-empty string without '/' or NUL, at most {MAX_ID_LENGTH} characters long"
+"""What a case id is, as error messages and the docs say it."""
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
@@ -67,10 +86,7 @@ def batch_cases(
         seen: set[str] = set()
         for k, job_id in enumerate(ids):
             if not valid_id(job_id):
-                msg = (
-                    f"batch item {k}: job_id must be a non-empty string without '/', got {job_id!r}"
-                )
-                raise ValueError(msg)
+                raise id_refused(job_id, f"batch item {k}: job_id")
             if job_id in seen:
                 msg = f"batch item {k}: job id {job_id!r} appears more than once in the batch"
                 raise ValueError(msg)
@@ -87,13 +103,34 @@ def batch_cases(
 
 
 def valid_id(job_id: object) -> bool:
-    """Whether ``job_id`` can name a case: a non-empty string of text without ``/``.
+    """Whether ``job_id`` can name a new case: ``ID_RULE``, in text every store keeps.
 
-    Text: no lone surrogate, which no database can store.
+    Text: no lone surrogate, which no database can store. No NUL, which PostgreSQL's
+    text cannot hold, and no ``/``, which joins correlation ids.
     """
-    if not isinstance(job_id, str) or not job_id or "/" in job_id or "\x00" in job_id:
+    if (
+        not isinstance(job_id, str)
+        or not job_id
+        or len(job_id) > MAX_ID_LENGTH
+        or "/" in job_id
+        or "\x00" in job_id
+    ):
         return False
     return is_unicode(job_id)
+
+
+def shown_id(job_id: object) -> str:
+    """``job_id`` as an error shows it: its repr, cut short (with its length) when long."""
+    text = repr(job_id)
+    if len(text) <= 60:
+        return text
+    size = f" ({len(job_id):,} characters)" if isinstance(job_id, str) else ""
+    return f"{text[:56]}...{size}"
+
+
+def id_refused(job_id: object, what: str = "job_id") -> ValueError:
+    """The error for ``job_id`` given as ``what`` that is not a valid id (``valid_id``)."""
+    return ValueError(f"{what} must be {ID_RULE}, got {shown_id(job_id)}")
 
 
 def check_items(items: object) -> None:

@@ -47,6 +47,7 @@ from actors._cli_errors import (
 from actors._cli_load import load_workflows
 from actors._errors import ActorsError, StoreError
 from actors._job import JobState
+from actors._json_text import deep_json
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors.stores import Store, open_store
@@ -187,7 +188,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+    try:
+        return json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+    except RecursionError:  # a case tree split hundreds of levels deep
+        return deep_json(value, default=_json_default)
 
 
 def _when(due: float | None) -> str:

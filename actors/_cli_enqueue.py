@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from actors._cases import valid_id
+from actors._cases import ID_RULE, shown_id, valid_id
 from actors._cli import (
     _open_store,
     main,
@@ -98,11 +98,8 @@ def _check_arguments(
         if problem is not None:
             raise BadArgumentError(f"{option} {problem}")
     if job_id is not None and not valid_id(job_id):
-        msg = f"--id {job_id!r:.80} is not a case id ({_ID_RULE})"
+        msg = f"--id {shown_id(job_id)} is not a case id ({ID_RULE})"
         raise BadArgumentError(msg)
-
-
-_ID_RULE = "a non-empty string without '/'"
 
 
 def _json_kind(value: Any) -> str:
@@ -117,7 +114,7 @@ def _json_kind(value: Any) -> str:
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    return f"{value!r:.80}"
+    return shown_id(value)
 
 
 def _case_id(value: Any, field: str, where: str) -> str:
@@ -134,7 +131,7 @@ def _case_id(value: Any, field: str, where: str) -> str:
         key = str(key)
     if type(key) is not str or not valid_id(key):
         kind = _json_kind(key)
-        msg = f"{where}: field {field!r} is {kind}, not a case id ({_ID_RULE}, or an integer)"
+        msg = f"{where}: field {field!r} is {kind}, not a case id ({ID_RULE}; or an integer)"
         raise BadArgumentError(msg)
     return key
 
@@ -159,7 +156,7 @@ class _Ids:
             first = self.lines.setdefault(case_id, number)
             if first != number:
                 msg = (
-                    f"{where}: case id {case_id!r:.80} (field {self.field!r}) is on line "
+                    f"{where}: case id {shown_id(case_id)} (field {self.field!r}) is on line "
                     f"{first} too: each case needs an id of its own"
                 )
                 raise BadArgumentError(msg)

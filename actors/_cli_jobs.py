@@ -183,15 +183,18 @@ def _label(job: JobInfo) -> str:
     return ", ".join(parts)
 
 
-def _grow(branch: Tree, node: CaseNode) -> None:
-    for kid in node.children:
-        _grow(branch.add(_label(kid.job), highlight=False), kid)
-    split = node.split
-    if split is not None and not split.joined:
-        branch.add(
-            f"split {split.split_step!r} -> join {_dash(split.join_step)}: "
-            f"arrived {list(split.arrived)}, waiting for {list(split.waiting_for)}"
-        )
+def _grow(top: Tree, root: CaseNode) -> None:
+    # With a stack of its own: a case nests as deep as its splits, past Python's stack.
+    stack = [(top, root)]
+    while stack:
+        branch, node = stack.pop()
+        stack.extend((branch.add(_label(kid.job), highlight=False), kid) for kid in node.children)
+        split = node.split
+        if split is not None and not split.joined:
+            branch.add(
+                f"split {split.split_step!r} -> join {_dash(split.join_step)}: "
+                f"arrived {list(split.arrived)}, waiting for {list(split.waiting_for)}"
+            )
 
 
 def print_tree(case: CaseTree) -> None:
@@ -202,7 +205,16 @@ def print_tree(case: CaseTree) -> None:
         lease = "held by no live worker"
     tree = Tree(f"Case {case.case_id}: {case.state.value}, {case.jobs} job(s), {lease}")
     _grow(tree.add(_label(case.root.job), highlight=False), case.root)
-    _console().print(tree)
+    console = _console()
+    console.print(tree)
+    # Each level indents 4 columns more, and rich draws no label it has no room for.
+    drawn = console.width // 4 - 2
+    deepest = max(depth for depth, _ in case.walk())
+    if deepest > drawn:
+        console.print(
+            f"(The case nests {deepest} levels deep: branches below level {drawn} do not "
+            f"fit in {console.width} columns and are not drawn; --json gives every job.)"
+        )
 
 
 def _short(text: str | None, most: int = 60) -> str:

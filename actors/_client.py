@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actors._cases import batch_cases, case_data, new_case, valid_id
+from actors._cases import batch_cases, case_data, id_refused, new_case, valid_id
 from actors._errors import JobExistsError
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
@@ -20,13 +20,14 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     Workers sharing the store (``Mediator`` or ``actors worker``) are woken: those in
     this process, and on PostgreSQL those in every process (``LISTEN``/``NOTIFY``); a
     SQLite worker in another process takes the case at its next poll. The case id is
-    returned (``job_id``, or a new one); an id the store already
-    holds raises ``JobExistsError``. Admission control belongs to the workers'
+    returned (``job_id``, or a new one). ``job_id`` follows the rule of
+    ``Mediator.schedule``: a non-empty string without ``/`` or NUL, at most 500 characters
+    long (``ValueError`` otherwise); an id the store already holds raises
+    ``JobExistsError``. Admission control belongs to the workers'
     Mediators; this call only writes.
     """
     if job_id is not None and not valid_id(job_id):
-        msg = f"job_id must be a non-empty string without '/', got {job_id!r}"
-        raise ValueError(msg)
+        raise id_refused(job_id)
     the_store = open_store(store) if isinstance(store, str) else store
     try:
         copied = case_data(workflow.name, data, the_store.codec)

@@ -129,6 +129,7 @@ class Mediator:
         )
         self._engine = config
         self._closed = False
+        self._drained = False  # what shutdown() answers (again, if called again)
         # A store that commits in groups waits for more slices only while this engine
         # has work under way: bigger groups under load, no wait for a lone case.
         the_store.pace(config.channel.busy)
@@ -184,7 +185,9 @@ class Mediator:
         ``DROP_OLDEST`` evicts the oldest queued job to make room. Raises
         ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
-        admitted. ``job_id`` names the case (a business key such as ``"order-17"``);
+        admitted. ``job_id`` names the case (a business key such as ``"order-17"``): a
+        non-empty string without ``/`` or NUL, at most 500 characters long, which every
+        store can index (``ValueError`` otherwise, before anything is admitted);
         scheduling an id the store already holds, or one another caller is admitting
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.
@@ -279,8 +282,8 @@ class Mediator:
         taken: int = self._ask(m.TakeCase(case_id))
         return taken
 
-    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> None:
-        """Stop the engine. Idempotent.
+    def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> bool:
+        """Stop the engine; whether it was drained. Idempotent.
 
         Admission closes first (``schedule()`` raises ``EngineStoppedError``, blocked
         producers wake with it). With ``drain=True`` the call then waits (up to
@@ -289,15 +292,29 @@ class Mediator:
         after their current step. Jobs still parked or unstarted stay saved in the store
         (a durable store resumes them on the next start); their handles raise
         ``EngineStoppedError``.
+
+        Each wait is bounded by ``timeout`` seconds: a drain that runs out of it stops
+        the engine anyway (logged as a WARNING), and a runner still in a step after it
+        is left to finish that step (also logged): the store stays open for it to save
+        the step, and its cases keep their leases until they expire, as after a crash.
+
+        Returns:
+            ``True`` when the engine was drained: ``drain=True``, and the drain finished
+            within ``timeout``. ``False`` when the drain ran out of time (work was left
+            unfinished), when the engine could not be drained (``drain=False``, or its
+            Scheduler had failed), or when an actor did not stop within ``timeout``.
+            A second call returns what the first did.
         """
         if self._closed:
-            return
+            return self._drained
         self._closed = True
         self._engine.gate.close()
+        drained = False
         if drain and self._scheduler.is_alive():
             try:
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
                 inner.get(timeout=timeout)
+                drained = True
             except pykka.Timeout:
                 logger.warning(
                     "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
@@ -309,14 +326,27 @@ class Mediator:
         # With stop set, no runner is restarted after this answer: these are all of them.
         with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
             runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
-        self._scheduler.stop(block=True, timeout=timeout)
-        for runner in runners:  # a runner stops after its current step
-            runner.stop(block=True, timeout=timeout)
+        actors = [("the scheduler", self._scheduler)]
+        actors += [(f"runner {i}", runner) for i, runner in enumerate(runners)]
+        busy = [name for name, actor in actors if not _stopped(actor, timeout)]
+        if busy:
+            # A step still runs, and saves its outcome when it returns: the store stays
+            # open for it, and its cases are not released while it may run.
+            logger.warning(
+                "%s did not stop within %ss (a step runs longer): the store is left open "
+                "for it to save its step, and its cases are not released",
+                " and ".join(busy),
+                timeout,
+                extra=job_log(None),
+            )
+            return False
+        self._drained = drained
         store = self._engine.store
         store.pace(None)  # the runners have stopped: nothing more is coming
         if store.shared:  # what is left here, other workers may take at once
             store.release(self._engine.owner)
         store.close()
+        return drained
 
     def __enter__(self) -> Mediator:
         return self
@@ -334,6 +364,15 @@ class Mediator:
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
         return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
+
+
+def _stopped(actor: pykka.ActorRef[Any], timeout: float | None) -> bool:
+    """Stop ``actor``; whether it stopped within ``timeout`` (a runner ends its step first)."""
+    try:
+        actor.stop(block=True, timeout=timeout)
+    except pykka.Timeout:
+        return False
+    return True
 
 
 def _log_leases_held(store: Store, owner: str, now: float) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pykka
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 from flows import Gate, setter, workload_w
 
 from actors import (
     CodecError,
     EngineStoppedError,
+    ExclusiveChoice,
     JobNotFoundError,
     JobState,
     Mediator,
     Sequential,
+    Spec,
     UnknownWorkflowError,
     Workflow,
 )
@@ -152,6 +155,78 @@ def test_stop_shutdown_ends_after_the_current_step() -> None:
     saved = m.store.get(first.job_id)
     assert saved is not None
     assert saved.step == "b"
+
+
+def test_shutdown_says_whether_the_engine_was_drained() -> None:
+    """``True``: every admitted case ended or parked in time; the answer holds on a repeat."""
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate, next="b"), Sequential("b", setter("b"))], "a")
+    m = Mediator([flow], runners=1)
+    handle = m.schedule("slow", {})
+    assert gate.entered.wait(TIMEOUT)
+    answers: list[bool] = []
+    shut = threading.Thread(target=lambda: answers.append(m.shutdown(timeout=TIMEOUT)))
+    shut.start()
+    gate.opened.set()  # the drain can only finish once the step has
+    shut.join(TIMEOUT)
+    assert answers == [True]
+    assert handle.result(timeout=0).state is JobState.DONE
+    assert m.shutdown() is True  # a second call: the same answer
+    idle = Mediator([flow], runners=1)
+    assert idle.shutdown(drain=False) is False  # stopped as asked, not drained
+
+
+def spinning() -> tuple[Workflow, threading.Event]:
+    """A loop of quick steps whose way out no case takes: a drain never finishes."""
+    turned = threading.Event()
+
+    def turn(data: dict[str, Any]) -> None:
+        data["turns"] = data.get("turns", 0) + 1
+        turned.set()
+
+    out = Spec(lambda d: d.get("out", False), "out")
+    flow = Workflow(
+        "spin",
+        [
+            Sequential("turn", turn, next="again"),
+            ExclusiveChoice("again", out, if_true="end", if_false="turn"),
+            Sequential("end", setter("end")),
+        ],
+        start="turn",
+    )
+    return flow, turned
+
+
+def test_a_drain_that_runs_out_of_time_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """It logged a warning and returned ``None``, as a finished drain did."""
+    flow, turned = spinning()
+    m = Mediator([flow], runners=1)
+    handle = m.schedule("spin", {})
+    assert turned.wait(TIMEOUT)
+    assert m.shutdown(drain=True, timeout=0.05) is False  # it can never finish
+    assert "drain did not finish within 0.05s; stopping anyway" in caplog.text
+    with pytest.raises(EngineStoppedError):
+        handle.result(timeout=TIMEOUT)
+    assert m.shutdown() is False  # a second call: the same answer
+    assert m.store.get(handle.job_id) is not None  # unfinished, kept in the store
+
+
+def test_a_runner_still_in_a_step_when_time_runs_out_is_left_to_finish_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stopping the runner raised ``pykka.Timeout`` out of ``shutdown`` (the store unclosed)."""
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate, next="b"), Sequential("b", setter("b"))], "a")
+    m = Mediator([flow], runners=1)
+    handle = m.schedule("slow", {})
+    assert gate.entered.wait(TIMEOUT)
+    assert m.shutdown(drain=True, timeout=0.05) is False
+    assert "runner 0 did not stop within 0.05s (a step runs longer)" in caplog.text
+    gate.opened.set()  # the step returns, is saved, and its runner stops before the next
+    wait_until(lambda: not pykka.ActorRegistry.get_all(), "the runner to stop")
+    saved = m.store.get(handle.job_id)
+    assert saved is not None and saved.step == "b"  # its step saved: "b" runs on a restart
+    m.store.close()
 
 
 def test_exception_in_with_block_stops_without_draining() -> None:

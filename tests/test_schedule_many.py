@@ -200,7 +200,7 @@ def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch
 @pytest.mark.parametrize(
     ("data", "job_id", "error", "match"),
     [
-        ({}, "b/c", ValueError, "job_id must be a non-empty string without '/', got 'b/c'"),
+        ({}, "b/c", ValueError, "job_id must be a non-empty string without '/' or NUL, at most "),
         ({"bad": threading.Lock()}, None, CodecError, "data for workflow 'one' cannot be stored"),
     ],
 )

@@ -204,7 +204,8 @@ def test_a_bad_id_is_a_bad_argument_without_a_class_name(
     """``actors: error: ValueError: batch item 0: job_id must be ...`` exited 1."""
     line = _refused(_enqueue(runner, workdir, "--data", "{}", "--id", job_id))
     assert line == (
-        f"actors: error: --id {job_id!r} is not a case id (a non-empty string without '/')"
+        f"actors: error: --id {job_id!r} is not a case id (a non-empty string without '/' "
+        "or NUL, at most 500 characters long)"
     )
 
 

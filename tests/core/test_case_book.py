@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from records import record
@@ -21,6 +22,7 @@ from actors._case_book import (
     CaseBook,
     Effect,
     Finished,
+    Park,
     Ready,
     Save,
     Withdraw,
@@ -205,3 +207,50 @@ def test_cancelling_a_split_at_any_point_ends_the_case_once(
     if not ended_before:
         assert parent.state is JobState.CANCELLED
     assert not tree.jobs and not tree.kids and not tree.held and not tree.cancels
+
+
+def nested_case(depth: int, forks: bool) -> list[JobRecord]:
+    """A case split ``depth`` levels deep, as adopted after a restart, every leaf parked.
+
+    Each level is one branch that splits again (``forks``: beside a parked sibling), down
+    to a parked leaf.
+    """
+    jobs = []
+    width = 2 if forks else 1
+    for level in range(depth):
+        parent = f"j{level - 1}.0" if level else None
+        for index in range(width if parent else 1):
+            splits = index == 0 and level < depth - 1
+            job = record(
+                f"j{level}.{index}", case_id="j0.0", step="split" if splits else "w",
+                state=JobState.WAITING, parent_id=parent, branch_index=index if parent else None,
+                parent_gen=1, gen=1, split_total=width if splits else 0,
+            )  # fmt: skip
+            jobs.append(job)
+    return jobs
+
+
+@pytest.mark.parametrize("forks", [False, True])
+def test_cancelling_a_case_nested_thousands_deep_ends_every_job_once(forks: bool) -> None:
+    """The walks down (cancel) and up (a parent ends with its last branch) use no recursion.
+
+    Recursive, they ran out of Python's stack from about 250 levels (four frames a level).
+    """
+    depth = 3000
+    tree = CaseBook(lambda parent, join: False)
+    jobs = nested_case(depth, forks)
+    tree.adopt(jobs)
+    for job in jobs:
+        assert tree.resume(job, {"split", "w"}) == ([Park(job)] if job.split_total == 0 else [])
+
+    effects = tree.cancel(jobs[0], "cancelled")
+
+    ends = [(type(e).__name__, e.job.id) for e in effects]
+    assert len(ends) == 2 * len(jobs)
+    for job in jobs:  # saved, then finished: each once, after its branches
+        assert job.state is JobState.CANCELLED and job.error == "cancelled"
+        assert ends.index(("Save", job.id)) + 1 == ends.index(("Finished", job.id))
+        assert ends.count(("Finished", job.id)) == 1
+    if not forks:  # the leaf first, then each parent up to the root
+        assert [i for kind, i in ends if kind == "Save"] == [j.id for j in reversed(jobs)]
+    assert not tree.jobs and not tree.kids and not tree.held

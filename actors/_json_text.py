@@ -1,0 +1,70 @@
+"""JSON text of values nested past Python's stack, such as a case tree split 1,000 deep.
+
+``json.dumps`` recurses once per level of nesting (twice per level of a case tree: a
+node, then its list of branches), so a deep enough value raises ``RecursionError``; this
+writer keeps a stack of its own and gives the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["deep_json"]
+
+_PAD = "  "
+
+
+def deep_json(value: Any, *, default: Callable[[Any], Any]) -> str:
+    """``json.dumps(value, indent=2, default=default, ensure_ascii=False)``, with no recursion.
+
+    For acyclic values (``json.dumps`` itself reports a cycle before it gets deep).
+    """
+    parts: list[str] = []
+    # Text to write as it is, or a (value, level) pair to write; popped from the end.
+    stack: list[str | tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        value, level = item
+        inner = "\n" + _PAD * (level + 1)
+        if isinstance(value, dict) and value:
+            stack.append("\n" + _PAD * level + "}")
+            entries = list(value.items())
+            for index in reversed(range(len(entries))):
+                key, entry = entries[index]
+                stack.append((entry, level + 1))
+                stack.append(("," if index else "{") + inner + _text(_key(key)) + ": ")
+        elif isinstance(value, list | tuple) and value:
+            stack.append("\n" + _PAD * level + "]")
+            for index in reversed(range(len(value))):
+                stack.append((value[index], level + 1))
+                stack.append(("," if index else "[") + inner)
+        elif isinstance(value, dict):
+            parts.append("{}")
+        elif isinstance(value, list | tuple):
+            parts.append("[]")
+        elif value is None or isinstance(value, str | int | float):
+            parts.append(_text(value))
+        else:
+            stack.append((default(value), level))
+    return "".join(parts)
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _key(key: Any) -> str:
+    """A dict key as ``json.dumps`` writes it (a number, ``true``, ``null`` become text)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | float):
+        return _text(key)
+    if isinstance(key, int):
+        return int.__repr__(key)
+    msg = f"keys must be str, int, float, bool or None, not {type(key).__name__}"
+    raise TypeError(msg)

@@ -1,0 +1,116 @@
+"""One rule for case ids on every store, checked before anything is stored.
+
+A case id is a non-empty string without ``/`` or NUL, at most 500 characters long (500
+characters of UTF-8 fit an entry of PostgreSQL's btree index). A longer id went into
+SQLite and memory but failed inside PostgreSQL with a ``StoreError``, or went in there
+too when it compressed well; ``actors enqueue`` then exited 1 naming no line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bounds import TIMEOUT
+from click.testing import CliRunner
+
+from actors import JobState, Mediator, Sequential, Workflow, enqueue, enqueue_many
+from actors._cases import MAX_ID_LENGTH
+from actors._cli import main
+
+FLOW = Workflow("one", [Sequential("a", lambda d: None)], start="a")
+RULE = "a non-empty string without '/' or NUL, at most 500 characters long"
+
+
+def noise(length: int, *, wide: bool = False) -> str:
+    """Text that does not compress (PostgreSQL compresses a long value before indexing it).
+
+    ``wide``: characters of four bytes in UTF-8, the most an index entry can take.
+    """
+    rng = random.Random(length)
+    low, high = (0x1F300, 0x1F5FF) if wide else (0x61, 0x7A)
+    return "".join(chr(rng.randint(low, high)) for _ in range(length))
+
+
+BAD_IDS = {
+    "nul": "order\x00-7",
+    "one-too-long": noise(MAX_ID_LENGTH + 1),
+    "20000": noise(20_000),
+}
+
+
+def test_an_id_of_the_longest_length_is_stored_and_found_on_every_store(make_store: Any) -> None:
+    longest = noise(MAX_ID_LENGTH, wide=True)
+    with Mediator([FLOW], store=make_store()) as m:
+        assert m.schedule("one", {}, job_id=longest).result(timeout=TIMEOUT).state is (
+            JobState.DONE
+        )
+        assert m.get_job(longest).id == longest
+        enqueue(m.store, FLOW, {}, job_id=longest[:-1] + "x")
+        assert m.store.existing([longest, longest[:-1] + "x"]) == {longest, longest[:-1] + "x"}
+
+
+def _admit(how: str, m: Mediator, job_id: str) -> Any:
+    if how == "schedule":
+        return m.schedule("one", {}, job_id=job_id)
+    if how == "schedule_many":
+        return m.schedule_many("one", [{}, {}], job_ids=["fine", job_id])
+    if how == "enqueue":
+        return enqueue(m.store, FLOW, {}, job_id=job_id)
+    return enqueue_many(m.store, FLOW, [{}, {}], job_ids=["fine", job_id])
+
+
+@pytest.mark.parametrize("bad", list(BAD_IDS))
+@pytest.mark.parametrize("how", ["schedule", "schedule_many", "enqueue", "enqueue_many"])
+def test_an_id_too_long_or_holding_nul_is_refused_before_anything_is_stored(
+    make_store: Any, how: str, bad: str
+) -> None:
+    job_id = BAD_IDS[bad]
+    with Mediator([FLOW], store=make_store()) as m:
+        with pytest.raises(ValueError, match=f"job_id must be {RULE}, got ") as refused:
+            _admit(how, m, job_id)
+        assert len(str(refused.value)) < 250  # a long id is cut short, with its length
+        if len(job_id) > MAX_ID_LENGTH:
+            assert f"({len(job_id):,} characters)" in str(refused.value)
+        assert m.store.existing(["fine"]) == set()
+        assert m.store.unfinished() == []
+        assert m.stats().admitted == 0
+
+
+@pytest.fixture
+def url(make_sql_store: Any) -> str:
+    if make_sql_store.kind == "sqlite":
+        return f"sqlite:///{make_sql_store.path}"
+    return str(make_sql_store.url)
+
+
+def _enqueue(url: str, *args: str) -> Any:
+    flows = "tests.stores.test_case_ids:FLOW"
+    return CliRunner().invoke(main, ["enqueue", "one", "--store", url, "--workflows", flows, *args])
+
+
+@pytest.mark.parametrize("bad", list(BAD_IDS))
+def test_enqueue_refuses_an_id_too_long_or_holding_nul_by_its_line_and_field(
+    url: str, tmp_path: Path, bad: str
+) -> None:
+    """On PostgreSQL a 20,000-character id exited 1 with the database's ``StoreError``."""
+    job_id = BAD_IDS[bad]
+    lines = [json.dumps({"k": "fine"}), json.dumps({"k": job_id})]
+    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _enqueue(url, "--file", str(tmp_path / "cases.jsonl"), "--id-field", "k")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"actors: error: line 2 of '{tmp_path / 'cases.jsonl'}': field 'k' is ")
+    assert f"not a case id ({RULE}; or an integer); nothing was written" in line
+    assert len(line) < 400 and "StoreError" not in line
+
+    given = _enqueue(url, "--data", "{}", "--id", job_id)
+    assert given.exit_code == 2, given.output
+    (line,) = given.stderr.splitlines()
+    assert line.startswith("actors: error: --id ")
+    assert line.endswith(f"is not a case id ({RULE})") and len(line) < 300
+    fine = _enqueue(url, "--data", "{}", "--id", "fine")
+    assert fine.exit_code == 0, fine.output  # nothing of the refused lines was written
