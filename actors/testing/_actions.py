@@ -10,6 +10,7 @@ import types
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from actors.testing._errors import Livelock
+from actors.testing._faults import SpinError
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
 
@@ -70,6 +71,8 @@ class Actions:
     _chooser: Chooser
     _pick: Callable[[Sequence[str]], int] | None
     _at: list[tuple[int, int, Callable[[], Any]]]
+    failure: BaseException | None
+    _after: Callable[[], None]  # Checking's, after every action (later in the harness's bases)
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
@@ -124,6 +127,40 @@ class Actions:
         ):
             options.append((_JUMP, None))
         return options
+
+    def _step(self, pick: int | None = None) -> bool:
+        # What step() does, for callers that know the harness is open (the run loop,
+        # the runtime's driver, which close() replaces).
+        if self.actions >= self.max_steps:
+            self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
+        if self._at:
+            self._run_due()
+        options = self._options()
+        if not options:
+            return self._run_next_external()
+        if len(options) == 1:
+            choice = 0
+        elif pick is not None:
+            choice = pick % len(options)
+        elif self._pick is not None:
+            choice = self._pick([_label(o) for o in options])
+        else:
+            choice = self._chooser.choose(len(options))
+        self._depth += 1
+        self._hook.delivery_steps = 0
+        failure = self.failure
+        try:
+            self._perform(*options[choice])
+        except SpinError as spin:
+            self._fail(Livelock, str(spin))
+        finally:
+            self._depth -= 1
+        if self.failure is not None and self.failure is not failure:
+            # Found during this action but caught on its way out (a task that asked an
+            # actor and got Deadlock, say): the run fails all the same, never the job.
+            raise self.failure
+        self._after()
+        return True
 
     def _unstalled(self, options: list[_Option], *, nested: bool) -> list[_Option]:
         """``options`` without deliveries to runners a ``Stall`` holds back now."""

@@ -12,7 +12,7 @@ from actors._admission import FullMode
 from actors._mediator import Mediator
 from actors._workflow import Workflow, workflow_list
 from actors.stores import MemoryStore, Store, open_store
-from actors.testing._actions import Actions, _label
+from actors.testing._actions import Actions
 from actors.testing._arguments import need_callable, need_count, need_seconds
 from actors.testing._checking import Checking
 from actors.testing._clock import VirtualClock
@@ -32,7 +32,6 @@ from actors.testing._faults import (
     CrashPoint,
     FaultInjector,
     FaultPlan,
-    SpinError,
     StepHook,
     check_crash_runner,
     no_groups,
@@ -245,40 +244,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         chooser: how a stateful test steers the interleaving.
         """
         return self._step(pick)
-
-    def _step(self, pick: int | None = None) -> bool:
-        # What step() does, for callers that know the harness is open (the run loop,
-        # the runtime's driver, which close() replaces).
-        if self.actions >= self.max_steps:
-            self._fail(Livelock, self._unsettled(f"{self.actions} actions"))
-        if self._at:
-            self._run_due()
-        options = self._options()
-        if not options:
-            return self._run_next_external()
-        if len(options) == 1:
-            choice = 0
-        elif pick is not None:
-            choice = pick % len(options)
-        elif self._pick is not None:
-            choice = self._pick([_label(o) for o in options])
-        else:
-            choice = self._chooser.choose(len(options))
-        self._depth += 1
-        self._hook.delivery_steps = 0
-        failure = self.failure
-        try:
-            self._perform(*options[choice])
-        except SpinError as spin:
-            self._fail(Livelock, str(spin))
-        finally:
-            self._depth -= 1
-        if self.failure is not None and self.failure is not failure:
-            # Found during this action but caught on its way out (a task that asked an
-            # actor and got Deadlock, say): the run fails all the same, never the job.
-            raise self.failure
-        self._after()
-        return True
 
     @while_open
     def run_until_quiescent(
