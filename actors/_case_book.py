@@ -9,9 +9,18 @@ skips the effects left for that case, so the outcome is the same as stopping the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from actors._case_effects import (
+    Cancel,
+    Effect,
+    Finished,
+    Park,
+    Ready,
+    Save,
+    Withdraw,
+    split_outcome,
+)
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._redact import mask_secrets
 
@@ -29,69 +38,6 @@ __all__ = [
     "Withdraw",
     "split_outcome",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Save:
-    """Store ``job`` as it is now (a fenced save drops its case)."""
-
-    job: JobRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """Put ``job`` in the work channel for a runner."""
-
-    job: JobRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Park:
-    """``job`` waits: arm its timer and register the events its step waits on."""
-
-    job: JobRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """``job`` ended for good: count it, drop its timer and correlations, resolve a root."""
-
-    job: JobRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    """Cancel ``job`` and its branches (a sibling won a Discriminator): ``CaseBook.cancel``."""
-
-    job: JobRecord
-    why: str
-
-
-@dataclass(frozen=True, slots=True)
-class Withdraw:
-    """Take ready ``job`` back from the work channel and end it cancelled.
-
-    If a runner has it already, that runner is told to stop it before its next step.
-    """
-
-    job: JobRecord
-    why: str
-
-
-Effect = Save | Ready | Park | Finished | Cancel | Withdraw
-
-
-def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
-    """How a split that no join continued ends, once all its branches have ended."""
-    if parent.cancel_requested or parent.branch_cancelled:
-        return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
-    if parent.arrivals:
-        got = f"{len(parent.arrivals)} of {parent.split_total}"
-        why = parent.branch_error or "the others ended without reaching it"
-        return JobState.FAULTED, f"join {parent.join_step!r} got {got} branches: {why}"
-    if parent.branch_error:
-        return JobState.FAULTED, parent.branch_error
-    return JobState.DONE, None
 
 
 class CaseBook:
