@@ -22,6 +22,7 @@ from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
 from actors._seconds import seconds_problem
+from actors._shutdown import stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -288,7 +289,10 @@ class Mediator:
         until it ends or parks on a timer or event. With ``drain=False`` runners stop
         after their current step. Jobs still parked or unstarted stay saved in the store
         (a durable store resumes them on the next start); their handles raise
-        ``EngineStoppedError``.
+        ``EngineStoppedError``. ``timeout`` bounds the drain, then, once more, the wait
+        for running steps to end; a step still running then is not waited for (a
+        warning names it): the store is closed under it, its save is refused, and its
+        job runs that step again on the next start. Never raises ``pykka.Timeout``.
         """
         if self._closed:
             return
@@ -296,8 +300,9 @@ class Mediator:
         self._engine.gate.close()
         if drain and self._scheduler.is_alive():
             try:
+                began = time.monotonic()
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
-                inner.get(timeout=timeout)
+                inner.get(timeout=None if timeout is None else began + timeout - time.monotonic())
             except pykka.Timeout:
                 logger.warning(
                     "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
@@ -309,14 +314,7 @@ class Mediator:
         # With stop set, no runner is restarted after this answer: these are all of them.
         with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
             runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
-        self._scheduler.stop(block=True, timeout=timeout)
-        for runner in runners:  # a runner stops after its current step
-            runner.stop(block=True, timeout=timeout)
-        store = self._engine.store
-        store.pace(None)  # the runners have stopped: nothing more is coming
-        if store.shared:  # what is left here, other workers may take at once
-            store.release(self._engine.owner)
-        store.close()
+        stop_engine(self._engine, self._scheduler, runners, timeout)
 
     def __enter__(self) -> Mediator:
         return self

@@ -22,7 +22,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, log_level, logger
-from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
+from actors._errors import CodecError, LeaseLostError, StoreError, UnknownWorkflowError
 from actors._interpreter import (
     Interpreter,
     correlations_for,
@@ -120,6 +120,18 @@ class Runner(pykka.Actor):
                 outcome = self._slice(job)
             except LeaseLostError as exc:
                 outcome = self._lost(job, exc)
+            except StoreError as exc:
+                if not self._e.stop.requested:
+                    raise  # the Scheduler resumes the job from its last stored save
+                # A shutdown that did not wait for this step has closed the store.
+                logger.warning(
+                    "job %s: the engine stopped while it ran; its last step is not saved "
+                    "(%s), so the job goes on from its last stored save on the next start",
+                    job.id,
+                    exc,
+                    extra=job_log(job),
+                )
+                return None
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
