@@ -111,6 +111,8 @@ class Mediator:
                 msg = f"{name} must be a finite number of seconds > 0, got {seconds!r:.60}"
                 raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
+        # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
+        gate.drive = getattr(runtime, "drive_until", None)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
             workflows,
