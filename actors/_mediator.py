@@ -298,8 +298,10 @@ class Mediator:
         """
         if self._closed:
             return
-        self._closed = True
+        # The gate first: a task's schedule() refused from here on finds admission closed,
+        # which tells its runner the step was cut short by the stop, not failed.
         self._engine.gate.close()
+        self._closed = True
         if drain and self._scheduler.is_alive():
             try:
                 began = time.monotonic()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
-import pykka
 import pytest
-from bounds import TIMEOUT, wait_until
+from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
 
 from actors import (
@@ -21,7 +19,6 @@ from actors import (
     UnknownWorkflowError,
     Workflow,
 )
-from actors._runner import Runner
 
 
 def simple() -> Workflow:
@@ -345,39 +342,3 @@ def test_lease_and_poll_seconds_must_be_finite_and_positive(name: str, seconds: 
     """A negative lease made every worker's cases lapse at once: no step ever ran."""
     with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0"):
         Mediator([simple()], **{name: seconds})
-
-
-@pytest.mark.parametrize("drain", [False, True])
-def test_a_shutdown_timeout_returns_and_the_step_it_did_not_wait_for_runs_again(
-    drain: bool, tmp_path: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A shutdown's timeout passes with a step still running: it returns, never raising.
-
-    It closes the store under the step, whose save is refused quietly; the next Mediator
-    runs that step again, then the rest, once.
-    """
-    gate = Gate()
-    ran: list[str] = []
-
-    def a(data: dict[str, Any]) -> None:
-        ran.append("a")
-        gate(data)
-
-    flow = Workflow(
-        "slow", [Sequential("a", a, next="b"), Sequential("b", lambda d: ran.append("b"))], "a"
-    )
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    m = Mediator([flow], runners=1, store=url, owner="w")
-    handle = m.schedule("slow", {}, job_id="case-1")
-    assert gate.entered.wait(TIMEOUT)
-    (runner,) = pykka.ActorRegistry.get_by_class(Runner)
-    m.shutdown(drain=drain, timeout=0.05)  # the step is still running: not waited for
-    assert "runner 0 (job case-1 at 'a') still running a step" in caplog.text
-    with pytest.raises(EngineStoppedError):
-        handle.result(timeout=TIMEOUT)
-    gate.opened.set()
-    assert runner.actor_stopped.wait(TIMEOUT)  # its save refused, it stopped
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
-    with Mediator([flow], runners=1, store=url, owner="w") as again:
-        wait_until(lambda: again.get_job("case-1").state is JobState.DONE, "case-1 to end")
-    assert ran == ["a", "a", "b"]
