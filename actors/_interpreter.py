@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import CodecError, EngineStoppedError
+from actors._errors import CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState, StepContext
 from actors._seconds import seconds_problem
 from actors._steps import (
@@ -48,7 +48,6 @@ __all__ = [
     "Park",
     "Request",
     "Split",
-    "StepCutShort",
     "correlations_for",
     "default_merge",
 ]
@@ -167,15 +166,6 @@ def _goto(job: JobRecord, target: str | None) -> None:
     job.step = target
     job.attempt = 1
     job.event = None
-
-
-class StepCutShort(BaseException):
-    """A task failed only because its own engine is shutting down (``EngineStoppedError``).
-
-    It called ``schedule()`` after admission closed, say: not the job's fault. The job is
-    neither retried nor faulted nor saved; it runs the step again on the next start. A
-    ``BaseException``, so that no task-error path on the way to the runner takes it.
-    """
 
 
 class Interpreter:

@@ -22,10 +22,15 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, log_level, logger
-from actors._errors import CodecError, LeaseLostError, StoreError, UnknownWorkflowError
+from actors._errors import (
+    CodecError,
+    LeaseLostError,
+    StepCutShort,
+    StoreError,
+    UnknownWorkflowError,
+)
 from actors._interpreter import (
     Interpreter,
-    StepCutShort,
     correlations_for,
     default_merge,
     finished,
