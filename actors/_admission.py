@@ -10,11 +10,15 @@ from __future__ import annotations
 import enum
 import threading
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import pykka
 
 from actors._errors import EngineStoppedError, MailboxFull
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors._job import JobRecord
 
 __all__ = ["AdmissionGate", "FullMode"]
@@ -56,6 +60,11 @@ class AdmissionGate:
         # notifies go through the Condition built on the same lock.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        # Under a threadless runtime (the test harness), how a blocked producer waits:
+        # ``drive(ready, timeout, what=...)`` runs the simulation on the caller's stack until
+        # ``ready()`` (``pykka.Timeout`` past the timeout, a deadlock if nothing can run).
+        # A task that calls ``schedule()`` blocks so; a condition wait would hang for ever.
+        self.drive: Callable[..., Any] | None = None
         self._closed = False
         self.peak = 0
         self.waiting_producers = 0
@@ -114,8 +123,10 @@ class AdmissionGate:
                 elif self.mode is FullMode.BACKPRESSURE and block:
                     self.waiting_producers += 1
                     try:
-                        ok = self._cond.wait_for(
-                            lambda: self._closed or self.used + count <= self.capacity, timeout
+                        ok = self._wait(
+                            lambda: self._closed or self.used + count <= self.capacity,
+                            timeout,
+                            count,
                         )
                     finally:
                         self.waiting_producers -= 1
@@ -126,6 +137,20 @@ class AdmissionGate:
                     raise MailboxFull(self._full(count))
             self._reserved += count
             return evicted
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None, count: int) -> bool:
+        """Wait, the lock held, until ``ready()``; ``False`` if ``timeout`` passed first."""
+        if self.drive is None:
+            return self._cond.wait_for(ready, timeout)
+        what = "an admission slot" if count == 1 else f"{count} admission slots"
+        self._lock.release()  # the actors the wait drives take slots and free them
+        try:
+            self.drive(ready, timeout, what=f"{what} for schedule() called in a task")
+        except pykka.Timeout:
+            return False
+        finally:
+            self._lock.acquire()
+        return True
 
     def _full(self, count: int, waited: str | None = None) -> str:
         """Why ``count`` jobs were refused (``waited``: after waiting how long)."""

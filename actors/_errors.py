@@ -77,3 +77,12 @@ class LeaseLostError(StoreError):
 
     def __reduce__(self) -> tuple[type[LeaseLostError], tuple[str, str, str, str | None]]:
         return (type(self), (self.job_id, self.case_id, self.owner, self.worker))
+
+
+class StepCutShort(BaseException):
+    """A task failed only because its own engine is shutting down (``EngineStoppedError``).
+
+    It called ``schedule()`` after admission closed, say: not the job's fault. The job is
+    neither retried nor faulted nor saved; it runs the step again on the next start. A
+    ``BaseException``, so that no task-error path on the way to the runner takes it.
+    """

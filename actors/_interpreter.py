@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import CodecError
+from actors._errors import CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState, StepContext
 from actors._seconds import seconds_problem
 from actors._steps import (
@@ -178,8 +178,9 @@ class Interpreter:
 
     KINDS: ClassVar[dict[type, Callable[..., Effect | None]]] = {}
 
-    def __init__(self, codec: Codec | None) -> None:
+    def __init__(self, codec: Codec | None, stopping: Callable[[], bool] | None = None) -> None:
         self.codec = codec
+        self._stopping = stopping  # whether the engine shuts down (admission closed)
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
         self.returned: tuple[str, str, Any] | None = None
@@ -235,6 +236,8 @@ class Interpreter:
 
     def failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
         """``step``'s task raised ``exc``: retry it, take its fault path, or fault."""
+        if isinstance(exc, EngineStoppedError) and self._stopping is not None and self._stopping():
+            raise StepCutShort(step.name) from exc
         retry = step.retry
         if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
             delay = retry.delay(job.attempt)

@@ -22,6 +22,7 @@ from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
 from actors._seconds import seconds_problem
+from actors._shutdown import stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -110,6 +111,8 @@ class Mediator:
                 msg = f"{name} must be a finite number of seconds > 0, got {seconds!r:.60}"
                 raise ValueError(msg)
         gate = AdmissionGate(capacity, full_mode)
+        # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
+        gate.drive = getattr(runtime, "drive_until", None)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
             workflows,
@@ -293,27 +296,33 @@ class Mediator:
         (a durable store resumes them on the next start); their handles raise
         ``EngineStoppedError``.
 
-        Each wait is bounded by ``timeout`` seconds: a drain that runs out of it stops
-        the engine anyway (logged as a WARNING), and a runner still in a step after it
-        is left to finish that step (also logged): the store stays open for it to save
-        the step, and its cases keep their leases until they expire, as after a crash.
+        ``timeout`` bounds the drain, then, once more, the wait for running steps to
+        end. A drain that runs out of it stops the engine anyway (a WARNING says so). A
+        step still running then is not waited for (a WARNING names it): the store is
+        closed under it, its save is refused, and its job runs that step again on the
+        next start. Once this returns, the engine writes nothing more to the store.
+        Never raises ``pykka.Timeout``.
 
         Returns:
-            ``True`` when the engine was drained: ``drain=True``, and the drain finished
-            within ``timeout``. ``False`` when the drain ran out of time (work was left
-            unfinished), when the engine could not be drained (``drain=False``, or its
-            Scheduler had failed), or when an actor did not stop within ``timeout``.
-            A second call returns what the first did.
+            ``True`` when the engine was drained: ``drain=True``, the drain finished
+            within ``timeout``, and every actor stopped in time. ``False`` when the
+            drain ran out of time (work was left unfinished), when the engine could not
+            be drained (``drain=False``, or its Scheduler had failed), or when a step
+            was still running when time ran out. A second call returns what the first
+            did.
         """
         if self._closed:
             return self._drained
-        self._closed = True
+        # The gate first: a task's schedule() refused from here on finds admission closed,
+        # which tells its runner the step was cut short by the stop, not failed.
         self._engine.gate.close()
+        self._closed = True
         drained = False
         if drain and self._scheduler.is_alive():
             try:
+                began = time.monotonic()
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
-                inner.get(timeout=timeout)
+                inner.get(timeout=None if timeout is None else began + timeout - time.monotonic())
                 drained = True
             except pykka.Timeout:
                 logger.warning(
@@ -326,27 +335,9 @@ class Mediator:
         # With stop set, no runner is restarted after this answer: these are all of them.
         with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
             runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
-        actors = [("the scheduler", self._scheduler)]
-        actors += [(f"runner {i}", runner) for i, runner in enumerate(runners)]
-        busy = [name for name, actor in actors if not _stopped(actor, timeout)]
-        if busy:
-            # A step still runs, and saves its outcome when it returns: the store stays
-            # open for it, and its cases are not released while it may run.
-            logger.warning(
-                "%s did not stop within %ss (a step runs longer): the store is left open "
-                "for it to save its step, and its cases are not released",
-                " and ".join(busy),
-                timeout,
-                extra=job_log(None),
-            )
-            return False
-        self._drained = drained
-        store = self._engine.store
-        store.pace(None)  # the runners have stopped: nothing more is coming
-        if store.shared:  # what is left here, other workers may take at once
-            store.release(self._engine.owner)
-        store.close()
-        return drained
+        stopped = stop_engine(self._engine, self._scheduler, runners, timeout)
+        self._drained = drained and stopped
+        return self._drained
 
     def __enter__(self) -> Mediator:
         return self
@@ -364,15 +355,6 @@ class Mediator:
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
         return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
-
-
-def _stopped(actor: pykka.ActorRef[Any], timeout: float | None) -> bool:
-    """Stop ``actor``; whether it stopped within ``timeout`` (a runner ends its step first)."""
-    try:
-        actor.stop(block=True, timeout=timeout)
-    except pykka.Timeout:
-        return False
-    return True
 
 
 def _log_leases_held(store: Store, owner: str, now: float) -> None:

@@ -22,7 +22,13 @@ import pykka
 
 from actors import messages as m
 from actors._engine import job_log, log_level, logger
-from actors._errors import CodecError, LeaseLostError, UnknownWorkflowError
+from actors._errors import (
+    CodecError,
+    LeaseLostError,
+    StepCutShort,
+    StoreError,
+    UnknownWorkflowError,
+)
 from actors._interpreter import (
     Interpreter,
     correlations_for,
@@ -71,7 +77,7 @@ class Runner(pykka.Actor):
         self._leases = leases  # the Scheduler's: whether it vouches for a case's lease
         self._index = index
         self._scheduler = scheduler
-        self._steps = Interpreter(engine.store.codec)
+        self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed)
         self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
 
     def on_start(self) -> None:
@@ -120,6 +126,18 @@ class Runner(pykka.Actor):
                 outcome = self._slice(job)
             except LeaseLostError as exc:
                 outcome = self._lost(job, exc)
+            except StoreError as exc:
+                if not self._e.stop.requested:
+                    raise  # the Scheduler resumes the job from its last stored save
+                # A shutdown that did not wait for this step has closed the store.
+                logger.warning(
+                    "job %s: the engine stopped while it ran; its last step is not saved "
+                    "(%s), so the job goes on from its last stored save on the next start",
+                    job.id,
+                    exc,
+                    extra=job_log(job),
+                )
+                return None
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
@@ -155,6 +173,17 @@ class Runner(pykka.Actor):
         except CodecError as exc:
             store.end_slice()  # the saves before the one that could not be encoded
             return self._unstorable(job, exc)
+        except StepCutShort as cut:
+            store.end_slice()  # the steps before it stand
+            logger.info(
+                "job %s: step %r stopped as the engine shuts down (%s); it runs again on the "
+                "next start",
+                job.id,
+                cut.args[0],
+                cut.__cause__,
+                extra=job_log(job),
+            )
+            return []  # nothing to report: the job stays as last saved, for the next start
         if store.background_commit:
             # The store's writer thread sends the reports once the slice is stored (the
             # records are its to hand over from here); one report is counted for them

@@ -211,22 +211,26 @@ def test_a_drain_that_runs_out_of_time_says_so(caplog: pytest.LogCaptureFixture)
     assert m.store.get(handle.job_id) is not None  # unfinished, kept in the store
 
 
-def test_a_runner_still_in_a_step_when_time_runs_out_is_left_to_finish_it(
+def test_a_runner_still_in_a_step_when_time_runs_out_makes_shutdown_say_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Stopping the runner raised ``pykka.Timeout`` out of ``shutdown`` (the store unclosed)."""
+    """Stopping the runner raised ``pykka.Timeout`` out of ``shutdown``; now it answers False.
+
+    What becomes of the late step (its save refused, run again on the next start) is
+    tests/test_shutdown.py's.
+    """
     gate = Gate()
     flow = Workflow("slow", [Sequential("a", gate, next="b"), Sequential("b", setter("b"))], "a")
     m = Mediator([flow], runners=1)
     handle = m.schedule("slow", {})
     assert gate.entered.wait(TIMEOUT)
-    assert m.shutdown(drain=True, timeout=0.05) is False
-    assert "runner 0 did not stop within 0.05s (a step runs longer)" in caplog.text
-    gate.opened.set()  # the step returns, is saved, and its runner stops before the next
+    try:
+        assert m.shutdown(drain=True, timeout=0.05) is False
+        assert f"runner 0 (job {handle.job_id} at 'a') still running a step" in caplog.text
+        assert m.shutdown() is False  # a second call answers what the first did
+    finally:
+        gate.opened.set()
     wait_until(lambda: not pykka.ActorRegistry.get_all(), "the runner to stop")
-    saved = m.store.get(handle.job_id)
-    assert saved is not None and saved.step == "b"  # its step saved: "b" runs on a restart
-    m.store.close()
 
 
 def test_exception_in_with_block_stops_without_draining() -> None:

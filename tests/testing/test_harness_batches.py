@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors import FullMode, JobState, MailboxFull, Sequential, Workflow
-from actors.testing import Harness
+from actors.testing import Deadlock, Harness
 
 ONE = Workflow("one", start="a", steps=[Sequential("a", lambda data: data.update(ran=True))])
 
@@ -86,3 +86,54 @@ def test_every_batch_is_admitted_whole_or_not_at_all(seed, capacity, mode, calls
                 if sub.handle is not None:
                     assert results[sub.job_id].state in (JobState.DONE, JobState.SHED)
         assert h.monitor.peak_unstarted <= capacity
+
+
+def _spawning(mediator: dict[str, Any], children: int = 1, timeout: float | None = None) -> Any:
+    """A parent whose task schedules child cases through the Mediator (on a full gate)."""
+
+    def spawn(data: dict[str, Any]) -> None:
+        data["children"] = []
+        for _ in range(children):
+            try:
+                data["children"].append(mediator["m"].schedule("child", {}, timeout=timeout).job_id)
+            except MailboxFull:
+                data["children"].append(None)
+
+    return [
+        Workflow("parent", start="spawn", steps=[Sequential("spawn", spawn)]),
+        Workflow("child", start="c", steps=[Sequential("c", lambda data: None)]),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_task_whose_schedule_waits_for_a_slot_drives_the_run_until_one_frees(seed: int):
+    """A blocked ``schedule()`` in a task waits as a thread would; it used to hang the harness.
+
+    Two parents on two runners: the one whose child takes the only slot ends its step and
+    starts that child, which frees the slot for the other.
+    """
+    holder: dict[str, Any] = {}
+    with Harness(_spawning(holder), seed=seed, runners=2, capacity=1) as h:
+        holder["m"] = h.mediator
+        for _ in range(2):
+            h.schedule("parent", {})
+        parents = h.finish()
+        assert [j.state for j in parents] == [JobState.DONE] * 2
+        children = [h.mediator.get_job(c) for j in parents for c in j.data["children"]]
+        assert [c.state for c in children] == [JobState.DONE] * 2
+
+
+def test_a_task_whose_schedule_can_never_get_a_slot_is_a_deadlock_or_times_out():
+    """One runner, one slot: the task's second child waits for the slot its first holds."""
+    holder: dict[str, Any] = {}
+    with Harness(_spawning(holder, children=2), seed=1, runners=1, capacity=1) as h:
+        holder["m"] = h.mediator
+        h.schedule("parent", {})
+        with pytest.raises(Deadlock, match="an admission slot for schedule"):
+            h.finish()
+    with Harness(_spawning(holder, children=2, timeout=5.0), seed=1, runners=1, capacity=1) as h:
+        holder["m"] = h.mediator
+        parent = h.schedule("parent", {})
+        h.finish()
+        assert parent.result().data["children"][1] is None  # MailboxFull, 5 virtual s later
+        assert h.clock.now() == pytest.approx(5.0)

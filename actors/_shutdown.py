@@ -1,0 +1,83 @@
+"""How a ``Mediator`` stops its actors and closes its store, within the caller's timeout.
+
+A runner stops only after its current step (a task is never interrupted), so a step that
+runs past the timeout cannot be waited for. ``shutdown()`` then closes the store all the
+same, names the runners still busy in a warning, and returns: once it has returned, the
+engine writes nothing more to the store (a Mediator started next on it, in this process
+or another, is never raced), and the late step's save is refused, so its job goes on from
+its last stored save on the next start, as after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from actors._engine import job_log, logger
+
+if TYPE_CHECKING:
+    from actors._engine import EngineConfig
+
+__all__ = ["stop_engine"]
+
+
+def stop_engine(
+    engine: EngineConfig,
+    scheduler: pykka.ActorRef[Any],
+    runners: list[pykka.ActorRef[Any]],
+    timeout: float | None,
+) -> bool:
+    """Stop ``scheduler`` and ``runners`` (``engine.stop`` is set), then close the store.
+
+    Waits up to ``timeout`` for the Scheduler and up to ``timeout`` in all for the
+    runners' current steps; never raises ``pykka.Timeout``. Returns whether every
+    actor stopped in time (``False``: a step was still running, or the Scheduler was).
+    """
+    stopped = True
+    try:
+        scheduler.stop(block=True, timeout=timeout)
+    except pykka.Timeout:
+        stopped = False
+        # Its stop is queued behind its inbox: it fails the handles once it gets there.
+        logger.warning(
+            "shutdown: the scheduler did not stop within %ss; stopping the runners anyway",
+            timeout,
+            extra=job_log(None),
+        )
+    for runner in runners:  # each stops after its current step
+        with contextlib.suppress(pykka.ActorDeadError):
+            runner.stop(block=False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    busy: list[int] = []
+    for index, runner in enumerate(runners):
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        if not runner.actor_stopped.wait(left):
+            busy.append(index)
+    if busy:
+        logger.warning(
+            "shutdown: %s still running a step %ss after the stop; the store is closed "
+            "now, so that step's save is not stored and the job runs it again on the next "
+            "start",
+            _held(engine, busy),
+            timeout,
+            extra=job_log(None),
+        )
+    store = engine.store
+    store.pace(None)  # the runners have stopped (or may save no more): nothing is coming
+    if store.shared:  # what is left here, other workers may take at once
+        store.release(engine.owner)
+    store.close()
+    return stopped and not busy
+
+
+def _held(engine: EngineConfig, busy: list[int]) -> str:
+    """``"runner 0 (job j1 at 'pay')"``: each busy runner, and the job it holds if known."""
+    jobs = dict(list(engine.channel.running.values()))  # a copy: runners change it
+    return ", ".join(
+        f"runner {index}"
+        + (f" (job {jobs[index].id} at {jobs[index].step!r})" if index in jobs else "")
+        for index in busy
+    )

@@ -1,0 +1,118 @@
+"""Shutdown as a workflow sees it: steps that outlive the timeout, tasks that admit cases."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pykka
+import pytest
+from bounds import TIMEOUT, wait_until
+from flows import Gate
+
+from actors import EngineStoppedError, JobState, Mediator, Sequential, Workflow
+from actors._runner import Runner
+from actors.stores import open_store
+
+
+@pytest.mark.parametrize("drain", [False, True])
+def test_a_shutdown_timeout_returns_and_the_step_it_did_not_wait_for_runs_again(
+    drain: bool, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shutdown's timeout passes with a step still running: it returns, never raising.
+
+    It closes the store under the step, whose save is refused quietly; the next Mediator
+    runs that step again, then the rest, once.
+    """
+    gate = Gate()
+    ran: list[str] = []
+
+    def a(data: dict[str, Any]) -> None:
+        ran.append("a")
+        gate(data)
+
+    flow = Workflow(
+        "slow", [Sequential("a", a, next="b"), Sequential("b", lambda d: ran.append("b"))], "a"
+    )
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    m = Mediator([flow], runners=1, store=url, owner="w")
+    handle = m.schedule("slow", {}, job_id="case-1")
+    assert gate.entered.wait(TIMEOUT)
+    (runner,) = pykka.ActorRegistry.get_by_class(Runner)
+    m.shutdown(drain=drain, timeout=0.05)  # the step is still running: not waited for
+    assert "runner 0 (job case-1 at 'a') still running a step" in caplog.text
+    with pytest.raises(EngineStoppedError):
+        handle.result(timeout=TIMEOUT)
+    gate.opened.set()
+    assert runner.actor_stopped.wait(TIMEOUT)  # its save refused, it stopped
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    with Mediator([flow], runners=1, store=url, owner="w") as again:
+        wait_until(lambda: again.get_job("case-1").state is JobState.DONE, "case-1 to end")
+    assert ran == ["a", "a", "b"]
+
+
+def _spawning(holder: dict[str, Any]) -> list[Workflow]:
+    """A parent whose task, once its gate opens, schedules a child case (both in holder)."""
+
+    def spawn(data: dict[str, Any]) -> None:
+        holder["gate"](data)
+        data["child"] = holder["m"].schedule("child", {"of": data["n"]}).job_id
+
+    return [
+        Workflow("parent", start="spawn", steps=[Sequential("spawn", spawn)]),
+        Workflow("child", start="c", steps=[Sequential("c", lambda data: None)]),
+    ]
+
+
+@pytest.mark.parametrize("drain", [True, False])
+def test_a_task_refused_admission_by_the_shutdown_is_not_faulted_and_runs_again(
+    drain: bool, tmp_path: Any
+) -> None:
+    """A task that schedules a case as the engine shuts down gets ``EngineStoppedError``.
+
+    That is the stop's doing, not the job's: the job is not faulted (it was, and stayed
+    FAULTED for good); its step runs again on the next start, and the case ends.
+    """
+    gate = Gate()
+    holder: dict[str, Any] = {"gate": gate}
+    flows = _spawning(holder)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    m = holder["m"] = Mediator(flows, runners=1, capacity=1, store=url, owner="w")
+    m.schedule("parent", {"n": 1}, job_id="p1")
+    assert gate.entered.wait(TIMEOUT)
+    m.schedule("parent", {"n": 2}, job_id="p2")  # queued: the mailbox is full
+    refused: list[BaseException] = []
+
+    def producer() -> None:  # blocked on the full mailbox until admission closes
+        try:
+            m.schedule("parent", {"n": 3})
+        except EngineStoppedError as exc:
+            refused.append(exc)
+
+    blocked = threading.Thread(target=producer)
+    blocked.start()
+    wait_until(lambda: m.stats().blocked_producers == 1, "the producer to block")
+    stopper = threading.Thread(target=m.shutdown, kwargs={"drain": drain})
+    stopper.start()
+    blocked.join(TIMEOUT)
+    assert refused  # admission is closed: now the running task schedules its child
+    gate.opened.set()
+    stopper.join(TIMEOUT)
+    assert not stopper.is_alive()
+    kept = open_store(url)
+    try:
+        saved = [kept.get(p) for p in ("p1", "p2")]
+    finally:
+        kept.close()
+    assert [(j.state, j.step) for j in saved if j is not None] == [(JobState.READY, "spawn")] * 2
+    holder["gate"] = Gate()  # the resumed parents wait until the holder names the new one
+    with Mediator(flows, runners=1, store=url, owner="w") as again:
+        holder["m"] = again
+        holder["gate"].opened.set()
+        wait_until(
+            lambda: {again.get_job(p).state for p in ("p1", "p2")} == {JobState.DONE},
+            "both parents to end",
+        )
+        children = [again.get_job(again.get_job(p).data["child"]) for p in ("p1", "p2")]
+        wait_until(lambda: all(again.get_job(c.id).state is JobState.DONE for c in children))
