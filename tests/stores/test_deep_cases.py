@@ -222,3 +222,23 @@ def test_json_of_a_deep_value_is_the_text_json_writes(value: Any) -> None:
     assert deep_json(value, default=_json_default) == json.dumps(
         value, indent=2, default=_json_default, ensure_ascii=False
     )
+
+
+def test_a_fault_deep_in_nested_splits_is_quoted_in_bounded_text_at_every_level() -> None:
+    """Each parent quoted its branch's whole error: text quadratic in the depth (30 MB)."""
+    depth = 1000
+
+    def leaf(data: dict[str, Any]) -> None:
+        raise RuntimeError("the leaf broke")
+
+    with Mediator([nested(depth, forks=False, leaf=leaf)], runners=2) as m:
+        handle = m.schedule("nested", {"depth": 0}, job_id="deep")
+        root = handle.result(timeout=TIMEOUT)
+        errors = [job.record.error or "" for job in m.store.case_jobs("deep")]
+    assert root.state is JobState.FAULTED
+    assert len(errors) == depth
+    assert max(map(len, errors)) < 2_200  # one level's quote, whatever the depth
+    assert root.error is not None
+    assert root.error.startswith("branch 0 (job ")  # the nearest branch, first
+    assert "characters ...]" in root.error
+    assert root.error.endswith("RuntimeError: the leaf broke (attempt 1)")  # the first cause
