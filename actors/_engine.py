@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from actors._cases import ID_RULE, valid_id
 from actors._channel import WorkChannel
 from actors._errors import UnknownWorkflowError
 from actors._handle import CaseHandles
@@ -58,6 +59,19 @@ def _unique_ids() -> Callable[[], str]:
     prefix = uuid.uuid4().hex[:16]
     counter = itertools.count(1)
     return lambda: f"{prefix}{next(counter):x}"
+
+
+def _checked_ids(ids: Callable[[], str]) -> Callable[[], str]:
+    """The user's ``ids`` factory, each id it makes held to the rule every store keeps."""
+
+    def new_id() -> str:
+        job_id = ids()
+        if not valid_id(job_id):
+            msg = f"Mediator(ids=...) made {job_id!r:.80}, which is no job id: one is {ID_RULE}"
+            raise ValueError(msg)
+        return job_id
+
+    return new_id
 
 
 def _default_owner() -> str:
@@ -102,6 +116,7 @@ class EngineConfig:
     runtime: Runtime
     on_shed: Callable[[Job], Any] | None = None
     new_id: Callable[[], str] = field(default_factory=_unique_ids)
+    ids_given: bool = False  # new_id is the user's: a branch's id is looked up before use
     # Jobs a runner may run back to back within one delivery before it yields to its
     # inbox: fewer messages under load; 1 makes every job its own delivery.
     runner_batch: int = 32
@@ -148,7 +163,8 @@ class EngineConfig:
             gate=gate,
             channel=WorkChannel(gate, runners),
             runtime=runtime,
-            new_id=ids or _unique_ids(),
+            new_id=_unique_ids() if ids is None else _checked_ids(ids),
+            ids_given=ids is not None,
             owner=owner or _default_owner(),
             **options,
         )

@@ -70,7 +70,8 @@ class SliceEnd:
         if type(effect) is Park:
             return self._park(job, effect)
         if type(effect) is Split:
-            return self._split(job, effect)
+            assert step is not None
+            return self._split(job, step, effect)
         assert type(effect) is Request
         return self._request(job, effect)
 
@@ -97,12 +98,23 @@ class SliceEnd:
         self._e.store.save(job)
         return [m.JobParked(self._index, job, park.correlations)]
 
-    def _split(self, job: JobRecord, split: Split) -> list[Any]:
+    def _split(self, job: JobRecord, step: Step, split: Split) -> list[Any]:
         new_id, make = self._e.new_id, JobRecord.branch
+        try:  # a user's ids factory: its failure is the split's, or the runner would loop
+            ids = [new_id() for _ in split.starts]
+        except Exception as exc:
+            why = f"making its branches' ids: {type(exc).__name__}: {exc}"
+            return self.apply(job, step, fault(job, step, why))
+        taken = self._e.store.existing(ids) if self._e.ids_given else ()
+        if taken or len(set(ids)) < len(ids):
+            # A branch saved under a used id would write over another job of the store.
+            again = sorted(taken) or sorted(i for i in set(ids) if ids.count(i) > 1)
+            why = f"Mediator(ids=...) made id {again[0]!r:.80} for a branch, which is taken"
+            return self.apply(job, step, fault(job, step, why))
         case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
         branches = [
-            make(new_id(), case, name, version, start, data, parent, i, gen)
-            for i, (start, data) in enumerate(split.starts)
+            make(job_id, case, name, version, start, data, parent, i, gen)
+            for i, (job_id, (start, data)) in enumerate(zip(ids, split.starts, strict=True))
         ]
         self._e.store.save_split(job, branches)
         return [
