@@ -97,7 +97,7 @@ class Crew:
             if self._held is not None:
                 self._held.append((runner, job))
             else:
-                self.refs[runner].tell(m.RunJob(job))
+                self._hand(runner, job)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -115,11 +115,21 @@ class Crew:
         finally:
             held, self._held = self._held, None
             for runner, job in held:
-                self.refs[runner].tell(m.RunJob(job))
+                self._hand(runner, job)
 
     def admitted(self) -> None:
         """Hand admitted jobs to idle runners."""
         for runner, job in self._channel.assign_admitted():
+            self._hand(runner, job)
+
+    def _hand(self, runner: int, job: JobRecord) -> None:
+        """Tell runner ``runner`` to run ``job``.
+
+        A runner idle in the channel is dead only when it was stopped from outside
+        (``pykka.ActorRegistry.stop_all()``), and then the whole engine is stopping: the
+        job stays as last saved, for the next start, and the Scheduler must not fail.
+        """
+        with contextlib.suppress(pykka.ActorDeadError):
             self.refs[runner].tell(m.RunJob(job))
 
     def reported(self) -> bool:

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
+from pykka import messages as _pykka_messages
 from pykka._actor import ActorInbox
 from pykka._envelope import Envelope
 from pykka._types import OptExcInfo
@@ -31,6 +32,7 @@ __all__ = [
     "handle_receive",
     "hooks",
     "init_fields",
+    "is_actor_stop",
     "registry_after_fork",
     "tell_marking_put",
     "told",
@@ -99,6 +101,11 @@ def told(envelope: Envelope[Any]) -> tuple[bool, Any]:
     ``actors._runtime.LanedInbox``).
     """
     return envelope.reply_to is None, envelope.message
+
+
+def is_actor_stop(message: Any) -> bool:
+    """Whether ``message`` is pykka's stop (from ``ActorRef.stop()`` or ``stop_all()``)."""
+    return isinstance(message, _pykka_messages._ActorStop)
 
 
 def tell_marking_put(

@@ -37,7 +37,7 @@ from actors._interpreter import (
     missing_step,
 )
 from actors._job import JobState
-from actors._runtime import lane_of
+from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
 if TYPE_CHECKING:
@@ -79,6 +79,10 @@ class Runner(pykka.Actor):
         self._scheduler = scheduler
         self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed)
         self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
+        # A stop from outside the Mediator (pykka.ActorRegistry.stop_all()) is a
+        # non-draining stop: every runner stops before its next step, not after the
+        # jobs its delivery would still run.
+        when_stop_is_put(self, engine.stop.set)
 
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""

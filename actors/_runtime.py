@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
-from actors._pykka_seam import Envelope, hooks, tell_marking_put, told
+from actors._pykka_seam import Envelope, hooks, is_actor_stop, tell_marking_put, told
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
@@ -30,6 +30,7 @@ __all__ = [
     "TellMarkingInbox",
     "ThreadingRuntime",
     "lane_of",
+    "when_stop_is_put",
 ]
 
 A = TypeVar("A", bound=pykka.Actor)
@@ -86,7 +87,7 @@ class LanedInbox:
     Everything else goes through the queue to pykka's loop as usual.
     """
 
-    __slots__ = ("_put", "empty", "get", "lane", "urgent")
+    __slots__ = ("_put", "empty", "get", "lane", "on_stop", "urgent")
 
     def __init__(self, urgent: Collection[type]) -> None:
         fifo: queue.SimpleQueue[Envelope[Any]] = queue.SimpleQueue()
@@ -95,14 +96,18 @@ class LanedInbox:
         self.empty = fifo.empty
         self.lane: deque[Any] = deque()
         self.urgent = frozenset(urgent)
+        self.on_stop: Callable[[], None] | None = None
+        """Called, on the stopping thread, as pykka's stop is queued (see ``when_stop_is_put``)."""
 
     def put(self, envelope: Envelope[Any], /) -> None:
         """Queue ``envelope``, or its message in the lane if it is an urgent tell."""
         is_tell, message = told(envelope)
         if is_tell and type(message) in self.urgent:
             self.lane.append(message)
-        else:
-            self._put(envelope)
+            return
+        if not is_tell and self.on_stop is not None and is_actor_stop(message):
+            self.on_stop()
+        self._put(envelope)
 
 
 def lane_of(actor: pykka.Actor) -> deque[Any] | None:
@@ -112,6 +117,17 @@ def lane_of(actor: pykka.Actor) -> deque[Any] | None:
     """
     lane = getattr(actor.actor_inbox, "lane", None)
     return lane if isinstance(lane, deque) else None
+
+
+def when_stop_is_put(actor: pykka.Actor, call: Callable[[], None]) -> None:
+    """Have ``call()`` run as soon as pykka's stop is put in ``actor``'s inbox.
+
+    pykka hands an actor its stop only after the delivery under way, and a runner may
+    run many steps in one delivery: ``call`` lets it stop between two of them instead.
+    Does nothing for an inbox without the hook.
+    """
+    if hasattr(actor.actor_inbox, "on_stop"):
+        actor.actor_inbox.on_stop = call
 
 
 class LatchFuture(pykka.Future[Any]):

@@ -154,10 +154,10 @@ def test_registry_stop_all_stops_the_engine_cleanly() -> None:
     m.shutdown()  # still safe afterwards
 
 
-def test_a_request_step_after_the_engine_stopped_ends_quietly_and_sends_nothing(
+def test_a_request_step_after_the_engine_stopped_is_not_run_and_sends_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The park is stored; the runner does not fail on the stopped Scheduler, nor send."""
+    """The stopping Scheduler stops its runners: one inside a step stops after it, quietly."""
     started, release, sent = threading.Event(), threading.Event(), []
 
     def hold(data: dict[str, Any]) -> None:
@@ -179,10 +179,10 @@ def test_a_request_step_after_the_engine_stopped_ends_quietly_and_sends_nothing(
         (runner,) = pykka.ActorRegistry.get_by_class(Runner)
         m.scheduler.stop(block=True, timeout=TIMEOUT)  # the runner is inside "hold"
         release.set()
-        assert runner.actor_stopped.wait(TIMEOUT)  # it ran "ask", then took its stop
+        assert runner.actor_stopped.wait(TIMEOUT)  # it stopped before "ask"
     finally:
         m.shutdown()
     assert sent == []
     (job,) = m.store.unfinished()
-    assert (job.state, job.step) == (JobState.WAITING, "ask")  # the park is stored
+    assert (job.state, job.step) == (JobState.RUNNING, "ask")  # saved after "hold": resumes there
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

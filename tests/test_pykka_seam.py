@@ -173,3 +173,29 @@ def test_registry_after_fork_gives_a_free_lock_and_no_parent_refs() -> None:
         holder.join(TIMEOUT)
         pykka.ActorRegistry._actor_refs_lock, pykka.ActorRegistry._actor_refs = lock, refs
         ref.stop()
+
+
+def test_is_actor_stop_knows_the_message_pykkas_stop_puts() -> None:
+    put: list[object] = []
+
+    class Watch(pykka.ThreadingActor):
+        pass
+
+    def inbox(cls: type) -> object:
+        import queue
+
+        fifo: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+        class Spy:
+            get, empty = fifo.get, fifo.empty
+
+            def put(self, envelope: object) -> None:
+                put.append(envelope.message)  # type: ignore[attr-defined]
+                fifo.put(envelope)
+
+        return Spy()
+
+    ref = type("Watched", (Watch,), seam.hooks(inbox=inbox)).start()
+    ref.ask("hello", timeout=TIMEOUT)
+    ref.stop(timeout=TIMEOUT)
+    assert [seam.is_actor_stop(message) for message in put] == [False, True]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actors._pykka_seam import Envelope, told
+from actors._pykka_seam import Envelope, is_actor_stop, told
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class Inbox:
     runtime's ``LanedInbox``: the actor takes them mid-delivery (a runner between steps).
     """
 
-    __slots__ = ("cell", "lane", "queue", "runtime", "told_as", "urgent")
+    __slots__ = ("cell", "lane", "on_stop", "queue", "runtime", "told_as", "urgent")
 
     def __init__(
         self,
@@ -111,6 +111,7 @@ class Inbox:
         self.told_as = dict(told_as or {})
         self.runtime = runtime
         self.cell: ActorCell | None = None
+        self.on_stop: Callable[[], None] | None = None  # as LanedInbox.on_stop
 
     def put(self, envelope: Envelope[Any], /) -> None:
         if self.urgent or self.told_as:
@@ -121,8 +122,10 @@ class Inbox:
             wrap = self.told_as.get(type(message)) if is_tell else None
             if wrap is not None:  # as the threading runtime's TellMarkingInbox does
                 envelope = Envelope(wrap(message))
+        reply_to, cell, on_stop = envelope.reply_to, self.cell, self.on_stop
+        if on_stop is not None and reply_to is not None and is_actor_stop(envelope.message):
+            on_stop()
         self.queue.append(envelope)
-        reply_to, cell = envelope.reply_to, self.cell
         # An ask: a Deadlock while waiting on it names who was asked what (unless the
         # harness named the future already: an event's, a cancel's).
         if isinstance(reply_to, DeterministicFuture) and reply_to.about is None:

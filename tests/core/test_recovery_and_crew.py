@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import pykka
 import pytest
 from records import record
 
@@ -264,3 +265,17 @@ def test_an_admins_event_through_its_mediator_is_recorded_before_the_job_reaches
     request = Request(0, "o1", "o1", "event", ["o1/ask", 1, False], "mo", 0.0)
     assert act_for_mediator(scheduler, Store(), request) == "delivered"  # type: ignore[arg-type]
     assert done == ["history event o1/ask (delivered, by mediator) by mo", "runner told RunJob"]
+
+
+def test_a_job_for_a_runner_stopped_from_outside_does_not_fail_the_scheduler() -> None:
+    """``pykka.ActorRegistry.stop_all()`` may stop an idle runner before the Scheduler."""
+
+    class Stopped(FakeRunner):
+        def tell(self, message: Any) -> None:
+            raise pykka.ActorDeadError("Runner not found")
+
+    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), 1)
+    crew = Crew(channel, Stopped, 1)
+    crew.start()
+    assert channel.take(0) is None  # idle when it was stopped
+    crew.ready(record("j1"))  # no ActorDeadError
