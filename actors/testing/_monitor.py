@@ -229,7 +229,7 @@ class Monitor:
         probe = self.probe
         jobs, running = probe.jobs(), probe.running()
         missing = [jid for jid in probe.live_ids() if jid not in jobs and jid not in running]
-        if not missing:
+        if not missing or probe.stopped():
             return  # the usual case, without collecting what every queue and inbox holds
         # Look for the others only, where they most often are first (a branch waiting for
         # a runner, a spawn in the Scheduler's inbox), and stop once all are found.

@@ -99,6 +99,14 @@ class Probe:
         """The live Scheduler's read-only view, if it has not stopped."""
         return self._view if self.scheduler() is not None else None
 
+    def stopped(self) -> bool:
+        """Whether the engine was stopped (``shutdown()``, or pykka's stop of its actors).
+
+        What it left unfinished is then held by no actor, and stays in the store for the
+        next start, as with threads: neither lost nor stuck.
+        """
+        return self.engine.stop.requested or self.scheduler() is None
+
     def runner_cells(self) -> list[ActorCell]:
         """Live Runner actors, in start order."""
         return [c for c in self.runtime.cells if _is(c.actor, Runner)]
@@ -200,7 +208,7 @@ class Probe:
 
     def stuck(self) -> str:
         """Why a quiescent engine cannot finish ("" when it can, or only awaits the outside)."""
-        live = self.live()
+        live = {} if self.stopped() else self.live()
         # Jobs parked on an external event, or on a timer the test has to move the clock
         # for (no autojump), wait for the outside world: their cases are not stuck.
         outside = [*self.correlations(), *self.timers()]

@@ -1,0 +1,72 @@
+"""A test that stops the engine under the harness sees what a threaded run shows.
+
+A host application stops the engine at exit (``shutdown()``, or pykka's
+``ActorRegistry.stop_all()``). The cases it left unfinished stay in the store for the
+next start: their handles raise ``EngineStoppedError``; that is no lost job and no
+deadlock, and a harness on the same store runs them to their end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from actors import EngineStoppedError, Sequential, Workflow
+from actors.stores import SqliteStore
+from actors.testing import Harness
+
+
+def bump(data: dict[str, Any]) -> None:
+    data["n"] = data.get("n", 0) + 1
+
+
+FLOW = Workflow(
+    "three",
+    start="a",
+    steps=[Sequential("a", bump, next="b"), Sequential("b", bump, next="c"), Sequential("c", bump)],
+)
+
+
+class Host(pykka.ThreadingActor):
+    """An actor of the application, started under the harness."""
+
+
+def stop_without_drain(h: Harness) -> None:
+    h.mediator.shutdown(drain=False)
+
+
+def stop_every_actor(_h: Harness) -> None:
+    pykka.ActorRegistry.stop_all()
+
+
+@pytest.mark.parametrize("stop", [stop_without_drain, stop_every_actor])
+@pytest.mark.parametrize("seed", range(4))
+def test_cases_a_stop_leaves_raise_engine_stopped_and_resume_later(
+    tmp_path: Path, stop: Any, seed: int
+) -> None:
+    store = SqliteStore(tmp_path / "jobs.db", commit="step")
+    try:  # shutdown() closes the store: the next start opens it again
+        with Harness([FLOW], seed=seed, store=store) as h:
+            h.actor(Host)
+            subs = [h.schedule("three", {}) for _ in range(3)]
+            for _ in range(3 + seed % 2):
+                h.step()
+            stop(h)
+            with pytest.raises(EngineStoppedError):
+                subs[-1].result()  # as a handle's result() does
+            with pytest.raises(EngineStoppedError):
+                h.finish()  # not Deadlock, nor InvariantViolation ("nothing holds them")
+    finally:
+        store.close()
+    store = SqliteStore(tmp_path / "jobs.db", commit="step")
+    try:
+        assert store.unfinished()
+        with Harness([FLOW], seed=seed, store=store) as again:  # the next start
+            again.run_until_quiescent()
+        assert not store.unfinished()
+        assert {store.get(sub.job_id).data["n"] for sub in subs} == {3}  # type: ignore[union-attr]
+    finally:
+        store.close()
