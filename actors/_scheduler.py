@@ -242,7 +242,7 @@ class Scheduler(pykka.Actor):
         schedule = msg.schedule
         try:
             self._on_schedule(schedule)
-        except (ActorsError, ValueError) as exc:  # refused: the engine goes on
+        except (ActorsError, ValueError, TypeError) as exc:  # refused: the engine goes on
             logger.warning(
                 "a Schedule of %r sent with tell was refused: %s",
                 schedule.workflow,

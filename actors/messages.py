@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import pykka
+import pykka
 
+if TYPE_CHECKING:
     from actors._job import Job, JobRecord
 
 __all__ = [
@@ -72,6 +72,29 @@ class Schedule:
     """Actor to tell ``CaseFinished`` when the case ends."""
     version: int | None = None
     """Workflow version; the newest registered one when ``None``."""
+
+    def __post_init__(self) -> None:
+        # Checked here, in the sender's code: a told Schedule has no one to raise to, and a
+        # reply_to that is no ref would fail only when its case ends, inside the Scheduler.
+        problem = _schedule_problem(self.reply_to, self.version)
+        if problem is not None:
+            raise TypeError(problem)
+
+
+def _schedule_problem(reply_to: Any, version: Any) -> str | None:
+    """What is wrong with a ``Schedule``'s ``reply_to`` or ``version`` (``None``: nothing)."""
+    if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
+        hint = ""
+        if isinstance(reply_to, pykka.Actor):
+            hint = " (inside an actor, pass self.actor_ref)"
+        elif isinstance(reply_to, pykka.ActorProxy):
+            hint = " (pass the proxy's actor_ref)"
+        kind = type(reply_to).__name__
+        return f"Schedule(reply_to=...) takes an actor's pykka.ActorRef or None, got {kind}{hint}"
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        kind = type(version).__name__
+        return f"Schedule(version=...) takes an int or None, got {kind} {version!r:.60}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

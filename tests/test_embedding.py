@@ -186,3 +186,42 @@ def test_a_request_step_after_the_engine_stopped_is_not_run_and_sends_nothing(
     (job,) = m.store.unfinished()
     assert (job.state, job.step) == (JobState.RUNNING, "ask")  # saved after "hold": resumes there
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+class Careless(pykka.ThreadingActor):
+    """Schedules with ``reply_to=self``: the actor, where its ref belongs."""
+
+    def __init__(self, scheduler: pykka.ActorRef[Any]) -> None:
+        super().__init__()
+        self.scheduler = scheduler
+
+    def on_receive(self, message: Any) -> Any:
+        return self.scheduler.ask(Schedule("double", {"n": 1}, reply_to=self), timeout=TIMEOUT)
+
+
+def test_a_reply_to_that_is_not_an_actor_ref_is_refused_where_it_is_made() -> None:
+    """It was admitted, and failed the Scheduler (so the whole engine) when its case ended."""
+    with Mediator([double()], runners=1) as m:
+        careless = Careless.start(m.scheduler)
+        try:
+            with pytest.raises(TypeError, match=r"reply_to.*pass self\.actor_ref"):
+                careless.ask("go", timeout=TIMEOUT)
+        finally:
+            careless.stop()
+        assert m.schedule("double", {"n": 2}).result(timeout=TIMEOUT).data == {"n": 4}
+        assert m.scheduler.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"reply_to": "me"}, r"reply_to=\.\.\.\) takes an actor's pykka\.ActorRef or None"),
+        ({"version": "1"}, r"version=\.\.\.\) takes an int or None, got str '1'"),
+    ],
+)
+def test_a_malformed_schedule_is_refused_when_it_is_made(
+    options: dict[str, Any], problem: str
+) -> None:
+    """A told one has no one to raise to: a bad version stopped the Scheduler."""
+    with pytest.raises(TypeError, match=problem):
+        Schedule("double", {"n": 1}, **options)
