@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.tracing import Tracer
 
-__all__ = ["EngineConfig", "StopSignal", "job_log", "log_level", "logger"]
+__all__ = ["EngineConfig", "StopSignal", "delivering", "job_log", "log_level", "logger"]
 
 logger = redacted_logger("actors")
 
@@ -76,6 +77,17 @@ def _checked_ids(ids: Callable[[], str]) -> Callable[[], str]:
 
 def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class _Delivering(threading.local):
+    """The engine whose runner is delivering on this thread (``None`` outside one)."""
+
+    engine: EngineConfig | None = None
+
+
+delivering = _Delivering()
+"""Set by a Runner around each delivery (its tasks, ``send`` and ``merge`` run inside it),
+so that a call that must not come from there (``Mediator.shutdown()``) can tell."""
 
 
 class StopSignal:

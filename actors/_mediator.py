@@ -22,7 +22,7 @@ from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
 from actors._seconds import seconds_problem
-from actors._shutdown import stop_engine
+from actors._shutdown import refuse_from_task, stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -305,7 +305,8 @@ class Mediator:
         step still running then is not waited for (a WARNING names it): the store is
         closed under it, its save is refused, and its job runs that step again on the
         next start. Once this returns, the engine writes nothing more to the store.
-        Never raises ``pykka.Timeout``.
+        Never raises ``pykka.Timeout``. Called from a task (or a request's ``send``) that
+        this Mediator runs, it raises ``RuntimeError``: it would wait for that task.
 
         Returns:
             ``True`` when the engine was drained: ``drain=True``, the drain finished
@@ -317,6 +318,7 @@ class Mediator:
         """
         if self._closed:
             return self._drained
+        refuse_from_task(self._engine)
         # The gate first: a task's schedule() refused from here on finds admission closed,
         # which tells its runner the step was cut short by the stop, not failed.
         self._engine.gate.close()

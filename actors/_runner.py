@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pykka
 
 from actors import messages as m
-from actors._engine import job_log, log_level, logger
+from actors._engine import delivering, job_log, log_level, logger
 from actors._errors import (
     CodecError,
     LeaseLostError,
@@ -120,7 +120,14 @@ class Runner(pykka.Actor):
             if isinstance(message, m.StopJob):
                 return None  # its job left this runner already (no lane to read it sooner)
             return super().on_receive(message)
-        job: JobRecord | None = message.job
+        outer, delivering.engine = delivering.engine, self._e
+        try:
+            return self._run_jobs(message.job)
+        finally:
+            delivering.engine = outer  # the harness nests deliveries on one thread
+
+    def _run_jobs(self, job: JobRecord | None) -> None:
+        """Run ``job``, then the jobs the channel hands over, up to ``runner_batch``."""
         budget = self._e.runner_batch
         while job is not None:
             if self._e.metrics is not None:
@@ -141,25 +148,25 @@ class Runner(pykka.Actor):
                     exc,
                     extra=job_log(job),
                 )
-                return None
+                return
             self._current = None
             try:
                 self._e.channel.sent[self._index] += len(outcome)
                 for msg in outcome:
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
-                return None  # the engine stopped under us; the job's last save stands
+                return  # the engine stopped under us; the job's last save stands
             if self._e.stop.requested:
                 self._e.channel.done(job, self._index)
-                return None
+                return
             budget -= 1
             job = self._pull(job)
             if job is not None and budget <= 0:
                 # Yield to the inbox (a stop, or the harness choosing what runs next);
                 # the job already taken comes back as the next message.
                 self.actor_ref.tell(m.RunJob(job))
-                return None
-        return None
+                return
+        return
 
     # -- the step loop ----------------------------------------------------------------------
 

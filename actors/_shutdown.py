@@ -16,12 +16,27 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from actors._engine import job_log, logger
+from actors._engine import delivering, job_log, logger
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
 
-__all__ = ["stop_engine"]
+__all__ = ["refuse_from_task", "stop_engine"]
+
+
+def refuse_from_task(engine: EngineConfig) -> None:
+    """Raise ``RuntimeError`` if this thread is running a task of ``engine``.
+
+    A shutdown waits for the engine's runners to stop, and a runner stops only once the
+    task it runs returns: called from that task, it would wait for itself.
+    """
+    if delivering.engine is engine:
+        msg = (
+            "Mediator.shutdown() was called from a task of that Mediator (on one of its "
+            "runners), and would wait for that very task to end; call it from another "
+            "thread, e.g. threading.Thread(target=mediator.shutdown).start()"
+        )
+        raise RuntimeError(msg)
 
 
 def stop_engine(

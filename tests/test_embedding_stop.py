@@ -11,6 +11,7 @@ from bounds import TIMEOUT
 
 from actors import JobState, Mediator, Sequential, Workflow
 from actors.stores import open_store
+from actors.testing import Harness
 
 
 def test_stop_all_stops_the_runners_between_steps_and_the_next_start_resumes(
@@ -58,3 +59,38 @@ def test_stop_all_stops_the_runners_between_steps_and_the_next_start_resumes(
         for handle in handles:
             assert again.get_job(handle.job_id).state is not JobState.FAULTED
     assert sorted(ran) == sorted((n, s) for n in range(3) for s in "abc")  # no step twice
+
+
+def test_shutdown_from_a_task_of_the_same_mediator_is_refused_with_the_reason() -> None:
+    """It would wait for its own runner to stop: the task fails with why, nothing hangs."""
+    holder: dict[str, Mediator] = {}
+
+    def stop_everything(data: dict[str, Any]) -> None:
+        holder["mediator"].shutdown()
+
+    flow = Workflow("stop", start="s", steps=[Sequential("s", stop_everything)])
+    with Mediator([flow, double()], runners=1) as m:
+        holder["mediator"] = m
+        job = m.schedule("stop", {}).result(timeout=TIMEOUT)
+        assert job.state is JobState.FAULTED
+        assert "Mediator.shutdown() was called from a task of that Mediator" in (job.error or "")
+        assert m.schedule("double", {"n": 2}).result(timeout=TIMEOUT).data == {"n": 4}
+
+
+def test_shutdown_from_a_task_is_refused_under_the_harness_too() -> None:
+    holder: dict[str, Mediator] = {}
+
+    def stop_everything(data: dict[str, Any]) -> None:
+        holder["mediator"].shutdown()
+
+    flow = Workflow("stop", start="s", steps=[Sequential("s", stop_everything)])
+    with Harness([flow], seed=1) as h:
+        holder["mediator"] = h.mediator
+        h.schedule("stop", {})
+        (job,) = h.finish()
+    assert job.state is JobState.FAULTED
+    assert "called from a task of that Mediator" in (job.error or "")
+
+
+def double() -> Workflow:
+    return Workflow("double", [Sequential("x2", lambda d: d.update(n=d["n"] * 2))], start="x2")
