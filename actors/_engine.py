@@ -80,9 +80,13 @@ def _default_owner() -> str:
 
 
 class _Delivering(threading.local):
-    """The engine whose runner is delivering on this thread (``None`` outside one)."""
+    """The engine whose runner is delivering on this thread (``None`` outside one).
+
+    ``scheduler``: the engine whose Scheduler this thread is (threads of their own only).
+    """
 
     engine: EngineConfig | None = None
+    scheduler: EngineConfig | None = None
 
 
 delivering = _Delivering()

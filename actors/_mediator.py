@@ -22,7 +22,7 @@ from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
 from actors._seconds import seconds_problem
-from actors._shutdown import refuse_from_task, stop_engine
+from actors._shutdown import refuse_from_task, refuse_on_scheduler, stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -54,7 +54,9 @@ class Mediator:
         capacity: how many external jobs may be admitted and not yet started.
         full_mode: what ``schedule()`` does when that many are queued.
         store: a ``Store`` or a store URL (``"memory://"``).
-        on_shed: called with the snapshot of every job evicted under ``DROP_OLDEST``.
+        on_shed: called with the snapshot of every job evicted under ``DROP_OLDEST``, on
+            the Scheduler's thread: keep it short, and do not call this Mediator from it
+            (a call that asks the Scheduler raises ``RuntimeError`` there).
         clock: the source of time (a virtual clock in tests); system time by default.
         runtime: the actor runtime (threads by default; ``actors.testing`` has another).
         ids: a factory of job ids (a random prefix and a counter by default). Each id
@@ -360,6 +362,7 @@ class Mediator:
         if not self._scheduler.is_alive():
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
+        refuse_on_scheduler(self._engine, "a Mediator call that asks the Scheduler")
         return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
 
 

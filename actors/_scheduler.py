@@ -23,7 +23,7 @@ from actors._case_book import CaseBook
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
-from actors._engine import job_log, log_level, logger
+from actors._engine import delivering, job_log, log_level, logger
 from actors._errors import ActorsError, EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
@@ -140,6 +140,10 @@ class Scheduler(pykka.Actor):
 
     def on_start(self) -> None:
         """Arm the alarm, start the runners, and resume unfinished jobs found in the store."""
+        if not getattr(self._e.runtime, "starts_synchronously", False):
+            # This thread is the Scheduler's for good: a Mediator call made on it (from an
+            # on_shed or metrics hook) would wait for this very thread, and is refused.
+            delivering.scheduler = self._e
         self._alarm = self._fx.alarm = self._e.clock.alarm(self._ring)
         self._crew.start()
         resumed, self._resumable = self._resumable, []

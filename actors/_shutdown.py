@@ -21,7 +21,7 @@ from actors._engine import delivering, job_log, logger
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
 
-__all__ = ["refuse_from_task", "stop_engine"]
+__all__ = ["refuse_from_task", "refuse_on_scheduler", "stop_engine"]
 
 
 def refuse_from_task(engine: EngineConfig) -> None:
@@ -35,6 +35,22 @@ def refuse_from_task(engine: EngineConfig) -> None:
             "Mediator.shutdown() was called from a task of that Mediator (on one of its "
             "runners), and would wait for that very task to end; call it from another "
             "thread, e.g. threading.Thread(target=mediator.shutdown).start()"
+        )
+        raise RuntimeError(msg)
+    refuse_on_scheduler(engine, "Mediator.shutdown()")
+
+
+def refuse_on_scheduler(engine: EngineConfig, call: str) -> None:
+    """Raise ``RuntimeError`` if this thread is ``engine``'s Scheduler (threaded runtime).
+
+    An ``on_shed`` or metrics hook runs there; a call that asks the Scheduler, or waits
+    for it to stop, would wait for the very thread making it.
+    """
+    if delivering.scheduler is engine:
+        msg = (
+            f"{call} was made on that Mediator's Scheduler thread (an on_shed or metrics "
+            "hook runs there), and would wait for that thread, which is busy making it; "
+            "make it from another thread, e.g. threading.Thread(target=...).start()"
         )
         raise RuntimeError(msg)
 

@@ -94,3 +94,41 @@ def test_shutdown_from_a_task_is_refused_under_the_harness_too() -> None:
 
 def double() -> Workflow:
     return Workflow("double", [Sequential("x2", lambda d: d.update(n=d["n"] * 2))], start="x2")
+
+
+def test_an_on_shed_hook_asking_its_mediator_gets_a_clear_error_not_a_long_stall() -> None:
+    """The hook runs on the Scheduler's thread: a call that asks the Scheduler stalled.
+
+    It waited for itself until its 30 s timeout, and the whole engine with it.
+    """
+    from flows import Gate
+
+    from actors import FullMode
+
+    gate, called = Gate(), threading.Event()
+    holder: dict[str, Mediator] = {}
+    refusals: list[str] = []
+
+    def on_shed(job: Any) -> None:
+        for call in (holder["m"].stats, holder["m"].shutdown):
+            try:
+                call()
+            except RuntimeError as exc:
+                refusals.append(str(exc))
+        called.set()
+
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    with Mediator(
+        [flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST, on_shed=on_shed
+    ) as m:
+        holder["m"] = m
+        m.schedule("slow", {})  # taken by the one runner, which waits in the gate
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("slow", {})  # queued: the mailbox is full
+        m.schedule("slow", {})  # evicts the queued one: on_shed, on the Scheduler's thread
+        assert called.wait(TIMEOUT)
+        gate.opened.set()
+        assert m.stats().shed == 1  # from this thread, the same call is answered
+    assert len(refusals) == 2
+    assert refusals[0].startswith("a Mediator call that asks the Scheduler was made on")
+    assert refusals[1].startswith("Mediator.shutdown() was made on that Mediator's Scheduler")
