@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -139,6 +140,7 @@ class Mediator:
         self._engine = config
         self._closed = False
         self._drained = False  # what shutdown() answers (again, if called again)
+        self._stopping = threading.RLock()  # one shutdown at a time
         # A store that commits in groups waits for more slices only while this engine
         # has work under way: bigger groups under load, no wait for a lone case.
         the_store.pace(config.channel.busy)
@@ -315,12 +317,17 @@ class Mediator:
             within ``timeout``, and every actor stopped in time. ``False`` when the
             drain ran out of time (work was left unfinished), when the engine could not
             be drained (``drain=False``, or its Scheduler had failed), or when a step
-            was still running when time ran out. A second call returns what the first
-            did.
+            was still running when time ran out. A second call (from any thread)
+            waits for the first to end, and returns what it did.
         """
-        if self._closed:
-            return self._drained
-        refuse_from_task(self._engine)
+        refuse_from_task(self._engine)  # before the lock: that shutdown may wait for it
+        # A second caller waits for the first to finish, then answers what it answered.
+        with self._stopping:  # re-entrant: the harness drives a drain on the caller's thread
+            if self._closed:
+                return self._drained
+            return self._shutdown(drain, timeout)
+
+    def _shutdown(self, drain: bool, timeout: float | None) -> bool:
         # The gate first: a task's schedule() refused from here on finds admission closed,
         # which tells its runner the step was cut short by the stop, not failed.
         self._engine.gate.close()

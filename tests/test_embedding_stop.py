@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pykka
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, Workflow
 from actors.stores import open_store
@@ -132,3 +132,29 @@ def test_an_on_shed_hook_asking_its_mediator_gets_a_clear_error_not_a_long_stall
     assert len(refusals) == 2
     assert refusals[0].startswith("a Mediator call that asks the Scheduler was made on")
     assert refusals[1].startswith("Mediator.shutdown() was made on that Mediator's Scheduler")
+
+
+def test_a_second_shutdown_from_another_thread_waits_for_the_first() -> None:
+    """It returned at once, while the first was still draining: the engine still ran."""
+    from flows import Gate
+
+    gate, answers = Gate(), {}
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    m = Mediator([flow], runners=1)
+    m.schedule("slow", {})
+    assert gate.entered.wait(TIMEOUT)
+
+    def stop(name: str) -> None:
+        answers[name] = (m.shutdown(timeout=TIMEOUT), m._scheduler.is_alive())
+
+    first = threading.Thread(target=stop, args=("first",))
+    first.start()
+    wait_until(lambda: m._closed, "the first shutdown to close admission")
+    second = threading.Thread(target=stop, args=("second",))
+    second.start()
+    second.join(0.5)  # it must wait for the step the first one drains
+    assert second.is_alive() and "second" not in answers
+    gate.opened.set()
+    first.join(TIMEOUT)
+    second.join(TIMEOUT)
+    assert answers == {"first": (True, False), "second": (True, False)}
