@@ -11,6 +11,7 @@ message; the lease state runners read before each step is a handle the Scheduler
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._cases import ID_RULE, valid_id
 from actors._channel import WorkChannel
-from actors._errors import UnknownWorkflowError
+from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import CaseHandles
 from actors._redact import redacted_logger
 
@@ -62,17 +63,49 @@ def _unique_ids() -> Callable[[], str]:
     return lambda: f"{prefix}{next(counter):x}"
 
 
-def _checked_ids(ids: Callable[[], str]) -> Callable[[], str]:
-    """The user's ``ids`` factory, each id it makes held to the rule every store keeps."""
+# How many of the ids a user's factory made lately are remembered: more than the engine
+# can have made and not yet stored (a group of slices, a batch), and at most a few MB.
+_RECENT_IDS = 65_536
 
-    def new_id() -> str:
-        job_id = ids()
+
+class IdMadeAgainError(JobExistsError):
+    """A user's ids factory made an id it had made lately: the id names another job."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"Mediator(ids=...) made {job_id!r:.80} again; that id is taken")
+
+
+class _CheckedIds:
+    """The user's ``ids`` factory, each id it makes held to the rule and new to this engine.
+
+    An id made twice is refused even before either job is stored (a group commit stores
+    a split's branches after the runner has gone on), where looking it up in the store
+    would find nothing: two splits, or a split and an admission, would save one job over
+    the other. The last ``_RECENT_IDS`` ids are remembered; the store is asked for older.
+    """
+
+    __slots__ = ("_ids", "_lock", "_order", "_recent")
+
+    def __init__(self, ids: Callable[[], str]) -> None:
+        self._ids = ids
+        self._lock = threading.Lock()  # runners and producers make ids at once
+        self._recent: set[str] = set()
+        self._order: collections.deque[str] = collections.deque()
+
+    def __call__(self) -> str:
+        job_id = self._ids()
         if not valid_id(job_id):
             msg = f"Mediator(ids=...) made {job_id!r:.80}, which is no job id: one is {ID_RULE}"
             raise ValueError(msg)
+        with self._lock:
+            if job_id in self._recent:
+                raise IdMadeAgainError(job_id)
+            self._recent.add(job_id)
+            self._order.append(job_id)
+            if len(self._order) > _RECENT_IDS:
+                self._recent.discard(self._order.popleft())
         return job_id
-
-    return new_id
 
 
 def _default_owner() -> str:
@@ -179,7 +212,7 @@ class EngineConfig:
             gate=gate,
             channel=WorkChannel(gate, runners),
             runtime=runtime,
-            new_id=_unique_ids() if ids is None else _checked_ids(ids),
+            new_id=_unique_ids() if ids is None else _CheckedIds(ids),
             ids_given=ids is not None,
             owner=owner or _default_owner(),
             **options,

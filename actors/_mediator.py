@@ -62,9 +62,10 @@ class Mediator:
         runtime: the actor runtime (threads by default; ``actors.testing`` has another).
         ids: a factory of job ids (a random prefix and a counter by default). Each id
             it makes must be new to the store and follow the id rule; a case it names
-            badly is refused (``ValueError``), and a split it cannot name (the factory
-            raises, or makes an id the store holds) faults at the split, never writing
-            over another job.
+            badly is refused (``ValueError``; ``JobExistsError`` for an id it made
+            before), and a split it cannot name (the factory raises, or makes an id the
+            store holds or it made before, stored yet or not) faults at the split,
+            never writing over another job.
         runner_batch: how many jobs a runner may run back to back in one delivery
             before it yields to its inbox (throughput under load vs. interleaving
             granularity; the deterministic harness uses 1).

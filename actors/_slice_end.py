@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors import messages as m
-from actors._engine import job_log, logger
+from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
 from actors._job import JobRecord, JobState
@@ -102,6 +102,8 @@ class SliceEnd:
         new_id, make = self._e.new_id, JobRecord.branch
         try:  # a user's ids factory: its failure is the split's, or the runner would loop
             ids = [new_id() for _ in split.starts]
+        except IdMadeAgainError as made:  # made lately, for a job perhaps not yet stored
+            return self.apply(job, step, fault(job, step, _taken(made.job_id)))
         except Exception as exc:
             why = f"making its branches' ids: {type(exc).__name__}: {exc}"
             return self.apply(job, step, fault(job, step, why))
@@ -109,8 +111,7 @@ class SliceEnd:
         if taken or len(set(ids)) < len(ids):
             # A branch saved under a used id would write over another job of the store.
             again = sorted(taken) or sorted(i for i in set(ids) if ids.count(i) > 1)
-            why = f"Mediator(ids=...) made id {again[0]!r:.80} for a branch, which is taken"
-            return self.apply(job, step, fault(job, step, why))
+            return self.apply(job, step, fault(job, step, _taken(again[0])))
         case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
         branches = [
             make(job_id, case, name, version, start, data, parent, i, gen)
@@ -172,3 +173,8 @@ class SliceEnd:
             cid = request.park.correlations[0][0]
             return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
         return []
+
+
+def _taken(job_id: str) -> str:
+    """Why a split faults whose ids factory made ``job_id``, which names another job."""
+    return f"Mediator(ids=...) made id {job_id!r:.80} for a branch, which is taken"

@@ -56,7 +56,11 @@ def first_failure(
                 return found
         return None
     finally:
-        # Found, or interrupted (Ctrl-C): the chunks not started are dropped, not run.
+        # Found, or interrupted (Ctrl-C, a test's timeout): the chunks not started are
+        # dropped, and those still running are stopped, not waited for: a later seed
+        # that hangs must not hold up the lowest failure (one process never reaches it).
+        for process in list(pool._processes.values()):  # no public way to stop them
+            process.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -73,6 +77,15 @@ def _run_chunk(seeds: range) -> tuple[int, str] | None:
             _run_seed(seed)
         except BaseException as exc:  # reported; the caller replays it
             # Anything escaping would kill the worker, and the pool with it.
-            headline = str(exc).split("\n", 1)[0]
-            return seed, f"{type(exc).__name__}: {headline}" if headline else type(exc).__name__
+            return seed, _describe(exc)
     return None
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line`` of what a seed raised; its type alone if ``str()`` fails."""
+    name = type(exc).__name__
+    try:
+        headline = str(exc).split("\n", 1)[0]
+    except Exception:  # the error itself is replayed in the caller
+        return f"{name} (its str() raised)"
+    return f"{name}: {headline}" if headline else name

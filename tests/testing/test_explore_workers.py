@@ -7,6 +7,7 @@ parallel search exactly as a search in one process finds it.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -112,3 +113,43 @@ def test_a_failure_found_stops_the_seeds_not_yet_started(tmp_path):
         explore(fails_at_3, runs=2000, workers=2, workflows=[counting])
     # The chunks already handed to a worker run on (a few dozen seeds each); none other.
     assert len(ran.read_text().splitlines()) < 400
+
+
+class _StrRaisesError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("str() of this error raises")
+
+
+def test_a_failure_whose_str_raises_is_the_scenarios_failure_not_the_str_error():
+    def odd(h: Any) -> None:
+        h.schedule("count", {})
+        h.finish()
+        if h.seed == 5:
+            raise _StrRaisesError
+
+    with pytest.raises(_StrRaisesError):  # as a search in one process raises it
+        explore(odd, runs=20, workflows=[counting])
+    with pytest.raises(_StrRaisesError):
+        explore(odd, runs=20, workers=2, workflows=[counting])
+
+
+def test_a_later_seed_that_hangs_does_not_hold_up_the_lowest_failure():
+    def hangs_late(h: Any) -> None:
+        assert h.seed != 1, "seed 1"
+        if h.seed >= 40:  # one process never gets here: seed 1 fails first
+            threading.Event().wait(120)
+
+    done = threading.Event()
+    raised: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            explore(hangs_late, runs=200, workers=2, workflows=[counting])
+        except BaseException as exc:  # handed to the test
+            raised.append(exc)
+        done.set()
+
+    threading.Thread(target=search, daemon=True).start()
+    assert done.wait(60), "explore waited for a worker stuck in a later seed"
+    assert isinstance(raised[0], AssertionError)
+    assert "seed 1" in str(raised[0])
