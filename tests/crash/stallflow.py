@@ -70,7 +70,10 @@ def main() -> None:
     )  # fmt: skip
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-    stop.wait()
+    # A timed wait, as `actors worker` does: SIGTERM may be delivered to another thread,
+    # and its Python handler runs only when this thread runs; an untimed wait never did.
+    while not stop.wait(0.1):
+        pass
     mediator.shutdown(drain=False)
 
 
