@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from actors._admin_model import ActionRefusedError
+from actors._cases import shown_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
 from actors._outcomes import CancelOutcome, EventOutcome
@@ -43,7 +44,7 @@ def _find(jobs: list[StoredJob], job_id: str) -> JobRecord:
     for job in jobs:
         if job.record.id == job_id:
             return copy.copy(job.record)
-    msg = f"no job {job_id!r} in its case"
+    msg = f"no job {shown_id(job_id)} in its case"
     raise JobNotFoundError(msg)
 
 
@@ -88,7 +89,7 @@ def retry_change(
         records = {j.record.id: copy.copy(j.record) for j in jobs}
         target = records.get(job_id)
         if target is None:
-            msg = f"no job {job_id!r} in its case"
+            msg = f"no job {shown_id(job_id)} in its case"
             raise JobNotFoundError(msg)
         saves: dict[str, JobRecord] = {}
         history: list[HistoryRow] = []
@@ -242,7 +243,7 @@ def cancel_change(job_id: str, operator: str) -> CaseChange:
         records = {j.record.id: copy.copy(j.record) for j in jobs}
         target = records.get(job_id)
         if target is None:
-            msg = f"no job {job_id!r} in its case"
+            msg = f"no job {shown_id(job_id)} in its case"
             raise JobNotFoundError(msg)
         below = _subtree(job_id, records)
         live = [records[i] for i in below if records[i].state not in FINAL_STATES]

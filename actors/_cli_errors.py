@@ -8,6 +8,7 @@ from typing import IO, Any
 
 import click
 
+from actors._cases import shown_id
 from actors._cli_input import text_problem
 from actors._redact import mask_secrets
 
@@ -79,6 +80,9 @@ def id_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     """A click callback for a job's ID: text, not empty, no ``/`` (no job could have it)."""
     value = text_argument(ctx, param, value)
     if isinstance(value, str) and (not value or "/" in value or "\x00" in value):
-        msg = f"{param.metavar or 'ID'} {value!r} is not a job id (a non-empty string without '/')"
+        msg = (
+            f"{param.metavar or 'ID'} {shown_id(value)} is not a job id "
+            "(no job id is empty or holds '/' or NUL)"
+        )
         raise BadArgumentError(msg)
     return value

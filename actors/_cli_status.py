@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from actors._cases import shown_id
 from actors._cli import (
     _console,
     _dash,
@@ -320,7 +321,7 @@ def jobs_show(
     finally:
         store.close()
     if job is None:
-        msg = f"no job {job_id!r} in {store.url}"
+        msg = f"no job {shown_id(job_id)} in {store.url}"
         raise CliError(msg)
     if as_json:
         more = show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=True)

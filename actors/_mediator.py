@@ -15,6 +15,7 @@ import pykka
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._admit import Admissions
+from actors._cases import shown_id
 from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
@@ -285,7 +286,7 @@ class Mediator:
         """The job as last saved (``JobNotFoundError`` if the store has no such job)."""
         job = self._engine.store.get(job_id)
         if job is None:
-            msg = f"no job {job_id!r} in {self._engine.store.url}"
+            msg = f"no job {shown_id(job_id)} in {self._engine.store.url}"
             raise JobNotFoundError(msg)
         return job
 

@@ -42,6 +42,7 @@ from actors._admin_model import (
     Page,
     PruneResult,
 )
+from actors._cases import shown_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobState
 from actors.stores import Store, open_store
@@ -214,7 +215,7 @@ class Admin:
         # looking at it writes nothing (a worker's load would fault it in the store).
         stored = self.store.stored_job(job_id)
         if stored is None:
-            msg = f"no job {job_id!r} in {self.store.url}"
+            msg = f"no job {shown_id(job_id)} in {self.store.url}"
             raise JobNotFoundError(msg)
         return stored
 

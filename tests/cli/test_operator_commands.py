@@ -436,3 +436,17 @@ def test_an_id_no_job_could_have_is_a_bad_argument(
     result = CliRunner().invoke(main, [*command, given, "--store", url])
     assert result.exit_code == 2, result.output
     assert f"actors: error: ID {given!r} is not a job id" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"]])
+def test_a_long_unknown_id_is_named_cut_short_and_a_bad_one_by_the_rule(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
+    long = CliRunner().invoke(main, [*command, "x" * 5_000, "--store", url])
+    assert long.exit_code != 0
+    assert "(5,000 characters)" in long.stderr and "x" * 100 not in long.stderr
+    bad = CliRunner().invoke(main, [*command, "a\x00b", "--store", url])
+    assert bad.exit_code == 2
+    assert "is not a job id (no job id is empty or holds '/' or NUL)" in bad.stderr
