@@ -27,17 +27,7 @@ from actors._redact import mask_secrets
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
 
-__all__ = [
-    "Cancel",
-    "CaseBook",
-    "Effect",
-    "Finished",
-    "Park",
-    "Ready",
-    "Save",
-    "Withdraw",
-    "split_outcome",
-]
+__all__ = ["CaseBook"]
 
 
 class CaseBook:

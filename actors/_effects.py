@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors._case_book import Effect, Finished, Park, Ready, Save, Withdraw
+from actors._case_effects import Effect, Finished, Park, Ready, Save, Withdraw
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, StoreError
 from actors._job import JobRecord, JobState

@@ -165,7 +165,6 @@ class EngineConfig:
     runtime: Runtime
     on_shed: Callable[[Job], Any] | None = None
     new_id: Callable[[], str] = field(default_factory=_unique_ids)
-    ids_given: bool = False  # new_id is the user's: a branch's id is looked up before use
     # Jobs a runner may run back to back within one delivery before it yields to its
     # inbox: fewer messages under load; 1 makes every job its own delivery.
     runner_batch: int = 32
@@ -213,10 +212,14 @@ class EngineConfig:
             channel=WorkChannel(gate, runners),
             runtime=runtime,
             new_id=_unique_ids() if ids is None else _CheckedIds(ids),
-            ids_given=ids is not None,
             owner=owner or _default_owner(),
             **options,
         )
+
+    @property
+    def ids_given(self) -> bool:
+        """Whether ``new_id`` is the user's factory (a branch's id is looked up before use)."""
+        return isinstance(self.new_id, _CheckedIds)
 
     @property
     def stopping(self) -> bool:

@@ -339,7 +339,8 @@ class Mediator:
             try:
                 began = time.monotonic()
                 inner = self._scheduler.ask(m.Drain(), timeout=timeout)
-                inner.get(timeout=None if timeout is None else began + timeout - time.monotonic())
+                left = None if timeout is None else max(0.0, began + timeout - time.monotonic())
+                inner.get(timeout=left)  # the ask's wait and this one share the timeout
                 drained = True
             except pykka.Timeout:
                 logger.warning(

@@ -166,7 +166,6 @@ class Runner(pykka.Actor):
                 # the job already taken comes back as the next message.
                 self.actor_ref.tell(m.RunJob(job))
                 return
-        return
 
     # -- the step loop ----------------------------------------------------------------------
 

@@ -107,11 +107,11 @@ class SliceEnd:
         except Exception as exc:
             why = f"making its branches' ids: {type(exc).__name__}: {exc}"
             return self.apply(job, step, fault(job, step, why))
+        # An id made twice lately raised above; an older one the store may hold, and a
+        # branch saved under it would write over that job.
         taken = self._e.store.existing(ids) if self._e.ids_given else ()
-        if taken or len(set(ids)) < len(ids):
-            # A branch saved under a used id would write over another job of the store.
-            again = sorted(taken) or sorted(i for i in set(ids) if ids.count(i) > 1)
-            return self.apply(job, step, fault(job, step, _taken(again[0])))
+        if taken:
+            return self.apply(job, step, fault(job, step, _taken(min(taken))))
         case, name, version, parent, gen = job.case_id, job.workflow, job.version, job.id, job.gen
         branches = [
             make(job_id, case, name, version, start, data, parent, i, gen)

@@ -210,8 +210,8 @@ class Monitor:
         """
         if self.violations:
             raise AssertionError(self.violations[0])
-        if self.probe.engine.stop.requested:
-            return  # stopped: what it left stays in the store (closed by shutdown())
+        if self.probe.stopped():
+            return  # what it left stays in the store (which shutdown() has closed)
         self.probe.check_components(scheduler_ran=scheduler_ran)
         self.check_accounted()
         self._check_runner_inboxes()  # no violation reported: check_reported(2) has nothing

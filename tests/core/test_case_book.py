@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from records import record
 
-from actors._case_book import (
+from actors._case_book import CaseBook
+from actors._case_effects import (
     Cancel,
-    CaseBook,
     Effect,
     Finished,
     Park,

@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from records import record
 
-from actors._case_book import CaseBook, Ready, Withdraw
+from actors._case_book import CaseBook
+from actors._case_effects import Ready, Withdraw
 from actors._job import JobRecord, JobState
 
 BRANCHES = 3

@@ -15,7 +15,8 @@ from records import record
 
 from actors import Sequential, Workflow
 from actors._admission import AdmissionGate, FullMode
-from actors._case_book import CaseBook, Ready, Save
+from actors._case_book import CaseBook
+from actors._case_effects import Ready, Save
 from actors._case_store import CaseStore
 from actors._correlations import Correlations
 from actors._crew import Crew

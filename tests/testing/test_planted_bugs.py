@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from actors import messages as m
-from actors._case_book import CaseBook, Effect
+from actors._case_book import CaseBook
+from actors._case_effects import Effect
 from actors._errors import MailboxFull
 from actors._job import JobRecord, JobState
 from actors._runner import Runner
