@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 import sys
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import pykka
@@ -78,12 +79,19 @@ _SimActor = type(
 
 
 class _Stopped:
-    """An actor's stop flag where no thread waits on it: what ``threading.Event`` offers."""
+    """An actor's stop flag, with what ``threading.Event`` offers.
 
-    __slots__ = ("_set",)
+    No other thread can set it while a caller waits, so ``wait()`` drives the runtime
+    until the actor has stopped, as a future's ``get()`` does (virtual time passes for
+    its ``timeout``): ``Mediator.shutdown()`` waits so for each runner to handle its stop.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_runtime", "_set")
+
+    def __init__(self, runtime: DeterministicRuntime | None = None) -> None:
         self._set = False
+        # Weak: a ref the test keeps does not keep the whole run alive.
+        self._runtime = None if runtime is None else weakref.ref(runtime)
 
     def set(self) -> None:
         self._set = True
@@ -95,7 +103,12 @@ class _Stopped:
         return self._set
 
     def wait(self, timeout: float | None = None) -> bool:
-        return self._set  # no other thread could set it meanwhile
+        runtime = None if self._runtime is None else self._runtime()
+        if self._set or runtime is None:
+            return self._set
+        with contextlib.suppress(pykka.Timeout):
+            runtime.drive_until(self.is_set, timeout, what="an actor's stop")
+        return self._set
 
 
 _URNS = itertools.count(1)  # one process, many harnesses: urns stay unique in the registry
@@ -110,7 +123,8 @@ class _SimInit(pykka.Actor):
     """
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        init_fields(self, f"urn:harness:{next(_URNS)}", _Stopped())
+        runtime = getattr(type(self), "_actors_runtime", None)
+        init_fields(self, f"urn:harness:{next(_URNS)}", _Stopped(runtime))
 
 
 # Actor classes of runtimes that stopped, by behaviour, for the next runtime to take over:

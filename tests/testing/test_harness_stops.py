@@ -8,13 +8,14 @@ deadlock, and a harness on the same store runs them to their end.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import pykka
 import pytest
 
-from actors import EngineStoppedError, Sequential, Workflow
+from actors import EngineStoppedError, Sequential, Wait, Workflow
 from actors.stores import SqliteStore
 from actors.testing import Harness
 
@@ -70,3 +71,20 @@ def test_cases_a_stop_leaves_raise_engine_stopped_and_resume_later(
         assert {store.get(sub.job_id).data["n"] for sub in subs} == {3}  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_drained_shutdown_says_so_and_warns_of_no_running_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Threaded, shutdown() returns True here and logs no runner "still running a step":
+    # the runners are idle, each handles its stop when the call waits for it.
+    flow = Workflow("w", start="a", steps=[
+        Sequential("a", bump, next="w"), Wait("w", 10.0, next="b"), Sequential("b", bump),
+    ])  # fmt: skip
+    with Harness([flow], seed=1) as h:
+        h.schedule("w", {})
+        h.run_until_quiescent(advance_time=False)  # parked on its timer: drained
+        with caplog.at_level(logging.WARNING, logger="actors"):
+            assert h.mediator.shutdown() is True
+        assert not h.probe.runner_cells()  # each runner handled its stop
+    assert not [r for r in caplog.records if "still running a step" in r.getMessage()]
