@@ -36,6 +36,7 @@ from actors.testing._faults import (
     check_crash_runner,
     no_groups,
 )
+from actors.testing._ids import harness_ids
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import describe_message
@@ -183,7 +184,6 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
-        counter = itertools.count(1)
         self._owned_store = isinstance(store, str)  # opened here from a URL: closed here
         if isinstance(store, str):
             store = open_store(store)
@@ -208,7 +208,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
             on_shed=on_shed,
             clock=self.clock,
             runtime=self.runtime,
-            ids=lambda: f"j{next(counter)}",
+            ids=harness_ids(self.store),  # j1, j2...: none an earlier run left in the store
             owner="harness",  # the same on every run (a shared store's lease stamps)
             runner_batch=runner_batch,
         )

@@ -56,6 +56,20 @@ class Monitor:
         # Joins each job fired that a later crash may find were never stored.
         self._unstored: dict[str, list[tuple[_SplitKey, str]]] = {}
         """With ``commit="group"``: the store's writer, which holds slices handed over."""
+        self._adopt_splits()
+
+    def _adopt_splits(self) -> None:
+        """Splits an earlier run left in the store: the branches that arrived there count.
+
+        A harness on a store another engine stopped (or crashed) resumes its cases; a
+        parent already split saw some branches arrive before this run began, and its join
+        is released once the rest arrive here.
+        """
+        for job in self.probe.live().values():
+            if job.split_total:
+                key = (job.id, job.gen)
+                self.totals[key] = job.split_total
+                self.arrivals[key] = set(job.arrivals)
 
     # -- events the harness reports ----------------------------------------------------------
 
