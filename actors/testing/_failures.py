@@ -111,6 +111,16 @@ class Failures:
         self.failure = error
         raise error from cause
 
+    def _note_replay(self, error: BaseException) -> None:
+        """Add how to replay this run to an error the scenario raised itself (a plain assert).
+
+        The harness's own failures already say it; a scenario's ``assert`` or exception
+        would name neither the seed nor the choices that reproduce it.
+        """
+        if error is self.failure or not isinstance(error, Exception):
+            return
+        error.add_note(self._describe_failure("raised in this harness run:", with_state=False))
+
     def _describe_failure(self, headline: str, *, with_state: bool) -> str:
         state = None
         if with_state:

@@ -43,6 +43,9 @@ def replay(
         harness = Harness(workflows, seed=seed, **options)
     try:
         scenario(harness)
+    except Exception as exc:
+        harness._note_replay(exc)
+        raise
     finally:
         harness.close()
     return harness

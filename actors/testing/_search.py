@@ -166,6 +166,9 @@ def exhaust(
         harness = Harness(flows, chooser=chooser, **options)
         try:
             scenario(harness)
+        except Exception as exc:
+            harness._note_replay(exc)
+            raise
         finally:
             harness.close()
         explored += 1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from actors import ParallelSplit, Sequential, Synchronize, Workflow
-from actors.testing import HarnessError, InvariantViolation, explore
+from actors.testing import HarnessError, InvariantViolation, exhaust, explore, replay
 
 STOCK = {"count": 0}
 
@@ -153,3 +153,31 @@ def test_a_later_seed_that_hangs_does_not_hold_up_the_lowest_failure():
     assert done.wait(60), "explore waited for a worker stuck in a later seed"
     assert isinstance(raised[0], AssertionError)
     assert "seed 1" in str(raised[0])
+
+
+def count_twice_with_assert(h: Any) -> None:
+    STOCK["count"] = 0
+    h.schedule("count", {})
+    h.finish()
+    assert STOCK["count"] == 2, f"lost update: 2 branches counted {STOCK['count']}"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_scenarios_own_assert_names_the_seed_that_replays_it(workers: int) -> None:
+    with pytest.raises(AssertionError) as found:
+        explore(count_twice_with_assert, runs=200, workers=workers, workflows=[counting], runners=2)
+    (note,) = found.value.__notes__
+    seed = int(note.split("seed: ", 1)[1].split(" ", 1)[0])
+    assert "last " in note  # the trace tail, as in the harness's own failures
+    with pytest.raises(AssertionError) as again:
+        replay(count_twice_with_assert, seed=seed, workflows=[counting], runners=2)
+    assert again.value.__notes__ == [note]
+
+
+def test_an_exhaustive_search_names_the_choices_of_a_scenarios_own_assert() -> None:
+    with pytest.raises(AssertionError) as found:
+        exhaust(count_twice_with_assert, workflows=[counting], runners=2)
+    (note,) = found.value.__notes__
+    choices = [int(c) for c in note.split("choices: [", 1)[1].split("]", 1)[0].split(", ")]
+    with pytest.raises(AssertionError):
+        replay(count_twice_with_assert, choices=choices, workflows=[counting], runners=2)
