@@ -89,11 +89,11 @@ def stop_engine(
             busy.append(index)
     if busy:
         logger.warning(
-            "shutdown: %s still running a step %ss after the stop; the store is closed "
+            "shutdown: %s still running a step %s after the stop; the store is closed "
             "now, so that step's save is not stored and the job runs it again on the next "
             "start",
             _held(engine, busy),
-            timeout,
+            "with no time limit" if timeout is None else f"{timeout}s",
             extra=job_log(None),
         )
     store = engine.store
