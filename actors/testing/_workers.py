@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from actors._pykka_seam import registry_after_fork
+from actors.testing._errors import HarnessError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,11 +52,23 @@ def first_failure(
         initializer=_adopt,
         initargs=(run_seed,),
     )
+    done = 0
     try:
         for found in pool.map(_run_chunk, chunks):  # in order: the first found is the lowest
             if found is not None:
                 return found
+            done += 1
         return None
+    except BrokenProcessPool:
+        first = chunks[done][0]
+        msg = (
+            f"explore(workers={workers}): a worker process died while it ran seeds from "
+            f"{first} on (before reaching seed {seeds[-1] + 1}); every seed below {first} "
+            "passed. A scenario that ends its process (os._exit, a signal, running out of "
+            f"memory) is found with explore(..., seed={first}, workers=1) or "
+            "replay(scenario, seed=...) under a debugger"
+        )
+        raise HarnessError(msg) from None
     finally:
         # Found, or interrupted (Ctrl-C, a test's timeout): the chunks not started are
         # dropped, and those still running are stopped, not waited for: a later seed

@@ -181,3 +181,20 @@ def test_an_exhaustive_search_names_the_choices_of_a_scenarios_own_assert() -> N
     choices = [int(c) for c in note.split("choices: [", 1)[1].split("]", 1)[0].split(", ")]
     with pytest.raises(AssertionError):
         replay(count_twice_with_assert, choices=choices, workflows=[counting], runners=2)
+
+
+def test_a_worker_process_that_dies_is_named_with_the_seeds_it_ran() -> None:
+    def dies(h: Any) -> None:
+        if h.seed == 9:
+            os._exit(3)  # a scenario that ends its own process
+        count_twice_safely(h)
+
+    with pytest.raises(HarnessError, match=r"died while it ran seeds from \d+ on") as caught:
+        explore(dies, runs=40, workers=2, workflows=[counting])
+    first = int(str(caught.value).split("seeds from ")[1].split(" ")[0])
+    assert first <= 9  # the seed that ended the process is at or after the one named
+
+
+def count_twice_safely(h: Any) -> None:
+    h.schedule("count", {})
+    h.finish()
