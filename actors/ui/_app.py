@@ -183,7 +183,7 @@ class Dashboard:
     # -- a case -----------------------------------------------------------------------------
 
     def _case(self, case_id: str) -> dict[str, Any] | None:
-        jobs = self.reader.case(case_id)
+        jobs = self.reader.case(case_id, with_data=_SHOWN_JOBS)
         if not jobs:
             return None
         root = jobs[0]
@@ -200,8 +200,8 @@ class Dashboard:
                 {step: mark for step, states in marks.items() if (mark := step_mark(states))},
             )
         try:
-            tree = self.admin.case(case_id)
-            infos = {node.job.id: node.job for _, node in tree.walk()}
+            # The shown jobs only: a wide split's whole tree takes seconds to read.
+            infos = {job.id: self.admin.job(job.id) for job in jobs[:_SHOWN_JOBS]}
             # A wide split has many branches: the page lists the first of them, and reads
             # the history of fewer (one query each, every refresh).
             timeline = sorted(

@@ -18,7 +18,7 @@ import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
 from actors.ui._actions import MAX_ACTION_BYTES
-from actors.ui._reads import pretty_json
+from actors.ui._json_text import pretty_json
 from actors.ui._security import host_name
 
 LOCAL = "http://127.0.0.1:8400"
