@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from actors import JobState
+from actors._errors import StoreError
 from actors._job import JobRecord
 from actors.stores import open_store
 from actors.ui import create_app
@@ -48,3 +49,31 @@ def test_a_wide_case_reads_the_data_of_the_jobs_it_shows_only(tmp_path, monkeypa
         assert with_data <= 200 + 200 + 50, with_data
     finally:
         store.close()
+
+
+def test_a_store_that_cannot_be_read_is_said_so_and_read_once_per_period(store, monkeypatch):
+    """Every page answered a bare 500 (and logged a traceback).
+
+    And each waiting overview read the store again in turn: 10 s each on a PostgreSQL
+    store gone away, so the sixth open tab waited a minute.
+    """
+    tries: list[str] = []
+
+    def gone(sql, params, what):
+        tries.append(what)
+        msg = "postgresql://app:s3cr3t-pw@db/jobs: cannot read: connection refused"
+        raise StoreError(msg)
+
+    monkeypatch.setattr(store, "_read", gone)
+    web = TestClient(create_app(store), base_url=LOCAL, raise_server_exceptions=False)
+    first = web.get("/")
+    assert first.status_code == 503
+    assert "The store cannot be read" in first.text and "connection refused" in first.text
+    assert "s3cr3t-pw" not in first.text
+    read_once = len(tries)
+    assert web.get("/live/overview").status_code == 503  # within the period: not read again
+    assert len(tries) == read_once
+    for path in ("/cases/parcel-0", "/live/cases/parcel-0", "/workflows/shipment"):
+        answer = web.get(path)
+        assert answer.status_code == 503, path
+        assert "s3cr3t-pw" not in answer.text, path
