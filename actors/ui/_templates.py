@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from actors._job import JobState
 from actors._redact import mask_secrets
 from actors._version import __version__
 
-__all__ = ["environment", "quote_part"]
+__all__ = ["environment", "quote_part", "url_for"]
 
 
 def quote_part(part: str) -> str:
@@ -67,6 +68,17 @@ def environment() -> Environment:
     env.filters["q"] = quote_part
     env.filters["ago"] = _ago
     env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
+    env.globals["url_for"] = url_for  # Starlette's names the host: kept only if unset
     env.globals["version"] = __version__
     env.globals["states"] = [s.value for s in JobState]
     return env
+
+
+@pass_context
+def url_for(context: Context, name: str, /, **path_params: Any) -> str:
+    """The path of the dashboard's page ``name``, without scheme or host.
+
+    A TLS proxy in front of the dashboard may pass on neither the scheme nor the host the
+    browser used: an absolute link built from the request would lead elsewhere.
+    """
+    return str(context["request"].url_for(name, **path_params).path)
