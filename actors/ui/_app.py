@@ -6,13 +6,10 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import quote
 
 import anyio.to_thread
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,10 +18,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from actors._errors import ActorsError, JobNotFoundError
+from actors._errors import ActorsError, JobNotFoundError, StoreError
 from actors._job import JobState
-from actors._redact import mask_secrets, mask_url
-from actors._version import __version__
+from actors._redact import mask_secrets, mask_url, redacted_logger
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
@@ -38,8 +34,11 @@ from actors.ui._security import (
     csrf_ok,
     mask_token_in_logs,
 )
+from actors.ui._templates import environment, quote_part
 
 __all__ = ["create_app"]
+
+_log = redacted_logger("actors.ui")
 
 _REFRESH = "2s"  # how often a case's page polls
 _OVERVIEW_REFRESH = "5s"  # how often the overview polls
@@ -48,61 +47,6 @@ _OVERVIEW_REFRESH = "5s"  # how often the overview polls
 _OVERVIEW_TTL = 4.0
 _SHOWN_JOBS = 200  # jobs of one case listed on its page
 _HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
-
-
-def _q(part: str) -> str:
-    """``part`` quoted for a URL path segment (ids and names may hold ``?``, ``#``, ``%``)."""
-    return quote(str(part), safe="")
-
-
-def _utc(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    try:
-        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, ValueError, OSError, TypeError):  # a damaged row's time
-        return f"? ({ts!r:.40})"
-
-
-def _shown(value: Any) -> Any:
-    """Every value a page prints, as text a page can encode.
-
-    A damaged row may hold text that is not Unicode (a lone surrogate): shown escaped,
-    where it made the whole page fail to encode.
-    """
-    if type(value) is str and not value.isascii():
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
-
-
-def _ago(ts: float | None, now: float | None = None) -> str:
-    if ts is None:
-        return "-"
-    seconds = max(0.0, (time.time() if now is None else now) - ts)
-    if seconds < 60:
-        return f"{seconds:.0f} s ago"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} d ago"
-
-
-def _environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("actors.ui", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_shown,
-    )
-    env.filters["utc"] = _utc
-    env.filters["q"] = _q
-    env.filters["ago"] = _ago
-    env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
-    env.globals["version"] = __version__
-    env.globals["states"] = [s.value for s in JobState]
-    return env
 
 
 class Dashboard:
@@ -127,8 +71,8 @@ class Dashboard:
         self.actions = actions
         self.csrf = secrets.token_urlsafe(32)
         self._overview_lock = threading.Lock()
-        self._overview_facts: tuple[float, dict[str, Any]] | None = None
-        self.templates = Jinja2Templates(env=_environment())
+        self._overview_facts: tuple[float, dict[str, Any] | str] | None = None
+        self.templates = Jinja2Templates(env=environment())
 
     def _render(self, request: Request, name: str, context: dict[str, Any]) -> Response:
         context.setdefault("refresh", _REFRESH)
@@ -163,14 +107,22 @@ class Dashboard:
         }
 
     def _overview_shared(self) -> dict[str, Any]:
-        """The overview's figures, read by one request at a time and kept briefly."""
+        """The overview's figures, read by one request at a time and kept briefly.
+
+        A failed read is kept as long: the requests that waited for it get its error,
+        rather than each trying the store again in turn (seconds each when it is gone).
+        """
         with self._overview_lock:
             kept = self._overview_facts
-            if kept is not None and time.monotonic() - kept[0] < _OVERVIEW_TTL:
-                return kept[1]
-            facts = self._overview()
-            self._overview_facts = (time.monotonic(), facts)
-            return facts
+            if kept is None or time.monotonic() - kept[0] >= _OVERVIEW_TTL:
+                try:
+                    kept = (time.monotonic(), self._overview())
+                except StoreError as exc:
+                    kept = (time.monotonic(), str(exc))
+                self._overview_facts = kept
+        if isinstance(kept[1], str):
+            raise StoreError(kept[1])
+        return kept[1]
 
     async def overview(self, request: Request) -> Response:
         facts = await anyio.to_thread.run_sync(self._overview_shared)
@@ -183,7 +135,7 @@ class Dashboard:
     # -- a case -----------------------------------------------------------------------------
 
     def _case(self, case_id: str) -> dict[str, Any] | None:
-        jobs = self.reader.case(case_id)
+        jobs = self.reader.case(case_id, with_data=_SHOWN_JOBS)
         if not jobs:
             return None
         root = jobs[0]
@@ -200,8 +152,8 @@ class Dashboard:
                 {step: mark for step, states in marks.items() if (mark := step_mark(states))},
             )
         try:
-            tree = self.admin.case(case_id)
-            infos = {node.job.id: node.job for _, node in tree.walk()}
+            # The shown jobs only: a wide split's whole tree takes seconds to read.
+            infos = {job.id: self.admin.job(job.id) for job in jobs[:_SHOWN_JOBS]}
             # A wide split has many branches: the page lists the first of them, and reads
             # the history of fewer (one query each, every refresh).
             timeline = sorted(
@@ -236,7 +188,7 @@ class Dashboard:
         if facts is None:
             owner = await anyio.to_thread.run_sync(self.reader.case_of, case_id)
             if owner is not None and owner != case_id:  # a branch: show its case
-                return _redirect(request, "case", case_id=_q(owner))
+                return _redirect(request, "case", case_id=quote_part(owner))
             return self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )
@@ -253,7 +205,7 @@ class Dashboard:
         job_id = request.query_params.get("id", "").strip()
         if not job_id:
             return _redirect(request, "overview")
-        return _redirect(request, "case", case_id=_q(job_id))
+        return _redirect(request, "case", case_id=quote_part(job_id))
 
     # -- a workflow -------------------------------------------------------------------------
 
@@ -290,6 +242,17 @@ class Dashboard:
     def _missing(self, request: Request, message: str) -> Response:
         response = self._render(request, "missing.html", {"message": message})
         response.status_code = 404
+        return response
+
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        """A 503 saying why the store cannot be read (a page, or a line for htmx)."""
+        message = f"The store cannot be read: {mask_secrets(str(exc))}"
+        _log.warning("%s %s: %s", request.method, request.url.path, message)
+        if request.headers.get("hx-request"):
+            return _flash(message, 503)
+        context = {"message": message, "heading": "Store unavailable"}
+        response = self._render(request, "missing.html", context)
+        response.status_code = 503
         return response
 
     # -- actions ----------------------------------------------------------------------------
@@ -415,6 +378,10 @@ def create_app(
     allowed = None if hosts is None else frozenset(h.lower() for h in hosts)
     mask_token_in_logs(token)
     middleware = [Middleware(SecurityHeaders), Middleware(Guard, token=token, hosts=allowed)]
-    app = Starlette(routes=routes, middleware=middleware)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={StoreError: dashboard.unavailable},
+    )
     app.state.dashboard = dashboard
     return app

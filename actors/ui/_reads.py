@@ -8,18 +8,16 @@ user's classes, and a row the codec cannot read is still shown as it is stored.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from actors._errors import StoreError
 from actors._job import FINAL_STATES, JobState
-from actors._redact import MASK, mask_secrets
 from actors.stores._sql import SqlStore
+from actors.ui._json_text import pretty_json
 
 __all__ = [
     "CaseRow",
@@ -87,7 +85,7 @@ class CaseRow:
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    """One job of a case, with its data and event as formatted JSON text."""
+    """One job of a case; its data as formatted JSON text, when it was read (``None`` if not)."""
 
     id: str
     case_id: str
@@ -108,8 +106,7 @@ class JobRow:
     created_at: float
     updated_at: float
     finished_at: float | None
-    data: str
-    event: str | None
+    data: str | None
 
     @property
     def is_final(self) -> bool:
@@ -124,44 +121,8 @@ _CASE_COLUMNS = (
 _JOB_COLUMNS = (
     "id, case_id, workflow, version, step, state, parent_id, branch_index, attempt, error, "
     "due, split_total, split_live, join_step, lease_owner, lease_expires, created_at, "
-    "updated_at, finished_at, data, event"
+    "updated_at, finished_at"
 )
-
-
-# Keys whose values are credentials whatever they hold.
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
-
-
-def _hide_secrets(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: MASK if _SECRET_KEY.search(str(k)) and v is not None else _hide_secrets(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_hide_secrets(v) for v in value]
-    return value
-
-
-def pretty_json(text: str | None) -> str | None:
-    """Stored JSON text indented for reading, credentials masked.
-
-    The values of keys such as ``password``, ``secret``, ``token`` or ``api_key`` become
-    ``***``, and so do passwords inside URLs. Text that is not JSON is shown as it is,
-    masked the same way; JSON nested too deep to read without running out of stack is
-    not shown (a line says so).
-    """
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-        shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
-    except ValueError:
-        return mask_secrets(str(text))
-    except RecursionError:
-        # Shown as text, it could hold a secret under a key that masking would have found.
-        return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
-    return mask_secrets(shown)
 
 
 class Reader:
@@ -291,8 +252,12 @@ class Reader:
 
     # -- one case ---------------------------------------------------------------------------
 
-    def case(self, case_id: str) -> list[JobRow]:
-        """Every job of the case ``case_id``, root first."""
+    def case(self, case_id: str, with_data: int) -> list[JobRow]:
+        """Every job of the case ``case_id``, root first; the data of the first ``with_data``.
+
+        A wide split's case has thousands of jobs, each with its own copy of the data: the
+        rest are read without theirs.
+        """
         if not _storable(case_id):
             return []
         rows = self._rows(
@@ -302,7 +267,18 @@ class Reader:
         )
         jobs = [_job(row) for row in rows]
         jobs.sort(key=lambda j: (j.parent_id is not None, j.created_at))
-        return jobs
+        shown = jobs[:with_data]
+        if not shown:
+            return jobs
+        marks = ", ".join("?" for _ in shown)
+        rows = self._rows(
+            f"SELECT id, data FROM jobs WHERE case_id = ? AND id IN ({marks})",
+            (case_id, *(job.id for job in shown)),
+            f"read the data of case {case_id}",
+        )
+        data = {str(job_id): text for job_id, text in rows}
+        read = [replace(job, data=pretty_json(data.get(job.id)) or "null") for job in shown]
+        return read + jobs[with_data:]
 
     def case_of(self, job_id: str) -> str | None:
         """The id of the case the job ``job_id`` belongs to (``None``: no such job)."""
@@ -394,8 +370,7 @@ def _job(row: Any) -> JobRow:
         created_at=_time(row[16]) or 0.0,
         updated_at=_time(row[17]) or 0.0,
         finished_at=_time(row[18]),
-        data=pretty_json(row[19]) or "null",
-        event=pretty_json(row[20]),
+        data=None,
     )
 
 

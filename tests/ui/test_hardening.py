@@ -18,7 +18,7 @@ import dashboard  # examples/dashboard.py
 from actors.stores import open_store
 from actors.ui import create_app
 from actors.ui._actions import MAX_ACTION_BYTES
-from actors.ui._reads import pretty_json
+from actors.ui._json_text import pretty_json
 from actors.ui._security import host_name
 
 LOCAL = "http://127.0.0.1:8400"
@@ -182,12 +182,12 @@ def test_a_workflow_name_with_a_slash_is_linked_so_the_links_open(tmp_path):
         web = TestClient(create_app(store, [team]), base_url=LOCAL)
         home = web.get("/").text
         found = re.findall(r'href="([^"]*/workflows/[^"]*)"', home)
-        assert [html.unescape(h) for h in found] == [f"{LOCAL}/workflows/team%2Forders"]
+        assert [html.unescape(h) for h in found] == ["/workflows/team%2Forders"]
         workflow = web.get(html.unescape(found[0]))
         assert workflow.status_code == 200 and "<code>team/orders</code>" in workflow.text
         assert "flowchart TD" in workflow.text  # the loaded workflow's graph
         case = web.get("/cases/order-7").text
-        assert f'href="{LOCAL}/workflows/team%2Forders"' in case
+        assert 'href="/workflows/team%2Forders"' in case
         assert web.get("/workflows/team/orders").status_code == 200  # typed by hand
         assert web.get("/workflows/team%2Fnone").status_code == 404
     finally:
@@ -243,3 +243,17 @@ def test_pages_show_damaged_rows_instead_of_failing(tmp_path):
             assert client.get(f"/live/cases/{case}").status_code == 200, case
     finally:
         damaged.close()
+
+
+def test_the_pages_link_by_path_so_they_work_behind_a_proxy(store):
+    """Every link is a path on the dashboard, without scheme or host.
+
+    The links named the scheme and host the request gave: behind a TLS proxy that passes
+    neither on, a browser was sent to http://127.0.0.1:8400/ for the page's scripts.
+    """
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    for path in ("/", f"/cases/{WAITING}", "/workflows/shipment", f"/live/cases/{WAITING}"):
+        page = web.get(path).text
+        links = re.findall(r'(?:href|src|action|hx-get|hx-post)="([^"]*)"', page)
+        assert links, path
+        assert all(link.startswith("/") and not link.startswith("//") for link in links), links

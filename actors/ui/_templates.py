@@ -1,0 +1,84 @@
+"""The pages' Jinja2 environment and the filters their templates use."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+
+from actors._job import JobState
+from actors._redact import mask_secrets
+from actors._version import __version__
+
+__all__ = ["environment", "quote_part", "url_for"]
+
+
+def quote_part(part: str) -> str:
+    """``part`` quoted for a URL path segment (ids and names may hold ``?``, ``#``, ``%``)."""
+    return quote(str(part), safe="")
+
+
+def _utc(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    try:
+        return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError, TypeError):  # a damaged row's time
+        return f"? ({ts!r:.40})"
+
+
+def _shown(value: Any) -> Any:
+    """Every value a page prints, as text a page can encode.
+
+    A damaged row may hold text that is not Unicode (a lone surrogate): shown escaped,
+    where it made the whole page fail to encode.
+    """
+    if type(value) is str and not value.isascii():
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _ago(ts: float | None, now: float | None = None) -> str:
+    if ts is None:
+        return "-"
+    seconds = max(0.0, (time.time() if now is None else now) - ts)
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h ago"
+    return f"{seconds / 86400:.1f} d ago"
+
+
+def environment() -> Environment:
+    """The Jinja2 environment of the pages: autoescaped, with the pages' filters."""
+    env = Environment(
+        loader=PackageLoader("actors.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_shown,
+    )
+    env.filters["utc"] = _utc
+    env.filters["q"] = quote_part
+    env.filters["ago"] = _ago
+    env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
+    env.globals["url_for"] = url_for  # Starlette's names the host: kept only if unset
+    env.globals["version"] = __version__
+    env.globals["states"] = [s.value for s in JobState]
+    return env
+
+
+@pass_context
+def url_for(context: Context, name: str, /, **path_params: Any) -> str:
+    """The path of the dashboard's page ``name``, without scheme or host.
+
+    A TLS proxy in front of the dashboard may pass on neither the scheme nor the host the
+    browser used: an absolute link built from the request would lead elsewhere.
+    """
+    return str(context["request"].url_for(name, **path_params).path)
