@@ -11,7 +11,13 @@ from actors._redact import MASK, mask_secrets
 __all__ = ["pretty_json"]
 
 # Keys whose values are credentials whatever they hold.
-_SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential|authorization",
+    re.IGNORECASE,
+)
+# A page shows up to 200 jobs: each one's data is cut at this many characters, so a page
+# stays readable and bounded however large a case's data grows.
+SHOWN_CHARS = 20_000
 
 
 def _hide_secrets(value: Any) -> Any:
@@ -39,8 +45,19 @@ def pretty_json(text: str | None) -> str | None:
         value = json.loads(text)
         shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
     except ValueError:
-        return mask_secrets(str(text))
+        return _cut(mask_secrets(str(text)))
     except RecursionError:
         # Shown as text, it could hold a secret under a key that masking would have found.
         return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
-    return mask_secrets(shown)
+    return _cut(mask_secrets(shown))
+
+
+def _cut(shown: str) -> str:
+    """``shown`` up to ``SHOWN_CHARS`` characters (cut after masking: nothing leaks)."""
+    if len(shown) <= SHOWN_CHARS:
+        return shown
+    left = len(shown) - SHOWN_CHARS
+    return (
+        f"{shown[:SHOWN_CHARS]}\n… ({left:,} more characters not shown: "
+        "`actors jobs show ID --json` prints the whole data)"
+    )

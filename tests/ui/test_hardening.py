@@ -8,6 +8,7 @@ NUL, gets a 4xx answer; names and ids with a ``/`` are linked so that the link o
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import pytest
@@ -157,6 +158,21 @@ def test_deep_data_is_shown_without_an_error():
     shown = pretty_json("[" * 100_000 + "]" * 100_000)
     assert shown is not None and "nested too deep" in shown
     assert pretty_json('{"password": [[["x"]]]}') == '{\n  "password": "***"\n}'
+
+
+@pytest.mark.parametrize("key", ["pwd", "Authorization", "private_key", "db_password"])
+def test_credential_keys_are_masked(key):
+    shown = pretty_json(json.dumps({key: "hunter2", "plain": "kept"}))
+    assert shown is not None and "hunter2" not in shown and "kept" in shown
+
+
+def test_large_data_is_cut_and_says_how_much_was_left_out():
+    text = json.dumps({"blob": "x" * 100_000, "password": "hunter2"})
+    shown = pretty_json(text)
+    assert shown is not None and len(shown) < 21_000
+    assert "hunter2" not in shown
+    assert "more characters not shown" in shown and "jobs show" in shown
+    assert pretty_json(json.dumps({"small": 1})) == '{\n  "small": 1\n}'
 
 
 @pytest.mark.parametrize("path", ["/cases/a%00b", "/workflows/a%00b", "/find?id=a%00b"])
