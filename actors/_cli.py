@@ -35,7 +35,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
+from actors._cli_console import console
 from actors._cli_errors import (
     _FAILURE_EXIT,
     _SHOW,
@@ -140,10 +142,8 @@ def main(show_traceback: bool) -> None:
 
 
 def _console(width: int | None = None) -> Console:
-    # Made per command so that output follows sys.stdout as it is at that moment (tests
-    # swap it); rich drops colours and animation when stdout is not a terminal. Without a
-    # ``width`` it is the terminal's, else COLUMNS, else (a pipe, a file) 80.
-    return Console(highlight=False, soft_wrap=False, width=width)
+    # Text from the store is shown as it is: no markup, emoji or control characters.
+    return console(width)
 
 
 def _open_store(url: str, **options: Any) -> Store:
@@ -258,7 +258,11 @@ def demo(store_url: str, orders: int, runners: int) -> None:
     console = _console()
     store = _open_store(store_url)
     console.print(
-        f"Running {orders} demo order(s) on [bold]{store.url}[/] with {runners} runner(s)."
+        Text.assemble(
+            f"Running {orders} demo order(s) on ",
+            (store.url, "bold"),
+            f" with {runners} runner(s).",
+        )
     )
     # A fixed worker name: a demo killed mid-way takes its orders back at once next time.
     mediator = Mediator([DEMO_WORKFLOW], runners=runners, store=store, owner="actors-demo")

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from actors._cli import (
@@ -26,6 +27,7 @@ from actors._cli import (
     _when,
     store_option,
 )
+from actors._cli_console import printable
 from actors._cli_errors import BadArgumentError
 from actors._cli_load import load_workflows
 from actors._cli_status import jobs
@@ -168,10 +170,10 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
 # -- jobs show --tree / --history (called by jobs show) ----------------------------------------
 
 
-def _label(job: JobInfo) -> str:
-    parts = [f"[bold]{job.id}[/]", job.state.value, f"at {job.step!r}"]
+def _label(job: JobInfo) -> Text:
+    parts = [job.state.value, f"at {job.step!r}"]
     if job.branch_index is not None:
-        parts.insert(1, f"branch {job.branch_index}")
+        parts.insert(0, f"branch {job.branch_index}")
     if job.attempt > 1:
         parts.append(f"attempt {job.attempt}")
     if job.waiting_for:
@@ -180,7 +182,7 @@ def _label(job: JobInfo) -> str:
         parts.append(f"due {_when(job.due)}")
     if job.error:
         parts.append(f"error: {job.error}")
-    return ", ".join(parts)
+    return Text.assemble((printable(job.id), "bold"), ", ", printable(", ".join(parts)))
 
 
 def _grow(top: Tree, root: CaseNode) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from actors._cases import shown_id
 from actors._cli import (
@@ -184,7 +185,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
         click.echo(_to_json(_status_json(facts, limit, unclaimed)))
         return
     console = _console()
-    console.print(f"Store [bold]{store.url}[/]")
+    console.print(Text.assemble("Store ", (store.url, "bold")))
 
     states = Table(title="Jobs by state")
     states.add_column("state")

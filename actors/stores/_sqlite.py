@@ -17,7 +17,7 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._sqlite_connect import SqliteConnection, connect
+from actors.stores._sqlite_connect import SqliteConnection, connect, file_identity
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import (
     SAVE_INDEXED,
@@ -132,6 +132,7 @@ class SqliteStore(SqlStore):
         # lock of this process, so there they go through its groups instead.
         self._group_all = writer == "process"
         self._process: WriterProcess | None = None
+        self._identity: tuple[int, int] | None = None  # the file opened, once it is there
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.
             self._writer.pipeline(
@@ -147,6 +148,7 @@ class SqliteStore(SqlStore):
             self.close()
             msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
+        self._identity = file_identity(self.path)
         if writer == "process":
             # Started now: it imports while this process goes on, and is ready for the
             # first group. A child that cannot start is an error of opening the store.
@@ -186,7 +188,18 @@ class SqliteStore(SqlStore):
             self._conns.add(conn)
         return conn
 
+    def _check_file(self, what: str) -> None:
+        """Raise ``StoreError`` if the store's path no longer names the file it opened."""
+        if self._identity is not None and file_identity(self.path) != self._identity:
+            msg = (
+                f"{self.url}: cannot {what}: the SQLite file {self.path!r} was removed or "
+                "replaced since this store opened it, and what it writes would be lost with "
+                "the old file; open the store again to use the file there now"
+            )
+            raise StoreError(msg)
+
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
+        self._check_file(what)
         # One writer at a time within this process: threads queue on a Python lock and
         # hand over at once, where SQLite's own busy handler would make them sleep in
         # millisecond steps. Other processes still wait through busy_timeout.
@@ -268,6 +281,7 @@ class SqliteStore(SqlStore):
         if process is None:
             msg = f"the store {self.url} is closed"
             raise StoreError(msg)
+        self._check_file(f"store a group of {len(slices)} slice(s)")
         try:  # a child that died is replaced here, by a new one
             return process.send(encode_group(self.owner, slices))
         except RemoteError as exc:

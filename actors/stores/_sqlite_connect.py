@@ -6,6 +6,7 @@ weak set, so that ``close()`` can close every thread's connection.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import urllib.parse
@@ -13,7 +14,7 @@ from typing import Any
 
 from actors._errors import StoreError
 
-__all__ = ["SqliteConnection", "connect", "enter_wal"]
+__all__ = ["SqliteConnection", "connect", "enter_wal", "file_identity"]
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -22,6 +23,19 @@ class SqliteConnection(sqlite3.Connection):
     Each thread holds its own; when the thread ends, its connection is collected (and
     closed) with the thread's locals, so restarted runners do not pile up connections.
     """
+
+
+def file_identity(path: str) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``; None if it is missing or has none.
+
+    SQLite goes on writing to the file it has open after that file is deleted or
+    replaced, where nobody will ever read it: a store compares this before it writes.
+    """
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if found.st_ino else None
 
 
 def connect(

@@ -289,3 +289,38 @@ def test_a_bad_row_is_returned_faulted_even_when_marking_it_fails(db, monkeypatc
     assert job.state is JobState.FAULTED
     assert "not valid JSON" in job.error
     assert "could not save job z as FAULTED" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"commit": "step"}, {"commit": "group"}, {"commit": "group", "writer": "process"}],
+    ids=["step", "group", "process"],
+)
+@pytest.mark.parametrize("how", ["removed", "replaced"])
+def test_a_store_whose_file_is_gone_writes_nothing_more(tmp_path, options, how):
+    # SQLite keeps writing to the file it has open, deleted or not: every save would be
+    # lost with it, and a file put in its place would never be seen. Each write looks first.
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path, **options)
+    try:
+        store.create(rec("a"))
+        (tmp_path / "old").mkdir()
+        for name in ("jobs.db", "jobs.db-wal", "jobs.db-shm"):
+            if (tmp_path / name).exists():
+                (tmp_path / name).rename(tmp_path / "old" / name)
+        if how == "replaced":
+            SqliteStore(path).close()  # a new, empty database at the same path
+        job = store.load("a")
+        job.state = JobState.DONE
+        with pytest.raises(StoreError, match=r"jobs\.db' was removed or replaced"):
+            store.save(job)
+        with pytest.raises(StoreError, match=r"jobs\.db' was removed or replaced"):
+            store.create(rec("b"))
+    finally:
+        store.close()
+    moved = SqliteStore(tmp_path / "old" / "jobs.db")
+    try:
+        assert moved.get("a").state is JobState.READY  # as last saved, in the file it had
+        assert moved.get("b") is None
+    finally:
+        moved.close()

@@ -1,0 +1,73 @@
+"""Text read from a store is shown as it is: never read as rich markup or terminal codes.
+
+Job ids, step names, errors and operators' names come from whoever wrote the store (a
+task's exception quoting its input, an ``enqueue`` file): ``[/path]`` must not crash a
+table as an unmatched closing tag, ``[red]`` must not vanish from the id the operator
+copies, and an escape character must not reach the terminal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bounds import TIMEOUT
+from click.testing import CliRunner
+
+from actors import JobState, Mediator, Sequential, Wait, Workflow
+from actors._cli import main
+
+CASE = "[red]order-1\x1b[2J"  # markup, and an escape that would clear the screen
+SHOWN = "[red]order-1\\x1b[2J"
+ERROR = "[/x.csv] :thumbs_up:"  # a closing tag that matches none, and an emoji code
+
+
+def _fail(data: dict) -> None:
+    raise RuntimeError(ERROR)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("import", [Sequential("read", _fail)], start="read")
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([flow, nap], store=url)
+    try:
+        job = mediator.schedule("import", {}, job_id=CASE).result(timeout=TIMEOUT)
+        mediator.schedule("nap", {}, job_id=f"{CASE}-nap")  # unfinished, for status
+    finally:
+        mediator.shutdown(drain=False)
+    assert job.state is JobState.FAULTED
+    return url
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jobs", "show", CASE, "--tree", "--history"],
+        ["jobs", "list"],
+        ["status"],
+    ],
+)
+def test_stored_text_is_shown_literally(
+    runner: CliRunner, store_url: str, command: list[str]
+) -> None:
+    result = runner.invoke(main, [*command, "--store", store_url], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert result.exception is None, result.exception
+    assert SHOWN in result.output
+    assert "\x1b" not in result.output
+    if command[0] != "status":  # status shows no errors
+        assert ERROR in result.output
+
+
+def test_an_operator_name_is_not_markup(runner: CliRunner, store_url: str) -> None:
+    retried = runner.invoke(
+        main, ["jobs", "retry", CASE, "--store", store_url, "--operator", "[/x]"]
+    )
+    assert retried.exit_code == 0, retried.output
+    result = runner.invoke(
+        main, ["jobs", "show", CASE, "--history", "--store", store_url], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "[/x]" in result.output
