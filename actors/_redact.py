@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "MASK",
@@ -29,6 +29,7 @@ MASK = "***"
 # patterns: masking every "ab" in every message would garble them.
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
+_PIECES = re.compile(r"@+")  # where readers of a URL may cut an unencoded password
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a
 # quote. Found in steps (a regular expression for the whole would backtrack into
@@ -84,13 +85,27 @@ def _mask_url_passwords(text: str) -> str:
 
 
 def remember_secrets(url: str) -> None:
-    """Mask the password(s) ``url`` holds in every later message, wherever they appear."""
+    """Mask the password(s) ``url`` holds in every later message, wherever they appear.
+
+    A password a URL holds unencoded may have whitespace or ``@`` in it, which each
+    reader splits differently (libpq takes the first ``@`` for the host's start, a URL
+    parser the last): the password as the URL's own parser reads it is remembered too,
+    and so is each piece of it between two ``@``, so no reading of the URL leaves a
+    piece of it shown in an error that quotes only that piece.
+    """
     found = [url[start:end] for start, end in _url_passwords(url)]
     found += [m.group(2).strip("'\"") for m in _PASSWORD_PARAM.finditer(url)]
+    try:
+        parsed = urlsplit(url).password
+    except ValueError:  # a malformed port or bracket: the patterns above still apply
+        parsed = None
+    if parsed:
+        found.append(parsed)
     for secret in found:
         for form in {secret, unquote(secret)}:
-            if len(form) >= _MIN_KNOWN and form != MASK:
-                _KNOWN.add(form)
+            for piece in {form, *_PIECES.split(form)}:
+                if len(piece) >= _MIN_KNOWN and piece != MASK:
+                    _KNOWN.add(piece)
 
 
 def mask_secrets(text: str) -> str:

@@ -253,3 +253,22 @@ def test_a_task_error_quoting_a_store_url_is_stored_and_logged_masked(tmp_path, 
     shown = CliRunner().invoke(main, ["jobs", "show", job.id, "--store", url])
     assert "***" in shown.output
     assert SENTINEL not in shown.output
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # Whitespace in the password: the URL is shown whole in the error.
+        ("postgresql://u:Sek Ritwhite81@127.0.0.1:1/db", "cannot open {url}: refused"),
+        # An unencoded @: libpq takes the host to start at the first one and quotes it.
+        ("postgresql://u:Sek@Ritat82@127.0.0.1:1/db", "failed to resolve host 'Ritat82@127.0.0.1'"),
+        # An @ in a query parameter after the userinfo's password.
+        ("postgresql://u:Sekritq83@h/db?password=a@b", "password authentication failed: Sekritq83"),
+    ],
+)
+def test_a_password_with_whitespace_or_at_signs_unencoded_never_shows(url, said):
+    remember_secrets(url)
+    shown = mask_secrets(said.format(url=url))
+    for part in ("Ritwhite81", "Ritat82", "Sekritq83"):
+        assert part not in shown, shown
+        assert part not in mask_url(url), mask_url(url)
