@@ -355,8 +355,14 @@ def db_upgrade(store_url: str) -> None:
         raise BadArgumentError(msg)
     conn = _schema_connection(store_url)
     try:
-        before = current_version(conn)
+        try:
+            before = current_version(conn)
+        except Exception as exc:  # the file is no database, say: the store cannot be opened
+            msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
+            raise BadArgumentError(msg) from exc
         after = migrate(conn)
+    except BadArgumentError:
+        raise
     except Exception as exc:
         msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
         raise CliError(msg) from exc
@@ -365,6 +371,15 @@ def db_upgrade(store_url: str) -> None:
     applied = [m for m in MIGRATIONS if before < m.version <= after]
     for migration in applied:
         click.echo(f"applied {migration.version}: {migration.description}")
+    latest = MIGRATIONS[-1].version
+    if after > latest:
+        # Written by a newer release: its migrations add, so this one still works on it,
+        # but nothing here can be the upgrade the operator may think was made.
+        click.echo(
+            f"schema version {after}, newer than this version of actors knows ({latest}): "
+            "nothing to apply; upgrade actors itself to use what the newer schema adds"
+        )
+        return
     click.echo(f"schema version {after}" + ("" if applied else " (already up to date)"))
 
 
