@@ -38,6 +38,9 @@ def _pick(refs: Sequence[str], name: str, version: int | None) -> Workflow:
     return max(matching, key=lambda wf: wf.version)
 
 
+MAX_LINE = 64 * 1024 * 1024  # characters in one line of --file (one case's JSON)
+
+
 def _shown(source: IO[str]) -> str:
     """How errors name the ``--file``: its path as given, or stdin."""
     name = getattr(source, "name", None)
@@ -52,7 +55,15 @@ def _lines(source: IO[str], shown: str) -> Iterator[tuple[int, Any]]:
     ``source`` keeps bytes that are not UTF-8 as surrogates, so that such a line is
     refused by its number (decoding strictly would fail inside the loop, unnamed).
     """
-    for number, read in enumerate(source, start=1):
+    number = 0
+    while read := source.readline(MAX_LINE + 1):
+        number += 1
+        if len(read) > MAX_LINE:  # read no further: a file with no line ends never would
+            msg = (
+                f"line {number} of {shown} is longer than {MAX_LINE:,} characters, the most "
+                "one case's line may hold"
+            )
+            raise BadArgumentError(msg)
         # A byte order mark some editors write first is no part of the JSON.
         line = read.removeprefix("\ufeff") if number == 1 else read
         if not line.strip():

@@ -87,3 +87,18 @@ def test_enqueue_names_the_line_that_is_not_json(runner: CliRunner, workdir: Pat
     args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, "--file", "-"]
     line = one_error_line(runner.invoke(main, args, input='{"a": 1}\n\n{"a": \n'))
     assert "line 3 of stdin is not JSON: Expecting value at the end; nothing was written" in line
+
+
+def test_enqueue_refuses_a_line_too_long_without_reading_it_whole(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import actors._cli_enqueue as enqueue
+
+    monkeypatch.setattr(enqueue, "MAX_LINE", 1_000)  # as 64 Mi characters would, smaller
+    mod = write_module(workdir, FLOWS)
+    args = ["enqueue", "first", "--store", "sqlite:///cases.db", "--workflows", mod, "--file", "-"]
+    text = '{"a": 1}\n' + "x" * 5_000  # no line end: a reader by lines would take it whole
+    result = runner.invoke(main, args, input=text)
+    assert result.exit_code == 2, result.output
+    assert "line 2 of stdin is longer than 1,000 characters" in one_error_line(result)
+    assert not any(open_store("sqlite:///cases.db").counts().values())  # nothing written
