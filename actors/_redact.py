@@ -29,6 +29,7 @@ MASK = "***"
 # patterns: masking every "ab" in every message would garble them.
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # in a log line: all but \t and \n
 _PIECES = re.compile(r"@+")  # where readers of a URL may cut an unencoded password
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a
@@ -142,7 +143,10 @@ def redacted_logger(name: str) -> logging.Logger:
 
 
 class RedactingFilter(logging.Filter):
-    """A handler filter that masks passwords in a record's message and traceback.
+    r"""A handler filter that masks passwords in a record's message and traceback.
+
+    Control characters in the message (a terminal's escape in a job id, say) other than
+    tab and newline are written as ``\xNN``, so a log read in a terminal shows them.
 
     The message is formatted (``msg % args``) and masked, and so is the traceback text
     of ``exc_info``, which standard formatters then print as given.
@@ -152,6 +156,9 @@ class RedactingFilter(logging.Filter):
         """Mask the record in place; never drops one."""
         message = record.getMessage()
         masked = mask_secrets(message)
+        if _CONTROL.search(masked) is not None:
+            # An id or an error may hold a terminal's escape: shown, not obeyed.
+            masked = _CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}", masked)
         if masked != message or record.args:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

@@ -26,7 +26,7 @@ import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
 
-from actors import StoreError
+from actors import JobState, Mediator, Sequential, StoreError, Workflow
 from actors._cli import main
 from actors._redact import mask_secrets, mask_url, remember_secrets
 from actors.stores import open_store
@@ -272,3 +272,17 @@ def test_a_password_with_whitespace_or_at_signs_unencoded_never_shows(url, said)
     for part in ("Ritwhite81", "Ritat82", "Sekritq83"):
         assert part not in shown, shown
         assert part not in mask_url(url), mask_url(url)
+
+
+def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, caplog):
+    def broken(data):
+        raise ValueError("bad row")
+
+    flow = Workflow("ctl", start="a", steps=[Sequential("a", broken)])
+    store = f"sqlite:///{tmp_path / 'c.db'}"
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([flow], store=store) as mediator:
+        handle = mediator.schedule("ctl", {}, job_id="order\x1b[2J-1")
+        assert handle.result(timeout=TIMEOUT).state is JobState.FAULTED
+    logged = "\n".join(r.getMessage() for r in caplog.records if "order" in r.getMessage())
+    assert "order\\x1b[2J-1" in logged
+    assert "\x1b" not in logged
