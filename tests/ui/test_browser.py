@@ -17,7 +17,7 @@ from bounds import TIMEOUT
 from ui_browser import Browser, Served, chromium, need_chromium
 
 import dashboard  # examples/dashboard.py
-from actors import Mediator
+from actors import Mediator, StoreError
 from actors.stores import open_store
 from actors.ui import create_app
 
@@ -125,3 +125,36 @@ def test_retry_cancel_and_send_an_event_from_the_pages(live, shots):
     expect(page.locator("#data pre.json").first).to_contain_text('"van": 4')
 
     _assert_clean(browser)
+
+
+def test_a_page_whose_store_goes_away_says_its_figures_are_stale(tmp_path, monkeypatch):
+    """A refresh that failed left the page as it was, with nothing to say it was old."""
+    need_chromium()
+    expect = pytest.importorskip("playwright.sync_api").expect
+    url = f"sqlite:///{tmp_path / 'shipments.db'}"
+    worker: Mediator = dashboard.fill(url, done=1, faulted=0, waiting=1)
+    worker.shutdown(drain=False)  # the waiting case's page keeps polling (not final)
+    store = open_store(url)
+    served = Served(create_app(store, dashboard.WORKFLOWS))
+    try:
+        with chromium(tmp_path / "profile") as browser:
+            page = browser.page()
+            page.goto(served.url + "/cases/parcel-1")
+            expect(page.locator("#case-state-value")).to_have_text("waiting")
+            expect(page.locator("#stale")).to_be_empty()
+
+            def gone(*_: object) -> None:
+                raise StoreError("postgresql://app:s3cr3t-pw@db/jobs: connection refused")
+
+            with monkeypatch.context() as patch:
+                patch.setattr(store, "_read", gone)
+                stale = page.locator("#stale")
+                expect(stale).to_contain_text("Not updated since", timeout=TIMEOUT_MS)
+                expect(stale).to_contain_text("The store cannot be read")
+                assert "s3cr3t-pw" not in stale.inner_text()
+                expect(page.locator("#case-state-value")).to_have_text("waiting")  # kept
+            expect(page.locator("#stale")).to_be_empty(timeout=TIMEOUT_MS)  # back
+            assert browser.elsewhere == [] and browser.errors == []
+    finally:
+        served.stop()
+        store.close()

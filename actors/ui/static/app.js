@@ -31,6 +31,37 @@
 
   document.addEventListener("DOMContentLoaded", function () { drawGraphs(document); });
   document.body.addEventListener("htmx:afterSettle", function () { drawGraphs(document); });
+  // A live part of the page whose refresh failed (the store gone: 503; the dashboard
+  // itself gone: no answer) keeps what it showed, marked as stale, with the reason; the
+  // next refresh that succeeds takes the mark away.
+  let lastShown = new Date();
+  const LIVE = "#overview-live, #case-live";
+  // Fresh content swapped in (with outerHTML the requesting element is gone by then, so
+  // its own events no longer reach the body: the new content's load event does).
+  document.body.addEventListener("htmx:load", function (event) {
+    const elt = event.detail.elt;
+    if (!elt.closest || !elt.closest(LIVE)) return;
+    lastShown = new Date();
+    const stale = document.getElementById("stale");
+    stale.textContent = "";
+    stale.className = "";
+    document.querySelectorAll(LIVE).forEach(function (live) { live.classList.remove("stale"); });
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    const elt = event.detail.elt;
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (!elt || !elt.matches || !elt.matches(LIVE) || (status >= 200 && status < 400)) return;
+    let reason = "the dashboard cannot be reached";
+    if (status) {
+      const answer = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
+      reason = answer.body.textContent.trim() || "the dashboard answered " + status;
+    }
+    const stale = document.getElementById("stale");
+    stale.textContent = "Not updated since " + lastShown.toLocaleTimeString() + ": " + reason;
+    stale.className = "flash error";
+    elt.classList.add("stale");
+  });
+
   // A refused action (403, 409) answers with the same markup as a done one: show it.
   document.body.addEventListener("htmx:beforeSwap", function (event) {
     const status = event.detail.xhr.status;
