@@ -95,6 +95,38 @@ def test_drop_oldest_sheds_and_reports() -> None:
     assert stats.shed == 2
 
 
+def test_a_shed_job_is_logged_and_an_on_shed_hook_that_raises_is_logged_and_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = Gate()
+
+    def broken_hook(job: Job) -> None:
+        raise RuntimeError("the hook broke")
+
+    with Mediator(
+        [blocking_flow(gate)],
+        runners=1,
+        capacity=1,
+        full_mode=FullMode.DROP_OLDEST,
+        on_shed=broken_hook,
+    ) as m:
+        running = m.schedule("block", {})
+        assert gate.entered.wait(TIMEOUT)
+        oldest = m.schedule("block", {})
+        newest = m.schedule("block", {})  # evicts the oldest; its hook raises
+        assert oldest.result(timeout=TIMEOUT).state is JobState.SHED
+        gate.opened.set()
+        assert newest.result(timeout=TIMEOUT).state is JobState.DONE  # the engine goes on
+        assert running.result(timeout=TIMEOUT).state is JobState.DONE
+    shed = [r for r in caplog.records if r.name == "actors" and oldest.job_id in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in shed] == [
+        ("WARNING", f"job {oldest.job_id} (block) shed from the admission mailbox"),
+        ("ERROR", f"on_shed hook failed for job {oldest.job_id}"),
+    ]
+    assert shed[1].exc_info is not None
+    assert str(shed[1].exc_info[1]) == "the hook broke"
+
+
 def test_backpressure_blocks_then_admits() -> None:
     gate = Gate()
     with Mediator([blocking_flow(gate)], runners=1, capacity=1) as m:

@@ -340,6 +340,27 @@ def test_dynamic_split_with_no_items_faults_clearly() -> None:
     assert "returned no instances" in (job.error or "")
 
 
+def test_a_branches_function_that_raises_faults_the_split_and_starts_no_branch() -> None:
+    started: list[Any] = []
+
+    def lines(data: Any) -> list[Any]:
+        raise KeyError("lines")
+
+    flow = Workflow(
+        "raises",
+        [
+            ParallelSplit("fan", branches=lines, each="x"),
+            Sequential("x", started.append, next="join"),
+            Synchronize("join"),
+        ],
+        start="fan",
+    )
+    job = run(flow, {})
+    assert (job.state, job.step) == (JobState.FAULTED, "fan")
+    assert job.error == "step 'fan': could not make the branches: KeyError: 'lines'"
+    assert started == []
+
+
 def test_nested_splits_three_deep() -> None:
     steps: list[Any] = [ParallelSplit("s0", branches=["s1a", "s1b"])]
     for side in "ab":
@@ -399,6 +420,43 @@ def test_faulted_branch_faults_the_case() -> None:
     assert "branch broke" in (job.error or "")
 
 
+def test_a_branch_that_ends_without_reaching_the_join_faults_the_parent() -> None:
+    flow = Workflow(
+        "astray",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x"), next="join"),
+            Sequential("y", setter("y")),  # no next: this branch never reaches the join
+            Synchronize("join", next="after"),
+            Sequential("after", setter("after")),
+        ],
+        start="split",
+    )
+    job = run(flow, {})
+    assert (job.state, job.step) == (JobState.FAULTED, "split")
+    assert job.error == "join 'join' got 1 of 2 branches: the others ended without reaching it"
+    assert "after" not in job.data
+
+
+def test_a_split_without_a_join_faults_when_one_of_its_branches_faults() -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("branch broke")
+
+    flow = Workflow(
+        "nojoin_fault",
+        [
+            ParallelSplit("split", branches=["x", "y"]),
+            Sequential("x", setter("x")),
+            Sequential("y", boom),
+        ],
+        start="split",
+    )
+    job = run(flow, {})
+    assert (job.state, job.step) == (JobState.FAULTED, "split")
+    assert (job.error or "").startswith("branch 1 (job ")
+    assert "RuntimeError: branch broke" in (job.error or "")
+
+
 def test_discriminator_continues_once_with_the_first_branch() -> None:
     slow_gate = threading.Event()
     continued: list[str] = []
@@ -429,6 +487,65 @@ def test_discriminator_continues_once_with_the_first_branch() -> None:
     assert job.state is JobState.DONE
     assert continued == ["after"]
     assert job.data == {"fast": True}
+
+
+def test_the_losing_branches_of_a_discriminator_end_cancelled_saying_why() -> None:
+    slow_gate = threading.Event()
+    after_ran = threading.Event()
+    slow_ids: list[str] = []
+
+    def slow(data: dict[str, Any], ctx: StepContext) -> None:
+        slow_ids.append(ctx.job_id)
+        slow_gate.wait(TIMEOUT)
+
+    flow = Workflow(
+        "race",
+        [
+            ParallelSplit("race", branches=["fast", "slow"]),
+            Sequential("fast", setter("fast"), next="first"),
+            Sequential("slow", slow, next="then", fault_next="then"),
+            Sequential("then", setter("then"), next="first"),
+            Discriminator("first", next="after"),
+            Sequential("after", lambda d: after_ran.set()),
+        ],
+        start="race",
+    )
+    with Mediator([flow], runners=2) as mediator:
+        handle = mediator.schedule("race", {})
+        assert after_ran.wait(TIMEOUT)  # the fast branch won while the slow one runs
+        slow_gate.set()
+        job = handle.result(timeout=TIMEOUT)
+        loser = mediator.get_job(slow_ids[0])
+    assert job.state is JobState.DONE
+    assert loser is not None
+    assert loser.state is JobState.CANCELLED
+    assert "then" not in loser.data  # no step starts after the cancel
+    assert loser.error == "a sibling won the Discriminator"
+
+
+def test_a_discriminator_no_branch_reaches_faults_with_the_first_branch_error() -> None:
+    def boom(message: str) -> Any:
+        def task(data: Any) -> None:
+            raise RuntimeError(message)
+
+        return task
+
+    flow = Workflow(
+        "no_winner",
+        [
+            ParallelSplit("race", branches=["a", "b"]),
+            Sequential("a", boom("first"), next="first"),
+            Sequential("b", boom("second"), next="first"),
+            Discriminator("first", next="after"),
+            Sequential("after", setter("after")),
+        ],
+        start="race",
+    )
+    job = run(flow, {}, runners=1)  # one runner: branch 0 faults first
+    assert (job.state, job.step) == (JobState.FAULTED, "race")
+    assert (job.error or "").startswith("branch 0 (job ")
+    assert "RuntimeError: first" in (job.error or "")
+    assert "second" not in (job.error or "")
 
 
 def test_loop_back_to_an_earlier_step() -> None:

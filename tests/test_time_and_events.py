@@ -305,6 +305,29 @@ def test_retry_backoff_waits_on_the_timer_not_in_the_runner(clock: VirtualClock)
     assert [t - attempts[0] for t in attempts] == [0, 10, 30]
 
 
+def test_retry_backoff_grows_by_its_multiplier_up_to_max_backoff(clock: VirtualClock) -> None:
+    attempts: list[float] = []
+
+    def flaky(data: Any, ctx: StepContext) -> None:
+        attempts.append(clock.now())
+        if ctx.attempt < 5:
+            raise ConnectionError("busy")
+
+    retry = Retry(attempts=5, backoff=1, multiplier=3, max_backoff=5)
+    flow = Workflow("retry", [Sequential("call", flaky, retry=retry)], start="call")
+    with Mediator([flow], runners=1, clock=clock) as m:
+        handle = m.schedule("retry", {})
+        due = clock.wait_for_alarm()
+        for retry_number in range(1, 5):  # four failures, four timers
+            clock.advance(due - clock.now())
+            if retry_number < 4:
+                due = clock.wait_for_alarm(at_least=due + 0.001)
+        job = handle.result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE
+    # 1, then 1 * 3, then 9 and 27, each capped at 5
+    assert [t - attempts[0] for t in attempts] == [0, 1, 4, 9, 14]
+
+
 def test_cancel_a_waiting_job_withdraws_its_timer(clock: VirtualClock) -> None:
     with Mediator([wait_flow(60)], runners=1, clock=clock) as m:
         handle = m.schedule("wait", {})
