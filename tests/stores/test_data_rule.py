@@ -125,6 +125,22 @@ def test_the_failing_step_is_named_when_saves_are_grouped(make_sql_store, commit
     assert "['nested']['when']" in job.error
 
 
+def test_a_tuple_stays_a_tuple_in_the_process_and_reads_back_from_a_durable_store_as_a_list(
+    tmp_path,
+):
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    seen = []
+    flow = Workflow("pair", [Sequential("a", lambda data: seen.append(data["pair"]))], "a")
+    with Mediator([flow], store=url) as m:
+        job = m.schedule("pair", {"pair": (1, 2)}, job_id="pair-1").result(timeout=TIMEOUT)
+    assert seen == [(1, 2)]
+    assert job.data == {"pair": (1, 2)}
+    with Mediator([flow], store=url) as m:  # another run reads the row back
+        stored = m.get_job("pair-1")
+    assert stored is not None
+    assert stored.data == {"pair": [1, 2]}
+
+
 def test_a_split_copies_each_branch_without_hooks():
     done = threading.Event()
 
