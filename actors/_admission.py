@@ -205,7 +205,8 @@ class AdmissionGate:
             for job in self._queue:
                 if job.id == job_id:
                     self._queue.remove(job)
-                    self._cond.notify()
+                    # Every waiter: the first may be a batch the one slot is too few for.
+                    self._cond.notify_all()
                     return job
             return None
 

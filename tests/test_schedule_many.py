@@ -6,11 +6,12 @@ import threading
 from typing import Any
 
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 from flows import Gate, setter, workload_w
 from records import record
 
 from actors import (
+    CancelOutcome,
     CodecError,
     EngineStoppedError,
     FullMode,
@@ -175,6 +176,40 @@ def test_schedule_many_drop_newest_refuses_a_batch_that_does_not_fit() -> None:
         gate.opened.set()
         for handle in [first, *queued]:
             assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_a_slot_freed_by_a_cancel_admits_a_single_case_waiting_behind_a_batch() -> None:
+    """A cancel woke one blocked producer: the batch ahead, still short of room, not the case."""
+    gate = Gate()
+    flow = Workflow("block", [Sequential("hold", gate)], "hold")
+    with Mediator([flow], runners=1, capacity=2) as m:
+        first = m.schedule("block", {})
+        assert gate.entered.wait(TIMEOUT)  # the runner stays busy until the gate opens
+        queued = [m.schedule("block", {}) for _ in range(2)]  # the mailbox is full
+        batch: list[Any] = []
+        single: list[Any] = []
+        admitted = threading.Event()
+
+        def schedule_one() -> None:
+            single.append(m.schedule("block", {}, timeout=TIMEOUT))
+            admitted.set()
+
+        producers = [
+            threading.Thread(target=lambda: batch.extend(m.schedule_many("block", [{}, {}]))),
+            threading.Thread(target=schedule_one),
+        ]
+        for waiting, producer in enumerate(producers, start=1):
+            producer.start()
+            wait_until(lambda n=waiting: m.stats().blocked_producers == n, "a blocked producer")
+        assert m.cancel(queued[0].job_id) is CancelOutcome.CANCELLED  # one slot is free
+        assert admitted.wait(TIMEOUT)  # while the runner is still busy
+        assert m.stats().blocked_producers == 1  # the batch still waits for two slots
+        gate.opened.set()
+        for producer in producers:
+            producer.join(TIMEOUT)
+        ends = [h.result(timeout=TIMEOUT).state for h in [first, queued[1], *single, *batch]]
+    assert ends == [JobState.DONE] * 5
+    assert queued[0].result(timeout=0).state is JobState.CANCELLED
 
 
 def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch() -> None:
