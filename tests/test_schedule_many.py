@@ -95,6 +95,26 @@ def test_reserve_many_backpressure_waits_for_room_for_the_whole_batch() -> None:
     gate._check_invariants()
 
 
+def test_blocked_producers_are_woken_at_the_low_water_mark_not_per_started_job() -> None:
+    gate = AdmissionGate(8, FullMode.BACKPRESSURE)  # low water: 8 - 8 // 4 = 6 slots used
+    _fill(gate, 8)
+    got = threading.Event()
+
+    def producer() -> None:
+        gate.reserve(timeout=TIMEOUT)
+        got.set()
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    wait_until(lambda: gate.waiting_producers == 1, "the producer to block")
+    assert gate.pop() is not None  # 7 of 8 used: a slot is free, but no wake-up yet
+    assert not got.wait(0.1)
+    assert gate.pop() is not None  # 6 of 8: the low-water mark
+    assert got.wait(TIMEOUT / 2)  # woken, not let through by its own timeout
+    thread.join(TIMEOUT)
+    assert gate.used == 7
+
+
 def test_reserve_many_backpressure_times_out_taking_nothing() -> None:
     gate = AdmissionGate(2, FullMode.BACKPRESSURE)
     _fill(gate, 1)
