@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore"]
 
 DEFAULT_RETAIN = 10_000
+DEFAULT_HISTORY_ROWS = 1_000  # step-history rows a job keeps at the least
 
 # What a save records besides the record itself: the fields a step changes, and when.
 _Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
@@ -38,7 +39,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
     finished jobs and then forgotten, so a long run's memory stays bounded (a handle
-    holds its own result).
+    holds its own result). A job's step history is bounded too: past ``history_rows``
+    rows it keeps at least its most recent ``history_rows`` and fewer than twice as many,
+    so a job that loops for ever does not grow without bound either.
 
     A save records the job's step, state, attempt, error, due time and pending event,
     so a job resumes from exactly its last saved step.
@@ -58,13 +61,19 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         copy_data: bool = False,
         codec: Codec | None = None,
         history: bool = True,
+        history_rows: int = DEFAULT_HISTORY_ROWS,
     ) -> None:
+        if type(history_rows) is not int or history_rows < 1:
+            msg = f"history_rows must be a whole number of at least 1, got {history_rows!r}"
+            raise ValueError(msg)
         self.url = "memory://"
         if codec is not None:
             self.codec = codec
         self.retain = retain
         self.copy_data = copy_data
         self.keep_history = history
+        self.history_rows = history_rows
+        self._history_items = history_rows * _ROW  # what a trim leaves of a job's list
         # Per job: when it was first saved (its last save's time is in its saved tuple),
         # and its history rows (seq, step, attempt, state, at, worker, error, action,
         # started; one after another in one flat list), both dropped with the job. Rows
@@ -135,6 +144,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 None,
                 began,
             )
+            if len(rows) >= 2 * self._history_items:
+                # The oldest half goes in one cut: amortised, a constant per save.
+                del rows[: len(rows) - self._history_items]
         if state in FINAL_STATES:
             self._finished[job_id] = saved
             self._live.pop(job_id, None)

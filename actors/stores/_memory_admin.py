@@ -98,7 +98,7 @@ class MemoryAdmin:
         return None if saved is None else self._stored(saved)
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
-        """Every history row of ``job_id``, oldest first."""
+        """The history rows ``job_id`` keeps (see ``MemoryStore``), oldest first."""
         flat = list(self._history.get(job_id, ()))  # one copy: whole rows (see _put)
         return [HistoryRow(job_id, *flat[i : i + _ROW]) for i in range(0, len(flat), _ROW)]
 

@@ -97,6 +97,9 @@ class SqlStore(SqlAdmin, Store):
     # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
     # caller waiting for a whole group would wait longer than for its own commit.
     _group_all = True
+    # With commit="slice" or "group": a slice that has grouped this many saves stores
+    # them and groups afresh, so a long loop's saves are stored as it runs.
+    slice_rows = 1000
 
     def __init__(
         self,

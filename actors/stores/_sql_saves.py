@@ -15,6 +15,7 @@ from actors._job import FINAL_STATES, JobRecord
 from actors.stores._group import Slice
 from actors.stores._rows import storable_text
 from actors.stores._statements import (
+    DATA_AT,
     HISTORY,
     STAMP_OF,
     UPSERT,
@@ -147,10 +148,39 @@ def save(store: SqlStore, job: JobRecord) -> None:
     pending = getattr(store._slice, "pending", None)
     if pending is not None:  # inside a runner's slice: stored with it (as _save_all does)
         pending.append(store._row(job, time.time()))
+        if len(pending) > 1 and pending[-2][2] is job:
+            # The save before, of the same job, is superseded: only its history row will
+            # be written, so its data is let go (a loop in one slice keeps one copy).
+            params, history, _ = pending[-2]
+            pending[-2] = ((*params[:DATA_AT], None, *params[DATA_AT + 1 :]), history, job)
+        if len(pending) >= store.slice_rows:
+            flush_slice(store, pending)
     elif store._writer is None:
         store._save_one(job)  # a backend's fast path for a save of its own
     else:
         store._save_all([job], f"save job {job.id}")
+
+
+def flush_slice(store: SqlStore, pending: list[SaveRow]) -> None:
+    """Store the saves a long slice has grouped so far, and go on grouping afresh.
+
+    A job that runs many steps without leaving its runner (a loop) would otherwise hold
+    every save of its slice in memory, and have none of them stored, until it parks,
+    splits, joins or ends. The Scheduler still hears of the slice when it ends.
+    """
+    if store._writer is None:  # commit="slice": one transaction on this thread
+        rows = list(pending)
+        pending.clear()
+        store._write(lambda execute: store._commit_rows(execute, rows), "commit a long slice")
+        store._after_save([job for _, _, job in rows])
+        return
+    part: Slice | None = getattr(store._slice, "part", None)
+    if part is None or part.arrivals:  # arrivals end a slice: left for its end
+        return
+    fresh = Slice()
+    store._slice.part = fresh
+    store._slice.pending = fresh.rows
+    store._writer.store(part)
 
 
 def save_one(store: SqlStore, job: JobRecord) -> None:

@@ -13,6 +13,7 @@ from actors._job import FINAL_STATES, JobRecord, JobState
 
 __all__ = [
     "COLUMNS",
+    "DATA_AT",
     "FAULTED_VALUE",
     "FENCE",
     "FINAL_LITERALS",
@@ -138,6 +139,7 @@ JOIN_COLUMNS_AT = tuple(
     COLUMNS.index(c) for c in ("case_id", "gen", "split_total", "joined", "arrivals", "state")
 )
 JOIN_STEP_AT = COLUMNS.index("join_step")
+DATA_AT = COLUMNS.index("data")
 STAMP_AT = -2
 
 
