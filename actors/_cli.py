@@ -360,12 +360,11 @@ def db_upgrade(store_url: str) -> None:
         except Exception as exc:  # the file is no database, say: the store cannot be opened
             msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
             raise BadArgumentError(msg) from exc
-        after = migrate(conn)
-    except BadArgumentError:
-        raise
-    except Exception as exc:
-        msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
-        raise CliError(msg) from exc
+        try:
+            after = migrate(conn)
+        except Exception as exc:
+            msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
+            raise CliError(msg) from exc
     finally:
         conn.close()
     applied = [m for m in MIGRATIONS if before < m.version <= after]

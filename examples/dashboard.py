@@ -17,7 +17,6 @@ from __future__ import annotations
 import queue
 import sys
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from actors import (
     ExclusiveChoice,
@@ -117,18 +116,9 @@ def fill(store: str, *, done: int = 12, faulted: int = 3, waiting: int = 2) -> M
     return mediator
 
 
-def shown_url(url: str) -> str:
-    """``url`` with its password, if any, as ``***``: fit to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
 if __name__ == "__main__":
     url = sys.argv[1] if len(sys.argv) > 1 else "sqlite:///dashboard.db"
     worker = fill(url)
     worker.shutdown(drain=False)
-    shown = shown_url(url)
+    shown = worker.store.url  # a store's url never shows a password
     print(f"filled {shown}; now run: actors ui --store {shown} --workflows examples.dashboard")

@@ -227,6 +227,18 @@ def test_a_remembered_percent_encoded_password_is_masked_decoded_too():
     assert shown == 'password authentication failed for user "u" (***) at h'
 
 
+@pytest.mark.postgres
+def test_a_running_mediators_store_url_never_shows_its_password(live_urls):
+    """What examples/dashboard.py prints for the store it filled (``mediator.store.url``)."""
+    for url in live_urls:
+        mediator = Mediator([], store=url)
+        try:
+            assert SENTINEL not in mediator.store.url, mediator.store.url
+            assert "***" in mediator.store.url
+        finally:
+            mediator.shutdown()
+
+
 def test_an_opened_store_url_never_shows_its_password(tmp_path):
     with pytest.raises(StoreError) as caught:
         open_store(f"postgresql://u:{SENTINEL}%zz@127.0.0.1:1/db")
