@@ -286,17 +286,25 @@ def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
 
 
 def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
-    """Set ``stop`` on the first SIGTERM/SIGINT; a second one stops the process at once."""
+    """Set ``stop`` on the first SIGTERM/SIGINT; a second one stops the process at once.
+
+    The handler runs in the main thread, between two of its bytecodes, which may be inside
+    ``stop.wait()`` with the event's lock held (a plain lock, not reentrant): setting the
+    event there would wait for that lock for ever. A thread of its own sets it, once the
+    main thread has let the lock go.
+    """
+    received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        if received:
             logger.warning(
                 "second %s: exiting now, without waiting for running steps",
                 signal.Signals(signum).name,
             )
             logging.shutdown()
             os._exit(128 + signum)  # actor threads are not daemons: SystemExit would wait
+        received.append(signum)
         logger.info("%s received", signal.Signals(signum).name)
-        stop.set()
+        threading.Thread(target=stop.set, name="actors-stop-signal", daemon=True).start()
 
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}

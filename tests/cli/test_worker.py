@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from cli_support import FLOWS, UNSUPPORTED, one_error_line, write_module
 from click.testing import CliRunner
 
@@ -14,6 +17,7 @@ from actors import (
     StoreError,
 )
 from actors._cli import main
+from actors._cli_worker import _on_stop_signals
 from actors.stores import Store
 
 
@@ -207,3 +211,29 @@ def test_worker_refuses_an_unknown_commit_mode(runner: CliRunner, workdir: Path)
     )
     assert result.exit_code == 2
     assert "'never' is not one of 'step', 'slice'" in result.output
+
+
+def test_a_stop_signal_arriving_inside_the_wait_for_it_does_not_hang_the_worker() -> None:
+    """A handler that set the event itself could wait for ever: it runs in the main thread.
+
+    There, it may run inside ``stop.wait()`` with the event's lock held, so the worker
+    never stopped on SIGTERM (seen, rarely, under load).
+    """
+    stop = threading.Event()
+    previous = _on_stop_signals(stop)
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+
+        def inside_the_wait() -> None:
+            with stop._cond:  # type: ignore[attr-defined]  # where wait() holds it
+                handler(signal.SIGTERM, None)
+
+        delivered = threading.Thread(target=inside_the_wait, daemon=True)
+        delivered.start()
+        delivered.join(TIMEOUT)
+        assert not delivered.is_alive(), "the handler waited for the lock its own thread holds"
+        assert stop.wait(TIMEOUT)
+    finally:
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from actors import Mediator, ParallelSplit, Sequential, Synchronize, Workflow
+from actors._cli_worker import _on_stop_signals
 from actors.stores import open_store
 
 LEASE = 1.0
@@ -62,7 +63,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     faulthandler.register(signal.SIGUSR1)  # the test asks where every thread is, if stuck
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _on_stop_signals(stop)  # as `actors worker` does (a handler may not set it itself)
     store = open_store(os.environ["ACTORS_STORE"], commit=os.environ.get("ACTORS_COMMIT", "step"))
     mediator = Mediator(
         [FLOW], runners=1, store=store, owner=os.environ["STALL_WORKER"],

@@ -7,7 +7,6 @@ where a SQLite store's group transactions run (thread or process).
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 
@@ -16,12 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crashflow import FLOW
 
 from actors import Mediator
+from actors._cli_worker import _on_stop_signals
 from actors.stores import open_store
 
 
 def main() -> None:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _on_stop_signals(stop)  # as `actors worker` does (a handler may not set it itself)
     writer = {"writer": os.environ["ACTORS_WRITER"]} if os.environ.get("ACTORS_WRITER") else {}
     mediator = Mediator(
         [FLOW],
