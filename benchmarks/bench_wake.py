@@ -5,10 +5,11 @@
 A case of one step that records when it ran is enqueued every ``--gap`` seconds through a
 client store; the latency of each is the time from just before its ``enqueue`` to its
 step. Workers poll every second (the default). Measured with wake-ups (the default) and
-without (``announce`` made a no-op on the client, so a worker only polls: the behaviour
-before wake-ups), interleaved, for a worker in this process (SQLite and PostgreSQL) and an
-``actors worker`` process (PostgreSQL, woken by ``LISTEN``/``NOTIFY``; SQLite, which has
-no cross-process signal and polls).
+without (``announce`` made a no-op on the client and the SQLite store's file watcher
+left unstarted, so a worker only polls: the behaviour before wake-ups), interleaved, for a
+worker in this process (SQLite and PostgreSQL) and an ``actors worker`` process
+(PostgreSQL, woken by ``LISTEN``/``NOTIFY``; SQLite, by its store's watch of the file's
+``data_version``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ sys.path.insert(0, str(HERE))
 from workload import stamped  # noqa: E402
 
 from actors import JobState, Mediator, enqueue  # noqa: E402
-from actors.stores import open_store  # noqa: E402
+from actors.stores import SqliteStore, Store, open_store  # noqa: E402
+
+# Polling only: the SQLite store watches nothing but this process's own wake-ups.
+_UNWATCHED = (
+    "import sys; from actors.stores import SqliteStore, Store; "
+    "SqliteStore.watch = Store.watch; from actors._cli import main; main(prog_name='actors')"
+)
 
 
 def _latencies(url: str, cases: int, gap: float, *, wake: bool, in_process: bool) -> list[float]:
@@ -40,14 +47,21 @@ def _latencies(url: str, cases: int, gap: float, *, wake: bool, in_process: bool
     worker: Any = None
     proc = None
     if in_process:
-        worker = Mediator([flow], store=url)
+        watch = SqliteStore.watch
+        if not wake:
+            SqliteStore.watch = Store.watch  # type: ignore[method-assign]
+        try:
+            worker = Mediator([flow], store=url)
+        finally:
+            SqliteStore.watch = watch  # type: ignore[method-assign]
     else:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         }
+        start = ("-m", "actors") if wake else ("-c", _UNWATCHED)
         cmd = [
-            *(sys.executable, "-m", "actors", "worker", "--store", url),
+            *(sys.executable, *start, "worker", "--store", url),
             *("--workflows", "workload:STAMP", "--log-level", "ERROR"),
         ]
         proc = subprocess.Popen(cmd, env=env)

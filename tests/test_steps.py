@@ -491,18 +491,26 @@ def test_discriminator_continues_once_with_the_first_branch() -> None:
 
 def test_the_losing_branches_of_a_discriminator_end_cancelled_saying_why() -> None:
     slow_gate = threading.Event()
+    slow_began = threading.Event()
     after_ran = threading.Event()
     slow_ids: list[str] = []
 
     def slow(data: dict[str, Any], ctx: StepContext) -> None:
         slow_ids.append(ctx.job_id)
+        slow_began.set()
         slow_gate.wait(TIMEOUT)
+
+    def fast(data: dict[str, Any]) -> None:
+        # Wins only once the slow branch runs: a fast branch that ended first would have
+        # the slow one cancelled before it began, and this test is about a running loser.
+        assert slow_began.wait(TIMEOUT)
+        data["fast"] = True
 
     flow = Workflow(
         "race",
         [
             ParallelSplit("race", branches=["fast", "slow"]),
-            Sequential("fast", setter("fast"), next="first"),
+            Sequential("fast", fast, next="first"),
             Sequential("slow", slow, next="then", fault_next="then"),
             Sequential("then", setter("then"), next="first"),
             Discriminator("first", next="after"),

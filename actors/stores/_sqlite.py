@@ -27,6 +27,7 @@ from actors.stores._sqlite_saves import (
     put_group,
     split_save,
 )
+from actors.stores._sqlite_watch import Watcher
 from actors.stores._statements import (
     HISTORY,
     INSERT_NEW,
@@ -71,6 +72,9 @@ class SqliteStore(SqlStore):
         read_only: open the existing file read-only (see ``SqlStore``).
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
+
+    _watcher: Watcher | None = None  # other processes' cases, while anything watches
+    _watching = 0
 
     def __init__(  # noqa: PLR0913 - the store's options
         self,
@@ -322,17 +326,57 @@ class SqliteStore(SqlStore):
     def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
 
+    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """As ``Store.watch``; also notices cases written by other processes.
+
+        While anything watches, a thread of the store looks at the file's
+        ``data_version`` every ``_sqlite_watch.TICK`` seconds (see
+        ``actors.stores._sqlite_watch``); the last stop ends it.
+        """
+        unwatch = super().watch(wake)
+        with self._conns_lock:
+            if self._watcher is None and not self._closed:
+                assert self.wake_key is not None
+                self._watcher = Watcher(self.path, self.wake_key, self._busy_timeout)
+                self._watcher.start()
+            self._watching += 1
+        stopped = False
+
+        def stop() -> None:
+            nonlocal stopped
+            unwatch()
+            with self._conns_lock:
+                if stopped:
+                    return
+                stopped = True
+                self._watching -= 1
+                watcher = self._watcher if self._watching == 0 else None
+                if watcher is not None:
+                    self._watcher = None
+            if watcher is not None:
+                watcher.close()
+
+        return stop
+
     def close(self) -> None:
         """Close every thread's connection; the store cannot be used afterwards."""
+        with self._conns_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.close()
         self._close_writer()
         self._closed = True
         process, self._process = self._process, None  # the writer thread has stopped
         if process is not None:
             process.close()
-        with self._conns_lock:
+        # Under the write lock: a thread of this process inside a write transaction (a
+        # runner storing its own slice once the writer thread stopped) commits first, and
+        # later writes find the store closed. Closing a connection another thread is
+        # executing on crashed the interpreter.
+        with self._write_lock, self._conns_lock:
             conns = list(self._conns)
             self._conns = weakref.WeakSet()
-        for conn in conns:
-            # Best effort: the file is consistent after every commit anyway.
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+            for conn in conns:
+                # Best effort: the file is consistent after every commit anyway.
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()

@@ -3,8 +3,8 @@
 ``enqueue`` writes cases that a worker would otherwise find only at its next poll. Each
 Scheduler on a shared store watches its database's key here; writing cases calls
 ``notify``, and the watchers poll at once. Across processes the PostgreSQL store carries
-the same signal by ``LISTEN``/``NOTIFY``; SQLite workers in other processes still find new
-cases at their next poll.
+the same signal by ``LISTEN``/``NOTIFY``, and a SQLite store's watcher thread raises it
+when the file changed and a case is free (``_sqlite_watch``).
 """
 
 from __future__ import annotations

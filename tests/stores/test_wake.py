@@ -2,12 +2,15 @@
 
 The clock is manual and the poll interval an hour: the worker polls only when woken.
 Within one process ``enqueue`` wakes the workers of the same database directly; on
-PostgreSQL a ``NOTIFY`` also wakes workers in other processes.
+PostgreSQL a ``NOTIFY`` also wakes workers in other processes, and on SQLite a worker's
+store notices the file's ``data_version`` move and looks for a free case.
 """
 
 import os
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from flows import counting_flow
 
 from actors import JobState, Mediator, enqueue
 from actors.stores import open_store
+from actors.stores._sqlite_watch import Watcher
 from actors.testing import VirtualClock
 
 HOUR = 3600.0
@@ -52,19 +56,89 @@ def test_enqueue_in_the_same_process_wakes_the_worker(kind, tmp_path, request):
         client.close()
 
 
+def _enqueue_elsewhere(url, n):
+    """``enqueue`` one counting case from another process (no wake-up of this one's)."""
+    script = (
+        "from flows import counting_flow; from actors import enqueue; import sys; "
+        "enqueue(sys.argv[1], counting_flow()[0], {'n': int(sys.argv[2])})"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
+    subprocess.run([sys.executable, "-c", script, url, str(n)], env=env, check=True)
+
+
 @pytest.mark.postgres
 def test_enqueue_in_another_process_wakes_a_postgres_worker_by_notify(fresh_pg_url):
     flow, ran, wait_for = counting_flow()
     clock = VirtualClock(start=time.time())
-    script = (
-        "from flows import counting_flow; from actors import enqueue; import sys; "
-        "enqueue(sys.argv[1], counting_flow()[0], {'n': 7})"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     with _worker(flow, fresh_pg_url, clock):
-        subprocess.run([sys.executable, "-c", script, fresh_pg_url], env=env, check=True)
+        _enqueue_elsewhere(fresh_pg_url, 7)
         wait_for(1)  # the clock has not moved: only the NOTIFY can have woken it
     assert ran == [7]
+
+
+def test_enqueue_in_another_process_wakes_a_sqlite_worker(tmp_path):
+    flow, ran, wait_for = counting_flow()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    clock = VirtualClock(start=time.time())
+    with _worker(flow, url, clock):
+        _enqueue_elsewhere(url, 7)
+        wait_for(1)  # the clock has not moved: only the file's watcher can have woken it
+        _enqueue_elsewhere(url, 8)
+        wait_for(2)
+    assert ran == [7, 8]
+
+
+def _watched(tmp_path):
+    path = str(tmp_path / "jobs.db")
+    open_store(f"sqlite:///{path}").close()  # the schema
+    return path, Watcher(path, "sqlite:test-key", busy_timeout=1.0)
+
+
+def test_a_sqlite_watcher_wakes_only_for_a_free_case_written_since_its_last_look(tmp_path):
+    flow, _, _ = counting_flow()
+    path, watcher = _watched(tmp_path)
+    url = f"sqlite:///{path}"
+    try:
+        assert not watcher.look()  # the first look notes the file's version
+        enqueue(url, flow, {"n": 1})
+        assert watcher.look()  # another connection committed, and the case is free
+        assert not watcher.look()  # nothing written since
+        # A write that leaves no case free: the case is taken (its lease set).
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e12")
+        assert not watcher.look()
+        # Released (a worker stopped and let its cases go): free again.
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE jobs SET lease_owner = NULL, lease_expires = NULL")
+        assert watcher.look()
+    finally:
+        watcher.close()
+
+
+def test_a_sqlite_watcher_thread_wakes_the_watchers_and_stops_with_the_last_one(tmp_path):
+    flow, _, _ = counting_flow()
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    enqueue(url, flow, {"n": 1})  # nobody watches yet
+    with sqlite3.connect(path) as conn:  # taken by a worker of another process
+        conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e12")
+    store = open_store(url)
+    woken = threading.Event()
+    try:
+        stop = store.watch(woken.set)
+        other = store.watch(lambda: None)
+        # That worker stops and releases its case, through a connection of its own:
+        # no wake-up within this process, only the file's version moves.
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE jobs SET lease_owner = NULL, lease_expires = NULL")
+        assert woken.wait(10)
+        stop()
+        assert any(t.name == "actors-sqlite-watch" for t in threading.enumerate())
+        other()
+        other()  # a second stop of the same watch changes nothing
+        assert not any(t.name == "actors-sqlite-watch" for t in threading.enumerate())
+    finally:
+        store.close()
 
 
 def test_a_stopped_worker_is_no_longer_woken(tmp_path):
