@@ -76,10 +76,12 @@ class Watcher:
             conn = self._conn = connect(
                 self._path, read_only=True, busy_timeout=self._busy_timeout, synchronous="NORMAL"
             )
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        # fetchall: each statement runs to its end, so no read transaction stays open to
+        # hold back the WAL's checkpoints.
+        version = conn.execute("PRAGMA data_version").fetchall()[0][0]
         moved = self._version is not None and version != self._version
         self._version = version
-        return moved and conn.execute(FREE_CASE).fetchone() is not None
+        return moved and bool(conn.execute(FREE_CASE).fetchall())
 
     def _forget_connection(self) -> None:
         conn, self._conn, self._version = self._conn, None, None
