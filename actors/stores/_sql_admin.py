@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
@@ -45,6 +46,72 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _filters(
+    query: JobQuery, after: tuple[float, str] | None, listing_id: str
+) -> tuple[list[str], list[Any]]:
+    """The conditions and parameters of ``query`` but its states, and of ``after``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("workflow", query.workflow),
+        ("version", query.version),
+        ("step", query.step),
+        ("case_id", query.case_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.created_after is not None:
+        where.append("created_at >= ?")
+        params.append(query.created_after)
+    if query.created_before is not None:
+        where.append("created_at < ?")
+        params.append(query.created_before)
+    if query.error is not None:
+        where.append("LOWER(error) LIKE ? ESCAPE '\\'")
+        params.append(_like(query.error))
+    if query.roots:
+        where.append("parent_id IS NULL")
+    if after is not None:
+        where.append(f"(created_at, {listing_id}) < (?, ?)")
+        params.extend(after)
+    return where, params
+
+
+def _listing_index(query: JobQuery) -> str | None:
+    """The index of migration 7 a listing by ``query`` walks (``None``: the planner's pick).
+
+    SQLite, without statistics, would rather read every root through ``jobs_parent``
+    and sort them for a listing of cases. The first filter that has an index of its own
+    picks it: a state (one part per state), then a workflow, then cases only. A case's
+    jobs are few: ``jobs_case`` finds them, and they are sorted.
+    """
+    if query.case_id is not None:
+        return None
+    if query.states:
+        return "jobs_listed_state"
+    if query.workflow is not None:
+        return "jobs_listed_workflow"
+    return "jobs_listed_cases" if query.roots else "jobs_listed"
+
+
+def _state_parts(states: tuple[JobState, ...]) -> list[tuple[str, list[Any]]]:
+    """One (condition, parameters) per state asked for, each served by the state index.
+
+    A row whose state is no state reads FAULTED (see ``_stored``): with FAULTED, the
+    ranges between the known states are asked for too, each empty in a sound store.
+    """
+    parts: list[tuple[str, list[Any]]] = [
+        ("state = ?", [state.value]) for state in dict.fromkeys(states)
+    ]
+    if JobState.FAULTED in states:
+        known = sorted(s.value for s in JobState)
+        parts.append(("state < ?", [known[0]]))
+        parts.extend(("state > ? AND state < ?", [low, high]) for low, high in pairwise(known))
+        parts.append(("state > ?", [known[-1]]))
+    return parts
+
+
 def _request(row: Sequence[Any]) -> Request:
     try:
         payload = json.loads(row[4]) if row[4] is not None else None
@@ -70,6 +137,8 @@ class SqlAdmin:
 
     codec: Codec
     _order: str
+    _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
+    _hint_indexes: bool  # SQLite: name the index a listing walks (see _listing_index)
     _for_update: str
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -80,43 +149,56 @@ class SqlAdmin:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
-        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.states:
-            wanted = f"state IN ({', '.join('?' for _ in query.states)})"
-            params.extend(s.value for s in query.states)
-            if JobState.FAULTED in query.states:  # a row whose state is no state reads FAULTED
-                wanted += f" OR state NOT IN ({', '.join('?' for _ in JobState)})"
-                params.extend(s.value for s in JobState)
-            where.append(f"({wanted})")
-        for column, value in (
-            ("workflow", query.workflow),
-            ("version", query.version),
-            ("step", query.step),
-            ("case_id", query.case_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.created_after is not None:
-            where.append("created_at >= ?")
-            params.append(query.created_after)
-        if query.created_before is not None:
-            where.append("created_at < ?")
-            params.append(query.created_before)
-        if query.error is not None:
-            where.append("LOWER(error) LIKE ? ESCAPE '\\'")
-            params.append(_like(query.error))
-        if query.roots:
-            where.append("parent_id IS NULL")
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+    def query_jobs(
+        self,
+        query: JobQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[float, str] | None = None,
+    ) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
+
+        Newest first is by (created_at, id), both descending; ``after`` is the
+        (created_at, id) of a job already listed: only jobs past it in that order.
+
+        Each part of the statement walks an index in the listing's order and stops after
+        ``offset + limit`` rows, so a page costs what a page holds, however many jobs
+        the store has: by state (one part per state asked for), by workflow, cases only,
+        or all jobs. Other filters narrow that walk (see migration 7).
+        """
+        order = f"created_at DESC, {self._listing_id} DESC"
+        where, params = _filters(query, after, self._listing_id)
+        jobs = _listing_index(query) if self._hint_indexes else None
+        jobs = "jobs" if jobs is None else f"jobs INDEXED BY {jobs}"
+        parts: list[tuple[str, list[Any]]] = []
+        for condition, values in _state_parts(query.states):
+            parts.append((" AND ".join([condition, *where]), [*values, *params]))
+        if not parts:
+            parts.append((" AND ".join(where), params))
+        if len(parts) == 1:
+            clause, values = parts[0]
+            sql = (
+                f"SELECT {_ADMIN_SELECT} FROM {jobs} {f'WHERE {clause} ' if clause else ''}"
+                f"ORDER BY {order} LIMIT ? OFFSET ?"
+            )
+            rows = self._read(sql, (*values, limit, offset), "list jobs")
+            return [_stored(row, self.codec) for row in rows]
+        # One part per state, merged: an IN list over the state index would read every
+        # job in those states and sort them.
+        selects = []
+        merged: list[Any] = []
+        for n, (clause, values) in enumerate(parts):
+            selects.append(
+                f"SELECT * FROM (SELECT {_ADMIN_SELECT} FROM {jobs} WHERE {clause} "
+                f"ORDER BY {order} LIMIT ?) AS part{n}"
+            )
+            merged.extend([*values, offset + limit])
         sql = (
-            f"SELECT {_ADMIN_SELECT} FROM jobs {clause}"
-            f"ORDER BY created_at DESC, {self._order} DESC LIMIT ? OFFSET ?"
+            f"SELECT * FROM ({' UNION ALL '.join(selects)}) AS parts "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
-        rows = self._read(sql, (*params, limit, offset), "list jobs")
+        rows = self._read(sql, (*merged, limit, offset), "list jobs")
         return [_stored(row, self.codec) for row in rows]
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:
