@@ -342,7 +342,7 @@ def _position(cursor: str) -> tuple[float, str]:
             return float(created), job_id
     except (ValueError, TypeError):
         pass
-    msg = f"{shown_id(cursor)} is not a listing cursor (give a Page.next_cursor as it is)"
+    msg = f"{shown_id(cursor)} is not a listing cursor (give one a page gave as next_cursor)"
     raise ValueError(msg)
 
 
