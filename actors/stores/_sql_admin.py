@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
 from actors.stores._rows import read_row, row_params, storable_text
+from actors.stores._sql_listing import filters, listing_index, state_parts
 from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
 
 if TYPE_CHECKING:
@@ -39,77 +39,6 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         record.error = "stored job row is unreadable: " + "; ".join(problems)
     created, updated, finished, owner, expires = row[-5:]
     return StoredJob(record, created, updated, finished, owner, expires)
-
-
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _filters(
-    query: JobQuery, after: tuple[float, str] | None, listing_id: str
-) -> tuple[list[str], list[Any]]:
-    """The conditions and parameters of ``query`` but its states, and of ``after``."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("workflow", query.workflow),
-        ("version", query.version),
-        ("step", query.step),
-        ("case_id", query.case_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if query.created_after is not None:
-        where.append("created_at >= ?")
-        params.append(query.created_after)
-    if query.created_before is not None:
-        where.append("created_at < ?")
-        params.append(query.created_before)
-    if query.error is not None:
-        where.append("LOWER(error) LIKE ? ESCAPE '\\'")
-        params.append(_like(query.error))
-    if query.roots:
-        where.append("parent_id IS NULL")
-    if after is not None:
-        where.append(f"(created_at, {listing_id}) < (?, ?)")
-        params.extend(after)
-    return where, params
-
-
-def _listing_index(query: JobQuery) -> str | None:
-    """The index of migration 7 a listing by ``query`` walks (``None``: the planner's pick).
-
-    SQLite, without statistics, would rather read every root through ``jobs_parent``
-    and sort them for a listing of cases. The first filter that has an index of its own
-    picks it: a state (one part per state), then a workflow, then cases only. A case's
-    jobs are few: ``jobs_case`` finds them, and they are sorted.
-    """
-    if query.case_id is not None:
-        return None
-    if query.states:
-        return "jobs_listed_state"
-    if query.workflow is not None:
-        return "jobs_listed_workflow"
-    return "jobs_listed_cases" if query.roots else "jobs_listed"
-
-
-def _state_parts(states: tuple[JobState, ...]) -> list[tuple[str, list[Any]]]:
-    """One (condition, parameters) per state asked for, each served by the state index.
-
-    A row whose state is no state reads FAULTED (see ``_stored``): with FAULTED, the
-    ranges between the known states are asked for too, each empty in a sound store.
-    """
-    parts: list[tuple[str, list[Any]]] = [
-        ("state = ?", [state.value]) for state in dict.fromkeys(states)
-    ]
-    if JobState.FAULTED in states:
-        known = sorted(s.value for s in JobState)
-        parts.append(("state < ?", [known[0]]))
-        parts.extend(("state > ? AND state < ?", [low, high]) for low, high in pairwise(known))
-        parts.append(("state > ?", [known[-1]]))
-    return parts
 
 
 def _request(row: Sequence[Any]) -> Request:
@@ -138,7 +67,7 @@ class SqlAdmin:
     codec: Codec
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
-    _hint_indexes: bool  # SQLite: name the index a listing walks (see _listing_index)
+    _hint_indexes: bool  # SQLite: name the index a listing walks (see _sql_listing.listing_index)
     _for_update: str
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -168,11 +97,11 @@ class SqlAdmin:
         or all jobs. Other filters narrow that walk (see migration 7).
         """
         order = f"created_at DESC, {self._listing_id} DESC"
-        where, params = _filters(query, after, self._listing_id)
-        jobs = _listing_index(query) if self._hint_indexes else None
+        where, params = filters(query, after, self._listing_id)
+        jobs = listing_index(query) if self._hint_indexes else None
         jobs = "jobs" if jobs is None else f"jobs INDEXED BY {jobs}"
         parts: list[tuple[str, list[Any]]] = []
-        for condition, values in _state_parts(query.states):
+        for condition, values in state_parts(query.states):
             parts.append((" AND ".join([condition, *where]), [*values, *params]))
         if not parts:
             parts.append((" AND ".join(where), params))
