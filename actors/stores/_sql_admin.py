@@ -15,7 +15,7 @@ from actors._errors import JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
 from actors.stores._rows import read_row, row_params, storable_text
-from actors.stores._sql_listing import filters, listing_index, state_parts
+from actors.stores._sql_listing import filters, parts
 from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class SqlAdmin:
     codec: Codec
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
-    _hint_indexes: bool  # SQLite: name the index a listing walks (see _sql_listing.listing_index)
+    _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _for_update: str
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -91,40 +91,36 @@ class SqlAdmin:
         Newest first is by (created_at, id), both descending; ``after`` is the
         (created_at, id) of a job already listed: only jobs past it in that order.
 
-        Each part of the statement walks an index in the listing's order and stops after
-        ``offset + limit`` rows, so a page costs what a page holds, however many jobs
-        the store has: by state (one part per state asked for), by workflow, cases only,
-        or all jobs. Other filters narrow that walk (see migration 7).
+        Each part of the statement (one per state asked for) reads an index that
+        bounds its cost by a page or by the jobs in its state, never by the store's
+        finished history: everything and DONE walk an index in the listing's order and
+        stop after ``offset + limit`` rows, other filters narrowing the walk; the other
+        states read theirs through the state index (see ``_sql_listing.parts``).
         """
         order = f"created_at DESC, {self._listing_id} DESC"
         where, params = filters(query, after, self._listing_id)
-        jobs = listing_index(query) if self._hint_indexes else None
-        jobs = "jobs" if jobs is None else f"jobs INDEXED BY {jobs}"
-        parts: list[tuple[str, list[Any]]] = []
-        for condition, values in state_parts(query.states):
-            parts.append((" AND ".join([condition, *where]), [*values, *params]))
-        if not parts:
-            parts.append((" AND ".join(where), params))
-        if len(parts) == 1:
-            clause, values = parts[0]
-            sql = (
-                f"SELECT {_ADMIN_SELECT} FROM {jobs} {f'WHERE {clause} ' if clause else ''}"
-                f"ORDER BY {order} LIMIT ? OFFSET ?"
-            )
+        selects: list[tuple[str, str, list[Any]]] = []
+        for condition, values, index in parts(query):
+            jobs = f"jobs INDEXED BY {index}" if index and self._hint_indexes else "jobs"
+            clause = " AND ".join(c for c in (condition, *where) if c)
+            selects.append((jobs, f"WHERE {clause} " if clause else "", [*values, *params]))
+        if len(selects) == 1:
+            [(jobs, clause, values)] = selects
+            sql = f"SELECT {_ADMIN_SELECT} FROM {jobs} {clause}ORDER BY {order} LIMIT ? OFFSET ?"
             rows = self._read(sql, (*values, limit, offset), "list jobs")
             return [_stored(row, self.codec) for row in rows]
-        # One part per state, merged: an IN list over the state index would read every
-        # job in those states and sort them.
-        selects = []
+        # One part per state, merged: an IN list would read every job in those states
+        # and sort them, DONE included.
         merged: list[Any] = []
-        for n, (clause, values) in enumerate(parts):
-            selects.append(
-                f"SELECT * FROM (SELECT {_ADMIN_SELECT} FROM {jobs} WHERE {clause} "
+        texts = []
+        for n, (jobs, clause, values) in enumerate(selects):
+            texts.append(
+                f"SELECT * FROM (SELECT {_ADMIN_SELECT} FROM {jobs} {clause}"
                 f"ORDER BY {order} LIMIT ?) AS part{n}"
             )
             merged.extend([*values, offset + limit])
         sql = (
-            f"SELECT * FROM ({' UNION ALL '.join(selects)}) AS parts "
+            f"SELECT * FROM ({' UNION ALL '.join(texts)}) AS parts "
             f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
         rows = self._read(sql, (*merged, limit, offset), "list jobs")

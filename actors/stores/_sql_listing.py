@@ -12,7 +12,7 @@ from typing import Any
 from actors._job import JobState
 from actors.stores._admin_types import JobQuery
 
-__all__ = ["filters", "listing_index", "state_parts"]
+__all__ = ["filters", "parts"]
 
 
 def _like(text: str) -> str:
@@ -52,35 +52,41 @@ def filters(
     return where, params
 
 
-def listing_index(query: JobQuery) -> str | None:
-    """The index of migration 7 a listing by ``query`` walks (``None``: the planner's pick).
-
-    SQLite, without statistics, would rather read every root through ``jobs_parent``
-    and sort them for a listing of cases. The first filter that has an index of its own
-    picks it: a state (one part per state), then a workflow, then cases only. A case's
-    jobs are few: ``jobs_case`` finds them, and they are sorted.
-    """
+def _index(query: JobQuery, walked: bool) -> str | None:
+    """The index a part reads on SQLite (``None``: the planner's pick, as for one case)."""
     if query.case_id is not None:
-        return None
-    if query.states:
-        return "jobs_listed_state"
-    if query.workflow is not None:
-        return "jobs_listed_workflow"
+        return None  # a case's jobs are few: jobs_case finds them, and they are sorted
+    if not walked:
+        return "jobs_claim"
     return "jobs_listed_cases" if query.roots else "jobs_listed"
 
 
-def state_parts(states: tuple[JobState, ...]) -> list[tuple[str, list[Any]]]:
-    """One (condition, parameters) per state asked for, each served by the state index.
+def parts(query: JobQuery) -> list[tuple[str, list[Any], str | None]]:
+    """One (condition, parameters, index) per part of a listing by ``query``: one per state.
+
+    The index is the one the part reads on SQLite, which, without statistics, would
+    rather read every root through ``jobs_parent`` and sort them for a listing of
+    cases. Everything and DONE (the bulk of a store) walk ``jobs_listed`` (or
+    ``jobs_listed_cases``, cases only) in the listing's order, the other filters
+    narrowing the walk. Every other state reads its jobs through ``jobs_claim`` (state,
+    lease expiry), and they are sorted: jobs under way, or FAULTED, CANCELLED and SHED
+    ones an operator acts on, however long the store's finished history.
 
     A row whose state is no state reads FAULTED (see ``_stored``): with FAULTED, the
     ranges between the known states are asked for too, each empty in a sound store.
     """
-    parts: list[tuple[str, list[Any]]] = [
-        ("state = ?", [state.value]) for state in dict.fromkeys(states)
+    if not query.states:
+        return [("", [], _index(query, walked=True))]
+    found: list[tuple[str, list[Any], str | None]] = [
+        ("state = ?", [state.value], _index(query, walked=state is JobState.DONE))
+        for state in dict.fromkeys(query.states)
     ]
-    if JobState.FAULTED in states:
+    if JobState.FAULTED in query.states:
         known = sorted(s.value for s in JobState)
-        parts.append(("state < ?", [known[0]]))
-        parts.extend(("state > ? AND state < ?", [low, high]) for low, high in pairwise(known))
-        parts.append(("state > ?", [known[-1]]))
-    return parts
+        other = _index(query, walked=False)
+        found.append(("state < ?", [known[0]], other))
+        found.extend(
+            ("state > ? AND state < ?", [low, high], other) for low, high in pairwise(known)
+        )
+        found.append(("state > ?", [known[-1]], other))
+    return found
