@@ -116,12 +116,19 @@ class JobInfo(_Plain):
 
 @dataclass(frozen=True, slots=True)
 class Page(_Plain):
-    """One page of a listing: ``items``, and ``next_offset`` for the next page (or ``None``)."""
+    """One page of a listing: ``items``, and how to ask for the next page.
+
+    ``next_cursor`` (give it as ``after``) and ``next_offset`` (as ``offset``, with the
+    same ``after``) are ``None`` on the last page. A cursor names the last job listed:
+    the next page starts past it, whatever was created or deleted meanwhile, and costs
+    a page to read; an offset counts the jobs before it, read again each time.
+    """
 
     items: list[JobInfo]
     offset: int
     limit: int
     next_offset: int | None
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "batch_cases",
     "case_data",
     "check_items",
+    "id_flaw",
     "id_refused",
     "new_case",
     "shown_id",
@@ -33,8 +35,15 @@ entry of at most 2,704 bytes, and 500 characters are at most 2,000 bytes of UTF-
 room for the columns indexed beside an id. (SQLite would take longer ones; one rule for
 every store lets a case move from one to another.)"""
 
-ID_RULE = f"a non-empty string without '/' or NUL, at most {MAX_ID_LENGTH} characters long"
+ID_RULE = (
+    "a non-empty string without '/' or control characters (NUL, newline, tab...), "
+    f"at most {MAX_ID_LENGTH} characters long"
+)
 """What a case id is, as error messages and the docs say it."""
+
+# The C0 and C1 controls, DEL, and the line and paragraph separators: an id holding one
+# prints as broken lines (or moves the cursor) where the commands show it.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
@@ -105,15 +114,16 @@ def batch_cases(
 def valid_id(job_id: object) -> bool:
     """Whether ``job_id`` can name a new case: ``ID_RULE``, in text every store keeps.
 
-    Text: no lone surrogate, which no database can store. No NUL, which PostgreSQL's
-    text cannot hold, and no ``/``, which joins correlation ids.
+    Text: no lone surrogate, which no database can store. No ``/``, which joins
+    correlation ids, and no control character: NUL, which PostgreSQL's text cannot hold,
+    and the others (a newline, a tab, an escape), which break the lines that show ids.
     """
     if (
         not isinstance(job_id, str)
         or not job_id
         or len(job_id) > MAX_ID_LENGTH
         or "/" in job_id
-        or "\x00" in job_id
+        or _CONTROL.search(job_id) is not None
     ):
         return False
     return is_unicode(job_id)
@@ -130,7 +140,15 @@ def shown_id(job_id: object) -> str:
 
 def id_refused(job_id: object, what: str = "job_id") -> ValueError:
     """The error for ``job_id`` given as ``what`` that is not a valid id (``valid_id``)."""
-    return ValueError(f"{what} must be {ID_RULE}, got {shown_id(job_id)}")
+    return ValueError(f"{what} must be {ID_RULE}, got {shown_id(job_id)}{id_flaw(job_id)}")
+
+
+def id_flaw(job_id: object) -> str:
+    """`` (control character ...)``: what makes ``job_id`` no id, where it is hard to see."""
+    found = _CONTROL.search(job_id) if isinstance(job_id, str) else None
+    if found is None:
+        return ""
+    return f" (control character {found.group()!r} at position {found.start()})"
 
 
 def check_items(items: object) -> None:

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from actors._cases import ID_RULE, shown_id, valid_id
+from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._cli import (
     _open_store,
     main,
@@ -109,7 +109,7 @@ def _check_arguments(
         if problem is not None:
             raise BadArgumentError(f"{option} {problem}")
     if job_id is not None and not valid_id(job_id):
-        msg = f"--id {shown_id(job_id)} is not a case id ({ID_RULE})"
+        msg = f"--id {shown_id(job_id)}{id_flaw(job_id)} is not a case id ({ID_RULE})"
         raise BadArgumentError(msg)
 
 
@@ -141,7 +141,7 @@ def _case_id(value: Any, field: str, where: str) -> str:
     if type(key) is int:  # not a bool: True would name the case "True"
         key = str(key)
     if type(key) is not str or not valid_id(key):
-        kind = _json_kind(key)
+        kind = _json_kind(key) + id_flaw(key)
         msg = f"{where}: field {field!r} is {kind}, not a case id ({ID_RULE}; or an integer)"
         raise BadArgumentError(msg)
     return key

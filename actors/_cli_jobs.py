@@ -32,6 +32,7 @@ from actors._cli_errors import BadArgumentError
 from actors._cli_load import load_workflows
 from actors._cli_status import jobs
 from actors.admin import Admin, CaseNode, CaseTree, HistoryEntry, JobInfo
+from actors.admin import _position as listing_position
 
 __all__ = ["parse_age", "print_history", "print_tree"]
 
@@ -99,6 +100,12 @@ def _admin(
 @click.option("--cases", "cases_only", is_flag=True, help="Cases (root jobs) only.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 2**62))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0, 2**62))
+@click.option(
+    "--after",
+    default=None,
+    metavar="CURSOR",
+    help="Start past the job this cursor names (the next page, as the last one printed).",
+)
 @json_option
 def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argument
     store_url: str,
@@ -112,12 +119,20 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
     cases_only: bool,
     limit: int,
     offset: int,
+    after: str | None,
     as_json: bool,
 ) -> None:
     """List jobs, newest first, filtered by state, workflow, step, age and error text.
 
-    It opens the store read-only and writes nothing.
+    It opens the store read-only and writes nothing. Each page ends with the
+    ``--after`` cursor of the next one (``--offset`` works too, but reads every job it
+    skips).
     """
+    if after is not None:
+        try:
+            listing_position(after)
+        except ValueError as exc:
+            raise BadArgumentError(f"--after {exc}") from None
     admin = _admin(store_url, read_only=True)
     try:
         page = admin.jobs(
@@ -131,6 +146,7 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
             cases_only=cases_only,
             limit=limit,
             offset=offset,
+            after=after,
         )
     finally:
         admin.close()
@@ -163,8 +179,8 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
         )
     console = _console()
     console.print(table)
-    if page.next_offset is not None:
-        console.print(f"More: --offset {page.next_offset}")
+    if page.next_cursor is not None:
+        console.print(f"More: --after {page.next_cursor} (or --offset {page.next_offset})")
 
 
 # -- jobs show --tree / --history (called by jobs show) ----------------------------------------

@@ -21,8 +21,8 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     this process, and on PostgreSQL those in every process (``LISTEN``/``NOTIFY``); a
     SQLite worker in another process takes the case at its next poll. The case id is
     returned (``job_id``, or a new one). ``job_id`` follows the rule of
-    ``Mediator.schedule``: a non-empty string without ``/`` or NUL, at most 500 characters
-    long (``ValueError`` otherwise); an id the store already holds raises
+    ``Mediator.schedule``: a non-empty string without ``/`` or control characters, at most
+    500 characters long (``ValueError`` otherwise); an id the store already holds raises
     ``JobExistsError``. Admission control belongs to the workers'
     Mediators; this call only writes.
     """

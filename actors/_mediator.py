@@ -199,8 +199,9 @@ class Mediator:
         ``UnknownWorkflowError`` for an unknown name, ``CodecError`` for data that cannot
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
         admitted. ``job_id`` names the case (a business key such as ``"order-17"``): a
-        non-empty string without ``/`` or NUL, at most 500 characters long, which every
-        store can index (``ValueError`` otherwise, before anything is admitted);
+        non-empty string without ``/`` or control characters (NUL, a newline, a tab...),
+        at most 500 characters long, which every store can index (``ValueError``
+        otherwise, before anything is admitted);
         scheduling an id the store already holds, or one another caller is admitting
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.

@@ -21,7 +21,10 @@ through the Mediator.
 
 from __future__ import annotations
 
+import base64
 import getpass
+import json
+import math
 import os
 import time
 from collections.abc import Iterable
@@ -167,18 +170,23 @@ class Admin:
         cases_only: bool = False,
         limit: int = 50,
         offset: int = 0,
+        after: str | None = None,
     ) -> Page:
         """Jobs matching every filter given, newest first, one page at a time.
 
         ``state`` is one state or several (names or ``JobState``); ``since`` and
         ``before`` are ages in seconds (created at most ``since`` seconds ago, at least
         ``before`` seconds ago); ``error`` is text the job's error contains (any case);
-        ``cases_only`` lists roots only. ``Page.next_offset`` is the ``offset`` of the
-        next page, or ``None`` on the last one.
+        ``cases_only`` lists roots only. Newest first is by creation time, then by id
+        (both descending). ``after`` is a ``Page.next_cursor``: the page starts past the
+        job it names (``offset`` then skips that many more). Pages by cursor stay in
+        step while jobs are created and pruned, and each costs a page to read; an
+        ``offset`` reads every job it skips.
         """
         if limit < 1 or offset < 0:
             msg = f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}"
             raise ValueError(msg)
+        position = None if after is None else _position(after)
         now = time.time()
         query = JobQuery(
             states=_states(state),
@@ -190,10 +198,11 @@ class Admin:
             error=error,
             roots=cases_only,
         )
-        found = self.store.query_jobs(query, limit=limit + 1, offset=offset)
+        found = self.store.query_jobs(query, limit=limit + 1, offset=offset, after=position)
         items = [self._info(job) for job in found[:limit]]
-        more = offset + limit if len(found) > limit else None
-        return Page(items, offset, limit, more)
+        if len(found) <= limit:
+            return Page(items, offset, limit, None, None)
+        return Page(items, offset, limit, offset + limit, _cursor(found[limit - 1]))
 
     def job(self, job_id: str) -> JobInfo:
         """One job as last saved (``JobNotFoundError`` if the store has none by that id)."""
@@ -312,6 +321,29 @@ class Admin:
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
         return PruneResult(cases, jobs, before)
+
+
+def _cursor(job: StoredJob) -> str:
+    """The cursor naming ``job``'s place in a listing: its (created_at, id), opaque.
+
+    URL-safe base64 of JSON, so that any id pastes into a shell as one word; JSON
+    keeps the float exactly.
+    """
+    text = json.dumps([job.created_at or 0.0, job.record.id], ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _position(cursor: str) -> tuple[float, str]:
+    """The (created_at, id) ``cursor`` names; ``ValueError`` for text that is no cursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = json.loads(text)
+        if type(created) in (int, float) and math.isfinite(created) and isinstance(job_id, str):
+            return float(created), job_id
+    except (ValueError, TypeError):
+        pass
+    msg = f"{shown_id(cursor)} is not a listing cursor (give one a page gave as next_cursor)"
+    raise ValueError(msg)
 
 
 def _correlation_id_problem(correlation_id: str) -> str | None:

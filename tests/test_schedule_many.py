@@ -255,7 +255,7 @@ def test_a_store_without_transactions_takes_back_what_it_saved_of_a_failed_batch
 @pytest.mark.parametrize(
     ("data", "job_id", "error", "match"),
     [
-        ({}, "b/c", ValueError, "job_id must be a non-empty string without '/' or NUL, at most "),
+        ({}, "b/c", ValueError, "job_id must be a non-empty string without '/' or control"),
         ({"bad": threading.Lock()}, None, CodecError, "data for workflow 'one' cannot be stored"),
     ],
 )

@@ -26,6 +26,7 @@ import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
 
+import actors._cases
 from actors import JobState, Mediator, Sequential, StoreError, Workflow
 from actors._cli import main
 from actors._redact import mask_secrets, mask_url, remember_secrets
@@ -286,7 +287,10 @@ def test_a_password_with_whitespace_or_at_signs_unencoded_never_shows(url, said)
         assert part not in mask_url(url), mask_url(url)
 
 
-def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, caplog):
+def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, caplog, monkeypatch):
+    # A store an earlier version wrote may hold such an id (they are refused now).
+    monkeypatch.setattr(actors._cases, "_CONTROL", re.compile("(?!)"))
+
     def broken(data):
         raise ValueError("bad row")
 

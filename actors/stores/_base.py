@@ -262,8 +262,19 @@ class Store(abc.ABC):
     # requests for the worker that holds one. The memory and SQL stores implement these;
     # a store that does not cannot be operated with actors.admin.
 
-    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
-        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
+    def query_jobs(
+        self,
+        query: JobQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[float, str] | None = None,
+    ) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
+
+        Newest first is by (created_at, id), both descending. ``after``, the
+        (created_at, id) of a job listed before: only the jobs past it in that order.
+        """
         raise self._unsupported("query_jobs()")
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:

@@ -62,8 +62,19 @@ class MemoryAdmin:
         created = self._created.get(record.id, updated)
         return StoredJob(record, created, updated, finished, owner, self._expires.get(record.id))
 
-    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
-        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
+    def query_jobs(
+        self,
+        query: JobQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[float, str] | None = None,
+    ) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
+
+        Newest first by (created_at, id), both descending, as the SQL stores list them;
+        ``after``: only jobs past that (created_at, id) in that order.
+        """
         found = [self._stored(saved) for saved in self._all()]
         needle = query.error.lower() if query.error is not None else None
 
@@ -80,10 +91,11 @@ class MemoryAdmin:
                 and (query.created_before is None or created < query.created_before)
                 and (needle is None or (r.error is not None and needle in r.error.lower()))
                 and (not query.roots or r.parent_id is None)
+                and (after is None or (created, r.id) < after)
             )
 
         matching = [job for job in found if keep(job)]
-        matching.sort(key=lambda job: job.created_at or 0.0, reverse=True)
+        matching.sort(key=lambda job: (job.created_at or 0.0, job.record.id), reverse=True)
         return matching[offset : offset + limit]
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:

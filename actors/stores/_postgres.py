@@ -22,7 +22,7 @@ from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._rows import storable_text
-from actors.stores._schema import check_current, migrate
+from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
     GROUP_READ,
@@ -96,6 +96,8 @@ class PostgresStore(SqlStore):
     _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
+    _listing_id = LISTING_ID[POSTGRES]
+    _hint_indexes = False
     _claim_from = "jobs"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
 

@@ -22,10 +22,13 @@ from typing import Any
 from actors._errors import StoreError
 from actors.stores._statements import UNFINISHED_ROOT
 
-__all__ = ["MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
+__all__ = ["LISTING_ID", "MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
 
 SQLITE = "sqlite"
 POSTGRES = "postgres"
+
+LISTING_ID = {SQLITE: "id", POSTGRES: 'id COLLATE "C"'}
+"""How a listing orders ids, per dialect: by code point, as Python orders ``str``."""
 
 # Arbitrary constant naming the advisory lock PostgreSQL migrations run under.
 _PG_LOCK_KEY = 0x6163746F7273  # "actors"
@@ -182,6 +185,16 @@ def _v5(dialect: str) -> tuple[str, ...]:
     )
 
 
+def _v7(dialect: str) -> tuple[str, ...]:
+    # Ids compare byte by byte (as Python compares str) in both: PostgreSQL's default
+    # collation would order them by the locale's rules. See SqlAdmin.query_jobs.
+    key = f"created_at, {LISTING_ID[dialect]}"
+    return (
+        f"CREATE INDEX jobs_listed ON jobs ({key})",
+        f"CREATE INDEX jobs_listed_cases ON jobs ({key}) WHERE parent_id IS NULL",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -234,6 +247,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         # finished cases on PostgreSQL). Partial: finished roots are not in it.
         sqlite=(f"CREATE INDEX jobs_claimable ON jobs (parent_id) WHERE {UNFINISHED_ROOT}",),
         postgres=(f"CREATE INDEX jobs_claimable ON jobs (seq) WHERE {UNFINISHED_ROOT}",),
+    ),
+    Migration(
+        7,
+        "indexes for listing jobs newest first: all jobs, and cases only",
+        # The operator's listing (Admin.jobs, `actors jobs list`) reads jobs newest first,
+        # by (created_at, id), a page at a time. Without these it read and sorted every
+        # matching row: a page took 65 ms at 100,000 jobs against 1 ms at 1,000 (SQLite).
+        # Only two: every insert pays every index and a state change rewrites a state
+        # index, so indexes by state and by workflow cost W 6-14% more CPU on SQLite.
+        # Other states than DONE read jobs_claim instead (see _sql_listing.parts).
+        sqlite=_v7(SQLITE),
+        postgres=_v7(POSTGRES),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

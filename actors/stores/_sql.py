@@ -30,6 +30,7 @@ from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import GroupWriter, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._rows import read_row, row_params
+from actors.stores._schema import LISTING_ID, SQLITE
 from actors.stores._sql_admin import SqlAdmin
 from actors.stores._statements import (
     Execute,
@@ -90,6 +91,8 @@ class SqlStore(SqlAdmin, Store):
     _for_share = ""  # " FOR SHARE" in PostgreSQL
     _skip_locked = ""  # " FOR UPDATE SKIP LOCKED" in PostgreSQL
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
+    _listing_id = LISTING_ID[SQLITE]  # ids by code point, as listings order them
+    _hint_indexes = True
     # Where a claim looks: SQLite's planner prefers jobs_parent, which holds every root
     # ever stored; PostgreSQL's picks the unfinished roots' index by itself.
     _claim_from = "jobs INDEXED BY jobs_claimable"

@@ -15,6 +15,7 @@ from actors._errors import JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
 from actors.stores._rows import read_row, row_params, storable_text
+from actors.stores._sql_listing import filters, parts
 from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
 
 if TYPE_CHECKING:
@@ -38,11 +39,6 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         record.error = "stored job row is unreadable: " + "; ".join(problems)
     created, updated, finished, owner, expires = row[-5:]
     return StoredJob(record, created, updated, finished, owner, expires)
-
-
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _request(row: Sequence[Any]) -> Request:
@@ -70,6 +66,8 @@ class SqlAdmin:
 
     codec: Codec
     _order: str
+    _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
+    _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _for_update: str
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -80,43 +78,52 @@ class SqlAdmin:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def query_jobs(self, query: JobQuery, *, limit: int, offset: int = 0) -> list[StoredJob]:
-        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.states:
-            wanted = f"state IN ({', '.join('?' for _ in query.states)})"
-            params.extend(s.value for s in query.states)
-            if JobState.FAULTED in query.states:  # a row whose state is no state reads FAULTED
-                wanted += f" OR state NOT IN ({', '.join('?' for _ in JobState)})"
-                params.extend(s.value for s in JobState)
-            where.append(f"({wanted})")
-        for column, value in (
-            ("workflow", query.workflow),
-            ("version", query.version),
-            ("step", query.step),
-            ("case_id", query.case_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.created_after is not None:
-            where.append("created_at >= ?")
-            params.append(query.created_after)
-        if query.created_before is not None:
-            where.append("created_at < ?")
-            params.append(query.created_before)
-        if query.error is not None:
-            where.append("LOWER(error) LIKE ? ESCAPE '\\'")
-            params.append(_like(query.error))
-        if query.roots:
-            where.append("parent_id IS NULL")
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+    def query_jobs(
+        self,
+        query: JobQuery,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[float, str] | None = None,
+    ) -> list[StoredJob]:
+        """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
+
+        Newest first is by (created_at, id), both descending; ``after`` is the
+        (created_at, id) of a job already listed: only jobs past it in that order.
+
+        Each part of the statement (one per state asked for) reads an index that
+        bounds its cost by a page or by the jobs in its state, never by the store's
+        finished history: everything and DONE walk an index in the listing's order and
+        stop after ``offset + limit`` rows, other filters narrowing the walk; the other
+        states read theirs through the state index (see ``_sql_listing.parts``).
+        """
+        order = f"created_at DESC, {self._listing_id} DESC"
+        where, params = filters(query, after, self._listing_id)
+        selects: list[tuple[str, str, list[Any]]] = []
+        for condition, values, index in parts(query):
+            jobs = f"jobs INDEXED BY {index}" if index and self._hint_indexes else "jobs"
+            clause = " AND ".join(c for c in (condition, *where) if c)
+            selects.append((jobs, f"WHERE {clause} " if clause else "", [*values, *params]))
+        if len(selects) == 1:
+            [(jobs, clause, values)] = selects
+            sql = f"SELECT {_ADMIN_SELECT} FROM {jobs} {clause}ORDER BY {order} LIMIT ? OFFSET ?"
+            rows = self._read(sql, (*values, limit, offset), "list jobs")
+            return [_stored(row, self.codec) for row in rows]
+        # One part per state, merged: an IN list would read every job in those states
+        # and sort them, DONE included.
+        merged: list[Any] = []
+        texts = []
+        for n, (jobs, clause, values) in enumerate(selects):
+            texts.append(
+                f"SELECT * FROM (SELECT {_ADMIN_SELECT} FROM {jobs} {clause}"
+                f"ORDER BY {order} LIMIT ?) AS part{n}"
+            )
+            merged.extend([*values, offset + limit])
         sql = (
-            f"SELECT {_ADMIN_SELECT} FROM jobs {clause}"
-            f"ORDER BY created_at DESC, {self._order} DESC LIMIT ? OFFSET ?"
+            f"SELECT * FROM ({' UNION ALL '.join(texts)}) AS parts "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
-        rows = self._read(sql, (*params, limit, offset), "list jobs")
+        rows = self._read(sql, (*merged, limit, offset), "list jobs")
         return [_stored(row, self.codec) for row in rows]
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:

@@ -37,9 +37,10 @@ __all__ = [
 # after a job is created, so a save leaves it alone. A fenced save adds the fence (no
 # other worker's stamp on the row) to both: the first then matches no row when fenced.
 _INDEXED = ("id", "state", "parent_id", "due")
-# Set when a job is created and never changed by a save, and indexed (jobs_case): an
-# UPDATE that set them would rewrite their index entries on every save for nothing.
-_FIXED = ("case_id",)
+# Set when a job is created and never changed by a save, so a save need not set them:
+# case_id is indexed (jobs_case), and setting it would rewrite its index entry; workflow
+# is in no index, and setting it would only write the same text again.
+_FIXED = ("case_id", "workflow")
 _PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED + _FIXED)
 _STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
 _plain_of = operator.itemgetter(*_PLAIN_AT)

@@ -72,3 +72,63 @@ def test_db_upgrade_errors_are_one_line(url: str, message: str) -> None:
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def _at_version_6(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store as the release before migration 7 left it, holding three cases."""
+    from actors._job import JobRecord
+    from actors.stores import _schema, open_store
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_schema, "MIGRATIONS", MIGRATIONS[:6])
+        store = open_store(url)
+        store.create_many([JobRecord(f"c{n}", f"c{n}", "w", 1, "a", {}) for n in range(3)])
+        store.close()
+
+
+def test_a_store_before_the_listing_indexes_is_refused_to_readers_then_upgraded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    assert MIGRATIONS[6].version == 7
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    _at_version_6(url, monkeypatch)
+    listing = ["jobs", "list", "--store", url, "--json"]
+    refused = CliRunner().invoke(main, listing)
+    assert refused.exit_code != 0
+    assert "has schema version 6, this version of actors reads 7" in refused.output
+    assert "run `actors db upgrade` first" in refused.output
+    upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "applied 7:" in upgraded.output and "applied 6:" not in upgraded.output
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"jobs_listed", "jobs_listed_cases"} <= indexes
+    assert not {"jobs_listed_state", "jobs_listed_workflow"} & indexes
+    listed = CliRunner().invoke(main, listing)
+    assert listed.exit_code == 0, listed.output
+    assert '"id": "c2"' in listed.output and '"next_cursor": null' in listed.output
+
+
+def test_a_postgres_store_before_the_listing_indexes_upgrades(
+    pg_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from actors.admin import Admin
+    from actors.stores import open_store
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_cli_upgrade_7"')
+        conn.execute('CREATE DATABASE "actors_cli_upgrade_7"')
+    url = pg_server.get_uri("actors_cli_upgrade_7")
+    _at_version_6(url, monkeypatch)
+    refused = CliRunner().invoke(main, ["jobs", "list", "--store", url])
+    assert "run `actors db upgrade` first" in refused.output
+    upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "applied 7:" in upgraded.output
+    with Admin(open_store(url, read_only=True)) as admin:
+        assert [job.id for job in admin.jobs().items] == ["c2", "c1", "c0"]
+        admin.store.close()

@@ -76,7 +76,14 @@ def test_jobs_list_filters_and_prints_json(url: str) -> None:
     assert table.exit_code == 0
     assert "o1" in table.output and "card declined" in table.output and "o2" not in table.output
     paged = run("jobs", "list", "--store", url, "--limit", "1")
-    assert "More: --offset 1" in paged.output
+    assert "More: --after " in paged.output and "(or --offset 1)" in paged.output
+    cursor = paged.output.split("More: --after ")[1].split()[0]
+    first = json.loads(run("jobs", "list", "--store", url, "--json").output)["items"]
+    rest = run("jobs", "list", "--store", url, "--after", cursor, "--json")
+    assert [j["id"] for j in json.loads(rest.output)["items"]] == [j["id"] for j in first[1:]]
+    bad_cursor = run("jobs", "list", "--store", url, "--after", "o1")
+    assert bad_cursor.exit_code == 2
+    assert "--after 'o1' is not a listing cursor" in bad_cursor.stderr
     bad = run("jobs", "list", "--store", url, "--since", "yesterday")
     assert bad.exit_code == 2
     assert "--since 'yesterday' is not an age" in bad.stderr

@@ -8,12 +8,14 @@ copies, and an escape character must not reach the terminal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
 
+import actors._cases
 from actors import JobState, Mediator, Sequential, Wait, Workflow
 from actors._cli import main
 
@@ -27,7 +29,10 @@ def _fail(data: dict) -> None:
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    # Ids with control characters are refused now; a store an earlier version wrote may
+    # hold them, and the commands must still show them escaped.
+    monkeypatch.setattr(actors._cases, "_CONTROL", re.compile("(?!)"))
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     flow = Workflow("import", [Sequential("read", _fail)], start="read")
     nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")

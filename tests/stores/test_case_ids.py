@@ -1,15 +1,19 @@
 """One rule for case ids on every store, checked before anything is stored.
 
-A case id is a non-empty string without ``/`` or NUL, at most 500 characters long (500
+A case id is a non-empty string without ``/`` or control characters (NUL, a newline, a
+tab...), at most 500 characters long (500
 characters of UTF-8 fit an entry of PostgreSQL's btree index). A longer id went into
 SQLite and memory but failed inside PostgreSQL with a ``StoreError``, or went in there
-too when it compressed well; ``actors enqueue`` then exited 1 naming no line.
+too when it compressed well; ``actors enqueue`` then exited 1 naming no line. An id
+holding a newline or a tab was stored, and printed as broken lines by ``actors enqueue``
+and ``actors jobs list``.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,10 @@ from actors._cases import MAX_ID_LENGTH
 from actors._cli import main
 
 FLOW = Workflow("one", [Sequential("a", lambda d: None)], start="a")
-RULE = "a non-empty string without '/' or NUL, at most 500 characters long"
+RULE = (
+    "a non-empty string without '/' or control characters (NUL, newline, tab...), "
+    "at most 500 characters long"
+)
 
 
 def noise(length: int, *, wide: bool = False) -> str:
@@ -37,6 +44,12 @@ def noise(length: int, *, wide: bool = False) -> str:
 
 BAD_IDS = {
     "nul": "order\x00-7",
+    "newline": "order\n7",
+    "tab": "order-7\t",
+    "escape": "\x1b[2Jorder-7",
+    "delete": "order\x7f7",
+    "c1": "order\x857",
+    "line-separator": "order\u20287",
     "one-too-long": noise(MAX_ID_LENGTH + 1),
     "20000": noise(20_000),
 }
@@ -70,7 +83,7 @@ def test_an_id_too_long_or_holding_nul_is_refused_before_anything_is_stored(
 ) -> None:
     job_id = BAD_IDS[bad]
     with Mediator([FLOW], store=make_store()) as m:
-        with pytest.raises(ValueError, match=f"job_id must be {RULE}, got ") as refused:
+        with pytest.raises(ValueError, match=re.escape(f"job_id must be {RULE}, got ")) as refused:
             _admit(how, m, job_id)
         assert len(str(refused.value)) < 250  # a long id is cut short, with its length
         if len(job_id) > MAX_ID_LENGTH:
@@ -114,3 +127,39 @@ def test_enqueue_refuses_an_id_too_long_or_holding_nul_by_its_line_and_field(
     assert line.endswith(f"is not a case id ({RULE})") and len(line) < 300
     fine = _enqueue(url, "--data", "{}", "--id", "fine")
     assert fine.exit_code == 0, fine.output  # nothing of the refused lines was written
+
+
+CONTROLS = {"newline": ("\n", 5), "tab": ("\t", 7), "escape": ("\x1b", 0)}
+
+
+@pytest.mark.parametrize("bad", list(CONTROLS))
+def test_an_id_with_a_control_character_is_refused_naming_it_escaped(bad: str) -> None:
+    char, position = CONTROLS[bad]
+    with Mediator([FLOW]) as m, pytest.raises(ValueError, match="control character") as refused:
+        m.schedule_many("one", [{}, {}, {}], job_ids=["a", "b", BAD_IDS[bad]])
+    message = str(refused.value)
+    assert message.startswith(f"batch item 2: job_id must be {RULE}, got {BAD_IDS[bad]!r}")
+    assert message.endswith(f" (control character {char!r} at position {position})")
+    assert "\n" not in message and "\t" not in message and "\x1b" not in message
+    assert m.store.existing(["a", "b"]) == set()  # the batch is all or none
+
+
+def test_enqueue_file_keeps_the_batches_before_an_id_with_a_newline(
+    url: str, tmp_path: Path
+) -> None:
+    lines = [json.dumps({"k": k}) for k in ("a", "b", "c", "order\n7", "e")]
+    (tmp_path / "cases.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _enqueue(
+        url, "--file", str(tmp_path / "cases.jsonl"), "--id-field", "k", "--batch", "2"
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"actors: error: line 4 of '{tmp_path / 'cases.jsonl'}': field 'k' is 'order\\n7' "
+        "(control character '\\n' at position 5), not a case id"
+    )
+    assert "2 case(s) written, from lines 1 to 2" in line
+    written = _enqueue(url, "--data", "{}", "--id", "a")
+    assert written.exit_code == 1 and "already" in written.stderr  # batch 1 stays written
+    again = _enqueue(url, "--data", "{}", "--id", "c")
+    assert again.exit_code == 0, again.output  # c's batch held the bad line: none written
