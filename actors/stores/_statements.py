@@ -153,15 +153,17 @@ def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
         yield chunk, ", ".join("?" for _ in chunk)
 
 
-def group_rows(execute: Execute, ids: Sequence[str], lock: str = "") -> dict[str, Sequence[Any]]:
+def group_rows(
+    execute: Execute, ids: Sequence[str], lock: str = "", columns: str = GROUP_READ
+) -> dict[str, Sequence[Any]]:
     """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id.
 
     ``lock`` ends each query (PostgreSQL's `` FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
-    has locked the whole file already).
+    has locked the whole file already); ``columns`` may add columns after ``GROUP_READ``'s.
     """
     out: dict[str, Sequence[Any]] = {}
     for chunk, marks in in_lists(ids):
-        sql = f"SELECT {GROUP_READ} FROM jobs WHERE id IN ({marks}){lock}"
+        sql = f"SELECT {columns} FROM jobs WHERE id IN ({marks}){lock}"
         out.update((row[0], row) for row in execute(sql, chunk).fetchall())
     return out
 
