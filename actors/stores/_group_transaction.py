@@ -27,7 +27,7 @@ from actors.stores._statements import (
     Execute,
     ExecuteMany,
     SaveRow,
-    in_lists,
+    padded,
 )
 
 __all__ = ["GroupStore", "GroupTransaction", "join_reads"]
@@ -226,7 +226,9 @@ def join_reads(
 
 def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
     out: dict[tuple[str, int], int] = {}
-    for chunk, marks in in_lists(parents):
+    for i in range(0, len(parents), 500):
+        chunk, size = padded(parents[i : i + 500])
+        marks = ", ".join(["?"] * size)
         sql = f"SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id IN ({marks})"
         out.update(((pid, int(gen)), int(n)) for pid, gen, n in execute(sql, chunk).fetchall())
     return out
@@ -234,9 +236,9 @@ def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
 
 def _present(execute: Execute, keys: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
     out: set[tuple[str, int, int]] = set()
-    for i in range(0, len(keys), 300):  # 3 parameters each: 900, under SQLite's 999
-        chunk = keys[i : i + 300]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
+    for i in range(0, len(keys), 256):  # 3 parameters each: 768, under SQLite's 999
+        chunk, size = padded(keys[i : i + 256])
+        values = ", ".join(["(?, ?, ?)"] * size)
         # A join on the keys, not "(parent_id, gen, branch_index) IN (VALUES ...)":
         # SQLite scans the whole table for that row-value IN, so every group would read
         # every arrival ever stored; joined, each key is one primary-key search.

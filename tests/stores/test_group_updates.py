@@ -102,3 +102,22 @@ def _stored(group):
         assert error is None
 
     return run
+
+
+def test_a_group_reads_its_rows_in_a_few_statement_shapes(group):
+    # The group's reads pad their lists of ids to a few sizes (repeating the last id),
+    # so SQLite prepares a handful of statements for any mix of group sizes.
+    from actors.stores._statements import padded
+
+    assert padded(["a"]) == (["a"] * 4, 4)
+    assert padded(["a", "b", "c", "d", "e"]) == (["a", "b", "c", "d", "e", "e", "e", "e"], 8)
+    assert padded(list(range(500))) == (list(range(500)), 500)
+    jobs = [rec(f"p{i}") for i in range(37)]
+    for job in jobs:
+        group.create(job)
+    calls = Callbacks()
+    with plugged(group):
+        for i, job in enumerate(jobs):
+            submit(group, calls(i), saving(job, step=f"s{i}"))
+    assert all(error is None for _, error, _, _ in calls.wait(len(jobs)))
+    assert [group.load(job.id).step for job in jobs] == [f"s{i}" for i in range(37)]
