@@ -27,7 +27,7 @@ from actors.stores._statements import (
     Execute,
     ExecuteMany,
     SaveRow,
-    in_lists,
+    padded,
 )
 
 __all__ = ["GroupStore", "GroupTransaction", "join_reads"]
@@ -76,6 +76,7 @@ class GroupTransaction:
         parents = {arrival.parent_id for part in slices for arrival in part.arrivals}
         ids.update(parents)
         stored = store._group_rows(execute, sorted(ids))
+        foreign = _foreign(stored, store.owner)
         # What join_arrivals and join_counts hold of this group's arrivals, read once:
         # the group's own keys only, so a wide split costs no more per group than a
         # narrow one.
@@ -92,7 +93,7 @@ class GroupTransaction:
         created: set[str] = set()  # ids the group's admissions so far create
         for k, part in enumerate(slices):
             try:
-                self._admit(part, stored, saved, joins, counts, created)
+                self._admit(part, stored, foreign, saved, joins, counts, created)
             except (LeaseLostError, JobNotFoundError, CodecError, JobExistsError) as exc:
                 self.results[k] = exc
                 continue
@@ -149,6 +150,7 @@ class GroupTransaction:
         self,
         part: Slice,
         stored: Mapping[str, Sequence[Any]],
+        foreign: Mapping[str, Sequence[Any]],
         saved: Mapping[str, Sequence[Any]],
         joins: dict[str, JoinCount],
         counts: Mapping[tuple[str, int], int],
@@ -157,21 +159,24 @@ class GroupTransaction:
         """Raise why ``part`` cannot be stored; else make ready the joins its arrivals count at.
 
         ``stored``: the rows as the transaction read them (their stamps do not change
-        within it); ``saved``: parents' rows as earlier slices of the group saved them;
-        ``created``: ids the group's earlier admissions create.
+        within it), and ``foreign`` those of them another worker's stamp is on;
+        ``saved``: parents' rows as earlier slices of the group saved them; ``created``:
+        ids the group's earlier admissions create.
         """
         if not part.fence:  # an admission: its ids must be free
             _free(part, stored, created)
-        owner = self.store.owner
-        if owner is not None and part.fence:
+        elif foreign:
+            owner = self.store.owner
             for _, _, job in part.rows:
-                row = stored.get(job.id)
-                if row is not None and row[1] not in (None, owner):
+                row = foreign.get(job.id)
+                if row is not None:
                     raise LeaseLostError(job.id, row[2], row[1], owner)
             for arrival in part.arrivals:
-                row = stored.get(arrival.parent_id)
-                if row is not None and row[1] not in (None, owner):
+                row = foreign.get(arrival.parent_id)
+                if row is not None:
                     raise LeaseLostError(arrival.parent_id, row[2], row[1], owner)
+        if not part.arrivals:
+            return
         fresh: dict[str, JoinCount] = {}
         for arrival in part.arrivals:
             pid = arrival.parent_id
@@ -187,6 +192,16 @@ class GroupTransaction:
             if join.counts(arrival.gen):
                 join.check(self.store.codec)  # readable, or CodecError before anything counts
         joins.update(fresh)
+
+
+def _foreign(stored: Mapping[str, Sequence[Any]], owner: str | None) -> dict[str, Sequence[Any]]:
+    """The rows another worker's stamp is on (none, nearly always), found once per group.
+
+    A fenced slice that writes one, or counts an arrival at one, is left out.
+    """
+    if owner is None:
+        return {}
+    return {job_id: row for job_id, row in stored.items() if row[1] not in (None, owner)}
 
 
 def _free(part: Slice, stored: Mapping[str, Sequence[Any]], created: set[str]) -> None:
@@ -211,7 +226,9 @@ def join_reads(
 
 def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
     out: dict[tuple[str, int], int] = {}
-    for chunk, marks in in_lists(parents):
+    for i in range(0, len(parents), 500):
+        chunk, size = padded(parents[i : i + 500])
+        marks = ", ".join(["?"] * size)
         sql = f"SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id IN ({marks})"
         out.update(((pid, int(gen)), int(n)) for pid, gen, n in execute(sql, chunk).fetchall())
     return out
@@ -219,9 +236,9 @@ def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
 
 def _present(execute: Execute, keys: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
     out: set[tuple[str, int, int]] = set()
-    for i in range(0, len(keys), 300):  # 3 parameters each: 900, under SQLite's 999
-        chunk = keys[i : i + 300]
-        values = ", ".join("(?, ?, ?)" for _ in chunk)
+    for i in range(0, len(keys), 256):  # 3 parameters each: 768, under SQLite's 999
+        chunk, size = padded(keys[i : i + 256])
+        values = ", ".join(["(?, ?, ?)"] * size)
         # A join on the keys, not "(parent_id, gen, branch_index) IN (VALUES ...)":
         # SQLite scans the whole table for that row-value IN, so every group would read
         # every arrival ever stored; joined, each key is one primary-key search.

@@ -17,6 +17,8 @@ from actors.stores._statements import STATE_VALUES
 
 __all__ = ["read_arrivals", "read_row", "row_params", "storable_text"]
 
+_WAITING = JobState.WAITING
+
 
 def storable_text(text: str | None) -> str | None:
     """``text`` as every database takes it: a lone surrogate or a NUL becomes its escape.
@@ -39,18 +41,22 @@ def row_params(
     The record's columns, then created_at, updated_at, finished_at and ``lease`` (the
     stamp and expiry a new row gets).
     """
-    where = f"data of job {job.id}"
-    data = codec.encode(job.data, where)
+    # Every save of every step passes here: the common case (plain data, no event, no
+    # error) makes no call it does not need, and no error message until one is raised.
+    data = codec.plain_text(job.data)
+    if data is None:
+        data = codec.encode(job.data, f"data of job {job.id}")
     event = None
     if job.event is not None:
         event = codec.encode(list(job.event), f"event of job {job.id}")
+    state = job.state
     arrivals = None
-    if job.arrivals or (job.state is JobState.WAITING and job.split_total and not job.joined):
+    if job.arrivals or (state is _WAITING and job.split_total and not job.joined):
         # A parent waiting on its split is saved with its arrivals as the record holds
         # them, even none: the row's map then replaces those recorded for the split
         # before (a trigger clears them), as an operator's reopening of a branch needs.
         arrivals = codec.encode(job.arrivals, f"arrivals of job {job.id}")
-    state = job.state._value_  # a plain attribute (.value is a descriptor)
+    error, branch_error = job.error, job.branch_error
     return (
         job.id,
         job.case_id,
@@ -58,11 +64,11 @@ def row_params(
         job.version,
         job.step,
         data,
-        state,
+        state._value_,  # a plain attribute (.value is a descriptor)
         job.parent_id,
         job.branch_index,
         job.attempt,
-        storable_text(job.error),
+        error if error is None else storable_text(error),
         job.due,
         event,
         job.split_step,
@@ -71,14 +77,14 @@ def row_params(
         arrivals,
         job.join_step,
         bool(job.joined),
-        storable_text(job.branch_error),
+        branch_error if branch_error is None else storable_text(branch_error),
         bool(job.branch_cancelled),
         job.gen,
         job.parent_gen,
         bool(job.cancel_requested),
         now,
         now,
-        now if job.state in FINAL_STATES else None,
+        now if state in FINAL_STATES else None,
         *lease,
     )
 

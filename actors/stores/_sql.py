@@ -265,7 +265,8 @@ class SqlStore(SqlAdmin, Store):
         """
         group = GroupTransaction(self, slices)
         rows = self._write_group(group.write, f"store a group of {len(slices)} slice(s)")
-        self._after_save([job for _, _, job in rows])
+        if self.retain is not None:
+            self._after_save([job for _, _, job in rows])
         return group.results
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:

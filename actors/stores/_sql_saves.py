@@ -55,6 +55,7 @@ def save_all(
 def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:
     history = None
     if store.keep_history:
+        error = job.error
         history = (
             job.id,
             store._seq(),
@@ -63,7 +64,7 @@ def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:
             job.state._value_,  # a plain attribute (.value is a descriptor)
             now,
             store.owner,
-            storable_text(job.error),
+            error if error is None else storable_text(error),
             store._started(now),
         )
     return store._params(job, now), history, job

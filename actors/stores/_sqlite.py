@@ -24,6 +24,7 @@ from actors.stores._sqlite_saves import (
     SAVE_INDEXED_FENCED,
     SAVE_PLAIN,
     SAVE_PLAIN_FENCED,
+    group_read,
     put_group,
     split_save,
 )
@@ -306,6 +307,10 @@ class SqliteStore(SqlStore):
         stored = [part for part, error in zip(slices, results, strict=True) if error is None]
         self._after_save([job for part in stored for _, _, job in part.rows])
         return results
+
+    def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
+        """The rows ``ids`` as ``put_group`` needs them read (``group_read``)."""
+        return group_read(execute, ids)
 
     def _put_group(
         self,

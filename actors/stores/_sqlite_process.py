@@ -38,8 +38,8 @@ from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLo
 from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
-from actors.stores._sqlite_saves import put_group
-from actors.stores._statements import Execute, ExecuteMany, SaveRow, group_rows
+from actors.stores._sqlite_saves import group_read, put_group
+from actors.stores._statements import Execute, ExecuteMany, SaveRow
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
@@ -302,7 +302,7 @@ class _ChildStore:
         self.owner: str | None = None
 
     def _group_rows(self, execute: Execute, ids: list[str]) -> dict[str, Sequence[Any]]:
-        return group_rows(execute, ids)
+        return group_read(execute, ids)
 
     def _join_reads(
         self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]

@@ -13,18 +13,24 @@ from typing import Any
 from actors.stores._statements import (
     COLUMNS,
     FENCE,
+    GROUP_READ,
     HISTORY,
     UPSERT,
+    Execute,
     ExecuteMany,
     SaveRow,
+    group_rows,
     latest,
 )
 
 __all__ = [
+    "GROUP_READ_SQLITE",
+    "INSERT",
     "SAVE_INDEXED",
     "SAVE_INDEXED_FENCED",
     "SAVE_PLAIN",
     "SAVE_PLAIN_FENCED",
+    "group_read",
     "put_group",
     "split_save",
 ]
@@ -37,10 +43,9 @@ __all__ = [
 # after a job is created, so a save leaves it alone. A fenced save adds the fence (no
 # other worker's stamp on the row) to both: the first then matches no row when fenced.
 _INDEXED = ("id", "state", "parent_id", "due")
-# Set when a job is created and never changed by a save, so a save need not set them:
-# case_id is indexed (jobs_case), and setting it would rewrite its index entry; workflow
-# is in no index, and setting it would only write the same text again.
-_FIXED = ("case_id", "workflow")
+# Set when a job is created and never changed by a save, and indexed (jobs_case): an
+# UPDATE that set them would rewrite their index entries on every save for nothing.
+_FIXED = ("case_id",)
 _PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED + _FIXED)
 _STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
 _plain_of = operator.itemgetter(*_PLAIN_AT)
@@ -57,62 +62,90 @@ WHERE id = ?4 AND (state IS NOT ?1 OR due IS NOT ?2 OR (finished_at IS NULL) != 
                    OR (?3 IS NOT NULL AND lease_expires IS NOT NULL))
 """
 SAVE_INDEXED_FENCED = f"{SAVE_INDEXED} AND (jobs.lease_owner IS NULL OR jobs.lease_owner = ?5)"
-# A group's transaction has read every row it writes (GROUP_READ), so it knows which saves
-# change an indexed column: those set all columns in one statement, the others only the
-# unindexed ones. The finished time is given three times, for the three CASEs.
-_SAVE_ALL = (
-    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ?, "
-    "state = ?, due = ?, "
-    "finished_at = CASE WHEN ? IS NULL THEN NULL ELSE COALESCE(finished_at, ?) END, "
-    "lease_expires = CASE WHEN ? IS NULL THEN lease_expires END "
-    "WHERE id = ?"
+# A group's transaction has read every row it writes (GROUP_READ_SQLITE), so each row is
+# updated by a statement that sets only what may have changed: the columns a step changes
+# (_HOT), the others (_COLD) only when one of them differs from the row read, and each
+# indexed column only when it changes (an index entry costs most to rewrite). A row with
+# an arrivals map always sets its columns: that fires the trigger that clears what was
+# recorded for its split (migration 5), as every save of such a row does. Rows sharing a
+# statement go in one executemany.
+_HOT = ("step", "data", "attempt", "error", "event")
+_COLD = tuple(COLUMNS[i] for i in _PLAIN_AT if COLUMNS[i] not in _HOT)
+_READ = tuple(c.strip() for c in GROUP_READ.split(","))
+GROUP_READ_SQLITE = ", ".join((*_READ, *(c for c in _COLD if c not in _READ)))
+_READ_AT = {c: i for i, c in enumerate(GROUP_READ_SQLITE.split(", "))}
+_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES = (
+    _READ_AT[c] for c in ("state", "due", "finished_at", "lease_expires")
 )
-# Where the indexed columns sit in a group's read of a row (see GROUP_READ).
-_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES = 7, 8, 9, 10
+_cold_of = operator.itemgetter(*(COLUMNS.index(c) for c in _COLD))
+_cold_read = operator.itemgetter(*(_READ_AT[c] for c in _COLD))
+_hot_of = operator.itemgetter(*(COLUMNS.index(c) for c in _HOT))
+_ARRIVALS_AT, _UPDATED_AT = COLUMNS.index("arrivals"), len(COLUMNS) + 1
+# The indexed columns an update may set, by bit: each only when it changed. A finished
+# time is set when the row finishes or is reopened (a finished row keeps its first one),
+# and a finishing row's lease expiry is cleared.
+_STATE, _DUE, _FINISHED, _EXPIRES = 1, 2, 4, 8
+_SETS = ((_STATE, "state = ?"), (_DUE, "due = ?"), (_FINISHED, "finished_at = ?"))
+_updates: dict[tuple[bool, int], str] = {}
+# A new row (a split's branch): the transaction read that no row holds its id.
+INSERT = UPSERT[: UPSERT.index("ON CONFLICT")]
 
 
-def _changes_indexed(params: tuple[Any, ...], stored: Sequence[Any]) -> bool:
-    """Whether a save sets an indexed column of the row ``stored`` as SAVE_INDEXED would."""
-    finished = params[_FINISHED_AT]
-    return (
-        stored[_READ_STATE] != params[_STATE_AT]
-        or stored[_READ_DUE] != params[_DUE_AT]
-        or (stored[_READ_FINISHED] is None) != (finished is None)
-        or (finished is not None and stored[_READ_EXPIRES] is not None)
-    )
+def _update(cold: bool, mask: int) -> str:
+    """The UPDATE that sets the hot columns (and the cold ones), and the indexed in ``mask``."""
+    sql = _updates.get((cold, mask))
+    if sql is None:
+        names = [COLUMNS[i] for i in _PLAIN_AT] if cold else list(_HOT)
+        sets = [f"{c} = ?" for c in names] + ["updated_at = ?"]
+        sets += [text for bit, text in _SETS if mask & bit]
+        if mask & _EXPIRES:
+            sets.append("lease_expires = NULL")
+        sql = _updates[cold, mask] = f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?"
+    return sql
 
 
-def _save_all_params(params: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A save's parameters for _SAVE_ALL."""
-    finished = params[_FINISHED_AT]
-    state, due = params[_STATE_AT], params[_DUE_AT]
-    return (*_plain_of(params), params[-5], state, due, finished, finished, finished, params[0])
+def group_read(execute: Execute, ids: Sequence[str]) -> dict[str, Sequence[Any]]:
+    """The ``GROUP_READ_SQLITE`` columns of the rows ``ids`` (those that exist), by id."""
+    return group_rows(execute, ids, columns=GROUP_READ_SQLITE)
 
 
 def put_group(
     executemany: ExecuteMany, rows: Sequence[SaveRow], stored: Mapping[str, Sequence[Any]]
 ) -> None:
-    """Write a group's rows (``stored``: the rows as the group's transaction read them).
+    """Write a group's rows; ``stored``: the rows as its transaction read them (``group_read``).
 
-    Existing rows get the unindexed columns, and the indexed ones only where they changed
-    (see _SAVE_ALL); new rows (a split's branches) are inserted.
+    Existing rows get what changed (see _update); new rows (a split's branches) are
+    inserted.
     """
     last, history = latest(rows)
-    plain, changed, new = [], [], []
+    shapes: dict[tuple[bool, int], list[list[Any]]] = {}
+    new = []
     for params in last:
         before = stored.get(params[0])
         if before is None:
             new.append(params)
-        elif _changes_indexed(params, before):
-            changed.append(_save_all_params(params))
-        else:
-            plain.append(split_save(params)[0])
-    if plain:
-        executemany(SAVE_PLAIN, plain)
-    if changed:
-        executemany(_SAVE_ALL, changed)
+            continue
+        cold = params[_ARRIVALS_AT] is not None or _cold_of(params) != _cold_read(before)
+        values = [*(_plain_of(params) if cold else _hot_of(params)), params[_UPDATED_AT]]
+        mask = 0
+        if before[_READ_STATE] != params[_STATE_AT]:
+            mask = _STATE
+            values.append(params[_STATE_AT])
+        if before[_READ_DUE] != params[_DUE_AT]:
+            mask |= _DUE
+            values.append(params[_DUE_AT])
+        finished = params[_FINISHED_AT]
+        if (before[_READ_FINISHED] is None) != (finished is None):
+            mask |= _FINISHED
+            values.append(finished)
+        if finished is not None and before[_READ_EXPIRES] is not None:
+            mask |= _EXPIRES
+        values.append(params[0])
+        shapes.setdefault((cold, mask), []).append(values)
+    for (cold, mask), many in shapes.items():
+        executemany(_update(cold, mask), many)
     if new:
-        executemany(UPSERT, new)
+        executemany(INSERT, new)
     if history:
         executemany(HISTORY, history)
 

@@ -38,6 +38,7 @@ __all__ = [
     "group_rows",
     "in_lists",
     "latest",
+    "padded",
 ]
 
 # Runs one statement inside the current transaction and returns a DB-API cursor.
@@ -153,15 +154,36 @@ def in_lists(ids: Sequence[str]) -> Iterator[tuple[list[str], str]]:
         yield chunk, ", ".join("?" for _ in chunk)
 
 
-def group_rows(execute: Execute, ids: Sequence[str], lock: str = "") -> dict[str, Sequence[Any]]:
+def padded(ids: Sequence[Any]) -> tuple[list[Any], int]:
+    """``ids`` (not empty) padded to the next of a few sizes by repeating the last one.
+
+    For a statement whose ``?`` marks grow with ``ids`` and that reads a set (an ``IN``
+    list, a join on keys): a repeated id changes nothing of what it finds, and a group's
+    reads then come in a few shapes that SQLite prepares once, not one per group size.
+    """
+    size = len(ids)
+    bucket = next((b for b in _PADS if b >= size), size)
+    chunk = list(ids)
+    chunk.extend([chunk[-1]] * (bucket - size))
+    return chunk, bucket
+
+
+_PADS = (4, 8, 16, 32, 64, 128, 256, 500)
+
+
+def group_rows(
+    execute: Execute, ids: Sequence[str], lock: str = "", columns: str = GROUP_READ
+) -> dict[str, Sequence[Any]]:
     """The ``GROUP_READ`` columns of the rows ``ids`` (those that exist), by id.
 
     ``lock`` ends each query (PostgreSQL's `` FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``
-    has locked the whole file already).
+    has locked the whole file already); ``columns`` may add columns after ``GROUP_READ``'s.
     """
     out: dict[str, Sequence[Any]] = {}
-    for chunk, marks in in_lists(ids):
-        sql = f"SELECT {GROUP_READ} FROM jobs WHERE id IN ({marks}){lock}"
+    for i in range(0, len(ids), 500):
+        chunk, size = padded(ids[i : i + 500])
+        marks = ", ".join(["?"] * size)
+        sql = f"SELECT {columns} FROM jobs WHERE id IN ({marks}){lock}"
         out.update((row[0], row) for row in execute(sql, chunk).fetchall())
     return out
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from actors import CodecError
 from actors.stores import DEFAULT_CODEC, Codec, register_dataclass
+from actors.stores._plain_data import plain
 
 
 @dataclass
@@ -332,6 +333,20 @@ def test_hypothesis_encode_writes_what_the_checked_path_writes(value):
             return "refused", str(exc)
 
     assert outcome(codec.encode) == outcome(lambda v: _ENCODER.encode(codec.to_tree(v)))
+
+
+@given(mixed | st.sampled_from(["\udc80", {"k": ["\ud800"]}, {"\udfff": 1}]))
+def test_hypothesis_plain_text_is_what_encode_writes_or_none(value):
+    # A save's fast path: the text encode() writes, or None where encode() must walk
+    # the value (not plain JSON) or refuse it (a lone surrogate), naming where.
+    codec = Codec()
+    codec.register(Point)
+    text = codec.plain_text(value)
+    if text is not None:
+        assert text == codec.encode(value)
+    elif plain(value, 0):
+        with pytest.raises(CodecError, match="lone surrogate"):
+            codec.encode(value)
 
 
 def test_a_deep_plain_value_is_refused_like_any_other():
