@@ -115,7 +115,6 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             self.codec.check(data, f"data of job {job_id}")
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
-        self._created.setdefault(job_id, now)
         if note and self.keep_history:
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
             # every item an atom (the state's name, not the enum), so a long
@@ -130,8 +129,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 began = cell[0]
                 cell[0] = now
             rows = self._history.get(job_id)
-            if rows is None:
+            if rows is None:  # the job's first save: when it was created, too
                 rows = self._history[job_id] = []
+                self._created.setdefault(job_id, now)
             # One extend of a tuple: atomic, so a reader copying the list sees whole rows.
             rows += (
                 next(self._seq),
@@ -147,6 +147,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             if len(rows) >= 2 * self._history_items:
                 # The oldest half goes in one cut: amortised, a constant per save.
                 del rows[: len(rows) - self._history_items]
+        else:
+            self._created.setdefault(job_id, now)
         if state in FINAL_STATES:
             self._finished[job_id] = saved
             self._live.pop(job_id, None)
