@@ -74,6 +74,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self.keep_history = history
         self.history_rows = history_rows
         self._history_items = history_rows * _ROW  # what a trim leaves of a job's list
+        self._history_cap = 2 * self._history_items  # the length that makes a trim
         # Per job: when it was first saved (its last save's time is in its saved tuple),
         # and its history rows (seq, step, attempt, state, at, worker, error, action,
         # started; one after another in one flat list), both dropped with the job. Rows
@@ -144,7 +145,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 None,
                 began,
             )
-            if len(rows) >= 2 * self._history_items:
+            if len(rows) >= self._history_cap:
                 # The oldest half goes in one cut: amortised, a constant per save.
                 del rows[: len(rows) - self._history_items]
         else:
