@@ -204,9 +204,12 @@ class CaseBook:
     def _forget(self, job: JobRecord, effects: list[Effect]) -> JobRecord | None:
         """Finalize ``job`` alone; its parent if that ended with it (to finalize next)."""
         job_id = job.id
-        self.held.discard(job_id)
-        self.cancels.discard(job_id)
-        self.stopping.pop(job_id, None)
+        if self.held:  # these three are mostly empty: a test each, no call
+            self.held.discard(job_id)
+        if self.cancels:
+            self.cancels.discard(job_id)
+        if self.stopping:
+            self.stopping.pop(job_id, None)
         self.out.discard(job_id)
         self.jobs.pop(job_id, None)
         self.kids.pop(job_id, None)

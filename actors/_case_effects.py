@@ -1,7 +1,10 @@
 """What the case book decides: the effects the Scheduler carries out, in order.
 
-Each is a plain frozen record naming a job (see ``CaseBook``); ``split_outcome`` says how
-a split that no join continued ends.
+Each is a plain record naming a job (see ``CaseBook``); ``split_outcome`` says how a
+split that no join continued ends. Nothing changes an effect once it is made; they are
+not frozen dataclasses only because a frozen one costs about twice as much to make, and
+the Scheduler makes two for every job (``Ready`` and ``Finished``). They never leave the
+Scheduler's thread.
 """
 
 from __future__ import annotations
@@ -22,35 +25,35 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Save:
     """Store ``job`` as it is now (a fenced save drops its case)."""
 
     job: JobRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ready:
     """Put ``job`` in the work channel for a runner."""
 
     job: JobRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Park:
     """``job`` waits: arm its timer and register the events its step waits on."""
 
     job: JobRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finished:
     """``job`` ended for good: count it, drop its timer and correlations, resolve a root."""
 
     job: JobRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cancel:
     """Cancel ``job`` and its branches (a sibling won a Discriminator): ``CaseBook.cancel``."""
 
@@ -58,7 +61,7 @@ class Cancel:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Withdraw:
     """Take ready ``job`` back from the work channel and end it cancelled.
 

@@ -63,7 +63,9 @@ class Effects:
         self._jobs = book.jobs
         self._crew = crew
         self._time = time
+        self._timed = time.timed  # read here, to skip the calls for a job with no timer
         self._correlations = correlations
+        self._waiting = correlations.by_job()  # likewise for a job that waits on no event
         self._poller = poller
         self._lost = poller.leases.lost  # read here; changed by the poller alone
         self._tally = tally
@@ -122,9 +124,11 @@ class Effects:
     def _finished(self, job: JobRecord) -> None:
         """``job`` ended for good: its timer, correlations, figures and handle."""
         job_id = job.id
-        if self._time.cancel(job_id):
+        # Most jobs end with no timer and no event pending: two lookups, no calls.
+        if job_id in self._timed and self._time.cancel(job_id):
             self.rearm()
-        self._correlations.withdraw(job_id, EventOutcome.FINISHED)
+        if job_id in self._waiting:
+            self._correlations.withdraw(job_id, EventOutcome.FINISHED)
         self._tally.ended(job.state)
         if self._c.metrics is not None:
             self._c.metrics.finished(job.workflow, job.state)

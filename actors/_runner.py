@@ -41,11 +41,14 @@ from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
     from actors._engine import EngineConfig
     from actors._job import JobRecord
     from actors._leases import LeaseGuard
+    from actors._steps import Step
+    from actors._workflow import Workflow
 
 __all__ = ["Runner", "correlations_for", "default_merge"]
 
@@ -79,6 +82,9 @@ class Runner(pykka.Actor):
         self._scheduler = scheduler
         self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed)
         self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
+        # Per workflow: (workflow, its steps, its inline tasks), looked up once, not per
+        # slice (an engine's workflows never change).
+        self._plans: dict[tuple[str, int], tuple[Workflow, Mapping[str, Step], Any]] = {}
         # A stop from outside the Mediator (pykka.ActorRegistry.stop_all()) is a
         # non-draining stop: every runner stops before its next step, not after the
         # jobs its delivery would still run.
@@ -222,14 +228,18 @@ class Runner(pykka.Actor):
                 self._scheduler.tell(m.RunnerIdle(self._index))
 
     def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912, PLR0915 - one hot loop
-        try:
-            wf = self._e.workflow(job.workflow, job.version)
-        except UnknownWorkflowError as exc:
-            return self._end.finish(job, JobState.FAULTED, str(exc))
+        key = (job.workflow, job.version)
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                wf = self._e.workflow(job.workflow, job.version)
+            except UnknownWorkflowError as exc:
+                return self._end.finish(job, JobState.FAULTED, str(exc))
+            plan = self._plans[key] = (wf, wf.steps, self._steps.plain_tasks(wf))
+        wf, steps, plain = plan
         store = self._e.store
         metrics = self._e.metrics
         tracer = self._e.tracer
-        steps = wf.steps
         kinds, steps_of = self._steps.KINDS, self._steps
         engine = self._e
         lane = self._lane
@@ -240,7 +250,8 @@ class Runner(pykka.Actor):
         # Sequential steps with a data-only task run inline below (what the interpreter's
         # ``sequential`` does, without its dispatch), unless a tracer or metrics time
         # every step; the checks between two steps and the harness's hook are the same.
-        plain = self._steps.plain_tasks(wf) if tracer is None and metrics is None else _NO_TASKS
+        if tracer is not None or metrics is not None:
+            plain = _NO_TASKS
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._end.finish(job, JobState.CANCELLED, job.error or "cancelled")

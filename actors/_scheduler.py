@@ -199,17 +199,20 @@ class Scheduler(pykka.Actor):
         name = _HANDLER_NAMES.get(kind)
         if name is None:
             return super().on_receive(message)
-        if kind in REPORTS and self._crew.reported():  # the backlog that held
-            self._dispatch()  # admission back shrank
-        if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
-            logger.info(
-                "ignoring a report on job %s: its case is another worker's now",
-                message.job.id,
-                extra=job_log(message.job),
-            )
-            self._check_drain()
-            return None
-        if kind in REPORTS:  # the record a report carries is the Scheduler's again
+        if kind in REPORTS:
+            channel = self._channel  # Crew.reported(), inlined: once per report
+            channel.handled += 1
+            if channel.wants_admission():  # the backlog that held admission back shrank
+                self._dispatch()
+            if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
+                logger.info(
+                    "ignoring a report on job %s: its case is another worker's now",
+                    message.job.id,
+                    extra=job_log(message.job),
+                )
+                self._check_drain()
+                return None
+            # The record a report carries is the Scheduler's again.
             if kind is m.SpawnBranch:
                 job = message.parent  # a split's parent comes back with its first branch
             else:

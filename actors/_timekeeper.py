@@ -29,6 +29,8 @@ class Timekeeper:
 
     def __init__(self) -> None:
         self._timers = Timers()
+        self.timed = self._timers.by_job
+        """Ids of the jobs that have a timer (a read-only view; the poll's as ``POLL``)."""
         self._armed: float | None = None
 
     def park(self, job_id: str, due: float) -> None:

@@ -8,8 +8,13 @@ admission and dispatch do not slow down as timers pile up. The Scheduler owns on
 from __future__ import annotations
 
 import itertools
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedKeyList
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Timers"]
 
@@ -22,6 +27,8 @@ class Timers:
     def __init__(self) -> None:
         self._sorted: SortedKeyList = SortedKeyList(key=lambda e: (e[0], e[1]))
         self._by_job: dict[str, _Entry] = {}
+        self.by_job: Mapping[str, _Entry] = MappingProxyType(self._by_job)
+        """The timer of each job that has one (a read-only view)."""
         self._seq = itertools.count()
 
     def __len__(self) -> int:

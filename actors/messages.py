@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors._job import Job, JobRecord
 
 __all__ = [
@@ -141,7 +143,7 @@ class RunnerIdle:
     runner: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SpawnBranch:
     """Internal: one branch of a split, already saved; queue it as a job of its own.
 
@@ -152,14 +154,23 @@ class SpawnBranch:
     job: JobRecord
     parent: JobRecord | None = None
 
+    def __init__(self, job: JobRecord, parent: JobRecord | None = None) -> None:
+        _spawn_job(self, job)  # see _slot_setters
+        _spawn_parent(self, parent)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class BranchArrived:
     """Internal: branch ``job`` reached the join ``join_step`` of its parent's split."""
 
     runner: int
     job: JobRecord
     join_step: str
+
+    def __init__(self, runner: int, job: JobRecord, join_step: str) -> None:
+        _arrived_runner(self, runner)  # see _slot_setters
+        _arrived_job(self, job)
+        _arrived_join_step(self, join_step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +183,16 @@ class JobParked:
     """(correlation id, event name) pairs the job waits on; the name is "" for a reply."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class JobEnded:
     """Internal: ``job``'s own thread of control ended (DONE, FAULTED or CANCELLED)."""
 
     runner: int
     job: JobRecord
+
+    def __init__(self, runner: int, job: JobRecord) -> None:
+        _ended_runner(self, runner)  # see _slot_setters
+        _ended_job(self, job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +334,30 @@ class Drain:
 # -- internal: to a Runner -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RunJob:
     """Internal: run ``job`` from its current step until it parks, splits, joins or ends."""
 
     job: JobRecord
+
+    def __init__(self, job: JobRecord) -> None:
+        _run_job(self, job)  # see _slot_setters
+
+
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
+    """The ``__set__`` of each named slot of frozen ``cls``, for its ``__init__``.
+
+    The messages a runner sends for every slice (and the Scheduler for every ready job)
+    fill their slots through these, for about half of what the ``object.__setattr__(self,
+    name, value)`` of a generated frozen ``__init__`` costs. They stay frozen
+    (``FrozenInstanceError`` on assignment), equal by value and hashable.
+    """
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_spawn_job, _spawn_parent = _slot_setters(SpawnBranch, "job", "parent")
+_arrived_runner, _arrived_job, _arrived_join_step = _slot_setters(
+    BranchArrived, "runner", "job", "join_step"
+)
+_ended_runner, _ended_job = _slot_setters(JobEnded, "runner", "job")
+(_run_job,) = _slot_setters(RunJob, "job")

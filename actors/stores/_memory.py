@@ -74,6 +74,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self.keep_history = history
         self.history_rows = history_rows
         self._history_items = history_rows * _ROW  # what a trim leaves of a job's list
+        self._history_cap = 2 * self._history_items  # the length that makes a trim
         # Per job: when it was first saved (its last save's time is in its saved tuple),
         # and its history rows (seq, step, attempt, state, at, worker, error, action,
         # started; one after another in one flat list), both dropped with the job. Rows
@@ -115,7 +116,6 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             self.codec.check(data, f"data of job {job_id}")
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
-        self._created.setdefault(job_id, now)
         if note and self.keep_history:
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
             # every item an atom (the state's name, not the enum), so a long
@@ -130,8 +130,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 began = cell[0]
                 cell[0] = now
             rows = self._history.get(job_id)
-            if rows is None:
+            if rows is None:  # the job's first save: when it was created, too
                 rows = self._history[job_id] = []
+                self._created.setdefault(job_id, now)
             # One extend of a tuple: atomic, so a reader copying the list sees whole rows.
             rows += (
                 next(self._seq),
@@ -144,9 +145,11 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 None,
                 began,
             )
-            if len(rows) >= 2 * self._history_items:
+            if len(rows) >= self._history_cap:
                 # The oldest half goes in one cut: amortised, a constant per save.
                 del rows[: len(rows) - self._history_items]
+        else:
+            self._created.setdefault(job_id, now)
         if state in FINAL_STATES:
             self._finished[job_id] = saved
             self._live.pop(job_id, None)
