@@ -128,10 +128,8 @@ def test_a_worker_restarted_under_its_name_runs_all_its_cases_not_only_what_fits
     store.close()
 
 
-def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
-    # Capacity 1: the start takes one case, which parks on an hour's timer. Its place is
-    # free again, so the next look (a tenth of the interval on: the start filled every
-    # place) claims the second case, long before the first one's timer is due.
+def _napping_flow() -> tuple[Workflow, list[int], threading.Condition]:
+    """A flow whose first step records ``data["n"]`` (under ``cond``), then naps an hour."""
     began: list[int] = []
     cond = threading.Condition()
 
@@ -149,6 +147,14 @@ def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
             Sequential("last", lambda data: None),
         ],
     )
+    return flow, began, cond
+
+
+def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
+    # Capacity 1: the start takes one case, which parks on an hour's timer. Its place is
+    # free again, so the next look (a tenth of the interval on: the start filled every
+    # place) claims the second case, long before the first one's timer is due.
+    flow, began, cond = _napping_flow()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     for n in range(2):
@@ -174,23 +180,7 @@ def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
 def test_a_place_freed_by_a_parked_case_is_filled_at_once_when_watched(tmp_path):
     # As above, with the store watching its file: the first case's park is a commit, the
     # watcher sees the second case free, and the worker claims it with the clock standing.
-    began: list[int] = []
-    cond = threading.Condition()
-
-    def first(data: dict[str, Any]) -> None:
-        with cond:
-            began.append(data["n"])
-            cond.notify_all()
-
-    flow = Workflow(
-        "napping",
-        start="first",
-        steps=[
-            Sequential("first", first, next="nap"),
-            Wait("nap", 3600, next="last"),
-            Sequential("last", lambda data: None),
-        ],
-    )
+    flow, began, cond = _napping_flow()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     store = open_store(url)
     for n in range(2):
