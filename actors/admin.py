@@ -48,6 +48,7 @@ from actors._admin_model import (
 from actors._cases import shown_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobState
+from actors._text import is_unicode
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Held, JobQuery, StoredJob
 
@@ -338,7 +339,13 @@ def _position(cursor: str) -> tuple[float, str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, job_id = json.loads(text)
-        if type(created) in (int, float) and math.isfinite(created) and isinstance(job_id, str):
+        if (
+            type(created) in (int, float)
+            and math.isfinite(created)
+            and isinstance(job_id, str)
+            and "\x00" not in job_id  # no id ever held one: PostgreSQL's text holds none
+            and is_unicode(job_id)  # nor a lone surrogate, which SQLite cannot encode
+        ):
             return float(created), job_id
     except (ValueError, TypeError):
         pass

@@ -8,7 +8,9 @@ On SQLite the work of one page is counted in SQLite's own steps
 the plans are, after ``ANALYZE``.
 """
 
+import base64
 import itertools
+import json
 import sqlite3
 from typing import Any
 
@@ -250,3 +252,17 @@ def test_offset_still_pages_and_counts_past_a_cursor(store):
 def test_a_cursor_that_is_none_is_refused_by_name(cursor):
     with Admin("memory://") as admin, pytest.raises(ValueError, match="is not a listing cursor"):
         admin.jobs(after=cursor)
+
+
+def _crafted(job_id: str) -> str:
+    text = json.dumps([1.0, job_id])  # ASCII: a lone surrogate is written as its escape
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("job_id", ["\ud800", "a\x00b"])
+def test_a_cursor_naming_an_id_no_store_holds_is_refused_by_name(store, job_id):
+    # No case id ever held a lone surrogate or a NUL: SQLite could not encode the first
+    # (UnicodeEncodeError) and PostgreSQL's text holds neither, so the store failed.
+    fill(store, 3)
+    with Admin(store) as admin, pytest.raises(ValueError, match="is not a listing cursor"):
+        admin.jobs(after=_crafted(job_id))
