@@ -42,8 +42,12 @@ ID_RULE = (
 """What a case id is, as error messages and the docs say it."""
 
 # The C0 and C1 controls, DEL, and the line and paragraph separators: an id holding one
-# prints as broken lines (or moves the cursor) where the commands show it.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# prints as broken lines (or moves the cursor) where the commands show it. And the
+# bidirectional controls (marks, embeddings, overrides, isolates): they reorder how a
+# terminal draws the rest of the line, so an id could be shown as another one.
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:

@@ -29,7 +29,8 @@ MASK = "***"
 # patterns: masking every "ab" in every message would garble them.
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # in a log line: all but \t and \n
+# In a log line: all but \t and \n, C1 too (0x9b is a terminal's CSI, as ESC [ is).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PIECES = re.compile(r"@+")  # where readers of a URL may cut an unencoded password
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a

@@ -19,8 +19,10 @@ import actors._cases
 from actors import JobState, Mediator, Sequential, Wait, Workflow
 from actors._cli import main
 
-CASE = "[red]order-1\x1b[2J"  # markup, and an escape that would clear the screen
-SHOWN = "[red]order-1\\x1b[2J"
+# Markup, an escape that would clear the screen, and a right-to-left override that would
+# draw the rest of the line backwards.
+CASE = "[red]order-1\x1b[2J\u202e"
+SHOWN = "[red]order-1\\x1b[2J\\u202e"
 ERROR = "[/x.csv] :thumbs_up:"  # a closing tag that matches none, and an emoji code
 
 
@@ -62,6 +64,7 @@ def test_stored_text_is_shown_literally(
     assert result.exception is None, result.exception
     assert SHOWN in result.output
     assert "\x1b" not in result.output
+    assert "\u202e" not in result.output
     if command[0] != "status":  # status shows no errors
         assert ERROR in result.output
 

@@ -50,6 +50,9 @@ BAD_IDS = {
     "delete": "order\x7f7",
     "c1": "order\x857",
     "line-separator": "order\u20287",
+    "right-to-left-override": "\u202eorder-7",
+    "isolate": "order\u2066-7",
+    "right-to-left-mark": "order\u200f7",
     "one-too-long": noise(MAX_ID_LENGTH + 1),
     "20000": noise(20_000),
 }
