@@ -141,9 +141,7 @@ def run(url: str, n: int, pid: int | None, capacity: int) -> dict[str, float]:
     _counting = True
     began = time.perf_counter()
     worker = PostgresStore(url)
-    mediator = Mediator(
-        [flow], runners=4, capacity=capacity, store=worker, owner="profile-worker"
-    )
+    mediator = Mediator([flow], runners=4, capacity=capacity, store=worker, owner="profile-worker")
     try:
         while True:
             counts = store.counts()

@@ -179,7 +179,9 @@ def _join_update(sets: list[tuple[str, str]]) -> tuple[str, str]:
         "UPDATE jobs AS j SET "
         + ", ".join(f"{c} = r.{c}" if v == "?" else f"{c} = {v}" for c, v in sets)
         + ", updated_at = r.updated_at FROM (SELECT "
-        + ", ".join(f"(r->>{k})::{t} AS {c}" for k, (c, t) in enumerate(zip(names, types)))
+        + ", ".join(
+            f"(r->>{k})::{t} AS {c}" for k, (c, t) in enumerate(zip(names, types, strict=True))
+        )
         + " FROM jsonb_array_elements(?::jsonb) AS r) AS r WHERE j.id = ANY(?) AND j.id = r.id"
     )
     return one, many
@@ -190,7 +192,9 @@ _FIRED = [(c, "?") for c in ("joined", "state", "step", "join_step", "event")]
 _JOIN_UPDATES = dict([_join_update([*_FIRED, ("due", "NULL")]), _join_update([("join_step", "?")])])
 
 
-def as_one_statement(sql: str, params: Sequence[Sequence[Any]]) -> tuple[str, tuple[Any, ...]] | None:
+def as_one_statement(
+    sql: str, params: Sequence[Sequence[Any]]
+) -> tuple[str, tuple[Any, ...]] | None:
     """``executemany(sql, params)`` as one statement and its parameters, if it has one.
 
     For a group's join arrivals, counts and fired joins (more than one row): one
