@@ -11,7 +11,7 @@ carry exactly (a float infinity or NaN) still goes as one typed array per column
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
@@ -60,6 +60,23 @@ def _from_json(types: list[str]) -> str:
 
 # The same from one JSON text parameter (the server parses it about as fast).
 _UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
+# The rows the group read (and locked) before: a plain update, as the upsert would have
+# made it (created_at and the stamp kept, finished_at and the lease as UPSERT sets them),
+# without the upsert's failed insertion and second lock of every row. The ids as an
+# array too, so each row is found through the primary key whatever the planner makes of
+# the JSON rows.
+_R = [f"c{k}" for k in range(len(_ROW_TYPES))]
+_CREATED, _UPDATED, _FINISHED = _R[len(COLUMNS) : len(COLUMNS) + 3]
+_UPDATE_JSON = (
+    "UPDATE jobs AS j SET "
+    + ", ".join(f"{c} = r.{_R[k]}" for k, c in enumerate(COLUMNS) if k)
+    + f", updated_at = r.{_UPDATED}"
+    + f", finished_at = CASE WHEN r.{_FINISHED} IS NULL THEN NULL"
+    + f" ELSE COALESCE(j.finished_at, r.{_FINISHED}) END"
+    + f", lease_expires = CASE WHEN r.{_FINISHED} IS NULL THEN j.lease_expires END FROM ("
+    + ", ".join(f"(r->>{k})::{t} AS {_R[k]}" for k, t in enumerate(_ROW_TYPES))
+    + " FROM jsonb_array_elements(?::jsonb) AS r) AS r WHERE j.id = ANY(?) AND j.id = r.c0"
+).replace("FROM (", "FROM (SELECT ", 1)
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
 # What a group reads of its joins (see GroupTransaction): the counts at its parents, and
 # which of its arrivals (parent, split, branch) are stored already.
@@ -99,11 +116,23 @@ def json_rows(rows: list[Any]) -> str | None:
         return None
 
 
-def put_group(execute: Execute, rows: list[SaveRow]) -> None:
-    """Write a group's rows: its upserts and its step-history rows, one statement each."""
+def put_group(execute: Execute, rows: list[SaveRow], stored: Collection[str]) -> None:
+    """Write a group's rows: updates, upserts and step-history rows, one statement each.
+
+    ``stored``: the ids of the rows that existed before the group (read and locked by
+    its transaction): those are updated, the others upserted.
+    """
     last, history = latest(rows)
+    old = [row for row in last if row[0] in stored]
+    new = [row for row in last if row[0] not in stored] if old else last
+    if old:
+        text = json_rows(old)
+        if text is not None:
+            execute(_UPDATE_JSON, (text, [row[0] for row in old]))
+        else:  # a value JSON cannot carry exactly (a float infinity): upserted as arrays
+            new = last
     for group, as_json, as_arrays in (
-        (last, _UPSERT_JSON, _UPSERT_MANY),
+        (new, _UPSERT_JSON, _UPSERT_MANY),
         (history, _HISTORY_JSON, _HISTORY_MANY),
     ):
         if not group:
@@ -135,14 +164,50 @@ def join_reads(
     return counts, present
 
 
-def as_one_statement(sql: str, params: Sequence[Sequence[Any]]) -> tuple[str, tuple[str]] | None:
-    """``executemany(sql, params)`` as one statement and its parameter, if it has one.
+def _join_update(sets: list[tuple[str, str]]) -> tuple[str, str]:
+    """A join's ``UPDATE jobs SET <sets>, updated_at = ? WHERE id = ?``, and the same for many.
 
-    For a group's join arrivals and counts (more than one row): one statement instead of
-    one pipelined statement per row. ``None``: run them as they are.
+    The many: one JSON document of the rows' parameters, and their ids as an array too
+    (so each row is found through the primary key).
     """
+    each = ", ".join(f"{c} = {v}" for c, v in sets)
+    one = f"UPDATE jobs SET {each}, updated_at = ? WHERE id = ?"
+    marks = [c for c, v in sets if v == "?"]
+    types = [_ARRAY_TYPES.get(c, "text") for c in marks] + ["double precision", "text"]
+    names = [*marks, "updated_at", "id"]
+    many = (
+        "UPDATE jobs AS j SET "
+        + ", ".join(f"{c} = r.{c}" if v == "?" else f"{c} = {v}" for c, v in sets)
+        + ", updated_at = r.updated_at FROM (SELECT "
+        + ", ".join(
+            f"(r->>{k})::{t} AS {c}" for k, (c, t) in enumerate(zip(names, types, strict=True))
+        )
+        + " FROM jsonb_array_elements(?::jsonb) AS r) AS r WHERE j.id = ANY(?) AND j.id = r.id"
+    )
+    return one, many
+
+
+# The updates JoinCount.update makes (a fired join; a newly named join step).
+_FIRED = [(c, "?") for c in ("joined", "state", "step", "join_step", "event")]
+_JOIN_UPDATES = dict([_join_update([*_FIRED, ("due", "NULL")]), _join_update([("join_step", "?")])])
+
+
+def as_one_statement(
+    sql: str, params: Sequence[Sequence[Any]]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """``executemany(sql, params)`` as one statement and its parameters, if it has one.
+
+    For a group's join arrivals, counts and fired joins (more than one row): one
+    statement instead of one pipelined statement per row. ``None``: run them as they are.
+    """
+    if len(params) < 2:
+        return None
     as_json = _MANY_AS_JSON.get(sql)
-    if as_json is None or len(params) < 2:
+    if as_json is not None:
+        text = json_rows(list(params))
+        return None if text is None else (as_json, (text,))
+    update = _JOIN_UPDATES.get(sql)
+    if update is None:
         return None
     text = json_rows(list(params))
-    return None if text is None else (as_json, (text,))
+    return None if text is None else (update, (text, [row[-1] for row in params]))

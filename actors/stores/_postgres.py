@@ -219,7 +219,7 @@ class PostgresStore(SqlStore):
         rows: list[SaveRow],
         stored: dict[str, Sequence[Any]],
     ) -> None:
-        put_group(execute, rows)
+        put_group(execute, rows, stored)
 
     def _join_reads(
         self, execute: Execute, parents: list[str], keys: list[tuple[str, int, int]]

@@ -101,19 +101,20 @@ def claim(
         rows: list[Any] = []
         # A few statements for all the cases taken, not a few per case.
         for chunk, marks in in_lists(roots):
-            execute(
-                f"UPDATE jobs SET lease_expires = ? WHERE id IN ({marks})",
-                (now + lease_seconds, *chunk),
-            )
             # Every row of those cases, locked in insertion order (a parent before
             # its branches, the order a join arrival and a group lock them in too),
-            # then stamped with the new owner.
+            # then stamped with the new owner, and the roots (a case's root has the
+            # case's id) given the lease: one new version of each row, not two.
             found = execute(
                 f"SELECT {SELECT_LIST} FROM jobs WHERE case_id IN ({marks}) "
                 f"ORDER BY {store._order}{store._for_update}",
                 chunk,
             ).fetchall()
-            execute(f"UPDATE jobs SET lease_owner = ? WHERE case_id IN ({marks})", (owner, *chunk))
+            execute(
+                "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
+                f"THEN ? ELSE lease_expires END WHERE case_id IN ({marks})",
+                (owner, now + lease_seconds, *chunk),
+            )
             rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
         at = time.time()
         store._append(

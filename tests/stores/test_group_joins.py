@@ -123,3 +123,30 @@ def test_an_arrival_queued_after_its_parent_ended_counts_nothing_as_in_other_mod
         "the arrival was counted against the parent as read before the group and its "
         "join update overwrote the parent's final save: a CANCELLED job came back READY"
     )
+
+
+def test_joins_of_many_parents_fired_in_one_group_each_make_their_parent_ready(
+    group, make_sql_store
+):
+    # Several parents' joins fire in one group, and several others only learn their join
+    # step: PostgreSQL writes each kind of parent update for the whole group at once.
+    parents = [f"p{k}" for k in range(4)]
+    kids = {pid: split(group, pid, 2) for pid in parents}
+    calls = Callbacks()
+    with plugged(group):
+        for pid in parents[:2]:  # both branches arrive: the join fires
+            for i, kid in enumerate(kids[pid]):
+                submit(group, calls((pid, i)), *_branch_slice(pid, kid, {"b": i}))
+        for pid in parents[2:]:  # one branch arrives: the join step is named, no more
+            submit(group, calls(pid), *_branch_slice(pid, kids[pid][0], {"b": 0}))
+    assert all(error is None for _, error, _, _ in calls.wait(6))
+    reader = make_sql_store()
+    for pid in parents[:2]:
+        loaded = reader.load(pid)
+        assert (loaded.state, loaded.step, loaded.joined) == (JobState.READY, "join", True)
+        assert loaded.event == ("join", "join", None)
+        assert loaded.arrivals == {0: {"b": 0}, 1: {"b": 1}}
+    for pid in parents[2:]:
+        loaded = reader.load(pid)
+        assert (loaded.state, loaded.joined, loaded.join_step) == (JobState.WAITING, False, "join")
+        assert loaded.arrivals == {0: {"b": 0}}
