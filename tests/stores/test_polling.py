@@ -7,7 +7,7 @@ backlog lasts the worker claims again as soon as a quarter of its places are fre
 clock is manual: polls happen only when the test advances it, or when a case ends while
 the worker is backlogged, and the test reads when the next one is due. The SQLite store's
 watch of its file (which wakes a worker when a case is free, whoever wrote it) is off
-here, but in the last test: this is the schedule a worker keeps without wake-ups.
+here: this is the schedule a worker keeps without wake-ups.
 """
 
 import threading
@@ -26,9 +26,8 @@ INTERVAL = 10.0
 
 
 @pytest.fixture(autouse=True)
-def _polls_only(request, monkeypatch):
-    if "watched" not in request.node.name:
-        monkeypatch.setattr(SqliteStore, "watch", Store.watch)
+def _polls_only(monkeypatch):
+    monkeypatch.setattr(SqliteStore, "watch", Store.watch)
 
 
 def _gated_flow() -> tuple[Workflow, list[int], threading.Event, Any]:
@@ -174,23 +173,4 @@ def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
         clock.advance(due - clock.now())
         with cond:
             assert cond.wait_for(lambda: began == [0, 1], TIMEOUT), began
-    store.close()
-
-
-def test_a_place_freed_by_a_parked_case_is_filled_at_once_when_watched(tmp_path):
-    # As above, with the store watching its file: the first case's park is a commit, the
-    # watcher sees the second case free, and the worker claims it with the clock standing.
-    flow, began, cond = _napping_flow()
-    url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    store = open_store(url)
-    for n in range(2):
-        enqueue(store, flow, {"n": n})
-    clock = VirtualClock(start=time.time())
-    with (
-        Mediator(
-            [flow], runners=1, capacity=1, store=url, owner="w", clock=clock, poll_interval=INTERVAL
-        ),
-        cond,
-    ):
-        assert cond.wait_for(lambda: began == [0, 1], TIMEOUT), began
     store.close()
