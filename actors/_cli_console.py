@@ -10,25 +10,14 @@ operator copies), no emoji codes (``:thumbs_up:``), and it writes control charac
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from actors._text import printable
+
 __all__ = ["console", "printable"]
-
-# C0 controls but newline and tab, DEL and the C1 controls (0x9b is an escape, CSI), the
-# line and paragraph separators, and the bidirectional controls, which reorder how the
-# rest of a line is drawn (a stored id could be shown as another one).
-_CONTROL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def printable(text: str) -> str:
-    r"""``text`` with each control character written as its escape (``\x1b``)."""
-    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 class _PlainConsole(Console):

@@ -1,8 +1,29 @@
-"""Whether a str is text every store can keep, checked in one place."""
+"""Text in one place: whether a str is text every store can keep, and how text is shown."""
 
 from __future__ import annotations
 
-__all__ = ["is_unicode"]
+import re
+
+__all__ = ["is_unicode", "printable"]
+
+# C0 controls but newline and tab, DEL and the C1 controls (0x9b is an escape, CSI), the
+# line and paragraph separators, and the bidirectional controls, which reorder how the
+# rest of a line is drawn (a stored id could be shown as another one).
+_UNSHOWN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each character that would not show as itself written as its escape.
+
+    Those are the control characters but newline and tab (``\x1b``), the line and
+    paragraph separators and the bidirectional controls (``\u202e``): in a terminal or a
+    page they move the cursor, break lines or reorder what follows.
+    """
+    if _UNSHOWN.search(text) is None:
+        return text
+    return _UNSHOWN.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def is_unicode(text: str) -> bool:

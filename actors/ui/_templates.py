@@ -12,6 +12,7 @@ from jinja2.runtime import Context
 
 from actors._job import JobState
 from actors._redact import mask_secrets
+from actors._text import printable
 from actors._version import __version__
 
 __all__ = ["environment", "quote_part", "url_for"]
@@ -32,14 +33,18 @@ def _utc(ts: float | None) -> str:
 
 
 def _shown(value: Any) -> Any:
-    """Every value a page prints, as text a page can encode.
+    """Every value a page prints, as text a page can encode and that shows as itself.
 
     A damaged row may hold text that is not Unicode (a lone surrogate): shown escaped,
-    where it made the whole page fail to encode.
+    where it made the whole page fail to encode. Control characters and bidirectional
+    controls (in ids an earlier version stored) are shown as escapes, as the command
+    line shows them: a right-to-left override would draw one id as another.
     """
-    if type(value) is str and not value.isascii():
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
+    if type(value) is not str:
+        return value
+    if not value.isascii():
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return printable(value)
 
 
 def _ago(ts: float | None, now: float | None = None) -> str:
