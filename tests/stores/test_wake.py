@@ -6,6 +6,7 @@ PostgreSQL a ``NOTIFY`` also wakes workers in other processes, and on SQLite a w
 store notices the file's ``data_version`` move and looks for a free case.
 """
 
+import logging
 import os
 import sqlite3
 import subprocess
@@ -151,3 +152,44 @@ def test_a_stopped_worker_is_no_longer_woken(tmp_path):
     assert not _wake._watchers
     enqueue(url, flow, {"n": 1})  # nobody to wake: nothing raises
     assert ran == []
+
+
+def test_a_sqlite_watcher_that_cannot_read_its_file_says_so_once_and_opens_it_later(
+    tmp_path, caplog
+):
+    # The file is not there yet: the watcher warns once, retries every second, and once
+    # the file holds a store it wakes the watchers of its key for a free case.
+    flow, _, _ = counting_flow()
+    path = tmp_path / "later.db"
+    key = "sqlite:test-later"
+    from actors.stores import _sqlite_watch, _wake
+
+    woken = threading.Event()
+    failed_again = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.DEBUG and "watching" in record.getMessage():
+                failed_again.set()  # the second failure in a row, said at DEBUG
+
+    handler = Seen(logging.DEBUG)
+    logging.getLogger("actors.stores").addHandler(handler)
+    stop = _wake.watch(key, woken.set)
+    watcher = _sqlite_watch.Watcher(str(path), key, busy_timeout=1.0)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="actors.stores"):
+            watcher.start()
+            assert failed_again.wait(10)
+            url = f"sqlite:///{path}"
+            for n in range(50):  # until the watcher has opened the file and seen a commit
+                enqueue(url, flow, {"n": n})
+                if woken.wait(0.2):
+                    break
+            assert woken.is_set()
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        assert str(path) in warnings[0].getMessage()
+    finally:
+        watcher.close()
+        stop()
+        logging.getLogger("actors.stores").removeHandler(handler)
