@@ -115,11 +115,16 @@ class Effects:
         self.apply(self._book.end(job, state, error))
 
     def park(self, job: JobRecord, correlations: tuple[tuple[str, str], ...]) -> None:
-        """``job`` waits: its timer, if it has a due time, and the events it waits on."""
+        """``job`` waits: its timer, if it has a due time, and the events it waits on.
+
+        A case waiting on a timer or an event frees its place, as a case that ends does.
+        """
         if job.due is not None:
             self._time.park(job.id, job.due)
             self.rearm()
         self._correlations.register(job.id, correlations)
+        if job.parent_id is None:
+            self._place_freed()
 
     def _finished(self, job: JobRecord) -> None:
         """``job`` ended for good: its timer, correlations, figures and handle."""
@@ -134,11 +139,14 @@ class Effects:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
             self._c.handles.resolve(job.snapshot())
-            # Cases wait in the store (backlogged): claim as a quarter of the places free.
-            if self._poller.case_ended(self._c.gate.capacity) and self._time.wake(
-                self._c.clock.now(), stopping=self._c.stopping
-            ):
-                self.rearm()
+            self._place_freed()
+
+    def _place_freed(self) -> None:
+        """A case ended or parked: claim as a quarter of the places free (if backlogged)."""
+        if self._poller.case_ended(self._c.gate.capacity) and self._time.wake(
+            self._c.clock.now(), stopping=self._c.stopping
+        ):
+            self.rearm()
 
     def rearm(self) -> None:
         """Set the alarm again if the earliest pending timer moved."""

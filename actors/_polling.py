@@ -190,11 +190,11 @@ class Poller:
         return taken, due
 
     def case_ended(self, capacity: int) -> bool:
-        """A case ended here; whether to claim now, not at the next poll.
+        """A case ended or parked here (either frees its place): whether to claim now.
 
-        Only while ``backlogged``, once a quarter of the places (``capacity // 4``, at
-        least one) freed since the last claim: an empty store is not asked again at every
-        case's end, nor a backlogged one once per case.
+        Now rather than at the next poll: only while ``backlogged``, once a quarter of the
+        places (``capacity // 4``, at least one) freed since the last claim. An empty store
+        is not asked again at every case's end, nor a backlogged one once per case.
         """
         if not self.backlogged:
             return False
