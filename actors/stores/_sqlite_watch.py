@@ -51,9 +51,15 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="actors-sqlite-watch", daemon=True)
 
     def start(self) -> None:
-        """Start watching: commits made after this call wake (the first look is a baseline)."""
+        """Start watching: commits made after this call wake (the first look is a baseline).
+
+        A case free already wakes at once: it may have been written after the worker's
+        start looked for cases, and before this baseline.
+        """
         try:
             self.look()
+            if self._conn is not None and self._conn.execute(FREE_CASE).fetchall():
+                notify(self._key)
         except (sqlite3.Error, StoreError):
             self._forget_connection()  # the thread opens the file again, and says why
         self._thread.start()

@@ -116,6 +116,25 @@ def test_a_sqlite_watcher_wakes_only_for_a_free_case_written_since_its_last_look
         watcher.close()
 
 
+def test_a_sqlite_watcher_wakes_at_its_start_for_a_case_free_already(tmp_path):
+    # Written after a worker's start looked for cases and before its watcher's first
+    # look, a case would otherwise wait for the next poll.
+    flow, _, _ = counting_flow()
+    path, watcher = _watched(tmp_path)
+    from actors.stores import _wake
+
+    woken = threading.Event()
+    stop = _wake.watch("sqlite:test-key", woken.set)
+    try:
+        enqueue(f"sqlite:///{path}", flow, {"n": 1})  # nobody watches this key yet
+        assert not woken.is_set()
+        watcher.start()
+        assert woken.is_set()  # at once, from start()
+    finally:
+        watcher.close()
+        stop()
+
+
 def test_a_sqlite_watcher_thread_wakes_the_watchers_and_stops_with_the_last_one(tmp_path):
     flow, _, _ = counting_flow()
     path = tmp_path / "jobs.db"
