@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from actors._copy import copy_data
 from actors._errors import CodecError, JobExistsError
 from actors._job import JobRecord
-from actors._text import is_unicode
+from actors._text import UNSHOWN, is_unicode
 
 if TYPE_CHECKING:
     from actors._workflow import Workflow
@@ -41,13 +41,9 @@ ID_RULE = (
 )
 """What a case id is, as error messages and the docs say it."""
 
-# The C0 and C1 controls, DEL, and the line and paragraph separators: an id holding one
-# prints as broken lines (or moves the cursor) where the commands show it. And the
-# bidirectional controls (marks, embeddings, overrides, isolates): they reorder how a
-# terminal draws the rest of the line, so an id could be shown as another one.
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# What the commands could not show as itself (``UNSHOWN``: an id holding one prints as
+# broken lines, moves the cursor, or is drawn as another id), and tab and newline too.
+_CONTROL = re.compile(f"[\t\n{UNSHOWN}]")
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:

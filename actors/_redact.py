@@ -14,6 +14,8 @@ import re
 from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
+from actors._text import printable
+
 __all__ = [
     "MASK",
     "RedactingFilter",
@@ -29,8 +31,6 @@ MASK = "***"
 # patterns: masking every "ab" in every message would garble them.
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
-# In a log line: all but \t and \n, C1 too (0x9b is a terminal's CSI, as ESC [ is).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _PIECES = re.compile(r"@+")  # where readers of a URL may cut an unencoded password
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a
@@ -147,7 +147,9 @@ class RedactingFilter(logging.Filter):
     r"""A handler filter that masks passwords in a record's message and traceback.
 
     Control characters in the message (a terminal's escape in a job id, say) other than
-    tab and newline are written as ``\xNN``, so a log read in a terminal shows them.
+    tab and newline are written as escapes (``\x1b``), and so are the line separators and
+    the bidirectional controls (``actors._text.printable``): a log read in a terminal
+    shows them.
 
     The message is formatted (``msg % args``) and masked, and so is the traceback text
     of ``exc_info``, which standard formatters then print as given.
@@ -157,9 +159,8 @@ class RedactingFilter(logging.Filter):
         """Mask the record in place; never drops one."""
         message = record.getMessage()
         masked = mask_secrets(message)
-        if _CONTROL.search(masked) is not None:
-            # An id or an error may hold a terminal's escape: shown, not obeyed.
-            masked = _CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}", masked)
+        # An id or an error may hold a terminal's escape: shown, not obeyed.
+        masked = printable(masked)
         if masked != message or record.args:
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:

@@ -200,9 +200,7 @@ class Scheduler(pykka.Actor):
         if name is None:
             return super().on_receive(message)
         if kind in REPORTS:
-            channel = self._channel  # Crew.reported(), inlined: once per report
-            channel.handled += 1
-            if channel.wants_admission():  # the backlog that held admission back shrank
+            if self._crew.reported():  # the backlog that held admission back shrank
                 self._dispatch()
             if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
                 logger.info(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["is_unicode", "printable"]
+__all__ = ["UNSHOWN", "is_unicode", "printable"]
 
-# C0 controls but newline and tab, DEL and the C1 controls (0x9b is an escape, CSI), the
-# line and paragraph separators, and the bidirectional controls, which reorder how the
-# rest of a line is drawn (a stored id could be shown as another one).
-_UNSHOWN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# What would not show as itself: the C0 controls but newline and tab, DEL and the C1
+# controls (0x9b is a terminal's CSI, as ESC [ is), the line and paragraph separators,
+# and the bidirectional controls, which reorder how the rest of a line is drawn (a
+# stored id could be shown as another one). A character class's body, for ids too.
+UNSHOWN = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSHOWN = re.compile(f"[{UNSHOWN}]")
 
 
 def printable(text: str) -> str:

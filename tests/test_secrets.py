@@ -297,9 +297,10 @@ def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, c
     flow = Workflow("ctl", start="a", steps=[Sequential("a", broken)])
     store = f"sqlite:///{tmp_path / 'c.db'}"
     with caplog.at_level(logging.INFO, logger="actors"), Mediator([flow], store=store) as mediator:
-        handle = mediator.schedule("ctl", {}, job_id="order\x1b[2J-1\x9b2J")
+        handle = mediator.schedule("ctl", {}, job_id="order\x1b[2J-1\x9b2J\u202e")
         assert handle.result(timeout=TIMEOUT).state is JobState.FAULTED
     logged = "\n".join(r.getMessage() for r in caplog.records if "order" in r.getMessage())
-    assert "order\\x1b[2J-1\\x9b2J" in logged  # ESC, and C1's CSI (0x9b)
+    assert "order\\x1b[2J-1\\x9b2J\\u202e" in logged  # ESC, C1's CSI, an RTL override
     assert "\x1b" not in logged
     assert "\x9b" not in logged
+    assert "\u202e" not in logged

@@ -51,14 +51,9 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="actors-sqlite-watch", daemon=True)
 
     def start(self) -> None:
-        """Start watching: commits made after this call wake (the first look is a baseline).
-
-        A case free already wakes at once: it may have been written after the worker's
-        start looked for cases, and before this baseline.
-        """
+        """Start watching, with a first look on the caller's thread (see ``look``)."""
         try:
-            self.look()
-            if self._conn is not None and self._conn.execute(FREE_CASE).fetchall():
+            if self.look():
                 notify(self._key)
         except (sqlite3.Error, StoreError):
             self._forget_connection()  # the thread opens the file again, and says why
@@ -71,9 +66,11 @@ class Watcher:
             self._thread.join(1.0)
 
     def look(self) -> bool:
-        """One look: whether another connection committed and a case is now free.
+        """One look: whether a case is free and the file changed since the last look.
 
-        The first look only notes the file's version. Opens the connection on first use;
+        The first look (at the start, and after the file could not be read) counts as a
+        change: a case written meanwhile, after the worker's start looked for cases or
+        while nobody watched, wakes as well. Opens the connection on first use;
         ``sqlite3.Error`` and ``StoreError`` propagate (the thread logs them and opens the
         file again).
         """
@@ -85,7 +82,7 @@ class Watcher:
         # fetchall: each statement runs to its end, so no read transaction stays open to
         # hold back the WAL's checkpoints.
         version = conn.execute("PRAGMA data_version").fetchall()[0][0]
-        moved = self._version is not None and version != self._version
+        moved = version != self._version  # the first look has no version to compare
         self._version = version
         return moved and bool(conn.execute(FREE_CASE).fetchall())
 

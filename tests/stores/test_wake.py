@@ -100,7 +100,7 @@ def test_a_sqlite_watcher_wakes_only_for_a_free_case_written_since_its_last_look
     path, watcher = _watched(tmp_path)
     url = f"sqlite:///{path}"
     try:
-        assert not watcher.look()  # the first look notes the file's version
+        assert not watcher.look()  # the first look: no case is free
         enqueue(url, flow, {"n": 1})
         assert watcher.look()  # another connection committed, and the case is free
         assert not watcher.look()  # nothing written since
