@@ -42,11 +42,13 @@ _UPSERT_MANY = (
     f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
     + _ON_CONFLICT
 )
+# A group's history rows, packed (see actors.stores._history_rows).
 _HISTORY_INTO = (
-    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started) "
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started, "
+    "more) "
 )
 _HISTORY_TYPES = ["text", "bigint", "text", "integer", "text"]
-_HISTORY_TYPES += ["double precision", "text", "text", "double precision"]
+_HISTORY_TYPES += ["double precision", "text", "text", "double precision", "text"]
 _HISTORY_MANY = (
     f"{_HISTORY_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _HISTORY_TYPES)})"
 )

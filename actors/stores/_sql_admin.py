@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, Request, StoredJob
+from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
 from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
@@ -145,13 +146,13 @@ class SqlAdmin:
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
         rows = self._read(
-            f"SELECT {_HISTORY_FULL} FROM step_history WHERE job_id = ? ORDER BY seq",
+            f"SELECT {_HISTORY_FULL}, more FROM step_history WHERE job_id = ? ORDER BY seq",
             (job_id,),
             f"read the history of job {job_id}",
         )
         return [
             HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
-            for r in rows
+            for r in unpack(rows)
         ]
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:

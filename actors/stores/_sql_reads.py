@@ -15,6 +15,7 @@ from actors._errors import CodecError
 from actors._job import Job, JobRecord, JobState, branch_fault
 from actors._redact import redacted_logger
 from actors.stores._admin_types import TAKEOVER
+from actors.stores._history_rows import unpack
 from actors.stores._joins import ARRIVALS_OF
 from actors.stores._statements import (
     FAULTED_VALUE,
@@ -167,12 +168,13 @@ def history(store: SqlStore, job_id: str) -> list[tuple[str | None, int, str, fl
     A takeover's row (``step_history`` notes who took the case over) is not a save.
     """
     rows = store._read(
-        "SELECT step, attempt, state, at FROM step_history WHERE job_id = ? "
-        "AND (action IS NULL OR action NOT LIKE ?) ORDER BY seq",
+        "SELECT job_id, seq, step, attempt, state, at, worker, error, action, started, more "
+        "FROM step_history WHERE job_id = ? AND (action IS NULL OR action NOT LIKE ?) "
+        "ORDER BY seq",
         (job_id, f"{TAKEOVER}%"),
         f"read the history of job {job_id}",
     )
-    return [(step, int(attempt), state, float(at)) for step, attempt, state, at in rows]
+    return [(e[2], int(e[3]), e[4], float(e[5])) for e in unpack(rows)]
 
 
 def due_timers(store: SqlStore, now: float) -> list[str]:

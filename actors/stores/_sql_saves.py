@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from actors._errors import CodecError, JobExistsError, LeaseLostError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._group import Slice
+from actors.stores._history_rows import PACKED, pack
 from actors.stores._rows import storable_text
 from actors.stores._statements import (
     DATA_AT,
-    HISTORY,
     STAMP_OF,
     UPSERT,
     UPSERT_FENCED,
@@ -103,9 +103,8 @@ def put_rows(
             execute(UPSERT, params)
         elif execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
             raise store._lost(execute, job)
-    for _, history, _ in rows:
-        if history is not None:
-            execute(HISTORY, history)
+    for packed in pack([history for _, history, _ in rows if history is not None]):
+        execute(PACKED, packed)
 
 
 def after_save(store: SqlStore, jobs: list[JobRecord]) -> None:

@@ -81,7 +81,7 @@ def _at_version_6(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
     with monkeypatch.context() as patch:
         patch.setattr(_schema, "MIGRATIONS", MIGRATIONS[:6])
-        store = open_store(url)
+        store = open_store(url, history=False)  # this release's history rows need migration 8
         store.create_many([JobRecord(f"c{n}", f"c{n}", "w", 1, "a", {}) for n in range(3)])
         store.close()
 
@@ -97,7 +97,8 @@ def test_a_store_before_the_listing_indexes_is_refused_to_readers_then_upgraded(
     listing = ["jobs", "list", "--store", url, "--json"]
     refused = CliRunner().invoke(main, listing)
     assert refused.exit_code != 0
-    assert "has schema version 6, this version of actors reads 7" in refused.output
+    newest = MIGRATIONS[-1].version
+    assert f"has schema version 6, this version of actors reads {newest}" in refused.output
     assert "run `actors db upgrade` first" in refused.output
     upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert upgraded.exit_code == 0, upgraded.output

@@ -1,0 +1,77 @@
+"""Step-history rows in the SQL stores: one table row per job per transaction.
+
+A save appends one history entry (the job's step, attempt and state, when, by whom).
+A slice saves one job several times (a chain of steps, a split, a join), and every table
+row costs the database the same whatever it holds: a heap tuple, an index entry, their
+log records. So the entries a transaction writes for one job, by one worker, share one
+row: the first entry in the row's columns, the others (oldest first) in its ``more``
+column as a JSON array of ``[seq, step, attempt, state, at, error, started]``. W's 25
+entries per workflow take 11 rows. Readers (``unpack``) give every entry back in order,
+so nothing that reads the history sees the difference. Rows written before migration 8,
+and the operators' actions, have ``more`` NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = ["ENTRY", "PACKED", "pack", "unpack"]
+
+# One entry as the stores build it: (job_id, seq, step, attempt, state, at, worker, error,
+# started), the columns of ``HISTORY``.
+ENTRY = 9
+PACKED = (
+    "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, error, started, "
+    "more) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def pack(entries: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``entries`` as the rows of ``PACKED``: one per run of one job's entries by one worker.
+
+    The entries of one job are consecutive in a transaction (a job is in one slice of a
+    group), and a run is cut wherever the job or the worker changes, so no entry moves
+    past another job's.
+    """
+    out: list[tuple[Any, ...]] = []
+    head: tuple[Any, ...] | None = None
+    more: list[list[Any]] = []
+    for entry in entries:
+        if head is not None and entry[0] == head[0] and entry[6] == head[6]:
+            more.append([entry[1], entry[2], entry[3], entry[4], entry[5], entry[7], entry[8]])
+            continue
+        if head is not None:
+            out.append((*head, _dumps(more) if more else None))
+            more = []
+        head = entry
+    if head is not None:
+        out.append((*head, _dumps(more) if more else None))
+    return out
+
+
+def unpack(rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Every entry of ``rows``, ordered by ``seq``, as the first ten of the row's columns.
+
+    ``rows``: ``(job_id, seq, step, attempt, state, at, worker, error, action, started,
+    more)``. An entry packed in ``more`` has its row's job, worker and no action.
+    """
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        out.append(tuple(row[:10]))
+        if row[10] is None:
+            continue
+        job_id, worker = row[0], row[6]
+        try:
+            packed = json.loads(row[10])
+            out.extend(
+                (job_id, int(s), step, int(a), state, float(at), worker, err, None, started)
+                for s, step, a, state, at, err, started in packed
+            )
+        except (ValueError, TypeError) as exc:  # edited by hand: say which row, keep the rest
+            why = f"step history row {row[1]}: its further entries cannot be read ({exc})"
+            out.append((job_id, row[1], row[2], row[3], row[4], row[5], worker, why, None, None))
+    out.sort(key=lambda entry: int(entry[1]))
+    return out

@@ -1,0 +1,140 @@
+"""Migration 8: a job's saves in one transaction share one ``step_history`` row.
+
+Readers get every save back, in order, as before; the table holds fewer rows; a store
+made before the migration keeps its rows readable; a packed row edited into nonsense
+is reported in the history, not raised, and loses no other entry.
+"""
+
+import sqlite3
+
+import pytest
+from group_support import ON_GROUP_STORES, Callbacks, rec, submit
+
+from actors import JobState
+from actors.stores import open_store
+from actors.stores._history_rows import pack, unpack
+from actors.stores._schema import MIGRATIONS, SQLITE, _apply
+
+
+def _entry(job, seq, step, worker="w1"):
+    return (job, seq, step, 1, "running", float(seq), worker, None, None)
+
+
+def test_pack_cuts_a_run_where_the_job_or_the_worker_changes():
+    entries = [
+        _entry("a", 1, "s1"),
+        _entry("a", 2, "s2"),
+        _entry("b", 3, "t1"),
+        _entry("a", 4, "s3"),
+        _entry("a", 5, "s4", worker="w2"),
+        _entry("a", 6, "s5", worker="w2"),
+    ]
+    rows = pack(entries)
+    assert [(row[0], row[1], row[9] is not None) for row in rows] == [
+        ("a", 1, True),
+        ("b", 3, False),
+        ("a", 4, False),
+        ("a", 5, True),
+    ]
+    # Read back (action NULL for all of them): every entry, ordered by seq.
+    read = unpack([(*row[:8], None, *row[8:]) for row in rows])
+    assert [(e[0], e[1], e[2], e[6]) for e in read] == [
+        (job, seq, step, worker) for job, seq, step, _, _, _, worker, _, _ in entries
+    ]
+
+
+@ON_GROUP_STORES
+def test_a_slice_of_many_saves_writes_one_row_and_reads_back_every_save(group, make_sql_store):
+    job = rec("j")
+    group.create(job)
+    done = Callbacks()
+
+    def steps(store):
+        for n in range(5):
+            job.step, job.state = f"s{n}", JobState.RUNNING
+            store.save(job)
+        job.state = JobState.DONE
+        store.save(job)
+
+    submit(group, done("slice"), steps)
+    assert done.wait(1)[0][1] is None
+    history = group.step_history("j")
+    assert [(row.step, row.state) for row in history] == [
+        ("a", "ready"),
+        *((f"s{n}", "running") for n in range(5)),
+        ("s4", "done"),
+    ]
+    assert [row.seq for row in history] == sorted(row.seq for row in history)
+    assert all(row.worker == history[1].worker and row.action is None for row in history[1:])
+    assert [state for _, _, state, _ in group.history("j")][-1] == "done"
+    # Seven saves, two rows: the admission's, and the slice's.
+    assert make_sql_store.raw("SELECT COUNT(*) FROM step_history WHERE job_id = 'j'") == [(2,)]
+
+
+@ON_GROUP_STORES
+def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, make_sql_store):
+    job = rec("k")
+    group.create(job)
+    done = Callbacks()
+
+    def steps(store):
+        for n in range(3):
+            job.step, job.state = f"s{n}", JobState.RUNNING
+            store.save(job)
+
+    submit(group, done("slice"), steps)
+    done.wait(1)
+    make_sql_store.raw("UPDATE step_history SET more = '[[1, 2' WHERE more IS NOT NULL")
+    history = group.step_history("k")
+    assert [row.step for row in history] == ["a", "s0", "s0"]
+    assert "further entries cannot be read" in history[-1].error
+    assert len(group.history("k")) == 3
+
+
+def test_a_version_7_sqlite_store_upgrades_and_reads_its_old_rows(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in MIGRATIONS[:7]:
+        conn.execute("BEGIN IMMEDIATE")
+        _apply(conn.execute, migration, SQLITE, "?")
+        conn.execute("COMMIT")
+    conn.execute(
+        "INSERT INTO jobs (id, case_id, workflow, version, data, state, created_at, "
+        "updated_at) VALUES ('o', 'o', 'w', 1, '{}', 'running', 1.0, 2.0)"
+    )
+    for seq, step in ((1, "a"), (2, "b")):
+        conn.execute(
+            "INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker) "
+            "VALUES ('o', ?, ?, 1, 'running', ?, 'old')",
+            (seq, step, float(seq)),
+        )
+    conn.close()
+    store = open_store(f"sqlite:///{path}", commit="slice")
+    try:
+        job = store.load("o")
+        store.begin_slice()
+        for step in ("c", "d"):
+            job.step = step
+            store.save(job)
+        store.end_slice()
+        steps = [row.step for row in store.step_history("o")]
+        assert steps[:2] == ["a", "b"]
+        assert steps[2:] == ["c", "d"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("commit", ["slice", "step"])
+def test_the_other_commit_modes_read_back_every_save(tmp_path, commit):
+    store = open_store(f"sqlite:///{tmp_path / 'm.db'}", commit=commit)
+    try:
+        job = rec("m")
+        store.create(job)
+        store.begin_slice()
+        for n in range(3):
+            job.step = f"s{n}"
+            store.save(job)
+        store.end_slice()
+        assert [row.step for row in store.step_history("m")] == ["a", "s0", "s1", "s2"]
+    finally:
+        store.close()
