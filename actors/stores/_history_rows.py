@@ -1,14 +1,15 @@
 """Step-history rows in the SQL stores: one table row per job per transaction.
 
 A save appends one history entry (the job's step, attempt and state, when, by whom).
-A slice saves one job several times (a chain of steps, a split, a join), and every table
-row costs the database the same whatever it holds: a heap tuple, an index entry, their
-log records. So the entries a transaction writes for one job, by one worker, share one
-row: the first entry in the row's columns, the others (oldest first) in its ``more``
-column as a JSON array of ``[seq, step, attempt, state, at, error, started]``. W's 25
-entries per workflow take 11 rows. Readers (``unpack``) give every entry back in order,
-so nothing that reads the history sees the difference. Rows written before migration 8,
-and the operators' actions, have ``more`` NULL.
+A slice saves one job several times (a chain of steps, a split, a join), and on
+PostgreSQL every table row costs the server about the same whatever it holds: a heap
+tuple, an index entry, their log records. So there the entries a transaction writes for
+one job, by one worker, share one row: the first entry in the row's columns, the others
+(oldest first) in its ``more`` column as a JSON array of ``[seq, step, attempt, state,
+at, error, started]``. W's 25 entries per workflow take 11 rows. SQLite appends a row to
+its B-tree for less than the JSON costs, so it writes one row per entry. Readers
+(``unpack``) give every entry back in order, from either kind of row. Rows written
+before migration 8, and the operators' actions, have ``more`` NULL.
 """
 
 from __future__ import annotations

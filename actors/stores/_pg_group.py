@@ -14,6 +14,7 @@ import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from actors.stores._history_rows import pack
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
 from actors.stores._statements import COLUMNS, UPSERT, Execute, SaveRow, latest
 
@@ -124,7 +125,8 @@ def put_group(execute: Execute, rows: list[SaveRow], stored: Collection[str]) ->
     ``stored``: the ids of the rows that existed before the group (read and locked by
     its transaction): those are updated, the others upserted.
     """
-    last, history = latest(rows)
+    last, entries = latest(rows)
+    history = pack(entries)
     old = [row for row in last if row[0] in stored]
     new = [row for row in last if row[0] not in stored] if old else last
     if old:

@@ -17,6 +17,7 @@ from actors.stores._history_rows import PACKED, pack
 from actors.stores._rows import storable_text
 from actors.stores._statements import (
     DATA_AT,
+    HISTORY,
     STAMP_OF,
     UPSERT,
     UPSERT_FENCED,
@@ -103,8 +104,13 @@ def put_rows(
             execute(UPSERT, params)
         elif execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
             raise store._lost(execute, job)
-    for packed in pack([history for _, history, _ in rows if history is not None]):
-        execute(PACKED, packed)
+    history = [history for _, history, _ in rows if history is not None]
+    if store._pack_history:
+        for packed in pack(history):
+            execute(PACKED, packed)
+    else:
+        for entry in history:
+            execute(HISTORY, entry)
 
 
 def after_save(store: SqlStore, jobs: list[JobRecord]) -> None:

@@ -15,7 +15,6 @@ from actors._errors import JobExistsError, StoreError
 from actors._job import JobRecord
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
-from actors.stores._history_rows import PACKED, pack
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._sqlite_connect import SqliteConnection, connect, file_identity
@@ -31,6 +30,7 @@ from actors.stores._sqlite_saves import (
 )
 from actors.stores._sqlite_watch import Watcher
 from actors.stores._statements import (
+    HISTORY,
     INSERT_NEW,
     UPSERT,
     UPSERT_FENCED,
@@ -270,8 +270,9 @@ class SqliteStore(SqlStore):
                     raise self._lost(execute, job)
             else:
                 execute(SAVE_INDEXED_FENCED, (*indexed, owner))
-        for packed in pack([history for _, history, _ in rows if history is not None]):
-            execute(PACKED, packed)
+        for _, history, _ in rows:
+            if history is not None:
+                execute(HISTORY, history)
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
         # _write runs on this thread's connection, so its executemany joins the transaction.

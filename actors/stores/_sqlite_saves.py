@@ -10,11 +10,11 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actors.stores._history_rows import PACKED
 from actors.stores._statements import (
     COLUMNS,
     FENCE,
     GROUP_READ,
+    HISTORY,
     UPSERT,
     Execute,
     ExecuteMany,
@@ -147,7 +147,7 @@ def put_group(
     if new:
         executemany(INSERT, new)
     if history:
-        executemany(PACKED, history)
+        executemany(HISTORY, history)
 
 
 def split_save(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from actors._job import FINAL_STATES, JobRecord, JobState
-from actors.stores._history_rows import pack
 
 __all__ = [
     "COLUMNS",
@@ -192,9 +191,6 @@ def group_rows(
 def latest(
     rows: Sequence[SaveRow],
 ) -> tuple[list[tuple[Any, ...]], list[Any]]:
-    """A group's rows as written: each job's parameters as last saved, and its history rows.
-
-    The history rows are ``PACKED``'s (see ``actors.stores._history_rows``).
-    """
+    """A group's rows as written: each job's parameters as last saved, and every history row."""
     last = {job.id: params for params, _, job in rows}
-    return list(last.values()), pack([h for _, h, _ in rows if h is not None])
+    return list(last.values()), [h for _, h, _ in rows if h is not None]
