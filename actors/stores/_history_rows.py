@@ -30,13 +30,15 @@ PACKED = (
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
-def pack(entries: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def pack(entries: Sequence[tuple[Any, ...]], *, encode: bool = True) -> list[tuple[Any, ...]]:
     """``entries`` as the rows of ``PACKED``: one per run of one job's entries by one worker.
 
     The entries of one job are consecutive in a transaction (a job is in one slice of a
     group), and a run is cut wherever the job or the worker changes, so no entry moves
-    past another job's.
+    past another job's. ``encode=False`` leaves ``more`` a list, for a caller that
+    encodes the rows as one JSON document anyway (the server reads it as text).
     """
+    dumps = _dumps if encode else _same
     out: list[tuple[Any, ...]] = []
     head: tuple[Any, ...] | None = None
     more: list[list[Any]] = []
@@ -45,12 +47,16 @@ def pack(entries: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             more.append([entry[1], entry[2], entry[3], entry[4], entry[5], entry[7], entry[8]])
             continue
         if head is not None:
-            out.append((*head, _dumps(more) if more else None))
+            out.append((*head, dumps(more) if more else None))
             more = []
         head = entry
     if head is not None:
-        out.append((*head, _dumps(more) if more else None))
+        out.append((*head, dumps(more) if more else None))
     return out
+
+
+def _same(more: list[list[Any]]) -> Any:
+    return more
 
 
 def unpack(rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:

@@ -126,7 +126,9 @@ def put_group(execute: Execute, rows: list[SaveRow], stored: Collection[str]) ->
     its transaction): those are updated, the others upserted.
     """
     last, entries = latest(rows)
-    history = pack(entries)
+    # ``more`` stays a list: it goes inside the rows' JSON document, and the server
+    # reads it back as text (``->>``), so the entries are encoded once, not twice.
+    history = pack(entries, encode=False)
     old = [row for row in last if row[0] in stored]
     new = [row for row in last if row[0] not in stored] if old else last
     if old:
@@ -145,7 +147,12 @@ def put_group(execute: Execute, rows: list[SaveRow], stored: Collection[str]) ->
         if text is not None:
             execute(as_json, (text,))
         else:  # a value JSON cannot carry exactly (a float infinity): arrays, as typed
-            execute(as_arrays, [list(column) for column in zip(*group, strict=True)])
+            typed = [(*r[:-1], _as_text(r[-1])) for r in group] if group is history else group
+            execute(as_arrays, [list(column) for column in zip(*typed, strict=True)])
+
+
+def _as_text(more: list[Any] | None) -> str | None:
+    return None if more is None else json.dumps(more, ensure_ascii=False, separators=(",", ":"))
 
 
 def join_reads(
