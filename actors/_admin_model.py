@@ -189,7 +189,9 @@ class HistoryEntry(_Plain):
     timer, event or join released it: from its save to when a runner took it up again),
     ``"action"`` (an operator did ``action`` at ``ended``; ``worker`` names them), or
     ``"takeover"`` (the worker ``worker`` took the case over at ``ended``; ``action``
-    says from whom and why, recorded on the case's root).
+    says from whom and why, recorded on the case's root), or ``"unreadable"`` (saves
+    stored in the row saved at ``ended`` that cannot be read, the row having been
+    edited by hand: ``error`` says why; the entries that can be read are all given).
     History written before the schema recorded step starts gives the save before as a
     step's start.
     """

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from actors._admin_model import CaseNode, CaseTree, HistoryEntry, JobInfo, JoinInfo
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
-from actors.stores._admin_types import TAKEOVER
+from actors.stores._admin_types import TAKEOVER, UNREADABLE
 
 if TYPE_CHECKING:
     from actors._workflow import Workflow
@@ -115,6 +115,16 @@ def history(rows: list[HistoryRow]) -> list[HistoryEntry]:
                 HistoryEntry(
                     "takeover", row.step, row.attempt, None, row.at, row.state, row.worker,
                     action=row.action,
+                )
+            )  # fmt: skip
+            continue
+        if row.action == UNREADABLE:
+            # Saves a reader could not unpack: named, and the next step's duration runs
+            # from the last save that could be read.
+            out.append(
+                HistoryEntry(
+                    "unreadable", row.step, row.attempt, None, row.at, row.state, row.worker,
+                    row.error, row.action,
                 )
             )  # fmt: skip
             continue

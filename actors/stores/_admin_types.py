@@ -14,6 +14,7 @@ from actors._job import JobRecord, JobState
 __all__ = [
     "OPERATOR_STAMP",
     "TAKEOVER",
+    "UNREADABLE",
     "CaseChange",
     "Held",
     "HistoryRow",
@@ -25,6 +26,9 @@ __all__ = [
 ]
 
 TAKEOVER = "taken over from "
+# The ``action`` of the history entry a reader makes for packed entries it cannot read
+# (a ``step_history.more`` edited by hand): not a save, and no operator's action.
+UNREADABLE = "unreadable history"
 """How a takeover's history row begins (``taken_over``): not an operator's action."""
 OPERATOR_STAMP = "operator:"
 """How an operator's change in the store stamps a case (fencing out its last worker)."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
@@ -114,11 +115,17 @@ class Codec:
 
     def encode(self, value: Any, what: str = "data") -> str:
         """JSON text for ``value``; ``what`` names it in errors (``data['items'][2]``)."""
-        if _C_ENCODE is not None and plain(value, 0):
-            # Already a JSON tree: the C encoder writes it as is, with no copy made first.
-            text = "".join(_C_ENCODE(value, 0))
-        else:
-            text = _ENCODER.encode(self.to_tree(value, what))
+        try:
+            if _C_ENCODE is not None and plain(value, 0):
+                # Already a JSON tree: the C encoder writes it as is, with no copy made first.
+                text = "".join(_C_ENCODE(value, 0))
+            else:
+                text = _ENCODER.encode(self.to_tree(value, what))
+        except CodecError:
+            raise
+        except ValueError:  # the one ValueError these encoders raise: an int too long
+            _refuse_long_int(value, what)
+            raise
         if not text.isascii():  # most job data is ASCII: no call on a save's path
             _check_utf8(text, value, what)
         return text
@@ -132,7 +139,10 @@ class Codec:
         """
         if _C_ENCODE is None or not plain(value, 0):
             return None
-        text = "".join(_C_ENCODE(value, 0))
+        try:
+            text = "".join(_C_ENCODE(value, 0))
+        except ValueError:  # an int too long to write as text: ``encode`` names it
+            return None
         return text if text.isascii() or is_unicode(text) else None
 
     def decode(self, text: object, what: str = "data") -> Any:
@@ -234,6 +244,23 @@ def _check_utf8(text: str, value: Any, what: str) -> None:
         msg = (
             f"cannot encode {where}: a str holding a lone surrogate is not Unicode text "
             "(decode bytes with errors='replace', or store them as base64)"
+        )
+        raise CodecError(msg)
+
+
+def _refuse_long_int(value: Any, what: str) -> None:
+    """``CodecError`` naming the int of ``value`` too long to write as text, if it has one.
+
+    Python writes an int of at most ``sys.get_int_max_str_digits()`` digits as text;
+    past that the save would raise ``ValueError`` wherever it ran (a runner, the writer)
+    and crash it, again at every retry of the step.
+    """
+    where = trees.unwritable_int(value, what)
+    if where is not None:
+        msg = (
+            f"cannot encode {where}: an int of more than {sys.get_int_max_str_digits()} "
+            "digits, more than Python writes as text (store it as a str, or raise the "
+            "limit with sys.set_int_max_str_digits in every process that reads the store)"
         )
         raise CodecError(msg)
 

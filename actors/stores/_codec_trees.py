@@ -10,14 +10,15 @@ looked at (no method of a value runs), and only registered classes are built bac
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from actors._errors import CodecError
 from actors._text import is_unicode
 from actors.stores._plain_data import DATACLASS_TAG, KEY_TYPES, MAP_TAG, MAX_DEPTH, TAGS
 
-__all__ = ["from_tree", "to_tree", "unencodable"]
+__all__ = ["from_tree", "to_tree", "unencodable", "unwritable_int"]
 
 _FIELDS = "fields"
 _SCALARS = (str, int, float, bool, type(None))
@@ -233,12 +234,36 @@ def unencodable(value: Any, what: str = "data") -> str | None:
     error messages only (the encoders look at the whole text first, in C).
     """
     where: list[str] = []
-    return _path(what, where) if _bad_text(value, where, 0) else None
+    return _path(what, where) if _find(value, where, 0, _not_text) else None
 
 
-def _bad_text(value: Any, where: list[str], depth: int) -> bool:
-    if type(value) is str:
-        return not is_unicode(value)
+def unwritable_int(value: Any, what: str = "data") -> str | None:
+    """The path of the first int (or dict key) in ``value`` too long to write as text.
+
+    Python writes an int of at most ``sys.get_int_max_str_digits()`` digits (4,300 by
+    default) and raises ``ValueError`` past that; ``None`` when ``value`` holds no such
+    int. For error messages only, like ``unencodable``.
+    """
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return None
+    bound = 10**limit
+
+    def too_long(member: Any) -> bool:
+        return type(member) is int and abs(member) >= bound
+
+    where: list[str] = []
+    return _path(what, where) if _find(value, where, 0, too_long) else None
+
+
+def _not_text(value: Any) -> bool:
+    return type(value) is str and not is_unicode(value)
+
+
+def _find(value: Any, where: list[str], depth: int, bad: Callable[[Any], bool]) -> bool:
+    """Whether ``value`` holds a member (or dict key) ``bad`` holds for; its path in ``where``."""
+    if bad(value):
+        return True
     if depth > MAX_DEPTH:
         return False
     if isinstance(value, dict):
@@ -248,17 +273,18 @@ def _bad_text(value: Any, where: list[str], depth: int) -> bool:
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
         for name, member in items:
-            if _bad_text(member, where, depth + 1):
+            if _find(member, where, depth + 1, bad):
                 where.append(f".{name}")
                 return True
         return False
     else:
         return False
     for key, member in items:
-        if type(key) is str and not is_unicode(key):
-            where.append(f" (the key {key!r})")
+        if bad(key):
+            # An int key too long to write has no repr either.
+            where.append(f" (the key {key!r})" if type(key) is str else " (an int key)")
             return True
-        if _bad_text(member, where, depth + 1):
+        if _find(member, where, depth + 1, bad):
             where.append(f"[{key!r}]")
             return True
     return False

@@ -18,6 +18,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from actors._job import JobState
+from actors.stores._admin_types import UNREADABLE
+
 __all__ = ["ENTRY", "PACKED", "pack", "unpack"]
 
 # One entry as the stores build it: (job_id, seq, step, attempt, state, at, worker, error,
@@ -63,22 +66,68 @@ def unpack(rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Every entry of ``rows``, ordered by ``seq``, as the first ten of the row's columns.
 
     ``rows``: ``(job_id, seq, step, attempt, state, at, worker, error, action, started,
-    more)``. An entry packed in ``more`` has its row's job, worker and no action.
+    more)``. An entry packed in ``more`` has its row's job, worker and no action. Packed
+    entries no save could have written (``more`` edited by hand) are left out and named
+    by one entry after the row's own: its row's columns, the reason as its error, and
+    ``UNREADABLE`` as its action. Nothing is raised, and every readable entry is kept.
     """
     out: list[tuple[Any, ...]] = []
     for row in rows:
         out.append(tuple(row[:10]))
-        if row[10] is None:
-            continue
-        job_id, worker = row[0], row[6]
-        try:
-            packed = json.loads(row[10])
-            out.extend(
-                (job_id, int(s), step, int(a), state, float(at), worker, err, None, started)
-                for s, step, a, state, at, err, started in packed
-            )
-        except (ValueError, TypeError) as exc:  # edited by hand: say which row, keep the rest
-            why = f"step history row {row[1]}: its further entries cannot be read ({exc})"
-            out.append((job_id, row[1], row[2], row[3], row[4], row[5], worker, why, None, None))
+        if row[10] is not None:
+            why = _unpack_more(row, out)
+            if why is not None:
+                why = f"step history row {row[1]}: {why}"
+                out.append((*row[:7], why, UNREADABLE, None))
     out.sort(key=lambda entry: int(entry[1]))
     return out
+
+
+def _unpack_more(row: Sequence[Any], out: list[tuple[Any, ...]]) -> str | None:
+    """Append the entries packed in ``row``'s ``more`` to ``out``; why some cannot be, if so."""
+    try:
+        packed = json.loads(row[10])
+    except (ValueError, TypeError, RecursionError) as exc:
+        return f"its further entries cannot be read ({exc})"
+    if type(packed) is not list:
+        return f"its further entries cannot be read (not a JSON array: {row[10]!r:.60})"
+    job_id, worker = row[0], row[6]
+    bad: list[Any] = []
+    for item in packed:
+        if not _is_entry(item):
+            bad.append(item)
+            continue
+        seq, step, attempt, state, at, error, started = item
+        started = None if started is None else float(started)
+        out.append((job_id, seq, step, attempt, state, float(at), worker, error, None, started))
+    if not bad:
+        return None
+    return (
+        f"{len(bad)} of its {len(packed)} further entries cannot be read "
+        f"(no save writes {bad[0]!r:.80})"
+    )
+
+
+_STATES = frozenset(state.value for state in JobState)
+_LAST_SECOND = 253_402_300_799.0  # 9999-12-31T23:59:59Z: a time a clock can show
+
+
+def _is_entry(item: Any) -> bool:
+    """Whether ``item`` is an entry as ``pack`` writes it: ``[seq, step, ..., started]``."""
+    if type(item) is not list or len(item) != 7:
+        return False
+    seq, step, attempt, state, at, error, started = item
+    return (
+        type(seq) is int
+        and (step is None or type(step) is str)
+        and type(attempt) is int
+        and type(state) is str
+        and state in _STATES
+        and _is_time(at)
+        and (error is None or type(error) is str)
+        and (started is None or _is_time(started))
+    )
+
+
+def _is_time(value: Any) -> bool:
+    return (type(value) is float or type(value) is int) and -_LAST_SECOND <= value <= _LAST_SECOND

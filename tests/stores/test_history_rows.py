@@ -12,6 +12,7 @@ import pytest
 from group_support import ON_GROUP_STORES, Callbacks, rec, submit
 
 from actors import JobState
+from actors.admin import Admin
 from actors.stores import open_store
 from actors.stores._history_rows import pack, unpack
 from actors.stores._schema import MIGRATIONS, SQLITE, _apply
@@ -96,6 +97,74 @@ def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, 
     assert [row.step for row in history] == [*rows, rows[-1]]
     assert "further entries cannot be read" in history[-1].error
     assert len(group.history("k")) == len(rows) + 1
+
+
+@ON_GROUP_STORES
+def test_the_operators_history_shows_a_packed_row_edited_into_nonsense(group, make_sql_store):
+    """Admin.history (and so `jobs show --history` and the dashboard) names it too."""
+    job = rec("u")
+    group.create(job)
+    done = Callbacks()
+
+    def steps(store):
+        for n in range(3):
+            job.step, job.state = f"s{n}", JobState.RUNNING
+            store.save(job)
+
+    submit(group, done("slice"), steps)
+    done.wait(1)
+    make_sql_store.raw(
+        "UPDATE step_history SET more = '[[1, 2' WHERE job_id = 'u' AND seq = "
+        "(SELECT MAX(seq) FROM step_history WHERE job_id = 'u')"
+    )
+    entries = Admin(group).history("u")
+    unreadable = [e for e in entries if e.kind == "unreadable"]
+    assert len(unreadable) == 1
+    assert "further entries cannot be read" in unreadable[0].error
+    # Each save read is shown as the step it ended (the step the save before names).
+    ran = ["a"] if make_sql_store.kind == "postgres" else ["a", "s0", "s1"]
+    assert [e.step for e in entries if e.kind == "step"] == ran
+
+
+def _packed_row(more):
+    return ("j", 10, "s1", 1, "running", 10.0, "w1", None, None, 9.0, more)
+
+
+_GOOD = [11, "s2", 1, "running", 11.0, None, 10.0]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [1e999, "s2", 1, "running", 11.0, None, 10.0],  # a seq no int holds
+        ["11", "s2", 1, "running", 11.0, None, 10.0],  # a seq as text
+        [11, "s2", 1e999, "running", 11.0, None, 10.0],  # an attempt no int holds
+        [11, "s2", True, "running", 11.0, None, 10.0],  # an attempt that is no number
+        [11, ["s2"], 1, "running", 11.0, None, 10.0],  # a step that is no name
+        [11, "s2", 1, "bogus", 11.0, None, 10.0],  # a state no job has
+        [11, "s2", 1, "running", "soon", None, 10.0],  # a time that is no number
+        [11, "s2", 1, "running", 1e999, None, 10.0],  # a time past every clock
+        [11, "s2", 1, "running", 11.0, {"e": 1}, 10.0],  # an error that is no text
+        [11, "s2", 1, "running", 11.0, None, "soon"],  # a start that is no number
+        [11, "s2", 1, "running", 11.0, None],  # an entry of six fields
+    ],
+)
+def test_a_packed_entry_no_save_could_have_written_is_named_and_the_rest_kept(bad):
+    import json
+
+    read = unpack([_packed_row(json.dumps([_GOOD, bad, [*_GOOD[:0], 12, *_GOOD[1:]]]))])
+    assert [e[1] for e in read if e[7] is None] == [10, 11, 12]  # every readable save
+    named = [e for e in read if e[7] is not None]
+    assert len(named) == 1
+    assert "step history row 10: " in named[0][7]
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "1e999", "null", '{"a": 1}', "[[1, 2"])
+def test_a_more_column_json_cannot_read_is_named_not_raised(text):
+    read = unpack([_packed_row(text)])
+    assert [e[1] for e in read] == [10, 10]
+    assert read[0][7] is None
+    assert "step history row 10: its further entries cannot be read" in read[1][7]
 
 
 def test_a_version_7_sqlite_store_upgrades_and_reads_its_old_rows(tmp_path):
