@@ -202,12 +202,15 @@ class Effects:
         else:
             self.resume_saved(job, why, level=level)
 
-    def resume_saved(self, job: JobRecord, why: str, *, level: int = logging.ERROR) -> bool:
+    def resume_saved(
+        self, job: JobRecord, why: str, *, level: int = logging.ERROR, fault: str | None = None
+    ) -> bool:
         """Run ``job`` again from its last saved step (its runner's work on it was lost).
 
         ``level``: how loudly its loss was logged; the resumption is logged one step below
         (WARNING after an ERROR), never above INFO for a failure logged at INFO. ``False``
         when the store could not be read: the job is owed to the store (``defer``).
+        ``fault``: end the job as saved FAULTED with this reason instead of running it.
         """
         self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
         try:
@@ -224,6 +227,9 @@ class Effects:
             return False
         if isinstance(saved, Fault):
             self.carry_out(saved)
+        elif saved is not None and fault is not None:
+            logger.error("job %s: %s", saved.id, fault, extra=job_log(saved))
+            self.carry_out(Fault(saved, fault))
         elif saved is not None:
             self.adopt([saved])
         return True

@@ -37,6 +37,7 @@ from actors._interpreter import (
     missing_step,
 )
 from actors._job import JobState
+from actors._runner_failures import died_of
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
@@ -118,7 +119,8 @@ class Runner(pykka.Actor):
         """Report the crash; the Scheduler restarts this runner and resumes its job."""
         level = log_level(exception_value)
         with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
-            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level))
+            error = "" if exception_value is None else died_of(exception_value)
+            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level, error))
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""

@@ -33,6 +33,7 @@ from actors._polling import Poller
 from actors._recovery import Recovery
 from actors._requests import act_for_mediator
 from actors._runner import Runner
+from actors._runner_failures import RunnerFailures
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
 from actors._timekeeper import POLL, Timekeeper
@@ -92,6 +93,7 @@ class Scheduler(pykka.Actor):
         self._lost = self._poller.leases.lost  # read here; changed by the poller alone
         self._recovery = Recovery(engine.workflows)
         self._tally = Tally()
+        self._failures = RunnerFailures()  # jobs whose runners died, to fault the poison
         self._fx = Effects(  # carries out what they decide
             engine,
             book=self._book,
@@ -219,6 +221,8 @@ class Scheduler(pykka.Actor):
                 self._out.discard(job.id)
                 if self._book.stopping:
                     self._book.returned(job)
+                if self._failures:
+                    self._failures.went_on(job.id)
         answer = getattr(self, name)(message)
         if self._tally.draining:
             self._check_drain()
@@ -301,7 +305,8 @@ class Scheduler(pykka.Actor):
         self._crew.failed(msg.runner, job)
         if job is not None:
             self._book.returned(job)
-            self._fx.resume_saved(job, "its runner failed", level=msg.level)
+            fault = self._failures.died(job, msg.error)
+            self._fx.resume_saved(job, "its runner failed", level=msg.level, fault=fault)
         if not self._e.stopping:
             self._crew.restart(msg.runner)
 

@@ -211,6 +211,8 @@ class RunnerFailed:
     job: JobRecord | None
     level: int = logging.ERROR
     """How loudly to log it: the failure's ``log_level`` if it has one (see ``log_level``)."""
+    error: str = ""
+    """What it died of (``Type: message``)."""
 
 
 @dataclass(frozen=True, slots=True)

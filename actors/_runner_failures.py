@@ -1,0 +1,62 @@
+"""Jobs that kill every runner they are given: after a few deaths in a row, they fault.
+
+A runner that dies (an exception the engine did not expect escaped its loop) is
+restarted, and its job resumes from its last saved step on another runner. When the job
+itself is what kills runners (a value no store can write, a bug the engine meets only
+with that job's data), resuming it kills the next runner the same way, for ever: one
+case would keep a runner dying and the log filling while the others wait. So the
+Scheduler counts, per job, the runner deaths at the same point (the job's step and
+attempt as the runner held it); the ``LIMIT``-th ends the job FAULTED instead of
+resuming it, naming what the runners died of. Any report from the job's runner (the job
+got through a slice) clears its count.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actors._job import JobRecord
+
+__all__ = ["LIMIT", "RunnerFailures", "died_of"]
+
+LIMIT = 3
+"""Runner deaths in a row at one step of one job that fault the job."""
+
+
+_SHOWN = 500  # characters of what a runner died of that a fault's reason quotes
+
+
+def died_of(exc: BaseException) -> str:
+    """What a runner died of, as a job's error quotes it: ``Type: message``, cut short."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+class RunnerFailures:
+    """Runner deaths in a row by job: a plain object owned by the Scheduler."""
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
+        self._counts: dict[str, tuple[tuple[str | None, int], int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
+
+    def died(self, job: JobRecord, error: str) -> str | None:
+        """A runner died of ``error`` holding ``job``: the reason to fault it now, if it is time."""
+        where = (job.step, job.attempt)
+        before = self._counts.get(job.id)
+        count = before[1] + 1 if before is not None and before[0] == where else 1
+        if count < self.limit:
+            self._counts[job.id] = (where, count)
+            return None
+        self._counts.pop(job.id, None)
+        return (
+            f"{count} runners in a row died while running it (at step {job.step!r}); the "
+            f"last died of {error or 'an error it did not name'}"
+        )
+
+    def went_on(self, job_id: str) -> None:
+        """The job's runner reported on it: it got through, so its count starts again."""
+        self._counts.pop(job_id, None)
