@@ -120,7 +120,8 @@ class Runner(pykka.Actor):
         level = log_level(exception_value)
         with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
             error = "" if exception_value is None else died_of(exception_value)
-            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level, error))
+            blames = getattr(exception_value, "blames_job", True) is not False
+            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level, error, blames))
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""

@@ -8,7 +8,8 @@ case would keep a runner dying and the log filling while the others wait. So the
 Scheduler counts, per job, the runner deaths at the same point (the job's step and
 attempt as the runner held it); the ``LIMIT``-th ends the job FAULTED instead of
 resuming it, naming what the runners died of. Any report from the job's runner (the job
-got through a slice) clears its count.
+got through a slice) clears its count. A death whose exception says ``blames_job = False``
+(the test harness's injected crashes: the test's doing, not the job's) is not counted.
 """
 
 from __future__ import annotations

@@ -305,7 +305,7 @@ class Scheduler(pykka.Actor):
         self._crew.failed(msg.runner, job)
         if job is not None:
             self._book.returned(job)
-            fault = self._failures.died(job, msg.error)
+            fault = self._failures.died(job, msg.error) if msg.blames_job else None
             self._fx.resume_saved(job, "its runner failed", level=msg.level, fault=fault)
         if not self._e.stopping:
             self._crew.restart(msg.runner)

@@ -213,6 +213,8 @@ class RunnerFailed:
     """How loudly to log it: the failure's ``log_level`` if it has one (see ``log_level``)."""
     error: str = ""
     """What it died of (``Type: message``)."""
+    blames_job: bool = True
+    """Whether the death counts toward faulting the job (see ``actors._runner_failures``)."""
 
 
 @dataclass(frozen=True, slots=True)

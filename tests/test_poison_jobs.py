@@ -100,3 +100,19 @@ def test_what_a_runner_died_of_is_cut_short() -> None:
     assert died_of(ValueError("bad")) == "ValueError: bad"
     long = died_of(RuntimeError("x" * 2000))
     assert len(long) == 500 and long.endswith("...")
+
+
+def test_the_harness_s_injected_crashes_never_fault_a_job() -> None:
+    # A crash the test injects is the test's doing, not the job's: four in a row at the
+    # same step leave the job to resume and end DONE, as any number of them always did.
+    from actors.testing import Harness
+
+    with Harness([_flow()], seed=1, runners=1) as h:
+        sub = h.schedule("three", {})
+        for crashed in range(1, LIMIT + 2):
+            h.crash_runner(0)
+            while sum(e.action == "crash" for e in h.trace) < crashed:
+                assert h.step(), "the harness went quiet before the runner crashed"
+        job = sub.result()
+    assert job.state is JobState.DONE
+    assert [e.action for e in h.trace].count("crash") == LIMIT + 1

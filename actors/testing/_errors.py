@@ -41,6 +41,10 @@ class InjectedCrash(Exception):  # noqa: N818 - it is not an error of the code u
     log_level = logging.INFO
     """The engine logs the failure and the recovery at INFO: the test's doing, not a fault."""
 
+    blames_job = False
+    """Not the job's doing either: the engine does not count it toward faulting a job that
+    kills every runner it is given (see ``actors._runner_failures``)."""
+
 
 def closed_error(call: str) -> HarnessError:
     """What a closed ``Harness`` raises when ``call`` would run its simulation again."""
