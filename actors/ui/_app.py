@@ -18,15 +18,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from actors._errors import ActorsError, JobNotFoundError, StoreError
+from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
 from actors.ui._actions import ActionError, Actions, AdminActions, body_refused, parse_payload
+from actors.ui._case_page import case_facts
 from actors.ui._graph import marked_mermaid, step_mark
-from actors.ui._reads import JobRow, Reader, state_order
+from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
     Guard,
@@ -45,8 +46,6 @@ _OVERVIEW_REFRESH = "5s"  # how often the overview polls
 # The overview's figures are read at most once per this many seconds, whatever the
 # number of open tabs: on a store of 100,000 cases they cost a few hundred ms to read.
 _OVERVIEW_TTL = 4.0
-_SHOWN_JOBS = 200  # jobs of one case listed on its page
-_HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
 
 
 class Dashboard:
@@ -135,52 +134,7 @@ class Dashboard:
     # -- a case -----------------------------------------------------------------------------
 
     def _case(self, case_id: str) -> dict[str, Any] | None:
-        jobs = self.reader.case(case_id, with_data=_SHOWN_JOBS)
-        if not jobs:
-            return None
-        root = jobs[0]
-        marks: dict[str, dict[str, int]] = {}
-        for job in jobs:
-            if job.step is not None and not (job.split_total and job.state == "waiting"):
-                marks.setdefault(job.step, {})
-                marks[job.step][job.state] = marks[job.step].get(job.state, 0) + 1
-        workflow = self.workflows.get((root.workflow, root.version))
-        graph = None
-        if workflow is not None:
-            graph = marked_mermaid(
-                workflow,
-                {step: mark for step, states in marks.items() if (mark := step_mark(states))},
-            )
-        try:
-            # The shown jobs only: a wide split's whole tree takes seconds to read.
-            infos = {job.id: self.admin.job(job.id) for job in jobs[:_SHOWN_JOBS]}
-            # A wide split has many branches: the page lists the first of them, and reads
-            # the history of fewer (one query each, every refresh).
-            timeline = sorted(
-                (
-                    (job.id, entry)
-                    for job in jobs[:_HISTORY_JOBS]
-                    for entry in self.admin.history(job.id)
-                ),
-                key=lambda item: (item[1].started or item[1].ended, item[1].ended),
-            )
-        except JobNotFoundError:  # pruned between the two reads
-            return None
-        return {
-            "case_id": case_id,
-            "root": root,
-            "jobs": jobs[:_SHOWN_JOBS],
-            "more_jobs": max(0, len(jobs) - _SHOWN_JOBS),
-            "history_jobs": min(len(jobs), _HISTORY_JOBS),
-            "all_jobs": len(jobs),
-            "graph": graph,
-            "timeline": timeline,
-            "start": min((e.started or e.ended for _, e in timeline), default=0.0),
-            "infos": infos,
-            "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
-            "labels": {job.id: _label(job) for job in jobs},
-            "final": root.is_final and all(job.is_final for job in jobs),
-        }
+        return case_facts(self.reader, self.admin, self.workflows, case_id)
 
     async def case(self, request: Request) -> Response:
         case_id = request.path_params["case_id"]
@@ -320,12 +274,6 @@ def _flash(message: str, status: int) -> Response:
 def _counted(states: dict[str, int]) -> str:
     """``{"waiting": 2, "ready": 1}`` -> ``"1 ready, 2 waiting"`` (in the states' order)."""
     return ", ".join(f"{states[s]} {s}" for s in sorted(states, key=state_order) if states[s])
-
-
-def _label(job: JobRow) -> str:
-    if job.parent_id is None:
-        return "case"
-    return f"branch {job.branch_index}"
 
 
 def _all_states() -> list[str]:
