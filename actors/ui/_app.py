@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from actors.admin import Admin
 from actors.stores import Store
 from actors.ui._actions import ActionError, Actions, AdminActions, body_refused, parse_payload
 from actors.ui._case_page import case_facts
+from actors.ui._gate import ReadGate, StoreDownError
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
@@ -38,6 +40,8 @@ from actors.ui._security import (
 from actors.ui._templates import environment, quote_part
 
 __all__ = ["create_app"]
+
+T = TypeVar("T")
 
 _log = redacted_logger("actors.ui")
 
@@ -63,6 +67,8 @@ class Dashboard:
         self.reader = Reader(store)
         self.admin = admin
         self.store_url = mask_url(store.url)
+        # Every page's reads go through it: a store that fails is said so at once.
+        self.gate = ReadGate(self.store_url, self.reader.check)
         self.workflows: dict[tuple[str, int], Workflow] = {}
         for wf in workflows:
             self.workflows[(wf.name, wf.version)] = wf
@@ -85,6 +91,10 @@ class Dashboard:
         response = self.templates.TemplateResponse(request, name, context)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a worker thread, through the gate (see ``ReadGate``)."""
+        return await anyio.to_thread.run_sync(self.gate.read, fn, *args)
 
     # -- overview ---------------------------------------------------------------------------
 
@@ -115,7 +125,7 @@ class Dashboard:
             kept = self._overview_facts
             if kept is None or time.monotonic() - kept[0] >= _OVERVIEW_TTL:
                 try:
-                    kept = (time.monotonic(), self._overview())
+                    kept = (time.monotonic(), self.gate.read(self._overview))
                 except StoreError as exc:
                     kept = (time.monotonic(), str(exc))
                 self._overview_facts = kept
@@ -138,9 +148,9 @@ class Dashboard:
 
     async def case(self, request: Request) -> Response:
         case_id = request.path_params["case_id"]
-        facts = await anyio.to_thread.run_sync(self._case, case_id)
+        facts = await self._read(self._case, case_id)
         if facts is None:
-            owner = await anyio.to_thread.run_sync(self.reader.case_of, case_id)
+            owner = await self._read(self.reader.case_of, case_id)
             if owner is not None and owner != case_id:  # a branch: show its case
                 return _redirect(request, "case", case_id=quote_part(owner))
             return self._missing(
@@ -149,7 +159,7 @@ class Dashboard:
         return self._render(request, "case.html", facts)
 
     async def case_live(self, request: Request) -> Response:
-        facts = await anyio.to_thread.run_sync(self._case, request.path_params["case_id"])
+        facts = await self._read(self._case, request.path_params["case_id"])
         if facts is None:
             return HTMLResponse("<p class='flash error'>This case is no longer in the store.</p>")
         return self._render(request, "_case_live.html", facts)
@@ -188,7 +198,7 @@ class Dashboard:
 
     async def workflow(self, request: Request) -> Response:
         name = request.path_params["name"]
-        facts = await anyio.to_thread.run_sync(self._workflow, name)
+        facts = await self._read(self._workflow, name)
         if facts is None:
             return self._missing(request, f"No workflow {name!r}: no case of it in this store.")
         return self._render(request, "workflow.html", facts)
@@ -201,7 +211,9 @@ class Dashboard:
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         """A 503 saying why the store cannot be read (a page, or a line for htmx)."""
         message = f"The store cannot be read: {mask_secrets(str(exc))}"
-        _log.warning("%s %s: %s", request.method, request.url.path, message)
+        # The gate logs a failing store once, not once per page: debug here.
+        level = logging.DEBUG if isinstance(exc, StoreDownError) else logging.WARNING
+        _log.log(level, "%s %s: %s", request.method, request.url.path, message)
         if request.headers.get("hx-request"):
             return _flash(message, 503)
         context = {"message": message, "heading": "Store unavailable"}

@@ -151,6 +151,10 @@ class Reader:
     def _rows(self, sql: str, params: tuple[Any, ...], what: str) -> list[Any]:
         return self.store._read(sql, params, what)
 
+    def check(self) -> None:
+        """Read one row of ``jobs`` (``StoreError`` while the store cannot be read)."""
+        self._rows("SELECT 1 FROM jobs LIMIT 1", (), "check that the store answers")
+
     # -- overview ---------------------------------------------------------------------------
 
     def case_counts(self) -> list[WorkflowCounts]:
