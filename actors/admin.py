@@ -220,6 +220,24 @@ class Admin:
         self._stored(job_id)
         return views.history(self.store.step_history(job_id))
 
+    def job_infos(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
+        """Several jobs as ``job()`` shows each, read together: by id, in the order asked.
+
+        Ids the store holds no job of are left out.
+        """
+        asked = list(dict.fromkeys(job_ids))
+        found = self.store.stored_jobs(asked)
+        return {job_id: self._info(found[job_id]) for job_id in asked if job_id in found}
+
+    def histories(self, job_ids: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """Several jobs' histories as ``history()`` gives each, read together, by id.
+
+        In the order asked; a job the store holds no history of (or no job by that id)
+        has an empty list.
+        """
+        rows = self.store.step_histories(list(job_ids))
+        return {job_id: views.history(job_rows) for job_id, job_rows in rows.items()}
+
     def _stored(self, job_id: str) -> StoredJob:
         # Read as an operator reads: a row that cannot be read is shown FAULTED, and
         # looking at it writes nothing (a worker's load would fault it in the store).

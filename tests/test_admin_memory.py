@@ -85,3 +85,22 @@ def test_a_wait_in_the_history_lasts_from_its_save_until_a_runner_took_the_job_u
         [row(1, "w", "ready", 1.0), row(2, "w", "waiting", 2.0), row(3, None, "done", 5.0)]
     )
     assert (old[2].started, old[2].ended) == (2.0, 5.0)
+
+
+def test_several_jobs_and_histories_read_together_are_each_as_read_alone():
+    BROKEN["pay"] = False
+    with Mediator([FLOW], store="memory://") as mediator:
+        for n in range(3):
+            mediator.schedule("order", {}, job_id=f"o{n}")
+        admin = Admin.for_mediator(mediator)
+        ids = ["o2", "nobody", "o0", "o1"]
+        wait_until(
+            lambda: all(admin.job(i).state is JobState.WAITING for i in ids if i != "nobody"),
+            "every order to park at ask",
+        )
+        infos = admin.job_infos(ids)
+        assert list(infos) == ["o2", "o0", "o1"]  # in the order asked, the missing left out
+        assert infos == {job_id: admin.job(job_id) for job_id in infos}
+        histories = admin.histories(ids)
+        assert histories == {job_id: admin.history(job_id) for job_id in infos} | {"nobody": []}
+        assert list(histories) == ids

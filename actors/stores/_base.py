@@ -293,6 +293,21 @@ class Store(abc.ABC):
         """Every history row of ``job_id``, oldest first."""
         raise self._unsupported("step_history()")
 
+    def stored_jobs(self, job_ids: Sequence[str]) -> dict[str, StoredJob]:
+        """The jobs of ``job_ids`` as ``stored_job`` reads them, by id (missing ones left out).
+
+        The SQL stores read them in one query, not one per job.
+        """
+        found = ((job_id, self.stored_job(job_id)) for job_id in dict.fromkeys(job_ids))
+        return {job_id: job for job_id, job in found if job is not None}
+
+    def step_histories(self, job_ids: Sequence[str]) -> dict[str, list[HistoryRow]]:
+        """``step_history`` of each job of ``job_ids``, by id (empty for a job with none).
+
+        The SQL stores read them in one query, not one per job.
+        """
+        return {job_id: self.step_history(job_id) for job_id in job_ids}
+
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding leases past ``now``."""
         return []

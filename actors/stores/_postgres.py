@@ -101,6 +101,7 @@ class PostgresStore(SqlStore):
     _claim_from = "jobs"
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
     _pack_history = True
+    _id_array = True
 
     def __init__(  # noqa: PLR0913 - the store's options
         self,

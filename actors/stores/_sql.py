@@ -105,6 +105,10 @@ class SqlStore(SqlAdmin, Store):
     # the entries as JSON costs the worker: on PostgreSQL (12% of its CPU on W), not on
     # SQLite (its writer thread's CPU rose by 2%).
     _pack_history = False
+    # Whether the admin reads of many ids pass them as one array (``= ANY(?)``) rather
+    # than an ``IN`` list of one ``?`` each: PostgreSQL plans it once, and psycopg parses
+    # a statement of more than 50 parameters afresh at every call.
+    _id_array = False
     # With commit="slice" or "group": a slice that has grouped this many saves stores
     # them and groups afresh, so a long loop's saves are stored as it runs.
     slice_rows = 1000

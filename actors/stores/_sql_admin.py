@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
@@ -17,7 +17,7 @@ from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, R
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
-from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists
+from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists, padded
 
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
@@ -40,6 +40,11 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         record.error = "stored job row is unreadable: " + "; ".join(problems)
     created, updated, finished, owner, expires = row[-5:]
     return StoredJob(record, created, updated, finished, owner, expires)
+
+
+def _history_row(r: Sequence[Any]) -> HistoryRow:
+    """A history entry as ``unpack`` gives it."""
+    return HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
 
 
 def _request(row: Sequence[Any]) -> Request:
@@ -69,6 +74,7 @@ class SqlAdmin:
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
+    _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -150,10 +156,54 @@ class SqlAdmin:
             (job_id,),
             f"read the history of job {job_id}",
         )
-        return [
-            HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
-            for r in unpack(rows)
-        ]
+        return [_history_row(r) for r in unpack(rows)]
+
+    def stored_jobs(self, job_ids: Sequence[str]) -> dict[str, StoredJob]:
+        """The jobs of ``job_ids`` as ``stored_job`` reads them, by id, in one query.
+
+        Ids the store does not hold are left out. (SQLite: a query per 500 ids.)
+        """
+        out: dict[str, StoredJob] = {}
+        for among, params in self._id_lists(job_ids):
+            rows = self._read(
+                f"SELECT {_ADMIN_SELECT} FROM jobs WHERE id {among}", params, "read jobs"
+            )
+            for row in rows:
+                job = _stored(row, self.codec)
+                out[job.record.id] = job
+        return out
+
+    def step_histories(self, job_ids: Sequence[str]) -> dict[str, list[HistoryRow]]:
+        """``step_history`` of each job of ``job_ids``, by id, in one query.
+
+        A job with no history (or none in the store) has an empty list. (SQLite: a query
+        per 500 ids.)
+        """
+        out: dict[str, list[HistoryRow]] = {job_id: [] for job_id in job_ids}
+        for among, params in self._id_lists(list(out)):
+            rows = self._read(
+                f"SELECT {_HISTORY_FULL}, more FROM step_history WHERE job_id {among} ORDER BY seq",
+                params,
+                "read the history of jobs",
+            )
+            for r in unpack(rows):  # every entry in seq order: each job's oldest first
+                out[r[0]].append(_history_row(r))
+        return out
+
+    def _id_lists(self, ids: Sequence[str]) -> Iterator[tuple[str, list[Any]]]:
+        """``ids`` (each once) as conditions on a column (``IN (?, ...)``) and their params.
+
+        PostgreSQL: one ``= ANY(?)`` of them all. SQLite: an ``IN`` list per 500, padded
+        to a few sizes (``padded``), so that it prepares a few statements, not one per size.
+        """
+        unique = list(dict.fromkeys(ids))
+        if self._id_array:
+            if unique:
+                yield "= ANY(?)", [unique]
+            return
+        for chunk, _ in in_lists(unique):
+            filled, size = padded(chunk)
+            yield f"IN ({', '.join('?' for _ in range(size))})", filled
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""

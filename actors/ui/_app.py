@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -18,15 +19,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from actors._errors import ActorsError, JobNotFoundError, StoreError
+from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
 from actors.ui._actions import ActionError, Actions, AdminActions, body_refused, parse_payload
+from actors.ui._case_page import case_facts
+from actors.ui._gate import ReadGate, StoreDownError
 from actors.ui._graph import marked_mermaid, step_mark
-from actors.ui._reads import JobRow, Reader, state_order
+from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
     Guard,
@@ -38,6 +41,8 @@ from actors.ui._templates import environment, quote_part
 
 __all__ = ["create_app"]
 
+T = TypeVar("T")
+
 _log = redacted_logger("actors.ui")
 
 _REFRESH = "2s"  # how often a case's page polls
@@ -45,8 +50,6 @@ _OVERVIEW_REFRESH = "5s"  # how often the overview polls
 # The overview's figures are read at most once per this many seconds, whatever the
 # number of open tabs: on a store of 100,000 cases they cost a few hundred ms to read.
 _OVERVIEW_TTL = 4.0
-_SHOWN_JOBS = 200  # jobs of one case listed on its page
-_HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
 
 
 class Dashboard:
@@ -64,6 +67,8 @@ class Dashboard:
         self.reader = Reader(store)
         self.admin = admin
         self.store_url = mask_url(store.url)
+        # Every page's reads go through it: a store that fails is said so at once.
+        self.gate = ReadGate(self.store_url, self.reader.check)
         self.workflows: dict[tuple[str, int], Workflow] = {}
         for wf in workflows:
             self.workflows[(wf.name, wf.version)] = wf
@@ -86,6 +91,10 @@ class Dashboard:
         response = self.templates.TemplateResponse(request, name, context)
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a worker thread, through the gate (see ``ReadGate``)."""
+        return await anyio.to_thread.run_sync(self.gate.read, fn, *args)
 
     # -- overview ---------------------------------------------------------------------------
 
@@ -116,7 +125,7 @@ class Dashboard:
             kept = self._overview_facts
             if kept is None or time.monotonic() - kept[0] >= _OVERVIEW_TTL:
                 try:
-                    kept = (time.monotonic(), self._overview())
+                    kept = (time.monotonic(), self.gate.read(self._overview))
                 except StoreError as exc:
                     kept = (time.monotonic(), str(exc))
                 self._overview_facts = kept
@@ -135,58 +144,13 @@ class Dashboard:
     # -- a case -----------------------------------------------------------------------------
 
     def _case(self, case_id: str) -> dict[str, Any] | None:
-        jobs = self.reader.case(case_id, with_data=_SHOWN_JOBS)
-        if not jobs:
-            return None
-        root = jobs[0]
-        marks: dict[str, dict[str, int]] = {}
-        for job in jobs:
-            if job.step is not None and not (job.split_total and job.state == "waiting"):
-                marks.setdefault(job.step, {})
-                marks[job.step][job.state] = marks[job.step].get(job.state, 0) + 1
-        workflow = self.workflows.get((root.workflow, root.version))
-        graph = None
-        if workflow is not None:
-            graph = marked_mermaid(
-                workflow,
-                {step: mark for step, states in marks.items() if (mark := step_mark(states))},
-            )
-        try:
-            # The shown jobs only: a wide split's whole tree takes seconds to read.
-            infos = {job.id: self.admin.job(job.id) for job in jobs[:_SHOWN_JOBS]}
-            # A wide split has many branches: the page lists the first of them, and reads
-            # the history of fewer (one query each, every refresh).
-            timeline = sorted(
-                (
-                    (job.id, entry)
-                    for job in jobs[:_HISTORY_JOBS]
-                    for entry in self.admin.history(job.id)
-                ),
-                key=lambda item: (item[1].started or item[1].ended, item[1].ended),
-            )
-        except JobNotFoundError:  # pruned between the two reads
-            return None
-        return {
-            "case_id": case_id,
-            "root": root,
-            "jobs": jobs[:_SHOWN_JOBS],
-            "more_jobs": max(0, len(jobs) - _SHOWN_JOBS),
-            "history_jobs": min(len(jobs), _HISTORY_JOBS),
-            "all_jobs": len(jobs),
-            "graph": graph,
-            "timeline": timeline,
-            "start": min((e.started or e.ended for _, e in timeline), default=0.0),
-            "infos": infos,
-            "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
-            "labels": {job.id: _label(job) for job in jobs},
-            "final": root.is_final and all(job.is_final for job in jobs),
-        }
+        return case_facts(self.reader, self.admin, self.workflows, case_id)
 
     async def case(self, request: Request) -> Response:
         case_id = request.path_params["case_id"]
-        facts = await anyio.to_thread.run_sync(self._case, case_id)
+        facts = await self._read(self._case, case_id)
         if facts is None:
-            owner = await anyio.to_thread.run_sync(self.reader.case_of, case_id)
+            owner = await self._read(self.reader.case_of, case_id)
             if owner is not None and owner != case_id:  # a branch: show its case
                 return _redirect(request, "case", case_id=quote_part(owner))
             return self._missing(
@@ -195,7 +159,7 @@ class Dashboard:
         return self._render(request, "case.html", facts)
 
     async def case_live(self, request: Request) -> Response:
-        facts = await anyio.to_thread.run_sync(self._case, request.path_params["case_id"])
+        facts = await self._read(self._case, request.path_params["case_id"])
         if facts is None:
             return HTMLResponse("<p class='flash error'>This case is no longer in the store.</p>")
         return self._render(request, "_case_live.html", facts)
@@ -234,7 +198,7 @@ class Dashboard:
 
     async def workflow(self, request: Request) -> Response:
         name = request.path_params["name"]
-        facts = await anyio.to_thread.run_sync(self._workflow, name)
+        facts = await self._read(self._workflow, name)
         if facts is None:
             return self._missing(request, f"No workflow {name!r}: no case of it in this store.")
         return self._render(request, "workflow.html", facts)
@@ -247,7 +211,9 @@ class Dashboard:
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         """A 503 saying why the store cannot be read (a page, or a line for htmx)."""
         message = f"The store cannot be read: {mask_secrets(str(exc))}"
-        _log.warning("%s %s: %s", request.method, request.url.path, message)
+        # The gate logs a failing store once, not once per page: debug here.
+        level = logging.DEBUG if isinstance(exc, StoreDownError) else logging.WARNING
+        _log.log(level, "%s %s: %s", request.method, request.url.path, message)
         if request.headers.get("hx-request"):
             return _flash(message, 503)
         context = {"message": message, "heading": "Store unavailable"}
@@ -320,12 +286,6 @@ def _flash(message: str, status: int) -> Response:
 def _counted(states: dict[str, int]) -> str:
     """``{"waiting": 2, "ready": 1}`` -> ``"1 ready, 2 waiting"`` (in the states' order)."""
     return ", ".join(f"{states[s]} {s}" for s in sorted(states, key=state_order) if states[s])
-
-
-def _label(job: JobRow) -> str:
-    if job.parent_id is None:
-        return "case"
-    return f"branch {job.branch_index}"
 
 
 def _all_states() -> list[str]:

@@ -151,6 +151,10 @@ class Reader:
     def _rows(self, sql: str, params: tuple[Any, ...], what: str) -> list[Any]:
         return self.store._read(sql, params, what)
 
+    def check(self) -> None:
+        """Read one row of ``jobs`` (``StoreError`` while the store cannot be read)."""
+        self._rows("SELECT 1 FROM jobs LIMIT 1", (), "check that the store answers")
+
     # -- overview ---------------------------------------------------------------------------
 
     def case_counts(self) -> list[WorkflowCounts]:
@@ -270,10 +274,15 @@ class Reader:
         shown = jobs[:with_data]
         if not shown:
             return jobs
-        marks = ", ".join("?" for _ in shown)
+        ids = [job.id for job in shown]
+        # PostgreSQL: one array, one statement shape (psycopg parses a statement of more
+        # than 50 parameters afresh at every call).
+        among, params = (
+            ("= ANY(?)", (ids,)) if self._postgres else (f"IN ({', '.join('?' for _ in ids)})", ids)
+        )
         rows = self._rows(
-            f"SELECT id, data FROM jobs WHERE case_id = ? AND id IN ({marks})",
-            (case_id, *(job.id for job in shown)),
+            f"SELECT id, data FROM jobs WHERE case_id = ? AND id {among}",
+            (case_id, *params),
             f"read the data of case {case_id}",
         )
         data = {str(job_id): text for job_id, text in rows}

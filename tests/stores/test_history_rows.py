@@ -214,3 +214,28 @@ def test_the_other_commit_modes_read_back_every_save(make_sql_store, commit):
     # A slice's saves are stored together (packed on PostgreSQL); each step's on its own.
     rows = 2 if (make_sql_store.kind, commit) == ("postgres", "slice") else 4
     assert make_sql_store.raw("SELECT COUNT(*) FROM step_history WHERE job_id = 'm'") == [(rows,)]
+
+
+@pytest.mark.parametrize("commit", ["slice", "step"])
+def test_several_jobs_histories_read_together_are_each_as_read_alone(make_sql_store, commit):
+    """One query for many jobs' histories (the dashboard's case page): packed rows too."""
+    store = make_sql_store(commit=commit)
+    for name in ("p", "q", "r"):
+        store.create(rec(name))
+    for name, steps in (("p", 3), ("q", 1), ("p", 2), ("r", 4)):  # p's runs interleave q's
+        job = store.load(name)
+        store.begin_slice()
+        for n in range(steps):
+            job.step = f"{name}{n}"
+            store.save(job)
+        store.end_slice()
+    asked = ["r", "nobody", "p", "q", "p"]
+    together = store.step_histories(asked)
+    assert list(together) == ["r", "nobody", "p", "q"]  # each once, in the order asked
+    assert together == {job_id: store.step_history(job_id) for job_id in together}
+    assert [len(together[job_id]) for job_id in ("p", "q", "r")] == [6, 2, 5]
+    jobs = store.stored_jobs(asked)
+    assert sorted(jobs) == ["p", "q", "r"]  # the missing left out
+    assert {job_id: repr(job) for job_id, job in jobs.items()} == {
+        job_id: repr(store.stored_job(job_id)) for job_id in jobs
+    }  # a JobRecord compares by identity

@@ -1,0 +1,75 @@
+"""What a case's page shows, read in the same few queries however many jobs the case has.
+
+The case's jobs (one query), the data of the first ``SHOWN_JOBS`` of them (one), the
+admin API's view of those (one), and the step history of the first ``HISTORY_JOBS``
+(one): a split of thousands of branches costs the page what a case of a few jobs does,
+bar the rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors._workflow import Workflow
+from actors.admin import Admin
+from actors.ui._graph import marked_mermaid, step_mark
+from actors.ui._reads import JobRow, Reader
+
+__all__ = ["HISTORY_JOBS", "SHOWN_JOBS", "case_facts"]
+
+SHOWN_JOBS = 200  # jobs of one case listed on its page
+HISTORY_JOBS = 50  # jobs of one case whose history its timeline shows
+
+
+def case_facts(
+    reader: Reader, admin: Admin, workflows: dict[tuple[str, int], Workflow], case_id: str
+) -> dict[str, Any] | None:
+    """What the page of case ``case_id`` shows (``None``: no such case in the store)."""
+    jobs = reader.case(case_id, with_data=SHOWN_JOBS)
+    if not jobs:
+        return None
+    root = jobs[0]
+    marks: dict[str, dict[str, int]] = {}
+    for job in jobs:
+        if job.step is not None and not (job.split_total and job.state == "waiting"):
+            marks.setdefault(job.step, {})
+            marks[job.step][job.state] = marks[job.step].get(job.state, 0) + 1
+    workflow = workflows.get((root.workflow, root.version))
+    graph = None
+    if workflow is not None:
+        graph = marked_mermaid(
+            workflow,
+            {step: mark for step, states in marks.items() if (mark := step_mark(states))},
+        )
+    # The shown jobs only: a wide split's whole tree takes seconds to read. A wide split
+    # has many branches: the page lists the first of them, and shows the history of fewer.
+    shown = jobs[:SHOWN_JOBS]
+    infos = admin.job_infos(job.id for job in shown)
+    if len(infos) < len(shown):  # pruned between the two reads
+        return None
+    histories = admin.histories(job.id for job in jobs[:HISTORY_JOBS])
+    timeline = sorted(
+        ((job_id, entry) for job_id, entries in histories.items() for entry in entries),
+        key=lambda item: (item[1].started or item[1].ended, item[1].ended),
+    )
+    return {
+        "case_id": case_id,
+        "root": root,
+        "jobs": shown,
+        "more_jobs": max(0, len(jobs) - SHOWN_JOBS),
+        "history_jobs": min(len(jobs), HISTORY_JOBS),
+        "all_jobs": len(jobs),
+        "graph": graph,
+        "timeline": timeline,
+        "start": min((e.started or e.ended for _, e in timeline), default=0.0),
+        "infos": infos,
+        "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
+        "labels": {job.id: _label(job) for job in jobs},
+        "final": root.is_final and all(job.is_final for job in jobs),
+    }
+
+
+def _label(job: JobRow) -> str:
+    if job.parent_id is None:
+        return "case"
+    return f"branch {job.branch_index}"
