@@ -49,6 +49,12 @@ _HISTORY_OF_SAVED = (
 _STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
 _GROUP_ATTEMPTS = 3
+
+RECONNECT = 5.0
+"""Seconds the store's pool keeps retrying a lost connection (1, 2, 4 s apart) before it
+gives up, so that the next use of the store tries again at once. At the pool's own pace
+(5 minutes, the delay doubling) a database back after a minute's outage was tried again
+only a minute later, and a worker stood idle meanwhile."""
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
@@ -158,6 +164,7 @@ class PostgresStore(SqlStore):
             max_size=max_size,
             kwargs={"autocommit": True, **session},
             timeout=timeout,
+            reconnect_timeout=RECONNECT,
             open=False,
             name="actors-store",
         )
