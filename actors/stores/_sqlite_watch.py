@@ -22,7 +22,7 @@ import threading
 from actors._errors import StoreError
 from actors._redact import redacted_logger
 from actors.stores._sqlite_connect import connect
-from actors.stores._statements import UNFINISHED_ROOT
+from actors.stores._statements import FREE_ROOT
 from actors.stores._wake import notify
 
 __all__ = ["FREE_CASE", "TICK", "Watcher"]
@@ -35,9 +35,10 @@ TICK = 0.01
 _RETRY = 1.0  # seconds before opening the file again after an error
 
 # A free case that was never held or was released. An expired lease is left to the polls:
-# a dead worker's cases are found within its lease's time anyway. The unfinished roots'
-# partial index (migration 6) serves it, so it reads only the roots still under way.
-FREE_CASE = f"SELECT 1 FROM jobs WHERE {UNFINISHED_ROOT} AND lease_expires IS NULL LIMIT 1"
+# a dead worker's cases are found within its lease's time anyway. The free roots' partial
+# index (migration 9) serves it, so it reads no row of the cases workers hold: a look
+# costs the same with 100,000 cases parked on events as with none.
+FREE_CASE = f"SELECT 1 FROM jobs WHERE {FREE_ROOT} LIMIT 1"
 
 
 class Watcher:

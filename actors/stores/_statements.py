@@ -18,6 +18,7 @@ __all__ = [
     "FENCE",
     "FINAL_LITERALS",
     "FINAL_VALUES",
+    "FREE_ROOT",
     "GROUP_READ",
     "HISTORY",
     "JOIN_COLUMNS_AT",
@@ -56,6 +57,11 @@ FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
 FINAL_LITERALS = ", ".join(f"'{v}'" for v in FINAL_VALUES)
 # Roots no worker has finished: what a claim looks among (see migration 6).
 UNFINISHED_ROOT = f"parent_id IS NULL AND state NOT IN ({FINAL_LITERALS})"
+# Unfinished roots no worker holds (enqueued, or released): what a SQLite watcher looks
+# for (see migration 9). The lease first: as the predicate of a partial index, SQLite
+# evaluates it for every row an update of lease_expires or state touches, and a held
+# root (a heartbeat renews every one) then stops at the first term.
+FREE_ROOT = f"lease_expires IS NULL AND {UNFINISHED_ROOT}"
 RUNNING_VALUE = JobState.RUNNING.value
 READY_VALUE = JobState.READY.value
 WAITING_VALUE = JobState.WAITING.value
