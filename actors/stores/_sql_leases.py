@@ -68,8 +68,12 @@ def claim(
     if served is not None:
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
     # The final states as literals, so the unfinished roots' index serves it (migration 6).
+    # One case is found by its id: through that index, a claim of one case (an event or
+    # an operator's retry for a case this worker does not hold) read every unfinished
+    # root, the held ones too, in a write transaction.
+    source = "jobs" if case_id is not None else store._claim_from
     pick = (
-        f"SELECT id, lease_owner, lease_expires FROM {store._claim_from} WHERE {UNFINISHED_ROOT} "
+        f"SELECT id, lease_owner, lease_expires FROM {source} WHERE {UNFINISHED_ROOT} "
         f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
         f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
     )

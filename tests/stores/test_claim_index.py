@@ -45,3 +45,22 @@ def test_sqlite_claims_read_the_unfinished_roots_index(tmp_path):
     assert "jobs_claimable" in plan, plan
     check.close()
     store.close()
+
+
+def test_sqlite_a_claim_of_one_case_reads_it_by_its_id(tmp_path):
+    # An event for a case this worker does not hold tries to claim that one case: it
+    # must not read every unfinished root the other workers hold to find it.
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    ids = _with_history(store, finished=0, free=40)
+    assert len(store.claim("w", now=time.time(), lease_seconds=60.0, limit=39)) == 39
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    assert store.claim("v", time.time(), 60.0, limit=1, case_id=ids[0]) == []  # w holds it
+    assert [job.id for job in store.claim("v", time.time(), 60.0, 1, case_id=ids[-1])] == [ids[-1]]
+    picks = [s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires")]
+    check = sqlite3.connect(tmp_path / "jobs.db")
+    for pick in picks:
+        plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
+        assert "(id=?)" in plan and "jobs_claimable" not in plan, plan
+    check.close()
+    store.close()
