@@ -25,6 +25,9 @@ from actors.stores._statements import (
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
+# A root whose lease a worker (the one parameter) holds: the lease index (jobs_lease) finds them.
+_LIVE_ROOT = "lease_owner = ? AND parent_id IS NULL AND lease_expires IS NOT NULL"
+
 
 def live_roots(store: SqlStore) -> str:
     """The roots whose lease a worker (the one parameter) holds, locked in order.
@@ -33,10 +36,7 @@ def live_roots(store: SqlStore) -> str:
     heartbeat or a release never deadlocks with them (PostgreSQL; SQLite locks the
     whole file).
     """
-    return (
-        "SELECT id FROM jobs WHERE lease_owner = ? AND parent_id IS NULL "
-        f"AND lease_expires IS NOT NULL ORDER BY {store._order}{store._for_update}"
-    )
+    return f"SELECT id FROM jobs WHERE {_LIVE_ROOT} ORDER BY {store._order}{store._for_update}"
 
 
 def claim(
@@ -160,10 +160,13 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     ended or released case has no expiry left to renew.
     """
     expiry = now + lease_seconds
-    renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({store._live_roots})"
     what = f"heartbeat of {owner!r}"
     if not store._skip_locked:  # SQLite: one transaction on the whole file
-        return store._write(lambda execute: int(execute(renew, (expiry, owner)).rowcount), what)
+        # No lock order to keep: the roots are renewed as the owner's index finds them,
+        # not collected by id first and each looked up again (0.8 of the time).
+        direct = f"UPDATE jobs SET lease_expires = ? WHERE {_LIVE_ROOT}"
+        return store._write(lambda execute: int(execute(direct, (expiry, owner)).rowcount), what)
+    renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({store._live_roots})"
     # PostgreSQL: the worker's own group commits lock its roots as they save them. A
     # renewal that waited on each in turn (in order) would wait on one group after
     # another, and hold up the later groups meanwhile. So first renew every root no
