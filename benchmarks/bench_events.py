@@ -22,6 +22,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -268,6 +269,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     if args.repeat > 1 or args.against:
         print("medians:")
         for (label, store, n), runs in results.items():
