@@ -8,10 +8,14 @@ upgrades with its rows in place, and the look gives the same answers.
 """
 
 import sqlite3
+import time
+
+from records import record
 
 from actors.stores import open_store
 from actors.stores._schema import MIGRATIONS, SQLITE, _apply
 from actors.stores._sqlite_watch import FREE_CASE, Watcher
+from actors.stores._statements import FREE_ROOT
 
 INSERT = (
     "INSERT INTO jobs (id, case_id, workflow, version, data, state, parent_id, "
@@ -70,16 +74,24 @@ def test_a_version_8_sqlite_store_upgrades_and_its_watcher_reads_the_free_roots_
         store.close()
 
 
-def test_a_new_sqlite_store_keeps_a_workers_own_cases_out_of_the_free_roots(tmp_path):
+def _in_free_index(path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        query = f"SELECT id FROM jobs INDEXED BY jobs_free WHERE {FREE_ROOT} ORDER BY id"
+        return [row[0] for row in conn.execute(query)]
+
+
+def test_a_workers_own_cases_never_enter_the_free_roots_index(tmp_path):
     path = tmp_path / "jobs.db"
-    _version_8_file(path, [])
     store = open_store(f"sqlite:///{path}")
     try:
-        with sqlite3.connect(path) as conn:
-            for row in HELD:
-                conn.execute(INSERT, (row[0], row[2] or row[0], *row[1:]))
-        assert _free_roots(path) == ["r1"]
-        assert store.release("w") == 1  # h1's lease ends: it is free to claim at once
-        assert _free_roots(path) == ["h1", "r1"]
+        store.create(record("queued"))  # no owner: as `enqueue` writes it
+        store.owner = "w"
+        store.create(record("mine"))  # a worker's admission: leased as it is written
+        store.create(record("mine.b", case_id="mine", parent_id="mine", branch_index=0))
+        assert _in_free_index(path) == ["queued"]
+        [taken] = store.claim("w", now=time.time(), lease_seconds=60.0, limit=5)
+        assert taken.id == "queued" and _in_free_index(path) == []
+        assert store.release("w") == 2  # both free to claim at once
+        assert _in_free_index(path) == ["mine", "queued"]
     finally:
         store.close()
