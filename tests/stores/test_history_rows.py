@@ -74,9 +74,12 @@ def test_a_slice_of_many_saves_writes_one_row_and_reads_back_every_save(group, m
     assert make_sql_store.raw("SELECT COUNT(*) FROM step_history WHERE job_id = 'j'") == [(rows,)]
 
 
-@ON_GROUP_STORES
-def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, make_sql_store):
-    job = rec("k")
+def _spoiled(group, make_sql_store, job_id: str) -> None:
+    """Job ``job_id`` saved three times in one slice, its last history row then spoiled.
+
+    The last row is the slice's, packed, on PostgreSQL; s2's on SQLite.
+    """
+    job = rec(job_id)
     group.create(job)
     done = Callbacks()
 
@@ -87,11 +90,16 @@ def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, 
 
     submit(group, done("slice"), steps)
     done.wait(1)
-    # The job's last row (the slice's, packed, on PostgreSQL; s2's on SQLite), spoiled.
     make_sql_store.raw(
-        "UPDATE step_history SET more = '[[1, 2' WHERE job_id = 'k' AND seq = "
-        "(SELECT MAX(seq) FROM step_history WHERE job_id = 'k')"
+        "UPDATE step_history SET more = '[[1, 2' WHERE job_id = ? AND seq = "
+        "(SELECT MAX(seq) FROM step_history WHERE job_id = ?)",
+        (job_id, job_id),
     )
+
+
+@ON_GROUP_STORES
+def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, make_sql_store):
+    _spoiled(group, make_sql_store, "k")
     history = group.step_history("k")
     rows = ["a", "s0"] if make_sql_store.kind == "postgres" else ["a", "s0", "s1", "s2"]
     assert [row.step for row in history] == [*rows, rows[-1]]
@@ -102,21 +110,7 @@ def test_a_packed_row_edited_into_nonsense_is_named_and_the_rest_is_kept(group, 
 @ON_GROUP_STORES
 def test_the_operators_history_shows_a_packed_row_edited_into_nonsense(group, make_sql_store):
     """Admin.history (and so `jobs show --history` and the dashboard) names it too."""
-    job = rec("u")
-    group.create(job)
-    done = Callbacks()
-
-    def steps(store):
-        for n in range(3):
-            job.step, job.state = f"s{n}", JobState.RUNNING
-            store.save(job)
-
-    submit(group, done("slice"), steps)
-    done.wait(1)
-    make_sql_store.raw(
-        "UPDATE step_history SET more = '[[1, 2' WHERE job_id = 'u' AND seq = "
-        "(SELECT MAX(seq) FROM step_history WHERE job_id = 'u')"
-    )
+    _spoiled(group, make_sql_store, "u")
     entries = Admin(group).history("u")
     unreadable = [e for e in entries if e.kind == "unreadable"]
     assert len(unreadable) == 1

@@ -16,6 +16,7 @@ import time
 import psycopg
 import psycopg_pool
 import pytest
+from pg_outage import database_accepts
 
 from actors import StoreError
 from actors.stores import _postgres
@@ -27,23 +28,13 @@ NAME = "actors_reconnect"
 SCALE = 0.1  # the pool's first retry after 0.1 s instead of 1 s
 
 
-def _accepts(server, accepts: bool) -> None:
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{NAME}" ALLOW_CONNECTIONS {str(accepts).lower()}')
-        if not accepts:  # the connections open now go, as at a server's restart
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (NAME,),
-            )
-
-
 @pytest.fixture
 def url(pg_server):
     with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
         conn.execute(f'CREATE DATABASE "{NAME}"')
     yield pg_server.get_uri(NAME)
-    _accepts(pg_server, accepts=True)
+    database_accepts(pg_server, NAME, accepts=True)
 
 
 def test_the_store_reads_again_soon_after_a_long_outage_ends(pg_server, url, monkeypatch):
@@ -52,7 +43,7 @@ def test_the_store_reads_again_soon_after_a_long_outage_ends(pg_server, url, mon
     store = PostgresStore(url, timeout=1.0)
     try:
         assert store.get("nothing") is None
-        _accepts(pg_server, accepts=False)
+        database_accepts(pg_server, NAME, accepts=False)
         down = time.monotonic()
         stop = threading.Event()
         # A worker's polls: the store is used every 0.2 s throughout the outage.
@@ -60,7 +51,7 @@ def test_the_store_reads_again_soon_after_a_long_outage_ends(pg_server, url, mon
             with pytest.raises(StoreError):
                 store.get("nothing")
             stop.wait(0.2)
-        _accepts(pg_server, accepts=True)
+        database_accepts(pg_server, NAME, accepts=True)
         back = time.monotonic()
         while True:
             try:

@@ -15,6 +15,7 @@ import threading
 import psycopg
 import pytest
 from bounds import TIMEOUT, wait_until
+from pg_outage import database_accepts
 from psycopg.conninfo import conninfo_to_dict
 
 from actors import JobState, Mediator, Sequential, Workflow
@@ -61,16 +62,6 @@ def _flow(entered: threading.Barrier, release: threading.Event, runs: list[str])
     )
 
 
-def _database_accepts(server, name: str, accepts: bool) -> None:
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(accepts).lower()}')
-        if not accepts:  # the connections open now go, as at a server's restart
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
-
-
 @pytest.mark.parametrize("commit", ["step", "group"])
 def test_a_worker_resumes_its_cases_after_the_database_was_unreachable(
     pg_server, fresh_pg_url, commit
@@ -98,19 +89,19 @@ def test_a_worker_resumes_its_cases_after_the_database_was_unreachable(
     try:
         handles = [mediator.schedule("two", {"i": i}) for i in range(CASES)]
         entered.wait(TIMEOUT)  # every runner is inside "first"
-        _database_accepts(pg_server, name, accepts=False)
+        database_accepts(pg_server, name, accepts=False)
         release.set()  # their saves fail, and so do the reloads of their jobs
         wait_until(
             lambda: unreachable.event.is_set() or not mediator.scheduler.is_alive(),
             "the worker to notice that the database is unreachable",
         )
         assert mediator.scheduler.is_alive(), "the Scheduler died of the store's failure"
-        _database_accepts(pg_server, name, accepts=True)
+        database_accepts(pg_server, name, accepts=True)
         jobs = [handle.result(timeout=TIMEOUT) for handle in handles]
         assert reachable.event.wait(TIMEOUT)
     finally:
         release.set()
-        _database_accepts(pg_server, name, accepts=True)
+        database_accepts(pg_server, name, accepts=True)
         mediator.shutdown(drain=False)
         for handler in (unreachable, reachable):
             engine_log.removeHandler(handler)

@@ -15,6 +15,7 @@ import time
 import psycopg
 import pytest
 from bounds import wait_until
+from pg_outage import database_accepts
 from psycopg.conninfo import conninfo_to_dict
 from starlette.testclient import TestClient
 
@@ -33,16 +34,6 @@ POOL_WAIT = 60.0
 PROMPT = POOL_WAIT / 6
 
 
-def _accepts(server, accepts: bool) -> None:
-    with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{NAME}" ALLOW_CONNECTIONS {str(accepts).lower()}')
-        if not accepts:  # the connections open now go, as at a server's restart
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (NAME,),
-            )
-
-
 @pytest.fixture
 def shipments_url(pg_server):
     """A database of shipments, its URL with a password (the server trusts local users)."""
@@ -54,7 +45,7 @@ def shipments_url(pg_server):
     worker.shutdown(drain=False)
     params = conninfo_to_dict(url)
     yield f"postgresql://{params['user']}:s3cr3t-pw@/{NAME}?host={params['host']}"
-    _accepts(pg_server, accepts=True)
+    database_accepts(pg_server, NAME, accepts=True)
 
 
 def _timed(web: TestClient, path: str, **headers: str) -> tuple[int, str]:
@@ -75,7 +66,7 @@ def test_pages_say_at_once_that_the_store_cannot_be_reached_and_recover_by_thems
     try:
         web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
         assert _timed(web, "/cases/parcel-1")[0] == 200
-        _accepts(pg_server, accepts=False)
+        database_accepts(pg_server, NAME, accepts=False)
         pages = ["/cases/parcel-1", "/live/cases/parcel-1", "/", "/live/overview"]
         answers = {
             path: _timed(web, path, **({"HX-Request": "true"} if "live" in path else {}))
@@ -85,7 +76,7 @@ def test_pages_say_at_once_that_the_store_cannot_be_reached_and_recover_by_thems
             assert status == 503, path
             assert f"The store cannot be read: {shown} has not answered since " in text, text
             assert "s3cr3t-pw" not in text
-        _accepts(pg_server, accepts=True)
+        database_accepts(pg_server, NAME, accepts=True)
         # The pages' own refreshes bring them back: nobody restarts anything.
         wait_until(
             lambda: _timed(web, "/live/cases/parcel-1", **{"HX-Request": "true"})[0] == 200,
