@@ -39,20 +39,18 @@ class RunnerFailures:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
-        self._counts: dict[str, tuple[tuple[str | None, int], int]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._counts)
+        self.counts: dict[str, tuple[tuple[str | None, int], int]] = {}
+        """By job id: where its runners died (step, attempt) and how many in a row."""
 
     def died(self, job: JobRecord, error: str) -> str | None:
         """A runner died of ``error`` holding ``job``: the reason to fault it now, if it is time."""
         where = (job.step, job.attempt)
-        before = self._counts.get(job.id)
+        before = self.counts.get(job.id)
         count = before[1] + 1 if before is not None and before[0] == where else 1
         if count < self.limit:
-            self._counts[job.id] = (where, count)
+            self.counts[job.id] = (where, count)
             return None
-        self._counts.pop(job.id, None)
+        self.counts.pop(job.id, None)
         return (
             f"{count} runners in a row died while running it (at step {job.step!r}); the "
             f"last died of {error or 'an error it did not name'}"
@@ -60,4 +58,4 @@ class RunnerFailures:
 
     def went_on(self, job_id: str) -> None:
         """The job's runner reported on it: it got through, so its count starts again."""
-        self._counts.pop(job_id, None)
+        self.counts.pop(job_id, None)

@@ -94,6 +94,7 @@ class Scheduler(pykka.Actor):
         self._recovery = Recovery(engine.workflows)
         self._tally = Tally()
         self._failures = RunnerFailures()  # jobs whose runners died, to fault the poison
+        self._dying = self._failures.counts  # read here (a report clears one); changed there
         self._fx = Effects(  # carries out what they decide
             engine,
             book=self._book,
@@ -221,7 +222,7 @@ class Scheduler(pykka.Actor):
                 self._out.discard(job.id)
                 if self._book.stopping:
                     self._book.returned(job)
-                if self._failures:
+                if self._dying:  # a dict's truth, not a call: every report passes here
                     self._failures.went_on(job.id)
         answer = getattr(self, name)(message)
         if self._tally.draining:

@@ -88,12 +88,12 @@ def test_deaths_count_in_a_row_at_one_step_and_a_report_starts_them_again() -> N
     assert failures.died(_job("b", attempt=2), "E: x") is None  # a retry is another point
     assert failures.died(_job("b", attempt=2), "E: x") is None
     failures.went_on("j")  # its runner reported on it
-    assert not failures
+    assert not failures.counts
     assert failures.died(_job("b"), "E: x") is None
     assert failures.died(_job("b"), "E: x") is None
     reason = failures.died(_job("b"), "E: x")
     assert reason is not None and "3 runners in a row" in reason and reason.endswith("E: x")
-    assert not failures  # forgotten once faulted
+    assert not failures.counts  # forgotten once faulted
 
 
 def test_what_a_runner_died_of_is_cut_short() -> None:

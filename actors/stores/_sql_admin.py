@@ -151,12 +151,7 @@ class SqlAdmin:
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
-        rows = self._read(
-            f"SELECT {_HISTORY_FULL}, more FROM step_history WHERE job_id = ? ORDER BY seq",
-            (job_id,),
-            f"read the history of job {job_id}",
-        )
-        return [_history_row(r) for r in unpack(rows)]
+        return self.step_histories([job_id])[job_id]
 
     def stored_jobs(self, job_ids: Sequence[str]) -> dict[str, StoredJob]:
         """The jobs of ``job_ids`` as ``stored_job`` reads them, by id, in one query.
