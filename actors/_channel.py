@@ -45,6 +45,14 @@ class WorkChannel:
         self._idle: list[int] = []
         self.running: dict[str, tuple[int, JobRecord]] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
+        # Jobs to run alone (``JobRecord.solo``): an earlier run of each, from the saved
+        # point it is at, ended with its worker's process gone, and so did the runs of
+        # the jobs beside it. Run alone, a death is its own. While any wait or run, and
+        # until the last one's slice is stored and reported (``backlog() == 0``), the
+        # channel hands out nothing else: it is on ``_hold``.
+        self._solos: deque[JobRecord] = deque()
+        self._solo: str | None = None  # the job running alone now
+        self._hold = False
 
     def put(self, job: JobRecord) -> int | None:
         """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any.
@@ -54,7 +62,13 @@ class WorkChannel:
         """
         with self._lock:
             job.due = None
-            if self._idle:
+            if job.solo:
+                job.state = JobState.READY
+                first = not self._solos  # then a turn now is this job's
+                self._solos.append(job)
+                self._hold = True
+                return self._turn_for_idle() if first else None
+            if self._idle and not self._hold:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
                 self.running[job.id] = (runner, job)
@@ -75,6 +89,14 @@ class WorkChannel:
                 held = running.get(finished.id)
                 if held is not None and held[0] == runner:
                     del running[finished.id]
+                    if finished.id == self._solo:
+                        self._solo = None
+            if self._hold:
+                solo = self._turn(runner)
+                if self._hold:
+                    if solo is None and runner not in self._idle:
+                        self._idle.append(runner)
+                    return solo
             ready = self._ready
             while ready:
                 job = ready.popleft()
@@ -102,18 +124,34 @@ class WorkChannel:
         ``held`` slices a store's writer holds unstored.
         """
         return (
-            bool(self.running or self._ready or self._gate.used)
+            bool(self.running or self._ready or self._solos or self._gate.used)
             or sum(self.sent) - self.handled > held
         )
 
     def wants_admission(self) -> bool:
-        """A runner is idle while admitted jobs wait (a hint, read without the lock)."""
-        return bool(self._idle) and len(self._gate) > 0
+        """A runner is idle while admitted jobs wait, or on hold (a hint, without the lock)."""
+        return bool(self._idle) and (len(self._gate) > 0 or self._hold)
 
     def assign_admitted(self) -> list[tuple[int, JobRecord]]:
-        """Hand queued external jobs to idle runners (after an admission woke the Scheduler)."""
+        """Hand queued external jobs to idle runners (after an admission woke the Scheduler).
+
+        On hold, the next job to run alone goes to an idle runner once nothing else runs
+        and every report is read; after the last one, the ready jobs the hold kept back.
+        """
         out = []
         with self._lock:
+            if self._hold:
+                runner = self._turn_for_idle()
+                if runner is not None:
+                    return [(runner, self.running[str(self._solo)][1])]
+                if self._hold:
+                    return []
+                while self._idle and self._ready:
+                    job = self._ready.popleft()
+                    if job.state is JobState.READY:
+                        runner = self._idle.pop()
+                        self._start(runner, job)
+                        out.append((runner, job))
             while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
@@ -122,6 +160,32 @@ class WorkChannel:
                 self._start(runner, job)
                 out.append((runner, job))
         return out
+
+    def _turn(self, runner: int) -> JobRecord | None:
+        """On hold: the next job to run alone, for ``runner``, if it is its turn (lock held).
+
+        Its turn comes when nothing runs and every report is read: the slices before it
+        are stored. With none left to run alone, the hold ends (``None``).
+        """
+        if self._solo is not None or self.running or self.backlog() > 0:
+            return None
+        while self._solos:
+            job = self._solos.popleft()
+            if job.state is JobState.READY:  # not cancelled meanwhile
+                self._start(runner, job)
+                self._solo = job.id
+                return job
+        self._hold = False
+        return None
+
+    def _turn_for_idle(self) -> int | None:
+        """``_turn`` for an idle runner; the runner it was handed to, if any (lock held)."""
+        if not self._idle:
+            return None
+        runner = self._idle[-1]
+        if self._turn(runner) is None:
+            return None
+        return self._idle.pop()
 
     def _start(self, runner: int, job: JobRecord) -> None:
         job.state = JobState.RUNNING
@@ -139,6 +203,8 @@ class WorkChannel:
         held = self.running.get(job.id)
         if held is not None and held[0] == runner:
             del self.running[job.id]
+            if job.id == self._solo:
+                self._solo = None
 
     def runner_of(self, job_id: str) -> int | None:
         """The runner that holds job ``job_id`` now, if one does."""
@@ -158,7 +224,7 @@ class WorkChannel:
         """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
         with self._lock:
             n = 0
-            for job in self._ready:
+            for job in (*self._ready, *self._solos):
                 if job.case_id == case_id and job.state is JobState.READY:
                     job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
                     n += 1
@@ -174,7 +240,7 @@ class WorkChannel:
     def ready(self) -> int:
         """Ready internal jobs not yet taken."""
         with self._lock:
-            return sum(1 for j in self._ready if j.state is JobState.READY)
+            return sum(1 for j in (*self._ready, *self._solos) if j.state is JobState.READY)
 
     def quiet(self) -> bool:
         """No job ready, queued for admission or running, and no runner report unread.
@@ -187,7 +253,7 @@ class WorkChannel:
                 not self.running
                 and not len(self._gate)
                 and self.backlog() == 0
-                and not any(j.state is JobState.READY for j in self._ready)
+                and not any(j.state is JobState.READY for j in (*self._ready, *self._solos))
             )
 
     def _check_invariants(self) -> None:

@@ -132,6 +132,14 @@ class JobRecord:
     gen: int = 0
     parent_gen: int = 0
     cancel_requested: bool = False
+    # Set by a claim on every unfinished job of a case taken from a worker that stopped
+    # holding it (died or froze): the runner counts a try (Store.count_try) before it
+    # runs the job's next step, so a step that ends its worker's process ends at last.
+    # Not stored: a job taken over in a later claim is marked again.
+    taken_over: bool = False
+    # Set with taken_over when a run of the job from its saved point already ended with
+    # its worker gone: the work channel runs it alone, so that a death is its own.
+    solo: bool = False
 
     @classmethod
     def branch(  # noqa: PLR0913, PLR0917 - one argument per field a branch does not default
@@ -177,6 +185,8 @@ class JobRecord:
         new.gen = 0
         new.parent_gen = parent_gen
         new.cancel_requested = False
+        new.taken_over = False
+        new.solo = False
         return new
 
     def __copy__(self) -> JobRecord:
@@ -211,6 +221,8 @@ class JobRecord:
         new.gen = self.gen
         new.parent_gen = self.parent_gen
         new.cancel_requested = self.cancel_requested
+        new.taken_over = self.taken_over
+        new.solo = self.solo
         return new
 
     def snapshot(self) -> Job:

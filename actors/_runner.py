@@ -37,7 +37,7 @@ from actors._interpreter import (
     missing_step,
 )
 from actors._job import JobState
-from actors._runner_failures import died_of
+from actors._runner_failures import died_of, tried_too_often
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
@@ -241,6 +241,10 @@ class Runner(pykka.Actor):
             plan = self._plans[key] = (wf, wf.steps, self._steps.plain_tasks(wf))
         wf, steps, plain = plan
         store = self._e.store
+        if job.taken_over:  # its last holder stopped: count this try first, durably
+            why = self._try_counted(job)
+            if why is not None:
+                return self._end.finish(job, JobState.FAULTED, why)
         metrics = self._e.metrics
         tracer = self._e.tracer
         kinds, steps_of = self._steps.KINDS, self._steps
@@ -317,6 +321,21 @@ class Runner(pykka.Actor):
             if job.step is None:
                 return self._end.apply(job, step, finished(job, step))
             store.save(job)
+
+    def _try_counted(self, job: JobRecord) -> str | None:
+        """Count a try of ``job`` in the store; the reason to fault it instead, if any."""
+        job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
+        tries = self._e.store.count_try(job)
+        if tries > 1:
+            logger.warning(
+                "job %s: try %d in a row from step %r; the workers of the tries before "
+                "stopped before it saved anything",
+                job.id,
+                tries,
+                job.step,
+                extra=job_log(job),
+            )
+        return tried_too_often(job, tries)
 
     @staticmethod
     def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:

@@ -1,4 +1,4 @@
-"""Jobs that kill every runner they are given: after a few deaths in a row, they fault.
+"""Jobs that kill every runner, or every worker, they are given: after a few, they fault.
 
 A runner that dies (an exception the engine did not expect escaped its loop) is
 restarted, and its job resumes from its last saved step on another runner. When the job
@@ -10,6 +10,13 @@ attempt as the runner held it); the ``LIMIT``-th ends the job FAULTED instead of
 resuming it, naming what the runners died of. Any report from the job's runner (the job
 got through a slice) clears its count. A death whose exception says ``blames_job = False``
 (the test harness's injected crashes: the test's doing, not the job's) is not counted.
+
+A step that ends its worker's *process* (``os._exit``, a crash in native code, the
+kernel's OOM killer) leaves nothing in the process to count with. Its case's lease runs
+out, another worker takes the case over, runs the step, and ends too: every worker, for
+ever. So a job taken from a worker that stopped holding its case is counted in the store
+(``Store.count_try``) before each run, and the run after ``LIMIT`` tries in a row at the
+same saved point (each ended with its worker gone) ends it FAULTED (``tried_too_often``).
 """
 
 from __future__ import annotations
@@ -19,10 +26,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from actors._job import JobRecord
 
-__all__ = ["LIMIT", "RunnerFailures", "died_of"]
+__all__ = ["LIMIT", "RunnerFailures", "died_of", "tried_too_often"]
 
 LIMIT = 3
-"""Runner deaths in a row at one step of one job that fault the job."""
+"""Runner deaths in a row at one step of one job that fault the job; tries by workers, too."""
 
 
 _SHOWN = 500  # characters of what a runner died of that a fault's reason quotes
@@ -59,3 +66,19 @@ class RunnerFailures:
     def went_on(self, job_id: str) -> None:
         """The job's runner reported on it: it got through, so its count starts again."""
         self.counts.pop(job_id, None)
+
+
+def tried_too_often(job: JobRecord, tries: int, limit: int = LIMIT) -> str | None:
+    """The reason to fault ``job`` instead of its ``tries``-th run in a row, if it is time.
+
+    ``tries`` counts the runs of the job (taken over) from its saved point, this one
+    included: the ones before it each ended with the worker that ran it gone.
+    """
+    if tries <= limit:
+        return None
+    return (
+        f"the last {tries - 1} workers to run it from step {job.step!r} (attempt "
+        f"{job.attempt}) stopped before anything was saved (their processes died or froze); "
+        "a step that ends its process (os._exit, a crash in native code, running out of "
+        "memory) does this, so it is not run again"
+    )

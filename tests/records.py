@@ -66,7 +66,7 @@ def record(
 
 def same(a: JobRecord, b: JobRecord) -> None:
     """The fields a save records are equal (cancel_requested is not a saved field)."""
-    skip = {"cancel_requested"}
+    skip = {"cancel_requested", "taken_over", "solo"}
     for name in JobRecord.__slots__:
         if name not in skip:
             assert getattr(a, name) == getattr(b, name), name

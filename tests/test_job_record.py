@@ -35,6 +35,8 @@ def _full_record() -> JobRecord:
         "gen": 7,
         "parent_gen": 6,
         "cancel_requested": True,
+        "taken_over": True,
+        "solo": True,
     }
     assert set(values) == {f.name for f in dataclasses.fields(JobRecord)}, "a field is missing"
     return JobRecord(**values)

@@ -206,6 +206,17 @@ class Store(abc.ABC):
         """
         raise self._unsupported("unclaimed()")
 
+    def count_try(self, job: JobRecord) -> int:
+        """Count a run of ``job`` (taken over) beginning at its saved point; how many in a row.
+
+        Before a worker runs a job it took from a worker that stopped holding its case,
+        it counts a try here, durably. The count goes on while the job's saved row is the
+        one the last try saw (nothing saved since: the tries ended with their workers),
+        and starts at 1 once a save came between. ``LeaseLostError`` if another worker
+        holds the job's case now.
+        """
+        raise self._unsupported("count_try()")
+
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
         """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
 

@@ -92,6 +92,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         # while the case is held (root id -> expires).
         self._stamps: dict[str, str] = {}
         self._expires: dict[str, float] = {}
+        self._tries: dict[str, tuple[float, int]] = {}  # see count_try
         self._lock = threading.Lock()
 
     def _put(self, job: JobRecord, *, note: bool = True) -> None:
@@ -160,6 +161,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 except KeyError:  # another thread trimmed it first
                     break
                 self._stamps.pop(gone, None)
+                self._tries.pop(gone, None)
                 self._created.pop(gone, None)
                 self._history.pop(gone, None)
         else:
@@ -240,6 +242,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
         self._expires.pop(job_id, None)
+        self._tries.pop(job_id, None)
         self._live.pop(job_id, None)
         self._finished.pop(job_id, None)
         self._arrivals.pop(job_id, None)

@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
+from actors._errors import JobNotFoundError, LeaseLostError
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._memory_admin import _Saved
 
@@ -34,7 +35,9 @@ class MemoryLeases:
     _finished: OrderedDict[str, _Saved]
     _stamps: dict[str, str]  # job id -> the worker holding its case
     _expires: dict[str, float]  # a held case's root id -> when its lease ends
+    _tries: dict[str, tuple[float, int]]  # job id -> (its save's time at the last try, tries)
     _lock: threading.Lock
+    owner: str | None
 
     if TYPE_CHECKING:  # provided by MemoryStore
 
@@ -57,10 +60,14 @@ class MemoryLeases:
         """Take up to ``limit`` free cases for ``owner`` (see Store)."""
         served = None if workflows is None else set(workflows)
         out: list[JobRecord] = []
+        # The cases whose holder stopped holding them without a release (it died or
+        # froze; with reclaim, the owner's previous process): their jobs count tries.
+        stopped: set[str] = set()
         with self._lock:
             if reclaim:  # the owner's cases are free first; it takes back what fits
                 for root in [r for r in self._expires if self._stamps.get(r) == owner]:
                     del self._expires[root]
+                    stopped.add(root)
             live = list(self._live.items())
             roots = [
                 job_id
@@ -78,6 +85,8 @@ class MemoryLeases:
                     continue
                 self._expires[root] = now + lease_seconds
                 taken += 1
+                if expires is not None:
+                    stopped.add(root)
                 previous = self._stamps.get(root)
                 if previous is not None and was_worker(previous, owner):  # see taken_over
                     job = self._live[root][0]
@@ -96,8 +105,30 @@ class MemoryLeases:
                 for job_id, saved in [*live, *list(self._finished.items())]:
                     if saved[0].case_id == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out
-                out.extend(self._restore(s) for _, s in live if s[0].case_id == root)
+                jobs = [self._restore(s) for _, s in live if s[0].case_id == root]
+                for job in jobs:
+                    job.taken_over = root in stopped
+                    tried = self._tries.get(job.id)  # a try from its saved point ended?
+                    last_save = self._live[job.id][8] if job.id in self._live else None
+                    job.solo = job.taken_over and tried is not None and tried[0] == last_save
+                out.extend(jobs)
         return out
+
+    def count_try(self, job: JobRecord) -> int:
+        """Count a try of ``job`` (taken over) at its saved point (see Store)."""
+        with self._lock:
+            saved = self._find(job.id)
+            if saved is None:
+                msg = f"no job {job.id!r} in memory:// (deleted while it was taken over)"
+                raise JobNotFoundError(msg)
+            holder = self._stamps.get(job.id)
+            if holder is not None and holder != self.owner:
+                raise LeaseLostError(job.id, job.case_id, holder, self.owner)
+            at = saved[8]  # when its last save was made: a save since starts the count again
+            before = self._tries.get(job.id)
+            tries = before[1] + 1 if before is not None and before[0] == at else 1
+            self._tries[job.id] = (at, tries)
+            return tries
 
     def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
         """Unfinished cases no live worker holds, by workflow and version (see Store)."""

@@ -290,6 +290,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(f"CREATE INDEX jobs_free ON jobs (parent_id) WHERE {FREE_ROOT}",),
         postgres=(),
     ),
+    Migration(
+        10,
+        "jobs.tries/tried_at: runs of a job taken from a stopped worker, at its saved point",
+        # A step that ends its worker's process (os._exit, a crash in native code, the
+        # kernel's OOM killer) would end every worker that takes its case over, for ever.
+        # Before it runs such a job, a worker counts a try here (Store.count_try): at the
+        # same updated_at as the last try, the count goes on; a save in between starts it
+        # again. Written only for jobs taken over, never by a save.
+        sqlite=(
+            "ALTER TABLE jobs ADD COLUMN tries INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN tried_at REAL",
+        ),
+        postgres=(
+            "ALTER TABLE jobs ADD COLUMN tries INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN tried_at DOUBLE PRECISION",
+        ),
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 

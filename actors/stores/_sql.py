@@ -362,6 +362,7 @@ class SqlStore(SqlAdmin, Store):
     # Claims and leases (``_sql_leases``).
     _live_roots = property(sql_leases.live_roots)
     claim = sql_leases.claim
+    count_try = sql_leases.count_try
     unclaimed = sql_leases.unclaimed
     heartbeat = sql_leases.heartbeat
     lease_owners = sql_leases.lease_owners

@@ -11,12 +11,14 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
     SELECT_LIST,
+    STAMP_OF,
     UNFINISHED_ROOT,
     Execute,
     in_lists,
@@ -79,12 +81,23 @@ def claim(
     )
     state_at, step_at, attempt_at = (COLUMNS.index(c) for c in ("state", "step", "attempt"))
 
+    # The cases whose holder stopped holding them without a release (it died or froze):
+    # their jobs are marked taken_over, and each counts a try before it runs.
+    stopped: set[str] = set()
+    solo: set[str] = set()  # jobs to run alone (JobRecord.solo)
+
     def write(execute: Execute) -> list[Any]:
+        stopped.clear()  # a retried transaction starts again
+        solo.clear()
         if reclaim:
             # Every case the owner still holds is made free first, in this
             # transaction: it takes back what fits in ``limit``, oldest first, and
             # the rest are free for the next claim, its own or another worker's.
-            # Kept, they would be renewed by its heartbeats and never run.
+            # Kept, they would be renewed by its heartbeats and never run. They were
+            # held by the owner's previous process, which stopped without a release.
+            stopped.update(
+                row[0] for row in execute(f"SELECT id FROM jobs WHERE {_LIVE_ROOT}", (owner,))
+            )
             execute(
                 f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
                 (owner,),
@@ -96,6 +109,8 @@ def claim(
             params += (name, version)
         picked = execute(pick, (*params, limit)).fetchall()
         roots = [row[0] for row in picked]
+        stopped.intersection_update(roots)
+        stopped.update(root for root, _, expires in picked if expires is not None)
         # Whose the cases were: a case taken from another worker gets a history row.
         previous = {
             root: (holder, expires is not None)
@@ -110,10 +125,13 @@ def claim(
             # then stamped with the new owner, and the roots (a case's root has the
             # case's id) given the lease: one new version of each row, not two.
             found = execute(
-                f"SELECT {SELECT_LIST} FROM jobs WHERE case_id IN ({marks}) "
-                f"ORDER BY {store._order}{store._for_update}",
+                f"SELECT {SELECT_LIST}, tries, tried_at, updated_at FROM jobs "
+                f"WHERE case_id IN ({marks}) ORDER BY {store._order}{store._for_update}",
                 chunk,
             ).fetchall()
+            # A try from the saved point the job is at already ended with its worker.
+            solo.update(row[0] for row in found if row[-3] > 0 and row[-2] == row[-1])
+            found = [row[:-3] for row in found]
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
                 f"THEN ? ELSE lease_expires END WHERE case_id IN ({marks})",
@@ -137,7 +155,35 @@ def claim(
         )
         return rows
 
-    return store._records(store._write(write, f"claim cases for {owner!r}"))
+    records = store._records(store._write(write, f"claim cases for {owner!r}"))
+    if stopped:
+        for job in records:
+            job.taken_over = job.case_id in stopped
+            job.solo = job.taken_over and job.id in solo
+    return records
+
+
+# A try of a job counts on from the last one while the job's row is the one that try saw.
+_COUNT_TRY = (
+    "UPDATE jobs SET tries = CASE WHEN tried_at = updated_at THEN tries + 1 ELSE 1 END, "
+    "tried_at = updated_at WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ?)"
+)
+
+
+def count_try(store: SqlStore, job: JobRecord) -> int:
+    """Count a try of ``job`` (taken over) at its saved point; how many in a row (see Store)."""
+    owner = store.owner
+
+    def write(execute: Execute) -> int:
+        if execute(_COUNT_TRY, (job.id, owner)).rowcount == 0:
+            row = execute(STAMP_OF, (job.id,)).fetchone()
+            if row is None:
+                msg = f"no job {job.id!r} in {store.url} (deleted while it was taken over)"
+                raise JobNotFoundError(msg)
+            raise LeaseLostError(job.id, row[0], row[1], owner)
+        return int(execute("SELECT tries FROM jobs WHERE id = ?", (job.id,)).fetchone()[0])
+
+    return store._write(write, f"count a try of job {job.id!r}")
 
 
 def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:

@@ -1,0 +1,188 @@
+"""A step that ends its worker's process faults, instead of ending every worker for ever.
+
+Real ``actors worker`` processes on one store. A case's branch calls ``os._exit`` in its
+step: the worker that runs it dies with nothing saved, the next worker takes the case
+over and dies the same way. Each run after a takeover is counted in the store first, so
+the worker after the third counted death ends the branch FAULTED instead of running it;
+that worker lives on, the case ends, and the other cases are done. On SQLite each worker
+has a new name (a takeover after the lease expires); on PostgreSQL each has the same
+name (a restart under that name takes the cases back at once).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bounds import TIMEOUT
+
+from actors import JobState, ParallelSplit, Sequential, Synchronize, Workflow, enqueue
+from actors.stores import open_store
+
+HERE = Path(__file__).resolve().parent
+DIED = 7  # the exit status of a worker the bad step ended
+
+MODULE = """
+import os
+
+from actors import ParallelSplit, Sequential, Synchronize, Workflow
+
+
+def prepare(data):
+    data["prepared"] = True
+
+
+def explode(data):
+    os._exit(7)  # the user's bug: ends the whole process, no exception, nothing saved
+
+
+def calm(data):
+    data["calm"] = True
+
+
+def done(data):
+    data["done"] = True
+
+
+BOOM = Workflow(
+    "boom",
+    [
+        Sequential("prepare", prepare, next="split"),
+        ParallelSplit("split", branches=["explode", "calm"]),
+        Sequential("explode", explode, next="join"),
+        Sequential("calm", calm, next="join"),
+        Synchronize("join", next="done"),
+        Sequential("done", done),
+    ],
+    start="prepare",
+)
+FINE = Workflow("fine", [Sequential("done", done)], start="done")
+"""
+
+
+def _flows() -> tuple[Workflow, Workflow]:
+    """The same workflows as MODULE's, for enqueue (which needs only their names)."""
+    noop = lambda data: None  # noqa: E731
+    boom = Workflow(
+        "boom",
+        [
+            Sequential("prepare", noop, next="split"),
+            ParallelSplit("split", branches=["explode", "calm"]),
+            Sequential("explode", noop, next="join"),
+            Sequential("calm", noop, next="join"),
+            Synchronize("join", next="done"),
+            Sequential("done", noop),
+        ],
+        start="prepare",
+    )
+    return boom, Workflow("fine", [Sequential("done", noop)], start="done")
+
+
+def start_worker(where: Path, url: str, name: str) -> subprocess.Popen[bytes]:
+    with (where / f"{name}.log").open("ab") as log:  # read when an assertion fails
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "actors",
+                "worker",
+                "--store",
+                url,
+                "--workflows",
+                "deathflow",
+                "--name",
+                name,
+                "--lease-seconds",
+                "1",
+                "--poll-interval",
+                "0.2",
+            ],
+            cwd=where,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def logs(where: Path) -> str:
+    return "".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(where.glob("*.log")))
+
+
+def ended(url: str, ids: list[str]) -> dict[str, JobState] | None:
+    store = open_store(url)
+    try:
+        jobs = [store.get(i) for i in ids]
+        if all(j is not None and j.state.is_final for j in jobs):
+            return {j.id: j.state for j in jobs if j is not None}
+        return None
+    finally:
+        store.close()
+
+
+def run(where: Path, url: str, *, same_name: bool) -> None:
+    (where / "deathflow.py").write_text(MODULE, encoding="utf-8")
+    boom, fine = _flows()
+    case = enqueue(url, boom, {}, job_id="boom-1")
+    others = [enqueue(url, fine, {}, job_id=f"fine-{i}") for i in range(3)]
+    # The first worker runs the case from scratch; the next three take it over, each
+    # counting a try before the branch's step, and die. The fifth faults the branch.
+    for i in range(4):
+        proc = start_worker(where, url, "w" if same_name else f"w{i}")
+        try:
+            died = proc.wait(timeout=TIMEOUT)
+            assert died == DIED, f"worker {i} did not die of the step:\n{logs(where)}"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=TIMEOUT)
+    survivor = start_worker(where, url, "w" if same_name else "w4")
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        states = None
+        while states is None:
+            assert survivor.poll() is None, f"the fifth worker died too:\n{logs(where)}"
+            assert time.monotonic() < deadline, f"the case never ended:\n{logs(where)}"
+            time.sleep(0.1)  # polling a database from outside; nothing to wait on
+            states = ended(url, [case, *others])
+        survivor.send_signal(signal.SIGTERM)
+        assert survivor.wait(timeout=TIMEOUT) == 0
+    finally:
+        if survivor.poll() is None:
+            survivor.kill()
+            survivor.wait(timeout=TIMEOUT)
+    assert states == {case: JobState.FAULTED, **dict.fromkeys(others, JobState.DONE)}
+    store = open_store(url)
+    try:
+        jobs = [stored.record for stored in store.case_jobs(case)]
+        branches = {j.branch_index: j for j in jobs if j.parent_id == case}
+        bad = branches[0]  # "explode"
+        assert bad.state is JobState.FAULTED
+        assert "the last 3 workers to run it from step 'explode' (attempt 1) stopped" in (
+            bad.error or ""
+        )
+        assert branches[1].state is JobState.DONE
+        [root] = [j for j in jobs if j.id == case]
+        assert "explode" in (root.error or "")  # the case names its failed branch
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_sqlite_workers_stop_running_a_step_that_kills_them(tmp_path: Path) -> None:
+    run(tmp_path, f"sqlite:///{tmp_path / 'jobs.db'}", same_name=False)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_postgres_workers_restarted_by_name_stop_running_a_step_that_kills_them(
+    pg_server, tmp_path: Path
+) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_deaths"')
+        conn.execute('CREATE DATABASE "actors_deaths"')
+    run(tmp_path, pg_server.get_uri("actors_deaths"), same_name=True)

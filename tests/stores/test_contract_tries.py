@@ -1,0 +1,93 @@
+"""The Store contract for tries of jobs taken from a stopped worker, run against every store.
+
+A claim marks ``taken_over`` every unfinished job of a case whose holder stopped holding
+it without a release (its lease expired, or a worker restarted under the same name takes
+its own cases back); ``count_try`` counts the runs of such a job from one saved point, and
+a save in between starts the count again.
+"""
+
+from functools import partial
+
+import pytest
+from records import record, saved_split
+
+from actors import JobState, LeaseLostError
+
+rec = partial(record, workflow="order", step="reserve")
+
+
+def take(store, owner, now, **kwargs):
+    """Claim as ``owner`` (the store saves as that worker from now on)."""
+    store.owner = owner
+    return store.claim(owner, now=now, lease_seconds=10.0, limit=10, **kwargs)
+
+
+def test_a_fresh_or_released_case_is_not_taken_over(store):
+    store.create(rec("j"))
+    [first] = take(store, "w1", 100.0)
+    assert first.taken_over is False  # never held before
+    store.release("w1")
+    [again] = take(store, "w2", 101.0)
+    assert again.taken_over is False  # its holder handed it back: nothing went wrong
+
+
+def test_every_unfinished_job_of_an_expired_case_is_taken_over(store):
+    parent, branches = saved_split(store, 3, build=rec)
+    branches[0].state = JobState.DONE
+    store.save(branches[0])
+    take(store, "w1", 100.0)
+    assert take(store, "w2", 105.0) == []  # still w1's
+    taken = take(store, "w2", 111.0)
+    assert sorted(j.id for j in taken) == sorted([parent.id, branches[1].id, branches[2].id])
+    assert all(j.taken_over for j in taken)
+
+
+def test_a_worker_restarted_under_its_name_takes_its_cases_back_as_taken_over(store):
+    store.create(rec("held"))
+    take(store, "w1", 100.0)
+    [back] = take(store, "w1", 101.0, reclaim=True)  # its previous process never released
+    assert back.id == "held"
+    assert back.taken_over is True
+
+
+def test_tries_count_on_at_one_saved_point_and_start_again_after_a_save(store):
+    store.create(rec("j"))
+    take(store, "w1", 100.0)
+    [job] = take(store, "w2", 111.0)
+    assert store.count_try(job) == 1
+    [job] = take(store, "w3", 122.0)  # w2 stopped with nothing saved
+    assert store.count_try(job) == 2
+    [job] = take(store, "w4", 133.0)
+    assert store.count_try(job) == 3
+    job.step, job.state = "ship", JobState.RUNNING
+    store.save(job)  # w4 got through a step
+    [job] = take(store, "w5", 144.0)
+    assert job.step == "ship"
+    assert store.count_try(job) == 1
+
+
+def test_a_try_is_counted_only_by_the_worker_holding_the_case(store):
+    store.create(rec("j"))
+    take(store, "w1", 100.0)
+    [job] = take(store, "w2", 111.0)
+    take(store, "w3", 122.0)  # w2 froze; w3 holds the case now
+    store.owner = "w2"
+    with pytest.raises(LeaseLostError):
+        store.count_try(job)
+    store.owner = "w3"
+    assert store.count_try(job) == 1  # w2's refused try did not count
+
+
+def test_a_job_whose_counted_try_ended_with_its_worker_comes_back_to_run_alone(store):
+    store.create(rec("j"))
+    take(store, "w1", 100.0)
+    [job] = take(store, "w2", 111.0)
+    assert not job.solo  # no try of it was counted yet: w1 may have died of another job
+    store.count_try(job)
+    [job] = take(store, "w3", 122.0)  # w2 died running it
+    assert job.taken_over and job.solo
+    store.count_try(job)
+    job.step, job.state = "ship", JobState.RUNNING
+    store.save(job)  # w3 got through
+    [job] = take(store, "w4", 133.0)
+    assert job.taken_over and not job.solo
