@@ -45,14 +45,7 @@ class WorkChannel:
         self._idle: list[int] = []
         self.running: dict[str, tuple[int, JobRecord]] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
-        # Jobs to run alone (``JobRecord.solo``): an earlier run of each, from the saved
-        # point it is at, ended with its worker's process gone, and so did the runs of
-        # the jobs beside it. Run alone, a death is its own. While any wait or run, and
-        # until the last one's slice is stored and reported (``backlog() == 0``), the
-        # channel hands out nothing else: it is on ``_hold``.
-        self._solos: deque[JobRecord] = deque()
-        self._solo: str | None = None  # the job running alone now
-        self._hold = False
+        self._watch = _Watched()
 
     def put(self, job: JobRecord) -> int | None:
         """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any.
@@ -62,13 +55,11 @@ class WorkChannel:
         """
         with self._lock:
             job.due = None
-            if job.solo:
+            if job.taken_over:  # counts a try before it runs: see _Watched
                 job.state = JobState.READY
-                first = not self._solos  # then a turn now is this job's
-                self._solos.append(job)
-                self._hold = True
-                return self._turn_for_idle() if first else None
-            if self._idle and not self._hold:
+                self._watch.add(job)
+                return self._watched_for_idle()
+            if self._idle:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
                 self.running[job.id] = (runner, job)
@@ -84,19 +75,19 @@ class WorkChannel:
         so a runner takes the channel's lock once per job).
         """
         running = self.running
+        watch = self._watch
         with self._lock:
             if finished is not None:  # _release, inlined: this runs once per job
                 held = running.get(finished.id)
                 if held is not None and held[0] == runner:
                     del running[finished.id]
-                    if finished.id == self._solo:
-                        self._solo = None
-            if self._hold:
-                solo = self._turn(runner)
-                if self._hold:
-                    if solo is None and runner not in self._idle:
-                        self._idle.append(runner)
-                    return solo
+                    if watch.running:
+                        watch.ended(finished.id)
+            if watch.waiting:
+                job = watch.next()
+                if job is not None:
+                    self._start(runner, job)
+                    return job
             ready = self._ready
             while ready:
                 job = ready.popleft()
@@ -124,34 +115,23 @@ class WorkChannel:
         ``held`` slices a store's writer holds unstored.
         """
         return (
-            bool(self.running or self._ready or self._solos or self._gate.used)
+            bool(self.running or self._ready or self._watch.waiting or self._gate.used)
             or sum(self.sent) - self.handled > held
         )
 
     def wants_admission(self) -> bool:
-        """A runner is idle while admitted jobs wait, or on hold (a hint, without the lock)."""
-        return bool(self._idle) and (len(self._gate) > 0 or self._hold)
+        """A runner is idle while admitted or watched jobs wait (a hint, without the lock)."""
+        return bool(self._idle) and (len(self._gate) > 0 or bool(self._watch.waiting))
 
     def assign_admitted(self) -> list[tuple[int, JobRecord]]:
-        """Hand queued external jobs to idle runners (after an admission woke the Scheduler).
-
-        On hold, the next job to run alone goes to an idle runner once nothing else runs
-        and every report is read; after the last one, the ready jobs the hold kept back.
-        """
+        """Hand queued external jobs, and watched ones whose turn came, to idle runners."""
         out = []
         with self._lock:
-            if self._hold:
-                runner = self._turn_for_idle()
-                if runner is not None:
-                    return [(runner, self.running[str(self._solo)][1])]
-                if self._hold:
-                    return []
-                while self._idle and self._ready:
-                    job = self._ready.popleft()
-                    if job.state is JobState.READY:
-                        runner = self._idle.pop()
-                        self._start(runner, job)
-                        out.append((runner, job))
+            while self._idle and self._watch.waiting:
+                runner = self._watched_for_idle()
+                if runner is None:
+                    break
+                out.append((runner, self.running_job(runner)))
             while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
@@ -161,31 +141,20 @@ class WorkChannel:
                 out.append((runner, job))
         return out
 
-    def _turn(self, runner: int) -> JobRecord | None:
-        """On hold: the next job to run alone, for ``runner``, if it is its turn (lock held).
-
-        Its turn comes when nothing runs and every report is read: the slices before it
-        are stored. With none left to run alone, the hold ends (``None``).
-        """
-        if self._solo is not None or self.running or self.backlog() > 0:
-            return None
-        while self._solos:
-            job = self._solos.popleft()
-            if job.state is JobState.READY:  # not cancelled meanwhile
-                self._start(runner, job)
-                self._solo = job.id
-                return job
-        self._hold = False
-        return None
-
-    def _turn_for_idle(self) -> int | None:
-        """``_turn`` for an idle runner; the runner it was handed to, if any (lock held)."""
+    def _watched_for_idle(self) -> int | None:
+        """Start the next watched job whose turn came on an idle runner; which (lock held)."""
         if not self._idle:
             return None
-        runner = self._idle[-1]
-        if self._turn(runner) is None:
+        job = self._watch.next()
+        if job is None:
             return None
-        return self._idle.pop()
+        runner = self._idle.pop()
+        self._start(runner, job)
+        return runner
+
+    def running_job(self, runner: int) -> JobRecord:
+        """The job ``runner`` runs (lock held; it runs one)."""
+        return next(job for held, job in self.running.values() if held == runner)
 
     def _start(self, runner: int, job: JobRecord) -> None:
         job.state = JobState.RUNNING
@@ -203,8 +172,8 @@ class WorkChannel:
         held = self.running.get(job.id)
         if held is not None and held[0] == runner:
             del self.running[job.id]
-            if job.id == self._solo:
-                self._solo = None
+            if self._watch.running:
+                self._watch.ended(job.id)
 
     def runner_of(self, job_id: str) -> int | None:
         """The runner that holds job ``job_id`` now, if one does."""
@@ -224,7 +193,7 @@ class WorkChannel:
         """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
         with self._lock:
             n = 0
-            for job in (*self._ready, *self._solos):
+            for job in (*self._ready, *self._watch.waiting):
                 if job.case_id == case_id and job.state is JobState.READY:
                     job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
                     n += 1
@@ -240,7 +209,8 @@ class WorkChannel:
     def ready(self) -> int:
         """Ready internal jobs not yet taken."""
         with self._lock:
-            return sum(1 for j in (*self._ready, *self._solos) if j.state is JobState.READY)
+            waiting = (*self._ready, *self._watch.waiting)
+            return sum(1 for j in waiting if j.state is JobState.READY)
 
     def quiet(self) -> bool:
         """No job ready, queued for admission or running, and no runner report unread.
@@ -253,7 +223,7 @@ class WorkChannel:
                 not self.running
                 and not len(self._gate)
                 and self.backlog() == 0
-                and not any(j.state is JobState.READY for j in (*self._ready, *self._solos))
+                and not any(j.state is JobState.READY for j in (*self._ready, *self._watch.waiting))
             )
 
     def _check_invariants(self) -> None:
@@ -266,3 +236,52 @@ class WorkChannel:
                 seen.add(runner)
                 assert job.id == job_id
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
+
+
+class _Watched:
+    """Jobs taken over from a worker that stopped, which count a try before they run.
+
+    Not locked: the channel's lock guards it. A ``solo`` job (a counted try of it, from
+    the point it is at, already ended with its worker) runs alone among them, so that if
+    it ends this process too, the death is its own: none of the others starts beside it,
+    and it starts only once none of them runs. While a solo job waits or runs, the others
+    run one at a time as well. The other jobs of the worker (its own cases) run on:
+    they count no tries, so they take no blame. A runner stores the slice in which it
+    counted a try before the slice ends, so a watched job that has ended is stored.
+    """
+
+    __slots__ = ("_solo", "running", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
+        self.running: set[str] = set()  # ids of those running now
+        self._solo = False  # one runs alone now, or one that must is waiting
+
+    def add(self, job: JobRecord) -> None:
+        """``job`` (taken over) is ready to run."""
+        if job.solo and not self._solo:
+            self._solo = True
+            self.waiting.appendleft(job)  # it goes first, alone: the rest wait their turn
+        else:
+            self.waiting.append(job)
+
+    def next(self) -> JobRecord | None:
+        """The next ready job to start, if it may start now (``_start`` it)."""
+        if self._solo and self.running:
+            return None  # one runs alone, or waits for the others to end
+        while self.waiting:
+            job = self.waiting.popleft()
+            if job.state is not JobState.READY:  # cancelled while it waited
+                continue
+            self.running.add(job.id)
+            if job.solo:
+                self._solo = True
+            return job
+        return None
+
+    def ended(self, job_id: str) -> None:
+        """Job ``job_id`` left its runner (if it was one of these)."""
+        self.running.discard(job_id)
+        if not self.running:
+            # Alone no more, unless a solo job still waits its turn.
+            self._solo = any(job.solo for job in self.waiting)

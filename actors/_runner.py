@@ -187,6 +187,7 @@ class Runner(pykka.Actor):
         store = self._e.store
         store.begin_slice()
         self._ran = None
+        counted = job.taken_over  # this slice counts a try: stored before it ends
         try:
             outcome = self._run(job)
         except CodecError as exc:
@@ -203,13 +204,16 @@ class Runner(pykka.Actor):
                 extra=job_log(job),
             )
             return []  # nothing to report: the job stays as last saved, for the next start
-        if store.background_commit:
+        if store.background_commit and not counted:
             # The store's writer thread sends the reports once the slice is stored (the
             # records are its to hand over from here); one report is counted for them
             # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
+        # Stored before it returns: with a writer thread too when it counted a try, since
+        # the work channel then starts the next job taken over (see _channel._Watched),
+        # and a death must not take this slice's saves with it.
         store.end_slice()
         return outcome
 

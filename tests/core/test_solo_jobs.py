@@ -1,10 +1,9 @@
-"""The work channel runs a ``solo`` job alone: nothing else runs or starts beside it.
+"""The work channel's watch on jobs taken over from a worker that stopped.
 
-A job whose earlier run, from the point it is at, ended with its worker's process gone
-(along with the jobs running beside it) runs alone, so that if the process dies again
-the death is the job's own, and the jobs that ran beside it the first time are not
-blamed. Its turn comes when nothing runs and every report is read (so the slices before
-it are stored), and nothing else starts until its own slice is stored and reported.
+Such a job (``taken_over``) counts a try before it runs. A ``solo`` one (a counted try of
+it, from the point it is at, already ended with its worker's process) runs alone among
+them: if the process dies again, the death is its own, and the jobs taken over beside
+it are not blamed. The worker's own cases count no tries, so they run on beside it.
 """
 
 from __future__ import annotations
@@ -16,71 +15,80 @@ from actors._channel import WorkChannel
 from actors._job import JobState
 
 
-def channel_with_idle_runners(n: int = 2) -> WorkChannel:
+def channel_with_idle_runners(n: int) -> WorkChannel:
     channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), n)
     for runner in range(n):
         assert channel.take(runner) is None  # each parks as idle
     return channel
 
 
-def test_a_solo_job_waits_for_the_running_ones_then_runs_alone_until_its_report_is_read():
-    channel = channel_with_idle_runners(2)
-    first = record("first")
+def watched(job_id: str, *, solo: bool = False):
+    return record(job_id, taken_over=True, solo=solo)
+
+
+def test_jobs_taken_over_run_side_by_side_until_one_must_run_alone():
+    channel = channel_with_idle_runners(4)
+    a, b = watched("a"), watched("b")
+    ra, rb = channel.put(a), channel.put(b)
+    assert ra is not None and rb is not None  # no solo job: they run at once, together
+    solo, later = watched("solo", solo=True), watched("later")
+    assert channel.put(solo) is None  # a and b run: it waits for them to end
+    assert channel.put(later) is None  # a solo job waits: the others wait their turn
+    fresh = record("fresh")
+    assert channel.put(fresh) is not None  # the worker's own work runs on
+    assert channel.take(ra, a) is None  # b still runs
+    assert channel.take(rb, b) is solo  # nothing taken over runs: its turn
+    assert solo.state is JobState.RUNNING
+    assert channel.assign_admitted() == []  # the idle runner gets nothing taken over
+    assert channel.take(rb, solo) is later  # alone no more: the next one goes
+
+
+def test_while_a_solo_job_waits_the_others_run_one_at_a_time():
+    channel = channel_with_idle_runners(3)
+    first = watched("first")
     r_first = channel.put(first)
-    assert r_first is not None  # an idle runner takes it at once
-    solo = record("solo", solo=True)
-    assert channel.put(solo) is None  # something runs: not its turn yet
-    later = record("later")
-    assert channel.put(later) is None  # held back, though a runner is idle
-    other = 1 - r_first
-    assert channel.take(other) is None
-    channel.sent[r_first] += 1  # first's runner reports its slice...
-    assert channel.take(r_first, first) is None  # ...which the Scheduler has not read
-    assert channel.assign_admitted() == []
-    channel.handled += 1
-    assert channel.wants_admission()  # the Scheduler hears: the hold may move on
-    [(runner, job)] = channel.assign_admitted()
-    assert job is solo
-    assert job.state is JobState.RUNNING
-    assert channel.take(1 - runner) is None  # nothing starts beside it
-    assert channel.assign_admitted() == []
-    channel.sent[runner] += 1
-    assert channel.take(runner, solo) is None  # its slice's report is not read yet
-    assert channel.assign_admitted() == []
-    channel.handled += 1
-    assert channel.assign_admitted() == [(runner, later)]  # the hold is over
-    assert channel.put(record("next")) is not None  # and jobs go to idle runners again
-
-
-def test_solo_jobs_run_one_at_a_time_and_a_cancelled_one_is_skipped():
-    channel = channel_with_idle_runners(2)
-    one, two, three = (record(i, solo=True) for i in ("one", "two", "three"))
-    runner = channel.put(one)
-    assert runner is not None  # nothing ran: its turn at once
-    assert channel.put(two) is None
-    assert channel.put(three) is None
-    assert channel.withdraw(two)  # cancelled while it waited
-    assert channel.ready == 1
-    assert not channel.quiet()
-    channel.sent[runner] += 1
-    assert channel.take(runner, one) is None
-    channel.handled += 1
-    [(nxt, job)] = channel.assign_admitted()
-    assert job is three
-    channel.sent[nxt] += 1
-    assert channel.take(nxt, three) is None
-    channel.handled += 1
-    assert channel.assign_admitted() == []
+    assert r_first is not None
+    one, two = watched("one", solo=True), watched("two", solo=True)
+    plain = watched("plain")
+    for job in (one, two, plain):
+        assert channel.put(job) is None
+    order = []
+    runner, job = r_first, first
+    while True:
+        job = channel.take(runner, job)
+        if job is None:
+            break
+        order.append(job.id)
+        assert channel.assign_admitted() == []  # the idle runners get none beside it
+    assert order == ["one", "two", "plain"]
     assert channel.quiet()
 
 
-def test_a_runner_that_dies_running_a_solo_job_ends_the_hold():
+def test_a_waiting_job_cancelled_or_withdrawn_with_its_case_is_skipped():
     channel = channel_with_idle_runners(1)
-    solo = record("solo", solo=True)
-    runner = channel.put(solo)
+    blocker = watched("blocker")
+    runner = channel.put(blocker)
     assert runner == 0
+    solo = watched("solo", solo=True)
+    gone = record("gone", case_id="lost-case", taken_over=True)
+    kept = watched("kept")
+    for job in (solo, gone, kept):
+        assert channel.put(job) is None
+    assert channel.withdraw(solo)  # cancelled while it waited
+    assert channel.withdraw_case("lost-case") == 1
+    assert channel.ready == 1
+    assert not channel.quiet()
+    assert channel.take(0, blocker) is kept
+    assert channel.take(0, kept) is None
+    assert channel.quiet()
+
+
+def test_a_runner_that_dies_running_a_solo_job_lets_the_next_one_run():
+    channel = channel_with_idle_runners(1)
+    solo = watched("solo", solo=True)
+    assert channel.put(solo) == 0
+    waiting = watched("waiting")
+    assert channel.put(waiting) is None
     channel.forget_runner(0)
     channel.done(solo, 0)  # the Scheduler's cleanup of a dead runner
-    waiting = record("waiting")
-    assert channel.put(waiting) is None
-    assert channel.take(0) is waiting  # the restarted runner: the hold is over
+    assert channel.take(0) is waiting  # the restarted runner takes the next one
