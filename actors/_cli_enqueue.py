@@ -15,7 +15,7 @@ from actors._cli import (
     workflows_option,
 )
 from actors._cli_errors import BadArgumentError, CliError, _describe
-from actors._cli_input import InputError, strict_json, text_problem
+from actors._cli_input import VERSION, InputError, strict_json, text_problem
 from actors._cli_load import load_workflows
 from actors._client import enqueue_many
 from actors._errors import ActorsError, CodecError, JobExistsError
@@ -179,7 +179,7 @@ class _Ids:
 @click.argument("workflow_name", metavar="WORKFLOW")
 @store_option
 @workflows_option
-@click.option("--version", "version", type=int, default=None, help="Workflow version [newest].")
+@click.option("--version", "version", type=VERSION, default=None, help="Workflow version [newest].")
 @click.option("--data", default=None, metavar="JSON", help="One case, with this JSON as its data.")
 @click.option(
     "--file",

@@ -15,13 +15,18 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+import click
+
 from actors.stores._plain_data import MAX_DEPTH
 
-__all__ = ["MAX_JSON_DEPTH", "InputError", "strict_json", "text_problem"]
+__all__ = ["MAX_JSON_DEPTH", "VERSION", "InputError", "strict_json", "text_problem"]
 
 # The stores refuse data nested deeper than this (their encoder walks it recursively),
 # counted as they count it: the top value is level 0. Refused here, by where it is given.
 MAX_JSON_DEPTH = MAX_DEPTH
+# A workflow version an option may name: one a store's 64-bit column can hold (a larger
+# one made SQLite raise OverflowError from inside the command).
+VERSION = click.IntRange(1, 2**63 - 1)
 _TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)"
 
 

@@ -29,6 +29,7 @@ from actors._cli import (
 )
 from actors._cli_console import printable
 from actors._cli_errors import BadArgumentError
+from actors._cli_input import VERSION
 from actors._cli_load import load_workflows
 from actors._cli_status import jobs
 from actors.admin import Admin, CaseNode, CaseTree, HistoryEntry, JobInfo
@@ -92,7 +93,9 @@ def _admin(
     help="Only jobs in this state (repeat for several).",
 )
 @click.option("--workflow", default=None, help="Only jobs of this workflow.")
-@click.option("--version", "version", type=int, default=None, help="Only this workflow version.")
+@click.option(
+    "--version", "version", type=VERSION, default=None, help="Only this workflow version."
+)
 @click.option("--step", default=None, help="Only jobs at this step.")
 @click.option("--since", default=None, metavar="AGE", help="Created within AGE (1h, 7d...).")
 @click.option("--before", default=None, metavar="AGE", help="Created more than AGE ago.")

@@ -166,9 +166,13 @@ class Dashboard:
 
     async def find(self, request: Request) -> Response:
         """The overview's "open a case" box: to the case (or the branch's case) named."""
-        job_id = request.query_params.get("id", "").strip()
+        typed = request.query_params.get("id", "")
+        job_id = typed.strip()  # a pasted id often brings a space along
         if not job_id:
             return _redirect(request, "overview")
+        # ...but an id may begin or end with one: the id as typed, if the store holds it.
+        if typed != job_id and await self._read(self.reader.case_of, typed) is not None:
+            job_id = typed
         return _redirect(request, "case", case_id=quote_part(job_id))
 
     # -- a workflow -------------------------------------------------------------------------
@@ -264,7 +268,8 @@ def _redirect(request: Request, name: str, **params: str) -> Response:
 
 
 def _field(fields: dict[str, str], name: str) -> str:
-    value = fields.get(name, "").strip()
+    # As given, never stripped: an id may begin or end with a space (" 7" is not "7").
+    value = fields.get(name, "")
     if not value:
         msg = f"the form has no {name}"
         raise ActionError(msg)

@@ -44,6 +44,30 @@ def test_passwords_never_show(fresh_pg_url):
     assert "s3cret" not in text
 
 
+@pytest.mark.parametrize("where", ["url", "environment"])
+def test_a_bad_connect_timeout_is_named_at_once(pg_url, monkeypatch, where):
+    # The first connection overrode connect_timeout, so only the pool met the bad value:
+    # the store waited out its timeout and said no more than that the pool did not open.
+    url = pg_url + ("&" if "?" in pg_url else "?") + "connect_timeout=abc"
+    if where == "environment":
+        url = pg_url
+        monkeypatch.setenv("PGCONNECT_TIMEOUT", "abc")
+    with pytest.raises(StoreError) as info:
+        open_store(url, timeout=2)
+    assert "bad value for connect_timeout: 'abc'" in str(info.value)
+    assert "connection pool" not in str(info.value)
+
+
+def test_a_connect_timeout_in_the_url_is_kept(pg_url):
+    url = pg_url + ("&" if "?" in pg_url else "?") + "connect_timeout=3"
+    store = open_store(url, timeout=2)
+    try:
+        with store._pool.connection() as conn:
+            assert conn.info.get_parameters()["connect_timeout"] == "3"
+    finally:
+        store.close()
+
+
 def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
     errors = []
     start = threading.Barrier(4)

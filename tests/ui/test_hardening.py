@@ -17,6 +17,7 @@ from bounds import TIMEOUT
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
+from actors import enqueue
 from actors.stores import open_store
 from actors.ui import create_app
 from actors.ui._actions import MAX_ACTION_BYTES
@@ -298,5 +299,44 @@ def test_stored_ids_with_controls_are_shown_as_escapes(tmp_path, monkeypatch):
             assert page.status_code == 200, path
             assert "order\\u202e7-\\x1b[2J" in html.unescape(page.text), path
             assert "\u202e" not in page.text and "\x1b" not in page.text, path
+    finally:
+        store.close()
+
+
+def test_an_action_names_the_job_exactly_as_its_button_gave_it(store, actions):
+    # A case id may begin or end with a space: the dashboard stripped the ids its buttons
+    # sent, so cancelling case " parcel-3" cancelled case "parcel-3" instead.
+    web = TestClient(create_app(store, dashboard.WORKFLOWS, actions=actions), base_url=LOCAL)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    sent = [
+        ("cancel", {"case_id": f" {WAITING}"}),
+        ("retry", {"job_id": f"{FAULTED} "}),
+        ("event", {"correlation_id": f" {WAITING}/await_pickup", "payload": "1"}),
+    ]
+    for action, form in sent:
+        answer = web.post(f"/actions/{action}", data={**form, "csrf": token})
+        assert answer.status_code == 200, answer.text
+    assert actions.calls == [
+        ("cancel", f" {WAITING}"),
+        ("retry", f"{FAULTED} "),
+        ("event", f" {WAITING}/await_pickup", 1, False),
+    ]
+    blank = web.post("/actions/cancel", data={"case_id": " ", "csrf": token})
+    assert blank.status_code == 200 and actions.calls[-1] == ("cancel", " ")
+    empty = web.post("/actions/cancel", data={"case_id": "", "csrf": token})
+    assert empty.status_code == 409 and "no case_id" in empty.text
+
+
+def test_the_search_box_opens_an_id_with_spaces_it_holds(tmp_path):
+    url = f"sqlite:///{tmp_path / 'spaces.db'}"
+    worker = dashboard.fill(url, done=1, faulted=0, waiting=0)
+    worker.shutdown(drain=False)
+    spaced = " parcel-0"  # another case than "parcel-0"
+    enqueue(url, dashboard.WORKFLOWS[0], {"parcel": 9}, job_id=spaced)
+    store = open_store(url)
+    try:
+        web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+        assert web.get("/find", params={"id": spaced}).url.path == f"/cases/{spaced}"
+        assert web.get("/find", params={"id": "parcel-0 "}).url.path == "/cases/parcel-0"
     finally:
         store.close()
