@@ -12,7 +12,6 @@ tested over any outcome without threads or a store (``tests/core/test_interprete
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +20,7 @@ from actors._engine import job_log, logger
 from actors._errors import CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState, StepContext
 from actors._redact import mask_secrets
+from actors._returned import Returned, returned_by
 from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
@@ -184,7 +184,7 @@ class Interpreter:
         self._stopping = stopping  # whether the engine shuts down (admission closed)
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
-        self.returned: tuple[str, Step, Any] | None = None
+        self.returned: Returned | None = None
         """``(job id, step, value)`` of the last task or merge that returned data other than
         a dict.
 
@@ -275,34 +275,16 @@ class Interpreter:
         _goto(job, step.fault_next)
         return None
 
-    def _returned_by(self, job: JobRecord, step: Sequential) -> str:
-        """Which earlier step's task returned the job's data, if it is not a dict; else ``""``."""
-        returned, data = self.returned, job.data
-        # Only the very value that task returned: a handler (on_reply...) may have
-        # replaced it since, and a restored job's data is a copy.
-        if returned is None or returned[0] != job.id or returned[2] is not data:
-            return ""
-        source = returned[1]
-        if source is step:
-            return ""  # the failing step's own earlier attempt: nothing new to name
-        shown = f"{type(data).__name__} {reprlib.repr(data)}"
-        if isinstance(source, Sequential):
-            return (
-                f"; the job's data is {shown}, which the task of step {source.name!r} "
-                "returned (a task's return value, unless None, replaces the job's data)"
-            )
-        return (
-            f"; the job's data is {shown}, which the merge of join step {source.name!r} "
-            f"returned where a dict was expected (a merge's return value, unless None, "
-            "replaces the splitting job's data)"
-        )
+    def _returned_by(self, job: JobRecord, step: Step) -> str:
+        """Which earlier task or merge returned the job's data, if not a dict; else ``""``."""
+        return returned_by(self.returned, job, step)
 
     def choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> Effect | None:
         """Go to ``if_true`` or ``if_false`` as the spec says."""
         try:
             holds = bool(step.spec(job.data))
         except Exception as exc:
-            return fault(job, step, f"spec raised {_describe(exc)}")
+            return fault(job, step, f"spec raised {_describe(exc)}{self._returned_by(job, step)}")
         _goto(job, step.if_true if holds else step.if_false)
         return None
 
@@ -320,7 +302,8 @@ class Interpreter:
         except CodecError as exc:
             return fault(job, step, f"data cannot be stored: {exc}")
         except Exception as exc:
-            return fault(job, step, f"could not make the branches: {_describe(exc)}")
+            why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
+            return fault(job, step, why)
         if not starts:
             return fault(job, step, "the branches function returned no instances")
         job.gen += 1
@@ -374,7 +357,9 @@ class Interpreter:
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
         except Exception as exc:
-            return fault(job, step, f"duration raised {_describe(exc)}")
+            return fault(
+                job, step, f"duration raised {_describe(exc)}{self._returned_by(job, step)}"
+            )
         problem = seconds_problem(duration)
         if problem is not None:  # never a timer: nan or a century would stop every timer
             return fault(job, step, f"duration returned {problem}")

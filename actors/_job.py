@@ -69,6 +69,9 @@ class Job:
     branch_index: int | None = None
     attempt: int = 1
     error: str | None = None
+    """Why a FAULTED job faulted (or why a CANCELLED one was cancelled). On a job that is
+    not final, the last failed attempt of a step it will retry (its ``Retry``), until an
+    attempt succeeds: a live job with an error has not faulted."""
 
 
 @dataclass(frozen=True, slots=True)
