@@ -119,9 +119,10 @@ class Recovery:
         saved = store.load(job.id)
         if saved is None:
             return Fault(job, f"{why} and no saved state exists")
-        if (job.cancel_requested or cancel) and not saved.cancel_requested:
+        requested = job.cancel_requested or cancel
+        if requested and not saved.cancel_requested:
             saved.error = cancel_reason(saved, "cancelled")  # not a pending retry's failure
-            saved.cancel_requested = True
+        saved.cancel_requested = requested
         logger.log(
             level,
             "job %s resumes from its last saved step %r",

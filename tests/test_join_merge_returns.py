@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors import (
     Discriminator,
@@ -99,8 +101,16 @@ def test_a_merge_returning_data_the_next_step_reads_is_not_blamed():
     assert job.data == [{"order": 1}, {"order": 1}, {"order": 1}, 3]
 
 
-def test_the_harness_reports_the_join_whose_merge_returned_a_list():
-    with Harness([_flow(Synchronize, totals)], seed=3) as h:
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    seed=st.integers(0, 2**32),
+    runners=st.integers(1, 3),
+    join_kind=st.sampled_from([Synchronize, Discriminator]),
+)
+def test_under_any_interleaving_the_harness_reports_the_join_whose_merge_returned_a_list(
+    seed, runners, join_kind
+):
+    with Harness([_flow(join_kind, totals)], seed=seed, runners=runners) as h:
         case = h.schedule("fan", {"order": 1})
         h.finish()
     job = case.result()
