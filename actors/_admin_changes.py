@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admin_model import ActionRefusedError
 from actors._cases import shown_id
 from actors._errors import JobNotFoundError
-from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault, cancel_reason
 from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
 
@@ -252,8 +252,8 @@ def cancel_change(job_id: str, operator: str) -> CaseChange:
         why = f"cancelled by {operator}"
         history = []
         for job in live:
+            job.error = cancel_reason(job, why)
             job.state = JobState.CANCELLED
-            job.error = job.error or why
             job.due = None
             job.event = None
             job.cancel_requested = True

@@ -98,6 +98,7 @@ class JobInfo(_Plain):
     state: JobState
     attempt: int
     error: str | None
+    """As ``Job.error``: on a job that is not final, its last failed attempt (a retry is due)."""
     data: Any
     due: float | None
     """When its timer (a wait, a retry back-off or a timeout) is due."""
@@ -192,6 +193,8 @@ class HistoryEntry(_Plain):
     says from whom and why, recorded on the case's root), or ``"unreadable"`` (saves
     stored in the row saved at ``ended`` that cannot be read, the row having been
     edited by hand: ``error`` says why; the entries that can be read are all given).
+    A ``"step"`` entry's ``error`` says why the step failed: it faulted, or (``state``
+    not final, the next entry a higher attempt of it) it failed and was retried.
     History written before the schema recorded step starts gives the save before as a
     step's start.
     """

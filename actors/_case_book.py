@@ -21,7 +21,7 @@ from actors._case_effects import (
     Withdraw,
     split_outcome,
 )
-from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault, cancel_reason
 from actors._redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -98,15 +98,15 @@ class CaseBook:
             return
         stop = self.stopping.pop(job.id, None)
         if stop is not None:
+            job.error = cancel_reason(job, stop[1])
             job.cancel_requested = True
-            job.error = job.error or stop[1]
 
     def claim_cancel(self, job: JobRecord) -> None:
         """Mark ``job`` cancelled if a cancel came while its message was on the way here."""
         if job.id in self.cancels:
             self.cancels.discard(job.id)
+            job.error = cancel_reason(job, "cancelled")
             job.cancel_requested = True
-            job.error = job.error or "cancelled"
 
     def hold(self, job: JobRecord) -> None:
         """Hold ``job`` as it is now (parked, handed back, or about to be ended here)."""
@@ -289,9 +289,9 @@ class CaseBook:
     def _cancel_enter(self, job: JobRecord, why: str) -> tuple[JobRecord, bool, Iterator[str]]:
         out = job.id in self.out
         if not out:
+            if job.state not in FINAL_STATES:
+                job.error = cancel_reason(job, why)
             job.cancel_requested = True
-            if job.error is None and job.state not in FINAL_STATES:
-                job.error = why
         return job, out, iter(list(self.kids.get(job.id, ())))
 
     # -- recovery and takeover -----------------------------------------------------------

@@ -199,8 +199,8 @@ def _label(job: JobInfo) -> Text:
         parts.append(f"waits for {job.waiting_for}")
     if job.due is not None:
         parts.append(f"due {_when(job.due)}")
-    if job.error:
-        parts.append(f"error: {job.error}")
+    if job.error:  # on a live job, a failed attempt it retries (it has not faulted)
+        parts.append(f"{'error' if job.state.is_final else 'last failure'}: {job.error}")
     return Text.assemble((printable(job.id), "bold"), ", ", printable(", ".join(parts)))
 
 

@@ -332,8 +332,10 @@ def jobs_show(
     table = Table(title=f"Job {job.id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
+    # A live job's error is a failed attempt it retries: it has not faulted.
+    error = "last failure" if job.error and not job.state.is_final else "error"
     for name, value in _job_fields(job):
-        table.add_row(name, _dash(value))
+        table.add_row(error if name == "error" else name, _dash(value))
     console.print(table)
     console.print("data:")
     click.echo(_to_json(job.data))

@@ -12,7 +12,6 @@ tested over any outcome without threads or a store (``tests/core/test_interprete
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +19,8 @@ from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState, StepContext
+from actors._redact import mask_secrets
+from actors._returned import Returned, returned_by
 from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
@@ -183,11 +184,12 @@ class Interpreter:
         self._stopping = stopping  # whether the engine shuts down (admission closed)
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
-        self.returned: tuple[str, str, Any] | None = None
-        """``(job id, step, value)`` of the last task that returned data other than a dict.
+        self.returned: Returned | None = None
+        """``(job id, step, value)`` of the last task or merge that returned data other than
+        a dict.
 
-        A later step that fails on that very value names the step in its fault (its own
-        code only found the data wrong).
+        A later step that fails on that very value names that step (the task's, or the
+        join's whose merge it was) in its fault: its own code only found the data wrong.
         """
 
     def plain_tasks(self, wf: Workflow) -> dict[str | None, tuple[Sequential, Any, str | None]]:
@@ -227,11 +229,13 @@ class Interpreter:
             if result is not None:
                 job.data = result
                 if type(result) is not dict:
-                    self.returned = (job.id, step.name, result)
+                    self.returned = (job.id, step, result)
         except Exception as exc:
             return self.failed(job, step, exc)
         job.step = step.next
-        job.attempt = 1
+        if job.attempt != 1:  # a retry that succeeded: its last failure is over
+            job.attempt = 1
+            job.error = None
         return None
 
     def failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
@@ -239,9 +243,14 @@ class Interpreter:
         if isinstance(exc, EngineStoppedError) and self._stopping is not None and self._stopping():
             raise StepCutShort(step.name) from exc
         retry = step.retry
+        why = f"{_describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
         if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
             delay = retry.delay(job.attempt)
             job.attempt += 1
+            # The job's last failure, until an attempt succeeds: the save that schedules
+            # the retry records it in the step history, and a snapshot of the waiting
+            # job shows it. Masked as a fault's error is (it is stored and shown).
+            job.error = mask_secrets(f"step {step.name!r}: {why}")
             logger.info(
                 "job %s step %r failed (%s); attempt %d in %.3fs",
                 job.id,
@@ -253,8 +262,8 @@ class Interpreter:
             )
             return Park(delay) if delay > 0 else None  # None: saved, then the step again
         if not step.has_fault_path:
-            why = f"{_describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
             return fault(job, step, why)
+        job.error = None  # the fault path handles it: the job goes on, not failing
         if step.on_fault is not None:
             try:
                 result = step.on_fault(job.data, exc)
@@ -266,27 +275,16 @@ class Interpreter:
         _goto(job, step.fault_next)
         return None
 
-    def _returned_by(self, job: JobRecord, step: Sequential) -> str:
-        """Which earlier step's task returned the job's data, if it is not a dict; else ``""``."""
-        returned, data = self.returned, job.data
-        # Only the very value that task returned: a handler (on_reply...) may have
-        # replaced it since, and a restored job's data is a copy.
-        if returned is None or returned[0] != job.id or returned[2] is not data:
-            return ""
-        if returned[1] == step.name:
-            return ""  # the failing step's own earlier attempt: nothing new to name
-        return (
-            f"; the job's data is {type(data).__name__} {reprlib.repr(data)}, which the task "
-            f"of step {returned[1]!r} returned (a task's return value, unless None, "
-            "replaces the job's data)"
-        )
+    def _returned_by(self, job: JobRecord, step: Step) -> str:
+        """Which earlier task or merge returned the job's data, if not a dict; else ``""``."""
+        return returned_by(self.returned, job, step)
 
     def choice(self, job: JobRecord, step: ExclusiveChoice, wf: Workflow) -> Effect | None:
         """Go to ``if_true`` or ``if_false`` as the spec says."""
         try:
             holds = bool(step.spec(job.data))
         except Exception as exc:
-            return fault(job, step, f"spec raised {_describe(exc)}")
+            return fault(job, step, f"spec raised {_describe(exc)}{self._returned_by(job, step)}")
         _goto(job, step.if_true if holds else step.if_false)
         return None
 
@@ -304,7 +302,8 @@ class Interpreter:
         except CodecError as exc:
             return fault(job, step, f"data cannot be stored: {exc}")
         except Exception as exc:
-            return fault(job, step, f"could not make the branches: {_describe(exc)}")
+            why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
+            return fault(job, step, why)
         if not starts:
             return fault(job, step, "the branches function returned no instances")
         job.gen += 1
@@ -335,6 +334,8 @@ class Interpreter:
                 return fault(job, step, f"merge raised {_describe(exc)}")
             if merged is not None:
                 job.data = merged
+                if type(merged) is not dict:  # named if a later step fails on it
+                    self.returned = (job.id, step, merged)
             job.arrivals = {}
             job.split_total = 0
             _goto(job, step.next)
@@ -356,7 +357,9 @@ class Interpreter:
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
         except Exception as exc:
-            return fault(job, step, f"duration raised {_describe(exc)}")
+            return fault(
+                job, step, f"duration raised {_describe(exc)}{self._returned_by(job, step)}"
+            )
         problem = seconds_problem(duration)
         if problem is not None:  # never a timer: nan or a century would stop every timer
             return fault(job, step, f"duration returned {problem}")

@@ -6,7 +6,15 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FINAL_STATES", "Job", "JobRecord", "JobState", "StepContext", "branch_fault"]
+__all__ = [
+    "FINAL_STATES",
+    "Job",
+    "JobRecord",
+    "JobState",
+    "StepContext",
+    "branch_fault",
+    "cancel_reason",
+]
 
 
 class JobState(enum.Enum):
@@ -61,6 +69,9 @@ class Job:
     branch_index: int | None = None
     attempt: int = 1
     error: str | None = None
+    """Why a FAULTED job faulted (or why a CANCELLED one was cancelled). On a job that is
+    not final, the last failed attempt of a step it will retry (its ``Retry``), until an
+    attempt succeeds: a live job with an error has not faulted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +258,18 @@ class JobRecord:
         """The context handed to a task running this job's current step."""
         assert self.step is not None
         return StepContext(self.id, self.case_id, self.workflow, self.step, self.attempt)
+
+
+def cancel_reason(job: JobRecord, why: str) -> str:
+    """The error a cancel of ``job`` records: ``why``, unless the job has its own already.
+
+    A job marked cancelled, or ended, keeps its error (the first cancel's reason, its
+    fault). Any other error of a live job is a failed attempt's (a ``Retry`` pending),
+    which the cancel calls off: ``why`` replaces it.
+    """
+    if job.error is not None and (job.cancel_requested or job.state in FINAL_STATES):
+        return job.error
+    return why
 
 
 # Of a branch's error, what its parent quotes: the first and the last characters. The

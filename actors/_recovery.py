@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
+from actors._job import cancel_reason
 from actors._served import UnservedLog
 from actors._slice_end import parent_missing
 
@@ -118,7 +119,10 @@ class Recovery:
         saved = store.load(job.id)
         if saved is None:
             return Fault(job, f"{why} and no saved state exists")
-        saved.cancel_requested = job.cancel_requested or cancel
+        requested = job.cancel_requested or cancel
+        if requested and not saved.cancel_requested:
+            saved.error = cancel_reason(saved, "cancelled")  # not a pending retry's failure
+        saved.cancel_requested = requested
         logger.log(
             level,
             "job %s resumes from its last saved step %r",

@@ -267,7 +267,7 @@ class Runner(pykka.Actor):
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._end.finish(job, JobState.CANCELLED, job.error or "cancelled")
             if lane and (why := self._stop_asked(job, lane)) is not None:
-                return self._end.finish(job, JobState.CANCELLED, job.error or why)
+                return self._end.finish(job, JobState.CANCELLED, why)
             if stop.requested:  # a non-draining shutdown
                 return []  # saved after its last step; resumes from there on the next start
             if leases.vouch and not leases.may_run(job):
@@ -281,7 +281,7 @@ class Runner(pykka.Actor):
                 step_hook(self._index, job, step)
                 # Other actors may have run meanwhile (the harness's choice point).
                 if lane and (why := self._stop_asked(job, lane)) is not None:
-                    return self._end.finish(job, JobState.CANCELLED, job.error or why)
+                    return self._end.finish(job, JobState.CANCELLED, why)
             if task is not None:
                 chained, run, after = task
                 self._ran = chained.name
@@ -296,9 +296,11 @@ class Runner(pykka.Actor):
                     if result is not None:
                         job.data = result
                         if type(result) is not dict:  # named if a later step fails on it
-                            self._steps.returned = (job.id, chained.name, result)
+                            self._steps.returned = (job.id, chained, result)
                     job.step = after
-                    job.attempt = 1
+                    if job.attempt != 1:  # a retry that succeeded: its last failure is over
+                        job.attempt = 1
+                        job.error = None
                 if job.step is None:
                     return self._end.apply(job, chained, finished(job, chained))
                 store.save(job)  # looked up each time: the harness wraps it mid-slice

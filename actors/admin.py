@@ -177,7 +177,8 @@ class Admin:
 
         ``state`` is one state or several (names or ``JobState``); ``since`` and
         ``before`` are ages in seconds (created at most ``since`` seconds ago, at least
-        ``before`` seconds ago); ``error`` is text the job's error contains (any case);
+        ``before`` seconds ago); ``error`` is text the job's error contains (any case: a
+        fault's, or a live job's last failed attempt that it retries);
         ``cases_only`` lists roots only. Newest first is by creation time, then by id
         (both descending). ``after`` is a ``Page.next_cursor``: the page starts past the
         job it names (``offset`` then skips that many more). Pages by cursor stay in

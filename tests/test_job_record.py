@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from actors._job import JobRecord, JobState
+from actors._job import JobRecord, JobState, cancel_reason
 
 
 def _full_record() -> JobRecord:
@@ -69,3 +69,14 @@ def test_branch_matches_the_dataclass_constructor() -> None:
         assert getattr(made, f.name) == getattr(expected, f.name), f.name
     other = JobRecord.branch("b2", "c1", "w", 2, "start", {}, "p1", 2, 4)
     assert other.arrivals is not made.arrivals  # each branch owns its arrivals dict
+
+
+def test_a_cancel_replaces_a_retrys_last_failure_and_keeps_a_cancels_or_faults_reason() -> None:
+    job = JobRecord("j", "j", "w", 1, "a", {}, state=JobState.WAITING, attempt=2)
+    assert cancel_reason(job, "cancelled by alice") == "cancelled by alice"
+    job.error = "step 'a': ValueError: boom (attempt 1)"  # its last failure: a retry is due
+    assert cancel_reason(job, "cancelled by alice") == "cancelled by alice"
+    job.error, job.cancel_requested = "cancelled", True  # cancelled first: that reason stands
+    assert cancel_reason(job, "cancelled by alice") == "cancelled"
+    ended = JobRecord("k", "k", "w", 1, "a", {}, state=JobState.FAULTED, error="step 'a': boom")
+    assert cancel_reason(ended, "cancelled") == "step 'a': boom"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+from bounds import wait_until
 from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
 
 import actors._cli as cli
-from actors import (
-    JobState,
-)
+from actors import JobState, Mediator, Retry, Sequential, StepContext, Workflow
 from actors._cli import main
 from actors.stores import Store
 
@@ -79,3 +78,34 @@ def test_json_of_data_json_cannot_encode() -> None:
 
     text = cli._to_json({"p": Point(1), "s": {2, 1}, "state": JobState.DONE, "o": object})
     assert json.loads(text) == {"p": {"x": 1}, "s": [1, 2], "state": "done", "o": repr(object)}
+
+
+def test_jobs_show_a_job_waiting_to_retry_gives_its_last_failure(
+    runner: CliRunner, tmp_path, clock
+) -> None:
+    def call(data, ctx: StepContext):
+        raise ConnectionError(f"busy {ctx.attempt}")
+
+    flow = Workflow(
+        "pickup", [Sequential("call", call, retry=Retry(attempts=3, backoff=60))], start="call"
+    )
+    url = f"sqlite:///{tmp_path / 'retry.db'}"
+    with Mediator([flow], runners=1, store=url, clock=clock) as m:
+        m.schedule("pickup", {}, job_id="pickup-1")
+        wait_until(lambda: m.get_job("pickup-1").state is JobState.WAITING, "the retry's park")
+    result = runner.invoke(main, ["jobs", "show", "pickup-1", "--store", url, "--tree"])
+    assert result.exit_code == 0, result.output
+    fields = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    failure = "step 'call': ConnectionError: busy 1 (attempt 1)"
+    assert fields["state"] == "waiting"
+    assert fields["last failure"] == failure  # not "error": the job has not faulted
+    assert "error" not in fields
+    assert f"last failure: {failure}" in " ".join(result.output.split())
+    shown = json.loads(
+        runner.invoke(main, ["jobs", "show", "pickup-1", "--store", url, "--json"]).output
+    )
+    assert (shown["state"], shown["error"]) == ("waiting", failure)  # the field keeps its name

@@ -279,3 +279,19 @@ def test_a_job_for_a_runner_stopped_from_outside_does_not_fail_the_scheduler() -
     crew.start()
     assert channel.take(0) is None  # idle when it was stopped
     crew.ready(record("j1"))  # no ActorDeadError
+
+
+def test_a_reloaded_job_with_a_pending_cancel_records_the_cancel_not_its_retrys_failure() -> None:
+    retrying = record("j1", step="a")
+    retrying.attempt, retrying.error = 2, "step 'a': ValueError: boom (attempt 1)"
+    reads = Reads(rows={"j1": retrying})
+    again = Recovery.reload(
+        record("j1", step="a"), "its runner failed", reads, lost=False, cancel=True
+    )
+    assert again is retrying
+    assert (retrying.cancel_requested, retrying.error) == (True, "cancelled")
+    kept = record("j2", step="a")
+    kept.error = "step 'a': ValueError: boom (attempt 1)"
+    reads = Reads(rows={"j2": kept})
+    assert Recovery.reload(record("j2"), "x", reads, lost=False, cancel=False) is kept
+    assert (kept.cancel_requested, kept.error) == (False, "step 'a': ValueError: boom (attempt 1)")
