@@ -11,6 +11,7 @@ name (a restart under that name takes the cases back at once).
 
 from __future__ import annotations
 
+import runpy
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from bounds import TIMEOUT
 
-from actors import JobState, ParallelSplit, Sequential, Synchronize, Workflow, enqueue
+from actors import JobState, enqueue
 from actors.stores import open_store
 
 HERE = Path(__file__).resolve().parent
@@ -64,24 +65,6 @@ FINE = Workflow("fine", [Sequential("done", done)], start="done")
 """
 
 
-def _flows() -> tuple[Workflow, Workflow]:
-    """The same workflows as MODULE's, for enqueue (which needs only their names)."""
-    noop = lambda data: None  # noqa: E731
-    boom = Workflow(
-        "boom",
-        [
-            Sequential("prepare", noop, next="split"),
-            ParallelSplit("split", branches=["explode", "calm"]),
-            Sequential("explode", noop, next="join"),
-            Sequential("calm", noop, next="join"),
-            Synchronize("join", next="done"),
-            Sequential("done", noop),
-        ],
-        start="prepare",
-    )
-    return boom, Workflow("fine", [Sequential("done", noop)], start="done")
-
-
 def start_worker(where: Path, url: str, name: str) -> subprocess.Popen[bytes]:
     with (where / f"{name}.log").open("ab") as log:  # read when an assertion fails
         return subprocess.Popen(
@@ -123,8 +106,10 @@ def ended(url: str, ids: list[str]) -> dict[str, JobState] | None:
 
 
 def run(where: Path, url: str, *, same_name: bool) -> None:
-    (where / "deathflow.py").write_text(MODULE, encoding="utf-8")
-    boom, fine = _flows()
+    module = where / "deathflow.py"
+    module.write_text(MODULE, encoding="utf-8")
+    flows = runpy.run_path(str(module))  # the workers' own workflows, to enqueue
+    boom, fine = flows["BOOM"], flows["FINE"]
     case = enqueue(url, boom, {}, job_id="boom-1")
     others = [enqueue(url, fine, {}, job_id=f"fine-{i}") for i in range(3)]
     # The first worker runs the case from scratch; the next three take it over, each
