@@ -83,7 +83,13 @@ _UPDATE_JSON = (
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
 # What a group reads of its joins (see GroupTransaction): the counts at its parents, and
 # which of its arrivals (parent, split, branch) are stored already.
-_COUNTS_OF = "SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = ANY(?)"
+# Each parent on its own, in a subquery OFFSET 0 keeps from being flattened (as
+# jobs_case in a claim, see _postgres.py): "parent_id = ANY(?)" was read by a sequential
+# scan of every count the store holds until autovacuum had analyzed the table.
+_COUNTS_OF = (
+    "SELECT k.parent_id, k.gen, k.arrived FROM unnest(?::text[]) AS p(id) CROSS JOIN LATERAL "
+    "(SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id = p.id OFFSET 0) AS k"
+)
 # Each key is looked up in the primary key, in a LATERAL subquery that LIMIT keeps the
 # planner from flattening: joined plainly, the planner may take the JSON rows for a
 # hundred and hash a sequential scan of the whole table, reading every arrival the store

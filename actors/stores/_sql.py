@@ -361,6 +361,11 @@ class SqlStore(SqlAdmin, Store):
 
     # Claims and leases (``_sql_leases``).
     _live_roots = property(sql_leases.live_roots)
+
+    def _of_cases(self, case_ids: list[str], marks: str) -> tuple[str, list[Any]]:
+        """A condition on ``jobs`` naming every row of the cases ``case_ids``, and its params."""
+        return f"case_id IN ({marks})", list(case_ids)
+
     claim = sql_leases.claim
     count_try = sql_leases.count_try
     unclaimed = sql_leases.unclaimed

@@ -124,18 +124,19 @@ def claim(
             # its branches, the order a join arrival and a group lock them in too),
             # then stamped with the new owner, and the roots (a case's root has the
             # case's id) given the lease: one new version of each row, not two.
+            of_cases, args = store._of_cases(chunk, marks)
             found = execute(
                 f"SELECT {SELECT_LIST}, tries, tried_at, updated_at FROM jobs "
-                f"WHERE case_id IN ({marks}) ORDER BY {store._order}{store._for_update}",
-                chunk,
+                f"WHERE {of_cases} ORDER BY {store._order}{store._for_update}",
+                args,
             ).fetchall()
             # A try from the saved point the job is at already ended with its worker.
             solo.update(row[0] for row in found if row[-3] > 0 and row[-2] == row[-1])
             found = [row[:-3] for row in found]
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
-                f"THEN ? ELSE lease_expires END WHERE case_id IN ({marks})",
-                (owner, now + lease_seconds, *chunk),
+                f"THEN ? ELSE lease_expires END WHERE {of_cases}",
+                (owner, now + lease_seconds, *args),
             )
             rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
         at = time.time()

@@ -1,0 +1,119 @@
+"""PostgreSQL: a claim and a group's read of its join counts use their indexes unanalyzed.
+
+Until autovacuum has analyzed a table (minutes after it was created or grew fast) the
+planner guesses that ``column = ANY(array)`` matches 1/200 of the table per element,
+and reads the whole table instead of the index for an array of a hundred ids: a claim
+of many cases read all of ``jobs`` twice, and each group read all of ``join_counts``,
+so both cost more the more the store held. The statements look each id up on its own.
+"""
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql as q
+
+from actors.stores import open_store
+
+pytestmark = pytest.mark.postgres
+
+FINISHED = 20_000
+FREE = 120
+
+
+def _unanalyzed(url: str) -> None:
+    """The schema, ``FINISHED`` ended cases of 5 rows and ``FREE`` new ones, no statistics."""
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("jobs", "join_counts"):
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        conn.execute(
+            "INSERT INTO jobs (id, case_id, parent_id, workflow, version, data, state, "
+            "created_at, updated_at, finished_at) SELECT 'old' || n, 'old' || (n / 5), "
+            "CASE WHEN n %% 5 > 0 THEN 'old' || (n / 5) END, 'w', 1, '{}', 'done', 1, 1, 1 "
+            "FROM generate_series(0, %s) AS n",
+            (FINISHED * 5 - 1,),
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, case_id, workflow, version, data, state, created_at, "
+            "updated_at) SELECT 'new' || n, 'new' || n, 'w', 1, '{}', 'ready', 2, 2 "
+            "FROM generate_series(0, %s) AS n",
+            (FREE - 1,),
+        )
+        conn.execute(
+            "INSERT INTO join_counts (parent_id, gen, arrived) "
+            "SELECT 'old' || n, 1, 4 FROM generate_series(0, %s) AS n",
+            (FINISHED - 1,),
+        )
+        found = conn.execute(
+            "SELECT COUNT(*) FROM pg_statistic WHERE starelid IN "
+            "('jobs'::regclass, 'join_counts'::regclass)"
+        ).fetchone()
+        assert found == (0,)  # the planner has only its guesses
+
+
+class Statements:
+    """Every statement (and its parameters) psycopg runs while installed."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        execute = psycopg.Connection.execute
+
+        def traced(conn: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+            with self._lock:
+                self.seen.append((str(query), params))
+            return execute(conn, query, params, **kw)
+
+        monkeypatch.setattr(psycopg.Connection, "execute", traced)
+
+    def plans(self, url: str, starts: str) -> list[str]:
+        """The plan of each statement seen that starts with ``starts``."""
+        found = []
+        with psycopg.connect(url) as conn:
+            for query, params in self.seen:
+                if query.lstrip().startswith(starts):
+                    rows = conn.execute(q.SQL("EXPLAIN ") + q.SQL(query), params).fetchall()
+                    found.append("\n".join(row[0] for row in rows))
+                    conn.rollback()
+        return found
+
+
+def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypatch):
+    _unanalyzed(fresh_pg_url)
+    store = open_store(fresh_pg_url)
+    seen = Statements(monkeypatch)
+    got = store.claim("w", now=time.time(), lease_seconds=60.0, limit=FREE)
+    monkeypatch.undo()
+    assert sorted(job.id for job in got) == sorted(f"new{n}" for n in range(FREE))
+    assert store.lease_owners([f"new{n}" for n in range(FREE)]) == {
+        f"new{n}": "w" for n in range(FREE)
+    }
+    selects = seen.plans(fresh_pg_url, "SELECT id, case_id")
+    updates = seen.plans(fresh_pg_url, "UPDATE jobs SET lease_owner")
+    store.close()
+    assert selects and updates
+    for plan in selects + updates:
+        assert "Seq Scan" not in plan, plan
+        assert "jobs_case" in plan, plan
+
+
+def test_a_group_reads_the_counts_of_its_parents_by_index(fresh_pg_url):
+    from actors.stores._pg_group import join_reads
+
+    _unanalyzed(fresh_pg_url)
+    parents = [f"old{n}" for n in range(0, FINISHED, 200)]
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+
+        def execute(sql: str, params: Any) -> Any:
+            return conn.execute(sql.replace("?", "%s"), params)
+
+        counts, _ = join_reads(execute, [*parents, "nobody"], [])
+        assert counts == {(pid, 1): 4 for pid in parents}
+        from actors.stores._pg_group import _COUNTS_OF
+
+        explain = q.SQL("EXPLAIN ") + q.SQL(_COUNTS_OF.replace("?", "%s"))
+        plan = "\n".join(row[0] for row in conn.execute(explain, (parents,)))
+    assert "Seq Scan" not in plan, plan
