@@ -307,6 +307,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE jobs ADD COLUMN tried_at DOUBLE PRECISION",
         ),
     ),
+    Migration(
+        11,
+        "no jobs_parent on PostgreSQL: no query there reads it",
+        # Every new version of a row enters every index of jobs (a save changes an
+        # indexed column, so no update is HOT): W wrote 12 entries a workflow into
+        # jobs_parent, about a tenth of the server's CPU for it (see benchmarks/README.md).
+        # No statement looks a parent's branches up; what asks for roots (parent_id IS
+        # NULL) reads jobs_claimable, jobs_lease, jobs_finished or jobs_listed_cases
+        # on PostgreSQL. SQLite keeps it: its planner has no statistics to prefer the
+        # partial indexes by (see SqlStore._claim_from).
+        sqlite=(),
+        postgres=("DROP INDEX IF EXISTS jobs_parent",),
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 

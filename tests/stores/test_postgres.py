@@ -103,7 +103,8 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
             name
             for (name,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'jobs'")
         }
-        assert {"jobs_claim", "jobs_parent", "jobs_due"} <= indexes
+        assert {"jobs_claim", "jobs_case", "jobs_due"} <= indexes
+        assert "jobs_parent" not in indexes  # migration 11: no query reads it
 
 
 def test_migrate_works_inside_a_non_autocommit_connection(fresh_pg_url):
