@@ -96,6 +96,8 @@ class SqlStore(SqlAdmin, Store):
     # Where a claim looks: SQLite's planner prefers jobs_parent, which holds every root
     # ever stored; PostgreSQL's picks the unfinished roots' index by itself.
     _claim_from = "jobs INDEXED BY jobs_claimable"
+    # Statements that open a claim's transaction (PostgreSQL's planner settings).
+    _claim_settings: tuple[str, ...] = ()
     # With commit="group": whether saves outside a slice go through the writer too (a
     # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
     # caller waiting for a whole group would wait longer than for its own commit.

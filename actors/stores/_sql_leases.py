@@ -89,6 +89,8 @@ def claim(
     def write(execute: Execute) -> list[Any]:
         stopped.clear()  # a retried transaction starts again
         solo.clear()
+        for setting in store._claim_settings:
+            execute(setting, ())
         if reclaim:
             # Every case the owner still holds is made free first, in this
             # transaction: it takes back what fits in ``limit``, oldest first, and

@@ -5,6 +5,8 @@ planner guesses that ``column = ANY(array)`` matches 1/200 of the table per elem
 and reads the whole table instead of the index for an array of a hundred ids: a claim
 of many cases read all of ``jobs`` twice, and each group read all of ``join_counts``,
 so both cost more the more the store held. The statements look each id up on its own.
+It also takes the unfinished roots for a few, so a claim read every free case and
+sorted them to take the oldest; it walks the index in order instead.
 """
 
 import threading
@@ -20,7 +22,8 @@ from actors.stores import open_store
 pytestmark = pytest.mark.postgres
 
 FINISHED = 20_000
-FREE = 120
+FREE = 2_000
+TAKEN = 120
 
 
 def _unanalyzed(url: str) -> None:
@@ -70,11 +73,17 @@ class Statements:
         monkeypatch.setattr(psycopg.Connection, "execute", traced)
 
     def plans(self, url: str, starts: str) -> list[str]:
-        """The plan of each statement seen that starts with ``starts``."""
+        """The plan of each statement seen that starts with ``starts``, as planned then.
+
+        Each is explained in a transaction of its own after the settings (``SET``) seen.
+        """
         found = []
         with psycopg.connect(url) as conn:
             for query, params in self.seen:
                 if query.lstrip().startswith(starts):
+                    for setting, _ in self.seen:
+                        if setting.startswith("SET "):
+                            conn.execute(q.SQL(setting))
                     rows = conn.execute(q.SQL("EXPLAIN ") + q.SQL(query), params).fetchall()
                     found.append("\n".join(row[0] for row in rows))
                     conn.rollback()
@@ -85,15 +94,19 @@ def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypat
     _unanalyzed(fresh_pg_url)
     store = open_store(fresh_pg_url)
     seen = Statements(monkeypatch)
-    got = store.claim("w", now=time.time(), lease_seconds=60.0, limit=FREE)
+    got = store.claim("w", now=time.time(), lease_seconds=60.0, limit=TAKEN)
     monkeypatch.undo()
-    assert sorted(job.id for job in got) == sorted(f"new{n}" for n in range(FREE))
-    assert store.lease_owners([f"new{n}" for n in range(FREE)]) == {
-        f"new{n}": "w" for n in range(FREE)
-    }
+    assert [job.id for job in got] == [f"new{n}" for n in range(TAKEN)]  # the oldest
+    taken = store.lease_owners([f"new{n}" for n in range(TAKEN + 1)])
+    assert taken == {**{f"new{n}": "w" for n in range(TAKEN)}, f"new{TAKEN}": None}
+    [pick] = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires")
     selects = seen.plans(fresh_pg_url, "SELECT id, case_id")
     updates = seen.plans(fresh_pg_url, "UPDATE jobs SET lease_owner")
     store.close()
+    # The oldest free roots, walking the unfinished roots' index in order: not all of
+    # them read and sorted.
+    assert "Index Scan using jobs_claimable" in pick, pick
+    assert "Sort" not in pick, pick
     assert selects and updates
     for plan in selects + updates:
         assert "Seq Scan" not in plan, plan
