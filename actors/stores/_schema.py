@@ -20,15 +20,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import StoreError
+from actors.stores._schema_ddl import (
+    LISTING_ID,
+    POSTGRES,
+    SQLITE,
+    _v1,
+    _v4,
+    _v5,
+    _v7,
+    _v11,
+)
 from actors.stores._statements import FREE_ROOT, UNFINISHED_ROOT
 
 __all__ = ["LISTING_ID", "MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
 
-SQLITE = "sqlite"
-POSTGRES = "postgres"
-
-LISTING_ID = {SQLITE: "id", POSTGRES: 'id COLLATE "C"'}
-"""How a listing orders ids, per dialect: by code point, as Python orders ``str``."""
 
 # Arbitrary constant naming the advisory lock PostgreSQL migrations run under.
 _PG_LOCK_KEY = 0x6163746F7273  # "actors"
@@ -46,157 +51,6 @@ class Migration:
     def statements(self, dialect: str) -> tuple[str, ...]:
         """The statements for ``dialect`` (``"sqlite"`` or ``"postgres"``)."""
         return self.sqlite if dialect == SQLITE else self.postgres
-
-
-def _jobs_table(dialect: str) -> str:
-    pg = dialect == POSTGRES
-    real = "DOUBLE PRECISION" if pg else "REAL"
-    boolean = "BOOLEAN NOT NULL DEFAULT FALSE" if pg else "INTEGER NOT NULL DEFAULT 0"
-    # SQLite orders by its implicit rowid (insertion order); PostgreSQL needs a column.
-    seq = "    seq BIGINT GENERATED ALWAYS AS IDENTITY,\n" if pg else ""
-    return f"""
-CREATE TABLE jobs (
-    id TEXT PRIMARY KEY NOT NULL,
-{seq}    case_id TEXT NOT NULL,
-    workflow TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    step TEXT,
-    data TEXT NOT NULL,
-    state TEXT NOT NULL,
-    parent_id TEXT,
-    branch_index INTEGER,
-    attempt INTEGER NOT NULL DEFAULT 1,
-    error TEXT,
-    due {real},
-    event TEXT,
-    split_step TEXT,
-    split_total INTEGER NOT NULL DEFAULT 0,
-    split_live INTEGER NOT NULL DEFAULT 0,
-    arrivals TEXT,
-    join_step TEXT,
-    joined {boolean},
-    branch_error TEXT,
-    branch_cancelled {boolean},
-    gen INTEGER NOT NULL DEFAULT 0,
-    cancel_requested {boolean},
-    lease_owner TEXT,
-    lease_expires {real},
-    created_at {real} NOT NULL,
-    updated_at {real} NOT NULL,
-    finished_at {real}
-)"""
-
-
-def _history_table(dialect: str) -> str:
-    # Keyed by (job, seq) so one B-tree holds it: in SQLite (WITHOUT ROWID) an appended
-    # row dirties one page, not a table page and an index page. seq is a nanosecond
-    # timestamp made strictly increasing per store (see SqlStore._seq).
-    real, suffix = ("DOUBLE PRECISION", "") if dialect == POSTGRES else ("REAL", " WITHOUT ROWID")
-    return f"""
-CREATE TABLE step_history (
-    job_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    step TEXT,
-    attempt INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    at {real} NOT NULL,
-    PRIMARY KEY (job_id, seq)
-){suffix}"""
-
-
-def _indexes() -> tuple[str, ...]:
-    return (
-        # claim(): READY jobs, and RUNNING jobs by lease expiry
-        "CREATE INDEX jobs_claim ON jobs (state, lease_expires)",
-        # the branches of a split parent
-        "CREATE INDEX jobs_parent ON jobs (parent_id)",
-        # due_timers()
-        "CREATE INDEX jobs_due ON jobs (due)",
-        # retention: the oldest finished jobs go first
-        "CREATE INDEX jobs_finished ON jobs (finished_at)",
-    )
-
-
-def _v1(dialect: str) -> tuple[str, ...]:
-    return (_jobs_table(dialect), _history_table(dialect), *_indexes())
-
-
-def _v4(dialect: str) -> tuple[str, ...]:
-    # Who saved each history row (the worker, or the operator of an action), the job's
-    # error as saved, what an operator did (NULL for the engine's own saves), and when the
-    # step the save ends began (a runner's saves only: the start of its slice, or the
-    # save before in the same slice). An
-    # operator's action on a case a live worker holds is handed to that worker as a row of
-    # job_requests, which it takes on its next poll (see actors.admin).
-    pg = dialect == POSTGRES
-    real = "DOUBLE PRECISION" if pg else "REAL"
-    key = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
-    return (
-        "ALTER TABLE step_history ADD COLUMN worker TEXT",
-        "ALTER TABLE step_history ADD COLUMN error TEXT",
-        "ALTER TABLE step_history ADD COLUMN action TEXT",
-        f"ALTER TABLE step_history ADD COLUMN started {real}",
-        f"""
-CREATE TABLE job_requests (
-    id {key},
-    case_id TEXT NOT NULL,
-    job_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT,
-    operator TEXT NOT NULL,
-    posted_at {real} NOT NULL,
-    taken_by TEXT,
-    taken_at {real},
-    done_at {real},
-    outcome TEXT
-)""",
-        "CREATE INDEX job_requests_case ON job_requests (case_id)",
-    )
-
-
-def _v5(dialect: str) -> tuple[str, ...]:
-    suffix = " WITHOUT ROWID" if dialect == SQLITE else ""
-    # A save that writes a parent's arrivals map (a parent waiting on its split, saved
-    # from its record) replaces what was recorded for that split before it.
-    clear = (
-        "DELETE FROM join_arrivals WHERE parent_id = NEW.id AND gen = NEW.gen; "
-        "DELETE FROM join_counts WHERE parent_id = NEW.id AND gen = NEW.gen;"
-    )
-    if dialect == SQLITE:
-        trigger: tuple[str, ...] = (
-            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
-            f"WHEN NEW.arrivals IS NOT NULL BEGIN {clear} END",
-        )
-    else:
-        trigger = (
-            "CREATE FUNCTION actors_arrivals_saved() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN {clear} RETURN NULL; END $$",
-            "CREATE TRIGGER jobs_arrivals_saved AFTER UPDATE OF arrivals ON jobs "
-            "FOR EACH ROW WHEN (NEW.arrivals IS NOT NULL) "
-            "EXECUTE FUNCTION actors_arrivals_saved()",
-        )
-    return (
-        "CREATE TABLE join_arrivals (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
-        "branch_index INTEGER NOT NULL, data TEXT NOT NULL, "
-        f"PRIMARY KEY (parent_id, gen, branch_index)){suffix}",
-        "CREATE TABLE join_counts (parent_id TEXT NOT NULL, gen INTEGER NOT NULL, "
-        f"arrived INTEGER NOT NULL, PRIMARY KEY (parent_id, gen)){suffix}",
-        *trigger,
-    )
-
-
-def _v7(dialect: str) -> tuple[str, ...]:
-    # Ids compare byte by byte (as Python compares str) in both: PostgreSQL's default
-    # collation would order them by the locale's rules. See SqlAdmin.query_jobs.
-    key = f"created_at, {LISTING_ID[dialect]}"
-    return (
-        f"CREATE INDEX jobs_listed ON jobs ({key})",
-        f"CREATE INDEX jobs_listed_cases ON jobs ({key}) WHERE parent_id IS NULL",
-        "DROP INDEX jobs_due",
-        "CREATE INDEX jobs_due ON jobs (due) WHERE due IS NOT NULL",
-        "DROP INDEX jobs_finished",
-        "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
-    )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -309,7 +163,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         11,
-        "no jobs_parent on PostgreSQL: no query there reads it",
+        'PostgreSQL: job ids compare byte by byte (COLLATE "C"); no jobs_parent',
         # Every new version of a row enters every index of jobs (a save changes an
         # indexed column, so no update is HOT): W wrote 12 entries a workflow into
         # jobs_parent, about a tenth of the server's CPU for it (see benchmarks/README.md).
@@ -317,8 +171,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # NULL) reads jobs_claimable, jobs_lease, jobs_finished or jobs_listed_cases
         # on PostgreSQL. SQLite keeps it: its planner has no statistics to prefer the
         # partial indexes by (see SqlStore._claim_from).
+        # Ids compared in the database's collation (en_US.UTF-8, C.UTF-8) went through
+        # strcoll in every index search; byte by byte they cost a memcmp, and order as
+        # Python orders str (as listings asked for already). Every column holding a job
+        # id changes together: compared with a column of another collation, an index
+        # of either could no longer serve the comparison.
         sqlite=(),
-        postgres=("DROP INDEX IF EXISTS jobs_parent",),
+        postgres=_v11(),
     ),
 )
 """Every migration, in order; the last one's number is the current schema version."""

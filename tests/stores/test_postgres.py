@@ -105,6 +105,26 @@ def test_migrate_is_idempotent_and_safe_to_race(fresh_pg_url):
         }
         assert {"jobs_claim", "jobs_case", "jobs_due"} <= indexes
         assert "jobs_parent" not in indexes  # migration 11: no query reads it
+        # Migration 11: every column holding a job id compares byte by byte, so an
+        # index search costs a memcmp, not the locale's strcoll, and any two of them
+        # compare under one collation (an index of either serves the comparison).
+        collations = conn.execute(
+            "SELECT c.relname, a.attname, l.collname FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_collation l ON l.oid = a.attcollation "
+            "WHERE c.relkind = 'r' AND a.attnum > 0 AND (a.attname IN ('id', 'case_id', "
+            "'parent_id', 'job_id') AND c.relname <> 'job_requests' OR c.relname = 'job_requests' "
+            "AND a.attname IN ('case_id', 'job_id'))"
+        ).fetchall()
+        assert sorted(collations) == [
+            ("job_requests", "case_id", "C"),
+            ("job_requests", "job_id", "C"),
+            ("jobs", "case_id", "C"),
+            ("jobs", "id", "C"),
+            ("jobs", "parent_id", "C"),
+            ("join_arrivals", "parent_id", "C"),
+            ("join_counts", "parent_id", "C"),
+            ("step_history", "job_id", "C"),
+        ]
 
 
 def test_migrate_works_inside_a_non_autocommit_connection(fresh_pg_url):
