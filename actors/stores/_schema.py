@@ -32,7 +32,16 @@ from actors.stores._schema_ddl import (
 )
 from actors.stores._statements import FREE_ROOT, UNFINISHED_ROOT
 
-__all__ = ["LISTING_ID", "MIGRATIONS", "Migration", "current_version", "dialect_of", "migrate"]
+__all__ = [
+    "LISTING_ID",
+    "MIGRATIONS",
+    "POSTGRES",
+    "SQLITE",
+    "Migration",
+    "current_version",
+    "dialect_of",
+    "migrate",
+]
 
 
 # Arbitrary constant naming the advisory lock PostgreSQL migrations run under.
