@@ -4,12 +4,14 @@ A job is saved with what it waits on: its branches (a split), a due time (a time
 neither while parked (an event), or with what released it (a timer's ring, a reply, an
 event, its join). Workflows are looked up by name and version, so a workflow deployed
 again under the same version with a step of another kind meets jobs saved by the old
-one. Most such jobs cannot go on: one parked on an event at a step that is now a
+one. Some such jobs cannot go on: one parked on an event at a step that is now a
 ``Wait`` waits for ever (no event is taken there, and the Wait's timer was never armed);
-a reply saved for a step that now ignores replies is lost. Recovery faults those when it
-resumes them, naming the step, what the job was saved waiting on and what the step is
-now. What the step now would have saved too goes on: a timer at a ``Sequential`` is its
-retry's backoff, after which the task runs again (with or without a retry policy now).
+a join's release saved for a step that is no join would be taken for a branch's
+arrival. Recovery faults those when it resumes them, naming the step, what the job was
+saved waiting on and what the step is now. What the step now would have saved too goes
+on: a timer at a ``Sequential`` is its retry's backoff, after which the task runs again
+(with or without a retry policy now); a reply or event at a step that takes none is
+ignored there, resumed or not (one sent by hand to the wrong job).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from actors._job import JobState
 from actors._steps import (
     DeferredChoice,
     Discriminator,
+    ExclusiveChoice,
     ParallelSplit,
     RequestReaction,
     Sequential,
+    SimpleMerge,
     Synchronize,
     Wait,
 )
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["saved_wait_problem"]
 
 _JOINS = (Synchronize, Discriminator)
+# Steps that run on past a reply or event they do not take (it is dropped, or a Wait
+# starts its timer again), as they do when the job was not resumed.
+_IGNORE_REPLIES = (Sequential, Wait, ExclusiveChoice, SimpleMerge, ParallelSplit)
 
 
 def _has_timer(step: Step) -> bool:
@@ -47,6 +54,10 @@ def _has_timer(step: Step) -> bool:
 def _released(event: tuple[str, str, object], step: Step) -> tuple[str, str] | None:
     """``_mismatch`` for a job released by ``event`` (not yet applied at its step)."""
     kind, name, _ = event
+    if kind not in ("join", "timer") and isinstance(step, _IGNORE_REPLIES):
+        # A reply or event sent to a job at such a step (by hand, to the wrong job) is
+        # ignored there as the job runs on, resumed or not: nothing to fault.
+        return None
     if kind == "join":
         fits, saved, lacks = isinstance(step, _JOINS), "its join", "which is no join"
     elif kind == "timer":

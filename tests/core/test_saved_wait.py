@@ -52,6 +52,8 @@ TIMED = {"sequential", "retrying", "wait", "timed request", "timed choice of eve
 REQUESTS = {"request", "timed request"}
 CHOICES = {"choice of events", "timed choice of events"}
 EVERY = set(KINDS)
+# Steps that run on past a reply or event they do not take, resumed or not.
+IGNORE = {"sequential", "retrying", "choice", "split", "merge", "wait"}
 
 WAITING = JobState.WAITING
 SAVED: dict[str, tuple[dict[str, Any], set[str]]] = {
@@ -63,11 +65,11 @@ SAVED: dict[str, tuple[dict[str, Any], set[str]]] = {
     "on a timer": ({"state": WAITING, "due": 5.0}, TIMED),
     "on an event": ({"state": WAITING}, REQUESTS | CHOICES),
     "its timer rang": ({"event": ("timer", "", None)}, TIMED),
-    "a reply": ({"event": ("reply", "", 1)}, REQUESTS),
-    "a fault reply": ({"event": ("fault", "", 1)}, REQUESTS),
-    "event go": ({"event": ("reply", "go", 1)}, CHOICES),
-    "event stop": ({"event": ("reply", "stop", 1)}, set()),
-    "a fault of event stop": ({"event": ("fault", "stop", 1)}, CHOICES),
+    "a reply": ({"event": ("reply", "", 1)}, REQUESTS | IGNORE),
+    "a fault reply": ({"event": ("fault", "", 1)}, REQUESTS | IGNORE),
+    "event go": ({"event": ("reply", "go", 1)}, CHOICES | IGNORE),
+    "event stop": ({"event": ("reply", "stop", 1)}, IGNORE),
+    "a fault of event stop": ({"event": ("fault", "stop", 1)}, CHOICES | IGNORE),
     "its join": ({"event": ("join", "x", None)}, {"sync", "first"}),
 }
 
