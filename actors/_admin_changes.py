@@ -21,7 +21,7 @@ from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Collection, Iterator
 
     from actors._workflow import Workflow
 
@@ -279,12 +279,20 @@ def _subtree(job_id: str, records: dict[str, JobRecord]) -> list[str]:
 
 
 def event_change(
-    correlation_id: str, data: Any, operator: str, *, fault: bool = False
+    correlation_id: str,
+    data: Any,
+    operator: str,
+    *,
+    fault: bool = False,
+    waits: Callable[[JobRecord], Collection[str] | None] | None = None,
 ) -> CaseChange:
     """Deliver an event to a parked job, as a worker would: READY, with the event saved.
 
     The correlation id is ``JOB/STEP`` (a ``RequestReaction``) or ``JOB/STEP/EVENT`` (a
     ``DeferredChoice``); the job must be WAITING at that step with no event pending.
+    ``waits(job)``: the correlation ids the job's step waits on, where its workflow is
+    known (``None`` where not): an id it does not wait on is ``unknown``, as a worker
+    answers, not an event a worker could only drop or fault the job on.
     """
     job_id, _, rest = correlation_id.partition("/")
     step, _, name = rest.partition("/")
@@ -296,6 +304,9 @@ def event_change(
         if job.step == step and job.event is not None and job.event[0] != "join":
             return [], [], EventOutcome.DUPLICATE.value  # answered, not yet run
         if job.state is not JobState.WAITING or job.step != step or _in_split(job):
+            return [], [], EventOutcome.UNKNOWN.value
+        expected = waits(job) if waits is not None else None
+        if expected is not None and correlation_id not in expected:
             return [], [], EventOutcome.UNKNOWN.value
         job.event = ("fault" if fault else "reply", name, data)
         job.state = JobState.READY

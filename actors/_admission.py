@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
     from actors._job import JobRecord
 
-__all__ = ["AdmissionGate", "FullMode"]
+__all__ = ["MAX_CAPACITY", "AdmissionGate", "FullMode"]
+
+MAX_CAPACITY = 100_000
+"""The largest capacity: a typo (``--capacity 100000000``) is refused, not claimed from a store.
+
+Far above what the ``r x w`` rule of docs/how-to/capacity-and-full-mode.md gives (a few
+thousand jobs started per second, seconds of waiting); each admitted or claimed case
+holds its data in memory, and a worker claims up to its capacity in one query."""
 
 
 class FullMode(enum.Enum):
@@ -45,8 +52,16 @@ class AdmissionGate:
     """
 
     def __init__(self, capacity: int, mode: FullMode) -> None:
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            msg = f"capacity must be an int >= 1, got {capacity!r}"
+        if (
+            not isinstance(capacity, int)
+            or isinstance(capacity, bool)
+            or not 1 <= capacity <= MAX_CAPACITY
+        ):
+            msg = (
+                f"capacity must be an int from 1 to {MAX_CAPACITY}, got {capacity!r:.40} (the "
+                "jobs admitted and not yet started, and on a shared store the cases claimed "
+                "at once: each holds its data in memory)"
+            )
             raise ValueError(msg)
         if not isinstance(mode, FullMode):
             msg = f"full_mode must be a FullMode, got {mode!r}"

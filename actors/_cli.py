@@ -50,6 +50,7 @@ from actors._cli_load import load_workflows
 from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._json_text import deep_json
+from actors._mediator_options import MAX_RUNNERS
 from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors.stores import Store, open_store
@@ -241,7 +242,11 @@ def graph(reference: str, markdown: bool) -> None:
     "--orders", default=20, show_default=True, type=click.IntRange(1), help="Orders to run."
 )
 @click.option(
-    "--runners", default=4, show_default=True, type=click.IntRange(1), help="Runner actors."
+    "--runners",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, MAX_RUNNERS),
+    help=f"Runner actors (threads), 1 to {MAX_RUNNERS}.",
 )
 def demo(store_url: str, orders: int, runners: int) -> None:
     """Run the order-fulfilment demo on a store, durably.

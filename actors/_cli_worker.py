@@ -15,6 +15,7 @@ from typing import Any
 import click
 import pykka
 
+from actors._admission import MAX_CAPACITY
 from actors._cli import (
     _open_store,
     logger,
@@ -27,6 +28,7 @@ from actors._cli_load import load_workflows
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
 from actors._log_json import JsonFormatter
+from actors._mediator_options import MAX_RUNNERS
 from actors._redact import RedactingFilter, mask_url
 from actors._workflow import Workflow
 from actors.stores import Store
@@ -42,15 +44,20 @@ __all__ = ["worker"]
 @store_option
 @workflows_option
 @click.option(
-    "--runners", default=4, show_default=True, type=click.IntRange(1), help="Runner actors."
+    "--runners",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, MAX_RUNNERS),
+    help=f"Runner actors (threads), 1 to {MAX_RUNNERS}.",
 )
 @click.option(
     "--capacity",
     default=100,
     show_default=True,
-    type=click.IntRange(1),
+    type=click.IntRange(1, MAX_CAPACITY),
     help="Admission capacity of the Scheduler; also the most cases in progress the "
-    "worker claims from the store (cases waiting on a timer or event not counted).",
+    "worker claims from the store (cases waiting on a timer or event not counted). "
+    f"1 to {MAX_CAPACITY}.",
 )
 @click.option(
     "--name",

@@ -312,12 +312,13 @@ class Effects:
 
     # -- cases another worker took over ----------------------------------------------------------
 
-    def drop_case(self, case_id: str, error: Exception) -> None:
+    def drop_case(self, case_id: str, error: Exception, *, level: int = logging.WARNING) -> int:
         """Another worker holds case ``case_id`` now: forget every job of it here.
 
         Its jobs leave the bookkeeping (running, ready, timers, correlations, children,
         held), nothing of it is saved, runners still in one of its jobs are fenced at
         their next save, and a handle waiting here on the case fails with ``error``.
+        Logged at ``level``; returns how many jobs were dropped.
         """
         self._poller.lose(case_id)
         dropped = self._book.drop_case(case_id)
@@ -329,7 +330,8 @@ class Effects:
         self._c.gate.remove(case_id)  # its root, if admitted here and not started yet
         self.rearm()
         failed = self._c.handles.fail_case(case_id, error)
-        logger.warning(
+        logger.log(
+            level,
             "case %s is another worker's now (%s); dropped %d job(s) of it%s",
             case_id,
             error,
@@ -337,6 +339,7 @@ class Effects:
             ", its handle fails" if failed else "",
             extra=job_log(None),
         )
+        return len(dropped)
 
     # -- what event delivery asks (EventShell) ---------------------------------------------------
 

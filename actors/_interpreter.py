@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from actors._branch_items import RefusedItemsError, branch_starts
 from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import CodecError, EngineStoppedError, StepCutShort
@@ -291,14 +292,9 @@ class Interpreter:
     def split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> Effect | None:
         """Make the branches' starts (each with its own copy of the data); wait on them."""
         try:
-            if callable(step.branches):
-                assert step.each is not None
-                starts = [
-                    (step.each, copy_data(item, self.codec, f"branch item {i}"))
-                    for i, item in enumerate(list(step.branches(job.data)))
-                ]
-            else:
-                starts = [(name, copy_data(job.data, self.codec)) for name in step.branches]
+            starts = branch_starts(step, job.data, self.codec)
+        except RefusedItemsError as exc:
+            return fault(job, step, str(exc))
         except CodecError as exc:
             return fault(job, step, f"data cannot be stored: {exc}")
         except Exception as exc:

@@ -9,16 +9,42 @@ vouched for, made ready again after the next renewal unless their case was lost.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from actors._clock import Clock
     from actors._job import JobRecord
 
-__all__ = ["LeaseGuard", "Leases"]
+__all__ = ["LeaseGuard", "Leases", "lost_summary"]
 
 LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
+SHOWN_CASES = 5  # case ids a summary of lost cases names
+SHOWN_HOLDERS = 3  # workers it names
+
+
+def lost_summary(lost: Sequence[tuple[str, str]], jobs: int) -> str:
+    """One log line for the ``(case, holder)`` pairs a renewal found lost, ``jobs`` dropped.
+
+    A worker frozen past its lease (or cut off from the store that long) finds every case
+    it held taken over when it wakes: one line says how many, names a few and who holds
+    them; each case's own line is at DEBUG.
+    """
+    ids = ", ".join(case for case, _ in lost[:SHOWN_CASES])
+    if len(lost) > SHOWN_CASES:
+        ids += f" and {len(lost) - SHOWN_CASES} more"
+    holders = Counter(holder for _, holder in lost).most_common()
+    named = ", ".join(f"{h!r} ({n})" for h, n in holders[:SHOWN_HOLDERS])
+    if len(holders) > SHOWN_HOLDERS:
+        named += f" and {len(holders) - SHOWN_HOLDERS} other worker(s)"
+    return (
+        f"{len(lost)} case(s) this worker held are other workers' now, taken over after "
+        f"its leases on them lapsed (a freeze, or the store out of reach, longer than the "
+        f"lease): {ids}; held by {named}; dropped their {jobs} job(s) here (a handle "
+        "waiting here on one of them fails with LeaseLostError)"
+    )
 
 
 class Leases:

@@ -20,10 +20,10 @@ from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
+from actors._mediator_options import check_options
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
-from actors._seconds import seconds_problem
 from actors._shutdown import refuse_from_task, refuse_on_scheduler, stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
@@ -52,8 +52,11 @@ class Mediator:
 
     Args:
         workflows: the workflows this mediator can run, looked up by name (and version).
-        runners: how many Runner actors (threads) execute steps; at least 1.
-        capacity: how many external jobs may be admitted and not yet started.
+        runners: how many Runner actors (threads) execute steps; 1 to ``MAX_RUNNERS``
+            (1024).
+        capacity: how many external jobs may be admitted and not yet started; 1 to
+            ``MAX_CAPACITY`` (100,000). On a shared store, also the most cases in
+            progress the worker claims.
         full_mode: what ``schedule()`` does when that many are queued.
         store: a ``Store`` or a store URL (``"memory://"``).
         on_shed: called with the snapshot of every job evicted under ``DROP_OLDEST``, on
@@ -106,19 +109,7 @@ class Mediator:
         tracer: Tracer | None = None,
     ) -> None:
         workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
-        for name, count in (("runners", runners), ("runner_batch", runner_batch)):
-            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-                msg = f"{name} must be an int >= 1, got {count!r}"
-                raise ValueError(msg)
-        for name, seconds in (("lease_seconds", lease_seconds), ("poll_interval", poll_interval)):
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, int | float)
-                or seconds_problem(seconds) is not None
-                or seconds <= 0
-            ):
-                msg = f"{name} must be a finite number of seconds > 0, got {seconds!r:.60}"
-                raise ValueError(msg)
+        check_options(runners, runner_batch, lease_seconds, poll_interval)
         gate = AdmissionGate(capacity, full_mode)
         # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
         gate.drive = getattr(runtime, "drive_until", None)

@@ -10,10 +10,13 @@ Scheduler's thread alone, once per poll interval, never per step or per message.
 
 from __future__ import annotations
 
+from logging import DEBUG
 from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
+from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, StoreError
+from actors._leases import lost_summary
 from actors._polling import places_taken
 from actors._requests import serve_requests
 
@@ -125,8 +128,13 @@ class PollRound:
         held = {job.case_id for job in self._jobs.values()}
         held.update(job.case_id for _, job in list(e.channel.running.values()))
         held.update(e.gate.ids())
-        for case_id, holder in poller.renew(e.store, now, held):
-            self._fx.drop_case(case_id, LeaseLostError(case_id, case_id, holder, e.owner))
+        lost = poller.renew(e.store, now, held)
+        if lost:  # one line for them all: a worker frozen past its lease may lose thousands
+            jobs = sum(
+                self._fx.drop_case(case, LeaseLostError(case, case, holder, e.owner), level=DEBUG)
+                for case, holder in lost
+            )
+            logger.warning(lost_summary(lost, jobs), extra=job_log(None))
         for job in poller.vouch(now):  # handed back, and its case is still this worker's
             if self._jobs.get(job.id) is job:
                 self._crew.ready(job)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
 from actors._job import cancel_reason
+from actors._saved_wait import saved_wait_problem
 from actors._served import UnservedLog
 from actors._slice_end import parent_missing
 
@@ -70,14 +71,23 @@ class Recovery:
 
     @staticmethod
     def resume(job: JobRecord, store: CaseReads) -> Resume | Fault:
-        """How an adopted ``job`` goes on: from its step, or faulted if that step is gone."""
+        """How an adopted ``job`` goes on: from its step, or faulted if it cannot go on there.
+
+        It cannot when its step is gone, or when it was saved waiting on (or released by)
+        what its step now never waits on: the workflow changed without a new version.
+        """
         try:
             wf = store.workflow(job.workflow, job.version)
             wf.step(job.step or "")
+            problem = saved_wait_problem(job, wf)
         except (UnknownWorkflowError, KeyError) as exc:
-            reason = exc.args[0] if exc.args else str(exc)
-            return Fault(job, f"cannot resume job {job.id}: {reason}")
-        return Resume(job, wf.steps)
+            problem = exc.args[0] if exc.args else str(exc)
+        if problem is None:
+            return Resume(job, wf.steps)
+        why = f"cannot resume job {job.id}: {problem}"
+        # Said here as a runner says a fault: nothing else tells an operator why.
+        logger.warning("job %s faulted at step %r: %s", job.id, job.step, why, extra=job_log(job))
+        return Fault(job, why)
 
     @staticmethod
     def unstored(

@@ -10,7 +10,7 @@ keeps the (possibly mutated) data.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,12 +176,14 @@ class ParallelSplit(Step):
     ``branches`` is either a list of two or more step names (WCP2), or a callable of the
     data returning one item per instance (WCP14: the number of instances is known at run
     time). With a callable, every instance starts at step ``each`` and its data is a copy
-    of its item. The splitting job waits for its branches: a ``Synchronize`` or
-    ``Discriminator`` reached by them continues it; without a join its thread ends and the
-    case ends with the last branch.
+    of its item. It may return a list, a tuple or any other iterable of items, in the
+    order a join sees them; a ``str``, ``bytes``, a mapping, a set or a value that is not
+    iterable faults the job at the split. The splitting job waits for its branches: a
+    ``Synchronize`` or ``Discriminator`` reached by them continues it; without a join its
+    thread ends and the case ends with the last branch.
     """
 
-    branches: Sequence[str] | Callable[[Any], Sequence[Any]] = ()
+    branches: Sequence[str] | Callable[[Any], Iterable[Any]] = ()
     each: str | None = None
 
     @property

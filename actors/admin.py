@@ -47,7 +47,8 @@ from actors._admin_model import (
 )
 from actors._cases import shown_id
 from actors._errors import JobNotFoundError
-from actors._job import FINAL_STATES, JobState
+from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._runner import correlations_for
 from actors._text import is_unicode
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Held, JobQuery, StoredJob
@@ -114,8 +115,9 @@ class Admin:
         mediator: the ``Mediator`` running this store in this process, if any: actions
             on the cases it holds go straight to it (required for ``memory://``).
         workflows: the workflows the store's cases run, if known: ``case()`` and
-            ``job()`` then name the correlation ids a waiting job expects, and a reset
-            checks its step exists.
+            ``job()`` then name the correlation ids a waiting job expects, a reset
+            checks its step exists, and an event for an id the job does not wait on
+            (a reply to a job at a ``Wait``, say) is ``unknown``.
         timeout: seconds to wait for a live worker to carry out a request.
     """
 
@@ -324,11 +326,17 @@ class Admin:
             record.case_id,
             job_id,
             [correlation_id, data, fault],
-            event_change(correlation_id, data, self.operator, fault=fault),
+            event_change(correlation_id, data, self.operator, fault=fault, waits=self._waits),
             lambda mediator: mediator._operator_action(
                 "event", record.case_id, job_id, [correlation_id, data, fault], self.operator
             ),
         )
+
+    def _waits(self, job: JobRecord) -> set[str] | None:
+        """The correlation ids ``job`` waits on at its step; ``None``: its workflow is unknown."""
+        wf = self._workflows.get((job.workflow, job.version))
+        step = wf.steps.get(job.step or "") if wf is not None else None
+        return None if step is None else {cid for cid, _ in correlations_for(job, step)}
 
     def prune(self, older_than: float) -> PruneResult:
         """Delete the cases that ended more than ``older_than`` seconds ago, with their history.

@@ -3,8 +3,9 @@
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
+from actors import JobState, Mediator, RequestReaction, Sequential, Wait, Workflow
 from actors.admin import ActionRefusedError, Admin
+from actors.stores import MemoryStore
 
 BROKEN = {"pay": True}
 
@@ -104,3 +105,22 @@ def test_several_jobs_and_histories_read_together_are_each_as_read_alone():
         histories = admin.histories(ids)
         assert histories == {job_id: admin.history(job_id) for job_id in infos} | {"nobody": []}
         assert list(histories) == ids
+
+
+NAP = Workflow(
+    "nap",
+    start="nap",
+    steps=[Wait("nap", duration=3600, next="done"), Sequential("done", lambda d: None)],
+)
+
+
+def test_an_event_for_a_job_whose_step_takes_none_is_unknown_where_the_workflow_is_known():
+    """A reply sent by hand to a job parked at a Wait was stored, and dropped by the Wait."""
+    store = MemoryStore()
+    with Mediator([NAP], store=store) as mediator:
+        mediator.schedule("nap", {}, job_id="n1")
+        wait_until(lambda: mediator.get_job("n1").state is JobState.WAITING, "n1 to park")
+    with Admin(store, workflows=[NAP]) as admin:
+        assert admin.send_event("n1/nap", "hello").outcome == "unknown"
+        assert admin.job("n1").state is JobState.WAITING
+    assert store.load("n1").event is None  # nothing was stored

@@ -20,7 +20,8 @@ from actors import (
     Synchronize,
     Workflow,
 )
-from actors._admission import AdmissionGate
+from actors._admission import MAX_CAPACITY, AdmissionGate
+from actors._mediator_options import MAX_RUNNERS
 
 
 def blocking_flow(gate: Gate) -> Workflow:
@@ -30,12 +31,26 @@ def blocking_flow(gate: Gate) -> Workflow:
 
 
 def test_capacity_and_mode_are_validated() -> None:
-    with pytest.raises(ValueError, match="capacity must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="capacity must be an int from 1 to 100000, got 0"):
         AdmissionGate(0, FullMode.BACKPRESSURE)
     with pytest.raises(TypeError, match="full_mode must be a FullMode"):
         AdmissionGate(1, "drop")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="runners must be an int >= 1"):
+    with pytest.raises(ValueError, match="runners must be an int from 1 to 1024, got 0"):
         Mediator([], runners=0)
+
+
+def test_a_typo_of_runners_or_capacity_is_refused_before_a_thread_starts(tmp_path: Any) -> None:
+    """``runners=100000000`` started threads until the system refused; now it names the bound."""
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    with pytest.raises(ValueError, match=r"runners must be an int from 1 to 1024, got 100000000"):
+        Mediator([], runners=100_000_000, store=url)
+    with pytest.raises(
+        ValueError, match=r"capacity must be an int from 1 to 100000, got 100000000"
+    ):
+        Mediator([], capacity=100_000_000, store=url)
+    assert not list(tmp_path.iterdir())  # refused before the store was opened
+    with Mediator([workload_w()], runners=MAX_RUNNERS, capacity=MAX_CAPACITY) as mediator:
+        assert mediator.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE
 
 
 def test_workflows_not_in_a_list_are_a_clear_type_error(tmp_path: Any) -> None:

@@ -132,6 +132,21 @@ def test_worker_refuses_a_group_wait_out_of_range(runner: CliRunner, workdir: Pa
     assert "--group-wait" in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "bound"), [("--runners", "1<=x<=1024"), ("--capacity", "1<=x<=100000")]
+)
+@pytest.mark.parametrize("value", ["0", "100000000"])
+def test_worker_refuses_runners_or_capacity_out_of_range_naming_the_bound(
+    runner: CliRunner, workdir: Path, option: str, bound: str, value: str
+) -> None:
+    name = write_module(workdir, FLOWS)
+    args = ["worker", "--store", "sqlite:///j.db", "--workflows", name, option, value]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': {value} is not in the range {bound}" in result.output
+    assert not (workdir / "j.db").exists()  # refused before the store was opened
+
+
 @pytest.fixture
 def mediator_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The options each Mediator the worker makes is given (it starts none: exit 2)."""

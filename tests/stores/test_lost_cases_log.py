@@ -1,0 +1,79 @@
+"""A worker that wakes from a freeze to find its cases taken over logs one line, not one per case.
+
+Worker A parks 30 cases on a long timer, then is "frozen": its virtual clock moves past
+its lease with no alarm of its due, and workers B and C claim the cases meanwhile. A's
+next poll renews its leases and finds them all lost: one WARNING says how many, names a
+few and who holds them; each case's own line is at DEBUG. It logged one WARNING per
+case before, thousands of lines for a large backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pytest
+from bounds import wait_until
+
+from actors import JobState, LeaseLostError, Mediator, Sequential, Wait, Workflow
+from actors._leases import lost_summary
+from actors.testing import VirtualClock
+
+LEASE = 10.0
+CASES = 30
+
+FLOW = Workflow("nap", start="nap", steps=[
+    Wait("nap", duration=100 * LEASE, next="b"), Sequential("b", lambda d: None),
+])  # fmt: skip
+
+
+def test_a_worker_that_lost_its_cases_in_a_freeze_logs_one_summary(
+    make_sql_store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = VirtualClock(start=time.time())
+    a = Mediator(
+        [FLOW], runners=2, store=make_sql_store(), owner="A", clock=clock, lease_seconds=LEASE,
+        poll_interval=50 * LEASE,  # polls only when the test moves the clock that far
+    )  # fmt: skip
+    try:
+        handles = [a.schedule("nap", {}, job_id=f"c{n:02}") for n in range(CASES)]
+        others = make_sql_store()
+        wait_until(
+            lambda: all(others.get(h.job_id).state is JobState.WAITING for h in handles),
+            "every case parks",
+        )
+        assert clock.advance(5 * LEASE) == 0  # frozen past its lease: no alarm of A's came due
+        with caplog.at_level(logging.DEBUG, logger="actors"):
+            assert len(others.claim("B", clock.now(), 60.0, 20)) == 20
+            assert len(others.claim("C", clock.now(), 60.0, 20)) == CASES - 20
+            clock.advance(50 * LEASE)  # A wakes: its poll comes due and renews its leases
+            a.stats()  # answered after that poll
+        lost = [r for r in caplog.records if "other workers' now" in r.getMessage()]
+        per_case = [r for r in caplog.records if "is another worker's now" in r.getMessage()]
+        assert [r.levelno for r in lost] == [logging.WARNING]
+        text = lost[0].getMessage()
+        assert text.startswith(f"{CASES} case(s) this worker held are other workers' now")
+        assert "c00, c01, c02, c03, c04 and 25 more" in text
+        assert "held by 'B' (20), 'C' (10)" in text
+        assert f"dropped their {CASES} job(s) here" in text
+        assert len(per_case) == CASES
+        assert {r.levelno for r in per_case} == {logging.DEBUG}
+        for handle in handles:
+            with pytest.raises(LeaseLostError):
+                handle.result(timeout=0)
+    finally:
+        a.shutdown(drain=False)
+
+
+def test_the_summary_names_a_few_cases_and_the_busiest_holders() -> None:
+    lost = [(f"case-{n}", f"w{n % 5}") for n in range(1000)]
+    lost += [(f"late-{n}", "w0") for n in range(10)]
+    text = lost_summary(lost, 2020)
+    assert text.startswith("1010 case(s) this worker held are other workers' now")
+    assert "case-0, case-1, case-2, case-3, case-4 and 1005 more;" in text
+    assert "held by 'w0' (210), 'w1' (200), 'w2' (200) and 2 other worker(s);" in text
+    assert "dropped their 2020 job(s) here" in text
+    assert len(text) < 500
+    one = lost_summary([("c1", "B")], 1)
+    assert "c1; held by 'B' (1);" in one
