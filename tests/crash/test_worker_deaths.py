@@ -4,7 +4,8 @@ Real ``actors worker`` processes on one store. A case's branch calls ``os._exit`
 step: the worker that runs it dies with nothing saved, the next worker takes the case
 over and dies the same way. Each run after a takeover is counted in the store first, so
 the worker after the third counted death ends the branch FAULTED instead of running it;
-that worker lives on, the case ends, and the other cases are done. On SQLite each worker
+that worker lives on, the case ends, and the other cases are done. Once the step is
+fixed, an operator's retry runs the branch again and the case ends. On SQLite each worker
 has a new name (a takeover after the lease expires); on PostgreSQL each has the same
 name (a restart under that name takes the cases back at once).
 """
@@ -123,21 +124,7 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=TIMEOUT)
-    survivor = start_worker(where, url, "w" if same_name else "w4")
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        states = None
-        while states is None:
-            assert survivor.poll() is None, f"the fifth worker died too:\n{logs(where)}"
-            assert time.monotonic() < deadline, f"the case never ended:\n{logs(where)}"
-            time.sleep(0.1)  # polling a database from outside; nothing to wait on
-            states = ended(url, [case, *others])
-        survivor.send_signal(signal.SIGTERM)
-        assert survivor.wait(timeout=TIMEOUT) == 0
-    finally:
-        if survivor.poll() is None:
-            survivor.kill()
-            survivor.wait(timeout=TIMEOUT)
+    states = serve_until_ended(where, url, "w" if same_name else "w4", [case, *others])
     assert states == {case: JobState.FAULTED, **dict.fromkeys(others, JobState.DONE)}
     store = open_store(url)
     try:
@@ -153,6 +140,40 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
         assert "explode" in (root.error or "")  # the case names its failed branch
     finally:
         store.close()
+    # The step fixed, an operator retries the case: the faulted branch runs again, with
+    # a fresh count, and the case ends.
+    module.write_text(MODULE.replace("os._exit(7)", "data['exploded'] = False"), "utf-8")
+    retried = subprocess.run(
+        [sys.executable, "-m", "actors", "jobs", "retry", case, "--store", url],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert retried.returncode == 0, retried.stderr
+    states = serve_until_ended(where, url, "w" if same_name else "w5", [case])
+    assert states == {case: JobState.DONE}
+
+
+def serve_until_ended(where: Path, url: str, name: str, ids: list[str]) -> dict[str, JobState]:
+    """Run a worker until the cases ``ids`` end (it must live); stop it; their states."""
+    worker = start_worker(where, url, name)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        states = None
+        while states is None:
+            assert worker.poll() is None, f"worker {name} died:\n{logs(where)}"
+            assert time.monotonic() < deadline, f"the cases never ended:\n{logs(where)}"
+            time.sleep(0.1)  # polling a database from outside; nothing to wait on
+            states = ended(url, ids)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=TIMEOUT) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=TIMEOUT)
+    return states
 
 
 @pytest.mark.slow
