@@ -59,7 +59,7 @@ class WorkChannel:
                 job.state = JobState.READY
                 self._watch.add(job)
                 return self._watched_for_idle()
-            if self._idle:
+            if self._idle and not self._watch.holding:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
                 self.running[job.id] = (runner, job)
@@ -84,10 +84,14 @@ class WorkChannel:
                     if watch.running:
                         watch.ended(finished.id)
             if watch.waiting:
-                job = watch.next()
+                job = watch.next(bool(running))
                 if job is not None:
                     self._start(runner, job)
                     return job
+            if watch.holding:  # a solo job waits or runs: nothing else starts
+                if runner not in self._idle:
+                    self._idle.append(runner)
+                return None
             ready = self._ready
             while ready:
                 job = ready.popleft()
@@ -120,11 +124,16 @@ class WorkChannel:
         )
 
     def wants_admission(self) -> bool:
-        """A runner is idle while admitted or watched jobs wait (a hint, without the lock)."""
-        return bool(self._idle) and (len(self._gate) > 0 or bool(self._watch.waiting))
+        """A runner is idle while admitted, watched or held jobs wait (a hint, no lock)."""
+        return bool(self._idle) and (
+            len(self._gate) > 0 or bool(self._watch.waiting) or bool(self._ready)
+        )
 
     def assign_admitted(self) -> list[tuple[int, JobRecord]]:
-        """Hand queued external jobs, and watched ones whose turn came, to idle runners."""
+        """Hand idle runners work: watched jobs whose turn came, jobs a solo one held back.
+
+        And queued external jobs, after an admission woke the Scheduler.
+        """
         out = []
         with self._lock:
             while self._idle and self._watch.waiting:
@@ -132,6 +141,14 @@ class WorkChannel:
                 if runner is None:
                     break
                 out.append((runner, self.running_job(runner)))
+            if self._watch.holding:
+                return out
+            while self._idle and self._ready:
+                held = self._ready.popleft()
+                if held.state is JobState.READY:  # a cancelled job stays behind, skipped
+                    runner = self._idle.pop()
+                    self._start(runner, held)
+                    out.append((runner, held))
             while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
@@ -145,7 +162,7 @@ class WorkChannel:
         """Start the next watched job whose turn came on an idle runner; which (lock held)."""
         if not self._idle:
             return None
-        job = self._watch.next()
+        job = self._watch.next(bool(self.running))
         if job is None:
             return None
         runner = self._idle.pop()
@@ -236,52 +253,69 @@ class WorkChannel:
                 seen.add(runner)
                 assert job.id == job_id
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
+            solo = self._watch._solo_running
+            assert solo is None or list(self.running) == [solo], "a job runs beside a solo job"
 
 
 class _Watched:
     """Jobs taken over from a worker that stopped, which count a try before they run.
 
     Not locked: the channel's lock guards it. A ``solo`` job (a counted try of it, from
-    the point it is at, already ended with its worker) runs alone among them, so that if
-    it ends this process too, the death is its own: none of the others starts beside it,
-    and it starts only once none of them runs. While a solo job waits or runs, the others
-    run one at a time as well. The other jobs of the worker (its own cases) run on:
-    they count no tries, so they take no blame. A runner stores the slice in which it
-    counted a try before the slice ends, so a watched job that has ended is stored.
+    the point it is at, already ended with its worker) runs alone in the worker, so that
+    if it ends this process too, the death is its own: it starts only once no job of the
+    worker runs, and nothing starts beside it. While a solo job waits or runs
+    (``holding``), the other jobs taken over run one at a time as well, and the worker's
+    own jobs wait: they count no tries, but one that ended the process would end the
+    solo job's try with it, and three such deaths would fault an innocent job. A runner
+    stores the slice in which it counted a try before the slice ends, so a watched job
+    that has ended is stored.
     """
 
-    __slots__ = ("_solo", "running", "waiting")
+    __slots__ = ("_solo_running", "_solos", "running", "waiting")
 
     def __init__(self) -> None:
         self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
         self.running: set[str] = set()  # ids of those running now
-        self._solo = False  # one runs alone now, or one that must is waiting
+        self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
+        self._solo_running: str | None = None
+
+    @property
+    def holding(self) -> bool:
+        """A solo job waits or runs: jobs start one at a time, with nothing beside them."""
+        return self._solos > 0 or self._solo_running is not None
 
     def add(self, job: JobRecord) -> None:
         """``job`` (taken over) is ready to run."""
-        if job.solo and not self._solo:
-            self._solo = True
-            self.waiting.appendleft(job)  # it goes first, alone: the rest wait their turn
+        if job.solo:
+            if not self.holding:
+                self.waiting.appendleft(job)  # it goes first, alone: the rest wait their turn
+            else:
+                self.waiting.append(job)
+            self._solos += 1
         else:
             self.waiting.append(job)
 
-    def next(self) -> JobRecord | None:
-        """The next ready job to start, if it may start now (``_start`` it)."""
-        if self._solo and self.running:
+    def next(self, busy: bool) -> JobRecord | None:
+        """The next ready job to start, if it may start now (``_start`` it).
+
+        ``busy``: a job of the worker runs now (any job, its own cases' too).
+        """
+        if busy and self.holding:
             return None  # one runs alone, or waits for the others to end
         while self.waiting:
             job = self.waiting.popleft()
+            if job.solo:
+                self._solos -= 1
             if job.state is not JobState.READY:  # cancelled while it waited
                 continue
             self.running.add(job.id)
             if job.solo:
-                self._solo = True
+                self._solo_running = job.id
             return job
         return None
 
     def ended(self, job_id: str) -> None:
         """Job ``job_id`` left its runner (if it was one of these)."""
         self.running.discard(job_id)
-        if not self.running:
-            # Alone no more, unless a solo job still waits its turn.
-            self._solo = any(job.solo for job in self.waiting)
+        if job_id == self._solo_running:
+            self._solo_running = None

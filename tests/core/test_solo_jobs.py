@@ -3,7 +3,8 @@
 Such a job (``taken_over``) counts a try before it runs. A ``solo`` one (a counted try of
 it, from the point it is at, already ended with its worker's process) runs alone among
 them: if the process dies again, the death is its own, and the jobs taken over beside
-it are not blamed. The worker's own cases count no tries, so they run on beside it.
+it are not blamed. Nothing of the worker's own starts beside it either: its own cases
+count no tries, but one that ends the process would end the solo job's try with it.
 """
 
 from __future__ import annotations
@@ -34,12 +35,10 @@ def test_jobs_taken_over_run_side_by_side_until_one_must_run_alone():
     solo, later = watched("solo", solo=True), watched("later")
     assert channel.put(solo) is None  # a and b run: it waits for them to end
     assert channel.put(later) is None  # a solo job waits: the others wait their turn
-    fresh = record("fresh")
-    assert channel.put(fresh) is not None  # the worker's own work runs on
     assert channel.take(ra, a) is None  # b still runs
-    assert channel.take(rb, b) is solo  # nothing taken over runs: its turn
+    assert channel.take(rb, b) is solo  # nothing runs: its turn
     assert solo.state is JobState.RUNNING
-    assert channel.assign_admitted() == []  # the idle runner gets nothing taken over
+    assert channel.assign_admitted() == []  # the idle runners get nothing beside it
     assert channel.take(rb, solo) is later  # alone no more: the next one goes
 
 
@@ -92,3 +91,33 @@ def test_a_runner_that_dies_running_a_solo_job_lets_the_next_one_run():
     channel.forget_runner(0)
     channel.done(solo, 0)  # the Scheduler's cleanup of a dead runner
     assert channel.take(0) is waiting  # the restarted runner takes the next one
+
+
+def test_a_solo_job_runs_alone_among_the_workers_own_jobs_too():
+    # A case of the worker's own whose step ends the process would end the solo job's
+    # counted try with it: an innocent job faulted after three such deaths beside it.
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, 3)
+    for runner in range(3):
+        assert channel.take(runner) is None
+    own = record("own")
+    r_own = channel.put(own)
+    assert r_own is not None
+    solo = watched("solo", solo=True)
+    assert channel.put(solo) is None  # the worker's own job runs: not its turn yet
+    fresh = record("fresh")
+    assert channel.put(fresh) is None  # held back, though runners are idle
+    admitted = record("admitted")
+    gate.reserve(block=False)
+    gate.commit(admitted)
+    assert channel.wants_admission()  # the Scheduler asks; the channel gives nothing
+    assert channel.assign_admitted() == []
+    assert channel.take(r_own, own) is solo  # nothing runs: its turn
+    assert channel.assign_admitted() == []  # nothing starts beside it
+    assert len(gate) == 1
+    assert channel.take(r_own, solo) is fresh  # alone no more: the held jobs go
+    assert channel.wants_admission()  # and the idle runners are given the rest
+    [(runner, job)] = channel.assign_admitted()
+    assert job is admitted
+    assert runner != r_own
+    assert channel.put(record("next")) is not None  # handed to an idle runner again

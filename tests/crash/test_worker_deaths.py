@@ -18,9 +18,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 
 from actors import JobState, enqueue
 from actors.stores import open_store
@@ -192,3 +193,96 @@ def test_postgres_workers_restarted_by_name_stop_running_a_step_that_kills_them(
         conn.execute('DROP DATABASE IF EXISTS "actors_deaths"')
         conn.execute('CREATE DATABASE "actors_deaths"')
     run(tmp_path, pg_server.get_uri("actors_deaths"), same_name=True)
+
+
+# An innocent case whose step outlasts the workers, beside fresh cases whose step ends
+# the process: a worker's own cases must not start beside a job that runs alone.
+INNOCENT = """
+import os
+import threading
+from pathlib import Path
+
+from actors import Sequential, Workflow
+
+HERE = Path(__file__).resolve().parent
+
+
+def long(data):
+    (HERE / f"started-{os.getpid()}").touch()
+    go = HERE / f"go-{os.getpid()}"
+    pause = threading.Event()
+    for _ in range(600):  # until the test says the fresh case is claimed here, <= 60 s
+        if go.exists():
+            break
+        pause.wait(0.1)
+    data["long"] = True
+
+
+def explode(data):
+    os._exit(7)
+
+
+SLOW = Workflow("slow", [Sequential("long", long)], start="long")
+BOOM = Workflow("boom", [Sequential("explode", explode)], start="explode")
+"""
+
+
+def _worker_beside_fresh_poison(
+    where: Path, url: str, store: Any, case: str, i: int, boom: Any
+) -> bool:
+    """Run worker ``i`` until it dies or the innocent case ends; whether it died."""
+    proc = start_worker(where, url, f"w{i}")
+    started = where / f"started-{proc.pid}"
+    try:
+
+        def started_or_gone() -> bool:
+            job = store.get(case)
+            return started.exists() or proc.poll() is not None or job.state.is_final
+
+        wait_until(started_or_gone, "the innocent step to start")
+        if started.exists() and proc.poll() is None:
+            fresh = enqueue(url, boom, {}, job_id=f"boom-{i}")
+            wait_until(
+                lambda: (
+                    store.lease_owners([fresh]).get(fresh) == f"w{i}" or proc.poll() is not None
+                ),
+                "the fresh case to be claimed",
+            )
+            (where / f"go-{proc.pid}").touch()
+        wait_until(
+            lambda: proc.poll() is not None or store.get(case).state.is_final,
+            "the worker to die or the innocent case to end",
+        )
+    finally:
+        if proc.poll() is None:  # it lived on: its work here is over
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=TIMEOUT)
+    return proc.returncode != 0  # a fresh case's step may end it after the innocent one
+
+
+@pytest.mark.slow
+def test_fresh_cases_that_kill_their_worker_do_not_fault_a_job_running_alone(
+    tmp_path: Path,
+) -> None:
+    module = tmp_path / "deathflow.py"
+    module.write_text(INNOCENT, encoding="utf-8")
+    flows = runpy.run_path(str(module))  # the workers' own workflows, to enqueue
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    case = enqueue(url, flows["SLOW"], {})
+    store = open_store(url)
+    try:
+        # Each worker takes the innocent case over; once its step runs there, a new case
+        # whose step ends the process is enqueued and claimed by that worker (its own
+        # case, not taken over). From the second takeover the innocent job runs alone,
+        # so the fresh case waits for it, and the job ends DONE; beside it, each fresh
+        # case would end the worker and count a try of the innocent job, which three
+        # deaths in a row would fault.
+        deaths = 0
+        for i in range(8):
+            deaths += _worker_beside_fresh_poison(tmp_path, url, store, case, i, flows["BOOM"])
+            if store.get(case).state.is_final:
+                break
+        job = store.get(case)
+        assert job.state is JobState.DONE, f"{job.state} {job.error} after {deaths} deaths"
+    finally:
+        store.close()
