@@ -192,6 +192,17 @@ class WorkChannel:
             if self._watch.running:
                 self._watch.ended(job.id)
 
+    def tried(self, job_id: str) -> bool:
+        """Watched job ``job_id`` stored a save in its counted try: it runs on unwatched.
+
+        A solo job no longer needs to run alone: a death from here on is not its try.
+        Returns whether idle runners may now be given the jobs it held back.
+        """
+        with self._lock:
+            holding = self._watch.holding
+            self._watch.ended(job_id)
+            return holding and not self._watch.holding and bool(self._idle)
+
     def runner_of(self, job_id: str) -> int | None:
         """The runner that holds job ``job_id`` now, if one does."""
         with self._lock:
@@ -266,9 +277,10 @@ class _Watched:
     worker runs, and nothing starts beside it. While a solo job waits or runs
     (``holding``), the other jobs taken over run one at a time as well, and the worker's
     own jobs wait: they count no tries, but one that ended the process would end the
-    solo job's try with it, and three such deaths would fault an innocent job. A runner
-    stores the slice in which it counted a try before the slice ends, so a watched job
-    that has ended is stored.
+    solo job's try with it, and three such deaths would fault an innocent job. A try
+    ends at the job's first save, which its runner stores at once (``tried``: from there
+    it runs on unwatched), or with its slice, stored before the slice ends: a watched
+    job that has ended is stored.
     """
 
     __slots__ = ("_solo_running", "_solos", "running", "waiting")

@@ -245,7 +245,8 @@ class Runner(pykka.Actor):
             plan = self._plans[key] = (wf, wf.steps, self._steps.plain_tasks(wf))
         wf, steps, plain = plan
         store = self._e.store
-        if job.taken_over:  # its last holder stopped: count this try first, durably
+        tried = job.taken_over  # its last holder stopped: count this try first, durably
+        if tried:
             why = self._try_counted(job)
             if why is not None:
                 return self._end.finish(job, JobState.FAULTED, why)
@@ -304,6 +305,8 @@ class Runner(pykka.Actor):
                 if job.step is None:
                     return self._end.apply(job, chained, finished(job, chained))
                 store.save(job)  # looked up each time: the harness wraps it mid-slice
+                if tried:
+                    tried = self._try_saved(job)
                 continue
             self._ran = step.name  # the step whose data the next save stores
             # A slice's last step is carried out inside its span and timing, as its saves
@@ -327,6 +330,25 @@ class Runner(pykka.Actor):
             if job.step is None:
                 return self._end.apply(job, step, finished(job, step))
             store.save(job)
+            if tried:
+                tried = self._try_saved(job)
+
+    def _try_saved(self, job: JobRecord) -> bool:
+        """The first save of a counted try: store it now, and let others run beside it.
+
+        Its count starts again at this save, so a death from here on is not the job's
+        try: only the step that ran before it is. Stored at once rather than with the
+        slice (``commit="slice"`` or ``"group"``), which may run many more steps, so the
+        try (and a solo job's turn alone, which holds the worker's other jobs back) lasts
+        one step. Returns ``False``: the try is over.
+        """
+        store = self._e.store
+        store.end_slice()
+        store.begin_slice()
+        if self._e.channel.tried(job.id):  # it held the worker's other jobs back
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._scheduler.tell(m.Admitted())  # hand them to the idle runners
+        return False
 
     def _try_counted(self, job: JobRecord) -> str | None:
         """Count a try of ``job`` in the store; the reason to fault it instead, if any."""
