@@ -283,18 +283,19 @@ class _Watched:
     job that has ended is stored.
     """
 
-    __slots__ = ("_solo_running", "_solos", "running", "waiting")
+    __slots__ = ("_solo_running", "_solos", "holding", "running", "waiting")
 
     def __init__(self) -> None:
         self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
         self.running: set[str] = set()  # ids of those running now
         self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
         self._solo_running: str | None = None
+        # A solo job waits or runs: jobs start one at a time, with nothing beside them.
+        # An attribute, not a property: the channel reads it on every put and take.
+        self.holding = False
 
-    @property
-    def holding(self) -> bool:
-        """A solo job waits or runs: jobs start one at a time, with nothing beside them."""
-        return self._solos > 0 or self._solo_running is not None
+    def _hold(self) -> None:
+        self.holding = self._solos > 0 or self._solo_running is not None
 
     def add(self, job: JobRecord) -> None:
         """``job`` (taken over) is ready to run."""
@@ -304,6 +305,7 @@ class _Watched:
             else:
                 self.waiting.append(job)
             self._solos += 1
+            self.holding = True
         else:
             self.waiting.append(job)
 
@@ -323,7 +325,9 @@ class _Watched:
             self.running.add(job.id)
             if job.solo:
                 self._solo_running = job.id
+            self._hold()
             return job
+        self._hold()
         return None
 
     def ended(self, job_id: str) -> None:
@@ -331,3 +335,4 @@ class _Watched:
         self.running.discard(job_id)
         if job_id == self._solo_running:
             self._solo_running = None
+            self._hold()
