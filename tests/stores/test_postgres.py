@@ -137,7 +137,7 @@ def test_migrate_works_inside_a_non_autocommit_connection(fresh_pg_url):
 @pytest.fixture
 def pg_store(pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts")
+        conn.execute("TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts, workers")
     store = PostgresStore(pg_url, max_size=4)
     yield store
     store.close()
