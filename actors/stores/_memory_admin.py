@@ -122,7 +122,12 @@ class MemoryAdmin:
             for root in self._expires:
                 owner = self._stamps.get(root)
                 expires = self._lease_end(root)
-                if owner is not None and expires is not None and expires >= now and root in self._live:
+                if (
+                    owner is not None
+                    and expires is not None
+                    and expires >= now
+                    and root in self._live
+                ):
                     count, latest = held.get(owner, (0, expires))
                     held[owner] = (count + 1, max(latest, expires))
         return [(owner, n, latest) for owner, (n, latest) in sorted(held.items())]

@@ -40,7 +40,6 @@ class MemoryLeases:
     _workers: dict[str, float]  # a worker -> when its lease ends
     _tries: dict[str, tuple[float, int]]  # job id -> (its save's time at the last try, tries)
     _lock: threading.Lock
-    _worker_row: str | None  # the worker whose lease this store wrote
     owner: str | None
 
     if TYPE_CHECKING:  # provided by MemoryStore
@@ -131,7 +130,6 @@ class MemoryLeases:
                 out.extend(jobs)
             if taken or reclaim:  # the owner's lease, extended (never shortened)
                 self._workers[owner] = max(self._workers.get(owner, now), now + lease_seconds)
-                self._worker_row = owner
         return out
 
     def count_try(self, job: JobRecord) -> int:
@@ -166,7 +164,6 @@ class MemoryLeases:
         """Extend ``owner``'s lease, and every case it holds with it (see Store)."""
         with self._lock:
             self._workers[owner] = now + lease_seconds
-            self._worker_row = owner
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
         """Which worker each of these cases belongs to (see Store)."""

@@ -187,8 +187,6 @@ def claim(
         return rows
 
     records = store._records(store._write(write, f"claim cases for {owner!r}"))
-    if records or reclaim:
-        store._worker_row = owner
     if stopped:
         for job in records:
             job.taken_over = job.case_id in stopped
@@ -269,7 +267,6 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     """
     expiry = now + lease_seconds
     store._write(lambda execute: execute(_RENEW, (owner, expiry)), f"heartbeat of {owner!r}")
-    store._worker_row = owner
 
 
 def lease_owners(store: SqlStore, case_ids: list[str]) -> dict[str, str | None]:
