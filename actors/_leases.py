@@ -88,14 +88,14 @@ class Leases:
         return list(jobs.values())
 
     @staticmethod
-    def must_look(renewed: int, held: int, *, everyone: bool) -> bool:
-        """Whether to read who holds this worker's cases after a heartbeat.
+    def must_look(renewed_at: float, deadline: float, *, waiting: bool) -> bool:
+        """Whether to read who holds this worker's cases after a renewal.
 
-        The heartbeat renews one lease per case this worker holds: renewing fewer than
-        the ``held`` cases means some lease is gone; ``everyone`` means they may have
-        lapsed (the worker was frozen past its deadline, or runners handed jobs back).
+        Its lease may have lapsed when the renewal ended at or after the ``deadline`` it
+        vouched for (the worker was frozen, or the store out of reach or slow); and
+        ``waiting``: runners handed jobs back, whose cases are looked up before they run.
         """
-        return everyone or renewed < held
+        return waiting or renewed_at >= deadline
 
 
 class LeaseGuard:

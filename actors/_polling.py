@@ -29,8 +29,8 @@ BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 class LeaseStore(Protocol):
     """The store calls leases need (``actors.stores.Store`` has them)."""
 
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Renew ``owner``'s leases; how many."""
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> None:
+        """Renew ``owner``'s lease (every case it holds)."""
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
         """Who holds each case's lease."""
@@ -89,6 +89,7 @@ class Poller:
         vouched: float,
     ) -> None:
         self.owner = owner
+        self._clock = clock
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self._margin = lease_seconds / 4  # for clock drift between workers
@@ -127,23 +128,25 @@ class Poller:
         """Whether this poll renews the leases: once per interval, or now if they may lapse.
 
         They may have lapsed when this worker was frozen past its deadline or runners
-        handed jobs back. The claims in between (backlogged, or woken) renew nothing: a
-        renewal locks every case this worker holds, and the worker's own saves wait on it.
+        handed jobs back. The claims in between (backlogged, or woken) vouch for nothing
+        more: a claim extends the worker's lease only when it takes a case.
         """
         return now >= self._renew_at or now >= self.guard.deadline or bool(self.leases.waiting)
 
     def renew(self, store: LeaseStore, now: float, held: Collection[str]) -> list[tuple[str, str]]:
-        """Renew this worker's leases; the ``(case, holder)`` of held cases another holds now.
+        """Renew this worker's lease; the ``(case, holder)`` of held cases another holds now.
 
-        The heartbeat renews one lease per case root this worker holds. Renewing fewer
-        than the ``held`` cases means some lease is gone (taken over, or cleared by a
-        case's final save while its last branches end): only then read who holds them;
-        always when this worker was frozen past its deadline or runners handed jobs back
-        (the leases may have lapsed, so some cases may be another worker's by now).
+        Another worker takes a case of this one only once this worker's lease expired,
+        after the deadline it vouches for (the lease less a margin for clock drift). A
+        renewal that ended before that deadline was stored before any worker could find
+        the lease expired: nothing was lost, and nothing is read. Otherwise (frozen, the
+        store out of reach or slow, or runners handed jobs back) read who holds the
+        ``held`` cases: a claim that took some commits before this renewal is stored
+        (it locks this worker's lease, see ``Store.claim``), so their holders show.
         """
-        lapsed = now >= self.guard.deadline or self.leases.waiting
-        renewed = store.heartbeat(self.owner, now, self.lease_seconds)
-        if not Leases.must_look(renewed, len(held), everyone=lapsed):
+        deadline, waiting = self.guard.deadline, self.leases.waiting
+        store.heartbeat(self.owner, now, self.lease_seconds)
+        if not Leases.must_look(self._clock.now(), deadline, waiting=waiting):
             return []
         owners = store.lease_owners(sorted(held))
         return [(c, h) for c, h in owners.items() if h is not None and h != self.owner]

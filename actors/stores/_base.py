@@ -119,7 +119,8 @@ class Store(abc.ABC):
     # -- several workers on one store ---------------------------------------------------------
     #
     # A case (a root job and every branch below it) is run by one worker at a time,
-    # which holds a lease on the case's root row and renews it with heartbeats. Every
+    # which holds it while the worker's own lease runs: one lease per worker, renewed by
+    # its heartbeats whatever it holds, and a mark on the root of each case held. Every
     # job of a case is stamped with the worker that holds it: a job created while
     # ``owner`` is set is stamped with that owner (and a new root is leased to it), and
     # a claim stamps every job of the case it takes. A save of a job stamped with
@@ -184,8 +185,9 @@ class Store(abc.ABC):
         """Atomically take up to ``limit`` cases no live worker holds; return their jobs.
 
         A case is free when its root is unfinished and unleased (never claimed, or
-        released), or its lease expired before ``now``. Each claimed root is leased to
-        ``owner`` until ``now + lease_seconds`` and every job of the case is stamped with
+        released), or its holder's lease expired before ``now``. Each claimed case is
+        held by ``owner``, whose lease is extended to ``now + lease_seconds`` (never
+        shortened; see ``heartbeat``), and every job of the case is stamped with
         ``owner`` (fencing out whoever held it before); every unfinished job of those
         cases is returned as last saved (oldest first), to this caller only.
         ``case_id`` claims that one case if free. ``reclaim`` first frees every case
@@ -217,10 +219,13 @@ class Store(abc.ABC):
         """
         raise self._unsupported("count_try()")
 
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> None:
+        """Renew ``owner``'s lease to ``now + lease_seconds``: every case it holds is held on.
 
-        Returns how many cases were renewed (ended and released cases are not).
+        One write, however many cases ``owner`` holds. Another worker can take its cases
+        only once this lease expired, so a worker renewing in time loses none; one whose
+        renewals stopped for longer (frozen, or the store out of reach) reads who holds
+        its cases (``lease_owners``) after its next renewal.
         """
         raise self._unsupported("heartbeat()")
 

@@ -16,6 +16,7 @@ from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
 from actors.stores._memory_leases import MemoryLeases
 from actors.stores._plain_data import is_plain
+from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
@@ -88,10 +89,12 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._finished: OrderedDict[str, _Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
         # Leases as the SQL stores keep them: every job of a case is stamped with the
-        # worker that holds the case (job id -> owner), and the case's root has an expiry
-        # while the case is held (root id -> expires).
+        # worker that holds the case (job id -> owner), the case's root is marked while
+        # the case is held (root id -> HELD), and each worker's lease ends at a time.
         self._stamps: dict[str, str] = {}
         self._expires: dict[str, float] = {}
+        self._workers: dict[str, float] = {}
+        self._worker_row: str | None = None
         self._tries: dict[str, tuple[float, int]] = {}  # see count_try
         self._lock = threading.Lock()
 
@@ -194,7 +197,11 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             if owner is not None:  # a job created by a worker is stamped with it (as in SQL)
                 self._stamps.setdefault(job_id, owner)
                 if job.parent_id is None and job.state not in FINAL_STATES:
-                    self._expires[job_id] = time.time() + self.lease_seconds
+                    self._expires[job_id] = HELD
+                    if self._worker_row != owner:  # as SqlStore._new_lease
+                        expires = time.time() + self.lease_seconds
+                        self._workers[owner] = max(self._workers.get(owner, expires), expires)
+                        self._worker_row = owner
             self._put(job)
 
     def save(self, job: JobRecord) -> None:

@@ -48,6 +48,7 @@ class MemoryAdmin:
         def _restore(self, saved: _Saved) -> JobRecord: ...
         def _find(self, job_id: str) -> _Saved | None: ...
         def _put(self, job: JobRecord, *, note: bool = True) -> None: ...
+        def _lease_end(self, root: str) -> float | None: ...
 
     def _all(self) -> list[_Saved]:
         return [*list(self._live.values()), *list(self._finished.values())]
@@ -60,7 +61,7 @@ class MemoryAdmin:
         finished = updated if saved[2] in FINAL_STATES else None
         owner = self._stamps.get(record.id)
         created = self._created.get(record.id, updated)
-        return StoredJob(record, created, updated, finished, owner, self._expires.get(record.id))
+        return StoredJob(record, created, updated, finished, owner, self._lease_end(record.id))
 
     def query_jobs(
         self,
@@ -118,9 +119,15 @@ class MemoryAdmin:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
         held: dict[str, tuple[int, float]] = {}
         with self._lock:
-            for root, expires in self._expires.items():
+            for root in self._expires:
                 owner = self._stamps.get(root)
-                if owner is not None and expires >= now and root in self._live:
+                expires = self._lease_end(root)
+                if (
+                    owner is not None
+                    and expires is not None
+                    and expires >= now
+                    and root in self._live
+                ):
                     count, latest = held.get(owner, (0, expires))
                     held[owner] = (count + 1, max(latest, expires))
         return [(owner, n, latest) for owner, (n, latest) in sorted(held.items())]
@@ -132,7 +139,7 @@ class MemoryAdmin:
             if root is None:
                 msg = f"no case {case_id!r}"
                 raise JobNotFoundError(msg)
-            expires = self._expires.get(case_id)
+            expires = self._lease_end(case_id)
             if expires is not None and expires >= now:
                 return Held(self._stamps.get(case_id, "?"), expires)
             jobs = self.case_jobs(case_id)

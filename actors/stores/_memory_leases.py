@@ -2,10 +2,11 @@
 
 A mixin of ``MemoryStore``, modelling in one process what the SQL stores do with rows
 (``actors.stores._sql_leases``): every job of a case is stamped with the worker that holds
-the case (job id -> owner), and the case's root has an expiry while the case is held
-(root id -> expires). A claim leases free roots and stamps their cases, heartbeats renew
-the leases, a release ends them. The saves' fence against another worker's stamp stays
-with ``MemoryStore``.
+the case (job id -> owner), the case's root is marked while the case is held (root id ->
+``HELD``), and each worker has a lease (owner -> expires): a held case is held while its
+worker's lease runs. A claim marks free roots and stamps their cases, a heartbeat renews
+its worker's lease, a release ends the marks. The saves' fence against another worker's
+stamp stays with ``MemoryStore``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._memory_admin import _Saved
+from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -34,7 +36,8 @@ class MemoryLeases:
     _live: dict[str, _Saved]
     _finished: OrderedDict[str, _Saved]
     _stamps: dict[str, str]  # job id -> the worker holding its case
-    _expires: dict[str, float]  # a held case's root id -> when its lease ends
+    _expires: dict[str, float]  # a held case's root id -> HELD
+    _workers: dict[str, float]  # a worker -> when its lease ends
     _tries: dict[str, tuple[float, int]]  # job id -> (its save's time at the last try, tries)
     _lock: threading.Lock
     owner: str | None
@@ -45,6 +48,14 @@ class MemoryLeases:
 
         def _add_history(self, rows: list[HistoryRow]) -> None: ...
         def _find(self, job_id: str) -> _Saved | None: ...
+
+    def _lease_end(self, root: str) -> float | None:
+        """When the lease on case ``root`` ends (``None``: nobody holds it); under the lock."""
+        expires = self._expires.get(root)
+        if expires != HELD:
+            return expires
+        holder = self._stamps.get(root)
+        return None if holder is None else self._workers.get(holder)
 
     def claim(
         self,
@@ -68,6 +79,10 @@ class MemoryLeases:
                 for root in [r for r in self._expires if self._stamps.get(r) == owner]:
                     del self._expires[root]
                     stopped.add(root)
+                holding = {self._stamps.get(r) for r in self._expires}
+                for gone in [w for w, e in self._workers.items() if e < now]:
+                    if gone not in holding:  # as a missing row: it holds nothing
+                        del self._workers[gone]
             live = list(self._live.items())
             roots = [
                 job_id
@@ -81,9 +96,10 @@ class MemoryLeases:
                 if taken >= limit:
                     break
                 expires = self._expires.get(root)
-                if expires is not None and expires >= now:
+                end = self._lease_end(root)
+                if end is not None and end >= now:
                     continue
-                self._expires[root] = now + lease_seconds
+                self._expires[root] = HELD
                 taken += 1
                 if expires is not None:
                     stopped.add(root)
@@ -112,6 +128,8 @@ class MemoryLeases:
                     last_save = self._live[job.id][8] if job.id in self._live else None
                     job.solo = job.taken_over and tried is not None and tried[0] == last_save
                 out.extend(jobs)
+            if taken or reclaim:  # the owner's lease, extended (never shortened)
+                self._workers[owner] = max(self._workers.get(owner, now), now + lease_seconds)
         return out
 
     def count_try(self, job: JobRecord) -> int:
@@ -136,23 +154,16 @@ class MemoryLeases:
         with self._lock:
             for job_id, saved in list(self._live.items()):
                 job = saved[0]
-                expires = self._expires.get(job_id)
-                if job.parent_id is None and (expires is None or expires < now):
+                end = self._lease_end(job_id)
+                if job.parent_id is None and (end is None or end < now):
                     key = (job.workflow, job.version)
                     out[key] = out.get(key, 0) + 1
         return out
 
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        """Extend the leases of ``owner``'s cases (see Store)."""
-        n = 0
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> None:
+        """Extend ``owner``'s lease, and every case it holds with it (see Store)."""
         with self._lock:
-            for root in list(self._expires):
-                if root not in self._live:
-                    del self._expires[root]  # the case has ended
-                elif self._stamps.get(root) == owner:
-                    self._expires[root] = now + lease_seconds
-                    n += 1
-        return n
+            self._workers[owner] = now + lease_seconds
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
         """Which worker each of these cases belongs to (see Store)."""

@@ -32,7 +32,9 @@ from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._rows import read_row, row_params
 from actors.stores._schema import LISTING_ID, SQLITE
 from actors.stores._sql_admin import SqlAdmin
+from actors.stores._sql_leases import EXTEND
 from actors.stores._statements import (
+    HELD,
     Execute,
     ExecuteMany,
     SaveRow,
@@ -98,6 +100,7 @@ class SqlStore(SqlAdmin, Store):
     _claim_from = "jobs INDEXED BY jobs_claimable"
     # Statements that open a claim's transaction (PostgreSQL's planner settings).
     _claim_settings: tuple[str, ...] = ()
+    _worker_row: str | None = None  # the worker whose lease this store extended on creating
     # With commit="group": whether saves outside a slice go through the writer too (a
     # SQLite writer process: see SqliteStore). PostgreSQL writes rows concurrently, and a
     # caller waiting for a whole group would wait longer than for its own commit.
@@ -160,15 +163,30 @@ class SqlStore(SqlAdmin, Store):
         """The stamp and expiry of a row this store inserts (an update keeps the stored ones).
 
         A worker's store stamps every row it creates with the worker; an unfinished root
-        also gets a lease expiry. Without an owner (a single process, ``enqueue``) rows
-        are nobody's.
+        is also held (``HELD``: while the worker's lease runs). Without an owner (a single
+        process, ``enqueue``) rows are nobody's.
         """
         owner = self.owner
         if owner is None:
             return None, None
         if job.parent_id is not None or job.state in FINAL_STATES:
             return owner, None
-        return owner, now + self.lease_seconds
+        return owner, HELD
+
+    def _lease_worker(self, jobs: list[JobRecord]) -> None:
+        """Before the first case this store creates for its worker: extend the worker's lease.
+
+        On the wall clock, as a new root's own lease was: a store used without a claim or
+        a heartbeat first (the engine claims at start) would otherwise create cases nobody
+        holds (a missing row in ``workers`` holds nothing). After that, heartbeats.
+        """
+        owner = self.owner
+        if owner is None or self._worker_row == owner:
+            return
+        if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
+            expires = time.time() + self.lease_seconds
+            self._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
+            self._worker_row = owner
 
     def _seq(self) -> int:
         """A step-history key: nanoseconds since the epoch, strictly increasing per thread.

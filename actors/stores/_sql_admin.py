@@ -17,14 +17,23 @@ from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, R
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
-from actors.stores._statements import SELECT_LIST, UPSERT, Execute, in_lists, padded
+from actors.stores._statements import (
+    HELD,
+    LEASE_EXPIRY,
+    SELECT_LIST,
+    UPSERT,
+    Execute,
+    in_lists,
+    padded,
+)
 
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
 __all__ = ["SqlAdmin"]
 
-_ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires"
+# A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
+_ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, {LEASE_EXPIRY}"
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _REQUEST = (
@@ -202,9 +211,12 @@ class SqlAdmin:
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
+        # The held roots (jobs_lease holds them), each with when its lease ends.
         rows = self._read(
-            "SELECT lease_owner, COUNT(*), MAX(lease_expires) FROM jobs WHERE parent_id IS NULL "
-            "AND lease_expires >= ? GROUP BY lease_owner ORDER BY lease_owner",
+            "SELECT lease_owner, COUNT(*), MAX(ends) FROM (SELECT lease_owner, "
+            f"{LEASE_EXPIRY} AS ends FROM jobs WHERE parent_id IS NULL "
+            "AND lease_expires IS NOT NULL) held WHERE ends >= ? "
+            "GROUP BY lease_owner ORDER BY lease_owner",
             (now,),
             "read the leases held",
         )
@@ -221,6 +233,8 @@ class SqlAdmin:
         expired) and leaves the case free to claim, and returns ``change``'s result.
         """
         root_sql = f"SELECT lease_owner, lease_expires FROM jobs WHERE id = ?{self._for_update}"
+        # Its holder's lease, locked: a heartbeat of it waits until this change commits.
+        worker_sql = f"SELECT expires FROM workers WHERE owner = ?{self._for_update}"
         case_sql = (
             f"SELECT {_ADMIN_SELECT} FROM jobs WHERE case_id = ? "
             f"ORDER BY {self._order}{self._for_update}"
@@ -231,8 +245,12 @@ class SqlAdmin:
             if root is None:
                 msg = f"no case {case_id!r}"
                 raise JobNotFoundError(msg)
-            if root[1] is not None and root[1] >= now:
-                return Held(root[0], float(root[1]))
+            expires = root[1]
+            if expires == HELD:
+                row = execute(worker_sql, (root[0],)).fetchone()
+                expires = None if row is None else row[0]
+            if expires is not None and expires >= now:
+                return Held(root[0], float(expires))
             jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]
             saves, history, result = change(jobs)
             at = time.time()

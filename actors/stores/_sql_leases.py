@@ -1,8 +1,9 @@
 """The SQL store's claims and leases: which worker holds which case, and for how long.
 
-Functions of a ``SqlStore`` (its methods of the same names): a case is claimed by leasing
-its root row and stamping every row of the case with the worker, renewed by heartbeats,
-and given up on release.
+Functions of a ``SqlStore`` (its methods of the same names): a case is claimed by marking
+its root row held (``HELD``) and stamping every row of the case with the worker, and given
+up on release. The worker's lease is its row in ``workers``: its heartbeat renews that one
+row, and every case it holds is held while the row has not expired.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
+    FREE_LEASE,
+    HELD,
     SELECT_LIST,
     STAMP_OF,
     UNFINISHED_ROOT,
@@ -29,6 +32,25 @@ if TYPE_CHECKING:
 
 # A root whose lease a worker (the one parameter) holds: the lease index (jobs_lease) finds them.
 _LIVE_ROOT = "lease_owner = ? AND parent_id IS NULL AND lease_expires IS NOT NULL"
+
+# A worker's lease: renewed to the expiry given, or extended to it (a claim never shortens it).
+_RENEW = (
+    "INSERT INTO workers (owner, expires) VALUES (?, ?) "
+    "ON CONFLICT (owner) DO UPDATE SET expires = excluded.expires"
+)
+EXTEND = (
+    "INSERT INTO workers (owner, expires) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET "
+    "expires = CASE WHEN excluded.expires > workers.expires "
+    "THEN excluded.expires ELSE workers.expires END"
+)
+# The rows of workers that expired (before the parameter) and hold no case: a worker's
+# name is new at each start (see _engine.default_owner), so rows would pile up. A missing
+# row means what an expired one does.
+_PRUNE = (
+    "DELETE FROM workers WHERE expires < ? AND NOT EXISTS (SELECT 1 FROM jobs "
+    "WHERE jobs.lease_owner = workers.owner AND jobs.parent_id IS NULL "
+    "AND jobs.lease_expires IS NOT NULL)"
+)
 
 
 def live_roots(store: SqlStore) -> str:
@@ -59,7 +81,9 @@ def claim(
     each other), and each case goes to one caller only. Every row of a claimed case
     is stamped with ``owner`` in the same transaction, which fences the previous
     holder's saves out of all of them. A case is free when its root is unfinished
-    and its lease has no expiry (never taken, or released) or has expired. A row
+    and its lease has no expiry (never taken, or released), or has expired, or its
+    holder's lease (its row in ``workers``) has expired. ``owner``'s lease is extended
+    to ``now + lease_seconds`` when it takes a case (never shortened). A row
     that cannot be read comes back FAULTED (and is saved so). With ``workflows``
     only cases of those ``(name, version)`` pairs are taken (none if it is empty).
     """
@@ -76,7 +100,7 @@ def claim(
     source = "jobs" if case_id is not None else store._claim_from
     pick = (
         f"SELECT id, lease_owner, lease_expires FROM {source} WHERE {UNFINISHED_ROOT} "
-        f"AND (lease_expires IS NULL OR lease_expires < ?){one} "
+        f"AND {FREE_LEASE}{one} "
         f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
     )
     state_at, step_at, attempt_at = (COLUMNS.index(c) for c in ("state", "step", "attempt"))
@@ -104,12 +128,16 @@ def claim(
                 f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
                 (owner,),
             )
-        params: tuple[Any, ...] = (now,)
+            # A worker's name is new at each start: the rows of those gone are let go.
+            execute(_PRUNE, (now,))
+        params: tuple[Any, ...] = (now, now)
         if case_id is not None:
             params += (case_id,)
         for name, version in served or ():
             params += (name, version)
         picked = execute(pick, (*params, limit)).fetchall()
+        if picked or reclaim:  # a start always leases the worker
+            picked = _still_free(store, execute, owner, now, lease_seconds, picked)
         roots = [row[0] for row in picked]
         stopped.intersection_update(roots)
         stopped.update(root for root, _, expires in picked if expires is not None)
@@ -138,7 +166,7 @@ def claim(
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
                 f"THEN ? ELSE lease_expires END WHERE {of_cases}",
-                (owner, now + lease_seconds, *args),
+                (owner, HELD, *args),
             )
             rows.extend(row for row in found if row[state_at] not in FINAL_VALUES)
         at = time.time()
@@ -164,6 +192,35 @@ def claim(
             job.taken_over = job.case_id in stopped
             job.solo = job.taken_over and job.id in solo
     return records
+
+
+def _still_free(
+    store: SqlStore, execute: Execute, owner: str, now: float, lease: float, picked: list[Any]
+) -> list[Any]:
+    """The ``picked`` roots still free once the workers' rows involved are locked.
+
+    Locks the row of ``owner`` (then extends its lease) and of every worker whose held
+    cases were picked as expired, in one order (PostgreSQL; SQLite locks the whole file).
+    A heartbeat of such a worker that committed meanwhile (the pick read an older
+    snapshot) makes its cases held again: they are left to it. One that comes later waits
+    for this claim to commit, and then finds (reading its cases' stamps, as a worker
+    whose lease lapsed does) which cases it lost.
+    """
+    dead = {holder for _, holder, expires in picked if expires == HELD}
+    revived: set[str] = set()
+    if dead:
+        names = sorted(dead | {owner})
+        for chunk, marks in in_lists(names):
+            rows = execute(
+                "SELECT owner, expires FROM workers "
+                f"WHERE owner IN ({marks}) ORDER BY owner{store._for_update}",
+                chunk,
+            ).fetchall()
+            revived.update(name for name, expires in rows if name in dead and expires >= now)
+    execute(EXTEND, (owner, now + lease))
+    if not revived:
+        return picked
+    return [row for row in picked if not (row[2] == HELD and row[1] in revived)]
 
 
 # A try of a job counts on from the last one while the job's row is the one that try saw.
@@ -194,39 +251,22 @@ def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
     marks = ", ".join("?" for _ in FINAL_VALUES)
     rows = store._read(
         "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
-        f"AND state NOT IN ({marks}) AND (lease_expires IS NULL OR lease_expires < ?) "
+        f"AND state NOT IN ({marks}) AND {FREE_LEASE} "
         "GROUP BY workflow, version",
-        (*FINAL_VALUES, now),
+        (*FINAL_VALUES, now, now),
         "count unclaimed cases",
     )
     return {(str(name), int(version)): int(n) for name, version, n in rows}
 
 
-def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> int:
-    """Extend to ``now + lease_seconds`` the lease of every case ``owner`` holds.
+def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> None:
+    """Extend ``owner``'s lease, and with it every case it holds, to ``now + lease_seconds``.
 
-    Returns how many cases (roots) were renewed. Only a root's lease expires; an
-    ended or released case has no expiry left to renew.
+    One row's write, however many cases ``owner`` holds: its row in ``workers``. It
+    locks no case, so it never waits on the worker's own saves.
     """
     expiry = now + lease_seconds
-    what = f"heartbeat of {owner!r}"
-    if not store._skip_locked:  # SQLite: one transaction on the whole file
-        # No lock order to keep: the roots are renewed as the owner's index finds them,
-        # not collected by id first and each looked up again (0.8 of the time).
-        direct = f"UPDATE jobs SET lease_expires = ? WHERE {_LIVE_ROOT}"
-        return store._write(lambda execute: int(execute(direct, (expiry, owner)).rowcount), what)
-    renew = f"UPDATE jobs SET lease_expires = ? WHERE id IN ({store._live_roots})"
-    # PostgreSQL: the worker's own group commits lock its roots as they save them. A
-    # renewal that waited on each in turn (in order) would wait on one group after
-    # another, and hold up the later groups meanwhile. So first renew every root no
-    # transaction holds, without waiting; then the few left, waiting (in order) for
-    # the groups that hold them. Every live root is renewed to ``expiry`` either way.
-    free = renew.replace(store._for_update, store._skip_locked)
-    first = store._write(lambda execute: int(execute(free, (expiry, owner)).rowcount), what)
-    rest = renew.replace(" ORDER BY", " AND lease_expires <> ? ORDER BY")
-    return first + store._write(
-        lambda execute: int(execute(rest, (expiry, owner, expiry)).rowcount), what
-    )
+    store._write(lambda execute: execute(_RENEW, (owner, expiry)), f"heartbeat of {owner!r}")
 
 
 def lease_owners(store: SqlStore, case_ids: list[str]) -> dict[str, str | None]:

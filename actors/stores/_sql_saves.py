@@ -130,6 +130,7 @@ def after_save(store: SqlStore, jobs: list[JobRecord]) -> None:
 
 def create(store: SqlStore, job: JobRecord) -> None:
     """Save a newly admitted job (state READY)."""
+    store._lease_worker([job])
     store._save_all([job], f"create job {job.id}", fence=False, new=True)
 
 
@@ -138,6 +139,7 @@ def create_many(store: SqlStore, jobs: list[JobRecord]) -> None:
 
     A ``CodecError`` names the batch item (its position in ``jobs``) it is about.
     """
+    store._lease_worker(jobs)
     try:
         store._save_all(jobs, f"create {len(jobs)} jobs", fence=False, new=True)
     except CodecError as exc:

@@ -18,11 +18,14 @@ __all__ = [
     "FENCE",
     "FINAL_LITERALS",
     "FINAL_VALUES",
+    "FREE_LEASE",
     "FREE_ROOT",
     "GROUP_READ",
+    "HELD",
     "HISTORY",
     "JOIN_COLUMNS_AT",
     "JOIN_STEP_AT",
+    "LEASE_EXPIRY",
     "READY_VALUE",
     "RUNNING_VALUE",
     "SELECT_LIST",
@@ -62,6 +65,26 @@ UNFINISHED_ROOT = f"parent_id IS NULL AND state NOT IN ({FINAL_LITERALS})"
 # evaluates it for every row an update of lease_expires or state touches, and a held
 # root (a heartbeat renews every one) then stops at the first term.
 FREE_ROOT = f"lease_expires IS NULL AND {UNFINISHED_ROOT}"
+# A worker's lease (migration 12): its row in ``workers``, which its heartbeat renews, one
+# write whatever it holds. The root of a case a worker of this release holds carries HELD
+# as lease_expires: the case is held while the row of the worker stamped on it has not
+# expired (a missing row has). HELD is far in the future (9999-01-01), so a worker of the
+# release before, which takes a case once lease_expires < now, never takes such a case;
+# any other value is a lease of that release, which expires at that time.
+HELD = 253370764800.0
+# Free to claim: never taken, released, an expired lease of the release before, or held
+# by a worker whose lease expired. Two parameters: now, now. The live workers are read
+# once per statement (a hashed subplan in PostgreSQL), not once per root.
+FREE_LEASE = (
+    f"(lease_expires IS NULL OR lease_expires < ? OR (lease_expires = {HELD!r} "
+    "AND lease_owner NOT IN (SELECT owner FROM workers WHERE expires >= ?)))"
+)
+# When the lease of a root of ``jobs`` ends, for the operator: the holder's row's expiry for
+# a case held by a worker of this release (NULL without a row: nobody holds it).
+LEASE_EXPIRY = (
+    f"CASE WHEN lease_expires = {HELD!r} THEN (SELECT w.expires FROM workers w "
+    "WHERE w.owner = jobs.lease_owner) ELSE lease_expires END"
+)
 RUNNING_VALUE = JobState.RUNNING.value
 READY_VALUE = JobState.READY.value
 WAITING_VALUE = JobState.WAITING.value

@@ -17,6 +17,7 @@ from typing import Any
 from actors._errors import StoreError
 from actors._job import FINAL_STATES, JobState
 from actors.stores._sql import SqlStore
+from actors.stores._statements import FREE_LEASE, LEASE_EXPIRY
 from actors.ui._json_text import pretty_json
 
 __all__ = [
@@ -114,13 +115,14 @@ class JobRow:
         return self.state in _FINAL
 
 
+# A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
 _CASE_COLUMNS = (
     "id, workflow, version, step, state, error, created_at, updated_at, finished_at, "
-    "lease_owner, lease_expires"
+    f"lease_owner, {LEASE_EXPIRY}"
 )
 _JOB_COLUMNS = (
     "id, case_id, workflow, version, step, state, parent_id, branch_index, attempt, error, "
-    "due, split_total, split_live, join_step, lease_owner, lease_expires, created_at, "
+    f"due, split_total, split_live, join_step, lease_owner, {LEASE_EXPIRY}, created_at, "
     "updated_at, finished_at"
 )
 
@@ -231,10 +233,7 @@ class Reader:
         """Unfinished cases that no live worker holds: never taken, released, or expired."""
         # The unfinished states listed (not "NOT IN" the final ones), so the state index
         # finds the few unfinished rows instead of a scan of every case that ever ran.
-        return (
-            f"state IN ({_OPEN_MARKS}) AND (lease_expires IS NULL OR lease_expires < ?)",
-            (*_OPEN, now),
-        )
+        return (f"state IN ({_OPEN_MARKS}) AND {FREE_LEASE}", (*_OPEN, now, now))
 
     def unheld_counts(self, now: float) -> dict[tuple[str, int], int]:
         """How many cases wait for a worker, by workflow version (as ``Store.unclaimed``)."""

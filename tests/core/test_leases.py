@@ -51,8 +51,10 @@ def test_leases_agree_with_a_model(sequence: list[tuple[str, str, int]]) -> None
         assert leases.waiting == bool(handed)
 
 
-@given(st.integers(0, 5), st.integers(0, 5), st.booleans())
+@given(st.integers(0, 5).map(float), st.integers(0, 5).map(float), st.booleans())
 def test_the_leases_are_looked_up_when_one_may_be_gone(
-    renewed: int, held: int, lapsed: bool
+    renewed_at: float, deadline: float, waiting: bool
 ) -> None:
-    assert Leases.must_look(renewed, held, everyone=lapsed) == (lapsed or renewed < held)
+    # Only a renewal that ended past the deadline vouched for may find a case taken.
+    looked = Leases.must_look(renewed_at, deadline, waiting=waiting)
+    assert looked == (waiting or renewed_at >= deadline)

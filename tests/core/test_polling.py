@@ -2,10 +2,10 @@
 
 No runtime: the store is a dict of case -> holder, and time is what the test says.
 Whatever the order, a runner may start a step of a case only while the Poller vouches
-for it (renewed within the lease, less its margin, and not lost to another worker); a
-heartbeat that renews fewer cases than this worker holds, or one after a lapse or a
-hand-back, finds exactly the cases another worker took; and a job handed back comes back
-after the next renewal, unless its case was lost meanwhile.
+for it (renewed within the lease, less its margin, and not lost to another worker); another
+worker takes a case only once this worker's lease expired (by a clock up to the margin
+ahead); a renewal after a lapse or a hand-back finds exactly the cases another worker took;
+and a job handed back comes back after the next renewal, unless its case was lost meanwhile.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ LEASE = 8.0
 
 @dataclass
 class LeaseBook:
-    """A shared store's leases: who holds each case."""
+    """A shared store's leases: who holds each case, and when its worker's lease ends."""
 
     holders: dict[str, str] = field(default_factory=dict)
     free: list[str] = field(default_factory=list)  # cases nobody holds, to claim
+    expires: float = LEASE  # the worker vouched at 0.0
 
-    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> int:
-        return sum(1 for h in self.holders.values() if h == owner)
+    def heartbeat(self, owner: str, now: float, lease_seconds: float) -> None:
+        self.expires = now + lease_seconds
 
     def lease_owners(self, case_ids: list[str]) -> dict[str, str | None]:
         return {c: self.holders.get(c) for c in case_ids}
@@ -83,7 +84,9 @@ def test_runners_run_only_what_the_poller_vouches_for(
     for op, case, dt in sequence:
         if op == "tick":
             clock.now_ = clock.now_ + dt
-        elif op == "steal":  # another worker takes the case over (this one does not know)
+        elif op == "steal" and clock.now_ >= store.expires - LEASE / 4:
+            # Another worker takes the case over (this one does not know), once this
+            # worker's lease expired by its clock, up to the margin ahead of this one's.
             store.holders[case] = "them"
         elif op == "hand_back" and case not in lost:  # reports on lost cases are ignored
             job = record(f"{case}.{int(dt)}", case_id=case)

@@ -47,7 +47,9 @@ def fresh_pg_url(pg_server):
 
 def _truncate(url):
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts")
+        conn.execute(
+            "TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts, workers"
+        )
 
 
 class StoreFactory:

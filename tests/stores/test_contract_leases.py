@@ -92,7 +92,7 @@ def test_heartbeat_extends_only_the_owners_leases(store):
     store.create(rec("b"))
     store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)  # a
     store.claim("w2", now=100.0, lease_seconds=10.0, limit=1)  # b
-    assert store.heartbeat("w1", now=108.0, lease_seconds=10.0) == 1
+    store.heartbeat("w1", now=108.0, lease_seconds=10.0)
     taken = store.claim("w3", now=112.0, lease_seconds=10.0, limit=5)
     assert [j.id for j in taken] == ["b"]  # w2 missed its heartbeat
     assert store.claim("w3", now=117.9, lease_seconds=10.0, limit=5) == []
@@ -120,7 +120,8 @@ def test_reclaim_takes_back_the_owners_cases_and_frees_those_beyond_the_limit(st
     others = store.claim("w2", now=102.0, lease_seconds=60.0, limit=5)
     assert [j.id for j in others] == ["c", "d", "e"]
     # Its heartbeat renews only what it took back.
-    assert store.heartbeat("w1", now=103.0, lease_seconds=60.0) == 2
+    store.heartbeat("w1", now=103.0, lease_seconds=60.0)
+    assert store.leases_held(103.0) == [("w1", 2, 163.0), ("w2", 3, 162.0)]
 
 
 def test_reclaim_leaves_other_workers_cases_alone(store):
@@ -344,7 +345,8 @@ def test_a_worker_that_wakes_after_the_new_owner_ended_the_case_is_still_fenced(
     root = taken[parent.id]
     root.state = JobState.DONE
     store.save(root)
-    assert store.heartbeat("B", now=LATER, lease_seconds=60.0) == 0  # no lease left to renew
+    store.heartbeat("B", now=LATER, lease_seconds=60.0)
+    assert store.leases_held(LATER) == []  # no case left held
     store.owner = "A"  # A wakes: every row of the case is still B's
     stale = store.load(branches[0].id)
     stale.step, stale.state = "stale", JobState.RUNNING
@@ -364,7 +366,8 @@ def test_a_released_case_still_fences_its_previous_holder(store):
     assert store.release("B") == 1
     job.step = "stale"
     _fenced(lambda: store.save(job), "r", "r")  # released by B, not handed back to A
-    assert store.heartbeat("B", now=LATER, lease_seconds=60.0) == 0
+    store.heartbeat("B", now=LATER, lease_seconds=60.0)
+    assert store.leases_held(LATER) == []  # released: nothing left held
     [again] = store.claim("C", now=LATER, lease_seconds=60.0, limit=5)  # free at once
     assert again.step == "a"
 

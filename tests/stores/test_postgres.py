@@ -137,7 +137,9 @@ def test_migrate_works_inside_a_non_autocommit_connection(fresh_pg_url):
 @pytest.fixture
 def pg_store(pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts")
+        conn.execute(
+            "TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts, workers"
+        )
     store = PostgresStore(pg_url, max_size=4)
     yield store
     store.close()
@@ -154,38 +156,23 @@ def test_claim_skips_cases_another_worker_is_claiming_without_waiting(pg_store, 
     assert [j.id for j in pg_store.claim("w2", now=1.0, lease_seconds=10.0, limit=5)] == ["a"]
 
 
-def test_a_heartbeat_renews_unlocked_roots_first_then_waits_only_for_the_locked(pg_store, pg_url):
-    # A group commit holds root "b" while it saves. The heartbeat renews "a" and "c" (and
-    # commits) without waiting for it, then waits for "b" alone, and renews it too.
+def test_a_heartbeat_waits_on_no_case_its_worker_holds(pg_store, pg_url):
+    # A group commit holds root "b" while it saves: the heartbeat writes the worker's
+    # lease alone, so it neither waits for the group nor touches a root.
     for job_id in ("a", "b", "c"):
         pg_store.create(rec(job_id))
     assert len(pg_store.claim("w1", now=1.0, lease_seconds=10.0, limit=5)) == 3
-    write, passes = pg_store._write, threading.Event()
-
-    def counted(fn, what):
-        out = write(fn, what)
-        passes.set()  # the first pass is committed
-        return out
-
-    pg_store._write = counted
-
-    def expiries():
-        with psycopg.connect(pg_url) as conn:
-            rows = conn.execute("SELECT id, lease_expires FROM jobs ORDER BY id").fetchall()
-        return dict(rows)
-
-    renewed = []
     with psycopg.connect(pg_url) as group:
         group.execute("SELECT id FROM jobs WHERE id = 'b' FOR UPDATE")  # held, uncommitted
-        beat = threading.Thread(target=lambda: renewed.append(pg_store.heartbeat("w1", 5.0, 10.0)))
-        beat.start()
-        assert passes.wait(10), "the heartbeat waited on the locked root before the others"
-        assert expiries() == {"a": 15.0, "b": 11.0, "c": 15.0}
-        assert renewed == []  # still waiting for "b"
-        group.commit()
-    beat.join(10)
-    assert renewed == [3]
-    assert expiries() == {"a": 15.0, "b": 15.0, "c": 15.0}
+        pg_store.heartbeat("w1", 5.0, 10.0)  # returns while "b" is locked
+        group.rollback()
+    assert pg_store.leases_held(5.0) == [("w1", 3, 15.0)]
+    assert pg_store.claim("w2", now=14.9, lease_seconds=10.0, limit=5) == []
+    assert [j.id for j in pg_store.claim("w2", now=15.1, lease_seconds=10.0, limit=5)] == [
+        "a",
+        "b",
+        "c",
+    ]
 
 
 def test_a_save_writes_the_row_and_its_history_together(pg_store, pg_url):

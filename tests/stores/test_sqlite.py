@@ -8,6 +8,7 @@ from records import record
 from actors import JobState, StoreError
 from actors.stores import MemoryStore, SqliteStore, open_store
 from actors.stores._schema import MIGRATIONS, current_version, migrate
+from actors.stores._statements import HELD
 
 rec = record
 
@@ -233,13 +234,13 @@ def test_the_fast_save_path_keeps_indexed_columns_right(db):
 
     db.create(rec("f"))
     [job] = db.claim("w1", now=10.0, lease_seconds=5.0, limit=1)
-    assert row() == ("ready", None, 0, "w1", 15.0)
+    assert row() == ("ready", None, 0, "w1", HELD)
     job.step, job.state = "b", JobState.RUNNING
     db.save(job)
-    assert row() == ("running", None, 0, "w1", 15.0)  # a step's save keeps the case's lease
+    assert row() == ("running", None, 0, "w1", HELD)  # a step's save keeps the case held
     job.state, job.due = JobState.WAITING, 99.0
     db.save(job)
-    assert row() == ("waiting", 99.0, 0, "w1", 15.0)  # parked, still the owner's case
+    assert row() == ("waiting", 99.0, 0, "w1", HELD)  # parked, still the owner's case
     job.state, job.due = JobState.DONE, None
     db.save(job)
     # The case ended: its lease expires no more, and the stamp stays to fence others out.
