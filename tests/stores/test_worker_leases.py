@@ -149,8 +149,9 @@ def _waiting_on_a_lock(url: str) -> bool:
     return False
 
 
-@pytest.mark.postgres
-def test_a_heartbeat_waits_for_a_claim_taking_its_workers_cases(pg_url):
+@pytest.fixture
+def a_and_b(pg_url):
+    """Two stores on one emptied PostgreSQL database; case "x" claimed by worker A at 100."""
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -159,63 +160,59 @@ def test_a_heartbeat_waits_for_a_claim_taking_its_workers_cases(pg_url):
     try:
         a.create(rec("x"))
         a.claim("A", now=100.0, lease_seconds=10.0, limit=1)
-        write, inside, go = b._write, threading.Event(), threading.Event()
-
-        def paused(fn, what):
-            def held(execute):
-                out = fn(execute)
-                inside.set()
-                assert go.wait(TIMEOUT)
-                return out
-
-            return write(held, what)
-
-        b._write = paused
-        taken: list = []
-        claim = threading.Thread(target=lambda: taken.extend(b.claim("B", 111.0, 10.0, 5)))
-        claim.start()
-        assert inside.wait(TIMEOUT)  # B took "x" from A, not yet committed
-        beat = threading.Thread(target=lambda: a.heartbeat("A", 111.0, 10.0))
-        beat.start()
-        assert _waiting_on_a_lock(pg_url)  # A's renewal waits for B's claim
-        go.set()
-        claim.join(TIMEOUT)
-        beat.join(TIMEOUT)
-        assert [j.id for j in taken] == ["x"]
-        assert a.lease_owners(["x"]) == {"x": "B"}  # what A, lapsed, reads next
+        yield a, b
     finally:
         a.close()
         b.close()
 
 
 @pytest.mark.postgres
-def test_a_claim_leaves_the_cases_of_a_worker_that_renewed_after_its_pick(pg_url):
-    import psycopg
+def test_a_heartbeat_waits_for_a_claim_taking_its_workers_cases(a_and_b, pg_url):
+    a, b = a_and_b
+    write, inside, go = b._write, threading.Event(), threading.Event()
 
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE jobs, step_history, job_requests, join_arrivals, workers")
-    a, b = PostgresStore(pg_url), PostgresStore(pg_url)
-    try:
-        a.create(rec("x"))
-        a.claim("A", now=100.0, lease_seconds=10.0, limit=1)
-        write = b._write
+    def paused(fn, what):
+        def held(execute):
+            out = fn(execute)
+            inside.set()
+            assert go.wait(TIMEOUT)
+            return out
 
-        def renewed_after_the_pick(fn, what):
-            def run(execute):
-                def spied(sql, params):
-                    cur = execute(sql, params)
-                    if sql.startswith("SELECT id, lease_owner, lease_expires"):
-                        a.heartbeat("A", 111.0, 10.0)  # commits: B locks no lease yet
-                    return cur
+        return write(held, what)
 
-                return fn(spied)
+    b._write = paused
+    taken: list = []
+    claim = threading.Thread(target=lambda: taken.extend(b.claim("B", 111.0, 10.0, 5)))
+    claim.start()
+    assert inside.wait(TIMEOUT)  # B took "x" from A, not yet committed
+    beat = threading.Thread(target=lambda: a.heartbeat("A", 111.0, 10.0))
+    beat.start()
+    assert _waiting_on_a_lock(pg_url)  # A's renewal waits for B's claim
+    go.set()
+    claim.join(TIMEOUT)
+    beat.join(TIMEOUT)
+    assert [j.id for j in taken] == ["x"]
+    assert a.lease_owners(["x"]) == {"x": "B"}  # what A, lapsed, reads next
 
-            return write(run, what)
 
-        b._write = renewed_after_the_pick
-        assert b.claim("B", now=111.0, lease_seconds=10.0, limit=5) == []
-        assert a.lease_owners(["x"]) == {"x": "A"}
-        assert a.leases_held(111.0) == [("A", 1, 121.0)]
-    finally:
-        a.close()
-        b.close()
+@pytest.mark.postgres
+def test_a_claim_leaves_the_cases_of_a_worker_that_renewed_after_its_pick(a_and_b):
+    a, b = a_and_b
+    write = b._write
+
+    def renewed_after_the_pick(fn, what):
+        def run(execute):
+            def spied(sql, params):
+                cur = execute(sql, params)
+                if sql.startswith("SELECT id, lease_owner, lease_expires"):
+                    a.heartbeat("A", 111.0, 10.0)  # commits: B locks no lease yet
+                return cur
+
+            return fn(spied)
+
+        return write(run, what)
+
+    b._write = renewed_after_the_pick
+    assert b.claim("B", now=111.0, lease_seconds=10.0, limit=5) == []
+    assert a.lease_owners(["x"]) == {"x": "A"}
+    assert a.leases_held(111.0) == [("A", 1, 121.0)]
