@@ -58,7 +58,8 @@ class WorkChannel:
             if job.taken_over:  # counts a try before it runs: see _Watched
                 job.state = JobState.READY
                 self._watch.add(job)
-                return self._watched_for_idle()
+                started = self._watched_for_idle()
+                return None if started is None else started[0]
             if self._idle and not self._watch.holding:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
@@ -81,8 +82,8 @@ class WorkChannel:
                 held = running.get(finished.id)
                 if held is not None and held[0] == runner:
                     del running[finished.id]
-                    if watch.running:
-                        watch.ended(finished.id)
+                    if finished.id == watch.solo_running:
+                        watch.ended()
             if watch.waiting:
                 job = watch.next(bool(running))
                 if job is not None:
@@ -137,10 +138,10 @@ class WorkChannel:
         out = []
         with self._lock:
             while self._idle and self._watch.waiting:
-                runner = self._watched_for_idle()
-                if runner is None:
+                started = self._watched_for_idle()
+                if started is None:
                     break
-                out.append((runner, self.running_job(runner)))
+                out.append(started)
             if self._watch.holding:
                 return out
             while self._idle and self._ready:
@@ -158,8 +159,8 @@ class WorkChannel:
                 out.append((runner, job))
         return out
 
-    def _watched_for_idle(self) -> int | None:
-        """Start the next watched job whose turn came on an idle runner; which (lock held)."""
+    def _watched_for_idle(self) -> tuple[int, JobRecord] | None:
+        """Start the next watched job whose turn came on an idle runner (lock held)."""
         if not self._idle:
             return None
         job = self._watch.next(bool(self.running))
@@ -167,11 +168,7 @@ class WorkChannel:
             return None
         runner = self._idle.pop()
         self._start(runner, job)
-        return runner
-
-    def running_job(self, runner: int) -> JobRecord:
-        """The job ``runner`` runs (lock held; it runs one)."""
-        return next(job for held, job in self.running.values() if held == runner)
+        return runner, job
 
     def _start(self, runner: int, job: JobRecord) -> None:
         job.state = JobState.RUNNING
@@ -189,8 +186,8 @@ class WorkChannel:
         held = self.running.get(job.id)
         if held is not None and held[0] == runner:
             del self.running[job.id]
-            if self._watch.running:
-                self._watch.ended(job.id)
+            if job.id == self._watch.solo_running:
+                self._watch.ended()
 
     def tried(self, job_id: str) -> bool:
         """Watched job ``job_id`` stored a save in its counted try: it runs on unwatched.
@@ -199,9 +196,11 @@ class WorkChannel:
         Returns whether idle runners may now be given the jobs it held back.
         """
         with self._lock:
-            holding = self._watch.holding
-            self._watch.ended(job_id)
-            return holding and not self._watch.holding and bool(self._idle)
+            watch = self._watch
+            if job_id != watch.solo_running:
+                return False  # it held nothing back
+            watch.ended()
+            return not watch.holding and bool(self._idle)
 
     def runner_of(self, job_id: str) -> int | None:
         """The runner that holds job ``job_id`` now, if one does."""
@@ -264,7 +263,7 @@ class WorkChannel:
                 seen.add(runner)
                 assert job.id == job_id
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
-            solo = self._watch._solo_running
+            solo = self._watch.solo_running
             assert solo is None or list(self.running) == [solo], "a job runs beside a solo job"
 
 
@@ -283,19 +282,18 @@ class _Watched:
     job that has ended is stored.
     """
 
-    __slots__ = ("_solo_running", "_solos", "holding", "running", "waiting")
+    __slots__ = ("_solos", "holding", "solo_running", "waiting")
 
     def __init__(self) -> None:
         self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
-        self.running: set[str] = set()  # ids of those running now
         self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
-        self._solo_running: str | None = None
+        self.solo_running: str | None = None  # the id of the solo job running now
         # A solo job waits or runs: jobs start one at a time, with nothing beside them.
         # An attribute, not a property: the channel reads it on every put and take.
         self.holding = False
 
     def _hold(self) -> None:
-        self.holding = self._solos > 0 or self._solo_running is not None
+        self.holding = self._solos > 0 or self.solo_running is not None
 
     def add(self, job: JobRecord) -> None:
         """``job`` (taken over) is ready to run."""
@@ -322,17 +320,14 @@ class _Watched:
                 self._solos -= 1
             if job.state is not JobState.READY:  # cancelled while it waited
                 continue
-            self.running.add(job.id)
             if job.solo:
-                self._solo_running = job.id
+                self.solo_running = job.id
             self._hold()
             return job
         self._hold()
         return None
 
-    def ended(self, job_id: str) -> None:
-        """Job ``job_id`` left its runner (if it was one of these)."""
-        self.running.discard(job_id)
-        if job_id == self._solo_running:
-            self._solo_running = None
-            self._hold()
+    def ended(self) -> None:
+        """The solo job running left its runner, or stored its try's first save."""
+        self.solo_running = None
+        self._hold()

@@ -123,12 +123,17 @@ class PollRound:
         taken = places_taken(self._jobs.values(), self._kids, self._out)
         return self._e.gate.capacity - len(self._e.gate) - taken
 
-    def _renew(self, now: float) -> None:
-        e, poller = self._e, self._poller
+    def _held(self) -> set[str]:
+        """The cases this worker holds: those of its jobs, running, and queued to start."""
+        e = self._e
         held = {job.case_id for job in self._jobs.values()}
         held.update(job.case_id for _, job in list(e.channel.running.values()))
         held.update(e.gate.ids())
-        lost = poller.renew(e.store, now, held)
+        return held
+
+    def _renew(self, now: float) -> None:
+        e, poller = self._e, self._poller
+        lost = poller.renew(e.store, now, self._held)
         if lost:  # one line for them all: a worker frozen past its lease may lose thousands
             jobs = sum(
                 self._fx.drop_case(case, LeaseLostError(case, case, holder, e.owner), level=DEBUG)

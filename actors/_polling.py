@@ -16,7 +16,7 @@ from actors._job import JobState
 from actors._leases import LeaseGuard, Leases
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Mapping
+    from collections.abc import Callable, Collection, Iterable, Mapping
 
     from actors._clock import Clock
     from actors._job import JobRecord
@@ -133,22 +133,25 @@ class Poller:
         """
         return now >= self._renew_at or now >= self.guard.deadline or bool(self.leases.waiting)
 
-    def renew(self, store: LeaseStore, now: float, held: Collection[str]) -> list[tuple[str, str]]:
+    def renew(
+        self, store: LeaseStore, now: float, held: Callable[[], Collection[str]]
+    ) -> list[tuple[str, str]]:
         """Renew this worker's lease; the ``(case, holder)`` of held cases another holds now.
 
         Another worker takes a case of this one only once this worker's lease expired,
         after the deadline it vouches for (the lease less a margin for clock drift). A
         renewal that ended before that deadline was stored before any worker could find
         the lease expired: nothing was lost, and nothing is read. Otherwise (frozen, the
-        store out of reach or slow, or runners handed jobs back) read who holds the
-        ``held`` cases: a claim that took some commits before this renewal is stored
-        (it locks this worker's lease, see ``Store.claim``), so their holders show.
+        store out of reach or slow, or runners handed jobs back) read who holds the cases
+        ``held()`` names, collected only then (a worker may hold 100,000): a claim that
+        took some commits before this renewal is stored (it locks this worker's lease,
+        see ``Store.claim``), so their holders show.
         """
         deadline, waiting = self.guard.deadline, self.leases.waiting
         store.heartbeat(self.owner, now, self.lease_seconds)
         if not Leases.must_look(self._clock.now(), deadline, waiting=waiting):
             return []
-        owners = store.lease_owners(sorted(held))
+        owners = store.lease_owners(sorted(held()))
         return [(c, h) for c, h in owners.items() if h is not None and h != self.owner]
 
     def vouch(self, now: float) -> list[JobRecord]:

@@ -121,13 +121,14 @@ class MemoryLeases:
                 for job_id, saved in [*live, *list(self._finished.items())]:
                     if saved[0].case_id == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out
-                jobs = [self._restore(s) for _, s in live if s[0].case_id == root]
-                for job in jobs:
+                for _, saved in live:
+                    if saved[0].case_id != root:
+                        continue
+                    job = self._restore(saved)
                     job.taken_over = root in stopped
                     tried = self._tries.get(job.id)  # a try from its saved point ended?
-                    last_save = self._live[job.id][8] if job.id in self._live else None
-                    job.solo = job.taken_over and tried is not None and tried[0] == last_save
-                out.extend(jobs)
+                    job.solo = job.taken_over and tried is not None and tried[0] == saved[8]
+                    out.append(job)
             if taken or reclaim:  # the owner's lease, extended (never shortened)
                 self._workers[owner] = max(self._workers.get(owner, now), now + lease_seconds)
         return out

@@ -99,7 +99,7 @@ def test_runners_run_only_what_the_poller_vouches_for(
             held.add(case)
         elif op == "poll":
             now = clock.now_
-            taken_away = poller.renew(store, now, sorted(held))
+            taken_away = poller.renew(store, now, lambda: sorted(held))
             expected = sorted(c for c in held if store.holders.get(c) != "me")
             assert sorted(c for c, _ in taken_away) == expected
             for c, holder in taken_away:

@@ -73,11 +73,15 @@ def test_a_worker_that_wakes_after_its_lease_expired_finds_which_cases_it_lost(s
     assert len(store.claim("w1", now=0.0, lease_seconds=8.0, limit=3)) == 3
     poller = Poller(clock, "w1", shared=True, lease_seconds=8.0, poll_interval=1.0, vouched=0.0)
     clock.now_ = 5.0
-    assert poller.renew(store, 5.0, ["a", "b", "c"]) == []  # in time: nothing is read
+
+    def unread() -> list[str]:
+        raise AssertionError("a renewal in time collected the cases held")
+
+    assert poller.renew(store, 5.0, unread) == []  # in time: nothing is read, nor collected
     poller.vouch(5.0)
     clock.now_ = 20.0  # frozen past its lease: w2 took two of its cases meanwhile
     assert len(store.claim("w2", now=14.0, lease_seconds=8.0, limit=2)) == 2
-    lost = poller.renew(store, 20.0, ["a", "b", "c"])
+    lost = poller.renew(store, 20.0, lambda: ["a", "b", "c"])
     assert sorted(lost) == [("a", "w2"), ("b", "w2")]
     assert store.claim("w3", now=21.0, lease_seconds=8.0, limit=5) == []  # "c" is w1's again
 
