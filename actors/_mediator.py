@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors import _gc_pace
 from actors import messages as m
 from actors._admission import AdmissionGate, FullMode
 from actors._admit import Admissions
@@ -87,6 +88,11 @@ class Mediator:
             freed for its next polls or another worker.
         tracer: wraps every step (``actors.tracing.OpenTelemetryTracer`` makes a span per
             step, one trace per case); none by default.
+        tune_gc: while a Mediator runs, the cyclic garbage collector's first threshold
+            is raised to 10,000 (from CPython's 700) if it is lower, and put back when
+            the last Mediator of the process stops: the collector's walks over the
+            records a running engine keeps cost a fifth to a half of its time. ``False``
+            leaves the collector as it is.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -107,6 +113,7 @@ class Mediator:
         poll_interval: float = 1.0,
         owner: str | None = None,
         tracer: Tracer | None = None,
+        tune_gc: bool = True,
     ) -> None:
         workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
         check_options(runners, runner_batch, lease_seconds, poll_interval)
@@ -160,6 +167,9 @@ class Mediator:
         if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
             self._ask(m.GetStats())
+        self._gc_held = bool(tune_gc)
+        if self._gc_held:
+            _gc_pace.hold()
 
     # -- the public surface ---------------------------------------------------------------------
 
@@ -319,7 +329,12 @@ class Mediator:
         with self._stopping:  # re-entrant: the harness drives a drain on the caller's thread
             if self._closed:
                 return self._drained
-            return self._shutdown(drain, timeout)
+            try:
+                return self._shutdown(drain, timeout)
+            finally:
+                if self._gc_held:
+                    self._gc_held = False
+                    _gc_pace.release()
 
     def _shutdown(self, drain: bool, timeout: float | None) -> bool:
         # The gate first: a task's schedule() refused from here on finds admission closed,

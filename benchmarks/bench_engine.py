@@ -29,14 +29,21 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def engine_w(n: int, store: str = "memory://", runners: int = 4) -> dict[str, float]:
+def engine_w(
+    n: int, store: str = "memory://", runners: int = 4, tune_gc: bool = True
+) -> dict[str, float]:
     """Run ``n`` W workflows through a Mediator; timed until the drain completes."""
     from workload import STEPS_PER_WORKFLOW, workload_w
 
     from actors import FullMode, Mediator
 
     mediator = Mediator(
-        [workload_w()], runners=runners, capacity=1000, full_mode=FullMode.BACKPRESSURE, store=store
+        [workload_w()],
+        runners=runners,
+        capacity=1000,
+        full_mode=FullMode.BACKPRESSURE,
+        store=store,
+        tune_gc=tune_gc,
     )
     start = time.perf_counter()
     for _ in range(n):
@@ -136,13 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.what == "w":
         n = args.n or 20_000
-        engine, base, floor = [], [], []
+        engine, untuned, base, floor = [], [], [], []
         has_floor = Path(args.floor).is_file()
         for _ in range(args.repeat):  # interleaved: a noisy neighbour slows all alike
             base.append(_subprocess("baseline_w", n))
             if has_floor:
                 floor.append(floor_w(n, args.floor))
             engine.append(_subprocess("engine_w", n, args.store))
+            untuned.append(_subprocess("engine_w", n, args.store, 4, False))
         e_wf, b_wf = _median(engine, "workflows_per_s"), _median(base, "workflows_per_s")
         print(f"workload W, {n} workflows, 4 runners, store {args.store}, median of {args.repeat}")
         print(
@@ -154,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  peak RSS {_median(engine, 'peak_rss_mib'):.1f} MiB"
         )
         print(f"engine / baseline = {e_wf / b_wf:.2f}")
+        u_wf = _median(untuned, "workflows_per_s")
+        spread = ", ".join(f"{r['workflows_per_s']:,.0f}" for r in engine)
+        u_spread = ", ".join(f"{r['workflows_per_s']:,.0f}" for r in untuned)
+        print(f"engine runs: {spread}; with tune_gc=False: {u_spread}")
+        print(f"engine / engine with tune_gc=False = {e_wf / u_wf:.2f}")
         if floor:
             f_wf = _median(floor, "workflows_per_s")
             runs = ", ".join(
