@@ -65,8 +65,30 @@ def case_facts(
         "infos": infos,
         "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
         "labels": {job.id: _label(job) for job in jobs},
+        "branches_live": _branches_live(jobs),
         "final": root.is_final and all(job.is_final for job in jobs),
     }
+
+
+def _branches_live(jobs: list[JobRow]) -> dict[str, int]:
+    """For each job that split, how many branches of its current split have not ended.
+
+    Counted from the branches' own rows: the parent's stored ``split_live`` is the
+    Scheduler's bookkeeping, saved before its branches were counted, and reads 0 while
+    they run.
+    """
+    gens = {job.id: job.gen for job in jobs if job.split_total}
+    live = dict.fromkeys(gens, 0)
+    for job in jobs:
+        parent = job.parent_id
+        if (
+            parent is not None
+            and parent in gens
+            and not job.is_final
+            and job.parent_gen == gens[parent]
+        ):
+            live[parent] += 1
+    return live
 
 
 def _label(job: JobRow) -> str:

@@ -108,6 +108,8 @@ class JobRow:
     updated_at: float
     finished_at: float | None
     data: str | None
+    gen: int = 0  # which pass through a split this job is at (loops split again)
+    parent_gen: int = 0  # a branch: the pass of its parent's split that started it
 
     @property
     def is_final(self) -> bool:
@@ -123,7 +125,7 @@ _CASE_COLUMNS = (
 _JOB_COLUMNS = (
     "id, case_id, workflow, version, step, state, parent_id, branch_index, attempt, error, "
     f"due, split_total, split_live, join_step, lease_owner, {LEASE_EXPIRY}, created_at, "
-    "updated_at, finished_at"
+    "updated_at, finished_at, gen, parent_gen"
 )
 
 
@@ -379,6 +381,8 @@ def _job(row: Any) -> JobRow:
         updated_at=_time(row[17]) or 0.0,
         finished_at=_time(row[18]),
         data=None,
+        gen=_int(row[19]),
+        parent_gen=_int(row[20]),
     )
 
 

@@ -16,7 +16,15 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
-from actors import JobState
+from actors import (
+    ExclusiveChoice,
+    JobState,
+    Mediator,
+    ParallelSplit,
+    Synchronize,
+    Wait,
+    Workflow,
+)
 from actors._cli import main
 from actors.stores import open_store
 from actors.ui import create_app
@@ -319,5 +327,31 @@ def test_ids_names_and_errors_that_look_like_markup_or_url_syntax_stay_text(tmp_
             page = web.get(link)
             assert page.status_code == 200, link
             assert "<script>alert" not in page.text and "<img src=x" not in page.text, link
+    finally:
+        store.close()
+
+
+def test_a_case_page_counts_the_branches_of_a_split_that_have_not_ended(tmp_path):
+    """The count comes from the branches' rows, not the parent's saved bookkeeping."""
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    flow = Workflow(
+        "fan",
+        [
+            ParallelSplit("fan", branches=lambda d: d["long"], each="which"),
+            ExclusiveChoice("which", spec=lambda d: d, if_true="pause", if_false="join"),
+            Wait("pause", duration=3600, next="join"),
+            Synchronize("join", merge=lambda parent, branches: None),
+        ],
+        start="fan",
+    )
+    worker = Mediator([flow], runners=2, store=url)
+    worker.schedule("fan", {"long": [False, True, False]}, job_id="fan-1")
+    # The drain ends once nothing runs: two branches at the join, one parked for an hour.
+    assert worker.shutdown(drain=True, timeout=TIMEOUT)
+    store = open_store(url)
+    try:
+        page = TestClient(create_app(store, [flow]), base_url=LOCAL).get("/cases/fan-1").text
+        assert "(1 of 3 branches live)" in page
+        assert page.count('data-kind="branch"') == 3
     finally:
         store.close()
