@@ -239,7 +239,12 @@ def graph(reference: str, markdown: bool) -> None:
     help=_STORE_HELP,
 )
 @click.option(
-    "--orders", default=20, show_default=True, type=click.IntRange(1), help="Orders to run."
+    "--orders",
+    default=20,
+    show_default=True,
+    # Each order's handle is kept until the demo reports: a typo's billion would fill memory.
+    type=click.IntRange(1, 100_000),
+    help="Orders to run, 1 to 100,000.",
 )
 @click.option(
     "--runners",

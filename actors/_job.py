@@ -14,6 +14,7 @@ __all__ = [
     "StepContext",
     "branch_fault",
     "cancel_reason",
+    "said_once",
 ]
 
 
@@ -278,13 +279,23 @@ def cancel_reason(job: JobRecord, why: str) -> str:
 _QUOTED_HEAD, _QUOTED_TAIL = 600, 1_200
 
 
+def said_once(step: str | None, error: str) -> str:
+    """``error`` without the ``step 'name': `` it starts with when it names ``step``.
+
+    A task's failure is stored as ``step 'pay': ValueError: ...``; a message that names the
+    step itself (``faulted at step 'pay'``) quotes the rest, so the step is said once.
+    """
+    prefix = f"step {step!r}: "
+    return error[len(prefix) :] if step is not None and error.startswith(prefix) else error
+
+
 def branch_fault(branch: JobRecord) -> str:
     """How a split's parent records that ``branch`` ended FAULTED (its join reports it).
 
     A long error is quoted by its start (the nearest branches) and its end (the first
     cause), with how much was left out between them.
     """
-    error = str(branch.error)
+    error = said_once(branch.step, str(branch.error))
     left_out = len(error) - _QUOTED_HEAD - _QUOTED_TAIL
     if left_out > 100:
         error = f"{error[:_QUOTED_HEAD]} [... {left_out:,} characters ...] {error[-_QUOTED_TAIL:]}"

@@ -16,7 +16,7 @@ from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
-from actors._job import JobRecord, JobState
+from actors._job import JobRecord, JobState, said_once
 from actors._redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class SliceEnd:
                 "job %s faulted at step %r: %s",
                 job.id,
                 job.step,
-                error,
+                said_once(job.step, str(error)),
                 extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]

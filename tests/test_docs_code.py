@@ -134,7 +134,7 @@ def test_the_observe_guide_runs_as_pasted(tmp_path: Path) -> None:
         "order.pack order-9 StatusCode.ERROR",
         "admitted 3, done 2, faulted 1",
     ]
-    warning = "WARNING order-1 pack #1 job order-1 faulted at step 'pack': step 'pack': "
+    warning = "WARNING order-1 pack #1 job order-1 faulted at step 'pack': "
     assert warning + "ValueError: nothing to pack (attempt 1)" in done.stderr
     assert "Logging error" not in done.stderr
 

@@ -27,6 +27,13 @@ def test_demo_runs_on_the_memory_store(runner: CliRunner) -> None:
     assert "scheduled now" in result.output
 
 
+def test_demo_refuses_more_orders_than_it_can_keep_naming_the_option(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["demo", "--store", "memory://", "--orders", "100001"])
+    assert result.exit_code == 2
+    assert "--orders" in result.output
+    assert "100001 is not in the range 1<=x<=100000" in result.output
+
+
 def test_demo_default_store_is_sqlite(runner: CliRunner) -> None:
     demo = next(p for p in main.commands["demo"].params if p.name == "store_url")
     assert demo.default == "sqlite:///demo.db"
