@@ -113,6 +113,9 @@ class JobInfo(_Plain):
     """For a WAITING job: what it waits for, in words."""
     correlation_ids: tuple[str, ...] = ()
     """The correlation ids an event for this job must carry (known when the workflow is)."""
+    tries: int = 0
+    """Runs of the job from its last save by workers that took it over from a worker that
+    stopped (each counted before it ran; the fourth faults it); 0 when none."""
 
 
 @dataclass(frozen=True, slots=True)

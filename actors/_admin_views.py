@@ -62,6 +62,7 @@ def info(job: StoredJob, workflow: Workflow | None) -> JobInfo:
         lease_expires=job.lease_expires,
         waiting_for=waiting,
         correlation_ids=cids,
+        tries=job.tries,
     )
 
 

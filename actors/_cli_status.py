@@ -23,6 +23,7 @@ from actors._cli import (
 )
 from actors._cli_errors import CliError, id_argument
 from actors._job import Job, JobRecord, JobState
+from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
 
 __all__ = ["STATUS_ROWS", "SummaryRow", "jobs", "jobs_show", "status"]
@@ -271,7 +272,7 @@ def jobs() -> None:
     """List, inspect and act on the jobs in a store (see also: events send)."""
 
 
-def _job_fields(job: Job) -> list[tuple[str, Any]]:
+def _job_fields(job: Job, tries: int = 0) -> list[tuple[str, Any]]:
     return [
         ("id", job.id),
         ("workflow", job.workflow),
@@ -283,6 +284,8 @@ def _job_fields(job: Job) -> list[tuple[str, Any]]:
         ("branch", job.branch_index),
         ("attempt", job.attempt),
         ("error", job.error),
+        # Workers that took it over from a stopped one and ran it from its last save.
+        ("tries", tries),
     ]
 
 
@@ -319,14 +322,16 @@ def jobs_show(
     store = _open_reader(store_url)
     try:
         job = store.get(job_id)
+        stored = store.stored_job(job_id) if job is not None else None
     finally:
         store.close()
     if job is None:
         msg = f"no job {shown_id(job_id)} in {store.url}"
         raise CliError(msg)
+    tries = stored.tries if stored is not None else 0
     if as_json:
         more = show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=True)
-        click.echo(_to_json({**dict(_job_fields(job)), "data": job.data, **more}))
+        click.echo(_to_json({**dict(_job_fields(job, tries)), "data": job.data, **more}))
         return
     console = _console()
     table = Table(title=f"Job {job.id}", show_header=False)
@@ -334,8 +339,15 @@ def jobs_show(
     table.add_column("value", overflow="fold")
     # A live job's error is a failed attempt it retries: it has not faulted.
     error = "last failure" if job.error and not job.state.is_final else "error"
-    for name, value in _job_fields(job):
-        table.add_row(error if name == "error" else name, _dash(value))
+    for name, value in _job_fields(job, tries):
+        if name != "tries":
+            table.add_row(error if name == "error" else name, _dash(value))
+        elif tries:  # shown only for a job that workers stopped under
+            table.add_row(
+                name,
+                f"{tries}: run {tries} time(s) from its last save by workers that took it over "
+                f"from a stopped one (a run past {TRIES_LIMIT} faults it)",
+            )
     console.print(table)
     console.print("data:")
     click.echo(_to_json(job.data))

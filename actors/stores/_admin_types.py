@@ -54,6 +54,9 @@ class StoredJob:
     """The worker stamped on the row: the case's holder, or its last holder."""
     lease_expires: float | None
     """On a case's root: when its holder's lease runs out (``None``: nobody holds it)."""
+    tries: int = 0
+    """Runs of the job from its last save by workers that took it over from a worker that
+    stopped, counted before each ran (the fourth faults it); 0 when none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class MemoryAdmin:
     _expires: dict[str, float]
     _created: dict[str, float]
     _history: dict[str, list[Any]]  # a job's rows, _ROW items each, one after another
+    _tries: dict[str, tuple[float, int]]  # job id -> (its save's time at the last try, tries)
     _lock: threading.Lock
     _seq: Iterator[int]
 
@@ -61,7 +62,11 @@ class MemoryAdmin:
         finished = updated if saved[2] in FINAL_STATES else None
         owner = self._stamps.get(record.id)
         created = self._created.get(record.id, updated)
-        return StoredJob(record, created, updated, finished, owner, self._lease_end(record.id))
+        tried = self._tries.get(record.id)  # counted at its last save only (see count_try)
+        tries = tried[1] if tried is not None and tried[0] == updated else 0
+        return StoredJob(
+            record, created, updated, finished, owner, self._lease_end(record.id), tries
+        )
 
     def query_jobs(
         self,

@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 __all__ = ["SqlAdmin"]
 
 # A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
-_ADMIN_SELECT = f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, {LEASE_EXPIRY}"
+# The tries count only while tried_at is the last save's time (see _sql_leases._COUNT_TRY).
+_ADMIN_SELECT = (
+    f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, {LEASE_EXPIRY}, "
+    "CASE WHEN tried_at = updated_at THEN tries ELSE 0 END"
+)
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _REQUEST = (
@@ -43,12 +47,13 @@ _REQUEST = (
 
 def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
     """A row read for the operator: a row that cannot be read is shown FAULTED (not saved)."""
-    record, problems = read_row(row[:-5], codec)
+    record, problems = read_row(row[:-6], codec)
     if problems:
         record.state = JobState.FAULTED
         record.error = "stored job row is unreadable: " + "; ".join(problems)
-    created, updated, finished, owner, expires = row[-5:]
-    return StoredJob(record, created, updated, finished, owner, expires)
+    created, updated, finished, owner, expires, tries = row[-6:]
+    tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
+    return StoredJob(record, created, updated, finished, owner, expires, tries)
 
 
 def _history_row(r: Sequence[Any]) -> HistoryRow:

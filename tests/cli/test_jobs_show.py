@@ -7,11 +7,12 @@ import json
 from bounds import wait_until
 from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
+from records import record
 
 import actors._cli as cli
 from actors import JobState, Mediator, Retry, Sequential, StepContext, Workflow
 from actors._cli import main
-from actors.stores import Store
+from actors.stores import Store, open_store
 
 
 def test_jobs_show_prints_the_snapshot(runner: CliRunner, busy_store: Store) -> None:
@@ -52,8 +53,10 @@ def test_jobs_show_a_branch_names_its_parent(runner: CliRunner, busy_store: Stor
         "branch",
         "attempt",
         "error",
+        "tries",
         "data",
     }
+    assert shown["tries"] == 0
 
 
 def test_jobs_show_an_unknown_id_exits_1(runner: CliRunner, busy_store: Store) -> None:
@@ -109,3 +112,32 @@ def test_jobs_show_a_job_waiting_to_retry_gives_its_last_failure(
         runner.invoke(main, ["jobs", "show", "pickup-1", "--store", url, "--json"]).output
     )
     assert (shown["state"], shown["error"]) == ("waiting", failure)  # the field keeps its name
+
+
+def test_jobs_show_counts_the_runs_of_a_job_whose_workers_stopped(
+    runner: CliRunner, tmp_path
+) -> None:
+    """Each worker that took the job over from a stopped one counted a run first."""
+    url = f"sqlite:///{tmp_path / 'tries.db'}"
+    store = open_store(url)
+    try:
+        store.create(record("order-1", workflow="order", step="pack"))
+        for n, now in enumerate((100.0, 200.0, 300.0)):
+            store.owner = f"w{n}"
+            [job] = store.claim(f"w{n}", now=now, lease_seconds=10.0, limit=10)
+            if n:  # the first claim took a new case, not one a stopped worker held
+                store.count_try(job)
+    finally:
+        store.close()
+    result = runner.invoke(main, ["jobs", "show", "order-1", "--store", url])
+    assert result.exit_code == 0, result.output
+    fields = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    assert fields["tries"].startswith("2: run 2 time(s) from its last save")
+    shown = json.loads(
+        runner.invoke(main, ["jobs", "show", "order-1", "--store", url, "--json"]).output
+    )
+    assert shown["tries"] == 2

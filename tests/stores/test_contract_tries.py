@@ -91,3 +91,18 @@ def test_a_job_whose_counted_try_ended_with_its_worker_comes_back_to_run_alone(s
     store.save(job)  # w3 got through
     [job] = take(store, "w4", 133.0)
     assert job.taken_over and not job.solo
+
+
+def test_an_operator_reads_the_tries_counted_at_the_last_save(store):
+    store.create(rec("j"))
+    assert store.stored_job("j").tries == 0
+    take(store, "w1", 100.0)
+    [job] = take(store, "w2", 111.0)
+    store.count_try(job)
+    [job] = take(store, "w3", 122.0)
+    store.count_try(job)
+    assert store.stored_job("j").tries == 2
+    assert store.stored_jobs(["j"])["j"].tries == 2
+    job.step, job.state = "ship", JobState.RUNNING
+    store.save(job)  # got through a step: the count is of the last save's point only
+    assert store.stored_job("j").tries == 0

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
+from records import record
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
@@ -353,5 +354,22 @@ def test_a_case_page_counts_the_branches_of_a_split_that_have_not_ended(tmp_path
         page = TestClient(create_app(store, [flow]), base_url=LOCAL).get("/cases/fan-1").text
         assert "(1 of 3 branches live)" in page
         assert page.count('data-kind="branch"') == 3
+    finally:
+        store.close()
+
+
+def test_a_case_page_shows_the_runs_of_a_job_whose_workers_stopped(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tries.db'}"
+    store = open_store(url)
+    try:
+        flow = dashboard.WORKFLOWS[0]
+        store.create(record("order-1", workflow=flow.name, version=flow.version, step=flow.start))
+        for n, now in enumerate((100.0, 200.0, 300.0, 400.0)):
+            store.owner = f"w{n}"
+            [job] = store.claim(f"w{n}", now=now, lease_seconds=10.0, limit=10)
+            if n:  # the first claim took a new case, not one a stopped worker held
+                store.count_try(job)
+        page = client(store).get("/cases/order-1").text
+        assert "(run 3 time(s) by workers that took it over from a stopped one)" in page
     finally:
         store.close()
