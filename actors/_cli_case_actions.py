@@ -199,6 +199,14 @@ def events() -> None:
     "object.",
 )
 @click.option("--fault", is_flag=True, help="Deliver it as a fault (the step's fault path).")
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: an event the job's step does not wait on is then "
+    "refused (unknown), as a worker refuses it.",
+)
 @operator_option
 @timeout_option
 @json_option
@@ -207,6 +215,7 @@ def events_send(
     store_url: str,
     data: str | None,
     fault: bool,
+    refs: tuple[str, ...],
     operator: str | None,
     timeout: float,
     as_json: bool,
@@ -215,6 +224,8 @@ def events_send(
 
     Exits 0 when the event was delivered, 3 when nobody waits for it (the outcome says
     why: duplicate, late, finished, unknown). Without --data the payload is null.
+    Without --workflows, an event for a job parked at STEP is delivered whatever STEP
+    is; a Wait step that gets one ignores it and waits its whole duration again.
     """
     # No --data is no payload (None), as the Python API and the dashboard's empty field
     # give: an invented {} would reach on_reply / on_fault as a value nobody sent.
@@ -225,6 +236,6 @@ def events_send(
     problem = _correlation_id_problem(correlation_id)
     if problem is not None:  # a bad argument (exit 2), before the store is opened
         raise BadArgumentError(problem)
-    admin = _admin(store_url, operator, timeout)
+    admin = _admin(store_url, operator, timeout, refs=refs)
     result = _run_action(admin, lambda: admin.send_event(correlation_id, payload, fault=fault))
     _report(result, as_json, ("delivered",))

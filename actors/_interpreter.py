@@ -350,6 +350,18 @@ class Interpreter:
         if job.event is not None and job.event[0] == "timer":
             _goto(job, step.next)
             return None
+        if job.event is not None:  # sent by hand to the wrong job: a Wait takes no event
+            kind, name, _ = job.event
+            logger.warning(
+                "job %s: Wait step %r takes no event, but was sent %s%s by hand; it is "
+                "ignored and the wait starts again",
+                job.id,
+                step.name,
+                "a fault" if kind == "fault" else "an event",
+                f" {name!r}" if name else "",
+                extra=job_log(job),
+            )
+            job.event = None
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
         except Exception as exc:

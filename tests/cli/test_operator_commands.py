@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT, wait_until
+from cli_support import write_module
 from click.testing import CliRunner
 
 from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
 from actors._cli import main
 from actors._cli_jobs import parse_age
+from actors._cli_load import load_workflows
 from actors._cli_worker import _log_to_stderr
 from actors.admin import Admin
 
@@ -471,3 +473,47 @@ def test_a_long_unknown_id_is_named_cut_short_and_a_bad_one_by_the_rule(
     bad = CliRunner().invoke(main, [*command, "a\x00b", "--store", url])
     assert bad.exit_code == 2
     assert "is not a job id (no job id is empty or holds '/' or NUL)" in bad.stderr
+
+
+NAPS = """
+    from actors import Sequential, Wait, Workflow
+
+    NAP = Workflow(
+        "nap",
+        [Wait("rest", duration=3600, next="up"), Sequential("up", lambda d: None)],
+        start="rest",
+    )
+"""
+
+
+def test_events_send_with_workflows_refuses_an_event_the_step_does_not_wait_on(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    mod = write_module(workdir, NAPS)
+    flow = load_workflows(f"{mod}:NAP")[0]
+    url = f"sqlite:///{workdir / 'naps.db'}"
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("nap", {}, job_id="n1")
+        with Admin(url) as admin:
+            wait_until(lambda: admin.job("n1").state is JobState.WAITING, "n1 to park at rest")
+        mediator.shutdown(drain=False)
+    with Admin(url) as admin:
+        due = admin.job("n1").due
+    refused = run("events", "send", "n1/rest", "--store", url, "--workflows", mod, "--json")
+    assert refused.exit_code == 3, refused.output
+    assert json.loads(refused.output)["outcome"] == "unknown"
+    # Without the workflows the event is delivered; the Wait ignores it, says so, and
+    # parks again for its whole duration.
+    sent = run("events", "send", "n1/rest", "--store", url)
+    assert sent.exit_code == 0, sent.output
+    with (
+        caplog.at_level(logging.WARNING, logger="actors"),
+        Mediator([flow], store=url, poll_interval=0.02),
+        Admin(url) as admin,
+    ):
+        wait_until(
+            lambda: admin.job("n1").state is JobState.WAITING and admin.job("n1").due,
+            "n1 to park at rest again",
+        )
+        assert admin.job("n1").due > due
+    assert "Wait step 'rest' takes no event, but was sent an event by hand" in caplog.text
