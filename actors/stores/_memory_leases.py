@@ -91,6 +91,8 @@ class MemoryLeases:
                 and (case_id is None or job_id == case_id)
                 and (served is None or (saved[0].workflow, saved[0].version) in served)
             ]
+            # Cases a stopped holder had in flight first, as in SQL; oldest first within.
+            roots.sort(key=lambda r: r not in self._expires)
             taken = 0
             for root in roots:
                 if taken >= limit:

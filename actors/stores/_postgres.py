@@ -134,14 +134,16 @@ class PostgresStore(SqlStore):
     _order = "seq"
     _listing_id = LISTING_ID[POSTGRES]
     _hint_indexes = False
-    _claim_from = "jobs"
-    # A claim picks the oldest free roots by walking jobs_claimable in order, past the
-    # held ones, until it has enough. Until autovacuum has analyzed jobs, or while a
-    # burst of enqueued cases is newer than its statistics, the planner takes the
-    # unfinished roots for a few dozen, reads them all through a bitmap and sorts them:
-    # 1.7 ms a claim with 5,000 cases waiting, against 0.1 walking the index. Without
-    # bitmap scans (for the claim's transaction only) it walks the index; every other
-    # statement of a claim reads an index either way.
+    _free_from = "jobs"
+    _held_by = "jobs"
+    _held_order = ""
+    # A claim picks the oldest free roots by walking jobs_free in order until it has
+    # enough. Until autovacuum has analyzed jobs, or while a burst of enqueued cases is
+    # newer than its statistics, the planner takes the free roots for a few dozen,
+    # reads them all through a bitmap and sorts them (1.7 ms a claim with 5,000 cases
+    # waiting, against 0.1 walking the index). Without bitmap scans (for the claim's
+    # transaction only) it walks the index; every other statement of a claim reads an
+    # index either way.
     _claim_settings = ("SET LOCAL enable_bitmapscan = off",)
     _group_all = False  # saves outside a slice commit on their own (see SqlStore)
     _pack_history = True

@@ -95,9 +95,13 @@ class SqlStore(SqlAdmin, Store):
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
     _listing_id = LISTING_ID[SQLITE]  # ids by code point, as listings order them
     _hint_indexes = True
-    # Where a claim looks: SQLite's planner prefers jobs_parent, which holds every root
-    # ever stored; PostgreSQL's picks the unfinished roots' index by itself.
-    _claim_from = "jobs INDEXED BY jobs_claimable"
+    # Where a claim finds free roots, and the roots of a holder (see _claim_pick.py):
+    # SQLite's planner, with no statistics, would prefer jobs_parent (every root ever).
+    _free_from = "jobs INDEXED BY jobs_free"
+    _held_by = "jobs INDEXED BY jobs_lease"
+    # A stopped holder's cases, oldest first: SQLite's index keeps them in rowid order
+    # (PostgreSQL's does not, and would sort them all for the first few: any will do).
+    _held_order = " ORDER BY rowid"
     # Statements that open a claim's transaction (PostgreSQL's planner settings).
     _claim_settings: tuple[str, ...] = ()
     _worker_row: str | None = None  # the worker whose lease this store extended on creating

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors._job import JobRecord
 from actors.stores._admin_types import taken_over, was_worker
+from actors.stores._claim_pick import pick_free
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
@@ -90,18 +91,14 @@ def claim(
     served = None if workflows is None else sorted(set(workflows))
     if limit <= 0 or served == []:
         return []
-    one = " AND id = ?" if case_id is not None else ""
+    one = " AND id = ?"
     if served is not None:
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
-    # The final states as literals, so the unfinished roots' index serves it (migration 6).
-    # One case is found by its id: through that index, a claim of one case (an event or
-    # an operator's retry for a case this worker does not hold) read every unfinished
-    # root, the held ones too, in a write transaction.
-    source = "jobs" if case_id is not None else store._claim_from
-    pick = (
-        f"SELECT id, lease_owner, lease_expires FROM {source} WHERE {UNFINISHED_ROOT} "
-        f"AND {FREE_LEASE}{one} "
-        f"ORDER BY {store._order} LIMIT ?{store._skip_locked}"
+    # One case (an event or an operator's retry for a case this worker does not hold) is
+    # read by its id; the others are found through small indexes (see _claim_pick.py).
+    one_case = (
+        f"SELECT id, lease_owner, lease_expires FROM jobs WHERE {UNFINISHED_ROOT} "
+        f"AND {FREE_LEASE}{one} LIMIT ?{store._skip_locked}"
     )
     state_at, step_at, attempt_at = (COLUMNS.index(c) for c in ("state", "step", "attempt"))
 
@@ -130,12 +127,11 @@ def claim(
             )
             # A worker's name is new at each start: the rows of those gone are let go.
             execute(_PRUNE, (now,))
-        params: tuple[Any, ...] = (now, now)
-        if case_id is not None:
-            params += (case_id,)
-        for name, version in served or ():
-            params += (name, version)
-        picked = execute(pick, (*params, limit)).fetchall()
+        if case_id is None:
+            picked = pick_free(store, execute, now, limit, served)
+        else:
+            params = (now, now, case_id, *(v for pair in served or () for v in pair))
+            picked = execute(one_case, (*params, limit)).fetchall()
         if picked or reclaim:  # a start always leases the worker
             picked = _still_free(store, execute, owner, now, lease_seconds, picked)
         roots = [row[0] for row in picked]

@@ -31,7 +31,7 @@ def test_a_claim_takes_the_oldest_free_cases_behind_the_finished_ones(sql_store)
     assert [job.id for job in sql_store.claim("v", time.time(), 5.0, limit=5)] == ids[2:]
 
 
-def test_sqlite_claims_read_the_unfinished_roots_index(tmp_path):
+def test_sqlite_claims_read_the_free_roots_and_lease_indexes(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
     _with_history(store, finished=50, free=1)
     statements: list[str] = []
@@ -40,11 +40,46 @@ def test_sqlite_claims_read_the_unfinished_roots_index(tmp_path):
     [pick] = [
         s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires FROM jobs")
     ]
+    [holders] = [s for s in statements if s.startswith("WITH RECURSIVE holders")]
     check = sqlite3.connect(tmp_path / "jobs.db")
     plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
-    assert "jobs_claimable" in plan, plan
+    assert "jobs_free" in plan, plan
+    plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {holders}"))
+    assert "jobs_lease" in plan and "SCAN jobs" not in plan, plan
     check.close()
     store.close()
+
+
+def _claim_steps(store, owner: str, now: float) -> int:
+    """SQLite's virtual-machine steps (in hundreds) of one claim by ``owner``."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store._conn().set_progress_handler(count, 100)
+    try:
+        store.claim(owner, now=now, lease_seconds=60.0, limit=100)
+    finally:
+        store._conn().set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_sqlite_a_claim_reads_nothing_of_the_cases_live_workers_hold(tmp_path):
+    """A claim that finds nothing costs the same with 100 cases held as with 3,000."""
+    costs = []
+    for held in (100, 3_000):
+        store = open_store(f"sqlite:///{tmp_path / f'held{held}.db'}")
+        _with_history(store, finished=0, free=held)
+        store.owner = "w"
+        now = time.time()
+        assert len(store.claim("w", now=now, lease_seconds=600.0, limit=held)) == held
+        store.owner = "v"
+        costs.append(_claim_steps(store, "v", now))
+        assert store.claim("v", now=now, lease_seconds=60.0, limit=100) == []
+        store.close()
+    assert costs[1] <= costs[0] + 5, costs  # walking the held roots: 30 times as many
 
 
 def test_sqlite_a_claim_of_one_case_reads_it_by_its_id(tmp_path):

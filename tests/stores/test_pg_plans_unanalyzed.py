@@ -100,13 +100,17 @@ def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypat
     taken = store.lease_owners([f"new{n}" for n in range(TAKEN + 1)])
     assert taken == {**{f"new{n}": "w" for n in range(TAKEN)}, f"new{TAKEN}": None}
     [pick] = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires")
+    [holders] = seen.plans(fresh_pg_url, "WITH RECURSIVE holders")
     selects = seen.plans(fresh_pg_url, "SELECT id, case_id")
     updates = seen.plans(fresh_pg_url, "UPDATE jobs SET lease_owner")
     store.close()
-    # The oldest free roots, walking the unfinished roots' index in order: not all of
-    # them read and sorted.
-    assert "Index Scan using jobs_claimable" in pick, pick
+    # The oldest free roots, walking the free roots' index in order: not all of them
+    # read and sorted.
+    assert "Index Scan using jobs_free" in pick, pick
     assert "Sort" not in pick, pick
+    # The holders of leased cases, one probe of the lease index each: no table scan.
+    assert "jobs_lease" in holders, holders
+    assert "Seq Scan on jobs" not in holders, holders
     assert selects and updates
     for plan in selects + updates:
         assert "Seq Scan" not in plan, plan

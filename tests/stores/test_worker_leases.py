@@ -52,6 +52,27 @@ def test_a_dead_workers_cases_are_free_all_at_once_when_its_lease_expires(store)
     assert actions == ["taken over from w1 (its lease expired)"]
 
 
+def test_a_stopped_workers_cases_are_taken_before_free_ones(store):
+    store.create(rec("free"))  # the older case, never started
+    store.create(rec("held"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1, case_id="held")
+    # w1 stopped: the case it had in flight goes on first.
+    assert [j.id for j in store.claim("w2", now=111.0, lease_seconds=10.0, limit=1)] == ["held"]
+    assert [j.id for j in store.claim("w2", now=112.0, lease_seconds=10.0, limit=1)] == ["free"]
+
+
+def test_the_cases_of_a_worker_whose_row_is_gone_are_free(make_sql_store):
+    store = make_sql_store()
+    for name in "ab":
+        store.create(rec(name))
+    store.claim("w1", now=100.0, lease_seconds=60.0, limit=2)
+    assert store.claim("w2", now=101.0, lease_seconds=10.0, limit=5) == []
+    make_sql_store.raw("DELETE FROM workers WHERE owner = 'w1'")  # deleted by hand
+    taken = store.claim("w2", now=102.0, lease_seconds=10.0, limit=5)
+    assert sorted(j.id for j in taken) == ["a", "b"]
+    assert all(j.taken_over for j in taken)
+
+
 def test_a_claim_never_shortens_its_workers_lease(store):
     store.create(rec("a"))
     store.create(rec("b"))
