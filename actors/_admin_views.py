@@ -13,14 +13,21 @@ if TYPE_CHECKING:
     from actors._workflow import Workflow
     from actors.stores._admin_types import HistoryRow, StoredJob
 
-__all__ = ["history", "info", "tree"]
+__all__ = ["history", "info", "tree", "waits_on_branches"]
 
 
-def _waiting_for(job: JobRecord, workflow: Workflow | None) -> tuple[str | None, tuple[str, ...]]:
+def waits_on_branches(job: JobRecord) -> bool:
+    """Whether ``job`` waits for the branches of its split (their arrivals tell how many)."""
+    return job.state is JobState.WAITING and bool(job.split_total) and not job.joined
+
+
+def _waiting_for(
+    job: JobRecord, workflow: Workflow | None, arrived: frozenset[int] | None
+) -> tuple[str | None, tuple[str, ...]]:
     if job.state is not JobState.WAITING:
         return None, ()
     if job.split_total and not job.joined:
-        missing = job.split_total - len(job.arrivals)
+        missing = job.split_total - len(job.arrivals if arrived is None else arrived)
         return f"{missing} of {job.split_total} branches of split {job.split_step!r}", ()
     if job.event is not None:
         return f"a runner (its {job.event[0]} is in)", ()
@@ -38,10 +45,16 @@ def _waiting_for(job: JobRecord, workflow: Workflow | None) -> tuple[str | None,
     return " or ".join(what) or "its timer", cids
 
 
-def info(job: StoredJob, workflow: Workflow | None) -> JobInfo:
-    """The operator's view of a stored job (``workflow`` names its correlation ids)."""
+def info(
+    job: StoredJob, workflow: Workflow | None, arrived: frozenset[int] | None = None
+) -> JobInfo:
+    """The operator's view of a stored job (``workflow`` names its correlation ids).
+
+    ``arrived``: the branches of its split at its join, as ``Store.arrived_branches``
+    reads them (``None``: those of its record).
+    """
     r = job.record
-    waiting, cids = _waiting_for(r, workflow)
+    waiting, cids = _waiting_for(r, workflow, arrived)
     return JobInfo(
         id=r.id,
         case_id=r.case_id,
@@ -66,18 +79,28 @@ def info(job: StoredJob, workflow: Workflow | None) -> JobInfo:
     )
 
 
-def _split(job: JobRecord) -> JoinInfo | None:
+def _split(job: JobRecord, known: frozenset[int] | None) -> JoinInfo | None:
     if not job.split_total:
         return None
-    arrived = tuple(sorted(job.arrivals))
-    missing = tuple(i for i in range(job.split_total) if i not in job.arrivals)
+    at_join = set(job.arrivals) if known is None else known
+    arrived = tuple(sorted(at_join))
+    missing = tuple(i for i in range(job.split_total) if i not in at_join)
     return JoinInfo(job.split_step, job.join_step, job.split_total, arrived, missing, job.joined)
 
 
-def tree(jobs: list[StoredJob], infos: list[JobInfo], now: float) -> CaseTree:
-    """The case of ``jobs`` (every job of one case, creation order) as a tree."""
+def tree(
+    jobs: list[StoredJob],
+    infos: list[JobInfo],
+    now: float,
+    arrived: dict[str, frozenset[int]] | None = None,
+) -> CaseTree:
+    """The case of ``jobs`` (every job of one case, creation order) as a tree.
+
+    ``arrived``: as ``Store.arrived_branches`` reads them, for the parents it names.
+    """
+    known = arrived or {}
     nodes = {
-        job.record.id: CaseNode(info, [], _split(job.record))
+        job.record.id: CaseNode(info, [], _split(job.record, known.get(job.record.id)))
         for job, info in zip(jobs, infos, strict=True)
     }
     root = None

@@ -27,7 +27,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors import _admin_views as views
@@ -203,20 +203,21 @@ class Admin:
             roots=cases_only,
         )
         found = self.store.query_jobs(query, limit=limit + 1, offset=offset, after=position)
-        items = [self._info(job) for job in found[:limit]]
+        items = self._infos(found[:limit])
         if len(found) <= limit:
             return Page(items, offset, limit, None, None)
         return Page(items, offset, limit, offset + limit, _cursor(found[limit - 1]))
 
     def job(self, job_id: str) -> JobInfo:
         """One job as last saved (``JobNotFoundError`` if the store has none by that id)."""
-        return self._info(self._stored(job_id))
+        return self._infos([self._stored(job_id)])[0]
 
     def case(self, job_id: str) -> CaseTree:
         """The case ``job_id`` belongs to, as a tree from its root."""
         stored = self._stored(job_id)
         jobs = self.store.case_jobs(stored.record.case_id)
-        return views.tree(jobs, [self._info(j) for j in jobs], time.time())
+        arrived = self._arrived(jobs)
+        return views.tree(jobs, self._infos(jobs, arrived), time.time(), arrived)
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         """The job's history, oldest first: steps run, waits, and operators' actions."""
@@ -230,7 +231,8 @@ class Admin:
         """
         asked = list(dict.fromkeys(job_ids))
         found = self.store.stored_jobs(asked)
-        return {job_id: self._info(found[job_id]) for job_id in asked if job_id in found}
+        jobs = [found[job_id] for job_id in asked if job_id in found]
+        return {job.record.id: info for job, info in zip(jobs, self._infos(jobs), strict=True)}
 
     def histories(self, job_ids: Iterable[str]) -> dict[str, list[HistoryEntry]]:
         """Several jobs' histories as ``history()`` gives each, read together, by id.
@@ -250,8 +252,23 @@ class Admin:
             raise JobNotFoundError(msg)
         return stored
 
-    def _info(self, job: StoredJob) -> JobInfo:
-        return views.info(job, self._workflows.get((job.record.workflow, job.record.version)))
+    def _infos(
+        self, jobs: Sequence[StoredJob], arrived: dict[str, frozenset[int]] | None = None
+    ) -> list[JobInfo]:
+        known = self._arrived(jobs) if arrived is None else arrived
+        return [
+            views.info(
+                job,
+                self._workflows.get((job.record.workflow, job.record.version)),
+                known.get(job.record.id),
+            )
+            for job in jobs
+        ]
+
+    def _arrived(self, jobs: Sequence[StoredJob]) -> dict[str, frozenset[int]]:
+        """The arrivals of the splits these jobs wait on (a SQL store keeps them apart)."""
+        parents = [job.record for job in jobs if views.waits_on_branches(job.record)]
+        return self.store.arrived_branches(parents) if parents else {}
 
     # -- actions -----------------------------------------------------------------------------
 

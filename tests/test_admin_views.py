@@ -15,12 +15,12 @@ def _waiting(step: str | None, due: float | None) -> JobRecord:
 
 
 def test_a_job_of_an_unknown_workflow_waits_for_an_event_or_its_timer_once_each():
-    assert _waiting_for(_waiting("gone", due=10.0), None) == ("an event or its timer", ())
-    assert _waiting_for(_waiting("gone", due=None), None) == ("a timer or an event", ())
+    assert _waiting_for(_waiting("gone", due=10.0), None, None) == ("an event or its timer", ())
+    assert _waiting_for(_waiting("gone", due=None), None, None) == ("a timer or an event", ())
 
 
 def test_a_known_wait_step_waits_for_its_timer():
-    assert _waiting_for(_waiting("pause", due=10.0), FLOW) == ("its timer", ())
+    assert _waiting_for(_waiting("pause", due=10.0), FLOW, None) == ("its timer", ())
 
 
 def test_a_takeover_shows_in_the_history_and_leaves_the_step_times_alone():

@@ -309,6 +309,15 @@ class Store(abc.ABC):
         """Every history row of ``job_id``, oldest first."""
         raise self._unsupported("step_history()")
 
+    def arrived_branches(self, parents: Sequence[JobRecord]) -> dict[str, frozenset[int]]:
+        """The branches of each parent's current split that have reached its join, by id.
+
+        For an operator's view of parents as ``stored_job`` read them. A store that counts
+        arrivals apart from the parent's record (the SQL stores, until the join fires)
+        reads them there.
+        """
+        return {parent.id: frozenset(parent.arrivals) for parent in parents}
+
     def stored_jobs(self, job_ids: Sequence[str]) -> dict[str, StoredJob]:
         """The jobs of ``job_ids`` as ``stored_job`` reads them, by id (missing ones left out).
 

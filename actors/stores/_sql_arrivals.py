@@ -13,6 +13,9 @@ from actors.stores._joins import ADD_ARRIVAL, COUNT_OF, PUT_COUNT, JoinCount
 from actors.stores._statements import Execute
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from actors._job import JobRecord
     from actors.stores._sql import SqlStore
 
 
@@ -78,3 +81,23 @@ def record_arrival(
         return counted
 
     return store._write(write, f"record an arrival at job {parent_id}")
+
+
+def arrived_branches(store: SqlStore, parents: Sequence[JobRecord]) -> dict[str, frozenset[int]]:
+    """The arrivals ``join_arrivals`` holds for each parent's split, and its record's.
+
+    For an operator's view (see ``Store.arrived_branches``): until its join fires, a
+    parent's arrivals are rows of their own, not in the parent's record.
+    """
+    out = {parent.id: set(parent.arrivals) for parent in parents}  # saved in its row
+    gens = {parent.id: parent.gen for parent in parents}
+    for among, params in store._id_lists(list(out)):
+        rows = store._read(
+            f"SELECT parent_id, gen, branch_index FROM join_arrivals WHERE parent_id {among}",
+            params,
+            "read the arrivals of splits",
+        )
+        for parent_id, gen, index in rows:
+            if gens.get(parent_id) == gen:  # an earlier pass of a loop: not this split
+                out[parent_id].add(int(index))
+    return {parent_id: frozenset(found) for parent_id, found in out.items()}
