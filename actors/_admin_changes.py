@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from actors._workflow import Workflow
 
-__all__ = ["cancel_change", "event_change", "retry_change"]
+__all__ = ["cancel_change", "event_change", "retry_change", "unchecked_problem"]
 
 _Change = tuple[list[JobRecord], list[HistoryRow], Any]
 
@@ -316,3 +316,19 @@ def event_change(
         return [job], history, EventOutcome.DELIVERED.value
 
     return change
+
+
+def unchecked_problem(job: JobRecord, given: Collection[tuple[str, int]], what: str) -> str | None:
+    """Why an action on ``job`` is refused when workflows were ``given`` but not its own.
+
+    The caller gave them to have the action checked against the job's workflow: one not
+    among them would let it through unchecked, unseen. ``None`` when none were given.
+    """
+    if not given or (job.workflow, job.version) in given:
+        return None
+    names = ", ".join(f"{name!r} version {version}" for name, version in sorted(given))
+    return (
+        f"job {shown_id(job.id)} is of workflow {job.workflow!r} version {job.version}, "
+        f"which is not among the workflows given ({names}), so {what} cannot be "
+        "checked against it: give its workflow too, or none to act unchecked"
+    )

@@ -89,10 +89,12 @@ class Mediator:
         tracer: wraps every step (``actors.tracing.OpenTelemetryTracer`` makes a span per
             step, one trace per case); none by default.
         tune_gc: while a Mediator runs, the cyclic garbage collector's first threshold
-            is raised to 10,000 (from CPython's 700) if it is lower, and put back when
-            the last Mediator of the process stops: the collector's walks over the
-            records a running engine keeps cost a fifth to a half of its time. ``False``
-            leaves the collector as it is.
+            is raised to 10,000 (CPython's default is 700) unless it is higher already or
+            0 (collection turned off); the last Mediator of the process to shut down
+            puts back the thresholds the first one found, unless the program changed
+            them meanwhile. A Mediator never shut down keeps it raised. The collector's
+            walks over the records a running engine keeps took about two fifths of W's
+            time in memory. ``False`` leaves the collector as it is.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
@@ -116,6 +118,9 @@ class Mediator:
         tune_gc: bool = True,
     ) -> None:
         workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
+        if not isinstance(tune_gc, bool):
+            msg = f"tune_gc must be True or False, got {tune_gc!r:.40}"
+            raise TypeError(msg)
         check_options(runners, runner_batch, lease_seconds, poll_interval)
         gate = AdmissionGate(capacity, full_mode)
         # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
@@ -167,7 +172,7 @@ class Mediator:
         if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
             self._ask(m.GetStats())
-        self._gc_held = bool(tune_gc)
+        self._gc_held = tune_gc
         if self._gc_held:
             _gc_pace.hold()
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors import _admin_views as views
-from actors._admin_changes import cancel_change, event_change, retry_change
+from actors._admin_changes import cancel_change, event_change, retry_change, unchecked_problem
 from actors._admin_delivery import ActionDelivery
 from actors._admin_model import (
     ActionRefusedError,
@@ -136,6 +136,8 @@ class Admin:
         self.mediator = mediator
         self.timeout = timeout
         self._workflows = {(wf.name, wf.version): wf for wf in workflows}
+        # Given by the caller: an action they check refuses a job of another workflow.
+        self._given = frozenset(self._workflows)
         if mediator is not None:
             engine = mediator._engine
             self._workflows.update(engine.workflows)
@@ -282,6 +284,8 @@ class Admin:
         stored = self._stored(job_id)
         record = stored.record
         workflow = self._workflows.get((record.workflow, record.version))
+        if from_step is not None:
+            self._check_given(record, f"--from / from_step={from_step!r}")
         attempt = None
         if from_step is not None:
             tried = [h.attempt for h in self.store.step_history(job_id) if h.step == from_step]
@@ -338,6 +342,7 @@ class Admin:
             raise ActionRefusedError(problem)
         job_id = correlation_id.partition("/")[0]
         record = self._stored(job_id).record
+        self._check_given(record, f"event {correlation_id!r}")
         return self._delivery.act(  # detail: the correlation id
             "event",
             record.case_id,
@@ -348,6 +353,11 @@ class Admin:
                 "event", record.case_id, job_id, [correlation_id, data, fault], self.operator
             ),
         )
+
+    def _check_given(self, job: JobRecord, what: str) -> None:
+        problem = unchecked_problem(job, self._given, what)
+        if problem is not None:
+            raise ActionRefusedError(problem)
 
     def _waits(self, job: JobRecord) -> set[str] | None:
         """The correlation ids ``job`` waits on at its step; ``None``: its workflow is unknown."""

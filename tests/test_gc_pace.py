@@ -105,3 +105,9 @@ def test_workflows_with_splits_and_joins_leave_no_reference_cycles():
                 gc.enable()
     # A cycle made per case (or per step) would number in the hundreds here.
     assert cyclic < 30, f"{cyclic} objects in reference cycles after 300 cases"
+
+
+def test_tune_gc_must_be_a_bool():
+    with pytest.raises(TypeError, match="tune_gc must be True or False, got 'false'"):
+        Mediator([one_step()], tune_gc="false")  # type: ignore[arg-type]
+    assert gc.get_threshold() == DEFAULT

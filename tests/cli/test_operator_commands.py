@@ -517,3 +517,20 @@ def test_events_send_with_workflows_refuses_an_event_the_step_does_not_wait_on(
         )
         assert admin.job("n1").due > due
     assert "Wait step 'rest' takes no event, but was sent an event by hand" in caplog.text
+
+
+def test_workflows_given_without_the_jobs_own_refuse_to_act_unchecked(
+    url: str, workdir: Path
+) -> None:
+    mod = write_module(workdir, NAPS)  # "nap" only; o1 and o2 are of workflow "order"
+    sent = run("events", "send", "o2/ask", "--store", url, "--workflows", mod)
+    retried = run("jobs", "retry", "o1", "--store", url, "--from", "nosuch", "--workflows", mod)
+    for result in (sent, retried):
+        assert result.exit_code == 3, result.output  # refused, as an action a case refuses
+        assert "is of workflow 'order' version 1, which is not among the workflows given " in (
+            " ".join(result.output.split())
+        )
+        assert "'nap' version 1" in result.output
+    with Admin(url) as admin:  # nothing was done
+        assert admin.job("o2").state is JobState.WAITING
+        assert admin.job("o1").state is JobState.FAULTED
