@@ -21,7 +21,7 @@ from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
-from actors._mediator_options import check_options
+from actors._mediator_options import check_options, warn_short_lease
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
@@ -153,6 +153,7 @@ class Mediator:
         # on a shared store, only the cases no live worker holds.
         now = config.clock.now()
         if the_store.shared:
+            warn_short_lease(lease_seconds, poll_interval)
             the_store.owner = config.owner
             the_store.lease_seconds = lease_seconds
             resume = the_store.claim(

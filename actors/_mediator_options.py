@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors._engine import job_log, logger
 from actors._seconds import seconds_problem
 
-__all__ = ["MAX_RUNNERS", "check_options"]
+__all__ = ["MAX_RUNNERS", "check_options", "warn_short_lease"]
 
 MAX_RUNNERS = 1024
 """The most runners: each is a thread (about 20 KB resident and 8 MiB of address space for
@@ -39,3 +40,21 @@ def check_options(runners: Any, runner_batch: Any, lease_seconds: Any, poll_inte
         ):
             msg = f"{name} must be a finite number of seconds > 0, got {seconds!r:.60}"
             raise ValueError(msg)
+
+
+def warn_short_lease(lease_seconds: float, poll_interval: float) -> None:
+    """Warn of a lease on a shared store that one late renewal would let lapse.
+
+    A worker renews its lease once per poll: shorter than two polls, it lapses whenever
+    a renewal comes late, and other workers take its cases over while it runs them
+    (``actors worker`` refuses such options; a Mediator warns, and runs as told).
+    """
+    if lease_seconds < 2 * poll_interval:
+        logger.warning(
+            "lease_seconds=%g is less than twice poll_interval=%g: this worker renews its "
+            "lease once per poll, so one late renewal lets it lapse, and other workers then "
+            "take its cases over while it runs them",
+            lease_seconds,
+            poll_interval,
+            extra=job_log(None),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
@@ -421,3 +422,20 @@ def test_lease_and_poll_seconds_must_be_finite_and_positive(name: str, seconds: 
     """A negative lease made every worker's cases lapse at once: no step ever ran."""
     with pytest.raises(ValueError, match=f"{name} must be a finite number of seconds > 0"):
         Mediator([simple()], **{name: seconds})
+
+
+def test_a_lease_shorter_than_two_polls_on_a_shared_store_is_warned_of(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    flow = Workflow("one", [Sequential("a", lambda d: None)], start="a")
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with caplog.at_level(logging.WARNING, logger="actors"):
+        Mediator([flow], store=url, lease_seconds=1.0, poll_interval=10.0).shutdown()
+        Mediator([flow], store=url, lease_seconds=20.0, poll_interval=10.0).shutdown()
+        Mediator([flow], lease_seconds=1.0, poll_interval=10.0).shutdown()  # memory: no lease
+    warned = [r.getMessage() for r in caplog.records if "lease_seconds=" in r.getMessage()]
+    assert warned == [
+        "lease_seconds=1 is less than twice poll_interval=10: this worker renews its lease "
+        "once per poll, so one late renewal lets it lapse, and other workers then take its "
+        "cases over while it runs them"
+    ]

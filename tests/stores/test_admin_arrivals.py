@@ -30,8 +30,10 @@ def test_a_waiting_parent_and_its_tree_name_the_branches_that_arrived(store):
         mediator.schedule("fan", {}, job_id="fan-1")
         admin = Admin(store, workflows=[FLOW])
         wait_until(
-            lambda: sum(job.job.state is JobState.DONE for job in admin.case("fan-1").root.children)
-            == 1,
+            lambda: (
+                sum(job.job.state is JobState.DONE for job in admin.case("fan-1").root.children)
+                == 1
+            ),
             "the quick branch to reach the join",
         )
         parent = admin.job("fan-1")
