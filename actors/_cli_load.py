@@ -72,7 +72,12 @@ def load_workflows(ref: str) -> list[Workflow]:
                 raise BadArgumentError(msg) from None
         found = _as_workflows(value)
         if not found:
-            kind = "an empty list" if value in ([], ()) else f"a {type(value).__name__}"
+            name = type(value).__name__
+            kind = (
+                "an empty list"
+                if value in ([], ())
+                else f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+            )
             msg = f"{ref!r} is {kind}, not a Workflow or a list of Workflows"
             raise BadArgumentError(msg)
         return found

@@ -53,7 +53,7 @@ def test_graph_uses_a_workflows_list(runner: CliRunner, workdir: Path) -> None:
         ("no_such_module_xyz:FLOW", "no module named 'no_such_module_xyz'"),
         ("no_such_module_xyz.sub:FLOW", "no module named 'no_such_module_xyz'"),
         ("{mod}:MISSING", "module '{mod}' has no attribute 'MISSING'"),
-        ("{mod}:NOT_A_FLOW", "'{mod}:NOT_A_FLOW' is a int, not a Workflow"),
+        ("{mod}:NOT_A_FLOW", "'{mod}:NOT_A_FLOW' is an int, not a Workflow"),
         ("{mod}:noop", "is a function, not a Workflow"),
         ("{mod}:", "is not a reference"),
         (":FIRST", "is not a reference"),
