@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admin_model import ActionRefusedError
 from actors._cases import shown_id
 from actors._errors import JobNotFoundError
-from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault, cancel_reason
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason
 from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import CaseChange, HistoryRow, StoredJob
 
@@ -182,7 +182,7 @@ def _wait_again(parent: JobRecord, records: dict[str, JobRecord]) -> None:
             and kid.parent_gen == parent.gen
             and kid.state is JobState.FAULTED
         ):
-            parent.branch_error = parent.branch_error or branch_fault(kid)
+            parent.branch_error = branch_faulted(parent.branch_error, kid)
 
 
 def _reset(job: JobRecord, step: str, attempt: int | None, saves: dict[str, JobRecord]) -> None:

@@ -21,7 +21,7 @@ from actors._case_effects import (
     Withdraw,
     split_outcome,
 )
-from actors._job import FINAL_STATES, JobRecord, JobState, branch_fault, cancel_reason
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason
 from actors._redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -33,10 +33,15 @@ __all__ = ["CaseBook"]
 class CaseBook:
     """Jobs held by the Scheduler, the live branches of each split, and jobs held open.
 
-    ``first_wins(parent, join_step)`` tells whether that join is a Discriminator.
+    ``first_wins(parent, join_step)`` tells whether that join is a Discriminator;
+    ``join_of(parent)`` which join the workflow leads ``parent``'s split to, if one.
     """
 
-    def __init__(self, first_wins: Callable[[JobRecord, str], bool]) -> None:
+    def __init__(
+        self,
+        first_wins: Callable[[JobRecord, str], bool],
+        join_of: Callable[[JobRecord], str | None] = lambda parent: None,
+    ) -> None:
         self.jobs: dict[str, JobRecord] = {}
         self.kids: dict[str, set[str]] = {}
         # Jobs whose own thread ended while branches of theirs still run (after a
@@ -54,6 +59,7 @@ class CaseBook:
         # reads or writes them meanwhile but their id and case id, which never change.
         self.out: set[str] = set()
         self._first_wins = first_wins
+        self._join_of = join_of
 
     # -- messages ------------------------------------------------------------------------
 
@@ -230,8 +236,8 @@ class CaseBook:
     ) -> JobRecord | None:
         """Count ``child``'s end on ``parent``; ``parent`` if it is over now (to finalize)."""
         if not (parent.joined or child.parent_gen != parent.gen):
-            if child.state is JobState.FAULTED and parent.branch_error is None:
-                parent.branch_error = branch_fault(child)
+            if child.state is JobState.FAULTED:
+                parent.branch_error = branch_faulted(parent.branch_error, child)
             elif child.state is JobState.CANCELLED:
                 parent.branch_cancelled = True
         if parent.id in self.held:  # its own thread had already ended
@@ -249,8 +255,13 @@ class CaseBook:
             and parent.split_total
             and parent.state is JobState.WAITING
         ):
-            return parent if self._close(parent, *split_outcome(parent), effects) else None
+            return parent if self._close(parent, *self._outcome(parent), effects) else None
         return None
+
+    def _outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
+        """``split_outcome`` of ``parent``, naming its join by the workflow if none arrived."""
+        unnamed = parent.branch_error is not None and parent.join_step is None
+        return split_outcome(parent, self._join_of(parent) if unnamed else None)
 
     def cancel(self, job: JobRecord, why: str) -> list[Effect]:
         """Cancel ``job`` and every branch of it the tree holds.
@@ -333,7 +344,7 @@ class CaseBook:
             parent.event = ("join", join, None)
             parent.state = JobState.READY
             return [Save(parent), self.hand_over(parent)]
-        return self.end(parent, *split_outcome(parent))
+        return self.end(parent, *self._outcome(parent))
 
     def stop(self, job: JobRecord, why: str) -> bool:
         """A runner has ``job``: note the cancel for its return. ``False``: noted before.

@@ -75,14 +75,19 @@ class Withdraw:
 Effect = Save | Ready | Park | Finished | Cancel | Withdraw
 
 
-def split_outcome(parent: JobRecord) -> tuple[JobState, str | None]:
-    """How a split that no join continued ends, once all its branches have ended."""
+def split_outcome(parent: JobRecord, join: str | None = None) -> tuple[JobState, str | None]:
+    """How a split that no join continued ends, once all its branches have ended.
+
+    ``join``: the join its branches lead to in the workflow, named when a branch faulted
+    and none arrived to name it (``CaseStore.join_of``).
+    """
     if parent.cancel_requested or parent.branch_cancelled:
         return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
-    if parent.arrivals:
+    join = parent.join_step or join
+    if parent.arrivals or (parent.branch_error and join is not None):
         got = f"{len(parent.arrivals)} of {parent.split_total}"
         why = parent.branch_error or "the others ended without reaching it"
-        return JobState.FAULTED, f"join {parent.join_step!r} got {got} branches: {why}"
+        return JobState.FAULTED, f"join {join!r} got {got} branches: {why}"
     if parent.branch_error:
         return JobState.FAULTED, parent.branch_error
     return JobState.DONE, None

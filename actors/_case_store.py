@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from actors._errors import UnknownWorkflowError
 from actors._runner import correlations_for
 from actors._slice_end import back_to_saved_data
+from actors._split_join import split_join
 from actors._steps import Discriminator
 
 if TYPE_CHECKING:
@@ -58,13 +59,15 @@ class CaseReads(Protocol):
 class CaseStore:
     """``CaseReads`` over one engine's store and workflows."""
 
-    __slots__ = ("_c", "_first_wins")
+    __slots__ = ("_c", "_first_wins", "_joins")
 
     def __init__(self, config: EngineConfig) -> None:
         self._c = config
         # Whether a join step is a Discriminator, by (workflow, version, step): asked on
         # every branch arrival, and workflows never change.
         self._first_wins: dict[tuple[str, int, str], bool] = {}
+        # The join of a split step, by (workflow, version, split): its walk is done once.
+        self._joins: dict[tuple[str, int, str], str | None] = {}
 
     def first_wins(self, parent: JobRecord, join_step: str) -> bool:
         """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""
@@ -74,6 +77,19 @@ class CaseStore:
             join = self._c.workflow(parent.workflow, parent.version).step(join_step)
             first_wins = self._first_wins[key] = isinstance(join, Discriminator)
         return first_wins
+
+    def join_of(self, parent: JobRecord) -> str | None:
+        """The join ``parent``'s split leads to in its workflow (``split_join``; cached)."""
+        if parent.split_step is None:
+            return None
+        key = (parent.workflow, parent.version, parent.split_step)
+        if key not in self._joins:
+            try:
+                wf = self._c.workflow(parent.workflow, parent.version)
+            except UnknownWorkflowError:
+                return None
+            self._joins[key] = split_join(wf, parent.split_step)
+        return self._joins[key]
 
     @property
     def shared(self) -> bool:

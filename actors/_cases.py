@@ -36,8 +36,8 @@ room for the columns indexed beside an id. (SQLite would take longer ones; one r
 every store lets a case move from one to another.)"""
 
 ID_RULE = (
-    "a non-empty string without '/' or control characters (NUL, newline, tab...), "
-    f"at most {MAX_ID_LENGTH} characters long"
+    "a non-empty string without '/' or control characters (NUL, newline, tab, escape, "
+    f"bidirectional override...), at most {MAX_ID_LENGTH} characters long"
 )
 """What a case id is, as error messages and the docs say it."""
 

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import click
 
-from actors._cases import shown_id
+from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._cli_input import text_problem
 from actors._redact import mask_secrets
 
@@ -68,7 +68,11 @@ class Seconds(click.FloatRange):
 
 
 def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A click callback: an id given as bytes that are not UTF-8 is named, not a traceback."""
+    """A click callback: an id given as bytes that are not UTF-8 is named, not a traceback.
+
+    Text only: a correlation id's step and event names may hold what an id may not
+    (``admin._correlation_id_problem`` checks its JOB by ``ID_RULE``).
+    """
     if isinstance(value, str):
         problem = text_problem(value)
         if problem is not None:
@@ -77,12 +81,14 @@ def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> An
 
 
 def id_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """A click callback for a job's ID: text, not empty, no ``/`` (no job could have it)."""
+    """A click callback for a job's ID: an id a job could have (``ID_RULE``), else exit 2.
+
+    The engine makes and takes only such ids (a case's, a branch's, an ``ids`` factory's),
+    so one that fails the rule names no job: the argument is wrong, not the store.
+    """
     value = text_argument(ctx, param, value)
-    if isinstance(value, str) and (not value or "/" in value or "\x00" in value):
-        msg = (
-            f"{param.metavar or 'ID'} {shown_id(value)} is not a job id "
-            "(no job id is empty or holds '/' or NUL)"
-        )
-        raise BadArgumentError(msg)
+    if isinstance(value, str) and not valid_id(value):
+        name = param.metavar or "ID"
+        flaw = id_flaw(value)  # the control character, escaped, and where it is
+        raise BadArgumentError(f"{name} {shown_id(value)}{flaw} is not a job id (one is {ID_RULE})")
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ __all__ = [
     "JobState",
     "StepContext",
     "branch_fault",
+    "branch_faulted",
     "cancel_reason",
     "said_once",
 ]
@@ -113,7 +115,8 @@ class JobRecord:
 
     The split fields live on a job that has split: how many branches it started, how
     many have not yet ended, the datas of those that arrived at its join (by branch
-    index), and the first unhandled branch error.
+    index), and the unhandled fault of the branch with the lowest index, with how many
+    faulted (``branch_faulted``).
     """
 
     id: str
@@ -301,3 +304,30 @@ def branch_fault(branch: JobRecord) -> str:
         error = f"{error[:_QUOTED_HEAD]} [... {left_out:,} characters ...] {error[-_QUOTED_TAIL:]}"
     where = f"branch {branch.branch_index} (job {branch.id}) faulted at step {branch.step!r}"
     return f"{where}: {error}"
+
+
+# How a parent's ``branch_error`` starts when it quotes a branch's fault (``branch_fault``),
+# after how many of its split's branches faulted when more than one did.
+_QUOTE_START = re.compile(r"(?:(\d+) branches faulted; )?(branch (\d+) \(job )")
+
+
+def branch_faulted(recorded: str | None, branch: JobRecord) -> str:
+    """A split's parent's ``branch_error`` once ``branch`` faulted too (``recorded`` before).
+
+    It quotes the fault of the faulted branch with the lowest index and, when more than one
+    faulted, says how many (``2 branches faulted; branch 0 (job ...) faulted at ...``): the
+    same whatever order the branches ended in. A ``recorded`` error that quotes no fault
+    (branches that met at different joins) is kept.
+    """
+    if recorded is None:
+        return branch_fault(branch)
+    found = _QUOTE_START.match(recorded)
+    if found is None:
+        return recorded
+    index = int(found.group(3))
+    if branch.branch_index == index:  # counted: a store faulting an unreadable row tells its parent
+        return recorded
+    quoted = recorded[found.start(2) :]
+    if branch.branch_index is not None and branch.branch_index < index:
+        quoted = branch_fault(branch)
+    return f"{int(found.group(1) or 1) + 1} branches faulted; {quoted}"

@@ -45,7 +45,7 @@ from actors._admin_model import (
     Page,
     PruneResult,
 )
-from actors._cases import shown_id
+from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
@@ -408,11 +408,21 @@ def _position(cursor: str) -> tuple[float, str]:
 
 
 def _correlation_id_problem(correlation_id: str) -> str | None:
-    """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``)."""
+    """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``).
+
+    Its JOB must be an id a job could have (``ID_RULE``); step and event names hold no
+    ``/`` (``Workflow`` refuses them) but may hold what an id may not.
+    """
     parts = correlation_id.split("/")
-    if 2 <= len(parts) <= 3 and all(parts):  # names hold no "/" (Workflow refuses them)
-        return None
-    return (
-        f"{correlation_id!r} is not a correlation id: write JOB/STEP (a request's "
-        "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
-    )
+    if not (2 <= len(parts) <= 3 and all(parts)):
+        return (
+            f"{shown_id(correlation_id)} is not a correlation id: write JOB/STEP (a request's "
+            "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+        )
+    job_id = parts[0]
+    if not valid_id(job_id):
+        return (
+            f"{shown_id(correlation_id)} is not a correlation id: its JOB "
+            f"{shown_id(job_id)}{id_flaw(job_id)} is no job id (one is {ID_RULE})"
+        )
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -534,7 +535,7 @@ def test_the_losing_branches_of_a_discriminator_end_cancelled_saying_why() -> No
     assert loser.error == "a sibling won the Discriminator"
 
 
-def test_a_discriminator_no_branch_reaches_faults_with_the_first_branch_error() -> None:
+def test_a_discriminator_no_branch_reaches_faults_naming_it_and_the_lowest_branch() -> None:
     def boom(message: str) -> Any:
         def task(data: Any) -> None:
             raise RuntimeError(message)
@@ -552,11 +553,61 @@ def test_a_discriminator_no_branch_reaches_faults_with_the_first_branch_error() 
         ],
         start="race",
     )
-    job = run(flow, {}, runners=1)  # one runner: branch 0 faults first
+    job = run(flow, {})  # in whichever order the branches fault
     assert (job.state, job.step) == (JobState.FAULTED, "race")
-    assert (job.error or "").startswith("branch 0 (job ")
-    assert "RuntimeError: first" in (job.error or "")
-    assert "second" not in (job.error or "")
+    assert re.fullmatch(
+        r"join 'first' got 0 of 2 branches: 2 branches faulted; branch 0 \(job \w+\) "
+        r"faulted at step 'a': RuntimeError: first \(attempt 1\)",
+        job.error or "",
+    ), job.error
+
+
+def test_a_split_without_a_join_names_the_lowest_of_its_faulted_branches() -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError(f"{data['i']} broke")
+
+    flow = Workflow(
+        "no_join",
+        [
+            ParallelSplit("split", branches=lambda d: [{"i": i} for i in range(5)], each="x"),
+            Sequential("x", boom),
+        ],
+        start="split",
+    )
+    job = run(flow, {}, runners=3)
+    assert (job.state, job.step) == (JobState.FAULTED, "split")
+    assert re.fullmatch(  # no join to name: none is reached
+        r"5 branches faulted; branch 0 \(job \w+\) faulted at step 'x': "
+        r"RuntimeError: 0 broke \(attempt 1\)",
+        job.error or "",
+    ), job.error
+
+
+def test_a_join_none_arrived_at_is_the_one_of_the_split_not_of_one_nested_in_a_branch() -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("broke")
+
+    flow = Workflow(
+        "nested",
+        [
+            ParallelSplit("outer", branches=["inner", "y"]),
+            ParallelSplit("inner", branches=["p", "q"]),
+            Sequential("p", setter("p"), next="inner_join"),
+            Sequential("q", setter("q"), next="inner_join"),
+            Synchronize("inner_join", next="z"),
+            Sequential("z", boom, next="outer_join"),
+            Sequential("y", boom, next="outer_join"),
+            Synchronize("outer_join"),
+        ],
+        start="outer",
+    )
+    job = run(flow, {})
+    assert (job.state, job.step) == (JobState.FAULTED, "outer")
+    assert re.fullmatch(
+        r"join 'outer_join' got 0 of 2 branches: 2 branches faulted; branch 0 \(job \w+\) "
+        r"faulted at step 'z': RuntimeError: broke \(attempt 1\)",
+        job.error or "",
+    ), job.error
 
 
 def test_loop_back_to_an_earlier_step() -> None:

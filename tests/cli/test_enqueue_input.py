@@ -205,7 +205,8 @@ def test_a_bad_id_is_a_bad_argument_without_a_class_name(
     line = _refused(_enqueue(runner, workdir, "--data", "{}", "--id", job_id))
     assert line == (
         f"actors: error: --id {job_id!r} is not a case id (a non-empty string without '/' "
-        "or control characters (NUL, newline, tab...), at most 500 characters long)"
+        "or control characters (NUL, newline, tab, escape, bidirectional override...), "
+        "at most 500 characters long)"
     )
 
 

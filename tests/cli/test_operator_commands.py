@@ -23,11 +23,12 @@ from cli_support import write_module
 from click.testing import CliRunner
 
 from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
+from actors._cases import ID_RULE
 from actors._cli import main
 from actors._cli_jobs import parse_age
 from actors._cli_load import load_workflows
 from actors._cli_worker import _log_to_stderr
-from actors.admin import Admin
+from actors.admin import ActionRefusedError, Admin
 
 BROKEN = {"pay": True}
 
@@ -462,17 +463,61 @@ def test_an_id_no_job_could_have_is_a_bad_argument(
 
 
 @pytest.mark.parametrize("command", [["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"]])
-def test_a_long_unknown_id_is_named_cut_short_and_a_bad_one_by_the_rule(
+def test_a_long_id_is_named_cut_short_and_a_bad_one_by_the_rule(
     tmp_path: Path, command: list[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
     long = CliRunner().invoke(main, [*command, "x" * 5_000, "--store", url])
-    assert long.exit_code != 0
+    assert long.exit_code == 2  # longer than any id: no job could have it
     assert "(5,000 characters)" in long.stderr and "x" * 100 not in long.stderr
     bad = CliRunner().invoke(main, [*command, "a\x00b", "--store", url])
     assert bad.exit_code == 2
-    assert "is not a job id (no job id is empty or holds '/' or NUL)" in bad.stderr
+    flaw = "(control character '\\x00' at position 1)"
+    assert f"ID 'a\\x00b' {flaw} is not a job id (one is {ID_RULE})" in bad.stderr
+
+
+# An escape that would clear the screen, the C1 CSI, a right-to-left override that would
+# draw the rest of the line backwards, tab, newline, DEL, a line separator.
+NO_ID_CHARACTERS = ["\x1b", "\x9b", "\u202e", "\u2066", "\t", "\n", "\x7f", "\u2028"]
+
+
+@pytest.mark.parametrize("command", [["jobs", "show"], ["jobs", "cancel"], ["jobs", "retry"]])
+@pytest.mark.parametrize("char", NO_ID_CHARACTERS)
+def test_an_id_holding_what_no_id_holds_is_a_bad_argument_shown_escaped(
+    tmp_path: Path, command: list[str], char: str
+) -> None:
+    """Such an id was looked up and reported as ``no job`` (exit 1), the character raw."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
+    given = f"nap-3{char}[2J"
+    result = CliRunner().invoke(main, [*command, given, "--store", url])
+    assert result.exit_code == 2, result.output
+    shown = repr(char)[1:-1]
+    assert result.stderr == (
+        f"actors: error: ID 'nap-3{shown}[2J' (control character '{shown}' at position 5) "
+        f"is not a job id (one is {ID_RULE})\n"
+    )
+    assert char not in result.stderr.removesuffix("\n")  # one line, the character escaped
+
+
+@pytest.mark.parametrize("char", NO_ID_CHARACTERS)
+def test_events_send_to_a_job_id_no_job_could_have_is_a_bad_argument(
+    tmp_path: Path, char: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    Mediator([Workflow("w", [Sequential("a", lambda d: None)], start="a")], store=url).shutdown()
+    result = CliRunner().invoke(main, ["events", "send", f"nap-3{char}/rest", "--store", url])
+    assert result.exit_code == 2, result.output
+    shown = repr(char)[1:-1]
+    assert result.stderr == (
+        f"actors: error: 'nap-3{shown}/rest' is not a correlation id: its JOB "
+        f"'nap-3{shown}' (control character '{shown}' at position 5) is no job id "
+        f"(one is {ID_RULE})\n"
+    )
+    assert char not in result.stderr.removesuffix("\n")  # one line, the character escaped
+    with Admin(url) as admin, pytest.raises(ActionRefusedError, match="is no job id"):
+        admin.send_event(f"nap-3{char}/rest")  # as the dashboard sends it
 
 
 NAPS = """

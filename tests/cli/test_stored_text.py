@@ -33,7 +33,8 @@ def _fail(data: dict) -> None:
 @pytest.fixture
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     # Ids with control characters are refused now; a store an earlier version wrote may
-    # hold them, and the commands must still show them escaped.
+    # hold them, and the commands must still show them escaped. (The commands taking an
+    # ID refuse such an id too, by the same rule: lifted here for them as well.)
     monkeypatch.setattr(actors._cases, "_CONTROL", re.compile("(?!)"))
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     flow = Workflow("import", [Sequential("read", _fail)], start="read")

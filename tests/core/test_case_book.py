@@ -78,7 +78,7 @@ def branch(index: int) -> JobRecord:
 
 @given(splits())
 def test_a_split_joins_or_ends_once_in_any_order(split: Split) -> None:
-    tree = CaseBook(lambda parent, join: split.first_wins)
+    tree = CaseBook(lambda parent, join: split.first_wins, lambda parent: "join")
     parent = parent_of(split)
     effects: list[Effect] = []
     for kind, index in split.order:
@@ -113,6 +113,13 @@ def test_a_split_joins_or_ends_once_in_any_order(split: Split) -> None:
         assert parent.state is state
         if arrived:
             assert parent.state is not JobState.DONE  # a join that got some branches only
+        faulted = [i for i, end in enumerate(split.ends) if end is JobState.FAULTED]
+        if faulted and JobState.CANCELLED not in split.ends:
+            # The lowest faulted branch, and how many faulted, whatever order they ended in.
+            quote = f"branch {faulted[0]} (job p.{faulted[0]}) faulted at step 'b': None"
+            many = f"{len(faulted)} branches faulted; " if len(faulted) > 1 else ""
+            got = f"{len(arrived)} of {split.branches}"
+            assert parent.error == f"join 'join' got {got} branches: {many}{quote}"
         assert [e.job.id for e in effects if isinstance(e, Finished)].count("p") == 1
     for i in range(split.branches):  # each branch finished once, a repeated arrival or not
         assert [e.job.id for e in effects if isinstance(e, Finished)].count(f"p.{i}") == 1
