@@ -46,6 +46,9 @@ class CaseReads(Protocol):
     def holder(self, case_id: str) -> str | None:
         """Which worker holds case ``case_id``'s lease (a shared store's)."""
 
+    def ended_branches(self, parent: JobRecord) -> list[JobRecord]:
+        """The branches of ``parent``'s current split saved FAULTED or CANCELLED."""
+
     def workflow(self, name: str, version: int) -> Workflow:
         """The registered workflow (``UnknownWorkflowError`` if this worker lacks it)."""
 
@@ -107,6 +110,9 @@ class CaseStore:
 
     def holder(self, case_id: str) -> str | None:
         return self._c.store.lease_owners([case_id]).get(case_id)
+
+    def ended_branches(self, parent: JobRecord) -> list[JobRecord]:
+        return self._c.store.ended_branches(parent)
 
     def workflow(self, name: str, version: int) -> Workflow:
         return self._c.workflow(name, version)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
-from actors._job import cancel_reason
+from actors._job import JobState, branch_faulted, cancel_reason
 from actors._saved_wait import saved_wait_problem
 from actors._served import UnservedLog
 from actors._slice_end import parent_missing
@@ -83,6 +83,8 @@ class Recovery:
         except (UnknownWorkflowError, KeyError) as exc:
             problem = exc.args[0] if exc.args else str(exc)
         if problem is None:
+            if job.state is JobState.WAITING and job.split_total and not job.joined:
+                _count_ended_branches(job, store)
             return Resume(job, wf.steps)
         why = f"cannot resume job {job.id}: {problem}"
         # Said here as a runner says a fault: nothing else tells an operator why.
@@ -141,3 +143,18 @@ class Recovery:
             extra=job_log(saved),
         )
         return saved
+
+
+def _count_ended_branches(parent: JobRecord, store: CaseReads) -> None:
+    """Note on ``parent`` the faults and cancels of its split's branches that ended already.
+
+    The worker that ran the split counted them on the parent as each branch ended, and
+    saved them with the parent's next save: if it stopped in between, the branches' own
+    rows are all that tell. Left uncounted, a split whose branches all faulted would end
+    DONE, and a join would not name the branch that faulted.
+    """
+    for branch in store.ended_branches(parent):
+        if branch.state is JobState.FAULTED:
+            parent.branch_error = branch_faulted(parent.branch_error, branch)
+        else:
+            parent.branch_cancelled = True

@@ -309,6 +309,26 @@ class Store(abc.ABC):
         """Every history row of ``job_id``, oldest first."""
         raise self._unsupported("step_history()")
 
+    def ended_branches(self, parent: JobRecord) -> list[JobRecord]:
+        """The branches of ``parent``'s current split saved FAULTED or CANCELLED, by index.
+
+        Read when a worker takes over a parent that waits on its split: the faults its
+        last worker counted as the branches ended were not saved with the parent yet.
+        A store without ``case_jobs`` (a custom one) reports none.
+        """
+        try:
+            jobs = self.case_jobs(parent.case_id)
+        except NotImplementedError:
+            return []
+        ended = [
+            job.record
+            for job in jobs
+            if job.record.parent_id == parent.id
+            and job.record.parent_gen == parent.gen
+            and job.record.state._value_ in ("faulted", "cancelled")
+        ]
+        return sorted(ended, key=lambda record: record.branch_index or 0)
+
     def arrived_branches(self, parents: Sequence[JobRecord]) -> dict[str, frozenset[int]]:
         """The branches of each parent's current split that have reached its join, by id.
 

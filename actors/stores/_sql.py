@@ -400,3 +400,4 @@ class SqlStore(SqlAdmin, Store):
     # Join arrivals (``_sql_arrivals``).
     record_arrival = sql_arrivals.record_arrival
     arrived_branches = sql_arrivals.arrived_branches
+    ended_branches = sql_arrivals.ended_branches

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors.stores._group import Arrival, Slice
 from actors.stores._joins import ADD_ARRIVAL, COUNT_OF, PUT_COUNT, JoinCount
-from actors.stores._statements import Execute
+from actors.stores._statements import CANCELLED_VALUE, FAULTED_VALUE, SELECT_LIST, Execute
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -101,3 +101,14 @@ def arrived_branches(store: SqlStore, parents: Sequence[JobRecord]) -> dict[str,
             if gens.get(parent_id) == gen:  # an earlier pass of a loop: not this split
                 out[parent_id].add(int(index))
     return {parent_id: frozenset(found) for parent_id, found in out.items()}
+
+
+def ended_branches(store: SqlStore, parent: JobRecord) -> list[JobRecord]:
+    """``Store.ended_branches``: the case's rows of those branches, found by their state."""
+    rows = store._read(
+        f"SELECT {SELECT_LIST} FROM jobs WHERE case_id = ? AND parent_id = ? AND state IN (?, ?)",
+        (parent.case_id, parent.id, FAULTED_VALUE, CANCELLED_VALUE),
+        f"read the ended branches of {parent.id}",
+    )
+    ended = [record for record in store._records(rows) if record.parent_gen == parent.gen]
+    return sorted(ended, key=lambda record: record.branch_index or 0)

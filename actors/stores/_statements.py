@@ -12,6 +12,7 @@ from typing import Any
 from actors._job import FINAL_STATES, JobRecord, JobState
 
 __all__ = [
+    "CANCELLED_VALUE",
     "COLUMNS",
     "DATA_AT",
     "FAULTED_VALUE",
@@ -89,6 +90,7 @@ RUNNING_VALUE = JobState.RUNNING.value
 READY_VALUE = JobState.READY.value
 WAITING_VALUE = JobState.WAITING.value
 FAULTED_VALUE = JobState.FAULTED.value
+CANCELLED_VALUE = JobState.CANCELLED.value
 
 # The record's own columns, in the order of JobRecord's fields.
 COLUMNS = (
