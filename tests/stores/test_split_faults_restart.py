@@ -33,8 +33,7 @@ def _split_left_by_a_stopped_worker(store, ends: dict[int, JobState]) -> None:
     store.create(parent)
     parent.state, parent.split_step, parent.split_total = JobState.WAITING, "fan", 3
     branches = [
-        record(f"c.{i}", case_id="c", step=f"b{i}", parent_id="c", branch_index=i)
-        for i in range(3)
+        record(f"c.{i}", case_id="c", step=f"b{i}", parent_id="c", branch_index=i) for i in range(3)
     ]
     store.save_split(parent, branches)
     for i, state in ends.items():
