@@ -7,7 +7,7 @@ objects and its middle one every tenth time, walking each time every young objec
 survived, so with an engine running it walks mostly live records and frees nothing: the
 engine's hot path makes no reference cycles (a test checks it), so reference counting
 frees every record it drops. On workload W in memory those walks, and the stalls they
-cause the other threads, cost between a fifth and a half of the engine's time, and most
+cause the other threads, cost between a quarter and two fifths of the engine's time, and most
 of the run-to-run spread (see ``benchmarks/README.md``).
 
 So while at least one Mediator runs in the process, the first threshold is raised to

@@ -93,8 +93,8 @@ class Mediator:
             0 (collection turned off); the last Mediator of the process to shut down
             puts back the thresholds the first one found, unless the program changed
             them meanwhile. A Mediator never shut down keeps it raised. The collector's
-            walks over the records a running engine keeps took about two fifths of W's
-            time in memory. ``False`` leaves the collector as it is.
+            walks over the records a running engine keeps cost a quarter to two fifths
+            of W's time in memory. ``False`` leaves the collector as it is.
     """
 
     def __init__(  # noqa: PLR0913 - every option is a keyword with a default
