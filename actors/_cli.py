@@ -103,14 +103,40 @@ workflows_option = click.option(
 )
 
 
+# What click raises to show a group's help when it is given no arguments (click 8.2 on).
+_HELP_INSTEAD: tuple[type[BaseException], ...] = tuple(
+    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
+)
+
+
 class _Group(click.Group):
     """Turns errors the engine raises on purpose into one-line messages, never tracebacks."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # an option of the program itself (actors --bogus)
+            if isinstance(exc, _HELP_INSTEAD):
+                raise  # no arguments at all: the help is shown, as asked
+            raise BadArgumentError(f"{exc.format_message()} (see 'actors --help')") from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
+        except click.UsageError as exc:  # a bad option or argument: one line too
+            if isinstance(exc, _HELP_INSTEAD):
+                raise  # a group given no command (actors jobs): its help is shown
+            where = exc.ctx.command_path if exc.ctx is not None else "actors"
+            message = mask_secrets(exc.format_message())
+            raise BadArgumentError(f"{message} (see '{where} --help')") from None
         except click.ClickException as exc:  # click's own usage errors may quote a URL
             masked = mask_secrets(exc.message)
             if masked == exc.message:

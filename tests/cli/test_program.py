@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_support import one_error_line
 from click.testing import CliRunner
 
 from actors._cli import main
@@ -56,3 +57,29 @@ def test_version(runner: CliRunner) -> None:
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert __version__ in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["demo", "--orders", "abc"], "Invalid value for '--orders'"),
+        (["jobs", "show"], "Missing argument 'ID'."),
+        (["jobs", "list", "--state", "bogus"], "Invalid value for '--state'"),
+        (["jobs", "bogus"], "No such command 'bogus'."),
+        (["--bogus"], "No such option '--bogus'."),
+    ],
+)
+def test_a_bad_option_or_argument_is_one_error_line_naming_the_help(
+    runner: CliRunner, args: list[str], expected: str
+) -> None:
+    result = runner.invoke(main, args)
+    line = one_error_line(result)
+    assert result.exit_code == 2
+    assert expected in line
+    assert line.endswith("--help')")
+
+
+def test_a_group_given_nothing_shows_its_help(runner: CliRunner) -> None:
+    for args in ([], ["jobs"]):
+        result = runner.invoke(main, args)
+        assert "Usage: " in result.output and "Commands:" in result.output
