@@ -22,6 +22,7 @@ from actors._errors import CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState, StepContext
 from actors._redact import mask_secrets
 from actors._returned import Returned, returned_by
+from actors._saved_wait import ignore_stray_event
 from actors._seconds import seconds_problem
 from actors._steps import (
     DeferredChoice,
@@ -351,17 +352,7 @@ class Interpreter:
             _goto(job, step.next)
             return None
         if job.event is not None:  # sent by hand to the wrong job: a Wait takes no event
-            kind, name, _ = job.event
-            logger.warning(
-                "job %s: Wait step %r takes no event, but was sent %s%s by hand; it is "
-                "ignored and the wait starts again",
-                job.id,
-                step.name,
-                "a fault" if kind == "fault" else "an event",
-                f" {name!r}" if name else "",
-                extra=job_log(job),
-            )
-            job.event = None
+            ignore_stray_event(job, step)
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
         except Exception as exc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,6 +19,7 @@ from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
+from actors._leases_log import log_leases_held
 from actors._mediator_options import check_options, warn_short_lease
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
@@ -164,7 +163,7 @@ class Mediator:
                 reclaim=True,
                 workflows=config.workflows,
             )
-            _log_leases_held(the_store, config.owner, now)
+            log_leases_held(the_store, config.owner, now)
         else:
             resume = the_store.unfinished()
         cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
@@ -387,55 +386,3 @@ class Mediator:
             raise EngineStoppedError(msg)
         refuse_on_scheduler(self._engine, "a Mediator call that asks the Scheduler")
         return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
-
-
-def _log_leases_held(store: Store, owner: str, now: float) -> None:
-    """Say which unfinished cases other workers' leases keep from this one, and until when.
-
-    A worker named by default (host, process id, random suffix) that crashed leaves its
-    cases leased until the leases expire; a program restarted after the crash then waits
-    that long before it resumes them. That is a warning when the holder is a process of
-    this host that no longer runs; otherwise other workers may well be alive (info).
-    """
-    try:
-        held = store.leases_held(now)
-    except Exception:
-        return
-    for holder, cases, until in held:
-        if holder == owner:
-            continue
-        wait = max(until - now, 0.0)
-        if _dead_here(holder):
-            logger.warning(
-                "%d unfinished case(s) are leased to worker %r, a process of this host that "
-                "is no longer running; they resume here once its leases expire, in %.0f s. "
-                "A Mediator given a stable owner= takes its own cases back at once on restart",
-                cases,
-                holder,
-                wait,
-                extra=job_log(None),
-            )
-        else:
-            logger.info(
-                "%d unfinished case(s) are held by worker %r; this worker takes them over if "
-                "its leases expire (the last in %.0f s)",
-                cases,
-                holder,
-                wait,
-                extra=job_log(None),
-            )
-
-
-def _dead_here(owner: str) -> bool:
-    """Whether ``owner`` is a default worker name of a process of this host that has ended."""
-    host, _, rest = owner.partition(":")
-    pid, _, _ = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # alive, another user's
-        return False
-    return False

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors._engine import job_log, logger
 from actors._job import JobState
 from actors._steps import (
     DeferredChoice,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from actors._steps import Step
     from actors._workflow import Workflow
 
-__all__ = ["saved_wait_problem"]
+__all__ = ["ignore_stray_event", "saved_wait_problem"]
 
 _JOINS = (Synchronize, Discriminator)
 # Steps that run on past a reply or event they do not take (it is dropped, or a Wait
@@ -122,3 +123,23 @@ def saved_wait_problem(job: JobRecord, wf: Workflow) -> str | None:
         f"workflow version (version={version + 1}) and keep serving v{version} until its "
         "cases end"
     )
+
+
+def ignore_stray_event(job: JobRecord, step: Step) -> None:
+    """Drop the event a job at a ``Wait`` was sent by hand (a Wait takes none), saying so.
+
+    Only an operator sending to the wrong job without the workflows at hand (``actors
+    events send`` without ``--workflows``) delivers one; the wait then starts again.
+    """
+    assert job.event is not None
+    kind, name, _ = job.event
+    logger.warning(
+        "job %s: Wait step %r takes no event, but was sent %s%s by hand; it is ignored and "
+        "the wait starts again",
+        job.id,
+        step.name,
+        "a fault" if kind == "fault" else "an event",
+        f" {name!r}" if name else "",
+        extra=job_log(job),
+    )
+    job.event = None

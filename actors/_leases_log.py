@@ -1,0 +1,63 @@
+"""What a starting worker says of the cases other workers' leases keep from it."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from actors._engine import job_log, logger
+from actors.stores import Store
+
+__all__ = ["log_leases_held"]
+
+
+def log_leases_held(store: Store, owner: str, now: float) -> None:
+    """Say which unfinished cases other workers' leases keep from this one, and until when.
+
+    A worker named by default (host, process id, random suffix) that crashed leaves its
+    cases leased until the leases expire; a program restarted after the crash then waits
+    that long before it resumes them. That is a warning when the holder is a process of
+    this host that no longer runs; otherwise other workers may well be alive (info).
+    """
+    try:
+        held = store.leases_held(now)
+    except Exception:
+        return
+    for holder, cases, until in held:
+        if holder == owner:
+            continue
+        wait = max(until - now, 0.0)
+        if _dead_here(holder):
+            logger.warning(
+                "%d unfinished case(s) are leased to worker %r, a process of this host that "
+                "is no longer running; they resume here once its leases expire, in %.0f s. "
+                "A Mediator given a stable owner= takes its own cases back at once on restart",
+                cases,
+                holder,
+                wait,
+                extra=job_log(None),
+            )
+        else:
+            logger.info(
+                "%d unfinished case(s) are held by worker %r; this worker takes them over if "
+                "its leases expire (the last in %.0f s)",
+                cases,
+                holder,
+                wait,
+                extra=job_log(None),
+            )
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether ``owner`` is a default worker name of a process of this host that has ended."""
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
