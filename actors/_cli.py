@@ -41,17 +41,17 @@ from actors._cli_console import console
 from actors._cli_errors import (
     _FAILURE_EXIT,
     _SHOW,
-    _USAGE_EXIT,
     BadArgumentError,
     CliError,
+    ErrorsInOneLine,
     _describe,
 )
 from actors._cli_load import load_workflows
-from actors._errors import ActorsError, StoreError
+from actors._errors import StoreError
 from actors._job import JobState
 from actors._json_text import deep_json
 from actors._mediator_options import MAX_RUNNERS
-from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
+from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors.stores import Store, open_store
 
@@ -103,49 +103,7 @@ workflows_option = click.option(
 )
 
 
-# What click raises to show a group's help when it is given no arguments (click 8.2 on).
-_HELP_INSTEAD: tuple[type[BaseException], ...] = tuple(
-    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
-)
-
-
-class _Group(click.Group):
-    """Turns errors the engine raises on purpose into one-line messages, never tracebacks."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:  # an option of the program itself (actors --bogus)
-            if isinstance(exc, _HELP_INSTEAD):
-                raise  # no arguments at all: the help is shown, as asked
-            raise BadArgumentError(f"{exc.format_message()} (see 'actors --help')") from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ActorsError as exc:  # a store that fails after opening is StoreError too
-            raise CliError(str(exc)) from exc
-        except click.UsageError as exc:  # a bad option or argument: one line too
-            if isinstance(exc, _HELP_INSTEAD):
-                raise  # a group given no command (actors jobs): its help is shown
-            where = exc.ctx.command_path if exc.ctx is not None else "actors"
-            message = mask_secrets(exc.format_message())
-            raise BadArgumentError(f"{message} (see '{where} --help')") from None
-        except click.ClickException as exc:  # click's own usage errors may quote a URL
-            masked = mask_secrets(exc.message)
-            if masked == exc.message:
-                raise
-            kind = BadArgumentError if exc.exit_code == _USAGE_EXIT else CliError
-            raise kind(masked) from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorsInOneLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="actors")
 @click.option(
     "--traceback",

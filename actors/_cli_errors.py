@@ -10,9 +10,17 @@ import click
 
 from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._cli_input import text_problem
+from actors._errors import ActorsError
 from actors._redact import mask_secrets
 
-__all__ = ["BadArgumentError", "CliError", "Seconds", "id_argument", "text_argument"]
+__all__ = [
+    "BadArgumentError",
+    "CliError",
+    "ErrorsInOneLine",
+    "Seconds",
+    "id_argument",
+    "text_argument",
+]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
@@ -92,3 +100,45 @@ def id_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         flaw = id_flaw(value)  # the control character, escaped, and where it is
         raise BadArgumentError(f"{name} {shown_id(value)}{flaw} is not a job id (one is {ID_RULE})")
     return value
+
+
+# What click raises to show a group's help when it is given no arguments (click 8.2 on).
+_HELP_INSTEAD: tuple[type[BaseException], ...] = tuple(
+    filter(None, [getattr(click.exceptions, "NoArgsIsHelpError", None)])
+)
+
+
+class ErrorsInOneLine(click.Group):
+    """Turns errors the engine raises on purpose into one-line messages, never tracebacks."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # an option of the program itself (actors --bogus)
+            if isinstance(exc, _HELP_INSTEAD):
+                raise  # no arguments at all: the help is shown, as asked
+            raise BadArgumentError(f"{exc.format_message()} (see 'actors --help')") from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ActorsError as exc:  # a store that fails after opening is StoreError too
+            raise CliError(str(exc)) from exc
+        except click.UsageError as exc:  # a bad option or argument: one line too
+            if isinstance(exc, _HELP_INSTEAD):
+                raise  # a group given no command (actors jobs): its help is shown
+            where = exc.ctx.command_path if exc.ctx is not None else "actors"
+            message = mask_secrets(exc.format_message())
+            raise BadArgumentError(f"{message} (see '{where} --help')") from None
+        except click.ClickException as exc:  # click's own usage errors may quote a URL
+            masked = mask_secrets(exc.message)
+            if masked == exc.message:
+                raise
+            kind = BadArgumentError if exc.exit_code == _USAGE_EXIT else CliError
+            raise kind(masked) from None
