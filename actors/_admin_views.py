@@ -10,10 +10,13 @@ from actors._runner import correlations_for
 from actors.stores._admin_types import TAKEOVER, UNREADABLE
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from actors._workflow import Workflow
+    from actors.stores import Store
     from actors.stores._admin_types import HistoryRow, StoredJob
 
-__all__ = ["history", "info", "tree", "waits_on_branches"]
+__all__ = ["arrived_of", "history", "info", "infos", "tree", "waits_on_branches"]
 
 
 def waits_on_branches(job: JobRecord) -> bool:
@@ -77,6 +80,28 @@ def info(
         correlation_ids=cids,
         tries=job.tries,
     )
+
+
+def infos(
+    jobs: Sequence[StoredJob],
+    workflows: Mapping[tuple[str, int], Workflow],
+    arrived: Mapping[str, frozenset[int]],
+) -> list[JobInfo]:
+    """``info`` of each job, with its workflow (if known) and its split's arrivals."""
+    return [
+        info(
+            job,
+            workflows.get((job.record.workflow, job.record.version)),
+            arrived.get(job.record.id),
+        )
+        for job in jobs
+    ]
+
+
+def arrived_of(jobs: Sequence[StoredJob], store: Store) -> dict[str, frozenset[int]]:
+    """The arrivals of the splits these jobs wait on (a SQL store keeps them apart)."""
+    parents = [job.record for job in jobs if waits_on_branches(job.record)]
+    return store.arrived_branches(parents) if parents else {}
 
 
 def _split(job: JobRecord, known: frozenset[int] | None) -> JoinInfo | None:

@@ -218,7 +218,7 @@ class Admin:
         """The case ``job_id`` belongs to, as a tree from its root."""
         stored = self._stored(job_id)
         jobs = self.store.case_jobs(stored.record.case_id)
-        arrived = self._arrived(jobs)
+        arrived = views.arrived_of(jobs, self.store)
         return views.tree(jobs, self._infos(jobs, arrived), time.time(), arrived)
 
     def history(self, job_id: str) -> list[HistoryEntry]:
@@ -257,20 +257,8 @@ class Admin:
     def _infos(
         self, jobs: Sequence[StoredJob], arrived: dict[str, frozenset[int]] | None = None
     ) -> list[JobInfo]:
-        known = self._arrived(jobs) if arrived is None else arrived
-        return [
-            views.info(
-                job,
-                self._workflows.get((job.record.workflow, job.record.version)),
-                known.get(job.record.id),
-            )
-            for job in jobs
-        ]
-
-    def _arrived(self, jobs: Sequence[StoredJob]) -> dict[str, frozenset[int]]:
-        """The arrivals of the splits these jobs wait on (a SQL store keeps them apart)."""
-        parents = [job.record for job in jobs if views.waits_on_branches(job.record)]
-        return self.store.arrived_branches(parents) if parents else {}
+        known = views.arrived_of(jobs, self.store) if arrived is None else arrived
+        return views.infos(jobs, self._workflows, known)
 
     # -- actions -----------------------------------------------------------------------------
 
