@@ -10,10 +10,13 @@ and 48 ms on PostgreSQL, at every poll of every worker.
 
 Now it reads the holders first: the distinct owners of leased roots, one index probe
 each (``jobs_lease``, skipping from one owner to the next), less those with a live row
-in ``workers``. Only the roots of those holders are read, then the free roots through
-``jobs_free``, the partial index of the unfinished roots nobody holds (migration 9 on
-SQLite, 13 on PostgreSQL). Cases whose holder stopped come first: they were in flight;
-then the free ones, oldest first.
+in ``workers``. Only the HELD roots of those holders are read; then the roots leased by
+a worker of the release before whose expiry passed, whatever name they hold (through
+``jobs_claim``, by state and expiry); then the free roots through ``jobs_free``, the
+partial index of the unfinished roots nobody holds (migration 9 on SQLite, 13 on
+PostgreSQL). Cases whose holder stopped come first: they were in flight; then the free
+ones, oldest first. A worker restarted under its name takes its own back before all of
+these (see ``claim``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from actors._job import FINAL_STATES, JobState
 from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT, Execute
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
 __all__ = ["pick_free"]
+
+# The unfinished states (literals in the statements): with the expiry, jobs_claim's key.
+_OPEN = tuple(state.value for state in JobState if state not in FINAL_STATES)
 
 # The holders of leased roots with no live row in workers (one parameter: now). The
 # recursive part finds each next owner with one probe of jobs_lease (a partial index
@@ -50,25 +57,40 @@ def pick_free(
     now: float,
     limit: int,
     served: Sequence[tuple[str, int]] | None,
+    *,
+    skip: str | None = None,
 ) -> list[Any]:
     """Up to ``limit`` free roots as ``(id, lease_owner, lease_expires)`` rows.
 
     ``served``: only cases of these ``(workflow, version)`` pairs (``None``: any).
+    ``skip``: a holder whose cases the caller took already (a worker taking its own back).
     PostgreSQL locks each row it returns, skipping those another claim has locked.
     """
     only, only_params = _served(served)
     picked: list[Any] = []
+    if limit <= 0:
+        return picked
     for (holder,) in execute(_STOPPED_HOLDERS, (now,)).fetchall():
         if len(picked) >= limit:
-            break
-        # Its roots held under its lapsed row (HELD), or leased by a worker of the
-        # release before whose own expiry passed; not its roots leased until later.
+            return picked
+        if holder != skip:  # its roots held under its lapsed (or missing) row
+            picked += execute(
+                f"SELECT id, lease_owner, lease_expires FROM {store._held_by} "
+                f"WHERE lease_owner = ? AND lease_expires = {HELD!r} AND {UNFINISHED_ROOT}"
+                f"{only}{store._held_order} LIMIT ?{store._skip_locked}",
+                (holder, *only_params, limit - len(picked)),
+            ).fetchall()
+    # Leased by a worker of the release before (not HELD), whoever holds it by name, once
+    # its own expiry passed: few or none, found by jobs_claim (state, lease_expires), one
+    # state at a time (with the state unbound PostgreSQL's planner walks every root).
+    for state in _OPEN:
+        if len(picked) >= limit:
+            return picked
         picked += execute(
-            f"SELECT id, lease_owner, lease_expires FROM {store._held_by} "
-            f"WHERE lease_owner = ? AND lease_expires IS NOT NULL AND {UNFINISHED_ROOT} "
-            f"AND (lease_expires = {HELD!r} OR lease_expires < ?){only}"
-            f"{store._held_order} LIMIT ?{store._skip_locked}",
-            (holder, now, *only_params, limit - len(picked)),
+            f"SELECT id, lease_owner, lease_expires FROM {store._expired_from} WHERE state = "
+            f"'{state}' AND lease_expires < ? AND parent_id IS NULL{only}{store._held_order} "
+            f"LIMIT ?{store._skip_locked}",
+            (now, *only_params, limit - len(picked)),
         ).fetchall()
     if len(picked) < limit:
         picked += execute(

@@ -83,6 +83,7 @@ class MemoryLeases:
                 for gone in [w for w, e in self._workers.items() if e < now]:
                     if gone not in holding:  # as a missing row: it holds nothing
                         del self._workers[gone]
+            mine = set(stopped)  # taken back before any other, as in SQL
             live = list(self._live.items())
             roots = [
                 job_id
@@ -91,8 +92,9 @@ class MemoryLeases:
                 and (case_id is None or job_id == case_id)
                 and (served is None or (saved[0].workflow, saved[0].version) in served)
             ]
-            # Cases a stopped holder had in flight first, as in SQL; oldest first within.
-            roots.sort(key=lambda r: r not in self._expires)
+            # Its own first (reclaim), then cases a stopped holder had in flight, then free
+            # ones, as in SQL; oldest first within each.
+            roots.sort(key=lambda r: 0 if r in mine else 1 if r in self._expires else 2)
             taken = 0
             for root in roots:
                 if taken >= limit:

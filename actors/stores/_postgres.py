@@ -137,6 +137,7 @@ class PostgresStore(SqlStore):
     _free_from = "jobs"
     _held_by = "jobs"
     _held_order = ""
+    _expired_from = "jobs"
     # A claim picks the oldest free roots by walking jobs_free in order until it has
     # enough. Until autovacuum has analyzed jobs, or while a burst of enqueued cases is
     # newer than its statistics, the planner takes the free roots for a few dozen,

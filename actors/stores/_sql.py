@@ -102,6 +102,7 @@ class SqlStore(SqlAdmin, Store):
     # A stopped holder's cases, oldest first: SQLite's index keeps them in rowid order
     # (PostgreSQL's does not, and would sort them all for the first few: any will do).
     _held_order = " ORDER BY rowid"
+    _expired_from = "jobs INDEXED BY jobs_claim"
     # Statements that open a claim's transaction (PostgreSQL's planner settings).
     _claim_settings: tuple[str, ...] = ()
     _worker_row: str | None = None  # the worker whose lease this store extended on creating

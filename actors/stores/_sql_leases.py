@@ -112,23 +112,29 @@ def claim(
         solo.clear()
         for setting in store._claim_settings:
             execute(setting, ())
+        mine: list[Any] = []
         if reclaim:
-            # Every case the owner still holds is made free first, in this
-            # transaction: it takes back what fits in ``limit``, oldest first, and
-            # the rest are free for the next claim, its own or another worker's.
-            # Kept, they would be renewed by its heartbeats and never run. They were
-            # held by the owner's previous process, which stopped without a release.
-            stopped.update(
-                row[0] for row in execute(f"SELECT id FROM jobs WHERE {_LIVE_ROOT}", (owner,))
-            )
-            execute(
-                f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
+            # The owner's previous process stopped without a release. It takes back what
+            # fits in ``limit`` first, oldest first (watched, as cases taken over), and
+            # the rest are made free for the next claim, its own or another worker's:
+            # kept, they would be renewed by its heartbeats and never run.
+            own = execute(
+                f"SELECT id, lease_owner, lease_expires, workflow, version FROM jobs "
+                f"WHERE {_LIVE_ROOT} AND {UNFINISHED_ROOT} ORDER BY {store._order}",
                 (owner,),
-            )
+            ).fetchall()
+            wanted = None if served is None else set(served)
+            mine = [r[:3] for r in own if wanted is None or (r[3], r[4]) in wanted][:limit]
+            kept = {row[0] for row in mine}
+            stopped.update(kept)
+            for chunk, marks in in_lists([row[0] for row in own if row[0] not in kept]):
+                execute(f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({marks})", chunk)
             # A worker's name is new at each start: the rows of those gone are let go.
             execute(_PRUNE, (now,))
         if case_id is None:
-            picked = pick_free(store, execute, now, limit, served)
+            rest = limit - len(mine)
+            mine += pick_free(store, execute, now, rest, served, skip=owner if reclaim else None)
+            picked = mine
         else:
             params = (now, now, case_id, *(v for pair in served or () for v in pair))
             picked = execute(one_case, (*params, limit)).fetchall()
@@ -202,7 +208,7 @@ def _still_free(
     for this claim to commit, and then finds (reading its cases' stamps, as a worker
     whose lease lapsed does) which cases it lost.
     """
-    dead = {holder for _, holder, expires in picked if expires == HELD}
+    dead = {holder for _, holder, expires in picked if expires == HELD and holder != owner}
     revived: set[str] = set()
     if dead:
         names = sorted(dead | {owner})

@@ -37,13 +37,17 @@ def test_sqlite_claims_read_the_free_roots_and_lease_indexes(tmp_path):
     statements: list[str] = []
     store._conn().set_trace_callback(statements.append)
     assert len(store.claim("w", now=time.time(), lease_seconds=5.0, limit=1)) == 1
-    [pick] = [
+    *expired, pick = [
         s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires FROM jobs")
     ]
     [holders] = [s for s in statements if s.startswith("WITH RECURSIVE holders")]
     check = sqlite3.connect(tmp_path / "jobs.db")
     plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
     assert "jobs_free" in plan, plan
+    assert len(expired) == 3, expired  # leases of the release before, one state each
+    for statement in expired:
+        plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {statement}"))
+        assert "jobs_claim " in plan and "lease_expires<?" in plan, plan
     plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {holders}"))
     assert "jobs_lease" in plan and "SCAN jobs" not in plan, plan
     check.close()

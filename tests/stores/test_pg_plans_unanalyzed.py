@@ -99,7 +99,7 @@ def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypat
     assert [job.id for job in got] == [f"new{n}" for n in range(TAKEN)]  # the oldest
     taken = store.lease_owners([f"new{n}" for n in range(TAKEN + 1)])
     assert taken == {**{f"new{n}": "w" for n in range(TAKEN)}, f"new{TAKEN}": None}
-    [pick] = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires")
+    *expired, pick = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires")
     [holders] = seen.plans(fresh_pg_url, "WITH RECURSIVE holders")
     selects = seen.plans(fresh_pg_url, "SELECT id, case_id")
     updates = seen.plans(fresh_pg_url, "UPDATE jobs SET lease_owner")
@@ -108,6 +108,10 @@ def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypat
     # read and sorted.
     assert "Index Scan using jobs_free" in pick, pick
     assert "Sort" not in pick, pick
+    # Leases of the release before whose expiry passed: by state and expiry.
+    assert len(expired) == 3, expired
+    for plan in expired:
+        assert "jobs_claim " in plan, plan
     # The holders of leased cases, one probe of the lease index each: no table scan.
     assert "jobs_lease" in holders, holders
     assert "Seq Scan on jobs" not in holders, holders

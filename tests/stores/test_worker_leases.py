@@ -61,6 +61,37 @@ def test_a_stopped_workers_cases_are_taken_before_free_ones(store):
     assert [j.id for j in store.claim("w2", now=112.0, lease_seconds=10.0, limit=1)] == ["free"]
 
 
+def test_a_worker_restarted_under_its_name_takes_its_own_cases_back_first(store):
+    for name in ("d0", "d1", "x0", "x1", "x2"):  # a dead worker's cases are the older
+        store.create(rec(name))
+    store.claim("D", now=100.0, lease_seconds=10.0, limit=2)
+    store.claim("X", now=100.0, lease_seconds=10.0, limit=3)
+    # Both stopped; X restarts under its name with room for two of its three.
+    taken = store.claim("X", now=120.0, lease_seconds=10.0, limit=2, reclaim=True)
+    assert [j.id for j in taken] == ["x0", "x1"]
+    assert all(j.taken_over for j in taken)  # watched: its previous process stopped
+    rest = store.claim("Y", now=121.0, lease_seconds=10.0, limit=5)
+    assert sorted(j.id for j in rest) == ["d0", "d1", "x2"]
+
+
+def test_an_expired_lease_of_the_release_before_is_free_whoever_it_names(make_sql_store):
+    store = make_sql_store()
+    for name in ("live", "nobody"):
+        store.create(rec(name))
+    store.heartbeat("w0", now=100.0, lease_seconds=600.0)  # w0 has a live row
+    # Leases as a worker of the release before wrote them, expired at 110: one names a
+    # worker that lives now (a name reused), one names nobody.
+    make_sql_store.raw(
+        "UPDATE jobs SET lease_owner = 'w0', lease_expires = 110.0 WHERE id = 'live'"
+    )
+    make_sql_store.raw(
+        "UPDATE jobs SET lease_owner = NULL, lease_expires = 110.0 WHERE id = 'nobody'"
+    )
+    assert store.unclaimed(120.0) == {("order", 1): 2}
+    taken = store.claim("w1", now=120.0, lease_seconds=10.0, limit=5)
+    assert sorted(j.id for j in taken) == ["live", "nobody"]
+
+
 def test_the_cases_of_a_worker_whose_row_is_gone_are_free(make_sql_store):
     store = make_sql_store()
     for name in "ab":
