@@ -153,6 +153,8 @@ def _count_ended_branches(parent: JobRecord, store: CaseReads) -> None:
     rows are all that tell. Left uncounted, a split whose branches all faulted would end
     DONE, and a join would not name the branch that faulted.
     """
+    if parent.branch_error is not None:
+        return  # saved with the parent: counted already (a fault counted twice is miscounted)
     for branch in store.ended_branches(parent):
         if branch.state is JobState.FAULTED:
             parent.branch_error = branch_faulted(parent.branch_error, branch)

@@ -111,3 +111,13 @@ def test_tune_gc_must_be_a_bool():
     with pytest.raises(TypeError, match="tune_gc must be True or False, got 'false'"):
         Mediator([one_step()], tune_gc="false")  # type: ignore[arg-type]
     assert gc.get_threshold() == DEFAULT
+
+
+def test_a_mediator_stopped_only_by_pykka_keeps_it_raised_until_its_shutdown():
+    import pykka
+
+    mediator = Mediator([one_step()])
+    pykka.ActorRegistry.stop_all()  # the engine's actors stop; the Mediator is not shut down
+    assert gc.get_threshold()[0] == pace.THRESHOLD
+    mediator.shutdown()
+    assert gc.get_threshold() == DEFAULT

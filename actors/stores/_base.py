@@ -6,12 +6,13 @@ import abc
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from actors._job import JobState
 from actors.stores._codec import DEFAULT_CODEC, Codec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
 
-    from actors._job import Job, JobRecord, JobState
+    from actors._job import Job, JobRecord
     from actors.stores._admin_types import CaseChange, HistoryRow, JobQuery, Request, StoredJob
 
 __all__ = ["Store"]
@@ -325,7 +326,7 @@ class Store(abc.ABC):
             for job in jobs
             if job.record.parent_id == parent.id
             and job.record.parent_gen == parent.gen
-            and job.record.state._value_ in ("faulted", "cancelled")
+            and job.record.state in (JobState.FAULTED, JobState.CANCELLED)
         ]
         return sorted(ended, key=lambda record: record.branch_index or 0)
 

@@ -27,11 +27,14 @@ FLOW = Workflow(
 )
 
 
-def _split_left_by_a_stopped_worker(store, ends: dict[int, JobState]) -> None:
-    """Case c: its parent saved waiting on 3 branches; those in ``ends`` saved so."""
+def _split_left_by_a_stopped_worker(
+    store, ends: dict[int, JobState], counted: str | None = None
+) -> None:
+    """Case c: its parent saved waiting on 3 branches (``counted`` its faults); ``ends``."""
     parent = record("c", step="fan", state=JobState.RUNNING)
     store.create(parent)
     parent.state, parent.split_step, parent.split_total = JobState.WAITING, "fan", 3
+    parent.branch_error = counted
     branches = [
         record(f"c.{i}", case_id="c", step=f"b{i}", parent_id="c", branch_index=i) for i in range(3)
     ]
@@ -76,3 +79,16 @@ def test_a_branch_cancelled_before_a_restart_cancels_the_split(store):
     _split_left_by_a_stopped_worker(store, {0: JobState.CANCELLED, 1: JobState.CANCELLED})
     state, _ = _end_of(store)
     assert state is JobState.CANCELLED
+
+
+def test_faults_saved_with_the_parent_are_not_counted_again(store):
+    counted = (
+        "2 branches faulted; branch 0 (job c.0) faulted at step 'b0': RuntimeError: down 0 "
+        "(attempt 1)"
+    )
+    _split_left_by_a_stopped_worker(
+        store, {0: JobState.FAULTED, 1: JobState.FAULTED}, counted=counted
+    )
+    state, error = _end_of(store)
+    assert state is JobState.FAULTED
+    assert error == f"join 'j' got 1 of 3 branches: {counted}"  # not "3 branches faulted"
