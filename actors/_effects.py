@@ -159,8 +159,12 @@ class Effects:
     def carry_out(self, decision: Resume | Fault) -> None:
         """Carry out a recovery decision about a job the Scheduler holds."""
         if isinstance(decision, Fault):
-            self._book.hold(decision.job)
-            self.end(decision.job, JobState.FAULTED, decision.why)
+            job = decision.job
+            self._book.hold(job)
+            self.end(job, JobState.FAULTED, decision.why)
+            # A split parent that cannot go on takes its live branches down with it: left
+            # to run, they would repeat their steps' effects for a case already over.
+            self.apply(self._book.cancel_branches(job, f"cancelled: its parent {job.id} faulted"))
         else:
             self.apply(self._book.resume(decision.job, decision.steps))
 
@@ -174,7 +178,9 @@ class Effects:
         for job in mine:
             self._poller.claim_back(job.case_id)
         self._book.adopt(mine)
-        for job in mine:
+        # Parents decide before their branches: a parent that faults cancels its branches
+        # before any of them is handed to a runner.
+        for job in self._book.parents_first(mine):
             if job.id in self._jobs:  # else its case was lost while its siblings resumed
                 self.carry_out(self._recovery.resume(job, self._store))
 

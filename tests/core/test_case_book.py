@@ -261,3 +261,24 @@ def test_cancelling_a_case_nested_thousands_deep_ends_every_job_once(forks: bool
     if not forks:  # the leaf first, then each parent up to the root
         assert [i for kind, i in ends if kind == "Save"] == [j.id for j in reversed(jobs)]
     assert not tree.jobs and not tree.kids and not tree.held
+
+
+@pytest.mark.parametrize("forks", [False, True])
+def test_parents_come_before_their_branches_however_deep(forks: bool) -> None:
+    tree = CaseBook(lambda parent, join: False)
+    jobs = nested_case(3000, forks)
+    tree.adopt(jobs)
+    ordered = tree.parents_first(list(reversed(jobs)))
+    place = {job.id: i for i, job in enumerate(ordered)}
+    assert sorted(place) == sorted(job.id for job in jobs)
+    for job in jobs:
+        if job.parent_id is not None:
+            assert place[job.parent_id] < place[job.id]
+
+
+def test_a_loop_of_parents_in_bad_rows_still_orders() -> None:
+    tree = CaseBook(lambda parent, join: False)
+    a = record("a", parent_id="b")
+    b = record("b", parent_id="a")
+    tree.adopt([a, b])
+    assert {job.id for job in tree.parents_first([a, b])} == {"a", "b"}
