@@ -17,6 +17,12 @@ partial index of the unfinished roots nobody holds (migration 9 on SQLite, 13 on
 PostgreSQL). Cases whose holder stopped come first: they were in flight; then the free
 ones, oldest first. A worker restarted under its name takes its own back before all of
 these (see ``claim``).
+
+A claim for some workflows only (a worker's: those it serves) reads each served
+``(workflow, version)``'s own range of ``jobs_free_served`` and ``jobs_lease`` (both keyed
+by workflow and version, migration 14), and takes the oldest across them: the cases of
+workflows it does not serve cost it nothing (it read and dropped each of them, 4.6 ms a
+claim with 50,000 waiting for a worker of another workflow on SQLite, 6.5 on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -74,12 +80,18 @@ def pick_free(
         if len(picked) >= limit:
             return picked
         if holder != skip:  # its roots held under its lapsed (or missing) row
-            picked += execute(
-                f"SELECT id, lease_owner, lease_expires FROM {store._held_by} "
-                f"WHERE lease_owner = ? AND lease_expires = {HELD!r} AND {UNFINISHED_ROOT}"
-                f"{only}{store._held_order} LIMIT ?{store._skip_locked}",
-                (holder, *only_params, limit - len(picked)),
-            ).fetchall()
+            where = f"lease_owner = ? AND lease_expires = {HELD!r} AND {UNFINISHED_ROOT}"
+            if served is None:
+                picked += execute(
+                    f"SELECT id, lease_owner, lease_expires FROM {store._held_by} WHERE "
+                    f"{where}{store._held_order} LIMIT ?{store._skip_locked}",
+                    (holder, limit - len(picked)),
+                ).fetchall()
+            else:
+                picked += _each_served(
+                    store, execute, store._held_by, where, (holder,), served,
+                    limit - len(picked), ordered=bool(store._held_order),
+                )  # fmt: skip
     # Leased by a worker of the release before (not HELD), whoever holds it by name, once
     # its own expiry passed: few or none, found by jobs_claim (state, lease_expires), one
     # state at a time (with the state unbound PostgreSQL's planner walks every root).
@@ -92,13 +104,66 @@ def pick_free(
             f"LIMIT ?{store._skip_locked}",
             (now, *only_params, limit - len(picked)),
         ).fetchall()
-    if len(picked) < limit:
+    if len(picked) < limit and served is None:
         picked += execute(
             f"SELECT id, lease_owner, lease_expires FROM {store._free_from} WHERE {FREE_ROOT}"
-            f"{only} ORDER BY {store._order} LIMIT ?{store._skip_locked}",
-            (*only_params, limit - len(picked)),
+            f" ORDER BY {store._order} LIMIT ?{store._skip_locked}",
+            (limit - len(picked),),
         ).fetchall()
+    elif len(picked) < limit and served is not None:
+        picked += _each_served(
+            store, execute, store._free_served_from, FREE_ROOT, (), served,
+            limit - len(picked), ordered=True,
+        )  # fmt: skip
     return picked
+
+
+def _each_served(
+    store: SqlStore,
+    execute: Execute,
+    source: str,
+    where: str,
+    params: tuple[Any, ...],
+    served: Sequence[tuple[str, int]],
+    limit: int,
+    *,
+    ordered: bool,
+) -> list[Any]:
+    """Up to ``limit`` rows ``where`` holds, read through an index by workflow and version.
+
+    One statement, one index range per served pair (``source``'s index, keyed by
+    ``workflow, version``): only the served workflows' rows are read, each pair's oldest
+    first, then the oldest of those taken (``ordered``; else any). On PostgreSQL each
+    pair's range is locked as read (``SKIP LOCKED``): rows read but not taken stay locked
+    until the claim commits, and a concurrent claim passes over them meanwhile.
+    """
+    order = store._order
+    inner = f" ORDER BY {order}" if ordered else ""
+    outer = " ORDER BY k" if ordered else ""
+    pick = f"SELECT id, lease_owner, lease_expires, {order} AS k FROM {source} WHERE {where}"
+    if store._skip_locked:  # PostgreSQL: each pair's range in a LATERAL subquery
+        pairs = ", ".join("(CAST(? AS TEXT), CAST(? AS INTEGER))" for _ in served)
+        sql = (
+            f"SELECT id, lease_owner, lease_expires FROM (VALUES {pairs}) AS s(w, v) "
+            f"CROSS JOIN LATERAL ({pick} AND workflow = s.w AND version = s.v{inner} "
+            f"LIMIT ?{store._skip_locked}) AS j{outer} LIMIT ?"
+        )
+        args: tuple[Any, ...] = (
+            *(value for pair in served for value in pair),
+            *params,
+            limit,
+            limit,
+        )
+    else:  # SQLite: a compound of one subquery per pair
+        each = f"SELECT * FROM ({pick} AND workflow = ? AND version = ?{inner} LIMIT ?)"
+        sql = (
+            "SELECT id, lease_owner, lease_expires FROM ("
+            + " UNION ALL ".join(each for _ in served)
+            + f"){outer} LIMIT ?"
+        )
+        args = (*(v for pair in served for v in (*params, *pair, limit)), limit)
+    rows: list[Any] = execute(sql, args).fetchall()
+    return rows
 
 
 def _served(served: Sequence[tuple[str, int]] | None) -> tuple[str, tuple[Any, ...]]:

@@ -135,6 +135,7 @@ class PostgresStore(SqlStore):
     _listing_id = LISTING_ID[POSTGRES]
     _hint_indexes = False
     _free_from = "jobs"
+    _free_served_from = "jobs"
     _held_by = "jobs"
     _held_order = ""
     _expired_from = "jobs"

@@ -212,6 +212,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=(),
         postgres=(f"CREATE INDEX jobs_free ON jobs (seq) WHERE {FREE_ROOT}",),
     ),
+    Migration(
+        14,
+        "jobs_free_served, jobs_lease by workflow: a claim reads only the workflows it serves",
+        # A worker claims the cases of the workflows it serves. Through jobs_free and
+        # jobs_lease it read every free case, and every case of a stopped holder, of any
+        # workflow, and dropped those of others: with 50,000 cases waiting for a worker of
+        # another workflow, every claim read them all, at every poll and wake-up. Keyed by
+        # workflow and version, these indexes give each served pair its own oldest cases.
+        sqlite=(
+            f"CREATE INDEX jobs_free_served ON jobs (workflow, version) WHERE {FREE_ROOT}",
+            "DROP INDEX jobs_lease",
+            "CREATE INDEX jobs_lease ON jobs (lease_owner, workflow, version) "
+            "WHERE lease_expires IS NOT NULL",
+        ),
+        postgres=(
+            f"CREATE INDEX jobs_free_served ON jobs (workflow, version, seq) WHERE {FREE_ROOT}",
+            "DROP INDEX jobs_lease",
+            "CREATE INDEX jobs_lease ON jobs (lease_owner, workflow, version) "
+            "WHERE lease_expires IS NOT NULL",
+        ),
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 

@@ -103,3 +103,71 @@ def test_sqlite_a_claim_of_one_case_reads_it_by_its_id(tmp_path):
         assert "(id=?)" in plan and "jobs_claimable" not in plan, plan
     check.close()
     store.close()
+
+
+def _of(workflow: str, n: int, prefix: str) -> list:
+    return [record(f"{prefix}{i}", workflow=workflow) for i in range(n)]
+
+
+def test_sqlite_a_claim_reads_nothing_of_the_workflows_it_does_not_serve(tmp_path):
+    """Free cases and a stopped worker's cases of another workflow cost a claim nothing."""
+    costs = []
+    for waiting in (100, 3_000):
+        store = open_store(f"sqlite:///{tmp_path / f'other{waiting}.db'}")
+        for job in _of("refund", waiting, "free") + _of("refund", waiting, "held"):
+            store.create(job)
+        now = time.time()
+        store.owner = "gone"  # a worker that took half of them, then stopped
+        taken = store.claim("gone", now=now, lease_seconds=1.0, limit=waiting)
+        assert len(taken) == waiting
+        later = now + 10.0
+        steps = _claim_steps_served(store, "invoices", later, [("invoice", 1)])
+        assert store.claim("invoices", later, 60.0, 100, workflows=[("invoice", 1)]) == []
+        costs.append(steps)
+        store.close()
+    assert costs[1] <= costs[0] + 5, costs  # reading them all: 30 times as many
+
+
+def _claim_steps_served(store, owner: str, now: float, served) -> int:
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store._conn().set_progress_handler(count, 100)
+    try:
+        store.claim(owner, now=now, lease_seconds=60.0, limit=100, workflows=served)
+    finally:
+        store._conn().set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_a_claim_of_several_workflows_takes_the_oldest_of_them_all(sql_store):
+    """Each served workflow's cases are read apart, then taken oldest first across them."""
+    order = []
+    for i in range(4):
+        for workflow in ("a", "b", "c"):
+            job = record(f"{workflow}{i}", workflow=workflow)
+            sql_store.create(job)
+            order.append(job.id)
+    served = [("a", 1), ("c", 1)]
+    mine = [job_id for job_id in order if job_id[0] in "ac"]
+    got = sql_store.claim("w", time.time(), 60.0, limit=5, workflows=served)
+    assert sorted(job.id for job in got) == sorted(mine[:5])
+    rest = sql_store.claim("w", time.time(), 60.0, limit=10, workflows=served)
+    assert sorted(job.id for job in rest) == sorted(mine[5:])
+
+
+def test_a_stopped_workers_cases_go_only_to_a_worker_serving_them(sql_store):
+    for job in _of("a", 3, "a") + _of("b", 3, "b"):
+        sql_store.create(job)
+    now = time.time()
+    sql_store.owner = "gone"
+    assert len(sql_store.claim("gone", now, 1.0, limit=6)) == 6
+    sql_store.owner = None
+    later = now + 10.0
+    got = sql_store.claim("bee", later, 60.0, limit=10, workflows=[("b", 1)])
+    assert sorted(job.id for job in got) == ["b0", "b1", "b2"]
+    got = sql_store.claim("all", later, 60.0, limit=2, workflows=[("a", 1), ("b", 1)])
+    assert len(got) == 2 and {job.id for job in got} <= {"a0", "a1", "a2"}  # any two on PostgreSQL

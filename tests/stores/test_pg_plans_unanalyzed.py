@@ -121,6 +121,23 @@ def test_a_claim_of_many_cases_reads_their_rows_by_index(fresh_pg_url, monkeypat
         assert "jobs_case" in plan, plan
 
 
+def test_a_claim_of_served_workflows_reads_only_theirs_by_index(fresh_pg_url, monkeypatch):
+    """The free cases of the served workflow, oldest first, by jobs_free_served: no sort."""
+    _unanalyzed(fresh_pg_url)
+    store = open_store(fresh_pg_url)
+    seen = Statements(monkeypatch)
+    got = store.claim("w", time.time(), 60.0, limit=TAKEN, workflows=[("w", 1), ("x", 2)])
+    assert store.claim("v", time.time(), 60.0, limit=5, workflows=[("x", 1)]) == []
+    monkeypatch.undo()
+    assert [job.id for job in got] == [f"new{n}" for n in range(TAKEN)]  # the oldest
+    picks = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires FROM (VALUES")
+    store.close()
+    assert len(picks) == 2, picks
+    for pick in picks:
+        assert "jobs_free_served" in pick, pick
+        assert "Seq Scan on jobs" not in pick, pick
+
+
 def test_a_group_reads_the_counts_of_its_parents_by_index(fresh_pg_url):
     from actors.stores._pg_group import join_reads
 
