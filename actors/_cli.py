@@ -1,10 +1,10 @@
 """The ``actors`` command-line program (also ``python -m actors``).
 
-Commands: ``graph`` (Mermaid of a workflow), ``demo`` (order fulfilment on a store) and
-``db upgrade`` (apply the schema's migrations); ``status`` and ``jobs show`` live in
-``_cli_status``, ``enqueue`` in ``_cli_enqueue``, ``worker`` in ``_cli_worker``, and the
-operator's commands: ``jobs list`` in ``_cli_jobs``, ``jobs retry|cancel|prune`` and
-``events send`` in ``_cli_case_actions``.
+Commands: ``graph`` (Mermaid of a workflow) and ``db upgrade`` (apply the schema's
+migrations); ``demo`` (order fulfilment on a store) lives in ``_cli_demo``, ``status`` and
+``jobs show`` in ``_cli_status``, ``enqueue`` in ``_cli_enqueue``, ``worker`` in
+``_cli_worker``, and the operator's commands: ``jobs list`` in ``_cli_jobs``,
+``jobs retry|cancel|prune`` and ``events send`` in ``_cli_case_actions``.
 Workflow references are resolved in ``_cli_load``; the failures below are ``_cli_errors``.
 Expected failures (a bad store URL, a module or attribute that is not there, an unknown
 job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store
@@ -23,23 +23,13 @@ import enum
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from actors._cli_console import console
 from actors._cli_errors import (
-    _FAILURE_EXIT,
     _SHOW,
     BadArgumentError,
     CliError,
@@ -48,23 +38,16 @@ from actors._cli_errors import (
 )
 from actors._cli_load import load_workflows
 from actors._errors import StoreError
-from actors._job import JobState
 from actors._json_text import deep_json
-from actors._mediator_options import MAX_RUNNERS
 from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors.stores import Store, open_store
-
-if TYPE_CHECKING:
-    from actors._demo import DemoReport
 
 __all__ = ["main"]
 
 logger = redacted_logger("actors.cli")
 
-DEMO_STORE = "sqlite:///demo.db"
 _STORE_HELP = "Store URL: memory://, sqlite:///path.db or postgresql://... [env: ACTORS_STORE]"
-_INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
 
 # Options several commands share.
@@ -210,122 +193,6 @@ def graph(reference: str, markdown: bool) -> None:
         click.echo(f"```mermaid\n{text}```" if markdown else text.rstrip("\n"))
 
 
-# -- demo --------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.option(
-    "--store",
-    "store_url",
-    default=DEMO_STORE,
-    show_default=True,
-    envvar="ACTORS_STORE",
-    help=_STORE_HELP,
-)
-@click.option(
-    "--orders",
-    default=20,
-    show_default=True,
-    # Each order's handle is kept until the demo reports: a typo's billion would fill memory.
-    type=click.IntRange(1, 100_000),
-    help="Orders to run, 1 to 100,000.",
-)
-@click.option(
-    "--runners",
-    default=4,
-    show_default=True,
-    type=click.IntRange(1, MAX_RUNNERS),
-    help=f"Runner actors (threads), 1 to {MAX_RUNNERS}.",
-)
-def demo(store_url: str, orders: int, runners: int) -> None:
-    """Run the order-fulfilment demo on a store, durably.
-
-    Each order reserves stock, then takes payment, books shipping (after a short
-    carrier-pickup wait) and notifies the customer in parallel, joins, and confirms.
-    Orders are cases named demo-order-1..N: run the command again with the same durable
-    store and it resumes unfinished orders from their last saved step and reports
-    finished ones, instead of starting over.
-    """
-    from actors._demo import DEMO_WORKFLOW, run_demo
-    from actors._mediator import Mediator
-
-    console = _console()
-    store = _open_store(store_url)
-    console.print(
-        Text.assemble(
-            f"Running {orders} demo order(s) on ",
-            (store.url, "bold"),
-            f" with {runners} runner(s).",
-        )
-    )
-    # A fixed worker name: a demo killed mid-way takes its orders back at once next time.
-    mediator = Mediator([DEMO_WORKFLOW], runners=runners, store=store, owner="actors-demo")
-    columns = (
-        TextColumn("{task.description:<9}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    try:
-        with Progress(*columns, console=console) as progress:
-            admitted = progress.add_task("admitted", total=orders)
-            finished = progress.add_task("finished", total=orders)
-            report = run_demo(
-                mediator,
-                orders,
-                on_admitted=lambda _: progress.advance(admitted),
-                on_finished=lambda _: progress.advance(finished),
-            )
-    except KeyboardInterrupt:
-        mediator.shutdown(drain=False)
-        if store.url.startswith("memory:"):
-            console.print("Interrupted. memory:// keeps nothing, so the next run starts over.")
-        else:
-            console.print(
-                f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
-                "command again to resume them."
-            )
-        raise SystemExit(_INTERRUPTED_EXIT) from None
-    mediator.shutdown(drain=True)
-    _print_demo_report(console, report, store.url)
-    if any(job.state is not JobState.DONE for job in report.jobs):
-        raise SystemExit(_FAILURE_EXIT)
-
-
-def _print_demo_report(console: Console, report: DemoReport, url: str) -> None:
-    states = Table(title="Demo orders by state", min_width=30)
-    states.add_column("state")
-    states.add_column("orders", justify="right")
-    for state in JobState:
-        count = sum(1 for job in report.jobs if job.state is state)
-        if count:
-            states.add_row(state.value, str(count))
-    console.print(states)
-
-    timing = Table(title="This run")
-    timing.add_column("measure")
-    timing.add_column("value", justify="right")
-    timing.add_row("scheduled now", str(report.scheduled))
-    timing.add_row("resumed from the store", str(report.resumed))
-    timing.add_row("finished by an earlier run", str(report.already_finished))
-    timing.add_row("wall time", f"{report.elapsed:.2f} s")
-    if report.latencies and report.elapsed > 0:
-        ran = len(report.latencies)
-        ordered = sorted(report.latencies)
-        timing.add_row("orders per second", f"{ran / report.elapsed:.1f}")
-        timing.add_row("order time, median", f"{ordered[ran // 2]:.3f} s")
-        timing.add_row("order time, slowest", f"{ordered[-1]:.3f} s")
-    if report.stats is not None:
-        timing.add_row("jobs ended DONE (branches included)", str(report.stats.done))
-        timing.add_row("peak admission queue", str(report.stats.peak_queued))
-    console.print(timing)
-    for job in report.jobs:
-        if job.state is not JobState.DONE:
-            console.print(f"{job.id}: {job.state.value}: {job.error}")
-    if url.startswith("memory:"):
-        console.print("memory:// keeps nothing after exit; use a durable store to resume.")
-
-
 # -- db ----------------------------------------------------------------------------------------
 
 
@@ -408,6 +275,7 @@ def _schema_connection(url: str) -> Any:
 # The commands of the other modules register themselves on ``main`` when imported.
 from actors import (  # noqa: E402, F401
     _cli_case_actions,
+    _cli_demo,
     _cli_enqueue,
     _cli_jobs,
     _cli_status,

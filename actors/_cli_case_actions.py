@@ -15,19 +15,13 @@ from typing import Any
 
 import click
 
+from actors._admin_input import correlation_id_problem
 from actors._cli import _to_json, _when, main, store_option
 from actors._cli_errors import BadArgumentError, CliError, Seconds, id_argument, text_argument
 from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
-from actors.admin import (
-    OPERATOR_ENV,
-    ActionRefusedError,
-    ActionResult,
-    Admin,
-    CaseBusyError,
-    _correlation_id_problem,
-)
+from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
 
 __all__ = ["events"]
 
@@ -233,7 +227,7 @@ def events_send(
         payload = None if data is None else strict_json(data)
     except InputError as exc:
         raise BadArgumentError(f"--data {exc}") from None
-    problem = _correlation_id_problem(correlation_id)
+    problem = correlation_id_problem(correlation_id)
     if problem is not None:  # a bad argument (exit 2), before the store is opened
         raise BadArgumentError(problem)
     admin = _admin(store_url, operator, timeout, refs=refs)

@@ -79,7 +79,7 @@ def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> An
     """A click callback: an id given as bytes that are not UTF-8 is named, not a traceback.
 
     Text only: a correlation id's step and event names may hold what an id may not
-    (``admin._correlation_id_problem`` checks its JOB by ``ID_RULE``).
+    (``_admin_input.correlation_id_problem`` checks its JOB by ``ID_RULE``).
     """
     if isinstance(value, str):
         problem = text_problem(value)

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from actors._admin_input import cursor_position
 from actors._cli import (
     _console,
     _dash,
@@ -33,7 +34,6 @@ from actors._cli_input import VERSION
 from actors._cli_load import load_workflows
 from actors._cli_status import jobs
 from actors.admin import Admin, CaseNode, CaseTree, HistoryEntry, JobInfo
-from actors.admin import _position as listing_position
 
 __all__ = ["parse_age", "print_history", "print_tree"]
 
@@ -133,7 +133,7 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
     """
     if after is not None:
         try:
-            listing_position(after)
+            cursor_position(after)
         except ValueError as exc:
             raise BadArgumentError(f"--after {exc}") from None
     admin = _admin(store_url, read_only=True)

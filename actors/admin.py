@@ -21,10 +21,7 @@ through the Mediator.
 
 from __future__ import annotations
 
-import base64
 import getpass
-import json
-import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -33,6 +30,10 @@ from typing import TYPE_CHECKING, Any
 from actors import _admin_views as views
 from actors._admin_changes import cancel_change, event_change, retry_change, unchecked_problem
 from actors._admin_delivery import ActionDelivery
+from actors._admin_input import correlation_id_problem as _correlation_id_problem
+from actors._admin_input import cursor_position as _position
+from actors._admin_input import job_states as _states
+from actors._admin_input import listing_cursor as _cursor
 from actors._admin_model import (
     ActionRefusedError,
     ActionResult,
@@ -45,11 +46,10 @@ from actors._admin_model import (
     Page,
     PruneResult,
 )
-from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
+from actors._cases import shown_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
-from actors._text import is_unicode
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Held, JobQuery, StoredJob
 
@@ -86,24 +86,6 @@ def operator_name(given: str | None = None) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name in some containers
         return "unknown"
-
-
-def _states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:
-    if state is None:
-        return ()
-    items = [state] if isinstance(state, str | JobState) else list(state)
-    out = []
-    for item in items:
-        if isinstance(item, JobState):
-            out.append(item)
-            continue
-        try:
-            out.append(JobState(item.lower()))
-        except ValueError:
-            known = ", ".join(s.value for s in JobState)
-            msg = f"unknown job state {item!r} (known: {known})"
-            raise ValueError(msg) from None
-    return tuple(out)
 
 
 class Admin:
@@ -364,53 +346,3 @@ class Admin:
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
         return PruneResult(cases, jobs, before)
-
-
-def _cursor(job: StoredJob) -> str:
-    """The cursor naming ``job``'s place in a listing: its (created_at, id), opaque.
-
-    URL-safe base64 of JSON, so that any id pastes into a shell as one word; JSON
-    keeps the float exactly.
-    """
-    text = json.dumps([job.created_at or 0.0, job.record.id], ensure_ascii=False)
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _position(cursor: str) -> tuple[float, str]:
-    """The (created_at, id) ``cursor`` names; ``ValueError`` for text that is no cursor."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, job_id = json.loads(text)
-        if (
-            type(created) in (int, float)
-            and math.isfinite(created)
-            and isinstance(job_id, str)
-            and "\x00" not in job_id  # no id ever held one: PostgreSQL's text holds none
-            and is_unicode(job_id)  # nor a lone surrogate, which SQLite cannot encode
-        ):
-            return float(created), job_id
-    except (ValueError, TypeError):
-        pass
-    msg = f"{shown_id(cursor)} is not a listing cursor (give one a page gave as next_cursor)"
-    raise ValueError(msg)
-
-
-def _correlation_id_problem(correlation_id: str) -> str | None:
-    """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``).
-
-    Its JOB must be an id a job could have (``ID_RULE``); step and event names hold no
-    ``/`` (``Workflow`` refuses them) but may hold what an id may not.
-    """
-    parts = correlation_id.split("/")
-    if not (2 <= len(parts) <= 3 and all(parts)):
-        return (
-            f"{shown_id(correlation_id)} is not a correlation id: write JOB/STEP (a request's "
-            "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
-        )
-    job_id = parts[0]
-    if not valid_id(job_id):
-        return (
-            f"{shown_id(correlation_id)} is not a correlation id: its JOB "
-            f"{shown_id(job_id)}{id_flaw(job_id)} is no job id (one is {ID_RULE})"
-        )
-    return None

@@ -1,0 +1,89 @@
+"""What an operator gives the admin API, read and checked: states, cursors, correlation ids.
+
+``Admin.jobs`` takes its ``state`` filter as names or ``JobState`` values and pages by
+an opaque cursor (``Page.next_cursor``), made and read here; ``Admin.send_event`` (and
+``actors events send``) check a correlation id's form here before anything is read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Iterable
+
+from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
+from actors._job import JobState
+from actors._text import is_unicode
+from actors.stores._admin_types import StoredJob
+
+__all__ = ["correlation_id_problem", "cursor_position", "job_states", "listing_cursor"]
+
+
+def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:
+    """The states a ``state`` filter names (none: any); ``ValueError`` names an unknown one."""
+    if state is None:
+        return ()
+    items = [state] if isinstance(state, str | JobState) else list(state)
+    out = []
+    for item in items:
+        if isinstance(item, JobState):
+            out.append(item)
+            continue
+        try:
+            out.append(JobState(item.lower()))
+        except ValueError:
+            known = ", ".join(s.value for s in JobState)
+            msg = f"unknown job state {item!r} (known: {known})"
+            raise ValueError(msg) from None
+    return tuple(out)
+
+
+def listing_cursor(job: StoredJob) -> str:
+    """The cursor naming ``job``'s place in a listing: its (created_at, id), opaque.
+
+    URL-safe base64 of JSON, so that any id pastes into a shell as one word; JSON
+    keeps the float exactly.
+    """
+    text = json.dumps([job.created_at or 0.0, job.record.id], ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def cursor_position(cursor: str) -> tuple[float, str]:
+    """The (created_at, id) ``cursor`` names; ``ValueError`` for text that is no cursor."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, job_id = json.loads(text)
+        if (
+            type(created) in (int, float)
+            and math.isfinite(created)
+            and isinstance(job_id, str)
+            and "\x00" not in job_id  # no id ever held one: PostgreSQL's text holds none
+            and is_unicode(job_id)  # nor a lone surrogate, which SQLite cannot encode
+        ):
+            return float(created), job_id
+    except (ValueError, TypeError):
+        pass
+    msg = f"{shown_id(cursor)} is not a listing cursor (give one a page gave as next_cursor)"
+    raise ValueError(msg)
+
+
+def correlation_id_problem(correlation_id: str) -> str | None:
+    """Why ``correlation_id`` is not one (``None`` when it is ``JOB/STEP[/EVENT]``).
+
+    Its JOB must be an id a job could have (``ID_RULE``); step and event names hold no
+    ``/`` (``Workflow`` refuses them) but may hold what an id may not.
+    """
+    parts = correlation_id.split("/")
+    if not (2 <= len(parts) <= 3 and all(parts)):
+        return (
+            f"{shown_id(correlation_id)} is not a correlation id: write JOB/STEP (a request's "
+            "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
+        )
+    job_id = parts[0]
+    if not valid_id(job_id):
+        return (
+            f"{shown_id(correlation_id)} is not a correlation id: its JOB "
+            f"{shown_id(job_id)}{id_flaw(job_id)} is no job id (one is {ID_RULE})"
+        )
+    return None
