@@ -121,7 +121,11 @@ COLUMNS = (
 )
 SELECT_LIST = ", ".join(COLUMNS)
 _MARKS = ", ".join("?" for _ in COLUMNS)
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+# A job's case, workflow, version, parent and place among its parent's branches never
+# change once it is created: a replace leaves them out, so SQLite does not rewrite the
+# entries of the indexes on them (jobs_case, jobs_parent) at every save.
+_FIXED = frozenset({"id", "case_id", "workflow", "version", "parent_id", "branch_index"})
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in _FIXED)
 
 # One statement creates or replaces a job, so save() needs no read first. The insertion
 # order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace.
