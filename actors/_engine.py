@@ -56,11 +56,36 @@ def job_log(job: JobRecord | None) -> dict[str, Any]:
     return {"job_id": job.id, "step": job.step, "attempt": job.attempt}
 
 
+# An engine's id ends with a random tag, read from blocks of the system's random bytes.
+_TAG_BYTES, _TAGS_PER_BLOCK = 6, 4096
+
+
 def _unique_ids() -> Callable[[], str]:
-    """Ids unique across processes: a random prefix per engine, then a counter (fast)."""
+    """Ids unique across processes that no one can tell in advance.
+
+    A random prefix per engine and a counter make each id unique; a random tag after
+    them makes the next ids unknowable from the last. Branch ids are shown to operators
+    and sent to outside services (in correlation ids): with a counter alone, anyone who
+    could admit a case under an id of their choosing could take the id of a branch not
+    yet made, and the split would write its branch over that case. Thread-safe: the
+    counter's ``next`` is atomic, and two threads that both replace a used block of tags
+    each take theirs from their own block.
+    """
     prefix = uuid.uuid4().hex[:16]
     counter = itertools.count(1)
-    return lambda: f"{prefix}{next(counter):x}"
+    size = _TAG_BYTES
+    block = [(0, os.urandom(size * _TAGS_PER_BLOCK))]  # (block number, its tags)
+
+    def new_id() -> str:
+        n = next(counter)
+        number, tags = block[0]
+        if n // _TAGS_PER_BLOCK != number:
+            tags = os.urandom(size * _TAGS_PER_BLOCK)
+            block[0] = (n // _TAGS_PER_BLOCK, tags)
+        at = n % _TAGS_PER_BLOCK * size
+        return f"{prefix}{n:x}{tags[at : at + size].hex()}"
+
+    return new_id
 
 
 # How many of the ids a user's factory made lately are remembered: more than the engine

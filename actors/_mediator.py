@@ -64,7 +64,8 @@ class Mediator:
             (a call that asks the Scheduler raises ``RuntimeError`` there).
         clock: the source of time (a virtual clock in tests); system time by default.
         runtime: the actor runtime (threads by default; ``actors.testing`` has another).
-        ids: a factory of job ids (a random prefix and a counter by default). Each id
+        ids: a factory of job ids (by default: a random prefix, a counter and a random
+            tag, so that no id can be told before it is made). Each id
             it makes must be new to the store and follow the id rule; a case it names
             badly is refused (``ValueError``; ``JobExistsError`` for an id it made
             before), and a split it cannot name (the factory raises, or makes an id the
