@@ -99,8 +99,12 @@ def infos(
 
 
 def arrived_of(jobs: Sequence[StoredJob], store: Store) -> dict[str, frozenset[int]]:
-    """The arrivals of the splits these jobs wait on (a SQL store keeps them apart)."""
-    parents = [job.record for job in jobs if waits_on_branches(job.record)]
+    """The arrivals of these jobs' splits not joined (a SQL store keeps them apart).
+
+    Ended splits too: a case cancelled or faulted in the store before its join fired
+    keeps its arrivals where the branches put them.
+    """
+    parents = [job.record for job in jobs if job.record.split_total and not job.record.joined]
     return store.arrived_branches(parents) if parents else {}
 
 

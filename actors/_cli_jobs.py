@@ -212,9 +212,12 @@ def _grow(top: Tree, root: CaseNode) -> None:
         stack.extend((branch.add(_label(kid.job), highlight=False), kid) for kid in node.children)
         split = node.split
         if split is not None and not split.joined:
+            missing = list(split.waiting_for)
+            # A split that ended (cancelled, faulted) waits for nothing any more.
+            rest = f"never came {missing}" if node.job.state.is_final else f"waiting for {missing}"
             branch.add(
                 f"split {split.split_step!r} -> join {_dash(split.join_step)}: "
-                f"arrived {list(split.arrived)}, waiting for {list(split.waiting_for)}"
+                f"arrived {list(split.arrived)}, {rest}"
             )
 
 

@@ -368,3 +368,27 @@ def test_a_request_whose_holder_s_lease_runs_out_is_carried_out_in_the_store(url
         assert state_of(admin, "o1") is JobState.CANCELLED
         assert [e.worker for e in admin.history("o1") if e.kind == "action"] == ["ivy"]
     dying.close()
+
+
+HALF = Workflow(
+    "half",
+    start="fan_out",
+    steps=[
+        ParallelSplit("fan_out", branches=["quick", "asks"]),
+        Sequential("quick", lambda d: None, next="join"),
+        RequestReaction("asks", send=lambda d, ctx: None, on_reply=lambda d, r: None, next="join"),
+        Synchronize("join"),
+    ],
+)
+
+
+def test_a_split_cancelled_in_the_store_still_shows_the_branch_that_had_arrived(url):
+    with worker(url, flows=(HALF,)) as mediator:
+        mediator.schedule("half", {}, job_id="h1")
+        with Admin(url, workflows=[HALF]) as admin:
+            wait_until(lambda: getattr(admin.case("h1").root.split, "arrived", ()) == (0,))
+    with Admin(url, workflows=[HALF]) as admin:  # no live worker: cancelled in the store
+        assert admin.cancel("h1").via == "store"
+        tree = admin.case("h1")
+        assert tree.state is JobState.CANCELLED
+        assert tree.root.split.arrived == (0,) and tree.root.split.waiting_for == (1,)
