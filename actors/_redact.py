@@ -105,7 +105,12 @@ def remember_secrets(url: str) -> None:
         found.append(parsed)
     for secret in found:
         for form in {secret, unquote(secret)}:
-            for piece in {form, *_PIECES.split(form)}:
+            pieces = {form, *_PIECES.split(form)}
+            # A reader that cuts at one @ shows what comes before it or after it (libpq
+            # takes the rest for the host name, "ss@w0rd@db" of "p@ss@w0rd"): both go too.
+            for cut in _PIECES.finditer(form):
+                pieces.update((form[: cut.start()], form[cut.end() :]))
+            for piece in pieces:
                 if len(piece) >= _MIN_KNOWN and piece != MASK:
                     _KNOWN.add(piece)
 

@@ -275,6 +275,8 @@ def test_a_task_error_quoting_a_store_url_is_stored_and_logged_masked(tmp_path, 
         ("postgresql://u:Sek Ritwhite81@127.0.0.1:1/db", "cannot open {url}: refused"),
         # An unencoded @: libpq takes the host to start at the first one and quotes it.
         ("postgresql://u:Sek@Ritat82@127.0.0.1:1/db", "failed to resolve host 'Ritat82@127.0.0.1'"),
+        # Two unencoded @: the host libpq quotes holds a piece too short to mask alone.
+        ("postgresql://u:p@ss@w0rdat84@127.0.0.1:1/db", "resolve host 'ss@w0rdat84@127.0.0.1'"),
         # An @ in a query parameter after the userinfo's password.
         ("postgresql://u:Sekritq83@h/db?password=a@b", "password authentication failed: Sekritq83"),
     ],
@@ -282,7 +284,7 @@ def test_a_task_error_quoting_a_store_url_is_stored_and_logged_masked(tmp_path, 
 def test_a_password_with_whitespace_or_at_signs_unencoded_never_shows(url, said):
     remember_secrets(url)
     shown = mask_secrets(said.format(url=url))
-    for part in ("Ritwhite81", "Ritat82", "Sekritq83"):
+    for part in ("Ritwhite81", "Ritat82", "Sekritq83", "ss@w0rd", "'ss@"):
         assert part not in shown, shown
         assert part not in mask_url(url), mask_url(url)
 
