@@ -46,7 +46,7 @@ from actors._admin_model import (
     Page,
     PruneResult,
 )
-from actors._cases import shown_id
+from actors._cases import ID_RULE, shown_id, valid_id
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
@@ -230,9 +230,14 @@ class Admin:
     def _stored(self, job_id: str) -> StoredJob:
         # Read as an operator reads: a row that cannot be read is shown FAULTED, and
         # looking at it writes nothing (a worker's load would fault it in the store).
+        if not isinstance(job_id, str):
+            msg = f"a job id is a str, got {type(job_id).__name__} {job_id!r:.80}"
+            raise TypeError(msg)
         stored = self.store.stored_job(job_id)
         if stored is None:
-            msg = f"no job {shown_id(job_id)} in {self.store.url}"
+            # An id stored before the id rule may break it: looked up all the same.
+            rule = "" if valid_id(job_id) else f" (a job id is {ID_RULE})"
+            msg = f"no job {shown_id(job_id)} in {self.store.url}{rule}"
             raise JobNotFoundError(msg)
         return stored
 

@@ -3,7 +3,7 @@
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, RequestReaction, Sequential, Wait, Workflow
+from actors import JobNotFoundError, JobState, Mediator, RequestReaction, Sequential, Wait, Workflow
 from actors.admin import ActionRefusedError, Admin
 from actors.stores import MemoryStore
 
@@ -124,3 +124,21 @@ def test_an_event_for_a_job_whose_step_takes_none_is_unknown_where_the_workflow_
         assert admin.send_event("n1/nap", "hello").outcome == "unknown"
         assert admin.job("n1").state is JobState.WAITING
     assert store.load("n1").event is None  # nothing was stored
+
+
+@pytest.mark.parametrize("bad", [None, 5, b"c1"])
+def test_an_id_that_is_no_str_is_a_type_error(bad):
+    with Admin("memory://") as admin:
+        for action in (admin.job, admin.case, admin.history, admin.cancel, admin.retry):
+            with pytest.raises(TypeError, match="a job id is a str, got"):
+                action(bad)
+
+
+def test_a_missing_id_that_breaks_the_id_rule_says_so():
+    with Admin("memory://") as admin:
+        with pytest.raises(JobNotFoundError, match=r"no job 'a/b' in memory://") as found:
+            admin.cancel("a/b")
+        assert "a job id is a non-empty string without '/'" in str(found.value)
+        with pytest.raises(JobNotFoundError) as found:
+            admin.cancel("ab")
+        assert "a job id is" not in str(found.value)
