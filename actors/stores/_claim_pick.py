@@ -19,10 +19,11 @@ ones, oldest first. A worker restarted under its name takes its own back before 
 these (see ``claim``).
 
 A claim for some workflows only (a worker's: those it serves) reads each served
-``(workflow, version)``'s own range of ``jobs_free_served`` and ``jobs_lease`` (both keyed
-by workflow and version, migration 14), and takes the oldest across them: the cases of
+``(workflow, version)``'s own range of ``jobs_free_served`` and ``jobs_held_served`` (both
+keyed by workflow and version, migration 14), and takes the oldest across them: the cases of
 workflows it does not serve cost it nothing (it read and dropped each of them, 4.6 ms a
-claim with 50,000 waiting for a worker of another workflow on SQLite, 6.5 on PostgreSQL).
+claim with 50,000 waiting for a worker of another workflow on SQLite, 6.8 on PostgreSQL;
+``benchmarks/bench_claims.py``).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def pick_free(
                 ).fetchall()
             else:
                 picked += _each_served(
-                    store, execute, store._held_by, where, (holder,), served,
+                    store, execute, store._held_served_by, where, (holder,), served,
                     limit - len(picked), ordered=bool(store._held_order),
                 )  # fmt: skip
     # Leased by a worker of the release before (not HELD), whoever holds it by name, once

@@ -136,6 +136,7 @@ class PostgresStore(SqlStore):
     _hint_indexes = False
     _free_from = "jobs"
     _free_served_from = "jobs"
+    _held_served_by = "jobs"
     _held_by = "jobs"
     _held_order = ""
     _expired_from = "jobs"

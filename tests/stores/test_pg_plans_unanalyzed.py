@@ -138,6 +138,24 @@ def test_a_claim_of_served_workflows_reads_only_theirs_by_index(fresh_pg_url, mo
         assert "Seq Scan on jobs" not in pick, pick
 
 
+def test_a_claim_beside_cases_a_live_worker_holds_reads_none_of_them(fresh_pg_url, monkeypatch):
+    """Held roots are the lease index's: a claim's look for expired leases keeps off it."""
+    _unanalyzed(fresh_pg_url)
+    store = open_store(fresh_pg_url)
+    store.owner = "holder"
+    assert len(store.claim("holder", time.time(), 3600.0, limit=FREE)) == FREE
+    store.owner = None
+    seen = Statements(monkeypatch)
+    assert store.claim("v", time.time(), 60.0, limit=5, workflows=[("w", 1)]) == []
+    monkeypatch.undo()
+    picks = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires")
+    store.close()
+    expired = [p for p in picks if "lease_expires <" in p]
+    assert len(expired) == 3, picks
+    for plan in expired:
+        assert "jobs_claim " in plan, plan
+
+
 def test_a_group_reads_the_counts_of_its_parents_by_index(fresh_pg_url):
     from actors.stores._pg_group import join_reads
 
