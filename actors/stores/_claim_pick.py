@@ -19,8 +19,9 @@ ones, oldest first. A worker restarted under its name takes its own back before 
 these (see ``claim``).
 
 A claim for some workflows only (a worker's: those it serves) reads each served
-``(workflow, version)``'s own range of ``jobs_free_served`` and ``jobs_held_served`` (both
-keyed by workflow and version, migration 14), and takes the oldest across them: the cases of
+``(workflow, version)``'s own range of ``jobs_free_served`` and of the held roots' index
+(``jobs_held_served`` on PostgreSQL, ``jobs_lease`` on SQLite; both keyed by workflow and
+version, migration 14), and takes the oldest across them: the cases of
 workflows it does not serve cost it nothing (it read and dropped each of them, 4.6 ms a
 claim with 50,000 waiting for a worker of another workflow on SQLite, 6.8 on PostgreSQL;
 ``benchmarks/bench_claims.py``).

@@ -223,10 +223,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         # roots' index is partial on HELD alone: no look for expired leases can take it
         # (unanalyzed, PostgreSQL's planner took a wider one for those and read every
         # held root).
+        # SQLite keeps one index of the held roots, jobs_lease, with the workflow and
+        # version after the worker (a save of a held root rewrites each index of them;
+        # its statements name their index, so none is taken by mistake).
         sqlite=(
             f"CREATE INDEX jobs_free_served ON jobs (workflow, version) WHERE {FREE_ROOT}",
-            "CREATE INDEX jobs_held_served ON jobs (lease_owner, workflow, version) "
-            f"WHERE lease_expires = {HELD!r}",
+            "DROP INDEX jobs_lease",
+            "CREATE INDEX jobs_lease ON jobs (lease_owner, workflow, version) "
+            "WHERE lease_expires IS NOT NULL",
         ),
         postgres=(
             f"CREATE INDEX jobs_free_served ON jobs (workflow, version, seq) WHERE {FREE_ROOT}",

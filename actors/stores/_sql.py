@@ -99,7 +99,7 @@ class SqlStore(SqlAdmin, Store):
     # SQLite's planner, with no statistics, would prefer jobs_parent (every root ever).
     _free_from = "jobs INDEXED BY jobs_free"
     _free_served_from = "jobs INDEXED BY jobs_free_served"
-    _held_served_by = "jobs INDEXED BY jobs_held_served"
+    _held_served_by = "jobs INDEXED BY jobs_lease"  # keyed by worker, workflow, version
     _held_by = "jobs INDEXED BY jobs_lease"
     # A stopped holder's cases, oldest first: SQLite's index keeps them in rowid order
     # (PostgreSQL's does not, and would sort them all for the first few: any will do).
