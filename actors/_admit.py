@@ -7,9 +7,12 @@ Scheduler's ref, which they tell when a job was evicted or admission has work fo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import pykka
 
 from actors._cases import (
     batch_cases,
@@ -24,7 +27,7 @@ from actors._errors import JobExistsError
 from actors._handle import JobHandle
 from actors._id_claims import IdClaims
 from actors._job import JobRecord, JobState
-from actors.messages import Admitted, JobShed
+from actors.messages import Admitted, JobShed, Schedule, ScheduleRefused
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,6 +197,19 @@ class Admissions:
         if self._c.store.get(job_id) is not None:
             return f"a job with id {job_id!r} already exists in {self._c.store.url}"
         return f"a job with id {job_id!r} is being admitted by another caller"
+
+    @staticmethod
+    def told_refused(schedule: Schedule, error: Exception) -> None:
+        """A ``Schedule`` sent with tell was refused: log it, and tell its ``reply_to``."""
+        logger.warning(
+            "a Schedule of %r sent with tell was refused: %s",
+            schedule.workflow,
+            error,
+            extra=job_log(None),
+        )
+        if schedule.reply_to is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                schedule.reply_to.tell(ScheduleRefused(schedule, error))
 
     def shed(self, job: JobRecord) -> None:
         """``job`` was evicted from the full admission mailbox and saved SHED: say so.

@@ -305,26 +305,6 @@ class CaseBook:
                 effects += self.cancel(self.jobs[kid], why)
         return effects
 
-    def parents_first(self, jobs: list[JobRecord]) -> list[JobRecord]:
-        """``jobs`` ordered so that each comes after every ancestor of it the tree holds.
-
-        One walk up per job, stopping at an ancestor already placed, so a deep case costs
-        linear time; a loop of bad rows (each the other's parent) ends the walk.
-        """
-        depths: dict[str, int] = {}
-        held = self.jobs
-        for job in jobs:
-            chain: list[str] = []
-            up: JobRecord | None = job
-            while up is not None and up.id not in depths and up.id not in chain:
-                chain.append(up.id)
-                up = held.get(up.parent_id) if up.parent_id is not None else None
-            depth = depths[up.id] + 1 if up is not None and up.id in depths else 0
-            for job_id in reversed(chain):
-                depths[job_id] = depth
-                depth += 1
-        return sorted(jobs, key=lambda job: depths[job.id])
-
     def _cancel_enter(self, job: JobRecord, why: str) -> tuple[JobRecord, bool, Iterator[str]]:
         out = job.id in self.out
         if not out:

@@ -178,9 +178,7 @@ class Effects:
         for job in mine:
             self._poller.claim_back(job.case_id)
         self._book.adopt(mine)
-        # Parents decide before their branches: a parent that faults cancels its branches
-        # before any of them is handed to a runner.
-        for job in self._book.parents_first(mine):
+        for job in self._recovery.parents_first(mine, self._jobs):
             if job.id in self._jobs:  # else its case was lost while its siblings resumed
                 self.carry_out(self._recovery.resume(job, self._store))
 

@@ -12,18 +12,18 @@ tested over any outcome without threads or a store (``tests/core/test_interprete
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from actors._branch_items import RefusedItemsError, branch_starts
 from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import CodecError, EngineStoppedError, StepCutShort
-from actors._job import JobRecord, JobState, StepContext
+from actors._job import JobRecord, JobState
 from actors._redact import mask_secrets
 from actors._returned import Returned, returned_by
 from actors._saved_wait import ignore_stray_event
 from actors._seconds import seconds_problem
+from actors._step_effects import Arrive, Effect, End, Park, Request, Split
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -54,56 +54,6 @@ __all__ = [
     "correlations_for",
     "default_merge",
 ]
-
-
-@dataclass(slots=True)
-class End:
-    """The job ends (DONE, FAULTED or CANCELLED) with ``error``; the runner saves it."""
-
-    state: JobState
-    error: str | None
-
-
-@dataclass(slots=True)
-class Park:
-    """The job waits ``delay`` seconds from now (``None``: no timer) and/or on events."""
-
-    delay: float | None
-    correlations: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(slots=True)
-class Request:
-    """Park as ``Park`` says, and once that is stored, call ``send(data, context)``.
-
-    ``data`` is a copy: the job may resume elsewhere while ``send`` runs.
-    """
-
-    park: Park
-    send: Callable[[Any, StepContext], Any]
-    data: Any
-    context: StepContext
-
-
-@dataclass(slots=True)
-class Split:
-    """Start one branch per ``(start step, data)``; the job waits on them (fields set)."""
-
-    starts: list[tuple[str, Any]]
-
-
-@dataclass(slots=True)
-class Arrive:
-    """A branch reached join ``step``: count its data at its parent (``needed``: 1 or all)."""
-
-    step: str
-    needed: int | None
-
-
-Effect = End | Park | Request | Split | Arrive
-# The effects are values: nothing changes one once it is made. They are not frozen
-# dataclasses only because a frozen one costs three times as much to make, and a
-# runner makes one at the end of every slice.
 
 
 def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:

@@ -22,7 +22,7 @@ from actors._served import UnservedLog
 from actors._slice_end import parent_missing
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Mapping
 
     from actors._case_store import CaseReads
     from actors._job import JobRecord
@@ -68,6 +68,28 @@ class Recovery:
         if left:
             self.unserved.left(left)
         return mine
+
+    @staticmethod
+    def parents_first(jobs: list[JobRecord], held: Mapping[str, JobRecord]) -> list[JobRecord]:
+        """``jobs`` ordered so that each comes after every ancestor of it ``held`` holds.
+
+        Parents decide first: a parent that faults cancels its branches before any of
+        them is handed to a runner. One walk up per job, stopping at an ancestor already
+        placed, so a deep case costs linear time; a loop of bad rows (each the other's
+        parent) ends the walk.
+        """
+        depths: dict[str, int] = {}
+        for job in jobs:
+            chain: list[str] = []
+            up: JobRecord | None = job
+            while up is not None and up.id not in depths and up.id not in chain:
+                chain.append(up.id)
+                up = held.get(up.parent_id) if up.parent_id is not None else None
+            depth = depths[up.id] + 1 if up is not None and up.id in depths else 0
+            for job_id in reversed(chain):
+                depths[job_id] = depth
+                depth += 1
+        return sorted(jobs, key=lambda job: depths[job.id])
 
     @staticmethod
     def resume(job: JobRecord, store: CaseReads) -> Resume | Fault:

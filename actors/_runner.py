@@ -37,7 +37,7 @@ from actors._interpreter import (
     missing_step,
 )
 from actors._job import JobState
-from actors._runner_failures import died_of, tried_too_often
+from actors._runner_failures import count_try, died_of
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
@@ -247,7 +247,7 @@ class Runner(pykka.Actor):
         store = self._e.store
         tried = job.taken_over  # its last holder stopped: count this try first, durably
         if tried:
-            why = self._try_counted(job)
+            why = count_try(self._e.store, job)
             if why is not None:
                 return self._end.finish(job, JobState.FAULTED, why)
         metrics = self._e.metrics
@@ -349,21 +349,6 @@ class Runner(pykka.Actor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self._scheduler.tell(m.Admitted())  # hand them to the idle runners
         return False
-
-    def _try_counted(self, job: JobRecord) -> str | None:
-        """Count a try of ``job`` in the store; the reason to fault it instead, if any."""
-        job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
-        tries = self._e.store.count_try(job)
-        if tries > 1:
-            logger.warning(
-                "job %s: try %d in a row from step %r; the workers of the tries before "
-                "stopped before it saved anything",
-                job.id,
-                tries,
-                job.step,
-                extra=job_log(job),
-            )
-        return tried_too_often(job, tries)
 
     @staticmethod
     def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:

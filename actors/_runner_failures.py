@@ -23,10 +23,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors._engine import job_log, logger
+
 if TYPE_CHECKING:
     from actors._job import JobRecord
+    from actors.stores import Store
 
-__all__ = ["LIMIT", "RunnerFailures", "died_of", "tried_too_often"]
+__all__ = ["LIMIT", "RunnerFailures", "count_try", "died_of", "tried_too_often"]
 
 LIMIT = 3
 """Runner deaths in a row at one step of one job that fault the job; tries by workers, too."""
@@ -82,3 +85,19 @@ def tried_too_often(job: JobRecord, tries: int, limit: int = LIMIT) -> str | Non
         "a step that ends its process (os._exit, a crash in native code, running out of "
         "memory) does this, so it is not run again"
     )
+
+
+def count_try(store: Store, job: JobRecord) -> str | None:
+    """Count a try of ``job`` (taken over) in ``store``; the reason to fault it instead, if any."""
+    job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
+    tries = store.count_try(job)
+    if tries > 1:
+        logger.warning(
+            "job %s: try %d in a row from step %r; the workers of the tries before "
+            "stopped before it saved anything",
+            job.id,
+            tries,
+            job.step,
+            extra=job_log(job),
+        )
+    return tried_too_often(job, tries)

@@ -34,6 +34,7 @@ from actors._recovery import Recovery
 from actors._requests import act_for_mediator
 from actors._runner import Runner
 from actors._runner_failures import RunnerFailures
+from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
 from actors._timekeeper import POLL, Timekeeper
@@ -45,10 +46,6 @@ if TYPE_CHECKING:
     from actors._engine import EngineConfig
 
 __all__ = ["GetRunners", "Scheduler"]
-
-
-class GetRunners:
-    """Ask the Scheduler for its runners' refs (the Mediator waits for them to stop)."""
 
 
 class Scheduler(pykka.Actor):
@@ -199,7 +196,7 @@ class Scheduler(pykka.Actor):
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler; answer drain requests once all is quiet."""
         kind = type(message)
-        name = _HANDLER_NAMES.get(kind)
+        name = HANDLER_NAMES.get(kind)
         if name is None:
             return super().on_receive(message)
         if kind in REPORTS:
@@ -249,19 +246,10 @@ class Scheduler(pykka.Actor):
         )
 
     def _on_told_schedule(self, msg: m.ToldSchedule) -> None:
-        schedule = msg.schedule
         try:
-            self._on_schedule(schedule)
+            self._on_schedule(msg.schedule)
         except (ActorsError, ValueError, TypeError) as exc:  # refused: the engine goes on
-            logger.warning(
-                "a Schedule of %r sent with tell was refused: %s",
-                schedule.workflow,
-                exc,
-                extra=job_log(None),
-            )
-            if schedule.reply_to is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    schedule.reply_to.tell(m.ScheduleRefused(schedule, exc))
+            self._admissions.told_refused(msg.schedule, exc)
 
     def _on_shed(self, msg: m.JobShed) -> None:
         job = self._admissions.evicted(msg.job)
@@ -409,33 +397,3 @@ class Scheduler(pykka.Actor):
         quiet = self._crew.quiet() and not self._poller.leases.waiting and not self._fx.outage.owed
         for fut in self._tally.settle(quiet=quiet):
             fut.set(None)
-
-
-# Which method handles each message, by name, looked up as each message comes: a subclass
-# that overrides one (a test's planted bug, say) is served its own, and no Scheduler
-# binds the whole table when it is made (the test harness makes one for each schedule).
-_HANDLER_NAMES: dict[type, str] = {
-    m.Admitted: "_on_admitted",
-    m.SpawnBranch: "_on_spawn",
-    m.BranchArrived: "_on_arrived",
-    m.JobParked: "_on_parked",
-    m.JobEnded: "_on_ended",
-    m.RunnerFailed: "_on_runner_failed",
-    m.CaseLost: "_on_case_lost",
-    m.LeaseUnvouched: "_on_unvouched",
-    m.SliceUnsaved: "_on_slice_unsaved",
-    m.JobShed: "_on_shed",
-    m.RunnerIdle: "_on_runner_idle",
-    m.TimerDue: "_on_timer_due",
-    m.Wake: "_on_wake",
-    m.DeliverEvent: "_on_event",
-    m.JobSendFailed: "_on_send_failed",
-    m.CancelJob: "_on_cancel",
-    m.OperatorAction: "_on_operator",
-    m.TakeCase: "_on_take_case",
-    m.GetStats: "_on_stats",
-    m.Drain: "_on_drain",
-    m.Schedule: "_on_schedule",
-    m.ToldSchedule: "_on_told_schedule",
-    GetRunners: "_on_get_runners",
-}

@@ -29,6 +29,7 @@ from actors._case_effects import (
     split_outcome,
 )  # fmt: skip
 from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._recovery import Recovery
 
 ENDS = ["arrive", JobState.DONE, JobState.FAULTED, JobState.CANCELLED]
 
@@ -268,7 +269,7 @@ def test_parents_come_before_their_branches_however_deep(forks: bool) -> None:
     tree = CaseBook(lambda parent, join: False)
     jobs = nested_case(3000, forks)
     tree.adopt(jobs)
-    ordered = tree.parents_first(list(reversed(jobs)))
+    ordered = Recovery.parents_first(list(reversed(jobs)), tree.jobs)
     place = {job.id: i for i, job in enumerate(ordered)}
     assert sorted(place) == sorted(job.id for job in jobs)
     for job in jobs:
@@ -281,4 +282,4 @@ def test_a_loop_of_parents_in_bad_rows_still_orders() -> None:
     a = record("a", parent_id="b")
     b = record("b", parent_id="a")
     tree.adopt([a, b])
-    assert {job.id for job in tree.parents_first([a, b])} == {"a", "b"}
+    assert {job.id for job in Recovery.parents_first([a, b], tree.jobs)} == {"a", "b"}
