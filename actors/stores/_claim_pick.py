@@ -139,6 +139,32 @@ def _each_served(
     pair's range is locked as read (``SKIP LOCKED``): rows read but not taken stay locked
     until the claim commits, and a concurrent claim passes over them meanwhile.
     """
+    rows: list[Any] = []
+    for first in range(0, len(served), _PAIRS_PER_STATEMENT):
+        chunk = served[first : first + _PAIRS_PER_STATEMENT]
+        rows += _pick_served(store, execute, source, where, params, chunk, limit, ordered)
+    if len(served) > _PAIRS_PER_STATEMENT:  # the oldest of every statement's
+        if ordered:
+            rows.sort(key=lambda row: row[3])
+        del rows[limit:]
+    return [row[:3] for row in rows]
+
+
+# Served pairs read by one statement: SQLite allows 500 terms in a compound SELECT.
+_PAIRS_PER_STATEMENT = 100
+
+
+def _pick_served(
+    store: SqlStore,
+    execute: Execute,
+    source: str,
+    where: str,
+    params: tuple[Any, ...],
+    served: Sequence[tuple[str, int]],
+    limit: int,
+    ordered: bool,
+) -> list[Any]:
+    """``_each_served`` for at most ``_PAIRS_PER_STATEMENT`` pairs: rows with their order."""
     order = store._order
     inner = f" ORDER BY {order}" if ordered else ""
     outer = " ORDER BY k" if ordered else ""
@@ -146,7 +172,7 @@ def _each_served(
     if store._skip_locked:  # PostgreSQL: each pair's range in a LATERAL subquery
         pairs = ", ".join("(CAST(? AS TEXT), CAST(? AS INTEGER))" for _ in served)
         sql = (
-            f"SELECT id, lease_owner, lease_expires FROM (VALUES {pairs}) AS s(w, v) "
+            f"SELECT id, lease_owner, lease_expires, k FROM (VALUES {pairs}) AS s(w, v) "
             f"CROSS JOIN LATERAL ({pick} AND workflow = s.w AND version = s.v{inner} "
             f"LIMIT ?{store._skip_locked}) AS j{outer} LIMIT ?"
         )
@@ -159,7 +185,7 @@ def _each_served(
     else:  # SQLite: a compound of one subquery per pair
         each = f"SELECT * FROM ({pick} AND workflow = ? AND version = ?{inner} LIMIT ?)"
         sql = (
-            "SELECT id, lease_owner, lease_expires FROM ("
+            "SELECT id, lease_owner, lease_expires, k FROM ("
             + " UNION ALL ".join(each for _ in served)
             + f"){outer} LIMIT ?"
         )

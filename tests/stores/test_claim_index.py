@@ -171,3 +171,16 @@ def test_a_stopped_workers_cases_go_only_to_a_worker_serving_them(sql_store):
     assert sorted(job.id for job in got) == ["b0", "b1", "b2"]
     got = sql_store.claim("all", later, 60.0, limit=2, workflows=[("a", 1), ("b", 1)])
     assert len(got) == 2 and {job.id for job in got} <= {"a0", "a1", "a2"}  # any two on PostgreSQL
+
+
+def test_a_worker_serving_hundreds_of_workflow_versions_claims_the_oldest(sql_store):
+    """More served pairs than one statement reads (SQLite allows 500 terms in a compound)."""
+    served = [("w", version) for version in range(1, 651)]
+    for version in (600, 3, 640, 150):  # oldest first
+        sql_store.create(record(f"v{version}", workflow="w", version=version))
+    sql_store.create(record("other", workflow="x"))
+    got = sql_store.claim("me", time.time(), 60.0, limit=3, workflows=served)
+    assert sorted(job.id for job in got) == ["v3", "v600", "v640"]
+    assert [job.id for job in sql_store.claim("me", time.time(), 60.0, 5, workflows=served)] == [
+        "v150"
+    ]

@@ -130,7 +130,7 @@ def test_a_claim_of_served_workflows_reads_only_theirs_by_index(fresh_pg_url, mo
     assert store.claim("v", time.time(), 60.0, limit=5, workflows=[("x", 1)]) == []
     monkeypatch.undo()
     assert [job.id for job in got] == [f"new{n}" for n in range(TAKEN)]  # the oldest
-    picks = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires FROM (VALUES")
+    picks = seen.plans(fresh_pg_url, "SELECT id, lease_owner, lease_expires, k FROM (VALUES")
     store.close()
     assert len(picks) == 2, picks
     for pick in picks:
