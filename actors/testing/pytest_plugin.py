@@ -23,9 +23,16 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["harness", "mediator", "pytest_addoption", "virtual_clock"]
+__all__ = [
+    "harness",
+    "mediator",
+    "pytest_addoption",
+    "pytest_runtest_makereport",
+    "virtual_clock",
+]
 
 _SHUTDOWN_TIMEOUT = 10.0  # seconds a fixture waits for a real Mediator to stop
+_HARNESSES = pytest.StashKey[list[Any]]()  # the harnesses the fixture made for a test
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +52,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     from actors.testing import Harness
 
     made: list[Harness] = []
+    request.node.stash[_HARNESSES] = made
     forced = request.config.getoption("--actors-seed")
     default_seed = zlib.crc32(request.node.nodeid.encode())
 
@@ -59,6 +67,30 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     yield make
     for h in made:
         h.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """After a test's own check fails, how to replay each harness run it made.
+
+    In a section of the report ("actors harness"): a plain ``assert`` after ``h.run()``
+    said nothing of the seed, the config or the trace that led there. The harness's own
+    failures say it already, and so do errors raised inside ``replay``, ``explore`` and
+    ``exhaust``: nothing is added to them.
+    """
+    report = yield
+    made = item.stash.get(_HARNESSES, None)
+    if not made or call.when != "call" or call.excinfo is None or not report.failed:
+        return report
+    error = call.excinfo.value
+    said = any("harness run" in str(note) for note in getattr(error, "__notes__", ()))
+    if said or any(h.failure is error for h in made):
+        return report
+    for number, h in enumerate(made, 1):
+        rerun = "" if h.seed is None else f" (rerun this test with --actors-seed={h.seed})"
+        headline = f"harness {number} of {len(made)} that this test made{rerun}:"
+        report.sections.append(("actors harness", h._describe_failure(headline, with_state=True)))
+    return report
 
 
 @pytest.fixture

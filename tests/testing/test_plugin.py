@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import zlib
 
 pytest_plugins = ("pytester",)
 
@@ -93,3 +94,35 @@ def test_loading_the_plugin_imports_neither_hypothesis_nor_the_harness():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_plain_assert_after_harness_runs_is_reported_with_their_seeds_and_traces(pytester):
+    pytester.makepyfile(
+        FLOW
+        + textwrap.dedent(
+            """
+            import pytest
+            from actors.testing import Harness
+
+            def test_fails_on_its_own_check(harness):
+                h = harness([FLOW], runners=2)
+                h.schedule("w", {}).result()
+                assert False, "my own check"
+
+            def test_passes(harness):
+                harness([FLOW]).schedule("w", {}).result()
+
+            def test_a_harness_failure_is_not_said_twice(harness):
+                h = harness([FLOW])
+                h.fail("the harness says it")
+            """
+        )
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rN")
+    result.assert_outcomes(passed=1, failed=2)
+    out = result.stdout.str()
+    test_id = "test_a_plain_assert_after_harness_runs_is_reported_with_their_seeds_and_traces.py"
+    seed = zlib.crc32(f"{test_id}::test_fails_on_its_own_check".encode())
+    assert f"harness 1 of 1 that this test made (rerun this test with --actors-seed={seed})" in out
+    assert "config: runners=2" in out and "actions:" in out
+    assert out.count("that this test made") == 1  # not for h.fail(), which says it itself
