@@ -144,6 +144,9 @@ class Admissions:
         """
         wf = self._registered(workflow, version)
         check_items(items)
+        if isinstance(job_ids, str | bytes):  # a sequence, but of characters
+            msg = "job_ids must be a list of ids, one per item, not one string"
+            raise TypeError(msg)
         named = sorted(set(job_ids)) if job_ids else []
         began = time.monotonic()
         claim = self._ids.take(named, block=block, timeout=timeout) if named else None

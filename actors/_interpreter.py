@@ -131,9 +131,15 @@ class Interpreter:
 
     KINDS: ClassVar[dict[type, Callable[..., Effect | None]]] = {}
 
-    def __init__(self, codec: Codec | None, stopping: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        codec: Codec | None,
+        stopping: Callable[[], bool] | None = None,
+        cancelled: Callable[[JobRecord], str | None] | None = None,
+    ) -> None:
         self.codec = codec
         self._stopping = stopping  # whether the engine shuts down (admission closed)
+        self._cancelled = cancelled  # why the job was cancelled while its step ran, if it was
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
         self.returned: Returned | None = None
@@ -194,6 +200,10 @@ class Interpreter:
         """``step``'s task raised ``exc``: retry it, take its fault path, or fault."""
         if isinstance(exc, EngineStoppedError) and self._stopping is not None and self._stopping():
             raise StepCutShort(step.name) from exc
+        # Cancelled while the step ran: the cancel was answered, so the job ends CANCELLED
+        # as it would had the step returned; no retry, no fault path, no fault.
+        if self._cancelled is not None and (cancel := self._cancelled(job)) is not None:
+            return End(JobState.CANCELLED, cancel)
         retry = step.retry
         why = f"{_describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
         if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):

@@ -20,7 +20,8 @@ from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._leases_log import log_leases_held
-from actors._mediator_options import check_options, warn_short_lease
+from actors._mediator_options import check_hooks, check_options, wait_bound, warn_short_lease
+from actors._metrics_guard import guarded
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
@@ -125,6 +126,7 @@ class Mediator:
         gate = AdmissionGate(capacity, full_mode)
         # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
         gate.drive = getattr(runtime, "drive_until", None)
+        check_hooks(store, clock, on_shed)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
             workflows,
@@ -136,7 +138,7 @@ class Mediator:
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,
-            metrics=metrics,
+            metrics=guarded(metrics),
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             owner=owner,
@@ -216,6 +218,7 @@ class Mediator:
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
+        timeout = wait_bound(timeout)
         return self._admissions.admit(
             workflow, data, version=version, timeout=timeout, job_id=job_id
         )
@@ -244,6 +247,7 @@ class Mediator:
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
+        timeout = wait_bound(timeout)
         return self._admissions.admit_many(
             workflow, items, version=version, timeout=timeout, job_ids=job_ids
         )
@@ -259,6 +263,10 @@ class Mediator:
         where the bad value sits) before anything is delivered, and the job still waits.
         """
         payload = copy_data(event, self._engine.store.codec, "event payload")
+        if not isinstance(correlation_id, str):
+            kind = type(correlation_id).__name__
+            msg = f"a correlation id is a str, got {kind} {correlation_id!r:.40}"
+            raise TypeError(msg)
         outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, payload, fault))
         return outcome
 
@@ -330,6 +338,7 @@ class Mediator:
             was still running when time ran out. A second call (from any thread)
             waits for the first to end, and returns what it did.
         """
+        timeout = wait_bound(timeout)  # before admission closes: a bad one changes nothing
         refuse_from_task(self._engine)  # before the lock: that shutdown may wait for it
         # A second caller waits for the first to finish, then answers what it answered.
         with self._stopping:  # re-entrant: the harness drives a drain on the caller's thread

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from actors._engine import job_log, logger
@@ -58,3 +59,40 @@ def warn_short_lease(lease_seconds: float, poll_interval: float) -> None:
             poll_interval,
             extra=job_log(None),
         )
+
+
+def wait_bound(value: Any, name: str = "timeout") -> float | None:
+    """``value`` as a bound on a wait: ``None`` (or infinity) waits for ever.
+
+    ``TypeError`` for what is no number, ``ValueError`` for NaN, a negative number or
+    one past a century (``seconds_problem``): refused before anything is done.
+    """
+    if value is None or (isinstance(value, float) and math.isinf(value) and value > 0):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = (
+            f"{name} must be a number of seconds or None, got {type(value).__name__} {value!r:.40}"
+        )
+        raise TypeError(msg)
+    problem = seconds_problem(value)
+    if problem is not None or value < 0:
+        msg = f"{name} must be a number of seconds >= 0 or None: {problem or f'{value!r} < 0'}"
+        raise ValueError(msg)
+    return float(value)
+
+
+def check_hooks(store: Any, clock: Any, on_shed: Any) -> None:
+    """``TypeError`` naming a ``store``, ``clock`` or ``on_shed`` of the wrong kind."""
+    from actors.stores import Store  # here: the stores import the engine's modules
+
+    if not isinstance(store, str | Store):
+        msg = (
+            f"store must be a store URL (str) or a Store, got {type(store).__name__} {store!r:.40}"
+        )
+        raise TypeError(msg)
+    if clock is not None and not all(callable(getattr(clock, n, None)) for n in ("now", "alarm")):
+        msg = f"clock must have now() and alarm() (an actors Clock), got {type(clock).__name__}"
+        raise TypeError(msg)
+    if on_shed is not None and not callable(on_shed):
+        msg = f"on_shed must be callable (it is told each shed job), got {type(on_shed).__name__}"
+        raise TypeError(msg)

@@ -81,7 +81,7 @@ class Runner(pykka.Actor):
         self._leases = leases  # the Scheduler's: whether it vouches for a case's lease
         self._index = index
         self._scheduler = scheduler
-        self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed)
+        self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed, self._cancel)
         self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
         # Per workflow: (workflow, its steps, its inline tasks), looked up once, not per
         # slice (an engine's workflows never change).
@@ -349,6 +349,12 @@ class Runner(pykka.Actor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self._scheduler.tell(m.Admitted())  # hand them to the idle runners
         return False
+
+    def _cancel(self, job: JobRecord) -> str | None:
+        """Why ``job`` was cancelled, if it was (asked before or while its step ran)."""
+        if job.cancel_requested:
+            return job.error or "cancelled"
+        return self._stop_asked(job, self._lane) if self._lane else None
 
     @staticmethod
     def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:

@@ -19,7 +19,10 @@ __all__ = ["CountingMetrics", "Metrics", "PrometheusMetrics"]
 
 
 class Metrics(Protocol):
-    """What the engine reports. Every method must return quickly and never raise."""
+    """What the engine reports. Every method must return quickly.
+
+    An exception a method raises is logged and dropped (the engine goes on).
+    """
 
     def admitted(self, workflow: str, queue_depth: int) -> None:
         """A case was admitted; ``queue_depth`` is the admission queue's length after it."""

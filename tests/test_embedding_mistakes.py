@@ -1,0 +1,149 @@
+"""What an embedding application gets wrong costs it an error, never a case or the engine.
+
+A metrics hook that raised stopped a runner before it noted its job (the case waited for
+ever) or the Scheduler (every case, and handles of cases stored DONE said they never
+ended); a cancel answered CANCELLED ended the job FAULTED when its step then raised; a
+bad ``timeout`` to ``shutdown`` closed admission and then raised, leaving an engine no
+call could stop; and several arguments of the wrong kind failed deep inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from bounds import TIMEOUT
+from flows import setter
+
+from actors import (
+    FullMode,
+    JobState,
+    Mediator,
+    ParallelSplit,
+    Retry,
+    Sequential,
+    Synchronize,
+    Workflow,
+)
+from actors.metrics import CountingMetrics
+
+FLOW = Workflow("w", [Sequential("a", setter("a"), next="b"), Sequential("b", setter("b"))], "a")
+FAN = Workflow(
+    "fan",
+    [
+        ParallelSplit("s", branches=["x", "y"]),
+        Sequential("x", setter("x"), next="j"),
+        Sequential("y", setter("y"), next="j"),
+        Synchronize("j"),
+    ],
+    start="s",
+)
+
+
+class Broken(CountingMetrics):
+    """Counts, and raises from one method."""
+
+    def __init__(self, method: str) -> None:
+        super().__init__()
+        setattr(self, method, self._raise)
+
+    @staticmethod
+    def _raise(*args) -> None:
+        msg = "exporter down"
+        raise ConnectionError(msg)
+
+
+@pytest.mark.parametrize("method", ["admitted", "shed", "started", "finished", "step"])
+def test_a_metrics_hook_that_raises_costs_no_case(method, caplog):
+    hook = Broken(method)
+    with (
+        caplog.at_level(logging.WARNING, logger="actors"),
+        Mediator([FLOW, FAN], metrics=hook, capacity=2, full_mode=FullMode.DROP_OLDEST) as mediator,
+    ):
+        handles = [mediator.schedule(name, {}) for name in ("w", "fan", "w", "fan")]
+        ended = [h.result(timeout=TIMEOUT).state for h in handles]
+        later = mediator.schedule("w", {}).result(timeout=TIMEOUT)
+    assert set(ended) <= {JobState.DONE, JobState.SHED} and JobState.DONE in ended
+    assert later.state is JobState.DONE
+    said = [r for r in caplog.records if f"the metrics hook's {method}() raised" in r.getMessage()]
+    assert len(said) <= 1  # once, however often it raised (shed may not happen at all)
+
+
+def test_a_metrics_hook_missing_a_method_is_refused_naming_it():
+    class Half:
+        def admitted(self, workflow, depth): ...
+
+    with pytest.raises(TypeError, match=r"Half has no shed, started, finished, step"):
+        Mediator([FLOW], metrics=Half())
+
+
+def test_a_cancel_answered_while_the_step_runs_ends_the_job_cancelled_even_if_it_raises():
+    started, go = threading.Event(), threading.Event()
+    faulted_path = []
+
+    def call(data):
+        started.set()
+        assert go.wait(TIMEOUT)
+        raise ConnectionError("the call was cut off")
+
+    flow = Workflow(
+        "c",
+        [
+            Sequential("call", call, next="after", retry=Retry(attempts=3), fault_next="oops"),
+            Sequential("after", setter("after")),
+            Sequential("oops", faulted_path.append),
+        ],
+        start="call",
+    )
+    with Mediator([flow]) as mediator:
+        handle = mediator.schedule("c", {})
+        assert started.wait(TIMEOUT)
+        assert mediator.cancel(handle.job_id).name == "CANCELLED"
+        go.set()
+        job = handle.result(timeout=TIMEOUT)
+        stats = mediator.stats()
+    assert (job.state, job.error) == (JobState.CANCELLED, "cancelled")
+    assert (stats.cancelled, stats.faulted) == (1, 0) and faulted_path == []
+
+
+@pytest.mark.parametrize("bad", ["5", float("nan"), -1, [1]])
+def test_a_bad_shutdown_timeout_changes_nothing(bad):
+    mediator = Mediator([FLOW])
+    with pytest.raises((TypeError, ValueError), match="timeout must be a number of seconds"):
+        mediator.shutdown(timeout=bad)
+    assert mediator.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE  # still open
+    assert mediator.shutdown(timeout=TIMEOUT) is True
+
+
+def test_an_infinite_timeout_waits_as_none_does():
+    with Mediator([FLOW], capacity=1) as mediator:
+        assert mediator.schedule("w", {}, timeout=float("inf")).result(TIMEOUT).state is (
+            JobState.DONE
+        )
+        with pytest.raises(TypeError, match="timeout must be a number of seconds or None"):
+            mediator.schedule("w", {}, timeout="5")
+        with pytest.raises(TypeError, match="timeout must be a number"):
+            mediator.schedule_many("w", [{}], timeout="5")
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"store": 5}, "store must be a store URL"),
+        ({"clock": 5}, "clock must have now() and alarm()"),
+        ({"on_shed": 5}, "on_shed must be callable"),
+    ],
+)
+def test_options_of_the_wrong_kind_are_refused_naming_them(options, said):
+    with pytest.raises(TypeError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        Mediator([FLOW], **options)
+
+
+def test_wrong_kinds_of_ids_are_refused():
+    with Mediator([FLOW]) as mediator:
+        with pytest.raises(TypeError, match="a correlation id is a str, got int"):
+            mediator.receive_event(123)
+        with pytest.raises(TypeError, match="job_ids must be a list of ids"):
+            mediator.schedule_many("w", [{}, {}], job_ids="ab")
+        assert mediator.stats().admitted == 0
