@@ -5,10 +5,11 @@ transaction, ``_read`` runs one query) and a few dialect details; everything els
 shared so the two backends cannot drift apart. This module holds the store's
 configuration and its slices and group commit; its other parts are module-level functions
 of the store, one module per concern: job reads and bad rows in ``_sql_reads``, saves,
-deletes and pruning in ``_sql_saves``, claims and leases in ``_sql_leases``, join arrivals
-in ``_sql_arrivals``, and the admin queries in ``_sql_admin``. The table's statements are
-in ``_statements``, the mapping of a job to a row and back in ``_rows``, and a join's
-bookkeeping in ``_joins``.
+deletes, pruning and step-history keys in ``_sql_saves``, claims and leases (a new row's
+lease stamp too) in ``_sql_leases``, join arrivals in ``_sql_arrivals``; and two mixins:
+the admin queries in ``_sql_admin``, the operator's requests in ``_sql_requests``. The
+table's statements are in ``_statements``, the mapping of a job to a row and back in
+``_rows``, and a join's bookkeeping in ``_joins``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from actors._job import FINAL_STATES, JobRecord
+from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger
 from actors.stores import _sql_arrivals as sql_arrivals
 from actors.stores import _sql_leases as sql_leases
@@ -32,9 +33,8 @@ from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._rows import read_row, row_params
 from actors.stores._schema import LISTING_ID, SQLITE
 from actors.stores._sql_admin import SqlAdmin
-from actors.stores._sql_leases import EXTEND
+from actors.stores._sql_requests import SqlRequests
 from actors.stores._statements import (
-    HELD,
     Execute,
     ExecuteMany,
     SaveRow,
@@ -53,7 +53,7 @@ GROUP_WAIT = 0.005
 engine is about to make to join a group (only while it has work under way)."""
 
 
-class SqlStore(SqlAdmin, Store):
+class SqlStore(SqlAdmin, SqlRequests, Store):
     """Base of the SQL stores: the ``Store`` semantics over a ``jobs`` table.
 
     Args:
@@ -165,52 +165,6 @@ class SqlStore(SqlAdmin, Store):
         self._finals_lock = threading.Lock()
         self._last_seq = threading.local()  # per thread: no lock for runners to queue on
         self.shared = True  # several processes may work on one database
-
-    def _new_lease(self, job: JobRecord, now: float) -> tuple[str | None, float | None]:
-        """The stamp and expiry of a row this store inserts (an update keeps the stored ones).
-
-        A worker's store stamps every row it creates with the worker; an unfinished root
-        is also held (``HELD``: while the worker's lease runs). Without an owner (a single
-        process, ``enqueue``) rows are nobody's.
-        """
-        owner = self.owner
-        if owner is None:
-            return None, None
-        if job.parent_id is not None or job.state in FINAL_STATES:
-            return owner, None
-        return owner, HELD
-
-    def _lease_worker(self, jobs: list[JobRecord]) -> None:
-        """Before the first case this store creates for its worker: extend the worker's lease.
-
-        On the wall clock, as a new root's own lease was: a store used without a claim or
-        a heartbeat first (the engine claims at start) would otherwise create cases nobody
-        holds (a missing row in ``workers`` holds nothing). After that, heartbeats.
-        """
-        owner = self.owner
-        if owner is None or self._worker_row == owner:
-            return
-        if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
-            expires = time.time() + self.lease_seconds
-            self._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
-            self._worker_row = owner
-
-    def _seq(self) -> int:
-        """A step-history key: nanoseconds since the epoch, strictly increasing per thread.
-
-        Unique per job: two saves of one job on one thread get increasing keys, and two
-        on different threads (a runner's, then the Scheduler's; one worker's, then the
-        next holder's) are ordered by the messages or the lease between them, which take
-        far longer than a nanosecond. A shared counter would need a lock that every
-        save of every runner queues on.
-        """
-        last = self._last_seq
-        seq = time.time_ns()
-        previous = getattr(last, "seq", 0)
-        if seq <= previous:
-            seq = previous + 1
-        last.seq = seq
-        return seq
 
     # -- what a subclass provides ---------------------------------------------------------------
 
@@ -371,7 +325,8 @@ class SqlStore(SqlAdmin, Store):
     history = sql_reads.history
     due_timers = sql_reads.due_timers
 
-    # Writes (``_sql_saves``): saves fenced by lease stamps, deletes, pruning.
+    # Writes (``_sql_saves``): saves fenced by lease stamps, their history keys, deletes, pruning.
+    _seq = sql_saves.history_seq
     _save_all = sql_saves.save_all
     _row = sql_saves.save_row
     _lost = sql_saves.lost
@@ -386,8 +341,10 @@ class SqlStore(SqlAdmin, Store):
     delete = sql_saves.delete
     prune = sql_saves.prune
 
-    # Claims and leases (``_sql_leases``).
+    # Claims and leases (``_sql_leases``), and the lease of a row the store creates.
     _live_roots = property(sql_leases.live_roots)
+    _new_lease = sql_leases.new_lease
+    _lease_worker = sql_leases.lease_worker
 
     def _of_cases(self, case_ids: list[str], marks: str) -> tuple[str, list[Any]]:
         """A condition on ``jobs`` naming every row of the cases ``case_ids``, and its params."""

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
-from actors._job import JobRecord
+from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
 from actors.stores._statements import (
@@ -62,6 +62,37 @@ def live_roots(store: SqlStore) -> str:
     whole file).
     """
     return f"SELECT id FROM jobs WHERE {_LIVE_ROOT} ORDER BY {store._order}{store._for_update}"
+
+
+def new_lease(store: SqlStore, job: JobRecord, now: float) -> tuple[str | None, float | None]:
+    """The stamp and expiry of a row this store inserts (an update keeps the stored ones).
+
+    A worker's store stamps every row it creates with the worker; an unfinished root
+    is also held (``HELD``: while the worker's lease runs). Without an owner (a single
+    process, ``enqueue``) rows are nobody's.
+    """
+    owner = store.owner
+    if owner is None:
+        return None, None
+    if job.parent_id is not None or job.state in FINAL_STATES:
+        return owner, None
+    return owner, HELD
+
+
+def lease_worker(store: SqlStore, jobs: list[JobRecord]) -> None:
+    """Before the first case this store creates for its worker: extend the worker's lease.
+
+    On the wall clock, as a new root's own lease was: a store used without a claim or
+    a heartbeat first (the engine claims at start) would otherwise create cases nobody
+    holds (a missing row in ``workers`` holds nothing). After that, heartbeats.
+    """
+    owner = store.owner
+    if owner is None or store._worker_row == owner:
+        return
+    if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
+        expires = time.time() + store.lease_seconds
+        store._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
+        store._worker_row = owner
 
 
 def claim(

@@ -2,7 +2,7 @@
 
 Functions of a ``SqlStore`` (its methods of the same names). A save encodes its rows
 before the transaction, then joins the runner's slice, the writer's next group, or
-commits on its own.
+commits on its own. Each save's step-history entry is keyed by ``history_seq``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,24 @@ def save_all(
     fence = fence and store.owner is not None
     store._write(lambda execute: store._put_rows(execute, rows, fence=fence, new=new), what)
     store._after_save(jobs)
+
+
+def history_seq(store: SqlStore) -> int:
+    """A step-history key: nanoseconds since the epoch, strictly increasing per thread.
+
+    Unique per job: two saves of one job on one thread get increasing keys, and two
+    on different threads (a runner's, then the Scheduler's; one worker's, then the
+    next holder's) are ordered by the messages or the lease between them, which take
+    far longer than a nanosecond. A shared counter would need a lock that every
+    save of every runner queues on.
+    """
+    last = store._last_seq
+    seq = time.time_ns()
+    previous = getattr(last, "seq", 0)
+    if seq <= previous:
+        seq = previous + 1
+    last.seq = seq
+    return seq
 
 
 def save_row(store: SqlStore, job: JobRecord, now: float) -> SaveRow:

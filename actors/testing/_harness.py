@@ -20,7 +20,6 @@ from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
     InvariantViolation,
-    Livelock,
     closed_driver,
     name_public_methods,
     not_an_actor_class,
@@ -40,6 +39,7 @@ from actors.testing._ids import harness_ids
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
 from actors.testing._report import describe_message
+from actors.testing._running import Running
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, pick_chooser
 from actors.testing._trace import Recorder
@@ -64,7 +64,7 @@ def _unrecorded(*_entry: object) -> None:
 A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(Recorder, External, Failures, Actions, Checking):
+class Harness(Recorder, Running, External, Failures, Actions, Checking):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -234,57 +234,7 @@ class Harness(Recorder, External, Failures, Actions, Checking):
         self.runtime.step_hook = self._hook  # each runner calls it before a step
         External.__init__(self, self.probe)
 
-    # -- running ----------------------------------------------------------------------------------
-
-    @while_open
-    def step(self, pick: int | None = None) -> bool:
-        """Take one action; ``False`` when nothing is left to do (quiescent).
-
-        ``pick`` chooses among the enabled actions (modulo their number) instead of the
-        chooser: how a stateful test steers the interleaving.
-        """
-        return self._step(pick)
-
-    @while_open
-    def run_until_quiescent(
-        self, max_steps: int | None = None, *, advance_time: bool = True
-    ) -> int:
-        """Run until nothing is left to do; return how many actions ran.
-
-        Raises ``Deadlock`` if work is left that cannot finish (jobs waiting only on
-        external events, which the test may still send, are not a deadlock), and
-        ``Livelock`` after ``max_steps`` actions (default: the harness's budget).
-
-        ``advance_time=False`` stops before the virtual clock would move: every action
-        that can run at the current time has run, and no timer has fired early. Jobs
-        parked on a timer (a request's timeout, a ``Wait``) are then still parked, so
-        the test can answer a request before its timeout, or ``advance()`` the clock
-        itself.
-        """
-        if max_steps is not None:
-            need_count(max_steps, "Harness.run_until_quiescent(max_steps)", least=1)
-        self._frozen, frozen = not advance_time, self._frozen
-        try:
-            return self._run_quiet(max_steps)
-        finally:
-            self._frozen = frozen
-
-    def _run_quiet(self, max_steps: int | None) -> int:
-        start = self.actions
-        budget = max_steps if max_steps is not None else self.max_steps
-        limit = start + budget
-        self._hook.cap, cap = budget, self._hook.cap
-        try:
-            step = self._step
-            while step():
-                if self.actions >= limit:
-                    self._fail(Livelock, self._unsettled(f"{self.actions - start} actions"))
-        finally:
-            self._hook.cap = cap
-        stuck = self._stuck()
-        if stuck:
-            self._fail(Deadlock, f"the run is quiescent but {stuck}")
-        return self.actions - start
+    # -- running (step and run_until_quiescent are Running's) ----------------------------------
 
     @while_open
     def finish(self) -> list[Job]:

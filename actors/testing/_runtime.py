@@ -16,13 +16,13 @@ import contextlib
 import itertools
 import logging
 import sys
-import weakref
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pykka
 from pykka import messages as pykka_messages
 
-from actors._pykka_seam import Envelope, handle_failure, handle_receive, hooks, init_fields
+from actors._pykka_seam import Envelope, handle_failure, handle_receive
+from actors.testing._actor_classes import RELEASED, STOPPED, RuntimeActor, SimActor, SimInit
 from actors.testing._cells import ActorCell, Blocker, Inbox, release
 from actors.testing._errors import Deadlock, HarnessError, InjectedCrash
 from actors.testing._foreign import delivering, guard_threading_futures, set_delivering
@@ -32,7 +32,6 @@ from actors.testing._waits import Waiting
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from actors._pykka_seam import ActorInbox
     from actors.testing._clock import VirtualClock
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
@@ -40,100 +39,13 @@ __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"
 logger = logging.getLogger("actors.testing")
 
 # ActorCell and Blocker (with the cells' inbox) live in ``_cells``, DeterministicFuture in
-# ``_future``; they are re-exported here with the runtime.
+# ``_future``; they are re-exported here with the runtime. The actor classes it builds
+# (pykka's hooks, served by the runtime) are in ``_actor_classes``.
 
 A = TypeVar("A", bound=pykka.Actor)
 
 STARTED = "on_start"
 """What ``DeterministicRuntime.deliver`` reports when it ran an actor's ``on_start``."""
-
-
-class _RuntimeActor(pykka.Actor):
-    _actors_runtime: ClassVar[DeterministicRuntime]
-
-
-def _sim_inbox(cls: type[_RuntimeActor]) -> ActorInbox:
-    return Inbox(
-        cls._actors_runtime,
-        frozenset(getattr(cls, "urgent_messages", ())),
-        getattr(cls, "told_as", None),
-    )
-
-
-def _sim_future(cls: type[_RuntimeActor]) -> pykka.Future[Any]:
-    return DeterministicFuture(cls._actors_runtime)
-
-
-def _sim_loop(actor: _RuntimeActor) -> None:
-    # pykka has registered the actor; the runtime runs its on_start as the first
-    # delivery the driver chooses, as a thread would run it some time after start().
-    actor._actors_runtime.register(actor)
-
-
-# Mixed into an actor behaviour class: pykka's runtime hooks, served by the runtime.
-_SimActor = type(
-    "_SimActor",
-    (_RuntimeActor,),
-    {"__module__": __name__, **hooks(inbox=_sim_inbox, future=_sim_future, loop=_sim_loop)},
-)
-
-
-class _Stopped:
-    """An actor's stop flag, with what ``threading.Event`` offers.
-
-    No other thread can set it while a caller waits, so ``wait()`` drives the runtime
-    until the actor has stopped, as a future's ``get()`` does (virtual time passes for
-    its ``timeout``): ``Mediator.shutdown()`` waits so for each runner to handle its stop.
-    """
-
-    __slots__ = ("_runtime", "_set")
-
-    def __init__(self, runtime: DeterministicRuntime | None = None) -> None:
-        self._set = False
-        # Weak: a ref the test keeps does not keep the whole run alive.
-        self._runtime = None if runtime is None else weakref.ref(runtime)
-
-    def set(self) -> None:
-        self._set = True
-
-    def clear(self) -> None:
-        self._set = False
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self, timeout: float | None = None) -> bool:
-        runtime = None if self._runtime is None else self._runtime()
-        if self._set or runtime is None:
-            return self._set
-        with contextlib.suppress(pykka.Timeout):
-            runtime.drive_until(self.is_set, timeout, what="an actor's stop")
-        return self._set
-
-
-_URNS = itertools.count(1)  # one process, many harnesses: urns stay unique in the registry
-
-
-class _SimInit(pykka.Actor):
-    """Placed after the behaviour in a simulated class: pykka's ``__init__``, cheaper.
-
-    A random urn and a ``threading.Event`` per actor cost about 4 us, and a harness
-    starts three actors or more for each schedule. The urns also come out the same on
-    every run of a seed.
-    """
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        runtime = getattr(type(self), "_actors_runtime", None)
-        init_fields(self, f"urn:harness:{next(_URNS)}", _Stopped(runtime))
-
-
-# Actor classes of runtimes that stopped, by behaviour, for the next runtime to take over:
-# building a class (an ABC) costs as much as a schedule's checks, and every class built
-# stays in its bases' subclass registries until the garbage collector finds its cycle.
-_RELEASED: dict[type, list[type[_RuntimeActor]]] = {}
-# The runtime released classes point to until taken over: it holds nothing, so a closed
-# run is not kept alive by a class waiting here. Made on first use.
-_STOPPED: list[DeterministicRuntime] = []
 
 
 def _no_wait_noted(_detail: str) -> None:
@@ -195,7 +107,7 @@ class DeterministicRuntime(Waiting):
         """Actors inside a delivery, outermost first (an inner one runs from a ``get()``,
         or while a runner is between two steps)."""
         self._subs = dict(substitutions or {})
-        self._classes: dict[type, type[_RuntimeActor]] = {}
+        self._classes: dict[type, type[RuntimeActor]] = {}
         self._seq = itertools.count()
         self._names: dict[str, int] = {}
         self._gone: list[ActorCell] = []  # torn down before the end (a crashed runner)
@@ -208,9 +120,9 @@ class DeterministicRuntime(Waiting):
         """``behaviour`` (or its substitute) mixed with this runtime's hooks."""
         behaviour = self._subs.get(behaviour, behaviour)
         cls = self._classes.get(behaviour)
-        if cls is None and _RELEASED.get(behaviour):
+        if cls is None and RELEASED.get(behaviour):
             with contextlib.suppress(IndexError):  # another thread took the last one
-                cls = _RELEASED[behaviour].pop()
+                cls = RELEASED[behaviour].pop()
                 cls._actors_runtime = self
                 self._classes[behaviour] = cls
         if cls is None:
@@ -218,7 +130,7 @@ class DeterministicRuntime(Waiting):
             # threading runtime (``pykka.ThreadingActor``) runs here without its thread.
             cls = type(
                 behaviour.__name__,
-                (_SimActor, behaviour, _SimInit),
+                (SimActor, behaviour, SimInit),
                 {
                     "_actors_runtime": self,
                     "__module__": behaviour.__module__,
@@ -363,11 +275,11 @@ class DeterministicRuntime(Waiting):
         self.waited = _no_wait_noted
         # Every actor of these classes has stopped: the next runtime may take them over.
         # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
-        if self._classes and not _STOPPED:
-            _STOPPED.append(DeterministicRuntime())
+        if self._classes and not STOPPED:
+            STOPPED.append(DeterministicRuntime())
         for behaviour, cls in self._classes.items():
-            cls._actors_runtime = _STOPPED[0]
-            _RELEASED.setdefault(behaviour, []).append(cls)
+            cls._actors_runtime = STOPPED[0]
+            RELEASED.setdefault(behaviour, []).append(cls)
         self._classes.clear()
 
     # -- simulated blocking calls -------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""The SQL stores' requests: actions an operator leaves for the worker that holds a case.
+
+A mixin of ``SqlStore``: it uses the store's ``_write`` and ``_read``. The operator posts
+a request; the holding worker takes it, carries it out and records what became of it,
+unless the operator withdraws it first. Every value reaches SQL as a parameter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from actors.stores._admin_types import Request
+from actors.stores._statements import Execute, in_lists
+
+__all__ = ["SqlRequests"]
+
+_REQUEST = (
+    "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, outcome"
+)
+
+
+def _request(row: Sequence[Any]) -> Request:
+    try:
+        payload = json.loads(row[4]) if row[4] is not None else None
+    except ValueError:
+        payload = None  # carried out as a request without its payload: it fails, named
+    return Request(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        payload,
+        row[5],
+        float(row[6]),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+    )
+
+
+class SqlRequests:
+    """Requests left for the worker holding a case, in a SQL store (mixed into ``SqlStore``)."""
+
+    if TYPE_CHECKING:  # provided by SqlStore
+
+        def _write(self, fn: Any, what: str) -> Any: ...
+        def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
+
+    def post_request(
+        self, case_id: str, job_id: str, kind: str, payload: Any, operator: str, now: float
+    ) -> int:
+        """Leave an action for the worker holding ``case_id``; return the request's id."""
+        text = json.dumps(payload) if payload is not None else None
+
+        def write(execute: Execute) -> int:
+            row = execute(
+                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (case_id, job_id, kind, text, operator, now),
+            ).fetchone()
+            return int(row[0])
+
+        return int(self._write(write, f"post a {kind} request for case {case_id}"))
+
+    def get_request(self, request_id: int) -> Request | None:
+        """The request as it stands now."""
+        rows = self._read(
+            f"SELECT {_REQUEST} FROM job_requests WHERE id = ?", (request_id,), "read a request"
+        )
+        return _request(rows[0]) if rows else None
+
+    def take_requests(self, owner: str, now: float) -> list[Request]:
+        """Take the requests waiting for cases ``owner`` holds (each taken by one worker)."""
+        pick = (
+            "SELECT r.id FROM job_requests r JOIN jobs j ON j.id = r.case_id "
+            "WHERE r.taken_by IS NULL AND j.lease_owner = ? AND j.lease_expires IS NOT NULL "
+            "ORDER BY r.id"
+        )
+
+        # A read first: a poll that finds nothing (the usual case) takes no write lock.
+        if not self._read(pick, (owner,), f"look for requests for {owner!r}"):
+            return []
+
+        def write(execute: Execute) -> list[Any]:
+            ids = [row[0] for row in execute(pick, (owner,)).fetchall()]
+            taken = []
+            for request_id in ids:
+                cur = execute(
+                    "UPDATE job_requests SET taken_by = ?, taken_at = ? "
+                    "WHERE id = ? AND taken_by IS NULL",
+                    (owner, now, request_id),
+                )
+                if cur.rowcount == 1:
+                    taken.append(request_id)
+            out: list[Any] = []
+            for chunk, marks in in_lists([str(i) for i in taken]):
+                out.extend(
+                    execute(
+                        f"SELECT {_REQUEST} FROM job_requests WHERE id IN ({marks}) ORDER BY id",
+                        [int(i) for i in chunk],
+                    ).fetchall()
+                )
+            return out
+
+        return [_request(row) for row in self._write(write, f"take requests for {owner!r}")]
+
+    def finish_request(self, request_id: int, outcome: str, now: float) -> None:
+        """Record what became of a request its worker carried out."""
+        self._write(
+            lambda execute: execute(
+                "UPDATE job_requests SET done_at = ?, outcome = ? WHERE id = ?",
+                (now, outcome, request_id),
+            ),
+            "finish a request",
+        )
+
+    def withdraw_request(self, request_id: int, now: float) -> bool:
+        """Take back a request no worker has taken; ``False`` if one took it first."""
+
+        def write(execute: Execute) -> bool:
+            cur = execute(
+                "UPDATE job_requests SET taken_by = ?, taken_at = ?, done_at = ?, "
+                "outcome = ? WHERE id = ? AND taken_by IS NULL",
+                ("", now, now, "withdrawn", request_id),
+            )
+            return bool(cur.rowcount == 1)
+
+        return bool(self._write(write, "withdraw a request"))
