@@ -7,7 +7,6 @@ it only when a PostgreSQL URL is opened, so the engine runs without them install
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +14,6 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
-from psycopg.conninfo import conninfo_to_dict
 
 from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
@@ -23,6 +21,7 @@ from actors._redact import mask_secrets, mask_url, redacted_logger, remember_sec
 from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
+from actors.stores._pg_session import first_connect_timeout, session_options
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
@@ -79,22 +78,6 @@ _CREATE = f"WITH saved AS ({INSERT_NEW}{_HISTORY_OF_SAVED}"
 _SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
 logger = redacted_logger("actors.stores")
-
-
-def _first_connect_timeout(url: str, timeout: float) -> dict[str, int]:
-    """``connect_timeout`` for the first connection: ``timeout``, unless the user set one.
-
-    A ``connect_timeout`` of the URL (or ``PGCONNECT_TIMEOUT``) is the pool's too, so the
-    first connection keeps it: overriding it there left a bad value (``abc``) for the
-    pool alone, which only timed out instead of naming it.
-    """
-    if os.environ.get("PGCONNECT_TIMEOUT") is not None:
-        return {}
-    try:
-        given = "connect_timeout" in conninfo_to_dict(url)
-    except psycopg.Error:
-        given = False  # psycopg.connect names what is wrong with the URL
-    return {} if given else {"connect_timeout": max(1, int(timeout))}
 
 
 class _Taken(Exception):  # noqa: N818 - a signal inside _save_all, never raised out of it
@@ -174,10 +157,7 @@ class PostgresStore(SqlStore):
             read_only=read_only,
             group_wait=group_wait,
         )
-        # Read-only: every transaction of every connection is, so the server refuses writes.
-        session: dict[str, Any] = (
-            {"options": "-c default_transaction_read_only=on"} if read_only else {}
-        )
+        session = session_options(url, read_only=read_only)
         remember_secrets(url)
         self.url = mask_url(url)
         self.wake_key = f"postgresql:{self.url}"
@@ -190,7 +170,7 @@ class PostgresStore(SqlStore):
         try:
             # One plain connection first: a wrong URL fails here with libpq's reason
             # (a pool would only time out), and the schema is ready before the pool.
-            first = {**session, **_first_connect_timeout(url, timeout)}
+            first = {**session, **first_connect_timeout(url, timeout)}
             with psycopg.connect(url, autocommit=True, **first) as conn:
                 if read_only:
                     check_current(conn, f"the PostgreSQL database at {self.url}")
