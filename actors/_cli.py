@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,12 @@ def main(show_traceback: bool) -> None:
     is reported with the forms it accepts.
     """
     _SHOW["traceback"] = show_traceback
+    # The driver's own warnings (a connection it drops) reached stderr bare through
+    # Python's last-resort handler, beside a command's one-line error; a worker and the
+    # dashboard log them in their format (see _cli_worker._log_to_stderr).
+    driver = logging.getLogger("psycopg")
+    if not any(isinstance(h, logging.NullHandler) for h in driver.handlers):
+        driver.addHandler(logging.NullHandler())
 
 
 # -- shared helpers ----------------------------------------------------------------------------
@@ -217,20 +224,22 @@ def db_upgrade(store_url: str) -> None:
     conn = _schema_connection(store_url)
     try:
         try:
-            before = current_version(conn)
+            current_version(conn)  # a file that is no database fails here, before any change
         except Exception as exc:  # the file is no database, say: the store cannot be opened
             msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
             raise BadArgumentError(msg) from exc
+        applied: list[Any] = []  # by this command: another may upgrade at the same time
         try:
-            after = migrate(conn)
+            after = migrate(conn, applied)
         except Exception as exc:
             msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
             raise CliError(msg) from exc
     finally:
         conn.close()
-    applied = [m for m in MIGRATIONS if before < m.version <= after]
+    dialect = "postgres" if store_url.startswith("postgres") else "sqlite"
     for migration in applied:
-        click.echo(f"applied {migration.version}: {migration.description}")
+        if migration.statements(dialect):  # the others change nothing on this database
+            click.echo(f"applied {migration.version}: {migration.description}")
     latest = MIGRATIONS[-1].version
     if after > latest:
         # Written by a newer release: its migrations add, so this one still works on it,

@@ -16,6 +16,7 @@ from actors._cli import (
 )
 from actors._cli_errors import BadArgumentError
 from actors._cli_load import load_workflows
+from actors._cli_worker import _log_to_stderr
 from actors._workflow import Workflow
 
 __all__ = ["is_loopback", "ui"]
@@ -67,7 +68,7 @@ def is_loopback(host: str) -> bool:
     default="warning",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    help="Log level of the web server on stderr.",
+    help="Log level of the web server and the dashboard (the actors loggers) on stderr.",
 )
 def ui(
     store_url: str,
@@ -136,7 +137,8 @@ def ui(
         )
         config = uvicorn.Config(app, host=host, port=bound, log_level=log_level.lower())
         server = uvicorn.Server(config)
-        server.run(sockets=[listener])
+        with _log_to_stderr(log_level):  # the dashboard's own lines (the store down, back)
+            server.run(sockets=[listener])
     finally:
         store.close()
 

@@ -266,11 +266,21 @@ class PostgresStore(SqlStore):
         return {row[0]: row for row in execute(sql, (ids,)).fetchall()}
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
-        try:
-            with self._pool.connection() as conn:
-                return conn.execute(self._pg(sql), params).fetchall()
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._error(what, exc) from exc
+        # Twice at most: a connection the server ended while it sat in the pool (a
+        # restart) fails at its first use, and the pool drops it; a read is safe to
+        # repeat, on another connection, instead of reporting a database that is back.
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return conn.execute(self._pg(sql), params).fetchall()
+                    except psycopg.OperationalError:
+                        if attempt == 1 and conn.broken:
+                            continue
+                        raise
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                raise self._error(what, exc) from exc
+        raise AssertionError  # unreachable: the second attempt returns or raises
 
     def _error(self, what: str, exc: Exception) -> StoreError:
         return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")

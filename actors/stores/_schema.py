@@ -293,7 +293,7 @@ def check_current(conn: Any, where: str) -> None:
         raise StoreError(msg)
 
 
-def migrate(conn: Any) -> int:
+def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
     """Apply every pending migration, in order, idempotently; return the schema version.
 
     ``conn`` is a ``sqlite3`` connection in autocommit mode (``isolation_level=None``) or
@@ -302,12 +302,15 @@ def migrate(conn: Any) -> int:
     PostgreSQL with a transaction-scoped advisory lock.
     """
     dialect = dialect_of(conn)
+    done = [] if applied is None else applied  # what this call applied (another may too)
     if dialect == SQLITE:
-        return _migrate_sqlite(conn)
-    return _migrate_postgres(conn)
+        return _migrate_sqlite(conn, done)
+    return _migrate_postgres(conn, done)
 
 
-def _apply(execute: Any, migration: Migration, dialect: str, mark: str) -> int:
+def _apply(
+    execute: Any, migration: Migration, dialect: str, mark: str, applied: list[Migration]
+) -> int:
     """Inside the caller's transaction: apply ``migration`` unless it is recorded already.
 
     Returns the schema version afterwards. ``mark`` is the dialect's placeholder.
@@ -323,15 +326,16 @@ def _apply(execute: Any, migration: Migration, dialect: str, mark: str) -> int:
         f"VALUES ({mark}, {mark}, {mark})",
         (migration.version, migration.description, time.time()),
     )
+    applied.append(migration)
     return migration.version
 
 
-def _migrate_sqlite(conn: sqlite3.Connection) -> int:
+def _migrate_sqlite(conn: sqlite3.Connection, applied: list[Migration]) -> int:
     version = 0
     for migration in MIGRATIONS:
         conn.execute("BEGIN IMMEDIATE")  # one migrator at a time, across processes
         try:
-            version = _apply(conn.execute, migration, SQLITE, "?")
+            version = _apply(conn.execute, migration, SQLITE, "?", applied)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -339,12 +343,12 @@ def _migrate_sqlite(conn: sqlite3.Connection) -> int:
     return version
 
 
-def _migrate_postgres(conn: Any) -> int:
+def _migrate_postgres(conn: Any, applied: list[Migration]) -> int:
     version = 0
     for migration in MIGRATIONS:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-            version = _apply(conn.execute, migration, POSTGRES, "%s")
+            version = _apply(conn.execute, migration, POSTGRES, "%s", applied)
     if not conn.autocommit:
         conn.commit()
     return version

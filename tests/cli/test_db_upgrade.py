@@ -133,3 +133,26 @@ def test_a_postgres_store_before_the_listing_indexes_upgrades(
     with Admin(open_store(url, read_only=True)) as admin:
         assert [job.id for job in admin.jobs().items] == ["c2", "c1", "c0"]
         admin.store.close()
+
+
+def test_db_upgrade_reports_what_it_applied_itself(tmp_path: Path, monkeypatch) -> None:
+    """Two upgrades at once: each prints what it applied, not every version in between."""
+    import actors.stores._schema as schema
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    assert CliRunner().invoke(main, ["db", "upgrade", "--store", url]).exit_code == 0
+    monkeypatch.setattr(schema, "current_version", lambda conn: 0)  # read before the other's
+    late = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert late.exit_code == 0, late.output
+    assert late.output.strip() == f"schema version {MIGRATIONS[-1].version} (already up to date)"
+
+
+def test_db_upgrade_names_no_migration_that_changes_nothing_here(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    first = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    shown = {
+        int(line.split()[1].rstrip(":"))
+        for line in first.output.splitlines()
+        if line.startswith("applied")
+    }
+    assert shown == {m.version for m in MIGRATIONS if m.sqlite}  # 11 and 13: PostgreSQL's only

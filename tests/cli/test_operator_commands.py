@@ -579,3 +579,16 @@ def test_workflows_given_without_the_jobs_own_refuse_to_act_unchecked(
     with Admin(url) as admin:  # nothing was done
         assert admin.job("o2").state is JobState.WAITING
         assert admin.job("o1").state is JobState.FAULTED
+
+
+def test_the_drivers_own_warnings_do_not_reach_stderr_bare(tmp_path, capfd):
+    """A dropped connection's warning came out through Python's last-resort handler."""
+    import logging
+
+    result = CliRunner().invoke(main, ["jobs", "list", "--store", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert result.exit_code in (0, 2), result.output
+    driver = logging.getLogger("psycopg")  # a handler of its own: no last resort
+    assert any(isinstance(h, logging.NullHandler) for h in driver.handlers)
+    capfd.readouterr()
+    logging.getLogger("psycopg.pool").warning("discarding closed connection")
+    assert "discarding closed connection" not in capfd.readouterr().err

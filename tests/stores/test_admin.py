@@ -392,3 +392,43 @@ def test_a_split_cancelled_in_the_store_still_shows_the_branch_that_had_arrived(
         tree = admin.case("h1")
         assert tree.state is JobState.CANCELLED
         assert tree.root.split.arrived == (0,) and tree.root.split.waiting_for == (1,)
+
+
+def test_a_request_whose_outcome_cannot_be_read_for_a_while_is_read_once_it_can(url):
+    """A database restarting (or a dropped connection) while an operator waits on a worker."""
+    from actors import StoreError
+
+    with worker(url) as mediator:
+        handle = mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="carol", timeout=5.0) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+            read = admin.store.get_request
+            failures = iter(range(3))
+
+            def flaky(request_id):
+                if next(failures, None) is not None:
+                    raise StoreError("terminating connection due to administrator command")
+                return read(request_id)
+
+            admin.store.get_request = flaky
+            cancelled = admin.cancel("o1")
+            assert (cancelled.outcome, cancelled.via) == ("cancelled", "worker w1")
+            assert handle.result(timeout=TIMEOUT).state is JobState.CANCELLED
+
+
+def test_a_request_whose_outcome_is_never_read_says_it_may_still_be_carried_out(url):
+    from actors import StoreError
+
+    with worker(url) as mediator:
+        mediator.schedule("order", {}, job_id="o1")
+        with Admin(url, operator="carol", timeout=0.3) as admin:
+            wait_until(lambda: admin.job("o1").step == "ask")
+
+            def down(request_id):
+                raise StoreError("the database is down")
+
+            admin.store.get_request = down
+            with pytest.raises(
+                StoreError, match=r"may still be carried out: see `actors jobs show o1"
+            ):
+                admin.cancel("o1")

@@ -373,3 +373,20 @@ def test_a_case_page_shows_the_runs_of_a_job_whose_workers_stopped(tmp_path):
         assert "(run 3 time(s) by workers that took it over from a stopped one)" in page
     finally:
         store.close()
+
+
+def test_the_command_shows_the_dashboards_own_log_lines(shipments, monkeypatch):
+    """Its store-down and store-back lines (the ``actors.ui`` logger) reach stderr."""
+    import logging
+
+    import uvicorn
+
+    def serve(self, sockets=None):
+        logging.getLogger("actors.ui").warning("the store cannot be read (a test's line)")
+        for sock in sockets or ():
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
+    result = CliRunner().invoke(main, ["ui", "--store", shipments, "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert "WARNING actors.ui: the store cannot be read (a test's line)" in result.output

@@ -1,10 +1,13 @@
-"""PostgreSQL: a worker frozen inside a transaction lets go of its locks before its lease.
+"""PostgreSQL sessions the server ends: a frozen worker's, and the pool's after a restart.
+
+A worker frozen inside a transaction lets go of its locks before its lease runs out.
 
 A worker stopped (SIGSTOP, a paused VM) between two statements of a write kept its
 session's row locks for as long as its connection lived: once its lease ran out no other
 worker could take its cases (claims pass over locked rows), and an operator's cancel
 waited on them. The store's sessions end after ``IDLE_IN_TRANSACTION`` seconds idle in a
-transaction, which the server enforces, frozen client or not.
+transaction, which the server enforces, frozen client or not. And a read on a
+connection the server ended while it sat in the pool is made again on another.
 """
 
 import time
@@ -53,3 +56,19 @@ def test_a_case_locked_by_a_frozen_transaction_is_taken_once_the_server_ends_it(
     frozen._pool.putconn(conn)
     other.close()
     frozen.close()
+
+
+def test_a_read_after_the_server_ended_the_pools_connections_is_answered(fresh_pg_url):
+    """A database restart ends the pool's idle connections: the next read is not an error."""
+    store = open_store(fresh_pg_url)
+    store.create(record("c"))
+    assert store.get("c") is not None
+    with psycopg.connect(fresh_pg_url, autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        ).fetchall()
+    assert ended and all(row[0] for row in ended)
+    assert store.get("c") is not None  # read again on a new connection
+    store.close()
