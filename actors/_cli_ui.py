@@ -16,7 +16,6 @@ from actors._cli import (
 )
 from actors._cli_errors import BadArgumentError
 from actors._cli_load import load_workflows
-from actors._cli_worker import _log_to_stderr
 from actors._workflow import Workflow
 
 __all__ = ["is_loopback", "ui"]
@@ -137,6 +136,9 @@ def ui(
         )
         config = uvicorn.Config(app, host=host, port=bound, log_level=log_level.lower())
         server = uvicorn.Server(config)
+        # Here: _cli_worker imports _cli, which imports this module.
+        from actors._cli_worker import _log_to_stderr
+
         with _log_to_stderr(log_level):  # the dashboard's own lines (the store down, back)
             server.run(sockets=[listener])
     finally:
