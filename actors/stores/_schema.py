@@ -309,7 +309,11 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
 
 
 def _apply(
-    execute: Any, migration: Migration, dialect: str, mark: str, applied: list[Migration]
+    execute: Any,
+    migration: Migration,
+    dialect: str,
+    mark: str,
+    applied: list[Migration] | None = None,
 ) -> int:
     """Inside the caller's transaction: apply ``migration`` unless it is recorded already.
 
@@ -326,7 +330,8 @@ def _apply(
         f"VALUES ({mark}, {mark}, {mark})",
         (migration.version, migration.description, time.time()),
     )
-    applied.append(migration)
+    if applied is not None:
+        applied.append(migration)
     return migration.version
 
 
