@@ -268,10 +268,13 @@ class PostgresStore(SqlStore):
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
         # Twice at most: a connection the server ended while it sat in the pool (a
         # restart) fails at its first use, and the pool drops it; a read is safe to
-        # repeat, on another connection, instead of reporting a database that is back.
+        # repeat on another connection, rather than report a database that is back.
         for attempt in (1, 2):
+            # The second waits a second at most for a connection: a database still away
+            # (refusing new ones) is reported as at the first, not after the pool's wait.
+            wait = None if attempt == 1 else min(self._timeout, 1.0)
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection(timeout=wait) as conn:
                     try:
                         return conn.execute(self._pg(sql), params).fetchall()
                     except psycopg.OperationalError:
