@@ -57,7 +57,7 @@ def job_log(job: JobRecord | None) -> dict[str, Any]:
 
 
 # An engine's id ends with a random tag, read from blocks of the system's random bytes.
-_TAG_BYTES, _TAGS_PER_BLOCK = 6, 4096
+_TAG_BYTES, _TAGS_PER_BLOCK = 4, 4096
 
 
 def _unique_ids() -> Callable[[], str]:
@@ -71,7 +71,10 @@ def _unique_ids() -> Callable[[], str]:
     counter's ``next`` is atomic, and two threads that both replace a used block of tags
     each take theirs from their own block.
     """
-    prefix = uuid.uuid4().hex[:16]
+    # As long as ids were before the tag (16 characters and the counter), so listings
+    # show them in full: 32 random bits tell engines apart (and the tag's 32 more, for
+    # two that drew the same prefix), 32 make each next id a guess of one in four billion.
+    prefix = uuid.uuid4().hex[:8]
     counter = itertools.count(1)
     size = _TAG_BYTES
     block = [(0, os.urandom(size * _TAGS_PER_BLOCK))]  # (block number, its tags)

@@ -19,9 +19,9 @@ from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
+from actors._hook_guards import guarded, guarded_tracer
 from actors._leases_log import log_leases_held
 from actors._mediator_options import check_hooks, check_options, wait_bound, warn_short_lease
-from actors._metrics_guard import guarded
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
@@ -126,7 +126,7 @@ class Mediator:
         gate = AdmissionGate(capacity, full_mode)
         # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
         gate.drive = getattr(runtime, "drive_until", None)
-        check_hooks(store, clock, on_shed)
+        check_hooks(store, clock, on_shed, owner)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
             workflows,
@@ -142,7 +142,7 @@ class Mediator:
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             owner=owner,
-            tracer=tracer,
+            tracer=guarded_tracer(tracer),
         )
         self._engine = config
         self._closed = False

@@ -81,8 +81,11 @@ def wait_bound(value: Any, name: str = "timeout") -> float | None:
     return float(value)
 
 
-def check_hooks(store: Any, clock: Any, on_shed: Any) -> None:
-    """``TypeError`` naming a ``store``, ``clock`` or ``on_shed`` of the wrong kind."""
+def check_hooks(store: Any, clock: Any, on_shed: Any, owner: Any = None) -> None:
+    """``TypeError`` naming a ``store``, ``clock``, ``on_shed`` or ``owner`` of the wrong kind."""
+    if owner is not None and (not isinstance(owner, str) or not owner):
+        msg = f"owner must be a worker's name (a non-empty str), got {owner!r:.40}"
+        raise TypeError(msg)
     from actors.stores import Store  # here: the stores import the engine's modules
 
     if not isinstance(store, str | Store):

@@ -213,7 +213,7 @@ class Admin:
 
         Ids the store holds no job of are left out.
         """
-        asked = list(dict.fromkeys(job_ids))
+        asked = list(dict.fromkeys(_id_list(job_ids)))
         found = self.store.stored_jobs(asked)
         jobs = [found[job_id] for job_id in asked if job_id in found]
         return {job.record.id: info for job, info in zip(jobs, self._infos(jobs), strict=True)}
@@ -224,7 +224,7 @@ class Admin:
         In the order asked; a job the store holds no history of (or no job by that id)
         has an empty list.
         """
-        rows = self.store.step_histories(list(job_ids))
+        rows = self.store.step_histories(_id_list(job_ids))
         return {job_id: views.history(job_rows) for job_id, job_rows in rows.items()}
 
     def _stored(self, job_id: str) -> StoredJob:
@@ -312,6 +312,9 @@ class Admin:
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
         value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
         """
+        if not isinstance(correlation_id, str):
+            msg = f"a correlation id is a str, got {type(correlation_id).__name__}"
+            raise TypeError(msg)
         problem = _correlation_id_problem(correlation_id)
         if problem is not None:
             raise ActionRefusedError(problem)
@@ -351,3 +354,16 @@ class Admin:
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
         return PruneResult(cases, jobs, before)
+
+
+def _id_list(job_ids: Iterable[str]) -> list[str]:
+    """``job_ids`` as a list, ``TypeError`` for one string (its letters) or an id no str."""
+    if isinstance(job_ids, str | bytes):
+        msg = "job_ids must be an iterable of ids, not one string"
+        raise TypeError(msg)
+    ids = list(job_ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            msg = f"a job id is a str, got {type(job_id).__name__} {job_id!r:.80}"
+            raise TypeError(msg)
+    return ids

@@ -147,3 +147,56 @@ def test_wrong_kinds_of_ids_are_refused():
         with pytest.raises(TypeError, match="job_ids must be a list of ids"):
             mediator.schedule_many("w", [{}, {}], job_ids="ab")
         assert mediator.stats().admitted == 0
+
+
+class _Span:
+    def __init__(self, fail_on: str) -> None:
+        self.fail_on = fail_on
+
+    def __enter__(self) -> None:
+        if self.fail_on == "enter":
+            raise RuntimeError("tracer backend down")
+
+    def __exit__(self, *exc) -> None:
+        if self.fail_on == "exit":
+            raise RuntimeError("exporter failed on exit")
+
+
+@pytest.mark.parametrize("fail_on", ["call", "enter", "exit"])
+def test_a_tracer_that_raises_costs_no_case(fail_on, caplog):
+    class Tracer:
+        def step(self, job, name):
+            if fail_on == "call":
+                raise RuntimeError("no span today")
+            return _Span(fail_on)
+
+    ran: list[str] = []
+    flow = Workflow(
+        "t",
+        [Sequential("a", lambda d: ran.append("a"), next="b"), Sequential("b", setter("b"))],
+        "a",
+    )
+    with caplog.at_level(logging.WARNING, logger="actors"), Mediator([flow], tracer=Tracer()) as m:
+        job = m.schedule("t", {}).result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE and ran == ["a"]  # each step once
+    said = [r for r in caplog.records if "the tracer's step() raised" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_a_tracer_without_step_and_an_owner_no_str_are_refused():
+    with pytest.raises(TypeError, match="tracer must have the step"):
+        Mediator([FLOW], tracer=5)
+    with pytest.raises(TypeError, match="owner must be a worker's name"):
+        Mediator([FLOW], owner=5)
+
+
+def test_admin_lists_of_ids_and_correlation_ids_of_the_wrong_kind_are_refused():
+    from actors.admin import Admin
+
+    with Mediator([FLOW]) as mediator, Admin.for_mediator(mediator) as admin:
+        with pytest.raises(TypeError, match="a correlation id is a str, got NoneType"):
+            admin.send_event(None)
+        with pytest.raises(TypeError, match="not one string"):
+            admin.histories("s-1")
+        with pytest.raises(TypeError, match="a job id is a str, got int 5"):
+            admin.job_infos([5])

@@ -1,25 +1,29 @@
-"""A user's metrics hook, held so that its mistakes never stop a case or the engine.
+"""A user's metrics hook and tracer, held so that their mistakes never stop a case.
 
 The engine calls the hook from runners, producers and the Scheduler, between steps of
 its own bookkeeping. A hook that raised there stopped a runner before it noted its job
 (the case waited for ever) or the Scheduler itself (every case): it is documented never
 to raise, but a counter's typo or an exporter that is down must not cost a case. Each
 call's exception is logged (the first of each method with its traceback, then counted)
-and dropped.
+and dropped. A tracer's span that cannot start or end is the same: the step runs, and
+its own outcome (a fault, a cancel) is what counts, not the tracer's.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from actors._engine import job_log, logger
 
 if TYPE_CHECKING:
-    from actors._job import JobState
-    from actors.metrics import Metrics
+    from types import TracebackType
 
-__all__ = ["METHODS", "GuardedMetrics", "guarded"]
+    from actors._job import JobRecord, JobState
+    from actors.metrics import Metrics
+    from actors.tracing import Tracer
+
+__all__ = ["METHODS", "GuardedMetrics", "GuardedTracer", "guarded", "guarded_tracer"]
 
 METHODS = ("admitted", "shed", "started", "finished", "step")
 """What a metrics hook must have (``actors.metrics.Metrics``)."""
@@ -42,8 +46,9 @@ def guarded(hook: Any) -> GuardedMetrics | None:
 class GuardedMetrics:
     """Calls ``hook``'s methods; logs and drops what they raise."""
 
-    def __init__(self, hook: Metrics) -> None:
+    def __init__(self, hook: Metrics, whose: str = "the metrics hook's") -> None:
         self.hook = hook
+        self.whose = whose  # how a failure's log line names the hook
         self.failures: dict[str, int] = {}  # method -> calls that raised
         self._lock = threading.Lock()
 
@@ -52,8 +57,9 @@ class GuardedMetrics:
             count = self.failures[method] = self.failures.get(method, 0) + 1
         if count == 1:
             logger.warning(
-                "the metrics hook's %s() raised; the engine goes on without it (later "
+                "%s %s() raised; the engine goes on without it (later "
                 "failures of %s() are counted, not logged)",
+                self.whose,
                 method,
                 method,
                 exc_info=exc,
@@ -94,3 +100,58 @@ class GuardedMetrics:
             self.hook.step(workflow, step, seconds)
         except Exception as exc:
             self._failed("step", exc)
+
+
+def guarded_tracer(tracer: Any) -> GuardedTracer | None:
+    """``tracer`` guarded (``None`` stays ``None``); ``TypeError`` if it has no ``step``."""
+    if tracer is None:
+        return None
+    if not callable(getattr(tracer, "step", None)):
+        msg = (
+            "tracer must have the step(job, name) method of actors.tracing.Tracer; "
+            f"{type(tracer).__name__} has none"
+        )
+        raise TypeError(msg)
+    return GuardedTracer(tracer)
+
+
+class GuardedTracer:
+    """``tracer``'s spans; one that cannot start or end is logged and let go."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self._log = GuardedMetrics(tracer, "the tracer's")  # type: ignore[arg-type] # its log
+
+    def step(self, job: JobRecord, step: str) -> _Span:
+        """A span around ``step`` of ``job``, as the tracer makes it, or none."""
+        return _Span(self, job, step)
+
+
+class _Span:
+    __slots__ = ("_inner", "_job", "_owner", "_step")
+
+    def __init__(self, owner: GuardedTracer, job: JobRecord, step: str) -> None:
+        self._owner, self._job, self._step = owner, job, step
+        self._inner: Any = None
+
+    def __enter__(self) -> None:
+        try:
+            inner = self._owner.tracer.step(self._job, self._step)
+            inner.__enter__()
+        except Exception as exc:
+            self._owner._log._failed("step", exc)
+            return
+        self._inner = inner
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> Literal[False]:
+        if self._inner is not None:
+            try:
+                self._inner.__exit__(kind, error, traceback)
+            except Exception as exc:
+                self._owner._log._failed("step", exc)
+        return False  # what the step raised goes on: the engine handles it, not the tracer
