@@ -33,6 +33,9 @@ def guarded(hook: Any) -> GuardedMetrics | None:
     """``hook`` guarded (``None`` stays ``None``); ``TypeError`` if a method is missing."""
     if hook is None:
         return None
+    if isinstance(hook, type):  # its methods would be called unbound, each call failing
+        msg = f"metrics must be an instance, got the class {hook.__name__}: give {hook.__name__}()"
+        raise TypeError(msg)
     missing = [name for name in METHODS if not callable(getattr(hook, name, None))]
     if missing:
         msg = (

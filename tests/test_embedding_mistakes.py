@@ -76,6 +76,8 @@ def test_a_metrics_hook_missing_a_method_is_refused_naming_it():
 
     with pytest.raises(TypeError, match=r"Half has no shed, started, finished, step"):
         Mediator([FLOW], metrics=Half())
+    with pytest.raises(TypeError, match=r"got the class CountingMetrics: give CountingMetrics\(\)"):
+        Mediator([FLOW], metrics=CountingMetrics)
 
 
 def test_a_cancel_answered_while_the_step_runs_ends_the_job_cancelled_even_if_it_raises():
