@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["ActionDelivery", "detail"]
 
 
-_WAIT = object()  # the worker has not answered yet
-
-
 class ActionDelivery:
     """Carries an ``Admin``'s actions to their cases, recording who acted.
 
@@ -135,7 +132,37 @@ class ActionDelivery:
         )
         while True:
             try:
-                answer = self._answer(action, case_id, job_id, payload, held, request_id, deadline)
+                request = store.get_request(request_id)
+                assert request is not None
+                if request.done_at is not None and request.outcome is not None:
+                    worker = request.taken_by or held.owner
+                    return self.result(
+                        action,
+                        job_id,
+                        case_id,
+                        request.outcome,
+                        f"worker {worker}",
+                        detail(payload),
+                    )
+                if request.taken_by is None:
+                    expired = not self._lease_live(case_id)
+                    if (expired or time.monotonic() >= deadline) and store.withdraw_request(
+                        request_id, time.time()
+                    ):
+                        if expired:
+                            return None
+                        msg = (
+                            f"worker {held.owner!r} holds case {case_id} and did not take the "
+                            f"{action} within {self.timeout:g}s; nothing was changed (its lease "
+                            "runs until it stops renewing it, then try again)"
+                        )
+                        raise CaseBusyError(msg, held.owner)
+                elif time.monotonic() >= deadline + self.timeout:
+                    msg = (
+                        f"worker {request.taken_by!r} took the {action} of case {case_id} but "
+                        "has not reported what it did; see the job's history"
+                    )
+                    raise CaseBusyError(msg, request.taken_by)
             except StoreError as exc:  # the request is stored: its worker may carry it out
                 if time.monotonic() < deadline + self.timeout and not self._stop.wait(0.2):
                     continue  # a database restarting, or a connection it dropped: look again
@@ -145,51 +172,9 @@ class ActionDelivery:
                     f"it may still be carried out: see `actors jobs show {job_id} --history`"
                 )
                 raise StoreError(msg) from None
-            if answer is not _WAIT:
-                return answer  # type: ignore[return-value]
             if self._stop.wait(0.02):
                 msg = "the Admin was closed while waiting for a worker"
                 raise CaseBusyError(msg, held.owner)
-
-    def _answer(
-        self,
-        action: str,
-        case_id: str,
-        job_id: str,
-        payload: Any,
-        held: Held,
-        request_id: int,
-        deadline: float,
-    ) -> ActionResult | object | None:
-        """What the worker did with request ``request_id``, ``None`` (withdrawn), or ``_WAIT``."""
-        store = self.store
-        request = store.get_request(request_id)
-        assert request is not None
-        if request.done_at is not None and request.outcome is not None:
-            worker = request.taken_by or held.owner
-            return self.result(
-                action, job_id, case_id, request.outcome, f"worker {worker}", detail(payload)
-            )
-        if request.taken_by is None:
-            expired = not self._lease_live(case_id)
-            if (expired or time.monotonic() >= deadline) and store.withdraw_request(
-                request_id, time.time()
-            ):
-                if expired:
-                    return None
-                msg = (
-                    f"worker {held.owner!r} holds case {case_id} and did not take the "
-                    f"{action} within {self.timeout:g}s; nothing was changed (its lease "
-                    "runs until it stops renewing it, then try again)"
-                )
-                raise CaseBusyError(msg, held.owner)
-        elif time.monotonic() >= deadline + self.timeout:
-            msg = (
-                f"worker {request.taken_by!r} took the {action} of case {case_id} but has "
-                "not reported what it did; see the job's history"
-            )
-            raise CaseBusyError(msg, request.taken_by)
-        return _WAIT
 
     def wake(self, case_id: str) -> None:
         """Tell the Mediator given to the Admin to take a case made runnable again now."""

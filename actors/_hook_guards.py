@@ -46,18 +46,17 @@ def guarded(hook: Any) -> GuardedMetrics | None:
     return GuardedMetrics(hook)
 
 
-class GuardedMetrics:
-    """Calls ``hook``'s methods; logs and drops what they raise."""
+class _Failures:
+    """Counts a hook's failures by method; logs the first of each, with its traceback."""
 
-    def __init__(self, hook: Metrics, whose: str = "the metrics hook's") -> None:
-        self.hook = hook
+    def __init__(self, whose: str) -> None:
         self.whose = whose  # how a failure's log line names the hook
-        self.failures: dict[str, int] = {}  # method -> calls that raised
+        self.counts: dict[str, int] = {}  # method -> calls that raised
         self._lock = threading.Lock()
 
-    def _failed(self, method: str, exc: Exception) -> None:
+    def __call__(self, method: str, exc: Exception) -> None:
         with self._lock:
-            count = self.failures[method] = self.failures.get(method, 0) + 1
+            count = self.counts[method] = self.counts.get(method, 0) + 1
         if count == 1:
             logger.warning(
                 "%s %s() raised; the engine goes on without it (later "
@@ -68,6 +67,14 @@ class GuardedMetrics:
                 exc_info=exc,
                 extra=job_log(None),
             )
+
+
+class GuardedMetrics:
+    """Calls ``hook``'s methods; logs and drops what they raise."""
+
+    def __init__(self, hook: Metrics) -> None:
+        self.hook = hook
+        self._failed = _Failures("the metrics hook's")
 
     def admitted(self, workflow: str, queue_depth: int) -> None:
         """``hook.admitted``, guarded."""
@@ -123,7 +130,7 @@ class GuardedTracer:
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
-        self._log = GuardedMetrics(tracer, "the tracer's")  # type: ignore[arg-type] # its log
+        self.failed = _Failures("the tracer's")
 
     def step(self, job: JobRecord, step: str) -> _Span:
         """A span around ``step`` of ``job``, as the tracer makes it, or none."""
@@ -142,7 +149,7 @@ class _Span:
             inner = self._owner.tracer.step(self._job, self._step)
             inner.__enter__()
         except Exception as exc:
-            self._owner._log._failed("step", exc)
+            self._owner.failed("step", exc)
             return
         self._inner = inner
 
@@ -156,5 +163,5 @@ class _Span:
             try:
                 self._inner.__exit__(kind, error, traceback)
             except Exception as exc:
-                self._owner._log._failed("step", exc)
+                self._owner.failed("step", exc)
         return False  # what the step raised goes on: the engine handles it, not the tracer

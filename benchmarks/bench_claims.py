@@ -30,6 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pg_databases import fresh_database
+
 from actors import Sequential, Workflow, enqueue_many
 from actors.stores import open_store
 
@@ -68,15 +70,6 @@ def _claim_ms(store: Any) -> float:
     return statistics.median(took)
 
 
-def _fresh_pg(server: Any, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return str(server.get_uri(name))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,50000")
@@ -103,7 +96,7 @@ def main() -> int:
                     url = (
                         f"sqlite:///{tmp / f'{name}.db'}"
                         if kind_of_store == "sqlite"
-                        else _fresh_pg(server, name)
+                        else fresh_database(server, name)
                     )
                     store = _fill(url, kind, n, analyze=args.analyze)
                     costs.append(_claim_ms(store))

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pg_databases import fresh_database
+
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
 
 
@@ -70,15 +72,6 @@ def _in_subprocess(url: str, n: int) -> dict[str, float]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _fresh_pg(server: Any, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return str(server.get_uri(name))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -104,7 +97,7 @@ def main() -> int:
                 elif store == "sqlite":
                     url = f"sqlite:///{tmp / f'fan-{n}.db'}"
                 else:
-                    url = _fresh_pg(server, f"fan_{n}")
+                    url = fresh_database(server, f"fan_{n}")
                 run = _in_subprocess(url, n)
                 print(
                     f"{store:<9} {n:>7,} branches: {run['seconds']:8.2f} s, "

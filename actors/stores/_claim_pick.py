@@ -78,11 +78,11 @@ def pick_free(
     picked: list[Any] = []
     if limit <= 0:
         return picked
+    where = f"lease_owner = ? AND lease_expires = {HELD!r} AND {UNFINISHED_ROOT}"
     for (holder,) in execute(_STOPPED_HOLDERS, (now,)).fetchall():
         if len(picked) >= limit:
             return picked
         if holder != skip:  # its roots held under its lapsed (or missing) row
-            where = f"lease_owner = ? AND lease_expires = {HELD!r} AND {UNFINISHED_ROOT}"
             if served is None:
                 picked += execute(
                     f"SELECT id, lease_owner, lease_expires FROM {store._held_by} WHERE "
@@ -106,13 +106,15 @@ def pick_free(
             f"LIMIT ?{store._skip_locked}",
             (now, *only_params, limit - len(picked)),
         ).fetchall()
-    if len(picked) < limit and served is None:
+    if len(picked) >= limit:
+        return picked
+    if served is None:
         picked += execute(
             f"SELECT id, lease_owner, lease_expires FROM {store._free_from} WHERE {FREE_ROOT}"
             f" ORDER BY {store._order} LIMIT ?{store._skip_locked}",
             (limit - len(picked),),
         ).fetchall()
-    elif len(picked) < limit and served is not None:
+    else:
         picked += _each_served(
             store, execute, store._free_served_from, FREE_ROOT, (), served,
             limit - len(picked), ordered=True,
