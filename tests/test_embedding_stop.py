@@ -158,3 +158,36 @@ def test_a_second_shutdown_from_another_thread_waits_for_the_first() -> None:
     first.join(TIMEOUT)
     second.join(TIMEOUT)
     assert answers == {"first": (True, False), "second": (True, False)}
+
+
+def test_a_call_racing_a_shutdown_gets_engine_stopped_not_a_pykka_error() -> None:
+    """``stats()``, ``cancel()`` and events check the Scheduler is alive, then ask it.
+
+    A shutdown that stopped it between the two made the ask raise pykka's
+    ``ActorDeadError`` ("Scheduler (urn:uuid:...) stopped before handling the message").
+    """
+    from actors import EngineStoppedError, RequestReaction
+
+    flow = Workflow("asks", [RequestReaction("ask", send=lambda d, c: None)], start="ask")
+    m = Mediator([flow])
+    dead = m._scheduler
+    m.shutdown()
+
+    class StoppedAfterTheCheck:
+        """The Scheduler as a call racing the shutdown sees it: alive, then stopped."""
+
+        def is_alive(self) -> bool:
+            return True
+
+        def ask(self, message: Any, **kwargs: Any) -> Any:
+            return dead.ask(message, **kwargs)
+
+    m._scheduler = StoppedAfterTheCheck()  # type: ignore[assignment]
+    calls = [m.stats, lambda: m.cancel("c1"), lambda: m.receive_event("c1/ask", 1)]
+    for call in calls:
+        try:
+            call()
+        except EngineStoppedError as exc:
+            assert str(exc) == "the mediator is shut down"
+        else:
+            raise AssertionError("the call after the stop was answered")
