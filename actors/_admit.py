@@ -23,7 +23,7 @@ from actors._cases import (
     valid_id,
 )
 from actors._engine import job_log, logger
-from actors._errors import JobExistsError
+from actors._errors import USER_ERRORS, JobExistsError
 from actors._handle import JobHandle
 from actors._id_claims import IdClaims
 from actors._job import JobRecord, JobState
@@ -229,7 +229,7 @@ class Admissions:
         if self._c.on_shed is not None:
             try:
                 self._c.on_shed(snapshot)
-            except Exception:
+            except USER_ERRORS:
                 logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
         self._c.handles.resolve(snapshot)
 
