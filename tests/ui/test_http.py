@@ -141,6 +141,31 @@ def test_a_payload_that_is_not_json_is_refused_with_the_reason(store, actions):
     assert actions.calls == []
 
 
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        ("NaN", "holds NaN, which is not JSON"),
+        ('{"at": -Infinity}', "holds -Infinity, which is not JSON"),
+        ("[1e999]", "too large for a float: it would be stored as Infinity"),
+        ("9" * 4301, "an integer of more than 4300 digits"),
+    ],
+)
+def test_a_payload_no_json_reader_reads_back_is_refused_as_the_command_refuses_it(
+    store, actions, payload, said
+):
+    """The form is read as ``actors events send --data`` is.
+
+    It took what Python's reader takes: ``NaN`` was stored, and ``jobs show --json``
+    printed it back as ``NaN``, which no JSON reader reads; ``1e999`` became Infinity.
+    """
+    web = client(store, actions=actions)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": payload, "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert answer.status_code == 409 and said in html.unescape(answer.text), answer.text
+    assert actions.calls == []
+
+
 def test_read_only_disables_the_buttons_and_refuses_actions(shipments, actions):
     store = open_store(shipments, read_only=True)  # as actors ui --read-only opens it
     web = client(store, actions=actions, read_only=True)
