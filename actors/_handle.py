@@ -108,8 +108,11 @@ class CaseHandles:
         reply_to = self._reply_to.pop(job.case_id, None)
         if future is not None:
             future.set(job)
-        if reply_to is not None and reply_to.is_alive():
-            reply_to.tell(CaseFinished(job))
+        if reply_to is not None:
+            # Not asked is_alive() first: the actor may stop between that and the tell,
+            # and the ActorDeadError then stopped the Scheduler, and every case with it.
+            with contextlib.suppress(pykka.ActorDeadError):
+                reply_to.tell(CaseFinished(job))
 
     def fail_case(self, case_id: str, error: BaseException) -> bool:
         """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""
