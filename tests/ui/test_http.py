@@ -415,3 +415,28 @@ def test_the_command_shows_the_dashboards_own_log_lines(shipments, monkeypatch):
     result = CliRunner().invoke(main, ["ui", "--store", shipments, "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "WARNING actors.ui: the store cannot be read (a test's line)" in result.output
+
+
+def test_the_command_answers_the_loopback_address_it_binds(shipments, monkeypatch):
+    """Bound to 127.0.0.2 (loopback, so no token needed), it answers there.
+
+    It said it served there and refused every request: "This dashboard answers only
+    requests addressed to 127.0.0.1 or localhost."
+    """
+    import uvicorn
+
+    answers = {}
+
+    def serve(self, sockets=None):
+        port = sockets[0].getsockname()[1]
+        web = TestClient(self.config.app, base_url=f"http://127.0.0.2:{port}")
+        answers["bound"] = web.get("/").status_code
+        answers["other name"] = web.get("/", headers={"Host": "evil.test"}).status_code
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
+    args = ["ui", "--store", shipments, "--host", "127.0.0.2", "--port", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert answers == {"bound": 200, "other name": 400}
