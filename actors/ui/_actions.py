@@ -53,15 +53,31 @@ class AdminActions:
 
     def retry(self, job_id: str) -> str:
         """Retry the FAULTED job from the step that faulted (a new attempt)."""
-        return _said(self.admin.retry(job_id))
+        return _done(self.admin.retry(job_id), ("retried", "reset"))
 
     def cancel(self, case_id: str) -> str:
         """Cancel the case and every branch below it."""
-        return _said(self.admin.cancel(case_id))
+        return _done(self.admin.cancel(case_id), ("cancelled", "already_finished"))
 
     def send_event(self, correlation_id: str, payload: Any, *, fault: bool) -> str:
-        """Deliver ``payload`` (as a fault when ``fault``) to the job awaiting it."""
-        return _said(self.admin.send_event(correlation_id, payload, fault=fault))
+        """Deliver ``payload`` (as a fault when ``fault``) to the job awaiting it.
+
+        Raises:
+            ActionError: the event was not delivered (``duplicate``, ``late``,
+                ``finished``, ``unknown``): nothing waited for it.
+        """
+        return _done(self.admin.send_event(correlation_id, payload, fault=fault), ("delivered",))
+
+
+def _done(result: ActionResult, done: tuple[str, ...]) -> str:
+    """What ``result`` says; ``ActionError`` saying it when its outcome is not in ``done``.
+
+    The outcomes the commands exit 0 for (``actors events send`` exits 3 for an event
+    nothing waited for): the page shows the others as refused, not as done.
+    """
+    if result.outcome not in done:
+        raise ActionError(_said(result))
+    return _said(result)
 
 
 def _said(result: ActionResult) -> str:

@@ -440,3 +440,13 @@ def test_the_command_answers_the_loopback_address_it_binds(shipments, monkeypatc
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert answers == {"bound": 200, "other name": 400}
+
+
+def test_an_event_nothing_waited_for_is_shown_refused_as_the_command_exits_3(store):
+    """It was answered 200 and shown green ("event of parcel-0: finished"), as if done."""
+    web = client(store)
+    token = csrf_of(web.get("/cases/parcel-0").text)
+    event = {"correlation_id": "parcel-0/await_pickup", "payload": "true", "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert answer.status_code == 409, answer.text
+    assert "flash error" in answer.text and "event of parcel-0: finished" in answer.text
