@@ -7,6 +7,7 @@ worker are another mixin, ``SqlRequests`` (``_sql_requests``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,22 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         record.error = "stored job row is unreadable: " + "; ".join(problems)
     created, updated, finished, owner, expires, tries = row[-6:]
     tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
-    return StoredJob(record, created, updated, finished, owner, expires, tries)
+    owner = owner if isinstance(owner, str) else None
+    return StoredJob(
+        record, _time(created), _time(updated), _time(finished), owner, _time(expires), tries
+    )
+
+
+def _time(value: Any) -> float | None:
+    """A time column as a float; ``None`` for NULL or what a row edited by hand holds instead.
+
+    SQLite keeps any value in any column: text there would fail every comparison and
+    date the operator's commands make of it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _history_row(r: Sequence[Any]) -> HistoryRow:

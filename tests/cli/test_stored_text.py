@@ -9,6 +9,7 @@ copies, and an escape character must not reach the terminal.
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,36 @@ def test_an_operator_name_is_not_markup(runner: CliRunner, store_url: str) -> No
     )
     assert result.exit_code == 0, result.output
     assert "[/x]" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jobs", "list"],
+        ["jobs", "list", "--json"],
+        ["jobs", "show", "nap-1", "--tree", "--history"],
+        ["jobs", "show", "nap-1", "--json"],
+        ["status"],
+    ],
+)
+def test_time_columns_edited_by_hand_are_shown_as_none(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    # SQLite keeps text in a REAL column: the commands show such a time as '-', not a
+    # TypeError from comparing or formatting it.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute(
+            "UPDATE jobs SET created_at = 'x', finished_at = 'y', lease_expires = 'z',"
+            " lease_owner = 7 WHERE id = 'nap-1'"
+        )
+    result = runner.invoke(main, [*command, "--store", url], env={"COLUMNS": "300"})
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0, result.output
+    assert "nap-1" in result.output
