@@ -243,10 +243,10 @@ class SqlAdmin:
             if root is None:
                 msg = f"no case {case_id!r}"
                 raise JobNotFoundError(msg)
-            expires = root[1]
+            expires = _time(root[1])  # text edited into it: no worker's lease
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
-                expires = None if row is None else row[0]
+                expires = None if row is None else _time(row[0])
             if expires is not None and expires >= now:
                 return Held(root[0], float(expires))
             jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]

@@ -114,3 +114,21 @@ def test_time_columns_edited_by_hand_are_shown_as_none(
     assert result.exception is None, result.exception
     assert result.exit_code == 0, result.output
     assert "nap-1" in result.output
+
+
+def test_a_case_whose_lease_holds_text_can_be_cancelled(runner: CliRunner, tmp_path: Path) -> None:
+    # No worker's lease is text: the case is held by nobody, and the operator's cancel
+    # (the way to end a case no worker will claim) goes through instead of a TypeError.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 'z' WHERE id = 'nap-1'")
+    result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0, result.output
+    assert "cancelled, via store" in result.output
