@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bounds import TIMEOUT
@@ -130,5 +131,36 @@ def test_a_case_whose_lease_holds_text_can_be_cancelled(runner: CliRunner, tmp_p
         db.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 'z' WHERE id = 'nap-1'")
     result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
     assert result.exception is None, result.exception
+    assert result.exit_code == 0, result.output
+    assert "cancelled, via store" in result.output
+
+
+def test_postgres_times_that_are_not_finite_are_shown_as_none(
+    runner: CliRunner, pg_server: Any
+) -> None:
+    # A double precision column holds NaN and infinities: formatted as a date they
+    # raised (ValueError, OverflowError), and an infinite lease read as held.
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_cli_times"')
+        conn.execute('CREATE DATABASE "actors_cli_times"')
+    url = pg_server.get_uri("actors_cli_times")
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE jobs SET created_at = 'NaN', lease_owner = 'w',"
+            " lease_expires = 'Infinity' WHERE id = 'nap-1'"
+        )
+    for command in (["jobs", "list"], ["jobs", "show", "nap-1", "--tree"]):
+        result = runner.invoke(main, [*command, "--store", url], env={"COLUMNS": "300"})
+        assert result.exception is None, result.exception
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
     assert result.exit_code == 0, result.output
     assert "cancelled, via store" in result.output
