@@ -2,6 +2,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -232,3 +233,40 @@ def test_session_options_in_the_url_reach_every_connection(fresh_pg_url):
         assert store.load("j").step == "a"
     finally:
         store.close()
+
+
+def test_a_role_that_cannot_create_tables_opens_an_upgraded_store(fresh_pg_url, pg_server):
+    """The migrations are run by the schema's owner; workers run as a role with DML only.
+
+    Opening the store wrote nothing when it was up to date, but it still ran
+    ``CREATE TABLE IF NOT EXISTS schema_version``, which PostgreSQL refuses without the
+    right to create in the schema: every worker and command of that role failed.
+    """
+    name = urlsplit(fresh_pg_url).path.lstrip("/")
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'actors_dml') "
+            "THEN CREATE ROLE actors_dml LOGIN; END IF; END $$"
+        )
+        conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO actors_dml')
+        conn.execute("GRANT USAGE ON SCHEMA public TO actors_dml")
+        conn.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO actors_dml"
+        )
+        conn.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO actors_dml")
+    url = fresh_pg_url.replace("postgres:@", "actors_dml:@", 1)
+    assert url != fresh_pg_url
+    store = open_store(url)
+    try:
+        store.create(rec("c1", step="a"))
+        assert store.get("c1").step == "a"
+    finally:
+        store.close()
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        assert current_version(conn) == MIGRATIONS[-1].version
+        conn.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM actors_dml")
+        conn.execute("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM actors_dml")
+        conn.execute("REVOKE ALL ON SCHEMA public FROM actors_dml")
+        conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM actors_dml')
