@@ -293,10 +293,15 @@ class SqlAdmin:
         Their step history and requests go with them. A case with any job still
         unfinished is kept, however old its root.
         """
+        # The roots are locked as they are picked (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        # locks the file): an operator's change to such a case (a retry reopens its root)
+        # waits for the prune, then finds no case; one that committed first leaves the
+        # root unfinished, and the lock's recheck leaves the case out.
         pick = (
             "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.finished_at IS NOT NULL "
             "AND r.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs u WHERE u.case_id = r.id "
-            "AND (u.finished_at IS NULL OR u.finished_at >= ?))"
+            f"AND (u.finished_at IS NULL OR u.finished_at >= ?)) ORDER BY r.{self._order}"
+            f"{self._for_update}"
         )
 
         def write(execute: Execute) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -270,3 +271,67 @@ def test_a_role_that_cannot_create_tables_opens_an_upgraded_store(fresh_pg_url, 
         conn.execute("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM actors_dml")
         conn.execute("REVOKE ALL ON SCHEMA public FROM actors_dml")
         conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM actors_dml')
+
+
+def test_a_prune_never_deletes_a_case_a_retry_reopened_meanwhile(fresh_pg_url):
+    """A retry that commits while a prune runs: the case is kept, or the retry finds none.
+
+    The prune picked the finished roots, then deleted their cases by id: a case retried
+    in between (READY again, its operator told "retried") was deleted all the same.
+    """
+    from actors import JobNotFoundError
+    from actors.admin import Admin
+
+    store = open_store(fresh_pg_url)
+    store.create(rec("f1", state=JobState.FAULTED, error="boom"))
+    store.close()
+    outcome: list[object] = []
+
+    def retry() -> None:
+        with Admin(fresh_pg_url, operator="bob") as other:
+            try:
+                outcome.append(other.retry("f1").outcome)
+            except JobNotFoundError as exc:
+                outcome.append(exc)
+
+    def retry_waits_or_ended(racer: threading.Thread) -> bool:
+        if not racer.is_alive():
+            return True
+        with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+        return bool(row and row[0])
+
+    with Admin(fresh_pg_url, operator="alice") as admin:
+        write = admin.store._write
+        racer = threading.Thread(target=retry)
+
+        def racing_write(fn, what):
+            def picked_then_raced(execute):
+                def traced(sql, params):
+                    result = execute(sql, params)
+                    if sql.startswith("SELECT r.id FROM jobs r") and not racer.is_alive():
+                        racer.start()
+                        deadline = time.monotonic() + TIMEOUT
+                        while not retry_waits_or_ended(racer):
+                            assert time.monotonic() < deadline, "the retry neither ran nor waited"
+                            threading.Event().wait(0.01)
+                    return result
+
+                return fn(traced)
+
+            return write(picked_then_raced, what)
+
+        admin.store._write = racing_write
+        pruned = admin.prune(0)
+        admin.store._write = write
+        racer.join(TIMEOUT)
+        assert not racer.is_alive()
+        if outcome == ["retried"]:
+            assert admin.job("f1").state is JobState.READY  # kept, as the retry said
+            assert pruned.cases == 0
+        else:
+            assert isinstance(outcome[0], JobNotFoundError), outcome  # pruned first
+            assert pruned.cases == 1
