@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors._delivering import delivering
 from actors._errors import EngineStoppedError, MailboxFull
+from actors._shutdown import refuse_on_scheduler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,6 +138,7 @@ class AdmissionGate:
                 if self.mode is FullMode.DROP_OLDEST and len(self._queue) >= short:
                     evicted = [self._queue.popleft() for _ in range(short)]
                 elif self.mode is FullMode.BACKPRESSURE and block:
+                    self._refuse_on_scheduler()
                     self.waiting_producers += 1
                     try:
                         ok = self._wait(
@@ -152,6 +155,16 @@ class AdmissionGate:
                     raise MailboxFull(self._full(count))
             self._reserved += count
             return evicted
+
+    def _refuse_on_scheduler(self) -> None:
+        """``RuntimeError`` on the Scheduler thread of this gate's engine (a hook's call).
+
+        That thread frees the room a producer waits for: waiting there, it waited for
+        itself, for ever without a timeout.
+        """
+        engine = delivering.scheduler
+        if engine is not None and engine.gate is self:
+            refuse_on_scheduler(engine, "Mediator.schedule() into a full BACKPRESSURE mailbox")
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None, count: int) -> bool:
         """Wait, the lock held, until ``ready()``; ``False`` if ``timeout`` passed first."""

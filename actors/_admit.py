@@ -23,7 +23,7 @@ from actors._cases import (
     valid_id,
 )
 from actors._engine import job_log, logger
-from actors._errors import JobExistsError
+from actors._errors import USER_ERRORS, JobExistsError
 from actors._handle import JobHandle
 from actors._id_claims import IdClaims
 from actors._job import JobRecord, JobState
@@ -91,7 +91,7 @@ class Admissions:
         elif not valid_id(job_id):
             raise id_refused(job_id)
         job = new_case(wf, job_id, data)
-        handle = JobHandle(job_id, wf.name, self._c.runtime.create_future())
+        handle = JobHandle(job_id, wf.name, self._c.runtime.create_future(), self._c)
         # A named id is this caller's until its admission is decided (another caller of
         # it waits for that), and the store's create refuses it if another process
         # stored it meanwhile.
@@ -170,7 +170,8 @@ class Admissions:
         jobs = batch_cases(self._c.store, wf, items, job_ids, self._c.new_id)
         if not jobs:
             return []
-        handles = [JobHandle(job.id, wf.name, self._c.runtime.create_future()) for job in jobs]
+        new_future = self._c.runtime.create_future
+        handles = [JobHandle(job.id, wf.name, new_future(), self._c) for job in jobs]
         for evicted in self._c.gate.reserve_many(len(jobs), timeout=timeout, block=block):
             self._tell(JobShed(evicted))
         watched: list[tuple[str, JobHandle]] = []
@@ -228,7 +229,7 @@ class Admissions:
         if self._c.on_shed is not None:
             try:
                 self._c.on_shed(snapshot)
-            except Exception:
+            except USER_ERRORS:
                 logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
         self._c.handles.resolve(snapshot)
 

@@ -122,7 +122,7 @@ def ui(
             workflows,
             read_only=read_only,
             token=token,
-            hosts=None if token is not None else LOOPBACK_HOSTS,
+            hosts=None if token is not None else LOOPBACK_HOSTS | {_address_name(host)},
             operator=operator,
         )
         listener = _listen(host, port)  # bound here: --port 0 is shown as the port it got
@@ -143,6 +143,20 @@ def ui(
             server.run(sockets=[listener])
     finally:
         store.close()
+
+
+def _address_name(host: str) -> str:
+    """The bound address as a browser's ``Host`` header names it (``127.0.0.2``, ``::1``).
+
+    A loopback address other than 127.0.0.1 (all of 127.0.0.0/8 is) is answered too: the
+    dashboard said it served there and refused every request. A literal address is no
+    DNS name, so answering it lets no other site's page in.
+    """
+    name = host.strip("[]").lower()
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._cases import ID_RULE, valid_id
 from actors._channel import WorkChannel
+from actors._delivering import delivering
 from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import CaseHandles
 from actors._redact import redacted_logger
@@ -138,21 +139,6 @@ class _CheckedIds:
 
 def _default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-class _Delivering(threading.local):
-    """The engine whose runner is delivering on this thread (``None`` outside one).
-
-    ``scheduler``: the engine whose Scheduler this thread is (threads of their own only).
-    """
-
-    engine: EngineConfig | None = None
-    scheduler: EngineConfig | None = None
-
-
-delivering = _Delivering()
-"""Set by a Runner around each delivery (its tasks, ``send`` and ``merge`` run inside it),
-so that a call that must not come from there (``Mediator.shutdown()``) can tell."""
 
 
 class StopSignal:

@@ -79,6 +79,14 @@ class LeaseLostError(StoreError):
         return (type(self), (self.job_id, self.case_id, self.owner, self.worker))
 
 
+USER_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+"""What the engine takes as the failure of a user's callable (a task, ``send``, a merge,
+a spec, an ids factory, a hook, a tracer): ``SystemExit`` too. ``sys.exit()`` in a task
+(or a command-line library's error exit called from one) is no way to stop a process
+from an actor's thread: pykka stops every actor of the process for it, the
+application's own included, and the case's next start did it again."""
+
+
 class StepCutShort(BaseException):
     """A task failed only because its own engine is shutting down (``EngineStoppedError``).
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors._delivering import delivering
 from actors.messages import CaseFinished
 
 if TYPE_CHECKING:
+    from actors._engine import EngineConfig
     from actors._job import Job
 
 __all__ = ["CaseHandles", "JobHandle"]
@@ -17,21 +20,44 @@ __all__ = ["CaseHandles", "JobHandle"]
 class JobHandle:
     """Resolves to the final ``Job`` snapshot of a case's root once every thread ended."""
 
-    __slots__ = ("__weakref__", "_future", "job_id", "workflow")
+    __slots__ = ("__weakref__", "_engine", "_future", "job_id", "workflow")
 
-    def __init__(self, job_id: str, workflow: str, future: pykka.Future[Any]) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        workflow: str,
+        future: pykka.Future[Any],
+        engine: EngineConfig | None = None,
+    ) -> None:
         self.job_id = job_id
         """The root job's id (also the case id)."""
         self.workflow = workflow
         """The workflow's name."""
         self._future = future
+        self._engine = engine  # whose Scheduler resolves the future
 
     def result(self, timeout: float | None = None) -> Job:
         """The final snapshot (DONE, FAULTED, CANCELLED or SHED).
 
         Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds, and
-        ``EngineStoppedError`` if the Mediator stopped before it ended.
+        ``EngineStoppedError`` if the Mediator stopped before it ended. Called on that
+        Mediator's Scheduler thread (an ``on_shed`` or metrics hook runs there) before
+        the case has ended, it raises ``RuntimeError``: that thread ends the case, and
+        would be waiting for itself.
         """
+        engine = self._engine
+        if engine is not None and delivering.scheduler is engine:
+            with contextlib.suppress(TimeoutError):
+                return self._result(0)  # ended already: answered, as anywhere
+            # Here, not at the top: actors._shutdown imports actors._engine, which
+            # imports this module.
+            from actors._shutdown import refuse_on_scheduler
+
+            what = f"JobHandle.result() of the unfinished case {self.job_id!r}"
+            refuse_on_scheduler(engine, what)
+        return self._result(timeout)
+
+    def _result(self, timeout: float | None) -> Job:
         try:
             job: Job = self._future.get(timeout=timeout)
         except pykka.Timeout:
@@ -82,8 +108,11 @@ class CaseHandles:
         reply_to = self._reply_to.pop(job.case_id, None)
         if future is not None:
             future.set(job)
-        if reply_to is not None and reply_to.is_alive():
-            reply_to.tell(CaseFinished(job))
+        if reply_to is not None:
+            # Not asked is_alive() first: the actor may stop between that and the tell,
+            # and the ActorDeadError then stopped the Scheduler, and every case with it.
+            with contextlib.suppress(pykka.ActorDeadError):
+                reply_to.tell(CaseFinished(job))
 
     def fail_case(self, case_id: str, error: BaseException) -> bool:
         """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from actors._engine import job_log, logger
+from actors._errors import USER_ERRORS
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -54,7 +55,7 @@ class _Failures:
         self.counts: dict[str, int] = {}  # method -> calls that raised
         self._lock = threading.Lock()
 
-    def __call__(self, method: str, exc: Exception) -> None:
+    def __call__(self, method: str, exc: BaseException) -> None:
         with self._lock:
             count = self.counts[method] = self.counts.get(method, 0) + 1
         if count == 1:
@@ -80,35 +81,35 @@ class GuardedMetrics:
         """``hook.admitted``, guarded."""
         try:
             self.hook.admitted(workflow, queue_depth)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._failed("admitted", exc)
 
     def shed(self, workflow: str) -> None:
         """``hook.shed``, guarded."""
         try:
             self.hook.shed(workflow)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._failed("shed", exc)
 
     def started(self, workflow: str) -> None:
         """``hook.started``, guarded."""
         try:
             self.hook.started(workflow)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._failed("started", exc)
 
     def finished(self, workflow: str, state: JobState) -> None:
         """``hook.finished``, guarded."""
         try:
             self.hook.finished(workflow, state)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._failed("finished", exc)
 
     def step(self, workflow: str, step: str, seconds: float) -> None:
         """``hook.step``, guarded."""
         try:
             self.hook.step(workflow, step, seconds)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._failed("step", exc)
 
 
@@ -148,7 +149,7 @@ class _Span:
         try:
             inner = self._owner.tracer.step(self._job, self._step)
             inner.__enter__()
-        except Exception as exc:
+        except USER_ERRORS as exc:
             self._owner.failed("step", exc)
             return
         self._inner = inner
@@ -162,6 +163,6 @@ class _Span:
         if self._inner is not None:
             try:
                 self._inner.__exit__(kind, error, traceback)
-            except Exception as exc:
+            except USER_ERRORS as exc:
                 self._owner.failed("step", exc)
         return False  # what the step raised goes on: the engine handles it, not the tracer

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from actors._branch_items import RefusedItemsError, branch_starts
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import CodecError, EngineStoppedError, StepCutShort
+from actors._errors import USER_ERRORS, CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState
 from actors._redact import mask_secrets
 from actors._returned import Returned, returned_by
@@ -100,7 +100,7 @@ def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> 
     """Apply ``handler(data, *args)`` to the job's data; the fault if it raised."""
     try:
         result = handler(job.data, *args)
-    except Exception as exc:
+    except USER_ERRORS as exc:
         return fault(job, step, f"{what} raised {_describe(exc)}")
     if result is not None:
         job.data = result
@@ -188,7 +188,7 @@ class Interpreter:
                 job.data = result
                 if type(result) is not dict:
                     self.returned = (job.id, step, result)
-        except Exception as exc:
+        except USER_ERRORS as exc:
             return self.failed(job, step, exc)
         job.step = step.next
         if job.attempt != 1:  # a retry that succeeded: its last failure is over
@@ -196,7 +196,7 @@ class Interpreter:
             job.error = None
         return None
 
-    def failed(self, job: JobRecord, step: Sequential, exc: Exception) -> Effect | None:
+    def failed(self, job: JobRecord, step: Sequential, exc: BaseException) -> Effect | None:
         """``step``'s task raised ``exc``: retry it, take its fault path, or fault."""
         if isinstance(exc, EngineStoppedError) and self._stopping is not None and self._stopping():
             raise StepCutShort(step.name) from exc
@@ -229,7 +229,7 @@ class Interpreter:
         if step.on_fault is not None:
             try:
                 result = step.on_fault(job.data, exc)
-            except Exception as handler_exc:
+            except USER_ERRORS as handler_exc:
                 why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
                 return fault(job, step, why)
             if result is not None:
@@ -245,7 +245,7 @@ class Interpreter:
         """Go to ``if_true`` or ``if_false`` as the spec says."""
         try:
             holds = bool(step.spec(job.data))
-        except Exception as exc:
+        except USER_ERRORS as exc:
             return fault(job, step, f"spec raised {_describe(exc)}{self._returned_by(job, step)}")
         _goto(job, step.if_true if holds else step.if_false)
         return None
@@ -258,7 +258,7 @@ class Interpreter:
             return fault(job, step, str(exc))
         except CodecError as exc:
             return fault(job, step, f"data cannot be stored: {exc}")
-        except Exception as exc:
+        except USER_ERRORS as exc:
             why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
             return fault(job, step, why)
         if not starts:
@@ -287,7 +287,7 @@ class Interpreter:
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
-            except Exception as exc:
+            except USER_ERRORS as exc:
                 return fault(job, step, f"merge raised {_describe(exc)}")
             if merged is not None:
                 job.data = merged
@@ -315,7 +315,7 @@ class Interpreter:
             ignore_stray_event(job, step)
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
-        except Exception as exc:
+        except USER_ERRORS as exc:
             return fault(
                 job, step, f"duration raised {_describe(exc)}{self._returned_by(job, step)}"
             )

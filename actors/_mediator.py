@@ -395,4 +395,8 @@ class Mediator:
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
         refuse_on_scheduler(self._engine, "a Mediator call that asks the Scheduler")
-        return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
+        try:
+            return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
+        except pykka.ActorDeadError:  # a shutdown stopped it after the check above
+            msg = "the mediator is shut down"
+            raise EngineStoppedError(msg) from None

@@ -31,7 +31,14 @@ MASK = "***"
 # patterns: masking every "ab" in every message would garble them.
 _KNOWN: set[str] = set()
 _MIN_KNOWN = 4
-_PIECES = re.compile(r"@+")  # where readers of a URL may cut an unencoded password
+# Where readers of a URL may cut an unencoded password: at an @ (the host starts), a /, ?
+# or # (the path, query or fragment starts), a : (the port) or whitespace. Each stretch
+# between two cuts may be all a driver's error quotes ("failed to resolve host 'cr#et'"
+# of "Se@cr#et/Pass1").
+_CUTS = re.compile(r"[@/?#:\s]+")
+_MAX_CUTS = 8  # beyond, only the stretches between neighbouring cuts and the ends
+# A password piece found inside this word would break the ``password=`` pattern below.
+_PARAM_WORD = "password"
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a
 # quote. Found in steps (a regular expression for the whole would backtrack into
@@ -42,6 +49,7 @@ _SCHEME_RUN = re.compile(r"(?i)(?<![a-z0-9+.\-])[a-z0-9+.\-]*://")
 _LETTER = re.compile(r"(?i)[a-z]")
 _USER = re.compile(r"[^\s:/@'\"]*:")
 _STRETCH_END = re.compile(r"[\s'\"]")
+_USERINFO = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:")  # a URL's scheme://user:
 # password=... as a URL query parameter or a libpq keyword (quoted or not). A bare value
 # runs to the end of the parameter: &, #, whitespace, or a quote around the URL (a comma
 # or colon may be part of the password). A value masked already (a remembered password,
@@ -103,16 +111,34 @@ def remember_secrets(url: str) -> None:
         parsed = None
     if parsed:
         found.append(parsed)
+    # The URL is one string: its password may hold whitespace, where the pattern above
+    # stops, and run to the URL's last @.
+    whole = _USERINFO.match(url)
+    if whole is not None and (at := url.rfind("@")) > whole.end():
+        found.append(url[whole.end() : at])
     for secret in found:
         for form in {secret, unquote(secret)}:
-            pieces = {form, *_PIECES.split(form)}
-            # A reader that cuts at one @ shows what comes before it or after it (libpq
-            # takes the rest for the host name, "ss@w0rd@db" of "p@ss@w0rd"): both go too.
-            for cut in _PIECES.finditer(form):
-                pieces.update((form[: cut.start()], form[cut.end() :]))
-            for piece in pieces:
-                if len(piece) >= _MIN_KNOWN and piece != MASK:
+            for piece in _pieces(form):
+                if len(piece) >= _MIN_KNOWN and piece != MASK and piece.lower() not in _PARAM_WORD:
                     _KNOWN.add(piece)
+
+
+def _pieces(form: str) -> set[str]:
+    """``form`` and each stretch of it between two places a reader may cut it, ends included.
+
+    A reader that cuts at one @ shows what comes before it or after it (libpq takes the
+    rest for the host name, "ss@w0rd@db" of "p@ss@w0rd"), one that cuts at two shows
+    what lies between.
+    """
+    cuts = list(_CUTS.finditer(form))
+    starts = [0, *(cut.end() for cut in cuts)]
+    ends = [*(cut.start() for cut in cuts), len(form)]
+    if len(cuts) > _MAX_CUTS:
+        return {form, *(form[a:b] for a, b in zip(starts, ends, strict=True))} | {
+            *(form[a:] for a in starts),
+            *(form[:b] for b in ends),
+        }
+    return {form[a:b] for i, a in enumerate(starts) for b in ends[i:]}
 
 
 def mask_secrets(text: str) -> str:

@@ -23,6 +23,7 @@ import pykka
 from actors import messages as m
 from actors._engine import delivering, job_log, log_level, logger
 from actors._errors import (
+    USER_ERRORS,
     CodecError,
     LeaseLostError,
     StepCutShort,
@@ -289,7 +290,7 @@ class Runner(pykka.Actor):
                 job.event = None  # a retry timer's release carries nothing to apply
                 try:
                     result = run(job.data)
-                except Exception as exc:
+                except USER_ERRORS as exc:
                     effect = self._steps.failed(job, chained, exc)
                     if effect is not None:
                         return self._end.apply(job, chained, effect)

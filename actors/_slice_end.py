@@ -14,7 +14,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
-from actors._errors import JobNotFoundError, LeaseLostError
+from actors._errors import USER_ERRORS, JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
 from actors._job import JobRecord, JobState, said_once
 from actors._redact import mask_secrets
@@ -104,7 +104,7 @@ class SliceEnd:
             ids = [new_id() for _ in split.starts]
         except IdMadeAgainError as made:  # made lately, for a job perhaps not yet stored
             return self.apply(job, step, fault(job, step, _taken(made.job_id)))
-        except Exception as exc:
+        except USER_ERRORS as exc:
             why = f"making its branches' ids: {type(exc).__name__}: {exc}"
             return self.apply(job, step, fault(job, step, why))
         # An id made twice lately raised above; an older one the store may hold, and a
@@ -169,7 +169,7 @@ class SliceEnd:
             return []  # the engine is stopping: the park is stored, the request not sent
         try:
             request.send(request.data, request.context)
-        except Exception as exc:  # a failed send is a fault reply
+        except USER_ERRORS as exc:  # a failed send is a fault reply
             cid = request.park.correlations[0][0]
             return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
         return []

@@ -86,6 +86,39 @@ def test_an_actor_schedules_by_message_and_gets_the_result_as_a_message() -> Non
     assert all(j.state is JobState.DONE for j in finished)
 
 
+def test_a_reply_to_actor_stopping_as_its_case_ends_costs_no_other_case() -> None:
+    """The Scheduler asked ``reply_to.is_alive()``, then told it ``CaseFinished``.
+
+    An actor the application stopped between the two made the tell raise
+    ``ActorDeadError`` on the Scheduler's thread: the engine stopped, every case with it.
+    """
+
+    class Sink(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> None:
+            return None
+
+    sink = Sink.start()
+
+    class StoppedAfterTheCheck(type(sink)):  # type: ignore[misc]
+        """The application stops the actor just after the Scheduler saw it alive."""
+
+        stopped = False
+
+        def is_alive(self) -> bool:
+            alive = super().is_alive()
+            if not self.stopped:  # once: stop() and tell() ask is_alive() too
+                self.stopped = True
+                self.stop()
+            return alive
+
+    racing = StoppedAfterTheCheck(sink._actor_weakref())
+    with Mediator([double()], runners=1) as m:
+        handle = m.scheduler.ask(Schedule("double", {"n": 1}, reply_to=racing), timeout=TIMEOUT)
+        assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+        assert m.schedule("double", {"n": 2}).result(timeout=TIMEOUT).data == {"n": 4}
+    sink.stop()
+
+
 def test_asking_the_scheduler_returns_a_handle() -> None:
     with Mediator([double()], runners=1) as m:
         handle = m.scheduler.ask(Schedule("double", {"n": 21}), timeout=TIMEOUT)

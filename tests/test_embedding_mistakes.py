@@ -202,3 +202,40 @@ def test_admin_lists_of_ids_and_correlation_ids_of_the_wrong_kind_are_refused():
             admin.histories("s-1")
         with pytest.raises(TypeError, match="a job id is a str, got int 5"):
             admin.job_infos([5])
+
+
+def test_sys_exit_in_a_task_or_a_hook_is_their_failure_not_the_end_of_every_actor(caplog):
+    """``sys.exit()`` in a task (a command-line tool's ``main()`` it calls, say) or a hook.
+
+    pykka took the ``SystemExit`` for a fatal error and stopped every actor of the
+    process, the application's own included: the engine stopped with nothing logged,
+    and the case, left READY, did it again at every start of every worker.
+    """
+    import sys
+
+    import pykka
+
+    class Till(pykka.ThreadingActor):
+        def on_receive(self, message):
+            return message
+
+    def leave(data):
+        sys.exit(3)
+
+    class ExitingMetrics(CountingMetrics):
+        def finished(self, workflow, state):
+            sys.exit("from the metrics hook")
+
+    till = Till.start()
+    try:
+        leaving = Workflow("leaves", [Sequential("a", leave)], "a")
+        with Mediator([leaving, FLOW], metrics=ExitingMetrics()) as m:
+            left = m.schedule("leaves", {}).result(timeout=TIMEOUT)
+            fine = m.schedule("w", {}).result(timeout=TIMEOUT)
+        assert left.state is JobState.FAULTED
+        assert left.error == "step 'a': SystemExit: 3 (attempt 1)"
+        assert fine.state is JobState.DONE
+        assert till.ask("still here", timeout=TIMEOUT) == "still here"
+        assert "the metrics hook's finished() raised" in caplog.text
+    finally:
+        till.stop()

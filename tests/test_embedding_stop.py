@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pykka
+import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, Workflow
@@ -158,3 +159,89 @@ def test_a_second_shutdown_from_another_thread_waits_for_the_first() -> None:
     first.join(TIMEOUT)
     second.join(TIMEOUT)
     assert answers == {"first": (True, False), "second": (True, False)}
+
+
+def test_a_call_racing_a_shutdown_gets_engine_stopped_not_a_pykka_error() -> None:
+    """``stats()``, ``cancel()`` and events check the Scheduler is alive, then ask it.
+
+    A shutdown that stopped it between the two made the ask raise pykka's
+    ``ActorDeadError`` ("Scheduler (urn:uuid:...) stopped before handling the message").
+    """
+    from actors import EngineStoppedError, RequestReaction
+
+    flow = Workflow("asks", [RequestReaction("ask", send=lambda d, c: None)], start="ask")
+    m = Mediator([flow])
+    dead = m._scheduler
+    m.shutdown()
+
+    class StoppedAfterTheCheck:
+        """The Scheduler as a call racing the shutdown sees it: alive, then stopped."""
+
+        def is_alive(self) -> bool:
+            return True
+
+        def ask(self, message: Any, **kwargs: Any) -> Any:
+            return dead.ask(message, **kwargs)
+
+    m._scheduler = StoppedAfterTheCheck()  # type: ignore[assignment]
+    calls = [m.stats, lambda: m.cancel("c1"), lambda: m.receive_event("c1/ask", 1)]
+    for call in calls:
+        with pytest.raises(EngineStoppedError, match=r"^the mediator is shut down$"):
+            call()
+
+
+def test_a_hook_waiting_for_a_case_or_for_room_gets_a_clear_error_not_a_hang() -> None:
+    """A hook's wait that only the Scheduler's own thread could end is refused.
+
+    On that thread, ``result()`` of an unfinished case of the same Mediator, and
+    ``schedule()`` into its full BACKPRESSURE mailbox, waited for that very thread: for
+    ever without a timeout, the whole engine stalled. A finished case still answers.
+    """
+    from flows import Gate
+
+    from actors import FullMode, JobState
+
+    gate, said = Gate(), {}
+    holder: dict[str, Any] = {}
+
+    class Hook:
+        def admitted(self, workflow: str, queue_depth: int) -> None: ...
+        def shed(self, workflow: str) -> None: ...
+        def started(self, workflow: str) -> None: ...
+        def step(self, workflow: str, step: str, seconds: float) -> None: ...
+
+        def finished(self, workflow: str, state: JobState) -> None:
+            if state is not JobState.CANCELLED:
+                return
+            m = holder["m"]
+            calls = {
+                "finished case": lambda: holder["done"].result(timeout=1).state,
+                "unfinished case": lambda: holder["running"].result(timeout=1),
+                "room left": lambda: m.schedule("quick", {}, timeout=1).job_id,
+                "no room left": lambda: m.schedule("quick", {}, timeout=1),
+            }
+            for name, call in calls.items():
+                try:
+                    said[name] = call()
+                except Exception as exc:  # what each call raised is the point
+                    said[name] = exc
+
+    quick = Workflow("quick", [Sequential("a", lambda d: None)], "a")
+    slow = Workflow("slow", [Sequential("a", gate)], "a")
+    with Mediator(
+        [quick, slow], runners=1, capacity=2, full_mode=FullMode.BACKPRESSURE, metrics=Hook()
+    ) as m:
+        holder["m"] = m
+        holder["done"] = m.schedule("quick", {})
+        holder["done"].result(timeout=TIMEOUT)
+        holder["running"] = m.schedule("slow", {})  # the one runner waits in the gate
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("slow", {})
+        queued = m.schedule("slow", {})  # the mailbox is full
+        m.cancel(queued.job_id)  # frees one place; finished() runs on the Scheduler
+        gate.opened.set()
+    assert said["finished case"] is JobState.DONE
+    assert isinstance(said["room left"], str)
+    for name, call in [("unfinished case", "JobHandle.result()"), ("no room left", "schedule()")]:
+        assert isinstance(said[name], RuntimeError), (name, said[name])
+        assert call in str(said[name]) and "Scheduler thread" in str(said[name])

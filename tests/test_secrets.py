@@ -27,6 +27,7 @@ from bounds import TIMEOUT
 from click.testing import CliRunner
 
 import actors._cases
+import actors._redact
 from actors import JobState, Mediator, Sequential, StoreError, Workflow
 from actors._cli import main
 from actors._redact import mask_secrets, mask_url, remember_secrets
@@ -73,6 +74,12 @@ def _commands(module: str, url: str) -> list[list[str]]:
         ["db", "upgrade", "--store", url],
         ["demo", "--orders", "1", "--store", url],
     ]
+
+
+@pytest.fixture(autouse=True)
+def _forget_remembered_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's remembered passwords stay its own: they mask text in every later test."""
+    monkeypatch.setattr(actors._redact, "_KNOWN", set(actors._redact._KNOWN))
 
 
 @pytest.fixture
@@ -287,6 +294,44 @@ def test_a_password_with_whitespace_or_at_signs_unencoded_never_shows(url, said)
     for part in ("Ritwhite81", "Ritat82", "Sekritq83", "ss@w0rd", "'ss@"):
         assert part not in shown, shown
         assert part not in mask_url(url), mask_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "said", "parts"),
+    [
+        # psycopg reads the host from the first @ to the /: a piece between two cuts.
+        (
+            "postgresql://u:Se@cr#et/Pass85@127.0.0.1:1/db",
+            "failed to resolve host 'cr#et': Name or service not known",
+            ["cr#et", "Pass85"],
+        ),
+        # A # and whitespace: the URL's own parser and the pattern stop at either, and
+        # libpq quotes the stretch between the @ and the space.
+        (
+            "postgresql://u:Zq9#p@ss w0rd86/%?&=:x@/db?host=/tmp",
+            'cannot open {url}: unexpected spaces found in "ss w0rd86"',
+            ["w0rd86", "ss w0rd86", "Zq9#p", "&=:x"],
+        ),
+        # A ? and a #: a reader cuts at each.
+        (
+            "postgresql://u:Ab1@Cdef87/ghij?klmn#opqr@h/db",
+            'missing key/value separator "=" in URI query parameter: "klmn#opqr@h/db"',
+            ["Cdef87", "ghij", "klmn", "opqr"],
+        ),
+    ],
+)
+def test_a_password_with_url_delimiters_unencoded_never_shows_a_piece(url, said, parts):
+    remember_secrets(url)
+    shown = mask_secrets(said.format(url=url))
+    for part in parts:
+        assert part not in shown, shown
+        assert part not in mask_url(url), mask_url(url)
+
+
+def test_a_password_piece_never_breaks_the_password_parameter_pattern():
+    """A piece inside the word "password" would turn ``password=`` into ``***word=``."""
+    remember_secrets("postgresql://u:pass/Secret88@h/db")
+    assert mask_secrets("host=h password=Other89 dbname=d") == "host=h password=*** dbname=d"
 
 
 def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, caplog, monkeypatch):

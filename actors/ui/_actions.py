@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Protocol
+
+from actors._cli_input import InputError, strict_json
 
 if TYPE_CHECKING:
     from actors.admin import ActionResult, Admin
@@ -72,19 +73,24 @@ def _said(result: ActionResult) -> str:
 def parse_payload(raw: str) -> Any:
     """An event's payload from the form's JSON text (``null`` when blank).
 
+    Read as ``actors events send --data`` reads it (``actors._cli_input.strict_json``):
+    ``NaN``, ``Infinity`` and numbers too large for a float (``1e999``, stored as
+    Infinity) are refused, as no JSON reader reads them back, and so are lone
+    surrogates and integers of more digits than Python reads.
+
     Raises:
-        ActionError: the text is not JSON, or nests lists and objects more than
-            ``MAX_PAYLOAD_DEPTH`` deep (every later reader would have to recurse
-            through it).
+        ActionError: the text is not JSON a store keeps, or nests lists and objects
+            more than ``MAX_PAYLOAD_DEPTH`` deep (every later reader would have to
+            recurse through it).
     """
     too_deep = f"the event's payload is nested too deeply (at most {MAX_PAYLOAD_DEPTH} levels)"
     try:
-        payload = json.loads(raw.strip() or "null")
-    except RecursionError:
-        raise ActionError(too_deep) from None
-    except ValueError as exc:
-        msg = f"the event's payload is not JSON: {exc}"
-        raise ActionError(msg) from exc
+        payload = strict_json(raw.strip() or "null")
+    except InputError as exc:
+        if str(exc).startswith("is nested"):  # past the stores' limit, above this one
+            raise ActionError(too_deep) from None
+        msg = f"the event's payload {exc}"
+        raise ActionError(msg) from None
     if _depth(payload) > MAX_PAYLOAD_DEPTH:
         raise ActionError(too_deep)
     return payload

@@ -189,7 +189,10 @@ class Guard:
 
 # The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
 SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
-_TOKEN_PARAM = re.compile(r"(?i)([?&]token=)[^&#\s\"']*")
+# ``token=``, its name written as is or with any letter percent-encoded (``%74oken=``
+# signs in as well: the server decodes the name before it reads it).
+_TOKEN_NAME = "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in "token")
+_TOKEN_PARAM = re.compile(rf"(?i)([?&]{_TOKEN_NAME}=)[^&#\s\"']*")
 
 
 class TokenLogFilter(logging.Filter):

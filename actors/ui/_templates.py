@@ -14,6 +14,7 @@ from actors._job import JobState
 from actors._redact import mask_secrets
 from actors._text import printable
 from actors._version import __version__
+from actors.ui._json_text import SHOWN_CHARS
 
 __all__ = ["environment", "quote_part", "url_for"]
 
@@ -60,6 +61,24 @@ def _ago(ts: float | None, now: float | None = None) -> str:
     return f"{seconds / 86400:.1f} d ago"
 
 
+def _whole_error(text: str | None) -> str | None:
+    """A case's error, masked, up to ``SHOWN_CHARS`` characters (a note says how many more).
+
+    An exception's message may be megabytes long, and the case's page showed it whole
+    (masked first: a cut never leaves part of a password showing).
+    """
+    if text is None:
+        return None
+    shown = mask_secrets(str(text))
+    if len(shown) <= SHOWN_CHARS:
+        return shown
+    left = len(shown) - SHOWN_CHARS
+    return (
+        f"{shown[:SHOWN_CHARS]}\n… ({left:,} more characters not shown: "
+        "`actors jobs show ID --json` prints the whole error)"
+    )
+
+
 def environment() -> Environment:
     """The Jinja2 environment of the pages: autoescaped, with the pages' filters."""
     env = Environment(
@@ -73,6 +92,7 @@ def environment() -> Environment:
     env.filters["q"] = quote_part
     env.filters["ago"] = _ago
     env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
+    env.filters["whole_error"] = _whole_error
     env.globals["url_for"] = url_for  # Starlette's names the host: kept only if unset
     env.globals["version"] = __version__
     env.globals["states"] = [s.value for s in JobState]

@@ -340,3 +340,27 @@ def test_the_search_box_opens_an_id_with_spaces_it_holds(tmp_path):
         assert web.get("/find", params={"id": "parcel-0 "}).url.path == "/cases/parcel-0"
     finally:
         store.close()
+
+
+def test_a_long_error_is_cut_on_the_case_page_and_says_how_much_was_left_out(tmp_path):
+    """An exception's message of megabytes was shown whole as the case's error."""
+    url = f"sqlite:///{tmp_path / 'long.db'}"
+
+    def fail(data):
+        msg = "postgresql://app:Long-Secret-91@db/app " + "E" * 100_000
+        raise ValueError(msg)
+
+    flow = dashboard.Workflow("long", [dashboard.Sequential("s", fail)], start="s")
+    worker = dashboard.Mediator([flow], runners=1, store=url)
+    try:
+        worker.schedule("long", {}, job_id="long-1").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    store = open_store(url)
+    try:
+        page = TestClient(create_app(store, [flow]), base_url=LOCAL).get("/cases/long-1").text
+    finally:
+        store.close()
+    assert len(page) < 60_000, len(page)
+    assert "more characters not shown" in page and "prints the whole error" in page
+    assert "Long-Secret-91" not in page

@@ -141,6 +141,31 @@ def test_a_payload_that_is_not_json_is_refused_with_the_reason(store, actions):
     assert actions.calls == []
 
 
+@pytest.mark.parametrize(
+    ("payload", "said"),
+    [
+        ("NaN", "holds NaN, which is not JSON"),
+        ('{"at": -Infinity}', "holds -Infinity, which is not JSON"),
+        ("[1e999]", "too large for a float: it would be stored as Infinity"),
+        ("9" * 4301, "an integer of more than 4300 digits"),
+    ],
+)
+def test_a_payload_no_json_reader_reads_back_is_refused_as_the_command_refuses_it(
+    store, actions, payload, said
+):
+    """The form is read as ``actors events send --data`` is.
+
+    It took what Python's reader takes: ``NaN`` was stored, and ``jobs show --json``
+    printed it back as ``NaN``, which no JSON reader reads; ``1e999`` became Infinity.
+    """
+    web = client(store, actions=actions)
+    token = csrf_of(web.get(f"/cases/{WAITING}").text)
+    event = {"correlation_id": f"{WAITING}/await_pickup", "payload": payload, "csrf": token}
+    answer = web.post("/actions/event", data=event)
+    assert answer.status_code == 409 and said in html.unescape(answer.text), answer.text
+    assert actions.calls == []
+
+
 def test_read_only_disables_the_buttons_and_refuses_actions(shipments, actions):
     store = open_store(shipments, read_only=True)  # as actors ui --read-only opens it
     web = client(store, actions=actions, read_only=True)
@@ -390,3 +415,28 @@ def test_the_command_shows_the_dashboards_own_log_lines(shipments, monkeypatch):
     result = CliRunner().invoke(main, ["ui", "--store", shipments, "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "WARNING actors.ui: the store cannot be read (a test's line)" in result.output
+
+
+def test_the_command_answers_the_loopback_address_it_binds(shipments, monkeypatch):
+    """Bound to 127.0.0.2 (loopback, so no token needed), it answers there.
+
+    It said it served there and refused every request: "This dashboard answers only
+    requests addressed to 127.0.0.1 or localhost."
+    """
+    import uvicorn
+
+    answers = {}
+
+    def serve(self, sockets=None):
+        port = sockets[0].getsockname()[1]
+        web = TestClient(self.config.app, base_url=f"http://127.0.0.2:{port}")
+        answers["bound"] = web.get("/").status_code
+        answers["other name"] = web.get("/", headers={"Host": "evil.test"}).status_code
+        for sock in sockets:
+            sock.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", serve)
+    args = ["ui", "--store", shipments, "--host", "127.0.0.2", "--port", "0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert answers == {"bound": 200, "other name": 400}
