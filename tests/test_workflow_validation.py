@@ -299,3 +299,30 @@ def test_a_duration_of_a_huge_int_is_named_not_an_overflow() -> None:
 def test_a_negative_max_backoff_is_refused() -> None:
     steps = [Sequential("a", noop, retry=Retry(max_backoff=-5))]
     fails(r"retry needs attempts >= 1, backoff >= 0, max_backoff >= 0", steps)
+
+
+def test_a_merge_spec_branches_or_duration_the_engine_cannot_call_is_refused() -> None:
+    """Each is called with fixed arguments: a wrong count is named before anything runs."""
+
+    def joined(join: Any) -> list:
+        branches = [Sequential("b", noop, next="j"), Sequential("c", noop, next="j")]
+        return [ParallelSplit("a", branches=["b", "c"]), *branches, join]
+
+    two = r"merge takes 1 positional parameter\(s\) but is called with 2 \(the parent's data"
+    for kind in (Synchronize, Discriminator):
+        fails(r"step 'j': " + two, joined(kind("j", merge=lambda parent: parent)))
+    three = Synchronize("j", merge=lambda parent, branches, extra: parent)
+    fails(r"step 'j': merge needs extra, which the engine never passes", joined(three))
+    choice = ExclusiveChoice("a", spec=lambda: True, if_true="b", if_false="b")
+    fails(r"step 'a': spec takes 0 positional parameter\(s\) but is called with 1", [choice, end()])
+    each = ParallelSplit("a", branches=lambda: [1, 2], each="b")
+    fails(r"step 'a': branches takes 0 positional parameter\(s\)", [each, end()])
+    wait = Wait("a", duration=lambda data, extra: 5, next="b")
+    fails(r"step 'a': duration needs extra, which the engine never passes", [wait, end()])
+    # The message names what the engine passes: here a reply's payload.
+    reply = RequestReaction("a", send=noop2, on_reply=lambda d: d, next="b")
+    fails(r"on_reply takes 1 .* with 2 \(the data and the reply's payload\)", [reply, end()])
+    # Callables the engine can call pass: defaults, *args, builtins.
+    Workflow("ok", [ExclusiveChoice("a", spec=bool, if_true="b", if_false="b"), end()], start="a")
+    Workflow("ok", joined(Synchronize("j", merge=lambda parent, *branches: parent)), start="a")
+    Workflow("ok", [Wait("a", duration=lambda data, scale=2: 5, next="b"), end()], start="a")
