@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from actors import ParallelSplit, Sequential, Synchronize, Workflow
+from actors import JobState, ParallelSplit, Sequential, Synchronize, Workflow
 from actors import messages as m
 from actors._scheduler import Scheduler
 from actors.testing import Harness, InvariantViolation, TraceEntry, VirtualClock
@@ -101,3 +101,25 @@ def test_a_held_clock_lists_only_alarms_set_for_now_or_earlier():
     assert clock.next_alarm() is None
     with pytest.raises(ValueError, match="negative"):
         clock.advance(-1)
+
+
+TWO_JOINS = Workflow("two_joins", start="split", steps=[
+    ParallelSplit("split", branches=["a", "b", "c"]),
+    Sequential("a", noop, next="j1"), Sequential("b", noop, next="j2"),
+    Sequential("c", noop, next="j1"),
+    Synchronize("j1"), Synchronize("j2"),
+])  # fmt: skip
+
+
+def test_branches_that_meet_at_two_joins_fault_their_split_and_break_no_invariant():
+    """The user's workflow is wrong, not the engine: no engine invariant may be reported.
+
+    Every branch arrives, but at two joins: the engine faults the split ("all branches of
+    a split must meet at one join"), which the harness took for a join that never fired.
+    """
+    for seed in range(40):
+        with Harness([TWO_JOINS], seed=seed, runners=2) as h:
+            h.schedule("two_joins", {})
+            (job,) = h.finish()
+        assert job.state is JobState.FAULTED
+        assert "all branches of a split must meet at one join" in (job.error or "")
