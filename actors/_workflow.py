@@ -9,6 +9,7 @@ from typing import Any
 from actors._errors import WorkflowDefinitionError
 from actors._loops import endless_loop
 from actors._seconds import seconds_problem
+from actors._split_join import apart_joins
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -338,6 +339,9 @@ class Workflow:
             if isinstance(step, _JOINS) and step.name not in below_split:
                 kind = type(step).__name__
                 self._fail(step.name, f"no ParallelSplit's branches reach this {kind}")
+        for step in self._steps.values():
+            if isinstance(step, ParallelSplit) and (problem := apart_joins(self, step)):
+                self._fail(step.name, problem)
 
 
 def _text(name: str) -> bool:

@@ -326,3 +326,35 @@ def test_a_merge_spec_branches_or_duration_the_engine_cannot_call_is_refused() -
     Workflow("ok", [ExclusiveChoice("a", spec=bool, if_true="b", if_false="b"), end()], start="a")
     Workflow("ok", joined(Synchronize("j", merge=lambda parent, *branches: parent)), start="a")
     Workflow("ok", [Wait("a", duration=lambda data, scale=2: 5, next="b"), end()], start="a")
+
+
+def test_a_split_whose_branches_can_never_meet_at_one_join_is_refused() -> None:
+    """Each branch reaches only a Synchronize of its own: no run could ever join them."""
+    apart = [
+        ParallelSplit("a", branches=["b", "c"]),
+        Sequential("b", noop, next="j1"),
+        Sequential("c", noop, next="j2"),
+        Synchronize("j1"),
+        Synchronize("j2"),
+    ]
+    fails(r"step 'a': its branches can never meet at one Synchronize: 'b' reaches \['j1'\], "
+          r"'c' reaches \['j2'\]", apart)  # fmt: skip
+    # A nested split whose branches skip its join for the outer one: named the same way.
+    nested = [
+        ParallelSplit("a", branches=["x", "y"]),
+        ParallelSplit("x", branches=["p", "q"]),
+        Sequential("p", noop, next="inner"),
+        Sequential("q", noop, next="outer"),
+        Synchronize("inner", next="outer"),
+        Sequential("y", noop, next="outer"),
+        Synchronize("outer"),
+    ]
+    fails(r"step 'x': its branches can never meet .* 'p' reaches \['inner'\], 'q'", nested)
+    # Left to the run: a choice that may send every branch to one join, a Discriminator
+    # (the first arrival wins), a branch that may end without a join.
+    routed = ExclusiveChoice("r", spec=bool, if_true="j1", if_false="j2")
+    Workflow("ok", [*apart[:2], Sequential("c", noop, next="r"), routed, *apart[3:]], start="a")
+    first = [*apart[:3], Discriminator("j1"), Synchronize("j2")]
+    Workflow("ok", first, start="a")
+    ends = [*apart[:2], Sequential("c", noop), Synchronize("j1")]
+    Workflow("ok", ends, start="a")

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from actors import JobState, ParallelSplit, Sequential, Synchronize, Workflow
+from actors import (
+    ExclusiveChoice,
+    JobState,
+    ParallelSplit,
+    Sequential,
+    Synchronize,
+    Workflow,
+)
 from actors import messages as m
 from actors._scheduler import Scheduler
 from actors.testing import Harness, InvariantViolation, TraceEntry, VirtualClock
@@ -103,10 +110,16 @@ def test_a_held_clock_lists_only_alarms_set_for_now_or_earlier():
         clock.advance(-1)
 
 
+def elsewhere(data: dict[str, Any]) -> None:
+    data["elsewhere"] = True
+
+
+# Every branch may reach either join (the definition allows it); branch b takes j2.
 TWO_JOINS = Workflow("two_joins", start="split", steps=[
     ParallelSplit("split", branches=["a", "b", "c"]),
-    Sequential("a", noop, next="j1"), Sequential("b", noop, next="j2"),
-    Sequential("c", noop, next="j1"),
+    Sequential("a", noop, next="route"), Sequential("b", elsewhere, next="route"),
+    Sequential("c", noop, next="route"),
+    ExclusiveChoice("route", spec=lambda d: d.get("elsewhere"), if_true="j2", if_false="j1"),
     Synchronize("j1"), Synchronize("j2"),
 ])  # fmt: skip
 
