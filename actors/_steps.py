@@ -27,6 +27,7 @@ __all__ = [
     "Synchronize",
     "Wait",
     "call_problem",
+    "kind_problem",
     "wants_context",
 ]
 
@@ -51,6 +52,28 @@ def wants_context(fn: Callable[..., Any]) -> bool:
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def kind_problem(fn: Callable[..., Any], *, may_yield: bool = False) -> str | None:
+    """Why calling ``fn`` would not give the engine its result, or ``None``.
+
+    The engine calls every task and handler synchronously: an ``async def`` would hand
+    it a coroutine (a choice's ``spec`` would always hold, a task would replace the data
+    with it), a generator function a generator. ``may_yield``: a generator is what ``fn``
+    may return (a split's ``branches`` function).
+    """
+    call = getattr(fn, "__call__", None)  # noqa: B004 - an object's async __call__ too
+    if any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f) for f in (fn, call)):
+        return (
+            "is an async function (async def), which the engine calls synchronously: it "
+            "would get a coroutine, not the result; make it a plain def"
+        )
+    if not may_yield and inspect.isgeneratorfunction(fn):
+        return (
+            "is a generator function (it yields): the engine would get a generator, not "
+            "the result; return the value instead"
+        )
+    return None
 
 
 def call_problem(

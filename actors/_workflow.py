@@ -23,6 +23,7 @@ from actors._steps import (
     Synchronize,
     Wait,
     call_problem,
+    kind_problem,
     wants_context,
 )
 from actors._text import is_unicode
@@ -163,6 +164,8 @@ class Workflow:
             return
         if not callable(value):
             self._fail(step.name, f"{attr} must be a callable, got {value!r}")
+        if (problem := kind_problem(value, may_yield=attr == "branches")) is not None:
+            self._fail(step.name, f"{attr} {problem}")
         if attr == "send":
             passed, gets = 2, "the data and ctx"
         if attr == "task" or passed is not None:

@@ -358,3 +358,29 @@ def test_a_split_whose_branches_can_never_meet_at_one_join_is_refused() -> None:
     Workflow("ok", first, start="a")
     ends = [*apart[:2], Sequential("c", noop), Synchronize("j1")]
     Workflow("ok", ends, start="a")
+
+
+def test_an_async_or_generator_function_is_refused_where_its_result_is_used() -> None:
+    """Called synchronously, it would hand the engine a coroutine or a generator."""
+
+    async def charge(data: Any) -> None:
+        data["charged"] = True
+
+    async def holds(data: Any) -> bool:
+        return True
+
+    def lines(data: Any) -> Any:
+        yield from data["lines"]
+
+    class Handler:
+        async def __call__(self, data: Any) -> None:
+            pass
+
+    fails(r"step 'a': task is an async function \(async def\)", [Sequential("a", charge)])
+    fails(r"step 'a': task is an async function", [Sequential("a", Handler())])
+    choice = ExclusiveChoice("a", spec=holds, if_true="b", if_false="b")
+    fails(r"step 'a': spec is an async function", [choice, end()])  # it always held
+    fails(r"step 'a': task is a generator function \(it yields\)", [Sequential("a", lines)])
+    # A split's branches function may yield its items: one branch per item.
+    each = ParallelSplit("a", branches=lines, each="b")
+    Workflow("ok", [each, end()], start="a")
