@@ -516,6 +516,7 @@ def test_a_loop_that_never_waits_is_a_livelock_naming_its_runner_and_job():
     (line,) = [line for line in report.splitlines() if "RunJob" in line]
     assert "'again', 'more', 'again'" in line and " more ..., " in line
     assert len(report) < 5_000, len(report)
+    assert "runner-0: holds j1 at " in report  # the actors are still there to show
 
 
 @pytest.mark.parametrize(
