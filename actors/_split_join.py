@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from actors._workflow import Workflow
 
-__all__ = ["apart_joins", "split_join"]
+__all__ = ["apart_joins", "root_joins", "split_join"]
 
 
 def split_join(wf: Workflow, split: str) -> str | None:
@@ -58,6 +58,16 @@ def apart_joins(wf: Workflow, split: ParallelSplit) -> str | None:
         f"its branches can never meet at one Synchronize: {paths}; every branch of a split "
         "must arrive at the same join"
     )
+
+
+def root_joins(wf: Workflow) -> frozenset[str]:
+    """The joins a case's root reaches from ``wf.start`` as no split's branch.
+
+    A split on the way is passed over through its joins (the root goes on from there);
+    a join reached otherwise would fault the job ("reached a join without being a branch
+    of a split").
+    """
+    return _reach(wf, (wf.start,), {}, set())
 
 
 def _joins(

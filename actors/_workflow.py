@@ -9,7 +9,7 @@ from typing import Any
 from actors._errors import WorkflowDefinitionError
 from actors._loops import endless_loop
 from actors._seconds import seconds_problem
-from actors._split_join import apart_joins
+from actors._split_join import apart_joins, root_joins
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -345,6 +345,12 @@ class Workflow:
         for step in self._steps.values():
             if isinstance(step, ParallelSplit) and (problem := apart_joins(self, step)):
                 self._fail(step.name, problem)
+        for join in sorted(root_joins(self)):
+            self._fail(
+                join,
+                f"a path from start {self.start!r} reaches this join through no "
+                "ParallelSplit: a job there is no split's branch, and would fault",
+            )
 
 
 def _text(name: str) -> bool:

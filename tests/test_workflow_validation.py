@@ -384,3 +384,20 @@ def test_an_async_or_generator_function_is_refused_where_its_result_is_used() ->
     # A split's branches function may yield its items: one branch per item.
     each = ParallelSplit("a", branches=lines, each="b")
     Workflow("ok", [each, end()], start="a")
+
+
+def test_a_join_the_root_reaches_through_no_split_is_refused() -> None:
+    """A path from start to a join that passes no split: the job there is no branch."""
+    steps = [
+        ExclusiveChoice("a", spec=bool, if_true="split", if_false="alone"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", noop, next="j"),
+        Sequential("c", noop, next="j"),
+        Sequential("alone", noop, next="j"),  # the bug: no split on this path
+        Synchronize("j", next="end"),
+        Sequential("end", noop),
+    ]
+    fails(r"step 'j': a path from start 'a' reaches this join through no ParallelSplit", steps)
+    # After its split's join the root goes on; a loop back to the split splits again.
+    again = ExclusiveChoice("end", spec=bool, if_true="split", if_false="out")
+    Workflow("ok", [*steps[1:4], Synchronize("j", next="end"), again, end("out")], start="split")
