@@ -146,8 +146,11 @@ class JoinInfo(_Plain):
     arrived: tuple[int, ...]
     """Branch indexes that reached the join."""
     waiting_for: tuple[int, ...]
-    """Branch indexes that have not."""
+    """Branch indexes that have not, and are still under way (in a case's tree)."""
     joined: bool
+    ended: tuple[int, ...] = ()
+    """Branch indexes that ended (cancelled, faulted) without reaching the join while the
+    split still waits for its others: known in a case's tree, which reads the branches."""
 
 
 @dataclass(frozen=True, slots=True)

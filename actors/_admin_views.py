@@ -108,13 +108,21 @@ def arrived_of(jobs: Sequence[StoredJob], store: Store) -> dict[str, frozenset[i
     return store.arrived_branches(parents) if parents else {}
 
 
-def _split(job: JobRecord, known: frozenset[int] | None) -> JoinInfo | None:
+def _split(
+    job: JobRecord, known: frozenset[int] | None, ended: set[int] | None = None
+) -> JoinInfo | None:
     if not job.split_total:
         return None
     at_join = set(job.arrivals) if known is None else known
     arrived = tuple(sorted(at_join))
     missing = tuple(i for i in range(job.split_total) if i not in at_join)
-    return JoinInfo(job.split_step, job.join_step, job.split_total, arrived, missing, job.joined)
+    gone: tuple[int, ...] = ()
+    if ended and not job.joined and not job.state.is_final:  # else none "waits" at all
+        gone = tuple(i for i in missing if i in ended)
+        missing = tuple(i for i in missing if i not in ended)
+    return JoinInfo(
+        job.split_step, job.join_step, job.split_total, arrived, missing, job.joined, gone
+    )
 
 
 def tree(
@@ -128,8 +136,11 @@ def tree(
     ``arrived``: as ``Store.arrived_branches`` reads them, for the parents it names.
     """
     known = arrived or {}
+    ended = _ended_branches(jobs)
     nodes = {
-        job.record.id: CaseNode(info, [], _split(job.record, known.get(job.record.id)))
+        job.record.id: CaseNode(
+            info, [], _split(job.record, known.get(job.record.id), ended.get(job.record.id))
+        )
         for job, info in zip(jobs, infos, strict=True)
     }
     root = None
@@ -155,6 +166,21 @@ def tree(
         lease,
         len(jobs),
     )
+
+
+def _ended_branches(jobs: list[StoredJob]) -> dict[str, set[int]]:
+    """Per split parent, the branches of its current round that have ended.
+
+    So a branch cancelled (or faulted) while its siblings run on is not shown as awaited;
+    branches of an earlier round of a loop (another ``gen``) do not count.
+    """
+    records = {job.record.id: job.record for job in jobs}
+    ended: dict[str, set[int]] = {}
+    for r in records.values():
+        parent = records.get(r.parent_id or "")
+        if parent is not None and r.state.is_final and r.parent_gen == parent.gen:
+            ended.setdefault(parent.id, set()).add(r.branch_index or 0)
+    return ended
 
 
 def history(rows: list[HistoryRow]) -> list[HistoryEntry]:

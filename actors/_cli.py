@@ -227,6 +227,11 @@ def db_upgrade(store_url: str) -> None:
             current_version(conn)  # a file that is no database fails here, before any change
         except Exception as exc:  # the file is no database, say: the store cannot be opened
             msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
+            if store_url.startswith("sqlite:"):
+                from actors.stores import _sqlite_path
+                from actors.stores._sqlite_connect import cannot_open_hint
+
+                msg += cannot_open_hint(_sqlite_path(store_url, store_url[9:]), exc)
             raise BadArgumentError(msg) from exc
         applied: list[Any] = []  # by this command: another may upgrade at the same time
         try:

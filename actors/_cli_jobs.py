@@ -215,6 +215,8 @@ def _grow(top: Tree, root: CaseNode) -> None:
             missing = list(split.waiting_for)
             # A split that ended (cancelled, faulted) waits for nothing any more.
             rest = f"never came {missing}" if node.job.state.is_final else f"waiting for {missing}"
+            if split.ended:
+                rest += f", ended without arriving {list(split.ended)}"
             branch.add(
                 f"split {split.split_step!r} -> join {_dash(split.join_step)}: "
                 f"arrived {list(split.arrived)}, {rest}"

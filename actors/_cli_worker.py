@@ -157,6 +157,14 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
             "between two looks"
         )
         raise BadArgumentError(msg)
+    if name is not None:
+        from actors._cases import shown_id
+        from actors._mediator_options import owner_problem
+
+        problem = "it is empty" if not name else owner_problem(name)
+        if problem is not None:
+            msg = f"--name {shown_id(name)} is not a worker's name: {problem}"
+            raise BadArgumentError(msg)
     workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
     sql = not store_url.startswith("memory:")
     options: dict[str, Any] = {"commit": commit} if sql else {}

@@ -81,11 +81,42 @@ def wait_bound(value: Any, name: str = "timeout") -> float | None:
     return float(value)
 
 
+def owner_problem(owner: str) -> str | None:
+    """What makes the non-empty ``owner`` no worker's name, or ``None``.
+
+    The name is stamped on every row of the cases the worker holds and shown by every
+    command. One that begins ``operator:`` reads as an operator's stamp, so a case taken
+    from such a worker after it died gets no "taken over" row in its history (the row
+    that explains why its steps ran again); control characters would break the lines
+    that show it; and the stores index it as they index ids.
+    """
+    from actors._cases import MAX_ID_LENGTH, id_flaw
+    from actors.stores._admin_types import OPERATOR_STAMP
+
+    if owner.startswith(OPERATOR_STAMP):
+        return f"it begins {OPERATOR_STAMP!r}, which marks an operator's change"
+    flaw = id_flaw(owner)
+    if flaw:
+        return f"it holds a {flaw.strip()[1:-1]}"
+    if len(owner) > MAX_ID_LENGTH:
+        return f"it is {len(owner):,} characters long, more than {MAX_ID_LENGTH}"
+    return None
+
+
 def check_hooks(store: Any, clock: Any, on_shed: Any, owner: Any = None) -> None:
-    """``TypeError`` naming a ``store``, ``clock``, ``on_shed`` or ``owner`` of the wrong kind."""
+    """``TypeError`` naming a ``store``, ``clock``, ``on_shed`` or ``owner`` of the wrong kind.
+
+    ``ValueError`` for an ``owner`` that cannot name a worker (``owner_problem``).
+    """
     if owner is not None and (not isinstance(owner, str) or not owner):
         msg = f"owner must be a worker's name (a non-empty str), got {owner!r:.40}"
         raise TypeError(msg)
+    problem = None if owner is None else owner_problem(owner)
+    if problem is not None:
+        from actors._cases import shown_id
+
+        msg = f"owner {shown_id(owner)} is not a worker's name: {problem}"
+        raise ValueError(msg)
     from actors.stores import Store  # here: the stores import the engine's modules
 
     if not isinstance(store, str | Store):

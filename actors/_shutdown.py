@@ -5,7 +5,8 @@ runs past the timeout cannot be waited for. ``shutdown()`` then closes the store
 same, names the runners still busy in a warning, and returns: once it has returned, the
 engine writes nothing more to the store (a Mediator started next on it, in this process
 or another, is never raced), and the late step's save is refused, so its job goes on from
-its last stored save on the next start, as after a crash.
+its last stored save on the next start, as after a crash. While it waits for the runners,
+it renews the worker's lease, which the stopped Scheduler's polls no longer do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._engine import delivering, job_log, logger
+from actors._errors import StoreError
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
@@ -84,8 +86,7 @@ def stop_engine(
     deadline = None if timeout is None else time.monotonic() + timeout
     busy: list[int] = []
     for index, runner in enumerate(runners):
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        if not runner.actor_stopped.wait(left):
+        if not _wait_renewing(engine, runner, deadline):
             busy.append(index)
     if busy:
         logger.warning(
@@ -102,6 +103,30 @@ def stop_engine(
         store.release(engine.owner)
     store.close()
     return stopped and not busy
+
+
+def _wait_renewing(
+    engine: EngineConfig, runner: pykka.ActorRef[Any], deadline: float | None
+) -> bool:
+    """Wait until ``runner`` stops or ``deadline`` passes; whether it stopped.
+
+    The Scheduler, whose polls renew the worker's lease, has stopped: a step that runs
+    on for longer than the lease would let another worker take its case and run that
+    step a second time, beside this one. So the lease is renewed here every poll
+    interval until the runners are done.
+    """
+    while True:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        pause = engine.poll_interval if left is None else min(left, engine.poll_interval)
+        if runner.actor_stopped.wait(pause):
+            return True
+        if left is not None and left <= pause:
+            return False
+        if engine.store.shared:
+            try:
+                engine.store.heartbeat(engine.owner, engine.clock.now(), engine.lease_seconds)
+            except StoreError as exc:  # the store is away: the lease may lapse, as in a poll
+                logger.debug("shutdown: cannot renew the lease: %s", exc, extra=job_log(None))
 
 
 def _held(engine: EngineConfig, busy: list[int]) -> str:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 from actors._steps import Discriminator, ParallelSplit, Synchronize
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from actors._workflow import Workflow
 
-__all__ = ["split_join"]
+__all__ = ["apart_joins", "root_joins", "split_join"]
 
 
 def split_join(wf: Workflow, split: str) -> str | None:
@@ -31,6 +33,43 @@ def split_join(wf: Workflow, split: str) -> str | None:
     return next(iter(joins)) if len(joins) == 1 else None
 
 
+def apart_joins(wf: Workflow, split: ParallelSplit) -> str | None:
+    """Why the branches of a list ``split`` can never meet at one join, or ``None``.
+
+    So when each branch reaches only ``Synchronize`` joins and no join is common to all:
+    a run faults once they have arrived ("all branches of a split must meet at one
+    join"). Branches that may end without a join, or reach a ``Discriminator`` (the first
+    arrival wins), are left to the run. A nested split on the way is passed over through
+    its own joins, as for ``split_join``.
+    """
+    if split.is_dynamic:  # one first step for every branch: they go the same ways
+        return None
+    known: dict[str, frozenset[str]] = {}
+    firsts = split.targets()
+    reached = [_reach(wf, (first,), known, {split.name}) for first in firsts]
+    if not all(reached) or frozenset.intersection(*reached):
+        return None
+    if not all(isinstance(wf.steps[j], Synchronize) for joins in reached for j in joins):
+        return None
+    paths = ", ".join(
+        f"{first!r} reaches {sorted(joins)}" for first, joins in zip(firsts, reached, strict=True)
+    )
+    return (
+        f"its branches can never meet at one Synchronize: {paths}; every branch of a split "
+        "must arrive at the same join"
+    )
+
+
+def root_joins(wf: Workflow) -> frozenset[str]:
+    """The joins a case's root reaches from ``wf.start`` as no split's branch.
+
+    A split on the way is passed over through its joins (the root goes on from there);
+    a join reached otherwise would fault the job ("reached a join without being a branch
+    of a split").
+    """
+    return _reach(wf, (wf.start,), {}, set())
+
+
 def _joins(
     wf: Workflow, split: str, known: dict[str, frozenset[str]], open_splits: set[str]
 ) -> frozenset[str]:
@@ -40,9 +79,18 @@ def _joins(
     if split in open_splits:  # a branch that reaches its own split again splits anew
         return frozenset()
     open_splits.add(split)
+    known[split] = _reach(wf, wf.steps[split].targets(), known, open_splits)
+    open_splits.discard(split)
+    return known[split]
+
+
+def _reach(
+    wf: Workflow, roots: Iterable[str], known: dict[str, frozenset[str]], open_splits: set[str]
+) -> frozenset[str]:
+    """The first joins the paths from ``roots`` reach, nested splits passed over."""
     found: set[str] = set()
     seen: set[str] = set()
-    todo = deque(wf.steps[split].targets())
+    todo = deque(roots)
     while todo:
         name = todo.popleft()
         if name in seen:
@@ -56,6 +104,4 @@ def _joins(
                 todo.extend(wf.steps[inner].targets())
         else:
             todo.extend(step.targets())
-    open_splits.discard(split)
-    known[split] = frozenset(found)
-    return known[split]
+    return frozenset(found)

@@ -27,6 +27,7 @@ __all__ = [
     "Synchronize",
     "Wait",
     "call_problem",
+    "kind_problem",
     "wants_context",
 ]
 
@@ -53,13 +54,39 @@ def wants_context(fn: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def call_problem(fn: Callable[..., Any], *, passed: int | None = None) -> str | None:
+def kind_problem(fn: Callable[..., Any], *, may_yield: bool = False) -> str | None:
+    """Why calling ``fn`` would not give the engine its result, or ``None``.
+
+    The engine calls every task and handler synchronously: an ``async def`` would hand
+    it a coroutine (a choice's ``spec`` would always hold, a task would replace the data
+    with it), a generator function a generator. ``may_yield``: a generator is what ``fn``
+    may return (a split's ``branches`` function).
+    """
+    call = getattr(fn, "__call__", None)  # noqa: B004 - an object's async __call__ too
+    if any(inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f) for f in (fn, call)):
+        return (
+            "is an async function (async def), which the engine calls synchronously: it "
+            "would get a coroutine, not the result; make it a plain def"
+        )
+    if not may_yield and inspect.isgeneratorfunction(fn):
+        return (
+            "is a generator function (it yields): the engine would get a generator, not "
+            "the result; return the value instead"
+        )
+    return None
+
+
+def call_problem(
+    fn: Callable[..., Any], *, passed: int | None = None, gets: str | None = None
+) -> str | None:
     """Why the engine could never call ``fn`` as it calls a task, or ``None``.
 
     A task is called with the job's data, plus the step context when it takes a second
     positional parameter; ``passed``: the positional arguments it always gets instead
-    (a request's ``send`` gets two). A keyword-only context is never passed: asked for
-    by name (``ctx``, ``context``) or by its type, it would silently stay at its default.
+    (a request's ``send`` gets two, a join's ``merge`` two, a choice's ``spec`` one).
+    ``gets`` says what those arguments are, for the message. A keyword-only context is
+    never passed: asked for by name (``ctx``, ``context``) or by its type, it would
+    silently stay at its default.
     """
     params = _parameters(fn)
     if params is None:
@@ -70,10 +97,13 @@ def call_problem(fn: Callable[..., Any], *, passed: int | None = None) -> str | 
     required = [p for p in positional if p.default is p.empty]
     given = passed if passed is not None else (2 if asks_context else 1)
     if not spread and len(positional) < given:
-        return f"takes {len(positional)} positional parameter(s) but is called with {given}"
+        told = gets or ("the data and ctx" if given == 2 else "the data")
+        takes = f"takes {len(positional)} positional parameter(s)"
+        return f"{takes} but is called with {given} ({told})"
     if len(required) > given:
         names = ", ".join(p.name for p in required[given:])
-        return f"needs {names}, which the engine never passes (it passes the data, and ctx)"
+        told = gets or "the data, and ctx"
+        return f"needs {names}, which the engine never passes (it passes {told})"
     for p in params:
         if p.kind is not p.KEYWORD_ONLY:
             continue

@@ -9,6 +9,7 @@ from typing import Any
 from actors._errors import WorkflowDefinitionError
 from actors._loops import endless_loop
 from actors._seconds import seconds_problem
+from actors._split_join import apart_joins, root_joins
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -22,6 +23,7 @@ from actors._steps import (
     Synchronize,
     Wait,
     call_problem,
+    kind_problem,
     wants_context,
 )
 from actors._text import is_unicode
@@ -30,6 +32,11 @@ __all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
 _PARKS = (Wait, RequestReaction, DeferredChoice)
+# What the engine passes each handler, for the message when one cannot take it.
+_DATA_ERROR = "the data and the exception"
+_DATA_REPLY = "the data and the reply's payload"
+_DATA_EVENT = "the data, the event's name and its payload"
+_MERGED = "the parent's data and the list of the branches' data"
 _NO_NEXT_FIELD = (
     object()
 )  # a step kind without a next (a split, a choice)  # steps a job waits at, off its runner
@@ -139,15 +146,30 @@ class Workflow:
             )
 
     def _callable(
-        self, step: Step, attr: str, value: Any, *, required: bool, passed: int | None = None
+        self,
+        step: Step,
+        attr: str,
+        value: Any,
+        *,
+        required: bool,
+        passed: int | None = None,
+        gets: str | None = None,
     ) -> None:
-        """``passed``: how many positional arguments the engine calls it with, if fixed."""
+        """Refuse ``value`` unless the engine can call it as step ``attr``.
+
+        ``passed``: how many positional arguments the engine calls it with, if fixed;
+        ``gets``: what they are, for the message.
+        """
         if value is None and not required:
             return
         if not callable(value):
             self._fail(step.name, f"{attr} must be a callable, got {value!r}")
-        if attr in ("task", "send") or passed is not None:
-            problem = call_problem(value, passed=2 if attr == "send" else passed)
+        if (problem := kind_problem(value, may_yield=attr == "branches")) is not None:
+            self._fail(step.name, f"{attr} {problem}")
+        if attr == "send":
+            passed, gets = 2, "the data and ctx"
+        if attr == "task" or passed is not None:
+            problem = call_problem(value, passed=passed, gets=gets)
             if problem is not None:
                 self._fail(step.name, f"{attr} {problem}")
 
@@ -160,7 +182,9 @@ class Workflow:
             self._fail(None, f"step name {step.name!r} is not text a store can keep")
         if isinstance(step, Sequential):
             self._callable(step, "task", step.task, required=True)
-            self._callable(step, "on_fault", step.on_fault, required=False, passed=2)
+            self._callable(
+                step, "on_fault", step.on_fault, required=False, passed=2, gets=_DATA_ERROR
+            )
             self._need(step, "next", step.next, required=False)
             self._need(step, "fault_next", step.fault_next, required=False)
             if step.retry is not None:
@@ -183,11 +207,14 @@ class Workflow:
                 if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):
                     self._fail(step.name, f"retry.on must be exception types, got {r.on!r}")
         elif isinstance(step, ExclusiveChoice):
-            self._callable(step, "spec", step.spec, required=True)
+            self._callable(step, "spec", step.spec, required=True, passed=1, gets="the data")
             self._need(step, "if_true", step.if_true, required=True)
             self._need(step, "if_false", step.if_false, required=True)
         elif isinstance(step, ParallelSplit):
             if step.is_dynamic:
+                self._callable(
+                    step, "branches", step.branches, required=True, passed=1, gets="the data"
+                )
                 if step.each is None:
                     self._fail(step.name, "a split with a branches function needs each='step'")
                 self._need(step, "each", step.each, required=True)
@@ -208,13 +235,17 @@ class Workflow:
                 for b in branches:  # type: ignore[union-attr]
                     self._need(step, "branch", b, required=True)
         elif isinstance(step, _JOINS):
-            self._callable(step, "merge", step.merge, required=False)
+            self._callable(step, "merge", step.merge, required=False, passed=2, gets=_MERGED)
             self._need(step, "next", step.next, required=False)
         elif isinstance(step, SimpleMerge):
             self._need(step, "next", step.next, required=False)
         elif isinstance(step, Wait):
             self._need(step, "next", step.next, required=True)
-            if not callable(step.duration):
+            if callable(step.duration):
+                self._callable(
+                    step, "duration", step.duration, required=True, passed=1, gets="the data"
+                )
+            else:
                 problem = seconds_problem(step.duration)
                 if problem is None and step.duration < 0:
                     problem = f"{step.duration!r} is negative"
@@ -222,8 +253,12 @@ class Workflow:
                     self._fail(step.name, f"duration must be seconds >= 0: {problem}")
         elif isinstance(step, RequestReaction):
             self._callable(step, "send", step.send, required=True)
-            self._callable(step, "on_reply", step.on_reply, required=False, passed=2)
-            self._callable(step, "on_fault", step.on_fault, required=False, passed=2)
+            self._callable(
+                step, "on_reply", step.on_reply, required=False, passed=2, gets=_DATA_REPLY
+            )
+            self._callable(
+                step, "on_fault", step.on_fault, required=False, passed=2, gets=_DATA_REPLY
+            )
             for attr in ("next", "fault_next", "on_timeout"):
                 self._need(step, attr, getattr(step, attr), required=False)
             self._timeout(step, step.timeout)
@@ -241,8 +276,12 @@ class Workflow:
                 self._need(step, f"events[{event!r}]", target, required=True)
             self._need(step, "on_timeout", step.on_timeout, required=False)
             self._need(step, "fault_next", step.fault_next, required=False)
-            self._callable(step, "on_event", step.on_event, required=False, passed=3)
-            self._callable(step, "on_fault", step.on_fault, required=False, passed=3)
+            self._callable(
+                step, "on_event", step.on_event, required=False, passed=3, gets=_DATA_EVENT
+            )
+            self._callable(
+                step, "on_fault", step.on_fault, required=False, passed=3, gets=_DATA_EVENT
+            )
             self._timeout(step, step.timeout)
         else:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")
@@ -303,6 +342,15 @@ class Workflow:
             if isinstance(step, _JOINS) and step.name not in below_split:
                 kind = type(step).__name__
                 self._fail(step.name, f"no ParallelSplit's branches reach this {kind}")
+        for step in self._steps.values():
+            if isinstance(step, ParallelSplit) and (problem := apart_joins(self, step)):
+                self._fail(step.name, problem)
+        for join in sorted(root_joins(self)):
+            self._fail(
+                join,
+                f"a path from start {self.start!r} reaches this join through no "
+                "ParallelSplit: a job there is no split's branch, and would fault",
+            )
 
 
 def _text(name: str) -> bool:

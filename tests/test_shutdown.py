@@ -116,3 +116,46 @@ def test_a_task_refused_admission_by_the_shutdown_is_not_faulted_and_runs_again(
         )
         children = [again.get_job(again.get_job(p).data["child"]) for p in ("p1", "p2")]
         wait_until(lambda: all(again.get_job(c.id).state is JobState.DONE for c in children))
+
+
+def test_a_stopping_worker_keeps_its_lease_while_a_step_runs_on(tmp_path: Any) -> None:
+    """A non-draining stop waits for the running step; no other worker takes its case.
+
+    The Scheduler, whose polls renew the lease, stops first: without a renewal while the
+    step ran on, another worker took the case once the lease lapsed and ran that step a
+    second time beside it.
+    """
+    import sqlite3
+    import time
+
+    from actors._scheduler import Scheduler
+
+    gate = Gate()
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    m = Mediator([flow], runners=1, store=url, owner="a", lease_seconds=1.0, poll_interval=0.1)
+    m.schedule("slow", {}, job_id="case-1")
+    assert gate.entered.wait(TIMEOUT)
+    (scheduler,) = pykka.ActorRegistry.get_by_class(Scheduler)
+    stopping = threading.Thread(target=m.shutdown, kwargs={"drain": False})
+    stopping.start()
+    try:
+        assert scheduler.actor_stopped.wait(TIMEOUT)  # no poll renews the lease any more
+
+        def expiry() -> float:
+            with sqlite3.connect(tmp_path / "jobs.db") as db:
+                (ends,) = db.execute("SELECT expires FROM workers WHERE owner = 'a'").fetchone()
+            return float(ends)
+
+        first = expiry()
+        wait_until(lambda: time.time() > first + 0.1 and expiry() > first, "a renewal")
+        other = open_store(url)
+        try:
+            taken = other.claim("b", time.time(), 1.0, 10, workflows=[("slow", 1)])
+        finally:
+            other.close()
+        assert taken == []
+    finally:
+        gate.opened.set()
+        stopping.join(TIMEOUT)
+    assert not stopping.is_alive()

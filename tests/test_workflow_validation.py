@@ -299,3 +299,105 @@ def test_a_duration_of_a_huge_int_is_named_not_an_overflow() -> None:
 def test_a_negative_max_backoff_is_refused() -> None:
     steps = [Sequential("a", noop, retry=Retry(max_backoff=-5))]
     fails(r"retry needs attempts >= 1, backoff >= 0, max_backoff >= 0", steps)
+
+
+def test_a_merge_spec_branches_or_duration_the_engine_cannot_call_is_refused() -> None:
+    """Each is called with fixed arguments: a wrong count is named before anything runs."""
+
+    def joined(join: Any) -> list:
+        branches = [Sequential("b", noop, next="j"), Sequential("c", noop, next="j")]
+        return [ParallelSplit("a", branches=["b", "c"]), *branches, join]
+
+    two = r"merge takes 1 positional parameter\(s\) but is called with 2 \(the parent's data"
+    for kind in (Synchronize, Discriminator):
+        fails(r"step 'j': " + two, joined(kind("j", merge=lambda parent: parent)))
+    three = Synchronize("j", merge=lambda parent, branches, extra: parent)
+    fails(r"step 'j': merge needs extra, which the engine never passes", joined(three))
+    choice = ExclusiveChoice("a", spec=lambda: True, if_true="b", if_false="b")
+    fails(r"step 'a': spec takes 0 positional parameter\(s\) but is called with 1", [choice, end()])
+    each = ParallelSplit("a", branches=lambda: [1, 2], each="b")
+    fails(r"step 'a': branches takes 0 positional parameter\(s\)", [each, end()])
+    wait = Wait("a", duration=lambda data, extra: 5, next="b")
+    fails(r"step 'a': duration needs extra, which the engine never passes", [wait, end()])
+    # The message names what the engine passes: here a reply's payload.
+    reply = RequestReaction("a", send=noop2, on_reply=lambda d: d, next="b")
+    fails(r"on_reply takes 1 .* with 2 \(the data and the reply's payload\)", [reply, end()])
+    # Callables the engine can call pass: defaults, *args, builtins.
+    Workflow("ok", [ExclusiveChoice("a", spec=bool, if_true="b", if_false="b"), end()], start="a")
+    Workflow("ok", joined(Synchronize("j", merge=lambda parent, *branches: parent)), start="a")
+    Workflow("ok", [Wait("a", duration=lambda data, scale=2: 5, next="b"), end()], start="a")
+
+
+def test_a_split_whose_branches_can_never_meet_at_one_join_is_refused() -> None:
+    """Each branch reaches only a Synchronize of its own: no run could ever join them."""
+    apart = [
+        ParallelSplit("a", branches=["b", "c"]),
+        Sequential("b", noop, next="j1"),
+        Sequential("c", noop, next="j2"),
+        Synchronize("j1"),
+        Synchronize("j2"),
+    ]
+    fails(r"step 'a': its branches can never meet at one Synchronize: 'b' reaches \['j1'\], "
+          r"'c' reaches \['j2'\]", apart)  # fmt: skip
+    # A nested split whose branches skip its join for the outer one: named the same way.
+    nested = [
+        ParallelSplit("a", branches=["x", "y"]),
+        ParallelSplit("x", branches=["p", "q"]),
+        Sequential("p", noop, next="inner"),
+        Sequential("q", noop, next="outer"),
+        Synchronize("inner", next="outer"),
+        Sequential("y", noop, next="outer"),
+        Synchronize("outer"),
+    ]
+    fails(r"step 'x': its branches can never meet .* 'p' reaches \['inner'\], 'q'", nested)
+    # Left to the run: a choice that may send every branch to one join, a Discriminator
+    # (the first arrival wins), a branch that may end without a join.
+    routed = ExclusiveChoice("r", spec=bool, if_true="j1", if_false="j2")
+    Workflow("ok", [*apart[:2], Sequential("c", noop, next="r"), routed, *apart[3:]], start="a")
+    first = [*apart[:3], Discriminator("j1"), Synchronize("j2")]
+    Workflow("ok", first, start="a")
+    ends = [*apart[:2], Sequential("c", noop), Synchronize("j1")]
+    Workflow("ok", ends, start="a")
+
+
+def test_an_async_or_generator_function_is_refused_where_its_result_is_used() -> None:
+    """Called synchronously, it would hand the engine a coroutine or a generator."""
+
+    async def charge(data: Any) -> None:
+        data["charged"] = True
+
+    async def holds(data: Any) -> bool:
+        return True
+
+    def lines(data: Any) -> Any:
+        yield from data["lines"]
+
+    class Handler:
+        async def __call__(self, data: Any) -> None:
+            pass
+
+    fails(r"step 'a': task is an async function \(async def\)", [Sequential("a", charge)])
+    fails(r"step 'a': task is an async function", [Sequential("a", Handler())])
+    choice = ExclusiveChoice("a", spec=holds, if_true="b", if_false="b")
+    fails(r"step 'a': spec is an async function", [choice, end()])  # it always held
+    fails(r"step 'a': task is a generator function \(it yields\)", [Sequential("a", lines)])
+    # A split's branches function may yield its items: one branch per item.
+    each = ParallelSplit("a", branches=lines, each="b")
+    Workflow("ok", [each, end()], start="a")
+
+
+def test_a_join_the_root_reaches_through_no_split_is_refused() -> None:
+    """A path from start to a join that passes no split: the job there is no branch."""
+    steps = [
+        ExclusiveChoice("a", spec=bool, if_true="split", if_false="alone"),
+        ParallelSplit("split", branches=["b", "c"]),
+        Sequential("b", noop, next="j"),
+        Sequential("c", noop, next="j"),
+        Sequential("alone", noop, next="j"),  # the bug: no split on this path
+        Synchronize("j", next="end"),
+        Sequential("end", noop),
+    ]
+    fails(r"step 'j': a path from start 'a' reaches this join through no ParallelSplit", steps)
+    # After its split's join the root goes on; a loop back to the split splits again.
+    again = ExclusiveChoice("end", spec=bool, if_true="split", if_false="out")
+    Workflow("ok", [*steps[1:4], Synchronize("j", next="end"), again, end("out")], start="split")

@@ -303,6 +303,15 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
     """
     dialect = dialect_of(conn)
     done = [] if applied is None else applied  # what this call applied (another may too)
+    # Read first: a database already up to date (or newer) is not written at all, so a
+    # role that may read and write the tables but not create any (the migrations run
+    # by another, `actors db upgrade`) opens it; PostgreSQL checks the right to create
+    # before it finds that a `CREATE TABLE IF NOT EXISTS` has nothing to do.
+    version = current_version(conn)
+    if dialect == POSTGRES and not conn.autocommit:
+        conn.commit()  # the read's transaction: each migration runs in one of its own
+    if version >= MIGRATIONS[-1].version:
+        return version
     if dialect == SQLITE:
         return _migrate_sqlite(conn, done)
     return _migrate_postgres(conn, done)

@@ -7,6 +7,7 @@ worker are another mixin, ``SqlRequests`` (``_sql_requests``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,7 +51,22 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         record.error = "stored job row is unreadable: " + "; ".join(problems)
     created, updated, finished, owner, expires, tries = row[-6:]
     tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
-    return StoredJob(record, created, updated, finished, owner, expires, tries)
+    owner = owner if isinstance(owner, str) else None
+    return StoredJob(
+        record, _time(created), _time(updated), _time(finished), owner, _time(expires), tries
+    )
+
+
+def _time(value: Any) -> float | None:
+    """A time column as a float; ``None`` for NULL or what a row edited by hand holds instead.
+
+    SQLite keeps any value in any column: text there would fail every comparison and
+    date the operator's commands make of it.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _history_row(r: Sequence[Any]) -> HistoryRow:
@@ -227,10 +243,10 @@ class SqlAdmin:
             if root is None:
                 msg = f"no case {case_id!r}"
                 raise JobNotFoundError(msg)
-            expires = root[1]
+            expires = _time(root[1])  # text edited into it: no worker's lease
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
-                expires = None if row is None else row[0]
+                expires = None if row is None else _time(row[0])
             if expires is not None and expires >= now:
                 return Held(root[0], float(expires))
             jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]
@@ -277,10 +293,15 @@ class SqlAdmin:
         Their step history and requests go with them. A case with any job still
         unfinished is kept, however old its root.
         """
+        # The roots are locked as they are picked (PostgreSQL; SQLite's BEGIN IMMEDIATE
+        # locks the file): an operator's change to such a case (a retry reopens its root)
+        # waits for the prune, then finds no case; one that committed first leaves the
+        # root unfinished, and the lock's recheck leaves the case out.
         pick = (
             "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.finished_at IS NOT NULL "
             "AND r.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs u WHERE u.case_id = r.id "
-            "AND (u.finished_at IS NULL OR u.finished_at >= ?))"
+            f"AND (u.finished_at IS NULL OR u.finished_at >= ?)) ORDER BY r.{self._order}"
+            f"{self._for_update}"
         )
 
         def write(execute: Execute) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from actors._errors import StoreError
 
-__all__ = ["SqliteConnection", "connect", "enter_wal", "file_identity"]
+__all__ = ["SqliteConnection", "cannot_open_hint", "connect", "enter_wal", "file_identity"]
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -71,13 +71,34 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     except sqlite3.Error as exc:
         conn.close()
-        msg = f"cannot open the SQLite store at {path!r}: {exc}"
+        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
         raise StoreError(msg) from exc
     if str(mode).lower() != "wal" and not read_only:
         conn.close()
         msg = f"cannot put the SQLite store at {path!r} in WAL mode (got {mode!r})"
         raise StoreError(msg)
     return conn
+
+
+def cannot_open_hint(path: str, exc: BaseException) -> str:
+    """Why SQLite cannot open a database that is there: its directory cannot be written.
+
+    A WAL database is read and written with its ``-wal`` and ``-shm`` files beside it;
+    when they are not there (no connection has it open) and the directory is read-only
+    to this user, SQLite says only "unable to open database file", which reads as a
+    wrong path.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN or not os.path.isfile(path):
+        return ""
+    folder = os.path.dirname(path) or "."
+    if os.access(folder, os.W_OK):
+        return ""
+    return (
+        f" (the file is there, but SQLite opens a WAL database with its -wal and -shm files"
+        f" beside it, and this user cannot create them in {folder!r}: open it as a user"
+        " who can write that directory, or from a copy in one)"
+    )
 
 
 def enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> Any:

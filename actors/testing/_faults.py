@@ -304,6 +304,9 @@ class FaultInjector:
 class SpinError(BaseException):
     """A runner's delivery ran past the step budget (the harness turns it into ``Livelock``)."""
 
+    keeps_actors = True
+    """The harness's own stop: the actors stay, so the report can show who held what."""
+
 
 class StepHook:
     """The engine's ``step_hook`` under a harness: observe each step, crash, stop a spin.

@@ -19,6 +19,7 @@ from actors.testing._clock import VirtualClock
 from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
+    HarnessError,
     InvariantViolation,
     closed_driver,
     name_public_methods,
@@ -339,8 +340,28 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
     def __enter__(self) -> Harness:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        idle = None if kind is not None or self._closed else self._never_ran()
         self.close()
+        if idle is not None:
+            msg = f"the with block ended {idle}; run them inside it with h.finish()"
+            raise HarnessError(msg)
+
+    def _never_ran(self) -> str | None:
+        """What is wrong if cases were admitted and nothing ever ran them, else ``None``.
+
+        A test that schedules cases and checks their effects without ``finish()`` (or
+        ``run_until_quiescent()``, ``step()``, a result) would check a run that never
+        happened, and pass: leaving a ``with Harness(...)`` block (or a test using the
+        ``harness`` fixture) so raises ``HarnessError``.
+        """
+        admitted = [str(s.job_id) for s in self.submissions if s.handle is not None]
+        if not admitted or any(raw[2] not in _NOT_RUN for raw in self._raw):
+            return None
+        return (
+            f"before anything ran: {len(admitted)} case(s) admitted ({', '.join(admitted)}) "
+            "and no actor ever acted on them"
+        )
 
     # -- faults inside the engine ----------------------------------------------------------------
 
@@ -352,5 +373,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
 
+
+# Trace actions a producer takes by itself: a run holding only these never began.
+_NOT_RUN = frozenset({"admit", "blocked", "refused"})
 
 name_public_methods(Harness)

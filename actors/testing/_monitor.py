@@ -40,6 +40,8 @@ class Monitor:
         self.totals: dict[_SplitKey, int] = {}
         self.arrivals: dict[_SplitKey, set[int]] = {}
         self.fires: dict[_SplitKey, int] = {}
+        self.met: dict[_SplitKey, set[str]] = {}
+        """The join steps each split's branches arrived at (more than one faults the split)."""
         self.releases: set[_SplitKey] = set()
         """Splits whose join the Scheduler has released (checked at the moment it does)."""
         self.crashes: list[tuple[int, str, str | None]] = []
@@ -70,6 +72,8 @@ class Monitor:
                 key = (job.id, job.gen)
                 self.totals[key] = job.split_total
                 self.arrivals[key] = set(job.arrivals)
+                if job.join_step is not None:
+                    self.met[key] = {job.join_step}
 
     # -- events the harness reports ----------------------------------------------------------
 
@@ -87,6 +91,7 @@ class Monitor:
             if child.parent_id is not None and child.branch_index is not None:
                 key = (child.parent_id, branch_gen(child))
                 self.arrivals.setdefault(key, set()).add(child.branch_index)
+                self.met.setdefault(key, set()).add(message.join_step)
                 self._released(key, message.join_step)
 
     def _released(self, key: _SplitKey, join_step: str) -> None:
@@ -182,7 +187,15 @@ class Monitor:
         that commits every save); a store committing slices holds what it held before.
         """
         self.crashes.append((runner, job_id, saved[0]))
-        if getattr(self.probe.store, "commit", "step") == "step":
+        store = self.probe.store
+        if getattr(store, "copy_data", True) is False:
+            # A memory store holding data by reference: what the step changed in place
+            # is in the data it saved last, and the job resumes with it (as documented).
+            stored = store.load(job_id)
+            if stored is not None:
+                self._expected[job_id] = (saved[0], copy.deepcopy(stored.data))
+                return
+        if getattr(store, "commit", "step") == "step":
             self._expected[job_id] = saved
             return
         self._from_store(job_id)
@@ -348,6 +361,16 @@ class Monitor:
             total = self.totals.get(key)
             fires = self.fires.get(key, 0)
             assert fires <= 1, f"invariant 3: the join of job {key[0]} fired {fires} times"
+            met = self.met.get(key, set())
+            if fires == 0 and len(met) > 1:
+                # Branches that met at different joins: the split faults, by design
+                # ("all branches of a split must meet at one join"); no join can fire.
+                assert parent.state is JobState.FAULTED, (
+                    f"invariant 3: the branches of job {key[0]} arrived at joins "
+                    f"{sorted(met)}, which no join can fire for, but it ended "
+                    f"{parent.state.value}, not faulted"
+                )
+                continue
             if total is not None and got == set(range(total)) and fires == 0:
                 msg = (
                     f"invariant 3: every branch of job {key[0]} arrived at its join but the "

@@ -223,10 +223,12 @@ class DeterministicRuntime(Waiting):
                     actor.on_failure(*sys.exc_info())
                 except Exception:
                     handle_failure(actor, sys.exc_info())
-        except BaseException:
+        except BaseException as exc:
             # pykka stops every actor on a BaseException (e.g. KeyboardInterrupt); so do
-            # we, and let it propagate so the test run stops too.
-            self.stop_all()
+            # we, and let it propagate so the test run stops too. The harness's own stop
+            # of a spinning delivery leaves them for its report (close() stops them).
+            if not getattr(exc, "keeps_actors", False):
+                self.stop_all()
             raise
 
     @staticmethod

@@ -16,6 +16,9 @@ __all__ = ["Recorder"]
 
 # The detail is a str, or (str, steps run) for a runner's delivery (worded when read).
 _Raw = tuple[int, str, str, str | None, Any]
+# A delivery that ran more steps names the first and the last ones and counts the others:
+# a loop that never waits runs 50,000 before it is stopped, which no report should list.
+_FIRST, _LAST = 16, 8
 
 
 class Recorder:
@@ -54,6 +57,9 @@ class Recorder:
 def _entry(index: int, actor: str, action: str, job: str | None, detail: Any) -> TraceEntry:
     if type(detail) is tuple:  # (detail, steps run): see _note_steps
         said, steps = detail
-        ran = "ran " + ", ".join(map(repr, steps))
+        named = list(map(repr, steps[:_FIRST] if len(steps) > _FIRST + _LAST else steps))
+        if len(named) < len(steps):
+            named += [f"... {len(steps) - _FIRST - _LAST:,} more ...", *map(repr, steps[-_LAST:])]
+        ran = "ran " + ", ".join(named)
         detail = f"{said}; {ran}" if said else ran
     return TraceEntry(index, actor, action, job, detail)

@@ -33,6 +33,7 @@ __all__ = [
 
 _SHUTDOWN_TIMEOUT = 10.0  # seconds a fixture waits for a real Mediator to stop
 _HARNESSES = pytest.StashKey[list[Any]]()  # the harnesses the fixture made for a test
+_FAILED = pytest.StashKey[bool]()  # whether the test itself failed (its call phase)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def harness(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """A factory of ``actors.testing.Harness``; what it makes is closed after the test."""
-    from actors.testing import Harness
+    from actors.testing import Harness, HarnessError
 
     made: list[Harness] = []
     request.node.stash[_HARNESSES] = made
@@ -65,8 +66,14 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
         return made[-1]
 
     yield make
+    idle = [h._never_ran() for h in made if not h._closed]
     for h in made:
         h.close()
+    failed = request.node.stash.get(_FAILED, False)
+    if not failed and (said := next((what for what in idle if what is not None), None)):
+        # The test checked a run that never happened: it must not pass.
+        msg = f"the test ended {said}; run them with h.finish()"
+        raise HarnessError(msg)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -79,6 +86,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ``exhaust``: nothing is added to them.
     """
     report = yield
+    if call.when == "call":
+        item.stash[_FAILED] = report.failed
     made = item.stash.get(_HARNESSES, None)
     if not made or call.when != "call" or call.excinfo is None or not report.failed:
         return report

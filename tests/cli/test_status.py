@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 from cli_support import UNSUPPORTED, one_error_line
@@ -16,7 +18,7 @@ from actors import (
     StoreError,
 )
 from actors._cli import main
-from actors.stores import MemoryStore, Store
+from actors.stores import MemoryStore, Store, open_store
 
 
 def test_status_counts_states_and_what_waits(runner: CliRunner, busy_store: Store) -> None:
@@ -157,3 +159,36 @@ def test_status_names_jobs_whose_case_root_is_gone(runner: CliRunner, tmp_path) 
     words = " ".join(re.sub(r"[│┃|]", " ", text).split())
     assert "2 (no worker will run them:" in words
     assert f"{parent.id}.0," in words and f"{parent.id}.1)" in words
+
+
+@pytest.mark.parametrize("command", [["status"], ["jobs", "list"], ["db", "upgrade"]])
+def test_a_database_in_a_directory_it_cannot_write_is_named_so(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    # SQLite reads a WAL database with its -shm file beside it: where that cannot be
+    # made (a read-only directory, here a link to nowhere as it is under root too),
+    # SQLite says only "unable to open database file", which reads as a wrong path.
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    open_store(url).close()  # a WAL database, as every store leaves it
+    (tmp_path / "jobs.db-shm").symlink_to(tmp_path / "no" / "such")
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and writable(p, mode))
+    result = runner.invoke(main, [*command, "--store", url])
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "unable to open database file" in line
+    assert f"cannot create them in {str(tmp_path)!r}" in line
+
+
+def test_a_database_that_cannot_be_opened_for_another_reason_gets_no_such_hint(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    open_store(url).close()  # a WAL database, as every store leaves it
+    (tmp_path / "jobs.db-shm").symlink_to(tmp_path / "no" / "such")
+    result = runner.invoke(main, ["status", "--store", url])
+    assert result.exit_code == 2, result.output
+    assert "unable to open database file" in result.output
+    assert "cannot create them" not in result.output

@@ -9,7 +9,9 @@ copies, and an escape character must not reach the terminal.
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bounds import TIMEOUT
@@ -80,3 +82,85 @@ def test_an_operator_name_is_not_markup(runner: CliRunner, store_url: str) -> No
     )
     assert result.exit_code == 0, result.output
     assert "[/x]" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["jobs", "list"],
+        ["jobs", "list", "--json"],
+        ["jobs", "show", "nap-1", "--tree", "--history"],
+        ["jobs", "show", "nap-1", "--json"],
+        ["status"],
+    ],
+)
+def test_time_columns_edited_by_hand_are_shown_as_none(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    # SQLite keeps text in a REAL column: the commands show such a time as '-', not a
+    # TypeError from comparing or formatting it.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute(
+            "UPDATE jobs SET created_at = 'x', finished_at = 'y', lease_expires = 'z',"
+            " lease_owner = 7 WHERE id = 'nap-1'"
+        )
+    result = runner.invoke(main, [*command, "--store", url], env={"COLUMNS": "300"})
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0, result.output
+    assert "nap-1" in result.output
+
+
+def test_a_case_whose_lease_holds_text_can_be_cancelled(runner: CliRunner, tmp_path: Path) -> None:
+    # No worker's lease is text: the case is held by nobody, and the operator's cancel
+    # (the way to end a case no worker will claim) goes through instead of a TypeError.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        db.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 'z' WHERE id = 'nap-1'")
+    result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0, result.output
+    assert "cancelled, via store" in result.output
+
+
+def test_postgres_times_that_are_not_finite_are_shown_as_none(
+    runner: CliRunner, pg_server: Any
+) -> None:
+    # A double precision column holds NaN and infinities: formatted as a date they
+    # raised (ValueError, OverflowError), and an infinite lease read as held.
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_cli_times"')
+        conn.execute('CREATE DATABASE "actors_cli_times"')
+    url = pg_server.get_uri("actors_cli_times")
+    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+    mediator = Mediator([nap], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE jobs SET created_at = 'NaN', lease_owner = 'w',"
+            " lease_expires = 'Infinity' WHERE id = 'nap-1'"
+        )
+    for command in (["jobs", "list"], ["jobs", "show", "nap-1", "--tree"]):
+        result = runner.invoke(main, [*command, "--store", url], env={"COLUMNS": "300"})
+        assert result.exception is None, result.exception
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
+    assert result.exit_code == 0, result.output
+    assert "cancelled, via store" in result.output

@@ -252,3 +252,32 @@ def test_a_stop_signal_arriving_inside_the_wait_for_it_does_not_hang_the_worker(
     finally:
         for signum, restored in previous.items():
             signal.signal(signum, restored)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "it is empty"),
+        ("operator:bob", "it begins 'operator:', which marks an operator's change"),
+        ("w\x1b[2J", "it holds a control character '\\x1b' at position 1"),
+        ("w" * 501, "it is 501 characters long, more than 500"),
+    ],
+)
+def test_worker_refuses_a_name_no_worker_can_have(
+    runner: CliRunner, name: str, problem: str
+) -> None:
+    # Refused before anything is opened or imported (an empty one was a TypeError
+    # traceback; one beginning 'operator:' made a dead worker's cases look changed by an
+    # operator, so their histories showed no takeover).
+    args = ["worker", "--store", "sqlite:///jobs.db", "--workflows", "nope_xyz", "--name", name]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert f"is not a worker's name: {problem}" in one_error_line(result)
+
+
+def test_a_mediator_refuses_an_owner_no_worker_can_have() -> None:
+    from actors import Mediator, Sequential, Workflow
+
+    flow = Workflow("w", [Sequential("a", lambda data: None)], "a")
+    with pytest.raises(ValueError, match="begins 'operator:'"):
+        Mediator([flow], owner="operator:bob")

@@ -394,6 +394,33 @@ def test_a_split_cancelled_in_the_store_still_shows_the_branch_that_had_arrived(
         assert tree.root.split.arrived == (0,) and tree.root.split.waiting_for == (1,)
 
 
+TWO_ASK = Workflow(
+    "two_ask",
+    start="fan_out",
+    steps=[
+        ParallelSplit("fan_out", branches=["ask", "ask"]),
+        RequestReaction("ask", send=lambda d, ctx: None, on_reply=lambda d, r: None, next="join"),
+        Synchronize("join"),
+    ],
+)
+
+
+def test_a_branch_cancelled_while_its_sibling_waits_is_not_shown_as_awaited(url):
+    with worker(url, flows=(TWO_ASK,)) as mediator:
+        mediator.schedule("two_ask", {}, job_id="t1")
+        with Admin(url, workflows=[TWO_ASK]) as admin:
+            wait_until(
+                lambda: [k.job.step for k in admin.case("t1").root.children] == ["ask", "ask"]
+            )
+            assert admin.case("t1").root.split.waiting_for == (0, 1)
+            second = admin.case("t1").root.children[1].job.id
+            assert admin.cancel(second).outcome == "cancelled"
+            wait_until(lambda: admin.job(second).state is JobState.CANCELLED)
+            split = admin.case("t1").root.split
+            assert (split.arrived, split.waiting_for, split.ended) == ((), (0,), (1,))
+            assert admin.job("t1").state is JobState.WAITING  # its other branch still waits
+
+
 def test_a_request_whose_outcome_cannot_be_read_for_a_while_is_read_once_it_can(url):
     """A database restarting (or a dropped connection) while an operator waits on a worker."""
     from actors import StoreError

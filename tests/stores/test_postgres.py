@@ -1,7 +1,9 @@
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -232,3 +234,104 @@ def test_session_options_in_the_url_reach_every_connection(fresh_pg_url):
         assert store.load("j").step == "a"
     finally:
         store.close()
+
+
+def test_a_role_that_cannot_create_tables_opens_an_upgraded_store(fresh_pg_url, pg_server):
+    """The migrations are run by the schema's owner; workers run as a role with DML only.
+
+    Opening the store wrote nothing when it was up to date, but it still ran
+    ``CREATE TABLE IF NOT EXISTS schema_version``, which PostgreSQL refuses without the
+    right to create in the schema: every worker and command of that role failed.
+    """
+    name = urlsplit(fresh_pg_url).path.lstrip("/")
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'actors_dml') "
+            "THEN CREATE ROLE actors_dml LOGIN; END IF; END $$"
+        )
+        conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO actors_dml')
+        conn.execute("GRANT USAGE ON SCHEMA public TO actors_dml")
+        conn.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO actors_dml"
+        )
+        conn.execute("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO actors_dml")
+    url = fresh_pg_url.replace("postgres:@", "actors_dml:@", 1)
+    assert url != fresh_pg_url
+    store = open_store(url)
+    try:
+        store.create(rec("c1", step="a"))
+        assert store.get("c1").step == "a"
+    finally:
+        store.close()
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        assert current_version(conn) == MIGRATIONS[-1].version
+        conn.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM actors_dml")
+        conn.execute("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM actors_dml")
+        conn.execute("REVOKE ALL ON SCHEMA public FROM actors_dml")
+        conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM actors_dml')
+
+
+def test_a_prune_never_deletes_a_case_a_retry_reopened_meanwhile(fresh_pg_url):
+    """A retry that commits while a prune runs: the case is kept, or the retry finds none.
+
+    The prune picked the finished roots, then deleted their cases by id: a case retried
+    in between (READY again, its operator told "retried") was deleted all the same.
+    """
+    from actors import JobNotFoundError
+    from actors.admin import Admin
+
+    store = open_store(fresh_pg_url)
+    store.create(rec("f1", state=JobState.FAULTED, error="boom"))
+    store.close()
+    outcome: list[object] = []
+
+    def retry() -> None:
+        with Admin(fresh_pg_url, operator="bob") as other:
+            try:
+                outcome.append(other.retry("f1").outcome)
+            except JobNotFoundError as exc:
+                outcome.append(exc)
+
+    def retry_waits_or_ended(racer: threading.Thread) -> bool:
+        if not racer.is_alive():
+            return True
+        with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchone()
+        return bool(row and row[0])
+
+    with Admin(fresh_pg_url, operator="alice") as admin:
+        write = admin.store._write
+        racer = threading.Thread(target=retry)
+
+        def racing_write(fn, what):
+            def picked_then_raced(execute):
+                def traced(sql, params):
+                    result = execute(sql, params)
+                    if sql.startswith("SELECT r.id FROM jobs r") and not racer.is_alive():
+                        racer.start()
+                        deadline = time.monotonic() + TIMEOUT
+                        while not retry_waits_or_ended(racer):
+                            assert time.monotonic() < deadline, "the retry neither ran nor waited"
+                            threading.Event().wait(0.01)
+                    return result
+
+                return fn(traced)
+
+            return write(picked_then_raced, what)
+
+        admin.store._write = racing_write
+        pruned = admin.prune(0)
+        admin.store._write = write
+        racer.join(TIMEOUT)
+        assert not racer.is_alive()
+        if outcome == ["retried"]:
+            assert admin.job("f1").state is JobState.READY  # kept, as the retry said
+            assert pruned.cases == 0
+        else:
+            assert isinstance(outcome[0], JobNotFoundError), outcome  # pruned first
+            assert pruned.cases == 1

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from actors import ParallelSplit, Sequential, Synchronize, Workflow
+from actors import (
+    ExclusiveChoice,
+    JobState,
+    ParallelSplit,
+    Sequential,
+    Synchronize,
+    Workflow,
+)
 from actors import messages as m
 from actors._scheduler import Scheduler
 from actors.testing import Harness, InvariantViolation, TraceEntry, VirtualClock
@@ -101,3 +108,31 @@ def test_a_held_clock_lists_only_alarms_set_for_now_or_earlier():
     assert clock.next_alarm() is None
     with pytest.raises(ValueError, match="negative"):
         clock.advance(-1)
+
+
+def elsewhere(data: dict[str, Any]) -> None:
+    data["elsewhere"] = True
+
+
+# Every branch may reach either join (the definition allows it); branch b takes j2.
+TWO_JOINS = Workflow("two_joins", start="split", steps=[
+    ParallelSplit("split", branches=["a", "b", "c"]),
+    Sequential("a", noop, next="route"), Sequential("b", elsewhere, next="route"),
+    Sequential("c", noop, next="route"),
+    ExclusiveChoice("route", spec=lambda d: d.get("elsewhere"), if_true="j2", if_false="j1"),
+    Synchronize("j1"), Synchronize("j2"),
+])  # fmt: skip
+
+
+def test_branches_that_meet_at_two_joins_fault_their_split_and_break_no_invariant():
+    """The user's workflow is wrong, not the engine: no engine invariant may be reported.
+
+    Every branch arrives, but at two joins: the engine faults the split ("all branches of
+    a split must meet at one join"), which the harness took for a join that never fired.
+    """
+    for seed in range(40):
+        with Harness([TWO_JOINS], seed=seed, runners=2) as h:
+            h.schedule("two_joins", {})
+            (job,) = h.finish()
+        assert job.state is JobState.FAULTED
+        assert "all branches of a split must meet at one join" in (job.error or "")

@@ -80,7 +80,9 @@ def test_scheduling_on_a_closed_harness_says_it_is_closed():
 
 
 def test_a_harness_used_after_its_with_block_says_it_is_closed_not_deadlock():
-    with Harness([order_flow], seed=1) as h:
+    # Nothing ran the case: leaving the block says so (a test that went on would pass).
+    ended = pytest.raises(HarnessError, match="the with block ended before anything ran")
+    with ended, Harness([order_flow], seed=1) as h:
         pending = h.schedule("order", {})
     for call in (pending.result, h.finish, h.run_until_quiescent, h.step):
         with pytest.raises(HarnessError, match="this Harness is closed") as caught:
@@ -235,6 +237,7 @@ def test_a_wrong_argument_to_a_harness_method_is_named_at_once(mistake):
         with pytest.raises(error, match=words):
             call(h)
         assert not h.submissions or h.submissions[0].name  # nothing half-admitted to trip on
+        h.run_until_quiescent()
 
 
 def test_fail_takes_any_message():

@@ -126,3 +126,33 @@ def test_a_plain_assert_after_harness_runs_is_reported_with_their_seeds_and_trac
     assert f"harness 1 of 1 that this test made (rerun this test with --actors-seed={seed})" in out
     assert "config: runners=2" in out and "actions:" in out
     assert out.count("that this test made") == 1  # not for h.fail(), which says it itself
+
+
+def test_a_test_that_never_ran_its_cases_does_not_pass(pytester):
+    """Cases scheduled and never run: the test checked a run that never happened."""
+    pytester.makepyfile(
+        FLOW
+        + textwrap.dedent(
+            """
+            def test_forgot_to_run(harness):
+                h = harness([FLOW])
+                h.schedule("w", {})
+                assert True  # what it meant to check never ran
+
+            def test_ran(harness):
+                h = harness([FLOW])
+                h.schedule("w", {})
+                h.finish()
+
+            def test_failed_itself(harness):
+                h = harness([FLOW])
+                h.schedule("w", {})
+                assert False, "its own failure, reported alone"
+            """
+        )
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    # The error is test_forgot_to_run's teardown; test_failed_itself gets no second one.
+    result.assert_outcomes(passed=2, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the test ended before anything ran: 1 case(s) admitted (j1)*"])
+    result.stdout.fnmatch_lines(["ERROR *::test_forgot_to_run*"])
