@@ -19,10 +19,13 @@ class _Delivering(threading.local):
     """The engine whose runner is delivering on this thread (``None`` outside one).
 
     ``scheduler``: the engine whose Scheduler this thread is (threads of their own only).
+    ``case_id``: the case whose job the runner delivering here runs.
     """
 
     engine: EngineConfig | None = None
     scheduler: EngineConfig | None = None
+    case_id: str | None = None
+    """The case of the job the delivering runner runs (set per slice)."""
 
 
 delivering = _Delivering()

@@ -43,17 +43,28 @@ class JobHandle:
         ``EngineStoppedError`` if the Mediator stopped before it ended. Called on that
         Mediator's Scheduler thread (an ``on_shed`` or metrics hook runs there) before
         the case has ended, it raises ``RuntimeError``: that thread ends the case, and
-        would be waiting for itself.
+        would be waiting for itself. So it does when called from a task (or ``send``,
+        ``merge``) of the very case it waits for: the case cannot end while that task
+        runs.
         """
         engine = self._engine
-        if engine is not None and delivering.scheduler is engine:
+        if engine is not None and (
+            delivering.scheduler is engine
+            or (delivering.engine is engine and delivering.case_id == self.job_id)
+        ):
             with contextlib.suppress(TimeoutError):
                 return self._result(0)  # ended already: answered, as anywhere
+            what = f"JobHandle.result() of the unfinished case {self.job_id!r}"
+            if delivering.scheduler is not engine:
+                msg = (
+                    f"{what} was called from a task of that very case, which cannot end "
+                    "while the task waits for it"
+                )
+                raise RuntimeError(msg)
             # Here, not at the top: actors._shutdown imports actors._engine, which
             # imports this module.
             from actors._shutdown import refuse_on_scheduler
 
-            what = f"JobHandle.result() of the unfinished case {self.job_id!r}"
             refuse_on_scheduler(engine, what)
         return self._result(timeout)
 

@@ -131,10 +131,12 @@ class Runner(pykka.Actor):
                 return None  # its job left this runner already (no lane to read it sooner)
             return super().on_receive(message)
         outer, delivering.engine = delivering.engine, self._e
+        outer_case = delivering.case_id
         try:
             return self._run_jobs(message.job)
         finally:
-            delivering.engine = outer  # the harness nests deliveries on one thread
+            # The harness nests deliveries on one thread.
+            delivering.engine, delivering.case_id = outer, outer_case
 
     def _run_jobs(self, job: JobRecord | None) -> None:
         """Run ``job``, then the jobs the channel hands over, up to ``runner_batch``."""
@@ -143,6 +145,7 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
+            delivering.case_id = job.case_id  # a task waiting for its own case is refused
             try:
                 outcome = self._slice(job)
             except LeaseLostError as exc:

@@ -239,3 +239,31 @@ def test_sys_exit_in_a_task_or_a_hook_is_their_failure_not_the_end_of_every_acto
         assert "the metrics hook's finished() raised" in caplog.text
     finally:
         till.stop()
+
+
+def test_a_task_waiting_for_its_own_case_gets_an_error_and_another_case_s_result_works():
+    handles = {}
+    ready = threading.Event()  # its handle is in the dict
+
+    def wait_on(data):
+        assert ready.wait(TIMEOUT)
+        handles[data["on"]].result(timeout=TIMEOUT)  # its own case: refused at once
+
+    def other(data):
+        data["other"] = handles["done"].result(timeout=TIMEOUT).state.value
+
+    flows = [
+        Workflow("own", [Sequential("wait", wait_on)], "wait"),
+        Workflow("other", [Sequential("read", other)], "read"),
+        FLOW,
+    ]
+    with Mediator(flows, runners=2) as mediator:
+        handles["done"] = mediator.schedule("w", {})
+        handles["done"].result(timeout=TIMEOUT)
+        read = mediator.schedule("other", {})
+        assert read.result(timeout=TIMEOUT).data["other"] == "done"  # an ended case answers
+        handles["self"] = mediator.schedule("own", {"on": "self"}, job_id="self")
+        ready.set()
+        job = handles["self"].result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    assert "from a task of that very case" in job.error

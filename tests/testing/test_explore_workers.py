@@ -107,12 +107,18 @@ def test_a_failure_found_stops_the_seeds_not_yet_started(tmp_path):
     def fails_at_3(h: Any) -> None:
         with ran.open("a") as out:
             out.write(f"{h.seed}\n")
+        if h.seed >= 32:  # past the first chunk: each worker stops at the first it starts
+            threading.Event().wait(120)  # ended by the search, which stops its workers
         assert h.seed != 3, "seed 3"
 
     with pytest.raises(AssertionError, match="seed 3"):
         explore(fails_at_3, runs=2000, workers=2, workflows=[counting])
-    # The chunks already handed to a worker run on (a few dozen seeds each); none other.
-    assert len(ran.read_text().splitlines()) < 400
+    # Chunks of 32 seeds (2000 seeds, 2 workers): the first chunk up to seed 3 (and seed
+    # 3 again, replayed here), and at most the first seed of one more chunk per worker.
+    # However slow the machine, no worker could go on: no other chunk started.
+    seeds = [int(line) for line in ran.read_text().splitlines()]
+    assert sorted(s for s in seeds if s <= 3) == [0, 1, 2, 3, 3]
+    assert all(s <= 3 or s % 32 == 0 for s in seeds) and len(seeds) <= 7
 
 
 class _StrRaisesError(Exception):
