@@ -22,7 +22,7 @@ from actors._case_effects import (
     split_outcome,
 )
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason
-from actors._redact import mask_secrets
+from actors._redact import error_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
@@ -187,7 +187,7 @@ class CaseBook:
     ) -> bool:
         """Set ``job``'s end and save it; whether it is over (else held for its branches)."""
         job.state = state
-        job.error = mask_secrets(error) if error is not None else None  # as a runner does
+        job.error = error_text(error) if error is not None else None  # as a runner does
         job.due = None
         effects.append(Save(job))
         if job.split_live > 0 or self.kids.get(job.id):

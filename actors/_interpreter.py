@@ -19,7 +19,7 @@ from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import USER_ERRORS, CodecError, EngineStoppedError, StepCutShort
 from actors._job import JobRecord, JobState
-from actors._redact import mask_secrets
+from actors._redact import error_text
 from actors._returned import Returned, returned_by
 from actors._saved_wait import ignore_stray_event
 from actors._seconds import seconds_problem
@@ -212,12 +212,12 @@ class Interpreter:
             # The job's last failure, until an attempt succeeds: the save that schedules
             # the retry records it in the step history, and a snapshot of the waiting
             # job shows it. Masked as a fault's error is (it is stored and shown).
-            job.error = mask_secrets(f"step {step.name!r}: {why}")
+            job.error = error_text(f"step {step.name!r}: {why}")
             logger.info(
                 "job %s step %r failed (%s); attempt %d in %.3fs",
                 job.id,
                 step.name,
-                _describe(exc),
+                error_text(_describe(exc)),
                 job.attempt,
                 delay,
                 extra=job_log(job),

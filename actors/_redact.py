@@ -157,6 +157,19 @@ def mask_secrets(text: str) -> str:
     return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
 
 
+ERROR_CHARS = 10_000
+"""The most of an error's text a job keeps: it is stored with every save, logged, and
+shown by ``jobs show`` and the dashboard (an exception may carry megabytes)."""
+
+
+def error_text(error: str) -> str:
+    """``error`` as a job keeps it: its secrets masked, cut to ``ERROR_CHARS``."""
+    text = mask_secrets(error)  # whole, then cut: a password cut in two is still masked
+    if len(text) <= ERROR_CHARS:
+        return text
+    return f"{text[:ERROR_CHARS]} ... [{len(text) - ERROR_CHARS:,} more characters]"
+
+
 def mask_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
     return mask_secrets(url)

@@ -17,7 +17,7 @@ from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import USER_ERRORS, JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
 from actors._job import JobRecord, JobState, said_once
-from actors._redact import mask_secrets
+from actors._redact import error_text
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
@@ -79,15 +79,16 @@ class SliceEnd:
         """End ``job`` in ``state`` (with ``error``), saved; the report to send."""
         job.state = state
         # A task's exception may quote a URL with its password: the error is stored,
-        # logged, shown by `jobs show` and put on spans, so it is masked once, here.
-        job.error = mask_secrets(error) if error is not None else None
+        # logged, shown by `jobs show` and put on spans, so it is masked (and cut to a
+        # size a row and a log line can hold) once, here.
+        job.error = error_text(error) if error is not None else None
         self._e.store.save(job)
         if state is JobState.FAULTED:
             logger.warning(
                 "job %s faulted at step %r: %s",
                 job.id,
                 job.step,
-                said_once(job.step, str(error)),
+                said_once(job.step, str(job.error)),
                 extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]

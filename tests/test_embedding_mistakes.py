@@ -267,3 +267,23 @@ def test_a_task_waiting_for_its_own_case_gets_an_error_and_another_case_s_result
         job = handles["self"].result(timeout=TIMEOUT)
     assert job.state is JobState.FAULTED
     assert "from a task of that very case" in job.error
+
+
+def test_a_megabyte_exception_is_kept_cut_to_its_first_ten_thousand_characters(caplog, tmp_path):
+    from actors._redact import ERROR_CHARS
+
+    def huge(data):
+        raise ValueError("x" * 1_000_000)
+
+    flow = Workflow("huge", [Sequential("boom", huge, retry=Retry(attempts=2))], "boom")
+    store = f"sqlite:///{tmp_path / 'e.db'}"
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([flow], store=store) as mediator:
+        job = mediator.schedule("huge", {}).result(timeout=TIMEOUT)
+        stored = mediator.store.load(job.id)
+    assert job.state is JobState.FAULTED
+    assert job.error.startswith("step 'boom': ValueError: xxx")
+    whole = len("step 'boom': ValueError: ") + 1_000_000 + len(" (attempt 2)")
+    assert job.error.endswith(f" ... [{whole - ERROR_CHARS:,} more characters]")
+    assert len(job.error) < ERROR_CHARS + 40
+    assert stored.error == job.error
+    assert max(len(r.getMessage()) for r in caplog.records) < ERROR_CHARS + 200
