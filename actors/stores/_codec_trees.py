@@ -132,6 +132,12 @@ def _dataclass_out(value: Any, name: str, depth: int, names: Mapping[type, str])
 def _refusal(value: Any) -> str:
     kind = type(value)
     label = f"{kind.__module__}.{kind.__qualname__}"
+    if label == "actors._job.StepContext":  # registering it is not the answer
+        return (
+            "a StepContext is not job data: it is what the engine passes a task's second "
+            "parameter, which a default meant for something else takes too "
+            "(lambda data, v=v: ...); bind such a value with functools.partial or a closure"
+        )
     if dataclasses.is_dataclass(value):
         return (
             f"dataclass {label} is not registered with the codec; register it with "

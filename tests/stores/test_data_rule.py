@@ -340,3 +340,15 @@ def test_an_int_too_long_to_write_is_refused_at_the_door_naming_its_path(make_sq
                 m.schedule("rule", bad)
             assert path in str(refused.value)
         assert m.stats().admitted == 0
+
+
+def test_a_step_context_in_the_data_is_named_as_such_not_as_a_class_to_register():
+    """A default meant for a captured value takes the context: say so, not "register it"."""
+    values = [{"sku": "tea"}]
+    steps = [Sequential(f"s{n}", lambda data, v=v: {"item": v}) for n, v in enumerate(values)]
+    with Mediator([Workflow("ctx", steps, start="s0")]) as mediator:
+        job = mediator.schedule("ctx", {}).result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    assert "a StepContext is not job data" in job.error
+    assert "(lambda data, v=v: ...)" in job.error
+    assert "register_dataclass" not in job.error
