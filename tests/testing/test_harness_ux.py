@@ -12,7 +12,15 @@ import pykka
 import pytest
 from hypothesis import given, settings
 
-from actors import JobExistsError, JobState, RequestReaction, Sequential, Workflow
+from actors import (
+    FullMode,
+    JobExistsError,
+    JobState,
+    MailboxFull,
+    RequestReaction,
+    Sequential,
+    Workflow,
+)
 from actors.testing import (
     Crash,
     Deadlock,
@@ -70,6 +78,16 @@ class Stock(pykka.ThreadingActor):
 
 
 # -- a closed harness ---------------------------------------------------------------------
+
+
+def test_a_test_of_admission_alone_closes_the_harness_itself_and_is_not_refused():
+    with Harness([order_flow], seed=1, capacity=1, full_mode=FullMode.DROP_NEWEST) as h:
+        subs = [h.schedule("order", {}) for _ in range(2)]
+        assert isinstance(subs[1].refused, MailboxFull)
+        h.close()  # nothing was meant to run
+    unclosed = pytest.raises(HarnessError, match="before anything ran: 1 case")
+    with unclosed, Harness([order_flow], seed=1, capacity=1, full_mode=FullMode.DROP_NEWEST) as h:
+        subs = [h.schedule("order", {}) for _ in range(2)]
 
 
 def test_scheduling_on_a_closed_harness_says_it_is_closed():
