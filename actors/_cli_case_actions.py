@@ -21,6 +21,7 @@ from actors._cli_errors import BadArgumentError, CliError, Seconds, id_argument,
 from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
+from actors._text import printable
 from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
 
 __all__ = ["events"]
@@ -74,9 +75,13 @@ def _report(result: ActionResult, as_json: bool, ok: Sequence[str]) -> None:
         click.echo(_to_json(result.to_dict()))
     else:
         detail = f" ({result.detail})" if result.detail else ""
+        # The operator's name (--operator, ACTORS_OPERATOR, the login name) and the
+        # worker's are shown as the tables show them: an escape is written, not obeyed.
         click.echo(
-            f"{result.action} {result.job_id}{detail}: {result.outcome}, via {result.via}, "
-            f"by {result.operator}"
+            printable(
+                f"{result.action} {result.job_id}{detail}: {result.outcome}, via {result.via}, "
+                f"by {result.operator}"
+            )
         )
     if result.outcome not in ok:
         raise SystemExit(REFUSED_EXIT)

@@ -84,6 +84,17 @@ def test_an_operator_name_is_not_markup(runner: CliRunner, store_url: str) -> No
     assert "[/x]" in result.output
 
 
+def test_an_operator_name_is_shown_escaped_in_the_action_line(
+    runner: CliRunner, store_url: str
+) -> None:
+    retried = runner.invoke(
+        main, ["jobs", "retry", CASE, "--store", store_url, "--operator", "ev\x1b[2Jil"]
+    )
+    assert retried.exit_code == 0, retried.output
+    assert "by ev\\x1b[2Jil" in retried.output
+    assert "\x1b" not in retried.output
+
+
 @pytest.mark.parametrize(
     "command",
     [
