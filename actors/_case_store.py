@@ -3,14 +3,15 @@
 ``CaseReads`` is the store-facing interface event delivery and recovery are written
 against (a test gives them a fake); ``CaseStore`` is the engine's, over its
 configuration. Reads only, apart from ``cannot_store``, which puts a job's last saved
-data back on the record the Scheduler holds.
+data back on the record the Scheduler holds, and ``mark_cancel``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from actors._errors import UnknownWorkflowError
+from actors._engine import job_log, logger
+from actors._errors import StoreError, UnknownWorkflowError
 from actors._runner import correlations_for
 from actors._slice_end import back_to_saved_data
 from actors._split_join import split_join
@@ -71,6 +72,21 @@ class CaseStore:
         self._first_wins: dict[tuple[str, int, str], bool] = {}
         # The join of a split step, by (workflow, version, split): its walk is done once.
         self._joins: dict[tuple[str, int, str], str | None] = {}
+
+    def mark_cancel(self, job: JobRecord, why: str) -> None:
+        """Mark running ``job`` cancelled in the store (``Store.mark_cancel``).
+
+        Reads only its id, which never changes: the record is its runner's.
+        """
+        try:
+            self._c.store.mark_cancel(job.id, why)
+        except StoreError as exc:  # the stop stands; only a death before it ends loses it
+            logger.warning(
+                "job %s: its cancel is not stored yet (%s); its runner stops it",
+                job.id,
+                exc,
+                extra=job_log(job),
+            )
 
     def first_wins(self, parent: JobRecord, join_step: str) -> bool:
         """Whether ``join_step`` of ``parent``'s workflow is a Discriminator (cached)."""

@@ -105,10 +105,15 @@ class Effects:
         """A runner has ``job``: tell it to stop before its next step; mark it when it returns.
 
         The record is the runner's until its report comes back, so nothing is written on
-        it here (``CaseBook.returned`` puts the mark on it then).
+        it here (``CaseBook.returned`` puts the mark on it then). The store marks the job
+        at once: should this worker die before its runner stops it, the worker that takes
+        the case over cancels it rather than running it on.
         """
         if self._book.stop(job, why):  # else told already
+            # The stop first: a save the runner makes after the mark (which would clear
+            # it) comes after the runner saw the stop, and so carries the cancel.
             self._crew.stop_job(job.id, why)
+            self._store.mark_cancel(job, why)
 
     def end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the Scheduler holds (not one a runner is running)."""

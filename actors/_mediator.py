@@ -273,9 +273,9 @@ class Mediator:
     def cancel(self, job_id: str) -> CancelOutcome:
         """Cancel a job and every branch below it; its timers and pending events are withdrawn.
 
-        A running step finishes, but nothing after it runs (the cancel is stored when the
-        step ends: should the process die first, the job goes on from its last save on
-        the next start, and must be cancelled again). A case this Mediator does
+        A running step finishes, but nothing after it runs (the cancel is stored at once:
+        should the process die first, the job is cancelled on the next start). A case
+        this Mediator does
         not run (a workflow version it does not serve, a case another worker holds) is
         cancelled as ``Admin.cancel`` does it: in the store, or by the worker holding it.
         """

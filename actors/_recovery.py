@@ -156,7 +156,7 @@ class Recovery:
         requested = job.cancel_requested or cancel
         if requested and not saved.cancel_requested:
             saved.error = cancel_reason(saved, "cancelled")  # not a pending retry's failure
-        saved.cancel_requested = requested
+        saved.cancel_requested = requested or saved.cancel_requested  # or marked stored
         logger.log(
             level,
             "job %s resumes from its last saved step %r",

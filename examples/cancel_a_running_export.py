@@ -5,8 +5,8 @@ one step at a time. Once the first chunk is being written, the user cancels the 
 the runner is told at once and stops the job before its next step, so no later chunk is
 written, and the result keeps the chunks written so far. The test beside it checks the
 same promise under every interleaving Hypothesis finds: no chunk starts once the
-cancel has been answered. (The cancel is stored when the running chunk's step ends: a
-process that dies before then loses it, and the case goes on from its last save.)
+cancel has been answered. (The cancel is stored as it is answered: on a durable store,
+a worker that takes the case over after this process died cancels it too.)
 """
 
 from __future__ import annotations

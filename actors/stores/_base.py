@@ -220,6 +220,15 @@ class Store(abc.ABC):
         """
         raise self._unsupported("count_try()")
 
+    def mark_cancel(self, job_id: str, why: str) -> None:  # noqa: B027 - optional
+        """Store at once that ``job_id``, which a runner of this worker runs, is cancelled.
+
+        Its runner stops it before its next step and saves it so; should the worker die
+        first, one that takes its case over then finds the mark and cancels the job
+        instead of running it on. Written only while this worker holds the job's case.
+        A store whose jobs die with their process needs no mark: the default does nothing.
+        """
+
     def heartbeat(self, owner: str, now: float, lease_seconds: float) -> None:
         """Renew ``owner``'s lease to ``now + lease_seconds``: every case it holds is held on.
 

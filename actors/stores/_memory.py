@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobExistsError, JobNotFoundError, LeaseLostError
-from actors._job import FINAL_STATES, Job, JobRecord, JobState
+from actors._job import FINAL_STATES, Job, JobRecord, JobState, cancel_reason
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
 from actors.stores._memory_leases import MemoryLeases
@@ -96,6 +96,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._workers: dict[str, float] = {}
         self._worker_row: str | None = None
         self._tries: dict[str, tuple[float, int]] = {}  # see count_try
+        self._marks: dict[str, str] = {}  # job id -> why: mark_cancel's, until the job ends
         self._lock = threading.Lock()
 
     def _put(self, job: JobRecord, *, note: bool = True) -> None:
@@ -158,6 +159,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             self._finished[job_id] = saved
             self._live.pop(job_id, None)
             self._arrivals.pop(job_id, None)
+            if self._marks:
+                self._marks.pop(job_id, None)
             while len(self._finished) > self.retain:
                 try:
                     gone, _ = self._finished.popitem(last=False)
@@ -245,6 +248,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
             raise LeaseLostError(job.id, job.case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
+        self._marks.pop(job_id, None)
         self._created.pop(job_id, None)
         self._history.pop(job_id, None)
         self._stamps.pop(job_id, None)
@@ -284,7 +288,18 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         clone.data = self.codec.copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
         clone.cancel_requested = False
+        mark = self._marks.get(job.id)
+        if mark is not None:  # cancelled while its runner ran it, which then stopped
+            clone.error = cancel_reason(clone, mark)
+            clone.cancel_requested = True
         return clone
+
+    def mark_cancel(self, job_id: str, why: str) -> None:
+        """``Store.mark_cancel``: noted apart, the engine's record left alone."""
+        with self._lock:
+            held = self.owner is None or self._stamps.get(job_id) in (None, self.owner)
+            if held and job_id in self._live:
+                self._marks[job_id] = why
 
     # -- multi-worker groundwork ------------------------------------------------------------
     #

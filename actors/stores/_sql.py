@@ -354,6 +354,7 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     count_try = sql_leases.count_try
     unclaimed = sql_leases.unclaimed
     heartbeat = sql_leases.heartbeat
+    mark_cancel = sql_leases.mark_cancel
     lease_owners = sql_leases.lease_owners
     release = sql_leases.release
 

@@ -302,6 +302,24 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     store._write(lambda execute: execute(_RENEW, (owner, expiry)), f"heartbeat of {owner!r}")
 
 
+_FINAL_MARKS = ", ".join("?" for _ in FINAL_STATES)
+_MARK_CANCEL = (
+    "UPDATE jobs SET cancel_requested = ?, "
+    "error = CASE WHEN cancel_requested THEN error ELSE ? END "
+    f"WHERE id = ? AND state NOT IN ({_FINAL_MARKS})"
+)
+
+
+def mark_cancel(store: SqlStore, job_id: str, why: str) -> None:
+    """``Store.mark_cancel``: the job's row marked, fenced by the worker's stamp on it."""
+    params: list[Any] = [True, why, job_id, *(state.value for state in FINAL_STATES)]
+    sql = _MARK_CANCEL
+    if store.owner is not None:
+        sql += " AND lease_owner = ?"
+        params.append(store.owner)
+    store._write(lambda execute: execute(sql, tuple(params)), f"mark job {job_id} cancelled")
+
+
 def lease_owners(store: SqlStore, case_ids: list[str]) -> dict[str, str | None]:
     """Which worker each of these cases belongs to (``None``: nobody); unknown ids left out.
 

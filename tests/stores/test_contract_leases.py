@@ -383,3 +383,31 @@ def test_lease_lost_error_copies_with_its_fields():
         "A",
         str(LeaseLostError("j", "c", "B", "A")),
     )
+
+
+# -- a cancel stored while the job's runner runs it ----------------------------------------------
+
+
+def test_a_marked_cancel_reaches_the_worker_that_takes_the_case_over(store):
+    _as_worker(store)
+    store.create(rec("m", step="first"))
+    store.mark_cancel("m", "cancelled by alice")
+    assert store.load("m").cancel_requested  # read as any reader reads the job
+    jobs = _taken_over(store, "m")
+    assert jobs["m"].cancel_requested and jobs["m"].error == "cancelled by alice"
+    assert jobs["m"].step == "first"  # as last saved otherwise
+
+
+def test_a_mark_is_written_only_by_the_case_s_holder_and_not_on_an_ended_job(store):
+    _as_worker(store)
+    store.create(rec("x", step="first"))
+    store.create(rec("y", step="first"))
+    done = store.load("y")
+    done.state = JobState.DONE
+    store.save(done)
+    _taken_over(store, "x")  # B holds x now: A's mark writes nothing
+    store.mark_cancel("x", "cancelled")
+    store.mark_cancel("y", "cancelled")
+    store.owner = "B"
+    assert not store.load("x").cancel_requested
+    assert store.load("y").state is JobState.DONE and store.load("y").error is None
