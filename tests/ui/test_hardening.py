@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sqlite3
 from urllib.parse import quote
 
 import pytest
@@ -353,9 +354,13 @@ def test_a_long_error_is_cut_on_the_case_page_and_says_how_much_was_left_out(tmp
     flow = dashboard.Workflow("long", [dashboard.Sequential("s", fail)], start="s")
     worker = dashboard.Mediator([flow], runners=1, store=url)
     try:
-        worker.schedule("long", {}, job_id="long-1").result(timeout=TIMEOUT)
+        job = worker.schedule("long", {}, job_id="long-1").result(timeout=TIMEOUT)
     finally:
         worker.shutdown(drain=False)
+    assert job.error.endswith("more characters]")  # the engine keeps 10,000 of them
+    # A row stored before that cut (or written by another tool) holds the whole error.
+    with sqlite3.connect(tmp_path / "long.db") as conn:
+        conn.execute("UPDATE jobs SET error = ? WHERE id = 'long-1'", (job.error * 10,))
     store = open_store(url)
     try:
         page = TestClient(create_app(store, [flow]), base_url=LOCAL).get("/cases/long-1").text
