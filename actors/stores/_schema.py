@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import StoreError
+from actors._redact import redacted_logger
 from actors.stores._schema_ddl import (
     LISTING_ID,
     POSTGRES,
@@ -31,6 +32,8 @@ from actors.stores._schema_ddl import (
     _v11,
 )
 from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT
+
+logger = redacted_logger("actors.stores")
 
 __all__ = [
     "LISTING_ID",
@@ -310,6 +313,15 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
     version = current_version(conn)
     if dialect == POSTGRES and not conn.autocommit:
         conn.commit()  # the read's transaction: each migration runs in one of its own
+    if version > MIGRATIONS[-1].version:
+        # A newer release upgraded it: its migrations keep the older columns, so this
+        # one runs on, but what it writes and reads may lag what the newer one expects.
+        logger.warning(
+            "the store's schema is version %d, newer than this release of actors knows "
+            "(%d): upgrade this worker or command to the release that upgraded it",
+            version,
+            MIGRATIONS[-1].version,
+        )
     if version >= MIGRATIONS[-1].version:
         return version
     if dialect == SQLITE:

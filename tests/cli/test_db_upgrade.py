@@ -156,3 +156,21 @@ def test_db_upgrade_names_no_migration_that_changes_nothing_here(tmp_path: Path)
         if line.startswith("applied")
     }
     assert shown == {m.version for m in MIGRATIONS if m.sqlite}  # 11 and 13: PostgreSQL's only
+
+
+def test_a_store_opened_on_a_schema_newer_than_it_knows_warns(tmp_path: Path, caplog: Any) -> None:
+    import logging
+    import sqlite3
+
+    from actors.stores import open_store
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    open_store(url).close()
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:  # as a newer release would leave it
+        conn.execute(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (99, 'x', 0)"
+        )
+    with caplog.at_level(logging.WARNING, logger="actors.stores"):
+        open_store(url).close()
+    said = [r.getMessage() for r in caplog.records if r.name == "actors.stores"]
+    assert any("schema is version 99, newer than this release" in m for m in said), said
