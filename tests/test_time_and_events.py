@@ -479,3 +479,18 @@ def test_the_system_clock_outlives_a_due_time_past_what_a_thread_can_wait_for(
         assert rang.wait(TIMEOUT)  # the alarm's thread is still alive
     finally:
         alarm.close()
+
+
+def test_a_failed_attempt_s_changes_to_the_data_stay_for_the_next_one() -> None:
+    """As documented: the data is saved as the failed attempt left it."""
+
+    def bill(data: dict[str, Any], ctx: Any) -> None:
+        data["lines"].append("fee")  # then the call that fails, once
+        if ctx.attempt == 1:
+            raise ConnectionError("busy")
+
+    flow = Workflow("bill", [Sequential("bill", bill, retry=Retry(attempts=2))], "bill")
+    with Mediator([flow]) as mediator:
+        job = mediator.schedule("bill", {"lines": []}).result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE
+    assert job.data["lines"] == ["fee", "fee"]
