@@ -79,10 +79,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def fault(job: JobRecord, step: Step, why: str) -> End:
-    """The job faults at ``step`` (it ends there, whatever step it was going on to)."""
+def fault(job: JobRecord, step: Step, why: str, cause: BaseException | None = None) -> End:
+    """The job faults at ``step`` (it ends there, whatever step it was going on to).
+
+    ``cause``: the exception of the user's code that faulted it, if one did.
+    """
     job.step = step.name
-    return End(JobState.FAULTED, f"step {step.name!r}: {why}")
+    return End(JobState.FAULTED, f"step {step.name!r}: {why}", cause)
 
 
 def missing_step(job: JobRecord, wf: Workflow) -> End:
@@ -101,7 +104,7 @@ def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> 
     try:
         result = handler(job.data, *args)
     except USER_ERRORS as exc:
-        return fault(job, step, f"{what} raised {_describe(exc)}")
+        return fault(job, step, f"{what} raised {_describe(exc)}", exc)
     if result is not None:
         job.data = result
     return None
@@ -224,14 +227,14 @@ class Interpreter:
             )
             return Park(delay) if delay > 0 else None  # None: saved, then the step again
         if not step.has_fault_path:
-            return fault(job, step, why)
+            return fault(job, step, why, exc)
         job.error = None  # the fault path handles it: the job goes on, not failing
         if step.on_fault is not None:
             try:
                 result = step.on_fault(job.data, exc)
             except USER_ERRORS as handler_exc:
                 why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
-                return fault(job, step, why)
+                return fault(job, step, why, handler_exc)
             if result is not None:
                 job.data = result
         _goto(job, step.fault_next)
@@ -246,7 +249,8 @@ class Interpreter:
         try:
             holds = bool(step.spec(job.data))
         except USER_ERRORS as exc:
-            return fault(job, step, f"spec raised {_describe(exc)}{self._returned_by(job, step)}")
+            why = f"spec raised {_describe(exc)}{self._returned_by(job, step)}"
+            return fault(job, step, why, exc)
         _goto(job, step.if_true if holds else step.if_false)
         return None
 
@@ -260,7 +264,7 @@ class Interpreter:
             return fault(job, step, f"data cannot be stored: {exc}")
         except USER_ERRORS as exc:
             why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
-            return fault(job, step, why)
+            return fault(job, step, why, exc)
         if not starts:
             return fault(job, step, "the branches function returned no instances")
         job.gen += 1
@@ -288,7 +292,7 @@ class Interpreter:
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
             except USER_ERRORS as exc:
-                return fault(job, step, f"merge raised {_describe(exc)}")
+                return fault(job, step, f"merge raised {_describe(exc)}", exc)
             if merged is not None:
                 job.data = merged
                 if type(merged) is not dict:  # named if a later step fails on it

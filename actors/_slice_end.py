@@ -66,7 +66,7 @@ class SliceEnd:
             assert step is not None
             return self._arrive(job, step, effect)
         if type(effect) is End:
-            return self.finish(job, effect.state, effect.error)
+            return self.finish(job, effect.state, effect.error, effect.cause)
         if type(effect) is Park:
             return self._park(job, effect)
         if type(effect) is Split:
@@ -75,8 +75,17 @@ class SliceEnd:
         assert type(effect) is Request
         return self._request(job, effect)
 
-    def finish(self, job: JobRecord, state: JobState, error: str | None) -> list[Any]:
-        """End ``job`` in ``state`` (with ``error``), saved; the report to send."""
+    def finish(
+        self,
+        job: JobRecord,
+        state: JobState,
+        error: str | None,
+        cause: BaseException | None = None,
+    ) -> list[Any]:
+        """End ``job`` in ``state`` (with ``error``), saved; the report to send.
+
+        ``cause``: the user's exception that faulted it, logged with its traceback.
+        """
         job.state = state
         # A task's exception may quote a URL with its password: the error is stored,
         # logged, shown by `jobs show` and put on spans, so it is masked (and cut to a
@@ -89,6 +98,7 @@ class SliceEnd:
                 job.id,
                 job.step,
                 said_once(job.step, str(job.error)),
+                exc_info=cause,
                 extra=job_log(job),
             )
         return [m.JobEnded(self._index, job)]

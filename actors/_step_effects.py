@@ -19,10 +19,15 @@ __all__ = ["Arrive", "Effect", "End", "Park", "Request", "Split"]
 
 @dataclass(slots=True)
 class End:
-    """The job ends (DONE, FAULTED or CANCELLED) with ``error``; the runner saves it."""
+    """The job ends (DONE, FAULTED or CANCELLED) with ``error``; the runner saves it.
+
+    ``cause``: what the user's code raised, when it faulted the job (its traceback goes
+    with the fault's log line).
+    """
 
     state: JobState
     error: str | None
+    cause: BaseException | None = None
 
 
 @dataclass(slots=True)

@@ -287,3 +287,17 @@ def test_a_megabyte_exception_is_kept_cut_to_its_first_ten_thousand_characters(c
     assert len(job.error) < ERROR_CHARS + 40
     assert stored.error == job.error
     assert max(len(r.getMessage()) for r in caplog.records) < ERROR_CHARS + 200
+
+
+def test_a_fault_s_log_line_carries_the_task_s_traceback_with_secrets_masked(caplog):
+    def charge_card(data):
+        raise ValueError("cannot reach postgresql://app:Tb-Secret-77@db/app")
+
+    flow = Workflow("tb", [Sequential("charge", charge_card)], "charge")
+    with caplog.at_level(logging.WARNING, logger="actors"), Mediator([flow]) as mediator:
+        job = mediator.schedule("tb", {}).result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    [record] = [r for r in caplog.records if "faulted at step" in r.getMessage()]
+    text = logging.Formatter().format(record)
+    assert "Traceback (most recent call last)" in text and "in charge_card" in text
+    assert "Tb-Secret-77" not in text and "app:***@db" in text
