@@ -8,17 +8,44 @@ import socket
 from actors._engine import job_log, logger
 from actors.stores import Store
 
-__all__ = ["log_leases_held"]
+__all__ = ["log_leases_held", "own_leases"]
 
 
-def log_leases_held(store: Store, owner: str, now: float) -> None:
+def own_leases(store: Store, owner: str, now: float) -> tuple[int, float] | None:
+    """(cases, latest expiry) that ``owner``'s name holds now, before it claims them back."""
+    try:
+        held = store.leases_held(now)
+    except Exception:
+        return None
+    return next(((cases, until) for holder, cases, until in held if holder == owner), None)
+
+
+def log_leases_held(
+    store: Store, owner: str, now: float, own: tuple[int, float] | None = None
+) -> None:
     """Say which unfinished cases other workers' leases keep from this one, and until when.
+
+    ``own``: what ``own_leases`` read before this worker took its cases back. A worker
+    that stopped cleanly released them; if its name still held live leases, either it
+    died (the restart takes them back at once, as meant) or another process runs under
+    the same name, and both would run those cases: a warning says so.
 
     A worker named by default (host, process id, random suffix) that crashed leaves its
     cases leased until the leases expire; a program restarted after the crash then waits
     that long before it resumes them. That is a warning when the holder is a process of
     this host that no longer runs; otherwise other workers may well be alive (info).
     """
+    if own is not None:
+        logger.warning(
+            "%d unfinished case(s) were leased to this worker's name %r for %.0f s more: "
+            "taken back at once, as after a crash. If a worker of that name still runs (a "
+            "name used twice, or a frozen process restarted), both run those cases: "
+            "worker names must be unique",
+            own[0],
+            owner,
+            max(own[1] - now, 0.0),
+            extra=job_log(None),
+        )
     try:
         held = store.leases_held(now)
     except Exception:

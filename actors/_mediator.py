@@ -20,7 +20,7 @@ from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._hook_guards import guarded, guarded_tracer
-from actors._leases_log import log_leases_held
+from actors._leases_log import log_leases_held, own_leases
 from actors._mediator_options import check_hooks, check_options, wait_bound, warn_short_lease
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
@@ -158,6 +158,7 @@ class Mediator:
             warn_short_lease(lease_seconds, poll_interval)
             the_store.owner = config.owner
             the_store.lease_seconds = lease_seconds
+            own = own_leases(the_store, config.owner, now)  # before they are taken back
             resume = the_store.claim(
                 config.owner,
                 now,
@@ -166,7 +167,7 @@ class Mediator:
                 reclaim=True,
                 workflows=config.workflows,
             )
-            log_leases_held(the_store, config.owner, now)
+            log_leases_held(the_store, config.owner, now, own)
         else:
             resume = the_store.unfinished()
         cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]

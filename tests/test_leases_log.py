@@ -44,3 +44,23 @@ def test_cases_leased_to_a_dead_process_of_this_host_are_a_warning_with_the_wait
     assert "no longer running" in text and "in 60 s" in text and "owner=" in text
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert any(f"held by worker {alive!r}" in m for m in infos)
+
+
+def test_a_worker_whose_own_name_still_holds_leases_warns_it_may_be_running_twice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    enqueue(store, FLOW, {}, job_id="c1")
+    enqueue(store, FLOW, {}, job_id="c2")
+    assert store.claim("w1", time.time(), 60.0, 2)  # a run of w1 that never released them
+    store.close()
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([FLOW], store=url, owner="w1"):
+        pass
+    [warned] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "2 unfinished case(s) were leased to this worker's name 'w1'" in warned
+    assert "taken back at once" in warned and "worker names must be unique" in warned
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([FLOW], store=url, owner="w1"):
+        pass  # the run before stopped cleanly: it released its cases, nothing to say
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
