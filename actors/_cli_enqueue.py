@@ -223,7 +223,8 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
 ) -> None:
     """Write new cases of WORKFLOW into a store; print their ids, one per line.
 
-    Workers sharing the store (actors worker, or a Mediator) claim them on their next poll.
+    Workers sharing the store (actors worker, or a Mediator) are woken and claim them at
+    once (at their next poll if a wake-up is missed).
     Give --data for one case or --file for many. Each batch of --file is written in one
     transaction, all of it or none: on an error, the batches before it stay written, and
     the error says how many cases were written and up to which line. With --id-field

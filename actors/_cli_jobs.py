@@ -101,8 +101,20 @@ def _admin(
 @click.option("--before", default=None, metavar="AGE", help="Created more than AGE ago.")
 @click.option("--error", default=None, metavar="TEXT", help="Only jobs whose error has TEXT.")
 @click.option("--cases", "cases_only", is_flag=True, help="Cases (root jobs) only.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 2**62))
-@click.option("--offset", default=0, show_default=True, type=click.IntRange(0, 2**62))
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 2**62),
+    help="Jobs on the page.",
+)
+@click.option(
+    "--offset",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**62),
+    help="Skip this many jobs first (after --after, that many more); reads every job skipped.",
+)
 @click.option(
     "--after",
     default=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import click
 import pytest
 from cli_support import one_error_line
 from click.testing import CliRunner
@@ -83,3 +84,29 @@ def test_a_group_given_nothing_shows_its_help(runner: CliRunner) -> None:
     for args in ([], ["jobs"]):
         result = runner.invoke(main, args)
         assert "Usage: " in result.output and "Commands:" in result.output
+
+
+def _commands(group: click.Group, path: list[str]) -> list[tuple[list[str], click.Command]]:
+    found: list[tuple[list[str], click.Command]] = []
+    for name, command in group.commands.items():
+        found.append(([*path, name], command))
+        if isinstance(command, click.Group):
+            found += _commands(command, [*path, name])
+    return found
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    # The command-line guide describes each option; --help must too, not just show a type.
+    silent = [
+        f"actors {' '.join(path)} {param.opts[0]}"
+        for path, command in _commands(main, [])
+        for param in command.params
+        if isinstance(param, click.Option) and not param.help and param.opts[0] != "--help"
+    ]
+    assert silent == []
+
+
+def test_enqueue_help_says_workers_are_woken_as_the_guide_does(runner: CliRunner) -> None:
+    # docs/how-to/command-line.md: "Workers sharing the store are woken and claim them at once".
+    result = runner.invoke(main, ["enqueue", "--help"])
+    assert "woken and claim them at" in " ".join(result.output.split())
