@@ -136,6 +136,9 @@ def test_the_observe_guide_runs_as_pasted(tmp_path: Path) -> None:
     ]
     warning = "WARNING order-1 pack #1 job order-1 faulted at step 'pack': "
     assert warning + "ValueError: nothing to pack (attempt 1)" in done.stderr
+    # The page quotes the warning the reader gets (its line breaks aside).
+    page = " ".join((ROOT / "docs/how-to/observe.md").read_text(encoding="utf-8").split())
+    assert f"`{warning}ValueError: nothing to pack (attempt 1)`" in page
     assert "Logging error" not in done.stderr
 
 
