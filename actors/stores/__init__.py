@@ -67,9 +67,10 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
     Accepted forms: ``memory://``; ``sqlite:///relative/path.db`` and
     ``sqlite:////absolute/path.db`` (the file is created if missing; its directory must
     exist); ``postgresql://...`` or ``postgres://...`` (a libpq URL). ``codec`` (SQL
-    stores) and ``options`` go to the store's constructor (``retain=...``,
-    ``commit=...``, ``busy_timeout=...``, SQLite's ``writer=...``, PostgreSQL's
-    ``max_size=...``).
+    stores) and ``options`` go to the store's constructor (``retain=...`` on every store;
+    on SQL stores ``commit=...`` and ``group_wait=...``; SQLite's ``writer=...`` and
+    ``busy_timeout=...``; PostgreSQL's ``max_size=...``). An option the store does not
+    take raises ``TypeError`` naming it.
 
     Raises ``StoreError`` for a URL of another form, naming it and the accepted forms,
     and for a store that cannot be opened (a missing directory, a file that is not a
