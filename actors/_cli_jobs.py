@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -192,7 +193,7 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
             _when(job.created_at),
             _short(job.error),
         )
-    console = _console()
+    console = _table_console()
     console.print(table)
     if page.next_cursor is not None:
         console.print(f"More: --after {page.next_cursor} (or --offset {page.next_offset})")
@@ -290,11 +291,7 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
             needed += widest + 3
     for row in rows:
         table.add_row(*row)
-    console = _console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # A pipe or a file has no width to fit: rich would fold at 80 columns, cutting
-        # an entry in two. The table is as wide as its longest entry instead.
-        console = _console(width=_UNBOUNDED)
+    console = _table_console()
     if needed <= console.width:
         console.print(table)
         return
@@ -306,6 +303,19 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
         line = f"{what}  {step}  attempt {attempt}  {when}  {state}"
         line += "" if by == "-" else f"  by {by}"
         console.print(line if error == "-" else f"{line}  error: {error}", overflow="fold")
+
+
+def _table_console() -> Console:
+    """The console for a table: the terminal's width, or ``COLUMNS``; else unbounded.
+
+    A pipe or a file has no width to fit: rich would fold at 80 columns, cutting a
+    row's values (a workflow, a time, a cursor) in two. The table is as wide as its
+    longest row instead, one line per row for ``grep`` and ``sort``.
+    """
+    console = _console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = _console(width=_UNBOUNDED)
+    return console
 
 
 def _history_row(entry: HistoryEntry) -> list[str]:

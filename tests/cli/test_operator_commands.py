@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import queue
+import re
 import sys
 import threading
 import time
@@ -296,6 +297,29 @@ def test_jobs_list_keeps_long_ids_whole_on_a_narrow_terminal(tmp_path: Path) -> 
     lines = result.output.splitlines()
     assert any(case in line for line in lines), result.output
     assert all(len(line) <= 80 for line in lines), result.output
+
+
+def test_jobs_list_keeps_each_job_on_one_line_in_a_pipe(tmp_path: Path) -> None:
+    """Not on a terminal (and no COLUMNS), rich folded the table at 80 columns.
+
+    ``actors jobs list > jobs.txt`` split a workflow, a time and the next page's cursor
+    over several lines, so that ``grep`` found no job whole; the history table of
+    ``jobs show`` was already as wide as its longest entry there.
+    """
+    store = f"sqlite:///{tmp_path / 'piped.db'}"
+    case = "customer-order-2026-12-05-000042"
+    BROKEN["pay"] = True
+    with Mediator([FLOW], store=store) as mediator:
+        mediator.schedule("order", {}, job_id=case).result(timeout=TIMEOUT)
+        mediator.schedule("order", {}, job_id=case + "-b").result(timeout=TIMEOUT)
+    args = ["jobs", "list", "--store", store, "--limit", "1"]
+    result = CliRunner().invoke(main, args, env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if case in line]
+    assert len(rows) == 1, result.output
+    assert "order v1" in rows[0] and "faulted" in rows[0], result.output
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows[0]), result.output
+    assert re.search(r"^More: --after \S+ \(or --offset 1\)$", result.output, re.M), result.output
 
 
 STEP, WORKER = "reserve_inventory_for_order", "fulfilment-worker-7"  # names too long to fold
