@@ -10,6 +10,7 @@ operator copies), no emoji codes (``:thumbs_up:``), and it writes control charac
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +18,7 @@ from rich.text import Text
 
 from actors._text import printable
 
-__all__ = ["console", "printable"]
+__all__ = ["console", "printable", "table_console"]
 
 
 class _PlainConsole(Console):
@@ -36,3 +37,19 @@ def console(width: int | None = None) -> Console:
     ``width`` it is the terminal's, else ``COLUMNS``, else (a pipe, a file) 80.
     """
     return _PlainConsole(highlight=False, soft_wrap=False, width=width, markup=False, emoji=False)
+
+
+UNBOUNDED = 100_000  # columns for output that is not to a terminal: a table never folds
+
+
+def table_console() -> Console:
+    """The console for a table: the terminal's width, or ``COLUMNS``; else unbounded.
+
+    A pipe or a file has no width to fit: rich would fold at 80 columns, cutting a
+    row's values (a workflow, a time, a cursor) in two. The table is as wide as its
+    longest row instead, one line per row for ``grep`` and ``sort``.
+    """
+    made = console()
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made = console(width=UNBOUNDED)
+    return made

@@ -7,14 +7,12 @@ share ``parse_age`` and the ``Admin`` opened here.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
@@ -29,7 +27,7 @@ from actors._cli import (
     _when,
     store_option,
 )
-from actors._cli_console import printable
+from actors._cli_console import printable, table_console
 from actors._cli_errors import BadArgumentError
 from actors._cli_input import VERSION
 from actors._cli_load import load_workflows
@@ -42,7 +40,6 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
-_UNBOUNDED = 100_000  # columns for output that is not to a terminal: a table never folds
 _MOST = 100 * 366 * 86400.0  # an age past a century is a typo (and past what dates hold)
 
 
@@ -193,7 +190,7 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
             _when(job.created_at),
             _short(job.error),
         )
-    console = _table_console()
+    console = table_console()
     console.print(table)
     if page.next_cursor is not None:
         console.print(f"More: --after {page.next_cursor} (or --offset {page.next_offset})")
@@ -291,7 +288,7 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
             needed += widest + 3
     for row in rows:
         table.add_row(*row)
-    console = _table_console()
+    console = table_console()
     if needed <= console.width:
         console.print(table)
         return
@@ -303,19 +300,6 @@ def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
         line = f"{what}  {step}  attempt {attempt}  {when}  {state}"
         line += "" if by == "-" else f"  by {by}"
         console.print(line if error == "-" else f"{line}  error: {error}", overflow="fold")
-
-
-def _table_console() -> Console:
-    """The console for a table: the terminal's width, or ``COLUMNS``; else unbounded.
-
-    A pipe or a file has no width to fit: rich would fold at 80 columns, cutting a
-    row's values (a workflow, a time, a cursor) in two. The table is as wide as its
-    longest row instead, one line per row for ``grep`` and ``sort``.
-    """
-    console = _console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = _console(width=_UNBOUNDED)
-    return console
 
 
 def _history_row(entry: HistoryEntry) -> list[str]:

@@ -21,6 +21,7 @@ from actors._cli import (
     main,
     store_option,
 )
+from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
@@ -185,7 +186,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(_to_json(_status_json(facts, limit, unclaimed)))
         return
-    console = _console()
+    console = table_console()  # in a pipe, each row on one line
     console.print(Text.assemble("Store ", (store.url, "bold")))
 
     states = Table(title="Jobs by state")

@@ -192,3 +192,22 @@ def test_a_database_that_cannot_be_opened_for_another_reason_gets_no_such_hint(
     assert result.exit_code == 2, result.output
     assert "unable to open database file" in result.output
     assert "cannot create them" not in result.output
+
+
+def test_status_keeps_each_row_on_one_line_in_a_pipe(tmp_path: Path) -> None:
+    """Not on a terminal (and no COLUMNS), rich folded the summary at 80 columns."""
+    from actors import Mediator, RequestReaction, Workflow
+
+    store = f"sqlite:///{tmp_path / 'piped.db'}"
+    step, case = "ask_customer_for_confirmation", "customer-order-2026-12-05-000042"
+    flow = Workflow(
+        "waiting_for_customer_reply",
+        [RequestReaction(step, send=lambda d, c: None, on_reply=lambda d, r: None)],
+        start=step,
+    )
+    with Mediator([flow], store=store, owner="w") as mediator:
+        mediator.schedule("waiting_for_customer_reply", {}, job_id=case)
+    result = CliRunner().invoke(main, ["status", "--store", store], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    [oldest] = [line for line in result.output.splitlines() if "oldest unfinished job" in line]
+    assert case in oldest and f"at '{step}', waiting" in oldest, result.output
