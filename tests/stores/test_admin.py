@@ -12,6 +12,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import (
+    DeferredChoice,
     JobState,
     LeaseLostError,
     Mediator,
@@ -203,6 +204,28 @@ def test_cancel_and_event_with_no_worker_change_the_store_and_a_worker_resumes(u
             wait_until(lambda: state_of(admin, "o2") is JobState.DONE)
         assert admin.job("o2").data["reply"] == "by hand"
         assert [e.worker for e in admin.history("o2") if e.kind == "action"] == ["dave"]
+
+
+CHOICE = Workflow(
+    "checkout",
+    start="which",
+    steps=[
+        DeferredChoice("which", events={"paid": "end", "cancelled": "end"}),
+        Sequential("end", lambda d: None),
+    ],
+)
+
+
+def test_the_losing_event_of_a_choice_answered_in_the_store_is_late_not_duplicate(url):
+    with worker(url, flows=(CHOICE,)) as mediator:
+        mediator.schedule("checkout", {}, job_id="c1")
+        with Admin(url) as admin:
+            wait_until(lambda: state_of(admin, "c1") is JobState.WAITING)
+    with Admin(url) as admin:  # no worker: the store takes the events
+        assert admin.send_event("c1/which/paid").outcome == "delivered"
+        assert admin.send_event("c1/which/paid").outcome == "duplicate"
+        # "paid" won: the other event is withdrawn, as a worker answers it.
+        assert admin.send_event("c1/which/cancelled").outcome == "late"
 
 
 def test_an_action_on_an_expired_lease_takes_the_case_and_fences_its_old_holder(url):
