@@ -312,6 +312,10 @@ def event_change(
         expected = waits(job) if waits is not None else None
         if expected is not None and correlation_id not in expected:
             return [], [], EventOutcome.UNKNOWN.value
+        if job.due is not None and job.due <= time.time():
+            # Its timeout came first, unfired only because no worker ran: the worker that
+            # takes the job fires it, and answers such an event late, as this does.
+            return [], [], EventOutcome.LATE.value
         job.event = ("fault" if fault else "reply", name, data)
         job.state = JobState.READY
         job.due = None
