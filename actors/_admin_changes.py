@@ -302,12 +302,20 @@ def event_change(
         if job.state in FINAL_STATES:
             return [], [], EventOutcome.FINISHED.value
         if job.step == step and job.event is not None and job.event[0] != "join":
-            return [], [], EventOutcome.DUPLICATE.value  # answered, not yet run
+            # Released here, not yet run: by this very id (a reply or fault of the same
+            # name), or by another event of its choice or its timeout, which this one lost.
+            if job.event[0] in ("reply", "fault") and job.event[1] == name:
+                return [], [], EventOutcome.DUPLICATE.value
+            return [], [], EventOutcome.LATE.value
         if job.state is not JobState.WAITING or job.step != step or _in_split(job):
             return [], [], EventOutcome.UNKNOWN.value
         expected = waits(job) if waits is not None else None
         if expected is not None and correlation_id not in expected:
             return [], [], EventOutcome.UNKNOWN.value
+        if job.due is not None and job.due <= time.time():
+            # Its timeout came first, unfired only because no worker ran: the worker that
+            # takes the job fires it, and answers such an event late, as this does.
+            return [], [], EventOutcome.LATE.value
         job.event = ("fault" if fault else "reply", name, data)
         job.state = JobState.READY
         job.due = None

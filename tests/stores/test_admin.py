@@ -12,6 +12,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import (
+    DeferredChoice,
     JobState,
     LeaseLostError,
     Mediator,
@@ -24,6 +25,7 @@ from actors import (
 )
 from actors.admin import ActionRefusedError, Admin, CaseBusyError
 from actors.stores import open_store
+from actors.testing import VirtualClock
 
 BROKEN: dict[str, bool] = {}
 
@@ -203,6 +205,57 @@ def test_cancel_and_event_with_no_worker_change_the_store_and_a_worker_resumes(u
             wait_until(lambda: state_of(admin, "o2") is JobState.DONE)
         assert admin.job("o2").data["reply"] == "by hand"
         assert [e.worker for e in admin.history("o2") if e.kind == "action"] == ["dave"]
+
+
+CHOICE = Workflow(
+    "checkout",
+    start="which",
+    steps=[
+        DeferredChoice("which", events={"paid": "end", "cancelled": "end"}),
+        Sequential("end", lambda d: None),
+    ],
+)
+
+
+def test_the_losing_event_of_a_choice_answered_in_the_store_is_late_not_duplicate(url):
+    with worker(url, flows=(CHOICE,)) as mediator:
+        mediator.schedule("checkout", {}, job_id="c1")
+        with Admin(url) as admin:
+            wait_until(lambda: state_of(admin, "c1") is JobState.WAITING)
+    with Admin(url) as admin:  # no worker: the store takes the events
+        assert admin.send_event("c1/which/paid").outcome == "delivered"
+        assert admin.send_event("c1/which/paid").outcome == "duplicate"
+        # "paid" won: the other event is withdrawn, as a worker answers it.
+        assert admin.send_event("c1/which/cancelled").outcome == "late"
+
+
+TIMED = Workflow(
+    "timed",
+    start="ask",
+    steps=[
+        RequestReaction("ask", send=lambda d, ctx: None, next="end", timeout=60, on_timeout="end"),
+        Sequential("end", lambda d: None),
+    ],
+)
+
+
+def test_a_reply_after_the_timeout_is_late_in_the_store_though_no_worker_fired_it(url):
+    # The first worker's clock stands still at t=0: it parks the job due at t=60, an
+    # instant long past on the wall clock, and never fires it before it stops.
+    first = Mediator(
+        [TIMED], store=url, owner="w1", clock=VirtualClock(), poll_interval=0.02, lease_seconds=5.0
+    )
+    with first as mediator:
+        mediator.schedule("timed", {}, job_id="t1")
+        with Admin(url) as admin:
+            wait_until(lambda: state_of(admin, "t1") is JobState.WAITING)
+    with Admin(url) as admin:
+        assert admin.job("t1").due == 60
+        assert admin.send_event("t1/ask", "too late").outcome == "late"
+        assert state_of(admin, "t1") is JobState.WAITING
+        with worker(url, owner="w2", flows=(TIMED,)):  # fires the overdue timeout
+            wait_until(lambda: state_of(admin, "t1") is JobState.DONE)
+        assert [e.action for e in admin.history("t1") if e.kind == "action"] == []
 
 
 def test_an_action_on_an_expired_lease_takes_the_case_and_fences_its_old_holder(url):
