@@ -7,7 +7,7 @@ Its own module, imported by ``actors._engine`` and by what ``actors._engine`` im
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
@@ -19,13 +19,13 @@ class _Delivering(threading.local):
     """The engine whose runner is delivering on this thread (``None`` outside one).
 
     ``scheduler``: the engine whose Scheduler this thread is (threads of their own only).
-    ``case_id``: the case whose job the runner delivering here runs.
+    ``runner``: the Runner delivering here (its ``running_case()`` is the case of the job
+    whose task, ``send`` or ``merge`` may be calling in).
     """
 
     engine: EngineConfig | None = None
     scheduler: EngineConfig | None = None
-    case_id: str | None = None
-    """The case of the job the delivering runner runs (set per slice)."""
+    runner: Any = None
 
 
 delivering = _Delivering()

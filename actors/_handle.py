@@ -50,7 +50,7 @@ class JobHandle:
         engine = self._engine
         if engine is not None and (
             delivering.scheduler is engine
-            or (delivering.engine is engine and delivering.case_id == self.job_id)
+            or (delivering.engine is engine and delivering.runner.running_case() == self.job_id)
         ):
             with contextlib.suppress(TimeoutError):
                 return self._result(0)  # ended already: answered, as anywhere

@@ -130,13 +130,13 @@ class Runner(pykka.Actor):
             if isinstance(message, m.StopJob):
                 return None  # its job left this runner already (no lane to read it sooner)
             return super().on_receive(message)
-        outer, delivering.engine = delivering.engine, self._e
-        outer_case = delivering.case_id
+        outer, outer_runner = delivering.engine, delivering.runner
+        delivering.engine, delivering.runner = self._e, self
         try:
             return self._run_jobs(message.job)
         finally:
             # The harness nests deliveries on one thread.
-            delivering.engine, delivering.case_id = outer, outer_case
+            delivering.engine, delivering.runner = outer, outer_runner
 
     def _run_jobs(self, job: JobRecord | None) -> None:
         """Run ``job``, then the jobs the channel hands over, up to ``runner_batch``."""
@@ -145,7 +145,6 @@ class Runner(pykka.Actor):
             if self._e.metrics is not None:
                 self._e.metrics.started(job.workflow)
             self._current = job
-            delivering.case_id = job.case_id  # a task waiting for its own case is refused
             try:
                 outcome = self._slice(job)
             except LeaseLostError as exc:
@@ -353,6 +352,10 @@ class Runner(pykka.Actor):
             with contextlib.suppress(pykka.ActorDeadError):
                 self._scheduler.tell(m.Admitted())  # hand them to the idle runners
         return False
+
+    def running_case(self) -> str | None:
+        """The case of the job this runner runs now (a task waiting for it is refused)."""
+        return None if self._current is None else self._current.case_id
 
     def _cancel(self, job: JobRecord) -> str | None:
         """Why ``job`` was cancelled, if it was (asked before or while its step ran)."""

@@ -17,6 +17,7 @@ from bounds import TIMEOUT
 from flows import setter
 
 from actors import (
+    ExclusiveChoice,
     FullMode,
     JobState,
     Mediator,
@@ -301,3 +302,57 @@ def test_a_fault_s_log_line_carries_the_task_s_traceback_with_secrets_masked(cap
     text = logging.Formatter().format(record)
     assert "Traceback (most recent call last)" in text and "in charge_card" in text
     assert "Tb-Secret-77" not in text and "app:***@db" in text
+
+
+def _decide(data):
+    raise KeyError("tier")
+
+
+def _combine(parent, branches):
+    raise TypeError("cannot merge")
+
+
+def _flaky(data):
+    raise ConnectionError("busy")
+
+
+@pytest.mark.parametrize(
+    ("flow", "where"),
+    [
+        (
+            Workflow(
+                "choose",
+                [
+                    ExclusiveChoice("pick", _decide, if_true="x", if_false="x"),
+                    Sequential("x", setter("x")),
+                ],
+                "pick",
+            ),
+            "in _decide",
+        ),
+        (
+            Workflow(
+                "merge",
+                [
+                    ParallelSplit("s", branches=["x", "y"]),
+                    Sequential("x", setter("x"), next="j"),
+                    Sequential("y", setter("y"), next="j"),
+                    Synchronize("j", merge=_combine),
+                ],
+                "s",
+            ),
+            "in _combine",
+        ),
+        (Workflow("retry", [Sequential("t", _flaky, retry=Retry(attempts=2))], "t"), "in _flaky"),
+    ],
+    ids=["spec", "merge", "task-retried"],
+)
+def test_a_fault_by_a_spec_a_merge_or_a_retried_task_logs_its_traceback_once(flow, where, caplog):
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([flow]) as mediator:
+        assert mediator.schedule(flow.name, {}).result(timeout=TIMEOUT).state is JobState.FAULTED
+    with_traceback = [r for r in caplog.records if r.exc_info is not None]
+    [record] = with_traceback  # the fault's WARNING; a retry's INFO line has none
+    assert record.levelno == logging.WARNING and "faulted at step" in record.getMessage()
+    assert where in logging.Formatter().format(record)
+    retried = [r for r in caplog.records if "attempt 2 in" in r.getMessage()]
+    assert len(retried) == (1 if flow.name == "retry" else 0)

@@ -53,8 +53,14 @@ def first_failure(
         initargs=(run_seed,),
     )
     done = 0
+    # Futures of our own, read in order (the first found is the lowest), never cancelled
+    # here: Executor.map cancels its futures as the loop is left, and the pool's thread,
+    # failing the ones still queued once the workers are stopped below, then raised
+    # InvalidStateError on a cancelled one (in a thread: reported by the next test).
+    futures = [pool.submit(_run_chunk, chunk) for chunk in chunks]
     try:
-        for found in pool.map(_run_chunk, chunks):  # in order: the first found is the lowest
+        for future in futures:
+            found = future.result()
             if found is not None:
                 return found
             done += 1
@@ -75,7 +81,7 @@ def first_failure(
         # that hangs must not hold up the lowest failure (one process never reaches it).
         for process in list(pool._processes.values()):  # no public way to stop them
             process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)  # the queued chunks fail with the stopped pool, unrun
 
 
 def _adopt(run_seed: Callable[[int], Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from actors._redact import MASK, mask_secrets
 
-__all__ = ["pretty_json"]
+__all__ = ["SHOWN_CHARS", "cut_shown", "pretty_json"]
 
 # Keys whose values are credentials whatever they hold.
 _SECRET_KEY = re.compile(
@@ -45,19 +45,22 @@ def pretty_json(text: str | None) -> str | None:
         value = json.loads(text)
         shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
     except ValueError:
-        return _cut(mask_secrets(str(text)))
+        return cut_shown(mask_secrets(str(text)))
     except RecursionError:
         # Shown as text, it could hold a secret under a key that masking would have found.
         return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
-    return _cut(mask_secrets(shown))
+    return cut_shown(mask_secrets(shown))
 
 
-def _cut(shown: str) -> str:
-    """``shown`` up to ``SHOWN_CHARS`` characters (cut after masking: nothing leaks)."""
+def cut_shown(shown: str, what: str = "data") -> str:
+    """``shown`` up to ``SHOWN_CHARS`` characters (cut after masking: nothing leaks).
+
+    ``what``: what the command printing it whole prints (the job's data, its error).
+    """
     if len(shown) <= SHOWN_CHARS:
         return shown
     left = len(shown) - SHOWN_CHARS
     return (
         f"{shown[:SHOWN_CHARS]}\n… ({left:,} more characters not shown: "
-        "`actors jobs show ID --json` prints the whole data)"
+        f"`actors jobs show ID --json` prints the whole {what})"
     )

@@ -14,7 +14,7 @@ from actors._job import JobState
 from actors._redact import mask_secrets
 from actors._text import printable
 from actors._version import __version__
-from actors.ui._json_text import SHOWN_CHARS
+from actors.ui._json_text import cut_shown
 
 __all__ = ["environment", "quote_part", "url_for"]
 
@@ -62,21 +62,14 @@ def _ago(ts: float | None, now: float | None = None) -> str:
 
 
 def _whole_error(text: str | None) -> str | None:
-    """A case's error, masked, up to ``SHOWN_CHARS`` characters (a note says how many more).
+    """A case's error, masked, cut to what a page shows (a note says how many more).
 
     An exception's message may be megabytes long, and the case's page showed it whole
     (masked first: a cut never leaves part of a password showing).
     """
     if text is None:
         return None
-    shown = mask_secrets(str(text))
-    if len(shown) <= SHOWN_CHARS:
-        return shown
-    left = len(shown) - SHOWN_CHARS
-    return (
-        f"{shown[:SHOWN_CHARS]}\n… ({left:,} more characters not shown: "
-        "`actors jobs show ID --json` prints the whole error)"
-    )
+    return cut_shown(mask_secrets(str(text)), "error")
 
 
 def environment() -> Environment:
