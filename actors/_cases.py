@@ -37,13 +37,16 @@ every store lets a case move from one to another.)"""
 
 ID_RULE = (
     "a non-empty string without '/' or control characters (NUL, newline, tab, escape, "
-    f"bidirectional override...), at most {MAX_ID_LENGTH} characters long"
+    f"bidirectional override...), not '.' or '..', at most {MAX_ID_LENGTH} characters long"
 )
 """What a case id is, as error messages and the docs say it."""
 
 # What the commands could not show as itself (``UNSHOWN``: an id holding one prints as
 # broken lines, moves the cursor, or is drawn as another id), and tab and newline too.
 _CONTROL = re.compile(f"[\t\n{UNSHOWN}]")
+# Ids no address can hold: a browser or a proxy resolves them as path segments, so the
+# dashboard's page of such a case would be another page.
+_DOTS = frozenset((".", ".."))
 
 
 def new_case(wf: Workflow, case_id: str, data: Any) -> JobRecord:
@@ -123,6 +126,7 @@ def valid_id(job_id: object) -> bool:
         or not job_id
         or len(job_id) > MAX_ID_LENGTH
         or "/" in job_id
+        or job_id in _DOTS
         or _CONTROL.search(job_id) is not None
     ):
         return False
@@ -145,6 +149,8 @@ def id_refused(job_id: object, what: str = "job_id") -> ValueError:
 
 def id_flaw(job_id: object) -> str:
     """`` (control character ...)``: what makes ``job_id`` no id, where it is hard to see."""
+    if isinstance(job_id, str) and job_id in _DOTS:
+        return " (a path's dot segment, which no address of the dashboard can hold)"
     found = _CONTROL.search(job_id) if isinstance(job_id, str) else None
     if found is None:
         return ""

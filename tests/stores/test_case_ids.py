@@ -1,7 +1,8 @@
 """One rule for case ids on every store, checked before anything is stored.
 
 A case id is a non-empty string without ``/`` or control characters (NUL, a newline, a
-tab...), at most 500 characters long (500
+tab...), not ``.`` or ``..`` (a browser resolves them in the dashboard's addresses), at
+most 500 characters long (500
 characters of UTF-8 fit an entry of PostgreSQL's btree index). A longer id went into
 SQLite and memory but failed inside PostgreSQL with a ``StoreError``, or went in there
 too when it compressed well; ``actors enqueue`` then exited 1 naming no line. An id
@@ -28,7 +29,7 @@ from actors._cli import main
 FLOW = Workflow("one", [Sequential("a", lambda d: None)], start="a")
 RULE = (
     "a non-empty string without '/' or control characters (NUL, newline, tab, escape, "
-    "bidirectional override...), at most 500 characters long"
+    "bidirectional override...), not '.' or '..', at most 500 characters long"
 )
 
 
@@ -54,6 +55,8 @@ BAD_IDS = {
     "isolate": "order\u2066-7",
     "right-to-left-mark": "order\u200f7",
     "one-too-long": noise(MAX_ID_LENGTH + 1),
+    "dot": ".",
+    "dot-dot": "..",
     "20000": noise(20_000),
 }
 
@@ -121,7 +124,7 @@ def test_enqueue_refuses_an_id_too_long_or_holding_nul_by_its_line_and_field(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"actors: error: line 2 of '{tmp_path / 'cases.jsonl'}': field 'k' is ")
     assert f"not a case id ({RULE}; or an integer); nothing was written" in line
-    assert len(line) < 400 and "StoreError" not in line
+    assert len(line) < 450 and "StoreError" not in line
 
     given = _enqueue(url, "--data", "{}", "--id", job_id)
     assert given.exit_code == 2, given.output
