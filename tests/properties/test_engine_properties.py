@@ -1,7 +1,9 @@
 """Property: generated valid workflows under random engine configurations, on real threads.
 
 Every admitted job reaches a final state (or is reported SHED), every step on the path
-the data selects runs exactly once, and the queued external jobs never exceed capacity.
+the data selects runs exactly once, its write reaches the case's final data through every
+join, and the queued external jobs never exceed capacity: in memory and on SQLite (the
+durable default, with its group commit).
 """
 
 from __future__ import annotations
@@ -152,6 +154,33 @@ def unshare(node: Any) -> Any:
 def test_generated_workflows_run_every_taken_step_exactly_once(
     shape: Any, cases: list[list[bool]], runners: int, capacity: int, mode: FullMode
 ) -> None:
+    _run_generated(shape, cases, runners, capacity, mode, "memory://")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=shapes(),
+    cases=st.lists(st.lists(st.booleans(), min_size=FLAGS, max_size=FLAGS), min_size=1, max_size=4),
+    runners=st.integers(1, 4),
+    capacity=st.integers(1, 8),
+    mode=st.sampled_from(FullMode),
+)
+def test_generated_workflows_on_sqlite_run_every_taken_step_once_and_merge_every_branch(
+    tmp_path_factory: Any,
+    shape: Any,
+    cases: list[list[bool]],
+    runners: int,
+    capacity: int,
+    mode: FullMode,
+) -> None:
+    """The durable default, its group commit and its joins, under the same shapes."""
+    path = tmp_path_factory.mktemp("generated") / "cases.db"
+    _run_generated(shape, cases, runners, capacity, mode, f"sqlite:///{path}")
+
+
+def _run_generated(
+    shape: Any, cases: list[list[bool]], runners: int, capacity: int, mode: FullMode, store: str
+) -> None:
     shape = unshare(shape)
     ran: Counter[tuple[str, str]] = Counter()
     lock = threading.Lock()
@@ -160,6 +189,7 @@ def test_generated_workflows_run_every_taken_step_exactly_once(
         def task(data: Any, ctx: StepContext) -> None:
             with lock:
                 ran[(ctx.case_id, step)] += 1
+            data[step] = ctx.attempt  # each join merges it into its parent
 
         return task
 
@@ -167,7 +197,12 @@ def test_generated_workflows_run_every_taken_step_exactly_once(
     shed: list[Job] = []
     admitted: list[tuple[Any, list[bool]]] = []
     with Mediator(
-        [flow], runners=runners, capacity=capacity, full_mode=mode, on_shed=shed.append
+        [flow],
+        runners=runners,
+        capacity=capacity,
+        full_mode=mode,
+        on_shed=shed.append,
+        store=store,
     ) as m:
         for flags in cases:
             try:
@@ -184,6 +219,9 @@ def test_generated_workflows_run_every_taken_step_exactly_once(
             assert not any(case == job.id for case, _ in ran)
             continue
         assert job.state is JobState.DONE, job.error
-        want = Counter((job.id, s) for s in expected(shape, flags, names))
+        taken = expected(shape, flags, names)
+        want = Counter((job.id, s) for s in taken)
         got = Counter({k: v for k, v in ran.items() if k[0] == job.id})
         assert got == want
+        # Every taken step's write reached the case's final data, through every join.
+        assert job.data == {"flags": flags} | dict.fromkeys(taken, 1)
