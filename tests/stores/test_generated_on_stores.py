@@ -10,6 +10,7 @@ step may run twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -28,20 +29,24 @@ KINDS = ["sqlite", "sqlite-process", pytest.param("postgres", marks=pytest.mark.
 
 @pytest.fixture(params=KINDS)
 def new_store(request: Any, tmp_path_factory: Any) -> Any:
-    """Makes an empty store of one kind per call (one per Hypothesis example)."""
+    """Makes an empty database of one kind per call (one per Hypothesis example).
+
+    What it returns opens a store on that database each time it is called (an engine
+    closes its store as it stops).
+    """
     kind = request.param
     url = request.getfixturevalue("pg_url") if kind == "postgres" else None
 
-    def make() -> Store:
+    def make() -> Callable[[], Store]:
         if url is not None:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(
                     "TRUNCATE jobs, step_history, job_requests, join_arrivals, join_counts, workers"
                 )
-            return PostgresStore(url)
+            return lambda: PostgresStore(url)
         path = tmp_path_factory.mktemp("generated") / "cases.db"
         writer = "process" if kind == "sqlite-process" else "thread"
-        return SqliteStore(path, writer=writer)
+        return lambda: SqliteStore(path, writer=writer)
 
     return make
 
@@ -57,14 +62,41 @@ def test_generated_workflows_take_valid_paths_on_every_durable_store(
 ) -> None:
     flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
     runners = data.draw(st.integers(1, 4), label="runners")
-    store = new_store()
-    try:
-        with Mediator([wf], runners=runners, capacity=4, store=store) as engine:
-            handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
-            jobs = [h.result(timeout=TIMEOUT) for h in handles]
-    finally:
-        store.close()
+    with Mediator([wf], runners=runners, capacity=4, store=new_store()()) as engine:
+        handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
     for job in jobs:
         assert job.state is JobState.DONE, job.error
         assert not wf.problems(job, flags)
+    assert not wf.repeated()
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(workflows(waits=False), st.data())
+def test_cases_left_by_a_stopped_engine_end_on_valid_paths_in_the_next(
+    new_store: Any, wf: Any, data: Any
+) -> None:
+    """Stopped without draining wherever the threads were, resumed by a new engine."""
+    flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
+    open_store = new_store()
+    with Mediator([wf], runners=2, capacity=4, store=open_store()) as first:
+        ids = [first.schedule(wf.name, wf.data(flags)).job_id for _ in range(4)]
+        first.shutdown(drain=False, timeout=TIMEOUT)  # False: it was not drained
+    with Mediator([wf], runners=2, capacity=4, store=open_store()) as second:
+        assert second.shutdown(drain=True, timeout=TIMEOUT)
+    store = open_store()
+    try:
+        jobs = [store.stored_job(job_id) for job_id in ids]
+    finally:
+        store.close()
+    for stored in jobs:
+        assert stored is not None
+        job = stored.record
+        assert job.state is JobState.DONE, (job.state, job.error)
+        assert not wf.problems(job, flags)
+    # Runners stop after their current step, saved: nothing runs twice.
     assert not wf.repeated()
