@@ -5,11 +5,15 @@ against the memory store; these run the same shapes through a ``Mediator`` on SQ
 writer thread and its writer process) and PostgreSQL with their defaults (group commit),
 a store of its own for every example. Each case must end DONE with a log a correct engine
 may leave (the log is data, so it went through the codec and every join's merge), and no
-step may run twice.
+step may run twice: with waits and requests on a virtual clock too, and after an engine
+stopped without draining, in the next one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +23,10 @@ from bounds import TIMEOUT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors import JobState, Mediator
+from actors import Job, JobState, Mediator
 from actors.stores import SqliteStore, Store
 from actors.stores._postgres import PostgresStore
+from actors.testing import VirtualClock
 from actors.testing.strategies import workflows
 
 KINDS = ["sqlite", "sqlite-process", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -99,4 +104,43 @@ def test_cases_left_by_a_stopped_engine_end_on_valid_paths_in_the_next(
         assert job.state is JobState.DONE, (job.state, job.error)
         assert not wf.problems(job, flags)
     # Runners stop after their current step, saved: nothing runs twice.
+    assert not wf.repeated()
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(workflows(requests=True), st.data())
+def test_generated_timers_and_requests_take_valid_paths_on_every_durable_store(
+    new_store: Any, wf: Any, data: Any
+) -> None:
+    """Waits and requests too: virtual time, each request answered or left to time out."""
+    flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
+    # Drawn before the threads run: how many requests come, and when, is theirs to decide.
+    answers = data.draw(st.lists(st.booleans(), min_size=8, max_size=8), label="answers")
+    advances = data.draw(st.lists(st.sampled_from([0.5, 5.0, 60.0]), min_size=1, max_size=4))
+    steps = itertools.count()
+    clock = VirtualClock(start=1_000_000.0)
+    answered = 0
+    deadline = time.monotonic() + TIMEOUT
+    with Mediator([wf], runners=2, capacity=4, store=new_store()(), clock=clock) as engine:
+        handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
+        jobs: dict[int, Job] = {}
+        while len(jobs) < len(handles):
+            assert time.monotonic() < deadline, f"cases left unfinished: {wf.requests}"
+            for correlation_id in wf.requests[answered:]:  # appended by the runners
+                answered += 1
+                if answers[answered % len(answers)]:
+                    engine.receive_event(correlation_id, {"reply": correlation_id})
+            for n, handle in enumerate(handles):
+                if n not in jobs:
+                    with contextlib.suppress(TimeoutError):
+                        jobs[n] = handle.result(timeout=0.02)
+            if clock.next_alarm() is not None:
+                clock.advance(advances[next(steps) % len(advances)])
+    for job in jobs.values():
+        assert job.state is JobState.DONE, job.error
+        assert not wf.problems(job, flags)
     assert not wf.repeated()
