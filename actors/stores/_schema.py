@@ -294,6 +294,20 @@ def check_current(conn: Any, where: str) -> None:
             "run `actors db upgrade` first"
         )
         raise StoreError(msg)
+    _warn_if_newer(version)
+
+
+def _warn_if_newer(version: int) -> None:
+    """Log a WARNING when a newer release has upgraded the schema past what this one knows."""
+    if version > MIGRATIONS[-1].version:
+        # A newer release upgraded it: its migrations keep the older columns, so this
+        # one runs on, but what it writes and reads may lag what the newer one expects.
+        logger.warning(
+            "the store's schema is version %d, newer than this release of actors knows "
+            "(%d): upgrade this worker or command to the release that upgraded it",
+            version,
+            MIGRATIONS[-1].version,
+        )
 
 
 def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
@@ -313,20 +327,29 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
     version = current_version(conn)
     if dialect == POSTGRES and not conn.autocommit:
         conn.commit()  # the read's transaction: each migration runs in one of its own
-    if version > MIGRATIONS[-1].version:
-        # A newer release upgraded it: its migrations keep the older columns, so this
-        # one runs on, but what it writes and reads may lag what the newer one expects.
-        logger.warning(
-            "the store's schema is version %d, newer than this release of actors knows "
-            "(%d): upgrade this worker or command to the release that upgraded it",
-            version,
-            MIGRATIONS[-1].version,
-        )
+    _warn_if_newer(version)
     if version >= MIGRATIONS[-1].version:
         return version
-    if dialect == SQLITE:
-        return _migrate_sqlite(conn, done)
-    return _migrate_postgres(conn, done)
+    start = len(done)
+    try:
+        if dialect == SQLITE:
+            return _migrate_sqlite(conn, done)
+        return _migrate_postgres(conn, done)
+    finally:
+        # Said even when a later one fails: those before it are committed. A worker that
+        # upgrades its store on start says so, as `actors db upgrade` does (migration 7,
+        # 11 and 14 hold writes to jobs while they run: an operator needs to know).
+        _say_applied(done[start:], dialect, new=version == 0)
+
+
+def _say_applied(applied: list[Migration], dialect: str, *, new: bool) -> None:
+    """Log what a migrate() call applied: one line for a new store, else one per migration."""
+    if new and applied and applied[-1].version == MIGRATIONS[-1].version:
+        logger.info("created the store's schema (version %d)", applied[-1].version)
+        return
+    for migration in applied:
+        if migration.statements(dialect):  # the others change nothing here
+            logger.info("applied schema migration %d: %s", migration.version, migration.description)
 
 
 def _apply(
