@@ -299,9 +299,7 @@ def check_current(conn: Any, where: str) -> None:
 
 def _warn_if_newer(version: int) -> None:
     """Log a WARNING when a newer release has upgraded the schema past what this one knows."""
-    if version > MIGRATIONS[-1].version:
-        # A newer release upgraded it: its migrations keep the older columns, so this
-        # one runs on, but what it writes and reads may lag what the newer one expects.
+    if version > MIGRATIONS[-1].version:  # its migrations keep the older columns: run on
         logger.warning(
             "the store's schema is version %d, newer than this release of actors knows "
             "(%d): upgrade this worker or command to the release that upgraded it",
@@ -336,9 +334,7 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
             return _migrate_sqlite(conn, done)
         return _migrate_postgres(conn, done)
     finally:
-        # Said even when a later one fails: those before it are committed. A worker that
-        # upgrades its store on start says so, as `actors db upgrade` does (migration 7,
-        # 11 and 14 hold writes to jobs while they run: an operator needs to know).
+        # Even when a later one fails (those before are committed): some hold off writes.
         _say_applied(done[start:], dialect, new=version == 0)
 
 
@@ -392,12 +388,28 @@ def _migrate_sqlite(conn: sqlite3.Connection, applied: list[Migration]) -> int:
     return version
 
 
+_PG_DEADLOCK_TRIES = 5  # tries of a PostgreSQL migration the server ends in a deadlock
+
+
 def _migrate_postgres(conn: Any, applied: list[Migration]) -> int:
+    from psycopg.errors import DeadlockDetected
+
     version = 0
     for migration in MIGRATIONS:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-            version = _apply(conn.execute, migration, POSTGRES, "%s", applied)
+        for tries_left in range(_PG_DEADLOCK_TRIES - 1, -1, -1):
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+                    version = _apply(conn.execute, migration, POSTGRES, "%s", applied)
+                break
+            except DeadlockDetected:
+                # Migrations 7 and 11 take their locks one by one, and a worker of the
+                # release before, still running, reads a table then writes it: the
+                # server rolls one of the two back. Ours runs again once theirs ended.
+                if applied[-1:] == [migration]:
+                    applied.pop()  # rolled back with its transaction
+                if not tries_left:
+                    raise
     if not conn.autocommit:
         conn.commit()
     return version
