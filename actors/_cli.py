@@ -125,18 +125,19 @@ def _console(width: int | None = None) -> Console:
 def _open_store(url: str, *, say: bool = True, **options: Any) -> Store:
     """``open_store``, its errors a bad argument naming the URL.
 
-    With ``say``, what opening logs as a warning (a schema a newer release upgraded) is
-    written to stderr: a command has no log of its own to show it. A worker, whose log
-    already goes to stderr, passes False.
+    With ``say``, what opening logs about the schema (the migrations it applied, a schema
+    a newer release upgraded) is written to stderr: a command has no log of its own to
+    show it. A worker, whose log already goes to stderr, passes False.
     """
     handler: logging.Handler | None = None
     stores = logging.getLogger("actors.stores")
+    level = stores.level
     if say:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.WARNING)
         handler.addFilter(RedactingFilter())
-        handler.setFormatter(logging.Formatter("actors: warning: %(message)s"))
+        handler.setFormatter(_SaidFormatter())
         stores.addHandler(handler)
+        stores.setLevel(logging.INFO)
     try:
         return open_store(url, **options)
     except (StoreError, OSError) as exc:
@@ -145,6 +146,15 @@ def _open_store(url: str, *, say: bool = True, **options: Any) -> Store:
     finally:
         if handler is not None:
             stores.removeHandler(handler)
+            stores.setLevel(level)
+
+
+class _SaidFormatter(logging.Formatter):
+    """``actors: MESSAGE``, or ``actors: warning: MESSAGE`` for a warning."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        said = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"actors: {said}{record.getMessage()}"
 
 
 def _open_existing(url: str) -> Store:

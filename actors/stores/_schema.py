@@ -339,9 +339,9 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
 
 
 def _say_applied(applied: list[Migration], dialect: str, *, new: bool) -> None:
-    """Log what a migrate() call applied: one line for a new store, else one per migration."""
+    """Log (INFO) each migration a migrate() call applied to a store; a new store, at DEBUG."""
     if new and applied and applied[-1].version == MIGRATIONS[-1].version:
-        logger.info("created the store's schema (version %d)", applied[-1].version)
+        logger.debug("created the store's schema (version %d)", applied[-1].version)
         return
     for migration in applied:
         if migration.statements(dialect):  # the others change nothing here

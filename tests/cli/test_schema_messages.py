@@ -94,3 +94,20 @@ def test_a_command_on_a_schema_newer_than_it_knows_warns_once(
     assert result.exit_code == 0, result.output
     assert result.output.count(NEWER) == 1, result.output
     assert f"actors: warning: the store's {NEWER}" in result.output
+
+
+def test_enqueue_says_which_migrations_it_applied_and_nothing_for_a_new_store(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _at_version_6(workdir / "old.db", monkeypatch)
+    name = write_module(workdir, FLOWS)
+    args = ["enqueue", "first", "--workflows", name, "--id", "n1", "--data", "{}"]
+    upgraded = runner.invoke(main, [*args, "--store", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    said = [m for m in MIGRATIONS[6:] if m.sqlite]
+    assert upgraded.stderr.splitlines() == [
+        f"actors: applied schema migration {m.version}: {m.description}" for m in said
+    ]
+    created = runner.invoke(main, [*args, "--store", f"sqlite:///{workdir / 'new.db'}"])
+    assert created.exit_code == 0, created.output
+    assert created.stderr == ""
