@@ -22,6 +22,7 @@ import dataclasses
 import enum
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from actors._cli_errors import (
 from actors._cli_load import load_workflows
 from actors._errors import StoreError
 from actors._json_text import deep_json
-from actors._redact import mask_url, redacted_logger, remember_secrets
+from actors._redact import RedactingFilter, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
 from actors.stores import Store, open_store
 
@@ -121,12 +122,39 @@ def _console(width: int | None = None) -> Console:
     return console(width)
 
 
-def _open_store(url: str, **options: Any) -> Store:
+def _open_store(url: str, *, say: bool = True, **options: Any) -> Store:
+    """``open_store``, its errors a bad argument naming the URL.
+
+    With ``say``, what opening logs about the schema (the migrations it applied, a schema
+    a newer release upgraded) is written to stderr: a command has no log of its own to
+    show it. A worker, whose log already goes to stderr, passes False.
+    """
+    handler: logging.Handler | None = None
+    stores = logging.getLogger("actors.stores")
+    level = stores.level
+    if say:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.addFilter(RedactingFilter())
+        handler.setFormatter(_SaidFormatter())
+        stores.addHandler(handler)
+        stores.setLevel(logging.INFO)
     try:
         return open_store(url, **options)
     except (StoreError, OSError) as exc:
         msg = f"cannot open store {mask_url(url)!r}: {exc}"
         raise BadArgumentError(msg) from exc
+    finally:
+        if handler is not None:
+            stores.removeHandler(handler)
+            stores.setLevel(level)
+
+
+class _SaidFormatter(logging.Formatter):
+    """``actors: MESSAGE``, or ``actors: warning: MESSAGE`` for a warning."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        said = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"actors: {said}{record.getMessage()}"
 
 
 def _open_existing(url: str) -> Store:
@@ -137,18 +165,20 @@ def _open_existing(url: str) -> Store:
     """
     if url.partition("://")[0].lower() == "sqlite":
         try:
-            _open_reader(url).close()  # refuses, naming the path, when there is no database
+            # refuses, naming the path, when there is no database (what opening says, the
+            # store opened next says)
+            _open_reader(url, say=False).close()
         except BadArgumentError as exc:
             msg = str(exc.message).replace("(a read-only open creates none)", "(none is created)")
             raise BadArgumentError(msg) from exc.__cause__
     return _open_store(url)
 
 
-def _open_reader(url: str) -> Store:
+def _open_reader(url: str, *, say: bool = True) -> Store:
     """Open ``url`` to read only: a SQL database must exist; nothing is created or written."""
     if url.partition("://")[0].lower() == "memory":
-        return _open_store(url)
-    return _open_store(url, read_only=True)
+        return _open_store(url, say=say)
+    return _open_store(url, say=say, read_only=True)
 
 
 def _json_default(value: Any) -> Any:

@@ -191,8 +191,10 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
             "runs cases and a worker in one process, memory:// included)"
         )
         raise BadArgumentError(msg)
-    store = _open_store(store_url, **options)
     with _log_to_stderr(log_level, log_format):
+        # Opened under the log: the migrations it applies, or a schema newer than this
+        # release knows, are logged as the worker's first lines.
+        store = _open_store(store_url, say=False, **options)
         _serve(
             store,
             workflows,

@@ -294,6 +294,18 @@ def check_current(conn: Any, where: str) -> None:
             "run `actors db upgrade` first"
         )
         raise StoreError(msg)
+    _warn_if_newer(version)
+
+
+def _warn_if_newer(version: int) -> None:
+    """Log a WARNING when a newer release has upgraded the schema past what this one knows."""
+    if version > MIGRATIONS[-1].version:  # its migrations keep the older columns: run on
+        logger.warning(
+            "the store's schema is version %d, newer than this release of actors knows "
+            "(%d): upgrade this worker or command to the release that upgraded it",
+            version,
+            MIGRATIONS[-1].version,
+        )
 
 
 def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
@@ -313,20 +325,27 @@ def migrate(conn: Any, applied: list[Migration] | None = None) -> int:
     version = current_version(conn)
     if dialect == POSTGRES and not conn.autocommit:
         conn.commit()  # the read's transaction: each migration runs in one of its own
-    if version > MIGRATIONS[-1].version:
-        # A newer release upgraded it: its migrations keep the older columns, so this
-        # one runs on, but what it writes and reads may lag what the newer one expects.
-        logger.warning(
-            "the store's schema is version %d, newer than this release of actors knows "
-            "(%d): upgrade this worker or command to the release that upgraded it",
-            version,
-            MIGRATIONS[-1].version,
-        )
+    _warn_if_newer(version)
     if version >= MIGRATIONS[-1].version:
         return version
-    if dialect == SQLITE:
-        return _migrate_sqlite(conn, done)
-    return _migrate_postgres(conn, done)
+    start = len(done)
+    try:
+        if dialect == SQLITE:
+            return _migrate_sqlite(conn, done)
+        return _migrate_postgres(conn, done)
+    finally:
+        # Even when a later one fails (those before are committed): some hold off writes.
+        _say_applied(done[start:], dialect, new=version == 0)
+
+
+def _say_applied(applied: list[Migration], dialect: str, *, new: bool) -> None:
+    """Log (INFO) each migration a migrate() call applied to a store; a new store, at DEBUG."""
+    if new and applied and applied[-1].version == MIGRATIONS[-1].version:
+        logger.debug("created the store's schema (version %d)", applied[-1].version)
+        return
+    for migration in applied:
+        if migration.statements(dialect):  # the others change nothing here
+            logger.info("applied schema migration %d: %s", migration.version, migration.description)
 
 
 def _apply(
@@ -369,12 +388,28 @@ def _migrate_sqlite(conn: sqlite3.Connection, applied: list[Migration]) -> int:
     return version
 
 
+_PG_DEADLOCK_TRIES = 5  # tries of a PostgreSQL migration the server ends in a deadlock
+
+
 def _migrate_postgres(conn: Any, applied: list[Migration]) -> int:
+    from psycopg.errors import DeadlockDetected
+
     version = 0
     for migration in MIGRATIONS:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
-            version = _apply(conn.execute, migration, POSTGRES, "%s", applied)
+        for tries_left in range(_PG_DEADLOCK_TRIES - 1, -1, -1):
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
+                    version = _apply(conn.execute, migration, POSTGRES, "%s", applied)
+                break
+            except DeadlockDetected:
+                # Migrations 7 and 11 take their locks one by one, and a worker of the
+                # release before, still running, reads a table then writes it: the
+                # server rolls one of the two back. Ours runs again once theirs ended.
+                if applied[-1:] == [migration]:
+                    applied.pop()  # rolled back with its transaction
+                if not tries_left:
+                    raise
     if not conn.autocommit:
         conn.commit()
     return version

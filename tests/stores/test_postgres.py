@@ -335,3 +335,37 @@ def test_a_prune_never_deletes_a_case_a_retry_reopened_meanwhile(fresh_pg_url):
         else:
             assert isinstance(outcome[0], JobNotFoundError), outcome  # pruned first
             assert pruned.cases == 1
+
+
+def test_a_migration_the_server_ends_in_a_deadlock_runs_again(fresh_pg_url, monkeypatch):
+    """A worker of the release before, still running, reads jobs then writes it.
+
+    Migration 7 builds an index (holding off writes), then drops one, waiting for that
+    worker's read to end: the worker's write waits on the migration, which waits on the
+    worker, and the server ends one of them (the worker, when it is the one to wait last:
+    its transaction is rolled back, and the migration goes on). Here the migration is
+    ended, as `actors db upgrade` beside such a worker was, failing with DeadlockDetected:
+    it runs again, in a transaction of its own, and the upgrade completes.
+    """
+    from psycopg.errors import DeadlockDetected
+
+    from actors.stores import _schema
+
+    real_apply = _schema._apply
+    ended = []
+
+    def apply(execute, migration, *args):
+        version = real_apply(execute, migration, *args)
+        if migration.version == 7 and not ended:
+            ended.append(migration.version)
+            raise DeadlockDetected("deadlock detected")  # as the server ends it
+        return version
+
+    monkeypatch.setattr(_schema, "_apply", apply)
+    applied = []
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        assert migrate(conn, applied) == MIGRATIONS[-1].version
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert ended == [7]
+    assert [m.version for m in applied] == [m.version for m in MIGRATIONS]  # 7 once
+    assert [v for (v,) in versions] == [m.version for m in MIGRATIONS]
