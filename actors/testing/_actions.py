@@ -243,16 +243,18 @@ class Actions:
 
     # -- between two steps, and outside activity -----------------------------------------------
 
-    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> bool:
         """A runner is between two steps: the chooser may run other actions first.
 
         Option 0 (go on with the runner) is the canonical choice, so a failing
         interleaving shrinks toward steps that run back to back. The runner's cell is
         busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
-        where it paused.
+        where it paused. Returns whether a stop for ``job`` came meanwhile: the runner
+        then ends it before ``step``, which does not run.
         """
         paused = False
-        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
+        cell = self.runtime.delivering[-1]
+        here = cell.name  # the paused runner, e.g. runner-0#2
         while True:
             options = self._options(nested=True)
             if not options:
@@ -262,9 +264,12 @@ class Actions:
             else:
                 choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
+                lane = getattr(cell.inbox, "lane", ())
+                stopping = any(getattr(stop, "job_id", None) == job.id for stop in lane)
                 if paused:
-                    self._record(here, "go on", job.id, f"at {step.name!r}")
-                return
+                    said = "stops before" if stopping else "at"
+                    self._record(here, "go on", job.id, f"{said} {step.name!r}")
+                return stopping
             if not paused:
                 paused = True
                 self._record(here, "pause", job.id, f"before {step.name!r}")

@@ -1,0 +1,71 @@
+"""The trace lists the steps a runner's delivery ran, and no step it did not run.
+
+A runner paused between two steps, whose job was cancelled meanwhile (a Discriminator's
+losing branch), stopped before the next step, yet its ``RunJob`` entry listed that step
+as run, and the job's ``JobEnded`` did not say it was cancelled: a reader checking
+whether a loser's step had its effect read that it ran. A crash before a step listed
+that step too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from actors import Discriminator, JobState, ParallelSplit, Sequential, StepContext, Workflow
+from actors.testing import Crash, FaultPlan, Harness, TraceEntry
+
+RAN: dict[str, list[str]] = defaultdict(list)  # job id -> the steps whose task ran
+
+
+def task(data: Any, ctx: StepContext) -> None:
+    RAN[ctx.job_id].append(ctx.step)
+
+
+FIRST = Workflow("first", start="split", steps=[
+    ParallelSplit("split", branches=["a1", "b1"]),
+    *(Sequential(f"{b}{n}", task, next=f"{b}{n + 1}" if n < 3 else "win")
+      for b in "ab" for n in (1, 2, 3)),
+    Discriminator("win", next="after"),
+    Sequential("after", task),
+])  # fmt: skip
+
+
+def listed(trace: list[TraceEntry]) -> dict[str, list[str]]:
+    """The task steps each job's RunJob entries say they ran, in order."""
+    steps: dict[str, list[str]] = defaultdict(list)
+    for entry in trace:
+        if entry.action == "RunJob" and entry.job is not None and "; ran " in entry.detail:
+            names = re.findall(r"'([^']+)'", entry.detail.split("; ran ", 1)[1])
+            steps[entry.job] += [n for n in names if n not in ("split", "win")]
+    return steps
+
+
+def test_a_cancelled_losers_next_step_is_not_listed_as_run() -> None:
+    stopped = 0
+    for seed in range(60):
+        RAN.clear()
+        with Harness([FIRST], seed=seed, runners=3) as h:
+            h.schedule("first", {})
+            (job,) = h.finish()
+        assert job.state is JobState.DONE
+        assert listed(h.trace) == RAN, (seed, "\n".join(map(str, h.trace)))
+        stops = [e for e in h.trace if e.action == "go on" and "stops before" in e.detail]
+        for stop in stops:
+            ended = next(e for e in h.trace if e.action == "JobEnded" and e.job == stop.job)
+            assert ended.detail.startswith("cancelled at "), ended
+        stopped += len(stops)
+    assert stopped  # some seeds stop a loser between two of its steps
+
+
+def test_a_step_a_crash_came_before_is_not_listed_as_run() -> None:
+    RAN.clear()
+    flow = Workflow("two", start="x", steps=[
+        Sequential("x", task, next="y"),
+        Sequential("y", task),
+    ])  # fmt: skip
+    with Harness([flow], seed=1, faults=FaultPlan(crashes=(Crash(2),))) as h:
+        h.schedule("two", {})
+        h.finish()
+    assert listed(h.trace) == RAN == {"j1": ["x", "y"]}, "\n".join(map(str, h.trace))
