@@ -4,7 +4,9 @@ A runner paused between two steps, whose job was cancelled meanwhile (a Discrimi
 losing branch), stopped before the next step, yet its ``RunJob`` entry listed that step
 as run, and the job's ``JobEnded`` did not say it was cancelled: a reader checking
 whether a loser's step had its effect read that it ran. A crash before a step listed
-that step too.
+that step too. An event's delivery did not say what became of the event, so a case
+left waiting for an event the test had sent (too early: no job waited on it yet) showed
+the event delivered.
 """
 
 from __future__ import annotations
@@ -13,8 +15,19 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from actors import Discriminator, JobState, ParallelSplit, Sequential, StepContext, Workflow
-from actors.testing import Crash, FaultPlan, Harness, TraceEntry
+import pytest
+
+from actors import (
+    DeferredChoice,
+    Discriminator,
+    EventOutcome,
+    JobState,
+    ParallelSplit,
+    Sequential,
+    StepContext,
+    Workflow,
+)
+from actors.testing import Crash, Deadlock, FaultPlan, Harness, TraceEntry
 
 RAN: dict[str, list[str]] = defaultdict(list)  # job id -> the steps whose task ran
 
@@ -69,3 +82,26 @@ def test_a_step_a_crash_came_before_is_not_listed_as_run() -> None:
         h.schedule("two", {})
         h.finish()
     assert listed(h.trace) == RAN == {"j1": ["x", "y"]}, "\n".join(map(str, h.trace))
+
+
+def test_an_events_delivery_says_what_became_of_it() -> None:
+    flow = Workflow("pay", start="which", steps=[
+        DeferredChoice("which", events={"paid": "ship"}),
+        Sequential("ship", task),
+    ])  # fmt: skip
+    with Harness([flow], seed=2) as h:
+        h.schedule("pay", {}, job_id="o7")
+        early = h.receive_event("o7/which/paid")  # before the job waits at the choice
+        with pytest.raises(Deadlock, match=r"DeliverEvent +o7 +o7/which/paid -> unknown"):
+            h.finish()
+    assert early is not None
+    assert early.get() is EventOutcome.UNKNOWN
+    with Harness([flow], seed=2) as h:
+        sub = h.schedule("pay", {}, job_id="o8")
+        h.run_until_quiescent(advance_time=False)
+        h.receive_event("o8/which/paid")
+        h.receive_event("o8/which/paid")
+        h.finish()
+    assert sub.result().state is JobState.DONE
+    said = [e.detail for e in h.trace if e.action == "DeliverEvent"]
+    assert said == ["o8/which/paid -> delivered", "o8/which/paid -> duplicate"], said
