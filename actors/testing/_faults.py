@@ -356,8 +356,9 @@ class StepHook:
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)
         # The trace lists the steps the delivery ran: not one the runner stops before
-        # (a cancel that came meanwhile) or dies before.
-        if not stopping and (crash is None or crash.point != "before_step"):
+        # (a cancel that came meanwhile), dies before, or stalls in (its task runs when
+        # the stalled worker wakes, an entry of its own).
+        if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
             self.ran.append(step.name)
         if crash is None:
             return

@@ -105,3 +105,15 @@ def test_an_events_delivery_says_what_became_of_it() -> None:
     assert sub.result().state is JobState.DONE
     said = [e.detail for e in h.trace if e.action == "DeliverEvent"]
     assert said == ["o8/which/paid -> delivered", "o8/which/paid -> duplicate"], said
+
+
+def test_a_stalled_step_is_listed_where_its_task_runs() -> None:
+    RAN.clear()
+    flow = Workflow("one", start="x", steps=[Sequential("x", task)])
+    with Harness([flow], seed=0, faults=FaultPlan(crashes=(Crash(1, point="stalled"),))) as h:
+        h.schedule("one", {})
+        h.finish()
+    lines = "\n".join(map(str, h.trace))
+    assert RAN == {"j1": ["x", "x"]}, lines  # the late run, and the new owner's
+    assert listed(h.trace) == {"j1": ["x"]}, lines  # the new owner's RunJob
+    assert "wakes         j1     runs 'x' late" in lines, lines
