@@ -334,6 +334,26 @@ def test_a_deadlock_waiting_on_an_ask_names_the_actor_and_the_message():
     assert "clerk's reply to {'again': 'hello'} is unresolved" in headline
 
 
+class Desk(pykka.ThreadingActor):
+    """Asks itself through its proxy while handling a call: a one-actor deadlock."""
+
+    def reserve(self, sku):
+        return self.actor_ref.proxy().level(sku).get()
+
+    def level(self, sku):
+        return 3
+
+
+def test_a_deadlock_waiting_on_a_proxy_call_names_the_call():
+    # pykka's ProxyCall has a long repr, which reprlib cut to "ProxyCall(att...,), kwargs={})".
+    with Harness([order_flow], seed=1) as h:
+        desk = h.actor(Desk)
+        with pytest.raises(Deadlock) as caught:
+            desk.proxy().reserve("sku-1").get()
+    headline = str(caught.value).splitlines()[0]
+    assert "desk's reply to level('sku-1') is unresolved" in headline, headline
+
+
 def test_fail_raises_invariant_violation_with_the_seed():
     with Harness([order_flow], seed=7) as h:
         h.schedule("order", {})
