@@ -185,6 +185,18 @@ def test_a_blocked_producer_whose_job_id_was_taken_meanwhile_is_refused():
         assert admitted.result().state is JobState.DONE
 
 
+def test_cancelling_a_submission_not_admitted_yet_says_why_its_id_is_none():
+    # A blocked producer's case has no id yet: cancel(sub.job_id) was a bare "must be a
+    # non-empty str, got NoneType None".
+    with Harness([order_flow], seed=3, capacity=1) as h:
+        h.schedule("order", {})
+        blocked = h.schedule("order", {})
+        assert blocked.blocked and blocked.job_id is None
+        with pytest.raises(TypeError, match="job_id is None until its case is admitted"):
+            h.cancel(blocked.job_id)  # type: ignore[arg-type]
+        h.finish()
+
+
 def test_fault_plans_refuses_one_point_name_given_as_a_str():
     with pytest.raises(TypeError, match=r"points=\('before_save',\).*before_step, before_save"):
         strategies.fault_plans(points="before_save")  # type: ignore[arg-type]
@@ -234,7 +246,8 @@ METHOD_MISTAKES = {
     "at(1, 42)": (lambda h: h.at(1, 42), TypeError, r"at\(action, fn\): fn must be callable"),
     "receive_event(123)": (lambda h: h.receive_event(123),
                            TypeError, r"receive_event\(correlation_id\) must be a non-empty str"),
-    "cancel(None)": (lambda h: h.cancel(None), TypeError, r"cancel\(job_id\) must be"),
+    "cancel(None)": (lambda h: h.cancel(None), TypeError, r"cancel\(job_id\) got None: a sub"),
+    "cancel(17)": (lambda h: h.cancel(17), TypeError, r"cancel\(job_id\) must be"),
     "check_invariant(7)": (lambda h: h.check_invariant(7),
                            ValueError, r"the invariants are 1 to 6, got 7"),
     "run_until_quiescent(max_steps=-1)": (lambda h: h.run_until_quiescent(max_steps=-1),
