@@ -260,7 +260,7 @@ class CaseBook:
 
     def _outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
         """``split_outcome`` of ``parent``, naming its join by the workflow if none arrived."""
-        unnamed = parent.branch_error is not None and parent.join_step is None
+        unnamed = parent.join_step is None
         return split_outcome(parent, self._join_of(parent) if unnamed else None)
 
     def cancel(self, job: JobRecord, why: str) -> list[Effect]:

@@ -78,15 +78,20 @@ Effect = Save | Ready | Park | Finished | Cancel | Withdraw
 def split_outcome(parent: JobRecord, join: str | None = None) -> tuple[JobState, str | None]:
     """How a split that no join continued ends, once all its branches have ended.
 
-    ``join``: the join its branches lead to in the workflow, named when a branch faulted
-    and none arrived to name it (``CaseStore.join_of``).
+    ``join``: the join its branches lead to in the workflow, named when none arrived to
+    name it (``CaseStore.join_of``). A split with a join that every branch ended before
+    reaching faults too: its join, and every step after it, would otherwise be skipped.
     """
     if parent.cancel_requested or parent.branch_cancelled:
         return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
     join = parent.join_step or join
-    if parent.arrivals or (parent.branch_error and join is not None):
+    if parent.arrivals or join is not None:
         got = f"{len(parent.arrivals)} of {parent.split_total}"
-        why = parent.branch_error or "the others ended without reaching it"
+        why = parent.branch_error or (
+            "the others ended without reaching it"
+            if parent.arrivals
+            else "every branch ended without reaching it"
+        )
         return JobState.FAULTED, f"join {join!r} got {got} branches: {why}"
     if parent.branch_error:
         return JobState.FAULTED, parent.branch_error

@@ -6,11 +6,14 @@ activity a test schedules with ``Harness.at``.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from actors import messages as m
 from actors.testing._errors import Livelock
 from actors.testing._faults import SpinError
+from actors.testing._future import DeterministicFuture
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
 
@@ -78,6 +81,9 @@ class Actions:
         raise NotImplementedError
 
     def _note_steps(self, index: int, steps: list[str]) -> None:
+        raise NotImplementedError
+
+    def _note_outcome(self, index: int, outcome: str) -> None:
         raise NotImplementedError
 
     def _fail(
@@ -185,26 +191,7 @@ class Actions:
             # a resumed producer's admission too): check its private state next time.
             self._scheduler_ran = True
         if kind == _DELIVER:
-            cell: ActorCell = target
-            if cell.started:
-                self._record(cell.name, *describe_message(cell.inbox.queue[0].message))
-            else:
-                self._record(cell.name, STARTED)
-            # The steps a runner runs in this delivery join its entry: the trace then
-            # shows which step ran where (a delivery runs them back to back).
-            hook, entry = self._hook, self.actions - 1
-            outer, hook.ran = hook.ran, []
-            try:
-                if self._threads is None:
-                    delivered = self.runtime.deliver(cell)
-                else:
-                    delivered = self._deliver_on_own_thread(cell)
-            finally:
-                ran, hook.ran = hook.ran, outer
-                if ran:
-                    self._note_steps(entry, ran)
-            if delivered is not STARTED:
-                self.monitor.delivered(delivered)
+            self._deliver(target)
         elif kind == _RESUME:
             blocker: Blocker = target
             self._record(blocker.name, "resume", None, blocker.why)
@@ -226,6 +213,37 @@ class Actions:
             self.clock.jump()
             self._record("clock", "jump", None, f"t={self.clock.now()}")
 
+    def _deliver(self, cell: ActorCell) -> None:
+        """Deliver ``cell``'s next message, and trace it with what it led to."""
+        envelope = None
+        if cell.started:
+            envelope = cell.inbox.queue[0]
+            self._record(cell.name, *describe_message(envelope.message))
+        else:
+            self._record(cell.name, STARTED)
+        # The steps a runner runs in this delivery join its entry: the trace then
+        # shows which step ran where (a delivery runs them back to back).
+        hook, entry = self._hook, self.actions - 1
+        outer, hook.ran = hook.ran, []
+        try:
+            if self._threads is None:
+                delivered = self.runtime.deliver(cell)
+            else:
+                delivered = self._deliver_on_own_thread(cell)
+        finally:
+            ran, hook.ran = hook.ran, outer
+            if ran:
+                self._note_steps(entry, ran)
+        if envelope is not None and type(envelope.message) is m.DeliverEvent:
+            # What became of the event: one that came before its job waited (UNKNOWN)
+            # or after it stopped waiting (LATE) explains a case that waits on.
+            answer = envelope.reply_to
+            if isinstance(answer, DeterministicFuture) and answer.resolved:
+                with contextlib.suppress(Exception):
+                    self._note_outcome(entry, answer.get().value)
+        if delivered is not STARTED:
+            self.monitor.delivered(delivered)
+
     def _deliver_on_own_thread(self, cell: ActorCell) -> Any:
         """Deliver with the store's per-thread state of ``cell``'s (simulated) thread.
 
@@ -243,16 +261,18 @@ class Actions:
 
     # -- between two steps, and outside activity -----------------------------------------------
 
-    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> None:
+    def _between_steps(self, runner: int, job: JobRecord, step: Any) -> bool:
         """A runner is between two steps: the chooser may run other actions first.
 
         Option 0 (go on with the runner) is the canonical choice, so a failing
         interleaving shrinks toward steps that run back to back. The runner's cell is
         busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
-        where it paused.
+        where it paused. Returns whether a stop for ``job`` came meanwhile: the runner
+        then ends it before ``step``, which does not run.
         """
         paused = False
-        here = self.runtime.delivering[-1].name  # the paused runner, e.g. runner-0#2
+        cell = self.runtime.delivering[-1]
+        here = cell.name  # the paused runner, e.g. runner-0#2
         while True:
             options = self._options(nested=True)
             if not options:
@@ -262,9 +282,12 @@ class Actions:
             else:
                 choice = self._chooser.choose(len(options) + 1)
             if choice == 0:
+                lane = getattr(cell.inbox, "lane", ())
+                stopping = any(getattr(stop, "job_id", None) == job.id for stop in lane)
                 if paused:
-                    self._record(here, "go on", job.id, f"at {step.name!r}")
-                return
+                    said = "stops before" if stopping else "at"
+                    self._record(here, "go on", job.id, f"{said} {step.name!r}")
+                return stopping
             if not paused:
                 paused = True
                 self._record(here, "pause", job.id, f"before {step.name!r}")

@@ -138,7 +138,7 @@ class CrashPoints:
         """The stalled worker runs its step's task on its own copy; its save is fenced."""
         self.ghosts.remove(ghost)
         job, step = ghost.job, ghost.step
-        self.record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} again")
+        self.record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} late")
         wf = self._workflow(job.workflow, job.version)
         outer = delivering()
         set_delivering(self._runtime.foreign)

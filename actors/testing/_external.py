@@ -61,7 +61,11 @@ class Submission:
 
     @property
     def job_id(self) -> str | None:
-        """The case id once admitted."""
+        """The case id once admitted.
+
+        ``None`` while the producer waits for a slot, or after a refusal: give
+        ``schedule(..., job_id=...)`` to know it beforehand.
+        """
         return self.handle.job_id if self.handle is not None else None
 
     @property
@@ -300,6 +304,13 @@ class External:
     @while_open
     def cancel(self, job_id: str) -> DeterministicFuture[CancelOutcome]:
         """Ask the Scheduler to cancel ``job_id``; returns the future of its ``CancelOutcome``."""
+        if job_id is None:  # cancel(sub.job_id) of a submission not admitted yet
+            msg = (
+                "Harness.cancel(job_id) got None: a submission's job_id is None until its "
+                "case is admitted (its producer still waits for a slot, or was refused); "
+                "name the case with h.schedule(..., job_id='...') and cancel that id"
+            )
+            raise TypeError(msg)
         need_str(job_id, "Harness.cancel(job_id)")
         future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
         future.about = f"the outcome of cancel({job_id!r})"

@@ -119,7 +119,9 @@ class Failures:
         """
         if error is self.failure or not isinstance(error, Exception):
             return
-        error.add_note(self._describe_failure("raised in this harness run:", with_state=False))
+        note = self._describe_failure("raised in this harness run:", with_state=False)
+        if note not in getattr(error, "__notes__", ()):  # a with block inside replay()
+            error.add_note(note)
 
     def _describe_failure(self, headline: str, *, with_state: bool) -> str:
         state = None

@@ -332,13 +332,15 @@ class StepHook:
         self.delivery_steps = 0
         self.ran: list[str] = []
         """Names of the steps the delivery under way ran (its trace entry lists them)."""
-        self.between: Callable[[int, JobRecord, Any], None] | None = None
-        """Called between two steps of one delivery: the harness's choice point there."""
+        self.between: Callable[[int, JobRecord, Any], bool] | None = None
+        """Called between two steps of one delivery: the harness's choice point there.
+
+        Returns whether the runner now stops before the step (a ``StopJob`` came for it).
+        """
 
     def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
         """Before ``runner`` runs ``step`` of ``job``."""
         self.delivery_steps += 1
-        self.ran.append(step.name)
         if self.delivery_steps > self.cap:
             # A loop without a parking step never leaves the runner's delivery; stop it
             # with a BaseException, which pykka does not take for an actor's failure.
@@ -347,11 +349,17 @@ class StepHook:
                 f"delivery (at {step.name!r}): a loop that never waits or splits?"
             )
             raise SpinError(msg)
+        stopping = False
         if self.between is not None and self.delivery_steps > 1:
             # The runner's thread could be switched out here: let the chooser run others.
-            self.between(runner, job, step)
+            stopping = bool(self.between(runner, job, step))
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)
+        # The trace lists the steps the delivery ran: not one the runner stops before
+        # (a cancel that came meanwhile), dies before, or stalls in (its task runs when
+        # the stalled worker wakes, an entry of its own).
+        if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
+            self.ran.append(step.name)
         if crash is None:
             return
         if crash.point == "before_save":

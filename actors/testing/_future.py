@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pykka
+from pykka import messages as pykka_messages
 
 from actors.testing._errors import Deadlock
 from actors.testing._report import describe_message
@@ -95,8 +96,17 @@ class DeterministicFuture(pykka.Future[T]):
         return f"<DeterministicFuture {state}: {self.describe()}>"
 
 
+_PROXIES = (pykka_messages.ProxyCall, pykka_messages.ProxyGetAttr, pykka_messages.ProxySetAttr)
+
+
 def _message(message: Any) -> str:
-    """An asked message in a headline: the engine's by type and job, a user's by its repr."""
+    """An asked message in a headline: the engine's by type and job, a user's by its repr.
+
+    A proxy's call is named as the trace names it (``level('x')``), not by the repr of
+    pykka's message, which ``reprlib`` cuts to ``ProxyCall(att...,), kwargs={})``.
+    """
+    if isinstance(message, _PROXIES):
+        return describe_message(message)[2]
     if type(message).__module__ != "actors.messages":
         return reprlib.repr(message)
     action, job, _ = describe_message(message)

@@ -82,10 +82,12 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0
         )
     if kind == _FAILED:
         return name, job.id, f"runner {message.runner}"
+    if kind == _ENDED:  # how it ended: a cancelled loser and a finished winner differ
+        return name, job.id, f"{job.state.value} at {job.step!r}"
     return name, job.id, f"at {job.step!r}" if job.step else ""
 
 
-_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _OTHER = range(8)
+_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _ENDED, _OTHER = range(9)
 _KINDS: dict[type, int] = {}
 """How ``describe_message`` describes each message class (found once per class)."""
 
@@ -98,6 +100,7 @@ def _kind(cls: type) -> int:
         (m.SpawnBranch, _SPAWN),
         (m.BranchArrived, _ARRIVED),
         (m.RunnerFailed, _FAILED),
+        (m.JobEnded, _ENDED),
         (pykka_messages.ProxyCall, _PROXY),
         (pykka_messages.ProxyGetAttr, _PROXY),
         (pykka_messages.ProxySetAttr, _PROXY),

@@ -52,6 +52,15 @@ class Recorder:
         """
         at, actor, action, job, detail = self._raw[index]
         self._raw[index] = (at, actor, action, job, (detail, steps))
+        if index < len(self._entries):  # read already, while the delivery went on
+            self._entries[index] = _entry(*self._raw[index])
+
+    def _note_outcome(self, index: int, outcome: str) -> None:
+        """Add to entry ``index`` (an event's delivery) what the Scheduler did with it."""
+        at, actor, action, job, detail = self._raw[index]
+        self._raw[index] = (at, actor, action, job, f"{detail} -> {outcome}")
+        if index < len(self._entries):  # read already, while the delivery went on
+            self._entries[index] = _entry(*self._raw[index])
 
 
 def _entry(index: int, actor: str, action: str, job: str | None, detail: Any) -> TraceEntry:

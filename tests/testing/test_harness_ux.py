@@ -185,6 +185,18 @@ def test_a_blocked_producer_whose_job_id_was_taken_meanwhile_is_refused():
         assert admitted.result().state is JobState.DONE
 
 
+def test_cancelling_a_submission_not_admitted_yet_says_why_its_id_is_none():
+    # A blocked producer's case has no id yet: cancel(sub.job_id) was a bare "must be a
+    # non-empty str, got NoneType None".
+    with Harness([order_flow], seed=3, capacity=1) as h:
+        h.schedule("order", {})
+        blocked = h.schedule("order", {})
+        assert blocked.blocked and blocked.job_id is None
+        with pytest.raises(TypeError, match="job_id is None until its case is admitted"):
+            h.cancel(blocked.job_id)  # type: ignore[arg-type]
+        h.finish()
+
+
 def test_fault_plans_refuses_one_point_name_given_as_a_str():
     with pytest.raises(TypeError, match=r"points=\('before_save',\).*before_step, before_save"):
         strategies.fault_plans(points="before_save")  # type: ignore[arg-type]
@@ -234,7 +246,8 @@ METHOD_MISTAKES = {
     "at(1, 42)": (lambda h: h.at(1, 42), TypeError, r"at\(action, fn\): fn must be callable"),
     "receive_event(123)": (lambda h: h.receive_event(123),
                            TypeError, r"receive_event\(correlation_id\) must be a non-empty str"),
-    "cancel(None)": (lambda h: h.cancel(None), TypeError, r"cancel\(job_id\) must be"),
+    "cancel(None)": (lambda h: h.cancel(None), TypeError, r"cancel\(job_id\) got None: a sub"),
+    "cancel(17)": (lambda h: h.cancel(17), TypeError, r"cancel\(job_id\) must be"),
     "check_invariant(7)": (lambda h: h.check_invariant(7),
                            ValueError, r"the invariants are 1 to 6, got 7"),
     "run_until_quiescent(max_steps=-1)": (lambda h: h.run_until_quiescent(max_steps=-1),
@@ -332,6 +345,26 @@ def test_a_deadlock_waiting_on_an_ask_names_the_actor_and_the_message():
     headline = str(caught.value).splitlines()[0]
     assert "DeterministicFuture" not in headline
     assert "clerk's reply to {'again': 'hello'} is unresolved" in headline
+
+
+class Desk(pykka.ThreadingActor):
+    """Asks itself through its proxy while handling a call: a one-actor deadlock."""
+
+    def reserve(self, sku):
+        return self.actor_ref.proxy().level(sku).get()
+
+    def level(self, sku):
+        return 3
+
+
+def test_a_deadlock_waiting_on_a_proxy_call_names_the_call():
+    # pykka's ProxyCall has a long repr, which reprlib cut to "ProxyCall(att...,), kwargs={})".
+    with Harness([order_flow], seed=1) as h:
+        desk = h.actor(Desk)
+        with pytest.raises(Deadlock) as caught:
+            desk.proxy().reserve("sku-1").get()
+    headline = str(caught.value).splitlines()[0]
+    assert "desk's reply to level('sku-1') is unresolved" in headline, headline
 
 
 def test_fail_raises_invariant_violation_with_the_seed():

@@ -2,7 +2,9 @@
 
 What docs/how-to/test-with-the-harness.md says: with ``print_blob=True`` the failure
 report carries a ``@reproduce_failure(version, blob)`` decorator, and the test under it
-runs that failing example again, interleaving included, with no example database.
+runs that failing example again, interleaving included, with no example database. And a
+test's own check failing inside a ``with Harness(...)`` block names the seed to replay it,
+even one the harness picked itself.
 """
 
 from __future__ import annotations
@@ -69,3 +71,35 @@ def test_a_printed_blob_replays_the_failing_interleaving():
     with pytest.raises(AssertionError, match="lost update"):
         replayed()
     assert traces == [failing]
+
+
+_SEED = re.compile(r"^seed: (\d+) \(replay: Harness\(\.\.\., seed=\1\)", re.MULTILINE)
+
+
+def test_a_check_failing_in_a_with_block_names_the_seed_the_harness_picked():
+    # No seed given: the harness picks one. The test's own assert, raised inside the
+    # block, gets the seed (and the trace tail) as a note, and that seed replays it.
+    traces = []
+    for _ in range(50):
+        stock["count"] = 0
+        try:
+            with Harness([count_flow], runners=2) as h:
+                h.schedule("count", {})
+                h.finish()
+                traces.append([str(e) for e in h.trace])
+                assert stock["count"] == 2, "lost update"
+        except AssertionError as exc:
+            failure = exc
+            break
+    else:
+        pytest.fail("50 seeds never lost the update")
+    notes = "\n".join(getattr(failure, "__notes__", []))
+    seed = _SEED.search(notes)
+    assert seed is not None, notes
+    assert notes.count("raised in this harness run:") == 1
+    stock["count"] = 0
+    with Harness([count_flow], runners=2, seed=int(seed.group(1))) as again:
+        again.schedule("count", {})
+        again.finish()
+    assert [str(e) for e in again.trace] == traces[-1]
+    assert stock["count"] != 2
