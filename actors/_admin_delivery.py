@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admin_model import ActionResult, CaseBusyError
 from actors._errors import StoreError
 from actors._job import FINAL_STATES
+from actors._requests import NOT_HELD
 from actors.stores._admin_types import OPERATOR_STAMP, Held
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ class ActionDelivery:
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
             if result is not None:
                 return result
-            # The holder's lease ran out before it took the request: make the change here.
+            # The holder's lease ran out before it took the request, or the case left it:
+            # make the change here, or hand it to the case's new holder.
 
     def _request(
         self,
@@ -121,7 +123,8 @@ class ActionDelivery:
     ) -> ActionResult | None:
         """Hand the action to the worker holding the case and wait for what it did.
 
-        ``None`` when the request was withdrawn because the lease ran out first.
+        ``None`` when the request was withdrawn because the lease ran out first, or the
+        worker found the case was no longer its own.
         """
         store = self.store
         if not store.shared:
@@ -136,6 +139,11 @@ class ActionDelivery:
                 assert request is not None
                 if request.done_at is not None and request.outcome is not None:
                     worker = request.taken_by or held.owner
+                    if request.outcome == NOT_HELD and time.monotonic() < deadline + self.timeout:
+                        # The case left that worker between the post and its poll (its
+                        # lease lapsed and another took it): nothing was done, so the
+                        # action goes to wherever the case is now.
+                        return None
                     return self.result(
                         action,
                         job_id,

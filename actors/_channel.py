@@ -47,9 +47,12 @@ class WorkChannel:
         self.drain_requested = False  # runners report going idle while shutdown drains
         self._watch = _Watched()
 
-    def put(self, job: JobRecord) -> int | None:
-        """Make ``job`` ready. Returns the idle runner it was handed to (tell it), if any.
+    def put(self, job: JobRecord) -> list[tuple[int, JobRecord]]:
+        """Make ``job`` ready. Returns the ``(runner, job)`` pairs to tell: idle runners given work.
 
+        That is ``job`` itself, handed to an idle runner, or (for a job taken over) the
+        watched jobs whose turn came, which may be others than ``job`` (a solo job goes
+        first; jobs held back while one ran alone go as soon as it has stored its try).
         The record is handed over: the caller writes nothing on it until it comes back,
         in its runner's report or from ``withdraw``.
         """
@@ -58,16 +61,18 @@ class WorkChannel:
             if job.taken_over:  # counts a try before it runs: see _Watched
                 job.state = JobState.READY
                 self._watch.add(job)
-                started = self._watched_for_idle()
-                return None if started is None else started[0]
+                started = []
+                while (pair := self._watched_for_idle()) is not None:
+                    started.append(pair)
+                return started
             if self._idle and not self._watch.holding:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
                 self.running[job.id] = (runner, job)
-                return runner
+                return [(runner, job)]
             job.state = JobState.READY
             self._ready.append(job)
-            return None
+            return []
 
     def take(self, runner: int, finished: JobRecord | None = None) -> JobRecord | None:
         """The next job for ``runner``; ``None`` parks the runner as idle.

@@ -92,12 +92,13 @@ class Crew:
         The record is handed over: the Scheduler touches it again once it comes back.
         """
         self._out.add(job.id)
-        runner = self._channel.put(job)
-        if runner is not None:
+        # The runners to tell, each with the job the channel started on it: for a job
+        # taken over, that may be another watched job whose turn came first.
+        for runner, started in self._channel.put(job):
             if self._held is not None:
-                self._held.append((runner, job))
+                self._held.append((runner, started))
             else:
-                self._hand(runner, job)
+                self._hand(runner, started)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
 from actors._engine import job_log
+from actors._outcomes import EventOutcome
 from actors.stores._admin_types import HistoryRow
 
 if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._admin_types import Request
 
-__all__ = ["act_for_mediator", "serve_requests"]
+__all__ = ["NOT_HELD", "act_for_mediator", "serve_requests"]
 
 logger = logging.getLogger("actors")
+
+NOT_HELD = EventOutcome.ELSEWHERE.value
+"""A request's outcome when its worker no longer held the case: nothing was done."""
 
 
 def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
@@ -69,7 +73,10 @@ def act_for_mediator(scheduler: Any, store: Store, request: Request) -> str:
 
 def _carry_out(scheduler: Any, request: Request) -> str:
     if request.kind == "cancel":
-        return str(scheduler._on_cancel(m.CancelJob(request.job_id)).value)
+        cancelled = scheduler._on_cancel(m.CancelJob(request.job_id))
+        # None: the case is not this worker's any more (taken over since the request was
+        # posted); the Admin that waits for the outcome hands the action on.
+        return NOT_HELD if cancelled is None else str(cancelled.value)
     if request.kind == "event":
         cid, data, fault = request.payload  # [correlation id, data, fault], as posted
         return str(scheduler._on_event(m.DeliverEvent(str(cid), data, bool(fault))).value)

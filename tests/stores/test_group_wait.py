@@ -108,7 +108,7 @@ def test_the_channel_counts_as_work_what_leads_to_a_slice():
     assert channel.busy()
     gate.release()
     job = JobRecord(id="j", case_id="j", workflow="w", version=1, step="s", data={})
-    assert channel.put(job) is None  # ready, no runner idle
+    assert channel.put(job) == []  # ready, no runner idle
     assert channel.busy()
     assert channel.take(0) is job  # running
     assert channel.busy()
