@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from actors._cli import main
+from actors._job import JobRecord
 from actors.stores._schema import MIGRATIONS
 
 
@@ -174,3 +176,97 @@ def test_a_store_opened_on_a_schema_newer_than_it_knows_warns(tmp_path: Path, ca
         open_store(url).close()
     said = [r.getMessage() for r in caplog.records if r.name == "actors.stores"]
     assert any("schema is version 99, newer than this release" in m for m in said), said
+
+
+def _breaking_newer(conn: Any, mark: str = "?") -> None:
+    """A newer release's rows: a migration older releases must not write past, then another."""
+    conn.execute(
+        "INSERT INTO schema_version (version, description, applied_at, breaks_older) "
+        f"VALUES (98, {mark}, 0, 1), (99, 'an index', 0, 0)",
+        ("arrivals kept elsewhere",),
+    )
+
+
+def test_a_schema_past_a_migration_older_releases_must_not_write_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Every opening refuses it, the workers' and the commands', and writes nothing."""
+    import sqlite3
+
+    from actors import Mediator, Sequential, Workflow
+    from actors._errors import StoreError
+    from actors.stores import open_store
+
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    store.create_many([JobRecord("c1", "c1", "w", 1, "a", {})])
+    store.close()
+    with sqlite3.connect(path) as conn:
+        _breaking_newer(conn)
+    words = (
+        "has schema version 99, and its migration 98 (arrivals kept elsewhere) changed the "
+        "tables in a way releases before it must not write: this release of actors knows "
+        f"schema {MIGRATIONS[-1].version}. Nothing was written"
+    )
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match=re.escape(words)):
+            open_store(url, read_only=read_only)
+    flow = Workflow("w", [Sequential("a", lambda d: None)], start="a")
+    with pytest.raises(StoreError, match=re.escape(words)):
+        Mediator([flow], store=url)
+    for command in (["db", "upgrade"], ["status"], ["jobs", "list"], ["jobs", "retry", "c1"]):
+        result = CliRunner().invoke(main, [*command, "--store", url])
+        assert result.exit_code != 0, (command, result.output)
+        assert words in result.output, (command, result.output)
+        assert "Traceback" not in result.output
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT state, data FROM jobs").fetchall() == [("ready", "{}")]
+
+
+def test_a_postgres_schema_past_a_breaking_migration_is_refused(pg_server: Any) -> None:
+    import psycopg
+
+    from actors._errors import StoreError
+    from actors.stores import open_store
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_breaking_newer"')
+        conn.execute('CREATE DATABASE "actors_breaking_newer"')
+    url = pg_server.get_uri("actors_breaking_newer")
+    open_store(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        _breaking_newer(conn, "%s")
+    for read_only in (False, True):
+        with pytest.raises(StoreError, match="its migration 98 \\(arrivals kept elsewhere\\)"):
+            open_store(url, read_only=read_only)
+    with psycopg.connect(url, autocommit=True) as conn:  # an ordinary newer one runs on
+        conn.execute("UPDATE schema_version SET breaks_older = 0")
+    open_store(url).close()
+
+
+def test_a_store_of_schema_14_upgrades_and_records_what_older_releases_may_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    import actors.stores._schema as schema
+    from actors.stores import open_store
+
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    assert MIGRATIONS[14].version == 15
+    monkeypatch.setattr(schema, "MIGRATIONS", MIGRATIONS[:14])
+    open_store(url).close()  # as the release before left it
+    monkeypatch.undo()
+    with sqlite3.connect(path) as conn:
+        assert "breaks_older" not in {
+            r[1] for r in conn.execute("PRAGMA table_info(schema_version)")
+        }
+    upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "applied 15:" in upgraded.output
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT version, breaks_older FROM schema_version").fetchall()
+    assert rows == [(v, 0) for v in range(1, MIGRATIONS[-1].version + 1)]
+    open_store(url).close()
