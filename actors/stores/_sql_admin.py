@@ -41,6 +41,12 @@ _ADMIN_SELECT = (
 )
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# The rows of a pruned case's jobs kept outside ``jobs``, by the column naming the job.
+_CASE_ROWS = (
+    ("step_history", "job_id"),
+    ("join_arrivals", "parent_id"),
+    ("join_counts", "parent_id"),
+)
 
 
 def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
@@ -290,8 +296,8 @@ class SqlAdmin:
     def prune_cases(self, finished_before: float) -> tuple[int, int]:
         """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone.
 
-        Their step history and requests go with them. A case with any job still
-        unfinished is kept, however old its root.
+        Their step history, requests and join arrivals go with them. A case with any
+        job still unfinished is kept, however old its root.
         """
         # The roots are locked as they are picked (PostgreSQL; SQLite's BEGIN IMMEDIATE
         # locks the file): an operator's change to such a case (a retry reopens its root)
@@ -308,11 +314,14 @@ class SqlAdmin:
             roots = [row[0] for row in execute(pick, (finished_before, finished_before)).fetchall()]
             jobs = 0
             for chunk, marks in in_lists(roots):
-                execute(
-                    "DELETE FROM step_history WHERE job_id IN "
-                    f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
-                    chunk,
-                )
+                # Every job of the case may have split (a branch splits again), and each
+                # split's arrivals are keyed by the job that split.
+                for table, key in _CASE_ROWS:
+                    execute(
+                        f"DELETE FROM {table} WHERE {key} IN "
+                        f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
+                        chunk,
+                    )
                 execute(f"DELETE FROM job_requests WHERE case_id IN ({marks})", chunk)
                 jobs += int(execute(f"DELETE FROM jobs WHERE case_id IN ({marks})", chunk).rowcount)
             return len(roots), jobs

@@ -185,6 +185,26 @@ def test_cancel_and_event_while_a_live_worker_holds_the_case_go_through_it(url):
             assert admin.jobs().items == []
 
 
+def test_a_prune_deletes_the_join_arrivals_of_the_cases_it_deletes(url, make_sql_store):
+    def join_rows():
+        return [
+            make_sql_store.raw(f"SELECT parent_id FROM {table} ORDER BY parent_id")
+            for table in ("join_arrivals", "join_counts")
+        ]
+
+    with worker(url) as mediator:
+        done = mediator.schedule("order", {}, job_id="o1")
+        mediator.schedule("order", {}, job_id="o2")
+        with Admin(url) as admin:
+            wait_until(lambda: all(admin.job(i).step == "ask" for i in ("o1", "o2")))
+            assert admin.send_event("o1/ask", 1).outcome == "delivered"
+            assert done.result(timeout=TIMEOUT).state is JobState.DONE
+            assert join_rows() == [[("o1",), ("o1",), ("o2",), ("o2",)], [("o1",), ("o2",)]]
+            assert admin.prune(0).cases == 1
+            # The unfinished case keeps its arrivals; nothing of the pruned one is left.
+            assert join_rows() == [[("o2",), ("o2",)], [("o2",)]]
+
+
 def test_cancel_and_event_with_no_worker_change_the_store_and_a_worker_resumes(url):
     with worker(url) as mediator:
         mediator.schedule("order", {}, job_id="o1")
