@@ -37,6 +37,9 @@ from actors.admin import Admin, CaseNode, CaseTree, HistoryEntry, JobInfo
 __all__ = ["parse_age", "print_history", "print_tree"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# The most history entries drawn as a table: a job that loops keeps a row per save on a
+# SQL store, and rich draws about 1,500 rows a second (``--json`` gives every one).
+HISTORY_SHOWN = 1_000
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
@@ -271,7 +274,19 @@ def _at(value: float | None) -> str:
 
 
 def print_history(job_id: str, entries: list[HistoryEntry]) -> None:
-    """The job's history as a table; one entry per line where the table does not fit."""
+    """The job's history as a table; one entry per line where the table does not fit.
+
+    Past ``HISTORY_SHOWN`` entries, only the most recent are drawn, after a line that
+    says how many earlier ones were left out.
+    """
+    if len(entries) > HISTORY_SHOWN:
+        left_out = (
+            f"{len(entries) - HISTORY_SHOWN:,} earlier entries of job {job_id} not shown: "
+            f"the most recent {HISTORY_SHOWN:,} of {len(entries):,} follow "
+            "(--json lists every one)"
+        )
+        table_console().print(Text(left_out, style="italic"))  # an id is no markup
+        entries = entries[-HISTORY_SHOWN:]
     table = Table(title=f"History of job {job_id}")
     # Names (copied into the next command, as ids from ``jobs list``), attempts, times and
     # states stay whole on one line; only the free text (what, error) folds.

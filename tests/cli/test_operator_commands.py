@@ -23,7 +23,15 @@ from bounds import TIMEOUT, wait_until
 from cli_support import write_module
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
+from actors import (
+    ExclusiveChoice,
+    JobState,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    Workflow,
+    _cli_jobs,
+)
 from actors._cases import ID_RULE
 from actors._cli import main
 from actors._cli_jobs import parse_age
@@ -359,6 +367,38 @@ def test_jobs_show_history_keeps_each_entry_on_one_line_in_a_pipe(tmp_path: Path
     assert len(entries) == 2, result.output  # created, and its run
     assert all(WORKER in line for line in entries), result.output  # each whole on its line
     assert "created" in entries[0] and "done" in entries[1], result.output
+
+
+def test_jobs_show_history_draws_the_most_recent_entries_of_a_long_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job that loops keeps a row per save: 20,000 of them took 13 s and 150 MiB to draw."""
+    monkeypatch.setattr(_cli_jobs, "HISTORY_SHOWN", 4, raising=False)
+    store = f"sqlite:///{tmp_path / 'loop.db'}"
+    flow = Workflow(
+        "loop",
+        start="turn",
+        steps=[
+            Sequential("turn", lambda d: d.update(n=d["n"] + 1), next="again"),
+            ExclusiveChoice("again", spec=lambda d: d["n"] < 5, if_true="turn", if_false="end"),
+            Sequential("end", lambda d: None),
+        ],
+    )
+    with Mediator([flow], store=store) as mediator:
+        mediator.schedule("loop", {"n": 0}, job_id="o1").result(timeout=TIMEOUT)
+    with Admin(store) as admin:
+        entries = admin.history("o1")
+    show = ["jobs", "show", "o1", "--history", "--store", store]
+    result = CliRunner().invoke(main, show, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    left_out = len(entries) - 4
+    assert f"{left_out} earlier entries of job o1 not shown: the most recent 4 of" in result.output
+    table = result.output[result.output.index("History of job o1") :].splitlines()
+    drawn = [line for line in table if "│" in line]
+    assert len(drawn) == 4, result.output
+    assert "end" in drawn[-1] and "done" in drawn[-1], result.output
+    every = json.loads(CliRunner().invoke(main, [*show, "--json"]).output)["history"]
+    assert len(every) == len(entries) > 4
 
 
 def test_prune_needs_a_unit_and_a_sane_age_and_deletes_nothing_otherwise(url: str) -> None:
