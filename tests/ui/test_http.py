@@ -28,7 +28,7 @@ from actors import (
 )
 from actors._cli import main
 from actors.stores import open_store
-from actors.ui import create_app
+from actors.ui import _case_page, create_app
 from actors.ui._reads import Reader
 
 LOCAL = "http://127.0.0.1:8400"
@@ -315,6 +315,23 @@ def test_a_wide_case_is_listed_within_bounds_and_a_branch_leads_to_its_case(tmp_
         assert moved.status_code == 303 and moved.headers["location"].endswith("/cases/wide-1")
     finally:
         store.close()
+
+
+def test_a_long_history_draws_its_most_recent_entries(store, monkeypatch):
+    """A job that loops keeps a row per save: 20,000 made a 6.7 MB page, 0.8 s a refresh."""
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    timeline = re.compile(r'<ol class="timeline">(.*?)</ol>', re.S)
+    whole = web.get(f"/cases/{FAULTED}").text
+    every = timeline.search(whole).group(1).count("<li ")
+    assert every > 3
+    assert "The most recent" not in whole
+    monkeypatch.setattr(_case_page, "HISTORY_ENTRIES", 3, raising=False)
+    page = web.get(f"/cases/{FAULTED}").text
+    assert timeline.search(page).group(1).count("<li ") == 3
+    assert f"The most recent 3 of {every} entries" in page
+    # The entries drawn are the last ones, timed from the case's first entry.
+    last = re.findall(r'<span class="at"[^>]*>([^<]*)</span>', whole)
+    assert re.findall(r'<span class="at"[^>]*>([^<]*)</span>', page) == last[-3:]
 
 
 def test_the_search_box_opens_a_case_by_its_id_or_a_branch_id(store):
