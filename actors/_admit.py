@@ -102,8 +102,11 @@ class Admissions:
             if named and self._c.store.get(job_id) is not None:
                 msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
                 raise JobExistsError(msg)
-            # One timeout for the whole call: what waiting for the id took is spent.
-            evicted = self._c.gate.reserve(timeout=_left(timeout, began), block=block)
+            # One timeout for the whole call: what waiting for the id took is spent. (Only
+            # then: a harness's wait for a slot is in virtual time, which the real time
+            # this call took so far must not shorten.)
+            left = timeout if claim is None else _left(timeout, began)
+            evicted = self._c.gate.reserve(timeout=left, block=block)
             reserved = True
             if evicted is not None:
                 self._tell(JobShed(evicted))
@@ -151,9 +154,8 @@ class Admissions:
         began = time.monotonic()
         claim = self._ids.take(named, block=block, timeout=timeout) if named else None
         try:
-            return self._admit_batch(
-                wf, items, timeout=_left(timeout, began), block=block, job_ids=job_ids
-            )
+            left = timeout if claim is None else _left(timeout, began)
+            return self._admit_batch(wf, items, timeout=left, block=block, job_ids=job_ids)
         finally:
             if claim is not None:
                 self._ids.give_back(named, claim)

@@ -54,6 +54,30 @@ def test_a_task_waiting_for_room_only_its_own_runner_could_free_is_a_deadlock() 
 
 
 def test_with_a_timeout_it_is_mailbox_full_after_that_much_virtual_time() -> None:
+    _full_after_five_virtual_seconds()
+
+
+def test_the_real_time_a_schedule_call_takes_does_not_shorten_its_virtual_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The call's own work took real time (a busy machine): its 5 s wait ended at 4.99994."""
+    import actors._admit
+
+    class Slow:
+        """A machine where each look at the monotonic clock finds a second gone."""
+
+        def __init__(self) -> None:
+            self.now = 0.0
+
+        def monotonic(self) -> float:
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr(actors._admit, "time", Slow())
+    _full_after_five_virtual_seconds()
+
+
+def _full_after_five_virtual_seconds() -> None:
     holder: dict[str, Mediator] = {}
 
     def fan_out(data: dict[str, Any]) -> None:
