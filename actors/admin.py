@@ -5,7 +5,10 @@ action on a case no live worker holds is made in the store in one transaction th
 takes the case (fencing out a worker whose lease has expired) and leaves it free for
 the next worker to claim; an action on a case a live worker holds is handed to that
 worker as a request it carries out itself on its next poll, so the engine is never
-raced. Every action is recorded in the job's history with the operator's name.
+raced. Every action is recorded in the job's history with the operator's name. An
+action on an id the store holds no job by (``retry``, ``cancel``, ``send_event`` for
+``JOB/...``) raises ``JobNotFoundError`` naming it and the store: an operator's typo is
+an error here, where ``Mediator.receive_event`` answers ``unknown`` to a stray event.
 
     from actors.admin import Admin
 
@@ -310,7 +313,8 @@ class Admin:
 
         ``correlation_id`` is ``JOB/STEP`` for a ``RequestReaction`` and
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
-        value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``.
+        value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``
+        (JOB waits on no such id). ``JobNotFoundError`` if the store holds no job JOB.
         """
         if not isinstance(correlation_id, str):
             msg = f"a correlation id is a str, got {type(correlation_id).__name__}"

@@ -532,3 +532,18 @@ def test_a_request_whose_outcome_is_never_read_says_it_may_still_be_carried_out(
                 StoreError, match=r"may still be carried out: see `actors jobs show o1"
             ):
                 admin.cancel("o1")
+
+
+def test_an_action_on_an_id_no_job_has_names_it_and_changes_nothing(url):
+    """An operator's typo is an error (``Mediator.receive_event`` answers ``unknown``)."""
+    from actors._errors import JobNotFoundError
+
+    with Admin(url, operator="dave") as admin:
+        for act in (
+            lambda: admin.send_event("order-71/ask", {"ok": True}),
+            lambda: admin.cancel("order-71"),
+            lambda: admin.retry("order-71"),
+        ):
+            with pytest.raises(JobNotFoundError, match="no job 'order-71' in "):
+                act()
+        assert admin.jobs().items == []
