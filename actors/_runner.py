@@ -273,7 +273,13 @@ class Runner(pykka.Actor):
             if lane and (why := self._stop_asked(job, lane)) is not None:
                 return self._end.finish(job, JobState.CANCELLED, why)
             if stop.requested:  # a non-draining shutdown
-                return []  # saved after its last step; resumes from there on the next start
+                # Saved after its last step, it resumes from there on the next start; saved
+                # READY, not RUNNING, so no listing shows it running on a stopped worker.
+                if job.state is JobState.RUNNING:
+                    job.state = JobState.READY
+                    with contextlib.suppress(Exception):  # the lease lost, the store gone
+                        store.save(job)
+                return []
             if leases.vouch and not leases.may_run(job):
                 # This worker cannot vouch that it still holds the case: no step starts.
                 return [m.LeaseUnvouched(self._index, job)]

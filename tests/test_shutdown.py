@@ -159,3 +159,47 @@ def test_a_stopping_worker_keeps_its_lease_while_a_step_runs_on(tmp_path: Any) -
         gate.opened.set()
         stopping.join(TIMEOUT)
     assert not stopping.is_alive()
+
+
+def test_a_job_a_non_draining_stop_leaves_mid_slice_is_stored_ready(tmp_path: Any) -> None:
+    """Its saves in the slice said RUNNING: listings showed it running on a stopped worker."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    running, release = threading.Event(), threading.Event()
+
+    def turn(data: dict[str, Any]) -> None:
+        data["n"] = data.get("n", 0) + 1
+        if data["n"] == 3:  # two saves of this slice are RUNNING by now
+            running.set()
+            assert release.wait(TIMEOUT)
+
+    names = "abcde"
+    loop = Workflow(
+        "chain",
+        [Sequential(n, turn, next=names[i + 1] if i < 4 else None) for i, n in enumerate(names)],
+        start="a",
+    )
+    m = Mediator([loop], store=url, runners=1)
+    handle = m.schedule("chain", {})
+    assert running.wait(TIMEOUT)
+    stopping = threading.Thread(target=m.shutdown, kwargs={"drain": False, "timeout": TIMEOUT})
+    stopping.start()
+    wait_until(lambda: m._engine.stop.requested, "the stop to be requested")
+    release.set()
+    stopping.join(TIMEOUT)
+    assert not stopping.is_alive()
+    store = open_store(url)
+    try:
+        job = store.get(handle.job_id)
+        assert job is not None
+        assert (job.state, job.step, job.data) == (JobState.READY, "d", {"n": 3})
+    finally:
+        store.close()
+    with Mediator([loop], store=url, runners=1) as again:  # and it resumes from there
+        assert again.shutdown(drain=True, timeout=TIMEOUT)
+    store = open_store(url)
+    try:
+        job = store.get(handle.job_id)
+        assert job is not None
+        assert (job.state, job.data) == (JobState.DONE, {"n": 5})
+    finally:
+        store.close()
