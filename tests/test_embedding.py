@@ -217,7 +217,7 @@ def test_a_request_step_after_the_engine_stopped_is_not_run_and_sends_nothing(
         m.shutdown()
     assert sent == []
     (job,) = m.store.unfinished()
-    assert (job.state, job.step) == (JobState.RUNNING, "ask")  # saved after "hold": resumes there
+    assert (job.state, job.step) == (JobState.READY, "ask")  # saved after "hold": resumes there
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
