@@ -21,7 +21,13 @@ from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._hook_guards import guarded, guarded_tracer
 from actors._leases_log import log_leases_held, own_leases
-from actors._mediator_options import check_hooks, check_options, wait_bound, warn_short_lease
+from actors._mediator_options import (
+    check_hooks,
+    check_options,
+    scheduler_busy,
+    wait_bound,
+    warn_short_lease,
+)
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
@@ -175,7 +181,7 @@ class Mediator:
         self._admissions = Admissions(config, self._scheduler.tell)
         if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
-            self._ask(m.GetStats())
+            self._ask(m.GetStats(), "Mediator()")
         self._gc_held = tune_gc
         if self._gc_held:
             _gc_pace.hold()
@@ -262,13 +268,17 @@ class Mediator:
         duplicate, late, for a finished job, or unknown (also logged). A payload follows
         the data rule of job data: one no store could keep raises ``CodecError`` (naming
         where the bad value sits) before anything is delivered, and the job still waits.
+        ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
+        holds its thread): the event is still queued and may yet be delivered.
         """
         payload = copy_data(event, self._engine.store.codec, "event payload")
         if not isinstance(correlation_id, str):
             kind = type(correlation_id).__name__
             msg = f"a correlation id is a str, got {kind} {correlation_id!r:.40}"
             raise TypeError(msg)
-        outcome: EventOutcome = self._ask(m.DeliverEvent(correlation_id, payload, fault))
+        outcome: EventOutcome = self._ask(
+            m.DeliverEvent(correlation_id, payload, fault), "Mediator.receive_event()"
+        )
         return outcome
 
     def cancel(self, job_id: str) -> CancelOutcome:
@@ -279,8 +289,10 @@ class Mediator:
         this Mediator does
         not run (a workflow version it does not serve, a case another worker holds) is
         cancelled as ``Admin.cancel`` does it: in the store, or by the worker holding it.
+        ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
+        holds its thread): the cancel is still queued and may yet be carried out.
         """
-        outcome: CancelOutcome | None = self._ask(m.CancelJob(job_id))
+        outcome: CancelOutcome | None = self._ask(m.CancelJob(job_id), "Mediator.cancel()")
         if outcome is not None:
             return outcome
         from actors.admin import Admin  # the operator's API builds on this one: no cycle
@@ -293,12 +305,16 @@ class Mediator:
     ) -> str:
         """Carry out an ``Admin``'s cancel or event and record it in the job's history."""
         request = Request(0, case_id, job_id, kind, payload, operator, time.time())
-        outcome: str = self._ask(m.OperatorAction(request))
+        outcome: str = self._ask(m.OperatorAction(request), f"an operator's {kind}")
         return outcome
 
     def stats(self) -> Stats:
-        """Queue depths, counters and the admission high-water mark."""
-        stats: Stats = self._ask(m.GetStats())
+        """Queue depths, counters and the admission high-water mark.
+
+        ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
+        holds its thread).
+        """
+        stats: Stats = self._ask(m.GetStats(), "Mediator.stats()")
         return stats
 
     def get_job(self, job_id: str) -> Job:
@@ -311,7 +327,7 @@ class Mediator:
 
     def _take_case(self, case_id: str) -> int:
         """Take case ``case_id`` now (an operator made it runnable again); jobs taken."""
-        taken: int = self._ask(m.TakeCase(case_id))
+        taken: int = self._ask(m.TakeCase(case_id), "taking a case back")
         return taken
 
     def shutdown(self, *, drain: bool = True, timeout: float | None = None) -> bool:
@@ -393,7 +409,7 @@ class Mediator:
     ) -> None:
         self.shutdown(drain=exc_type is None)
 
-    def _ask(self, message: Any) -> Any:
+    def _ask(self, message: Any, call: str) -> Any:
         if not self._scheduler.is_alive():
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
@@ -403,3 +419,5 @@ class Mediator:
         except pykka.ActorDeadError:  # a shutdown stopped it after the check above
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg) from None
+        except pykka.Timeout:  # pykka's own says only "30.0 seconds"
+            raise scheduler_busy(call, _ASK_TIMEOUT) from None

@@ -8,7 +8,7 @@ from typing import Any
 from actors._engine import job_log, logger
 from actors._seconds import seconds_problem
 
-__all__ = ["MAX_RUNNERS", "check_options", "warn_short_lease"]
+__all__ = ["MAX_RUNNERS", "check_options", "scheduler_busy", "warn_short_lease"]
 
 MAX_RUNNERS = 1024
 """The most runners: each is a thread (about 20 KB resident and 8 MiB of address space for
@@ -130,3 +130,17 @@ def check_hooks(store: Any, clock: Any, on_shed: Any, owner: Any = None) -> None
     if on_shed is not None and not callable(on_shed):
         msg = f"on_shed must be callable (it is told each shed job), got {type(on_shed).__name__}"
         raise TypeError(msg)
+
+
+def scheduler_busy(call: str, seconds: float) -> TimeoutError:
+    """The error for ``call`` when the Scheduler did not answer within ``seconds``.
+
+    The request stays in the Scheduler's inbox: the caller must not take the error for
+    a refusal, since an event or a cancel so timed out is carried out later.
+    """
+    msg = (
+        f"{call}: the Scheduler did not answer within {seconds:g}s (its thread is busy: "
+        "a slow on_shed or metrics hook, or a store that does not answer); the request "
+        "is still queued and may yet be carried out"
+    )
+    return TimeoutError(msg)

@@ -245,3 +245,45 @@ def test_a_hook_waiting_for_a_case_or_for_room_gets_a_clear_error_not_a_hang() -
     for name, call in [("unfinished case", "JobHandle.result()"), ("no room left", "schedule()")]:
         assert isinstance(said[name], RuntimeError), (name, said[name])
         assert call in str(said[name]) and "Scheduler thread" in str(said[name])
+
+
+def test_a_call_to_a_busy_scheduler_times_out_naming_the_call_and_what_holds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hook holding the Scheduler's thread made ``stats()`` raise pykka's bare ``Timeout``.
+
+    Its whole message was ``30.0 seconds``: not which call, nor why, nor that a
+    ``receive_event`` or ``cancel`` so refused is still queued and may yet be carried out.
+    """
+    from flows import Gate
+
+    from actors import FullMode
+
+    monkeypatch.setattr("actors._mediator._ASK_TIMEOUT", 0.2)
+    gate, in_hook, leave_hook = Gate(), threading.Event(), threading.Event()
+
+    def on_shed(job: Any) -> None:
+        in_hook.set()
+        assert leave_hook.wait(TIMEOUT)
+
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    with Mediator(
+        [flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST, on_shed=on_shed
+    ) as m:
+        m.schedule("slow", {})  # taken by the one runner, which waits in the gate
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("slow", {})  # queued: the mailbox is full
+        m.schedule("slow", {})  # evicts the queued one: the hook holds the Scheduler
+        assert in_hook.wait(TIMEOUT)
+        try:
+            for call, name in ((m.stats, "stats"), (lambda: m.cancel("x"), "cancel")):
+                with pytest.raises(TimeoutError) as caught:
+                    call()
+                said = str(caught.value)
+                assert said.startswith(f"Mediator.{name}(): the Scheduler did not answer")
+                assert "on_shed" in said
+                assert "may yet be carried out" in said
+        finally:
+            leave_hook.set()
+            gate.opened.set()
+        assert m.stats().shed == 1  # answered again once the hook returned
