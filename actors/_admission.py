@@ -82,6 +82,10 @@ class AdmissionGate:
         # ``ready()`` (``pykka.Timeout`` past the timeout, a deadlock if nothing can run).
         # A task that calls ``schedule()`` blocks so; a condition wait would hang for ever.
         self.drive: Callable[..., Any] | None = None
+        # The engine's runner count (set by the Mediator) and how many of its runners are
+        # inside a task waiting here: with all of them so, none can start a queued job.
+        self.runners = 0
+        self._runners_waiting = 0
         self._closed = False
         self.peak = 0
         self.waiting_producers = 0
@@ -139,7 +143,9 @@ class AdmissionGate:
                     evicted = [self._queue.popleft() for _ in range(short)]
                 elif self.mode is FullMode.BACKPRESSURE and block:
                     self._refuse_on_scheduler()
+                    runner = self._runner_waits(count)
                     self.waiting_producers += 1
+                    self._runners_waiting += runner
                     try:
                         ok = self._wait(
                             lambda: self._closed or self.used + count <= self.capacity,
@@ -148,6 +154,7 @@ class AdmissionGate:
                         )
                     finally:
                         self.waiting_producers -= 1
+                        self._runners_waiting -= runner
                     self._check_open()
                     if not ok:
                         raise MailboxFull(self._full(count, f"within {timeout:.3g}s"))
@@ -165,6 +172,27 @@ class AdmissionGate:
         engine = delivering.scheduler
         if engine is not None and engine.gate is self:
             refuse_on_scheduler(engine, "Mediator.schedule() into a full BACKPRESSURE mailbox")
+
+    def _runner_waits(self, count: int) -> int:
+        """1 if a task of this gate's engine is about to wait here (else 0).
+
+        With threads, ``MailboxFull`` at once when every other runner waits here too:
+        only a runner starting a queued job frees a slot, so the wait would never end.
+        (The harness reports the same wait as a ``Deadlock``.)
+        """
+        engine = delivering.engine
+        if engine is None or engine.gate is not self:
+            return 0
+        if self.drive is None and self._runners_waiting + 1 >= self.runners:
+            msg = (
+                f"admission mailbox full ({self.used} of {self.capacity} slots taken) and "
+                "no slot can free: schedule() was called in a task, "
+                f"and all {self.runners} runner(s) of this Mediator are inside tasks waiting "
+                "for a slot, so none is left to start a queued job (give the Mediator more "
+                "runners or capacity)"
+            )
+            raise MailboxFull(msg)
+        return 1
 
     def _wait(self, ready: Callable[[], bool], timeout: float | None, count: int) -> bool:
         """Wait, the lock held, until ``ready()``; ``False`` if ``timeout`` passed first."""

@@ -132,6 +132,7 @@ class Mediator:
         gate = AdmissionGate(capacity, full_mode)
         # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
         gate.drive = getattr(runtime, "drive_until", None)
+        gate.runners = runners
         check_hooks(store, clock, on_shed, owner)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(

@@ -258,3 +258,63 @@ def test_a_malformed_schedule_is_refused_when_it_is_made(
     """A told one has no one to raise to: a bad version stopped the Scheduler."""
     with pytest.raises(TypeError, match=problem):
         Schedule("double", {"n": 1}, **options)
+
+
+def _spawner(holder: dict[str, Any], children: int, both_in: threading.Barrier | None) -> Workflow:
+    """A parent whose task schedules ``children`` cases of ``leaf`` (``None``: refused)."""
+
+    def spawn(data: dict[str, Any]) -> None:
+        if both_in is not None:
+            both_in.wait()  # every runner is inside a parent's task
+        data["children"] = []
+        for _ in range(children):
+            try:
+                data["children"].append(holder["m"].schedule("leaf", {}).job_id)
+            except MailboxFull as full:
+                data["children"].append(None)
+                holder.setdefault("refusals", []).append(str(full))
+
+    return Workflow("parent", start="spawn", steps=[Sequential("spawn", spawn)])
+
+
+LEAF = Workflow("leaf", start="a", steps=[Sequential("a", lambda data: None)])
+
+
+def test_a_task_waiting_for_a_slot_only_its_own_runner_could_free_is_refused_not_hung() -> None:
+    """One runner, one slot: the task's second child waited for ever for the slot its first took.
+
+    Only a runner starting a queued job frees a slot, and the only runner was waiting.
+    """
+    holder: dict[str, Any] = {}
+    with Mediator([LEAF, _spawner(holder, 2, None)], runners=1, capacity=1) as m:
+        holder["m"] = m
+        parent = m.schedule("parent", {}).result(timeout=TIMEOUT)
+        first, second = parent.data["children"]
+        assert m.get_job(first).state in {JobState.READY, JobState.DONE}
+        assert second is None
+    assert holder["refusals"] == [
+        "admission mailbox full (1 of 1 slots taken) and no slot can free: schedule() was "
+        "called in a task, and all 1 runner(s) of this Mediator are inside tasks waiting for "
+        "a slot, so none is left to start a queued job (give the Mediator more runners or "
+        "capacity)"
+    ]
+
+
+def test_when_every_runner_waits_in_a_task_for_a_slot_the_last_is_refused_and_the_rest_go_on() -> (
+    None
+):
+    """Two runners, one slot, two parents of two children each, all inside their tasks at once.
+
+    Only the runner that would make every runner wait is refused; the other waits, gets the
+    slot its refused neighbour frees by going on, and nothing hangs.
+    """
+    holder: dict[str, Any] = {}
+    flows = [LEAF, _spawner(holder, 2, threading.Barrier(2, timeout=TIMEOUT))]
+    with Mediator(flows, runners=2, capacity=1) as m:
+        holder["m"] = m
+        handles = [m.schedule("parent", {}, timeout=TIMEOUT) for _ in range(2)]
+        parents = [handle.result(timeout=TIMEOUT) for handle in handles]
+        children = [c for p in parents for c in p.data["children"]]
+    assert all(p.state is JobState.DONE for p in parents)
+    assert 1 <= children.count(None) < len(children)
+    assert all("no slot can free" in said for said in holder["refusals"])
