@@ -24,6 +24,8 @@ from actors._leases_log import log_leases_held, own_leases
 from actors._mediator_options import (
     check_hooks,
     check_options,
+    check_unheld,
+    hold_store,
     scheduler_busy,
     wait_bound,
     warn_short_lease,
@@ -134,6 +136,7 @@ class Mediator:
         gate.drive = getattr(runtime, "drive_until", None)
         gate.runners = runners
         check_hooks(store, clock, on_shed, owner)
+        check_unheld(store, runtime)
         the_store = open_store(store) if isinstance(store, str) else store
         config = EngineConfig.build(
             workflows,
@@ -183,6 +186,7 @@ class Mediator:
         if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
             self._ask(m.GetStats(), "Mediator()")
+        hold_store(the_store, gate)
         self._gc_held = tune_gc
         if self._gc_held:
             _gc_pace.hold()

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 from actors._engine import job_log, logger
 from actors._seconds import seconds_problem
 
-__all__ = ["MAX_RUNNERS", "check_options", "scheduler_busy", "warn_short_lease"]
+__all__ = [
+    "MAX_RUNNERS",
+    "check_options",
+    "check_unheld",
+    "hold_store",
+    "scheduler_busy",
+    "warn_short_lease",
+]
 
 MAX_RUNNERS = 1024
 """The most runners: each is a thread (about 20 KB resident and 8 MiB of address space for
@@ -144,3 +152,29 @@ def scheduler_busy(call: str, seconds: float) -> TimeoutError:
         "is still queued and may yet be carried out"
     )
     return TimeoutError(msg)
+
+
+def check_unheld(store: Any, runtime: Any) -> None:
+    """``ValueError`` if ``store``, one no other worker may share, serves a running Mediator.
+
+    A Mediator on such a store resumes every unfinished job it holds: a second one would
+    run the first one's cases again, side by side. (Under the harness a crashed engine is
+    left as it was, and its restart on the same store is the point.)
+    """
+    if isinstance(store, str) or store.shared or getattr(runtime, "starts_synchronously", False):
+        return
+    gate = getattr(store, "_mediator_gate", None)
+    if gate is not None and not gate.closed:
+        msg = (
+            f"the store {store.url} serves another Mediator that is still running; a second "
+            "Mediator on it would resume that one's unfinished cases and run them again "
+            "beside it (only SQL stores take leases); shut the first one down, or give "
+            "each Mediator a store of its own"
+        )
+        raise ValueError(msg)
+
+
+def hold_store(store: Any, gate: Any) -> None:
+    """Mark ``store`` as serving the Mediator whose admission is ``gate`` (until it closes)."""
+    with contextlib.suppress(AttributeError):  # a store with __slots__ goes unmarked
+        store._mediator_gate = gate

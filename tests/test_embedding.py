@@ -318,3 +318,26 @@ def test_when_every_runner_waits_in_a_task_for_a_slot_the_last_is_refused_and_th
     assert all(p.state is JobState.DONE for p in parents)
     assert 1 <= children.count(None) < len(children)
     assert all("no slot can free" in said for said in holder["refusals"])
+
+
+def test_a_second_mediator_on_a_memory_store_a_running_one_serves_is_refused() -> None:
+    """It resumed the running one's unfinished cases: every step of them ran twice at once."""
+    from flows import Gate
+
+    from actors.stores import MemoryStore
+
+    store, gate = MemoryStore(), Gate()
+    flow = Workflow("slow", [Sequential("a", gate)], "a")
+    first = Mediator([flow], store=store)
+    try:
+        handle = first.schedule("slow", {})
+        assert gate.entered.wait(TIMEOUT)
+        with pytest.raises(ValueError, match="serves another Mediator that is still running"):
+            Mediator([flow], store=store)
+        gate.opened.set()
+        assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+    finally:
+        gate.opened.set()
+        first.shutdown()
+    with Mediator([flow], store=store) as again:  # once it is shut down, the store is free
+        assert again.schedule("slow", {}).result(timeout=TIMEOUT).state is JobState.DONE
