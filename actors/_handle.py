@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._delivering import delivering
-from actors.messages import CaseFinished
+from actors.messages import CaseFinished, CaseUnfinished
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
@@ -128,7 +128,7 @@ class CaseHandles:
     def fail_case(self, case_id: str, error: BaseException) -> bool:
         """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""
         future = self._futures.pop(case_id, None)
-        self._reply_to.pop(case_id, None)
+        _tell_unfinished(self._reply_to.pop(case_id, None), case_id, error)
         if future is None:
             return False
         future.set_exception((type(error), error, None))
@@ -137,8 +137,18 @@ class CaseHandles:
     def fail_all(self, error: BaseException) -> int:
         """Resolve every handle still waiting with ``error`` (the engine stopped)."""
         futures = [self._futures.pop(k, None) for k in list(self._futures)]
-        self._reply_to.clear()
+        for case_id in list(self._reply_to):
+            _tell_unfinished(self._reply_to.pop(case_id, None), case_id, error)
         for future in futures:
             if future is not None:
                 future.set_exception((type(error), error, None))
         return len(futures)
+
+
+def _tell_unfinished(
+    reply_to: pykka.ActorRef[Any] | None, case_id: str, error: BaseException
+) -> None:
+    """Tell ``reply_to`` (if any) that this engine will not see ``case_id`` end."""
+    if reply_to is not None:
+        with contextlib.suppress(pykka.ActorDeadError):  # as in resolve()
+            reply_to.tell(CaseUnfinished(case_id, error))

@@ -27,6 +27,7 @@ __all__ = [
     "CancelJob",
     "CaseFinished",
     "CaseLost",
+    "CaseUnfinished",
     "DeliverEvent",
     "Drain",
     "GetStats",
@@ -105,6 +106,22 @@ class CaseFinished:
 
     job: Job
     """Final snapshot of the case's root job."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseUnfinished:
+    """Public: told to ``Schedule.reply_to`` when this engine will not see the case end.
+
+    The engine stopped with the case unfinished (``EngineStoppedError``), or another
+    worker of a shared store took it over (``LeaseLostError``). The case is not lost:
+    a durable store resumes it on the next start, or the other worker runs it on; no
+    ``CaseFinished`` follows from this engine.
+    """
+
+    case_id: str
+    """The case's id (its root job's)."""
+    error: BaseException
+    """Why this engine will not see it end (what its handle raises)."""
 
 
 @dataclass(frozen=True, slots=True)

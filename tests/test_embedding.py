@@ -9,7 +9,7 @@ from typing import Any
 
 import pykka
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 
 from actors import (
     JobHandle,
@@ -341,3 +341,38 @@ def test_a_second_mediator_on_a_memory_store_a_running_one_serves_is_refused() -
         first.shutdown()
     with Mediator([flow], store=store) as again:  # once it is shut down, the store is free
         assert again.schedule("slow", {}).result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_reply_to_is_told_of_a_case_the_stopping_engine_leaves_unfinished() -> None:
+    """It was told nothing: an actor counting on CaseFinished waited for ever."""
+    from actors import EngineStoppedError, Wait
+    from actors.messages import CaseUnfinished
+
+    told: list[Any] = []
+    heard = threading.Event()
+
+    class Waiter(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> None:
+            told.append(message)
+            heard.set()
+
+    waiter = Waiter.start()
+    parked = Workflow(
+        "later",
+        [Wait("wait", duration=3600, next="done"), Sequential("done", lambda d: None)],
+        start="wait",
+    )
+    try:
+        m = Mediator([parked], runners=1)
+        handle = m.scheduler.ask(Schedule("later", {}, reply_to=waiter), timeout=TIMEOUT)
+        wait_until(lambda: m.stats().timers == 1, "the case to park")
+        m.shutdown()
+        assert heard.wait(TIMEOUT)
+        (message,) = told
+        assert isinstance(message, CaseUnfinished)
+        assert message.case_id == handle.job_id
+        assert isinstance(message.error, EngineStoppedError)
+        with pytest.raises(EngineStoppedError):
+            handle.result(timeout=TIMEOUT)
+    finally:
+        waiter.stop()
