@@ -21,13 +21,19 @@ SHOWN_CHARS = 20_000
 
 
 def _hide_secrets(value: Any) -> Any:
+    # Each string is masked as it is, before it is written as JSON: in the written text
+    # a quote is escaped (password=\"a b\"), and the mask stopped at the backslash.
     if isinstance(value, dict):
         return {
-            k: MASK if _SECRET_KEY.search(str(k)) and v is not None else _hide_secrets(v)
+            _hide_secrets(k): MASK
+            if _SECRET_KEY.search(str(k)) and v is not None
+            else _hide_secrets(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
         return [_hide_secrets(v) for v in value]
+    if isinstance(value, str):
+        return mask_secrets(value)
     return value
 
 
@@ -49,7 +55,7 @@ def pretty_json(text: str | None) -> str | None:
     except RecursionError:
         # Shown as text, it could hold a secret under a key that masking would have found.
         return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
-    return cut_shown(mask_secrets(shown))
+    return cut_shown(shown)
 
 
 def cut_shown(shown: str, what: str = "data") -> str:

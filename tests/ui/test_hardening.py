@@ -169,6 +169,21 @@ def test_credential_keys_are_masked(key):
     assert shown is not None and "hunter2" not in shown and "kept" in shown
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password="hunter 2"',
+        'dsn: host=db password="hunter 2" user=app',
+        "https://app:hunter2@db/x",
+    ],
+)
+def test_a_quoted_password_in_a_data_string_is_masked(text):
+    # Written as JSON, the quotes are escaped (password=\"hunter 2\"): masked before.
+    shown = pretty_json(json.dumps({"note": text, text: "as a key"}))
+    assert shown is not None and "hunter" not in shown, shown
+    assert "***" in shown
+
+
 def test_large_data_is_cut_and_says_how_much_was_left_out():
     text = json.dumps({"blob": "x" * 100_000, "password": "hunter2"})
     shown = pretty_json(text)
