@@ -71,7 +71,7 @@ def case_facts(
         "start": start,
         "infos": infos,
         "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
-        "labels": {job.id: _label(job) for job in jobs},
+        "labels": _labels(jobs),
         "branches_live": _branches_live(jobs),
         "final": root.is_final and all(job.is_final for job in jobs),
     }
@@ -98,7 +98,25 @@ def _branches_live(jobs: list[JobRow]) -> dict[str, int]:
     return live
 
 
-def _label(job: JobRow) -> str:
-    if job.parent_id is None:
-        return "case"
-    return f"branch {job.branch_index}"
+def _labels(jobs: list[JobRow]) -> dict[str, str]:
+    """Each job's name on the page: ``case``, or its branch path (``branch 2.1.3``).
+
+    A nested split's branches share their indexes ("branch 3" under each parent): the
+    path of indexes from the case tells them apart. A job whose parent is not among
+    ``jobs`` (pruned) is named by its own index.
+    """
+    by_id = {job.id: job for job in jobs}
+    paths: dict[str, str] = {}
+    for job in jobs:
+        # Up to the first ancestor named already (or the root), with a list, not
+        # recursion: a case nests as deep as its splits.
+        chain: list[JobRow] = []
+        at: JobRow | None = job
+        while at is not None and at.id not in paths and at.parent_id is not None:
+            chain.append(at)
+            at = by_id.get(at.parent_id)
+        above = paths.get(at.id, "") if at is not None else ""
+        for link in reversed(chain):
+            above = f"{above}.{link.branch_index}" if above else str(link.branch_index)
+            paths[link.id] = above
+    return {job.id: f"branch {paths[job.id]}" if job.id in paths else "case" for job in jobs}

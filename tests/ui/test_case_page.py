@@ -1,0 +1,64 @@
+"""The case page's names for the jobs of a case: branches of nested splits told apart."""
+
+from __future__ import annotations
+
+import re
+
+from bounds import TIMEOUT
+from starlette.testclient import TestClient
+
+from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
+from actors.stores import open_store
+from actors.ui import create_app
+
+LOCAL = "http://127.0.0.1:8400"
+
+
+def _leaf(data: dict) -> None:
+    if (data["i"], data["j"]) == (1, 0):
+        msg = "leaf 1.0 broke"
+        raise ValueError(msg)
+
+
+NESTED = Workflow(
+    "nested",
+    start="outer",
+    steps=[
+        ParallelSplit("outer", branches=lambda d: [{"i": i} for i in range(2)], each="inner"),
+        ParallelSplit("inner", branches=lambda d: [{**d, "j": j} for j in range(2)], each="leaf"),
+        Sequential("leaf", _leaf, next="inner_join"),
+        Synchronize("inner_join", next="outer_join"),
+        Synchronize("outer_join"),
+    ],
+)
+
+
+def test_a_nested_split_names_each_branch_by_its_path(tmp_path):
+    """Each inner split has a "branch 0": the page named four jobs alike, the faulted one too."""
+    url = f"sqlite:///{tmp_path / 'nested.db'}"
+    worker = Mediator([NESTED], runners=2, store=url)
+    try:
+        ended = worker.schedule("nested", {}, job_id="n-1").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    assert ended.state is JobState.FAULTED
+    store = open_store(url)
+    try:
+        page = TestClient(create_app(store, [NESTED]), base_url=LOCAL).get("/cases/n-1").text
+    finally:
+        store.close()
+    row = (
+        r'<tr id="job-\d+" data-kind="\w+">\s*<td><code>[^<]*</code></td>\s*'
+        r"<td>([^<]*)</td>\s*<td>([^<]*?)\s*(?:<span[^>]*>[^<]*</span>)?</td>\s*"
+        r'<td><span class="state (\w+)"'
+    )
+    named = sorted(re.findall(row, page))
+    assert named == [
+        ("branch 0", "outer_join", "done"),
+        ("branch 0.0", "inner_join", "done"),
+        ("branch 0.1", "inner_join", "done"),
+        ("branch 1", "inner", "faulted"),
+        ("branch 1.0", "leaf", "faulted"),
+        ("branch 1.1", "inner_join", "done"),
+        ("case", "outer", "faulted"),
+    ], named
