@@ -74,6 +74,8 @@ def case_facts(
         "labels": _labels(jobs),
         "branches_live": _branches_live(jobs),
         "final": root.is_final and all(job.is_final for job in jobs),
+        # Asked of a worker while a step runs: not a failure, and no retry is due.
+        "cancel_requested": any(job.cancel_requested and not job.is_final for job in jobs),
     }
 
 

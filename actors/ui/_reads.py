@@ -110,6 +110,8 @@ class JobRow:
     data: str | None
     gen: int = 0  # which pass through a split this job is at (loops split again)
     parent_gen: int = 0  # a branch: the pass of its parent's split that started it
+    # A cancel its worker carries out once the running step ends (its error says so).
+    cancel_requested: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -125,7 +127,7 @@ _CASE_COLUMNS = (
 _JOB_COLUMNS = (
     "id, case_id, workflow, version, step, state, parent_id, branch_index, attempt, error, "
     f"due, split_total, split_live, join_step, lease_owner, {LEASE_EXPIRY}, created_at, "
-    "updated_at, finished_at, gen, parent_gen"
+    "updated_at, finished_at, gen, parent_gen, cancel_requested"
 )
 
 
@@ -383,6 +385,7 @@ def _job(row: Any) -> JobRow:
         data=None,
         gen=_int(row[19]),
         parent_gen=_int(row[20]),
+        cancel_requested=_int(row[21]) != 0,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from bounds import TIMEOUT
 from starlette.testclient import TestClient
@@ -62,3 +63,41 @@ def test_a_nested_split_names_each_branch_by_its_path(tmp_path):
         ("branch 1.1", "inner_join", "done"),
         ("case", "outer", "faulted"),
     ], named
+
+
+def test_a_cancel_waiting_for_its_running_step_is_not_shown_as_a_failure(tmp_path):
+    """A worker cancels a running job once its step ends; the page said a retry was due."""
+    started, go_on = threading.Event(), threading.Event()
+
+    def hold(data: dict) -> None:
+        started.set()
+        assert go_on.wait(TIMEOUT)
+
+    flow = Workflow(
+        "held",
+        start="hold",
+        steps=[Sequential("hold", hold, next="after"), Sequential("after", lambda d: None)],
+    )
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    worker = Mediator([flow], runners=1, store=url)
+    store = open_store(url)
+    try:
+        handle = worker.schedule("held", {}, job_id="h-1")
+        assert started.wait(TIMEOUT)
+        web = TestClient(create_app(store, [flow], operator="ann"), base_url=LOCAL)
+        page = web.get("/cases/h-1").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        answer = web.post("/actions/cancel", data={"case_id": "h-1", "csrf": token})
+        assert answer.status_code == 200 and "cancelled" in answer.text, answer.text
+        page = web.get("/cases/h-1").text
+        assert 'id="case-cancel-requested"' in page
+        assert "a retry is due" not in page and "last failure" not in page
+        assert "cancel requested (the running step ends first)" in page
+        go_on.set()
+        assert handle.result(timeout=TIMEOUT).state is JobState.CANCELLED
+        page = web.get("/cases/h-1").text
+        assert "case-cancel-requested" not in page and "cancel requested" not in page
+    finally:
+        go_on.set()
+        worker.shutdown(drain=False)
+        store.close()
