@@ -312,7 +312,7 @@ class Runner(pykka.Actor):
                         job.attempt = 1
                         job.error = None
                 if job.step is None:
-                    return self._end.apply(job, chained, finished(job, chained))
+                    return self._finished(job, chained)
                 store.save(job)  # looked up each time: the harness wraps it mid-slice
                 if tried:
                     tried = self._try_saved(job)
@@ -337,10 +337,21 @@ class Runner(pykka.Actor):
                 if ended is not None:
                     return ended
             if job.step is None:
-                return self._end.apply(job, step, finished(job, step))
+                return self._finished(job, step)
             store.save(job)
             if tried:
                 tried = self._try_saved(job)
+
+    def _finished(self, job: JobRecord, step: Step) -> list[Any]:
+        """``job``'s last step returned: DONE, or CANCELLED if cancelled as it ran.
+
+        As after any other step (it ended DONE, with the cancel's reason as its error).
+        """
+        why = self._cancel(job)
+        if why is not None:
+            job.step = step.name
+            return self._end.finish(job, JobState.CANCELLED, why)
+        return self._end.apply(job, step, finished(job, step))
 
     def _try_saved(self, job: JobRecord) -> bool:
         """The first save of a counted try: store it now, and let others run beside it.

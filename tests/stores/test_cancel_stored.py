@@ -54,3 +54,21 @@ def test_a_cancel_answered_while_the_step_ran_holds_after_the_worker_died(url):
         job = second.get_job("c1")
     assert job.step == "a" and "b" not in job.data  # nothing after the step ran
     assert job.error == "cancelled"
+
+
+LAST = Workflow("last", [Sequential("a", slow)], "a")
+
+
+def test_a_cancel_answered_while_the_last_step_ran_ends_the_job_cancelled(url):
+    # As after any other step: the answer was CANCELLED, so the job ends CANCELLED with
+    # the step's work saved. It ended DONE, its error "cancelled" (the handle) or none.
+    with Mediator([LAST], store=url) as mediator:
+        handle = mediator.schedule("last", {}, job_id="l1")
+        assert STARTED.wait(TIMEOUT)
+        assert mediator.cancel("l1") is CancelOutcome.CANCELLED
+        RELEASE.set()
+        ended = handle.result(timeout=TIMEOUT)
+        stored = mediator.get_job("l1")
+    for job in (ended, stored):
+        assert job.state is JobState.CANCELLED, job
+        assert job.error == "cancelled" and job.data == {"a": True} and job.step == "a"
