@@ -142,3 +142,28 @@ def test_a_case_page_reads_as_many_queries_however_wide_its_split(fanned, monkey
             assert page.text.count('data-kind="branch"') == n
             counts[path] = len(queries)
     assert set(counts.values()) == {4}, counts  # the jobs, their data, infos, histories
+
+
+def test_the_overview_says_its_lists_show_the_first_of_many(tmp_path):
+    """It counted 30 faulted cases above a list of 20, with no word of where the rest are."""
+    store = open_store(f"sqlite:///{tmp_path / 'many.db'}")
+    cases = [
+        JobRecord(
+            id=f"c{n}",
+            case_id=f"c{n}",
+            workflow="w",
+            version=1,
+            step="a",
+            data={},
+            state=JobState.FAULTED if n % 2 else JobState.READY,
+            error="step 'a': ValueError: boom" if n % 2 else None,
+        )
+        for n in range(60)
+    ]
+    store.create_many(cases)
+    try:
+        page = TestClient(create_app(store), base_url=LOCAL).get("/").text
+    finally:
+        store.close()
+    assert "The 20 most recent of 30 (" in page and "--state faulted --cases" in page
+    assert "The 20 waiting longest of 30." in page
