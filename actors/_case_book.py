@@ -127,9 +127,12 @@ class CaseBook:
         self.jobs[child.id] = child
         parent = self.jobs.get(child.parent_id or "")
         effects: list[Effect] = []
+        # A branch cancelled while its runner ran its last step still arrived: the runner
+        # stored the arrival (and the join it completed) before this report, so it counts
+        # here too. A cancelled parent's join never fires.
         if (
             parent is not None
-            and not child.cancel_requested
+            and not parent.cancel_requested
             and parent.state is JobState.WAITING
             and not parent.joined
             and child.parent_gen == parent.gen

@@ -1,0 +1,85 @@
+"""Cancelling one branch of a split while that branch runs its last step before the join.
+
+The step finishes (a task is never interrupted). If its runner stops the branch there,
+the branch ends CANCELLED and so does the case; if the runner had already stored the
+branch's arrival at the join, the branch ends as it ended and its arrival counts: the
+join fires and the case goes on. Never a join that lost an arrival the store counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
+from actors._outcomes import CancelOutcome
+from actors.testing import Harness
+
+
+def _flow(cancel: Any, ran: list[str]) -> Workflow:
+    def last(data: Any, ctx: Any) -> None:
+        data["a"] = True
+        cancel(ctx.job_id)  # from outside the runner, while the branch runs this step
+
+    return Workflow(
+        "split",
+        [
+            ParallelSplit("split", branches=["a", "b"]),
+            Sequential("a", last, next="join"),
+            Sequential("b", lambda d: d.update(b=True), next="join"),
+            Synchronize("join", next="after"),
+            Sequential("after", lambda d: ran.append("after")),
+        ],
+        "split",
+    )
+
+
+def _check(case: Any, ran: list[str]) -> None:
+    assert case.state in (JobState.DONE, JobState.CANCELLED), (case.state, case.error)
+    if case.state is JobState.DONE:
+        assert ran == ["after"]
+        assert case.data == {"a": True, "b": True}
+    else:
+        assert ran == []
+        assert "cancelled" in (case.error or "")
+
+
+def _run_seed(seed: int) -> JobState:
+    ran: list[str] = []
+    answers: list[Any] = []
+    holder: list[Harness] = []
+    flow = _flow(lambda job_id: answers.append(holder[0].cancel(job_id)), ran)
+    with Harness([flow], runners=2, seed=seed) as h:
+        holder.append(h)
+        h.schedule("split", {})
+        (case,) = h.finish()
+    assert answers[0].get() is CancelOutcome.CANCELLED
+    try:
+        _check(case, ran)
+    except AssertionError as exc:
+        raise AssertionError(f"seed {seed}: {exc}") from exc
+    return case.state
+
+
+def test_a_branch_cancelled_in_its_last_step_before_the_join_under_every_interleaving() -> None:
+    seen = {_run_seed(seed) for seed in range(150)}
+    assert seen == {JobState.DONE, JobState.CANCELLED}  # both orders were met
+
+
+@pytest.mark.parametrize("store", ["memory://", "sqlite"])
+def test_a_branch_cancelled_in_its_last_step_before_the_join_on_threads(
+    store: str, tmp_path: Any
+) -> None:
+    url = f"sqlite:///{tmp_path}/cases.db" if store == "sqlite" else store
+    holder: list[Mediator] = []
+    answers: list[CancelOutcome] = []
+    ran: list[str] = []
+    flow = _flow(lambda job_id: answers.append(holder[0].cancel(job_id)), ran)
+    with Mediator([flow], runners=2, store=url) as mediator:
+        holder.append(mediator)
+        for _ in range(40):
+            ran.clear()
+            case = mediator.schedule("split", {}).result(timeout=30)
+            _check(case, ran)
+    assert set(answers) == {CancelOutcome.CANCELLED}
