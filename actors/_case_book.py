@@ -104,7 +104,10 @@ class CaseBook:
             return
         stop = self.stopping.pop(job.id, None)
         if stop is not None:
-            job.error = cancel_reason(job, stop[1])
+            # A job that ended as the cancel came (its runner had run its last step) ends
+            # as it ended: a DONE job carries no error, a faulted one keeps its own.
+            if job.state not in FINAL_STATES:
+                job.error = cancel_reason(job, stop[1])
             job.cancel_requested = True
 
     def claim_cancel(self, job: JobRecord) -> None:

@@ -109,3 +109,34 @@ def test_a_cancel_while_a_branch_reports_its_park_ends_the_branch_once() -> None
     assert answers[0].get() is CancelOutcome.CANCELLED
     assert job.state is JobState.CANCELLED
     assert stats.cancelled == 3  # the case and its two branches, each counted once
+
+
+def test_a_job_that_finished_its_last_step_as_the_cancel_came_ends_done_without_an_error() -> None:
+    # The cancel is answered CANCELLED after the runner's last look for a stop (the join,
+    # then "end", in one slice), before its report is handled: the job ends DONE, as it
+    # ended, and a DONE job carries no error, in its handle as in the store.
+    flow = Workflow(
+        "f",
+        [
+            ParallelSplit("split", ["x", "y"]),
+            Sequential("x", lambda d: None, next="join"),
+            Sequential("y", lambda d: None, next="join"),
+            Synchronize("join", next="end"),
+            Sequential("end", lambda d: None),
+        ],
+        "split",
+    )
+    late = 0
+    for seed in range(10):
+        for point in range(6, 12):
+            answers: list[Any] = []
+            with Harness([flow], runners=2, seed=seed) as h:
+                sub = h.schedule("f", {}, job_id="c")
+                h.at(point, lambda h=h, answers=answers: answers.append(h.cancel("c")))
+                (job,) = h.finish()
+                saved = h.mediator.get_job("c")
+            if answers[0].get() is CancelOutcome.CANCELLED and job.state is JobState.DONE:
+                late += 1
+                errors = (job.error, sub.result().error, saved.error)
+                assert errors == (None, None, None), (seed, point)
+    assert late  # the seeds met the race
