@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
 from actors._outcomes import CancelOutcome
@@ -65,6 +67,25 @@ def _run_seed(seed: int) -> JobState:
 def test_a_branch_cancelled_in_its_last_step_before_the_join_under_every_interleaving() -> None:
     seen = {_run_seed(seed) for seed in range(150)}
     assert seen == {JobState.DONE, JobState.CANCELLED}  # both orders were met
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(point=st.integers(min_value=0, max_value=12), data=st.data())
+def test_a_branch_cancelled_from_outside_at_any_point_never_loses_its_arrival(
+    point: int, data: st.DataObject
+) -> None:
+    ran: list[str] = []
+    answers: list[Any] = []
+    flow = _flow(lambda job_id: None, ran)  # the cancel comes from outside, at ``point``
+    with Harness([flow], runners=2, data=data) as h:
+        h.schedule("split", {}, job_id="c")
+        h.at(point, lambda: answers.append(h.cancel("j1")))  # branch "a": the first job made
+        (case,) = h.finish()
+    if case.state is JobState.FAULTED:
+        raise AssertionError(case.error)
+    if answers[0].get() is not CancelOutcome.CANCELLED:
+        assert case.state is JobState.DONE, case.error
+    _check(case, ran)
 
 
 @pytest.mark.parametrize("store", ["memory://", "sqlite"])
