@@ -277,7 +277,7 @@ class Runner(pykka.Actor):
                 # READY, not RUNNING, so no listing shows it running on a stopped worker.
                 if job.state is JobState.RUNNING:
                     job.state = JobState.READY
-                    with contextlib.suppress(Exception):  # the lease lost, the store gone
+                    with contextlib.suppress(StoreError):  # the lease lost, the store closed
                         store.save(job)
                 return []
             if leases.vouch and not leases.may_run(job):

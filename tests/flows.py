@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pykka
 from bounds import TIMEOUT
 
 from actors import ParallelSplit, Sequential, Synchronize, Workflow
@@ -66,3 +67,16 @@ def counting_flow() -> tuple[Workflow, list[int], Any]:
             assert cond.wait_for(lambda: len(ran) >= n, 30), f"{len(ran)} of {n} cases ran"
 
     return flow, ran, wait_for
+
+
+class Told(pykka.ThreadingActor):
+    """An actor (a ``reply_to``) that appends what it is told to ``told``, setting ``heard``."""
+
+    def __init__(self, told: list[Any], heard: threading.Event) -> None:
+        super().__init__()
+        self.told = told
+        self.heard = heard
+
+    def on_receive(self, message: Any) -> None:
+        self.told.append(message)
+        self.heard.set()

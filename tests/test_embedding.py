@@ -345,18 +345,14 @@ def test_a_second_mediator_on_a_memory_store_a_running_one_serves_is_refused() -
 
 def test_reply_to_is_told_of_a_case_the_stopping_engine_leaves_unfinished() -> None:
     """It was told nothing: an actor counting on CaseFinished waited for ever."""
+    from flows import Told
+
     from actors import EngineStoppedError, Wait
     from actors.messages import CaseUnfinished
 
     told: list[Any] = []
     heard = threading.Event()
-
-    class Waiter(pykka.ThreadingActor):
-        def on_receive(self, message: Any) -> None:
-            told.append(message)
-            heard.set()
-
-    waiter = Waiter.start()
+    waiter = Told.start(told, heard)
     parked = Workflow(
         "later",
         [Wait("wait", duration=3600, next="done"), Sequential("done", lambda d: None)],

@@ -32,6 +32,18 @@ def _fail(data: dict) -> None:
     raise RuntimeError(ERROR)
 
 
+NAP = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
+
+
+def _napping(url: str) -> None:
+    """Store case ``nap-1`` of ``NAP`` at ``url``, parked on its hour's wait."""
+    mediator = Mediator([NAP], store=url)
+    try:
+        mediator.schedule("nap", {}, job_id="nap-1")
+    finally:
+        mediator.shutdown(drain=False)
+
+
 @pytest.fixture
 def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     # Ids with control characters are refused now; a store an earlier version wrote may
@@ -40,8 +52,7 @@ def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(actors._cases, "_CONTROL", re.compile("(?!)"))
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     flow = Workflow("import", [Sequential("read", _fail)], start="read")
-    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
-    mediator = Mediator([flow, nap], store=url)
+    mediator = Mediator([flow, NAP], store=url)
     try:
         job = mediator.schedule("import", {}, job_id=CASE).result(timeout=TIMEOUT)
         mediator.schedule("nap", {}, job_id=f"{CASE}-nap")  # unfinished, for status
@@ -111,12 +122,7 @@ def test_time_columns_edited_by_hand_are_shown_as_none(
     # SQLite keeps text in a REAL column: the commands show such a time as '-', not a
     # TypeError from comparing or formatting it.
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
-    mediator = Mediator([nap], store=url)
-    try:
-        mediator.schedule("nap", {}, job_id="nap-1")
-    finally:
-        mediator.shutdown(drain=False)
+    _napping(url)  # case "nap-1", parked for an hour
     with sqlite3.connect(tmp_path / "jobs.db") as db:
         db.execute(
             "UPDATE jobs SET created_at = 'x', finished_at = 'y', lease_expires = 'z',"
@@ -132,12 +138,7 @@ def test_a_case_whose_lease_holds_text_can_be_cancelled(runner: CliRunner, tmp_p
     # No worker's lease is text: the case is held by nobody, and the operator's cancel
     # (the way to end a case no worker will claim) goes through instead of a TypeError.
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
-    mediator = Mediator([nap], store=url)
-    try:
-        mediator.schedule("nap", {}, job_id="nap-1")
-    finally:
-        mediator.shutdown(drain=False)
+    _napping(url)  # case "nap-1", parked for an hour
     with sqlite3.connect(tmp_path / "jobs.db") as db:
         db.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 'z' WHERE id = 'nap-1'")
     result = runner.invoke(main, ["jobs", "cancel", "nap-1", "--store", url])
@@ -157,12 +158,7 @@ def test_postgres_times_that_are_not_finite_are_shown_as_none(
         conn.execute('DROP DATABASE IF EXISTS "actors_cli_times"')
         conn.execute('CREATE DATABASE "actors_cli_times"')
     url = pg_server.get_uri("actors_cli_times")
-    nap = Workflow("nap", [Wait("nap", 3600, next="read"), Sequential("read", _fail)], "nap")
-    mediator = Mediator([nap], store=url)
-    try:
-        mediator.schedule("nap", {}, job_id="nap-1")
-    finally:
-        mediator.shutdown(drain=False)
+    _napping(url)  # case "nap-1", parked for an hour
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "UPDATE jobs SET created_at = 'NaN', lease_owner = 'w',"

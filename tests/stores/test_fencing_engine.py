@@ -200,3 +200,36 @@ def test_a_stalled_worker_that_wakes_after_the_case_ended_is_fenced(tmp_path):
         assert after.data == {"order": 1, "ran_by": "B", "answer": "yes", "confirmed": True}
         assert history == ["stall", "ask", "ask", "ask", "ok", "ok"]  # B's saves only
         assert t.runs == ["stall", "stall", "confirm"]
+
+
+def test_reply_to_is_told_of_a_case_another_worker_took(tmp_path):
+    """Its actor heard nothing: the handle failed, the CaseFinished never came."""
+    from flows import Told
+
+    from actors.messages import CaseUnfinished, Schedule
+
+    flows, _, release, asked, _, _ = _flows()
+    release.set()
+    path = tmp_path / "jobs.db"
+    clock = VirtualClock(start=time.time())
+    told: list[object] = []
+    heard = threading.Event()
+    waiter = Told.start(told, heard)
+    a = _worker(path, "A", clock, flows)
+    b = None
+    try:
+        handle = a.scheduler.ask(Schedule("stalling", {}, reply_to=waiter), timeout=TIMEOUT)
+        assert asked.wait(TIMEOUT)  # parked at "ask" on worker A
+        b = _worker(path, "B", VirtualClock(start=time.time() + 100 * LEASE), flows)
+        clock.advance(1000.0)  # A's poll finds the case B's
+        assert heard.wait(TIMEOUT)
+        (message,) = told
+        assert isinstance(message, CaseUnfinished)
+        assert message.case_id == handle.job_id
+        assert isinstance(message.error, LeaseLostError)
+    finally:
+        a.shutdown()
+        if b is not None:
+            b.shutdown()
+        waiter.stop()
+    assert len(told) == 1  # and nothing more when A stopped

@@ -56,37 +56,48 @@ def new_store(request: Any, tmp_path_factory: Any) -> Any:
     return make
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(workflows(waits=False), st.data())
-def test_generated_workflows_take_valid_paths_on_every_durable_store(
-    new_store: Any, wf: Any, data: Any
-) -> None:
-    flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
-    runners = data.draw(st.integers(1, 4), label="runners")
-    with Mediator([wf], runners=runners, capacity=4, store=new_store()()) as engine:
-        handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
-        jobs = [h.result(timeout=TIMEOUT) for h in handles]
+def _examples(n: int) -> Any:
+    """Hypothesis settings of these tests: ``n`` examples, each on a store of its own."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+
+
+def _flags(wf: Any, data: Any) -> list[bool]:
+    """The flags that decide ``wf``'s exclusive choices, drawn."""
+    return data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
+
+
+def _on_valid_paths(wf: Any, flags: list[bool], jobs: list[Any]) -> None:
+    """Every case ended DONE on a path a correct engine may take; no step ran twice."""
     for job in jobs:
-        assert job.state is JobState.DONE, job.error
+        assert job.state is JobState.DONE, (job.state, job.error)
         assert not wf.problems(job, flags)
     assert not wf.repeated()
 
 
-@settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@_examples(10)
+@given(workflows(waits=False), st.data())
+def test_generated_workflows_take_valid_paths_on_every_durable_store(
+    new_store: Any, wf: Any, data: Any
+) -> None:
+    flags = _flags(wf, data)
+    runners = data.draw(st.integers(1, 4), label="runners")
+    with Mediator([wf], runners=runners, capacity=4, store=new_store()()) as engine:
+        handles = [engine.schedule(wf.name, wf.data(flags)) for _ in range(3)]
+        jobs = [h.result(timeout=TIMEOUT) for h in handles]
+    _on_valid_paths(wf, flags, jobs)
+
+
+@_examples(8)
 @given(workflows(waits=False), st.data())
 def test_cases_left_by_a_stopped_engine_end_on_valid_paths_in_the_next(
     new_store: Any, wf: Any, data: Any
 ) -> None:
     """Stopped without draining wherever the threads were, resumed by a new engine."""
-    flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
+    flags = _flags(wf, data)
     open_store = new_store()
     with Mediator([wf], runners=2, capacity=4, store=open_store()) as first:
         ids = [first.schedule(wf.name, wf.data(flags)).job_id for _ in range(4)]
@@ -98,26 +109,18 @@ def test_cases_left_by_a_stopped_engine_end_on_valid_paths_in_the_next(
         jobs = [store.stored_job(job_id) for job_id in ids]
     finally:
         store.close()
-    for stored in jobs:
-        assert stored is not None
-        job = stored.record
-        assert job.state is JobState.DONE, (job.state, job.error)
-        assert not wf.problems(job, flags)
+    assert None not in jobs
     # Runners stop after their current step, saved: nothing runs twice.
-    assert not wf.repeated()
+    _on_valid_paths(wf, flags, [stored.record for stored in jobs if stored is not None])
 
 
-@settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@_examples(8)
 @given(workflows(requests=True), st.data())
 def test_generated_timers_and_requests_take_valid_paths_on_every_durable_store(
     new_store: Any, wf: Any, data: Any
 ) -> None:
     """Waits and requests too: virtual time, each request answered or left to time out."""
-    flags = data.draw(st.lists(st.booleans(), min_size=wf.flag_count, max_size=wf.flag_count))
+    flags = _flags(wf, data)
     # Drawn before the threads run: how many requests come, and when, is theirs to decide.
     answers = data.draw(st.lists(st.booleans(), min_size=8, max_size=8), label="answers")
     advances = data.draw(st.lists(st.sampled_from([0.5, 5.0, 60.0]), min_size=1, max_size=4))
@@ -140,7 +143,4 @@ def test_generated_timers_and_requests_take_valid_paths_on_every_durable_store(
                         jobs[n] = handle.result(timeout=0.02)
             if clock.next_alarm() is not None:
                 clock.advance(advances[next(steps) % len(advances)])
-    for job in jobs.values():
-        assert job.state is JobState.DONE, job.error
-        assert not wf.problems(job, flags)
-    assert not wf.repeated()
+    _on_valid_paths(wf, flags, list(jobs.values()))
