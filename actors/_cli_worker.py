@@ -254,11 +254,11 @@ def _serve(
         )
         while not stop.wait(0.5):  # a timed wait: signal handlers run in this thread
             if not mediator.scheduler.is_alive():
-                # An error the engine did not handle stopped it (logged above).
+                # An error stopped the engine (logged above).
                 # Exit rather than idle: a live process keeps the leases of cases it no
                 # longer runs, and its supervisor would never restart it.
                 mediator.shutdown(drain=False)
-                msg = "the engine stopped after an error it did not handle (logged above)"
+                msg = "the engine stopped on an error (logged above)"
                 raise CliError(msg)
         logger.info("stopping: running steps finish, everything else stays saved")
         mediator.shutdown(drain=False)

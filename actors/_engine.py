@@ -152,13 +152,22 @@ class StopSignal:
     than a ``threading.Event``.
     """
 
-    __slots__ = ("requested",)
+    __slots__ = ("keep_store", "requested")
 
     def __init__(self) -> None:
         self.requested = False
+        self.keep_store = False  # set with it when this release must write the store no more
 
     def set(self) -> None:
         """Ask the runners to stop before their next step."""
+        self.requested = True
+
+    def halt(self) -> None:
+        """Stop as ``set`` does, and write nothing more: no job saved ready, no lease released.
+
+        For a store a newer release migrated past what this one may write.
+        """
+        self.keep_store = True
         self.requested = True
 
 

@@ -52,6 +52,14 @@ class StoreError(ActorsError):
     """A job store could not be opened, read or written."""
 
 
+class SchemaTooNewError(StoreError):
+    """The store's schema has a migration this release does not know and must not write past.
+
+    Raised when such a store is opened, and by a running worker's lease renewal once a
+    newer release applied such a migration under it: that worker then stops.
+    """
+
+
 class CodecError(ActorsError, TypeError):
     """Job data cannot be encoded to (or decoded from) the store's JSON form."""
 

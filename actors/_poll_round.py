@@ -10,12 +10,13 @@ Scheduler's thread alone, once per poll interval, never per step or per message.
 
 from __future__ import annotations
 
+import math
 from logging import DEBUG
 from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
 from actors._engine import job_log, logger
-from actors._errors import LeaseLostError, StoreError
+from actors._errors import LeaseLostError, SchemaTooNewError, StoreError
 from actors._leases import lost_summary
 from actors._polling import places_taken
 from actors._requests import serve_requests
@@ -104,11 +105,31 @@ class PollRound:
                 if room > 0:
                     outage.answered(e.clock.now())
                 self._fx.adopt(self._fx.fresh(taken))
+        except SchemaTooNewError as exc:
+            self._schema_too_new(exc)
+            return
         except StoreError as exc:
             poller.backlogged = False  # a failing store is not asked again as cases end
             outage.failed(exc, now)
         if shared or outage.owed:
             self._time.poll_at(next_poll)
+
+    def _schema_too_new(self, error: SchemaTooNewError) -> None:
+        """A newer release applied a migration this one must not write past: stop.
+
+        No step starts from here on (the guard vouches for no lease), the renewal was
+        not stored, so the cases go to workers of the newer release once the lease
+        lapses; the engine stops without releasing them (a release is a write too).
+        """
+        self._poller.guard.deadline = -math.inf
+        self._e.stop.halt()
+        logger.error(
+            "%s; this worker stops: its cases go to workers of the newer release once its "
+            "lease lapses",
+            error,
+            extra=job_log(None),
+        )
+        self._scheduler.actor_ref.stop(block=False)
 
     def _tell_replies(self) -> None:
         """Deliver the failed sends the store's failure kept from their jobs, oldest first."""

@@ -275,7 +275,7 @@ class Runner(pykka.Actor):
             if stop.requested:  # a non-draining shutdown
                 # Saved after its last step, it resumes from there on the next start; saved
                 # READY, not RUNNING, so no listing shows it running on a stopped worker.
-                if job.state is JobState.RUNNING:
+                if job.state is JobState.RUNNING and not stop.keep_store:
                     job.state = JobState.READY
                     with contextlib.suppress(StoreError):  # the lease lost, the store closed
                         store.save(job)

@@ -99,7 +99,7 @@ def stop_engine(
         )
     store = engine.store
     store.pace(None)  # the runners have stopped (or may save no more): nothing is coming
-    if store.shared:  # what is left here, other workers may take at once
+    if store.shared and not engine.stop.keep_store:  # what is left, others may take at once
         store.release(engine.owner)
     store.close()
     return stopped and not busy

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from typing import Any
 
-from actors._errors import StoreError
+from actors._errors import SchemaTooNewError, StoreError
 from actors._redact import redacted_logger
 from actors.stores._migrations import BREAKS_OLDER_FROM, MIGRATIONS, Migration
 from actors.stores._schema_ddl import LISTING_ID, POSTGRES, SQLITE
@@ -35,6 +35,7 @@ __all__ = [
     "current_version",
     "dialect_of",
     "migrate",
+    "too_new",
 ]
 
 
@@ -113,19 +114,23 @@ def check_newer(conn: Any, version: int, where: str = "the store") -> None:
     if dialect_of(conn) == POSTGRES and not conn.autocommit:
         conn.commit()  # the read's transaction: the caller's next one starts clean
     if breaking is not None:
-        msg = (
-            f"{where} has schema version {version}, and its migration {breaking[0]} "
-            f"({breaking[1]}) changed the tables in a way releases before it must not "
-            f"write: this release of actors knows schema {latest}. Nothing was written; "
-            "upgrade this worker or command to the release that upgraded the store"
-        )
-        raise StoreError(msg)
+        raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
     # Its migrations keep what older releases write: run on.
     logger.warning(
         "the store's schema is version %d, newer than this release of actors knows "
         "(%d): upgrade this worker or command to the release that upgraded it",
         version,
         latest,
+    )
+
+
+def too_new(where: str, version: int, migration: int, description: str) -> str:
+    """What ``SchemaTooNewError`` says: the store's version and the migration that breaks."""
+    return (
+        f"{where} has schema version {version}, and its migration {migration} "
+        f"({description}) changed the tables in a way releases before it must not "
+        f"write: this release of actors knows schema {MIGRATIONS[-1].version}. Nothing "
+        "was written; upgrade this worker or command to the release that upgraded the store"
     )
 
 

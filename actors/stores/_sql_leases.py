@@ -12,10 +12,12 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobNotFoundError, LeaseLostError
+from actors._errors import JobNotFoundError, LeaseLostError, SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
+from actors.stores._migrations import MIGRATIONS
+from actors.stores._schema import too_new
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
@@ -44,6 +46,14 @@ EXTEND = (
     "expires = CASE WHEN excluded.expires > workers.expires "
     "THEN excluded.expires ELSE workers.expires END"
 )
+# What a heartbeat reads of the schema: a row-or-two table, read once per renewal.
+_TOP_VERSION = "SELECT MAX(version) FROM schema_version"
+_BREAKING = (
+    "SELECT version, description FROM schema_version "
+    "WHERE version > ? AND breaks_older <> 0 ORDER BY version LIMIT 1"
+)
+LATEST = MIGRATIONS[-1].version
+
 # The rows of workers that expired (before the parameter) and hold no case: a worker's
 # name is new at each start (see _engine.default_owner), so rows would pile up. A missing
 # row means what an expired one does.
@@ -299,7 +309,20 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     locks no case, so it never waits on the worker's own saves.
     """
     expiry = now + lease_seconds
-    store._write(lambda execute: execute(_RENEW, (owner, expiry)), f"heartbeat of {owner!r}")
+
+    def write(execute: Execute) -> None:
+        execute(_RENEW, (owner, expiry))
+        # A newer release may have applied, under this running worker, a migration that
+        # releases before it must not write past: rolled back, this renewal lets the
+        # lease lapse, and the error stops the worker (see PollRound.poll).
+        (version,) = execute(_TOP_VERSION, ()).fetchone()
+        if version is not None and version > LATEST:
+            breaking = execute(_BREAKING, (LATEST,)).fetchone()
+            if breaking is not None:
+                where = store.url
+                raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
+
+    store._write(write, f"heartbeat of {owner!r}")
 
 
 _FINAL_MARKS = ", ".join("?" for _ in FINAL_STATES)

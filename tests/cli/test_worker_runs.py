@@ -252,4 +252,51 @@ def test_a_worker_whose_engine_died_says_why_and_exits(
     assert result.exit_code == 1, result.output
     assert "ERROR actors: the engine stopped on an error it did not handle" in result.stderr
     assert "RuntimeError: a bug in the engine" in result.stderr
-    assert "the engine stopped after an error it did not handle" in result.stderr
+    assert "the engine stopped on an error (logged above)" in result.stderr
+
+
+def test_a_worker_exits_when_a_newer_release_migrates_the_store_past_it(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A breaking migration applied under a running worker: status 1, the migration named."""
+    import sqlite3
+
+    from actors.stores._schema import MIGRATIONS
+
+    name = write_module(workdir, FLOWS)
+    started, exited = threading.Event(), threading.Event()
+
+    class Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("worker started"):
+                started.set()
+
+    def migrate_past() -> None:
+        if started.wait(TIMEOUT):
+            with sqlite3.connect(workdir / "jobs.db") as conn:
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at, "
+                    "breaks_older) VALUES (?, 'arrivals kept elsewhere', 0, 1)",
+                    (MIGRATIONS[-1].version + 1,),
+                )
+        if not exited.wait(TIMEOUT):  # a worker that runs on: stop it, and fail below
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cli_log = logging.getLogger("actors.cli")
+    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
+    upgrader = threading.Thread(target=migrate_past)
+    upgrader.start()
+    result = runner.invoke(
+        main,
+        ["worker", "--store", "sqlite:///jobs.db", "--workflows", name, "--poll-interval", "0.05"],
+    )
+    exited.set()
+    upgrader.join(TIMEOUT)
+    assert started.is_set()
+    assert result.exit_code == 1, result.output
+    assert f"its migration {MIGRATIONS[-1].version + 1} (arrivals kept elsewhere)" in (
+        result.stderr
+    )
+    assert "this worker stops" in result.stderr
+    assert "the engine stopped on an error (logged above)" in result.stderr
+    assert "Traceback" not in result.stderr
