@@ -10,7 +10,9 @@ from typing import Protocol
 
 __all__ = ["Alarm", "Clock", "SystemClock"]
 
-_LONGEST_WAIT = 3600.0  # the alarm thread looks at the time at least hourly
+# The alarm's thread looks at the wall clock at least this often: the clock can step (an
+# NTP correction, a machine resumed from sleep) while a timed wait counts the time slept.
+_LOOK_EVERY = 1.0
 
 
 class Alarm(Protocol):
@@ -34,7 +36,11 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """Wall-clock time; each alarm is one daemon thread that sleeps until its due time."""
+    """Wall-clock time; each alarm is one daemon thread that sleeps until its due time.
+
+    The thread looks at the clock at least once a second, so an alarm rings within a
+    second of the clock reaching its due time, even when the clock steps there.
+    """
 
     def now(self) -> float:
         """``time.time()``."""
@@ -79,9 +85,10 @@ class _ThreadAlarm:
                     if delay <= 0:
                         self._when = None
                         break
-                    # A due time read from a store may be past what a lock can wait for:
-                    # waiting that long would raise here and stop this thread for good.
-                    self._cond.wait(min(delay, _LONGEST_WAIT))
+                    # Never the whole delay: a due time read from a store may be past what a
+                    # lock can wait for (that raised here and stopped this thread for good),
+                    # and a step of the clock would go unnoticed until the wait ended.
+                    self._cond.wait(min(delay, _LOOK_EVERY))
                 if self._closed:
                     return
             self._callback()

@@ -1,0 +1,98 @@
+"""The system clock's alarm follows the wall clock when it steps.
+
+An NTP correction, a virtual machine resumed or a laptop woken from sleep moves
+``time.time()`` at once, while a thread's timed wait counts the time it slept. The
+alarm must notice the step, not sleep on for what it computed before it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from bounds import TIMEOUT
+
+from actors import JobState, Mediator, Sequential, SystemClock, Wait, Workflow, _clock
+
+HOUR = 3600.0
+
+
+class SteppedClock(SystemClock):
+    """The system clock, stepped by hand: what a worker sees when the machine's clock moves."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def long_wait(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once an alarm's thread waits with a timeout: it has read the clock for its due time.
+
+    (The patch reaches every ``Condition`` made from now on: only the alarm's thread counts.)
+    """
+    waiting = threading.Event()
+
+    class Watched(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is not None and threading.current_thread().name == "actors-alarm":
+                waiting.set()
+            return super().wait(timeout)
+
+    monkeypatch.setattr(_clock.threading, "Condition", Watched)
+    return waiting
+
+
+def test_an_alarm_rings_once_the_clock_steps_past_its_due_time(
+    long_wait: threading.Event,
+) -> None:
+    clock = SteppedClock()
+    rang = threading.Event()
+    alarm = clock.alarm(rang.set)
+    try:
+        alarm.set(clock.now() + HOUR)
+        assert long_wait.wait(TIMEOUT)  # the alarm's thread waits for the hour
+        clock.offset = HOUR  # the machine wakes from an hour's sleep
+        assert rang.wait(TIMEOUT), "the alarm slept on after its due time had come"
+    finally:
+        alarm.close()
+
+
+def test_an_alarm_due_soon_rings_after_the_clock_steps_back_and_forth(
+    long_wait: threading.Event,
+) -> None:
+    # A worker's poll is an alarm a second ahead. The clock steps back an hour (the thread
+    # waited that hour) and is put right again: the poll, the lease renewal, the claims
+    # and every timer waited for that hour.
+    clock = SteppedClock()
+    rang = threading.Event()
+    alarm = clock.alarm(rang.set)
+    try:
+        clock.offset = 0.0
+        due = clock.now() + 1.0
+        clock.offset = -HOUR
+        alarm.set(due)
+        assert long_wait.wait(TIMEOUT)
+        clock.offset = 0.0
+        assert rang.wait(TIMEOUT), "the alarm slept on after its due time had come"
+    finally:
+        alarm.close()
+
+
+def test_a_wait_ends_once_the_clock_steps_past_it(long_wait: threading.Event) -> None:
+    clock = SteppedClock()
+    flow = Workflow(
+        "nap",
+        [Wait("nap", duration=HOUR, next="woke"), Sequential("woke", lambda d: {"woke": True})],
+        start="nap",
+    )
+    with Mediator([flow], clock=clock) as mediator:
+        handle = mediator.schedule("nap", {})
+        assert long_wait.wait(TIMEOUT)  # parked, its timer armed an hour ahead
+        clock.offset = HOUR
+        job = handle.result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE
+    assert job.data == {"woke": True}
