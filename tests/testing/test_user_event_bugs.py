@@ -1,0 +1,124 @@
+"""Bugs a user writes around timers and external events, found as the harness guide says.
+
+Written as user code, as in ``test_user_bugs.py``: the workflow, the scenario, and the
+check that fails on the bug.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from actors import (
+    DeferredChoice,
+    EventOutcome,
+    ExclusiveChoice,
+    JobState,
+    Sequential,
+    Spec,
+    Wait,
+    Workflow,
+)
+from actors.testing import EventFault, FaultPlan, Harness, VirtualClock
+
+MONTH = 30 * 86400
+
+
+def add_installment(data: dict[str, Any], name: str, payment: Any) -> None:
+    data["paid"] = [*data.get("paid", []), payment["id"]]  # not keyed on the payment's id
+
+
+# An order paid in three monthly installments: after each one the job waits a month, then
+# waits at "pay" again, on the same correlation id.
+installments = Workflow("installments", start="pay", steps=[
+    DeferredChoice("pay", events={"installment": "count"}, on_event=add_installment),
+    Sequential("count", lambda d: d.update(count=d.get("count", 0) + 1), next="more"),
+    ExclusiveChoice("more", Spec(lambda d: d["count"] < 3, "fewer than 3"), "month", "done"),
+    Wait("month", duration=MONTH, next="pay"),
+    Sequential("done", lambda d: None),
+])  # fmt: skip
+
+
+def pay(h: Harness, n: int) -> Any:
+    h.run_until_quiescent()  # a month on, waiting at "pay"
+    return h.receive_event("order-1/pay/installment", {"id": f"p{n}"})
+
+
+def test_a_duplicate_event_fault_is_answered_duplicate_by_the_same_wait() -> None:
+    # EventFault "duplicate" sends the copy right behind the event: it meets the same
+    # wait, which takes one and answers the other "duplicate".
+    for seed in range(20):
+        plan = FaultPlan(events=(EventFault(1, "duplicate"),))
+        with Harness([installments], seed=seed, faults=plan) as h:
+            h.schedule("installments", {}, job_id="order-1")
+            for n in range(3):
+                pay(h, n)
+            (job,) = h.finish()
+        assert job.data["paid"] == ["p0", "p1", "p2"]
+        outcomes = [e.detail for e in h.trace if e.action == "DeliverEvent"]
+        assert outcomes[1].endswith("-> duplicate")
+
+
+def test_a_redelivery_in_the_next_round_is_sent_by_the_test_and_counts_again() -> None:
+    # A bus that delivers at least once sends the first installment again a month later,
+    # when the job waits at "pay" for the second one on the same id: the copy counts as
+    # a payment. The test sends that copy itself, where it wants it to land.
+    with Harness([installments], seed=1) as h:
+        h.schedule("installments", {}, job_id="order-1")
+        pay(h, 0)
+        h.run_until_quiescent()
+        again = h.receive_event("order-1/pay/installment", {"id": "p0"})  # redelivered
+        pay(h, 1)
+        (job,) = h.finish()
+    assert again.get() is EventOutcome.DELIVERED
+    assert job.data["paid"] == ["p0", "p0", "p1"]  # the bug: key on payment["id"]
+
+
+def test_an_event_sent_before_its_job_waits_is_unknown_and_the_trace_says_so() -> None:
+    with Harness([installments], seed=2) as h:
+        h.schedule("installments", {}, job_id="order-1")
+        early = h.receive_event("order-1/pay/installment", {"id": "p0"})
+        h.run_until_quiescent()
+        h.close()
+    assert early.get() is EventOutcome.UNKNOWN
+    assert "order-1/pay/installment -> unknown" in [e.detail for e in h.trace]
+
+
+def test_a_task_that_reads_the_wall_clock_sees_no_virtual_time_pass() -> None:
+    # time.time() is not the engine's clock: under the harness a month passes in no time.
+    def stamp(data: dict[str, Any]) -> None:
+        data["at"] = time.time()
+
+    def judge(data: dict[str, Any]) -> None:
+        data["a month on"] = time.time() - data["at"] >= MONTH
+
+    flow = Workflow("judge", start="stamp", steps=[
+        Sequential("stamp", stamp, next="month"),
+        Wait("month", duration=MONTH, next="judge"),
+        Sequential("judge", judge),
+    ])  # fmt: skip
+    with Harness([flow], seed=3) as h:
+        h.schedule("judge", {})
+        (job,) = h.finish()
+    assert job.state is JobState.DONE and job.data["a month on"] is False
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_task_that_reads_the_engine_s_clock_sees_the_month_pass(seed: int) -> None:
+    # The fix the guide gives: the task reads the clock the engine runs on, handed to it
+    # when the workflow is built (a VirtualClock under test, a SystemClock in production).
+    clock = VirtualClock()
+
+    def judge_flow(now: Any) -> Workflow:
+        return Workflow("judge", start="stamp", steps=[
+            Sequential("stamp", lambda d: d.update(at=now()), next="month"),
+            Wait("month", duration=MONTH, next="judge"),
+            Sequential("judge", lambda d: d.update(late=now() - d["at"] >= MONTH)),
+        ])  # fmt: skip
+
+    with Harness([judge_flow(clock.now)], seed=seed, clock=clock) as h:
+        h.schedule("judge", {})
+        (job,) = h.finish()
+    assert job.data["late"] is True
