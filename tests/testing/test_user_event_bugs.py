@@ -47,8 +47,9 @@ def pay(h: Harness, n: int) -> Any:
 
 
 def test_a_duplicate_event_fault_is_answered_duplicate_by_the_same_wait() -> None:
-    # EventFault "duplicate" sends the copy right behind the event: it meets the same
-    # wait, which takes one and answers the other "duplicate".
+    # EventFault "duplicate" sends the copy right behind the event: with a month's Wait
+    # between the rounds it always meets the wait that took the event, which answers it
+    # "duplicate" (the timer cannot ring while the copy is on its way).
     for seed in range(20):
         plan = FaultPlan(events=(EventFault(1, "duplicate"),))
         with Harness([installments], seed=seed, faults=plan) as h:
