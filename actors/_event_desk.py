@@ -10,6 +10,7 @@ thread or clock here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actors._correlations import Correlations
@@ -80,7 +81,10 @@ class EventDesk:
             target = correlations.target(cid)
         if target is None:
             outcome = self._why_undeliverable(cid, store, shell)
-            logger.info("event for %r not delivered: %s", cid, outcome.value, extra=job_log(None))
+            note = self._waits_instead(cid, store) if outcome is EventOutcome.UNKNOWN else ""
+            logger.info(
+                "event for %r not delivered: %s%s", cid, outcome.value, note, extra=job_log(None)
+            )
             return outcome
         job = shell.held(target[0])
         assert job is not None, f"{target[0]} waits on {cid} but is not held"
@@ -155,6 +159,22 @@ class EventDesk:
         ):  # does not wait on it
             return EventOutcome.ELSEWHERE
         return EventOutcome.UNKNOWN
+
+    def _waits_instead(self, cid: str, store: CaseReads) -> str:
+        """What the job ``cid`` names waits on, for the log line of an unknown event.
+
+        A misspelt event or step name is the commonest stray event: naming the ids the
+        job does wait on shows the sender the mistake. Empty when it waits on none.
+        """
+        job_id = job_of(cid)
+        waits: Iterable[str] | None = self.correlations.by_job().get(job_id)
+        if waits is None:  # its park may be stored and not reported yet
+            saved = store.load(job_id)
+            if saved is not None and saved.state is JobState.WAITING:
+                waits = store.waits_of(saved)
+        if not waits:
+            return ""
+        return f" (job {job_id} waits on {', '.join(repr(w) for w in sorted(waits))})"
 
 
 def _take_event(job: JobRecord, name: str, payload: Any, fault: bool, shell: EventShell) -> bool:
