@@ -24,6 +24,7 @@ from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._pg_session import first_connect_timeout, session_options
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
+from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
     GROUP_READ,
@@ -167,6 +168,7 @@ class PostgresStore(SqlStore):
         self._timeout = timeout
         self._statements: dict[str, str] = {}
         self._statements_lock = threading.Lock()
+        self._server_clock = ServerClock(self.url)
         try:
             # One plain connection first: a wrong URL fails here with libpq's reason
             # (a pool would only time out), and the schema is ready before the pool.
@@ -176,6 +178,7 @@ class PostgresStore(SqlStore):
                     check_current(conn, f"the PostgreSQL database at {self.url}")
                 else:
                     migrate(conn)
+                self._server_clock.observe(lambda: _one(conn.execute(SERVER_NOW).fetchone()))
         except psycopg.Error as exc:
             msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
             # Not chained: the driver's own error may quote the URL, password and all.
@@ -205,6 +208,13 @@ class PostgresStore(SqlStore):
             with self._statements_lock:
                 self._statements[sql] = converted
         return converted
+
+    def lease_time(self, now: float) -> float:
+        """``now`` on the server's clock: every worker of the database measures leases by it."""
+        return now + self._server_clock.offset
+
+    def _observe_clock(self, execute: Execute) -> None:
+        self._server_clock.observe(lambda: _one(execute(SERVER_NOW, ()).fetchone()))
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         try:
@@ -381,6 +391,10 @@ class PostgresStore(SqlStore):
         if listener is not None:
             listener.close()
         self._pool.close()
+
+
+def _one(row: Sequence[Any] | None) -> Any:
+    return None if row is None else row[0]
 
 
 def _describe(exc: BaseException) -> str:

@@ -168,6 +168,9 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
 
     # -- what a subclass provides ---------------------------------------------------------------
 
+    def _observe_clock(self, execute: Execute) -> None:
+        """In a heartbeat's transaction: read the server's clock, if leases go by it."""
+
     @abc.abstractmethod
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         """Run ``fn(execute)`` in one write transaction; commit, or roll back and raise.

@@ -100,7 +100,7 @@ def lease_worker(store: SqlStore, jobs: list[JobRecord]) -> None:
     if owner is None or store._worker_row == owner:
         return
     if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
-        expires = time.time() + store.lease_seconds
+        expires = store.lease_time(time.time()) + store.lease_seconds
         store._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
         store._worker_row = owner
 
@@ -132,6 +132,7 @@ def claim(
     served = None if workflows is None else sorted(set(workflows))
     if limit <= 0 or served == []:
         return []
+    now = store.lease_time(now)
     one = " AND id = ?"
     if served is not None:
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
@@ -291,6 +292,7 @@ def count_try(store: SqlStore, job: JobRecord) -> int:
 
 def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
     """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+    now = store.lease_time(now)
     marks = ", ".join("?" for _ in FINAL_VALUES)
     rows = store._read(
         "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
@@ -308,10 +310,10 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     One row's write, however many cases ``owner`` holds: its row in ``workers``. It
     locks no case, so it never waits on the worker's own saves.
     """
-    expiry = now + lease_seconds
 
     def write(execute: Execute) -> None:
-        execute(_RENEW, (owner, expiry))
+        store._observe_clock(execute)  # the renewal goes by what it read
+        execute(_RENEW, (owner, store.lease_time(now) + lease_seconds))
         # A newer release may have applied, under this running worker, a migration that
         # releases before it must not write past: rolled back, this renewal lets the
         # lease lapse, and the error stops the worker (see PollRound.poll).
