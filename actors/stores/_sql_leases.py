@@ -16,6 +16,7 @@ from actors._errors import JobNotFoundError, LeaseLostError, SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
+from actors.stores._lease_twins import EXPIRES_OF, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
 from actors.stores._statements import (
@@ -101,7 +102,12 @@ def lease_worker(store: SqlStore, jobs: list[JobRecord]) -> None:
         return
     if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
         expires = store.lease_time(time.time()) + store.lease_seconds
-        store._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
+
+        def extend(execute: Execute) -> None:
+            execute(EXTEND, (owner, expires))
+            written(store, execute, owner)
+
+        store._write(extend, "lease a worker")
         store._worker_row = owner
 
 
@@ -262,6 +268,7 @@ def _still_free(
             ).fetchall()
             revived.update(name for name, expires in rows if name in dead and expires >= now)
     execute(EXTEND, (owner, now + lease))
+    written(store, execute, owner)
     if not revived:
         return picked
     return [row for row in picked if not (row[2] == HELD and row[1] in revived)]
@@ -311,9 +318,11 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     locks no case, so it never waits on the worker's own saves.
     """
 
-    def write(execute: Execute) -> None:
+    def write(execute: Execute) -> tuple[Any, float]:
         store._observe_clock(execute)  # the renewal goes by what it read
-        execute(_RENEW, (owner, store.lease_time(now) + lease_seconds))
+        expiry = store.lease_time(now) + lease_seconds
+        found = execute(EXPIRES_OF, (owner,)).fetchone()  # who renewed it last
+        execute(_RENEW, (owner, expiry))
         # A newer release may have applied, under this running worker, a migration that
         # releases before it must not write past: rolled back, this renewal lets the
         # lease lapse, and the error stops the worker (see PollRound.poll).
@@ -323,8 +332,10 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
             if breaking is not None:
                 where = store.url
                 raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
+        return found, expiry
 
-    store._write(write, f"heartbeat of {owner!r}")
+    found, expiry = store._write(write, f"heartbeat of {owner!r}")
+    renewed(store, owner, found, expiry)
 
 
 _FINAL_MARKS = ", ".join("?" for _ in FINAL_STATES)
