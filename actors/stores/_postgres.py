@@ -296,7 +296,10 @@ class PostgresStore(SqlStore):
         raise AssertionError  # unreachable: the second attempt returns or raises
 
     def _error(self, what: str, exc: Exception) -> StoreError:
-        return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+        error = StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+        # A lost connection or a pool with none to give says nothing of the job.
+        error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
+        return error
 
     def _save_all(
         self, jobs: list[JobRecord], what: str, *, fence: bool = True, new: bool = False
