@@ -22,6 +22,7 @@ from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._pg_session import first_connect_timeout, session_options
+from actors.stores._pg_transaction import transaction
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
 from actors.stores._server_clock import SERVER_NOW, ServerClock
@@ -218,7 +219,7 @@ class PostgresStore(SqlStore):
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with transaction(self._pool) as conn:
 
                 def execute(sql: str, params: Sequence[Any]) -> Any:
                     return conn.execute(self._pg(sql), params)
@@ -233,7 +234,7 @@ class PostgresStore(SqlStore):
         # then aborts one transaction, and a group is simply tried again.
         for attempt in range(_GROUP_ATTEMPTS):
             try:
-                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                with transaction(self._pool) as conn, conn.cursor() as cur:
 
                     def execute(sql: str, params: Sequence[Any]) -> Any:
                         return conn.execute(self._pg(sql), params)
