@@ -43,8 +43,10 @@ class ServerClock:
         """Read the server's clock with ``read`` and keep its offset from this machine's.
 
         A reading whose round trip took longer than the tolerance tells too little, and
-        is ignored. A change past the tolerance is logged: a WARNING when this machine's
-        clock is off, an INFO when it agrees with the server's again.
+        is ignored. An offset of ``TOLERANCE`` or more is applied, and kept until it is
+        back under half of it (a clock about a second off does not flap between the two).
+        A WARNING says when this machine's clock is found off (or jumps by ``TOLERANCE``
+        or more), an INFO when it agrees with the server's again.
         """
         before = time.time()
         server = read()
@@ -55,12 +57,12 @@ class ServerClock:
             return
         if after - before > TOLERANCE or not math.isfinite(seen):
             return
-        offset = seen if abs(seen) >= TOLERANCE else 0.0
-        if abs(offset - self.offset) < TOLERANCE:
-            if offset:
-                self.offset = offset  # it drifts: follow it, without a line per heartbeat
+        before_offset, keep = self.offset, TOLERANCE / 2 if self.offset else TOLERANCE
+        offset = self.offset = seen if abs(seen) >= keep else 0.0
+        if offset and before_offset and abs(offset - before_offset) < TOLERANCE:
+            return  # it drifts: followed, without a line per heartbeat
+        if offset == before_offset:
             return
-        self.offset = offset
         if offset:
             way = "behind" if offset > 0 else "ahead of"
             logger.warning(
