@@ -13,13 +13,16 @@ renewing under the same name. The renewal logs an ERROR naming the name, once.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
     from actors.stores._statements import Execute
 
-__all__ = ["EXPIRES_OF", "renewed", "written"]
+__all__ = ["EXPIRES_OF", "lease_write", "renewed", "written"]
+
+T = TypeVar("T")
 
 EXPIRES_OF = "SELECT expires FROM workers WHERE owner = ?"
 
@@ -31,6 +34,20 @@ def written(store: SqlStore, execute: Execute, owner: str) -> None:
     row = execute(EXPIRES_OF, (owner,)).fetchone()
     if row is not None:
         store._leases_written[owner] = float(row[0])
+
+
+def lease_write(store: SqlStore, owner: str, fn: Callable[[Execute], T], what: str) -> T:
+    """``store._write(fn, what)``, a transaction that writes ``owner``'s lease.
+
+    One that failed may have committed or not (a connection lost at its commit), so
+    what the row holds is unknown: the next renewal compares nothing, rather than take
+    this process's own write for another's.
+    """
+    try:
+        return store._write(fn, what)
+    except BaseException:
+        store._leases_written.pop(owner, None)
+        raise
 
 
 def renewed(store: SqlStore, owner: str, found: Any, expiry: float) -> None:

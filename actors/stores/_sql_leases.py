@@ -16,7 +16,7 @@ from actors._errors import JobNotFoundError, LeaseLostError, SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
-from actors.stores._lease_twins import EXPIRES_OF, renewed, written
+from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
 from actors.stores._statements import (
@@ -107,7 +107,7 @@ def lease_worker(store: SqlStore, jobs: list[JobRecord]) -> None:
             execute(EXTEND, (owner, expires))
             written(store, execute, owner)
 
-        store._write(extend, "lease a worker")
+        lease_write(store, owner, extend, "lease a worker")
         store._worker_row = owner
 
 
@@ -236,7 +236,7 @@ def claim(
         )
         return rows
 
-    records = store._records(store._write(write, f"claim cases for {owner!r}"))
+    records = store._records(lease_write(store, owner, write, f"claim cases for {owner!r}"))
     if stopped:
         for job in records:
             job.taken_over = job.case_id in stopped
@@ -334,7 +334,7 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
                 raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
         return found, expiry
 
-    found, expiry = store._write(write, f"heartbeat of {owner!r}")
+    found, expiry = lease_write(store, owner, write, f"heartbeat of {owner!r}")
     renewed(store, owner, found, expiry)
 
 

@@ -15,6 +15,8 @@ from functools import partial
 import pytest
 from records import record
 
+from actors import StoreError
+
 rec = partial(record, workflow="order", step="reserve")
 
 
@@ -52,4 +54,25 @@ def test_a_restart_under_the_same_name_says_nothing(make_sql_store, caplog):
         assert job.id == "a"
         for now in (103.0, 104.0, 105.0):
             after.heartbeat("w", now=now, lease_seconds=10.0)
+    assert errors(caplog) == []
+
+
+def test_a_renewal_that_failed_at_its_commit_is_not_taken_for_another_process(
+    make_sql_store, caplog
+):
+    store = make_sql_store()
+    store.heartbeat("w", now=100.0, lease_seconds=10.0)
+    write = store._write
+
+    def committed_then_lost(fn, what):  # the connection lost as the commit went through
+        write(fn, what)
+        raise StoreError(f"{store.url}: cannot {what}: server closed the connection")
+
+    store._write = committed_then_lost
+    with pytest.raises(StoreError):
+        store.heartbeat("w", now=101.0, lease_seconds=10.0)
+    del store._write
+    with caplog.at_level(logging.INFO, logger="actors.stores"):
+        for now in (102.0, 103.0):
+            store.heartbeat("w", now=now, lease_seconds=10.0)
     assert errors(caplog) == []
