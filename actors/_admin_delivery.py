@@ -78,7 +78,8 @@ class ActionDelivery:
     def _lease_live(self, case_id: str) -> bool:
         for job in self.store.case_jobs(case_id):
             if job.record.id == case_id:
-                return job.lease_expires is not None and job.lease_expires >= time.time()
+                expires = job.lease_expires
+                return expires is not None and expires >= self.store.lease_time(time.time())
         return False
 
     def act(

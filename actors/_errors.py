@@ -51,6 +51,11 @@ class EngineStoppedError(ActorsError, RuntimeError):
 class StoreError(ActorsError):
     """A job store could not be opened, read or written."""
 
+    blames_job = True
+    """Whether a runner that dies of it counts that against its job (three in a row at one
+    step fault the job). ``False`` when the database could not be reached: that says
+    nothing of the job, which waits for the store and runs again."""
+
 
 class SchemaTooNewError(StoreError):
     """The store's schema has a migration this release does not know and must not write past.

@@ -290,7 +290,11 @@ class Scheduler(pykka.Actor):
 
     def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
         job = msg.job
-        logger.log(msg.level, "runner %d failed; restarting it", msg.runner, extra=job_log(job))
+        # Named here: pykka's traceback goes to its own logger, which nothing shows by default.
+        died = f" ({msg.error})" if msg.error else ""
+        logger.log(
+            msg.level, "runner %d failed%s; restarting it", msg.runner, died, extra=job_log(job)
+        )
         self._crew.failed(msg.runner, job)
         if job is not None:
             self._book.returned(job)

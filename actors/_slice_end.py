@@ -174,15 +174,30 @@ class SliceEnd:
             return [m.SliceUnsaved(self._index, job, exc)]
         self._e.channel.done(job, self._index)
         self._e.channel.sent[self._index] += 1
+        stopping = False
         try:
             self._scheduler.tell(parked[0])
         except pykka.ActorDeadError:
-            return []  # the engine is stopping: the park is stored, the request not sent
+            # The engine is stopping, and lets this step finish: the park is stored, and
+            # the request goes out, so that a reply (to the store, or to the next
+            # worker) finds the job waiting for it.
+            stopping = True
         try:
             request.send(request.data, request.context)
         except USER_ERRORS as exc:  # a failed send is a fault reply
+            why = f"{type(exc).__name__}: {exc}"
             cid = request.park.correlations[0][0]
-            return [m.JobSendFailed(cid, f"{type(exc).__name__}: {exc}")]
+            if stopping:
+                logger.warning(
+                    "job %s: its request %s failed as the engine stopped (%s); the job "
+                    "waits for a reply as stored, until its timeout if it has one",
+                    job.id,
+                    cid,
+                    why,
+                    extra=job_log(job),
+                )
+                return []
+            return [m.JobSendFailed(cid, why)]
         return []
 
 

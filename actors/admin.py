@@ -204,7 +204,8 @@ class Admin:
         stored = self._stored(job_id)
         jobs = self.store.case_jobs(stored.record.case_id)
         arrived = views.arrived_of(jobs, self.store)
-        return views.tree(jobs, self._infos(jobs, arrived), time.time(), arrived)
+        now = self.store.lease_time(time.time())  # leases go by the database server's clock
+        return views.tree(jobs, self._infos(jobs, arrived), now, arrived)
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         """The job's history, oldest first: steps run, waits, and operators' actions."""

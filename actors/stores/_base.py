@@ -164,6 +164,10 @@ class Store(abc.ABC):
 
         return watch(self.wake_key, wake)
 
+    def lease_time(self, now: float) -> float:
+        """``now`` on the clock leases are measured by: the database server's, for PostgreSQL."""
+        return now
+
     def _unsupported(self, what: str) -> NotImplementedError:
         url = getattr(self, "url", type(self).__name__)
         return NotImplementedError(

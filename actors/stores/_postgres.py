@@ -22,8 +22,10 @@ from actors.stores._codec import Codec
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._pg_session import first_connect_timeout, session_options
+from actors.stores._pg_transaction import transaction
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
+from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
     GROUP_READ,
@@ -167,6 +169,7 @@ class PostgresStore(SqlStore):
         self._timeout = timeout
         self._statements: dict[str, str] = {}
         self._statements_lock = threading.Lock()
+        self._server_clock = ServerClock(self.url)
         try:
             # One plain connection first: a wrong URL fails here with libpq's reason
             # (a pool would only time out), and the schema is ready before the pool.
@@ -176,6 +179,7 @@ class PostgresStore(SqlStore):
                     check_current(conn, f"the PostgreSQL database at {self.url}")
                 else:
                     migrate(conn)
+                self._server_clock.observe(lambda: _one(conn.execute(SERVER_NOW).fetchone()))
         except psycopg.Error as exc:
             msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
             # Not chained: the driver's own error may quote the URL, password and all.
@@ -206,9 +210,16 @@ class PostgresStore(SqlStore):
                 self._statements[sql] = converted
         return converted
 
+    def lease_time(self, now: float) -> float:
+        """``now`` on the server's clock: every worker of the database measures leases by it."""
+        return now + self._server_clock.offset
+
+    def _observe_clock(self, execute: Execute) -> None:
+        self._server_clock.observe(lambda: _one(execute(SERVER_NOW, ()).fetchone()))
+
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with transaction(self._pool) as conn:
 
                 def execute(sql: str, params: Sequence[Any]) -> Any:
                     return conn.execute(self._pg(sql), params)
@@ -223,7 +234,7 @@ class PostgresStore(SqlStore):
         # then aborts one transaction, and a group is simply tried again.
         for attempt in range(_GROUP_ATTEMPTS):
             try:
-                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                with transaction(self._pool) as conn, conn.cursor() as cur:
 
                     def execute(sql: str, params: Sequence[Any]) -> Any:
                         return conn.execute(self._pg(sql), params)
@@ -286,7 +297,10 @@ class PostgresStore(SqlStore):
         raise AssertionError  # unreachable: the second attempt returns or raises
 
     def _error(self, what: str, exc: Exception) -> StoreError:
-        return StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+        error = StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+        # A lost connection or a pool with none to give says nothing of the job.
+        error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
+        return error
 
     def _save_all(
         self, jobs: list[JobRecord], what: str, *, fence: bool = True, new: bool = False
@@ -381,6 +395,10 @@ class PostgresStore(SqlStore):
         if listener is not None:
             listener.close()
         self._pool.close()
+
+
+def _one(row: Sequence[Any] | None) -> Any:
+    return None if row is None else row[0]
 
 
 def _describe(exc: BaseException) -> str:

@@ -165,8 +165,14 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
         self._finals_lock = threading.Lock()
         self._last_seq = threading.local()  # per thread: no lock for runners to queue on
         self.shared = True  # several processes may work on one database
+        # The expiry this store last wrote to each worker's lease (see _lease_twins).
+        self._leases_written: dict[str, float] = {}
+        self._twins_told: set[str] = set()
 
     # -- what a subclass provides ---------------------------------------------------------------
+
+    def _observe_clock(self, execute: Execute) -> None:
+        """In a heartbeat's transaction: read the server's clock, if leases go by it."""
 
     @abc.abstractmethod
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:

@@ -95,6 +95,7 @@ class SqlAdmin:
         def _write(self, fn: Any, what: str) -> Any: ...
         def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
         def _seq(self) -> int: ...
+        def lease_time(self, now: float) -> float: ...
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -215,16 +216,17 @@ class SqlAdmin:
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
+        skew = self.lease_time(now) - now  # expiries go by the server's clock
         # The held roots (jobs_lease holds them), each with when its lease ends.
         rows = self._read(
             "SELECT lease_owner, COUNT(*), MAX(ends) FROM (SELECT lease_owner, "
             f"{LEASE_EXPIRY} AS ends FROM jobs WHERE parent_id IS NULL "
             "AND lease_expires IS NOT NULL) held WHERE ends >= ? "
             "GROUP BY lease_owner ORDER BY lease_owner",
-            (now,),
+            (now + skew,),
             "read the leases held",
         )
-        return [(row[0], int(row[1]), float(row[2])) for row in rows if row[0] is not None]
+        return [(row[0], int(row[1]), float(row[2]) - skew) for row in rows if row[0] is not None]
 
     # -- changing a case no live worker holds ------------------------------------------------
 
@@ -253,8 +255,8 @@ class SqlAdmin:
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
                 expires = None if row is None else _time(row[0])
-            if expires is not None and expires >= now:
-                return Held(root[0], float(expires))
+            if expires is not None and expires >= self.lease_time(now):
+                return Held(root[0], float(expires) - (self.lease_time(now) - now))
             jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]
             saves, history, result = change(jobs)
             at = time.time()

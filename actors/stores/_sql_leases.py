@@ -16,6 +16,7 @@ from actors._errors import JobNotFoundError, LeaseLostError, SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
+from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
 from actors.stores._statements import (
@@ -100,8 +101,13 @@ def lease_worker(store: SqlStore, jobs: list[JobRecord]) -> None:
     if owner is None or store._worker_row == owner:
         return
     if any(job.parent_id is None and job.state not in FINAL_STATES for job in jobs):
-        expires = time.time() + store.lease_seconds
-        store._write(lambda execute: execute(EXTEND, (owner, expires)), "lease a worker")
+        expires = store.lease_time(time.time()) + store.lease_seconds
+
+        def extend(execute: Execute) -> None:
+            execute(EXTEND, (owner, expires))
+            written(store, execute, owner)
+
+        lease_write(store, owner, extend, "lease a worker")
         store._worker_row = owner
 
 
@@ -132,6 +138,7 @@ def claim(
     served = None if workflows is None else sorted(set(workflows))
     if limit <= 0 or served == []:
         return []
+    now = store.lease_time(now)
     one = " AND id = ?"
     if served is not None:
         one += " AND (" + " OR ".join("(workflow = ? AND version = ?)" for _ in served) + ")"
@@ -229,7 +236,7 @@ def claim(
         )
         return rows
 
-    records = store._records(store._write(write, f"claim cases for {owner!r}"))
+    records = store._records(lease_write(store, owner, write, f"claim cases for {owner!r}"))
     if stopped:
         for job in records:
             job.taken_over = job.case_id in stopped
@@ -261,6 +268,7 @@ def _still_free(
             ).fetchall()
             revived.update(name for name, expires in rows if name in dead and expires >= now)
     execute(EXTEND, (owner, now + lease))
+    written(store, execute, owner)
     if not revived:
         return picked
     return [row for row in picked if not (row[2] == HELD and row[1] in revived)]
@@ -291,6 +299,7 @@ def count_try(store: SqlStore, job: JobRecord) -> int:
 
 def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
     """Unfinished cases no live worker holds, by ``(workflow, version)``."""
+    now = store.lease_time(now)
     marks = ", ".join("?" for _ in FINAL_VALUES)
     rows = store._read(
         "SELECT workflow, version, COUNT(*) FROM jobs WHERE parent_id IS NULL "
@@ -308,9 +317,11 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
     One row's write, however many cases ``owner`` holds: its row in ``workers``. It
     locks no case, so it never waits on the worker's own saves.
     """
-    expiry = now + lease_seconds
 
-    def write(execute: Execute) -> None:
+    def write(execute: Execute) -> tuple[Any, float]:
+        store._observe_clock(execute)  # the renewal goes by what it read
+        expiry = store.lease_time(now) + lease_seconds
+        found = execute(EXPIRES_OF, (owner,)).fetchone()  # who renewed it last
         execute(_RENEW, (owner, expiry))
         # A newer release may have applied, under this running worker, a migration that
         # releases before it must not write past: rolled back, this renewal lets the
@@ -321,8 +332,10 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
             if breaking is not None:
                 where = store.url
                 raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
+        return found, expiry
 
-    store._write(write, f"heartbeat of {owner!r}")
+    found, expiry = lease_write(store, owner, write, f"heartbeat of {owner!r}")
+    renewed(store, owner, found, expiry)
 
 
 _FINAL_MARKS = ", ".join("?" for _ in FINAL_STATES)

@@ -329,7 +329,10 @@ class SqliteStore(SqlStore):
             raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
+        error = StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
+        # A file locked too long, unreadable or gone says nothing of the job.
+        error.blames_job = not isinstance(exc, sqlite3.OperationalError)
+        return error
 
     def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
         """As ``Store.watch``; also notices cases written by other processes.

@@ -237,6 +237,7 @@ class Reader:
         """Unfinished cases that no live worker holds: never taken, released, or expired."""
         # The unfinished states listed (not "NOT IN" the final ones), so the state index
         # finds the few unfinished rows instead of a scan of every case that ever ran.
+        now = self.store.lease_time(now)  # leases go by the database server's clock
         return (f"state IN ({_OPEN_MARKS}) AND {FREE_LEASE}", (*_OPEN, now, now))
 
     def unheld_counts(self, now: float) -> dict[tuple[str, int], int]:
