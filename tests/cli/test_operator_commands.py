@@ -236,6 +236,22 @@ def test_worker_logs_as_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ValueError: boom" in second["traceback"]
 
 
+def test_a_json_log_line_masks_and_escapes_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The text format printed the traceback masked; the JSON one formatted it again from
+    # the exception, so a password the message showed as *** was in its "traceback".
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    log = logging.getLogger("actors")
+    with _log_to_stderr("info", "json"):
+        try:
+            raise ValueError("no postgresql://app:Sup3rSecret@db/x \x1b[2J")
+        except ValueError:
+            log.exception("store failed")
+    line = json.loads(err.getvalue().splitlines()[0])
+    assert "Sup3rSecret" not in err.getvalue()
+    assert "ValueError: no postgresql://app:***@db/x \\x1b[2J" in line["traceback"]
+
+
 def test_events_send_fault_takes_the_fault_path_when_a_worker_resumes(url: str) -> None:
     sent = run("events", "send", "o2/ask", "--store", url, "--fault", "--data", '"lost"')
     assert sent.exit_code == 0, sent.output
