@@ -260,6 +260,9 @@ def db_upgrade(store_url: str) -> None:
     """
     from actors.stores._schema import MIGRATIONS, current_version, migrate
 
+    scheme, sep, rest = store_url.partition("://")
+    if sep:  # a scheme in any case, as the other commands read it
+        store_url = f"{scheme.lower()}://{rest}"
     if store_url.startswith("memory:"):
         msg = f"{mask_url(store_url)!r} keeps nothing between runs: it has no schema to upgrade"
         raise BadArgumentError(msg)
