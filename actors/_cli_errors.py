@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from typing import IO, Any
 
@@ -84,7 +85,30 @@ def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> An
     if isinstance(value, str):
         problem = text_problem(value)
         if problem is not None:
-            raise BadArgumentError(f"{(param.metavar or param.name or 'the argument')} {problem}")
+            raise BadArgumentError(f"{_param_name(param)} {problem}")
+    return value
+
+
+def _param_name(param: click.Parameter) -> str:
+    """How the command line names ``param``: ``--operator`` for an option, else ``ID``."""
+    if isinstance(param, click.Option) and param.opts:
+        return max(param.opts, key=len)
+    return param.metavar or param.name or "the argument"
+
+
+def operator_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for ``--operator``: text a store can keep, as is ``$ACTORS_OPERATOR``.
+
+    The name is written into each job's history: bytes that are not UTF-8 (in the
+    option or the variable) failed there, with a traceback.
+    """
+    value = text_argument(ctx, param, value)
+    if not value:
+        from actors.admin import OPERATOR_ENV
+
+        problem = text_problem(os.environ.get(OPERATOR_ENV, ""))
+        if problem is not None:
+            raise BadArgumentError(f"{OPERATOR_ENV} {problem}")
     return value
 
 

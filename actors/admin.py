@@ -37,6 +37,7 @@ from actors._admin_input import correlation_id_problem as _correlation_id_proble
 from actors._admin_input import cursor_position as _position
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
+from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
     ActionResult,
@@ -259,6 +260,11 @@ class Admin:
         join. Every job of the case must have ended (``ActionRefusedError`` otherwise);
         the case is then free, and the next worker to poll the store runs it.
         """
+        if from_step is not None:
+            problem = _step_name_problem(from_step)
+            if problem is not None:
+                msg = f"from_step {problem}: a workflow's steps are named non-empty, without '/'"
+                raise ValueError(msg)
         stored = self._stored(job_id)
         record = stored.record
         workflow = self._workflows.get((record.workflow, record.version))
@@ -280,7 +286,7 @@ class Admin:
             )
             raise ActionRefusedError(msg)
         delivery.wake(record.case_id)
-        detail = f"from step {from_step!r}" if from_step else f"step {record.step!r}"
+        detail = f"from step {from_step!r}" if from_step is not None else f"step {record.step!r}"
         return delivery.result("retry", record.id, record.case_id, outcome, "store", detail)
 
     def cancel(self, job_id: str) -> ActionResult:

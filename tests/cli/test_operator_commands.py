@@ -514,6 +514,74 @@ def test_an_id_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
     assert f"actors: error: {name} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["jobs", "retry", "f1"], "--operator"),
+        (["jobs", "retry", "f1"], "--from"),
+        (["jobs", "cancel", "f1"], "--operator"),
+        (["events", "send", "f1/a"], "--operator"),
+        (["jobs", "list"], "--workflow"),
+        (["jobs", "list"], "--step"),
+        (["jobs", "list"], "--error"),
+        (["worker", "--workflows", "no_module_read_before"], "--name"),
+        (["ui", "--host", "0.0.0.0"], "--operator"),  # before: refused for want of a token
+    ],
+)
+def test_an_option_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
+    tmp_path: Path, command: list[str], option: str
+) -> None:
+    # Each reached the store as it was and failed there with a UnicodeEncodeError's
+    # traceback (--name: an error naming no option).
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    given = b"order-\xff".decode("utf-8", "surrogateescape")  # what a shell hands Python
+    result = CliRunner().invoke(main, [*command, option, given, "--store", url])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"actors: error: {option} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
+    assert "f1" not in run("jobs", "list", "--state", "ready", "--store", url).output
+
+
+def test_an_operator_name_from_the_environment_that_is_not_utf8_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    monkeypatch.setenv("ACTORS_OPERATOR", b"al\xffce".decode("utf-8", "surrogateescape"))
+    result = CliRunner().invoke(main, ["jobs", "retry", "f1", "--store", url])
+    assert result.exit_code == 2, result.output
+    assert "ACTORS_OPERATOR is not UTF-8 text (byte 0xff at column 3)" in result.stderr
+    named = CliRunner().invoke(main, ["jobs", "retry", "f1", "--store", url, "--operator", "al"])
+    assert named.exit_code == 0, named.output  # the option given, the variable is not read
+
+
+def _fail(data: Any) -> None:
+    raise RuntimeError("declined")
+
+
+@pytest.mark.parametrize("step", ["", "pay/ship"])
+def test_a_reset_to_a_step_no_workflow_can_have_is_a_bad_argument(
+    tmp_path: Path, step: str
+) -> None:
+    # --from '' reset the job to step '' (where a worker would fault it) and reported
+    # "retry f1 (step 'a'): reset", naming the step it had.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    result = run("jobs", "retry", "f1", "--from", step, "--store", url)
+    assert result.exit_code == 2, result.output
+    assert f"--from {step!r} is no step name" in result.stderr
+    assert run("jobs", "show", "f1", "--json", "--store", url).output.count('"faulted"') == 1
+    with Admin(url) as admin, pytest.raises(ValueError, match="is no step name"):
+        admin.retry("f1", from_step=step)
+
+
 def test_worker_logs_the_database_drivers_warnings_in_its_format_masked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
