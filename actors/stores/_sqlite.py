@@ -120,7 +120,9 @@ class SqliteStore(SqlStore):
         if synchronous.upper() not in ("NORMAL", "FULL"):
             msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
             raise ValueError(msg)
-        self.url = f"sqlite:///{self.path}"
+        # Shown, never reopened: a name's bytes that are not UTF-8 (surrogates here) are
+        # written \xff, where printing them raised UnicodeEncodeError.
+        self.url = f"sqlite:///{os.fsencode(self.path).decode('utf-8', 'backslashreplace')}"
         self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
