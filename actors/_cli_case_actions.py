@@ -153,18 +153,30 @@ def jobs_retry(
 @jobs.command("cancel")
 @click.argument("job_id", metavar="ID", callback=id_argument)
 @store_option
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: imported, so the dataclasses of the case's data are read.",
+)
 @operator_option
 @timeout_option
 @json_option
 def jobs_cancel(
-    job_id: str, store_url: str, operator: str | None, timeout: float, as_json: bool
+    job_id: str,
+    store_url: str,
+    refs: tuple[str, ...],
+    operator: str | None,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Cancel a job and every job below it (give a case's id to cancel the case).
 
     A live worker holding the case does it on its next poll (a running step finishes
     first); otherwise the store is changed directly.
     """
-    admin = _admin(store_url, operator, timeout)
+    admin = _admin(store_url, operator, timeout, refs=refs)
     result = _run_action(admin, lambda: admin.cancel(job_id))
     _report(result, as_json, ("cancelled", "already_finished"))
 

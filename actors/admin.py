@@ -55,7 +55,7 @@ from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
 from actors.stores import Store, open_store
-from actors.stores._admin_types import Held, JobQuery, StoredJob
+from actors.stores._admin_types import Held, JobQuery, StoredJob, refuse_unread
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -266,6 +266,7 @@ class Admin:
                 msg = f"from_step {problem}: a workflow's steps are named non-empty, without '/'"
                 raise ValueError(msg)
         stored = self._stored(job_id)
+        refuse_unread(stored)  # its stand-in reads FAULTED: retried, whatever it is
         record = stored.record
         workflow = self._workflows.get((record.workflow, record.version))
         if from_step is not None:
@@ -295,7 +296,9 @@ class Admin:
         A running step finishes first; nothing after it runs. Returns the outcome
         (``"cancelled"``, ``"already_finished"``).
         """
-        record = self._stored(job_id).record
+        stored = self._stored(job_id)
+        refuse_unread(stored)  # its stand-in reads FAULTED: "already_finished", whatever it is
+        record = stored.record
         delivery = self._delivery
         if record.state in FINAL_STATES and not delivery.has_live(record.case_id, job_id):
             return delivery.result(
