@@ -171,8 +171,12 @@ def error_text(error: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
-    return mask_secrets(url)
+    r"""``url`` with any password replaced by ``***`` (for messages and ``Store.url``).
+
+    Its control characters are written as escapes (``\x1b``): a URL is printed in
+    headers and titles, where an escape sequence in a path would drive the terminal.
+    """
+    return printable(mask_secrets(url))
 
 
 def redacted_logger(name: str) -> logging.Logger:
