@@ -13,6 +13,7 @@ from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._cli_input import text_problem
 from actors._errors import ActorsError
 from actors._redact import mask_secrets
+from actors._text import printable
 
 __all__ = [
     "BadArgumentError",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
 
 # Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
@@ -152,6 +154,10 @@ class ErrorsInOneLine(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # Ctrl-C: click said only "Aborted!", status 1
+            said = f": {printable(str(exc))}" if str(exc) else ""
+            click.echo(f"actors: interrupted{said}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
         except click.UsageError as exc:  # a bad option or argument: one line too

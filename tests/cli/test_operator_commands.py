@@ -273,6 +273,64 @@ def test_a_case_a_live_worker_will_not_hand_over_exits_4(url: str) -> None:
     ghost.close()
 
 
+def _requests(url: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return list(db.execute("SELECT job_id, kind, taken_by, outcome FROM job_requests"))
+
+
+def test_ctrl_c_while_a_worker_is_waited_for_withdraws_the_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Aborted!" and status 1, the request left posted: the worker cancelled the case
+    # once it polled again, after the operator had given up on it.
+    from actors.stores import open_store
+    from actors.stores._sql_requests import SqlRequests
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")  # alive, never polls
+    monkeypatch.setattr(SqlRequests, "get_request", _interrupt)
+    result = run("jobs", "cancel", "o2", "--store", url, "--timeout", "30")
+    assert result.exit_code == 130, result.output
+    assert result.stderr == (
+        "actors: interrupted: the cancel of case o2 was withdrawn; nothing was changed\n"
+    )
+    assert _requests(url) == [("o2", "cancel", "", "withdrawn")]
+    ghost.close()
+
+
+def _interrupt(self: Any, request_id: int) -> Any:
+    raise KeyboardInterrupt
+
+
+def test_an_admin_closed_while_it_waits_for_a_worker_withdraws_the_request(url: str) -> None:
+    # CaseBusyError said the Admin was closed; the request stayed posted for the worker.
+    from actors.admin import CaseBusyError
+    from actors.stores import open_store
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")
+    admin = Admin(open_store(url), timeout=30)  # its store stays open once it is closed
+    failed: list[BaseException] = []
+
+    def cancel() -> None:
+        try:
+            admin.cancel("o2")
+        except CaseBusyError as exc:
+            failed.append(exc)
+
+    waiting = threading.Thread(target=cancel)
+    waiting.start()
+    wait_until(lambda: len(_requests(url)) == 1, "the cancel to be posted for its holder")
+    admin.close()
+    waiting.join(timeout=TIMEOUT)
+    assert "was withdrawn; nothing was changed" in str(failed[0])
+    assert _requests(url) == [("o2", "cancel", "", "withdrawn")]
+    admin.store.close()
+    ghost.close()
+
+
 def test_a_worker_process_logs_one_json_object_per_line(tmp_path: Path) -> None:
     import signal
     import subprocess
