@@ -134,6 +134,44 @@ class ActionDelivery:
         request_id = store.post_request(
             case_id, job_id, action, payload, self.operator, time.time()
         )
+        try:
+            return self._await(action, case_id, job_id, payload, held, deadline, request_id)
+        except KeyboardInterrupt:
+            # Left posted, the request would be carried out after the operator gave up on it.
+            raise KeyboardInterrupt(self._interrupted(action, case_id, held, request_id)) from None
+
+    def _interrupted(self, action: str, case_id: str, held: Held, request_id: int) -> str:
+        """Withdraw an interrupted wait's request; say whether it was carried out after all."""
+        try:
+            withdrawn = self.store.withdraw_request(request_id, time.time())
+            if not withdrawn:  # taken by the worker, or withdrawn already (its lease ran out)
+                request = self.store.get_request(request_id)
+                withdrawn = request is not None and request.outcome == "withdrawn"
+        except StoreError as exc:
+            return (
+                f"the {action} of case {case_id} stays handed to worker {held.owner!r} "
+                f"(request {request_id}; it could not be withdrawn: {exc}): it may still be "
+                "carried out; see the job's history"
+            )
+        if withdrawn:
+            return f"the {action} of case {case_id} was withdrawn; nothing was changed"
+        return (
+            f"worker {held.owner!r} had taken the {action} of case {case_id} already: it is "
+            "under way; see the job's history"
+        )
+
+    def _await(
+        self,
+        action: str,
+        case_id: str,
+        job_id: str,
+        payload: Any,
+        held: Held,
+        deadline: float,
+        request_id: int,
+    ) -> ActionResult | None:
+        """Wait for what the worker did with request ``request_id`` (see ``_request``)."""
+        store = self.store
         while True:
             try:
                 request = store.get_request(request_id)
@@ -182,7 +220,8 @@ class ActionDelivery:
                 )
                 raise StoreError(msg) from None
             if self._stop.wait(0.02):
-                msg = "the Admin was closed while waiting for a worker"
+                said = self._interrupted(action, case_id, held, request_id)
+                msg = f"the Admin was closed while waiting for a worker: {said}"
                 raise CaseBusyError(msg, held.owner)
 
     def wake(self, case_id: str) -> None:

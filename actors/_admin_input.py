@@ -87,3 +87,16 @@ def correlation_id_problem(correlation_id: str) -> str | None:
             f"{shown_id(job_id)}{id_flaw(job_id)} is no job id (one is {ID_RULE})"
         )
     return None
+
+
+def step_name_problem(step: object) -> str | None:
+    """Why ``step`` names no step of any workflow (``None`` when it could name one).
+
+    ``Workflow`` refuses an empty step name and one holding ``/`` (which joins
+    correlation ids): a reset to such a step could only fault the job.
+    """
+    if isinstance(step, str) and step and "/" not in step:
+        return None
+    if not isinstance(step, str):
+        return f"{step!r} is no step name (not a string)"
+    return f"{shown_id(step)} is no step name ({'it holds /' if step else 'it is empty'})"

@@ -192,11 +192,23 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def _to_json(value: Any) -> str:
+def _to_json(value: Any, *, strict: bool = True) -> str:
+    """``value`` as indented JSON text.
+
+    ``strict`` (what ``--json`` prints): a float JSON has no number for, which a task may
+    leave in a job's data (NaN, an infinity), is written as the string ``"NaN"``,
+    ``"Infinity"`` or ``"-Infinity"``; json.dumps writes bare words no JSON reader takes.
+    """
     try:
-        return json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+        return json.dumps(
+            value, indent=2, default=_json_default, ensure_ascii=False, allow_nan=not strict
+        )
     except RecursionError:  # a case tree split hundreds of levels deep
-        return deep_json(value, default=_json_default)
+        return deep_json(value, default=_json_default, strict=strict)
+    except ValueError as exc:
+        if not str(exc).startswith("Out of range float"):
+            raise
+        return deep_json(value, default=_json_default, strict=True)
 
 
 def _when(due: float | None) -> str:
@@ -248,6 +260,9 @@ def db_upgrade(store_url: str) -> None:
     """
     from actors.stores._schema import MIGRATIONS, current_version, migrate
 
+    scheme, sep, rest = store_url.partition("://")
+    if sep:  # a scheme in any case, as the other commands read it
+        store_url = f"{scheme.lower()}://{rest}"
     if store_url.startswith("memory:"):
         msg = f"{mask_url(store_url)!r} keeps nothing between runs: it has no schema to upgrade"
         raise BadArgumentError(msg)

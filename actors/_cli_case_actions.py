@@ -15,9 +15,16 @@ from typing import Any
 
 import click
 
-from actors._admin_input import correlation_id_problem
+from actors._admin_input import correlation_id_problem, step_name_problem
 from actors._cli import _to_json, _when, main, store_option
-from actors._cli_errors import BadArgumentError, CliError, Seconds, id_argument, text_argument
+from actors._cli_errors import (
+    BadArgumentError,
+    CliError,
+    Seconds,
+    id_argument,
+    operator_argument,
+    text_argument,
+)
 from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
@@ -45,6 +52,7 @@ class BusyError(CliError):
 operator_option = click.option(
     "--operator",
     default=None,
+    callback=operator_argument,
     metavar="NAME",
     help=f"Who is acting, recorded in the job's history [env: {OPERATOR_ENV}; else the login].",
 )
@@ -87,6 +95,19 @@ def _report(result: ActionResult, as_json: bool, ok: Sequence[str]) -> None:
         raise SystemExit(REFUSED_EXIT)
 
 
+def _step_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for ``--from``: a name a step can have, else exit 2.
+
+    ``--from ''`` reset the job to a step no workflow has, reporting the step it had.
+    """
+    value = text_argument(ctx, param, value)
+    problem = None if value is None else step_name_problem(value)
+    if problem is not None:
+        msg = f"--from {problem}: a workflow's steps are named non-empty, without '/'"
+        raise BadArgumentError(msg)
+    return value
+
+
 # -- actions -----------------------------------------------------------------------------------
 
 
@@ -98,6 +119,7 @@ def _report(result: ActionResult, as_json: bool, ok: Sequence[str]) -> None:
     "from_step",
     default=None,
     metavar="STEP",
+    callback=_step_argument,
     help="Reset the job to STEP instead of retrying the step it faulted at.",
 )
 @click.option(
@@ -131,18 +153,30 @@ def jobs_retry(
 @jobs.command("cancel")
 @click.argument("job_id", metavar="ID", callback=id_argument)
 @store_option
+@click.option(
+    "--workflows",
+    "refs",
+    multiple=True,
+    metavar="MODULE[:ATTRIBUTE]",
+    help="Where the workflows are: imported, so the dataclasses of the case's data are read.",
+)
 @operator_option
 @timeout_option
 @json_option
 def jobs_cancel(
-    job_id: str, store_url: str, operator: str | None, timeout: float, as_json: bool
+    job_id: str,
+    store_url: str,
+    refs: tuple[str, ...],
+    operator: str | None,
+    timeout: float,
+    as_json: bool,
 ) -> None:
     """Cancel a job and every job below it (give a case's id to cancel the case).
 
     A live worker holding the case does it on its next poll (a running step finishes
     first); otherwise the store is changed directly.
     """
-    admin = _admin(store_url, operator, timeout)
+    admin = _admin(store_url, operator, timeout, refs=refs)
     result = _run_action(admin, lambda: admin.cancel(job_id))
     _report(result, as_json, ("cancelled", "already_finished"))
 

@@ -6,6 +6,7 @@ them (rich progress bars while orders run, then tables of their states and timin
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import click
@@ -21,17 +22,39 @@ from rich.table import Table
 from rich.text import Text
 
 from actors._cli import _STORE_HELP, _console, _open_store, main
-from actors._cli_errors import _FAILURE_EXIT
+from actors._cli_errors import _FAILURE_EXIT, CliError
 from actors._job import JobState
+from actors._leases_log import own_leases
 from actors._mediator_options import MAX_RUNNERS
 
 if TYPE_CHECKING:
     from actors._demo import DemoReport
+    from actors.stores import Store
 
 __all__ = ["DEMO_STORE", "demo"]
 
 DEMO_STORE = "sqlite:///demo.db"
 _INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
+_DEMO_OWNER = "actors-demo"
+# Longer than a demo's worker takes to renew its leases (its poll interval, 1 s).
+_RENEWAL_WAIT = 1.5
+
+
+def _running_demo(store: Store) -> bool:
+    """Whether a demo runs on ``store`` now: its worker's leases live, and renewed.
+
+    Every demo works under one name, so that one killed mid-way has its orders taken
+    back at once by the next. A second demo started while the first runs took them
+    too, and both ran the same steps. Leases that stay put are a killed demo's.
+    """
+    if not store.shared:
+        return False
+    held = own_leases(store, _DEMO_OWNER, time.time())
+    if held is None:
+        return False
+    time.sleep(_RENEWAL_WAIT)
+    again = own_leases(store, _DEMO_OWNER, time.time())
+    return again is not None and again[1] > held[1]
 
 
 @main.command()
@@ -72,6 +95,14 @@ def demo(store_url: str, orders: int, runners: int) -> None:
 
     console = _console()
     store = _open_store(store_url)
+    if _running_demo(store):
+        store.close()
+        msg = (
+            f"another actors demo is running on {store.url} (its worker {_DEMO_OWNER!r} "
+            "renews its leases): both would run the same orders; let it end, or give "
+            "this one another --store"
+        )
+        raise CliError(msg)
     console.print(
         Text.assemble(
             f"Running {orders} demo order(s) on ",
@@ -80,7 +111,7 @@ def demo(store_url: str, orders: int, runners: int) -> None:
         )
     )
     # A fixed worker name: a demo killed mid-way takes its orders back at once next time.
-    mediator = Mediator([DEMO_WORKFLOW], runners=runners, store=store, owner="actors-demo")
+    mediator = Mediator([DEMO_WORKFLOW], runners=runners, store=store, owner=_DEMO_OWNER)
     columns = (
         TextColumn("{task.description:<9}"),
         BarColumn(),

@@ -268,9 +268,11 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
             except (ActorsError, ValueError) as exc:
                 where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if source is not None else ""
                 raise _refused(exc, f"{where}; {progress}") from None
+            progress.done(len(made), chunk[-1][0])  # before the ids print, which Ctrl-C may cut
             for case in made:
                 click.echo(case)
-            progress.done(len(made), chunk[-1][0])
+    except KeyboardInterrupt:  # Ctrl-C: the batch under way is not written; say what is
+        raise KeyboardInterrupt(progress.interrupted()) from None
     finally:
         store.close()
     if progress.skipped:
@@ -309,6 +311,15 @@ class _Progress:
     def done(self, written: int, through: int) -> None:
         self.written += written
         self.through = through
+
+    def interrupted(self) -> str:
+        """What an interrupted run wrote, and how to finish it."""
+        if not self.through:
+            return "nothing was written"
+        told = f"{self.written} case(s) written, from lines 1 to {self.through}"
+        if self.ids:
+            return f"{told}; run it again with --skip-existing to write the rest"
+        return f"{told}; they have new ids: run only the lines after {self.through} again"
 
     def __str__(self) -> str:
         if not self.from_file:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import traceback
 from typing import IO, Any
 
@@ -12,6 +13,7 @@ from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
 from actors._cli_input import text_problem
 from actors._errors import ActorsError
 from actors._redact import mask_secrets
+from actors._text import printable
 
 __all__ = [
     "BadArgumentError",
@@ -23,6 +25,7 @@ __all__ = [
 ]
 
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
 
 # Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
@@ -84,7 +87,30 @@ def text_argument(_ctx: click.Context, param: click.Parameter, value: Any) -> An
     if isinstance(value, str):
         problem = text_problem(value)
         if problem is not None:
-            raise BadArgumentError(f"{(param.metavar or param.name or 'the argument')} {problem}")
+            raise BadArgumentError(f"{_param_name(param)} {problem}")
+    return value
+
+
+def _param_name(param: click.Parameter) -> str:
+    """How the command line names ``param``: ``--operator`` for an option, else ``ID``."""
+    if isinstance(param, click.Option) and param.opts:
+        return max(param.opts, key=len)
+    return param.metavar or param.name or "the argument"
+
+
+def operator_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for ``--operator``: text a store can keep, as is ``$ACTORS_OPERATOR``.
+
+    The name is written into each job's history: bytes that are not UTF-8 (in the
+    option or the variable) failed there, with a traceback.
+    """
+    value = text_argument(ctx, param, value)
+    if not value:
+        from actors.admin import OPERATOR_ENV
+
+        problem = text_problem(os.environ.get(OPERATOR_ENV, ""))
+        if problem is not None:
+            raise BadArgumentError(f"{OPERATOR_ENV} {problem}")
     return value
 
 
@@ -128,6 +154,10 @@ class ErrorsInOneLine(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt as exc:  # Ctrl-C: click said only "Aborted!", status 1
+            said = f": {printable(str(exc))}" if str(exc) else ""
+            click.echo(f"actors: interrupted{said}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
         except click.UsageError as exc:  # a bad option or argument: one line too

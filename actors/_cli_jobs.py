@@ -28,7 +28,7 @@ from actors._cli import (
     store_option,
 )
 from actors._cli_console import printable, table_console
-from actors._cli_errors import BadArgumentError
+from actors._cli_errors import BadArgumentError, text_argument
 from actors._cli_input import VERSION
 from actors._cli_load import load_workflows
 from actors._cli_status import jobs
@@ -93,14 +93,22 @@ def _admin(
     type=click.Choice(["ready", "running", "waiting", "done", "faulted", "cancelled", "shed"]),
     help="Only jobs in this state (repeat for several).",
 )
-@click.option("--workflow", default=None, help="Only jobs of this workflow.")
+@click.option(
+    "--workflow", default=None, callback=text_argument, help="Only jobs of this workflow."
+)
 @click.option(
     "--version", "version", type=VERSION, default=None, help="Only this workflow version."
 )
-@click.option("--step", default=None, help="Only jobs at this step.")
+@click.option("--step", default=None, help="Only jobs at this step.", callback=text_argument)
 @click.option("--since", default=None, metavar="AGE", help="Created within AGE (1h, 7d...).")
 @click.option("--before", default=None, metavar="AGE", help="Created more than AGE ago.")
-@click.option("--error", default=None, metavar="TEXT", help="Only jobs whose error has TEXT.")
+@click.option(
+    "--error",
+    default=None,
+    metavar="TEXT",
+    callback=text_argument,
+    help="Only jobs whose error has TEXT.",
+)
 @click.option("--cases", "cases_only", is_flag=True, help="Cases (root jobs) only.")
 @click.option(
     "--limit",

@@ -351,6 +351,6 @@ def jobs_show(
             )
     console.print(table)
     console.print("data:")
-    click.echo(_to_json(job.data))
+    click.echo(_to_json(job.data, strict=False))  # for reading: NaN stays a number
     if tree or history:
         show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=False)

@@ -14,7 +14,7 @@ from actors._cli import (
     main,
     store_option,
 )
-from actors._cli_errors import BadArgumentError
+from actors._cli_errors import BadArgumentError, operator_argument
 from actors._cli_load import load_workflows
 from actors._workflow import Workflow
 
@@ -59,6 +59,7 @@ def is_loopback(host: str) -> bool:
 @click.option(
     "--operator",
     default=None,
+    callback=operator_argument,
     help="The name actions are recorded under in each job's history. "
     "[default: $ACTORS_OPERATOR, else the login name]",
 )

@@ -23,7 +23,7 @@ from actors._cli import (
     store_option,
     workflows_option,
 )
-from actors._cli_errors import BadArgumentError, CliError, Seconds, _describe
+from actors._cli_errors import BadArgumentError, CliError, Seconds, _describe, text_argument
 from actors._cli_load import load_workflows
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
@@ -62,6 +62,7 @@ __all__ = ["worker"]
 @click.option(
     "--name",
     default=None,
+    callback=text_argument,
     help="This worker's name among the workers sharing the store (unique; default: host, "
     "process id and a random suffix). Restarted under the same name, a worker takes its "
     "unfinished cases back at once instead of waiting for their leases to expire (as many "

@@ -41,6 +41,7 @@ from actors._steps import (
     Synchronize,
     Wait,
 )
+from actors._text import printable
 
 if TYPE_CHECKING:
     from actors._workflow import Workflow
@@ -229,15 +230,19 @@ def _edges(step: Step) -> list[_Edge]:
 
 
 def _escape(text: str) -> str:
-    """Make ``text`` safe inside a quoted Mermaid label (newlines become spaces)."""
-    flat = " ".join(str(text).split())
+    r"""Make ``text`` safe inside a quoted Mermaid label (newlines become spaces).
+
+    Control characters are written as escapes (``\x1b``): printed to a terminal by
+    ``actors graph``, a step name's escape sequence would be obeyed.
+    """
+    flat = printable(" ".join(str(text).split()))
     escaped = _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], flat)
     return _ENTITY_CODE.sub(r"\1&semi;", escaped)
 
 
 def _comment(text: str) -> str:
     """Text for a ``%%`` comment line: one line, and no braces (``%%{`` opens a directive)."""
-    return " ".join(str(text).split()).replace("{", "(").replace("}", ")")
+    return printable(" ".join(str(text).split())).replace("{", "(").replace("}", ")")
 
 
 def _describe(fn: Any) -> str | None:

@@ -152,11 +152,14 @@ class StopSignal:
     than a ``threading.Event``.
     """
 
-    __slots__ = ("keep_store", "requested")
+    __slots__ = ("failure", "keep_store", "requested")
 
     def __init__(self) -> None:
         self.requested = False
         self.keep_store = False  # set with it when this release must write the store no more
+        # The error that stopped the Scheduler, if one did: a Mediator that could not
+        # start names it (written once, on the Scheduler's thread, before it stops).
+        self.failure: BaseException | None = None
 
     def set(self) -> None:
         """Ask the runners to stop before their next step."""

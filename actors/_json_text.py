@@ -8,6 +8,7 @@ writer keeps a stack of its own and gives the same text.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +17,12 @@ __all__ = ["deep_json"]
 _PAD = "  "
 
 
-def deep_json(value: Any, *, default: Callable[[Any], Any]) -> str:
+def deep_json(value: Any, *, default: Callable[[Any], Any], strict: bool = False) -> str:
     """``json.dumps(value, indent=2, default=default, ensure_ascii=False)``, with no recursion.
 
     For acyclic values (``json.dumps`` itself reports a cycle before it gets deep).
+    ``strict``: a float JSON has no number for (NaN, an infinity) is written as the string
+    ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, so that every JSON reader reads the text.
     """
     parts: list[str] = []
     # Text to write as it is, or a (value, level) pair to write; popped from the end.
@@ -47,6 +50,8 @@ def deep_json(value: Any, *, default: Callable[[Any], Any]) -> str:
             parts.append("{}")
         elif isinstance(value, list | tuple):
             parts.append("[]")
+        elif strict and isinstance(value, float) and not math.isfinite(value):
+            parts.append(_text(_text(value)))  # '"NaN"': json.dumps writes the bare word
         elif value is None or isinstance(value, str | int | float):
             parts.append(_text(value))
         else:

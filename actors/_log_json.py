@@ -29,6 +29,10 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 out[key] = value
-        if record.exc_info:
+        # exc_text is what the handler's RedactingFilter masked and escaped; formatted
+        # again from exc_info, the traceback would show the passwords it hid.
+        if record.exc_text:
+            out["traceback"] = record.exc_text
+        elif record.exc_info:
             out["traceback"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)

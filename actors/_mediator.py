@@ -26,6 +26,7 @@ from actors._mediator_options import (
     check_options,
     check_unheld,
     hold_store,
+    not_started,
     scheduler_busy,
     wait_bound,
     warn_short_lease,
@@ -183,9 +184,14 @@ class Mediator:
         cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(config, runners, resume, now)
         self._admissions = Admissions(config, self._scheduler.tell)
+        self._gc_held = False
         if not getattr(config.runtime, "starts_synchronously", False):
             # Answered after on_start: the runners run and what the store held is resumed.
-            self._ask(m.GetStats(), "Mediator()")
+            try:
+                self._ask(m.GetStats(), "Mediator()")
+            except EngineStoppedError as exc:
+                self.shutdown(drain=False)  # what it opened and claimed is let go
+                raise not_started(config.stop.failure, exc) from config.stop.failure
         hold_store(the_store, gate)
         self._gc_held = tune_gc
         if self._gc_held:

@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 from actors._engine import job_log, logger
+from actors._errors import EngineStoppedError
+from actors._redact import mask_secrets
 from actors._seconds import seconds_problem
 
 __all__ = [
@@ -152,6 +154,18 @@ def scheduler_busy(call: str, seconds: float) -> TimeoutError:
         "is still queued and may yet be carried out"
     )
     return TimeoutError(msg)
+
+
+def not_started(failure: BaseException | None, stopped: EngineStoppedError) -> Exception:
+    """The error of a Mediator whose Scheduler failed as it started: it names the cause.
+
+    (It said only "the mediator is shut down", and pykka's log of the cause goes unheard
+    where nothing configures its logger.)
+    """
+    if failure is None:
+        return stopped
+    msg = f"the engine could not start: {type(failure).__name__}: {failure}"
+    return EngineStoppedError(mask_secrets(msg))
 
 
 def check_unheld(store: Any, runtime: Any) -> None:

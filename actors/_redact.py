@@ -171,8 +171,12 @@ def error_text(error: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and ``Store.url``)."""
-    return mask_secrets(url)
+    r"""``url`` with any password replaced by ``***`` (for messages and ``Store.url``).
+
+    Its control characters are written as escapes (``\x1b``): a URL is printed in
+    headers and titles, where an escape sequence in a path would drive the terminal.
+    """
+    return printable(mask_secrets(url))
 
 
 def redacted_logger(name: str) -> logging.Logger:
@@ -196,7 +200,8 @@ class RedactingFilter(logging.Filter):
     shows them.
 
     The message is formatted (``msg % args``) and masked, and so is the traceback text
-    of ``exc_info``, which standard formatters then print as given.
+    of ``exc_info`` (its control characters escaped too), which standard formatters then
+    print as given.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -209,8 +214,9 @@ class RedactingFilter(logging.Filter):
             record.msg, record.args = masked, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        # A traceback quotes its exception's text (a task's, say): escaped as the message is.
         if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text)
+            record.exc_text = printable(mask_secrets(record.exc_text))
         if record.stack_info:
-            record.stack_info = mask_secrets(record.stack_info)
+            record.stack_info = printable(mask_secrets(record.stack_info))
         return True

@@ -12,6 +12,7 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
@@ -140,6 +141,13 @@ class Scheduler(pykka.Actor):
 
     def on_start(self) -> None:
         """Arm the alarm, start the runners, and resume unfinished jobs found in the store."""
+        try:
+            self._start()
+        except Exception:  # pykka would stop it without on_failure or on_stop: runners ran on
+            self.on_failure(*sys.exc_info())
+            raise
+
+    def _start(self) -> None:
         if not getattr(self._e.runtime, "starts_synchronously", False):
             # This thread is the Scheduler's for good: a Mediator call made on it (from an
             # on_shed or metrics hook) would wait for this very thread, and is refused.
@@ -167,6 +175,7 @@ class Scheduler(pykka.Actor):
     def on_failure(self, *exc_info: Any) -> None:
         """Log the error that stopped the engine (pykka's own log is often unheard); clean up."""
         logger.error("the engine stopped on an error it did not handle", exc_info=exc_info)
+        self._e.stop.failure = exc_info[1]
         self._shutdown()
 
     def _shutdown(self) -> None:

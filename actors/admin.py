@@ -37,6 +37,7 @@ from actors._admin_input import correlation_id_problem as _correlation_id_proble
 from actors._admin_input import cursor_position as _position
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
+from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
     ActionResult,
@@ -54,7 +55,7 @@ from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
 from actors.stores import Store, open_store
-from actors.stores._admin_types import Held, JobQuery, StoredJob
+from actors.stores._admin_types import Held, JobQuery, StoredJob, refuse_unread
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -260,7 +261,13 @@ class Admin:
         join. Every job of the case must have ended (``ActionRefusedError`` otherwise);
         the case is then free, and the next worker to poll the store runs it.
         """
+        if from_step is not None:
+            problem = _step_name_problem(from_step)
+            if problem is not None:
+                msg = f"from_step {problem}: a workflow's steps are named non-empty, without '/'"
+                raise ValueError(msg)
         stored = self._stored(job_id)
+        refuse_unread(stored)  # its stand-in reads FAULTED: retried, whatever it is
         record = stored.record
         workflow = self._workflows.get((record.workflow, record.version))
         if from_step is not None:
@@ -281,7 +288,7 @@ class Admin:
             )
             raise ActionRefusedError(msg)
         delivery.wake(record.case_id)
-        detail = f"from step {from_step!r}" if from_step else f"step {record.step!r}"
+        detail = f"from step {from_step!r}" if from_step is not None else f"step {record.step!r}"
         return delivery.result("retry", record.id, record.case_id, outcome, "store", detail)
 
     def cancel(self, job_id: str) -> ActionResult:
@@ -290,7 +297,9 @@ class Admin:
         A running step finishes first; nothing after it runs. Returns the outcome
         (``"cancelled"``, ``"already_finished"``).
         """
-        record = self._stored(job_id).record
+        stored = self._stored(job_id)
+        refuse_unread(stored)  # its stand-in reads FAULTED: "already_finished", whatever it is
+        record = stored.record
         delivery = self._delivery
         if record.state in FINAL_STATES and not delivery.has_live(record.case_id, job_id):
             return delivery.result(

@@ -361,3 +361,18 @@ def test_steps_with_the_same_ascii_slug_get_different_ids() -> None:
 
 def test_output_is_stable() -> None:
     assert to_mermaid(workload_w()) == to_mermaid(workload_w())
+
+
+def test_control_characters_of_names_are_written_as_escapes() -> None:
+    # actors graph printed them: a step named with an escape sequence set the
+    # terminal's title (OSC 0) or reversed the text after it (U+202E).
+    evil = "\x1b]0;owned\x07\x9b2J\u202e"
+    flow = Workflow(
+        "w" + evil,
+        [Sequential("a" + evil, setter("a"), next="b"), Sequential("b", setter("b"))],
+        "a" + evil,
+    )
+    text = to_mermaid(flow)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), text
+    assert '["a\\x1b]0;owned\\x07\\x9b2J\\u202e"]' in text
+    assert "%% workflow w\\x1b]0;owned\\x07\\x9b2J\\u202e v1" in text

@@ -356,3 +356,26 @@ def test_a_fault_by_a_spec_a_merge_or_a_retried_task_logs_its_traceback_once(flo
     assert where in logging.Formatter().format(record)
     retried = [r for r in caplog.records if "attempt 2 in" in r.getMessage()]
     assert len(retried) == (1 if flow.name == "retry" else 0)
+
+
+def test_a_mediator_whose_engine_fails_to_start_names_the_cause_and_leaves_nothing_running(
+    tmp_path, monkeypatch
+):
+    # It raised "the mediator is shut down", naming nothing (pykka logged the cause where
+    # nothing configured its logger), and the runners it had started ran on.
+    from actors import EngineStoppedError
+    from actors.stores import SqliteStore
+
+    def watch(self, wake):  # a shared store's watch for new cases starts last
+        raise OSError("cannot watch postgresql://app:hunter22@db/jobs")
+
+    monkeypatch.setattr(SqliteStore, "watch", watch)
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", setter("a"))], start="a")
+    with pytest.raises(EngineStoppedError) as failed:
+        Mediator([flow], store=store, runners=3)
+    said = str(failed.value)
+    assert said.startswith("the engine could not start: OSError: cannot watch"), said
+    assert "hunter22" not in said
+    assert isinstance(failed.value.__cause__, OSError)
+    # the autouse fixture fails the test if its runners (or Scheduler) still run

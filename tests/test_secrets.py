@@ -351,3 +351,22 @@ def test_a_log_line_shows_control_characters_instead_of_obeying_them(tmp_path, c
     assert "\x1b" not in logged
     assert "\x9b" not in logged
     assert "\u202e" not in logged
+
+
+def test_a_logged_traceback_shows_control_characters_instead_of_obeying_them(tmp_path, caplog):
+    # The log line escaped them, and the traceback printed after it wrote them raw: the
+    # exception's own text (here a task's, quoting what a remote service answered).
+    def broken(data):
+        raise ValueError("service said \x1b[2J\x1b]0;owned\x07 \u202egnp.exe")
+
+    flow = Workflow("ctl", start="a", steps=[Sequential("a", broken)])
+    store = f"sqlite:///{tmp_path / 'c.db'}"
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([flow], store=store) as mediator:
+        handle = mediator.schedule("ctl", {}, job_id="order-1")
+        assert handle.result(timeout=TIMEOUT).state is JobState.FAULTED
+    [record] = [r for r in caplog.records if r.exc_info and "order-1" in r.getMessage()]
+    written = logging.Formatter("%(message)s").format(record)
+    assert "ValueError: service said \\x1b[2J\\x1b]0;owned\\x07 \\u202egnp.exe" in written
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in written
+    assert "Traceback (most recent call last):\n" in written  # its lines stay lines

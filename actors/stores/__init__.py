@@ -94,7 +94,9 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
         return SqliteStore(_sqlite_path(url, rest), codec=codec, **options)
     if scheme in ("postgresql", "postgres"):
         cls = _postgres_store_class(mask_url(url))
-        return cls(url, codec=codec, **options)
+        # The scheme is read in any case, as URLs' are; libpq takes it in lower case only
+        # ('invalid connection option "POSTGRESQL://..."').
+        return cls(f"{scheme}://{rest}", codec=codec, **options)
     msg = f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; accepted forms: {_FORMS}"
     raise StoreError(msg)
 

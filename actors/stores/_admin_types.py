@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from actors._admin_model import ActionRefusedError
 from actors._job import JobRecord, JobState
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "JobQuery",
     "Request",
     "StoredJob",
+    "refuse_unread",
     "taken_over",
     "was_worker",
 ]
@@ -57,6 +59,9 @@ class StoredJob:
     tries: int = 0
     """Runs of the job from its last save by workers that took it over from a worker that
     stopped, counted before each ran (the fourth faults it); 0 when none."""
+    unread: tuple[str, ...] = ()
+    """What of the row could not be read (its record is then a FAULTED stand-in, which no
+    action may save over the row); empty, normally."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +156,21 @@ def taken_over(
         error=None,
         action=f"{TAKEOVER}{previous} ({why})",
     )
+
+
+def refuse_unread(job: StoredJob) -> None:
+    """``ActionRefusedError`` for an action on a row that could not be read.
+
+    Its record is a stand-in, FAULTED with no data: saved, it replaced the row (a retry
+    ran a DONE job again, its data ``null``, when that data held a dataclass the
+    operator's process had not registered).
+    """
+    if not job.unread:
+        return
+    msg = (
+        f"job {job.record.id} of the case cannot be read here ({'; '.join(job.unread)}), "
+        "and the action would overwrite what it holds: nothing was changed. A dataclass "
+        "in its data must be registered in this process: import the module that "
+        "defines it (actors jobs ... --workflows MODULE), or repair the row"
+    )
+    raise ActionRefusedError(msg)

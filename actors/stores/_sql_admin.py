@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
 from actors._job import JobState
-from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
+from actors.stores._admin_types import (
+    CaseChange,
+    Held,
+    HistoryRow,
+    JobQuery,
+    StoredJob,
+    refuse_unread,
+)
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
@@ -59,7 +66,14 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
     tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
     owner = owner if isinstance(owner, str) else None
     return StoredJob(
-        record, _time(created), _time(updated), _time(finished), owner, _time(expires), tries
+        record,
+        _time(created),
+        _time(updated),
+        _time(finished),
+        owner,
+        _time(expires),
+        tries,
+        tuple(problems),
     )
 
 
@@ -257,7 +271,9 @@ class SqlAdmin:
                 expires = None if row is None else _time(row[0])
             if expires is not None and expires >= self.lease_time(now):
                 return Held(root[0], float(expires) - (self.lease_time(now) - now))
-            jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,)).fetchall()]
+            jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,))]
+            for job in jobs:
+                refuse_unread(job)  # its stand-in would be saved over the row
             saves, history, result = change(jobs)
             at = time.time()
             for record in saves:

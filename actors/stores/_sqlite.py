@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from actors._errors import JobExistsError, StoreError
 from actors._job import JobRecord
+from actors._text import printable
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
@@ -42,6 +43,16 @@ from actors.stores._statements import (
 __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+
+
+def _shown_url(path: str) -> str:
+    r"""The store's URL as messages show it (never reopened).
+
+    A name's bytes that are not UTF-8 (surrogates in ``path``) are written ``\xff``, where
+    printing them raised UnicodeEncodeError; its control characters ``\x1b``, where a
+    header printing them drove the terminal.
+    """
+    return printable(f"sqlite:///{os.fsencode(path).decode('utf-8', 'backslashreplace')}")
 
 
 class SqliteStore(SqlStore):
@@ -120,7 +131,7 @@ class SqliteStore(SqlStore):
         if synchronous.upper() not in ("NORMAL", "FULL"):
             msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
             raise ValueError(msg)
-        self.url = f"sqlite:///{self.path}"
+        self.url = _shown_url(self.path)
         self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
         self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()

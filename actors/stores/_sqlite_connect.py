@@ -48,7 +48,8 @@ def connect(
     """
     # Read-only: SQLite itself refuses every write on the connection, and opening
     # never creates the file.
-    target = f"file:{urllib.parse.quote(path)}?mode=ro" if read_only else path
+    # fsencode: a path of bytes that are not UTF-8 (kept as surrogates) quotes as %FF.
+    target = f"file:{urllib.parse.quote(os.fsencode(path))}?mode=ro" if read_only else path
     try:
         conn = sqlite3.connect(
             target,

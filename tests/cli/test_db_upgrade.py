@@ -61,6 +61,25 @@ def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
     assert result.output.strip().endswith(f"schema version {MIGRATIONS[-1].version}")
 
 
+def test_a_store_url_scheme_is_read_in_any_case(pg_server: Any, tmp_path: Path) -> None:
+    # The other commands took SQLITE:// and db upgrade refused it; PostgreSQL's scheme in
+    # capitals was taken for PostgreSQL and handed to libpq as it was, which refused it
+    # ('invalid connection option "POSTGRESQL://..."').
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "actors_cli_scheme"')
+        conn.execute('CREATE DATABASE "actors_cli_scheme"')
+    scheme, rest = pg_server.get_uri("actors_cli_scheme").split("://", 1)
+    for url in (f"{scheme.upper()}://{rest}", f"SQLITE:///{tmp_path / 'jobs.db'}"):
+        upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert f"schema version {MIGRATIONS[-1].version}" in upgraded.output
+        shown = CliRunner().invoke(main, ["status", "--store", url])
+        assert shown.exit_code == 0, shown.output
+    assert CliRunner().invoke(main, ["db", "upgrade", "--store", "Memory://"]).exit_code == 2
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

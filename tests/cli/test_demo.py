@@ -73,3 +73,40 @@ def test_demo_resumes_unfinished_orders_and_skips_finished_ones(clock: VirtualCl
     assert admitted == [case_id(1), case_id(2), case_id(3)]
     assert [job.state for job in report.jobs] == [JobState.DONE] * 3
     assert report.jobs[1].data["status"] == "confirmed"
+
+
+def test_a_demo_started_while_another_runs_on_its_store_refuses(tmp_path, monkeypatch) -> None:
+    # Every demo works as the worker 'actors-demo' (so that a killed one's orders are
+    # taken back at once): a second one took the running one's orders too, and both ran
+    # the same steps.
+    import time
+
+    import actors._cli_demo as cli_demo
+    from actors import RequestReaction, Workflow
+    from actors.stores import open_store
+
+    monkeypatch.setattr(cli_demo, "_RENEWAL_WAIT", 0.6, raising=False)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    # A case the running demo holds for as long as it runs: it waits for a reply.
+    hold = Workflow("hold", [RequestReaction("ask", send=lambda d, ctx: None)], start="ask")
+    with Mediator(
+        [DEMO_WORKFLOW, hold], store=url, owner="actors-demo", poll_interval=0.1
+    ) as running:
+        running.schedule("hold", {}, job_id="held-1")
+        result = CliRunner().invoke(main, ["demo", "--store", url, "--orders", "2"])
+        assert "another actors demo is running on" in one_error_line(result)
+        assert result.exit_code == 1
+        store = open_store(url)
+        try:
+            assert store.get(case_id(1)) is None  # it admitted nothing
+        finally:
+            store.close()
+        running.shutdown(drain=False)
+    # Its leases released, or left to lapse by a demo killed mid-way: the next demo runs.
+    killed = open_store(url)
+    try:
+        assert killed.claim("actors-demo", time.time(), 60.0, 1, case_id="held-1")
+    finally:
+        killed.close()
+    again = CliRunner().invoke(main, ["demo", "--store", url, "--orders", "2"])
+    assert again.exit_code == 0, again.output

@@ -102,3 +102,41 @@ def test_enqueue_refuses_a_line_too_long_without_reading_it_whole(
     assert result.exit_code == 2, result.output
     assert "line 2 of stdin is longer than 1,000 characters" in one_error_line(result)
     assert not any(open_store("sqlite:///cases.db").counts().values())  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("id_field", "told"),
+    [
+        (["--id-field", "order"], "run it again with --skip-existing to write the rest"),
+        ([], "they have new ids: run only the lines after 6 again"),
+    ],
+)
+def test_ctrl_c_part_way_through_a_file_says_what_was_written(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch, id_field, told
+) -> None:
+    # It said "Aborted!" (exit status 1), not how many lines were written: without ids,
+    # a run of the whole file again wrote those cases twice.
+    import actors._cli_enqueue as enqueue
+
+    written = enqueue.enqueue_many
+    calls = []
+
+    def third_is_interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(enqueue, "enqueue_many", third_is_interrupted)
+    mod = write_module(workdir, FLOWS)
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    (workdir / "cases.jsonl").write_text("".join(f'{{"order": {n}}}\n' for n in range(9)))
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--file", "cases.jsonl"]
+    result = runner.invoke(main, [*args, "--batch", "3", *id_field])
+    assert result.exit_code == 130, result.output
+    assert result.stderr == f"actors: interrupted: 6 case(s) written, from lines 1 to 6; {told}\n"
+    store = open_store(url)
+    try:
+        assert store.counts()[JobState.READY] == 6
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bounds import wait_until
 from cli_support import UNSUPPORTED, one_error_line
@@ -12,6 +13,7 @@ from records import record
 import actors._cli as cli
 from actors import JobState, Mediator, Retry, Sequential, StepContext, Workflow
 from actors._cli import main
+from actors._json_text import deep_json
 from actors.stores import Store, open_store
 
 
@@ -141,3 +143,43 @@ def test_jobs_show_counts_the_runs_of_a_job_whose_workers_stopped(
         runner.invoke(main, ["jobs", "show", "order-1", "--store", url, "--json"]).output
     )
     assert shown["tries"] == 2
+
+
+def _no_bare_words(word: str) -> Any:
+    raise AssertionError(f"not JSON: {word}")
+
+
+def test_jobs_show_json_writes_floats_json_has_no_number_for_as_strings(
+    runner: CliRunner, tmp_path
+) -> None:
+    """A task may leave NaN or an infinity in the data: --json prints strings, not bare words."""
+
+    def measure(data):
+        data["mean"] = float("nan")
+        data["bounds"] = [float("-inf"), float("inf"), 1.5]
+
+    flow = Workflow("measure", [Sequential("m", measure)], start="m")
+    url = f"sqlite:///{tmp_path / 'nan.db'}"
+    with Mediator([flow], runners=1, store=url) as m:
+        m.schedule("measure", {}, job_id="m-1").result(timeout=10)
+    args = ["jobs", "show", "m-1", "--store", url, "--json", "--tree", "--history"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output, parse_constant=_no_bare_words)
+    expected = {"mean": "NaN", "bounds": ["-Infinity", "Infinity", 1.5]}
+    assert shown["data"] == expected
+    assert shown["tree"]["root"]["job"]["data"] == expected
+    # Read by a person, the data keeps Python's words for the numbers.
+    shown_text = runner.invoke(main, ["jobs", "show", "m-1", "--store", url]).output
+    assert '"mean": NaN' in shown_text
+
+
+def test_deep_json_writes_floats_json_has_no_number_for_as_strings() -> None:
+    # The writer --json falls back to for a case tree nested past Python's stack.
+    value = {"a": [float("nan"), {"b": float("-inf")}], "c": 2.5}
+    text = deep_json(value, default=repr, strict=True)
+    assert json.loads(text, parse_constant=_no_bare_words) == {
+        "a": ["NaN", {"b": "-Infinity"}],
+        "c": 2.5,
+    }
+    assert text == json.dumps(json.loads(text), indent=2)  # laid out as json.dumps does

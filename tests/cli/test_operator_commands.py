@@ -236,6 +236,22 @@ def test_worker_logs_as_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ValueError: boom" in second["traceback"]
 
 
+def test_a_json_log_line_masks_and_escapes_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The text format printed the traceback masked; the JSON one formatted it again from
+    # the exception, so a password the message showed as *** was in its "traceback".
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    log = logging.getLogger("actors")
+    with _log_to_stderr("info", "json"):
+        try:
+            raise ValueError("no postgresql://app:Sup3rSecret@db/x \x1b[2J")
+        except ValueError:
+            log.exception("store failed")
+    line = json.loads(err.getvalue().splitlines()[0])
+    assert "Sup3rSecret" not in err.getvalue()
+    assert "ValueError: no postgresql://app:***@db/x \\x1b[2J" in line["traceback"]
+
+
 def test_events_send_fault_takes_the_fault_path_when_a_worker_resumes(url: str) -> None:
     sent = run("events", "send", "o2/ask", "--store", url, "--fault", "--data", '"lost"')
     assert sent.exit_code == 0, sent.output
@@ -254,6 +270,64 @@ def test_a_case_a_live_worker_will_not_hand_over_exits_4(url: str) -> None:
     assert busy.exit_code == 4
     assert "worker 'ghost' holds case o2" in busy.stderr
     assert run("jobs", "show", "o2", "--store", url, "--json").output.count('"waiting"') == 1
+    ghost.close()
+
+
+def _requests(url: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        return list(db.execute("SELECT job_id, kind, taken_by, outcome FROM job_requests"))
+
+
+def test_ctrl_c_while_a_worker_is_waited_for_withdraws_the_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "Aborted!" and status 1, the request left posted: the worker cancelled the case
+    # once it polled again, after the operator had given up on it.
+    from actors.stores import open_store
+    from actors.stores._sql_requests import SqlRequests
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")  # alive, never polls
+    monkeypatch.setattr(SqlRequests, "get_request", _interrupt)
+    result = run("jobs", "cancel", "o2", "--store", url, "--timeout", "30")
+    assert result.exit_code == 130, result.output
+    assert result.stderr == (
+        "actors: interrupted: the cancel of case o2 was withdrawn; nothing was changed\n"
+    )
+    assert _requests(url) == [("o2", "cancel", "", "withdrawn")]
+    ghost.close()
+
+
+def _interrupt(self: Any, request_id: int) -> Any:
+    raise KeyboardInterrupt
+
+
+def test_an_admin_closed_while_it_waits_for_a_worker_withdraws_the_request(url: str) -> None:
+    # CaseBusyError said the Admin was closed; the request stayed posted for the worker.
+    from actors.admin import CaseBusyError
+    from actors.stores import open_store
+
+    ghost = open_store(url)
+    assert ghost.claim("ghost", time.time(), 60.0, 1, case_id="o2")
+    admin = Admin(open_store(url), timeout=30)  # its store stays open once it is closed
+    failed: list[BaseException] = []
+
+    def cancel() -> None:
+        try:
+            admin.cancel("o2")
+        except CaseBusyError as exc:
+            failed.append(exc)
+
+    waiting = threading.Thread(target=cancel)
+    waiting.start()
+    wait_until(lambda: len(_requests(url)) == 1, "the cancel to be posted for its holder")
+    admin.close()
+    waiting.join(timeout=TIMEOUT)
+    assert "was withdrawn; nothing was changed" in str(failed[0])
+    assert _requests(url) == [("o2", "cancel", "", "withdrawn")]
+    admin.store.close()
     ghost.close()
 
 
@@ -496,6 +570,74 @@ def test_an_id_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"actors: error: {name} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["jobs", "retry", "f1"], "--operator"),
+        (["jobs", "retry", "f1"], "--from"),
+        (["jobs", "cancel", "f1"], "--operator"),
+        (["events", "send", "f1/a"], "--operator"),
+        (["jobs", "list"], "--workflow"),
+        (["jobs", "list"], "--step"),
+        (["jobs", "list"], "--error"),
+        (["worker", "--workflows", "no_module_read_before"], "--name"),
+        (["ui", "--host", "0.0.0.0"], "--operator"),  # before: refused for want of a token
+    ],
+)
+def test_an_option_given_as_bytes_that_are_not_utf8_is_named_not_a_traceback(
+    tmp_path: Path, command: list[str], option: str
+) -> None:
+    # Each reached the store as it was and failed there with a UnicodeEncodeError's
+    # traceback (--name: an error naming no option).
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    given = b"order-\xff".decode("utf-8", "surrogateescape")  # what a shell hands Python
+    result = CliRunner().invoke(main, [*command, option, given, "--store", url])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"actors: error: {option} is not UTF-8 text (byte 0xff at column 7)" in result.stderr
+    assert "f1" not in run("jobs", "list", "--state", "ready", "--store", url).output
+
+
+def test_an_operator_name_from_the_environment_that_is_not_utf8_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    monkeypatch.setenv("ACTORS_OPERATOR", b"al\xffce".decode("utf-8", "surrogateescape"))
+    result = CliRunner().invoke(main, ["jobs", "retry", "f1", "--store", url])
+    assert result.exit_code == 2, result.output
+    assert "ACTORS_OPERATOR is not UTF-8 text (byte 0xff at column 3)" in result.stderr
+    named = CliRunner().invoke(main, ["jobs", "retry", "f1", "--store", url, "--operator", "al"])
+    assert named.exit_code == 0, named.output  # the option given, the variable is not read
+
+
+def _fail(data: Any) -> None:
+    raise RuntimeError("declined")
+
+
+@pytest.mark.parametrize("step", ["", "pay/ship"])
+def test_a_reset_to_a_step_no_workflow_can_have_is_a_bad_argument(
+    tmp_path: Path, step: str
+) -> None:
+    # --from '' reset the job to step '' (where a worker would fault it) and reported
+    # "retry f1 (step 'a'): reset", naming the step it had.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("w", [Sequential("a", _fail)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        mediator.schedule("w", {}, job_id="f1").result(timeout=TIMEOUT)
+    result = run("jobs", "retry", "f1", "--from", step, "--store", url)
+    assert result.exit_code == 2, result.output
+    assert f"--from {step!r} is no step name" in result.stderr
+    assert run("jobs", "show", "f1", "--json", "--store", url).output.count('"faulted"') == 1
+    with Admin(url) as admin, pytest.raises(ValueError, match="is no step name"):
+        admin.retry("f1", from_step=step)
 
 
 def test_worker_logs_the_database_drivers_warnings_in_its_format_masked(

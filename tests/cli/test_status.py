@@ -211,3 +211,21 @@ def test_status_keeps_each_row_on_one_line_in_a_pipe(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     [oldest] = [line for line in result.output.splitlines() if "oldest unfinished job" in line]
     assert case in oldest and f"at '{step}', waiting" in oldest, result.output
+
+
+def test_a_store_url_with_control_characters_is_shown_escaped(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # status printed its header "Store URL" as given: an OSC in the file's name set the
+    # terminal's title and, left open, swallowed what followed (jobs list escaped it).
+    name = "jobs\x1b]0;owned\x07\x1b[2J.db"
+    open_store(f"sqlite:///{tmp_path / name}").close()
+    url = f"sqlite:///{tmp_path / name}"
+    shown = "jobs\\x1b]0;owned\\x07\\x1b[2J.db"
+    for command in (["status"], ["status", "--json"], ["jobs", "list"], ["jobs", "show", "x"]):
+        result = runner.invoke(main, [*command, "--store", url], env={"COLUMNS": "300"})
+        said = result.output + result.stderr
+        assert "\x1b" not in said and "\x07" not in said, (command, said)
+        assert shown in said.replace("\\\\", "\\"), (command, said)  # in JSON too
+    masked = cli.mask_url("postgresql://app:pw@db/x?application_name=\x1b[2J")
+    assert masked == "postgresql://app:***@db/x?application_name=\\x1b[2J"

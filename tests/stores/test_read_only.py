@@ -179,3 +179,22 @@ def test_a_branch_row_faulted_before_its_case_was_resumed_still_names_the_proble
     assert "join 'join' got 1 of 2 branches" in ended.error, ended.error
     assert f"branch 1 (job {branch})" in ended.error
     assert "stored job row is unreadable" in ended.error
+
+
+def test_a_sqlite_file_whose_name_is_not_utf8_is_opened_read_only_too(tmp_path):
+    # Such a name reaches Python with a surrogate for each byte: quoted for SQLite's
+    # read-only URI it raised UnicodeEncodeError, so a Mediator (its watch of the file
+    # opens it read-only) stopped at its start ("the mediator is shut down") and
+    # status printed a traceback.
+    name = b"jobs-\xff.db".decode("utf-8", "surrogateescape")
+    url = f"sqlite:///{tmp_path}/{name}"
+    flow = Workflow("w", [Sequential("a", lambda d: None)], start="a")
+    with Mediator([flow], store=url) as mediator:
+        assert mediator.schedule("w", {}, job_id="c1").result(timeout=TIMEOUT).state is (
+            JobState.DONE
+        )
+    status, show = _look(url, "c1")
+    assert status.exit_code == 0, status.output
+    assert show.exit_code == 0, show.output
+    assert "done" in show.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".db")] == [name]
