@@ -21,15 +21,8 @@ from actors._case_effects import (
     Withdraw,
     split_outcome,
 )
-from actors._job import (
-    FINAL_STATES,
-    JobRecord,
-    JobState,
-    branch_faulted,
-    cancel_reason,
-    reopen_ended,
-    saved_open,
-)
+from actors._case_resume import resume_ended
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason, saved_open
 from actors._redact import error_text
 
 if TYPE_CHECKING:
@@ -351,13 +344,9 @@ class CaseBook:
         job.split_live = sum(
             1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen
         )
-        if reopen_ended(job):  # it had ended, branches of it still running (saved_open)
-            if job.split_live > 0 or self.kids.get(job.id):
-                self.held.add(job.id)
-                return []
-            return [Save(job), *self.finalize(job)]
-        if job.state in FINAL_STATES:
-            return self.finalize(job)
+        ended = resume_ended(self, job, self._first_wins)
+        if ended is not None:
+            return ended
         if job.state is JobState.WAITING and job.split_total and not job.joined:
             self.kids.setdefault(job.id, set())
             if job.split_live > 0:

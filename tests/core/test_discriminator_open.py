@@ -96,3 +96,34 @@ def test_only_a_final_state_in_the_event_reopens_a_row() -> None:
         job = record("j", state=JobState.WAITING, event=event)
         assert not is_saved_open(job)
         assert not reopen_ended(job) and job.state is JobState.WAITING
+
+
+def _fired(arrivals: dict[int, object]) -> JobRecord:
+    """A parent whose Discriminator fired before a restart (its join step run or not)."""
+    parent = _parent()
+    parent.state, parent.step, parent.joined = JobState.READY, "first", True
+    parent.join_step, parent.arrivals = "first", arrivals
+    return parent
+
+
+def test_a_branch_that_lost_a_discriminator_before_a_restart_is_cancelled_not_run() -> None:
+    parent, winner, loser = _fired({0: {"i": 0}}), _branch(0), _branch(1)
+    tree = CaseBook(lambda parent, join: join == "first")
+    tree.adopt([parent, winner, loser])
+    assert tree.resume(parent, ()) == [Ready(parent)]
+    # The winner's end was not stored: it runs again (its arrival counts once).
+    assert tree.resume(winner, ()) == [Ready(winner)]
+    effects = tree.resume(loser, ())
+    assert effects == [Save(loser), Finished(loser)]
+    assert loser.state is JobState.CANCELLED
+    assert loser.error == "a sibling won the Discriminator"
+
+
+def test_a_branch_of_a_fired_synchronize_or_of_an_earlier_split_is_resumed() -> None:
+    for first_wins, gen in [(False, 1), (True, 0)]:
+        parent, kid = _fired({0: {"i": 0}}), _branch(1)
+        kid.parent_gen = gen
+        tree = CaseBook(lambda parent, join, first_wins=first_wins: first_wins)
+        tree.adopt([parent, kid])
+        tree.resume(parent, ())
+        assert tree.resume(kid, ()) == [Ready(kid)]
