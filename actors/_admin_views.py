@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors._admin_model import CaseNode, CaseTree, HistoryEntry, JobInfo, JoinInfo
-from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._job import FINAL_STATES, JobRecord, JobState, is_saved_open
 from actors._runner import correlations_for
 from actors.stores._admin_types import TAKEOVER, UNREADABLE
 
@@ -32,6 +32,9 @@ def _waiting_for(
     if job.split_total and not job.joined:
         missing = job.split_total - len(job.arrivals if arrived is None else arrived)
         return f"{missing} of {job.split_total} branches of split {job.split_step!r}", ()
+    if is_saved_open(job):
+        assert job.event is not None
+        return f"its other branches to end (it ended {job.event[1]})", ()
     if job.event is not None:
         return f"a runner (its {job.event[0]} is in)", ()
     cids: tuple[str, ...] = ()

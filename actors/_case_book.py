@@ -21,7 +21,8 @@ from actors._case_effects import (
     Withdraw,
     split_outcome,
 )
-from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason
+from actors._case_resume import resume_ended
+from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason, saved_open
 from actors._redact import error_text
 
 if TYPE_CHECKING:
@@ -173,13 +174,17 @@ class CaseBook:
             ]
         return effects
 
-    def ended(self, job: JobRecord) -> list[Effect]:
-        """A runner ended ``job``'s own thread (and saved it)."""
+    def ended(self, job: JobRecord, still_open: bool = False) -> list[Effect]:
+        """A runner ended ``job``'s own thread (and saved it: ``still_open``, as not ended).
+
+        A job held for its branches has its row saved as it ended with its last branch.
+        """
         self.jobs[job.id] = job
         if job.split_live > 0 or self.kids.get(job.id):
             self.held.add(job.id)
             return []
-        return self.finalize(job)
+        # Its last branch ended after its runner saved it open (``saved_open``).
+        return [Save(job), *self.finalize(job)] if still_open else self.finalize(job)
 
     def end(self, job: JobRecord, state: JobState, error: str | None) -> list[Effect]:
         """End a job the Scheduler holds (not one a runner is running)."""
@@ -195,10 +200,11 @@ class CaseBook:
         job.state = state
         job.error = error_text(error) if error is not None else None  # as a runner does
         job.due = None
-        effects.append(Save(job))
         if job.split_live > 0 or self.kids.get(job.id):
+            effects.append(Save(saved_open(job)))  # saved as it ended with its last branch
             self.held.add(job.id)
             return False
+        effects.append(Save(job))
         return True
 
     def finalize(self, job: JobRecord) -> list[Effect]:
@@ -249,6 +255,7 @@ class CaseBook:
         if parent.id in self.held:  # its own thread had already ended
             if not self.kids.get(parent.id) and parent.split_live <= 0:
                 self.held.discard(parent.id)
+                effects.append(Save(parent))  # its row was saved open (see saved_open)
                 return parent
         elif (
             # Only the parent's current split decides how that split ended: a Discriminator's
@@ -337,8 +344,9 @@ class CaseBook:
         job.split_live = sum(
             1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen
         )
-        if job.state in FINAL_STATES:
-            return self.finalize(job)
+        ended = resume_ended(self, job, self._first_wins)
+        if ended is not None:
+            return ended
         if job.state is JobState.WAITING and job.split_total and not job.joined:
             self.kids.setdefault(job.id, set())
             if job.split_live > 0:

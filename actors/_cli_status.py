@@ -23,7 +23,7 @@ from actors._cli import (
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
-from actors._job import Job, JobRecord, JobState
+from actors._job import Job, JobRecord, JobState, is_saved_open
 from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
 
@@ -103,12 +103,13 @@ def _row_due(facts: _Facts) -> SummaryRow:
 
 
 def _row_branches(facts: _Facts) -> SummaryRow:
-    n = len(facts.waiting(lambda j: j.split_total > 0))
+    # A job that ended while branches of it still run is saved waiting for them too.
+    n = len(facts.waiting(lambda j: j.split_total > 0 or is_saved_open(j)))
     return _count("waiting_branches", "waiting for their branches", n)
 
 
 def _row_events(facts: _Facts) -> SummaryRow:
-    n = len(facts.waiting(lambda j: j.due is None and j.split_total == 0))
+    n = len(facts.waiting(lambda j: j.due is None and j.split_total == 0 and not is_saved_open(j)))
     return _count("waiting_events", "waiting for an event, no timeout", n)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from copy import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,10 @@ __all__ = [
     "branch_fault",
     "branch_faulted",
     "cancel_reason",
+    "is_saved_open",
+    "reopen_ended",
     "said_once",
+    "saved_open",
 ]
 
 
@@ -262,6 +266,49 @@ class JobRecord:
         """The context handed to a task running this job's current step."""
         assert self.step is not None
         return StepContext(self.id, self.case_id, self.workflow, self.step, self.attempt)
+
+
+# The event kind of a row ``saved_open`` wrote: its job ended, with branches still live.
+ENDED_OPEN = "ended"
+
+
+def saved_open(job: JobRecord) -> JobRecord:
+    """What is stored of ``job``, ended, while branches of it still run (after a Discriminator).
+
+    Its row stays WAITING, with the state it ended in as its event ``("ended", state,
+    None)``, until its last branch ends and it is saved as it ended: a row saved final
+    would end the case for the store (a claim looks for unfinished roots), and a worker
+    that died meanwhile would leave those branches unfinished for ever.
+    """
+    row = copy(job)
+    row.event = (ENDED_OPEN, job.state.value, None)
+    row.state = JobState.WAITING
+    row.due = None
+    return row
+
+
+def is_saved_open(job: JobRecord) -> bool:
+    """Whether ``job`` is a row ``saved_open`` stored (ended, branches of it still live)."""
+    event = job.event
+    return (
+        job.state is JobState.WAITING
+        and event is not None
+        and event[0] == ENDED_OPEN
+        and _BY_VALUE.get(event[1]) in FINAL_STATES
+    )
+
+
+def reopen_ended(job: JobRecord) -> bool:
+    """Give ``job``, read as ``saved_open`` stored it, the state it ended in; whether it was."""
+    if not is_saved_open(job):
+        return False  # an event edited by hand is resumed as any other, which says so
+    assert job.event is not None
+    job.state = _BY_VALUE[job.event[1]]
+    job.event = None
+    return True
+
+
+_BY_VALUE = {state.value: state for state in JobState}
 
 
 def cancel_reason(job: JobRecord, why: str) -> str:

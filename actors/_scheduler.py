@@ -272,7 +272,7 @@ class Scheduler(pykka.Actor):
         self._fx.apply(self._book.spawn(msg.parent, msg.job))
 
     def _on_ended(self, msg: m.JobEnded) -> None:
-        self._fx.apply(self._book.ended(msg.job))
+        self._fx.apply(self._book.ended(msg.job, msg.open))
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
         effects = self._book.arrived(msg.job, msg.join_step)

@@ -16,7 +16,7 @@ from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import USER_ERRORS, JobNotFoundError, LeaseLostError
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
-from actors._job import JobRecord, JobState, said_once
+from actors._job import JobRecord, JobState, said_once, saved_open
 from actors._redact import error_text
 
 if TYPE_CHECKING:
@@ -91,7 +91,10 @@ class SliceEnd:
         # logged, shown by `jobs show` and put on spans, so it is masked (and cut to a
         # size a row and a log line can hold) once, here.
         job.error = error_text(error) if error is not None else None
-        self._e.store.save(job)
+        # Branches of it still run (a Discriminator's others, being cancelled): the case
+        # is not over, so its row is not saved final yet (see saved_open).
+        still_open = job.split_live > 0
+        self._e.store.save(saved_open(job) if still_open else job)
         if state is JobState.FAULTED:
             logger.warning(
                 "job %s faulted at step %r: %s",
@@ -101,7 +104,7 @@ class SliceEnd:
                 exc_info=cause,
                 extra=job_log(job),
             )
-        return [m.JobEnded(self._index, job)]
+        return [m.JobEnded(self._index, job, still_open)]
 
     def _park(self, job: JobRecord, park: Park) -> list[Any]:
         job.state = JobState.WAITING

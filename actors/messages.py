@@ -202,14 +202,20 @@ class JobParked:
 
 @dataclass(frozen=True, slots=True, init=False)
 class JobEnded:
-    """Internal: ``job``'s own thread of control ended (DONE, FAULTED or CANCELLED)."""
+    """Internal: ``job``'s own thread of control ended (DONE, FAULTED or CANCELLED).
+
+    ``open``: branches of it still ran, so its row was saved WAITING (``saved_open``),
+    to be saved as it ended once its last branch ends.
+    """
 
     runner: int
     job: JobRecord
+    open: bool
 
-    def __init__(self, runner: int, job: JobRecord) -> None:
+    def __init__(self, runner: int, job: JobRecord, open: bool = False) -> None:
         _ended_runner(self, runner)  # see _slot_setters
         _ended_job(self, job)
+        _ended_open(self, open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,5 +386,5 @@ _spawn_job, _spawn_parent = _slot_setters(SpawnBranch, "job", "parent")
 _arrived_runner, _arrived_job, _arrived_join_step = _slot_setters(
     BranchArrived, "runner", "job", "join_step"
 )
-_ended_runner, _ended_job = _slot_setters(JobEnded, "runner", "job")
+_ended_runner, _ended_job, _ended_open = _slot_setters(JobEnded, "runner", "job", "open")
 (_run_job,) = _slot_setters(RunJob, "job")

@@ -1,9 +1,10 @@
 """What a case's page shows, read in the same few queries however many jobs the case has.
 
-The case's jobs (one query), the data of the first ``SHOWN_JOBS`` of them (one), the
-admin API's view of those (one), and the step history of the first ``HISTORY_JOBS``
-(one), of which the most recent ``HISTORY_ENTRIES`` entries are drawn: a split of
-thousands of branches costs the page what a case of a few jobs does, bar the rows.
+The case's first ``SHOWN_JOBS`` jobs (one query), their data (one), sums over all its
+jobs (two: see ``read_case``), the admin API's view of the jobs listed (one), and the
+step history of the first ``HISTORY_JOBS`` (one), of which the most recent
+``HISTORY_ENTRIES`` entries are drawn: a split of 100,000 branches costs the page the
+rows it lists and two sums, not a read of every row.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from actors._workflow import Workflow
 from actors.admin import Admin
+from actors.ui._case_reads import read_case
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader
 
@@ -28,15 +30,12 @@ def case_facts(
     reader: Reader, admin: Admin, workflows: dict[tuple[str, int], Workflow], case_id: str
 ) -> dict[str, Any] | None:
     """What the page of case ``case_id`` shows (``None``: no such case in the store)."""
-    jobs = reader.case(case_id, with_data=SHOWN_JOBS)
-    if not jobs:
+    case = read_case(reader, case_id, SHOWN_JOBS, SHOWN_JOBS)
+    if case is None:
         return None
+    jobs = case.jobs
     root = jobs[0]
-    marks: dict[str, dict[str, int]] = {}
-    for job in jobs:
-        if job.step is not None and not (job.split_total and job.state == "waiting"):
-            marks.setdefault(job.step, {})
-            marks[job.step][job.state] = marks[job.step].get(job.state, 0) + 1
+    marks = case.marks
     workflow = workflows.get((root.workflow, root.version))
     graph = None
     if workflow is not None:
@@ -44,11 +43,10 @@ def case_facts(
             workflow,
             {step: mark for step, states in marks.items() if (mark := step_mark(states))},
         )
-    # The shown jobs only: a wide split's whole tree takes seconds to read. A wide split
-    # has many branches: the page lists the first of them, and shows the history of fewer.
-    shown = jobs[:SHOWN_JOBS]
-    infos = admin.job_infos(job.id for job in shown)
-    if len(infos) < len(shown):  # pruned between the two reads
+    # A wide split has many branches: the page lists the first of them, and shows the
+    # history of fewer.
+    infos = admin.job_infos(job.id for job in jobs)
+    if len(infos) < len(jobs):  # pruned between the two reads
         return None
     histories = admin.histories(job.id for job in jobs[:HISTORY_JOBS])
     timeline = sorted(
@@ -61,10 +59,10 @@ def case_facts(
     return {
         "case_id": case_id,
         "root": root,
-        "jobs": shown,
-        "more_jobs": max(0, len(jobs) - SHOWN_JOBS),
-        "history_jobs": min(len(jobs), HISTORY_JOBS),
-        "all_jobs": len(jobs),
+        "jobs": jobs,
+        "more_jobs": case.total - len(jobs),
+        "history_jobs": min(case.total, HISTORY_JOBS),
+        "all_jobs": case.total,
         "graph": graph,
         "timeline": timeline,
         "timeline_all": entries_all,
@@ -72,32 +70,11 @@ def case_facts(
         "infos": infos,
         "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
         "labels": _labels(jobs),
-        "branches_live": _branches_live(jobs),
-        "final": root.is_final and all(job.is_final for job in jobs),
+        "branches_live": case.branches_live,
+        "final": case.unfinished == 0,
         # Asked of a worker while a step runs: not a failure, and no retry is due.
-        "cancel_requested": any(job.cancel_requested and not job.is_final for job in jobs),
+        "cancel_requested": case.cancel_requested,
     }
-
-
-def _branches_live(jobs: list[JobRow]) -> dict[str, int]:
-    """For each job that split, how many branches of its current split have not ended.
-
-    Counted from the branches' own rows: the parent's stored ``split_live`` is the
-    Scheduler's bookkeeping, saved before its branches were counted, and reads 0 while
-    they run.
-    """
-    gens = {job.id: job.gen for job in jobs if job.split_total}
-    live = dict.fromkeys(gens, 0)
-    for job in jobs:
-        parent = job.parent_id
-        if (
-            parent is not None
-            and parent in gens
-            and not job.is_final
-            and job.parent_gen == gens[parent]
-        ):
-            live[parent] += 1
-    return live
 
 
 def _labels(jobs: list[JobRow]) -> dict[str, str]:

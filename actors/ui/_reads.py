@@ -11,14 +11,13 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from actors._errors import StoreError
 from actors._job import FINAL_STATES, JobState
 from actors.stores._sql import SqlStore
 from actors.stores._statements import FREE_LEASE, LEASE_EXPIRY
-from actors.ui._json_text import pretty_json
 
 __all__ = [
     "CaseRow",
@@ -259,39 +258,6 @@ class Reader:
         return self._cases(where, params, "created_at", limit)
 
     # -- one case ---------------------------------------------------------------------------
-
-    def case(self, case_id: str, with_data: int) -> list[JobRow]:
-        """Every job of the case ``case_id``, root first; the data of the first ``with_data``.
-
-        A wide split's case has thousands of jobs, each with its own copy of the data: the
-        rest are read without theirs.
-        """
-        if not _storable(case_id):
-            return []
-        rows = self._rows(
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE case_id = ? ORDER BY created_at, id",
-            (case_id,),
-            f"read case {case_id}",
-        )
-        jobs = [_job(row) for row in rows]
-        jobs.sort(key=lambda j: (j.parent_id is not None, j.created_at))
-        shown = jobs[:with_data]
-        if not shown:
-            return jobs
-        ids = [job.id for job in shown]
-        # PostgreSQL: one array, one statement shape (psycopg parses a statement of more
-        # than 50 parameters afresh at every call).
-        among, params = (
-            ("= ANY(?)", (ids,)) if self._postgres else (f"IN ({', '.join('?' for _ in ids)})", ids)
-        )
-        rows = self._rows(
-            f"SELECT id, data FROM jobs WHERE case_id = ? AND id {among}",
-            (case_id, *params),
-            f"read the data of case {case_id}",
-        )
-        data = {str(job_id): text for job_id, text in rows}
-        read = [replace(job, data=pretty_json(data.get(job.id)) or "null") for job in shown]
-        return read + jobs[with_data:]
 
     def case_of(self, job_id: str) -> str | None:
         """The id of the case the job ``job_id`` belongs to (``None``: no such job)."""

@@ -40,9 +40,10 @@ def test_a_parent_that_faults_on_resume_cancels_its_branches(store, parent_id, k
     ]
     store.save_split(parent, kids)
     with Mediator([FLOW], store=store) as mediator:
+        # The parent's row is saved as it ended once its last branch has ended.
         wait_until(
-            lambda: all(mediator.get_job(k).state.is_final for k in kid_ids),
-            "the branches to end",
+            lambda: all(mediator.get_job(k).state.is_final for k in (parent_id, *kid_ids)),
+            "the case to end",
         )
         ended = {k: mediator.get_job(k) for k in (parent_id, *kid_ids)}
     assert ended[parent_id].state is JobState.FAULTED

@@ -1,0 +1,63 @@
+"""How an adopted job that has ended, or lost its split's Discriminator, goes on.
+
+After a restart or a takeover the case book adopts a case's unfinished jobs as last
+saved (``CaseBook.resume``). Two kinds of them never run a step again: a job saved
+open (``saved_open``: it had ended while branches of it still ran), which is held again
+until they end and then saved as it ended; and a branch whose split's Discriminator
+fired before the restart, which is cancelled, as a branch spawned after it fired is,
+instead of running its steps once more for nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors._case_effects import Save
+from actors._job import FINAL_STATES, JobState, reopen_ended
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._case_book import CaseBook
+    from actors._case_effects import Effect
+    from actors._job import JobRecord
+
+__all__ = ["resume_ended"]
+
+
+def resume_ended(
+    book: CaseBook, job: JobRecord, first_wins: Callable[[JobRecord, str], bool]
+) -> list[Effect] | None:
+    """The effects of adopted ``job`` if it ended or lost; ``None`` if it goes on as saved.
+
+    ``first_wins(parent, join_step)``: whether that join is a Discriminator.
+    """
+    if reopen_ended(job):
+        if job.split_live > 0 or book.kids.get(job.id):
+            book.held.add(job.id)
+            return []
+        return [Save(job), *book.finalize(job)]
+    if job.state in FINAL_STATES:
+        return book.finalize(job)
+    if _lost(book, job, first_wins) and not book.kids.get(job.id):
+        # A losing branch with branches of its own runs on instead: its arrival is ignored.
+        return book.end(job, JobState.CANCELLED, "a sibling won the Discriminator")
+    return None
+
+
+def _lost(book: CaseBook, job: JobRecord, first_wins: Callable[[JobRecord, str], bool]) -> bool:
+    """Whether ``job`` is a branch its split's fired Discriminator did not take.
+
+    The parent's arrivals name the winner until its join step runs; after that, a winner
+    still unfinished (its end was not stored) has its arrival stored already, so
+    cancelling it changes nothing but its own row.
+    """
+    parent = book.jobs.get(job.parent_id) if job.parent_id is not None else None
+    return (
+        parent is not None
+        and parent.joined
+        and job.parent_gen == parent.gen
+        and job.branch_index not in parent.arrivals
+        and parent.join_step is not None
+        and first_wins(parent, parent.join_step)
+    )
