@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,27 @@ def test_enqueue_refuses_a_line_too_long_without_reading_it_whole(
     assert result.exit_code == 2, result.output
     assert "line 2 of stdin is longer than 1,000 characters" in one_error_line(result)
     assert not any(open_store("sqlite:///cases.db").counts().values())  # nothing written
+
+
+def test_enqueued_data_is_the_json_given_never_a_dataclass(
+    runner: CliRunner, workdir: Path
+) -> None:
+    """The docs say a dataclass workflow gets a dict from ``enqueue``: pinned here."""
+    mod = write_module(
+        workdir,
+        textwrap.dedent(FLOWS)
+        + "\nfrom dataclasses import dataclass\nfrom actors.stores import register_dataclass\n"
+        + "\n@register_dataclass\n@dataclass\nclass Order:\n    n: int\n",
+    )
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    tagged = {"__dataclass__": f"{mod}:Order", "fields": {"n": 1}}
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--id", "c1"]
+    result = runner.invoke(main, [*args, "--data", json.dumps(tagged)])
+    assert result.exit_code == 0, result.output
+    store = open_store(url)
+    try:
+        job = store.get("c1")
+        assert job is not None
+        assert job.data == tagged  # a dict, its tag a key like any other
+    finally:
+        store.close()
