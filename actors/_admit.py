@@ -204,6 +204,17 @@ class Admissions:
             return f"a job with id {job_id!r} already exists in {self._c.store.url}"
         return f"a job with id {job_id!r} is being admitted by another caller"
 
+    def scheduled(self, msg: Schedule) -> JobHandle:
+        """Admit the case an actor's ``Schedule`` asks for, on the Scheduler: never waits."""
+        return self.admit(
+            msg.workflow,
+            msg.data,
+            version=msg.version,
+            block=False,
+            reply_to=msg.reply_to,
+            job_id=msg.job_id,
+        )
+
     @staticmethod
     def told_refused(schedule: Schedule, error: Exception) -> None:
         """A ``Schedule`` sent with tell was refused: log it, and tell its ``reply_to``."""

@@ -27,6 +27,8 @@ def _import_module(ref: str, module_name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            if module_name.endswith(".py"):  # a file's name, not a module's
+                raise BadArgumentError(_a_file_path(ref)) from exc
             msg = (
                 f"no module named {missing!r} (in {ref!r}); check the spelling and that it "
                 "is importable from the current directory or PYTHONPATH"
@@ -40,6 +42,22 @@ def _import_module(ref: str, module_name: str) -> ModuleType:
     except (Exception, SystemExit) as exc:
         msg = f"importing {module_name!r} failed: {_describe(exc)}"
         raise BadArgumentError(msg) from exc
+
+
+def _a_file_path(ref: str) -> str:
+    """The error for a file path given where a module reference goes, naming the module."""
+    path, colon, attr = ref.partition(":")
+    pieces = path.replace("\\", "/").removesuffix(".py").split("/")
+    parts = [piece for piece in pieces if piece not in ("", ".")]
+    if not parts or parts[-1] == "..":  # a directory: no module to name
+        return f"{ref!r} is not a reference; write package.module or package.module:attribute"
+    if path.startswith(("/", "\\")) or ".." in parts:  # outside the current directory
+        where = ("/" if path.startswith("/") else "") + "/".join(parts[:-1])
+        where = f"with {where or '.'} the current directory or on PYTHONPATH"
+        hint = f"{parts[-1]}{colon}{attr}, {where}"
+    else:
+        hint = f"{'.'.join(parts)}{colon}{attr}, from the current directory"
+    return f"{ref!r} is a file path; name the module as python -m does: {hint}"
 
 
 def _as_workflows(value: Any) -> list[Workflow] | None:
@@ -58,6 +76,8 @@ def load_workflows(ref: str) -> list[Workflow]:
     ``WORKFLOWS`` list if it has one, else every ``Workflow`` it defines at top level.
     """
     module_name, colon, attr = ref.partition(":")
+    if "/" in module_name or "\\" in module_name:  # no module name holds a slash
+        raise BadArgumentError(_a_file_path(ref))
     if not module_name or (colon and not attr) or any(not part for part in module_name.split(".")):
         msg = f"{ref!r} is not a reference; write package.module or package.module:attribute"
         raise BadArgumentError(msg)

@@ -18,12 +18,13 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     """Write a new case of ``workflow`` into ``store`` (READY, held by no worker).
 
     Workers sharing the store (``Mediator`` or ``actors worker``) are woken: those in
-    this process, and on PostgreSQL those in every process (``LISTEN``/``NOTIFY``); a
-    SQLite worker in another process takes the case at its next poll. The case id is
+    this process, on PostgreSQL those in every process (``LISTEN``/``NOTIFY``), and on
+    SQLite those in other processes by their watch of the file (within about 10 ms); a
+    worker that misses the wake-up takes the case at its next poll. The case id is
     returned (``job_id``, or a new one). ``job_id`` follows the rule of
-    ``Mediator.schedule``: a non-empty string without ``/`` or control characters, at most
-    500 characters long (``ValueError`` otherwise); an id the store already holds raises
-    ``JobExistsError``. Admission control belongs to the workers'
+    ``Mediator.schedule``: a non-empty string without ``/`` or control characters, not
+    ``.`` or ``..``, at most 500 characters long (``ValueError`` otherwise); an id the
+    store already holds raises ``JobExistsError``. Admission control belongs to the workers'
     Mediators; this call only writes.
     """
     if job_id is not None and not valid_id(job_id):

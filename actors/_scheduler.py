@@ -250,9 +250,7 @@ class Scheduler(pykka.Actor):
         self._dispatch()
 
     def _on_schedule(self, msg: m.Schedule) -> Any:
-        return self._admissions.admit(
-            msg.workflow, msg.data, version=msg.version, block=False, reply_to=msg.reply_to
-        )
+        return self._admissions.scheduled(msg)
 
     def _on_told_schedule(self, msg: m.ToldSchedule) -> None:
         try:

@@ -197,11 +197,12 @@ class Workflow:
                         self._fail(step.name, f"retry.{what}: {problem}")
                 if not isinstance(r.attempts, int) or isinstance(r.attempts, bool):
                     self._fail(step.name, f"retry.attempts must be an int, got {r.attempts!r}")
-                if r.attempts < 1 or r.backoff < 0 or r.max_backoff < 0 or r.multiplier < 1:
+                low = {"attempts": 1, "backoff": 0, "max_backoff": 0, "multiplier": 1}
+                if wrong := [f"{k}={getattr(r, k)!r}" for k, v in low.items() if getattr(r, k) < v]:
                     self._fail(
                         step.name,
                         "retry needs attempts >= 1, backoff >= 0, max_backoff >= 0, "
-                        "multiplier >= 1",
+                        f"multiplier >= 1; got {', '.join(wrong)}",
                     )
                 on = r.on if isinstance(r.on, tuple | list) else (r.on,)
                 if not all(isinstance(t, type) and issubclass(t, BaseException) for t in on):

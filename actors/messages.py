@@ -63,8 +63,8 @@ class Schedule:
     an actor must never block, so a full mailbox refuses at once in every full mode but
     ``DROP_OLDEST``). With ``reply_to`` set, that actor later receives ``CaseFinished``.
     Sent with ``tell``, a refusal (a full mailbox, an unknown workflow, data no store
-    could keep) is logged and, with ``reply_to`` set, told to it as ``ScheduleRefused``;
-    the engine goes on either way.
+    could keep, a ``job_id`` the store holds) is logged and, with ``reply_to`` set, told
+    to it as ``ScheduleRefused``; the engine goes on either way.
     """
 
     workflow: str
@@ -75,17 +75,20 @@ class Schedule:
     """Actor to tell ``CaseFinished`` when the case ends."""
     version: int | None = None
     """Workflow version; the newest registered one when ``None``."""
+    job_id: str | None = None
+    """The case's id, as ``Mediator.schedule(job_id=...)`` takes it: an id the store
+    already holds is refused with ``JobExistsError``. Generated when ``None``."""
 
     def __post_init__(self) -> None:
         # Checked here, in the sender's code: a told Schedule has no one to raise to, and a
         # reply_to that is no ref would fail only when its case ends, inside the Scheduler.
-        problem = _schedule_problem(self.reply_to, self.version)
+        problem = _schedule_problem(self.reply_to, self.version, self.job_id)
         if problem is not None:
             raise TypeError(problem)
 
 
-def _schedule_problem(reply_to: Any, version: Any) -> str | None:
-    """What is wrong with a ``Schedule``'s ``reply_to`` or ``version`` (``None``: nothing)."""
+def _schedule_problem(reply_to: Any, version: Any, job_id: Any) -> str | None:
+    """What is wrong with a ``Schedule``'s ``reply_to``, ``version`` or ``job_id`` type."""
     if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
         hint = ""
         if isinstance(reply_to, pykka.Actor):
@@ -97,6 +100,9 @@ def _schedule_problem(reply_to: Any, version: Any) -> str | None:
     if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         kind = type(version).__name__
         return f"Schedule(version=...) takes an int or None, got {kind} {version!r:.60}"
+    if job_id is not None and not isinstance(job_id, str):
+        kind = type(job_id).__name__
+        return f"Schedule(job_id=...) takes a str or None, got {kind} {job_id!r:.60}"
     return None
 
 

@@ -166,6 +166,7 @@ _GUIDE_PASSES = {
     "test_a_task_asks_an_actor_started_under_the_harness",
     "TestOrders::runTest",
     "TestStocked::runTest",
+    "TestApproval::runTest",
 }
 _GUIDE_FINDS = {
     "test_no_lost_update": "lost update: counted 1",

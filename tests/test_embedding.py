@@ -12,6 +12,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import (
+    JobExistsError,
     JobHandle,
     JobState,
     MailboxFull,
@@ -179,6 +180,28 @@ def test_a_told_schedule_that_is_refused_is_told_back_and_the_engine_goes_on(cap
     assert "a Schedule of 'dubble' sent with tell was refused" in caplog.text
 
 
+def test_an_actor_names_its_case_and_a_second_schedule_of_that_id_is_refused() -> None:
+    """A business key makes an actor's admission idempotent, as ``schedule(job_id=...)``."""
+    refusals = Refusals.start()
+    got = refusals.proxy().got.get()
+    try:
+        with Mediator([double()], runners=1) as m:
+            handle = m.scheduler.ask(Schedule("double", {"n": 3}, job_id="order-7"), block=True)
+            assert handle.job_id == "order-7"
+            assert handle.result(timeout=TIMEOUT).data == {"n": 6}
+            with pytest.raises(JobExistsError, match="'order-7' already exists"):
+                m.scheduler.ask(Schedule("double", {"n": 4}, job_id="order-7"), block=True)
+            m.scheduler.tell(Schedule("double", {"n": 5}, reply_to=refusals, job_id="order-7"))
+            refused = got.get(timeout=TIMEOUT)
+            with pytest.raises(ValueError, match="job_id must be a non-empty string without '/'"):
+                m.scheduler.ask(Schedule("double", {}, job_id="order/8"), block=True)
+            assert m.get_job("order-7") == handle.result(timeout=TIMEOUT)  # left as it was
+    finally:
+        refusals.stop()
+    assert isinstance(refused, ScheduleRefused)
+    assert isinstance(refused.error, JobExistsError)
+
+
 def test_registry_stop_all_stops_the_engine_cleanly() -> None:
     m = Mediator([double()], runners=3)
     assert m.schedule("double", {"n": 1}).result(timeout=TIMEOUT).data == {"n": 2}
@@ -250,6 +273,7 @@ def test_a_reply_to_that_is_not_an_actor_ref_is_refused_where_it_is_made() -> No
     [
         ({"reply_to": "me"}, r"reply_to=\.\.\.\) takes an actor's pykka\.ActorRef or None"),
         ({"version": "1"}, r"version=\.\.\.\) takes an int or None, got str '1'"),
+        ({"job_id": 7}, r"job_id=\.\.\.\) takes a str or None, got int 7"),
     ],
 )
 def test_a_malformed_schedule_is_refused_when_it_is_made(

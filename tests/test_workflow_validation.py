@@ -301,6 +301,16 @@ def test_a_negative_max_backoff_is_refused() -> None:
     fails(r"retry needs attempts >= 1, backoff >= 0, max_backoff >= 0", steps)
 
 
+def test_a_retry_out_of_range_names_the_values_that_are() -> None:
+    """The rule alone left the reader to find which of four values broke it."""
+    fails(
+        r"multiplier >= 1; got max_backoff=-5$",
+        [Sequential("a", noop, retry=Retry(max_backoff=-5))],
+    )
+    retry = Retry(attempts=0, backoff=-1, multiplier=0.5)
+    fails(r"; got attempts=0, backoff=-1, multiplier=0.5$", [Sequential("a", noop, retry=retry)])
+
+
 def test_a_merge_spec_branches_or_duration_the_engine_cannot_call_is_refused() -> None:
     """Each is called with fixed arguments: a wrong count is named before anything runs."""
 

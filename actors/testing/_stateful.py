@@ -47,7 +47,8 @@ class MediatorMachine(RuleBasedStateMachine):
     Rules: schedule a case or a batch of cases, deliver messages (each pick chooses which
     enabled action runs, so failing interleavings shrink to readable steps), advance the
     virtual clock, cancel a case, crash a runner (or expire its lease) before its next
-    step, and reply to a waiting request. The invariants are DESIGN's six, and that a
+    step, and reply to a waiting request or event (``reply_payload``, sometimes as a
+    fault). The invariants are DESIGN's six, and that a
     batch is admitted whole or not at all, checked after every rule (the
     harness also checks them after every delivery). At teardown the run settles:
     waiting requests get replies, time runs out, and every case must have ended;
@@ -104,7 +105,11 @@ class MediatorMachine(RuleBasedStateMachine):
         )
 
     def reply_payload(self, correlation_id: str) -> Any:
-        """What a reply to ``correlation_id`` carries."""
+        """What a reply to ``correlation_id`` carries: ``{"reply": correlation_id}``.
+
+        Override it to send what your ``on_reply`` or ``on_event`` reads. The ``reply``
+        rule sends it, sometimes as a fault; teardown sends it to every id still awaited.
+        """
         return {"reply": correlation_id}
 
     def check_result(self, job: Job) -> None:

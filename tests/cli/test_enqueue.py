@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -138,5 +139,29 @@ def test_ctrl_c_part_way_through_a_file_says_what_was_written(
     store = open_store(url)
     try:
         assert store.counts()[JobState.READY] == 6
+    finally:
+        store.close()
+
+
+def test_enqueued_data_is_the_json_given_never_a_dataclass(
+    runner: CliRunner, workdir: Path
+) -> None:
+    """The docs say a dataclass workflow gets a dict from ``enqueue``: pinned here."""
+    mod = write_module(
+        workdir,
+        textwrap.dedent(FLOWS)
+        + "\nfrom dataclasses import dataclass\nfrom actors.stores import register_dataclass\n"
+        + "\n@register_dataclass\n@dataclass\nclass Order:\n    n: int\n",
+    )
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    tagged = {"__dataclass__": f"{mod}:Order", "fields": {"n": 1}}
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--id", "c1"]
+    result = runner.invoke(main, [*args, "--data", json.dumps(tagged)])
+    assert result.exit_code == 0, result.output
+    store = open_store(url)
+    try:
+        job = store.get("c1")
+        assert job is not None
+        assert job.data == tagged  # a dict, its tag a key like any other
     finally:
         store.close()

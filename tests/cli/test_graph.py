@@ -57,6 +57,9 @@ def test_graph_uses_a_workflows_list(runner: CliRunner, workdir: Path) -> None:
         ("{mod}:noop", "is a function, not a Workflow"),
         ("{mod}:", "is not a reference"),
         (":FIRST", "is not a reference"),
+        ("/", "is not a reference"),
+        ("./:FIRST", "is not a reference"),
+        ("..\\..", "is not a reference"),
         ("a..b:FIRST", "is not a reference"),
     ],
 )
@@ -68,6 +71,29 @@ def test_graph_bad_references_are_one_line_errors(
     line = one_error_line(result)
     assert result.exit_code == 2
     assert message.format(mod=name) in line
+
+
+@pytest.mark.parametrize(
+    ("reference", "module"),
+    [
+        ("{mod}.py", "{mod}, from the current directory"),
+        ("{mod}.py:FIRST", "{mod}:FIRST, from the current directory"),
+        ("./pkg/{mod}.py:FIRST", "pkg.{mod}:FIRST, from the current directory"),
+        ("pkg\\{mod}.py", "pkg.{mod}, from the current directory"),
+        ("/srv/app/{mod}.py", "{mod}, with /srv/app the current directory or on PYTHONPATH"),
+        ("../app/{mod}.py", "{mod}, with ../app the current directory or on PYTHONPATH"),
+    ],
+)
+def test_graph_names_the_module_of_a_file_path(
+    runner: CliRunner, workdir: Path, reference: str, module: str
+) -> None:
+    """A file path where a module goes is told the module's dotted name, not 'no module'."""
+    name = write_module(workdir, FLOWS)
+    result = runner.invoke(main, ["graph", reference.format(mod=name)])
+    line = one_error_line(result)
+    assert result.exit_code == 2
+    expected = f"is a file path; name the module as python -m does: {module.format(mod=name)}"
+    assert line.endswith(expected), line
 
 
 def test_graph_module_without_workflows(runner: CliRunner, workdir: Path) -> None:
