@@ -28,6 +28,7 @@ from actors._cli_errors import (
 from actors._cli_input import InputError, strict_json
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
+from actors._job import JobState
 from actors._text import printable
 from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
 
@@ -258,7 +259,9 @@ def events_send(
     Exits 0 when the event was delivered, 3 when nobody waits for it (the outcome says
     why: duplicate, late, finished, unknown). Without --data the payload is null.
     Without --workflows, an event for a job parked at STEP is delivered whatever STEP
-    is; a Wait step that gets one ignores it and waits its whole duration again.
+    is; a Wait step that gets one ignores it and waits its whole duration again, and a
+    DeferredChoice given an EVENT it does not have faults the job (jobs retry puts it
+    back).
     """
     # No --data is no payload (None), as the Python API and the dashboard's empty field
     # give: an invented {} would reach on_reply / on_fault as a value nobody sent.
@@ -270,5 +273,27 @@ def events_send(
     if problem is not None:  # a bad argument (exit 2), before the store is opened
         raise BadArgumentError(problem)
     admin = _admin(store_url, operator, timeout, refs=refs)
-    result = _run_action(admin, lambda: admin.send_event(correlation_id, payload, fault=fault))
+    hints: list[str] = []
+
+    def send() -> ActionResult:
+        result = admin.send_event(correlation_id, payload, fault=fault)
+        if result.outcome == "unknown" and not as_json:  # a typo, or early: what it waits on
+            hints.append(_awaited(admin, result.job_id, known=bool(refs)))
+        return result
+
+    result = _run_action(admin, send)
+    for hint in hints:
+        click.echo(printable(f"actors: {hint}"), err=True)
     _report(result, as_json, ("delivered",))
+
+
+def _awaited(admin: Admin, job_id: str, *, known: bool) -> str:
+    """What job ``job_id`` waits on now (``known``: its workflow was given, so its ids are)."""
+    job = admin.job(job_id)
+    if job.state is not JobState.WAITING:
+        return f"job {job_id} is {job.state.value} at step {job.step!r}, waiting for no event"
+    if job.correlation_ids:
+        return f"job {job_id} waits at step {job.step!r} for {', '.join(job.correlation_ids)}"
+    if known:
+        return f"job {job_id} waits at step {job.step!r} for no event (a timer, or its branches)"
+    return f"job {job_id} waits at step {job.step!r} (--workflows names the events it waits for)"
