@@ -97,7 +97,11 @@ class GeneratedWorkflow(Workflow):
         return {"log": [], "flags": list(flags)}
 
     def problems(self, job: Job, flags: tuple[bool, ...] | list[bool]) -> list[str]:
-        """Why ``job`` (a DONE case of this workflow) did not take a valid path, if it did not."""
+        """Why ``job`` (a DONE case of this workflow) did not take a valid path, if it did not.
+
+        ``flags`` are those of the data the case was given (its ``"flags"``, as
+        ``job_data`` draws them, or the list given to ``data(flags)``).
+        """
         expected = self.trails(flags)
         trail = trail_of(job.data)
         if expected is None or trail in expected:
