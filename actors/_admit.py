@@ -25,7 +25,6 @@ from actors._cases import (
 from actors._engine import job_log, logger
 from actors._errors import USER_ERRORS, JobExistsError
 from actors._handle import JobHandle
-from actors._id_claims import IdClaims
 from actors._job import JobRecord, JobState
 from actors.messages import Admitted, JobShed, Schedule, ScheduleRefused
 
@@ -52,7 +51,7 @@ class Admissions:
     def __init__(self, config: EngineConfig, tell: Callable[[Any], Any]) -> None:
         self._c = config
         self._tell = tell  # the Scheduler's, given once it exists: nothing patched later
-        self._ids = IdClaims()  # named ids being admitted now (see actors._id_claims)
+        self._ids = config.id_claims  # named ids being admitted now (see actors._id_claims)
 
     def _registered(self, workflow: Any, version: Any) -> Workflow:
         """The workflow a caller names; ``TypeError`` naming the argument given wrong."""

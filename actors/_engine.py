@@ -28,6 +28,7 @@ from actors._channel import WorkChannel
 from actors._delivering import delivering
 from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import CaseHandles
+from actors._id_claims import IdClaims
 from actors._redact import redacted_logger
 
 if TYPE_CHECKING:
@@ -178,8 +179,9 @@ class StopSignal:
 class EngineConfig:
     """One Mediator's configuration, given to its Scheduler and Runners (no globals).
 
-    Frozen: no actor changes it. ``gate``, ``channel``, ``handles`` and ``stop`` are the
-    thread-safe objects the actors share by design (see the module's docstring).
+    Frozen: no actor changes it. ``gate``, ``channel``, ``handles``, ``id_claims`` and
+    ``stop`` are the thread-safe objects the actors share by design (see the module's
+    docstring).
     """
 
     workflows: Mapping[tuple[str, int], Workflow]
@@ -202,6 +204,9 @@ class EngineConfig:
     poll_interval: float = 1.0
     # Futures of cases not yet ended, by case id (producers add, the Scheduler resolves).
     handles: CaseHandles = field(default_factory=CaseHandles)
+    # Named ids being admitted now, by producers' threads and by the Scheduler for an
+    # actor's Schedule alike: one set, so neither admits an id the other is deciding.
+    id_claims: IdClaims = field(default_factory=IdClaims)
     # Set by the Mediator on a non-draining shutdown: runners stop between steps.
     stop: StopSignal = field(default_factory=StopSignal)
 
