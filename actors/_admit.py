@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actors._engine import EngineConfig
+    from actors._job import Job
     from actors._workflow import Workflow
 
 __all__ = ["Admissions"]
@@ -98,9 +99,9 @@ class Admissions:
         claim = self._ids.take([job_id], block=block, timeout=timeout) if named else None
         reserved = watched = False
         try:
-            if named and self._c.store.get(job_id) is not None:
-                msg = f"a job with id {job_id!r} already exists in {self._c.store.url}"
-                raise JobExistsError(msg)
+            found = self._c.store.get(job_id) if named else None
+            if found is not None:
+                raise JobExistsError(_exists(found, self._c.store.url))
             # One timeout for the whole call: what waiting for the id took is spent. (Only
             # then: a harness's wait for a slot is in virtual time, which the real time
             # this call took so far must not shorten.)
@@ -199,8 +200,9 @@ class Admissions:
 
     def _taken(self, job_id: str) -> str:
         """Why an id another handle of this process watches cannot be admitted now."""
-        if self._c.store.get(job_id) is not None:
-            return f"a job with id {job_id!r} already exists in {self._c.store.url}"
+        found = self._c.store.get(job_id)
+        if found is not None:
+            return _exists(found, self._c.store.url)
         return f"a job with id {job_id!r} is being admitted by another caller"
 
     def scheduled(self, msg: Schedule) -> JobHandle:
@@ -255,3 +257,19 @@ def _left(timeout: float | None, began: float) -> float | None:
     if timeout is None:
         return None
     return max(0.0, timeout - (time.monotonic() - began))
+
+
+def _exists(job: Job, url: str) -> str:
+    """Why ``job``'s id cannot be admitted again: it is stored, and what to do instead."""
+    said = f"a job with id {job.id!r} already exists in {url} ({job.state.value}"
+    if job.state is JobState.SHED:  # never ran: a reset to its step runs it
+        return (
+            f"{said} before it ran; to run it, reset it to step {job.step!r}: actors jobs "
+            "retry JOB --from STEP, or Admin.retry(job, from_step=...))"
+        )
+    if job.state is JobState.FAULTED:
+        again = "actors jobs retry JOB, or Admin.retry"
+        return f"{said} at step {job.step!r}; to run it again: {again})"
+    if job.state.is_final:
+        return f"{said})"
+    return f"{said} at step {job.step!r}: under way)"
