@@ -77,7 +77,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get(self, job_id: str) -> Job | None:
-        """A snapshot of the job as last saved, or ``None`` when the store has no such job."""
+        """A snapshot of the job as last saved, or ``None`` when the store has no such job.
+
+        A look only: a durable store's row this process cannot read comes back FAULTED
+        and is left as it is (``load`` and ``unfinished``, which take jobs on, save it so).
+        """
 
     @abc.abstractmethod
     def unfinished(self) -> list[JobRecord]:

@@ -37,15 +37,15 @@ logger = redacted_logger("actors.stores")
 _PROBLEM_PREFIX = "stored job row is unreadable"
 
 
-def records(store: SqlStore, rows: list[Any]) -> list[JobRecord]:
-    """Records of ``rows``; a bad row comes back FAULTED (and is saved so)."""
+def records(store: SqlStore, rows: list[Any], *, save_faults: bool = True) -> list[JobRecord]:
+    """Records of ``rows``; a bad row comes back FAULTED (and is saved so if ``save_faults``)."""
     out = []
     for row in rows:
         job, problems = store._record(row)
         if job.split_total > 0 and not problems:
             store._recorded_arrivals(job, problems)
         if problems:
-            store._fault_bad_row(job, row, problems)
+            store._fault_bad_row(job, row, problems, save=save_faults)
         out.append(job)
     return out
 
@@ -61,15 +61,17 @@ def recorded_arrivals(store: SqlStore, job: JobRecord, problems: list[str]) -> N
             problems.append(str(exc))
 
 
-def fault_bad_row(store: SqlStore, job: JobRecord, row: Sequence[Any], problems: list[str]) -> None:
-    """Mark a job whose row cannot be read FAULTED, naming what is wrong.
+def fault_bad_row(
+    store: SqlStore, job: JobRecord, row: Sequence[Any], problems: list[str], *, save: bool = True
+) -> None:
+    """Mark a job whose row cannot be read FAULTED, naming what is wrong; saved if ``save``.
 
     Only the state, error and lease are written: the unreadable columns stay as they
     are for someone to inspect. A worker reading the row keeps running.
     """
     why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
     job.state, job.error = JobState.FAULTED, why
-    if row[6] == FAULTED_VALUE or store.read_only:
+    if row[6] == FAULTED_VALUE or store.read_only or not save:
         return  # already FAULTED in the store, or only looked at: nothing to save
     logger.error("job %s: %s", job.id, why)
     now = time.time()
@@ -130,9 +132,14 @@ def load(store: SqlStore, job_id: str) -> JobRecord | None:
 
 
 def get(store: SqlStore, job_id: str) -> Job | None:
-    """A snapshot of the job as last saved, or ``None`` when the store has no such job."""
-    job = store._one(job_id)
-    return job.snapshot() if job is not None else None
+    """A snapshot of the job as last saved, or ``None`` when the store has no such job.
+
+    A row this process cannot read comes back FAULTED and is left as it is: a look
+    changes nothing (a script that has not registered a dataclass the workers read well
+    would otherwise end their live job). Workers fault it when they take it (``load``).
+    """
+    rows = store._read(f"SELECT {SELECT_LIST} FROM jobs WHERE id = ?", (job_id,), f"load {job_id}")
+    return records(store, rows, save_faults=False)[0].snapshot() if rows else None
 
 
 def unfinished(store: SqlStore) -> list[JobRecord]:

@@ -44,6 +44,11 @@ def test_a_bad_row_comes_back_faulted_and_is_saved_so(make_sql_store, column, va
     assert got.state is JobState.FAULTED
     assert "stored job row is unreadable" in got.error
     assert named in got.error
+    if read == "get":
+        # A look changes nothing: the row stays as it was until a worker takes the job.
+        [(state,)] = make_sql_store.raw("SELECT state FROM jobs WHERE id = ?", (job.id,))
+        assert state == (value if column == "state" else "ready")
+        assert store.load(job.id).state is JobState.FAULTED
     # Saved FAULTED, the unreadable column left as it was for inspection; the store goes on.
     [(state, stored)] = make_sql_store.raw(
         f"SELECT state, {column} FROM jobs WHERE id = ?", (job.id,)
