@@ -11,6 +11,7 @@ operator copies), no emoji codes (``:thumbs_up:``), and it writes control charac
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -36,7 +37,25 @@ def console(width: int | None = None) -> Console:
     swap it); rich drops colours and animation when stdout is not a terminal. Without a
     ``width`` it is the terminal's, else ``COLUMNS``, else (a pipe, a file) 80.
     """
-    return _PlainConsole(highlight=False, soft_wrap=False, width=width, markup=False, emoji=False)
+    environ: Mapping[str, str] = os.environ
+    if width is None and "COLUMNS" in environ and _columns() is None:
+        # rich took COLUMNS=0 for a width of 0 and printed nothing (exit status 0): a
+        # width no table fits in is read as none given.
+        environ = {k: v for k, v in environ.items() if k != "COLUMNS"}
+    return _PlainConsole(
+        highlight=False,
+        soft_wrap=False,
+        width=width,
+        markup=False,
+        emoji=False,
+        _environ=environ,
+    )
+
+
+def _columns() -> int | None:
+    """``COLUMNS`` as a width to print in, or ``None`` (unset, not a number, or 0)."""
+    raw = os.environ.get("COLUMNS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
 UNBOUNDED = 100_000  # columns for output that is not to a terminal: a table never folds
@@ -50,6 +69,6 @@ def table_console() -> Console:
     longest row instead, one line per row for ``grep`` and ``sort``.
     """
     made = console()
-    if not made.is_terminal and "COLUMNS" not in os.environ:
+    if not made.is_terminal and _columns() is None:
         made = console(width=UNBOUNDED)
     return made

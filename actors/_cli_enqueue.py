@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -269,14 +271,30 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
                 where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if source is not None else ""
                 raise _refused(exc, f"{where}; {progress}") from None
             progress.done(len(made), chunk[-1][0])  # before the ids print, which Ctrl-C may cut
-            for case in made:
-                click.echo(case)
+            _print_ids(made, progress)
     except KeyboardInterrupt:  # Ctrl-C: the batch under way is not written; say what is
         raise KeyboardInterrupt(progress.interrupted()) from None
     finally:
         store.close()
     if progress.skipped:
         click.echo(f"skipped {progress.skipped} case(s) the store already holds", err=True)
+
+
+def _print_ids(made: list[str], progress: _Progress) -> None:
+    """Print the ids of cases just written; a closed stdout (``| head``) is an error.
+
+    click exited 1 at once, saying nothing, the rest of the file not written.
+    """
+    try:
+        for case in made:
+            click.echo(case)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)  # the flush at exit would fail again
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        said = progress.interrupted()
+        msg = f"the output was closed (a broken pipe), so the ids stopped; {said}"
+        raise CliError(msg) from None
 
 
 def _refused(exc: Exception, told: str) -> CliError:
@@ -314,6 +332,8 @@ class _Progress:
 
     def interrupted(self) -> str:
         """What an interrupted run wrote, and how to finish it."""
+        if not self.from_file:
+            return f"{self.written} case(s) written" if self.written else "nothing was written"
         if not self.through:
             return "nothing was written"
         told = f"{self.written} case(s) written, from lines 1 to {self.through}"

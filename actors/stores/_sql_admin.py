@@ -46,6 +46,7 @@ _ADMIN_SELECT = (
     f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, {LEASE_EXPIRY}, "
     "CASE WHEN tried_at = updated_at THEN tries ELSE 0 END"
 )
+_SQL_INT_MAX = 2**63 - 1
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # The rows of a pruned case's jobs kept outside ``jobs``, by the column naming the job.
@@ -132,6 +133,10 @@ class SqlAdmin:
         stop after ``offset + limit`` rows, other filters narrowing the walk; the other
         states read theirs through the state index (see ``_sql_listing.parts``).
         """
+        # SQL's integers end at 2**63 - 1 (a page past them is past every row anyway):
+        # an offset and a limit near it each overflowed in their sum.
+        limit, offset = min(limit, _SQL_INT_MAX), min(offset, _SQL_INT_MAX)
+        reach = min(offset + limit, _SQL_INT_MAX)
         order = f"created_at DESC, {self._listing_id} DESC"
         where, params = filters(query, after, self._listing_id)
         selects: list[tuple[str, str, list[Any]]] = []
@@ -153,7 +158,7 @@ class SqlAdmin:
                 f"SELECT * FROM (SELECT {_ADMIN_SELECT} FROM {jobs} {clause}"
                 f"ORDER BY {order} LIMIT ?) AS part{n}"
             )
-            merged.extend([*values, offset + limit])
+            merged.extend([*values, reach])
         sql = (
             f"SELECT * FROM ({' UNION ALL '.join(texts)}) AS parts "
             f"ORDER BY {order} LIMIT ? OFFSET ?"

@@ -165,3 +165,51 @@ def test_enqueued_data_is_the_json_given_never_a_dataclass(
         assert job.data == tagged  # a dict, its tag a key like any other
     finally:
         store.close()
+
+
+def test_a_closed_output_stops_enqueue_saying_how_far_it_got(workdir: Path) -> None:
+    # actors enqueue ... | head -1: click exited with status 1 at the first id it could
+    # not print, saying nothing, and the rest of the file was never written.
+    import re
+    import subprocess
+    import sys
+
+    mod = write_module(workdir, FLOWS)
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    (workdir / "cases.jsonl").write_text("".join(f'{{"order": {n}}}\n' for n in range(2000)))
+    command = [sys.executable, "-m", "actors", "enqueue", "first", "--store", url]
+    proc = subprocess.Popen(
+        [
+            *command,
+            "--workflows",
+            mod,
+            "--file",
+            "cases.jsonl",
+            "--id-field",
+            "order",
+            "--batch",
+            "1",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "0\n"
+    proc.stdout.close()  # as head does once it has its line
+    said = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 1
+    found = re.fullmatch(
+        r"actors: error: the output was closed \(a broken pipe\), so the ids stopped; "
+        r"(\d+) case\(s\) written, from lines 1 to \1; run it again with --skip-existing "
+        r"to write the rest\n",
+        said,
+    )
+    assert found, said
+    store = open_store(url)
+    try:
+        assert store.counts()[JobState.READY] == int(found.group(1)) < 2000
+    finally:
+        store.close()

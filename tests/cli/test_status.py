@@ -229,3 +229,20 @@ def test_a_store_url_with_control_characters_is_shown_escaped(
         assert shown in said.replace("\\\\", "\\"), (command, said)  # in JSON too
     masked = cli.mask_url("postgresql://app:pw@db/x?application_name=\x1b[2J")
     assert masked == "postgresql://app:***@db/x?application_name=\\x1b[2J"
+
+
+@pytest.mark.parametrize("columns", ["0", "abc"])
+def test_a_columns_of_no_width_prints_as_if_unset(
+    runner: CliRunner, busy_store: Store, columns: str
+) -> None:
+    # COLUMNS=0 (what some CI runners set) made rich print at a width of 0: status and
+    # jobs list printed nothing, jobs show only its data, all with exit status 0.
+    for command, shown in (
+        (["status"], "Jobs by state"),
+        (["jobs", "list"], "quick-1"),
+        (["jobs", "show", "quick-1"], "workflow"),
+    ):
+        result = runner.invoke(main, [*command, "--store", "memory://"], env={"COLUMNS": columns})
+        assert result.exit_code == 0, result.output
+        assert shown in result.output, (command, result.output)
+        assert max(map(len, result.output.splitlines())) > 20  # not folded a letter a line

@@ -248,6 +248,15 @@ def test_offset_still_pages_and_counts_past_a_cursor(store):
     assert [j.id for j in past.items] == every[18:28] and past.next_offset == 13
 
 
+@pytest.mark.parametrize("states", [(), ("faulted",), ("faulted", "done")])
+def test_an_offset_and_a_limit_at_the_command_s_bounds_list_nothing(store, states):
+    # jobs list takes each up to 2**62: their sum went past SQL's integers (SQLite:
+    # OverflowError with a traceback; PostgreSQL: "bigint out of range").
+    fill(store, 3)
+    page = Admin(store).jobs(state=states or None, limit=2**62, offset=2**62)
+    assert page.items == [] and page.next_offset is None
+
+
 @pytest.mark.parametrize("cursor", ["", "abc", "W10", "WzEsIDJd", "WyJ4IiwgInkiXQ", "bm90IGpzb24"])
 def test_a_cursor_that_is_none_is_refused_by_name(cursor):
     with Admin("memory://") as admin, pytest.raises(ValueError, match="is not a listing cursor"):
