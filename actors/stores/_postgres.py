@@ -277,24 +277,25 @@ class PostgresStore(SqlStore):
         return {row[0]: row for row in execute(sql, (ids,)).fetchall()}
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
-        # Twice at most: a connection the server ended while it sat in the pool (a
-        # restart) fails at its first use, and the pool drops it; a read is safe to
-        # repeat on another connection, rather than report a database that is back.
-        for attempt in (1, 2):
-            # The second waits a second at most for a connection: a database still away
+        # A connection the server ended while it sat in the pool (a restart) fails at its
+        # first use, and the pool drops it; a read is safe to repeat on another one (each
+        # of the pool's may be such), rather than report a database that is back.
+        tries = self._pool.max_size + 1
+        for attempt in range(tries):
+            # The next waits a second at most for a connection: a database still away
             # (refusing new ones) is reported as at the first, not after the pool's wait.
-            wait = None if attempt == 1 else min(self._timeout, 1.0)
+            wait = None if attempt == 0 else min(self._timeout, 1.0)
             try:
                 with self._pool.connection(timeout=wait) as conn:
                     try:
                         return conn.execute(self._pg(sql), params).fetchall()
                     except psycopg.OperationalError:
-                        if attempt == 1 and conn.broken:
+                        if attempt < tries - 1 and conn.broken:
                             continue
                         raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
                 raise self._error(what, exc) from exc
-        raise AssertionError  # unreachable: the second attempt returns or raises
+        raise AssertionError  # unreachable: the last attempt returns or raises
 
     def _error(self, what: str, exc: Exception) -> StoreError:
         error = StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")

@@ -84,3 +84,18 @@ def test_writes_after_the_server_ended_every_pooled_connection(pg_server, url):
         assert saved.state is JobState.DONE
     finally:
         store.close()
+
+
+def test_a_read_after_the_server_ended_every_pooled_connection(pg_server, url):
+    # A worker's start reads the cases it takes back: a read that met two closed
+    # connections in a row failed, and the worker exited ("the engine could not start").
+    store = PostgresStore(url, max_size=4)
+    try:
+        store.create(rec("a"))
+        _fill(store, 4)
+        assert _end_connections(pg_server) >= 4
+        job = store.get("a")
+        assert job is not None
+        assert job.id == "a"
+    finally:
+        store.close()
