@@ -39,7 +39,10 @@ class SystemClock:
     """Wall-clock time; each alarm is one daemon thread that sleeps until its due time.
 
     The thread looks at the clock at least once a second, so an alarm rings within a
-    second of the clock reaching its due time, even when the clock steps there.
+    second of the clock reaching its due time, even when the clock steps there. When the
+    clock steps back it rings at once, before its time: a due time set as "an interval
+    from now" (the Scheduler's poll) is that much further off after the step, and its
+    owner sets it again. The Scheduler takes an early ring as a look at what is due.
     """
 
     def now(self) -> float:
@@ -72,17 +75,20 @@ class _ThreadAlarm:
             self._cond.notify()
 
     def _loop(self) -> None:
+        seen = -math.inf  # the latest time read: one before it means the clock stepped back
         while True:
             with self._cond:
                 while not self._closed:
                     if self._when is None:
                         self._cond.wait()
                         continue
-                    delay = self._when - self._clock.now()
+                    now = self._clock.now()
+                    stepped_back, seen = now < seen, now
+                    delay = self._when - now
                     if math.isnan(delay):  # never due: nothing to wait for
                         self._when = None
                         continue
-                    if delay <= 0:
+                    if delay <= 0 or stepped_back:
                         self._when = None
                         break
                     # Never the whole delay: a due time read from a store may be past what a

@@ -128,10 +128,17 @@ class Poller:
         """Whether this poll renews the leases: once per interval, or now if they may lapse.
 
         They may have lapsed when this worker was frozen past its deadline or runners
-        handed jobs back. The claims in between (backlogged, or woken) vouch for nothing
+        handed jobs back. A renewal due more than an interval ahead was set before the
+        clock stepped back: it is due now, or none would come until the clock made up
+        the step. The claims in between (backlogged, or woken) vouch for nothing
         more: a claim extends the worker's lease only when it takes a case.
         """
-        return now >= self._renew_at or now >= self.guard.deadline or bool(self.leases.waiting)
+        return (
+            now >= self._renew_at
+            or now >= self.guard.deadline
+            or bool(self.leases.waiting)
+            or self._renew_at - now > self.poll_interval  # the clock stepped back
+        )
 
     def renew(
         self, store: LeaseStore, now: float, held: Callable[[], Collection[str]]

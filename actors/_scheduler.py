@@ -327,6 +327,7 @@ class Scheduler(pykka.Actor):
 
     def _on_timer_due(self, _: m.TimerDue) -> None:
         now = self._e.clock.now()
+        self._time.poll_within(now, self._e.poll_interval)  # after the clock stepped back
         for job_id in self._time.ring(now):
             if job_id == POLL:
                 self._polls.poll(now)

@@ -45,6 +45,16 @@ class Timekeeper:
         """Poll the shared store at ``when`` (replacing the poll due before)."""
         self._timers.add(POLL, when)
 
+    def poll_within(self, now: float, interval: float) -> None:
+        """A poll due more than ``interval`` after ``now`` is due now.
+
+        Every poll is set at most an interval ahead, so one further off was set before
+        the clock stepped back, and would come only once the clock had made up the step.
+        """
+        due = self._timers.due_of(POLL)
+        if due is not None and due > now + interval:
+            self._timers.add(POLL, now)
+
     def polling(self) -> bool:
         """Whether a poll is pending."""
         return POLL in self._timers

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, Sequential, SystemClock, Wait, Workflow, _clock
+from actors import (
+    EventOutcome,
+    JobState,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    SystemClock,
+    Wait,
+    Workflow,
+    _clock,
+)
 
 HOUR = 3600.0
 
@@ -96,3 +107,35 @@ def test_a_wait_ends_once_the_clock_steps_past_it(long_wait: threading.Event) ->
         job = handle.result(timeout=TIMEOUT)
     assert job.state is JobState.DONE
     assert job.data == {"woke": True}
+
+
+def test_a_worker_renews_its_leases_after_the_clock_steps_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The poll (which renews the leases) was due at a time the clock stepped back from:
+    # for an hour the worker renewed nothing, so a worker dying in that hour had its
+    # cases taken over only once the hour had passed.
+    offset = [0.0]
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + offset[0])
+    flow = Workflow(
+        "asks",
+        [
+            RequestReaction("ask", send=lambda d, ctx: None, next="done"),
+            Sequential("done", lambda d: None),
+        ],
+        start="ask",
+    )
+    store = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with Mediator([flow], store=store, poll_interval=0.2, lease_seconds=1.0) as mediator:
+        mediator.schedule("asks", {}, job_id="a1")
+        wait_until(lambda: mediator.get_job("a1").state is JobState.WAITING, "the park")
+
+        def expiry() -> float:
+            return max(expires for _, _, expires in mediator.store.leases_held(time.time() - 10))
+
+        first = expiry()
+        wait_until(lambda: expiry() > first, "a lease renewal")  # the worker renews, polling
+        offset[0] = -HOUR
+        wait_until(lambda: expiry() < real() - HOUR / 2, "a lease renewal after the step")
+        assert mediator.receive_event("a1/ask") is EventOutcome.DELIVERED
