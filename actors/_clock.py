@@ -16,7 +16,11 @@ _LOOK_EVERY = 1.0
 
 
 class Alarm(Protocol):
-    """Calls its callback once the clock reaches the time last ``set``."""
+    """Calls its callback once the clock reaches the time last ``set``.
+
+    It may ring earlier (``SystemClock``'s does when the clock steps back): the engine
+    then looks at what is due and sets it again.
+    """
 
     def set(self, when: float | None) -> None:
         """Ring at ``when`` (clock seconds); ``None`` disarms. Replaces the previous time."""
