@@ -324,7 +324,9 @@ class Admin:
         ``correlation_id`` is ``JOB/STEP`` for a ``RequestReaction`` and
         ``JOB/STEP/EVENT`` for a ``DeferredChoice``. The outcome is an ``EventOutcome``
         value: ``"delivered"``, ``"duplicate"``, ``"late"``, ``"finished"``, ``"unknown"``
-        (JOB waits on no such id). ``JobNotFoundError`` if the store holds no job JOB.
+        (JOB waits on no such id). ``JobNotFoundError`` if the store holds no job JOB;
+        ``CodecError`` for a payload no store can keep, naming where the bad value sits
+        (``event payload for 'c1/which/paid'['at']``), before anything is changed.
         """
         if not isinstance(correlation_id, str):
             msg = f"a correlation id is a str, got {type(correlation_id).__name__}"
@@ -332,6 +334,9 @@ class Admin:
         problem = _correlation_id_problem(correlation_id)
         if problem is not None:
             raise ActionRefusedError(problem)
+        # Checked as a worker checks it, naming the payload: the store encodes the job's
+        # event as a whole, where the payload is only an index ("event of job c1[2]").
+        self.store.codec.encode(data, f"event payload for {correlation_id!r}")
         job_id = correlation_id.partition("/")[0]
         record = self._stored(job_id).record
         self._check_given(record, f"event {correlation_id!r}")

@@ -12,6 +12,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import (
+    CodecError,
     DeferredChoice,
     JobState,
     LeaseLostError,
@@ -547,3 +548,20 @@ def test_an_action_on_an_id_no_job_has_names_it_and_changes_nothing(url):
             with pytest.raises(JobNotFoundError, match="no job 'order-71' in "):
                 act()
         assert admin.jobs().items == []
+
+
+def test_an_event_payload_no_store_can_keep_is_refused_naming_the_payload(url):
+    # The store path encoded the job's event as a whole and named its payload by an
+    # index of that ("cannot encode event of job c1[2]['at']"), as no user wrote it.
+    with worker(url, flows=(CHOICE,)) as mediator:
+        mediator.schedule("checkout", {}, job_id="c1")
+        with Admin(url) as admin:
+            wait_until(lambda: state_of(admin, "c1") is JobState.WAITING)
+    with Admin(url) as admin:
+        with pytest.raises(CodecError) as refused:
+            admin.send_event("c1/which/paid", {"at": {1, 2}})
+        assert str(refused.value).startswith(
+            "cannot encode event payload for 'c1/which/paid'['at']: value of type builtins.set"
+        )
+        assert state_of(admin, "c1") is JobState.WAITING  # still waits for a good one
+        assert admin.send_event("c1/which/paid", {"at": [1, 2]}).outcome == "delivered"
