@@ -282,11 +282,12 @@ class Mediator:
         ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
         holds its thread): the event is still queued and may yet be delivered.
         """
-        payload = copy_data(event, self._engine.store.codec, "event payload")
         if not isinstance(correlation_id, str):
             kind = type(correlation_id).__name__
             msg = f"a correlation id is a str, got {kind} {correlation_id!r:.40}"
             raise TypeError(msg)
+        where = f"event payload for {correlation_id!r}"
+        payload = copy_data(event, self._engine.store.codec, where)
         outcome: EventOutcome = self._ask(
             m.DeliverEvent(correlation_id, payload, fault), "Mediator.receive_event()"
         )
