@@ -20,7 +20,6 @@ from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError
 from actors._hook_guards import guarded, guarded_tracer
-from actors._leases_log import log_leases_held, own_leases
 from actors._mediator_options import (
     check_hooks,
     check_options,
@@ -29,8 +28,8 @@ from actors._mediator_options import (
     not_started,
     scheduler_busy,
     wait_bound,
-    warn_short_lease,
 )
+from actors._mediator_start import take_unfinished
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
@@ -165,22 +164,7 @@ class Mediator:
         # Take what a previous run left unfinished before anything new can be admitted:
         # on a shared store, only the cases no live worker holds.
         now = config.clock.now()
-        if the_store.shared:
-            warn_short_lease(lease_seconds, poll_interval)
-            the_store.owner = config.owner
-            the_store.lease_seconds = lease_seconds
-            own = own_leases(the_store, config.owner, now)  # before they are taken back
-            resume = the_store.claim(
-                config.owner,
-                now,
-                lease_seconds,
-                limit=capacity,
-                reclaim=True,
-                workflows=config.workflows,
-            )
-            log_leases_held(the_store, config.owner, now, own)
-        else:
-            resume = the_store.unfinished()
+        resume = take_unfinished(config, capacity, lease_seconds, poll_interval, now)
         cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
         self._scheduler = cls.start(config, runners, resume, now)
         self._admissions = Admissions(config, self._scheduler.tell)
