@@ -121,6 +121,16 @@ def _sqlite_path(raw: str, rest: str) -> str:
             "sqlite:////absolute/path.db (memory:// for an in-process store)"
         )
         raise StoreError(msg)
+    name = os.path.basename(path)
+    if name != name.strip() and not os.path.exists(path):
+        # A stray space or newline (a shell variable, a config line) would create a
+        # second database beside the real one, and its workers would find no cases.
+        msg = (
+            f"{url!r}: the file name {name!r} begins or ends with white space, and no such "
+            "file exists: nothing was created; remove the space from the URL (a file "
+            "that already has such a name opens)"
+        )
+        raise StoreError(msg)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         msg = f"cannot open {url!r}: directory {directory!r} does not exist"

@@ -67,6 +67,17 @@ def test_bad_urls_are_clear_store_errors(url, message):
         open_store(url)
 
 
+@pytest.mark.parametrize("name", ["jobs.db ", "jobs.db\n", " jobs.db", "jobs.db\t"])
+def test_a_file_name_with_stray_white_space_is_refused_creating_nothing(tmp_path, name):
+    """A trailing space or newline made a second, empty database beside the real one."""
+    (tmp_path / "jobs.db").touch()
+    with pytest.raises(StoreError, match=r"begins or ends with white space.*nothing was created"):
+        open_store(f"sqlite:///{tmp_path}/{name}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.db"]
+    (tmp_path / name).touch()  # a file that has such a name opens
+    open_store(f"sqlite:///{tmp_path}/{name}").close()
+
+
 def test_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"this is not a database, just some text " * 200)
