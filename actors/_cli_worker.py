@@ -1,4 +1,4 @@
-"""``actors worker``: run a Mediator on a shared store until SIGTERM or SIGINT."""
+"""``actors worker``: run a Mediator on a shared store until SIGTERM, SIGINT or SIGHUP."""
 
 from __future__ import annotations
 
@@ -142,11 +142,12 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     log_level: str,
     log_format: str,
 ) -> None:
-    """Run a Mediator for the given workflows until SIGTERM or SIGINT.
+    """Run a Mediator for the given workflows until SIGTERM, SIGINT or SIGHUP.
 
     At start it takes over every case no live worker holds (each job resumes from
     its last saved step), and keeps polling for more: several workers, on one
-    machine or many, may share a store. On SIGTERM or SIGINT it stops without
+    machine or many, may share a store. On SIGTERM, SIGINT or SIGHUP (unless started
+    to ignore it, as under nohup) it stops without
     draining: a running step finishes, everything else stays saved for the next
     start, and its cases are released to other workers. A second signal stops at once.
     Logs go to stderr.
@@ -304,7 +305,7 @@ def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
 
 
 def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
-    """Set ``stop`` on the first SIGTERM/SIGINT; a second one stops the process at once.
+    """Set ``stop`` on the first SIGTERM/SIGINT/SIGHUP; a second stops the process at once.
 
     The handler runs in the main thread, between two of its bytecodes, which may be inside
     ``stop.wait()`` with the event's lock held (a plain lock, not reentrant): setting the
@@ -325,4 +326,10 @@ def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
         logger.info("%s received", signal.Signals(signum).name)
         threading.Thread(target=stop.set, name="actors-stop-signal", daemon=True).start()
 
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stops = [signal.SIGTERM, signal.SIGINT]
+    # The terminal that started the worker closing (an SSH session ending) is a stop too,
+    # not a crash that leaves its cases leased; unless it was started to ignore that
+    # (nohup), which it goes on doing.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        stops.append(signal.SIGHUP)
+    return {sig: signal.signal(sig, handler) for sig in stops}

@@ -84,6 +84,64 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
+@pytest.mark.parametrize("ignored", [False, True])
+def test_a_hangup_stops_the_worker_cleanly_unless_it_ignores_hangups(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch, ignored: bool
+) -> None:
+    """The terminal closing (SIGHUP) stops the worker as SIGTERM does; nohup's is ignored.
+
+    It killed the worker, as a crash does, leaving its cases leased.
+    """
+    name = write_module(workdir, FLOWS)
+    started, exited = threading.Event(), threading.Event()
+
+    class Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("worker started"):
+                started.set()
+
+    seen: list[Any] = []
+
+    def hang_up() -> None:
+        if started.wait(TIMEOUT):
+            seen.append(signal.getsignal(signal.SIGHUP))
+            if ignored:
+                os.kill(os.getpid(), signal.SIGHUP)  # ignored: the worker runs on
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                os.kill(os.getpid(), signal.SIGHUP)
+        if not exited.wait(TIMEOUT):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cli_log = logging.getLogger("actors.cli")
+    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
+
+    def untouched(signum: int, frame: Any) -> None:  # not the process's death, if not replaced
+        pass
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else untouched)
+    try:
+        thread = threading.Thread(target=hang_up)
+        thread.start()
+        result = runner.invoke(
+            main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
+        )
+        exited.set()
+        thread.join(TIMEOUT)
+        after = signal.getsignal(signal.SIGHUP)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert result.exit_code == 0, result.output
+    assert "worker stopped" in result.stderr
+    if ignored:
+        assert seen == [signal.SIG_IGN]
+        assert "SIGTERM received" in result.stderr
+        assert after is signal.SIG_IGN
+    else:
+        assert "SIGHUP received" in result.stderr
+        assert after is untouched  # restored
+
+
 COUNTED = """
     import threading
     from actors import Sequential, Workflow
