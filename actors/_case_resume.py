@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors._case_effects import Save
-from actors._job import FINAL_STATES, JobState, reopen_ended
+from actors._job import FINAL_STATES, JobState, cancel_reason, reopen_ended
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,8 +40,17 @@ def resume_ended(
     if job.state in FINAL_STATES:
         return book.finalize(job)
     if _lost(book, job, first_wins) and not book.kids.get(job.id):
-        # A losing branch with branches of its own runs on instead: its arrival is ignored.
-        return book.end(job, JobState.CANCELLED, "a sibling won the Discriminator")
+        # Marked cancelled, it goes on as saved: its runner ends it before any step, and
+        # saves it with its slices (ended here, each would be a save of its own on the
+        # Scheduler's thread: 18,000 losers kept a PostgreSQL worker from starting).
+        # A losing branch with branches of its own runs on: its arrival is ignored.
+        job.error = cancel_reason(job, "a sibling won the Discriminator")
+        job.cancel_requested = True
+        # No step of it runs: no try to count (a commit of its own per job) or to watch.
+        job.taken_over = job.solo = False
+        if job.state is JobState.WAITING:  # parked: a runner ends it, not its timer or event
+            job.due = None
+            return [book.hand_over(job)]
     return None
 
 

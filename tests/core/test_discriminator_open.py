@@ -108,15 +108,21 @@ def _fired(arrivals: dict[int, object]) -> JobRecord:
 
 def test_a_branch_that_lost_a_discriminator_before_a_restart_is_cancelled_not_run() -> None:
     parent, winner, loser = _fired({0: {"i": 0}}), _branch(0), _branch(1)
+    loser.taken_over = loser.solo = True  # taken from a worker that died
     tree = CaseBook(lambda parent, join: join == "first")
     tree.adopt([parent, winner, loser])
     assert tree.resume(parent, ()) == [Ready(parent)]
     # The winner's end was not stored: it runs again (its arrival counts once).
     assert tree.resume(winner, ()) == [Ready(winner)]
-    effects = tree.resume(loser, ())
-    assert effects == [Save(loser), Finished(loser)]
-    assert loser.state is JobState.CANCELLED
-    assert loser.error == "a sibling won the Discriminator"
+    # Marked cancelled: its runner ends it before any step (and saves it with its slice).
+    assert tree.resume(loser, ()) == [Ready(loser)]
+    assert loser.cancel_requested and loser.error == "a sibling won the Discriminator"
+    assert not (loser.taken_over or loser.solo)  # no step runs: no try counted, one by one
+    parked = _branch(2)
+    parked.state, parked.due = JobState.WAITING, 1e12  # a loser parked on a far timer
+    tree.adopt([parked])
+    assert tree.resume(parked, ()) == [Ready(parked)]  # not Park: it would wait for nothing
+    assert parked.cancel_requested
 
 
 def test_a_branch_of_a_fired_synchronize_or_of_an_earlier_split_is_resumed() -> None:
