@@ -88,5 +88,5 @@ class CancelDesk:
             and not self._kids.get(job.id)
         ):
             return CancelOutcome.ALREADY_FINISHED
-        self._fx.apply(self._book.cancel(job, "cancelled"))
+        self._fx.apply_cancel(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
