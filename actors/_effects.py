@@ -23,7 +23,7 @@ from actors._case_effects import Effect, Finished, Park, Ready, Save, Withdraw
 from actors._effects_debts import StoreDebts
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, StoreError
-from actors._job import JobRecord, JobState
+from actors._job import Job, JobRecord, JobState
 from actors._outage import Outage
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
@@ -77,6 +77,7 @@ class Effects(StoreDebts):
         self._recovery = recovery
         self.alarm: Alarm | None = None  # the Scheduler's, set once it has started
         self._batch: list[JobRecord] | None = None  # saves apply_cancel stores together
+        self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
 
     # -- the case tree's effects -----------------------------------------------------------------
@@ -123,7 +124,8 @@ class Effects(StoreDebts):
             self.apply(effects, taken)
             return
         # Its saves are stored together: a commit each took longer than a Mediator call
-        # may wait (15,000 on PostgreSQL). The case's handle may resolve before the commit.
+        # may wait (15,000 on PostgreSQL). A case it ended is told to its handle once
+        # they are stored, so a handle never tells of an end a crash could still undo.
         batch: list[JobRecord] = []
         self._batch = batch
         self._c.store.begin_slice()
@@ -132,6 +134,9 @@ class Effects(StoreDebts):
         finally:
             self._batch = None
             self._store_batch(batch)
+            ended, self._batch_ends = self._batch_ends, []
+            for case in ended:
+                self._c.handles.resolve(case)
 
     def _store_batch(self, batch: list[JobRecord]) -> None:
         """Store the saves ``apply_cancel`` grouped; as ``save_ended`` does, if that fails."""
@@ -188,7 +193,10 @@ class Effects(StoreDebts):
         if self._c.metrics is not None:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
-            self._c.handles.resolve(job.snapshot())
+            if self._batch is None:
+                self._c.handles.resolve(job.snapshot())
+            else:  # told once the cancel's saves are stored (apply_cancel)
+                self._batch_ends.append(job.snapshot())
             self._place_freed()
 
     def _place_freed(self) -> None:
