@@ -10,6 +10,7 @@ tally of runners' reports, which holds admission back while reports pile up.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
@@ -42,6 +43,8 @@ JOB_REPORTS = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded
 
 
 class _Runner(Protocol):
+    actor_stopped: threading.Event
+
     def tell(self, message: Any) -> None: ...
 
     def stop(self, *, block: bool) -> Any: ...

@@ -129,6 +129,12 @@ class PollRound:
             error,
             extra=job_log(None),
         )
+        # The runners first, each after its current step: once the Scheduler has stopped,
+        # shutdown() can no longer ask it for them, to wait for them.
+        self._crew.stop()
+        if not getattr(self._e.runtime, "starts_synchronously", False):  # not the harness's
+            for runner in list(self._crew.refs):
+                runner.actor_stopped.wait(self._e.lease_seconds)
         self._scheduler.actor_ref.stop(block=False)
 
     def _tell_replies(self) -> None:
