@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._delivering import delivering
+from actors._runtime import LatchFuture
 from actors.messages import CaseFinished, CaseUnfinished
 
 if TYPE_CHECKING:
@@ -91,8 +92,14 @@ class JobHandle:
         once. Raises what ``result()`` raises: ``TimeoutError`` if the case has not ended
         within ``timeout`` seconds, ``EngineStoppedError`` if the Mediator stopped before
         it ended. Cancelling the awaiting task stops the wait and leaves the case running.
+        Under the deterministic harness (``actors.testing``) it drives the run as
+        ``result()`` does.
         """
         self._refuse_waiting_for_itself("JobHandle.wait()")
+        if not isinstance(self._future, LatchFuture):
+            # Another runtime's future (the deterministic harness's) makes progress
+            # only while get() drives the run: awaiting a wake-up would wait for ever.
+            return self._result(timeout)
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[None] = loop.create_future()
 

@@ -149,3 +149,18 @@ def test_wait_from_a_task_of_its_own_case_is_refused() -> None:
         assert handles["self"].result(timeout=TIMEOUT).state is JobState.DONE
     assert len(seen) == 1
     assert "JobHandle.wait() of the unfinished case 'me' was called from a task" in str(seen[0])
+
+
+def test_wait_under_the_harness_drives_the_run_as_result_does() -> None:
+    # The harness runs only while a blocking call drives it: a wait() that only
+    # awaited a wake-up waited for ever, nothing running the case.
+    from actors.testing import Harness
+
+    with Harness([QUICK], seed=1) as h:
+        submission = h.schedule("quick", {})
+        assert submission.handle is not None
+
+        async def main() -> Any:
+            return await asyncio.wait_for(submission.handle.wait(), TIMEOUT)
+
+        assert asyncio.run(main()).state is JobState.DONE
