@@ -50,8 +50,10 @@ class JobHandle:
     def result(self, timeout: float | None = None) -> Job:
         """The final snapshot (DONE, FAULTED, CANCELLED or SHED).
 
-        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds, and
-        ``EngineStoppedError`` if the Mediator stopped before it ended. Called on that
+        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds,
+        ``EngineStoppedError`` if the Mediator stopped before it ended, and on a shared
+        store ``LeaseLostError`` if another worker took the case over (this one was
+        frozen, or cut off from the store, longer than its lease). Called on that
         Mediator's Scheduler thread (an ``on_shed`` or metrics hook runs there) before
         the case has ended, it raises ``RuntimeError``: that thread ends the case, and
         would be waiting for itself. So it does when called from a task (or ``send``,
@@ -91,9 +93,10 @@ class JobHandle:
         no thread is held while the case runs, so any number of requests may wait at
         once. Raises what ``result()`` raises: ``TimeoutError`` if the case has not ended
         within ``timeout`` seconds, ``EngineStoppedError`` if the Mediator stopped before
-        it ended. Cancelling the awaiting task stops the wait and leaves the case running.
-        Under the deterministic harness (``actors.testing``) it drives the run as
-        ``result()`` does.
+        it ended, ``LeaseLostError`` if another worker took it over. Cancelling the
+        awaiting task stops the wait and leaves the case running. Under the
+        deterministic harness (``actors.testing``) it drives the run as ``result()``
+        does.
         """
         self._refuse_waiting_for_itself("JobHandle.wait()")
         if not isinstance(self._future, LatchFuture):

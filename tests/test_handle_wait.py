@@ -164,3 +164,26 @@ def test_wait_under_the_harness_drives_the_run_as_result_does() -> None:
             return await asyncio.wait_for(submission.handle.wait(), TIMEOUT)
 
         assert asyncio.run(main()).state is JobState.DONE
+
+
+def test_a_case_taken_over_by_another_worker_fails_its_wait_with_lease_lost() -> None:
+    from actors import LeaseLostError
+    from actors._handle import CaseHandles, JobHandle
+    from actors._runtime import LatchFuture
+
+    handles = CaseHandles()
+    handle = JobHandle("c1", "quick", LatchFuture())
+    assert handles.watch("c1", handle)
+    lost = LeaseLostError("c1", "c1", "w2")
+
+    async def main() -> None:
+        waiting = asyncio.create_task(handle.wait(timeout=TIMEOUT))
+        await asyncio.sleep(0)  # the wait has begun
+        # As the Scheduler does, from its own thread, when the worker lost the case.
+        failed = threading.Thread(target=handles.fail_case, args=("c1", lost))
+        failed.start()
+        with pytest.raises(LeaseLostError, match="leased to worker 'w2'"):
+            await waiting
+        failed.join(TIMEOUT)
+
+    asyncio.run(main())
