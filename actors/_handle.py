@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors._delivering import delivering
+from actors._runtime import LatchFuture
 from actors.messages import CaseFinished, CaseUnfinished
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors._engine import EngineConfig
     from actors._job import Job
 
 __all__ = ["CaseHandles", "JobHandle"]
 
+# Guards adding and removing wakers (rare: only wait() does); the Scheduler reads a
+# handle's wakers without it, as a tuple replaced whole, so ending a case never waits.
+_wakers_lock = threading.Lock()
+
 
 class JobHandle:
     """Resolves to the final ``Job`` snapshot of a case's root once every thread ended."""
 
-    __slots__ = ("__weakref__", "_engine", "_future", "job_id", "workflow")
+    __slots__ = ("__weakref__", "_engine", "_future", "_settled", "_wakers", "job_id", "workflow")
 
     def __init__(
         self,
@@ -35,26 +44,36 @@ class JobHandle:
         """The workflow's name."""
         self._future = future
         self._engine = engine  # whose Scheduler resolves the future
+        self._settled = False  # set once the future is, before the wakers are called
+        self._wakers: tuple[Callable[[], None], ...] = ()
 
     def result(self, timeout: float | None = None) -> Job:
         """The final snapshot (DONE, FAULTED, CANCELLED or SHED).
 
-        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds, and
-        ``EngineStoppedError`` if the Mediator stopped before it ended. Called on that
+        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds,
+        ``EngineStoppedError`` if the Mediator stopped before it ended, and on a shared
+        store ``LeaseLostError`` if another worker took the case over (this one was
+        frozen, or cut off from the store, longer than its lease). Called on that
         Mediator's Scheduler thread (an ``on_shed`` or metrics hook runs there) before
         the case has ended, it raises ``RuntimeError``: that thread ends the case, and
         would be waiting for itself. So it does when called from a task (or ``send``,
         ``merge``) of the very case it waits for: the case cannot end while that task
         runs.
         """
+        self._refuse_waiting_for_itself("JobHandle.result()")
+        return self._result(timeout)
+
+    def _refuse_waiting_for_itself(self, call: str) -> None:
+        """Raise ``RuntimeError`` where waiting for this unfinished case would never end."""
         engine = self._engine
         if engine is not None and (
             delivering.scheduler is engine
             or (delivering.engine is engine and delivering.runner.running_case() == self.job_id)
         ):
             with contextlib.suppress(TimeoutError):
-                return self._result(0)  # ended already: answered, as anywhere
-            what = f"JobHandle.result() of the unfinished case {self.job_id!r}"
+                self._result(0)  # ended already: answered, as anywhere
+                return
+            what = f"{call} of the unfinished case {self.job_id!r}"
             if delivering.scheduler is not engine:
                 msg = (
                     f"{what} was called from a task of that very case, which cannot end "
@@ -66,22 +85,78 @@ class JobHandle:
             from actors._shutdown import refuse_on_scheduler
 
             refuse_on_scheduler(engine, what)
-        return self._result(timeout)
+
+    async def wait(self, timeout: float | None = None) -> Job:
+        """Await the final snapshot from a coroutine, without blocking the event loop.
+
+        The awaitable form of ``result()``, for asyncio applications: nothing blocks and
+        no thread is held while the case runs, so any number of requests may wait at
+        once. Raises what ``result()`` raises: ``TimeoutError`` if the case has not ended
+        within ``timeout`` seconds, ``EngineStoppedError`` if the Mediator stopped before
+        it ended, ``LeaseLostError`` if another worker took it over. Cancelling the
+        awaiting task stops the wait and leaves the case running. Under the
+        deterministic harness (``actors.testing``) it drives the run as ``result()``
+        does.
+        """
+        self._refuse_waiting_for_itself("JobHandle.wait()")
+        if not isinstance(self._future, LatchFuture):
+            # Another runtime's future (the deterministic harness's) makes progress
+            # only while get() drives the run: awaiting a wake-up would wait for ever.
+            return self._result(timeout)
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:  # on the thread that ends the case: hand over to the loop
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(_set_woken, woken)
+
+        with _wakers_lock:
+            self._wakers = (*self._wakers, wake)
+        try:
+            # Checked after the waker was added: a case ending in between either sees
+            # the waker or has set _settled already, so the wake-up is never missed.
+            if not self._settled:
+                try:
+                    await asyncio.wait_for(woken, timeout)
+                except TimeoutError:
+                    raise self._timed_out(timeout) from None
+        finally:
+            with _wakers_lock:
+                self._wakers = tuple(w for w in self._wakers if w is not wake)
+        return self._result(0)
+
+    def _settle(self, job: Job | None, error: BaseException | None = None) -> None:
+        """Resolve the handle with ``job`` (or ``error``) and wake every ``wait()``."""
+        if error is None:
+            self._future.set(job)
+        else:
+            self._future.set_exception((type(error), error, None))
+        self._settled = True
+        for wake in self._wakers:
+            wake()
 
     def _result(self, timeout: float | None) -> Job:
         try:
             job: Job = self._future.get(timeout=timeout)
         except pykka.Timeout:
-            msg = f"job {self.job_id} ({self.workflow}) did not finish within {timeout}s"
-            raise TimeoutError(msg) from None
+            raise self._timed_out(timeout) from None
         return job
+
+    def _timed_out(self, timeout: float | None) -> TimeoutError:
+        return TimeoutError(f"job {self.job_id} ({self.workflow}) did not finish within {timeout}s")
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r}, workflow={self.workflow!r})"
 
 
+def _set_woken(woken: asyncio.Future[None]) -> None:
+    """On the loop's thread: end a ``wait()`` that is still waiting (not cancelled)."""
+    if not woken.done():
+        woken.set_result(None)
+
+
 class CaseHandles:
-    """Who to tell when a case ends: its handle's future, and an actor that asked.
+    """Who to tell when a case ends: its handle, and an actor that asked.
 
     Producers add entries (admission, on their own threads) and the Scheduler resolves
     them. Thread-safe without a lock: every method is made of single dict operations,
@@ -90,7 +165,7 @@ class CaseHandles:
     """
 
     def __init__(self) -> None:
-        self._futures: dict[str, pykka.Future[Any]] = {}
+        self._handles: dict[str, JobHandle] = {}
         self._reply_to: dict[str, pykka.ActorRef[Any]] = {}
 
     def watch(self, case_id: str, handle: JobHandle, reply_to: Any = None) -> bool:
@@ -100,8 +175,7 @@ class CaseHandles:
         case of that id is being admitted or running here. One ``setdefault`` decides,
         so of two producers admitting one id at once exactly one gets it.
         """
-        future = handle._future
-        if self._futures.setdefault(case_id, future) is not future:
+        if self._handles.setdefault(case_id, handle) is not handle:
             return False
         if reply_to is not None:
             self._reply_to[case_id] = reply_to
@@ -109,16 +183,16 @@ class CaseHandles:
 
     def unwatch(self, case_id: str, handle: JobHandle) -> None:
         """Forget ``handle``'s case, whose admission was refused (another's entry stays)."""
-        if self._futures.get(case_id) is handle._future:
+        if self._handles.get(case_id) is handle:
             self._reply_to.pop(case_id, None)
-            self._futures.pop(case_id, None)
+            self._handles.pop(case_id, None)
 
     def resolve(self, job: Job) -> None:
         """The case ``job`` is the root of has ended: resolve its handle, tell its actor."""
-        future = self._futures.pop(job.case_id, None)
+        handle = self._handles.pop(job.case_id, None)
         reply_to = self._reply_to.pop(job.case_id, None)
-        if future is not None:
-            future.set(job)
+        if handle is not None:
+            handle._settle(job)
         if reply_to is not None:
             # Not asked is_alive() first: the actor may stop between that and the tell,
             # and the ActorDeadError then stopped the Scheduler, and every case with it.
@@ -127,22 +201,22 @@ class CaseHandles:
 
     def fail_case(self, case_id: str, error: BaseException) -> bool:
         """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""
-        future = self._futures.pop(case_id, None)
+        handle = self._handles.pop(case_id, None)
         _tell_unfinished(self._reply_to.pop(case_id, None), case_id, error)
-        if future is None:
+        if handle is None:
             return False
-        future.set_exception((type(error), error, None))
+        handle._settle(None, error)
         return True
 
     def fail_all(self, error: BaseException) -> int:
         """Resolve every handle still waiting with ``error`` (the engine stopped)."""
-        futures = [self._futures.pop(k, None) for k in list(self._futures)]
+        handles = [self._handles.pop(k, None) for k in list(self._handles)]
         for case_id in list(self._reply_to):
             _tell_unfinished(self._reply_to.pop(case_id, None), case_id, error)
-        for future in futures:
-            if future is not None:
-                future.set_exception((type(error), error, None))
-        return len(futures)
+        for handle in handles:
+            if handle is not None:
+                handle._settle(None, error)
+        return len(handles)
 
 
 def _tell_unfinished(

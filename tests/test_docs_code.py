@@ -103,6 +103,7 @@ def test_the_embedding_guide_runs_as_pasted(tmp_path: Path) -> None:
     assert out == [
         "JobState.DONE confirmed",
         "stopped: the mediator is shut down; it admits no new jobs",  # after shutdown()
+        "['confirmed', 'confirmed', 'confirmed']",  # awaited in asyncio
         "[4, 16]",  # an actor scheduled both, and was told CaseFinished for each
     ]
     assert (tmp_path / "orders.db").exists()

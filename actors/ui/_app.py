@@ -322,6 +322,14 @@ def create_app(
         operator: the name each action is recorded under (``$ACTORS_OPERATOR``, else
             the login name, unless given).
     """
+    if isinstance(store, str):
+        # Checked first: Admin would open the URL (a store never closed), then the
+        # pages refused it as "got 'str'; memory:// lives inside one process".
+        msg = (
+            f"the dashboard takes a store, not its URL ({mask_url(store)!r}): pass "
+            "actors.stores.open_store(url), or the Mediator's store"
+        )
+        raise TypeError(msg)
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"
         raise ValueError(msg)

@@ -1,0 +1,18 @@
+"""``create_app()`` given a store's URL where it takes the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.ui import create_app
+
+
+def test_a_url_is_refused_with_how_to_open_it_and_its_password_masked() -> None:
+    with pytest.raises(TypeError) as refused:
+        create_app("postgresql://app:s3cret@db/jobs")  # type: ignore[arg-type]
+    message = str(refused.value)
+    assert "the dashboard takes a store, not its URL" in message
+    assert "actors.stores.open_store(url)" in message
+    assert "postgresql://app:***@db/jobs" in message
+    assert "s3cret" not in message
+    assert "memory://" not in message  # the old text blamed a memory store
