@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
 from actors._errors import StoreError
+from actors._outage import store_down
 from actors._recovery import Fault
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class StoreDebts:
             return
         if fault is not None:
             self.carry_out(fault)
+        elif store_down(error) and not self.lost(job.case_id):
+            self.defer(job, why, error, level=level)  # run at once, it would fail at once
         else:
             self.resume_saved(job, why, level=level)
 

@@ -17,11 +17,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
+from actors._errors import StoreError
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
 
-__all__ = ["Outage"]
+__all__ = ["Outage", "store_down"]
+
+
+def store_down(error: BaseException | None) -> bool:
+    """Whether ``error`` is the store's failure to write, which says nothing of the job.
+
+    A SQLite file that is full, read-only or locked past ``busy_timeout`` refuses every
+    write at once while reads still work: a job taken back at once would run its steps
+    again, fail again, and so on hundreds of times a second. Such a job waits for the
+    next poll that finds the store writable (``Effects.defer``).
+    """
+    return isinstance(error, StoreError) and not error.blames_job
 
 
 class Outage:

@@ -38,6 +38,7 @@ from actors._interpreter import (
     missing_step,
 )
 from actors._job import JobState
+from actors._outage import store_down
 from actors._runner_failures import count_try, died_of
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
@@ -122,7 +123,10 @@ class Runner(pykka.Actor):
         with contextlib.suppress(pykka.ActorDeadError):  # the engine is stopping anyway
             error = "" if exception_value is None else died_of(exception_value)
             blames = getattr(exception_value, "blames_job", True) is not False
-            self._scheduler.tell(m.RunnerFailed(self._index, self._current, level, error, blames))
+            down = exception_value if store_down(exception_value) else None
+            self._scheduler.tell(
+                m.RunnerFailed(self._index, self._current, level, error, blames, down)
+            )
 
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""

@@ -306,7 +306,10 @@ class Scheduler(pykka.Actor):
         if job is not None:
             self._book.returned(job)
             fault = self._failures.died(job, msg.error) if msg.blames_job else None
-            self._fx.resume_saved(job, "its runner failed", level=msg.level, fault=fault)
+            if msg.store_down is not None and fault is None and not self._fx.lost(job.case_id):
+                self._fx.defer(job, "its runner failed", msg.store_down, level=msg.level)
+            else:
+                self._fx.resume_saved(job, "its runner failed", level=msg.level, fault=fault)
         if not self._e.stopping:
             self._crew.restart(msg.runner)
 

@@ -244,6 +244,9 @@ class RunnerFailed:
     """What it died of (``Type: message``)."""
     blames_job: bool = True
     """Whether the death counts toward faulting the job (see ``actors._runner_failures``)."""
+    store_down: BaseException | None = None
+    """The store's failure it died of, when the database refused the write (a full disk,
+    a lock held too long): the job waits for the next poll instead of running again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,7 +314,9 @@ class SqliteStore(SqlStore):
                 raise RemoteError("WriterProcessExited", "the SQLite writer process was stopped")
             results = decode_results(process.receive(ticket))
         except RemoteError as exc:
-            raise StoreError(f"{self.url}: cannot {what}: {exc}") from None
+            error = StoreError(f"{self.url}: cannot {what}: {exc}")
+            error.blames_job = exc.kind != "OperationalError"  # as _error judges it
+            raise error from None
         stored = [part for part, error in zip(slices, results, strict=True) if error is None]
         self._after_save([job for part in stored for _, _, job in part.rows])
         return results

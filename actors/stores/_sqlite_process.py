@@ -68,6 +68,7 @@ class RemoteError(Exception):
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")
+        self.kind = kind  # the child's exception class, as in SqliteStore._error
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
