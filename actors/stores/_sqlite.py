@@ -18,7 +18,13 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._sqlite_connect import SqliteConnection, connect, file_identity
+from actors.stores._sqlite_connect import (
+    SqliteConnection,
+    abandon,
+    companions_replaced,
+    connect,
+    file_identity,
+)
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import (
     SAVE_INDEXED,
@@ -213,6 +219,19 @@ class SqliteStore(SqlStore):
                 "the old file; open the store again to use the file there now"
             )
             raise StoreError(msg)
+        if companions_replaced(self._conn(), self.path):
+            with self._conns_lock:
+                for conn in list(self._conns):
+                    abandon(conn)  # now: a process may end without closing the store
+            msg = (
+                f"{self.url}: cannot {what}: the -wal or -shm file beside {self.path!r} was "
+                "removed or replaced since this store opened it, and what it writes would "
+                "reach no other process; stop this process (it leaves the files as they "
+                "are) and start it again"
+            )
+            error = StoreError(msg)
+            error.blames_job = False  # as for a file that cannot be reached
+            raise error
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         self._check_file(what)
@@ -398,6 +417,9 @@ class SqliteStore(SqlStore):
             conns = list(self._conns)
             self._conns = weakref.WeakSet()
             for conn in conns:
+                if companions_replaced(conn, self.path):
+                    abandon(conn)  # its close would delete the log other processes use
+                    continue
                 # Best effort: the file is consistent after every commit anyway.
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()

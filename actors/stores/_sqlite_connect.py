@@ -6,6 +6,7 @@ weak set, so that ``close()`` can close every thread's connection.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sqlite3
 import time
@@ -14,7 +15,15 @@ from typing import Any
 
 from actors._errors import StoreError
 
-__all__ = ["SqliteConnection", "cannot_open_hint", "connect", "enter_wal", "file_identity"]
+__all__ = [
+    "SqliteConnection",
+    "abandon",
+    "cannot_open_hint",
+    "companions_replaced",
+    "connect",
+    "enter_wal",
+    "file_identity",
+]
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -23,6 +32,47 @@ class SqliteConnection(sqlite3.Connection):
     Each thread holds its own; when the thread ends, its connection is collected (and
     closed) with the thread's locals, so restarted runners do not pile up connections.
     """
+
+    companions: tuple[tuple[int, int] | None, ...] | None = None
+    """The ``-wal`` and ``-shm`` files it opened (``file_identity``), for a writer."""
+
+
+_ABANDONED: list[sqlite3.Connection] = []  # never closed: see abandon
+
+
+def companions_replaced(conn: SqliteConnection, path: str) -> bool:
+    """Whether the ``-wal`` or ``-shm`` file beside ``path`` is no longer the one ``conn`` has.
+
+    Deleted under a running store, SQLite goes on committing to the files it has open,
+    where no other process reads, while other processes make new ones; and closing the
+    connection checkpoints its old log into the database and deletes the new log, with
+    every commit the others made to it. So a store refuses to write once they changed,
+    and ``abandon`` keeps its connections from being closed.
+    """
+    if conn.companions is None:  # read-only: it writes nothing
+        return False
+    now = _companions(path)
+    # A file not there yet when it connected is its own once made (a new database).
+    known = zip(conn.companions, now, strict=True)
+    conn.companions = tuple(n if k is None else k for k, n in known)
+    return now != conn.companions
+
+
+def abandon(conn: sqlite3.Connection) -> None:
+    """Never close ``conn``: its close would undo other processes' work (``companions_replaced``).
+
+    A reference is not enough: the interpreter's exit finalizes what modules hold, and
+    closes the connection then. One count more than any reference drops keeps it open
+    until the process ends, when the system lets go of its files without a checkpoint.
+    """
+    if any(kept is conn for kept in _ABANDONED):
+        return
+    _ABANDONED.append(conn)
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(conn))
+
+
+def _companions(path: str) -> tuple[tuple[int, int] | None, ...]:
+    return (file_identity(f"{path}-wal"), file_identity(f"{path}-shm"))
 
 
 def file_identity(path: str) -> tuple[int, int] | None:
@@ -78,6 +128,8 @@ def connect(
         conn.close()
         msg = f"cannot put the SQLite store at {path!r} in WAL mode (got {mode!r})"
         raise StoreError(msg)
+    if not read_only:
+        conn.companions = _companions(path)
     return conn
 
 

@@ -1,4 +1,6 @@
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -336,3 +338,48 @@ def test_a_store_whose_file_is_gone_writes_nothing_more(tmp_path, options, how):
         assert moved.get("b") is None
     finally:
         moved.close()
+
+
+OTHER_PROCESS = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("CREATE TABLE other (y)")
+conn.execute("INSERT INTO other VALUES (7)")
+"""
+
+READ_OTHER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1])
+print(conn.execute("SELECT y FROM other").fetchall())
+print(conn.execute("PRAGMA integrity_check").fetchall())
+"""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"commit": "step"}, {"commit": "group"}, {"commit": "group", "writer": "process"}],
+    ids=["step", "group", "process"],
+)
+def test_a_store_whose_wal_was_deleted_writes_nothing_more_and_keeps_the_others_commits(
+    tmp_path, options
+):
+    # Deleted under it, SQLite goes on committing to the -wal it has open, where no other
+    # process reads, while the others make a new one; and its close checkpointed its old
+    # log into the file and deleted the new one, with what the others had committed there.
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path, **options)
+    try:
+        store.create(rec("a"))
+        for name in ("jobs.db-wal", "jobs.db-shm"):
+            (tmp_path / name).unlink()
+        subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(path)], check=True)
+        job = store.load("a")
+        job.state = JobState.DONE
+        with pytest.raises(StoreError, match=r"-wal or -shm file beside .*jobs\.db' was removed"):
+            store.save(job)
+    finally:
+        store.close()
+    seen = subprocess.run(
+        [sys.executable, "-c", READ_OTHER, str(path)], check=True, capture_output=True, text=True
+    )
+    assert seen.stdout.split() == ["[(7,)]", "[('ok',)]"]
