@@ -50,6 +50,9 @@ class CaseReads(Protocol):
     def ended_branches(self, parent: JobRecord) -> list[JobRecord]:
         """The branches of ``parent``'s current split saved FAULTED or CANCELLED."""
 
+    def branches(self, parent: JobRecord) -> list[str]:
+        """The ids of the branches of ``parent``'s current split saved unfinished."""
+
     def workflow(self, name: str, version: int) -> Workflow:
         """The registered workflow (``UnknownWorkflowError`` if this worker lacks it)."""
 
@@ -129,6 +132,19 @@ class CaseStore:
 
     def ended_branches(self, parent: JobRecord) -> list[JobRecord]:
         return self._c.store.ended_branches(parent)
+
+    def branches(self, parent: JobRecord) -> list[str]:
+        try:
+            jobs = self._c.store.case_jobs(parent.case_id)
+        except NotImplementedError:  # a custom store: as ended_branches reads it
+            return []
+        return [
+            job.record.id
+            for job in jobs
+            if job.record.parent_id == parent.id
+            and job.record.parent_gen == parent.gen
+            and not job.record.state.is_final
+        ]
 
     def workflow(self, name: str, version: int) -> Workflow:
         return self._c.workflow(name, version)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from actors._engine import job_log, logger
 from actors._errors import StoreError
 from actors._outage import store_down
-from actors._recovery import Fault
+from actors._recovery import Fault, unheld_branches
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -96,7 +96,8 @@ class StoreDebts:
             logger.error("job %s: %s", saved.id, fault, extra=job_log(saved))
             self.carry_out(Fault(saved, fault))
         elif saved is not None:
-            self.adopt([saved])
+            held = self._jobs.keys() | self.outage.resaves.keys()
+            self.adopt([saved, *unheld_branches(saved, self._store, held)])
         return True
 
     # -- what is owed to a store that failed -------------------------------------------------

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from actors._case_store import CaseReads
     from actors._job import JobRecord
 
-__all__ = ["Fault", "Recovery", "Resume"]
+__all__ = ["Fault", "Recovery", "Resume", "unheld_branches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,20 @@ class Recovery:
             extra=job_log(saved),
         )
         return saved
+
+
+def unheld_branches(saved: JobRecord, store: CaseReads, held: Collection[str]) -> list[JobRecord]:
+    """The branches of reloaded ``saved``'s split that this worker does not hold.
+
+    A slice reported not stored may have been stored all the same (a writer process that
+    died after its commit, before its answer): the job's saved record then waits on a
+    split whose branches this worker never heard of. Resumed alone, it would find none
+    of them live and end its split at once, while they wait in the store for nobody.
+    """
+    if saved.state is not JobState.WAITING or not saved.split_total or saved.joined:
+        return []
+    kin = [store.load(job_id) for job_id in store.branches(saved) if job_id not in held]
+    return [job for job in kin if job is not None and not job.state.is_final]
 
 
 def _count_ended_branches(parent: JobRecord, store: CaseReads) -> None:
