@@ -218,7 +218,9 @@ class SqliteStore(SqlStore):
                 "replaced since this store opened it, and what it writes would be lost with "
                 "the old file; open the store again to use the file there now"
             )
-            raise StoreError(msg)
+            error = StoreError(msg)
+            error.blames_job = False  # nor of any job: its saves wait for the file
+            raise error
         if companions_replaced(self._conn(), self.path):
             with self._conns_lock:
                 for conn in list(self._conns):

@@ -7,8 +7,9 @@ poll that finds the store writable again: taken back at once, it ran its step ag
 again, hundreds of times a second, with an ERROR and a WARNING each time.
 
 Here another connection holds the file's write lock and the store waits 50 ms for it
-(``busy_timeout``), so each write fails as a full disk's does; the poll comes only when
-the test advances the virtual clock.
+(``busy_timeout``), so each write fails as a full disk's does; or the file is moved
+away (the store refuses to write to a file no longer at its path) and back. The poll
+comes only when the test advances the virtual clock.
 """
 
 from __future__ import annotations
@@ -32,9 +33,41 @@ MODES = [
 ]
 
 
+class Lock:
+    """Another connection holds the file's write lock: each write fails after 50 ms."""
+
+    def __init__(self, path):
+        self._conn = sqlite3.connect(path, isolation_level=None)
+
+    def refuse(self):
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def allow(self):
+        self._conn.execute("ROLLBACK")
+        self._conn.close()
+
+
+class Move:
+    """The file and its companions moved away, and back: each write fails at once."""
+
+    def __init__(self, path):
+        self._names = [path.name + end for end in ("", "-wal", "-shm")]
+        self._here, self._away = path.parent, path.parent / "away"
+
+    def refuse(self):
+        self._away.mkdir()
+        for name in self._names:
+            (self._here / name).rename(self._away / name)
+
+    def allow(self):
+        for name in self._names:
+            (self._away / name).rename(self._here / name)
+
+
+@pytest.mark.parametrize("cause", [Lock, Move], ids=["locked", "moved"])
 @pytest.mark.parametrize("options", MODES)
 def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
-    tmp_path, clock, caplog, options
+    tmp_path, clock, caplog, options, cause
 ) -> None:
     caplog.set_level(logging.INFO, logger="actors")
     path = tmp_path / "jobs.db"
@@ -49,13 +82,13 @@ def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
 
     flow = Workflow("w", start="work", steps=[Sequential("work", work)])
     store = SqliteStore(path, busy_timeout=0.05, **options)
-    locker = sqlite3.connect(path, isolation_level=None)
+    refusal = cause(path)
     with Mediator(
         [flow], runners=1, store=store, clock=clock, poll_interval=POLL, owner="w1"
     ) as mediator:
         handle = mediator.schedule("w", {})
         assert entered.wait(TIMEOUT)
-        locker.execute("BEGIN IMMEDIATE")  # from now on every write of the store fails
+        refusal.refuse()  # from now on every write of the store fails
         try:
             go.set()
             # Said once the save failed; the job waits instead of running again at once.
@@ -65,8 +98,7 @@ def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
             )
             assert len(runs) == 1, f"the step ran {len(runs)} times while the file refused"
         finally:
-            locker.execute("ROLLBACK")
-            locker.close()
+            refusal.allow()
         clock.advance(POLL)  # the poll renews the lease, then takes the job back
         job = handle.result(timeout=TIMEOUT)
     assert (job.state, job.data) == (JobState.DONE, {"done": 2})
