@@ -291,11 +291,16 @@ class Runner(pykka.Actor):
             step = steps.get(job.step or "") if task is None else task[0]
             if step is None:
                 return self._end.apply(job, None, missing_step(job, wf))
-            if step_hook is not None:
-                step_hook(self._index, job, step)
-                # Other actors may have run meanwhile (the harness's choice point).
-                if lane and (why := self._stop_asked(job, lane)) is not None:
-                    return self._end.finish(job, JobState.CANCELLED, why)
+            # The harness's choice point: other actors may run meanwhile. True: a stop
+            # came then and the runner reads it before the step; False: none came, or it
+            # came once the check above was past (as it can with threads), so the step
+            # runs and the runner reads the stop after it.
+            if (
+                step_hook is not None
+                and step_hook(self._index, job, step)
+                and (why := self._stop_asked(job, lane)) is not None
+            ):
+                return self._end.finish(job, JobState.CANCELLED, why)
             if task is not None:
                 chained, run, after = task
                 self._ran = chained.name

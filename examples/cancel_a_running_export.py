@@ -4,9 +4,11 @@ Run it with ``python examples/cancel_a_running_export.py``. The export writes it
 one step at a time. Once the first chunk is being written, the user cancels the case;
 the runner is told at once and stops the job before its next step, so no later chunk is
 written, and the result keeps the chunks written so far. The test beside it checks the
-same promise under every interleaving Hypothesis finds: no chunk starts once the
-cancel has been answered. (The cancel is stored as it is answered: on a durable store,
-a worker that takes the case over after this process died cancels it too.)
+same promise under every interleaving Hypothesis finds: at most one chunk starts once
+the cancel has been answered, the one its runner was starting as the cancel came (it
+checks for a stop just before it calls the task). (The cancel is stored as it is
+answered: on a durable store, a worker that takes the case over after this process died
+cancels it too.)
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ _GUIDE_PASSES = {
     "test_orders_complete",
     "test_a_seed_replays_the_same_run",
     "test_orders_under_any_interleaving",
-    "test_no_chunk_starts_once_the_cancel_is_answered",
+    "test_at_most_one_chunk_starts_once_the_cancel_is_answered",
     "test_a_task_asks_an_actor_started_under_the_harness",
     "TestOrders::runTest",
     "TestStocked::runTest",

@@ -267,8 +267,10 @@ class Actions:
         Option 0 (go on with the runner) is the canonical choice, so a failing
         interleaving shrinks toward steps that run back to back. The runner's cell is
         busy meanwhile, so nothing is delivered to it until it goes on. The trace shows
-        where it paused. Returns whether a stop for ``job`` came meanwhile: the runner
-        then ends it before ``step``, which does not run.
+        where it paused. Returns whether the runner stops before ``step``: a stop for
+        ``job`` came meanwhile, and the chooser had it come before the runner's check
+        (option 0) rather than once the check was past, where ``step`` still runs (the
+        runner reads the stop after it), as a thread may.
         """
         paused = False
         cell = self.runtime.delivering[-1]
@@ -284,9 +286,15 @@ class Actions:
             if choice == 0:
                 lane = getattr(cell.inbox, "lane", ())
                 stopping = any(getattr(stop, "job_id", None) == job.id for stop in lane)
-                if paused:
-                    said = "stops before" if stopping else "at"
-                    self._record(here, "go on", job.id, f"{said} {step.name!r}")
+                if not paused:
+                    return stopping
+                said = f"at {step.name!r}"
+                if stopping:
+                    stopping = self._chooser.choose(2) == 0
+                    said = f"stops before {step.name!r}"
+                    if not stopping:
+                        said = f"runs {step.name!r}: its stop came once its check was past"
+                self._record(here, "go on", job.id, said)
                 return stopping
             if not paused:
                 paused = True

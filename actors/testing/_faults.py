@@ -338,8 +338,8 @@ class StepHook:
         Returns whether the runner now stops before the step (a ``StopJob`` came for it).
         """
 
-    def __call__(self, runner: int, job: JobRecord, step: Any) -> None:
-        """Before ``runner`` runs ``step`` of ``job``."""
+    def __call__(self, runner: int, job: JobRecord, step: Any) -> bool:
+        """Before ``runner`` runs ``step`` of ``job``; whether it stops before the step."""
         self.delivery_steps += 1
         if self.delivery_steps > self.cap:
             # A loop without a parking step never leaves the runner's delivery; stop it
@@ -361,13 +361,13 @@ class StepHook:
         if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
             self.ran.append(step.name)
         if crash is None:
-            return
+            return stopping
         if crash.point == "before_save":
             self.points.arm_unsaved(runner, job, step, crash)
-            return
+            return stopping
         if crash.point == "in_group":
             self.points.arm_group(crash)
-            return
+            return stopping
         self.monitor.crashed(runner, job, job.step)
         if crash.point == "stalled":
             self.points.stalled(runner, job, step)

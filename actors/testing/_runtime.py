@@ -82,8 +82,11 @@ class DeterministicRuntime(Waiting):
         substitutions: Mapping[type, type] | None = None,
     ) -> None:
         self.clock = clock
-        self.step_hook: Callable[[int, Any, Any], None] | None = None
-        """Called by a runner before each step, as ``(runner, job, step)`` (set by the harness)."""
+        self.step_hook: Callable[[int, Any, Any], bool] | None = None
+        """Called by a runner before each step, as ``(runner, job, step)`` (set by the harness).
+
+        Returns whether the runner reads a stop for the job before the step.
+        """
         self.cells: list[ActorCell] = []
         """Live actors, in start order."""
         self.blockers: list[Blocker] = []

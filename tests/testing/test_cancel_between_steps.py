@@ -61,6 +61,31 @@ def test_a_cancel_handled_between_two_steps_stops_the_job_before_the_next() -> N
     assert between == paused[paused.index(between[0]) :][:3], paused
 
 
+class SchedulerFirstStopLate(SchedulerFirst):
+    """As ``SchedulerFirst``, but a stop that comes while a runner pauses comes too late."""
+
+    def choose(self, n: int) -> int:
+        return n - 1  # of "the runner reads the stop" (0) or "its check was past" (1)
+
+
+def test_a_stop_that_comes_once_the_check_is_past_lets_that_one_step_run() -> None:
+    # With threads, the runner checks for a stop and then calls the task: a cancel
+    # answered in between lets that step run. The harness explores it too.
+    ran: list[str] = []
+    answers: list[Any] = []
+    harness: list[Harness] = []
+    flow = _flow(ran, lambda job_id: answers.append(harness[0].cancel(job_id)))
+    with Harness([flow], runners=1, chooser=SchedulerFirstStopLate()) as h:
+        harness.append(h)
+        sub = h.schedule("run", {})
+        (job,) = h.finish()
+    assert answers[0].get() is CancelOutcome.CANCELLED
+    assert ran == ["a", "b"]  # b started after the answer; c, after the next check, did not
+    assert (job.state, job.step) == (JobState.CANCELLED, "c")
+    went_on = [e.detail for e in h.trace if e.job == sub.job_id and e.action == "go on"]
+    assert went_on == ["runs 'b': its stop came once its check was past"]
+
+
 def test_without_the_choice_point_the_cancel_waits_for_the_slice() -> None:
     ran: list[str] = []
     harness: list[Harness] = []
