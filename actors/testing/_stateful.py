@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._workflow import Workflow
     from actors.testing._external import Submission
+    from actors.testing._faults import CrashPoint
 
 __all__ = ["MediatorMachine"]
 
@@ -46,9 +47,9 @@ class MediatorMachine(RuleBasedStateMachine):
 
     Rules: schedule a case or a batch of cases, deliver messages (each pick chooses which
     enabled action runs, so failing interleavings shrink to readable steps), advance the
-    virtual clock, cancel a case, crash a runner (or expire its lease) before its next
-    step, and reply to a waiting request or event (``reply_payload``, sometimes as a
-    fault). The invariants are DESIGN's six, and that a
+    virtual clock, cancel a case, crash a runner (or expire its lease) at its next step
+    (at one of ``crash_points``), and reply to a waiting request or event
+    (``reply_payload``, sometimes as a fault). The invariants are DESIGN's six, and that a
     batch is admitted whole or not at all, checked after every rule (the
     harness also checks them after every delivery). At teardown the run settles:
     waiting requests get replies, time runs out, and every case must have ended;
@@ -63,6 +64,16 @@ class MediatorMachine(RuleBasedStateMachine):
     """The workflows the simulated Mediator runs (required)."""
     harness_options: ClassVar[Mapping[str, Any]] = {}
     """Keyword arguments for ``Harness`` (runners, capacity, full_mode, faults...)."""
+    crash_points: ClassVar[Sequence[CrashPoint]] = (
+        "before_step",
+        "before_save",
+        "stalled",
+        "in_group",
+    )
+    """Where the ``crash_runner`` rule crashes a runner (see ``Crash``): a step whose save
+    is lost runs again, so an effect not keyed on ``ctx.idempotency_key`` shows twice.
+    ``"in_group"`` is drawn only on a store that commits in groups. Set
+    ``("before_step",)`` to check that nothing runs twice where no save is lost."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -152,10 +163,20 @@ class MediatorMachine(RuleBasedStateMachine):
         if admitted:
             self.harness.cancel(admitted[which % len(admitted)])
 
-    @rule(runner=st.integers(0, 7), lease=st.booleans())
-    def crash_runner(self, runner: int, lease: bool) -> None:
-        """Crash a runner (or expire its lease) before the next step it runs."""
-        self.harness.crash_runner(runner % self.harness.runners, lease=lease)
+    @rule(
+        runner=st.integers(0, 7),
+        lease=st.booleans(),
+        point=st.runner().flatmap(lambda machine: st.sampled_from(machine._points())),
+    )
+    def crash_runner(self, runner: int, lease: bool, point: CrashPoint) -> None:
+        """Crash a runner (or expire its lease) at the next step it runs, at ``point``."""
+        self.harness.crash_runner(runner % self.harness.runners, lease=lease, point=point)
+
+    def _points(self) -> Sequence[CrashPoint]:
+        # "in_group" only where a writer stores groups: elsewhere the harness refuses it.
+        if self.harness.writer is None:
+            return [p for p in self.crash_points if p != "in_group"] or ["before_step"]
+        return self.crash_points
 
     @rule(which=st.integers(0, 15), fault=st.booleans())
     def reply(self, which: int, fault: bool) -> None:

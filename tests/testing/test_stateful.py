@@ -188,3 +188,53 @@ def test_the_machine_finds_a_users_actor_that_oversells_and_the_program_reruns_i
     assert program.startswith("state = LeakyStockedMachine()")
     with pytest.raises(AssertionError, match="sold 2 of 1"):  # __init__ starts the actor
         exec(program, {"LeakyStockedMachine": LeakyStockedMachine})
+
+
+CHARGES: list[int] = []
+
+
+def _charge(data: dict[str, Any]) -> None:
+    CHARGES.append(data["order"])  # not keyed on ctx.idempotency_key: a rerun charges again
+
+
+PAY = Workflow("pay", start="charge", steps=[
+    Sequential("charge", _charge, next="ship"),
+    Sequential("ship", note("ship")),
+])  # fmt: skip
+
+
+class PayMachine(MediatorMachine):
+    workflows = (PAY,)
+    harness_options = {"runners": 2}  # noqa: RUF012
+
+    def __init__(self) -> None:
+        super().__init__()
+        CHARGES.clear()
+
+    def cases(self, workflow: str) -> st.SearchStrategy[Any]:
+        return st.builds(dict, order=st.integers(1, 9))
+
+    def check_result(self, job: Any) -> None:
+        assert len(CHARGES) <= len(self.harness.submissions), CHARGES  # once per case
+
+
+def test_the_machine_crashes_where_a_save_is_lost_and_finds_a_repeated_charge():
+    # A crash only before a step reruns nothing on the memory store: the machine must
+    # also crash after a task ran and before its save was stored.
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(
+            PayMachine,
+            settings=settings(
+                max_examples=200, stateful_step_count=10, deadline=None, database=None,
+                derandomize=True, report_multiple_bugs=False,
+                phases=[Phase.generate, Phase.shrink],
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )  # fmt: skip
+    notes = getattr(info.value, "__notes__", [])
+    program = "\n".join(
+        line for note in notes for line in note.splitlines() if line.startswith("state")
+    )
+    assert "point='before_save'" in program or "point='stalled'" in program, program
+    with pytest.raises(AssertionError):
+        exec(program, {"PayMachine": PayMachine})
