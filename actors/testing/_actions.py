@@ -7,6 +7,7 @@ activity a test schedules with ``Harness.at``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import types
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -195,7 +196,7 @@ class Actions:
         elif kind == _RESUME:
             blocker: Blocker = target
             self._record(blocker.name, "resume", None, blocker.why)
-            self.runtime.resume(blocker)
+            self._on_own_thread(blocker, functools.partial(self.runtime.resume, blocker))
         elif kind == _RING:
             alarm: VirtualAlarm = target
             self._record("clock", "ring", None, f"t={self.clock.now()}")
@@ -250,12 +251,22 @@ class Actions:
         A store that groups a runner's saves per thread (``commit="slice"``) would
         otherwise mix the saves of every actor the harness runs on its one thread.
         """
-        assert self._threads is not None
+        return self._on_own_thread(cell, functools.partial(self.runtime.deliver, cell))
+
+    def _on_own_thread(self, thread: Any, act: Callable[[], Any]) -> Any:
+        """Run ``act`` with the store's per-thread state of ``thread`` (an actor, a producer).
+
+        A producer resumed while a runner waits between two steps would otherwise
+        write its admission into that runner's open slice, stored when the slice ends:
+        after the case it admitted may have run and ended, which it then undid.
+        """
+        if self._threads is None:
+            return act()
         store: Any = self.store
-        own = self._threads.setdefault(cell, types.SimpleNamespace())
+        own = self._threads.setdefault(thread, types.SimpleNamespace())
         outer, store._slice = store._slice, own
         try:
-            return self.runtime.deliver(cell)
+            return act()
         finally:
             store._slice = outer
 
