@@ -319,8 +319,16 @@ class Monitor:
         if not self.unstarted:
             return
         running = self.probe.running()
+        view = self.probe.view()
+        # A job the Scheduler has let go of (ended before its first step, a cancel) is out
+        # of the gate, though its final save may still wait in a store's group.
+        held = None if view is None else set(view.jobs)
+        if held is not None:
+            held.update(job.id for job in self.probe.queued())
         unstarted = {
-            jid for jid in self.unstarted if jid not in running and not self.probe.is_final(jid)
+            jid
+            for jid in self.unstarted
+            if jid not in running and (held is None or jid in held) and not self.probe.is_final(jid)
         }
         if unstarted:
             shedding = {  # evicted under DROP_OLDEST: out of the gate, to be reported SHED
