@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,43 @@ def test_worker_resumes_saved_jobs_and_stops_on_sigterm(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
+def invoke_worker_then(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    act: Callable[[], None],
+) -> Any:
+    """Run ``actors worker args`` here; ``act()`` on a thread once it says it started.
+
+    A worker still running ``TIMEOUT`` after that gets a SIGTERM, so a test of a worker
+    that should have stopped by itself fails on its assertions instead of hanging.
+    """
+    started, exited = threading.Event(), threading.Event()
+
+    class Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("worker started"):
+                started.set()
+
+    def then() -> None:
+        if started.wait(TIMEOUT):
+            act()
+        if not exited.wait(TIMEOUT):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cli_log = logging.getLogger("actors.cli")
+    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
+    thread = threading.Thread(target=then)
+    thread.start()
+    try:
+        result = runner.invoke(main, ["worker", *args])
+    finally:
+        exited.set()
+        thread.join(TIMEOUT)
+    assert started.is_set(), result.output
+    return result
+
+
 @pytest.mark.parametrize("ignored", [False, True])
 def test_a_hangup_stops_the_worker_cleanly_unless_it_ignores_hangups(
     runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch, ignored: bool
@@ -93,41 +131,21 @@ def test_a_hangup_stops_the_worker_cleanly_unless_it_ignores_hangups(
     It killed the worker, as a crash does, leaving its cases leased.
     """
     name = write_module(workdir, FLOWS)
-    started, exited = threading.Event(), threading.Event()
-
-    class Started(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage().startswith("worker started"):
-                started.set()
-
     seen: list[Any] = []
 
     def hang_up() -> None:
-        if started.wait(TIMEOUT):
-            seen.append(signal.getsignal(signal.SIGHUP))
-            if ignored:
-                os.kill(os.getpid(), signal.SIGHUP)  # ignored: the worker runs on
-                os.kill(os.getpid(), signal.SIGTERM)
-            else:
-                os.kill(os.getpid(), signal.SIGHUP)
-        if not exited.wait(TIMEOUT):
+        seen.append(signal.getsignal(signal.SIGHUP))
+        os.kill(os.getpid(), signal.SIGHUP)
+        if ignored:  # the worker runs on: stop it as usual
             os.kill(os.getpid(), signal.SIGTERM)
-
-    cli_log = logging.getLogger("actors.cli")
-    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
 
     def untouched(signum: int, frame: Any) -> None:  # not the process's death, if not replaced
         pass
 
     before = signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else untouched)
     try:
-        thread = threading.Thread(target=hang_up)
-        thread.start()
-        result = runner.invoke(
-            main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", name]
-        )
-        exited.set()
-        thread.join(TIMEOUT)
+        args = ["--store", "sqlite:///jobs.db", "--workflows", name]
+        result = invoke_worker_then(runner, monkeypatch, args, hang_up)
         after = signal.getsignal(signal.SIGHUP)
     finally:
         signal.signal(signal.SIGHUP, before)
@@ -286,27 +304,12 @@ def test_a_worker_whose_engine_died_says_why_and_exits(
     name = write_module(workdir, FLOWS)
     store = MemoryStore()
     monkeypatch.setattr(cli, "open_store", lambda url, **options: store)
-    started, exited = threading.Event(), threading.Event()
-
-    class Started(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage().startswith("worker started"):
-                started.set()
 
     def break_the_engine() -> None:
-        if started.wait(TIMEOUT):
-            pykka.ActorRegistry.get_by_class(Scheduler)[0].tell(m.Wake())
-        if not exited.wait(TIMEOUT):  # a worker that idles on: stop it, and fail below
-            os.kill(os.getpid(), signal.SIGTERM)
+        pykka.ActorRegistry.get_by_class(Scheduler)[0].tell(m.Wake())
 
-    cli_log = logging.getLogger("actors.cli")
-    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
-    breaker = threading.Thread(target=break_the_engine)
-    breaker.start()
-    result = runner.invoke(main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", name])
-    exited.set()
-    breaker.join(TIMEOUT)
-    assert started.is_set()
+    args = ["--store", "sqlite:///jobs.db", "--workflows", name]
+    result = invoke_worker_then(runner, monkeypatch, args, break_the_engine)
     assert result.exit_code == 1, result.output
     assert "ERROR actors: the engine stopped on an error it did not handle" in result.stderr
     assert "RuntimeError: a bug in the engine" in result.stderr
@@ -322,35 +325,17 @@ def test_a_worker_exits_when_a_newer_release_migrates_the_store_past_it(
     from actors.stores._schema import MIGRATIONS
 
     name = write_module(workdir, FLOWS)
-    started, exited = threading.Event(), threading.Event()
-
-    class Started(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage().startswith("worker started"):
-                started.set()
 
     def migrate_past() -> None:
-        if started.wait(TIMEOUT):
-            with sqlite3.connect(workdir / "jobs.db") as conn:
-                conn.execute(
-                    "INSERT INTO schema_version (version, description, applied_at, "
-                    "breaks_older) VALUES (?, 'arrivals kept elsewhere', 0, 1)",
-                    (MIGRATIONS[-1].version + 1,),
-                )
-        if not exited.wait(TIMEOUT):  # a worker that runs on: stop it, and fail below
-            os.kill(os.getpid(), signal.SIGTERM)
+        with sqlite3.connect(workdir / "jobs.db") as conn:
+            conn.execute(
+                "INSERT INTO schema_version (version, description, applied_at, "
+                "breaks_older) VALUES (?, 'arrivals kept elsewhere', 0, 1)",
+                (MIGRATIONS[-1].version + 1,),
+            )
 
-    cli_log = logging.getLogger("actors.cli")
-    monkeypatch.setattr(cli_log, "handlers", [*cli_log.handlers, Started()])
-    upgrader = threading.Thread(target=migrate_past)
-    upgrader.start()
-    result = runner.invoke(
-        main,
-        ["worker", "--store", "sqlite:///jobs.db", "--workflows", name, "--poll-interval", "0.05"],
-    )
-    exited.set()
-    upgrader.join(TIMEOUT)
-    assert started.is_set()
+    args = ["--store", "sqlite:///jobs.db", "--workflows", name, "--poll-interval", "0.05"]
+    result = invoke_worker_then(runner, monkeypatch, args, migrate_past)
     assert result.exit_code == 1, result.output
     assert f"its migration {MIGRATIONS[-1].version + 1} (arrivals kept elsewhere)" in (
         result.stderr
