@@ -18,7 +18,7 @@ from actors._cases import shown_id
 from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
-from actors._errors import EngineStoppedError, JobNotFoundError
+from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
 from actors._hook_guards import guarded, guarded_tracer
 from actors._mediator_options import (
     check_hooks,
@@ -314,8 +314,21 @@ class Mediator:
         return stats
 
     def get_job(self, job_id: str) -> Job:
-        """The job as last saved (``JobNotFoundError`` if the store has no such job)."""
-        job = self._engine.store.get(job_id)
+        """The job as last saved (``JobNotFoundError`` if the store has no such job).
+
+        After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
+        """
+        store = self._engine.store
+        try:
+            job = store.get(job_id)
+        except StoreError:
+            if not self._closed:
+                raise
+            msg = (
+                f"the mediator is shut down and its store {store.url} is closed: read job "
+                f"{shown_id(job_id)} with `actors jobs show` or another Mediator on the store"
+            )
+            raise EngineStoppedError(msg) from None
         if job is None:
             msg = f"no job {shown_id(job_id)} in {self._engine.store.url}"
             raise JobNotFoundError(msg)

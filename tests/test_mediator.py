@@ -115,6 +115,21 @@ def test_get_job_reads_the_store() -> None:
             m.get_job("missing")
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_get_job_after_shutdown_answers_or_says_the_mediator_is_shut_down(
+    kind: str, tmp_path: Any
+) -> None:
+    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path / 'after.db'}"
+    m = Mediator([simple()], runners=1, store=url)
+    job = m.schedule("simple", {"x": 1}).result(timeout=TIMEOUT)
+    m.shutdown()
+    if kind == "memory":  # the memory store is all there is: it still answers
+        assert m.get_job(job.id) == job
+        return
+    with pytest.raises(EngineStoppedError, match=r"shut down.*closed.*actors jobs show"):
+        m.get_job(job.id)
+
+
 def test_drain_shutdown_finishes_admitted_work() -> None:
     gate = Gate()
     flow = Workflow("slow", [Sequential("a", gate, next="b"), Sequential("b", setter("b"))], "a")
