@@ -35,6 +35,15 @@ def pg_server() -> Iterator[Any]:
         server = pgserver.get_server(where, cleanup_mode="delete")
     except Exception as exc:
         pytest.fail(f"pgserver could not start a throwaway PostgreSQL server in {where}: {exc!r}")
+    # A throwaway server need not survive the machine's crash: with no fsync a commit
+    # costs microseconds instead of a disk flush. Tests kill workers and stop or kill
+    # the server's processes, never the machine, so what they check is unchanged.
+    import psycopg
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        for setting in ("fsync", "full_page_writes"):
+            conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("SELECT pg_reload_conf()")
     yield server
     server.cleanup()
 
