@@ -10,7 +10,7 @@ thread or clock here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actors._correlations import Correlations
@@ -51,8 +51,15 @@ class EventShell(Protocol):
 class EventDesk:
     """What an event for a correlation id does, and who waits on which id."""
 
-    def __init__(self, correlations: Correlations | None = None) -> None:
+    def __init__(
+        self,
+        correlations: Correlations | None = None,
+        served: Collection[tuple[str, int]] | None = None,
+    ) -> None:
         self.correlations = correlations if correlations is not None else Correlations()
+        # The workflow versions this worker runs (None: all); ``Mediator.receive_event``
+        # answers for a job of another one itself, in the store, so it is not logged here.
+        self._served = served
 
     def deliver(
         self,
@@ -81,6 +88,8 @@ class EventDesk:
             target = correlations.target(cid)
         if target is None:
             outcome = self._why_undeliverable(cid, store, shell)
+            if outcome is not EventOutcome.FINISHED and self._unserved(cid, store):
+                return outcome
             note = self._waits_instead(cid, store) if outcome is EventOutcome.UNKNOWN else ""
             logger.info(
                 "event for %r not delivered: %s%s", cid, outcome.value, note, extra=job_log(None)
@@ -143,6 +152,13 @@ class EventDesk:
         if job is None or job.state is not JobState.WAITING or shell.held(job.id) is not None:
             return False
         return shell.claim_case(job.case_id)
+
+    def _unserved(self, cid: str, store: CaseReads) -> bool:
+        """Whether ``cid`` names a stored job of a workflow version this worker does not run."""
+        if self._served is None:
+            return False
+        job = store.stored(job_of(cid))
+        return job is not None and (job.workflow, job.version) not in self._served
 
     def _why_undeliverable(self, cid: str, store: CaseReads, shell: EventShell) -> EventOutcome:
         seen = self.correlations.answered(cid)

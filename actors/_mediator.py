@@ -33,6 +33,7 @@ from actors._mediator_start import take_unfinished
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
 from actors._scheduler import GetRunners, Scheduler
+from actors._served import deliver_unserved
 from actors._shutdown import refuse_from_task, refuse_on_scheduler, stop_engine
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
@@ -260,11 +261,13 @@ class Mediator:
         """Deliver an external event: a ``RequestReaction`` reply or a ``DeferredChoice`` event.
 
         Never raises for a stray event: the result says whether it was delivered, a
-        duplicate, late, for a finished job, or unknown (also logged). A payload follows
-        the data rule of job data: one no store could keep raises ``CodecError`` (naming
-        where the bad value sits) before anything is delivered, and the job still waits.
-        ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
-        holds its thread): the event is still queued and may yet be delivered.
+        duplicate, late, for a finished job, or unknown (also logged). A job of a workflow
+        version not served here, its case held by no live worker, gets it in the store,
+        unchecked, for a worker serving it. A payload follows the data rule of job data:
+        one no store could keep raises ``CodecError`` (naming where the bad value sits)
+        before anything is delivered, and the job still waits. ``TimeoutError`` when the
+        Scheduler does not answer within 30 seconds (a hook holds its thread): the event
+        is still queued and may yet be delivered.
         """
         if not isinstance(correlation_id, str):
             kind = type(correlation_id).__name__
@@ -272,10 +275,9 @@ class Mediator:
             raise TypeError(msg)
         where = f"event payload for {correlation_id!r}"
         payload = copy_data(event, self._engine.store.codec, where)
-        outcome: EventOutcome = self._ask(
-            m.DeliverEvent(correlation_id, payload, fault), "Mediator.receive_event()"
-        )
-        return outcome
+        asked = m.DeliverEvent(correlation_id, payload, fault)
+        outcome = self._ask(asked, "Mediator.receive_event()")
+        return deliver_unserved(self._engine, outcome, correlation_id, payload, fault)
 
     def cancel(self, job_id: str) -> CancelOutcome:
         """Cancel a job and every branch below it; its timers and pending events are withdrawn.

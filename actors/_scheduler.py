@@ -78,7 +78,7 @@ class Scheduler(pykka.Actor):
         self._crew = Crew(engine.channel, self._start_runner, runners, self._out)
         self._time = Timekeeper()
         self._alarm: Alarm | None = None
-        self._events = EventDesk()
+        self._events = EventDesk(served=engine.workflows)
         self._correlations = self._events.correlations
         self._poller = Poller(
             engine.clock,

@@ -8,17 +8,22 @@ worker with the wrong ``--workflows`` finds out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
+from actors._engine import job_log
+from actors._outcomes import EventOutcome
 from actors._redact import redacted_logger
+from actors.stores._admin_types import OPERATOR_STAMP, Held
 
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    from actors._engine import EngineConfig
     from actors._job import JobRecord
     from actors.stores import Store
 
-__all__ = ["UnservedLog", "describe_served"]
+__all__ = ["UnservedLog", "deliver_unserved", "describe_served"]
 
 logger = redacted_logger("actors")
 
@@ -67,3 +72,39 @@ class UnservedLog:
                 describe_served(self._served),
                 extra={"job_id": None, "step": None, "attempt": None},
             )
+
+
+def deliver_unserved(
+    engine: EngineConfig, outcome: EventOutcome, correlation_id: str, payload: Any, fault: bool
+) -> EventOutcome:
+    """What became of an event the Scheduler could not deliver (``outcome``), finally.
+
+    A job of a workflow version ``engine`` does not serve waits in the store for a worker
+    serving it (after a deploy that dropped the version from this process, say): no
+    runner here may take the event, so it is saved with the job as ``Admin.send_event``
+    saves it, and the worker that serves the version runs it. ``outcome`` stands when
+    the job is of a version served here, or a live worker holds its case (the event
+    belongs there: ``ELSEWHERE``).
+    """
+    from actors._admin_changes import event_change  # builds on the engine: no cycle
+
+    if outcome not in (EventOutcome.ELSEWHERE, EventOutcome.UNKNOWN):
+        return outcome
+    store = engine.store
+    job = store.get(correlation_id.partition("/")[0])
+    if job is None or (job.workflow, job.version) in engine.workflows:
+        return outcome
+    operator = f"mediator {engine.owner}"
+    change = event_change(correlation_id, payload, operator, fault=fault)
+    changed = store.change_case(
+        job.case_id, change, now=time.time(), stamp=f"{OPERATOR_STAMP}{operator}"
+    )
+    where = f"job {job.id} is of workflow {job.workflow!r} version {job.version}, not served here"
+    if isinstance(changed, Held):
+        told = f"not delivered: elsewhere ({where}; worker {changed.owner!r} holds its case)"
+    elif changed == EventOutcome.DELIVERED.value:
+        told = f"saved with its job in the store ({where}: a worker serving it runs it)"
+    else:
+        told = f"not delivered: {changed} ({where})"
+    logger.info("event for %r %s", correlation_id, told, extra=job_log(None))
+    return EventOutcome.ELSEWHERE if isinstance(changed, Held) else EventOutcome(changed)

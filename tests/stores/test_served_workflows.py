@@ -7,7 +7,17 @@ import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow, enqueue
+from actors import (
+    EventOutcome,
+    JobState,
+    Mediator,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    Synchronize,
+    Workflow,
+    enqueue,
+)
 from actors._cli import main
 from actors.stores import MemoryStore, open_store
 
@@ -94,3 +104,59 @@ def test_a_worker_leaves_an_unserved_case_in_its_own_memory_store_untouched(capl
     with Mediator([_flow("alpha", 1, done)], store=store) as mediator:
         assert mediator.get_job("other").state is JobState.READY
     assert any("'beta' version 1 wait for a worker" in r.getMessage() for r in caplog.records)
+
+
+def _asking(version, asked, ended):
+    """A request whose reply a later step records; ``asked`` once parked, ``ended`` at the end."""
+
+    def end(data):
+        data["ran"] = f"v{version}"
+        ended.set()
+
+    return Workflow(
+        "ask",
+        start="ask",
+        version=version,
+        steps=[
+            RequestReaction(
+                "ask",
+                send=lambda data, ctx: asked.set(),
+                on_reply=lambda data, reply: data.update(reply=reply),
+                next="end",
+            ),
+            Sequential("end", end),
+        ],
+    )
+
+
+def test_an_event_for_a_case_of_a_version_not_served_here_waits_with_it_in_the_store(
+    store_url, caplog
+):
+    asked, ended = threading.Event(), threading.Event()
+    v1, v2 = _asking(1, asked, ended), _asking(2, asked, ended)
+    enqueue(store_url, v1, {}, job_id="c1")
+    options = {"store": store_url, "poll_interval": 0.05, "lease_seconds": 5.0}
+    caplog.set_level(logging.INFO, logger="actors")
+    with Mediator([v2], owner="new", **options) as new:
+        with Mediator([v1], owner="old", **options):
+            assert asked.wait(TIMEOUT)
+            # A live worker holds the case: the event belongs there.
+            assert new.receive_event("c1/ask", "early") is EventOutcome.ELSEWHERE
+        # Only v2 is served now, and nobody holds the v1 case: it was answered ELSEWHERE,
+        # as if another worker held it, and the event was lost.
+        assert new.receive_event("c1/ask", "yes") is EventOutcome.DELIVERED
+        assert new.receive_event("c1/ask", "again") is EventOutcome.DUPLICATE
+        job = new.get_job("c1")
+        assert (job.state, job.version) == (JobState.READY, 1)
+    logged = [r.getMessage() for r in caplog.records if "event for 'c1/ask'" in r.getMessage()]
+    # Said as it was: not "not delivered" for an event that was.
+    assert "event for 'c1/ask' not delivered: elsewhere" not in logged
+    assert any("saved with its job in the store" in t for t in logged), logged
+    with Mediator([v1], owner="old", **options):
+        assert ended.wait(TIMEOUT)  # a shutdown that drains stores the end
+    store = open_store(store_url)
+    try:
+        job = store.get("c1")
+        assert (job.state, job.data) == (JobState.DONE, {"reply": "yes", "ran": "v1"})
+    finally:
+        store.close()
