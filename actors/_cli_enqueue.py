@@ -18,7 +18,7 @@ from actors._cli import (
 )
 from actors._cli_errors import BadArgumentError, CliError, _describe
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
-from actors._cli_load import load_workflows
+from actors._cli_load import load_all
 from actors._client import enqueue_many
 from actors._errors import ActorsError, CodecError, JobExistsError
 from actors._workflow import Workflow
@@ -28,7 +28,7 @@ __all__ = ["enqueue"]
 
 def _pick(refs: Sequence[str], name: str, version: int | None) -> Workflow:
     """The workflow ``name`` (its newest version unless ``version``) among ``refs``."""
-    found = [wf for ref in refs for wf in load_workflows(ref)]
+    found = load_all(refs)
     matching = [wf for wf in found if wf.name == name]
     if version is not None:
         matching = [wf for wf in matching if wf.version == version]

@@ -31,7 +31,7 @@ from actors._cli import (
 from actors._cli_console import printable, table_console
 from actors._cli_errors import BadArgumentError, text_argument
 from actors._cli_input import VERSION
-from actors._cli_load import load_workflows
+from actors._cli_load import load_all
 from actors._cli_status import jobs
 from actors._job import JobState
 from actors.admin import Admin, CaseNode, CaseTree, HistoryEntry, JobInfo
@@ -78,7 +78,7 @@ def _admin(
     *,
     read_only: bool = False,
 ) -> Admin:
-    workflows = [wf for ref in refs for wf in load_workflows(ref)]
+    workflows = load_all(refs)
     store = _open_reader(store_url) if read_only else _open_existing(store_url)
     return Admin(store, operator=operator, timeout=timeout, workflows=workflows)
 

@@ -12,9 +12,10 @@ from actors._errors import WorkflowDefinitionError
 from actors._workflow import Workflow
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import ModuleType
 
-__all__ = ["load_workflows"]
+__all__ = ["load_all", "load_workflows"]
 
 
 def _import_module(ref: str, module_name: str) -> ModuleType:
@@ -118,3 +119,26 @@ def load_workflows(ref: str) -> list[Workflow]:
         )
         raise BadArgumentError(msg)
     return list(seen.values())
+
+
+def load_all(refs: Sequence[str]) -> list[Workflow]:
+    """The workflows of every reference, each once, refusing two of one name and version.
+
+    A module may reach the same ``Workflow`` through another (a list that imports one),
+    which counts once. Two different ones under one ``(name, version)`` (a changed
+    workflow whose ``version=`` was not raised) would leave the choice between them to
+    the order of the references: a worker refuses them, and so does every command.
+    """
+    found: dict[tuple[str, int], tuple[Workflow, str]] = {}
+    for ref in refs:
+        for wf in load_workflows(ref):
+            seen = found.setdefault(wf.key, (wf, ref))
+            if seen[0] is not wf:
+                where = f"{seen[1]!r}" + (f" and {ref!r}" if ref != seen[1] else "")
+                msg = (
+                    f"workflow {wf.name!r} version {wf.version} is defined twice, differently "
+                    f"(in {where}); give a changed workflow a new version=, so that each "
+                    "case runs the definition it started with"
+                )
+                raise BadArgumentError(msg)
+    return [wf for wf, _ in found.values()]

@@ -317,10 +317,9 @@ def jobs_show(
     It opens the store read-only and writes nothing.
     """
     from actors._cli_jobs import show_more
-    from actors._cli_load import load_workflows
+    from actors._cli_load import load_all
 
-    for ref in refs:  # a bad reference fails before anything is printed
-        load_workflows(ref)
+    load_all(refs)  # a bad reference fails before anything is printed
     store = _open_reader(store_url)
     try:
         job = store.get(job_id)

@@ -15,7 +15,7 @@ from actors._cli import (
     store_option,
 )
 from actors._cli_errors import BadArgumentError, operator_argument
-from actors._cli_load import load_workflows
+from actors._cli_load import load_all
 from actors._workflow import Workflow
 
 __all__ = ["is_loopback", "ui"]
@@ -114,7 +114,7 @@ def ui(
             "point it at the store your workers use (sqlite:///... or postgresql://...)"
         )
         raise BadArgumentError(msg)
-    workflows: list[Workflow] = [wf for ref in refs for wf in load_workflows(ref)]
+    workflows: list[Workflow] = load_all(refs)
     # Read-only opens the database read-only too: nothing can write through it.
     store = _open_reader(store_url) if read_only else _open_existing(store_url)
     try:

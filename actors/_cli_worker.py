@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -24,7 +24,7 @@ from actors._cli import (
     workflows_option,
 )
 from actors._cli_errors import BadArgumentError, CliError, Seconds, _describe, text_argument
-from actors._cli_load import load_workflows
+from actors._cli_load import load_all
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
 from actors._log_json import JsonFormatter
@@ -167,7 +167,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
         if problem is not None:
             msg = f"--name {shown_id(name)} is not a worker's name: {problem}"
             raise BadArgumentError(msg)
-    workflows = _unique(wf for ref in refs for wf in load_workflows(ref))
+    workflows = load_all(refs)
     sql = not store_url.startswith("memory:")
     options: dict[str, Any] = {"commit": commit} if sql else {}
     if group_wait != GROUP_WAIT:
@@ -268,13 +268,6 @@ def _serve(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _unique(workflows: Iterable[Workflow]) -> list[Workflow]:
-    seen: dict[int, Workflow] = {}
-    for wf in workflows:
-        seen.setdefault(id(wf), wf)
-    return list(seen.values())
 
 
 @contextlib.contextmanager

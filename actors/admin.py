@@ -103,7 +103,8 @@ class Admin:
         workflows: the workflows the store's cases run, if known: ``case()`` and
             ``job()`` then name the correlation ids a waiting job expects, a reset
             checks its step exists, and an event for an id the job does not wait on
-            (a reply to a job at a ``Wait``, say) is ``unknown``.
+            (a reply to a job at a ``Wait``, say) is ``unknown``. Two different
+            workflows of one name and version are refused (``ValueError``).
         timeout: seconds to wait for a live worker to carry out a request.
     """
 
@@ -121,7 +122,11 @@ class Admin:
         self.operator = operator_name(operator)
         self.mediator = mediator
         self.timeout = timeout
-        self._workflows = {(wf.name, wf.version): wf for wf in workflows}
+        self._workflows: dict[tuple[str, int], Workflow] = {}
+        for wf in workflows:
+            if self._workflows.setdefault(wf.key, wf) is not wf:  # the checks would use one
+                msg = f"workflow {wf.name!r} version {wf.version} is given twice, differently"
+                raise ValueError(msg)
         # Given by the caller: an action they check refuses a job of another workflow.
         self._given = frozenset(self._workflows)
         if mediator is not None:

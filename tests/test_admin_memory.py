@@ -142,3 +142,11 @@ def test_a_missing_id_that_breaks_the_id_rule_says_so():
         with pytest.raises(JobNotFoundError) as found:
             admin.cancel("ab")
         assert "a job id is" not in str(found.value)
+
+
+def test_admin_refuses_two_different_workflows_of_one_name_and_version():
+    changed = Workflow("order", start="z", steps=[Sequential("z", pay)])  # version= not raised
+    # Its checks (a reset's step, the ids a job waits on) would use the last one given.
+    with pytest.raises(ValueError, match="workflow 'order' version 1 is given twice"):
+        Admin(MemoryStore(), workflows=[FLOW, changed])
+    Admin(MemoryStore(), workflows=[FLOW, FLOW]).close()  # the same one twice is one

@@ -213,3 +213,50 @@ def test_a_closed_output_stops_enqueue_saying_how_far_it_got(workdir: Path) -> N
         assert store.counts()[JobState.READY] == int(found.group(1)) < 2000
     finally:
         store.close()
+
+
+_CHANGED = """
+    from actors import Sequential, Workflow
+    from {old} import FIRST
+
+    def noop(data):
+        return None
+
+    # Changed, and its version= left as it was: a new start step under "first" v1.
+    CHANGED = Workflow("first", [Sequential("z", noop)], start="z")
+    WORKFLOWS = [FIRST, CHANGED]
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["enqueue", "first", "--data", "{}"],
+        ["jobs", "retry", "c1", "--from", "z"],
+        ["events", "send", "c1/a"],
+        ["worker"],
+    ],
+)
+def test_two_workflows_of_one_name_and_version_are_refused_by_every_command(
+    runner: CliRunner, workdir: Path, command: list[str]
+) -> None:
+    old = write_module(workdir, FLOWS)
+    both = write_module(workdir, _CHANGED.format(old=old))
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    made = runner.invoke(
+        main, ["enqueue", "first", "--store", url, "--workflows", old, "--id", "c1", "--data", "{}"]
+    )
+    assert made.exit_code == 0, made.output
+    args = [*command, "--store", url, "--workflows", old, "--workflows", both]
+    result = runner.invoke(main, args)
+    # enqueue wrote the case at the first one's start step, and a reset checked its step
+    # against the last one, where a worker refused to start with both.
+    line = one_error_line(result)
+    assert "workflow 'first' version 1 is defined twice, differently" in line, line
+    assert "give a changed workflow a new version=" in line
+    assert result.exit_code == 2
+    store = open_store(url)
+    try:
+        assert store.counts()[JobState.READY] == 1  # nothing written
+    finally:
+        store.close()

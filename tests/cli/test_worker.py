@@ -46,7 +46,7 @@ def test_worker_refuses_the_same_workflow_twice(runner: CliRunner, workdir: Path
     result = runner.invoke(
         main, ["worker", "--store", "sqlite:///jobs.db", "--workflows", one, "--workflows", two]
     )
-    assert "registered twice" in one_error_line(result)
+    assert "defined twice, differently" in one_error_line(result)
 
 
 @pytest.mark.parametrize(
