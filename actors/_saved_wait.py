@@ -11,7 +11,8 @@ arrival. Recovery faults those when it resumes them, naming the step, what the j
 saved waiting on and what the step is now. What the step now would have saved too goes
 on: a timer at a ``Sequential`` is its retry's backoff, after which the task runs again
 (with or without a retry policy now); a reply or event at a step that takes none is
-ignored there, resumed or not (one sent by hand to the wrong job).
+ignored there, resumed or not (one sent by hand to the wrong job). An event a
+``DeferredChoice`` lacks (a typo sent by hand) faults the job at its step too, saying so.
 """
 
 from __future__ import annotations
@@ -117,6 +118,17 @@ def saved_wait_problem(job: JobRecord, wf: Workflow) -> str | None:
         return None
     saved, lacks = found
     version = wf.version
+    event = job.event
+    if isinstance(where, DeferredChoice) and event and event[0] == "reply" and event[1]:
+        # Its kind is unchanged: the event never was one of its own (sent by hand, with
+        # no workflow to check it against), or the step's events were renamed in place.
+        return (
+            f"saved {saved} at step {job.step!r}, but {subject} of workflow {wf.name!r} "
+            f"v{version} ({_kind(where)}) has no event {event[1]!r}: it was sent by "
+            "hand without the workflow to check it, or the step's events were renamed "
+            f"within v{version}; actors jobs retry sets the job waiting there again "
+            f"(rename events in a new workflow version, version={version + 1})"
+        )
     return (
         f"saved {saved} at step {job.step!r}, but {subject} of workflow {wf.name!r} "
         f"v{version} is now {_kind(where)}, {lacks}; change a step's kind in a new "
