@@ -32,6 +32,7 @@ __all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
 _PARKS = (Wait, RequestReaction, DeferredChoice)
+_MAX = 2**63 - 1  # the largest version: a store keeps it in a signed 64-bit integer
 # What the engine passes each handler, for the message when one cannot take it.
 _DATA_ERROR = "the data and the exception"
 _DATA_REPLY = "the data and the reply's payload"
@@ -62,8 +63,9 @@ class Workflow:
             msg = f"workflow name {name!r} is not text a store can keep (a NUL or a lone surrogate)"
             raise WorkflowDefinitionError(msg)
         self.name = name
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            self._fail(None, f"version must be an int >= 1, got {version!r}")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= _MAX:
+            # Past 2**63 - 1 no store's integer column keeps it: a store refused it later.
+            self._fail(None, f"version must be an int from 1 to {_MAX}, got {version!r}")
         self.version = version
         self.start = start
         self._steps: dict[str, Step] = {}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT
 from flows import setter
 
 from actors import (
     DeferredChoice,
     Discriminator,
     ExclusiveChoice,
+    JobState,
+    Mediator,
     ParallelSplit,
     RequestReaction,
     Retry,
@@ -192,6 +196,18 @@ def test_empty_workflow() -> None:
 def test_bad_version() -> None:
     with pytest.raises(WorkflowDefinitionError, match="version"):
         Workflow("flow", [Sequential("a", noop)], start="a", version=0)
+
+
+def test_a_version_past_what_a_store_keeps_is_refused_when_built(tmp_path: Path) -> None:
+    # Accepted, it made a Mediator on SQLite fail as it started, with a bare
+    # "OverflowError: Python int too large to convert to SQLite INTEGER".
+    refused = "version must be an int from 1 to 9223372036854775807, got 9223372036854775808"
+    with pytest.raises(WorkflowDefinitionError, match=f"workflow 'flow': {refused}"):
+        Workflow("flow", [Sequential("a", noop)], start="a", version=2**63)
+    largest = Workflow("flow", [Sequential("a", noop)], start="a", version=2**63 - 1)
+    with Mediator([largest], store=f"sqlite:///{tmp_path / 'jobs.db'}") as mediator:
+        job = mediator.schedule("flow", {}).result(timeout=TIMEOUT)
+    assert (job.state, job.version) == (JobState.DONE, 2**63 - 1)
 
 
 def test_valid_workflow_with_loop_and_merge() -> None:
