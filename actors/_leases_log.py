@@ -57,8 +57,10 @@ def log_leases_held(
         if _dead_here(holder):
             logger.warning(
                 "%d unfinished case(s) are leased to worker %r, a process of this host that "
-                "is no longer running; they resume here once its leases expire, in %.0f s. "
-                "A Mediator given a stable owner= takes its own cases back at once on restart",
+                "is no longer running; those of the workflow versions this worker serves "
+                "resume here once its leases expire, in %.0f s (the others wait for a worker "
+                "serving theirs). A Mediator given a stable owner= takes its own cases back "
+                "at once on restart",
                 cases,
                 holder,
                 wait,
@@ -66,8 +68,8 @@ def log_leases_held(
             )
         else:
             logger.info(
-                "%d unfinished case(s) are held by worker %r; this worker takes them over if "
-                "its leases expire (the last in %.0f s)",
+                "%d unfinished case(s) are held by worker %r; this worker takes over those "
+                "of the workflow versions it serves if its leases expire (the last in %.0f s)",
                 cases,
                 holder,
                 wait,

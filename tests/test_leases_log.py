@@ -64,3 +64,22 @@ def test_a_worker_whose_own_name_still_holds_leases_warns_it_may_be_running_twic
     with caplog.at_level(logging.INFO, logger="actors"), Mediator([FLOW], store=url, owner="w1"):
         pass  # the run before stopped cleanly: it released its cases, nothing to say
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_the_leases_log_promises_no_takeover_of_cases_of_a_version_not_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    enqueue(store, FLOW, {}, job_id="c1")  # "w" v1, which the new worker no longer serves
+    dead = f"{socket.gethostname()}:{ended_pid()}:0badc0de"
+    assert store.claim(dead, time.time(), 60.0, 1)
+    store.close()
+    v2 = Workflow("w", [Sequential("b", lambda d: None)], start="b", version=2)
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([v2], store=url):
+        pass
+    [warned] = [r.getMessage() for r in caplog.records if "leased to worker" in r.getMessage()]
+    # It said "they resume here" of a v1 case that no worker serving only v2 takes.
+    assert "they resume here" not in warned
+    assert "those of the workflow versions this worker serves resume here" in warned
+    assert "the others wait for a worker serving theirs" in warned
