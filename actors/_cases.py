@@ -25,6 +25,7 @@ __all__ = [
     "id_flaw",
     "id_refused",
     "new_case",
+    "refuse_version",
     "shown_id",
     "valid_id",
 ]
@@ -69,6 +70,22 @@ def case_data(workflow: str, data: Any, codec: Codec | None = None) -> Any:
         raise CodecError(msg) from None
 
 
+def refuse_version(store: Store, workflow: str, version: int) -> None:
+    """``ValueError`` for a version of ``workflow`` past what ``store`` keeps.
+
+    Checked where a workflow meets a store (a ``Mediator`` or worker starting with it, a
+    case enqueued): the store's own error came from deep in a write or a claim, and a
+    worker serving such a version on PostgreSQL could claim no case at all.
+    """
+    if version > store.max_version:
+        msg = (
+            f"workflow {workflow!r} version {version} is past what {store.url} keeps "
+            f"(versions 1 to {store.max_version}): number the workflow's versions within "
+            "that range (1, 2, 3...)"
+        )
+        raise ValueError(msg)
+
+
 def batch_cases(
     store: Store,
     wf: Workflow,
@@ -81,6 +98,7 @@ def batch_cases(
     An error about one item names its position (``batch item 3: ...``). With
     ``job_ids``: one per item, well formed, none twice, and none the store holds.
     """
+    refuse_version(store, wf.name, wf.version)
     datas = []
     for k, data in enumerate(items):
         try:

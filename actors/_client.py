@@ -6,7 +6,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actors._cases import batch_cases, case_data, id_refused, new_case, valid_id
+from actors._cases import (
+    batch_cases,
+    case_data,
+    id_refused,
+    new_case,
+    refuse_version,
+    valid_id,
+)
 from actors._errors import JobExistsError
 from actors._workflow import Workflow
 from actors.stores import Store, open_store
@@ -31,6 +38,7 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
         raise id_refused(job_id)
     the_store = open_store(store) if isinstance(store, str) else store
     try:
+        refuse_version(the_store, workflow.name, workflow.version)
         copied = case_data(workflow.name, data, the_store.codec)
         case_id = job_id or uuid.uuid4().hex
         if the_store.existing([case_id]):  # by id alone: a bad row is not touched

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from actors._cases import ID_RULE, valid_id
+from actors._cases import ID_RULE, refuse_version, valid_id
 from actors._channel import WorkChannel
 from actors._delivering import delivering
 from actors._errors import JobExistsError, UnknownWorkflowError
@@ -224,13 +224,18 @@ class EngineConfig:
         owner: str | None = None,
         **options: Any,
     ) -> EngineConfig:
-        """A configuration for ``workflows`` (``ValueError`` if one is registered twice)."""
+        """A configuration for ``workflows``.
+
+        ``ValueError`` if one is registered twice, or its version is past what ``store``
+        keeps.
+        """
         by_key: dict[tuple[str, int], Workflow] = {}
         latest: dict[str, Workflow] = {}
         for wf in workflows:
             if wf.key in by_key:
                 msg = f"workflow {wf.name!r} version {wf.version} is registered twice"
                 raise ValueError(msg)
+            refuse_version(store, wf.name, wf.version)
             by_key[wf.key] = wf
             if wf.name not in latest or latest[wf.name].version < wf.version:
                 latest[wf.name] = wf

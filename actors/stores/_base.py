@@ -28,6 +28,8 @@ class Store(abc.ABC):
     url: str
     codec: Codec = DEFAULT_CODEC
     """What job data may hold (JSON values and registered dataclasses), on every store."""
+    max_version: int = 2**63 - 1
+    """The largest workflow version the store keeps (its column's integer type)."""
 
     @abc.abstractmethod
     def create(self, job: JobRecord) -> None:

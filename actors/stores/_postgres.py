@@ -112,6 +112,7 @@ class PostgresStore(SqlStore):
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
 
+    max_version = 2**31 - 1  # jobs.version is an INTEGER column (migration 1)
     _limit_all = "LIMIT ALL"
     _for_update = " FOR UPDATE"
     _for_share = " FOR SHARE"

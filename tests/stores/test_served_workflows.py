@@ -160,3 +160,26 @@ def test_an_event_for_a_case_of_a_version_not_served_here_waits_with_it_in_the_s
         assert (job.state, job.data) == (JobState.DONE, {"reply": "yes", "ran": "v1"})
     finally:
         store.close()
+
+
+def test_a_version_past_what_the_store_keeps_is_refused_where_it_meets_the_store(store_url):
+    ran = threading.Event()
+    big = Workflow("stamp", [Sequential("a", lambda d: ran.set())], start="a", version=2**31)
+    options = {"store": store_url, "poll_interval": 0.05}
+    if store_url.startswith("sqlite"):  # a 64-bit integer column keeps it
+        enqueue(store_url, big, {}, job_id="c1")
+        with Mediator([big], **options):
+            assert ran.wait(TIMEOUT)
+        return
+    # PostgreSQL's version column is an INTEGER: its "integer out of range" came from
+    # a write, or from every claim of a worker serving the version, which claimed nothing.
+    told = r"workflow 'stamp' version 2147483648 is past what .* keeps \(versions 1 to 2147483647\)"
+    with pytest.raises(ValueError, match=told):
+        enqueue(store_url, big, {})
+    with pytest.raises(ValueError, match=told):
+        Mediator([big], **options)
+    store = open_store(store_url)
+    try:
+        assert store.counts()[JobState.READY] == 0
+    finally:
+        store.close()
