@@ -21,7 +21,7 @@ from actors._errors import USER_ERRORS, CodecError, EngineStoppedError, StepCutS
 from actors._job import JobRecord, JobState
 from actors._redact import error_text
 from actors._returned import Returned, returned_by
-from actors._saved_wait import ignore_stray_event
+from actors._saved_wait import ignore_stray_event, step_gone
 from actors._seconds import seconds_problem
 from actors._step_effects import Arrive, Effect, End, Park, Request, Split
 from actors._steps import (
@@ -90,7 +90,7 @@ def fault(job: JobRecord, step: Step, why: str, cause: BaseException | None = No
 
 def missing_step(job: JobRecord, wf: Workflow) -> End:
     """The job's current step is not in its workflow."""
-    return End(JobState.FAULTED, f"workflow {wf.name!r} v{wf.version} has no step {job.step!r}")
+    return End(JobState.FAULTED, step_gone(job, wf))
 
 
 def finished(job: JobRecord, step: Step) -> End:

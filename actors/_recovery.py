@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
 from actors._job import JobState, branch_faulted, cancel_reason, is_saved_open
-from actors._saved_wait import saved_wait_problem
+from actors._saved_wait import saved_wait_problem, step_gone
 from actors._served import UnservedLog
 from actors._slice_end import parent_missing
 
@@ -100,12 +100,14 @@ class Recovery:
         """
         if is_saved_open(job):  # it ended: no step of it runs again
             return Resume(job, ())
+        problem: str | None
         try:
             wf = store.workflow(job.workflow, job.version)
-            wf.step(job.step or "")
-            problem = saved_wait_problem(job, wf)
-        except (UnknownWorkflowError, KeyError) as exc:
+        except UnknownWorkflowError as exc:
             problem = exc.args[0] if exc.args else str(exc)
+        else:
+            gone = (job.step or "") not in wf.steps
+            problem = step_gone(job, wf) if gone else saved_wait_problem(job, wf)
         if problem is None:
             if job.state is JobState.WAITING and job.split_total and not job.joined:
                 _count_ended_branches(job, store)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from actors._steps import Step
     from actors._workflow import Workflow
 
-__all__ = ["ignore_stray_event", "saved_wait_problem"]
+__all__ = ["ignore_stray_event", "saved_wait_problem", "step_gone"]
 
 _JOINS = (Synchronize, Discriminator)
 # Steps that run on past a reply or event they do not take (it is dropped, or a Wait
@@ -134,6 +134,21 @@ def saved_wait_problem(job: JobRecord, wf: Workflow) -> str | None:
         f"v{version} is now {_kind(where)}, {lacks}; change a step's kind in a new "
         f"workflow version (version={version + 1}) and keep serving v{version} until its "
         "cases end"
+    )
+
+
+def step_gone(job: JobRecord, wf: Workflow) -> str:
+    """Why ``job`` cannot run on: its step is not one of ``wf``'s, and what to do about it.
+
+    A step renamed or removed under the same version, or a reset (``jobs retry --from``)
+    to a step the workflow never had, unchecked.
+    """
+    version = wf.version
+    return (
+        f"workflow {wf.name!r} v{version} has no step {job.step!r}: rename or remove a "
+        f"step in a new workflow version (version={version + 1}) and keep serving "
+        f"v{version} until its cases end; 'actors jobs retry {job.id} --from STEP' runs "
+        f"this job on from a step v{version} has"
     )
 
 

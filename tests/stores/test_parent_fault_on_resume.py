@@ -47,7 +47,11 @@ def test_a_parent_that_faults_on_resume_cancels_its_branches(store, parent_id, k
         )
         ended = {k: mediator.get_job(k) for k in (parent_id, *kid_ids)}
     assert ended[parent_id].state is JobState.FAULTED
-    assert "has no step 'gone'" in (ended[parent_id].error or "")
+    error = ended[parent_id].error or ""
+    assert "has no step 'gone'" in error
+    # It says what to do, as a step whose kind changed does.
+    assert "rename or remove a step in a new workflow version (version=2)" in error
+    assert f"'actors jobs retry {parent_id} --from STEP' runs this job on" in error
     for kid in kid_ids:
         assert ended[kid].state is JobState.CANCELLED
         assert ended[kid].error == f"cancelled: its parent {parent_id} faulted"
