@@ -38,9 +38,10 @@ def log_leases_held(
     if own is not None:
         logger.warning(
             "%d unfinished case(s) were leased to this worker's name %r for %.0f s more: "
-            "taken back at once, as after a crash. If a worker of that name still runs (a "
-            "name used twice, or a frozen process restarted), both run those cases: "
-            "worker names must be unique",
+            "those of the workflow versions it serves are taken back at once (as many as "
+            "fit its capacity), as after a crash, and the others freed for any worker. If "
+            "a worker of that name still runs (a name used twice, or a frozen process "
+            "restarted), both run those cases: worker names must be unique",
             own[0],
             owner,
             max(own[1] - now, 0.0),

@@ -83,3 +83,25 @@ def test_the_leases_log_promises_no_takeover_of_cases_of_a_version_not_served(
     assert "they resume here" not in warned
     assert "those of the workflow versions this worker serves resume here" in warned
     assert "the others wait for a worker serving theirs" in warned
+
+
+def test_a_worker_restarted_under_its_name_serving_another_version_says_what_it_takes_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    enqueue(store, FLOW, {}, job_id="c1")  # "w" v1
+    assert store.claim("w0", time.time(), 60.0, 1)  # its v1 run died holding it
+    store.close()
+    v2 = Workflow("w", [Sequential("b", lambda d: None)], start="b", version=2)
+    with caplog.at_level(logging.INFO, logger="actors"), Mediator([v2], store=url, owner="w0"):
+        pass  # redeployed under the same name with v2 only
+    [warned] = [r.getMessage() for r in caplog.records if "leased to this" in r.getMessage()]
+    # It said the v1 case was "taken back at once"; it was freed for a v1 worker instead.
+    assert "those of the workflow versions it serves are taken back at once" in warned
+    assert "the others freed for any worker" in warned
+    store = open_store(url)
+    try:
+        assert store.unclaimed(time.time()) == {("w", 1): 1}
+    finally:
+        store.close()
