@@ -3,7 +3,8 @@
 A worker claims only cases of the ``(name, version)`` pairs it registers, so a case of
 any other workflow waits in the store, untouched, for a worker that serves it. This
 worker says so in its log once per workflow version, so an operator who started a
-worker with the wrong ``--workflows`` finds out.
+worker with the wrong ``--workflows`` finds out. An event given to its ``Mediator`` for
+such a case is saved with the case, for the worker that serves it.
 """
 
 from __future__ import annotations
