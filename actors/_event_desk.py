@@ -88,7 +88,8 @@ class EventDesk:
             target = correlations.target(cid)
         if target is None:
             outcome = self._why_undeliverable(cid, store, shell)
-            if outcome is not EventOutcome.FINISHED and self._unserved(cid, store):
+            handed = outcome in (EventOutcome.ELSEWHERE, EventOutcome.UNKNOWN)
+            if handed and self._unserved(cid, store):
                 return outcome
             note = self._waits_instead(cid, store) if outcome is EventOutcome.UNKNOWN else ""
             logger.info(
