@@ -23,7 +23,7 @@ from actors._cases import (
     valid_id,
 )
 from actors._engine import job_log, logger
-from actors._errors import USER_ERRORS, JobExistsError
+from actors._errors import JobExistsError, user_error
 from actors._handle import JobHandle
 from actors._job import JobRecord, JobState
 from actors.messages import Admitted, JobShed, Schedule, ScheduleRefused
@@ -243,7 +243,9 @@ class Admissions:
         if self._c.on_shed is not None:
             try:
                 self._c.on_shed(snapshot)
-            except USER_ERRORS:
+            except BaseException as exc:
+                if not user_error(exc):
+                    raise
                 logger.exception("on_shed hook failed for job %s", job.id, extra=job_log(job))
         self._c.handles.resolve(snapshot)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 __all__ = [
     "ActorsError",
     "CodecError",
@@ -92,14 +94,6 @@ class LeaseLostError(StoreError):
         return (type(self), (self.job_id, self.case_id, self.owner, self.worker))
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
-"""What the engine takes as the failure of a user's callable (a task, ``send``, a merge,
-a spec, an ids factory, a hook, a tracer): ``SystemExit`` too. ``sys.exit()`` in a task
-(or a command-line library's error exit called from one) is no way to stop a process
-from an actor's thread: pykka stops every actor of the process for it, the
-application's own included, and the case's next start did it again."""
-
-
 class StepCutShort(BaseException):
     """A task failed only because its own engine is shutting down (``EngineStoppedError``).
 
@@ -107,3 +101,25 @@ class StepCutShort(BaseException):
     neither retried nor faulted nor saved; it runs the step again on the next start. A
     ``BaseException``, so that no task-error path on the way to the runner takes it.
     """
+
+
+def user_error(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a user's callable, is that callable's failure.
+
+    The callables are a task, ``send``, a merge, a spec, an ids factory, a hook and a
+    tracer. Every exception is, ``BaseException`` subclasses too: ``sys.exit()``'s
+    ``SystemExit``, a ``KeyboardInterrupt`` or ``GeneratorExit`` raised by hand,
+    asyncio's ``CancelledError``, a library's own. None of them is a way to stop a
+    process from an actor's thread: pykka takes any of them there for a fatal error and
+    stops every actor of the process, the application's own included, and the case's
+    next start did it again. Not: the engine's own stops (``StepCutShort``, the
+    harness's, which keep its actors), and a ``KeyboardInterrupt`` on the main thread,
+    the user's Ctrl-C (the harness runs tasks there, a producer its ids factory).
+    """
+    if isinstance(exc, Exception | SystemExit):
+        return True
+    if isinstance(exc, StepCutShort) or getattr(exc, "keeps_actors", False):
+        return False
+    return not (
+        isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()
+    )

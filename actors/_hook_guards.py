@@ -15,7 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from actors._engine import job_log, logger
-from actors._errors import USER_ERRORS
+from actors._errors import user_error
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -81,35 +81,45 @@ class GuardedMetrics:
         """``hook.admitted``, guarded."""
         try:
             self.hook.admitted(workflow, queue_depth)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._failed("admitted", exc)
 
     def shed(self, workflow: str) -> None:
         """``hook.shed``, guarded."""
         try:
             self.hook.shed(workflow)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._failed("shed", exc)
 
     def started(self, workflow: str) -> None:
         """``hook.started``, guarded."""
         try:
             self.hook.started(workflow)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._failed("started", exc)
 
     def finished(self, workflow: str, state: JobState) -> None:
         """``hook.finished``, guarded."""
         try:
             self.hook.finished(workflow, state)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._failed("finished", exc)
 
     def step(self, workflow: str, step: str, seconds: float) -> None:
         """``hook.step``, guarded."""
         try:
             self.hook.step(workflow, step, seconds)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._failed("step", exc)
 
 
@@ -149,7 +159,9 @@ class _Span:
         try:
             inner = self._owner.tracer.step(self._job, self._step)
             inner.__enter__()
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             self._owner.failed("step", exc)
             return
         self._inner = inner
@@ -163,6 +175,8 @@ class _Span:
         if self._inner is not None:
             try:
                 self._inner.__exit__(kind, error, traceback)
-            except USER_ERRORS as exc:
+            except BaseException as exc:
+                if not user_error(exc):
+                    raise
                 self._owner.failed("step", exc)
         return False  # what the step raised goes on: the engine handles it, not the tracer

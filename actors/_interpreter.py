@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from actors._branch_items import RefusedItemsError, branch_starts
 from actors._copy import copy_data
 from actors._engine import job_log, logger
-from actors._errors import USER_ERRORS, CodecError, EngineStoppedError, StepCutShort
+from actors._errors import CodecError, EngineStoppedError, StepCutShort, user_error
 from actors._job import JobRecord, JobState
 from actors._redact import error_text
 from actors._returned import Returned, returned_by
@@ -103,7 +103,9 @@ def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> 
     """Apply ``handler(data, *args)`` to the job's data; the fault if it raised."""
     try:
         result = handler(job.data, *args)
-    except USER_ERRORS as exc:
+    except BaseException as exc:
+        if not user_error(exc):
+            raise
         return fault(job, step, f"{what} raised {_describe(exc)}", exc)
     if result is not None:
         job.data = result
@@ -191,7 +193,9 @@ class Interpreter:
                 job.data = result
                 if type(result) is not dict:
                     self.returned = (job.id, step, result)
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             return self.failed(job, step, exc)
         job.step = step.next
         if job.attempt != 1:  # a retry that succeeded: its last failure is over
@@ -232,7 +236,9 @@ class Interpreter:
         if step.on_fault is not None:
             try:
                 result = step.on_fault(job.data, exc)
-            except USER_ERRORS as handler_exc:
+            except BaseException as handler_exc:
+                if not user_error(handler_exc):
+                    raise
                 why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
                 return fault(job, step, why, handler_exc)
             if result is not None:
@@ -248,7 +254,9 @@ class Interpreter:
         """Go to ``if_true`` or ``if_false`` as the spec says."""
         try:
             holds = bool(step.spec(job.data))
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             why = f"spec raised {_describe(exc)}{self._returned_by(job, step)}"
             return fault(job, step, why, exc)
         _goto(job, step.if_true if holds else step.if_false)
@@ -262,7 +270,9 @@ class Interpreter:
             return fault(job, step, str(exc))
         except CodecError as exc:
             return fault(job, step, f"data cannot be stored: {exc}")
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
             return fault(job, step, why, exc)
         if not starts:
@@ -291,7 +301,9 @@ class Interpreter:
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
-            except USER_ERRORS as exc:
+            except BaseException as exc:
+                if not user_error(exc):
+                    raise
                 return fault(job, step, f"merge raised {_describe(exc)}", exc)
             if merged is not None:
                 job.data = merged
@@ -319,7 +331,9 @@ class Interpreter:
             ignore_stray_event(job, step)
         try:
             duration = step.duration(job.data) if callable(step.duration) else step.duration
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             return fault(
                 job, step, f"duration raised {_describe(exc)}{self._returned_by(job, step)}"
             )

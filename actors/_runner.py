@@ -23,12 +23,12 @@ import pykka
 from actors import messages as m
 from actors._engine import delivering, job_log, log_level, logger
 from actors._errors import (
-    USER_ERRORS,
     CodecError,
     LeaseLostError,
     StepCutShort,
     StoreError,
     UnknownWorkflowError,
+    user_error,
 )
 from actors._interpreter import (
     Interpreter,
@@ -307,7 +307,9 @@ class Runner(pykka.Actor):
                 job.event = None  # a retry timer's release carries nothing to apply
                 try:
                     result = run(job.data)
-                except USER_ERRORS as exc:
+                except BaseException as exc:
+                    if not user_error(exc):
+                        raise
                     effect = self._steps.failed(job, chained, exc)
                     if effect is not None:
                         return self._end.apply(job, chained, effect)

@@ -14,7 +14,7 @@ import pykka
 
 from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
-from actors._errors import USER_ERRORS, JobNotFoundError, LeaseLostError
+from actors._errors import JobNotFoundError, LeaseLostError, user_error
 from actors._interpreter import Arrive, End, Park, Request, Split, fault
 from actors._job import JobRecord, JobState, said_once, saved_open
 from actors._redact import error_text
@@ -118,7 +118,9 @@ class SliceEnd:
             ids = [new_id() for _ in split.starts]
         except IdMadeAgainError as made:  # made lately, for a job perhaps not yet stored
             return self.apply(job, step, fault(job, step, _taken(made.job_id)))
-        except USER_ERRORS as exc:
+        except BaseException as exc:
+            if not user_error(exc):
+                raise
             why = f"making its branches' ids: {type(exc).__name__}: {exc}"
             return self.apply(job, step, fault(job, step, why))
         # An id made twice lately raised above; an older one the store may hold, and a
@@ -187,7 +189,9 @@ class SliceEnd:
             stopping = True
         try:
             request.send(request.data, request.context)
-        except USER_ERRORS as exc:  # a failed send is a fault reply
+        except BaseException as exc:  # a failed send is a fault reply
+            if not user_error(exc):
+                raise
             why = f"{type(exc).__name__}: {exc}"
             cid = request.park.correlations[0][0]
             if stopping:
