@@ -104,6 +104,11 @@ class AdmissionGate:
             return [job.id for job in self._queue]
 
     @property
+    def runners_waiting(self) -> int:
+        """How many of the engine's runners are inside a task waiting here for a slot."""
+        return self._runners_waiting
+
+    @property
     def used(self) -> int:
         """Slots in use: queued plus reserved."""
         return len(self._queue) + self._reserved

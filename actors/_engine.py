@@ -30,6 +30,7 @@ from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import CaseHandles
 from actors._id_claims import IdClaims
 from actors._redact import redacted_logger
+from actors._task_waits import TaskWaits
 
 if TYPE_CHECKING:
     from actors._admission import AdmissionGate
@@ -209,6 +210,8 @@ class EngineConfig:
     id_claims: IdClaims = field(default_factory=IdClaims)
     # Set by the Mediator on a non-draining shutdown: runners stop between steps.
     stop: StopSignal = field(default_factory=StopSignal)
+    # The cases its runners' tasks wait for: a wait no runner is left to end is refused.
+    task_waits: TaskWaits = field(default_factory=TaskWaits)
 
     @classmethod
     def build(

@@ -58,9 +58,19 @@ class JobHandle:
         the case has ended, it raises ``RuntimeError``: that thread ends the case, and
         would be waiting for itself. So it does when called from a task (or ``send``,
         ``merge``) of the very case it waits for: the case cannot end while that task
-        runs.
+        runs; and from a task of that Mediator when every one of its runners is inside a
+        task waiting for its cases (or for an admission slot), so that none is left to
+        run them.
         """
         self._refuse_waiting_for_itself("JobHandle.result()")
+        engine = self._engine
+        if (
+            engine is not None
+            and delivering.engine is engine
+            and not self._settled
+            and isinstance(self._future, LatchFuture)  # threads: the harness drives its own
+        ):
+            return engine.task_waits.wait(engine, self, timeout, delivering.runner._scheduler)
         return self._result(timeout)
 
     def _refuse_waiting_for_itself(self, call: str) -> None:
