@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pykka
 
+from actors._delivering import delivering
 from actors._pykka_seam import Envelope, hooks, is_actor_stop, tell_marking_put, told
 
 if TYPE_CHECKING:
@@ -105,8 +106,18 @@ class LanedInbox:
         if is_tell and type(message) in self.urgent:
             self.lane.append(message)
             return
-        if not is_tell and self.on_stop is not None and is_actor_stop(message):
-            self.on_stop()
+        if not is_tell and is_actor_stop(message):
+            if self.on_stop is not None:
+                self.on_stop()
+            if getattr(delivering.runner, "actor_inbox", None) is self:
+                # The actor's own delivery stops it (a task calling pykka's stop_all()),
+                # and pykka waits for the stop's answer, which only that delivery's end
+                # would give: it waited for ever, and no actor after it in the registry
+                # stopped. Answered now; the actor stops once the delivery is over.
+                reply_to = envelope.reply_to
+                if reply_to is not None:
+                    reply_to.set(None)
+                envelope = Envelope(message)
         self._put(envelope)
 
 

@@ -10,7 +10,7 @@ import pykka
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, Sequential, Workflow
+from actors import EngineStoppedError, JobState, Mediator, Sequential, Workflow
 from actors.stores import open_store
 from actors.testing import Harness
 
@@ -287,3 +287,46 @@ def test_a_call_to_a_busy_scheduler_times_out_naming_the_call_and_what_holds_it(
             leave_hook.set()
             gate.opened.set()
         assert m.stats().shed == 1  # answered again once the hook returned
+
+
+def test_stop_all_called_in_a_task_stops_every_actor_and_the_case_resumes_after_that_step(
+    tmp_path: Path,
+) -> None:
+    """``stop_all()`` stops each actor and waits for it to stop: the task's own runner too.
+
+    That runner could only stop once the task returned, so the task waited for ever, the
+    actors after it in the registry (the Scheduler, the application's own) never stopped,
+    and the process did not exit (pykka's threads are not daemons).
+    """
+
+    class Till(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    returned = threading.Event()
+
+    def stop_everything(data: dict[str, Any]) -> None:
+        pykka.ActorRegistry.stop_all()
+        returned.set()
+        data["stopped"] = True
+
+    def after(data: dict[str, Any]) -> None:
+        data["after"] = True
+
+    flow = Workflow(
+        "quits",
+        start="quit",
+        steps=[Sequential("quit", stop_everything, next="after"), Sequential("after", after)],
+    )
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    till = Till.start()
+    m = Mediator([flow], runners=2, store=url)
+    handle = m.schedule("quits", {})
+    assert returned.wait(TIMEOUT)  # stop_all() returned in the task
+    assert till.actor_stopped.wait(TIMEOUT)  # the application's actor, started before
+    with pytest.raises(EngineStoppedError, match="stopped before the case ended"):
+        handle.result(timeout=TIMEOUT)
+    m.shutdown()
+    with Mediator([flow], runners=1, store=url) as again:  # resumes it after "quit"
+        wait_until(lambda: again.get_job(handle.job_id).state is JobState.DONE, "the resume")
+        assert again.get_job(handle.job_id).data == {"stopped": True, "after": True}
