@@ -109,19 +109,27 @@ def is_actor_stop(message: Any) -> bool:
 
 
 def tell_marking_put(
-    put: Callable[[Envelope[Any]], None], told_as: Mapping[type, Callable[[Any], Any]]
+    put: Callable[[Envelope[Any]], None],
+    told_as: Mapping[type, Callable[[Any], Any]],
+    stop: Callable[[Envelope[Any]], Envelope[Any]] | None = None,
 ) -> Callable[[Envelope[Any]], None]:
     """``put`` that first wraps a told message of a type in ``told_as`` (an ask as it came).
 
+    ``stop``, if given, gets the envelope of pykka's stop and returns the one to put.
     One closure, reading the envelope's fields in place: it sits on an actor's mailbox
     (the Scheduler's), where every message pays for it.
     """
-    marked = dict(told_as)
+    marked: dict[type, Callable[[Any], Any]] = dict(told_as)
+    if stop is not None:
+        marked[_pykka_messages._ActorStop] = stop
 
     def marking_put(envelope: Envelope[Any], /) -> None:
         wrap = marked.get(type(envelope.message))
-        if wrap is not None and envelope.reply_to is None:
-            envelope = Envelope(wrap(envelope.message))
+        if wrap is not None:
+            if wrap is stop:
+                envelope = stop(envelope)
+            elif envelope.reply_to is None:
+                envelope = Envelope(wrap(envelope.message))
         put(envelope)
 
     return marking_put

@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import queue
 import sys
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -30,7 +31,9 @@ __all__ = [
     "Runtime",
     "TellMarkingInbox",
     "ThreadingRuntime",
+    "answered_now",
     "lane_of",
+    "own_inbox",
     "when_stop_is_put",
 ]
 
@@ -67,14 +70,21 @@ class TellMarkingInbox:
     asker must not raise when nobody asked (pykka stops an actor on a told failure).
     """
 
-    __slots__ = ("empty", "get", "put")
+    __slots__ = ("empty", "get", "owner", "put")
 
     def __init__(self, told_as: Mapping[type, Callable[[Any], Any]]) -> None:
         fifo: queue.SimpleQueue[Envelope[Any]] = queue.SimpleQueue()
         # An attribute, not a method: no bound-method call on every message.
-        self.put = tell_marking_put(fifo.put, told_as)
+        self.put = tell_marking_put(fifo.put, told_as, self._stop)
         self.get = fifo.get
         self.empty = fifo.empty
+        self.owner: int | None = None
+        """The ident of the actor's thread, once it runs (see ``own_inbox``)."""
+
+    def _stop(self, envelope: Envelope[Any]) -> Envelope[Any]:
+        # The actor's own thread stops it (a hook calling pykka's stop_all()): see
+        # answered_now.
+        return answered_now(envelope) if threading.get_ident() == self.owner else envelope
 
 
 class LanedInbox:
@@ -110,15 +120,27 @@ class LanedInbox:
             if self.on_stop is not None:
                 self.on_stop()
             if getattr(delivering.runner, "actor_inbox", None) is self:
-                # The actor's own delivery stops it (a task calling pykka's stop_all()),
-                # and pykka waits for the stop's answer, which only that delivery's end
-                # would give: it waited for ever, and no actor after it in the registry
-                # stopped. Answered now; the actor stops once the delivery is over.
-                reply_to = envelope.reply_to
-                if reply_to is not None:
-                    reply_to.set(None)
-                envelope = Envelope(message)
+                envelope = answered_now(envelope)  # a task calling pykka's stop_all()
         self._put(envelope)
+
+
+def answered_now(envelope: Envelope[Any]) -> Envelope[Any]:
+    """Pykka's stop of an actor, asked on that actor's own thread: answered at once.
+
+    pykka waits for the stop's answer, which only the end of the delivery under way (a
+    task's, a hook's) would give: it waited for ever, and no actor after it in the
+    registry stopped (``stop_all()``). The stop is queued as a tell: the actor stops
+    once its delivery is over.
+    """
+    if envelope.reply_to is not None:
+        envelope.reply_to.set(None)
+    return Envelope(envelope.message)
+
+
+def own_inbox(actor: pykka.Actor) -> None:
+    """Called on ``actor``'s thread: its inbox answers a stop asked there at once."""
+    if isinstance(actor.actor_inbox, TellMarkingInbox):
+        actor.actor_inbox.owner = threading.get_ident()
 
 
 def lane_of(actor: pykka.Actor) -> deque[Any] | None:

@@ -35,6 +35,7 @@ from actors._recovery import Recovery
 from actors._requests import act_for_mediator
 from actors._runner import Runner
 from actors._runner_failures import RunnerFailures
+from actors._runtime import own_inbox
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
@@ -150,8 +151,10 @@ class Scheduler(pykka.Actor):
     def _start(self) -> None:
         if not getattr(self._e.runtime, "starts_synchronously", False):
             # This thread is the Scheduler's for good: a Mediator call made on it (from an
-            # on_shed or metrics hook) would wait for this very thread, and is refused.
+            # on_shed or metrics hook) would wait for this very thread, and is refused;
+            # pykka's stop_all() made there is answered at once.
             delivering.scheduler = self._e
+            own_inbox(self)
         self._alarm = self._fx.alarm = self._e.clock.alarm(self._ring)
         self._crew.start()
         resumed, self._resumable = self._resumable, []

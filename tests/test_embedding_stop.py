@@ -11,6 +11,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import EngineStoppedError, JobState, Mediator, Sequential, Workflow
+from actors.metrics import CountingMetrics
 from actors.stores import open_store
 from actors.testing import Harness
 
@@ -330,3 +331,25 @@ def test_stop_all_called_in_a_task_stops_every_actor_and_the_case_resumes_after_
     with Mediator([flow], runners=1, store=url) as again:  # resumes it after "quit"
         wait_until(lambda: again.get_job(handle.job_id).state is JobState.DONE, "the resume")
         assert again.get_job(handle.job_id).data == {"stopped": True, "after": True}
+
+
+def test_stop_all_called_in_a_hook_on_the_scheduler_s_thread_stops_every_actor() -> None:
+    """A metrics hook's ``finished()`` runs on the Scheduler's thread: its stop waited there."""
+    returned = threading.Event()
+
+    class Till(pykka.ThreadingActor):
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    class Stopping(CountingMetrics):
+        def finished(self, workflow: str, state: JobState) -> None:
+            pykka.ActorRegistry.stop_all()
+            returned.set()
+
+    till = Till.start()
+    flow = Workflow("one", start="a", steps=[Sequential("a", lambda data: None)])
+    m = Mediator([flow], metrics=Stopping())
+    m.schedule("one", {})
+    assert returned.wait(TIMEOUT)  # stop_all() returned on the Scheduler's thread
+    assert till.actor_stopped.wait(TIMEOUT)
+    assert m.shutdown(timeout=TIMEOUT) is False  # stopped from outside: no drain
