@@ -21,6 +21,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actors._scheduler_routes import GetRunners
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ class TaskWaits:
         ``RuntimeError`` at once when every runner of the engine waits so, or for an
         admission slot, and nothing under way can end an awaited case.
         """
+        if timeout is not None and not timeout > 0:  # 0, negative or NaN: no wait at all
+            return handle._result(timeout)
         token = object()
         with self._lock:
             self._handles[token] = handle
@@ -73,15 +77,14 @@ class TaskWaits:
                 self._handles.pop(token, None)
 
     def _refuse_if_stuck(
-        self, engine: EngineConfig, token: object, ping: Callable[[], None]
+        self, engine: EngineConfig, token: object, ping: Callable[[], bool]
     ) -> None:
         if not self._all_wait(engine):
             return
         with self._deciding:
             if not self._all_wait(engine):
                 return  # another wait was refused meanwhile: its runner goes on
-            ping()  # the Scheduler has handled every report sent before
-            if not self._all_wait(engine):
+            if not ping() or not self._all_wait(engine):
                 return
             runners = engine.gate.runners
             with self._lock:  # no longer waiting: the next wait to look sees a runner free
@@ -104,6 +107,14 @@ class TaskWaits:
         return cases + gate.runners_waiting >= gate.runners and channel.backlog() == 0
 
 
-def _ping(scheduler: Any) -> None:
-    """Ask the Scheduler a question that it answers once the messages before it are handled."""
-    scheduler.ask(GetRunners(), timeout=_PING_TIMEOUT)
+def _ping(scheduler: Any) -> bool:
+    """Whether the Scheduler answered, having handled every message sent to it before.
+
+    Not when it has stopped (the engine is stopping: the handles are failed) or a hook
+    holds it: the wait goes on, and looks again.
+    """
+    try:
+        scheduler.ask(GetRunners(), timeout=_PING_TIMEOUT)
+    except (pykka.ActorDeadError, pykka.Timeout):
+        return False
+    return True

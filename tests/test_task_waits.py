@@ -83,3 +83,30 @@ def test_a_runner_waiting_for_a_slot_and_one_for_a_sub_case_are_told_the_case_wa
     assert parent_job.state is JobState.FAULTED
     assert STUCK.format(2) in parent_job.error
     assert filler_job.state is JobState.DONE
+
+
+def test_a_task_s_wait_with_no_time_to_wait_answers_at_once_as_elsewhere():
+    """``timeout`` 0, negative or NaN: ``TimeoutError`` at once, as outside a task."""
+    mediator: dict = {}
+    release = threading.Event()
+
+    def held(data):
+        assert release.wait(TIMEOUT)
+
+    def peek(data):
+        child = mediator["m"].schedule("held", {})
+        for timeout in ("0", "-1", "nan"):
+            try:
+                child.result(timeout=float(timeout))
+            except TimeoutError:
+                data.setdefault("timed_out", []).append(timeout)
+        release.set()
+
+    flows = [
+        Workflow("held", [Sequential("h", held)], "h"),
+        Workflow("peek", [Sequential("p", peek)], "p"),
+    ]
+    with Mediator(flows, runners=2) as m:
+        mediator["m"] = m
+        job = m.schedule("peek", {}).result(timeout=TIMEOUT)
+    assert job.data == {"timed_out": ["0", "-1", "nan"]}
