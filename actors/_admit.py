@@ -206,22 +206,34 @@ class Admissions:
         return f"a job with id {job_id!r} is being admitted by another caller"
 
     def scheduled(self, msg: Schedule) -> JobHandle:
-        """Admit the case an actor's ``Schedule`` asks for, on the Scheduler: never waits."""
-        return self.admit(
-            msg.workflow,
-            msg.data,
-            version=msg.version,
-            block=False,
-            reply_to=msg.reply_to,
-            job_id=msg.job_id,
-        )
+        """Admit the case an actor's ``Schedule`` asks for, on the Scheduler: never waits.
+
+        A ``BaseException`` the application's code raises meanwhile (its ids factory) is
+        raised as a ``RuntimeError``: pykka stops every actor of the process for one on
+        an actor's thread, where the asker gets an ``Exception`` raised to it.
+        """
+        try:
+            return self.admit(
+                msg.workflow,
+                msg.data,
+                version=msg.version,
+                block=False,
+                reply_to=msg.reply_to,
+                job_id=msg.job_id,
+            )
+        except BaseException as exc:
+            if isinstance(exc, Exception) or not user_error(exc):
+                raise
+            why = f"admitting a case of {msg.workflow!r} raised {type(exc).__name__}: {exc}"
+            raise RuntimeError(why) from exc
 
     @staticmethod
     def told_refused(schedule: Schedule, error: Exception) -> None:
         """A ``Schedule`` sent with tell was refused: log it, and tell its ``reply_to``."""
         logger.warning(
-            "a Schedule of %r sent with tell was refused: %s",
+            "a Schedule of %r sent with tell was refused: %s: %s",
             schedule.workflow,
+            type(error).__name__,
             error,
             extra=job_log(None),
         )

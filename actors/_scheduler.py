@@ -25,7 +25,7 @@ from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
 from actors._engine import delivering, job_log, log_level, logger
-from actors._errors import ActorsError, EngineStoppedError, StoreError
+from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
@@ -258,7 +258,7 @@ class Scheduler(pykka.Actor):
     def _on_told_schedule(self, msg: m.ToldSchedule) -> None:
         try:
             self._on_schedule(msg.schedule)
-        except (ActorsError, ValueError, TypeError) as exc:  # refused: the engine goes on
+        except Exception as exc:  # refused, an ids factory's failure too: the engine goes on
             self._admissions.told_refused(msg.schedule, exc)
 
     def _on_shed(self, msg: m.JobShed) -> None:
