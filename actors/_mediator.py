@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,7 @@ from actors._mediator_options import (
     check_unheld,
     hold_store,
     not_started,
+    refuse_in_fork,
     scheduler_busy,
     wait_bound,
 )
@@ -156,6 +158,7 @@ class Mediator:
             tracer=guarded_tracer(tracer),
         )
         self._engine = config
+        self._pid = os.getpid()  # a forked child's calls are refused (see refuse_in_fork)
         self._closed = False
         self._drained = False  # what shutdown() answers (again, if called again)
         self._stopping = threading.RLock()  # one shutdown at a time
@@ -218,6 +221,7 @@ class Mediator:
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.
         """
+        refuse_in_fork(self._pid, "Mediator.schedule()")
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
@@ -247,6 +251,7 @@ class Mediator:
         error nothing of the batch is admitted; errors about one item name its position
         (``batch item 3: ...``). Handles come back in the order of ``items``.
         """
+        refuse_in_fork(self._pid, "Mediator.schedule_many()")
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
@@ -320,6 +325,7 @@ class Mediator:
 
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
+        refuse_in_fork(self._pid, "Mediator.get_job()")
         store = self._engine.store
         try:
             job = store.get(job_id)
@@ -369,6 +375,9 @@ class Mediator:
             waits for the first to end, and returns what it did.
         """
         timeout = wait_bound(timeout)  # before admission closes: a bad one changes nothing
+        if os.getpid() != self._pid:  # a forked child: the parent's engine and store stay
+            logger.warning("shutdown() in a child process forked after the Mediator was made")
+            return False
         refuse_from_task(self._engine)  # before the lock: that shutdown may wait for it
         # A second caller waits for the first to finish, then answers what it answered.
         with self._stopping:  # re-entrant: the harness drives a drain on the caller's thread
@@ -421,6 +430,7 @@ class Mediator:
         self.shutdown(drain=exc_type is None)
 
     def _ask(self, message: Any, call: str) -> Any:
+        refuse_in_fork(self._pid, call)
         if not self._scheduler.is_alive():
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)

@@ -1,0 +1,80 @@
+"""A Mediator used in a process forked from the one that made it refuses, naming the fork.
+
+A fork copies only the thread that forked: the engine's Scheduler and runners do not run
+in the child, and the store's connections are the parent's. A child's ``schedule()``
+admitted a case nothing would run (its ``result()`` timed out), wrote it through the
+parent's SQLite connection (which SQLite forbids: it can corrupt the file), and made the
+parent's next id (the generator's state was copied too), so that the parent's next
+``schedule()`` raised ``JobExistsError`` for a case it had never admitted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bounds import TIMEOUT
+from flows import setter
+
+from actors import EngineStoppedError, JobState, Mediator, Sequential, Workflow
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
+
+FLOW = Workflow("w", [Sequential("a", setter("a"))], "a")
+
+
+def _in_child(mediator: Mediator) -> dict[str, Any]:
+    """What the child's calls did: each one's error, and what shutdown() answered."""
+    said: dict[str, Any] = {}
+    for call, run in [
+        ("schedule", lambda: mediator.schedule("w", {})),
+        ("schedule_many", lambda: mediator.schedule_many("w", [{}])),
+        ("stats", mediator.stats),
+        ("cancel", lambda: mediator.cancel("x")),
+        ("get_job", lambda: mediator.get_job("x")),
+    ]:
+        try:
+            run()
+            said[call] = "no error"
+        except EngineStoppedError as exc:
+            said[call] = str(exc)
+        except Exception as exc:
+            said[call] = f"{type(exc).__name__}: {exc}"
+    said["shutdown"] = mediator.shutdown(timeout=1)
+    return said
+
+
+def test_a_mediator_used_in_a_forked_child_refuses_and_the_parent_s_goes_on(
+    tmp_path: Path,
+) -> None:
+    with Mediator([FLOW], store=f"sqlite:///{tmp_path / 'jobs.db'}") as m:
+        assert m.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, and leave without running the parent's atexit
+            try:
+                os.write(write, json.dumps(_in_child(m)).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        try:
+            ready, _, _ = select.select([read], [], [], TIMEOUT)
+            assert ready, "the forked child did not answer"
+            said = json.loads(os.read(read, 1 << 16).decode())
+        finally:
+            os.close(read)
+            if not os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        for call in ("schedule", "schedule_many", "stats", "cancel", "get_job"):
+            assert f"a child forked from process {os.getpid()}" in said[call], call
+        assert said["shutdown"] is False
+        handles = [m.schedule("w", {}) for _ in range(3)]  # no id the child made
+        assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
+        assert m.stats().done == 4
