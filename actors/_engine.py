@@ -212,6 +212,8 @@ class EngineConfig:
     stop: StopSignal = field(default_factory=StopSignal)
     # The cases its runners' tasks wait for: a wait no runner is left to end is refused.
     task_waits: TaskWaits = field(default_factory=TaskWaits)
+    # The process it runs in: a child forked from it has none of its threads.
+    pid: int = field(default_factory=os.getpid)
 
     @classmethod
     def build(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._delivering import delivering
+from actors._fork import refuse_in_fork
 from actors._runtime import LatchFuture
 from actors.messages import CaseFinished, CaseUnfinished
 
@@ -64,6 +65,8 @@ class JobHandle:
         """
         self._refuse_waiting_for_itself("JobHandle.result()")
         engine = self._engine
+        if engine is not None and not self._settled:
+            refuse_in_fork(engine.pid, "JobHandle.result()")
         if (
             engine is not None
             and delivering.engine is engine
@@ -109,6 +112,8 @@ class JobHandle:
         does.
         """
         self._refuse_waiting_for_itself("JobHandle.wait()")
+        if self._engine is not None and not self._settled:
+            refuse_in_fork(self._engine.pid, "JobHandle.wait()")
         if not isinstance(self._future, LatchFuture):
             # Another runtime's future (the deterministic harness's) makes progress
             # only while get() drives the run: awaiting a wake-up would wait for ever.

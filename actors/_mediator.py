@@ -20,6 +20,7 @@ from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
 from actors._engine import EngineConfig, job_log, logger
 from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
+from actors._fork import refuse_in_fork
 from actors._hook_guards import guarded, guarded_tracer
 from actors._mediator_options import (
     check_hooks,
@@ -27,7 +28,6 @@ from actors._mediator_options import (
     check_unheld,
     hold_store,
     not_started,
-    refuse_in_fork,
     scheduler_busy,
     wait_bound,
 )
@@ -158,7 +158,6 @@ class Mediator:
             tracer=guarded_tracer(tracer),
         )
         self._engine = config
-        self._pid = os.getpid()  # a forked child's calls are refused (see refuse_in_fork)
         self._closed = False
         self._drained = False  # what shutdown() answers (again, if called again)
         self._stopping = threading.RLock()  # one shutdown at a time
@@ -221,7 +220,7 @@ class Mediator:
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.
         """
-        refuse_in_fork(self._pid, "Mediator.schedule()")
+        refuse_in_fork(self._engine.pid, "Mediator.schedule()")
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
@@ -251,7 +250,7 @@ class Mediator:
         error nothing of the batch is admitted; errors about one item name its position
         (``batch item 3: ...``). Handles come back in the order of ``items``.
         """
-        refuse_in_fork(self._pid, "Mediator.schedule_many()")
+        refuse_in_fork(self._engine.pid, "Mediator.schedule_many()")
         if self._closed:
             msg = "the mediator is shut down; it admits no new jobs"
             raise EngineStoppedError(msg)
@@ -325,7 +324,7 @@ class Mediator:
 
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
-        refuse_in_fork(self._pid, "Mediator.get_job()")
+        refuse_in_fork(self._engine.pid, "Mediator.get_job()")
         store = self._engine.store
         try:
             job = store.get(job_id)
@@ -375,7 +374,7 @@ class Mediator:
             waits for the first to end, and returns what it did.
         """
         timeout = wait_bound(timeout)  # before admission closes: a bad one changes nothing
-        if os.getpid() != self._pid:  # a forked child: the parent's engine and store stay
+        if os.getpid() != self._engine.pid:  # a forked child: the parent's engine and store stay
             logger.warning("shutdown() in a child process forked after the Mediator was made")
             return False
         refuse_from_task(self._engine)  # before the lock: that shutdown may wait for it
@@ -430,7 +429,7 @@ class Mediator:
         self.shutdown(drain=exc_type is None)
 
     def _ask(self, message: Any, call: str) -> Any:
-        refuse_in_fork(self._pid, call)
+        refuse_in_fork(self._engine.pid, call)
         if not self._scheduler.is_alive():
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)

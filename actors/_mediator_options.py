@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from typing import Any
 
 from actors._engine import job_log, logger
@@ -193,22 +192,3 @@ def hold_store(store: Any, gate: Any) -> None:
     """Mark ``store`` as serving the Mediator whose admission is ``gate`` (until it closes)."""
     with contextlib.suppress(AttributeError):  # a store with __slots__ goes unmarked
         store._mediator_gate = gate
-
-
-def refuse_in_fork(made_in: int, call: str) -> None:
-    """``EngineStoppedError`` when this is not the process that made the Mediator (a fork).
-
-    A fork copies only the thread that forked: the engine's actors do not run in the
-    child, and the store's connections are the parent's (SQLite forbids using one across
-    a fork: it can corrupt the file). A child's case was admitted, never run, written
-    through the parent's connection, and given the id the parent would make next.
-    """
-    here = os.getpid()
-    if here != made_in:
-        msg = (
-            f"{call} was called in process {here}, a child forked from process {made_in}, "
-            "which made this Mediator: a fork copies only the thread that forked, so its "
-            "engine does not run here, and its store's connections are the parent's; make a "
-            "Mediator in the child, after the fork (a server's post-fork or lifespan hook)"
-        )
-        raise EngineStoppedError(msg)

@@ -22,17 +22,30 @@ import pytest
 from bounds import TIMEOUT
 from flows import setter
 
-from actors import EngineStoppedError, JobState, Mediator, Sequential, Workflow
+from actors import (
+    EngineStoppedError,
+    JobState,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    Workflow,
+)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
 
 FLOW = Workflow("w", [Sequential("a", setter("a"))], "a")
+PARKS = Workflow(
+    "parks",
+    [RequestReaction("ask", send=lambda data, ctx: None, on_reply=lambda data, reply: None)],
+    "ask",
+)
 
 
-def _in_child(mediator: Mediator) -> dict[str, Any]:
+def _in_child(mediator: Mediator, parked: Any) -> dict[str, Any]:
     """What the child's calls did: each one's error, and what shutdown() answered."""
     said: dict[str, Any] = {}
     for call, run in [
+        ("result", lambda: parked.result(timeout=TIMEOUT)),
         ("schedule", lambda: mediator.schedule("w", {})),
         ("schedule_many", lambda: mediator.schedule_many("w", [{}])),
         ("stats", mediator.stats),
@@ -53,13 +66,14 @@ def _in_child(mediator: Mediator) -> dict[str, Any]:
 def test_a_mediator_used_in_a_forked_child_refuses_and_the_parent_s_goes_on(
     tmp_path: Path,
 ) -> None:
-    with Mediator([FLOW], store=f"sqlite:///{tmp_path / 'jobs.db'}") as m:
+    with Mediator([FLOW, PARKS], store=f"sqlite:///{tmp_path / 'jobs.db'}") as m:
         assert m.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE
+        parked = m.schedule("parks", {})  # waits for an event: unfinished in the child too
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: report, and leave without running the parent's atexit
             try:
-                os.write(write, json.dumps(_in_child(m)).encode())
+                os.write(write, json.dumps(_in_child(m, parked)).encode())
             finally:
                 os._exit(0)
         os.close(write)
@@ -72,9 +86,10 @@ def test_a_mediator_used_in_a_forked_child_refuses_and_the_parent_s_goes_on(
             if not os.waitpid(pid, os.WNOHANG)[0]:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-        for call in ("schedule", "schedule_many", "stats", "cancel", "get_job"):
+        for call in ("result", "schedule", "schedule_many", "stats", "cancel", "get_job"):
             assert f"a child forked from process {os.getpid()}" in said[call], call
         assert said["shutdown"] is False
         handles = [m.schedule("w", {}) for _ in range(3)]  # no id the child made
         assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
         assert m.stats().done == 4
+        m.cancel(parked.job_id)
