@@ -107,19 +107,18 @@ def user_error(exc: BaseException) -> bool:
     """Whether ``exc``, raised by a user's callable, is that callable's failure.
 
     The callables are a task, ``send``, a merge, a spec, an ids factory, a hook and a
-    tracer. Every exception is, ``BaseException`` subclasses too: ``sys.exit()``'s
-    ``SystemExit``, a ``KeyboardInterrupt`` or ``GeneratorExit`` raised by hand,
-    asyncio's ``CancelledError``, a library's own. None of them is a way to stop a
-    process from an actor's thread: pykka takes any of them there for a fatal error and
-    stops every actor of the process, the application's own included, and the case's
-    next start did it again. Not: the engine's own stops (``StepCutShort``, the
-    harness's, which keep its actors), and a ``KeyboardInterrupt`` on the main thread,
-    the user's Ctrl-C (the harness runs tasks there, a producer its ids factory).
+    tracer. Every exception is, and ``sys.exit()``'s ``SystemExit``. So is any other
+    ``BaseException`` on an engine's thread (a ``KeyboardInterrupt`` or ``GeneratorExit``
+    raised by hand, asyncio's ``CancelledError``, a library's own): pykka takes one
+    there for a fatal error and stops every actor of the process, the application's own
+    included, and the case's next start did it again. Not the engine's own stops
+    (``StepCutShort``, the harness's, which keep its actors), nor one on the main thread,
+    which is its caller's to handle: a Ctrl-C, or a test framework's stop
+    (``pytest.fail()``, Hypothesis's end of data) under the harness, which runs tasks
+    there, as a producer runs its ids factory.
     """
     if isinstance(exc, Exception | SystemExit):
         return True
     if isinstance(exc, StepCutShort) or getattr(exc, "keeps_actors", False):
         return False
-    return not (
-        isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()
-    )
+    return threading.current_thread() is not threading.main_thread()

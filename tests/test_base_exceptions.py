@@ -4,8 +4,8 @@ pykka takes any ``BaseException`` on an actor's thread for a fatal error and sto
 actor of the process. A task raising ``KeyboardInterrupt``, ``GeneratorExit``, asyncio's
 ``CancelledError`` (a ``BaseException``) or a library's own stopped the engine and the
 application's actors, with nothing logged above DEBUG; the case, left as last saved,
-did it again at every start. Only a ``KeyboardInterrupt`` on the main thread (the
-user's Ctrl-C, where the harness runs tasks) still stops what runs.
+did it again at every start. On the main thread one still stops what runs: a Ctrl-C,
+or a test framework's stop under the harness, which runs tasks there.
 """
 
 from __future__ import annotations
@@ -60,18 +60,23 @@ def test_a_base_exception_in_a_task_faults_its_job_and_every_actor_goes_on(error
         till.stop()
 
 
-def test_keyboard_interrupt_on_the_main_thread_still_stops_a_harness_run():
-    """The harness runs tasks on the test's thread: Ctrl-C there stops the run."""
+@pytest.mark.parametrize("error", [KeyboardInterrupt, LibraryStop], ids=lambda e: e.__name__)
+def test_a_base_exception_on_the_main_thread_still_stops_a_harness_run(error):
+    """Under the harness, which runs tasks on the test's thread, it stops the run.
+
+    A Ctrl-C there, or a test framework's stop (``pytest.fail()``, Hypothesis's end of
+    data), is the test's, not the job's failure.
+    """
     assert threading.current_thread() is threading.main_thread()
 
     def interrupted(data):
-        raise KeyboardInterrupt
+        raise error
 
-    flow = Workflow("ctrl_c", [Sequential("a", interrupted)], "a")
+    flow = Workflow("stops", [Sequential("a", interrupted)], "a")
     harness = Harness([flow], seed=1)
     try:
-        harness.schedule("ctrl_c", {})
-        with pytest.raises(KeyboardInterrupt):
+        harness.schedule("stops", {})
+        with pytest.raises(error):
             harness.run_until_quiescent()
     finally:
         harness.close()
