@@ -13,6 +13,7 @@ __all__ = ["Alarm", "Clock", "SystemClock"]
 # The alarm's thread looks at the wall clock at least this often: the clock can step (an
 # NTP correction, a machine resumed from sleep) while a timed wait counts the time slept.
 _LOOK_EVERY = 1.0
+_JOIN_TIMEOUT = 5.0  # how long close() waits for the alarm's thread to end
 
 
 class Alarm(Protocol):
@@ -77,6 +78,10 @@ class _ThreadAlarm:
         with self._cond:
             self._closed = True
             self._cond.notify()
+        # Gone once this returns, so a shutdown() leaves no thread of the engine behind;
+        # its callback (a tell) never blocks, so the join is short.
+        if threading.current_thread() is not self._thread:
+            self._thread.join(_JOIN_TIMEOUT)
 
     def _loop(self) -> None:
         seen = -math.inf  # the latest time read: one before it means the clock stepped back

@@ -139,3 +139,21 @@ def test_a_worker_renews_its_leases_after_the_clock_steps_back(
         offset[0] = -HOUR
         wait_until(lambda: expiry() < real() - HOUR / 2, "a lease renewal after the step")
         assert mediator.receive_event("a1/ask") is EventOutcome.DELIVERED
+
+
+def test_a_closed_alarm_s_thread_has_ended_when_close_returns() -> None:
+    """A shutdown() that returned left the alarm's thread behind, now and then."""
+    entered = threading.Event()
+    holding = threading.Event()  # never set: the ring holds the alarm's thread a while
+
+    def ring() -> None:
+        entered.set()
+        holding.wait(0.5)
+
+    before = set(threading.enumerate())
+    alarm = SystemClock().alarm(ring)
+    (its_thread,) = set(threading.enumerate()) - before
+    alarm.set(0.0)  # due at once
+    assert entered.wait(TIMEOUT)
+    alarm.close()  # while the ring still runs
+    assert not its_thread.is_alive()
