@@ -203,5 +203,11 @@ class VirtualClock:
             self._now = max(self._now, when)
             return self._now
 
+    def _jump_past(self, alarm: object, until: float) -> None:
+        """Jump to ``until``, past ``alarm`` (which then rings), or to an earlier other alarm."""
+        with self._lock:
+            others = [a.when for a in self._alarms if a is not alarm and a.when is not None]
+            self._now = max(self._now, min([until, *others]))
+
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now!r}, alarms set={len(self._alarms)})"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import Runner
 from actors._scheduler import Scheduler
+from actors._timekeeper import POLL
 from actors.stores import MemoryStore
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from actors._admission import AdmissionGate
     from actors._admit import Admissions
     from actors._channel import WorkChannel
+    from actors._clock import Alarm
     from actors._engine import EngineConfig
     from actors._mediator import Mediator
     from actors._scheduler_view import SchedulerView
@@ -159,6 +161,33 @@ class Probe:
         pending = list(view.timers())
         if len(pending) != 1 or pending[0] in view.jobs:
             return False
+        return self._all_held(view)
+
+    def past_polls(self) -> tuple[Alarm, float] | None:
+        """The Scheduler's alarm and its earliest job timer, when polls alone come before it.
+
+        As for ``only_polling``: when every unfinished job is already this engine's, the
+        polls due before the timer could take nothing, so the clock may jump past them
+        to it (the last of them rings then, with the timer, and renews the leases).
+        Jumping from poll to poll instead took three actions a second: a day's ``Wait``
+        on SQLite ran into ``max_steps``.
+        """
+        view = self.view()
+        scheduler = self._scheduler
+        if view is None or scheduler is None or not self.store.shared:
+            return None
+        pending = iter(view.timers().items())  # earliest first
+        first = next(pending, None)
+        alarm = scheduler._alarm
+        if first is None or first[0] != POLL or alarm is None:
+            return None
+        due = next((when for job_id, when in pending if job_id != POLL), None)
+        if due is None or not self._all_held(view):
+            return None
+        return alarm, due
+
+    def _all_held(self, view: SchedulerView) -> bool:
+        """Whether every unfinished job in the store is held by this engine."""
         held = set(view.jobs) | set(self.channel.running)
         held.update(j.id for j in self.channel._ready)
         held.update(j.id for j in self.gate._queue)
