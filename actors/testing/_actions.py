@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Actions"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE = range(7)
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
 _Option = tuple[int, Any]
 
 
@@ -210,6 +210,9 @@ class Actions:
         elif kind == _WRITE:
             writer: ScheduledWriter = target
             writer.write()
+        elif kind == _CALL:
+            _, _, fn = self._at.pop(0)
+            fn()
         else:
             past = self.probe.past_polls()
             if past is None:
@@ -292,6 +295,10 @@ class Actions:
         here = cell.name  # the paused runner, e.g. runner-0#2
         while True:
             options = self._options(nested=True)
+            if self._at and self._at[0][0] <= self.actions:
+                # A call h.at() made due may come while the runner is between two steps,
+                # as a webhook's thread may: before the step that reads what it writes.
+                options.append((_CALL, None))
             if not options:
                 choice = 0
             elif self._pick is not None:

@@ -262,7 +262,9 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         """Call ``fn()`` once ``action`` actions have run (sooner if everything goes quiet).
 
         How a scenario schedules outside activity (a producer, a cancel, an event) to
-        interleave with the engine's own deliveries.
+        interleave with the engine's own deliveries. A call due while a runner is between
+        two steps of one delivery may be made there, as the chooser picks, as another
+        thread's could.
         """
         need_count(action, "Harness.at(action, fn): action")
         need_callable(fn, "Harness.at(action, fn): fn")

@@ -6,10 +6,13 @@ check that fails on the bug.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from actors import (
     DeferredChoice,
@@ -18,10 +21,11 @@ from actors import (
     JobState,
     Sequential,
     Spec,
+    StepContext,
     Wait,
     Workflow,
 )
-from actors.testing import EventFault, FaultPlan, Harness, VirtualClock
+from actors.testing import EventFault, FaultPlan, Harness, InvariantViolation, VirtualClock
 
 MONTH = 30 * 86400
 
@@ -123,3 +127,64 @@ def test_a_task_that_reads_the_engine_s_clock_sees_the_month_pass(seed: int) -> 
         h.schedule("judge", {})
         (job,) = h.finish()
     assert job.data["late"] is True
+
+
+# A checkout whose task asks "has the payment arrived?" of a dict the payment webhook
+# writes, instead of waiting on the event. A payment that lands after the check and
+# before the job waits at "wait_pay" is answered UNKNOWN, and the paid order expires.
+HOUR = 3600.0
+payments: dict[str, bool] = {}
+
+
+def check_payment(data: dict[str, Any], ctx: StepContext) -> None:
+    data["paid"] = payments.get(ctx.job_id, False)  # shared state, not the case's data
+
+
+checkout = Workflow("checkout", start="reserve", steps=[
+    Sequential("reserve", lambda d: d.update(reserved=True), next="check"),
+    Sequential("check", check_payment, next="paid?"),
+    ExclusiveChoice("paid?", Spec(lambda d: d["paid"], "paid"), "ship", "wait_pay"),
+    DeferredChoice("wait_pay", events={"paid": "ship"}, timeout=HOUR, on_timeout="expire"),
+    Sequential("ship", lambda d: d.update(outcome="shipped")),
+    Sequential("expire", lambda d: d.update(outcome="expired")),
+])  # fmt: skip
+
+
+def pay_during_checkout(pay_at: int, data: Any) -> None:
+    payments.clear()
+    paid_at: list[float] = []
+    with Harness([checkout], data=data, runners=1) as h:
+        h.schedule("checkout", {}, job_id="o1")
+
+        def webhook() -> None:  # the payment provider's callback, on its own thread
+            paid_at.append(h.clock.now())
+            payments["o1"] = True
+            h.receive_event("o1/wait_pay/paid", {"amount": 30})
+
+        h.at(pay_at, webhook)
+        (job,) = h.finish()
+        if paid_at[0] < HOUR and job.data["outcome"] != "shipped":
+            h.fail(f"paid at t={paid_at[0]}, and the order {job.data['outcome']}")
+
+
+def test_a_payment_landing_between_the_check_and_the_wait_is_found() -> None:
+    # The webhook's h.at() call may come while the runner is between two steps of one
+    # delivery, as its thread could: after "check" read the dict, before the park.
+    @settings(
+        max_examples=300,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(pay_at=st.integers(0, 12), data=st.data())
+    def search(pay_at: int, data: Any) -> None:
+        pay_during_checkout(pay_at, data)
+
+    with pytest.raises(InvariantViolation) as failure:
+        search()
+    report = str(failure.value)
+    assert report.startswith("paid at t=0.0, and the order expired")
+    assert re.search(r"pause +o1 +before '(paid\?|wait_pay)'", report)
+    assert "o1/wait_pay/paid -> unknown" in report
