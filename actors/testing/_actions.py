@@ -36,6 +36,7 @@ __all__ = ["Actions"]
 
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
 _Option = tuple[int, Any]
+_PLAIN = "plain"  # a jump to the next alarm, polls included (a runner is between steps)
 
 
 def _label(option: _Option) -> str:
@@ -123,17 +124,27 @@ class Actions:
         writer = self.writer
         if writer is not None and writer.queued:
             options.append((_WRITE, writer))
-        if options or nested:
+        if nested:
+            # The runner's step may take as long as it likes: time may pass meanwhile
+            # (the next alarm's time, not past a poll: that would lapse its leases).
+            if not options and self._may_jump():
+                options.append((_JUMP, _PLAIN))
+            return options
+        if options:
             return options
         options = [(_EVENT, h) for h in held]
-        if (
+        if self._may_jump():
+            options.append((_JUMP, None))
+        return options
+
+    def _may_jump(self) -> bool:
+        """Whether the clock may jump to its next alarm (none is due yet)."""
+        return (
             self.clock.autojump
             and not self._frozen
             and self.clock.next_alarm() is not None
             and not self.probe.only_polling()
-        ):
-            options.append((_JUMP, None))
-        return options
+        )
 
     def _step(self, pick: int | None = None) -> bool:
         # What step() does, for callers that know the harness is open (the run loop,
@@ -214,7 +225,7 @@ class Actions:
             _, _, fn = self._at.pop(0)
             fn()
         else:
-            past = self.probe.past_polls()
+            past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:
                 self.clock.jump()
             else:

@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from actors import (
     DeferredChoice,
+    Discriminator,
     EventOutcome,
     ExclusiveChoice,
     JobState,
+    ParallelSplit,
     Sequential,
     Spec,
     StepContext,
@@ -167,17 +169,20 @@ def pay_during_checkout(pay_at: int, data: Any) -> None:
             h.fail(f"paid at t={paid_at[0]}, and the order {job.data['outcome']}")
 
 
+SEARCH = settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,  # the same search on every run
+    phases=[Phase.generate, Phase.shrink],
+    suppress_health_check=list(HealthCheck),
+)
+
+
 def test_a_payment_landing_between_the_check_and_the_wait_is_found() -> None:
     # The webhook's h.at() call may come while the runner is between two steps of one
     # delivery, as its thread could: after "check" read the dict, before the park.
-    @settings(
-        max_examples=300,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
+    @SEARCH
     @given(pay_at=st.integers(0, 12), data=st.data())
     def search(pay_at: int, data: Any) -> None:
         pay_during_checkout(pay_at, data)
@@ -188,3 +193,40 @@ def test_a_payment_landing_between_the_check_and_the_wait_is_found() -> None:
     assert report.startswith("paid at t=0.0, and the order expired")
     assert re.search(r"pause +o1 +before '(paid\?|wait_pay)'", report)
     assert "o1/wait_pay/paid -> unknown" in report
+
+
+# A fetch with a deadline: the work (fetch, then store) races a 30 s timer that aborts,
+# and a Discriminator takes the first. "store" assumes the deadline cannot fire once
+# "fetch" is done; but a slow fetch outlasts it, and the abort runs before the store.
+effects: list[str] = []
+
+deadline_flow = Workflow("fetch", start="split", steps=[
+    ParallelSplit("split", branches=["fetch", "deadline"]),
+    Sequential("fetch", lambda d: effects.append("fetched"), next="store"),
+    Sequential("store", lambda d: effects.append("stored"), next="join"),
+    Wait("deadline", duration=30, next="abort"),
+    Sequential("abort", lambda d: effects.append("aborted"), next="join"),
+    Discriminator("join", next="end"),
+    Sequential("end", lambda d: None),
+])  # fmt: skip
+
+
+def test_a_timer_that_fires_while_a_step_runs_is_found() -> None:
+    # Virtual time may pass while a runner is between two steps (its step may be slow):
+    # the deadline's timer rings, and "abort" runs before "store".
+    @SEARCH
+    @given(runners=st.integers(1, 3), data=st.data())
+    def search(runners: int, data: Any) -> None:
+        effects.clear()
+        with Harness([deadline_flow], data=data, runners=runners) as h:
+            h.schedule("fetch", {})
+            h.finish()
+            if [e for e in effects if e != "fetched"] == ["aborted", "stored"]:
+                h.fail(f"stored after the abort: {effects}")
+
+    with pytest.raises(InvariantViolation) as failure:
+        search()
+    report = str(failure.value)
+    assert report.startswith("stored after the abort: ['fetched', 'aborted', 'stored']")
+    assert re.search(r"pause +j\d +before 'store'", report)
+    assert re.search(r"clock +jump +t=30\.0", report)
