@@ -76,6 +76,7 @@ class Actions:
     _chooser: Chooser
     _pick: Callable[[Sequence[str]], int] | None
     _at: list[tuple[int, int, Callable[[], Any]]]
+    _call_error: Exception | None
     failure: BaseException | None
     _after: Callable[[], None]  # Checking's, after every action (later in the harness's bases)
 
@@ -173,6 +174,10 @@ class Actions:
             self._fail(Livelock, str(spin))
         finally:
             self._depth -= 1
+        error, self._call_error = self._call_error, None
+        if error is not None:  # an h.at() call raised while a runner was between steps
+            self.runtime.failures = [f for f in self.runtime.failures if f[1] is not error]
+            raise error
         if self.failure is not None and self.failure is not failure:
             # Found during this action but caught on its way out (a task that asked an
             # actor and got Deadlock, say): the run fails all the same, never the job.
@@ -223,7 +228,13 @@ class Actions:
             writer.write()
         elif kind == _CALL:
             _, _, fn = self._at.pop(0)
-            fn()
+            try:
+                fn()
+            except Exception as exc:
+                # Made inside a runner's delivery: its error is the test's, which the
+                # runner must not take for its own failure (see _step).
+                self._call_error = exc
+                raise
         else:
             past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:

@@ -185,6 +185,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         self._frozen = False  # run_until_quiescent(advance_time=False): no clock jumps
         self._at: list[tuple[int, int, Callable[[], Any]]] = []
         self._at_seq = itertools.count()
+        self._call_error: Exception | None = None  # what an h.at() call raised mid-delivery
         self._owned_store = isinstance(store, str)  # opened here from a URL: closed here
         if isinstance(store, str):
             store = open_store(store)

@@ -230,3 +230,34 @@ def test_a_timer_that_fires_while_a_step_runs_is_found() -> None:
     assert report.startswith("stored after the abort: ['fetched', 'aborted', 'stored']")
     assert re.search(r"pause +j\d +before 'store'", report)
     assert re.search(r"clock +jump +t=30\.0", report)
+
+
+def test_a_call_that_raises_while_a_runner_is_between_steps_fails_the_test_as_itself() -> None:
+    # The webhook's own check fails where h.at() made it, a runner's pause included: the
+    # test gets its AssertionError, not the runner's failure taken for an engine bug.
+    three = Workflow("three", start="a", steps=[
+        Sequential("a", lambda d: None, next="b"),
+        Sequential("b", lambda d: None, next="c"),
+        Sequential("c", lambda d: None),
+    ])  # fmt: skip
+
+    def webhook() -> None:
+        raise AssertionError("the webhook's own check failed")
+
+    harnesses: list[Harness] = []
+
+    def run(seed: int) -> None:
+        with Harness([three], seed=seed) as h:
+            harnesses.append(h)
+            h.schedule("three", {})
+            h.at(4, webhook)
+            h.finish()
+
+    nested = 0
+    for seed in range(40):
+        with pytest.raises(AssertionError) as failure:
+            run(seed)
+        assert str(failure.value).startswith("the webhook's own check failed"), seed
+        assert type(failure.value) is AssertionError
+        nested += any(entry.action == "pause" for entry in harnesses[-1].trace)
+    assert nested  # some seeds made the call while the runner was between two steps
