@@ -248,8 +248,8 @@ class FaultInjector:
     """Steps runners were about to run so far."""
     events: int = 0
     """Calls of ``Harness.receive_event`` so far."""
-    armed: dict[int, tuple[bool, CrashPoint]] = field(default_factory=dict)
-    """Runner index -> (lease, point) of a crash at its next step."""
+    armed: dict[int, tuple[bool, CrashPoint, int]] = field(default_factory=dict)
+    """Runner index -> (lease, point, steps to run first) of a crash armed by hand."""
     runners: int | None = None
     """How many runners the engine has (a stall of another runner never happens)."""
     _told: dict[str, int] = field(default_factory=dict)
@@ -263,8 +263,11 @@ class FaultInjector:
         self.steps += 1
         crash = self._crash_at.get(self.steps)
         if crash is None and runner in self.armed:
-            lease, point = self.armed.pop(runner)
-            crash = Crash(self.steps, lease=lease, point=point)
+            lease, point, after = self.armed.pop(runner)
+            if after:
+                self.armed[runner] = (lease, point, after - 1)
+            else:
+                crash = Crash(self.steps, lease=lease, point=point)
         return crash
 
     def unfired(self) -> list[str]:
@@ -273,7 +276,10 @@ class FaultInjector:
         With ``runners`` known, also the stalls of runners the engine does not have.
         """
         late = [c.describe() for c in self.plan.crashes if c.at_step > self.steps]
-        armed = [f"runner {i}'s {point} crash (armed)" for i, (_, point) in self.armed.items()]
+        armed = [
+            f"runner {i}'s {point} crash (armed{f', {after} step(s) on' if after else ''})"
+            for i, (_, point, after) in self.armed.items()
+        ]
         absent = [
             f"stall runner {s.runner} (the engine has {self.runners} runner(s): never happens)"
             for s in self.plan.stalls

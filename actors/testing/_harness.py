@@ -289,17 +289,25 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
 
     @while_open
     def crash_runner(
-        self, index: int, *, lease: bool = False, point: CrashPoint = "before_step"
+        self,
+        index: int,
+        *,
+        lease: bool = False,
+        point: CrashPoint = "before_step",
+        after: int = 0,
     ) -> None:
         """Crash runner ``index`` at the next step it runs (``lease``: report it as expired).
 
         ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
         task ran, its save is not stored), ``"stalled"`` (stalled past its lease; it
         wakes later and runs the step's task again) or ``"in_group"`` (the group holding
-        its slice is lost before it is stored; ``commit="group"`` only).
+        its slice is lost before it is stored; ``commit="group"`` only). ``after``: let
+        the runner run that many steps first, so the crash can hit a step that never
+        starts a delivery (one that always runs right after another).
         """
         check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
-        self.faults.armed[index] = (lease, point)
+        need_count(after, "crash_runner(after)")
+        self.faults.armed[index] = (lease, point, after)
 
     @while_open
     def advance(self, seconds: float) -> int:

@@ -167,10 +167,16 @@ class MediatorMachine(RuleBasedStateMachine):
         runner=st.integers(0, 7),
         lease=st.booleans(),
         point=st.runner().flatmap(lambda machine: st.sampled_from(machine._points())),
+        after=st.integers(0, 3),
     )
-    def crash_runner(self, runner: int, lease: bool, point: CrashPoint) -> None:
-        """Crash a runner (or expire its lease) at the next step it runs, at ``point``."""
-        self.harness.crash_runner(runner % self.harness.runners, lease=lease, point=point)
+    def crash_runner(self, runner: int, lease: bool, point: CrashPoint, after: int) -> None:
+        """Crash a runner (or expire its lease) ``after`` steps on, at ``point``.
+
+        Not only at its next step, the first of a delivery: a step that always runs right
+        after another is reached too.
+        """
+        runner %= self.harness.runners
+        self.harness.crash_runner(runner, lease=lease, point=point, after=after)
 
     def _points(self) -> Sequence[CrashPoint]:
         # "in_group" only where a writer stores groups: elsewhere the harness refuses it.

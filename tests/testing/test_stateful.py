@@ -238,3 +238,35 @@ def test_the_machine_crashes_where_a_save_is_lost_and_finds_a_repeated_charge():
     assert "point='before_save'" in program or "point='stalled'" in program, program
     with pytest.raises(AssertionError):
         exec(program, {"PayMachine": PayMachine})
+
+
+CHECK_THEN_PAY = Workflow("pay", start="check", steps=[
+    Sequential("check", note("check"), next="charge"),  # "charge" never starts a delivery
+    Sequential("charge", _charge),
+])  # fmt: skip
+
+
+class SecondStepPayMachine(PayMachine):
+    workflows = (CHECK_THEN_PAY,)
+
+
+def test_the_machine_crashes_inside_a_delivery_and_finds_a_repeated_charge_in_its_second_step():
+    # A runner's next step is the first of its next delivery: the rule also crashes it a
+    # few steps on, so a charge that always runs right after another step is reached too.
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(
+            SecondStepPayMachine,
+            settings=settings(
+                max_examples=300, stateful_step_count=10, deadline=None, database=None,
+                derandomize=True, report_multiple_bugs=False,
+                phases=[Phase.generate, Phase.shrink],
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )  # fmt: skip
+    notes = getattr(info.value, "__notes__", [])
+    program = "\n".join(
+        line for note in notes for line in note.splitlines() if line.startswith("state")
+    )
+    assert "after=1" in program, program
+    with pytest.raises(AssertionError):
+        exec(program, {"SecondStepPayMachine": SecondStepPayMachine})
