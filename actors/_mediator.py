@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from actors._admit import Admissions
 from actors._cases import shown_id
 from actors._clock import Clock, SystemClock
 from actors._copy import copy_data
-from actors._engine import EngineConfig, job_log, logger
+from actors._engine import EngineConfig, logger
 from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
 from actors._fork import refuse_in_fork
 from actors._hook_guards import guarded, guarded_tracer
@@ -34,9 +33,9 @@ from actors._mediator_options import (
 from actors._mediator_start import take_unfinished
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime, ThreadingRuntime
-from actors._scheduler import GetRunners, Scheduler
+from actors._scheduler import Scheduler
 from actors._served import deliver_unserved
-from actors._shutdown import refuse_from_task, refuse_on_scheduler, stop_engine
+from actors._shutdown import drain_and_stop, refuse_from_task, refuse_on_scheduler
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Request
@@ -390,31 +389,8 @@ class Mediator:
                     _gc_pace.release()
 
     def _shutdown(self, drain: bool, timeout: float | None) -> bool:
-        # The gate first: a task's schedule() refused from here on finds admission closed,
-        # which tells its runner the step was cut short by the stop, not failed.
-        self._engine.gate.close()
-        self._closed = True
-        drained = False
-        if drain and self._scheduler.is_alive():
-            try:
-                began = time.monotonic()
-                inner = self._scheduler.ask(m.Drain(), timeout=timeout)
-                left = None if timeout is None else max(0.0, began + timeout - time.monotonic())
-                inner.get(timeout=left)  # the ask's wait and this one share the timeout
-                drained = True
-            except pykka.Timeout:
-                logger.warning(
-                    "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
-                )
-            except pykka.ActorDeadError:
-                pass
-        self._engine.stop.set()
-        runners: list[pykka.ActorRef[Any]] = []
-        # With stop set, no runner is restarted after this answer: these are all of them.
-        with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-            runners = self._scheduler.ask(GetRunners(), block=True, timeout=timeout)
-        stopped = stop_engine(self._engine, self._scheduler, runners, timeout)
-        self._drained = drained and stopped
+        self._closed = True  # with the gate, which drain_and_stop closes first
+        self._drained = drain_and_stop(self._engine, self._scheduler, drain, timeout)
         return self._drained
 
     def __enter__(self) -> Mediator:

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors import messages as m
 from actors._engine import delivering, job_log, logger
 from actors._errors import StoreError
+from actors._scheduler_routes import GetRunners
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
 
-__all__ = ["refuse_from_task", "refuse_on_scheduler", "stop_engine"]
+__all__ = ["drain_and_stop", "refuse_from_task", "refuse_on_scheduler", "stop_engine"]
 
 
 def refuse_from_task(engine: EngineConfig) -> None:
@@ -55,6 +57,39 @@ def refuse_on_scheduler(engine: EngineConfig, call: str) -> None:
             "make it from another thread, e.g. threading.Thread(target=...).start()"
         )
         raise RuntimeError(msg)
+
+
+def drain_and_stop(
+    engine: EngineConfig, scheduler: pykka.ActorRef[Any], drain: bool, timeout: float | None
+) -> bool:
+    """Close admission, drain if asked (within ``timeout``), stop every actor, close the store.
+
+    Whether the engine was drained: the drain ended in time and every actor stopped.
+    """
+    # The gate first: a task's schedule() refused from here on finds admission closed,
+    # which tells its runner the step was cut short by the stop, not failed.
+    engine.gate.close()
+    drained = False
+    if drain and scheduler.is_alive():
+        try:
+            began = time.monotonic()
+            inner = scheduler.ask(m.Drain(), timeout=timeout)
+            left = None if timeout is None else max(0.0, began + timeout - time.monotonic())
+            inner.get(timeout=left)  # the ask's wait and this one share the timeout
+            drained = True
+        except pykka.Timeout:
+            logger.warning(
+                "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
+            )
+        except pykka.ActorDeadError:
+            pass
+    engine.stop.set()
+    runners: list[pykka.ActorRef[Any]] = []
+    # With stop set, no runner is restarted after this answer: these are all of them.
+    with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+        runners = scheduler.ask(GetRunners(), block=True, timeout=timeout)
+    stopped = stop_engine(engine, scheduler, runners, timeout)
+    return drained and stopped
 
 
 def stop_engine(
