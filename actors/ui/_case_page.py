@@ -82,18 +82,25 @@ def _labels(jobs: list[JobRow]) -> dict[str, str]:
 
     A nested split's branches share their indexes ("branch 3" under each parent): the
     path of indexes from the case tells them apart. A job whose parent is not among
-    ``jobs`` (pruned) is named by its own index.
+    ``jobs`` (pruned) is named by its own index, and so is the job where a cycle of
+    parents closes (damaged rows: a job its own parent, say).
     """
     by_id = {job.id: job for job in jobs}
     paths: dict[str, str] = {}
     for job in jobs:
         # Up to the first ancestor named already (or the root), with a list, not
-        # recursion: a case nests as deep as its splits.
+        # recursion: a case nests as deep as its splits. A job met twice ends the walk,
+        # which a cycle of parents would make endless.
         chain: list[JobRow] = []
+        met: set[str] = set()
         at: JobRow | None = job
-        while at is not None and at.id not in paths and at.parent_id is not None:
+        while at is not None and at.id not in paths and (parent := at.parent_id) is not None:
+            if at.id in met:
+                at = None
+                break
+            met.add(at.id)
             chain.append(at)
-            at = by_id.get(at.parent_id)
+            at = by_id.get(parent)
         above = paths.get(at.id, "") if at is not None else ""
         for link in reversed(chain):
             above = f"{above}.{link.branch_index}" if above else str(link.branch_index)

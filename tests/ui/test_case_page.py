@@ -101,3 +101,39 @@ def test_a_cancel_waiting_for_its_running_step_is_not_shown_as_a_failure(tmp_pat
         go_on.set()
         worker.shutdown(drain=False)
         store.close()
+
+
+def test_a_case_whose_parents_form_a_cycle_is_shown(tmp_path):
+    """Damaged rows whose parents lead back to themselves: the page read them forever.
+
+    Naming a branch walks up its parents; a job its own parent, or two jobs each the
+    other's, kept the page's read spinning (and each refresh started another).
+    """
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'cycle.db'}"
+    worker = Mediator([NESTED], runners=2, store=url)
+    try:
+        worker.schedule("nested", {}, job_id="n-1").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "cycle.db") as db:
+        leaves = [row[0] for row in db.execute("SELECT id FROM jobs WHERE step = 'leaf'")]
+        inner = [row[0] for row in db.execute("SELECT id FROM jobs WHERE step = 'inner'")]
+        db.execute("UPDATE jobs SET parent_id = id WHERE id = ?", (leaves[0],))
+        db.execute("UPDATE jobs SET parent_id = ? WHERE id = ?", (leaves[0], inner[0]))
+    store = open_store(url)
+    answers: list[int] = []
+    try:
+        web = TestClient(create_app(store, [NESTED]), base_url=LOCAL)
+        reader = threading.Thread(
+            target=lambda: answers.extend(
+                web.get(page).status_code for page in ("/cases/n-1", "/live/cases/n-1")
+            ),
+            daemon=True,  # left spinning when the page never answers
+        )
+        reader.start()
+        reader.join(TIMEOUT)
+        assert answers == [200, 200], "the case page did not answer"
+    finally:
+        store.close()
