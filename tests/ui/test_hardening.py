@@ -183,6 +183,14 @@ def test_credential_keys_are_masked(key):
     assert shown is not None and "hunter2" not in shown and "kept" in shown
 
 
+def test_credential_keys_are_masked_in_data_that_is_not_json():
+    """A damaged or cut row's data is shown as text: its credentials were shown as stored."""
+    stored = json.dumps({"api_key": "hunter2", "n": {"pwd": 7, "x": "kept"}, "token": "tail-2"})
+    shown = pretty_json(stored[:-4])  # cut inside the last value: no longer JSON
+    assert shown is not None and "kept" in shown, shown
+    assert "hunter2" not in shown and '"pwd": 7' not in shown and "tail" not in shown, shown
+
+
 @pytest.mark.parametrize(
     "text",
     [
