@@ -37,8 +37,8 @@ _MIN_KNOWN = 4
 # of "Se@cr#et/Pass1").
 _CUTS = re.compile(r"[@/?#:\s]+")
 _MAX_CUTS = 8  # beyond, only the stretches between neighbouring cuts and the ends
-# A password piece found inside this word would break the ``password=`` pattern below.
-_PARAM_WORD = "password"
+# A password piece found inside these words would break the ``password=`` pattern below.
+_PARAM_WORD = "sslpassword"
 
 # user:password@ after a scheme: the password runs to the last @ before whitespace or a
 # quote. Found in steps (a regular expression for the whole would backtrack into
@@ -54,9 +54,18 @@ _USERINFO = re.compile(r"(?i)[a-z][a-z0-9+.\-]*://[^\s:/@'\"]*:")  # a URL's sch
 # runs to the end of the parameter: &, #, whitespace, or a quote around the URL (a comma
 # or colon may be part of the password). A value masked already (a remembered password,
 # or an earlier pass) is the mask itself: what follows it (": connection failed") is not
-# the password's and stays.
+# the password's and stays. ``sslpassword`` (the passphrase of the client's key) is a
+# password too, and libpq decodes a URL parameter's name: ``pass%77ord=`` sets one.
+
+
+def _spelled(word: str) -> str:
+    """A pattern of ``word`` with any of its letters percent-encoded (``%77`` for ``w``)."""
+    return "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in word)
+
+
+_PASSWORD_NAME = rf"(?<![\w%])(?:{_spelled('ssl')})?{_spelled('password')}"
 _PASSWORD_PARAM = re.compile(
-    r"(?i)(\bpassword\s*=\s*)("
+    rf"(?i)({_PASSWORD_NAME}\s*=\s*)("
     + re.escape(MASK)
     + r"(?=[^\w%&#\s'\"]*(?:[&#\s'\"]|$))"
     + r"|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^&#\s'\"]*)"
@@ -151,7 +160,7 @@ def mask_secrets(text: str) -> str:
     for secret in sorted(_KNOWN, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
-    if "password" not in text.lower() and "@" not in text:
+    if "password" not in text.lower() and "@" not in text and "%" not in text:
         return text  # the common case: nothing to look at
     text = _mask_url_passwords(text)
     return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)

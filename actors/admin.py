@@ -228,14 +228,25 @@ class Admin:
         jobs = [found[job_id] for job_id in asked if job_id in found]
         return {job.record.id: info for job, info in zip(jobs, self._infos(jobs), strict=True)}
 
-    def histories(self, job_ids: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+    def histories(
+        self, job_ids: Iterable[str], *, last: int | None = None
+    ) -> dict[str, list[HistoryEntry]]:
         """Several jobs' histories as ``history()`` gives each, read together, by id.
 
         In the order asked; a job the store holds no history of (or no job by that id)
-        has an empty list.
+        has an empty list. ``last``: each job's most recent ``last`` entries only, and
+        only those are read (a job that loops keeps an entry per save).
         """
-        rows = self.store.step_histories(_id_list(job_ids))
-        return {job_id: views.history(job_rows) for job_id, job_rows in rows.items()}
+        if last is not None and last < 0:
+            msg = f"last must be at least 0, got {last}"
+            raise ValueError(msg)
+        ids = _id_list(job_ids)
+        # One row more: an entry's duration runs from the save before it.
+        rows = self.store.step_histories(ids, **({} if last is None else {"last": last + 1}))
+        shown = {job_id: views.history(job_rows) for job_id, job_rows in rows.items()}
+        if last is None:
+            return shown
+        return {job_id: entries[-last:] if last else [] for job_id, entries in shown.items()}
 
     def _stored(self, job_id: str) -> StoredJob:
         # Read as an operator reads: a row that cannot be read is shown FAULTED, and

@@ -195,6 +195,15 @@ def test_masking_covers_urls_query_parameters_and_connection_strings():
     assert mask_secrets("nothing secret here") == "nothing secret here"
 
 
+@pytest.mark.parametrize("name", ["sslpassword", "pass%77ord", "%70assword", "ssl%70assword"])
+def test_a_password_parameter_spelled_otherwise_is_masked(name):
+    """Passwords as libpq reads them: they were shown as given (the dashboard's header)."""
+    password = f"Spelled-{uuid.uuid4().hex[:8]}"  # remembered by no other test
+    url = f"postgresql://u@h/db?sslmode=require&{name}={password}&x=1"
+    assert mask_url(url) == f"postgresql://u@h/db?sslmode=require&{name}=***&x=1"
+    assert password not in mask_secrets(f"host=h {name}={password} dbname=d")
+
+
 def test_masking_stops_at_the_end_of_the_password():
     password = f"{SENTINEL}:end"  # a colon may be part of a password
     url = f"postgresql://h/db?password={password}"

@@ -366,12 +366,16 @@ class Store(abc.ABC):
         found = ((job_id, self.stored_job(job_id)) for job_id in dict.fromkeys(job_ids))
         return {job_id: job for job_id, job in found if job is not None}
 
-    def step_histories(self, job_ids: Sequence[str]) -> dict[str, list[HistoryRow]]:
+    def step_histories(
+        self, job_ids: Sequence[str], *, last: int | None = None
+    ) -> dict[str, list[HistoryRow]]:
         """``step_history`` of each job of ``job_ids``, by id (empty for a job with none).
 
-        The SQL stores read them in one query, not one per job.
+        The SQL stores read them in one query, not one per job, and with ``last`` read
+        only each job's most recent ``last`` entries.
         """
-        return {job_id: self.step_history(job_id) for job_id in job_ids}
+        every = {job_id: self.step_history(job_id) for job_id in job_ids}
+        return every if last is None else {k: v[-last:] if last else [] for k, v in every.items()}
 
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding leases past ``now``."""

@@ -69,18 +69,65 @@ def unpack(rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
     more)``. An entry packed in ``more`` has its row's job, worker and no action. Packed
     entries no save could have written (``more`` edited by hand) are left out and named
     by one entry after the row's own: its row's columns, the reason as its error, and
-    ``UNREADABLE`` as its action. Nothing is raised, and every readable entry is kept.
+    ``UNREADABLE`` as its action. So is a row whose own seq, attempt or times no save
+    writes (SQLite keeps text in any column): an ``UNREADABLE`` entry in its place, with
+    the seq, attempt and time of the job's entry before it (after it, for a first).
+    Nothing is raised, and every readable entry is kept.
     """
     out: list[tuple[Any, ...]] = []
+    last: dict[Any, tuple[Any, ...]] = {}  # each job's latest entry
     for row in rows:
-        out.append(tuple(row[:10]))
+        damaged = _damaged(row)
+        head = tuple(row[:10]) if damaged is None else _stand_in(row, last.get(row[0]), damaged)
+        out.append(head)
         if row[10] is not None:
             why = _unpack_more(row, out)
             if why is not None:
-                why = f"step history row {row[1]}: {why}"
-                out.append((*row[:7], why, UNREADABLE, None))
+                why = f"step history row {head[1]}: {why}"
+                out.append((*head[:7], why, UNREADABLE, None))
+        last[row[0]] = out[-1]
+    _date_stand_ins(out)
     out.sort(key=lambda entry: int(entry[1]))
     return out
+
+
+def _damaged(row: Sequence[Any]) -> str | None:
+    """What in ``row``'s own columns no save writes (text in a number's column), if any."""
+    seq, attempt, at, started = row[1], row[3], row[5], row[9]
+    for name, value, fits in (
+        ("seq", seq, type(seq) is int),
+        ("attempt", attempt, type(attempt) is int),
+        ("at", at, _is_time(at)),
+        ("started", started, started is None or _is_time(started)),
+    ):
+        if not fits:
+            return f"its {name} holds {value!r:.40}"
+    return None
+
+
+def _stand_in(row: Sequence[Any], before: tuple[Any, ...] | None, why: str) -> tuple[Any, ...]:
+    """The ``UNREADABLE`` entry of a damaged row, numbered and dated as ``before``.
+
+    Its time is ``None`` when the job has no entry before it: ``_date_stand_ins`` dates it.
+    """
+    seq, attempt, at = (before[1], before[3], before[5]) if before else (0, 0, None)
+    seq = row[1] if type(row[1]) is int else seq
+    attempt = row[3] if type(row[3]) is int else attempt
+    at = float(row[5]) if _is_time(row[5]) else at
+    step = row[2] if row[2] is None or type(row[2]) is str else None
+    reason = f"step history row {row[1]!r:.40}: {why}"
+    return (row[0], seq, step, attempt, row[4], at, row[6], reason, UNREADABLE, None)
+
+
+def _date_stand_ins(out: list[tuple[Any, ...]]) -> None:
+    """Date each undated stand-in as its job's next entry (or the epoch: the job has none)."""
+    after: dict[Any, float] = {}
+    for i in range(len(out) - 1, -1, -1):
+        entry = out[i]
+        if entry[5] is None:
+            out[i] = (*entry[:5], after.get(entry[0], 0.0), *entry[6:])
+        else:
+            after[entry[0]] = entry[5]
 
 
 def _unpack_more(row: Sequence[Any], out: list[tuple[Any, ...]]) -> str | None:

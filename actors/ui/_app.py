@@ -314,7 +314,8 @@ def create_app(
         workflows: the workflows whose graphs the pages draw; a case of a workflow not
             given is shown without its graph.
         read_only: refuse every action (the buttons are shown disabled).
-        token: when given, every request must carry it (see ``actors.ui``).
+        token: when given, every request must carry it (see ``actors.ui``); an empty
+            one (or only whitespace) is refused with ``ValueError``.
         hosts: the host names requests may be addressed to; ``None`` for any (only with
             a ``token``). Loopback names by default.
         actions: carries out retry, cancel and send-event (the admin API over ``store``
@@ -330,6 +331,11 @@ def create_app(
             "actors.stores.open_store(url), or the Mediator's store"
         )
         raise TypeError(msg)
+    if token is not None and not token.strip():
+        # An empty token is one every request can carry: an empty cookie or "Bearer "
+        # signed in (a token read from an environment variable that is set but empty).
+        msg = f"token={token!r} lets every request in: give a token, or None for none"
+        raise ValueError(msg)
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"
         raise ValueError(msg)

@@ -2,13 +2,15 @@
 
 The case's first ``SHOWN_JOBS`` jobs (one query), their data (one), sums over all its
 jobs (two: see ``read_case``), the admin API's view of the jobs listed (one), and the
-step history of the first ``HISTORY_JOBS`` (one), of which the most recent
-``HISTORY_ENTRIES`` entries are drawn: a split of 100,000 branches costs the page the
-rows it lists and two sums, not a read of every row.
+step history of the first ``HISTORY_JOBS`` (one), of which only the most recent
+``HISTORY_ENTRIES`` entries are read and drawn: a split of 100,000 branches costs the
+page the rows it lists and two sums, not a read of every row, and a job that loops the
+entries drawn, not every save it made.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from actors._workflow import Workflow
@@ -48,13 +50,19 @@ def case_facts(
     infos = admin.job_infos(job.id for job in jobs)
     if len(infos) < len(jobs):  # pruned between the two reads
         return None
-    histories = admin.histories(job.id for job in jobs[:HISTORY_JOBS])
+    # Each job's most recent entries hold the case's most recent ones; one more than
+    # drawn tells whether a job has more (a job that loops keeps an entry per save, and
+    # 400,000 took 12 s to read at each refresh).
+    histories = admin.histories((job.id for job in jobs[:HISTORY_JOBS]), last=HISTORY_ENTRIES + 1)
+    cut = any(len(entries) > HISTORY_ENTRIES for entries in histories.values())
     timeline = sorted(
         ((job_id, entry) for job_id, entries in histories.items() for entry in entries),
         key=lambda item: (item[1].started or item[1].ended, item[1].ended),
     )
-    entries_all = len(timeline)
+    entries_all = None if cut else len(timeline)  # how many there are, when all were read
     start = min((e.started or e.ended for _, e in timeline), default=0.0)  # of the case
+    if isinstance(root.created_at, float) and math.isfinite(root.created_at):
+        start = min(start, root.created_at) if timeline else root.created_at
     timeline = timeline[-HISTORY_ENTRIES:]
     return {
         "case_id": case_id,
@@ -82,18 +90,25 @@ def _labels(jobs: list[JobRow]) -> dict[str, str]:
 
     A nested split's branches share their indexes ("branch 3" under each parent): the
     path of indexes from the case tells them apart. A job whose parent is not among
-    ``jobs`` (pruned) is named by its own index.
+    ``jobs`` (pruned) is named by its own index, and so is the job where a cycle of
+    parents closes (damaged rows: a job its own parent, say).
     """
     by_id = {job.id: job for job in jobs}
     paths: dict[str, str] = {}
     for job in jobs:
         # Up to the first ancestor named already (or the root), with a list, not
-        # recursion: a case nests as deep as its splits.
+        # recursion: a case nests as deep as its splits. A job met twice ends the walk,
+        # which a cycle of parents would make endless.
         chain: list[JobRow] = []
+        met: set[str] = set()
         at: JobRow | None = job
-        while at is not None and at.id not in paths and at.parent_id is not None:
+        while at is not None and at.id not in paths and (parent := at.parent_id) is not None:
+            if at.id in met:
+                at = None
+                break
+            met.add(at.id)
             chain.append(at)
-            at = by_id.get(at.parent_id)
+            at = by_id.get(parent)
         above = paths.get(at.id, "") if at is not None else ""
         for link in reversed(chain):
             above = f"{above}.{link.branch_index}" if above else str(link.branch_index)

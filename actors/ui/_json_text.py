@@ -15,6 +15,9 @@ _SECRET_KEY = re.compile(
     r"pass(word|wd)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential|authorization",
     re.IGNORECASE,
 )
+# A "key": value pair in text that is not JSON (a damaged or cut row): a quoted key, and
+# a quoted value (its closing quote may be cut off) or a bare one.
+_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,:"{}\[\]\s]*)')
 # A page shows up to 200 jobs: each one's data is cut at this many characters, so a page
 # stays readable and bounded however large a case's data grows.
 SHOWN_CHARS = 20_000
@@ -51,11 +54,26 @@ def pretty_json(text: str | None) -> str | None:
         value = json.loads(text)
         shown = json.dumps(_hide_secrets(value), indent=2, ensure_ascii=False, sort_keys=False)
     except ValueError:
-        return cut_shown(mask_secrets(str(text)))
+        return cut_shown(_mask_pairs(mask_secrets(str(text))))
     except RecursionError:
         # Shown as text, it could hold a secret under a key that masking would have found.
         return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
     return cut_shown(shown)
+
+
+def _mask_pairs(text: str) -> str:
+    """``text`` with the value of each ``"key": value`` whose key names a credential masked.
+
+    For data that is not JSON (a damaged row), shown as text: the keys are found as
+    they read, not parsed.
+    """
+
+    def masked(pair: re.Match[str]) -> str:
+        if not _SECRET_KEY.search(pair.group(1)) or pair.group(3) in ("", "null"):
+            return pair.group(0)
+        return f'"{pair.group(1)}"{pair.group(2)}"{MASK}"'
+
+    return _PAIR.sub(masked, text)
 
 
 def cut_shown(shown: str, what: str = "data") -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.datastructures import URL
 from starlette.requests import Request
@@ -88,10 +88,19 @@ def local_path(request: Request) -> str:
     r"""The request's path if a redirect to it stays on the dashboard, else its root.
 
     ``//host/...`` and ``/\host/...`` are read by browsers as another site's address, so a
-    sign-in link must not send the browser back to such a path.
+    sign-in link must not send the browser back to such a path. The path is given back
+    as the browser sent it, its escapes kept: decoded, ``/cases/50%25off`` led to
+    ``/cases/50%off``, and ``/cases/a%252Fb`` to the case ``a/b``.
     """
-    path = request.url.path
-    decoded = str(request.scope.get("path", path))
+    decoded = str(request.scope.get("path", ""))
+    raw = request.scope.get("raw_path")
+    # Bytes outside the path's characters (a raw UTF-8 byte, a backslash) are escaped;
+    # escapes the browser made are kept as they are (a server that gives no raw path:
+    # the decoded one, escaped again).
+    if isinstance(raw, bytes):
+        path = quote(raw, safe="/%:@!$&'()*+,;=~")
+    else:
+        path = quote(decoded, safe="/:@!$&'()*+,;=~")
     if not any(_OFF_SITE.search(p) for p in (path, decoded)):
         return path
     return str(request.scope.get("root_path", "")).rstrip("/") + "/"

@@ -233,3 +233,24 @@ def test_several_jobs_histories_read_together_are_each_as_read_alone(make_sql_st
     assert {job_id: repr(job) for job_id, job in jobs.items()} == {
         job_id: repr(store.stored_job(job_id)) for job_id in jobs
     }  # a JobRecord compares by identity
+
+
+@pytest.mark.parametrize("commit", ["slice", "step"])
+def test_each_jobs_last_entries_are_read_alone(make_sql_store, commit):
+    """``last``: each job's most recent entries, packed rows cut to them (the dashboard)."""
+    store = make_sql_store(commit=commit)
+    for name in ("p", "q"):
+        store.create(rec(name))
+    for name, steps in (("p", 3), ("q", 1), ("p", 2)):
+        job = store.load(name)
+        store.begin_slice()
+        for n in range(steps):
+            job.step = f"{name}{n}"
+            store.save(job)
+        store.end_slice()
+    whole = store.step_histories(["p", "q", "nobody"])
+    assert [len(rows) for rows in whole.values()] == [6, 2, 0]
+    for last in (0, 1, 3, 6, 10):
+        assert store.step_histories(["p", "q", "nobody"], last=last) == {
+            job_id: rows[-last:] if last else [] for job_id, rows in whole.items()
+        }, last

@@ -101,3 +101,75 @@ def test_a_cancel_waiting_for_its_running_step_is_not_shown_as_a_failure(tmp_pat
         go_on.set()
         worker.shutdown(drain=False)
         store.close()
+
+
+def test_a_case_whose_parents_form_a_cycle_is_shown(tmp_path):
+    """Damaged rows whose parents lead back to themselves: the page read them forever.
+
+    Naming a branch walks up its parents; a job its own parent, or two jobs each the
+    other's, kept the page's read spinning (and each refresh started another).
+    """
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'cycle.db'}"
+    worker = Mediator([NESTED], runners=2, store=url)
+    try:
+        worker.schedule("nested", {}, job_id="n-1").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "cycle.db") as db:
+        leaves = [row[0] for row in db.execute("SELECT id FROM jobs WHERE step = 'leaf'")]
+        inner = [row[0] for row in db.execute("SELECT id FROM jobs WHERE step = 'inner'")]
+        db.execute("UPDATE jobs SET parent_id = id WHERE id = ?", (leaves[0],))
+        db.execute("UPDATE jobs SET parent_id = ? WHERE id = ?", (leaves[0], inner[0]))
+    store = open_store(url)
+    answers: list[int] = []
+    try:
+        web = TestClient(create_app(store, [NESTED]), base_url=LOCAL)
+        reader = threading.Thread(
+            target=lambda: answers.extend(
+                web.get(page).status_code for page in ("/cases/n-1", "/live/cases/n-1")
+            ),
+            daemon=True,  # left spinning when the page never answers
+        )
+        reader.start()
+        reader.join(TIMEOUT)
+        assert answers == [200, 200], "the case page did not answer"
+    finally:
+        store.close()
+
+
+def test_a_history_row_holding_text_in_a_number_column_is_shown_unreadable(tmp_path):
+    """SQLite keeps text in any column: such a history row made the case page answer 500.
+
+    (And ``actors jobs show --history`` end in a traceback.) The row is named as
+    unreadable, where it stands in the job's history, and the rest is shown.
+    """
+    import sqlite3
+
+    from actors.admin import Admin
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    worker = Mediator([NESTED], runners=2, store=url)
+    try:
+        worker.schedule("nested", {}, job_id="n-1").result(timeout=TIMEOUT)
+    finally:
+        worker.shutdown(drain=False)
+    with sqlite3.connect(tmp_path / "history.db") as db:
+        seqs = [r[0] for r in db.execute("SELECT seq FROM step_history WHERE job_id = 'n-1'")]
+        assert len(seqs) >= 3, seqs
+        db.execute("UPDATE step_history SET at = 'x' WHERE seq = ?", (seqs[0],))
+        db.execute("UPDATE step_history SET started = 'x' WHERE seq = ?", (seqs[1],))
+        db.execute("UPDATE step_history SET attempt = 'x' WHERE seq = ?", (seqs[2],))
+    store = open_store(url)
+    try:
+        rows = Admin(store).history("n-1")
+        unreadable = [row.error for row in rows if row.action == "unreadable history"]
+        assert len(unreadable) == 3 and "its at holds 'x'" in unreadable[0], unreadable
+        web = TestClient(create_app(store, [NESTED]), base_url=LOCAL)
+        for page in ("/cases/n-1", "/live/cases/n-1"):
+            answer = web.get(page)
+            assert answer.status_code == 200, page
+            assert "its started holds" in answer.text, page
+    finally:
+        store.close()

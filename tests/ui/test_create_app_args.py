@@ -16,3 +16,16 @@ def test_a_url_is_refused_with_how_to_open_it_and_its_password_masked() -> None:
     assert "postgresql://app:***@db/jobs" in message
     assert "s3cret" not in message
     assert "memory://" not in message  # the old text blamed a memory store
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_an_empty_token_is_refused(tmp_path, token: str) -> None:
+    """An empty token let in every request: an empty cookie, or ``Bearer `` with nothing."""
+    from actors.stores import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with pytest.raises(ValueError, match="lets every request in"):
+            create_app(store, token=token, hosts=None)
+    finally:
+        store.close()

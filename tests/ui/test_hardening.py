@@ -101,6 +101,20 @@ def test_sign_in_keeps_an_ordinary_path_and_query(store):
     assert signed_in.headers["location"] == f"/cases/{FAULTED}?x=1"
 
 
+@pytest.mark.parametrize("case", ["50%off", "a%2Fb", "q?x=1&y=2#z", "%2e%2e", "caf\u00e9 1"])
+def test_sign_in_keeps_the_escapes_of_the_path(store, case):
+    """A sign-in link to a case whose id holds a ``%`` (or ``?``, ``&``, ``#``) opens it.
+
+    The redirect decoded the path: ``/cases/50%25off`` led to ``/cases/50%off`` (no such
+    address), and ``/cases/a%252Fb`` to the case ``a/b``.
+    """
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    path = f"/cases/{quote(case, safe='')}"
+    signed_in = browser.get(f"{path}?token={TOKEN}&x=1")
+    assert signed_in.headers["location"] == f"{path}?x=1"
+
+
 def test_redirects_do_not_name_the_host_the_request_gave(store):
     # With a token the dashboard answers any host name; its redirects must not send the
     # browser to whatever name the request carried.
@@ -167,6 +181,14 @@ def test_deep_data_is_shown_without_an_error():
 def test_credential_keys_are_masked(key):
     shown = pretty_json(json.dumps({key: "hunter2", "plain": "kept"}))
     assert shown is not None and "hunter2" not in shown and "kept" in shown
+
+
+def test_credential_keys_are_masked_in_data_that_is_not_json():
+    """A damaged or cut row's data is shown as text: its credentials were shown as stored."""
+    stored = json.dumps({"api_key": "hunter2", "n": {"pwd": 7, "x": "kept"}, "token": "tail-2"})
+    shown = pretty_json(stored[:-4])  # cut inside the last value: no longer JSON
+    assert shown is not None and "kept" in shown, shown
+    assert "hunter2" not in shown and '"pwd": 7' not in shown and "tail" not in shown, shown
 
 
 @pytest.mark.parametrize(
