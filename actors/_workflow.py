@@ -62,6 +62,9 @@ class Workflow:
         if not _text(name):
             msg = f"workflow name {name!r} is not text a store can keep (a NUL or a lone surrogate)"
             raise WorkflowDefinitionError(msg)
+        if name in {".", ".."}:  # a path segment: no link can name its dashboard page
+            msg = f"workflow name {name!r} is refused: it reads as a path ('.' or '..')"
+            raise WorkflowDefinitionError(msg)
         self.name = name
         if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= _MAX:
             # Past 2**63 - 1 no store's integer column keeps it: a store refused it later.

@@ -307,6 +307,12 @@ def test_a_name_no_store_can_keep_is_refused() -> None:
     fails(r"event names are non-empty strings without '/'", [choice, end()])
 
 
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_name_that_reads_as_a_path_is_refused(name: str) -> None:
+    with pytest.raises(WorkflowDefinitionError, match="reads as a path"):
+        Workflow(name, [Sequential("a", noop)], start="a")
+
+
 def test_a_duration_of_a_huge_int_is_named_not_an_overflow() -> None:
     steps = [Wait("a", 10**400, "b"), end()]
     fails(r"duration must be seconds >= 0: \d+ seconds is more than a century", steps)
