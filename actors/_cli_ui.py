@@ -21,7 +21,7 @@ from actors._workflow import Workflow
 __all__ = ["is_loopback", "ui"]
 
 _TOKEN_ENV = "ACTORS_UI_TOKEN"
-_MIN_TOKEN = 16
+_MIN_TOKEN = 16  # actors.ui's MIN_TOKEN, kept here: the ui extra may be missing
 
 
 def is_loopback(host: str) -> bool:

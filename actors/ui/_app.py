@@ -32,6 +32,7 @@ from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
+    MIN_TOKEN,
     Guard,
     SecurityHeaders,
     csrf_ok,
@@ -315,7 +316,8 @@ def create_app(
             given is shown without its graph.
         read_only: refuse every action (the buttons are shown disabled).
         token: when given, every request must carry it (see ``actors.ui``); an empty
-            one (or only whitespace) is refused with ``ValueError``.
+            one (or only whitespace), or one shorter than 16 characters, is refused with
+            ``ValueError``.
         hosts: the host names requests may be addressed to; ``None`` for any (only with
             a ``token``). Loopback names by default.
         actions: carries out retry, cancel and send-event (the admin API over ``store``
@@ -335,6 +337,9 @@ def create_app(
         # An empty token is one every request can carry: an empty cookie or "Bearer "
         # signed in (a token read from an environment variable that is set but empty).
         msg = f"token={token!r} lets every request in: give a token, or None for none"
+        raise ValueError(msg)
+    if token is not None and len(token) < MIN_TOKEN:  # what `actors ui --token` refuses too
+        msg = f"token must be at least {MIN_TOKEN} characters, got {len(token)}"
         raise ValueError(msg)
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"

@@ -33,6 +33,7 @@ from actors._redact import MASK
 
 __all__ = [
     "LOOPBACK_HOSTS",
+    "MIN_TOKEN",
     "SECURITY_HEADERS",
     "TOKEN_COOKIE",
     "Guard",
@@ -47,6 +48,7 @@ __all__ = [
 
 TOKEN_COOKIE = "actors_ui_token"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MIN_TOKEN = 16  # characters; `actors ui` keeps its own copy, as the ui extra may be missing
 # Scripts only from the package (htmx and Mermaid need no eval with the attributes the
 # templates use); inline styles are allowed, as Mermaid's drawings carry their own.
 _CSP = (

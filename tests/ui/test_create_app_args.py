@@ -29,3 +29,19 @@ def test_an_empty_token_is_refused(tmp_path, token: str) -> None:
             create_app(store, token=token, hosts=None)
     finally:
         store.close()
+
+
+def test_a_token_shorter_than_the_command_line_takes_is_refused(tmp_path) -> None:
+    """``actors ui --token`` takes 16 characters at least; so does ``create_app``."""
+    from actors import _cli_ui
+    from actors.stores import open_store
+    from actors.ui._security import MIN_TOKEN
+
+    assert _cli_ui._MIN_TOKEN == MIN_TOKEN == 16
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with pytest.raises(ValueError, match="at least 16 characters, got 6"):
+            create_app(store, token="secret", hosts=None)
+        create_app(store, token="s" * 16, hosts=None)  # long enough
+    finally:
+        store.close()
