@@ -39,7 +39,7 @@ from actors._interpreter import (
 )
 from actors._job import JobState
 from actors._outage import store_down
-from actors._runner_failures import count_try, died_of
+from actors._runner_failures import case_lost, count_try, died_of, log_lost
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
@@ -152,7 +152,7 @@ class Runner(pykka.Actor):
             try:
                 outcome = self._slice(job)
             except LeaseLostError as exc:
-                outcome = self._lost(job, exc)
+                outcome = case_lost(self._e.store, self._index, job, exc)
             except StoreError as exc:
                 if not self._e.stop.requested:
                     raise  # the Scheduler resumes the job from its last stored save
@@ -227,7 +227,7 @@ class Runner(pykka.Actor):
     def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:
         """On the store's writer thread: a slice handed over was stored (or not); report it."""
         if isinstance(error, LeaseLostError):
-            self._log_lost(job, error)
+            log_lost(job, error)
             outcome = [m.CaseLost(self._index, job, error)]
         elif error is not None:
             outcome = [m.SliceUnsaved(self._index, job, error)]
@@ -400,26 +400,6 @@ class Runner(pykka.Actor):
             if stop.job_id == job.id:
                 why = stop.why
         return why
-
-    def _lost(self, job: JobRecord, exc: LeaseLostError) -> list[Any]:
-        """A save was fenced: another worker holds the case now. Stop; tell the Scheduler.
-
-        Nothing of this slice was written (the fenced transaction rolled back), and the
-        runner stays alive: the job is simply no longer this worker's to run.
-        """
-        with contextlib.suppress(LeaseLostError):
-            self._e.store.end_slice()  # whatever the slice still groups is fenced too
-        self._log_lost(job, exc)
-        return [m.CaseLost(self._index, job, exc)]
-
-    def _log_lost(self, job: JobRecord, exc: LeaseLostError) -> None:
-        logger.warning(
-            "job %s: case %s was taken over by worker %r; this worker stops running it",
-            job.id,
-            exc.case_id,
-            exc.owner,
-            extra=job_log(job),
-        )
 
     def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
         """A step left data the store cannot keep: fault the job at *that* step.

@@ -17,19 +17,33 @@ out, another worker takes the case over, runs the step, and ends too: every work
 ever. So a job taken from a worker that stopped holding its case is counted in the store
 (``Store.count_try``) before each run, and the run after ``LIMIT`` tries in a row at the
 same saved point (each ended with its worker gone) ends it FAULTED (``tried_too_often``).
+
+A save fenced because another worker took the case over is no failure of the runner:
+it reports the case lost (``case_lost``) and runs its next job.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
+from actors import messages as m
 from actors._engine import job_log, logger
+from actors._errors import LeaseLostError
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.stores import Store
 
-__all__ = ["LIMIT", "RunnerFailures", "count_try", "died_of", "tried_too_often"]
+__all__ = [
+    "LIMIT",
+    "RunnerFailures",
+    "case_lost",
+    "count_try",
+    "died_of",
+    "log_lost",
+    "tried_too_often",
+]
 
 LIMIT = 3
 """Runner deaths in a row at one step of one job that fault the job; tries by workers, too."""
@@ -101,3 +115,26 @@ def count_try(store: Store, job: JobRecord) -> str | None:
             extra=job_log(job),
         )
     return tried_too_often(job, tries)
+
+
+def case_lost(store: Store, index: int, job: JobRecord, exc: LeaseLostError) -> list[Any]:
+    """A save was fenced: another worker holds the case now. The report that says so.
+
+    Nothing of the slice was written (the fenced transaction rolled back), and the
+    runner stays alive: the job is simply no longer this worker's to run.
+    """
+    with contextlib.suppress(LeaseLostError):
+        store.end_slice()  # whatever the slice still groups is fenced too
+    log_lost(job, exc)
+    return [m.CaseLost(index, job, exc)]
+
+
+def log_lost(job: JobRecord, exc: LeaseLostError) -> None:
+    """Say that ``job``'s case was taken over, and by whom."""
+    logger.warning(
+        "job %s: case %s was taken over by worker %r; this worker stops running it",
+        job.id,
+        exc.case_id,
+        exc.owner,
+        extra=job_log(job),
+    )
