@@ -12,6 +12,7 @@ from typing import Any
 
 from actors._errors import CodecError
 from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._text import NotUtf8
 from actors.stores._codec import Codec
 from actors.stores._statements import STATE_VALUES
 
@@ -180,16 +181,25 @@ class _RowReader:
     def _bad(self, name: str, expected: str, value: Any) -> None:
         self.problems.append(f"column {name} holds {value!r:.80} (expected {expected})")
 
+    def _not_utf8(self, name: str, value: str) -> None:
+        self.problems.append(f"column {name} holds bytes that are not UTF-8: {value!r:.80}")
+
     def text(self, i: int, name: str, *, fallback: str) -> str:
         value = self.row[i]
-        if isinstance(value, str):
+        if type(value) is str:
             return value
+        if isinstance(value, NotUtf8):
+            self._not_utf8(name, value)
+            return value  # its escaped form, to name the job by
         self._bad(name, "text", value)
         return fallback if value is None else str(value)
 
     def text_or_none(self, i: int, name: str) -> str | None:
         value = self.row[i]
-        if value is None or isinstance(value, str):
+        if value is None or type(value) is str:
+            return value
+        if isinstance(value, NotUtf8):
+            self._not_utf8(name, value)
             return value
         self._bad(name, "text or NULL", value)
         return str(value)
@@ -228,8 +238,11 @@ class _RowReader:
 
     def state(self, i: int) -> JobState:
         value = self.row[i]
-        known = STATE_VALUES.get(value) if isinstance(value, str) else None
+        known = STATE_VALUES.get(value) if type(value) is str else None
         if known is not None:
             return known
+        if isinstance(value, NotUtf8):
+            self._not_utf8("state", value)
+            return JobState.FAULTED
         self.problems.append(f"unknown state {value!r:.40} (known: {', '.join(STATE_VALUES)})")
         return JobState.FAULTED
