@@ -308,7 +308,13 @@ def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
         (*FINAL_VALUES, now, now),
         "count unclaimed cases",
     )
-    return {(str(name), int(version)): int(n) for name, version, n in rows}
+    out: dict[tuple[str, int], int] = {}
+    for name, version, n in rows:
+        # A version edited by hand into no integer ('x', 1.5) is counted as version 0,
+        # which no worker serves: int() of it stopped a worker at its start, and status.
+        key = (str(name), version if type(version) is int else 0)
+        out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> None:
