@@ -20,6 +20,12 @@ __all__ = ["read_arrivals", "read_row", "row_params", "storable_text"]
 
 _WAITING = JobState.WAITING
 
+# The most a row's attempt or split generation may hold: the engine counts both up by
+# one, and past this the next no longer fits PostgreSQL's integer column (SQLite's, at
+# 2**63 - 1): its every save failed, and the job ran its step again in a tight loop.
+# Only a row edited by hand gets there.
+COUNT_MAX = 2**31 - 2
+
 
 def storable_text(text: str | None) -> str | None:
     """``text`` as every database takes it: a lone surrogate or a NUL becomes its escape.
@@ -105,7 +111,7 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         state=r.state(6),
         parent_id=r.text_or_none(7, "parent_id"),
         branch_index=r.integer_or_none(8, "branch_index", minimum=0),
-        attempt=r.integer(9, "attempt", fallback=1, minimum=1),
+        attempt=r.integer(9, "attempt", fallback=1, minimum=1, maximum=COUNT_MAX),
         error=r.text_or_none(10, "error"),
         due=r.number_or_none(11, "due"),
         event=_event(codec, row[12], job_id, problems),
@@ -117,7 +123,7 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         joined=r.flag(18, "joined"),
         branch_error=r.text_or_none(19, "branch_error"),
         branch_cancelled=r.flag(20, "branch_cancelled"),
-        gen=r.integer(21, "gen", fallback=0),
+        gen=r.integer(21, "gen", fallback=0, maximum=COUNT_MAX),
         parent_gen=r.integer(22, "parent_gen", fallback=0),
         cancel_requested=r.flag(23, "cancel_requested"),
     )
@@ -204,12 +210,30 @@ class _RowReader:
         self._bad(name, "text or NULL", value)
         return str(value)
 
-    def integer(self, i: int, name: str, *, fallback: int, minimum: int | None = None) -> int:
+    def integer(
+        self,
+        i: int,
+        name: str,
+        *,
+        fallback: int,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
         value = self.row[i]
-        if type(value) is int and (minimum is None or value >= minimum):
+        if (
+            type(value) is int
+            and (minimum is None or value >= minimum)
+            and (maximum is None or value <= maximum)
+        ):
             return value
-        at_least = "" if minimum is None else f" >= {minimum}"
-        self._bad(name, f"an integer{at_least}", value)
+        expected = "an integer"
+        if minimum is not None and maximum is not None:
+            expected += f" from {minimum} to {maximum}"
+        elif minimum is not None:
+            expected += f" >= {minimum}"
+        elif maximum is not None:
+            expected += f" <= {maximum}"
+        self._bad(name, expected, value)
         return fallback
 
     def integer_or_none(self, i: int, name: str, *, minimum: int | None = None) -> int | None:
