@@ -17,6 +17,7 @@ from records import record
 
 from actors import JobState, Mediator, Sequential, Workflow
 from actors._cli import main
+from actors.admin import Admin
 from actors.stores import SqliteStore
 
 FLOW = Workflow("w", start="a", steps=[Sequential("a", lambda data: None)])
@@ -71,10 +72,24 @@ def test_status_and_jobs_show_print_a_time_no_calendar_holds(path, setting):
         assert "253402300800.0" in shown
 
 
-def test_jobs_show_history_prints_a_time_no_calendar_holds(path):
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [
+        ("attempt = 'x'", "its attempt holds 'x'"),
+        ("at = 'x'", "its at holds 'x'"),
+        ("seq = 'x'", "its seq holds 'x'"),
+        ("started = 'x'", "its started holds 'x'"),
+        (f"at = {YEAR_10000}", "its at holds 253402300800.0"),
+    ],
+)
+def test_a_history_row_edited_into_what_no_save_writes_is_named(path, setting, named):
     with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.execute("UPDATE step_history SET at = ? WHERE job_id = 'bad'", (YEAR_10000,))
+        conn.execute(f"UPDATE step_history SET {setting} WHERE job_id = 'bad'")
     url = f"sqlite:///{path}"
+    with Admin(url) as admin:
+        [entry] = admin.history("bad")
+    assert entry.kind == "unreadable"
+    assert named in (entry.error or "")
     result = CliRunner().invoke(main, ["jobs", "show", "bad", "--history", "--store", url])
     assert result.exit_code == 0, result.output
-    assert "253402300800.0" in result.output
+    assert "unreadable" in result.output
