@@ -93,3 +93,13 @@ def test_a_history_row_edited_into_what_no_save_writes_is_named(path, setting, n
     result = CliRunner().invoke(main, ["jobs", "show", "bad", "--history", "--store", url])
     assert result.exit_code == 0, result.output
     assert "unreadable" in result.output
+
+
+def test_an_action_on_a_damaged_row_says_to_repair_it_not_to_import_a_module(path):
+    _edit(path, "attempt = -1")
+    url = f"sqlite:///{path}"
+    result = CliRunner().invoke(main, ["jobs", "cancel", "bad", "--store", url])
+    assert result.exit_code == 3, result.output
+    assert "column attempt holds -1" in result.output
+    assert "Repair the row" in result.output
+    assert "dataclass" not in result.output  # no module registers what reads it
