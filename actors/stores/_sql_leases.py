@@ -211,7 +211,8 @@ def claim(
                 args,
             ).fetchall()
             # A try from the saved point the job is at already ended with its worker.
-            solo.update(row[0] for row in found if row[-3] > 0 and row[-2] == row[-1])
+            # Tries that are no number (edited by hand) count none, not fail every claim.
+            solo.update(r[0] for r in found if type(r[-3]) is int and r[-3] > 0 and r[-2] == r[-1])
             found = [row[:-3] for row in found]
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "

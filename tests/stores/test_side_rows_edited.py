@@ -1,8 +1,8 @@
-"""Rows beside the jobs edited by hand (requests, workers): the worker goes on.
+"""Rows edited by hand in columns a job is not read from: the worker goes on.
 
-SQLite keeps text in a REAL column (``job_requests.posted_at``, ``workers.expires``);
-reading it with ``float()`` raised on the worker's Scheduler thread, which stopped the
-worker and every case it ran.
+SQLite keeps text in any column (``job_requests.posted_at``, ``workers.expires``,
+``jobs.tries``); reading it as a number raised on the worker's Scheduler thread, which
+stopped the worker and every case it ran.
 """
 
 import math
@@ -47,5 +47,20 @@ def test_a_renewal_over_a_lease_expiry_edited_into_text_goes_on(tmp_path, caplog
         assert isinstance(expires, float)
         # Not taken for a second process renewing under the same name.
         assert "another process renews" not in caplog.text
+    finally:
+        store.close()
+
+
+def test_a_claim_takes_a_case_whose_tries_are_text_and_the_others(tmp_path):
+    """``tries > 0`` of text raised in the claim: a worker exited at its start."""
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path)
+    try:
+        store.create(record("edited"))
+        store.create(record("other"))
+        with sqlite3.connect(path, isolation_level=None) as conn:
+            conn.execute("UPDATE jobs SET tries = 'y' WHERE id = 'edited'")
+        claimed = store.claim("w1", 1.0, 30.0, limit=5)
+        assert sorted(job.id for job in claimed) == ["edited", "other"]
     finally:
         store.close()
