@@ -214,7 +214,10 @@ def _to_json(value: Any, *, strict: bool = True) -> str:
 def _when(due: float | None) -> str:
     if due is None:
         return "-"
-    return datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):  # a row edited by hand: year 10000, -1e300
+        return f"? ({due!r:.40})"
 
 
 def _dash(value: object) -> str:

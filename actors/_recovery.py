@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, logger
 from actors._errors import CodecError, JobNotFoundError, UnknownWorkflowError
-from actors._job import JobState, branch_faulted, cancel_reason, is_saved_open
+from actors._job import FINAL_STATES, JobState, branch_faulted, cancel_reason, is_saved_open
 from actors._saved_wait import saved_wait_problem, step_gone
 from actors._served import UnservedLog
 from actors._slice_end import parent_missing
@@ -98,7 +98,9 @@ class Recovery:
         It cannot when its step is gone, or when it was saved waiting on (or released by)
         what its step now never waits on: the workflow changed without a new version.
         """
-        if is_saved_open(job):  # it ended: no step of it runs again
+        if is_saved_open(job) or job.state in FINAL_STATES:
+            # It ended (a row the store could not read comes back FAULTED, its reason
+            # said): no step of it runs again, so whether its step is there is moot.
             return Resume(job, ())
         problem: str | None
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["UNSHOWN", "is_unicode", "printable"]
+__all__ = ["UNSHOWN", "NotUtf8", "is_unicode", "printable", "read_sqlite_text"]
 
 # What would not show as itself: the C0 controls but newline and tab, DEL and the C1
 # controls (0x9b is a terminal's CSI, as ESC [ is), the line and paragraph separators,
@@ -39,3 +39,27 @@ def is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class NotUtf8(str):
+    r"""Text a SQLite column held as bytes that are not UTF-8, each bad byte written ``\xff``.
+
+    SQLite keeps whatever bytes another program writes into a text column. Read as its
+    escaped form (text every store and terminal takes), the row can be named and faulted
+    by whoever reads it; its type says the value is not what was stored, so readers refuse
+    it where a value must be exact (a job's columns, JSON to decode).
+    """
+
+    __slots__ = ()
+
+
+def read_sqlite_text(raw: bytes) -> str:
+    """A SQLite text column's value: its UTF-8 text, or a ``NotUtf8`` if it is not UTF-8.
+
+    The ``text_factory`` of every SQLite connection: with the default, one such value
+    failed every statement that read its row (a worker's claims of every case included).
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return NotUtf8(raw.decode("utf-8", "backslashreplace"))

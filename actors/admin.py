@@ -209,6 +209,10 @@ class Admin:
         """The case ``job_id`` belongs to, as a tree from its root."""
         stored = self._stored(job_id)
         jobs = self.store.case_jobs(stored.record.case_id)
+        if not any(job.record.id == stored.record.id for job in jobs):
+            # Its case id finds no row as read (bytes that are not UTF-8 in it, or the
+            # case pruned meanwhile): the job is shown alone rather than failing the look.
+            jobs = [stored, *jobs]
         arrived = views.arrived_of(jobs, self.store)
         now = self.store.lease_time(time.time())  # leases go by the database server's clock
         return views.tree(jobs, self._infos(jobs, arrived), now, arrived)

@@ -167,10 +167,16 @@ def refuse_unread(job: StoredJob) -> None:
     """
     if not job.unread:
         return
+    why = "; ".join(job.unread)
     msg = (
-        f"job {job.record.id} of the case cannot be read here ({'; '.join(job.unread)}), "
-        "and the action would overwrite what it holds: nothing was changed. A dataclass "
-        "in its data must be registered in this process: import the module that "
-        "defines it (actors jobs ... --workflows MODULE), or repair the row"
+        f"job {job.record.id} of the case cannot be read here ({why}), "
+        "and the action would overwrite what it holds: nothing was changed. "
     )
+    if "not registered" in why:
+        msg += (
+            "A dataclass in its data must be registered in this process: import the module "
+            "that defines it (actors jobs ... --workflows MODULE), or repair the row"
+        )
+    else:  # damaged: no module reads it
+        msg += "Repair the row in the database (or delete its case), then act again"
     raise ActionRefusedError(msg)

@@ -36,7 +36,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any, TypeVar
 
 from actors._errors import CodecError
-from actors._text import is_unicode
+from actors._text import NotUtf8, is_unicode
 from actors.stores import _codec_trees as trees
 from actors.stores._plain_data import MAP_TAG, NOT_PLAIN, copy_plain, plain
 
@@ -150,6 +150,8 @@ class Codec:
         if not isinstance(text, str):
             msg = f"cannot decode {what}: stored value is {type(text).__name__}, not JSON text"
             raise CodecError(msg)
+        if isinstance(text, NotUtf8):  # its escapes could read as other, valid JSON
+            raise CodecError(_not_utf8(what, text))
         try:
             tree = json.loads(text)
         except (ValueError, RecursionError) as exc:
@@ -171,6 +173,8 @@ class Codec:
         one C-level parse, and no class is built. ``CodecError`` if the text is not valid
         JSON or not such a map.
         """
+        if isinstance(text, NotUtf8):
+            raise CodecError(_not_utf8(what, text))
         try:
             tree = json.loads(text)
         except (ValueError, RecursionError) as exc:
@@ -275,3 +279,7 @@ def register_dataclass(cls: type[T], name: str | None = None) -> type[T]:
     Usable as a class decorator. See ``Codec.register``.
     """
     return DEFAULT_CODEC.register(cls, name)
+
+
+def _not_utf8(what: str, text: str) -> str:
+    return f"cannot decode {what}: stored text holds bytes that are not UTF-8: {text!r:.80}"

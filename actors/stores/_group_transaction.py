@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
 from actors.stores._codec import Codec
 from actors.stores._group import Slice
-from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount
+from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, JoinCount, stored_counts
 from actors.stores._statements import (
     COLUMNS,
     JOIN_COLUMNS_AT,
@@ -230,7 +230,7 @@ def _counts(execute: Execute, parents: list[str]) -> dict[tuple[str, int], int]:
         chunk, size = padded(parents[i : i + 500])
         marks = ", ".join(["?"] * size)
         sql = f"SELECT parent_id, gen, arrived FROM join_counts WHERE parent_id IN ({marks})"
-        out.update(((pid, int(gen)), int(n)) for pid, gen, n in execute(sql, chunk).fetchall())
+        out.update(stored_counts(execute, execute(sql, chunk).fetchall()))
     return out
 
 

@@ -15,11 +15,11 @@ before these tables did; those count as arrived too.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from actors.stores._codec import Codec
-from actors.stores._statements import FINAL_VALUES, READY_VALUE
+from actors.stores._statements import FINAL_VALUES, READY_VALUE, Execute
 
 __all__ = [
     "ADD_ARRIVAL",
@@ -27,6 +27,7 @@ __all__ = [
     "COUNT_OF",
     "PUT_COUNT",
     "JoinCount",
+    "stored_counts",
 ]
 
 # One arrival, unless that branch of that split was recorded already (a retry).
@@ -40,7 +41,27 @@ PUT_COUNT = (
     "ON CONFLICT (parent_id, gen) DO UPDATE SET arrived = excluded.arrived"
 )
 COUNT_OF = "SELECT arrived FROM join_counts WHERE parent_id = ? AND gen = ?"
+_RECOUNT = "SELECT COUNT(*) FROM join_arrivals WHERE parent_id = ? AND gen = ?"
 ARRIVALS_OF = "SELECT branch_index, data FROM join_arrivals WHERE parent_id = ? AND gen = ?"
+
+
+def stored_counts(execute: Execute, found: Iterable[Sequence[Any]]) -> dict[tuple[str, int], int]:
+    """The counts ``found`` (rows of ``parent_id, gen, arrived``) hold, by (parent, split).
+
+    A count edited by hand into no count (text, a negative) is counted again from the
+    arrivals it counts: ``int()`` of it failed every group holding an arrival at that
+    parent, other cases' saves with it, and the branch ran its step again in a tight loop.
+    A row whose split is no number counts at no split.
+    """
+    out: dict[tuple[str, int], int] = {}
+    for pid, gen, arrived in found:
+        if type(gen) is not int:
+            continue
+        if type(arrived) is int and arrived >= 0:
+            out[pid, gen] = arrived
+        else:
+            out[pid, gen] = int(execute(_RECOUNT, (pid, gen)).fetchone()[0])
+    return out
 
 
 class JoinCount:

@@ -54,7 +54,11 @@ def renewed(store: SqlStore, owner: str, found: Any, expiry: float) -> None:
     """A renewal found ``found`` (a row, or ``None``) in ``owner``'s row and wrote ``expiry``."""
     before = store._leases_written.get(owner)
     store._leases_written[owner] = expiry
-    if before is None or found is None or abs(float(found[0]) - before) < 1e-6:
+    if before is None or found is None or type(found[0]) not in (int, float):
+        # Text there ('x') is a row edited by hand, never a renewal's: float() of it
+        # raised here, which stopped the worker. This renewal wrote a number over it.
+        return
+    if abs(found[0] - before) < 1e-6:
         return
     if owner in store._twins_told:
         return

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from actors.stores._history_rows import pack
-from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT
+from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, stored_counts
 from actors.stores._statements import COLUMNS, UPSERT, Execute, SaveRow, latest
 
 __all__ = ["as_one_statement", "join_reads", "json_rows", "put_group"]
@@ -173,7 +173,7 @@ def join_reads(
     counts: dict[tuple[str, int], int] = {}
     if parents:
         found = execute(_COUNTS_OF, (parents,)).fetchall()
-        counts = {(pid, int(gen)): int(n) for pid, gen, n in found}
+        counts = stored_counts(execute, found)
     present: set[tuple[str, int, int]] = set()
     if keys:
         found = execute(_PRESENT_OF, (json.dumps(keys, ensure_ascii=False),)).fetchall()

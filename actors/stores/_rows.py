@@ -12,12 +12,19 @@ from typing import Any
 
 from actors._errors import CodecError
 from actors._job import FINAL_STATES, JobRecord, JobState
+from actors._text import NotUtf8
 from actors.stores._codec import Codec
 from actors.stores._statements import STATE_VALUES
 
 __all__ = ["read_arrivals", "read_row", "row_params", "storable_text"]
 
 _WAITING = JobState.WAITING
+
+# The most a row's attempt or split generation may hold: the engine counts both up by
+# one, and past this the next no longer fits PostgreSQL's integer column (SQLite's, at
+# 2**63 - 1): its every save failed, and the job ran its step again in a tight loop.
+# Only a row edited by hand gets there.
+COUNT_MAX = 2**31 - 2
 
 
 def storable_text(text: str | None) -> str | None:
@@ -104,7 +111,7 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         state=r.state(6),
         parent_id=r.text_or_none(7, "parent_id"),
         branch_index=r.integer_or_none(8, "branch_index", minimum=0),
-        attempt=r.integer(9, "attempt", fallback=1, minimum=1),
+        attempt=r.integer(9, "attempt", fallback=1, minimum=1, maximum=COUNT_MAX),
         error=r.text_or_none(10, "error"),
         due=r.number_or_none(11, "due"),
         event=_event(codec, row[12], job_id, problems),
@@ -116,7 +123,7 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         joined=r.flag(18, "joined"),
         branch_error=r.text_or_none(19, "branch_error"),
         branch_cancelled=r.flag(20, "branch_cancelled"),
-        gen=r.integer(21, "gen", fallback=0),
+        gen=r.integer(21, "gen", fallback=0, maximum=COUNT_MAX),
         parent_gen=r.integer(22, "parent_gen", fallback=0),
         cancel_requested=r.flag(23, "cancel_requested"),
     )
@@ -180,26 +187,53 @@ class _RowReader:
     def _bad(self, name: str, expected: str, value: Any) -> None:
         self.problems.append(f"column {name} holds {value!r:.80} (expected {expected})")
 
+    def _not_utf8(self, name: str, value: str) -> None:
+        self.problems.append(f"column {name} holds bytes that are not UTF-8: {value!r:.80}")
+
     def text(self, i: int, name: str, *, fallback: str) -> str:
         value = self.row[i]
-        if isinstance(value, str):
+        if type(value) is str:
             return value
+        if isinstance(value, NotUtf8):
+            self._not_utf8(name, value)
+            return value  # its escaped form, to name the job by
         self._bad(name, "text", value)
         return fallback if value is None else str(value)
 
     def text_or_none(self, i: int, name: str) -> str | None:
         value = self.row[i]
-        if value is None or isinstance(value, str):
+        if value is None or type(value) is str:
+            return value
+        if isinstance(value, NotUtf8):
+            self._not_utf8(name, value)
             return value
         self._bad(name, "text or NULL", value)
         return str(value)
 
-    def integer(self, i: int, name: str, *, fallback: int, minimum: int | None = None) -> int:
+    def integer(
+        self,
+        i: int,
+        name: str,
+        *,
+        fallback: int,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
         value = self.row[i]
-        if type(value) is int and (minimum is None or value >= minimum):
+        if (
+            type(value) is int
+            and (minimum is None or value >= minimum)
+            and (maximum is None or value <= maximum)
+        ):
             return value
-        at_least = "" if minimum is None else f" >= {minimum}"
-        self._bad(name, f"an integer{at_least}", value)
+        expected = "an integer"
+        if minimum is not None and maximum is not None:
+            expected += f" from {minimum} to {maximum}"
+        elif minimum is not None:
+            expected += f" >= {minimum}"
+        elif maximum is not None:
+            expected += f" <= {maximum}"
+        self._bad(name, expected, value)
         return fallback
 
     def integer_or_none(self, i: int, name: str, *, minimum: int | None = None) -> int | None:
@@ -228,8 +262,11 @@ class _RowReader:
 
     def state(self, i: int) -> JobState:
         value = self.row[i]
-        known = STATE_VALUES.get(value) if isinstance(value, str) else None
+        known = STATE_VALUES.get(value) if type(value) is str else None
         if known is not None:
             return known
+        if isinstance(value, NotUtf8):
+            self._not_utf8("state", value)
+            return JobState.FAULTED
         self.problems.append(f"unknown state {value!r:.40} (known: {', '.join(STATE_VALUES)})")
         return JobState.FAULTED

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors.stores._group import Arrival, Slice
-from actors.stores._joins import ADD_ARRIVAL, COUNT_OF, PUT_COUNT, JoinCount
+from actors.stores._joins import ADD_ARRIVAL, COUNT_OF, PUT_COUNT, JoinCount, stored_counts
 from actors.stores._statements import CANCELLED_VALUE, FAULTED_VALUE, SELECT_LIST, Execute
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ def record_arrival(
             msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
             raise JobNotFoundError(msg)
         count = execute(COUNT_OF, (parent_id, row[0])).fetchone()
-        join = JoinCount(parent_id, row, count[0] if count is not None else 0)
+        arrived = stored_counts(execute, [(parent_id, row[0], count[0])] if count else [])
+        join = JoinCount(parent_id, row, arrived.get((parent_id, row[0]), 0))
         if not join.counts(gen):
             return 0, join.total
         join.check(store.codec)  # readable, or CodecError before anything is written

@@ -211,7 +211,8 @@ def claim(
                 args,
             ).fetchall()
             # A try from the saved point the job is at already ended with its worker.
-            solo.update(row[0] for row in found if row[-3] > 0 and row[-2] == row[-1])
+            # Tries that are no number (edited by hand) count none, not fail every claim.
+            solo.update(r[0] for r in found if type(r[-3]) is int and r[-3] > 0 and r[-2] == r[-1])
             found = [row[:-3] for row in found]
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
@@ -308,7 +309,13 @@ def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:
         (*FINAL_VALUES, now, now),
         "count unclaimed cases",
     )
-    return {(str(name), int(version)): int(n) for name, version, n in rows}
+    out: dict[tuple[str, int], int] = {}
+    for name, version, n in rows:
+        # A version edited by hand into no integer ('x', 1.5) is counted as version 0,
+        # which no worker serves: int() of it stopped a worker at its start, and status.
+        key = (str(name), version if type(version) is int else 0)
+        out[key] = out.get(key, 0) + int(n)
+    return out
 
 
 def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> None:

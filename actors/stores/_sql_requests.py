@@ -8,6 +8,7 @@ unless the operator withdraws it first. Every value reaches SQL as a parameter.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +34,21 @@ def _request(row: Sequence[Any]) -> Request:
         row[3],
         payload,
         row[5],
-        float(row[6]),
+        _posted(row[6]),
         row[7],
         row[8],
         row[9],
         row[10],
     )
+
+
+def _posted(value: Any) -> float:
+    """A request's ``posted_at``; NaN for what a row edited by hand holds instead.
+
+    SQLite keeps text in a REAL column: ``float()`` of it raised on the Scheduler's
+    thread, which stopped the worker. The time is only shown; the request is carried out.
+    """
+    return float(value) if type(value) in (int, float) else math.nan
 
 
 class SqlRequests:

@@ -14,6 +14,7 @@ import urllib.parse
 from typing import Any
 
 from actors._errors import StoreError
+from actors._text import read_sqlite_text
 
 __all__ = [
     "SqliteConnection",
@@ -113,6 +114,9 @@ def connect(
     except sqlite3.Error as exc:
         msg = f"cannot open the SQLite store at {path!r}: {exc}"
         raise StoreError(msg) from exc
+    # A column another program filled with bytes that are not UTF-8 reads as a NotUtf8
+    # its row's reader names, where the default failed every read of the row.
+    conn.text_factory = read_sqlite_text
     try:
         if read_only:  # the file's journal mode, as its writers left it
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]

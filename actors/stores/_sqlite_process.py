@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any, NoReturn, cast
 
 from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
+from actors._text import read_sqlite_text
 from actors.stores._codec import Codec
 from actors.stores._group import Arrival, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
@@ -355,6 +356,7 @@ def _store(conn: sqlite3.Connection, store: _ChildStore, group: tuple[Any, ...])
 def serve(path: str, busy_timeout: float, synchronous: str) -> None:
     """Store the groups that come on stdin, answering each on stdout, until stdin closes."""
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, cached_statements=256)
+    conn.text_factory = read_sqlite_text  # as the worker's own connections read
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")

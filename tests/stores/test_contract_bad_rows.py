@@ -23,7 +23,10 @@ BAD_COLUMNS = [
     ("event", "[1, 2", "event of job"),
     ("event", '{"kind": "reply"}', "not a [kind, name, payload] list"),
     ("arrivals", '{"__map__": [["zero", {}]]}', "arrivals of job"),
-    ("attempt", -1, "column attempt holds -1 (expected an integer >= 1)"),
+    ("attempt", -1, "column attempt holds -1 (expected an integer from 1 to 2147483646)"),
+    # One more would not fit PostgreSQL's integer: every save failed, in a tight loop.
+    ("attempt", 2**31 - 1, "column attempt holds 2147483647 (expected an integer from 1 to"),
+    ("gen", 2**31 - 1, "column gen holds 2147483647 (expected an integer <= 2147483646)"),
     ("version", 0, "column version holds 0 (expected an integer >= 1)"),
     ("branch_index", -3, "column branch_index holds -3 (expected an integer >= 0 or NULL)"),
     ("due", float("inf"), "column due holds inf (expected a finite number or NULL)"),
