@@ -248,3 +248,5 @@ class PruneResult(_Plain):
     cases: int
     jobs: int
     finished_before: float
+    history_rows: int = 0
+    """History rows of unfinished jobs deleted (``prune(..., trim_history=True)``)."""

@@ -378,17 +378,21 @@ class Admin:
         step = wf.steps.get(job.step or "") if wf is not None else None
         return None if step is None else {cid for cid, _ in correlations_for(job, step)}
 
-    def prune(self, older_than: float) -> PruneResult:
+    def prune(self, older_than: float, *, trim_history: bool = False) -> PruneResult:
         """Delete the cases that ended more than ``older_than`` seconds ago, with their history.
 
-        A case with any job not yet ended is kept, however old.
+        A case with any job not yet ended is kept, however old. With ``trim_history``,
+        the history its unfinished jobs saved more than ``older_than`` seconds ago goes
+        too (a case that loops for ever adds rows at every turn on a SQL store), except
+        operators' actions and each job's latest row of each step and attempt.
         """
         if older_than < 0:
             msg = f"older_than must be >= 0 seconds, got {older_than!r}"
             raise ValueError(msg)
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
-        return PruneResult(cases, jobs, before)
+        rows = self.store.trim_history(before) if trim_history else 0
+        return PruneResult(cases, jobs, before, rows)
 
 
 def _id_list(job_ids: Iterable[str]) -> list[str]:

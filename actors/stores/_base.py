@@ -419,3 +419,12 @@ class Store(abc.ABC):
     def prune_cases(self, finished_before: float) -> tuple[int, int]:
         """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
         raise self._unsupported("prune_cases()")
+
+    def trim_history(self, saved_before: float) -> int:
+        """Delete unfinished jobs' history rows saved before ``saved_before``; how many went.
+
+        For a case that never ends (a loop), whose history ``prune_cases`` never reaches.
+        Operators' actions stay, and so does each job's latest row of each step and
+        attempt, from which a reset (``Admin.retry(from_step=...)``) numbers the next.
+        """
+        raise self._unsupported("trim_history()")
