@@ -194,9 +194,9 @@ def jobs_cancel(
 @click.option(
     "--trim-history",
     is_flag=True,
-    help="Also delete the history that unfinished jobs saved more than AGE ago (a case "
-    "that loops for ever), but for operators' actions and each job's latest entry of "
-    "each step and attempt.",
+    help="Also delete what unfinished cases (a loop that never ends) left more than AGE "
+    "ago: their jobs' history, but for operators' actions and each job's latest entry of "
+    "each step and attempt, and the finished branches of splits they have split again.",
 )
 @json_option
 def jobs_prune(store_url: str, older_than: str, trim_history: bool, as_json: bool) -> None:
@@ -219,7 +219,8 @@ def jobs_prune(store_url: str, older_than: str, trim_history: bool, as_json: boo
     click.echo(f"deleted {result.cases} case(s), {result.jobs} job(s), that ended before {when}")
     if trim_history:
         click.echo(
-            f"deleted {result.history_rows} history row(s) of unfinished jobs, saved before {when}"
+            f"deleted {result.history_rows} history row(s) and {result.branch_jobs} finished "
+            f"branch job(s) of unfinished cases, from before {when}"
         )
 
 

@@ -382,17 +382,18 @@ class Admin:
         """Delete the cases that ended more than ``older_than`` seconds ago, with their history.
 
         A case with any job not yet ended is kept, however old. With ``trim_history``,
-        the history its unfinished jobs saved more than ``older_than`` seconds ago goes
-        too (a case that loops for ever adds rows at every turn on a SQL store), except
-        operators' actions and each job's latest row of each step and attempt.
+        what such a case left more than ``older_than`` seconds ago goes too (a case that
+        loops for ever adds rows at every turn on a SQL store): its unfinished jobs'
+        history, except operators' actions and each job's latest row of each step and
+        attempt, and the finished branches of splits it has since split again.
         """
         if older_than < 0:
             msg = f"older_than must be >= 0 seconds, got {older_than!r}"
             raise ValueError(msg)
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
-        rows = self.store.trim_history(before) if trim_history else 0
-        return PruneResult(cases, jobs, before, rows)
+        rows, branches = self.store.trim_history(before) if trim_history else (0, 0)
+        return PruneResult(cases, jobs, before, rows, branches)
 
 
 def _id_list(job_ids: Iterable[str]) -> list[str]:

@@ -25,6 +25,7 @@ from actors.stores._admin_types import (
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
+from actors.stores._sql_trim import trim
 from actors.stores._statements import (
     HELD,
     LEASE_EXPIRY,
@@ -370,34 +371,6 @@ class SqlAdmin:
         result: tuple[int, int] = self._write(write, "prune finished cases")
         return result
 
-    def trim_history(self, saved_before: float) -> int:
-        """Delete unfinished jobs' history rows saved before ``saved_before``; how many went.
-
-        Operators' actions stay, and so does each job's latest row of each step and
-        attempt (``retry(from_step=...)`` numbers the next attempt from them). Each chunk
-        of jobs is trimmed in a transaction of its own, so that the workers' saves never
-        wait for a whole store's trim; deleting old rows never conflicts with their saves.
-        """
-        open_jobs = self._read(
-            f"SELECT id FROM jobs WHERE finished_at IS NULL ORDER BY {self._order}",
-            (),
-            "list unfinished jobs",
-        )
-        ids = [row[0] for row in open_jobs]
-        gone = 0
-        for start in range(0, len(ids), 250):  # each id twice: within SQLite's 999 parameters
-            chunk = ids[start : start + 250]
-            marks = ", ".join("?" for _ in chunk)
-            # A seq another job shares keeps a row too many, never deletes one kept.
-            sql = (
-                f"DELETE FROM step_history WHERE job_id IN ({marks}) AND at < ? "
-                "AND action IS NULL AND seq NOT IN (SELECT MAX(seq) FROM step_history "
-                f"WHERE job_id IN ({marks}) AND action IS NULL GROUP BY job_id, step, attempt)"
-            )
-            params = (*chunk, saved_before, *chunk)
-
-            def write(execute: Execute, sql: str = sql, params: tuple[Any, ...] = params) -> int:
-                return int(execute(sql, params).rowcount)
-
-            gone += self._write(write, "trim the history of unfinished jobs")
-        return gone
+    def trim_history(self, saved_before: float) -> tuple[int, int]:
+        """Trim unfinished cases' history and old splits' branches (see Store.trim_history)."""
+        return trim(self, saved_before)

@@ -1,8 +1,9 @@
-"""``actors jobs prune --trim-history``: the history of a case that never ends stays bounded.
+"""``actors jobs prune --trim-history``: what a case that never ends leaves stays bounded.
 
 A case that loops for ever (a step, a one-second ``Wait``, back to the step) adds rows to
-``step_history`` at every turn on a SQL store, and ``prune`` deletes only cases that
-ended: without a trim, an operator's long-running worker grows the table without bound.
+``step_history`` at every turn on a SQL store, and a loop through a ``ParallelSplit`` adds
+finished branch jobs and join arrivals; ``prune`` deletes only cases that ended: without
+a trim, an operator's long-running worker grows those tables without bound.
 """
 
 import json
@@ -10,7 +11,16 @@ import json
 from bounds import TIMEOUT, wait_until
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, RequestReaction, Sequential, Wait, Workflow
+from actors import (
+    JobState,
+    Mediator,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    Synchronize,
+    Wait,
+    Workflow,
+)
 from actors._cli import main
 from actors.admin import Admin
 
@@ -111,5 +121,74 @@ def test_the_command_trims_the_history_of_unfinished_cases_only_when_asked(make_
     assert trimmed.exit_code == 0, trimmed.output
     lines = trimmed.output.splitlines()
     assert lines[0].startswith("deleted 0 case(s), 0 job(s), that ended before ")
-    assert lines[1].startswith("deleted ") and "history row(s) of unfinished jobs" in lines[1]
+    assert lines[1].startswith("deleted ") and "history row(s) and 0 finished branch" in lines[1]
     assert _t1_rows(make_sql_store) < rows
+
+
+PULSE = Workflow(
+    "pulse",
+    start="split",
+    steps=[
+        ParallelSplit("split", branches=["a", "b"]),
+        Sequential("a", lambda d: None, next="join"),
+        Sequential("b", lambda d: None, next="join"),
+        Synchronize("join", merge=lambda p, bs: p.update(n=p.get("n", 0) + 1), next="rest"),
+        Wait("rest", duration=0.005, next="split"),
+    ],
+)
+# A split in progress: branch "now" arrives at once, "later" waits for a reply.
+HALF = Workflow(
+    "half",
+    start="split",
+    steps=[
+        ParallelSplit("split", branches=["now", "later"]),
+        Sequential("now", lambda d: None, next="join"),
+        RequestReaction("later", send=lambda d, ctx: None, on_reply=lambda d, r: None, next="join"),
+        Synchronize("join"),
+    ],
+)
+
+
+def test_a_trim_drops_the_branches_and_arrivals_of_a_loop_s_earlier_splits(make_sql_store):
+    url = _url(make_sql_store)
+    raw = make_sql_store.raw
+
+    def turns():
+        return raw("SELECT COUNT(*) FROM join_counts WHERE parent_id = 'p'")[0][0]
+
+    mediator = Mediator([PULSE, HALF], store=url, owner="w1", poll_interval=0.02)
+    try:
+        mediator.schedule("pulse", {}, job_id="p")
+        mediator.schedule("half", {}, job_id="h")
+        wait_until(lambda: turns() >= 10, "10 turns of p")
+        wait_until(lambda: raw("SELECT COUNT(*) FROM join_arrivals WHERE parent_id = 'h'")[0][0])
+    finally:
+        mediator.shutdown(drain=False, timeout=TIMEOUT)
+    jobs = "SELECT COUNT(*) FROM jobs WHERE case_id = ?"
+    before = raw(jobs, ("p",))[0][0]
+    n = raw("SELECT gen FROM jobs WHERE id = 'p'")[0][0]
+    half = (raw(jobs, ("h",)), raw("SELECT * FROM join_arrivals WHERE parent_id = 'h'"))
+    with Admin(url) as admin:
+        assert admin.prune(0).branch_jobs == 0
+        assert raw(jobs, ("p",))[0][0] == before
+        result = admin.prune(0, trim_history=True)
+    # Only the root and the branches of its latest split are left, with their arrivals.
+    current = "SELECT COUNT(*) FROM jobs WHERE parent_id = 'p' AND parent_gen = ?"
+    left = 1 + raw(current, (n,))[0][0]
+    assert raw(jobs, ("p",))[0][0] == left
+    assert result.branch_jobs == before - left >= 16
+    assert {g for (g,) in raw("SELECT gen FROM join_arrivals WHERE parent_id = 'p'")} <= {n}
+    assert {g for (g,) in raw("SELECT gen FROM join_counts WHERE parent_id = 'p'")} <= {n}
+    gone = "SELECT COUNT(*) FROM step_history WHERE job_id NOT IN (SELECT id FROM jobs)"
+    assert raw(gone)[0][0] == 0
+    # A split still waiting for a branch keeps the branch that arrived, and its arrival.
+    assert (raw(jobs, ("h",)), raw("SELECT * FROM join_arrivals WHERE parent_id = 'h'")) == half
+
+    with Mediator([PULSE, HALF], store=url, owner="w1", poll_interval=0.02) as mediator:
+        with Admin(url) as admin:
+            turned = admin.job("p").data["n"]
+            wait_until(lambda: admin.job("p").data["n"] > turned + 3, "p turning again")
+            later = raw("SELECT id FROM jobs WHERE case_id = 'h' AND step = 'later'")[0][0]
+            assert admin.send_event(f"{later}/later", 1).outcome == "delivered"
+            wait_until(lambda: admin.job("h").state is JobState.DONE, "h joined")
+        mediator.shutdown(drain=False, timeout=TIMEOUT)
