@@ -248,3 +248,8 @@ class PruneResult(_Plain):
     cases: int
     jobs: int
     finished_before: float
+    history_rows: int = 0
+    """History rows of unfinished jobs deleted (``prune(..., trim_history=True)``)."""
+    branch_jobs: int = 0
+    """Finished branches of splits an unfinished case has left behind (a loop's earlier
+    turns) deleted, with their history (``prune(..., trim_history=True)``)."""

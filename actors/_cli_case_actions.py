@@ -191,25 +191,36 @@ def jobs_cancel(
     metavar="AGE",
     help="Delete cases that ended more than AGE ago (90s, 15m, 1h, 7d, 2w).",
 )
+@click.option(
+    "--trim-history",
+    is_flag=True,
+    help="Also delete what unfinished cases (a loop that never ends) left more than AGE "
+    "ago: their jobs' history, but for operators' actions and each job's latest entry of "
+    "each step and attempt, and the finished branches of splits they have split again.",
+)
 @json_option
-def jobs_prune(store_url: str, older_than: str, as_json: bool) -> None:
+def jobs_prune(store_url: str, older_than: str, trim_history: bool, as_json: bool) -> None:
     """Delete finished cases (all their jobs and history) that ended more than AGE ago.
 
-    A case with any job not yet ended is kept, however old.
+    A case with any job not yet ended is kept, however old; with --trim-history, its
+    history older than AGE goes.
     """
     age = parse_age(older_than, "--older-than", unit_required=True)
     admin = _admin(store_url)
     try:
-        result = admin.prune(age)
+        result = admin.prune(age, trim_history=trim_history)
     finally:
         admin.close()
         admin.store.close()
     if as_json:
         click.echo(_to_json(result.to_dict()))
-    else:
+        return
+    when = _when(result.finished_before)
+    click.echo(f"deleted {result.cases} case(s), {result.jobs} job(s), that ended before {when}")
+    if trim_history:
         click.echo(
-            f"deleted {result.cases} case(s), {result.jobs} job(s), that ended before "
-            f"{_when(result.finished_before)}"
+            f"deleted {result.history_rows} history row(s) and {result.branch_jobs} finished "
+            f"branch job(s) of unfinished cases, from before {when}"
         )
 
 

@@ -382,17 +382,22 @@ class Admin:
         step = wf.steps.get(job.step or "") if wf is not None else None
         return None if step is None else {cid for cid, _ in correlations_for(job, step)}
 
-    def prune(self, older_than: float) -> PruneResult:
+    def prune(self, older_than: float, *, trim_history: bool = False) -> PruneResult:
         """Delete the cases that ended more than ``older_than`` seconds ago, with their history.
 
-        A case with any job not yet ended is kept, however old.
+        A case with any job not yet ended is kept, however old. With ``trim_history``,
+        what such a case left more than ``older_than`` seconds ago goes too (a case that
+        loops for ever adds rows at every turn on a SQL store): its unfinished jobs'
+        history, except operators' actions and each job's latest row of each step and
+        attempt, and the finished branches of splits it has since split again.
         """
         if older_than < 0:
             msg = f"older_than must be >= 0 seconds, got {older_than!r}"
             raise ValueError(msg)
         before = time.time() - older_than
         cases, jobs = self.store.prune_cases(before)
-        return PruneResult(cases, jobs, before)
+        rows, branches = self.store.trim_history(before) if trim_history else (0, 0)
+        return PruneResult(cases, jobs, before, rows, branches)
 
 
 def _id_list(job_ids: Iterable[str]) -> list[str]:

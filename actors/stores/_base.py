@@ -419,3 +419,14 @@ class Store(abc.ABC):
     def prune_cases(self, finished_before: float) -> tuple[int, int]:
         """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
         raise self._unsupported("prune_cases()")
+
+    def trim_history(self, saved_before: float) -> tuple[int, int]:
+        """Trim what unfinished cases left before ``saved_before``; (history rows, jobs) gone.
+
+        For a case that never ends (a loop), which ``prune_cases`` never reaches: its jobs'
+        history, but operators' actions and each job's latest row of each step and
+        attempt (from which ``Admin.retry(from_step=...)`` numbers the next); and the
+        finished branches of splits it has since split again (with their history and
+        join arrivals), as well as those splits' arrivals.
+        """
+        raise self._unsupported("trim_history()")

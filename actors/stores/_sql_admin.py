@@ -25,6 +25,7 @@ from actors.stores._admin_types import (
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
+from actors.stores._sql_trim import trim
 from actors.stores._statements import (
     HELD,
     LEASE_EXPIRY,
@@ -369,3 +370,7 @@ class SqlAdmin:
 
         result: tuple[int, int] = self._write(write, "prune finished cases")
         return result
+
+    def trim_history(self, saved_before: float) -> tuple[int, int]:
+        """Trim unfinished cases' history and old splits' branches (see Store.trim_history)."""
+        return trim(self, saved_before)
