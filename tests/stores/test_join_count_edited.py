@@ -5,6 +5,7 @@ that recorded an arrival at that parent, the other cases' saves of its group wit
 and the branch ran its step again in a tight loop; its case never ended.
 """
 
+import psycopg
 import pytest
 from group_support import ON_GROUP_STORES, Callbacks, arriving, plugged, saving, split, submit
 from records import saved_split
@@ -15,6 +16,16 @@ from actors import JobState
 EDITS = [pytest.param("'x'", id="text"), pytest.param("-3", id="negative")]
 
 
+def _refused(make_sql_store, value):
+    """PostgreSQL's integer column takes no text: the edit itself fails, nothing to count."""
+    if value != "'x'" or make_sql_store.kind != "postgres":
+        return False
+    make_sql_store()  # the schema
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        _edit(make_sql_store, "p", value)
+    return True
+
+
 def _edit(make_sql_store, parent_id, value):
     sql = f"UPDATE join_counts SET arrived = {value} WHERE parent_id = ?"
     make_sql_store.raw(sql, (parent_id,))
@@ -22,8 +33,8 @@ def _edit(make_sql_store, parent_id, value):
 
 @pytest.mark.parametrize("value", EDITS)
 def test_an_arrival_counts_on_from_the_arrivals_recorded(make_sql_store, value):
-    if value == "'x'" and make_sql_store.kind == "postgres":
-        pytest.skip("PostgreSQL's integer column holds no text")
+    if _refused(make_sql_store, value):
+        return
     store = make_sql_store()
     parent, _ = saved_split(store, 3)
     assert store.record_arrival(parent.id, 1, 0, {"b": 0}, join_step="join") == (1, 3)
@@ -38,8 +49,8 @@ def test_an_arrival_counts_on_from_the_arrivals_recorded(make_sql_store, value):
 @ON_GROUP_STORES
 @pytest.mark.parametrize("value", EDITS)
 def test_a_group_counts_on_from_the_arrivals_recorded(group, make_sql_store, value):
-    if value == "'x'" and make_sql_store.kind == "postgres":
-        pytest.skip("PostgreSQL's integer column holds no text")
+    if _refused(make_sql_store, value):
+        return
     kids = split(group, "p", 2)
     other = split(group, "q", 2)
     calls = Callbacks()
