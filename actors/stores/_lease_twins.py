@@ -8,6 +8,11 @@ out by one that may not hold the case in memory (the case then waits for good). 
 store remembers the expiry it last wrote to its workers' rows; a renewal that finds
 another value there was preceded by another writer of the row, which is another process
 renewing under the same name. The renewal logs an ERROR naming the name, once.
+
+A value *earlier* than the one last written is what a restore under the running worker
+leaves (the database put back to a copy taken before): then the cases the copy leases
+to this name are held for it, renewed by it, and never run, since the worker takes the
+cases leased to its name only at its start. That ERROR says so, and to restart it.
 """
 
 from __future__ import annotations
@@ -63,6 +68,18 @@ def renewed(store: SqlStore, owner: str, found: Any, expiry: float) -> None:
     if owner in store._twins_told:
         return
     store._twins_told.add(owner)
+    if found[0] < before:
+        logger.error(
+            "the lease of worker %r on %s is earlier than this process last wrote it: the "
+            "database was put back to an earlier copy (a restore) while this worker ran, or "
+            "another process renews under that name with a shorter lease. After a restore, "
+            "restart this worker: the cases the copy leases to it run only once it takes "
+            "them back at its start. Two processes under one name: stop both, and start "
+            "each under a name of its own (--name, owner=)",
+            owner,
+            store.url,
+        )
+        return
     logger.error(
         "another process renews the lease of worker %r on %s as well: two live workers run "
         "under that name, both run its cases and nothing fences one from the other, so "

@@ -76,3 +76,18 @@ def test_a_renewal_that_failed_at_its_commit_is_not_taken_for_another_process(
         for now in (102.0, 103.0):
             store.heartbeat("w", now=now, lease_seconds=10.0)
     assert errors(caplog) == []
+
+
+def test_a_restore_under_a_running_worker_is_named_as_one(make_sql_store, caplog):
+    store = make_sql_store()
+    store.create(rec("a"))
+    store.claim("w", now=100.0, lease_seconds=10.0, limit=1)
+    store.heartbeat("w", now=101.0, lease_seconds=10.0)
+    # The database put back to a copy taken at 100.5, the worker still running on it.
+    make_sql_store.raw("UPDATE workers SET expires = ? WHERE owner = ?", (110.5, "w"))
+    with caplog.at_level(logging.INFO, logger="actors.stores"):
+        store.heartbeat("w", now=102.0, lease_seconds=10.0)
+        store.heartbeat("w", now=103.0, lease_seconds=10.0)
+    [said] = errors(caplog)
+    assert "worker 'w'" in said and "put back to an earlier copy (a restore)" in said
+    assert "restart this worker" in said
