@@ -5,24 +5,37 @@ draining shutdown waits for it for ever. A loop with an exit (a choice that may 
 it, a fault path) or with a step that parks the job (``Wait``, ``RequestReaction``,
 ``DeferredChoice``: a job polling something every hour, say) is a workflow's own
 business and is left alone.
+
+A ``ParallelSplit`` takes every branch, so a branch that leaves the loop is no way out
+of it: the loop's thread goes on in the branch that stays, and each turn only adds
+branches (and parents waiting for them). Unless a ``Synchronize`` is in the loop: it
+waits for the branch that left, which can never come back to it, and the run faults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 __all__ = ["endless_loop"]
 
 
-def endless_loop(targets: Mapping[str, Sequence[str]], parks: set[str]) -> list[str] | None:
+def endless_loop(
+    targets: Mapping[str, Sequence[str]],
+    parks: set[str],
+    forks: Collection[str] = (),
+    joins: Collection[str] = (),
+) -> list[str] | None:
     """The steps of a cycle with no exit and no parking step (definition order), or None.
 
     ``targets`` maps each step to the steps it may go to; ``parks`` names the steps that
     park a job, or may end it there (a cycle through one of them can be left).
+    ``forks`` names the steps that go to all their targets at once (a split with fixed
+    branches), ``joins`` the ``Synchronize`` steps.
     """
     for group in _cycles(targets):
         inside = set(group)
-        leaves = any(t not in inside for name in group for t in targets.get(name, ()))
+        exits = [n for n in group if n not in forks] if inside.isdisjoint(joins) else group
+        leaves = any(t not in inside for name in exits for t in targets.get(name, ()))
         if not leaves and not inside & parks:
             order = {name: i for i, name in enumerate(targets)}
             return sorted(group, key=order.__getitem__)

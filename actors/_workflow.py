@@ -32,6 +32,7 @@ __all__ = ["Workflow", "workflow_list"]
 
 _JOINS = (Synchronize, Discriminator)
 _PARKS = (Wait, RequestReaction, DeferredChoice)
+_FORK_JOIN = (ParallelSplit, Synchronize)  # a split takes every branch; a join needs them
 _MAX = 2**63 - 1  # the largest version: a store keeps it in a signed 64-bit integer
 # What the engine passes each handler, for the message when one cannot take it.
 _DATA_ERROR = "the data and the exception"
@@ -331,7 +332,9 @@ class Workflow:
             or getattr(s, "next", _NO_NEXT_FIELD) is None  # a kind with a next, left empty
             or (isinstance(s, Sequential) and s.on_fault is not None and s.fault_next is None)
         }
-        loop = endless_loop({n: s.targets() for n, s in self._steps.items()}, ways_out)
+        steps = self._steps.items()
+        forks, joins = ({n for n, s in steps if isinstance(s, k)} for k in _FORK_JOIN)
+        loop = endless_loop({n: s.targets() for n, s in steps}, ways_out, forks, joins)
         if loop is not None:
             self._fail(
                 loop[0],

@@ -251,6 +251,33 @@ def test_a_loop_no_run_could_leave_is_refused_naming_its_steps() -> None:
     fails(r"the steps \['a', 'c', 'b'\] loop for ever", both_ways_back)
 
 
+def test_a_loop_through_a_split_whose_other_branch_leaves_it_is_refused() -> None:
+    # A split takes every branch: one that leaves the loop does not take the loop's thread
+    # of control with it. Each turn spawned another branch and another parent waiting
+    # for its branches, with no step between the turns that waits (about 6,000 jobs a
+    # second in memory, for ever, and a store that filled up).
+    forks = [
+        Sequential("poll", noop, next="split"),
+        ParallelSplit("split", branches=["again", "notify"]),
+        Sequential("again", noop, next="poll"),
+        Sequential("notify", noop),
+    ]
+    fails(r"step 'poll': the steps \['poll', 'split', 'again'\] loop for ever", forks, start="poll")
+    first_back = [*forks[:2], Sequential("again", noop, next="first")]
+    first_back += [Discriminator("first", next="poll"), forks[3]]
+    loop = r"the steps \['poll', 'split', 'again', 'first'\] loop for ever"
+    fails(loop, first_back, start="poll")
+    # A Synchronize in the loop needs the branch that left: the run faults at its first
+    # turn ("the others ended without reaching it"), so the loop is left, as a fault.
+    joined = [*forks[:2], Sequential("again", noop, next="join")]
+    Workflow("faults", [*joined, Synchronize("join", next="poll"), forks[3]], start="poll")
+    # A branch that comes back through a step that waits, or a choice that leaves.
+    napping = [*forks[:2], Wait("again", 60, next="poll"), forks[3]]
+    Workflow("napping", napping, start="poll")
+    leaving = [*forks[:2], ExclusiveChoice("again", spec=bool, if_true="poll", if_false="end")]
+    Workflow("leaving", [*leaving, forks[3], end("end")], start="poll")
+
+
 def test_a_loop_with_a_way_out_or_a_wait_is_a_workflow_of_its_own() -> None:
     with_exit = [
         Sequential("a", noop, next="c"),
