@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-__all__ = ["endless_loop"]
+__all__ = ["endless_loop", "loop_problem"]
 
 
 def endless_loop(
@@ -40,6 +40,24 @@ def endless_loop(
             order = {name: i for i, name in enumerate(targets)}
             return sorted(group, key=order.__getitem__)
     return None
+
+
+def loop_problem(
+    targets: Mapping[str, Sequence[str]],
+    parks: set[str],
+    forks: Collection[str] = (),
+    joins: Collection[str] = (),
+) -> tuple[str, str] | None:
+    """The step to name and what is wrong, for an endless loop (``endless_loop``), or None."""
+    loop = endless_loop(targets, parks, forks, joins)
+    if loop is None:
+        return None
+    split = next((n for n in loop if n in forks), None)
+    fork = f" (split {split!r} goes on in its branch that stays)" if split else ""
+    return loop[0], (
+        f"the steps {loop} loop for ever: no step leads out of them{fork} and none waits "
+        "(give the loop an ExclusiveChoice that leaves it, or a Wait)"
+    )
 
 
 def _cycles(targets: Mapping[str, Sequence[str]]) -> list[list[str]]:

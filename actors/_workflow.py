@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from actors._errors import WorkflowDefinitionError
-from actors._loops import endless_loop
+from actors._loops import loop_problem
 from actors._seconds import seconds_problem
 from actors._split_join import apart_joins, root_joins
 from actors._steps import (
@@ -334,13 +334,9 @@ class Workflow:
         }
         steps = self._steps.items()
         forks, joins = ({n for n, s in steps if isinstance(s, k)} for k in _FORK_JOIN)
-        loop = endless_loop({n: s.targets() for n, s in steps}, ways_out, forks, joins)
-        if loop is not None:
-            self._fail(
-                loop[0],
-                f"the steps {loop} loop for ever: no step leads out of them and none waits "
-                "(give the loop an ExclusiveChoice that leaves it, or a Wait)",
-            )
+        found = loop_problem({n: s.targets() for n, s in steps}, ways_out, forks, joins)
+        if found is not None:
+            self._fail(*found)
 
     def _check_joins(self) -> None:
         split_targets = [
