@@ -23,9 +23,10 @@ from actors._cli import (
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
-from actors._job import Job, JobRecord, JobState, is_saved_open
+from actors._job import Job, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
+from actors.stores._unfinished_facts import UnfinishedFacts
 
 __all__ = ["STATUS_ROWS", "SummaryRow", "jobs", "jobs_show", "status"]
 
@@ -39,11 +40,7 @@ class _Facts:
 
     store: Store
     counts: dict[JobState, int]
-    unfinished: list[JobRecord]
-    orphaned: list[str] = dataclasses.field(default_factory=list)
-
-    def waiting(self, test: Callable[[JobRecord], bool]) -> list[JobRecord]:
-        return [j for j in self.unfinished if j.state is JobState.WAITING and test(j)]
+    unfinished: UnfinishedFacts
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,14 +72,14 @@ def _row_total(facts: _Facts) -> SummaryRow:
 
 
 def _row_unfinished(facts: _Facts) -> SummaryRow:
-    return _count("unfinished", "unfinished jobs", len(facts.unfinished))
+    return _count("unfinished", "unfinished jobs", facts.unfinished.total)
 
 
 def _row_oldest(facts: _Facts) -> SummaryRow:
     label = "oldest unfinished job"
-    if not facts.unfinished:
+    if not facts.unfinished.oldest:
         return SummaryRow("oldest_unfinished", label, None, "-")
-    job = facts.unfinished[0]  # Store.unfinished() is oldest first
+    job = facts.unfinished.oldest[0]
     where = f"{job.workflow} v{job.version} at {job.step!r}, {job.state.value}"
     value = {
         "id": job.id,
@@ -95,45 +92,31 @@ def _row_oldest(facts: _Facts) -> SummaryRow:
 
 
 def _row_due(facts: _Facts) -> SummaryRow:
-    parked = facts.waiting(lambda j: j.due is not None)
-    soonest = min((j.due for j in parked if j.due is not None), default=None)
-    text = f"{len(parked)}" + (f", next due {_when(soonest)}" if parked else "")
-    value = {"jobs": len(parked), "next_due": soonest}
+    parked, soonest = facts.unfinished.due, facts.unfinished.next_due
+    text = f"{parked}" + (f", next due {_when(soonest)}" if parked else "")
+    value = {"jobs": parked, "next_due": soonest}
     return SummaryRow("waiting_due", "waiting on a due time (wait, retry, timeout)", value, text)
 
 
 def _row_branches(facts: _Facts) -> SummaryRow:
-    # A job that ended while branches of it still run is saved waiting for them too.
-    n = len(facts.waiting(lambda j: j.split_total > 0 or is_saved_open(j)))
+    n = facts.unfinished.waiting_branches
     return _count("waiting_branches", "waiting for their branches", n)
 
 
 def _row_events(facts: _Facts) -> SummaryRow:
-    n = len(facts.waiting(lambda j: j.due is None and j.split_total == 0 and not is_saved_open(j)))
+    n = facts.unfinished.waiting_events
     return _count("waiting_events", "waiting for an event, no timeout", n)
 
 
 def _row_orphaned(facts: _Facts) -> SummaryRow:
-    ids = facts.orphaned
+    # Workers claim cases by their roots, so such a job is never run: it would wait for
+    # ever, shown only as one more unfinished job.
+    ids = facts.unfinished.orphaned
     text = str(len(ids))
     if ids:
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
         text += f" (no worker will run them: {shown})"
     return SummaryRow("orphaned", "unfinished, their case root or parent missing", len(ids), text)
-
-
-def _orphans(store: Store, unfinished: list[JobRecord]) -> list[str]:
-    """Unfinished jobs whose case root or parent row is gone (deleted by hand, say).
-
-    Workers claim cases by their roots, so such a job is never run: it would wait for
-    ever, shown only as one more unfinished job.
-    """
-    ids = {job.id for job in unfinished}
-    refs = {job.case_id for job in unfinished}
-    refs.update(job.parent_id for job in unfinished if job.parent_id is not None)
-    elsewhere = sorted(refs - ids)  # finished ones, or gone
-    gone = set(elsewhere) - (store.existing(elsewhere) if elsewhere else set())
-    return [job.id for job in unfinished if job.case_id in gone or job.parent_id in gone]
 
 
 def _row_shed(facts: _Facts) -> SummaryRow:
@@ -179,8 +162,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
     """
     store = _open_reader(store_url)
     try:
-        unfinished = store.unfinished()
-        facts = _Facts(store, store.counts(), unfinished, _orphans(store, unfinished))
+        facts = _Facts(store, store.counts(), store.unfinished_facts(limit))
         unclaimed = _unclaimed(store)
     finally:
         store.close()
@@ -215,9 +197,9 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
             waiting.add_row(f"{name} v{version}", str(count))
         console.print(waiting)
 
-    if limit and facts.unfinished:
-        shown = facts.unfinished[:limit]
-        jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {len(facts.unfinished)})")
+    if limit and facts.unfinished.oldest:
+        shown = facts.unfinished.oldest[:limit]
+        jobs = Table(title=f"Unfinished jobs (oldest {len(shown)} of {facts.unfinished.total})")
         for column in ("id", "workflow", "step", "state", "parent", "branch", "due"):
             jobs.add_column(column, overflow="fold")
         for job in shown:
@@ -261,7 +243,7 @@ def _status_json(
                 "branch": job.branch_index,
                 "due": job.due,
             }
-            for job in facts.unfinished[:limit]
+            for job in facts.unfinished.oldest[:limit]
         ],
     }
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._job import JobState
 from actors.stores._codec import DEFAULT_CODEC, Codec
+from actors.stores._unfinished_facts import UnfinishedFacts, of_records
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -92,6 +93,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def counts(self) -> dict[JobState, int]:
         """How many jobs the store holds in each state."""
+
+    def unfinished_facts(self, limit: int) -> UnfinishedFacts:
+        """The unfinished jobs summed up, with the oldest ``limit`` (at least one) of them."""
+        return of_records(self.unfinished(), self.existing, limit)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""

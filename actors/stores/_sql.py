@@ -26,6 +26,7 @@ from actors.stores import _sql_arrivals as sql_arrivals
 from actors.stores import _sql_leases as sql_leases
 from actors.stores import _sql_reads as sql_reads
 from actors.stores import _sql_saves as sql_saves
+from actors.stores import _unfinished_facts
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._group import GroupWriter, Slice
@@ -328,6 +329,7 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     get = sql_reads.get
     unfinished = sql_reads.unfinished
     counts = sql_reads.counts
+    unfinished_facts = _unfinished_facts.of_sql
     history = sql_reads.history
     due_timers = sql_reads.due_timers
 
