@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
@@ -48,6 +48,9 @@ _ADMIN_SELECT = (
     "CASE WHEN tried_at = updated_at THEN tries ELSE 0 END"
 )
 _SQL_INT_MAX = 2**63 - 1
+
+PRUNE_BATCH = 500
+"""Cases a prune deletes per transaction."""
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _HISTORY_ROWS = ", ".join(f"h.{column}" for column in [*_HISTORY_FULL.split(", "), "more"])
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -339,37 +342,54 @@ class SqlAdmin:
         """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone.
 
         Their step history, requests and join arrivals go with them. A case with any
-        job still unfinished is kept, however old its root.
+        job still unfinished is kept, however old its root. The cases go ``PRUNE_BATCH``
+        at a time, each batch in a transaction of its own, so that workers wait for a
+        batch (milliseconds), never for the whole prune (a million cases of history).
         """
         # The roots are locked as they are picked (PostgreSQL; SQLite's BEGIN IMMEDIATE
         # locks the file): an operator's change to such a case (a retry reopens its root)
-        # waits for the prune, then finds no case; one that committed first leaves the
-        # root unfinished, and the lock's recheck leaves the case out.
+        # waits for the batch, then finds no case; one that committed first leaves the
+        # root unfinished, and the lock's recheck leaves the case out. Batches follow the
+        # ids, so a case kept (unfinished) is looked at once, not by every batch; SQLite,
+        # without statistics, would read every root through jobs_parent and sort them.
+        by_id = " INDEXED BY sqlite_autoindex_jobs_1" if self._hint_indexes else ""
         pick = (
-            "SELECT r.id FROM jobs r WHERE r.parent_id IS NULL AND r.finished_at IS NOT NULL "
-            "AND r.finished_at < ? AND NOT EXISTS (SELECT 1 FROM jobs u WHERE u.case_id = r.id "
-            f"AND (u.finished_at IS NULL OR u.finished_at >= ?)) ORDER BY r.{self._order}"
-            f"{self._for_update}"
+            f"SELECT r.id FROM jobs r{by_id} WHERE r.parent_id IS NULL "
+            "AND r.finished_at IS NOT NULL "
+            "AND r.finished_at < ? AND r.id > ? AND NOT EXISTS (SELECT 1 FROM jobs u "
+            "WHERE u.case_id = r.id AND (u.finished_at IS NULL OR u.finished_at >= ?)) "
+            f"ORDER BY r.id LIMIT ?{self._for_update}"
         )
 
-        def write(execute: Execute) -> tuple[int, int]:
-            roots = [row[0] for row in execute(pick, (finished_before, finished_before)).fetchall()]
-            jobs = 0
-            for chunk, marks in in_lists(roots):
-                # Every job of the case may have split (a branch splits again), and each
-                # split's arrivals are keyed by the job that split.
-                for table, key in _CASE_ROWS:
-                    execute(
-                        f"DELETE FROM {table} WHERE {key} IN "
-                        f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
-                        chunk,
-                    )
-                execute(f"DELETE FROM job_requests WHERE case_id IN ({marks})", chunk)
-                jobs += int(execute(f"DELETE FROM jobs WHERE case_id IN ({marks})", chunk).rowcount)
-            return len(roots), jobs
+        def batch(after: str) -> Callable[[Execute], tuple[list[str], int]]:
+            def write(execute: Execute) -> tuple[list[str], int]:
+                params = (finished_before, after, finished_before, PRUNE_BATCH)
+                roots = [row[0] for row in execute(pick, params).fetchall()]
+                jobs = 0
+                for chunk, marks in in_lists(roots):
+                    # Every job of the case may have split (a branch splits again), and
+                    # each split's arrivals are keyed by the job that split.
+                    for table, key in _CASE_ROWS:
+                        execute(
+                            f"DELETE FROM {table} WHERE {key} IN "
+                            f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
+                            chunk,
+                        )
+                    execute(f"DELETE FROM job_requests WHERE case_id IN ({marks})", chunk)
+                    deleted = execute(f"DELETE FROM jobs WHERE case_id IN ({marks})", chunk)
+                    jobs += int(deleted.rowcount)
+                return roots, jobs
 
-        result: tuple[int, int] = self._write(write, "prune finished cases")
-        return result
+            return write
+
+        cases = jobs = 0
+        after = ""  # below every id: ids are never empty
+        while True:
+            roots, deleted = self._write(batch(after), "prune finished cases")
+            cases, jobs = cases + len(roots), jobs + deleted
+            if len(roots) < PRUNE_BATCH:
+                return cases, jobs
+            after = roots[-1]
 
     def trim_history(self, saved_before: float) -> tuple[int, int]:
         """Trim unfinished cases' history and old splits' branches (see Store.trim_history)."""
