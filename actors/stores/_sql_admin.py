@@ -352,12 +352,16 @@ class SqlAdmin:
         # root unfinished, and the lock's recheck leaves the case out. Batches follow the
         # ids, so a case kept (unfinished) is looked at once, not by every batch; SQLite,
         # without statistics, would read every root through jobs_parent and sort them.
+        # PostgreSQL would merge the roots with the jobs of every case after the cursor
+        # (85 ms a batch at 200,000 cases); OFFSET 0 keeps the check a look-up per root.
         by_id = " INDEXED BY sqlite_autoindex_jobs_1" if self._hint_indexes else ""
+        look_up = "" if self._hint_indexes else " OFFSET 0"
         pick = (
             f"SELECT r.id FROM jobs r{by_id} WHERE r.parent_id IS NULL "
             "AND r.finished_at IS NOT NULL "
             "AND r.finished_at < ? AND r.id > ? AND NOT EXISTS (SELECT 1 FROM jobs u "
-            "WHERE u.case_id = r.id AND (u.finished_at IS NULL OR u.finished_at >= ?)) "
+            "WHERE u.case_id = r.id AND (u.finished_at IS NULL OR u.finished_at >= ?)"
+            f"{look_up}) "
             f"ORDER BY r.id LIMIT ?{self._for_update}"
         )
 
