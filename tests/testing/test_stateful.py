@@ -218,23 +218,28 @@ class PayMachine(MediatorMachine):
         assert len(CHARGES) <= len(self.harness.submissions), CHARGES  # once per case
 
 
-def test_the_machine_crashes_where_a_save_is_lost_and_finds_a_repeated_charge():
-    # A crash only before a step reruns nothing on the memory store: the machine must
-    # also crash after a task ran and before its save was stored.
+def _failing_program(machine: type, examples: int) -> str:
+    """The program Hypothesis prints for the failure ``machine`` must find (shrunk)."""
     with pytest.raises(AssertionError) as info:
         run_state_machine_as_test(
-            PayMachine,
+            machine,
             settings=settings(
-                max_examples=200, stateful_step_count=10, deadline=None, database=None,
+                max_examples=examples, stateful_step_count=10, deadline=None, database=None,
                 derandomize=True, report_multiple_bugs=False,
                 phases=[Phase.generate, Phase.shrink],
                 suppress_health_check=[HealthCheck.too_slow],
             ),
         )  # fmt: skip
     notes = getattr(info.value, "__notes__", [])
-    program = "\n".join(
+    return "\n".join(
         line for note in notes for line in note.splitlines() if line.startswith("state")
     )
+
+
+def test_the_machine_crashes_where_a_save_is_lost_and_finds_a_repeated_charge():
+    # A crash only before a step reruns nothing on the memory store: the machine must
+    # also crash after a task ran and before its save was stored.
+    program = _failing_program(PayMachine, 200)
     assert "point='before_save'" in program or "point='stalled'" in program, program
     with pytest.raises(AssertionError):
         exec(program, {"PayMachine": PayMachine})
@@ -253,20 +258,7 @@ class SecondStepPayMachine(PayMachine):
 def test_the_machine_crashes_inside_a_delivery_and_finds_a_repeated_charge_in_its_second_step():
     # A runner's next step is the first of its next delivery: the rule also crashes it a
     # few steps on, so a charge that always runs right after another step is reached too.
-    with pytest.raises(AssertionError) as info:
-        run_state_machine_as_test(
-            SecondStepPayMachine,
-            settings=settings(
-                max_examples=300, stateful_step_count=10, deadline=None, database=None,
-                derandomize=True, report_multiple_bugs=False,
-                phases=[Phase.generate, Phase.shrink],
-                suppress_health_check=[HealthCheck.too_slow],
-            ),
-        )  # fmt: skip
-    notes = getattr(info.value, "__notes__", [])
-    program = "\n".join(
-        line for note in notes for line in note.splitlines() if line.startswith("state")
-    )
+    program = _failing_program(SecondStepPayMachine, 300)
     assert "after=1" in program, program
     with pytest.raises(AssertionError):
         exec(program, {"SecondStepPayMachine": SecondStepPayMachine})
