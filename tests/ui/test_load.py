@@ -23,6 +23,20 @@ from actors.ui import create_app
 LOCAL = "http://127.0.0.1:8400"
 
 
+def _count_rows_read(store, monkeypatch) -> dict[str, int]:
+    """Rows the store's reads return from here on, by what each read says it reads."""
+    per_query: dict[str, int] = {}
+    read = store._read
+
+    def counted(sql, params, what):
+        rows = read(sql, params, what)
+        per_query[what] = per_query.get(what, 0) + len(rows)
+        return rows
+
+    monkeypatch.setattr(store, "_read", counted)
+    return per_query
+
+
 def test_a_wide_case_reads_the_data_of_the_jobs_it_shows_only(tmp_path, monkeypatch):
     """Every branch's data was read (and the whole tree decoded): 23 s for 20,000 branches."""
     store = open_store(f"sqlite:///{tmp_path / 'wide.db'}")
@@ -72,15 +86,7 @@ def test_a_wide_case_reads_the_rows_it_lists_and_counts_the_rest(tmp_path, monke
     for done in branches[:10]:
         done.state = JobState.DONE
     store.create_many([root, *branches])
-    per_query: dict[str, int] = {}
-    read = store._read
-
-    def counted(sql, params, what):
-        rows = read(sql, params, what)
-        per_query[what] = per_query.get(what, 0) + len(rows)
-        return rows
-
-    monkeypatch.setattr(store, "_read", counted)
+    per_query = _count_rows_read(store, monkeypatch)
     try:
         page = TestClient(create_app(store), base_url=LOCAL).get("/live/cases/wide")
         assert page.status_code == 200
@@ -224,15 +230,7 @@ def test_a_job_that_loops_has_the_entries_drawn_read_not_every_save(tmp_path, mo
         [HistoryRow("loop", 0, "turn", n, "ready", 1e6 + n, "w1", None, None) for n in range(300)]
     )
     monkeypatch.setattr(_case_page, "HISTORY_ENTRIES", 20)
-    per_query: dict[str, int] = {}
-    read = store._read
-
-    def counted(sql, params, what):
-        rows = read(sql, params, what)
-        per_query[what] = per_query.get(what, 0) + len(rows)
-        return rows
-
-    monkeypatch.setattr(store, "_read", counted)
+    per_query = _count_rows_read(store, monkeypatch)
     try:
         page = TestClient(create_app(store), base_url=LOCAL).get("/live/cases/loop")
         assert page.status_code == 200
