@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
@@ -88,6 +89,17 @@ class Crew:
         """Ask every runner to stop after its current delivery."""
         for ref in self.refs:
             ref.stop(block=False)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait (``timeout`` seconds at most, for all) until every runner asked has stopped.
+
+        Threaded runners only; a runtime whose refs have no ``actor_stopped`` is not waited on.
+        """
+        deadline = time.monotonic() + timeout
+        for ref in self.refs:
+            stopped = getattr(ref, "actor_stopped", None)
+            if isinstance(stopped, threading.Event):
+                stopped.wait(max(0.0, deadline - time.monotonic()))
 
     def ready(self, job: JobRecord) -> None:
         """``job`` is ready: into the channel, or straight to a runner idle for it.

@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 __all__ = ["GetRunners", "Scheduler"]
 
 
+_START_FAILED_WAIT = 10.0  # seconds for the runners started before a failed start to stop
+
+
 class Scheduler(pykka.Actor):
     """Admits jobs, hands them to idle runners and keeps every case's bookkeeping.
 
@@ -146,6 +149,8 @@ class Scheduler(pykka.Actor):
             self._start()
         except Exception:  # pykka would stop it without on_failure or on_stop: runners ran on
             self.on_failure(*sys.exc_info())
+            # The Mediator's constructor raises once this has: nothing it started runs on.
+            self._crew.wait_stopped(_START_FAILED_WAIT)
             raise
 
     def _start(self) -> None:

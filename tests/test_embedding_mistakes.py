@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import pykka
 import pytest
 from bounds import TIMEOUT
 from flows import setter
@@ -370,10 +371,20 @@ def test_a_mediator_whose_engine_fails_to_start_names_the_cause_and_leaves_nothi
         raise OSError("cannot watch postgresql://app:hunter22@db/jobs")
 
     monkeypatch.setattr(SqliteStore, "watch", watch)
+    from actors._runner import Runner
+
+    started = Runner.on_start
+
+    def slow_start(self):  # a runner slow to get going (a busy machine): still waited for
+        threading.Event().wait(0.3)
+        started(self)
+
+    monkeypatch.setattr(Runner, "on_start", slow_start)
     store = f"sqlite:///{tmp_path / 'jobs.db'}"
     flow = Workflow("w", [Sequential("a", setter("a"))], start="a")
     with pytest.raises(EngineStoppedError) as failed:
         Mediator([flow], store=store, runners=3)
+    assert not pykka.ActorRegistry.get_all()  # its runners stopped before it raised
     said = str(failed.value)
     assert said.startswith("the engine could not start: OSError: cannot watch"), said
     assert "hunter22" not in said
