@@ -18,6 +18,7 @@ from actors._engine import job_log, logger
 from actors._errors import user_error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from actors._job import JobRecord, JobState
@@ -79,48 +80,31 @@ class GuardedMetrics:
 
     def admitted(self, workflow: str, queue_depth: int) -> None:
         """``hook.admitted``, guarded."""
-        try:
-            self.hook.admitted(workflow, queue_depth)
-        except BaseException as exc:
-            if not user_error(exc):
-                raise
-            self._failed("admitted", exc)
+        self._call("admitted", self.hook.admitted, workflow, queue_depth)
 
     def shed(self, workflow: str) -> None:
         """``hook.shed``, guarded."""
-        try:
-            self.hook.shed(workflow)
-        except BaseException as exc:
-            if not user_error(exc):
-                raise
-            self._failed("shed", exc)
+        self._call("shed", self.hook.shed, workflow)
 
     def started(self, workflow: str) -> None:
         """``hook.started``, guarded."""
-        try:
-            self.hook.started(workflow)
-        except BaseException as exc:
-            if not user_error(exc):
-                raise
-            self._failed("started", exc)
+        self._call("started", self.hook.started, workflow)
 
     def finished(self, workflow: str, state: JobState) -> None:
         """``hook.finished``, guarded."""
-        try:
-            self.hook.finished(workflow, state)
-        except BaseException as exc:
-            if not user_error(exc):
-                raise
-            self._failed("finished", exc)
+        self._call("finished", self.hook.finished, workflow, state)
 
     def step(self, workflow: str, step: str, seconds: float) -> None:
         """``hook.step``, guarded."""
+        self._call("step", self.hook.step, workflow, step, seconds)
+
+    def _call(self, method: str, fn: Callable[..., Any], *args: Any) -> None:
         try:
-            self.hook.step(workflow, step, seconds)
+            fn(*args)
         except BaseException as exc:
             if not user_error(exc):
                 raise
-            self._failed("step", exc)
+            self._failed(method, exc)
 
 
 def guarded_tracer(tracer: Any) -> GuardedTracer | None:
