@@ -65,8 +65,6 @@ class JobHandle:
         """
         self._refuse_waiting_for_itself("JobHandle.result()")
         engine = self._engine
-        if engine is not None and not self._settled:
-            refuse_in_fork(engine.pid, "JobHandle.result()")
         if (
             engine is not None
             and delivering.engine is engine
@@ -77,8 +75,14 @@ class JobHandle:
         return self._result(timeout)
 
     def _refuse_waiting_for_itself(self, call: str) -> None:
-        """Raise ``RuntimeError`` where waiting for this unfinished case would never end."""
+        """Raise where waiting for this unfinished case would never end.
+
+        ``RuntimeError`` on the thread that would end it; ``EngineStoppedError`` in a
+        process forked after its Mediator was made (nothing there runs it).
+        """
         engine = self._engine
+        if engine is not None and not self._settled:
+            refuse_in_fork(engine.pid, call)
         if engine is not None and (
             delivering.scheduler is engine
             or (delivering.engine is engine and delivering.runner.running_case() == self.job_id)
@@ -112,8 +116,6 @@ class JobHandle:
         does.
         """
         self._refuse_waiting_for_itself("JobHandle.wait()")
-        if self._engine is not None and not self._settled:
-            refuse_in_fork(self._engine.pid, "JobHandle.wait()")
         if not isinstance(self._future, LatchFuture):
             # Another runtime's future (the deterministic harness's) makes progress
             # only while get() drives the run: awaiting a wake-up would wait for ever.
