@@ -307,17 +307,24 @@ def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
     """
     received: list[int] = []
 
+    # Nothing is logged on the handler's own thread: it may have stopped the main thread
+    # inside a write to stderr, and a second write there raises ("reentrant call"), out of
+    # the handler into the main thread, which then died with the stop never set.
+    def stopping(name: str) -> None:
+        logger.info("%s received", name)
+        stop.set()
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
         if received:
-            logger.warning(
-                "second %s: exiting now, without waiting for running steps",
-                signal.Signals(signum).name,
-            )
-            logging.shutdown()
+            with contextlib.suppress(BaseException):  # exiting whatever the log does
+                logger.warning("second %s: exiting now, without waiting for running steps", name)
+                logging.shutdown()
             os._exit(128 + signum)  # actor threads are not daemons: SystemExit would wait
         received.append(signum)
-        logger.info("%s received", signal.Signals(signum).name)
-        threading.Thread(target=stop.set, name="actors-stop-signal", daemon=True).start()
+        thread = threading.Thread(target=stopping, args=(name,), name="actors-stop-signal")
+        thread.daemon = True
+        thread.start()
 
     stops = [signal.SIGTERM, signal.SIGINT]
     # The terminal that started the worker closing (an SSH session ending) is a stop too,

@@ -16,6 +16,7 @@ import actors._cli as cli
 from actors import (
     StoreError,
 )
+from actors import _cli_worker as cli_worker
 from actors._cli import main
 from actors._cli_worker import _on_stop_signals
 from actors.stores import Store
@@ -249,6 +250,35 @@ def test_a_stop_signal_arriving_inside_the_wait_for_it_does_not_hang_the_worker(
         delivered.join(TIMEOUT)
         assert not delivered.is_alive(), "the handler waited for the lock its own thread holds"
         assert stop.wait(TIMEOUT)
+    finally:
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
+
+
+def test_a_stop_signal_arriving_inside_a_log_write_still_stops_the_worker(monkeypatch) -> None:
+    """The handler may interrupt its thread inside a write to stderr: it logs nothing there.
+
+    A second write on that thread raises ("reentrant call"): the error left the handler
+    into the main thread, the stop was never set, and the worker did not stop on SIGTERM.
+    """
+    stop = threading.Event()
+    previous = _on_stop_signals(stop)
+    handler_thread: list[threading.Thread] = []
+    logged_on: list[threading.Thread] = []
+
+    def write(*args: object, **kwargs: object) -> None:
+        logged_on.append(threading.current_thread())
+        if threading.current_thread() in handler_thread:
+            raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stderr>'>")
+
+    monkeypatch.setattr(cli_worker.logger, "info", write)
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        handler_thread.append(threading.current_thread())
+        handler(signal.SIGTERM, None)  # raised the RuntimeError here
+        assert stop.wait(TIMEOUT)
+        assert logged_on and handler_thread[0] not in logged_on
     finally:
         for signum, restored in previous.items():
             signal.signal(signum, restored)
