@@ -98,6 +98,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._tries: dict[str, tuple[float, int]] = {}  # see count_try
         self._marks: dict[str, str] = {}  # job id -> why: mark_cancel's, until the job ends
         self._lock = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(64)]  # see record_arrival
 
     def _put(self, job: JobRecord, *, note: bool = True) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
@@ -191,11 +192,25 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
 
     def create(self, job: JobRecord) -> None:
         """Save a newly admitted job; ``JobExistsError`` if the store holds its id."""
+        job_id = job.id
+        if self.owner is None:
+            # No lock: one shared with the runners' arrivals made a convoy (a producer
+            # preempted while holding it queued every arriving runner behind it, and
+            # each hand-off woke a thread: W ran at half its rate). Every stored job's
+            # id is in ``_created``, so one atomic setdefault claims the id.
+            mine = _now()
+            if self._created.setdefault(job_id, mine) is not mine:
+                raise JobExistsError(self._exists(job_id))
+            try:
+                self._put(job)
+            except BaseException:
+                if self._created.get(job_id) is mine:  # nothing of it was stored
+                    del self._created[job_id]
+                raise
+            return
         with self._lock:  # the check and the write are one step: one id, one case
-            job_id = job.id
             if job_id in self._live or job_id in self._finished:
-                msg = f"a job with id {job_id!r} already exists in {self.url}"
-                raise JobExistsError(msg)
+                raise JobExistsError(self._exists(job_id))
             owner = self.owner
             if owner is not None:  # a job created by a worker is stamped with it (as in SQL)
                 self._stamps.setdefault(job_id, owner)
@@ -206,6 +221,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                         self._workers[owner] = max(self._workers.get(owner, expires), expires)
                         self._worker_row = owner
             self._put(job)
+
+    def _exists(self, job_id: str) -> str:
+        return f"a job with id {job_id!r} already exists in {self.url}"
 
     def save(self, job: JobRecord) -> None:
         if self.owner is None:
@@ -330,7 +348,11 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         needed: int | None = None,
     ) -> tuple[int, int]:
         """Count a branch's arrival at its join, exactly once (see Store)."""
-        with self._lock:
+        # Arrivals at one parent exclude each other; a worker's also exclude claims.
+        # Others take one of a few locks by parent, none shared with admission, so no
+        # convoy of runners forms behind one lock (see ``create``).
+        lock = self._lock if self.owner is not None else self._stripes[hash(parent_id) & 63]
+        with lock:
             saved = self._find(parent_id)
             if saved is None:
                 msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"

@@ -46,6 +46,40 @@ def test_create_refuses_an_id_the_store_holds_and_keeps_the_first(store):
     assert (store.load("order-17").state, store.load("order-17").data) == (JobState.DONE, {"n": 1})
 
 
+def test_a_create_refused_for_its_data_leaves_the_id_free(store):
+    with pytest.raises(CodecError):
+        store.create(rec("order-17", data={"x": object()}))
+    assert store.get("order-17") is None
+    store.create(rec("order-17", data={"n": 1}))  # not refused as existing
+    assert store.load("order-17").data == {"n": 1}
+
+
+def test_one_id_created_by_8_threads_at_once_is_stored_once(make_store):
+    store = make_store()
+    start = threading.Barrier(8)
+    created, refused, errors = [], [], []
+
+    def create(i):
+        try:
+            start.wait(timeout=TIMEOUT)
+            store.create(rec("order-17", data={"n": i}))
+            created.append(i)
+        except JobExistsError:
+            refused.append(i)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=2 * TIMEOUT)
+    assert not errors
+    assert len(created) == 1
+    assert len(refused) == 7
+    assert store.load("order-17").data == {"n": created[0]}
+
+
 def test_create_many_with_an_id_the_store_holds_creates_none(store):
     store.create(rec("order-17", data={"n": 1}))
     with pytest.raises(JobExistsError, match="'order-17' already exists"):
