@@ -1,15 +1,18 @@
-"""What an operator gives the admin API, read and checked: states, cursors, correlation ids.
+"""What an operator gives the admin API, read and checked: filters, cursors, ids, names.
 
 ``Admin.jobs`` takes its ``state`` filter as names or ``JobState`` values and pages by
 an opaque cursor (``Page.next_cursor``), made and read here; ``Admin.send_event`` (and
 ``actors events send``) check a correlation id's form here before anything is read.
+Lists of job ids and the operator's name (``operator_name``) are read here too.
 """
 
 from __future__ import annotations
 
 import base64
+import getpass
 import json
 import math
+import os
 from collections.abc import Iterable
 
 from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
@@ -17,7 +20,15 @@ from actors._job import JobState
 from actors._text import is_unicode
 from actors.stores._admin_types import StoredJob
 
-__all__ = ["correlation_id_problem", "cursor_position", "job_states", "listing_cursor"]
+__all__ = [
+    "OPERATOR_ENV",
+    "correlation_id_problem",
+    "cursor_position",
+    "id_list",
+    "job_states",
+    "listing_cursor",
+    "operator_name",
+]
 
 
 def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:
@@ -100,3 +111,33 @@ def step_name_problem(step: object) -> str | None:
     if not isinstance(step, str):
         return f"{step!r} is no step name (not a string)"
     return f"{shown_id(step)} is no step name ({'it holds /' if step else 'it is empty'})"
+
+
+OPERATOR_ENV = "ACTORS_OPERATOR"
+"""The environment variable that names the operator when none is given."""
+
+
+def operator_name(given: str | None = None) -> str:
+    """Who is acting: ``given``, else ``$ACTORS_OPERATOR``, else the login name."""
+    if given:
+        return given
+    env = os.environ.get(OPERATOR_ENV)
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "unknown"
+
+
+def id_list(job_ids: Iterable[str]) -> list[str]:
+    """``job_ids`` as a list, ``TypeError`` for one string (its letters) or an id no str."""
+    if isinstance(job_ids, str | bytes):
+        msg = "job_ids must be an iterable of ids, not one string"
+        raise TypeError(msg)
+    ids = list(job_ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            msg = f"a job id is a str, got {type(job_id).__name__} {job_id!r:.80}"
+            raise TypeError(msg)
+    return ids

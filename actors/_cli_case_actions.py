@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from actors._admin_input import correlation_id_problem, step_name_problem
+from actors._admin_input import OPERATOR_ENV, correlation_id_problem, step_name_problem
 from actors._cli import _to_json, _when, main, store_option
 from actors._cli_errors import (
     BadArgumentError,
@@ -30,7 +30,7 @@ from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors._job import JobState
 from actors._text import printable
-from actors.admin import OPERATOR_ENV, ActionRefusedError, ActionResult, Admin, CaseBusyError
+from actors.admin import ActionRefusedError, ActionResult, Admin, CaseBusyError
 
 __all__ = ["events"]
 

@@ -106,7 +106,7 @@ def operator_argument(ctx: click.Context, param: click.Parameter, value: Any) ->
     """
     value = text_argument(ctx, param, value)
     if not value:
-        from actors.admin import OPERATOR_ENV
+        from actors._admin_input import OPERATOR_ENV
 
         problem = text_problem(os.environ.get(OPERATOR_ENV, ""))
         if problem is not None:

@@ -24,8 +24,6 @@ through the Mediator.
 
 from __future__ import annotations
 
-import getpass
-import os
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,8 +33,10 @@ from actors._admin_changes import cancel_change, event_change, retry_change, unc
 from actors._admin_delivery import ActionDelivery
 from actors._admin_input import correlation_id_problem as _correlation_id_problem
 from actors._admin_input import cursor_position as _position
+from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
+from actors._admin_input import operator_name
 from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
@@ -75,21 +75,6 @@ __all__ = [
     "PruneResult",
     "operator_name",
 ]
-
-OPERATOR_ENV = "ACTORS_OPERATOR"
-
-
-def operator_name(given: str | None = None) -> str:
-    """Who is acting: ``given``, else ``$ACTORS_OPERATOR``, else the login name."""
-    if given:
-        return given
-    env = os.environ.get(OPERATOR_ENV)
-    if env:
-        return env
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name in some containers
-        return "unknown"
 
 
 class Admin:
@@ -398,16 +383,3 @@ class Admin:
         cases, jobs = self.store.prune_cases(before)
         rows, branches = self.store.trim_history(before) if trim_history else (0, 0)
         return PruneResult(cases, jobs, before, rows, branches)
-
-
-def _id_list(job_ids: Iterable[str]) -> list[str]:
-    """``job_ids`` as a list, ``TypeError`` for one string (its letters) or an id no str."""
-    if isinstance(job_ids, str | bytes):
-        msg = "job_ids must be an iterable of ids, not one string"
-        raise TypeError(msg)
-    ids = list(job_ids)
-    for job_id in ids:
-        if not isinstance(job_id, str):
-            msg = f"a job id is a str, got {type(job_id).__name__} {job_id!r:.80}"
-            raise TypeError(msg)
-    return ids
