@@ -298,7 +298,7 @@ def jobs_show(
 
     It opens the store read-only and writes nothing.
     """
-    from actors._cli_jobs import show_more
+    from actors._cli_job_show import show_more
     from actors._cli_load import load_all
 
     load_all(refs)  # a bad reference fails before anything is printed

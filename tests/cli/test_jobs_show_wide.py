@@ -14,7 +14,7 @@ from records import saved_split
 
 from actors import JobState
 from actors._cli import main
-from actors._cli_jobs import SHOWN_BRANCHES
+from actors._cli_job_show import SHOWN_BRANCHES
 from actors.stores import open_store
 
 WIDTH = 250

@@ -30,7 +30,7 @@ from actors import (
     RequestReaction,
     Sequential,
     Workflow,
-    _cli_jobs,
+    _cli_job_show,
 )
 from actors._cases import ID_RULE
 from actors._cli import main
@@ -447,7 +447,7 @@ def test_jobs_show_history_draws_the_most_recent_entries_of_a_long_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job that loops keeps a row per save: 20,000 of them took 13 s and 150 MiB to draw."""
-    monkeypatch.setattr(_cli_jobs, "HISTORY_SHOWN", 4, raising=False)
+    monkeypatch.setattr(_cli_job_show, "HISTORY_SHOWN", 4)
     store = f"sqlite:///{tmp_path / 'loop.db'}"
     flow = Workflow(
         "loop",
