@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from actors._channel import WorkChannel
     from actors._job import JobRecord
+    from actors._runner_roster import RunnerRoster
 
 __all__ = ["JOB_REPORTS", "REPORTS", "Crew"]
 
@@ -60,9 +61,13 @@ class Crew:
         start: Callable[[int], _Runner],
         runners: int,
         out: set[str] | None = None,
+        roster: RunnerRoster | None = None,
     ) -> None:
         self._channel = channel
         self._start = start
+        # The engine's record of the runners started, where a shutdown finds them even
+        # once the Scheduler has stopped (stopped from outside, say).
+        self._roster = roster
         self._count = runners
         # Ids of the jobs handed to the channel (the case book's): their records are not
         # the Scheduler's until a report or a withdrawal brings them back.
@@ -73,7 +78,13 @@ class Crew:
 
     def start(self) -> None:
         """Start every runner."""
-        self.refs = [self._start(index) for index in range(self._count)]
+        self.refs = [self._started(index) for index in range(self._count)]
+
+    def _started(self, index: int) -> _Runner:
+        ref = self._start(index)
+        if self._roster is not None:
+            self._roster.add(index, ref)
+        return ref
 
     def failed(self, index: int, job: JobRecord | None) -> None:
         """Runner ``index`` failed (with ``job`` in hand): it holds nothing any more."""
@@ -83,7 +94,7 @@ class Crew:
 
     def restart(self, index: int) -> None:
         """Start runner ``index`` again, in the place of the one that failed."""
-        self.refs[index] = self._start(index)
+        self.refs[index] = self._started(index)
 
     def stop(self) -> None:
         """Ask every runner to stop after its current delivery."""

@@ -3,10 +3,10 @@
 ``EngineConfig`` holds what never changes while the engine runs (the workflows, the
 store, the clock, the options) and the few objects actors share by design, each
 thread-safe on its own: the admission gate and the work channel (locked, ADR 0001), the
-handles of running cases (single dict operations) and the ``StopSignal`` of a
-non-draining shutdown. Whatever else an actor needs to know of another it learns by
-message; the lease state runners read before each step is a handle the Scheduler owns
-(``actors._leases.LeaseGuard``).
+handles of running cases (single dict operations), the ``StopSignal`` of a non-draining
+shutdown and the roster of the runners started (locked). Whatever else an actor needs to
+know of another it learns by message; the lease state runners read before each step is
+a handle the Scheduler owns (``actors._leases.LeaseGuard``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from actors._errors import JobExistsError, UnknownWorkflowError
 from actors._handle import CaseHandles
 from actors._id_claims import IdClaims
 from actors._redact import redacted_logger
+from actors._runner_roster import RunnerRoster
 from actors._task_waits import TaskWaits
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ class EngineConfig:
     """One Mediator's configuration, given to its Scheduler and Runners (no globals).
 
     Frozen: no actor changes it. ``gate``, ``channel``, ``handles``, ``id_claims`` and
-    ``stop`` are the thread-safe objects the actors share by design (see the module's
+    ``stop`` and ``roster`` are the thread-safe objects the actors share by design (see the module's
     docstring).
     """
 
@@ -210,6 +211,8 @@ class EngineConfig:
     id_claims: IdClaims = field(default_factory=IdClaims)
     # Set by the Mediator on a non-draining shutdown: runners stop between steps.
     stop: StopSignal = field(default_factory=StopSignal)
+    # The runners the Scheduler started: a shutdown waits for them without asking it.
+    roster: RunnerRoster = field(default_factory=RunnerRoster)
     # The cases its runners' tasks wait for: a wait no runner is left to end is refused.
     task_waits: TaskWaits = field(default_factory=TaskWaits)
     # The process it runs in: a child forked from it has none of its threads.

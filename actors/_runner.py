@@ -40,6 +40,7 @@ from actors._interpreter import (
 from actors._job import JobState
 from actors._outage import store_down
 from actors._runner_failures import case_lost, count_try, died_of, log_lost
+from actors._runner_stop import stop_engine_from_outside
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd, back_to_saved_data
 
@@ -88,10 +89,9 @@ class Runner(pykka.Actor):
         # Per workflow: (workflow, its steps, its inline tasks), looked up once, not per
         # slice (an engine's workflows never change).
         self._plans: dict[tuple[str, int], tuple[Workflow, Mapping[str, Step], Any]] = {}
-        # A stop from outside the Mediator (pykka.ActorRegistry.stop_all()) is a
-        # non-draining stop: every runner stops before its next step, not after the
-        # jobs its delivery would still run.
-        when_stop_is_put(self, engine.stop.set)
+        when_stop_is_put(
+            self, functools.partial(stop_engine_from_outside, engine, index, scheduler)
+        )
 
     def on_start(self) -> None:
         """Pull a first job (or park as idle)."""

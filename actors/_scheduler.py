@@ -79,7 +79,7 @@ class Scheduler(pykka.Actor):
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
         self._kids = self._book.kids
         self._out = self._book.out  # jobs handed out: read here; changed with the book
-        self._crew = Crew(engine.channel, self._start_runner, runners, self._out)
+        self._crew = Crew(engine.channel, self._start_runner, runners, self._out, engine.roster)
         self._time = Timekeeper()
         self._alarm: Alarm | None = None
         self._events = EventDesk(served=engine.workflows)
@@ -191,6 +191,7 @@ class Scheduler(pykka.Actor):
         if self._alarm is not None:
             self._alarm.close()
         self._e.gate.close()
+        self._e.stop.set()  # no more work is handed out: runners stop before their next step
         self._crew.stop()
         unfinished = self._e.handles.fail_all(
             EngineStoppedError("the mediator stopped before the case ended")

@@ -1,6 +1,9 @@
 """How a ``Mediator`` stops its actors and closes its store, within the caller's timeout.
 
-A runner stops only after its current step (a task is never interrupted), so a step that
+The runners it waits for are the engine's roster (``actors._runner_roster``), not the
+Scheduler's answer: the application may have stopped the Scheduler already (its ref's
+``stop()``, ``pykka.ActorRegistry.stop_all()``), and its runners may still be inside a
+step. A runner stops only after its current step (a task is never interrupted), so a step that
 runs past the timeout cannot be waited for. ``shutdown()`` then closes the store all the
 same, names the runners still busy in a warning, and returns: once it has returned, the
 engine writes nothing more to the store (a Mediator started next on it, in this process
@@ -20,7 +23,6 @@ import pykka
 from actors import messages as m
 from actors._engine import delivering, job_log, logger
 from actors._errors import StoreError
-from actors._scheduler_routes import GetRunners
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
@@ -76,7 +78,9 @@ def drain_and_stop(
             inner = scheduler.ask(m.Drain(), timeout=timeout)
             left = None if timeout is None else max(0.0, began + timeout - time.monotonic())
             inner.get(timeout=left)  # the ask's wait and this one share the timeout
-            drained = True
+            # Unless the Scheduler stopped under the drain (from outside, on an error),
+            # which answers it as it stops.
+            drained = not engine.stop.requested
         except pykka.Timeout:
             logger.warning(
                 "drain did not finish within %ss; stopping anyway", timeout, extra=job_log(None)
@@ -84,21 +88,14 @@ def drain_and_stop(
         except pykka.ActorDeadError:
             pass
     engine.stop.set()
-    runners: list[pykka.ActorRef[Any]] = []
-    # With stop set, no runner is restarted after this answer: these are all of them.
-    with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-        runners = scheduler.ask(GetRunners(), block=True, timeout=timeout)
-    stopped = stop_engine(engine, scheduler, runners, timeout)
+    stopped = stop_engine(engine, scheduler, timeout)
     return drained and stopped
 
 
 def stop_engine(
-    engine: EngineConfig,
-    scheduler: pykka.ActorRef[Any],
-    runners: list[pykka.ActorRef[Any]],
-    timeout: float | None,
+    engine: EngineConfig, scheduler: pykka.ActorRef[Any], timeout: float | None
 ) -> bool:
-    """Stop ``scheduler`` and ``runners`` (``engine.stop`` is set), then close the store.
+    """Stop ``scheduler`` and every runner of the roster (``engine.stop`` is set); close the store.
 
     Waits up to ``timeout`` for the Scheduler and up to ``timeout`` in all for the
     runners' current steps; never raises ``pykka.Timeout``. Returns whether every
@@ -115,12 +112,15 @@ def stop_engine(
             timeout,
             extra=job_log(None),
         )
-    for runner in runners:  # each stops after its current step
+    # Read once the Scheduler has stopped (or had stop set before it timed out), when it
+    # restarts no runner: these are all of them, whoever stopped it and when.
+    runners = engine.roster.started()
+    for _index, runner in runners:  # each stops after its current step
         with contextlib.suppress(pykka.ActorDeadError):
             runner.stop(block=False)
     deadline = None if timeout is None else time.monotonic() + timeout
     busy: list[int] = []
-    for index, runner in enumerate(runners):
+    for index, runner in runners:
         if not _wait_renewing(engine, runner, deadline):
             busy.append(index)
     if busy:
