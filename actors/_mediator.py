@@ -187,7 +187,11 @@ class Mediator:
 
     @property
     def scheduler(self) -> pykka.ActorRef[Any]:
-        """The Scheduler's actor ref: other actors may ``ask`` it ``messages.Schedule``."""
+        """The Scheduler's actor ref: other actors may ``ask`` it ``messages.Schedule``.
+
+        Stopping it (or a runner, or all actors) stops the engine without a drain; a
+        ``shutdown()`` after it still waits for the steps running, then closes the store.
+        """
         return self._scheduler
 
     @property
@@ -368,30 +372,26 @@ class Mediator:
             ``True`` when the engine was drained: ``drain=True``, the drain finished
             within ``timeout``, and every actor stopped in time. ``False`` when the
             drain ran out of time (work was left unfinished), when the engine could not
-            be drained (``drain=False``, or its Scheduler had failed), or when a step
-            was still running when time ran out. A second call (from any thread)
-            waits for the first to end, and returns what it did.
+            be drained (``drain=False``, or its Scheduler had failed or been stopped),
+            or when a step was still running when time ran out. A second call (from any
+            thread) waits for the first to end, and returns what it did.
         """
         timeout = wait_bound(timeout)  # before admission closes: a bad one changes nothing
         if os.getpid() != self._engine.pid:  # a forked child: the parent's engine and store stay
             logger.warning("shutdown() in a child process forked after the Mediator was made")
             return False
         refuse_from_task(self._engine)  # before the lock: that shutdown may wait for it
-        # A second caller waits for the first to finish, then answers what it answered.
         with self._stopping:  # re-entrant: the harness drives a drain on the caller's thread
             if self._closed:
                 return self._drained
             try:
-                return self._shutdown(drain, timeout)
+                self._closed = True  # with the gate, which drain_and_stop closes first
+                self._drained = drain_and_stop(self._engine, self._scheduler, drain, timeout)
+                return self._drained
             finally:
                 if self._gc_held:
                     self._gc_held = False
                     _gc_pace.release()
-
-    def _shutdown(self, drain: bool, timeout: float | None) -> bool:
-        self._closed = True  # with the gate, which drain_and_stop closes first
-        self._drained = drain_and_stop(self._engine, self._scheduler, drain, timeout)
-        return self._drained
 
     def __enter__(self) -> Mediator:
         return self

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GetRunners", "Scheduler"]
 
-
 _START_FAILED_WAIT = 10.0  # seconds for the runners started before a failed start to stop
 
 
