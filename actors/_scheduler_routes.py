@@ -1,4 +1,4 @@
-"""Which Scheduler method handles each message, and the Mediator's ask for the runners.
+"""Which Scheduler method handles each message, and the ask for its runners.
 
 Looked up by name as each message comes: a subclass that overrides a handler (a test's
 planted bug, say) is served its own, and no Scheduler binds the whole table when it is
@@ -13,7 +13,10 @@ __all__ = ["HANDLER_NAMES", "GetRunners"]
 
 
 class GetRunners:
-    """Ask the Scheduler for its runners' refs (the Mediator waits for them to stop)."""
+    """Ask the Scheduler for its runners' refs (a task's wait asks it to know it is caught up).
+
+    A shutdown does not: it reads the engine's roster, which outlives a stopped Scheduler.
+    """
 
 
 HANDLER_NAMES: dict[type, str] = {

@@ -3,13 +3,14 @@
 The runners it waits for are the engine's roster (``actors._runner_roster``), not the
 Scheduler's answer: the application may have stopped the Scheduler already (its ref's
 ``stop()``, ``pykka.ActorRegistry.stop_all()``), and its runners may still be inside a
-step. A runner stops only after its current step (a task is never interrupted), so a step that
-runs past the timeout cannot be waited for. ``shutdown()`` then closes the store all the
-same, names the runners still busy in a warning, and returns: once it has returned, the
-engine writes nothing more to the store (a Mediator started next on it, in this process
-or another, is never raced), and the late step's save is refused, so its job goes on from
-its last stored save on the next start, as after a crash. While it waits for the runners,
-it renews the worker's lease, which the stopped Scheduler's polls no longer do.
+step. A runner stops only after its current step (a task is never interrupted), so a
+step that runs past the timeout cannot be waited for. ``shutdown()`` then closes the
+store all the same, names the runners still busy in a warning, and returns: once it has
+returned, the engine writes nothing more to the store (a Mediator started next on it, in
+this process or another, is never raced), and the late step's save is refused, so its
+job goes on from its last stored save on the next start, as after a crash. While it
+waits for the runners, it renews the worker's lease, which the stopped Scheduler's polls
+no longer do.
 """
 
 from __future__ import annotations
