@@ -28,6 +28,7 @@ from actors._outage import Outage
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
+from actors._stale_copies import StaleCopies
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -79,6 +80,7 @@ class Effects(StoreDebts):
         self._batch: list[JobRecord] | None = None  # saves apply_cancel stores together
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
+        self._stale = StaleCopies(config.channel.running)
 
     # -- the case tree's effects -----------------------------------------------------------------
 
@@ -233,14 +235,24 @@ class Effects(StoreDebts):
         return [job for job in jobs if job.id not in self._jobs]
 
     def adopt(self, jobs: list[JobRecord]) -> None:
-        """Take charge of jobs as last saved; each resumes from its last saved step."""
-        mine = self._recovery.served(jobs)
+        """Take charge of jobs as last saved; each resumes from its last saved step.
+
+        A case claimed back while a runner is still inside a job of it from before it
+        was lost waits until that runner is done with it (``StaleCopies``).
+        """
+        mine = self._recovery.served(self._stale.hold(jobs))
         for job in mine:
             self._poller.claim_back(job.case_id)
         self._book.adopt(mine)
         for job in self._recovery.parents_first(mine, self._jobs):
             if job.id in self._jobs:  # else its case was lost while its siblings resumed
                 self.carry_out(self._recovery.resume(job, self._store))
+
+    def adopt_released(self) -> None:
+        """Resume the cases claimed back whose stale copies have left the runners."""
+        jobs = self._stale.released(self._store.load)
+        if jobs:
+            self.adopt(self.fresh(jobs))
 
     def take_case(self, case_id: str) -> int:
         """Take a case an operator made runnable again (a retry) now; how many jobs."""
@@ -264,6 +276,7 @@ class Effects(StoreDebts):
         Logged at ``level``; returns how many jobs were dropped.
         """
         self._poller.lose(case_id)
+        self._stale.dropped(case_id)
         dropped = self._book.drop_case(case_id)
         self._correlations.forget_case(case_id)
         for job in dropped:

@@ -100,6 +100,7 @@ class PollRound:
                     outage.answered(e.clock.now())
                     self._tell_replies()
             if shared and settled:
+                self._fx.adopt_released()  # before the claim: they go first
                 room = 0 if e.stopping else self._free_places()
                 taken, next_poll = poller.claim(e.store, now, room, e.workflows)
                 if room > 0:

@@ -1,0 +1,95 @@
+"""Cases claimed back while a runner is still inside a job of theirs from before they were lost.
+
+A worker whose leases lapsed (frozen, or the store out of reach) drops a case another
+worker took over, but a runner inside one of its steps finishes that step: the copy it
+holds is stale. If the case comes back before that (the other worker released it, or its
+lease lapsed in turn) and this worker claims it, the claim's records would start the same
+job on another runner beside the stale copy, and the stale copy's report, once the case
+is no longer lost, would be taken as the job's: the step would run twice at once and the
+job go on twice. So the records of such a case wait here, with the case still counted
+lost (the stale copy's reports are ignored and its runner starts no further step of it),
+until no runner holds a stale copy; they are then read again from the store (the stale
+copy may have saved its step) and resumed.
+
+A plain object owned by the Scheduler's ``Effects``; no actor, thread or store of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors._errors import StoreError
+from actors._job import FINAL_STATES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._job import JobRecord
+
+__all__ = ["StaleCopies"]
+
+
+class StaleCopies:
+    """The stale copies still in runners, by case, and the claimed records waiting for them.
+
+    Args:
+        running: the work channel's jobs in runners, by job id (read, never changed).
+    """
+
+    def __init__(self, running: dict[str, tuple[int, JobRecord]]) -> None:
+        self._running = running
+        self._stale: dict[str, set[str]] = {}  # case id -> ids of its jobs in runners at the drop
+        self._held: dict[str, list[JobRecord]] = {}  # case id -> records claimed back, waiting
+
+    def dropped(self, case_id: str) -> None:
+        """Case ``case_id`` was lost: note its jobs a runner is still inside."""
+        self._held.pop(case_id, None)  # claimed back and lost again before they could run
+        ids = {job_id for job_id, (_, job) in list(self._running.items()) if job.case_id == case_id}
+        if ids:
+            self._stale[case_id] = ids
+        else:
+            self._stale.pop(case_id, None)
+
+    def hold(self, jobs: list[JobRecord]) -> list[JobRecord]:
+        """The claimed ``jobs`` to resume now; those of a case with a stale copy wait here."""
+        if not self._stale:
+            return jobs
+        now: list[JobRecord] = []
+        for job in jobs:
+            if self._busy(job.case_id):
+                self._held.setdefault(job.case_id, []).append(job)
+            else:
+                now.append(job)
+        return now
+
+    def waiting(self, case_id: str) -> bool:
+        """Whether claimed records of case ``case_id`` wait for a stale copy to leave."""
+        return case_id in self._held
+
+    def released(self, load: Callable[[str], JobRecord | None]) -> list[JobRecord]:
+        """The waiting records whose case no runner holds a stale copy of any more.
+
+        Each is read again with ``load`` (the stale copy may have saved its step since
+        the claim); a job ended since is left out, and one the store cannot read now is
+        resumed as claimed (its step runs again: at least once).
+        """
+        out: list[JobRecord] = []
+        for case_id in [c for c in self._held if not self._busy(c)]:
+            for job in self._held.pop(case_id):
+                try:
+                    again = load(job.id)
+                except StoreError:
+                    again = job
+                if again is not None and again.state not in FINAL_STATES:
+                    out.append(again)
+        return out
+
+    def _busy(self, case_id: str) -> bool:
+        ids = self._stale.get(case_id)
+        if ids is None:
+            return False
+        ids.intersection_update(self._running)
+        if ids:
+            return True
+        del self._stale[case_id]
+        return False
