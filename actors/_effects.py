@@ -28,6 +28,7 @@ from actors._outage import Outage
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
+from actors._unsaved_slices import UnsavedSlices
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -78,6 +79,7 @@ class Effects(StoreDebts):
         self.alarm: Alarm | None = None  # the Scheduler's, set once it has started
         self._batch: list[JobRecord] | None = None  # saves apply_cancel stores together
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
+        self.unsaved = UnsavedSlices()  # jobs whose slices were not stored, in a row
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
 
     # -- the case tree's effects -----------------------------------------------------------------
