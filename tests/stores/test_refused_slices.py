@@ -18,14 +18,14 @@ import threading
 from bounds import TIMEOUT
 from group_support import ON_GROUP_STORES, plugged
 
-from actors import JobState, Mediator, Sequential, Workflow
+from actors import JobState, Mediator, Sequential, Wait, Workflow
 from actors._unsaved_slices import RUNS, SOLO_TRIES
 from actors.admin import Admin
 from actors.stores import open_store
 
 pytestmark = ON_GROUP_STORES
 
-RUNNER_ROWS = (JobState.RUNNING, JobState.DONE)  # what a runner's slice saves of a job here
+RUNNER_ROWS = (JobState.RUNNING, JobState.WAITING, JobState.DONE)  # a runner's slice saves
 
 
 def _refused(kind):
@@ -51,10 +51,11 @@ class Refusing:
     groups to fail (then they are stored). Records the job ids of each group it failed.
     """
 
-    def __init__(self, store, error, times=10**6):
+    def __init__(self, store, error, times=10**6, when=None):
         self.store = store
         self.error = error
         self.times = times
+        self.when = when  # a further test of the poison rows a group holds, if any
         self.failed: list[set[str]] = []
         self._lock = threading.Lock()
         if getattr(store, "writer", "thread") == "process":
@@ -67,7 +68,8 @@ class Refusing:
     def __call__(self, slices):
         rows = [job for part in slices for *_, job in part.rows if job.state in RUNNER_ROWS]
         with self._lock:
-            if any(job.data.get("poison") for job in rows) and len(self.failed) < self.times:
+            poison = [job for job in rows if job.data.get("poison")]
+            if poison and len(self.failed) < self.times and (not self.when or self.when(poison)):
                 ids = {job.id for job in rows}
                 self.failed.append(ids)
                 raise self.store._error(f"store a group of {len(slices)} slice(s)", self.error)
@@ -181,3 +183,36 @@ def test_a_store_outage_on_a_slice_faults_no_job(make_sql_store):
     assert len(refusing.failed) == times
     assert job.state is JobState.DONE, job.error
     assert runs[handle.job_id] == times + 1
+
+
+def _mark_pass(k):
+    def task(data):
+        data["pass"] = k
+
+    return task
+
+
+def test_a_slice_stored_starts_the_count_again(make_sql_store):
+    # Each slice of the job is refused once, then stored: more refusals in all than a
+    # job refused every time gets, but never two in a row. It ends DONE.
+    passes = RUNS + 2
+    refused: set[int] = set()
+
+    def first_time(rows):
+        fresh = {job.data["pass"] for job in rows} - refused
+        refused.update(fresh)
+        return bool(fresh)
+
+    store = _store(make_sql_store)
+    refusing = Refusing(store, _refused(make_sql_store.kind), when=first_time)
+    steps = []
+    for k in range(passes):
+        after = f"w{k}" if k < passes - 1 else None
+        steps.append(Sequential(f"s{k}", _mark_pass(k), next=after))
+        if after is not None:
+            steps.append(Wait(after, duration=0.0, next=f"s{k + 1}"))
+    flow = Workflow("passes", steps, start="s0")
+    with Mediator([flow], runners=2, store=store) as mediator:
+        job = mediator.schedule("passes", {"poison": True, "pass": -1}).result(timeout=TIMEOUT)
+    assert job.state is JobState.DONE, job.error
+    assert len(refusing.failed) == passes
