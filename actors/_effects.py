@@ -192,6 +192,8 @@ class Effects(StoreDebts):
         if job_id in self._waiting:
             self._correlations.withdraw(job_id, EventOutcome.FINISHED)
         self._tally.ended(job.state)
+        if self.unsaved.counts:  # ended here with no report (a cancel while it waited)
+            self.unsaved.went_on(job_id)
         if self._c.metrics is not None:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
