@@ -58,7 +58,7 @@ class WorkChannel:
         """
         with self._lock:
             job.due = None
-            if job.taken_over:  # counts a try before it runs: see _Watched
+            if job.taken_over or job.solo:  # counts a try, or runs alone: see _Watched
                 job.state = JobState.READY
                 self._watch.add(job)
                 started = []
@@ -284,7 +284,9 @@ class _Watched:
     solo job's try with it, and three such deaths would fault an innocent job. A try
     ends at the job's first save, which its runner stores at once (``tried``: from there
     it runs on unwatched), or with its slice, stored before the slice ends: a watched
-    job that has ended is stored.
+    job that has ended is stored. A job whose slices the store refused runs alone the
+    same way (``solo`` without a takeover: see ``actors._unsaved_slices``), for its whole
+    slice, which its runner stores in a transaction of its own before it ends.
     """
 
     __slots__ = ("_solos", "holding", "solo_running", "waiting")

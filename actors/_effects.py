@@ -29,6 +29,7 @@ from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
 from actors._stale_copies import StaleCopies
+from actors._unsaved_slices import UnsavedSlices
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -79,6 +80,7 @@ class Effects(StoreDebts):
         self.alarm: Alarm | None = None  # the Scheduler's, set once it has started
         self._batch: list[JobRecord] | None = None  # saves apply_cancel stores together
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
+        self.unsaved = UnsavedSlices()  # jobs whose slices were not stored, in a row
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
         self._stale = StaleCopies(config.channel.running)
 
@@ -192,6 +194,8 @@ class Effects(StoreDebts):
         if job_id in self._waiting:
             self._correlations.withdraw(job_id, EventOutcome.FINISHED)
         self._tally.ended(job.state)
+        if self.unsaved.counts:  # ended here with no report (a cancel while it waited)
+            self.unsaved.went_on(job_id)
         if self._c.metrics is not None:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:

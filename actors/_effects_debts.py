@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors._engine import job_log, logger
+from actors._engine import job_log, log_level, logger
 from actors._errors import StoreError
 from actors._outage import store_down
 from actors._recovery import Fault, unheld_branches
+from actors._unsaved_slices import UnsavedSlices
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -45,6 +46,7 @@ class StoreDebts:
         _recovery: Recovery
         _batch: list[JobRecord] | None
         outage: Outage
+        unsaved: UnsavedSlices
 
         def carry_out(self, decision: Resume | Fault) -> None: ...
         def adopt(self, jobs: list[JobRecord]) -> None: ...
@@ -52,23 +54,47 @@ class StoreDebts:
         def rearm(self) -> None: ...
         def _save(self, job: JobRecord) -> bool: ...
 
-    def slice_unsaved(self, job: JobRecord, error: BaseException, *, level: int) -> None:
-        """What a runner did with ``job`` was not stored (``error``): fault it, or run it again."""
+    def slice_unsaved(self, runner: int, job: JobRecord, error: BaseException) -> None:
+        """What runner ``runner`` did with ``job`` was not stored (``error``): fault it, or rerun.
+
+        An outage waits for the store; a failure that may be another job's (a group rolls
+        back whole) runs the job again, alone from the second in a row on, and faults it
+        once it failed alone too (``actors._unsaved_slices``).
+        """
+        level = log_level(error)
+        logger.log(
+            level,
+            "job %s: what runner %d saved was not stored (%s)",
+            job.id,
+            runner,
+            error,
+            extra=job_log(job),
+        )
         why = "its steps could not be stored"
+        lost = self.lost(job.case_id)
         try:
-            fault = self._recovery.unstored(job, error, self._store, lost=self.lost(job.case_id))
+            fault = self._recovery.unstored(job, error, self._store, lost=lost)
         except StoreError as exc:  # reading its saved data failed too: once the store answers
             self.defer(job, why, exc, level=level)
             return
         if fault is not None:
             self.carry_out(fault)
-        elif store_down(error) and not self.lost(job.case_id):
+        elif store_down(error) and not lost:
             self.defer(job, why, error, level=level)  # run at once, it would fail at once
+        elif lost:
+            self.resume_saved(job, why, level=level)  # nothing to resume here
         else:
-            self.resume_saved(job, why, level=level)
+            turn = self.unsaved.failed(job, error)
+            self.resume_saved(job, why, level=level, fault=turn.fault, alone=turn.alone)
 
     def resume_saved(
-        self, job: JobRecord, why: str, *, level: int = logging.ERROR, fault: str | None = None
+        self,
+        job: JobRecord,
+        why: str,
+        *,
+        level: int = logging.ERROR,
+        fault: str | None = None,
+        alone: bool = False,
     ) -> bool:
         """Run ``job`` again from its last saved step (its runner's work on it was lost).
 
@@ -76,6 +102,7 @@ class StoreDebts:
         (WARNING after an ERROR), never above INFO for a failure logged at INFO. ``False``
         when the store could not be read: the job is owed to the store (``defer``).
         ``fault``: end the job as saved FAULTED with this reason instead of running it.
+        ``alone``: its next run is a solo one (see ``actors._unsaved_slices``).
         """
         self._correlations.take_early(job.id)  # the saved row holds the event, if one came early
         try:
@@ -96,6 +123,7 @@ class StoreDebts:
             logger.error("job %s: %s", saved.id, fault, extra=job_log(saved))
             self.carry_out(Fault(saved, fault))
         elif saved is not None:
+            saved.solo = alone
             held = self._jobs.keys() | self.outage.resaves.keys()
             self.adopt([saved, *unheld_branches(saved, self._store, held)])
         return True

@@ -157,7 +157,8 @@ class JobRecord:
     # Not stored: a job taken over in a later claim is marked again.
     taken_over: bool = False
     # Set with taken_over when a run of the job from its saved point already ended with
-    # its worker gone: the work channel runs it alone, so that a death is its own.
+    # its worker gone: the work channel runs it alone, so that a death is its own. Set
+    # alone by the Scheduler when the store refused its slices (_unsaved_slices).
     solo: bool = False
 
     @classmethod

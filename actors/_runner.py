@@ -42,7 +42,7 @@ from actors._outage import store_down
 from actors._runner_failures import case_lost, count_try, died_of, log_lost
 from actors._runner_stop import stop_engine_from_outside
 from actors._runtime import lane_of, when_stop_is_put
-from actors._slice_end import SliceEnd, back_to_saved_data
+from actors._slice_end import SliceEnd
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -192,14 +192,19 @@ class Runner(pykka.Actor):
         slice's saves commits them in ``end_slice``).
         """
         store = self._e.store
-        store.begin_slice()
+        alone = job.solo and not job.taken_over  # its slices were refused: _unsaved_slices
+        if alone:
+            job.solo = False  # this run only: the Scheduler says if the next is alone too
+            store.begin_slice(alone=True)
+        else:
+            store.begin_slice()
         self._ran = None
-        counted = job.taken_over  # this slice counts a try: stored before it ends
+        counted = job.taken_over or alone  # stored before it ends: a try, or a slice alone
         try:
             outcome = self._run(job)
         except CodecError as exc:
             store.end_slice()  # the saves before the one that could not be encoded
-            return self._unstorable(job, exc)
+            return self._end.unstorable(job, self._ran, exc)
         except StepCutShort as cut:
             store.end_slice()  # the steps before it stand
             logger.info(
@@ -218,11 +223,9 @@ class Runner(pykka.Actor):
             self._e.channel.sent[self._index] += 1
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
-        # Stored before it returns: with a writer thread too when it counted a try, since
-        # the work channel then starts the next job taken over (see _channel._Watched),
-        # and a death must not take this slice's saves with it.
-        store.end_slice()
-        return outcome
+        # Stored before it returns: with a writer thread too when it counted a try or ran
+        # alone, since the work channel then starts the jobs it held back (_Watched).
+        return self._end.stored(job, outcome, alone=alone)
 
     def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:
         """On the store's writer thread: a slice handed over was stored (or not); report it."""
@@ -400,13 +403,3 @@ class Runner(pykka.Actor):
             if stop.job_id == job.id:
                 why = stop.why
         return why
-
-    def _unstorable(self, job: JobRecord, exc: CodecError) -> list[Any]:
-        """A step left data the store cannot keep: fault the job at *that* step.
-
-        The job ends at the step that put the value there (not the one it would have
-        gone on to), with its last saved data and the path of the bad value.
-        """
-        if self._ran is not None:
-            job.step = self._ran
-        return self._end.finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))

@@ -24,7 +24,7 @@ from actors._case_book import CaseBook
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
-from actors._engine import delivering, job_log, log_level, logger
+from actors._engine import delivering, job_log, logger
 from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
@@ -40,6 +40,7 @@ from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
 from actors._timekeeper import POLL, Timekeeper
+from actors._unsaved_slices import NOT_STORED
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -107,6 +108,7 @@ class Scheduler(pykka.Actor):
             recovery=self._recovery,
             store=self._store,
         )
+        self._unsaved = self._fx.unsaved.counts  # read here; changed there
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
         self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
             engine,
@@ -238,6 +240,8 @@ class Scheduler(pykka.Actor):
                     self._book.returned(job)
                 if self._dying:  # a dict's truth, not a call: every report passes here
                     self._failures.went_on(job.id)
+                if self._unsaved and kind not in NOT_STORED:  # a slice of it was stored
+                    self._fx.unsaved.went_on(job.id)
         answer = getattr(self, name)(message)
         if self._tally.draining:
             self._check_drain()
@@ -322,17 +326,7 @@ class Scheduler(pykka.Actor):
             self._crew.restart(msg.runner)
 
     def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
-        job = msg.job
-        level = log_level(msg.error)
-        logger.log(
-            level,
-            "job %s: what runner %d saved was not stored (%s)",
-            job.id,
-            msg.runner,
-            msg.error,
-            extra=job_log(job),
-        )
-        self._fx.slice_unsaved(job, msg.error, level=level)
+        self._fx.slice_unsaved(msg.runner, msg.job, msg.error)
 
     # -- timers, polls and events --------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from actors._redact import error_text
 
 if TYPE_CHECKING:
     from actors._engine import EngineConfig
+    from actors._errors import CodecError
     from actors._interpreter import Effect
     from actors._steps import Step
     from actors.stores import Store
@@ -59,6 +60,34 @@ class SliceEnd:
         self._e = engine
         self._index = index
         self._scheduler = scheduler
+
+    def stored(self, job: JobRecord, outcome: list[Any], *, alone: bool) -> list[Any]:
+        """Store the slice ending in ``outcome`` now; the reports to send the Scheduler.
+
+        A slice run ``alone`` (the store refused the job's earlier ones: see
+        ``actors._unsaved_slices``) that is not stored is reported so, like a slice a
+        writer thread failed to store: the Scheduler decides whether it runs again.
+        """
+        if not alone:
+            self._e.store.end_slice()
+            return outcome
+        try:
+            self._e.store.end_slice()
+        except LeaseLostError:
+            raise  # the runner's own path: the case is another worker's now
+        except Exception as exc:  # the Scheduler judges it (an outage waits for the store)
+            return [m.SliceUnsaved(self._index, job, exc)]
+        return outcome
+
+    def unstorable(self, job: JobRecord, ran: str | None, exc: CodecError) -> list[Any]:
+        """Step ``ran`` left data the store cannot keep: fault the job at *that* step.
+
+        The job ends at the step that put the value there (not the one it would have
+        gone on to), with its last saved data and the path of the bad value.
+        """
+        if ran is not None:
+            job.step = ran
+        return self.finish(job, JobState.FAULTED, back_to_saved_data(self._e.store, job, exc))
 
     def apply(self, job: JobRecord, step: Step | None, effect: Effect) -> list[Any]:
         """Carry out the effect that ends the slice; the messages to send the Scheduler."""

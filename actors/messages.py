@@ -280,9 +280,9 @@ class CaseLost:
 class SliceUnsaved:
     """Internal: the store could not store what runner ``runner`` saved while running ``job``.
 
-    Only with a store that commits on a writer thread (``commit="group"``), where the
-    runner has moved on before the slice is stored. Nothing of the slice was written; the
-    Scheduler resumes the job from its last saved step, as after a runner crash.
+    With a store that groups slices (``commit="group"``: its writer failed the group), a
+    slice run alone, or a request's park. Nothing of the slice was written; the Scheduler
+    resumes the job from its last save, alone or faulted if refused again (_unsaved_slices).
     """
 
     runner: int

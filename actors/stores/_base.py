@@ -109,8 +109,13 @@ class Store(abc.ABC):
         for more saves to join a group; stores that do not group ignore the hint.
         """
 
-    def begin_slice(self) -> None:  # noqa: B027 - optional hook
-        """A runner starts running one job's steps (see ``end_slice``)."""
+    def begin_slice(self, *, alone: bool = False) -> None:  # noqa: B027 - optional hook
+        """A runner starts running one job's steps (see ``end_slice``).
+
+        ``alone``: the store refused this job's earlier slices; a store that stores
+        several runners' slices in one transaction stores this one in a transaction of
+        its own, so that a failure is certainly the job's.
+        """
 
     def end_slice(self, then: Callable[[BaseException | None], None] | None = None) -> None:
         """The runner's slice is over: a store that groups commits commits them now.

@@ -64,6 +64,9 @@ class Slice:
     # False: an admission's rows, written whoever holds the case, and refused
     # (JobExistsError) if the store holds one of their ids.
     fence: bool = True
+    # Stored in a transaction of its own: the store refused the job's earlier slices,
+    # and a failure of this one must be the job's, not that of a slice grouped with it.
+    alone: bool = False
 
 
 class GroupWriter:
@@ -177,9 +180,10 @@ class GroupWriter:
             if group and self._send is None:
                 self._commit(group)
             elif group:
-                in_flight.append((group, self._hand_over(group)))
-            # The oldest group's outcome: once two are in flight, or when nothing new came.
-            if in_flight and (len(in_flight) > 1 or not group or stop):
+                for run in _apart(group):
+                    in_flight.append((run, self._hand_over(run)))
+            # The oldest groups' outcomes: once two are in flight, or when nothing new came.
+            while in_flight and (len(in_flight) > 1 or not group or stop):
                 self._take_outcome(*in_flight.popleft())
             if stop:
                 while in_flight:
@@ -245,9 +249,14 @@ class GroupWriter:
                 self._commit(group)
 
     def _commit(self, group: list[tuple[Slice, Done]]) -> None:
-        if self._send is not None:
-            self._take_outcome(group, self._hand_over(group))
-            return
+        """Store ``group``: in one transaction, but for its slices stored ``alone``."""
+        for run in _apart(group):
+            if self._send is not None:
+                self._take_outcome(run, self._hand_over(run))
+            else:
+                self._commit_run(run)
+
+    def _commit_run(self, group: list[tuple[Slice, Done]]) -> None:
         parts = [part for part, _ in group]
         if not _holds_anything(parts):  # callbacks only: no transaction to make
             self._finish(group, [None] * len(group), None)
@@ -302,6 +311,20 @@ class GroupWriter:
                 done(outcome)
             except Exception:  # one callback's failure must not strand the others
                 logger.exception("%s: a slice's callback failed", self._name)
+
+
+def _apart(group: list[tuple[Slice, Done]]) -> list[list[tuple[Slice, Done]]]:
+    """``group`` cut into the groups to store, in order: each ``alone`` slice in one of its own."""
+    if not any(part.alone for part, _ in group):
+        return [group]  # the usual case: one pass, no copy
+    runs: list[list[tuple[Slice, Done]]] = [[]]
+    for item in group:
+        if item[0].alone:
+            runs.append([item])
+            runs.append([])
+        else:
+            runs[-1].append(item)
+    return [run for run in runs if run]
 
 
 def _holds_anything(parts: list[Slice]) -> bool:

@@ -179,8 +179,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                 )
             self._live[job_id] = saved
 
-    def begin_slice(self) -> None:
-        """A runner starts a slice: note when, for the step history."""
+    def begin_slice(self, *, alone: bool = False) -> None:
+        """A runner starts a slice: note when, for the step history (each save is alone)."""
         if self.keep_history:
             self._slices.cell = [time.time()]
 

@@ -213,16 +213,17 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
         if self._writer is not None:
             self._writer.busy = busy
 
-    def begin_slice(self) -> None:
+    def begin_slice(self, *, alone: bool = False) -> None:
         """Start grouping this thread's saves (``commit="slice"`` or ``"group"``).
 
-        In every mode it notes when the slice began, for the step history.
+        In every mode it notes when the slice began, for the step history. ``alone``:
+        with ``"group"``, the writer stores this slice in a transaction of its own.
         """
         self._slice.began = time.time()
         if self.commit == "slice":
             self._slice.pending = []
         elif self._writer is not None:
-            part = Slice()
+            part = Slice(alone=alone)
             self._slice.part = part
             self._slice.pending = part.rows
 

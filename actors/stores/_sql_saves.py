@@ -203,7 +203,7 @@ def flush_slice(store: SqlStore, pending: list[SaveRow]) -> None:
     part: Slice | None = getattr(store._slice, "part", None)
     if part is None or part.arrivals:  # arrivals end a slice: left for its end
         return
-    fresh = Slice()
+    fresh = Slice(alone=part.alone)
     store._slice.part = fresh
     store._slice.pending = fresh.rows
     store._writer.store(part)

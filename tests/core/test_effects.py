@@ -211,3 +211,25 @@ def test_a_job_owed_to_the_store_whose_case_was_lost_meanwhile_is_not_resumed() 
     assert fx.settle()
     assert "x" not in book.jobs and fx.outage.owed == 0
     assert crew.refs[0].told == []  # type: ignore[attr-defined]
+
+
+def test_a_refused_slice_runs_again_then_alone_and_a_job_ended_here_is_forgotten() -> None:
+    store = FencingStore()
+    fx, book, crew, _, _ = _effects(store)
+    store.create(record("r"))
+    refused = StoreError("cannot store a group: integer out of range")
+    ran = record("r", state=JobState.RUNNING, step="b")
+    book.hold(ran)
+    assert crew._channel.take(0) is None  # the runner waits idle
+    fx.slice_unsaved(0, ran, refused)  # the first refusal: run again, not alone
+    [first] = crew.refs[0].told  # type: ignore[attr-defined]
+    assert (first.job.step, first.job.solo) == ("a", False)  # as last stored
+    assert crew._channel.take(0, first.job) is None
+    fx.slice_unsaved(0, first.job, refused)  # the second in a row: alone
+    second = crew.refs[0].told[-1].job  # type: ignore[attr-defined]
+    assert second.solo is True
+    assert fx.unsaved.counts == {"r": 2}
+    crew._channel.take(0, second)
+    book.hold(second)
+    fx.end(second, JobState.CANCELLED, "cancelled")  # ended with no runner's report
+    assert fx.unsaved.counts == {}
