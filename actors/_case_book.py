@@ -21,8 +21,9 @@ from actors._case_effects import (
     Withdraw,
     split_outcome,
 )
-from actors._case_resume import resume_ended
+from actors._case_resume import resume_ended, settle_split
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason, saved_open
+from actors._places import Places
 from actors._redact import error_text
 
 if TYPE_CHECKING:
@@ -43,8 +44,11 @@ class CaseBook:
         first_wins: Callable[[JobRecord, str], bool],
         join_of: Callable[[JobRecord], str | None] = lambda parent: None,
     ) -> None:
-        self.jobs: dict[str, JobRecord] = {}
         self.kids: dict[str, set[str]] = {}
+        # The cases in progress here, kept as ``jobs`` and ``out`` change (each marks the
+        # job) and as the methods below change a held job in place (each marks it after).
+        self.places = Places(self.kids)
+        self.jobs: dict[str, JobRecord] = self.places.jobs
         # Jobs whose own thread ended while branches of theirs still run (after a
         # Discriminator): they end for good with their last branch.
         self.held: set[str] = set()
@@ -58,7 +62,7 @@ class CaseBook:
         # Jobs handed over to the work channel (and from it to a runner): their records
         # are not the Scheduler's until they come back (``returned``), so nothing here
         # reads or writes them meanwhile but their id and case id, which never change.
-        self.out: set[str] = set()
+        self.out: set[str] = self.places.out
         self._first_wins = first_wins
         self._join_of = join_of
 
@@ -76,6 +80,7 @@ class CaseBook:
         parent = self.jobs[child.parent_id]
         self.jobs[child.id] = child
         self.kids[parent.id].add(child.id)
+        self.places.touch(parent.id)
         if parent.cancel_requested:
             effects = self.end(
                 child, JobState.CANCELLED, "cancelled with its parent before it started"
@@ -200,6 +205,7 @@ class CaseBook:
         job.state = state
         job.error = error_text(error) if error is not None else None  # as a runner does
         job.due = None
+        self.places.touch(job.id)
         if job.split_live > 0 or self.kids.get(job.id):
             effects.append(Save(saved_open(job)))  # saved as it ended with its last branch
             self.held.add(job.id)
@@ -241,6 +247,7 @@ class CaseBook:
         kids.discard(job_id)
         if job.parent_gen == parent.gen:
             parent.split_live -= 1
+        self.places.touch(parent.id)
         return self._child_ended(parent, job, effects)
 
     def _child_ended(
@@ -268,10 +275,10 @@ class CaseBook:
             and parent.split_total
             and parent.state is JobState.WAITING
         ):
-            return parent if self._close(parent, *self._outcome(parent), effects) else None
+            return parent if self._close(parent, *self.outcome(parent), effects) else None
         return None
 
-    def _outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
+    def outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
         """``split_outcome`` of ``parent``, naming its join by the workflow if none arrived."""
         unnamed = parent.join_step is None
         return split_outcome(parent, self._join_of(parent) if unnamed else None)
@@ -335,6 +342,7 @@ class CaseBook:
         for job in jobs:
             if job.parent_id is not None and job.parent_id in self.jobs:
                 self.kids.setdefault(job.parent_id, set()).add(job.id)
+                self.places.touch(job.parent_id)
 
     def resume(self, job: JobRecord, steps: Collection[str]) -> list[Effect]:
         """Go on with adopted ``job`` from its last saved step (``steps``: its workflow's)."""
@@ -345,6 +353,7 @@ class CaseBook:
             1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen
         )
         ended = resume_ended(self, job, self._first_wins)
+        self.places.touch(job.id)  # its split's live branches, or its end reopened
         if ended is not None:
             return ended
         if job.state is JobState.WAITING and job.split_total and not job.joined:
@@ -352,21 +361,11 @@ class CaseBook:
             if job.split_live > 0:
                 return []
             # Every branch ended before the restart: fire its join, or end it.
-            return self.settle(job, job.join_step if (job.join_step or "") in steps else None)
+            join = job.join_step if (job.join_step or "") in steps else None
+            return settle_split(self, job, join, self._first_wins)
         if job.state is JobState.WAITING and job.event is None:
             return [Park(job)]
         return [self.hand_over(job)]
-
-    def settle(self, parent: JobRecord, join: str | None) -> list[Effect]:
-        """A split whose branches all ended before a restart: fire its join, or end it."""
-        complete = len(parent.arrivals) == parent.split_total
-        if join is not None and parent.arrivals and (complete or self._first_wins(parent, join)):
-            parent.joined = True
-            parent.step = join
-            parent.event = ("join", join, None)
-            parent.state = JobState.READY
-            return [Save(parent), self.hand_over(parent)]
-        return self.end(parent, *self._outcome(parent))
 
     def stop(self, job: JobRecord, why: str) -> bool:
         """A runner has ``job``: note the cancel for its return. ``False``: noted before.
@@ -392,7 +391,8 @@ class CaseBook:
         return dropped
 
     def _check_invariants(self) -> None:
-        """Every live branch is held and names its parent."""
+        """Every live branch is held and names its parent; the places kept are counted."""
+        self.places._check_invariants()
         for parent_id, kids in self.kids.items():
             for kid in kids:
                 assert self.jobs[kid].parent_id == parent_id, f"{kid} is not {parent_id}'s"

@@ -5,7 +5,8 @@ saved (``CaseBook.resume``). Two kinds of them never run a step again: a job sav
 open (``saved_open``: it had ended while branches of it still ran), which is held again
 until they end and then saved as it ended; and a branch whose split's Discriminator
 fired before the restart, which is cancelled, as a branch spawned after it fired is,
-instead of running its steps once more for nothing.
+instead of running its steps once more for nothing. A split whose branches all ended
+before the restart fires its join, or ends, at once (``settle_split``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from actors._case_effects import Effect
     from actors._job import JobRecord
 
-__all__ = ["resume_ended"]
+__all__ = ["resume_ended", "settle_split"]
 
 
 def resume_ended(
@@ -52,6 +53,23 @@ def resume_ended(
             job.due = None
             return [book.hand_over(job)]
     return None
+
+
+def settle_split(
+    book: CaseBook,
+    parent: JobRecord,
+    join: str | None,
+    first_wins: Callable[[JobRecord, str], bool],
+) -> list[Effect]:
+    """A split whose branches all ended before a restart: fire its join, or end it."""
+    complete = len(parent.arrivals) == parent.split_total
+    if join is not None and parent.arrivals and (complete or first_wins(parent, join)):
+        parent.joined = True
+        parent.step = join
+        parent.event = ("join", join, None)
+        parent.state = JobState.READY
+        return [Save(parent), book.hand_over(parent)]
+    return book.end(parent, *book.outcome(parent))
 
 
 def _lost(book: CaseBook, job: JobRecord, first_wins: Callable[[JobRecord, str], bool]) -> bool:

@@ -18,7 +18,6 @@ from actors import messages as m
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, SchemaTooNewError, StoreError
 from actors._leases import lost_summary
-from actors._polling import places_taken
 from actors._requests import serve_requests
 
 if TYPE_CHECKING:
@@ -64,8 +63,7 @@ class PollRound:
         self._scheduler = scheduler
         self._poller = poller
         self._jobs = book.jobs
-        self._kids = book.kids
-        self._out = book.out
+        self._places = book.places
         self._crew = crew
         self._fx = fx
         self._time = time
@@ -147,9 +145,12 @@ class PollRound:
             replies.pop(0)  # not before: a store failing again keeps it for the next poll
 
     def _free_places(self) -> int:
-        """Places for cases claimed now: ``capacity`` less those in progress and queued here."""
-        taken = places_taken(self._jobs.values(), self._kids, self._out)
-        return self._e.gate.capacity - len(self._e.gate) - taken
+        """Places for cases claimed now: ``capacity`` less those in progress and queued here.
+
+        The cases in progress are kept as jobs change (``Places``), not counted over
+        every job held: a claim costs the same beside 200,000 parked jobs as beside none.
+        """
+        return self._e.gate.capacity - len(self._e.gate) - self._places.taken()
 
     def _held(self) -> set[str]:
         """The cases this worker holds: those of its jobs, running, and queued to start."""

@@ -12,16 +12,15 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actors._job import JobState
 from actors._leases import LeaseGuard, Leases
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Mapping
+    from collections.abc import Callable, Collection
 
     from actors._clock import Clock
     from actors._job import JobRecord
 
-__all__ = ["LeaseStore", "Poller", "places_taken"]
+__all__ = ["LeaseStore", "Poller"]
 
 BACKLOG_POLLS = 10  # polls per interval while every claim fills the worker up
 
@@ -46,33 +45,6 @@ class LeaseStore(Protocol):
         workflows: Collection[tuple[str, int]] | None = None,
     ) -> list[JobRecord]:
         """Take up to ``limit`` cases no live worker holds."""
-
-
-def places_taken(
-    jobs: Iterable[JobRecord], kids: Mapping[str, Collection[str]], out: Collection[str]
-) -> int:
-    """How many cases of ``jobs`` take a worker's place: unfinished, and none of theirs parked.
-
-    A place is a case in progress here. A case one of whose jobs waits on a timer or an
-    external event (waiting, and not on branches of its own) frees its place, so a worker
-    whose cases wait for days still claims others; a case whose jobs are ready, running,
-    being saved or waiting on running branches keeps it. Counting cases rather than the
-    jobs queued for a runner keeps a worker from claiming more than it runs: jobs handed
-    to runners and their saves are not queued, yet their cases still take the worker's
-    time, and cases a worker holds unrun are cases another worker cannot take. A job in
-    ``out`` (handed to a runner, or its saves on their way) is in progress whatever its
-    record says: the runner has it, and the record is not read here.
-    """
-    live: set[str] = set()
-    parked: set[str] = set()
-    for job in jobs:
-        if job.id in out:
-            live.add(job.case_id)
-        elif job.state is JobState.WAITING and job.split_live <= 0 and not kids.get(job.id):
-            parked.add(job.case_id)
-        elif not job.state.is_final:
-            live.add(job.case_id)
-    return len(live - parked)
 
 
 class Poller:

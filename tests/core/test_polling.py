@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from records import record
 
 from actors._job import JobState
-from actors._polling import BACKLOG_POLLS, Poller, places_taken
+from actors._places import places_taken
+from actors._polling import BACKLOG_POLLS, Poller
 
 CASES = ["c0", "c1", "c2"]
 
