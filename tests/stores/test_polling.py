@@ -18,7 +18,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 from flows import counting_flow
 
-from actors import JobState, Mediator, Sequential, Wait, Workflow, enqueue
+from actors import JobState, Mediator, Sequential, Wait, Workflow, enqueue, enqueue_many
 from actors.stores import SqliteStore, Store, open_store
 from actors.testing import VirtualClock
 
@@ -169,4 +169,54 @@ def test_a_case_waiting_on_a_timer_frees_its_place(tmp_path):
     ):  # fmt: skip
         assert cond.wait_for(lambda: began == [0, 1], TIMEOUT), began
         wait_until(lambda: mediator.stats().waiting == 2, "both cases to park")
+    store.close()
+
+
+def test_a_worker_holding_many_parked_cases_claims_new_ones_at_their_full_number(tmp_path):
+    # 300 cases park on an hour's timer, each freeing its place as it parks: the worker
+    # holds all of them and still claims as many new cases as it has places (4), no
+    # fewer (the parked ones take none) and no more (the 4 it runs take all). The count a
+    # claim reads is kept as jobs change, not recounted over the 300 held.
+    napping, napped, cond = _napping_flow()
+    gated, began, gate, wait_for = _gated_flow()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    enqueue_many(store, napping, [{"n": n} for n in range(300)])
+    clock = VirtualClock(start=time.time())
+    worker = open_store(url)
+    claims: list[tuple[int, int]] = []  # (room, cases taken) of each claim
+    claim = worker.claim
+
+    def counted_claim(*args: Any, **kwargs: Any) -> list[Any]:
+        taken = claim(*args, **kwargs)
+        claims.append((kwargs["limit"], len({job.case_id for job in taken})))
+        return taken
+
+    worker.claim = counted_claim  # type: ignore[method-assign]
+    with Mediator(
+        [napping, gated], runners=4, capacity=4, store=worker, owner="w", clock=clock,
+        poll_interval=INTERVAL,
+    ) as mediator:  # fmt: skip
+        # The start takes 4; each case that parks frees its place, and the worker, backlogged,
+        # claims again at once: all 300 are claimed and parked with the clock standing.
+        wait_until(lambda: mediator.stats().waiting == 300, "300 cases to park")
+        with cond:
+            assert sorted(napped) == list(range(300))
+        # The claim the last parks made found the store empty (the backlog ended there).
+        wait_until(lambda: claims[-1][1] < claims[-1][0], "a claim to find the store empty")
+        assert sum(taken for _, taken in claims) == 300  # the start's claim too
+        claims.clear()
+        enqueue_many(store, gated, [{"n": n} for n in range(8)])  # 8 at once: one commit
+        due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
+        clock.advance(due - clock.now())  # by this poll: 4 places free, 4 cases taken
+        wait_for(4)
+        for _ in range(3):  # polls a tenth apart while the 4 run: no place is free
+            due = clock.wait_for_alarm(at_least=clock.now() + 1e-6)
+            clock.advance(due - clock.now())
+        clock.wait_for_alarm(at_least=clock.now() + 1e-6)  # the last poll is over
+        assert [c for c in claims if c[1]] == [(4, 4)] and len(began) == 4
+        gate.set()
+        wait_for(8)
+        wait_until(lambda: mediator.stats().waiting == 300, "the gated cases to end")
+    assert sorted(began) == list(range(8))
     store.close()
