@@ -23,7 +23,7 @@ from actors._case_effects import (
 )
 from actors._case_resume import resume_ended, settle_split
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason, saved_open
-from actors._places import Places
+from actors._places import Places, Recounted
 from actors._redact import error_text
 
 if TYPE_CHECKING:
@@ -43,11 +43,13 @@ class CaseBook:
         self,
         first_wins: Callable[[JobRecord, str], bool],
         join_of: Callable[[JobRecord], str | None] = lambda parent: None,
+        *,
+        keep_places: bool = True,
     ) -> None:
         self.kids: dict[str, set[str]] = {}
-        # The cases in progress here, kept as ``jobs`` and ``out`` change (each marks the
-        # job) and as the methods below change a held job in place (each marks it after).
-        self.places = Places(self.kids)
+        # The cases in progress, kept as ``jobs`` and ``out`` change (each marks the job) and
+        # as the methods below change a held job (each marks it after); none for a private store.
+        self.places = Places(self.kids) if keep_places else Recounted(self.kids)
         self.jobs: dict[str, JobRecord] = self.places.jobs
         # Jobs whose own thread ended while branches of theirs still run (after a
         # Discriminator): they end for good with their last branch.

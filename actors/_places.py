@@ -16,14 +16,14 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from actors._job import JobState
+from actors._job import FINAL_STATES, JobState
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping
 
     from actors._job import JobRecord
 
-__all__ = ["HandedOut", "HeldJobs", "Places", "places_taken"]
+__all__ = ["HandedOut", "HeldJobs", "Places", "Recounted", "places_taken"]
 
 # Marks are settled once this many pile up, not only at a claim: a worker on a private
 # store never claims, and its marks must not grow with every job it ever ran.
@@ -79,7 +79,17 @@ class Places:
     case takes a place while it has a live job and no parked one.
     """
 
-    __slots__ = ("__weakref__", "_cases", "_kids", "_marked", "_of", "_taken", "jobs", "out")
+    __slots__ = (
+        "__weakref__",
+        "_kids",
+        "_live",
+        "_marked",
+        "_of",
+        "_parked",
+        "_taken",
+        "jobs",
+        "out",
+    )
 
     def __init__(self, kids: Mapping[str, Collection[str]]) -> None:
         self._marked: set[str] = set()  # jobs whose standing may have changed
@@ -87,7 +97,8 @@ class Places:
         self.jobs = HeldJobs(self, self._marked)
         self.out = HandedOut(self, self._marked)
         self._of: dict[str, tuple[str, int]] = {}  # job -> (case, standing), as counted
-        self._cases: dict[str, list[int]] = {}  # case -> [live jobs, parked jobs]
+        self._live: dict[str, int] = {}  # case -> its jobs counted live
+        self._parked: dict[str, int] = {}  # case -> its jobs counted parked
         self._taken = 0
 
     def touch(self, job_id: str) -> None:
@@ -103,32 +114,59 @@ class Places:
             self._settle()
         return self._taken
 
-    def _settle(self) -> None:
+    def _settle(self) -> None:  # noqa: PLR0912 - written out: one pass per change
+        """Count each marked job as it stands now (written out: it runs once per change)."""
         jobs, kids, out, of = self.jobs, self._kids, self.out, self._of
+        live, parked, taken = self._live, self._parked, self._taken
+        waiting, final = JobState.WAITING, FINAL_STATES
         for job_id in self._marked:
             job = jobs.get(job_id)
-            now = -1 if job is None else standing(job, kids, out)
+            if job is None:
+                now = -1
+            elif job_id in out:
+                now = LIVE
+            elif job.state is waiting and job.split_live <= 0 and not kids.get(job_id):
+                now = PARKED
+            else:
+                now = -1 if job.state in final else LIVE
             was = of.get(job_id)
-            if was is not None and was[1] == now:
-                continue
-            if was is not None:
+            if was is None:
+                if now < 0:
+                    continue
+                case = job.case_id  # type: ignore[union-attr]  # now >= 0: held
+            else:
+                if was[1] == now:
+                    continue
                 del of[job_id]
-                self._count(was[0], was[1], -1)
-            if job is not None and now >= 0:
-                of[job_id] = (job.case_id, now)
-                self._count(job.case_id, now, 1)
+                case = was[0]
+                # A case takes a place while it has a live job and no parked one.
+                if was[1] == LIVE:
+                    left = live[case] - 1
+                    if left:
+                        live[case] = left
+                    else:
+                        del live[case]
+                        taken -= case not in parked
+                else:
+                    left = parked[case] - 1
+                    if left:
+                        parked[case] = left
+                    else:
+                        del parked[case]
+                        taken += case in live
+            if now == LIVE:
+                had = live.get(case, 0)
+                live[case] = had + 1
+                taken += not had and case not in parked
+            elif now == PARKED:
+                had = parked.get(case, 0)
+                parked[case] = had + 1
+                taken -= not had and case in live
+            else:
+                continue
+            of[job_id] = (case, now)
+        self._taken = taken
         self._marked.clear()
-
-    def _count(self, case_id: str, kind: int, step: int) -> None:
-        counts = self._cases.get(case_id)
-        if counts is None:
-            counts = self._cases[case_id] = [0, 0]
-        before = counts[LIVE] > 0 and not counts[PARKED]
-        counts[kind] += step
-        after = counts[LIVE] > 0 and not counts[PARKED]
-        if not (counts[LIVE] or counts[PARKED]):
-            del self._cases[case_id]
-        self._taken += after - before
 
     def _check_invariants(self) -> None:
         """The count kept is the full recount's, and so is each job's standing counted."""
@@ -140,6 +178,32 @@ class Places:
             kept = self._of.get(job.id)
             assert kept == (None if kind < 0 else (job.case_id, kind)), f"{job.id}: {kept}"
         assert len(self._of) <= len(jobs), "a job no longer held is counted"
+
+
+class Recounted:
+    """``Places`` for a store no other worker shares: nothing kept, nothing marked.
+
+    Such a store is never claimed from, so its book's jobs and handed-out jobs are a
+    plain dict and set (no mark on the Scheduler's busiest paths), and a count, if
+    one is asked for, is the full recount.
+    """
+
+    __slots__ = ("_kids", "jobs", "out")
+
+    def __init__(self, kids: Mapping[str, Collection[str]]) -> None:
+        self._kids = kids
+        self.jobs: dict[str, JobRecord] = {}
+        self.out: set[str] = set()
+
+    def touch(self, job_id: str) -> None:
+        """Nothing to mark."""
+
+    def taken(self) -> int:
+        """How many cases take a place now: ``places_taken``, O(jobs held)."""
+        return places_taken(self.jobs.values(), self._kids, self.out)
+
+    def _check_invariants(self) -> None:
+        """Nothing kept to check."""
 
 
 class _Marking:
@@ -169,8 +233,11 @@ class HeldJobs(_Marking, dict[str, "JobRecord"]):
         self._marked = marked
 
     def __setitem__(self, job_id: str, job: JobRecord) -> None:
-        super().__setitem__(job_id, job)
-        self._mark(job_id)
+        dict.__setitem__(self, job_id, job)
+        marked = self._marked  # _mark(), written out: every job put in passes here
+        marked.add(job_id)
+        if len(marked) >= SETTLE_AT:
+            self._mark(job_id)
 
     def __delitem__(self, job_id: str) -> None:
         super().__delitem__(job_id)
@@ -178,8 +245,9 @@ class HeldJobs(_Marking, dict[str, "JobRecord"]):
 
     def pop(self, job_id: str, *default: Any) -> Any:
         """Remove ``job_id``'s record and return it (``default`` if none)."""
+        job = dict.pop(self, job_id, *default)
         self._mark(job_id)
-        return super().pop(job_id, *default)
+        return job
 
     def setdefault(self, job_id: str, job: JobRecord) -> JobRecord:
         """``job_id``'s record, put in first as ``job`` if there is none."""
@@ -220,14 +288,19 @@ class HandedOut(_Marking, set[str]):
 
     def add(self, job_id: str) -> None:
         """``job_id`` is handed out."""
-        super().add(job_id)
-        self._mark(job_id)
+        set.add(self, job_id)
+        marked = self._marked  # _mark(), written out: every job handed out passes here
+        marked.add(job_id)
+        if len(marked) >= SETTLE_AT:
+            self._mark(job_id)
 
     def discard(self, job_id: object) -> None:
         """``job_id`` came back (if it was out)."""
-        super().discard(job_id)
-        if isinstance(job_id, str):
-            self._mark(job_id)
+        set.discard(self, job_id)
+        marked = self._marked  # _mark(), written out: every job brought back passes here
+        marked.add(job_id)  # type: ignore[arg-type]  # a job id: nothing else is out
+        if len(marked) >= SETTLE_AT:
+            self._mark(job_id)  # type: ignore[arg-type]
 
     def remove(self, job_id: str) -> None:
         """``job_id`` came back; ``KeyError`` if it was not out."""

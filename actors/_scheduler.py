@@ -75,9 +75,9 @@ class Scheduler(pykka.Actor):
         self._channel = engine.channel
         self._store = CaseStore(engine)  # what the collaborators read of the store
         self._admissions = Admissions(engine, self.actor_ref.tell)
-        self._book = self.case_book(self._store.first_wins, self._store.join_of)
+        store, shared = self._store, engine.store.shared  # a shared store's claims read places
+        self._book = self.case_book(store.first_wins, store.join_of, keep_places=shared)
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
-        self._kids = self._book.kids
         self._out = self._book.out  # jobs handed out: read here; changed with the book
         self._crew = Crew(engine.channel, self._start_runner, runners, self._out, engine.roster)
         self._time = Timekeeper()

@@ -386,3 +386,13 @@ def test_a_parent_parked_past_its_join_frees_its_place_when_its_last_loser_ends(
     book.ended(kids[1])
     assert book.places.taken() == 0 == places_taken(book.jobs.values(), book.kids, book.out)
     book._check_invariants()
+
+
+def test_a_book_of_a_private_store_keeps_no_count_and_recounts_if_asked() -> None:
+    """No claim reads a private store's places: its book marks nothing, on any path."""
+    book = CaseBook(lambda parent, join: False, keep_places=False)
+    assert type(book.jobs) is dict and type(book.out) is set
+    book.adopt([record("a"), record("b", state=JobState.WAITING, due=9.0)])
+    book.hand_over(book.jobs["a"])
+    assert book.places.taken() == 1 == places_taken(book.jobs.values(), book.kids, book.out)
+    book._check_invariants()
