@@ -2,13 +2,15 @@
 
 A worker on a shared store claims up to its capacity less the cases in progress on it
 (``places_taken`` says which: the rule, and the full recount the tests compare with).
-Recounting over every job held at each claim cost O(jobs held): 235 ms at 200,000 parked
-jobs, where a backlogged worker claims ten times a second. ``Places`` keeps the count
-instead. The case book's ``jobs`` and ``out`` are ``HeldJobs`` and ``HandedOut``, which
-mark each job put in, taken out, handed out or brought back; the book marks a job whose
-state, live branches or branch count it changes in place. ``taken()`` settles the marked
-jobs alone: O(the jobs changed since the last claim), whatever the worker holds. All of
-it runs on the Scheduler's thread, with the book it belongs to.
+Recounting over every job held at each claim cost O(jobs held): hundreds of milliseconds
+at 200,000 parked jobs, where a backlogged worker claims ten times a second. ``Places``
+keeps the count instead. The case book's ``jobs`` and ``out`` are ``HeldJobs`` and
+``HandedOut``, which mark each job put in, taken out, handed out or brought back; the
+book marks a job whose state, live branches or branches it changes in place, after the
+change. ``taken()`` settles the marked jobs alone: O(the jobs changed since the last
+claim), whatever the worker holds. A store no other worker shares is never claimed
+from: its book keeps no count (``Recounted``). All of it runs on the Scheduler's thread,
+with the book it belongs to.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HandedOut", "HeldJobs", "Places", "Recounted", "places_taken"]
 
-# Marks are settled once this many pile up, not only at a claim: a worker on a private
-# store never claims, and its marks must not grow with every job it ever ran.
+# Marks are settled once this many pile up, not only at a claim: a worker that does not
+# claim for a while (stopping, its store failing, long poll intervals) must not pile up
+# a mark for every job it ran meanwhile.
 SETTLE_AT = 10_000
 LIVE, PARKED = 0, 1  # a job's standing: in progress, or parked (its case frees its place)
 
@@ -102,7 +105,10 @@ class Places:
         self._taken = 0
 
     def touch(self, job_id: str) -> None:
-        """``job_id``'s standing may have changed: settle it before the next count."""
+        """``job_id``'s standing may have changed: settle it before the next count.
+
+        Marked after the change, never before: a settle may come at any mark.
+        """
         marked = self._marked
         marked.add(job_id)
         if len(marked) >= SETTLE_AT:
