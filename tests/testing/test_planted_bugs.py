@@ -47,11 +47,11 @@ class SpawnThroughGateScheduler(Scheduler):
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
         if msg.parent is not None:
             self._jobs[msg.parent.id] = msg.parent
-            self._kids.setdefault(msg.parent.id, set())
+            self._book.kids.setdefault(msg.parent.id, set())
         child = msg.job
         assert child.parent_id is not None
         self._jobs[child.id] = child
-        self._kids[child.parent_id].add(child.id)
+        self._book.kids[child.parent_id].add(child.id)
         child.state = JobState.READY
         self._e.gate.commit(child)  # into the slot its sender reserved: bounded, FIFO
         self._dispatch()
