@@ -1,5 +1,7 @@
-"""``actors jobs list --since AGE`` and ``--before AGE``: created within the age, or
-longer ago (docs/how-to/command-line.md)."""
+"""``actors jobs list --since AGE`` and ``--before AGE`` (docs/how-to/command-line.md).
+
+Created within the age, or longer ago.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Who an operator's action is recorded under: ``--operator``, else ``ACTORS_OPERATOR``,
-else the login name (docs/how-to/command-line.md)."""
+"""Who an operator's action is recorded under (docs/how-to/command-line.md).
+
+``--operator``, else ``ACTORS_OPERATOR``, else the login name.
+"""
 
 from __future__ import annotations
 
