@@ -1,4 +1,4 @@
-"""The defaults the guides promise are the ones the program and the API have.
+"""The defaults and limits the guides promise are the ones the program and the API have.
 
 Each default below is written in a guide (the page is named beside it); a user who
 leaves the option out relies on it. Changing one is a change to the guide as well.
@@ -113,3 +113,22 @@ def test_a_worker_given_no_options_runs_with_the_guide_s_defaults(
     assert options["poll_interval"] == 1.0
     assert options["lease_seconds"] == 15.0
     assert options["store"].commit == "group"
+
+
+def test_the_limits_the_guides_give_are_the_code_s() -> None:
+    """The behaviour behind each is tested with the limit made small; here, the figure."""
+    from actors import _cli_enqueue, _cli_input, _cli_jobs, _job, _redact
+
+    # docs/how-to/command-line.md, `jobs show`: "A job with more than 100 branches has 100
+    # of them drawn"; "A history of more than 1,000 entries ... its most recent 1,000".
+    assert _cli_jobs.SHOWN_BRANCHES == 100
+    assert _cli_jobs.HISTORY_SHOWN == 1_000
+    # `enqueue`: "nested at most 200 levels below the top value"; "A line of `--file`
+    # holds at most 64 Mi characters".
+    assert _cli_input.MAX_JSON_DEPTH == 200
+    assert _cli_enqueue.MAX_LINE == 64 * 1024 * 1024
+    # docs/how-to/durable-stores.md: "A job keeps the first 10,000 characters of its error".
+    assert _redact.ERROR_CHARS == 10_000
+    # docs/explanation/guarantees.md: a branch's long error "is quoted by its first 600 and
+    # last 1,200 characters".
+    assert (_job._QUOTED_HEAD, _job._QUOTED_TAIL) == (600, 1_200)
