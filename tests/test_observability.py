@@ -129,3 +129,21 @@ def test_a_span_never_shows_a_password_a_task_s_error_quotes() -> None:
     assert span.status.status_code.name == "ERROR"
     assert "postgresql://app:***@db/app" in (span.status.description or "")
     assert secret not in span.to_json()  # status, attributes and events alike
+
+
+def test_metric_labels_are_workflow_step_and_state_names_only() -> None:
+    """No URL in a metric label, even of a job whose error quotes one (durable-stores guide)."""
+    prometheus_client = pytest.importorskip("prometheus_client")
+    registry = prometheus_client.CollectorRegistry()
+
+    def connect(data: object) -> None:
+        raise ConnectionError("cannot reach postgresql://app:Metric-Pw-5d2e@db/app")
+
+    flow = Workflow("connects", [Sequential("connect", connect)], start="connect")
+    with Mediator([flow], runners=1, metrics=PrometheusMetrics(registry)) as m:
+        assert m.schedule("connects", {}).result(timeout=TIMEOUT).state is JobState.FAULTED
+    labels = [s.labels for metric in registry.collect() for s in metric.samples]
+    assert labels  # the run was counted
+    assert {name for found in labels for name in found} <= {"workflow", "step", "state", "le"}
+    values = {value for found in labels for name, value in found.items() if name != "le"}
+    assert values == {"connects", "connect", "faulted"}
