@@ -30,6 +30,12 @@ def test_the_overview_refreshes_every_five_seconds_and_an_unfinished_case_every_
     assert refresh_of(web.get("/cases/parcel-0").text) == []
 
 
+def test_the_overview_counts_the_cases_ended_in_each_of_the_last_15_minutes(store):
+    page = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL).get("/").text
+    assert "Cases ended per minute, last 15 minutes" in page
+    assert page.count('<div class="bar" ') == 15
+
+
 def test_the_case_page_s_limits_are_the_guide_s() -> None:
     # "the first 200 jobs ..., the most recent 1,001 history entries of each of the first
     # 50"; "Past 1,000 entries ... the timeline shows the most recent 1,000".
