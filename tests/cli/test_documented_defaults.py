@@ -117,12 +117,12 @@ def test_a_worker_given_no_options_runs_with_the_guide_s_defaults(
 
 def test_the_limits_the_guides_give_are_the_code_s() -> None:
     """The behaviour behind each is tested with the limit made small; here, the figure."""
-    from actors import _cli_enqueue, _cli_input, _cli_jobs, _job, _redact
+    from actors import _cli_enqueue, _cli_input, _cli_job_show, _job, _redact
 
     # docs/how-to/command-line.md, `jobs show`: "A job with more than 100 branches has 100
     # of them drawn"; "A history of more than 1,000 entries ... its most recent 1,000".
-    assert _cli_jobs.SHOWN_BRANCHES == 100
-    assert _cli_jobs.HISTORY_SHOWN == 1_000
+    assert _cli_job_show.SHOWN_BRANCHES == 100
+    assert _cli_job_show.HISTORY_SHOWN == 1_000
     # `enqueue`: "nested at most 200 levels below the top value"; "A line of `--file`
     # holds at most 64 Mi characters".
     assert _cli_input.MAX_JSON_DEPTH == 200
