@@ -103,3 +103,47 @@ def test_opentelemetry_spans_one_trace_per_case_one_span_per_step() -> None:
     assert second.id in by_case
     (failed,) = [s for s in spans if s.attributes["actors.case_id"] == faulted.id]
     assert failed.status.status_code.name == "ERROR"
+
+
+def test_a_span_never_shows_a_password_a_task_s_error_quotes() -> None:
+    """docs/how-to/durable-stores.md: such an error is put on its span masked."""
+    sdk = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from actors.tracing import OpenTelemetryTracer
+
+    secret = "Span-Sentinel-Pw-41c7"
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    def connect(data: object) -> None:
+        raise ConnectionError(f"cannot reach postgresql://app:{secret}@db/app")
+
+    flow = Workflow("connects", [Sequential("connect", connect)], start="connect")
+    with Mediator([flow], tracer=OpenTelemetryTracer(provider)) as m:
+        job = m.schedule("connects", {}).result(timeout=TIMEOUT)
+    assert job.state is JobState.FAULTED
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code.name == "ERROR"
+    assert "postgresql://app:***@db/app" in (span.status.description or "")
+    assert secret not in span.to_json()  # status, attributes and events alike
+
+
+def test_metric_labels_are_workflow_step_and_state_names_only() -> None:
+    """No URL in a metric label, even of a job whose error quotes one (durable-stores guide)."""
+    prometheus_client = pytest.importorskip("prometheus_client")
+    registry = prometheus_client.CollectorRegistry()
+
+    def connect(data: object) -> None:
+        raise ConnectionError("cannot reach postgresql://app:Metric-Pw-5d2e@db/app")
+
+    flow = Workflow("connects", [Sequential("connect", connect)], start="connect")
+    with Mediator([flow], runners=1, metrics=PrometheusMetrics(registry)) as m:
+        assert m.schedule("connects", {}).result(timeout=TIMEOUT).state is JobState.FAULTED
+    labels = [s.labels for metric in registry.collect() for s in metric.samples]
+    assert labels  # the run was counted
+    assert {name for found in labels for name in found} <= {"workflow", "step", "state", "le"}
+    values = {value for found in labels for name, value in found.items() if name != "le"}
+    assert values == {"connects", "connect", "faulted"}

@@ -52,6 +52,30 @@ def test_status_of_an_empty_store(runner: CliRunner) -> None:
     assert "Unfinished jobs (" not in result.output
 
 
+def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
+    runner: CliRunner,
+) -> None:
+    """`oldest_unfinished`, and a time, are null when there is none (command-line guide)."""
+    result = runner.invoke(main, ["status", "--store", "memory://", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert list(facts) == ["store", "counts", "summary", "unclaimed", "unfinished"]
+    assert facts["counts"] == dict.fromkeys(
+        ["ready", "running", "waiting", "done", "faulted", "cancelled", "shed"], 0
+    )
+    assert facts["summary"] == {
+        "jobs": 0,
+        "unfinished": 0,
+        "oldest_unfinished": None,
+        "waiting_due": {"jobs": 0, "next_due": None},
+        "waiting_branches": 0,
+        "waiting_events": 0,
+        "shed": 0,
+        "orphaned": 0,
+    }
+    assert facts["unclaimed"] == [] and facts["unfinished"] == []
+
+
 def test_status_rows_are_pluggable(
     runner: CliRunner, busy_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
