@@ -79,6 +79,7 @@ def _worker(url: str, log: Path, *, hold: bool, tree: str) -> subprocess.Popen[b
                 *("--poll-interval", "0.2"),
             ],
             env=env,
+            cwd=log.parent,  # not a checkout: ``-m actors`` would import the one it is in
             stdout=subprocess.DEVNULL,
             stderr=out,
         )
