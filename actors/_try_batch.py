@@ -8,9 +8,10 @@ anyway, so a death among them counts a try for each, as it would one at a time. 
 counted so, whose turn had not come when its worker died, has one try more than its
 runs: it runs alone in the next worker (``solo``), where only its own death counts, so
 no job is faulted for deaths that were not its own. A batch is at most ``TRY_BATCH``
-jobs, and is counted only when the jobs counted before have started, so a death leaves
-at most that many per runner to run alone. While a solo job waits or runs, each job
-counts its own try, as before.
+jobs, and counted jobs go first in line: a runner counts a batch only for a job of its
+own that no batch counted (none counted waited when it took it), so at most that many
+per runner wait counted, and a death leaves no more to run alone. While a solo job
+waits or runs, each job counts its own try, as before.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def test_an_operator_reads_the_tries_counted_at_the_last_save(store):
 
 
 def test_a_batch_of_tries_is_counted_as_each_would_be_and_leaves_out_what_it_cannot(store):
-    parent, branches = saved_split(store, 3, build=rec)
+    _parent, branches = saved_split(store, 3, build=rec)
     take(store, "w1", 100.0)
     taken = {j.id: j for j in take(store, "w2", 111.0)}
     assert store.count_try(taken[branches[0].id]) == 1  # counted alone before
