@@ -41,11 +41,11 @@ def count_tries(store: Store, channel: WorkChannel, job: JobRecord) -> tuple[int
         return tries, False
     many = getattr(store, "count_tries", None)  # a store of the project's counts a batch
     others = channel.batch_of(TRY_BATCH - 1) if many is not None and not job.solo else []
-    if not others:
+    if many is None or not others:
         return store.count_try(job), False
     counts: dict[str, int] = {}
     try:
-        counts = many([job, *others])  # type: ignore[misc]
+        counts = many([job, *others])
     finally:
         wake = channel.counted(others, counts)  # back in line, counted or not (an error)
     tries = counts.get(job.id)
