@@ -207,6 +207,33 @@ class WorkChannel:
             watch.ended()
             return not watch.holding and bool(self._idle)
 
+    def batch_of(self, most: int) -> list[JobRecord]:
+        """Up to ``most`` jobs taken over whose tries to count now, out of line meanwhile.
+
+        Waiting jobs with no counted try from their saved point (not ``solo``), first in
+        line, for a runner about to count its own job's try to count theirs with it (one
+        transaction for all). None while a solo job waits or runs: jobs then start one
+        at a time, and each counts its own. They are back in line, first, with
+        ``counted``: until then no runner starts them (their tries not stored yet).
+        """
+        with self._lock:
+            return self._watch.batch(most)
+
+    def counted(self, batch: list[JobRecord], tries: dict[str, int]) -> bool:
+        """``batch`` (from ``batch_of``) is back in line, first; ``tries`` counted by job id.
+
+        A job not in ``tries`` was not counted: its runner counts it. Returns whether
+        idle runners may now be given them.
+        """
+        with self._lock:
+            self._watch.back(batch, tries)
+            return bool(self._idle) and bool(self._watch.waiting) and not self._watch.holding
+
+    def counted_try(self, job_id: str) -> int | None:
+        """The tries counted for job ``job_id`` in another job's batch, if they were."""
+        with self._lock:
+            return self._watch.counts.pop(job_id, None)
+
     def runner_of(self, job_id: str) -> int | None:
         """The runner that holds job ``job_id`` now, if one does."""
         with self._lock:
@@ -225,7 +252,7 @@ class WorkChannel:
         """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
         with self._lock:
             n = 0
-            for job in (*self._ready, *self._watch.waiting):
+            for job in (*self._ready, *self._watch.waiting, *self._watch.counting):
                 if job.case_id == case_id and job.state is JobState.READY:
                     job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
                     n += 1
@@ -241,7 +268,7 @@ class WorkChannel:
     def ready(self) -> int:
         """Ready internal jobs not yet taken."""
         with self._lock:
-            waiting = (*self._ready, *self._watch.waiting)
+            waiting = (*self._ready, *self._watch.waiting, *self._watch.counting)
             return sum(1 for j in waiting if j.state is JobState.READY)
 
     def quiet(self) -> bool:
@@ -281,18 +308,23 @@ class _Watched:
     worker runs, and nothing starts beside it. While a solo job waits or runs
     (``holding``), the other jobs taken over run one at a time as well, and the worker's
     own jobs wait: they count no tries, but one that ended the process would end the
-    solo job's try with it, and three such deaths would fault an innocent job. A try
-    ends at the job's first save, which its runner stores at once (``tried``: from there
-    it runs on unwatched), or with its slice, stored before the slice ends: a watched
-    job that has ended is stored. A job whose slices the store refused runs alone the
-    same way (``solo`` without a takeover: see ``actors._unsaved_slices``), for its whole
-    slice, which its runner stores in a transaction of its own before it ends.
+    solo job's try with it, and three such deaths would fault an innocent job. A solo
+    job's try ends at its first save, which its runner stores at once (``tried``: from
+    there it runs on unwatched), or with its slice, stored before the slice ends. The
+    others run side by side, their tries counted in batches (``_try_batch``). A job
+    whose slices the store refused runs alone the same way (``solo`` without a takeover:
+    see ``actors._unsaved_slices``), for its whole slice, which its runner stores in a
+    transaction of its own before it ends.
     """
 
-    __slots__ = ("_solos", "holding", "solo_running", "waiting")
+    __slots__ = ("_solos", "counting", "counts", "holding", "solo_running", "waiting")
 
     def __init__(self) -> None:
         self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
+        # Jobs out of line while a runner counts their tries with its own job's (batch),
+        # and the tries counted so for jobs not started yet, by id (see WorkChannel.batch_of).
+        self.counting: list[JobRecord] = []
+        self.counts: dict[str, int] = {}
         self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
         self.solo_running: str | None = None  # the id of the solo job running now
         # A solo job waits or runs: jobs start one at a time, with nothing beside them.
@@ -326,6 +358,7 @@ class _Watched:
             if job.solo:
                 self._solos -= 1
             if job.state is not JobState.READY:  # cancelled while it waited
+                self.counts.pop(job.id, None)
                 continue
             if job.solo:
                 self.solo_running = job.id
@@ -338,3 +371,29 @@ class _Watched:
         """The solo job running left its runner, or stored its try's first save."""
         self.solo_running = None
         self._hold()
+
+    def batch(self, most: int) -> list[JobRecord]:
+        """Up to ``most`` waiting jobs with no try counted yet, taken out of line (see batch_of)."""
+        if self.holding:
+            return []
+        out: list[JobRecord] = []
+        kept: list[JobRecord] = []  # counted ones, put back first; cancelled ones dropped
+        waiting, counts = self.waiting, self.counts
+        while waiting and len(out) < most:
+            job = waiting.popleft()
+            if job.state is not JobState.READY:
+                counts.pop(job.id, None)
+            elif job.id in counts or not job.taken_over:
+                kept.append(job)
+            else:
+                out.append(job)
+        waiting.extendleft(reversed(kept))
+        self.counting.extend(out)
+        return out
+
+    def back(self, batch: list[JobRecord], tries: dict[str, int]) -> None:
+        """``batch`` is back in line, first; the tries counted for it noted by job id."""
+        gone = {job.id for job in batch}
+        self.counting = [job for job in self.counting if job.id not in gone]
+        self.waiting.extendleft(reversed(batch))
+        self.counts.update((job.id, tries[job.id]) for job in batch if job.id in tries)

@@ -199,7 +199,7 @@ class Runner(pykka.Actor):
         else:
             store.begin_slice()
         self._ran = None
-        counted = job.taken_over or alone  # stored before it ends: a try, or a slice alone
+        counted = job.solo or alone  # stored before it ends: a suspect's try, or alone
         try:
             outcome = self._run(job)
         except CodecError as exc:
@@ -223,8 +223,8 @@ class Runner(pykka.Actor):
             self._e.channel.sent[self._index] += 1
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
-        # Stored before it returns: with a writer thread too when it counted a try or ran
-        # alone, since the work channel then starts the jobs it held back (_Watched).
+        # Stored before it returns: with a writer thread too for a suspect's try or a slice
+        # alone, as the work channel then starts the jobs it held back (_Watched, _try_batch).
         return self._end.stored(job, outcome, alone=alone)
 
     def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:
@@ -255,9 +255,9 @@ class Runner(pykka.Actor):
             plan = self._plans[key] = (wf, wf.steps, self._steps.plain_tasks(wf))
         wf, steps, plain = plan
         store = self._e.store
-        tried = job.taken_over  # its last holder stopped: count this try first, durably
-        if tried:
-            why = count_try(self._e.store, job)
+        tried = job.solo  # a suspect's try lasts one step: its first save stored at once
+        if job.taken_over:  # its last holder stopped: count this try first, durably
+            why = count_try(self._e, job, lambda: self._scheduler.tell(m.Admitted()))
             if why is not None:
                 return self._end.finish(job, JobState.FAULTED, why)
         metrics = self._e.metrics

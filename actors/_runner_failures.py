@@ -27,11 +27,17 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from actors import messages as m
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError
+from actors._try_batch import count_tries
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from actors._engine import EngineConfig
     from actors._job import JobRecord
     from actors.stores import Store
 
@@ -101,10 +107,17 @@ def tried_too_often(job: JobRecord, tries: int, limit: int = LIMIT) -> str | Non
     )
 
 
-def count_try(store: Store, job: JobRecord) -> str | None:
-    """Count a try of ``job`` (taken over) in ``store``; the reason to fault it instead, if any."""
+def count_try(engine: EngineConfig, job: JobRecord, wake: Callable[[], None]) -> str | None:
+    """Count a try of ``job`` (taken over) in the store; the reason to fault it instead, if any.
+
+    ``wake()`` tells the Scheduler that idle runners may be given the jobs whose tries
+    were counted with it (``_try_batch``).
+    """
+    tries, counted_others = count_tries(engine.store, engine.channel, job)
+    if counted_others:
+        with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
+            wake()
     job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
-    tries = store.count_try(job)
     if tries > 1:
         logger.warning(
             "job %s: try %d in a row from step %r; the workers of the tries before "

@@ -11,6 +11,7 @@ stamp stays with ``MemoryStore``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +23,7 @@ from actors.stores._memory_admin import _Saved
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
 
     from actors._job import JobRecord
     from actors.stores._admin_types import HistoryRow
@@ -152,6 +153,14 @@ class MemoryLeases:
             tries = before[1] + 1 if before is not None and before[0] == at else 1
             self._tries[job.id] = (at, tries)
             return tries
+
+    def count_tries(self, jobs: Sequence[JobRecord]) -> dict[str, int]:
+        """Count a try of each of ``jobs`` (taken over); a job left out was not counted."""
+        out: dict[str, int] = {}
+        for job in jobs:
+            with contextlib.suppress(JobNotFoundError, LeaseLostError):  # its runner says why
+                out[job.id] = self.count_try(job)
+        return out
 
     def unclaimed(self, now: float) -> dict[tuple[str, int], int]:
         """Unfinished cases no live worker holds, by workflow and version (see Store)."""

@@ -26,6 +26,7 @@ from actors.stores import _sql_arrivals as sql_arrivals
 from actors.stores import _sql_leases as sql_leases
 from actors.stores import _sql_reads as sql_reads
 from actors.stores import _sql_saves as sql_saves
+from actors.stores import _sql_tries as sql_tries
 from actors.stores import _unfinished_facts
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
@@ -360,7 +361,8 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
         return f"case_id IN ({marks})", list(case_ids)
 
     claim = sql_leases.claim
-    count_try = sql_leases.count_try
+    count_try = sql_tries.count_try
+    count_tries = sql_tries.count_tries
     unclaimed = sql_leases.unclaimed
     heartbeat = sql_leases.heartbeat
     mark_cancel = sql_leases.mark_cancel

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["SqlAdmin"]
 
 # A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
-# The tries count only while tried_at is the last save's time (see _sql_leases._COUNT_TRY).
+# The tries count only while tried_at is the last save's time (see _sql_tries._COUNT).
 _ADMIN_SELECT = (
     f"{SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, {LEASE_EXPIRY}, "
     "CASE WHEN tried_at = updated_at THEN tries ELSE 0 END"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobNotFoundError, LeaseLostError, SchemaTooNewError
+from actors._errors import SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
@@ -25,7 +25,6 @@ from actors.stores._statements import (
     FREE_LEASE,
     HELD,
     SELECT_LIST,
-    STAMP_OF,
     UNFINISHED_ROOT,
     Execute,
     in_lists,
@@ -273,29 +272,6 @@ def _still_free(
     if not revived:
         return picked
     return [row for row in picked if not (row[2] == HELD and row[1] in revived)]
-
-
-# A try of a job counts on from the last one while the job's row is the one that try saw.
-_COUNT_TRY = (
-    "UPDATE jobs SET tries = CASE WHEN tried_at = updated_at THEN tries + 1 ELSE 1 END, "
-    "tried_at = updated_at WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ?)"
-)
-
-
-def count_try(store: SqlStore, job: JobRecord) -> int:
-    """Count a try of ``job`` (taken over) at its saved point; how many in a row (see Store)."""
-    owner = store.owner
-
-    def write(execute: Execute) -> int:
-        if execute(_COUNT_TRY, (job.id, owner)).rowcount == 0:
-            row = execute(STAMP_OF, (job.id,)).fetchone()
-            if row is None:
-                msg = f"no job {job.id!r} in {store.url} (deleted while it was taken over)"
-                raise JobNotFoundError(msg)
-            raise LeaseLostError(job.id, row[0], row[1], owner)
-        return int(execute("SELECT tries FROM jobs WHERE id = ?", (job.id,)).fetchone()[0])
-
-    return store._write(write, f"count a try of job {job.id!r}")
 
 
 def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:

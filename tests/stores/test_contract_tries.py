@@ -106,3 +106,24 @@ def test_an_operator_reads_the_tries_counted_at_the_last_save(store):
     job.step, job.state = "ship", JobState.RUNNING
     store.save(job)  # got through a step: the count is of the last save's point only
     assert store.stored_job("j").tries == 0
+
+
+def test_a_batch_of_tries_is_counted_as_each_would_be_and_leaves_out_what_it_cannot(store):
+    _parent, branches = saved_split(store, 3, build=rec)
+    take(store, "w1", 100.0)
+    taken = {j.id: j for j in take(store, "w2", 111.0)}
+    assert store.count_try(taken[branches[0].id]) == 1  # counted alone before
+    jobs = [taken[b.id] for b in branches]
+    assert store.count_tries(jobs) == {branches[0].id: 2, branches[1].id: 1, branches[2].id: 1}
+    taken = {j.id: j for j in take(store, "w3", 122.0)}  # w2 stopped: counts go on
+    assert store.count_tries([taken[b.id] for b in branches[1:]]) == {
+        branches[1].id: 2,
+        branches[2].id: 2,
+    }
+    assert store.count_tries([]) == {}
+    store.owner = "w2"  # w3 holds the case now: w2 counts none, and says so one by one
+    assert store.count_tries(jobs) == {}
+    with pytest.raises(LeaseLostError):
+        store.count_try(jobs[0])
+    store.owner = "w3"
+    assert store.stored_job(branches[1].id).tries == 2  # w2's refused batch did not count
