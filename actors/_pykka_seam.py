@@ -44,6 +44,30 @@ SUPPORTED_PYKKA = ((4, 5), (5, 0))  # from (inclusive), to (exclusive): setup.cf
 INBOX_HOOK = "_create_actor_inbox"  # classmethod: () -> an inbox with put/get/empty
 FUTURE_HOOK = "_create_future"  # classmethod: () -> pykka.Future
 LOOP_HOOK = "_start_actor_loop"  # method: run the actor's loop (pykka has registered it)
+RECEIVE = "_handle_receive"  # method: (message) -> answer; pykka's own or on_receive
+
+# The messages pykka's ``_handle_receive`` handles itself (a stop, and a proxy's call, get
+# and set); any other goes to ``on_receive``. tests/test_pykka_seam.py checks the list.
+PYKKA_MESSAGES = frozenset(
+    {
+        _pykka_messages._ActorStop,
+        _pykka_messages.ProxyCall,
+        _pykka_messages.ProxyGetAttr,
+        _pykka_messages.ProxySetAttr,
+    }
+)
+
+
+def _receive(actor: pykka.Actor, message: Any) -> Any:
+    """What pykka's ``_handle_receive`` does, with one type lookup for its four type tests.
+
+    Every message an engine actor gets (a runner's report, a job handed to a runner) is
+    one of the engine's own: it goes straight to ``on_receive``. pykka sends its own
+    message types, never subclasses of them, so an exact type is enough to tell them.
+    """
+    if type(message) in PYKKA_MESSAGES:
+        return pykka.Actor._handle_receive(actor, message)
+    return actor.on_receive(message)
 
 
 def hooks(
@@ -55,9 +79,10 @@ def hooks(
     """Class attributes that plug an inbox, a future or an actor loop into an actor class.
 
     ``inbox`` and ``future`` are called on the class (``inbox(cls)``), ``loop`` on the
-    started actor (``loop(actor)``).
+    started actor (``loop(actor)``). Always with a dispatch that hands the actor's own
+    messages to ``on_receive`` without pykka's tests for its system messages (``_receive``).
     """
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = {RECEIVE: _receive}
     if inbox is not None:
         attrs[INBOX_HOOK] = classmethod(inbox)
     if future is not None:

@@ -90,6 +90,45 @@ def test_the_hooks_plug_into_an_actor_class() -> None:
     assert made == ["Seamed"]
 
 
+def test_the_seam_knows_every_message_pykka_handles_itself() -> None:
+    """The dispatch in ``hooks()`` sends these to pykka and all else to on_receive.
+
+    pykka's ``_handle_receive`` tests each message against its own types; a pykka that
+    handles another type itself fails here, not by that type reaching ``on_receive``.
+    """
+    source = inspect.getsource(pykka.Actor._handle_receive)
+    tested = set(re.findall(r"isinstance\(message, messages\.(\w+)\)", source))
+    assert tested == {kind.__name__ for kind in seam.PYKKA_MESSAGES}
+
+
+def test_an_actor_with_the_hooks_serves_pykkas_messages_and_its_own() -> None:
+    """A stop, and a proxy's call, get and set, served by pykka; all else by on_receive."""
+
+    class Echo(pykka.ThreadingActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.value = 1
+
+        def on_receive(self, message: object) -> object:
+            return ("on_receive", message)
+
+        def double(self) -> int:
+            return 2 * self.value
+
+    cls = type("Dispatched", (Echo,), seam.hooks())
+    ref = cls.start()
+    try:
+        proxy = ref.proxy()
+        proxy.value = 4
+        assert proxy.value.get(timeout=TIMEOUT) == 4
+        assert proxy.double().get(timeout=TIMEOUT) == 8
+        assert ref.ask("hello", timeout=TIMEOUT) == ("on_receive", "hello")
+        assert ref.ask(("a", "tuple"), timeout=TIMEOUT) == ("on_receive", ("a", "tuple"))
+    finally:
+        ref.stop()
+    assert not ref.is_alive()
+
+
 def test_init_fields_sets_what_pykkas_init_sets() -> None:
     """The harness's actors skip pykka's __init__ for init_fields: the same fields, no more."""
     made = pykka.ThreadingActor()
