@@ -136,7 +136,16 @@ def stop_engine(
     store = engine.store
     store.pace(None)  # the runners have stopped (or may save no more): nothing is coming
     if store.shared and not engine.stop.keep_store:  # what is left, others may take at once
-        store.release(engine.owner)
+        try:
+            store.release(engine.owner)
+        except StoreError as exc:  # the store is away: the stop goes on, the leases lapse
+            logger.warning(
+                "shutdown: cannot release this worker's cases (%s); other workers take them "
+                "once their leases expire (%ss)",
+                exc,
+                engine.lease_seconds,
+                extra=job_log(None),
+            )
     store.close()
     return stopped and not busy
 

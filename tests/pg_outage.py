@@ -1,4 +1,9 @@
-"""An outage of one database on the session's throwaway PostgreSQL server, for the tests."""
+"""Outages of a throwaway PostgreSQL server, for the tests: one database's, or a frozen server."""
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
 
 import psycopg
 
@@ -16,3 +21,37 @@ def database_accepts(server, name: str, accepts: bool) -> None:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (name,),
             )
+
+
+def _processes(postmaster: int) -> list[int]:
+    """The postmaster and its children (the backends and the server's own processes)."""
+    found = [postmaster]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+            if parent == postmaster:
+                found.append(int(entry))
+    return found
+
+
+@contextlib.contextmanager
+def frozen(server) -> Iterator[None]:
+    """The whole server stops answering (SIGSTOP) until the block ends (SIGCONT).
+
+    Its connections stay open and nothing is refused: a statement in flight, a new
+    connection, a cancel request all wait, as behind a network that drops packets.
+    """
+    pids = _processes(server.get_pid())
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)

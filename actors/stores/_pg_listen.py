@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
 from actors._redact import redacted_logger
+from actors.stores._pg_deadlines import GRACE, Deadlines
 from actors.stores._wake import notify
 
 __all__ = ["CHANNEL", "Listener"]
@@ -30,10 +33,24 @@ _RETRY = 1.0  # seconds before reconnecting a lost listening connection
 
 
 class Listener:
-    """A thread that listens on ``CHANNEL`` and wakes the watchers of ``key``."""
+    """A thread that listens on ``CHANNEL`` and wakes the watchers of ``key``.
 
-    def __init__(self, url: str, key: str, masked: str) -> None:
+    Its connection has the store's connect timeout and keepalives (``params``), and its
+    ``LISTEN`` the store's bound (``deadlines``, ``bound``): a server that stops answering
+    leaves it polling, never stuck. Waiting for a notification is no statement in flight.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        masked: str,
+        params: dict[str, Any],
+        deadlines: Deadlines,
+        bound: Callable[[], float],
+    ) -> None:
         self._url, self._key, self._masked = url, key, masked
+        self._params, self._deadlines, self._bound = params, deadlines, bound
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="actors-listen", daemon=True)
@@ -53,8 +70,12 @@ class Listener:
         lost = False
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                with psycopg.connect(self._url, autocommit=True, **self._params) as conn:
+                    self._deadlines.arm(conn, self._bound() * (1 + GRACE))
+                    try:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                    finally:
+                        self._deadlines.disarm(conn)
                     self._ready.set()
                     if lost:  # cases written while nobody listened: look for them now
                         logger.info("listening for new cases on %s again", self._masked)

@@ -1,4 +1,4 @@
-"""How the PostgreSQL store's sessions connect: their settings and the first timeout."""
+"""How the PostgreSQL store's sessions connect: their settings, timeouts and keepalives."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-__all__ = ["IDLE_IN_TRANSACTION", "first_connect_timeout", "session_options"]
+__all__ = [
+    "IDLE_IN_TRANSACTION",
+    "LINK_DEFAULTS",
+    "connect_params",
+    "own_statement_timeout",
+    "session_options",
+]
 
 IDLE_IN_TRANSACTION = 10.0
 """Seconds the server lets a session of this store sit idle inside a transaction before
@@ -32,17 +38,48 @@ def session_options(url: str, *, read_only: bool) -> dict[str, Any]:
     return {"options": " ".join([str(own), *settings]).strip()}
 
 
-def first_connect_timeout(url: str, timeout: float) -> dict[str, int]:
-    """``connect_timeout`` for the first connection: ``timeout``, unless the user set one.
+LINK_DEFAULTS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+"""libpq parameters of every connection of the store, unless its URL gives its own. Over
+TCP a peer that goes silent (a machine that vanished, a network that drops packets) is
+found dead after 25 s idle (10 s, then 3 probes 5 s apart) instead of hours, and data
+unacknowledged for 30 s ends the connection. libpq ignores them on a Unix socket."""
 
-    A ``connect_timeout`` of the URL (or ``PGCONNECT_TIMEOUT``) is the pool's too, so the
-    first connection keeps it: overriding it there left a bad value (``abc``) for the
-    pool alone, which only timed out instead of naming it.
-    """
-    if os.environ.get("PGCONNECT_TIMEOUT") is not None:
-        return {}
+
+def _given(url: str) -> set[str]:
     try:
-        given = "connect_timeout" in conninfo_to_dict(url)
+        return set(conninfo_to_dict(url))
     except psycopg.Error:
-        given = False  # psycopg.connect names what is wrong with the URL
-    return {} if given else {"connect_timeout": max(1, int(timeout))}
+        return set()  # psycopg.connect names what is wrong with the URL
+
+
+def connect_params(url: str, timeout: float) -> dict[str, int]:
+    """The libpq parameters of every connection to ``url``, the URL's own left to win.
+
+    ``connect_timeout`` is ``timeout`` unless the URL (or ``PGCONNECT_TIMEOUT``) sets one:
+    a server that accepts the connection and then says nothing (frozen, or behind a
+    network that drops packets) is given up on instead of waited on for ever. A bad value
+    of the URL's (``abc``) is kept, so that the first connection names it.
+    """
+    given = _given(url)
+    params = {name: value for name, value in LINK_DEFAULTS.items() if name not in given}
+    if "connect_timeout" not in given and os.environ.get("PGCONNECT_TIMEOUT") is None:
+        params["connect_timeout"] = max(1, int(timeout))
+    return params
+
+
+def own_statement_timeout(url: str) -> bool:
+    """Whether the URL's ``options`` (or ``PGOPTIONS``) set ``statement_timeout``.
+
+    The store then leaves the server's bound to them (its own cut still applies).
+    """
+    try:
+        own = conninfo_to_dict(url).get("options") or ""
+    except psycopg.Error:
+        own = ""
+    return "statement_timeout" in f"{own} {os.environ.get('PGOPTIONS', '')}"

@@ -1,26 +1,30 @@
-"""A transaction on a pooled PostgreSQL connection, past connections the server closed.
+"""A transaction or a read on a pooled PostgreSQL connection, past ones the server closed.
 
 A connection the server ended while it sat in the pool (a restart, a failover, an
 operator's ``pg_terminate_backend``) fails at its first use, the ``BEGIN``. Nothing of
 the transaction ran then, so it is safe to begin again on another connection (the pool
 drops the broken one): a database that is back is not reported as failing, and a group
 of slices is not lost to it (their steps ran again). A failure once the transaction has
-begun is the caller's: its statements may have run.
+begun is the caller's: its statements may have run. A connection cut because the server
+did not answer in time (see ``_pg_deadlines``) is not tried again: the next would wait as
+long.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import psycopg
-import psycopg_pool
 
-__all__ = ["transaction"]
+from actors.stores._pg_deadlines import BoundedPool
+
+__all__ = ["read_rows", "transaction"]
 
 
 @contextlib.contextmanager
-def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connection]:
+def transaction(pool: BoundedPool) -> Iterator[psycopg.Connection]:
     """A connection from ``pool`` inside a transaction (committed when the block ends).
 
     Each connection found closed at ``BEGIN`` is dropped for another, at most as many
@@ -33,9 +37,29 @@ def transaction(pool: psycopg_pool.ConnectionPool) -> Iterator[psycopg.Connectio
             try:
                 begun.enter_context(conn.transaction())
             except psycopg.OperationalError:
-                if conn.broken and attempt < tries - 1:
+                if conn.broken and not pool.cut(conn) and attempt < tries - 1:
                     continue  # nothing ran on it; leaving the block gives it back to be dropped
                 raise
             with begun:
                 yield conn
             return
+
+
+def read_rows(pool: BoundedPool, sql: str, params: Sequence[Any], wait: float) -> list[Any]:
+    """The rows of one read, made again on another connection if the server closed this one.
+
+    A read is safe to repeat, on each of the pool's connections (each may have been ended
+    while pooled), rather than report a database that is back. The attempts after the
+    first wait ``wait`` at most for a connection: a database still away (refusing new
+    ones) is reported as at the first, not after the pool's wait.
+    """
+    tries = pool.max_size + 1
+    for attempt in range(tries):
+        with pool.connection(timeout=None if attempt == 0 else wait) as conn:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except psycopg.OperationalError:
+                if attempt < tries - 1 and conn.broken and not pool.cut(conn):
+                    continue
+                raise
+    raise AssertionError  # unreachable: the last attempt returns or raises

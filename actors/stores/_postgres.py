@@ -17,14 +17,17 @@ import psycopg_pool
 
 from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
-from actors._redact import mask_secrets, mask_url, redacted_logger, remember_secrets
+from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
+from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
 from actors.stores._pg_group import as_one_statement, join_reads, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
-from actors.stores._pg_session import first_connect_timeout, session_options
-from actors.stores._pg_transaction import transaction
+from actors.stores._pg_open import describe as _describe
+from actors.stores._pg_open import open_pool
+from actors.stores._pg_session import connect_params, own_statement_timeout
+from actors.stores._pg_transaction import read_rows, transaction
 from actors.stores._rows import storable_text
-from actors.stores._schema import LISTING_ID, POSTGRES, check_current, migrate
+from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._statements import (
@@ -65,11 +68,6 @@ _OF_CASES = (
     "(SELECT id FROM jobs WHERE jobs.case_id = c.case_id OFFSET 0) AS j))"
 )
 
-RECONNECT = 5.0
-"""Seconds the store's pool keeps retrying a lost connection (1, 2, 4 s apart) before it
-gives up, so that the next use of the store tries again at once. At the pool's own pace
-(5 minutes, the delay doubling) a database back after a minute's outage was tried again
-only a minute later, and a worker stood idle meanwhile."""
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
@@ -107,7 +105,10 @@ class PostgresStore(SqlStore):
         commit: ``"step"``, ``"slice"`` or ``"group"``: when saves commit (see ``SqlStore``).
         min_size: connections the pool keeps open.
         max_size: most connections the pool opens (threads beyond it wait ``timeout``).
-        timeout: seconds to wait for a connection (also bounds the first connect).
+        timeout: seconds to wait for a connection (also each connect's ``connect_timeout``).
+        statement_timeout: seconds a statement may wait for the server (the server's
+            ``statement_timeout``; the connection is cut half as long again later);
+            ``None``: a third of the lease (``lease_seconds``), at least a second.
         read_only: read only, in read-only transactions (see ``SqlStore``).
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
@@ -151,6 +152,7 @@ class PostgresStore(SqlStore):
         timeout: float = 10.0,
         read_only: bool = False,
         group_wait: float = GROUP_WAIT,
+        statement_timeout: float | None = None,
     ) -> None:
         super().__init__(
             codec=codec,
@@ -160,7 +162,6 @@ class PostgresStore(SqlStore):
             read_only=read_only,
             group_wait=group_wait,
         )
-        session = session_options(url, read_only=read_only)
         remember_secrets(url)
         self.url = mask_url(url)
         self.wake_key = f"postgresql:{self.url}"
@@ -168,39 +169,33 @@ class PostgresStore(SqlStore):
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._timeout = timeout
+        self._statement_timeout = statement_timeout
+        self._own_server_bound = own_statement_timeout(url)
         self._statements: dict[str, str] = {}
         self._statements_lock = threading.Lock()
         self._server_clock = ServerClock(self.url)
-        try:
-            # One plain connection first: a wrong URL fails here with libpq's reason
-            # (a pool would only time out), and the schema is ready before the pool.
-            first = {**session, **first_connect_timeout(url, timeout)}
-            with psycopg.connect(url, autocommit=True, **first) as conn:
-                if read_only:
-                    check_current(conn, f"the PostgreSQL database at {self.url}")
-                else:
-                    migrate(conn)
-                self._server_clock.observe(lambda: _one(conn.execute(SERVER_NOW).fetchone()))
-        except psycopg.Error as exc:
-            msg = f"cannot open the PostgreSQL store at {self.url}: {_describe(exc)}"
-            # Not chained: the driver's own error may quote the URL, password and all.
-            raise StoreError(msg) from None
-        self._pool = psycopg_pool.ConnectionPool(
+        self._deadlines = Deadlines()
+        self._pool = open_pool(
             url,
+            self.url,
+            read_only=read_only,
+            clock=self._server_clock,
+            deadlines=self._deadlines,
+            bound=self.statement_bound,
+            server_bound=self._server_bound,
             min_size=min_size,
             max_size=max_size,
-            kwargs={"autocommit": True, **session},
             timeout=timeout,
-            reconnect_timeout=RECONNECT,
-            open=False,
-            name="actors-store",
         )
-        try:
-            self._pool.open(wait=True, timeout=timeout)
-        except psycopg_pool.PoolTimeout as exc:
-            self._pool.close()
-            msg = f"cannot open a connection pool to {self.url} within {timeout}s"
-            raise StoreError(msg) from exc
+
+    def statement_bound(self) -> float:
+        """Seconds a statement may wait for the server before it fails as an outage."""
+        if self._statement_timeout is not None:
+            return self._statement_timeout
+        return max(MIN_BOUND, self.lease_seconds * STATEMENT_SHARE)
+
+    def _server_bound(self) -> int | None:
+        return None if self._own_server_bound else int(self.statement_bound() * 1000)
 
     def _pg(self, sql: str) -> str:
         """``sql`` with ``%s`` placeholders (statements are written with ``?``)."""
@@ -278,28 +273,15 @@ class PostgresStore(SqlStore):
         return {row[0]: row for row in execute(sql, (ids,)).fetchall()}
 
     def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]:
-        # A connection the server ended while it sat in the pool (a restart) fails at its
-        # first use, and the pool drops it; a read is safe to repeat on another one (each
-        # of the pool's may be such), rather than report a database that is back.
-        tries = self._pool.max_size + 1
-        for attempt in range(tries):
-            # The next waits a second at most for a connection: a database still away
-            # (refusing new ones) is reported as at the first, not after the pool's wait.
-            wait = None if attempt == 0 else min(self._timeout, 1.0)
-            try:
-                with self._pool.connection(timeout=wait) as conn:
-                    try:
-                        return conn.execute(self._pg(sql), params).fetchall()
-                    except psycopg.OperationalError:
-                        if attempt < tries - 1 and conn.broken:
-                            continue
-                        raise
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-                raise self._error(what, exc) from exc
-        raise AssertionError  # unreachable: the last attempt returns or raises
+        try:
+            return read_rows(self._pool, self._pg(sql), params, min(self._timeout, 1.0))
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: Exception) -> StoreError:
-        error = StoreError(f"{self.url}: cannot {what}: {_describe(exc)}")
+        cut = self._deadlines.expired()
+        reason = f"no answer within {cut:.1f}s" if cut is not None else _describe(exc)
+        error = StoreError(f"{self.url}: cannot {what}: {reason}")
         # A lost connection or a pool with none to give says nothing of the job.
         error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
         return error
@@ -385,7 +367,15 @@ class PostgresStore(SqlStore):
         stop = super().watch(wake)
         with self._listener_lock:
             if self._listener is None:
-                self._listener = Listener(self._raw_url, str(self.wake_key), self.url)
+                params = connect_params(self._raw_url, self._timeout)
+                self._listener = Listener(
+                    self._raw_url,
+                    str(self.wake_key),
+                    self.url,
+                    params,
+                    self._deadlines,
+                    self.statement_bound,
+                )
                 self._listener.start(self._timeout)
         return stop
 
@@ -397,12 +387,8 @@ class PostgresStore(SqlStore):
         if listener is not None:
             listener.close()
         self._pool.close()
+        self._deadlines.close()
 
 
 def _one(row: Sequence[Any] | None) -> Any:
     return None if row is None else row[0]
-
-
-def _describe(exc: BaseException) -> str:
-    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    return mask_secrets(text or type(exc).__name__)

@@ -19,7 +19,7 @@ import pytest
 from pg_outage import database_accepts
 
 from actors import StoreError
-from actors.stores import _postgres
+from actors.stores import _pg_open
 from actors.stores._postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
@@ -39,7 +39,7 @@ def url(pg_server):
 
 def test_the_store_reads_again_soon_after_a_long_outage_ends(pg_server, url, monkeypatch):
     monkeypatch.setattr(psycopg_pool.base.AttemptWithBackoff, "INITIAL_DELAY", SCALE)
-    monkeypatch.setattr(_postgres, "RECONNECT", _postgres.RECONNECT * SCALE)
+    monkeypatch.setattr(_pg_open, "RECONNECT", _pg_open.RECONNECT * SCALE)
     store = PostgresStore(url, timeout=1.0)
     try:
         assert store.get("nothing") is None
