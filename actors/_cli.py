@@ -323,7 +323,11 @@ def _schema_connection(url: str) -> Any:
         if scheme in ("postgresql", "postgres"):
             import psycopg
 
-            return psycopg.connect(url, autocommit=True)
+            from actors.stores._pg_session import connect_params
+
+            # A connect timeout and keepalives as the store's own; no bound on statements:
+            # a migration takes as long as its table needs.
+            return psycopg.connect(url, autocommit=True, **connect_params(url, 10.0))
     except (StoreError, ImportError, OSError) as exc:
         msg = f"cannot open store {shown!r}: {exc}"
         raise BadArgumentError(msg) from exc

@@ -58,7 +58,7 @@ def _given(url: str) -> set[str]:
         return set()  # psycopg.connect names what is wrong with the URL
 
 
-def connect_params(url: str, timeout: float) -> dict[str, int]:
+def connect_params(url: str, timeout: float) -> dict[str, Any]:
     """The libpq parameters of every connection to ``url``, the URL's own left to win.
 
     ``connect_timeout`` is ``timeout`` unless the URL (or ``PGCONNECT_TIMEOUT``) sets one:
@@ -67,7 +67,7 @@ def connect_params(url: str, timeout: float) -> dict[str, int]:
     of the URL's (``abc``) is kept, so that the first connection names it.
     """
     given = _given(url)
-    params = {name: value for name, value in LINK_DEFAULTS.items() if name not in given}
+    params: dict[str, Any] = {k: v for k, v in LINK_DEFAULTS.items() if k not in given}
     if "connect_timeout" not in given and os.environ.get("PGCONNECT_TIMEOUT") is None:
         params["connect_timeout"] = max(1, int(timeout))
     return params
