@@ -203,3 +203,34 @@ def test_a_job_a_non_draining_stop_leaves_mid_slice_is_stored_ready(tmp_path: An
         assert (job.state, job.data) == (JobState.DONE, {"n": 5})
     finally:
         store.close()
+
+
+def test_a_shutdown_whose_lease_release_fails_still_stops_and_closes_the_store(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that fails as the worker stops (a database away) stops no shutdown.
+
+    The release of the worker's cases is a courtesy to the other workers (their leases
+    would lapse anyway): its failure is logged, and the store is closed all the same.
+    """
+    from actors import StoreError
+    from actors.stores import SqliteStore
+
+    class Away(SqliteStore):
+        closed = False
+
+        def release(self, owner: str) -> int:
+            raise StoreError("sqlite: cannot release: the database is away")
+
+        def close(self) -> None:
+            self.closed = True
+            super().close()
+
+    store = Away(tmp_path / "jobs.db")
+    flow = Workflow("one", start="a", steps=[Sequential("a", lambda d: d)])
+    mediator = Mediator([flow], store=store, owner="w1", lease_seconds=5.0)
+    assert mediator.schedule("one", {}).result(timeout=TIMEOUT).state is JobState.DONE
+    with caplog.at_level(logging.WARNING, logger="actors"):
+        mediator.shutdown(drain=False)  # raised the StoreError, leaving the store open
+    assert store.closed
+    assert "cannot release this worker's cases" in caplog.text
