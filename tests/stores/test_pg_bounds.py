@@ -99,10 +99,24 @@ def test_a_statement_the_server_does_not_answer_fails_as_an_outage_in_time(pg_se
             with pytest.raises(StoreError) as caught:
                 store.get("c")
             took = time.monotonic() - began
+            began = time.monotonic()
+            with pytest.raises(StoreError):  # no connection to be had: waited for as long
+                store.get("c")
+            waited = time.monotonic() - began
         assert not caught.value.blames_job  # an outage, not the job's fault
         assert "no answer within 1.5s" in str(caught.value)
         assert "s3cret" not in str(caught.value)
         assert took < 5.0  # cut at 1.5 s; never a second wait on another connection
+        assert waited < 5.0  # not the pool's timeout (10 s)
         assert store.get("c") is not None  # answered again once the server is
     finally:
         store.close()
+
+
+def test_actors_db_upgrade_connects_with_the_timeout_and_keepalives(fresh_pg_url):
+    from actors._cli import _schema_connection
+
+    with _schema_connection(_with(fresh_pg_url, "keepalives_idle=77")) as conn:
+        params = conn.info.get_parameters()
+    assert (params["connect_timeout"], params["keepalives_idle"]) == ("10", "77")
+    assert params["keepalives_count"] == str(LINK_DEFAULTS["keepalives_count"])
