@@ -78,8 +78,8 @@ class Deadlines:
         with self._cond:
             armed = self._due.pop(conn, None)
             cut = conn in self._cut
-        if cut:
             self._cut.discard(conn)
+        if cut:
             self._expired.seconds = armed[1] if armed else None
         return cut
 
