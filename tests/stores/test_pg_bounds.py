@@ -35,10 +35,13 @@ def _link(store) -> dict[str, str]:
 
 
 def _listening(store) -> dict[str, str]:
-    store.watch(lambda: None)
-    listener = store._listener
-    assert listener is not None
-    return {name: str(value) for name, value in listener._params.items()}
+    stop = store.watch(lambda: None)
+    try:
+        listener = store._listener
+        assert listener is not None
+        return {name: str(value) for name, value in listener._params.items()}
+    finally:
+        stop()  # no watcher left in the process's registry for the next tests
 
 
 def test_the_stores_connections_have_a_connect_timeout_keepalives_and_a_statement_bound(
