@@ -115,7 +115,8 @@ class JobInfo(_Plain):
     """The correlation ids an event for this job must carry (known when the workflow is)."""
     tries: int = 0
     """Runs of the job from its last save by workers that took it over from a worker that
-    stopped (each counted before it ran; the fourth faults it); 0 when none."""
+    stopped (each counted before it ran; the first beside other jobs, the rest alone; the
+    fifth faults it); 0 when none."""
 
 
 @dataclass(frozen=True, slots=True)

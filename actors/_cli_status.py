@@ -329,7 +329,8 @@ def jobs_show(
             table.add_row(
                 name,
                 f"{tries}: run {tries} time(s) from its last save by workers that took it over "
-                f"from a stopped one (a run past {TRIES_LIMIT} faults it)",
+                f"from a stopped one (the first beside other jobs, the rest alone; a run "
+                f"past {TRIES_LIMIT + 1} faults it)",
             )
     console.print(table)
     console.print("data:")

@@ -15,8 +15,11 @@ A step that ends its worker's *process* (``os._exit``, a crash in native code, t
 kernel's OOM killer) leaves nothing in the process to count with. Its case's lease runs
 out, another worker takes the case over, runs the step, and ends too: every worker, for
 ever. So a job taken from a worker that stopped holding its case is counted in the store
-(``Store.count_try``) before each run, and the run after ``LIMIT`` tries in a row at the
-same saved point (each ended with its worker gone) ends it FAULTED (``tried_too_often``).
+(``Store.count_try``) before each run. Its first try from a saved point runs beside other
+jobs (or waits, counted in a batch, for its turn), so a death then may be any job's; each
+later try runs alone (``_channel._Watched``), so a death then is its own. The run after
+``LIMIT`` tries alone in a row at the same saved point, each ended with its worker gone,
+ends it FAULTED (``tried_too_often``): deaths beside other jobs are never counted.
 
 A save fenced because another worker took the case over is no failure of the runner:
 it reports the case lost (``case_lost``) and runs its next job.
@@ -52,7 +55,8 @@ __all__ = [
 ]
 
 LIMIT = 3
-"""Runner deaths in a row at one step of one job that fault the job; tries by workers, too."""
+"""Runner deaths in a row at one step of one job that fault the job; worker deaths too,
+counted only while the job ran alone."""
 
 
 _SHOWN = 500  # characters of what a runner died of that a fault's reason quotes
@@ -95,15 +99,18 @@ def tried_too_often(job: JobRecord, tries: int, limit: int = LIMIT) -> str | Non
     """The reason to fault ``job`` instead of its ``tries``-th run in a row, if it is time.
 
     ``tries`` counts the runs of the job (taken over) from its saved point, this one
-    included: the ones before it each ended with the worker that ran it gone.
+    included: the ones before it each ended with the worker that ran it gone. The first
+    ran beside other jobs, so its death is not held against the job; each later one ran
+    alone. So it is time once ``limit`` runs alone ended so: ``tries - 2`` of them.
     """
-    if tries <= limit:
+    alone = tries - 2
+    if alone < limit:
         return None
     return (
         f"the last {tries - 1} workers to run it from step {job.step!r} (attempt "
-        f"{job.attempt}) stopped before anything was saved (their processes died or froze); "
-        "a step that ends its process (os._exit, a crash in native code, running out of "
-        "memory) does this, so it is not run again"
+        f"{job.attempt}) stopped before anything was saved (their processes died or froze), "
+        f"the last {alone} while it ran alone; a step that ends its process (os._exit, a "
+        "crash in native code, running out of memory) does this, so it is not run again"
     )
 
 

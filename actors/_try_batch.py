@@ -6,12 +6,13 @@ transaction, the tries of the next jobs taken over that wait in the work channel
 no counted try from their saved point (``WorkChannel.batch_of``); they run side by side
 anyway, so a death among them counts a try for each, as it would one at a time. A job
 counted so, whose turn had not come when its worker died, has one try more than its
-runs: it runs alone in the next worker (``solo``), where only its own death counts, so
-no job is faulted for deaths that were not its own. A batch is at most ``TRY_BATCH``
-jobs, and counted jobs go first in line: a runner counts a batch only for a job of its
-own that no batch counted (none counted waited when it took it), so at most that many
-per runner wait counted, and a death leaves no more to run alone. While a solo job
-waits or runs, each job counts its own try, as before.
+runs. That first try is never held against a job (``tried_too_often``): it runs alone in
+the next worker (``solo``), and only its deaths while it runs alone count toward the
+limit, so no job is faulted for deaths that were not its own. A batch is at most
+``TRY_BATCH`` jobs, and counted jobs go first in line: a runner counts a batch only for
+a job of its own that no batch counted (none counted waited when it took it), so at most
+that many per runner wait counted, and a death leaves no more to run alone. While a solo
+job waits or runs, each job counts its own try, as before.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ what a segmentation fault or the kernel's OOM killer look like from Python: no
 exception, nothing saved). A supervisor (systemd, Kubernetes, or the loop in ``main``)
 restarts the worker under the same name, and the restarted worker takes the case back.
 Each worker counts a try in the store before it runs a job of a case taken over this
-way, and runs the job alone once a try of it ended so: the fourth try ends the job
-FAULTED, naming the step, instead of crashing the worker for ever. The good records
-beside it are imported.
+way, and runs the job alone once a try of it ended so: after three tries alone ended
+so, the next ends the job FAULTED, naming the step, instead of crashing the worker for
+ever. The good records beside it are imported.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Real SQLite stores in one process. The try (and a solo job's turn alone) ends at the
 job's first save, which is stored at once even when the store groups a slice's saves,
 so a death while the steps after it run is not counted against the job, and the
-worker's other jobs start beside it from then on.
+worker's other jobs start beside it from then on. Only tries alone count toward the
+limit: the first try after a takeover runs beside other jobs (or waits for its turn,
+counted in a batch), so the death that ends it may be any job's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from actors._runner_failures import LIMIT
 from actors.stores import open_store
 
 
@@ -88,3 +91,68 @@ def test_a_solo_jobs_try_ends_at_its_first_save_and_the_others_run_beside_it(
     finally:
         gate.set()
         reader.close()
+
+
+def _tried(url: str, *, alone: int) -> None:
+    """Workers held the one case and stopped, each with a try of its job counted.
+
+    The first ran it from the start (no try counted), the next counted a try beside its
+    other jobs (not a suspect yet), and ``alone`` more ran it alone, a suspect.
+    """
+    store = open_store(url)
+    try:
+        now = time.time() - 100
+        store.owner = "gone-0"
+        assert store.claim("gone-0", now=now, lease_seconds=1.0, limit=10)
+        for i in range(1, alone + 2):
+            store.owner = f"gone-{i}"
+            [job] = store.claim(f"gone-{i}", now=now + 10 * i, lease_seconds=1.0, limit=10)
+            assert job.taken_over
+            assert job.solo is (i > 1)  # a try of it had ended with its worker
+            assert store.count_try(job) == i
+    finally:
+        store.close()
+
+
+ONE = Workflow("one", [Sequential("x", lambda data: None)], start="x")
+
+
+def _run_taken_over(url: str) -> JobState:
+    """A live worker takes the case over and runs its job: how the job ends."""
+    with Mediator(
+        [ONE],
+        store=open_store(url),
+        owner="alive",
+        lease_seconds=30.0,
+        poll_interval=0.05,
+    ):
+        reader = open_store(url)
+        try:
+            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
+            return reader.get("case").state
+        finally:
+            reader.close()
+
+
+def test_a_death_beside_other_jobs_is_not_counted_toward_the_limit(tmp_path: Path) -> None:
+    # Three workers died with a try of the job counted, but the first ran it beside its
+    # other jobs: only two deaths are the job's own, one short of the limit. It was
+    # faulted here, as if all three had been.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    enqueue(url, ONE, {}, job_id="case")
+    _tried(url, alone=LIMIT - 1)
+    assert _run_taken_over(url) is JobState.DONE
+
+
+def test_a_job_whose_tries_alone_all_ended_with_their_workers_faults(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    enqueue(url, ONE, {}, job_id="case")
+    _tried(url, alone=LIMIT)
+    assert _run_taken_over(url) is JobState.FAULTED
+    store = open_store(url)
+    try:
+        error = store.get("case").error or ""
+    finally:
+        store.close()
+    assert "the last 4 workers to run it from step 'x' (attempt 1) stopped before" in error
+    assert "the last 3 while it ran alone" in error

@@ -58,7 +58,8 @@ class StoredJob:
     """On a case's root: when its holder's lease runs out (``None``: nobody holds it)."""
     tries: int = 0
     """Runs of the job from its last save by workers that took it over from a worker that
-    stopped, counted before each ran (the fourth faults it); 0 when none."""
+    stopped, counted before each ran (the first beside other jobs, the rest alone; the
+    fifth faults it); 0 when none."""
     unread: tuple[str, ...] = ()
     """What of the row could not be read (its record is then a FAULTED stand-in, which no
     action may save over the row); empty, normally."""

@@ -7,6 +7,14 @@ idempotency key, and each branch resumed from its last saved step: no step whose
 was stored ran again. With ``commit="step"`` that means no step before the one in flight;
 with ``commit="group"`` the steps of the slices not yet stored may run again, but none
 that a stored save shows done. Both modes run on both databases.
+
+A kill waits while a job has a try alone open (``JobInfo.tries`` of 2 or more: taken over
+after a death, counted, and not yet through its first save). Three kills landing in one
+job's try alone in a row are what the engine's guard against a step that ends its
+process faults a job for; random kills hit that by chance on a loaded machine (a worker
+just started runs its suspects alone first, and the next kill often comes then). Waiting
+leaves a job at most one death alone in a row, so the guard never fires here, and the
+kills land everywhere else as before (``test_worker_deaths`` proves the guard).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ sys.path.insert(0, str(HERE))
 import crashflow  # noqa: E402
 
 from actors import JobState, enqueue  # noqa: E402
+from actors.admin import Admin  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
 WORKFLOWS = 300
@@ -53,6 +62,26 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     proc.stdout.close()  # it prints nothing more
     assert line.strip() == "ready", f"worker did not start: {line!r}"
     return proc
+
+
+UNFINISHED = (JobState.READY, JobState.RUNNING, JobState.WAITING)
+
+
+def wait_no_try_alone(admin: Admin) -> None:
+    """Wait until no job has a try alone open: counted after a death, no save since.
+
+    The guard against a step that ends its process faults a job after three deaths in a
+    row while it ran alone; a kill now could be such a death (see the module docstring).
+    """
+    deadline = time.monotonic() + 2 * TIMEOUT
+    while True:
+        jobs = admin.jobs(state=UNFINISHED, limit=100_000).items
+        if not any(job.tries >= 2 for job in jobs):
+            return
+        if time.monotonic() > deadline:
+            open_tries = {job.id: job.tries for job in jobs if job.tries >= 2}
+            pytest.fail(f"tries alone still open after {2 * TIMEOUT} s: {open_tries}")
+        time.sleep(0.05)  # polling a database from outside; nothing to wait on
 
 
 def wait_all_done(store_url: str, ids: list[str], deadline: float) -> dict[str, object]:
@@ -125,6 +154,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
     workers = [start_worker(env) for _ in range(WORKERS)]
     kills = 0
     seen: set[int] = set()
+    admin = Admin(store_url)
     try:
         ids = [
             enqueue(store_url, crashflow.FLOW, {"case": n}, job_id=f"case-{n:03}")
@@ -133,6 +163,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
         while kills < KILLS:
             time.sleep(rng.uniform(0.3, 0.7))  # the chaos schedule, not a wait for work
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
+            wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
             victim = rng.randrange(WORKERS)
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(TIMEOUT)
@@ -140,6 +171,7 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
             workers[victim] = start_worker(env)
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
+        admin.close()
         for proc in workers:
             proc.send_signal(signal.SIGTERM)
         for proc in workers:

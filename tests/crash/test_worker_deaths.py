@@ -2,9 +2,10 @@
 
 Real ``actors worker`` processes on one store. A case's branch calls ``os._exit`` in its
 step: the worker that runs it dies with nothing saved, the next worker takes the case
-over and dies the same way. Each run after a takeover is counted in the store first, so
-the worker after the third counted death ends the branch FAULTED instead of running it;
-that worker lives on, the case ends, and the other cases are done. Once the step is
+over and dies the same way. Each run after a takeover is counted in the store first; the
+first runs beside the other jobs, each later one alone, so the worker after the third
+death alone ends the branch FAULTED instead of running it; that worker lives on, the case
+ends, and the other cases are done. Once the step is
 fixed, an operator's retry runs the branch again and the case ends. On SQLite each worker
 has a new name (a takeover after the lease expires); on PostgreSQL each has the same
 name (a restart under that name takes the cases back at once).
@@ -114,9 +115,10 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
     boom, fine = flows["BOOM"], flows["FINE"]
     case = enqueue(url, boom, {}, job_id="boom-1")
     others = [enqueue(url, fine, {}, job_id=f"fine-{i}") for i in range(3)]
-    # The first worker runs the case from scratch; the next three take it over, each
-    # counting a try before the branch's step, and die. The fifth faults the branch.
-    for i in range(4):
+    # The first worker runs the case from scratch; the next four take it over, each
+    # counting a try before the branch's step, and die: the first of them beside the
+    # other branch, the next three with the branch alone. The sixth faults the branch.
+    for i in range(5):
         proc = start_worker(where, url, "w" if same_name else f"w{i}")
         try:
             died = proc.wait(timeout=TIMEOUT)
@@ -125,7 +127,7 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=TIMEOUT)
-    states = serve_until_ended(where, url, "w" if same_name else "w4", [case, *others])
+    states = serve_until_ended(where, url, "w" if same_name else "w5", [case, *others])
     assert states == {case: JobState.FAULTED, **dict.fromkeys(others, JobState.DONE)}
     store = open_store(url)
     try:
@@ -133,9 +135,10 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
         branches = {j.branch_index: j for j in jobs if j.parent_id == case}
         bad = branches[0]  # "explode"
         assert bad.state is JobState.FAULTED
-        assert "the last 3 workers to run it from step 'explode' (attempt 1) stopped" in (
+        assert "the last 4 workers to run it from step 'explode' (attempt 1) stopped" in (
             bad.error or ""
         )
+        assert "the last 3 while it ran alone" in (bad.error or "")
         assert branches[1].state is JobState.DONE
         [root] = [j for j in jobs if j.id == case]
         assert "explode" in (root.error or "")  # the case names its failed branch
@@ -153,7 +156,7 @@ def run(where: Path, url: str, *, same_name: bool) -> None:
         check=False,
     )
     assert retried.returncode == 0, retried.stderr
-    states = serve_until_ended(where, url, "w" if same_name else "w5", [case])
+    states = serve_until_ended(where, url, "w" if same_name else "w6", [case])
     assert states == {case: JobState.DONE}
 
 
@@ -275,8 +278,8 @@ def test_fresh_cases_that_kill_their_worker_do_not_fault_a_job_running_alone(
         # whose step ends the process is enqueued and claimed by that worker (its own
         # case, not taken over). From the second takeover the innocent job runs alone,
         # so the fresh case waits for it, and the job ends DONE; beside it, each fresh
-        # case would end the worker and count a try of the innocent job, which three
-        # deaths in a row would fault.
+        # case would end the worker and count a try of the innocent job as one alone,
+        # which three deaths in a row would fault.
         deaths = 0
         for i in range(8):
             deaths += _worker_beside_fresh_poison(tmp_path, url, store, case, i, flows["BOOM"])
