@@ -13,9 +13,10 @@ each (``jobs_lease``, skipping from one owner to the next), less those with a li
 in ``workers``. Only the HELD roots of those holders are read; then the roots leased by
 a worker of the release before whose expiry passed, whatever name they hold (through
 ``jobs_claim``, by state and expiry); then the free roots through ``jobs_free``, the
-partial index of the unfinished roots nobody holds (migration 9 on SQLite, 13 on
-PostgreSQL). Cases whose holder stopped come first: they were in flight; then the free
-ones, oldest first. A worker restarted under its name takes its own back before all of
+partial index of the unfinished roots nobody holds (migration 13 on PostgreSQL; on
+SQLite, ``jobs_free_served`` holds the same rows by workflow and version, so a claim for
+any workflow reads each workflow's oldest there, see ``free_pairs``). Cases whose holder
+stopped come first: they were in flight; then the free ones, oldest first. A worker restarted under its name takes its own back before all of
 these (see ``claim``).
 
 A claim for some workflows only (a worker's: those it serves) reads each served
@@ -38,7 +39,7 @@ from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT, Execute
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
-__all__ = ["pick_free"]
+__all__ = ["free_pairs", "pick_free"]
 
 # The unfinished states (literals in the statements): with the expiry, jobs_claim's key.
 _OPEN = tuple(state.value for state in JobState if state not in FINAL_STATES)
@@ -108,18 +109,49 @@ def pick_free(
         ).fetchall()
     if len(picked) >= limit:
         return picked
-    if served is None:
+    if served is None and store._free_from is not None:
         picked += execute(
             f"SELECT id, lease_owner, lease_expires FROM {store._free_from} WHERE {FREE_ROOT}"
             f" ORDER BY {store._order} LIMIT ?{store._skip_locked}",
             (limit - len(picked),),
         ).fetchall()
     else:
+        if served is None:  # SQLite: each workflow's own oldest, then the oldest of those
+            served = free_pairs(execute)
         picked += _each_served(
             store, execute, store._free_served_from, FREE_ROOT, (), served,
             limit - len(picked), ordered=True,
         )  # fmt: skip
     return picked
+
+
+# SQLite: the first (workflow, version) among the free roots, the next version of a
+# workflow, and the first pair of the next workflow; each one probe of jobs_free_served,
+# which holds them in that order. (A row value, "(workflow, version) > (?, ?)", reads
+# every entry of the workflow: SQLite seeks by its first column only.)
+_FREE_PAIR = f"SELECT workflow, version FROM jobs INDEXED BY jobs_free_served WHERE {FREE_ROOT} AND "
+_FIRST_FREE_PAIR = (
+    f"{_FREE_PAIR}workflow = (SELECT MIN(workflow) FROM jobs INDEXED BY jobs_free_served "
+    f"WHERE {FREE_ROOT}) ORDER BY version LIMIT 1"
+)
+_NEXT_VERSION = f"{_FREE_PAIR}workflow = ? AND version > ? ORDER BY version LIMIT 1"
+_NEXT_WORKFLOW = f"{_FREE_PAIR}workflow > ? ORDER BY workflow, version LIMIT 1"
+
+
+def free_pairs(execute: Execute) -> list[tuple[str, int]]:
+    """The ``(workflow, version)`` pairs of the free roots (SQLite): a probe or two per pair.
+
+    A claim for any workflow reads them first, then each pair's oldest free cases (as a
+    claim for some workflows does), so it reads none of the other free cases.
+    """
+    pairs: list[tuple[str, int]] = []
+    row = execute(_FIRST_FREE_PAIR, ()).fetchone()
+    while row is not None:
+        pairs.append((row[0], row[1]))
+        row = execute(_NEXT_VERSION, (row[0], row[1])).fetchone() or execute(
+            _NEXT_WORKFLOW, (row[0],)
+        ).fetchone()
+    return pairs
 
 
 def _each_served(
