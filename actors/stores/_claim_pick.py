@@ -16,8 +16,8 @@ a worker of the release before whose expiry passed, whatever name they hold (thr
 partial index of the unfinished roots nobody holds (migration 13 on PostgreSQL; on
 SQLite, ``jobs_free_served`` holds the same rows by workflow and version, so a claim for
 any workflow reads each workflow's oldest there, see ``free_pairs``). Cases whose holder
-stopped come first: they were in flight; then the free ones, oldest first. A worker restarted under its name takes its own back before all of
-these (see ``claim``).
+stopped come first: they were in flight; then the free ones, oldest first. A worker
+restarted under its name takes its own back before all of these (see ``claim``).
 
 A claim for some workflows only (a worker's: those it serves) reads each served
 ``(workflow, version)``'s own range of ``jobs_free_served`` and of the held roots' index
@@ -116,10 +116,10 @@ def pick_free(
             (limit - len(picked),),
         ).fetchall()
     else:
-        if served is None:  # SQLite: each workflow's own oldest, then the oldest of those
-            served = free_pairs(execute)
+        # SQLite, for any workflow: each workflow's own oldest, then the oldest of those.
+        pairs = free_pairs(execute) if served is None else served
         picked += _each_served(
-            store, execute, store._free_served_from, FREE_ROOT, (), served,
+            store, execute, store._free_served_from, FREE_ROOT, (), pairs,
             limit - len(picked), ordered=True,
         )  # fmt: skip
     return picked
@@ -128,29 +128,37 @@ def pick_free(
 # SQLite: the first (workflow, version) among the free roots, the next version of a
 # workflow, and the first pair of the next workflow; each one probe of jobs_free_served,
 # which holds them in that order. (A row value, "(workflow, version) > (?, ?)", reads
-# every entry of the workflow: SQLite seeks by its first column only.)
-_FREE_PAIR = f"SELECT workflow, version FROM jobs INDEXED BY jobs_free_served WHERE {FREE_ROOT} AND "
+# every entry of the workflow: SQLite seeks by its first column only.) Each pair is read
+# and given back as the bytes stored (_RAW), so a value that is not UTF-8 (another
+# program's write) is found again as it is, and its case is taken and faulted.
+_RAW = "CAST(? AS TEXT)"
+_FREE_PAIR = (
+    "SELECT CAST(workflow AS BLOB), CAST(version AS BLOB) FROM jobs "
+    f"INDEXED BY jobs_free_served WHERE {FREE_ROOT} AND "
+)
 _FIRST_FREE_PAIR = (
     f"{_FREE_PAIR}workflow = (SELECT MIN(workflow) FROM jobs INDEXED BY jobs_free_served "
     f"WHERE {FREE_ROOT}) ORDER BY version LIMIT 1"
 )
-_NEXT_VERSION = f"{_FREE_PAIR}workflow = ? AND version > ? ORDER BY version LIMIT 1"
-_NEXT_WORKFLOW = f"{_FREE_PAIR}workflow > ? ORDER BY workflow, version LIMIT 1"
+_NEXT_VERSION = f"{_FREE_PAIR}workflow = {_RAW} AND version > {_RAW} ORDER BY version LIMIT 1"
+_NEXT_WORKFLOW = f"{_FREE_PAIR}workflow > {_RAW} ORDER BY workflow, version LIMIT 1"
 
 
-def free_pairs(execute: Execute) -> list[tuple[str, int]]:
-    """The ``(workflow, version)`` pairs of the free roots (SQLite): a probe or two per pair.
+def free_pairs(execute: Execute) -> list[tuple[bytes, bytes]]:
+    """The ``(workflow, version)`` pairs of the free roots (SQLite), as stored, in order.
 
-    A claim for any workflow reads them first, then each pair's oldest free cases (as a
-    claim for some workflows does), so it reads none of the other free cases.
+    A probe or two each. A claim for any workflow reads them first, then each pair's
+    oldest free cases (as a claim for some workflows does), so it reads none of the
+    other free cases.
     """
-    pairs: list[tuple[str, int]] = []
+    pairs: list[tuple[bytes, bytes]] = []
     row = execute(_FIRST_FREE_PAIR, ()).fetchone()
     while row is not None:
         pairs.append((row[0], row[1]))
-        row = execute(_NEXT_VERSION, (row[0], row[1])).fetchone() or execute(
-            _NEXT_WORKFLOW, (row[0],)
-        ).fetchone()
+        row = (
+            execute(_NEXT_VERSION, (row[0], row[1])).fetchone()
+            or execute(_NEXT_WORKFLOW, (row[0],)).fetchone()
+        )
     return pairs
 
 
@@ -160,7 +168,7 @@ def _each_served(
     source: str,
     where: str,
     params: tuple[Any, ...],
-    served: Sequence[tuple[str, int]],
+    served: Sequence[tuple[Any, Any]],
     limit: int,
     *,
     ordered: bool,
@@ -169,7 +177,8 @@ def _each_served(
 
     One statement, one index range per served pair (``source``'s index, keyed by
     ``workflow, version``): only the served workflows' rows are read, each pair's oldest
-    first, then the oldest of those taken (``ordered``; else any). On PostgreSQL each
+    first, then the oldest of those taken (``ordered``; else any). Pairs of bytes are the
+    values as stored (``free_pairs``, SQLite), compared as such. On PostgreSQL each
     pair's range is locked as read (``SKIP LOCKED``): rows read but not taken stay locked
     until the claim commits, and a concurrent claim passes over them meanwhile.
     """
@@ -194,7 +203,7 @@ def _pick_served(
     source: str,
     where: str,
     params: tuple[Any, ...],
-    served: Sequence[tuple[str, int]],
+    served: Sequence[tuple[Any, Any]],
     limit: int,
     ordered: bool,
 ) -> list[Any]:
@@ -217,7 +226,8 @@ def _pick_served(
             limit,
         )
     else:  # SQLite: a compound of one subquery per pair
-        each = f"SELECT * FROM ({pick} AND workflow = ? AND version = ?{inner} LIMIT ?)"
+        mark = _RAW if isinstance(served[0][0], bytes) else "?"  # from free_pairs
+        each = f"SELECT * FROM ({pick} AND workflow = {mark} AND version = {mark}{inner} LIMIT ?)"
         sql = (
             "SELECT id, lease_owner, lease_expires, k FROM ("
             + " UNION ALL ".join(each for _ in served)

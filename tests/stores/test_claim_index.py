@@ -42,7 +42,7 @@ def test_sqlite_claims_read_the_free_roots_and_lease_indexes(tmp_path):
     ]
     # The free roots: their workflows first (a probe each), then each one's oldest.
     [pick] = [s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires, k")]
-    pairs = [s for s in statements if s.startswith("SELECT workflow")]
+    pairs = [s for s in statements if s.startswith("SELECT CAST(workflow")]
     assert len(pairs) == 3, pairs  # the one workflow; no later version, no next workflow
     [holders] = [s for s in statements if s.startswith("WITH RECURSIVE holders")]
     check = sqlite3.connect(tmp_path / "jobs.db")

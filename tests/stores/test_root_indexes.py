@@ -79,7 +79,9 @@ def test_a_version_15_store_upgrades_and_claims_the_same_cases(tmp_path):
     try:
         assert _indexes(path) == JOBS_INDEXES
         with sqlite3.connect(path) as check:
-            [(breaks,)] = check.execute("SELECT breaks_older FROM schema_version WHERE version = 16")
+            [(breaks,)] = check.execute(
+                "SELECT breaks_older FROM schema_version WHERE version = 16"
+            )
         assert breaks == 1
         assert watcher.look()
         # The oldest free cases of every workflow, oldest first; not the held or finished.
