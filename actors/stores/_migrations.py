@@ -224,9 +224,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         16,
         "SQLite: no jobs_parent, no jobs_free (jobs_free_served holds the same rows)",
         # Every admission wrote an entry into each index of jobs, a WAL page each at its
-        # commit, and a finishing root left each partial one: W's admission cost 86 us
-        # of SQL with them, 69 without (and the writer's saves about 10 us a workflow
-        # less). jobs_parent served no statement but the few that ask for roots
+        # commit, and a finishing root left each partial one: an admission's transaction
+        # cost SQLite 83 us with them, 71 without (benchmarks/README.md).
+        # jobs_parent served no statement but the few that ask for roots
         # (parent_id IS NULL), and those it served badly: it walked every root the store
         # ever held, where jobs_lease or jobs_claimable reads the unfinished ones.
         # jobs_free holds what jobs_free_served holds, keyed by workflow and version: a
