@@ -13,10 +13,11 @@ each (``jobs_lease``, skipping from one owner to the next), less those with a li
 in ``workers``. Only the HELD roots of those holders are read; then the roots leased by
 a worker of the release before whose expiry passed, whatever name they hold (through
 ``jobs_claim``, by state and expiry); then the free roots through ``jobs_free``, the
-partial index of the unfinished roots nobody holds (migration 9 on SQLite, 13 on
-PostgreSQL). Cases whose holder stopped come first: they were in flight; then the free
-ones, oldest first. A worker restarted under its name takes its own back before all of
-these (see ``claim``).
+partial index of the unfinished roots nobody holds (migration 13 on PostgreSQL; on
+SQLite, ``jobs_free_served`` holds the same rows by workflow and version, so a claim for
+any workflow reads each workflow's oldest there, see ``free_pairs``). Cases whose holder
+stopped come first: they were in flight; then the free ones, oldest first. A worker
+restarted under its name takes its own back before all of these (see ``claim``).
 
 A claim for some workflows only (a worker's: those it serves) reads each served
 ``(workflow, version)``'s own range of ``jobs_free_served`` and of the held roots' index
@@ -38,7 +39,7 @@ from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT, Execute
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
-__all__ = ["pick_free"]
+__all__ = ["free_pairs", "pick_free"]
 
 # The unfinished states (literals in the statements): with the expiry, jobs_claim's key.
 _OPEN = tuple(state.value for state in JobState if state not in FINAL_STATES)
@@ -108,18 +109,57 @@ def pick_free(
         ).fetchall()
     if len(picked) >= limit:
         return picked
-    if served is None:
+    if served is None and store._free_from is not None:
         picked += execute(
             f"SELECT id, lease_owner, lease_expires FROM {store._free_from} WHERE {FREE_ROOT}"
             f" ORDER BY {store._order} LIMIT ?{store._skip_locked}",
             (limit - len(picked),),
         ).fetchall()
     else:
+        # SQLite, for any workflow: each workflow's own oldest, then the oldest of those.
+        pairs = free_pairs(execute) if served is None else served
         picked += _each_served(
-            store, execute, store._free_served_from, FREE_ROOT, (), served,
+            store, execute, store._free_served_from, FREE_ROOT, (), pairs,
             limit - len(picked), ordered=True,
         )  # fmt: skip
     return picked
+
+
+# SQLite: the first (workflow, version) among the free roots, the next version of a
+# workflow, and the first pair of the next workflow; each one probe of jobs_free_served,
+# which holds them in that order. (A row value, "(workflow, version) > (?, ?)", reads
+# every entry of the workflow: SQLite seeks by its first column only.) Each pair is read
+# and given back as the bytes stored (_RAW), so a value that is not UTF-8 (another
+# program's write) is found again as it is, and its case is taken and faulted.
+_RAW = "CAST(? AS TEXT)"
+_FREE_PAIR = (
+    "SELECT CAST(workflow AS BLOB), CAST(version AS BLOB) FROM jobs "
+    f"INDEXED BY jobs_free_served WHERE {FREE_ROOT} AND "
+)
+_FIRST_FREE_PAIR = (
+    f"{_FREE_PAIR}workflow = (SELECT MIN(workflow) FROM jobs INDEXED BY jobs_free_served "
+    f"WHERE {FREE_ROOT}) ORDER BY version LIMIT 1"
+)
+_NEXT_VERSION = f"{_FREE_PAIR}workflow = {_RAW} AND version > {_RAW} ORDER BY version LIMIT 1"
+_NEXT_WORKFLOW = f"{_FREE_PAIR}workflow > {_RAW} ORDER BY workflow, version LIMIT 1"
+
+
+def free_pairs(execute: Execute) -> list[tuple[bytes, bytes]]:
+    """The ``(workflow, version)`` pairs of the free roots (SQLite), as stored, in order.
+
+    A probe or two each. A claim for any workflow reads them first, then each pair's
+    oldest free cases (as a claim for some workflows does), so it reads none of the
+    other free cases.
+    """
+    pairs: list[tuple[bytes, bytes]] = []
+    row = execute(_FIRST_FREE_PAIR, ()).fetchone()
+    while row is not None:
+        pairs.append((row[0], row[1]))
+        row = (
+            execute(_NEXT_VERSION, (row[0], row[1])).fetchone()
+            or execute(_NEXT_WORKFLOW, (row[0],)).fetchone()
+        )
+    return pairs
 
 
 def _each_served(
@@ -128,7 +168,7 @@ def _each_served(
     source: str,
     where: str,
     params: tuple[Any, ...],
-    served: Sequence[tuple[str, int]],
+    served: Sequence[tuple[Any, Any]],
     limit: int,
     *,
     ordered: bool,
@@ -137,7 +177,8 @@ def _each_served(
 
     One statement, one index range per served pair (``source``'s index, keyed by
     ``workflow, version``): only the served workflows' rows are read, each pair's oldest
-    first, then the oldest of those taken (``ordered``; else any). On PostgreSQL each
+    first, then the oldest of those taken (``ordered``; else any). Pairs of bytes are the
+    values as stored (``free_pairs``, SQLite), compared as such. On PostgreSQL each
     pair's range is locked as read (``SKIP LOCKED``): rows read but not taken stay locked
     until the claim commits, and a concurrent claim passes over them meanwhile.
     """
@@ -162,7 +203,7 @@ def _pick_served(
     source: str,
     where: str,
     params: tuple[Any, ...],
-    served: Sequence[tuple[str, int]],
+    served: Sequence[tuple[Any, Any]],
     limit: int,
     ordered: bool,
 ) -> list[Any]:
@@ -185,7 +226,8 @@ def _pick_served(
             limit,
         )
     else:  # SQLite: a compound of one subquery per pair
-        each = f"SELECT * FROM ({pick} AND workflow = ? AND version = ?{inner} LIMIT ?)"
+        mark = _RAW if isinstance(served[0][0], bytes) else "?"  # from free_pairs
+        each = f"SELECT * FROM ({pick} AND workflow = {mark} AND version = {mark}{inner} LIMIT ?)"
         sql = (
             "SELECT id, lease_owner, lease_expires, k FROM ("
             + " UNION ALL ".join(each for _ in served)

@@ -220,6 +220,24 @@ MIGRATIONS: tuple[Migration, ...] = (
         sqlite=("ALTER TABLE schema_version ADD COLUMN breaks_older INTEGER NOT NULL DEFAULT 0",),
         postgres=("ALTER TABLE schema_version ADD COLUMN breaks_older INTEGER NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        16,
+        "SQLite: no jobs_parent, no jobs_free (jobs_free_served holds the same rows)",
+        # Every admission wrote an entry into each index of jobs, a WAL page each at its
+        # commit, and a finishing root left each partial one: an admission's transaction
+        # cost SQLite 83 us with them, 71 without (benchmarks/README.md).
+        # jobs_parent served no statement but the few that ask for roots
+        # (parent_id IS NULL), and those it served badly: it walked every root the store
+        # ever held, where jobs_lease or jobs_claimable reads the unfinished ones.
+        # jobs_free holds what jobs_free_served holds, keyed by workflow and version: a
+        # claim for any workflow reads each pair's oldest free cases there (a probe per
+        # pair), and the watcher's look takes its first entry.
+        # Releases from migration 13 on name jobs_free in their claims, which would
+        # fail here: they must not run on this store (PostgreSQL is unchanged).
+        sqlite=("DROP INDEX IF EXISTS jobs_parent", "DROP INDEX IF EXISTS jobs_free"),
+        postgres=(),
+        breaks_older=True,
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 

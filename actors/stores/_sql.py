@@ -98,8 +98,10 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     _listing_id = LISTING_ID[SQLITE]  # ids by code point, as listings order them
     _hint_indexes = True
     # Where a claim finds free roots, and the roots of a holder (see _claim_pick.py):
-    # SQLite's planner, with no statistics, would prefer jobs_parent (every root ever).
-    _free_from = "jobs INDEXED BY jobs_free"
+    # SQLite's planner, with no statistics, may prefer jobs_claimable (the held ones too).
+    # None: no index of the free roots in insertion order (SQLite's went in migration
+    # 16), so a claim for any workflow reads each workflow's through jobs_free_served.
+    _free_from: str | None = None
     _free_served_from = "jobs INDEXED BY jobs_free_served"
     _held_served_by = "jobs INDEXED BY jobs_lease"  # keyed by worker, workflow, version
     _held_by = "jobs INDEXED BY jobs_lease"

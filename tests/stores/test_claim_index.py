@@ -37,13 +37,18 @@ def test_sqlite_claims_read_the_free_roots_and_lease_indexes(tmp_path):
     statements: list[str] = []
     store._conn().set_trace_callback(statements.append)
     assert len(store.claim("w", now=time.time(), lease_seconds=5.0, limit=1)) == 1
-    *expired, pick = [
+    expired = [
         s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires FROM jobs")
     ]
+    # The free roots: their workflows first (a probe each), then each one's oldest.
+    [pick] = [s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires, k")]
+    pairs = [s for s in statements if s.startswith("SELECT CAST(workflow")]
+    assert len(pairs) == 3, pairs  # the one workflow; no later version, no next workflow
     [holders] = [s for s in statements if s.startswith("WITH RECURSIVE holders")]
     check = sqlite3.connect(tmp_path / "jobs.db")
-    plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {pick}"))
-    assert "jobs_free" in plan, plan
+    for statement in [pick, *pairs]:
+        plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {statement}"))
+        assert "SEARCH jobs USING INDEX jobs_free_served" in plan and "SCAN jobs" not in plan, plan
     assert len(expired) == 3, expired  # leases of the release before, one state each
     for statement in expired:
         plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {statement}"))

@@ -4,7 +4,9 @@ A SQLite worker's watcher asks after every commit to the file whether a case is 
 Read through the unfinished roots' index, that look walked every case the workers hold,
 and a worker with many cases parked on events paid for it many times a second. Through
 ``jobs_free`` it reads only the free roots. A store made before it (schema version 8)
-upgrades with its rows in place, and the look gives the same answers.
+upgrades with its rows in place, and the look gives the same answers. Since migration 16
+``jobs_free_served`` (migration 14, the same rows by workflow) serves the look, and
+``jobs_free`` is gone.
 """
 
 import sqlite3
@@ -47,7 +49,7 @@ def _version_8_file(path, rows) -> None:
 
 def _free_roots(path) -> list[str]:
     with sqlite3.connect(path) as conn:
-        query = FREE_CASE.replace("SELECT 1", "SELECT id").replace(" LIMIT 1", " ORDER BY id")
+        query = FREE_CASE.replace("SELECT MIN(workflow)", "SELECT id") + " ORDER BY id"
         return [row[0] for row in conn.execute(query)]
 
 
@@ -59,9 +61,10 @@ def test_a_version_8_sqlite_store_upgrades_and_its_watcher_reads_the_free_roots_
     try:
         check = sqlite3.connect(path)
         found = dict(check.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
-        assert "WHERE lease_expires IS NULL AND parent_id IS NULL" in found["jobs_free"]
+        assert "WHERE lease_expires IS NULL AND parent_id IS NULL" in found["jobs_free_served"]
+        assert "jobs_free" not in found  # migration 16: jobs_free_served holds the same
         plan = " ".join(str(row) for row in check.execute(f"EXPLAIN QUERY PLAN {FREE_CASE}"))
-        assert "jobs_free" in plan, plan
+        assert "SEARCH jobs USING INDEX jobs_free_served" in plan, plan
         check.close()
         # The released case and the enqueued one; not the held, the branch or the finished.
         assert _free_roots(path) == ["e1", "r1"]
@@ -76,7 +79,7 @@ def test_a_version_8_sqlite_store_upgrades_and_its_watcher_reads_the_free_roots_
 
 def _in_free_index(path) -> list[str]:
     with sqlite3.connect(path) as conn:
-        query = f"SELECT id FROM jobs INDEXED BY jobs_free WHERE {FREE_ROOT} ORDER BY id"
+        query = f"SELECT id FROM jobs INDEXED BY jobs_free_served WHERE {FREE_ROOT} ORDER BY id"
         return [row[0] for row in conn.execute(query)]
 
 

@@ -127,7 +127,7 @@ def test_migrate_is_idempotent_and_recorded(tmp_path):
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"jobs", "step_history", "schema_version"} <= tables
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"jobs_claim", "jobs_parent", "jobs_due"} <= indexes
+    assert {"jobs_claim", "jobs_due", "jobs_free_served"} <= indexes
     conn.close()
 
 
