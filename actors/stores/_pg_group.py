@@ -18,7 +18,7 @@ from actors.stores._history_rows import pack
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, stored_counts
 from actors.stores._statements import COLUMNS, UPSERT, Execute, SaveRow, latest
 
-__all__ = ["as_one_statement", "join_reads", "json_rows", "put_group"]
+__all__ = ["ROW_TYPES", "UPSERT_INTO", "as_one_statement", "join_reads", "json_rows", "put_group"]
 
 # A group's rows in one statement each, not one per row (most of the server's work per
 # save): every column as one array parameter, unnest() turning the arrays into rows.
@@ -35,12 +35,12 @@ _ARRAY_TYPES = {
     "branch_cancelled": "boolean",
     "cancel_requested": "boolean",
 }
-_ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
-_ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
-_UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
+ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
+ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
+UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
 _ON_CONFLICT = _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
 _UPSERT_MANY = (
-    f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
+    f"{UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in ROW_TYPES)})\n"
     + _ON_CONFLICT
 )
 # A group's history rows, packed (see actors.stores._history_rows).
@@ -62,13 +62,13 @@ def _from_json(types: list[str]) -> str:
 
 
 # The same from one JSON text parameter (the server parses it about as fast).
-_UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
+_UPSERT_JSON = f"{UPSERT_INTO}{_from_json(ROW_TYPES)}{_ON_CONFLICT}"
 # The rows the group read (and locked) before: a plain update, as the upsert would have
 # made it (created_at and the stamp kept, finished_at and the lease as UPSERT sets them),
 # without the upsert's failed insertion and second lock of every row. The ids as an
 # array too, so each row is found through the primary key whatever the planner makes of
 # the JSON rows.
-_R = [f"c{k}" for k in range(len(_ROW_TYPES))]
+_R = [f"c{k}" for k in range(len(ROW_TYPES))]
 _CREATED, _UPDATED, _FINISHED = _R[len(COLUMNS) : len(COLUMNS) + 3]
 _UPDATE_JSON = (
     "UPDATE jobs AS j SET "
@@ -77,7 +77,7 @@ _UPDATE_JSON = (
     + f", finished_at = CASE WHEN r.{_FINISHED} IS NULL THEN NULL"
     + f" ELSE COALESCE(j.finished_at, r.{_FINISHED}) END"
     + f", lease_expires = CASE WHEN r.{_FINISHED} IS NULL THEN j.lease_expires END FROM ("
-    + ", ".join(f"(r->>{k})::{t} AS {_R[k]}" for k, t in enumerate(_ROW_TYPES))
+    + ", ".join(f"(r->>{k})::{t} AS {_R[k]}" for k, t in enumerate(ROW_TYPES))
     + " FROM jsonb_array_elements(?::jsonb) AS r) AS r WHERE j.id = ANY(?) AND j.id = r.c0"
 ).replace("FROM (", "FROM (SELECT ", 1)
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
