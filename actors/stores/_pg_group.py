@@ -11,6 +11,7 @@ carry exactly (a float infinity or NaN) still goes as one typed array per column
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from actors.stores._history_rows import pack
 from actors.stores._joins import ADD_ARRIVAL, PUT_COUNT, stored_counts
 from actors.stores._statements import COLUMNS, UPSERT, Execute, SaveRow, latest
 
-__all__ = ["as_one_statement", "join_reads", "json_rows", "put_group"]
+__all__ = ["ROW_TYPES", "UPSERT_INTO", "as_one_statement", "join_reads", "json_rows", "put_group"]
 
 # A group's rows in one statement each, not one per row (most of the server's work per
 # save): every column as one array parameter, unnest() turning the arrays into rows.
@@ -35,12 +36,12 @@ _ARRAY_TYPES = {
     "branch_cancelled": "boolean",
     "cancel_requested": "boolean",
 }
-_ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
-_ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
-_UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
+ROW_TYPES = [_ARRAY_TYPES.get(c, "text") for c in COLUMNS]
+ROW_TYPES += ["double precision"] * 3 + ["text", "double precision"]  # times, lease
+UPSERT_INTO, _, _UPSERT_REST = UPSERT.partition("VALUES")
 _ON_CONFLICT = _UPSERT_REST[_UPSERT_REST.index("ON CONFLICT") :]
 _UPSERT_MANY = (
-    f"{_UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in _ROW_TYPES)})\n"
+    f"{UPSERT_INTO}SELECT * FROM unnest({', '.join(f'?::{t}[]' for t in ROW_TYPES)})\n"
     + _ON_CONFLICT
 )
 # A group's history rows, packed (see actors.stores._history_rows).
@@ -62,24 +63,29 @@ def _from_json(types: list[str]) -> str:
 
 
 # The same from one JSON text parameter (the server parses it about as fast).
-_UPSERT_JSON = f"{_UPSERT_INTO}{_from_json(_ROW_TYPES)}{_ON_CONFLICT}"
+_UPSERT_JSON = f"{UPSERT_INTO}{_from_json(ROW_TYPES)}{_ON_CONFLICT}"
 # The rows the group read (and locked) before: a plain update, as the upsert would have
 # made it (created_at and the stamp kept, finished_at and the lease as UPSERT sets them),
 # without the upsert's failed insertion and second lock of every row. The ids as an
 # array too, so each row is found through the primary key whatever the planner makes of
-# the JSON rows.
-_R = [f"c{k}" for k in range(len(_ROW_TYPES))]
-_CREATED, _UPDATED, _FINISHED = _R[len(COLUMNS) : len(COLUMNS) + 3]
+# the JSON rows. Each row's JSON holds only what the update sets: not the job's case and
+# parent (a job's, set when it is created, never change), created_at, or the lease a new
+# row gets (a third of a W row's text, to encode and for the server to parse).
+_UPDATED, _FINISHED = len(COLUMNS) + 1, len(COLUMNS) + 2
+_KEPT = ("case_id", "parent_id")
+_SENT = [0, *(k for k, c in enumerate(COLUMNS) if k and c not in _KEPT), _UPDATED, _FINISHED]
+_sent = operator.itemgetter(*_SENT)
 _UPDATE_JSON = (
     "UPDATE jobs AS j SET "
-    + ", ".join(f"{c} = r.{_R[k]}" for k, c in enumerate(COLUMNS) if k)
-    + f", updated_at = r.{_UPDATED}"
-    + f", finished_at = CASE WHEN r.{_FINISHED} IS NULL THEN NULL"
-    + f" ELSE COALESCE(j.finished_at, r.{_FINISHED}) END"
-    + f", lease_expires = CASE WHEN r.{_FINISHED} IS NULL THEN j.lease_expires END FROM ("
-    + ", ".join(f"(r->>{k})::{t} AS {_R[k]}" for k, t in enumerate(_ROW_TYPES))
+    + ", ".join(f"{COLUMNS[k]} = r.c{k}" for k in _SENT[1:-2])
+    + f", updated_at = r.c{_UPDATED}"
+    + f", finished_at = CASE WHEN r.c{_FINISHED} IS NULL THEN NULL"
+    + f" ELSE COALESCE(j.finished_at, r.c{_FINISHED}) END"
+    + f", lease_expires = CASE WHEN r.c{_FINISHED} IS NULL THEN j.lease_expires END FROM "
+    + "(SELECT "
+    + ", ".join(f"(r->>{n})::{ROW_TYPES[k]} AS c{k}" for n, k in enumerate(_SENT))
     + " FROM jsonb_array_elements(?::jsonb) AS r) AS r WHERE j.id = ANY(?) AND j.id = r.c0"
-).replace("FROM (", "FROM (SELECT ", 1)
+)
 _HISTORY_JSON = f"{_HISTORY_INTO}{_from_json(_HISTORY_TYPES)}"
 # What a group reads of its joins (see GroupTransaction): the counts at its parents, and
 # which of its arrivals (parent, split, branch) are stored already.
@@ -138,7 +144,7 @@ def put_group(execute: Execute, rows: list[SaveRow], stored: Collection[str]) ->
     old = [row for row in last if row[0] in stored]
     new = [row for row in last if row[0] not in stored] if old else last
     if old:
-        text = json_rows(old)
+        text = json_rows([_sent(row) for row in old])
         if text is not None:
             execute(_UPDATE_JSON, (text, [row[0] for row in old]))
         else:  # a value JSON cannot carry exactly (a float infinity): upserted as arrays

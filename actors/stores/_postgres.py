@@ -20,39 +20,22 @@ from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
-from actors.stores._pg_group import as_one_statement, join_reads, put_group
+from actors.stores._pg_group import as_one_statement, join_reads, json_rows, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
+from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
 from actors.stores._pg_session import connect_params, own_statement_timeout
 from actors.stores._pg_transaction import read_rows, transaction
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._statements import (
-    GROUP_READ,
-    INSERT_NEW,
-    UPSERT,
-    UPSERT_FENCED,
-    Execute,
-    ExecuteMany,
-    SaveRow,
-)
+from actors.stores._statements import GROUP_READ, Execute, ExecuteMany, SaveRow
 
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
-
-# save() and create() in one statement, so in autocommit one round trip is the whole
-# transaction: the job's row and its step-history row commit together. The fenced form
-# (a worker's save) writes neither when another worker's stamp is on the row: its
-# rowcount is then 0. It reads and locks nothing but the job's own row.
-_HISTORY_OF_SAVED = (
-    " RETURNING id) INSERT INTO step_history (job_id, seq, step, attempt, state, at, worker, "
-    "error, started) SELECT id, ?, ?, ?, ?, ?, ?, ?, ? FROM saved"
-)
-_STAMP = "SELECT lease_owner FROM jobs WHERE id = ?"
 
 _GROUP_ATTEMPTS = 3
 
@@ -71,11 +54,6 @@ _OF_CASES = (
 # The driver's loggers (a pool logs its failed connection attempts) are masked too.
 for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
-
-_SAVE = f"WITH saved AS ({UPSERT}{_HISTORY_OF_SAVED}"
-# An admission: the row only if its id is free (else no row, no history: rowcount 0).
-_CREATE = f"WITH saved AS ({INSERT_NEW}{_HISTORY_OF_SAVED}"
-_SAVE_FENCED = f"WITH saved AS ({UPSERT_FENCED}{_HISTORY_OF_SAVED}"
 
 logger = redacted_logger("actors.stores")
 
@@ -296,8 +274,8 @@ class PostgresStore(SqlStore):
         fence = fence and owner is not None
         now = time.time()
         rows: list[tuple[Any, ...]]
+        sql = self._pg(save_statement(new=new, fence=fence, history=self.keep_history))
         if self.keep_history:
-            sql = self._pg(_CREATE if new else _SAVE_FENCED if fence else _SAVE)
             rows = [
                 (
                     *self._params(job, now),
@@ -314,7 +292,6 @@ class PostgresStore(SqlStore):
                 for job in jobs
             ]
         else:
-            sql = self._pg(INSERT_NEW if new else UPSERT_FENCED if fence else UPSERT)
             rows = [(*self._params(job, now), *((owner,) if fence else ())) for job in jobs]
         try:
             with self._pool.connection() as conn:
@@ -325,9 +302,16 @@ class PostgresStore(SqlStore):
                         if fence:
                             raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
                 else:
+                    # A batch of admissions is one statement (see _pg_saves), if it is JSON.
+                    many = json_rows(rows) if new else None
                     with conn.transaction(), conn.cursor() as cur:
-                        cur.executemany(sql, rows)  # rowcount: the rows of all of them
-                        if cur.rowcount < len(rows):
+                        if many is not None:
+                            one = CREATE_MANY if self.keep_history else CREATE_MANY_BARE
+                            stored = _one(cur.execute(self._pg(one), (many,)).fetchone())
+                        else:
+                            cur.executemany(sql, rows)  # rowcount: the rows of all of them
+                            stored = cur.rowcount
+                        if stored < len(rows):
                             if new:  # leaving the block rolls every row of the batch back
                                 raise _Taken
                             if fence:
@@ -347,7 +331,7 @@ class PostgresStore(SqlStore):
     def _lost_of(self, cur: Any, jobs: list[JobRecord]) -> LeaseLostError:
         """The error for a fenced multi-row save: the first row another worker holds."""
         for job in jobs:
-            row = cur.execute(self._pg(_STAMP), (job.id,)).fetchone()
+            row = cur.execute(self._pg(STAMP), (job.id,)).fetchone()
             if row is not None and row[0] not in (None, self.owner):
                 return LeaseLostError(job.id, job.case_id, row[0], self.owner)
         return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
