@@ -1,8 +1,9 @@
 """The workflow the crash tests run: W with effects recorded outside the engine.
 
-Every task records each run (``runs``: every execution, repeats included) and its effect
-keyed by its idempotency key (``effects``: a repeat is absorbed), in a database of its
-own named by ``ACTORS_EFFECTS``. Tasks take a little time so that kills land mid-flight.
+Every task records each run (``runs``: every execution, repeats included, with the pid of
+the worker that ran it) and its effect keyed by its idempotency key (``effects``: a repeat
+is absorbed), in a database of its own named by ``ACTORS_EFFECTS``. Tasks take a little
+time so that kills land mid-flight.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def setup(url: str) -> None:
     conn = connect(url)
     real = "DOUBLE PRECISION" if url.startswith("postgresql://") else "REAL"  # float4 in PG
     conn.execute(
-        f"CREATE TABLE IF NOT EXISTS runs (job TEXT, step TEXT, attempt INTEGER, at {real})"
+        "CREATE TABLE IF NOT EXISTS runs "
+        f"(job TEXT, step TEXT, attempt INTEGER, at {real}, pid INTEGER)"
     )
     conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY)")
     conn.close()
@@ -59,8 +61,8 @@ def _q(sql: str) -> str:
 def effect(data: dict[str, Any], ctx: StepContext) -> None:
     conn = _conn()
     conn.execute(
-        _q("INSERT INTO runs (job, step, attempt, at) VALUES (?, ?, ?, ?)"),
-        (ctx.job_id, ctx.step, ctx.attempt, time.time()),
+        _q("INSERT INTO runs (job, step, attempt, at, pid) VALUES (?, ?, ?, ?, ?)"),
+        (ctx.job_id, ctx.step, ctx.attempt, time.time(), os.getpid()),
     )
     conn.execute(
         _q("INSERT INTO effects (key) VALUES (?) ON CONFLICT DO NOTHING"), (ctx.idempotency_key,)
