@@ -33,12 +33,16 @@ Run = tuple[str, str, int, float, int]
 
 
 def in_flight_at_claim(
-    runs: Sequence[Run], histories: Mapping[str, list[HistoryRow]], case_of: Mapping[str, str]
+    runs: Sequence[Run],
+    histories: Mapping[str, list[HistoryRow]],
+    case_of: Mapping[str, str],
+    order: Mapping[str, float],
 ) -> set[Run]:
     """The runs that may be the step a worker was inside when a claim took its case.
 
     Each is its worker's last run of the job, after a claim took the case from that
-    worker, and no save of the job by that worker was stored after the claim.
+    worker, of a step that worker's own stored saves do not show done, and no save of
+    the job by that worker was stored after the claim.
     """
     # (time, worker) of every claim that took a case from that worker, by case.
     taken: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -57,9 +61,21 @@ def in_flight_at_claim(
             continue
         first = min(claims)
         saves = histories.get(job_id, [])
-        if not any(r.action is None and r.at > first and mine in (r.worker or "") for r in saves):
+        own = [r for r in saves if r.action is None and mine in (r.worker or "")]
+        if any(r.at > first for r in own):
+            continue  # it saved the job after the claim: not fenced, so not a stale copy
+        if not any(_shows_done(r, run[1], order) for r in own):
             out.add(run)
     return out
+
+
+def _shows_done(row: HistoryRow, step: str, order: Mapping[str, float]) -> bool:
+    """Whether save ``row`` shows ``step`` done.
+
+    A save at step S shows every step before S done, and S itself once the job is DONE.
+    """
+    rank = order[row.step] if row.step is not None else max(order.values())
+    return order[step] <= rank if row.state == JobState.DONE.value else order[step] < rank
 
 
 def stored_step_reruns(
@@ -75,19 +91,14 @@ def stored_step_reruns(
     row whose step is ``None`` is at the last step). The steps in flight at a claim
     (``in_flight_at_claim``) are left out.
     """
-    excused = in_flight_at_claim(runs, histories, case_of)
-    last_step = max(order.values())
+    excused = in_flight_at_claim(runs, histories, case_of, order)
     out: list[tuple[Run, HistoryRow]] = []
     for run in runs:
         job_id, step, _, at, _ = run
         for row in histories.get(job_id, []):
             if row.at >= at:
                 break
-            if row.action is not None:
-                continue
-            rank = order[row.step] if row.step is not None else last_step
-            ended = row.state == JobState.DONE.value
-            if (order[step] <= rank if ended else order[step] < rank) and run not in excused:
+            if row.action is None and _shows_done(row, step, order) and run not in excused:
                 out.append((run, row))
                 break
     return out

@@ -125,7 +125,7 @@ def assert_no_stored_step_ran_again(store_url: str, runs: list[tuple]) -> set[tu
         store.close()
     found = stored_step_reruns(runs, histories, case_of, path_order())
     assert not found, found[:3]
-    return in_flight_at_claim(runs, histories, case_of)
+    return in_flight_at_claim(runs, histories, case_of, path_order())
 
 
 def writer_processes(db_path: str) -> list[int]:

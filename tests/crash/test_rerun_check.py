@@ -79,3 +79,10 @@ def test_a_run_before_the_claim_is_no_step_in_flight_at_it() -> None:
     rows = {"c": [save(1, "y", "running", 10.0, P), claim(2, 12.5, Q, P)]}
     runs = [("c", "x", 1, 11.0, 101)]
     assert len(reruns(runs, rows)) == 1
+
+
+def test_a_worker_that_lost_the_case_running_a_step_its_own_save_showed_done_is_a_rerun() -> None:
+    # P's own stored save at y showed x done: its run of x is no step in flight there.
+    rows = history(save(3, None, "done", 12.7, Q))
+    runs = [("c", "x", 1, 12.74, 101)]
+    assert len(reruns(runs, rows)) == 1
