@@ -20,7 +20,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import psutil
+from pg_databases import server_cpu
 from workload import workload_w
 
 from actors import enqueue_many
@@ -165,23 +165,8 @@ def workers_w(
 
 
 def _cpu_outside(server: int | None) -> tuple[float, float]:
-    """CPU seconds so far of the database server (0 without one) and of this process.
-
-    The server's: the postmaster's and its children's, the backends that exited
-    included (a worker's connections close when it stops).
-    """
-    total = 0.0
-    if server is not None:
-        master = psutil.Process(server)
-        times = master.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in master.children():
-            try:
-                child_times = child.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += child_times.user + child_times.system
-    return total, time.process_time()
+    """CPU seconds so far of the database server (0 without one) and of this process."""
+    return server_cpu(server), time.process_time()
 
 
 def _last_finished(store: Any) -> float:

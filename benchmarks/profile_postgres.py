@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pg_databases import server_cpu
 from workload import workload_w
 
 from actors import JobState, Mediator, enqueue_many
@@ -87,22 +87,6 @@ def _wrap() -> None:
     psycopg.Cursor.executemany = wrapped_many  # type: ignore[method-assign]
 
 
-def _server_cpu(pid: int | None) -> float:
-    """CPU seconds of the postmaster and its children, living and exited."""
-    if pid is None:
-        return 0.0
-    master = psutil.Process(pid)
-    times = master.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in master.children():
-        try:
-            child_times = child.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += child_times.user + child_times.system
-    return total
-
-
 _TABLE_STATS = (
     "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_user_tables"
 )
@@ -142,12 +126,12 @@ def run(url: str, n: int, pid: int | None, capacity: int) -> dict[str, float]:
     flow = workload_w()
     store = open_store(url)
     c0 = _server_counts(url)
-    s0, p0 = _server_cpu(pid), time.process_time()
+    s0, p0 = server_cpu(pid), time.process_time()
     for first in range(0, n, 500):
         enqueue_many(store, flow, [{} for _ in range(min(500, n - first))])
-    s1, p1 = _server_cpu(pid), time.process_time()
+    s1, p1 = server_cpu(pid), time.process_time()
     c1 = _server_counts(url)
-    s1 = _server_cpu(pid)
+    s1 = server_cpu(pid)
     _stats.clear()
     _counting = True
     began = time.perf_counter()
@@ -157,7 +141,7 @@ def run(url: str, n: int, pid: int | None, capacity: int) -> dict[str, float]:
         while _unfinished_cases(store):
             time.sleep(0.2)
         elapsed = time.perf_counter() - began
-        s2, p2 = _server_cpu(pid), time.process_time()
+        s2, p2 = server_cpu(pid), time.process_time()
         _counting = False
         done = store.counts().get(JobState.DONE, 0)
         groups = worker.group_stats()
