@@ -12,32 +12,27 @@ import pykka
 
 from actors import _gc_pace
 from actors import messages as m
-from actors._admission import AdmissionGate, FullMode
+from actors._admission import FullMode
 from actors._admit import Admissions
 from actors._cases import shown_id
-from actors._clock import Clock, SystemClock
+from actors._clock import Clock
 from actors._copy import copy_data
-from actors._engine import EngineConfig, logger
+from actors._engine import logger
 from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
 from actors._fork import refuse_in_fork
-from actors._hook_guards import guarded, guarded_tracer
 from actors._mediator_options import (
-    check_hooks,
-    check_options,
-    check_unheld,
     hold_store,
     not_started,
     scheduler_busy,
     wait_bound,
 )
-from actors._mediator_start import take_unfinished
+from actors._mediator_start import start_engine
 from actors._outcomes import CancelOutcome
-from actors._runtime import Runtime, ThreadingRuntime
-from actors._scheduler import Scheduler
+from actors._runtime import Runtime
 from actors._served import deliver_unserved
 from actors._shutdown import drain_and_stop, refuse_from_task, refuse_on_scheduler
 from actors._workflow import Workflow, workflow_list
-from actors.stores import Store, open_store
+from actors.stores import Store
 from actors.stores._admin_types import Request
 
 if TYPE_CHECKING:
@@ -128,47 +123,28 @@ class Mediator:
         tracer: Tracer | None = None,
         tune_gc: bool = True,
     ) -> None:
-        workflows = workflow_list(workflows, "Mediator(workflows)")  # before a store opens
-        if not isinstance(tune_gc, bool):
-            msg = f"tune_gc must be True or False, got {tune_gc!r:.40}"
-            raise TypeError(msg)
-        check_options(runners, runner_batch, lease_seconds, poll_interval)
-        gate = AdmissionGate(capacity, full_mode)
-        # A threadless runtime (the harness's) runs a blocked schedule() as it runs a wait.
-        gate.drive = getattr(runtime, "drive_until", None)
-        gate.runners = runners
-        check_hooks(store, clock, on_shed, owner)
-        check_unheld(store, runtime)
-        the_store = open_store(store) if isinstance(store, str) else store
-        config = EngineConfig.build(
-            workflows,
-            the_store,
-            clock or SystemClock(),
-            gate,
-            runtime or ThreadingRuntime(),
+        config, self._scheduler = start_engine(
+            workflow_list(workflows, "Mediator(workflows)"),  # before a store opens
+            store,
+            clock,
+            runtime,
+            tune_gc=tune_gc,
             runners=runners,
+            capacity=capacity,
+            full_mode=full_mode,
             on_shed=on_shed,
             ids=ids,
             runner_batch=runner_batch,
-            metrics=guarded(metrics),
+            metrics=metrics,
             lease_seconds=lease_seconds,
             poll_interval=poll_interval,
             owner=owner,
-            tracer=guarded_tracer(tracer),
+            tracer=tracer,
         )
         self._engine = config
         self._closed = False
         self._drained = False  # what shutdown() answers (again, if called again)
         self._stopping = threading.RLock()  # one shutdown at a time
-        # A store that commits in groups waits for more slices only while this engine
-        # has work under way: bigger groups under load, no wait for a lone case.
-        the_store.pace(config.channel.busy)
-        # Take what a previous run left unfinished before anything new can be admitted:
-        # on a shared store, only the cases no live worker holds.
-        now = config.clock.now()
-        resume = take_unfinished(config, capacity, lease_seconds, poll_interval, now)
-        cls = config.runtime.actor_class(Scheduler)  # type: ignore[type-abstract]
-        self._scheduler = cls.start(config, runners, resume, now)
         self._admissions = Admissions(config, self._scheduler.tell)
         self._gc_held = False
         if not getattr(config.runtime, "starts_synchronously", False):
@@ -178,7 +154,7 @@ class Mediator:
             except EngineStoppedError as exc:
                 self.shutdown(drain=False)  # what it opened and claimed is let go
                 raise not_started(config.stop.failure, exc) from config.stop.failure
-        hold_store(the_store, gate)
+        hold_store(config.store, config.gate)
         self._gc_held = tune_gc
         if self._gc_held:
             _gc_pace.hold()
