@@ -18,6 +18,7 @@ logs go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
@@ -270,25 +271,32 @@ def db_upgrade(store_url: str) -> None:
         msg = f"{mask_url(store_url)!r} keeps nothing between runs: it has no schema to upgrade"
         raise BadArgumentError(msg)
     conn = _schema_connection(store_url)
+    deadlines, watch = _migration_watch(store_url, conn)
     try:
-        try:
-            current_version(conn)  # a file that is no database fails here, before any change
-        except Exception as exc:  # the file is no database, say: the store cannot be opened
-            msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
-            if store_url.startswith("sqlite:"):
-                from actors.stores import _sqlite_path
-                from actors.stores._sqlite_connect import cannot_open_hint
+        with watch as progress:
+            try:  # a file that is no database fails here, before any change
+                progress.version = current_version(conn)
+            except Exception as exc:  # the file is no database, say: it cannot be opened
+                msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
+                if store_url.startswith("sqlite:"):
+                    from actors.stores import _sqlite_path
+                    from actors.stores._sqlite_connect import cannot_open_hint
 
-                msg += cannot_open_hint(_sqlite_path(store_url, store_url[9:]), exc)
-            raise BadArgumentError(msg) from exc
-        applied: list[Any] = []  # by this command: another may upgrade at the same time
-        try:
-            after = migrate(conn, applied)
-        except Exception as exc:
-            msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
-            raise CliError(msg) from exc
+                    msg += cannot_open_hint(_sqlite_path(store_url, store_url[9:]), exc)
+                raise BadArgumentError(msg) from exc
+            try:  # applied: by this command, as another may upgrade at the same time
+                after = migrate(conn, progress.applied)
+            except Exception as exc:
+                msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
+                raise CliError(msg) from exc
+    except StoreError as exc:  # the server stopped answering (see _pg_migrate)
+        msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {exc}"
+        raise CliError(msg) from None
     finally:
         conn.close()
+        if deadlines is not None:
+            deadlines.close()
+    applied = progress.applied
     dialect = "postgres" if store_url.startswith("postgres") else "sqlite"
     for migration in applied:
         if migration.statements(dialect):  # the others change nothing on this database
@@ -303,6 +311,22 @@ def db_upgrade(store_url: str) -> None:
         )
         return
     click.echo(f"schema version {after}" + ("" if applied else " (already up to date)"))
+
+
+def _migration_watch(url: str, conn: Any) -> tuple[Any, Any]:
+    """The deadlines' thread and the context a migration on ``conn`` runs in.
+
+    On PostgreSQL the migration runs for as long as the server answers (see _pg_migrate).
+    """
+    from actors.stores._pg_migrate import Progress
+
+    if not url.startswith("postgres"):
+        return None, contextlib.nullcontext(Progress())
+    from actors.stores._pg_deadlines import Deadlines
+    from actors.stores._pg_migrate import COMMAND_BOUND, watched
+
+    deadlines = Deadlines()
+    return deadlines, watched(url, conn, deadlines, COMMAND_BOUND)
 
 
 def _schema_connection(url: str) -> Any:
@@ -326,7 +350,7 @@ def _schema_connection(url: str) -> Any:
             from actors.stores._pg_session import connect_params
 
             # A connect timeout and keepalives as the store's own; no bound on statements:
-            # a migration takes as long as its table needs.
+            # a migration takes as long as its table needs, while the server answers.
             return psycopg.connect(url, autocommit=True, **connect_params(url, 10.0))
     except (StoreError, ImportError, OSError) as exc:
         msg = f"cannot open store {shown!r}: {exc}"

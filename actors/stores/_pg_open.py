@@ -11,8 +11,9 @@ import psycopg_pool
 from actors._errors import StoreError
 from actors._redact import mask_secrets
 from actors.stores._pg_deadlines import GRACE, BoundedPool, Deadlines
+from actors.stores._pg_migrate import ServerSilentError, watched
 from actors.stores._pg_session import connect_params, session_options
-from actors.stores._schema import check_current, migrate
+from actors.stores._schema import check_current, current_version, migrate
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 
 __all__ = ["RECONNECT", "describe", "open_pool"]
@@ -41,7 +42,8 @@ def open_pool(  # noqa: PLR0913 - the pool's options
 
     The first connection makes a wrong URL fail with libpq's reason (a pool would only
     time out), and the schema is ready before the pool. Its reads are bounded as the
-    pool's statements are; a migration is not (it takes as long as the table needs).
+    pool's statements are; a migration runs as long as the server answers (see
+    ``_pg_migrate``), which it is asked every ``bound()`` seconds.
     """
     kwargs: dict[str, Any] = {
         "autocommit": True,
@@ -57,12 +59,17 @@ def open_pool(  # noqa: PLR0913 - the pool's options
                 finally:
                     deadlines.disarm(conn)
             else:
-                migrate(conn)
+                with watched(url, conn, deadlines, bound()) as progress:
+                    progress.version = current_version(conn)
+                    migrate(conn, progress.applied)
             deadlines.arm(conn, bound() * (1 + GRACE))
             try:
                 clock.observe(lambda: _one(conn.execute(SERVER_NOW).fetchone()))
             finally:
                 deadlines.disarm(conn)
+    except ServerSilentError as exc:
+        msg = f"cannot open the PostgreSQL store at {masked}: {exc}"
+        raise StoreError(msg) from None
     except psycopg.Error as exc:
         cut = deadlines.expired()
         reason = f"no answer within {cut:.1f}s" if cut is not None else describe(exc)
