@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from actors._case_effects import Effect
     from actors._job import JobRecord
 
-__all__ = ["resume_ended", "settle_split"]
+__all__ = ["LOST", "resume_ended", "settle_split"]
+
+LOST = "a sibling won the Discriminator"
 
 
 def resume_ended(
@@ -40,12 +42,17 @@ def resume_ended(
         return [Save(job), *book.finalize(job)]
     if job.state in FINAL_STATES:
         return book.finalize(job)
-    if _lost(book, job, first_wins) and not book.kids.get(job.id):
+    lost = _lost(book, job, first_wins)
+    if lost and book.kids.get(job.id):
+        # A losing branch that split in turn: it and its branches, at any depth, are
+        # cancelled as the Discriminator's own cancel does. Left to run on, a loop in
+        # them (a branch polling, say) kept the case open, and spinning, for ever.
+        return book.cancel(job, LOST)
+    if lost:
         # Marked cancelled, it goes on as saved: its runner ends it before any step, and
         # saves it with its slices (ended here, each would be a save of its own on the
         # Scheduler's thread: 18,000 losers kept a PostgreSQL worker from starting).
-        # A losing branch with branches of its own runs on: its arrival is ignored.
-        job.error = cancel_reason(job, "a sibling won the Discriminator")
+        job.error = cancel_reason(job, LOST)
         job.cancel_requested = True
         # No step of it runs: no try to count (a commit of its own per job) or to watch.
         job.taken_over = job.solo = False

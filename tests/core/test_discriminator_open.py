@@ -133,3 +133,33 @@ def test_a_branch_of_a_fired_synchronize_or_of_an_earlier_split_is_resumed() -> 
         tree.adopt([parent, kid])
         tree.resume(parent, ())
         assert tree.resume(kid, ()) == [Ready(kid)]
+
+
+def test_a_losing_branch_that_split_in_turn_is_cancelled_with_its_branches_after_a_restart():
+    # Its branches would run on, and a loop in them (polling) keep the case open for ever.
+    parent, winner, loser = _fired({0: {"i": 0}}), _branch(0), _branch(1)
+    loser.state, loser.step, loser.split_total, loser.gen = JobState.WAITING, "slow", 2, 1
+    polling, parked = record(
+        "p.1.0", case_id="p", step="poll", data={}, parent_id="p.1", branch_index=0,
+        parent_gen=1,
+    ), record(
+        "p.1.1", case_id="p", step="pause", data={}, parent_id="p.1", branch_index=1,
+        parent_gen=1, state=JobState.WAITING, due=1e12,
+    )  # fmt: skip
+    tree = CaseBook(lambda parent, join: join == "first")
+    tree.adopt([parent, winner, loser, polling, parked])
+    assert tree.resume(parent, ()) == [Ready(parent)]
+    tree.resume(winner, ())
+    effects = tree.resume(loser, ())
+    # The parked one ends now; the ready one is its runner's to end before any step.
+    assert [(type(e).__name__, e.job.id) for e in effects] == [
+        ("Save", "p.1.1"),
+        ("Finished", "p.1.1"),
+    ]
+    assert parked.state is JobState.CANCELLED
+    assert polling.cancel_requested and polling.error == "a sibling won the Discriminator"
+    assert tree.resume(polling, ()) == [Ready(polling)]
+    assert loser.cancel_requested and loser.state is JobState.WAITING  # ends with its last
+    polling.state = JobState.CANCELLED
+    ends = [(type(e).__name__, e.job.id) for e in tree.ended(polling)]
+    assert ("Finished", "p.1") in ends and loser.state is JobState.CANCELLED
