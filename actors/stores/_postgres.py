@@ -31,7 +31,9 @@ from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._statements import GROUP_READ, Execute, ExecuteMany, SaveRow
+from actors.stores._statements import COLUMNS, GROUP_READ, Execute, ExecuteMany, SaveRow
+
+_DUE_AT = COLUMNS.index("due")
 
 __all__ = ["PostgresStore"]
 
@@ -183,6 +185,18 @@ class PostgresStore(SqlStore):
             with self._statements_lock:
                 self._statements[sql] = converted
         return converted
+
+    def _params(self, job: JobRecord, now: float) -> tuple[Any, ...]:
+        params = super()._params(job, now)
+        if job.due is None or not self._server_clock.offset:
+            return params
+        due = self._server_clock.stored_due(job.due)
+        return (*params[:_DUE_AT], due, *params[_DUE_AT + 1 :])  # timers on the server's clock
+
+    def _record(self, row: Sequence[Any]) -> tuple[JobRecord, list[str]]:
+        job, problems = super()._record(row)
+        job.due = self._server_clock.local_due(job.due)
+        return job, problems
 
     def lease_time(self, now: float) -> float:
         """``now`` on the server's clock: every worker of the database measures leases by it."""

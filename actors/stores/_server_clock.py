@@ -67,10 +67,9 @@ class ServerClock:
             way = "behind" if offset > 0 else "ahead of"
             logger.warning(
                 "this machine's clock is %.1f s %s the clock of the database server at %s: "
-                "this process measures its workers' leases by the server's clock, but the "
-                "timers its workers arm (a Wait, a timeout, a retry's backoff) come due by "
-                "this machine's clock, so they fire about that much late or early; set "
-                "this machine's clock right (NTP)",
+                "this process stores its workers' leases and timers by the server's clock, "
+                "so they agree with other machines', but what it shows or logs by this "
+                "machine's clock is that much off; set this machine's clock right (NTP)",
                 abs(offset),
                 way,
                 self.url,
@@ -82,3 +81,17 @@ class ServerClock:
                 self.url,
                 TOLERANCE,
             )
+
+
+    def stored_due(self, due: float | None) -> float | None:
+        """A timer's due time (this machine's clock) as stored: on the server's clock.
+
+        Stored by the clock of the worker that armed it, a timer fired as much late or
+        early as that clock was off from the clock of the worker that took the case
+        over (a minute off: a minute late). On the server's clock it fires on time.
+        """
+        return due if due is None or not self.offset else due + self.offset
+
+    def local_due(self, due: float | None) -> float | None:
+        """A stored due time (the server's clock) on this machine's clock."""
+        return due if due is None or not self.offset else due - self.offset

@@ -6,7 +6,9 @@ off). A worker measured leases by its own clock: one ahead took every other work
 live cases at its first claim, and the others took every case of one behind at theirs,
 so the steps in flight there ran twice. Leases go by the database server's clock: the
 cases stay with the live worker that holds them, are taken over once it is killed and
-its lease has run out, and the skewed worker says how far its clock is off.
+its lease has run out, and the skewed worker says how far its clock is off. Timers are
+stored by the server's clock too: one a worker armed fires on time on the worker that
+takes its case over, whichever of the two clocks is off.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import runpy
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,8 @@ def done(data):
 
 NAP = Workflow("nap", [Wait("nap", duration=3600, next="done"), Sequential("done", done)],
                start="nap")
+SNOOZE = Workflow("snooze", [Wait("nap", duration=12, next="done"), Sequential("done", done)],
+                  start="nap")
 """
 
 # Imported by every Python process that has the test's directory on its path.
@@ -118,6 +123,55 @@ def test_a_skewed_clock_neither_takes_live_cases_nor_loses_its_own(
         workers[0].send_signal(signal.SIGKILL)  # nothing released: its lease runs out
         workers[0].wait(timeout=TIMEOUT)
         wait_until(lambda: holders(url, ids) == {"second"}, "the second worker to take over")
+    finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=TIMEOUT)
+
+
+def _database(pg_server, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return pg_server.get_uri(name)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.parametrize(("first", "second"), [(120.0, 0.0), (0.0, 120.0)])
+def test_a_timer_armed_on_one_clock_fires_on_time_on_another(
+    pg_server, tmp_path: Path, first: float, second: float
+) -> None:
+    # Stored by the arming worker's clock, it fired 2 minutes late on the second (first
+    # ahead) or as soon as the second took the case (second ahead).
+    url = _database(pg_server, f"actors_timer_{int(first)}_{int(second)}")
+    (tmp_path / "napflow.py").write_text(MODULE, encoding="utf-8")
+    snooze = runpy.run_path(str(tmp_path / "napflow.py"))["SNOOZE"]
+    (tmp_path / "sitecustomize.py").write_text(SKEW, encoding="utf-8")
+    workers = [start(tmp_path, url, "first", first)]
+    try:
+        wait_until(lambda: "worker started" in log_of(tmp_path, "first"), "the first worker")
+        [case] = [enqueue(url, snooze, {}, job_id="snooze")]
+        wait_until(lambda: holders(url, [case]) == {"first"}, "the first worker to park it")
+        armed = time.monotonic()  # within a poll of its arming: it is due 12 s from then
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(timeout=TIMEOUT)
+        workers.append(start(tmp_path, url, "second", second))
+        store = open_store(url, read_only=True)
+        try:
+            wait_until(lambda: store.get(case).state is JobState.DONE, "the timer to fire")
+        finally:
+            store.close()
+        took = time.monotonic() - armed
+        logs = log_of(tmp_path, "first") + log_of(tmp_path, "second")
+        assert took >= 12.0 - 1.0, (took, logs)  # not early (a second: the clocks' tolerance)
     finally:
         for proc in workers:
             if proc.poll() is None:
