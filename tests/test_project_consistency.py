@@ -148,3 +148,39 @@ def test_tox_calls_pytest_directly():
     commands = read_ini("tox.ini")["testenv"]["commands"]
     assert re.search(r"^\s*pytest\b", commands, re.MULTILINE)
     assert "python -m pytest" not in commands
+
+
+# (e) what the benchmarks import is declared
+
+
+def test_every_module_the_benchmarks_import_is_declared_in_an_extra():
+    import ast
+    import sys
+
+    extras = read_ini("setup.cfg")["options.extras_require"]
+    declared = {
+        re.split(r"[\[<>=! ]", item, maxsplit=1)[0].replace("-", "_").lower()
+        for extra in ("bench", "ui")
+        for item in ini_list(extras.get(extra, ""))
+    }
+    here = ROOT / "benchmarks"
+    local = {path.stem for path in here.glob("*.py")}
+    apart = {"dbos", "sqlalchemy"}  # dbos_w.py: in a virtualenv of its own (the README's)
+    found = {}
+    for path in here.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in local | apart | {"actors"}:
+                    found.setdefault(top, path.name)
+    install = read_ini("setup.cfg")["options"]["install_requires"]
+    declared |= {re.split(r"[\[<>=! ]", i, maxsplit=1)[0].lower() for i in ini_list(install)}
+    missing = {top: where for top, where in found.items() if top.lower() not in declared}
+    assert not missing, f"imported by the benchmarks, declared in no extra: {missing}"
+    readme = (here / "README.md").read_text(encoding="utf-8")
+    assert "pip install -q -e '.[bench]'" in readme

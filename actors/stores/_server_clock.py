@@ -82,7 +82,6 @@ class ServerClock:
                 TOLERANCE,
             )
 
-
     def stored_due(self, due: float | None) -> float | None:
         """A timer's due time (this machine's clock) as stored: on the server's clock.
 
