@@ -103,6 +103,41 @@ def _mask_url_passwords(text: str) -> str:
     return "".join([*parts, text[shown:]]) if parts else text
 
 
+# A store URL mistyped ("postgresql:/u:pw@h", "postgresql//u:pw@h", "u:pw@h/db", a
+# third slash that leaves it no host, or "u:pw@h://db") is no URL to the patterns above, but its
+# user:password@ is still plain to whoever reads the message that quotes it back. Its
+# scheme, however mistyped, is a run of scheme characters and then a colon, slashes, or
+# both.
+_LOOSE_SCHEME = re.compile(r"(?i)\s*[a-z][a-z0-9+.\-]*(?::[/\\]*|[/\\]+)")
+
+
+def _loose_password(url: str) -> tuple[int, int] | None:
+    """Where the password of a store URL mistyped as above starts and ends, or ``None``.
+
+    Read only in a string given as a store URL (``remember_secrets``, ``mask_url``), and
+    only when it has no host after ``://``: a well-formed URL's ``@`` may be its query's.
+    Linear in ``len(url)``.
+    """
+    scheme, sep, rest = url.partition("://")
+    host_or_file = not rest.startswith(("/", "\\")) or scheme.strip().lower() == "sqlite"
+    if sep and "@" not in scheme and host_or_file:
+        return None  # a host follows, or a file's path (which may hold ":" and "@")
+    at = url.rfind("@", 0, len(scheme) if sep and "@" in scheme else len(url))
+    if at < 0:
+        return None
+    head = _LOOSE_SCHEME.match(url, 0, at)
+    # After the scheme, user:password; failing that ("u:pw@h" reads as scheme "u:"),
+    # the whole head is user:password, unless the "password" is the path of a URL that
+    # has no password ("postgresql:/u@h").
+    for start in ([head.end()] if head else []) + [0]:
+        colon = url.find(":", start, at)
+        if colon < 0 or any(c in url[start:colon] for c in "/\\@"):
+            continue
+        if colon + 1 < at and url[colon + 1] not in "/\\":
+            return colon + 1, at
+    return None
+
+
 def remember_secrets(url: str) -> None:
     """Mask the password(s) ``url`` holds in every later message, wherever they appear.
 
@@ -120,6 +155,8 @@ def remember_secrets(url: str) -> None:
         parsed = None
     if parsed:
         found.append(parsed)
+    if (loose := _loose_password(url)) is not None:
+        found.append(url[loose[0] : loose[1]])
     # The URL is one string: its password may hold whitespace, where the pattern above
     # stops, and run to the URL's last @.
     whole = _USERINFO.match(url)
@@ -185,6 +222,9 @@ def mask_url(url: str) -> str:
     Its control characters are written as escapes (``\x1b``): a URL is printed in
     headers and titles, where an escape sequence in a path would drive the terminal.
     """
+    loose = _loose_password(url)
+    if loose is not None:  # a mistyped URL's password, however short
+        url = f"{url[: loose[0]]}{MASK}{url[loose[1] :]}"
     return printable(mask_secrets(url))
 
 

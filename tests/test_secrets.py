@@ -50,6 +50,12 @@ UNREACHABLE = [
     f"postgresql://actors:{SENTINEL}@127.0.0.1:1/jobs?nosuchoption=1",
     f"nosuch://actors:{SENTINEL}@host/jobs",
     f"sqlite://actors:{SENTINEL}@host/jobs.db",
+    # Mistyped: a slash or a colon missing, a third slash, no scheme at all.
+    f"postgresql:/actors:{SENTINEL}@127.0.0.1:1/jobs",
+    f"postgresql//actors:{SENTINEL}@127.0.0.1:1/jobs",
+    f"postgresql:///actors:{SENTINEL}@127.0.0.1:1/jobs",
+    f"actors:{SENTINEL}@127.0.0.1:1/jobs",
+    f"actors:{SENTINEL}@127.0.0.1://jobs",
 ]
 
 
@@ -193,6 +199,26 @@ def test_masking_covers_urls_query_parameters_and_connection_strings():
     assert SENTINEL not in mask_secrets(f"host=h password='{SENTINEL} x' dbname=d")
     assert SENTINEL not in mask_secrets(f"failed for postgresql://u:{SENTINEL}@h@x/db: no")
     assert mask_secrets("nothing secret here") == "nothing secret here"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql:/u:pw@h/db", "postgresql:/u:***@h/db"),
+        ("postgresql//u:pw@h/db", "postgresql//u:***@h/db"),
+        ("postgresql:///u:pw@h/db", "postgresql:///u:***@h/db"),
+        ("postgresql:u:pw@h/db", "postgresql:u:***@h/db"),
+        ("u:pw@h:5432/db", "u:***@h:5432/db"),
+        ("u:pw@h://db", "u:***@h://db"),
+        # No password to mask: a path, a query's @, a file's name.
+        ("postgresql:/u@h/db", "postgresql:/u@h/db"),
+        ("postgresql://h/db?application_name=a@b:c", "postgresql://h/db?application_name=a@b:c"),
+        ("sqlite:///a:b@c.db", "sqlite:///a:b@c.db"),
+    ],
+)
+def test_a_mistyped_store_urls_password_is_masked_however_short(url, shown):
+    """A URL with a slash or colon missing was quoted back with its password as given."""
+    assert mask_url(url) == shown
 
 
 @pytest.mark.parametrize("name", ["sslpassword", "pass%77ord", "%70assword", "ssl%70assword"])

@@ -97,7 +97,11 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
         # The scheme is read in any case, as URLs' are; libpq takes it in lower case only
         # ('invalid connection option "POSTGRESQL://..."').
         return cls(f"{scheme}://{rest}", codec=codec, **options)
-    msg = f"unknown store URL scheme {scheme!r} in {mask_url(url)!r}; accepted forms: {_FORMS}"
+    shown = mask_url(url)  # the scheme too: a mistyped URL's may hold its password
+    msg = (
+        f"unknown store URL scheme {shown.partition('://')[0].lower()!r} in {shown!r}; "
+        f"accepted forms: {_FORMS}"
+    )
     raise StoreError(msg)
 
 
