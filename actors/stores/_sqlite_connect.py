@@ -112,7 +112,7 @@ def connect(
             cached_statements=256,
         )
     except sqlite3.Error as exc:
-        msg = f"cannot open the SQLite store at {path!r}: {exc}"
+        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
         raise StoreError(msg) from exc
     # A column another program filled with bytes that are not UTF-8 reads as a NotUtf8
     # its row's reader names, where the default failed every read of the row.
@@ -138,19 +138,25 @@ def connect(
 
 
 def cannot_open_hint(path: str, exc: BaseException) -> str:
-    """Why SQLite cannot open a database that is there: its directory cannot be written.
+    """Why SQLite cannot open a database: its directory cannot be written.
 
     A WAL database is read and written with its ``-wal`` and ``-shm`` files beside it;
     when they are not there (no connection has it open) and the directory is read-only
     to this user, SQLite says only "unable to open database file", which reads as a
-    wrong path.
+    wrong path. So it does when a new database cannot be created there.
     """
     code = getattr(exc, "sqlite_errorcode", None)
-    if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN or not os.path.isfile(path):
+    if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN:
         return ""
     folder = os.path.dirname(path) or "."
-    if os.access(folder, os.W_OK):
+    if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
+    if not os.path.isfile(path):  # a new store: its file cannot be made either
+        return (
+            f" (there is no database there yet, and this user cannot create one in"
+            f" {folder!r}: a read-only directory or file system; choose a path in a"
+            " directory this user can write)"
+        )
     return (
         f" (the file is there, but SQLite opens a WAL database with its -wal and -shm files"
         f" beside it, and this user cannot create them in {folder!r}: open it as a user"

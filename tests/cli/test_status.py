@@ -205,6 +205,23 @@ def test_a_database_in_a_directory_it_cannot_write_is_named_so(
     assert f"cannot create them in {str(tmp_path)!r}" in line
 
 
+def test_a_new_database_in_a_directory_it_cannot_write_is_named_so(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store the command creates (demo, enqueue, worker) in a read-only directory: SQLite
+    # says only "unable to open database file". Under root nothing is read-only, so the
+    # file is a link to nowhere, and the directory reads as not writable.
+    path = tmp_path / "jobs.db"
+    path.symlink_to(tmp_path / "no" / "such")
+    writable = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: mode != os.W_OK and writable(p, mode))
+    result = runner.invoke(main, ["demo", "--orders", "1", "--store", f"sqlite:///{path}"])
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert "unable to open database file" in line
+    assert f"this user cannot create one in {str(tmp_path)!r}" in line
+
+
 def test_a_database_that_cannot_be_opened_for_another_reason_gets_no_such_hint(
     runner: CliRunner, tmp_path: Path
 ) -> None:
