@@ -16,12 +16,15 @@ from actors._cli import (
     store_option,
     workflows_option,
 )
+from actors._cli_enqueue_progress import Progress
 from actors._cli_errors import BadArgumentError, CliError, _describe
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
+from actors._cli_interrupt import AgainInterrupt, interrupt_after
 from actors._cli_load import load_all
 from actors._client import enqueue_many
 from actors._errors import ActorsError, CodecError, JobExistsError
 from actors._workflow import Workflow
+from actors.stores import Store
 
 __all__ = ["enqueue"]
 
@@ -247,7 +250,7 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
         shown = _shown(source)
         batches = _batched(_lines(source, shown), batch)
     store = _open_store(store_url)
-    progress = _Progress(from_file=source is not None, ids=id_field is not None)
+    progress = Progress(from_file=source is not None, ids=id_field is not None)
     named = None if id_field is None else _Ids(id_field, shown)
     try:
         for chunk in _guarded(batches, progress):
@@ -265,14 +268,10 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
                 progress.skipped += len(there)
                 values = [v for v, i in zip(values, ids, strict=True) if i not in there]
                 ids = [i for i in ids if i not in there]
-            try:
-                made = enqueue_many(store, wf, values, job_ids=ids) if values else []
-            except (ActorsError, ValueError) as exc:
-                where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if source is not None else ""
-                raise _refused(exc, f"{where}; {progress}") from None
-            progress.done(len(made), chunk[-1][0])  # before the ids print, which Ctrl-C may cut
-            _print_ids(made, progress)
-    except KeyboardInterrupt:  # Ctrl-C: the batch under way is not written; say what is
+            _write(store, wf, chunk, values, ids, progress)
+    except AgainInterrupt:  # a second Ctrl-C: the batch under way may be written or not
+        raise KeyboardInterrupt(progress.cut_short(chunk)) from None
+    except KeyboardInterrupt:  # Ctrl-C between batches: say what is written
         raise KeyboardInterrupt(progress.interrupted()) from None
     finally:
         store.close()
@@ -280,7 +279,26 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
         click.echo(f"skipped {progress.skipped} case(s) the store already holds", err=True)
 
 
-def _print_ids(made: list[str], progress: _Progress) -> None:
+def _write(
+    store: Store,
+    wf: Workflow,
+    chunk: list[tuple[int, Any]],
+    values: list[Any],
+    ids: list[str] | None,
+    progress: Progress,
+) -> None:
+    """Write one batch and print its ids: both, or neither; Ctrl-C waits for both."""
+    with interrupt_after():
+        try:
+            made = enqueue_many(store, wf, values, job_ids=ids) if values else []
+        except (ActorsError, ValueError) as exc:
+            where = f" (lines {chunk[0][0]} to {chunk[-1][0]})" if progress.from_file else ""
+            raise _refused(exc, f"{where}; {progress}") from None
+        progress.done(len(made), chunk[-1][0])
+        _print_ids(made, progress)
+
+
+def _print_ids(made: list[str], progress: Progress) -> None:
     """Print the ids of cases just written; a closed stdout (``| head``) is an error.
 
     click exited 1 at once, saying nothing, the rest of the file not written.
@@ -311,55 +329,13 @@ def _refused(exc: Exception, told: str) -> CliError:
     return CliError(f"{_describe(exc)}{told}")
 
 
-def _with(exc: CliError, progress: _Progress) -> CliError:
+def _with(exc: CliError, progress: Progress) -> CliError:
     """``exc`` (of the same class, so the same exit status) telling how far enqueue got."""
     return type(exc)(f"{exc.message}; {progress}")
 
 
-class _Progress:
-    """How far ``enqueue --file`` got: what an error must tell the user."""
-
-    def __init__(self, *, from_file: bool, ids: bool) -> None:
-        self.from_file = from_file
-        self.ids = ids
-        self.written = 0
-        self.through = 0  # the last line of the last batch written
-        self.skipped = 0
-
-    def done(self, written: int, through: int) -> None:
-        self.written += written
-        self.through = through
-
-    def interrupted(self) -> str:
-        """What an interrupted run wrote, and how to finish it."""
-        if not self.from_file:
-            return f"{self.written} case(s) written" if self.written else "nothing was written"
-        if not self.through:
-            return "nothing was written"
-        told = f"{self.written} case(s) written, from lines 1 to {self.through}"
-        if self.ids:
-            return f"{told}; run it again with --skip-existing to write the rest"
-        return f"{told}; they have new ids: run only the lines after {self.through} again"
-
-    def __str__(self) -> str:
-        if not self.from_file:
-            return "nothing was written"
-        if not self.through:
-            return "nothing was written"
-        told = f"{self.written} case(s) written, from lines 1 to {self.through}"
-        if self.skipped:
-            told += f" ({self.skipped} skipped as already there)"
-        if self.ids:
-            return f"{told}; fix the file and run it again with --skip-existing"
-        return (
-            f"{told}; they have new ids, so running the whole file again would write them "
-            "twice: remove those lines first, or name cases with --id-field and use "
-            "--skip-existing"
-        )
-
-
 def _guarded(
-    batches: Iterator[list[tuple[int, Any]]], progress: _Progress
+    batches: Iterator[list[tuple[int, Any]]], progress: Progress
 ) -> Iterator[list[tuple[int, Any]]]:
     """``batches``, with how far the command got added to an error reading the file."""
     while True:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import textwrap
 from pathlib import Path
 
@@ -103,6 +105,75 @@ def test_enqueue_refuses_a_line_too_long_without_reading_it_whole(
     assert result.exit_code == 2, result.output
     assert "line 2 of stdin is longer than 1,000 characters" in one_error_line(result)
     assert not any(open_store("sqlite:///cases.db").counts().values())  # nothing written
+
+
+def test_ctrl_c_once_a_batch_is_stored_waits_for_its_ids_and_counts_it(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Ctrl-C that landed after a batch's commit (in the store's call, or while its ids
+    # printed) stopped the command there: the batch was written but counted as not, its
+    # ids not all printed, and the user, told to run the lines after the last counted
+    # batch again, wrote its cases twice.
+    import actors._cli_enqueue as enqueue
+
+    written = enqueue.enqueue_many
+    calls = []
+
+    def second_is_interrupted_once_stored(*args, **kwargs):
+        made = written(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the commit returns
+        return made
+
+    monkeypatch.setattr(enqueue, "enqueue_many", second_is_interrupted_once_stored)
+    mod = write_module(workdir, FLOWS)
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    (workdir / "cases.jsonl").write_text("".join(f'{{"order": {n}}}\n' for n in range(9)))
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--file", "cases.jsonl"]
+    result = runner.invoke(main, [*args, "--batch", "3"])
+    assert result.exit_code == 130, result.output
+    told = "they have new ids: run only the lines after 6 again"
+    assert result.stderr == f"actors: interrupted: 6 case(s) written, from lines 1 to 6; {told}\n"
+    store = open_store(url)
+    try:
+        assert sorted(result.stdout.split()) == sorted(j.id for j in store.unfinished())
+    finally:
+        store.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_a_second_ctrl_c_stops_a_batch_under_way_and_says_it_is_uncertain(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store that does not answer must not make Ctrl-C useless: the second one stops
+    # the write at once, and the batch it cut may or may not have been stored.
+    import actors._cli_enqueue as enqueue
+
+    written = enqueue.enqueue_many
+    calls = []
+
+    def second_hangs(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # waits for the batch
+            os.kill(os.getpid(), signal.SIGINT)  # does not
+        return written(*args, **kwargs)
+
+    monkeypatch.setattr(enqueue, "enqueue_many", second_hangs)
+    mod = write_module(workdir, FLOWS)
+    url = f"sqlite:///{workdir / 'cases.db'}"
+    (workdir / "cases.jsonl").write_text("".join(f'{{"order": {n}}}\n' for n in range(9)))
+    args = ["enqueue", "first", "--store", url, "--workflows", mod, "--file", "cases.jsonl"]
+    result = runner.invoke(main, [*args, "--batch", "3"])
+    assert result.exit_code == 130, result.output
+    assert result.stderr == (
+        "actors: interrupted: 3 case(s) written, from lines 1 to 3; they have new ids: run "
+        "only the lines after 3 again; a second Ctrl-C stopped the write of lines 4 to 6, "
+        "which may or may not be in the store: look before running them again\n"
+    )
+    assert len(result.stdout.split()) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.parametrize(
