@@ -293,9 +293,26 @@ def events_send(
         return result
 
     result = _run_action(admin, send)
+    if result.outcome == "delivered" and result.via == "store" and not refs and not as_json:
+        # Nothing read the workflow: a typo in EVENT faults the job when a worker takes it.
+        hints.append(_unchecked(correlation_id))
     for hint in hints:
         click.echo(printable(f"actors: {hint}"), err=True)
     _report(result, as_json, ("delivered",))
+
+
+def _unchecked(correlation_id: str) -> str:
+    """The hint for an event delivered to the store with no workflow to check it against."""
+    job_id, _, rest = correlation_id.partition("/")
+    step, _, event = rest.partition("/")
+    if event:
+        then = (
+            f"if step {step!r} has no event {event!r}, job {job_id} faults there when a "
+            "worker takes it up (jobs retry puts it back)"
+        )
+    else:
+        then = f"if step {step!r} is a Wait, it ignores the event and waits its whole time again"
+    return f"not checked against the workflow (give --workflows to check it): {then}"
 
 
 def _awaited(admin: Admin, job_id: str, *, known: bool) -> str:

@@ -2,7 +2,8 @@
 
 A typo in a correlation id, or an event for a step the job has not reached, was answered
 ``unknown`` (exit 3) and nothing more: the line after it names the ids the job's step
-waits on (with ``--workflows``), or the state the job is in.
+waits on (with ``--workflows``), or the state the job is in. An event delivered with no
+workflow to check it is followed by what a typo in it does.
 """
 
 from __future__ import annotations
@@ -69,3 +70,22 @@ def test_an_event_for_an_ended_job_is_finished_with_no_hint(url: str) -> None:
     assert code == 3
     assert out.startswith("event p2 (p2/pickup/collected): finished")
     assert err == ""
+
+
+def test_an_event_delivered_unchecked_says_so_and_what_a_typo_does(url: str) -> None:
+    # A typo in EVENT was answered "delivered" (exit 0) and nothing more; the job then
+    # faulted when a worker took it up, long after the operator had moved on.
+    code, out, err = send(url, "p1/pickup/colected")
+    assert code == 0
+    assert out.startswith("event p1 (p1/pickup/colected): delivered, via store")
+    assert err == (
+        "actors: not checked against the workflow (give --workflows to check it): if step "
+        "'pickup' has no event 'colected', job p1 faults there when a worker takes it up "
+        "(jobs retry puts it back)\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["--workflows", f"{__name__}:FLOW"], ["--json"]])
+def test_an_event_delivered_checked_or_as_json_has_no_such_hint(url: str, args) -> None:
+    code, _, err = send(url, "p1/pickup/collected", *args)
+    assert (code, err) == (0, "")
