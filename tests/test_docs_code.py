@@ -173,6 +173,13 @@ _GUIDE_FINDS = {
     "test_no_lost_update": "lost update: counted 1",
     "test_each_order_is_charged_once": "assert [1, 1] == [1]",
     "test_each_order_is_charged_once_on_sqlite": "assert [1, 1] == [1]",
+    "test_a_paid_order_ships": "o1/which/paid -> unknown",
+}
+# What the report of each failure shows besides, as the guide says: the harness's seed,
+# config and trace, which it attaches to a check inside its block.
+_GUIDE_SHOWS = {
+    "test_each_order_is_charged_once": "raised in this harness run",
+    "test_each_order_is_charged_once_on_sqlite": "raised in this harness run",
 }
 
 
@@ -218,6 +225,7 @@ def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: P
         summary = next(line for line in done.stdout.splitlines() if f"::{name} - " in line)
         detail = done.stdout.split(f"_ {name} _", 1)[1].split("\n____", 1)[0]
         assert failure in detail, (name, summary)
+        assert _GUIDE_SHOWS.get(name, failure) in detail, (name, detail[-3000:])
 
 
 def test_the_first_tutorial_shows_the_example_s_code() -> None:
