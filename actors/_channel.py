@@ -6,10 +6,6 @@ before new external jobs from the admission gate. A runner that finds nothing pa
 itself as idle, and the next job put in the channel is handed straight to it with one
 message. So under load no runner waits on a round trip through the Scheduler, and no
 job ever waits behind a slow job on a busy runner.
-
-The Scheduler makes a wide split's branches ready one message each; it gathers them and
-puts them in together (``gather``, ``flush``), so the lock the runners take their jobs
-under is held once for up to ``GATHER`` branches instead of once for each.
 """
 
 from __future__ import annotations
@@ -19,15 +15,12 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from actors._job import JobState
-from actors._watched import Watched
 
 if TYPE_CHECKING:
     from actors._admission import AdmissionGate
     from actors._job import JobRecord
 
-__all__ = ["GATHER", "WorkChannel"]
-
-GATHER = 64  # branches gathered at most before they go in (see WorkChannel.gather)
+__all__ = ["WorkChannel"]
 
 
 class WorkChannel:
@@ -52,10 +45,7 @@ class WorkChannel:
         self._idle: list[int] = []
         self.running: dict[str, tuple[int, JobRecord]] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
-        self._watch = Watched()
-        # Jobs ``gather`` made ready that no runner may take before ``flush``: only the
-        # Scheduler's thread changes the list, which no runner reads.
-        self.gathered: list[JobRecord] = []
+        self._watch = _Watched()
 
     def put(self, job: JobRecord) -> list[tuple[int, JobRecord]]:
         """Make ``job`` ready. Returns the ``(runner, job)`` pairs to tell: idle runners given work.
@@ -64,14 +54,14 @@ class WorkChannel:
         watched jobs whose turn came, which may be others than ``job`` (a solo job goes
         first; jobs held back while one ran alone go as soon as it has stored its try).
         The record is handed over: the caller writes nothing on it until it comes back,
-        in its runner's report or from ``withdraw``. Jobs gathered go in first.
+        in its runner's report or from ``withdraw``.
         """
         with self._lock:
-            started = self._put_gathered() if self.gathered else []
             job.due = None
-            if job.taken_over or job.solo:  # counts a try, or runs alone: see Watched
+            if job.taken_over or job.solo:  # counts a try, or runs alone: see _Watched
                 job.state = JobState.READY
                 self._watch.add(job)
+                started = []
                 while (pair := self._watched_for_idle()) is not None:
                     started.append(pair)
                 return started
@@ -79,57 +69,10 @@ class WorkChannel:
                 runner = self._idle.pop()
                 job.state = JobState.RUNNING  # _start, inlined
                 self.running[job.id] = (runner, job)
-                started.append((runner, job))
-                return started
+                return [(runner, job)]
             job.state = JobState.READY
             self._ready.append(job)
-            return started
-
-    def gather(self, job: JobRecord) -> list[tuple[int, JobRecord]]:
-        """Make ``job`` ready with the jobs that follow it: it goes in at the next ``flush``.
-
-        The Scheduler's way with a split's branches (one message each): it flushes before
-        it handles any other message, once its inbox is empty, and here once ``GATHER``
-        jobs wait, so the runners find up to ``GATHER`` branches in the channel for one
-        hold of its lock. ``job`` is READY from here on, and ``withdraw`` takes it back;
-        only no runner takes it before the flush. A job taken over, or solo, goes in at
-        once (``put``). Returns the pairs to tell, as ``put`` does.
-        """
-        if job.taken_over or job.solo:
-            return self.put(job)
-        job.due = None
-        job.state = JobState.READY
-        gathered = self.gathered
-        gathered.append(job)
-        return self.flush() if len(gathered) >= GATHER else []
-
-    def flush(self) -> list[tuple[int, JobRecord]]:
-        """Put the jobs gathered in, in order; the pairs to tell, as ``put`` returns."""
-        with self._lock:
-            return self._put_gathered()
-
-    def _put_gathered(self) -> list[tuple[int, JobRecord]]:
-        """Move the gathered jobs to the ready ones, idle runners given the first (lock held)."""
-        self._take_gathered()
-        return self._ready_for_idle() if self._idle else []
-
-    def _take_gathered(self) -> None:
-        """The gathered jobs join the ready ones, in order, bar any withdrawn (lock held)."""
-        gathered, self.gathered = self.gathered, []
-        self._ready.extend(job for job in gathered if job.state is JobState.READY)
-
-    def _ready_for_idle(self) -> list[tuple[int, JobRecord]]:
-        """Start ready jobs on idle runners, unless a solo job holds them back (lock held)."""
-        started: list[tuple[int, JobRecord]] = []
-        if self._watch.holding:
-            return started
-        while self._idle and self._ready:
-            held = self._ready.popleft()
-            if held.state is JobState.READY:  # a cancelled job stays behind, skipped
-                runner = self._idle.pop()
-                self._start(runner, held)
-                started.append((runner, held))
-        return started
+            return []
 
     def take(self, runner: int, finished: JobRecord | None = None) -> JobRecord | None:
         """The next job for ``runner``; ``None`` parks the runner as idle.
@@ -182,18 +125,14 @@ class WorkChannel:
         ``held`` slices a store's writer holds unstored.
         """
         return (
-            bool(self.running or self._ready or self.gathered)
-            or bool(self._watch.waiting or self._gate.used)
+            bool(self.running or self._ready or self._watch.waiting or self._gate.used)
             or sum(self.sent) - self.handled > held
         )
 
     def wants_admission(self) -> bool:
         """A runner is idle while admitted, watched or held jobs wait (a hint, no lock)."""
         return bool(self._idle) and (
-            len(self._gate) > 0
-            or bool(self._watch.waiting)
-            or bool(self._ready)
-            or bool(self.gathered)
+            len(self._gate) > 0 or bool(self._watch.waiting) or bool(self._ready)
         )
 
     def assign_admitted(self) -> list[tuple[int, JobRecord]]:
@@ -203,8 +142,6 @@ class WorkChannel:
         """
         out = []
         with self._lock:
-            if self.gathered:
-                self._take_gathered()
             while self._idle and self._watch.waiting:
                 started = self._watched_for_idle()
                 if started is None:
@@ -212,7 +149,12 @@ class WorkChannel:
                 out.append(started)
             if self._watch.holding:
                 return out
-            out += self._ready_for_idle()
+            while self._idle and self._ready:
+                held = self._ready.popleft()
+                if held.state is JobState.READY:  # a cancelled job stays behind, skipped
+                    runner = self._idle.pop()
+                    self._start(runner, held)
+                    out.append((runner, held))
             while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
@@ -310,7 +252,7 @@ class WorkChannel:
         """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
         with self._lock:
             n = 0
-            for job in (*self._ready, *self.gathered, *self._watch.waiting, *self._watch.counting):
+            for job in (*self._ready, *self._watch.waiting, *self._watch.counting):
                 if job.case_id == case_id and job.state is JobState.READY:
                     job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
                     n += 1
@@ -326,7 +268,7 @@ class WorkChannel:
     def ready(self) -> int:
         """Ready internal jobs not yet taken."""
         with self._lock:
-            waiting = (*self._ready, *self.gathered, *self._watch.waiting, *self._watch.counting)
+            waiting = (*self._ready, *self._watch.waiting, *self._watch.counting)
             return sum(1 for j in waiting if j.state is JobState.READY)
 
     def quiet(self) -> bool:
@@ -340,10 +282,7 @@ class WorkChannel:
                 not self.running
                 and not len(self._gate)
                 and self.backlog() == 0
-                and not any(
-                    j.state is JobState.READY
-                    for j in (*self._ready, *self.gathered, *self._watch.waiting)
-                )
+                and not any(j.state is JobState.READY for j in (*self._ready, *self._watch.waiting))
             )
 
     def _check_invariants(self) -> None:
@@ -358,3 +297,103 @@ class WorkChannel:
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
             solo = self._watch.solo_running
             assert solo is None or list(self.running) == [solo], "a job runs beside a solo job"
+
+
+class _Watched:
+    """Jobs taken over from a worker that stopped, which count a try before they run.
+
+    Not locked: the channel's lock guards it. A ``solo`` job (a counted try of it, from
+    the point it is at, already ended with its worker) runs alone in the worker, so that
+    if it ends this process too, the death is its own: it starts only once no job of the
+    worker runs, and nothing starts beside it. While a solo job waits or runs
+    (``holding``), the other jobs taken over run one at a time as well, and the worker's
+    own jobs wait: they count no tries, but one that ended the process would end the
+    solo job's try with it, and three such deaths would fault an innocent job. A solo
+    job's try ends at its first save, which its runner stores at once (``tried``: from
+    there it runs on unwatched), or with its slice, stored before the slice ends. The
+    others run side by side, their tries counted in batches (``_try_batch``). A job
+    whose slices the store refused runs alone the same way (``solo`` without a takeover:
+    see ``actors._unsaved_slices``), for its whole slice, which its runner stores in a
+    transaction of its own before it ends.
+    """
+
+    __slots__ = ("_solos", "counting", "counts", "holding", "solo_running", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
+        # Jobs out of line while a runner counts their tries with its own job's (batch),
+        # and the tries counted so for jobs not started yet, by id (see WorkChannel.batch_of).
+        self.counting: list[JobRecord] = []
+        self.counts: dict[str, int] = {}
+        self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
+        self.solo_running: str | None = None  # the id of the solo job running now
+        # A solo job waits or runs: jobs start one at a time, with nothing beside them.
+        # An attribute, not a property: the channel reads it on every put and take.
+        self.holding = False
+
+    def _hold(self) -> None:
+        self.holding = self._solos > 0 or self.solo_running is not None
+
+    def add(self, job: JobRecord) -> None:
+        """``job`` (taken over) is ready to run."""
+        if job.solo:
+            if not self.holding:
+                self.waiting.appendleft(job)  # it goes first, alone: the rest wait their turn
+            else:
+                self.waiting.append(job)
+            self._solos += 1
+            self.holding = True
+        else:
+            self.waiting.append(job)
+
+    def next(self, busy: bool) -> JobRecord | None:
+        """The next ready job to start, if it may start now (``_start`` it).
+
+        ``busy``: a job of the worker runs now (any job, its own cases' too).
+        """
+        if busy and self.holding:
+            return None  # one runs alone, or waits for the others to end
+        while self.waiting:
+            job = self.waiting.popleft()
+            if job.solo:
+                self._solos -= 1
+            if job.state is not JobState.READY:  # cancelled while it waited
+                self.counts.pop(job.id, None)
+                continue
+            if job.solo:
+                self.solo_running = job.id
+            self._hold()
+            return job
+        self._hold()
+        return None
+
+    def ended(self) -> None:
+        """The solo job running left its runner, or stored its try's first save."""
+        self.solo_running = None
+        self._hold()
+
+    def batch(self, most: int) -> list[JobRecord]:
+        """Up to ``most`` waiting jobs with no try counted yet, taken out of line (see batch_of)."""
+        if self.holding:
+            return []
+        out: list[JobRecord] = []
+        kept: list[JobRecord] = []  # counted ones, put back first; cancelled ones dropped
+        waiting, counts = self.waiting, self.counts
+        while waiting and len(out) < most:
+            job = waiting.popleft()
+            if job.state is not JobState.READY:
+                counts.pop(job.id, None)
+            elif job.id in counts or not job.taken_over:
+                kept.append(job)
+            else:
+                out.append(job)
+        waiting.extendleft(reversed(kept))
+        self.counting.extend(out)
+        return out
+
+    def back(self, batch: list[JobRecord], tries: dict[str, int]) -> None:
+        """``batch`` is back in line, first; the tries counted for it noted by job id."""
+        gone = {job.id for job in batch}
+        self.counting = [job for job in self.counting if job.id not in gone]
+        self.waiting.extendleft(reversed(batch))
+        self.counts.update((job.id, tries[job.id]) for job in batch if job.id in tries)

@@ -120,23 +120,11 @@ class Crew:
         self._out.add(job.id)
         # The runners to tell, each with the job the channel started on it: for a job
         # taken over, that may be another watched job whose turn came first.
-        self._tell(self._channel.put(job))
-
-    def gather(self, job: JobRecord) -> None:
-        """``job`` (a split's branch) is ready: into the channel with the next ones (``flush``)."""
-        self._out.add(job.id)
-        self._tell(self._channel.gather(job))
-
-    def flush(self) -> None:
-        """The gathered branches go in the channel now (see ``WorkChannel.gather``)."""
-        self._tell(self._channel.flush())
-
-    def _tell(self, started: list[tuple[int, JobRecord]]) -> None:
-        for runner, job in started:
+        for runner, started in self._channel.put(job):
             if self._held is not None:
-                self._held.append((runner, job))
+                self._held.append((runner, started))
             else:
-                self._hand(runner, job)
+                self._hand(runner, started)
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:

@@ -21,7 +21,6 @@ from actors import messages as m
 from actors._admit import Admissions
 from actors._cancel_desk import CancelDesk
 from actors._case_book import CaseBook
-from actors._case_effects import Ready
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
 from actors._effects import Effects
@@ -29,7 +28,7 @@ from actors._engine import delivering, job_log, logger
 from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
-from actors._outcomes import CancelOutcome, Stats
+from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._poll_round import PollRound
 from actors._polling import Poller
 from actors._recovery import Recovery
@@ -37,11 +36,10 @@ from actors._requests import act_for_mediator
 from actors._runner import Runner
 from actors._runner_failures import RunnerFailures
 from actors._runtime import own_inbox
-from actors._scheduler_events import SchedulerEvents
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
-from actors._timekeeper import Timekeeper
+from actors._timekeeper import POLL, Timekeeper
 from actors._unsaved_slices import NOT_STORED
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ __all__ = ["GetRunners", "Scheduler"]
 _START_FAILED_WAIT = 10.0  # seconds for the runners started before a failed start to stop
 
 
-class Scheduler(SchedulerEvents, pykka.Actor):
+class Scheduler(pykka.Actor):
     """Admits jobs, hands them to idle runners and keeps every case's bookkeeping.
 
     Mixed with a runtime's actor class (threads, or the deterministic harness).
@@ -217,8 +215,6 @@ class Scheduler(SchedulerEvents, pykka.Actor):
     def on_receive(self, message: Any) -> Any:
         """Route a message to its handler; answer drain requests once all is quiet."""
         kind = type(message)
-        if self._channel.gathered and kind is not m.SpawnBranch:
-            self._crew.flush()  # a split's branches go in before anything else is handled
         name = HANDLER_NAMES.get(kind)
         if name is None:
             return super().on_receive(message)
@@ -231,7 +227,6 @@ class Scheduler(SchedulerEvents, pykka.Actor):
                     message.job.id,
                     extra=job_log(message.job),
                 )
-                self._gathered_in()
                 self._check_drain()
                 return None
             # The record a report carries is the Scheduler's again.
@@ -248,17 +243,11 @@ class Scheduler(SchedulerEvents, pykka.Actor):
                 if self._unsaved and kind not in NOT_STORED:  # a slice of it was stored
                     self._fx.unsaved.went_on(job.id)
         answer = getattr(self, name)(message)
-        self._gathered_in()
         if self._tally.draining:
             self._check_drain()
         return answer
 
     # -- dispatch ------------------------------------------------------------------------------
-
-    def _gathered_in(self) -> None:
-        """The branches gathered go in the work channel once no spawn waits behind them."""
-        if self._channel.gathered and self.actor_inbox.empty():
-            self._crew.flush()
 
     def _make_ready(self, job: JobRecord) -> None:
         self._crew.ready(job)
@@ -290,11 +279,7 @@ class Scheduler(SchedulerEvents, pykka.Actor):
     # -- messages from runners -----------------------------------------------------------------
 
     def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        effects = self._book.spawn(msg.parent, msg.job)
-        if len(effects) == 1 and type(effects[0]) is Ready:  # the branch runs: gathered
-            self._crew.gather(msg.job)
-        else:
-            self._fx.apply(effects)
+        self._fx.apply(self._book.spawn(msg.parent, msg.job))
 
     def _on_ended(self, msg: m.JobEnded) -> None:
         self._fx.apply(self._book.ended(msg.job, msg.open))
@@ -342,6 +327,59 @@ class Scheduler(SchedulerEvents, pykka.Actor):
 
     def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
         self._fx.slice_unsaved(msg.runner, msg.job, msg.error)
+
+    # -- timers, polls and events --------------------------------------------------------------
+
+    def _on_timer_due(self, _: m.TimerDue) -> None:
+        now = self._e.clock.now()
+        self._time.poll_within(now, self._e.poll_interval)  # after the clock stepped back
+        for job_id in self._time.ring(now):
+            if job_id == POLL:
+                self._polls.poll(now)
+                continue
+            job = self._jobs.get(job_id)
+            if job is None or job.state is not JobState.WAITING:
+                continue
+            self._correlations.withdraw(job_id, EventOutcome.LATE)
+            job.event = ("timer", "", None)
+            job.state, job.due = JobState.READY, None
+            with contextlib.suppress(StoreError):  # not stored: taken back as saved (defer)
+                if self._fx.save(job):
+                    self._crew.ready(job)
+        self._fx.rearm()
+
+    def _on_wake(self, _: m.Wake) -> None:
+        # A backlogged worker knows cases are waiting: it claims as a quarter of its
+        # places free (Poller.case_ended) or at its next poll, a tenth of the interval
+        # on. Claiming at every wake-up instead took a place or two at a time: on
+        # SQLite, whose watcher wakes at every commit of the worker's own writer while
+        # a case is free, that was a claim transaction every 10 ms.
+        if self._poller.backlogged:
+            return
+        if self._time.wake(self._e.clock.now(), stopping=self._e.stopping):
+            self._fx.rearm()
+
+    def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
+        """A runner handed a job back unrun: renew the leases now, then run it on."""
+        self._book.hold(msg.job)
+        self._poller.hand_back(msg.job)
+        self._time.poll_at(self._e.clock.now())
+        self._fx.rearm()
+
+    def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
+        # A payload no store can keep (a lone surrogate in a str) is refused here, before
+        # the job is touched: refused at its save, it left the job withdrawn from its
+        # correlations and never saved, so no later event could reach it.
+        self._e.store.codec.encode(msg.payload, f"event payload for {msg.correlation_id!r}")
+        return self._events.deliver(
+            msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
+        )
+
+    def _on_send_failed(self, msg: m.JobSendFailed) -> None:
+        try:
+            self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
+        except StoreError as exc:  # its job is taken back as saved, then told (PollRound.poll)
+            self._fx.owe_reply(msg.correlation_id, msg.error, exc)
 
     # -- cancellation and operators' requests ----------------------------------------------------
 

@@ -189,7 +189,7 @@ class Probe:
     def _all_held(self, view: SchedulerView) -> bool:
         """Whether every unfinished job in the store is held by this engine."""
         held = set(view.jobs) | set(self.channel.running)
-        held.update(j.id for j in (*self.channel._ready, *self.channel.gathered))
+        held.update(j.id for j in self.channel._ready)
         held.update(j.id for j in self.gate._queue)
         return all(job_id in held for job_id in self.live())
 
@@ -200,9 +200,8 @@ class Probe:
         return self.channel.running
 
     def ready(self) -> list[JobRecord]:
-        """Internal jobs ready and not yet taken (gathered ones too: see ``WorkChannel.gather``)."""
-        ready = (*self.channel._ready, *self.channel.gathered)
-        return [j for j in ready if j.state is JobState.READY]
+        """Internal jobs ready and not yet taken."""
+        return [j for j in self.channel._ready if j.state is JobState.READY]
 
     def idle(self) -> list[int]:
         """Runners parked as idle."""
