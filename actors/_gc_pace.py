@@ -13,12 +13,13 @@ of the run-to-run spread (see ``benchmarks/README.md``).
 So while at least one Mediator runs in the process, the first threshold is raised to
 ``THRESHOLD`` if it is lower, and the third to ``OLDEST`` with it. A full collection walks
 every object alive, and a wide split holds all its branches alive until its join: on
-SQLite one case of 100,000 branches ran two of them, 0.4 s each with every other
-thread stopped (0.9 s of its 1.7 s in the collector), where a split of 10,000 ran none.
-With full collections ten times rarer, none runs in that case (see ``benchmarks/README.md``,
-"One split into N branches"). The last Mediator to stop puts back the thresholds it found,
-unless something else changed them meanwhile. Cycles made by other code are still
-collected, a little later. ``Mediator(tune_gc=False)`` leaves the collector alone.
+SQLite one case of 100,000 branches ran two of them (the longer 0.4 s, every other thread
+stopped) and spent 1.7 to 1.9 s in the collector, where a split of 10,000 ran none. With
+full collections ten times rarer, none runs in that case, which spends 0.94 to 0.98 s in
+the collector (see ``benchmarks/README.md``, "One split into N branches"). The last
+Mediator to stop puts back the thresholds it found, unless something else changed them
+meanwhile. Cycles made by other code are still collected, a little later.
+``Mediator(tune_gc=False)`` leaves the collector alone.
 """
 
 from __future__ import annotations
