@@ -2,9 +2,9 @@
 
 The first threshold (and the third, the oldest generation's) is raised while at least
 one Mediator runs and put back by the last to stop, unless the program changed it
-meanwhile. The premise, that the engine's hot
-path makes no reference cycles (so the collector's walks free nothing of it), is
-checked too: a change that makes one per step would make a collector run later matter.
+meanwhile. The premise, that the engine's hot path makes no reference cycles (so the
+collector's walks free nothing of it), is checked too: a change that makes one per step
+would make a collector run later matter.
 """
 
 from __future__ import annotations
