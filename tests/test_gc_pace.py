@@ -1,9 +1,10 @@
 """The collector's pace while Mediators run (``actors._gc_pace``, ``Mediator(tune_gc=)``).
 
-The first threshold is raised while at least one Mediator runs and put back by the last
-to stop, unless the program changed it meanwhile. The premise, that the engine's hot
-path makes no reference cycles (so the collector's walks free nothing of it), is
-checked too: a change that makes one per step would make a collector run later matter.
+The first threshold (and the third, the oldest generation's) is raised while at least
+one Mediator runs and put back by the last to stop, unless the program changed it
+meanwhile. The premise, that the engine's hot path makes no reference cycles (so the
+collector's walks free nothing of it), is checked too: a change that makes one per step
+would make a collector run later matter.
 """
 
 from __future__ import annotations
@@ -39,13 +40,22 @@ def one_step() -> Workflow:
 def test_a_running_mediator_raises_the_first_threshold_and_its_stop_puts_it_back():
     mediator = Mediator([one_step()])
     try:
-        assert gc.get_threshold() == (pace.THRESHOLD, 10, 10)
+        assert gc.get_threshold() == (pace.THRESHOLD, 10, 100)
         assert mediator.schedule("one", {}).result(timeout=10).state is JobState.DONE
     finally:
         mediator.shutdown()
     assert gc.get_threshold() == DEFAULT
     mediator.shutdown()  # again: nothing is released twice
     assert pace.holders() == 0
+
+
+@pytest.mark.parametrize(("found", "raised"), [((700, 5, 20), 100), ((700, 5, 500), 500)])
+def test_full_collections_are_rarer_and_a_rarer_setting_is_kept(found, raised):
+    """A full collection walks every object alive: a wide split's branches, again and again."""
+    gc.set_threshold(*found)
+    with Mediator([one_step()]):
+        assert gc.get_threshold() == (pace.THRESHOLD, 5, raised)
+    assert gc.get_threshold() == found
 
 
 def test_the_last_of_two_mediators_to_stop_puts_it_back():
