@@ -1,12 +1,15 @@
 """Crash tests with real processes: workers are SIGKILLed and restarted while they work.
 
-Three worker processes share one store; 300 W workflows are enqueued; 13 times a random
-worker is killed with SIGKILL about every half second and restarted. Afterwards every
-workflow is DONE, every join fired once, every step's effect is counted once through its
-idempotency key, and each branch resumed from its last saved step: no step whose save
-was stored ran again. With ``commit="step"`` that means no step before the one in flight;
-with ``commit="group"`` the steps of the slices not yet stored may run again, but none
-that a stored save shows done. Both modes run on both databases.
+Three worker processes share one store; 300 W workflows are enqueued while the chaos
+runs, and 13 times a random worker is killed with SIGKILL and restarted. The kills are
+spread over the whole run from the first case on: kill k comes once k/14 of the work is
+done (jobs finished, read from the store from outside), so they land while workers hold
+unfinished cases with steps in flight, and the test counts and asserts that most do.
+Afterwards every workflow is DONE, every join fired once, every step's effect is counted
+once through its idempotency key, and each branch resumed from its last saved step: no
+step whose save was stored ran again. With ``commit="step"`` that means no step before
+the one in flight; with ``commit="group"`` the steps of the slices not yet stored may run
+again, but none that a stored save shows done. Both modes run on both databases.
 
 A kill waits while a job has a try alone open (``JobInfo.tries`` of 2 or more: taken over
 after a death, counted, and not yet through its first save). Three kills landing in one
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,9 +40,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import crashflow  # noqa: E402
+from kill_schedule import Enqueuer, Hit, hit_by_kill, wait_for_work  # noqa: E402
 from rerun_check import in_flight_at_claim, stored_step_reruns  # noqa: E402
 
-from actors import JobState, enqueue  # noqa: E402
+from actors import JobState  # noqa: E402
 from actors.admin import Admin  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
@@ -141,8 +146,17 @@ def writer_processes(db_path: str) -> list[int]:
     return pids
 
 
-def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = "") -> int:
-    """Run the chaos; return how many writer processes were seen at work during it."""
+def run_crash_test(
+    store_url: str,
+    effects_url: str,
+    commit: str,
+    record: Callable[[str, object], None],
+    writer: str = "",
+) -> int:
+    """Run the chaos; return how many writer processes were seen at work during it.
+
+    ``record`` (pytest's ``record_property``) is given how many kills hit steps in flight.
+    """
     crashflow.setup(effects_url)
     env = {**os.environ, "ACTORS_STORE": store_url, "ACTORS_EFFECTS": effects_url}
     env["ACTORS_COMMIT"] = commit
@@ -152,23 +166,40 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
     workers = [start_worker(env) for _ in range(WORKERS)]
     kills = 0
     seen: set[int] = set()
+    hits: list[Hit] = []
+    ids = [f"case-{n:03}" for n in range(WORKFLOWS)]
+    enqueuer = Enqueuer(store_url, crashflow.FLOW, ids)
     admin = Admin(store_url)
+    effects = crashflow.connect(effects_url)
+    mark = "%s" if effects_url.startswith("postgresql://") else "?"
+    order = path_order()
+    total = WORKFLOWS * (1 + crashflow.BRANCHES)  # jobs: each case's root and branches
     try:
-        ids = [
-            enqueue(store_url, crashflow.FLOW, {"case": n}, job_id=f"case-{n:03}")
-            for n in range(WORKFLOWS)
-        ]
+        enqueuer.start()
         while kills < KILLS:
-            time.sleep(rng.uniform(0.3, 0.7))  # the chaos schedule, not a wait for work
+            # Kill k once k/(KILLS + 1) of the jobs are done (the first once a step has run).
+            wait_for_work(
+                store_url,
+                kills * total // (KILLS + 1),
+                lambda: effects.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None,
+            )
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
             victim = rng.randrange(WORKERS)
+            pid = workers[victim].pid
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(TIMEOUT)
             kills += 1
+            # Read before its lease (2 s) can run out: nobody has taken its cases yet.
+            runs = effects.execute(
+                f"SELECT job, step FROM runs WHERE pid = {mark} ORDER BY at", (pid,)
+            ).fetchall()
+            hits.append(hit_by_kill(admin, pid, runs, order))
             workers[victim] = start_worker(env)
+        enqueuer.finish()
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
+        effects.close()
         admin.close()
         for proc in workers:
             proc.send_signal(signal.SIGTERM)
@@ -177,6 +208,12 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
                 proc.wait(TIMEOUT)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    # Most kills land on a worker busy with unfinished cases, inside steps of them.
+    busy = sum(1 for hit in hits if hit.in_flight)
+    record("kills_with_steps_in_flight", busy)
+    record("kills", kills)
+    sys.stdout.write(f"kills on a worker with steps in flight: {busy} of {kills}; {hits}\n")
+    assert busy > kills // 2, hits
     # Every workflow DONE, and its join's effect is in the saved data exactly once.
     for job in jobs.values():
         assert job.state is JobState.DONE, (job.id, job.error)
@@ -207,7 +244,6 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
     for run in runs:
         if tuple(run) not in in_flight:
             resumed[run[0]].append(run[1])
-    order = path_order()
     repeats = 0
     for job_id, steps in resumed.items():
         ranks = [order[s] for s in steps]
@@ -224,9 +260,13 @@ def run_crash_test(store_url: str, effects_url: str, commit: str, writer: str = 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("commit", "writer"), [("step", ""), ("group", ""), ("group", "process")])
-def test_sqlite_workers_survive_sigkill(tmp_path: Path, commit: str, writer: str) -> None:
+def test_sqlite_workers_survive_sigkill(
+    tmp_path: Path, commit: str, writer: str, record_property: Callable[[str, object], None]
+) -> None:
     db = tmp_path / "jobs.db"
-    seen = run_crash_test(f"sqlite:///{db}", str(tmp_path / "effects.db"), commit, writer)
+    seen = run_crash_test(
+        f"sqlite:///{db}", str(tmp_path / "effects.db"), commit, record_property, writer
+    )
     assert (seen > 0) == (writer == "process")
     # A killed worker's writer process saw its pipe close and ended with it; the stopped
     # workers' ended as they closed their stores.
@@ -246,7 +286,9 @@ def test_sqlite_workers_survive_sigkill(tmp_path: Path, commit: str, writer: str
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("commit", ["step", "group"])
-def test_postgres_workers_survive_sigkill(pg_server, commit: str) -> None:
+def test_postgres_workers_survive_sigkill(
+    pg_server, commit: str, record_property: Callable[[str, object], None]
+) -> None:
     import psycopg
 
     names = (f"actors_crash_{commit}", f"actors_crash_effects_{commit}")
@@ -254,4 +296,6 @@ def test_postgres_workers_survive_sigkill(pg_server, commit: str) -> None:
         for name in names:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
-    run_crash_test(pg_server.get_uri(names[0]), pg_server.get_uri(names[1]), commit)
+    run_crash_test(
+        pg_server.get_uri(names[0]), pg_server.get_uri(names[1]), commit, record_property
+    )

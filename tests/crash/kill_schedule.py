@@ -1,0 +1,103 @@
+"""When the crash tests kill a worker, and what each kill hit, read from the stores outside.
+
+The kills follow the work, not the clock: kill ``k`` of ``kills`` comes once ``k/(kills + 1)``
+of the jobs (cases and branches) have finished, so they are spread over the whole run
+from the first case on, however fast or loaded the machine is. Cases are enqueued from a
+thread meanwhile (``Enqueuer``), so the first kills land while cases still arrive.
+
+What a kill hit is read once the worker is dead and before its lease can run out (no
+other worker has taken its cases yet): the unfinished jobs stamped with its name, and
+which of them had a step in flight, one it had begun (the effects database records every
+run with the worker's pid) that no stored save shows done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from bounds import TIMEOUT
+
+from actors import JobState, Workflow, enqueue
+from actors.admin import Admin
+from actors.stores import open_store
+
+__all__ = ["Enqueuer", "Hit", "hit_by_kill", "wait_for_work"]
+
+UNFINISHED = (JobState.READY, JobState.RUNNING, JobState.WAITING)
+
+
+class Enqueuer(threading.Thread):
+    """Enqueues one case after another into ``url`` while the chaos runs."""
+
+    def __init__(self, url: str, flow: Workflow, ids: list[str]) -> None:
+        super().__init__(name="enqueuer", daemon=True)
+        self._url, self._flow, self._ids = url, flow, ids
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        store = open_store(self._url)
+        try:
+            for n, case_id in enumerate(self._ids):
+                enqueue(store, self._flow, {"case": n}, job_id=case_id)
+        except BaseException as exc:  # handed to the test, which fails on it
+            self.error = exc
+        finally:
+            store.close()
+
+    def finish(self) -> None:
+        """Wait for every case to be enqueued; fail the test if one could not be."""
+        self.join(TIMEOUT)
+        assert not self.is_alive(), f"enqueueing took longer than {TIMEOUT} s"
+        if self.error is not None:
+            raise self.error
+
+
+def wait_for_work(url: str, done_jobs: int, first_run: Any) -> None:
+    """Wait until ``done_jobs`` jobs are DONE, and ``first_run()`` says a step has run."""
+    store = open_store(url)
+    deadline = time.monotonic() + 2 * TIMEOUT
+    try:
+        while store.counts()[JobState.DONE] < done_jobs or not first_run():
+            if time.monotonic() > deadline:
+                pytest.fail(f"fewer than {done_jobs} jobs done after {2 * TIMEOUT} s")
+            time.sleep(0.02)  # polling a database from outside; nothing to wait on
+    finally:
+        store.close()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What one kill hit: unfinished cases and jobs the worker held, steps in flight."""
+
+    cases: int
+    jobs: int
+    in_flight: int
+
+
+def hit_by_kill(
+    admin: Admin, pid: int, runs: list[tuple[str, str]], order: Mapping[str, float]
+) -> Hit:
+    """What the dead worker ``pid`` held: read after it died, before its lease ran out.
+
+    ``runs``: its (job, step) runs in the order they began. A job's step was in flight
+    when the worker's last run of the job is of a step its stored save does not show
+    done: at or past the job's saved step.
+    """
+    mine = f":{pid}:"  # a worker's name is host:pid:random (see _engine._default_owner)
+    held = [
+        job
+        for job in admin.jobs(state=UNFINISHED, limit=100_000).items
+        if job.owner is not None and mine in job.owner
+    ]
+    last = dict(runs)  # each job's last run wins
+    in_flight = sum(
+        1
+        for job in held
+        if job.id in last and job.step is not None and order[last[job.id]] >= order[job.step]
+    )
+    return Hit(len({job.case_id for job in held}), len(held), in_flight)
