@@ -23,10 +23,10 @@ import pytest
 from bounds import TIMEOUT
 
 from actors import JobState, Workflow, enqueue
-from actors.admin import Admin
+from actors.admin import Admin, JobInfo
 from actors.stores import open_store
 
-__all__ = ["Enqueuer", "Hit", "hit_by_kill", "wait_for_work"]
+__all__ = ["Enqueuer", "Hit", "hits", "wait_for_work"]
 
 UNFINISHED = (JobState.READY, JobState.RUNNING, JobState.WAITING)
 
@@ -79,25 +79,31 @@ class Hit:
     in_flight: int
 
 
-def hit_by_kill(
-    admin: Admin, pid: int, runs: list[tuple[str, str]], order: Mapping[str, float]
-) -> Hit:
-    """What the dead worker ``pid`` held: read after it died, before its lease ran out.
+def hits(
+    admin: Admin, runs: list[tuple[str, str, int]], order: Mapping[str, float]
+) -> dict[int, Hit]:
+    """What each worker holds now, by pid: read from the store and ``runs``.
 
-    ``runs``: its (job, step) runs in the order they began. A job's step was in flight
-    when the worker's last run of the job is of a step its stored save does not show
-    done: at or past the job's saved step.
+    ``runs``: every (job, step, pid) run in the order they began. A job's step is in
+    flight when its worker's last run of the job is of a step its stored save does not
+    show done (at or past the job's saved step). Read after a worker died and before its
+    lease ran out, this is what the kill hit (no other worker has taken its cases yet).
     """
-    mine = f":{pid}:"  # a worker's name is host:pid:random (see _engine._default_owner)
-    held = [
-        job
-        for job in admin.jobs(state=UNFINISHED, limit=100_000).items
-        if job.owner is not None and mine in job.owner
-    ]
-    last = dict(runs)  # each job's last run wins
-    in_flight = sum(
-        1
-        for job in held
-        if job.id in last and job.step is not None and order[last[job.id]] >= order[job.step]
-    )
-    return Hit(len({job.case_id for job in held}), len(held), in_flight)
+    last: dict[tuple[int, str], str] = {(pid, job): step for job, step, pid in runs}
+    out: dict[int, Hit] = {}
+    held: dict[int, list[JobInfo]] = {}
+    for job in admin.jobs(state=UNFINISHED, limit=100_000).items:
+        # A worker's name is host:pid:random (see _engine._default_owner).
+        parts = (job.owner or "").split(":")
+        if len(parts) >= 3 and parts[-2].isdigit():
+            held.setdefault(int(parts[-2]), []).append(job)
+    for pid, jobs in held.items():
+        in_flight = sum(
+            1
+            for job in jobs
+            if (pid, job.id) in last
+            and job.step is not None
+            and order[last[pid, job.id]] >= order[job.step]
+        )
+        out[pid] = Hit(len({job.case_id for job in jobs}), len(jobs), in_flight)
+    return out

@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import crashflow  # noqa: E402
-from kill_schedule import Enqueuer, Hit, hit_by_kill, wait_for_work  # noqa: E402
+from kill_schedule import Enqueuer, Hit, hits, wait_for_work  # noqa: E402
 from rerun_check import in_flight_at_claim, stored_step_reruns  # noqa: E402
 
 from actors import JobState  # noqa: E402
@@ -166,12 +166,11 @@ def run_crash_test(
     workers = [start_worker(env) for _ in range(WORKERS)]
     kills = 0
     seen: set[int] = set()
-    hits: list[Hit] = []
+    hit: list[Hit] = []
     ids = [f"case-{n:03}" for n in range(WORKFLOWS)]
     enqueuer = Enqueuer(store_url, crashflow.FLOW, ids)
     admin = Admin(store_url)
-    effects = crashflow.connect(effects_url)
-    mark = "%s" if effects_url.startswith("postgresql://") else "?"
+    runs_db = crashflow.connect(effects_url)
     order = path_order()
     total = WORKFLOWS * (1 + crashflow.BRANCHES)  # jobs: each case's root and branches
     try:
@@ -181,25 +180,27 @@ def run_crash_test(
             wait_for_work(
                 store_url,
                 kills * total // (KILLS + 1),
-                lambda: effects.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None,
+                lambda: runs_db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None,
             )
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
-            victim = rng.randrange(WORKERS)
-            pid = workers[victim].pid
+            # The victim: a worker with steps in flight now, if one has (most have).
+            runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
+            held = hits(admin, runs, order)
+            pids = [proc.pid for proc in workers]
+            busy_now = [i for i, pid in enumerate(pids) if pid in held and held[pid].in_flight]
+            victim = rng.choice(busy_now or list(range(WORKERS)))
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(TIMEOUT)
             kills += 1
-            # Read before its lease (2 s) can run out: nobody has taken its cases yet.
-            runs = effects.execute(
-                f"SELECT job, step FROM runs WHERE pid = {mark} ORDER BY at", (pid,)
-            ).fetchall()
-            hits.append(hit_by_kill(admin, pid, runs, order))
+            # What it hit, read before its lease (2 s) can run out: nobody has its cases yet.
+            runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
+            hit.append(hits(admin, runs, order).get(pids[victim], Hit(0, 0, 0)))
             workers[victim] = start_worker(env)
         enqueuer.finish()
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
-        effects.close()
+        runs_db.close()
         admin.close()
         for proc in workers:
             proc.send_signal(signal.SIGTERM)
@@ -209,11 +210,11 @@ def run_crash_test(
             except subprocess.TimeoutExpired:
                 proc.kill()
     # Most kills land on a worker busy with unfinished cases, inside steps of them.
-    busy = sum(1 for hit in hits if hit.in_flight)
+    busy = sum(1 for one in hit if one.in_flight)
     record("kills_with_steps_in_flight", busy)
     record("kills", kills)
-    sys.stdout.write(f"kills on a worker with steps in flight: {busy} of {kills}; {hits}\n")
-    assert busy > kills // 2, hits
+    sys.stdout.write(f"kills on a worker with steps in flight: {busy} of {kills}; {hit}\n")
+    assert busy > kills // 2, hit
     # Every workflow DONE, and its join's effect is in the saved data exactly once.
     for job in jobs.values():
         assert job.state is JobState.DONE, (job.id, job.error)
