@@ -3,7 +3,8 @@
 A plain object owned by the Scheduler (no actor, clock or store): the cases another
 worker took over from this one, remembered for a while so late reports about their jobs
 are ignored, and the jobs runners handed back unrun because the leases could not be
-vouched for, made ready again after the next renewal unless their case was lost.
+vouched for, made ready again after the next renewal unless their case was lost (a
+suspect among them runs alone: ``run_alone``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import math
 from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 
+from actors._errors import StoreError
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from actors._clock import Clock
     from actors._job import JobRecord
+    from actors.stores import Store
 
-__all__ = ["LeaseGuard", "Leases", "lost_summary"]
+__all__ = ["LeaseGuard", "Leases", "lost_summary", "run_alone"]
 
 LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 SHOWN_CASES = 5  # case ids a summary of lost cases names
@@ -96,6 +100,28 @@ class Leases:
         ``waiting``: runners handed jobs back, whose cases are looked up before they run.
         """
         return waiting or renewed_at >= deadline
+
+
+def run_alone(store: Store, jobs: Sequence[JobRecord]) -> None:
+    """Mark ``solo`` the ``jobs`` handed back whose try as a suspect is still open.
+
+    A job taken over counts its try before it runs, and a suspect's (its try from that
+    saved point is not the first) runs alone until its first save. One handed back
+    after its count, before that save, has the try still open when it runs on: the run
+    is that try, not counted again, and must be alone too, or a death beside other jobs
+    would count as one alone. The store tells (its count of tries from the saved point,
+    2 or more); if it cannot be read, each job runs alone (slower, never wrong).
+    """
+    if not jobs:
+        return
+    try:
+        stored = store.stored_jobs([job.id for job in jobs])
+        open_tries = {job_id: saved.tries for job_id, saved in stored.items()}
+    except StoreError:
+        open_tries = {job.id: 2 for job in jobs}
+    for job in jobs:
+        if not job.taken_over and open_tries.get(job.id, 0) >= 2:
+            job.solo = True
 
 
 class LeaseGuard:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, SchemaTooNewError, StoreError
-from actors._leases import lost_summary
+from actors._leases import lost_summary, run_alone
 from actors._requests import serve_requests
 
 if TYPE_CHECKING:
@@ -169,8 +169,10 @@ class PollRound:
                 for case, holder in lost
             )
             logger.warning(lost_summary(lost, jobs), extra=job_log(None))
-        for job in poller.vouch(now):  # handed back, and its case is still this worker's
-            if self._jobs.get(job.id) is job:
-                self._crew.ready(job)
+        # Handed back, and its case is still this worker's: a suspect's open try runs alone.
+        handed = [job for job in poller.vouch(now) if self._jobs.get(job.id) is job]
+        run_alone(e.store, handed)
+        for job in handed:
+            self._crew.ready(job)
         self._recovery.unserved.check(e.store, now)
         serve_requests(self._scheduler, e.store, e.owner, now)

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, Sequential, Workflow, enqueue
+from actors import JobState, Mediator, Sequential, StepContext, Workflow, enqueue
+from actors._job import JobRecord
 from actors._runner_failures import LIMIT
 from actors.stores import open_store
+from actors.testing import VirtualClock
 
 
 def _flows(gate: threading.Event) -> list[Workflow]:
@@ -156,3 +158,49 @@ def test_a_job_whose_tries_alone_all_ended_with_their_workers_faults(tmp_path: P
         store.close()
     assert "the last 4 workers to run it from step 'x' (attempt 1) stopped before" in error
     assert "the last 3 while it ran alone" in error
+
+
+def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) -> None:
+    # A suspect (a try of it already ended with its worker) counts its try, and then its
+    # worker cannot vouch for its lease (frozen past it): the runner hands it back unrun.
+    # When it runs on after the renewal, its try is still open (nothing saved since the
+    # count), so it must run alone: it ran beside the worker's other jobs, where a death
+    # would have been counted as one alone.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    seen: list[tuple[str | None, bool]] = []
+    clock = VirtualClock(start=time.time())
+    store = open_store(url)
+    real_count = store.count_try
+    counted: list[int] = []
+
+    def count_try(job: JobRecord) -> int:
+        counted.append(real_count(job))
+        clock.advance(50 * 30.0)  # frozen past the lease, just after the count
+        return counted[-1]
+
+    store.count_try = count_try  # type: ignore[method-assign]
+
+    def step(data: dict, ctx: StepContext) -> None:
+        watch = mediator._engine.channel._watch
+        seen.append((watch.solo_running, watch.holding))
+
+    flow = Workflow("one", [Sequential("x", step)], start="x")
+    enqueue(url, flow, {}, job_id="case")
+    _stopped_twice(url, "case")
+    reader = open_store(url)
+    try:
+        with Mediator(
+            [flow],
+            runners=2,
+            store=store,
+            owner="alive",
+            clock=clock,
+            lease_seconds=30.0,
+            poll_interval=10.0,
+        ) as mediator:
+            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
+        assert reader.get("case").state is JobState.DONE
+    finally:
+        reader.close()
+    assert counted == [2]  # counted once: the run after the renewal is that try
+    assert seen == [("case", True)]  # it ran as the solo job, nothing beside it
