@@ -396,4 +396,5 @@ class _Watched:
         gone = {job.id for job in batch}
         self.counting = [job for job in self.counting if job.id not in gone]
         self.waiting.extendleft(reversed(batch))
-        self.counts.update((job.id, tries[job.id]) for job in batch if job.id in tries)
+        ready = [j for j in batch if j.id in tries and j.state is JobState.READY]  # not withdrawn
+        self.counts.update((j.id, tries[j.id]) for j in ready)

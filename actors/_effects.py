@@ -254,7 +254,7 @@ class Effects(StoreDebts):
 
     def adopt_released(self) -> None:
         """Resume the cases claimed back whose stale copies have left the runners."""
-        jobs = self._stale.released(self._store.load)
+        jobs = self._stale.released(self._store.load, self._c.store.stored_jobs)
         if jobs:
             self.adopt(self.fresh(jobs))
 

@@ -11,6 +11,14 @@ lost (the stale copy's reports are ignored and its runner starts no further step
 until no runner holds a stale copy; they are then read again from the store (the stale
 copy may have saved its step) and resumed.
 
+A runner about to count its own job's try counts those of jobs waiting in the work
+channel with it (``_try_batch``), and such a batch may hold jobs of the case: a stale
+copy whose try lands in the store after the claim read it, so the claim's records say
+"first try" where the store says the second. Any runner busy when the case was lost may
+be counting one, so the case waits for all of them (it is rare, and a slice is short);
+its records then take their tries from the store as the claim does: a job taken over
+with a try counted from its saved point already runs alone (``JobRecord.solo``).
+
 A plain object owned by the Scheduler's ``Effects``; no actor, thread or store of its own.
 """
 
@@ -22,9 +30,10 @@ from actors._errors import StoreError
 from actors._job import FINAL_STATES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from actors._job import JobRecord
+    from actors.stores._admin_types import StoredJob
 
 __all__ = ["StaleCopies"]
 
@@ -38,13 +47,17 @@ class StaleCopies:
 
     def __init__(self, running: dict[str, tuple[int, JobRecord]]) -> None:
         self._running = running
-        self._stale: dict[str, set[str]] = {}  # case id -> ids of its jobs in runners at the drop
+        self._stale: dict[str, set[str]] = {}  # case id -> ids of the jobs in runners at the drop
         self._held: dict[str, list[JobRecord]] = {}  # case id -> records claimed back, waiting
 
     def dropped(self, case_id: str) -> None:
-        """Case ``case_id`` was lost: note its jobs a runner is still inside."""
+        """Case ``case_id`` was lost: note the jobs runners are inside now.
+
+        Its own (stale copies), and every other: the runner of any of them may be
+        counting tries of the case's jobs with its own job's (see the module docstring).
+        """
         self._held.pop(case_id, None)  # claimed back and lost again before they could run
-        ids = {job_id for job_id, (_, job) in list(self._running.items()) if job.case_id == case_id}
+        ids = set(self._running.copy())  # runners change it: copied in one go
         if ids:
             self._stale[case_id] = ids
         else:
@@ -66,21 +79,37 @@ class StaleCopies:
         """Whether claimed records of case ``case_id`` wait for a stale copy to leave."""
         return case_id in self._held
 
-    def released(self, load: Callable[[str], JobRecord | None]) -> list[JobRecord]:
+    def released(
+        self,
+        load: Callable[[str], JobRecord | None],
+        stored: Callable[[Sequence[str]], Mapping[str, StoredJob]],
+    ) -> list[JobRecord]:
         """The waiting records whose case no runner holds a stale copy of any more.
 
         Each is read again with ``load`` (the stale copy may have saved its step since
         the claim); a job ended since is left out, and one the store cannot read now is
-        resumed as claimed (its step runs again: at least once).
+        resumed as claimed (its step runs again: at least once). A job the claim took
+        over from a worker that stopped counts a try before it runs, and runs alone if
+        the store (``stored``) holds a try of it from its saved point already: as the
+        claim would have said had it read the store now.
         """
         out: list[JobRecord] = []
         for case_id in [c for c in self._held if not self._busy(c)]:
-            for job in self._held.pop(case_id):
+            jobs = self._held.pop(case_id)
+            try:
+                tries = {
+                    i: s.tries for i, s in stored([j.id for j in jobs if j.taken_over]).items()
+                }
+            except StoreError:
+                tries = {job.id: 1 for job in jobs}  # alone: slower, never wrong
+            for job in jobs:
                 try:
                     again = load(job.id)
                 except StoreError:
                     again = job
                 if again is not None and again.state not in FINAL_STATES:
+                    again.taken_over = job.taken_over
+                    again.solo = job.taken_over and tries.get(job.id, 0) > 0
                     out.append(again)
         return out
 

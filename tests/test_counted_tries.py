@@ -204,3 +204,98 @@ def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) 
         reader.close()
     assert counted == [2]  # counted once: the run after the renewal is that try
     assert seen == [("case", True)]  # it ran as the solo job, nothing beside it
+
+
+def test_a_case_claimed_back_while_a_runner_counts_its_jobs_tries_runs_them_as_counted(
+    tmp_path: Path,
+) -> None:
+    # Worker A took two cases over from a worker that stopped; its one runner counts its
+    # own job's try together with the other job's (a batch). While that count waits for
+    # the store, A's lease lapses (frozen), B takes the other case over and stops, and A
+    # drops the case and claims it back: the claim reads no try of the job yet. Then the
+    # count of A's old copy lands. The claimed-back copy must not run beside other jobs
+    # at try 2 as if it were its first: a death then would count as one alone. (It did,
+    # counted again in a batch: a stale copy's try, and a claim's stale view of it.)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    clock = VirtualClock(start=time.time())
+    start = clock.now()
+    seen: list[tuple[str, str | None, int]] = []  # job, the solo job running, its tries
+
+    def step(data: dict, ctx: StepContext) -> None:
+        look = open_store(url)
+        try:
+            stored = look.stored_job(ctx.job_id)
+        finally:
+            look.close()
+        assert stored is not None
+        seen.append((ctx.job_id, started[0]._engine.channel._watch.solo_running, stored.tries))
+
+    flow = Workflow("one", [Sequential("x", step)], start="x")
+    for case in ("c1", "c2"):
+        enqueue(url, flow, {}, job_id=case)
+    gone = open_store(url)
+    try:
+        gone.owner = "gone"
+        assert len(gone.claim("gone", now=start - 100, lease_seconds=1.0, limit=10)) == 2
+    finally:
+        gone.close()
+    store, other, reader = open_store(url), open_store(url), open_store(url)
+    real_count = store.count_tries
+    started: list[Mediator] = []
+    up, back = threading.Event(), threading.Event()
+    lost: list[str] = []
+
+    def count_tries(jobs: list[JobRecord]) -> dict[str, int]:
+        if len(jobs) == 2 and not lost:  # its own job's try, and the other job's
+            assert up.wait(TIMEOUT)
+            lost.append(jobs[1].case_id)
+            other.owner = "B"  # B finds A's lease expired, takes the case, and stops
+            assert other.claim("B", now=start + 100, lease_seconds=1.0, limit=1, case_id=lost[0])
+            # A wakes past its deadline (no alarm of its rings meanwhile) and is asked to
+            # poll (a new case): it drops the case, B's lease ran out, and it claims it back.
+            assert clock.advance(200.0) == 0
+            enqueue(other, flow, {}, job_id="c3")
+            wait_until(lambda: reader.lease_owners(lost)[lost[0]] == "A", "the claim back")
+            started[0].stats()  # asked after that poll, answered once it is over
+            back.set()
+        return real_count(jobs)
+
+    store.count_tries = count_tries  # type: ignore[method-assign]
+    try:
+        with Mediator(
+            [flow],
+            runners=1,
+            store=store,
+            owner="A",
+            clock=clock,
+            lease_seconds=30.0,
+            poll_interval=1000.0,  # no poll comes due unless the test moves the clock so far
+        ) as mediator:
+            started.append(mediator)
+            up.set()
+            assert back.wait(TIMEOUT), "the runner never counted a batch"
+
+            def ended() -> bool:
+                clock.advance(1000.0)  # a poll each time (its timers are on this clock)
+                return all(reader.get(c).state.is_final for c in ("c1", "c2", "c3"))
+
+            wait_until(ended, "both cases to end")
+    finally:
+        for each in (other, reader):
+            each.close()
+    assert [reader_state(url, c) for c in ("c1", "c2", "c3")] == [JobState.DONE] * 3
+    again = [(solo, tries) for job, solo, tries in seen if job == lost[0]]
+    assert again, seen
+    # Its run at try 2 (the stale copy's count and its own) was alone, as a suspect's is.
+    assert all(solo == lost[0] for solo, tries in again if tries >= 2), seen
+    assert any(tries >= 2 for _, tries in again), seen
+
+
+def reader_state(url: str, job_id: str) -> JobState:
+    look = open_store(url)
+    try:
+        job = look.get(job_id)
+        assert job is not None
+        return job.state
+    finally:
+        look.close()

@@ -97,3 +97,22 @@ def test_a_job_cancelled_out_of_line_is_not_started():
     assert lost.state is JobState.CANCELLED
     assert channel.quiet()
     assert channel.counted_try("lost") is None  # dropped with the job
+
+
+def test_a_try_counted_for_a_copy_withdrawn_meanwhile_is_not_the_claimed_back_copys():
+    # A job's case was lost while a runner counted the job's try in a batch, and claimed
+    # back: a new copy of the job, a suspect now (the store has that try), goes first.
+    # Read by it, the old copy's count would let it run without counting its own try
+    # (the store's count would then say one try fewer than the runs alone).
+    channel = channel_with_idle_runners(1)
+    blocker = watched("blocker")
+    channel.put(blocker)
+    stale = watched("job", case_id="case")
+    assert channel.put(stale) == []
+    assert channel.batch_of(10) == [stale]
+    assert channel.withdraw_case("case") == 1
+    channel.counted([stale], {"job": 1})
+    again = watched("job", solo=True, case_id="case")
+    assert channel.put(again) == []
+    assert channel.take(0, blocker) is again
+    assert channel.counted_try("job") is None
