@@ -1,68 +1,47 @@
 """When the crash tests kill a worker, and what each kill hit, read from the stores outside.
 
-The kills follow the work, not the clock: kill ``k`` of ``kills`` comes once ``k/(kills + 1)``
-of the jobs (cases and branches) have finished, so they are spread over the whole run
-from the first case on, however fast or loaded the machine is. Cases are enqueued from a
-thread meanwhile (``Enqueuer``), so the first kills land while cases still arrive.
+The kills follow the work, not the clock, and the work follows the kills: the cases are
+enqueued in ``kills + 1`` parts (``parts``), one part after each kill, and kill ``k``
+comes once a third of part ``k``'s jobs (cases and branches) are done (``wait_for_work``),
+so the workers are busy with a part at every kill, from the first case on, however fast
+the store or loaded the machine is (on PostgreSQL the work once ran ahead of the kills,
+and the last of them hit idle workers).
 
 What a kill hit is read once the worker is dead and before its lease can run out (no
 other worker has taken its cases yet): the unfinished jobs stamped with its name, and
 which of them had a step in flight, one it had begun (the effects database records every
-run with the worker's pid) that no stored save shows done.
+run with the worker's pid) that no stored save shows done (``hits``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from bounds import TIMEOUT
 
-from actors import JobState, Workflow, enqueue
+from actors import JobState
 from actors.admin import Admin, JobInfo
 from actors.stores import open_store
 
-__all__ = ["Enqueuer", "Hit", "hits", "wait_for_work"]
+__all__ = ["Hit", "hits", "parts", "wait_for_work"]
 
 UNFINISHED = (JobState.READY, JobState.RUNNING, JobState.WAITING)
 
 
-class Enqueuer(threading.Thread):
-    """Enqueues one case after another into ``url`` while the chaos runs."""
-
-    def __init__(self, url: str, flow: Workflow, ids: list[str]) -> None:
-        super().__init__(name="enqueuer", daemon=True)
-        self._url, self._flow, self._ids = url, flow, ids
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        store = open_store(self._url)
-        try:
-            for n, case_id in enumerate(self._ids):
-                enqueue(store, self._flow, {"case": n}, job_id=case_id)
-        except BaseException as exc:  # handed to the test, which fails on it
-            self.error = exc
-        finally:
-            store.close()
-
-    def finish(self) -> None:
-        """Wait for every case to be enqueued; fail the test if one could not be."""
-        self.join(TIMEOUT)
-        assert not self.is_alive(), f"enqueueing took longer than {TIMEOUT} s"
-        if self.error is not None:
-            raise self.error
+def parts(ids: list[str], n: int) -> list[list[str]]:
+    """``ids`` cut in ``n`` parts of about the same size, in order."""
+    return [ids[k * len(ids) // n : (k + 1) * len(ids) // n] for k in range(n)]
 
 
-def wait_for_work(url: str, done_jobs: int, first_run: Any) -> None:
-    """Wait until ``done_jobs`` jobs are DONE, and ``first_run()`` says a step has run."""
+def wait_for_work(url: str, done_jobs: int) -> None:
+    """Wait until ``done_jobs`` jobs are DONE in the store at ``url``."""
     store = open_store(url)
     deadline = time.monotonic() + 2 * TIMEOUT
     try:
-        while store.counts()[JobState.DONE] < done_jobs or not first_run():
+        while store.counts()[JobState.DONE] < done_jobs:
             if time.monotonic() > deadline:
                 pytest.fail(f"fewer than {done_jobs} jobs done after {2 * TIMEOUT} s")
             time.sleep(0.02)  # polling a database from outside; nothing to wait on

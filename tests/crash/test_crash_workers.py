@@ -1,10 +1,12 @@
 """Crash tests with real processes: workers are SIGKILLed and restarted while they work.
 
-Three worker processes share one store; 300 W workflows are enqueued while the chaos
-runs, and 13 times a random worker is killed with SIGKILL and restarted. The kills are
-spread over the whole run from the first case on: kill k comes once k/14 of the work is
-done (jobs finished, read from the store from outside), so they land while workers hold
-unfinished cases with steps in flight, and the test counts and asserts that most do.
+Three worker processes share one store; 300 W workflows are enqueued in 14 parts, and
+13 times a worker is killed with SIGKILL and restarted. The kills are spread over the
+whole run from the first case on: kill k comes once a third of part k's work is done
+(jobs finished, read from the store from outside), and part k + 1 is enqueued after it
+(``kill_schedule``), so every kill lands while workers hold unfinished cases; the victim
+is a worker with steps in flight at that moment (runs begun that no stored save shows
+done), and the test counts and asserts that most kills hit such steps.
 Afterwards every workflow is DONE, every join fired once, every step's effect is counted
 once through its idempotency key, and each branch resumed from its last saved step: no
 step whose save was stored ran again. With ``commit="step"`` that means no step before
@@ -40,10 +42,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import crashflow  # noqa: E402
-from kill_schedule import Enqueuer, Hit, hits, wait_for_work  # noqa: E402
+from kill_schedule import Hit, hits, parts, wait_for_work  # noqa: E402
 from rerun_check import in_flight_at_claim, stored_step_reruns  # noqa: E402
 
-from actors import JobState  # noqa: E402
+from actors import JobState, enqueue_many  # noqa: E402
 from actors.admin import Admin  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
@@ -168,20 +170,18 @@ def run_crash_test(
     seen: set[int] = set()
     hit: list[Hit] = []
     ids = [f"case-{n:03}" for n in range(WORKFLOWS)]
-    enqueuer = Enqueuer(store_url, crashflow.FLOW, ids)
     admin = Admin(store_url)
     runs_db = crashflow.connect(effects_url)
     order = path_order()
-    total = WORKFLOWS * (1 + crashflow.BRANCHES)  # jobs: each case's root and branches
+    per_case = 1 + crashflow.BRANCHES  # jobs: a case's root and its branches
+    chunks = parts(ids, KILLS + 1)
     try:
-        enqueuer.start()
         while kills < KILLS:
-            # Kill k once k/(KILLS + 1) of the jobs are done (the first once a step has run).
-            wait_for_work(
-                store_url,
-                kills * total // (KILLS + 1),
-                lambda: runs_db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None,
-            )
+            # Part k of the cases now, and kill k once a third of its jobs are done.
+            chunk = chunks[kills]
+            enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in chunk], job_ids=chunk)
+            before = sum(len(c) for c in chunks[:kills])
+            wait_for_work(store_url, (before + len(chunk) // 3) * per_case)
             seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
             wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
             # The victim: a worker with steps in flight now, if one has (most have).
@@ -197,7 +197,8 @@ def run_crash_test(
             runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
             hit.append(hits(admin, runs, order).get(pids[victim], Hit(0, 0, 0)))
             workers[victim] = start_worker(env)
-        enqueuer.finish()
+        last = chunks[KILLS]
+        enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in last], job_ids=last)
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
         runs_db.close()
