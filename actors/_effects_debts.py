@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from actors._engine import job_log, log_level, logger
 from actors._errors import StoreError
+from actors._leases import run_alone
 from actors._outage import store_down
 from actors._recovery import Fault, unheld_branches
 from actors._unsaved_slices import UnsavedSlices
@@ -124,6 +125,7 @@ class StoreDebts:
             self.carry_out(Fault(saved, fault))
         elif saved is not None:
             saved.solo = alone
+            run_alone(self._c.store, [saved])  # a suspect's try still open runs alone again
             held = self._jobs.keys() | self.outage.resaves.keys()
             self.adopt([saved, *unheld_branches(saved, self._store, held)])
         return True

@@ -172,6 +172,8 @@ def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) 
     store = open_store(url)
     real_count = store.count_try
     counted: list[int] = []
+    started: list[Mediator] = []
+    up = threading.Event()
 
     def count_try(job: JobRecord) -> int:
         counted.append(real_count(job))
@@ -181,7 +183,8 @@ def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) 
     store.count_try = count_try  # type: ignore[method-assign]
 
     def step(data: dict, ctx: StepContext) -> None:
-        watch = mediator._engine.channel._watch
+        assert up.wait(TIMEOUT)
+        watch = started[0]._engine.channel._watch
         seen.append((watch.solo_running, watch.holding))
 
     flow = Workflow("one", [Sequential("x", step)], start="x")
@@ -198,6 +201,8 @@ def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) 
             lease_seconds=30.0,
             poll_interval=10.0,
         ) as mediator:
+            started.append(mediator)
+            up.set()
             wait_until(lambda: reader.get("case").state.is_final, "the case to end")
         assert reader.get("case").state is JobState.DONE
     finally:
@@ -209,19 +214,23 @@ def test_a_suspect_handed_back_unrun_runs_alone_when_it_runs_on(tmp_path: Path) 
 def test_a_case_claimed_back_while_a_runner_counts_its_jobs_tries_runs_them_as_counted(
     tmp_path: Path,
 ) -> None:
-    # Worker A took two cases over from a worker that stopped; its one runner counts its
-    # own job's try together with the other job's (a batch). While that count waits for
-    # the store, A's lease lapses (frozen), B takes the other case over and stops, and A
-    # drops the case and claims it back: the claim reads no try of the job yet. Then the
-    # count of A's old copy lands. The claimed-back copy must not run beside other jobs
-    # at try 2 as if it were its first: a death then would count as one alone. (It did,
-    # counted again in a batch: a stale copy's try, and a claim's stale view of it.)
+    # Worker A takes two cases over from a worker that stopped while its one runner is
+    # busy; that runner then counts its next job's try together with the other job's (a
+    # batch). While that count waits for the store, A's lease lapses (frozen), B takes
+    # the other case over and stops, and A drops the case and claims it back: the claim
+    # reads no try of the job yet. Then the count of A's old copy lands. The claimed-back
+    # copy must not run beside other jobs at try 2 as if it were its first: a death then
+    # would count as one alone. (It did, counted again in a batch.)
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     clock = VirtualClock(start=time.time())
     start = clock.now()
     seen: list[tuple[str, str | None, int]] = []  # job, the solo job running, its tries
+    gate, in_c0 = threading.Event(), threading.Event()
 
     def step(data: dict, ctx: StepContext) -> None:
+        if ctx.job_id == "c0":  # keeps the runner busy while c1 and c2 are taken over
+            in_c0.set()
+            assert gate.wait(TIMEOUT), "the test never opened the gate"
         look = open_store(url)
         try:
             stored = look.stored_job(ctx.job_id)
@@ -234,30 +243,31 @@ def test_a_case_claimed_back_while_a_runner_counts_its_jobs_tries_runs_them_as_c
     for case in ("c1", "c2"):
         enqueue(url, flow, {}, job_id=case)
     gone = open_store(url)
-    try:
+    try:  # a worker holds c1 and c2 until start + 500, and stops (c0 it never held)
         gone.owner = "gone"
-        assert len(gone.claim("gone", now=start - 100, lease_seconds=1.0, limit=10)) == 2
+        assert len(gone.claim("gone", now=start + 450, lease_seconds=50.0, limit=2)) == 2
     finally:
         gone.close()
+    enqueue(url, flow, {}, job_id="c0")
     store, other, reader = open_store(url), open_store(url), open_store(url)
     real_count = store.count_tries
     started: list[Mediator] = []
-    up, back = threading.Event(), threading.Event()
+    up, counting = threading.Event(), threading.Event()
     lost: list[str] = []
 
     def count_tries(jobs: list[JobRecord]) -> dict[str, int]:
         if len(jobs) == 2 and not lost:  # its own job's try, and the other job's
-            assert up.wait(TIMEOUT)
             lost.append(jobs[1].case_id)
+            now = clock.now()
             other.owner = "B"  # B finds A's lease expired, takes the case, and stops
-            assert other.claim("B", now=start + 100, lease_seconds=1.0, limit=1, case_id=lost[0])
+            assert other.claim("B", now=now + 100, lease_seconds=1.0, limit=1, case_id=lost[0])
             # A wakes past its deadline (no alarm of its rings meanwhile) and is asked to
             # poll (a new case): it drops the case, B's lease ran out, and it claims it back.
             assert clock.advance(200.0) == 0
             enqueue(other, flow, {}, job_id="c3")
             wait_until(lambda: reader.lease_owners(lost)[lost[0]] == "A", "the claim back")
             started[0].stats()  # asked after that poll, answered once it is over
-            back.set()
+            counting.set()
         return real_count(jobs)
 
     store.count_tries = count_tries  # type: ignore[method-assign]
@@ -273,14 +283,20 @@ def test_a_case_claimed_back_while_a_runner_counts_its_jobs_tries_runs_them_as_c
         ) as mediator:
             started.append(mediator)
             up.set()
-            assert back.wait(TIMEOUT), "the runner never counted a batch"
+            assert in_c0.wait(TIMEOUT), "c0 never started"
+            clock.advance(1000.0)  # its poll: gone's lease ran out, A takes c1 and c2 over
+            mediator.stats()  # answered once that poll is over: both wait for the runner
+            assert reader.lease_owners(["c1", "c2"]) == {"c1": "A", "c2": "A"}
+            gate.set()
+            assert counting.wait(TIMEOUT), "the runner never counted a batch"
 
             def ended() -> bool:
                 clock.advance(1000.0)  # a poll each time (its timers are on this clock)
-                return all(reader.get(c).state.is_final for c in ("c1", "c2", "c3"))
+                return all(reader.get(c).state.is_final for c in ("c0", "c1", "c2", "c3"))
 
-            wait_until(ended, "both cases to end")
+            wait_until(ended, "the cases to end")
     finally:
+        gate.set()
         for each in (other, reader):
             each.close()
     assert [reader_state(url, c) for c in ("c1", "c2", "c3")] == [JobState.DONE] * 3
@@ -299,3 +315,56 @@ def reader_state(url: str, job_id: str) -> JobState:
         return job.state
     finally:
         look.close()
+
+
+def test_a_suspect_whose_runner_died_before_its_first_save_runs_alone_again(
+    tmp_path: Path,
+) -> None:
+    # A suspect's try is open until its first save. Its runner died there (a save that
+    # raised what the engine did not expect): the job runs again from its last save,
+    # that try still open, so alone again, or a death beside other jobs would count as one
+    # alone.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    seen: list[tuple[str, str | None, int]] = []  # step, the solo job running, tries
+    store = open_store(url)
+    real_save = store.save
+    failed: list[str] = []
+    started: list[Mediator] = []
+    up = threading.Event()
+
+    def save(job: JobRecord) -> None:
+        if job.step == "y" and not failed:  # the save after step x, the try's first
+            failed.append(job.id)
+            raise RuntimeError("a save the engine did not expect to fail (test)")
+        real_save(job)
+
+    store.save = save  # type: ignore[method-assign]
+
+    def step(data: dict, ctx: StepContext) -> None:
+        look = open_store(url)
+        try:
+            stored = look.stored_job(ctx.job_id)
+        finally:
+            look.close()
+        assert stored is not None
+        assert up.wait(TIMEOUT)
+        seen.append((ctx.step, started[0]._engine.channel._watch.solo_running, stored.tries))
+
+    flow = Workflow("two", [Sequential("x", step, next="y"), Sequential("y", step)], start="x")
+    enqueue(url, flow, {}, job_id="case")
+    _stopped_twice(url, "case")
+    reader = open_store(url)
+    try:
+        with Mediator(
+            [flow], runners=2, store=store, owner="alive", lease_seconds=30.0, poll_interval=10.0
+        ) as mediator:
+            started.append(mediator)
+            up.set()
+            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
+        assert reader.get("case").state is JobState.DONE
+    finally:
+        reader.close()
+    assert failed == ["case"]
+    # Step x ran alone, and again, with the suspect's try still open (2, counted once),
+    # alone again.
+    assert [(solo, tries) for step, solo, tries in seen if step == "x"] == [("case", 2)] * 2, seen
