@@ -48,7 +48,9 @@ class StaleCopies:
     def __init__(self, running: dict[str, tuple[int, JobRecord]]) -> None:
         self._running = running
         self._stale: dict[str, set[str]] = {}  # case id -> ids of the jobs in runners at the drop
-        self._held: dict[str, list[JobRecord]] = {}  # case id -> records claimed back, waiting
+        # case id -> records claimed back, waiting, by job id: claimed again meanwhile (its
+        # worker's lease lapsed), a job is held once, not resumed twice side by side.
+        self._held: dict[str, dict[str, JobRecord]] = {}
 
     def dropped(self, case_id: str) -> None:
         """Case ``case_id`` was lost: note the jobs runners are inside now.
@@ -70,7 +72,7 @@ class StaleCopies:
         now: list[JobRecord] = []
         for job in jobs:
             if self._busy(job.case_id):
-                self._held.setdefault(job.case_id, []).append(job)
+                self._held.setdefault(job.case_id, {})[job.id] = job
             else:
                 now.append(job)
         return now
@@ -87,30 +89,27 @@ class StaleCopies:
         """The waiting records whose case no runner holds a stale copy of any more.
 
         Each is read again with ``load`` (the stale copy may have saved its step since
-        the claim); a job ended since is left out, and one the store cannot read now is
-        resumed as claimed (its step runs again: at least once). A job the claim took
-        over from a worker that stopped counts a try before it runs, and runs alone if
-        the store (``stored``) holds a try of it from its saved point already: as the
-        claim would have said had it read the store now.
+        the claim); a job ended since is left out. A case the store cannot be read for
+        now waits for the next call: resumed as claimed, a job would run again a step
+        its stale copy saved. A job the claim took over from a worker that stopped
+        counts a try before it runs, and runs alone if the store (``stored``) holds a
+        try of it from its saved point already: as the claim would have said had it
+        read the store now.
         """
         out: list[JobRecord] = []
         for case_id in [c for c in self._held if not self._busy(c)]:
-            jobs = self._held.pop(case_id)
+            jobs = list(self._held[case_id].values())
             try:
-                tries = {
-                    i: s.tries for i, s in stored([j.id for j in jobs if j.taken_over]).items()
-                }
+                found = stored([job.id for job in jobs if job.taken_over])
+                again = [(job, load(job.id)) for job in jobs]
             except StoreError:
-                tries = {job.id: 1 for job in jobs}  # alone: slower, never wrong
-            for job in jobs:
-                try:
-                    again = load(job.id)
-                except StoreError:
-                    again = job
-                if again is not None and again.state not in FINAL_STATES:
-                    again.taken_over = job.taken_over
-                    again.solo = job.taken_over and tries.get(job.id, 0) > 0
-                    out.append(again)
+                continue  # held for the next call
+            del self._held[case_id]
+            for job, saved in again:
+                if saved is not None and saved.state not in FINAL_STATES:
+                    saved.taken_over = job.taken_over
+                    saved.solo = job.taken_over and job.id in found and found[job.id].tries > 0
+                    out.append(saved)
         return out
 
     def _busy(self, case_id: str) -> bool:

@@ -1,0 +1,69 @@
+"""Records of a case claimed back while a runner was busy: held, then read again, once each.
+
+A worker that lost a case and claims it back while runners are busy (one may hold a
+stale copy of a job of it, or be counting tries of its jobs) holds the claimed records
+until those runners have left their jobs (``actors._stale_copies``), then reads them
+again from the store and resumes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from records import record
+
+from actors._errors import StoreError
+from actors._job import JobRecord
+from actors._stale_copies import StaleCopies
+from actors.stores._admin_types import StoredJob
+
+
+def _stored(tries: int = 0):
+    def read(ids: Sequence[str]) -> dict[str, StoredJob]:
+        return {i: StoredJob(record(i), None, None, None, "me", None, tries=tries) for i in ids}
+
+    return read
+
+
+def _held_by_a_busy_runner() -> tuple[dict[str, tuple[int, JobRecord]], StaleCopies]:
+    running = {"other": (0, record("other", case_id="elsewhere"))}
+    stale = StaleCopies(running)
+    stale.dropped("case")  # the runner of "other" was busy when "case" was lost
+    return running, stale
+
+
+def test_a_job_claimed_back_twice_while_held_is_resumed_once():
+    # The worker's own lease lapsed while the case waited, and its next claim took the
+    # case again: two records of the job were resumed, and it ran twice side by side
+    # (a step its first copy had stored ran again on the same worker).
+    running, stale = _held_by_a_busy_runner()
+    first = record("job", case_id="case", taken_over=True)
+    assert stale.hold([first]) == []
+    assert stale.hold([record("job", case_id="case", taken_over=True)]) == []
+    running.clear()
+    [again] = stale.released(lambda job_id: record(job_id, case_id="case", step="b"), _stored())
+    assert again.step == "b"  # read again: the stale copy saved its step meanwhile
+
+
+def test_a_held_case_waits_while_the_store_cannot_be_read():
+    # Resumed as claimed, the job ran again the step its stale copy had stored.
+    running, stale = _held_by_a_busy_runner()
+    assert stale.hold([record("job", case_id="case", step="a", taken_over=True)]) == []
+    running.clear()
+
+    def down(job_id: str) -> JobRecord | None:
+        raise StoreError("the database cannot be reached (test)")
+
+    assert stale.released(down, _stored()) == []
+    assert stale.waiting("case")
+    [again] = stale.released(lambda job_id: record(job_id, case_id="case", step="b"), _stored())
+    assert (again.step, again.taken_over, again.solo) == ("b", True, False)
+
+
+def test_a_job_whose_try_is_in_the_store_already_runs_alone():
+    # A runner counted its try (a stale copy's, in a batch) after the claim read it.
+    running, stale = _held_by_a_busy_runner()
+    assert stale.hold([record("job", case_id="case", taken_over=True)]) == []
+    running.clear()
+    [again] = stale.released(lambda job_id: record(job_id, case_id="case"), _stored(tries=1))
+    assert (again.taken_over, again.solo) == (True, True)
