@@ -103,14 +103,16 @@ class Leases:
 
 
 def run_alone(store: Store, jobs: Sequence[JobRecord]) -> None:
-    """Mark ``solo`` the ``jobs`` handed back whose try as a suspect is still open.
+    """Mark ``solo`` the ``jobs`` about to run on whose try as a suspect is still open.
 
     A job taken over counts its try before it runs, and a suspect's (its try from that
     saved point is not the first) runs alone until its first save. One handed back
-    after its count, before that save, has the try still open when it runs on: the run
-    is that try, not counted again, and must be alone too, or a death beside other jobs
-    would count as one alone. The store tells (its count of tries from the saved point,
-    2 or more); if it cannot be read, each job runs alone (slower, never wrong).
+    unrun after its count (the leases could not be vouched for), or taken back as last
+    saved after its runner died before that save, has the try still open when it runs
+    on: the run is that try, not counted again, and must be alone too, or a death beside
+    other jobs would count as one alone. The store tells (its count of tries from the
+    saved point, 2 or more); if it cannot be read, each job runs alone (slower, never
+    wrong).
     """
     if not jobs:
         return
