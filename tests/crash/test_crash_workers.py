@@ -176,20 +176,33 @@ def run_crash_test(
     per_case = 1 + crashflow.BRANCHES  # jobs: a case's root and its branches
     chunks = parts(ids, KILLS + 1)
     try:
+        enqueued = chosen_busy = 0
         while kills < KILLS:
-            # Part k of the cases now, and kill k once a third of its jobs are done.
-            chunk = chunks[kills]
-            enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in chunk], job_ids=chunk)
-            before = sum(len(c) for c in chunks[:kills])
-            wait_for_work(store_url, (before + len(chunk) // 3) * per_case)
-            seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
-            wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
-            # The victim: a worker with steps in flight now, if one has (most have).
-            runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
-            held = hits(admin, runs, order)
-            pids = [proc.pid for proc in workers]
-            busy_now = [i for i, pid in enumerate(pids) if pid in held and held[pid].in_flight]
+            # Part k of the cases now, and kill k once a third of its jobs are done; if no
+            # worker has a step in flight then (the part went by while a kill waited),
+            # the next part comes first.
+            part = enqueued <= kills  # part k, unless the parts ran ahead already
+            while True:
+                if part and enqueued < len(chunks):
+                    chunk = chunks[enqueued]
+                    enqueue_many(
+                        store_url, crashflow.FLOW, [{"case": i} for i in chunk], job_ids=chunk
+                    )
+                    before = sum(len(c) for c in chunks[:enqueued])
+                    enqueued += 1
+                    wait_for_work(store_url, (before + len(chunk) // 3) * per_case)
+                seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
+                wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
+                # The victim: a worker with steps in flight now.
+                runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
+                held = hits(admin, runs, order)
+                pids = [proc.pid for proc in workers]
+                busy_now = [i for i, p in enumerate(pids) if p in held and held[p].in_flight]
+                if busy_now or enqueued == len(chunks):
+                    break
+                part = True
             victim = rng.choice(busy_now or list(range(WORKERS)))
+            chosen_busy += bool(busy_now)
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(TIMEOUT)
             kills += 1
@@ -197,8 +210,8 @@ def run_crash_test(
             runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
             hit.append(hits(admin, runs, order).get(pids[victim], Hit(0, 0, 0)))
             workers[victim] = start_worker(env)
-        last = chunks[KILLS]
-        enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in last], job_ids=last)
+        for chunk in chunks[enqueued:]:
+            enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in chunk], job_ids=chunk)
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
         runs_db.close()
@@ -214,7 +227,10 @@ def run_crash_test(
     busy = sum(1 for one in hit if one.in_flight)
     record("kills_with_steps_in_flight", busy)
     record("kills", kills)
-    sys.stdout.write(f"kills on a worker with steps in flight: {busy} of {kills}; {hit}\n")
+    sys.stdout.write(
+        f"kills on a worker with steps in flight: {busy} of {kills} (chosen so: "
+        f"{chosen_busy}); {hit}\n"
+    )
     assert busy > kills // 2, hit
     # Every workflow DONE, and its join's effect is in the saved data exactly once.
     for job in jobs.values():
