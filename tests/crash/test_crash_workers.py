@@ -4,9 +4,10 @@ Three worker processes share one store; 300 W workflows are enqueued in 14 parts
 13 times a worker is killed with SIGKILL and restarted. The kills are spread over the
 whole run from the first case on: kill k comes once a third of part k's work is done
 (jobs finished, read from the store from outside), and part k + 1 is enqueued after it
-(``kill_schedule``), so every kill lands while workers hold unfinished cases; the victim
+(``kill_schedule``), so every kill lands while workers hold unfinished cases. The victim
 is a worker with steps in flight at that moment (runs begun that no stored save shows
-done), and the test counts and asserts that most kills hit such steps.
+done; if none has any, the next part is enqueued first), and the test counts, from the
+stores after each kill, and asserts that most kills hit such steps.
 Afterwards every workflow is DONE, every join fired once, every step's effect is counted
 once through its idempotency key, and each branch resumed from its last saved step: no
 step whose save was stored ran again. With ``commit="step"`` that means no step before
