@@ -40,7 +40,7 @@ from actors._interpreter import (
 from actors._job import JobState
 from actors._outage import store_down
 from actors._runner_failures import case_lost, count_try, died_of, log_lost
-from actors._runner_stop import stop_engine_from_outside
+from actors._runner_stop import stop_asked, stop_engine_from_outside
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd
 
@@ -277,7 +277,7 @@ class Runner(pykka.Actor):
         while True:
             if job.cancel_requested:  # marked before the Scheduler handed it over
                 return self._end.finish(job, JobState.CANCELLED, job.error or "cancelled")
-            if lane and (why := self._stop_asked(job, lane)) is not None:
+            if lane and (why := stop_asked(job, lane)) is not None:
                 return self._end.finish(job, JobState.CANCELLED, why)
             if stop.requested:  # a non-draining shutdown
                 # Saved after its last step, it resumes from there on the next start; saved
@@ -301,7 +301,7 @@ class Runner(pykka.Actor):
             if (
                 step_hook is not None
                 and step_hook(self._index, job, step)
-                and (why := self._stop_asked(job, lane)) is not None
+                and (why := stop_asked(job, lane)) is not None
             ):
                 return self._end.finish(job, JobState.CANCELLED, why)
             if task is not None:
@@ -392,14 +392,4 @@ class Runner(pykka.Actor):
         """Why ``job`` was cancelled, if it was (asked before or while its step ran)."""
         if job.cancel_requested:
             return job.error or "cancelled"
-        return self._stop_asked(job, self._lane) if self._lane else None
-
-    @staticmethod
-    def _stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:
-        """Why ``job`` must stop, if a ``StopJob`` for it is in the lane (others are stale)."""
-        why = None
-        while lane:
-            stop = lane.popleft()
-            if stop.job_id == job.id:
-                why = stop.why
-        return why
+        return stop_asked(job, self._lane) if self._lane else None

@@ -1,4 +1,7 @@
-"""A runner's stop, as pykka puts it in its inbox: from the engine, or from outside the Mediator.
+"""A runner's stops: a ``StopJob`` in its lane, and pykka's stop from the engine or from outside.
+
+A runner's stop, as pykka puts it in its inbox, comes from the engine or from outside
+the Mediator.
 
 The engine stops its runners only once its ``StopSignal`` is set (``shutdown()``, the
 Scheduler stopping). Any other stop of a runner comes from the application:
@@ -18,9 +21,12 @@ import pykka
 from actors._engine import job_log, logger
 
 if TYPE_CHECKING:
-    from actors._engine import EngineConfig
+    from collections import deque
 
-__all__ = ["stop_engine_from_outside"]
+    from actors._engine import EngineConfig
+    from actors._job import JobRecord
+
+__all__ = ["stop_asked", "stop_engine_from_outside"]
 
 
 def stop_engine_from_outside(
@@ -46,3 +52,16 @@ def stop_engine_from_outside(
     )
     with contextlib.suppress(pykka.ActorDeadError):  # stopped already: nothing to do
         scheduler.stop(block=False)
+
+
+def stop_asked(job: JobRecord, lane: deque[Any]) -> str | None:
+    """Why ``job`` must stop, if a ``StopJob`` for it is in ``lane`` (others are stale).
+
+    Empties the lane: a stop for another job is for one this runner no longer runs.
+    """
+    why = None
+    while lane:
+        stop = lane.popleft()
+        if stop.job_id == job.id:
+            why = stop.why
+    return why

@@ -28,7 +28,7 @@ from actors._engine import delivering, job_log, logger
 from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
-from actors._outcomes import CancelOutcome, EventOutcome, Stats
+from actors._outcomes import CancelOutcome, Stats
 from actors._poll_round import PollRound
 from actors._polling import Poller
 from actors._recovery import Recovery
@@ -37,9 +37,10 @@ from actors._runner import Runner
 from actors._runner_failures import RunnerFailures
 from actors._runtime import own_inbox
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
+from actors._scheduler_timers import TimerAndEventRoutes
 from actors._scheduler_view import SchedulerView
 from actors._tally import Tally
-from actors._timekeeper import POLL, Timekeeper
+from actors._timekeeper import Timekeeper
 from actors._unsaved_slices import NOT_STORED
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ __all__ = ["GetRunners", "Scheduler"]
 _START_FAILED_WAIT = 10.0  # seconds for the runners started before a failed start to stop
 
 
-class Scheduler(pykka.Actor):
+class Scheduler(TimerAndEventRoutes, pykka.Actor):
     """Admits jobs, hands them to idle runners and keeps every case's bookkeeping.
 
     Mixed with a runtime's actor class (threads, or the deterministic harness).
@@ -327,59 +328,6 @@ class Scheduler(pykka.Actor):
 
     def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
         self._fx.slice_unsaved(msg.runner, msg.job, msg.error)
-
-    # -- timers, polls and events --------------------------------------------------------------
-
-    def _on_timer_due(self, _: m.TimerDue) -> None:
-        now = self._e.clock.now()
-        self._time.poll_within(now, self._e.poll_interval)  # after the clock stepped back
-        for job_id in self._time.ring(now):
-            if job_id == POLL:
-                self._polls.poll(now)
-                continue
-            job = self._jobs.get(job_id)
-            if job is None or job.state is not JobState.WAITING:
-                continue
-            self._correlations.withdraw(job_id, EventOutcome.LATE)
-            job.event = ("timer", "", None)
-            job.state, job.due = JobState.READY, None
-            with contextlib.suppress(StoreError):  # not stored: taken back as saved (defer)
-                if self._fx.save(job):
-                    self._crew.ready(job)
-        self._fx.rearm()
-
-    def _on_wake(self, _: m.Wake) -> None:
-        # A backlogged worker knows cases are waiting: it claims as a quarter of its
-        # places free (Poller.case_ended) or at its next poll, a tenth of the interval
-        # on. Claiming at every wake-up instead took a place or two at a time: on
-        # SQLite, whose watcher wakes at every commit of the worker's own writer while
-        # a case is free, that was a claim transaction every 10 ms.
-        if self._poller.backlogged:
-            return
-        if self._time.wake(self._e.clock.now(), stopping=self._e.stopping):
-            self._fx.rearm()
-
-    def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
-        """A runner handed a job back unrun: renew the leases now, then run it on."""
-        self._book.hold(msg.job)
-        self._poller.hand_back(msg.job)
-        self._time.poll_at(self._e.clock.now())
-        self._fx.rearm()
-
-    def _on_event(self, msg: m.DeliverEvent) -> EventOutcome:
-        # A payload no store can keep (a lone surrogate in a str) is refused here, before
-        # the job is touched: refused at its save, it left the job withdrawn from its
-        # correlations and never saved, so no later event could reach it.
-        self._e.store.codec.encode(msg.payload, f"event payload for {msg.correlation_id!r}")
-        return self._events.deliver(
-            msg.correlation_id, msg.payload, msg.fault, self._store, self._fx
-        )
-
-    def _on_send_failed(self, msg: m.JobSendFailed) -> None:
-        try:
-            self._on_event(m.DeliverEvent(msg.correlation_id, msg.error, fault=True))
-        except StoreError as exc:  # its job is taken back as saved, then told (PollRound.poll)
-            self._fx.owe_reply(msg.correlation_id, msg.error, exc)
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
