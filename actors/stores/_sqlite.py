@@ -18,13 +18,8 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._sqlite_connect import (
-    SqliteConnection,
-    abandon,
-    companions_replaced,
-    connect,
-    file_identity,
-)
+from actors.stores._sqlite_connect import SqliteConnection, abandon, companions_replaced, connect
+from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import (
     SAVE_INDEXED,
@@ -154,7 +149,11 @@ class SqliteStore(SqlStore):
         # lock of this process, so there they go through its groups instead.
         self._group_all = writer == "process"
         self._process: WriterProcess | None = None
-        self._identity: tuple[int, int] | None = None  # the file opened, once it is there
+        self._file = FileCheck(self.path, self.url)
+        # Every write of this process, on one connection (under _write_lock): a connection
+        # drops its page cache whenever another one wrote, so one per writing thread read
+        # back every page of the B-trees each transaction touched.
+        self._write_conn: SqliteConnection | None = None
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.
             self._writer.pipeline(
@@ -170,7 +169,7 @@ class SqliteStore(SqlStore):
             self.close()
             msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
-        self._identity = file_identity(self.path)
+        self._file.opened()
         if writer == "process":
             # Started now: it imports while this process goes on, and is ready for the
             # first group. A child that cannot start is an error of opening the store.
@@ -199,41 +198,29 @@ class SqliteStore(SqlStore):
         if self._closed:
             msg = f"the store {self.url} is closed"
             raise StoreError(msg)
+        conn = self._connect()
+        self._local.conn = conn
+        return conn
+
+    def _connect(self) -> SqliteConnection:
         conn = connect(
             self.path,
             read_only=self.read_only,
             busy_timeout=self._busy_timeout,
             synchronous=self._synchronous,  # checked in __init__
         )
-        self._local.conn = conn
         with self._conns_lock:
             self._conns.add(conn)
         return conn
 
     def _check_file(self, what: str) -> None:
-        """Raise ``StoreError`` if the store's path no longer names the file it opened."""
-        if self._identity is not None and file_identity(self.path) != self._identity:
-            msg = (
-                f"{self.url}: cannot {what}: the SQLite file {self.path!r} was removed or "
-                "replaced since this store opened it, and what it writes would be lost with "
-                "the old file; open the store again to use the file there now"
-            )
-            error = StoreError(msg)
-            error.blames_job = False  # nor of any job: its saves wait for the file
-            raise error
-        if companions_replaced(self._conn(), self.path):
-            with self._conns_lock:
-                for conn in list(self._conns):
-                    abandon(conn)  # now: a process may end without closing the store
-            msg = (
-                f"{self.url}: cannot {what}: the -wal or -shm file beside {self.path!r} was "
-                "removed or replaced since this store opened it, and what it writes would "
-                "reach no other process; stop this process (it leaves the files as they "
-                "are) and start it again"
-            )
-            error = StoreError(msg)
-            error.blames_job = False  # as for a file that cannot be reached
-            raise error
+        """Raise ``StoreError`` if the store's path no longer names the files it opened."""
+        self._file.check(self._writing(), what, self._abandon_all)
+
+    def _abandon_all(self) -> None:
+        with self._conns_lock:
+            for conn in list(self._conns):
+                abandon(conn)  # now: a process may end without closing the store
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         self._check_file(what)
@@ -243,8 +230,25 @@ class SqliteStore(SqlStore):
         with self._write_lock:
             return self._write_locked(fn, what)
 
+    def _writing(self) -> SqliteConnection:
+        """The connection every write of this store in this process runs on."""
+        conn = self._write_conn
+        if conn is not None and not self._closed:
+            return conn
+        if self._closed:
+            msg = f"the store {self.url} is closed"
+            raise StoreError(msg)
+        conn = self._connect()
+        with self._conns_lock:
+            if self._write_conn is None:
+                self._write_conn = conn
+                return conn
+        self._conns.discard(conn)  # another thread's came first
+        conn.close()
+        return self._write_conn
+
     def _write_locked(self, fn: Callable[[Execute], T], what: str) -> T:
-        conn = self._conn()
+        conn = self._writing()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -308,7 +312,7 @@ class SqliteStore(SqlStore):
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
         # _write runs on this thread's connection, so its executemany joins the transaction.
-        return self._write(lambda execute: fn(execute, self._conn().executemany), what)
+        return self._write(lambda execute: fn(execute, self._writing().executemany), what)
 
     # -- the writer process (writer="process"), on the writer thread --------------------------
 
