@@ -18,6 +18,7 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
+from actors.stores._sqlite_admit import admit_row
 from actors.stores._sqlite_connect import SqliteConnection, abandon, companions_replaced, connect
 from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
@@ -269,6 +270,18 @@ class SqliteStore(SqlStore):
                 conn.execute("ROLLBACK")
             raise self._error(what, exc) from exc
         return result
+
+    def _admit_one(self, row: SaveRow, what: str) -> None:
+        # One autocommit statement (see _sqlite_admit), where a transaction took four.
+        params, history, job = row
+        self._check_file(what)
+        with self._write_lock:
+            try:
+                stored = admit_row(self._writing(), params, history)
+            except sqlite3.Error as exc:
+                raise self._error(what, exc) from exc
+        if not stored:
+            raise JobExistsError(f"a job with id {job.id!r} already exists in {self.url}")
 
     def _save_one(self, job: JobRecord) -> None:
         rows = [self._row(job, time.time())]
