@@ -22,21 +22,9 @@ from actors.stores._sqlite_admit import admit_row
 from actors.stores._sqlite_connect import SqliteConnection, abandon, companions_replaced, connect
 from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
-from actors.stores._sqlite_saves import (
-    SAVE_INDEXED,
-    SAVE_INDEXED_FENCED,
-    SAVE_PLAIN,
-    SAVE_PLAIN_FENCED,
-    group_read,
-    put_group,
-    split_save,
-)
+from actors.stores._sqlite_saves import group_read, put_group, put_rows
 from actors.stores._sqlite_watch import Watcher
 from actors.stores._statements import (
-    HISTORY,
-    INSERT_NEW,
-    UPSERT,
-    UPSERT_FENCED,
     Execute,
     ExecuteMany,
     SaveRow,
@@ -61,10 +49,10 @@ class SqliteStore(SqlStore):
     """Jobs in one SQLite file: WAL journal, ``synchronous=NORMAL``, a busy timeout.
 
     The Scheduler, the runners and producer threads all call the store, so each thread
-    gets its own connection (``threading.local``). Every write runs in a
-    ``BEGIN IMMEDIATE`` transaction: it takes the file's write lock up front, so two
-    writers never deadlock upgrading read locks, and a writer that finds the lock taken
-    waits up to ``busy_timeout`` seconds. Several processes may share the file.
+    reads on its own connection (``threading.local``) and all writes take turns on one.
+    A write takes the file's write lock up front (``BEGIN IMMEDIATE``, or an admission's
+    one statement), so two writers never deadlock upgrading read locks, and one that finds
+    the lock taken waits up to ``busy_timeout`` seconds. Several processes may share it.
 
     With ``synchronous=NORMAL`` in WAL mode a commit survives a crash of the process;
     the last commits before a power loss may be lost (``synchronous="FULL"`` keeps them,
@@ -88,6 +76,10 @@ class SqliteStore(SqlStore):
     """
 
     _watcher: Watcher | None = None  # other processes' cases, while anything watches
+    # Every write of this process, on one connection (under _write_lock): a connection
+    # drops its page cache whenever another one wrote, so with one per writing thread
+    # each transaction read back every page of the B-trees it touched.
+    _write_conn: SqliteConnection | None = None
     _watching = 0
 
     def __init__(  # noqa: PLR0913 - the store's options
@@ -151,10 +143,6 @@ class SqliteStore(SqlStore):
         self._group_all = writer == "process"
         self._process: WriterProcess | None = None
         self._file = FileCheck(self.path, self.url)
-        # Every write of this process, on one connection (under _write_lock): a connection
-        # drops its page cache whenever another one wrote, so one per writing thread read
-        # back every page of the B-trees each transaction touched.
-        self._write_conn: SqliteConnection | None = None
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.
             self._writer.pipeline(
@@ -288,43 +276,10 @@ class SqliteStore(SqlStore):
         self._write(lambda execute: self._commit_rows(execute, rows), f"save job {job.id}")
         self._after_save([job])
 
-    def _put_rows(
-        self,
-        execute: Execute,
-        rows: list[SaveRow],
-        *,
-        fence: bool = False,
-        new: bool = False,
-    ) -> None:
-        # The unindexed columns first; the indexed ones only when they changed (the
-        # statement matches no row otherwise), since rewriting an index costs most.
-        # Rows of jobs just admitted (``new``) are inserted, or refused if the id is taken.
-        # Fenced, a first update that matches nothing is either a job saved before it
-        # was created or a row another worker's stamp protects: the fenced upsert that
-        # follows inserts the one and changes nothing of the other.
-        last = {job.id: (params, job) for params, _, job in rows}
-        owner = self.owner
-        for params, job in last.values():
-            plain, indexed = split_save(params)
-            if new:
-                if execute(INSERT_NEW, params).rowcount == 0:  # rolled back with the rest
-                    raise JobExistsError(f"a job with id {job.id!r} already exists in {self.url}")
-            elif not fence:
-                if execute(SAVE_PLAIN, plain).rowcount == 0:
-                    execute(UPSERT, params)  # a job saved before it was created
-                else:
-                    execute(SAVE_INDEXED, indexed)
-            elif execute(SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
-                if execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
-                    raise self._lost(execute, job)
-            else:
-                execute(SAVE_INDEXED_FENCED, (*indexed, owner))
-        for _, history, _ in rows:
-            if history is not None:
-                execute(HISTORY, history)
+    _put_rows = put_rows
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
-        # _write runs on this thread's connection, so its executemany joins the transaction.
+        # _write runs on the write connection, so its executemany joins the transaction.
         return self._write(lambda execute: fn(execute, self._writing().executemany), what)
 
     # -- the writer process (writer="process"), on the writer thread --------------------------

@@ -1,7 +1,7 @@
 """Opening a SQLite store's connections: WAL mode, ``synchronous``, the busy timeout.
 
-``SqliteStore`` opens one connection per thread with ``connect`` and keeps them in a
-weak set, so that ``close()`` can close every thread's connection.
+``SqliteStore`` opens one connection per reading thread, and one for its writes, with
+``connect``, and keeps them in a weak set, so that ``close()`` can close them all.
 """
 
 from __future__ import annotations
