@@ -49,10 +49,10 @@ class SqliteStore(SqlStore):
     """Jobs in one SQLite file: WAL journal, ``synchronous=NORMAL``, a busy timeout.
 
     The Scheduler, the runners and producer threads all call the store, so each thread
-    reads on its own connection (``threading.local``) and all writes take turns on one.
-    A write takes the file's write lock up front (``BEGIN IMMEDIATE``, or an admission's
-    one statement), so two writers never deadlock upgrading read locks, and one that finds
-    the lock taken waits up to ``busy_timeout`` seconds. Several processes may share it.
+    gets its own connection (``threading.local``). A write takes the file's write lock up
+    front (``BEGIN IMMEDIATE``, or an admission's one statement), so two writers never
+    deadlock upgrading read locks, and one that finds the lock taken waits up to
+    ``busy_timeout`` seconds. Several processes may share the file.
 
     With ``synchronous=NORMAL`` in WAL mode a commit survives a crash of the process;
     the last commits before a power loss may be lost (``synchronous="FULL"`` keeps them,
@@ -76,10 +76,6 @@ class SqliteStore(SqlStore):
     """
 
     _watcher: Watcher | None = None  # other processes' cases, while anything watches
-    # Every write of this process, on one connection (under _write_lock): a connection
-    # drops its page cache whenever another one wrote, so with one per writing thread
-    # each transaction read back every page of the B-trees it touched.
-    _write_conn: SqliteConnection | None = None
     _watching = 0
 
     def __init__(  # noqa: PLR0913 - the store's options
@@ -187,24 +183,20 @@ class SqliteStore(SqlStore):
         if self._closed:
             msg = f"the store {self.url} is closed"
             raise StoreError(msg)
-        conn = self._connect()
-        self._local.conn = conn
-        return conn
-
-    def _connect(self) -> SqliteConnection:
         conn = connect(
             self.path,
             read_only=self.read_only,
             busy_timeout=self._busy_timeout,
             synchronous=self._synchronous,  # checked in __init__
         )
+        self._local.conn = conn
         with self._conns_lock:
             self._conns.add(conn)
         return conn
 
     def _check_file(self, what: str) -> None:
         """Raise ``StoreError`` if the store's path no longer names the files it opened."""
-        self._file.check(self._writing(), what, self._abandon_all)
+        self._file.check(self._conn(), what, self._abandon_all)
 
     def _abandon_all(self) -> None:
         with self._conns_lock:
@@ -219,25 +211,8 @@ class SqliteStore(SqlStore):
         with self._write_lock:
             return self._write_locked(fn, what)
 
-    def _writing(self) -> SqliteConnection:
-        """The connection every write of this store in this process runs on."""
-        conn = self._write_conn
-        if conn is not None and not self._closed:
-            return conn
-        if self._closed:
-            msg = f"the store {self.url} is closed"
-            raise StoreError(msg)
-        conn = self._connect()
-        with self._conns_lock:
-            if self._write_conn is None:
-                self._write_conn = conn
-                return conn
-        self._conns.discard(conn)  # another thread's came first
-        conn.close()
-        return self._write_conn
-
     def _write_locked(self, fn: Callable[[Execute], T], what: str) -> T:
-        conn = self._writing()
+        conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -265,7 +240,7 @@ class SqliteStore(SqlStore):
         self._check_file(what)
         with self._write_lock:
             try:
-                stored = admit_row(self._writing(), params, history)
+                stored = admit_row(self._conn(), params, history)
             except sqlite3.Error as exc:
                 raise self._error(what, exc) from exc
         if not stored:
@@ -279,8 +254,8 @@ class SqliteStore(SqlStore):
     _put_rows = put_rows
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
-        # _write runs on the write connection, so its executemany joins the transaction.
-        return self._write(lambda execute: fn(execute, self._writing().executemany), what)
+        # _write runs on this thread's connection, so its executemany joins the transaction.
+        return self._write(lambda execute: fn(execute, self._conn().executemany), what)
 
     # -- the writer process (writer="process"), on the writer thread --------------------------
 

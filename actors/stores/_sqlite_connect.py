@@ -1,7 +1,7 @@
 """Opening a SQLite store's connections: WAL mode, ``synchronous``, the busy timeout.
 
-``SqliteStore`` opens one connection per reading thread, and one for its writes, with
-``connect``, and keeps them in a weak set, so that ``close()`` can close them all.
+``SqliteStore`` opens one connection per thread with ``connect`` and keeps them in a
+weak set, so that ``close()`` can close every thread's connection.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class SqliteConnection(sqlite3.Connection):
 
     companions: tuple[tuple[int, int] | None, ...] | None = None
     """The ``-wal`` and ``-shm`` files it opened (``file_identity``), for a writer."""
+    folder: tuple[int, int, int, int] | None = None
+    """Its directory as the last full look at those files found it (``_sqlite_file``)."""
 
 
 _ABANDONED: list[sqlite3.Connection] = []  # never closed: see abandon

@@ -39,7 +39,6 @@ class FileCheck:
         # A path that is a symbolic link may name a file in another directory.
         self._gated = not os.path.islink(path)
         self._identity: tuple[int, int] | None = None  # the file opened, once it is there
-        self._seen: tuple[int, int, int, int] | None = None  # the folder at the last full look
 
     def opened(self) -> None:
         """Take the file at the path now as the store's (once it is open)."""
@@ -53,15 +52,16 @@ class FileCheck:
         """
         now = time.time()  # before the folder is read: a change after it is seen next time
         folder = self._folder_now() if self._gated else None
-        if folder is not None and folder == self._seen:
+        # Per connection: each thread's has the -wal and -shm files it opened.
+        if folder is not None and folder == conn.folder:
             return
-        self._seen = None
+        conn.folder = None
         self._full(conn, what, abandon_all)
         if folder is not None:
             mtime = folder[2] / 1e9
             settled = SETTLED_COARSE if folder[2] % 1_000_000_000 == 0 else SETTLED
             if now - mtime > settled:
-                self._seen = folder
+                conn.folder = folder
 
     def _folder_now(self) -> tuple[int, int, int, int] | None:
         try:

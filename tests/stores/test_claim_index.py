@@ -35,7 +35,7 @@ def test_sqlite_claims_read_the_free_roots_and_lease_indexes(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
     _with_history(store, finished=50, free=1)
     statements: list[str] = []
-    store._writing().set_trace_callback(statements.append)
+    store._conn().set_trace_callback(statements.append)
     assert len(store.claim("w", now=time.time(), lease_seconds=5.0, limit=1)) == 1
     expired = [
         s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires FROM jobs")
@@ -67,11 +67,11 @@ def _claim_steps(store, owner: str, now: float, served=None) -> int:
         steps[0] += 1
         return 0
 
-    store._writing().set_progress_handler(count, 100)
+    store._conn().set_progress_handler(count, 100)
     try:
         store.claim(owner, now=now, lease_seconds=60.0, limit=100, workflows=served)
     finally:
-        store._writing().set_progress_handler(None, 100)
+        store._conn().set_progress_handler(None, 100)
     return steps[0]
 
 
@@ -98,7 +98,7 @@ def test_sqlite_a_claim_of_one_case_reads_it_by_its_id(tmp_path):
     ids = _with_history(store, finished=0, free=40)
     assert len(store.claim("w", now=time.time(), lease_seconds=60.0, limit=39)) == 39
     statements: list[str] = []
-    store._writing().set_trace_callback(statements.append)
+    store._conn().set_trace_callback(statements.append)
     assert store.claim("v", time.time(), 60.0, limit=1, case_id=ids[0]) == []  # w holds it
     assert [job.id for job in store.claim("v", time.time(), 60.0, 1, case_id=ids[-1])] == [ids[-1]]
     picks = [s for s in statements if s.startswith("SELECT id, lease_owner, lease_expires")]
