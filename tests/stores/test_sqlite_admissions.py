@@ -144,3 +144,23 @@ def test_each_thread_s_connection_makes_its_own_full_look(store, tmp_path, monke
     other.join(TIMEOUT)
     assert os.fspath(tmp_path / "jobs.db") in calls  # a full look (opening made the others)
     assert store.get("d") is not None
+
+
+@pytest.mark.parametrize(
+    ("fraction", "full_looks"), [(0.25, 0), (0.0, 2)], ids=["fine-clock", "whole-seconds"]
+)
+def test_a_directory_stamped_in_whole_seconds_is_trusted_later(
+    store, tmp_path, monkeypatch, fraction, full_looks
+):
+    # A second old: trusted where stamps are finer, not where a later change within the
+    # same second (or two, on FAT) would bear the same stamp.
+    store.create(record("a"))
+    stamp = int(time.time()) - 10 + fraction
+    os.utime(tmp_path, ns=(int(stamp * 1e9), int(stamp * 1e9)))
+    clock = SimpleNamespace(time=lambda: stamp + 1.0)
+    monkeypatch.setattr(_sqlite_file, "time", clock)
+    store.create(record("b"))  # a full look: trusted from now on, or not
+    calls = _file_stats(monkeypatch, tmp_path / "jobs.db")
+    store.create(record("c"))
+    store.create(record("d"))
+    assert calls.count(os.fspath(tmp_path / "jobs.db")) == full_looks
