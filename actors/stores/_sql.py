@@ -340,6 +340,7 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     # Writes (``_sql_saves``): saves fenced by lease stamps, their history keys, deletes, pruning.
     _seq = sql_saves.history_seq
     _save_all = sql_saves.save_all
+    _admit_one = sql_saves.admit_one
     _row = sql_saves.save_row
     _lost = sql_saves.lost
     _commit_rows = sql_saves.commit_rows

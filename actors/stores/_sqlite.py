@@ -18,29 +18,13 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
-from actors.stores._sqlite_connect import (
-    SqliteConnection,
-    abandon,
-    companions_replaced,
-    connect,
-    file_identity,
-)
+from actors.stores._sqlite_admit import admit_row
+from actors.stores._sqlite_connect import SqliteConnection, abandon, companions_replaced, connect
+from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
-from actors.stores._sqlite_saves import (
-    SAVE_INDEXED,
-    SAVE_INDEXED_FENCED,
-    SAVE_PLAIN,
-    SAVE_PLAIN_FENCED,
-    group_read,
-    put_group,
-    split_save,
-)
+from actors.stores._sqlite_saves import group_read, put_group, put_rows
 from actors.stores._sqlite_watch import Watcher
 from actors.stores._statements import (
-    HISTORY,
-    INSERT_NEW,
-    UPSERT,
-    UPSERT_FENCED,
     Execute,
     ExecuteMany,
     SaveRow,
@@ -65,10 +49,10 @@ class SqliteStore(SqlStore):
     """Jobs in one SQLite file: WAL journal, ``synchronous=NORMAL``, a busy timeout.
 
     The Scheduler, the runners and producer threads all call the store, so each thread
-    gets its own connection (``threading.local``). Every write runs in a
-    ``BEGIN IMMEDIATE`` transaction: it takes the file's write lock up front, so two
-    writers never deadlock upgrading read locks, and a writer that finds the lock taken
-    waits up to ``busy_timeout`` seconds. Several processes may share the file.
+    gets its own connection (``threading.local``). A write takes the file's write lock up
+    front (``BEGIN IMMEDIATE``, or an admission's one statement), so two writers never
+    deadlock upgrading read locks, and one that finds the lock taken waits up to
+    ``busy_timeout`` seconds. Several processes may share the file.
 
     With ``synchronous=NORMAL`` in WAL mode a commit survives a crash of the process;
     the last commits before a power loss may be lost (``synchronous="FULL"`` keeps them,
@@ -154,7 +138,7 @@ class SqliteStore(SqlStore):
         # lock of this process, so there they go through its groups instead.
         self._group_all = writer == "process"
         self._process: WriterProcess | None = None
-        self._identity: tuple[int, int] | None = None  # the file opened, once it is there
+        self._file = FileCheck(self.path, self.url)
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.
             self._writer.pipeline(
@@ -170,7 +154,7 @@ class SqliteStore(SqlStore):
             self.close()
             msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
             raise StoreError(msg) from exc
-        self._identity = file_identity(self.path)
+        self._file.opened()
         if writer == "process":
             # Started now: it imports while this process goes on, and is ready for the
             # first group. A child that cannot start is an error of opening the store.
@@ -211,29 +195,13 @@ class SqliteStore(SqlStore):
         return conn
 
     def _check_file(self, what: str) -> None:
-        """Raise ``StoreError`` if the store's path no longer names the file it opened."""
-        if self._identity is not None and file_identity(self.path) != self._identity:
-            msg = (
-                f"{self.url}: cannot {what}: the SQLite file {self.path!r} was removed or "
-                "replaced since this store opened it, and what it writes would be lost with "
-                "the old file; open the store again to use the file there now"
-            )
-            error = StoreError(msg)
-            error.blames_job = False  # nor of any job: its saves wait for the file
-            raise error
-        if companions_replaced(self._conn(), self.path):
-            with self._conns_lock:
-                for conn in list(self._conns):
-                    abandon(conn)  # now: a process may end without closing the store
-            msg = (
-                f"{self.url}: cannot {what}: the -wal or -shm file beside {self.path!r} was "
-                "removed or replaced since this store opened it, and what it writes would "
-                "reach no other process; stop this process (it leaves the files as they "
-                "are) and start it again"
-            )
-            error = StoreError(msg)
-            error.blames_job = False  # as for a file that cannot be reached
-            raise error
+        """Raise ``StoreError`` if the store's path no longer names the files it opened."""
+        self._file.check(self._conn(), what, self._abandon_all)
+
+    def _abandon_all(self) -> None:
+        with self._conns_lock:
+            for conn in list(self._conns):
+                abandon(conn)  # now: a process may end without closing the store
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
         self._check_file(what)
@@ -266,45 +234,24 @@ class SqliteStore(SqlStore):
             raise self._error(what, exc) from exc
         return result
 
+    def _admit_one(self, row: SaveRow, what: str) -> None:
+        # One autocommit statement (see _sqlite_admit), where a transaction took four.
+        params, history, job = row
+        self._check_file(what)
+        with self._write_lock:
+            try:
+                stored = admit_row(self._conn(), params, history)
+            except sqlite3.Error as exc:
+                raise self._error(what, exc) from exc
+        if not stored:
+            raise JobExistsError(f"a job with id {job.id!r} already exists in {self.url}")
+
     def _save_one(self, job: JobRecord) -> None:
         rows = [self._row(job, time.time())]
         self._write(lambda execute: self._commit_rows(execute, rows), f"save job {job.id}")
         self._after_save([job])
 
-    def _put_rows(
-        self,
-        execute: Execute,
-        rows: list[SaveRow],
-        *,
-        fence: bool = False,
-        new: bool = False,
-    ) -> None:
-        # The unindexed columns first; the indexed ones only when they changed (the
-        # statement matches no row otherwise), since rewriting an index costs most.
-        # Rows of jobs just admitted (``new``) are inserted, or refused if the id is taken.
-        # Fenced, a first update that matches nothing is either a job saved before it
-        # was created or a row another worker's stamp protects: the fenced upsert that
-        # follows inserts the one and changes nothing of the other.
-        last = {job.id: (params, job) for params, _, job in rows}
-        owner = self.owner
-        for params, job in last.values():
-            plain, indexed = split_save(params)
-            if new:
-                if execute(INSERT_NEW, params).rowcount == 0:  # rolled back with the rest
-                    raise JobExistsError(f"a job with id {job.id!r} already exists in {self.url}")
-            elif not fence:
-                if execute(SAVE_PLAIN, plain).rowcount == 0:
-                    execute(UPSERT, params)  # a job saved before it was created
-                else:
-                    execute(SAVE_INDEXED, indexed)
-            elif execute(SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
-                if execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
-                    raise self._lost(execute, job)
-            else:
-                execute(SAVE_INDEXED_FENCED, (*indexed, owner))
-        for _, history, _ in rows:
-            if history is not None:
-                execute(HISTORY, history)
+    _put_rows = put_rows
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
         # _write runs on this thread's connection, so its executemany joins the transaction.

@@ -36,6 +36,8 @@ class SqliteConnection(sqlite3.Connection):
 
     companions: tuple[tuple[int, int] | None, ...] | None = None
     """The ``-wal`` and ``-shm`` files it opened (``file_identity``), for a writer."""
+    folder: tuple[int, int, int, int] | None = None
+    """Its directory as the last full look at those files found it (``_sqlite_file``)."""
 
 
 _ABANDONED: list[sqlite3.Connection] = []  # never closed: see abandon

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from actors._errors import JobExistsError
 from actors.stores._statements import (
     COLUMNS,
     FENCE,
     GROUP_READ,
     HISTORY,
+    INSERT_NEW,
     UPSERT,
+    UPSERT_FENCED,
     Execute,
     ExecuteMany,
     SaveRow,
     group_rows,
     latest,
 )
+
+if TYPE_CHECKING:
+    from actors.stores._sql import SqlStore
 
 __all__ = [
     "GROUP_READ_SQLITE",
@@ -32,6 +38,7 @@ __all__ = [
     "SAVE_PLAIN_FENCED",
     "group_read",
     "put_group",
+    "put_rows",
     "split_save",
 ]
 
@@ -155,3 +162,40 @@ def split_save(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...
     job_id = params[0]
     plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
     return plain, (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
+
+
+def put_rows(
+    store: SqlStore,
+    execute: Execute,
+    rows: list[SaveRow],
+    *,
+    fence: bool = False,
+    new: bool = False,
+) -> None:
+    """``SqlStore._put_rows`` on SQLite: write ``rows`` inside the caller's transaction."""
+    # The unindexed columns first; the indexed ones only when they changed (the
+    # statement matches no row otherwise), since rewriting an index costs most.
+    # Rows of jobs just admitted (``new``) are inserted, or refused if the id is taken.
+    # Fenced, a first update that matches nothing is either a job saved before it
+    # was created or a row another worker's stamp protects: the fenced upsert that
+    # follows inserts the one and changes nothing of the other.
+    last = {job.id: (params, job) for params, _, job in rows}
+    owner = store.owner
+    for params, job in last.values():
+        plain, indexed = split_save(params)
+        if new:
+            if execute(INSERT_NEW, params).rowcount == 0:  # rolled back with the rest
+                raise JobExistsError(f"a job with id {job.id!r} already exists in {store.url}")
+        elif not fence:
+            if execute(SAVE_PLAIN, plain).rowcount == 0:
+                execute(UPSERT, params)  # a job saved before it was created
+            else:
+                execute(SAVE_INDEXED, indexed)
+        elif execute(SAVE_PLAIN_FENCED, (*plain, owner)).rowcount == 0:
+            if execute(UPSERT_FENCED, (*params, owner)).rowcount == 0:
+                raise store._lost(execute, job)
+        else:
+            execute(SAVE_INDEXED_FENCED, (*indexed, owner))
+    for _, history, _ in rows:
+        if history is not None:
+            execute(HISTORY, history)

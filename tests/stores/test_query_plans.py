@@ -18,6 +18,7 @@ import pytest
 
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow, enqueue
 from actors.stores import open_store
+from actors.stores._sqlite_admit import prepare as prepare_admissions
 
 TABLES = ("jobs", "step_history", "join_arrivals", "join_counts", "job_requests")
 
@@ -74,6 +75,7 @@ class Captured:
         """The statements whose plan scans one of the store's tables, with the scan."""
         found = []
         check = sqlite3.connect(path)
+        prepare_admissions(check)  # the view admissions insert into is each connection's own
         try:
             for sql in sorted(self.statements):
                 if not re.match(r"\s*(SELECT|UPDATE|INSERT|DELETE|WITH)\b", sql, re.I):
