@@ -155,18 +155,22 @@ class PostgresStore(SqlStore):
         self._statements_lock = threading.Lock()
         self._server_clock = ServerClock(self.url)
         self._deadlines = Deadlines()
-        self._pool = open_pool(
-            url,
-            self.url,
-            read_only=read_only,
-            clock=self._server_clock,
-            deadlines=self._deadlines,
-            bound=self.statement_bound,
-            server_bound=self._server_bound,
-            min_size=min_size,
-            max_size=max_size,
-            timeout=timeout,
-        )
+        try:
+            self._pool = open_pool(
+                url,
+                self.url,
+                read_only=read_only,
+                clock=self._server_clock,
+                deadlines=self._deadlines,
+                bound=self.statement_bound,
+                server_bound=self._server_bound,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=timeout,
+            )
+        except BaseException:
+            self._deadlines.close()  # its thread, started by the open's first statement
+            raise
 
     def statement_bound(self) -> float:
         """Seconds a statement may wait for the server before it fails as an outage."""
