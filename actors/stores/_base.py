@@ -184,14 +184,6 @@ class Store(OperatorApi, abc.ABC):
         """``now`` on the clock leases are measured by: the database server's, for PostgreSQL."""
         return now
 
-    def _unsupported(self, what: str) -> NotImplementedError:
-        url = getattr(self, "url", type(self).__name__)
-        return NotImplementedError(
-            f"{type(self).__name__} ({url}) does not implement {what}: multi-worker claims, "
-            "leases and join counting need a store that does (memory://, sqlite:///... "
-            "or postgresql://...)"
-        )
-
     def claim(
         self,
         owner: str,

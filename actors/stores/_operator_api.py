@@ -24,8 +24,13 @@ class OperatorApi:
     """The operator's methods of ``Store``; a store without one raises ``NotImplementedError``."""
 
     def _unsupported(self, what: str) -> NotImplementedError:
-        """The error for a method this store lacks (``Store``'s names the store's URL)."""
-        return NotImplementedError(f"{type(self).__name__} does not implement {what}")
+        """The error for a method this store lacks (every ``Store`` method's, too)."""
+        url = getattr(self, "url", type(self).__name__)
+        return NotImplementedError(
+            f"{type(self).__name__} ({url}) does not implement {what}: multi-worker claims, "
+            "leases and join counting need a store that does (memory://, sqlite:///... "
+            "or postgresql://...)"
+        )
 
     def query_jobs(
         self,
