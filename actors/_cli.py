@@ -40,7 +40,7 @@ from actors._cli_errors import (
     _describe,
 )
 from actors._cli_load import load_workflows
-from actors._errors import StoreError
+from actors._errors import ForeignDatabaseError, StoreError
 from actors._json_text import deep_json
 from actors._redact import RedactingFilter, mask_url, redacted_logger, remember_secrets
 from actors._version import __version__
@@ -262,7 +262,9 @@ def db_upgrade(store_url: str) -> None:
     Workers apply them too when they start; run this to upgrade ahead of a deploy. It is
     safe to run again, or from several places at once.
     """
+    from actors.stores import _sqlite_path
     from actors.stores._schema import MIGRATIONS, current_version, migrate
+    from actors.stores._sqlite_foreign import refuse_foreign
 
     scheme, sep, rest = store_url.partition("://")
     if sep:  # a scheme in any case, as the other commands read it
@@ -274,12 +276,15 @@ def db_upgrade(store_url: str) -> None:
     deadlines, watch = _migration_watch(store_url, conn)
     try:
         with watch as progress:
-            try:  # a file that is no database fails here, before any change
+            try:  # a file that is no database, or another application's, fails here
+                if not store_url.startswith("postgres"):
+                    refuse_foreign(conn, _sqlite_path(store_url, store_url[9:]))
                 progress.version = current_version(conn)
+            except ForeignDatabaseError as exc:  # as every other command says it
+                raise BadArgumentError(f"cannot open store {mask_url(store_url)!r}: {exc}") from exc
             except Exception as exc:  # the file is no database, say: it cannot be opened
                 msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
                 if store_url.startswith("sqlite:"):
-                    from actors.stores import _sqlite_path
                     from actors.stores._sqlite_connect import cannot_open_hint
 
                     msg += cannot_open_hint(_sqlite_path(store_url, store_url[9:]), exc)

@@ -67,6 +67,14 @@ class SchemaTooNewError(StoreError):
     """
 
 
+class ForeignDatabaseError(StoreError):
+    """The SQLite file holds another application's tables and no actors schema.
+
+    Raised when a store is opened on it (by a worker, a command or a ``Mediator``);
+    nothing was written to the file.
+    """
+
+
 class CodecError(ActorsError, TypeError):
     """Job data cannot be encoded to (or decoded from) the store's JSON form."""
 

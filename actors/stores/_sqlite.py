@@ -169,14 +169,15 @@ class SqliteStore(SqlStore):
     def _check_schema(self) -> None:
         """Bring the schema up to date; read-only, only check that it is (and the file is there)."""
         if not self.read_only:
-            migrate(self._conn())
+            migrate(self._conn(vet=True))
             return
         if not os.path.isfile(self.path):
             msg = f"no SQLite database at {self.path!r} (a read-only open creates none)"
             raise StoreError(msg)
-        check_current(self._conn(), f"the SQLite database {self.path!r}")
+        check_current(self._conn(vet=True), f"the SQLite database {self.path!r}")
 
-    def _conn(self) -> SqliteConnection:
+    def _conn(self, *, vet: bool = False) -> SqliteConnection:
+        """This thread's connection; ``vet``: refuse another application's file first."""
         conn: SqliteConnection | None = getattr(self._local, "conn", None)
         if conn is not None and not self._closed:
             return conn
@@ -188,6 +189,7 @@ class SqliteStore(SqlStore):
             read_only=self.read_only,
             busy_timeout=self._busy_timeout,
             synchronous=self._synchronous,  # checked in __init__
+            vet=vet,
         )
         self._local.conn = conn
         with self._conns_lock:

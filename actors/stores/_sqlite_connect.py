@@ -15,6 +15,7 @@ from typing import Any
 
 from actors._errors import StoreError
 from actors._text import read_sqlite_text
+from actors.stores._sqlite_foreign import peek_foreign, refuse_foreign
 
 __all__ = [
     "SqliteConnection",
@@ -92,17 +93,21 @@ def file_identity(path: str) -> tuple[int, int] | None:
 
 
 def connect(
-    path: str, *, read_only: bool, busy_timeout: float, synchronous: str
+    path: str, *, read_only: bool, busy_timeout: float, synchronous: str, vet: bool = False
 ) -> SqliteConnection:
     """A new connection to the store's file, in WAL mode unless ``read_only``.
 
     ``synchronous`` is ``"NORMAL"`` or ``"FULL"`` (checked by the caller). Raises
-    ``StoreError`` when the file cannot be opened or put in WAL mode.
+    ``StoreError`` when the file cannot be opened or put in WAL mode. With ``vet`` (the
+    store's first connection), ``ForeignDatabaseError`` first when the file holds another
+    application's tables (``_sqlite_foreign``): WAL mode would be a write.
     """
     # Read-only: SQLite itself refuses every write on the connection, and opening
     # never creates the file.
     # fsencode: a path of bytes that are not UTF-8 (kept as surrogates) quotes as %FF.
     target = f"file:{urllib.parse.quote(os.fsencode(path))}?mode=ro" if read_only else path
+    if vet:
+        peek_foreign(path)
     try:
         conn = sqlite3.connect(
             target,
@@ -120,6 +125,8 @@ def connect(
     # its row's reader names, where the default failed every read of the row.
     conn.text_factory = read_sqlite_text
     try:
+        if vet:
+            refuse_foreign(conn, path)
         if read_only:  # the file's journal mode, as its writers left it
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         else:
@@ -130,6 +137,9 @@ def connect(
         conn.close()
         msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
         raise StoreError(msg) from exc
+    except StoreError:
+        conn.close()
+        raise
     if str(mode).lower() != "wal" and not read_only:
         conn.close()
         msg = f"cannot put the SQLite store at {path!r} in WAL mode (got {mode!r})"
