@@ -17,6 +17,7 @@ from actors._cli import (
     workflows_option,
 )
 from actors._cli_enqueue_progress import Progress
+from actors._cli_enqueue_stream import Pipe, pipe_of, timed_batches
 from actors._cli_errors import BadArgumentError, CliError, _describe
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
 from actors._cli_interrupt import AgainInterrupt, interrupt_after
@@ -63,21 +64,37 @@ def _lines(source: IO[str], shown: str) -> Iterator[tuple[int, Any]]:
     number = 0
     while read := source.readline(MAX_LINE + 1):
         number += 1
-        if len(read) > MAX_LINE:  # read no further: a file with no line ends never would
-            msg = (
-                f"line {number} of {shown} is longer than {MAX_LINE:,} characters, the most "
-                "one case's line may hold"
-            )
-            raise BadArgumentError(msg)
-        # A byte order mark some editors write first is no part of the JSON.
-        line = read.removeprefix("\ufeff") if number == 1 else read
-        if not line.strip():
-            continue
-        try:
-            yield number, strict_json(line)
-        except InputError as exc:
-            msg = f"line {number} of {shown} {exc}"
-            raise BadArgumentError(msg) from None
+        item = _parsed(number, read, shown)
+        if item is not None:
+            yield item
+
+
+def _parsed(number: int, read: str, shown: str) -> tuple[int, Any] | None:
+    """Line ``number`` of the file (as read, with its line end) and its value; None if blank."""
+    if len(read) > MAX_LINE:  # read no further: a file with no line ends never would
+        msg = (
+            f"line {number} of {shown} is longer than {MAX_LINE:,} characters, the most "
+            "one case's line may hold"
+        )
+        raise BadArgumentError(msg)
+    # A byte order mark some editors write first is no part of the JSON.
+    line = read.removeprefix("\ufeff") if number == 1 else read
+    if not line.strip():
+        return None
+    try:
+        return number, strict_json(line)
+    except InputError as exc:
+        msg = f"line {number} of {shown} {exc}"
+        raise BadArgumentError(msg) from None
+
+
+def _batches_of(source: IO[str], shown: str, size: int) -> Iterator[list[tuple[int, Any]]]:
+    """The batches of ``--file``: from a pipe, also each once its first line waited a little."""
+    fd = pipe_of(source)
+    if fd is None:
+        return _batched(_lines(source, shown), size)
+    pipe = Pipe(fd, MAX_LINE)
+    return timed_batches(pipe, lambda number, read: _parsed(number, read, shown), size)
 
 
 def _check_arguments(
@@ -248,7 +265,7 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
     else:
         assert source is not None
         shown = _shown(source)
-        batches = _batched(_lines(source, shown), batch)
+        batches = _batches_of(source, shown, batch)
     store = _open_store(store_url)
     progress = Progress(from_file=source is not None, ids=id_field is not None)
     named = None if id_field is None else _Ids(id_field, shown)
