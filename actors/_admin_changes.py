@@ -285,6 +285,7 @@ def event_change(
     *,
     fault: bool = False,
     waits: Callable[[JobRecord], Collection[str] | None] | None = None,
+    now: Callable[[], float] = time.time,
 ) -> CaseChange:
     """Deliver an event to a parked job, as a worker would: READY, with the event saved.
 
@@ -292,7 +293,9 @@ def event_change(
     ``DeferredChoice``); the job must be WAITING at that step with no event pending.
     ``waits(job)``: the correlation ids the job's step waits on, where its workflow is
     known (``None`` where not): an id it does not wait on is ``unknown``, as a worker
-    answers, not an event a worker could only drop or fault the job on.
+    answers, not an event a worker could only drop or fault the job on. ``now()``: the
+    time by the clock the store keeps due times by (``_due_text.server_now``), against
+    which the job's timeout is told to have come first.
     """
     job_id, _, rest = correlation_id.partition("/")
     step, _, name = rest.partition("/")
@@ -312,7 +315,7 @@ def event_change(
         expected = waits(job) if waits is not None else None
         if expected is not None and correlation_id not in expected:
             return [], [], EventOutcome.UNKNOWN.value
-        if job.due is not None and job.due <= time.time():
+        if job.due is not None and job.due <= now():
             # Its timeout came first, unfired only because no worker ran: the worker that
             # takes the job fires it, and answers such an event late, as this does.
             return [], [], EventOutcome.LATE.value

@@ -83,8 +83,9 @@ class _Plain:
 class JobInfo(_Plain):
     """A job as an operator sees it: the saved record, its times and its lease.
 
-    Times are wall-clock seconds since the epoch (``due`` and ``lease_expires`` are on
-    the workers' clock, which is the wall clock unless a test replaced it).
+    Times are wall-clock seconds since the epoch; ``due`` and ``lease_expires`` are as
+    stored, by the clock the store keeps them by: the database server's on PostgreSQL
+    (``Store.lease_time(time.time())`` is now by it), else the workers' own.
     """
 
     id: str

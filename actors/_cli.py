@@ -40,6 +40,7 @@ from actors._cli_errors import (
     _describe,
 )
 from actors._cli_load import load_workflows
+from actors._due_text import until
 from actors._errors import ForeignDatabaseError, StoreError
 from actors._json_text import deep_json
 from actors._redact import RedactingFilter, mask_url, redacted_logger, remember_secrets
@@ -219,6 +220,11 @@ def _when(due: float | None) -> str:
         return datetime.fromtimestamp(due, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, ValueError, OSError):  # a row edited by hand: year 10000, -1e300
         return f"? ({due!r:.40})"
+
+
+def _when_due(due: float | None, now: float) -> str:
+    """A due time as stored, and how far it is from ``now`` by the store's clock (``_due_text``)."""
+    return "-" if due is None else f"{_when(due)} ({until(due, now)})"
 
 
 def _dash(value: object) -> str:

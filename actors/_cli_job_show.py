@@ -15,9 +15,10 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from actors._cli import _console, _dash, _when
+from actors._cli import _console, _dash, _when, _when_due
 from actors._cli_console import printable, table_console
 from actors._cli_jobs import _admin, _short
+from actors._due_text import server_now
 from actors._job import JobState
 from actors.admin import CaseNode, CaseTree, HistoryEntry, JobInfo
 
@@ -27,7 +28,7 @@ HISTORY_SHOWN = 1_000
 """The most history rows ``jobs show --history`` prints (the latest ones)."""
 
 
-def _label(job: JobInfo) -> Text:
+def _label(job: JobInfo, now: float) -> Text:
     parts = [job.state.value, f"at {job.step!r}"]
     if job.branch_index is not None:
         parts.insert(0, f"branch {job.branch_index}")
@@ -36,7 +37,7 @@ def _label(job: JobInfo) -> Text:
     if job.waiting_for:
         parts.append(f"waits for {job.waiting_for}")
     if job.due is not None:
-        parts.append(f"due {_when(job.due)}")
+        parts.append(f"due {_when_due(job.due, now)}")
     if job.error:  # on a live job, a failed attempt it retries (it has not faulted)
         parts.append(f"{'error' if job.state.is_final else 'last failure'}: {job.error}")
     return Text.assemble((printable(job.id), "bold"), ", ", printable(", ".join(parts)))
@@ -62,13 +63,13 @@ def _drawn(kids: list[CaseNode]) -> tuple[list[CaseNode], str | None]:
     return [kid for kid in kids if id(kid) in shown], line
 
 
-def _grow(top: Tree, root: CaseNode) -> None:
+def _grow(top: Tree, root: CaseNode, now: float) -> None:
     # With a stack of its own: a case nests as deep as its splits, past Python's stack.
     stack = [(top, root)]
     while stack:
         branch, node = stack.pop()
         kids, left_out = _drawn(node.children)
-        stack.extend((branch.add(_label(kid.job), highlight=False), kid) for kid in kids)
+        stack.extend((branch.add(_label(kid.job, now), highlight=False), kid) for kid in kids)
         if left_out is not None:
             branch.add(left_out)
         split = node.split
@@ -100,14 +101,14 @@ def _runs(indexes: Sequence[int]) -> str:
     return f"[{', '.join(parts)}]"
 
 
-def print_tree(case: CaseTree) -> None:
-    """The case as a tree, with its lease."""
+def print_tree(case: CaseTree, now: float) -> None:
+    """The case as a tree, with its lease; ``now`` by the store's clock, as due times are."""
     if case.held_by is not None:
         lease = f"held by {case.held_by} until {_when(case.lease_expires)}"
     else:
         lease = "held by no live worker"
     tree = Tree(f"Case {case.case_id}: {case.state.value}, {case.jobs} job(s), {lease}")
-    _grow(tree.add(_label(case.root.job), highlight=False), case.root)
+    _grow(tree.add(_label(case.root.job, now), highlight=False), case.root, now)
     console = _console()
     console.print(tree)
     # Each level indents 4 columns more, and rich draws no label it has no room for.
@@ -196,6 +197,7 @@ def show_more(
     try:
         case = admin.case(job_id) if tree else None
         entries = admin.history(job_id) if history else None
+        now = server_now(admin.store)  # due times are stored by its clock
     finally:
         admin.close()
         admin.store.close()
@@ -207,7 +209,7 @@ def show_more(
             out["history"] = [{**e.to_dict(), "duration": e.duration} for e in entries]
         return out
     if case is not None:
-        print_tree(case)
+        print_tree(case, now)
     if entries is not None:
         print_history(job_id, entries)
     return {}

@@ -17,13 +17,14 @@ from actors._cli import (
     _dash,
     _open_reader,
     _to_json,
-    _when,
+    _when_due,
     main,
     store_option,
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
-from actors._job import Job, JobState
+from actors._due_text import server_now, server_skew
+from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
 from actors.stores._unfinished_facts import UnfinishedFacts
@@ -41,6 +42,14 @@ class _Facts:
     store: Store
     counts: dict[JobState, int]
     unfinished: UnfinishedFacts
+    now: float
+    """Now by the store's clock (the server's, on PostgreSQL), as due times are stored."""
+    skew: float
+    """What to add to ``unfinished.oldest``'s due times (this machine's clock) for the store's."""
+
+    def due(self, job: JobRecord) -> float | None:
+        """``job``'s due time as stored (by the store's clock)."""
+        return None if job.due is None else job.due + self.skew
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,7 +102,7 @@ def _row_oldest(facts: _Facts) -> SummaryRow:
 
 def _row_due(facts: _Facts) -> SummaryRow:
     parked, soonest = facts.unfinished.due, facts.unfinished.next_due
-    text = f"{parked}" + (f", next due {_when(soonest)}" if parked else "")
+    text = f"{parked}" + (f", next due {_when_due(soonest, facts.now)}" if parked else "")
     value = {"jobs": parked, "next_due": soonest}
     return SummaryRow("waiting_due", "waiting on a due time (wait, retry, timeout)", value, text)
 
@@ -162,7 +171,13 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
     """
     store = _open_reader(store_url)
     try:
-        facts = _Facts(store, store.counts(), store.unfinished_facts(limit))
+        facts = _Facts(
+            store,
+            store.counts(),
+            store.unfinished_facts(limit),
+            server_now(store),
+            server_skew(store),
+        )
         unclaimed = _unclaimed(store)
     finally:
         store.close()
@@ -210,7 +225,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
                 job.state.value,
                 _dash(job.parent_id),
                 _dash(job.branch_index),
-                _when(job.due),
+                _when_due(facts.due(job), facts.now),
             )
         console.print(jobs)
 
@@ -241,7 +256,7 @@ def _status_json(
                 "state": job.state.value,
                 "parent": job.parent_id,
                 "branch": job.branch_index,
-                "due": job.due,
+                "due": facts.due(job),
             }
             for job in facts.unfinished.oldest[:limit]
         ],

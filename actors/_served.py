@@ -10,8 +10,10 @@ such a case is saved with the case, for the worker that serves it.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors._due_text import server_now
 from actors._engine import job_log
 from actors._outcomes import EventOutcome
 from actors._redact import redacted_logger
@@ -96,7 +98,9 @@ def deliver_unserved(
     if job is None or (job.workflow, job.version) in engine.workflows:
         return outcome
     operator = f"mediator {engine.owner}"
-    change = event_change(correlation_id, payload, operator, fault=fault)
+    change = event_change(
+        correlation_id, payload, operator, fault=fault, now=partial(server_now, store)
+    )
     changed = store.change_case(
         job.case_id, change, now=time.time(), stamp=f"{OPERATOR_STAMP}{operator}"
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from actors import _admin_views as views
@@ -51,6 +52,7 @@ from actors._admin_model import (
     PruneResult,
 )
 from actors._cases import ID_RULE, shown_id, valid_id
+from actors._due_text import server_now
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._runner import correlations_for
@@ -350,7 +352,14 @@ class Admin:
             record.case_id,
             job_id,
             [correlation_id, data, fault],
-            event_change(correlation_id, data, self.operator, fault=fault, waits=self._waits),
+            event_change(
+                correlation_id,
+                data,
+                self.operator,
+                fault=fault,
+                waits=self._waits,
+                now=partial(server_now, self.store),  # timers go by the server's clock
+            ),
             lambda mediator: mediator._operator_action(
                 "event", record.case_id, job_id, [correlation_id, data, fault], self.operator
             ),

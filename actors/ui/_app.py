@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from actors._due_text import server_now
 from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger
@@ -88,6 +89,8 @@ class Dashboard:
             can_act=not self.read_only and self.actions is not None,
             csrf=self.csrf,
             now=time.time(),
+            # Due times and leases are stored by the database server's clock on PostgreSQL.
+            server_now=server_now(self.reader.store),
         )
         response = self.templates.TemplateResponse(request, name, context)
         response.headers["Cache-Control"] = "no-store"

@@ -10,6 +10,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
+from actors._due_text import until
 from actors._job import JobState
 from actors._redact import mask_secrets
 from actors._text import printable
@@ -84,6 +85,7 @@ def environment() -> Environment:
     env.filters["utc"] = _utc
     env.filters["q"] = quote_part
     env.filters["ago"] = _ago
+    env.filters["until"] = until
     env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
     env.filters["whole_error"] = _whole_error
     env.globals["url_for"] = url_for  # Starlette's names the host: kept only if unset
