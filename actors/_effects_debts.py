@@ -125,6 +125,10 @@ class StoreDebts:
             self.carry_out(Fault(saved, fault))
         elif saved is not None:
             saved.solo = alone
+            # Taken over and its try not counted yet (its runner died, or its slice was
+            # not stored, before the count): the store's record does not say so, and the
+            # run from it is still the try after a takeover, counted first.
+            saved.taken_over = job.taken_over
             run_alone(self._c.store, [saved])  # a suspect's try still open runs alone again
             held = self._jobs.keys() | self.outage.resaves.keys()
             self.adopt([saved, *unheld_branches(saved, self._store, held)])

@@ -112,7 +112,9 @@ def run_alone(store: Store, jobs: Sequence[JobRecord]) -> None:
     on: the run is that try, not counted again, and must be alone too, or a death beside
     other jobs would count as one alone. The store tells (its count of tries from the
     saved point, 2 or more); if it cannot be read, each job runs alone (slower, never
-    wrong).
+    wrong). A job still ``taken_over`` (taken back before its try was counted) counts
+    that try when it runs: it runs alone if a try of it is counted already, as a claim
+    says.
     """
     if not jobs:
         return
@@ -122,7 +124,7 @@ def run_alone(store: Store, jobs: Sequence[JobRecord]) -> None:
     except StoreError:
         open_tries = {job.id: 2 for job in jobs}
     for job in jobs:
-        if not job.taken_over and open_tries.get(job.id, 0) >= 2:
+        if open_tries.get(job.id, 0) >= (1 if job.taken_over else 2):
             job.solo = True
 
 

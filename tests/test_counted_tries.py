@@ -19,6 +19,7 @@ from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, StepContext, Workflow, enqueue
 from actors._job import JobRecord
+from actors._errors import StoreError
 from actors._runner_failures import LIMIT
 from actors.stores import open_store
 from actors.testing import VirtualClock
@@ -368,3 +369,48 @@ def test_a_suspect_whose_runner_died_before_its_first_save_runs_alone_again(
     # Step x ran alone, and again, with the suspect's try still open (2, counted once),
     # alone again.
     assert [(solo, tries) for step, solo, tries in seen if step == "x"] == [("case", 2)] * 2, seen
+
+
+@pytest.mark.parametrize("error", ["runner", "store"])
+def test_a_try_whose_count_failed_is_counted_when_the_job_runs_again(
+    tmp_path: Path, error: str
+) -> None:
+    # The job's tries alone all ended with their workers: the next try faults it instead
+    # of running it. The count of that try fails (a runner that dies of it, or a store
+    # that refuses the write for now): the job is taken back as last saved, and runs
+    # again. It is still the try after a takeover, so it is counted first and faults the
+    # job. (The takeover was forgotten at the reload: the step ran uncounted, a fifth
+    # process ended by it in a row.)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    ran: list[str] = []
+    flow = Workflow("one", [Sequential("x", lambda data: ran.append("x"))], start="x")
+    enqueue(url, flow, {}, job_id="case")
+    _tried(url, alone=LIMIT)
+    store = open_store(url)
+    real_count = store.count_try
+    failed: list[str] = []
+
+    def count_try(job: JobRecord) -> int:
+        if not failed:
+            failed.append(job.id)
+            if error == "runner":
+                raise RuntimeError("a count the engine did not expect to fail (test)")
+            down = StoreError("the store refused the write for now (test)")
+            down.blames_job = False
+            raise down
+        return real_count(job)
+
+    store.count_try = count_try  # type: ignore[method-assign]
+    reader = open_store(url)
+    try:
+        with Mediator(
+            [flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05
+        ):
+            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
+        job = reader.get("case")
+    finally:
+        reader.close()
+    assert failed == ["case"]
+    assert ran == []
+    assert job.state is JobState.FAULTED
+    assert "stopped before anything was saved" in (job.error or "")
