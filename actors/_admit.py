@@ -24,7 +24,7 @@ from actors._cases import (
 )
 from actors._engine import job_log, logger
 from actors._errors import JobExistsError, user_error
-from actors._handle import JobHandle
+from actors._handle import JobHandle, owned
 from actors._job import JobRecord, JobState
 from actors.messages import Admitted, JobShed, Schedule, ScheduleRefused
 
@@ -254,7 +254,7 @@ class Admissions:
         )
         if self._c.on_shed is not None:
             try:
-                self._c.on_shed(snapshot)
+                self._c.on_shed(owned(snapshot, self._c))  # the hook's own data
             except BaseException as exc:
                 if not user_error(exc):
                     raise

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from actors._delivering import delivering
+from actors._errors import CodecError
 from actors._fork import refuse_in_fork
 from actors._runtime import LatchFuture
 from actors.messages import CaseFinished, CaseUnfinished
+from actors.stores._codec import DEFAULT_CODEC
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
     from actors._engine import EngineConfig
     from actors._job import Job
 
-__all__ = ["CaseHandles", "JobHandle"]
+__all__ = ["CaseHandles", "JobHandle", "owned"]
 
 # Guards adding and removing wakers (rare: only wait() does); the Scheduler reads a
 # handle's wakers without it, as a tuple replaced whole, so ending a case never waits.
@@ -49,7 +52,10 @@ class JobHandle:
         self._wakers: tuple[Callable[[], None], ...] = ()
 
     def result(self, timeout: float | None = None) -> Job:
-        """The final snapshot (DONE, FAULTED, CANCELLED or SHED).
+        """The final snapshot (DONE, FAULTED, CANCELLED or SHED), its data the caller's own.
+
+        Each call returns a new copy of the data: changing it changes nothing in the
+        engine, its store or another call's result.
 
         Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds,
         ``EngineStoppedError`` if the Mediator stopped before it ended, and on a shared
@@ -113,7 +119,7 @@ class JobHandle:
         it ended, ``LeaseLostError`` if another worker took it over. Cancelling the
         awaiting task stops the wait and leaves the case running. Under the
         deterministic harness (``actors.testing``) it drives the run as ``result()``
-        does.
+        does. Its data is the caller's own, as ``result()``'s.
         """
         self._refuse_waiting_for_itself("JobHandle.wait()")
         if not isinstance(self._future, LatchFuture):
@@ -157,13 +163,28 @@ class JobHandle:
             job: Job = self._future.get(timeout=timeout)
         except pykka.Timeout:
             raise self._timed_out(timeout) from None
-        return job
+        return owned(job, self._engine)
 
     def _timed_out(self, timeout: float | None) -> TimeoutError:
         return TimeoutError(f"job {self.job_id} ({self.workflow}) did not finish within {timeout}s")
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r}, workflow={self.workflow!r})"
+
+
+def owned(job: Job, engine: EngineConfig | None) -> Job:
+    """``job`` with a copy of its data, made with ``engine``'s store's codec: the caller's own.
+
+    The engine's record of a case's end (which a memory store may hold too) is never
+    handed out. A job faulted for data no store can keep is returned as it is: a copy
+    would have to run the value's own hooks.
+    """
+    codec = engine.store.codec if engine is not None else DEFAULT_CODEC
+    try:
+        data = codec.copy(job.data)
+    except CodecError:
+        return job
+    return dataclasses.replace(job, data=data)
 
 
 def _set_woken(woken: asyncio.Future[None]) -> None:
@@ -213,8 +234,9 @@ class CaseHandles:
         if reply_to is not None:
             # Not asked is_alive() first: the actor may stop between that and the tell,
             # and the ActorDeadError then stopped the Scheduler, and every case with it.
+            engine = handle._engine if handle is not None else None
             with contextlib.suppress(pykka.ActorDeadError):
-                reply_to.tell(CaseFinished(job))
+                reply_to.tell(CaseFinished(owned(job, engine)))
 
     def fail_case(self, case_id: str, error: BaseException) -> bool:
         """Resolve the handle of case ``case_id`` with ``error`` (this worker lost the case)."""

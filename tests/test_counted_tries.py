@@ -403,9 +403,7 @@ def test_a_try_whose_count_failed_is_counted_when_the_job_runs_again(
     store.count_try = count_try  # type: ignore[method-assign]
     reader = open_store(url)
     try:
-        with Mediator(
-            [flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05
-        ):
+        with Mediator([flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05):
             wait_until(lambda: reader.get("case").state.is_final, "the case to end")
         job = reader.get("case")
     finally:

@@ -10,12 +10,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobExistsError, JobNotFoundError, LeaseLostError
-from actors._job import FINAL_STATES, Job, JobRecord, JobState, cancel_reason
+from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
+from actors._job import FINAL_STATES, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
 from actors.stores._memory_leases import MemoryLeases
-from actors.stores._plain_data import is_plain
+from actors.stores._memory_reads import MemoryReads, Saved
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ __all__ = ["MemoryStore"]
 DEFAULT_RETAIN = 10_000
 DEFAULT_HISTORY_ROWS = 1_000  # step-history rows a job keeps at the least
 
-# What a save records besides the record itself: the fields a step changes, and when.
-_Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float]
 _now = time.time
 _FAULTED = JobState.FAULTED
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # is_plain's flat-dict test
@@ -35,7 +33,7 @@ _KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 
-class MemoryStore(MemoryAdmin, MemoryLeases, Store):
+class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -52,7 +50,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
     ``CodecError`` naming the bad value's path. Data is kept by reference unless
     ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
     step's in-place changes in the data the job resumes with. Copying costs a deep copy
-    per step; durable stores always hold their own copy.
+    per step; durable stores always hold their own copy. Either way a read (``get``, the
+    operator's reads) returns data of the reader's own, as last saved: each save keeps
+    a copy for readers (a flat dict's is one C-level copy), and each read copies that.
     """
 
     def __init__(
@@ -85,8 +85,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._history: dict[str, list[Any]] = {}
         self._seq = itertools.count(1)
         self._slices = threading.local()  # per runner thread: when its slice or last step began
-        self._live: dict[str, _Saved] = {}
-        self._finished: OrderedDict[str, _Saved] = OrderedDict()
+        self._live: dict[str, Saved] = {}
+        self._finished: OrderedDict[str, Saved] = OrderedDict()
         self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
         # Leases as the SQL stores keep them: every job of a case is stamped with the
         # worker that holds the case (job id -> owner), the case's root is marked while
@@ -109,19 +109,23 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         # on SQLite and PostgreSQL.
         # A job FAULTED for its data keeps it as it is: held by reference, the data from
         # before the failing step is gone (with copy_data=True it is restored instead).
+        # Readers get the data as saved (``shown``), never the object the runner goes on
+        # changing in its next step: a read of a running job would race it.
         job_id = job.id
         state = job.state
         data = job.data
         if self.copy_data:
-            data = self.codec.copy(data, f"data of job {job_id}")
-        elif not (  # a flat dict of scalars (most saves): two type scans in C, no call
+            data = shown = self.codec.copy(data, f"data of job {job_id}")
+        elif (  # a flat dict of scalars (most saves): two type scans in C, no call
             type(data) is dict
             and _SCALARS.issuperset(map(type, data.values()))
             and _KEYS.issuperset(map(type, data))
-        ) and (state is not _FAULTED and not is_plain(data)):
-            self.codec.check(data, f"data of job {job_id}")
+        ):
+            shown = data.copy()  # scalars are immutable: a deep copy, in C
+        else:
+            shown = self._shown(data, state, job_id)
         now = _now()
-        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now)
+        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now, shown)
         if note and self.keep_history:
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
             # every item an atom (the state's name, not the enum), so a long
@@ -178,6 +182,15 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
                     self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
                 )
             self._live[job_id] = saved
+
+    def _shown(self, data: Any, state: JobState, job_id: str) -> Any:
+        """Readers' copy of ``data`` (held by reference), checked as the durable stores would."""
+        if state is not _FAULTED:
+            return self.codec.copy(data, f"data of job {job_id}")
+        try:
+            return self.codec.copy(data)
+        except CodecError:  # faulted for its data, kept as it is: it runs no further
+            return data
 
     def begin_slice(self, *, alone: bool = False) -> None:
         """A runner starts a slice: note when, for the step history (each save is alone)."""
@@ -276,42 +289,6 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
         self._finished.pop(job_id, None)
         self._arrivals.pop(job_id, None)
 
-    def _find(self, job_id: str) -> _Saved | None:
-        return self._live.get(job_id) or self._finished.get(job_id)
-
-    def load(self, job_id: str) -> JobRecord | None:
-        saved = self._find(job_id)
-        return self._restore(saved) if saved is not None else None
-
-    def get(self, job_id: str) -> Job | None:
-        saved = self._find(job_id)
-        return self._restore(saved).snapshot() if saved is not None else None
-
-    def unfinished(self) -> list[JobRecord]:
-        # list() of a dict view copies it in one step, so a concurrent save cannot
-        # change the dict while it is being iterated.
-        return [self._restore(s) for s in list(self._live.values())]
-
-    def counts(self) -> dict[JobState, int]:
-        out = dict.fromkeys(JobState, 0)
-        for saved in [*list(self._live.values()), *list(self._finished.values())]:
-            out[saved[2]] += 1
-        return out
-
-    def _restore(self, saved: _Saved) -> JobRecord:
-        job, step, state, attempt, error, due, event, data, _ = saved
-        clone = copy.copy(job)
-        clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
-        clone.due, clone.event = due, event
-        clone.data = self.codec.copy(data) if self.copy_data else data
-        clone.arrivals = dict(self._arrivals.get(job.id, {}))
-        clone.cancel_requested = False
-        mark = self._marks.get(job.id)
-        if mark is not None:  # cancelled while its runner ran it, which then stopped
-            clone.error = cancel_reason(clone, mark)
-            clone.cancel_requested = True
-        return clone
-
     def mark_cancel(self, job_id: str, why: str) -> None:
         """``Store.mark_cancel``: noted apart, the engine's record left alone."""
         with self._lock:
@@ -327,15 +304,16 @@ class MemoryStore(MemoryAdmin, MemoryLeases, Store):
     # tuple with a copy, never mutating the engine's own record.
 
     @staticmethod
-    def _with(saved: _Saved, state: JobState, *, join_step: str | None = None) -> _Saved:
+    def _with(saved: Saved, state: JobState, *, join_step: str | None = None) -> Saved:
         """``saved`` in ``state``; with ``join_step``, also released to run its join."""
-        job, step, _, attempt, error, due, event, data, at = saved
+        job, step, _, attempt, error, due, event, data, at, shown = saved
         if join_step is None:
-            return (job, step, state, attempt, error, due, event, data, at)
+            return (job, step, state, attempt, error, due, event, data, at, shown)
         joined = copy.copy(job)
         joined.joined = True
         joined.join_step = join_step
-        return (joined, join_step, state, attempt, error, None, ("join", join_step, None), data, at)
+        released = ("join", join_step, None)
+        return (joined, join_step, state, attempt, error, None, released, data, at, shown)
 
     def record_arrival(
         self,

@@ -14,20 +14,19 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
+from actors.stores._memory_reads import Saved
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from actors._job import JobState
 
 __all__ = ["MemoryAdmin"]
 
 _ROW = 9  # items of one history row in a job's flat list (as MemoryStore writes them)
 
 
-# The saved tuple of the memory store: (job, step, state, attempt, error, due, event, data,
-# saved at).
-_Saved = tuple[JobRecord, str | None, "JobState", int, str | None, float | None, Any, Any, float]
+# The saved tuple of the memory store (see MemoryReads).
+_Saved = Saved
 
 
 class MemoryAdmin:
@@ -46,7 +45,7 @@ class MemoryAdmin:
 
     if TYPE_CHECKING:  # provided by MemoryStore
 
-        def _restore(self, saved: _Saved) -> JobRecord: ...
+        def _restore(self, saved: _Saved, *, read: bool = False) -> JobRecord: ...
         def _find(self, job_id: str) -> _Saved | None: ...
         def _put(self, job: JobRecord, *, note: bool = True) -> None: ...
         def _lease_end(self, root: str) -> float | None: ...
@@ -55,7 +54,7 @@ class MemoryAdmin:
         return [*list(self._live.values()), *list(self._finished.values())]
 
     def _stored(self, saved: _Saved) -> StoredJob:
-        record = self._restore(saved)
+        record = self._restore(saved, read=True)  # the reader's own data: it may change it
         if not record.arrivals and saved[0].arrivals:  # a final parent keeps its arrivals
             record.arrivals = dict(saved[0].arrivals)
         updated = saved[8]
