@@ -18,8 +18,8 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, StepContext, Workflow, enqueue
-from actors._job import JobRecord
 from actors._errors import StoreError
+from actors._job import JobRecord
 from actors._runner_failures import LIMIT
 from actors.stores import open_store
 from actors.testing import VirtualClock
