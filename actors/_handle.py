@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +183,21 @@ def owned(job: Job, engine: EngineConfig | None) -> Job:
         data = codec.copy(job.data)
     except CodecError:
         return job
-    return dataclasses.replace(job, data=data)
+    # Positional, in Job's field order (as JobRecord.snapshot): dataclasses.replace
+    # would cost more than the copy.
+    return type(job)(
+        job.id,
+        job.workflow,
+        job.version,
+        job.step,
+        data,
+        job.state,
+        job.case_id,
+        job.parent_id,
+        job.branch_index,
+        job.attempt,
+        job.error,
+    )
 
 
 def _set_woken(woken: asyncio.Future[None]) -> None:

@@ -18,7 +18,8 @@ import pykka
 import pytest
 from bounds import TIMEOUT
 
-from actors import FullMode, JobState, Mediator, Sequential, Workflow
+from actors import FullMode, Job, JobState, Mediator, Sequential, Workflow
+from actors._handle import owned
 from actors.admin import Admin
 from actors.messages import CaseFinished, Schedule
 from actors.stores import MemoryStore, Store, open_store
@@ -189,3 +190,11 @@ def test_an_on_shed_hook_gets_data_of_its_own() -> None:
         assert job.data == {"items": [1]}
         assert m.get_job(job.id).data == {"items": [1]}
         running.result(timeout=TIMEOUT)
+
+
+def test_a_copy_of_a_result_has_every_field_and_data_of_its_own() -> None:
+    job = Job("j", "wf", 3, "s", {"a": [1]}, JobState.FAULTED, "c", "p", 2, 4, "boom")
+    mine = owned(job, None)
+    assert mine == job
+    assert mine.data is not job.data
+    assert mine.data["a"] is not job.data["a"]
