@@ -301,6 +301,9 @@ class Mediator:
     def get_job(self, job_id: str) -> Job:
         """The job as last saved (``JobNotFoundError`` if the store has no such job).
 
+        Its data is the caller's own (a copy): changing it changes nothing stored, and a
+        read of a running job gives its data as last saved, not as its step changes it.
+
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
         refuse_in_fork(self._engine.pid, "Mediator.get_job()")

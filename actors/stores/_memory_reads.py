@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryReads", "Saved"]
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # immutable: copied by reference
+
 # What a save records besides the record itself: the fields a step changes, when, and
 # the data as readers see it.
 Saved = tuple[JobRecord, str | None, JobState, int, str | None, float | None, Any, Any, float, Any]
@@ -63,6 +65,19 @@ class MemoryReads:
             out[saved[2]] += 1
         return out
 
+    def _copied(self, shown: Any) -> Any:
+        """A reader's own copy of a save's readers' copy."""
+        if (  # a flat dict of scalars (most data): type scans and a copy, all in C
+            type(shown) is dict
+            and _SCALARS.issuperset(map(type, shown.values()))
+            and _SCALARS.issuperset(map(type, shown))
+        ):
+            return shown.copy()
+        try:
+            return self.codec.copy(shown)
+        except CodecError:  # a job faulted for its data, kept as it is
+            return shown
+
     def _restore(self, saved: Saved, *, read: bool = False) -> JobRecord:
         """The record ``saved`` holds; ``read``: with data of the caller's own, as saved."""
         job, step, state, attempt, error, due, event, data, _, shown = saved
@@ -70,10 +85,7 @@ class MemoryReads:
         clone.step, clone.state, clone.attempt, clone.error = step, state, attempt, error
         clone.due, clone.event = due, event
         if read:
-            try:
-                clone.data = self.codec.copy(shown)
-            except CodecError:  # a job faulted for its data, kept as it is
-                clone.data = shown
+            clone.data = self._copied(shown)
         else:
             clone.data = self.codec.copy(data) if self.copy_data else data
         clone.arrivals = dict(self._arrivals.get(job.id, {}))
