@@ -124,7 +124,11 @@ def count_try(engine: EngineConfig, job: JobRecord, wake: Callable[[], None]) ->
     if counted_others:
         with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
             wake()
-    job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
+    why = tried_too_often(job, tries)
+    if why is None:
+        job.taken_over = job.solo = False  # once per takeover: later slices follow its saves
+    # else kept: the fault is saved next, and if that save is not stored, the job taken
+    # back as last saved counts a try again (and faults) rather than run this one.
     if tries > 1:
         logger.warning(
             "job %s: try %d in a row from step %r; the workers of the tries before "
@@ -134,7 +138,7 @@ def count_try(engine: EngineConfig, job: JobRecord, wake: Callable[[], None]) ->
             job.step,
             extra=job_log(job),
         )
-    return tried_too_often(job, tries)
+    return why
 
 
 def case_lost(store: Store, index: int, job: JobRecord, exc: LeaseLostError) -> list[Any]:

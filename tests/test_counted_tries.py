@@ -412,3 +412,42 @@ def test_a_try_whose_count_failed_is_counted_when_the_job_runs_again(
     assert ran == []
     assert job.state is JobState.FAULTED
     assert "stopped before anything was saved" in (job.error or "")
+
+
+def test_a_try_that_faults_the_job_stays_counted_when_its_fault_is_not_stored(
+    tmp_path: Path,
+) -> None:
+    # The job's tries alone all ended with their workers: its try here faults it. The
+    # store refuses that fault's save for a while, so the job is taken back as last
+    # saved. Its try was counted, but the fault was not stored: it is still the try
+    # after a takeover, counted again, and faults the job. (It ran the step instead,
+    # taken back as if its counted try had gone on.)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    ran: list[str] = []
+    flow = Workflow("one", [Sequential("x", lambda data: ran.append("x"))], start="x")
+    enqueue(url, flow, {}, job_id="case")
+    _tried(url, alone=LIMIT)
+    store = open_store(url)
+    real_save = store.save
+    refused: list[str] = []
+
+    def save(job: JobRecord) -> None:
+        if job.state is JobState.FAULTED and not refused:
+            refused.append(job.id)
+            down = StoreError("the store refused the write for now (test)")
+            down.blames_job = False
+            raise down
+        real_save(job)
+
+    store.save = save  # type: ignore[method-assign]
+    reader = open_store(url)
+    try:
+        with Mediator([flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05):
+            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
+        job = reader.get("case")
+    finally:
+        reader.close()
+    assert refused == ["case"]
+    assert ran == []
+    assert job.state is JobState.FAULTED
+    assert "stopped before anything was saved" in (job.error or "")
