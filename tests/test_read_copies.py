@@ -19,7 +19,6 @@ import pytest
 from bounds import TIMEOUT
 
 from actors import FullMode, Job, JobState, Mediator, Sequential, Workflow
-from actors._handle import owned
 from actors.admin import Admin
 from actors.messages import CaseFinished, Schedule
 from actors.stores import MemoryStore, Store, open_store
@@ -193,8 +192,25 @@ def test_an_on_shed_hook_gets_data_of_its_own() -> None:
 
 
 def test_a_copy_of_a_result_has_every_field_and_data_of_its_own() -> None:
+    from actors._handle import owned
+
     job = Job("j", "wf", 3, "s", {"a": [1]}, JobState.FAULTED, "c", "p", 2, 4, "boom")
     mine = owned(job, None)
     assert mine == job
     assert mine.data is not job.data
     assert mine.data["a"] is not job.data["a"]
+
+
+@pytest.mark.parametrize("store", ["memory://", None], ids=["by-reference", "copies"])
+def test_a_harness_result_is_the_tests_own(store: str | None) -> None:
+    from actors.testing import Harness
+
+    with Harness([NESTED], seed=1, store=store) as h:
+        submission = h.schedule("nested", {})
+        job = submission.result()
+        job.data["items"].append("the test's")
+        assert submission.result().data == {"items": [{"n": 1}], "total": 1}
+        stored = h.store.get(job.id)
+        assert stored is not None
+        assert stored.data == {"items": [{"n": 1}], "total": 1}
+        assert [j.data for j in h.finish()] == [{"items": [{"n": 1}], "total": 1}]
