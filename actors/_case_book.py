@@ -15,13 +15,12 @@ from actors._case_effects import (
     Cancel,
     Effect,
     Finished,
-    Park,
     Ready,
     Save,
     Withdraw,
     split_outcome,
 )
-from actors._case_resume import resume_ended, settle_split
+from actors._case_resume import resume_adopted
 from actors._job import FINAL_STATES, JobRecord, JobState, branch_faulted, cancel_reason, saved_open
 from actors._places import Places, Recounted
 from actors._redact import error_text
@@ -30,6 +29,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
 
 __all__ = ["CaseBook"]
+
+# Module globals: an enum member read from its class goes through its metaclass's hook.
+_WAITING, _READY = JobState.WAITING, JobState.READY
+_FAULTED, _CANCELLED = JobState.FAULTED, JobState.CANCELLED
 
 
 class CaseBook:
@@ -144,7 +147,7 @@ class CaseBook:
         if (
             parent is not None
             and not parent.cancel_requested
-            and parent.state is JobState.WAITING
+            and parent.state is _WAITING
             and not parent.joined
             and child.parent_gen == parent.gen
         ):
@@ -168,7 +171,7 @@ class CaseBook:
         parent.joined = True
         parent.step = join_step
         parent.event = ("join", join_step, None)
-        parent.state = JobState.READY
+        parent.state = _READY
         # Nothing to save: the arrival that fired the join stored the parent READY at
         # it, with every branch's data (the runner's record_arrival, before it reported).
         effects: list[Effect] = [self.hand_over(parent)]
@@ -257,9 +260,9 @@ class CaseBook:
     ) -> JobRecord | None:
         """Count ``child``'s end on ``parent``; ``parent`` if it is over now (to finalize)."""
         if not (parent.joined or child.parent_gen != parent.gen):
-            if child.state is JobState.FAULTED:
+            if child.state is _FAULTED:
                 parent.branch_error = branch_faulted(parent.branch_error, child)
-            elif child.state is JobState.CANCELLED:
+            elif child.state is _CANCELLED:
                 parent.branch_cancelled = True
         if parent.id in self.held:  # its own thread had already ended
             if not self.kids.get(parent.id) and parent.split_live <= 0:
@@ -275,7 +278,7 @@ class CaseBook:
             and parent.split_live <= 0
             and not parent.joined
             and parent.split_total
-            and parent.state is JobState.WAITING
+            and parent.state is _WAITING
         ):
             return parent if self._close(parent, *self.outcome(parent), effects) else None
         return None
@@ -348,26 +351,7 @@ class CaseBook:
 
     def resume(self, job: JobRecord, steps: Collection[str]) -> list[Effect]:
         """Go on with adopted ``job`` from its last saved step (``steps``: its workflow's)."""
-        if job.id not in self.jobs:
-            return []  # its case was lost while its siblings were resumed
-        # Its adopted, unfinished branches of its current split.
-        job.split_live = sum(
-            1 for k in self.kids.get(job.id, ()) if self.jobs[k].parent_gen == job.gen
-        )
-        ended = resume_ended(self, job, self._first_wins)
-        self.places.touch(job.id)  # its split's live branches, or its end reopened
-        if ended is not None:
-            return ended
-        if job.state is JobState.WAITING and job.split_total and not job.joined:
-            self.kids.setdefault(job.id, set())
-            if job.split_live > 0:
-                return []
-            # Every branch ended before the restart: fire its join, or end it.
-            join = job.join_step if (job.join_step or "") in steps else None
-            return settle_split(self, job, join, self._first_wins)
-        if job.state is JobState.WAITING and job.event is None:
-            return [Park(job)]
-        return [self.hand_over(job)]
+        return resume_adopted(self, job, steps, self._first_wins)
 
     def stop(self, job: JobRecord, why: str) -> bool:
         """A runner has ``job``: note the cancel for its return. ``False``: noted before.

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors._case_effects import Save
+from actors._case_effects import Park, Save
 from actors._job import FINAL_STATES, JobState, cancel_reason, reopen_ended
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from actors._case_book import CaseBook
     from actors._case_effects import Effect
     from actors._job import JobRecord
 
-__all__ = ["LOST", "resume_ended", "settle_split"]
+__all__ = ["LOST", "resume_adopted", "resume_ended", "settle_split"]
 
 LOST = "a sibling won the Discriminator"
 
@@ -95,3 +95,33 @@ def _lost(book: CaseBook, job: JobRecord, first_wins: Callable[[JobRecord, str],
         and parent.join_step is not None
         and first_wins(parent, parent.join_step)
     )
+
+
+def resume_adopted(
+    book: CaseBook,
+    job: JobRecord,
+    steps: Collection[str],
+    first_wins: Callable[[JobRecord, str], bool],
+) -> list[Effect]:
+    """Go on with adopted ``job`` from its last saved step (``steps``: its workflow's).
+
+    ``first_wins(parent, join_step)``: whether that join is a Discriminator.
+    """
+    if job.id not in book.jobs:
+        return []  # its case was lost while its siblings were resumed
+    # Its adopted, unfinished branches of its current split.
+    job.split_live = sum(1 for k in book.kids.get(job.id, ()) if book.jobs[k].parent_gen == job.gen)
+    ended = resume_ended(book, job, first_wins)
+    book.places.touch(job.id)  # its split's live branches, or its end reopened
+    if ended is not None:
+        return ended
+    if job.state is JobState.WAITING and job.split_total and not job.joined:
+        book.kids.setdefault(job.id, set())
+        if job.split_live > 0:
+            return []
+        # Every branch ended before the restart: fire its join, or end it.
+        join = job.join_step if (job.join_step or "") in steps else None
+        return settle_split(book, job, join, first_wins)
+    if job.state is JobState.WAITING and job.event is None:
+        return [Park(job)]
+    return [book.hand_over(job)]

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 __all__ = ["SliceEnd", "back_to_saved_data", "parent_missing"]
 
+# Module globals: an enum member read from its class goes through the enum metaclass's
+# attribute hook, several times dearer, and these are read every slice.
+_DONE, _FAULTED, _WAITING = JobState.DONE, JobState.FAULTED, JobState.WAITING
+
 
 def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
     """Give ``job`` its last saved data back (``exc``: why newer data could not be stored).
@@ -124,7 +128,7 @@ class SliceEnd:
         # is not over, so its row is not saved final yet (see saved_open).
         still_open = job.split_live > 0
         self._e.store.save(saved_open(job) if still_open else job)
-        if state is JobState.FAULTED:
+        if state is _FAULTED:
             logger.warning(
                 "job %s faulted at step %r: %s",
                 job.id,
@@ -136,7 +140,7 @@ class SliceEnd:
         return [m.JobEnded(self._index, job, still_open)]
 
     def _park(self, job: JobRecord, park: Park) -> list[Any]:
-        job.state = JobState.WAITING
+        job.state = _WAITING
         job.due = None if park.delay is None else self._e.clock.now() + park.delay
         self._e.store.save(job)
         return [m.JobParked(self._index, job, park.correlations)]
@@ -187,7 +191,7 @@ class SliceEnd:
             # Running the branch again would reach the same missing row: it ends here.
             return self.apply(job, step, fault(job, step, parent_missing(job)))
         job.step = arrive.step
-        job.state = JobState.DONE
+        job.state = _DONE
         self._e.store.save(job)
         return [m.BranchArrived(self._index, job, arrive.step)]
 

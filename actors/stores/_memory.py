@@ -27,7 +27,7 @@ DEFAULT_RETAIN = 10_000
 DEFAULT_HISTORY_ROWS = 1_000  # step-history rows a job keeps at the least
 
 _now = time.time
-_FAULTED = JobState.FAULTED
+_FAULTED, _READY = JobState.FAULTED, JobState.READY  # read from the enum class: dearer
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # is_plain's flat-dict test
 _KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
@@ -68,6 +68,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
             msg = f"history_rows must be a whole number of at least 1, got {history_rows!r}"
             raise ValueError(msg)
         self.url = "memory://"
+        # Read by every save: an instance attribute, as a class attribute's lookup (Store's
+        # default) is not specialised by the interpreter and costs several times more.
+        self.owner: str | None = None
         if codec is not None:
             self.codec = codec
         self.retain = retain
@@ -347,7 +350,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
             arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
             arrived = len(arrivals)
             if join_step is not None and arrived >= (needed or total):
-                self._live[parent_id] = self._with(saved, JobState.READY, join_step=join_step)
+                self._live[parent_id] = self._with(saved, _READY, join_step=join_step)
             return arrived, total
 
     def due_timers(self, now: float) -> list[str]:
