@@ -56,9 +56,15 @@ class Listener:
         self._thread = threading.Thread(target=self._run, name="actors-listen", daemon=True)
 
     def start(self, timeout: float) -> None:
-        """Start listening; returns once ``LISTEN`` is in place (or after ``timeout``)."""
+        """Start listening; returns once ``LISTEN`` is in place, or after ``timeout``.
+
+        The wait is bounded as a statement is (never past ``timeout``): a Scheduler
+        starts listening on its own thread, and a server that stops answering as the
+        worker starts must not keep it from its first poll (which reports the outage)
+        for as long as a connection may take to fail.
+        """
         self._thread.start()
-        self._ready.wait(timeout)
+        self._ready.wait(min(timeout, self._bound() * (1 + GRACE)))
 
     def close(self) -> None:
         """Stop listening and close the connection (within about ``_TICK`` seconds)."""

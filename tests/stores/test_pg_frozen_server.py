@@ -190,3 +190,19 @@ def test_sigterm_ends_a_worker_whose_server_is_frozen_and_nothing_is_lost(
         finally:
             store.close()
     _check_runs(tmp_path, db_url)
+
+
+def test_listening_begun_while_the_server_is_frozen_holds_the_caller_one_bound(own_server, db_url):
+    # A Scheduler begins to listen on its own thread as it starts: a server that stops
+    # answering then kept it from its first poll (and from telling of the outage) until
+    # the connection attempt failed, 10 s on.
+    store = open_store(db_url, statement_timeout=1.0)
+    try:
+        with frozen(own_server):
+            began = time.monotonic()
+            unwatch = store.watch(lambda: None)
+            took = time.monotonic() - began
+        unwatch()
+    finally:
+        store.close()
+    assert took < 1.0 * 1.5 + 2.0, f"watch() held its caller {took:.1f}s"
