@@ -6,6 +6,15 @@ before new external jobs from the admission gate. A runner that finds nothing pa
 itself as idle, and the next job put in the channel is handed straight to it with one
 message. So under load no runner waits on a round trip through the Scheduler, and no
 job ever waits behind a slow job on a busy runner.
+
+A ready job's hand-over takes no lock while runners are busy: the Scheduler appends to
+a deque and runners pop from it, and a job goes to the one who takes it out of
+``_pending`` (``dict.pop``, one atomic step), a runner or a cancel's ``withdraw``. Each
+of these steps is one call into C, which no other thread interleaves with. A lock taken
+per job by the Scheduler and four runners made a convoy: a thread preempted while it
+held the lock queued the others behind it, each woken in turn without the interpreter,
+for the rest of the run. The lock stays for the rare paths: parking a runner as idle and
+handing it work, admission, the watched jobs (``actors._watched_jobs``), cancels.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from actors._job import JobState
+from actors._watched_jobs import Watched
 
 if TYPE_CHECKING:
     from actors._admission import AdmissionGate
@@ -41,56 +51,62 @@ class WorkChannel:
         self.handled = 0
         self.report_limit = max(256, 32 * runners)
         self._lock = threading.Lock()  # always taken before the gate's lock, never after
-        self._ready: deque[JobRecord] = deque()
-        self._idle: list[int] = []
+        self._ready: deque[JobRecord] = deque()  # plain ready jobs, first in first out
+        # Every READY job not yet given to a runner (plain and watched), by identity: the
+        # one that pops a job from here has it, a runner to run or a cancel to end.
+        self._pending: dict[int, JobRecord] = {}
+        self._idle: list[int] = []  # changed under the lock only
+        # A runner enters its job here itself, before it pops the job from ``_pending``
+        # and ends it here before it reports on the job: until then nobody else can
+        # enter that job again, so no lock is needed for either.
         self.running: dict[str, tuple[int, JobRecord]] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
-        self._watch = _Watched()
+        self._watch = Watched()
 
     def put(self, job: JobRecord) -> list[tuple[int, JobRecord]]:
         """Make ``job`` ready. Returns the ``(runner, job)`` pairs to tell: idle runners given work.
 
-        That is ``job`` itself, handed to an idle runner, or (for a job taken over) the
-        watched jobs whose turn came, which may be others than ``job`` (a solo job goes
-        first; jobs held back while one ran alone go as soon as it has stored its try).
-        The record is handed over: the caller writes nothing on it until it comes back,
-        in its runner's report or from ``withdraw``.
+        That is ``job`` itself (or a job put before it), handed to an idle runner, or (for
+        a job taken over) the watched jobs whose turn came, which may be others than
+        ``job`` (a solo job goes first; jobs held back while one ran alone go as soon as
+        it has stored its try). The record is handed over: the caller writes nothing on it
+        until it comes back, in its runner's report or from ``withdraw``.
         """
-        with self._lock:
-            job.due = None
-            if job.taken_over or job.solo:  # counts a try, or runs alone: see _Watched
-                job.state = JobState.READY
+        job.due = None
+        job.state = JobState.READY
+        if job.taken_over or job.solo:  # counts a try, or runs alone: see Watched
+            with self._lock:
+                self._pending[id(job)] = job
                 self._watch.add(job)
                 started = []
                 while (pair := self._watched_for_idle()) is not None:
                     started.append(pair)
                 return started
-            if self._idle and not self._watch.holding:
-                runner = self._idle.pop()
-                job.state = JobState.RUNNING  # _start, inlined
-                self.running[job.id] = (runner, job)
-                return [(runner, job)]
-            job.state = JobState.READY
-            self._ready.append(job)
+        self._pending[id(job)] = job
+        self._ready.append(job)
+        # After the append: a runner parks itself before it looks at ``_ready`` a last
+        # time, so one of the two sees the other.
+        if not self._idle:
             return []
+        with self._lock:
+            return self._ready_for_idle()
 
     def take(self, runner: int, finished: JobRecord | None = None) -> JobRecord | None:
         """The next job for ``runner``; ``None`` parks the runner as idle.
 
-        ``finished`` is the job whose slice the runner just ended (``done()`` folded in,
-        so a runner takes the channel's lock once per job).
+        ``finished``: the job whose slice the runner just ended, if it has not called
+        ``done`` for it yet (only before anyone could make that job ready again).
         """
-        running = self.running
+        if finished is not None:
+            self.done(finished, runner)
         watch = self._watch
+        if not watch.waiting and not watch.holding:  # the common case: no lock
+            job = self._take_ready(runner)
+            if job is not None:
+                return job
         with self._lock:
-            if finished is not None:  # _release, inlined: this runs once per job
-                held = running.get(finished.id)
-                if held is not None and held[0] == runner:
-                    del running[finished.id]
-                    if finished.id == watch.solo_running:
-                        watch.ended()
             if watch.waiting:
-                job = watch.next(bool(running))
+                job = watch.next(bool(self.running))
                 if job is not None:
                     self._start(runner, job)
                     return job
@@ -98,20 +114,56 @@ class WorkChannel:
                 if runner not in self._idle:
                     self._idle.append(runner)
                 return None
-            ready = self._ready
-            while ready:
-                job = ready.popleft()
-                if job.state is JobState.READY:  # a cancelled job stays behind, skipped
-                    job.state = JobState.RUNNING  # _start, inlined
-                    running[job.id] = (runner, job)
+            while True:
+                job = self._take_ready(runner)
+                if job is not None:
                     return job
-            admitted = self._gate.pop() if self.backlog() < self.report_limit else None
-            if admitted is not None:
-                self._start(runner, admitted)
-                return admitted
-            if runner not in self._idle:
-                self._idle.append(runner)
-            return None
+                admitted = self._gate.pop() if self.backlog() < self.report_limit else None
+                if admitted is not None:
+                    self._start(runner, admitted)
+                    return admitted
+                if runner not in self._idle:
+                    self._idle.append(runner)
+                if not self._ready:  # a put appends first, then looks for idle runners
+                    return None
+                self._idle.remove(runner)
+
+    def _take_ready(self, runner: int) -> JobRecord | None:
+        """Pop the next plain ready job for ``runner``, with or without the lock.
+
+        The job is entered in ``running`` before it leaves ``_pending``, so that it is
+        always in one of them (``quiet``), and that a solo job about to start sees it.
+        """
+        ready, pending, running = self._ready, self._pending, self.running
+        while True:
+            try:
+                job = ready.popleft()
+            except IndexError:
+                return None
+            key = id(job)
+            if pending.get(key) is not job:
+                continue  # withdrawn (cancelled) while it waited: skipped
+            running[job.id] = (runner, job)
+            if self._watch.holding:  # a solo job came meanwhile: it goes first, alone
+                del running[job.id]
+                ready.appendleft(job)
+                return None
+            if pending.pop(key, None) is job:
+                job.state = JobState.RUNNING
+                return job
+            del running[job.id]  # withdrawn between the two looks
+
+    def _ready_for_idle(self) -> list[tuple[int, JobRecord]]:
+        """Start plain ready jobs on idle runners (lock held)."""
+        out: list[tuple[int, JobRecord]] = []
+        if self._watch.holding:
+            return out
+        while self._idle:
+            job = self._take_ready(self._idle[-1])
+            if job is None:
+                break
+            out.append((self._idle.pop(), job))
+        return out
 
     def backlog(self) -> int:
         """Reports sent by runners that the Scheduler has not handled yet."""
@@ -125,7 +177,7 @@ class WorkChannel:
         ``held`` slices a store's writer holds unstored.
         """
         return (
-            bool(self.running or self._ready or self._watch.waiting or self._gate.used)
+            bool(self._pending or self.running or self._gate.used)
             or sum(self.sent) - self.handled > held
         )
 
@@ -149,12 +201,7 @@ class WorkChannel:
                 out.append(started)
             if self._watch.holding:
                 return out
-            while self._idle and self._ready:
-                held = self._ready.popleft()
-                if held.state is JobState.READY:  # a cancelled job stays behind, skipped
-                    runner = self._idle.pop()
-                    self._start(runner, held)
-                    out.append((runner, held))
+            out += self._ready_for_idle()
             while self._idle and self.backlog() < self.report_limit:
                 job = self._gate.pop()
                 if job is None:
@@ -176,16 +223,25 @@ class WorkChannel:
         return runner, job
 
     def _start(self, runner: int, job: JobRecord) -> None:
+        """Start a watched or admitted job on ``runner`` (lock held)."""
+        self._pending.pop(id(job), None)
         job.state = JobState.RUNNING
         self.running[job.id] = (runner, job)
 
     def done(self, job: JobRecord, runner: int) -> None:
         """``runner``'s slice of ``job`` is over (it parked, split, joined, ended or failed).
 
-        A job that parked may already be running again elsewhere; that entry stays.
+        Called before the runner reports on the job (or by the Scheduler for a runner that
+        died): so nobody runs ``job`` again meanwhile, and no lock is needed. A job that
+        parked may already be running again elsewhere; that entry stays.
         """
-        with self._lock:
-            self._release(job, runner)
+        if job.id == self._watch.solo_running:  # its end lets the held-back jobs go
+            with self._lock:
+                self._release(job, runner)
+            return
+        held = self.running.get(job.id)
+        if held is not None and held[0] == runner:
+            del self.running[job.id]
 
     def _release(self, job: JobRecord, runner: int) -> None:
         held = self.running.get(job.id)
@@ -242,9 +298,9 @@ class WorkChannel:
 
     def withdraw(self, job: JobRecord) -> bool:
         """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""
-        with self._lock:
-            if job.state is JobState.READY:
-                job.state = JobState.CANCELLED
+        with self._lock:  # a watched job's turn is decided under it
+            if self._pending.pop(id(job), None) is job:
+                job.state = JobState.CANCELLED  # skipped where it waits, like any cancelled job
                 return True
             return False
 
@@ -252,9 +308,9 @@ class WorkChannel:
         """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
         with self._lock:
             n = 0
-            for job in (*self._ready, *self._watch.waiting, *self._watch.counting):
-                if job.case_id == case_id and job.state is JobState.READY:
-                    job.state = JobState.CANCELLED  # skipped by take(), like a cancelled job
+            for job in list(self._pending.values()):
+                if job.case_id == case_id and self._pending.pop(id(job), None) is job:
+                    job.state = JobState.CANCELLED
                     n += 1
             return n
 
@@ -266,23 +322,24 @@ class WorkChannel:
 
     @property
     def ready(self) -> int:
-        """Ready internal jobs not yet taken."""
-        with self._lock:
-            waiting = (*self._ready, *self._watch.waiting, *self._watch.counting)
-            return sum(1 for j in waiting if j.state is JobState.READY)
+        """Ready jobs not yet taken."""
+        return len(self._pending)
 
     def quiet(self) -> bool:
         """No job ready, queued for admission or running, and no runner report unread.
 
         The reports matter: a runner hands back a split's branches in messages, and
         between its last report and the Scheduler reading it nothing else shows work.
+        Read in this order, as a job goes from one to the next: a runner takes a job
+        into ``running`` before it leaves ``_pending``, and counts its reports in
+        ``sent`` before it leaves ``running``.
         """
         with self._lock:
             return (
-                not self.running
+                not self._pending
+                and not self.running
                 and not len(self._gate)
                 and self.backlog() == 0
-                and not any(j.state is JobState.READY for j in (*self._ready, *self._watch.waiting))
             )
 
     def _check_invariants(self) -> None:
@@ -295,106 +352,7 @@ class WorkChannel:
                 seen.add(runner)
                 assert job.id == job_id
                 assert job.state is JobState.RUNNING, f"running job {job_id} is {job.state}"
+            for job in self._pending.values():
+                assert job.state is JobState.READY, f"ready job {job.id} is {job.state}"
             solo = self._watch.solo_running
             assert solo is None or list(self.running) == [solo], "a job runs beside a solo job"
-
-
-class _Watched:
-    """Jobs taken over from a worker that stopped, which count a try before they run.
-
-    Not locked: the channel's lock guards it. A ``solo`` job (a counted try of it, from
-    the point it is at, already ended with its worker) runs alone in the worker, so that
-    if it ends this process too, the death is its own: it starts only once no job of the
-    worker runs, and nothing starts beside it. While a solo job waits or runs
-    (``holding``), the other jobs taken over run one at a time as well, and the worker's
-    own jobs wait: they count no tries, but one that ended the process would end the
-    solo job's try with it, and three such deaths would fault an innocent job. A solo
-    job's try ends at its first save, which its runner stores at once (``tried``: from
-    there it runs on unwatched), or with its slice, stored before the slice ends. The
-    others run side by side, their tries counted in batches (``_try_batch``). A job
-    whose slices the store refused runs alone the same way (``solo`` without a takeover:
-    see ``actors._unsaved_slices``), for its whole slice, which its runner stores in a
-    transaction of its own before it ends.
-    """
-
-    __slots__ = ("_solos", "counting", "counts", "holding", "solo_running", "waiting")
-
-    def __init__(self) -> None:
-        self.waiting: deque[JobRecord] = deque()  # ready, in the order they came
-        # Jobs out of line while a runner counts their tries with its own job's (batch),
-        # and the tries counted so for jobs not started yet, by id (see WorkChannel.batch_of).
-        self.counting: list[JobRecord] = []
-        self.counts: dict[str, int] = {}
-        self._solos = 0  # solo jobs in ``waiting`` (cancelled ones too, until skipped)
-        self.solo_running: str | None = None  # the id of the solo job running now
-        # A solo job waits or runs: jobs start one at a time, with nothing beside them.
-        # An attribute, not a property: the channel reads it on every put and take.
-        self.holding = False
-
-    def _hold(self) -> None:
-        self.holding = self._solos > 0 or self.solo_running is not None
-
-    def add(self, job: JobRecord) -> None:
-        """``job`` (taken over) is ready to run."""
-        if job.solo:
-            if not self.holding:
-                self.waiting.appendleft(job)  # it goes first, alone: the rest wait their turn
-            else:
-                self.waiting.append(job)
-            self._solos += 1
-            self.holding = True
-        else:
-            self.waiting.append(job)
-
-    def next(self, busy: bool) -> JobRecord | None:
-        """The next ready job to start, if it may start now (``_start`` it).
-
-        ``busy``: a job of the worker runs now (any job, its own cases' too).
-        """
-        if busy and self.holding:
-            return None  # one runs alone, or waits for the others to end
-        while self.waiting:
-            job = self.waiting.popleft()
-            if job.solo:
-                self._solos -= 1
-            if job.state is not JobState.READY:  # cancelled while it waited
-                self.counts.pop(job.id, None)
-                continue
-            if job.solo:
-                self.solo_running = job.id
-            self._hold()
-            return job
-        self._hold()
-        return None
-
-    def ended(self) -> None:
-        """The solo job running left its runner, or stored its try's first save."""
-        self.solo_running = None
-        self._hold()
-
-    def batch(self, most: int) -> list[JobRecord]:
-        """Up to ``most`` waiting jobs with no try counted yet, taken out of line (see batch_of)."""
-        if self.holding:
-            return []
-        out: list[JobRecord] = []
-        kept: list[JobRecord] = []  # counted ones, put back first; cancelled ones dropped
-        waiting, counts = self.waiting, self.counts
-        while waiting and len(out) < most:
-            job = waiting.popleft()
-            if job.state is not JobState.READY:
-                counts.pop(job.id, None)
-            elif job.id in counts or not job.taken_over:
-                kept.append(job)
-            else:
-                out.append(job)
-        waiting.extendleft(reversed(kept))
-        self.counting.extend(out)
-        return out
-
-    def back(self, batch: list[JobRecord], tries: dict[str, int]) -> None:
-        """``batch`` is back in line, first; the tries counted for it noted by job id."""
-        gone = {job.id for job in batch}
-        self.counting = [job for job in self.counting if job.id not in gone]
-        self.waiting.extendleft(reversed(batch))
-        ready = [j for j in batch if j.id in tries and j.state is JobState.READY]  # not withdrawn
-        self.counts.update((j.id, tries[j.id]) for j in ready)

@@ -166,17 +166,18 @@ class Runner(pykka.Actor):
                 )
                 return
             self._current = None
+            channel = self._e.channel
+            channel.sent[self._index] += len(outcome)
+            channel.done(job, self._index)  # before the reports: then it may run again
             try:
-                self._e.channel.sent[self._index] += len(outcome)
                 for msg in outcome:
                     self._scheduler.tell(msg)
             except pykka.ActorDeadError:
                 return  # the engine stopped under us; the job's last save stands
             if self._e.stop.requested:
-                self._e.channel.done(job, self._index)
                 return
             budget -= 1
-            job = self._pull(job)
+            job = self._pull()
             if job is not None and budget <= 0:
                 # Yield to the inbox (a stop, or the harness choosing what runs next);
                 # the job already taken comes back as the next message.
@@ -221,10 +222,11 @@ class Runner(pykka.Actor):
             # records are its to hand over from here); one report is counted for them
             # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
+            self._e.channel.done(job, self._index)  # before the writer may report
             store.end_slice(functools.partial(self._stored, job, outcome))
             return []
         # Stored before it returns: with a writer thread too for a suspect's try or a slice
-        # alone, as the work channel then starts the jobs it held back (_Watched, _try_batch).
+        # alone, as the work channel then starts the jobs it held back (_watched_jobs, _try_batch).
         return self._end.stored(job, outcome, alone=alone)
 
     def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:

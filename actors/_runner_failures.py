@@ -17,7 +17,7 @@ out, another worker takes the case over, runs the step, and ends too: every work
 ever. So a job taken from a worker that stopped holding its case is counted in the store
 (``Store.count_try``) before each run. Its first try from a saved point runs beside other
 jobs (or waits, counted in a batch, for its turn), so a death then may be any job's; each
-later try runs alone (``_channel._Watched``), so a death then is its own. The run after
+later try runs alone (``_watched_jobs.Watched``), so a death then is its own. The run after
 ``LIMIT`` tries alone in a row at the same saved point, each ended with its worker gone,
 ends it FAULTED (``tried_too_often``): deaths beside other jobs are never counted.
 
