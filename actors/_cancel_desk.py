@@ -58,9 +58,12 @@ class CancelDesk:
         it as an operator would, through the store.
         """
         job = self._jobs.get(job_id)
-        if job is None and job_id in self._channel.running:
+        # One read: a runner may release its job between two (the channel's hand-over
+        # takes no lock).
+        held = None if job is not None else self._channel.running.get(job_id)
+        if held is not None:
             # Started from the gate and not reported yet: its runner has the record.
-            self._fx.stop_running(self._channel.running[job_id][1], "cancelled")
+            self._fx.stop_running(held[1], "cancelled")
             return CancelOutcome.CANCELLED
         if job is None:
             queued = self._e.gate.remove(job_id)

@@ -33,6 +33,20 @@ _KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 
+class _Arrivals(dict[int, Any]):
+    """A split parent's arrivals by branch index, with ``seq``: numbers them as they come.
+
+    Replaced whole when the parent is saved, so the count and the arrivals it counts
+    never belong to two different saves.
+    """
+
+    __slots__ = ("seq",)
+
+    def __init__(self, arrivals: dict[int, Any]) -> None:
+        super().__init__(arrivals)
+        self.seq = itertools.count(len(arrivals) + 1)  # next() is atomic
+
+
 class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
@@ -90,7 +104,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, Saved] = {}
         self._finished: OrderedDict[str, Saved] = OrderedDict()
-        self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping of split parents
+        self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping: see _Arrivals
         # Leases as the SQL stores keep them: every job of a case is stamped with the
         # worker that holds the case (job id -> owner), the case's root is marked while
         # the case is held (root id -> HELD), and each worker's lease ends at a time.
@@ -101,7 +115,6 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         self._tries: dict[str, tuple[float, int]] = {}  # see count_try
         self._marks: dict[str, str] = {}  # job id -> why: mark_cancel's, until the job ends
         self._lock = threading.Lock()
-        self._stripes = [threading.Lock() for _ in range(64)]  # see record_arrival
 
     def _put(self, job: JobRecord, *, note: bool = True) -> None:
         # No lock: each dict operation below is atomic, and runners saving side by side
@@ -181,8 +194,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         else:
             if job.split_total:
                 arrivals = job.arrivals
-                self._arrivals[job_id] = (
-                    self.codec.copy(arrivals) if self.copy_data else dict(arrivals)
+                self._arrivals[job_id] = _Arrivals(
+                    self.codec.copy(arrivals) if self.copy_data else arrivals
                 )
             self._live[job_id] = saved
 
@@ -329,29 +342,44 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         needed: int | None = None,
     ) -> tuple[int, int]:
         """Count a branch's arrival at its join, exactly once (see Store)."""
-        # Arrivals at one parent exclude each other; a worker's also exclude claims.
-        # Others take one of a few locks by parent, none shared with admission, so no
-        # convoy of runners forms behind one lock (see ``create``).
-        lock = self._lock if self.owner is not None else self._stripes[hash(parent_id) & 63]
-        with lock:
-            saved = self._find(parent_id)
-            if saved is None:
-                msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
-                raise JobNotFoundError(msg)
-            parent = saved[0]
-            if self.owner is not None:
-                self._fence(parent)
-            total = parent.split_total
-            if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
-                return 0, total
-            arrivals = self._arrivals.setdefault(parent_id, {})
-            if branch_index in arrivals:
-                return 0, total
-            arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
-            arrived = len(arrivals)
-            if join_step is not None and arrived >= (needed or total):
-                self._live[parent_id] = self._with(saved, _READY, join_step=join_step)
-            return arrived, total
+        if self.owner is None:
+            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
+        with self._lock:  # a worker's arrivals exclude claims
+            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
+
+    def _arrive(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        join_step: str | None,
+        needed: int | None,
+    ) -> tuple[int, int]:
+        # No lock of its own: all of a wide split's branches arrive at one parent, and a
+        # lock there made a convoy of the runners (each hand-off a thread switch, for the
+        # rest of the split). A branch runs on one runner at a time, so its index is
+        # entered once; ``seq`` numbers the arrivals, so exactly one is the last.
+        saved = self._find(parent_id)
+        if saved is None:
+            msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+            raise JobNotFoundError(msg)
+        parent = saved[0]
+        if self.owner is not None:
+            self._fence(parent)
+        total = parent.split_total
+        if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
+            return 0, total
+        arrivals = self._arrivals.get(parent_id)
+        if not isinstance(arrivals, _Arrivals):  # a split parent's save makes one: not reached
+            self._arrivals[parent_id] = arrivals = _Arrivals(arrivals or {})
+        if branch_index in arrivals:
+            return 0, total
+        arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
+        arrived = next(arrivals.seq)
+        if join_step is not None and arrived >= (needed or total):
+            self._live[parent_id] = self._with(saved, _READY, join_step=join_step)
+        return arrived, total
 
     def due_timers(self, now: float) -> list[str]:
         """Ids of WAITING jobs due at or before ``now``, earliest first (see Store)."""
