@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, Sequential, StepContext, Workflow, enqueue
+from actors import Job, JobState, Mediator, Sequential, StepContext, Workflow, enqueue
 from actors._errors import StoreError
 from actors._job import JobRecord
 from actors._runner_failures import LIMIT
-from actors.stores import open_store
+from actors.stores import Store, open_store
 from actors.testing import VirtualClock
 
 
@@ -401,13 +401,7 @@ def test_a_try_whose_count_failed_is_counted_when_the_job_runs_again(
         return real_count(job)
 
     store.count_try = count_try  # type: ignore[method-assign]
-    reader = open_store(url)
-    try:
-        with Mediator([flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05):
-            wait_until(lambda: reader.get("case").state.is_final, "the case to end")
-        job = reader.get("case")
-    finally:
-        reader.close()
+    job = _run_to_its_end(url, store, flow)
     assert failed == ["case"]
     assert ran == []
     assert job.state is JobState.FAULTED
@@ -440,6 +434,15 @@ def test_a_try_that_faults_the_job_stays_counted_when_its_fault_is_not_stored(
         real_save(job)
 
     store.save = save  # type: ignore[method-assign]
+    job = _run_to_its_end(url, store, flow)
+    assert refused == ["case"]
+    assert ran == []
+    assert job.state is JobState.FAULTED
+    assert "stopped before anything was saved" in (job.error or "")
+
+
+def _run_to_its_end(url: str, store: Store, flow: Workflow) -> Job:
+    """Run case "case" on a Mediator over ``store`` until it ends; the job as stored."""
     reader = open_store(url)
     try:
         with Mediator([flow], store=store, owner="alive", lease_seconds=30.0, poll_interval=0.05):
@@ -447,7 +450,4 @@ def test_a_try_that_faults_the_job_stays_counted_when_its_fault_is_not_stored(
         job = reader.get("case")
     finally:
         reader.close()
-    assert refused == ["case"]
-    assert ran == []
-    assert job.state is JobState.FAULTED
-    assert "stopped before anything was saved" in (job.error or "")
+    return job

@@ -16,6 +16,8 @@ from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
 from actors.stores._memory_leases import MemoryLeases
 from actors.stores._memory_reads import MemoryReads, Saved
+from actors.stores._plain_data import KEY_TYPES as _KEYS
+from actors.stores._plain_data import PLAIN_SCALARS as _SCALARS
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
@@ -28,8 +30,6 @@ DEFAULT_HISTORY_ROWS = 1_000  # step-history rows a job keeps at the least
 
 _now = time.time
 _FAULTED, _READY = JobState.FAULTED, JobState.READY  # read from the enum class: dearer
-_SCALARS = frozenset({str, int, float, bool, type(None)})  # is_plain's flat-dict test
-_KEYS = _SCALARS  # any key type the codec can store
 _ROW = 9  # items of one history row in a job's flat list
 
 

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import CodecError
 from actors._job import Job, JobRecord, JobState, cancel_reason
+from actors.stores._plain_data import KEY_TYPES, PLAIN_SCALARS
 
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
 __all__ = ["MemoryReads", "Saved"]
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})  # immutable: copied by reference
 
 # What a save records besides the record itself: the fields a step changes, when, and
 # the data as readers see it.
@@ -69,8 +68,8 @@ class MemoryReads:
         """A reader's own copy of a save's readers' copy."""
         if (  # a flat dict of scalars (most data): type scans and a copy, all in C
             type(shown) is dict
-            and _SCALARS.issuperset(map(type, shown.values()))
-            and _SCALARS.issuperset(map(type, shown))
+            and PLAIN_SCALARS.issuperset(map(type, shown.values()))
+            and KEY_TYPES.issuperset(map(type, shown))
         ):
             return shown.copy()
         try:
