@@ -244,16 +244,25 @@ class AdmissionGate:
             self._reserved -= count
             self._cond.notify_all()
 
-    def pop(self) -> JobRecord | None:
-        """Take the oldest queued job (it is being started), freeing its slot.
+    def pop(
+        self, start: Callable[[JobRecord, int], bool] | None = None, runner: int = 0
+    ) -> JobRecord | None:
+        """Take the oldest queued job out (it is being started), freeing its slot.
 
-        Finding the queue empty asks the next ``commit()`` to wake the Scheduler.
+        ``start(job, runner)``, if given, starts it under this gate's lock before the job leaves the
+        queue, so the job is always here or where ``start`` put it (the work channel
+        reads the two in that order, with no lock of its own). If ``start`` refuses
+        (``False``), the job stays first in line. Finding the queue empty asks the next
+        ``commit()`` to wake the Scheduler.
         """
         with self._lock:
             if not self._queue:
                 self._wanted = True
                 return None
-            job = self._queue.popleft()
+            job = self._queue[0]
+            if start is not None and not start(job, runner):
+                return None
+            self._queue.popleft()
             # Wake blocked producers in batches (at the low-water mark), not once per job:
             # each wake-up is a thread switch, and a woken producer refills many slots.
             if self.waiting_producers and self.used <= self._low_water:

@@ -102,6 +102,8 @@ class WorkChannel:
         watch = self._watch
         if not watch.waiting and not watch.holding:  # the common case: no lock
             job = self._take_ready(runner)
+            if job is None and self.backlog() < self.report_limit:
+                job = self._gate.pop(self._enter_admitted, runner)
             if job is not None:
                 return job
         with self._lock:
@@ -118,10 +120,10 @@ class WorkChannel:
                 job = self._take_ready(runner)
                 if job is not None:
                     return job
-                admitted = self._gate.pop() if self.backlog() < self.report_limit else None
-                if admitted is not None:
-                    self._start(runner, admitted)
-                    return admitted
+                if self.backlog() < self.report_limit:
+                    admitted = self._gate.pop(self._enter_admitted, runner)
+                    if admitted is not None:
+                        return admitted
                 if runner not in self._idle:
                     self._idle.append(runner)
                 if not self._ready:  # a put appends first, then looks for idle runners
@@ -152,6 +154,20 @@ class WorkChannel:
                 job.state = JobState.RUNNING
                 return job
             del running[job.id]  # withdrawn between the two looks
+
+    def _enter_admitted(self, job: JobRecord, runner: int) -> bool:
+        """Start admitted ``job`` on ``runner``, under the gate's lock (see ``AdmissionGate.pop``).
+
+        With or without the channel's lock: entered in ``running`` before the solo rule
+        is read, as ``_take_ready`` does, so that a solo job about to start sees it.
+        """
+        running = self.running
+        running[job.id] = (runner, job)
+        if self._watch.holding:  # a solo job came meanwhile: it goes first, alone
+            del running[job.id]
+            return False
+        job.state = JobState.RUNNING
+        return True
 
     def _ready_for_idle(self) -> list[tuple[int, JobRecord]]:
         """Start plain ready jobs on idle runners (lock held)."""
@@ -203,12 +219,10 @@ class WorkChannel:
                 return out
             out += self._ready_for_idle()
             while self._idle and self.backlog() < self.report_limit:
-                job = self._gate.pop()
+                job = self._gate.pop(self._enter_admitted, self._idle[-1])
                 if job is None:
                     break
-                runner = self._idle.pop()
-                self._start(runner, job)
-                out.append((runner, job))
+                out.append((self._idle.pop(), job))
         return out
 
     def _watched_for_idle(self) -> tuple[int, JobRecord] | None:
@@ -223,7 +237,7 @@ class WorkChannel:
         return runner, job
 
     def _start(self, runner: int, job: JobRecord) -> None:
-        """Start a watched or admitted job on ``runner`` (lock held)."""
+        """Start a watched job on ``runner`` (lock held)."""
         self._pending.pop(id(job), None)
         job.state = JobState.RUNNING
         self.running[job.id] = (runner, job)
@@ -331,14 +345,14 @@ class WorkChannel:
         The reports matter: a runner hands back a split's branches in messages, and
         between its last report and the Scheduler reading it nothing else shows work.
         Read in this order, as a job goes from one to the next: a runner takes a job
-        into ``running`` before it leaves ``_pending``, and counts its reports in
-        ``sent`` before it leaves ``running``.
+        into ``running`` before it leaves the gate or ``_pending``, and counts its
+        reports in ``sent`` before it leaves ``running``.
         """
         with self._lock:
             return (
-                not self._pending
+                not len(self._gate)
+                and not self._pending
                 and not self.running
-                and not len(self._gate)
                 and self.backlog() == 0
             )
 

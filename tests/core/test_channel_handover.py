@@ -40,15 +40,20 @@ def at_once(act: Any) -> tuple[bool, Any]:
 
 
 class _Gate(AdmissionGate):
-    """A gate that runs ``hook`` when a runner, finding no ready job, asks it for one."""
+    """A gate that runs ``hook`` when a runner, finding no ready job, asks it for one.
+
+    Only when it asks holding the channel's lock (``locked``), about to park: it first
+    asks without the lock.
+    """
 
     hook: Any = None
+    locked: Any = None
 
-    def pop(self) -> Any:
-        if self.hook is not None:
+    def pop(self, *args: Any) -> Any:
+        if self.hook is not None and self.locked():
             hook, self.hook = self.hook, None
             hook()
-        return super().pop()
+        return super().pop(*args)
 
 
 class _Running(dict):  # type: ignore[type-arg]
@@ -70,6 +75,7 @@ def test_a_ready_job_put_while_a_runner_holds_the_lock_is_not_left_behind():
     job = record("branch")
     put: list[Any] = []
     # The runner found nothing ready and holds the lock, asking the gate: a put now.
+    gate.locked = channel._lock.locked
     gate.hook = lambda: put.append(at_once(lambda: channel.put(job)))
     taken = channel.take(0)
     [(returned, told)] = put
@@ -158,6 +164,71 @@ def test_a_job_being_taken_is_always_seen_as_work():
     assert channel.take(0) is job
     assert seen == [(True, (False, True))]
     channel.sent[0] += 1  # its report, counted before the job leaves ``running``
+    channel.done(job, 0)
+    assert not channel.quiet()
+    channel.handled += 1
+    assert channel.quiet()
+
+
+def _admitted(gate: AdmissionGate, job_id: str) -> Any:
+    """Admit a new case's job to ``gate`` as a producer does: reserve, then commit."""
+    job = record(job_id)
+    gate.reserve()
+    gate.commit(job)
+    return job
+
+
+def test_a_runner_starts_an_admitted_job_while_another_thread_holds_the_lock():
+    """A new case's job goes from the gate to a busy runner without the channel's lock."""
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, runners=2)
+    job = _admitted(gate, "new")
+    with channel._lock:  # a thread preempted inside it (a cancel, a parking runner)
+        returned, taken = at_once(lambda: channel.take(1))
+    assert returned, "the take waited for the lock"
+    assert taken is job
+    assert job.state is JobState.RUNNING
+    assert channel.running == {"new": (1, job)}
+    assert len(gate) == 0
+    assert gate.used == 0  # its slot is free for the next producer
+    channel._check_invariants()
+
+
+def test_a_solo_job_that_comes_as_a_runner_starts_an_admitted_one_runs_alone_first():
+    """The runner has entered an admitted job as running when a solo job arrives: it stays queued."""
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, runners=2)
+    running = channel.running = _Running()
+    admitted = _admitted(gate, "admitted")
+    solo = record("solo", taken_over=True, solo=True)
+    put: list[Any] = []
+    running.hook = lambda: put.append(at_once(lambda: channel.put(solo)))
+    taken = channel.take(0)
+    [(returned, told)] = put
+    assert returned, "the solo job's put waited for the lock"
+    assert told == []  # no runner idle: it waits for the next to look
+    assert taken is solo  # nothing ran: its turn, alone
+    assert admitted.state is JobState.READY
+    assert gate.ids() == ["admitted"]  # still first in line, its slot still taken
+    assert gate.used == 1
+    assert channel.running == {"solo": (0, solo)}
+    channel._check_invariants()
+    assert channel.take(1) is None  # nothing starts beside the solo job
+    channel.done(solo, 0)
+    assert channel.take(0) is admitted
+
+
+def test_an_admitted_job_being_started_is_always_seen_as_work():
+    """Between the gate and ``running`` the job is in one of them: the channel is never quiet."""
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, runners=1)
+    running = channel.running = _Running()
+    job = _admitted(gate, "new")
+    seen: list[Any] = []
+    running.hook = lambda: seen.append(at_once(lambda: (channel.quiet(), channel.busy())))
+    assert channel.take(0) is job
+    assert seen == [(True, (False, True))]
+    channel.sent[0] += 1
     channel.done(job, 0)
     assert not channel.quiet()
     channel.handled += 1
