@@ -35,7 +35,7 @@ def test_the_readme_installs_in_a_mode_type_checkers_can_follow() -> None:
 @pytest.mark.slow
 def test_mypy_strict_finds_the_package_of_the_readme_install(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)]
     subprocess.run([*install, *readme_install_options()], check=True, timeout=300)
