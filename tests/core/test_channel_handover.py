@@ -195,7 +195,7 @@ def test_a_runner_starts_an_admitted_job_while_another_thread_holds_the_lock():
 
 
 def test_a_solo_job_that_comes_as_a_runner_starts_an_admitted_one_runs_alone_first():
-    """The runner has entered an admitted job as running when a solo job arrives: it stays queued."""
+    """An admitted job entered as running when a solo job arrives stays queued: solo first."""
     gate = AdmissionGate(4, FullMode.BACKPRESSURE)
     channel = WorkChannel(gate, runners=2)
     running = channel.running = _Running()
