@@ -18,6 +18,8 @@ from actors.stores._memory_leases import MemoryLeases
 from actors.stores._memory_reads import MemoryReads, Saved
 from actors.stores._plain_data import KEY_TYPES as _KEYS
 from actors.stores._plain_data import PLAIN_SCALARS as _SCALARS
+from actors.stores._plain_data import SHORT_SCALARS as _SHORT
+from actors.stores._plain_data import short_ints
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
@@ -118,13 +120,13 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         data = job.data
         if self.copy_data:
             data = shown = self.codec.copy(data, f"data of job {job_id}")
-        elif (  # a flat dict of scalars (most saves): two type scans in C, no call
+        elif (  # a flat dict of scalars, no int (most saves): two type scans in C, no call
             type(data) is dict
-            and _SCALARS.issuperset(map(type, data.values()))
-            and _KEYS.issuperset(map(type, data))
+            and _SHORT.issuperset(map(type, data.values()))
+            and _SHORT.issuperset(map(type, data))
         ):
             shown = data.copy()  # scalars are immutable: a deep copy, in C
-        else:
+        else:  # ints among them too: their size is checked
             shown = self._shown(data, state, job_id)
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now, shown)
@@ -187,6 +189,14 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
 
     def _shown(self, data: Any, state: JobState, job_id: str) -> Any:
         """Readers' copy of ``data`` (held by reference), checked as the durable stores would."""
+        if (  # a flat dict holding ints: one that is too long to write as text is refused
+            type(data) is dict
+            and _SCALARS.issuperset(map(type, data.values()))
+            and _KEYS.issuperset(map(type, data))
+            and short_ints(data.values())
+            and short_ints(data)
+        ):
+            return data.copy()
         if state is not _FAULTED:
             return self.codec.copy(data, f"data of job {job_id}")
         try:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobState
+from actors.stores._plain_data import SHORT_SCALARS
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
@@ -68,6 +69,11 @@ def _released(saved: Saved, join_step: str) -> Saved:
     joined.join_step = join_step
     released = ("join", join_step, None)
     return (joined, join_step, _READY, attempt, error, None, released, data, at, shown)
+
+
+def _branch_data(branch_index: int, parent_id: str) -> str:
+    """How an error names an arrival's data (as the SQL stores do)."""
+    return f"data of branch {branch_index} of job {parent_id}"
 
 
 class MemoryJoins:
@@ -127,8 +133,16 @@ class MemoryJoins:
         arrivals = self._arrivals.get(parent_id)
         if not isinstance(arrivals, _Arrivals) or arrivals.gen != gen or branch_index in arrivals:
             return 0, total
+        # Refused as the SQL stores refuse it (their codec's encode), before the ticket:
+        # an arrival with data no store keeps counts nothing.
         if self.copy_data:
-            data = self.codec.copy(data)  # before the ticket: a refused copy counts nothing
+            data = self.codec.copy(data, _branch_data(branch_index, parent_id))
+        elif not (  # a flat dict of scalars, no int (most data): two type scans in C
+            type(data) is dict
+            and SHORT_SCALARS.issuperset(map(type, data.values()))
+            and SHORT_SCALARS.issuperset(map(type, data))
+        ):
+            self.codec.check(data, _branch_data(branch_index, parent_id))
         if join_step is None:
             arrivals[branch_index] = data
             return next(arrivals.seq), total
