@@ -192,9 +192,11 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         if (  # a flat dict holding ints: one that is too long to write as text is refused
             type(data) is dict
             and _SCALARS.issuperset(map(type, data.values()))
-            and _KEYS.issuperset(map(type, data))
             and short_ints(data.values())
-            and short_ints(data)
+            and (
+                _SHORT.issuperset(map(type, data))  # str keys, mostly: no int to look at
+                or (_KEYS.issuperset(map(type, data)) and short_ints(data))
+            )
         ):
             return data.copy()
         if state is not _FAULTED:

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobState
-from actors.stores._plain_data import SHORT_SCALARS
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
@@ -133,24 +132,18 @@ class MemoryJoins:
         arrivals = self._arrivals.get(parent_id)
         if not isinstance(arrivals, _Arrivals) or arrivals.gen != gen or branch_index in arrivals:
             return 0, total
-        # Refused as the SQL stores refuse it (their codec's encode), before the ticket:
-        # an arrival with data no store keeps counts nothing.
-        if self.copy_data:
+        if self.copy_data:  # before the ticket: data no store keeps counts nothing
             data = self.codec.copy(data, _branch_data(branch_index, parent_id))
-        elif not (  # a flat dict of scalars, no int (most data): two type scans in C
-            type(data) is dict
-            and SHORT_SCALARS.issuperset(map(type, data.values()))
-            and SHORT_SCALARS.issuperset(map(type, data))
-        ):
-            self.codec.check(data, _branch_data(branch_index, parent_id))
-        if join_step is None:
-            arrivals[branch_index] = data
-            return next(arrivals.seq), total
-        last = max(needed or total, arrivals.first)  # the arrival that releases the join
-        if next(arrivals.tickets) > last:
+        # Held by reference, the data is the branch's as its last save checked it (the
+        # engine saves a branch before it arrives): not checked again here.
+        # The arrival that releases the join (with join_step); if the parent was saved
+        # with that many already, the next one.
+        last = max(needed or total, arrivals.first)
+        # Only a join of fewer than all its branches has arrivals after it fired.
+        if needed is not None and join_step is not None and next(arrivals.tickets) > last:
             return 0, total  # the join fired before it came
         arrivals[branch_index] = data
         arrived = next(arrivals.seq)
-        if arrived == last:
+        if arrived == last and join_step is not None:
             self._live[parent_id] = _released(saved, join_step)
         return arrived, total

@@ -118,13 +118,6 @@ def copy_plain(value: Any, depth: int) -> Any:
     return value if kind in SHORT_SCALARS else NOT_PLAIN
 
 
-def _flat(values: Any) -> bool:
-    """Whether ``values`` are all scalars that can be written as text: scans in C, mostly."""
-    return SHORT_SCALARS.issuperset(map(type, values)) or (
-        PLAIN_SCALARS.issuperset(map(type, values)) and short_ints(values)
-    )
-
-
 def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
     if not value:
         return {}
@@ -134,11 +127,18 @@ def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
         or not TAGS.isdisjoint(value)
     ):
         return NOT_PLAIN
-    if _flat(value.values()):
+    values = value.values()
+    if SHORT_SCALARS.issuperset(map(type, values)) or (
+        PLAIN_SCALARS.issuperset(map(type, values)) and short_ints(values)
+    ):
         return value.copy()
     out: dict[str, Any] = {}
     for k, v in value.items():
-        copied = v if type(v) in SHORT_SCALARS else copy_plain(v, depth + 1)
+        kind = type(v)
+        if kind in SHORT_SCALARS or (kind is int and v.bit_length() <= _SHORT_BITS):
+            out[k] = v
+            continue
+        copied = copy_plain(v, depth + 1)  # a container, or an int perhaps too long
         if copied is NOT_PLAIN:
             return NOT_PLAIN
         out[k] = copied
@@ -148,11 +148,17 @@ def _copy_dict(value: dict[Any, Any], depth: int) -> Any:
 def _copy_sequence(value: list[Any] | tuple[Any, ...], depth: int) -> Any:
     if depth > MAX_DEPTH:
         return NOT_PLAIN
-    if _flat(value):
+    if SHORT_SCALARS.issuperset(map(type, value)) or (
+        PLAIN_SCALARS.issuperset(map(type, value)) and short_ints(value)
+    ):
         return value.copy() if type(value) is list else value  # a tuple of scalars is immutable
     items = []
     for v in value:
-        copied = v if type(v) in SHORT_SCALARS else copy_plain(v, depth + 1)
+        kind = type(v)
+        if kind in SHORT_SCALARS or (kind is int and v.bit_length() <= _SHORT_BITS):
+            items.append(v)
+            continue
+        copied = copy_plain(v, depth + 1)  # a container, or an int perhaps too long
         if copied is NOT_PLAIN:
             return NOT_PLAIN
         items.append(copied)
