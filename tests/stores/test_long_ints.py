@@ -167,6 +167,8 @@ def test_the_limit_is_python_s_own_as_it_stands():
         assert DEFAULT_CODEC.copy({"n": HUGE}) == {"n": HUGE}
     finally:
         sys.set_int_max_str_digits(limit)
-    with pytest.raises(CodecError, match="more than 4300 digits"):
-        DEFAULT_CODEC.copy([10**4300])
+    for refuse in (DEFAULT_CODEC.copy, DEFAULT_CODEC.check):
+        with pytest.raises(CodecError, match=r"data\[0\]: an int of more than 4300 digits"):
+            refuse([10**4300])
     assert DEFAULT_CODEC.copy([10**4300 - 1]) == [10**4300 - 1]
+    DEFAULT_CODEC.check((-(10**4300) + 1, {"k": 1}))
