@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
@@ -206,10 +205,11 @@ class Codec:
     def check(self, value: Any, what: str = "data") -> None:
         """Raise ``CodecError`` (naming the bad value's path) unless ``value`` can be stored.
 
-        Only types are looked at: no method of the value runs (no ``__reduce__``,
+        Only types are looked at, and the size of ints (one too long to write as text is
+        refused, as the encoders would): no method of the value runs (no ``__reduce__``,
         ``__deepcopy__``, ``__getstate__``, ``__eq__`` or ``__hash__`` of user code).
         """
-        if not plain(value, 0):
+        if copy_plain(value, 0) is NOT_PLAIN:
             self.to_tree(value, what)
 
     def copy(self, value: Any, what: str = "data") -> Any:
@@ -218,7 +218,8 @@ class Codec:
         Plain JSON data is copied by a direct recursion; anything else goes through this
         codec (to a tree and back), so registered dataclasses come back as new objects
         of their class, built field by field as a load would, and a value that cannot be
-        stored raises ``CodecError`` naming its path.
+        stored (an int too long to write as text among them) raises ``CodecError``
+        naming its path.
         """
         copied = copy_plain(value, 0)
         if copied is not NOT_PLAIN:
@@ -261,11 +262,7 @@ def _refuse_long_int(value: Any, what: str) -> None:
     """
     where = trees.unwritable_int(value, what)
     if where is not None:
-        msg = (
-            f"cannot encode {where}: an int of more than {sys.get_int_max_str_digits()} "
-            "digits, more than Python writes as text (store it as a str, or raise the "
-            "limit with sys.set_int_max_str_digits in every process that reads the store)"
-        )
+        msg = f"cannot encode {where}: {trees.long_int_why()}"
         raise CodecError(msg)
 
 

@@ -16,9 +16,16 @@ from typing import Any
 
 from actors._errors import CodecError
 from actors._text import is_unicode
-from actors.stores._plain_data import DATACLASS_TAG, KEY_TYPES, MAP_TAG, MAX_DEPTH, TAGS
+from actors.stores._plain_data import (
+    DATACLASS_TAG,
+    KEY_TYPES,
+    MAP_TAG,
+    MAX_DEPTH,
+    TAGS,
+    long_int,
+)
 
-__all__ = ["from_tree", "to_tree", "unencodable", "unwritable_int"]
+__all__ = ["from_tree", "long_int_why", "to_tree", "unencodable", "unwritable_int"]
 
 _FIELDS = "fields"
 _SCALARS = (str, int, float, bool, type(None))
@@ -67,11 +74,24 @@ def from_tree(tree: Any, classes: Mapping[str, type], what: str = "data") -> Any
         raise CodecError(msg) from None
 
 
+def long_int_why() -> str:
+    """Why an int too long to write as text (``long_int``) is refused, on every store."""
+    return (
+        f"an int of more than {sys.get_int_max_str_digits()} digits, more than Python "
+        "writes as text (store it as a str, or raise the limit with "
+        "sys.set_int_max_str_digits in every process that reads the store)"
+    )
+
+
 def _out(value: Any, depth: int, names: Mapping[type, str]) -> Any:
     # Exact type checks: a subclass of a basic type (IntEnum, a str subclass) would
     # come back as its base type, so it is refused rather than silently changed.
     kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+    if kind is str or kind is float or kind is bool or value is None:
+        return value
+    if kind is int:
+        if long_int(value):  # the encoders would raise ValueError (no store keeps it)
+            raise _Fail(long_int_why())
         return value
     if depth > MAX_DEPTH:
         raise _Fail(f"nested more than {MAX_DEPTH} levels deep (or a container inside itself)")
@@ -109,6 +129,10 @@ def _pairs(value: dict[Any, Any], depth: int, names: Mapping[type, str]) -> list
                 f"dict key {k!r:.80} is a {type(k).__name__}; keys must be str, int, "
                 "float, bool or None"
             )
+            raise fail
+        if type(k) is int and long_int(k):
+            fail = _Fail(long_int_why())
+            fail.where.append(" (an int key)")  # as unwritable_int names it: no repr of it
             raise fail
         try:
             pairs.append([k, _out(v, depth + 1, names)])

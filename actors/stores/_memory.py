@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 import time
@@ -10,14 +9,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import CodecError, JobExistsError, JobNotFoundError, LeaseLostError
+from actors._errors import CodecError, JobExistsError, LeaseLostError
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
+from actors.stores._memory_joins import MemoryJoins, arrivals_of
 from actors.stores._memory_leases import MemoryLeases
 from actors.stores._memory_reads import MemoryReads, Saved
 from actors.stores._plain_data import KEY_TYPES as _KEYS
 from actors.stores._plain_data import PLAIN_SCALARS as _SCALARS
+from actors.stores._plain_data import SHORT_SCALARS as _SHORT
+from actors.stores._plain_data import short_ints
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
@@ -29,25 +31,11 @@ DEFAULT_RETAIN = 10_000
 DEFAULT_HISTORY_ROWS = 1_000  # step-history rows a job keeps at the least
 
 _now = time.time
-_FAULTED, _READY = JobState.FAULTED, JobState.READY  # read from the enum class: dearer
+_FAULTED = JobState.FAULTED  # read from the enum class: dearer
 _ROW = 9  # items of one history row in a job's flat list
 
 
-class _Arrivals(dict[int, Any]):
-    """A split parent's arrivals by branch index, with ``seq``: numbers them as they come.
-
-    Replaced whole when the parent is saved, so the count and the arrivals it counts
-    never belong to two different saves.
-    """
-
-    __slots__ = ("seq",)
-
-    def __init__(self, arrivals: dict[int, Any]) -> None:
-        super().__init__(arrivals)
-        self.seq = itertools.count(len(arrivals) + 1)  # next() is atomic
-
-
-class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
+class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
     """Keeps live jobs, and the most recent ``retain`` finished ones, in a dict.
 
     Retention rule: a job that reaches a final state is kept among the last ``retain``
@@ -104,7 +92,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         self._slices = threading.local()  # per runner thread: when its slice or last step began
         self._live: dict[str, Saved] = {}
         self._finished: OrderedDict[str, Saved] = OrderedDict()
-        self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping: see _Arrivals
+        self._arrivals: dict[str, dict[int, Any]] = {}  # join bookkeeping: see MemoryJoins
         # Leases as the SQL stores keep them: every job of a case is stamped with the
         # worker that holds the case (job id -> owner), the case's root is marked while
         # the case is held (root id -> HELD), and each worker's lease ends at a time.
@@ -132,13 +120,13 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         data = job.data
         if self.copy_data:
             data = shown = self.codec.copy(data, f"data of job {job_id}")
-        elif (  # a flat dict of scalars (most saves): two type scans in C, no call
+        elif (  # a flat dict of scalars, no int (most saves): two type scans in C, no call
             type(data) is dict
-            and _SCALARS.issuperset(map(type, data.values()))
-            and _KEYS.issuperset(map(type, data))
+            and _SHORT.issuperset(map(type, data.values()))
+            and _SHORT.issuperset(map(type, data))
         ):
             shown = data.copy()  # scalars are immutable: a deep copy, in C
-        else:
+        else:  # ints among them too: their size is checked
             shown = self._shown(data, state, job_id)
         now = _now()
         saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now, shown)
@@ -194,13 +182,23 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
         else:
             if job.split_total:
                 arrivals = job.arrivals
-                self._arrivals[job_id] = _Arrivals(
-                    self.codec.copy(arrivals) if self.copy_data else arrivals
+                self._arrivals[job_id] = arrivals_of(
+                    job, self.codec.copy(arrivals) if self.copy_data else arrivals
                 )
             self._live[job_id] = saved
 
     def _shown(self, data: Any, state: JobState, job_id: str) -> Any:
         """Readers' copy of ``data`` (held by reference), checked as the durable stores would."""
+        if (  # a flat dict holding ints: one that is too long to write as text is refused
+            type(data) is dict
+            and _SCALARS.issuperset(map(type, data.values()))
+            and short_ints(data.values())
+            and (
+                _SHORT.issuperset(map(type, data))  # str keys, mostly: no int to look at
+                or (_KEYS.issuperset(map(type, data)) and short_ints(data))
+            )
+        ):
+            return data.copy()
         if state is not _FAULTED:
             return self.codec.copy(data, f"data of job {job_id}")
         try:
@@ -314,72 +312,8 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, Store):
 
     # -- multi-worker groundwork ------------------------------------------------------------
     #
-    # A trivial, single-process model of the SQL stores' join counting and due timers (their
-    # claims and leases are MemoryLeases'), kept apart from the methods above (which the
-    # engine uses and which these never change). A join that fires replaces the saved
-    # tuple with a copy, never mutating the engine's own record.
-
-    @staticmethod
-    def _with(saved: Saved, state: JobState, *, join_step: str | None = None) -> Saved:
-        """``saved`` in ``state``; with ``join_step``, also released to run its join."""
-        job, step, _, attempt, error, due, event, data, at, shown = saved
-        if join_step is None:
-            return (job, step, state, attempt, error, due, event, data, at, shown)
-        joined = copy.copy(job)
-        joined.joined = True
-        joined.join_step = join_step
-        released = ("join", join_step, None)
-        return (joined, join_step, state, attempt, error, None, released, data, at, shown)
-
-    def record_arrival(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        *,
-        join_step: str | None = None,
-        needed: int | None = None,
-    ) -> tuple[int, int]:
-        """Count a branch's arrival at its join, exactly once (see Store)."""
-        if self.owner is None:
-            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
-        with self._lock:  # a worker's arrivals exclude claims
-            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
-
-    def _arrive(
-        self,
-        parent_id: str,
-        gen: int,
-        branch_index: int,
-        data: Any,
-        join_step: str | None,
-        needed: int | None,
-    ) -> tuple[int, int]:
-        # No lock of its own: all of a wide split's branches arrive at one parent, and a
-        # lock there made a convoy of the runners (each hand-off a thread switch, for the
-        # rest of the split). A branch runs on one runner at a time, so its index is
-        # entered once; ``seq`` numbers the arrivals, so exactly one is the last.
-        saved = self._find(parent_id)
-        if saved is None:
-            msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
-            raise JobNotFoundError(msg)
-        parent = saved[0]
-        if self.owner is not None:
-            self._fence(parent)
-        total = parent.split_total
-        if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
-            return 0, total
-        arrivals = self._arrivals.get(parent_id)
-        if not isinstance(arrivals, _Arrivals):  # a split parent's save makes one: not reached
-            self._arrivals[parent_id] = arrivals = _Arrivals(arrivals or {})
-        if branch_index in arrivals:
-            return 0, total
-        arrivals[branch_index] = self.codec.copy(data) if self.copy_data else data
-        arrived = next(arrivals.seq)
-        if join_step is not None and arrived >= (needed or total):
-            self._live[parent_id] = self._with(saved, _READY, join_step=join_step)
-        return arrived, total
+    # A trivial, single-process model of the SQL stores' due timers (their claims and
+    # leases are MemoryLeases', their join counting MemoryJoins').
 
     def due_timers(self, now: float) -> list[str]:
         """Ids of WAITING jobs due at or before ``now``, earliest first (see Store)."""

@@ -87,7 +87,9 @@ class MemoryReads:
             clone.data = self._copied(shown)
         else:
             clone.data = self.codec.copy(data) if self.copy_data else data
-        clone.arrivals = dict(self._arrivals.get(job.id, {}))
+        # A split's arrivals are kept until the parent's next split or end; once its join
+        # has run (no split now) the record has none, as a SQL row saved then has none.
+        clone.arrivals = dict(self._arrivals.get(job.id, {})) if clone.split_total else {}
         clone.cancel_requested = False
         mark = self._marks.get(job.id)
         if mark is not None:  # cancelled while its runner ran it, which then stopped

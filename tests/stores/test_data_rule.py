@@ -311,40 +311,6 @@ def test_an_event_payload_no_store_could_keep_leaves_the_job_for_a_good_one(make
         assert handle.result(timeout=TIMEOUT).data == {"p": {"ok": 1}, "done": True}
 
 
-def _huge_int(data):
-    data["total"] = {"cents": 10**5000}  # more digits than Python writes as text (4,300)
-
-
-@pytest.mark.parametrize("commit", ["step", "slice", "group"])
-def test_an_int_too_long_to_write_faults_its_step_and_leaves_other_cases_alone(
-    make_sql_store, commit
-):
-    """The step faults once, naming the path: the save raised, and the runner crashed for ever."""
-    COUNTED.clear()
-    counting = Workflow("count", [Sequential("count", _count)], start="count")
-    huge = Workflow("huge", [Sequential("a", _huge_int, next="b"), Sequential("b", _count)], "a")
-    with Mediator([huge, counting], store=make_sql_store(commit=commit)) as m:
-        handles = [m.schedule("count", {"n": n}) for n in range(10)]
-        job = m.schedule("huge", {"n": -1}).result(timeout=TIMEOUT)
-        assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
-        assert (job.state, job.step) == (JobState.FAULTED, "a")
-        assert "['total']['cents']: an int of more than 4300 digits" in job.error
-        assert m.get_job(job.id).state is JobState.FAULTED  # stored as such
-    assert sorted(COUNTED) == list(range(10))
-
-
-def test_an_int_too_long_to_write_is_refused_at_the_door_naming_its_path(make_sql_store):
-    with Mediator([_flow()], store=make_sql_store()) as m:
-        for bad, path in (
-            ({"items": [1, 10**5000]}, "['items'][1]: "),
-            ({"ids": {10**5000: "x"}}, "['ids'] (an int key): "),
-        ):
-            with pytest.raises(CodecError, match="more than 4300 digits") as refused:
-                m.schedule("rule", bad)
-            assert path in str(refused.value)
-        assert m.stats().admitted == 0
-
-
 def test_a_step_context_in_the_data_is_named_as_such_not_as_a_class_to_register():
     """A default meant for a captured value takes the context: say so, not "register it"."""
     values = [{"sku": "tea"}]

@@ -1,0 +1,149 @@
+"""The memory store's join arrivals: each branch counted once, each join released once.
+
+A mixin of ``MemoryStore``, modelling without a lock what the SQL stores do in one
+transaction with the parent's row locked (``actors.stores._sql_arrivals``). A lock here
+made a convoy: every arrival of a wide split takes it, and each hand-off is a thread
+switch. So an arrival reads the parent's record and then counts at its split's
+``_Arrivals``, while other branches may arrive, the join run, and the parent be saved
+again. What an arrival read may be stale by the time it counts; the split's arrivals
+decide, each step of theirs atomic (``next()`` of a counter, one dict operation):
+
+- they belong to one save of the parent (each save with a split makes them anew), and
+  to its split (``gen``), open only if that save's join had not fired: an arrival at an
+  earlier split, or after the parent was saved joined, counts nothing;
+- ``tickets`` numbers the arrivals as they come, before their data is entered: one
+  numbered past what the join needs came after the join fired (a Discriminator's
+  loser) and counts nothing, so it neither enters its data nor releases the parent;
+- ``seq`` numbers them once their data is in: the one that makes what is needed sees
+  the data of all it needs, and alone writes the parent READY at the join.
+
+So a branch that read its parent just before the winner arrived cannot put the parent
+back READY at the join after the join ran and saved it: that would run the join again
+on a resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from typing import TYPE_CHECKING, Any
+
+from actors._errors import JobNotFoundError
+from actors._job import FINAL_STATES, JobState
+
+if TYPE_CHECKING:
+    from actors._job import JobRecord
+    from actors.stores._codec import Codec
+    from actors.stores._memory_reads import Saved
+
+__all__ = ["MemoryJoins", "arrivals_of"]
+
+_READY = JobState.READY
+
+
+class _Arrivals(dict[int, Any]):
+    """A split parent's arrivals by branch index, made by one save of it (see the module)."""
+
+    __slots__ = ("first", "gen", "seq", "tickets")
+
+    def __init__(self, arrivals: dict[int, Any], gen: int | None) -> None:
+        super().__init__(arrivals)
+        self.gen = gen  # the split they count at; None: none (saved joined)
+        self.first = len(arrivals) + 1  # the first arrival's number
+        self.tickets = itertools.count(self.first)  # next() is atomic
+        self.seq = itertools.count(self.first)
+
+
+def arrivals_of(job: JobRecord, arrivals: dict[int, Any]) -> dict[int, Any]:
+    """The arrivals to keep for a save of ``job`` (a parent with a split): see the module."""
+    return _Arrivals(arrivals, None if job.joined else job.gen)
+
+
+def _released(saved: Saved, join_step: str) -> Saved:
+    """``saved`` READY at ``join_step`` with the join's event: a copy, the engine's record kept."""
+    job, _, _, attempt, error, _, _, data, at, shown = saved
+    joined = copy.copy(job)
+    joined.joined = True
+    joined.join_step = join_step
+    released = ("join", join_step, None)
+    return (joined, join_step, _READY, attempt, error, None, released, data, at, shown)
+
+
+def _branch_data(branch_index: int, parent_id: str) -> str:
+    """How an error names an arrival's data (as the SQL stores do)."""
+    return f"data of branch {branch_index} of job {parent_id}"
+
+
+class MemoryJoins:
+    """``record_arrival`` of a memory store (mixed into it)."""
+
+    codec: Codec
+    copy_data: bool
+    owner: str | None
+    _live: dict[str, Saved]
+    _arrivals: dict[str, dict[int, Any]]
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:  # provided by MemoryStore
+
+        def _find(self, job_id: str) -> Saved | None: ...
+        def _fence(self, job: JobRecord) -> None: ...
+
+    def record_arrival(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        *,
+        join_step: str | None = None,
+        needed: int | None = None,
+    ) -> tuple[int, int]:
+        """Count a branch's arrival at its join, exactly once (see Store)."""
+        if self.owner is None:
+            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
+        with self._lock:  # a worker's arrivals exclude claims
+            return self._arrive(parent_id, gen, branch_index, data, join_step, needed)
+
+    def _arrive(
+        self,
+        parent_id: str,
+        gen: int,
+        branch_index: int,
+        data: Any,
+        join_step: str | None,
+        needed: int | None,
+    ) -> tuple[int, int]:
+        # No lock of its own (see the module). A branch runs on one runner at a time, so
+        # its index is entered once.
+        saved = self._find(parent_id)
+        if saved is None:
+            msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
+            raise JobNotFoundError(msg)
+        parent = saved[0]
+        if self.owner is not None:
+            self._fence(parent)
+        total = parent.split_total
+        if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
+            return 0, total
+        # Read after ``saved``: that save's arrivals or a later one's, so this split's
+        # only if no save since has closed it or split again.
+        arrivals = self._arrivals.get(parent_id)
+        if not isinstance(arrivals, _Arrivals) or arrivals.gen != gen or branch_index in arrivals:
+            return 0, total
+        if self.copy_data:  # before the ticket: data no store keeps counts nothing
+            data = self.codec.copy(data, _branch_data(branch_index, parent_id))
+        # Held by reference, the data is the branch's as its last save checked it (the
+        # engine saves a branch before it arrives): not checked again here.
+        # The arrival that releases the join (with join_step); if the parent was saved
+        # with that many already, the next one.
+        last = max(needed or total, arrivals.first)
+        # Only a join of fewer than all its branches has arrivals after it fired.
+        if needed is not None and join_step is not None and next(arrivals.tickets) > last:
+            return 0, total  # the join fired before it came
+        arrivals[branch_index] = data
+        arrived = next(arrivals.seq)
+        if arrived == last and join_step is not None:
+            self._live[parent_id] = _released(saved, join_step)
+        return arrived, total
