@@ -25,7 +25,17 @@ __all__ = [
     "connect",
     "enter_wal",
     "file_identity",
+    "refused_hint",
 ]
+
+# SQLite's messages for the refusals ``refused_hint`` explains, by primary result code:
+# a writer process's error comes back as its text alone.
+_MESSAGES = {
+    "database is locked": sqlite3.SQLITE_BUSY,
+    "database table is locked": sqlite3.SQLITE_LOCKED,
+    "attempt to write a readonly database": sqlite3.SQLITE_READONLY,
+    "database or disk is full": sqlite3.SQLITE_FULL,
+}
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -174,6 +184,33 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
         f" beside it, and this user cannot create them in {folder!r}: open it as a user"
         " who can write that directory, or from a copy in one)"
     )
+
+
+def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> str:
+    """What an open store's file refused, in an operator's words ("" if nothing to add).
+
+    SQLite says "database is locked", "attempt to write a readonly database" or
+    "database or disk is full", which name neither the cause nor where to look.
+    ``exc``: SQLite's error, or its message (as a writer process reports it).
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else _MESSAGES.get(str(exc))
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f" (another connection held the write lock of {path!r} for longer than the"
+            f" store's busy_timeout of {busy_timeout:g} s: a long write of another program,"
+            " such as a VACUUM or a transaction left open in a sqlite3 shell)"
+        )
+    if primary == sqlite3.SQLITE_READONLY:
+        return (
+            f" (this process may not write {path!r}: the file, or its directory where its"
+            " -wal and -shm files are, is read-only to this user, or its file system is"
+            " mounted read-only)"
+        )
+    if primary == sqlite3.SQLITE_FULL:
+        folder = os.path.dirname(path) or "."
+        return f" (the file system that holds {folder!r} is full; what was stored is kept)"
+    return ""
 
 
 def enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> Any:
