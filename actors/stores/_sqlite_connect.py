@@ -168,9 +168,11 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
     wrong path. So it does when a new database cannot be created there.
     """
     code = getattr(exc, "sqlite_errorcode", None)
+    folder = os.path.dirname(path) or "."
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL):
+        return _full_hint(folder)
     if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN:
         return ""
-    folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
     if not os.path.isfile(path):  # a new store: its file cannot be made either
@@ -183,6 +185,24 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
         f" (the file is there, but SQLite opens a WAL database with its -wal and -shm files"
         f" beside it, and this user cannot create them in {folder!r}: open it as a user"
         " who can write that directory, or from a copy in one)"
+    )
+
+
+def _full_hint(folder: str) -> str:
+    """Why SQLite said "disk I/O error" at an open, if its file system is full ("" if not).
+
+    With no space left, it cannot make the -shm file it opens a WAL database with, and
+    names only an I/O error, which reads as a failing disk.
+    """
+    try:
+        free = os.statvfs(folder).f_bavail
+    except OSError:
+        return ""
+    if free:
+        return ""
+    return (
+        f" (the file system that holds {folder!r} is full: SQLite could not make the -wal"
+        " and -shm files it opens the database with; free space there)"
     )
 
 

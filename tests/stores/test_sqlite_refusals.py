@@ -17,7 +17,7 @@ from records import record
 
 from actors import StoreError
 from actors.stores import SqliteStore
-from actors.stores._sqlite_connect import refused_hint
+from actors.stores._sqlite_connect import cannot_open_hint, refused_hint
 
 
 @pytest.fixture
@@ -88,3 +88,22 @@ def test_a_writer_process_s_refusal_is_explained_by_its_message(message, named):
     hint = refused_hint("/d/jobs.db", message, 10.0)
     assert named in hint
     assert bool(hint) == bool(named)
+
+
+class _Statvfs:
+    def __init__(self, free: int) -> None:
+        self.f_bavail = free
+
+
+@pytest.mark.parametrize(("free", "named"), [(0, True), (100, False)])
+def test_an_open_that_meets_a_full_disk_says_so_not_only_disk_i_o_error(
+    tmp_path, monkeypatch, free, named
+):
+    # SQLite cannot make the -shm file it opens a WAL database with, and says only
+    # "disk I/O error" (SQLITE_IOERR_SHMSIZE), which reads as a failing disk.
+    error = sqlite3.OperationalError("disk I/O error")
+    error.sqlite_errorcode = 4874
+    monkeypatch.setattr("os.statvfs", lambda path: _Statvfs(free))
+    hint = cannot_open_hint(str(tmp_path / "jobs.db"), error)
+    said = f"the file system that holds {str(tmp_path)!r} is full: SQLite could not make"
+    assert (said in hint) is named
