@@ -111,3 +111,25 @@ def test_a_row_whose_state_is_no_state_is_counted_and_listed_as_faulted(make_sql
     ready = store.query_jobs(JobQuery(states=(JobState.READY,)), limit=10)
     assert [s.record.id for s in ready] == [good.id]
     assert make_sql_store.raw("SELECT state FROM jobs WHERE id = ?", (bad.id,)) == [("zzz",)]
+
+
+@pytest.mark.parametrize("read", ["load", "unfinished"])
+def test_a_branch_whose_index_was_emptied_comes_back_faulted_naming_it(make_sql_store, read):
+    # Each runner it was given died of the missing index (an AssertionError with no
+    # message), and the third death faulted it saying only that.
+    store = make_sql_store()
+    parent, (first, second) = split(store, 2)
+    make_sql_store.raw("UPDATE jobs SET branch_index = NULL WHERE id = ?", (second.id,))
+    if read == "unfinished":
+        [got] = [j for j in store.unfinished() if j.id == second.id]
+    else:
+        got = store.load(second.id)
+    assert got.state is JobState.FAULTED
+    assert (
+        f"column branch_index is NULL, but the row is a branch of job {parent.id!r} "
+        "(expected an integer >= 0)"
+    ) in (got.error or "")
+    assert store.load(first.id).state is JobState.READY
+    root = rec()
+    store.create(root)  # a root has no index, and none is asked of it
+    assert store.load(root.id).state is JobState.READY
