@@ -123,8 +123,9 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         joined=r.flag(18, "joined"),
         branch_error=r.text_or_none(19, "branch_error"),
         branch_cancelled=r.flag(20, "branch_cancelled"),
-        gen=r.integer(21, "gen", fallback=0, maximum=COUNT_MAX),
-        parent_gen=r.integer(22, "parent_gen", fallback=0),
+        # Both count up from 0: one below was edited, and its splits matched no branch.
+        gen=r.integer(21, "gen", fallback=0, minimum=0, maximum=COUNT_MAX),
+        parent_gen=r.integer(22, "parent_gen", fallback=0, minimum=0),
         cancel_requested=r.flag(23, "cancel_requested"),
     )
     if job.branch_index is None and job.parent_id is not None and row[8] is None:

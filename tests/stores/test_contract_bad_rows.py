@@ -26,7 +26,10 @@ BAD_COLUMNS = [
     ("attempt", -1, "column attempt holds -1 (expected an integer from 1 to 2147483646)"),
     # One more would not fit PostgreSQL's integer: every save failed, in a tight loop.
     ("attempt", 2**31 - 1, "column attempt holds 2147483647 (expected an integer from 1 to"),
-    ("gen", 2**31 - 1, "column gen holds 2147483647 (expected an integer <= 2147483646)"),
+    ("gen", 2**31 - 1, "column gen holds 2147483647 (expected an integer from 0 to 2147483646)"),
+    # Counted up from 0: below it, its split's branches (or its parent's) matched no split.
+    ("gen", -4, "column gen holds -4 (expected an integer from 0 to 2147483646)"),
+    ("parent_gen", -1, "column parent_gen holds -1 (expected an integer >= 0)"),
     ("version", 0, "column version holds 0 (expected an integer >= 1)"),
     ("branch_index", -3, "column branch_index holds -3 (expected an integer >= 0 or NULL)"),
     ("due", float("inf"), "column due holds inf (expected a finite number or NULL)"),
