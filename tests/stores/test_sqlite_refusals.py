@@ -49,6 +49,14 @@ def test_a_lock_held_too_long_names_the_file_and_the_busy_timeout(store, tmp_pat
         r"busy_timeout of 0\.05 s",
         said,
     )
+    blocker = sqlite3.connect(tmp_path / "jobs.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:  # a worker's renewal says what it could not do in the words the guides use
+        with pytest.raises(StoreError, match=r"cannot renew the leases of 'w1': .*is locked"):
+            store.heartbeat("w1", 100.0, 15.0)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
     store.create(record("a"))  # the lock released, the store goes on
     assert store.get("kept") is not None
 
