@@ -45,8 +45,9 @@ def test_the_engine_stops_at_its_next_poll_and_the_case_is_kept_as_stored(
         first.schedule("w", {}, job_id="c1")
         assert asked.wait(TIMEOUT)  # parked at "ask"; the store's close checkpoints the file
     clock = VirtualClock(start=time.time())
+    parked = threading.Event()
     worker = Mediator(
-        [_flow(threading.Event())],
+        [_flow(parked)],
         store=SqliteStore(path),
         owner="a",
         clock=clock,
@@ -55,6 +56,7 @@ def test_the_engine_stops_at_its_next_poll_and_the_case_is_kept_as_stored(
     )
     try:
         handle = worker.schedule("w", {}, job_id="c2")  # written to the log deleted below
+        assert parked.wait(TIMEOUT)  # its park stored: no write of it under way any more
         for end in ("-wal", "-shm"):
             (tmp_path / f"jobs.db{end}").unlink()
         clock.advance(1000.0)  # the poll: its renewal meets the deleted log
