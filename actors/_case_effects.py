@@ -87,6 +87,13 @@ def split_outcome(parent: JobRecord, join: str | None = None) -> tuple[JobState,
     join = parent.join_step or join
     if parent.arrivals or join is not None:
         got = f"{len(parent.arrivals)} of {parent.split_total}"
+        if any(not 0 <= i < parent.split_total for i in parent.arrivals):
+            # Only a row edited by hand: a split's branches are indexed from 0 to its count.
+            why = (
+                f"its row's split_total ({parent.split_total}) does not count the branches "
+                f"that arrived (indexes {sorted(parent.arrivals)}): the row was edited"
+            )
+            return JobState.FAULTED, f"join {join!r} got {got} branches: {why}"
         why = parent.branch_error or (
             "the others ended without reaching it"
             if parent.arrivals

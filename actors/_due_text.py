@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["server_now", "server_skew", "until"]
 
+_YEAR = 365.25 * 86400
+_CENTURY = 100 * _YEAR
+
 
 def server_now(store: Store) -> float:
     """Now, by the clock ``store`` keeps due times and leases by (the server's, on PostgreSQL)."""
@@ -46,6 +49,8 @@ def until(due: float, now: float) -> str:
         amount = f"{size / 60:.0f} min"
     elif size < 86400:
         amount = f"{size / 3600:.1f} h"
-    else:
+    elif size < _CENTURY:
         amount = f"{size / 86400:.1f} d"
+    else:  # only a row edited by hand (1e308 would be 300 digits of days)
+        amount = f"{size / _YEAR:.3g} years"
     return f"in {amount}" if seconds > 0 else f"{amount} overdue"

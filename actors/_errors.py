@@ -58,6 +58,11 @@ class StoreError(ActorsError):
     step fault the job). ``False`` when the database could not be reached: that says
     nothing of the job, which waits for the store and runs again."""
 
+    stops_worker = False
+    """Whether no write of this process can reach the store again, whatever it waits for
+    (a SQLite file's -wal deleted under it): a running worker then stops, so that its
+    supervisor starts it afresh, instead of waiting for a store that cannot come back."""
+
 
 class SchemaTooNewError(StoreError):
     """The store's schema has a migration this release does not know and must not write past.

@@ -105,29 +105,33 @@ class PollRound:
                     outage.answered(e.clock.now())
                 self._fx.adopt(self._fx.fresh(taken))
         except SchemaTooNewError as exc:
-            self._schema_too_new(exc)
+            self._stop(exc, "its cases go to workers of the newer release once its lease lapses")
             return
         except StoreError as exc:
+            if exc.stops_worker:
+                self._stop(
+                    exc,
+                    "its cases go to the next worker to claim them once its lease "
+                    "lapses, or at once to it when it is started again under its name",
+                )
+                return
             poller.backlogged = False  # a failing store is not asked again as cases end
             outage.failed(exc, now)
         if shared or outage.owed:
             self._time.poll_at(next_poll)
 
-    def _schema_too_new(self, error: SchemaTooNewError) -> None:
-        """A newer release applied a migration this one must not write past: stop.
+    def _stop(self, error: StoreError, then: str) -> None:
+        """No write of this worker may, or can, reach the store any more: stop.
 
-        No step starts from here on (the guard vouches for no lease), the renewal was
-        not stored, so the cases go to workers of the newer release once the lease
-        lapses; the engine stops without releasing them (a release is a write too).
+        A newer release applied a migration this one must not write past
+        (``SchemaTooNewError``), or the store can never write again in this process
+        (``StoreError.stops_worker``). No step starts from here on (the guard vouches for
+        no lease), the renewal was not stored, so the cases go to other workers once the
+        lease lapses; the engine stops without releasing them (a release is a write too).
         """
         self._poller.guard.deadline = -math.inf
         self._e.stop.halt()
-        logger.error(
-            "%s; this worker stops: its cases go to workers of the newer release once its "
-            "lease lapses",
-            error,
-            extra=job_log(None),
-        )
+        logger.error("%s; this worker stops: %s", error, then, extra=job_log(None))
         # The runners first, each after its current step: once the Scheduler has stopped,
         # shutdown() can no longer ask it for them, to wait for them.
         self._crew.stop()

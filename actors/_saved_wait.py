@@ -133,7 +133,28 @@ def saved_wait_problem(job: JobRecord, wf: Workflow) -> str | None:
         f"saved {saved} at step {job.step!r}, but {subject} of workflow {wf.name!r} "
         f"v{version} is now {_kind(where)}, {lacks}; change a step's kind in a new "
         f"workflow version (version={version + 1}) and keep serving v{version} until its "
-        "cases end"
+        f"cases end{_edited(job, where)}"
+    )
+
+
+def _edited(job: JobRecord, step: Step) -> str:
+    """The column an edit by hand may have emptied, if the mismatch can come of one too.
+
+    A job waits at a ``Wait`` with a due time, and on a split with its count of
+    branches: without them its row reads as a job parked on an event, as one saved at a
+    step that was a ``RequestReaction`` before does.
+    """
+    if job.state is not JobState.WAITING or job.event is not None:
+        return ""
+    if isinstance(step, Wait) and job.due is None:
+        column = "due time"
+    elif isinstance(step, ParallelSplit) and not job.split_total:
+        column = "split_total"
+    else:
+        return ""
+    return (
+        f" (if step {step.name!r} was {_kind(step)} when the job was saved, its row's "
+        f"{column} was emptied by hand: 'actors jobs retry {job.id}' runs the step again)"
     )
 
 
@@ -144,6 +165,12 @@ def step_gone(job: JobRecord, wf: Workflow) -> str:
     to a step the workflow never had, unchecked.
     """
     version = wf.version
+    if job.step is None:  # no save writes a NULL step: the row was edited
+        return (
+            f"its row's step is NULL, where a job of workflow {wf.name!r} v{version} is "
+            f"saved at one of its steps: 'actors jobs retry {job.id} --from STEP' runs this "
+            f"job on from a step v{version} has"
+        )
     return (
         f"workflow {wf.name!r} v{version} has no step {job.step!r}: rename or remove a "
         f"step in a new workflow version (version={version + 1}) and keep serving "

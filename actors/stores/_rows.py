@@ -123,10 +123,18 @@ def read_row(row: Sequence[Any], codec: Codec) -> tuple[JobRecord, list[str]]:
         joined=r.flag(18, "joined"),
         branch_error=r.text_or_none(19, "branch_error"),
         branch_cancelled=r.flag(20, "branch_cancelled"),
-        gen=r.integer(21, "gen", fallback=0, maximum=COUNT_MAX),
-        parent_gen=r.integer(22, "parent_gen", fallback=0),
+        # Both count up from 0: one below was edited, and its splits matched no branch.
+        gen=r.integer(21, "gen", fallback=0, minimum=0, maximum=COUNT_MAX),
+        parent_gen=r.integer(22, "parent_gen", fallback=0, minimum=0),
         cancel_requested=r.flag(23, "cancel_requested"),
     )
+    if job.branch_index is None and job.parent_id is not None and row[8] is None:
+        # Every branch is saved with its index: its join counts it by that, and each
+        # runner it reached died of the missing index (three, then a fault saying nothing).
+        problems.append(
+            f"column branch_index is NULL, but the row is a branch of job {job.parent_id!r} "
+            "(expected an integer >= 0)"
+        )
     return job, problems
 
 

@@ -317,7 +317,7 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
                 raise SchemaTooNewError(too_new(where, version, breaking[0], breaking[1]))
         return found, expiry
 
-    found, expiry = lease_write(store, owner, write, f"heartbeat of {owner!r}")
+    found, expiry = lease_write(store, owner, write, f"renew the leases of {owner!r}")
     renewed(store, owner, found, expiry)
 
 

@@ -19,7 +19,13 @@ from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
 from actors.stores._sqlite_admit import admit_row
-from actors.stores._sqlite_connect import SqliteConnection, abandon, companions_replaced, connect
+from actors.stores._sqlite_connect import (
+    SqliteConnection,
+    abandon,
+    companions_replaced,
+    connect,
+    refused_hint,
+)
 from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import group_read, put_group, put_rows
@@ -284,7 +290,8 @@ class SqliteStore(SqlStore):
                 raise RemoteError("WriterProcessExited", "the SQLite writer process was stopped")
             results = decode_results(process.receive(ticket))
         except RemoteError as exc:
-            error = StoreError(f"{self.url}: cannot {what}: {exc}")
+            hint = refused_hint(self.path, str(exc).partition(": ")[2], self._busy_timeout)
+            error = StoreError(f"{self.url}: cannot {what}: {exc}{hint}")
             error.blames_job = exc.kind != "OperationalError"  # as _error judges it
             raise error from None
         stored = [part for part, error in zip(slices, results, strict=True) if error is None]
@@ -312,7 +319,8 @@ class SqliteStore(SqlStore):
             raise self._error(what, exc) from exc
 
     def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
-        error = StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}")
+        hint = refused_hint(self.path, exc, self._busy_timeout)
+        error = StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}{hint}")
         # A file locked too long, unreadable or gone says nothing of the job.
         error.blames_job = not isinstance(exc, sqlite3.OperationalError)
         return error

@@ -25,7 +25,17 @@ __all__ = [
     "connect",
     "enter_wal",
     "file_identity",
+    "refused_hint",
 ]
+
+# SQLite's messages for the refusals ``refused_hint`` explains, by primary result code:
+# a writer process's error comes back as its text alone.
+_MESSAGES = {
+    "database is locked": sqlite3.SQLITE_BUSY,
+    "database table is locked": sqlite3.SQLITE_LOCKED,
+    "attempt to write a readonly database": sqlite3.SQLITE_READONLY,
+    "database or disk is full": sqlite3.SQLITE_FULL,
+}
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -158,9 +168,11 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
     wrong path. So it does when a new database cannot be created there.
     """
     code = getattr(exc, "sqlite_errorcode", None)
+    folder = os.path.dirname(path) or "."
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL):
+        return _full_hint(folder)
     if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN:
         return ""
-    folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
     if not os.path.isfile(path):  # a new store: its file cannot be made either
@@ -174,6 +186,51 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
         f" beside it, and this user cannot create them in {folder!r}: open it as a user"
         " who can write that directory, or from a copy in one)"
     )
+
+
+def _full_hint(folder: str) -> str:
+    """Why SQLite said "disk I/O error" at an open, if its file system is full ("" if not).
+
+    With no space left, it cannot make the -shm file it opens a WAL database with, and
+    names only an I/O error, which reads as a failing disk.
+    """
+    try:
+        free = os.statvfs(folder).f_bavail
+    except OSError:
+        return ""
+    if free:
+        return ""
+    return (
+        f" (the file system that holds {folder!r} is full: SQLite could not make the -wal"
+        " and -shm files it opens the database with; free space there)"
+    )
+
+
+def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> str:
+    """What an open store's file refused, in an operator's words ("" if nothing to add).
+
+    SQLite says "database is locked", "attempt to write a readonly database" or
+    "database or disk is full", which name neither the cause nor where to look.
+    ``exc``: SQLite's error, or its message (as a writer process reports it).
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else _MESSAGES.get(str(exc))
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f" (another connection held the write lock of {path!r} for longer than the"
+            f" store's busy_timeout of {busy_timeout:g} s: a long write of another program,"
+            " such as a VACUUM or a transaction left open in a sqlite3 shell)"
+        )
+    if primary == sqlite3.SQLITE_READONLY:
+        return (
+            f" (this process may not write {path!r}: the file, or its directory where its"
+            " -wal and -shm files are, is read-only to this user, or its file system is"
+            " mounted read-only)"
+        )
+    if primary == sqlite3.SQLITE_FULL:
+        folder = os.path.dirname(path) or "."
+        return f" (the file system that holds {folder!r} is full; what was stored is kept)"
+    return ""
 
 
 def enter_wal(conn: sqlite3.Connection, busy_timeout: float) -> Any:

@@ -90,4 +90,5 @@ class FileCheck:
             )
             error = StoreError(msg)
             error.blames_job = False  # as for a file that cannot be reached
+            error.stops_worker = True  # its connections are abandoned: only a new process helps
             raise error

@@ -343,3 +343,27 @@ def test_a_worker_exits_when_a_newer_release_migrates_the_store_past_it(
     assert "this worker stops" in result.stderr
     assert "the engine stopped on an error (logged above)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_whose_sqlite_wal_was_deleted_exits_to_be_started_afresh(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its writes could never reach the file again: status 1, not an outage for ever.
+
+    It logged once that the store "cannot be reached" and idled on, alive, so that no
+    supervisor started it again, as the error itself asked.
+    """
+    name = write_module(workdir, FLOWS)
+
+    def delete_the_wal() -> None:
+        for end in ("-wal", "-shm"):
+            (workdir / f"jobs.db{end}").unlink()
+
+    args = ["--store", "sqlite:///jobs.db", "--workflows", name, "--poll-interval", "0.05"]
+    result = invoke_worker_then(runner, monkeypatch, args, delete_the_wal)
+    assert result.exit_code == 1, result.output
+    assert "the -wal or -shm file beside" in result.stderr
+    assert "this worker stops: its cases go to the next worker to claim them" in result.stderr
+    assert "the engine stopped on an error (logged above)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "SIGTERM received" not in result.stderr

@@ -122,7 +122,9 @@ def test_the_reason_says_what_the_job_waited_on_and_what_the_step_lacks() -> Non
     assert problem == (
         "saved waiting on an event at step 'x', but step 'x' of workflow 'ord' v1 is now "
         "a Wait, which waits on no event; change a step's kind in a new workflow version "
-        "(version=2) and keep serving v1 until its cases end"
+        "(version=2) and keep serving v1 until its cases end (if step 'x' was a Wait when the "
+        "job was saved, its row's due time was emptied by hand: 'actors jobs retry j' runs "
+        "the step again)"
     )
     timed = record("j", step="x", state=WAITING, due=5.0)
     problem = saved_wait_problem(timed, Flow({"x": KINDS["request"]}))  # type: ignore[arg-type]

@@ -51,7 +51,9 @@ def wait_v1_again() -> Workflow:
 EXPECTED = (
     "cannot resume job c1: saved waiting on an event at step 'w', but step 'w' of workflow "
     "'ord' v1 is now a Wait, which waits on no event; change a step's kind in a new workflow "
-    "version (version=2) and keep serving v1 until its cases end"
+    "version (version=2) and keep serving v1 until its cases end (if step 'w' was a Wait when "
+    "the job was saved, its row's due time was emptied by hand: 'actors jobs retry c1' runs "
+    "the step again)"
 )
 
 

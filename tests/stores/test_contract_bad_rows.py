@@ -26,7 +26,10 @@ BAD_COLUMNS = [
     ("attempt", -1, "column attempt holds -1 (expected an integer from 1 to 2147483646)"),
     # One more would not fit PostgreSQL's integer: every save failed, in a tight loop.
     ("attempt", 2**31 - 1, "column attempt holds 2147483647 (expected an integer from 1 to"),
-    ("gen", 2**31 - 1, "column gen holds 2147483647 (expected an integer <= 2147483646)"),
+    ("gen", 2**31 - 1, "column gen holds 2147483647 (expected an integer from 0 to 2147483646)"),
+    # Counted up from 0: below it, its split's branches (or its parent's) matched no split.
+    ("gen", -4, "column gen holds -4 (expected an integer from 0 to 2147483646)"),
+    ("parent_gen", -1, "column parent_gen holds -1 (expected an integer >= 0)"),
     ("version", 0, "column version holds 0 (expected an integer >= 1)"),
     ("branch_index", -3, "column branch_index holds -3 (expected an integer >= 0 or NULL)"),
     ("due", float("inf"), "column due holds inf (expected a finite number or NULL)"),
@@ -111,3 +114,25 @@ def test_a_row_whose_state_is_no_state_is_counted_and_listed_as_faulted(make_sql
     ready = store.query_jobs(JobQuery(states=(JobState.READY,)), limit=10)
     assert [s.record.id for s in ready] == [good.id]
     assert make_sql_store.raw("SELECT state FROM jobs WHERE id = ?", (bad.id,)) == [("zzz",)]
+
+
+@pytest.mark.parametrize("read", ["load", "unfinished"])
+def test_a_branch_whose_index_was_emptied_comes_back_faulted_naming_it(make_sql_store, read):
+    # Each runner it was given died of the missing index (an AssertionError with no
+    # message), and the third death faulted it saying only that.
+    store = make_sql_store()
+    parent, (first, second) = split(store, 2)
+    make_sql_store.raw("UPDATE jobs SET branch_index = NULL WHERE id = ?", (second.id,))
+    if read == "unfinished":
+        [got] = [j for j in store.unfinished() if j.id == second.id]
+    else:
+        got = store.load(second.id)
+    assert got.state is JobState.FAULTED
+    assert (
+        f"column branch_index is NULL, but the row is a branch of job {parent.id!r} "
+        "(expected an integer >= 0)"
+    ) in (got.error or "")
+    assert store.load(first.id).state is JobState.READY
+    root = rec()
+    store.create(root)  # a root has no index, and none is asked of it
+    assert store.load(root.id).state is JobState.READY
