@@ -161,7 +161,14 @@ class StoreDebts:
         longer the one to resume.
         """
         outage, out = self.outage, self._book.out
+        # Until a slice is stored again, a few at a time: 1 at the first settle, twice as
+        # many at each next one (a store that answers may still refuse the slices).
+        room, outage.ramp = outage.ramp, None if outage.ramp is None else 2 * outage.ramp
         for job_id, (job, why, level) in list(outage.reloads.items()):
+            if room is not None:
+                if room <= 0:
+                    break
+                room -= 1
             del outage.reloads[job_id]
             if self._jobs.get(job_id) is not job or job_id not in out:
                 continue
@@ -180,6 +187,19 @@ class StoreDebts:
                 outage.failed(exc, self._c.clock.now())
                 return False
             del outage.resaves[job_id]
+        return True
+
+    def written(self) -> bool:
+        """A runner's slice was stored: the store writes again; settle all that is owed now.
+
+        ``False`` if that failed (the next poll settles it).
+        """
+        self.outage.ramp = None
+        if not self.outage.owed:
+            return True
+        if not self.settle():
+            return False
+        self.outage.answered(self._c.clock.now())
         return True
 
     def owe_reply(self, cid: str, error: str, failure: BaseException) -> None:

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from actors import messages as m
 from actors._engine import job_log, logger
 from actors._errors import StoreError
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
 
-__all__ = ["Outage", "store_down"]
+__all__ = ["WRITTEN", "Outage", "store_down"]
+
+
+WRITTEN = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded})
+"""Runners' reports sent only once their slice was stored: the store writes again."""
 
 
 def store_down(error: BaseException | None) -> bool:
@@ -55,6 +60,9 @@ class Outage:
         # Failed sends of requests (correlation id, error) not delivered as fault replies:
         # delivered once their jobs are taken back and wait on them again.
         self.replies: list[tuple[str, str]] = []
+        # How many jobs the next settle may take back while no write is known to get
+        # through: ``None`` once a slice was stored again (then all go at once).
+        self.ramp: int | None = None
 
     @property
     def owed(self) -> int:
@@ -62,7 +70,14 @@ class Outage:
         return len(self.reloads) + len(self.resaves) + len(self.replies)
 
     def failed(self, error: BaseException, now: float) -> None:
-        """A store call failed with ``error``; logged at WARNING once per outage."""
+        """A store call failed with ``error``; logged at WARNING once per outage.
+
+        From here jobs are taken back a few at a time (``ramp``), until a slice is stored.
+        A store that answers a poll may still refuse the runners' writes (a file system
+        with a few KiB left lets a lease renewal through, not a group of slices): taking
+        every job back at each such poll ran every job's steps again at every poll.
+        """
+        self.ramp = 1
         if self.down_since is not None:
             logger.debug("the store still fails: %s", error, extra=job_log(None))
             return

@@ -96,8 +96,11 @@ class PollRound:
                 settled = self._fx.settle()
                 if settled:  # if no renewal was due, the store's first answer
                     outage.answered(e.clock.now())
-                    self._tell_replies()
-            if shared and settled:
+                    if not outage.reloads:  # their replies after the jobs are back
+                        self._tell_replies()
+            # No new case while jobs still wait to be taken back, a few a poll (a store
+            # that answers may still refuse the runners' slices; see Outage.failed).
+            if shared and settled and not outage.reloads:
                 self._fx.adopt_released()  # before the claim: they go first
                 room = 0 if e.stopping else self._free_places()
                 taken, next_poll = poller.claim(e.store, now, room, e.workflows)
@@ -139,6 +142,11 @@ class PollRound:
             for runner in list(self._crew.refs):
                 runner.actor_stopped.wait(self._e.lease_seconds)
         self._scheduler.actor_ref.stop(block=False)
+
+    def written(self) -> None:
+        """A runner's slice was stored: take back at once every job still owed to the store."""
+        if self._fx.written() and not self._fx.outage.reloads:
+            self._tell_replies()
 
     def _tell_replies(self) -> None:
         """Deliver the failed sends the store's failure kept from their jobs, oldest first."""

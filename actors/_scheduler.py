@@ -28,6 +28,7 @@ from actors._engine import delivering, job_log, logger
 from actors._errors import EngineStoppedError, StoreError
 from actors._event_desk import EventDesk
 from actors._job import JobRecord, JobState
+from actors._outage import WRITTEN
 from actors._outcomes import CancelOutcome, Stats
 from actors._poll_round import PollRound
 from actors._polling import Poller
@@ -110,6 +111,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             store=self._store,
         )
         self._unsaved = self._fx.unsaved.counts  # read here; changed there
+        self._outage = self._fx.outage
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
         self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
             engine,
@@ -244,6 +246,8 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
                 if self._unsaved and kind not in NOT_STORED:  # a slice of it was stored
                     self._fx.unsaved.went_on(job.id)
         answer = getattr(self, name)(message)
+        if self._outage.ramp is not None and kind in WRITTEN:  # the store writes again
+            self._polls.written()
         if self._tally.draining:
             self._check_drain()
         return answer
