@@ -11,9 +11,9 @@ with runners' saves failing too: ``tests/stores/test_postgres_outage.py``.)
 from __future__ import annotations
 
 import itertools
-import threading
 import logging
 import math
+import threading
 
 from bounds import TIMEOUT, wait_until
 
