@@ -146,10 +146,12 @@ def test_a_store_that_answers_but_refuses_slices_runs_one_job_again_a_poll(clock
     def all_back_in_debt(mediator) -> None:
         """Every run so far reached its refused save, and the poll after it is set."""
         wait_until(
-            lambda: store.refused == ran[0]
-            and (clock.next_alarm() or 0.0) > clock.now()
-            and mediator.stats().running == 0
-            and mediator.stats().ready == 0,
+            lambda: (
+                store.refused == ran[0]
+                and (clock.next_alarm() or 0.0) > clock.now()
+                and mediator.stats().running == 0
+                and mediator.stats().ready == 0
+            ),
             "the runs to end in refused saves",
         )
 
@@ -197,9 +199,11 @@ def test_jobs_taken_back_a_few_at_a_time_all_come_back_before_any_slice_is_store
         for _ in range(3):
             clock.advance(POLL)
             wait_until(
-                lambda: (clock.next_alarm() or math.inf) > clock.now()  # none once all are back
-                and mediator.stats().running == len(started)
-                and mediator.stats().ready == 0,
+                lambda: (
+                    (clock.next_alarm() or math.inf) > clock.now()  # none once all are back
+                    and mediator.stats().running == len(started)
+                    and mediator.stats().ready == 0
+                ),
                 "the jobs taken back to start",
             )
             taken_back.append(len(started))
