@@ -159,19 +159,26 @@ def connect(
     return conn
 
 
+# SQLITE_READONLY_DIRECTORY (SQLITE_READONLY | 6 << 8); the sqlite3 module names it
+# from Python 3.11.4 on only.
+_READONLY_DIRECTORY = 1544
+
+
 def cannot_open_hint(path: str, exc: BaseException) -> str:
     """Why SQLite cannot open a database: its directory cannot be written.
 
     A WAL database is read and written with its ``-wal`` and ``-shm`` files beside it;
     when they are not there (no connection has it open) and the directory is read-only
     to this user, SQLite says only "unable to open database file", which reads as a
-    wrong path. So it does when a new database cannot be created there.
+    wrong path, or, from SQLite 3.22 on, "attempt to write a readonly database"
+    (``SQLITE_READONLY_DIRECTORY``), which reads as a write by a command that only reads.
+    So it does when a new database cannot be created there.
     """
     code = getattr(exc, "sqlite_errorcode", None)
     folder = os.path.dirname(path) or "."
     if code is not None and code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL):
         return _full_hint(folder)
-    if code is None or code & 0xFF != sqlite3.SQLITE_CANTOPEN:
+    if code is None or (code & 0xFF != sqlite3.SQLITE_CANTOPEN and code != _READONLY_DIRECTORY):
         return ""
     if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
