@@ -327,9 +327,13 @@ def jobs_show(
         msg = f"no job {shown_id(job_id)} in {store.url}"
         raise CliError(msg)
     tries = stored.tries if stored is not None else 0
+    # Its worker cancelled it while its step runs: the row's error is the cancel's, not a
+    # failed attempt, until the step ends and the job is saved CANCELLED.
+    cancelling = stored is not None and stored.record.cancel_requested and not job.state.is_final
     if as_json:
         more = show_more(store_url, job_id, tree=tree, history=history, refs=refs, as_json=True)
-        click.echo(_to_json({**dict(_job_fields(job, tries)), "data": job.data, **more}))
+        fields = {**dict(_job_fields(job, tries)), "cancel_requested": cancelling}
+        click.echo(_to_json({**fields, "data": job.data, **more}))
         return
     console = _console()
     table = Table(title=f"Job {job.id}", show_header=False)
@@ -338,7 +342,10 @@ def jobs_show(
     # A live job's error is a failed attempt it retries: it has not faulted.
     error = "last failure" if job.error and not job.state.is_final else "error"
     for name, value in _job_fields(job, tries):
-        if name != "tries":
+        if name == "error" and cancelling:
+            ending = "yes: the running step ends first, then the job ends cancelled"
+            table.add_row("cancel requested", ending)
+        elif name != "tries":
             table.add_row(error if name == "error" else name, _dash(value))
         elif tries:  # shown only for a job that workers stopped under
             table.add_row(

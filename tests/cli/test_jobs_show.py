@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
-from bounds import wait_until
+from bounds import TIMEOUT, wait_until
 from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
 from records import record
@@ -56,6 +57,7 @@ def test_jobs_show_a_branch_names_its_parent(runner: CliRunner, busy_store: Stor
         "attempt",
         "error",
         "tries",
+        "cancel_requested",
         "data",
     }
     assert shown["tries"] == 0
@@ -183,3 +185,48 @@ def test_deep_json_writes_floats_json_has_no_number_for_as_strings() -> None:
         "c": 2.5,
     }
     assert text == json.dumps(json.loads(text), indent=2)  # laid out as json.dumps does
+
+
+def test_jobs_show_a_cancel_waiting_for_its_running_step_is_not_a_failure(
+    runner: CliRunner, tmp_path
+) -> None:
+    """Its worker cancelled the job while its step runs: the row held "cancelled" as an error.
+
+    The table labelled it ``last failure`` (a retry due) on a READY job; the dashboard
+    already said "cancel requested". ``--json`` says so in ``cancel_requested``.
+    """
+    started, go_on = threading.Event(), threading.Event()
+
+    def hold(data: dict[str, Any]) -> None:
+        started.set()
+        assert go_on.wait(TIMEOUT)
+
+    flow = Workflow("held", start="hold", steps=[
+        Sequential("hold", hold, next="after"), Sequential("after", lambda d: None),
+    ])  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'held.db'}"
+    worker = Mediator([flow], runners=1, store=url)
+    try:
+        handle = worker.schedule("held", {}, job_id="h-1")
+        assert started.wait(TIMEOUT)
+        worker.cancel("h-1")
+        show = ["jobs", "show", "h-1", "--store", url]
+        result = runner.invoke(main, show, env={"COLUMNS": "200"})
+        shown = json.loads(runner.invoke(main, [*show, "--json"]).output)
+        go_on.set()
+        assert handle.result(timeout=TIMEOUT).state is JobState.CANCELLED
+    finally:
+        go_on.set()
+        worker.shutdown()
+    assert result.exit_code == 0, result.output
+    fields = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    assert "last failure" not in fields, fields
+    ending = "yes: the running step ends first, then the job ends cancelled"
+    assert fields["cancel requested"] == ending
+    assert shown["cancel_requested"] is True
+    done = json.loads(runner.invoke(main, ["jobs", "show", "h-1", "--store", url, "--json"]).output)
+    assert (done["state"], done["cancel_requested"]) == ("cancelled", False)
