@@ -131,5 +131,5 @@ class Failures:
             except (ActorsError, AssertionError, LookupError, TypeError) as exc:
                 state = f"(no state report: {exc!r})"  # never mask the failure itself
         return describe_failure(
-            headline, self.seed, self._options_kept, self.plan.describe(), state, self.trace
+            headline, self.seed, self._options_kept, self.faults.describe(), state, self.trace
         )

@@ -252,6 +252,8 @@ class FaultInjector:
     """Runner index -> (lease, point, steps to run first) of a crash armed by hand."""
     runners: int | None = None
     """How many runners the engine has (a stall of another runner never happens)."""
+    by_hand: list[str] = field(default_factory=list)
+    """Each ``crash_runner`` call, as written, for the report's config line."""
     _told: dict[str, int] = field(default_factory=dict)
     _crash_at: dict[int, Crash] = field(default_factory=dict)
 
@@ -269,6 +271,17 @@ class FaultInjector:
             else:
                 crash = Crash(self.steps, lease=lease, point=point)
         return crash
+
+    def arm(self, runner: int, lease: bool, point: CrashPoint, after: int) -> None:
+        """Crash ``runner`` at its next step, or ``after`` steps on (``crash_runner``)."""
+        self.armed[runner] = (lease, point, after)
+        options = f"{', lease=True' if lease else ''}{f', after={after}' if after else ''}"
+        self.by_hand.append(f"crash_runner({runner}, point={point!r}{options})")
+
+    def describe(self) -> str:
+        """The plan's faults and those armed by hand, for the config line of a report."""
+        hand = [f"armed by hand: {', '.join(self.by_hand)}"] if self.by_hand else []
+        return "; ".join(([self.plan.describe()] if self.plan or not hand else []) + hand)
 
     def unfired(self) -> list[str]:
         """The crashes of the plan, and those armed by hand, that have not happened yet.

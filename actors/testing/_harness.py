@@ -307,7 +307,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         """
         check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
         need_count(after, "crash_runner(after)")
-        self.faults.armed[index] = (lease, point, after)
+        self.faults.arm(index, lease, point, after)
 
     @while_open
     def advance(self, seconds: float) -> int:
