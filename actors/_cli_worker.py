@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
@@ -149,7 +150,8 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
     machine or many, may share a store. On SIGTERM, SIGINT or SIGHUP (unless started
     to ignore it, as under nohup) it stops without
     draining: a running step finishes, everything else stays saved for the next
-    start, and its cases are released to other workers. A second signal stops at once.
+    start, and its cases are released to other workers. A second signal stops at once (the
+    first one delivered again within a second, as timeout does, is not a second).
     Logs go to stderr.
     """
     if lease_seconds < 2 * poll_interval:
@@ -297,15 +299,27 @@ def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
             logging.getLogger(name).setLevel(level_before)
 
 
+ONE_REQUEST = 1.0
+"""Seconds within which the first stop signal's repeats count as that same request."""
+
+
+_monotonic = time.monotonic  # a test moves it
+
+
 def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
     """Set ``stop`` on the first SIGTERM/SIGINT/SIGHUP; a second stops the process at once.
+
+    A repeat of the first signal within ``ONE_REQUEST`` seconds is not a second: one
+    sender may deliver it twice at once (``timeout`` signals the worker, then its process
+    group; a terminal's Ctrl-C reaches a ``timeout`` that passes it on too), and exiting
+    on it killed the running steps and left every case leased until its lease ran out.
 
     The handler runs in the main thread, between two of its bytecodes, which may be inside
     ``stop.wait()`` with the event's lock held (a plain lock, not reentrant): setting the
     event there would wait for that lock for ever. A thread of its own sets it, once the
     main thread has let the lock go.
     """
-    received: list[int] = []
+    received: list[tuple[int, float]] = []
 
     # Nothing is logged on the handler's own thread: it may have stopped the main thread
     # inside a write to stderr, and a second write there raises ("reentrant call"), out of
@@ -316,12 +330,15 @@ def _on_stop_signals(stop: threading.Event) -> dict[int, Any]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        now = _monotonic()
+        if received and received[0][0] == signum and now - received[0][1] < ONE_REQUEST:
+            return  # the first request, delivered again
         if received:
             with contextlib.suppress(BaseException):  # exiting whatever the log does
                 logger.warning("second %s: exiting now, without waiting for running steps", name)
                 logging.shutdown()
             os._exit(128 + signum)  # actor threads are not daemons: SystemExit would wait
-        received.append(signum)
+        received.append((signum, now))
         thread = threading.Thread(target=stopping, args=(name,), name="actors-stop-signal")
         thread.daemon = True
         thread.start()

@@ -284,6 +284,57 @@ def test_a_stop_signal_arriving_inside_a_log_write_still_stops_the_worker(monkey
             signal.signal(signum, restored)
 
 
+class ExitedError(Exception):
+    """``os._exit`` called by the handler, raised instead so the test goes on."""
+
+
+@pytest.mark.parametrize(
+    ("second", "after", "exits"),
+    [
+        (signal.SIGTERM, 0.0, False),  # timeout: the worker, then its process group
+        (signal.SIGTERM, 0.9, False),  # within ONE_REQUEST, a second
+        (signal.SIGTERM, 1.0, True),  # an operator's second request
+        (signal.SIGINT, 0.0, True),  # another signal is another request
+    ],
+)
+def test_one_stop_signal_delivered_twice_at_once_is_one_request(
+    monkeypatch: pytest.MonkeyPatch, second: signal.Signals, after: float, exits: bool
+) -> None:
+    """``timeout 60 actors worker`` delivers its SIGTERM twice, microseconds apart.
+
+    The second ran the handler again as a second signal: ``os._exit(143)`` at once, the
+    running steps killed and every case left leased until its lease ran out.
+    """
+
+    def exit_now(status: int) -> None:
+        raise ExitedError(status)
+
+    clock = [100.0]
+    monkeypatch.setattr(cli_worker.os, "_exit", exit_now)
+    monkeypatch.setattr(cli_worker, "_monotonic", lambda: clock[0], raising=False)
+    stop = threading.Event()
+    previous = _on_stop_signals(stop)
+    try:
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        handler(signal.SIGTERM, None)
+        assert stop.wait(TIMEOUT)
+        clock[0] += after
+        if exits:
+            with pytest.raises(ExitedError) as caught:
+                handler(second, None)
+            assert caught.value.args == (128 + second,)
+        else:
+            handler(second, None)  # no exit: the stop under way goes on
+        later = signal.SIGTERM if second == signal.SIGINT else signal.SIGINT
+        clock[0] += 1.0
+        with pytest.raises(ExitedError):  # whatever came before, a later signal still exits
+            handler(later, None)
+    finally:
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
+
+
 @pytest.mark.parametrize(
     ("name", "problem"),
     [

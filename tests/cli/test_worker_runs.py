@@ -6,6 +6,7 @@ lines, each with a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ import pytest
 from bounds import TIMEOUT
 from cli_support import FLOWS, write_module
 from click.testing import CliRunner
+from records import record
 
 import actors._cli as cli
 from actors import (
@@ -282,6 +284,53 @@ def test_worker_process_runs_until_a_signal(tmp_path: Path, signum: int) -> None
     proc.stdout.close()
     assert proc.stderr is not None
     proc.stderr.close()
+
+
+def test_a_worker_under_timeout_stops_cleanly_on_its_doubled_sigterm(tmp_path: Path) -> None:
+    """``timeout`` sends SIGTERM to the worker, then to its process group: one request.
+
+    Taken as a second signal, it made the worker exit at once (status 143), its cases
+    left leased: another worker could take them only once their leases ran out.
+    """
+    name = write_module(tmp_path, RESUMABLE)
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    try:
+        store.create(record("nap-1", workflow="resumable", step="nap", data={}))
+    finally:
+        store.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actors", "worker", "--store", url, "--workflows", name],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as under timeout
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "worker started", seen)  # the case taken, parked on its Wait
+        os.kill(proc.pid, signal.SIGTERM)  # what timeout does, in this order
+        # The group's copy once the first has been handled (so it is not merged into the
+        # first, as a signal pending twice is): what a busy machine made of timeout's two.
+        _wait_for(lines, "SIGTERM received", seen)
+        with contextlib.suppress(ProcessLookupError):  # the worker may have exited already
+            os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0, "".join(seen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+    assert proc.stderr is not None
+    proc.stderr.close()
+    store = open_store(url)
+    try:
+        stored = store.stored_job("nap-1")
+    finally:
+        store.close()
+    assert stored is not None
+    assert stored.lease_expires is None  # released for the other workers at once
 
 
 def test_a_worker_whose_engine_died_says_why_and_exits(
