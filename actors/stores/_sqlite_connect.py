@@ -159,9 +159,8 @@ def connect(
     return conn
 
 
-# SQLITE_READONLY_DIRECTORY (SQLITE_READONLY | 6 << 8); the sqlite3 module names it
-# from Python 3.11.4 on only.
-_READONLY_DIRECTORY = 1544
+# SQLITE_READONLY | 6 << 8; the sqlite3 module names it only where its SQLite has it.
+_READONLY_DIRECTORY = getattr(sqlite3, "SQLITE_READONLY_DIRECTORY", 1544)
 
 
 def cannot_open_hint(path: str, exc: BaseException) -> str:
