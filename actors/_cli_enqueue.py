@@ -20,7 +20,7 @@ from actors._cli_enqueue_progress import Progress
 from actors._cli_enqueue_stream import Pipe, pipe_of, timed_batches
 from actors._cli_errors import BadArgumentError, CliError, _describe
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
-from actors._cli_interrupt import AgainInterrupt, interrupt_after
+from actors._cli_interrupt import AgainInterrupt, interrupt_after, terminate_as_interrupt
 from actors._cli_load import load_all
 from actors._client import enqueue_many
 from actors._errors import ActorsError, CodecError, JobExistsError
@@ -266,6 +266,21 @@ def enqueue(  # noqa: PLR0913, PLR0917 - click passes every option as an argumen
         assert source is not None
         shown = _shown(source)
         batches = _batches_of(source, shown, batch)
+    with terminate_as_interrupt():  # kill, timeout: the batch under way ends as on Ctrl-C
+        _write_all(store_url, wf, batches, source, job_id, id_field, shown, skip_existing)
+
+
+def _write_all(
+    store_url: str,
+    wf: Workflow,
+    batches: Iterator[list[tuple[int, Any]]],
+    source: IO[str] | None,
+    job_id: str | None,
+    id_field: str | None,
+    shown: str,
+    skip_existing: bool,
+) -> None:
+    """Write the batches, printing each one's ids; say what was written if stopped."""
     store = _open_store(store_url)
     progress = Progress(from_file=source is not None, ids=id_field is not None)
     named = None if id_field is None else _Ids(id_field, shown)

@@ -4,22 +4,68 @@
 that lands after the batch's transaction committed (inside the store's call, or while
 the ids print) used to stop the command there: the batch was written but counted as
 not written, and some of its ids were never printed, so the user, told to run the
-lines after the last counted batch again, wrote those cases twice.
+lines after the last counted batch again, wrote those cases twice. SIGTERM (``kill``,
+``timeout``, a CI job cancelled) did the same, and said nothing: ``terminate_as_interrupt``
+makes it a Ctrl-C while such a command runs.
+
+One sender may deliver a signal twice at once (``timeout`` signals the command, then its
+process group): a repeat of the first signal within ``ONE_REQUEST`` seconds is that same
+request, not a second one.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["AgainInterrupt", "interrupt_after"]
+__all__ = ["ONE_REQUEST", "AgainInterrupt", "interrupt_after", "terminate_as_interrupt"]
+
+ONE_REQUEST = 1.0
+"""Seconds within which the first stop signal's repeats count as that same request."""
+
+_monotonic = time.monotonic  # a test moves it
 
 
 class AgainInterrupt(KeyboardInterrupt):
     """A second Ctrl-C within ``interrupt_after``: the step under way was cut short."""
+
+
+class _Terminate:
+    """SIGTERM as Ctrl-C: ``KeyboardInterrupt`` once, its copies within a second ignored."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        now = _monotonic()
+        if self.first is not None and now - self.first < ONE_REQUEST:
+            return  # the first SIGTERM, delivered again
+        self.first = now
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM stops the command as Ctrl-C does (``interrupt_after`` too).
+
+    Only in the main thread, where handlers can be set, and only where SIGTERM has its
+    default action (an application's own handler is left alone).
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _Terminate())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -27,9 +73,11 @@ def interrupt_after() -> Iterator[None]:
     """Run the block whole: a Ctrl-C within it raises ``KeyboardInterrupt`` at its end.
 
     A second Ctrl-C (a store that does not answer, say) raises ``AgainInterrupt`` at
-    once, so the command can still be stopped. Outside the main thread, where signal
-    handlers cannot be set, or when SIGINT is not Python's own handler (ignored, or the
-    application's), the block runs as it is.
+    once, so the command can still be stopped; the first one delivered again within
+    ``ONE_REQUEST`` seconds is not a second. SIGTERM under ``terminate_as_interrupt``
+    is a Ctrl-C here too. Outside the main thread, where signal handlers cannot be set,
+    or when SIGINT is not Python's own handler (ignored, or the application's), the
+    block runs as it is.
     """
     if (
         threading.current_thread() is not threading.main_thread()
@@ -37,17 +85,26 @@ def interrupt_after() -> Iterator[None]:
     ):
         yield
         return
-    caught: list[int] = []
+    caught: list[tuple[int, float]] = []
 
     def defer(signum: int, frame: FrameType | None) -> None:
-        if caught:
+        now = _monotonic()
+        if caught and (signum != caught[0][0] or now - caught[0][1] >= ONE_REQUEST):
             raise AgainInterrupt
-        caught.append(signum)
+        if not caught:
+            caught.append((signum, now))
 
-    signal.signal(signal.SIGINT, defer)
+    term = signal.getsignal(signal.SIGTERM)
+    deferred = [signal.SIGINT, *([signal.SIGTERM] if isinstance(term, _Terminate) else [])]
+    for signum in deferred:
+        signal.signal(signum, defer)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if isinstance(term, _Terminate):
+            if caught and caught[0][0] == signal.SIGTERM:
+                term.first = caught[0][1]  # its copies, still to come, are this request
+            signal.signal(signal.SIGTERM, term)
     if caught:
         raise KeyboardInterrupt

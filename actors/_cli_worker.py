@@ -25,6 +25,7 @@ from actors._cli import (
     workflows_option,
 )
 from actors._cli_errors import BadArgumentError, CliError, Seconds, _describe, text_argument
+from actors._cli_interrupt import ONE_REQUEST
 from actors._cli_load import load_all
 from actors._errors import ActorsError
 from actors._job import FINAL_STATES
@@ -297,10 +298,6 @@ def _log_to_stderr(level: str, form: str = "text") -> Iterator[None]:
         for name, level_before in before.items():
             logging.getLogger(name).removeHandler(handler)
             logging.getLogger(name).setLevel(level_before)
-
-
-ONE_REQUEST = 1.0
-"""Seconds within which the first stop signal's repeats count as that same request."""
 
 
 _monotonic = time.monotonic  # a test moves it

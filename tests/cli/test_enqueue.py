@@ -149,14 +149,18 @@ def test_a_second_ctrl_c_stops_a_batch_under_way_and_says_it_is_uncertain(
     # A store that does not answer must not make Ctrl-C useless: the second one stops
     # the write at once, and the batch it cut may or may not have been stored.
     import actors._cli_enqueue as enqueue
+    import actors._cli_interrupt as interrupt
 
     written = enqueue.enqueue_many
     calls = []
+    clock = [100.0]
+    monkeypatch.setattr(interrupt, "_monotonic", lambda: clock[0])
 
     def second_hangs(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)  # waits for the batch
+            clock[0] += interrupt.ONE_REQUEST  # a second press, not the first one's copy
             os.kill(os.getpid(), signal.SIGINT)  # does not
         return written(*args, **kwargs)
 
