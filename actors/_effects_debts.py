@@ -165,13 +165,14 @@ class StoreDebts:
         # many at each next one (a store that answers may still refuse the slices).
         room, outage.ramp = outage.ramp, None if outage.ramp is None else 2 * outage.ramp
         for job_id, (job, why, level) in list(outage.reloads.items()):
+            if self._jobs.get(job_id) is not job or job_id not in out:
+                del outage.reloads[job_id]  # no longer this worker's to resume
+                continue
             if room is not None:
                 if room <= 0:
                     break
                 room -= 1
             del outage.reloads[job_id]
-            if self._jobs.get(job_id) is not job or job_id not in out:
-                continue
             out.discard(job_id)
             self._book.returned(job)  # marked cancelled if a cancel came meanwhile
             if not self.resume_saved(job, why, level=level):
