@@ -270,7 +270,6 @@ def db_upgrade(store_url: str) -> None:
     """
     from actors.stores import _sqlite_path
     from actors.stores._schema import MIGRATIONS, current_version, migrate
-    from actors.stores._sqlite_foreign import refuse_foreign
 
     scheme, sep, rest = store_url.partition("://")
     if sep:  # a scheme in any case, as the other commands read it
@@ -283,8 +282,7 @@ def db_upgrade(store_url: str) -> None:
     try:
         with watch as progress:
             try:  # a file that is no database, or another application's, fails here
-                if not store_url.startswith("postgres"):
-                    refuse_foreign(conn, _sqlite_path(store_url, store_url[9:]))
+                _refuse_foreign(conn, store_url)
                 progress.version = current_version(conn)
             except ForeignDatabaseError as exc:  # as every other command says it
                 raise BadArgumentError(f"cannot open store {mask_url(store_url)!r}: {exc}") from exc
@@ -338,6 +336,19 @@ def _migration_watch(url: str, conn: Any) -> tuple[Any, Any]:
 
     deadlines = Deadlines()
     return deadlines, watched(url, conn, deadlines, COMMAND_BOUND)
+
+
+def _refuse_foreign(conn: Any, url: str) -> None:
+    """``ForeignDatabaseError`` when the database holds another application's tables."""
+    if url.startswith("postgres"):
+        from actors.stores._pg_foreign import refuse_foreign as refuse_foreign_pg
+
+        refuse_foreign_pg(conn, mask_url(url))
+    else:
+        from actors.stores import _sqlite_path
+        from actors.stores._sqlite_foreign import refuse_foreign
+
+        refuse_foreign(conn, _sqlite_path(url, url[len("sqlite://") :]))
 
 
 def _schema_connection(url: str) -> Any:

@@ -73,10 +73,11 @@ class SchemaTooNewError(StoreError):
 
 
 class ForeignDatabaseError(StoreError):
-    """The SQLite file holds another application's tables and no actors schema.
+    """The database holds another application's tables and no actors schema.
 
-    Raised when a store is opened on it (by a worker, a command or a ``Mediator``);
-    nothing was written to the file.
+    A SQLite file, or the PostgreSQL schema the store's tables would be made in (its
+    session's current schema). Raised when a store is opened on it (by a worker, a
+    command, a ``Mediator`` or ``Admin``); nothing was written to it.
     """
 
 

@@ -11,6 +11,7 @@ import psycopg_pool
 from actors._errors import StoreError
 from actors._redact import mask_secrets
 from actors.stores._pg_deadlines import GRACE, BoundedPool, Deadlines
+from actors.stores._pg_foreign import refuse_foreign
 from actors.stores._pg_migrate import ServerSilentError, watched
 from actors.stores._pg_session import connect_params, session_options
 from actors.stores._schema import check_current, current_version, migrate
@@ -41,9 +42,10 @@ def open_pool(  # noqa: PLR0913 - the pool's options
     """The schema checked (or migrated) on a connection of its own, then a pool opened.
 
     The first connection makes a wrong URL fail with libpq's reason (a pool would only
-    time out), and the schema is ready before the pool. Its reads are bounded as the
-    pool's statements are; a migration runs as long as the server answers (see
-    ``_pg_migrate``), which it is asked every ``bound()`` seconds.
+    time out), and the schema is ready before the pool: a schema holding another
+    application's tables is refused first (``ForeignDatabaseError``), nothing written.
+    Its reads are bounded as the pool's statements are; a migration runs as long as the
+    server answers (see ``_pg_migrate``), which it is asked every ``bound()`` seconds.
     """
     kwargs: dict[str, Any] = {
         "autocommit": True,
@@ -55,11 +57,13 @@ def open_pool(  # noqa: PLR0913 - the pool's options
             if read_only:
                 deadlines.arm(conn, bound() * (1 + GRACE))
                 try:
+                    refuse_foreign(conn, masked)
                     check_current(conn, f"the PostgreSQL database at {masked}")
                 finally:
                     deadlines.disarm(conn)
             else:
                 with watched(url, conn, deadlines, bound()) as progress:
+                    refuse_foreign(conn, masked)  # before anything is written
                     progress.version = current_version(conn)
                     migrate(conn, progress.applied)
             deadlines.arm(conn, bound() * (1 + GRACE))

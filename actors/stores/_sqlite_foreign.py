@@ -22,19 +22,9 @@ import urllib.parse
 
 from actors._errors import ForeignDatabaseError
 from actors._text import printable
+from actors.stores._foreign import OURS, is_ours, refusal
 
-__all__ = ["SHOWN", "peek_foreign", "refuse_foreign"]
-
-SHOWN = 5
-"""How many of a foreign file's tables its error names."""
-
-# Columns this engine's schema has had from its first migration on, in the tables that
-# migration made together with its version row: a file holding both is one of ours (of
-# any version), where a ``schema_version`` or ``jobs`` table alone may be anyone's.
-_OURS = {
-    "schema_version": {"version", "description", "applied_at"},
-    "jobs": {"id", "case_id", "workflow", "version", "state", "data", "lease_owner"},
-}
+__all__ = ["peek_foreign", "refuse_foreign"]
 
 
 def refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
@@ -82,26 +72,16 @@ def peek_foreign(path: str) -> None:
 
 
 def _ours(conn: sqlite3.Connection, tables: set[str]) -> bool:
-    for table, columns in _OURS.items():
-        if table not in tables:
-            return False
-        # The table's name comes from the fixed set above, never from the file.
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if not columns <= have:
-            return False
-    return True
+    # The tables' names come from the fixed set OURS, never from the file.
+    columns = {
+        table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for table in OURS
+        if table in tables
+    }
+    return is_ours(columns)
 
 
 def _message(path: str, found: list[tuple[str, str]]) -> str:
-    names = [name for _, name in found]
-    shown = ", ".join(names[:SHOWN])
-    if len(names) > SHOWN:
-        shown += f" and {len(names) - SHOWN} more"
-    if "jobs" in names:  # the table this engine would have made
-        shown += "; its jobs table is not an actors store's"
-    what = "tables" if all(kind == "table" for kind, _ in found) else "tables and views"
-    return (
-        f"the SQLite file {path!r} holds another application's {what} ({shown}) and no "
-        "actors schema; nothing was written to it: check the path, or give the store a "
-        "file of its own"
+    return refusal(
+        f"the SQLite file {path!r}", found, "check the path, or give the store a file of its own"
     )
