@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,26 @@ class _Collector:
             self.seconds += time.perf_counter() - self._began
 
 
+class _QueuePeak:
+    """The most slices the store's writer thread held queued, looked at every 10 ms."""
+
+    def __init__(self, store: Any) -> None:
+        writer = getattr(store, "_writer", None)
+        self._queue = getattr(writer, "_queue", None)  # a group-commit store's
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self._queue is not None and not self._done.wait(0.01):
+            self.peak = max(self.peak, self._queue.qsize())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def one_run(url: str, n: int) -> dict[str, float]:
     """The case of N branches on ``url``, in this process: seconds, peak RSS (MiB), and more.
 
@@ -84,6 +105,7 @@ def one_run(url: str, n: int) -> dict[str, float]:
     """
     collector = _Collector()
     with Mediator([fan_out()], runners=4, store=url) as mediator:
+        queued = _QueuePeak(mediator.store)
         gc.callbacks.append(collector)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
         start = time.perf_counter()
@@ -91,11 +113,18 @@ def one_run(url: str, n: int) -> dict[str, float]:
         elapsed = time.perf_counter() - start
         switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - before
         gc.callbacks.remove(collector)
+        queued.stop()
     if job.state is not JobState.DONE or job.data["joined"] != n:
         msg = f"the case ended {job.state.name} with {job.data.get('joined')} of {n} joined"
         raise RuntimeError(msg)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": elapsed, "peak_rss_mib": peak, "switches": switches, "gc": collector.seconds}
+    return {
+        "seconds": elapsed,
+        "peak_rss_mib": peak,
+        "switches": switches,
+        "gc": collector.seconds,
+        "queued": queued.peak,
+    }
 
 
 def _in_subprocess(url: str, n: int, tree: str) -> dict[str, float]:
@@ -158,7 +187,7 @@ def main() -> int:
                 f"{run['seconds'] / n * 1e6:6.0f} us per branch, "
                 f"peak RSS {run['peak_rss_mib']:7.1f} MiB, "
                 f"{run['switches'] / n:5.2f} switches and {run['gc'] / n * 1e6:5.1f} us "
-                "of collector per branch",
+                f"of collector per branch, writer's queue at most {run.get('queued', 0):,}",
                 flush=True,
             )
     finally:

@@ -15,6 +15,10 @@ job, a job ready for one, a report the Scheduler has not read: the reports of th
 just stored, say) and no caller is blocked on the writer. Under load a group then holds
 the slices of many workflows, and its commit, its reads and its Python overhead are paid
 once for all of them; with nothing under way it is stored at once.
+
+The queue is bounded (``max_queued``, see ``_group_room``): a runner that finds it full
+waits until the writer has taken it down to half, so runners cannot run far ahead of
+what the store takes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from actors._errors import StoreError
 from actors._redact import redacted_logger
+from actors.stores._group_room import QUEUE_BOUND, Room
 from actors.stores._statements import SaveRow
 
 __all__ = ["Arrival", "GroupWriter", "Slice"]
@@ -76,7 +81,8 @@ class GroupWriter:
     ``None`` or the error that kept that slice (alone) out; if it raises, no slice of the
     group was stored and each callback gets the error. Callbacks run on the writer
     thread, in the order the slices were queued. With ``pipeline(send, receive)``
-    another process stores the groups instead, two in flight at a time.
+    another process stores the groups instead, two in flight at a time. At most
+    ``max_queued`` slices wait in its queue (see ``_group_room``).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class GroupWriter:
         name: str,
         max_group: int = 512,
         wait: float = 0.0,
+        max_queued: int = QUEUE_BOUND,
     ) -> None:
         self._store_group = store_group
         self._name = name
@@ -97,6 +104,8 @@ class GroupWriter:
         writer never waits (see the module's docstring)."""
         self._blocked: dict[int, threading.Thread] = {}  # callers waiting in store()
         self._queue: queue.SimpleQueue[tuple[Slice, Done] | None] = queue.SimpleQueue()
+        self._room = Room(max_queued)
+        self._counted = 0  # slices of the group being gathered told to _room as taken
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -116,14 +125,22 @@ class GroupWriter:
         self._send, self._receive = send, receive
 
     def submit(self, part: Slice, done: Done) -> None:
-        """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not)."""
+        """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not).
+
+        Waits first while the queue is full (``max_queued``), unless on the writer thread.
+        """
+        self._put(part, done, wait=not self.is_current())
+
+    def _put(self, part: Slice, done: Done, *, wait: bool) -> None:
         if self._thread is None:
             self._start()
         if self._closed:
             msg = f"{self._name}: the store is closed"
             raise StoreError(msg)
-        # No lock here: every runner and producer passes through, and a lock that a
-        # thread can lose the GIL while holding makes the others queue behind it.
+        # No lock here but while the queue is full: every runner and producer passes
+        # through, and a lock that a thread can lose the GIL while holding makes the
+        # others queue behind it. Woken by close(), the slice goes in as below.
+        self._room.enter(wait=wait)
         self._queue.put((part, done))
         if self._finished:  # the writer stopped as this was queued: store it here
             self._store_left()
@@ -147,7 +164,7 @@ class GroupWriter:
         ident = threading.get_ident()
         self._blocked[ident] = threading.current_thread()
         try:
-            self.submit(part, done)
+            self._put(part, done, wait=False)  # it waits for the writer anyway
             latch.acquire()
         finally:
             self._blocked.pop(ident, None)
@@ -159,6 +176,7 @@ class GroupWriter:
         with self._lock:
             self._closed = True
             thread = self._thread
+        self._room.close()
         if thread is not None:
             self._queue.put(None)
             thread.join()
@@ -200,15 +218,25 @@ class GroupWriter:
 
         ``holding``: slices of groups in flight (handed over, their callbacks not run).
         """
-        get_nowait = self._queue.get_nowait
         group: list[tuple[Slice, Done]] = []
         try:
-            item = self._queue.get() if block else get_nowait()
+            item = self._queue.get() if block else self._queue.get_nowait()
         except queue.Empty:
             return group, False
         if item is None:
             return group, True
         group.append(item)
+        self._counted = 0  # of group, told to the queue's room
+        try:
+            return self._gather_more(group, holding)
+        finally:
+            self._room.took(len(group) - self._counted, self._queue.qsize())
+
+    def _gather_more(
+        self, group: list[tuple[Slice, Done]], holding: int
+    ) -> tuple[list[tuple[Slice, Done]], bool]:
+        """``group`` grown by what is queued, and what comes while the engine is busy."""
+        get_nowait = self._queue.get_nowait
         # Everything queued meanwhile joins this group: that is what makes it pay. Then,
         # while the engine has work under way (``busy``), the slices it makes join it
         # too, up to ``wait``; the slices this writer holds are not work still to come.
@@ -218,6 +246,9 @@ class GroupWriter:
             try:
                 item = get_nowait()
             except queue.Empty:
+                if len(group) > self._counted:  # room for runners that wait: theirs may join
+                    self._room.took(len(group) - self._counted, 0)
+                    self._counted = len(group)
                 if busy is None or self._blocked or not busy(holding + len(group)):
                     break
                 now = time.monotonic()
@@ -298,6 +329,7 @@ class GroupWriter:
         results: list[BaseException | None] | None,
         error: Exception | None,
     ) -> None:
+        self._room.failing(results is None)  # an outage: runners do not wait for room
         if results is None:
             logger.error(
                 "%s: a group of %d slice(s) was not stored: %s", self._name, len(group), error

@@ -31,6 +31,7 @@ class _WatchedQueue:
         self._queue = queue.SimpleQueue()
         self.get = self._queue.get
         self.get_nowait = self._queue.get_nowait
+        self.qsize = self._queue.qsize
         self.stopping = threading.Event()
         self.pause_put = None
         self.paused = threading.Event()
