@@ -16,7 +16,7 @@ just stored, say) and no caller is blocked on the writer. Under load a group the
 the slices of many workflows, and its commit, its reads and its Python overhead are paid
 once for all of them; with nothing under way it is stored at once.
 
-The queue is bounded (``max_queued``, see ``_group_room``): a runner that finds it full
+The queue may be bounded (``limit``, see ``_group_room``): a runner that finds it full
 waits until the writer has taken it down to half, so runners cannot run far ahead of
 what the store takes.
 """
@@ -33,7 +33,7 @@ from typing import Any
 
 from actors._errors import StoreError
 from actors._redact import redacted_logger
-from actors.stores._group_room import QUEUE_BOUND, Room
+from actors.stores._group_room import Room
 from actors.stores._statements import SaveRow
 
 __all__ = ["Arrival", "GroupWriter", "Slice"]
@@ -81,8 +81,8 @@ class GroupWriter:
     ``None`` or the error that kept that slice (alone) out; if it raises, no slice of the
     group was stored and each callback gets the error. Callbacks run on the writer
     thread, in the order the slices were queued. With ``pipeline(send, receive)``
-    another process stores the groups instead, two in flight at a time. At most
-    ``max_queued`` slices wait in its queue (see ``_group_room``).
+    another process stores the groups instead, two in flight at a time. With
+    ``limit(n)`` at most ``n`` slices wait in its queue (see ``_group_room``).
     """
 
     def __init__(
@@ -92,7 +92,6 @@ class GroupWriter:
         name: str,
         max_group: int = 512,
         wait: float = 0.0,
-        max_queued: int = QUEUE_BOUND,
     ) -> None:
         self._store_group = store_group
         self._name = name
@@ -104,7 +103,7 @@ class GroupWriter:
         writer never waits (see the module's docstring)."""
         self._blocked: dict[int, threading.Thread] = {}  # callers waiting in store()
         self._queue: queue.SimpleQueue[tuple[Slice, Done] | None] = queue.SimpleQueue()
-        self._room = Room(max_queued)
+        self._room = Room(None)
         self._counted = 0  # slices of the group being gathered told to _room as taken
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -124,10 +123,14 @@ class GroupWriter:
         """
         self._send, self._receive = send, receive
 
+    def limit(self, max_queued: int) -> None:
+        """Hold at most ``max_queued`` slices queued; set before the first is submitted."""
+        self._room = Room(max_queued)
+
     def submit(self, part: Slice, done: Done) -> None:
         """Queue ``part``; ``done`` is called on the writer thread once it is stored (or not).
 
-        Waits first while the queue is full (``max_queued``), unless on the writer thread.
+        Waits first while the queue is full (``limit``), unless on the writer thread.
         """
         self._put(part, done, wait=not self.is_current())
 

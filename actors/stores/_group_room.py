@@ -5,6 +5,12 @@ Without a bound, runners that make slices faster than the store takes them (a sp
 every slice of the split at once, with their rows, callbacks and reports, and the cyclic
 collector went over them all again at every pass.
 
+PostgreSQL stores bound their queue (``QUEUE_BOUND``); SQLite stores do not. With runners
+kept beside the writer rather than ahead of it, they take the GIL from it while it
+stores: a PostgreSQL group is a few round trips, and the collector's time saved pays for
+that; a SQLite group is thousands of statements, each handing the GIL over, and a split
+of 100,000 branches ran about 5% slower bounded (``benchmarks/README.md``).
+
 Each slice handed over takes a ticket (``itertools.count``: atomic under the GIL, so the
 submitters' path takes no lock). A slice may join the queue once fewer than ``bound``
 tickets separate it from the slices the writer has taken, so the queue never holds more
@@ -22,24 +28,25 @@ regardless, and a runner held back would only delay the engine's reaction to it)
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 
 __all__ = ["QUEUE_BOUND", "Room"]
 
 QUEUE_BOUND = 2048
-"""Slices a store's writer queue holds at most: four of its largest groups (512), so it
-always has a full group ready while runners wait, at a few MiB."""
+"""Slices a PostgreSQL store's writer queue holds at most: four of its largest groups
+(512), so it always has a full group ready while runners wait, at a few MiB."""
 
 
 class Room:
     """The bound on one writer's queue (see the module's docstring)."""
 
-    def __init__(self, bound: int) -> None:
-        if bound < 1:
+    def __init__(self, bound: int | None) -> None:
+        if bound is not None and bound < 1:
             msg = f"the writer's queue bound must be at least 1, got {bound!r}"
             raise ValueError(msg)
-        self.bound = bound
-        self._low = bound // 2  # the queue's length at which the writer wakes the waiters
+        self.bound = sys.maxsize if bound is None else bound  # None: no bound
+        self._low = self.bound // 2  # the queue's length at which the writer wakes the waiters
         self._tickets = itertools.count()
         self._taken = 0  # slices the writer took from the queue (written by it alone)
         self._waiting = 0  # submitters in wait(), changed under _cond

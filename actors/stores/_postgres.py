@@ -19,6 +19,7 @@ from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
+from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
 from actors.stores._pg_group import as_one_statement, join_reads, json_rows, put_group
 from actors.stores._pg_listen import CHANNEL, Listener
@@ -142,6 +143,8 @@ class PostgresStore(SqlStore):
             read_only=read_only,
             group_wait=group_wait,
         )
+        if self._writer is not None:  # runners wait for room: see _group_room
+            self._writer.limit(QUEUE_BOUND)
         remember_secrets(url)
         self.url = mask_url(url)
         self.wake_key = f"postgresql:{self.url}"
