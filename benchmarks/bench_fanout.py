@@ -15,8 +15,10 @@ that blocks: on a lock, an empty inbox, the store) and the time the cyclic garba
 collector ran: the first tells a run whose threads handed the work channel's lock to
 one another at almost every branch (about 2 switches per branch) from one that did not
 (under 0.1), which is most of the spread between runs of one size on a shared machine
-(see ``benchmarks/README.md``). ``--against TREE`` runs each size on another checkout
-too, right after this tree, for ``--rounds`` rounds, and ends with the median of each.
+(see ``benchmarks/README.md``). It reports the most slices the store's writer thread
+held queued too (a group-commit store's, looked at every 10 ms). ``--against TREE`` runs
+each size on another checkout too, right after this tree, for ``--rounds`` rounds, and
+ends with the median of each.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 A store's tables are made in the session's current schema (the first schema of its
 ``search_path`` that exists: ``public`` unless the URL's options or the role say
 otherwise). That schema is what the rule reads, as a SQLite store reads its file: no
-tables or views (a new database) gets the engine's schema; this engine's schema opens as
-ever, with other tables beside it or not; anything else is another application's and is
-refused before anything is written, naming the database (password masked), the schema
+tables or views (a new database) gets the engine's schema; this engine's schema (as the
+store's statements find it through the ``search_path``) opens as ever, with other tables
+beside it or not; anything else is another application's and is refused before anything
+is written, naming the database (password masked), the schema
 and its tables. Without this a ``jobs`` table of its own failed the first migration
 half-way, and unrelated tables got the engine's schema written among them.
 
@@ -45,12 +46,14 @@ def refuse_foreign(conn: Any, masked: str) -> None:
     ).fetchall()
     if not rows:
         return
+    # Our tables as the store's statements find them, through the search_path: those of
+    # the current schema, or of a later one when the current schema has none of that name.
     columns: dict[str, set[str]] = {}
     for table, name in conn.execute(
-        "SELECT c.relname, a.attname FROM pg_attribute a "
-        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = current_schema() AND c.relkind IN " + _TABLES + " "
-        "AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        "SELECT t.name, a.attname FROM unnest(%s::text[]) AS t(name) "
+        "JOIN pg_class c ON c.oid = to_regclass(t.name) "
+        "JOIN pg_attribute a ON a.attrelid = c.oid "
+        "WHERE c.relkind IN " + _TABLES + " AND a.attnum > 0 AND NOT a.attisdropped",
         (list(OURS),),
     ):
         columns.setdefault(table, set()).add(name)

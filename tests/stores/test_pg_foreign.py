@@ -100,6 +100,22 @@ def test_a_schema_of_its_own_beside_another_applications_opens(fresh_pg_url: str
     assert tables[("public", "jobs")] == []  # theirs, as it was
 
 
+def test_a_store_later_in_the_search_path_opens_as_ever(fresh_pg_url: str) -> None:
+    open_store(fresh_pg_url).close()  # in public
+    run(fresh_pg_url, "CREATE SCHEMA app", "CREATE TABLE app.users (id INT)")
+    url = f"{fresh_pg_url}&options=-c%20search_path%3Dapp,public"
+    store = open_store(url)
+    try:
+        store.create(JobRecord("c1", "c1", "w", 1, "a", {}))
+    finally:
+        store.close()
+    open_store(url, read_only=True).close()
+    assert snapshot(fresh_pg_url)[("app", "users")] == []
+    run(fresh_pg_url, "CREATE TABLE app.jobs (id SERIAL PRIMARY KEY, title TEXT)")
+    with pytest.raises(ForeignDatabaseError, match=r"the schema 'app' .* \(jobs, users; its jobs"):
+        open_store(url)
+
+
 def test_a_store_with_other_tables_beside_it_opens_as_ever(fresh_pg_url: str) -> None:
     open_store(fresh_pg_url).close()
     run(fresh_pg_url, "CREATE TABLE notes (body TEXT)", "CREATE VIEW answer AS SELECT 42 AS x")
