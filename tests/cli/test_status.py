@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,10 @@ import actors._cli as cli
 import actors._cli_status as cli_status
 from actors import (
     JobState,
+    Mediator,
+    Sequential,
     StoreError,
+    Workflow,
 )
 from actors._cli import main
 from actors.stores import MemoryStore, Store, open_store
@@ -289,3 +293,31 @@ def test_a_columns_of_no_width_prints_as_if_unset(
         assert result.exit_code == 0, result.output
         assert shown in result.output, (command, result.output)
         assert max(map(len, result.output.splitlines())) > 20  # not folded a letter a line
+
+
+def test_status_counts_states_as_stored_a_job_in_its_first_step_reads_ready(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """The counts are of the store: a job is stored after its steps, not as it starts one."""
+    began, go_on = threading.Event(), threading.Event()
+
+    def long_step(data):
+        began.set()
+        assert go_on.wait(30)
+
+    flow = Workflow("long", start="long", steps=[Sequential("long", long_step)])
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+
+    def counts() -> dict[str, int]:
+        result = runner.invoke(main, ["status", "--store", url, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["counts"]
+
+    with Mediator([flow], runners=1, store=url) as mediator:
+        handle = mediator.schedule("long", {}, job_id="long-1")
+        assert began.wait(30)
+        during = counts()
+        go_on.set()
+        assert handle.result(timeout=30).state is JobState.DONE
+    assert (during["ready"], during["running"]) == (1, 0)
+    assert counts()["done"] == 1
