@@ -303,7 +303,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         wakes later and runs the step's task again) or ``"in_group"`` (the group holding
         its slice is lost before it is stored; ``commit="group"`` only). ``after``: let
         the runner run that many steps first, so the crash can hit a step that never
-        starts a delivery (one that always runs right after another).
+        starts a delivery (one that always runs right after another). A ``Wait`` counts
+        twice: as the job parks on it, and as its timer releases the job.
         """
         check_crash_runner(index, point, self.runners, self.store, grouped=self.writer is not None)
         need_count(after, "crash_runner(after)")

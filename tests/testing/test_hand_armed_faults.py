@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from actors import Sequential, Workflow
+from actors import Sequential, Wait, Workflow
 from actors.testing import Crash, FaultPlan, Harness, replay
 
 charges: list[int] = []
@@ -70,3 +70,27 @@ def test_a_run_with_no_faults_still_says_so() -> None:
     line = config_line(lambda h: None)
     assert charges == [1]
     assert line.endswith("; faults: no faults"), line
+
+
+def test_crash_runner_after_counts_a_wait_twice_as_it_parks_and_as_it_fires() -> None:
+    """The step after a ``Wait`` is ``after=2`` on from a job's start, as the guide says."""
+    nap_flow = Workflow("nap", start="nap", steps=[
+        Wait("nap", duration=5.0, next="charge"),
+        Sequential("charge", charge, next="ship"),
+        Sequential("ship", lambda data: {**data, "shipped": True}),
+    ])  # fmt: skip
+
+    def charged(after: int) -> list[int]:
+        def scenario(h: Harness) -> None:
+            charges.clear()
+            h.crash_runner(0, point="before_save", after=after)
+            h.schedule("nap", {"order": 1})
+            h.advance(5.0)
+            h.finish()
+
+        replay(scenario, seed=1, workflows=[nap_flow], runners=1)
+        return list(charges)
+
+    assert charged(0) == [1]  # parking on the Wait: nothing charged yet
+    assert charged(1) == [1]  # the Wait's timer releasing the job
+    assert charged(2) == [1, 1]  # the charge, its save lost: charged again
