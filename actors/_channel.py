@@ -102,8 +102,8 @@ class WorkChannel:
         watch = self._watch
         if not watch.waiting and not watch.holding:  # the common case: no lock
             job = self._take_ready(runner)
-            if job is None and self.backlog() < self.report_limit:
-                job = self._gate.pop(self._enter_admitted, runner)
+            if job is None:
+                job = self._take_admitted(runner)
             if job is not None:
                 return job
         with self._lock:
@@ -120,10 +120,9 @@ class WorkChannel:
                 job = self._take_ready(runner)
                 if job is not None:
                     return job
-                if self.backlog() < self.report_limit:
-                    admitted = self._gate.pop(self._enter_admitted, runner)
-                    if admitted is not None:
-                        return admitted
+                job = self._take_admitted(runner)
+                if job is not None:
+                    return job
                 if runner not in self._idle:
                     self._idle.append(runner)
                 if not self._ready:  # a put appends first, then looks for idle runners
@@ -154,6 +153,12 @@ class WorkChannel:
                 job.state = JobState.RUNNING
                 return job
             del running[job.id]  # withdrawn between the two looks
+
+    def _take_admitted(self, runner: int) -> JobRecord | None:
+        """Start the oldest admitted job on ``runner``; none while reports back up."""
+        if self.backlog() >= self.report_limit:
+            return None
+        return self._gate.pop(self._enter_admitted, runner)
 
     def _enter_admitted(self, job: JobRecord, runner: int) -> bool:
         """Start admitted ``job`` on ``runner``, under the gate's lock (see ``AdmissionGate.pop``).
@@ -218,8 +223,8 @@ class WorkChannel:
             if self._watch.holding:
                 return out
             out += self._ready_for_idle()
-            while self._idle and self.backlog() < self.report_limit:
-                job = self._gate.pop(self._enter_admitted, self._idle[-1])
+            while self._idle:
+                job = self._take_admitted(self._idle[-1])
                 if job is None:
                     break
                 out.append((self._idle.pop(), job))

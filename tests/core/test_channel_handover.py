@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from records import record
 
 from actors._admission import AdmissionGate, FullMode
@@ -153,12 +154,20 @@ def test_a_solo_job_that_comes_as_a_runner_takes_a_plain_one_runs_alone_first():
     assert channel.take(0) is plain
 
 
-def test_a_job_being_taken_is_always_seen_as_work():
-    """Between a runner's look and its claim the job is running already: never quiet."""
-    channel = WorkChannel(AdmissionGate(4, FullMode.BACKPRESSURE), runners=1)
+@pytest.mark.parametrize("waits", ["ready", "admitted"])
+def test_a_job_being_taken_is_always_seen_as_work(waits: str):
+    """Between a runner's look and its claim the job is running already: never quiet.
+
+    A ready job (internal work) or a new case's job taken from the admission gate.
+    """
+    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
+    channel = WorkChannel(gate, runners=1)
     running = channel.running = _Running()
-    job = record("job")
-    assert channel.put(job) == []
+    if waits == "ready":
+        job = record("job")
+        assert channel.put(job) == []
+    else:
+        job = _admitted(gate, "job")
     seen: list[Any] = []
     running.hook = lambda: seen.append(at_once(lambda: (channel.quiet(), channel.busy())))
     assert channel.take(0) is job
@@ -216,20 +225,3 @@ def test_a_solo_job_that_comes_as_a_runner_starts_an_admitted_one_runs_alone_fir
     assert channel.take(1) is None  # nothing starts beside the solo job
     channel.done(solo, 0)
     assert channel.take(0) is admitted
-
-
-def test_an_admitted_job_being_started_is_always_seen_as_work():
-    """Between the gate and ``running`` the job is in one of them: the channel is never quiet."""
-    gate = AdmissionGate(4, FullMode.BACKPRESSURE)
-    channel = WorkChannel(gate, runners=1)
-    running = channel.running = _Running()
-    job = _admitted(gate, "new")
-    seen: list[Any] = []
-    running.hook = lambda: seen.append(at_once(lambda: (channel.quiet(), channel.busy())))
-    assert channel.take(0) is job
-    assert seen == [(True, (False, True))]
-    channel.sent[0] += 1
-    channel.done(job, 0)
-    assert not channel.quiet()
-    channel.handled += 1
-    assert channel.quiet()
