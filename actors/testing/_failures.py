@@ -9,6 +9,7 @@ from actors.testing._errors import Deadlock, HarnessError, InvariantViolation
 from actors.testing._report import describe_failure, state_report
 
 if TYPE_CHECKING:
+    from actors._job import Job
     from actors.testing._clock import VirtualClock
     from actors.testing._external import Submission
     from actors.testing._faults import FaultInjector, FaultPlan
@@ -110,6 +111,20 @@ class Failures:
         error = kind(self._describe_failure(headline, with_state=with_state))
         self.failure = error
         raise error from cause
+
+    def check_failed(self, job: Job) -> str:
+        """What a failed check of ``job``'s final snapshot is noted with: the case, the trace.
+
+        ``MediatorMachine`` adds it to the error its ``check_result`` raised; the program
+        Hypothesis prints replays the run, the trace tail shows who ran which step of it.
+        """
+        headline = (
+            f"check_result failed on case {job.case_id} (workflow {job.workflow}, "
+            f"{job.state.name}, step {job.step}); this harness run:"
+        )
+        return describe_failure(
+            headline, None, self._options_kept, self.faults.describe(), None, self.trace
+        )
 
     def _note_replay(self, error: BaseException) -> None:
         """Add how to replay this run to an error the scenario raised itself (a plain assert).

@@ -226,7 +226,11 @@ class MediatorMachine(RuleBasedStateMachine):
                 for cid in waiting:
                     harness.receive_event(cid, self.reply_payload(cid))
             for job in harness.finish():
-                self.check_result(job)
+                try:
+                    self.check_result(job)
+                except Exception as exc:
+                    exc.add_note(harness.check_failed(job))
+                    raise
         finally:
             self.harness.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pykka
@@ -262,3 +263,24 @@ def test_the_machine_crashes_inside_a_delivery_and_finds_a_repeated_charge_in_it
     assert "after=1" in program, program
     with pytest.raises(AssertionError):
         exec(program, {"SecondStepPayMachine": SecondStepPayMachine})
+
+
+def test_a_failed_check_result_names_the_case_and_shows_the_trace_that_led_to_it():
+    # The program Hypothesis prints says which rules ran; the note says which runner ran
+    # which step of which case, and which case the check failed on.
+    with pytest.raises(AssertionError) as info:
+        run_state_machine_as_test(PayMachine, settings=_QUICK_CRASHES)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    failed = re.search(r"check_result failed on case (\S+) \(workflow pay, ", notes)
+    assert failed is not None, notes
+    assert "choices came from Hypothesis data" in notes, notes
+    trace = notes.split(" actions:\n", 1)[1]
+    assert failed.group(1) in trace, notes  # the trace shows the case it failed on
+    assert "charge" in trace, notes
+
+
+_QUICK_CRASHES = settings(
+    max_examples=200, stateful_step_count=10, deadline=None, database=None,
+    derandomize=True, report_multiple_bugs=False, phases=[Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
