@@ -1,6 +1,6 @@
 """What a ``Harness`` can do next (its options at a choice point), and doing one of them.
 
-Also the choice point between two steps of a runner's delivery, and the outside
+Also the choice point before each step of a runner's delivery, and the outside
 activity a test schedules with ``Harness.at``.
 """
 
@@ -302,7 +302,10 @@ class Actions:
     # -- between two steps, and outside activity -----------------------------------------------
 
     def _between_steps(self, runner: int, job: JobRecord, step: Any) -> bool:
-        """A runner is between two steps: the chooser may run other actions first.
+        """A runner is about to run a step: the chooser may run other actions first.
+
+        Before the first step of a delivery too (a branch's only step, the step after a
+        wait): a step may be slow, and time passes for other jobs while it runs.
 
         Option 0 (go on with the runner) is the canonical choice, so a failing
         interleaving shrinks toward steps that run back to back. The runner's cell is

@@ -85,7 +85,8 @@ class VirtualClock:
     when the harness chooses to ring it, one of the actions it schedules and replays.
     Under a harness the clock also *autojumps*: when no actor can run but an alarm is set,
     time jumps to the earliest alarm and it rings. It may jump too while a runner is
-    between two steps and nothing else can run (a slow step, during which a timer comes due).
+    about to run a step and nothing else can run (a slow step, during which a timer comes
+    due).
 
     Args:
         start: the initial time, in seconds.

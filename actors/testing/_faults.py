@@ -352,7 +352,7 @@ class StepHook:
         self.ran: list[str] = []
         """Names of the steps the delivery under way ran (its trace entry lists them)."""
         self.between: Callable[[int, JobRecord, Any], bool] | None = None
-        """Called between two steps of one delivery: the harness's choice point there.
+        """Called before each step a runner runs: the harness's choice point there.
 
         Returns whether the runner now stops before the step (a ``StopJob`` came for it).
         """
@@ -369,8 +369,9 @@ class StepHook:
             )
             raise SpinError(msg)
         stopping = False
-        if self.between is not None and self.delivery_steps > 1:
-            # The runner's thread could be switched out here: let the chooser run others.
+        if self.between is not None:
+            # The thread could be switched out here, or the step be slow (a branch's only
+            # step included): let the chooser run others, and move the clock, first.
             stopping = bool(self.between(runner, job, step))
         crash = self.faults.before_step(runner)
         self.monitor.step(runner, job, step, crashing=crash is not None)

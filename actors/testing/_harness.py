@@ -96,9 +96,10 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         substitutions: engine actor classes to replace (``{Scheduler: MyScheduler}``).
         max_steps: the action budget of the whole run (``Livelock`` beyond it).
         check: check invariants after every action (turn off only to measure).
-        between_steps: a choice point between every two steps a runner runs in one
-            delivery, where other actors may run first (as other threads could while a
-            runner's thread is between two steps); ``False``: steps run back to back.
+        between_steps: a choice point before every step a runner runs (the first of a
+            delivery included), where other actors may run and the clock move first (as
+            other threads could while a runner's thread is about to run a step, or while
+            a slow step runs); ``False``: steps run back to back.
         strategy: how seeded choices are made: uniform (``None``) or ``PCT(depth, steps)``.
         choices: replay a schedule by its choices (as a failure under ``exhaust`` prints
             them); choice points past the list take option 0.

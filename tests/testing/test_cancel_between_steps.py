@@ -152,8 +152,8 @@ def test_a_job_that_finished_its_last_step_as_the_cancel_came_ends_done_without_
         "split",
     )
     late = 0
-    for seed in range(10):
-        for point in range(6, 12):
+    for seed in range(20):
+        for point in range(4, 16):
             answers: list[Any] = []
             with Harness([flow], runners=2, seed=seed) as h:
                 sub = h.schedule("f", {}, job_id="c")

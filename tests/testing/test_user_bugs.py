@@ -111,11 +111,14 @@ def test_a_race_between_two_steps_of_parallel_branches_is_found_shrunk_and_repla
     )
     branches, runners, seed = smallest
     # One runner runs a job's steps back to back (so does the threaded engine): the
-    # race needs two runners, and two branches are enough.
-    assert (branches, runners) == (2, 2)
+    # race needs two runners. Shrinking is a search, and may stop above two branches.
+    assert runners == 2
     first = _fails(lambda: count_with(*smallest), InvariantViolation)
     assert first == _fails(lambda: count_with(*smallest), InvariantViolation)
-    assert first is not None and first.startswith("lost update: 2 branches counted 1")
+    assert first is not None and first.startswith(f"lost update: {branches} branches counted")
+    # Two branches are enough: a few seeds show it.
+    two = (_fails(lambda s=s: count_with(2, 2, s), InvariantViolation) for s in range(20))
+    assert any(h is not None and h.startswith("lost update: 2 branches counted 1") for h in two)
     # Without the choice point between steps the same search finds nothing.
     assert _fails(lambda: _back_to_back(branches, runners, seed), InvariantViolation) is None
     # The trace says which steps each delivery ran, so the interleaving can be read off:
