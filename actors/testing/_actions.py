@@ -83,7 +83,7 @@ class Actions:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
 
-    def _note_steps(self, index: int, steps: list[str]) -> None:
+    def _note_steps(self, index: int, steps: list[str | tuple[str, int]]) -> None:
         raise NotImplementedError
 
     def _note_outcome(self, index: int, outcome: str) -> None:

@@ -349,8 +349,8 @@ class StepHook:
         self.cap = cap
         """Steps one delivery may run before it counts as a livelock."""
         self.delivery_steps = 0
-        self.ran: list[str] = []
-        """Names of the steps the delivery under way ran (its trace entry lists them)."""
+        self.ran: list[str | tuple[str, int]] = []
+        """Steps the delivery under way ran, a retry's with its attempt (for the trace)."""
         self.between: Callable[[int, JobRecord, Any], bool] | None = None
         """Called before each step a runner runs: the harness's choice point there.
 
@@ -379,7 +379,7 @@ class StepHook:
         # (a cancel that came meanwhile), dies before, or stalls in (its task runs when
         # the stalled worker wakes, an entry of its own).
         if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
-            self.ran.append(step.name)
+            self.ran.append(step.name if job.attempt == 1 else (step.name, job.attempt))
         if crash is None:
             return stopping
         if crash.point == "before_save":

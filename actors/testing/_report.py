@@ -84,10 +84,17 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0
         return name, job.id, f"runner {message.runner}"
     if kind == _ENDED:  # how it ended: a cancelled loser and a finished winner differ
         return name, job.id, f"{job.state.value} at {job.step!r}"
+    if kind == _PARKED and job.error is not None and job.attempt > 1:
+        # A retry's backoff: why the step runs again, and when.
+        return (
+            name,
+            job.id,
+            f"at {job.step!r}: retry, attempt {job.attempt} at t={job.due} ({job.error})",
+        )
     return name, job.id, f"at {job.step!r}" if job.step else ""
 
 
-_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _ENDED, _OTHER = range(9)
+_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _ENDED, _PARKED, _OTHER = range(10)
 _KINDS: dict[type, int] = {}
 """How ``describe_message`` describes each message class (found once per class)."""
 
@@ -101,6 +108,7 @@ def _kind(cls: type) -> int:
         (m.BranchArrived, _ARRIVED),
         (m.RunnerFailed, _FAILED),
         (m.JobEnded, _ENDED),
+        (m.JobParked, _PARKED),
         (pykka_messages.ProxyCall, _PROXY),
         (pykka_messages.ProxyGetAttr, _PROXY),
         (pykka_messages.ProxySetAttr, _PROXY),

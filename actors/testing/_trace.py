@@ -14,7 +14,8 @@ from actors.testing._report import TraceEntry
 
 __all__ = ["Recorder"]
 
-# The detail is a str, or (str, steps run) for a runner's delivery (worded when read).
+# The detail is a str, or (str, steps run) for a runner's delivery (worded when read); a
+# step run is its name, or (name, attempt) for a retry of it.
 _Raw = tuple[int, str, str, str | None, Any]
 # A delivery that ran more steps names the first and the last ones and counts the others:
 # a loop that never waits runs 50,000 before it is stopped, which no report should list.
@@ -45,7 +46,7 @@ class Recorder:
         self._raw.append((self.actions, actor, action, job, detail))
         self.actions += 1
 
-    def _note_steps(self, index: int, steps: list[str]) -> None:
+    def _note_steps(self, index: int, steps: list[str | tuple[str, int]]) -> None:
         """Add to entry ``index`` (a runner's delivery) the steps it ran, in order.
 
         Kept as the list; worded only if the trace is read.
@@ -66,9 +67,16 @@ class Recorder:
 def _entry(index: int, actor: str, action: str, job: str | None, detail: Any) -> TraceEntry:
     if type(detail) is tuple:  # (detail, steps run): see _note_steps
         said, steps = detail
-        named = list(map(repr, steps[:_FIRST] if len(steps) > _FIRST + _LAST else steps))
+        named = list(map(_step, steps[:_FIRST] if len(steps) > _FIRST + _LAST else steps))
         if len(named) < len(steps):
-            named += [f"... {len(steps) - _FIRST - _LAST:,} more ...", *map(repr, steps[-_LAST:])]
+            named += [f"... {len(steps) - _FIRST - _LAST:,} more ...", *map(_step, steps[-_LAST:])]
         ran = "ran " + ", ".join(named)
         detail = f"{said}; {ran}" if said else ran
     return TraceEntry(index, actor, action, job, detail)
+
+
+def _step(ran: str | tuple[str, int]) -> str:
+    """A step a delivery ran: its name, and a retry's attempt (``'charge' (attempt 2)``)."""
+    if type(ran) is tuple:
+        return f"{ran[0]!r} (attempt {ran[1]})"
+    return repr(ran)
