@@ -8,8 +8,9 @@
    checks off; the raw pykka baseline for W, measured in the same run, as the yardstick.
    With ``--against DIR`` (another source tree of this project, e.g. an export of main):
    the default rate of that tree's harness and of this one, each in its own process,
-   interleaved, in CPU time, with the ratio. Then ``explore()`` with one worker and with
-   one per core (``workers=``), wall clock, interleaved.
+   interleaved (9 rounds), in CPU time, each round's ratio and the medians'. Then
+   ``explore()`` with one worker and with one per core (``workers=``), wall clock,
+   interleaved.
 2. For the same budget of runs per strategy (uniform random seeds, PCT depth 2 and 3,
    exhaustive depth-first search), on bugs a user writes in tasks: how many distinct
    schedules each explored and which bugs it found (and after how many runs).
@@ -106,22 +107,27 @@ print(rate(int(sys.argv[1])))
 """
 
 
-def against(other: Path, n: int, rounds: int = 5) -> None:
+def against(other: Path, n: int, rounds: int = 9) -> None:
     """This tree's harness against ``other``'s, interleaved, one process per measurement."""
     here = Path(__file__).resolve().parent.parent
     rates: dict[Path, list[float]] = {other: [], here: []}
-    for _ in range(rounds):
-        for tree, got in rates.items():
+    print(f"\nCPU time, {rounds} interleaved rounds of {n} schedules:")
+    for round_ in range(rounds):
+        trees = list(rates.items())
+        for tree, got in trees if round_ % 2 == 0 else trees[::-1]:  # neither always first
             env = {**os.environ, "PYTHONPATH": str(tree)}
             out = subprocess.run(
                 [sys.executable, "-c", _ONE_TREE, str(n)],
                 cwd=tree, env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             got.append(float(out.stdout))
+        was, now = rates[other][-1], rates[here][-1]
+        print(f"  round {round_}: {was:,.0f} against {now:,.0f} ({now / was:.2f} x)")
     base, this = (statistics.median(r) for r in rates.values())
-    print(f"\nCPU time, {rounds} interleaved rounds of {n} schedules (median):")
-    print(f"  {other}: {base:,.0f} schedules/s")
-    print(f"  {here}: {this:,.0f} schedules/s ({this / base:.2f} x)")
+    ratios = [b / a for a, b in zip(*rates.values(), strict=True)]
+    print(f"  median {other}: {base:,.0f} schedules/s")
+    print(f"  median {here}: {this:,.0f} schedules/s ({this / base:.2f} x; rounds "
+          f"{min(ratios):.2f} x to {max(ratios):.2f} x)")  # fmt: skip
 
 
 # -- bugs users write ------------------------------------------------------------------------
