@@ -118,6 +118,9 @@ class JobInfo(_Plain):
     """Runs of the job from its last save by workers that took it over from a worker that
     stopped (each counted before it ran; the first beside other jobs, the rest alone; the
     fifth faults it); 0 when none."""
+    cancel_requested: bool = False
+    """Cancelled while its step runs: that step ends first, then the job is saved
+    CANCELLED (its ``state`` reads as last saved until then)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ def info(
         waiting_for=waiting,
         correlation_ids=cids,
         tries=job.tries,
+        cancel_requested=r.cancel_requested and not r.state.is_final,
     )
 
 

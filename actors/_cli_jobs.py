@@ -27,7 +27,7 @@ from actors._cli_console import table_console
 from actors._cli_errors import BadArgumentError, text_argument
 from actors._cli_input import VERSION
 from actors._cli_load import load_all
-from actors._cli_status import jobs
+from actors._cli_status import cancel_shown, jobs
 from actors.admin import Admin
 
 __all__ = ["json_option", "parse_age"]
@@ -181,17 +181,18 @@ def jobs_list(  # noqa: PLR0913, PLR0917 - click passes every option as an argum
     table.add_column("case", no_wrap=True, min_width=max(map(len, cases), default=4))
     table.add_column("workflow", overflow="fold")
     table.add_column("step", overflow="fold")
-    shown = [job.state.value for job in page.items]
+    # A job cancelled while its step runs is saved in its last state until that step ends.
+    shown = [cancel_shown(job.state.value, job.cancel_requested) for job in page.items]
     table.add_column("state", no_wrap=True, min_width=max(map(len, shown), default=5))
     for column in ("attempt", "created", "error"):
         table.add_column(column, overflow="fold")
-    for job, case in zip(page.items, cases, strict=True):
+    for job, case, state in zip(page.items, cases, shown, strict=True):
         table.add_row(
             job.id,
             case,
             f"{job.workflow} v{job.version}",
             _dash(job.step),
-            job.state.value,
+            state,
             str(job.attempt),
             _when(job.created_at),
             _short(job.error),

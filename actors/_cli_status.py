@@ -29,7 +29,7 @@ from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
 from actors.stores._unfinished_facts import UnfinishedFacts
 
-__all__ = ["STATUS_ROWS", "SummaryRow", "jobs", "jobs_show", "status"]
+__all__ = ["STATUS_ROWS", "SummaryRow", "cancel_shown", "jobs", "jobs_show", "status"]
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -128,6 +128,12 @@ def _row_orphaned(facts: _Facts) -> SummaryRow:
     return SummaryRow("orphaned", "unfinished, their case root or parent missing", len(ids), text)
 
 
+def _row_cancelling(facts: _Facts) -> SummaryRow:
+    # Cancelled while a step runs: saved in their last state (ready, say) until it ends.
+    n = facts.unfinished.cancelling
+    return _count("cancel_requested", "cancel requested, their running step to end first", n)
+
+
 def _row_shed(facts: _Facts) -> SummaryRow:
     return _count("shed", "shed (DROP_OLDEST evictions)", facts.counts.get(JobState.SHED, 0))
 
@@ -139,6 +145,7 @@ STATUS_ROWS: list[_Row] = [
     _row_due,
     _row_branches,
     _row_events,
+    _row_cancelling,
     _row_shed,
     _row_orphaned,
 ]
@@ -222,7 +229,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
                 job.id,
                 f"{job.workflow} v{job.version}",
                 _dash(job.step),
-                job.state.value,
+                cancel_shown(job.state.value, job.cancel_requested),
                 _dash(job.parent_id),
                 _dash(job.branch_index),
                 _when_due(facts.due(job), facts.now),
@@ -254,6 +261,7 @@ def _status_json(
                 "version": job.version,
                 "step": job.step,
                 "state": job.state.value,
+                "cancel_requested": job.cancel_requested,
                 "parent": job.parent_id,
                 "branch": job.branch_index,
                 "due": facts.due(job),
@@ -261,6 +269,14 @@ def _status_json(
             for job in facts.unfinished.oldest[:limit]
         ],
     }
+
+
+def cancel_shown(state: str, cancel_requested: bool) -> str:
+    """A job's state in a table: ``ready, cancel requested`` while a cancel waits on its step.
+
+    Such a job is saved in its last state until the step ends and it is saved CANCELLED.
+    """
+    return f"{state}, cancel requested" if cancel_requested else state
 
 
 # -- jobs --------------------------------------------------------------------------------------

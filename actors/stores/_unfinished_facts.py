@@ -27,7 +27,8 @@ class UnfinishedFacts:
 
     ``oldest`` holds the oldest unfinished jobs (as many as asked for, and at least the
     oldest one), oldest first; ``orphaned`` the ids of the unfinished jobs whose case
-    root or parent row is gone, oldest first.
+    root or parent row is gone, oldest first; ``cancelling`` counts the jobs cancelled
+    while a step of theirs runs (saved in their last state until it ends).
     """
 
     total: int
@@ -37,6 +38,7 @@ class UnfinishedFacts:
     waiting_branches: int
     waiting_events: int
     orphaned: list[str]
+    cancelling: int = 0
 
 
 def of_records(
@@ -63,6 +65,7 @@ def of_records(
         waiting_branches=len(branches),
         waiting_events=len(events),
         orphaned=[j.id for j in unfinished if j.case_id in gone or j.parent_id in gone],
+        cancelling=sum(1 for j in unfinished if j.cancel_requested),
     )
 
 
@@ -88,6 +91,13 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
     ended_open = f"event IN ({', '.join('?' for _ in open_texts)})"
     [(total,)] = store._read(
         f"SELECT COUNT(*) FROM jobs{hint} WHERE {open_state}", around, "count unfinished jobs"
+    )
+    # The mark a worker stores when told to cancel a job whose step runs (no save is
+    # added to show it): read from the unfinished rows alone.
+    [(cancelling,)] = store._read(
+        f"SELECT COUNT(*) FROM jobs{hint} WHERE ({open_state}) AND cancel_requested = ?",
+        [*around, True],
+        "count the cancels waiting on a running step",
     )
     [(due, next_due, branches, events)] = store._read(
         "SELECT SUM(CASE WHEN due IS NOT NULL THEN 1 ELSE 0 END), MIN(due), "
@@ -123,4 +133,5 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
         waiting_branches=int(branches or 0),
         waiting_events=int(events or 0),
         orphaned=[row[0] for row in orphans],
+        cancelling=int(cancelling),
     )

@@ -76,6 +76,7 @@ def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
         "waiting_due": {"jobs": 0, "next_due": None},
         "waiting_branches": 0,
         "waiting_events": 0,
+        "cancel_requested": 0,
         "shed": 0,
         "orphaned": 0,
     }
@@ -112,6 +113,7 @@ def test_status_json_summary_is_for_scripts(runner: CliRunner, busy_store: Store
         "waiting_due": {"jobs": 3, "next_due": 1000030.0},
         "waiting_branches": 1,
         "waiting_events": 1,
+        "cancel_requested": 0,
         "shed": 0,
         "orphaned": 0,
     }

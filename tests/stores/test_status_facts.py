@@ -36,6 +36,7 @@ def _mixed(store) -> None:
     ended.state = JobState.DONE
     store.create(record("ended.0", case_id="ended", parent_id="ended", branch_index=0, step="b"))
     store.save(saved_open(ended))  # ended, a branch of it still live
+    store.mark_cancel("ready-3", "cancelled")  # its worker told to cancel it mid-step
 
 
 def _facts(store, limit):
@@ -57,6 +58,7 @@ def test_a_sql_store_sums_up_its_unfinished_jobs_as_reading_them_all_does(sql_st
     assert (facts.due, facts.next_due) == (2, 1500.0)
     assert (facts.waiting_branches, facts.waiting_events) == (2, 1)
     assert facts.total == READY + 3 + 3 + 2 and facts.orphaned == []
+    assert facts.cancelling == 1
 
 
 def test_it_names_the_jobs_whose_case_root_or_parent_is_gone(make_sql_store) -> None:
