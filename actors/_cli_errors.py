@@ -146,6 +146,9 @@ class ErrorsInOneLine(click.Group):
     ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:  # before any command began: click said "Aborted!", status 1
+            click.echo("actors: interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
         except click.UsageError as exc:  # an option of the program itself (actors --bogus)
             if isinstance(exc, _HELP_INSTEAD):
                 raise  # no arguments at all: the help is shown, as asked
