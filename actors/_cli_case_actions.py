@@ -26,6 +26,7 @@ from actors._cli_errors import (
     text_argument,
 )
 from actors._cli_input import InputError, strict_json
+from actors._cli_interrupt import AgainInterrupt, interrupt_after, terminate_as_interrupt
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors._job import JobState
@@ -207,8 +208,20 @@ def jobs_prune(store_url: str, older_than: str, trim_history: bool, as_json: boo
     """
     age = parse_age(older_than, "--older-than", unit_required=True)
     admin = _admin(store_url)
+    gone = [0, 0]  # cases and jobs of the batches stored so far
+
+    def batch_done(cases: int, jobs: int) -> bool:
+        gone[0], gone[1] = gone[0] + cases, gone[1] + jobs
+        return stop_asked()  # a Ctrl-C or SIGTERM: stop once this batch is stored
+
     try:
-        result = admin.prune(age, trim_history=trim_history)
+        with terminate_as_interrupt(), interrupt_after() as stop_asked:
+            result = admin.prune(age, trim_history=trim_history, batch_done=batch_done)
+    except AgainInterrupt:  # a second one, inside a batch: that batch is stored or not
+        msg = f"{_deleted(*gone)}, and maybe the cases of the batch under way (each whole)"
+        raise KeyboardInterrupt(msg) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{_deleted(*gone)}; the rest are kept") from None
     finally:
         admin.close()
         admin.store.close()
@@ -222,6 +235,10 @@ def jobs_prune(store_url: str, older_than: str, trim_history: bool, as_json: boo
             f"deleted {result.history_rows} history row(s) and {result.branch_jobs} finished "
             f"branch job(s) of unfinished cases, from before {when}"
         )
+
+
+def _deleted(cases: int, jobs: int) -> str:
+    return f"deleted {cases} case(s), {jobs} job(s), before it stopped"
 
 
 # -- events ------------------------------------------------------------------------------------

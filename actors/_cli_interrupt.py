@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -69,8 +69,11 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def interrupt_after() -> Iterator[None]:
+def interrupt_after() -> Iterator[Callable[[], bool]]:
     """Run the block whole: a Ctrl-C within it raises ``KeyboardInterrupt`` at its end.
+
+    It gives a function that says whether a Ctrl-C came yet, for a block that can stop
+    early between two of its parts (``jobs prune``, between two batches).
 
     A second Ctrl-C (a store that does not answer, say) raises ``AgainInterrupt`` at
     once, so the command can still be stopped; the first one delivered again within
@@ -83,7 +86,7 @@ def interrupt_after() -> Iterator[None]:
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     ):
-        yield
+        yield lambda: False
         return
     caught: list[tuple[int, float]] = []
 
@@ -99,7 +102,7 @@ def interrupt_after() -> Iterator[None]:
     for signum in deferred:
         signal.signal(signum, defer)
     try:
-        yield
+        yield lambda: bool(caught)
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if isinstance(term, _Terminate):

@@ -25,7 +25,7 @@ through the Mediator.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ from actors._admin_model import (
     Page,
     PruneResult,
 )
+from actors._admin_prune import prune
 from actors._cases import ID_RULE, shown_id, valid_id
 from actors._due_text import server_now
 from actors._errors import JobNotFoundError
@@ -376,7 +377,13 @@ class Admin:
         step = wf.steps.get(job.step or "") if wf is not None else None
         return None if step is None else {cid for cid, _ in correlations_for(job, step)}
 
-    def prune(self, older_than: float, *, trim_history: bool = False) -> PruneResult:
+    def prune(
+        self,
+        older_than: float,
+        *,
+        trim_history: bool = False,
+        batch_done: Callable[[int, int], object] | None = None,
+    ) -> PruneResult:
         """Delete the cases that ended more than ``older_than`` seconds ago, with their history.
 
         A case with any job not yet ended is kept, however old. With ``trim_history``,
@@ -384,11 +391,9 @@ class Admin:
         loops for ever adds rows at every turn on a SQL store): its unfinished jobs'
         history, except operators' actions and each job's latest row of each step and
         attempt, and the finished branches of splits it has since split again.
+
+        The cases go a batch per transaction, each case whole. ``batch_done(cases,
+        jobs)`` is told of each batch once it is stored; a true answer stops the prune
+        there (the history is then not trimmed), and the result counts what is gone.
         """
-        if older_than < 0:
-            msg = f"older_than must be >= 0 seconds, got {older_than!r}"
-            raise ValueError(msg)
-        before = time.time() - older_than
-        cases, jobs = self.store.prune_cases(before)
-        rows, branches = self.store.trim_history(before) if trim_history else (0, 0)
-        return PruneResult(cases, jobs, before, rows, branches)
+        return prune(self.store, older_than, trim_history=trim_history, batch_done=batch_done)

@@ -19,6 +19,8 @@ from actors.stores._memory_reads import Saved
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from actors.stores._sql_prune import BatchDone
+
 
 __all__ = ["MemoryAdmin"]
 
@@ -180,8 +182,19 @@ class MemoryAdmin:
         with self._lock:
             self._add_history(rows)
 
-    def prune_cases(self, finished_before: float) -> tuple[int, int]:
-        """Forget cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
+    def prune_cases(
+        self, finished_before: float, batch_done: BatchDone | None = None
+    ) -> tuple[int, int]:
+        """Forget cases whose every job ended before ``finished_before``; (cases, jobs) gone.
+
+        All in one part: ``batch_done`` is told of it once.
+        """
+        gone = self._prune(finished_before)
+        if batch_done is not None and gone[0]:
+            batch_done(*gone)
+        return gone
+
+    def _prune(self, finished_before: float) -> tuple[int, int]:
         with self._lock:
             by_case: dict[str, list[str]] = {}
             live_cases = {saved[0].case_id for saved in self._live.values()}

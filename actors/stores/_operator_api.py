@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from actors._job import JobRecord
     from actors.stores._admin_types import CaseChange, HistoryRow, JobQuery, Request, StoredJob
+    from actors.stores._sql_prune import BatchDone
 
 __all__ = ["OperatorApi"]
 
@@ -150,8 +151,15 @@ class OperatorApi:
         """Take back a request no worker has taken; ``False`` if one took it first."""
         raise self._unsupported("withdraw_request()")
 
-    def prune_cases(self, finished_before: float) -> tuple[int, int]:
-        """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone."""
+    def prune_cases(
+        self, finished_before: float, batch_done: BatchDone | None = None
+    ) -> tuple[int, int]:
+        """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone.
+
+        ``batch_done(cases, jobs)`` is told of each part deleted and stored (a SQL store
+        deletes a few hundred cases per transaction); a true answer stops the prune
+        there, with every case deleted whole or not at all.
+        """
         raise self._unsupported("prune_cases()")
 
     def trim_history(self, saved_before: float) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
@@ -25,6 +25,7 @@ from actors.stores._admin_types import (
 from actors.stores._history_rows import unpack
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
+from actors.stores._sql_prune import BatchDone, prune
 from actors.stores._sql_trim import trim
 from actors.stores._statements import (
     HELD,
@@ -49,17 +50,9 @@ _ADMIN_SELECT = (
 )
 _SQL_INT_MAX = 2**63 - 1
 
-PRUNE_BATCH = 500
-"""Cases a prune deletes per transaction."""
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _HISTORY_ROWS = ", ".join(f"h.{column}" for column in [*_HISTORY_FULL.split(", "), "more"])
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# The rows of a pruned case's jobs kept outside ``jobs``, by the column naming the job.
-_CASE_ROWS = (
-    ("step_history", "job_id"),
-    ("join_arrivals", "parent_id"),
-    ("join_counts", "parent_id"),
-)
 
 
 def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
@@ -338,62 +331,18 @@ class SqlAdmin:
 
     # -- pruning -----------------------------------------------------------------------------
 
-    def prune_cases(self, finished_before: float) -> tuple[int, int]:
+    def prune_cases(
+        self, finished_before: float, batch_done: BatchDone | None = None
+    ) -> tuple[int, int]:
         """Delete cases whose every job ended before ``finished_before``; (cases, jobs) gone.
 
         Their step history, requests and join arrivals go with them. A case with any
         job still unfinished is kept, however old its root. The cases go ``PRUNE_BATCH``
         at a time, each batch in a transaction of its own, so that workers wait for a
         batch (milliseconds), never for the whole prune (a million cases of history).
+        ``batch_done`` is told of each batch committed (see ``_sql_prune``).
         """
-        # The roots are locked as they are picked (PostgreSQL; SQLite's BEGIN IMMEDIATE
-        # locks the file): an operator's change to such a case (a retry reopens its root)
-        # waits for the batch, then finds no case; one that committed first leaves the
-        # root unfinished, and the lock's recheck leaves the case out. Batches follow the
-        # ids, so a case kept (unfinished) is looked at once, not by every batch; SQLite,
-        # without statistics, would read every root through jobs_parent and sort them.
-        # PostgreSQL would merge the roots with the jobs of every case after the cursor
-        # (85 ms a batch at 200,000 cases); OFFSET 0 keeps the check a look-up per root.
-        by_id = " INDEXED BY sqlite_autoindex_jobs_1" if self._hint_indexes else ""
-        look_up = "" if self._hint_indexes else " OFFSET 0"
-        pick = (
-            f"SELECT r.id FROM jobs r{by_id} WHERE r.parent_id IS NULL "
-            "AND r.finished_at IS NOT NULL "
-            "AND r.finished_at < ? AND r.id > ? AND NOT EXISTS (SELECT 1 FROM jobs u "
-            "WHERE u.case_id = r.id AND (u.finished_at IS NULL OR u.finished_at >= ?)"
-            f"{look_up}) "
-            f"ORDER BY r.id LIMIT ?{self._for_update}"
-        )
-
-        def batch(after: str) -> Callable[[Execute], tuple[list[str], int]]:
-            def write(execute: Execute) -> tuple[list[str], int]:
-                params = (finished_before, after, finished_before, PRUNE_BATCH)
-                roots = [row[0] for row in execute(pick, params).fetchall()]
-                jobs = 0
-                for chunk, marks in in_lists(roots):
-                    # Every job of the case may have split (a branch splits again), and
-                    # each split's arrivals are keyed by the job that split.
-                    for table, key in _CASE_ROWS:
-                        execute(
-                            f"DELETE FROM {table} WHERE {key} IN "
-                            f"(SELECT id FROM jobs WHERE case_id IN ({marks}))",
-                            chunk,
-                        )
-                    execute(f"DELETE FROM job_requests WHERE case_id IN ({marks})", chunk)
-                    deleted = execute(f"DELETE FROM jobs WHERE case_id IN ({marks})", chunk)
-                    jobs += int(deleted.rowcount)
-                return roots, jobs
-
-            return write
-
-        cases = jobs = 0
-        after = ""  # below every id: ids are never empty
-        while True:
-            roots, deleted = self._write(batch(after), "prune finished cases")
-            cases, jobs = cases + len(roots), jobs + deleted
-            if len(roots) < PRUNE_BATCH:
-                return cases, jobs
-            after = roots[-1]
+        return prune(self, finished_before, batch_done)
 
     def trim_history(self, saved_before: float) -> tuple[int, int]:
         """Trim unfinished cases' history and old splits' branches (see Store.trim_history)."""

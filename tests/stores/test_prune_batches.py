@@ -10,7 +10,7 @@ import pytest
 from records import record
 
 from actors import JobState
-from actors.stores import _sql_admin
+from actors.stores import _sql_prune
 
 
 def _case(store, case_id: str, *, state: JobState = JobState.DONE, branches: int = 1) -> None:
@@ -33,7 +33,7 @@ def _case(store, case_id: str, *, state: JobState = JobState.DONE, branches: int
 def test_a_prune_deletes_its_cases_a_batch_per_transaction(
     sql_store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_sql_admin, "PRUNE_BATCH", 3, raising=False)
+    monkeypatch.setattr(_sql_prune, "PRUNE_BATCH", 3)
     for n in range(10):
         _case(sql_store, f"case-{n:02}", branches=2)
     _case(sql_store, "case-04b", state=JobState.WAITING)  # unfinished: kept
@@ -74,7 +74,7 @@ def test_a_batch_on_sqlite_walks_the_ids_from_the_last_one(
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", traced)
-    monkeypatch.setattr(_sql_admin, "PRUNE_BATCH", 3, raising=False)
+    monkeypatch.setattr(_sql_prune, "PRUNE_BATCH", 3)
     store.close()
     store = SqliteStore(tmp_path / "jobs.db")
     assert store.prune_cases(1e12) == (4, 8)
