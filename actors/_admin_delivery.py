@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from actors._admin_model import ActionResult, CaseBusyError
@@ -44,6 +46,10 @@ class ActionDelivery:
         self.mediator = mediator
         self.timeout = timeout
         self._stop = threading.Event()
+        # Runs a store write whole, an interrupt within it raised at its end: the command
+        # line's (``_cli_interrupt.OneRequest.whole``), so that an action it stops is
+        # never stored without its being said, nor a request posted without its id.
+        self.whole: Callable[[], AbstractContextManager[object]] = nullcontext
 
     def close(self) -> None:
         """Stop waiting for workers: a wait in progress ends with ``CaseBusyError``."""
@@ -104,7 +110,15 @@ class ActionDelivery:
             return self.result(action, job_id, case_id, outcome, "mediator", detail(payload))
         deadline = time.monotonic() + self.timeout
         while True:
-            outcome = self.change(case_id, change)
+            outcome = None
+            try:
+                with self.whole():
+                    outcome = self.change(case_id, change)
+            except KeyboardInterrupt:
+                if outcome is None or isinstance(outcome, Held):
+                    raise  # nothing was changed
+                msg = f"the {action} of case {case_id} was made in the store first: {outcome}"
+                raise KeyboardInterrupt(msg) from None
             if not isinstance(outcome, Held):
                 return self.result(action, job_id, case_id, outcome, "store", detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
@@ -131,12 +145,16 @@ class ActionDelivery:
         if not store.shared:
             msg = f"case {case_id} is held in another process's memory store; it cannot be reached"
             raise CaseBusyError(msg, held.owner)
-        request_id = store.post_request(
-            case_id, job_id, action, payload, self.operator, time.time()
-        )
+        request_id = None
         try:
+            with self.whole():
+                request_id = store.post_request(
+                    case_id, job_id, action, payload, self.operator, time.time()
+                )
             return self._await(action, case_id, job_id, payload, held, deadline, request_id)
         except KeyboardInterrupt:
+            if request_id is None:
+                raise  # nothing was posted
             # Left posted, the request would be carried out after the operator gave up on it.
             raise KeyboardInterrupt(self._interrupted(action, case_id, held, request_id)) from None
 

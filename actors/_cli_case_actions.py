@@ -26,7 +26,12 @@ from actors._cli_errors import (
     text_argument,
 )
 from actors._cli_input import InputError, strict_json
-from actors._cli_interrupt import AgainInterrupt, interrupt_after, terminate_as_interrupt
+from actors._cli_interrupt import (
+    AgainInterrupt,
+    interrupt_after,
+    one_request,
+    terminate_as_interrupt,
+)
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors._job import JobState
@@ -69,7 +74,12 @@ timeout_option = click.option(
 
 def _run_action(admin: Admin, act: Any) -> ActionResult:
     try:
-        result: ActionResult = act()
+        # SIGTERM stops it as Ctrl-C does (a request handed to a worker is withdrawn);
+        # a signal's copy within a second (timeout's, to the process group) is the same.
+        with one_request() as stop:
+            if stop is not None:
+                admin._delivery.whole = stop.whole
+            result: ActionResult = act()
     except CaseBusyError as exc:
         raise BusyError(str(exc)) from exc
     except ActionRefusedError as exc:

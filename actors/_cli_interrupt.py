@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["ONE_REQUEST", "AgainInterrupt", "interrupt_after", "terminate_as_interrupt"]
+__all__ = [
+    "ONE_REQUEST",
+    "AgainInterrupt",
+    "OneRequest",
+    "interrupt_after",
+    "one_request",
+    "terminate_as_interrupt",
+]
 
 ONE_REQUEST = 1.0
 """Seconds within which the first stop signal's repeats count as that same request."""
@@ -111,3 +118,66 @@ def interrupt_after() -> Iterator[Callable[[], bool]]:
             signal.signal(signal.SIGTERM, term)
     if caught:
         raise KeyboardInterrupt
+
+
+class OneRequest:
+    """SIGINT and SIGTERM as one stop request: its copies within ``ONE_REQUEST`` ignored.
+
+    The first raises ``KeyboardInterrupt`` (at the end of a ``whole`` block, if it came
+    within one); a later one is a second request, ``AgainInterrupt`` at once.
+    """
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self._held = 0
+        self._pending = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        now = _monotonic()
+        if self.first is not None:
+            if now - self.first < ONE_REQUEST:
+                return  # the first request, delivered again
+            raise AgainInterrupt
+        self.first = now
+        if self._held:
+            self._pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextmanager
+    def whole(self) -> Iterator[None]:
+        """Run the block whole: the first stop request within it is raised at its end."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+        if self._pending and not self._held:
+            self._pending = False
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def one_request() -> Iterator[OneRequest | None]:
+    """While the block runs, SIGINT and SIGTERM are one stop request (see ``OneRequest``).
+
+    ``timeout`` sends its signal to the command, then to its process group: an action
+    that withdraws its request on the first must not be cut short by the copy. Only in
+    the main thread, and only where both signals have Python's own default (an
+    application's handlers are left alone); else it gives ``None`` and changes nothing.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield None
+        return
+    handler = OneRequest()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield handler
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
