@@ -1,27 +1,69 @@
-"""``LISTEN``/``NOTIFY``: PostgreSQL wakes the workers of a database when cases are written.
+"""``LISTEN``/``NOTIFY``: PostgreSQL wakes the workers of a store when cases are written.
 
-``enqueue`` on a PostgreSQL store sends ``NOTIFY actors_cases`` after its commit; every
-worker's store listens on one connection of its own, on a thread that wakes the process's
-watchers of that database (see ``_wake``). Polling stays: a worker whose listening
-connection is down still finds new cases at its next poll, and the thread reconnects.
+``enqueue`` on a PostgreSQL store sends a ``NOTIFY`` on its store's channel after its
+commit; every worker's store listens on one connection of its own, on a thread that wakes
+the process's watchers of that store (see ``_wake``). Polling stays: a worker whose
+listening connection is down still finds new cases at its next poll, and the thread
+reconnects.
+
+A database's channels are shared by all its sessions, so each schema holding a store has
+a channel of its own (``channel_of``): the workers of one schema are not woken for the
+cases of another.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from actors._redact import redacted_logger
 from actors.stores._pg_deadlines import GRACE, Deadlines
 from actors.stores._wake import notify
 
-__all__ = ["CHANNEL", "Listener"]
+__all__ = ["CHANNEL", "Listener", "channel_of", "notify_store", "store_channel"]
 
 CHANNEL = "actors_cases"
+"""The channel of a store in the schema ``public`` (every store's, before schemas had
+their own): workers of an earlier release on such a store are still woken."""
+
+# The schema of the store's tables, as its statements find them (through the search_path).
+_SCHEMA = (
+    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = to_regclass('jobs')"
+)
+
+
+def channel_of(schema: str) -> str:
+    """The ``NOTIFY`` channel of the store whose tables are in ``schema``.
+
+    A channel is an identifier of at most 63 bytes, where a schema's name may be 63
+    bytes of any characters: a schema other than ``public`` gets a digest of its name
+    (128 bits), the same in every process, different for every schema.
+    """
+    if schema == "public":
+        return CHANNEL
+    digest = hashlib.sha256(schema.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{CHANNEL}_{digest[:32]}"
+
+
+def store_channel(conn: psycopg.Connection[Any]) -> str:
+    """The channel of the store ``conn``'s statements reach (``CHANNEL`` if none yet)."""
+    row = conn.execute(_SCHEMA).fetchone()
+    return CHANNEL if row is None else channel_of(str(row[0]))
+
+
+def notify_store(conn: psycopg.Connection[Any], channel: str | None) -> str:
+    """Wake the workers of ``conn``'s store; returns its channel (``channel``, if known)."""
+    channel = channel or store_channel(conn)
+    conn.execute("SELECT pg_notify(%s, '')", (channel,))
+    return channel
+
 
 logger = redacted_logger("actors.stores")
 
@@ -33,7 +75,7 @@ _RETRY = 1.0  # seconds before reconnecting a lost listening connection
 
 
 class Listener:
-    """A thread that listens on ``CHANNEL`` and wakes the watchers of ``key``.
+    """A thread that listens on its store's channel and wakes the watchers of ``key``.
 
     Its connection has the store's connect timeout and keepalives (``params``), and its
     ``LISTEN`` the store's bound (``deadlines``, ``bound``): a server that stops answering
@@ -79,7 +121,8 @@ class Listener:
                 with psycopg.connect(self._url, autocommit=True, **self._params) as conn:
                     self._deadlines.arm(conn, self._bound() * (1 + GRACE))
                     try:
-                        conn.execute(f"LISTEN {CHANNEL}")
+                        channel = store_channel(conn)
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     finally:
                         self._deadlines.disarm(conn)
                     self._ready.set()

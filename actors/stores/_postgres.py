@@ -22,7 +22,7 @@ from actors.stores._codec import Codec
 from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
 from actors.stores._pg_group import as_one_statement, join_reads, json_rows, put_group
-from actors.stores._pg_listen import CHANNEL, Listener
+from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
 from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
@@ -150,6 +150,7 @@ class PostgresStore(SqlStore):
         self.wake_key = f"postgresql:{self.url}"
         self._raw_url = url  # for the listening connection, opened when a worker watches
         self._listener: Listener | None = None
+        self._channel: str | None = None  # NOTIFY's: its schema's, looked up once
         self._listener_lock = threading.Lock()
         self._timeout = timeout
         self._statement_timeout = statement_timeout
@@ -362,7 +363,7 @@ class PostgresStore(SqlStore):
         super().announce()
         try:
             with self._pool.connection() as conn:
-                conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+                self._channel = notify_store(conn, self._channel)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             # The cases are stored; workers find them at their next poll instead.
             logger.warning("could not notify the workers of %s: %s", self.url, _describe(exc))
