@@ -26,7 +26,7 @@ from actors._places import Places, Recounted
 from actors._redact import error_text
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator
+    from collections.abc import Callable, Collection, Iterator, Sequence
 
 __all__ = ["CaseBook"]
 
@@ -39,7 +39,9 @@ class CaseBook:
     """Jobs held by the Scheduler, the live branches of each split, and jobs held open.
 
     ``first_wins(parent, join_step)`` tells whether that join is a Discriminator;
-    ``join_of(parent)`` which join the workflow leads ``parent``'s split to, if one.
+    ``join_of(parent)`` which join the workflow leads ``parent``'s split to, if one;
+    ``missing_of(parent)`` the indexes of its current split's branches the store holds
+    no row of (read only for a split that ends without its join, after a restart).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class CaseBook:
         join_of: Callable[[JobRecord], str | None] = lambda parent: None,
         *,
         keep_places: bool = True,
+        missing_of: Callable[[JobRecord], list[int]] = lambda parent: [],
     ) -> None:
         self.kids: dict[str, set[str]] = {}
         # The cases in progress, kept as ``jobs`` and ``out`` change (each marks the job) and
@@ -70,6 +73,7 @@ class CaseBook:
         self.out: set[str] = self.places.out
         self._first_wins = first_wins
         self._join_of = join_of
+        self.missing_of = missing_of
 
     # -- messages ------------------------------------------------------------------------
 
@@ -283,10 +287,12 @@ class CaseBook:
             return parent if self._close(parent, *self.outcome(parent), effects) else None
         return None
 
-    def outcome(self, parent: JobRecord) -> tuple[JobState, str | None]:
+    def outcome(
+        self, parent: JobRecord, missing: Sequence[int] = ()
+    ) -> tuple[JobState, str | None]:
         """``split_outcome`` of ``parent``, naming its join by the workflow if none arrived."""
         unnamed = parent.join_step is None
-        return split_outcome(parent, self._join_of(parent) if unnamed else None)
+        return split_outcome(parent, self._join_of(parent) if unnamed else None, missing)
 
     def cancel(self, job: JobRecord, why: str) -> list[Effect]:
         """Cancel ``job`` and every branch of it the tree holds.

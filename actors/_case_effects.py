@@ -9,6 +9,7 @@ Scheduler's thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actors._job import JobRecord, JobState
@@ -75,12 +76,16 @@ class Withdraw:
 Effect = Save | Ready | Park | Finished | Cancel | Withdraw
 
 
-def split_outcome(parent: JobRecord, join: str | None = None) -> tuple[JobState, str | None]:
+def split_outcome(
+    parent: JobRecord, join: str | None = None, missing: Sequence[int] = ()
+) -> tuple[JobState, str | None]:
     """How a split that no join continued ends, once all its branches have ended.
 
     ``join``: the join its branches lead to in the workflow, named when none arrived to
     name it (``CaseStore.join_of``). A split with a join that every branch ended before
     reaching faults too: its join, and every step after it, would otherwise be skipped.
+    ``missing``: the indexes of its branches the store holds no row of (deleted by hand),
+    named as what kept them from the join.
     """
     if parent.cancel_requested or parent.branch_cancelled:
         return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
@@ -99,6 +104,11 @@ def split_outcome(parent: JobRecord, join: str | None = None) -> tuple[JobState,
             if parent.arrivals
             else "every branch ended without reaching it"
         )
+        if missing and not parent.branch_error:
+            rows = ", ".join(map(str, missing))
+            gone = f"the store holds no row of its branch(es) {rows} (deleted, by hand or retain)"
+            ended = parent.split_total - len(parent.arrivals) - len(missing)
+            why = gone if ended <= 0 else f"{gone}; the others ended without reaching it"
         return JobState.FAULTED, f"join {join!r} got {got} branches: {why}"
     if parent.branch_error:
         return JobState.FAULTED, parent.branch_error

@@ -76,6 +76,11 @@ def settle_split(
         parent.event = ("join", join, None)
         parent.state = JobState.READY
         return [Save(parent), book.hand_over(parent)]
+    short = len(parent.arrivals) < parent.split_total and parent.branch_error is None
+    if short and not (parent.cancel_requested or parent.branch_cancelled):
+        # It faults for branches that never reached its join: name those whose rows are
+        # gone (deleted by hand), which ended nowhere, apart from those that ended.
+        return book.end(parent, *book.outcome(parent, book.missing_of(parent)))
     return book.end(parent, *book.outcome(parent))
 
 

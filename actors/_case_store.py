@@ -146,6 +146,19 @@ class CaseStore:
             and not job.record.state.is_final
         ]
 
+    def missing_branches(self, parent: JobRecord) -> list[int]:
+        """The indexes of ``parent``'s current split's branches the store has no row of."""
+        try:
+            jobs = self._c.store.case_jobs(parent.case_id)
+        except NotImplementedError:  # a custom store: none known missing
+            return []
+        present = {
+            job.record.branch_index
+            for job in jobs
+            if job.record.parent_id == parent.id and job.record.parent_gen == parent.gen
+        }
+        return [i for i in range(parent.split_total) if i not in present]
+
     def workflow(self, name: str, version: int) -> Workflow:
         return self._c.workflow(name, version)
 

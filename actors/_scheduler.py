@@ -78,7 +78,9 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         self._store = CaseStore(engine)  # what the collaborators read of the store
         self._admissions = Admissions(engine, self.actor_ref.tell)
         store, shared = self._store, engine.store.shared  # a shared store's claims read places
-        self._book = self.case_book(store.first_wins, store.join_of, keep_places=shared)
+        self._book = self.case_book(
+            store.first_wins, store.join_of, keep_places=shared, missing_of=store.missing_branches
+        )
         self._jobs = self._book.jobs  # read by every concern; changed by the tree alone
         self._out = self._book.out  # jobs handed out: read here; changed with the book
         self._crew = Crew(engine.channel, self._start_runner, runners, self._out, engine.roster)
