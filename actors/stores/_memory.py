@@ -15,7 +15,8 @@ from actors.stores._base import Store
 from actors.stores._memory_admin import MemoryAdmin
 from actors.stores._memory_joins import MemoryJoins, arrivals_of
 from actors.stores._memory_leases import MemoryLeases
-from actors.stores._memory_reads import MemoryReads, Saved
+from actors.stores._memory_reads import MemoryReads
+from actors.stores._memory_saved import DUE, STATE, Saved
 from actors.stores._plain_data import KEY_TYPES as _KEYS
 from actors.stores._plain_data import PLAIN_SCALARS as _SCALARS
 from actors.stores._plain_data import SHORT_SCALARS as _SHORT
@@ -44,17 +45,17 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
     rows it keeps at least its most recent ``history_rows`` and fewer than twice as many,
     so a job that loops for ever does not grow without bound either.
 
-    A save records the job's step, state, attempt, error, due time and pending event,
-    so a job resumes from exactly its last saved step.
+    A save keeps what a durable store's row holds: the record's fields as they were at
+    the save, and copies of its data, arrivals and event payload, never the engine's
+    record or its objects (which the engine goes on changing). So a job resumes from
+    exactly its last save, as on the durable stores: a runner that dies inside a step
+    leaves none of that step's in-place changes behind. Every load or read builds a new
+    record, with data of the caller's own (a flat dict's copies are one C-level copy).
 
     Job data follows the rule of the durable stores (``codec``: ``DEFAULT_CODEC`` unless
     given): JSON values and registered dataclasses; a save of anything else raises
-    ``CodecError`` naming the bad value's path. Data is kept by reference unless
-    ``copy_data=True``: without copies, a runner that dies *inside* a step leaves that
-    step's in-place changes in the data the job resumes with. Copying costs a deep copy
-    per step; durable stores always hold their own copy. Either way a read (``get``, the
-    operator's reads) returns data of the reader's own, as last saved: each save keeps
-    a copy for readers (a flat dict's is one C-level copy), and each read copies that.
+    ``CodecError`` naming the bad value's path. ``copy_data=True`` makes every copy
+    through the codec (flat data too); it changes nothing a caller sees.
     """
 
     def __init__(
@@ -111,15 +112,13 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         # The data rule is the durable stores' (their codec's): data they would refuse
         # is refused here too, naming its path, so a flow that runs in memory also runs
         # on SQLite and PostgreSQL.
-        # A job FAULTED for its data keeps it as it is: held by reference, the data from
-        # before the failing step is gone (with copy_data=True it is restored instead).
-        # Readers get the data as saved (``shown``), never the object the runner goes on
-        # changing in its next step: a read of a running job would race it.
+        # The store keeps the record's values as saved and a copy of its data (see
+        # _memory_saved), never the record or its data: the runner goes on changing both.
         job_id = job.id
         state = job.state
         data = job.data
         if self.copy_data:
-            data = shown = self.codec.copy(data, f"data of job {job_id}")
+            shown = self.codec.copy(data, f"data of job {job_id}")
         elif (  # a flat dict of scalars, no int (most saves): two type scans in C, no call
             type(data) is dict
             and _SHORT.issuperset(map(type, data.values()))
@@ -128,8 +127,39 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
             shown = data.copy()  # scalars are immutable: a deep copy, in C
         else:  # ints among them too: their size is checked
             shown = self._shown(data, state, job_id)
+        event = job.event
+        if event is not None and event[2] is not None:  # a reply's payload: the store's own
+            event = (event[0], event[1], self._own(event[2], f"event of job {job_id}"))
+        arrivals = job.arrivals
+        kept = self.codec.copy(arrivals, f"arrivals of job {job_id}") if arrivals else None
         now = _now()
-        saved = (job, job.step, state, job.attempt, job.error, job.due, job.event, data, now, shown)
+        # In _memory_saved's order; one tuple of attribute reads, no call.
+        saved = (
+            job_id,
+            job.step,
+            state,
+            job.attempt,
+            job.error,
+            job.due,
+            event,
+            shown,
+            now,
+            job.case_id,
+            job.workflow,
+            job.version,
+            job.parent_id,
+            job.branch_index,
+            job.split_step,
+            job.split_total,
+            job.split_live,
+            job.join_step,
+            job.joined,
+            job.branch_error,
+            job.branch_cancelled,
+            job.gen,
+            job.parent_gen,
+            kept,
+        )
         if note and self.keep_history:
             # A job's rows lie flat in one list, _ROW items each: no object per row, and
             # every item an atom (the state's name, not the enum), so a long
@@ -165,30 +195,31 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         else:
             self._created.setdefault(job_id, now)
         if state in FINAL_STATES:
-            self._finished[job_id] = saved
-            self._live.pop(job_id, None)
-            self._arrivals.pop(job_id, None)
-            if self._marks:
-                self._marks.pop(job_id, None)
-            while len(self._finished) > self.retain:
-                try:
-                    gone, _ = self._finished.popitem(last=False)
-                except KeyError:  # another thread trimmed it first
-                    break
-                self._stamps.pop(gone, None)
-                self._tries.pop(gone, None)
-                self._created.pop(gone, None)
-                self._history.pop(gone, None)
+            self._end(job_id, saved)
         else:
             if job.split_total:
-                arrivals = job.arrivals
-                self._arrivals[job_id] = arrivals_of(
-                    job, self.codec.copy(arrivals) if self.copy_data else arrivals
-                )
+                self._arrivals[job_id] = arrivals_of(job, kept or {})
             self._live[job_id] = saved
 
+    def _end(self, job_id: str, saved: Saved) -> None:
+        """Keep a final save among the finished jobs (see ``_put``), the oldest forgotten."""
+        self._finished[job_id] = saved
+        self._live.pop(job_id, None)
+        self._arrivals.pop(job_id, None)
+        if self._marks:
+            self._marks.pop(job_id, None)
+        while len(self._finished) > self.retain:
+            try:
+                gone, _ = self._finished.popitem(last=False)
+            except KeyError:  # another thread trimmed it first
+                break
+            self._stamps.pop(gone, None)
+            self._tries.pop(gone, None)
+            self._created.pop(gone, None)
+            self._history.pop(gone, None)
+
     def _shown(self, data: Any, state: JobState, job_id: str) -> Any:
-        """Readers' copy of ``data`` (held by reference), checked as the durable stores would."""
+        """The store's copy of ``data``, checked as the durable stores would."""
         if (  # a flat dict holding ints: one that is too long to write as text is refused
             type(data) is dict
             and _SCALARS.issuperset(map(type, data.values()))
@@ -257,7 +288,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
             self._put(job)  # the hot path: no lock
             return
         with self._lock:  # the fence and the write are atomic with claims
-            self._fence(job)
+            self._fence(job.id, job.case_id)
             self._put(job)
             if job.parent_id is None and job.state in FINAL_STATES:
                 self._expires.pop(job.id, None)  # a case's final save ends its lease (as in SQL)
@@ -267,9 +298,9 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
             self._put_split(parent, branches)
             return
         with self._lock:
-            self._fence(parent)
+            self._fence(parent.id, parent.case_id)
             for branch in branches:
-                self._fence(branch)
+                self._fence(branch.id, branch.case_id)
             self._put_split(parent, branches)
 
     def _put_split(self, parent: JobRecord, branches: list[JobRecord]) -> None:
@@ -278,19 +309,19 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
             self._put(branch)
         self._put(parent)
 
-    def _fence(self, job: JobRecord) -> None:
-        """Raise ``LeaseLostError`` if another worker's stamp is on ``job``.
+    def _fence(self, job_id: str, case_id: str) -> None:
+        """Raise ``LeaseLostError`` if another worker's stamp is on job ``job_id``.
 
         A new job is stamped with ``owner`` (as in SQL). Called with the lock held.
         """
         owner = self.owner
         assert owner is not None
-        holder = self._stamps.get(job.id)
+        holder = self._stamps.get(job_id)
         if holder is None:
-            if self._find(job.id) is None:
-                self._stamps[job.id] = owner
+            if self._find(job_id) is None:
+                self._stamps[job_id] = owner
         elif holder != owner:
-            raise LeaseLostError(job.id, job.case_id, holder, owner)
+            raise LeaseLostError(job_id, case_id, holder, owner)
 
     def delete(self, job_id: str) -> None:
         self._marks.pop(job_id, None)
@@ -319,14 +350,14 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         """Ids of WAITING jobs due at or before ``now``, earliest first (see Store)."""
         with self._lock:
             due = [
-                (saved[5], job_id)
+                (saved[DUE], job_id)
                 for job_id, saved in self._live.items()
-                if saved[2] is JobState.WAITING and saved[5] is not None and saved[5] <= now
+                if saved[STATE] is JobState.WAITING and saved[DUE] is not None and saved[DUE] <= now
             ]
         return [job_id for _, job_id in sorted(due)]
 
     def _check_invariants(self) -> None:
         assert self._live.keys().isdisjoint(self._finished)
         for saved in self._live.values():  # a plain loop: the harness runs this after every action
-            assert saved[2] not in FINAL_STATES
+            assert saved[STATE] not in FINAL_STATES
         assert len(self._finished) <= self.retain

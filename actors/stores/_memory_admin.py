@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
-from actors.stores._memory_reads import Saved
+from actors.stores._memory_saved import AT, CASE, KEPT, STATE, Saved
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,15 +27,11 @@ __all__ = ["MemoryAdmin"]
 _ROW = 9  # items of one history row in a job's flat list (as MemoryStore writes them)
 
 
-# The saved tuple of the memory store (see MemoryReads).
-_Saved = Saved
-
-
 class MemoryAdmin:
     """What ``actors.admin`` asks of a memory store (mixed into ``MemoryStore``)."""
 
-    _live: dict[str, _Saved]
-    _finished: OrderedDict[str, _Saved]
+    _live: dict[str, Saved]
+    _finished: OrderedDict[str, Saved]
     _arrivals: dict[str, dict[int, Any]]
     _stamps: dict[str, str]
     _expires: dict[str, float]
@@ -47,20 +43,22 @@ class MemoryAdmin:
 
     if TYPE_CHECKING:  # provided by MemoryStore
 
-        def _restore(self, saved: _Saved, *, read: bool = False) -> JobRecord: ...
-        def _find(self, job_id: str) -> _Saved | None: ...
+        def _restore(self, saved: Saved) -> JobRecord: ...
+        def _copied(self, shown: Any) -> Any: ...
+        def _find(self, job_id: str) -> Saved | None: ...
         def _put(self, job: JobRecord, *, note: bool = True) -> None: ...
         def _lease_end(self, root: str) -> float | None: ...
 
-    def _all(self) -> list[_Saved]:
+    def _all(self) -> list[Saved]:
         return [*list(self._live.values()), *list(self._finished.values())]
 
-    def _stored(self, saved: _Saved) -> StoredJob:
-        record = self._restore(saved, read=True)  # the reader's own data: it may change it
-        if not record.arrivals and saved[0].arrivals:  # a final parent keeps its arrivals
-            record.arrivals = dict(saved[0].arrivals)
-        updated = saved[8]
-        finished = updated if saved[2] in FINAL_STATES else None
+    def _stored(self, saved: Saved) -> StoredJob:
+        record = self._restore(saved)  # the reader's own data: it may change it
+        kept = saved[KEPT]
+        if not record.arrivals and kept:  # a final parent keeps its arrivals (as saved)
+            record.arrivals = {i: self._copied(d) for i, d in kept.items()}
+        updated = saved[AT]
+        finished = updated if saved[STATE] in FINAL_STATES else None
         owner = self._stamps.get(record.id)
         created = self._created.get(record.id, updated)
         tried = self._tries.get(record.id)  # counted at its last save only (see count_try)
@@ -107,7 +105,7 @@ class MemoryAdmin:
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:
         """Every job of case ``case_id``, in the order they were created."""
-        jobs = [self._stored(s) for s in self._all() if s[0].case_id == case_id]
+        jobs = [self._stored(s) for s in self._all() if s[CASE] == case_id]
         jobs.sort(key=lambda job: job.created_at or 0.0)
         return jobs
 
@@ -197,15 +195,15 @@ class MemoryAdmin:
     def _prune(self, finished_before: float) -> tuple[int, int]:
         with self._lock:
             by_case: dict[str, list[str]] = {}
-            live_cases = {saved[0].case_id for saved in self._live.values()}
+            live_cases = {saved[CASE] for saved in list(self._live.values())}
             for job_id, saved in list(self._finished.items()):
-                by_case.setdefault(saved[0].case_id, []).append(job_id)
+                by_case.setdefault(saved[CASE], []).append(job_id)
             gone_cases = 0
             gone_jobs = 0
             for case_id, ids in by_case.items():
                 if case_id in live_cases or case_id not in ids:
                     continue
-                ends = [self._finished[i][8] for i in ids]
+                ends = [self._finished[i][AT] for i in ids]
                 if max(ends) >= finished_before:
                     continue
                 for job_id in ids:

@@ -24,22 +24,20 @@ on a resume.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import threading
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
-from actors._job import FINAL_STATES, JobState
+from actors._job import FINAL_STATES
+from actors.stores._memory_saved import CASE, GEN, JOINED, SPLIT_TOTAL, STATE, released
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.stores._codec import Codec
-    from actors.stores._memory_reads import Saved
+    from actors.stores._memory_saved import Saved
 
 __all__ = ["MemoryJoins", "arrivals_of"]
-
-_READY = JobState.READY
 
 
 class _Arrivals(dict[int, Any]):
@@ -60,16 +58,6 @@ def arrivals_of(job: JobRecord, arrivals: dict[int, Any]) -> dict[int, Any]:
     return _Arrivals(arrivals, None if job.joined else job.gen)
 
 
-def _released(saved: Saved, join_step: str) -> Saved:
-    """``saved`` READY at ``join_step`` with the join's event: a copy, the engine's record kept."""
-    job, _, _, attempt, error, _, _, data, at, shown = saved
-    joined = copy.copy(job)
-    joined.joined = True
-    joined.join_step = join_step
-    released = ("join", join_step, None)
-    return (joined, join_step, _READY, attempt, error, None, released, data, at, shown)
-
-
 def _branch_data(branch_index: int, parent_id: str) -> str:
     """How an error names an arrival's data (as the SQL stores do)."""
     return f"data of branch {branch_index} of job {parent_id}"
@@ -88,7 +76,8 @@ class MemoryJoins:
     if TYPE_CHECKING:  # provided by MemoryStore
 
         def _find(self, job_id: str) -> Saved | None: ...
-        def _fence(self, job: JobRecord) -> None: ...
+        def _fence(self, job_id: str, case_id: str) -> None: ...
+        def _own(self, value: Any, what: str) -> Any: ...
 
     def record_arrival(
         self,
@@ -121,21 +110,21 @@ class MemoryJoins:
         if saved is None:
             msg = f"no job {parent_id!r} to record branch {branch_index}'s arrival at"
             raise JobNotFoundError(msg)
-        parent = saved[0]
+        # The parent as that save stored it (never the engine's record, which its runner
+        # or the Scheduler may have changed since, unsaved).
         if self.owner is not None:
-            self._fence(parent)
-        total = parent.split_total
-        if parent.gen != gen or parent.joined or saved[2] in FINAL_STATES or not total:
+            self._fence(parent_id, saved[CASE])
+        total = saved[SPLIT_TOTAL]
+        if saved[GEN] != gen or saved[JOINED] or saved[STATE] in FINAL_STATES or not total:
             return 0, total
         # Read after ``saved``: that save's arrivals or a later one's, so this split's
         # only if no save since has closed it or split again.
         arrivals = self._arrivals.get(parent_id)
         if not isinstance(arrivals, _Arrivals) or arrivals.gen != gen or branch_index in arrivals:
             return 0, total
-        if self.copy_data:  # before the ticket: data no store keeps counts nothing
-            data = self.codec.copy(data, _branch_data(branch_index, parent_id))
-        # Held by reference, the data is the branch's as its last save checked it (the
-        # engine saves a branch before it arrives): not checked again here.
+        # The store's own copy, as it arrives: the engine's merge may change the branch's
+        # datas in place. Made before the ticket: data no store keeps counts nothing.
+        data = self._own(data, _branch_data(branch_index, parent_id))
         # The arrival that releases the join (with join_step); if the parent was saved
         # with that many already, the next one.
         last = max(needed or total, arrivals.first)
@@ -145,5 +134,5 @@ class MemoryJoins:
         arrivals[branch_index] = data
         arrived = next(arrivals.seq)
         if arrived == last and join_step is not None:
-            self._live[parent_id] = _released(saved, join_step)
+            self._live[parent_id] = released(saved, join_step)
         return arrived, total

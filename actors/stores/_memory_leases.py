@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING
 
 from actors._errors import JobNotFoundError, LeaseLostError
 from actors.stores._admin_types import taken_over, was_worker
-from actors.stores._memory_admin import _Saved
+from actors.stores._memory_saved import (
+    AT,
+    ATTEMPT,
+    CASE,
+    PARENT,
+    STATE,
+    STEP,
+    VERSION,
+    WORKFLOW,
+    Saved,
+)
 from actors.stores._statements import HELD
 
 if TYPE_CHECKING:
@@ -34,8 +44,8 @@ __all__ = ["MemoryLeases"]
 class MemoryLeases:
     """Claims, heartbeats, releases and lease owners of a memory store (mixed into it)."""
 
-    _live: dict[str, _Saved]
-    _finished: OrderedDict[str, _Saved]
+    _live: dict[str, Saved]
+    _finished: OrderedDict[str, Saved]
     _stamps: dict[str, str]  # job id -> the worker holding its case
     _expires: dict[str, float]  # a held case's root id -> HELD
     _workers: dict[str, float]  # a worker -> when its lease ends
@@ -45,10 +55,10 @@ class MemoryLeases:
 
     if TYPE_CHECKING:  # provided by MemoryStore
 
-        def _restore(self, saved: _Saved, *, read: bool = False) -> JobRecord: ...
+        def _restore(self, saved: Saved) -> JobRecord: ...
 
         def _add_history(self, rows: list[HistoryRow]) -> None: ...
-        def _find(self, job_id: str) -> _Saved | None: ...
+        def _find(self, job_id: str) -> Saved | None: ...
 
     def _lease_end(self, root: str) -> float | None:
         """When the lease on case ``root`` ends (``None``: nobody holds it); under the lock."""
@@ -89,9 +99,9 @@ class MemoryLeases:
             roots = [
                 job_id
                 for job_id, saved in live
-                if saved[0].parent_id is None
+                if saved[PARENT] is None
                 and (case_id is None or job_id == case_id)
-                and (served is None or (saved[0].workflow, saved[0].version) in served)
+                and (served is None or (saved[WORKFLOW], saved[VERSION]) in served)
             ]
             # Its own first (reclaim), then cases a stopped holder had in flight, then free
             # ones, as in SQL; oldest first within each.
@@ -110,12 +120,12 @@ class MemoryLeases:
                     stopped.add(root)
                 previous = self._stamps.get(root)
                 if previous is not None and was_worker(previous, owner):  # see taken_over
-                    job = self._live[root][0]
+                    held = self._live[root]  # as last saved, not as its runner has it now
                     at = time.time()
                     self._add_history(
                         [
                             taken_over(
-                                (root, job.step, job.attempt, job.state.value),
+                                (root, held[STEP], held[ATTEMPT], held[STATE].value),
                                 owner,
                                 previous,
                                 expired=expires is not None,
@@ -124,15 +134,15 @@ class MemoryLeases:
                         ]
                     )
                 for job_id, saved in [*live, *list(self._finished.items())]:
-                    if saved[0].case_id == root:
+                    if saved[CASE] == root:
                         self._stamps[job_id] = owner  # the previous holder is fenced out
                 for _, saved in live:
-                    if saved[0].case_id != root:
+                    if saved[CASE] != root:
                         continue
                     job = self._restore(saved)
                     job.taken_over = root in stopped
                     tried = self._tries.get(job.id)  # a try from its saved point ended?
-                    job.solo = job.taken_over and tried is not None and tried[0] == saved[8]
+                    job.solo = job.taken_over and tried is not None and tried[0] == saved[AT]
                     out.append(job)
             if taken or reclaim:  # the owner's lease, extended (never shortened)
                 self._workers[owner] = max(self._workers.get(owner, now), now + lease_seconds)
@@ -148,7 +158,7 @@ class MemoryLeases:
             holder = self._stamps.get(job.id)
             if holder is not None and holder != self.owner:
                 raise LeaseLostError(job.id, job.case_id, holder, self.owner)
-            at = saved[8]  # when its last save was made: a save since starts the count again
+            at = saved[AT]  # when its last save was made: a save since starts the count again
             before = self._tries.get(job.id)
             tries = before[1] + 1 if before is not None and before[0] == at else 1
             self._tries[job.id] = (at, tries)
@@ -167,10 +177,9 @@ class MemoryLeases:
         out: dict[tuple[str, int], int] = {}
         with self._lock:
             for job_id, saved in list(self._live.items()):
-                job = saved[0]
                 end = self._lease_end(job_id)
-                if job.parent_id is None and (end is None or end < now):
-                    key = (job.workflow, job.version)
+                if saved[PARENT] is None and (end is None or end < now):
+                    key = (saved[WORKFLOW], saved[VERSION])
                     out[key] = out.get(key, 0) + 1
         return out
 

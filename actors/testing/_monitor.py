@@ -187,15 +187,7 @@ class Monitor:
         that commits every save); a store committing slices holds what it held before.
         """
         self.crashes.append((runner, job_id, saved[0]))
-        store = self.probe.store
-        if getattr(store, "copy_data", True) is False:
-            # A memory store holding data by reference: what the step changed in place
-            # is in the data it saved last, and the job resumes with it (as documented).
-            stored = store.load(job_id)
-            if stored is not None:
-                self._expected[job_id] = (saved[0], copy.deepcopy(stored.data))
-                return
-        if getattr(store, "commit", "step") == "step":
+        if getattr(self.probe.store, "commit", "step") == "step":
             self._expected[job_id] = saved
             return
         self._from_store(job_id)

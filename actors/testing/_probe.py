@@ -191,7 +191,7 @@ class Probe:
         held = set(view.jobs) | set(self.channel.running)
         held.update(j.id for j in self.channel._ready)
         held.update(j.id for j in self.gate._queue)
-        return all(job_id in held for job_id in self.live())
+        return all(job_id in held for job_id in self.live_ids())
 
     # -- the work channel and the gate -----------------------------------------------------
 
@@ -214,11 +214,8 @@ class Probe:
     # -- the store ---------------------------------------------------------------------------
 
     def live(self) -> dict[str, JobRecord]:
-        """Every job the store holds in a non-final state (the records, not copies)."""
-        store = self.store
-        if isinstance(store, MemoryStore):
-            return {jid: saved[0] for jid, saved in list(store._live.items())}
-        return {job.id: job for job in store.unfinished()}
+        """Every job the store holds in a non-final state, as last saved (copies)."""
+        return {job.id: job for job in self.store.unfinished()}
 
     def live_ids(self) -> Iterable[str]:
         """The ids of every job the store holds in a non-final state (to iterate at once)."""
