@@ -105,7 +105,7 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
         self._marks: dict[str, str] = {}  # job id -> why: mark_cancel's, until the job ends
         self._lock = threading.Lock()
 
-    def _put(self, job: JobRecord, *, note: bool = True) -> None:
+    def _put(self, job: JobRecord, *, note: bool = True) -> None:  # noqa: PLR0912, PLR0915 - every save: no call
         # No lock: each dict operation below is atomic, and runners saving side by side
         # (every step!) must not queue behind one another. A final job is added to the
         # finished map before it leaves the live one, so a reader always finds it.
@@ -194,29 +194,25 @@ class MemoryStore(MemoryAdmin, MemoryLeases, MemoryReads, MemoryJoins, Store):
                 del rows[: len(rows) - self._history_items]
         else:
             self._created.setdefault(job_id, now)
-        if state in FINAL_STATES:
-            self._end(job_id, saved)
+        if state in FINAL_STATES:  # inline, not a call: about 5 saves a W workflow
+            self._finished[job_id] = saved
+            self._live.pop(job_id, None)
+            self._arrivals.pop(job_id, None)
+            if self._marks:
+                self._marks.pop(job_id, None)
+            while len(self._finished) > self.retain:
+                try:
+                    gone, _ = self._finished.popitem(last=False)
+                except KeyError:  # another thread trimmed it first
+                    break
+                self._stamps.pop(gone, None)
+                self._tries.pop(gone, None)
+                self._created.pop(gone, None)
+                self._history.pop(gone, None)
         else:
             if job.split_total:
                 self._arrivals[job_id] = arrivals_of(job, kept or {})
             self._live[job_id] = saved
-
-    def _end(self, job_id: str, saved: Saved) -> None:
-        """Keep a final save among the finished jobs (see ``_put``), the oldest forgotten."""
-        self._finished[job_id] = saved
-        self._live.pop(job_id, None)
-        self._arrivals.pop(job_id, None)
-        if self._marks:
-            self._marks.pop(job_id, None)
-        while len(self._finished) > self.retain:
-            try:
-                gone, _ = self._finished.popitem(last=False)
-            except KeyError:  # another thread trimmed it first
-                break
-            self._stamps.pop(gone, None)
-            self._tries.pop(gone, None)
-            self._created.pop(gone, None)
-            self._history.pop(gone, None)
 
     def _shown(self, data: Any, state: JobState, job_id: str) -> Any:
         """The store's copy of ``data``, checked as the durable stores would."""

@@ -87,8 +87,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         on_shed: as for ``Mediator``.
         runner_batch: jobs a runner runs per delivery (1: every job is its own delivery).
         store: the job store, or a store URL (``"sqlite:///..."``: opened here and closed
-            with the harness); by default ``MemoryStore(copy_data=True)``, which gives a
-            crashed runner's job exactly its last saved data back. With ``commit="group"``
+            with the harness); by default ``MemoryStore(copy_data=True)``. Every store
+            gives a crashed runner's job exactly its last saved data back. With ``commit="group"``
             the store's writer thread is replaced by one the chooser schedules (see
             ``Crash(point="in_group")``); a writer process is refused.
         clock: the virtual clock (a new one at t=0 by default).

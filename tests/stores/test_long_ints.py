@@ -85,8 +85,7 @@ def test_a_step_putting_an_int_too_long_to_write_faults_there_naming_its_path(
 ):
     """Every store alike: the step that put it there faults, naming the same path.
 
-    Its data is the last saved (memory, holding data by reference, keeps the step's
-    in-place changes: see ``MemoryStore``).
+    Its data is the last saved, on every store.
     """
     flow = Workflow(
         "huge", [Sequential("a", lambda d: d.update(a=1), next="b"), Sequential("b", task)], "a"
@@ -94,8 +93,7 @@ def test_a_step_putting_an_int_too_long_to_write_faults_there_naming_its_path(
     with Mediator([flow], store=make_store()) as m:
         job = m.schedule("huge", {"n": 7}).result(timeout=TIMEOUT)
         assert (job.state, job.step) == (JobState.FAULTED, "b")
-        if make_store.kind != "memory":
-            assert job.data == {"n": 7, "a": 1}
+        assert job.data == {"n": 7, "a": 1}
         expected = f"step 'b': data cannot be stored: cannot encode data of job {job.id}{path}: "
         assert job.error == expected + WHY
         assert m.get_job(job.id).state is JobState.FAULTED  # stored as such
@@ -128,9 +126,8 @@ def test_a_branch_putting_an_int_too_long_to_write_faults_and_its_join_never_fir
 
 
 def test_an_arrival_with_an_int_too_long_to_write_is_refused_and_counts_nothing(make_store):
-    """As its data is stored: memory holding data by reference stores none of its own."""
-    memory = make_store.kind == "memory"
-    store = make_store(copy_data=True) if memory else make_store()
+    """As its data is stored: every store keeps its own copy of an arrival's data."""
+    store = make_store()
     parent, _ = saved_split(store, 2)
     arrive = partial(store.record_arrival, parent.id, 1, join_step="join")
     with pytest.raises(CodecError) as refused:

@@ -262,11 +262,11 @@ def test_resuming_from_anything_but_the_last_save_violates_invariant_5():
             h.run_until_quiescent()
 
 
-def test_a_memory_store_holding_data_by_reference_resumes_with_the_steps_changes():
-    """A crash after a task changed the data in place resumes with those changes there.
+def test_a_memory_store_without_copy_data_resumes_from_the_data_as_saved():
+    """A crash after a task changed the data in place resumes without those changes.
 
-    ``MemoryStore()`` (``memory://``) keeps data by reference, as documented: that is no
-    violation of invariant 5 (the harness reported one at every such crash).
+    ``MemoryStore()`` (``memory://``) keeps its own copy of each save's data, as
+    ``copy_data=True`` does: the check of invariant 5 expects the data as saved.
     """
     for store in (MemoryStore(), "memory://"):
         for at in range(1, 7):
