@@ -79,12 +79,6 @@ def await_ready(proc: subprocess.Popen[str]) -> None:
     assert line.strip() == "ready", f"worker did not start: {line!r}"
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = spawn_worker(env)
-    await_ready(proc)
-    return proc
-
-
 def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
     for proc in workers:
         proc.send_signal(signal.SIGTERM)
@@ -190,7 +184,8 @@ def run_crash_test(
     env["ACTORS_WRITER"] = writer
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     rng = random.Random(1234)
-    workers = [start_worker(env) for _ in range(WORKERS)]
+    open_store(store_url).close()  # the schema made once, before the workers start
+    workers = [spawn_worker(env) for _ in range(WORKERS)]  # side by side
     kills = 0
     seen: set[int] = set()
     hit: list[Hit] = []
@@ -201,6 +196,8 @@ def run_crash_test(
     per_case = 1 + crashflow.BRANCHES  # jobs: a case's root and its branches
     chunks = parts(ids, KILLS + 1)
     try:
+        for proc in workers:
+            await_ready(proc)
         enqueued = chosen_busy = 0
         while kills < KILLS:
             # Part k of the cases now, and kill k once a third of its jobs are done; if no
