@@ -23,14 +23,14 @@ settings.register_profile("dev", max_examples=25, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[Any]:
+def _throwaway_pg_server(prefix: str) -> Any:
+    """A PostgreSQL server of pgserver's in a new temporary directory, commits unflushed."""
     import pgserver
 
     # Not under pytest's basetemp: as root, pgserver runs PostgreSQL as its own system
     # user, which must traverse every parent directory, and pytest keeps its
     # pytest-of-<user> directory private (mode 0700) at the start of every session.
-    where = Path(tempfile.mkdtemp(prefix="actors-pgdata-"))
+    where = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         server = pgserver.get_server(where, cleanup_mode="delete")
     except Exception as exc:
@@ -44,6 +44,25 @@ def pg_server() -> Iterator[Any]:
         for setting in ("fsync", "full_page_writes"):
             conn.execute(f"ALTER SYSTEM SET {setting} = off")
         conn.execute("SELECT pg_reload_conf()")
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    server = _throwaway_pg_server("actors-pgdata-")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def freezable_pg_server() -> Iterator[Any]:
+    """A server for the tests that freeze one (SIGSTOP), apart from ``pg_server``.
+
+    ``pg_server``'s users (a pooled connection, a store left open) never wait on it. One
+    for the session: each test makes a database of its own, and thaws the server before
+    it ends.
+    """
+    server = _throwaway_pg_server("actors-pgfrozen-")
     yield server
     server.cleanup()
 

@@ -8,6 +8,7 @@ Each how-to page's blocks are run so too, on their own, and print what its prose
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -183,6 +184,20 @@ _GUIDE_SHOWS = {
 }
 
 
+# The guide's profile, with state machines' programs of at most 10 rules instead of 50:
+# its three machines pass either way (and took 14 of the test's 16 s), and its @given
+# tests, the ones that find the bugs, draw as many examples as the reader's.
+_SHORTER_PROGRAMS = """
+from hypothesis import settings
+
+
+def pytest_configure(config):
+    shorter = settings(settings.get_profile("harness"), stateful_step_count=10)
+    settings.register_profile("harness-shorter-programs", shorter)
+    settings.load_profile("harness-shorter-programs")
+"""
+
+
 @pytest.mark.slow
 def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: Path) -> None:
     """Its blocks (the included example aside, which is a test of its own) as one test file."""
@@ -195,6 +210,7 @@ def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: P
     code = "\n\n".join(b for b in blocks if not b.startswith("--8<--") and b not in conftest)
     (tmp_path / "conftest.py").write_text(conftest[0], encoding="utf-8")
     (tmp_path / "test_pasted.py").write_text(code, encoding="utf-8")
+    (tmp_path / "shorter_programs.py").write_text(_SHORTER_PROGRAMS, encoding="utf-8")
     done = subprocess.run(
         [
             sys.executable,
@@ -206,9 +222,12 @@ def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: P
             "no:cacheprovider",
             "-p",
             "no:logging",
+            "-p",
+            "shorter_programs",
             "test_pasted.py",
         ],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=300,

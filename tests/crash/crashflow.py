@@ -19,6 +19,9 @@ from actors import ParallelSplit, Sequential, StepContext, Synchronize, Workflow
 BRANCHES = 4
 STEPS = 3
 TASK_SECONDS = 0.02
+# Cases a worker runs at once: fewer than a part of the crash test's cases, so a worker
+# that claims a part fills up and the rest waits for it or the others.
+CAPACITY = 10
 _local = threading.local()
 
 

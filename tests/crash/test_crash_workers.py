@@ -1,7 +1,8 @@
 """Crash tests with real processes: workers are SIGKILLed and restarted while they work.
 
-Three worker processes share one store; 300 W workflows are enqueued in 14 parts, and
-13 times a worker is killed with SIGKILL and restarted. The kills are spread over the
+Three worker processes share one store; 150 W workflows are enqueued in 14 parts, and
+13 times a worker is killed with SIGKILL and restarted (its successor starts while the
+next part is worked on, and is up before the next kill). The kills are spread over the
 whole run from the first case on: kill k comes once a third of part k's work is done
 (jobs finished, read from the store from outside), and part k + 1 is enqueued after it
 (``kill_schedule``), so every kill lands while workers hold unfinished cases. The victim
@@ -50,7 +51,7 @@ from actors import JobState, enqueue_many  # noqa: E402
 from actors.admin import Admin  # noqa: E402
 from actors.stores import open_store  # noqa: E402
 
-WORKFLOWS = 300
+WORKFLOWS = 150
 WORKERS = 3
 # A fixed number of kills, not a time window: a loaded machine restarts workers more
 # slowly, and the chaos must not shrink with it.
@@ -58,19 +59,36 @@ KILLS = int(os.environ.get("ACTORS_CRASH_KILLS", "13"))
 SETTLE_SECONDS = 180
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
+def spawn_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    """A worker process, starting: ``await_ready`` says when it is up."""
+    return subprocess.Popen(
         [sys.executable, str(HERE / "worker.py")],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert proc.stdout is not None
+
+
+def await_ready(proc: subprocess.Popen[str]) -> None:
+    """Block until ``proc`` says it is up (or fail if it died first); no-op once it has."""
+    if proc.stdout is None or proc.stdout.closed:
+        return
     line = proc.stdout.readline()  # blocks until the worker is up (or died)
     proc.stdout.close()  # it prints nothing more
     assert line.strip() == "ready", f"worker did not start: {line!r}"
-    return proc
+
+
+def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.stdout is not None:
+            proc.stdout.close()  # a worker restarted after the last kill, never awaited
 
 
 UNFINISHED = (JobState.READY, JobState.RUNNING, JobState.WAITING)
@@ -166,7 +184,8 @@ def run_crash_test(
     env["ACTORS_WRITER"] = writer
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     rng = random.Random(1234)
-    workers = [start_worker(env) for _ in range(WORKERS)]
+    open_store(store_url).close()  # the schema made once, before the workers start
+    workers = [spawn_worker(env) for _ in range(WORKERS)]  # side by side
     kills = 0
     seen: set[int] = set()
     hit: list[Hit] = []
@@ -177,6 +196,8 @@ def run_crash_test(
     per_case = 1 + crashflow.BRANCHES  # jobs: a case's root and its branches
     chunks = parts(ids, KILLS + 1)
     try:
+        for proc in workers:
+            await_ready(proc)
         enqueued = chosen_busy = 0
         while kills < KILLS:
             # Part k of the cases now, and kill k once a third of its jobs are done; if no
@@ -193,6 +214,8 @@ def run_crash_test(
                     enqueued += 1
                     wait_for_work(store_url, (before + len(chunk) // 3) * per_case)
                 seen.update(writer_processes(store_url.removeprefix("sqlite:///")))
+                for proc in workers:  # a worker restarted after the last kill is up
+                    await_ready(proc)
                 wait_no_try_alone(admin)  # just before the kill: a try counted since is rare
                 # The victim: a worker with steps in flight now.
                 runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
@@ -210,20 +233,16 @@ def run_crash_test(
             # What it hit, read before its lease (2 s) can run out: nobody has its cases yet.
             runs = runs_db.execute("SELECT job, step, pid FROM runs ORDER BY at").fetchall()
             hit.append(hits(admin, runs, order).get(pids[victim], Hit(0, 0, 0)))
-            workers[victim] = start_worker(env)
+            # Its successor starts while the next part is enqueued and worked on; it is
+            # up before the next kill is chosen.
+            workers[victim] = spawn_worker(env)
         for chunk in chunks[enqueued:]:
             enqueue_many(store_url, crashflow.FLOW, [{"case": i} for i in chunk], job_ids=chunk)
         jobs = wait_all_done(store_url, ids, time.monotonic() + SETTLE_SECONDS)
     finally:
         runs_db.close()
         admin.close()
-        for proc in workers:
-            proc.send_signal(signal.SIGTERM)
-        for proc in workers:
-            try:
-                proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_workers(workers)
     # Most kills land on a worker busy with unfinished cases, inside steps of them.
     busy = sum(1 for one in hit if one.in_flight)
     record("kills_with_steps_in_flight", busy)
@@ -271,8 +290,9 @@ def run_crash_test(
         repeats += len(steps) - len(set(steps))
     # At most the steps in flight on the killed worker: 4 runners' with a commit per step;
     # with group commit, also those of the slices it had not stored yet (3 steps each,
-    # at most one slice per branch of its 20 cases).
-    per_kill = 4 * 2 if commit == "step" else 20 * crashflow.BRANCHES * crashflow.STEPS
+    # at most one slice per branch of its cases).
+    slices = crashflow.CAPACITY * crashflow.BRANCHES * crashflow.STEPS
+    per_kill = 4 * 2 if commit == "step" else slices
     assert repeats <= kills * per_kill, (repeats, kills)
     return len(seen)
 

@@ -12,7 +12,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crashflow import FLOW
+from crashflow import CAPACITY, FLOW
 
 from actors import Mediator
 from actors._cli_worker import _on_stop_signals
@@ -26,7 +26,7 @@ def main() -> None:
     mediator = Mediator(
         [FLOW],
         runners=4,
-        capacity=20,
+        capacity=CAPACITY,
         store=open_store(os.environ["ACTORS_STORE"], commit=os.environ["ACTORS_COMMIT"], **writer),
         lease_seconds=2.0,  # short, so takeovers happen within the test's time
         poll_interval=0.2,

@@ -9,9 +9,7 @@ long as the server answers a probe of its own, and fails once the server gives n
 
 from __future__ import annotations
 
-import tempfile
 import threading
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -31,23 +29,13 @@ BOUND = 1.0  # seconds the server may take to answer
 ENDED = 10.0  # seconds within which a migration on a frozen server must end
 
 
-@pytest.fixture(scope="module")
-def own_server():
-    import pgserver
-
-    where = Path(tempfile.mkdtemp(prefix="actors-pgmigrate-"))
-    server = pgserver.get_server(where, cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
 @pytest.fixture
-def db_url(own_server, tmp_path):
+def db_url(freezable_pg_server, tmp_path):
     name = f"migrate_{tmp_path.name[-20:]}".replace("-", "_").lower()
-    with psycopg.connect(own_server.get_uri(), autocommit=True) as conn:
+    with psycopg.connect(freezable_pg_server.get_uri(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    return own_server.get_uri(name)
+    return freezable_pg_server.get_uri(name)
 
 
 def _held(url: str) -> psycopg.Connection:
@@ -80,12 +68,14 @@ def _in_thread(call) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
-def test_a_store_opened_on_a_server_frozen_in_its_migration_fails_naming_both(own_server, db_url):
+def test_a_store_opened_on_a_server_frozen_in_its_migration_fails_naming_both(
+    freezable_pg_server, db_url
+):
     holder = _held(db_url)
     thread, outcome = _in_thread(lambda: open_store(db_url, statement_timeout=BOUND))
     try:
         wait_until(lambda: _waited(holder) >= 0, "the migration to wait on its lock")
-        with frozen(own_server):
+        with frozen(freezable_pg_server):
             thread.join(ENDED)
             assert not thread.is_alive(), "the migration still waits on a frozen server"
     finally:
@@ -100,7 +90,7 @@ def test_a_store_opened_on_a_server_frozen_in_its_migration_fails_naming_both(ow
 
 
 def test_db_upgrade_on_a_server_frozen_in_its_migration_fails_naming_both(
-    own_server, db_url, monkeypatch
+    freezable_pg_server, db_url, monkeypatch
 ):
     monkeypatch.setattr("actors.stores._pg_migrate.COMMAND_BOUND", BOUND)
     holder = _held(db_url)
@@ -108,7 +98,7 @@ def test_db_upgrade_on_a_server_frozen_in_its_migration_fails_naming_both(
     thread, outcome = _in_thread(lambda: runner.invoke(main, ["db", "upgrade", "--store", db_url]))
     try:
         wait_until(lambda: _waited(holder) >= 0, "the migration to wait on its lock")
-        with frozen(own_server):
+        with frozen(freezable_pg_server):
             thread.join(ENDED)
             assert not thread.is_alive(), "actors db upgrade still waits on a frozen server"
     finally:

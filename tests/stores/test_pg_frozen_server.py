@@ -18,7 +18,6 @@ import queue
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -42,24 +41,14 @@ CASES = 4
 TESTS = Path(__file__).parents[1]
 
 
-@pytest.fixture(scope="module")
-def own_server():
-    import pgserver
-
-    where = Path(tempfile.mkdtemp(prefix="actors-pgfrozen-"))
-    server = pgserver.get_server(where, cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
 @pytest.fixture
-def db_url(own_server, tmp_path, monkeypatch):
+def db_url(freezable_pg_server, tmp_path, monkeypatch):
     name = f"frozen_{tmp_path.name[-20:]}".replace("-", "_").lower()
-    with psycopg.connect(own_server.get_uri(), autocommit=True) as conn:
+    with psycopg.connect(freezable_pg_server.get_uri(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
     monkeypatch.setenv("FREEZE_DIR", str(tmp_path))
-    return own_server.get_uri(name)
+    return freezable_pg_server.get_uri(name)
 
 
 class _Seen(logging.Handler):
@@ -90,7 +79,7 @@ def _check_runs(where: Path, url: str) -> None:
 
 
 def test_an_embedded_worker_reports_a_frozen_server_and_resumes_after_it(
-    own_server, db_url, tmp_path
+    freezable_pg_server, db_url, tmp_path
 ):
     unreachable, reachable = _Seen("cannot be reached"), _Seen("is reachable again")
     engine_log = logging.getLogger("actors")
@@ -105,7 +94,7 @@ def test_an_embedded_worker_reports_a_frozen_server_and_resumes_after_it(
     try:
         handles = [mediator.schedule("frozen", {"i": i}) for i in range(CASES)]
         _entered(tmp_path, CASES)
-        with frozen(own_server):
+        with frozen(freezable_pg_server):
             (tmp_path / "release").touch()  # their saves wait on the frozen server
             assert unreachable.event.wait(REPORTED), "the outage was not reported"
             assert mediator.scheduler.is_alive(), "the Scheduler died of the outage"
@@ -124,7 +113,7 @@ def test_an_embedded_worker_reports_a_frozen_server_and_resumes_after_it(
 
 
 def test_sigterm_ends_a_worker_whose_server_is_frozen_and_nothing_is_lost(
-    own_server, db_url, tmp_path
+    freezable_pg_server, db_url, tmp_path
 ):
     for i in range(CASES):
         enqueue(db_url, FLOW, {"i": i}, job_id=f"case-{i}")
@@ -154,7 +143,7 @@ def test_sigterm_ends_a_worker_whose_server_is_frozen_and_nothing_is_lost(
 
     try:
         _entered(tmp_path, 2)  # both runners inside "first"
-        with frozen(own_server):
+        with frozen(freezable_pg_server):
             (tmp_path / "release").touch()
             wait_for("cannot be reached", REPORTED)
             began = time.monotonic()
@@ -192,13 +181,15 @@ def test_sigterm_ends_a_worker_whose_server_is_frozen_and_nothing_is_lost(
     _check_runs(tmp_path, db_url)
 
 
-def test_listening_begun_while_the_server_is_frozen_holds_the_caller_one_bound(own_server, db_url):
+def test_listening_begun_while_the_server_is_frozen_holds_the_caller_one_bound(
+    freezable_pg_server, db_url
+):
     # A Scheduler begins to listen on its own thread as it starts: a server that stops
     # answering then kept it from its first poll (and from telling of the outage) until
     # the connection attempt failed, 10 s on.
     store = open_store(db_url, statement_timeout=1.0)
     try:
-        with frozen(own_server):
+        with frozen(freezable_pg_server):
             began = time.monotonic()
             unwatch = store.watch(lambda: None)
             took = time.monotonic() - began

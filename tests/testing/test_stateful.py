@@ -180,8 +180,11 @@ def test_the_machine_runs_tasks_that_ask_a_users_actor_started_in_init():
 
 
 def test_the_machine_finds_a_users_actor_that_oversells_and_the_program_reruns_it():
+    # Found and shrunk as with _QUICK; Hypothesis's explain phase, which reruns the
+    # failure under a line tracer for notes this test does not read, is left out.
+    found = settings(_QUICK, phases=[Phase.generate, Phase.shrink])
     with pytest.raises(AssertionError, match="sold 2 of 1") as info:
-        run_state_machine_as_test(LeakyStockedMachine, settings=_QUICK)
+        run_state_machine_as_test(LeakyStockedMachine, settings=found)
     notes = getattr(info.value, "__notes__", [])
     program = "\n".join(
         line for note in notes for line in note.splitlines() if line.startswith("state")
