@@ -7,6 +7,7 @@ Either now stops as a Ctrl-C during a command does: "actors: interrupted", statu
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,10 @@ _SCRIPT = textwrap.dedent(
 )
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_ctrl_c_while_the_program_loads_is_no_traceback(tmp_path: Any) -> None:
     [program] = [ep for ep in entry_points(group="console_scripts") if ep.name == "actors"]
     module, _, attr = program.value.partition(":")
@@ -52,6 +57,9 @@ def test_a_ctrl_c_while_the_program_loads_is_no_traceback(tmp_path: Any) -> None
         timeout=TIMEOUT,
         cwd=tmp_path,
         check=False,
+        # As a terminal's foreground program: a shell's background job inherits SIGINT
+        # ignored, and Python then installs no handler for it at all.
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     assert (done.returncode, done.stderr) == (130, "actors: interrupted\n")
     assert done.stdout == ""
