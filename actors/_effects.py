@@ -24,7 +24,7 @@ from actors._effects_debts import StoreDebts
 from actors._engine import job_log, logger
 from actors._errors import LeaseLostError, StoreError
 from actors._job import Job, JobRecord, JobState
-from actors._outage import Outage
+from actors._outage import Outage, store_down
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
@@ -328,7 +328,9 @@ class Effects(StoreDebts):
             return self._save(job)
         except StoreError as exc:
             if self._jobs.get(job.id) is job:  # else a record read for an early event
-                self.defer(job, "what the Scheduler saved of it was not stored", exc)
+                # Its resumption is the outage's news, said once (see slice_unsaved).
+                level = logging.DEBUG if store_down(exc) else logging.WARNING
+                self.defer(job, "what the Scheduler saved of it was not stored", exc, level=level)
             raise
 
     def _save(self, job: JobRecord) -> bool:

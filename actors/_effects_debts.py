@@ -62,7 +62,10 @@ class StoreDebts:
         back whole) runs the job again, alone from the second in a row on, and faults it
         once it failed alone too (``actors._unsaved_slices``).
         """
-        level = log_level(error)
+        # In an outage the store's failure is no news of this job: the outage's one
+        # WARNING (``Outage.failed``) and its INFO once the store answers, counting the
+        # jobs taken back, say it; a line per job in flight, at each outage, was spam.
+        level = logging.DEBUG if store_down(error) else log_level(error)
         logger.log(
             level,
             "job %s: what runner %d saved was not stored (%s)",

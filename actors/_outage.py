@@ -93,15 +93,16 @@ class Outage:
         # network's.
         logger.debug("the store's failure", exc_info=error, extra=job_log(None))
 
-    def answered(self, now: float) -> None:
-        """A store call returned at ``now``; after a failure, logged at INFO once."""
+    def answered(self, now: float, resumed: int | None = None) -> None:
+        """A store call returned at ``now``; after a failure, logged at INFO once.
+
+        ``resumed``: how many jobs were just taken back (by default those still to be):
+        the count of the jobs whose lines the outage kept at DEBUG.
+        """
         if self.down_since is None:
             return
-        owed = (
-            f"; {len(self.reloads)} job(s) resume from their last saved step"
-            if self.reloads
-            else ""
-        )
+        count = len(self.reloads) if resumed is None else resumed
+        owed = f"; {count} job(s) resume from their last saved step" if count else ""
         logger.info(
             "the store %s is reachable again (after %.1fs)%s",
             self._url,

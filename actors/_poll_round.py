@@ -93,9 +93,10 @@ class PollRound:
             # Before claiming: the jobs taken back take places, and go first.
             settled = True
             if outage.owed:
+                waiting = len(outage.reloads)
                 settled = self._fx.settle()
                 if settled:  # if no renewal was due, the store's first answer
-                    outage.answered(e.clock.now())
+                    outage.answered(e.clock.now(), resumed=waiting - len(outage.reloads))
                     if not outage.reloads:  # their replies after the jobs are back
                         self._tell_replies()
             # No new case while jobs still wait to be taken back, a few a poll (a store

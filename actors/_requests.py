@@ -8,6 +8,7 @@ would, on the Scheduler's thread, so the action never races the engine.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._engine import job_log
 from actors._outcomes import EventOutcome
-from actors.stores._admin_types import HistoryRow
+from actors.stores._admin_types import HistoryRow, UnreadPayload
 
 if TYPE_CHECKING:
     from actors.stores import Store
@@ -41,6 +42,15 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
         with scheduler._crew.held():
             try:
                 outcome = _carry_out(scheduler, request)
+            except RefusedRequestError as exc:  # bad input, not a fault of the engine's
+                outcome = f"error: {exc}"
+                logger.warning(
+                    "%s (case %s, by %s); nothing was done",
+                    exc,
+                    request.case_id,
+                    request.operator,
+                    extra=job_log(None),
+                )
             except Exception as exc:
                 outcome = f"error: {type(exc).__name__}: {exc}"
                 logger.exception(
@@ -78,9 +88,40 @@ def _carry_out(scheduler: Any, request: Request) -> str:
         # posted); the Admin that waits for the outcome hands the action on.
         return NOT_HELD if cancelled is None else str(cancelled.value)
     if request.kind == "event":
-        cid, data, fault = request.payload  # [correlation id, data, fault], as posted
+        cid, data, fault = _event_args(request)
         return str(scheduler._on_event(m.DeliverEvent(str(cid), data, bool(fault))).value)
     return f"unknown request kind {request.kind!r}"
+
+
+class RefusedRequestError(Exception):
+    """A request whose payload is not what an ``Admin`` posts (a row another program wrote)."""
+
+
+def _event_args(request: Request) -> tuple[str, Any, bool]:
+    """An event request's ``[correlation id, data, fault]``; ``RefusedRequestError`` if not.
+
+    Unpacked as it came, a fault written as the text ``"false"`` was true and an object's
+    three keys were taken for the values: an action nobody asked for.
+    """
+    payload = request.payload
+    if isinstance(payload, UnreadPayload):
+        why = f"it is not JSON: {_clip(repr(payload.text))}"
+    elif not isinstance(payload, list) or len(payload) != 3:
+        why = f"it holds {_clip(json.dumps(payload))}, not a list of 3"
+    elif not isinstance(payload[0], str):
+        why = f"correlation id {_clip(json.dumps(payload[0]))} is not text"
+    elif not isinstance(payload[2], bool):
+        why = f"fault {_clip(json.dumps(payload[2]))} is not true or false"
+    else:
+        return payload[0], payload[1], payload[2]
+    raise RefusedRequestError(
+        f"request {request.id}'s payload is not [correlation id, data, fault] as an "
+        f"event's is: {why}"
+    )
+
+
+def _clip(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else f"{text[: most - 3]}..."
 
 
 def _record(store: Store, request: Request, outcome: str, by: str) -> None:

@@ -12,6 +12,7 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -318,17 +319,17 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         job = msg.job
         # Named here: pykka's traceback goes to its own logger, which nothing shows by default.
         died = f" ({msg.error})" if msg.error else ""
-        logger.log(
-            msg.level, "runner %d failed%s; restarting it", msg.runner, died, extra=job_log(job)
-        )
+        # The store down (its save failed): the outage's one WARNING says it, not each runner.
+        level = logging.DEBUG if msg.store_down is not None else msg.level
+        logger.log(level, "runner %d failed%s; restarting it", msg.runner, died, extra=job_log(job))
         self._crew.failed(msg.runner, job)
         if job is not None:
             self._book.returned(job)
             fault = self._failures.died(job, msg.error) if msg.blames_job else None
             if msg.store_down is not None and fault is None and not self._fx.lost(job.case_id):
-                self._fx.defer(job, "its runner failed", msg.store_down, level=msg.level)
+                self._fx.defer(job, "its runner failed", msg.store_down, level=level)
             else:
-                self._fx.resume_saved(job, "its runner failed", level=msg.level, fault=fault)
+                self._fx.resume_saved(job, "its runner failed", level=level, fault=fault)
         if not self._e.stopping:
             self._crew.restart(msg.runner)
 

@@ -33,7 +33,7 @@ def _settling_poll_set(clock, mediator, after: float) -> None:
 
 
 class DownStore(MemoryStore):
-    """A memory store whose saves and reads fail while ``down``."""
+    """A memory store whose saves and reads fail while ``down``, as an unreachable database's."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,13 +41,19 @@ class DownStore(MemoryStore):
 
     def save(self, job):
         if self.down:
-            raise StoreError("memory://: cannot save: connection refused")
+            raise _refused("save")
         super().save(job)
 
     def load(self, job_id):
         if self.down:
-            raise StoreError("memory://: cannot load: connection refused")
+            raise _refused("load")
         return super().load(job_id)
+
+
+def _refused(what: str) -> StoreError:
+    error = StoreError(f"memory://: cannot {what}: connection refused")
+    error.blames_job = False  # as the SQL stores say of a database they cannot reach
+    return error
 
 
 def test_a_timer_whose_firing_was_not_stored_fires_again_once_the_store_answers(
@@ -75,6 +81,13 @@ def test_a_timer_whose_firing_was_not_stored_fires_again_once_the_store_answers(
     assert (job.state, job.data) == (JobState.DONE, {"woke": True})
     assert "cannot be reached" in caplog.text
     assert "is reachable again" in caplog.text
+    # The outage's one WARNING; the job taken back is counted in its INFO line, not
+    # another WARNING of its own.
+    loud = [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(level, text.split(" (")[0]) for level, text in loud] == [
+        ("WARNING", "the store memory:// cannot be reached")
+    ]
+    assert "; 1 job(s) resume from their last saved step" in caplog.text
 
 
 def test_the_fault_reply_of_a_failed_send_is_delivered_once_the_store_answers(clock) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "JobQuery",
     "Request",
     "StoredJob",
+    "UnreadPayload",
     "refuse_unread",
     "taken_over",
     "was_worker",
@@ -120,13 +121,23 @@ class Request:
     kind: str
     """``"cancel"`` or ``"event"``."""
     payload: Any
-    """For an event: ``[correlation_id, data, fault]``."""
+    """For an event: ``[correlation_id, data, fault]``; ``UnreadPayload`` if not JSON."""
     operator: str
     posted_at: float
     taken_by: str | None = None
     taken_at: float | None = None
     done_at: float | None = None
     outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadPayload:
+    """A request's stored payload that is not JSON (a row another program wrote).
+
+    Kept as its text, so that the worker's answer names what the row holds.
+    """
+
+    text: str
 
 
 # A change an operator makes to a case no live worker holds: given every job of the case

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors.stores._admin_types import Request
+from actors.stores._admin_types import Request, UnreadPayload
 from actors.stores._statements import Execute, in_lists
 
 __all__ = ["SqlRequests"]
@@ -25,8 +25,8 @@ _REQUEST = (
 def _request(row: Sequence[Any]) -> Request:
     try:
         payload = json.loads(row[4]) if row[4] is not None else None
-    except ValueError:
-        payload = None  # carried out as a request without its payload: it fails, named
+    except ValueError:  # written by another program: refused by the worker, named
+        payload = UnreadPayload(str(row[4]))
     return Request(
         int(row[0]),
         row[1],

@@ -26,6 +26,17 @@ pytestmark = pytest.mark.postgres
 CASES = 4
 
 
+class _Loud(logging.Handler):
+    """Keeps each record of the ``actors`` loggers at WARNING or above: what an operator sees."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said: list[tuple[str, str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.said.append((record.name, record.levelname, record.getMessage()))
+
+
 class _Seen(logging.Handler):
     """Sets an event when a record of the ``actors`` logger contains ``text``."""
 
@@ -36,6 +47,7 @@ class _Seen(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.text in record.getMessage():
+            self.message = record.getMessage()
             self.event.set()
 
 
@@ -72,7 +84,8 @@ def test_a_worker_resumes_its_cases_after_the_database_was_unreachable(
     engine_log = logging.getLogger("actors")
     level_before = engine_log.level
     engine_log.setLevel(logging.INFO)
-    for handler in (unreachable, reachable):
+    loud = _Loud()
+    for handler in (unreachable, reachable, loud):
         engine_log.addHandler(handler)
     entered, release, runs = threading.Barrier(CASES + 1), threading.Event(), []
     # timeout: how long a store call waits for a connection (the default, 10 s, would
@@ -103,7 +116,7 @@ def test_a_worker_resumes_its_cases_after_the_database_was_unreachable(
         release.set()
         database_accepts(pg_server, name, accepts=True)
         mediator.shutdown(drain=False)
-        for handler in (unreachable, reachable):
+        for handler in (unreachable, reachable, loud):
             engine_log.removeHandler(handler)
         engine_log.setLevel(level_before)
     assert [(job.state, job.data) for job in jobs] == [
@@ -115,3 +128,8 @@ def test_a_worker_resumes_its_cases_after_the_database_was_unreachable(
     with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
         rows = conn.execute("SELECT state, lease_expires FROM jobs").fetchall()
     assert rows == [("done", None)] * CASES
+    # One WARNING for the outage, whatever the jobs in flight: not a line per job whose
+    # slice was lost (ERROR) and another as it resumed (WARNING), at every outage.
+    assert [said for said in loud.said if said[0] == "actors"] == [
+        ("actors", "WARNING", unreachable.message)
+    ]
