@@ -60,6 +60,9 @@ class WorkChannel:
         # and ends it here before it reports on the job: until then nobody else can
         # enter that job again, so no lock is needed for either.
         self.running: dict[str, tuple[int, JobRecord]] = {}
+        # Slices runners handed to the store's writer thread (``commit="group"``) and left,
+        # not stored yet: job ids by a key of each slice. Its runner's copy is stale until then.
+        self.storing: dict[object, str] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
         self._watch = Watched()
 
@@ -261,6 +264,18 @@ class WorkChannel:
         held = self.running.get(job.id)
         if held is not None and held[0] == runner:
             del self.running[job.id]
+
+    def handed_over(self, job: JobRecord, runner: int) -> object:
+        """``runner`` handed its slice of ``job`` to the store's writer thread: ``done``.
+
+        The slice is in ``storing`` until the writer calls back with the key returned,
+        which the runner then takes out: a stale copy of a case lost here is not gone
+        while its last save may still land (``StaleCopies``).
+        """
+        key = object()
+        self.storing[key] = job.id
+        self.done(job, runner)
+        return key
 
     def _release(self, job: JobRecord, runner: int) -> None:
         held = self.running.get(job.id)

@@ -82,7 +82,7 @@ class Effects(StoreDebts):
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
         self.unsaved = UnsavedSlices()  # jobs whose slices were not stored, in a row
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
-        self._stale = StaleCopies(config.channel.running)
+        self._stale = StaleCopies(config.channel.running, config.channel.storing)
 
     # -- the case tree's effects -----------------------------------------------------------------
 

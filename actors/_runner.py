@@ -222,21 +222,24 @@ class Runner(pykka.Actor):
             # records are its to hand over from here); one report is counted for them
             # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
-            self._e.channel.done(job, self._index)  # before the writer may report
-            store.end_slice(functools.partial(self._stored, job, outcome))
+            key = self._e.channel.handed_over(job, self._index)  # before the writer may report
+            store.end_slice(functools.partial(self._stored, job, outcome, key))
             return []
         # Stored before it returns: with a writer thread too for a suspect's try or a slice
         # alone, as the work channel then starts the jobs it held back (_watched_jobs, _try_batch).
         return self._end.stored(job, outcome, alone=alone)
 
-    def _stored(self, job: JobRecord, outcome: list[Any], error: BaseException | None) -> None:
+    def _stored(
+        self, job: JobRecord, outcome: list[Any], key: object, error: BaseException | None
+    ) -> None:
         """On the store's writer thread: a slice handed over was stored (or not); report it."""
+        channel = self._e.channel
+        channel.storing.pop(key, None)  # stored, or never to be: no longer a copy on its way
         if isinstance(error, LeaseLostError):
             log_lost(job, error)
             outcome = [m.CaseLost(self._index, job, error)]
         elif error is not None:
             outcome = [m.SliceUnsaved(self._index, job, error)]
-        channel = self._e.channel
         channel.sent[-1] += len(outcome) - 1  # the writer's slot: one was counted
         with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
             for msg in outcome:

@@ -8,8 +8,9 @@ job on another runner beside the stale copy, and the stale copy's report, once t
 is no longer lost, would be taken as the job's: the step would run twice at once and the
 job go on twice. So the records of such a case wait here, with the case still counted
 lost (the stale copy's reports are ignored and its runner starts no further step of it),
-until no runner holds a stale copy; they are then read again from the store (the stale
-copy may have saved its step) and resumed.
+until no runner holds a stale copy and no slice of one is on its way to the store (with
+group commit a runner leaves the job before the writer thread has stored its save); they
+are then read again from the store (the stale copy may have saved its step) and resumed.
 
 A runner about to count its own job's try counts those of jobs waiting in the work
 channel with it (``_try_batch``), and such a batch may hold jobs of the case: a stale
@@ -43,10 +44,15 @@ class StaleCopies:
 
     Args:
         running: the work channel's jobs in runners, by job id (read, never changed).
+        storing: the ids of the jobs whose slices the store's writer thread has not stored
+            yet, by a key of each slice (read, never changed).
     """
 
-    def __init__(self, running: dict[str, tuple[int, JobRecord]]) -> None:
+    def __init__(
+        self, running: dict[str, tuple[int, JobRecord]], storing: dict[object, str]
+    ) -> None:
         self._running = running
+        self._storing = storing
         self._stale: dict[str, set[str]] = {}  # case id -> ids of the jobs in runners at the drop
         # case id -> records claimed back, waiting, by job id: claimed again meanwhile (its
         # worker's lease lapsed), a job is held once, not resumed twice side by side.
@@ -57,9 +63,11 @@ class StaleCopies:
 
         Its own (stale copies), and every other: the runner of any of them may be
         counting tries of the case's jobs with its own job's (see the module docstring).
+        Those whose slices the writer has not stored yet too: that save may still land.
         """
         self._held.pop(case_id, None)  # claimed back and lost again before they could run
         ids = set(self._running.copy())  # runners change it: copied in one go
+        ids.update(self._storing.copy().values())
         if ids:
             self._stale[case_id] = ids
         else:
@@ -116,7 +124,9 @@ class StaleCopies:
         ids = self._stale.get(case_id)
         if ids is None:
             return False
-        ids.intersection_update(self._running)
+        # A slice enters ``storing`` before its job leaves ``running``: read in this order,
+        # a copy moving from one to the other is seen in one or the other.
+        ids.intersection_update({*self._running.copy(), *self._storing.copy().values()})
         if ids:
             return True
         del self._stale[case_id]

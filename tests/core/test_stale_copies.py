@@ -27,7 +27,7 @@ def _stored(tries: int = 0):
 
 def _held_by_a_busy_runner() -> tuple[dict[str, tuple[int, JobRecord]], StaleCopies]:
     running = {"other": (0, record("other", case_id="elsewhere"))}
-    stale = StaleCopies(running)
+    stale = StaleCopies(running, {})
     stale.dropped("case")  # the runner of "other" was busy when "case" was lost
     return running, stale
 
@@ -67,3 +67,29 @@ def test_a_job_whose_try_is_in_the_store_already_runs_alone():
     running.clear()
     [again] = stale.released(lambda job_id: record(job_id, case_id="case"), _stored(tries=1))
     assert (again.taken_over, again.solo) == (True, True)
+
+
+def test_a_case_waits_while_its_stale_copys_slice_is_not_stored():
+    # With group commit the runner leaves the job before the writer stores its slice: read
+    # then, the record had not the step's save, and the step ran again.
+    running = {"job": (0, record("job", case_id="case"))}
+    storing: dict[object, str] = {}
+    stale = StaleCopies(running, storing)
+    stale.dropped("case")
+    assert stale.hold([record("job", case_id="case", step="a")]) == []
+    key = object()
+    storing[key] = "job"  # handed to the writer ...
+    del running["job"]  # ... and left the runner
+    assert stale.released(lambda job_id: record(job_id, case_id="case", step="a"), _stored()) == []
+    del storing[key]  # stored
+    [again] = stale.released(lambda job_id: record(job_id, case_id="case", step="b"), _stored())
+    assert again.step == "b"
+
+
+def test_a_slice_on_its_way_to_the_store_when_the_case_is_lost_is_waited_for():
+    storing: dict[object, str] = {object(): "job"}
+    stale = StaleCopies({}, storing)
+    stale.dropped("case")
+    assert stale.hold([record("job", case_id="case")]) == []
+    storing.clear()
+    assert len(stale.released(lambda job_id: record(job_id, case_id="case"), _stored())) == 1

@@ -69,3 +69,73 @@ def test_a_case_dropped_and_claimed_back_while_its_step_runs_runs_it_once(make_s
         release.set()
         wait_until(lambda: other.get("c1").state is JobState.DONE, "A to end c1")
     assert entered.count("c1") == 1
+
+
+def test_a_claimed_back_case_waits_for_its_stale_copys_slice_to_be_stored(make_sql_store):
+    """The stale copy's runner is done, but the writer has not stored its slice yet.
+
+    With group commit the runner leaves the step before the store's writer thread holds
+    its save: the copy claimed back, read from the store then, would run the step again
+    (found under load: the writer's commit came after the next poll's read).
+    """
+    entered: list[str] = []
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def hold(data, ctx):
+        entered.append(ctx.job_id)
+        first_in.set()
+        release.wait(TIMEOUT)
+
+    slow = Workflow("slow", start="hold", steps=[Sequential("hold", hold)])
+    store = make_sql_store()
+    down = threading.Event()
+    beats: list[threading.Event] = []  # set by the heartbeats after the writer holds c1's slice
+    real_heartbeat = store.heartbeat
+
+    def heartbeat(owner, now, lease_seconds):
+        if down.is_set():
+            error = StoreError("the database cannot be reached (test)")
+            error.blames_job = False
+            raise error
+        real_heartbeat(owner, now, lease_seconds)
+        for beat in list(beats):
+            beat.set()
+
+    store.heartbeat = heartbeat
+    writer, name = store._writer, "_store_group"
+    real_group = getattr(writer, name)
+    held = threading.Event()
+
+    def store_group(slices):
+        if release.is_set() and any(job.id == "c1" for p in slices for *_, job in p.rows):
+            # Two renewals, so a whole poll round (renewal, then the claimed records
+            # let go) passes while c1's save is not stored.
+            first, second = threading.Event(), threading.Event()
+            beats.append(first)
+            assert first.wait(TIMEOUT), "no renewal came"
+            beats.append(second)
+            assert second.wait(TIMEOUT), "no second renewal came"
+            held.set()
+        return real_group(slices)
+
+    setattr(writer, name, store_group)
+    other = make_sql_store()
+    enqueue(other, slow, {}, job_id="c1")
+    with Mediator([slow], runners=2, store=store, owner="A", poll_interval=0.2,
+                  lease_seconds=1.0) as mediator:  # fmt: skip
+        assert first_in.wait(TIMEOUT), "c1's step never started"
+        down.set()
+        wait_until(
+            lambda: other.claim("B", now=time.time(), lease_seconds=60.0, limit=1),
+            "B to take c1 over",
+        )
+        other.release("B")
+        down.clear()
+        wait_until(lambda: other.lease_owners(["c1"]).get("c1") == "A", "A to claim c1 back")
+        mediator.schedule("slow", {}, job_id="c2")
+        wait_until(lambda: "c2" in entered, "c2 to start")
+        release.set()
+        wait_until(lambda: other.get("c1").state is JobState.DONE, "A to end c1")
+        assert held.is_set(), "the writer never held c1's slice"
+    assert entered.count("c1") == 1, f"c1's step ran again: {entered}"
