@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
+
+from bounds import TIMEOUT
+
+from actors import Sequential, Workflow
 
 UNSUPPORTED = "nosuch:///var/lib/jobs.db"
 
@@ -39,3 +44,17 @@ def one_error_line(result: Any) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("actors: error: ")
     return str(lines[0])
+
+
+def held_flow() -> tuple[Workflow, threading.Event, threading.Event]:
+    """Workflow "held": its first step sets ``started`` and stays in until ``go_on``."""
+    started, go_on = threading.Event(), threading.Event()
+
+    def hold(data: dict[str, Any]) -> None:
+        started.set()
+        assert go_on.wait(TIMEOUT)
+
+    flow = Workflow("held", start="hold", steps=[
+        Sequential("hold", hold, next="after"), Sequential("after", lambda d: None),
+    ])  # fmt: skip
+    return flow, started, go_on

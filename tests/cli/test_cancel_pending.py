@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT, wait_until
+from cli_support import held_flow
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, Sequential, Workflow
+from actors import JobState, Mediator
 from actors._cli import main
 
 
@@ -43,15 +44,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 @pytest.fixture
 def cancelling(store_url: str) -> Iterator[tuple[str, threading.Event]]:
     """``store_url`` holding job h-1, cancelled while its first step is held running."""
-    started, go_on = threading.Event(), threading.Event()
-
-    def hold(data: dict[str, Any]) -> None:
-        started.set()
-        assert go_on.wait(TIMEOUT)
-
-    flow = Workflow("held", start="hold", steps=[
-        Sequential("hold", hold, next="after"), Sequential("after", lambda d: None),
-    ])  # fmt: skip
+    flow, started, go_on = held_flow()
     worker = Mediator([flow], runners=1, store=store_url)
     try:
         handle = worker.schedule("held", {}, job_id="h-1")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from bounds import TIMEOUT, wait_until
-from cli_support import UNSUPPORTED, one_error_line
+from cli_support import UNSUPPORTED, held_flow, one_error_line
 from click.testing import CliRunner
 from records import record
 
@@ -195,15 +194,7 @@ def test_jobs_show_a_cancel_waiting_for_its_running_step_is_not_a_failure(
     The table labelled it ``last failure`` (a retry due) on a READY job; the dashboard
     already said "cancel requested". ``--json`` says so in ``cancel_requested``.
     """
-    started, go_on = threading.Event(), threading.Event()
-
-    def hold(data: dict[str, Any]) -> None:
-        started.set()
-        assert go_on.wait(TIMEOUT)
-
-    flow = Workflow("held", start="hold", steps=[
-        Sequential("hold", hold, next="after"), Sequential("after", lambda d: None),
-    ])  # fmt: skip
+    flow, started, go_on = held_flow()
     url = f"sqlite:///{tmp_path / 'held.db'}"
     worker = Mediator([flow], runners=1, store=url)
     try:
