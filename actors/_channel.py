@@ -61,8 +61,8 @@ class WorkChannel:
         # enter that job again, so no lock is needed for either.
         self.running: dict[str, tuple[int, JobRecord]] = {}
         # Slices runners handed to the store's writer thread (``commit="group"``) and left,
-        # not stored yet: job ids by a key of each slice. Its runner's copy is stale until then.
-        self.storing: dict[object, str] = {}
+        # not stored yet: their jobs by a key of each slice. Its runner's copy is stale until then.
+        self.storing: dict[object, JobRecord] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
         self._watch = Watched()
 
@@ -273,7 +273,7 @@ class WorkChannel:
         while its last save may still land (``StaleCopies``).
         """
         key = object()
-        self.storing[key] = job.id
+        self.storing[key] = job
         self.done(job, runner)
         return key
 

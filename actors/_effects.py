@@ -82,7 +82,7 @@ class Effects(StoreDebts):
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
         self.unsaved = UnsavedSlices()  # jobs whose slices were not stored, in a row
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
-        self._stale = StaleCopies(config.channel.running, config.channel.storing)
+        self.stale = StaleCopies(config.channel.running, config.channel.storing)
 
     # -- the case tree's effects -----------------------------------------------------------------
 
@@ -244,7 +244,7 @@ class Effects(StoreDebts):
         A case claimed back while a runner is still inside a job of it from before it
         was lost waits until that runner is done with it (``StaleCopies``).
         """
-        mine = self._recovery.served(self._stale.hold(jobs))
+        mine = self._recovery.served(self.stale.hold(jobs))
         for job in mine:
             self._poller.claim_back(job.case_id)
         self._book.adopt(mine)
@@ -254,7 +254,7 @@ class Effects(StoreDebts):
 
     def adopt_released(self) -> None:
         """Resume the cases claimed back whose stale copies have left the runners."""
-        jobs = self._stale.released(self._store.load, self._c.store.stored_jobs)
+        jobs = self.stale.released(self._store.load, self._c.store.stored_jobs)
         if jobs:
             self.adopt(self.fresh(jobs))
 
@@ -280,7 +280,7 @@ class Effects(StoreDebts):
         Logged at ``level``; returns how many jobs were dropped.
         """
         self._poller.lose(case_id)
-        self._stale.dropped(case_id)
+        self.stale.dropped(case_id)
         dropped = self._book.drop_case(case_id)
         self._correlations.forget_case(case_id)
         for job in dropped:

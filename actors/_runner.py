@@ -168,7 +168,9 @@ class Runner(pykka.Actor):
             self._current = None
             channel = self._e.channel
             channel.sent[self._index] += len(outcome)
-            channel.done(job, self._index)  # before the reports: then it may run again
+            # Before the reports: then it may run again. A report is on its way after it,
+            # so a case lost meanwhile can be back before it comes: StaleCopies knows it.
+            channel.done(job, self._index)
             try:
                 for msg in outcome:
                     self._scheduler.tell(msg)
@@ -234,7 +236,9 @@ class Runner(pykka.Actor):
     ) -> None:
         """On the store's writer thread: a slice handed over was stored (or not); report it."""
         channel = self._e.channel
-        channel.storing.pop(key, None)  # stored, or never to be: no longer a copy on its way
+        # Stored, or never to be: no longer a copy on its way (its reports, told below, are
+        # known by their record should its case have been lost: StaleCopies).
+        channel.storing.pop(key, None)
         if isinstance(error, LeaseLostError):
             log_lost(job, error)
             outcome = [m.CaseLost(self._index, job, error)]

@@ -41,6 +41,7 @@ from actors._runtime import own_inbox
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_timers import TimerAndEventRoutes
 from actors._scheduler_view import SchedulerView
+from actors._stale_copies import STALE_REPORTS
 from actors._tally import Tally
 from actors._timekeeper import Timekeeper
 from actors._unsaved_slices import NOT_STORED
@@ -115,6 +116,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         )
         self._unsaved = self._fx.unsaved.counts  # read here; changed there
         self._outage = self._fx.outage
+        self._ghosts = self._fx.stale.ghosts  # read here (empty unless a case was lost)
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
         self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
             engine,
@@ -227,14 +229,13 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         if kind in REPORTS:
             if self._crew.reported():  # the backlog that held admission back shrank
                 self._dispatch()
+            if self._ghosts and kind in STALE_REPORTS and self._fx.stale.stale_report(message):
+                # Its runner left the job before it told this: the case may be back
+                # and its job resumed from the store meanwhile; looked at while the case
+                # is still lost too, to know a split's later branches (StaleCopies).
+                return self._ignore(message, "its runner held it when its case was lost")
             if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
-                logger.info(
-                    "ignoring a report on job %s: its case is another worker's now",
-                    message.job.id,
-                    extra=job_log(message.job),
-                )
-                self._check_drain()
-                return None
+                return self._ignore(message, "its case is another worker's now")
             # The record a report carries is the Scheduler's again.
             if kind is m.SpawnBranch:
                 job = message.parent  # a split's parent comes back with its first branch
@@ -254,6 +255,12 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         if self._tally.draining:
             self._check_drain()
         return answer
+
+    def _ignore(self, report: Any, why: str) -> None:
+        logger.info(
+            "ignoring a report on job %s: %s", report.job.id, why, extra=job_log(report.job)
+        )
+        self._check_drain()
 
     # -- dispatch ------------------------------------------------------------------------------
 

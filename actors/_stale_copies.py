@@ -20,13 +20,23 @@ be counting one, so the case waits for all of them (it is rare, and a slice is s
 its records then take their tries from the store as the claim does: a job taken over
 with a try counted from its saved point already runs alone (``JobRecord.solo``).
 
+A stale copy's reports are ignored after the case is back too: its runner leaves the job
+(``WorkChannel.done``, or the writer's callback leaves ``storing``) before it tells the
+Scheduler about it, so the claimed records may have been let go, read again and resumed
+before those reports come, and taken as the job's, they would run it on a second time
+(its next step twice, a split's branches spawned twice). So the records in runners at the
+drop are remembered (``ghosts``), and the reports that carry one, or a branch of a split
+one of them made, are stale whenever they come (``stale_report``).
+
 A plain object owned by the Scheduler's ``Effects``; no actor, thread or store of its own.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
+from actors import messages as m
 from actors._errors import StoreError
 from actors._job import FINAL_STATES
 
@@ -36,7 +46,22 @@ if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.stores._admin_types import StoredJob
 
-__all__ = ["StaleCopies"]
+__all__ = ["STALE_REPORTS", "StaleCopies"]
+
+GHOSTS_KEPT = 1_000  # stale copies' records remembered: their reports come soon after the drop
+
+STALE_REPORTS = frozenset(
+    {
+        m.SpawnBranch,
+        m.BranchArrived,
+        m.JobParked,
+        m.JobEnded,
+        m.LeaseUnvouched,
+        m.CaseLost,
+        m.SliceUnsaved,
+    }
+)
+"""The runners' reports on a job that ``StaleCopies.stale_report`` looks at."""
 
 
 class StaleCopies:
@@ -44,15 +69,19 @@ class StaleCopies:
 
     Args:
         running: the work channel's jobs in runners, by job id (read, never changed).
-        storing: the ids of the jobs whose slices the store's writer thread has not stored
-            yet, by a key of each slice (read, never changed).
+        storing: the jobs whose slices the store's writer thread has not stored yet, by a
+            key of each slice (read, never changed).
     """
 
     def __init__(
-        self, running: dict[str, tuple[int, JobRecord]], storing: dict[object, str]
+        self, running: dict[str, tuple[int, JobRecord]], storing: dict[object, JobRecord]
     ) -> None:
         self._running = running
         self._storing = storing
+        # id() -> the record, of the copies in runners when their case was dropped (the
+        # record is kept, so that no other record takes its id while it is remembered).
+        self.ghosts: OrderedDict[int, JobRecord] = OrderedDict()
+        self._splits: OrderedDict[tuple[str, int], None] = OrderedDict()  # (parent, gen)
         self._stale: dict[str, set[str]] = {}  # case id -> ids of the jobs in runners at the drop
         # case id -> records claimed back, waiting, by job id: claimed again meanwhile (its
         # worker's lease lapsed), a job is held once, not resumed twice side by side.
@@ -66,12 +95,43 @@ class StaleCopies:
         Those whose slices the writer has not stored yet too: that save may still land.
         """
         self._held.pop(case_id, None)  # claimed back and lost again before they could run
-        ids = set(self._running.copy())  # runners change it: copied in one go
-        ids.update(self._storing.copy().values())
+        running = self._running.copy()  # runners change it: copied in one go
+        ids = set(running)
+        copies = [job for _, job in running.values()]
+        copies += self._storing.copy().values()
+        for job in copies:
+            ids.add(job.id)
+            if job.case_id == case_id:
+                self._remember(self.ghosts, id(job), job)
         if ids:
             self._stale[case_id] = ids
         else:
             self._stale.pop(case_id, None)
+
+    def stale_report(self, message: Any) -> bool:
+        """Whether ``message`` (one of ``STALE_REPORTS``) is a report of a stale copy.
+
+        It carries a record a runner held when its case was dropped, or a branch of a
+        split such a record made (a split's first branch brings the parent; the others
+        name it and its split's generation).
+        """
+        ghosts = self.ghosts
+        if type(message) is m.SpawnBranch:
+            branch = message.job
+            split = (branch.parent_id or "", branch.parent_gen)
+            if message.parent is None:
+                return split in self._splits
+            if ghosts.get(id(message.parent)) is message.parent:
+                self._remember(self._splits, split, None)
+                return True
+            return False
+        return ghosts.get(id(message.job)) is message.job
+
+    @staticmethod
+    def _remember(kept: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        kept[key] = value
+        if len(kept) > GHOSTS_KEPT:
+            kept.popitem(last=False)
 
     def hold(self, jobs: list[JobRecord]) -> list[JobRecord]:
         """The claimed ``jobs`` to resume now; those of a case with a stale copy wait here."""
@@ -126,7 +186,9 @@ class StaleCopies:
             return False
         # A slice enters ``storing`` before its job leaves ``running``: read in this order,
         # a copy moving from one to the other is seen in one or the other.
-        ids.intersection_update({*self._running.copy(), *self._storing.copy().values()})
+        ids.intersection_update(
+            {*self._running.copy(), *(job.id for job in self._storing.copy().values())}
+        )
         if ids:
             return True
         del self._stale[case_id]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from records import record
 
+from actors import messages as m
 from actors._errors import StoreError
 from actors._job import JobRecord
 from actors._stale_copies import StaleCopies
@@ -73,12 +74,12 @@ def test_a_case_waits_while_its_stale_copys_slice_is_not_stored():
     # With group commit the runner leaves the job before the writer stores its slice: read
     # then, the record had not the step's save, and the step ran again.
     running = {"job": (0, record("job", case_id="case"))}
-    storing: dict[object, str] = {}
+    storing: dict[object, JobRecord] = {}
     stale = StaleCopies(running, storing)
     stale.dropped("case")
     assert stale.hold([record("job", case_id="case", step="a")]) == []
     key = object()
-    storing[key] = "job"  # handed to the writer ...
+    storing[key] = running["job"][1]  # handed to the writer ...
     del running["job"]  # ... and left the runner
     assert stale.released(lambda job_id: record(job_id, case_id="case", step="a"), _stored()) == []
     del storing[key]  # stored
@@ -87,9 +88,37 @@ def test_a_case_waits_while_its_stale_copys_slice_is_not_stored():
 
 
 def test_a_slice_on_its_way_to_the_store_when_the_case_is_lost_is_waited_for():
-    storing: dict[object, str] = {object(): "job"}
+    storing: dict[object, JobRecord] = {object(): record("job", case_id="case")}
     stale = StaleCopies({}, storing)
     stale.dropped("case")
     assert stale.hold([record("job", case_id="case")]) == []
     storing.clear()
     assert len(stale.released(lambda job_id: record(job_id, case_id="case"), _stored())) == 1
+
+
+def test_the_reports_of_a_copy_a_runner_held_when_its_case_was_dropped_are_stale():
+    # Told after its runner left the job, a report could come once the case was back and
+    # its job resumed from the store: taken as the job's, the job went on twice.
+    stale_copy, other = record("job", case_id="case"), record("other", case_id="elsewhere")
+    storing: dict[object, JobRecord] = {object(): record("stored", case_id="case")}
+    stale = StaleCopies({"job": (0, stale_copy), "other": (1, other)}, storing)
+    stale.dropped("case")
+    [on_its_way] = storing.values()
+    assert stale.stale_report(m.LeaseUnvouched(0, stale_copy))
+    assert stale.stale_report(m.JobEnded(-1, on_its_way))
+    assert not stale.stale_report(m.JobEnded(0, record("job", case_id="case")))  # read again
+    assert not stale.stale_report(m.JobEnded(1, other))  # another case's job
+
+
+def test_every_branch_of_a_split_a_stale_copy_made_is_stale():
+    # Only the first branch's report brings the parent; the others name it.
+    parent = record("p", case_id="case", gen=3)
+    stale = StaleCopies({"p": (0, parent)}, {})
+    stale.dropped("case")
+    branches = [record(f"p.{i}", case_id="case", parent_id="p", parent_gen=3) for i in range(2)]
+    assert stale.stale_report(m.SpawnBranch(branches[0], parent=parent))
+    assert stale.stale_report(m.SpawnBranch(branches[1]))
+    again = record("p", case_id="case", gen=4)  # the parent read again, splitting anew
+    later = record("p.9", case_id="case", parent_id="p", parent_gen=4)
+    assert not stale.stale_report(m.SpawnBranch(later, parent=again))
+    assert not stale.stale_report(m.SpawnBranch(record("p.8", parent_id="p", parent_gen=4)))

@@ -11,9 +11,12 @@ past the lease under three workers: a step ran twice on one worker, 0.3 s apart)
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 
+import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import JobState, Mediator, Sequential, StoreError, Workflow, enqueue
@@ -26,18 +29,47 @@ class _HeldCase:
     the events in ``beats`` (then left set).
     """
 
-    def __init__(self, make_sql_store) -> None:
+    def __init__(self, make_sql_store, *, then: bool = False, **options) -> None:
         self.entered: list[str] = []
+        self.after: list[str] = []  # the jobs that ran step "after" (``then``: c1 goes on to it)
         self.first_in = threading.Event()
         self.release = threading.Event()
         self.down = threading.Event()
         self.beats: list[threading.Event] = []
-        self.flow = Workflow("slow", start="hold", steps=[Sequential("hold", self._hold)])
-        self.store = make_sql_store()
+        steps = [Sequential("hold", self._hold, next="after" if then else None)]
+        if then:
+            steps.append(Sequential("after", lambda data, ctx: self.after.append(ctx.job_id)))
+        self.flow = Workflow("slow", start="hold", steps=steps)
+        self.store = make_sql_store(**options)
         self._renew = self.store.heartbeat
         self.store.heartbeat = self._heartbeat
         self.other = make_sql_store()
         enqueue(self.other, self.flow, {}, job_id="c1")
+
+    def on_leaving(self, mediator: Mediator, then: Callable[[], None]) -> threading.Event:
+        """Call ``then`` once, on c1's runner as it leaves c1 after ``release``.
+
+        Its reports are not told yet. The event returned is set then.
+        """
+        window = threading.Event()
+        channel = mediator._engine.channel
+        real_done = channel.done
+
+        def done(job, runner) -> None:
+            real_done(job, runner)
+            if job.id == "c1" and self.release.is_set() and not window.is_set():
+                window.set()
+                then()
+
+        channel.done = done
+        return window
+
+    def renewals(self, count: int) -> None:
+        """Wait for ``count`` renewals to get through, one after another."""
+        for _ in range(count):
+            beat = threading.Event()
+            self.beats.append(beat)
+            assert beat.wait(TIMEOUT), "no renewal came"
 
     def _hold(self, data, ctx) -> None:
         self.entered.append(ctx.job_id)
@@ -59,14 +91,21 @@ class _HeldCase:
 
     def drop_and_claim_back(self) -> None:
         """c1's step is in; A's lease lapses, B takes c1 and frees it, A claims it back."""
+        self.taken_over()
+        self.other.release("B")  # B stops: c1 is free again
+        self.down.clear()
+        self.claimed_back()
+
+    def taken_over(self) -> None:
+        """c1's step is in; A's lease lapses and B takes c1 (A's renewals still fail)."""
         assert self.first_in.wait(TIMEOUT), "c1's step never started"
         self.down.set()  # A's renewals fail: its lease runs out while the step runs
         wait_until(
             lambda: self.other.claim("B", now=time.time(), lease_seconds=60.0, limit=1),
             "B to take c1 over",
         )
-        self.other.release("B")  # B stops: c1 is free again
-        self.down.clear()
+
+    def claimed_back(self) -> None:
         wait_until(lambda: self.other.lease_owners(["c1"]).get("c1") == "A", "A to claim c1 back")
 
 
@@ -106,11 +145,7 @@ def test_a_claimed_back_case_waits_for_its_stale_copys_slice_to_be_stored(make_s
         if case.release.is_set() and any(job.id == "c1" for p in slices for *_, job in p.rows):
             # Two renewals, so a whole poll round (renewal, then the claimed records
             # let go) passes while c1's save is not stored.
-            first, second = threading.Event(), threading.Event()
-            case.beats.append(first)
-            assert first.wait(TIMEOUT), "no renewal came"
-            case.beats.append(second)
-            assert second.wait(TIMEOUT), "no second renewal came"
+            case.renewals(2)
             held.set()
         return real_group(slices)
 
@@ -123,3 +158,109 @@ def test_a_claimed_back_case_waits_for_its_stale_copys_slice_to_be_stored(make_s
         wait_until(lambda: case.other.get("c1").state is JobState.DONE, "A to end c1")
         assert held.is_set(), "the writer never held c1's slice"
     assert case.entered.count("c1") == 1, f"c1's step ran again: {case.entered}"
+
+
+@pytest.mark.parametrize("commit", ["step", "group"])
+def test_a_stale_copys_report_told_after_it_left_its_runner_is_not_taken_as_the_jobs(
+    make_sql_store, commit
+):
+    """The stale copy left its runner and its report is on its way.
+
+    Its step saved, it finds the case lost and hands the job back unrun
+    (``LeaseUnvouched``); a poll between the runner leaving (``channel.done``; with group
+    commit, the writer's callback taking the stored slice out of ``storing``, then
+    counting and telling its reports) and its report reaching the Scheduler let the
+    claimed-back case go (read again, it resumed at the next step), and the report,
+    come after, was taken as the job's: the job was handed back a second time and its
+    next step ran twice.
+    """
+    case = _HeldCase(make_sql_store, then=True, commit=commit)
+    with case.mediator() as mediator:
+        # A whole poll round passes before the reports leave.
+        if commit == "step":
+            window = case.on_leaving(mediator, lambda: case.renewals(2))
+        else:
+            window = _on_writers_count(case, mediator, lambda: case.renewals(2))
+        case.drop_and_claim_back()
+        case.release.set()
+        wait_until(lambda: case.other.get("c1").state is JobState.DONE, "A to end c1")
+        assert window.is_set(), "the stale copy never left its runner"
+    assert case.entered.count("c1") == 1, f"c1's step ran again: {case.entered}"
+    assert case.after == ["c1"], f"c1's next step did not run once: {case.after}"
+
+
+def _on_writers_count(
+    case: _HeldCase, mediator: Mediator, then: Callable[[], None]
+) -> threading.Event:
+    """Call ``then`` once, on the writer, as it counts the stale copy's reports.
+
+    That is the first slice stored after ``release``: out of ``storing``, its reports
+    not told yet. The event returned is set then.
+    """
+    window = threading.Event()
+    channel = mediator._engine.channel
+
+    class Sent(list):
+        def __setitem__(self, index, value) -> None:
+            super().__setitem__(index, value)
+            if index == -1 and case.release.is_set() and not window.is_set():
+                window.set()
+                then()
+
+    channel.sent = Sent(channel.sent)
+    return window
+
+
+class _Told(logging.Handler):
+    """Sets ``handled`` once the Scheduler dealt with a stale copy's ``CaseLost`` for c1.
+
+    Taken as the job's, it dropped c1 a second time (the case's second drop logged);
+    else it was ignored as a stale copy's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.drops = 0
+        self.handled = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        said = record.getMessage()
+        if said.startswith("case c1 is another worker's now"):
+            self.drops += 1
+        if self.drops == 2 or said.startswith("ignoring a report on job c1: its runner held"):
+            self.handled.set()
+
+
+def test_a_stale_copys_case_lost_told_after_the_case_came_back_does_not_drop_it(make_sql_store):
+    """The stale copy's save was fenced (B held c1): it tells ``CaseLost`` once it left its runner.
+
+    In between B let c1 go and A claimed it back, and resumed it at once (no runner held
+    a stale copy any more): the late ``CaseLost`` then dropped the case A held, its
+    lease renewed by A ever after, so no worker ran it again; c1 never ended.
+    """
+    case = _HeldCase(make_sql_store, then=True, commit="step")
+    told = _Told()
+    logger = logging.getLogger("actors")
+    logger.addHandler(told)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+
+    def claimed_back() -> None:  # the stale copy's save was fenced: CaseLost is to be told
+        case.release.clear()  # the copy claimed back waits in its step
+        case.other.release("B")
+        case.claimed_back()
+
+    try:
+        with case.mediator() as mediator:
+            case.on_leaving(mediator, claimed_back)
+            case.taken_over()
+            case.down.clear()
+            case.renewals(2)  # A's renewal found c1 B's and dropped it
+            case.release.set()
+            assert told.handled.wait(TIMEOUT), "the stale copy's CaseLost never came"
+            case.release.set()
+            wait_until(lambda: case.other.get("c1").state is JobState.DONE, "A to end c1")
+    finally:
+        logger.removeHandler(told)
+        logger.setLevel(level)
+    assert case.after == ["c1"], f"c1's next step did not run once: {case.after}"
