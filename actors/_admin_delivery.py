@@ -62,6 +62,22 @@ class ActionDelivery:
         """Make ``change`` to the case in the store (``Held`` if a live worker holds it)."""
         return self.store.change_case(case_id, change, now=time.time(), stamp=self._stamp())
 
+    def change_whole(self, action: str, case_id: str, change: Any) -> Any:
+        """``change`` the case as ``change`` does, run ``whole``: an interrupt waits for it.
+
+        The ``KeyboardInterrupt`` then says the ``action`` was made, if it was.
+        """
+        outcome = None
+        try:
+            with self.whole():
+                outcome = self.change(case_id, change)
+        except KeyboardInterrupt:
+            if outcome is None or isinstance(outcome, Held):
+                raise  # nothing was changed
+            msg = f"the {action} of case {case_id} was made in the store first: {outcome}"
+            raise KeyboardInterrupt(msg) from None
+        return outcome
+
     def has_live(self, case_id: str, job_id: str) -> bool:
         """Whether ``job_id`` or any job below it has not ended yet."""
         jobs = self.store.case_jobs(case_id)
@@ -110,15 +126,7 @@ class ActionDelivery:
             return self.result(action, job_id, case_id, outcome, "mediator", detail(payload))
         deadline = time.monotonic() + self.timeout
         while True:
-            outcome = None
-            try:
-                with self.whole():
-                    outcome = self.change(case_id, change)
-            except KeyboardInterrupt:
-                if outcome is None or isinstance(outcome, Held):
-                    raise  # nothing was changed
-                msg = f"the {action} of case {case_id} was made in the store first: {outcome}"
-                raise KeyboardInterrupt(msg) from None
+            outcome = self.change_whole(action, case_id, change)
             if not isinstance(outcome, Held):
                 return self.result(action, job_id, case_id, outcome, "store", detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)

@@ -288,7 +288,7 @@ class Admin:
             job_id, self.operator, from_step=from_step, workflow=workflow, next_attempt=attempt
         )
         delivery = self._delivery
-        outcome = delivery.change(record.case_id, change)
+        outcome = delivery.change_whole("retry", record.case_id, change)
         if isinstance(outcome, Held):
             msg = (
                 f"case {record.case_id} is held by worker {outcome.owner!r}: it is still "

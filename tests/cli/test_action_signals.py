@@ -21,7 +21,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 from click.testing import CliRunner
 
-from actors import JobState, Mediator, RequestReaction, Workflow
+from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
 from actors._cli import main
 from actors.admin import Admin
 from actors.stores import open_store
@@ -143,3 +143,34 @@ def test_a_signal_as_the_store_is_changed_says_the_action_was_made(
     with Admin(url) as admin:
         state = admin.job("o2").state
     assert state is (JobState.CANCELLED if command == "cancel" else JobState.READY)
+
+
+def test_a_signal_and_its_copy_as_a_retry_is_stored_say_the_retry_was_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``jobs retry`` stored its change, then a signal and its copy came: it said nothing."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("broken", start="fail", steps=[Sequential("fail", _fail)])
+    with Mediator([flow], store=url) as mediator:
+        assert (
+            mediator.schedule("broken", {}, job_id="f1").result(TIMEOUT).state is JobState.FAULTED
+        )
+    change = SqlAdmin.change_case
+
+    def signalled(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made = change(self, *args, **kwargs)
+        _send(signal.SIGTERM)  # its transaction committed
+        _send(signal.SIGTERM)  # the copy timeout sends to the process group
+        return made
+
+    monkeypatch.setattr(SqlAdmin, "change_case", signalled)
+    result = CliRunner().invoke(main, ["jobs", "retry", "f1", "--store", url])
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.output
+    assert "the retry of case f1 was made in the store first: retried" in result.stderr
+    with Admin(url) as admin:
+        assert admin.job("f1").state is JobState.READY
+
+
+def _fail(data: Any, ctx: Any) -> None:
+    raise ValueError("broken on purpose (test)")
