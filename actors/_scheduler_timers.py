@@ -76,7 +76,12 @@ class TimerAndEventRoutes:
             self._fx.rearm()
 
     def _on_unvouched(self, msg: m.LeaseUnvouched) -> None:
-        """A runner handed a job back unrun: renew the leases now, then run it on."""
+        """A runner handed a job back unrun: renew the leases now, then run it on.
+
+        A cancel that came while this report was on its way is taken up here: the runner
+        ends the job cancelled when it runs on.
+        """
+        self._book.claim_cancel(msg.job)
         self._book.hold(msg.job)
         self._poller.hand_back(msg.job)
         self._time.poll_at(self._e.clock.now())
