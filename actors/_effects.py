@@ -247,6 +247,9 @@ class Effects(StoreDebts):
         mine = self._recovery.served(self.stale.hold(jobs))
         for job in mine:
             self._poller.claim_back(job.case_id)
+            # Read from the store, with an event that came early for a park whose report
+            # was ignored (a stale copy's): kept, it would answer the job's next park.
+            self._correlations.take_early(job.id)
         self._book.adopt(mine)
         for job in self._recovery.parents_first(mine, self._jobs):
             if job.id in self._jobs:  # else its case was lost while its siblings resumed

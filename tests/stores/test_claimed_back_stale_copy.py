@@ -14,12 +14,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, Sequential, StoreError, Workflow, enqueue
+from actors import (
+    EventOutcome,
+    JobState,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    StoreError,
+    Workflow,
+    enqueue,
+)
 
 
 class _HeldCase:
@@ -29,18 +40,42 @@ class _HeldCase:
     the events in ``beats`` (then left set).
     """
 
-    def __init__(self, make_sql_store, *, then: bool = False, **options) -> None:
+    def __init__(
+        self, make_sql_store, *, then: bool = False, asks: bool = False, **options
+    ) -> None:
         self.entered: list[str] = []
         self.after: list[str] = []  # the jobs that ran step "after" (``then``: c1 goes on to it)
+        self.replies: list[str] = []  # ``asks``: "hold" sends a request, then "ask" does
+        self.asked = threading.Event()
         self.first_in = threading.Event()
         self.release = threading.Event()
         self.down = threading.Event()
         self.beats: list[threading.Event] = []
-        steps = [Sequential("hold", self._hold, next="after" if then else None)]
+        steps: list[Any] = [Sequential("hold", self._hold, next="after" if then else None)]
+        if asks:  # c1 stays in the store's end of the slice that stores its park at "hold"
+            steps = [
+                RequestReaction(
+                    "hold", send=lambda data, ctx: None, on_reply=self._reply, next="ask"
+                ),
+                RequestReaction(
+                    "ask", send=lambda data, ctx: self.asked.set(), on_reply=self._reply
+                ),
+            ]
         if then:
             steps.append(Sequential("after", lambda data, ctx: self.after.append(ctx.job_id)))
         self.flow = Workflow("slow", start="hold", steps=steps)
         self.store = make_sql_store(**options)
+        if asks:
+            end_slice = self.store.end_slice
+
+            def parking(*args: Any) -> None:
+                if not self.first_in.is_set() and any(
+                    frame.name == "_request" for frame in traceback.extract_stack()
+                ):
+                    self._hold({}, None)
+                end_slice(*args)
+
+            self.store.end_slice = parking
         self._renew = self.store.heartbeat
         self.store.heartbeat = self._heartbeat
         self.other = make_sql_store()
@@ -64,6 +99,9 @@ class _HeldCase:
         channel.done = done
         return window
 
+    def _reply(self, data, reply) -> None:
+        self.replies.append(reply)
+
     def renewals(self, count: int) -> None:
         """Wait for ``count`` renewals to get through, one after another."""
         for _ in range(count):
@@ -72,7 +110,7 @@ class _HeldCase:
             assert beat.wait(TIMEOUT), "no renewal came"
 
     def _hold(self, data, ctx) -> None:
-        self.entered.append(ctx.job_id)
+        self.entered.append("c1" if ctx is None else ctx.job_id)
         self.first_in.set()
         self.release.wait(TIMEOUT)
 
@@ -264,3 +302,29 @@ def test_a_stale_copys_case_lost_told_after_the_case_came_back_does_not_drop_it(
         logger.removeHandler(told)
         logger.setLevel(level)
     assert case.after == ["c1"], f"c1's next step did not run once: {case.after}"
+
+
+def test_an_event_for_a_stale_copys_park_is_taken_once(make_sql_store):
+    """The stale copy parked, and the reply came before its report: it was taken twice.
+
+    The stale copy was storing its park when the case was lost; the reply came after
+    the park was stored and before its report, so it was saved with the job as an early
+    one, kept for that report. The report was ignored (the case lost) and the case,
+    resumed from the store with the reply in it, ran on; at its next park the early
+    record, still kept, was taken as the reply to that park: the job went back to the
+    first park and took its reply a second time.
+    """
+    case = _HeldCase(make_sql_store, asks=True, commit="slice")
+    sent = threading.Event()
+    with case.mediator() as mediator:
+        window = case.on_leaving(mediator, lambda: sent.wait(TIMEOUT))
+        case.drop_and_claim_back()
+        case.release.set()
+        assert window.wait(TIMEOUT), "the stale copy never left its runner"
+        assert mediator.receive_event("c1/hold", "first") is EventOutcome.DELIVERED
+        sent.set()
+        assert case.asked.wait(TIMEOUT), "c1 never went on to ask"
+        wait_until(lambda: case.other.get("c1").state is JobState.WAITING, "c1 to park at ask")
+        assert mediator.receive_event("c1/ask", "second") is EventOutcome.DELIVERED
+        wait_until(lambda: case.other.get("c1").state is JobState.DONE, "A to end c1")
+    assert case.replies == ["first", "second"]
