@@ -210,8 +210,10 @@ class SliceEnd:
             # stored, and the step sends its request when it runs again. Not a runner
             # crash: the runner is sound, and the record it parked is the Scheduler's.
             return [m.SliceUnsaved(self._index, job, exc)]
-        self._e.channel.done(job, self._index)
+        # Counted before the job leaves: until it is handled, the report shows the work
+        # that ``running`` showed (``WorkChannel.quiet``).
         self._e.channel.sent[self._index] += 1
+        self._e.channel.done(job, self._index)
         stopping = False
         try:
             self._scheduler.tell(parked[0])
