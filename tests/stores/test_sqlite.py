@@ -87,9 +87,11 @@ def test_a_file_that_is_not_a_database(tmp_path):
         SqliteStore(path)
 
 
-def test_a_path_that_is_a_directory(tmp_path):
-    with pytest.raises(StoreError, match="cannot open the SQLite store"):
-        SqliteStore(tmp_path)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_path_that_is_a_directory(tmp_path, read_only):
+    # SQLite said only "unable to open database file"; a read-only open, "no database".
+    with pytest.raises(StoreError, match=r"cannot open the SQLite store at .*: it is a directory"):
+        SqliteStore(tmp_path, read_only=read_only)
 
 
 def test_in_memory_sqlite_is_refused():
