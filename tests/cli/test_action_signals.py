@@ -143,3 +143,29 @@ def test_a_signal_as_the_store_is_changed_says_the_action_was_made(
     with Admin(url) as admin:
         state = admin.job("o2").state
     assert state is (JobState.CANCELLED if command == "cancel" else JobState.READY)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_sigterm_withdraws_the_request_where_ctrl_c_is_ignored(
+    held: str, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # A shell starts a background job (`actors events send ... &` in a script) with
+    # SIGINT ignored: SIGTERM then killed the command outright, its request left posted
+    # for the worker to carry out after the operator had given up on it.
+    get = SqlRequests.get_request
+
+    def signalled(self: Any, request_id: int) -> Any:
+        _send(signal.SIGTERM)  # while the worker is waited for
+        return get(self, request_id)
+
+    monkeypatch.setattr(SqlRequests, "get_request", signalled)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = _run(held, command)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # left as it was
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.output
+    assert "was withdrawn; nothing was changed" in result.stderr
+    assert [(job, outcome) for job, _, outcome in _requests(held)] == [("o2", "withdrawn")]
