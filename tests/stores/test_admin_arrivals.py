@@ -6,6 +6,7 @@ fires; the parent's record holds none until then. The views read them there.
 
 from __future__ import annotations
 
+import pytest
 from bounds import wait_until
 
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Wait, Workflow
@@ -72,12 +73,15 @@ def _arrived(admin):
     return None if split is None else split.arrived
 
 
-def test_a_branch_cancelled_in_the_store_leaves_its_siblings_arrivals(tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_branch_cancelled_in_the_store_leaves_its_siblings_arrivals(request, tmp_path, kind):
     # The cancel saved the waiting parent from its record, whose arrivals map is empty
     # while the split runs (they are rows of their own): the rows were cleared with it,
     # and a branch reset after the cancel met a join that had lost the quick branch
     # ("join 'join' got 1 of 2 branches"), its data gone.
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    if kind == "postgres":
+        url = request.getfixturevalue("fresh_pg_url")
     admin = Admin(url, workflows=[PAIR])
     with Mediator([PAIR], store=url, poll_interval=0.05, lease_seconds=5) as mediator:
         mediator.schedule("pair", {}, job_id="pair-1")
