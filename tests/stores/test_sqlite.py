@@ -61,6 +61,8 @@ def test_open_store_passes_options(tmp_path):
         ("sqlite:///:memory:", r"names no database file.*memory://"),
         ("sqlite:///x.db?mode=ro", r"take no query"),
         ("sqlite:////no/such/dir/jobs.db", r"directory '/no/such/dir' does not exist"),
+        (" sqlite:///jobs.db", r"^' sqlite:///jobs.db' begins with white space: remove it"),
+        ("\npostgresql://u:pw@h/db", r"^'\\npostgresql://u:\*\*\*@h/db' begins with white"),
         (42, r"a store URL must be a string, got 42"),
     ],
 )
