@@ -327,7 +327,7 @@ def _migration_watch(url: str, conn: Any) -> tuple[Any, Any]:
 
     On PostgreSQL the migration runs for as long as the server answers (see _pg_migrate).
     """
-    from actors.stores._pg_migrate import Progress
+    from actors.stores._migrations import Progress
 
     if not url.startswith("postgres"):
         return None, contextlib.nullcontext(Progress())
@@ -360,8 +360,10 @@ def _schema_connection(url: str) -> Any:
             import sqlite3
 
             from actors.stores import _sqlite_path
+            from actors.stores._sqlite_connect import refuse_directory
 
             path = _sqlite_path(url, url[len("sqlite://") :])
+            refuse_directory(path)
             if not Path(path).parent.exists():
                 msg = f"no directory {str(Path(path).parent)!r} for {shown!r}"
                 raise BadArgumentError(msg)

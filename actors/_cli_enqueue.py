@@ -309,6 +309,9 @@ def _write_all(
         store.close()
     if progress.skipped:
         click.echo(f"skipped {progress.skipped} case(s) the store already holds", err=True)
+    if source is not None and not progress.through:  # a wrong file, an idle producer
+        msg = f"{shown} holds no line of JSON (blank lines are skipped): nothing was written"
+        click.echo(f"actors: warning: {msg}", err=True)
 
 
 def _write(

@@ -85,13 +85,20 @@ def interrupt_after() -> Iterator[Callable[[], bool]]:
     A second Ctrl-C (a store that does not answer, say) raises ``AgainInterrupt`` at
     once, so the command can still be stopped; the first one delivered again within
     ``ONE_REQUEST`` seconds is not a second. SIGTERM under ``terminate_as_interrupt``
-    is a Ctrl-C here too. Outside the main thread, where signal handlers cannot be set,
-    or when SIGINT is not Python's own handler (ignored, or the application's), the
-    block runs as it is.
+    is a Ctrl-C here too, also where SIGINT is ignored (a shell's background job), which
+    it stays. Outside the main thread, where signal handlers cannot be set, or when
+    SIGINT is the application's own handler, the block runs as it is.
     """
+    sigint = signal.getsignal(signal.SIGINT)
+    term = signal.getsignal(signal.SIGTERM)
+    deferred = [
+        *([signal.SIGINT] if sigint is signal.default_int_handler else []),
+        *([signal.SIGTERM] if isinstance(term, _Terminate) else []),
+    ]
     if (
         threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        or sigint not in (signal.default_int_handler, signal.SIG_IGN)
+        or not deferred
     ):
         yield lambda: False
         return
@@ -104,14 +111,12 @@ def interrupt_after() -> Iterator[Callable[[], bool]]:
         if not caught:
             caught.append((signum, now))
 
-    term = signal.getsignal(signal.SIGTERM)
-    deferred = [signal.SIGINT, *([signal.SIGTERM] if isinstance(term, _Terminate) else [])]
     for signum in deferred:
         signal.signal(signum, defer)
     try:
         yield lambda: bool(caught)
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, sigint)
         if isinstance(term, _Terminate):
             if caught and caught[0][0] == signal.SIGTERM:
                 term.first = caught[0][1]  # its copies, still to come, are this request
@@ -165,19 +170,23 @@ def one_request() -> Iterator[OneRequest | None]:
     that withdraws its request on the first must not be cut short by the copy. Only in
     the main thread, and only where both signals have Python's own default (an
     application's handlers are left alone); else it gives ``None`` and changes nothing.
+    A SIGINT ignored (a shell's background job: ``actors events send ... &``) stays
+    ignored, and SIGTERM is the stop request alone.
     """
+    sigint = signal.getsignal(signal.SIGINT)
     if (
         threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        or sigint not in (signal.default_int_handler, signal.SIG_IGN)
         or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
     ):
         yield None
         return
     handler = OneRequest()
-    signal.signal(signal.SIGINT, handler)
+    if sigint is signal.default_int_handler:
+        signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
     try:
         yield handler
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, sigint)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

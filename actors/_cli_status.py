@@ -165,7 +165,7 @@ def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
     "--limit",
     default=20,
     show_default=True,
-    type=click.IntRange(0),
+    type=click.IntRange(0, 2**62),  # as jobs list: within SQL's integers
     help="Unfinished jobs to list (oldest first); 0 lists none.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")

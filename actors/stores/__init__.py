@@ -98,6 +98,10 @@ def open_store(url: object, *, codec: Codec | None = None, **options: Any) -> St
         # ('invalid connection option "POSTGRESQL://..."').
         return cls(f"{scheme}://{rest}", codec=codec, **options)
     shown = mask_url(url)  # the scheme too: a mistyped URL's may hold its password
+    if scheme.strip() in ("memory", "sqlite", "postgresql", "postgres"):
+        # A stray space or newline (a shell variable, a config line) read as its scheme.
+        msg = f"{shown!r} begins with white space: remove it; accepted forms: {_FORMS}"
+        raise StoreError(msg)
     msg = (
         f"unknown store URL scheme {shown.partition('://')[0].lower()!r} in {shown!r}; "
         f"accepted forms: {_FORMS}"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from actors.stores._schema_ddl import POSTGRES, SQLITE, _v1, _v4, _v5, _v7, _v11
 from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT
 
-__all__ = ["BREAKS_OLDER_FROM", "MIGRATIONS", "Migration"]
+__all__ = ["BREAKS_OLDER_FROM", "MIGRATIONS", "Migration", "Progress"]
 
 
 @dataclass(frozen=True)
@@ -242,3 +242,21 @@ MIGRATIONS: tuple[Migration, ...] = (
 """Every migration, in order; the last one's number is the current schema version."""
 
 BREAKS_OLDER_FROM = 15  # the first version whose row has the breaks_older column
+
+
+class Progress:
+    """How far a migration went: the version read first, then each migration applied."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None  # None: not read yet
+        self.applied: list[Migration] = []
+
+    def step(self) -> str:
+        """What the migration was doing: the first migration not applied yet, by number."""
+        if self.version is None:
+            return "reading the schema's version"
+        done = self.applied[-1].version if self.applied else self.version
+        pending = [m for m in MIGRATIONS if m.version > done]
+        if not pending:
+            return "recording the schema's version"
+        return f"applying schema migration {pending[0].version} ({pending[0].description})"

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 
 from actors._errors import StoreError
-from actors.stores._migrations import MIGRATIONS, Migration
+from actors.stores._migrations import Progress
 from actors.stores._pg_deadlines import Deadlines
 from actors.stores._pg_session import connect_params
 
@@ -42,24 +42,6 @@ class ServerSilentError(StoreError):
         self.seconds = seconds
         self.step = step
         super().__init__(f"the server gave no answer within {seconds:.1f}s while {step}")
-
-
-class Progress:
-    """How far a migration went: the version read first, then each migration applied."""
-
-    def __init__(self) -> None:
-        self.version: int | None = None  # None: not read yet
-        self.applied: list[Migration] = []
-
-    def step(self) -> str:
-        """What the migration was doing: the first migration not applied yet, by number."""
-        if self.version is None:
-            return "reading the schema's version"
-        done = self.applied[-1].version if self.applied else self.version
-        pending = [m for m in MIGRATIONS if m.version > done]
-        if not pending:
-            return "recording the schema's version"
-        return f"applying schema migration {pending[0].version} ({pending[0].description})"
 
 
 class _Watch:

@@ -7,12 +7,13 @@ worker are another mixin, ``SqlRequests`` (``_sql_requests``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobNotFoundError
+from actors._errors import CodecError, JobNotFoundError
 from actors._job import JobState
 from actors.stores._admin_types import (
     CaseChange,
@@ -23,6 +24,7 @@ from actors.stores._admin_types import (
     refuse_unread,
 )
 from actors.stores._history_rows import unpack
+from actors.stores._joins import ARRIVALS_OF
 from actors.stores._rows import read_row, row_params, storable_text
 from actors.stores._sql_listing import filters, parts
 from actors.stores._sql_prune import BatchDone, prune
@@ -74,6 +76,26 @@ def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         tries,
         tuple(problems),
     )
+
+
+def _arrived(execute: Execute, job: StoredJob, codec: Codec) -> StoredJob:
+    """``job`` with the arrivals ``join_arrivals`` holds for its split still waiting.
+
+    Until its join fires, a parent's arrivals are rows of their own, not in its record:
+    a change that saves the parent from its record would write an empty map over them
+    (a trigger clears the rows), and the branches that had arrived would be lost.
+    """
+    record = job.record
+    if job.unread or not record.split_total or record.joined:
+        return job
+    problems = []
+    for index, text in list(execute(ARRIVALS_OF, (record.id, record.gen))):
+        what = f"arrival of branch {index} at job {record.id}"
+        try:
+            record.arrivals.setdefault(int(index), codec.decode(text, what))
+        except CodecError as exc:
+            problems.append(str(exc))
+    return dataclasses.replace(job, unread=tuple(problems)) if problems else job
 
 
 def _time(value: Any) -> float | None:
@@ -291,7 +313,8 @@ class SqlAdmin:
                 expires = None if row is None else _time(row[0])
             if expires is not None and expires >= self.lease_time(now):
                 return Held(root[0], float(expires) - (self.lease_time(now) - now))
-            jobs = [_stored(row, self.codec) for row in execute(case_sql, (case_id,))]
+            rows = list(execute(case_sql, (case_id,)))
+            jobs = [_arrived(execute, _stored(row, self.codec), self.codec) for row in rows]
             for job in jobs:
                 refuse_unread(job)  # its stand-in would be saved over the row
             saves, history, result = change(jobs)

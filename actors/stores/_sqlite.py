@@ -24,6 +24,7 @@ from actors.stores._sqlite_connect import (
     abandon,
     companions_replaced,
     connect,
+    refuse_directory,
     refused_hint,
 )
 from actors.stores._sqlite_file import FileCheck
@@ -174,6 +175,7 @@ class SqliteStore(SqlStore):
 
     def _check_schema(self) -> None:
         """Bring the schema up to date; read-only, only check that it is (and the file is there)."""
+        refuse_directory(self.path)
         if not self.read_only:
             migrate(self._conn(vet=True))
             return

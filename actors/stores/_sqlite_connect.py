@@ -25,6 +25,7 @@ __all__ = [
     "connect",
     "enter_wal",
     "file_identity",
+    "refuse_directory",
     "refused_hint",
 ]
 
@@ -157,6 +158,16 @@ def connect(
     if not read_only:
         conn.companions = _companions(path)
     return conn
+
+
+def refuse_directory(path: str) -> None:
+    """Raise ``StoreError`` if ``path`` is a directory (SQLite says only "unable to open")."""
+    if os.path.isdir(path):
+        msg = (
+            f"cannot open the SQLite store at {path!r}: it is a directory, not a database "
+            "file; name a file (in it: sqlite:///dir/jobs.db)"
+        )
+        raise StoreError(msg)
 
 
 # SQLITE_READONLY | 6 << 8; the sqlite3 module names it only where its SQLite has it.

@@ -174,3 +174,29 @@ def test_a_signal_and_its_copy_as_a_retry_is_stored_say_the_retry_was_made(
 
 def _fail(data: Any, ctx: Any) -> None:
     raise ValueError("broken on purpose (test)")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_sigterm_withdraws_the_request_where_ctrl_c_is_ignored(
+    held: str, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    # A shell starts a background job (`actors events send ... &` in a script) with
+    # SIGINT ignored: SIGTERM then killed the command outright, its request left posted
+    # for the worker to carry out after the operator had given up on it.
+    get = SqlRequests.get_request
+
+    def signalled(self: Any, request_id: int) -> Any:
+        _send(signal.SIGTERM)  # while the worker is waited for
+        return get(self, request_id)
+
+    monkeypatch.setattr(SqlRequests, "get_request", signalled)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = _run(held, command)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # left as it was
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.output
+    assert "was withdrawn; nothing was changed" in result.stderr
+    assert [(job, outcome) for job, _, outcome in _requests(held)] == [("o2", "withdrawn")]

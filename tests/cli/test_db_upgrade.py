@@ -290,3 +290,11 @@ def test_a_store_of_schema_14_upgrades_and_records_what_older_releases_may_write
     assert rows == [(m.version, int(m.breaks_older)) for m in MIGRATIONS]
     assert rows[15] == (16, 1)  # migration 16 drops an index releases before it name
     open_store(url).close()
+
+
+def test_db_upgrade_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
+    # SQLite said only "unable to open database file".
+    (tmp_path / "jobs.db").mkdir()
+    result = CliRunner().invoke(main, ["db", "upgrade", "--store", f"sqlite:///{tmp_path}/jobs.db"])
+    assert result.exit_code == 2, result.output
+    assert "jobs.db': it is a directory, not a database file" in result.output

@@ -249,3 +249,24 @@ def test_cases_written_before_a_bad_line_stay_and_the_error_says_so(
         assert store.get("0").state is JobState.READY
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"], ids=["empty", "blank lines"])
+def test_a_file_with_no_case_says_so(runner: CliRunner, workdir: Path, text: str) -> None:
+    # Nothing was said: an operator who gave the wrong file (or a producer that wrote
+    # nothing) read exit status 0 and no output as the cases written.
+    (workdir / "orders.jsonl").write_text(text)
+    result = _enqueue(runner, workdir, "--file", "orders.jsonl")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    warning = "actors: warning: 'orders.jsonl' holds no line of JSON (blank lines are skipped)"
+    assert result.stderr == f"{warning}: nothing was written\n"
+    assert _cases(workdir) == {}
+
+
+def test_blank_lines_between_cases_are_skipped(runner: CliRunner, workdir: Path) -> None:
+    (workdir / "orders.jsonl").write_text('\n{"n": 1}\n\n   \n{"n": 2}\n')
+    result = _enqueue(runner, workdir, "--file", "orders.jsonl")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert sorted(d["n"] for d in _cases(workdir).values()) == [1, 2]

@@ -96,3 +96,22 @@ def test_sigterm_between_batches_stops_and_says_what_was_written(
     assert result.stderr == f"actors: interrupted: 6 case(s) written, from lines 1 to 6; {told}\n"
     assert len(result.stdout.split()) == 6
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigterm_where_ctrl_c_is_ignored_still_waits_for_the_batch(
+    runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shell's background job (`actors enqueue ... &` in a script) starts with SIGINT
+    # ignored: SIGTERM then stopped the command in the middle of a batch whose
+    # transaction had committed, and its ids were never printed nor counted.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result, stored = enqueue_stopped(runner, workdir, monkeypatch, copies=2)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # left as it was
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.exit_code == 130, result.output
+    assert "6 case(s) written, from lines 1 to 6" in result.stderr
+    assert sorted(result.stdout.split()) == stored
+    assert len(stored) == 6
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

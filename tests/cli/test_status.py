@@ -51,6 +51,18 @@ def test_status_counts_states_and_what_waits(runner: CliRunner, busy_store: Stor
     assert "Unfinished jobs (oldest 5 of 5)" in out
 
 
+def test_a_limit_past_sql_integers_is_refused_naming_its_range(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # It reached SQLite and came back a traceback: OverflowError (exit status 1).
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    open_store(url).close()
+    result = runner.invoke(main, ["status", "--store", url, "--limit", str(2**64)])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--limit'" in one_error_line(result)
+    assert runner.invoke(main, ["status", "--store", url, "--limit", str(2**62)]).exit_code == 0
+
+
 def test_status_of_an_empty_store(runner: CliRunner) -> None:
     result = runner.invoke(main, ["status", "--store", "memory://", "--limit", "0"])
     assert result.exit_code == 0, result.output

@@ -61,6 +61,8 @@ def test_open_store_passes_options(tmp_path):
         ("sqlite:///:memory:", r"names no database file.*memory://"),
         ("sqlite:///x.db?mode=ro", r"take no query"),
         ("sqlite:////no/such/dir/jobs.db", r"directory '/no/such/dir' does not exist"),
+        (" sqlite:///jobs.db", r"^' sqlite:///jobs.db' begins with white space: remove it"),
+        ("\npostgresql://u:pw@h/db", r"^'\\npostgresql://u:\*\*\*@h/db' begins with white"),
         (42, r"a store URL must be a string, got 42"),
     ],
 )
@@ -87,9 +89,11 @@ def test_a_file_that_is_not_a_database(tmp_path):
         SqliteStore(path)
 
 
-def test_a_path_that_is_a_directory(tmp_path):
-    with pytest.raises(StoreError, match="cannot open the SQLite store"):
-        SqliteStore(tmp_path)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_path_that_is_a_directory(tmp_path, read_only):
+    # SQLite said only "unable to open database file"; a read-only open, "no database".
+    with pytest.raises(StoreError, match=r"cannot open the SQLite store at .*: it is a directory"):
+        SqliteStore(tmp_path, read_only=read_only)
 
 
 def test_in_memory_sqlite_is_refused():
