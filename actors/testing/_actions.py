@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+    from actors.testing._trace import Ran
     from actors.testing._writer import ScheduledWriter
 
 __all__ = ["Actions"]
@@ -83,7 +84,7 @@ class Actions:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
 
-    def _note_steps(self, index: int, steps: list[str | tuple[str, int]]) -> None:
+    def _note_steps(self, index: int, steps: list[Ran]) -> None:
         raise NotImplementedError
 
     def _note_outcome(self, index: int, outcome: str) -> None:

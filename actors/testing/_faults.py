@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from actors.testing._errors import InjectedCrash
+from actors.testing._trace import step_ran
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.testing._crashpoints import CrashPoints
     from actors.testing._monitor import Monitor
+    from actors.testing._trace import Ran
 
 __all__ = [
     "CRASH_POINTS",
@@ -349,8 +351,8 @@ class StepHook:
         self.cap = cap
         """Steps one delivery may run before it counts as a livelock."""
         self.delivery_steps = 0
-        self.ran: list[str | tuple[str, int]] = []
-        """Steps the delivery under way ran, a retry's with its attempt (for the trace)."""
+        self.ran: list[Ran] = []
+        """Steps the delivery under way ran, as the trace lists them (``step_ran``)."""
         self.between: Callable[[int, JobRecord, Any], bool] | None = None
         """Called before each step a runner runs: the harness's choice point there.
 
@@ -379,7 +381,7 @@ class StepHook:
         # (a cancel that came meanwhile), dies before, or stalls in (its task runs when
         # the stalled worker wakes, an entry of its own).
         if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
-            self.ran.append(step.name if job.attempt == 1 else (step.name, job.attempt))
+            self.ran.append(step_ran(job, step))
         if crash is None:
             return stopping
         if crash.point == "before_save":
