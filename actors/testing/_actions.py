@@ -37,6 +37,7 @@ __all__ = ["Actions"]
 
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
 _Option = tuple[int, Any]
+STALL_ACTIONS = 16  # the most actions a stalled worker may sleep (see _stall_ends)
 _PLAIN = "plain"  # a jump to the next alarm, polls included (a runner is between steps)
 
 
@@ -122,7 +123,7 @@ class Actions:
             options += [(_EVENT, h) for h in held if h.due(self.actions)]
         ghosts = self.points.ghosts
         if ghosts:
-            options += [(_WAKE, g) for g in ghosts]
+            options += [(_WAKE, g) for g in ghosts if g.wakes_from <= self.actions]
         writer = self.writer
         if writer is not None and writer.queued:
             options.append((_WRITE, writer))
@@ -135,9 +136,20 @@ class Actions:
         if options:
             return options
         options = [(_EVENT, h) for h in held]
+        options += [(_WAKE, g) for g in ghosts]  # asleep yet, but nothing else can run
         if self._may_jump():
             options.append((_JUMP, None))
         return options
+
+    def _stall_ends(self) -> int:
+        """The action from which a worker that stalls now may wake: the chooser's pick.
+
+        It stalled past its lease, and the case goes on elsewhere meanwhile, often to its
+        end; a uniform choice among all that may act would mostly wake it at once. So it
+        may sleep up to ``STALL_ACTIONS`` actions first (0, awake at once, is the choice a
+        failing run shrinks toward), or less if nothing else can run.
+        """
+        return self.actions + self._chooser.choose(STALL_ACTIONS + 1)
 
     def _may_jump(self) -> bool:
         """Whether the clock may jump to its next alarm (none is due yet)."""

@@ -51,6 +51,8 @@ class Ghost:
     runner: int
     job: JobRecord
     step: Any
+    wakes_from: int = 0
+    """The harness action from which it may wake (sooner only when nothing else can run)."""
 
     def describe(self) -> str:
         """Who it is, for traces."""
@@ -77,6 +79,8 @@ class CrashPoints:
         self._wrapped = False
         self.ghosts: list[Ghost] = []
         """Stalled workers not yet woken, oldest first."""
+        self.sleep: Callable[[], int] = lambda: 0
+        """The action from which a worker stalling now may wake (the harness's choice)."""
         self.writer: ScheduledWriter | None = None
         """The store's writer under the harness (``commit="group"``), else ``None``."""
 
@@ -136,7 +140,7 @@ class CrashPoints:
         # Only a step that runs user code runs again late: a task, or a wait's handler
         # of the answer it resumes with (a request's send is not repeated: see Limits).
         if isinstance(step, Sequential) or _handler(job, step) is not None:
-            self.ghosts.append(Ghost(runner, copy.deepcopy(job), step))
+            self.ghosts.append(Ghost(runner, copy.deepcopy(job), step, self.sleep()))
 
     def wake(self, ghost: Ghost) -> None:
         """The stalled worker runs its step's user code on its own copy; its save is fenced."""

@@ -62,6 +62,11 @@ def _unrecorded(*_entry: object) -> None:
     """A closed harness's recorder: nothing more is traced."""
 
 
+def _awake() -> int:
+    """A closed harness's stall: none sleeps (nothing runs any more)."""
+    return 0
+
+
 A = TypeVar("A", bound=pykka.Actor)
 
 
@@ -224,6 +229,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
             self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
         )
         """Crashes inside a step and stalled runners that wake later (the fault plan's)."""
+        self.points.sleep = self._stall_ends
         self.writer = (
             ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
             if grouped is not None
@@ -342,9 +348,11 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         self._closed = True
         self.runtime.stop_all()  # it unlinks the actors and forgets this harness's hooks
         self.runtime.driver = closed_driver  # a pending future's get() drives no more
-        # The step hook and the crash points hold this harness's recorder: let go of it,
-        # so a dropped harness is freed at once, not by a collection (see release()).
+        # The step hook and the crash points hold this harness's recorder and chooser:
+        # let go of them, so a dropped harness is freed at once, not by a collection
+        # (see release()).
         self._hook.record = self.points.record = _unrecorded
+        self.points.sleep = _awake
         self._hook.between = None
         if self._owned_store:
             self._owned_store = False

@@ -75,6 +75,20 @@ def test_a_stalled_worker_s_late_write_over_a_newer_status_is_found() -> None:
     assert "save fenced" in trace[late + 1]
 
 
+def test_a_stalled_worker_wakes_after_the_case_went_on_in_most_schedules() -> None:
+    # It stalled past its lease: it may sleep while the case goes on elsewhere, rather
+    # than wake as soon as a uniform choice among all that may act picks it.
+    plan = FaultPlan(crashes=(Crash(1, point="stalled"),))
+    found = 0
+    for seed in range(40):
+        try:
+            with Harness([shipping], seed=seed, runners=2, faults=plan) as h:
+                _ship_one(h)
+        except InvariantViolation:
+            found += 1
+    assert found >= 20, found  # 31 of these 40 seeds (2 when it could wake at once only)
+
+
 # -- A reply handler or event handler with an effect of its own ----------------------------
 
 credits: list[int] = []
