@@ -86,10 +86,16 @@ def test_cases_assumed_to_run_in_the_order_they_were_scheduled_are_found() -> No
     assert paused < faulted < went_on, trace
 
 
-def test_the_same_cases_pass_when_one_runner_takes_them_in_order() -> None:
-    # What an ordering needs, a test can pin: cases the engine must order are one case
-    # (deposit, then withdraw, as steps), or are scheduled once the first has ended.
-    explore(_deposit_then_withdraw, runs=BUDGET, workflows=[movement], runners=1)
+def test_the_withdrawal_scheduled_once_the_deposit_ended_passes() -> None:
+    def scenario(h: Harness) -> None:
+        balances.clear()
+        deposit = {"account": "ann", "kind": "deposit", "amount": 50}
+        assert h.schedule("move", deposit).result().state is JobState.DONE
+        h.schedule("move", {"account": "ann", "kind": "withdraw", "amount": 30})
+        for job in h.finish():
+            assert job.state is JobState.DONE, job.error
+
+    explore(scenario, runs=BUDGET, workflows=[movement], runners=2)
 
 
 # -- A module-level "current order" that two cases overwrite ------------------------------
@@ -222,3 +228,22 @@ def test_a_compensation_that_runs_before_the_sibling_s_effect_is_found() -> None
     refunded = _index(trace, "RunJob", "ran 'screen', 'refund'")
     went_on = _index(trace, "go on", "at 'charge'")
     assert paused < refunded < went_on, trace
+
+
+def test_the_refund_after_the_join_passes() -> None:
+    def screen(data: dict[str, Any]) -> None:
+        raise RuntimeError("card flagged")
+
+    def settle(data: dict[str, Any]) -> None:
+        if data.get("flagged"):
+            _refund(data)
+
+    fixed = Workflow("order", start="split", steps=[
+        ParallelSplit("split", branches=["charge", "screen"]),
+        Sequential("charge", _charge, next="join"),
+        Sequential("screen", screen, on_fault=lambda d, e: {**d, "flagged": True},
+                   fault_next="join"),
+        Synchronize("join", next="settle"),
+        Sequential("settle", settle),
+    ])  # fmt: skip
+    explore(_flag_one, runs=BUDGET, workflows=[fixed], runners=2)

@@ -89,6 +89,25 @@ def test_a_stalled_worker_wakes_after_the_case_went_on_in_most_schedules() -> No
     assert found >= 20, found  # 31 of these 40 seeds (2 when it could wake at once only)
 
 
+def test_a_status_that_only_moves_forward_passes() -> None:
+    order = ["packed", "shipped"]
+
+    def forward(value: str) -> Any:
+        def task(data: dict[str, Any], ctx: StepContext) -> None:
+            now = status.get(ctx.job_id)  # a compare-and-set in the shop's database
+            if now is None or order.index(value) > order.index(now):
+                status[ctx.job_id] = value
+
+        return task
+
+    fixed = Workflow("ship", start="pack", steps=[
+        Sequential("pack", forward("packed"), next="send"),
+        Sequential("send", forward("shipped")),
+    ])  # fmt: skip
+    plan = FaultPlan(crashes=(Crash(1, point="stalled"),))
+    explore(_ship_one, runs=BUDGET, workflows=[fixed], faults=plan, runners=2)
+
+
 # -- A reply handler or event handler with an effect of its own ----------------------------
 
 credits: list[int] = []
