@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from actors import messages as m
 from actors.testing._errors import Livelock
-from actors.testing._faults import SpinError
 from actors.testing._future import DeterministicFuture
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
+from actors.testing._step_hook import SpinError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,10 +26,11 @@ if TYPE_CHECKING:
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
     from actors.testing._external import HeldEvent
-    from actors.testing._faults import FaultInjector, FaultPlan, StepHook
+    from actors.testing._faults import FaultInjector, FaultPlan
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+    from actors.testing._step_hook import StepHook
     from actors.testing._trace import Ran
     from actors.testing._writer import ScheduledWriter
 

@@ -32,7 +32,6 @@ from actors.testing._faults import (
     CrashPoint,
     FaultInjector,
     FaultPlan,
-    StepHook,
     check_crash_runner,
     no_groups,
 )
@@ -43,6 +42,7 @@ from actors.testing._report import describe_message
 from actors.testing._running import Running
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, pick_chooser
+from actors.testing._step_hook import StepHook
 from actors.testing._trace import Recorder
 from actors.testing._writer import ScheduledWriter, adopt_writer
 
