@@ -152,6 +152,13 @@ class Actions:
         """
         return self.actions + self._chooser.choose(STALL_ACTIONS + 1)
 
+    def _slow_reply(self) -> str | None:
+        """An ask with a timeout awaited in a delivery: made slow if the plan says so.
+
+        The test's own waits (outside any delivery) are not the run's: never slow.
+        """
+        return self.faults.slow_reply() if self.runtime.delivering else None
+
     def _may_jump(self) -> bool:
         """Whether the clock may jump to its next alarm (none is due yet)."""
         return (

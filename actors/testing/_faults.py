@@ -20,6 +20,7 @@ __all__ = [
     "EventFault",
     "FaultInjector",
     "FaultPlan",
+    "SlowReply",
     "Stall",
     "check_crash_runner",
     "check_point",
@@ -177,6 +178,23 @@ class Duplicate:
 
 
 @dataclass(frozen=True, slots=True)
+class SlowReply:
+    """The ``nth`` ask with a timeout that user code awaits (1-based) is answered late.
+
+    Counted over the asks a task or a user's actor makes of an actor and awaits with
+    ``get(timeout=...)``. That wait times out first, as a thread's does when the asked
+    actor is slow (busy with other messages); its message stays in the actor's inbox
+    and is handled later, as with threads: a task that asks again on ``pykka.Timeout``
+    has the actor handle both.
+    """
+
+    nth: int
+
+    def __post_init__(self) -> None:
+        _at_least(self.nth, 1, "SlowReply.nth (asks are counted from 1)")
+
+
+@dataclass(frozen=True, slots=True)
 class FaultPlan:
     """Everything that goes wrong in one simulated run (nothing, by default)."""
 
@@ -184,6 +202,7 @@ class FaultPlan:
     stalls: tuple[Stall, ...] = ()
     events: tuple[EventFault, ...] = ()
     duplicates: tuple[Duplicate, ...] = ()
+    slow_replies: tuple[SlowReply, ...] = ()
 
     def __post_init__(self) -> None:
         # A mistake here would leave a test passing without the fault it asked for.
@@ -212,7 +231,9 @@ class FaultPlan:
             raise ValueError(msg)
 
     def __bool__(self) -> bool:
-        return bool(self.crashes or self.stalls or self.events or self.duplicates)
+        return bool(
+            self.crashes or self.stalls or self.events or self.duplicates or self.slow_replies
+        )
 
     def describe(self) -> str:
         """A one-line summary for reports."""
@@ -221,11 +242,18 @@ class FaultPlan:
             *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
             *(f"{e.action} event #{e.nth}" for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
+            *(f"slow reply to timed ask #{r.nth}" for r in self.slow_replies),
         ]
         return "; ".join(parts) or "no faults"
 
 
-_KINDS = (("crashes", Crash), ("stalls", Stall), ("events", EventFault), ("duplicates", Duplicate))
+_KINDS = (
+    ("crashes", Crash),
+    ("stalls", Stall),
+    ("events", EventFault),
+    ("duplicates", Duplicate),
+    ("slow_replies", SlowReply),
+)
 
 
 @dataclass
@@ -237,6 +265,8 @@ class FaultInjector:
     """Steps runners were about to run so far."""
     events: int = 0
     """Calls of ``Harness.receive_event`` so far."""
+    asks: int = 0
+    """Asks with a timeout that user code awaited so far (for ``SlowReply``)."""
     armed: dict[int, tuple[bool, CrashPoint, int]] = field(default_factory=dict)
     """Runner index -> (lease, point, steps to run first) of a crash armed by hand."""
     runners: int | None = None
@@ -287,7 +317,12 @@ class FaultInjector:
             for s in self.plan.stalls
             if self.runners is not None and s.runner >= self.runners
         ]
-        return late + armed + absent
+        slow = [
+            f"slow reply to timed ask #{r.nth} ({self.asks} timed ask(s) made)"
+            for r in self.plan.slow_replies
+            if r.nth > self.asks
+        ]
+        return late + armed + absent + slow
 
     def copies(self, message_type: str) -> int:
         """Extra copies to enqueue of a told message of this type."""
@@ -302,6 +337,13 @@ class FaultInjector:
         for fault in self.plan.events:
             if fault.nth == self.events:
                 return fault
+        return None
+
+    def slow_reply(self) -> str | None:
+        """Count an ask with a timeout user code awaits; what makes it slow, if planned."""
+        self.asks += 1
+        if any(r.nth == self.asks for r in self.plan.slow_replies):
+            return f"slow reply to timed ask #{self.asks}"
         return None
 
     def stalled(self, action: int) -> set[int]:

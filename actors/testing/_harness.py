@@ -163,6 +163,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
         self.runtime.waited = lambda detail: self._record("clock", "wait", None, detail)
+        self.runtime.slow_reply = self._slow_reply
         self.runtime.foreign = self._foreign
         if faults is not None and not isinstance(faults, FaultPlan):
             msg = (
