@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from actors import Sequential, Workflow
 from actors.testing import FaultPlan, Harness, InvariantViolation, SlowReply, explore
+from actors.testing.strategies import fault_plans
 
 BUDGET = 40
 
@@ -100,10 +101,11 @@ def test_an_actor_keyed_on_the_order_passes_slow_replies() -> None:
         explore(_scenario(refs, keyed=True), runs=BUDGET, workflows=[_flow(refs)], faults=plan)
 
 
-def test_hypothesis_draws_the_slow_reply_and_shrinks_to_the_first_ask() -> None:
+def test_fault_plans_draw_slow_replies_and_shrink_to_the_first_ask() -> None:
     refs: dict[str, Any] = {}
     flow, scenario = _flow(refs), _scenario(refs)
     plans: list[FaultPlan] = []
+    drawn = fault_plans(crashes=False, stalls=False, events=False, slow_replies=True)
 
     @settings(
         max_examples=100,
@@ -113,15 +115,16 @@ def test_hypothesis_draws_the_slow_reply_and_shrinks_to_the_first_ask() -> None:
         phases=[Phase.generate, Phase.shrink],
         suppress_health_check=list(HealthCheck),
     )
-    @given(nth=st.integers(1, 4), data=st.data())
-    def each_order_reserved_once(nth: int, data: st.DataObject) -> None:
-        plans.append(FaultPlan(slow_replies=(SlowReply(nth),)))
-        with Harness([flow], data=data, faults=plans[-1]) as h:
+    @given(plan=drawn, data=st.data())
+    def each_order_reserved_once(plan: FaultPlan, data: st.DataObject) -> None:
+        plans.append(plan)
+        with Harness([flow], data=data, faults=plan) as h:
             scenario(h)  # fmt: skip
 
     with pytest.raises(InvariantViolation, match=r"reserved \['o\d', 'o\d', 'o\d'\]"):
         each_order_reserved_once()
     assert plans[-1] == SLOW  # the shrunk example: the first ask is slow
+    assert "slow_replies=just(())" in repr(fault_plans())  # only when asked for
 
 
 def test_a_slow_reply_no_ask_reached_is_reported_and_the_test_s_own_wait_is_never_slow() -> None:
