@@ -28,7 +28,14 @@ if TYPE_CHECKING:
         Livelock,
     )
     from actors.testing._external import Submission
-    from actors.testing._faults import Crash, Duplicate, EventFault, FaultPlan, Stall
+    from actors.testing._faults import (
+        Crash,
+        Duplicate,
+        EventFault,
+        FaultPlan,
+        SlowReply,
+        Stall,
+    )
     from actors.testing._future import DeterministicFuture
     from actors.testing._generated import GeneratedWorkflow
     from actors.testing._harness import Harness
@@ -62,6 +69,7 @@ __all__ = [
     "Livelock",
     "MediatorMachine",
     "Scenario",
+    "SlowReply",
     "Stall",
     "Submission",
     "TraceEntry",
@@ -92,6 +100,7 @@ _WHERE = {
     "MediatorMachine": "_stateful",
     "PCT": "_search",
     "Scenario": "_scenario",
+    "SlowReply": "_faults",
     "Stall": "_faults",
     "Submission": "_external",
     "TraceEntry": "_report",

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from actors import messages as m
 from actors.testing._errors import Livelock
-from actors.testing._faults import SpinError
 from actors.testing._future import DeterministicFuture
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
+from actors.testing._step_hook import SpinError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -26,16 +26,19 @@ if TYPE_CHECKING:
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
     from actors.testing._external import HeldEvent
-    from actors.testing._faults import FaultInjector, FaultPlan, StepHook
+    from actors.testing._faults import FaultInjector, FaultPlan
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime
+    from actors.testing._step_hook import StepHook
+    from actors.testing._trace import Ran
     from actors.testing._writer import ScheduledWriter
 
 __all__ = ["Actions"]
 
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
 _Option = tuple[int, Any]
+STALL_ACTIONS = 16  # the most actions a stalled worker may sleep (see _stall_ends)
 _PLAIN = "plain"  # a jump to the next alarm, polls included (a runner is between steps)
 
 
@@ -83,7 +86,7 @@ class Actions:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
 
-    def _note_steps(self, index: int, steps: list[str | tuple[str, int]]) -> None:
+    def _note_steps(self, index: int, steps: list[Ran]) -> None:
         raise NotImplementedError
 
     def _note_outcome(self, index: int, outcome: str) -> None:
@@ -121,7 +124,7 @@ class Actions:
             options += [(_EVENT, h) for h in held if h.due(self.actions)]
         ghosts = self.points.ghosts
         if ghosts:
-            options += [(_WAKE, g) for g in ghosts]
+            options += [(_WAKE, g) for g in ghosts if g.wakes_from <= self.actions]
         writer = self.writer
         if writer is not None and writer.queued:
             options.append((_WRITE, writer))
@@ -134,9 +137,27 @@ class Actions:
         if options:
             return options
         options = [(_EVENT, h) for h in held]
+        options += [(_WAKE, g) for g in ghosts]  # asleep yet, but nothing else can run
         if self._may_jump():
             options.append((_JUMP, None))
         return options
+
+    def _stall_ends(self) -> int:
+        """The action from which a worker that stalls now may wake: the chooser's pick.
+
+        It stalled past its lease, and the case goes on elsewhere meanwhile, often to its
+        end; a uniform choice among all that may act would mostly wake it at once. So it
+        may sleep up to ``STALL_ACTIONS`` actions first (0, awake at once, is the choice a
+        failing run shrinks toward), or less if nothing else can run.
+        """
+        return self.actions + self._chooser.choose(STALL_ACTIONS + 1)
+
+    def _slow_reply(self) -> str | None:
+        """An ask with a timeout awaited in a delivery: made slow if the plan says so.
+
+        The test's own waits (outside any delivery) are not the run's: never slow.
+        """
+        return self.faults.slow_reply() if self.runtime.delivering else None
 
     def _may_jump(self) -> bool:
         """Whether the clock may jump to its next alarm (none is due yet)."""

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from actors._pykka_seam import Envelope, is_actor_stop, told
+from actors._runner import Runner
+from actors._scheduler import Scheduler
 from actors.testing._future import DeterministicFuture
 
 if TYPE_CHECKING:
@@ -130,6 +132,7 @@ class Inbox:
         # harness named the future already: an event's, a cancel's).
         if isinstance(reply_to, DeterministicFuture) and reply_to.about is None:
             reply_to.about = (cell.name if cell is not None else "an actor", envelope.message)
+            reply_to.user_ask = cell is not None and not _engine(cell.actor)
         hook = self.runtime.put_filter
         if hook is not None and cell is not None and reply_to is None:
             for _ in range(hook(cell, envelope)):
@@ -140,3 +143,13 @@ class Inbox:
 
     def empty(self) -> bool:
         return not self.queue
+
+
+def _engine(actor: Any) -> bool:
+    """Whether ``actor`` is the engine's own (a Scheduler or a Runner, substituted too).
+
+    By the MRO alone, as ``_probe._is``: an ABC's negative ``isinstance`` walks every
+    subclass it has.
+    """
+    mro = type(actor).__mro__
+    return Scheduler in mro or Runner in mro

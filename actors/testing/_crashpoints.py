@@ -10,8 +10,10 @@ plan or a test asks for such a crash. A write by a runner armed to crash raises
 is committed), so the job resumes from what the store holds and its task runs again.
 
 A stalled worker leaves a ``Ghost``: a copy of the job as that worker had it. When the
-chooser wakes it, its step's task runs once more on that copy, and its save is dropped,
-as the store fences a save from a worker that no longer holds the case's lease.
+chooser wakes it, the user's code of its step runs once more on that copy (a
+``Sequential``'s task; the ``on_reply``, ``on_event`` or ``on_fault`` of a wait resumed
+with its answer), and its save is dropped, as the store fences a save from a worker that
+no longer holds the case's lease.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
-from actors._steps import Sequential
+from actors._steps import DeferredChoice, RequestReaction, Sequential
 from actors.testing._errors import InjectedCrash
 from actors.testing._foreign import delivering, set_delivering
 
@@ -49,6 +51,8 @@ class Ghost:
     runner: int
     job: JobRecord
     step: Any
+    wakes_from: int = 0
+    """The harness action from which it may wake (sooner only when nothing else can run)."""
 
     def describe(self) -> str:
         """Who it is, for traces."""
@@ -75,6 +79,8 @@ class CrashPoints:
         self._wrapped = False
         self.ghosts: list[Ghost] = []
         """Stalled workers not yet woken, oldest first."""
+        self.sleep: Callable[[], int] = lambda: 0
+        """The action from which a worker stalling now may wake (the harness's choice)."""
         self.writer: ScheduledWriter | None = None
         """The store's writer under the harness (``commit="group"``), else ``None``."""
 
@@ -131,19 +137,25 @@ class CrashPoints:
 
     def stalled(self, runner: int, job: JobRecord, step: Any) -> None:
         """``runner`` stalls before ``step`` of ``job``; it wakes when the chooser says."""
-        if isinstance(step, Sequential):  # other steps run no task of the user's
-            self.ghosts.append(Ghost(runner, copy.deepcopy(job), step))
+        # Only a step that runs user code runs again late: a task, or a wait's handler
+        # of the answer it resumes with (a request's send is not repeated: see Limits).
+        if isinstance(step, Sequential) or _handler(job, step) is not None:
+            self.ghosts.append(Ghost(runner, copy.deepcopy(job), step, self.sleep()))
 
     def wake(self, ghost: Ghost) -> None:
-        """The stalled worker runs its step's task on its own copy; its save is fenced."""
+        """The stalled worker runs its step's user code on its own copy; its save is fenced."""
         self.ghosts.remove(ghost)
         job, step = ghost.job, ghost.step
-        self.record(f"runner-{ghost.runner}", "wakes", job.id, f"runs {step.name!r} late")
+        handler = _handler(job, step)
+        what = f"runs {step.name!r} late" + (f" ({handler[0]})" if handler else "")
+        self.record(f"runner-{ghost.runner}", "wakes", job.id, what)
         wf = self._workflow(job.workflow, job.version)
         outer = delivering()
         set_delivering(self._runtime.foreign)
         try:
-            if step.name in wf.context_steps:
+            if handler is not None:
+                handler[1](job.data, *handler[2])
+            elif step.name in wf.context_steps:
                 step.task(job.data, job.context())
             else:
                 step.task(job.data)
@@ -153,3 +165,25 @@ class CrashPoints:
         finally:
             set_delivering(outer)
         self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
+
+
+def _handler(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:
+    """``(name, handler, its arguments after the data)`` a resumed wait runs, if any.
+
+    As the interpreter applies the answer a ``RequestReaction`` or ``DeferredChoice``
+    resumes with: a reply, an event or a fault, never a timeout (whose step runs no code
+    of the user's here).
+    """
+    if job.event is None or job.event[0] not in ("reply", "fault"):
+        return None
+    kind, name, payload = job.event
+    fn: Callable[..., Any] | None
+    args: tuple[Any, ...]
+    if isinstance(step, RequestReaction):
+        said, args = ("on_fault" if kind == "fault" else "on_reply"), (payload,)
+    elif isinstance(step, DeferredChoice):
+        said, args = ("on_fault" if kind == "fault" else "on_event"), (name, payload)
+    else:
+        return None
+    fn = getattr(step, said)
+    return None if fn is None else (said, fn, args)

@@ -9,16 +9,7 @@ plan replays identically under the same seed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
-
-from actors.testing._errors import InjectedCrash
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from actors._job import JobRecord
-    from actors.testing._crashpoints import CrashPoints
-    from actors.testing._monitor import Monitor
+from typing import Literal, get_args
 
 __all__ = [
     "CRASH_POINTS",
@@ -29,9 +20,8 @@ __all__ = [
     "EventFault",
     "FaultInjector",
     "FaultPlan",
-    "SpinError",
+    "SlowReply",
     "Stall",
-    "StepHook",
     "check_crash_runner",
     "check_point",
     "no_groups",
@@ -188,6 +178,23 @@ class Duplicate:
 
 
 @dataclass(frozen=True, slots=True)
+class SlowReply:
+    """The ``nth`` ask with a timeout that user code awaits (1-based) is answered late.
+
+    Counted over the asks a task or a user's actor makes of an actor and awaits with
+    ``get(timeout=...)``. That wait times out first, as a thread's does when the asked
+    actor is slow (busy with other messages); its message stays in the actor's inbox
+    and is handled later, as with threads: a task that asks again on ``pykka.Timeout``
+    has the actor handle both.
+    """
+
+    nth: int
+
+    def __post_init__(self) -> None:
+        _at_least(self.nth, 1, "SlowReply.nth (asks are counted from 1)")
+
+
+@dataclass(frozen=True, slots=True)
 class FaultPlan:
     """Everything that goes wrong in one simulated run (nothing, by default)."""
 
@@ -195,6 +202,7 @@ class FaultPlan:
     stalls: tuple[Stall, ...] = ()
     events: tuple[EventFault, ...] = ()
     duplicates: tuple[Duplicate, ...] = ()
+    slow_replies: tuple[SlowReply, ...] = ()
 
     def __post_init__(self) -> None:
         # A mistake here would leave a test passing without the fault it asked for.
@@ -223,7 +231,9 @@ class FaultPlan:
             raise ValueError(msg)
 
     def __bool__(self) -> bool:
-        return bool(self.crashes or self.stalls or self.events or self.duplicates)
+        return bool(
+            self.crashes or self.stalls or self.events or self.duplicates or self.slow_replies
+        )
 
     def describe(self) -> str:
         """A one-line summary for reports."""
@@ -232,11 +242,18 @@ class FaultPlan:
             *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
             *(f"{e.action} event #{e.nth}" for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
+            *(f"slow reply to timed ask #{r.nth}" for r in self.slow_replies),
         ]
         return "; ".join(parts) or "no faults"
 
 
-_KINDS = (("crashes", Crash), ("stalls", Stall), ("events", EventFault), ("duplicates", Duplicate))
+_KINDS = (
+    ("crashes", Crash),
+    ("stalls", Stall),
+    ("events", EventFault),
+    ("duplicates", Duplicate),
+    ("slow_replies", SlowReply),
+)
 
 
 @dataclass
@@ -248,6 +265,8 @@ class FaultInjector:
     """Steps runners were about to run so far."""
     events: int = 0
     """Calls of ``Harness.receive_event`` so far."""
+    asks: int = 0
+    """Asks with a timeout that user code awaited so far (for ``SlowReply``)."""
     armed: dict[int, tuple[bool, CrashPoint, int]] = field(default_factory=dict)
     """Runner index -> (lease, point, steps to run first) of a crash armed by hand."""
     runners: int | None = None
@@ -298,7 +317,12 @@ class FaultInjector:
             for s in self.plan.stalls
             if self.runners is not None and s.runner >= self.runners
         ]
-        return late + armed + absent
+        slow = [
+            f"slow reply to timed ask #{r.nth} ({self.asks} timed ask(s) made)"
+            for r in self.plan.slow_replies
+            if r.nth > self.asks
+        ]
+        return late + armed + absent + slow
 
     def copies(self, message_type: str) -> int:
         """Extra copies to enqueue of a told message of this type."""
@@ -315,86 +339,13 @@ class FaultInjector:
                 return fault
         return None
 
+    def slow_reply(self) -> str | None:
+        """Count an ask with a timeout user code awaits; what makes it slow, if planned."""
+        self.asks += 1
+        if any(r.nth == self.asks for r in self.plan.slow_replies):
+            return f"slow reply to timed ask #{self.asks}"
+        return None
+
     def stalled(self, action: int) -> set[int]:
         """Runner indices stalled during harness action number ``action``."""
         return {s.runner for s in self.plan.stalls if s.at <= action < s.at + s.steps}
-
-
-class SpinError(BaseException):
-    """A runner's delivery ran past the step budget (the harness turns it into ``Livelock``)."""
-
-    keeps_actors = True
-    """The harness's own stop: the actors stay, so the report can show who held what."""
-
-
-class StepHook:
-    """The engine's ``step_hook`` under a harness: observe each step, crash, stop a spin.
-
-    Called by a Runner just before each step, inside its delivery: checks that must not
-    look like a crash there are only recorded (see ``Monitor.step``).
-    """
-
-    def __init__(
-        self,
-        faults: FaultInjector,
-        monitor: Monitor,
-        record: Callable[[str, str, str | None, str], None],
-        cap: int,
-        points: CrashPoints,
-    ) -> None:
-        self.faults = faults
-        self.points = points
-        self.monitor = monitor
-        self.record = record
-        self.cap = cap
-        """Steps one delivery may run before it counts as a livelock."""
-        self.delivery_steps = 0
-        self.ran: list[str | tuple[str, int]] = []
-        """Steps the delivery under way ran, a retry's with its attempt (for the trace)."""
-        self.between: Callable[[int, JobRecord, Any], bool] | None = None
-        """Called before each step a runner runs: the harness's choice point there.
-
-        Returns whether the runner now stops before the step (a ``StopJob`` came for it).
-        """
-
-    def __call__(self, runner: int, job: JobRecord, step: Any) -> bool:
-        """Before ``runner`` runs ``step`` of ``job``; whether it stops before the step."""
-        self.delivery_steps += 1
-        if self.delivery_steps > self.cap:
-            # A loop without a parking step never leaves the runner's delivery; stop it
-            # with a BaseException, which pykka does not take for an actor's failure.
-            msg = (
-                f"runner {runner} ran {self.delivery_steps - 1} steps of job {job.id} in one "
-                f"delivery (at {step.name!r}): a loop that never waits or splits?"
-            )
-            raise SpinError(msg)
-        stopping = False
-        if self.between is not None:
-            # The thread could be switched out here, or the step be slow (a branch's only
-            # step included): let the chooser run others, and move the clock, first.
-            stopping = bool(self.between(runner, job, step))
-        crash = self.faults.before_step(runner)
-        self.monitor.step(runner, job, step, crashing=crash is not None)
-        # The trace lists the steps the delivery ran: not one the runner stops before
-        # (a cancel that came meanwhile), dies before, or stalls in (its task runs when
-        # the stalled worker wakes, an entry of its own).
-        if not stopping and (crash is None or crash.point in ("before_save", "in_group")):
-            self.ran.append(step.name if job.attempt == 1 else (step.name, job.attempt))
-        if crash is None:
-            return stopping
-        if crash.point == "before_save":
-            self.points.arm_unsaved(runner, job, step, crash)
-            return stopping
-        if crash.point == "in_group":
-            self.points.arm_group(crash)
-            return stopping
-        self.monitor.crashed(runner, job, job.step)
-        if crash.point == "stalled":
-            self.points.stalled(runner, job, step)
-            action = "stalled"
-        else:
-            action = "lease-expired" if crash.lease else "crash"
-        where = f"before {step.name!r} (step #{crash.at_step})"
-        self.record(f"runner-{runner}", action, job.id, where)
-        msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
-        raise InjectedCrash(msg)

@@ -38,6 +38,8 @@ class DeterministicFuture(pykka.Future[T]):
         self.about: str | tuple[str, Any] | None = None
         """What the future stands for, as ``describe()`` words it: a text, or the
         ``(actor name, message)`` of the ask it answers (worded only when read)."""
+        self.user_ask = False
+        """Whether it answers an ask of a user's actor (a ``SlowReply`` may make it late)."""
 
     def describe(self) -> str:
         """What this future stands for, for a ``Deadlock`` or timeout message.
@@ -68,7 +70,12 @@ class DeterministicFuture(pykka.Future[T]):
             if self._runtime is None:
                 msg = "this future is unresolved and belongs to no runtime that could resolve it"
                 raise Deadlock(msg)
-            self._runtime.drive_until(lambda: self._has_result, timeout, what=self.describe())
+            self._runtime.drive_until(
+                lambda: self._has_result,
+                timeout,
+                what=self.describe(),
+                ask=self.user_ask,
+            )
         if self._exc_info is not None:
             exc_type, exc_value, exc_tb = self._exc_info
             assert exc_type is not None

@@ -32,7 +32,6 @@ from actors.testing._faults import (
     CrashPoint,
     FaultInjector,
     FaultPlan,
-    StepHook,
     check_crash_runner,
     no_groups,
 )
@@ -43,6 +42,7 @@ from actors.testing._report import describe_message
 from actors.testing._running import Running
 from actors.testing._runtime import ActorCell, DeterministicRuntime
 from actors.testing._search import PCT, pick_chooser
+from actors.testing._step_hook import StepHook
 from actors.testing._trace import Recorder
 from actors.testing._writer import ScheduledWriter, adopt_writer
 
@@ -60,6 +60,11 @@ _NO_FAULTS = FaultPlan()  # frozen: one for every harness given none
 
 def _unrecorded(*_entry: object) -> None:
     """A closed harness's recorder: nothing more is traced."""
+
+
+def _awake() -> int:
+    """A closed harness's stall: none sleeps (nothing runs any more)."""
+    return 0
 
 
 A = TypeVar("A", bound=pykka.Actor)
@@ -158,6 +163,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         self.runtime.namer = actor_name
         self.runtime.stalled = self._stalled
         self.runtime.waited = lambda detail: self._record("clock", "wait", None, detail)
+        self.runtime.slow_reply = self._slow_reply
         self.runtime.foreign = self._foreign
         if faults is not None and not isinstance(faults, FaultPlan):
             msg = (
@@ -224,6 +230,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
             self.store, self.runtime, self.monitor, self._record, self.probe.engine.workflow
         )
         """Crashes inside a step and stalled runners that wake later (the fault plan's)."""
+        self.points.sleep = self._stall_ends
         self.writer = (
             ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
             if grouped is not None
@@ -342,9 +349,11 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         self._closed = True
         self.runtime.stop_all()  # it unlinks the actors and forgets this harness's hooks
         self.runtime.driver = closed_driver  # a pending future's get() drives no more
-        # The step hook and the crash points hold this harness's recorder: let go of it,
-        # so a dropped harness is freed at once, not by a collection (see release()).
+        # The step hook and the crash points hold this harness's recorder and chooser:
+        # let go of them, so a dropped harness is freed at once, not by a collection
+        # (see release()).
         self._hook.record = self.points.record = _unrecorded
+        self.points.sleep = _awake
         self._hook.between = None
         if self._owned_store:
             self._owned_store = False

@@ -73,7 +73,8 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0
         if not isinstance(job, JobRecord):
             return name, None, ""
     if kind == _SPAWN:
-        return name, job.id, f"branch {job.branch_index} of {job.parent_id}"
+        # Where the branch starts: which branch is which, without reading the workflow.
+        return name, job.id, f"branch {job.branch_index} of {job.parent_id} at {job.step!r}"
     if kind == _ARRIVED:
         return (
             name,

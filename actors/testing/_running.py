@@ -12,7 +12,7 @@ from actors.testing._arguments import need_count
 from actors.testing._errors import Deadlock, Livelock, while_open
 
 if TYPE_CHECKING:
-    from actors.testing._faults import StepHook
+    from actors.testing._step_hook import StepHook
 
 __all__ = ["Running"]
 

@@ -52,6 +52,10 @@ def _no_wait_noted(_detail: str) -> None:
     pass
 
 
+def _no_slow_reply() -> str | None:
+    return None
+
+
 def _default_name(actor: pykka.Actor) -> str:
     base = type(actor).__name__.lower()
     index = getattr(actor, "_index", None)
@@ -102,6 +106,9 @@ class DeterministicRuntime(Waiting):
         self.namer: Callable[[pykka.Actor], str] = _default_name
         self.waited: Callable[[str], None] = _no_wait_noted
         """Told when a wait with a timeout let virtual time pass (the harness traces it)."""
+        self.slow_reply: Callable[[], str | None] = _no_slow_reply
+        """Whether an ask with a timeout about to be awaited is answered too late: the
+        fault's description, or ``None`` (set by the harness from its fault plan)."""
         self.foreign: Callable[[str], BaseException] = HarnessError
         """Builds the error raised when a task waits on an actor this runtime does not run,
         or on what this runtime cannot simulate (a harness fails the run with it)."""
@@ -278,6 +285,7 @@ class DeterministicRuntime(Waiting):
         self.stalled, self.foreign = Deadlock, HarnessError
         self.step_hook = self.put_filter = None
         self.waited = _no_wait_noted
+        self.slow_reply = _no_slow_reply
         # Every actor of these classes has stopped: the next runtime may take them over.
         # (A stopped actor's ref still answers ActorDeadError, through any runtime.)
         if self._classes and not STOPPED:

@@ -8,14 +8,20 @@ test looking at the interleaving).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from actors._steps import DeferredChoice, RequestReaction
 from actors.testing._report import TraceEntry
 
-__all__ = ["Recorder"]
+if TYPE_CHECKING:
+    from actors._job import JobRecord
 
-# The detail is a str, or (str, steps run) for a runner's delivery (worded when read); a
-# step run is its name, or (name, attempt) for a retry of it.
+__all__ = ["Ran", "Recorder", "step_ran"]
+
+Ran = str | tuple[str, str]
+"""A step a delivery ran: its name, or (name, what it ran as: a retry's attempt, a reply)."""
+
+# The detail is a str, or (str, steps run) for a runner's delivery (worded when read).
 _Raw = tuple[int, str, str, str | None, Any]
 # A delivery that ran more steps names the first and the last ones and counts the others:
 # a loop that never waits runs 50,000 before it is stopped, which no report should list.
@@ -46,7 +52,7 @@ class Recorder:
         self._raw.append((self.actions, actor, action, job, detail))
         self.actions += 1
 
-    def _note_steps(self, index: int, steps: list[str | tuple[str, int]]) -> None:
+    def _note_steps(self, index: int, steps: list[Ran]) -> None:
         """Add to entry ``index`` (a runner's delivery) the steps it ran, in order.
 
         Kept as the list; worded only if the trace is read.
@@ -75,8 +81,27 @@ def _entry(index: int, actor: str, action: str, job: str | None, detail: Any) ->
     return TraceEntry(index, actor, action, job, detail)
 
 
-def _step(ran: str | tuple[str, int]) -> str:
-    """A step a delivery ran: its name, and a retry's attempt (``'charge' (attempt 2)``)."""
+def step_ran(job: JobRecord, step: Any) -> Ran:
+    """What the trace lists for ``step`` of ``job``, about to run.
+
+    A retry's attempt (``'charge' (attempt 2)``); a wait resumed with what it waited for,
+    whose handler (``on_reply``, ``on_event``, ``on_fault``) runs now, a user's code with
+    effects of its own (``'ask' (reply)``, ``'which' (event 'paid')``, ``(timeout)``).
+    """
+    if job.attempt > 1:
+        return step.name, f"attempt {job.attempt}"
+    if job.event is None or not isinstance(step, RequestReaction | DeferredChoice):
+        return str(step.name)
+    kind, name, _ = job.event
+    if kind == "timer":
+        return step.name, "timeout"
+    if isinstance(step, RequestReaction):
+        return step.name, "fault reply" if kind == "fault" else "reply"
+    return step.name, f"fault event {name!r}" if kind == "fault" else f"event {name!r}"
+
+
+def _step(ran: Ran) -> str:
+    """A step a delivery ran, worded (see ``step_ran``)."""
     if type(ran) is tuple:
-        return f"{ran[0]!r} (attempt {ran[1]})"
+        return f"{ran[0]!r} ({ran[1]})"
     return repr(ran)

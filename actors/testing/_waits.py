@@ -31,6 +31,7 @@ class Waiting:
     stalled: Callable[[str], BaseException]
     foreign: Callable[[str], BaseException]
     waited: Callable[[str], None]
+    slow_reply: Callable[[], str | None]
     _waits: list[tuple[float | None, str]]
 
     def _stuck(self, what: str) -> BaseException:
@@ -47,7 +48,7 @@ class Waiting:
         return self.foreign(msg)
 
     def drive_until(
-        self, done: Callable[[], bool], timeout: float | None, *, what: str = ""
+        self, done: Callable[[], bool], timeout: float | None, *, what: str = "", ask: bool = False
     ) -> None:
         """Drive until ``done()``; ``pykka.Timeout`` after ``timeout`` virtual seconds.
 
@@ -55,11 +56,20 @@ class Waiting:
         pass, as a blocked thread's wait would: to the next alarm (which then rings, and
         may resolve the wait), else to the deadline, where it times out. A wait without
         one raises the ``stalled`` error (a ``Deadlock`` by default) instead of hanging.
+        An ``ask`` (a wait on an actor's reply) the fault plan makes slow times out at
+        once: its time passes (the alarms on the way ring) before the actor answers.
         """
         if timeout is not None:
             _check_wait(timeout)
         clock = self.clock
         deadline = None if timeout is None or clock is None else clock.now() + timeout
+        if ask and deadline is not None and clock is not None and not done():
+            slow = self.slow_reply()
+            if slow is not None:  # the asked actor is slow: its message waits in its inbox
+                clock.advance(deadline - clock.now())
+                self.waited(f"t={clock.now()}, {what or 'a future'} timed out: {slow}")
+                msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'} ({slow})"
+                raise pykka.Timeout(msg)
         self._waits.append((deadline, what))
         try:
             self._drive(done, timeout, deadline, what)

@@ -31,6 +31,7 @@ from actors.testing._faults import (
     Duplicate,
     EventFault,
     FaultPlan,
+    SlowReply,
     Stall,
     check_point,
 )
@@ -170,6 +171,7 @@ def fault_plans(
     stalls: bool = True,
     events: bool = True,
     duplicates: bool = False,
+    slow_replies: bool = False,
     max_each: int = 2,
     max_step: int = 40,
     points: Sequence[CrashPoint] = ("before_step",),
@@ -177,7 +179,9 @@ def fault_plans(
     """Fault plans: each kind at most ``max_each`` times, crashes by step ``max_step``.
 
     ``duplicates`` adds duplicated ``BranchArrived`` messages (an engine that keys arrivals
-    by branch must shrug them off; one that counts them joins early). ``points`` lists the
+    by branch must shrug them off; one that counts them joins early). ``slow_replies``
+    adds ``SlowReply`` faults: one of the first four asks of a user's actor awaited with a
+    timeout times out before the actor answers. ``points`` lists the
     crash points to draw from (see ``Crash``): by default only crashes between steps,
     which run no step twice in memory or with ``commit="step"`` (a store that commits a
     slice or a group at once reruns the slice's unstored steps); add ``"before_save"``
@@ -224,12 +228,15 @@ def fault_plans(
         by=st.integers(1, 10),
     )
     dup = st.builds(Duplicate, message=st.just("BranchArrived"), nth=st.integers(1, 4))
+    slow = st.lists(st.builds(SlowReply, nth=st.integers(1, 4)), max_size=max_each,
+                    unique_by=lambda r: r.nth).map(tuple) if slow_replies else none  # fmt: skip
     return st.builds(
         FaultPlan,
         crashes=crashes_at(crash),
         stalls=some(stall, stalls),
         events=some(event, events),
         duplicates=some(dup, duplicates),
+        slow_replies=slow,
     )
 
 

@@ -23,6 +23,7 @@ from actors import (
     EventOutcome,
     JobState,
     ParallelSplit,
+    RequestReaction,
     Sequential,
     StepContext,
     Workflow,
@@ -117,3 +118,36 @@ def test_a_stalled_step_is_listed_where_its_task_runs() -> None:
     assert RAN == {"j1": ["x", "x"]}, lines  # the late run, and the new owner's
     assert listed(h.trace) == {"j1": ["x"]}, lines  # the new owner's RunJob
     assert "wakes         j1     runs 'x' late" in lines, lines
+
+
+ANSWERED = Workflow("answered", start="ask", steps=[
+    RequestReaction("ask", send=lambda d, ctx: None, next="which", timeout=10,
+                    on_timeout="which", on_fault=lambda d, e: None, fault_next="which"),
+    DeferredChoice("which", events={"paid": "end"}, timeout=10, on_timeout="end",
+                   on_fault=lambda d, n, e: None, fault_next="end"),
+    Sequential("end", task),
+])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ([("c1/ask", False), ("c1/which/paid", False)],
+         ["'ask' (reply)", "'which' (event 'paid')"]),
+        ([("c1/ask", True), ("c1/which/paid", True)],
+         ["'ask' (fault reply)", "'which' (fault event 'paid')"]),
+        ([], ["'ask' (timeout)", "'which' (timeout)"]),
+    ],
+)  # fmt: skip
+def test_a_wait_resumed_says_what_it_applied(answers: list[Any], said: list[str]) -> None:
+    # Its handler (on_reply, on_event, on_fault) is the user's code that ran then.
+    with Harness([ANSWERED], seed=0) as h:
+        h.schedule("answered", {}, job_id="c1")
+        for correlation_id, fault in answers:
+            h.run_until_quiescent(advance_time=False)
+            h.receive_event(correlation_id, {}, fault=fault)
+        (job,) = h.finish()
+    assert job.state is JobState.DONE, job.error
+    ran = [e.detail.split("; ran ", 1)[1] for e in h.trace if e.action == "RunJob"]
+    annotated = [step for steps in ran for step in steps.split(", ") if "(" in step]
+    assert annotated == said, "\n".join(map(str, h.trace))
