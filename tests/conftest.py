@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,26 @@ def freezable_pg_server() -> Iterator[Any]:
     server = _throwaway_pg_server("actors-pgfrozen-")
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Makes an empty database of this test's own; each one is dropped when the test ends.
+
+    ``pg_database(name)`` on ``pg_server``, ``pg_database(name, server)`` on another
+    (``freezable_pg_server``); its URL is returned. A server the test froze is thawed
+    by then (``pg_outage.frozen`` thaws it as its block ends).
+    """
+    from pg_throwaway import drop_database, fresh_database
+
+    def make(name: str, server: Any = None) -> str:
+        if server is None:
+            server = request.getfixturevalue("pg_server")
+        url = fresh_database(server, name)
+        request.addfinalizer(lambda: drop_database(server, name))
+        return url
+
+    return make
 
 
 @pytest.fixture

@@ -12,13 +12,14 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import JobNotFoundError
+from actors._errors import JobNotFoundError, StoreError
 from actors._job import JobState
 from actors.stores._admin_types import (
     CaseChange,
     Held,
     HistoryRow,
     JobQuery,
+    RowsLockedError,
     StoredJob,
     refuse_unread,
 )
@@ -97,11 +98,16 @@ class SqlAdmin:
     """What ``actors.admin`` asks of a SQL store (mixed into ``SqlStore``)."""
 
     codec: Codec
+    url: str
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
+    # The statement that bounds this transaction's waits for row locks (its parameter:
+    # PostgreSQL's lock_timeout text), or None where no other transaction holds row
+    # locks (SQLite: its one writer's lock is waited on for busy_timeout).
+    _lock_wait_sql: str | None = None
 
     if TYPE_CHECKING:  # provided by SqlStore
 
@@ -109,6 +115,10 @@ class SqlAdmin:
         def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
         def _seq(self) -> int: ...
         def lease_time(self, now: float) -> float: ...
+
+    def _lock_timed_out(self, exc: BaseException | None) -> bool:
+        """Whether the driver's error ``exc`` is a wait for row locks cut at ``lock_wait``."""
+        return False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -264,13 +274,22 @@ class SqlAdmin:
 
     # -- changing a case no live worker holds ------------------------------------------------
 
-    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+    def change_case(
+        self,
+        case_id: str,
+        change: CaseChange,
+        *,
+        now: float,
+        stamp: str,
+        lock_wait: float | None = None,
+    ) -> Any:
         """Apply ``change`` to case ``case_id`` in one transaction, unless a live worker holds it.
 
         Returns ``Held(owner, expires)`` and changes nothing when the case's lease runs
         past ``now``; otherwise locks every row of the case, saves what ``change``
         returns, stamps every row with ``stamp`` (which fences out a worker whose lease
         expired) and leaves the case free to claim, and returns ``change``'s result.
+        ``lock_wait``: see ``OperatorApi.change_case`` (``RowsLockedError``).
         """
         root_sql = f"SELECT lease_owner, lease_expires FROM jobs WHERE id = ?{self._for_update}"
         # Its holder's lease, locked: a heartbeat of it waits until this change commits.
@@ -281,6 +300,8 @@ class SqlAdmin:
         )
 
         def write(execute: Execute) -> Any:
+            if lock_wait is not None and self._lock_wait_sql is not None:
+                execute(self._lock_wait_sql, (f"{max(1, math.ceil(lock_wait * 1000))}ms",))
             root = execute(root_sql, (case_id,)).fetchone()
             if root is None:
                 msg = f"no case {case_id!r}"
@@ -305,7 +326,17 @@ class SqlAdmin:
             self._append(execute, history)
             return result
 
-        return self._write(write, f"change case {case_id}")
+        try:
+            return self._write(write, f"change case {case_id}")
+        except StoreError as exc:
+            if lock_wait is None or not self._lock_timed_out(exc.__cause__):
+                raise
+            msg = (
+                f"{self.url}: the rows of case {case_id} stayed locked by another "
+                f"transaction (a worker in the middle of a write of it, or frozen in one) "
+                f"for {lock_wait:.3g}s; nothing was changed"
+            )
+            raise RowsLockedError(msg) from exc
 
     def _append(self, execute: Execute, rows: list[HistoryRow]) -> None:
         for row in rows:
