@@ -38,11 +38,16 @@ def _throwaway_pg_server(prefix: str) -> Any:
     # A throwaway server need not survive the machine's crash: with no fsync a commit
     # costs microseconds instead of a disk flush. Tests kill workers and stop or kill
     # the server's processes, never the machine, so what they check is unchanged.
+    # Each CREATE DATABASE logs its template (8 MiB) to the WAL, which PostgreSQL keeps
+    # up to max_wal_size (1 GiB) between checkpoints: a small bound recycles it sooner
+    # (checkpoints flush nothing to disk with fsync off).
     import psycopg
 
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         for setting in ("fsync", "full_page_writes"):
             conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("ALTER SYSTEM SET max_wal_size = '64MB'")
+        conn.execute("ALTER SYSTEM SET min_wal_size = '32MB'")
         conn.execute("SELECT pg_reload_conf()")
     return server
 
