@@ -69,8 +69,9 @@ class ActionDelivery:
     def change(self, case_id: str, change: Any, deadline: float | None = None) -> Any:
         """Make ``change`` to the case in the store (``Held`` if a live worker holds it).
 
-        With ``deadline`` (``time.monotonic``), a wait for the case's rows, locked by a
-        worker frozen in the middle of a write of it, ends then: ``CaseBusyError``.
+        With ``deadline`` (``time.monotonic``), a wait for the case's rows (SQLite: the
+        database's write lock), held by a worker frozen in the middle of a write, ends
+        then: ``CaseBusyError``.
         """
         wait = None if deadline is None else max(MIN_LOCK_WAIT, deadline - time.monotonic())
         try:
@@ -80,9 +81,9 @@ class ActionDelivery:
         except RowsLockedError:
             owner = self.store.lease_owners([case_id]).get(case_id) or "?"
             msg = (
-                f"the rows of case {case_id} stayed locked for {self.timeout:g}s by another "
-                f"transaction (worker {owner!r}, which holds the case, in the middle of a "
-                "write of it, or frozen in one); nothing was changed (try again)"
+                f"case {case_id} stayed locked for {self.timeout:g}s by another transaction "
+                f"(worker {owner!r}, which holds the case, in the middle of a write, or "
+                "frozen in one); nothing was changed (try again)"
             )
             raise CaseBusyError(msg, owner) from None
 

@@ -114,10 +114,10 @@ class Held(NamedTuple):
 
 
 class RowsLockedError(StoreError):
-    """The rows of a case stayed locked by another transaction past a change's ``lock_wait``.
+    """A case's rows stayed locked by another transaction past a change's ``lock_wait``.
 
-    A worker in the middle of a write of the case holds them, or one frozen in it
-    (stopped by SIGSTOP, or by a debugger). Nothing was changed.
+    (SQLite: the database's write lock.) A worker in the middle of a write holds them,
+    or one frozen in it (stopped by SIGSTOP, or by a debugger). Nothing was changed.
     """
 
     blames_job = False

@@ -129,10 +129,10 @@ class OperatorApi:
 
         Atomic: the rows of the case are locked, ``change`` sees them as last saved, and
         what it returns is saved; every row is then stamped with ``stamp`` and the case
-        is left free for the next claim. With ``lock_wait``, a store whose rows another
-        transaction can hold (PostgreSQL: a worker in the middle of a write, or frozen
-        in one) waits at most that many seconds for them, then raises ``RowsLockedError``
-        having changed nothing.
+        is left free for the next claim. With ``lock_wait``, a SQL store waits at most
+        that many seconds for the case's rows (SQLite: the write lock) that another
+        transaction holds (a worker in the middle of a write, or frozen in one), then
+        raises ``RowsLockedError`` having changed nothing.
         """
         raise self._unsupported("change_case()")
 

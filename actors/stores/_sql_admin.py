@@ -41,7 +41,7 @@ from actors.stores._statements import (
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
-__all__ = ["SqlAdmin"]
+__all__ = ["SqlAdmin", "wait_ms"]
 
 # A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
 # The tries count only while tried_at is the last save's time (see _sql_tries._COUNT).
@@ -94,6 +94,11 @@ def _history_row(r: Sequence[Any]) -> HistoryRow:
     return HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
 
 
+def wait_ms(seconds: float) -> int:
+    """``seconds`` as whole milliseconds, at least one (a lock wait of 0 is no bound)."""
+    return max(1, math.ceil(seconds * 1000))
+
+
 class SqlAdmin:
     """What ``actors.admin`` asks of a SQL store (mixed into ``SqlStore``)."""
 
@@ -105,8 +110,8 @@ class SqlAdmin:
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
     # The statement that bounds this transaction's waits for row locks (its parameter:
-    # PostgreSQL's lock_timeout text), or None where no other transaction holds row
-    # locks (SQLite: its one writer's lock is waited on for busy_timeout).
+    # PostgreSQL's lock_timeout text); None where there is none (SQLite bounds its wait
+    # for the one writer's lock otherwise: its _write_waiting).
     _lock_wait_sql: str | None = None
 
     if TYPE_CHECKING:  # provided by SqlStore
@@ -117,8 +122,20 @@ class SqlAdmin:
         def lease_time(self, now: float) -> float: ...
 
     def _lock_timed_out(self, exc: BaseException | None) -> bool:
-        """Whether the driver's error ``exc`` is a wait for row locks cut at ``lock_wait``."""
+        """Whether the driver's error ``exc`` is a wait for locks cut at ``lock_wait``."""
         return False
+
+    def _write_waiting(self, fn: Any, what: str, lock_wait: float | None) -> Any:
+        """``_write``, its waits for other transactions' locks bounded by ``lock_wait`` seconds."""
+        sql = self._lock_wait_sql
+        if lock_wait is None or sql is None:
+            return self._write(fn, what)
+
+        def bounded(execute: Execute) -> Any:
+            execute(sql, (f"{wait_ms(lock_wait)}ms",))
+            return fn(execute)
+
+        return self._write(bounded, what)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -300,8 +317,6 @@ class SqlAdmin:
         )
 
         def write(execute: Execute) -> Any:
-            if lock_wait is not None and self._lock_wait_sql is not None:
-                execute(self._lock_wait_sql, (f"{max(1, math.ceil(lock_wait * 1000))}ms",))
             root = execute(root_sql, (case_id,)).fetchone()
             if root is None:
                 msg = f"no case {case_id!r}"
@@ -327,14 +342,14 @@ class SqlAdmin:
             return result
 
         try:
-            return self._write(write, f"change case {case_id}")
+            return self._write_waiting(write, f"change case {case_id}", lock_wait)
         except StoreError as exc:
             if lock_wait is None or not self._lock_timed_out(exc.__cause__):
                 raise
             msg = (
-                f"{self.url}: the rows of case {case_id} stayed locked by another "
-                f"transaction (a worker in the middle of a write of it, or frozen in one) "
-                f"for {lock_wait:.3g}s; nothing was changed"
+                f"{self.url}: case {case_id} stayed locked by another transaction (a worker "
+                f"in the middle of a write, or frozen in one) for {lock_wait:.3g}s; nothing "
+                "was changed"
             )
             raise RowsLockedError(msg) from exc
 

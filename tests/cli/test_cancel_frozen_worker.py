@@ -1,16 +1,19 @@
 """``jobs cancel --timeout`` keeps its timeout against a worker frozen with SIGSTOP.
 
-A real worker process holds case h-1 (its step never ends) and is frozen: its lease stays
-live, so the cancel is handed to it as a request. Frozen, it never takes the request,
-or it took it just before the freeze and never says what it did, or it froze in the middle
-of a write of the case and holds the case's rows locked. In each, the command ends with
-exit status 4 within its timeout and a small margin, and says what became of the cancel.
+On SQLite and PostgreSQL: a real worker process holds case h-1 (its step never ends)
+and is frozen: its lease stays live, so the cancel is handed to it as a request. Frozen,
+it never takes the request, or it took it just before the freeze and never says what it
+did, or it froze in the middle of a write and holds the case's rows (SQLite: the write
+lock). In each, the command ends with exit status 4 within its timeout and a small
+margin, and says what became of the cancel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +32,7 @@ from actors import JobState, enqueue
 from actors._cli import main
 from actors.stores import open_store
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 WAIT = 2.0  # the --timeout given
 MARGIN = 1.0  # what the command may take past it (its reads and writes, a loaded machine)
@@ -46,10 +49,17 @@ HELD = """
 """
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'held.db'}"
+    return str(request.getfixturevalue("pg_database")("actors_cancel_frozen"))
+
+
 @pytest.fixture
-def frozen_worker(tmp_path: Path, pg_database: Any, workdir: Path) -> Iterator[tuple[str, str]]:
+def frozen_worker(tmp_path: Path, store_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
     """(store URL, worker name): a worker process holding case h-1, frozen inside its step."""
-    url = pg_database("actors_cancel_frozen")
+    url = store_url
     module = write_module(workdir, HELD)
     entered = tmp_path / "entered"
     sys.path.insert(0, str(workdir))
@@ -122,18 +132,36 @@ def test_a_cancel_the_worker_took_before_it_froze_is_said_to_be_unconfirmed(
     assert took < WAIT + MARGIN
 
 
-def test_a_cancel_waits_for_rows_the_frozen_worker_locked_no_longer_than_the_timeout(
+@contextlib.contextmanager
+def _frozen_in_a_write(url: str) -> Iterator[None]:
+    """The worker froze in the middle of a write: its transaction holds the case's rows.
+
+    On SQLite, the database's write lock. Until the block ends.
+    """
+    if url.startswith("sqlite"):
+        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            held.execute("BEGIN IMMEDIATE")
+            yield
+            held.execute("ROLLBACK")
+        finally:
+            held.close()
+        return
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT 1 FROM jobs WHERE case_id = 'h-1' FOR UPDATE")
+        yield
+        conn.rollback()
+
+
+def test_a_cancel_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_the_timeout(
     runner: CliRunner, frozen_worker: tuple[str, str]
 ) -> None:
     url, _ = frozen_worker
-    # The worker froze in the middle of a write of the case: its transaction holds the rows.
-    with psycopg.connect(url) as held:
-        held.execute("SELECT 1 FROM jobs WHERE case_id = 'h-1' FOR UPDATE")
+    with _frozen_in_a_write(url):
         result, took = _cancel(runner, url)
-        held.rollback()
     assert result.exit_code == 4, result.output
     line = one_error_line(result)
-    assert "the rows of case h-1 stayed locked for 2s by another transaction" in line
+    assert "case h-1 stayed locked for 2s by another transaction" in line
     assert "(worker 'frozen', which holds the case," in line
     assert "nothing was changed" in line
     assert took < WAIT + MARGIN
