@@ -35,7 +35,7 @@ from actors.stores import open_store
 pytestmark = pytest.mark.slow
 
 WAIT = 2.0  # the --timeout given
-MARGIN = 1.0  # what the command may take past it (its reads and writes, a loaded machine)
+MARGIN = 1.5  # what the command may take past it (its reads and writes, a loaded machine)
 
 HELD = """
     import pathlib, threading
