@@ -19,13 +19,21 @@ from actors._admin_model import ActionResult, CaseBusyError
 from actors._errors import StoreError
 from actors._job import FINAL_STATES
 from actors._requests import NOT_HELD
-from actors.stores._admin_types import OPERATOR_STAMP, Held
+from actors.stores._admin_types import OPERATOR_STAMP, Held, RowsLockedError
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
     from actors.stores import Store
 
-__all__ = ["ActionDelivery", "detail"]
+__all__ = ["CONFIRM_GRACE", "ActionDelivery", "detail"]
+
+MIN_LOCK_WAIT = 0.05
+"""Seconds a change made after the timeout (the case handed back by its worker) may still
+wait for the case's rows: a worker's own brief write of them is then waited out."""
+
+CONFIRM_GRACE = 0.2
+"""Seconds past the timeout that a worker which took a request has to confirm it: one
+that took it at the last moment is not reported as silent for want of a round trip."""
 
 
 class ActionDelivery:
@@ -58,11 +66,30 @@ class ActionDelivery:
     def _stamp(self) -> str:
         return f"{OPERATOR_STAMP}{self.operator}"
 
-    def change(self, case_id: str, change: Any) -> Any:
-        """Make ``change`` to the case in the store (``Held`` if a live worker holds it)."""
-        return self.store.change_case(case_id, change, now=time.time(), stamp=self._stamp())
+    def change(self, case_id: str, change: Any, deadline: float | None = None) -> Any:
+        """Make ``change`` to the case in the store (``Held`` if a live worker holds it).
 
-    def change_whole(self, action: str, case_id: str, change: Any) -> Any:
+        With ``deadline`` (``time.monotonic``), a wait for the case's rows (SQLite: the
+        database's write lock), held by a worker frozen in the middle of a write, ends
+        then: ``CaseBusyError``.
+        """
+        wait = None if deadline is None else max(MIN_LOCK_WAIT, deadline - time.monotonic())
+        try:
+            return self.store.change_case(
+                case_id, change, now=time.time(), stamp=self._stamp(), lock_wait=wait
+            )
+        except RowsLockedError:
+            owner = self.store.lease_owners([case_id]).get(case_id) or "?"
+            msg = (
+                f"case {case_id} stayed locked for {self.timeout:g}s by another transaction "
+                f"(worker {owner!r}, which holds the case, in the middle of a write, or "
+                "frozen in one); nothing was changed (try again)"
+            )
+            raise CaseBusyError(msg, owner) from None
+
+    def change_whole(
+        self, action: str, case_id: str, change: Any, deadline: float | None = None
+    ) -> Any:
         """``change`` the case as ``change`` does, run ``whole``: an interrupt waits for it.
 
         The ``KeyboardInterrupt`` then says the ``action`` was made, if it was.
@@ -70,7 +97,7 @@ class ActionDelivery:
         outcome = None
         try:
             with self.whole():
-                outcome = self.change(case_id, change)
+                outcome = self.change(case_id, change, deadline)
         except KeyboardInterrupt:
             if outcome is None or isinstance(outcome, Held):
                 raise  # nothing was changed
@@ -126,7 +153,7 @@ class ActionDelivery:
             return self.result(action, job_id, case_id, outcome, "mediator", detail(payload))
         deadline = time.monotonic() + self.timeout
         while True:
-            outcome = self.change_whole(action, case_id, change)
+            outcome = self.change_whole(action, case_id, change, deadline)
             if not isinstance(outcome, Held):
                 return self.result(action, job_id, case_id, outcome, "store", detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
@@ -230,14 +257,18 @@ class ActionDelivery:
                             "runs until it stops renewing it, then try again)"
                         )
                         raise CaseBusyError(msg, held.owner)
-                elif time.monotonic() >= deadline + self.timeout:
+                elif time.monotonic() >= deadline + CONFIRM_GRACE:
+                    # A worker frozen (or stopped in a debugger) right after it took the
+                    # request confirms nothing: the wait ends with the timeout, as promised.
                     msg = (
-                        f"worker {request.taken_by!r} took the {action} of case {case_id} but "
-                        "has not reported what it did; see the job's history"
+                        f"the {action} of case {case_id} was requested and worker "
+                        f"{request.taken_by!r} took it (request {request_id}), but has not "
+                        f"confirmed it within {self.timeout:g}s: it may still be carried out; "
+                        f"see `actors jobs show {job_id} --history`"
                     )
                     raise CaseBusyError(msg, request.taken_by)
             except StoreError as exc:  # the request is stored: its worker may carry it out
-                if time.monotonic() < deadline + self.timeout and not self._stop.wait(0.2):
+                if time.monotonic() < deadline + CONFIRM_GRACE and not self._stop.wait(0.2):
                     continue  # a database restarting, or a connection it dropped: look again
                 msg = (
                     f"the {action} of case {case_id} was handed to worker {held.owner!r} "

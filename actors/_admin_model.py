@@ -33,9 +33,12 @@ class ActionRefusedError(ActorsError, ValueError):
 
 
 class CaseBusyError(ActionRefusedError):
-    """A live worker holds the case and did not take the action within the timeout.
+    """A live worker holds the case and did not carry the action out within the timeout.
 
-    Nothing was changed: the request was withdrawn. ``owner`` is the worker.
+    Mostly nothing was changed: the worker did not take the request, which was withdrawn,
+    or its write of the case kept the case's rows locked. If the worker took the request
+    and has not confirmed it, the message says so: it may still be carried out.
+    ``owner`` is the worker.
     """
 
     def __init__(self, message: str, owner: str) -> None:

@@ -7,13 +7,15 @@ could not be read back, or whose record the Scheduler changed and could not stor
 waits here until a poll finds the store answering again, and is then taken back as
 last saved (``reloads``) or stored (``resaves``). ``Outage`` keeps those jobs and says
 once that the store is unreachable (WARNING) and once that it is back (INFO), instead
-of a log record per failed call.
+of a log record per failed call, or a second pair for the failures of calls the outage
+held up, which end just after it (``SETTLE``).
 
 A plain object owned by the Scheduler's ``Effects``; no actor, thread or store of its own.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from actors import messages as m
@@ -23,7 +25,17 @@ from actors._errors import StoreError
 if TYPE_CHECKING:
     from actors._job import JobRecord
 
-__all__ = ["WRITTEN", "Outage", "store_down"]
+__all__ = ["SETTLE", "WRITTEN", "Outage", "store_down"]
+
+SETTLE = 30.0
+"""Seconds after an outage was said to end in which a new failure is taken for its tail.
+
+Calls that began during the outage end after the store answers a poll: a save that
+waited for a connection fails once its wait is up, and a pool that reconnects with a
+backoff gives connections back one by one. Each such failure told as a new outage was
+a second WARNING and INFO for one restart. It is logged at DEBUG instead, unless the
+store fails this long again (a new outage after all: then at WARNING).
+"""
 
 
 WRITTEN = frozenset({m.SpawnBranch, m.BranchArrived, m.JobParked, m.JobEnded})
@@ -51,6 +63,8 @@ class Outage:
     def __init__(self, url: str) -> None:
         self._url = url
         self.down_since: float | None = None  # when a store call first failed, if it did
+        self._ended: float | None = None  # when the last outage was said to end
+        self._quiet = False  # the failures since down_since are an outage's tail (SETTLE)
         # Jobs to take back as last saved: ``(record held here, why, log level)`` by job id.
         # The record stays in the case book and counts as handed out (see Effects.defer).
         self.reloads: dict[str, tuple[JobRecord, str, int]] = {}
@@ -78,10 +92,18 @@ class Outage:
         every job back at each such poll ran every job's steps again at every poll.
         """
         self.ramp = 1
-        if self.down_since is not None:
+        if self.down_since is None:
+            self.down_since = now
+            self._quiet = self._ended is not None and now - self._ended < SETTLE
+            if self._quiet:
+                logger.debug("the store fails again, soon after it answered: %s", error,
+                             extra=job_log(None))  # fmt: skip
+                return
+        elif self._quiet and now - self.down_since >= SETTLE:
+            self._quiet = False  # no tail: the store is down again, and says so
+        else:
             logger.debug("the store still fails: %s", error, extra=job_log(None))
             return
-        self.down_since = now
         logger.warning(
             "the store %s cannot be reached (%s); this worker keeps its cases as last saved "
             "and tries again at every poll",
@@ -103,11 +125,14 @@ class Outage:
             return
         count = len(self.reloads) if resumed is None else resumed
         owed = f"; {count} job(s) resume from their last saved step" if count else ""
-        logger.info(
+        logger.log(
+            logging.DEBUG if self._quiet else logging.INFO,  # a tail: its WARNING was not said
             "the store %s is reachable again (after %.1fs)%s",
             self._url,
             max(0.0, now - self.down_since),
             owed,
             extra=job_log(None),
         )
-        self.down_since = None
+        if not self._quiet:
+            self._ended = now  # a tail counts from the end of the outage it follows
+        self.down_since, self._quiet = None, False

@@ -45,6 +45,10 @@ INBOX_HOOK = "_create_actor_inbox"  # classmethod: () -> an inbox with put/get/e
 FUTURE_HOOK = "_create_future"  # classmethod: () -> pykka.Future
 LOOP_HOOK = "_start_actor_loop"  # method: run the actor's loop (pykka has registered it)
 RECEIVE = "_handle_receive"  # method: (message) -> answer; pykka's own or on_receive
+FAILURE = "_handle_failure"  # method: (type, value, traceback); logs, unregisters, stops
+QUIET = "quiet_failure"
+"""An actor's optional method ``(exception) -> bool``: True for a failure the actor reports
+itself (its ``on_failure``), which pykka then does not log at ERROR with its traceback."""
 
 # The messages pykka's ``_handle_receive`` handles itself (a stop, and a proxy's call, get
 # and set); any other goes to ``on_receive``. tests/test_pykka_seam.py checks the list.
@@ -70,6 +74,18 @@ def _receive(actor: pykka.Actor, message: Any) -> Any:
     return actor.on_receive(message)
 
 
+def _handle_failure(
+    actor: pykka.Actor,
+    exception_type: type[BaseException] | None,
+    exception_value: BaseException | None,
+    traceback: Any,
+) -> None:
+    """As ``pykka.Actor._handle_failure``, unlogged when the actor's ``QUIET`` says so."""
+    quiet = getattr(actor, QUIET, None)
+    log = quiet is None or not quiet(exception_value)
+    handle_failure(actor, (exception_type, exception_value, traceback), log=log)
+
+
 def hooks(
     *,
     inbox: Callable[..., Any] | None = None,
@@ -80,9 +96,11 @@ def hooks(
 
     ``inbox`` and ``future`` are called on the class (``inbox(cls)``), ``loop`` on the
     started actor (``loop(actor)``). Always with a dispatch that hands the actor's own
-    messages to ``on_receive`` without pykka's tests for its system messages (``_receive``).
+    messages to ``on_receive`` without pykka's tests for its system messages (``_receive``),
+    and a failure handler that asks the actor's ``quiet_failure`` (if it has one) whether
+    to log the failure (``QUIET``).
     """
-    attrs: dict[str, Any] = {RECEIVE: _receive}
+    attrs: dict[str, Any] = {RECEIVE: _receive, FAILURE: _handle_failure}
     if inbox is not None:
         attrs[INBOX_HOOK] = classmethod(inbox)
     if future is not None:
@@ -172,7 +190,8 @@ def handle_failure(actor: pykka.Actor, exc_info: OptExcInfo, *, log: bool = True
     failure the caller reports itself).
     """
     if log:
-        actor._handle_failure(*exc_info)
+        # pykka's own: the actor's class has this module's ``_handle_failure`` (``hooks``).
+        pykka.Actor._handle_failure(actor, *exc_info)
         return
     pykka.ActorRegistry.unregister(actor.actor_ref)
     actor.actor_stopped.set()

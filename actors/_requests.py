@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._admin_types import Request
 
-__all__ = ["NOT_HELD", "act_for_mediator", "serve_requests"]
+__all__ = ["NOT_HELD", "act_for_mediator", "refuse_other_case", "serve_requests"]
 
 logger = logging.getLogger("actors")
 
@@ -41,6 +41,7 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
         # action is in its history: else the step it let run could be stored before it.
         with scheduler._crew.held():
             try:
+                refuse_other_case(store, request)
                 outcome = _carry_out(scheduler, request)
             except RefusedRequestError as exc:  # bad input, not a fault of the engine's
                 outcome = f"error: {exc}"
@@ -76,6 +77,7 @@ def act_for_mediator(scheduler: Any, store: Store, request: Request) -> str:
     action is in its history. An error is raised to the ``Admin`` (nothing recorded).
     """
     with scheduler._crew.held():
+        refuse_other_case(store, request)
         outcome = _carry_out(scheduler, request)
         _record(store, request, outcome, "mediator")
     return outcome
@@ -95,6 +97,34 @@ def _carry_out(scheduler: Any, request: Request) -> str:
 
 class RefusedRequestError(Exception):
     """A request whose payload is not what an ``Admin`` posts (a row another program wrote)."""
+
+
+def refuse_other_case(store: Store, request: Request) -> None:
+    """``RefusedRequestError`` unless ``request`` acts on a job of the case it names.
+
+    Its job must be of its case, and an event's correlation id must name its job: an
+    ``Admin`` posts nothing else. Another program's row naming case A and a job (or a
+    reply's correlation id) of case B would otherwise act on B for A's holder, which may
+    not hold B. A job the store does not hold is left to the action (which says so).
+    """
+    job = store.load(request.job_id)
+    if job is not None and job.case_id != request.case_id:
+        raise RefusedRequestError(
+            f"request {request.id} names case {request.case_id}, but its job "
+            f"{request.job_id} is of case {job.case_id}"
+        )
+    if request.kind != "event":
+        return
+    cid = _event_args(request)[0]
+    named = cid.partition("/")[0]
+    if named == request.job_id:
+        return
+    other = store.load(named)
+    of = "" if other is None else f" of case {other.case_id}"
+    raise RefusedRequestError(
+        f"request {request.id} names case {request.case_id} (job {request.job_id}), but "
+        f"its correlation id {cid!r} is of job {named}{of}"
+    )
 
 
 def _event_args(request: Request) -> tuple[str, Any, bool]:

@@ -128,6 +128,14 @@ class Runner(pykka.Actor):
                 m.RunnerFailed(self._index, self._current, level, error, blames, down)
             )
 
+    def quiet_failure(self, error: BaseException | None) -> bool:
+        """Whether pykka leaves this failure unlogged: the store down, a worker's outage.
+
+        Its Scheduler tells the outage once at WARNING; an ERROR with a traceback for each
+        runner whose save failed would repeat it (``on_failure`` reports it at DEBUG).
+        """
+        return store_down(error)
+
     def on_receive(self, message: Any) -> Any:
         """Run the job in a ``RunJob`` message."""
         if not isinstance(message, m.RunJob):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,16 @@ def _throwaway_pg_server(prefix: str) -> Any:
     # A throwaway server need not survive the machine's crash: with no fsync a commit
     # costs microseconds instead of a disk flush. Tests kill workers and stop or kill
     # the server's processes, never the machine, so what they check is unchanged.
+    # Each CREATE DATABASE logs its template (8 MiB) to the WAL, which PostgreSQL keeps
+    # up to max_wal_size (1 GiB) between checkpoints: a small bound recycles it sooner
+    # (checkpoints flush nothing to disk with fsync off).
     import psycopg
 
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         for setting in ("fsync", "full_page_writes"):
             conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        conn.execute("ALTER SYSTEM SET max_wal_size = '64MB'")
+        conn.execute("ALTER SYSTEM SET min_wal_size = '32MB'")
         conn.execute("SELECT pg_reload_conf()")
     return server
 
@@ -65,6 +70,26 @@ def freezable_pg_server() -> Iterator[Any]:
     server = _throwaway_pg_server("actors-pgfrozen-")
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Makes an empty database of this test's own; each one is dropped when the test ends.
+
+    ``pg_database(name)`` on ``pg_server``, ``pg_database(name, server)`` on another
+    (``freezable_pg_server``); its URL is returned. A server the test froze is thawed
+    by then (``pg_outage.frozen`` thaws it as its block ends).
+    """
+    from pg_throwaway import drop_database, fresh_database
+
+    def make(name: str, server: Any = None) -> str:
+        if server is None:
+            server = request.getfixturevalue("pg_server")
+        url = fresh_database(server, name)
+        request.addfinalizer(lambda: drop_database(server, name))
+        return url
+
+    return make
 
 
 @pytest.fixture

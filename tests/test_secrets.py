@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import psycopg
 import pytest
 from bounds import TIMEOUT
 from click.testing import CliRunner
@@ -132,11 +131,8 @@ def _with_password(uri: str, **query: str) -> str:
 
 
 @pytest.fixture
-def live_urls(pg_server: Any) -> list[str]:
-    name = f"actors_secrets_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    uri = pg_server.get_uri(name)
+def live_urls(pg_database: Any) -> list[str]:
+    uri = pg_database(f"actors_secrets_{uuid.uuid4().hex[:8]}")
     plain = urlsplit(uri)
     as_param = urlunsplit(
         (plain.scheme, plain.netloc.replace(":@", "@"), plain.path,

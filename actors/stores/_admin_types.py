@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from actors._admin_model import ActionRefusedError
+from actors._errors import StoreError
 from actors._job import JobRecord, JobState
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "HistoryRow",
     "JobQuery",
     "Request",
+    "RowsLockedError",
     "StoredJob",
     "UnreadPayload",
     "refuse_unread",
@@ -109,6 +111,16 @@ class Held(NamedTuple):
 
     owner: str
     expires: float
+
+
+class RowsLockedError(StoreError):
+    """A case's rows stayed locked by another transaction past a change's ``lock_wait``.
+
+    (SQLite: the database's write lock.) A worker in the middle of a write holds them,
+    or one frozen in it (stopped by SIGSTOP, or by a debugger). Nothing was changed.
+    """
+
+    blames_job = False
 
 
 @dataclass(slots=True)

@@ -23,6 +23,7 @@ what the store takes.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -334,8 +335,15 @@ class GroupWriter:
     ) -> None:
         self._room.failing(results is None)  # an outage: runners do not wait for room
         if results is None:
-            logger.error(
-                "%s: a group of %d slice(s) was not stored: %s", self._name, len(group), error
+            # The store down (its connection lost, none to be had) is the worker's outage,
+            # told once at WARNING by its Scheduler: a line per group would repeat it.
+            down = isinstance(error, StoreError) and not error.blames_job
+            logger.log(
+                logging.DEBUG if down else logging.ERROR,
+                "%s: a group of %d slice(s) was not stored: %s",
+                self._name,
+                len(group),
+                error,
             )
             results = [error] * len(group)
         else:

@@ -136,7 +136,15 @@ class MemoryAdmin:
                     held[owner] = (count + 1, max(latest, expires))
         return [(owner, n, latest) for owner, (n, latest) in sorted(held.items())]
 
-    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+    def change_case(
+        self,
+        case_id: str,
+        change: CaseChange,
+        *,
+        now: float,
+        stamp: str,
+        lock_wait: float | None = None,  # no transaction of another holds this one's lock
+    ) -> Any:
         """Apply ``change`` to case ``case_id`` unless a live worker holds it (see SqlStore)."""
         with self._lock:
             root = self._live.get(case_id) or self._finished.get(case_id)

@@ -116,12 +116,23 @@ class OperatorApi:
         """(worker, cases, latest expiry) for every worker holding leases past ``now``."""
         return []
 
-    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+    def change_case(
+        self,
+        case_id: str,
+        change: CaseChange,
+        *,
+        now: float,
+        stamp: str,
+        lock_wait: float | None = None,
+    ) -> Any:
         """Apply ``change`` to a case unless a live worker holds it (then return ``Held``).
 
         Atomic: the rows of the case are locked, ``change`` sees them as last saved, and
         what it returns is saved; every row is then stamped with ``stamp`` and the case
-        is left free for the next claim.
+        is left free for the next claim. With ``lock_wait``, a SQL store waits at most
+        that many seconds for the case's rows (SQLite: the write lock) that another
+        transaction holds (a worker in the middle of a write, or frozen in one), then
+        raises ``RowsLockedError`` having changed nothing.
         """
         raise self._unsupported("change_case()")
 

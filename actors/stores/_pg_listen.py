@@ -116,6 +116,7 @@ class Listener:
 
     def _run(self) -> None:
         lost = False
+        said = logging.INFO  # the level of the line that says listening works again
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._url, autocommit=True, **self._params) as conn:
@@ -127,17 +128,24 @@ class Listener:
                         self._deadlines.disarm(conn)
                     self._ready.set()
                     if lost:  # cases written while nobody listened: look for them now
-                        logger.info("listening for new cases on %s again", self._masked)
+                        logger.log(said, "listening for new cases on %s again", self._masked)
                         notify(self._key)
                     lost = False
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=_TICK):
                             notify(self._key)
             except psycopg.Error as exc:
-                # Once per outage at WARNING: a server restarting fails every retry, a
-                # second apart, and each would say the same.
+                if not lost:
+                    # The server gone (its connection lost, or refused) is the worker's
+                    # outage, which its Scheduler tells once at WARNING and once at INFO
+                    # when it ends: the listener's own pair would say it twice. A LISTEN
+                    # refused by a server that answers is said, and its end too.
+                    down = isinstance(exc, psycopg.OperationalError)
+                    said = logging.DEBUG if down else logging.INFO
+                # Once per outage: a server restarting fails every retry, a second apart,
+                # and each would say the same.
                 logger.log(
-                    logging.DEBUG if lost else logging.WARNING,
+                    logging.DEBUG if lost or said == logging.DEBUG else logging.WARNING,
                     "listening for new cases on %s failed (%s); polling meanwhile",
                     self._masked,
                     type(exc).__name__,

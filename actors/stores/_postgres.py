@@ -97,6 +97,7 @@ class PostgresStore(SqlStore):
     max_version = 2**31 - 1  # jobs.version is an INTEGER column (migration 1)
     _limit_all = "LIMIT ALL"
     _for_update = " FOR UPDATE"
+    _lock_wait_sql = "SELECT set_config('lock_timeout', ?, true)"  # this transaction's only
     _for_share = " FOR SHARE"
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _order = "seq"
@@ -277,6 +278,9 @@ class PostgresStore(SqlStore):
             return read_rows(self._pool, self._pg(sql), params, min(self._timeout, 1.0))
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
+
+    def _lock_timed_out(self, exc: BaseException | None) -> bool:
+        return isinstance(exc, psycopg.errors.LockNotAvailable)
 
     def _error(self, what: str, exc: Exception) -> StoreError:
         cut = self._deadlines.expired()

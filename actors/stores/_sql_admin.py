@@ -13,13 +13,14 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import CodecError, JobNotFoundError
+from actors._errors import CodecError, JobNotFoundError, StoreError
 from actors._job import JobState
 from actors.stores._admin_types import (
     CaseChange,
     Held,
     HistoryRow,
     JobQuery,
+    RowsLockedError,
     StoredJob,
     refuse_unread,
 )
@@ -42,7 +43,7 @@ from actors.stores._statements import (
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
-__all__ = ["SqlAdmin"]
+__all__ = ["SqlAdmin", "wait_ms"]
 
 # A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
 # The tries count only while tried_at is the last save's time (see _sql_tries._COUNT).
@@ -115,15 +116,25 @@ def _history_row(r: Sequence[Any]) -> HistoryRow:
     return HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
 
 
+def wait_ms(seconds: float) -> int:
+    """``seconds`` as whole milliseconds, at least one (a lock wait of 0 is no bound)."""
+    return max(1, math.ceil(seconds * 1000))
+
+
 class SqlAdmin:
     """What ``actors.admin`` asks of a SQL store (mixed into ``SqlStore``)."""
 
     codec: Codec
+    url: str
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
+    # The statement that bounds this transaction's waits for row locks (its parameter:
+    # PostgreSQL's lock_timeout text); None where there is none (SQLite bounds its wait
+    # for the one writer's lock otherwise: its _write_waiting).
+    _lock_wait_sql: str | None = None
 
     if TYPE_CHECKING:  # provided by SqlStore
 
@@ -131,6 +142,22 @@ class SqlAdmin:
         def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
         def _seq(self) -> int: ...
         def lease_time(self, now: float) -> float: ...
+
+    def _lock_timed_out(self, exc: BaseException | None) -> bool:
+        """Whether the driver's error ``exc`` is a wait for locks cut at ``lock_wait``."""
+        return False
+
+    def _write_waiting(self, fn: Any, what: str, lock_wait: float | None) -> Any:
+        """``_write``, its waits for other transactions' locks bounded by ``lock_wait`` seconds."""
+        sql = self._lock_wait_sql
+        if lock_wait is None or sql is None:
+            return self._write(fn, what)
+
+        def bounded(execute: Execute) -> Any:
+            execute(sql, (f"{wait_ms(lock_wait)}ms",))
+            return fn(execute)
+
+        return self._write(bounded, what)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -286,13 +313,22 @@ class SqlAdmin:
 
     # -- changing a case no live worker holds ------------------------------------------------
 
-    def change_case(self, case_id: str, change: CaseChange, *, now: float, stamp: str) -> Any:
+    def change_case(
+        self,
+        case_id: str,
+        change: CaseChange,
+        *,
+        now: float,
+        stamp: str,
+        lock_wait: float | None = None,
+    ) -> Any:
         """Apply ``change`` to case ``case_id`` in one transaction, unless a live worker holds it.
 
         Returns ``Held(owner, expires)`` and changes nothing when the case's lease runs
         past ``now``; otherwise locks every row of the case, saves what ``change``
         returns, stamps every row with ``stamp`` (which fences out a worker whose lease
         expired) and leaves the case free to claim, and returns ``change``'s result.
+        ``lock_wait``: see ``OperatorApi.change_case`` (``RowsLockedError``).
         """
         root_sql = f"SELECT lease_owner, lease_expires FROM jobs WHERE id = ?{self._for_update}"
         # Its holder's lease, locked: a heartbeat of it waits until this change commits.
@@ -328,7 +364,17 @@ class SqlAdmin:
             self._append(execute, history)
             return result
 
-        return self._write(write, f"change case {case_id}")
+        try:
+            return self._write_waiting(write, f"change case {case_id}", lock_wait)
+        except StoreError as exc:
+            if lock_wait is None or not self._lock_timed_out(exc.__cause__):
+                raise
+            msg = (
+                f"{self.url}: case {case_id} stayed locked by another transaction (a worker "
+                f"in the middle of a write, or frozen in one) for {lock_wait:.3g}s; nothing "
+                "was changed"
+            )
+            raise RowsLockedError(msg) from exc
 
     def _append(self, execute: Execute, rows: list[HistoryRow]) -> None:
         for row in rows:

@@ -18,6 +18,7 @@ from actors.stores._codec import Codec
 from actors.stores._group import Slice
 from actors.stores._schema import check_current, migrate
 from actors.stores._sql import GROUP_WAIT, SqlStore
+from actors.stores._sql_admin import wait_ms
 from actors.stores._sqlite_admit import admit_row
 from actors.stores._sqlite_connect import (
     SqliteConnection,
@@ -243,6 +244,23 @@ class SqliteStore(SqlStore):
                 conn.execute("ROLLBACK")
             raise self._error(what, exc) from exc
         return result
+
+    def _write_waiting(self, fn: Any, what: str, lock_wait: float | None) -> Any:
+        # A frozen writer of another process holds the file's write lock: the wait for it
+        # is this connection's busy_timeout, shortened for this transaction only.
+        if lock_wait is None:
+            return self._write(fn, what)
+        self._check_file(what)
+        with self._write_lock:  # no other thread of this store writes under the short bound
+            conn = self._conn()
+            conn.execute(f"PRAGMA busy_timeout = {wait_ms(lock_wait)}")  # an int: no parameter
+            try:
+                return self._write_locked(fn, what)
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {wait_ms(self._busy_timeout)}")
+
+    def _lock_timed_out(self, exc: BaseException | None) -> bool:
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
 
     def _admit_one(self, row: SaveRow, what: str) -> None:
         # One autocommit statement (see _sqlite_admit), where a transaction took four.

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from actors._due_text import server_now
-from actors._errors import ActorsError, StoreError
+from actors._errors import ActorsError, JobNotFoundError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger
 from actors._workflow import Workflow
@@ -251,6 +251,25 @@ class Dashboard:
             return _flash(mask_secrets(str(exc)), 409)
         return _flash(mask_secrets(message), 200)
 
+    def _refuse_other_case(self, cid: str, case_id: str) -> None:
+        """``ActionError`` if ``cid`` names a job of a case other than ``case_id``'s page.
+
+        The page's field takes any id: one typed or pasted from another case's page would
+        answer that case's job, from a page that says it acts on this one.
+        """
+        job_id = cid.partition("/")[0]
+        try:
+            other = self.admin.job(job_id).case_id
+        except JobNotFoundError:
+            return  # the send says so, as for any id
+        if other != case_id:
+            msg = (
+                f"Refused: correlation id {cid!r} is of job {job_id} of case {other}, not of "
+                f"case {case_id} (this page's); nothing was sent. Send it from case "
+                f"{other}'s page."
+            )
+            raise ActionError(msg)
+
     def _act(self, action: str, fields: dict[str, str]) -> str:
         actions = self.actions
         assert actions is not None
@@ -261,7 +280,11 @@ class Dashboard:
         if action == "event":
             payload = parse_payload(fields.get("payload", ""))
             fault = fields.get("fault") in ("on", "true", "1")
-            return actions.send_event(_field(fields, "correlation_id"), payload, fault=fault)
+            cid = _field(fields, "correlation_id")
+            case_id = fields.get("case_id")  # the case page's form names its case
+            if case_id is not None:
+                self._refuse_other_case(cid, case_id)
+            return actions.send_event(cid, payload, fault=fault)
         msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
         raise ActionError(msg)
 

@@ -32,13 +32,7 @@ def _rows(output: str) -> list[list[str]]:
 def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'held.db'}"
-    import psycopg
-
-    server = request.getfixturevalue("pg_server")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_cancel_pending"')
-        conn.execute('CREATE DATABASE "actors_cancel_pending"')
-    return str(server.get_uri("actors_cancel_pending"))
+    return str(request.getfixturevalue("pg_database")("actors_cancel_pending"))
 
 
 @pytest.fixture

@@ -49,28 +49,20 @@ def test_db_upgrade_of_a_file_that_is_no_database_is_a_bad_argument(tmp_path: Pa
     assert "cannot open store" in result.output and "notes.db" in result.output
 
 
-def test_db_upgrade_of_a_postgres_store(pg_server: Any) -> None:
-    import psycopg
+def test_db_upgrade_of_a_postgres_store(pg_database: Any) -> None:
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_cli_upgrade"')
-        conn.execute('CREATE DATABASE "actors_cli_upgrade"')
-    url = pg_server.get_uri("actors_cli_upgrade")
+    url = pg_database("actors_cli_upgrade")
     result = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith(f"schema version {MIGRATIONS[-1].version}")
 
 
-def test_a_store_url_scheme_is_read_in_any_case(pg_server: Any, tmp_path: Path) -> None:
+def test_a_store_url_scheme_is_read_in_any_case(pg_database: Any, tmp_path: Path) -> None:
     # The other commands took SQLITE:// and db upgrade refused it; PostgreSQL's scheme in
     # capitals was taken for PostgreSQL and handed to libpq as it was, which refused it
     # ('invalid connection option "POSTGRESQL://..."').
-    import psycopg
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_cli_scheme"')
-        conn.execute('CREATE DATABASE "actors_cli_scheme"')
-    scheme, rest = pg_server.get_uri("actors_cli_scheme").split("://", 1)
+    scheme, rest = pg_database("actors_cli_scheme").split("://", 1)
     for url in (f"{scheme.upper()}://{rest}", f"SQLITE:///{tmp_path / 'jobs.db'}"):
         upgraded = CliRunner().invoke(main, ["db", "upgrade", "--store", url])
         assert upgraded.exit_code == 0, upgraded.output
@@ -134,17 +126,13 @@ def test_a_store_before_the_listing_indexes_is_refused_to_readers_then_upgraded(
 
 
 def test_a_postgres_store_before_the_listing_indexes_upgrades(
-    pg_server: Any, monkeypatch: pytest.MonkeyPatch
+    pg_database: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import psycopg
 
     from actors.admin import Admin
     from actors.stores import open_store
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_cli_upgrade_7"')
-        conn.execute('CREATE DATABASE "actors_cli_upgrade_7"')
-    url = pg_server.get_uri("actors_cli_upgrade_7")
+    url = pg_database("actors_cli_upgrade_7")
     _at_version_6(url, monkeypatch)
     refused = CliRunner().invoke(main, ["jobs", "list", "--store", url])
     assert "run `actors db upgrade` first" in refused.output
@@ -243,16 +231,13 @@ def test_a_schema_past_a_migration_older_releases_must_not_write_is_refused(
         assert conn.execute("SELECT state, data FROM jobs").fetchall() == [("ready", "{}")]
 
 
-def test_a_postgres_schema_past_a_breaking_migration_is_refused(pg_server: Any) -> None:
+def test_a_postgres_schema_past_a_breaking_migration_is_refused(pg_database: Any) -> None:
     import psycopg
 
     from actors._errors import StoreError
     from actors.stores import open_store
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_breaking_newer"')
-        conn.execute('CREATE DATABASE "actors_breaking_newer"')
-    url = pg_server.get_uri("actors_breaking_newer")
+    url = pg_database("actors_breaking_newer")
     open_store(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         _breaking_newer(conn, "%s")

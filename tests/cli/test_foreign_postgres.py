@@ -9,7 +9,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from cli_support import FLOWS, one_error_line, write_module
 from click.testing import CliRunner
@@ -39,20 +38,12 @@ COMMANDS = [
 ]
 
 
-def _database(server: Any) -> str:
-    name = f"actors_cli_foreign_{next(_names)}"
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return str(server.get_uri(name))
-
-
 @pytest.mark.parametrize("kind", ["other tables", "a jobs table"])
 def test_every_command_refuses_another_applications_schema_alike(
-    runner: CliRunner, workdir: Path, pg_server: Any, kind: str
+    runner: CliRunner, workdir: Path, pg_database: Any, kind: str
 ) -> None:
     module = write_module(workdir, FLOWS)
-    url = _database(pg_server)
+    url = pg_database(f"actors_cli_foreign_{next(_names)}")
     run(url, *FOREIGN[kind])
     before = snapshot(url)
     said = set()
@@ -71,9 +62,9 @@ def test_every_command_refuses_another_applications_schema_alike(
 
 
 def test_a_schema_of_its_own_beside_another_applications_is_upgraded(
-    runner: CliRunner, pg_server: Any
+    runner: CliRunner, pg_database: Any
 ) -> None:
-    url = _database(pg_server)
+    url = pg_database(f"actors_cli_foreign_{next(_names)}")
     run(url, *FOREIGN["a jobs table"], "CREATE SCHEMA actors")
     before = snapshot(url)
     own = f"{url}&options=-c%20search_path%3Dactors"

@@ -46,13 +46,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'prune.db'}"
     else:
-        import psycopg
-
-        server = request.getfixturevalue("pg_server")
-        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "actors_prune_stopped"')
-            conn.execute('CREATE DATABASE "actors_prune_stopped"')
-        url = str(server.get_uri("actors_prune_stopped"))
+        url = str(request.getfixturevalue("pg_database")("actors_prune_stopped"))
     store = open_store(url)
     try:
         for n in range(CASES):

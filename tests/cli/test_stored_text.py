@@ -148,16 +148,13 @@ def test_a_case_whose_lease_holds_text_can_be_cancelled(runner: CliRunner, tmp_p
 
 
 def test_postgres_times_that_are_not_finite_are_shown_as_none(
-    runner: CliRunner, pg_server: Any
+    runner: CliRunner, pg_database: Any
 ) -> None:
     # A double precision column holds NaN and infinities: formatted as a date they
     # raised (ValueError, OverflowError), and an infinite lease read as held.
     import psycopg
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_cli_times"')
-        conn.execute('CREATE DATABASE "actors_cli_times"')
-    url = pg_server.get_uri("actors_cli_times")
+    url = pg_database("actors_cli_times")
     _napping(url)  # case "nap-1", parked for an hour
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(

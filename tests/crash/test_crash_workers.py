@@ -326,15 +326,7 @@ def test_sqlite_workers_survive_sigkill(
 @pytest.mark.postgres
 @pytest.mark.parametrize("commit", ["step", "group"])
 def test_postgres_workers_survive_sigkill(
-    pg_server, commit: str, record_property: Callable[[str, object], None]
+    pg_database, commit: str, record_property: Callable[[str, object], None]
 ) -> None:
-    import psycopg
-
-    names = (f"actors_crash_{commit}", f"actors_crash_effects_{commit}")
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        for name in names:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    run_crash_test(
-        pg_server.get_uri(names[0]), pg_server.get_uri(names[1]), commit, record_property
-    )
+    urls = [pg_database(f"actors_crash_{commit}"), pg_database(f"actors_crash_effects_{commit}")]
+    run_crash_test(urls[0], urls[1], commit, record_property)

@@ -150,11 +150,6 @@ def test_sqlite_case_ended_after_a_discriminator_resumes_after_a_kill(tmp_path: 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_case_ended_after_a_discriminator_resumes_after_a_kill(
-    pg_server, tmp_path: Path
+    pg_database, tmp_path: Path
 ) -> None:
-    import psycopg
-
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_race"')
-        conn.execute('CREATE DATABASE "actors_race"')
-    run(tmp_path, pg_server.get_uri("actors_race"))
+    run(tmp_path, pg_database("actors_race"))

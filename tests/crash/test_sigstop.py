@@ -32,14 +32,8 @@ from actors.stores import open_store  # noqa: E402
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'jobs.db'}"
-    import psycopg
-
-    server = request.getfixturevalue("pg_server")
     name = f"actors_sigstop_{tmp_path.name[-20:]}".replace("-", "_").lower()
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server.get_uri(name)
+    return request.getfixturevalue("pg_database")(name)
 
 
 @pytest.mark.slow

@@ -98,15 +98,9 @@ def holders(url: str, ids: list[str]) -> set[str | None]:
 @pytest.mark.postgres
 @pytest.mark.parametrize(("first", "second"), [(0.0, 120.0), (-120.0, 0.0)])
 def test_a_skewed_clock_neither_takes_live_cases_nor_loses_its_own(
-    pg_server, tmp_path: Path, first: float, second: float
+    pg_database, tmp_path: Path, first: float, second: float
 ) -> None:
-    import psycopg
-
-    name = f"actors_skew_{int(first)}_{int(second)}".replace("-", "m")
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg_server.get_uri(name)
+    url = pg_database(f"actors_skew_{int(first)}_{int(second)}".replace("-", "m"))
     (tmp_path / "napflow.py").write_text(MODULE, encoding="utf-8")
     nap = runpy.run_path(str(tmp_path / "napflow.py"))["NAP"]  # the workers' own workflow
     (tmp_path / "sitecustomize.py").write_text(SKEW, encoding="utf-8")
@@ -139,26 +133,17 @@ def test_a_skewed_clock_neither_takes_live_cases_nor_loses_its_own(
 SHORT_LEASES = {"lease": 1.0, "poll": 0.25}
 
 
-def _database(pg_server, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return pg_server.get_uri(name)
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize(("first", "second"), [(120.0, 0.0), (0.0, 120.0)])
 def test_a_timer_armed_on_one_clock_fires_on_time_on_another(
-    pg_server, tmp_path: Path, first: float, second: float
+    pg_database, tmp_path: Path, first: float, second: float
 ) -> None:
     # Stored by the arming worker's clock, it fired 2 minutes late on the second (first
     # ahead) or as soon as the second took the case (second ahead). Short leases (the
     # first is killed, no live worker is ever taken from) bring that takeover to about
     # a second after the kill plus the second's start, well before the timer is due.
-    url = _database(pg_server, f"actors_timer_{int(first)}_{int(second)}")
+    url = pg_database(f"actors_timer_{int(first)}_{int(second)}")
     (tmp_path / "napflow.py").write_text(MODULE, encoding="utf-8")
     snooze = runpy.run_path(str(tmp_path / "napflow.py"))["SNOOZE"]
     (tmp_path / "sitecustomize.py").write_text(SKEW, encoding="utf-8")

@@ -175,15 +175,6 @@ def _poison_in_a_wide_split(where: Path, url: str) -> None:
     )
 
 
-def _pg_database(pg_server, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return str(pg_server.get_uri(name))
-
-
 @pytest.mark.slow
 def test_sqlite_a_wide_split_whose_worker_was_killed_ends_done_joined_once(
     tmp_path: Path,
@@ -194,9 +185,9 @@ def test_sqlite_a_wide_split_whose_worker_was_killed_ends_done_joined_once(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_a_wide_split_whose_worker_was_killed_ends_done_joined_once(
-    pg_server, tmp_path: Path
+    pg_database, tmp_path: Path
 ) -> None:
-    _killed_split(tmp_path, _pg_database(pg_server, "actors_wide_killed"))
+    _killed_split(tmp_path, pg_database("actors_wide_killed"))
 
 
 @pytest.mark.slow
@@ -209,6 +200,6 @@ def test_sqlite_a_poison_branch_in_a_wide_split_faults_and_the_others_end_done(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_a_poison_branch_in_a_wide_split_faults_and_the_others_end_done(
-    pg_server, tmp_path: Path
+    pg_database, tmp_path: Path
 ) -> None:
-    _poison_in_a_wide_split(tmp_path, _pg_database(pg_server, "actors_wide_poison"))
+    _poison_in_a_wide_split(tmp_path, pg_database("actors_wide_poison"))

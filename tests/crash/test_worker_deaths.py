@@ -188,14 +188,9 @@ def test_sqlite_workers_stop_running_a_step_that_kills_them(tmp_path: Path) -> N
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_workers_restarted_by_name_stop_running_a_step_that_kills_them(
-    pg_server, tmp_path: Path
+    pg_database, tmp_path: Path
 ) -> None:
-    import psycopg
-
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_deaths"')
-        conn.execute('CREATE DATABASE "actors_deaths"')
-    run(tmp_path, pg_server.get_uri("actors_deaths"), same_name=True)
+    run(tmp_path, pg_database("actors_deaths"), same_name=True)
 
 
 # An innocent case whose step outlasts the workers, beside fresh cases whose step ends

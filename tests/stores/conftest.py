@@ -10,6 +10,7 @@ import itertools
 
 import psycopg
 import pytest
+from pg_throwaway import fresh_database
 
 from actors.stores import MemoryStore, SqliteStore
 from actors.stores._postgres import PostgresStore
@@ -23,26 +24,19 @@ GROUP_KINDS = [*SQL_KINDS[:1], "sqlite-process", *SQL_KINDS[1:]]
 _db_names = itertools.count(1)
 
 
-def _create_database(server, name):
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server.get_uri(name)
-
-
 @pytest.fixture(scope="session")
 def pg_url(pg_server):
     """A migrated database shared by the contract tests (emptied before each test)."""
-    url = _create_database(pg_server, "actors_contract")
+    url = fresh_database(pg_server, "actors_contract")
     with psycopg.connect(url, autocommit=True) as conn:
         migrate(conn)
     return url
 
 
 @pytest.fixture
-def fresh_pg_url(pg_server):
-    """An empty database of this test's own (no schema yet)."""
-    return _create_database(pg_server, f"actors_fresh_{next(_db_names)}")
+def fresh_pg_url(pg_database):
+    """An empty database of this test's own (no schema yet), dropped when the test ends."""
+    return pg_database(f"actors_fresh_{next(_db_names)}")
 
 
 def _truncate(url):

@@ -30,12 +30,9 @@ ENDED = 10.0  # seconds within which a migration on a frozen server must end
 
 
 @pytest.fixture
-def db_url(freezable_pg_server, tmp_path):
+def db_url(freezable_pg_server, pg_database, tmp_path):
     name = f"migrate_{tmp_path.name[-20:]}".replace("-", "_").lower()
-    with psycopg.connect(freezable_pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return freezable_pg_server.get_uri(name)
+    return pg_database(name, freezable_pg_server)
 
 
 def _held(url: str) -> psycopg.Connection:

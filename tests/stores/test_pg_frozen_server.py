@@ -42,13 +42,10 @@ TESTS = Path(__file__).parents[1]
 
 
 @pytest.fixture
-def db_url(freezable_pg_server, tmp_path, monkeypatch):
+def db_url(freezable_pg_server, pg_database, tmp_path, monkeypatch):
     name = f"frozen_{tmp_path.name[-20:]}".replace("-", "_").lower()
-    with psycopg.connect(freezable_pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
     monkeypatch.setenv("FREEZE_DIR", str(tmp_path))
-    return freezable_pg_server.get_uri(name)
+    return pg_database(name, freezable_pg_server)
 
 
 class _Seen(logging.Handler):

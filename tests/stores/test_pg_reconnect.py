@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 
-import psycopg
 import psycopg_pool
 import pytest
 from pg_outage import database_accepts
@@ -29,11 +28,8 @@ SCALE = 0.1  # the pool's first retry after 0.1 s instead of 1 s
 
 
 @pytest.fixture
-def url(pg_server):
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    yield pg_server.get_uri(NAME)
+def url(pg_server, pg_database):
+    yield pg_database(NAME)
     database_accepts(pg_server, NAME, accepts=True)
 
 

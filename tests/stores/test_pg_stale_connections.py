@@ -27,11 +27,8 @@ rec = partial(record, workflow="order", step="reserve")
 
 
 @pytest.fixture
-def url(pg_server):
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    return pg_server.get_uri(NAME)
+def url(pg_database):
+    return pg_database(NAME)
 
 
 def _end_connections(pg_server) -> int:

@@ -49,11 +49,9 @@ def test_read_only_commands_refuse_a_missing_sqlite_database(tmp_path):
 
 
 @pytest.mark.postgres
-def test_read_only_commands_refuse_a_postgres_database_without_a_store(pg_server):
+def test_read_only_commands_refuse_a_postgres_database_without_a_store(pg_server, pg_database):
     name = f"actors_empty_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg_server.get_uri(name)
+    url = pg_database(name)
     for result in _look(url):
         assert result.exit_code == 2, result.output
         assert "holds no actors store" in result.output

@@ -125,13 +125,10 @@ def test_a_newer_migration_that_keeps_older_writes_leaves_the_worker_running(
         worker.shutdown(drain=False)
 
 
-def test_a_postgres_worker_stops_at_a_breaking_migration(pg_server: Any) -> None:
+def test_a_postgres_worker_stops_at_a_breaking_migration(pg_database: Any) -> None:
     import psycopg
 
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_schema_under_worker"')
-        conn.execute('CREATE DATABASE "actors_schema_under_worker"')
-    url = pg_server.get_uri("actors_schema_under_worker")
+    url = pg_database("actors_schema_under_worker")
     asked, ran = threading.Event(), []
     clock = VirtualClock(start=time.time())
     worker = _worker(url, clock, _flow(asked, ran))

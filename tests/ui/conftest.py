@@ -46,17 +46,16 @@ def shipments(tmp_path_factory):
 def any_shipments(request, tmp_path_factory):
     """The same shipments in SQLite, then in PostgreSQL (a database of the module's own)."""
     if request.param == "sqlite":
-        return request.getfixturevalue("shipments")
-    import psycopg
+        yield request.getfixturevalue("shipments")
+        return
+    from pg_throwaway import drop_database, fresh_database
 
     server = request.getfixturevalue("pg_server")
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "actors_ui"')
-        conn.execute('CREATE DATABASE "actors_ui"')
-    url = server.get_uri("actors_ui")
+    url = fresh_database(server, "actors_ui")
     worker = dashboard.fill(url, done=2, faulted=1, waiting=1)
     worker.shutdown(drain=False)
-    return url
+    yield url
+    drop_database(server, "actors_ui")
 
 
 @pytest.fixture

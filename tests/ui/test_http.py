@@ -166,6 +166,29 @@ def test_a_payload_no_json_reader_reads_back_is_refused_as_the_command_refuses_i
     assert actions.calls == []
 
 
+def test_an_event_sent_from_a_case_page_to_another_cases_job_is_refused(store, actions):
+    """A case page's event form names its case.
+
+    A correlation id typed or pasted from another case's page is refused, naming both
+    cases, and nothing is sent.
+    """
+    web = client(store, actions=actions)
+    page = web.get(f"/cases/{FAULTED}").text
+    assert f'name="case_id" value="{FAULTED}"' in page
+    cid = f"{WAITING}/await_pickup"
+    event = {"correlation_id": cid, "payload": "{}", "csrf": csrf_of(page), "case_id": FAULTED}
+    answer = web.post("/actions/event", data=event)
+    assert answer.status_code == 409
+    assert (
+        f"Refused: correlation id {cid!r} is of job {WAITING} of case {WAITING}, not of case "
+        f"{FAULTED} (this page's); nothing was sent" in html.unescape(answer.text)
+    )
+    assert actions.calls == []
+    sent = web.post("/actions/event", data={**event, "case_id": WAITING})  # from its own page
+    assert sent.status_code == 200
+    assert actions.calls == [("event", cid, {}, False)]
+
+
 def test_read_only_disables_the_buttons_and_refuses_actions(shipments, actions):
     store = open_store(shipments, read_only=True)  # as actors ui --read-only opens it
     web = client(store, actions=actions, read_only=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import psycopg
 import pytest
 from bounds import TIMEOUT
 from starlette.testclient import TestClient
@@ -147,11 +146,7 @@ def fanned(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'fan.db'}"
     else:
-        server = request.getfixturevalue("pg_server")
-        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-            conn.execute('DROP DATABASE IF EXISTS "actors_ui_fan"')
-            conn.execute('CREATE DATABASE "actors_ui_fan"')
-        url = server.get_uri("actors_ui_fan")
+        url = request.getfixturevalue("pg_database")("actors_ui_fan")
     with Mediator([FAN], runners=2, store=url) as worker:
         handles = [
             worker.schedule("fan", {"items": [{"i": i} for i in range(n)]}, job_id=f"fan-{n}")

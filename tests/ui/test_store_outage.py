@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-import psycopg
 import pytest
 from bounds import wait_until
 from pg_outage import database_accepts
@@ -35,12 +34,9 @@ PROMPT = POOL_WAIT / 6
 
 
 @pytest.fixture
-def shipments_url(pg_server):
+def shipments_url(pg_server, pg_database):
     """A database of shipments, its URL with a password (the server trusts local users)."""
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{NAME}"')
-        conn.execute(f'CREATE DATABASE "{NAME}"')
-    url = pg_server.get_uri(NAME)
+    url = pg_database(NAME)
     worker = dashboard.fill(url, done=1, faulted=0, waiting=1)
     worker.shutdown(drain=False)
     params = conninfo_to_dict(url)

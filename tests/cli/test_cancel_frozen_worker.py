@@ -1,0 +1,168 @@
+"""``jobs cancel --timeout`` keeps its timeout against a worker frozen with SIGSTOP.
+
+On SQLite and PostgreSQL: a real worker process holds case h-1 (its step never ends)
+and is frozen: its lease stays live, so the cancel is handed to it as a request. Frozen,
+it never takes the request, or it took it just before the freeze and never says what it
+did, or it froze in the middle of a write and holds the case's rows (SQLite: the write
+lock). In each, the command ends with exit status 4 within its timeout and a small
+margin, and says what became of the cancel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from bounds import TIMEOUT, wait_until
+from cli_support import one_error_line, write_module
+from click.testing import CliRunner
+
+from actors import JobState, enqueue
+from actors._cli import main
+from actors.stores import open_store
+
+pytestmark = pytest.mark.slow
+
+WAIT = 2.0  # the --timeout given
+MARGIN = 1.5  # what the command may take past it (its reads and writes, a loaded machine)
+
+HELD = """
+    import pathlib, threading
+    from actors import Sequential, Workflow
+
+    def hold(data):
+        pathlib.Path(data["entered"]).touch()
+        threading.Event().wait()  # never ends: the worker holds the case until it is killed
+
+    FLOW = Workflow("held", start="hold", steps=[Sequential("hold", hold)])
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'held.db'}"
+    return str(request.getfixturevalue("pg_database")("actors_cancel_frozen"))
+
+
+@pytest.fixture
+def frozen_worker(tmp_path: Path, store_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    """(store URL, worker name): a worker process holding case h-1, frozen inside its step."""
+    url = store_url
+    module = write_module(workdir, HELD)
+    entered = tmp_path / "entered"
+    sys.path.insert(0, str(workdir))
+    enqueue(url, __import__(module).FLOW, {"entered": str(entered)}, job_id="h-1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), *sys.path])}
+    command = [sys.executable, "-m", "actors", "worker", "--store", url, "--workflows", module,
+               "--name", "frozen", "--lease-seconds", "60", "--poll-interval", "0.1"]  # fmt: skip
+    worker = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(entered.exists, "the worker to enter the step")
+        worker.send_signal(signal.SIGSTOP)
+        yield url, "frozen"
+    finally:
+        worker.send_signal(signal.SIGCONT)
+        worker.kill()
+        worker.wait(TIMEOUT)
+
+
+def _cancel(runner: CliRunner, url: str) -> tuple[Any, float]:
+    started = time.monotonic()
+    result = runner.invoke(
+        main, ["jobs", "cancel", "h-1", "--store", url, "--timeout", f"{WAIT:g}"]
+    )
+    return result, time.monotonic() - started
+
+
+def _still_running(url: str) -> None:
+    store = open_store(url, read_only=True)
+    try:
+        job = store.get("h-1")
+        assert job is not None and job.state is JobState.READY  # as claimed; nothing changed
+    finally:
+        store.close()
+
+
+def test_a_cancel_the_frozen_worker_never_takes_is_withdrawn_at_the_timeout(
+    runner: CliRunner, frozen_worker: tuple[str, str]
+) -> None:
+    url, _ = frozen_worker
+    result, took = _cancel(runner, url)
+    assert result.exit_code == 4, result.output
+    assert "did not take the cancel within 2s; nothing was changed" in one_error_line(result)
+    assert took < WAIT + MARGIN
+    _still_running(url)
+
+
+def test_a_cancel_the_worker_took_before_it_froze_is_said_to_be_unconfirmed(
+    runner: CliRunner, frozen_worker: tuple[str, str]
+) -> None:
+    url, name = frozen_worker
+    store = open_store(url)
+    taken = threading.Event()
+
+    def take() -> None:  # what the worker's poll did just before the freeze
+        wait_until(lambda: store.take_requests(name, time.time()), "the request to be posted")
+        taken.set()
+
+    taker = threading.Thread(target=take, daemon=True)
+    taker.start()
+    try:
+        result, took = _cancel(runner, url)
+    finally:
+        taker.join(TIMEOUT)
+        store.close()
+    assert taken.is_set()
+    assert result.exit_code == 4, result.output
+    line = one_error_line(result)
+    assert "the cancel of case h-1 was requested and worker 'frozen' took it" in line
+    assert "has not confirmed it within 2s: it may still be carried out" in line
+    assert took < WAIT + MARGIN
+
+
+@contextlib.contextmanager
+def _frozen_in_a_write(url: str) -> Iterator[None]:
+    """The worker froze in the middle of a write: its transaction holds the case's rows.
+
+    On SQLite, the database's write lock. Until the block ends.
+    """
+    if url.startswith("sqlite"):
+        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            held.execute("BEGIN IMMEDIATE")
+            yield
+            held.execute("ROLLBACK")
+        finally:
+            held.close()
+        return
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT 1 FROM jobs WHERE case_id = 'h-1' FOR UPDATE")
+        yield
+        conn.rollback()
+
+
+def test_a_cancel_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_the_timeout(
+    runner: CliRunner, frozen_worker: tuple[str, str]
+) -> None:
+    url, _ = frozen_worker
+    with _frozen_in_a_write(url):
+        result, took = _cancel(runner, url)
+    assert result.exit_code == 4, result.output
+    line = one_error_line(result)
+    assert "case h-1 stayed locked for 2s by another transaction" in line
+    assert "(worker 'frozen', which holds the case," in line
+    assert "nothing was changed" in line
+    assert took < WAIT + MARGIN
+    _still_running(url)
