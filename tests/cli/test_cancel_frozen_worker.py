@@ -34,8 +34,11 @@ from actors.stores import open_store
 
 pytestmark = pytest.mark.slow
 
-WAIT = 2.0  # the --timeout given
-MARGIN = 1.5  # what the command may take past it (its reads and writes, a loaded machine)
+WAIT = 3.0  # the --timeout given
+# What the command may take past it (its reads and writes, a loaded machine): below
+# WAIT, so the waits this file guards against (twice the timeout; the 10 s lock limit)
+# still fail it.
+MARGIN = 2.5
 
 HELD = """
     import pathlib, threading
