@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from actors._case_book import CaseBook
     from actors._effects import Effects
     from actors._engine import EngineConfig
+    from actors._job import JobRecord
 
 __all__ = ["CancelDesk"]
 
@@ -71,6 +72,11 @@ class CancelDesk:
                 self._book.hold(queued)
                 self._fx.end(queued, JobState.CANCELLED, "cancelled before it started")
                 return CancelOutcome.CANCELLED
+            # Its runner handed its slice to the store's writer, which reports it once it
+            # is stored: until then the store holds the job as it was before the slice.
+            late = self._too_late(self._storing(job_id))
+            if late is not None:
+                return late
             saved = self._e.store.get(job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
@@ -91,5 +97,34 @@ class CancelDesk:
             and not self._kids.get(job.id)
         ):
             return CancelOutcome.ALREADY_FINISHED
+        if job.id in self._out and self._channel.left(job):
+            # Its runner has left it and reports on it next: the record is as its slice
+            # left it, and a slice that ended the job stands.
+            late = self._too_late(job)
+            if late is not None:
+                return late
         self._fx.apply_cancel(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
+
+    def _storing(self, job_id: str) -> JobRecord | None:
+        """``job_id``'s record, if the store's writer has its slice and has not stored it."""
+        # A copy: runners and the writer change the dict (``dict.copy`` is one step).
+        for job in self._channel.storing.copy().values():
+            if job.id == job_id:
+                return job
+        return None
+
+    def _too_late(self, job: JobRecord | None) -> CancelOutcome | None:
+        """The answer to a cancel of ``job`` whose runner has left it, if its slice ended it.
+
+        The cancel came too late: the job ends as its slice ended it (``DONE`` or
+        ``FAULTED``: ``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed
+        back) or has branches running, and the cancel is carried out when its report comes.
+        """
+        if job is None or job.state not in FINAL_STATES:
+            return None
+        if job.split_live > 0 or self._kids.get(job.id):
+            return None
+        if job.state is JobState.CANCELLED:
+            return CancelOutcome.CANCELLED  # a cancel before this one stopped it
+        return CancelOutcome.ALREADY_FINISHED
