@@ -11,6 +11,7 @@ out when the report comes, and its answer is ``CANCELLED``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from actors import (
     Wait,
     Workflow,
 )
+from actors.admin import Admin
 
 
 def _fail(data: Any) -> None:
@@ -70,20 +72,20 @@ _STORES = [
 ]
 
 
-@pytest.mark.parametrize("end", sorted(_ENDS))
-@pytest.mark.parametrize("slice_", ["first", "later"])
-@pytest.mark.parametrize(("make_store", "commit"), _STORES, indirect=["make_store"])
-def test_a_cancel_between_the_runner_leaving_and_its_report(make_store, commit, slice_, end):
-    last, answer, state = _ENDS[end]
-    # "later": the job parks first, so that the slice held is one the Scheduler handed
-    # out (its record held in the case tree), not the one started from the admission gate.
-    steps = list(last)
+def _cancel_in_the_window(
+    store: Any, slice_: str, end: str, cancel: Callable[[Mediator], Any]
+) -> tuple[Any, Any]:
+    """``cancel(mediator)`` of c1 once its runner left the slice ending ``end``: its answer, c1.
+
+    ``slice_`` "later": the job parks first, so that the slice held is one the Scheduler
+    handed out (its record held in the case tree), not the one started from the gate.
+    """
+    steps = list(_ENDS[end][0])
     start = "last"
     if slice_ == "later":
         steps.append(Wait("nap", duration=0.0, next="last"))
         start = "nap"
     flow = Workflow("flow", steps=steps, start=start)
-    store = make_store() if make_store.kind == "memory" else make_store(commit=commit)
     window, asked = threading.Event(), threading.Event()
     with Mediator([flow], runners=1, store=store) as mediator:
         channel = mediator._engine.channel
@@ -100,8 +102,31 @@ def test_a_cancel_between_the_runner_leaving_and_its_report(make_store, commit, 
         handle = mediator.schedule("flow", {}, job_id="c1")
         assert window.wait(TIMEOUT), "c1's slice never ended"
         try:
-            outcome = mediator.cancel("c1")
+            outcome = cancel(mediator)
         finally:
             asked.set()
-        job = handle.result(TIMEOUT)
-    assert (outcome, job.state) == (answer, state), (job, job.error)
+        return outcome, handle.result(TIMEOUT)
+
+
+@pytest.mark.parametrize("end", sorted(_ENDS))
+@pytest.mark.parametrize("slice_", ["first", "later"])
+@pytest.mark.parametrize(("make_store", "commit"), _STORES, indirect=["make_store"])
+def test_a_cancel_between_the_runner_leaving_and_its_report(make_store, commit, slice_, end):
+    store = make_store() if make_store.kind == "memory" else make_store(commit=commit)
+    outcome, job = _cancel_in_the_window(store, slice_, end, lambda m: m.cancel("c1"))
+    assert (outcome, job.state) == _ENDS[end][1:], (job, job.error)
+
+
+@pytest.mark.parametrize("end", ["done", "parked"])
+@pytest.mark.parametrize("slice_", ["first", "later"])
+@pytest.mark.parametrize("make_store", ["sqlite", "sqlite-process"], indirect=True)
+def test_an_operators_cancel_in_the_window_says_the_same(make_store, slice_, end):
+    # ``Admin.cancel`` (``actors jobs cancel``) through the worker: the same answer.
+    def cancel(mediator: Mediator) -> str:
+        with Admin(store, mediator=mediator, operator="ops") as admin:
+            return admin.cancel("c1").outcome
+
+    store = make_store(commit="group")
+    outcome, job = _cancel_in_the_window(store, slice_, end, cancel)
+    answer, state = _ENDS[end][1:]
+    assert (outcome, job.state) == (answer.value, state), (job, job.error)
