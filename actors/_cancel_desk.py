@@ -117,14 +117,12 @@ class CancelDesk:
     def _too_late(self, job: JobRecord | None) -> CancelOutcome | None:
         """The answer to a cancel of ``job`` whose runner has left it, if its slice ended it.
 
-        The cancel came too late: the job ends as its slice ended it (``DONE`` or
-        ``FAULTED``: ``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed
-        back) or has branches running, and the cancel is carried out when its report comes.
+        The cancel came too late: the job ends as its slice ended it, as it would once
+        stored (``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed back)
+        or has branches running, and the cancel is carried out when its report comes.
         """
         if job is None or job.state not in FINAL_STATES:
             return None
         if job.split_live > 0 or self._kids.get(job.id):
             return None
-        if job.state is JobState.CANCELLED:
-            return CancelOutcome.CANCELLED  # a cancel before this one stopped it
         return CancelOutcome.ALREADY_FINISHED
