@@ -59,18 +59,20 @@ class CancelDesk:
         it as an operator would, through the store.
         """
         job = self._jobs.get(job_id)
-        # One read: a runner may release its job between two (the channel's hand-over
-        # takes no lock).
-        held = None if job is not None else self._channel.running.get(job_id)
-        if held is not None:
-            # Started from the gate and not reported yet: its runner has the record.
-            self._fx.stop_running(held[1], "cancelled")
-            return CancelOutcome.CANCELLED
         if job is None:
+            # Looked for where a job started from the gate goes, in that order: a runner
+            # takes it into ``running`` as it leaves the gate (under the gate's lock), and
+            # hands its slice to the store's writer before it leaves ``running``.
             queued = self._e.gate.remove(job_id)
             if queued is not None:
                 self._book.hold(queued)
                 self._fx.end(queued, JobState.CANCELLED, "cancelled before it started")
+                return CancelOutcome.CANCELLED
+            # One read: a runner may release its job between two (``done`` takes no lock).
+            held = self._channel.running.get(job_id)
+            if held is not None:
+                # Not reported yet: its runner has the record.
+                self._fx.stop_running(held[1], "cancelled")
                 return CancelOutcome.CANCELLED
             # Its runner handed its slice to the store's writer, which reports it once it
             # is stored: until then the store holds the job as it was before the slice.
