@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from actors._case_book import CaseBook
     from actors._effects import Effects
     from actors._engine import EngineConfig
+    from actors._job import JobRecord
 
 __all__ = ["CancelDesk"]
 
@@ -58,19 +59,26 @@ class CancelDesk:
         it as an operator would, through the store.
         """
         job = self._jobs.get(job_id)
-        # One read: a runner may release its job between two (the channel's hand-over
-        # takes no lock).
-        held = None if job is not None else self._channel.running.get(job_id)
-        if held is not None:
-            # Started from the gate and not reported yet: its runner has the record.
-            self._fx.stop_running(held[1], "cancelled")
-            return CancelOutcome.CANCELLED
         if job is None:
+            # Looked for where a job started from the gate goes, in that order: a runner
+            # takes it into ``running`` as it leaves the gate (under the gate's lock), and
+            # hands its slice to the store's writer before it leaves ``running``.
             queued = self._e.gate.remove(job_id)
             if queued is not None:
                 self._book.hold(queued)
                 self._fx.end(queued, JobState.CANCELLED, "cancelled before it started")
                 return CancelOutcome.CANCELLED
+            # One read: a runner may release its job between two (``done`` takes no lock).
+            held = self._channel.running.get(job_id)
+            if held is not None:
+                # Not reported yet: its runner has the record.
+                self._fx.stop_running(held[1], "cancelled")
+                return CancelOutcome.CANCELLED
+            # Its runner handed its slice to the store's writer, which reports it once it
+            # is stored: until then the store holds the job as it was before the slice.
+            late = self._too_late(self._storing(job_id))
+            if late is not None:
+                return late
             saved = self._e.store.get(job_id)
             if saved is not None and saved.state in FINAL_STATES:
                 return CancelOutcome.ALREADY_FINISHED
@@ -91,5 +99,32 @@ class CancelDesk:
             and not self._kids.get(job.id)
         ):
             return CancelOutcome.ALREADY_FINISHED
+        if job.id in self._out and self._channel.left(job):
+            # Its runner has left it and reports on it next: the record is as its slice
+            # left it, and a slice that ended the job stands.
+            late = self._too_late(job)
+            if late is not None:
+                return late
         self._fx.apply_cancel(self._book.cancel(job, "cancelled"))
         return CancelOutcome.CANCELLED
+
+    def _storing(self, job_id: str) -> JobRecord | None:
+        """``job_id``'s record, if the store's writer has its slice and has not stored it."""
+        # A copy: runners and the writer change the dict (``dict.copy`` is one step).
+        for job in self._channel.storing.copy().values():
+            if job.id == job_id:
+                return job
+        return None
+
+    def _too_late(self, job: JobRecord | None) -> CancelOutcome | None:
+        """The answer to a cancel of ``job`` whose runner has left it, if its slice ended it.
+
+        The cancel came too late: the job ends as its slice ended it, as it would once
+        stored (``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed back)
+        or has branches running, and the cancel is carried out when its report comes.
+        """
+        if job is None or job.state not in FINAL_STATES:
+            return None
+        if job.split_live > 0 or self._kids.get(job.id):
+            return None
+        return CancelOutcome.ALREADY_FINISHED

@@ -330,6 +330,18 @@ class WorkChannel:
             held = self.running.get(job_id)
             return None if held is None else held[0]
 
+    def left(self, job: JobRecord) -> bool:
+        """Whether a runner took ready ``job`` and has left it since: its report is on its way.
+
+        Read under the lock (a watched job leaves ``_pending`` before it enters
+        ``running``), in the order a plain job goes through them.
+        """
+        with self._lock:
+            if self._pending.get(id(job)) is job:
+                return False
+            held = self.running.get(job.id)
+            return held is None or held[1] is not job
+
     def withdraw(self, job: JobRecord) -> bool:
         """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""
         with self._lock:  # a watched job's turn is decided under it

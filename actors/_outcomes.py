@@ -31,7 +31,7 @@ class CancelOutcome(enum.Enum):
     CANCELLED = "cancelled"
     """The job (and every branch below it) is cancelled; a running step finishes first."""
     ALREADY_FINISHED = "already_finished"
-    """The job had already ended; nothing changed."""
+    """The job had already ended (its last step run, perhaps not yet stored); nothing changed."""
     NOT_FOUND = "not_found"
     """No such job."""
 

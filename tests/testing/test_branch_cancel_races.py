@@ -3,7 +3,8 @@
 The step finishes (a task is never interrupted). If its runner stops the branch there,
 the branch ends CANCELLED and so does the case; if the runner had already stored the
 branch's arrival at the join, the branch ends as it ended and its arrival counts: the
-join fires and the case goes on. Never a join that lost an arrival the store counted.
+join fires and the case goes on (a cancel handled once the runner had left the branch
+says it came too late). Never a join that lost an arrival the store counted.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _check(case: Any, ran: list[str]) -> None:
         assert "cancelled" in (case.error or "")
 
 
-def _run_seed(seed: int) -> JobState:
+def _run_seed(seed: int) -> tuple[JobState, CancelOutcome]:
     ran: list[str] = []
     answers: list[Any] = []
     holder: list[Harness] = []
@@ -56,17 +57,23 @@ def _run_seed(seed: int) -> JobState:
         holder.append(h)
         h.schedule("split", {})
         (case,) = h.finish()
-    assert answers[0].get() is CancelOutcome.CANCELLED
     try:
         _check(case, ran)
     except AssertionError as exc:
         raise AssertionError(f"seed {seed}: {exc}") from exc
-    return case.state
+    return case.state, answers[0].get()
 
 
 def test_a_branch_cancelled_in_its_last_step_before_the_join_under_every_interleaving() -> None:
     seen = {_run_seed(seed) for seed in range(150)}
-    assert seen == {JobState.DONE, JobState.CANCELLED}  # both orders were met
+    # A branch that arrived ends as it ended: the cancel came as its runner ran the join
+    # (CANCELLED, past the runner's last look for a stop), or once the runner had left it
+    # (ALREADY_FINISHED: it says it came too late). Both orders were met.
+    assert seen == {
+        (JobState.DONE, CancelOutcome.CANCELLED),
+        (JobState.DONE, CancelOutcome.ALREADY_FINISHED),
+        (JobState.CANCELLED, CancelOutcome.CANCELLED),
+    }
 
 
 @settings(max_examples=60, deadline=None, database=None)

@@ -136,10 +136,11 @@ def test_a_cancel_while_a_branch_reports_its_park_ends_the_branch_once() -> None
     assert stats.cancelled == 3  # the case and its two branches, each counted once
 
 
-def test_a_job_that_finished_its_last_step_as_the_cancel_came_ends_done_without_an_error() -> None:
-    # The cancel is answered CANCELLED after the runner's last look for a stop (the join,
-    # then "end", in one slice), before its report is handled: the job ends DONE, as it
-    # ended, and a DONE job carries no error, in its handle as in the store.
+def test_a_cancel_after_the_runner_left_the_ended_job_says_it_came_too_late() -> None:
+    # The cancel is handled after the runner's last look for a stop (the join, then "end",
+    # in one slice) and after the runner left the job, before its report is handled: the
+    # job ends DONE, as it ended, and the answer says so (it was CANCELLED). A DONE job
+    # carries no error, in its handle as in the store.
     flow = Workflow(
         "f",
         [
@@ -160,8 +161,13 @@ def test_a_job_that_finished_its_last_step_as_the_cancel_came_ends_done_without_
                 h.at(point, lambda h=h, answers=answers: answers.append(h.cancel("c")))
                 (job,) = h.finish()
                 saved = h.mediator.get_job("c")
-            if answers[0].get() is CancelOutcome.CANCELLED and job.state is JobState.DONE:
-                late += 1
-                errors = (job.error, sub.result().error, saved.error)
-                assert errors == (None, None, None), (seed, point)
+            order = [(e.action, e.job) for e in h.trace if e.actor == "scheduler"]
+            answer = answers[0].get()
+            if job.state is JobState.DONE:
+                assert answer is CancelOutcome.ALREADY_FINISHED, (seed, point)
+                assert (job.error, sub.result().error, saved.error) == (None, None, None)
+                if order.index(("CancelJob", "c")) < order.index(("JobEnded", "c")):
+                    late += 1  # its runner had left it; its report was on its way
+            else:
+                assert (answer, job.state) == (CancelOutcome.CANCELLED, JobState.CANCELLED)
     assert late  # the seeds met the race
