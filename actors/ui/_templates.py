@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -16,18 +12,17 @@ from jinja2.runtime import Context
 
 from actors._due_text import until
 from actors._job import JobState
-from actors._redact import mask_secrets, secrets_remembered
+from actors._redact import mask_secrets
 from actors._text import printable
 from actors._version import __version__
 from actors.ui._json_text import cut_shown
+from actors.ui._kept import Kept
 
-__all__ = ["MASKED_KEPT", "environment", "masked", "quote_part", "url_for"]
+__all__ = ["KEPT_TEXTS", "environment", "masked", "quote_part", "url_for"]
 
-# Masked texts kept: more than one case's page shows (its error, 200 jobs' and 1,000
+# Masked errors kept: more than one case's page shows (its error, 200 jobs' and 1,000
 # history entries' errors), each cut to what a page shows of it.
-MASKED_KEPT = 4_096
-_masked_texts: OrderedDict[tuple[bytes, int, object], str] = OrderedDict()
-_masked_lock = threading.Lock()
+KEPT_TEXTS = Kept(4_096)
 
 
 def quote_part(part: str) -> str:
@@ -75,32 +70,10 @@ def _ago(ts: float | None, now: float | None = None) -> str:
 def masked(text: str, limit: int | None = None) -> str:
     """``mask_secrets(text)``, cut after ``limit`` characters; each text masked once.
 
-    A page shows the same stored errors at every refresh, and masking a hostile text
-    (many ``x://`` and ``@``) costs milliseconds: the result is kept (by a digest of the
-    text, and masked again once another password is remembered). Cut after masking, so
-    no part of a password is left showing.
+    Cut after masking, so no part of a password is left showing. The result is kept
+    (see ``actors.ui._kept``): a refresh does not mask the same text again.
     """
-    return _kept(text, limit, lambda: mask_secrets(text)[:limit])
-
-
-def _kept(text: str, view: object, make: Callable[[], str]) -> str:
-    """``make()``, the view ``view`` of ``text``, made once and kept (see ``masked``)."""
-    key = (
-        hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
-        secrets_remembered(),
-        view,
-    )
-    with _masked_lock:
-        found = _masked_texts.get(key)
-        if found is not None:
-            _masked_texts.move_to_end(key)
-            return found
-    shown = make()
-    with _masked_lock:
-        _masked_texts[key] = shown
-        while len(_masked_texts) > MASKED_KEPT:
-            _masked_texts.popitem(last=False)
-    return shown
+    return KEPT_TEXTS.view(text, limit, lambda whole: mask_secrets(whole)[:limit])
 
 
 def _mask(text: str | None, limit: int | None = None) -> str | None:
@@ -116,8 +89,7 @@ def _whole_error(text: str | None) -> str | None:
     """
     if text is None:
         return None
-    whole = str(text)
-    return _kept(whole, "error", lambda: cut_shown(mask_secrets(whole), "error"))
+    return KEPT_TEXTS.view(str(text), "error", lambda t: cut_shown(mask_secrets(t), "error"))
 
 
 def environment() -> Environment:

@@ -10,7 +10,6 @@ distinct text is masked once, not again at every refresh.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import pytest
 import requests
@@ -20,7 +19,8 @@ from ui_browser import Served
 
 from actors import JobState, Mediator, Retry, Sequential, Workflow
 from actors.stores import open_store
-from actors.ui import _templates, create_app
+from actors.ui import _json_text, _templates, create_app
+from actors.ui._kept import Kept
 
 LOCAL = "http://127.0.0.1:8400"
 ATTEMPTS = 30
@@ -88,27 +88,34 @@ def test_a_page_being_drawn_does_not_hold_up_other_requests(hostile_store, monke
     assert page == [200]
 
 
-def test_each_error_text_is_masked_once_however_often_the_page_is_drawn(hostile_store, monkeypatch):
+def test_each_error_and_data_text_is_masked_once_however_often_the_page_is_drawn(
+    hostile_store, monkeypatch
+):
     masked: list[str] = []
-    mask = _templates.mask_secrets
 
-    def counted(text):
-        masked.append(text)
-        return mask(text)
+    def counted(mask):
+        def count(text):
+            masked.append(text)
+            return mask(text)
 
-    monkeypatch.setattr(_templates, "mask_secrets", counted)
+        return count
+
+    for module in (_templates, _json_text):
+        monkeypatch.setattr(module, "mask_secrets", counted(module.mask_secrets))
     # None kept from the tests before (a page drawn there).
-    monkeypatch.setattr(_templates, "_masked_texts", OrderedDict(), raising=False)
+    monkeypatch.setattr(_templates, "KEPT_TEXTS", Kept(4096), raising=False)
+    monkeypatch.setattr(_json_text, "KEPT_DATA", Kept(512), raising=False)
     web = TestClient(create_app(hostile_store), base_url=LOCAL)
     first = web.get("/cases/slow-case")
     assert first.status_code == 200
-    hostile = [t for t in masked if "cannot parse address" in t]
-    assert len(hostile) >= ATTEMPTS  # each attempt's error, in the history and the job
+    errors = [t for t in masked if "cannot parse address" in t]
+    assert len(errors) >= ATTEMPTS  # each attempt's error, in the history and the job
+    assert HOSTILE_TEXT in masked  # the case's data
     masked.clear()
     again = web.get("/live/cases/slow-case")
     assert again.status_code == 200
-    assert [t for t in masked if "cannot parse address" in t] == []
-    assert "cannot parse address" in again.text
+    assert [t for t in masked if "cannot parse address" in t or t == HOSTILE_TEXT] == []
+    assert "cannot parse address" in again.text and HOSTILE_TEXT.strip() in again.text
 
 
 def test_a_secret_remembered_later_is_masked_in_a_text_masked_before(tmp_path):
