@@ -38,6 +38,7 @@ from actors.ui._security import (
     SecurityHeaders,
     csrf_ok,
     mask_token_in_logs,
+    slash_redirects,
 )
 from actors.ui._templates import environment, quote_part
 
@@ -381,5 +382,6 @@ def create_app(
         middleware=middleware,
         exception_handlers={StoreError: dashboard.unavailable},
     )
+    slash_redirects(app.router)
     app.state.dashboard = dashboard
     return app

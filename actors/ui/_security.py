@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors._redact import MASK
@@ -44,6 +45,7 @@ __all__ = [
     "local_path",
     "mask_token_in_logs",
     "same_origin",
+    "slash_redirects",
 ]
 
 TOKEN_COOKIE = "actors_ui_token"
@@ -106,6 +108,33 @@ def local_path(request: Request) -> str:
     if not any(_OFF_SITE.search(p) for p in (path, decoded)):
         return path
     return str(request.scope.get("root_path", "")).rstrip("/") + "/"
+
+
+def slash_redirects(router: Router) -> None:
+    """Have ``router`` redirect a path a page's differs from by a trailing slash, by path.
+
+    Starlette's own redirect (``/find/`` to ``/find``) names the host the request
+    gave: behind a proxy that passes on another, it led the browser there.
+    """
+    not_found = router.default
+    router.redirect_slashes = False
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path != "/":
+            other = {**scope, "path": path.rstrip("/") if path.endswith("/") else f"{path}/"}
+            if any(route.matches(other)[0] is not Match.NONE for route in router.routes):
+                request = Request(scope)
+                target = local_path(request)
+                target = target.rstrip("/") if path.endswith("/") else f"{target}/"
+                if target.startswith("/") and not target.startswith("//"):
+                    query = request.scope.get("query_string", b"").decode("latin-1")
+                    response = RedirectResponse(f"{target}?{query}" if query else target)
+                    await response(scope, receive, send)
+                    return
+        await not_found(scope, receive, send)
+
+    router.default = default
 
 
 def same_origin(request: Request) -> bool:

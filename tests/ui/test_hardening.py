@@ -128,6 +128,32 @@ def test_redirects_do_not_name_the_host_the_request_gave(store):
 
 
 @pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/find/", "/find"),
+        ("/find/?id=a%20b", "/find?id=a%20b"),
+        ("/static", "/static/"),
+        (f"/cases/{FAULTED}/", f"/cases/{FAULTED}"),
+        ("/cases/50%25off/", "/cases/50%25off"),
+    ],
+)
+def test_a_path_off_by_a_trailing_slash_is_redirected_by_path(store, path, target):
+    """Starlette's redirect named the host the request gave (behind a proxy: another)."""
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    evil = TestClient(web, base_url="http://evil.test", follow_redirects=False)
+    answer = evil.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 307
+    assert answer.headers["location"] == target
+
+
+@pytest.mark.parametrize("path", ["/nothing/", "/cases/a/b/", "/cases/", "/workflow"])
+def test_a_path_no_page_has_with_or_without_a_slash_is_not_found(store, path):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    answer = web.get(path, follow_redirects=False)
+    assert answer.status_code == 404, answer.headers.get("location")
+
+
+@pytest.mark.parametrize(
     "host",
     [
         "127.0.0.1:80@evil.test",
