@@ -217,7 +217,7 @@ class Guard:
                 token,
                 httponly=True,
                 samesite="strict",
-                secure=request.url.scheme == "https",
+                secure=_over_tls(request),
             )
             return response
         return PlainTextResponse(
@@ -225,6 +225,24 @@ class Guard:
             "'Authorization: Bearer TOKEN'.",
             status_code=401,
         )
+
+
+# The first proto= of a Forwarded header (RFC 7239): ``for=...;proto=https, ...``.
+_FORWARDED_PROTO = re.compile(r'(?i)^[^,]*?(?:^|;)\s*proto\s*=\s*"?([a-z]+)')
+
+
+def _over_tls(request: Request) -> bool:
+    """Whether the browser reached the dashboard over HTTPS, directly or through a proxy.
+
+    A proxy on another machine is not trusted by the server, which then reads the scheme
+    as ``http``: the proxy's ``X-Forwarded-Proto`` or ``Forwarded`` is read here for the
+    cookie alone, as a ``Secure`` cookie only narrows where the browser sends it.
+    """
+    if request.url.scheme == "https":
+        return True
+    given = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    found = _FORWARDED_PROTO.search(request.headers.get("forwarded", ""))
+    return given == "https" or (found is not None and found.group(1).lower() == "https")
 
 
 # The loggers a server writes request addresses to (uvicorn's; others log elsewhere).

@@ -128,6 +128,26 @@ def test_redirects_do_not_name_the_host_the_request_gave(store):
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [{"X-Forwarded-Proto": "https"}, {"X-Forwarded-Proto": "https, http"},
+     {"Forwarded": 'for=10.0.0.9;proto=https;host="dash.example"'}],
+)  # fmt: skip
+def test_sign_in_behind_a_tls_proxy_sets_a_secure_cookie(store, headers):
+    """A proxy on another machine is not trusted by the server: the scheme read http.
+
+    The cookie then went without ``Secure``: a browser sends it over plain HTTP to the
+    same host, where anyone on the network reads the token.
+    """
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://dash.example", follow_redirects=False)
+    signed_in = browser.get(f"/?token={TOKEN}", headers=headers)
+    assert signed_in.status_code == 303
+    assert "; secure" in signed_in.headers["set-cookie"].lower()
+    plain = browser.get(f"/?token={TOKEN}", headers={"X-Forwarded-Proto": "http"})
+    assert "; secure" not in plain.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
     ("path", "target"),
     [
         ("/find/", "/find"),
