@@ -10,6 +10,10 @@
   in the ``X-CSRF-Token`` header or a ``csrf`` form field, and whose ``Origin``, when the
   browser sends one, is the dashboard's own. Another site can neither read the token
   (same-origin policy) nor send the header without the dashboard's consent (CORS).
+- **Other sites' requests**: a browser says which site a request comes from
+  (``Sec-Fetch-Site``); another site's page may open the dashboard (a link) but not
+  fetch from it (an image, a script, ``fetch()``), which costs the store reads and lets
+  it time the answers.
 - **Headers**: every answer forbids framing (clickjacking), content-type sniffing and
   referrers to other sites, and its Content-Security-Policy lets a page run only the
   scripts the package serves (no inline script, nothing from elsewhere).
@@ -41,6 +45,7 @@ __all__ = [
     "SecurityHeaders",
     "TokenLogFilter",
     "csrf_ok",
+    "from_this_site",
     "host_name",
     "local_path",
     "mask_token_in_logs",
@@ -137,6 +142,25 @@ def slash_redirects(router: Router) -> None:
     router.default = default
 
 
+def from_this_site(request: Request) -> bool:
+    """Whether the browser's ``Sec-Fetch-*`` headers let the request in (none: they do).
+
+    A page of another site (another port of 127.0.0.1 included) may open the dashboard,
+    a link followed, but not have the browser fetch its pages as images, scripts or
+    ``fetch()``: without a token on loopback, any site its user visits could otherwise
+    make the dashboard read every case at each request, or time its answers to learn
+    which case ids exist.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is None or site in ("same-origin", "none"):
+        return True
+    return (
+        request.method == "GET"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+        and request.headers.get("sec-fetch-dest", "document") == "document"
+    )
+
+
 def same_origin(request: Request) -> bool:
     """Whether the request's ``Origin`` (if any) names the host it was sent to."""
     origin = request.headers.get("origin")
@@ -197,6 +221,11 @@ class Guard:
             return PlainTextResponse(
                 "This dashboard answers only requests addressed to 127.0.0.1 or localhost.",
                 status_code=400,
+            )
+        if not from_this_site(request):
+            return PlainTextResponse(
+                "This dashboard answers another site's page only when it opens it (a link).",
+                status_code=403,
             )
         token = self.token
         if token is None:

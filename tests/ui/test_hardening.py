@@ -127,6 +127,41 @@ def test_redirects_do_not_name_the_host_the_request_gave(store):
         assert "evil.test" not in location, location
 
 
+def fetched(site: str, mode: str, dest: str) -> dict[str, str]:
+    return {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        fetched("cross-site", "no-cors", "image"),  # <img src=http://127.0.0.1:8400/...>
+        fetched("cross-site", "cors", "empty"),  # fetch() from another site
+        fetched("same-site", "no-cors", "script"),  # a page on another port of 127.0.0.1
+        fetched("cross-site", "navigate", "iframe"),
+    ],
+)
+def test_another_sites_page_cannot_fetch_from_the_dashboard(store, headers):
+    """Without a token, any site its user visits could have the browser read the pages."""
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    for path in ("/", "/workflows/shipment", f"/cases/{FAULTED}", "/static/app.js"):
+        assert web.get(path, headers=headers).status_code == 403, path
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # a client that sends none: curl, an older browser
+        fetched("cross-site", "navigate", "document"),  # a link followed from elsewhere
+        fetched("none", "navigate", "document"),  # typed in the address bar
+        fetched("same-origin", "cors", "empty"),  # the page's own refresh
+        fetched("same-origin", "no-cors", "script"),
+    ],
+)
+def test_the_dashboards_own_pages_and_links_to_it_are_answered(store, headers):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get(f"/cases/{FAULTED}", headers=headers).status_code == 200
+
+
 @pytest.mark.parametrize(
     "headers",
     [{"X-Forwarded-Proto": "https"}, {"X-Forwarded-Proto": "https, http"},
