@@ -26,11 +26,12 @@ from __future__ import annotations
 import hmac
 import logging
 import re
+from html import escape
 from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -240,7 +241,7 @@ class Guard:
             # Keep the token in a cookie and out of the address bar and its history.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = URL(path=local_path(request), query=urlencode(rest))
-            response = RedirectResponse(str(target), status_code=303)
+            response = _signed_in(request, str(target))
             response.set_cookie(
                 TOKEN_COOKIE,
                 token,
@@ -254,6 +255,25 @@ class Guard:
             "'Authorization: Bearer TOKEN'.",
             status_code=401,
         )
+
+
+def _signed_in(request: Request, target: str) -> Response:
+    """The answer to a sign-in: on to ``target`` (a path), where the cookie is sent.
+
+    A browser that followed a link from another site (a chat, a mail) sends no
+    SameSite=Strict cookie along a redirect of that navigation, nor at a reload: it
+    was refused there. It is sent a page that opens ``target`` itself instead, a
+    navigation of the dashboard's own (no script: a refresh, and a link).
+    """
+    if request.headers.get("sec-fetch-site", "none") in ("same-origin", "none"):
+        return RedirectResponse(target, status_code=303)
+    shown = escape(target.replace("'", "%27").replace('"', "%22"))
+    page = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; '
+        f'url={shown}"><title>Signed in · actors dashboard</title>'
+        f'<p>Signed in. <a href="{shown}">Open the dashboard</a>.</p>'
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 # The first proto= of a Forwarded header (RFC 7239): ``for=...;proto=https, ...``.

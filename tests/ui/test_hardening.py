@@ -101,6 +101,31 @@ def test_sign_in_keeps_an_ordinary_path_and_query(store):
     assert signed_in.headers["location"] == f"/cases/{FAULTED}?x=1"
 
 
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        (f"/cases/{FAULTED}?x=1", f"/cases/{FAULTED}?x=1"),
+        ("/cases/it's%22%3Ca%3E?q=%22", "/cases/it%27s%22%3Ca%3E?q=%22"),
+        ("//evil.test/", "/"),
+    ],
+)
+def test_a_sign_in_link_from_another_site_signs_in_with_a_page_that_opens_the_target(
+    store, path, target
+):
+    """Such a navigation sends no SameSite=Strict cookie along a redirect: it was refused."""
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    sep = "&" if "?" in path else "?"
+    signed_in = browser.get(f"http://10.1.2.3:8400{path}{sep}token={TOKEN}", headers=link)
+    assert signed_in.status_code == 200
+    assert "samesite=strict" in signed_in.headers["set-cookie"].lower()
+    refresh = re.search(r'http-equiv="refresh" content="0; url=([^"]*)"', signed_in.text)
+    assert refresh is not None and html.unescape(refresh.group(1)) == target
+    assert TOKEN not in signed_in.text
+    assert "<a>" not in signed_in.text and "'" not in refresh.group(1)
+
+
 @pytest.mark.parametrize("case", ["50%off", "a%2Fb", "q?x=1&y=2#z", "%2e%2e", "caf\u00e9 1"])
 def test_sign_in_keeps_the_escapes_of_the_path(store, case):
     """A sign-in link to a case whose id holds a ``%`` (or ``?``, ``&``, ``#``) opens it.
