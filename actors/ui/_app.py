@@ -37,6 +37,7 @@ from actors.ui._security import (
     Guard,
     SecurityHeaders,
     csrf_ok,
+    failed,
     mask_token_in_logs,
     slash_redirects,
 )
@@ -380,7 +381,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={StoreError: dashboard.unavailable},
+        exception_handlers={StoreError: dashboard.unavailable, Exception: failed},
     )
     slash_redirects(app.router)
     app.state.dashboard = dashboard

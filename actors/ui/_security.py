@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors._redact import MASK
+from actors._redact import MASK, redacted_logger
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -46,6 +46,7 @@ __all__ = [
     "SecurityHeaders",
     "TokenLogFilter",
     "csrf_ok",
+    "failed",
     "from_this_site",
     "host_name",
     "local_path",
@@ -172,6 +173,19 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
+async def failed(request: Request, exc: Exception) -> Response:
+    """The answer to an error the dashboard did not expect: 500, with the headers.
+
+    Starlette answers it outside every middleware, so ``SecurityHeaders`` did not add
+    them; the server logs the error (masked) after this answer.
+    """
+    return PlainTextResponse(
+        "Internal Server Error",
+        status_code=500,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
 class SecurityHeaders:
     """ASGI middleware: ``SECURITY_HEADERS`` on every HTTP answer (refusals included)."""
 
@@ -296,6 +310,7 @@ def _over_tls(request: Request) -> bool:
 
 # The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
 SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
+ERROR_LOGGER = "uvicorn.error"
 # ``token=``, its name written as is or with any letter percent-encoded (``%74oken=``
 # signs in as well: the server decodes the name before it reads it).
 _TOKEN_NAME = "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in "token")
@@ -329,7 +344,14 @@ class TokenLogFilter(logging.Filter):
 
 
 def mask_token_in_logs(token: str | None) -> None:
-    """Have the server loggers mask ``token`` and every ``token=`` value (once each)."""
+    """Have the server loggers mask ``token`` and every ``token=`` value (once each).
+
+    The error log masks passwords too (``RedactingFilter``): the server logs there the
+    traceback of an error the dashboard did not expect, whose text may quote a store's
+    URL. (Not the access log: its formatter needs the record's arguments, which that
+    filter folds into the message.)
+    """
+    redacted_logger(ERROR_LOGGER)
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         found = next((f for f in logger.filters if isinstance(f, TokenLogFilter)), None)
