@@ -33,13 +33,13 @@ from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
-    MIN_TOKEN,
     Guard,
     SecurityHeaders,
     csrf_ok,
     failed,
     mask_token_in_logs,
     slash_redirects,
+    token_problem,
 )
 from actors.ui._templates import environment, quote_part
 
@@ -333,7 +333,7 @@ def create_app(
         read_only: refuse every action (the buttons are shown disabled).
         token: when given, every request must carry it (see ``actors.ui``); an empty
             one (or only whitespace), or one shorter than 16 characters, is refused with
-            ``ValueError``.
+            ``ValueError``, and so is one of anything but printable ASCII (no spaces).
         hosts: the host names requests may be addressed to; ``None`` for any (only with
             a ``token``). Loopback names by default.
         actions: carries out retry, cancel and send-event (the admin API over ``store``
@@ -354,8 +354,8 @@ def create_app(
         # signed in (a token read from an environment variable that is set but empty).
         msg = f"token={token!r} lets every request in: give a token, or None for none"
         raise ValueError(msg)
-    if token is not None and len(token) < MIN_TOKEN:  # what `actors ui --token` refuses too
-        msg = f"token must be at least {MIN_TOKEN} characters, got {len(token)}"
+    if token is not None and (problem := token_problem(token)) is not None:
+        msg = f"token {problem}"  # what `actors ui --token` refuses too
         raise ValueError(msg)
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"

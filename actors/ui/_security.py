@@ -53,6 +53,7 @@ __all__ = [
     "mask_token_in_logs",
     "same_origin",
     "slash_redirects",
+    "token_problem",
 ]
 
 TOKEN_COOKIE = "actors_ui_token"
@@ -71,6 +72,25 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be the access token (``None``: it can).
+
+    It travels in a cookie and an ``Authorization`` header, whose values a server reads
+    as Latin-1: a token of other characters (``€``, a Cyrillic letter) could never sign
+    in (a sign-in link answered 500). So is a space or a control character, which a
+    header trims or cannot hold.
+    """
+    if len(token) < MIN_TOKEN:
+        return f"must be at least {MIN_TOKEN} characters, got {len(token)}"
+    for at, char in enumerate(token):
+        if not "!" <= char <= "~":
+            return (
+                f"must be printable ASCII without spaces (as `openssl rand -hex 24` "
+                f"makes), got {char!r} at position {at}"
+            )
+    return None
 
 
 # A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional
