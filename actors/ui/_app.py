@@ -37,10 +37,10 @@ from actors.ui._security import (
     SecurityHeaders,
     csrf_ok,
     failed,
-    mask_token_in_logs,
     slash_redirects,
     token_problem,
 )
+from actors.ui._server_log import mask_token_in_logs
 from actors.ui._templates import environment, quote_part
 
 __all__ = ["create_app"]

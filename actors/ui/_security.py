@@ -17,14 +17,12 @@
 - **Headers**: every answer forbids framing (clickjacking), content-type sniffing and
   referrers to other sites, and its Content-Security-Policy lets a page run only the
   scripts the package serves (no inline script, nothing from elsewhere).
-- **Logs**: the web server's access log writes each request's address, where signing in
-  puts the token: every ``token=`` value in it, and the token itself, show as ``***``.
+- **Logs**: see ``actors.ui._server_log``.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 from html import escape
 from urllib.parse import quote, urlencode, urlsplit
@@ -35,8 +33,6 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors._redact import MASK, redacted_logger
-
 __all__ = [
     "LOOPBACK_HOSTS",
     "MIN_TOKEN",
@@ -44,13 +40,11 @@ __all__ = [
     "TOKEN_COOKIE",
     "Guard",
     "SecurityHeaders",
-    "TokenLogFilter",
     "csrf_ok",
     "failed",
     "from_this_site",
     "host_name",
     "local_path",
-    "mask_token_in_logs",
     "same_origin",
     "slash_redirects",
     "token_problem",
@@ -326,60 +320,6 @@ def _over_tls(request: Request) -> bool:
     given = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     found = _FORWARDED_PROTO.search(request.headers.get("forwarded", ""))
     return given == "https" or (found is not None and found.group(1).lower() == "https")
-
-
-# The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
-SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
-ERROR_LOGGER = "uvicorn.error"
-# ``token=``, its name written as is or with any letter percent-encoded (``%74oken=``
-# signs in as well: the server decodes the name before it reads it).
-_TOKEN_NAME = "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in "token")
-_TOKEN_PARAM = re.compile(rf"(?i)([?&]{_TOKEN_NAME}=)[^&#\s\"']*")
-
-
-class TokenLogFilter(logging.Filter):
-    """A logger filter that masks access tokens, and every ``token=`` query value.
-
-    It masks the message and each string argument in place, keeping the arguments a
-    tuple (uvicorn's access formatter unpacks them).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
-
-    def mask(self, text: str) -> str:
-        """``text`` with each known token and each ``token=`` value replaced by ``***``."""
-        for token in self.tokens:
-            text = text.replace(token, MASK)
-        return _TOKEN_PARAM.sub(rf"\g<1>{MASK}", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the record in place; never drops one."""
-        if isinstance(record.msg, str):
-            record.msg = self.mask(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.mask(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def mask_token_in_logs(token: str | None) -> None:
-    """Have the server loggers mask ``token`` and every ``token=`` value (once each).
-
-    The error log masks passwords too (``RedactingFilter``): the server logs there the
-    traceback of an error the dashboard did not expect, whose text may quote a store's
-    URL. (Not the access log: its formatter needs the record's arguments, which that
-    filter folds into the message.)
-    """
-    redacted_logger(ERROR_LOGGER)
-    for name in SERVER_LOGGERS:
-        logger = logging.getLogger(name)
-        found = next((f for f in logger.filters if isinstance(f, TokenLogFilter)), None)
-        if found is None:
-            found = TokenLogFilter()
-            logger.addFilter(found)
-        if token:
-            found.tokens.add(token)
 
 
 def csrf_ok(request: Request, expected: str, form_value: str | None) -> bool:
