@@ -50,8 +50,3 @@ class Kept:
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
         return made
-
-    def clear(self) -> None:
-        """Forget every view kept."""
-        with self._lock:
-            self._views.clear()
