@@ -92,15 +92,15 @@ def ui(
         import uvicorn
 
         from actors.ui import create_app
-        from actors.ui._security import LOOPBACK_HOSTS
+        from actors.ui._security import LOOPBACK_HOSTS, token_problem
     except ImportError as exc:
         msg = (
             f"the dashboard needs the ui extra ({exc}); install it with: "
             "pip install 'actors-mediator[ui]'"
         )
         raise BadArgumentError(msg) from exc
-    if token is not None and len(token) < _MIN_TOKEN:
-        msg = f"--token must be at least {_MIN_TOKEN} characters, got {len(token)}"
+    if token is not None and (problem := token_problem(token)) is not None:
+        msg = f"--token {problem}"
         raise BadArgumentError(msg)
     if token is None and not is_loopback(host):
         msg = (

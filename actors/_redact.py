@@ -23,6 +23,7 @@ __all__ = [
     "mask_url",
     "redacted_logger",
     "remember_secrets",
+    "secrets_remembered",
 ]
 
 MASK = "***"
@@ -167,6 +168,15 @@ def remember_secrets(url: str) -> None:
             for piece in _pieces(form):
                 if len(piece) >= _MIN_KNOWN and piece != MASK and piece.lower() not in _PARAM_WORD:
                     _KNOWN.add(piece)
+
+
+def secrets_remembered() -> int:
+    """How many passwords ``remember_secrets`` holds (it only adds).
+
+    A text masked before it last grew may hold one of the new ones: a cache of masked
+    texts keys them by this count.
+    """
+    return len(_KNOWN)
 
 
 def _pieces(form: str) -> set[str]:

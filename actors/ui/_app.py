@@ -33,12 +33,14 @@ from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import Reader, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
-    MIN_TOKEN,
     Guard,
     SecurityHeaders,
     csrf_ok,
-    mask_token_in_logs,
+    failed,
+    slash_redirects,
+    token_problem,
 )
+from actors.ui._server_log import mask_token_in_logs
 from actors.ui._templates import environment, quote_part
 
 __all__ = ["create_app"]
@@ -80,6 +82,19 @@ class Dashboard:
         self._overview_lock = threading.Lock()
         self._overview_facts: tuple[float, dict[str, Any] | str] | None = None
         self.templates = Jinja2Templates(env=environment())
+
+    async def _page(
+        self, request: Request, name: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
+        """The template ``name`` drawn on a worker thread, not on the event loop.
+
+        Drawing a page masks every error it shows, which a hostile text makes slow: on
+        the event loop, every other request (a static file, another browser's page)
+        waited for it.
+        """
+        response = await anyio.to_thread.run_sync(self._render, request, name, context)
+        response.status_code = status
+        return response
 
     def _render(self, request: Request, name: str, context: dict[str, Any]) -> Response:
         context.setdefault("refresh", _REFRESH)
@@ -139,11 +154,11 @@ class Dashboard:
 
     async def overview(self, request: Request) -> Response:
         facts = await anyio.to_thread.run_sync(self._overview_shared)
-        return self._render(request, "overview.html", {**facts, "refresh": _OVERVIEW_REFRESH})
+        return await self._page(request, "overview.html", {**facts, "refresh": _OVERVIEW_REFRESH})
 
     async def overview_live(self, request: Request) -> Response:
         facts = await anyio.to_thread.run_sync(self._overview_shared)
-        return self._render(request, "_overview_live.html", facts)
+        return await self._page(request, "_overview_live.html", facts)
 
     # -- a case -----------------------------------------------------------------------------
 
@@ -157,16 +172,16 @@ class Dashboard:
             owner = await self._read(self.reader.case_of, case_id)
             if owner is not None and owner != case_id:  # a branch: show its case
                 return _redirect(request, "case", case_id=quote_part(owner))
-            return self._missing(
+            return await self._missing(
                 request, f"No case {request.path_params['case_id']!r} in this store."
             )
-        return self._render(request, "case.html", facts)
+        return await self._page(request, "case.html", facts)
 
     async def case_live(self, request: Request) -> Response:
         facts = await self._read(self._case, request.path_params["case_id"])
         if facts is None:
             return HTMLResponse("<p class='flash error'>This case is no longer in the store.</p>")
-        return self._render(request, "_case_live.html", facts)
+        return await self._page(request, "_case_live.html", facts)
 
     async def find(self, request: Request) -> Response:
         """The overview's "open a case" box: to the case (or the branch's case) named."""
@@ -208,13 +223,13 @@ class Dashboard:
         name = request.path_params["name"]
         facts = await self._read(self._workflow, name)
         if facts is None:
-            return self._missing(request, f"No workflow {name!r}: no case of it in this store.")
-        return self._render(request, "workflow.html", facts)
+            return await self._missing(
+                request, f"No workflow {name!r}: no case of it in this store."
+            )
+        return await self._page(request, "workflow.html", facts)
 
-    def _missing(self, request: Request, message: str) -> Response:
-        response = self._render(request, "missing.html", {"message": message})
-        response.status_code = 404
-        return response
+    async def _missing(self, request: Request, message: str) -> Response:
+        return await self._page(request, "missing.html", {"message": message}, 404)
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         """A 503 saying why the store cannot be read (a page, or a line for htmx)."""
@@ -225,9 +240,7 @@ class Dashboard:
         if request.headers.get("hx-request"):
             return _flash(message, 503)
         context = {"message": message, "heading": "Store unavailable"}
-        response = self._render(request, "missing.html", context)
-        response.status_code = 503
-        return response
+        return await self._page(request, "missing.html", context, 503)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -343,7 +356,7 @@ def create_app(
         read_only: refuse every action (the buttons are shown disabled).
         token: when given, every request must carry it (see ``actors.ui``); an empty
             one (or only whitespace), or one shorter than 16 characters, is refused with
-            ``ValueError``.
+            ``ValueError``, and so is one of anything but printable ASCII (no spaces).
         hosts: the host names requests may be addressed to; ``None`` for any (only with
             a ``token``). Loopback names by default.
         actions: carries out retry, cancel and send-event (the admin API over ``store``
@@ -364,8 +377,8 @@ def create_app(
         # signed in (a token read from an environment variable that is set but empty).
         msg = f"token={token!r} lets every request in: give a token, or None for none"
         raise ValueError(msg)
-    if token is not None and len(token) < MIN_TOKEN:  # what `actors ui --token` refuses too
-        msg = f"token must be at least {MIN_TOKEN} characters, got {len(token)}"
+    if token is not None and (problem := token_problem(token)) is not None:
+        msg = f"token {problem}"  # what `actors ui --token` refuses too
         raise ValueError(msg)
     if hosts is None and token is None:
         msg = "a dashboard that answers any host name needs a token"
@@ -391,7 +404,8 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={StoreError: dashboard.unavailable},
+        exception_handlers={StoreError: dashboard.unavailable, Exception: failed},
     )
+    slash_redirects(app.router)
     app.state.dashboard = dashboard
     return app

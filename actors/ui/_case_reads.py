@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from actors.ui._json_text import pretty_json
+from actors.ui._json_text import shown_data
 from actors.ui._reads import _FINAL, _JOB_COLUMNS, JobRow, _job, _storable
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _with_data(reader: Reader, case_id: str, jobs: list[JobRow], most: int) -> l
         f"read the data of case {case_id}",
     )
     data = {str(job_id): text for job_id, text in rows}
-    read = [replace(job, data=pretty_json(data.get(job.id)) or "null") for job in jobs[:most]]
+    read = [replace(job, data=shown_data(data.get(job.id))) for job in jobs[:most]]
     return read + jobs[most:]
 
 

@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 from actors._redact import MASK, mask_secrets
+from actors.ui._kept import Kept
 
-__all__ = ["SHOWN_CHARS", "cut_shown", "pretty_json"]
+__all__ = ["KEPT_DATA", "SHOWN_CHARS", "cut_shown", "pretty_json", "shown_data"]
 
 # Keys whose values are credentials whatever they hold.
 _SECRET_KEY = re.compile(
@@ -21,6 +22,8 @@ _PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,:"{}\[\]
 # A page shows up to 200 jobs: each one's data is cut at this many characters, so a page
 # stays readable and bounded however large a case's data grows.
 SHOWN_CHARS = 20_000
+# Formatted data kept, each cut to SHOWN_CHARS: more than two cases' pages show.
+KEPT_DATA = Kept(512)
 
 
 def _hide_secrets(value: Any) -> Any:
@@ -59,6 +62,17 @@ def pretty_json(text: str | None) -> str | None:
         # Shown as text, it could hold a secret under a key that masking would have found.
         return f"(not shown: JSON nested too deep to show, {len(text)} characters)"
     return cut_shown(shown)
+
+
+def shown_data(text: str | None) -> str:
+    """``pretty_json(text)`` (``null`` for none), formatted once per text and kept.
+
+    A case's page shows the data of up to 200 jobs at every refresh; masking each
+    string of hostile data costs about a microsecond a character (``actors.ui._kept``).
+    """
+    if text is None:
+        return "null"
+    return KEPT_DATA.view(text, "data", lambda whole: pretty_json(whole) or "null")
 
 
 def _mask_pairs(text: str) -> str:

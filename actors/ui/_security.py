@@ -10,26 +10,28 @@
   in the ``X-CSRF-Token`` header or a ``csrf`` form field, and whose ``Origin``, when the
   browser sends one, is the dashboard's own. Another site can neither read the token
   (same-origin policy) nor send the header without the dashboard's consent (CORS).
+- **Other sites' requests**: a browser says which site a request comes from
+  (``Sec-Fetch-Site``); another site's page may open the dashboard (a link) but not
+  fetch from it (an image, a script, ``fetch()``), which costs the store reads and lets
+  it time the answers.
 - **Headers**: every answer forbids framing (clickjacking), content-type sniffing and
   referrers to other sites, and its Content-Security-Policy lets a page run only the
   scripts the package serves (no inline script, nothing from elsewhere).
-- **Logs**: the web server's access log writes each request's address, where signing in
-  puts the token: every ``token=`` value in it, and the token itself, show as ``***``.
+- **Logs**: see ``actors.ui._server_log``.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 import re
+from html import escape
 from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from actors._redact import MASK
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -38,12 +40,14 @@ __all__ = [
     "TOKEN_COOKIE",
     "Guard",
     "SecurityHeaders",
-    "TokenLogFilter",
     "csrf_ok",
+    "failed",
+    "from_this_site",
     "host_name",
     "local_path",
-    "mask_token_in_logs",
     "same_origin",
+    "slash_redirects",
+    "token_problem",
 ]
 
 TOKEN_COOKIE = "actors_ui_token"
@@ -62,6 +66,25 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` cannot be the access token (``None``: it can).
+
+    It travels in a cookie and an ``Authorization`` header, whose values a server reads
+    as Latin-1: a token of other characters (``€``, a Cyrillic letter) could never sign
+    in (a sign-in link answered 500). So is a space or a control character, which a
+    header trims or cannot hold.
+    """
+    if len(token) < MIN_TOKEN:
+        return f"must be at least {MIN_TOKEN} characters, got {len(token)}"
+    for at, char in enumerate(token):
+        if not "!" <= char <= "~":
+            return (
+                f"must be printable ASCII without spaces (as `openssl rand -hex 24` "
+                f"makes), got {char!r} at position {at}"
+            )
+    return None
 
 
 # A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional
@@ -108,6 +131,52 @@ def local_path(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/") + "/"
 
 
+def slash_redirects(router: Router) -> None:
+    """Have ``router`` redirect a path a page's differs from by a trailing slash, by path.
+
+    Starlette's own redirect (``/find/`` to ``/find``) names the host the request
+    gave: behind a proxy that passes on another, it led the browser there.
+    """
+    not_found = router.default
+    router.redirect_slashes = False
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] == "http" and path != "/":
+            other = {**scope, "path": path.rstrip("/") if path.endswith("/") else f"{path}/"}
+            if any(route.matches(other)[0] is not Match.NONE for route in router.routes):
+                request = Request(scope)
+                target = local_path(request)
+                target = target.rstrip("/") if path.endswith("/") else f"{target}/"
+                if target.startswith("/") and not target.startswith("//"):
+                    query = request.scope.get("query_string", b"").decode("latin-1")
+                    response = RedirectResponse(f"{target}?{query}" if query else target)
+                    await response(scope, receive, send)
+                    return
+        await not_found(scope, receive, send)
+
+    router.default = default
+
+
+def from_this_site(request: Request) -> bool:
+    """Whether the browser's ``Sec-Fetch-*`` headers let the request in (none: they do).
+
+    A page of another site (another port of 127.0.0.1 included) may open the dashboard,
+    a link followed, but not have the browser fetch its pages as images, scripts or
+    ``fetch()``: without a token on loopback, any site its user visits could otherwise
+    make the dashboard read every case at each request, or time its answers to learn
+    which case ids exist.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is None or site in ("same-origin", "none"):
+        return True
+    return (
+        request.method == "GET"
+        and request.headers.get("sec-fetch-mode") == "navigate"
+        and request.headers.get("sec-fetch-dest", "document") == "document"
+    )
+
+
 def same_origin(request: Request) -> bool:
     """Whether the request's ``Origin`` (if any) names the host it was sent to."""
     origin = request.headers.get("origin")
@@ -116,6 +185,19 @@ def same_origin(request: Request) -> bool:
     if origin == "null":
         return False
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+async def failed(request: Request, exc: Exception) -> Response:
+    """The answer to an error the dashboard did not expect: 500, with the headers.
+
+    Starlette answers it outside every middleware, so ``SecurityHeaders`` did not add
+    them; the server logs the error (masked) after this answer.
+    """
+    return PlainTextResponse(
+        "Internal Server Error",
+        status_code=500,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
 
 
 class SecurityHeaders:
@@ -169,6 +251,11 @@ class Guard:
                 "This dashboard answers only requests addressed to 127.0.0.1 or localhost.",
                 status_code=400,
             )
+        if not from_this_site(request):
+            return PlainTextResponse(
+                "This dashboard answers another site's page only when it opens it (a link).",
+                status_code=403,
+            )
         token = self.token
         if token is None:
             return None
@@ -182,13 +269,13 @@ class Guard:
             # Keep the token in a cookie and out of the address bar and its history.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             target = URL(path=local_path(request), query=urlencode(rest))
-            response = RedirectResponse(str(target), status_code=303)
+            response = _signed_in(request, str(target))
             response.set_cookie(
                 TOKEN_COOKIE,
                 token,
                 httponly=True,
                 samesite="strict",
-                secure=request.url.scheme == "https",
+                secure=_over_tls(request),
             )
             return response
         return PlainTextResponse(
@@ -198,50 +285,41 @@ class Guard:
         )
 
 
-# The loggers a server writes request addresses to (uvicorn's; others log elsewhere).
-SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error")
-# ``token=``, its name written as is or with any letter percent-encoded (``%74oken=``
-# signs in as well: the server decodes the name before it reads it).
-_TOKEN_NAME = "".join(f"(?:{c}|%{ord(c):02x}|%{ord(c.upper()):02x})" for c in "token")
-_TOKEN_PARAM = re.compile(rf"(?i)([?&]{_TOKEN_NAME}=)[^&#\s\"']*")
+def _signed_in(request: Request, target: str) -> Response:
+    """The answer to a sign-in: on to ``target`` (a path), where the cookie is sent.
 
-
-class TokenLogFilter(logging.Filter):
-    """A logger filter that masks access tokens, and every ``token=`` query value.
-
-    It masks the message and each string argument in place, keeping the arguments a
-    tuple (uvicorn's access formatter unpacks them).
+    A browser that followed a link from another site (a chat, a mail) sends no
+    SameSite=Strict cookie along a redirect of that navigation, nor at a reload: it
+    was refused there. It is sent a page that opens ``target`` itself instead, a
+    navigation of the dashboard's own (no script: a refresh, and a link).
     """
+    if request.headers.get("sec-fetch-site", "none") in ("same-origin", "none"):
+        return RedirectResponse(target, status_code=303)
+    shown = escape(target.replace("'", "%27").replace('"', "%22"))
+    page = (
+        f'<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; '
+        f'url={shown}"><title>Signed in · actors dashboard</title>'
+        f'<p>Signed in. <a href="{shown}">Open the dashboard</a>.</p>'
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.tokens: set[str] = set()
 
-    def mask(self, text: str) -> str:
-        """``text`` with each known token and each ``token=`` value replaced by ``***``."""
-        for token in self.tokens:
-            text = text.replace(token, MASK)
-        return _TOKEN_PARAM.sub(rf"\g<1>{MASK}", text)
+# The first proto= of a Forwarded header (RFC 7239): ``for=...;proto=https, ...``.
+_FORWARDED_PROTO = re.compile(r'(?i)^[^,]*?(?:^|;)\s*proto\s*=\s*"?([a-z]+)')
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Mask the record in place; never drops one."""
-        if isinstance(record.msg, str):
-            record.msg = self.mask(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.mask(a) if isinstance(a, str) else a for a in record.args)
+
+def _over_tls(request: Request) -> bool:
+    """Whether the browser reached the dashboard over HTTPS, directly or through a proxy.
+
+    A proxy on another machine is not trusted by the server, which then reads the scheme
+    as ``http``: the proxy's ``X-Forwarded-Proto`` or ``Forwarded`` is read here for the
+    cookie alone, as a ``Secure`` cookie only narrows where the browser sends it.
+    """
+    if request.url.scheme == "https":
         return True
-
-
-def mask_token_in_logs(token: str | None) -> None:
-    """Have the server loggers mask ``token`` and every ``token=`` value (once each)."""
-    for name in SERVER_LOGGERS:
-        logger = logging.getLogger(name)
-        found = next((f for f in logger.filters if isinstance(f, TokenLogFilter)), None)
-        if found is None:
-            found = TokenLogFilter()
-            logger.addFilter(found)
-        if token:
-            found.tokens.add(token)
+    given = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    found = _FORWARDED_PROTO.search(request.headers.get("forwarded", ""))
+    return given == "https" or (found is not None and found.group(1).lower() == "https")
 
 
 def csrf_ok(request: Request, expected: str, form_value: str | None) -> bool:

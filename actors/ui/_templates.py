@@ -16,8 +16,13 @@ from actors._redact import mask_secrets
 from actors._text import printable
 from actors._version import __version__
 from actors.ui._json_text import cut_shown
+from actors.ui._kept import Kept
 
-__all__ = ["environment", "quote_part", "url_for"]
+__all__ = ["KEPT_TEXTS", "environment", "masked", "quote_part", "url_for"]
+
+# Masked errors kept: more than one case's page shows (its error, 200 jobs' and 1,000
+# history entries' errors), each cut to what a page shows of it.
+KEPT_TEXTS = Kept(4_096)
 
 
 def quote_part(part: str) -> str:
@@ -62,6 +67,20 @@ def _ago(ts: float | None, now: float | None = None) -> str:
     return f"{seconds / 86400:.1f} d ago"
 
 
+def masked(text: str, limit: int | None = None) -> str:
+    """``mask_secrets(text)``, cut after ``limit`` characters; each text masked once.
+
+    Cut after masking, so no part of a password is left showing. The result is kept
+    (see ``actors.ui._kept``): a refresh does not mask the same text again.
+    """
+    return KEPT_TEXTS.view(text, limit, lambda whole: mask_secrets(whole)[:limit])
+
+
+def _mask(text: str | None, limit: int | None = None) -> str | None:
+    """The ``mask`` filter: ``limit`` cuts a text a page shows the start of."""
+    return None if text is None else masked(str(text), limit)
+
+
 def _whole_error(text: str | None) -> str | None:
     """A case's error, masked, cut to what a page shows (a note says how many more).
 
@@ -70,7 +89,7 @@ def _whole_error(text: str | None) -> str | None:
     """
     if text is None:
         return None
-    return cut_shown(mask_secrets(str(text)), "error")
+    return KEPT_TEXTS.view(str(text), "error", lambda t: cut_shown(mask_secrets(t), "error"))
 
 
 def environment() -> Environment:
@@ -86,7 +105,7 @@ def environment() -> Environment:
     env.filters["q"] = quote_part
     env.filters["ago"] = _ago
     env.filters["until"] = until
-    env.filters["mask"] = lambda text: None if text is None else mask_secrets(str(text))
+    env.filters["mask"] = _mask
     env.filters["whole_error"] = _whole_error
     env.globals["url_for"] = url_for  # Starlette's names the host: kept only if unset
     env.globals["version"] = __version__

@@ -45,3 +45,24 @@ def test_a_token_shorter_than_the_command_line_takes_is_refused(tmp_path) -> Non
         create_app(store, token="s" * 16, hosts=None)  # long enough
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("token", "char", "at"),
+    [
+        ("пароль-очень-длинный-1", "'п'", 0),  # no Latin-1: the sign-in answered 500
+        ("token-with-euro-€-sign", "'€'", 16),
+        ("long enough but spaced", "' '", 4),  # a header trims it, or splits it
+        ("tab\tin-the-middle-of-it", "'\\t'", 3),
+    ],
+)
+def test_a_token_no_header_can_carry_as_it_is_is_refused(tmp_path, token, char, at) -> None:
+    from actors.stores import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        with pytest.raises(ValueError, match="printable ASCII without spaces") as refused:
+            create_app(store, token=token, hosts=None)
+        assert f"got {char} at position {at}" in str(refused.value)
+    finally:
+        store.close()

@@ -101,6 +101,31 @@ def test_sign_in_keeps_an_ordinary_path_and_query(store):
     assert signed_in.headers["location"] == f"/cases/{FAULTED}?x=1"
 
 
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        (f"/cases/{FAULTED}?x=1", f"/cases/{FAULTED}?x=1"),
+        ("/cases/it's%22%3Ca%3E?q=%22", "/cases/it%27s%22%3Ca%3E?q=%22"),
+        ("//evil.test/", "/"),
+    ],
+)
+def test_a_sign_in_link_from_another_site_signs_in_with_a_page_that_opens_the_target(
+    store, path, target
+):
+    """Such a navigation sends no SameSite=Strict cookie along a redirect: it was refused."""
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://10.1.2.3:8400", follow_redirects=False)
+    link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+    sep = "&" if "?" in path else "?"
+    signed_in = browser.get(f"http://10.1.2.3:8400{path}{sep}token={TOKEN}", headers=link)
+    assert signed_in.status_code == 200
+    assert "samesite=strict" in signed_in.headers["set-cookie"].lower()
+    refresh = re.search(r'http-equiv="refresh" content="0; url=([^"]*)"', signed_in.text)
+    assert refresh is not None and html.unescape(refresh.group(1)) == target
+    assert TOKEN not in signed_in.text
+    assert "<a>" not in signed_in.text and "'" not in refresh.group(1)
+
+
 @pytest.mark.parametrize("case", ["50%off", "a%2Fb", "q?x=1&y=2#z", "%2e%2e", "caf\u00e9 1"])
 def test_sign_in_keeps_the_escapes_of_the_path(store, case):
     """A sign-in link to a case whose id holds a ``%`` (or ``?``, ``&``, ``#``) opens it.
@@ -125,6 +150,87 @@ def test_redirects_do_not_name_the_host_the_request_gave(store):
         location = evil.get(path, headers=bearer).headers["location"]
         assert location.startswith("/") and not location.startswith("//"), location
         assert "evil.test" not in location, location
+
+
+def fetched(site: str, mode: str, dest: str) -> dict[str, str]:
+    return {"Sec-Fetch-Site": site, "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        fetched("cross-site", "no-cors", "image"),  # <img src=http://127.0.0.1:8400/...>
+        fetched("cross-site", "cors", "empty"),  # fetch() from another site
+        fetched("same-site", "no-cors", "script"),  # a page on another port of 127.0.0.1
+        fetched("cross-site", "navigate", "iframe"),
+    ],
+)
+def test_another_sites_page_cannot_fetch_from_the_dashboard(store, headers):
+    """Without a token, any site its user visits could have the browser read the pages."""
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    for path in ("/", "/workflows/shipment", f"/cases/{FAULTED}", "/static/app.js"):
+        assert web.get(path, headers=headers).status_code == 403, path
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # a client that sends none: curl, an older browser
+        fetched("cross-site", "navigate", "document"),  # a link followed from elsewhere
+        fetched("none", "navigate", "document"),  # typed in the address bar
+        fetched("same-origin", "cors", "empty"),  # the page's own refresh
+        fetched("same-origin", "no-cors", "script"),
+    ],
+)
+def test_the_dashboards_own_pages_and_links_to_it_are_answered(store, headers):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    assert web.get(f"/cases/{FAULTED}", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Forwarded-Proto": "https"}, {"X-Forwarded-Proto": "https, http"},
+     {"Forwarded": 'for=10.0.0.9;proto=https;host="dash.example"'}],
+)  # fmt: skip
+def test_sign_in_behind_a_tls_proxy_sets_a_secure_cookie(store, headers):
+    """A proxy on another machine is not trusted by the server: the scheme read http.
+
+    The cookie then went without ``Secure``: a browser sends it over plain HTTP to the
+    same host, where anyone on the network reads the token.
+    """
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    browser = TestClient(web, base_url="http://dash.example", follow_redirects=False)
+    signed_in = browser.get(f"/?token={TOKEN}", headers=headers)
+    assert signed_in.status_code == 303
+    assert "; secure" in signed_in.headers["set-cookie"].lower()
+    plain = browser.get(f"/?token={TOKEN}", headers={"X-Forwarded-Proto": "http"})
+    assert "; secure" not in plain.headers["set-cookie"].lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/find/", "/find"),
+        ("/find/?id=a%20b", "/find?id=a%20b"),
+        ("/static", "/static/"),
+        (f"/cases/{FAULTED}/", f"/cases/{FAULTED}"),
+        ("/cases/50%25off/", "/cases/50%25off"),
+    ],
+)
+def test_a_path_off_by_a_trailing_slash_is_redirected_by_path(store, path, target):
+    """Starlette's redirect named the host the request gave (behind a proxy: another)."""
+    web = create_app(store, dashboard.WORKFLOWS, token=TOKEN, hosts=None)
+    evil = TestClient(web, base_url="http://evil.test", follow_redirects=False)
+    answer = evil.get(path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 307
+    assert answer.headers["location"] == target
+
+
+@pytest.mark.parametrize("path", ["/nothing/", "/cases/a/b/", "/cases/", "/workflow"])
+def test_a_path_no_page_has_with_or_without_a_slash_is_not_found(store, path):
+    web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
+    answer = web.get(path, follow_redirects=False)
+    assert answer.status_code == 404, answer.headers.get("location")
 
 
 @pytest.mark.parametrize(

@@ -274,6 +274,7 @@ def _leaky():
     [
         (["--host", "0.0.0.0"], "give it --token"),
         (["--host", "192.168.1.5", "--token", "short"], "at least 16 characters"),
+        (["--host", "192.168.1.5", "--token", "пароль-очень-длинный-1"], "printable ASCII"),
     ],
 )
 def test_the_command_refuses_an_open_bind_without_a_token(shipments, args, message):
