@@ -39,8 +39,9 @@ from actors._interpreter import (
 )
 from actors._job import JobState
 from actors._outage import store_down
-from actors._runner_failures import case_lost, count_try, died_of, log_lost
+from actors._runner_failures import case_lost, count_try, died_of
 from actors._runner_stop import stop_asked, stop_engine_from_outside
+from actors._runner_stored import report_stored
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd
 
@@ -233,33 +234,15 @@ class Runner(pykka.Actor):
             # now, so the Scheduler's backlog shows the slice.
             self._e.channel.sent[self._index] += 1
             key = self._e.channel.handed_over(job, self._index)  # before the writer may report
-            store.end_slice(functools.partial(self._stored, job, outcome, key))
+            store.end_slice(
+                functools.partial(
+                    report_stored, self._e.channel, self._scheduler, self._index, job, outcome, key
+                )
+            )
             return []
         # Stored before it returns: with a writer thread too for a suspect's try or a slice
         # alone, as the work channel then starts the jobs it held back (_watched_jobs, _try_batch).
         return self._end.stored(job, outcome, alone=alone)
-
-    def _stored(
-        self, job: JobRecord, outcome: list[Any], key: object, error: BaseException | None
-    ) -> None:
-        """On the store's writer thread: a slice handed over was stored (or not); report it."""
-        channel = self._e.channel
-        # Stored, or never to be: no longer a copy on its way (its reports, told below, are
-        # known by their record should its case have been lost: StaleCopies).
-        channel.storing.pop(key, None)
-        if isinstance(error, LeaseLostError):
-            log_lost(job, error)
-            outcome = [m.CaseLost(self._index, job, error)]
-        elif error is not None:
-            outcome = [m.SliceUnsaved(self._index, job, error)]
-        channel.sent[-1] += len(outcome) - 1  # the writer's slot: one was counted
-        with contextlib.suppress(pykka.ActorDeadError):  # the engine stopped meanwhile
-            for msg in outcome:
-                self._scheduler.tell(msg)
-            if not outcome and channel.drain_requested:
-                # The backlog shrank with no report to show it: a draining shutdown
-                # would otherwise wait for a message that never comes.
-                self._scheduler.tell(m.RunnerIdle(self._index))
 
     def _run(self, job: JobRecord) -> list[Any]:  # noqa: PLR0911, PLR0912, PLR0915 - one hot loop
         key = (job.workflow, job.version)

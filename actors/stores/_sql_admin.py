@@ -7,14 +7,12 @@ worker are another mixin, ``SqlRequests`` (``_sql_requests``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._errors import CodecError, JobNotFoundError, StoreError
-from actors._job import JobState
+from actors._errors import JobNotFoundError, StoreError
 from actors.stores._admin_types import (
     CaseChange,
     Held,
@@ -25,8 +23,8 @@ from actors.stores._admin_types import (
     refuse_unread,
 )
 from actors.stores._history_rows import unpack
-from actors.stores._joins import ARRIVALS_OF
-from actors.stores._rows import read_row, row_params, storable_text
+from actors.stores._rows import row_params, storable_text
+from actors.stores._sql_admin_rows import arrived, column_time, history_row, stored
 from actors.stores._sql_listing import filters, parts
 from actors.stores._sql_prune import BatchDone, prune
 from actors.stores._sql_trim import trim
@@ -56,64 +54,6 @@ _SQL_INT_MAX = 2**63 - 1
 _HISTORY_FULL = "job_id, seq, step, attempt, state, at, worker, error, action, started"
 _HISTORY_ROWS = ", ".join(f"h.{column}" for column in [*_HISTORY_FULL.split(", "), "more"])
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-
-def _stored(row: Sequence[Any], codec: Codec) -> StoredJob:
-    """A row read for the operator: a row that cannot be read is shown FAULTED (not saved)."""
-    record, problems = read_row(row[:-6], codec)
-    if problems:
-        record.state = JobState.FAULTED
-        record.error = "stored job row is unreadable: " + "; ".join(problems)
-    created, updated, finished, owner, expires, tries = row[-6:]
-    tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
-    owner = owner if isinstance(owner, str) else None
-    return StoredJob(
-        record,
-        _time(created),
-        _time(updated),
-        _time(finished),
-        owner,
-        _time(expires),
-        tries,
-        tuple(problems),
-    )
-
-
-def _arrived(execute: Execute, job: StoredJob, codec: Codec) -> StoredJob:
-    """``job`` with the arrivals ``join_arrivals`` holds for its split still waiting.
-
-    Until its join fires, a parent's arrivals are rows of their own, not in its record:
-    a change that saves the parent from its record would write an empty map over them
-    (a trigger clears the rows), and the branches that had arrived would be lost.
-    """
-    record = job.record
-    if job.unread or not record.split_total or record.joined:
-        return job
-    problems = []
-    for index, text in list(execute(ARRIVALS_OF, (record.id, record.gen))):
-        what = f"arrival of branch {index} at job {record.id}"
-        try:
-            record.arrivals.setdefault(int(index), codec.decode(text, what))
-        except CodecError as exc:
-            problems.append(str(exc))
-    return dataclasses.replace(job, unread=tuple(problems)) if problems else job
-
-
-def _time(value: Any) -> float | None:
-    """A time column as a float; ``None`` for NULL or what a row edited by hand holds instead.
-
-    SQLite keeps any value in any column: text there would fail every comparison and
-    date the operator's commands make of it.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _history_row(r: Sequence[Any]) -> HistoryRow:
-    """A history entry as ``unpack`` gives it."""
-    return HistoryRow(r[0], int(r[1]), r[2], int(r[3]), r[4], float(r[5]), r[6], r[7], r[8], r[9])
 
 
 def wait_ms(seconds: float) -> int:
@@ -195,7 +135,7 @@ class SqlAdmin:
             [(jobs, clause, values)] = selects
             sql = f"SELECT {_ADMIN_SELECT} FROM {jobs} {clause}ORDER BY {order} LIMIT ? OFFSET ?"
             rows = self._read(sql, (*values, limit, offset), "list jobs")
-            return [_stored(row, self.codec) for row in rows]
+            return [stored(row, self.codec) for row in rows]
         # One part per state, merged: an IN list would read every job in those states
         # and sort them, DONE included.
         merged: list[Any] = []
@@ -211,7 +151,7 @@ class SqlAdmin:
             f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
         rows = self._read(sql, (*merged, limit, offset), "list jobs")
-        return [_stored(row, self.codec) for row in rows]
+        return [stored(row, self.codec) for row in rows]
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:
         """Every job of case ``case_id``, in the order they were created."""
@@ -220,14 +160,14 @@ class SqlAdmin:
             (case_id,),
             f"read case {case_id}",
         )
-        return [_stored(row, self.codec) for row in rows]
+        return [stored(row, self.codec) for row in rows]
 
     def stored_job(self, job_id: str) -> StoredJob | None:
         """The job ``job_id`` as an operator reads it; never writes (see ``Store``)."""
         rows = self._read(
             f"SELECT {_ADMIN_SELECT} FROM jobs WHERE id = ?", (job_id,), f"read {job_id}"
         )
-        return _stored(rows[0], self.codec) if rows else None
+        return stored(rows[0], self.codec) if rows else None
 
     def step_history(self, job_id: str) -> list[HistoryRow]:
         """Every history row of ``job_id``, oldest first."""
@@ -244,7 +184,7 @@ class SqlAdmin:
                 f"SELECT {_ADMIN_SELECT} FROM jobs WHERE id {among}", params, "read jobs"
             )
             for row in rows:
-                job = _stored(row, self.codec)
+                job = stored(row, self.codec)
                 out[job.record.id] = job
         return out
 
@@ -277,7 +217,7 @@ class SqlAdmin:
                 params = [*ids, last]
             rows = self._read(f"{sql} ORDER BY seq", params, "read the history of jobs")
             for r in unpack(rows):  # every entry in seq order: each job's oldest first
-                out[r[0]].append(_history_row(r))
+                out[r[0]].append(history_row(r))
         if last is not None:
             out = {job_id: rows[-last:] if last else [] for job_id, rows in out.items()}
         return out
@@ -343,14 +283,14 @@ class SqlAdmin:
             if root is None:
                 msg = f"no case {case_id!r}"
                 raise JobNotFoundError(msg)
-            expires = _time(root[1])  # text edited into it: no worker's lease
+            expires = column_time(root[1])  # text edited into it: no worker's lease
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
-                expires = None if row is None else _time(row[0])
+                expires = None if row is None else column_time(row[0])
             if expires is not None and expires >= self.lease_time(now):
                 return Held(root[0], float(expires) - (self.lease_time(now) - now))
             rows = list(execute(case_sql, (case_id,)))
-            jobs = [_arrived(execute, _stored(row, self.codec), self.codec) for row in rows]
+            jobs = [arrived(execute, stored(row, self.codec), self.codec) for row in rows]
             for job in jobs:
                 refuse_unread(job)  # its stand-in would be saved over the row
             saves, history, result = change(jobs)
