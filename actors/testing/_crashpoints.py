@@ -12,8 +12,9 @@ is committed), so the job resumes from what the store holds and its task runs ag
 A stalled worker leaves a ``Ghost``: a copy of the job as that worker had it. When the
 chooser wakes it, the user's code of its step runs once more on that copy (a
 ``Sequential``'s task; the ``on_reply``, ``on_event`` or ``on_fault`` of a wait resumed
-with its answer), and its save is dropped, as the store fences a save from a worker that
-no longer holds the case's lease.
+with its answer; a join's ``merge``), and its save is dropped, as the store fences a save
+from a worker that no longer holds the case's lease. A ``RequestReaction``'s ``send`` is
+not run again: the engine sends only once the park is stored, and that save is fenced.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
-from actors._steps import DeferredChoice, RequestReaction, Sequential
+from actors._steps import DeferredChoice, Discriminator, RequestReaction, Sequential, Synchronize
 from actors.testing._errors import InjectedCrash
 from actors.testing._foreign import delivering, set_delivering
 
@@ -137,17 +138,18 @@ class CrashPoints:
 
     def stalled(self, runner: int, job: JobRecord, step: Any) -> None:
         """``runner`` stalls before ``step`` of ``job``; it wakes when the chooser says."""
-        # Only a step that runs user code runs again late: a task, or a wait's handler
-        # of the answer it resumes with (a request's send is not repeated: see Limits).
-        if isinstance(step, Sequential) or _handler(job, step) is not None:
+        # Only a step that runs user code runs again late: a task, a wait's handler of
+        # the answer it resumes with, or a join's merge. Not a request's send: the engine
+        # sends once its park is stored, and a stalled worker's park is fenced.
+        if isinstance(step, Sequential) or _late_code(job, step) is not None:
             self.ghosts.append(Ghost(runner, copy.deepcopy(job), step, self.sleep()))
 
     def wake(self, ghost: Ghost) -> None:
         """The stalled worker runs its step's user code on its own copy; its save is fenced."""
         self.ghosts.remove(ghost)
         job, step = ghost.job, ghost.step
-        handler = _handler(job, step)
-        what = f"runs {step.name!r} late" + (f" ({handler[0]})" if handler else "")
+        handler = _late_code(job, step)
+        what = handler[0] if handler else f"runs {step.name!r} late"
         self.record(f"runner-{ghost.runner}", "wakes", job.id, what)
         wf = self._workflow(job.workflow, job.version)
         outer = delivering()
@@ -165,6 +167,23 @@ class CrashPoints:
         finally:
             set_delivering(outer)
         self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
+
+
+def _late_code(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:
+    """``(trace text, user code, its arguments after the data)`` a stalled step reruns.
+
+    A join's ``merge`` of the branches that released it, or a resumed wait's handler.
+    """
+    if isinstance(step, Synchronize | Discriminator):
+        if step.merge is None or job.event is None or job.event[0] != "join":
+            return None  # the default merge has no effect outside the data
+        datas = [job.arrivals[i] for i in sorted(job.arrivals)]
+        return f"runs merge of {step.name!r} late", step.merge, (datas,)
+    handler = _handler(job, step)
+    if handler is None:
+        return None
+    said, fn, args = handler
+    return f"runs {step.name!r} late ({said})", fn, args
 
 
 def _handler(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:

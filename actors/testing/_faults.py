@@ -91,7 +91,9 @@ class Crash:
       engine's check that it still holds the lease, while the task runs); the case is
       taken over and resumes from its last save elsewhere, and later the stalled worker
       wakes and runs the task to its end (its save is then fenced). The task runs
-      twice, in either order with the new owner's run.
+      twice, in either order with the new owner's run; so does a resumed wait's
+      handler, or a join's ``merge``. A ``RequestReaction``'s request is sent once: the
+      engine sends it once its park is stored, and the stalled worker's park is fenced.
     - ``"in_group"`` (a store with ``commit="group"`` only): the step runs and its save
       joins the runner's slice; the writer gathers the group holding that slice and is
       lost before storing it. Every job with a slice in that group resumes from its

@@ -308,8 +308,9 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
 
         ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
         task ran, its save is not stored), ``"stalled"`` (stalled past its lease; it
-        wakes later and runs the step's task again) or ``"in_group"`` (the group holding
-        its slice is lost before it is stored; ``commit="group"`` only). ``after``: let
+        wakes later and runs the step's task, handler or merge again) or ``"in_group"``
+        (the group holding its slice is lost before it is stored; ``commit="group"``
+        only). ``after``: let
         the runner run that many steps first, so the crash can hit a step that never
         starts a delivery (one that always runs right after another). A ``Wait`` counts
         twice: as the job parks on it, and as its timer releases the job.

@@ -3,9 +3,11 @@
 A worker that stalls past its lease wakes later and runs what it was running to its end
 (its save is fenced), and a crash after a step's code ran and before its save is stored
 runs that code again. Users' code is not only a ``Sequential``'s task: a
-``RequestReaction``'s ``on_reply`` and a ``DeferredChoice``'s ``on_event`` run on the
-runner too. Each test is user code searched with a fault plan, as the harness guide
-says; the report must name the step and what was run again.
+``RequestReaction``'s ``on_reply``, a ``DeferredChoice``'s ``on_event`` and a join's
+``merge`` run on the runner too. Each test is user code searched with a fault plan, as
+the harness guide says; the report must name the step and what was run again. A
+request's ``send`` is not run again: the engine sends once the park is stored, and a
+stalled worker's park is fenced (``tests/stores/test_stalled_request.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from actors import DeferredChoice, RequestReaction, Sequential, StepContext, Workflow
+from actors import (
+    DeferredChoice,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    StepContext,
+    Synchronize,
+    Workflow,
+)
 from actors.testing import Crash, FaultPlan, Harness, InvariantViolation, explore
 
 BUDGET = 60  # seeds: each bug below shows within its first few
@@ -202,3 +212,114 @@ def test_a_handler_keyed_on_the_answer_s_own_id_passes(point: str) -> None:
 
     plan = FaultPlan(crashes=(Crash(2, point=point),))
     explore(scenario, runs=BUDGET, workflows=[_keyed_credit(credited)], faults=plan, runners=2)
+
+
+# -- A join's merge with an effect of its own ----------------------------------------------
+
+ledger: list[str] = []
+
+
+def _book(parent: dict[str, Any], branches: list[Any]) -> dict[str, Any]:
+    ledger.append(parent["order"])  # the accounts' ledger: one entry per packed order
+    return {**parent, "parts": [b["part"] for b in branches]}
+
+
+def _packing(merge: Any) -> Workflow:
+    return Workflow("pack", start="split", steps=[
+        ParallelSplit("split", branches=["a", "b"]),
+        Sequential("a", lambda d: {**d, "part": "a"}, next="join"),
+        Sequential("b", lambda d: {**d, "part": "b"}, next="join"),
+        Synchronize("join", merge=merge, next="done"),
+        Sequential("done", lambda d: d),
+    ])  # fmt: skip
+
+
+def _pack_one(h: Harness) -> None:
+    ledger.clear()
+    h.schedule("pack", {"order": "p1"}, job_id="p1")
+    h.finish()
+    if ledger != ["p1"]:
+        h.fail(f"ledger holds {ledger} for one order p1")
+
+
+JOIN_STEP = 6  # 'split', 'a', 'b', each branch's arrival at 'join', then p1's 'join'
+
+
+def test_a_merge_run_late_by_a_stalled_worker_is_found() -> None:
+    lines = _report(_pack_one, _packing(_book), Crash(JOIN_STEP, point="stalled"), runners=2)
+    assert lines[0] == "ledger holds ['p1', 'p1'] for one order p1"
+    trace = _trace(lines)
+    stalled = _index(trace, "stalled", "p1", f"before 'join' (step #{JOIN_STEP})")
+    merged = _index(trace, "RunJob", "p1", "ran 'join'")
+    late = _index(trace, "wakes", "p1", "runs merge of 'join' late")
+    assert stalled < merged < late, trace
+    assert "save fenced" in trace[late + 1]
+
+
+def test_a_stalled_join_runs_its_merge_late_in_every_seed() -> None:
+    plan = FaultPlan(crashes=(Crash(JOIN_STEP, point="stalled"),))
+    for seed in range(BUDGET):
+        with (
+            pytest.raises(InvariantViolation, match=r"ledger holds \['p1', 'p1'\]"),
+            Harness([_packing(_book)], seed=seed, runners=2, faults=plan) as h,
+        ):
+            _pack_one(h)
+
+
+def test_a_merge_rerun_by_a_crash_before_its_save_is_found() -> None:
+    lines = _report(_pack_one, _packing(_book), Crash(JOIN_STEP, point="before_save"))
+    assert lines[0] == "ledger holds ['p1', 'p1'] for one order p1"
+    trace = _trace(lines)
+    crashed = _index(trace, "crash", "p1", f"after step #{JOIN_STEP}'s task")
+    assert _index(trace[crashed:], "RunJob", "p1", "ran 'join'") > 0, trace
+
+
+@pytest.mark.parametrize("point", ["before_save", "stalled"])
+def test_a_merge_keyed_on_the_order_passes(point: str) -> None:
+    booked: dict[str, list[str]] = {}
+
+    def book(parent: dict[str, Any], branches: list[Any]) -> dict[str, Any]:
+        parts = [b["part"] for b in branches]
+        booked.setdefault(parent["order"], parts)  # an upsert keyed on the order
+        return {**parent, "parts": parts}
+
+    def scenario(h: Harness) -> None:
+        booked.clear()
+        h.schedule("pack", {"order": "p1"}, job_id="p1")
+        h.finish()
+        assert booked == {"p1": ["a", "b"]}
+
+    plan = FaultPlan(crashes=(Crash(JOIN_STEP, point=point),))
+    explore(scenario, runs=BUDGET, workflows=[_packing(book)], faults=plan, runners=2)
+
+
+# -- A request's send: once, as the engine sends it -----------------------------------------
+
+requests: dict[str, int] = {}
+
+
+def _charge(data: dict[str, Any], ctx: StepContext) -> None:
+    requests[data["order"]] = requests.get(data["order"], 0) + 1  # not keyed: charges each
+
+
+paying = Workflow("pay", start="charge", steps=[
+    RequestReaction("charge", send=_charge, on_reply=lambda d, r: d.update(paid=r), next="ship"),
+    Sequential("ship", lambda d: d),
+])  # fmt: skip
+
+
+@pytest.mark.parametrize(("point", "action"), [("before_save", "crash"), ("stalled", "stalled")])
+def test_a_request_is_sent_once_as_the_engine_sends_it(point: str, action: str) -> None:
+    # Stalled before its park is stored, a real worker's park is fenced and its send
+    # never runs; the case resumes elsewhere and sends there. So the harness finds no
+    # second charge, and the crash did happen in every seed.
+    plan = FaultPlan(crashes=(Crash(1, point=point),))
+    for seed in range(BUDGET):
+        requests.clear()
+        with Harness([paying], seed=seed, runners=2, faults=plan) as h:
+            h.schedule("pay", {"order": "o1"}, job_id="o1")
+            h.run_until_quiescent(advance_time=False)
+            h.receive_event("o1/charge", {"ok": True})
+            h.finish()
+            assert requests == {"o1": 1}
+            assert any(e.action == action for e in h.trace), seed
