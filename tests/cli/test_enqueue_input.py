@@ -206,7 +206,7 @@ def test_a_bad_id_is_a_bad_argument_without_a_class_name(
     assert line == (
         f"actors: error: --id {job_id!r} is not a case id (a non-empty string without '/' "
         "or control characters (NUL, newline, tab, escape, bidirectional override...), "
-        "not '.' or '..', at most 500 characters long)"
+        "not '.' or '..', with no white space at either end, at most 500 characters long)"
     )
 
 
