@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from actors._errors import StoreError
-from actors._redact import mask_url, remember_secrets
+from actors._redact import URL_EXAMPLE, mask_url, remember_secrets
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec, register_dataclass
 from actors.stores._memory import MemoryStore
@@ -37,7 +37,7 @@ __all__ = [
 
 _FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
-    "postgresql://user:password@host:port/database (or postgres://...)"
+    f"{URL_EXAMPLE} (or postgres://...)"
 )
 
 
