@@ -139,8 +139,8 @@ def test_a_cancel_the_worker_took_before_it_froze_is_said_to_be_unconfirmed(
 
 
 @contextlib.contextmanager
-def _frozen_in_a_write(url: str) -> Iterator[None]:
-    """The worker froze in the middle of a write: its transaction holds the case's rows.
+def _frozen_in_a_write(url: str, case: str = "h-1") -> Iterator[None]:
+    """The worker froze in the middle of a write: its transaction holds ``case``'s rows.
 
     On SQLite, the database's write lock. Until the block ends.
     """
@@ -154,7 +154,7 @@ def _frozen_in_a_write(url: str) -> Iterator[None]:
             held.close()
         return
     with psycopg.connect(url) as conn:
-        conn.execute("SELECT 1 FROM jobs WHERE case_id = 'h-1' FOR UPDATE")
+        conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
         yield
         conn.rollback()
 
@@ -184,7 +184,7 @@ def test_a_retry_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_its_tim
         store.create(JobRecord("f-1", "f-1", "held", 1, "hold", {}, JobState.FAULTED, error="x"))
     finally:
         store.close()
-    with _frozen_in_a_write(url):
+    with _frozen_in_a_write(url, "f-1"):  # SQLite: any write holds the database
         started = time.monotonic()
         result = runner.invoke(
             main, ["jobs", "retry", "f-1", "--store", url, "--timeout", f"{WAIT:g}"]
