@@ -29,8 +29,8 @@ from cli_support import one_error_line, write_module
 from click.testing import CliRunner
 
 from actors import JobState, enqueue
-from actors._job import JobRecord
 from actors._cli import main
+from actors._job import JobRecord
 from actors.stores import open_store
 
 pytestmark = pytest.mark.slow
