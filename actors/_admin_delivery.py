@@ -79,13 +79,16 @@ class ActionDelivery:
                 case_id, change, now=time.time(), stamp=self._stamp(), lock_wait=wait
             )
         except RowsLockedError:
-            owner = self.store.lease_owners([case_id]).get(case_id) or "?"
+            owner = self.store.lease_owners([case_id]).get(case_id)
+            # A case no worker holds (one to retry) waits on another case's write: SQLite
+            # locks the whole database.
+            who = "a worker" if owner is None else f"worker {owner!r}, which holds the case,"
             msg = (
                 f"case {case_id} stayed locked for {self.timeout:g}s by another transaction "
-                f"(worker {owner!r}, which holds the case, in the middle of a write, or "
-                "frozen in one); nothing was changed (try again)"
+                f"({who} in the middle of a write, or frozen in one); nothing was changed "
+                "(try again)"
             )
-            raise CaseBusyError(msg, owner) from None
+            raise CaseBusyError(msg, owner or "?") from None
 
     def change_whole(
         self, action: str, case_id: str, change: Any, deadline: float | None = None

@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Iterable
 
-from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
+from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
 from actors._text import is_unicode
 from actors.stores._admin_types import StoredJob
@@ -92,10 +92,10 @@ def correlation_id_problem(correlation_id: str) -> str | None:
             "reply) or JOB/STEP/EVENT (an event of a deferred choice)"
         )
     job_id = parts[0]
-    if not valid_id(job_id):
+    if not lookup_id(job_id):
         return (
             f"{shown_id(correlation_id)} is not a correlation id: its JOB "
-            f"{shown_id(job_id)}{id_flaw(job_id)} is no job id (one is {ID_RULE})"
+            f"{shown_id(job_id)}{lookup_flaw(job_id)} is no job id (one is {ID_RULE})"
         )
     return None
 

@@ -24,6 +24,7 @@ __all__ = [
     "check_items",
     "id_flaw",
     "id_refused",
+    "lookup_id",
     "new_case",
     "refuse_version",
     "shown_id",
@@ -38,7 +39,8 @@ every store lets a case move from one to another.)"""
 
 ID_RULE = (
     "a non-empty string without '/' or control characters (NUL, newline, tab, escape, "
-    f"bidirectional override...), not '.' or '..', at most {MAX_ID_LENGTH} characters long"
+    f"bidirectional override...), not '.' or '..', with no white space at either end, "
+    f"at most {MAX_ID_LENGTH} characters long"
 )
 """What a case id is, as error messages and the docs say it."""
 
@@ -138,6 +140,16 @@ def valid_id(job_id: object) -> bool:
     Text: no lone surrogate, which no database can store. No ``/``, which joins
     correlation ids, and no control character: NUL, which PostgreSQL's text cannot hold,
     and the others (a newline, a tab, an escape), which break the lines that show ids.
+    No white space at either end: ``' j2'`` prints as ``j2``, which then names no case.
+    """
+    return lookup_id(job_id) and _padding(job_id) is None
+
+
+def lookup_id(job_id: object) -> bool:
+    """Whether ``job_id`` may name a stored case: ``valid_id`` but white space at its ends.
+
+    A store written before ids were refused such white space may hold ``' j2'``; it is
+    looked up (shown, cancelled, sent events) all the same.
     """
     if (
         not isinstance(job_id, str)
@@ -167,12 +179,30 @@ def id_refused(job_id: object, what: str = "job_id") -> ValueError:
 
 def id_flaw(job_id: object) -> str:
     """`` (control character ...)``: what makes ``job_id`` no id, where it is hard to see."""
+    flaw = lookup_flaw(job_id)
+    if flaw or not isinstance(job_id, str):
+        return flaw
+    padding = _padding(job_id)
+    return "" if padding is None else f" ({padding})"
+
+
+def lookup_flaw(job_id: object) -> str:
+    """``id_flaw`` but white space at the ends: what makes ``job_id`` name no stored case."""
     if isinstance(job_id, str) and job_id in _DOTS:
         return " (a path's dot segment, which no address of the dashboard can hold)"
     found = _CONTROL.search(job_id) if isinstance(job_id, str) else None
     if found is None:
         return ""
     return f" (control character {found.group()!r} at position {found.start()})"
+
+
+def _padding(job_id: object) -> str | None:
+    """Where ``job_id`` has white space at an end (``None`` when it has none)."""
+    if not isinstance(job_id, str) or job_id == job_id.strip():
+        return None
+    first = job_id[0] if job_id[0].isspace() else job_id[-1]
+    end = "start" if job_id[0].isspace() else "end"
+    return f"white space {first!r} at the {end}"
 
 
 def check_items(items: object) -> None:

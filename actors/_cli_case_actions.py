@@ -142,6 +142,14 @@ def _step_argument(ctx: click.Context, param: click.Parameter, value: Any) -> An
     help="Where the workflows are: checks that --from names a step of the job's workflow.",
 )
 @operator_option
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=Seconds(0),
+    help="Seconds to wait for a write of the case another transaction holds (a worker "
+    "frozen in one); then exit 4, nothing changed.",
+)
 @json_option
 def jobs_retry(
     job_id: str,
@@ -149,6 +157,7 @@ def jobs_retry(
     from_step: str | None,
     refs: tuple[str, ...],
     operator: str | None,
+    timeout: float,
     as_json: bool,
 ) -> None:
     """Run a FAULTED job again from the step it faulted at (a new attempt), or reset it.
@@ -157,7 +166,7 @@ def jobs_retry(
     a retried branch makes its parent wait at the join again. Every job of the case must
     have ended. The case is then free: the next worker to poll the store runs it.
     """
-    admin = _admin(store_url, operator, refs=refs)
+    admin = _admin(store_url, operator, timeout, refs=refs)
     result = _run_action(admin, lambda: admin.retry(job_id, from_step=from_step))
     _report(result, as_json, ("retried", "reset"))
 

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from actors._cli import _STORE_HELP, _console, _open_store, main
 from actors._cli_errors import _FAILURE_EXIT, CliError
+from actors._cli_interrupt import terminate_as_interrupt
 from actors._job import JobState
 from actors._leases_log import own_leases
 from actors._mediator_options import MAX_RUNNERS
@@ -119,7 +120,8 @@ def demo(store_url: str, orders: int, runners: int) -> None:
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=console) as progress:
+        # kill, timeout: the orders stop as on Ctrl-C, the store consistent and said so.
+        with terminate_as_interrupt(), Progress(*columns, console=console) as progress:
             admitted = progress.add_task("admitted", total=orders)
             finished = progress.add_task("finished", total=orders)
             report = run_demo(

@@ -9,7 +9,7 @@ from typing import IO, Any
 
 import click
 
-from actors._cases import ID_RULE, id_flaw, shown_id, valid_id
+from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._cli_input import text_problem
 from actors._errors import ActorsError
 from actors._redact import mask_secrets
@@ -121,9 +121,9 @@ def id_argument(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     so one that fails the rule names no job: the argument is wrong, not the store.
     """
     value = text_argument(ctx, param, value)
-    if isinstance(value, str) and not valid_id(value):
+    if isinstance(value, str) and not lookup_id(value):
         name = param.metavar or "ID"
-        flaw = id_flaw(value)  # the control character, escaped, and where it is
+        flaw = lookup_flaw(value)  # the control character, escaped, and where it is
         raise BadArgumentError(f"{name} {shown_id(value)}{flaw} is not a job id (one is {ID_RULE})")
     return value
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from actors._cases import shown_id
 from actors.stores._plain_data import MAX_DEPTH
 
 __all__ = ["MAX_JSON_DEPTH", "VERSION", "InputError", "strict_json", "text_problem"]
@@ -93,20 +94,37 @@ def _no_constant(name: str) -> Any:
     raise _RefusedError(msg)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's dict; one that gives a key twice is refused (``json`` keeps its last value)."""
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            msg = (
+                f"gives the key {shown_id(key)} twice in one object: which of its values is "
+                "meant is not said (JSON readers differ in the one they keep)"
+            )
+            raise _RefusedError(msg)
+        seen.add(key)
+    return value  # not reached: a dict shorter than its pairs has a key twice
+
+
 def strict_json(text: str) -> Any:
     r"""The value of the JSON ``text``, or ``InputError`` saying what is wrong and where.
 
     Refused beyond ``json.loads``: ``NaN``, ``Infinity`` and ``-Infinity`` (Python reads
     them; no JSON reader reads them back), a number too large for a float (``1e999``
     would be stored as ``Infinity``), a string with a lone surrogate (``"\ud800"``),
-    bytes that are not UTF-8, and nesting deeper than ``MAX_JSON_DEPTH`` (the stores'
-    limit: what this takes, a store keeps).
+    bytes that are not UTF-8, nesting deeper than ``MAX_JSON_DEPTH`` (the stores'
+    limit: what this takes, a store keeps), and an object that gives a key twice.
     """
     problem = text_problem(text)
     if problem is not None:
         raise InputError(problem)
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         msg = f"is not JSON: {exc.msg} {_place(text, exc.pos)}"
         raise InputError(msg) from None

@@ -30,9 +30,9 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     worker that misses the wake-up takes the case at its next poll. The case id is
     returned (``job_id``, or a new one). ``job_id`` follows the rule of
     ``Mediator.schedule``: a non-empty string without ``/`` or control characters, not
-    ``.`` or ``..``, at most 500 characters long (``ValueError`` otherwise); an id the
-    store already holds raises ``JobExistsError``. Admission control belongs to the workers'
-    Mediators; this call only writes.
+    ``.`` or ``..``, with no white space at either end, at most 500 characters long
+    (``ValueError`` otherwise); an id the store already holds raises ``JobExistsError``.
+    Admission control belongs to the workers' Mediators; this call only writes.
     """
     if job_id is not None and not valid_id(job_id):
         raise id_refused(job_id)

@@ -193,8 +193,8 @@ class Mediator:
         be copied, and ``EngineStoppedError`` after shutdown, each before anything is
         admitted. ``job_id`` names the case (a business key such as ``"order-17"``): a
         non-empty string without ``/`` or control characters (NUL, a newline, a tab...),
-        at most 500 characters long, which every store can index (``ValueError``
-        otherwise, before anything is admitted);
+        with no white space at either end, at most 500 characters long, which every
+        store can index (``ValueError`` otherwise, before anything is admitted);
         scheduling an id the store already holds, or one another caller is admitting
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.

@@ -100,12 +100,12 @@ def owner_problem(owner: str) -> str | None:
     that explains why its steps ran again); control characters would break the lines
     that show it; and the stores index it as they index ids.
     """
-    from actors._cases import MAX_ID_LENGTH, id_flaw
+    from actors._cases import MAX_ID_LENGTH, lookup_flaw
     from actors.stores._admin_types import OPERATOR_STAMP
 
     if owner.startswith(OPERATOR_STAMP):
         return f"it begins {OPERATOR_STAMP!r}, which marks an operator's change"
-    flaw = id_flaw(owner)
+    flaw = lookup_flaw(owner)
     if flaw:
         return f"it holds a {flaw.strip()[1:-1]}"
     if len(owner) > MAX_ID_LENGTH:

@@ -18,6 +18,7 @@ from actors._text import printable
 
 __all__ = [
     "MASK",
+    "URL_EXAMPLE",
     "RedactingFilter",
     "mask_secrets",
     "mask_url",
@@ -27,6 +28,11 @@ __all__ = [
 ]
 
 MASK = "***"
+URL_EXAMPLE = "postgresql://user:password@host:port/database"
+"""The form of a PostgreSQL store URL as errors show it: its ``password`` is no secret."""
+# The example standing alone (white space or the text's ends around it): a password that
+# ends in it ("postgresql://u:pw" + URL_EXAMPLE) is one stretch, still masked.
+_EXAMPLE = re.compile(rf"(?<!\S){re.escape(URL_EXAMPLE)}(?!\S)")
 # Passwords seen in store URLs, masked wherever they appear (a driver's error may quote
 # part of a malformed URL that no pattern recognises). Shorter ones are left to the
 # patterns: masking every "ab" in every message would garble them.
@@ -209,6 +215,13 @@ def mask_secrets(text: str) -> str:
             text = text.replace(secret, MASK)
     if "password" not in text.lower() and "@" not in text and "%" not in text:
         return text  # the common case: nothing to look at
+    if URL_EXAMPLE in text:  # the accepted forms of a store URL, shown as they are
+        return URL_EXAMPLE.join(_mask_patterns(piece) for piece in _EXAMPLE.split(text))
+    return _mask_patterns(text)
+
+
+def _mask_patterns(text: str) -> str:
+    """``text`` with the passwords the patterns find masked (URLs', ``password=``)."""
     text = _mask_url_passwords(text)
     return _PASSWORD_PARAM.sub(rf"\g<1>{MASK}", text)
 

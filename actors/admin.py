@@ -93,7 +93,8 @@ class Admin:
             checks its step exists, and an event for an id the job does not wait on
             (a reply to a job at a ``Wait``, say) is ``unknown``. Two different
             workflows of one name and version are refused (``ValueError``).
-        timeout: seconds to wait for a live worker to carry out a request.
+        timeout: seconds to wait for a live worker to carry out a request, and for a
+            write of the case another transaction holds (a worker frozen in one).
     """
 
     def __init__(
@@ -267,7 +268,9 @@ class Admin:
 
         See ``actors._admin_changes.retry_change`` for what happens to its case and its
         join. Every job of the case must have ended (``ActionRefusedError`` otherwise);
-        the case is then free, and the next worker to poll the store runs it.
+        the case is then free, and the next worker to poll the store runs it. A write of
+        the case (SQLite: of the database) another transaction holds is waited for
+        ``timeout`` seconds at most (``CaseBusyError``; nothing is changed).
         """
         if from_step is not None:
             problem = _step_name_problem(from_step)
@@ -288,7 +291,10 @@ class Admin:
             job_id, self.operator, from_step=from_step, workflow=workflow, next_attempt=attempt
         )
         delivery = self._delivery
-        outcome = delivery.change_whole("retry", record.case_id, change)
+        # The case's rows (SQLite: the write lock) are waited for ``timeout`` at most: a
+        # worker frozen in a write would otherwise hold the retry to the store's own limit.
+        deadline = time.monotonic() + self.timeout
+        outcome = delivery.change_whole("retry", record.case_id, change, deadline)
         if isinstance(outcome, Held):
             msg = (
                 f"case {record.case_id} is held by worker {outcome.owner!r}: it is still "

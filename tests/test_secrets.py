@@ -29,7 +29,7 @@ import actors._cases
 import actors._redact
 from actors import JobState, Mediator, Sequential, StoreError, Workflow
 from actors._cli import main
-from actors._redact import mask_secrets, mask_url, remember_secrets
+from actors._redact import URL_EXAMPLE, mask_secrets, mask_url, remember_secrets
 from actors.stores import open_store
 
 SENTINEL = "Sentinel-Pw-7f3a9c"
@@ -401,3 +401,19 @@ def test_a_logged_traceback_shows_control_characters_instead_of_obeying_them(tmp
     for raw in ("\x1b", "\x07", "\u202e"):
         assert raw not in written
     assert "Traceback (most recent call last):\n" in written  # its lines stay lines
+
+
+def test_the_accepted_forms_show_the_example_url_whole_and_real_passwords_masked():
+    """The example's word ``password`` was masked: ``postgresql://user:***@host...``."""
+    password = f"Real-{uuid.uuid4().hex[:8]}"  # remembered by no other test
+    result = CliRunner().invoke(main, ["jobs", "list", "--store", f"nosuch://u:{password}@h/db"])
+    assert result.exit_code == 2, result.output
+    assert "accepted forms: memory://, sqlite:///relative/path.db, " in result.stderr
+    assert "postgresql://user:password@host:port/database (or postgres://...)" in result.stderr
+    assert password not in result.stderr and "nosuch://u:***@h/db" in result.stderr
+    # The example standing alone only: a password that ends in it is masked whole.
+    other = f"Unseen-{uuid.uuid4().hex[:8]}"  # remembered by none: the patterns mask it
+    glued = f"postgresql://u:{other}{URL_EXAMPLE} and {URL_EXAMPLE}"
+    assert mask_secrets(glued) == f"postgresql://u:***@host:port/database and {URL_EXAMPLE}"
+    beside = f"postgresql://u:{other}@h/db {URL_EXAMPLE}"
+    assert mask_secrets(beside) == f"postgresql://u:***@h/db {URL_EXAMPLE}"

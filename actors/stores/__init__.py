@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from actors._errors import StoreError
-from actors._redact import mask_url, remember_secrets
+from actors._redact import URL_EXAMPLE, mask_url, remember_secrets
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec, register_dataclass
 from actors.stores._memory import MemoryStore
@@ -37,7 +37,7 @@ __all__ = [
 
 _FORMS = (
     "memory://, sqlite:///relative/path.db, sqlite:////absolute/path.db, "
-    "postgresql://user:password@host:port/database (or postgres://...)"
+    f"{URL_EXAMPLE} (or postgres://...)"
 )
 
 
@@ -120,7 +120,13 @@ def _sqlite_path(raw: str, rest: str) -> str:
         raise StoreError(msg)
     parts = urlsplit(raw)
     if parts.query or parts.fragment:
-        msg = f"{url!r}: SQLite store URLs take no query or fragment; pass options to open_store"
+        # Said for a program's user too (``actors ... --store``), who has no open_store.
+        msg = (
+            f"{url!r}: a SQLite store URL takes no query or fragment: give the database "
+            "file's path alone. A store's options are not written in its URL: open_store "
+            "takes them as arguments (busy_timeout=..., commit=...), `actors worker` "
+            "as --commit, --writer and --group-wait; the others have no command-line form"
+        )
         raise StoreError(msg)
     path = rest[1:]
     if not path or path.endswith("/") or path == ":memory:":

@@ -30,6 +30,7 @@ from click.testing import CliRunner
 
 from actors import JobState, enqueue
 from actors._cli import main
+from actors._job import JobRecord
 from actors.stores import open_store
 
 pytestmark = pytest.mark.slow
@@ -138,8 +139,8 @@ def test_a_cancel_the_worker_took_before_it_froze_is_said_to_be_unconfirmed(
 
 
 @contextlib.contextmanager
-def _frozen_in_a_write(url: str) -> Iterator[None]:
-    """The worker froze in the middle of a write: its transaction holds the case's rows.
+def _frozen_in_a_write(url: str, case: str = "h-1") -> Iterator[None]:
+    """The worker froze in the middle of a write: its transaction holds ``case``'s rows.
 
     On SQLite, the database's write lock. Until the block ends.
     """
@@ -153,7 +154,7 @@ def _frozen_in_a_write(url: str) -> Iterator[None]:
             held.close()
         return
     with psycopg.connect(url) as conn:
-        conn.execute("SELECT 1 FROM jobs WHERE case_id = 'h-1' FOR UPDATE")
+        conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
         yield
         conn.rollback()
 
@@ -171,3 +172,33 @@ def test_a_cancel_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_the_ti
     assert "nothing was changed" in line
     assert took < WAIT + MARGIN
     _still_running(url)
+
+
+def test_a_retry_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_its_timeout(
+    runner: CliRunner, frozen_worker: tuple[str, str]
+) -> None:
+    """It waited SQLite's 10 s lock limit and exited 1 with a bare "database is locked"."""
+    url, _ = frozen_worker
+    store = open_store(url)
+    try:  # a case that faulted before: no worker holds it
+        store.create(JobRecord("f-1", "f-1", "held", 1, "hold", {}, JobState.FAULTED, error="x"))
+    finally:
+        store.close()
+    with _frozen_in_a_write(url, "f-1"):  # SQLite: any write holds the database
+        started = time.monotonic()
+        result = runner.invoke(
+            main, ["jobs", "retry", "f-1", "--store", url, "--timeout", f"{WAIT:g}"]
+        )
+        took = time.monotonic() - started
+    assert result.exit_code == 4, result.output
+    line = one_error_line(result)
+    assert f"case f-1 stayed locked for {WAIT:g}s by another transaction" in line
+    assert "(a worker in the middle of a write, or frozen in one)" in line
+    assert "nothing was changed" in line
+    assert took < WAIT + MARGIN
+    store = open_store(url, read_only=True)
+    try:
+        job = store.get("f-1")
+        assert job is not None and job.state is JobState.FAULTED
+    finally:
+        store.close()

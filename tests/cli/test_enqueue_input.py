@@ -206,7 +206,7 @@ def test_a_bad_id_is_a_bad_argument_without_a_class_name(
     assert line == (
         f"actors: error: --id {job_id!r} is not a case id (a non-empty string without '/' "
         "or control characters (NUL, newline, tab, escape, bidirectional override...), "
-        "not '.' or '..', at most 500 characters long)"
+        "not '.' or '..', with no white space at either end, at most 500 characters long)"
     )
 
 
@@ -270,3 +270,23 @@ def test_blank_lines_between_cases_are_skipped(runner: CliRunner, workdir: Path)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert sorted(d["n"] for d in _cases(workdir).values()) == [1, 2]
+
+
+def test_a_key_given_twice_in_one_object_is_refused_by_its_line_and_name(
+    runner: CliRunner, workdir: Path
+) -> None:
+    """``{"a": 1, "a": 2}`` was read as ``{"a": 2}``: the first value was lost unsaid."""
+    twice = "gives the key 'b' twice in one object"
+    data = _refused(_enqueue(runner, workdir, "--data", '{"x": [{"b": 1, "c": 2, "b": 3}]}'))
+    assert data.startswith(f"actors: error: --data {twice}: which of its values is meant")
+    rows = ['{"k": 1}', '{"k": 2}', '{"k": 3, "b": 1, "b": 1}', '{"k": 4}']
+    (workdir / "cases.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ("--file", "cases.jsonl", "--id-field", "k", "--batch", "2")
+    line = _refused(_enqueue(runner, workdir, *args))
+    assert f"line 3 of 'cases.jsonl' {twice}" in line
+    assert "2 case(s) written, from lines 1 to 2; fix the file and run it again" in line
+    assert _cases(workdir) == {"1": {"k": 1}, "2": {"k": 2}}  # the batch of line 3: none
+    event = runner.invoke(
+        main, ["events", "send", "o1/ask", "--store", "sqlite:///x.db", "--data", '{"b":1,"b":2}']
+    )
+    assert f"--data {twice}" in _refused(event)

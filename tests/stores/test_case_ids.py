@@ -1,8 +1,9 @@
 """One rule for case ids on every store, checked before anything is stored.
 
 A case id is a non-empty string without ``/`` or control characters (NUL, a newline, a
-tab...), not ``.`` or ``..`` (a browser resolves them in the dashboard's addresses), at
-most 500 characters long (500
+tab...), not ``.`` or ``..`` (a browser resolves them in the dashboard's addresses),
+with no white space at either end (``' j2'`` printed as ``j2``, which then named no
+case), at most 500 characters long (500
 characters of UTF-8 fit an entry of PostgreSQL's btree index). A longer id went into
 SQLite and memory but failed inside PostgreSQL with a ``StoreError``, or went in there
 too when it compressed well; ``actors enqueue`` then exited 1 naming no line. An id
@@ -23,13 +24,15 @@ from bounds import TIMEOUT
 from click.testing import CliRunner
 
 from actors import JobState, Mediator, Sequential, Workflow, enqueue, enqueue_many
-from actors._cases import MAX_ID_LENGTH
+from actors._cases import MAX_ID_LENGTH, new_case
 from actors._cli import main
+from actors.stores import open_store
 
 FLOW = Workflow("one", [Sequential("a", lambda d: None)], start="a")
 RULE = (
     "a non-empty string without '/' or control characters (NUL, newline, tab, escape, "
-    "bidirectional override...), not '.' or '..', at most 500 characters long"
+    "bidirectional override...), not '.' or '..', with no white space at either end, "
+    "at most 500 characters long"
 )
 
 
@@ -57,6 +60,8 @@ BAD_IDS = {
     "one-too-long": noise(MAX_ID_LENGTH + 1),
     "dot": ".",
     "dot-dot": "..",
+    "leading-space": " j2",
+    "trailing-no-break-space": "j2\u00a0",
     "20000": noise(20_000),
 }
 
@@ -91,7 +96,7 @@ def test_an_id_too_long_or_holding_nul_is_refused_before_anything_is_stored(
     with Mediator([FLOW], store=make_store()) as m:
         with pytest.raises(ValueError, match=re.escape(f"job_id must be {RULE}, got ")) as refused:
             _admit(how, m, job_id)
-        assert len(str(refused.value)) < 300  # the rule, and a long id cut short with its length
+        assert len(str(refused.value)) < 340  # the rule, and a long id cut short with its length
         if len(job_id) > MAX_ID_LENGTH:
             assert f"({len(job_id):,} characters)" in str(refused.value)
         assert m.store.existing(["fine"]) == set()
@@ -130,7 +135,7 @@ def test_enqueue_refuses_an_id_too_long_or_holding_nul_by_its_line_and_field(
     assert given.exit_code == 2, given.output
     (line,) = given.stderr.splitlines()
     assert line.startswith("actors: error: --id ")
-    assert line.endswith(f"is not a case id ({RULE})") and len(line) < 300
+    assert line.endswith(f"is not a case id ({RULE})") and len(line) < 340
     fine = _enqueue(url, "--data", "{}", "--id", "fine")
     assert fine.exit_code == 0, fine.output  # nothing of the refused lines was written
 
@@ -169,3 +174,42 @@ def test_enqueue_file_keeps_the_batches_before_an_id_with_a_newline(
     assert written.exit_code == 1 and "already" in written.stderr  # batch 1 stays written
     again = _enqueue(url, "--data", "{}", "--id", "c")
     assert again.exit_code == 0, again.output  # c's batch held the bad line: none written
+
+
+PADDED = {"space": (" j2", "white space ' ' at the start"),
+          "no-break": ("j2\u00a0", "white space '\\xa0' at the end")}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", list(PADDED))
+def test_an_id_with_white_space_at_an_end_is_refused_naming_it_escaped(
+    url: str, tmp_path: Path, bad: str
+) -> None:
+    """`` j2`` was admitted, then ``actors jobs show j2`` found no case."""
+    job_id, flaw = PADDED[bad]
+    with Mediator([FLOW]) as m, pytest.raises(ValueError, match=re.escape(f"({flaw})")):
+        m.schedule("one", {}, job_id=job_id)
+    given = _enqueue(url, "--data", "{}", "--id", job_id)
+    assert given.exit_code == 2, given.output
+    assert given.stderr == f"actors: error: --id {job_id!r} ({flaw}) is not a case id ({RULE})\n"
+    (tmp_path / "cases.jsonl").write_text(f'{{"k": "a"}}\n{json.dumps({"k": job_id})}\n')
+    result = _enqueue(url, "--file", str(tmp_path / "cases.jsonl"), "--id-field", "k")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"actors: error: line 2 of '{tmp_path / 'cases.jsonl'}': field 'k' is {job_id!r} "
+        f"({flaw}), not a case id"
+    )
+    assert "nothing was written" in result.stderr
+
+
+def test_a_case_stored_with_white_space_at_an_end_is_still_looked_up(url: str) -> None:
+    """The rule is for new cases: one an earlier version admitted is shown and cancelled."""
+    store = open_store(url)
+    try:
+        store.create(new_case(FLOW, " j2", {}))
+    finally:
+        store.close()
+    shown = CliRunner().invoke(main, ["jobs", "show", " j2", "--store", url])
+    assert shown.exit_code == 0, shown.output
+    assert " j2" in shown.stdout
+    cancelled = CliRunner().invoke(main, ["jobs", "cancel", " j2", "--store", url])
+    assert cancelled.exit_code == 0, cancelled.output

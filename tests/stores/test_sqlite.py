@@ -59,7 +59,7 @@ def test_open_store_passes_options(tmp_path):
         ("sqlite://host/jobs.db", r"names a host.*three slashes"),
         ("sqlite:///", r"names no database file"),
         ("sqlite:///:memory:", r"names no database file.*memory://"),
-        ("sqlite:///x.db?mode=ro", r"take no query"),
+        ("sqlite:///x.db?mode=ro", r"takes no query or fragment.*open_store takes them"),
         ("sqlite:////no/such/dir/jobs.db", r"directory '/no/such/dir' does not exist"),
         (" sqlite:///jobs.db", r"^' sqlite:///jobs.db' begins with white space: remove it"),
         ("\npostgresql://u:pw@h/db", r"^'\\npostgresql://u:\*\*\*@h/db' begins with white"),

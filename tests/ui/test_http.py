@@ -148,6 +148,7 @@ def test_a_payload_that_is_not_json_is_refused_with_the_reason(store, actions):
         ('{"at": -Infinity}', "holds -Infinity, which is not JSON"),
         ("[1e999]", "too large for a float: it would be stored as Infinity"),
         ("9" * 4301, "an integer of more than 4300 digits"),
+        ('{"at": 1, "at": 2}', "gives the key 'at' twice in one object"),
     ],
 )
 def test_a_payload_no_json_reader_reads_back_is_refused_as_the_command_refuses_it(
