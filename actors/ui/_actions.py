@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from actors._cli_input import InputError, strict_json
+from actors._errors import JobNotFoundError
 
 if TYPE_CHECKING:
     from actors.admin import ActionResult, Admin
@@ -16,6 +17,7 @@ __all__ = [
     "Actions",
     "AdminActions",
     "body_refused",
+    "carry_out",
     "parse_payload",
 ]
 
@@ -138,3 +140,50 @@ def body_refused(content_length: str | None) -> tuple[int, str] | None:
         limit = MAX_ACTION_BYTES // 1024
         return 413, f"Refused: the request is larger than {limit} KiB; send a smaller payload."
     return None
+
+
+def carry_out(actions: Actions, admin: Admin, action: str, fields: dict[str, str]) -> str:
+    """Do the dashboard's ``action`` with its form's ``fields``; the message for the operator."""
+    if action == "retry":
+        return actions.retry(_field(fields, "job_id"))
+    if action == "cancel":
+        return actions.cancel(_field(fields, "case_id"))
+    if action == "event":
+        payload = parse_payload(fields.get("payload", ""))
+        fault = fields.get("fault") in ("on", "true", "1")
+        cid = _field(fields, "correlation_id")
+        case_id = fields.get("case_id")  # the case page's form names its case
+        if case_id is not None:
+            _refuse_other_case(admin, cid, case_id)
+        return actions.send_event(cid, payload, fault=fault)
+    msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
+    raise ActionError(msg)
+
+
+def _refuse_other_case(admin: Admin, cid: str, case_id: str) -> None:
+    """``ActionError`` if ``cid`` names a job of a case other than ``case_id``'s page.
+
+    The page's field takes any id: one typed or pasted from another case's page would
+    answer that case's job, from a page that says it acts on this one.
+    """
+    job_id = cid.partition("/")[0]
+    try:
+        other = admin.job(job_id).case_id
+    except JobNotFoundError:
+        return  # the send says so, as for any id
+    if other != case_id:
+        msg = (
+            f"Refused: correlation id {cid!r} is of job {job_id} of case {other}, not of "
+            f"case {case_id} (this page's); nothing was sent. Send it from case "
+            f"{other}'s page."
+        )
+        raise ActionError(msg)
+
+
+def _field(fields: dict[str, str], name: str) -> str:
+    # As given, never stripped: an id may begin or end with a space (" 7" is not "7").
+    value = fields.get(name, "")
+    if not value:
+        msg = f"the form has no {name}"
+        raise ActionError(msg)
+    return value

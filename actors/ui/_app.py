@@ -20,13 +20,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from actors._due_text import server_now
-from actors._errors import ActorsError, JobNotFoundError, StoreError
+from actors._errors import ActorsError, StoreError
 from actors._job import JobState
 from actors._redact import mask_secrets, mask_url, redacted_logger
 from actors._workflow import Workflow
 from actors.admin import Admin
 from actors.stores import Store
-from actors.ui._actions import ActionError, Actions, AdminActions, body_refused, parse_payload
+from actors.ui._actions import (
+    ActionError,
+    Actions,
+    AdminActions,
+    body_refused,
+    carry_out,
+)
 from actors.ui._case_page import case_facts
 from actors.ui._gate import ReadGate, StoreDownError
 from actors.ui._graph import marked_mermaid, step_mark
@@ -259,61 +265,17 @@ class Dashboard:
         action = request.path_params["action"]
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
-            message = await anyio.to_thread.run_sync(self._act, action, fields)
+            message = await anyio.to_thread.run_sync(
+                carry_out, self.actions, self.admin, action, fields
+            )
         except (ActionError, ActorsError, ValueError) as exc:
             return _flash(mask_secrets(str(exc)), 409)
         return _flash(mask_secrets(message), 200)
-
-    def _refuse_other_case(self, cid: str, case_id: str) -> None:
-        """``ActionError`` if ``cid`` names a job of a case other than ``case_id``'s page.
-
-        The page's field takes any id: one typed or pasted from another case's page would
-        answer that case's job, from a page that says it acts on this one.
-        """
-        job_id = cid.partition("/")[0]
-        try:
-            other = self.admin.job(job_id).case_id
-        except JobNotFoundError:
-            return  # the send says so, as for any id
-        if other != case_id:
-            msg = (
-                f"Refused: correlation id {cid!r} is of job {job_id} of case {other}, not of "
-                f"case {case_id} (this page's); nothing was sent. Send it from case "
-                f"{other}'s page."
-            )
-            raise ActionError(msg)
-
-    def _act(self, action: str, fields: dict[str, str]) -> str:
-        actions = self.actions
-        assert actions is not None
-        if action == "retry":
-            return actions.retry(_field(fields, "job_id"))
-        if action == "cancel":
-            return actions.cancel(_field(fields, "case_id"))
-        if action == "event":
-            payload = parse_payload(fields.get("payload", ""))
-            fault = fields.get("fault") in ("on", "true", "1")
-            cid = _field(fields, "correlation_id")
-            case_id = fields.get("case_id")  # the case page's form names its case
-            if case_id is not None:
-                self._refuse_other_case(cid, case_id)
-            return actions.send_event(cid, payload, fault=fault)
-        msg = f"unknown action {action!r}; the dashboard knows retry, cancel and event"
-        raise ActionError(msg)
 
 
 def _redirect(request: Request, name: str, **params: str) -> Response:
     """A 303 to the dashboard's page ``name``, by its path: never to the host the request named."""
     return RedirectResponse(request.url_for(name, **params).path, 303)
-
-
-def _field(fields: dict[str, str], name: str) -> str:
-    # As given, never stripped: an id may begin or end with a space (" 7" is not "7").
-    value = fields.get(name, "")
-    if not value:
-        msg = f"the form has no {name}"
-        raise ActionError(msg)
-    return value
 
 
 def _flash(message: str, status: int) -> Response:

@@ -18,7 +18,7 @@ from bounds import TIMEOUT
 from starlette.testclient import TestClient
 
 import dashboard  # examples/dashboard.py
-from actors import enqueue
+from actors._cases import new_case
 from actors.stores import open_store
 from actors.ui import create_app
 from actors.ui._actions import MAX_ACTION_BYTES
@@ -476,9 +476,10 @@ def test_the_search_box_opens_an_id_with_spaces_it_holds(tmp_path):
     worker = dashboard.fill(url, done=1, faulted=0, waiting=0)
     worker.shutdown(drain=False)
     spaced = " parcel-0"  # another case than "parcel-0"
-    enqueue(url, dashboard.WORKFLOWS[0], {"parcel": 9}, job_id=spaced)
     store = open_store(url)
     try:
+        # New ids may not have white space at an end; one stored before that rule is found.
+        store.create(new_case(dashboard.WORKFLOWS[0], spaced, {"parcel": 9}))
         web = TestClient(create_app(store, dashboard.WORKFLOWS), base_url=LOCAL)
         assert web.get("/find", params={"id": spaced}).url.path == f"/cases/{spaced}"
         assert web.get("/find", params={"id": "parcel-0 "}).url.path == "/cases/parcel-0"
