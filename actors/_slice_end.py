@@ -8,6 +8,8 @@ It runs once per slice, never per step.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -222,6 +224,17 @@ class SliceEnd:
             # the request goes out, so that a reply (to the store, or to the next
             # worker) finds the job waiting for it.
             stopping = True
+        # The harness's choice point inside the send (none in production): a worker that
+        # freezes here sends later, once, after other actors ran (the case timed out).
+        send_hook = getattr(self._e.runtime, "send_hook", None)
+        if send_hook is not None and send_hook(
+            self._index, job, functools.partial(self._send_late, job, request)
+        ):
+            return []
+        return self._send(job, request, stopping=stopping)
+
+    def _send(self, job: JobRecord, request: Request, *, stopping: bool) -> list[Any]:
+        """Send the request of ``job``, parked and stored; a failed send's report, if any."""
         try:
             request.send(request.data, request.context)
         except BaseException as exc:  # a failed send is a fault reply
@@ -241,6 +254,13 @@ class SliceEnd:
                 return []
             return [m.JobSendFailed(cid, why)]
         return []
+
+    def _send_late(self, job: JobRecord, request: Request) -> None:
+        """Send as a worker frozen in ``send`` does when it wakes: its report goes on."""
+        for message in self._send(job, request, stopping=False):
+            # The Scheduler judges a failure (a fault reply, or late if the job moved on).
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._scheduler.tell(message)
 
 
 def _taken(job_id: str) -> str:

@@ -15,6 +15,11 @@ chooser wakes it, the user's code of its step runs once more on that copy (a
 with its answer; a join's ``merge``), and its save is dropped, as the store fences a save
 from a worker that no longer holds the case's lease. A ``RequestReaction``'s ``send`` is
 not run again: the engine sends only once the park is stored, and that save is fenced.
+
+A worker frozen *inside* a ``send`` (``"in_send"``) has stored its park: the case goes
+on without it (its timeout fires, another branch runs), and when the chooser wakes it,
+the request is sent, once, late; a failed send is reported to the Scheduler as the
+runner reports it.
 """
 
 from __future__ import annotations
@@ -54,9 +59,13 @@ class Ghost:
     step: Any
     wakes_from: int = 0
     """The harness action from which it may wake (sooner only when nothing else can run)."""
+    send: Callable[[], None] | None = None
+    """Frozen inside a request's ``send`` (``step`` is then the step's name): sends it."""
 
     def describe(self) -> str:
         """Who it is, for traces."""
+        if self.send is not None:
+            return f"runner {self.runner} (frozen in send) wakes at {self.step!r}"
         return f"runner {self.runner} (stalled) wakes at {self.step.name!r}"
 
 
@@ -77,6 +86,7 @@ class CrashPoints:
         self.record = record
         self._workflow = workflow
         self._unsaved: dict[ActorCell, tuple[int, JobRecord, Crash, JobRecord]] = {}
+        self._in_send: dict[int, Crash] = {}
         self._wrapped = False
         self.ghosts: list[Ghost] = []
         """Stalled workers not yet woken, oldest first."""
@@ -134,6 +144,28 @@ class CrashPoints:
         msg = f"injected: runner {runner} {action} {where} (job {job_id})"
         raise InjectedCrash(msg)
 
+    # -- frozen inside a request's send ---------------------------------------------------------
+
+    def arm_send(self, runner: int, crash: Crash) -> None:
+        """Freeze ``runner`` in the ``send`` of the next request it sends."""
+        self._in_send[runner] = crash
+
+    def in_send(self, runner: int, job: JobRecord, send: Callable[[], None]) -> bool:
+        """The engine's ``send_hook``: whether ``runner`` freezes here (``send`` runs later)."""
+        crash = self._in_send.pop(runner, None)
+        if crash is None:
+            return False
+        # The park is stored and the Scheduler told: the case goes on without this worker.
+        name = str(job.step)
+        where = f"in the send of {name!r} (from step #{crash.at_step}), its park stored"
+        self.record(f"runner-{runner}", "frozen", job.id, where)
+        self.ghosts.append(Ghost(runner, copy.deepcopy(job), name, self.sleep(), send))
+        return True
+
+    def unfired_sends(self) -> list[str]:
+        """The ``"in_send"`` crashes armed whose runner has sent no request since."""
+        return [f"runner {r}'s {c.describe()} (no request sent)" for r, c in self._in_send.items()]
+
     # -- stalled past the lease ---------------------------------------------------------------
 
     def stalled(self, runner: int, job: JobRecord, step: Any) -> None:
@@ -148,12 +180,25 @@ class CrashPoints:
         """The stalled worker runs its step's user code on its own copy; its save is fenced."""
         self.ghosts.remove(ghost)
         job, step = ghost.job, ghost.step
+        outer = delivering()
+        set_delivering(self._runtime.foreign)  # on the woken worker's thread, no actor's
+        try:
+            if ghost.send is not None:
+                self.record(f"runner-{ghost.runner}", "wakes", job.id, f"sends {step!r} late")
+                ghost.send()  # a failed send: the engine reports it to the Scheduler
+                return
+            self._run_late(ghost)
+        finally:
+            set_delivering(outer)
+        self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
+
+    def _run_late(self, ghost: Ghost) -> None:
+        """The stalled worker's step runs its user code: a task, a handler or a merge."""
+        job, step = ghost.job, ghost.step
         handler = _late_code(job, step)
         what = handler[0] if handler else f"runs {step.name!r} late"
         self.record(f"runner-{ghost.runner}", "wakes", job.id, what)
         wf = self._workflow(job.workflow, job.version)
-        outer = delivering()
-        set_delivering(self._runtime.foreign)
         try:
             if handler is not None:
                 handler[1](job.data, *handler[2])
@@ -164,9 +209,6 @@ class CrashPoints:
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
             self.record(f"runner-{ghost.runner}", "task raised", job.id, detail)
-        finally:
-            set_delivering(outer)
-        self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
 
 
 def _late_code(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:

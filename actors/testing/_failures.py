@@ -11,6 +11,7 @@ from actors.testing._report import describe_failure, state_report
 if TYPE_CHECKING:
     from actors._job import Job
     from actors.testing._clock import VirtualClock
+    from actors.testing._crashpoints import CrashPoints
     from actors.testing._external import Submission
     from actors.testing._faults import FaultInjector, FaultPlan
     from actors.testing._probe import Probe
@@ -32,6 +33,7 @@ class Failures:
     seed: int | None
     plan: FaultPlan
     faults: FaultInjector
+    points: CrashPoints
     failure: BaseException | None
     _options_kept: dict[str, Any]
 
@@ -56,7 +58,7 @@ class Failures:
         """A readable dump of the engine's state: jobs, actors, gate, parked jobs, clock."""
         refused = [f"{s.name} ({type(s.refused).__name__})" for s in self.submissions if s.refused]
         report = state_report(self.probe, self.clock, refused)
-        unfired = self.faults.unfired()
+        unfired = self.faults.unfired() + self.points.unfired_sends()
         if unfired:
             taken = f"{self.faults.steps} step(s) run so far"
             report = f"{report}\nfaults not reached ({taken}): {'; '.join(unfired)}"

@@ -30,7 +30,7 @@ __all__ = [
 EventAction = Literal["duplicate", "drop", "delay", "reorder"]
 
 
-CrashPoint = Literal["before_step", "before_save", "stalled", "in_group"]
+CrashPoint = Literal["before_step", "before_save", "stalled", "in_send", "in_group"]
 
 CRASH_POINTS: tuple[str, ...] = get_args(CrashPoint)
 """Every crash point, in the order the docs list them."""
@@ -94,6 +94,11 @@ class Crash:
       twice, in either order with the new owner's run; so does a resumed wait's
       handler, or a join's ``merge``. A ``RequestReaction``'s request is sent once: the
       engine sends it once its park is stored, and the stalled worker's park is fenced.
+    - ``"in_send"``: the worker freezes inside a ``RequestReaction``'s ``send``, the
+      first that runner calls from step ``at_step`` on, after the job's park is stored.
+      The case goes on without it (its timeout may fire, another branch run); later the
+      worker wakes and sends, once, late. Nothing happens if that runner sends no
+      request from then on.
     - ``"in_group"`` (a store with ``commit="group"`` only): the step runs and its save
       joins the runner's slice; the writer gathers the group holding that slice and is
       lost before storing it. Every job with a slice in that group resumes from its
@@ -119,6 +124,8 @@ class Crash:
             return f"{what} after step #{self.at_step}'s task, before its save is stored"
         if self.point == "stalled":
             return f"stall past the lease at step #{self.at_step} (taken over; wakes later)"
+        if self.point == "in_send":
+            return f"freeze in the first request's send from step #{self.at_step} (sends late)"
         if self.point == "in_group":
             return f"lose the group holding step #{self.at_step}'s slice before it is stored"
         return f"{what} before step #{self.at_step}"

@@ -242,6 +242,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         if between_steps:
             self._hook.between = self._between_steps
         self.runtime.step_hook = self._hook  # each runner calls it before a step
+        self.runtime.send_hook = self.points.in_send  # and before a request's send
         External.__init__(self, self.probe)
 
     # -- running (step and run_until_quiescent are Running's) ----------------------------------
@@ -308,7 +309,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
 
         ``point`` is where, as for ``Crash``: ``"before_step"``, ``"before_save"`` (its
         task ran, its save is not stored), ``"stalled"`` (stalled past its lease; it
-        wakes later and runs the step's task, handler or merge again) or ``"in_group"``
+        wakes later and runs the step's task, handler or merge again), ``"in_send"``
+        (frozen in the send of its next request, which it sends late) or ``"in_group"``
         (the group holding its slice is lost before it is stored; ``commit="group"``
         only). ``after``: let
         the runner run that many steps first, so the crash can hit a step that never

@@ -104,6 +104,7 @@ def _kind(cls: type) -> int:
     for base, kind in (
         (pykka_messages._ActorStop, _STOP),
         (m.DeliverEvent, _EVENT),
+        (m.JobSendFailed, _EVENT),  # a fault reply: which request failed
         (m.CancelJob, _CANCEL),
         (m.SpawnBranch, _SPAWN),
         (m.BranchArrived, _ARRIVED),

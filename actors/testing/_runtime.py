@@ -91,6 +91,12 @@ class DeterministicRuntime(Waiting):
 
         Returns whether the runner reads a stop for the job before the step.
         """
+        self.send_hook: Callable[[int, Any, Callable[[], None]], bool] | None = None
+        """Called by a runner before a request's send, as ``(runner, job, send)`` (set by the
+        harness).
+
+        Returns whether the harness took the send, to call ``send`` later itself.
+        """
         self.cells: list[ActorCell] = []
         """Live actors, in start order."""
         self.blockers: list[Blocker] = []
@@ -283,7 +289,7 @@ class DeterministicRuntime(Waiting):
         release(gone)
         # The driver's hooks (bound methods of a harness) go too: nothing is driven now.
         self.stalled, self.foreign = Deadlock, HarnessError
-        self.step_hook = self.put_filter = None
+        self.step_hook = self.put_filter = self.send_hook = None
         self.waited = _no_wait_noted
         self.slow_reply = _no_slow_reply
         # Every actor of these classes has stopped: the next runtime may take them over.

@@ -1,8 +1,9 @@
 """The engine's step hook under a harness: each step observed, crashed or stopped.
 
 A Runner calls its ``step_hook`` just before each step, inside its delivery. Under a
-harness that is where a planned crash fires, where the chooser may let others act
-first (the choice point between steps), and where a loop that never waits is stopped.
+harness that is where a planned crash fires (or is armed, to fire later in the step),
+where the chooser may let others act first (the choice point between steps), and where
+a loop that never waits is stopped.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class StepHook:
             # step included): let the chooser run others, and move the clock, first.
             stopping = bool(self.between(runner, job, step))
         crash = self.faults.before_step(runner)
+        if crash is not None and crash.point == "in_send":
+            # The step runs: the runner freezes later, in the send of its next request.
+            self.points.arm_send(runner, crash)
+            crash = None
         self.monitor.step(runner, job, step, crashing=crash is not None)
         # The trace lists the steps the delivery ran: not one the runner stops before
         # (a cancel that came meanwhile), dies before, or stalls in (its task runs when

@@ -185,8 +185,9 @@ def fault_plans(
     crash points to draw from (see ``Crash``): by default only crashes between steps,
     which run no step twice in memory or with ``commit="step"`` (a store that commits a
     slice or a group at once reruns the slice's unstored steps); add ``"before_save"``
-    and ``"stalled"`` to check that tasks are idempotent, and ``"in_group"`` with a
-    store that commits in groups.
+    and ``"stalled"`` to check that tasks are idempotent, ``"in_send"`` to have a request
+    sent late (after its case timed out), and ``"in_group"`` with a store that commits in
+    groups.
     A single name is still a collection: ``points=("before_save",)``, not a str.
     """
     if isinstance(points, str):  # a str is a Sequence too: each letter would be a point
