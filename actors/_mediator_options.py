@@ -16,6 +16,7 @@ __all__ = [
     "check_options",
     "check_unheld",
     "hold_store",
+    "runner_late",
     "scheduler_busy",
     "warn_short_lease",
 ]
@@ -152,6 +153,20 @@ def scheduler_busy(call: str, seconds: float) -> TimeoutError:
         f"{call}: the Scheduler did not answer within {seconds:g}s (its thread is busy: "
         "a slow on_shed or metrics hook, or a store that does not answer); the request "
         "is still queued and may yet be carried out"
+    )
+    return TimeoutError(msg)
+
+
+def runner_late(call: str, seconds: float) -> TimeoutError:
+    """The error for ``call`` when a job's runner did not report within ``seconds``.
+
+    Its answer waits for that report (a cancel as the runner ended the job's slice); the
+    runner is held in the slice's save, by a store that does not answer.
+    """
+    msg = (
+        f"{call}: the job's runner did not report on it within {seconds:g}s (its last "
+        "save has not returned: a store that does not answer); the cancel is taken and "
+        "may yet be carried out"
     )
     return TimeoutError(msg)
 
