@@ -3,7 +3,7 @@
 Once a job's last step has returned (or a branch is at its join), its runner looks for
 a stop one last time, then saves the slice's end and leaves the job. A cancel in
 between (with ``commit="step"`` that includes the save) was answered ``CANCELLED``
-while the job ended ``DONE``. The answer now waits for the runner's report: here the
+while the job ended ``DONE`` (or ``FAULTED``). The answer now waits for the runner's report: here the
 save of the job's end is held until the Scheduler has taken the cancel up.
 """
 
@@ -31,9 +31,14 @@ def _noop(data: Any) -> None:
     return None
 
 
+def _fail(data: Any) -> None:
+    raise ValueError("the last step failed (test)")
+
+
 _FLOWS = {
-    # The job's own end: the save of its DONE record is held.
+    # The job's own end: the save of its DONE (FAULTED) record is held.
     "done": Workflow("flow", steps=[Sequential("last", _noop)], start="last"),
+    "faulted": Workflow("flow", steps=[Sequential("last", _fail)], start="last"),
     # A branch at its join: the save of the first arrival (DONE) is held.
     "arrived": Workflow(
         "flow",
@@ -61,7 +66,7 @@ def _cancel_as_the_end_is_saved(
     target: list[str] = []
 
     def save(job: Any) -> None:
-        if job.state is JobState.DONE and not held.is_set():
+        if job.state in (JobState.DONE, JobState.FAULTED) and not held.is_set():
             target.append(job.id)
             held.set()  # the runner looked for a stop a last time, and saves the end
             assert marked.wait(TIMEOUT), "the cancel was never taken up"
@@ -105,8 +110,9 @@ def _cancel_as_the_end_is_saved(
 def test_a_cancel_as_the_end_is_saved_is_answered_as_the_job_ended(make_store, flow, by):
     store = make_store() if make_store.kind == "memory" else make_store(commit="step")
     outcome, case, state = _cancel_as_the_end_is_saved(store, flow, by)
-    assert state is JobState.DONE
-    assert case.state is JobState.DONE, (case, case.error)
+    end = JobState.FAULTED if flow == "faulted" else JobState.DONE
+    assert state is end
+    assert case.state is end, (case, case.error)
     assert outcome is CancelOutcome.ALREADY_FINISHED
 
 
@@ -117,7 +123,8 @@ def test_an_operators_request_its_worker_takes_as_the_end_is_saved(make_store, f
     # and finishes it once its runner has reported.
     store = make_store(commit="step")
     outcome, case, _ = _cancel_as_the_end_is_saved(store, flow, "worker")
-    assert (outcome, case.state) == (CancelOutcome.ALREADY_FINISHED, JobState.DONE)
+    end = JobState.FAULTED if flow == "faulted" else JobState.DONE
+    assert (outcome, case.state) == (CancelOutcome.ALREADY_FINISHED, end)
 
 
 @pytest.mark.parametrize("make_store", ["memory", "sqlite"], indirect=True)
