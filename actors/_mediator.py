@@ -21,9 +21,9 @@ from actors._engine import logger
 from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
 from actors._fork import refuse_in_fork
 from actors._mediator_options import (
+    answer_in_time,
     hold_store,
     not_started,
-    runner_late,
     scheduler_busy,
     wait_bound,
 )
@@ -403,12 +403,4 @@ class Mediator:
             raise EngineStoppedError(msg) from None
         except pykka.Timeout:  # pykka's own says only "30.0 seconds"
             raise scheduler_busy(call, _ASK_TIMEOUT) from None
-        if not isinstance(answer, pykka.Future):
-            return answer
-        # A cancel of a job whose runner may end it as it stands: answered with the
-        # runner's report, within the same time.
-        left = max(0.0, began + _ASK_TIMEOUT - time.monotonic())
-        try:
-            return answer.get(timeout=left)
-        except pykka.Timeout:
-            raise runner_late(call, _ASK_TIMEOUT) from None
+        return answer_in_time(answer, call, began, _ASK_TIMEOUT)

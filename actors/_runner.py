@@ -389,11 +389,7 @@ class Runner(pykka.Actor):
         return None if self._current is None else self._current.case_id
 
     def _last_look(self, job: JobRecord) -> str | None:
-        """``_cancel`` just before the slice ends ``job`` (DONE, FAULTED, arrived at a join).
-
-        The job is entered in ``last_look`` first: a cancel told after this look finds it
-        there, and is answered with this runner's report on the job.
-        """
+        """``_cancel`` as the slice ends ``job``, entered in ``last_look`` first (see there)."""
         self._e.channel.last_look[job.id] = job
         return self._cancel(job)
 

@@ -3,8 +3,9 @@
 Once a job's last step has returned (or a branch is at its join), its runner looks for
 a stop one last time, then saves the slice's end and leaves the job. A cancel in
 between (with ``commit="step"`` that includes the save) was answered ``CANCELLED``
-while the job ended ``DONE`` (or ``FAULTED``). The answer now waits for the runner's report: here the
-save of the job's end is held until the Scheduler has taken the cancel up.
+while the job ended ``DONE`` (or ``FAULTED``). The answer now waits for the runner's
+report: here the save of the job's end is held until the Scheduler has taken the cancel
+up.
 """
 
 from __future__ import annotations
