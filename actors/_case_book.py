@@ -96,6 +96,9 @@ class CaseBook:
             )
         elif parent.joined and child.parent_gen == parent.gen:  # a Discriminator already won
             effects = self.end(child, JobState.CANCELLED, "a sibling won the Discriminator")
+        elif self.cancels and child.id in self.cancels:  # cancelled as this message came
+            self.claim_cancel(child)
+            effects = self.end(child, JobState.CANCELLED, child.error)
         else:
             self.out.add(child.id)  # hand_over(), inlined: one per branch
             effects = [Ready(child)]

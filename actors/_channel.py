@@ -63,6 +63,11 @@ class WorkChannel:
         # Slices runners handed to the store's writer thread (``commit="group"``) and left,
         # not stored yet: their jobs by a key of each slice. Its runner's copy is stale until then.
         self.storing: dict[object, JobRecord] = {}
+        # Jobs whose runner took its last look for a stop before it ends their slice, by
+        # id: a cancel then finds its ``StopJob`` read or too late, and waits for the
+        # report. Set by the runner before it looks; taken out by the Scheduler as it
+        # reads the report (``CancelDesk.reported``).
+        self.last_look: dict[str, JobRecord] = {}
         self.drain_requested = False  # runners report going idle while shutdown drains
         self._watch = Watched()
 

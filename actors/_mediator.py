@@ -21,6 +21,7 @@ from actors._engine import logger
 from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
 from actors._fork import refuse_in_fork
 from actors._mediator_options import (
+    answer_in_time,
     hold_store,
     not_started,
     scheduler_busy,
@@ -270,8 +271,13 @@ class Mediator:
         this Mediator does
         not run (a workflow version it does not serve, a case another worker holds) is
         cancelled as ``Admin.cancel`` does it: in the store, or by the worker holding it.
-        ``TimeoutError`` when the Scheduler does not answer within 30 seconds (a hook
-        holds its thread): the cancel is still queued and may yet be carried out.
+        A cancel that comes as the job's runner ends its slice (its last step run) is
+        answered once the runner has reported: ``ALREADY_FINISHED`` if the slice ended
+        the job (``DONE``, ``FAULTED``, arrived at its join), else ``CANCELLED``.
+        ``TimeoutError`` when the answer does not come within 30 seconds (a hook holds
+        the Scheduler's thread, a store does not answer the runner's save): the cancel
+        is taken or still queued, and may yet be carried out. ``EngineStoppedError`` when
+        the Mediator shuts down before that runner reported.
         """
         outcome: CancelOutcome | None = self._ask(m.CancelJob(job_id), "Mediator.cancel()")
         if outcome is not None:
@@ -389,10 +395,12 @@ class Mediator:
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg)
         refuse_on_scheduler(self._engine, "a Mediator call that asks the Scheduler")
+        began = time.monotonic()
         try:
-            return self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
+            answer = self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
         except pykka.ActorDeadError:  # a shutdown stopped it after the check above
             msg = "the mediator is shut down"
             raise EngineStoppedError(msg) from None
         except pykka.Timeout:  # pykka's own says only "30.0 seconds"
             raise scheduler_busy(call, _ASK_TIMEOUT) from None
+        return answer_in_time(answer, call, began, _ASK_TIMEOUT)

@@ -8,14 +8,16 @@ would, on the Scheduler's thread, so the action never races the engine.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
+from actors._cancel_desk import Owed
 from actors._engine import job_log
-from actors._outcomes import EventOutcome
+from actors._outcomes import CancelOutcome, EventOutcome
 from actors.stores._admin_types import HistoryRow, UnreadPayload
 
 if TYPE_CHECKING:
@@ -57,38 +59,83 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
                 logger.exception(
                     "request %d could not be carried out", request.id, extra=job_log(None)
                 )
-            logger.info(
-                "operator %s: %s of job %s: %s",
-                request.operator,
-                request.kind,
-                request.job_id,
-                outcome,
-                extra=job_log(None),
-            )
-            _record(store, request, outcome, "worker")
+            if isinstance(outcome, Owed):  # recorded and finished with its runner's report
+                outcome.then(functools.partial(_served, store, request))
+                continue
+            outcome = _recorded(store, request, outcome)
         store.finish_request(request.id, outcome, time.time())
     return len(requests)
 
 
-def act_for_mediator(scheduler: Any, store: Store, request: Request) -> str:
+def _served(store: Store, request: Request, outcome: CancelOutcome | Exception) -> None:
+    """Log and record ``request``'s outcome, known late, and mark it finished in the store."""
+    store.finish_request(request.id, _recorded(store, request, outcome), time.time())
+
+
+def _recorded(store: Store, request: Request, outcome: str | CancelOutcome | Exception) -> str:
+    """Log and record a worker's outcome of ``request``; the outcome as its row says it."""
+    outcome = _said(outcome)
+    logger.info(
+        "operator %s: %s of job %s: %s",
+        request.operator,
+        request.kind,
+        request.job_id,
+        outcome,
+        extra=job_log(None),
+    )
+    _record(store, request, outcome, "worker")
+    return outcome
+
+
+def _said(outcome: str | CancelOutcome | Exception) -> str:
+    """A request's outcome as its row and history say it."""
+    if isinstance(outcome, CancelOutcome):
+        return str(outcome.value)
+    if isinstance(outcome, Exception):
+        return f"error: {type(outcome).__name__}: {outcome}"
+    return outcome
+
+
+def act_for_mediator(scheduler: Any, store: Store, request: Request) -> Any:
     """Carry out ``request`` for an ``Admin`` given this Mediator, and record it; the outcome.
 
     As ``serve_requests`` does, the job it makes ready reaches a runner only once the
-    action is in its history. An error is raised to the ``Admin`` (nothing recorded).
+    action is in its history. An error is raised to the ``Admin`` (nothing recorded). A
+    cancel answered with the job's runner's report gives a future of the outcome.
     """
     with scheduler._crew.held():
         refuse_other_case(store, request)
         outcome = _carry_out(scheduler, request)
+        if isinstance(outcome, Owed):
+            future = scheduler._e.runtime.create_future()
+            outcome.then(functools.partial(_answered, store, request, future))
+            return future
         _record(store, request, outcome, "mediator")
     return outcome
 
 
-def _carry_out(scheduler: Any, request: Request) -> str:
+def _answered(
+    store: Store, request: Request, future: Any, outcome: CancelOutcome | Exception
+) -> None:
+    """Record an ``Admin``'s cancel answered late, and answer the ``Admin`` that waits."""
+    if isinstance(outcome, Exception):
+        future.set_exception((type(outcome), outcome, None))
+        return
+    said = _said(outcome)
+    try:
+        _record(store, request, said, "mediator")
+    finally:
+        future.set(said)
+
+
+def _carry_out(scheduler: Any, request: Request) -> str | Owed:
     if request.kind == "cancel":
-        cancelled = scheduler._on_cancel(m.CancelJob(request.job_id))
+        cancelled = scheduler.cancel_job(request.job_id)
         # None: the case is not this worker's any more (taken over since the request was
         # posted); the Admin that waits for the outcome hands the action on.
-        return NOT_HELD if cancelled is None else str(cancelled.value)
+        if cancelled is None:
+            return NOT_HELD
+        return cancelled if isinstance(cancelled, Owed) else str(cancelled.value)
     if request.kind == "event":
         cid, data, fault = _event_args(request)
         return str(scheduler._on_event(m.DeliverEvent(str(cid), data, bool(fault))).value)

@@ -86,7 +86,7 @@ class Runner(pykka.Actor):
         self._index = index
         self._scheduler = scheduler
         self._steps = Interpreter(engine.store.codec, lambda: engine.gate.closed, self._cancel)
-        self._end = SliceEnd(engine, index, scheduler)  # carries out what ends a slice
+        self._end = SliceEnd(engine, index, scheduler, self._last_look)  # what ends a slice
         # Per workflow: (workflow, its steps, its inline tasks), looked up once, not per
         # slice (an engine's workflows never change).
         self._plans: dict[tuple[str, int], tuple[Workflow, Mapping[str, Step], Any]] = {}
@@ -361,7 +361,7 @@ class Runner(pykka.Actor):
 
         As after any other step (it ended DONE, with the cancel's reason as its error).
         """
-        why = self._cancel(job)
+        why = self._last_look(job)
         if why is not None:
             job.step = step.name
             return self._end.finish(job, JobState.CANCELLED, why)
@@ -387,6 +387,11 @@ class Runner(pykka.Actor):
     def running_case(self) -> str | None:
         """The case of the job this runner runs now (a task waiting for it is refused)."""
         return None if self._current is None else self._current.case_id
+
+    def _last_look(self, job: JobRecord) -> str | None:
+        """``_cancel`` as the slice ends ``job``, entered in ``last_look`` first (see there)."""
+        self._e.channel.last_look[job.id] = job
+        return self._cancel(job)
 
     def _cancel(self, job: JobRecord) -> str | None:
         """Why ``job`` was cancelled, if it was (asked before or while its step ran)."""

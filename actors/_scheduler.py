@@ -20,7 +20,7 @@ import pykka
 
 from actors import messages as m
 from actors._admit import Admissions
-from actors._cancel_desk import CancelDesk
+from actors._cancel_desk import CancelDesk, Owed, settle
 from actors._case_book import CaseBook
 from actors._case_store import CaseStore
 from actors._crew import JOB_REPORTS, REPORTS, Crew
@@ -118,6 +118,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         self._outage = self._fx.outage
         self._ghosts = self._fx.stale.ghosts  # read here (empty unless a case was lost)
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
+        self._looked = engine.channel.last_look  # read here; changed by runners and the desk
         self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
             engine,
             self,
@@ -211,6 +212,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             )
         for fut in self._tally.settle(quiet=True):
             fut.set(None)
+        self._cancels.stopped()
 
     def _start_runner(self, index: int) -> pykka.ActorRef[Any]:
         cls = self._e.runtime.actor_class(Runner)  # type: ignore[type-abstract]
@@ -229,6 +231,13 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         if kind in REPORTS:
             if self._crew.reported():  # the backlog that held admission back shrank
                 self._dispatch()
+            # The record a report carries is the Scheduler's again.
+            if kind is m.SpawnBranch:
+                job = message.parent  # a split's parent comes back with its first branch
+            else:
+                job = None if kind is m.JobSendFailed else message.job
+            if self._looked and job is not None:  # a cancel may wait for this report
+                self._cancels.reported(kind, job)
             if self._ghosts and kind in STALE_REPORTS and self._fx.stale.stale_report(message):
                 # Its runner left the job before it told this: the case may be back
                 # and its job resumed from the store meanwhile; looked at while the case
@@ -236,11 +245,6 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
                 return self._ignore(message, "its runner held it when its case was lost")
             if self._lost and kind in JOB_REPORTS and message.job.case_id in self._lost:
                 return self._ignore(message, "its case is another worker's now")
-            # The record a report carries is the Scheduler's again.
-            if kind is m.SpawnBranch:
-                job = message.parent  # a split's parent comes back with its first branch
-            else:
-                job = None if kind is m.JobSendFailed else message.job
             if job is not None:
                 self._out.discard(job.id)
                 if self._book.stopping:
@@ -331,6 +335,8 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         logger.log(level, "runner %d failed%s; restarting it", msg.runner, died, extra=job_log(job))
         self._crew.failed(msg.runner, job)
         if job is not None:
+            if self._looked:
+                self._cancels.reported(m.RunnerFailed, job)
             self._book.returned(job)
             fault = self._failures.died(job, msg.error) if msg.blames_job else None
             if msg.store_down is not None and fault is None and not self._fx.lost(job.case_id):
@@ -345,8 +351,18 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
 
     # -- cancellation and operators' requests ----------------------------------------------------
 
-    def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome | None:
-        return self._cancels.cancel(msg.job_id)
+    def _on_cancel(self, msg: m.CancelJob) -> CancelOutcome | pykka.Future[Any] | None:
+        """The outcome, or a future of it when it comes with the job's runner's report."""
+        answer = self.cancel_job(msg.job_id)
+        if not isinstance(answer, Owed):
+            return answer
+        future = self._e.runtime.create_future()
+        answer.then(lambda outcome: settle(future, outcome))
+        return future
+
+    def cancel_job(self, job_id: str) -> CancelOutcome | Owed | None:
+        """Cancel ``job_id`` (``CancelDesk.cancel``): for an operator's request too."""
+        return self._cancels.cancel(job_id)
 
     # -- queries ----------------------------------------------------------------------------------
 

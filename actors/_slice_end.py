@@ -22,6 +22,8 @@ from actors._job import JobRecord, JobState, said_once, saved_open
 from actors._redact import error_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors._engine import EngineConfig
     from actors._errors import CodecError
     from actors._interpreter import Effect
@@ -33,6 +35,7 @@ __all__ = ["SliceEnd", "back_to_saved_data", "parent_missing"]
 # Module globals: an enum member read from its class goes through the enum metaclass's
 # attribute hook, several times dearer, and these are read every slice.
 _DONE, _FAULTED, _WAITING = JobState.DONE, JobState.FAULTED, JobState.WAITING
+_CANCELLED = JobState.CANCELLED
 
 
 def back_to_saved_data(store: Store, job: JobRecord, exc: BaseException) -> str:
@@ -60,12 +63,21 @@ class SliceEnd:
         engine: the engine's configuration (store, clock, channel, ids).
         index: the runner's index, which its reports carry.
         scheduler: the Scheduler's ref (a request parks through it before it is sent).
+        last_look: the runner's last look for a stop before a job ends or arrives at a
+            join (why it was cancelled, if it was; see ``Runner._cancel``).
     """
 
-    def __init__(self, engine: EngineConfig, index: int, scheduler: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self,
+        engine: EngineConfig,
+        index: int,
+        scheduler: pykka.ActorRef[Any],
+        last_look: Callable[[JobRecord], str | None],
+    ) -> None:
         self._e = engine
         self._index = index
         self._scheduler = scheduler
+        self._last_look = last_look
 
     def stored(self, job: JobRecord, outcome: list[Any], *, alone: bool) -> list[Any]:
         """Store the slice ending in ``outcome`` now; the reports to send the Scheduler.
@@ -120,7 +132,10 @@ class SliceEnd:
         """End ``job`` in ``state`` (with ``error``), saved; the report to send.
 
         ``cause``: the user's exception that faulted it, logged with its traceback.
+        A job cancelled before this last look ends ``CANCELLED`` instead.
         """
+        if state is not _CANCELLED and (why := self._last_look(job)) is not None:
+            state, error, cause = _CANCELLED, why, None
         job.state = state
         # A task's exception may quote a URL with its password: the error is stored,
         # logged, shown by `jobs show` and put on spans, so it is masked (and cut to a
@@ -177,6 +192,9 @@ class SliceEnd:
     def _arrive(self, job: JobRecord, step: Step, arrive: Arrive) -> list[Any]:
         assert job.parent_id is not None
         assert job.branch_index is not None
+        why = self._last_look(job)
+        if why is not None:  # cancelled before it arrived: it ends so, not counted
+            return self.finish(job, _CANCELLED, why)
         # Count the arrival in the store first, then end the branch: if the process dies
         # in between, the branch reruns this step and the store ignores the repeat, so
         # no arrival is lost or counted twice.

@@ -11,7 +11,7 @@ from actors._cases import check_items
 from actors._errors import ActorsError, EngineStoppedError, JobExistsError, MailboxFull
 from actors.testing._arguments import need_seconds, need_str
 from actors.testing._errors import while_open
-from actors.testing._future import DeterministicFuture
+from actors.testing._future import DeterministicFuture, LaterAnswer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -312,7 +312,7 @@ class External:
             )
             raise TypeError(msg)
         need_str(job_id, "Harness.cancel(job_id)")
-        future: DeterministicFuture[CancelOutcome] = DeterministicFuture(self.runtime)
+        future: DeterministicFuture[CancelOutcome] = LaterAnswer(self.runtime)
         future.about = f"the outcome of cancel({job_id!r})"
         self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)
         self._record("harness", "cancel", job_id)

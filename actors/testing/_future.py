@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from actors._pykka_seam import OptExcInfo
     from actors.testing._runtime import DeterministicRuntime
 
-__all__ = ["DeterministicFuture"]
+__all__ = ["DeterministicFuture", "LaterAnswer"]
 
 T = TypeVar("T")
 
@@ -40,6 +40,7 @@ class DeterministicFuture(pykka.Future[T]):
         ``(actor name, message)`` of the ask it answers (worded only when read)."""
         self.user_ask = False
         """Whether it answers an ask of a user's actor (a ``SlowReply`` may make it late)."""
+        self._then: DeterministicFuture[Any] | None = None
 
     def describe(self) -> str:
         """What this future stands for, for a ``Deadlock`` or timeout message.
@@ -90,6 +91,8 @@ class DeterministicFuture(pykka.Future[T]):
             raise queue.Full
         self._value = value
         self._has_result = True
+        if self._then is not None:
+            self._then.set(value)
 
     def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
         """Set an exception (from ``sys.exc_info()`` when none is given)."""
@@ -97,6 +100,33 @@ class DeterministicFuture(pykka.Future[T]):
             raise queue.Full
         self._exc_info = exc_info if exc_info is not None else sys.exc_info()
         self._has_result = True
+        if self._then is not None:
+            self._then.set_exception(self._exc_info)
+
+    def pass_on(self, other: DeterministicFuture[Any]) -> None:
+        """Have ``other`` take this future's value (or exception) when it is set."""
+        if self._has_result:
+            if self._exc_info is not None:
+                other.set_exception(self._exc_info)
+            else:
+                other.set(self._value)
+            return
+        self._then = other
+
+
+class LaterAnswer(DeterministicFuture[T]):
+    """An ask's future whose answer may be a future of it (a cancel answered with a report).
+
+    The Scheduler answers a cancel of a job whose runner may end it as it stands with a
+    future it sets once that runner has reported: this one then takes that one's value.
+    """
+
+    def set(self, value: Any | None = None) -> None:
+        """Set the value, or take the value of ``value`` once set if it is a future."""
+        if isinstance(value, DeterministicFuture):
+            value.pass_on(self)
+            return
+        super().set(value)
 
     def __repr__(self) -> str:
         state = "resolved" if self._has_result else "pending"

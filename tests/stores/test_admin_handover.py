@@ -13,7 +13,6 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import Mediator, RequestReaction, Workflow
-from actors import messages as m
 from actors._requests import NOT_HELD, _carry_out
 from actors.admin import Admin
 from actors.stores import open_store
@@ -92,7 +91,7 @@ def test_an_action_its_worker_could_not_carry_out_goes_where_the_case_is_now(url
 class _Scheduler:
     """Stands for a Scheduler whose worker no longer holds the case it is asked to cancel."""
 
-    def _on_cancel(self, msg: m.CancelJob):
+    def cancel_job(self, job_id: str):
         return None  # the store holds it unfinished, but not for this worker
 
 

@@ -66,11 +66,10 @@ def _run_seed(seed: int) -> tuple[JobState, CancelOutcome]:
 
 def test_a_branch_cancelled_in_its_last_step_before_the_join_under_every_interleaving() -> None:
     seen = {_run_seed(seed) for seed in range(150)}
-    # A branch that arrived ends as it ended: the cancel came as its runner ran the join
-    # (CANCELLED, past the runner's last look for a stop), or once the runner had left it
-    # (ALREADY_FINISHED: it says it came too late). Both orders were met.
+    # A branch that arrived ends as it ended, and the cancel says it came too late
+    # (ALREADY_FINISHED), whether it came as its runner ran the join (past the runner's
+    # last look for a stop: answered with its report) or once the runner had left it.
     assert seen == {
-        (JobState.DONE, CancelOutcome.CANCELLED),
         (JobState.DONE, CancelOutcome.ALREADY_FINISHED),
         (JobState.CANCELLED, CancelOutcome.CANCELLED),
     }
@@ -90,8 +89,8 @@ def test_a_branch_cancelled_from_outside_at_any_point_never_loses_its_arrival(
         (case,) = h.finish()
     if case.state is JobState.FAULTED:
         raise AssertionError(case.error)
-    if answers[0].get() is not CancelOutcome.CANCELLED:
-        assert case.state is JobState.DONE, case.error
+    answer = answers[0].get()
+    assert (answer is CancelOutcome.CANCELLED) == (case.state is JobState.CANCELLED), answer
     _check(case, ran)
 
 
