@@ -169,8 +169,10 @@ class PollRound:
         """The cases this worker holds: those of its jobs, running, and queued to start."""
         e = self._e
         held = {job.case_id for job in self._jobs.values()}
-        held.update(job.case_id for _, job in list(e.channel.running.values()))
+        # The gate first: a job leaving it is entered in ``running`` before it leaves
+        # (``AdmissionGate.pop``), so one taken between the two looks is in the second.
         held.update(e.gate.ids())
+        held.update(job.case_id for _, job in list(e.channel.running.values()))
         return held
 
     def _renew(self, now: float) -> None:
