@@ -142,8 +142,11 @@ class CancelDesk:
             if not self._ours(saved):
                 return None
             # Unfinished and this Scheduler's: a runner has just parked, split or lost it,
-            # or made it a branch of a split, and its message is on the way here.
+            # or made it a branch of a split, and its message is on the way here; or it
+            # saved it to resume as a non-draining shutdown began, and reports nothing.
+            # The store's mark carries the cancel to the next start then.
             self._book.cancels.add(job_id)
+            self._e.store.mark_cancel(job_id, "cancelled")
             return CancelOutcome.CANCELLED
         if job.cancel_requested or job.id in self._book.stopping:
             return CancelOutcome.CANCELLED
