@@ -354,6 +354,8 @@ class Monitor:
         """At the end of a run: every case ended, and every complete split joined once."""
         for job in results:
             assert job.state in FINAL_STATES, f"invariant 1: case {job.id} ended {job.state}"
+        if self.probe.stopped():
+            return  # its joins are read from the store, which shutdown() has closed
         for key, got in self.arrivals.items():
             parent = self.probe.store.get(key[0])
             if parent is None or parent.state is JobState.CANCELLED:

@@ -17,6 +17,7 @@ import pytest
 
 from actors import (
     EngineStoppedError,
+    JobState,
     ParallelSplit,
     Sequential,
     Synchronize,
@@ -125,5 +126,32 @@ def test_a_harness_resumes_a_split_whose_branches_arrived_before_and_schedules_m
             assert second.job_id != first.job_id
             assert [job.data for job in again.finish()] == [{"n": 2}]
         assert store.get(first.job_id).data == {"n": 2}  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+BOTH = Workflow(
+    "both",
+    [
+        ParallelSplit("s", branches=["a", "b"]),
+        Sequential("a", lambda d: None, next="j"),
+        Sequential("b", lambda d: None, next="j"),
+        Synchronize("j"),
+    ],
+    "s",
+)
+
+
+def test_finish_after_a_stop_that_closed_the_store_checks_what_it_can(tmp_path: Path) -> None:
+    # Every case ended before the stop: finish() answers with them, and does not read
+    # the store shutdown() closed for its check of the split's join.
+    store = SqliteStore(tmp_path / "jobs.db", commit="step")
+    try:
+        with Harness([BOTH], seed=0, store=store) as h:
+            sub = h.schedule("both", {})
+            h.run_until_quiescent()
+            h.mediator.shutdown(drain=False)
+            assert [job.state for job in h.finish()] == [JobState.DONE]
+            assert sub.result().state is JobState.DONE
     finally:
         store.close()
