@@ -12,10 +12,18 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 from leftovers import leftovers, wait_for_nothing_kept
 
-from actors import CancelOutcome, JobState, Mediator, RequestReaction, Sequential, Workflow
+from actors import (
+    CancelOutcome,
+    EventOutcome,
+    JobState,
+    Mediator,
+    RequestReaction,
+    Sequential,
+    Workflow,
+)
 from actors._job import JobRecord
 from actors.stores import MemoryStore
 
@@ -84,4 +92,43 @@ def test_cases_that_end_fault_are_cancelled_or_lose_their_runner_leave_nothing_b
         ended = {handle.job_id: handle.result(timeout=TIMEOUT).state for handle in handles}
         assert set(store.died) == {f"dies{i}" for i in range(CASES)}
         assert ended["dies0"] is JobState.DONE and ended["held0"] is JobState.CANCELLED
+        wait_for_nothing_kept(kept)
+
+
+def test_a_case_cancelled_as_it_waits_to_run_again_after_its_runner_died_leaves_nothing():
+    """Its runner died (counted against the job), and the job was cancelled before it ran.
+
+    The count of deaths in a row went only with the job's next report, and a job
+    cancelled while it waits for a runner reports nothing.
+    """
+    first, second = threading.Event(), threading.Event()
+    in_reply = threading.Event()
+
+    def hold(data: dict[str, Any]) -> None:
+        assert first.wait(TIMEOUT), "the test never let the step go"
+
+    def on_reply(data: dict[str, Any], reply: Any) -> None:
+        in_reply.set()
+        assert second.wait(TIMEOUT), "the test never let the reply go"
+
+    flows = [
+        Workflow("plain", [Sequential("a", hold, next="b"), Sequential("b", lambda d: None)], "a"),
+        Workflow(
+            "asks", [RequestReaction("ask", send=lambda d, c: None, on_reply=on_reply)], "ask"
+        ),
+    ]
+    with Mediator(flows, runners=1, store=_DiesOnce()) as mediator:
+        kept = leftovers(mediator)
+        asking = mediator.schedule("asks", {}, job_id="asks")
+        wait_until(lambda: "correlations" in kept(), "the request to park")
+        dying = mediator.schedule("plain", {}, job_id="dies")
+        wait_until(lambda: "channel.running" in kept(), "the step to start")
+        # Ready before the death: the runner, started again, takes it first.
+        assert mediator.receive_event("asks/ask", "yes") is EventOutcome.DELIVERED
+        first.set()  # the step's save kills the runner
+        assert in_reply.wait(TIMEOUT), "the reply never ran"
+        assert mediator.cancel("dies") is CancelOutcome.CANCELLED  # waiting for a runner
+        second.set()
+        assert dying.result(timeout=TIMEOUT).state is JobState.CANCELLED
+        assert asking.result(timeout=TIMEOUT).state is JobState.DONE
         wait_for_nothing_kept(kept)
