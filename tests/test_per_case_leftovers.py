@@ -17,11 +17,15 @@ from leftovers import leftovers, wait_for_nothing_kept
 
 from actors import (
     CancelOutcome,
+    Discriminator,
     EventOutcome,
     JobState,
     Mediator,
+    ParallelSplit,
     RequestReaction,
     Sequential,
+    Synchronize,
+    Wait,
     Workflow,
 )
 from actors._job import JobRecord
@@ -131,4 +135,57 @@ def test_a_case_cancelled_as_it_waits_to_run_again_after_its_runner_died_leaves_
         second.set()
         assert dying.result(timeout=TIMEOUT).state is JobState.CANCELLED
         assert asking.result(timeout=TIMEOUT).state is JobState.DONE
+        wait_for_nothing_kept(kept)
+
+
+def test_cases_that_split_join_time_out_or_are_cancelled_with_branches_leave_nothing_behind():
+    flows = [
+        Workflow(
+            "joins",
+            [
+                ParallelSplit("s", branches=lambda d: range(3), each="t"),
+                Sequential("t", lambda d: None, next="j"),
+                Synchronize("j"),
+            ],
+            "s",
+        ),
+        Workflow(
+            "first",
+            [
+                ParallelSplit("s", branches=["win", "lose"]),
+                Sequential("win", lambda d: None, next="d"),
+                RequestReaction("lose", send=lambda d, c: None, next="d"),  # cancelled by d
+                Discriminator("d"),
+            ],
+            "s",
+        ),
+        Workflow(
+            "times_out", [RequestReaction("ask", send=lambda d, c: None, timeout=0.01)], "ask"
+        ),
+        Workflow(
+            "asks_twice",
+            [
+                ParallelSplit("s", branches=["a", "b"]),
+                RequestReaction("a", send=lambda d, c: None, next="j"),
+                Wait("b", duration=3600.0, next="j"),
+                Synchronize("j"),
+            ],
+            "s",
+        ),
+    ]
+    with Mediator(flows, runners=4) as mediator:
+        kept = leftovers(mediator)
+        handles = [
+            mediator.schedule(name, {}, job_id=f"{name}{i}")
+            for name in ("joins", "first", "times_out", "asks_twice")
+            for i in range(CASES)
+        ]
+        ended = {h.job_id: h.result(timeout=TIMEOUT).state for h in handles[: 3 * CASES]}
+        assert set(ended.values()) == {JobState.DONE, JobState.FAULTED}  # time-outs fault
+        # Each parent waits for its branches: one parked on a reply, one on its timer.
+        wait_until(lambda: kept().get("timers") == kept().get("correlations") == CASES)
+        for i in range(CASES):
+            assert mediator.cancel(f"asks_twice{i}") is CancelOutcome.CANCELLED
+        for handle in handles[3 * CASES :]:
+            assert handle.result(timeout=TIMEOUT).state is JobState.CANCELLED
         wait_for_nothing_kept(kept)
