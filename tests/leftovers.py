@@ -53,6 +53,8 @@ def _sizes(mediator: Mediator, scheduler: Any) -> dict[str, int]:
         "stale.cases": len(fx.stale._stale),
         "stale.held": len(fx.stale._held),
         "handles": len(mediator._engine.handles._handles),
+        "handles.reply_to": len(mediator._engine.handles._reply_to),
+        "places": _places(book.places),
     }
     return {name: size for name, size in sizes.items() if size}
 
@@ -65,3 +67,12 @@ def wait_for_nothing_kept(kept: Callable[[], dict[str, int]]) -> None:
         left = kept()
         assert not left, f"the worker keeps entries of cases it no longer holds: {left}"
         raise
+
+
+def _places(places: Any) -> int:
+    """Jobs a shared store's worker counts for its places, less those it recounts next."""
+    counted = getattr(places, "_of", None)  # none when places are recounted each time
+    if counted is None:
+        return 0
+    recounted = set(places._marked)  # copied in one step: the Scheduler changes both
+    return sum(job_id not in recounted for job_id in list(counted))
