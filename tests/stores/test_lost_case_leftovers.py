@@ -11,15 +11,18 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from bounds import TIMEOUT, wait_until
 from leftovers import leftovers, wait_for_nothing_kept
 
 from actors import EventOutcome, Mediator, RequestReaction, Sequential, StoreError, Workflow
 
 
-def test_a_case_lost_as_its_job_waits_to_run_again_after_its_runner_died_leaves_nothing(
-    make_sql_store,
+@pytest.mark.parametrize("failed", ["runner_failures", "unsaved_slices"])
+def test_a_case_lost_as_its_job_waits_to_run_again_after_its_slice_failed_leaves_nothing(
+    make_sql_store, failed
 ):
+    """Its runner died, or its slice was not stored: counted, then the case was lost."""
     first, second = threading.Event(), threading.Event()
     in_reply, down = threading.Event(), threading.Event()
 
@@ -36,7 +39,8 @@ def test_a_case_lost_as_its_job_waits_to_run_again_after_its_runner_died_leaves_
             "asks", [RequestReaction("ask", send=lambda d, c: None, on_reply=on_reply)], "ask"
         ),
     ]
-    store, other = make_sql_store(), make_sql_store()
+    unsaved = failed == "unsaved_slices"
+    store, other = make_sql_store(**({"commit": "group"} if unsaved else {})), make_sql_store()
     save, renew = store.save, store.heartbeat
 
     def dies_once(job: Any) -> None:  # the runner's save of "dies" at step "b" kills it
@@ -44,6 +48,20 @@ def test_a_case_lost_as_its_job_waits_to_run_again_after_its_runner_died_leaves_
             down.set()
             raise RuntimeError("the process died between two steps")
         save(job)
+
+    if unsaved:  # the writer's transaction of the slice of "dies" fails instead
+        writer = store._writer
+        store_group = writer._store_group
+
+        def fails_once(slices: Any) -> Any:
+            if not down.is_set() and any(j.id == "dies" for p in slices for *_, j in p.rows):
+                down.set()
+                raise RuntimeError("the transaction failed")
+            return store_group(slices)
+
+        writer._store_group = fails_once
+    else:
+        store.save = dies_once
 
     def heartbeat(*args: Any) -> None:
         if down.is_set() and not taken.is_set():
@@ -53,7 +71,7 @@ def test_a_case_lost_as_its_job_waits_to_run_again_after_its_runner_died_leaves_
         renew(*args)
 
     taken = threading.Event()
-    store.save, store.heartbeat = dies_once, heartbeat
+    store.heartbeat = heartbeat
     options = {"runners": 1, "owner": "A", "poll_interval": 0.2, "lease_seconds": 1.0}
     with Mediator(flows, store=store, **options) as mediator:
         kept = leftovers(mediator)
@@ -63,9 +81,9 @@ def test_a_case_lost_as_its_job_waits_to_run_again_after_its_runner_died_leaves_
         wait_until(lambda: "channel.running" in kept(), "the step to start")
         # Ready before the death: the runner, started again, takes it first.
         assert mediator.receive_event("asks/ask", "yes") is EventOutcome.DELIVERED
-        first.set()  # the step's save kills the runner; A's renewals fail from then on
+        first.set()  # the step's slice fails; A's renewals fail from then on
         assert in_reply.wait(TIMEOUT), "the reply never ran"
-        assert "runner_failures" in kept()  # "dies" waits for the runner, its death counted
+        wait_until(lambda: failed in kept(), "the failed slice to be counted")  # "dies" waits
         wait_until(
             lambda: other.claim("B", now=time.time(), lease_seconds=60.0, limit=10),
             "B to take the cases over",
