@@ -26,7 +26,10 @@ def leftovers(mediator: Mediator) -> Callable[[], dict[str, int]]:
     function returned can be polled.
     """
     engine = mediator._engine
-    [scheduler] = [o for o in gc.get_objects() if isinstance(o, Scheduler) and o._e is engine]
+    # Another test's Scheduler may still be in memory, one whose start failed half-made.
+    [scheduler] = [
+        o for o in gc.get_objects() if isinstance(o, Scheduler) and getattr(o, "_e", None) is engine
+    ]
     return lambda: _sizes(mediator, scheduler)
 
 
