@@ -28,6 +28,7 @@ from actors._outage import Outage, store_down
 from actors._outcomes import EventOutcome
 from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
+from actors._runner_failures import RunnerFailures
 from actors._stale_copies import StaleCopies
 from actors._unsaved_slices import UnsavedSlices
 
@@ -81,6 +82,7 @@ class Effects(StoreDebts):
         self._batch: list[JobRecord] | None = None  # saves apply_cancel stores together
         self._batch_ends: list[Job] = []  # cases it ended: their handles, once stored
         self.unsaved = UnsavedSlices()  # jobs whose slices were not stored, in a row
+        self.failures = RunnerFailures()  # jobs whose runners died, in a row
         self.outage = Outage(getattr(config.store, "url", type(config.store).__name__))
         self.stale = StaleCopies(config.channel.running, config.channel.storing)
 
@@ -194,8 +196,11 @@ class Effects(StoreDebts):
         if job_id in self._waiting:
             self._correlations.withdraw(job_id, EventOutcome.FINISHED)
         self._tally.ended(job.state)
-        if self.unsaved.counts:  # ended here with no report (a cancel while it waited)
+        # Ended here with no report (a cancel while it waited): its counts go with it.
+        if self.unsaved.counts:
             self.unsaved.went_on(job_id)
+        if self.failures.counts:
+            self.failures.went_on(job_id)
         if self._c.metrics is not None:
             self._c.metrics.finished(job.workflow, job.state)
         if job.parent_id is None:
@@ -278,9 +283,10 @@ class Effects(StoreDebts):
         """Another worker holds case ``case_id`` now: forget every job of it here.
 
         Its jobs leave the bookkeeping (running, ready, timers, correlations, children,
-        held), nothing of it is saved, runners still in one of its jobs are fenced at
-        their next save, and a handle waiting here on the case fails with ``error``.
-        Logged at ``level``; returns how many jobs were dropped.
+        held, deaths and unsaved slices counted), nothing of it is saved, runners still
+        in one of its jobs are fenced at their next save, and a handle waiting here on
+        the case fails with ``error``. Logged at ``level``; returns how many jobs were
+        dropped.
         """
         self._poller.lose(case_id)
         self.stale.dropped(case_id)
@@ -289,6 +295,8 @@ class Effects(StoreDebts):
         for job in dropped:
             self._time.cancel(job.id)
             self._correlations.withdraw(job.id, None)
+            self.unsaved.went_on(job.id)  # no report of it comes here any more
+            self.failures.went_on(job.id)
         self._c.channel.withdraw_case(case_id)
         self._c.gate.remove(case_id)  # its root, if admitted here and not started yet
         self.rearm()

@@ -36,7 +36,6 @@ from actors._polling import Poller
 from actors._recovery import Recovery
 from actors._requests import act_for_mediator
 from actors._runner import Runner
-from actors._runner_failures import RunnerFailures
 from actors._runtime import own_inbox
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_timers import TimerAndEventRoutes
@@ -101,8 +100,6 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         self._lost = self._poller.leases.lost  # read here; changed by the poller alone
         self._recovery = Recovery(engine.workflows)
         self._tally = Tally()
-        self._failures = RunnerFailures()  # jobs whose runners died, to fault the poison
-        self._dying = self._failures.counts  # read here (a report clears one); changed there
         self._fx = Effects(  # carries out what they decide
             engine,
             book=self._book,
@@ -115,6 +112,8 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             store=self._store,
         )
         self._unsaved = self._fx.unsaved.counts  # read here; changed there
+        self._failures = self._fx.failures  # jobs whose runners died, to fault the poison
+        self._dying = self._failures.counts  # read here (a report clears one); changed there
         self._outage = self._fx.outage
         self._ghosts = self._fx.stale.ghosts  # read here (empty unless a case was lost)
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)

@@ -162,10 +162,12 @@ class StaleCopies:
         its stale copy saved. A job the claim took over from a worker that stopped
         counts a try before it runs, and runs alone if the store (``stored``) holds a
         try of it from its saved point already: as the claim would have said had it
-        read the store now.
+        read the store now. Called at each poll: the notes of the cases not claimed back
+        go too once their runners have left.
         """
+        self._forget_left()
         out: list[JobRecord] = []
-        for case_id in [c for c in self._held if not self._busy(c)]:
+        for case_id in [c for c in self._held if c not in self._stale]:
             jobs = list(self._held[case_id].values())
             try:
                 found = stored([job.id for job in jobs if job.taken_over])
@@ -180,15 +182,31 @@ class StaleCopies:
                     out.append(saved)
         return out
 
+    def _forget_left(self) -> None:
+        """Forget each case whose noted runners have all left since its drop.
+
+        A case never claimed back is looked at nowhere else: its note would stay for
+        good, one for each case lost while any runner was busy.
+        """
+        if not self._stale:
+            return
+        live = self._live()
+        for case_id, ids in list(self._stale.items()):
+            ids.intersection_update(live)
+            if not ids:
+                del self._stale[case_id]
+
+    def _live(self) -> set[str]:
+        """The ids of the jobs in runners now, or whose slices the writer has not stored."""
+        # A slice enters ``storing`` before its job leaves ``running``: read in this order,
+        # a copy moving from one to the other is seen in one or the other.
+        return {*self._running.copy(), *(job.id for job in self._storing.copy().values())}
+
     def _busy(self, case_id: str) -> bool:
         ids = self._stale.get(case_id)
         if ids is None:
             return False
-        # A slice enters ``storing`` before its job leaves ``running``: read in this order,
-        # a copy moving from one to the other is seen in one or the other.
-        ids.intersection_update(
-            {*self._running.copy(), *(job.id for job in self._storing.copy().values())}
-        )
+        ids.intersection_update(self._live())
         if ids:
             return True
         del self._stale[case_id]

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT, wait_until
+from leftovers import leftovers, wait_for_nothing_kept
 
 from actors import (
     EventOutcome,
@@ -328,3 +329,24 @@ def test_an_event_for_a_stale_copys_park_is_taken_once(make_sql_store):
         assert mediator.receive_event("c1/ask", "second") is EventOutcome.DELIVERED
         wait_until(lambda: case.other.get("c1").state is JobState.DONE, "A to end c1")
     assert case.replies == ["first", "second"]
+
+
+def test_a_case_lost_for_good_while_its_step_runs_leaves_nothing_of_it_behind(make_sql_store):
+    """B keeps c1: A, whose runner was inside c1's step at the drop, keeps nothing of it.
+
+    A noted the jobs its runners were inside at the drop, for a claim back to wait on
+    (``StaleCopies``); with no claim back, the note stayed for good, one per case lost
+    while any runner was busy: a worker losing cases for months grew without bound.
+    """
+    case = _HeldCase(make_sql_store)
+    with case.mediator() as mediator:
+        kept = leftovers(mediator)
+        case.taken_over()
+        case.down.clear()
+        wait_until(lambda: "stale.cases" in kept(), "A to drop c1 as its step runs")
+        assert mediator.receive_event("c1/hold", "late") is not EventOutcome.DELIVERED
+        case.release.set()
+        wait_until(lambda: not mediator._engine.channel.running, "the stale copy to leave")
+        case.renewals(2)  # a whole poll round after the runner left
+        wait_for_nothing_kept(kept)
+    assert case.other.lease_owners(["c1"]).get("c1") == "B"  # B keeps it, untouched by A
