@@ -164,6 +164,8 @@ class CancelDesk:
             if late is not None:
                 return late
         self._fx.apply_cancel(self._book.cancel(job, "cancelled"))
+        if not job.state.is_final and job.id not in self._out:
+            self._fx.mark_cancel(job, "cancelled")  # a parent its branches' reports end
         return self._after_stop(job)
 
     def _after_stop(self, job: JobRecord) -> CancelOutcome | Owed:

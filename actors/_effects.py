@@ -171,6 +171,14 @@ class Effects(StoreDebts):
             self._crew.stop_job(job.id, why)
             self._store.mark_cancel(job, why)
 
+    def mark_cancel(self, job: JobRecord, why: str) -> None:
+        """Mark ``job``, whose cancel its branches' reports carry out, cancelled in the store.
+
+        Should the engine stop before those reports come (a non-draining shutdown), the
+        mark carries the cancel to the next start.
+        """
+        self._store.mark_cancel(job, why)
+
     def end(self, job: JobRecord, state: JobState, error: str | None) -> None:
         """End a job the Scheduler holds (not one a runner is running)."""
         self.apply(self._book.end(job, state, error))

@@ -16,6 +16,7 @@ from actors._errors import SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
+from actors.stores._group import Slice
 from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
@@ -331,6 +332,11 @@ _MARK_CANCEL = (
 
 def mark_cancel(store: SqlStore, job_id: str, why: str) -> None:
     """``Store.mark_cancel``: the job's row marked, fenced by the worker's stamp on it."""
+    writer = store._writer
+    if writer is not None and not writer.is_current():
+        # The slices the writer holds first: one may save the job as its runner left it
+        # before it saw the stop, and stored after the mark it would clear it.
+        writer.store(Slice())
     params: list[Any] = [True, why, job_id, *(state.value for state in FINAL_STATES)]
     sql = _MARK_CANCEL
     if store.owner is not None:

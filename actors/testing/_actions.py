@@ -39,6 +39,9 @@ __all__ = ["Actions"]
 _DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
 _Option = tuple[int, Any]
 STALL_ACTIONS = 16  # the most actions a stalled worker may sleep (see _stall_ends)
+# Simulated threads besides the actors' (see _on_own_thread): that of the calls
+# ``Harness.at`` schedules and the events it releases, and the clock's.
+_OUTSIDE, _CLOCK = "outside", "clock"
 _PLAIN = "plain"  # a jump to the next alarm, polls included (a runner is between steps)
 
 
@@ -72,7 +75,7 @@ class Actions:
     actions: int
     max_steps: int
     _frozen: bool
-    _threads: dict[ActorCell, Any] | None
+    _threads: dict[object, Any] | None
     _depth: int
     _scheduler_ran: bool
     _hook: StepHook
@@ -237,20 +240,20 @@ class Actions:
         elif kind == _RING:
             alarm: VirtualAlarm = target
             self._record("clock", "ring", None, f"t={self.clock.now()}")
-            alarm.ring()
+            self._on_own_thread(_CLOCK, alarm.ring)
         elif kind == _EVENT:
             held: HeldEvent = target
-            self._release(held)
+            self._on_own_thread(_OUTSIDE, functools.partial(self._release, held))
         elif kind == _WAKE:
             ghost: Ghost = target
             self.points.wake(ghost)
         elif kind == _WRITE:
             writer: ScheduledWriter = target
-            writer.write()
+            self._on_own_thread(writer, writer.write)
         elif kind == _CALL:
             _, _, fn = self._at.pop(0)
             try:
-                fn()
+                self._on_own_thread(_OUTSIDE, fn)
             except Exception as exc:
                 # Made inside a runner's delivery: its error is the test's, which the
                 # runner must not take for its own failure (see _step).
@@ -304,11 +307,13 @@ class Actions:
         return self._on_own_thread(cell, functools.partial(self.runtime.deliver, cell))
 
     def _on_own_thread(self, thread: Any, act: Callable[[], Any]) -> Any:
-        """Run ``act`` with the store's per-thread state of ``thread`` (an actor, a producer).
+        """Run ``act`` with the store's per-thread state of ``thread`` (whose act it is).
 
-        A producer resumed while a runner waits between two steps would otherwise
-        write its admission into that runner's open slice, stored when the slice ends:
-        after the case it admitted may have run and ended, which it then undid.
+        The threads: each actor's, each producer's, the writer's, the clock's, and that of
+        the calls ``Harness.at`` makes and the events it releases. A producer resumed, or a
+        call made, while a runner waits between two steps would otherwise write its
+        admission into that runner's open slice, stored when the slice ends: after the
+        case it admitted may have run and ended, which it then undid.
         """
         if self._threads is None:
             return act()
@@ -381,11 +386,11 @@ class Actions:
     def _run_due(self) -> None:
         while self._at and self._at[0][0] <= self.actions:
             _, _, fn = self._at.pop(0)
-            fn()
+            self._on_own_thread(_OUTSIDE, fn)
 
     def _run_next_external(self) -> bool:
         if not self._at:
             return False
         _, _, fn = self._at.pop(0)
-        fn()
+        self._on_own_thread(_OUTSIDE, fn)
         return True

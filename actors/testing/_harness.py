@@ -205,7 +205,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         if grouped is None and any(c.point == "in_group" for c in self.plan.crashes):
             raise ValueError(no_groups("Crash(point='in_group')", self.store))
         # Per simulated thread: the store state a real thread would keep to itself.
-        self._threads: dict[ActorCell, Any] | None = (
+        self._threads: dict[object, Any] | None = (
             {} if isinstance(getattr(self.store, "_slice", None), threading.local) else None
         )
         self.mediator = Mediator(
