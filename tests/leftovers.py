@@ -10,12 +10,14 @@ not counted: they stay full on a busy worker.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from bounds import wait_until
+from bounds import TIMEOUT, wait_until
 
-from actors import Mediator
+from actors import Mediator, RequestReaction, Sequential, Workflow
 from actors._scheduler import Scheduler
 
 
@@ -79,3 +81,32 @@ def _places(places: Any) -> int:
         return 0
     recounted = set(places._marked)  # copied in one step: the Scheduler changes both
     return sum(job_id not in recounted for job_id in list(counted))
+
+
+@dataclass
+class HeldFlows:
+    """Workflow ``plain`` held in its step ``a`` until ``first``; ``asks`` held in its reply.
+
+    ``asks`` sends nothing; its ``on_reply`` sets ``in_reply`` and waits for ``second``.
+    """
+
+    first: threading.Event = field(default_factory=threading.Event)
+    second: threading.Event = field(default_factory=threading.Event)
+    in_reply: threading.Event = field(default_factory=threading.Event)
+
+    def flows(self) -> list[Workflow]:
+        def hold(data: dict[str, Any]) -> None:
+            assert self.first.wait(TIMEOUT), "the test never let the step go"
+
+        def on_reply(data: dict[str, Any], reply: Any) -> None:
+            self.in_reply.set()
+            assert self.second.wait(TIMEOUT), "the test never let the reply go"
+
+        return [
+            Workflow(
+                "plain", [Sequential("a", hold, next="b"), Sequential("b", lambda d: None)], "a"
+            ),
+            Workflow(
+                "asks", [RequestReaction("ask", send=lambda d, c: None, on_reply=on_reply)], "ask"
+            ),
+        ]

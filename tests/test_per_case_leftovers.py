@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from bounds import TIMEOUT, wait_until
-from leftovers import leftovers, wait_for_nothing_kept
+from leftovers import HeldFlows, leftovers, wait_for_nothing_kept
 
 from actors import (
     CancelOutcome,
@@ -105,22 +105,9 @@ def test_a_case_cancelled_as_it_waits_to_run_again_after_its_runner_died_leaves_
     The count of deaths in a row went only with the job's next report, and a job
     cancelled while it waits for a runner reports nothing.
     """
-    first, second = threading.Event(), threading.Event()
-    in_reply = threading.Event()
-
-    def hold(data: dict[str, Any]) -> None:
-        assert first.wait(TIMEOUT), "the test never let the step go"
-
-    def on_reply(data: dict[str, Any], reply: Any) -> None:
-        in_reply.set()
-        assert second.wait(TIMEOUT), "the test never let the reply go"
-
-    flows = [
-        Workflow("plain", [Sequential("a", hold, next="b"), Sequential("b", lambda d: None)], "a"),
-        Workflow(
-            "asks", [RequestReaction("ask", send=lambda d, c: None, on_reply=on_reply)], "ask"
-        ),
-    ]
+    held = HeldFlows()
+    first, second, in_reply = held.first, held.second, held.in_reply
+    flows = held.flows()
     with Mediator(flows, runners=1, store=_DiesOnce()) as mediator:
         kept = leftovers(mediator)
         asking = mediator.schedule("asks", {}, job_id="asks")

@@ -83,10 +83,13 @@ def frozen_worker(tmp_path: Path, store_url: str, workdir: Path) -> Iterator[tup
 
 
 def _cancel(runner: CliRunner, url: str) -> tuple[Any, float]:
+    return _timed(runner, ["jobs", "cancel", "h-1", "--store", url])
+
+
+def _timed(runner: CliRunner, args: list[str]) -> tuple[Any, float]:
+    """The command's result with ``--timeout WAIT``, and how long it took."""
     started = time.monotonic()
-    result = runner.invoke(
-        main, ["jobs", "cancel", "h-1", "--store", url, "--timeout", f"{WAIT:g}"]
-    )
+    result = runner.invoke(main, [*args, "--timeout", f"{WAIT:g}"])
     return result, time.monotonic() - started
 
 
@@ -185,11 +188,7 @@ def test_a_retry_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_its_tim
     finally:
         store.close()
     with _frozen_in_a_write(url, "f-1"):  # SQLite: any write holds the database
-        started = time.monotonic()
-        result = runner.invoke(
-            main, ["jobs", "retry", "f-1", "--store", url, "--timeout", f"{WAIT:g}"]
-        )
-        took = time.monotonic() - started
+        result, took = _timed(runner, ["jobs", "retry", "f-1", "--store", url])
     assert result.exit_code == 4, result.output
     line = one_error_line(result)
     assert f"case f-1 stayed locked for {WAIT:g}s by another transaction" in line

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from bounds import TIMEOUT, wait_until
-from leftovers import leftovers, wait_for_nothing_kept
+from leftovers import HeldFlows, leftovers, wait_for_nothing_kept
 
-from actors import EventOutcome, Mediator, RequestReaction, Sequential, StoreError, Workflow
+from actors import EventOutcome, Mediator, StoreError
 
 
 @pytest.mark.parametrize("failed", ["runner_failures", "unsaved_slices"])
@@ -23,22 +23,10 @@ def test_a_case_lost_as_its_job_waits_to_run_again_after_its_slice_failed_leaves
     make_sql_store, failed
 ):
     """Its runner died, or its slice was not stored: counted, then the case was lost."""
-    first, second = threading.Event(), threading.Event()
-    in_reply, down = threading.Event(), threading.Event()
-
-    def hold(data: dict[str, Any]) -> None:
-        assert first.wait(TIMEOUT), "the test never let the step go"
-
-    def on_reply(data: dict[str, Any], reply: Any) -> None:
-        in_reply.set()
-        assert second.wait(TIMEOUT), "the test never let the reply go"
-
-    flows = [
-        Workflow("plain", [Sequential("a", hold, next="b"), Sequential("b", lambda d: None)], "a"),
-        Workflow(
-            "asks", [RequestReaction("ask", send=lambda d, c: None, on_reply=on_reply)], "ask"
-        ),
-    ]
+    held = HeldFlows()
+    first, second, in_reply = held.first, held.second, held.in_reply
+    down = threading.Event()
+    flows = held.flows()
     unsaved = failed == "unsaved_slices"
     store, other = make_sql_store(**({"commit": "group"} if unsaved else {})), make_sql_store()
     save, renew = store.save, store.heartbeat
