@@ -88,7 +88,7 @@ def test_drop_newest_refuses_when_full() -> None:
 def test_a_case_drop_newest_refuses_leaves_no_row_and_its_id_can_be_admitted_later(
     tmp_path: Any,
 ) -> None:
-    """ "Nothing is saved": the refused id is free, on a durable store too."""
+    """Nothing is saved: the refused id is free, on a durable store too."""
     gate = Gate()
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     options: dict[str, Any] = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_NEWEST}
