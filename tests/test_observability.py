@@ -180,3 +180,44 @@ def test_every_record_of_the_package_fits_the_guide_s_format(
     assert (unreadable.job_id, unreadable.step, unreadable.attempt) == ("bad", "a", 1)  # type: ignore[attr-defined]
     schema = [r for r in records if "schema" in r.getMessage()]
     assert schema and all(r.job_id is None for r in schema)  # type: ignore[attr-defined]
+
+
+def test_stats_counts_ready_running_waiting_timers_faulted_and_cancelled() -> None:
+    """docs/how-to/observe.md: each figure ``stats()`` returns, caught while non-zero."""
+    from flows import Gate
+
+    from actors import ParallelSplit, Synchronize, Wait
+
+    gate = Gate()
+
+    def boom(data: object) -> None:
+        raise RuntimeError("no")
+
+    flows = [
+        Workflow(
+            "fan",
+            [
+                ParallelSplit("s", branches=["x", "y", "z"]),
+                Sequential("x", gate, next="j"),
+                Sequential("y", setter("y"), next="j"),
+                Sequential("z", setter("z"), next="j"),
+                Synchronize("j"),
+            ],
+            "s",
+        ),
+        Workflow("nap", [Wait("w", 3600, next="a"), Sequential("a", setter("a"))], "w"),
+        Workflow("bad", [Sequential("a", boom)], "a"),
+    ]
+    with Mediator(flows, runners=1) as m:
+        assert m.schedule("bad", {}).result(timeout=TIMEOUT).state is JobState.FAULTED
+        napping = m.schedule("nap", {})
+        fan = m.schedule("fan", {})
+        assert gate.entered.wait(TIMEOUT)  # the runner is in x: y and z wait their turn
+        busy = m.stats()
+        m.cancel(napping.job_id)
+        gate.opened.set()
+        assert fan.result(timeout=TIMEOUT).state is JobState.DONE
+        after = m.stats()
+    # x runs; y and z are ready; the nap and the split's parent wait, the nap on a timer.
+    assert (busy.running, busy.ready, busy.waiting, busy.timers) == (1, 2, 2, 1)
+    assert (after.faulted, after.cancelled, after.timers, after.admitted) == (1, 1, 0, 3)
