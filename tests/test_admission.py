@@ -93,9 +93,9 @@ def test_a_case_drop_newest_refuses_leaves_no_row_and_its_id_can_be_admitted_lat
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     options: dict[str, Any] = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_NEWEST}
     with Mediator([blocking_flow(gate)], store=url, **options) as m:
-        m.schedule("block", {}, job_id="first")
+        first = m.schedule("block", {}, job_id="first")
         assert gate.entered.wait(TIMEOUT)
-        m.schedule("block", {}, job_id="queued")
+        queued = m.schedule("block", {}, job_id="queued")
         try:
             with pytest.raises(MailboxFull, match="job refused"):
                 m.schedule("block", {"n": 1}, job_id="refused")
@@ -104,6 +104,8 @@ def test_a_case_drop_newest_refuses_leaves_no_row_and_its_id_can_be_admitted_lat
             gate.opened.set()
         with pytest.raises(JobNotFoundError):
             m.get_job("refused")
+        for handle in (first, queued):  # the mailbox has room again
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
         again = m.schedule("block", {"n": 2}, job_id="refused").result(timeout=TIMEOUT)
     assert (again.state, again.data) == (JobState.DONE, {"n": 2, "x": True})
 
