@@ -231,6 +231,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         )
         """Crashes inside a step and stalled runners that wake later (the fault plan's)."""
         self.points.sleep = self._stall_ends
+        self.points.lease = self.probe.engine.lease_seconds
         self.writer = (
             ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
             if grouped is not None

@@ -103,7 +103,7 @@ class StepHook:
             action = "stalled"
         else:
             action = "lease-expired" if crash.lease else "crash"
-        where = f"before {step.name!r} (step #{crash.at_step})"
+        where = f"before {step.name!r} (step #{crash.at_step}){self.points.lease_lapses(crash)}"
         self.record(f"runner-{runner}", action, job.id, where)
         msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
         raise InjectedCrash(msg)
