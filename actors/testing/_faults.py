@@ -107,10 +107,11 @@ class Crash:
       last stored save, so every step those slices ran runs again.
 
     In each case pykka's failure path runs (``on_failure`` tells the Scheduler, which
-    restarts the runner and resumes the job). ``lease=True`` makes it an expired lease:
-    the case is taken over only once its lease has lapsed, so the virtual clock moves by
-    the engine's ``lease_seconds`` (15) at the crash, and the rerun sees that time (as
-    after any ``"stalled"`` crash); a runner that merely crashed is restarted at once.
+    restarts the runner and resumes the job). ``lease=True`` makes a ``"before_step"``
+    or ``"before_save"`` crash an expired lease: the case is taken over only once its
+    lease has lapsed, so the virtual clock moves by the engine's ``lease_seconds`` (15)
+    at the crash, and the rerun sees that time (as after any ``"stalled"`` crash); a
+    runner that merely crashed is restarted at once.
     """
 
     at_step: int
