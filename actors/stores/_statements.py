@@ -26,6 +26,7 @@ __all__ = [
     "HISTORY",
     "JOIN_COLUMNS_AT",
     "JOIN_STEP_AT",
+    "LAPSED",
     "LEASE_EXPIRY",
     "READY_VALUE",
     "RUNNING_VALUE",
@@ -73,11 +74,15 @@ FREE_ROOT = f"lease_expires IS NULL AND {UNFINISHED_ROOT}"
 # release before, which takes a case once lease_expires < now, never takes such a case;
 # any other value is a lease of that release, which expires at that time.
 HELD = 253370764800.0
+# A lease of the release before that ended (one parameter: now), or a value past HELD
+# that no worker writes: a time edited in by hand, or what SQL orders after every number
+# (a SQLite text or bytes, PostgreSQL's NaN), which would otherwise hold its case for ever.
+LAPSED = f"(lease_expires < ? OR lease_expires > {HELD!r})"
 # Free to claim: never taken, released, an expired lease of the release before, or held
 # by a worker whose lease expired. Two parameters: now, now. The live workers are read
 # once per statement (a hashed subplan in PostgreSQL), not once per root.
 FREE_LEASE = (
-    f"(lease_expires IS NULL OR lease_expires < ? OR (lease_expires = {HELD!r} "
+    f"(lease_expires IS NULL OR {LAPSED} OR (lease_expires = {HELD!r} "
     "AND lease_owner NOT IN (SELECT owner FROM workers WHERE expires >= ?)))"
 )
 # When the lease of a root of ``jobs`` ends, for the operator: the holder's row's expiry for

@@ -272,3 +272,19 @@ def test_a_claim_leaves_the_cases_of_a_worker_that_renewed_after_its_pick(a_and_
     assert b.claim("B", now=111.0, lease_seconds=10.0, limit=5) == []
     assert a.lease_owners(["x"]) == {"x": "A"}
     assert a.leases_held(111.0) == [("A", 1, 121.0)]
+
+
+def test_a_lease_edited_by_hand_into_no_time_holds_its_case_for_no_one(make_sql_store):
+    store = make_sql_store()
+    store.create(rec("a"))
+    # SQLite keeps a text where a number was written by hand and orders it after every
+    # number; PostgreSQL's NaN is after every number too: neither is ever "< now".
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(
+        f"UPDATE jobs SET lease_owner = 'ghost', lease_expires = {edited} WHERE id = 'a'"
+    )
+    assert store.unclaimed(120.0) == {("order", 1): 1}
+    [job] = store.claim("w1", now=120.0, lease_seconds=10.0, limit=5)
+    assert job.id == "a"
+    assert job.taken_over is True
+    assert store.leases_held(120.0) == [("w1", 1, 130.0)]
