@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._job import FINAL_STATES, JobState
-from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT, Execute
+from actors.stores._statements import FREE_ROOT, HELD, LIVE_WORKERS, UNFINISHED_ROOT, Execute
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
@@ -56,7 +56,7 @@ _STOPPED_HOLDERS = (
     "WHERE lease_expires IS NOT NULL AND lease_owner > holders.owner) "
     "FROM holders WHERE holders.owner IS NOT NULL) "
     "SELECT owner FROM holders WHERE owner IS NOT NULL "
-    "AND owner NOT IN (SELECT owner FROM workers WHERE expires >= ?)"
+    f"AND owner NOT IN ({LIVE_WORKERS})"
 )
 
 

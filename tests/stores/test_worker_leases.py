@@ -288,3 +288,28 @@ def test_a_lease_edited_by_hand_into_no_time_holds_its_case_for_no_one(make_sql_
     assert job.id == "a"
     assert job.taken_over is True
     assert store.leases_held(120.0) == [("w1", 1, 130.0)]
+
+
+def test_a_worker_row_edited_by_hand_into_no_time_holds_no_case(make_sql_store):
+    store = make_sql_store()
+    store.create(rec("a"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    # Its row orders after every time: its cases would stay held with no worker to run them.
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    assert store.unclaimed(120.0) == {("order", 1): 1}
+    assert store.leases_held(120.0) == []
+    [job] = store.claim("w2", now=120.0, lease_seconds=10.0, limit=5)
+    assert job.id == "a"
+    assert job.taken_over is True
+
+
+def test_a_claim_renews_its_own_row_edited_by_hand_into_no_time(make_sql_store):
+    store = make_sql_store()
+    for name in "ab":
+        store.create(rec(name))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    assert len(store.claim("w1", now=101.0, lease_seconds=10.0, limit=5)) == 2
+    assert store.leases_held(101.0) == [("w1", 2, 111.0)]
