@@ -288,6 +288,8 @@ class SqlAdmin:
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
                 expires = None if row is None else column_time(row[0])
+            if expires is not None and expires > HELD:
+                expires = None  # edited past HELD: no lease, as a claim reads it (LAPSED)
             if expires is not None and expires >= self.lease_time(now):
                 return Held(root[0], float(expires) - (self.lease_time(now) - now))
             rows = list(execute(case_sql, (case_id,)))

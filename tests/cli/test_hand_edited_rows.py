@@ -118,3 +118,14 @@ def test_status_names_a_waiting_job_whose_due_time_is_no_number(path, due):
     assert (job["id"], job["state"]) == ("bad", "faulted")
     shown = CliRunner().invoke(main, ["jobs", "show", "bad", "--store", url]).output
     assert "column due holds" in shown
+
+
+@pytest.mark.parametrize("held", ["lease_expires = 1e300", "lease_expires = 'soon'"])
+def test_a_cancel_of_a_case_whose_lease_no_worker_wrote_acts_at_once(path, held):
+    _edit(path, f"lease_owner = 'ghost', {held}")
+    url = f"sqlite:///{path}"
+    result = CliRunner().invoke(main, ["jobs", "cancel", "bad", "--store", url, "--timeout", "0"])
+    assert result.exit_code == 0, result.output
+    assert "via store" in result.output
+    with Admin(url) as admin:
+        assert admin.job("bad").state is JobState.CANCELLED
