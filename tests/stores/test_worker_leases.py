@@ -313,3 +313,16 @@ def test_a_claim_renews_its_own_row_edited_by_hand_into_no_time(make_sql_store):
     make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
     assert len(store.claim("w1", now=101.0, lease_seconds=10.0, limit=5)) == 2
     assert store.leases_held(101.0) == [("w1", 2, 111.0)]
+
+
+def test_a_renewal_over_its_row_edited_into_no_time_takes_it_for_no_twin(make_sql_store, caplog):
+    store = make_sql_store()
+    store.create(rec("a"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    store.heartbeat("w1", now=101.0, lease_seconds=10.0)
+    # No worker writes a lease past HELD (a century at most), nor NaN: an edit by hand.
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "1e300"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    store.heartbeat("w1", now=102.0, lease_seconds=10.0)
+    assert "another process renews" not in caplog.text
+    assert store.leases_held(102.0) == [("w1", 1, 112.0)]
