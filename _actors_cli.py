@@ -21,7 +21,8 @@ def main() -> None:
     """Load the program and run it; a Ctrl-C while it loads ends it with status 130."""
     try:
         from actors._cli import main as program
+        from actors._cli_exit import run_then_stop_actors
     except KeyboardInterrupt:
         sys.stderr.write("actors: interrupted\n")
         raise SystemExit(_INTERRUPTED_EXIT) from None
-    program()
+    run_then_stop_actors(program)

@@ -150,12 +150,7 @@ class CancelDesk:
             return CancelOutcome.CANCELLED
         if job.cancel_requested or job.id in self._book.stopping:
             return CancelOutcome.CANCELLED
-        if (
-            job.id not in self._out
-            and job.state in FINAL_STATES
-            and job.split_live <= 0
-            and not self._kids.get(job.id)
-        ):
+        if job.id not in self._out and job.state in FINAL_STATES and self._ended_below(job):
             return CancelOutcome.ALREADY_FINISHED
         if job.id in self._out and self._channel.left(job):
             # Its runner has left it and reports on it next: the record is as its slice
@@ -236,8 +231,29 @@ class CancelDesk:
         stored (``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed back)
         or has branches running, and the cancel is carried out when its report comes.
         """
-        if job is None or job.state not in FINAL_STATES:
-            return None
-        if job.split_live > 0 or self._kids.get(job.id):
+        if job is None or job.state not in FINAL_STATES or not self._ended_below(job):
             return None
         return CancelOutcome.ALREADY_FINISHED
+
+    def _ended_below(self, job: JobRecord) -> bool:
+        """Whether the cancel of ended ``job`` would change nothing below it either.
+
+        Its branches still running (a split with no join, a ``Discriminator``'s losers)
+        are cancelled with it, unless every one of them is being cancelled already (the
+        losers are, once the first branch won) and the current split's branches still on
+        their way here end cancelled as they come (the split's ``Discriminator`` won).
+        """
+        jobs, kids, stopping = self._jobs, self._kids, self._book.stopping
+        stack = [job]
+        while stack:
+            parent = stack.pop()
+            held = [jobs[k] for k in kids.get(parent.id, ()) if k in jobs]
+            spawned = sum(1 for kid in held if kid.parent_gen == parent.gen)
+            if parent.split_live > spawned and not parent.joined:
+                return False  # branches on their way that would run
+            for kid in held:
+                if kid.state in FINAL_STATES or kid.cancel_requested or kid.id in stopping:
+                    stack.append(kid)  # its own branches may still run on
+                else:
+                    return False
+        return True

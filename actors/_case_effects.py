@@ -87,9 +87,11 @@ def split_outcome(
     ``missing``: the indexes of its branches the store holds no row of (deleted by hand),
     named as what kept them from the join.
     """
-    if parent.cancel_requested or parent.branch_cancelled:
-        return JobState.CANCELLED, parent.error or "a branch was cancelled before its join"
     join = parent.join_step or join
+    if parent.cancel_requested or parent.branch_cancelled:
+        # A split whose branches lead to no join (each ends its own thread) has none to name.
+        why = "a branch was cancelled" + (" before its join" if join is not None else "")
+        return JobState.CANCELLED, parent.error or why
     if parent.arrivals or join is not None:
         got = f"{len(parent.arrivals)} of {parent.split_total}"
         if any(not 0 <= i < parent.split_total for i in parent.arrivals):

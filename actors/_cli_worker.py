@@ -166,7 +166,7 @@ def worker(  # noqa: PLR0913, PLR0917 - click passes each option as an argument
         from actors._cases import shown_id
         from actors._mediator_options import owner_problem
 
-        problem = "it is empty" if not name else owner_problem(name)
+        problem = owner_problem(name)
         if problem is not None:
             msg = f"--name {shown_id(name)} is not a worker's name: {problem}"
             raise BadArgumentError(msg)

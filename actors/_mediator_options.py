@@ -96,17 +96,20 @@ def wait_bound(value: Any, name: str = "timeout") -> float | None:
 
 
 def owner_problem(owner: str) -> str | None:
-    """What makes the non-empty ``owner`` no worker's name, or ``None``.
+    """What makes ``owner`` no worker's name, or ``None``.
 
-    The name is stamped on every row of the cases the worker holds and shown by every
-    command. One that begins ``operator:`` reads as an operator's stamp, so a case taken
-    from such a worker after it died gets no "taken over" row in its history (the row
-    that explains why its steps ran again); control characters would break the lines
-    that show it; and the stores index it as they index ids.
+    An empty name names nobody. The name is stamped on every row of the cases the worker
+    holds and shown by every command. One that begins ``operator:`` reads as an
+    operator's stamp, so a case taken from such a worker after it died gets no "taken
+    over" row in its history (the row that explains why its steps ran again); control
+    characters would break the lines that show it; and the stores index it as they index
+    ids.
     """
     from actors._cases import MAX_ID_LENGTH, lookup_flaw
     from actors.stores._admin_types import OPERATOR_STAMP
 
+    if not owner:
+        return "it is empty"
     if owner.startswith(OPERATOR_STAMP):
         return f"it begins {OPERATOR_STAMP!r}, which marks an operator's change"
     flaw = lookup_flaw(owner)
@@ -122,7 +125,7 @@ def check_hooks(store: Any, clock: Any, on_shed: Any, owner: Any = None) -> None
 
     ``ValueError`` for an ``owner`` that cannot name a worker (``owner_problem``).
     """
-    if owner is not None and (not isinstance(owner, str) or not owner):
+    if owner is not None and not isinstance(owner, str):
         msg = f"owner must be a worker's name (a non-empty str), got {owner!r:.40}"
         raise TypeError(msg)
     problem = None if owner is None else owner_problem(owner)

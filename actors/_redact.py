@@ -263,6 +263,9 @@ def redacted_logger(name: str) -> logging.Logger:
     return logger
 
 
+_JOB_KEYS = ("job_id", "step", "attempt")  # what every record of the package carries
+
+
 class RedactingFilter(logging.Filter):
     r"""A handler filter that masks passwords in a record's message and traceback.
 
@@ -274,10 +277,17 @@ class RedactingFilter(logging.Filter):
     The message is formatted (``msg % args``) and masked, and so is the traceback text
     of ``exc_info`` (its control characters escaped too), which standard formatters then
     print as given.
+
+    A record gets ``job_id``, ``step`` and ``attempt`` as ``None`` unless it was logged
+    about a job with them (``extra=``): a format that names them (the observing guide's)
+    then formats every record of the package, a store's too.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the record in place; never drops one."""
+        for key in _JOB_KEYS:
+            if not hasattr(record, key):
+                setattr(record, key, None)
         message = record.getMessage()
         masked = mask_secrets(message)
         # An id or an error may hold a terminal's escape: shown, not obeyed.

@@ -16,10 +16,22 @@ from actors.testing import VirtualClock
 
 pytest.register_assert_rewrite("records")  # its helpers assert, with pytest's messages
 
+# "ci" (the default) draws the same examples on every run, so a run's result depends on
+# the code alone; "explore" draws new ones each run, and many more, to look for bugs.
 settings.register_profile(
-    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile(
+    "explore",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

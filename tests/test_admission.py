@@ -12,6 +12,7 @@ from flows import Gate, setter, workload_w
 from actors import (
     FullMode,
     Job,
+    JobNotFoundError,
     JobState,
     MailboxFull,
     Mediator,
@@ -82,6 +83,31 @@ def test_drop_newest_refuses_when_full() -> None:
         stats = m.stats()
     assert stats.admitted == 3
     assert stats.peak_queued == 2
+
+
+def test_a_case_drop_newest_refuses_leaves_no_row_and_its_id_can_be_admitted_later(
+    tmp_path: Any,
+) -> None:
+    """Nothing is saved: the refused id is free, on a durable store too."""
+    gate = Gate()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    options: dict[str, Any] = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_NEWEST}
+    with Mediator([blocking_flow(gate)], store=url, **options) as m:
+        first = m.schedule("block", {}, job_id="first")
+        assert gate.entered.wait(TIMEOUT)
+        queued = m.schedule("block", {}, job_id="queued")
+        try:
+            with pytest.raises(MailboxFull, match="job refused"):
+                m.schedule("block", {"n": 1}, job_id="refused")
+            assert sum(m.store.counts().values()) == 2
+        finally:
+            gate.opened.set()
+        with pytest.raises(JobNotFoundError):
+            m.get_job("refused")
+        for handle in (first, queued):  # the mailbox has room again
+            assert handle.result(timeout=TIMEOUT).state is JobState.DONE
+        again = m.schedule("block", {"n": 2}, job_id="refused").result(timeout=TIMEOUT)
+    assert (again.state, again.data) == (JobState.DONE, {"n": 2, "x": True})
 
 
 def test_drop_oldest_sheds_and_reports() -> None:

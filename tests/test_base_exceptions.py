@@ -18,7 +18,18 @@ import pytest
 from bounds import TIMEOUT
 from flows import setter
 
-from actors import JobState, Mediator, Sequential, Workflow
+from actors import (
+    ExclusiveChoice,
+    FullMode,
+    JobState,
+    Mediator,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    Synchronize,
+    Wait,
+    Workflow,
+)
 from actors.metrics import CountingMetrics
 from actors.testing import Harness
 
@@ -80,3 +91,83 @@ def test_a_base_exception_on_the_main_thread_still_stops_a_harness_run(error):
             harness.run_until_quiescent()
     finally:
         harness.close()
+
+
+def _leave(*args: object) -> None:
+    raise SystemExit(3)
+
+
+class _LeavingTracer:
+    def step(self, job: object, name: str) -> object:
+        raise SystemExit(4)
+
+
+# docs/how-to/embed.md: "A task (or a send, a merge, a spec, a hook, a tracer) that raises
+# SystemExit ... fails as if it raised any other error". The job each one faults, by kind.
+CALLABLES = {
+    "send": Workflow("send", [RequestReaction("r", send=_leave)], "r"),
+    "merge": Workflow(
+        "merge",
+        [
+            ParallelSplit("s", branches=["a", "b"]),
+            Sequential("a", setter("a"), next="j"),
+            Sequential("b", setter("b"), next="j"),
+            Synchronize("j", merge=_leave),
+        ],
+        "s",
+    ),
+    "spec": Workflow(
+        "spec",
+        [ExclusiveChoice("c", _leave, if_true="a", if_false="a"), Sequential("a", setter("a"))],
+        "c",
+    ),
+    "on_fault": Workflow(
+        "on_fault",
+        [
+            Sequential("a", lambda d: 1 / 0, on_fault=_leave, fault_next="b"),
+            Sequential("b", setter("b")),
+        ],
+        "a",
+    ),
+    "branches": Workflow(
+        "branches",
+        [ParallelSplit("s", branches=_leave, each="a"), Sequential("a", setter("a"))],
+        "s",
+    ),
+    "duration": Workflow(
+        "duration", [Wait("w", _leave, next="a"), Sequential("a", setter("a"))], "w"
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(CALLABLES))
+def test_sys_exit_in_any_callable_of_a_workflow_faults_its_job_and_every_actor_goes_on(kind):
+    flow = CALLABLES[kind]
+    with Mediator([flow, FINE]) as m:
+        left = m.schedule(flow.name, {}).result(timeout=TIMEOUT)
+        fine = m.schedule("fine", {}).result(timeout=TIMEOUT)
+    assert left.state is JobState.FAULTED
+    assert "SystemExit: 3" in (left.error or ""), left.error
+    assert fine.state is JobState.DONE
+
+
+def test_sys_exit_in_a_tracer_or_an_on_shed_hook_is_logged_and_the_engine_goes_on(caplog):
+    busy, release = threading.Event(), threading.Event()
+
+    def hold(data):
+        if data.get("hold"):
+            busy.set()
+            assert release.wait(TIMEOUT)
+
+    held = Workflow("hold", [Sequential("a", hold)], "a")
+    options = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_OLDEST}
+    with Mediator([held], tracer=_LeavingTracer(), on_shed=_leave, **options) as m:
+        m.schedule("hold", {"hold": True})
+        assert busy.wait(TIMEOUT)
+        shed, kept = m.schedule("hold", {}), m.schedule("hold", {})  # the second sheds the first
+        release.set()
+        assert shed.result(timeout=TIMEOUT).state is JobState.SHED
+        assert kept.result(timeout=TIMEOUT).state is JobState.DONE
+        assert m.schedule("hold", {}).result(timeout=TIMEOUT).state is JobState.DONE
+    assert "the tracer's step() raised" in caplog.text
+    assert "on_shed hook failed" in caplog.text

@@ -158,7 +158,7 @@ def test_the_operations_guide_runs_as_pasted(tmp_path: Path) -> None:
     ]
 
 
-# What the testing guide says each of its tests does when run as pasted: the three that
+# What the testing guide says each of its tests does when run as pasted: the ones that
 # show a bug a user wrote find it, every other one passes.
 _GUIDE_PASSES = {
     "test_orders_complete",
@@ -175,12 +175,16 @@ _GUIDE_FINDS = {
     "test_each_order_is_charged_once": "assert [1, 1] == [1]",
     "test_each_order_is_charged_once_on_sqlite": "assert [1, 1] == [1]",
     "test_a_paid_order_ships": "o1/which/paid -> unknown",
+    "test_each_order_is_charged_once_after_a_takeover": "['order-1-0', 'order-1-15']",
+    "test_a_hold_is_confirmed_before_it_expires": "confirmed an expired hold",
 }
 # What the report of each failure shows besides, as the guide says: the harness's seed,
 # config and trace, which it attaches to a check inside its block.
 _GUIDE_SHOWS = {
     "test_each_order_is_charged_once": "raised in this harness run",
     "test_each_order_is_charged_once_on_sqlite": "raised in this harness run",
+    "test_each_order_is_charged_once_after_a_takeover": "taken over at t=15",
+    "test_a_hold_is_confirmed_before_it_expires": "'charge' (step #2) takes 60 s: t=60",
 }
 
 

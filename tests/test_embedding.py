@@ -12,6 +12,7 @@ import pytest
 from bounds import TIMEOUT, wait_until
 
 from actors import (
+    FullMode,
     JobExistsError,
     JobHandle,
     JobState,
@@ -143,6 +144,35 @@ def test_an_actor_is_refused_at_once_when_the_mailbox_is_full() -> None:
         with pytest.raises(MailboxFull):
             m.scheduler.ask(Schedule("hold", {}), timeout=TIMEOUT)
         gate.set()
+
+
+def test_an_actor_is_refused_at_once_under_drop_newest_and_evicts_under_drop_oldest() -> None:
+    """docs/how-to/capacity-and-full-mode.md: "``DROP_OLDEST`` evicts as usual"."""
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(data: Any) -> None:
+        if data.get("hold"):
+            entered.set()
+            gate.wait(TIMEOUT)
+
+    flow = Workflow("hold", [Sequential("h", hold)], start="h")
+    with Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_NEWEST) as m:
+        m.schedule("hold", {"hold": True})
+        assert entered.wait(TIMEOUT)
+        m.schedule("hold", {})
+        with pytest.raises(MailboxFull, match="job refused"):
+            m.scheduler.ask(Schedule("hold", {}), timeout=TIMEOUT)
+        gate.set()
+    gate.clear()
+    entered.clear()
+    with Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_OLDEST) as m:
+        m.schedule("hold", {"hold": True})
+        assert entered.wait(TIMEOUT)
+        oldest = m.schedule("hold", {"n": 1})
+        newest = m.scheduler.ask(Schedule("hold", {"n": 2}), timeout=TIMEOUT)
+        gate.set()
+        assert oldest.result(timeout=TIMEOUT).state is JobState.SHED
+        assert newest.result(timeout=TIMEOUT).state is JobState.DONE
 
 
 class Refusals(pykka.ThreadingActor):

@@ -10,6 +10,7 @@ parent's next id (the generator's state was copied too), so that the parent's ne
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -51,6 +52,8 @@ def _in_child(mediator: Mediator, parked: Any) -> dict[str, Any]:
         ("stats", mediator.stats),
         ("cancel", lambda: mediator.cancel("x")),
         ("get_job", lambda: mediator.get_job("x")),
+        ("receive_event", lambda: mediator.receive_event("x/ask", "yes")),
+        ("wait", lambda: asyncio.run(parked.wait(timeout=TIMEOUT))),
     ]:
         try:
             run()
@@ -86,7 +89,10 @@ def test_a_mediator_used_in_a_forked_child_refuses_and_the_parent_s_goes_on(
             if not os.waitpid(pid, os.WNOHANG)[0]:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-        for call in ("result", "schedule", "schedule_many", "stats", "cancel", "get_job"):
+        for call in (
+            "result", "schedule", "schedule_many", "stats", "cancel", "get_job", "receive_event",
+            "wait",
+        ):  # fmt: skip
             assert f"a child forked from process {os.getpid()}" in said[call], call
         assert said["shutdown"] is False
         handles = [m.schedule("w", {}) for _ in range(3)]  # no id the child made

@@ -290,6 +290,54 @@ def test_a_call_to_a_busy_scheduler_times_out_naming_the_call_and_what_holds_it(
         assert m.stats().shed == 1  # answered again once the hook returned
 
 
+def test_an_event_and_a_cancel_that_timed_out_on_a_busy_scheduler_are_carried_out_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event or a cancel so refused is still queued, and carried out once the hook returns."""
+    from flows import Gate
+
+    from actors import CancelOutcome, FullMode, RequestReaction, StepContext
+
+    monkeypatch.setattr("actors._mediator._ASK_TIMEOUT", 0.2)
+    gate, in_hook, leave_hook = Gate(), threading.Event(), threading.Event()
+    asked: dict[str, StepContext] = {}
+
+    def on_shed(job: Any) -> None:
+        in_hook.set()
+        assert leave_hook.wait(TIMEOUT)
+
+    def ask(data: Any, ctx: StepContext) -> None:
+        asked[ctx.job_id] = ctx
+
+    flows = [
+        Workflow("slow", [Sequential("a", gate)], "a"),
+        Workflow("ask", [RequestReaction("r", send=ask, on_reply=lambda d, r: d.update(r=r))], "r"),
+    ]
+    options: dict[str, Any] = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_OLDEST}
+    with Mediator(flows, on_shed=on_shed, **options) as m:
+        answered = m.schedule("ask", {})  # one at a time: a second would evict the first
+        wait_until(lambda: m.stats().waiting == 1, "the first request to park")
+        cancelled = m.schedule("ask", {})
+        wait_until(lambda: m.stats().waiting == 2, "the second request to park")
+        m.schedule("slow", {})  # taken by the one runner, which waits in the gate
+        assert gate.entered.wait(TIMEOUT)
+        m.schedule("slow", {})  # queued: the mailbox is full
+        m.schedule("slow", {})  # evicts the queued one: the hook holds the Scheduler
+        assert in_hook.wait(TIMEOUT)
+        try:
+            with pytest.raises(TimeoutError, match="may yet be carried out"):
+                m.receive_event(asked[answered.job_id].correlation_id, "yes")
+            with pytest.raises(TimeoutError, match="may yet be carried out"):
+                m.cancel(cancelled.job_id)
+        finally:
+            leave_hook.set()
+            gate.opened.set()
+        done, stopped = answered.result(timeout=TIMEOUT), cancelled.result(timeout=TIMEOUT)
+        assert m.cancel(cancelled.job_id) is CancelOutcome.ALREADY_FINISHED
+    assert (done.state, done.data) == (JobState.DONE, {"r": "yes"})
+    assert stopped.state is JobState.CANCELLED
+
+
 def test_stop_all_called_in_a_task_stops_every_actor_and_the_case_resumes_after_that_step(
     tmp_path: Path,
 ) -> None:

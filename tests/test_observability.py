@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from bounds import TIMEOUT
 from flows import setter, workload_w
+from records import record
 
 from actors import FullMode, JobState, Mediator, Sequential, Workflow
 from actors.metrics import CountingMetrics, PrometheusMetrics
+from actors.stores import open_store
 
 
 def test_counting_metrics_sees_every_event() -> None:
@@ -147,3 +150,74 @@ def test_metric_labels_are_workflow_step_and_state_names_only() -> None:
     assert {name for found in labels for name in found} <= {"workflow", "step", "state", "le"}
     values = {value for found in labels for name, value in found.items() if name != "le"}
     assert values == {"connects", "connect", "faulted"}
+
+
+# The format docs/how-to/observe.md configures: a record without the attributes breaks it.
+GUIDE_FORMAT = "%(asctime)s %(levelname)s %(job_id)s %(step)s #%(attempt)s %(message)s"
+
+
+def test_every_record_of_the_package_fits_the_guide_s_format(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """Records about a job name it; the others carry ``None``, even a store's."""
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    with caplog.at_level(logging.DEBUG, logger="actors"):
+        store = open_store(url)  # a new store: its schema is created (a DEBUG line)
+        try:
+            store.create(record("bad", step="a"))
+            store._conn().execute("UPDATE jobs SET data = '{oops' WHERE id = 'bad'")  # type: ignore[attr-defined]
+            assert store.load("bad").state is JobState.FAULTED  # logged as an ERROR
+        finally:
+            store.close()
+        with Mediator([Workflow("f", [Sequential("a", setter("a"))], start="a")]) as m:
+            m.receive_event("nobody/nothing")  # not about any job: an INFO line
+    records = [r for r in caplog.records if r.name.startswith("actors")]
+    formatter = logging.Formatter(GUIDE_FORMAT)
+    for r in records:
+        formatter.format(r)  # raises ValueError naming a missing attribute
+    (unreadable,) = [r for r in records if r.levelno == logging.ERROR]
+    assert unreadable.name == "actors.stores"
+    assert (unreadable.job_id, unreadable.step, unreadable.attempt) == ("bad", "a", 1)  # type: ignore[attr-defined]
+    schema = [r for r in records if "schema" in r.getMessage()]
+    assert schema and all(r.job_id is None for r in schema)  # type: ignore[attr-defined]
+
+
+def test_stats_counts_ready_running_waiting_timers_faulted_and_cancelled() -> None:
+    """docs/how-to/observe.md: each figure ``stats()`` returns, caught while non-zero."""
+    from flows import Gate
+
+    from actors import ParallelSplit, Synchronize, Wait
+
+    gate = Gate()
+
+    def boom(data: object) -> None:
+        raise RuntimeError("no")
+
+    flows = [
+        Workflow(
+            "fan",
+            [
+                ParallelSplit("s", branches=["x", "y", "z"]),
+                Sequential("x", gate, next="j"),
+                Sequential("y", setter("y"), next="j"),
+                Sequential("z", setter("z"), next="j"),
+                Synchronize("j"),
+            ],
+            "s",
+        ),
+        Workflow("nap", [Wait("w", 3600, next="a"), Sequential("a", setter("a"))], "w"),
+        Workflow("bad", [Sequential("a", boom)], "a"),
+    ]
+    with Mediator(flows, runners=1) as m:
+        assert m.schedule("bad", {}).result(timeout=TIMEOUT).state is JobState.FAULTED
+        napping = m.schedule("nap", {})
+        fan = m.schedule("fan", {})
+        assert gate.entered.wait(TIMEOUT)  # the runner is in x: y and z wait their turn
+        busy = m.stats()
+        m.cancel(napping.job_id)
+        gate.opened.set()
+        assert fan.result(timeout=TIMEOUT).state is JobState.DONE
+        after = m.stats()
+    # x runs; y and z are ready; the nap and the split's parent wait, the nap on a timer.
+    assert (busy.running, busy.ready, busy.waiting, busy.timers) == (1, 2, 2, 1)
+    assert (after.faulted, after.cancelled, after.timers, after.admitted) == (1, 1, 0, 3)

@@ -24,7 +24,8 @@ PUBLIC = {
         "Case", "Crash", "Deadlock", "DeterministicFuture", "DeterministicRuntime", "Duplicate",
         "EngineConfig", "EventFault", "Exhaustion", "FaultPlan", "Faults", "GeneratedWorkflow",
         "Harness", "HarnessError", "InjectedCrash", "InvariantViolation", "Livelock",
-        "MediatorMachine", "PCT", "Scenario", "SlowReply", "Stall", "Submission", "TraceEntry",
+        "MediatorMachine", "PCT", "Scenario", "SlowReply", "SlowStep", "Stall", "Submission",
+        "TraceEntry",
         "VirtualClock", "exhaust", "explore", "replay", "strategies",
     },
     "actors.testing.strategies": {

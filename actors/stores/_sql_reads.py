@@ -73,7 +73,8 @@ def fault_bad_row(
     job.state, job.error = JobState.FAULTED, why
     if row[6] == FAULTED_VALUE or store.read_only or not save:
         return  # already FAULTED in the store, or only looked at: nothing to save
-    logger.error("job %s: %s", job.id, why)
+    about = {"job_id": job.id, "step": job.step, "attempt": job.attempt}
+    logger.error("job %s: %s", job.id, why, extra=about)
     now = time.time()
 
     def mark(execute: Execute) -> None:
@@ -109,7 +110,7 @@ def fault_bad_row(
     try:
         store._write(mark, f"mark unreadable job {job.id} FAULTED")
     except Exception:  # the caller still gets the FAULTED job; the store may be down
-        logger.exception("could not save job %s as FAULTED", job.id)
+        logger.exception("could not save job %s as FAULTED", job.id, extra=about)
 
 
 def existing(store: SqlStore, job_ids: Sequence[str]) -> set[str]:

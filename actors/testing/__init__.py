@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         EventFault,
         FaultPlan,
         SlowReply,
+        SlowStep,
         Stall,
     )
     from actors.testing._future import DeterministicFuture
@@ -70,6 +71,7 @@ __all__ = [
     "MediatorMachine",
     "Scenario",
     "SlowReply",
+    "SlowStep",
     "Stall",
     "Submission",
     "TraceEntry",
@@ -101,6 +103,7 @@ _WHERE = {
     "PCT": "_search",
     "Scenario": "_scenario",
     "SlowReply": "_faults",
+    "SlowStep": "_faults",
     "Stall": "_faults",
     "Submission": "_external",
     "TraceEntry": "_report",

@@ -94,6 +94,22 @@ class CrashPoints:
         """The action from which a worker stalling now may wake (the harness's choice)."""
         self.writer: ScheduledWriter | None = None
         """The store's writer under the harness (``commit="group"``), else ``None``."""
+        self.lease = 15.0
+        """The engine's lease: how long a case whose worker lost it waits to be taken over."""
+
+    def lease_lapses(self, crash: Crash) -> str:
+        """Let a lost lease's time pass before the case is taken over; the trace's words.
+
+        An expired lease (``lease=True``) or a stalled worker hands the case over only once
+        the lease has lapsed: the clock moves that far now, so the rerun sees the time a
+        takeover does (a key built from the clock differs) and timers due meanwhile ring
+        late. A runner that merely crashed is restarted at once, as pykka restarts it.
+        """
+        clock = self._runtime.clock
+        if clock is None or not (crash.lease or crash.point == "stalled"):
+            return ""
+        clock.skip(self.lease)
+        return f"; taken over at t={clock.now():g}, once its lease lapsed"
 
     def arm_group(self, crash: Crash) -> None:
         """Lose the group that will hold the slice the delivering runner hands over next."""
@@ -140,6 +156,7 @@ class CrashPoints:
             setattr(job, name, getattr(before, name))
         action = "lease-expired" if crash.lease else "crash"
         where = f"after step #{crash.at_step}'s task, before its save is stored"
+        where += self.lease_lapses(crash)
         self.record(f"runner-{runner}", action, job_id, where)
         msg = f"injected: runner {runner} {action} {where} (job {job_id})"
         raise InjectedCrash(msg)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from actors._seconds import seconds_problem
+
 __all__ = [
     "CRASH_POINTS",
     "Crash",
@@ -105,8 +107,11 @@ class Crash:
       last stored save, so every step those slices ran runs again.
 
     In each case pykka's failure path runs (``on_failure`` tells the Scheduler, which
-    restarts the runner and resumes the job). ``lease=True`` labels a crash an expired
-    lease, which for a single engine is the same event.
+    restarts the runner and resumes the job). ``lease=True`` makes a ``"before_step"``
+    or ``"before_save"`` crash an expired lease: the case is taken over only once its
+    lease has lapsed, so the virtual clock moves by the engine's ``lease_seconds`` (15)
+    at the crash, and the rerun sees that time (as after any ``"stalled"`` crash); a
+    runner that merely crashed is restarted at once.
     """
 
     at_step: int
@@ -204,6 +209,26 @@ class SlowReply:
 
 
 @dataclass(frozen=True, slots=True)
+class SlowStep:
+    """Step ``at_step`` (counted as ``Crash`` counts them) takes ``seconds`` of virtual time.
+
+    The clock moves that far as the runner starts it: the step and every later one read
+    the later time, and the timers that came due ring as the chooser picks them. Without
+    it, time passes before a step only up to the next timer: with none set, a step takes
+    no time at all.
+    """
+
+    at_step: int
+    seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        _at_least(self.at_step, 1, "SlowStep.at_step (steps are counted from 1)")
+        if seconds_problem(self.seconds) or self.seconds <= 0:
+            msg = f"SlowStep.seconds: a number of seconds > 0, got {self.seconds!r}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
 class FaultPlan:
     """Everything that goes wrong in one simulated run (nothing, by default)."""
 
@@ -212,6 +237,7 @@ class FaultPlan:
     events: tuple[EventFault, ...] = ()
     duplicates: tuple[Duplicate, ...] = ()
     slow_replies: tuple[SlowReply, ...] = ()
+    slow_steps: tuple[SlowStep, ...] = ()
 
     def __post_init__(self) -> None:
         # A mistake here would leave a test passing without the fault it asked for.
@@ -241,7 +267,12 @@ class FaultPlan:
 
     def __bool__(self) -> bool:
         return bool(
-            self.crashes or self.stalls or self.events or self.duplicates or self.slow_replies
+            self.crashes
+            or self.stalls
+            or self.events
+            or self.duplicates
+            or self.slow_replies
+            or self.slow_steps
         )
 
     def describe(self) -> str:
@@ -252,6 +283,7 @@ class FaultPlan:
             *(f"{e.action} event #{e.nth}" for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
             *(f"slow reply to timed ask #{r.nth}" for r in self.slow_replies),
+            *(f"step #{s.at_step} takes {s.seconds:g} s" for s in self.slow_steps),
         ]
         return "; ".join(parts) or "no faults"
 
@@ -262,6 +294,7 @@ _KINDS = (
     ("events", EventFault),
     ("duplicates", Duplicate),
     ("slow_replies", SlowReply),
+    ("slow_steps", SlowStep),
 )
 
 
@@ -300,6 +333,10 @@ class FaultInjector:
                 crash = Crash(self.steps, lease=lease, point=point)
         return crash
 
+    def slow_step(self) -> float | None:
+        """The seconds the step just counted takes, if the plan makes it slow."""
+        return sum(s.seconds for s in self.plan.slow_steps if s.at_step == self.steps) or None
+
     def arm(self, runner: int, lease: bool, point: CrashPoint, after: int) -> None:
         """Crash ``runner`` at its next step, or ``after`` steps on (``crash_runner``)."""
         self.armed[runner] = (lease, point, after)
@@ -331,7 +368,11 @@ class FaultInjector:
             for r in self.plan.slow_replies
             if r.nth > self.asks
         ]
-        return late + armed + absent + slow
+        slow_steps = [
+            f"step #{s.at_step} takes {s.seconds:g} s" for s in self.plan.slow_steps
+            if s.at_step > self.steps
+        ]  # fmt: skip
+        return late + armed + absent + slow + slow_steps
 
     def copies(self, message_type: str) -> int:
         """Extra copies to enqueue of a told message of this type."""

@@ -231,6 +231,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         )
         """Crashes inside a step and stalled runners that wake later (the fault plan's)."""
         self.points.sleep = self._stall_ends
+        self.points.lease = self.probe.engine.lease_seconds
         self.writer = (
             ScheduledWriter(self.store, self.runtime, self.monitor, self._record)
             if grouped is not None
@@ -239,6 +240,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
         """With ``commit="group"``: the store's writer, which stores when the chooser says."""
         self.points.writer = self.monitor.writer = self.writer
         self._hook = StepHook(self.faults, self.monitor, self._record, max_steps, self.points)
+        self._hook.clock = self.clock
         if between_steps:
             self._hook.between = self._between_steps
         self.runtime.step_hook = self._hook  # each runner calls it before a step

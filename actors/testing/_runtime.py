@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import sys
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -22,6 +21,7 @@ import pykka
 from pykka import messages as pykka_messages
 
 from actors._pykka_seam import Envelope, handle_failure, handle_receive
+from actors._redact import redacted_logger
 from actors.testing._actor_classes import RELEASED, STOPPED, RuntimeActor, SimActor, SimInit
 from actors.testing._cells import ActorCell, Blocker, Inbox, release
 from actors.testing._errors import Deadlock, HarnessError, InjectedCrash
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ActorCell", "Blocker", "DeterministicFuture", "DeterministicRuntime"]
 
-logger = logging.getLogger("actors.testing")
+logger = redacted_logger("actors.testing")
 
 # ActorCell and Blocker (with the cells' inbox) live in ``_cells``, DeterministicFuture in
 # ``_future``; they are re-exported here with the runtime. The actor classes it builds

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from actors._job import JobRecord
+    from actors.testing._clock import VirtualClock
     from actors.testing._crashpoints import CrashPoints
     from actors.testing._faults import FaultInjector
     from actors.testing._monitor import Monitor
@@ -56,6 +57,8 @@ class StepHook:
         self.delivery_steps = 0
         self.ran: list[Ran] = []
         """Steps the delivery under way ran, as the trace lists them (``step_ran``)."""
+        self.clock: VirtualClock | None = None
+        """The harness's clock, which a ``SlowStep`` moves."""
         self.between: Callable[[int, JobRecord, Any], bool] | None = None
         """Called before each step a runner runs: the harness's choice point there.
 
@@ -79,6 +82,15 @@ class StepHook:
             # step included): let the chooser run others, and move the clock, first.
             stopping = bool(self.between(runner, job, step))
         crash = self.faults.before_step(runner)
+        seconds = self.faults.slow_step() if self.faults.plan.slow_steps else None
+        if seconds is not None and self.clock is not None:
+            # A slow step: its time passes as it runs. Counted here (after the choice
+            # point, whose nested steps count first), as crashes are.
+            self.clock.skip(seconds)
+            detail = f"{step.name!r} (step #{self.faults.steps}) takes {seconds:g} s"
+            self.record(
+                f"runner-{runner}", "slow step", job.id, f"{detail}: t={self.clock.now():g}"
+            )
         if crash is not None and crash.point == "in_send":
             # The step runs: the runner freezes later, in the send of its next request.
             self.points.arm_send(runner, crash)
@@ -103,7 +115,7 @@ class StepHook:
             action = "stalled"
         else:
             action = "lease-expired" if crash.lease else "crash"
-        where = f"before {step.name!r} (step #{crash.at_step})"
+        where = f"before {step.name!r} (step #{crash.at_step}){self.points.lease_lapses(crash)}"
         self.record(f"runner-{runner}", action, job.id, where)
         msg = f"injected: runner {runner} {action} before step {step.name!r} of job {job.id}"
         raise InjectedCrash(msg)

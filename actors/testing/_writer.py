@@ -15,10 +15,10 @@ from its last stored save: every step those slices ran runs again.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
+from actors._redact import redacted_logger
 from actors.stores._group import GroupWriter, Slice
 from actors.testing._errors import InjectedCrash
 from actors.testing._probe import message_jobs
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ScheduledWriter", "adopt_writer"]
 
-logger = logging.getLogger("actors.testing")
+logger = redacted_logger("actors.testing")
 
 
 def adopt_writer(store: Store) -> GroupWriter | None:

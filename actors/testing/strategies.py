@@ -32,6 +32,7 @@ from actors.testing._faults import (
     EventFault,
     FaultPlan,
     SlowReply,
+    SlowStep,
     Stall,
     check_point,
 )
@@ -165,13 +166,14 @@ def engine_configs(
     )
 
 
-def fault_plans(
+def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
     *,
     crashes: bool = True,
     stalls: bool = True,
     events: bool = True,
     duplicates: bool = False,
     slow_replies: bool = False,
+    slow_steps: bool = False,
     max_each: int = 2,
     max_step: int = 40,
     points: Sequence[CrashPoint] = ("before_step",),
@@ -181,7 +183,9 @@ def fault_plans(
     ``duplicates`` adds duplicated ``BranchArrived`` messages (an engine that keys arrivals
     by branch must shrug them off; one that counts them joins early). ``slow_replies``
     adds ``SlowReply`` faults: one of the first four asks of a user's actor awaited with a
-    timeout times out before the actor answers. ``points`` lists the
+    timeout times out before the actor answers. ``slow_steps`` adds ``SlowStep`` faults:
+    a step by ``max_step`` takes 1 to 3600 seconds (shrinking toward the fewest that
+    still fail, which names the bound the bug crosses). ``points`` lists the
     crash points to draw from (see ``Crash``): by default only crashes between steps,
     which run no step twice in memory or with ``commit="step"`` (a store that commits a
     slice or a group at once reruns the slice's unstored steps); add ``"before_save"``
@@ -231,6 +235,9 @@ def fault_plans(
     dup = st.builds(Duplicate, message=st.just("BranchArrived"), nth=st.integers(1, 4))
     slow = st.lists(st.builds(SlowReply, nth=st.integers(1, 4)), max_size=max_each,
                     unique_by=lambda r: r.nth).map(tuple) if slow_replies else none  # fmt: skip
+    slow_step = st.builds(
+        SlowStep, at_step=st.integers(1, max_step), seconds=st.integers(1, 3600).map(float)
+    )
     return st.builds(
         FaultPlan,
         crashes=crashes_at(crash),
@@ -238,6 +245,9 @@ def fault_plans(
         events=some(event, events),
         duplicates=some(dup, duplicates),
         slow_replies=slow,
+        slow_steps=st.lists(slow_step, max_size=max_each, unique_by=lambda s: s.at_step).map(tuple)
+        if slow_steps
+        else none,
     )
 
 

@@ -132,3 +132,15 @@ def test_the_limits_the_guides_give_are_the_code_s() -> None:
     # docs/explanation/guarantees.md: a branch's long error "is quoted by its first 600 and
     # last 1,200 characters".
     assert (_job._QUOTED_HEAD, _job._QUOTED_TAIL) == (600, 1_200)
+    # docs/how-to/events-and-timeouts.md: "The Scheduler remembers the last 10,000
+    # correlation ids it answered or withdrew".
+    from actors import _correlations, _gc_pace, _try_batch
+    from actors.stores import _sql_prune
+
+    assert _correlations.ANSWERED_MEMORY == 10_000
+    # docs/how-to/embed.md: the youngest generation runs "every 10,000 allocations".
+    assert _gc_pace.THRESHOLD == 10_000
+    # docs/how-to/many-workers.md: tries of jobs taken over are counted "50 at most" a
+    # transaction; docs/how-to/operations.md: a prune "deletes 500 cases per transaction".
+    assert _try_batch.TRY_BATCH == 50
+    assert _sql_prune.PRUNE_BATCH == 500

@@ -53,6 +53,7 @@ def _refused(result: Result) -> str:
         ('{"k": true}', ": field 'k' is true, not a case id"),
         ('{"k": 1.5}', ": field 'k' is the number 1.5, not a case id"),
         ('{"k": 2.0}', ": field 'k' is the number 2.0, not a case id"),
+        ('{"k": 7e0}', ": field 'k' is the number 7.0, not a case id"),  # an exponent
         ('{"k": [1]}', ": field 'k' is an array, not a case id"),
         ('{"k": {"a": 1}}', ": field 'k' is an object, not a case id"),
         ('{"k": ""}', ": field 'k' is '', not a case id"),

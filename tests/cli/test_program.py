@@ -13,25 +13,26 @@ from click.testing import CliRunner
 from actors._cli import main
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        [],
-        ["graph"],
-        ["demo"],
-        ["status"],
-        ["jobs"],
-        ["jobs", "show"],
-        ["enqueue"],
-        ["worker"],
-        ["jobs", "list"],
-        ["jobs", "retry"],
-        ["jobs", "cancel"],
-        ["jobs", "prune"],
-        ["events"],
-        ["events", "send"],
-    ],
-)
+def _every_command(group: click.Group, path: list[str]) -> list[list[str]]:
+    """The path of every command and group below ``group``, ``group`` itself first."""
+    found = [path]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += _every_command(command, [*path, name])
+        else:
+            found.append([*path, name])
+    return found
+
+
+COMMANDS = _every_command(main, [])
+
+
+def test_the_walk_finds_every_command_the_guides_name() -> None:
+    named = {" ".join(path) for path in COMMANDS}
+    assert {"ui", "db upgrade", "jobs retry", "events send", "enqueue"} <= named
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda path: " ".join(path) or "actors")
 def test_every_command_has_help(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(main, [*args, "--help"])
     assert result.exit_code == 0, result.output

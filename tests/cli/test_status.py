@@ -335,3 +335,33 @@ def test_status_counts_states_as_stored_a_job_in_its_first_step_reads_ready(
         assert handle.result(timeout=30).state is JobState.DONE
     assert (during["ready"], during["running"]) == (1, 0)
     assert counts()["done"] == 1
+
+
+def test_status_counts_the_jobs_a_full_mailbox_shed(runner: CliRunner, tmp_path: Path) -> None:
+    """The capacity guide: "``actors status`` shows how many jobs a store holds as shed"."""
+    from flows import Gate
+
+    from actors import FullMode
+
+    gate = Gate()
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    flow = Workflow("hold", [Sequential("a", gate)], "a")
+    options = {"runners": 1, "capacity": 1, "full_mode": FullMode.DROP_OLDEST}
+    with Mediator([flow], store=url, **options) as m:
+        m.schedule("hold", {})
+        assert gate.entered.wait(30)
+        shed = [m.schedule("hold", {}) for _ in range(3)]  # each evicts the one before
+        gate.opened.set()
+        assert [h.result(timeout=30).state for h in shed] == [JobState.SHED] * 2 + [JobState.DONE]
+    result = runner.invoke(main, ["status", "--store", url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    assert rows["shed"] == "2"
+    assert rows["shed (DROP_OLDEST evictions)"] == "2"
+    as_json = runner.invoke(main, ["status", "--store", url, "--json"])
+    facts = json.loads(as_json.output)
+    assert facts["counts"]["shed"] == facts["summary"]["shed"] == 2, as_json.output

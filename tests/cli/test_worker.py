@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from pathlib import Path
@@ -356,9 +357,19 @@ def test_worker_refuses_a_name_no_worker_can_have(
     assert f"is not a worker's name: {problem}" in one_error_line(result)
 
 
-def test_a_mediator_refuses_an_owner_no_worker_can_have() -> None:
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "it is empty"),  # was a TypeError, though the name is a str
+        ("operator:bob", "it begins 'operator:'"),
+        ("w\x1b[2J", "it holds a control character"),
+        ("w" * 501, "it is 501 characters long"),
+    ],
+)
+def test_a_mediator_refuses_an_owner_no_worker_can_have(name: str, problem: str) -> None:
+    """docs/how-to/command-line.md: ``Mediator(owner=...)`` refuses what ``--name`` does."""
     from actors import Mediator, Sequential, Workflow
 
     flow = Workflow("w", [Sequential("a", lambda data: None)], "a")
-    with pytest.raises(ValueError, match="begins 'operator:'"):
-        Mediator([flow], owner="operator:bob")
+    with pytest.raises(ValueError, match=f"is not a worker's name: {re.escape(problem)}"):
+        Mediator([flow], owner=name)

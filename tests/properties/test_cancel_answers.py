@@ -31,7 +31,7 @@ from actors.testing import Harness
 from actors.testing._future import DeterministicFuture
 from actors.testing.strategies import GeneratedWorkflow, fault_plans, workflows
 
-EXAMPLES = 300 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 20
+EXAMPLES = {"ci": 300, "explore": 3000}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 20)
 UNKNOWN = "no-such-job"
 
 

@@ -23,7 +23,7 @@ from actors._job import FINAL_STATES
 from actors.testing import Harness, Scenario
 from actors.testing.strategies import engine_configs, fault_plans, scenarios, workflows
 
-SCHEDULES = 200 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci" else 40
+SCHEDULES = {"ci": 200, "explore": 2000}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 40)
 BUDGET = settings(
     max_examples=SCHEDULES,
     deadline=None,

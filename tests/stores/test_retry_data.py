@@ -77,3 +77,30 @@ def test_the_fault_path_and_an_operator_s_retry_start_from_it(make_store: Any) -
     assert seen == [[1, 2]]  # on_fault saw both attempts' appends
     assert again.data["tries"][:2] == [1, 2]  # the retry ran on from the faulted data
     assert len(again.data["tries"]) == 3
+
+
+def test_an_operator_s_retry_that_fails_again_faults_without_more_automatic_attempts(
+    make_store: Any,
+) -> None:
+    """docs/how-to/operations.md: a ``Retry`` counts its attempts from the retried one."""
+    keys: list[str] = []
+
+    def always_busy(data: dict[str, Any], ctx: StepContext) -> None:
+        keys.append(ctx.idempotency_key)
+        raise ConnectionError(f"busy {ctx.attempt}")
+
+    busy = Workflow(
+        "busy",
+        start="call",
+        steps=[Sequential("call", always_busy, retry=Retry(attempts=2, backoff=0))],
+    )
+    with Mediator([busy], store=make_store()) as m:
+        first = m.schedule("busy", {}, job_id="b1").result(timeout=TIMEOUT)
+        assert (first.state, first.attempt) == (JobState.FAULTED, 2)
+        Admin.for_mediator(m, operator="ops").retry("b1")
+        wait_until(lambda: len(keys) == 3, "the retried attempt to run")
+        wait_until(lambda: m.get_job("b1").state is JobState.FAULTED, "b1 to fault again")
+        again = m.get_job("b1")
+    assert keys == ["b1:call:1", "b1:call:2", "b1:call:3"]  # a new key, run once
+    assert again.attempt == 3
+    assert "busy 3" in (again.error or "")

@@ -493,3 +493,18 @@ def test_an_event_nothing_waited_for_is_shown_refused_as_the_command_exits_3(sto
     answer = web.post("/actions/event", data=event)
     assert answer.status_code == 409, answer.text
     assert "flash error" in answer.text and "event of parcel-0: finished" in answer.text
+
+
+def test_the_search_box_keeps_the_spaces_of_an_id_the_store_holds_with_them(tmp_path):
+    """An earlier release admitted ids with a space at an end: `` 7`` is not ``7``."""
+    store = open_store(f"sqlite:///{tmp_path / 'spaced.db'}")
+    try:
+        for job_id in (" 7", "7", "8"):
+            store.create(record(job_id))
+        web = TestClient(create_app(store), base_url=LOCAL)
+        assert web.get("/find", params={"id": " 7"}).url.path == "/cases/ 7"
+        assert web.get("/find", params={"id": "7 "}).url.path == "/cases/7"  # none so: dropped
+        assert web.get("/find", params={"id": " 8 "}).url.path == "/cases/8"
+        assert web.get("/cases/%207").status_code == 200
+    finally:
+        store.close()
