@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from actors._admission import AdmissionGate
     from actors._job import JobRecord
 
+# Module globals: an enum member read from its class goes through its metaclass's hook.
+_READY, _RUNNING = JobState.READY, JobState.RUNNING
+
 __all__ = ["WorkChannel"]
 
 
@@ -56,6 +59,7 @@ class WorkChannel:
         # one that pops a job from here has it, a runner to run or a cancel to end.
         self._pending: dict[int, JobRecord] = {}
         self._idle: list[int] = []  # changed under the lock only
+        self.idle = self._idle  # the runners parked idle: read as a hint, no lock
         # A runner enters its job here itself, before it pops the job from ``_pending``
         # and ends it here before it reports on the job: until then nobody else can
         # enter that job again, so no lock is needed for either.
@@ -81,7 +85,7 @@ class WorkChannel:
         until it comes back, in its runner's report or from ``withdraw``.
         """
         job.due = None
-        job.state = JobState.READY
+        job.state = _READY
         if job.taken_over or job.solo:  # counts a try, or runs alone: see Watched
             with self._lock:
                 self._pending[id(job)] = job
@@ -158,7 +162,7 @@ class WorkChannel:
                 ready.appendleft(job)
                 return None
             if pending.pop(key, None) is job:
-                job.state = JobState.RUNNING
+                job.state = _RUNNING
                 return job
             del running[job.id]  # withdrawn between the two looks
 
@@ -179,7 +183,7 @@ class WorkChannel:
         if self._watch.holding:  # a solo job came meanwhile: it goes first, alone
             del running[job.id]
             return False
-        job.state = JobState.RUNNING
+        job.state = _RUNNING
         return True
 
     def _ready_for_idle(self) -> list[tuple[int, JobRecord]]:
@@ -252,7 +256,7 @@ class WorkChannel:
     def _start(self, runner: int, job: JobRecord) -> None:
         """Start a watched job on ``runner`` (lock held)."""
         self._pending.pop(id(job), None)
-        job.state = JobState.RUNNING
+        job.state = _RUNNING
         self.running[job.id] = (runner, job)
 
     def done(self, job: JobRecord, runner: int) -> None:

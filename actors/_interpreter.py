@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from actors._workflow import Workflow
     from actors.stores._codec import Codec
 
+# Module globals: an enum member read from its class goes through its metaclass's hook.
+_DONE, _WAITING = JobState.DONE, JobState.WAITING
+
 __all__ = [
     "Arrive",
     "Effect",
@@ -96,7 +99,7 @@ def missing_step(job: JobRecord, wf: Workflow) -> End:
 def finished(job: JobRecord, step: Step) -> End:
     """``step`` had no next step: the job is DONE and reports the step it ended at."""
     job.step = step.name
-    return End(JobState.DONE, job.error)
+    return End(_DONE, job.error)
 
 
 def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> End | None:
@@ -278,7 +281,7 @@ class Interpreter:
         if not starts:
             return fault(job, step, "the branches function returned no instances")
         job.gen += 1
-        job.state = JobState.WAITING
+        job.state = _WAITING
         job.split_step = step.name
         job.split_total = len(starts)
         job.arrivals = {}

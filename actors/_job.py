@@ -54,6 +54,7 @@ class JobState(enum.Enum):
 
 
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAULTED, JobState.CANCELLED, JobState.SHED})
+_READY = JobState.READY  # a module global: read from the enum class, it goes through its metaclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ class JobRecord:
         new.version = version
         new.step = step
         new.data = data
-        new.state = JobState.READY
+        new.state = _READY
         new.parent_id = parent_id
         new.branch_index = branch_index
         new.attempt = 1

@@ -45,6 +45,8 @@ from actors._tally import Tally
 from actors._timekeeper import Timekeeper
 from actors._unsaved_slices import NOT_STORED
 
+_SPAWN, _SEND_FAILED = m.SpawnBranch, m.JobSendFailed  # module globals: read by every report
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -118,6 +120,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         self._ghosts = self._fx.stale.ghosts  # read here (empty unless a case was lost)
         self._cancels = CancelDesk(engine, book=self._book, fx=self._fx)
         self._looked = engine.channel.last_look  # read here; changed by runners and the desk
+        self._owed = self._cancels.owed  # cancels answered with a report: read here
         self._polls = PollRound(  # a shared store's poll: leases, requests, takeovers
             engine,
             self,
@@ -221,22 +224,32 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         with contextlib.suppress(pykka.ActorDeadError):  # it rang as the engine stopped
             self.actor_ref.tell(m.TimerDue())
 
-    def on_receive(self, message: Any) -> Any:
+    def on_receive(self, message: Any) -> Any:  # noqa: PLR0912 - every report: no call
         """Route a message to its handler; answer drain requests once all is quiet."""
         kind = type(message)
         name = HANDLER_NAMES.get(kind)
         if name is None:
             return super().on_receive(message)
         if kind in REPORTS:
-            if self._crew.reported():  # the backlog that held admission back shrank
+            # Crew.reported, written out (every report passes here): the backlog that held
+            # admission back shrank, and a runner is idle for it.
+            channel = self._channel
+            channel.handled += 1
+            if channel.idle and channel.wants_admission():
                 self._dispatch()
             # The record a report carries is the Scheduler's again.
-            if kind is m.SpawnBranch:
+            if kind is _SPAWN:
                 job = message.parent  # a split's parent comes back with its first branch
             else:
-                job = None if kind is m.JobSendFailed else message.job
-            if self._looked and job is not None:  # a cancel may wait for this report
-                self._cancels.reported(kind, job)
+                job = None if kind is _SEND_FAILED else message.job
+            if job is not None:
+                # CancelDesk.reported, written out for the common case: the runner's last
+                # look is over, and no cancel waits for this report.
+                looked, job_id = self._looked, job.id
+                if looked and looked.get(job_id) is job:
+                    del looked[job_id]
+                if self._owed:
+                    self._cancels.reported(kind, job)
             if self._ghosts and kind in STALE_REPORTS and self._fx.stale.stale_report(message):
                 # Its runner left the job before it told this: the case may be back
                 # and its job resumed from the store meanwhile; looked at while the case
