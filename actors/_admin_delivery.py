@@ -3,8 +3,9 @@
 ``Admin`` decides what an action is; ``ActionDelivery`` carries it to the case. An action
 on a case the ``Mediator`` given to the ``Admin`` runs goes straight to that Mediator; on
 a case no live worker holds it is made in the store in one transaction; on a case a live
-worker holds it is left in the store as a request that worker carries out on its next
-poll (``actors._requests``), and the delivery waits for what the worker did.
+worker holds it is left in the store as a request that worker carries out as soon as it
+is woken, or on its next poll (``actors._requests``), and the delivery waits for what
+the worker did.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admin_model import ActionResult, CaseBusyError
 from actors._errors import StoreError
 from actors._job import FINAL_STATES
+from actors._outcomes import EventOutcome
 from actors._requests import NOT_HELD
 from actors.stores._admin_types import OPERATOR_STAMP, Held, RowsLockedError
 
@@ -158,6 +160,8 @@ class ActionDelivery:
         while True:
             outcome = self.change_whole(action, case_id, change, deadline)
             if not isinstance(outcome, Held):
+                if outcome == EventOutcome.DELIVERED.value:  # the case is free: claim it now
+                    self.store.announce()
                 return self.result(action, job_id, case_id, outcome, "store", detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
             if result is not None:
@@ -189,6 +193,9 @@ class ActionDelivery:
                 request_id = store.post_request(
                     case_id, job_id, action, payload, self.operator, time.time()
                 )
+            # Its worker takes it at once, not at its next poll: in this process directly,
+            # on PostgreSQL by NOTIFY (on SQLite another process's worker polls for it).
+            store.announce_requests(held.owner)
             return self._await(action, case_id, job_id, payload, held, deadline, request_id)
         except KeyboardInterrupt:
             if request_id is None:
@@ -285,9 +292,11 @@ class ActionDelivery:
                 raise CaseBusyError(msg, held.owner)
 
     def wake(self, case_id: str) -> None:
-        """Tell the Mediator given to the Admin to take a case made runnable again now."""
+        """Have a case made runnable again taken now: by the Mediator given, or any worker."""
         if self.mediator is not None:
             self.mediator._take_case(case_id)
+        else:
+            self.store.announce()
 
     def result(
         self, action: str, job_id: str, case_id: str, outcome: Any, via: str, detail: str
