@@ -33,6 +33,9 @@ MIN_LOCK_WAIT = 0.05
 """Seconds a change made after the timeout (the case handed back by its worker) may still
 wait for the case's rows: a worker's own brief write of them is then waited out."""
 
+FIRST_LOOK, LAST_LOOK = 0.002, 0.02
+"""Seconds between two looks at a request's outcome: the first, doubled up to the last."""
+
 CONFIRM_GRACE = 0.2
 """Seconds past the timeout that a worker which took a request has to confirm it: one
 that took it at the last moment is not reported as silent for want of a round trip."""
@@ -235,6 +238,7 @@ class ActionDelivery:
     ) -> ActionResult | None:
         """Wait for what the worker did with request ``request_id`` (see ``_request``)."""
         store = self.store
+        pause = FIRST_LOOK  # a woken worker answers within milliseconds: look soon, then less
         while True:
             try:
                 request = store.get_request(request_id)
@@ -286,10 +290,11 @@ class ActionDelivery:
                     f"it may still be carried out: see `actors jobs show {job_id} --history`"
                 )
                 raise StoreError(msg) from None
-            if self._stop.wait(0.02):
+            if self._stop.wait(pause):
                 said = self._interrupted(action, case_id, held, request_id)
                 msg = f"the Admin was closed while waiting for a worker: {said}"
                 raise CaseBusyError(msg, held.owner)
+            pause = min(LAST_LOOK, 2 * pause)
 
     def wake(self, case_id: str) -> None:
         """Have a case made runnable again taken now: by the Mediator given, or any worker."""

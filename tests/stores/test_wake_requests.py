@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from bounds import TIMEOUT, wait_until
 
-from actors import JobState, Mediator, RequestReaction, Workflow
+from actors import JobState, Mediator, RequestReaction, Sequential, Workflow
 from actors.admin import Admin
 from actors.stores import open_store
 from actors.stores._pg_listen import store_channel
@@ -179,3 +179,25 @@ def test_an_event_delivered_in_the_store_wakes_an_idle_postgres_worker_to_claim_
             assert (sent.outcome, sent.via) == ("delivered", "store")
             wait_until(lambda: admin.job("o1").state is JobState.DONE, "the case to end")
         assert idle.stats().done == 1
+
+
+@pytest.mark.postgres
+def test_a_retry_wakes_an_idle_postgres_worker_to_run_the_case_again(fresh_pg_url):
+    failing = [True]
+
+    def step(data: dict) -> None:
+        if failing[0]:
+            raise RuntimeError("down")
+        data["ran"] = True
+
+    flow = Workflow("flaky", start="one", steps=[Sequential("one", step)])
+    clock = VirtualClock(start=time.time())
+    with Mediator([flow], store=fresh_pg_url, owner="w", clock=clock, poll_interval=HOUR) as w:
+        assert w.schedule("flaky", {}, job_id="f1").result(timeout=TIMEOUT).state is (
+            JobState.FAULTED
+        )
+        failing[0] = False
+        with Admin(fresh_pg_url, timeout=TIMEOUT) as admin:  # on a store of its own
+            assert admin.retry("f1").outcome == "retried"
+            # Nobody holds the case: the worker claims it when woken, not in an hour.
+            wait_until(lambda: admin.job("f1").state is JobState.DONE, "the retried case")
