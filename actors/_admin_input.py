@@ -54,9 +54,11 @@ def listing_cursor(job: StoredJob) -> str:
     """The cursor naming ``job``'s place in a listing: its (created_at, id), opaque.
 
     URL-safe base64 of JSON, so that any id pastes into a shell as one word; JSON
-    keeps the float exactly.
+    keeps the float exactly. A creation time edited into no number is placed where the
+    store orders it (``StoredJob.listed_at``: ``Infinity`` or ``-Infinity``).
     """
-    text = json.dumps([job.created_at or 0.0, job.record.id], ensure_ascii=False)
+    created = job.listed_at if job.listed_at is not None else job.created_at or 0.0
+    text = json.dumps([created, job.record.id], ensure_ascii=False)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
@@ -67,7 +69,7 @@ def cursor_position(cursor: str) -> tuple[float, str]:
         created, job_id = json.loads(text)
         if (
             type(created) in (int, float)
-            and math.isfinite(created)
+            and not math.isnan(created)  # an infinity: after a row edited into no number
             and isinstance(job_id, str)
             and "\x00" not in job_id  # no id ever held one: PostgreSQL's text holds none
             and is_unicode(job_id)  # nor a lone surrogate, which SQLite cannot encode

@@ -66,6 +66,10 @@ class StoredJob:
     unread: tuple[str, ...] = ()
     """What of the row could not be read (its record is then a FAULTED stand-in, which no
     action may save over the row); empty, normally."""
+    listed_at: float | None = None
+    """Where listings place the row by its creation time, when that is no number (edited
+    by hand): ``inf`` before every job created at a time (a text, NaN, an infinity),
+    ``-inf`` after them; ``None``: at ``created_at``."""
 
 
 @dataclass(frozen=True, slots=True)

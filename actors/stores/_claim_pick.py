@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._job import FINAL_STATES, JobState
-from actors.stores._statements import FREE_ROOT, HELD, UNFINISHED_ROOT, Execute
+from actors.stores._statements import FREE_ROOT, HELD, LIVE_WORKERS, UNFINISHED_ROOT, Execute
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
@@ -56,7 +56,7 @@ _STOPPED_HOLDERS = (
     "WHERE lease_expires IS NOT NULL AND lease_owner > holders.owner) "
     "FROM holders WHERE holders.owner IS NOT NULL) "
     "SELECT owner FROM holders WHERE owner IS NOT NULL "
-    "AND owner NOT IN (SELECT owner FROM workers WHERE expires >= ?)"
+    f"AND owner NOT IN ({LIVE_WORKERS})"
 )
 
 
@@ -96,17 +96,19 @@ def pick_free(
                     limit - len(picked), ordered=bool(store._held_order),
                 )  # fmt: skip
     # Leased by a worker of the release before (not HELD), whoever holds it by name, once
-    # its own expiry passed: few or none, found by jobs_claim (state, lease_expires), one
-    # state at a time (with the state unbound PostgreSQL's planner walks every root).
+    # its own expiry passed, or past HELD (see LAPSED): few or none, found by jobs_claim
+    # (state, lease_expires), one state and one range at a time (with the state unbound,
+    # or the two ranges ORed, PostgreSQL's planner walks every root).
     for state in _OPEN:
-        if len(picked) >= limit:
-            return picked
-        picked += execute(
-            f"SELECT id, lease_owner, lease_expires FROM {store._expired_from} WHERE state = "
-            f"'{state}' AND lease_expires < ? AND parent_id IS NULL{only}{store._held_order} "
-            f"LIMIT ?{store._skip_locked}",
-            (now, *only_params, limit - len(picked)),
-        ).fetchall()
+        for lapsed, bound in (("lease_expires < ?", (now,)), (f"lease_expires > {HELD!r}", ())):
+            if len(picked) >= limit:
+                return picked
+            picked += execute(
+                f"SELECT id, lease_owner, lease_expires FROM {store._expired_from} WHERE "
+                f"state = '{state}' AND {lapsed} AND parent_id IS NULL{only}"
+                f"{store._held_order} LIMIT ?{store._skip_locked}",
+                (*bound, *only_params, limit - len(picked)),
+            ).fetchall()
     if len(picked) >= limit:
         return picked
     if served is None and store._free_from is not None:

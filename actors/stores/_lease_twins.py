@@ -21,6 +21,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from actors.stores._statements import HELD
+
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
     from actors.stores._statements import Execute
@@ -62,6 +64,8 @@ def renewed(store: SqlStore, owner: str, found: Any, expiry: float) -> None:
     if before is None or found is None or type(found[0]) not in (int, float):
         # Text there ('x') is a row edited by hand, never a renewal's: float() of it
         # raised here, which stopped the worker. This renewal wrote a number over it.
+        return
+    if not found[0] <= HELD:  # NaN, or past any lease a worker writes: edited by hand too
         return
     if abs(found[0] - before) < 1e-6:
         return

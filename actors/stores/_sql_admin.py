@@ -240,12 +240,13 @@ class SqlAdmin:
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding unexpired leases."""
         skew = self.lease_time(now) - now  # expiries go by the server's clock
-        # The held roots (jobs_lease, as its range of owners), each with when its lease ends.
+        # The held roots (jobs_lease, as its range of owners), each with when its lease ends;
+        # past HELD is no lease (see LAPSED): a claim takes such a case.
         rows = self._read(
             "SELECT lease_owner, COUNT(*), MAX(ends) FROM (SELECT lease_owner, "
             f"{LEASE_EXPIRY} AS ends FROM jobs WHERE parent_id IS NULL "
-            "AND lease_expires IS NOT NULL AND lease_owner IS NOT NULL) held WHERE ends >= ? "
-            "GROUP BY lease_owner ORDER BY lease_owner",
+            "AND lease_expires IS NOT NULL AND lease_owner IS NOT NULL) held "
+            f"WHERE ends >= ? AND ends <= {HELD!r} GROUP BY lease_owner ORDER BY lease_owner",
             (now + skew,),
             "read the leases held",
         )
@@ -287,6 +288,8 @@ class SqlAdmin:
             if expires == HELD:
                 row = execute(worker_sql, (root[0],)).fetchone()
                 expires = None if row is None else column_time(row[0])
+            if expires is not None and expires > HELD:
+                expires = None  # edited past HELD: no lease, as a claim reads it (LAPSED)
             if expires is not None and expires >= self.lease_time(now):
                 return Held(root[0], float(expires) - (self.lease_time(now) - now))
             rows = list(execute(case_sql, (case_id,)))

@@ -42,7 +42,19 @@ def stored(row: Sequence[Any], codec: Codec) -> StoredJob:
         column_time(expires),
         tries,
         tuple(problems),
+        None if column_time(created) is not None else _listed_at(created),
     )
+
+
+def _listed_at(created: Any) -> float:
+    """The creation time as SQL orders one that is no number (``StoredJob.listed_at``).
+
+    SQLite's text and bytes, PostgreSQL's NaN and infinity sort above every number;
+    minus infinity below them.
+    """
+    if isinstance(created, float) and created == -math.inf:
+        return -math.inf
+    return math.inf
 
 
 def arrived(execute: Execute, job: StoredJob, codec: Codec) -> StoredJob:

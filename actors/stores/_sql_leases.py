@@ -20,6 +20,7 @@ from actors.stores._group import Slice
 from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
+from actors.stores._sql_admin_rows import column_time
 from actors.stores._statements import (
     COLUMNS,
     FINAL_VALUES,
@@ -42,10 +43,11 @@ _RENEW = (
     "INSERT INTO workers (owner, expires) VALUES (?, ?) "
     "ON CONFLICT (owner) DO UPDATE SET expires = excluded.expires"
 )
+# A row past HELD (edited by hand, see LIVE_WORKERS) is no lease to keep.
 EXTEND = (
     "INSERT INTO workers (owner, expires) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET "
-    "expires = CASE WHEN excluded.expires > workers.expires "
-    "THEN excluded.expires ELSE workers.expires END"
+    f"expires = CASE WHEN workers.expires >= excluded.expires AND workers.expires <= {HELD!r} "
+    "THEN workers.expires ELSE excluded.expires END"
 )
 # What a heartbeat reads of the schema: a row-or-two table, read once per renewal.
 _TOP_VERSION = "SELECT MAX(version) FROM schema_version"
@@ -267,12 +269,18 @@ def _still_free(
                 f"WHERE owner IN ({marks}) ORDER BY owner{store._for_update}",
                 chunk,
             ).fetchall()
-            revived.update(name for name, expires in rows if name in dead and expires >= now)
+            revived.update(name for name, expires in rows if name in dead and _live(expires, now))
     execute(EXTEND, (owner, now + lease))
     written(store, execute, owner)
     if not revived:
         return picked
     return [row for row in picked if not (row[2] == HELD and row[1] in revived)]
+
+
+def _live(expires: Any, now: float) -> bool:
+    """Whether a worker's row read back holds a lease not yet expired (see LIVE_WORKERS)."""
+    until = column_time(expires)
+    return until is not None and now <= until <= HELD
 
 
 def unclaimed(store: SqlStore, now: float) -> dict[tuple[str, int], int]:

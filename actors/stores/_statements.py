@@ -26,7 +26,9 @@ __all__ = [
     "HISTORY",
     "JOIN_COLUMNS_AT",
     "JOIN_STEP_AT",
+    "LAPSED",
     "LEASE_EXPIRY",
+    "LIVE_WORKERS",
     "READY_VALUE",
     "RUNNING_VALUE",
     "SELECT_LIST",
@@ -73,12 +75,19 @@ FREE_ROOT = f"lease_expires IS NULL AND {UNFINISHED_ROOT}"
 # release before, which takes a case once lease_expires < now, never takes such a case;
 # any other value is a lease of that release, which expires at that time.
 HELD = 253370764800.0
+# A lease of the release before that ended (one parameter: now), or a value past HELD
+# that no worker writes: a time edited in by hand, or what SQL orders after every number
+# (a SQLite text or bytes, PostgreSQL's NaN), which would otherwise hold its case for ever.
+LAPSED = f"(lease_expires < ? OR lease_expires > {HELD!r})"
+# The workers whose lease has not expired (one parameter: now); a row past HELD (edited
+# by hand, as above) is no lease.
+LIVE_WORKERS = f"SELECT owner FROM workers WHERE expires >= ? AND expires <= {HELD!r}"
 # Free to claim: never taken, released, an expired lease of the release before, or held
 # by a worker whose lease expired. Two parameters: now, now. The live workers are read
 # once per statement (a hashed subplan in PostgreSQL), not once per root.
 FREE_LEASE = (
-    f"(lease_expires IS NULL OR lease_expires < ? OR (lease_expires = {HELD!r} "
-    "AND lease_owner NOT IN (SELECT owner FROM workers WHERE expires >= ?)))"
+    f"(lease_expires IS NULL OR {LAPSED} OR (lease_expires = {HELD!r} "
+    f"AND lease_owner NOT IN ({LIVE_WORKERS})))"
 )
 # When the lease of a root of ``jobs`` ends, for the operator: the holder's row's expiry for
 # a case held by a worker of this release (NULL without a row: nobody holds it).

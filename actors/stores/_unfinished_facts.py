@@ -8,6 +8,7 @@ memory does not grow with the unfinished jobs and no job's data is read but the 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -129,9 +130,21 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
         total=int(total),
         oldest=store._records(rows, save_faults=False),
         due=int(due or 0),
-        next_due=None if next_due is None else float(next_due),
+        next_due=_soonest(next_due),
         waiting_branches=int(branches or 0),
         waiting_events=int(events or 0),
         orphaned=[row[0] for row in orphans],
         cancelling=int(cancelling),
     )
+
+
+def _soonest(value: object) -> float | None:
+    """The earliest due time; ``None`` when only a due time edited by hand is left.
+
+    SQLite orders every number before any text or bytes, and PostgreSQL every number
+    before NaN, so MIN(due) is no finite number only when no waiting job has one; the
+    rows holding such a value read as FAULTED, naming it.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value) if math.isfinite(value) else None
+    return None

@@ -128,9 +128,14 @@ class Dashboard:
         now = time.time()
         unheld = reader.unheld_counts(now)
         counts = reader.case_counts()
+        # A state no release writes (a row edited by hand) gets a column of its own, so
+        # that each row's cells add up to its "all" and the case is counted somewhere.
+        known = _all_states()
+        edited = sorted({s for c in counts for s in c.states} - set(known))
         return {
             "counts": counts,
-            "totals": {s: sum(c.states.get(s, 0) for c in counts) for s in _all_states()},
+            "states": known + edited,
+            "totals": {s: sum(c.states.get(s, 0) for c in counts) for s in known + edited},
             "throughput": reader.throughput(15, now),
             "faulted": reader.faulted(20),
             "faulted_total": reader.count("state = ?", (JobState.FAULTED.value,)),

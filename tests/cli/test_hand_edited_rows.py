@@ -103,3 +103,29 @@ def test_an_action_on_a_damaged_row_says_to_repair_it_not_to_import_a_module(pat
     assert "column attempt holds -1" in result.output
     assert "Repair the row" in result.output
     assert "dataclass" not in result.output  # no module registers what reads it
+
+
+@pytest.mark.parametrize("due", ["'soon'", "x'00'"])
+def test_status_names_a_waiting_job_whose_due_time_is_no_number(path, due):
+    _edit(path, f"state = 'waiting', due = {due}")
+    url = f"sqlite:///{path}"
+    for args in (["status"], ["status", "--json"]):
+        result = CliRunner().invoke(main, [*args, "--store", url])
+        assert result.exit_code == 0, (args, result.output)
+    shown = json.loads(result.output)
+    assert shown["summary"]["waiting_due"] == {"jobs": 1, "next_due": None}
+    [job] = shown["unfinished"]  # the row, shown FAULTED (jobs show says why)
+    assert (job["id"], job["state"]) == ("bad", "faulted")
+    shown = CliRunner().invoke(main, ["jobs", "show", "bad", "--store", url]).output
+    assert "column due holds" in shown
+
+
+@pytest.mark.parametrize("held", ["lease_expires = 1e300", "lease_expires = 'soon'"])
+def test_a_cancel_of_a_case_whose_lease_no_worker_wrote_acts_at_once(path, held):
+    _edit(path, f"lease_owner = 'ghost', {held}")
+    url = f"sqlite:///{path}"
+    result = CliRunner().invoke(main, ["jobs", "cancel", "bad", "--store", url, "--timeout", "0"])
+    assert result.exit_code == 0, result.output
+    assert "via store" in result.output
+    with Admin(url) as admin:
+        assert admin.job("bad").state is JobState.CANCELLED

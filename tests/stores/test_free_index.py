@@ -27,7 +27,7 @@ INSERT = (
 # (id, state, parent, owner, expiry): a held case with a waiting branch, a released case,
 # a finished one, an enqueued one.
 HELD = [
-    ("h1", "waiting", None, "w", 1e12),
+    ("h1", "waiting", None, "w", 1e10),  # a lease of the release before, till 2286
     ("h1.b", "waiting", "h1", "w", None),
     ("r1", "ready", None, "w", None),
     ("d1", "done", None, "w", None),

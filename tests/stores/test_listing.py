@@ -21,6 +21,7 @@ from actors._job import JobRecord
 from actors.admin import Admin
 from actors.stores import open_store
 from actors.stores._admin_types import JobQuery
+from actors.stores._postgres import PostgresStore
 
 # (name, keyword arguments of Admin.jobs): the default listing and each filter the CLI has.
 LISTINGS = [
@@ -275,3 +276,31 @@ def test_a_cursor_naming_an_id_no_store_holds_is_refused_by_name(store, job_id):
     fill(store, 3)
     with Admin(store) as admin, pytest.raises(ValueError, match="is not a listing cursor"):
         admin.jobs(after=_crafted(job_id))
+
+
+@pytest.mark.parametrize("states", [None, "ready"])
+@pytest.mark.parametrize("edited", ["no number", "inf", "-inf"])
+def test_pages_by_cursor_list_a_job_whose_creation_time_is_no_number_once(
+    make_sql_store, states, edited
+):
+    # SQLite orders a text after every number, PostgreSQL NaN: such a row is listed
+    # first, and its page's cursor named it created at 0.0, past every other job; one
+    # at minus infinity, listed last, was listed again after every other job.
+    store = make_sql_store()
+    for n in range(5):
+        store.create(JobRecord(f"job-{n}", f"job-{n}", "w", 1, "a", {}))
+    value = {"no number": "'x'", "inf": "1e999", "-inf": "-1e999"}[edited]
+    if isinstance(store, PostgresStore):
+        value = {"no number": "'NaN'", "inf": "'Infinity'", "-inf": "'-Infinity'"}[edited]
+    make_sql_store.raw(f"UPDATE jobs SET created_at = {value} WHERE id = 'job-2'")
+    admin = Admin(store)
+    listed: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = admin.jobs(state=states, limit=1, after=cursor)
+        listed += [j.id for j in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert sorted(listed) == [f"job-{n}" for n in range(5)], listed
+    assert listed[-1 if edited == "-inf" else 0] == "job-2"

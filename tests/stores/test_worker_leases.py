@@ -272,3 +272,57 @@ def test_a_claim_leaves_the_cases_of_a_worker_that_renewed_after_its_pick(a_and_
     assert b.claim("B", now=111.0, lease_seconds=10.0, limit=5) == []
     assert a.lease_owners(["x"]) == {"x": "A"}
     assert a.leases_held(111.0) == [("A", 1, 121.0)]
+
+
+def test_a_lease_edited_by_hand_into_no_time_holds_its_case_for_no_one(make_sql_store):
+    store = make_sql_store()
+    store.create(rec("a"))
+    # SQLite keeps a text where a number was written by hand and orders it after every
+    # number; PostgreSQL's NaN is after every number too: neither is ever "< now".
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(
+        f"UPDATE jobs SET lease_owner = 'ghost', lease_expires = {edited} WHERE id = 'a'"
+    )
+    assert store.unclaimed(120.0) == {("order", 1): 1}
+    [job] = store.claim("w1", now=120.0, lease_seconds=10.0, limit=5)
+    assert job.id == "a"
+    assert job.taken_over is True
+    assert store.leases_held(120.0) == [("w1", 1, 130.0)]
+
+
+def test_a_worker_row_edited_by_hand_into_no_time_holds_no_case(make_sql_store):
+    store = make_sql_store()
+    store.create(rec("a"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    # Its row orders after every time: its cases would stay held with no worker to run them.
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    assert store.unclaimed(120.0) == {("order", 1): 1}
+    assert store.leases_held(120.0) == []
+    [job] = store.claim("w2", now=120.0, lease_seconds=10.0, limit=5)
+    assert job.id == "a"
+    assert job.taken_over is True
+
+
+def test_a_claim_renews_its_own_row_edited_by_hand_into_no_time(make_sql_store):
+    store = make_sql_store()
+    for name in "ab":
+        store.create(rec(name))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "'soon'"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    assert len(store.claim("w1", now=101.0, lease_seconds=10.0, limit=5)) == 2
+    assert store.leases_held(101.0) == [("w1", 2, 111.0)]
+
+
+def test_a_renewal_over_its_row_edited_into_no_time_takes_it_for_no_twin(make_sql_store, caplog):
+    store = make_sql_store()
+    store.create(rec("a"))
+    store.claim("w1", now=100.0, lease_seconds=10.0, limit=1)
+    store.heartbeat("w1", now=101.0, lease_seconds=10.0)
+    # No worker writes a lease past HELD (a century at most), nor NaN: an edit by hand.
+    edited = "'NaN'" if isinstance(store, PostgresStore) else "1e300"
+    make_sql_store.raw(f"UPDATE workers SET expires = {edited} WHERE owner = 'w1'")
+    store.heartbeat("w1", now=102.0, lease_seconds=10.0)
+    assert "another process renews" not in caplog.text
+    assert store.leases_held(102.0) == [("w1", 1, 112.0)]

@@ -520,3 +520,31 @@ def test_a_long_error_is_cut_on_the_case_page_and_says_how_much_was_left_out(tmp
     assert len(page) < 60_000, len(page)
     assert "more characters not shown" in page and "prints the whole error" in page
     assert "Long-Secret-91" not in page
+
+
+def test_the_overview_counts_a_case_in_a_state_edited_by_hand(tmp_path):
+    """A root whose state no release writes is a column of its own, counted in the totals."""
+    import sqlite3
+
+    path = tmp_path / "edited.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        for name in ("fine", "edited"):
+            store.create(new_case(dashboard.SHIPMENT, name, {}))
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE jobs SET state = 'bogus' WHERE id = 'edited'")
+    edited = open_store(f"sqlite:///{path}")
+    try:
+        page = TestClient(create_app(edited), base_url=LOCAL).get("/").text
+    finally:
+        edited.close()
+    head = re.search(r"<thead><tr><th>workflow</th>(.*?)</tr></thead>", page, re.S)
+    foot = re.search(r"<tfoot><tr><th>all workflows</th>(.*?)</tr></tfoot>", page, re.S)
+    assert head and foot, page
+    columns = re.findall(r"<th[^>]*>([^<]*)</th>", head.group(1))
+    totals = re.findall(r"<th[^>]*>([^<]*)</th>", foot.group(1))
+    assert "bogus" in columns
+    assert dict(zip(columns, totals, strict=True))["bogus"] == "1"
+    assert totals[-1] == "2"  # every case, the edited one too
