@@ -3,8 +3,9 @@
 ``Admin`` decides what an action is; ``ActionDelivery`` carries it to the case. An action
 on a case the ``Mediator`` given to the ``Admin`` runs goes straight to that Mediator; on
 a case no live worker holds it is made in the store in one transaction; on a case a live
-worker holds it is left in the store as a request that worker carries out on its next
-poll (``actors._requests``), and the delivery waits for what the worker did.
+worker holds it is left in the store as a request that worker carries out as soon as it
+is woken, or on its next poll (``actors._requests``), and the delivery waits for what
+the worker did.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from actors._admin_model import ActionResult, CaseBusyError
 from actors._errors import StoreError
 from actors._job import FINAL_STATES
+from actors._outcomes import EventOutcome
 from actors._requests import NOT_HELD
 from actors.stores._admin_types import OPERATOR_STAMP, Held, RowsLockedError
 
@@ -30,6 +32,9 @@ __all__ = ["CONFIRM_GRACE", "ActionDelivery", "detail"]
 MIN_LOCK_WAIT = 0.05
 """Seconds a change made after the timeout (the case handed back by its worker) may still
 wait for the case's rows: a worker's own brief write of them is then waited out."""
+
+FIRST_LOOK, LAST_LOOK = 0.002, 0.02
+"""Seconds between two looks at a request's outcome: the first, doubled up to the last."""
 
 CONFIRM_GRACE = 0.2
 """Seconds past the timeout that a worker which took a request has to confirm it: one
@@ -158,6 +163,8 @@ class ActionDelivery:
         while True:
             outcome = self.change_whole(action, case_id, change, deadline)
             if not isinstance(outcome, Held):
+                if outcome == EventOutcome.DELIVERED.value:  # the case is free: claim it now
+                    self.store.announce()
                 return self.result(action, job_id, case_id, outcome, "store", detail(payload))
             result = self._request(action, case_id, job_id, payload, outcome, deadline)
             if result is not None:
@@ -189,6 +196,9 @@ class ActionDelivery:
                 request_id = store.post_request(
                     case_id, job_id, action, payload, self.operator, time.time()
                 )
+            # Its worker takes it at once, not at its next poll: in this process directly,
+            # on PostgreSQL by NOTIFY (on SQLite another process's worker polls for it).
+            store.announce_requests(held.owner)
             return self._await(action, case_id, job_id, payload, held, deadline, request_id)
         except KeyboardInterrupt:
             if request_id is None:
@@ -228,6 +238,7 @@ class ActionDelivery:
     ) -> ActionResult | None:
         """Wait for what the worker did with request ``request_id`` (see ``_request``)."""
         store = self.store
+        pause = FIRST_LOOK  # a woken worker answers within milliseconds: look soon, then less
         while True:
             try:
                 request = store.get_request(request_id)
@@ -279,15 +290,18 @@ class ActionDelivery:
                     f"it may still be carried out: see `actors jobs show {job_id} --history`"
                 )
                 raise StoreError(msg) from None
-            if self._stop.wait(0.02):
+            if self._stop.wait(pause):
                 said = self._interrupted(action, case_id, held, request_id)
                 msg = f"the Admin was closed while waiting for a worker: {said}"
                 raise CaseBusyError(msg, held.owner)
+            pause = min(LAST_LOOK, 2 * pause)
 
     def wake(self, case_id: str) -> None:
-        """Tell the Mediator given to the Admin to take a case made runnable again now."""
+        """Have a case made runnable again taken now: by the Mediator given, or any worker."""
         if self.mediator is not None:
             self.mediator._take_case(case_id)
+        else:
+            self.store.announce()
 
     def result(
         self, action: str, job_id: str, case_id: str, outcome: Any, via: str, detail: str

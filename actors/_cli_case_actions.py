@@ -194,7 +194,7 @@ def jobs_cancel(
 ) -> None:
     """Cancel a job and every job below it (give a case's id to cancel the case).
 
-    A live worker holding the case does it on its next poll (a running step finishes
+    A live worker holding the case does it, woken for it (a running step finishes
     first); otherwise the store is changed directly.
     """
     admin = _admin(store_url, operator, timeout, refs=refs)

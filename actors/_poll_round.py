@@ -124,6 +124,26 @@ class PollRound:
         if shared or outage.owed:
             self._time.poll_at(next_poll)
 
+    def requests_waiting(self, now: float) -> bool:
+        """An operator's request waits for a case this worker holds: carry it out now.
+
+        Served as a poll serves them, after the renewal of the leases when one is due (a
+        lease that may have lapsed vouches for no case), or while the store is owed
+        jobs: then by a poll now. Whether that poll was set (the alarm to set again). A
+        store that fails here leaves the requests to the next poll, which reports it.
+        """
+        e = self._e
+        if self._poller.renewal_due(now) or self._fx.outage.owed:
+            if e.stopping:
+                return False
+            self._time.poll_at(now)
+            return True
+        try:
+            serve_requests(self._scheduler, e.store, e.owner, now)
+        except StoreError as exc:
+            logger.debug("requests left for the next poll: %s", exc, extra=job_log(None))
+        return False
+
     def _stop(self, error: StoreError, then: str) -> None:
         """No write of this worker may, or can, reach the store any more: stop.
 

@@ -2,8 +2,9 @@
 
 ``actors.admin`` makes an action on a case no live worker holds in the store itself; for
 a case a live worker holds it leaves a request in the store instead, and the worker
-takes it on its next poll and carries it out as its own ``cancel`` or ``receive_event``
-would, on the Scheduler's thread, so the action never races the engine.
+takes it when woken for it (``Store.announce_requests``) or at its next poll, and
+carries it out as its own ``cancel`` or ``receive_event`` would, on the Scheduler's
+thread, so the action never races the engine.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             time=self._time,
             recovery=self._recovery,
         )
-        self._unwatch: Callable[[], None] = lambda: None
+        self._unwatch: list[Callable[[], None]] = []  # what stops the store's wake-ups
 
     def _on_case_lost(self, msg: m.CaseLost) -> None:
         self._fx.drop_case(msg.job.case_id, msg.error)
@@ -185,8 +185,12 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             if not getattr(self._e.runtime, "starts_synchronously", False):
                 # Cases enqueued for this database are looked for at once, not at the
                 # next poll (the harness delivers nothing from outside its schedule).
-                ref = self.actor_ref
-                self._unwatch = self._e.store.watch(lambda: ref.tell(m.Wake()))
+                # So are the operators' requests left for the cases this worker holds.
+                ref, store = self.actor_ref, self._e.store
+                self._unwatch = [
+                    store.watch(lambda: ref.tell(m.Wake())),
+                    store.watch_requests(self._e.owner, lambda: ref.tell(m.Wake(requests=True))),
+                ]
 
     def on_stop(self) -> None:
         """Stop the alarm and the runners; fail the handles of cases that did not finish."""
@@ -199,7 +203,8 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         self._shutdown()
 
     def _shutdown(self) -> None:
-        self._unwatch()
+        for unwatch in self._unwatch:
+            unwatch()
         if self._alarm is not None:
             self._alarm.close()
         self._e.gate.close()

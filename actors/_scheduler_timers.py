@@ -64,7 +64,11 @@ class TimerAndEventRoutes:
                     self._crew.ready(job)
         self._fx.rearm()
 
-    def _on_wake(self, _: m.Wake) -> None:
+    def _on_wake(self, msg: m.Wake) -> None:
+        if msg.requests:  # for this worker alone, whether backlogged or not
+            if self._polls.requests_waiting(self._e.clock.now()):
+                self._fx.rearm()
+            return
         # A backlogged worker knows cases are waiting: it claims as a quarter of its
         # places free (Poller.case_ended) or at its next poll, a tenth of the interval
         # on. Claiming at every wake-up instead took a place or two at a time: on

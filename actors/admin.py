@@ -4,11 +4,13 @@
 action on a case no live worker holds is made in the store in one transaction that
 takes the case (fencing out a worker whose lease has expired) and leaves it free for
 the next worker to claim; an action on a case a live worker holds is handed to that
-worker as a request it carries out itself on its next poll, so the engine is never
-raced. Every action is recorded in the job's history with the operator's name. An
-action on an id the store holds no job by (``retry``, ``cancel``, ``send_event`` for
-``JOB/...``) raises ``JobNotFoundError`` naming it and the store: an operator's typo is
-an error here, where ``Mediator.receive_event`` answers ``unknown`` to a stray event.
+worker as a request it carries out itself, so the engine is never raced: the worker is
+woken for it in its own process and, on PostgreSQL, by ``NOTIFY`` (on SQLite a worker of
+another process takes it at its next poll). Every action is recorded in the job's
+history with the operator's name. An action on an id the store holds no job by
+(``retry``, ``cancel``, ``send_event`` for ``JOB/...``) raises ``JobNotFoundError``
+naming it and the store: an operator's typo is an error here, where
+``Mediator.receive_event`` answers ``unknown`` to a stray event.
 
     from actors.admin import Admin
 

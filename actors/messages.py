@@ -304,7 +304,9 @@ class TimerDue:
 
 @dataclass(frozen=True, slots=True)
 class Wake:
-    """Internal: new cases were written to the shared store; look for them now."""
+    """Internal: new cases (or, ``requests``, operators' requests) wait in the shared store."""
+
+    requests: bool = False
 
 
 @dataclass(frozen=True, slots=True)

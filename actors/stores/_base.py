@@ -10,6 +10,7 @@ from actors._job import JobState
 from actors.stores._codec import DEFAULT_CODEC, Codec
 from actors.stores._operator_api import OperatorApi
 from actors.stores._unfinished_facts import UnfinishedFacts, of_records
+from actors.stores._wake import notify, requests_topic, topic_key, watch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -164,21 +165,48 @@ class Store(OperatorApi, abc.ABC):
         Watchers in this process poll at once; the PostgreSQL store also sends a
         ``NOTIFY`` that reaches workers in other processes.
         """
-        if self.wake_key is not None:
-            from actors.stores._wake import notify
+        self._wake("")
 
-            notify(self.wake_key)
+    def announce_requests(self, owner: str) -> None:
+        """Tell worker ``owner`` that an operator's request waits for a case it holds.
+
+        As ``announce``, within this process and by ``NOTIFY``; a worker of another
+        process on SQLite takes the request at its next poll.
+        """
+        self._wake(requests_topic(owner))
+
+    def _wake(self, topic: str) -> None:
+        """Wake this process's watchers of ``topic`` (``""``: new cases), then send it on."""
+        if self.wake_key is not None:
+            notify(topic_key(self.wake_key, topic))
+            self._send_wake(topic)
+
+    def _send_wake(self, topic: str) -> None:
+        """Carry a wake-up to the workers of other processes (PostgreSQL: ``NOTIFY``)."""
 
     def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Call ``wake()`` (which must return at once) when ``announce`` reports new cases.
 
         Returns the function that stops watching. Without a ``wake_key``, never calls.
         """
+        return self._watch("", wake)
+
+    def watch_requests(self, owner: str, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake()`` (which must return at once) at ``announce_requests(owner)``.
+
+        Returns the function that stops watching. Without a ``wake_key``, never calls.
+        """
+        return self._watch(requests_topic(owner), wake)
+
+    def _watch(self, topic: str, wake: Callable[[], None]) -> Callable[[], None]:
         if self.wake_key is None:
             return lambda: None
-        from actors.stores._wake import watch
+        stop = watch(topic_key(self.wake_key, topic), wake)
+        self._listen()
+        return stop
 
-        return watch(self.wake_key, wake)
+    def _listen(self) -> None:
+        """Listen for the wake-ups of other processes (PostgreSQL: ``LISTEN``)."""
 
     def lease_time(self, now: float) -> float:
         """``now`` on the clock leases are measured by: the database server's, for PostgreSQL."""

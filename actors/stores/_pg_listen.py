@@ -2,9 +2,10 @@
 
 ``enqueue`` on a PostgreSQL store sends a ``NOTIFY`` on its store's channel after its
 commit; every worker's store listens on one connection of its own, on a thread that wakes
-the process's watchers of that store (see ``_wake``). Polling stays: a worker whose
-listening connection is down still finds new cases at its next poll, and the thread
-reconnects.
+the process's watchers of that store (see ``_wake``). An operator's request left for a
+worker is sent on the same channel, its payload naming that worker's topic. Polling
+stays: a worker whose listening connection is down still finds new cases and requests
+at its next poll, and the thread reconnects.
 
 A database's channels are shared by all its sessions, so each schema holding a store has
 a channel of its own (``channel_of``): the workers of one schema are not woken for the
@@ -24,7 +25,7 @@ from psycopg import sql
 
 from actors._redact import redacted_logger
 from actors.stores._pg_deadlines import GRACE, Deadlines
-from actors.stores._wake import notify
+from actors.stores._wake import notify, topic_key
 
 __all__ = ["CHANNEL", "Listener", "channel_of", "notify_store", "store_channel"]
 
@@ -58,10 +59,13 @@ def store_channel(conn: psycopg.Connection[Any]) -> str:
     return CHANNEL if row is None else channel_of(str(row[0]))
 
 
-def notify_store(conn: psycopg.Connection[Any], channel: str | None) -> str:
-    """Wake the workers of ``conn``'s store; returns its channel (``channel``, if known)."""
+def notify_store(conn: psycopg.Connection[Any], channel: str | None, topic: str = "") -> str:
+    """Wake the workers of ``conn``'s store; returns its channel (``channel``, if known).
+
+    ``topic`` is the payload: empty for new cases, else whom it wakes (``_wake``).
+    """
     channel = channel or store_channel(conn)
-    conn.execute("SELECT pg_notify(%s, '')", (channel,))
+    conn.execute("SELECT pg_notify(%s, %s)", (channel, topic))
     return channel
 
 
@@ -132,8 +136,8 @@ class Listener:
                         notify(self._key)
                     lost = False
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=_TICK):
-                            notify(self._key)
+                        for note in conn.notifies(timeout=_TICK):
+                            notify(topic_key(self._key, note.payload))
             except psycopg.Error as exc:
                 if not lost:
                     # The server gone (its connection lost, or refused) is the worker's

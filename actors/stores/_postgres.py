@@ -362,19 +362,17 @@ class PostgresStore(SqlStore):
                 return LeaseLostError(job.id, job.case_id, row[0], self.owner)
         return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
-    def announce(self) -> None:
-        """Wake this database's workers: here, and in other processes by ``NOTIFY``."""
-        super().announce()
+    def _send_wake(self, topic: str) -> None:
+        """Wake this database's workers in other processes by ``NOTIFY``."""
         try:
             with self._pool.connection() as conn:
-                self._channel = notify_store(conn, self._channel)
+                self._channel = notify_store(conn, self._channel, topic)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            # The cases are stored; workers find them at their next poll instead.
+            # What woke them is stored: workers find it at their next poll instead.
             logger.warning("could not notify the workers of %s: %s", self.url, _describe(exc))
 
-    def watch(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """As ``Store.watch``; also listens for ``NOTIFY`` from other processes."""
-        stop = super().watch(wake)
+    def _listen(self) -> None:
+        """Listen for ``NOTIFY`` from other processes, on a thread of this store's."""
         with self._listener_lock:
             if self._listener is None:
                 params = connect_params(self._raw_url, self._timeout)
@@ -387,7 +385,6 @@ class PostgresStore(SqlStore):
                     self.statement_bound,
                 )
                 self._listener.start(self._timeout)
-        return stop
 
     def close(self) -> None:
         """Store what the writer thread holds, stop listening, close the connection pool."""

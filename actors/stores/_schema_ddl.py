@@ -93,7 +93,7 @@ def _v4(dialect: str) -> tuple[str, ...]:
     # step the save ends began (a runner's saves only: the start of its slice, or the
     # save before in the same slice). An
     # operator's action on a case a live worker holds is handed to that worker as a row of
-    # job_requests, which it takes on its next poll (see actors.admin).
+    # job_requests, which it takes when woken or at its next poll (see actors.admin).
     pg = dialect == POSTGRES
     real = "DOUBLE PRECISION" if pg else "REAL"
     key = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"

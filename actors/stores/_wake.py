@@ -5,15 +5,21 @@ Scheduler on a shared store watches its database's key here; writing cases calls
 ``notify``, and the watchers poll at once. Across processes the PostgreSQL store carries
 the same signal by ``LISTEN``/``NOTIFY``, and a SQLite store's watcher thread raises it
 when the file changed and a case is free (``_sqlite_watch``).
+
+A second kind of wake-up names one worker: an operator's request was left for a case it
+holds (``actors._admin_delivery``), and that worker alone carries it out at once. Its
+topic (``requests_topic``) is the ``NOTIFY`` payload that carries it across processes on
+PostgreSQL; SQLite carries none across processes (the worker takes it at its next poll).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable
 
-__all__ = ["notify", "watch"]
+__all__ = ["notify", "requests_topic", "topic_key", "watch"]
 
 _lock = threading.Lock()
 _watchers: dict[str, dict[int, Callable[[], None]]] = {}
@@ -43,3 +49,17 @@ def notify(key: str) -> None:
         wakes = list(_watchers.get(key, {}).values())
     for wake in wakes:
         wake()
+
+
+def requests_topic(owner: str) -> str:
+    """The wake-up of worker ``owner`` for operators' requests: the same in every process.
+
+    A digest of the name: a worker's name may be long and hold any character, where a
+    ``NOTIFY`` payload is bounded text.
+    """
+    return "requests:" + hashlib.sha256(owner.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def topic_key(key: str, topic: str) -> str:
+    """The key the watchers of ``topic`` on database ``key`` watch (``key``: new cases)."""
+    return f"{key}#{topic}" if topic else key
