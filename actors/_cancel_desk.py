@@ -148,7 +148,19 @@ class CancelDesk:
             self._book.cancels.add(job_id)
             self._e.store.mark_cancel(job_id, "cancelled")
             return CancelOutcome.CANCELLED
-        if job.cancel_requested or job.id in self._book.stopping:
+        return self._cancel_held(job)
+
+    def _cancel_held(self, job: JobRecord) -> CancelOutcome | Owed:
+        """Cancel ``job``, which the case tree holds (with a runner, maybe, or parked)."""
+        if job.id in self._book.stopping:
+            # Told to stop already (its case's cancel): its runner may still end it as its
+            # slice ended it, so this answer waits for that runner as the first would have.
+            if job.state is not JobState.CANCELLED and self._channel.left(job):
+                late = self._too_late(job)
+                if late is not None:
+                    return late
+            return self._after_stop(job)
+        if job.cancel_requested:
             return CancelOutcome.CANCELLED
         if (
             job.id not in self._out
