@@ -1,14 +1,16 @@
-"""Under the harness with SQLite's group commit: two runs the cancel property found wrong."""
+"""Under the harness with SQLite's group commit: runs the cancel property found wrong."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from actors import EngineStoppedError, JobState
+from actors._outcomes import CancelOutcome
 from actors.stores import SqliteStore
-from actors.testing import Harness
+from actors.testing import Crash, FaultPlan, Harness
 from actors.testing._shapes import Split, Task
 from actors.testing.strategies import GeneratedWorkflow
 
@@ -70,5 +72,30 @@ def test_a_split_case_cancelled_before_a_stop_is_cancelled_on_the_next_start(
             again.run_until_quiescent()
         job = store.get("j1")
         assert job is not None and job.state is JobState.CANCELLED, job  # DONE
+    finally:
+        store.close()
+
+
+def test_a_cancel_whose_mark_waits_for_a_lost_group_is_marked_and_answered(
+    tmp_path: Path,
+) -> None:
+    """A cancel's mark waits for the slices the writer holds; a group lost is no error of its.
+
+    The case's split slice was in the group the writer lost as the cancel came: the mark
+    raised that group's error to the cancel's caller (the case was cancelled all the same).
+    """
+    wf = GeneratedWorkflow(Split((Task(), Task()), "sync", False))
+    store = SqliteStore(tmp_path / "jobs.db", commit="group")
+    plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
+    answers: list[Any] = []
+    try:
+        with Harness([wf], seed=2, runners=1, store=store, faults=plan) as h:
+            h.schedule(wf.name, wf.data(()))
+            h.at(5, lambda: answers.append(h.cancel("j1")))
+            h.finish()
+            assert "lost before it is stored" in str(h.trace[7])  # the group, as it asked
+        assert answers[0].get() is CancelOutcome.CANCELLED  # raised InjectedCrash
+        job = store.get("j1")
+        assert job is not None and job.state is JobState.CANCELLED, job
     finally:
         store.close()
