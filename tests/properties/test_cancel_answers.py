@@ -3,8 +3,9 @@
 Generated workflows (sequences, splits with a ``Synchronize`` or ``Discriminator`` join,
 waits, requests waiting for their reply) run under the harness with cancels of a case or
 of one of its branches at generated moments, crash plans (between steps, before a save,
-stalled), and sometimes a shutdown at a generated moment (then the next start on the same
-store ends every case): in memory, on SQLite committing each step or in groups (its
+stalled, frozen in a request's send, and a lost group where the store commits in
+groups), and sometimes a shutdown at a generated moment (then the next start on the
+same store ends every case): in memory, on SQLite committing each step or in groups (its
 default; the harness schedules the writer thread's groups, and refuses a writer
 process), and on PostgreSQL with its default group commit (fewer examples: each empties
 its tables). At the end of each example:
@@ -59,7 +60,9 @@ class Ask:
 asks = st.builds(
     Ask, at=st.integers(0, 60), case=st.integers(0, 2), branch=st.none() | st.integers(0, 5)
 )
-crashes = fault_plans(stalls=True, events=False, points=("before_step", "before_save", "stalled"))
+POINTS = ("before_step", "before_save", "stalled", "in_send")
+crashes = fault_plans(stalls=True, events=False, points=POINTS)
+grouped_crashes = fault_plans(stalls=True, events=False, points=(*POINTS, "in_group"))
 
 
 class Run:
@@ -123,7 +126,6 @@ DRAWS: dict[str, Any] = {
     "cancels": st.lists(asks, min_size=1, max_size=4),
     "unknown": st.none() | st.integers(0, 60),
     "stop_at": st.none() | st.integers(0, 80),
-    "faults": crashes,
     "runners": st.integers(1, 3),
     "data": st.data(),
 }
@@ -134,16 +136,22 @@ DRAWS: dict[str, Any] = {
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(setup=st.sampled_from(SETUPS), **DRAWS)
+@given(
+    setup=st.sampled_from(SETUPS).flatmap(
+        lambda s: st.tuples(st.just(s), grouped_crashes if s == "sqlite-group" else crashes)
+    ),
+    **DRAWS,
+)
 def test_every_cancel_is_answered_once_and_truthfully(
-    tmp_path_factory: Any, *, setup: str, **drawn: Any
+    tmp_path_factory: Any, *, setup: tuple[str, Any], **drawn: Any
 ) -> None:
     """In memory, and on SQLite committing each step or in groups (its marks are durable)."""
-    if setup == "memory":
-        _play(None, **drawn)
+    kind, faults = setup
+    if kind == "memory":
+        _play(None, faults=faults, **drawn)
         return
     path = tmp_path_factory.mktemp("cancels") / "jobs.db"
-    _play(lambda: SqliteStore(path, commit=setup.removeprefix("sqlite-")), **drawn)
+    _play(lambda: SqliteStore(path, commit=kind.removeprefix("sqlite-")), faults=faults, **drawn)
 
 
 @pytest.mark.postgres
@@ -152,7 +160,7 @@ def test_every_cancel_is_answered_once_and_truthfully(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(**DRAWS)
+@given(faults=grouped_crashes, **DRAWS)
 def test_every_cancel_is_answered_once_and_truthfully_on_postgresql(
     pg_cancels: str, **drawn: Any
 ) -> None:
