@@ -38,6 +38,7 @@ from actors._outcomes import CancelOutcome
 from actors.stores import SqliteStore, Store
 from actors.stores._postgres import PostgresStore
 from actors.testing import Harness
+from actors.testing._faults import CrashPoint
 from actors.testing._future import DeterministicFuture
 from actors.testing.strategies import GeneratedWorkflow, fault_plans, workflows
 
@@ -60,7 +61,7 @@ class Ask:
 asks = st.builds(
     Ask, at=st.integers(0, 60), case=st.integers(0, 2), branch=st.none() | st.integers(0, 5)
 )
-POINTS = ("before_step", "before_save", "stalled", "in_send")
+POINTS: tuple[CrashPoint, ...] = ("before_step", "before_save", "stalled", "in_send")
 crashes = fault_plans(stalls=True, events=False, points=POINTS)
 grouped_crashes = fault_plans(stalls=True, events=False, points=(*POINTS, "in_group"))
 
