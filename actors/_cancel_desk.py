@@ -162,13 +162,10 @@ class CancelDesk:
             return self._after_stop(job)
         if job.cancel_requested:
             return CancelOutcome.CANCELLED
-        if (
-            job.id not in self._out
-            and job.state in FINAL_STATES
-            and job.split_live <= 0
-            and not self._kids.get(job.id)
-        ):
-            return CancelOutcome.ALREADY_FINISHED
+        if job.id not in self._out:
+            late = self._too_late(job)
+            if late is not None:
+                return late
         if job.id in self._out and self._channel.left(job):
             # Its runner has left it and reports on it next: the record is as its slice
             # left it, and a slice that ended the job stands.
@@ -246,10 +243,15 @@ class CancelDesk:
 
         The cancel came too late: the job ends as its slice ended it, as it would once
         stored (``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed back)
-        or has branches running, and the cancel is carried out when its report comes.
+        or, cancelled, has branches running, and the cancel is carried out when its
+        report comes.
         """
         if job is None or job.state not in FINAL_STATES:
             return None
+        if job.state in _FINISHED:
+            # Ended by its last step: branches it still has are a Discriminator's losers,
+            # being cancelled already.
+            return CancelOutcome.ALREADY_FINISHED
         if job.split_live > 0 or self._kids.get(job.id):
             return None
         return CancelOutcome.ALREADY_FINISHED
