@@ -163,6 +163,13 @@ class SliceEnd:
         return [m.JobParked(self._index, job, park.correlations)]
 
     def _split(self, job: JobRecord, step: Step, split: Split) -> list[Any]:
+        why = self._last_look(job)
+        if why is not None:
+            # Cancelled as the step ran: no branch starts. Saved split, the job's row
+            # would lose the cancel's mark, and a stop before the reports its cancel.
+            return self.finish(job, _CANCELLED, why)
+        # A split ends no job: a cancel from here on is carried out with its reports.
+        self._e.channel.last_look.pop(job.id, None)
         new_id, make = self._e.new_id, JobRecord.branch
         try:  # a user's ids factory: its failure is the split's, or the runner would loop
             ids = [new_id() for _ in split.starts]

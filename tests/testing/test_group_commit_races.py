@@ -99,3 +99,39 @@ def test_a_cancel_whose_mark_waits_for_a_lost_group_is_marked_and_answered(
         assert job is not None and job.state is JobState.CANCELLED, job
     finally:
         store.close()
+
+
+def test_a_case_cancelled_as_its_runner_splits_it_is_cancelled_on_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A stop that comes once its runner's check is past: the split step still runs.
+
+    The cancel marked the case; the runner, not having read the stop, saved the split
+    as it went on, which cleared the mark, and the engine stopped (not draining) before
+    the split's reports: the next start ran the case on to ``DONE``. The runner now looks
+    for a stop before it saves a split, and ends the case ``CANCELLED`` instead.
+    """
+    wf = GeneratedWorkflow(Split((Task(), Task()), "sync", False))
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path, commit="group")
+    answers: list[Any] = []
+    try:
+        with Harness([wf], seed=17, runners=1, capacity=4, store=store) as h:
+            h.schedule(wf.name, wf.data(()))
+            h.at(1, lambda: answers.append(h.cancel("j1")))
+            h.at(5, lambda: _stop(h))
+            with pytest.raises(EngineStoppedError):
+                h.finish()
+            said = [e.detail for e in h.trace]
+        assert "runs 'split4': its stop came once its check was past" in said
+    finally:
+        store.close()
+    assert answers[0].get() is CancelOutcome.CANCELLED
+    store = SqliteStore(path, commit="group")
+    try:
+        with Harness([wf], seed=0, store=store) as again:
+            again.run_until_quiescent()
+        job = store.get("j1")
+        assert job is not None and job.state is JobState.CANCELLED, job  # DONE
+    finally:
+        store.close()
