@@ -11,7 +11,7 @@ from actors import EngineStoppedError, JobState
 from actors._outcomes import CancelOutcome
 from actors.stores import SqliteStore
 from actors.testing import Crash, FaultPlan, Harness
-from actors.testing._shapes import Split, Task
+from actors.testing._shapes import Pause, Seq, Split, Task
 from actors.testing.strategies import GeneratedWorkflow
 
 
@@ -101,29 +101,37 @@ def test_a_cancel_whose_mark_waits_for_a_lost_group_is_marked_and_answered(
         store.close()
 
 
-def test_a_case_cancelled_as_its_runner_splits_it_is_cancelled_on_the_next_start(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("shape", "seed", "step"),
+    [
+        (Split((Task(), Task()), "sync", False), 17, "split4"),
+        (Seq((Task(), Pause(0.0))), 0, "wait2"),
+    ],
+)
+def test_a_case_cancelled_as_its_runner_splits_or_parks_it_is_cancelled_on_the_next_start(
+    tmp_path: Path, shape: Any, seed: int, step: str
 ) -> None:
-    """A stop that comes once its runner's check is past: the split step still runs.
+    """A stop that comes once its runner's check is past: the split or wait step still runs.
 
     The cancel marked the case; the runner, not having read the stop, saved the split
-    as it went on, which cleared the mark, and the engine stopped (not draining) before
-    the split's reports: the next start ran the case on to ``DONE``. The runner now looks
-    for a stop before it saves a split, and ends the case ``CANCELLED`` instead.
+    (or the park) as it went on, which cleared the mark, and the engine stopped (not
+    draining) before its reports: the next start ran the case on to ``DONE``. The runner
+    now looks for a stop before it saves a split or a park, and ends the case
+    ``CANCELLED`` instead.
     """
-    wf = GeneratedWorkflow(Split((Task(), Task()), "sync", False))
+    wf = GeneratedWorkflow(shape)
     path = tmp_path / "jobs.db"
     store = SqliteStore(path, commit="group")
     answers: list[Any] = []
     try:
-        with Harness([wf], seed=17, runners=1, capacity=4, store=store) as h:
+        with Harness([wf], seed=seed, runners=1, capacity=4, store=store) as h:
             h.schedule(wf.name, wf.data(()))
             h.at(1, lambda: answers.append(h.cancel("j1")))
             h.at(5, lambda: _stop(h))
             with pytest.raises(EngineStoppedError):
                 h.finish()
             said = [e.detail for e in h.trace]
-        assert "runs 'split4': its stop came once its check was past" in said
+        assert f"runs {step!r}: its stop came once its check was past" in said
     finally:
         store.close()
     assert answers[0].get() is CancelOutcome.CANCELLED
