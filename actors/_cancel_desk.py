@@ -148,10 +148,24 @@ class CancelDesk:
             self._book.cancels.add(job_id)
             self._e.store.mark_cancel(job_id, "cancelled")
             return CancelOutcome.CANCELLED
-        if job.cancel_requested or job.id in self._book.stopping:
+        return self._cancel_held(job)
+
+    def _cancel_held(self, job: JobRecord) -> CancelOutcome | Owed:
+        """Cancel ``job``, which the case tree holds (with a runner, maybe, or parked)."""
+        if job.id in self._book.stopping:
+            # Told to stop already (its case's cancel): its runner may still end it as its
+            # slice ended it, so this answer waits for that runner as the first would have.
+            if job.state is not JobState.CANCELLED and self._channel.left(job):
+                late = self._too_late(job)
+                if late is not None:
+                    return late
+            return self._after_stop(job)
+        if job.cancel_requested:
             return CancelOutcome.CANCELLED
-        if job.id not in self._out and job.state in FINAL_STATES and self._ended_below(job):
-            return CancelOutcome.ALREADY_FINISHED
+        if job.id not in self._out:
+            late = self._too_late(job)
+            if late is not None:
+                return late
         if job.id in self._out and self._channel.left(job):
             # Its runner has left it and reports on it next: the record is as its slice
             # left it, and a slice that ended the job stands.
@@ -229,9 +243,17 @@ class CancelDesk:
 
         The cancel came too late: the job ends as its slice ended it, as it would once
         stored (``ALREADY_FINISHED``). ``None``: it goes on (parked, split, handed back)
-        or has branches running, and the cancel is carried out when its report comes.
+        or, cancelled, has branches running, and the cancel is carried out when its
+        report comes.
         """
-        if job is None or job.state not in FINAL_STATES or not self._ended_below(job):
+        if job is None or job.state not in FINAL_STATES:
+            return None
+        if job.state in _FINISHED:
+            # Ended by its last step: branches it still has are a Discriminator's losers,
+            # being cancelled already; looked at all the same, as a cancel that changes
+            # nothing must not leave a branch running.
+            return CancelOutcome.ALREADY_FINISHED if self._ended_below(job) else None
+        if job.split_live > 0 or self._kids.get(job.id):
             return None
         return CancelOutcome.ALREADY_FINISHED
 

@@ -114,6 +114,9 @@ class SliceEnd:
             return self._arrive(job, step, effect)
         if type(effect) is End:
             return self.finish(job, effect.state, effect.error, effect.cause)
+        stopped = self._stopped(job)  # a split, a park or a request goes on: unless...
+        if stopped is not None:
+            return stopped
         if type(effect) is Park:
             return self._park(job, effect)
         if type(effect) is Split:
@@ -121,6 +124,19 @@ class SliceEnd:
             return self._split(job, step, effect)
         assert type(effect) is Request
         return self._request(job, effect)
+
+    def _stopped(self, job: JobRecord) -> list[Any] | None:
+        """``job`` ended ``CANCELLED`` if a stop came as its step ran; ``None``: it goes on.
+
+        Saved split or parked instead, the job's row would lose the cancel's mark, and
+        the cancel with it should the engine stop before the slice's reports.
+        """
+        why = self._last_look(job)
+        if why is not None:
+            return self.finish(job, _CANCELLED, why)
+        # It ends no job: a cancel from here on is carried out with the slice's reports.
+        self._e.channel.last_look.pop(job.id, None)
+        return None
 
     def finish(
         self,

@@ -8,6 +8,7 @@ row, and every case it holds is held while the row has not expired.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -344,7 +345,11 @@ def mark_cancel(store: SqlStore, job_id: str, why: str) -> None:
     if writer is not None and not writer.is_current():
         # The slices the writer holds first: one may save the job as its runner left it
         # before it saw the stop, and stored after the mark it would clear it.
-        writer.store(Slice())
+        # A group that fails is rolled back, none of its saves lands after the mark, and
+        # its slices hear why: not the mark's error (a store that is down fails the
+        # mark's own write below).
+        with contextlib.suppress(Exception):
+            writer.store(Slice())
     params: list[Any] = [True, why, job_id, *(state.value for state in FINAL_STATES)]
     sql = _MARK_CANCEL
     if store.owner is not None:

@@ -3,7 +3,12 @@
 Generated workflows (sequences, splits with a ``Synchronize`` or ``Discriminator`` join,
 waits, requests waiting for their reply) run under the harness with cancels of a case or
 of one of its branches at generated moments, crash plans (between steps, before a save,
-stalled), and sometimes a shutdown at a generated moment. At the end of each example:
+stalled, frozen in a request's send, and a lost group where the store commits in
+groups), and sometimes a shutdown at a generated moment (then the next start on the
+same store ends every case): in memory, on SQLite committing each step or in groups (its
+default; the harness schedules the writer thread's groups, and refuses a writer
+process), and on PostgreSQL with its default group commit (fewer examples: each empties
+its tables). At the end of each example:
 
 - every cancel got exactly one answer (none left hanging), or, after a shutdown, an
   ``EngineStoppedError``;
@@ -17,21 +22,30 @@ stalled), and sometimes a shutdown at a generated moment. At the end of each exa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pg_throwaway import drop_database, fresh_database
 
 from actors import EngineStoppedError, JobState
 from actors._job import FINAL_STATES
 from actors._outcomes import CancelOutcome
-from actors.stores import SqliteStore
+from actors.stores import SqliteStore, Store
+from actors.stores._postgres import PostgresStore
 from actors.testing import Harness
+from actors.testing._faults import CrashPoint
 from actors.testing._future import DeterministicFuture
 from actors.testing.strategies import GeneratedWorkflow, fault_plans, workflows
 
 EXAMPLES = {"ci": 300, "explore": 3000}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 20)
+PG_EXAMPLES = {"ci": 40, "explore": 400}.get(os.environ.get("HYPOTHESIS_PROFILE", "ci"), 5)
+SETUPS = ("memory", "sqlite-step", "sqlite-group")
+TABLES = ("jobs", "step_history", "job_requests", "join_arrivals", "join_counts", "workers")
 UNKNOWN = "no-such-job"
 
 
@@ -47,7 +61,9 @@ class Ask:
 asks = st.builds(
     Ask, at=st.integers(0, 60), case=st.integers(0, 2), branch=st.none() | st.integers(0, 5)
 )
-crashes = fault_plans(stalls=True, events=False, points=("before_step", "before_save", "stalled"))
+POINTS: tuple[CrashPoint, ...] = ("before_step", "before_save", "stalled", "in_send")
+crashes = fault_plans(stalls=True, events=False, points=POINTS)
+grouped_crashes = fault_plans(stalls=True, events=False, points=(*POINTS, "in_group"))
 
 
 class Run:
@@ -105,24 +121,68 @@ class Run:
         self.h.mediator.shutdown(drain=False)
 
 
+DRAWS: dict[str, Any] = {
+    "wf": workflows(max_size=8, requests=True, loops=False),
+    "cases": st.integers(1, 3),
+    "cancels": st.lists(asks, min_size=1, max_size=4),
+    "unknown": st.none() | st.integers(0, 60),
+    "stop_at": st.none() | st.integers(0, 80),
+    "runners": st.integers(1, 3),
+    "data": st.data(),
+}
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    wf=workflows(max_size=8, requests=True, loops=False),
-    cases=st.integers(1, 3),
-    cancels=st.lists(asks, min_size=1, max_size=4),
-    unknown=st.none() | st.integers(0, 60),
-    stop_at=st.none() | st.integers(0, 80),
-    faults=crashes,
-    runners=st.integers(1, 3),
-    commit=st.sampled_from([None, "step"]),
-    data=st.data(),
+    setup=st.sampled_from(SETUPS).flatmap(
+        lambda s: st.tuples(st.just(s), grouped_crashes if s == "sqlite-group" else crashes)
+    ),
+    **DRAWS,
 )
 def test_every_cancel_is_answered_once_and_truthfully(
-    tmp_path_factory: Any,
+    tmp_path_factory: Any, *, setup: tuple[str, Any], **drawn: Any
+) -> None:
+    """In memory, and on SQLite committing each step or in groups (its marks are durable)."""
+    kind, faults = setup
+    if kind == "memory":
+        _play(None, faults=faults, **drawn)
+        return
+    path = tmp_path_factory.mktemp("cancels") / "jobs.db"
+    _play(lambda: SqliteStore(path, commit=kind.removeprefix("sqlite-")), faults=faults, **drawn)
+
+
+@pytest.mark.postgres
+@settings(
+    max_examples=PG_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(faults=grouped_crashes, **DRAWS)
+def test_every_cancel_is_answered_once_and_truthfully_on_postgresql(
+    pg_cancels: str, **drawn: Any
+) -> None:
+    """On PostgreSQL with its default group commit: each example on emptied tables."""
+    with psycopg.connect(pg_cancels, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(TABLES)}")
+    _play(lambda: PostgresStore(pg_cancels), **drawn)
+
+
+@pytest.fixture(scope="module")
+def pg_cancels(pg_server: Any) -> Iterator[str]:
+    """A database of this module's own on the throwaway server, dropped after its tests."""
+    name = "actors_cancel_answers"
+    url = fresh_database(pg_server, name)
+    PostgresStore(url).close()  # its schema, made once
+    yield url
+    drop_database(pg_server, name)
+
+
+def _play(
+    opener: Callable[[], Store] | None,
     *,
     wf: GeneratedWorkflow,
     cases: int,
@@ -131,12 +191,10 @@ def test_every_cancel_is_answered_once_and_truthfully(
     stop_at: int | None,
     faults: Any,
     runners: int,
-    commit: str | None,
     data: st.DataObject,
 ) -> None:
-    """In memory, and on SQLite committing each step or in groups (its marks are durable)."""
-    path = tmp_path_factory.mktemp("cancels") / "jobs.db" if commit is not None else None
-    store = SqliteStore(path, commit=commit) if path is not None else None
+    """One example on the store ``opener`` opens (the memory store: ``None``)."""
+    store = opener() if opener is not None else None
     h = Harness([wf], data=data, runners=runners, capacity=4, faults=faults, store=store)
     wf.journal.clear()
     wf.requests.clear()
@@ -165,11 +223,11 @@ def test_every_cancel_is_answered_once_and_truthfully(
         h.close()
         if store is not None:
             store.close()
-    if path is not None and run.stopped:
-        _restart(run, wf, SqliteStore(path, commit=commit))
+    if opener is not None and run.stopped:
+        _restart(run, wf, opener())
 
 
-def _restart(run: Run, wf: GeneratedWorkflow, store: SqliteStore) -> None:
+def _restart(run: Run, wf: GeneratedWorkflow, store: Store) -> None:
     """The next start on the stopped engine's store: every case ends, each cancel held."""
     try:
         with Harness([wf], seed=0, store=store) as again:

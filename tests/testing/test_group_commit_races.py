@@ -1,15 +1,17 @@
-"""Under the harness with SQLite's group commit: two runs the cancel property found wrong."""
+"""Under the harness with SQLite's group commit: runs the cancel property found wrong."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from actors import EngineStoppedError, JobState
+from actors._outcomes import CancelOutcome
 from actors.stores import SqliteStore
-from actors.testing import Harness
-from actors.testing._shapes import Split, Task
+from actors.testing import Crash, FaultPlan, Harness
+from actors.testing._shapes import Pause, Seq, Split, Task
 from actors.testing.strategies import GeneratedWorkflow
 
 
@@ -64,6 +66,75 @@ def test_a_split_case_cancelled_before_a_stop_is_cancelled_on_the_next_start(
     finally:
         store.close()
     assert str(answers[0].get()) == "CancelOutcome.CANCELLED"  # type: ignore[attr-defined]
+    store = SqliteStore(path, commit="group")
+    try:
+        with Harness([wf], seed=0, store=store) as again:
+            again.run_until_quiescent()
+        job = store.get("j1")
+        assert job is not None and job.state is JobState.CANCELLED, job  # DONE
+    finally:
+        store.close()
+
+
+def test_a_cancel_whose_mark_waits_for_a_lost_group_is_marked_and_answered(
+    tmp_path: Path,
+) -> None:
+    """A cancel's mark waits for the slices the writer holds; a group lost is no error of its.
+
+    The case's split slice was in the group the writer lost as the cancel came: the mark
+    raised that group's error to the cancel's caller (the case was cancelled all the same).
+    """
+    wf = GeneratedWorkflow(Split((Task(), Task()), "sync", False))
+    store = SqliteStore(tmp_path / "jobs.db", commit="group")
+    plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
+    answers: list[Any] = []
+    try:
+        with Harness([wf], seed=2, runners=1, store=store, faults=plan) as h:
+            h.schedule(wf.name, wf.data(()))
+            h.at(5, lambda: answers.append(h.cancel("j1")))
+            h.finish()
+            assert "lost before it is stored" in str(h.trace[7])  # the group, as it asked
+        assert answers[0].get() is CancelOutcome.CANCELLED  # raised InjectedCrash
+        job = store.get("j1")
+        assert job is not None and job.state is JobState.CANCELLED, job
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("shape", "seed", "step"),
+    [
+        (Split((Task(), Task()), "sync", False), 17, "split4"),
+        (Seq((Task(), Pause(0.0))), 0, "wait2"),
+    ],
+)
+def test_a_case_cancelled_as_its_runner_splits_or_parks_it_is_cancelled_on_the_next_start(
+    tmp_path: Path, shape: Any, seed: int, step: str
+) -> None:
+    """A stop that comes once its runner's check is past: the split or wait step still runs.
+
+    The cancel marked the case; the runner, not having read the stop, saved the split
+    (or the park) as it went on, which cleared the mark, and the engine stopped (not
+    draining) before its reports: the next start ran the case on to ``DONE``. The runner
+    now looks for a stop before it saves a split or a park, and ends the case
+    ``CANCELLED`` instead.
+    """
+    wf = GeneratedWorkflow(shape)
+    path = tmp_path / "jobs.db"
+    store = SqliteStore(path, commit="group")
+    answers: list[Any] = []
+    try:
+        with Harness([wf], seed=seed, runners=1, capacity=4, store=store) as h:
+            h.schedule(wf.name, wf.data(()))
+            h.at(1, lambda: answers.append(h.cancel("j1")))
+            h.at(5, lambda: _stop(h))
+            with pytest.raises(EngineStoppedError):
+                h.finish()
+            said = [e.detail for e in h.trace]
+        assert f"runs {step!r}: its stop came once its check was past" in said
+    finally:
+        store.close()
+    assert answers[0].get() is CancelOutcome.CANCELLED
     store = SqliteStore(path, commit="group")
     try:
         with Harness([wf], seed=0, store=store) as again:
