@@ -5,6 +5,7 @@ These are the store-side shapes; ``actors.admin`` builds its public views from t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,10 +22,13 @@ __all__ = [
     "Held",
     "HistoryRow",
     "JobQuery",
+    "ListingPosition",
+    "RawText",
     "Request",
     "RowsLockedError",
     "StoredJob",
     "UnreadPayload",
+    "listing_order",
     "refuse_unread",
     "taken_over",
     "was_worker",
@@ -47,6 +51,32 @@ def was_worker(previous: str | None, owner: str) -> bool:
     return previous is not None and previous != owner and not previous.startswith(OPERATOR_STAMP)
 
 
+class RawText(bytes):
+    """A text column's value as its bytes, which are not UTF-8 (SQLite keeps any)."""
+
+    __slots__ = ()
+
+
+ListingPosition = tuple[float | str | bytes, str]
+"""A place in a listing: a job's creation time as its row holds it, and its id."""
+
+
+def listing_order(created: float | str | bytes) -> tuple[int, Any]:
+    """A creation time's place in listings, as SQL orders what a row may hold.
+
+    Numbers (infinities included), then NaN (PostgreSQL), then text by its UTF-8 bytes
+    (as by code point), then bytes (SQLite); the memory store compares a cursor's time
+    with its jobs' so.
+    """
+    if isinstance(created, RawText):
+        return (2, bytes(created))
+    if isinstance(created, str):
+        return (2, created.encode("utf-8", "surrogatepass"))
+    if isinstance(created, bytes):
+        return (3, created)
+    return (1, 0.0) if math.isnan(created) else (0, created)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredJob:
     """A job's record as last saved, with what the row holds besides it."""
@@ -66,10 +96,10 @@ class StoredJob:
     unread: tuple[str, ...] = ()
     """What of the row could not be read (its record is then a FAULTED stand-in, which no
     action may save over the row); empty, normally."""
-    listed_at: float | None = None
-    """Where listings place the row by its creation time, when that is no number (edited
-    by hand): ``inf`` before every job created at a time (a text, NaN, an infinity),
-    ``-inf`` after them; ``None``: at ``created_at``."""
+    listed_at: float | str | bytes | None = None
+    """The creation time as the row holds it, when that is no number (edited by hand:
+    SQLite's text, bytes or an infinity; PostgreSQL's NaN or an infinity), which
+    listings order it by and their cursors name; ``None``: at ``created_at``."""
 
 
 @dataclass(frozen=True, slots=True)
