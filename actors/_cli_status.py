@@ -23,6 +23,7 @@ from actors._cli import (
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
+from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
 from actors._due_text import server_now, server_skew
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
@@ -229,12 +230,14 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
                 job.id,
                 f"{job.workflow} v{job.version}",
                 _dash(job.step),
-                cancel_shown(job.state.value, job.cancel_requested),
+                unreadable_state(job, cancel_shown(job.state.value, job.cancel_requested)),
                 _dash(job.parent_id),
                 _dash(job.branch_index),
                 _when_due(facts.due(job), facts.now),
             )
         console.print(jobs)
+        for line in reason_lines(shown):
+            console.print(line)
 
 
 def _status_json(
@@ -265,6 +268,7 @@ def _status_json(
                 "parent": job.parent_id,
                 "branch": job.branch_index,
                 "due": facts.due(job),
+                "unreadable": unreadable(job),
             }
             for job in facts.unfinished.oldest[:limit]
         ],
