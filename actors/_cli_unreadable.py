@@ -8,25 +8,19 @@ prints the whole of it.
 
 from __future__ import annotations
 
-from actors._job import JobRecord, JobState
+from actors._job import JobRecord
+from actors.stores._admin_types import unreadable_problem
 
 __all__ = ["REASONS_SHOWN", "reason_lines", "unreadable", "unreadable_state"]
 
 REASONS_SHOWN = 5
 """Unreadable rows whose problem ``status`` prints under its table; the rest are counted."""
 _REASON_CHARS = 200
-_PREFIX = "stored job row is unreadable: "  # as a reader faults such a row (_sql_reads)
 
 
 def unreadable(job: JobRecord) -> str | None:
-    """What of ``job``'s row cannot be read, when it is listed unfinished; else ``None``.
-
-    An unfinished job reads FAULTED only as the stand-in for such a row.
-    """
-    if job.state is not JobState.FAULTED:
-        return None
-    error = job.error or "unreadable"
-    return error.removeprefix(_PREFIX)
+    """What of ``job``'s row cannot be read (``None``: it was read whole)."""
+    return unreadable_problem(job.state, job.error)
 
 
 def unreadable_state(job: JobRecord, shown: str) -> str:

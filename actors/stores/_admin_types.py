@@ -18,6 +18,7 @@ __all__ = [
     "OPERATOR_STAMP",
     "TAKEOVER",
     "UNREADABLE",
+    "UNREADABLE_ROW",
     "CaseChange",
     "Held",
     "HistoryRow",
@@ -31,6 +32,7 @@ __all__ = [
     "listing_order",
     "refuse_unread",
     "taken_over",
+    "unreadable_problem",
     "was_worker",
 ]
 
@@ -39,8 +41,17 @@ TAKEOVER = "taken over from "
 # (a ``step_history.more`` edited by hand): not a save, and no operator's action.
 UNREADABLE = "unreadable history"
 """How a takeover's history row begins (``taken_over``): not an operator's action."""
+UNREADABLE_ROW = "stored job row is unreadable: "
+"""How the error of a row that cannot be read begins (its stand-in reads FAULTED)."""
 OPERATOR_STAMP = "operator:"
 """How an operator's change in the store stamps a case (fencing out its last worker)."""
+
+
+def unreadable_problem(state: JobState, error: str | None) -> str | None:
+    """What of a job's row cannot be read, when its record is the FAULTED stand-in."""
+    if state is JobState.FAULTED and error is not None and error.startswith(UNREADABLE_ROW):
+        return error.removeprefix(UNREADABLE_ROW)
+    return None
 
 
 def was_worker(previous: str | None, owner: str) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import CodecError
 from actors._job import JobState
 from actors._text import NotUtf8
-from actors.stores._admin_types import HistoryRow, RawText, StoredJob
+from actors.stores._admin_types import UNREADABLE_ROW, HistoryRow, RawText, StoredJob
 from actors.stores._joins import ARRIVALS_OF
 from actors.stores._rows import read_row
 from actors.stores._statements import Execute
@@ -32,7 +32,7 @@ def stored(row: Sequence[Any], codec: Codec) -> StoredJob:
     record, problems = read_row(row[:-6], codec)
     if problems:
         record.state = JobState.FAULTED
-        record.error = "stored job row is unreadable: " + "; ".join(problems)
+        record.error = UNREADABLE_ROW + "; ".join(problems)
     created, updated, finished, owner, expires, tries = row[-6:]
     tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
     owner = owner if isinstance(owner, str) else None
