@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from actors._cases import shown_id
+from actors._cases import missing_job, padded_twins
 from actors._cli import (
     _console,
     _dash,
@@ -341,11 +341,11 @@ def jobs_show(
     try:
         job = store.get(job_id)
         stored = store.stored_job(job_id) if job is not None else None
+        twins = store.stored_jobs(padded_twins(job_id)) if job is None else {}
     finally:
         store.close()
     if job is None:
-        msg = f"no job {shown_id(job_id)} in {store.url}"
-        raise CliError(msg)
+        raise CliError(missing_job(job_id, store.url, twins))
     tries = stored.tries if stored is not None else 0
     # Its worker cancelled it while its step runs: the row's error is the cancel's, not a
     # failed attempt, until the step ends and the job is saved CANCELLED.
