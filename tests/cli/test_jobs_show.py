@@ -254,3 +254,5 @@ def test_an_id_missing_for_white_space_at_an_end_names_the_id_the_store_holds(
             admin.job(" j2")
         with pytest.raises(JobNotFoundError, match="the store holds ' k2'"):
             admin.cancel("k2")
+        with pytest.raises(JobNotFoundError, match="the store holds 'm2 '"):
+            admin.retry("m2")
