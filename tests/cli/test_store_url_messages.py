@@ -44,8 +44,12 @@ UNOPENABLE = [
 COMMANDS = [
     ["status"],
     ["jobs", "list"],
+    ["jobs", "show", "x"],
     ["jobs", "cancel", "x"],
+    ["events", "send", "x/y"],
     ["db", "upgrade"],
+    ["demo", "--orders", "1"],
+    ["ui", "--port", "0"],
     ["worker", "--workflows", "{module}"],
     ["enqueue", "first", "--workflows", "{module}", "--data", "{{}}"],
 ]
