@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import getpass
 import json
-import math
 import os
 from collections.abc import Iterable
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
 from actors._text import is_unicode
-from actors.stores._admin_types import StoredJob
+from actors.stores._admin_types import ListingPosition, RawText, StoredJob
 
 __all__ = [
     "OPERATOR_ENV",
@@ -54,27 +53,51 @@ def listing_cursor(job: StoredJob) -> str:
     """The cursor naming ``job``'s place in a listing: its (created_at, id), opaque.
 
     URL-safe base64 of JSON, so that any id pastes into a shell as one word; JSON
-    keeps the float exactly. A creation time edited into no number is placed where the
-    store orders it (``StoredJob.listed_at``: ``Infinity`` or ``-Infinity``).
+    keeps the float exactly. A creation time edited into no number is named as the row
+    holds it (``StoredJob.listed_at``), so that the next page starts where the store
+    orders that row: ``Infinity``, ``NaN``, ``{"text": ...}``, ``{"bytes": HEX}`` or, for
+    text that is not UTF-8, ``{"text_bytes": HEX}``.
     """
-    created = job.listed_at if job.listed_at is not None else job.created_at or 0.0
+    held = job.listed_at
+    created: object = (job.created_at or 0.0) if held is None else held
+    if isinstance(held, RawText):
+        created = {"text_bytes": held.hex()}  # text that is not UTF-8 (SQLite)
+    elif isinstance(held, str):
+        created = {"text": held}
+    elif isinstance(held, bytes):
+        created = {"bytes": held.hex()}
     text = json.dumps([created, job.record.id], ensure_ascii=False)
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def cursor_position(cursor: str) -> tuple[float, str]:
+def _created(value: object) -> float | str | bytes | None:
+    """A cursor's creation time as ``listing_cursor`` wrote it (``None``: none it writes)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict) and len(value) == 1:
+        [(kind, held)] = value.items()
+        if kind == "text" and isinstance(held, str) and is_unicode(held):
+            return held
+        if kind == "bytes" and isinstance(held, str):
+            return bytes.fromhex(held)  # ValueError: no cursor
+        if kind == "text_bytes" and isinstance(held, str):
+            return RawText(bytes.fromhex(held))
+    return None
+
+
+def cursor_position(cursor: str) -> ListingPosition:
     """The (created_at, id) ``cursor`` names; ``ValueError`` for text that is no cursor."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, job_id = json.loads(text)
+        held = _created(created)
         if (
-            type(created) in (int, float)
-            and not math.isnan(created)  # an infinity: after a row edited into no number
+            held is not None
             and isinstance(job_id, str)
             and "\x00" not in job_id  # no id ever held one: PostgreSQL's text holds none
             and is_unicode(job_id)  # nor a lone surrogate, which SQLite cannot encode
         ):
-            return float(created), job_id
+            return held, job_id
     except (ValueError, TypeError):
         pass
     msg = f"{shown_id(cursor)} is not a listing cursor (give one a page gave as next_cursor)"

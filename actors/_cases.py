@@ -25,7 +25,9 @@ __all__ = [
     "id_flaw",
     "id_refused",
     "lookup_id",
+    "missing_job",
     "new_case",
+    "padded_twins",
     "refuse_version",
     "shown_id",
     "valid_id",
@@ -203,6 +205,35 @@ def _padding(job_id: object) -> str | None:
     first = job_id[0] if job_id[0].isspace() else job_id[-1]
     end = "start" if job_id[0].isspace() else "end"
     return f"white space {first!r} at the {end}"
+
+
+def padded_twins(job_id: str) -> list[str]:
+    """The ids ``job_id`` may have been meant as, but for white space at an end.
+
+    Its text without that white space; or, when it has none, with a space at its start,
+    its end or both (as a store written before the id rule may hold one).
+    """
+    stripped = job_id.strip()
+    if stripped != job_id:
+        return [stripped] if stripped else []
+    return [f" {job_id}", f"{job_id} ", f" {job_id} "]
+
+
+def missing_job(job_id: str, url: str, held: Iterable[str]) -> str:
+    """Why ``job_id`` names no job in the store at ``url``, which holds ``held`` of its twins.
+
+    The white space at an end of an id hardly shows: the message names the id the
+    store holds (``padded_twins``) when it holds one.
+    """
+    text = f"no job {shown_id(job_id)} in {url}"
+    twins = set(held)
+    twin = next((t for t in padded_twins(job_id) if t in twins), None)
+    padding = _padding(job_id)
+    if twin is not None and padding is not None:
+        return f"{text} ({padding}: the store holds {shown_id(twin)})"
+    if twin is not None:
+        return f"{text} (the store holds {shown_id(twin)}, with {_padding(twin)})"
+    return text if valid_id(job_id) else f"{text} (a job id is {ID_RULE})"
 
 
 def check_items(items: object) -> None:

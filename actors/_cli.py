@@ -143,12 +143,21 @@ def _open_store(url: str, *, say: bool = True, **options: Any) -> Store:
     try:
         return open_store(url, **options)
     except (StoreError, OSError) as exc:
-        msg = f"cannot open store {mask_url(url)!r}: {exc}"
-        raise BadArgumentError(msg) from exc
+        raise BadArgumentError(_cannot_open(url, str(exc))) from exc
     finally:
         if handler is not None:
             stores.removeHandler(handler)
             stores.setLevel(level)
+
+
+def _cannot_open(url: str, why: str) -> str:
+    """Why the store at ``url`` cannot be opened, naming its URL (masked) once.
+
+    The stores' own errors name it (``cannot open the PostgreSQL store at URL: ...``):
+    those are said as they are, the others after ``cannot open store 'URL':``.
+    """
+    shown = mask_url(url)
+    return why if shown in why else f"cannot open store {shown!r}: {why}"
 
 
 class _SaidFormatter(logging.Formatter):
@@ -285,9 +294,9 @@ def db_upgrade(store_url: str) -> None:
                 _refuse_foreign(conn, store_url)
                 progress.version = current_version(conn)
             except ForeignDatabaseError as exc:  # as every other command says it
-                raise BadArgumentError(f"cannot open store {mask_url(store_url)!r}: {exc}") from exc
+                raise BadArgumentError(_cannot_open(store_url, str(exc))) from exc
             except Exception as exc:  # the file is no database, say: it cannot be opened
-                msg = f"cannot open store {mask_url(store_url)!r}: {_describe(exc)}"
+                msg = _cannot_open(store_url, _describe(exc))
                 if store_url.startswith("sqlite:"):
                     from actors.stores._sqlite_connect import cannot_open_hint
 
@@ -377,11 +386,9 @@ def _schema_connection(url: str) -> Any:
             # a migration takes as long as its table needs, while the server answers.
             return psycopg.connect(url, autocommit=True, **connect_params(url, 10.0))
     except (StoreError, ImportError, OSError) as exc:
-        msg = f"cannot open store {shown!r}: {exc}"
-        raise BadArgumentError(msg) from exc
+        raise BadArgumentError(_cannot_open(url, str(exc))) from exc
     except Exception as exc:  # the driver's own connection errors (they may quote the URL)
-        msg = f"cannot open store {shown!r}: {_describe(exc)}"
-        raise BadArgumentError(msg) from None
+        raise BadArgumentError(_cannot_open(url, _describe(exc))) from None
     msg = f"cannot open store {shown!r}: use sqlite:///path.db or postgresql://..."
     raise BadArgumentError(msg)
 

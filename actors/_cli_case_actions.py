@@ -25,7 +25,7 @@ from actors._cli_errors import (
     operator_argument,
     text_argument,
 )
-from actors._cli_input import InputError, strict_json
+from actors._cli_input import MAX_EVENT_DEPTH, InputError, strict_json
 from actors._cli_interrupt import (
     AgainInterrupt,
     interrupt_after,
@@ -313,7 +313,7 @@ def events_send(
     # No --data is no payload (None), as the Python API and the dashboard's empty field
     # give: an invented {} would reach on_reply / on_fault as a value nobody sent.
     try:
-        payload = None if data is None else strict_json(data)
+        payload = None if data is None else strict_json(data, MAX_EVENT_DEPTH)
     except InputError as exc:
         raise BadArgumentError(f"--data {exc}") from None
     problem = correlation_id_problem(correlation_id)

@@ -2,9 +2,10 @@
 
 A value given as ``--data`` or as a line of ``--file`` must be JSON that a store keeps as
 it was given: text (no bytes that are not UTF-8, no lone surrogate), finite numbers, and
-arrays and objects nested at most ``MAX_JSON_DEPTH`` levels below the top value. What is wrong is an
-``InputError`` whose message names no place: the caller puts the place first
-(``--data``, ``line 3 of 'cases.jsonl'``), as in ``--data is not JSON: ...``.
+arrays and objects nested at most ``MAX_JSON_DEPTH`` levels below the top value (an
+event's payload: ``MAX_EVENT_DEPTH``). What is wrong is an ``InputError`` whose message
+names no place: the caller puts the place first (``--data``, ``line 3 of
+'cases.jsonl'``), as in ``--data is not JSON: ...``.
 """
 
 from __future__ import annotations
@@ -20,15 +21,30 @@ import click
 from actors._cases import shown_id
 from actors.stores._plain_data import MAX_DEPTH
 
-__all__ = ["MAX_JSON_DEPTH", "VERSION", "InputError", "strict_json", "text_problem"]
+__all__ = [
+    "MAX_EVENT_DEPTH",
+    "MAX_JSON_DEPTH",
+    "VERSION",
+    "InputError",
+    "strict_json",
+    "text_problem",
+]
 
 # The stores refuse data nested deeper than this (their encoder walks it recursively),
 # counted as they count it: the top value is level 0. Refused here, by where it is given.
 MAX_JSON_DEPTH = MAX_DEPTH
+MAX_EVENT_DEPTH = 100
+"""Levels an event's payload may nest below its top value (``events send``, the
+dashboard). Less than the stores' limit: they keep the payload inside the event's
+record, then the job keeps it inside its data; at the stores' limit the event was
+refused by the store after the command had taken it."""
 # A workflow version an option may name: one a store's 64-bit column can hold (a larger
 # one made SQLite raise OverflowError from inside the command).
 VERSION = click.IntRange(1, 2**63 - 1)
-_TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)"
+
+
+def _too_deep(levels: int) -> str:
+    return f"is nested more than {levels} levels deep (arrays and objects)"
 
 
 class InputError(ValueError):
@@ -111,14 +127,15 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value  # not reached: a dict shorter than its pairs has a key twice
 
 
-def strict_json(text: str) -> Any:
+def strict_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     r"""The value of the JSON ``text``, or ``InputError`` saying what is wrong and where.
 
     Refused beyond ``json.loads``: ``NaN``, ``Infinity`` and ``-Infinity`` (Python reads
     them; no JSON reader reads them back), a number too large for a float (``1e999``
     would be stored as ``Infinity``), a string with a lone surrogate (``"\ud800"``),
-    bytes that are not UTF-8, nesting deeper than ``MAX_JSON_DEPTH`` (the stores'
-    limit: what this takes, a store keeps), and an object that gives a key twice.
+    bytes that are not UTF-8, nesting deeper than ``max_depth`` levels below the top
+    value (``MAX_JSON_DEPTH``, the stores' limit: what this takes, a store keeps), and an
+    object that gives a key twice.
     """
     problem = text_problem(text)
     if problem is not None:
@@ -129,7 +146,7 @@ def strict_json(text: str) -> Any:
         msg = f"is not JSON: {exc.msg} {_place(text, exc.pos)}"
         raise InputError(msg) from None
     except RecursionError:
-        raise InputError(_TOO_DEEP) from None
+        raise InputError(_too_deep(max_depth)) from None
     except _RefusedError as exc:
         raise InputError(str(exc)) from None
     except ValueError as exc:  # an integer of more digits than Python converts
@@ -139,14 +156,14 @@ def strict_json(text: str) -> Any:
             msg = f"holds an integer of more than {limit} digits, more than Python reads"
         raise InputError(msg) from None
     try:
-        _check(value, 0)
+        _check(value, 0, max_depth)
     except _Bad as bad:
         path = "".join(reversed(bad.where))
         raise InputError(bad.why.replace("{at}", f" at {path}" if path else "")) from None
     return value
 
 
-def _check(value: Any, depth: int) -> None:
+def _check(value: Any, depth: int, max_depth: int) -> None:
     """Refuse a non-finite float, a string that is not text, or nesting too deep."""
     kind = type(value)
     if kind is str:
@@ -163,14 +180,14 @@ def _check(value: Any, depth: int) -> None:
         return
     if kind is not dict and kind is not list:
         return
-    if depth > MAX_JSON_DEPTH:
-        raise _Bad(_TOO_DEEP)
+    if depth > max_depth:
+        raise _Bad(_too_deep(max_depth))
     pairs: Iterable[tuple[Any, Any]] = value.items() if kind is dict else enumerate(value)
     for key, item in pairs:
         try:
             if kind is dict and not key.isascii():
                 _check_text(key, what="a key")
-            _check(item, depth + 1)
+            _check(item, depth + 1, max_depth)
         except _Bad as bad:
             bad.where.append(f"[{key!r}]")
             raise

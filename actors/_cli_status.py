@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from actors._cases import shown_id
+from actors._cases import missing_job, padded_twins
 from actors._cli import (
     _console,
     _dash,
@@ -23,6 +23,7 @@ from actors._cli import (
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
+from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
 from actors._due_text import server_now, server_skew
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
@@ -229,12 +230,14 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
                 job.id,
                 f"{job.workflow} v{job.version}",
                 _dash(job.step),
-                cancel_shown(job.state.value, job.cancel_requested),
+                unreadable_state(job, cancel_shown(job.state.value, job.cancel_requested)),
                 _dash(job.parent_id),
                 _dash(job.branch_index),
                 _when_due(facts.due(job), facts.now),
             )
         console.print(jobs)
+        for line in reason_lines(shown):
+            console.print(line)
 
 
 def _status_json(
@@ -265,6 +268,7 @@ def _status_json(
                 "parent": job.parent_id,
                 "branch": job.branch_index,
                 "due": facts.due(job),
+                "unreadable": unreadable(job),
             }
             for job in facts.unfinished.oldest[:limit]
         ],
@@ -337,11 +341,11 @@ def jobs_show(
     try:
         job = store.get(job_id)
         stored = store.stored_job(job_id) if job is not None else None
+        twins = store.stored_jobs(padded_twins(job_id)) if job is None else {}
     finally:
         store.close()
     if job is None:
-        msg = f"no job {shown_id(job_id)} in {store.url}"
-        raise CliError(msg)
+        raise CliError(missing_job(job_id, store.url, twins))
     tries = stored.tries if stored is not None else 0
     # Its worker cancelled it while its step runs: the row's error is the cancel's, not a
     # failed attempt, until the step ends and the job is saved CANCELLED.

@@ -54,7 +54,7 @@ from actors._admin_model import (
     PruneResult,
 )
 from actors._admin_prune import prune
-from actors._cases import ID_RULE, shown_id, valid_id
+from actors._cases import missing_job, padded_twins
 from actors._due_text import server_now
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
@@ -252,9 +252,8 @@ class Admin:
         stored = self.store.stored_job(job_id)
         if stored is None:
             # An id stored before the id rule may break it: looked up all the same.
-            rule = "" if valid_id(job_id) else f" (a job id is {ID_RULE})"
-            msg = f"no job {shown_id(job_id)} in {self.store.url}{rule}"
-            raise JobNotFoundError(msg)
+            held = self.store.stored_jobs(padded_twins(job_id))
+            raise JobNotFoundError(missing_job(job_id, self.store.url, held))
         return stored
 
     def _infos(

@@ -5,6 +5,7 @@ These are the store-side shapes; ``actors.admin`` builds its public views from t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -17,16 +18,21 @@ __all__ = [
     "OPERATOR_STAMP",
     "TAKEOVER",
     "UNREADABLE",
+    "UNREADABLE_ROW",
     "CaseChange",
     "Held",
     "HistoryRow",
     "JobQuery",
+    "ListingPosition",
+    "RawText",
     "Request",
     "RowsLockedError",
     "StoredJob",
     "UnreadPayload",
+    "listing_order",
     "refuse_unread",
     "taken_over",
+    "unreadable_problem",
     "was_worker",
 ]
 
@@ -35,8 +41,17 @@ TAKEOVER = "taken over from "
 # (a ``step_history.more`` edited by hand): not a save, and no operator's action.
 UNREADABLE = "unreadable history"
 """How a takeover's history row begins (``taken_over``): not an operator's action."""
+UNREADABLE_ROW = "stored job row is unreadable: "
+"""How the error of a row that cannot be read begins (its stand-in reads FAULTED)."""
 OPERATOR_STAMP = "operator:"
 """How an operator's change in the store stamps a case (fencing out its last worker)."""
+
+
+def unreadable_problem(state: JobState, error: str | None) -> str | None:
+    """What of a job's row cannot be read, when its record is the FAULTED stand-in."""
+    if state is JobState.FAULTED and error is not None and error.startswith(UNREADABLE_ROW):
+        return error.removeprefix(UNREADABLE_ROW)
+    return None
 
 
 def was_worker(previous: str | None, owner: str) -> bool:
@@ -45,6 +60,32 @@ def was_worker(previous: str | None, owner: str) -> bool:
     Not when nobody held it, ``owner`` did, or an operator changed it last.
     """
     return previous is not None and previous != owner and not previous.startswith(OPERATOR_STAMP)
+
+
+class RawText(bytes):
+    """A text column's value as its bytes, which are not UTF-8 (SQLite keeps any)."""
+
+    __slots__ = ()
+
+
+ListingPosition = tuple[float | str | bytes, str]
+"""A place in a listing: a job's creation time as its row holds it, and its id."""
+
+
+def listing_order(created: float | str | bytes) -> tuple[int, Any]:
+    """A creation time's place in listings, as SQL orders what a row may hold.
+
+    Numbers (infinities included), then NaN (PostgreSQL), then text by its UTF-8 bytes
+    (as by code point), then bytes (SQLite); the memory store compares a cursor's time
+    with its jobs' so.
+    """
+    if isinstance(created, RawText):
+        return (2, bytes(created))
+    if isinstance(created, str):
+        return (2, created.encode("utf-8", "surrogatepass"))
+    if isinstance(created, bytes):
+        return (3, created)
+    return (1, 0.0) if math.isnan(created) else (0, created)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +107,10 @@ class StoredJob:
     unread: tuple[str, ...] = ()
     """What of the row could not be read (its record is then a FAULTED stand-in, which no
     action may save over the row); empty, normally."""
-    listed_at: float | None = None
-    """Where listings place the row by its creation time, when that is no number (edited
-    by hand): ``inf`` before every job created at a time (a text, NaN, an infinity),
-    ``-inf`` after them; ``None``: at ``created_at``."""
+    listed_at: float | str | bytes | None = None
+    """The creation time as the row holds it, when that is no number (edited by hand:
+    SQLite's text, bytes or an infinity; PostgreSQL's NaN or an infinity), which
+    listings order it by and their cursors name; ``None``: at ``created_at``."""
 
 
 @dataclass(frozen=True, slots=True)

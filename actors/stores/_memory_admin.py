@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord
-from actors.stores._admin_types import CaseChange, Held, HistoryRow, JobQuery, StoredJob
+from actors.stores._admin_types import (
+    CaseChange,
+    Held,
+    HistoryRow,
+    JobQuery,
+    ListingPosition,
+    StoredJob,
+    listing_order,
+)
 from actors.stores._memory_saved import AT, CASE, KEPT, STATE, Saved
 
 if TYPE_CHECKING:
@@ -73,7 +81,7 @@ class MemoryAdmin:
         *,
         limit: int,
         offset: int = 0,
-        after: tuple[float, str] | None = None,
+        after: ListingPosition | None = None,
     ) -> list[StoredJob]:
         """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
 
@@ -81,6 +89,7 @@ class MemoryAdmin:
         ``after``: only jobs past that (created_at, id) in that order.
         """
         found = [self._stored(saved) for saved in self._all()]
+        past = None if after is None else (listing_order(after[0]), after[1])
         needle = query.error.lower() if query.error is not None else None
 
         def keep(job: StoredJob) -> bool:
@@ -96,7 +105,7 @@ class MemoryAdmin:
                 and (query.created_before is None or created < query.created_before)
                 and (needle is None or (r.error is not None and needle in r.error.lower()))
                 and (not query.roots or r.parent_id is None)
-                and (after is None or (created, r.id) < after)
+                and (past is None or (listing_order(created), r.id) < past)
             )
 
         matching = [job for job in found if keep(job)]

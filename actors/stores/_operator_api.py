@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from actors._job import JobRecord
-    from actors.stores._admin_types import CaseChange, HistoryRow, JobQuery, Request, StoredJob
+    from actors.stores._admin_types import (
+        CaseChange,
+        HistoryRow,
+        JobQuery,
+        ListingPosition,
+        Request,
+        StoredJob,
+    )
     from actors.stores._sql_prune import BatchDone
 
 __all__ = ["OperatorApi"]
@@ -39,7 +46,7 @@ class OperatorApi:
         *,
         limit: int,
         offset: int = 0,
-        after: tuple[float, str] | None = None,
+        after: ListingPosition | None = None,
     ) -> list[StoredJob]:
         """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
 

@@ -103,6 +103,7 @@ class PostgresStore(SqlStore):
     _order = "seq"
     _listing_id = LISTING_ID[POSTGRES]
     _hint_indexes = False
+    _text_times = False
     _free_from = "jobs"
     _free_served_from = "jobs"
     _held_served_by = "jobs"

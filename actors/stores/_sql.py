@@ -97,6 +97,7 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     _order = "rowid"  # insertion order: "seq" in PostgreSQL
     _listing_id = LISTING_ID[SQLITE]  # ids by code point, as listings order them
     _hint_indexes = True
+    _text_times = True  # REAL columns keep text written by hand (PostgreSQL: NaN)
     # Where a claim finds free roots, and the roots of a holder (see _claim_pick.py):
     # SQLite's planner, with no statistics, may prefer jobs_claimable (the held ones too).
     # None: no index of the free roots in insertion order (SQLite's went in migration

@@ -18,13 +18,14 @@ from actors.stores._admin_types import (
     Held,
     HistoryRow,
     JobQuery,
+    ListingPosition,
     RowsLockedError,
     StoredJob,
     refuse_unread,
 )
 from actors.stores._history_rows import unpack
 from actors.stores._rows import row_params, storable_text
-from actors.stores._sql_admin_rows import arrived, column_time, history_row, stored
+from actors.stores._sql_admin_rows import arrived, column_time, history_row, raw_times, stored
 from actors.stores._sql_listing import filters, parts
 from actors.stores._sql_prune import BatchDone, prune
 from actors.stores._sql_trim import trim
@@ -68,6 +69,7 @@ class SqlAdmin:
     url: str
     _order: str
     _listing_id: str  # the id as listings order it (see _schema.LISTING_ID)
+    _text_times: bool  # SQLite: a time column edited by hand may hold text (see filters)
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
@@ -107,12 +109,13 @@ class SqlAdmin:
         *,
         limit: int,
         offset: int = 0,
-        after: tuple[float, str] | None = None,
+        after: ListingPosition | None = None,
     ) -> list[StoredJob]:
         """Jobs matching ``query``, newest first, ``limit`` of them after the first ``offset``.
 
         Newest first is by (created_at, id), both descending; ``after`` is the
-        (created_at, id) of a job already listed: only jobs past it in that order.
+        (created_at, id) of a job already listed, its time as the row holds it: only
+        jobs past it in that order, which is SQL's for a time edited into no number.
 
         Each part of the statement (one per state asked for) reads an index that
         bounds its cost by a page or by the jobs in its state, never by the store's
@@ -125,7 +128,7 @@ class SqlAdmin:
         limit, offset = min(limit, _SQL_INT_MAX), min(offset, _SQL_INT_MAX)
         reach = min(offset + limit, _SQL_INT_MAX)
         order = f"created_at DESC, {self._listing_id} DESC"
-        where, params = filters(query, after, self._listing_id)
+        where, params = filters(query, after, self._listing_id, text_times=self._text_times)
         selects: list[tuple[str, str, list[Any]]] = []
         for condition, values, index in parts(query):
             jobs = f"jobs INDEXED BY {index}" if index and self._hint_indexes else "jobs"
@@ -135,7 +138,7 @@ class SqlAdmin:
             [(jobs, clause, values)] = selects
             sql = f"SELECT {_ADMIN_SELECT} FROM {jobs} {clause}ORDER BY {order} LIMIT ? OFFSET ?"
             rows = self._read(sql, (*values, limit, offset), "list jobs")
-            return [stored(row, self.codec) for row in rows]
+            return raw_times([stored(row, self.codec) for row in rows], self._read)
         # One part per state, merged: an IN list would read every job in those states
         # and sort them, DONE included.
         merged: list[Any] = []
@@ -151,7 +154,7 @@ class SqlAdmin:
             f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
         rows = self._read(sql, (*merged, limit, offset), "list jobs")
-        return [stored(row, self.codec) for row in rows]
+        return raw_times([stored(row, self.codec) for row in rows], self._read)
 
     def case_jobs(self, case_id: str) -> list[StoredJob]:
         """Every job of case ``case_id``, in the order they were created."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import CodecError
 from actors._job import JobState
-from actors.stores._admin_types import HistoryRow, StoredJob
+from actors._text import NotUtf8
+from actors.stores._admin_types import UNREADABLE_ROW, HistoryRow, RawText, StoredJob
 from actors.stores._joins import ARRIVALS_OF
 from actors.stores._rows import read_row
 from actors.stores._statements import Execute
@@ -21,7 +22,9 @@ from actors.stores._statements import Execute
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
-__all__ = ["arrived", "column_time", "history_row", "stored"]
+__all__ = ["arrived", "column_time", "history_row", "raw_times", "stored"]
+
+Read = Callable[[str, Sequence[Any], str], list[Any]]
 
 
 def stored(row: Sequence[Any], codec: Codec) -> StoredJob:
@@ -29,7 +32,7 @@ def stored(row: Sequence[Any], codec: Codec) -> StoredJob:
     record, problems = read_row(row[:-6], codec)
     if problems:
         record.state = JobState.FAULTED
-        record.error = "stored job row is unreadable: " + "; ".join(problems)
+        record.error = UNREADABLE_ROW + "; ".join(problems)
     created, updated, finished, owner, expires, tries = row[-6:]
     tries = tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
     owner = owner if isinstance(owner, str) else None
@@ -46,15 +49,32 @@ def stored(row: Sequence[Any], codec: Codec) -> StoredJob:
     )
 
 
-def _listed_at(created: Any) -> float:
-    """The creation time as SQL orders one that is no number (``StoredJob.listed_at``).
+def _listed_at(created: Any) -> float | str | bytes:
+    """A creation time that is no number, as the row holds it (``StoredJob.listed_at``).
 
-    SQLite's text and bytes, PostgreSQL's NaN and infinity sort above every number;
-    minus infinity below them.
+    A listing's cursor names it, so that the next page starts where SQL orders it
+    (SQLite: text and bytes after every number; PostgreSQL: NaN after infinity).
     """
-    if isinstance(created, float) and created == -math.inf:
-        return -math.inf
-    return math.inf
+    if isinstance(created, float | str | bytes):
+        return created
+    return math.inf  # no type a SQL store returns for a REAL column
+
+
+def raw_times(jobs: list[StoredJob], read: Read) -> list[StoredJob]:
+    """``jobs``, each creation time of text that is not UTF-8 read again as its bytes.
+
+    It reads as its escaped form (``NotUtf8``), which SQL orders elsewhere: a listing's
+    cursor naming that would skip or repeat jobs. Only SQLite holds such text.
+    """
+    out = []
+    for job in jobs:
+        raw = None
+        if isinstance(job.listed_at, NotUtf8):
+            sql = "SELECT CAST(created_at AS BLOB) FROM jobs WHERE id = ?"
+            rows = read(sql, (job.record.id,), "read a creation time")
+            raw = rows[0][0] if rows and isinstance(rows[0][0], bytes) else None
+        out.append(job if raw is None else dataclasses.replace(job, listed_at=RawText(raw)))
+    return out
 
 
 def arrived(execute: Execute, job: StoredJob, codec: Codec) -> StoredJob:

@@ -6,11 +6,12 @@ parameter.
 
 from __future__ import annotations
 
+import math
 from itertools import pairwise
 from typing import Any
 
 from actors._job import JobState
-from actors.stores._admin_types import JobQuery
+from actors.stores._admin_types import JobQuery, ListingPosition, RawText
 
 __all__ = ["filters", "parts"]
 
@@ -21,9 +22,12 @@ def _like(text: str) -> str:
 
 
 def filters(
-    query: JobQuery, after: tuple[float, str] | None, listing_id: str
+    query: JobQuery, after: ListingPosition | None, listing_id: str, *, text_times: bool
 ) -> tuple[list[str], list[Any]]:
-    """The conditions and parameters of ``query`` but its states, and of ``after``."""
+    """The conditions and parameters of ``query`` but its states, and of ``after``.
+
+    ``text_times``: whether a time column may hold text (SQLite) rather than NaN.
+    """
     where: list[str] = []
     params: list[Any] = []
     for column, value in (
@@ -47,8 +51,17 @@ def filters(
     if query.roots:
         where.append("parent_id IS NULL")
     if after is not None:
-        where.append(f"(created_at, {listing_id}) < (?, ?)")
-        params.extend(after)
+        created, job_id = after
+        if text_times and isinstance(created, float) and math.isnan(created):
+            # SQLite binds NaN as NULL (nothing compares): past every number, before
+            # every text, as PostgreSQL orders its NaN (and the memory store).
+            created, job_id = "", ""
+        if text_times or isinstance(created, float):
+            # Text that is not UTF-8 is bound as its bytes, cast back into text.
+            held = "CAST(? AS TEXT)" if isinstance(created, RawText) else "?"
+            where.append(f"(created_at, {listing_id}) < ({held}, ?)")
+            params.extend((created, job_id))
+        # PostgreSQL holds no text or bytes: every row is past a cursor naming them.
     return where, params
 
 

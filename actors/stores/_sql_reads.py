@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from actors._errors import CodecError
 from actors._job import Job, JobRecord, JobState, branch_fault
 from actors._redact import redacted_logger
-from actors.stores._admin_types import TAKEOVER
+from actors.stores._admin_types import TAKEOVER, UNREADABLE_ROW
 from actors.stores._history_rows import unpack
 from actors.stores._joins import ARRIVALS_OF
 from actors.stores._statements import (
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 
 logger = redacted_logger("actors.stores")
-
-_PROBLEM_PREFIX = "stored job row is unreadable"
 
 
 def records(store: SqlStore, rows: list[Any], *, save_faults: bool = True) -> list[JobRecord]:
@@ -69,7 +67,7 @@ def fault_bad_row(
     Only the state, error and lease are written: the unreadable columns stay as they
     are for someone to inspect. A worker reading the row keeps running.
     """
-    why = f"{_PROBLEM_PREFIX}: {'; '.join(problems)}"
+    why = UNREADABLE_ROW + "; ".join(problems)
     job.state, job.error = JobState.FAULTED, why
     if row[6] == FAULTED_VALUE or store.read_only or not save:
         return  # already FAULTED in the store, or only looked at: nothing to save

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from actors._cli_input import InputError, strict_json
+from actors._cli_input import MAX_EVENT_DEPTH, InputError, strict_json
 from actors._errors import JobNotFoundError
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = [
     "parse_payload",
 ]
 
-MAX_PAYLOAD_DEPTH = 100  # nesting of lists and objects an event's payload may have
+MAX_PAYLOAD_DEPTH = MAX_EVENT_DEPTH  # levels an event's payload nests below its top value
 MAX_ACTION_BYTES = 1 << 20  # an action's form, payload included: read into memory whole
 
 
@@ -98,34 +98,14 @@ def parse_payload(raw: str) -> Any:
 
     Raises:
         ActionError: the text is not JSON a store keeps, or nests lists and objects
-            more than ``MAX_PAYLOAD_DEPTH`` deep (every later reader would have to
-            recurse through it).
+            more than ``MAX_PAYLOAD_DEPTH`` levels below its top value (the command's
+            limit, ``MAX_EVENT_DEPTH``).
     """
-    too_deep = f"the event's payload is nested too deeply (at most {MAX_PAYLOAD_DEPTH} levels)"
     try:
-        payload = strict_json(raw.strip() or "null")
+        return strict_json(raw.strip() or "null", MAX_PAYLOAD_DEPTH)
     except InputError as exc:
-        if str(exc).startswith("is nested"):  # past the stores' limit, above this one
-            raise ActionError(too_deep) from None
         msg = f"the event's payload {exc}"
         raise ActionError(msg) from None
-    if _depth(payload) > MAX_PAYLOAD_DEPTH:
-        raise ActionError(too_deep)
-    return payload
-
-
-def _depth(value: Any) -> int:
-    """How deep ``value``'s lists and objects nest, found without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item)
-    return deepest
 
 
 def body_refused(content_length: str | None) -> tuple[int, str] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from actors._workflow import Workflow
 from actors.admin import Admin
+from actors.stores._admin_types import unreadable_problem
 from actors.ui._case_reads import read_case
 from actors.ui._graph import marked_mermaid, step_mark
 from actors.ui._reads import JobRow, Reader
@@ -78,6 +79,13 @@ def case_facts(
         "infos": infos,
         "correlation_ids": [c for info in infos.values() for c in info.correlation_ids],
         "labels": _labels(jobs),
+        # Rows the admin API reads as FAULTED stand-ins (a column edited by hand into what
+        # no save writes), by job id: the page shows their problem, not the raw state.
+        "damaged": {
+            job_id: problem
+            for job_id, info in infos.items()
+            if (problem := unreadable_problem(info.state, info.error)) is not None
+        },
         "branches_live": case.branches_live,
         "final": case.unfinished == 0,
         # Asked of a worker while a step runs: not a failure, and no retry is due.

@@ -76,7 +76,7 @@ def test_a_store_url_scheme_is_read_in_any_case(pg_database: Any, tmp_path: Path
     ("url", "message"),
     [
         ("memory://", "no schema to upgrade"),
-        ("sqlite:////no/such/dir/x.db", "cannot open store"),
+        ("sqlite:////no/such/dir/x.db", "cannot open 'sqlite:////no/such/dir/x.db': directory"),
         ("redis://localhost", "use sqlite:///path.db or postgresql://"),
     ],
 )

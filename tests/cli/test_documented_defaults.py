@@ -126,6 +126,8 @@ def test_the_limits_the_guides_give_are_the_code_s() -> None:
     # `enqueue`: "nested at most 200 levels below the top value"; "A line of `--file`
     # holds at most 64 Mi characters".
     assert _cli_input.MAX_JSON_DEPTH == 200
+    # `events send`: "nests at most 100 levels below the top value, as on the dashboard".
+    assert _cli_input.MAX_EVENT_DEPTH == 100
     assert _cli_enqueue.MAX_LINE == 64 * 1024 * 1024
     # docs/how-to/durable-stores.md: "A job keeps the first 10,000 characters of its error".
     assert _redact.ERROR_CHARS == 10_000

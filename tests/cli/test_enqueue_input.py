@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from actors import JobState
 from actors._cli import main
-from actors._cli_input import MAX_JSON_DEPTH
+from actors._cli_input import MAX_EVENT_DEPTH, MAX_JSON_DEPTH
 from actors.stores import open_store
 
 BAD_ARGUMENT = 2  # docs/how-to/command-line.md: a bad argument (a module reference, JSON...)
@@ -164,7 +164,7 @@ def test_events_send_refuses_data_nested_too_deep(runner: CliRunner, workdir: Pa
         main, ["events", "send", "o1/ask", "--store", "sqlite:///x.db", "--data", _nested(990)]
     )
     line = _refused(result)
-    assert f"--data is nested more than {MAX_JSON_DEPTH} levels deep" in line
+    assert f"--data is nested more than {MAX_EVENT_DEPTH} levels deep" in line
 
 
 @pytest.mark.parametrize(

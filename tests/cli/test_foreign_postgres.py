@@ -54,7 +54,8 @@ def test_every_command_refuses_another_applications_schema_alike(
         said.add(one_error_line(result))
         assert snapshot(url) == before, command
     assert said == {
-        f"actors: error: cannot open store {mask_url(url)!r}: the schema 'public' of the "
+        # The URL named once (the command quoted it before the store's error too).
+        f"actors: error: the schema 'public' of the "
         f"PostgreSQL database at {mask_url(url)} holds another application's {NAMED[kind]} "
         "and no actors schema; nothing was written to it: check the URL, or give the store "
         "a database of its own, or a schema of its own (options=-c search_path=... in the URL)"

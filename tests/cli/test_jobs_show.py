@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from bounds import TIMEOUT, wait_until
 from cli_support import UNSUPPORTED, held_flow, one_error_line
 from click.testing import CliRunner
@@ -13,7 +14,10 @@ from records import record
 import actors._cli as cli
 from actors import JobState, Mediator, Retry, Sequential, StepContext, Workflow
 from actors._cli import main
+from actors._errors import JobNotFoundError
+from actors._job import JobRecord
 from actors._json_text import deep_json
+from actors.admin import Admin
 from actors.stores import Store, open_store
 
 
@@ -221,3 +225,34 @@ def test_jobs_show_a_cancel_waiting_for_its_running_step_is_not_a_failure(
     assert shown["cancel_requested"] is True
     done = json.loads(runner.invoke(main, ["jobs", "show", "h-1", "--store", url, "--json"]).output)
     assert (done["state"], done["cancel_requested"]) == ("cancelled", False)
+
+
+def test_an_id_missing_for_white_space_at_an_end_names_the_id_the_store_holds(
+    runner: CliRunner, tmp_path
+) -> None:
+    # ' j2' (pasted with its space) named no job, nor 'j2' a case a store written before
+    # the id rule holds as ' j2': the message did not say why (the space hardly shows).
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    store = open_store(url)
+    for job_id in ("j2", " k2", "m2 "):
+        store.create(JobRecord(job_id, job_id, "w", 1, "a", {}))
+    store.close()
+    said = {}
+    for asked in (" j2", "j2 ", "k2", "m2", " n2", "n2"):
+        result = runner.invoke(main, ["jobs", "show", asked, "--store", url])
+        assert result.exit_code == 1, (asked, result.output)
+        said[asked] = one_error_line(result)
+    assert "white space ' ' at the start: the store holds 'j2'" in said[" j2"]
+    assert "white space ' ' at the end: the store holds 'j2'" in said["j2 "]
+    assert "the store holds ' k2', with white space ' ' at the start" in said["k2"]
+    assert "the store holds 'm2 ', with white space ' ' at the end" in said["m2"]
+    assert "holds" not in said[" n2"] and "no white space at either end" in said[" n2"]
+    assert said["n2"] == f"actors: error: no job 'n2' in {url}"
+    # The API's lookups and actions say the same.
+    with Admin(url) as admin:
+        with pytest.raises(JobNotFoundError, match="the store holds 'j2'"):
+            admin.job(" j2")
+        with pytest.raises(JobNotFoundError, match="the store holds ' k2'"):
+            admin.cancel("k2")
+        with pytest.raises(JobNotFoundError, match="the store holds 'm2 '"):
+            admin.retry("m2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from actors import (
     Workflow,
 )
 from actors._cli import main
+from actors._job import JobRecord
 from actors.stores import MemoryStore, Store, open_store
 
 
@@ -365,3 +367,39 @@ def test_status_counts_the_jobs_a_full_mailbox_shed(runner: CliRunner, tmp_path:
     as_json = runner.invoke(main, ["status", "--store", url, "--json"])
     facts = json.loads(as_json.output)
     assert facts["counts"]["shed"] == facts["summary"]["shed"] == 2, as_json.output
+
+
+def test_status_says_why_each_unreadable_row_it_lists_is_faulted(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # An unreadable row is listed FAULTED, which jobs show explained and status did not.
+    path = tmp_path / "jobs.db"
+    url = f"sqlite:///{path}"
+    store = open_store(url)
+    store.create_many([JobRecord(f"j{n:02}", f"j{n:02}", "w", 1, "a", {}) for n in range(12)])
+    store.close()
+    with sqlite3.connect(path, isolation_level=None) as db:
+        db.execute("UPDATE jobs SET data = 'not json{' WHERE id != 'j00'")
+        db.execute("UPDATE jobs SET state = 'sleepy' WHERE id = 'j01'")
+    result = runner.invoke(main, ["status", "--store", url], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    [j01] = [line for line in lines if line.startswith("  j01:")]
+    assert "unknown state 'sleepy'" in j01 and "not valid JSON" in j01
+    reasons = [line for line in lines if line.startswith("  j") and "not valid JSON" in line]
+    assert len(reasons) == 5  # of the 11 listed: the others in one line
+    assert any("6 more unreadable rows" in line and "jobs show" in line for line in lines)
+    assert sum("faulted (unreadable row)" in line for line in lines) == 11
+    shown = json.loads(runner.invoke(main, ["status", "--store", url, "--json"]).output)
+    unread = {job["id"]: job["unreadable"] for job in shown["unfinished"]}
+    assert unread["j00"] is None
+    assert "not valid JSON" in unread["j02"] and "unknown state 'sleepy'" in unread["j01"]
+
+
+def test_an_unreadable_row_s_problem_is_cut_at_200_characters_under_the_table() -> None:
+    from actors._cli_unreadable import reason_lines
+
+    job = JobRecord("j", "j", "w", 1, "a", {}, state=JobState.FAULTED)
+    job.error = "stored job row is unreadable: " + "x" * 500
+    [_, line] = reason_lines([job])
+    assert line == "  j: " + "x" * 197 + "..."

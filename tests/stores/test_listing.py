@@ -258,7 +258,17 @@ def test_an_offset_and_a_limit_at_the_command_s_bounds_list_nothing(store, state
     assert page.items == [] and page.next_offset is None
 
 
-@pytest.mark.parametrize("cursor", ["", "abc", "W10", "WzEsIDJd", "WyJ4IiwgInkiXQ", "bm90IGpzb24"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        *("", "abc", "W10", "WzEsIDJd", "WyJ4IiwgInkiXQ", "bm90IGpzb24", "W3RydWUsICJhIl0"),
+        # A time as a row holds it, but no such: bytes not hex, text not a str, other keys.
+        "W3siYnl0ZXMiOiAienoifSwgImEiXQ",
+        "W3sidGV4dCI6IDF9LCAiYSJd",
+        "W3sieCI6ICJ5In0sICJhIl0",
+        "W3sidGV4dCI6ICJhIiwgImJ5dGVzIjogIjAwIn0sICJhIl0",
+    ],
+)
 def test_a_cursor_that_is_none_is_refused_by_name(cursor):
     with Admin("memory://") as admin, pytest.raises(ValueError, match="is not a listing cursor"):
         admin.jobs(after=cursor)
@@ -304,3 +314,68 @@ def test_pages_by_cursor_list_a_job_whose_creation_time_is_no_number_once(
             break
     assert sorted(listed) == [f"job-{n}" for n in range(5)], listed
     assert listed[-1 if edited == "-inf" else 0] == "job-2"
+
+
+# Creation times edited by hand, several of each kind a store can hold: SQLite keeps
+# text and bytes in any column (ordered after every number: texts by code point, then
+# bytes), PostgreSQL's double precision NaN (after every number) and infinities.
+_EDITED = {
+    "sqlite": [
+        *("'x'", "'y'", "'x'", "x'00ff'", "x'01'", "1e999", "1e999", "-1e999", "-1e999"),
+        # Text that is not UTF-8 (read as its escaped form, "\\xff", ordered elsewhere).
+        *("CAST(x'ff' AS TEXT)", "CAST(x'78ff' AS TEXT)"),
+    ],
+    "postgres": ["'NaN'"] * 3 + ["'Infinity'"] * 2 + ["'-Infinity'"] * 2,
+}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+@pytest.mark.parametrize("states", [None, "ready", ["ready", "faulted"]])
+def test_pages_by_cursor_list_every_job_once_whatever_several_creation_times_hold(
+    make_sql_store, states, limit
+):
+    # A page ending on one such row named it created at plus infinity (minus infinity),
+    # past every other row so edited: the next page skipped them.
+    store = make_sql_store()
+    kind = "postgres" if isinstance(store, PostgresStore) else "sqlite"
+    edited = _EDITED[kind]
+    for n in range(len(edited) + 3):
+        store.create(JobRecord(f"job-{n}", f"job-{n}", "w", 1, "a", {}))
+    for n, value in enumerate(edited):
+        make_sql_store.raw(f"UPDATE jobs SET created_at = {value} WHERE id = 'job-{n}'")
+    admin = Admin(store)
+    whole = [j.id for j in admin.jobs(state=states, limit=1_000).items]
+    assert sorted(whole) == sorted(f"job-{n}" for n in range(len(edited) + 3))
+    listed: list[str] = []
+    cursor = None
+    for _ in range(len(whole) + 1):
+        page = admin.jobs(state=states, limit=limit, after=cursor)
+        listed += [j.id for j in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert listed == whole
+
+
+@pytest.mark.parametrize(
+    ("created", "past_all"),
+    [
+        ({"text": "x"}, True),
+        ({"bytes": "00ff"}, True),
+        (float("nan"), True),
+        (float("inf"), True),
+        (float("-inf"), False),
+    ],
+    ids=["text", "bytes", "nan", "inf", "-inf"],
+)
+def test_a_cursor_naming_any_kind_of_time_pages_on_every_store(store, created, past_all):
+    # A cursor names a creation time as its row holds it, which another store's rows
+    # cannot hold (SQLite no NaN, PostgreSQL no text): each store places it as SQL
+    # orders those (numbers, NaN, text, bytes), its jobs all numbers.
+    fill(store, 3)
+    text = json.dumps([created, "m"])
+    cursor = base64.urlsafe_b64encode(text.encode()).decode()
+    with Admin(store) as admin:
+        every = [j.id for j in admin.jobs(limit=100).items]
+        listed = [j.id for j in admin.jobs(limit=100, after=cursor).items]
+    assert listed == (every if past_all else [])

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from actors import JobState, Mediator, ParallelSplit, Sequential, Synchronize, Workflow
 from actors.stores import open_store
 from actors.ui import create_app
+from actors.ui._reads import Reader
 
 LOCAL = "http://127.0.0.1:8400"
 
@@ -171,5 +172,46 @@ def test_a_history_row_holding_text_in_a_number_column_is_shown_unreadable(tmp_p
             answer = web.get(page)
             assert answer.status_code == 200, page
             assert "its started holds" in answer.text, page
+    finally:
+        store.close()
+
+
+def test_a_row_edited_into_what_no_save_writes_is_shown_damaged(tmp_path):
+    """A waiting case whose due time is text read as plain "waiting" on its page.
+
+    ``actors jobs show`` reads it FAULTED, naming the column; the page now says so too,
+    and offers no Retry (an action would save its stand-in over the row).
+    """
+    import sqlite3
+
+    from actors._job import JobRecord
+
+    path = tmp_path / "damaged.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        store.create(JobRecord("bad", "bad", "w", 1, "a", {}))
+        store.create(JobRecord("good", "good", "w", 1, "a", {}))
+        store.create(JobRecord("no-json", "no-json", "w", 1, "a", {}))
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE jobs SET state = 'waiting', due = 'soon' WHERE id = 'bad'")
+            db.execute("UPDATE jobs SET state = 'waiting', due = 1e12 WHERE id = 'good'")
+            db.execute("UPDATE jobs SET data = 'not json{' WHERE id = 'no-json'")
+        web = TestClient(create_app(store, []), base_url=LOCAL)
+        for page, problem in [
+            ("/cases/bad", "column due holds"),
+            ("/live/cases/bad", "column due holds"),
+            ("/cases/no-json", "not valid JSON"),
+        ]:
+            answer = web.get(page)
+            assert answer.status_code == 200, page
+            state = re.search(r'id="case-state-value">([^<]*)<', answer.text)
+            assert state is not None and state.group(1) == "faulted", page
+            assert "damaged row" in answer.text and problem in answer.text, page
+            assert "Retry</button>" not in answer.text, page
+        good = web.get("/cases/good").text
+        assert "damaged row" not in good and 'id="case-state-value">waiting<' in good
+        # The overview counts it by the state its row holds.
+        [counts] = Reader(store).case_counts()
+        assert counts.states == {"waiting": 2, "ready": 1}
     finally:
         store.close()

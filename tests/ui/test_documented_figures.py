@@ -42,8 +42,8 @@ def test_the_case_page_s_limits_are_the_guide_s() -> None:
     assert _case_page.SHOWN_JOBS == 200
     assert _case_page.HISTORY_JOBS == 50
     assert _case_page.HISTORY_ENTRIES == 1_000
-    # An event's payload: "nested at most 100 deep"; "an action request larger than
-    # 1 MiB is refused with 413".
+    # An event's payload: "nested at most 100 levels below the top value" (the command's
+    # limit too); "an action request larger than 1 MiB is refused with 413".
     assert _actions.MAX_PAYLOAD_DEPTH == 100
     assert _actions.MAX_ACTION_BYTES == 1024 * 1024
 
