@@ -23,6 +23,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
+from actors._channel_withdraw import Withdrawals
 from actors._job import JobState
 from actors._watched_jobs import Watched
 
@@ -36,7 +37,7 @@ _READY, _RUNNING = JobState.READY, JobState.RUNNING
 __all__ = ["WorkChannel"]
 
 
-class WorkChannel:
+class WorkChannel(Withdrawals):
     """Ready internal jobs, idle runners, and which runner runs which job."""
 
     def __init__(self, gate: AdmissionGate, runners: int = 1) -> None:
@@ -332,48 +333,6 @@ class WorkChannel:
         """The tries counted for job ``job_id`` in another job's batch, if they were."""
         with self._lock:
             return self._watch.counts.pop(job_id, None)
-
-    def runner_of(self, job_id: str) -> int | None:
-        """The runner that holds job ``job_id`` now, if one does."""
-        with self._lock:
-            held = self.running.get(job_id)
-            return None if held is None else held[0]
-
-    def left(self, job: JobRecord) -> bool:
-        """Whether a runner took ready ``job`` and has left it since: its report is on its way.
-
-        Read under the lock (a watched job leaves ``_pending`` before it enters
-        ``running``), in the order a plain job goes through them.
-        """
-        with self._lock:
-            if self._pending.get(id(job)) is job:
-                return False
-            held = self.running.get(job.id)
-            return held is None or held[1] is not job
-
-    def withdraw(self, job: JobRecord) -> bool:
-        """Take a READY job out of circulation (cancel); ``False`` if a runner has it already."""
-        with self._lock:  # a watched job's turn is decided under it
-            if self._pending.pop(id(job), None) is job:
-                job.state = JobState.CANCELLED  # skipped where it waits, like any cancelled job
-                return True
-            return False
-
-    def withdraw_case(self, case_id: str) -> int:
-        """Take every READY job of case ``case_id`` out of circulation (the case was lost)."""
-        with self._lock:
-            n = 0
-            for job in list(self._pending.values()):
-                if job.case_id == case_id and self._pending.pop(id(job), None) is job:
-                    job.state = JobState.CANCELLED
-                    n += 1
-            return n
-
-    def forget_runner(self, runner: int) -> None:
-        """A runner died: it is no longer idle."""
-        with self._lock:
-            if runner in self._idle:
-                self._idle.remove(runner)
 
     @property
     def ready(self) -> int:
