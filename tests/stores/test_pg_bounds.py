@@ -117,7 +117,7 @@ def test_a_statement_the_server_does_not_answer_fails_as_an_outage_in_time(pg_se
 
 
 def test_actors_db_upgrade_connects_with_the_timeout_and_keepalives(fresh_pg_url):
-    from actors._cli import _schema_connection
+    from actors._cli_db import _schema_connection
 
     with _schema_connection(_with(fresh_pg_url, "keepalives_idle=77")) as conn:
         params = conn.info.get_parameters()
