@@ -21,6 +21,9 @@ _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _LINK = re.compile(r"\]\(((?:docs|examples)/[^)#\s]+)")
 
 
+HARNESS_GUIDE = "docs/how-to/test-with-the-harness.md"
+
+
 def python_blocks(page: str) -> list[str]:
     return _BLOCK.findall((ROOT / page).read_text(encoding="utf-8"))
 
@@ -249,6 +252,20 @@ def test_the_testing_guide_runs_as_pasted_and_finds_the_bugs_it_says(tmp_path: P
         detail = done.stdout.split(f"_ {name} _", 1)[1].split("\n____", 1)[0]
         assert failure in detail, (name, summary)
         assert _GUIDE_SHOWS.get(name, failure) in detail, (name, detail[-3000:])
+
+
+def test_the_testing_guide_s_profile_turns_off_the_deadline_and_the_explain_phase(
+    tmp_path: Path,
+) -> None:
+    # Explaining a failure reruns it hundreds of times, traced: seconds to minutes more.
+    (conftest,) = [b for b in python_blocks(HARNESS_GUIDE) if "settings.load_profile(" in b]
+    check = "print(settings.default.deadline, Phase.explain in settings.default.phases)"
+    (tmp_path / "profile.py").write_text(f"{conftest}\nfrom hypothesis import Phase\n{check}\n")
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "profile.py")],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["None", "False"]
 
 
 def test_the_first_tutorial_shows_the_example_s_code() -> None:

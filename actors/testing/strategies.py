@@ -8,8 +8,9 @@
   the data selects ran exactly once.
 - ``job_data(workflow)``: input data for a case (the flags its choices read).
 - ``engine_configs()``: runners, capacity, full mode (and runner batch).
-- ``fault_plans()``: crashes and expired leases between steps, stalls, and duplicated,
-  dropped, delayed or reordered external events.
+- ``fault_plans()``: crashes and expired leases (between steps, after a task and before
+  its save, and workers stalled past their lease: the last two rerun a step), stalls,
+  and duplicated, dropped, delayed or reordered external events.
 - ``scenarios()``: all of the above plus when each case is scheduled (and cancelled).
 
 Everything shrinks towards small, plain values: a single task, one runner, capacity 1,
@@ -41,6 +42,7 @@ from actors.testing._scenario import Case, EngineConfig, Scenario
 from actors.testing._shapes import Choice, Loop, Node, Pause, Request, Seq, Split, Task
 
 __all__ = [
+    "DEFAULT_CRASH_POINTS",
     "EngineConfig",
     "GeneratedWorkflow",
     "Scenario",
@@ -52,6 +54,14 @@ __all__ = [
     "workflows",
 ]
 
+
+# What fault_plans() draws a crash's point from when given no points: half the crashes
+# between steps (shrinking goes there first), the others where a step runs again, so a
+# task whose effect is not keyed on its idempotency key is found by the defaults.
+DEFAULT_CRASH_POINTS: tuple[CrashPoint, ...] = ("before_step", "before_save", "stalled")
+_DEFAULT_POINT_DRAW: tuple[CrashPoint, ...] = ("before_step", *DEFAULT_CRASH_POINTS)
+
+_EARLY_STEPS = 4
 
 _KINDS = ("task", "seq", "split", "choice", "wait", "loop", "request")  # shrinks to the first
 
@@ -176,9 +186,12 @@ def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
     slow_steps: bool = False,
     max_each: int = 2,
     max_step: int = 40,
-    points: Sequence[CrashPoint] = ("before_step",),
+    points: Sequence[CrashPoint] | None = None,
 ) -> st.SearchStrategy[FaultPlan]:
     """Fault plans: each kind at most ``max_each`` times, crashes by step ``max_step``.
+
+    Half the crashes are drawn in the first four steps (a short workflow's run takes
+    few steps, and a crash planned past them never fires), the others up to ``max_step``.
 
     ``duplicates`` adds duplicated ``BranchArrived`` messages (an engine that keys arrivals
     by branch must shrug them off; one that counts them joins early). ``slow_replies``
@@ -186,14 +199,18 @@ def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
     timeout times out before the actor answers. ``slow_steps`` adds ``SlowStep`` faults:
     a step by ``max_step`` takes 1 to 3600 seconds (shrinking toward the fewest that
     still fail, which names the bound the bug crosses). ``points`` lists the
-    crash points to draw from (see ``Crash``): by default only crashes between steps,
-    which run no step twice in memory or with ``commit="step"`` (a store that commits a
-    slice or a group at once reruns the slice's unstored steps); add ``"before_save"``
-    and ``"stalled"`` to check that tasks are idempotent, ``"in_send"`` to have a request
-    sent late (after its case timed out), and ``"in_group"`` with a store that commits in
-    groups.
+    crash points to draw from (see ``Crash``), each as often as the others. By default
+    (``None``) half the crashes are ``"before_step"`` ones, between steps, and the others
+    ``"before_save"`` or ``"stalled"``, which run a step's task again, as a deployment
+    does after a crash (at least once): a task whose effect is not keyed on its
+    idempotency key is found. ``points=("before_step",)`` runs no step twice in memory
+    or with ``commit="step"`` (a store that commits a slice or a group at once reruns the
+    slice's unstored steps); add ``"in_send"`` to have a request sent late (after its case
+    timed out), and ``"in_group"`` with a store that commits in groups.
     A single name is still a collection: ``points=("before_save",)``, not a str.
     """
+    draw_points = _DEFAULT_POINT_DRAW if points is None else points
+    points = DEFAULT_CRASH_POINTS if points is None else points
     if isinstance(points, str):  # a str is a Sequence too: each letter would be a point
         msg = (
             f"fault_plans(points={points!r}): points is a collection of crash point names, "
@@ -217,11 +234,14 @@ def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
         unique = st.lists(strategy, max_size=max_each, unique_by=lambda c: c.at_step)
         return unique.map(tuple)
 
+    # Half the crashes in the first four steps, which every run takes: a short
+    # workflow's run has few steps, and a crash planned past them never fires.
+    early = st.integers(1, min(max_step, _EARLY_STEPS))
     crash = st.builds(
         Crash,
-        at_step=st.integers(1, max_step),
+        at_step=early | st.integers(1, max_step),
         lease=st.booleans(),
-        point=st.sampled_from(points) if len(points) > 1 else st.just(points[0]),
+        point=st.sampled_from(draw_points) if len(points) > 1 else st.just(points[0]),
     )
     stall = st.builds(
         Stall, runner=st.integers(0, 3), at=st.integers(0, 4 * max_step), steps=st.integers(1, 20)

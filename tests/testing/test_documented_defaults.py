@@ -11,7 +11,7 @@ from hypothesis.errors import NoSuchExample
 
 from actors import Sequential, Workflow
 from actors.testing import Harness, MediatorMachine
-from actors.testing.strategies import fault_plans
+from actors.testing.strategies import DEFAULT_CRASH_POINTS, fault_plans
 
 FLOW = Workflow("w", [Sequential("a", lambda data: None)], start="a")
 
@@ -25,9 +25,10 @@ def test_a_loop_that_never_waits_is_stopped_after_50000_steps() -> None:
     assert default(Harness, "max_steps") == 50_000
 
 
-def test_fault_plans_crash_between_steps_by_default() -> None:
-    # "runner crashes and expired leases (between steps by default; `points=(...)` adds ...)"
-    assert default(fault_plans, "points") == ("before_step",)
+def test_fault_plans_crash_between_steps_and_where_a_step_runs_again_by_default() -> None:
+    # "by default half of them between steps, the others `"before_save"` or `"stalled"`"
+    assert default(fault_plans, "points") is None
+    assert DEFAULT_CRASH_POINTS == ("before_step", "before_save", "stalled")
 
 
 class Machine(MediatorMachine):
