@@ -64,7 +64,7 @@ def test_a_version_15_store_upgrades_and_claims_the_same_cases(tmp_path):
     assert {"jobs_parent", "jobs_free"} <= _indexes(path)
     rows = [  # (id, workflow, state, parent, owner, expiry), oldest first
         ("a1", "a", "ready", None, None, None),
-        ("held", "a", "waiting", None, "w", 1e12),  # a live lease of the release before
+        ("held", "a", "waiting", None, "w", 1e10),  # a live lease of the release before
         ("held.b", "a", "ready", "held", "w", None),
         ("b1", "b", "ready", None, None, None),
         ("done", "a", "done", None, None, None),

@@ -106,7 +106,7 @@ def test_a_sqlite_watcher_wakes_only_for_a_free_case_written_since_its_last_look
         assert not watcher.look()  # nothing written since
         # A write that leaves no case free: the case is taken (its lease set).
         with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e12")
+            conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e10")
         assert not watcher.look()
         # Released (a worker stopped and let its cases go): free again.
         with sqlite3.connect(path) as conn:
@@ -141,7 +141,7 @@ def test_a_sqlite_watcher_thread_wakes_the_watchers_and_stops_with_the_last_one(
     url = f"sqlite:///{path}"
     enqueue(url, flow, {"n": 1})  # nobody watches yet
     with sqlite3.connect(path) as conn:  # taken by a worker of another process
-        conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e12")
+        conn.execute("UPDATE jobs SET lease_owner = 'w', lease_expires = 1e10")
     store = open_store(url)
     woken = threading.Event()
     try:
