@@ -29,8 +29,8 @@ PUBLIC = {
         "VirtualClock", "exhaust", "explore", "replay", "strategies",
     },
     "actors.testing.strategies": {
-        "EngineConfig", "GeneratedWorkflow", "Scenario", "engine_configs", "fault_plans",
-        "job_data", "scenarios", "shapes", "workflows",
+        "DEFAULT_CRASH_POINTS", "EngineConfig", "GeneratedWorkflow", "Scenario", "engine_configs",
+        "fault_plans", "job_data", "scenarios", "shapes", "workflows",
     },
     "actors.admin": {
         "ActionRefusedError", "ActionResult", "Admin", "CaseBusyError", "CaseNode", "CaseTree",

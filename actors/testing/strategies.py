@@ -59,6 +59,7 @@ __all__ = [
 # between steps (shrinking goes there first), the others where a step runs again, so a
 # task whose effect is not keyed on its idempotency key is found by the defaults.
 DEFAULT_CRASH_POINTS: tuple[CrashPoint, ...] = ("before_step", "before_save", "stalled")
+"""The crash points ``fault_plans()`` draws from when given no ``points``."""
 _DEFAULT_POINT_DRAW: tuple[CrashPoint, ...] = ("before_step", *DEFAULT_CRASH_POINTS)
 
 _EARLY_STEPS = 4
