@@ -149,7 +149,9 @@ class CancelDesk:
             self._e.store.mark_cancel(job_id, "cancelled")
             return CancelOutcome.CANCELLED
         if job.cancel_requested or job.id in self._book.stopping:
-            return CancelOutcome.CANCELLED
+            # Being stopped already (its case's cancel): a runner past its last look
+            # may still end it as its slice ends it, and this answer waits as that one does.
+            return self._after_stop(job)
         if job.id not in self._out and job.state in FINAL_STATES and self._ended_below(job):
             return CancelOutcome.ALREADY_FINISHED
         if job.id in self._out and self._channel.left(job):
