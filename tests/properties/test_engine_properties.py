@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bounds import TIMEOUT
+from budget import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -143,7 +144,7 @@ def unshare(node: Any) -> Any:
     return Split(tuple(unshare(b) for b in node.branches))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=budget(40), deadline=None)
 @given(
     shape=shapes(),
     cases=st.lists(st.lists(st.booleans(), min_size=FLAGS, max_size=FLAGS), min_size=1, max_size=6),
@@ -157,7 +158,7 @@ def test_generated_workflows_run_every_taken_step_exactly_once(
     _run_generated(shape, cases, runners, capacity, mode, "memory://")
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=budget(15), deadline=None)
 @given(
     shape=shapes(),
     cases=st.lists(st.lists(st.booleans(), min_size=FLAGS, max_size=FLAGS), min_size=1, max_size=4),

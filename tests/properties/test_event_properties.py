@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from bounds import TIMEOUT
+from budget import budget
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ actions = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=budget(40), deadline=None)
 @given(script=actions, runners=st.integers(1, 3))
 def test_each_waiting_job_advances_once_and_ends_once(script: list[Any], runners: int) -> None:
     clock = VirtualClock(start=1_000_000.0)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pykka
 import pytest
+from budget import budget
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
@@ -69,7 +70,7 @@ class OrderMachine(MediatorMachine):
 
 TestOrderMachine = OrderMachine.TestCase
 TestOrderMachine.settings = settings(
-    max_examples=60,
+    max_examples=budget(60),
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
