@@ -75,3 +75,18 @@ def test_a_group_s_save_that_ends_the_job_writes_its_own(group):
     stored = _marked_then_saved(group, ended_in_a_slice)
     assert stored.state is JobState.DONE
     assert not stored.cancel_requested
+
+
+def test_an_operator_s_change_clears_the_mark_on_purpose(sql_store):
+    store = sql_store
+    store.create(record("j1", step="a"))
+    store.mark_cancel("j1", "cancelled by alice")
+
+    def reset(jobs):  # as a reset to a step does: the job runs again, not cancelled
+        job = jobs[0].record
+        job.step, job.error, job.cancel_requested = "a", None, False
+        return [job], [], "reset"
+
+    assert store.change_case("j1", reset, now=0.0, stamp="admin") == "reset"
+    stored = store.load("j1")
+    assert stored.state is JobState.READY and not stored.cancel_requested
