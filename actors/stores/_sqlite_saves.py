@@ -132,7 +132,8 @@ def put_group(
     last, history = latest(rows)
     shapes: dict[tuple[bool, int], list[list[Any]]] = {}
     new = []
-    for params in last:
+    for saved in last:
+        params = saved
         before = stored.get(params[0])
         if before is None:
             new.append(params)
