@@ -73,11 +73,13 @@ _UPSERT_JSON = f"{UPSERT_INTO}{_from_json(ROW_TYPES)}{_ON_CONFLICT}"
 # row gets (a third of a W row's text, to encode and for the server to parse).
 _UPDATED, _FINISHED = len(COLUMNS) + 1, len(COLUMNS) + 2
 _KEPT = ("case_id", "parent_id")
+_MARK_AT = COLUMNS.index("cancel_requested")  # kept while the job is unfinished, as UPSERT
 _SENT = [0, *(k for k, c in enumerate(COLUMNS) if k and c not in _KEPT), _UPDATED, _FINISHED]
 _sent = operator.itemgetter(*_SENT)
 _UPDATE_JSON = (
     "UPDATE jobs AS j SET "
-    + ", ".join(f"{COLUMNS[k]} = r.c{k}" for k in _SENT[1:-2])
+    + ", ".join(f"{COLUMNS[k]} = r.c{k}" for k in _SENT[1:-2] if k != _MARK_AT)
+    + f", cancel_requested = r.c{_MARK_AT} OR (r.c{_FINISHED} IS NULL AND j.cancel_requested)"
     + f", updated_at = r.c{_UPDATED}"
     + f", finished_at = CASE WHEN r.c{_FINISHED} IS NULL THEN NULL"
     + f" ELSE COALESCE(j.finished_at, r.c{_FINISHED}) END"

@@ -33,7 +33,7 @@ from actors.stores._statements import (
     HELD,
     LEASE_EXPIRY,
     SELECT_LIST,
-    UPSERT,
+    UPSERT_OVER,
     Execute,
     in_lists,
     padded,
@@ -302,7 +302,7 @@ class SqlAdmin:
             saves, history, result = change(jobs)
             at = time.time()
             for record in saves:
-                execute(UPSERT, row_params(record, at, self.codec, (stamp, None)))
+                execute(UPSERT_OVER, row_params(record, at, self.codec, (stamp, None)))
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = NULL WHERE case_id = ?",
                 (stamp, case_id),

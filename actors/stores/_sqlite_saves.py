@@ -56,9 +56,14 @@ _FIXED = ("case_id",)
 _PLAIN_AT = tuple(i for i, c in enumerate(COLUMNS) if c not in _INDEXED + _FIXED)
 _STATE_AT, _DUE_AT, _FINISHED_AT = COLUMNS.index("state"), COLUMNS.index("due"), len(COLUMNS) + 2
 _plain_of = operator.itemgetter(*_PLAIN_AT)
+# A cancel's mark stays on the unfinished job whatever a save holds (as UPSERT keeps it):
+# the mark's column is set last, from the save's value and its finished time.
+_MARK_AT = COLUMNS.index("cancel_requested")
+_UNMARKED_AT = tuple(i for i in _PLAIN_AT if i != _MARK_AT)
+_unmarked_of = operator.itemgetter(*_UNMARKED_AT)
 SAVE_PLAIN = (
-    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _PLAIN_AT)}, updated_at = ? "
-    "WHERE id = ?"
+    f"UPDATE jobs SET {', '.join(f'{COLUMNS[i]} = ?' for i in _UNMARKED_AT)}, updated_at = ?, "
+    "cancel_requested = ? OR (? IS NULL AND cancel_requested) WHERE id = ?"
 )
 SAVE_PLAIN_FENCED = f"{SAVE_PLAIN} AND ({FENCE})"
 SAVE_INDEXED = """
@@ -81,8 +86,8 @@ _COLD = tuple(COLUMNS[i] for i in _PLAIN_AT if COLUMNS[i] not in _HOT)
 _READ = tuple(c.strip() for c in GROUP_READ.split(","))
 GROUP_READ_SQLITE = ", ".join((*_READ, *(c for c in _COLD if c not in _READ)))
 _READ_AT = {c: i for i, c in enumerate(GROUP_READ_SQLITE.split(", "))}
-_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES = (
-    _READ_AT[c] for c in ("state", "due", "finished_at", "lease_expires")
+_READ_STATE, _READ_DUE, _READ_FINISHED, _READ_EXPIRES, _READ_MARK = (
+    _READ_AT[c] for c in ("state", "due", "finished_at", "lease_expires", "cancel_requested")
 )
 _cold_of = operator.itemgetter(*(COLUMNS.index(c) for c in _COLD))
 _cold_read = operator.itemgetter(*(_READ_AT[c] for c in _COLD))
@@ -127,11 +132,15 @@ def put_group(
     last, history = latest(rows)
     shapes: dict[tuple[bool, int], list[list[Any]]] = {}
     new = []
-    for params in last:
+    for saved in last:
+        params = saved
         before = stored.get(params[0])
         if before is None:
             new.append(params)
             continue
+        if params[_FINISHED_AT] is None and before[_READ_MARK] and not params[_MARK_AT]:
+            # marked cancelled since its runner looked (read under the group's lock)
+            params = (*params[:_MARK_AT], True, *params[_MARK_AT + 1 :])
         cold = params[_ARRIVALS_AT] is not None or _cold_of(params) != _cold_read(before)
         values = [*(_plain_of(params) if cold else _hot_of(params)), params[_UPDATED_AT]]
         mask = 0
@@ -160,7 +169,8 @@ def put_group(
 def split_save(params: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """A save's parameters for SAVE_PLAIN and for SAVE_INDEXED."""
     job_id = params[0]
-    plain = (*_plain_of(params), params[-5], job_id)  # updated_at = the save's time
+    # updated_at = the save's time
+    plain = (*_unmarked_of(params), params[-5], params[_MARK_AT], params[_FINISHED_AT], job_id)
     return plain, (params[_STATE_AT], params[_DUE_AT], params[_FINISHED_AT], job_id)
 
 

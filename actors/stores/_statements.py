@@ -38,6 +38,7 @@ __all__ = [
     "UNFINISHED_ROOT",
     "UPSERT",
     "UPSERT_FENCED",
+    "UPSERT_OVER",
     "WAITING_VALUE",
     "Execute",
     "ExecuteMany",
@@ -134,7 +135,11 @@ _MARKS = ", ".join("?" for _ in COLUMNS)
 # change once it is created: a replace leaves them out, so SQLite does not rewrite the
 # entries of the indexes on them (jobs_case, jobs_parent) at every save.
 _FIXED = frozenset({"id", "case_id", "workflow", "version", "parent_id", "branch_index"})
-_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in _FIXED)
+# A cancel's mark (Store.mark_cancel) outlives every save of the unfinished job: a runner
+# that saves it (a park, a split, a step) after its last look for a stop has not seen it,
+# and the next start must still cancel the job. A save that ends the job writes its own.
+_MARK = frozenset({"cancel_requested"})
+_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in _FIXED | _MARK)
 
 # One statement creates or replaces a job, so save() needs no read first. The insertion
 # order (SQLite's rowid, PostgreSQL's seq) and created_at survive a replace.
@@ -148,11 +153,19 @@ UPSERT = f"""
 INSERT INTO jobs ({SELECT_LIST}, created_at, updated_at, finished_at, lease_owner, lease_expires)
 VALUES ({_MARKS}, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET {_UPDATES},
+    cancel_requested = excluded.cancel_requested
+                       OR (excluded.finished_at IS NULL AND jobs.cancel_requested),
     updated_at = excluded.updated_at,
     finished_at = CASE WHEN excluded.finished_at IS NULL THEN NULL
                        ELSE COALESCE(jobs.finished_at, excluded.finished_at) END,
     lease_expires = CASE WHEN excluded.finished_at IS NULL THEN jobs.lease_expires END
 """
+# The same for an operator's change (a reset, a retry), which clears a mark on purpose.
+UPSERT_OVER = UPSERT.replace(
+    "cancel_requested = excluded.cancel_requested\n"
+    "                       OR (excluded.finished_at IS NULL AND jobs.cancel_requested)",
+    "cancel_requested = excluded.cancel_requested",
+)
 # A new case's row (an admission): inserted only if no row holds its id. A conflict
 # changes nothing and counts no row, so the store refuses the second case of an id in the
 # same statement that would have written it (two admissions of one id, in two threads or
