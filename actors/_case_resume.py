@@ -120,6 +120,17 @@ def resume_adopted(
     book.places.touch(job.id)  # its split's live branches, or its end reopened
     if ended is not None:
         return ended
+    if (
+        job.cancel_requested
+        and job.state is JobState.WAITING
+        and not (job.split_total and not job.joined)
+        and not book.kids.get(job.id)
+    ):
+        # Marked cancelled in the store as it parked (its engine stopped before the
+        # park's report): a runner ends it before any step, where parked again it would
+        # wait for an event or a timer that may never come.
+        job.due = None
+        return [book.hand_over(job)]
     if job.state is JobState.WAITING and job.split_total and not job.joined:
         book.kids.setdefault(job.id, set())
         if job.split_live > 0:
