@@ -55,6 +55,22 @@ def test_what_a_send_changes_in_its_data_is_not_kept() -> None:
     assert job.data == {"lines": ["order"], "reply": "yes", "end": True}
 
 
+def _cancel_x_then_answer_y(flow: Workflow, asked: dict[str, StepContext]) -> tuple[Any, ...]:
+    """Both branches parked on their requests: cancel x, answer y; the case's jobs after."""
+    with Mediator([flow], runners=2) as m:
+        handle = m.schedule("fan", {})
+
+        def parked(step: str) -> bool:
+            return step in asked and m.get_job(asked[step].job_id).state is JobState.WAITING
+
+        wait_until(lambda: parked("x") and parked("y"), "both branches to park")
+        assert m.cancel(asked["x"].job_id) is CancelOutcome.CANCELLED
+        assert m.get_job(handle.job_id).state is JobState.WAITING  # y has not ended
+        assert m.receive_event(asked["y"].correlation_id, "ok") is EventOutcome.DELIVERED
+        parent = handle.result(timeout=TIMEOUT)
+        return parent, m.get_job(asked["x"].job_id), m.get_job(asked["y"].job_id)
+
+
 def test_a_cancelled_branch_lets_its_sibling_run_on_and_names_itself_on_the_parent() -> None:
     asked: dict[str, StepContext] = {}
 
@@ -75,18 +91,7 @@ def test_a_cancelled_branch_lets_its_sibling_run_on_and_names_itself_on_the_pare
         ],
         start="split",
     )
-    with Mediator([flow], runners=2) as m:
-        handle = m.schedule("fan", {})
-
-        def parked(step: str) -> bool:
-            return step in asked and m.get_job(asked[step].job_id).state is JobState.WAITING
-
-        wait_until(lambda: parked("x") and parked("y"), "both branches to park")
-        assert m.cancel(asked["x"].job_id) is CancelOutcome.CANCELLED
-        assert m.get_job(handle.job_id).state is JobState.WAITING  # y has not ended
-        assert m.receive_event(asked["y"].correlation_id, "ok") is EventOutcome.DELIVERED
-        parent = handle.result(timeout=TIMEOUT)
-        branch_x, branch_y = (m.get_job(asked[s].job_id) for s in ("x", "y"))
+    parent, branch_x, branch_y = _cancel_x_then_answer_y(flow, asked)
     assert branch_x.state is JobState.CANCELLED
     assert (branch_y.state, branch_y.data) == (JobState.DONE, {"reply": "ok"})  # carried on
     assert parent.state is JobState.CANCELLED
@@ -110,18 +115,7 @@ def test_a_split_without_a_join_whose_branch_was_cancelled_ends_cancelled_after_
         ],
         start="split",
     )
-    with Mediator([flow], runners=2) as m:
-        handle = m.schedule("fan", {})
-
-        def parked(step: str) -> bool:
-            return step in asked and m.get_job(asked[step].job_id).state is JobState.WAITING
-
-        wait_until(lambda: parked("x") and parked("y"), "both branches to park")
-        assert m.cancel(asked["x"].job_id) is CancelOutcome.CANCELLED
-        assert m.get_job(handle.job_id).state is JobState.WAITING  # y has not ended
-        assert m.receive_event(asked["y"].correlation_id, "ok") is EventOutcome.DELIVERED
-        parent = handle.result(timeout=TIMEOUT)
-        branch_y = m.get_job(asked["y"].job_id)
+    parent, _, branch_y = _cancel_x_then_answer_y(flow, asked)
     assert (branch_y.state, branch_y.data) == (JobState.DONE, {"reply": "ok"})
     assert (parent.state, parent.step) == (JobState.CANCELLED, "split")
     assert parent.error == "a branch was cancelled"  # no join to name
