@@ -12,8 +12,9 @@ the worker) and polling only (``Store.announce_requests`` made a no-op on the
 ``Admin``'s store: the worker takes each request at its next poll, the behaviour before
 wake-ups), interleaved, for: SQLite with the worker in the responder's process;
 PostgreSQL with the worker an ``actors worker`` process (woken by ``NOTIFY``); SQLite
-with an ``actors worker`` process (no signal crosses processes there: it polls either
-way, a third as many replies).
+with an ``actors worker`` process (woken by its store's watcher, which sees the file
+change and reads the new request; polling only: the worker process's store watches for
+no request, as before, so a third as many replies).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ ASK = Workflow(
 """The workflow: ask (the request goes nowhere: the responder knows whom to answer)."""
 
 
+_NO_REQUEST_WATCH = (
+    "from actors.stores import _base, _sqlite; "
+    "_sqlite.SqliteStore.watch_requests = _base.Store.watch_requests; "
+)
+
+
 def _run(url: str, replies: int, *, wake: bool, in_process: bool) -> tuple[list[float], float]:
     """Each reply's latency (seconds), and the replies a second over the run."""
     worker: Any = None
@@ -59,8 +66,12 @@ def _run(url: str, replies: int, *, wake: bool, in_process: bool) -> tuple[list[
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         }
+        # Polling only: on SQLite the worker's own watcher would wake it, so its store
+        # watches for no request (on PostgreSQL this changes nothing: NOTIFY wakes it).
+        unwatched = "" if wake else _NO_REQUEST_WATCH
+        run = f"{unwatched}from actors._cli import main; main(prog_name='actors')"
         cmd = [
-            *(sys.executable, "-m", "actors", "worker", "--store", url),
+            *(sys.executable, "-c", run, "worker", "--store", url),
             *("--workflows", "bench_replies:ASK", "--log-level", "ERROR"),
         ]
         proc = subprocess.Popen(cmd, env=env)
@@ -112,6 +123,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--replies", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=["sqlite-in", "postgres-out", "sqlite-out"],
+        help="run these setups alone (the store, and the worker in this process or out)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="actors-replies-"))
     import pgserver
@@ -131,6 +148,8 @@ def main() -> int:
 
     try:
         setups = [("sqlite", True, 1), ("postgres", False, 1), ("sqlite", False, 3)]
+        if args.only:
+            setups = [s for s in setups if f"{s[0]}-{'in' if s[1] else 'out'}" in args.only]
         for kind, in_process, fewer in setups:
             got: dict[bool, list[float]] = {True: [], False: []}
             rates: dict[bool, list[float]] = {True: [], False: []}

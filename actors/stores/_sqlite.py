@@ -31,7 +31,7 @@ from actors.stores._sqlite_connect import (
 from actors.stores._sqlite_file import FileCheck
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import group_read, put_group, put_rows
-from actors.stores._sqlite_watch import Watcher
+from actors.stores._sqlite_watch import Watching
 from actors.stores._statements import (
     Execute,
     ExecuteMany,
@@ -83,10 +83,7 @@ class SqliteStore(SqlStore):
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
 
-    _watcher: Watcher | None = None  # other processes' cases, while anything watches
-    _watching = 0
-
-    def __init__(  # noqa: PLR0913 - the store's options
+    def __init__(  # noqa: PLR0913, PLR0915 - the store's options and parts
         self,
         path: str | os.PathLike[str],
         *,
@@ -132,6 +129,8 @@ class SqliteStore(SqlStore):
         self.url = _shown_url(self.path)
         self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
         self._busy_timeout = busy_timeout
+        # Other processes' cases and requests, while anything watches.
+        self._watching = Watching(self.path, self.wake_key, busy_timeout)
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -352,37 +351,18 @@ class SqliteStore(SqlStore):
         ``data_version`` every ``_sqlite_watch.TICK`` seconds (see
         ``actors.stores._sqlite_watch``); the last stop ends it.
         """
-        unwatch = super().watch(wake)
-        with self._conns_lock:
-            if self._watcher is None and not self._closed:
-                assert self.wake_key is not None
-                self._watcher = Watcher(self.path, self.wake_key, self._busy_timeout)
-                self._watcher.start()
-            self._watching += 1
-        stopped = False
+        return self._watching.hold(None, super().watch(wake))
 
-        def stop() -> None:
-            nonlocal stopped
-            unwatch()
-            with self._conns_lock:
-                if stopped:
-                    return
-                stopped = True
-                self._watching -= 1
-                watcher = self._watcher if self._watching == 0 else None
-                if watcher is not None:
-                    self._watcher = None
-            if watcher is not None:
-                watcher.close()
+    def watch_requests(self, owner: str, wake: Callable[[], None]) -> Callable[[], None]:
+        """As ``Store.watch_requests``; also notices requests written by other processes.
 
-        return stop
+        By the same thread as ``watch``: requests for the cases ``owner`` holds.
+        """
+        return self._watching.hold(owner, super().watch_requests(owner, wake))
 
     def close(self) -> None:
         """Close every thread's connection; the store cannot be used afterwards."""
-        with self._conns_lock:
-            watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.close()
+        self._watching.close()
         self._close_writer()
         self._closed = True
         process, self._process = self._process, None  # the writer thread has stopped

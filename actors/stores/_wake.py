@@ -9,7 +9,8 @@ when the file changed and a case is free (``_sqlite_watch``).
 A second kind of wake-up names one worker: an operator's request was left for a case it
 holds (``actors._admin_delivery``), and that worker alone carries it out at once. Its
 topic (``requests_topic``) is the ``NOTIFY`` payload that carries it across processes on
-PostgreSQL; SQLite carries none across processes (the worker takes it at its next poll).
+PostgreSQL; on SQLite the worker's own watcher raises it when it reads a new request for
+a case its worker holds (``_sqlite_watch``).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class AdminActions:
     """The dashboard's actions carried out by the admin API (``actors.admin.Admin``).
 
     A case no live worker holds is changed in the store; one a live worker holds is
-    handed to that worker, which carries it out on its next poll. Each action is
+    handed to that worker, which is woken to carry it out. Each action is
     recorded in the job's history under ``admin.operator``.
     """
 

@@ -8,6 +8,7 @@ woken, so only the wake-up can carry the action out. A responder answering throu
 """
 
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -121,19 +122,69 @@ def _admin_elsewhere(url: str, *action: str) -> str:
     return done.stdout.strip()
 
 
-@pytest.mark.postgres
-def test_an_admin_in_another_process_wakes_a_postgres_worker_by_notify(fresh_pg_url):
-    with _worker(fresh_pg_url) as worker:
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_admin_in_another_process_wakes_the_worker(kind, tmp_path, request):
+    # PostgreSQL by NOTIFY; SQLite by the worker's watcher, which sees the file change
+    # and reads the new request.
+    url = _url(kind, tmp_path, request)
+    with _worker(url) as worker:
         asked = worker.schedule("ask", {}, job_id="o1")
         cancelled = worker.schedule("ask", {}, job_id="o2")
-        with Admin(fresh_pg_url) as admin:
+        with Admin(url) as admin:
             _asking(admin, "o1", "o2")
-        assert _admin_elsewhere(fresh_pg_url, "send_event", "o1/ask", "yes") == (
-            "delivered worker w"
-        )
+        assert _admin_elsewhere(url, "send_event", "o1/ask", "yes") == "delivered worker w"
         assert asked.result(timeout=TIMEOUT).data["reply"] == "yes"
-        assert _admin_elsewhere(fresh_pg_url, "cancel", "o2") == "cancelled worker w"
+        assert _admin_elsewhere(url, "cancel", "o2") == "cancelled worker w"
         assert cancelled.result(timeout=TIMEOUT).state is JobState.CANCELLED
+
+
+def test_a_sqlite_watcher_wakes_the_worker_holding_a_new_request_s_case_alone(tmp_path):
+    from actors.stores._sqlite_watch import Watcher
+    from actors.stores._wake import requests_topic
+
+    path = tmp_path / "jobs.db"
+    store = open_store(f"sqlite:///{path}")
+    store.close()  # the schema is in place
+
+    def post(case_id: str, owner: str | None, *, taken: bool = False) -> None:
+        with sqlite3.connect(path) as conn:  # as another process
+            conn.execute(
+                "INSERT INTO jobs (id, case_id, workflow, version, step, state, data, "
+                "created_at, updated_at, lease_owner, lease_expires) "
+                "VALUES (?, ?, 'ask', 1, 'ask', 'waiting', '{}', 0, 0, ?, ?)",
+                (case_id, case_id, owner, None if owner is None else 1e10),
+            )
+            conn.execute(
+                "INSERT INTO job_requests (case_id, job_id, kind, operator, posted_at, taken_by) "
+                "VALUES (?, ?, 'cancel', 'op', 0, ?)",
+                (case_id, case_id, "w" if taken else None),
+            )
+
+    watcher = Watcher(str(path), "sqlite:test-key", busy_timeout=1.0)
+
+    def asked() -> list[str]:  # the requests' topics ("" is a free case's)
+        return [topic for topic in watcher.wakes() if topic]
+
+    try:
+        watcher.serve(frozenset({"w", "v"}))
+        assert asked() == []  # nothing asked yet
+        post("c1", "w")
+        assert asked() == [requests_topic("w")]
+        assert asked() == []  # nothing written since
+        with sqlite3.connect(path) as conn:  # the worker takes it
+            conn.execute("UPDATE job_requests SET taken_by = 'w' WHERE case_id = 'c1'")
+        assert asked() == []
+        post("c2", "u")  # held by a worker of another process
+        post("c3", None)  # held by nobody (Admin changes such a case itself)
+        post("c4", "v", taken=True)  # taken already
+        assert asked() == []
+        with sqlite3.connect(path) as conn:  # a prune deletes the newest requests:
+            conn.execute("DELETE FROM job_requests WHERE case_id IN ('c3', 'c4')")
+        assert asked() == []
+        post("c5", "v")  # its id is given again, below the last one looked at
+        assert asked() == [requests_topic("v")]
+    finally:
+        watcher.close()
 
 
 @pytest.mark.postgres
