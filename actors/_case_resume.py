@@ -47,7 +47,14 @@ def resume_ended(
         # A losing branch that split in turn: it and its branches, at any depth, are
         # cancelled as the Discriminator's own cancel does. Left to run on, a loop in
         # them (a branch polling, say) kept the case open, and spinning, for ever.
-        return book.cancel(job, LOST)
+        effects = book.cancel(job, LOST)
+        if job.state is JobState.READY and job.id in book.jobs and job.id not in book.out:
+            # Ready at its own join (fired too): the walk leaves a ready job to the work
+            # channel or a runner, and nothing adopted is theirs yet. A runner ends it
+            # before any step, and it stays open until its branches end.
+            job.taken_over = job.solo = False
+            effects.append(book.hand_over(job))
+        return effects
     if lost:
         # Marked cancelled, it goes on as saved: its runner ends it before any step, and
         # saves it with its slices (ended here, each would be a save of its own on the

@@ -35,6 +35,28 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def _draw_no_local_constants() -> None:
+    """Hypothesis draws nothing from the constants of the project's modules imported so far.
+
+    It draws about one value in twenty from a pool of the constants (integers from 100,
+    floats, strings) in every module of actors/ and examples/ in ``sys.modules``, and
+    the pool grows with each test that imports one: a derandomized search drew other
+    examples after other tests, and an edit to any module's constants changed every
+    search. With the pool empty a search depends on its own test's code alone
+    (tests/test_hypothesis_draws.py checks it).
+    """
+    from hypothesis.internal.conjecture import providers
+
+    # A private hook: fail loudly if Hypothesis renames it, never patch in vain.
+    assert callable(providers._get_local_constants), "Hypothesis moved _get_local_constants"
+    empty = providers.Constants()
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()  # what was cached with the old pool
+
+
+_draw_no_local_constants()
+
+
 def _throwaway_pg_server(prefix: str) -> Any:
     """A PostgreSQL server of pgserver's in a new temporary directory, commits unflushed."""
     import pgserver

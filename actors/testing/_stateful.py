@@ -68,10 +68,12 @@ class MediatorMachine(RuleBasedStateMachine):
         "before_step",
         "before_save",
         "stalled",
+        "in_send",
         "in_group",
     )
     """Where the ``crash_runner`` rule crashes a runner (see ``Crash``): a step whose save
-    is lost runs again, so an effect not keyed on ``ctx.idempotency_key`` shows twice.
+    is lost runs again, so an effect not keyed on ``ctx.idempotency_key`` shows twice; a
+    worker frozen in a request's ``send`` sends it late, after the case moved on.
     ``"in_group"`` is drawn only on a store that commits in groups. Set
     ``("before_step",)`` to check that nothing runs twice where no save is lost."""
 

@@ -43,3 +43,11 @@ def test_a_machine_s_cases_are_empty_dicts_and_its_replies_name_the_id_by_defaul
     with pytest.raises(NoSuchExample):  # nothing else is ever drawn
         find(machine.cases("w"), lambda data: data != {})
     assert machine.reply_payload("o1/ask") == {"reply": "o1/ask"}
+
+
+def test_a_machine_crashes_runners_at_every_point_by_default() -> None:
+    # "at a point drawn from the class's `crash_points`: `"before_step"`, `"before_save"`,
+    # `"stalled"` and `"in_send"`, and `"in_group"` on a store that commits in groups"
+    assert MediatorMachine.crash_points == (
+        "before_step", "before_save", "stalled", "in_send", "in_group",
+    )  # fmt: skip

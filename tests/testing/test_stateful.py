@@ -263,7 +263,7 @@ class SecondStepPayMachine(PayMachine):
 def test_the_machine_crashes_inside_a_delivery_and_finds_a_repeated_charge_in_its_second_step():
     # A runner's next step is the first of its next delivery: the rule also crashes it a
     # few steps on, so a charge that always runs right after another step is reached too.
-    program = _failing_program(SecondStepPayMachine, 300)
+    program = _failing_program(SecondStepPayMachine, 600)
     assert "after=1" in program, program
     with pytest.raises(AssertionError):
         exec(program, {"SecondStepPayMachine": SecondStepPayMachine})
