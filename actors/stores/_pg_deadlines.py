@@ -28,7 +28,7 @@ import psycopg_pool
 
 from actors._redact import redacted_logger
 
-__all__ = ["GRACE", "MIN_BOUND", "STATEMENT_SHARE", "BoundedPool", "Deadlines"]
+__all__ = ["GRACE", "MIN_BOUND", "STALL", "STATEMENT_SHARE", "BoundedPool", "Deadlines"]
 
 STATEMENT_SHARE = 1 / 3
 """The share of the lease a statement may take (``statement_timeout`` on the server): the
@@ -38,6 +38,10 @@ MIN_BOUND = 1.0
 GRACE = 0.5
 """The client cuts a connection at its bound and this share of it again later: a live
 server cancels the statement itself first (cleanly, its connection kept)."""
+
+STALL = 0.5
+"""Seconds: the watching thread woke this much later than it meant to, so this process did
+not run meanwhile (frozen with SIGSTOP, a suspended VM): time the server is not to blame for."""
 
 logger = redacted_logger("actors.stores")
 
@@ -104,13 +108,29 @@ class Deadlines:
         with self._cond:
             while not self._closed:
                 now = time.monotonic()
-                for conn, (due, seconds) in list(self._due.items()):
-                    if due <= now:
-                        self._due[conn] = (float("inf"), seconds)  # cut once; disarm pops it
-                        self._shut(conn, seconds)
-                pending = [due for due, _ in self._due.values() if due != float("inf")]
-                self._wake_at = min(pending) if pending else None
+                self.tick(now)
                 self._cond.wait(None if self._wake_at is None else self._wake_at - now)
+
+    def tick(self, now: float) -> None:
+        """Cut the connections past their deadlines at ``now``; called with the lock held.
+
+        A wake-up later than planned by more than ``STALL`` means that this process did
+        not run meanwhile: a statement whose answer came while it was frozen has not read
+        it yet. Cut then, it would report an outage of a server that answered at once
+        (and lose a group of saves it stored). So every connection out gets its grace
+        (``GRACE`` of its bound) from ``now`` to read its answer; one still waiting after
+        that is cut as usual.
+        """
+        if self._wake_at is not None and now - self._wake_at > STALL:
+            for conn, (due, seconds) in list(self._due.items()):
+                if due != float("inf"):
+                    self._due[conn] = (max(due, now + seconds * GRACE), seconds)
+        for conn, (due, seconds) in list(self._due.items()):
+            if due <= now:
+                self._due[conn] = (float("inf"), seconds)  # cut once; disarm pops it
+                self._shut(conn, seconds)
+        pending = [due for due, _ in self._due.values() if due != float("inf")]
+        self._wake_at = min(pending) if pending else None
 
     def _shut(self, conn: Any, seconds: float) -> None:
         # Under the lock, so that the holder cannot give the connection back (and another

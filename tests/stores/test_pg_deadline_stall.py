@@ -1,0 +1,82 @@
+"""A freeze of the worker's own process is not an outage of the PostgreSQL server.
+
+The store's watching thread cuts a connection whose statement has had no answer within
+its bound. A worker frozen (SIGSTOP, a suspended VM) while a connection was out wakes
+with every deadline passed: cut then, the answer the server gave at once, waiting in the
+socket, was thrown away, the worker logged "the store ... cannot be reached (... no
+answer within 3.0s)" for a server that was fine, and a group of saves it had stored was
+taken for lost. The watcher knows it overslept: it gives each connection out its grace
+from the wake-up, and still cuts one whose server does not answer within it.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from actors.stores._pg_deadlines import GRACE, STALL, Deadlines
+
+
+class _Conn:
+    """What ``Deadlines`` reads of a psycopg connection: its socket's descriptor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.pgconn: Any = type("PgConn", (), {"socket": sock.fileno()})()
+
+
+def _watched(seconds: float) -> tuple[Deadlines, _Conn, float, list[socket.socket]]:
+    """A watcher with no thread of its own (the test ticks it) and one connection armed."""
+    deadlines = Deadlines()
+    deadlines.close()  # no thread: each tick is the test's, at the time it names
+    ours, server = socket.socketpair()
+    conn = _Conn(ours)
+    deadlines.arm(conn, seconds)
+    due, _ = deadlines._due[conn]
+    return deadlines, conn, due, [ours, server]
+
+
+def _tick(deadlines: Deadlines, now: float) -> None:
+    with deadlines._cond:
+        deadlines.tick(now)
+
+
+def test_a_connection_out_while_the_process_was_frozen_gets_its_grace_to_read_the_answer():
+    deadlines, conn, due, socks = _watched(3.0)
+    try:
+        _tick(deadlines, due - 1.0)  # the thread sleeps until the deadline
+        _tick(deadlines, due + 10.0)  # it wakes ten seconds late: the process was frozen
+        assert not deadlines.was_cut(conn)
+        # The statement reads its answer and gives the connection back: nothing was cut.
+        assert deadlines.disarm(conn) is False
+        assert deadlines.expired() is None
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_server_that_still_does_not_answer_after_the_grace_is_cut():
+    deadlines, conn, due, socks = _watched(3.0)
+    try:
+        _tick(deadlines, due - 1.0)
+        _tick(deadlines, due + 10.0)
+        _tick(deadlines, due + 10.0 + 3.0 * GRACE - 0.01)
+        assert not deadlines.was_cut(conn)
+        _tick(deadlines, due + 10.0 + 3.0 * GRACE)
+        assert deadlines.was_cut(conn)
+        assert socks[1].recv(1) == b""  # the statement's wait ends: the stream is shut
+        assert deadlines.disarm(conn) is True
+        assert deadlines.expired() == 3.0  # "no answer within 3.0s", as before
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_server_that_does_not_answer_is_cut_at_its_deadline_when_nothing_froze():
+    deadlines, conn, due, socks = _watched(3.0)
+    try:
+        _tick(deadlines, due - 1.0)
+        _tick(deadlines, due + STALL / 2)  # woken about on time: no freeze to allow for
+        assert deadlines.was_cut(conn)
+    finally:
+        for sock in socks:
+            sock.close()
