@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.stores import Store
 
-__all__ = ["LeaseGuard", "Leases", "lost_summary", "run_alone"]
+__all__ = ["LeaseGuard", "Leases", "lost_summary", "run_alone", "taken_summary"]
 
 LOST_MEMORY = 10_000  # lost case ids remembered, to ignore late reports about them
 SHOWN_CASES = 5  # case ids a summary of lost cases names
@@ -48,6 +48,27 @@ def lost_summary(lost: Sequence[tuple[str, str]], jobs: int) -> str:
         f"its leases on them lapsed (a freeze, or the store out of reach, longer than the "
         f"lease): {ids}; held by {named}; dropped their {jobs} job(s) here (a handle "
         "waiting here on one of them fails with LeaseLostError)"
+    )
+
+
+def taken_summary(taken: Sequence[tuple[str, str]]) -> str:
+    """One log line for the ``(case, holder)`` pairs a claim took from workers gone silent.
+
+    The line of the worker that takes the cases over: a worker that died says nothing,
+    and one frozen says so only when it wakes (``lost_summary``).
+    """
+    ids = ", ".join(case for case, _ in taken[:SHOWN_CASES])
+    if len(taken) > SHOWN_CASES:
+        ids += f" and {len(taken) - SHOWN_CASES} more"
+    holders = Counter(holder for _, holder in taken).most_common()
+    named = ", ".join(f"{h!r} ({n})" for h, n in holders[:SHOWN_HOLDERS])
+    if len(holders) > SHOWN_HOLDERS:
+        named += f" and {len(holders) - SHOWN_HOLDERS} other worker(s)"
+    return (
+        f"took over {len(taken)} case(s) whose worker's lease expired (it died, froze, or "
+        f"lost the store for longer than the lease): {ids}; from {named}; each job "
+        "resumes from its last saved step, and the steps whose saves were not stored "
+        "run again"
     )
 
 

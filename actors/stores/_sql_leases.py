@@ -17,6 +17,7 @@ from actors._errors import SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
+from actors.stores._claimed import mark_taken
 from actors.stores._group import Slice
 from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
@@ -157,10 +158,13 @@ def claim(
     # their jobs are marked taken_over, and each counts a try before it runs.
     stopped: set[str] = set()
     solo: set[str] = set()  # jobs to run alone (JobRecord.solo)
+    # Whose the cases were: root -> (holder, whether it stopped without a release).
+    previous: dict[str, tuple[str, bool]] = {}
 
     def write(execute: Execute) -> list[Any]:
         stopped.clear()  # a retried transaction starts again
         solo.clear()
+        previous.clear()
         for setting in store._claim_settings:
             execute(setting, ())
         mine: list[Any] = []
@@ -195,11 +199,11 @@ def claim(
         stopped.intersection_update(roots)
         stopped.update(root for root, _, expires in picked if expires is not None)
         # Whose the cases were: a case taken from another worker gets a history row.
-        previous = {
-            root: (holder, expires is not None)
+        previous.update(
+            (root, (holder, expires is not None))
             for root, holder, expires in picked
             if was_worker(holder, owner)
-        }
+        )
         rows: list[Any] = []
         # A few statements for all the cases taken, not a few per case.
         for chunk, marks in in_lists(roots):
@@ -241,11 +245,7 @@ def claim(
         return rows
 
     records = store._records(lease_write(store, owner, write, f"claim cases for {owner!r}"))
-    if stopped:
-        for job in records:
-            job.taken_over = job.case_id in stopped
-            job.solo = job.taken_over and job.id in solo
-    return records
+    return mark_taken(records, stopped, solo, previous)
 
 
 def _still_free(
