@@ -116,15 +116,16 @@ class Deadlines:
 
         A wake-up later than planned by more than ``STALL`` means that this process did
         not run meanwhile: a statement whose answer came while it was frozen has not read
-        it yet. Cut then, it would report an outage of a server that answered at once
-        (and lose a group of saves it stored). So every connection out gets its grace
-        (``GRACE`` of its bound) from ``now`` to read its answer; one still waiting after
-        that is cut as usual.
+        it yet, and one the process was about to send (between the statements of a
+        transaction) has not been sent. Cut then, it would report an outage of a server
+        that answered at once (and lose a group of saves it stored). So every connection
+        out gets its whole wait again from ``now``; one still waiting after that is cut
+        as usual.
         """
         if self._wake_at is not None and now - self._wake_at > STALL:
             for conn, (due, seconds) in list(self._due.items()):
                 if due != float("inf"):
-                    self._due[conn] = (max(due, now + seconds * GRACE), seconds)
+                    self._due[conn] = (max(due, now + seconds), seconds)
         for conn, (due, seconds) in list(self._due.items()):
             if due <= now:
                 self._due[conn] = (float("inf"), seconds)  # cut once; disarm pops it
