@@ -52,6 +52,7 @@ class Failures:
         Raises:
             InvariantViolation: always.
         """
+        __tracebackhide__ = True  # pytest shows the caller's check, not the harness's code
         self._fail(InvariantViolation, str(message))
 
     def report(self) -> str:
@@ -107,6 +108,7 @@ class Failures:
     def _fail(
         self, kind: type[Exception], headline: str, cause: BaseException | None = None
     ) -> NoReturn:
+        __tracebackhide__ = True  # its lines say nothing the message does not
         with_state = (
             kind is not InvariantViolation or cause is None or isinstance(cause, AssertionError)
         )
