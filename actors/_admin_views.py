@@ -158,8 +158,17 @@ def tree(
             root = node
     if root is None:  # a case whose root row is gone: show its first job
         root = nodes[jobs[0].record.id]
+    # A job that split more than once (one split after another, or a loop) has the
+    # branches of each split together, in split order, each split's in branch order.
+    split_of = {job.record.id: job.record.parent_gen for job in jobs}
     for node in nodes.values():
-        node.children.sort(key=lambda n: (n.job.branch_index or 0, n.job.created_at or 0))
+        node.children.sort(
+            key=lambda n: (
+                split_of.get(n.job.id, 0),
+                n.job.branch_index or 0,
+                n.job.created_at or 0,
+            )
+        )
     lease = root.job.lease_expires
     held = root.job.owner if lease is not None and lease >= now else None
     return CaseTree(
