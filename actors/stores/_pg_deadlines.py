@@ -27,8 +27,17 @@ import psycopg
 import psycopg_pool
 
 from actors._redact import redacted_logger
+from actors.stores._pg_session import IDLE_IN_TRANSACTION
 
-__all__ = ["GRACE", "MIN_BOUND", "STALL", "STATEMENT_SHARE", "BoundedPool", "Deadlines"]
+__all__ = [
+    "GRACE",
+    "MIN_BOUND",
+    "STALL",
+    "STALL_NOTED",
+    "STATEMENT_SHARE",
+    "BoundedPool",
+    "Deadlines",
+]
 
 STATEMENT_SHARE = 1 / 3
 """The share of the lease a statement may take (``statement_timeout`` on the server): the
@@ -42,6 +51,9 @@ server cancels the statement itself first (cleanly, its connection kept)."""
 STALL = 0.5
 """Seconds: the watching thread woke this much later than it meant to, so this process did
 not run meanwhile (frozen with SIGSTOP, a suspended VM): time the server is not to blame for."""
+
+STALL_NOTED = 30.0
+"""Seconds after a stall of this process during which a store error mentions it."""
 
 logger = redacted_logger("actors.stores")
 
@@ -62,6 +74,7 @@ class Deadlines:
         self._closed = False
         self._cut: weakref.WeakSet[Any] = weakref.WeakSet()
         self._expired = threading.local()  # the bound the caller's last connection passed
+        self._stall: tuple[float, float] | None = None  # the last: (woke at, seconds lost)
 
     def arm(self, conn: Any, seconds: float) -> None:
         """Watch ``conn`` for ``seconds`` from now."""
@@ -98,6 +111,24 @@ class Deadlines:
         self._expired.seconds = None
         return seconds
 
+    def stall_note(self, now: float | None = None) -> str:
+        """What to add to an error met within ``STALL_NOTED`` s of a stall of this process.
+
+        A transaction the process left open while it was frozen longer than the server's
+        ``idle_in_transaction_session_timeout`` is ended by the server, whose closed
+        connection reads as a server that went away: the note says what happened first.
+        """
+        now = time.monotonic() if now is None else now
+        with self._cond:
+            stall = self._stall
+        if stall is None or now - stall[0] > STALL_NOTED:
+            return ""
+        return (
+            f" (this process itself did not run for at least {stall[1]:.1f}s just before, "
+            "frozen or suspended: the server ends a transaction left idle for "
+            f"{IDLE_IN_TRANSACTION:g}s)"
+        )
+
     def close(self) -> None:
         """Stop the thread (the connections are the pool's to close)."""
         with self._cond:
@@ -123,6 +154,7 @@ class Deadlines:
         as usual.
         """
         if self._wake_at is not None and now - self._wake_at > STALL:
+            self._stall = (now, now - self._wake_at)
             for conn, (due, seconds) in list(self._due.items()):
                 if due != float("inf"):
                     self._due[conn] = (max(due, now + seconds), seconds)

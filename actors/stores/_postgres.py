@@ -286,6 +286,7 @@ class PostgresStore(SqlStore):
     def _error(self, what: str, exc: Exception) -> StoreError:
         cut = self._deadlines.expired()
         reason = f"no answer within {cut:.1f}s" if cut is not None else _describe(exc)
+        reason += self._deadlines.stall_note()
         error = StoreError(f"{self.url}: cannot {what}: {reason}")
         # A lost connection or a pool with none to give says nothing of the job.
         error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))

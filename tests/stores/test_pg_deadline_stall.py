@@ -12,9 +12,14 @@ wait again from the wake-up, and still cuts one whose server does not answer wit
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
-from actors.stores._pg_deadlines import STALL, Deadlines
+import psycopg
+import pytest
+
+from actors.stores import open_store
+from actors.stores._pg_deadlines import STALL, STALL_NOTED, Deadlines
 
 
 class _Conn:
@@ -80,3 +85,42 @@ def test_a_server_that_does_not_answer_is_cut_at_its_deadline_when_nothing_froze
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_an_error_just_after_a_stall_says_the_process_itself_did_not_run():
+    """A freeze past the server's idle timeout ends the transaction the worker left open.
+
+    The server closes the connection, which read "server closed the connection
+    unexpectedly ... the server terminated abnormally", as if the database had crashed.
+    """
+    deadlines, _conn, due, socks = _watched(3.0)
+    try:
+        assert deadlines.stall_note(due) == ""
+        _tick(deadlines, due - 1.0)
+        _tick(deadlines, due + 11.0)
+        note = deadlines.stall_note(due + 12.0)
+        assert note == (
+            " (this process itself did not run for at least 11.0s just before, frozen or"
+            " suspended: the server ends a transaction left idle for 10s)"
+        )
+        assert deadlines.stall_note(due + 11.0 + STALL_NOTED + 1) == ""  # long past
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.postgres
+def test_the_stores_error_carries_the_note(fresh_pg_url):
+    store = open_store(fresh_pg_url)
+    try:
+        deadlines = store._deadlines
+        now = time.monotonic()
+        with deadlines._cond:
+            deadlines._wake_at = now - 11.0  # it meant to wake 11 s ago: frozen since
+            deadlines.tick(now)
+        closed = psycopg.OperationalError("server closed the connection unexpectedly")
+        error = store._error("renew the leases of 'w1'", closed)
+        assert "server closed the connection unexpectedly" in str(error)
+        assert "this process itself did not run for at least 11.0s just before" in str(error)
+    finally:
+        store.close()
