@@ -35,6 +35,7 @@ __all__ = [
     "STALL",
     "STALL_NOTED",
     "STATEMENT_SHARE",
+    "TICK",
     "BoundedPool",
     "Deadlines",
 ]
@@ -48,9 +49,11 @@ GRACE = 0.5
 """The client cuts a connection at its bound and this share of it again later: a live
 server cancels the statement itself first (cleanly, its connection kept)."""
 
-STALL = 0.5
-"""Seconds: the watching thread woke this much later than it meant to, so this process did
-not run meanwhile (frozen with SIGSTOP, a suspended VM): time the server is not to blame for."""
+TICK = 0.25
+"""Seconds between the watching thread's looks while a connection is out."""
+STALL = 1.0
+"""Seconds: two looks this far apart mean that this process did not run in between (frozen
+with SIGSTOP, a suspended VM): time the server is not to blame for."""
 
 STALL_NOTED = 30.0
 """Seconds after a stall of this process during which a store error mentions it."""
@@ -75,6 +78,7 @@ class Deadlines:
         self._cut: weakref.WeakSet[Any] = weakref.WeakSet()
         self._expired = threading.local()  # the bound the caller's last connection passed
         self._stall: tuple[float, float] | None = None  # the last: (woke at, seconds lost)
+        self._ticked: float | None = None  # the last tick while a connection was out
 
     def arm(self, conn: Any, seconds: float) -> None:
         """Watch ``conn`` for ``seconds`` from now."""
@@ -124,7 +128,7 @@ class Deadlines:
         if stall is None or now - stall[0] > STALL_NOTED:
             return ""
         return (
-            f" (this process itself did not run for at least {stall[1]:.1f}s just before, "
+            f" (this process itself did not run for about {stall[1]:.1f}s just before, "
             "frozen or suspended: the server ends a transaction left idle for "
             f"{IDLE_IN_TRANSACTION:g}s)"
         )
@@ -140,24 +144,29 @@ class Deadlines:
             while not self._closed:
                 now = time.monotonic()
                 self.tick(now)
-                self._cond.wait(None if self._wake_at is None else self._wake_at - now)
+                if self._wake_at is None:
+                    self._ticked = None  # nothing out: an idle wait is no stall
+                    self._cond.wait()
+                else:  # at least every TICK while a connection is out, to time stalls
+                    self._cond.wait(min(self._wake_at - now, TICK))
 
     def tick(self, now: float) -> None:
         """Cut the connections past their deadlines at ``now``; called with the lock held.
 
-        A wake-up later than planned by more than ``STALL`` means that this process did
-        not run meanwhile: a statement whose answer came while it was frozen has not read
-        it yet, and one the process was about to send (between the statements of a
-        transaction) has not been sent. Cut then, it would report an outage of a server
-        that answered at once (and lose a group of saves it stored). So every connection
-        out gets its whole wait again from ``now``; one still waiting after that is cut
-        as usual.
+        While a connection is out the thread looks every ``TICK``. A look more than
+        ``STALL`` after the one before means that this process did not run meanwhile: a
+        statement whose answer came while it was frozen has not read it yet, and one the
+        process was about to send (between the statements of a transaction) has not been
+        sent. Cut then, it would report an outage of a server that answered at once (and
+        lose a group of saves it stored). So every connection out gets its whole wait
+        again from ``now``; one still waiting after that is cut as usual.
         """
-        if self._wake_at is not None and now - self._wake_at > STALL:
-            self._stall = (now, now - self._wake_at)
+        if self._ticked is not None and now - self._ticked > STALL:
+            self._stall = (now, now - self._ticked)
             for conn, (due, seconds) in list(self._due.items()):
                 if due != float("inf"):
                     self._due[conn] = (max(due, now + seconds), seconds)
+        self._ticked = now
         for conn, (due, seconds) in list(self._due.items()):
             if due <= now:
                 self._due[conn] = (float("inf"), seconds)  # cut once; disarm pops it
