@@ -125,6 +125,9 @@ class Deadlines:
         now = time.monotonic() if now is None else now
         with self._cond:
             stall = self._stall
+            if self._ticked is not None and now - self._ticked > STALL:
+                # The thread has not looked since it ran again: the caller came first.
+                stall = (now, now - self._ticked)
         if stall is None or now - stall[0] > STALL_NOTED:
             return ""
         return (
@@ -145,7 +148,6 @@ class Deadlines:
                 now = time.monotonic()
                 self.tick(now)
                 if self._wake_at is None:
-                    self._ticked = None  # nothing out: an idle wait is no stall
                     self._cond.wait()
                 else:  # at least every TICK while a connection is out, to time stalls
                     self._cond.wait(min(self._wake_at - now, TICK))
@@ -173,6 +175,8 @@ class Deadlines:
                 self._shut(conn, seconds)
         pending = [due for due, _ in self._due.values() if due != float("inf")]
         self._wake_at = min(pending) if pending else None
+        if self._wake_at is None:
+            self._ticked = None  # nothing to watch: the wait that follows is no stall
 
     def _shut(self, conn: Any, seconds: float) -> None:
         # Under the lock, so that the holder cannot give the connection back (and another

@@ -96,7 +96,7 @@ def test_an_error_just_after_a_stall_says_the_process_itself_did_not_run():
     The server closes the connection, which read "server closed the connection
     unexpectedly ... the server terminated abnormally", as if the database had crashed.
     """
-    deadlines, _conn, due, socks = _watched(3.0)
+    deadlines, conn, due, socks = _watched(3.0)
     try:
         assert deadlines.stall_note(due) == ""
         _tick(deadlines, due - 1.0)
@@ -106,7 +106,20 @@ def test_an_error_just_after_a_stall_says_the_process_itself_did_not_run():
             " (this process itself did not run for about 12.0s just before, frozen or"
             " suspended: the server ends a transaction left idle for 10s)"
         )
+        deadlines.disarm(conn)  # the statement fails; nothing is out any more
+        _tick(deadlines, due + 11.1)
         assert deadlines.stall_note(due + 11.0 + STALL_NOTED + 1) == ""  # long past
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_an_error_met_before_the_watcher_looks_again_has_the_note_too():
+    """On SIGCONT the statement's thread may fail before the watcher's next look."""
+    deadlines, _conn, due, socks = _watched(3.0)
+    try:
+        _tick(deadlines, due - 1.0)  # the last look before the freeze
+        assert "did not run for about 12.0s" in deadlines.stall_note(due + 11.0)
     finally:
         for sock in socks:
             sock.close()
