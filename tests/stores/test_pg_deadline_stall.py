@@ -11,7 +11,11 @@ wait again from the wake-up, and still cuts one whose server does not answer wit
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -140,3 +144,45 @@ def test_the_stores_error_carries_the_note(fresh_pg_url):
         assert "this process itself did not run for about 11.0s just before" in str(error)
     finally:
         store.close()
+
+
+_FROZEN_BETWEEN_STATEMENTS = """
+import os, signal, sys, time
+from actors.stores import open_store
+
+store = open_store(sys.argv[1])
+store.lease_seconds = 6.0  # each statement's wait: 2 s, cut at 3 s
+with store._pool.connection() as conn:
+    conn.execute("SELECT 1")
+    os.kill(os.getpid(), signal.SIGSTOP)  # frozen between two statements, 4 s
+    time.sleep(0.5)  # the watcher runs first on waking, as it may
+    try:
+        conn.execute("SELECT 2")
+        print("answered")
+    except Exception as exc:
+        print("failed:", type(exc).__name__, exc)
+store.close()
+"""
+
+
+@pytest.mark.postgres
+def test_a_worker_frozen_between_two_statements_goes_on_when_it_wakes(fresh_pg_url):
+    """The real thing: a process that stops itself (SIGSTOP) with a connection out."""
+    open_store(fresh_pg_url).close()  # its schema, before the child opens it
+    child = subprocess.Popen(
+        [sys.executable, "-c", _FROZEN_BETWEEN_STATEMENTS, fresh_pg_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, status = os.waitpid(child.pid, os.WUNTRACED)  # until it has stopped itself
+        assert os.WIFSTOPPED(status), status
+        time.sleep(4.0)  # the freeze: longer than the connection's 3 s, within the lease
+        os.kill(child.pid, signal.SIGCONT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert out.strip() == "answered", (out, err)
