@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
+from actors._seconds import seconds_problem
 from actors._text import is_unicode
 from actors.stores._admin_types import ListingPosition, RawText, StoredJob
 
@@ -27,7 +28,19 @@ __all__ = [
     "job_states",
     "listing_cursor",
     "operator_name",
+    "timeout_seconds",
 ]
+
+
+def timeout_seconds(value: float) -> float:
+    """An action's ``timeout``, checked: a number of seconds from 0 to a century.
+
+    ``ValueError`` otherwise: a NaN made no deadline, and a negative one none either.
+    """
+    if seconds_problem(value) is not None or value < 0:
+        msg = f"timeout must be a number of seconds from 0 to a century, got {value!r:.60}"
+        raise ValueError(msg)
+    return value
 
 
 def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:

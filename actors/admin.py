@@ -39,7 +39,7 @@ from actors._admin_input import cursor_position as _position
 from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
-from actors._admin_input import operator_name
+from actors._admin_input import operator_name, timeout_seconds
 from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
@@ -96,7 +96,9 @@ class Admin:
             (a reply to a job at a ``Wait``, say) is ``unknown``. Two different
             workflows of one name and version are refused (``ValueError``).
         timeout: seconds to wait for a live worker to carry out a request, and for a
-            write of the case another transaction holds (a worker frozen in one).
+            write of the case another transaction holds (a worker frozen in one): 0 up
+            to a century (``ValueError`` otherwise); a database waits for a lock about
+            24.8 days at most.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class Admin:
         workflows: Iterable[Workflow] = (),
         timeout: float = 10.0,
     ) -> None:
+        timeout = timeout_seconds(timeout)  # before a store is opened: nothing to close
         self._owns_store = isinstance(store, str)
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.operator = operator_name(operator)

@@ -23,6 +23,7 @@ from actors.stores._sqlite_admit import admit_row
 from actors.stores._sqlite_connect import (
     SqliteConnection,
     abandon,
+    busy_seconds,
     companions_replaced,
     connect,
     refuse_directory,
@@ -129,9 +130,9 @@ class SqliteStore(SqlStore):
         if synchronous.upper() not in ("NORMAL", "FULL"):
             msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
             raise ValueError(msg)
+        self._busy_timeout = busy_seconds(busy_timeout)
         self.url = _shown_url(self.path)
         self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
-        self._busy_timeout = busy_timeout
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = threading.Lock()
