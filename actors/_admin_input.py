@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
@@ -27,6 +28,7 @@ __all__ = [
     "id_list",
     "job_states",
     "listing_cursor",
+    "listing_problem",
     "operator_name",
     "timeout_seconds",
 ]
@@ -41,6 +43,33 @@ def timeout_seconds(value: float) -> float:
         msg = f"timeout must be a number of seconds from 0 to a century, got {value!r:.60}"
         raise ValueError(msg)
     return value
+
+
+def listing_problem(texts: dict[str, Any], numbers: dict[str, Any], max_version: int) -> str | None:
+    """Why ``Admin.jobs``'s filters match no job as meant, or ``None``.
+
+    ``texts`` are its text filters by name (``workflow``, ``step``, ``error``), ``numbers``
+    its ``version``, ages (``since``, ``before``), ``limit`` and ``offset``: a database
+    cannot encode text that is not Unicode, and compares other types as it likes (SQLite
+    read ``version="1"`` as 1, where the memory store matched nothing).
+    """
+    for name, text in texts.items():
+        if text is not None and not (isinstance(text, str) and is_unicode(text)):
+            return f"{name} must be Unicode text or None, got {text!r:.60}"
+    version = numbers["version"]
+    if version is not None and (type(version) is not int or not 1 <= version <= max_version):
+        return f"version must be None or an int from 1 to {max_version}, got {version!r:.60}"
+    for name in ("since", "before"):
+        age = numbers[name]
+        if age is not None and (seconds_problem(age) is not None or age < 0):
+            return f"{name} must be None or seconds from 0 to a century, got {age!r:.60}"
+    limit, offset = numbers["limit"], numbers["offset"]
+    if type(limit) is not int or type(offset) is not int or limit < 1 or offset < 0:
+        return (
+            "limit must be an int >= 1 and offset an int >= 0, "
+            f"got limit={limit!r:.40}, offset={offset!r:.40}"
+        )
+    return None
 
 
 def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:

@@ -39,7 +39,7 @@ from actors._admin_input import cursor_position as _position
 from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
-from actors._admin_input import operator_name, timeout_seconds
+from actors._admin_input import listing_problem, operator_name, timeout_seconds
 from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
@@ -172,11 +172,15 @@ class Admin:
         (both descending). ``after`` is a ``Page.next_cursor``: the page starts past the
         job it names (``offset`` then skips that many more). Pages by cursor stay in
         step while jobs are created and pruned, and each costs a page to read; an
-        ``offset`` reads every job it skips.
+        ``offset`` reads every job it skips. A filter no job can match as meant (text
+        that is not Unicode, a version out of the store's range, an age that is NaN,
+        negative or past a century) raises ``ValueError`` naming it.
         """
-        if limit < 1 or offset < 0:
-            msg = f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}"
-            raise ValueError(msg)
+        texts = {"workflow": workflow, "step": step, "error": error}
+        numbers = {"version": version, "since": since, "before": before, "limit": limit}
+        problem = listing_problem(texts, {**numbers, "offset": offset}, self.store.max_version)
+        if problem is not None:
+            raise ValueError(problem)
         position = None if after is None else _position(after)
         now = time.time()
         query = JobQuery(
