@@ -409,5 +409,6 @@ class Admin:
         The cases go a batch per transaction, each case whole. ``batch_done(cases,
         jobs)`` is told of each batch once it is stored; a true answer stops the prune
         there (the history is then not trimmed), and the result counts what is gone.
+        ``older_than`` is 0 up to a century (``ValueError`` otherwise).
         """
         return prune(self.store, older_than, trim_history=trim_history, batch_done=batch_done)
