@@ -118,6 +118,20 @@ def busy_seconds(value: Any) -> float:
     return min(float(value), LOCK_WAIT_MAX_MS / 1000)
 
 
+def _not_opened(path: str, exc: sqlite3.Error) -> StoreError:
+    """The error for a connection to ``path`` that could not be opened.
+
+    It says nothing of a job (``blames_job``): a thread of a worker whose process has no
+    file descriptor left (``unable to open database file``) faulted every case it ran as
+    one whose saves always fail; they wait for the next poll, as in an outage.
+    """
+    error = StoreError(
+        f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
+    )
+    error.blames_job = False
+    return error
+
+
 def connect(
     path: str, *, read_only: bool, busy_timeout: float, synchronous: str, vet: bool = False
 ) -> SqliteConnection:
@@ -145,8 +159,7 @@ def connect(
             cached_statements=256,
         )
     except sqlite3.Error as exc:
-        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
-        raise StoreError(msg) from exc
+        raise _not_opened(path, exc) from exc
     # A column another program filled with bytes that are not UTF-8 reads as a NotUtf8
     # its row's reader names, where the default failed every read of the row.
     conn.text_factory = read_sqlite_text
@@ -161,8 +174,7 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     except sqlite3.Error as exc:
         conn.close()
-        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
-        raise StoreError(msg) from exc
+        raise _not_opened(path, exc) from exc
     except StoreError:
         conn.close()
         raise

@@ -8,7 +8,8 @@ again, hundreds of times a second, with an ERROR and a WARNING each time.
 
 Here another connection holds the file's write lock and the store waits 50 ms for it
 (``busy_timeout``), so each write fails as a full disk's does; or the file is moved
-away (the store refuses to write to a file no longer at its path) and back. The poll
+away (the store refuses to write to a file no longer at its path) and back; or no new
+connection opens (a process out of file descriptors). The poll
 comes only when the test advances the virtual clock.
 """
 
@@ -64,11 +65,32 @@ class Move:
             (self._away / name).rename(self._here / name)
 
 
-@pytest.mark.parametrize("cause", [Lock, Move], ids=["locked", "moved"])
+class NoDescriptors:
+    """The process has no file descriptor left: a thread's first connection fails.
+
+    Its cases were faulted, each after four runs, as jobs whose saves always fail.
+    """
+
+    def __init__(self, path):
+        self._connect = sqlite3.connect
+
+    def refuse(self):
+        def connect(*args, **kwargs):
+            raise sqlite3.OperationalError("unable to open database file")  # as for EMFILE
+
+        sqlite3.connect = connect
+
+    def allow(self):
+        sqlite3.connect = self._connect
+
+
+@pytest.mark.parametrize("cause", [Lock, Move, NoDescriptors], ids=["locked", "moved", "no-fd"])
 @pytest.mark.parametrize("options", MODES)
 def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
     tmp_path, clock, caplog, options, cause
 ) -> None:
+    if cause is NoDescriptors and options.get("writer") == "process":
+        pytest.skip("the writer process's connection is opened in that process")
     caplog.set_level(logging.INFO, logger="actors")
     path = tmp_path / "jobs.db"
     entered, go = threading.Event(), threading.Event()
