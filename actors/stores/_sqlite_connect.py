@@ -7,6 +7,7 @@ weak set, so that ``close()`` can close every thread's connection.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import sqlite3
 import time
@@ -201,6 +202,30 @@ def refuse_directory(path: str) -> None:
 _READONLY_DIRECTORY = getattr(sqlite3, "SQLITE_READONLY_DIRECTORY", 1544)
 
 
+def _descriptors_hint() -> str:
+    """Why SQLite could not open a file, if it is that this process has no descriptor left.
+
+    SQLite says only "unable to open database file", which reads as a wrong path.
+    """
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return ""
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        held = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    except OSError as exc:  # no /proc here; or the listing met the limit itself
+        if exc.errno != errno.EMFILE:
+            return ""
+        held = limit
+    if limit == resource.RLIM_INFINITY or held < limit - 1:
+        return ""
+    return (
+        f" (this process holds {held} open files, at its limit of {limit} (ulimit -n): close"
+        " the files it leaks, or raise the limit)"
+    )
+
+
 def cannot_open_hint(path: str, exc: BaseException) -> str:
     """Why SQLite cannot open a database: its directory cannot be written.
 
@@ -217,6 +242,8 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
         return _full_hint(folder)
     if code is None or (code & 0xFF != sqlite3.SQLITE_CANTOPEN and code != _READONLY_DIRECTORY):
         return ""
+    if code & 0xFF == sqlite3.SQLITE_CANTOPEN and (hint := _descriptors_hint()):
+        return hint
     if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
     if not os.path.isfile(path):  # a new store: its file cannot be made either

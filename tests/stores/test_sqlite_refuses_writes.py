@@ -16,7 +16,10 @@ comes only when the test advances the virtual clock.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -125,3 +128,39 @@ def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
         job = handle.result(timeout=TIMEOUT)
     assert (job.state, job.data) == (JobState.DONE, {"done": 2})
     assert "is reachable again" in caplog.text
+
+
+_OUT_OF_DESCRIPTORS = """
+import os, resource, sys, threading
+from actors.stores import SqliteStore
+
+store = SqliteStore(sys.argv[1])
+store.get("x")  # this thread's connection is open: the next thread's is one too many
+held = len(os.listdir("/proc/self/fd")) - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (held, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+errors = []
+
+def read():
+    try:
+        store.get("x")
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__} blames_job={exc.blames_job}: {exc}")
+
+thread = threading.Thread(target=read)
+thread.start()
+thread.join()
+print(errors)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_process_out_of_file_descriptors_is_named_as_such(tmp_path) -> None:
+    """SQLite said only 'unable to open database file', which reads as a wrong path."""
+    found = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_DESCRIPTORS, str(tmp_path / "jobs.db")],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert "StoreError blames_job=False: cannot open the SQLite store at" in found.stdout
+    assert "unable to open database file (this process holds " in found.stdout
+    assert "open files, at its limit of " in found.stdout
+    assert "(ulimit -n): close the files it leaks, or raise the limit)" in found.stdout
