@@ -27,6 +27,7 @@ __all__ = [
     "cannot_open_hint",
     "companions_replaced",
     "connect",
+    "damaged",
     "enter_wal",
     "file_identity",
     "refuse_directory",
@@ -40,6 +41,8 @@ _MESSAGES = {
     "database table is locked": sqlite3.SQLITE_LOCKED,
     "attempt to write a readonly database": sqlite3.SQLITE_READONLY,
     "database or disk is full": sqlite3.SQLITE_FULL,
+    "database disk image is malformed": sqlite3.SQLITE_CORRUPT,
+    "file is not a database": sqlite3.SQLITE_NOTADB,
 }
 
 
@@ -277,6 +280,13 @@ def _full_hint(folder: str) -> str:
     )
 
 
+def damaged(exc: BaseException | str) -> bool:
+    """Whether SQLite's error ``exc`` (or its message) says the database file is damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else _MESSAGES.get(str(exc))
+    return primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> str:
     """What an open store's file refused, in an operator's words ("" if nothing to add).
 
@@ -301,6 +311,12 @@ def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> st
     if primary == sqlite3.SQLITE_FULL:
         folder = os.path.dirname(path) or "."
         return f" (the file system that holds {folder!r} is full; what was stored is kept)"
+    if damaged(exc):
+        return (
+            f" (the file {path!r} is damaged: with no worker running, check it with"
+            f" sqlite3 {path} 'PRAGMA integrity_check', and restore it from a backup or"
+            " with the sqlite3 shell's .recover)"
+        )
     return ""
 
 
