@@ -37,9 +37,11 @@ def _damage_history(path: Path) -> None:
         file.write(b"\xde\xad\xbe\xef" * (size // 4 - 1))
 
 
-@pytest.mark.parametrize("writer", ["thread", "process"])
+@pytest.mark.parametrize(
+    "options", [{}, {"writer": "process"}, {"commit": "step"}], ids=["group", "process", "step"]
+)
 def test_a_worker_meeting_a_damaged_file_stops_and_faults_no_case(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, writer: str
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, options: dict[str, str]
 ) -> None:
     caplog.set_level(logging.INFO, logger="actors")
     path = tmp_path / "jobs.db"
@@ -59,7 +61,7 @@ def test_a_worker_meeting_a_damaged_file_stops_and_faults_no_case(
     worker = Mediator(
         [flow],
         runners=1,
-        store=SqliteStore(path, writer=writer),
+        store=SqliteStore(path, **options),
         owner="w",
         poll_interval=0.05,
         lease_seconds=1.0,
