@@ -17,7 +17,7 @@ from typing import Any
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
-from actors._seconds import seconds_problem
+from actors._seconds import seconds_option, seconds_problem
 from actors._text import is_unicode
 from actors.stores._admin_types import ListingPosition, RawText, StoredJob
 
@@ -39,10 +39,7 @@ def timeout_seconds(value: float) -> float:
 
     ``ValueError`` otherwise: a NaN made no deadline, and a negative one none either.
     """
-    if seconds_problem(value) is not None or value < 0:
-        msg = f"timeout must be a number of seconds from 0 to a century, got {value!r:.60}"
-        raise ValueError(msg)
-    return value
+    return seconds_option("timeout", value)
 
 
 def listing_problem(texts: dict[str, Any], numbers: dict[str, Any], max_version: int) -> str | None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from actors._admin_model import PruneResult
-from actors._seconds import seconds_problem
+from actors._seconds import seconds_option
 from actors.stores import Store
 
 __all__ = ["prune"]
@@ -27,10 +27,7 @@ def prune(
 ) -> PruneResult:
     """What ``Admin.prune`` does (see there)."""
     # NaN pruned nothing, 1e400 raised OverflowError and "7d" a TypeError: refused alike.
-    if seconds_problem(older_than) is not None or older_than < 0:
-        msg = f"older_than must be seconds from 0 to a century, got {older_than!r:.60}"
-        raise ValueError(msg)
-    before = time.time() - older_than
+    before = time.time() - seconds_option("older_than", older_than)
     stopped = False
 
     def done(cases: int, jobs: int) -> bool:

@@ -18,6 +18,7 @@ import psycopg_pool
 from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
+from actors._seconds import seconds_option
 from actors.stores._codec import Codec
 from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
@@ -32,6 +33,7 @@ from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
+from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._statements import COLUMNS, GROUP_READ, Execute, ExecuteMany, SaveRow
 
 _DUE_AT = COLUMNS.index("due")
@@ -89,7 +91,9 @@ class PostgresStore(SqlStore):
         timeout: seconds to wait for a connection (also each connect's ``connect_timeout``).
         statement_timeout: seconds a statement may wait for the server (the server's
             ``statement_timeout``; the connection is cut half as long again later);
-            ``None``: a third of the lease (``lease_seconds``), at least a second.
+            ``None``: a third of the lease (``lease_seconds``), at least a second. Both
+            are seconds above 0 up to a century (``ValueError`` otherwise); the server's
+            bound stops at about 24.8 days.
         read_only: read only, in read-only transactions (see ``SqlStore``).
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
@@ -137,6 +141,11 @@ class PostgresStore(SqlStore):
         group_wait: float = GROUP_WAIT,
         statement_timeout: float | None = None,
     ) -> None:
+        timeout = seconds_option("timeout", timeout, above_zero=True)  # before any thread
+        if statement_timeout is not None:
+            statement_timeout = seconds_option(
+                "statement_timeout", statement_timeout, above_zero=True
+            )
         super().__init__(
             codec=codec,
             retain=retain,
@@ -185,7 +194,9 @@ class PostgresStore(SqlStore):
         return max(MIN_BOUND, self.lease_seconds * STATEMENT_SHARE)
 
     def _server_bound(self) -> int | None:
-        return None if self._own_server_bound else int(self.statement_bound() * 1000)
+        # The server keeps it as an int of milliseconds, and refuses more (every statement).
+        bound = min(int(self.statement_bound() * 1000), LOCK_WAIT_MAX_MS)
+        return None if self._own_server_bound else bound
 
     def _pg(self, sql: str) -> str:
         """``sql`` with ``%s`` placeholders (statements are written with ``?``)."""

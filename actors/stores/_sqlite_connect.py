@@ -15,7 +15,7 @@ import urllib.parse
 from typing import Any
 
 from actors._errors import StoreError
-from actors._seconds import seconds_problem
+from actors._seconds import seconds_option
 from actors._text import read_sqlite_text
 from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._sqlite_foreign import peek_foreign, refuse_foreign
@@ -116,10 +116,7 @@ def busy_seconds(value: Any) -> float:
     SQLite keeps it as an ``int`` of milliseconds, where a longer one reads back as 0
     (no wait at all): it is cut to the longest the database takes (about 24.8 days).
     """
-    if seconds_problem(value) is not None or value < 0:
-        msg = f"busy_timeout must be a number of seconds from 0 to a century, got {value!r:.60}"
-        raise ValueError(msg)
-    return min(float(value), LOCK_WAIT_MAX_MS / 1000)
+    return min(seconds_option("busy_timeout", value), LOCK_WAIT_MAX_MS / 1000)
 
 
 def _not_opened(path: str, exc: sqlite3.Error) -> StoreError:
