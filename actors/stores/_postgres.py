@@ -37,6 +37,11 @@ from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._statements import COLUMNS, GROUP_READ, Execute, ExecuteMany, SaveRow
 
 _DUE_AT = COLUMNS.index("due")
+_NOT_THE_JOBS = (
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
 
 __all__ = ["PostgresStore"]
 
@@ -298,8 +303,9 @@ class PostgresStore(SqlStore):
         cut = self._deadlines.expired()
         reason = f"no answer within {cut:.1f}s" if cut is not None else _describe(exc)
         error = StoreError(f"{self.url}: cannot {what}: {reason}")
-        # A lost connection or a pool with none to give says nothing of the job.
-        error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
+        # A lost connection, a pool with none to give or a server that takes no writes (a
+        # standby after a failover: every write fails) says nothing of the job.
+        error.blames_job = not isinstance(exc, _NOT_THE_JOBS)
         return error
 
     def _save_all(
