@@ -69,6 +69,13 @@ def listing_problem(texts: dict[str, Any], numbers: dict[str, Any], max_version:
     return None
 
 
+def check_listing(texts: dict[str, Any], numbers: dict[str, Any], max_version: int) -> None:
+    """``ValueError`` saying ``listing_problem``, if there is one."""
+    problem = listing_problem(texts, numbers, max_version)
+    if problem is not None:
+        raise ValueError(problem)
+
+
 def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:
     """The states a ``state`` filter names (none: any); ``ValueError`` names an unknown one."""
     if state is None:

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 from actors import _admin_views as views
 from actors._admin_changes import cancel_change, event_change, retry_change, unchecked_problem
 from actors._admin_delivery import ActionDelivery
+from actors._admin_input import check_listing, operator_name, timeout_seconds
 from actors._admin_input import correlation_id_problem as _correlation_id_problem
 from actors._admin_input import cursor_position as _position
 from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
-from actors._admin_input import listing_problem, operator_name, timeout_seconds
 from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
@@ -177,10 +177,8 @@ class Admin:
         negative or past a century) raises ``ValueError`` naming it.
         """
         texts = {"workflow": workflow, "step": step, "error": error}
-        numbers = {"version": version, "since": since, "before": before, "limit": limit}
-        problem = listing_problem(texts, {**numbers, "offset": offset}, self.store.max_version)
-        if problem is not None:
-            raise ValueError(problem)
+        numbers = {"version": version, "since": since, "before": before}
+        check_listing(texts, {**numbers, "limit": limit, "offset": offset}, self.store.max_version)
         position = None if after is None else _position(after)
         now = time.time()
         query = JobQuery(

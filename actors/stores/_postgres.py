@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg.errors import ReadOnlySqlTransaction
 
 from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
-from actors._seconds import seconds_option
 from actors.stores._codec import Codec
 from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
@@ -27,7 +27,7 @@ from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
 from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
-from actors.stores._pg_session import connect_params, own_statement_timeout
+from actors.stores._pg_session import checked_bounds, connect_params, own_statement_timeout
 from actors.stores._pg_transaction import read_rows, transaction
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
@@ -37,11 +37,7 @@ from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._statements import COLUMNS, GROUP_READ, Execute, ExecuteMany, SaveRow
 
 _DUE_AT = COLUMNS.index("due")
-_NOT_THE_JOBS = (
-    psycopg.OperationalError,
-    psycopg_pool.PoolTimeout,
-    psycopg.errors.ReadOnlySqlTransaction,
-)
+_NOT_THE_JOBS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, ReadOnlySqlTransaction)
 
 __all__ = ["PostgresStore"]
 
@@ -146,11 +142,7 @@ class PostgresStore(SqlStore):
         group_wait: float = GROUP_WAIT,
         statement_timeout: float | None = None,
     ) -> None:
-        timeout = seconds_option("timeout", timeout, above_zero=True)  # before any thread
-        if statement_timeout is not None:
-            statement_timeout = seconds_option(
-                "statement_timeout", statement_timeout, above_zero=True
-            )
+        timeout, statement_timeout = checked_bounds(timeout, statement_timeout)  # first
         super().__init__(
             codec=codec,
             retain=retain,
