@@ -63,6 +63,8 @@ def test_an_age_between_a_century_and_366_days_a_year_is_a_bad_argument(tmp_path
 def test_a_prune_age_that_is_no_age_is_refused(store: Any, older_than: Any) -> None:
     """NaN pruned nothing without a word, 10**400 raised OverflowError, "7d" TypeError."""
     store.create(JobRecord("j1", "j1", "wf", 1, "a", {}, JobState.DONE))
-    with pytest.raises(ValueError, match=r"^older_than must be a number of seconds from 0 up to a century"):
+    with pytest.raises(
+        ValueError, match=r"^older_than must be a number of seconds from 0 up to a century"
+    ):
         Admin(store).prune(older_than)
     assert store.get("j1") is not None
