@@ -13,9 +13,11 @@ import getpass
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
+from actors._seconds import seconds_option, seconds_problem
 from actors._text import is_unicode
 from actors.stores._admin_types import ListingPosition, RawText, StoredJob
 
@@ -26,8 +28,52 @@ __all__ = [
     "id_list",
     "job_states",
     "listing_cursor",
+    "listing_problem",
     "operator_name",
+    "timeout_seconds",
 ]
+
+
+def timeout_seconds(value: float) -> float:
+    """An action's ``timeout``, checked: a number of seconds from 0 to a century.
+
+    ``ValueError`` otherwise: a NaN made no deadline, and a negative one none either.
+    """
+    return seconds_option("timeout", value)
+
+
+def listing_problem(texts: dict[str, Any], numbers: dict[str, Any], max_version: int) -> str | None:
+    """Why ``Admin.jobs``'s filters match no job as meant, or ``None``.
+
+    ``texts`` are its text filters by name (``workflow``, ``step``, ``error``), ``numbers``
+    its ``version``, ages (``since``, ``before``), ``limit`` and ``offset``: a database
+    cannot encode text that is not Unicode, and compares other types as it likes (SQLite
+    read ``version="1"`` as 1, where the memory store matched nothing).
+    """
+    for name, text in texts.items():
+        if text is not None and not (isinstance(text, str) and is_unicode(text)):
+            return f"{name} must be Unicode text or None, got {text!r:.60}"
+    version = numbers["version"]
+    if version is not None and (type(version) is not int or not 1 <= version <= max_version):
+        return f"version must be None or an int from 1 to {max_version}, got {version!r:.60}"
+    for name in ("since", "before"):
+        age = numbers[name]
+        if age is not None and (seconds_problem(age) is not None or age < 0):
+            return f"{name} must be None or seconds from 0 to a century, got {age!r:.60}"
+    limit, offset = numbers["limit"], numbers["offset"]
+    if type(limit) is not int or type(offset) is not int or limit < 1 or offset < 0:
+        return (
+            "limit must be an int >= 1 and offset an int >= 0, "
+            f"got limit={limit!r:.40}, offset={offset!r:.40}"
+        )
+    return None
+
+
+def check_listing(texts: dict[str, Any], numbers: dict[str, Any], max_version: int) -> None:
+    """``ValueError`` saying ``listing_problem``, if there is one."""
+    problem = listing_problem(texts, numbers, max_version)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def job_states(state: str | JobState | Iterable[str | JobState] | None) -> tuple[JobState, ...]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from actors._admin_model import PruneResult
+from actors._seconds import seconds_option
 from actors.stores import Store
 
 __all__ = ["prune"]
@@ -25,10 +26,8 @@ def prune(
     batch_done: Callable[[int, int], object] | None,
 ) -> PruneResult:
     """What ``Admin.prune`` does (see there)."""
-    if older_than < 0:
-        msg = f"older_than must be >= 0 seconds, got {older_than!r}"
-        raise ValueError(msg)
-    before = time.time() - older_than
+    # NaN pruned nothing, 1e400 raised OverflowError and "7d" a TypeError: refused alike.
+    before = time.time() - seconds_option("older_than", older_than)
     stopped = False
 
     def done(cases: int, jobs: int) -> bool:

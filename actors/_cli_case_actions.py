@@ -35,6 +35,7 @@ from actors._cli_interrupt import (
 from actors._cli_jobs import _admin, json_option, parse_age
 from actors._cli_status import jobs
 from actors._job import JobState
+from actors._seconds import MAX_SECONDS
 from actors._text import printable
 from actors.admin import ActionRefusedError, ActionResult, Admin, CaseBusyError
 
@@ -67,7 +68,7 @@ timeout_option = click.option(
     "--timeout",
     default=10.0,
     show_default=True,
-    type=Seconds(0),
+    type=Seconds(0, MAX_SECONDS),
     help="Seconds to wait for the worker holding the case to carry the action out.",
 )
 
@@ -146,7 +147,7 @@ def _step_argument(ctx: click.Context, param: click.Parameter, value: Any) -> An
     "--timeout",
     default=10.0,
     show_default=True,
-    type=Seconds(0),
+    type=Seconds(0, MAX_SECONDS),
     help="Seconds to wait for a write of the case another transaction holds (a worker "
     "frozen in one); then exit 4, nothing changed.",
 )

@@ -28,6 +28,7 @@ from actors._cli_errors import BadArgumentError, text_argument
 from actors._cli_input import VERSION
 from actors._cli_load import load_all
 from actors._cli_status import cancel_shown, jobs
+from actors._seconds import MAX_SECONDS
 from actors.admin import Admin
 
 __all__ = ["json_option", "parse_age"]
@@ -38,7 +39,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
-_MOST = 100 * 366 * 86400.0  # an age past a century is a typo (and past what dates hold)
+_MOST = MAX_SECONDS  # an age past a century is a typo (and past what dates hold)
 
 
 def parse_age(text: str, option: str, *, unit_required: bool = False) -> float:

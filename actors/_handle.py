@@ -56,10 +56,11 @@ class JobHandle:
         Each call returns a new copy of the data: changing it changes nothing in the
         engine, its store or another call's result.
 
-        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds,
-        ``EngineStoppedError`` if the Mediator stopped before it ended, and on a shared
-        store ``LeaseLostError`` if another worker took the case over (this one was
-        frozen, or cut off from the store, longer than its lease). Called on that
+        Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds
+        (``None`` or infinity: no bound), ``EngineStoppedError`` if the Mediator
+        stopped before it ended, and on a shared store ``LeaseLostError`` if another
+        worker took the case over (this one was frozen, or cut off from the store,
+        longer than its lease). Called on that
         Mediator's Scheduler thread (an ``on_shed`` or metrics hook runs there) before
         the case has ended, it raises ``RuntimeError``: that thread ends the case, and
         would be waiting for itself. So it does when called from a task (or ``send``,

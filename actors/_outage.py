@@ -74,6 +74,9 @@ class Outage:
         # Failed sends of requests (correlation id, error) not delivered as fault replies:
         # delivered once their jobs are taken back and wait on them again.
         self.replies: list[tuple[str, str]] = []
+        # A failure no wait mends (a damaged SQLite file), met by a runner's slice: the
+        # next poll stops this worker with it, as when the poll meets one itself.
+        self.fatal: BaseException | None = None
         # How many jobs the next settle may take back while no write is known to get
         # through: ``None`` once a slice was stored again (then all go at once).
         self.ramp: int | None = None
@@ -92,6 +95,8 @@ class Outage:
         every job back at each such poll ran every job's steps again at every poll.
         """
         self.ramp = 1
+        if getattr(error, "stops_worker", False):  # a damaged file: the next poll stops
+            self.fatal = error
         if self.down_since is None:
             self.down_since = now
             self._quiet = self._ended is not None and now - self._ended < SETTLE

@@ -87,6 +87,8 @@ class PollRound:
         shared = e.store.shared
         next_poll = now + e.poll_interval
         try:
+            if outage.fatal is not None:
+                raise outage.fatal
             if shared and poller.renewal_due(now):
                 self._renew(now)
                 outage.answered(e.clock.now())  # now: the poll may have waited on the store

@@ -187,7 +187,9 @@ class LatchFuture(pykka.Future[Any]):
             return super().get(timeout=timeout)
         result = self._result
         if result is None:
-            if timeout is None:
+            # A lock's wait stops at threading.TIMEOUT_MAX (292 years; past it,
+            # infinity too, raised OverflowError): so long is for ever.
+            if timeout is None or timeout >= threading.TIMEOUT_MAX:
                 passed = self._latch.acquire()
             elif timeout > 0:
                 passed = self._latch.acquire(True, timeout)

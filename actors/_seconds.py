@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MAX_SECONDS", "seconds_problem"]
+__all__ = ["MAX_SECONDS", "seconds_option", "seconds_problem"]
 
 MAX_SECONDS = 100 * 365.25 * 86_400.0
 """The longest wait (about 3.2e9 seconds): a century."""
@@ -31,3 +31,16 @@ def seconds_problem(value: Any) -> str | None:
     if value > MAX_SECONDS:
         return f"{value!r} seconds is more than a century (a time in milliseconds?)"
     return None
+
+
+def seconds_option(name: str, value: Any, *, above_zero: bool = False) -> float:
+    """``value`` of the option ``name`` as seconds: 0 (or, ``above_zero``, more) to a century.
+
+    ``ValueError`` naming ``name`` otherwise: a NaN, an infinity, a negative number or
+    what is no number made no bound where the option is used, or a database refused it.
+    """
+    if seconds_problem(value) is not None or (value <= 0 if above_zero else value < 0):
+        least = "above 0" if above_zero else "from 0"
+        msg = f"{name} must be a number of seconds {least} up to a century, got {value!r:.60}"
+        raise ValueError(msg)
+    return float(value)

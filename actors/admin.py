@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 from actors import _admin_views as views
 from actors._admin_changes import cancel_change, event_change, retry_change, unchecked_problem
 from actors._admin_delivery import ActionDelivery
+from actors._admin_input import check_listing, operator_name, timeout_seconds
 from actors._admin_input import correlation_id_problem as _correlation_id_problem
 from actors._admin_input import cursor_position as _position
 from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
 from actors._admin_input import listing_cursor as _cursor
-from actors._admin_input import operator_name
 from actors._admin_input import step_name_problem as _step_name_problem
 from actors._admin_model import (
     ActionRefusedError,
@@ -96,7 +96,9 @@ class Admin:
             (a reply to a job at a ``Wait``, say) is ``unknown``. Two different
             workflows of one name and version are refused (``ValueError``).
         timeout: seconds to wait for a live worker to carry out a request, and for a
-            write of the case another transaction holds (a worker frozen in one).
+            write of the case another transaction holds (a worker frozen in one): 0 up
+            to a century (``ValueError`` otherwise); a database waits for a lock about
+            24.8 days at most.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class Admin:
         workflows: Iterable[Workflow] = (),
         timeout: float = 10.0,
     ) -> None:
+        timeout = timeout_seconds(timeout)  # before a store is opened: nothing to close
         self._owns_store = isinstance(store, str)
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.operator = operator_name(operator)
@@ -169,11 +172,13 @@ class Admin:
         (both descending). ``after`` is a ``Page.next_cursor``: the page starts past the
         job it names (``offset`` then skips that many more). Pages by cursor stay in
         step while jobs are created and pruned, and each costs a page to read; an
-        ``offset`` reads every job it skips.
+        ``offset`` reads every job it skips. A filter no job can match as meant (text
+        that is not Unicode, a version out of the store's range, an age that is NaN,
+        negative or past a century) raises ``ValueError`` naming it.
         """
-        if limit < 1 or offset < 0:
-            msg = f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}"
-            raise ValueError(msg)
+        texts = {"workflow": workflow, "step": step, "error": error}
+        numbers = {"version": version, "since": since, "before": before}
+        check_listing(texts, {**numbers, "limit": limit, "offset": offset}, self.store.max_version)
         position = None if after is None else _position(after)
         now = time.time()
         query = JobQuery(
@@ -402,5 +407,6 @@ class Admin:
         The cases go a batch per transaction, each case whole. ``batch_done(cases,
         jobs)`` is told of each batch once it is stored; a true answer stops the prune
         there (the history is then not trimmed), and the result counts what is gone.
+        ``older_than`` is 0 up to a century (``ValueError`` otherwise).
         """
         return prune(self.store, older_than, trim_history=trim_history, batch_done=batch_done)

@@ -187,3 +187,26 @@ def test_a_case_taken_over_by_another_worker_fails_its_wait_with_lease_lost() ->
         failed.join(TIMEOUT)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e10])
+def test_result_with_an_unbounded_timeout_waits_for_the_end(timeout: float) -> None:
+    """Infinity, or more than a lock can wait (292 years), raised OverflowError at once."""
+    release = threading.Event()
+    held = Workflow("held", start="go", steps=[Sequential("go", lambda data: release.wait())])
+    answers: list[Any] = []
+    with Mediator([held], store="memory://") as mediator:
+        handle = mediator.schedule("held", {})
+
+        def wait() -> None:
+            try:
+                answers.append(handle.result(timeout=timeout).state)
+            except BaseException as exc:
+                answers.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        waiter.join(0.2)  # it waits, or it has failed
+        release.set()
+        waiter.join(TIMEOUT)
+    assert answers == [JobState.DONE]

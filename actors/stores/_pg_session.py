@@ -8,9 +8,12 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from actors._seconds import seconds_option
+
 __all__ = [
     "IDLE_IN_TRANSACTION",
     "LINK_DEFAULTS",
+    "checked_bounds",
     "connect_params",
     "own_statement_timeout",
     "session_options",
@@ -24,6 +27,17 @@ no other worker could take its cases once its lease ran out (claims pass over lo
 rows), and an operator's cancel waited on them. Shorter than the default lease, so the
 locks are gone by the time a takeover may happen; far longer than any transaction of
 the engine's own waits between two statements."""
+
+
+def checked_bounds(timeout: Any, statement_timeout: Any) -> tuple[float, float | None]:
+    """The store's ``timeout`` and ``statement_timeout``, each above 0 up to a century.
+
+    ``ValueError`` naming the option otherwise: a NaN failed in ``int()``, 0 or -1 failed
+    the first migration ("no answer within -1.0s"), 1e10 overflowed a wait.
+    """
+    if statement_timeout is not None:
+        statement_timeout = seconds_option("statement_timeout", statement_timeout, above_zero=True)
+    return seconds_option("timeout", timeout, above_zero=True), statement_timeout
 
 
 def session_options(url: str, *, read_only: bool) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg.errors import ReadOnlySqlTransaction
 
 from actors._errors import JobExistsError, LeaseLostError, StoreError
 from actors._job import JobRecord
@@ -26,15 +27,17 @@ from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
 from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
-from actors.stores._pg_session import connect_params, own_statement_timeout
+from actors.stores._pg_session import checked_bounds, connect_params, own_statement_timeout
 from actors.stores._pg_transaction import read_rows, transaction
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 from actors.stores._sql import GROUP_WAIT, SqlStore
+from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._statements import COLUMNS, GROUP_READ, Execute, ExecuteMany, SaveRow
 
 _DUE_AT = COLUMNS.index("due")
+_NOT_THE_JOBS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, ReadOnlySqlTransaction)
 
 __all__ = ["PostgresStore"]
 
@@ -89,7 +92,9 @@ class PostgresStore(SqlStore):
         timeout: seconds to wait for a connection (also each connect's ``connect_timeout``).
         statement_timeout: seconds a statement may wait for the server (the server's
             ``statement_timeout``; the connection is cut half as long again later);
-            ``None``: a third of the lease (``lease_seconds``), at least a second.
+            ``None``: a third of the lease (``lease_seconds``), at least a second. Both
+            are seconds above 0 up to a century (``ValueError`` otherwise); the server's
+            bound stops at about 24.8 days.
         read_only: read only, in read-only transactions (see ``SqlStore``).
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
@@ -137,6 +142,7 @@ class PostgresStore(SqlStore):
         group_wait: float = GROUP_WAIT,
         statement_timeout: float | None = None,
     ) -> None:
+        timeout, statement_timeout = checked_bounds(timeout, statement_timeout)  # first
         super().__init__(
             codec=codec,
             retain=retain,
@@ -185,7 +191,9 @@ class PostgresStore(SqlStore):
         return max(MIN_BOUND, self.lease_seconds * STATEMENT_SHARE)
 
     def _server_bound(self) -> int | None:
-        return None if self._own_server_bound else int(self.statement_bound() * 1000)
+        # The server keeps it as an int of milliseconds, and refuses more (every statement).
+        bound = min(int(self.statement_bound() * 1000), LOCK_WAIT_MAX_MS)
+        return None if self._own_server_bound else bound
 
     def _pg(self, sql: str) -> str:
         """``sql`` with ``%s`` placeholders (statements are written with ``?``)."""
@@ -288,8 +296,9 @@ class PostgresStore(SqlStore):
         reason = f"no answer within {cut:.1f}s" if cut is not None else _describe(exc)
         reason += self._deadlines.stall_note()
         error = StoreError(f"{self.url}: cannot {what}: {reason}")
-        # A lost connection or a pool with none to give says nothing of the job.
-        error.blames_job = not isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout))
+        # A lost connection, a pool with none to give or a server that takes no writes (a
+        # standby after a failover: every write fails) says nothing of the job.
+        error.blames_job = not isinstance(exc, _NOT_THE_JOBS)
         return error
 
     def _save_all(

@@ -42,7 +42,7 @@ from actors.stores._statements import (
 if TYPE_CHECKING:
     from actors.stores._codec import Codec
 
-__all__ = ["SqlAdmin", "wait_ms"]
+__all__ = ["LOCK_WAIT_MAX_MS", "SqlAdmin", "wait_ms"]
 
 # A root's lease_expires as when its lease ends (see LEASE_EXPIRY).
 # The tries count only while tried_at is the last save's time (see _sql_tries._COUNT).
@@ -57,9 +57,20 @@ _HISTORY_ROWS = ", ".join(f"h.{column}" for column in [*_HISTORY_FULL.split(", "
 _ACTION = f"INSERT INTO step_history ({_HISTORY_FULL}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
+LOCK_WAIT_MAX_MS = 2**31 - 1
+"""The longest lock wait either database takes, in milliseconds (about 24.8 days).
+
+SQLite's ``busy_timeout`` is a C ``int`` (a larger one reads back as 0: no wait at
+all) and PostgreSQL's ``lock_timeout`` refuses more.
+"""
+
+
 def wait_ms(seconds: float) -> int:
-    """``seconds`` as whole milliseconds, at least one (a lock wait of 0 is no bound)."""
-    return max(1, math.ceil(seconds * 1000))
+    """``seconds`` as whole milliseconds, at least one (a lock wait of 0 is no bound).
+
+    At most ``LOCK_WAIT_MAX_MS``: a longer wait is cut to the longest the databases take.
+    """
+    return max(1, math.ceil(min(seconds * 1000, LOCK_WAIT_MAX_MS)))
 
 
 class SqlAdmin:

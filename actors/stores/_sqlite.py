@@ -23,8 +23,10 @@ from actors.stores._sqlite_admit import admit_row
 from actors.stores._sqlite_connect import (
     SqliteConnection,
     abandon,
+    busy_seconds,
     companions_replaced,
     connect,
+    damaged,
     refuse_directory,
     refused_hint,
 )
@@ -126,11 +128,11 @@ class SqliteStore(SqlStore):
         if synchronous.upper() not in ("NORMAL", "FULL"):
             msg = f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}"
             raise ValueError(msg)
+        self._busy_timeout = busy_seconds(busy_timeout)
         self.url = _shown_url(self.path)
         self.wake_key = f"sqlite:{os.path.realpath(self.path)}"
-        self._busy_timeout = busy_timeout
         # Other processes' cases and requests, while anything watches.
-        self._watching = Watching(self.path, self.wake_key, busy_timeout)
+        self._watching = Watching(self.path, self.wake_key, self._busy_timeout)
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -312,6 +314,8 @@ class SqliteStore(SqlStore):
             hint = refused_hint(self.path, str(exc).partition(": ")[2], self._busy_timeout)
             error = StoreError(f"{self.url}: cannot {what}: {exc}{hint}")
             error.blames_job = exc.kind != "OperationalError"  # as _error judges it
+            if damaged(str(exc).partition(": ")[2]):
+                error.blames_job, error.stops_worker = False, True
             raise error from None
         stored = [part for part, error in zip(slices, results, strict=True) if error is None]
         self._after_save([job for part in stored for _, _, job in part.rows])
@@ -340,8 +344,10 @@ class SqliteStore(SqlStore):
     def _error(self, what: str, exc: sqlite3.Error) -> StoreError:
         hint = refused_hint(self.path, exc, self._busy_timeout)
         error = StoreError(f"{self.url}: cannot {what}: {type(exc).__name__}: {exc}{hint}")
-        # A file locked too long, unreadable or gone says nothing of the job.
-        error.blames_job = not isinstance(exc, sqlite3.OperationalError)
+        # A file locked too long, unreadable or gone says nothing of the job; a damaged
+        # one neither, and no wait mends it.
+        error.blames_job = not isinstance(exc, sqlite3.OperationalError) and not damaged(exc)
+        error.stops_worker = damaged(exc)
         return error
 
     def watch(self, wake: Callable[[], None]) -> Callable[[], None]:

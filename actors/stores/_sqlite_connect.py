@@ -7,6 +7,7 @@ weak set, so that ``close()`` can close every thread's connection.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import sqlite3
 import time
@@ -14,15 +15,19 @@ import urllib.parse
 from typing import Any
 
 from actors._errors import StoreError
+from actors._seconds import seconds_option
 from actors._text import read_sqlite_text
+from actors.stores._sql_admin import LOCK_WAIT_MAX_MS
 from actors.stores._sqlite_foreign import peek_foreign, refuse_foreign
 
 __all__ = [
     "SqliteConnection",
     "abandon",
+    "busy_seconds",
     "cannot_open_hint",
     "companions_replaced",
     "connect",
+    "damaged",
     "enter_wal",
     "file_identity",
     "refuse_directory",
@@ -36,6 +41,8 @@ _MESSAGES = {
     "database table is locked": sqlite3.SQLITE_LOCKED,
     "attempt to write a readonly database": sqlite3.SQLITE_READONLY,
     "database or disk is full": sqlite3.SQLITE_FULL,
+    "database disk image is malformed": sqlite3.SQLITE_CORRUPT,
+    "file is not a database": sqlite3.SQLITE_NOTADB,
 }
 
 
@@ -103,6 +110,29 @@ def file_identity(path: str) -> tuple[int, int] | None:
     return (found.st_dev, found.st_ino) if found.st_ino else None
 
 
+def busy_seconds(value: Any) -> float:
+    """``busy_timeout`` as a store keeps it; ``ValueError`` for what is no such time.
+
+    SQLite keeps it as an ``int`` of milliseconds, where a longer one reads back as 0
+    (no wait at all): it is cut to the longest the database takes (about 24.8 days).
+    """
+    return min(seconds_option("busy_timeout", value), LOCK_WAIT_MAX_MS / 1000)
+
+
+def _not_opened(path: str, exc: sqlite3.Error) -> StoreError:
+    """The error for a connection to ``path`` that could not be opened.
+
+    It says nothing of a job (``blames_job``): a thread of a worker whose process has no
+    file descriptor left (``unable to open database file``) faulted every case it ran as
+    one whose saves always fail; they wait for the next poll, as in an outage.
+    """
+    error = StoreError(
+        f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
+    )
+    error.blames_job = False
+    return error
+
+
 def connect(
     path: str, *, read_only: bool, busy_timeout: float, synchronous: str, vet: bool = False
 ) -> SqliteConnection:
@@ -130,8 +160,7 @@ def connect(
             cached_statements=256,
         )
     except sqlite3.Error as exc:
-        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
-        raise StoreError(msg) from exc
+        raise _not_opened(path, exc) from exc
     # A column another program filled with bytes that are not UTF-8 reads as a NotUtf8
     # its row's reader names, where the default failed every read of the row.
     conn.text_factory = read_sqlite_text
@@ -146,8 +175,7 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     except sqlite3.Error as exc:
         conn.close()
-        msg = f"cannot open the SQLite store at {path!r}: {exc}{cannot_open_hint(path, exc)}"
-        raise StoreError(msg) from exc
+        raise _not_opened(path, exc) from exc
     except StoreError:
         conn.close()
         raise
@@ -174,6 +202,30 @@ def refuse_directory(path: str) -> None:
 _READONLY_DIRECTORY = getattr(sqlite3, "SQLITE_READONLY_DIRECTORY", 1544)
 
 
+def _descriptors_hint() -> str:
+    """Why SQLite could not open a file, if it is that this process has no descriptor left.
+
+    SQLite says only "unable to open database file", which reads as a wrong path.
+    """
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return ""
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        held = len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    except OSError as exc:  # no /proc here; or the listing met the limit itself
+        if exc.errno != errno.EMFILE:
+            return ""
+        held = limit
+    if limit == resource.RLIM_INFINITY or held < limit - 1:
+        return ""
+    return (
+        f" (this process holds {held} open files, at its limit of {limit} (ulimit -n): close"
+        " the files it leaks, or raise the limit)"
+    )
+
+
 def cannot_open_hint(path: str, exc: BaseException) -> str:
     """Why SQLite cannot open a database: its directory cannot be written.
 
@@ -190,6 +242,8 @@ def cannot_open_hint(path: str, exc: BaseException) -> str:
         return _full_hint(folder)
     if code is None or (code & 0xFF != sqlite3.SQLITE_CANTOPEN and code != _READONLY_DIRECTORY):
         return ""
+    if code & 0xFF == sqlite3.SQLITE_CANTOPEN and (hint := _descriptors_hint()):
+        return hint
     if not os.path.isdir(folder) or os.access(folder, os.W_OK):
         return ""
     if not os.path.isfile(path):  # a new store: its file cannot be made either
@@ -223,6 +277,13 @@ def _full_hint(folder: str) -> str:
     )
 
 
+def damaged(exc: BaseException | str) -> bool:
+    """Whether SQLite's error ``exc`` (or its message) says the database file is damaged."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if code is not None else _MESSAGES.get(str(exc))
+    return primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> str:
     """What an open store's file refused, in an operator's words ("" if nothing to add).
 
@@ -247,6 +308,12 @@ def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> st
     if primary == sqlite3.SQLITE_FULL:
         folder = os.path.dirname(path) or "."
         return f" (the file system that holds {folder!r} is full; what was stored is kept)"
+    if damaged(exc):
+        return (
+            f" (the file {path!r} is damaged: with no worker running, check it with"
+            f" sqlite3 {path} 'PRAGMA integrity_check', and restore it from a backup or"
+            " with the sqlite3 shell's .recover)"
+        )
     return ""
 
 

@@ -41,6 +41,7 @@ from actors.stores._group import Arrival, Slice
 from actors.stores._group_transaction import GroupTransaction, join_reads
 from actors.stores._sqlite_saves import group_read, put_group
 from actors.stores._statements import Execute, ExecuteMany, SaveRow
+from actors.stores._writer_stall import awaited
 
 if TYPE_CHECKING:
     from actors._job import JobRecord
@@ -206,7 +207,7 @@ class WriterProcess:
         """The answer to the oldest group sent and not yet answered (see ``send``)."""
         if self._proc is None or generation != self._generation:
             raise RemoteError("WriterProcessExited", "the SQLite writer process exited")
-        answer = self._answers.get()
+        answer = awaited(self._answers, self._proc.pid, self._args[0])
         if isinstance(answer, BaseException):  # the reader met the end of the pipe
             self._lost(answer)
         ok, result = answer

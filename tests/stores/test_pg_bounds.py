@@ -11,6 +11,7 @@ bound, and the message says so, its secrets masked.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from pg_outage import frozen
@@ -19,6 +20,7 @@ from records import record
 from actors import StoreError
 from actors.stores import open_store
 from actors.stores._pg_session import LINK_DEFAULTS
+from actors.stores._postgres import PostgresStore
 
 pytestmark = pytest.mark.postgres
 
@@ -123,3 +125,27 @@ def test_actors_db_upgrade_connects_with_the_timeout_and_keepalives(fresh_pg_url
         params = conn.info.get_parameters()
     assert (params["connect_timeout"], params["keepalives_idle"]) == ("10", "77")
     assert params["keepalives_count"] == str(LINK_DEFAULTS["keepalives_count"])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("option", ["timeout", "statement_timeout"])
+@pytest.mark.parametrize("value", [float("nan"), -1, 0, float("inf"), 1e10, "10"])
+def test_a_bound_that_is_no_time_is_refused_naming_it(
+    pg_database: Any, option: str, value: Any
+) -> None:
+    """Each was taken: NaN failed in int(), 0 and -1 "no answer within -1.0s", 1e10 overflowed."""
+    url = pg_database("actors_bad_bounds")
+    with pytest.raises(ValueError, match=rf"^{option} must be a number of seconds above 0"):
+        PostgresStore(url, **{option: value})
+
+
+@pytest.mark.postgres
+def test_a_statement_timeout_past_the_servers_integers_is_cut_to_its_longest(
+    pg_database: Any,
+) -> None:
+    """At 1e7 s every statement failed: the server refused 10000000000ms."""
+    store = PostgresStore(pg_database("actors_long_bound"), statement_timeout=1e7)
+    try:
+        assert store.get("x") is None
+    finally:
+        store.close()

@@ -8,14 +8,18 @@ again, hundreds of times a second, with an ERROR and a WARNING each time.
 
 Here another connection holds the file's write lock and the store waits 50 ms for it
 (``busy_timeout``), so each write fails as a full disk's does; or the file is moved
-away (the store refuses to write to a file no longer at its path) and back. The poll
+away (the store refuses to write to a file no longer at its path) and back; or no new
+connection opens (a process out of file descriptors). The poll
 comes only when the test advances the virtual clock.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -64,11 +68,32 @@ class Move:
             (self._away / name).rename(self._here / name)
 
 
-@pytest.mark.parametrize("cause", [Lock, Move], ids=["locked", "moved"])
+class NoDescriptors:
+    """The process has no file descriptor left: a thread's first connection fails.
+
+    Its cases were faulted, each after four runs, as jobs whose saves always fail.
+    """
+
+    def __init__(self, path):
+        self._connect = sqlite3.connect
+
+    def refuse(self):
+        def connect(*args, **kwargs):
+            raise sqlite3.OperationalError("unable to open database file")  # as for EMFILE
+
+        sqlite3.connect = connect
+
+    def allow(self):
+        sqlite3.connect = self._connect
+
+
+@pytest.mark.parametrize("cause", [Lock, Move, NoDescriptors], ids=["locked", "moved", "no-fd"])
 @pytest.mark.parametrize("options", MODES)
 def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
     tmp_path, clock, caplog, options, cause
 ) -> None:
+    if cause is NoDescriptors and options.get("writer") == "process":
+        pytest.skip("the writer process's connection is opened in that process")
     caplog.set_level(logging.INFO, logger="actors")
     path = tmp_path / "jobs.db"
     entered, go = threading.Event(), threading.Event()
@@ -103,3 +128,39 @@ def test_a_job_whose_saves_the_file_refuses_waits_for_the_next_poll(
         job = handle.result(timeout=TIMEOUT)
     assert (job.state, job.data) == (JobState.DONE, {"done": 2})
     assert "is reachable again" in caplog.text
+
+
+_OUT_OF_DESCRIPTORS = """
+import os, resource, sys, threading
+from actors.stores import SqliteStore
+
+store = SqliteStore(sys.argv[1])
+store.get("x")  # this thread's connection is open: the next thread's is one too many
+held = len(os.listdir("/proc/self/fd")) - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (held, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+errors = []
+
+def read():
+    try:
+        store.get("x")
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__} blames_job={exc.blames_job}: {exc}")
+
+thread = threading.Thread(target=read)
+thread.start()
+thread.join()
+print(errors)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_process_out_of_file_descriptors_is_named_as_such(tmp_path) -> None:
+    """SQLite said only 'unable to open database file', which reads as a wrong path."""
+    found = subprocess.run(
+        [sys.executable, "-c", _OUT_OF_DESCRIPTORS, str(tmp_path / "jobs.db")],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    assert "StoreError blames_job=False: cannot open the SQLite store at" in found.stdout
+    assert "unable to open database file (this process holds " in found.stdout
+    assert "open files, at its limit of " in found.stdout
+    assert "(ulimit -n): close the files it leaks, or raise the limit)" in found.stdout

@@ -6,18 +6,20 @@ errors and the signals a terminal sends, a group it dies in is not stored and th
 group starts a new one, and closing the store ends it.
 """
 
+import logging
 import os
 import signal
 import sqlite3
+import threading
 from functools import partial
 
 import pytest
-from bounds import TIMEOUT
+from bounds import TIMEOUT, wait_until
 from records import record
 
 from actors import StoreError
 from actors._job import JobRecord
-from actors.stores import SqliteStore, open_store
+from actors.stores import SqliteStore, _writer_stall, open_store
 
 rec = partial(record, data={})
 
@@ -167,3 +169,31 @@ def test_a_closed_writer_process_starts_no_new_child(path):
     with pytest.raises(RemoteError, match="the store is closed"):
         process.send(encode_group(None, []))
     assert process._proc is None
+
+
+def test_a_frozen_writer_process_is_said_and_its_answer_waited_for(
+    store, path, caplog, monkeypatch
+):
+    """Frozen (SIGSTOP), it held the worker's saves without a word, its leases renewed."""
+    monkeypatch.setattr(_writer_stall, "STALL_AFTER", 0.2)
+    caplog.set_level(logging.INFO, logger="actors.stores")
+    job = rec("j1")
+    store.create(job)
+    save_in_a_slice(store, job, "b")
+    proc = child(store)
+    proc.send_signal(signal.SIGSTOP)
+    saver = threading.Thread(target=save_in_a_slice, args=(store, job, "c"))
+    try:
+        saver.start()
+        wait_until(lambda: "has not answered for" in caplog.text, "the stall to be said")
+        assert saver.is_alive()  # its save waits for the child
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    saver.join(TIMEOUT)
+    assert not saver.is_alive()
+    assert stored_step(path, "j1") == "c"
+    said = [r.getMessage() for r in caplog.records if r.name == "actors.stores"]
+    assert (
+        f"the SQLite writer process (pid {proc.pid}) of {str(path)!r} has not answered" in said[0]
+    )
+    assert f"the SQLite writer process (pid {proc.pid}) answered again, after" in said[1]
