@@ -29,6 +29,8 @@ __all__ = [
     "RowsLockedError",
     "StoredJob",
     "UnreadPayload",
+    "WorkerLease",
+    "WorkerLeases",
     "listing_order",
     "refuse_unread",
     "taken_over",
@@ -156,6 +158,24 @@ class Held(NamedTuple):
 
     owner: str
     expires: float
+
+
+class WorkerLease(NamedTuple):
+    """A worker's row in ``workers``: when its lease ends, and how many cases it holds."""
+
+    owner: str
+    expires: float | None
+    """By the store's clock; ``None``: a value no worker writes (edited in), no lease."""
+    cases: int
+    """Unfinished cases stamped with it and marked held: its own while its lease runs."""
+
+
+class WorkerLeases(NamedTuple):
+    """Some of the workers a store knows (``listed``), how many it knows, how many live."""
+
+    listed: list[WorkerLease]
+    total: int
+    live: int
 
 
 class RowsLockedError(StoreError):

@@ -20,6 +20,8 @@ from actors.stores._admin_types import (
     JobQuery,
     ListingPosition,
     StoredJob,
+    WorkerLease,
+    WorkerLeases,
     listing_order,
 )
 from actors.stores._memory_saved import AT, CASE, KEPT, STATE, Saved
@@ -43,6 +45,7 @@ class MemoryAdmin:
     _arrivals: dict[str, dict[int, Any]]
     _stamps: dict[str, str]
     _expires: dict[str, float]
+    _workers: dict[str, float]  # a worker -> when its lease ends
     _created: dict[str, float]
     _history: dict[str, list[Any]]  # a job's rows, _ROW items each, one after another
     _tries: dict[str, tuple[float, int]]  # job id -> (its save's time at the last try, tries)
@@ -144,6 +147,20 @@ class MemoryAdmin:
                     count, latest = held.get(owner, (0, expires))
                     held[owner] = (count + 1, max(latest, expires))
         return [(owner, n, latest) for owner, (n, latest) in sorted(held.items())]
+
+    def worker_leases(self, now: float, limit: int) -> WorkerLeases:
+        """The workers' leases at ``now``, ``limit`` of them (see Store)."""
+        with self._lock:
+            workers = sorted((expires, owner) for owner, expires in self._workers.items())
+            listed = workers[:limit]
+            cases = dict.fromkeys((owner for _, owner in listed), 0)
+            for root in self._expires:
+                owner = self._stamps.get(root)
+                if owner in cases and root in self._live:
+                    cases[owner] += 1
+            live = sum(1 for expires, _ in workers if expires >= now)
+        shown = [WorkerLease(owner, expires, cases[owner]) for expires, owner in listed]
+        return WorkerLeases(shown, len(workers), live)
 
     def change_case(
         self,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ListingPosition,
         Request,
         StoredJob,
+        WorkerLeases,
     )
     from actors.stores._sql_prune import BatchDone
 
@@ -122,6 +123,15 @@ class OperatorApi:
     def leases_held(self, now: float) -> list[tuple[str, int, float]]:
         """(worker, cases, latest expiry) for every worker holding leases past ``now``."""
         return []
+
+    def worker_leases(self, now: float, limit: int) -> WorkerLeases:
+        """The workers' leases at ``now`` (by the store's clock, see ``lease_time``).
+
+        Up to ``limit`` workers, the lease that ended first listed first: workers that
+        stopped renewing (their cases wait for a takeover), then live ones, the lease
+        ending soonest first. One bounded read: a worker's cases are counted in an index.
+        """
+        raise self._unsupported("worker_leases()")
 
     def change_case(
         self,

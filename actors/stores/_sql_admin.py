@@ -21,6 +21,8 @@ from actors.stores._admin_types import (
     ListingPosition,
     RowsLockedError,
     StoredJob,
+    WorkerLease,
+    WorkerLeases,
     refuse_unread,
 )
 from actors.stores._history_rows import unpack
@@ -32,6 +34,7 @@ from actors.stores._sql_trim import trim
 from actors.stores._statements import (
     HELD,
     LEASE_EXPIRY,
+    LIVE_WORKERS,
     SELECT_LIST,
     UPSERT_OVER,
     Execute,
@@ -265,6 +268,30 @@ class SqlAdmin:
             "read the leases held",
         )
         return [(row[0], int(row[1]), float(row[2]) - skew) for row in rows if row[0] is not None]
+
+    def worker_leases(self, now: float, limit: int) -> WorkerLeases:
+        """The workers' leases at ``now`` (by the store's clock), ``limit`` of them (see Store)."""
+        # The workers table holds the live workers and the stopped ones still stamped on
+        # cases (a claim or heartbeat prunes the rest). Each listed worker's cases are
+        # counted in jobs_lease (its held roots' entries, not their rows); one statement.
+        rows = self._read(
+            f"SELECT c.total, c.live, w.owner, w.expires, (SELECT COUNT(*) FROM {self._held_by} "
+            "WHERE lease_owner = w.owner AND lease_expires IS NOT NULL) "
+            "FROM (SELECT (SELECT COUNT(*) FROM workers) AS total, "
+            f"(SELECT COUNT(*) FROM ({LIVE_WORKERS}) live) AS live) c "
+            "LEFT JOIN (SELECT owner, expires FROM workers ORDER BY expires, owner LIMIT ?) w "
+            "ON 1 = 1 ORDER BY w.expires, w.owner",
+            (now, limit),
+            "read the workers' leases",
+        )
+        listed = []
+        for _, _, owner, expires, cases in rows:
+            if owner is None:  # no worker listed: the counts' row alone
+                continue
+            until = column_time(expires)
+            lease = until if until is not None and until <= HELD else None  # see LIVE_WORKERS
+            listed.append(WorkerLease(str(owner), lease, int(cases)))
+        return WorkerLeases(listed, int(rows[0][0]), int(rows[0][1]))
 
     # -- changing a case no live worker holds ------------------------------------------------
 
