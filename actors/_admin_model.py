@@ -21,6 +21,8 @@ __all__ = [
     "JoinInfo",
     "Page",
     "PruneResult",
+    "WorkerInfo",
+    "Workers",
 ]
 
 
@@ -261,3 +263,40 @@ class PruneResult(_Plain):
     branch_jobs: int = 0
     """Finished branches of splits an unfinished case has left behind (a loop's earlier
     turns) deleted, with their history (``prune(..., trim_history=True)``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo(_Plain):
+    """A worker the store knows: whether its lease runs, and the cases stamped with it.
+
+    ``lease_expires`` is by the store's clock, as ``JobInfo.lease_expires``.
+    """
+
+    owner: str
+    live: bool
+    """Its lease has not expired: it holds its cases. Once expired, they wait for another
+    worker to take them over (at its next claim)."""
+    cases: int
+    """Unfinished cases it holds, or held when its lease expired."""
+    lease_expires: float | None
+    """When its lease ends, or ended (``None``: a value no worker writes, edited in)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Workers(_Plain):
+    """Some of the workers a store knows, the stopped first, and how many it knows.
+
+    ``items`` are the workers whose lease ended first: those that stopped renewing it
+    (longest ago first), then the live ones, the lease ending soonest first. ``total``
+    and ``live`` count every worker, listed or not; ``now`` is the store's time of the look.
+    """
+
+    items: list[WorkerInfo]
+    total: int
+    live: int
+    now: float
+
+    @property
+    def more(self) -> int:
+        """Workers known but not listed."""
+        return self.total - len(self.items)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from actors._admin_model import CaseNode, CaseTree, HistoryEntry, JobInfo, JoinInfo
+from actors._admin_model import (
+    CaseNode,
+    CaseTree,
+    HistoryEntry,
+    JobInfo,
+    JoinInfo,
+    WorkerInfo,
+    Workers,
+)
 from actors._job import FINAL_STATES, JobRecord, JobState, is_saved_open
 from actors._runner import correlations_for
 from actors.stores._admin_types import TAKEOVER, UNREADABLE
@@ -16,7 +25,18 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._admin_types import HistoryRow, StoredJob
 
-__all__ = ["arrived_of", "history", "info", "infos", "tree", "waits_on_branches"]
+__all__ = ["arrived_of", "history", "info", "infos", "tree", "waits_on_branches", "workers"]
+
+
+def workers(store: Store, limit: int) -> Workers:
+    """Up to ``limit`` of the workers ``store`` knows, the stopped first (``Admin.workers``)."""
+    now = store.lease_time(time.time())  # leases go by the database server's clock
+    got = store.worker_leases(now, limit)
+    items = [
+        WorkerInfo(w.owner, w.expires is not None and w.expires >= now, w.cases, w.expires)
+        for w in got.listed
+    ]
+    return Workers(items, got.total, got.live, now)
 
 
 def waits_on_branches(job: JobRecord) -> bool:

@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from actors._admin_model import Workers
 from actors._cases import missing_job, padded_twins
 from actors._cli import (
     _console,
@@ -24,6 +25,7 @@ from actors._cli import (
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
 from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
+from actors._cli_workers import store_workers, workers_json, workers_summary, workers_table
 from actors._due_text import server_now, server_skew
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
@@ -47,6 +49,8 @@ class _Facts:
     """Now by the store's clock (the server's, on PostgreSQL), as due times are stored."""
     skew: float
     """What to add to ``unfinished.oldest``'s due times (this machine's clock) for the store's."""
+    workers: Workers | None = None
+    """The workers' leases (``None``: a store that keeps none)."""
 
     def due(self, job: JobRecord) -> float | None:
         """``job``'s due time as stored (by the store's clock)."""
@@ -135,12 +139,23 @@ def _row_cancelling(facts: _Facts) -> SummaryRow:
     return _count("cancel_requested", "cancel requested, their running step to end first", n)
 
 
+def _row_workers(facts: _Facts) -> SummaryRow | None:
+    # A worker whose lease expired holds its cases no more: they wait for another's claim.
+    if facts.workers is None:
+        return None
+    value = {"total": facts.workers.total, "live": facts.workers.live}
+    return SummaryRow(
+        "workers", "workers (lease live, or expired)", value, workers_summary(facts.workers)
+    )
+
+
 def _row_shed(facts: _Facts) -> SummaryRow:
     return _count("shed", "shed (DROP_OLDEST evictions)", facts.counts.get(JobState.SHED, 0))
 
 
 STATUS_ROWS: list[_Row] = [
     _row_total,
+    _row_workers,
     _row_unfinished,
     _row_oldest,
     _row_due,
@@ -169,9 +184,20 @@ def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
     type=click.IntRange(0, 2**62),  # as jobs list: within SQL's integers
     help="Unfinished jobs to list (oldest first); 0 lists none.",
 )
+@click.option(
+    "--workers",
+    "worker_limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0, 2**62),
+    help="Workers to list (stopped ones first); 0 lists none (they are still counted).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")
-def status(store_url: str, limit: int, as_json: bool) -> None:
-    """Show what a store holds: jobs by state, what waits, the oldest unfinished jobs.
+def status(store_url: str, limit: int, worker_limit: int, as_json: bool) -> None:
+    """Show what a store holds: jobs by state, what waits, the workers, the oldest jobs.
+
+    Workers are live while their lease runs; one whose lease expired stopped renewing it,
+    and its cases wait for another worker to take them over.
 
     It opens the store read-only and writes nothing; a database that does not exist is
     an error, never created. memory:// is private to one process, so from here it is
@@ -185,6 +211,7 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
             store.unfinished_facts(limit),
             server_now(store),
             server_skew(store),
+            store_workers(store, worker_limit),
         )
         unclaimed = _unclaimed(store)
     finally:
@@ -210,6 +237,10 @@ def status(store_url: str, limit: int, as_json: bool) -> None:
         if got is not None:
             summary.add_row(got.label, got.text)
     console.print(summary)
+
+    listed = None if facts.workers is None else workers_table(facts.workers)
+    if listed is not None:
+        console.print(listed)
 
     if unclaimed:
         # Cases no live worker holds: none runs their workflow version, or none polled yet.
@@ -252,6 +283,7 @@ def _status_json(
         "store": facts.store.url,
         "counts": {state.value: facts.counts.get(state, 0) for state in JobState},
         "summary": summary,
+        **({} if facts.workers is None else {"workers": workers_json(facts.workers)}),
         "unclaimed": [
             {"workflow": name, "version": version, "cases": count}
             for (name, version), count in sorted(unclaimed.items())

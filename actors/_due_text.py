@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from actors.stores._base import Store
 
-__all__ = ["server_now", "server_skew", "until"]
+__all__ = ["server_now", "server_skew", "span", "until"]
 
 _YEAR = 365.25 * 86400
 _CENTURY = 100 * _YEAR
@@ -42,15 +42,19 @@ def until(due: float, now: float) -> str:
     seconds = due - now
     if abs(seconds) < 0.5:
         return "due now"
+    amount = span(seconds)
+    return f"in {amount}" if seconds > 0 else f"{amount} overdue"
+
+
+def span(seconds: float) -> str:
+    """A length of time in words, its sign dropped: ``5 s``, ``3 min``, ``1.5 h``."""
     size = abs(seconds)
     if size < 60:
-        amount = f"{size:.0f} s"
-    elif size < 3600:
-        amount = f"{size / 60:.0f} min"
-    elif size < 86400:
-        amount = f"{size / 3600:.1f} h"
-    elif size < _CENTURY:
-        amount = f"{size / 86400:.1f} d"
-    else:  # only a row edited by hand (1e308 would be 300 digits of days)
-        amount = f"{size / _YEAR:.3g} years"
-    return f"in {amount}" if seconds > 0 else f"{amount} overdue"
+        return f"{size:.0f} s"
+    if size < 3600:
+        return f"{size / 60:.0f} min"
+    if size < 86400:
+        return f"{size / 3600:.1f} h"
+    if size < _CENTURY:
+        return f"{size / 86400:.1f} d"
+    return f"{size / _YEAR:.3g} years"  # only a row edited by hand (1e308: 300 digits of days)

@@ -52,6 +52,8 @@ from actors._admin_model import (
     JoinInfo,
     Page,
     PruneResult,
+    WorkerInfo,
+    Workers,
 )
 from actors._admin_prune import prune
 from actors._cases import missing_job, padded_twins
@@ -78,6 +80,8 @@ __all__ = [
     "JoinInfo",
     "Page",
     "PruneResult",
+    "WorkerInfo",
+    "Workers",
     "operator_name",
 ]
 
@@ -247,6 +251,18 @@ class Admin:
         if last is None:
             return shown
         return {job_id: entries[-last:] if last else [] for job_id, entries in shown.items()}
+
+    def workers(self, *, limit: int = 20) -> Workers:
+        """The workers' leases: who is live, who stopped renewing, what each holds.
+
+        At most ``limit`` workers, the stopped ones first (see ``Workers``), read in one
+        bounded query, by the store's clock. The store knows a worker while its lease
+        runs, and after that while cases are stamped with it.
+        """
+        if limit < 0:
+            msg = f"limit must be >= 0, got {limit}"
+            raise ValueError(msg)
+        return views.workers(self.store, limit)
 
     def _stored(self, job_id: str) -> StoredJob:
         # Read as an operator reads: a row that cannot be read is shown FAULTED, and

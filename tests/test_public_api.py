@@ -34,7 +34,8 @@ PUBLIC = {
     },
     "actors.admin": {
         "ActionRefusedError", "ActionResult", "Admin", "CaseBusyError", "CaseNode", "CaseTree",
-        "HistoryEntry", "JobInfo", "JoinInfo", "Page", "PruneResult", "operator_name",
+        "HistoryEntry", "JobInfo", "JoinInfo", "Page", "PruneResult", "WorkerInfo", "Workers",
+        "operator_name",
     },
     "actors.stores": {
         "Codec", "DEFAULT_CODEC", "MemoryStore", "PostgresStore", "SqlStore", "SqliteStore",

@@ -87,6 +87,7 @@ class SqlAdmin:
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
+    _held_by: str  # jobs, as a statement reads the held roots' index (jobs_lease)
     # The statement that bounds this transaction's waits for row locks (its parameter:
     # PostgreSQL's lock_timeout text); None where there is none (SQLite bounds its wait
     # for the one writer's lock otherwise: its _write_waiting).

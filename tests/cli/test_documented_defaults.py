@@ -25,6 +25,7 @@ CLI_DEFAULTS = {
     ("demo", "--store"): "sqlite:///demo.db",  # "on sqlite:///demo.db, 20 orders"
     ("demo", "--orders"): 20,
     ("status", "--limit"): 20,  # "(`--limit`, 20 by default)"
+    ("status", "--workers"): 20,  # "(`--workers`, 20 by default; ..."
     ("jobs list", "--limit"): 50,  # "A table shows `--limit` jobs (50)"
     ("jobs cancel", "--timeout"): 10.0,  # "wait up to `--timeout` seconds (10)"
     ("events send", "--timeout"): 10.0,

@@ -79,12 +79,13 @@ def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
     result = runner.invoke(main, ["status", "--store", "memory://", "--json"])
     assert result.exit_code == 0, result.output
     facts = json.loads(result.output)
-    assert list(facts) == ["store", "counts", "summary", "unclaimed", "unfinished"]
+    assert list(facts) == ["store", "counts", "summary", "workers", "unclaimed", "unfinished"]
     assert facts["counts"] == dict.fromkeys(
         ["ready", "running", "waiting", "done", "faulted", "cancelled", "shed"], 0
     )
     assert facts["summary"] == {
         "jobs": 0,
+        "workers": {"total": 0, "live": 0},
         "unfinished": 0,
         "oldest_unfinished": None,
         "waiting_due": {"jobs": 0, "next_due": None},
@@ -95,6 +96,7 @@ def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
         "orphaned": 0,
     }
     assert facts["unclaimed"] == [] and facts["unfinished"] == []
+    assert facts["workers"] == {"total": 0, "live": 0, "more": 0, "listed": []}
 
 
 def test_status_rows_are_pluggable(
@@ -116,6 +118,7 @@ def test_status_json_summary_is_for_scripts(runner: CliRunner, busy_store: Store
     summary = json.loads(result.output)["summary"]
     assert summary == {
         "jobs": 6,
+        "workers": {"total": 0, "live": 0},  # a Mediator alone claims no case
         "unfinished": 5,
         "oldest_unfinished": {
             "id": "pause-1",

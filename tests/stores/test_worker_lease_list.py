@@ -4,8 +4,10 @@ Run against every store. Times are given on the store's clock (``lease_time``), 
 ``worker_leases`` reads and answers them: PostgreSQL's server clock.
 """
 
+import time
 from functools import partial
 
+import pytest
 from records import record
 
 from actors import JobState
@@ -101,3 +103,40 @@ def _pg_plan(url, settings, sql, params):
                 conn.execute(setting)
         rows = conn.execute(f"EXPLAIN {sql.replace('?', '%s')}", params).fetchall()
     return "\n".join(row[0] for row in rows)
+
+
+def test_admin_workers_says_who_is_live_and_what_each_holds(store):
+    from actors.admin import Admin, WorkerInfo
+
+    for name in ("a", "b"):
+        store.create(rec(name))
+    now = time.time()
+    store.claim("gone", now=now - 100, lease_seconds=10.0, limit=1)  # a
+    store.claim("here", now=now, lease_seconds=60.0, limit=1, case_id="b")
+    with Admin(store, operator="olga") as admin:
+        got = admin.workers()
+        assert got.total == 2 and got.live == 1 and got.more == 0
+        assert got.now == pytest.approx(store.lease_time(time.time()), abs=5)
+        assert got.items == [
+            WorkerInfo("gone", False, 1, store.lease_time(now - 90)),
+            WorkerInfo("here", True, 1, store.lease_time(now + 60)),
+        ]
+        assert admin.workers(limit=1).more == 1
+        with pytest.raises(ValueError, match="limit"):
+            admin.workers(limit=-1)
+
+
+def test_a_stopped_worker_is_listed_until_its_cases_are_taken_and_a_worker_starts(store):
+    store.create(rec("a"))
+    store.claim("old", now=100.0, lease_seconds=10.0, limit=1)
+    store.heartbeat("idle", now=100.0, lease_seconds=10.0)
+    # A worker starting (it takes its own cases back first) lets go of "idle" alone:
+    # "old" still has a case held in its name, which waits for a takeover.
+    start = {"lease_seconds": 60.0, "limit": 1, "reclaim": True, "workflows": [("other", 1)]}
+    assert store.claim("new", now=200.0, **start) == []
+    listed = store.worker_leases(_clock(store, 200.0), 10).listed
+    assert [(w.owner, w.cases) for w in listed] == [("old", 1), ("new", 0)]
+    assert [j.id for j in store.claim("new", now=201.0, lease_seconds=60.0, limit=1)] == ["a"]
+    assert store.claim("newer", now=300.0, **start) == []
+    listed = store.worker_leases(_clock(store, 300.0), 10).listed
+    assert [(w.owner, w.cases) for w in listed] == [("new", 1), ("newer", 0)]
