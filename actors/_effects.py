@@ -30,6 +30,7 @@ from actors._recovery import Fault, Resume
 from actors._runner import correlations_for
 from actors._runner_failures import RunnerFailures
 from actors._stale_copies import StaleCopies
+from actors._stamps import operator_of
 from actors._unsaved_slices import UnsavedSlices
 
 if TYPE_CHECKING:
@@ -309,10 +310,12 @@ class Effects(StoreDebts):
         self._c.gate.remove(case_id)  # its root, if admitted here and not started yet
         self.rearm()
         failed = self._c.handles.fail_case(case_id, error)
+        by_operator = isinstance(error, LeaseLostError) and operator_of(error.owner) is not None
         logger.log(
             level,
-            "case %s is another worker's now (%s); dropped %d job(s) of it%s",
+            "case %s %s (%s); dropped %d job(s) of it%s",
             case_id,
+            "was changed by an operator" if by_operator else "is another worker's now",
             error,
             len(dropped),
             ", its handle fails" if failed else "",

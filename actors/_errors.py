@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from actors._stamps import operator_of
+
 __all__ = [
     "ActorsError",
     "CodecError",
@@ -99,6 +101,13 @@ class LeaseLostError(StoreError):
         self.owner = owner
         self.worker = worker
         me = f" (this worker is {worker!r})" if worker is not None else ""
+        operator = operator_of(owner)
+        if operator is not None:  # made in the store, which left the case to the next claim
+            super().__init__(
+                f"job {job_id}: case {case_id} was changed in the store by operator "
+                f"{operator!r} after this worker's lease on it lapsed{me}; nothing was written"
+            )
+            return
         super().__init__(
             f"job {job_id}: case {case_id} is now leased to worker {owner!r}{me}, "
             "which took it over; nothing was written"

@@ -14,6 +14,7 @@ from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING
 
 from actors._errors import StoreError
+from actors._stamps import operator_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -34,21 +35,39 @@ def lost_summary(lost: Sequence[tuple[str, str]], jobs: int) -> str:
 
     A worker frozen past its lease (or cut off from the store that long) finds every case
     it held taken over when it wakes: one line says how many, names a few and who holds
-    them; each case's own line is at DEBUG.
+    them, or which operators changed them in the store (such a case is nobody's until
+    the next claim); each case's own line is at DEBUG.
     """
     ids = ", ".join(case for case, _ in lost[:SHOWN_CASES])
     if len(lost) > SHOWN_CASES:
         ids += f" and {len(lost) - SHOWN_CASES} more"
-    holders = Counter(holder for _, holder in lost).most_common()
-    named = ", ".join(f"{h!r} ({n})" for h, n in holders[:SHOWN_HOLDERS])
-    if len(holders) > SHOWN_HOLDERS:
-        named += f" and {len(holders) - SHOWN_HOLDERS} other worker(s)"
+    workers = [holder for _, holder in lost if operator_of(holder) is None]
+    operators = [operator_of(holder) for _, holder in lost if operator_of(holder) is not None]
+    whose = [
+        f"{what}{_named(who, kind)}"
+        for what, who, kind in (
+            ("held by ", workers, "worker"),
+            ("changed in the store by operator ", operators, "operator"),
+        )
+        if who
+    ]
+    # An operator's change is no takeover: it leaves the case free for the next claim.
+    now = "are other workers' now, taken over" if not operators else "are not its own now, lost"
     return (
-        f"{len(lost)} case(s) this worker held are other workers' now, taken over after "
+        f"{len(lost)} case(s) this worker held {now} after "
         f"its leases on them lapsed (a freeze, or the store out of reach, longer than the "
-        f"lease): {ids}; held by {named}; dropped their {jobs} job(s) here (a handle "
+        f"lease): {ids}; {'; '.join(whose)}; dropped their {jobs} job(s) here (a handle "
         "waiting here on one of them fails with LeaseLostError)"
     )
+
+
+def _named(names: Sequence[str | None], kind: str) -> str:
+    """``'B' (20), 'C' (10) and 2 other worker(s)``: the most frequent first."""
+    counted = Counter(names).most_common()
+    named = ", ".join(f"{h!r} ({n})" for h, n in counted[:SHOWN_HOLDERS])
+    if len(counted) > SHOWN_HOLDERS:
+        named += f" and {len(counted) - SHOWN_HOLDERS} other {kind}(s)"
+    return named
 
 
 def taken_summary(taken: Sequence[tuple[str, str]]) -> str:
@@ -60,10 +79,7 @@ def taken_summary(taken: Sequence[tuple[str, str]]) -> str:
     ids = ", ".join(case for case, _ in taken[:SHOWN_CASES])
     if len(taken) > SHOWN_CASES:
         ids += f" and {len(taken) - SHOWN_CASES} more"
-    holders = Counter(holder for _, holder in taken).most_common()
-    named = ", ".join(f"{h!r} ({n})" for h, n in holders[:SHOWN_HOLDERS])
-    if len(holders) > SHOWN_HOLDERS:
-        named += f" and {len(holders) - SHOWN_HOLDERS} other worker(s)"
+    named = _named([holder for _, holder in taken], "worker")
     return (
         f"took over {len(taken)} case(s) whose worker's lease expired (it died, froze, or "
         f"lost the store for longer than the lease): {ids}; from {named}; each job "

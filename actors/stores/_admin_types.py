@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from actors._admin_model import ActionRefusedError
 from actors._errors import StoreError
 from actors._job import JobRecord, JobState
+from actors._stamps import OPERATOR_STAMP
 
 __all__ = [
     "OPERATOR_STAMP",
@@ -45,8 +46,6 @@ UNREADABLE = "unreadable history"
 """How a takeover's history row begins (``taken_over``): not an operator's action."""
 UNREADABLE_ROW = "stored job row is unreadable: "
 """How the error of a row that cannot be read begins (its stand-in reads FAULTED)."""
-OPERATOR_STAMP = "operator:"
-"""How an operator's change in the store stamps a case (fencing out its last worker)."""
 
 
 def unreadable_problem(state: JobState, error: str | None) -> str | None:

@@ -27,6 +27,9 @@ CASES = 30
 FLOW = Workflow("nap", start="nap", steps=[
     Wait("nap", duration=100 * LEASE, next="b"), Sequential("b", lambda d: None),
 ])  # fmt: skip
+LONG_NAP = Workflow("nap", start="nap", steps=[
+    Wait("nap", duration=1000 * LEASE, next="b"), Sequential("b", lambda d: None),
+])  # fmt: skip
 
 
 def test_a_worker_that_lost_its_cases_in_a_freeze_logs_one_summary(
@@ -83,3 +86,46 @@ def test_the_summary_names_a_few_cases_and_the_busiest_holders() -> None:
     assert len(text) < 500
     one = lost_summary([("c1", "B")], 1)
     assert "c1; held by 'B' (1);" in one
+
+
+def test_a_case_an_operator_changed_reads_as_the_operator_s_action_not_a_worker_s(
+    make_sql_store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frozen worker's case cancelled in the store by an operator: the line says so."""
+    from actors.admin import Admin
+
+    # Its clock far behind: every lease it writes has expired by the operator's clock.
+    clock = VirtualClock(start=time.time() - 1000 * LEASE)
+    a = Mediator(
+        [LONG_NAP], runners=2, store=make_sql_store(), owner="A", clock=clock,
+        lease_seconds=LEASE, poll_interval=50 * LEASE,
+    )  # fmt: skip
+    try:
+        handles = [a.schedule("nap", {}, job_id=f"c{n}") for n in range(2)]
+        others = make_sql_store()
+        wait_until(
+            lambda: all(others.get(h.job_id).state is JobState.WAITING for h in handles),
+            "every case parks",
+        )
+        clock.advance(50 * LEASE)  # A renews its lease, to an end long past by any other clock
+        a.stats()  # answered after that poll
+        taken = others.claim("B", time.time(), 60.0, 1)  # B takes one case
+        with Admin(others, operator="olga") as admin:  # and olga cancels the other
+            (left,) = {h.job_id for h in handles} - {job.case_id for job in taken}
+            assert admin.cancel(left).via == "store"
+        with caplog.at_level(logging.DEBUG, logger="actors"):
+            clock.advance(50 * LEASE)  # A wakes: its poll comes due and renews its leases
+            a.stats()  # answered after that poll
+        [text] = [
+            r.getMessage() for r in caplog.records if "case(s) this worker held" in r.getMessage()
+        ]
+        assert "operator:" not in text, text
+        assert "held by 'B' (1);" in text, text
+        assert "changed in the store by operator 'olga' (1)" in text, text
+        assert text.startswith("2 case(s) this worker held are not its own now, lost after")
+        messages = [r.getMessage() for r in caplog.records]
+        assert any(m.startswith(f"case {left} was changed by an operator (") for m in messages)
+        with pytest.raises(LeaseLostError, match="changed in the store by operator 'olga'"):
+            next(h for h in handles if h.job_id == left).result(timeout=0)
+    finally:
+        a.shutdown(drain=False)
