@@ -288,10 +288,17 @@ class Admin:
     def retry(self, job_id: str, *, from_step: str | None = None) -> ActionResult:
         """Run a FAULTED job again from the step it faulted at, or reset it to ``from_step``.
 
-        See ``actors._admin_changes.retry_change`` for what happens to its case and its
-        join. Every job of the case must have ended (``ActionRefusedError`` otherwise);
-        the case is then free, and the next worker to poll the store runs it. A write of
-        the case (SQLite: of the database) another transaction holds is waited for
+        A retry makes the job READY at the step it faulted at, with the next attempt
+        number (a new idempotency key); a job that faulted because branches of its split
+        faulted gets those branches retried (at any depth) and waits for them again,
+        keeping the arrivals of those that reached the join. A reset (``from_step``)
+        makes a job in any final state READY at that step, its data as last saved; a
+        split it waited on is abandoned (no late arrival counts). A retried or reset
+        branch reopens its ancestors up to the root.
+
+        Every job of the case must have ended (``ActionRefusedError`` otherwise); the
+        case is then free, and the next worker to poll the store runs it. A write of the
+        case (SQLite: of the database) another transaction holds is waited for
         ``timeout`` seconds at most (``CaseBusyError``; nothing is changed).
         """
         if from_step is not None:

@@ -340,7 +340,7 @@ class OperatorAction:
 class StopJob:
     """Internal (told to a runner): job ``job_id`` was cancelled; stop it before its next step.
 
-    It goes to the runner's lane (see ``actors._runtime.LanedInbox``), which the runner
+    It goes to a lane of the runner's apart from its mailbox, which the runner
     reads between two steps of the one delivery it runs them in. A stop for a job the
     runner no longer holds is dropped: the Scheduler marks the job when its report comes.
     """

@@ -171,7 +171,7 @@ class Store(OperatorApi, abc.ABC):
         """Tell worker ``owner`` that an operator's request waits for a case it holds.
 
         As ``announce``, within this process and by ``NOTIFY``; a worker of another
-        process on SQLite is woken by its own store's watcher (``_sqlite_watch``).
+        process on SQLite is woken by its own store's watcher (see ``SqliteStore.watch``).
         """
         self._wake(requests_topic(owner))
 

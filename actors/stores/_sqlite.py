@@ -79,8 +79,7 @@ class SqliteStore(SqlStore):
         writer: with ``commit="group"``, where groups are stored: ``"thread"`` (on the
             writer thread's own connection) or ``"process"`` (by a child process the
             writer thread hands each group to, so that SQLite runs beside the worker's
-            threads instead of taking turns with them for the GIL; see
-            ``actors.stores._sqlite_process``).
+            threads instead of taking turns with them for the GIL).
         read_only: open the existing file read-only (see ``SqlStore``).
         group_wait: how long a group may wait for more slices (see ``SqlStore``).
     """
@@ -354,8 +353,7 @@ class SqliteStore(SqlStore):
         """As ``Store.watch``; also notices cases written by other processes.
 
         While anything watches, a thread of the store looks at the file's
-        ``data_version`` every ``_sqlite_watch.TICK`` seconds (see
-        ``actors.stores._sqlite_watch``); the last stop ends it.
+        ``data_version`` every 10 ms; the last stop ends it.
         """
         return self._watching.hold(None, super().watch(wake))
 
