@@ -151,7 +151,8 @@ class JoinInfo(_Plain):
 
     split_step: str | None
     join_step: str | None
-    """The join the branches meet at (known once the first arrives)."""
+    """The join the branches meet at: known once the first arrives, or, in a case's tree,
+    from the workflow's definition when ``Admin`` was given it."""
     total: int
     arrived: tuple[int, ...]
     """Branch indexes that reached the join."""

@@ -16,6 +16,7 @@ from actors._admin_model import (
 )
 from actors._job import FINAL_STATES, JobRecord, JobState, is_saved_open
 from actors._runner import correlations_for
+from actors._split_join import split_join
 from actors.stores._admin_types import TAKEOVER, UNREADABLE
 
 if TYPE_CHECKING:
@@ -133,10 +134,16 @@ def arrived_of(jobs: Sequence[StoredJob], store: Store) -> dict[str, frozenset[i
 
 
 def _split(
-    job: JobRecord, known: frozenset[int] | None, ended: set[int] | None = None
+    job: JobRecord,
+    known: frozenset[int] | None,
+    ended: set[int] | None = None,
+    workflow: Workflow | None = None,
 ) -> JoinInfo | None:
     if not job.split_total:
         return None
+    join = job.join_step  # stored once the first branch arrives; else from the definition
+    if join is None and workflow is not None and job.split_step is not None:
+        join = split_join(workflow, job.split_step)
     at_join = set(job.arrivals) if known is None else known
     arrived = tuple(sorted(at_join))
     missing = tuple(i for i in range(job.split_total) if i not in at_join)
@@ -144,9 +151,7 @@ def _split(
     if ended and not job.joined and not job.state.is_final:  # else none "waits" at all
         gone = tuple(i for i in missing if i in ended)
         missing = tuple(i for i in missing if i not in ended)
-    return JoinInfo(
-        job.split_step, job.join_step, job.split_total, arrived, missing, job.joined, gone
-    )
+    return JoinInfo(job.split_step, join, job.split_total, arrived, missing, job.joined, gone)
 
 
 def tree(
@@ -154,16 +159,27 @@ def tree(
     infos: list[JobInfo],
     now: float,
     arrived: dict[str, frozenset[int]] | None = None,
+    workflows: Mapping[tuple[str, int], Workflow] | None = None,
 ) -> CaseTree:
     """The case of ``jobs`` (every job of one case, creation order) as a tree.
 
     ``arrived``: as ``Store.arrived_branches`` reads them, for the parents it names.
+    ``workflows``: the definitions known, which name a split's join before a branch
+    arrives at it.
     """
     known = arrived or {}
     ended = _ended_branches(jobs)
+    defined = workflows or {}
     nodes = {
         job.record.id: CaseNode(
-            info, [], _split(job.record, known.get(job.record.id), ended.get(job.record.id))
+            info,
+            [],
+            _split(
+                job.record,
+                known.get(job.record.id),
+                ended.get(job.record.id),
+                defined.get((job.record.workflow, job.record.version)),
+            ),
         )
         for job, info in zip(jobs, infos, strict=True)
     }

@@ -215,7 +215,7 @@ class Admin:
             jobs = [stored, *jobs]
         arrived = views.arrived_of(jobs, self.store)
         now = self.store.lease_time(time.time())  # leases go by the database server's clock
-        return views.tree(jobs, self._infos(jobs, arrived), now, arrived)
+        return views.tree(jobs, self._infos(jobs, arrived), now, arrived, self._workflows)
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         """The job's history, oldest first: steps run, waits, and operators' actions."""
