@@ -26,7 +26,16 @@ if TYPE_CHECKING:
     from actors.stores import Store
     from actors.stores._admin_types import HistoryRow, StoredJob
 
-__all__ = ["arrived_of", "history", "info", "infos", "tree", "waits_on_branches", "workers"]
+__all__ = [
+    "arrived_of",
+    "history",
+    "info",
+    "infos",
+    "store_workers",
+    "tree",
+    "waits_on_branches",
+    "workers",
+]
 
 
 def workers(store: Store, limit: int) -> Workers:
@@ -38,6 +47,14 @@ def workers(store: Store, limit: int) -> Workers:
         for w in got.listed
     ]
     return Workers(items, got.total, got.live, now)
+
+
+def store_workers(store: Store, limit: int) -> Workers | None:
+    """``workers(store, limit)``; ``None`` for a store that keeps no leases to list."""
+    try:
+        return workers(store, limit)
+    except NotImplementedError:
+        return None
 
 
 def waits_on_branches(job: JobRecord) -> bool:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from actors._admin_model import Workers
+from actors._admin_views import store_workers
 from actors._cases import missing_job, padded_twins
 from actors._cli import (
     _console,
@@ -25,7 +26,7 @@ from actors._cli import (
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
 from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
-from actors._cli_workers import store_workers, workers_json, workers_summary, workers_table
+from actors._cli_workers import workers_json, workers_summary, workers_table
 from actors._due_text import server_now, server_skew
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT

@@ -7,20 +7,10 @@ from typing import Any
 from rich.table import Table
 
 from actors._admin_model import WorkerInfo, Workers
-from actors._admin_views import workers as read_workers
 from actors._cli import _when
 from actors._due_text import span
-from actors.stores import Store
 
-__all__ = ["lease_end", "store_workers", "workers_json", "workers_summary", "workers_table"]
-
-
-def store_workers(store: Store, limit: int) -> Workers | None:
-    """Up to ``limit`` of the workers ``store`` knows; ``None`` for a store that keeps none."""
-    try:
-        return read_workers(store, limit)
-    except NotImplementedError:
-        return None
+__all__ = ["lease_end", "workers_json", "workers_summary", "workers_table"]
 
 
 def lease_end(worker: WorkerInfo, now: float) -> str:

@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from actors._admin_views import store_workers
 from actors._due_text import server_now
 from actors._errors import ActorsError, StoreError
 from actors._job import JobState
@@ -142,6 +143,7 @@ class Dashboard:
             "unheld": reader.unheld(20, now),
             "unheld_by_workflow": unheld,
             "unheld_total": sum(unheld.values()),
+            "workers": store_workers(reader.store, 20),
             "known": set(self.workflows),
         }
 
