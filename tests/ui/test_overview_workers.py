@@ -36,3 +36,18 @@ def test_the_overview_lists_the_stopped_workers_first_with_their_cases(tmp_path)
     ]
     assert re.search(r"ended 2 min ago", section), section
     assert re.search(r"in 5 min", section), section
+
+
+def test_the_overview_lists_20_workers_and_counts_the_rest(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        now = time.time()
+        for n in range(22):
+            store.heartbeat(f"w{n:02}", now=now + n, lease_seconds=60.0)
+        web = TestClient(create_app(store, []), base_url="http://127.0.0.1:8400")
+        page = html.unescape(web.get("/live/overview").text)
+    finally:
+        store.close()
+    section = page[page.index('id="workers"') : page.index('id="unheld"')]
+    assert len(re.findall(r"<td>w\d\d</td>", section)) == 20
+    assert "The 20 whose lease ended first, of 22 (22 live)." in section
