@@ -40,6 +40,9 @@ __all__ = [
 
 def workers(store: Store, limit: int) -> Workers:
     """Up to ``limit`` of the workers ``store`` knows, the stopped first (``Admin.workers``)."""
+    if limit < 0:
+        msg = f"limit must be >= 0, got {limit}"
+        raise ValueError(msg)
     now = store.lease_time(time.time())  # leases go by the database server's clock
     got = store.worker_leases(now, limit)
     items = [

@@ -26,7 +26,7 @@ from actors._cli import (
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
 from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
-from actors._cli_workers import workers_json, workers_summary, workers_table
+from actors._cli_workers import workers_json, workers_option, workers_summary, workers_table
 from actors._due_text import server_now, server_skew
 from actors._job import Job, JobRecord, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
@@ -185,14 +185,7 @@ def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
     type=click.IntRange(0, 2**62),  # as jobs list: within SQL's integers
     help="Unfinished jobs to list (oldest first); 0 lists none.",
 )
-@click.option(
-    "--workers",
-    "worker_limit",
-    default=20,
-    show_default=True,
-    type=click.IntRange(0, 2**62),
-    help="Workers to list (stopped ones first); 0 lists none (they are still counted).",
-)
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")
 def status(store_url: str, limit: int, worker_limit: int, as_json: bool) -> None:
     """Show what a store holds: jobs by state, what waits, the workers, the oldest jobs.

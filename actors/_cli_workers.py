@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 from rich.table import Table
 
 from actors._admin_model import WorkerInfo, Workers
 from actors._cli import _when
 from actors._due_text import span
 
-__all__ = ["lease_end", "workers_json", "workers_summary", "workers_table"]
+__all__ = ["lease_end", "workers_json", "workers_option", "workers_summary", "workers_table"]
+
+workers_option = click.option(
+    "--workers",
+    "worker_limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(0, 2**62),
+    help="Workers to list (stopped ones first); 0 lists none (they are still counted).",
+)
+"""``status --workers N``: how many workers to list."""
 
 
 def lease_end(worker: WorkerInfo, now: float) -> str:

@@ -255,13 +255,10 @@ class Admin:
     def workers(self, *, limit: int = 20) -> Workers:
         """The workers' leases: who is live, who stopped renewing, what each holds.
 
-        At most ``limit`` workers, the stopped ones first (see ``Workers``), read in one
-        bounded query, by the store's clock. The store knows a worker while its lease
-        runs, and after that while cases are stamped with it.
+        At most ``limit`` (``ValueError`` if negative), the stopped first (see ``Workers``):
+        one bounded query, by the store's clock. A stopped worker is known until its
+        cases are taken over.
         """
-        if limit < 0:
-            msg = f"limit must be >= 0, got {limit}"
-            raise ValueError(msg)
         return views.workers(self.store, limit)
 
     def _stored(self, job_id: str) -> StoredJob:
@@ -288,18 +285,15 @@ class Admin:
     def retry(self, job_id: str, *, from_step: str | None = None) -> ActionResult:
         """Run a FAULTED job again from the step it faulted at, or reset it to ``from_step``.
 
-        A retry makes the job READY at the step it faulted at, with the next attempt
-        number (a new idempotency key); a job that faulted because branches of its split
-        faulted gets those branches retried (at any depth) and waits for them again,
-        keeping the arrivals of those that reached the join. A reset (``from_step``)
-        makes a job in any final state READY at that step, its data as last saved; a
-        split it waited on is abandoned (no late arrival counts). A retried or reset
-        branch reopens its ancestors up to the root.
-
-        Every job of the case must have ended (``ActionRefusedError`` otherwise); the
-        case is then free, and the next worker to poll the store runs it. A write of the
-        case (SQLite: of the database) another transaction holds is waited for
-        ``timeout`` seconds at most (``CaseBusyError``; nothing is changed).
+        A retry makes it READY there with the next attempt number (a new idempotency key);
+        a job faulted by its split's branches gets those retried (at any depth) and waits
+        for them, keeping the arrivals at its join. A reset makes a job in any final state
+        READY at ``from_step``, data as last saved, abandoning a split it waited on. Either
+        reopens a branch's ancestors up to the root. Every job of the case must have ended
+        (``ActionRefusedError`` otherwise); the case is then free, and the next worker to
+        poll the store runs it. A write of the case (SQLite: of the database) another
+        transaction holds is waited for ``timeout`` seconds at most (``CaseBusyError``;
+        nothing is changed).
         """
         if from_step is not None:
             problem = _step_name_problem(from_step)

@@ -27,6 +27,7 @@ from actors.stores import _sql_leases as sql_leases
 from actors.stores import _sql_reads as sql_reads
 from actors.stores import _sql_saves as sql_saves
 from actors.stores import _sql_tries as sql_tries
+from actors.stores import _sql_workers as sql_workers
 from actors.stores import _unfinished_facts
 from actors.stores._base import Store
 from actors.stores._codec import DEFAULT_CODEC, Codec
@@ -368,6 +369,8 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     count_try = sql_tries.count_try
     count_tries = sql_tries.count_tries
     unclaimed = sql_leases.unclaimed
+    leases_held = sql_workers.leases_held
+    worker_leases = sql_workers.worker_leases
     heartbeat = sql_leases.heartbeat
     mark_cancel = sql_leases.mark_cancel
     lease_owners = sql_leases.lease_owners

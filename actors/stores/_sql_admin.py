@@ -21,8 +21,6 @@ from actors.stores._admin_types import (
     ListingPosition,
     RowsLockedError,
     StoredJob,
-    WorkerLease,
-    WorkerLeases,
     refuse_unread,
 )
 from actors.stores._history_rows import unpack
@@ -34,7 +32,6 @@ from actors.stores._sql_trim import trim
 from actors.stores._statements import (
     HELD,
     LEASE_EXPIRY,
-    LIVE_WORKERS,
     SELECT_LIST,
     UPSERT_OVER,
     Execute,
@@ -87,7 +84,6 @@ class SqlAdmin:
     _hint_indexes: bool  # SQLite: name the index each part reads (see _sql_listing.parts)
     _id_array: bool  # PostgreSQL: many ids as one array parameter (see _id_lists)
     _for_update: str
-    _held_by: str  # jobs, as a statement reads the held roots' index (jobs_lease)
     # The statement that bounds this transaction's waits for row locks (its parameter:
     # PostgreSQL's lock_timeout text); None where there is none (SQLite bounds its wait
     # for the one writer's lock otherwise: its _write_waiting).
@@ -254,45 +250,6 @@ class SqlAdmin:
         for chunk, _ in in_lists(unique):
             filled, size = padded(chunk)
             yield f"IN ({', '.join('?' for _ in range(size))})", filled
-
-    def leases_held(self, now: float) -> list[tuple[str, int, float]]:
-        """(worker, cases, latest expiry) for every worker holding unexpired leases."""
-        skew = self.lease_time(now) - now  # expiries go by the server's clock
-        # The held roots (jobs_lease, as its range of owners), each with when its lease ends;
-        # past HELD is no lease (see LAPSED): a claim takes such a case.
-        rows = self._read(
-            "SELECT lease_owner, COUNT(*), MAX(ends) FROM (SELECT lease_owner, "
-            f"{LEASE_EXPIRY} AS ends FROM jobs WHERE parent_id IS NULL "
-            "AND lease_expires IS NOT NULL AND lease_owner IS NOT NULL) held "
-            f"WHERE ends >= ? AND ends <= {HELD!r} GROUP BY lease_owner ORDER BY lease_owner",
-            (now + skew,),
-            "read the leases held",
-        )
-        return [(row[0], int(row[1]), float(row[2]) - skew) for row in rows if row[0] is not None]
-
-    def worker_leases(self, now: float, limit: int) -> WorkerLeases:
-        """The workers' leases at ``now`` (by the store's clock), ``limit`` of them (see Store)."""
-        # The workers table holds the live workers and the stopped ones still stamped on
-        # cases (a claim or heartbeat prunes the rest). Each listed worker's cases are
-        # counted in jobs_lease (its held roots' entries, not their rows); one statement.
-        rows = self._read(
-            f"SELECT c.total, c.live, w.owner, w.expires, (SELECT COUNT(*) FROM {self._held_by} "
-            "WHERE lease_owner = w.owner AND lease_expires IS NOT NULL) "
-            "FROM (SELECT (SELECT COUNT(*) FROM workers) AS total, "
-            f"(SELECT COUNT(*) FROM ({LIVE_WORKERS}) live) AS live) c "
-            "LEFT JOIN (SELECT owner, expires FROM workers ORDER BY expires, owner LIMIT ?) w "
-            "ON 1 = 1 ORDER BY w.expires, w.owner",
-            (now, limit),
-            "read the workers' leases",
-        )
-        listed = []
-        for _, _, owner, expires, cases in rows:
-            if owner is None:  # no worker listed: the counts' row alone
-                continue
-            until = column_time(expires)
-            lease = until if until is not None and until <= HELD else None  # see LIVE_WORKERS
-            listed.append(WorkerLease(str(owner), lease, int(cases)))
-        return WorkerLeases(listed, int(rows[0][0]), int(rows[0][1]))
 
     # -- changing a case no live worker holds ------------------------------------------------
 
