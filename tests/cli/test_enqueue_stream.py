@@ -11,6 +11,7 @@ import io
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
@@ -142,6 +143,34 @@ def test_a_batch_is_written_once_its_first_line_waited_with_the_pipe_still_open(
     assert next(batches) == [(4, {"n": 3})]
     os.close(write)
     assert list(batches) == []
+
+
+def test_a_reader_with_no_deadline_waits_in_bounded_slices(
+    pipe_ends: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A blocking read was seen to miss a Ctrl-C now and then (the command then waited
+    # for input for ever): each slice's end goes back to the interpreter.
+    from actors import _cli_enqueue_stream as stream
+
+    read, write = pipe_ends
+    waits: list[float | None] = []
+    real_select = select.select
+
+    def select_(rlist: Any, wlist: Any, xlist: Any, timeout: float | None = None) -> Any:
+        waits.append(timeout)
+        if len(waits) == 3:
+            os.write(write, b'{"n": 1}\n')  # input comes during the third slice
+        return real_select(rlist, wlist, xlist, 0 if len(waits) < 3 else timeout)
+
+    monkeypatch.setattr(stream.select, "select", select_)
+    # A reader that blocks in one read would wait for ever: other input ends it.
+    valve = threading.Timer(5.0, lambda: os.write(write, b'{"n": 0}\n'))
+    valve.start()
+    try:
+        assert Pipe(read, 1000).line(None) == '{"n": 1}\n'
+    finally:
+        valve.cancel()
+    assert waits == [stream.WAKE] * 3
 
 
 def test_a_line_that_never_ends_is_given_once_past_the_limit(pipe_ends: tuple[int, int]) -> None:
