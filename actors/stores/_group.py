@@ -37,7 +37,7 @@ from actors._redact import redacted_logger
 from actors.stores._group_room import Room
 from actors.stores._statements import SaveRow
 
-__all__ = ["Arrival", "GroupWriter", "Slice"]
+__all__ = ["Arrival", "GroupWriter", "Slice", "holds_anything"]
 
 logger = redacted_logger("actors.stores")
 
@@ -80,7 +80,8 @@ class GroupWriter:
 
     ``store_group(slices)`` stores a group in one transaction and returns, per slice,
     ``None`` or the error that kept that slice (alone) out; if it raises, no slice of the
-    group was stored and each callback gets the error. Callbacks run on the writer
+    group was stored and each callback gets the error, but that of a slice that saved
+    nothing (it lost nothing: it gets ``None``). Callbacks run on the writer
     thread, in the order the slices were queued. With ``pipeline(send, receive)``
     another process stores the groups instead, two in flight at a time. With
     ``limit(n)`` at most ``n`` slices wait in its queue (see ``_group_room``).
@@ -293,7 +294,7 @@ class GroupWriter:
 
     def _commit_run(self, group: list[tuple[Slice, Done]]) -> None:
         parts = [part for part, _ in group]
-        if not _holds_anything(parts):  # callbacks only: no transaction to make
+        if not holds_anything(parts):  # callbacks only: no transaction to make
             self._finish(group, [None] * len(group), None)
             return
         try:
@@ -306,7 +307,7 @@ class GroupWriter:
     def _hand_over(self, group: list[tuple[Slice, Done]]) -> Any:
         assert self._send is not None
         parts = [part for part, _ in group]
-        if not _holds_anything(parts):  # answered in its turn, without the other process
+        if not holds_anything(parts):  # answered in its turn, without the other process
             return _NOTHING
         try:
             return self._send(parts)
@@ -345,7 +346,9 @@ class GroupWriter:
                 len(group),
                 error,
             )
-            results = [error] * len(group)
+            # A slice that saved nothing lost nothing: its callback brings reports of what
+            # was stored before (a request's park, stored at once), which stand.
+            results = [error if holds_anything([part]) else None for part, _ in group]
         else:
             self.groups += 1
             self.slices += len(group)
@@ -370,7 +373,7 @@ def _apart(group: list[tuple[Slice, Done]]) -> list[list[tuple[Slice, Done]]]:
     return [run for run in runs if run]
 
 
-def _holds_anything(parts: list[Slice]) -> bool:
+def holds_anything(parts: list[Slice]) -> bool:
     """Whether a group has anything to store (a slice may bring only its callback)."""
     return any(part.rows or part.arrivals for part in parts)
 

@@ -9,8 +9,9 @@ point. So the runner runs on before its slice is stored, as it does with the thr
 
 A crash inside a group (``Crash(point="in_group")``) marks the slice of the step it
 hits: the group that gathers it is lost before it is stored. Each slice in that group
-hears so, as from a transaction that died, and the Scheduler resumes each of its jobs
-from its last stored save: every step those slices ran runs again.
+that saved something hears so, as from a transaction that died, and the Scheduler
+resumes each of its jobs from its last stored save: every step those slices ran runs
+again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors._job import JobRecord
 from actors._redact import redacted_logger
-from actors.stores._group import GroupWriter, Slice
+from actors.stores._group import GroupWriter, Slice, holds_anything
 from actors.testing._errors import InjectedCrash
 from actors.testing._probe import message_jobs
 
@@ -129,6 +130,8 @@ class ScheduledWriter(GroupWriter):
         crash = next((self._lost.pop(id(p)) for p, _ in group if id(p) in self._lost), None)
         for part, _ in group:
             self._lost.pop(id(part), None)
+        if crash is not None and not holds_anything([part for part, _ in group]):
+            crash = None  # the writer makes no transaction for callbacks alone: none lost
         self._writing = True
         try:
             if crash is None:
@@ -143,8 +146,10 @@ class ScheduledWriter(GroupWriter):
             # The test's own doing: one INFO line (as for an injected runner crash), not
             # the store's ERROR for a transaction that failed.
             logger.info("writer: %s", error)
-            for _, done in group:
-                done(error)
+            for part, done in group:
+                # A slice that saved nothing lost nothing (GroupWriter._finish): a request's
+                # park, stored at once and reported, stands.
+                done(error if holds_anything([part]) else None)
         finally:
             self._writing = False
 

@@ -1,7 +1,8 @@
 """commit="group": a slice that cannot be stored is left out alone.
 
 A fenced slice or an arrival at a missing parent fails only its own slice; a failed group
-transaction reaches every callback, and the writer goes on.
+transaction reaches every callback but those of slices that saved nothing, and the writer
+goes on.
 """
 
 import pytest
@@ -163,6 +164,32 @@ def test_a_failed_group_transaction_reaches_every_callback_and_the_writer_goes_o
     assert all(error is None for _, error, _, _ in calls.wait(6)[3:])
     assert all(other.load(job.id).step == "y" for job in jobs)
     assert all([h[0] for h in other.history(job.id)] == ["a", "y"] for job in jobs)
+
+
+def test_a_slice_that_saved_nothing_is_not_lost_with_its_failed_group(group, monkeypatch):
+    """Its callback hears ``None``: what its runner reports was stored before, or is nothing.
+
+    A runner's request step stores its park at once and reports it, then hands over an
+    empty slice for its callback. Told the group's error, that callback reported the job's
+    slice lost although the Scheduler held the job parked, or running again: the job was
+    resumed twice (two runners ran it at once) and a cancel's answer was not how it ended.
+    """
+    job = rec("j")
+    group.create(job)
+    name = "_send_group" if getattr(group, "writer", "thread") == "process" else "_write_group"
+
+    def failing(*args):
+        raise StoreError(f"{group.url}: cannot store a group: the disk is on fire")
+
+    monkeypatch.setattr(group, name, failing)
+    calls = Callbacks()
+    with plugged(group):
+        submit(group, calls("empty"))
+        submit(group, calls("saved"), saving(job, step="x", state=JobState.RUNNING))
+        submit(group, calls("empty again"))
+    errors = {key: error for key, error, _, _ in calls.wait(3)}
+    assert errors["empty"] is None and errors["empty again"] is None, errors
+    assert isinstance(errors["saved"], StoreError) and "on fire" in str(errors["saved"])
 
 
 def test_an_admission_of_an_id_the_store_holds_is_refused_on_a_group_store(group):

@@ -11,7 +11,7 @@ from actors import EngineStoppedError, JobState
 from actors._outcomes import CancelOutcome
 from actors.stores import SqliteStore
 from actors.testing import Crash, FaultPlan, Harness
-from actors.testing._shapes import Pause, Seq, Split, Task
+from actors.testing._shapes import Pause, Request, Seq, Split, Task
 from actors.testing.strategies import GeneratedWorkflow
 
 
@@ -99,6 +99,51 @@ def test_a_cancel_whose_mark_waits_for_a_lost_group_is_marked_and_answered(
         assert job is not None and job.state is JobState.CANCELLED, job
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("runners", [1, 2])
+def test_a_request_whose_reply_s_slice_is_lost_runs_once_at_a_time_and_cancels_truly(
+    tmp_path: Path, runners: int
+) -> None:
+    """The request step's empty slice, still queued with the reply's, is not lost with it.
+
+    A request step stores its park at once and reports it, then hands the writer an empty
+    slice for its callback. The reply came, the job ran on, and the writer lost the group
+    holding both slices: each reported the job's slice lost, so the Scheduler resumed it
+    twice. Two runners ran it at once (invariant 2), or a cancel answered ``CANCELLED``
+    while the job's other copy ran on to ``DONE``.
+    """
+    wf = GeneratedWorkflow(Request(timeout=1.0))
+    lost = 0
+    for seed in range(30):
+        for at in range(10, 15):
+            answer, job, lost_here = _reply_lost(
+                tmp_path / f"{seed}-{at}.db", wf, seed, at, runners
+            )
+            lost += lost_here
+            cancelled = answer is CancelOutcome.CANCELLED
+            assert cancelled == (job.state is JobState.CANCELLED), (seed, at, job)  # DONE
+    assert lost  # the scenario did lose groups
+
+
+def _reply_lost(path: Path, wf: Any, seed: int, at: int, runners: int) -> tuple[Any, Any, bool]:
+    """The case's answered cancel, its end, and whether the writer lost a group."""
+    plan = FaultPlan(crashes=(Crash(2, point="in_group"),))  # the reply's step
+    store = SqliteStore(path, commit="group")
+    answers: list[Any] = []
+    try:
+        with Harness([wf], seed=seed, runners=runners, store=store, faults=plan) as h:
+            wf.responder = lambda cid: h.receive_event(cid, {"reply": cid})
+            h.schedule(wf.name, wf.data(()))
+            h.at(at, lambda: answers.append(h.cancel("j1")))
+            h.finish()  # raised InvariantViolation: two runners held j1
+            lost = any("lost before it is stored" in e.detail for e in h.trace)
+        job = store.get("j1")
+    finally:
+        wf.responder = None
+        store.close()
+    assert job is not None
+    return answers[0].get(), job, lost
 
 
 @pytest.mark.parametrize(
