@@ -42,30 +42,29 @@ def resume_ended(
         return [Save(job), *book.finalize(job)]
     if job.state in FINAL_STATES:
         return book.finalize(job)
-    lost = _lost(book, job, first_wins)
-    if lost and book.kids.get(job.id):
+    if not _lost(book, job, first_wins):
+        return None
+    split = book.kids.get(job.id)
+    if split and job.state is JobState.WAITING and job.split_total and not job.joined:
         # A losing branch that split in turn: it and its branches, at any depth, are
         # cancelled as the Discriminator's own cancel does. Left to run on, a loop in
         # them (a branch polling, say) kept the case open, and spinning, for ever.
-        effects = book.cancel(job, LOST)
-        if job.state is JobState.READY and job.id in book.jobs and job.id not in book.out:
-            # Ready at its own join (fired too): the walk leaves a ready job to the work
-            # channel or a runner, and nothing adopted is theirs yet. A runner ends it
-            # before any step, and it stays open until its branches end.
-            job.taken_over = job.solo = False
-            effects.append(book.hand_over(job))
-        return effects
-    if lost:
-        # Marked cancelled, it goes on as saved: its runner ends it before any step, and
-        # saves it with its slices (ended here, each would be a save of its own on the
-        # Scheduler's thread: 18,000 losers kept a PostgreSQL worker from starting).
-        job.error = cancel_reason(job, LOST)
-        job.cancel_requested = True
-        # No step of it runs: no try to count (a commit of its own per job) or to watch.
-        job.taken_over = job.solo = False
-        if job.state is JobState.WAITING:  # parked: a runner ends it, not its timer or event
-            job.due = None
-            return [book.hand_over(job)]
+        return book.cancel(job, LOST)  # it ends with its last branch
+    # Past its own split's join (a Discriminator's, whose losers may still run), or it
+    # never split: its branches are cancelled, and it is not (none of them ends it).
+    branches = book.cancel_branches(job, LOST) if split else []
+    # Marked cancelled, it goes on as saved: its runner ends it before any step, and
+    # saves it with its slices (ended here, each would be a save of its own on the
+    # Scheduler's thread: 18,000 losers kept a PostgreSQL worker from starting).
+    job.error = cancel_reason(job, LOST)
+    job.cancel_requested = True
+    # No step of it runs: no try to count (a commit of its own per job) or to watch.
+    job.taken_over = job.solo = False
+    if job.state is JobState.WAITING:  # parked: a runner ends it, not its timer or event
+        job.due = None
+    if job.state is JobState.WAITING or split:
+        # Its branches' cancels go with it (a job past its join runs: handed over).
+        return [*branches, book.hand_over(job)]
     return None
 
 

@@ -20,7 +20,16 @@ from actors import (
     Workflow,
 )
 from actors.stores import open_store
-from actors.testing import Case, EngineConfig, GeneratedWorkflow, Harness, Scenario, VirtualClock
+from actors.testing import (
+    Case,
+    Crash,
+    EngineConfig,
+    FaultPlan,
+    GeneratedWorkflow,
+    Harness,
+    Scenario,
+    VirtualClock,
+)
 from actors.testing._shapes import Choice, Loop, Pause, Seq, Split, Task
 
 SEEDS = range(150)
@@ -34,6 +43,20 @@ def test_a_late_discriminator_loser_does_not_end_its_looping_parents_next_split(
     scenario = Scenario(GeneratedWorkflow(shape), EngineConfig(runners=runners, capacity=1))
     for seed in SEEDS:
         scenario.play(seed=seed)  # checks the case ran every iteration, each step once
+
+
+@pytest.mark.parametrize("runners", [3, 4])
+def test_a_losing_branch_resumed_past_its_own_discriminator_is_cancelled_and_ends(runners):
+    # A branch that split in turn, past its own Discriminator (its losers still ran),
+    # lost the outer one while its runner was dead; resumed from the store, it was
+    # marked cancelled and left READY with no runner: the case never ended (Deadlock).
+    shape = Split((Split((Task(), Pause(1.0)), "first"), Task()), "first")
+    wf = GeneratedWorkflow(shape)
+    for step in (7, 8):
+        plan = FaultPlan(crashes=(Crash(step, point="before_step"),))
+        scenario = Scenario(wf, EngineConfig(runners=runners), (Case(),), faults=plan)
+        for seed in range(40):
+            scenario.play(seed=seed)  # checks every case ended, each step run once
 
 
 def test_a_cancel_racing_the_jobs_own_message_is_not_lost():
