@@ -131,7 +131,7 @@ class CancelDesk:
                 return self._after_stop(held[1])
             # Its runner handed its slice to the store's writer, which reports it once it
             # is stored: until then the store holds the job as it was before the slice.
-            late = self._too_late(self._storing(job_id))
+            late = self._when_stored(self._storing(job_id))
             if late is not None:
                 return late
             saved = self._e.store.get(job_id)
@@ -156,7 +156,7 @@ class CancelDesk:
             # Told to stop already (its case's cancel): its runner may still end it as its
             # slice ended it, so this answer waits for that runner as the first would have.
             if job.state is not JobState.CANCELLED and self._channel.left(job):
-                late = self._too_late(job)
+                late = self._when_stored(job)
                 if late is not None:
                     return late
             return self._after_stop(job)
@@ -168,8 +168,8 @@ class CancelDesk:
                 return late
         if job.id in self._out and self._channel.left(job):
             # Its runner has left it and reports on it next: the record is as its slice
-            # left it, and a slice that ended the job stands.
-            late = self._too_late(job)
+            # left it, and a slice that ended the job stands (once stored).
+            late = self._when_stored(job)
             if late is not None:
                 return late
         self._fx.apply_cancel(self._book.cancel(job, "cancelled"))
@@ -237,6 +237,21 @@ class CancelDesk:
             if job.id == job_id:
                 return job
         return None
+
+    def _when_stored(self, job: JobRecord | None) -> CancelOutcome | Owed | None:
+        """``_too_late``, but owed while the slice that ended ``job`` is not stored yet.
+
+        The store's writer may yet lose that slice (a group the store failed to write):
+        the job then resumes from its last stored save, and the cancel is carried out
+        (``ALREADY_FINISHED`` would not be the truth). So its runner's stop is noted, as
+        for a running job, and the answer comes with the writer's report.
+        """
+        late = self._too_late(job)
+        if late is None or job is None or self._storing(job.id) is not job:
+            return late
+        self._fx.stop_running(job, "cancelled")
+        owed = self.owed[job.id] = Owed(job.id)
+        return owed
 
     def _too_late(self, job: JobRecord | None) -> CancelOutcome | None:
         """The answer to a cancel of ``job`` whose runner has left it, if its slice ended it.

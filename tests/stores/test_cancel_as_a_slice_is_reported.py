@@ -99,13 +99,36 @@ def _cancel_in_the_window(
                 assert asked.wait(TIMEOUT), "the cancel never came"
 
         channel.done = done
+        # The cancel is handled once it is answered or, for a slice that ended the job
+        # and waits for the store's writer, once its mark is asked for (its answer then
+        # comes with the writer's report, which waits for the runner held here).
+        handled = threading.Event()
+        real_mark = store.mark_cancel
+
+        def mark_cancel(job_id: str, why: str) -> None:
+            handled.set()
+            real_mark(job_id, why)
+
+        store.mark_cancel = mark_cancel
+        answers: list[Any] = []
+
+        def ask() -> None:
+            try:
+                answers.append(cancel(mediator))
+            finally:
+                handled.set()
+
         handle = mediator.schedule("flow", {}, job_id="c1")
         assert window.wait(TIMEOUT), "c1's slice never ended"
+        asking = threading.Thread(target=ask)
+        asking.start()
         try:
-            outcome = cancel(mediator)
+            assert handled.wait(TIMEOUT), "the cancel was never handled"
         finally:
             asked.set()
-        return outcome, handle.result(TIMEOUT)
+            asking.join(TIMEOUT)
+        assert answers, "the cancel was never answered"
+        return answers[0], handle.result(TIMEOUT)
 
 
 @pytest.mark.parametrize("end", sorted(_ENDS))

@@ -188,3 +188,36 @@ def test_a_case_cancelled_as_its_runner_splits_or_parks_it_is_cancelled_on_the_n
         assert job is not None and job.state is JobState.CANCELLED, job  # DONE
     finally:
         store.close()
+
+
+def test_a_cancel_of_a_job_whose_ending_slice_is_lost_answers_how_it_ends(
+    tmp_path: Path,
+) -> None:
+    """An answer waits for the writer's report on the slice that ended the job.
+
+    The runner's slice ended the job ``DONE`` and waited in the writer: a cancel then was
+    answered ``ALREADY_FINISHED`` at once. The writer lost that group, the job resumed
+    from its stored save, and a second cancel ended it ``CANCELLED``: the first answer
+    was not the truth. Each answer now agrees with how the job ended.
+    """
+    wf = GeneratedWorkflow(Task())
+    plan = FaultPlan(crashes=(Crash(1, point="in_group"),))
+    for seed in range(20):
+        for at in range(1, 10):
+            store = SqliteStore(tmp_path / f"{seed}-{at}.db", commit="group")
+            answers: list[Any] = []
+            try:
+                with Harness([wf], seed=seed, runners=1, store=store, faults=plan) as h:
+                    h.schedule(wf.name, wf.data(()))
+                    for when in (0, at):
+                        h.at(when, lambda h=h, answers=answers: answers.append(h.cancel("j1")))
+                    h.finish()
+                job = store.get("j1")
+            finally:
+                store.close()
+            assert job is not None
+            # The first answer says how the job ends; a later one may find it cancelled.
+            first, *later = (answer.get() for answer in answers)
+            ended = job.state is JobState.CANCELLED
+            assert (first is CancelOutcome.CANCELLED) == ended, (seed, at, job.state)
+            assert all(answer is not CancelOutcome.CANCELLED or ended for answer in later)
