@@ -43,6 +43,7 @@ _MESSAGES = {
     "database or disk is full": sqlite3.SQLITE_FULL,
     "database disk image is malformed": sqlite3.SQLITE_CORRUPT,
     "file is not a database": sqlite3.SQLITE_NOTADB,
+    "disk I/O error": sqlite3.SQLITE_IOERR,
 }
 
 
@@ -284,6 +285,16 @@ def damaged(exc: BaseException | str) -> bool:
     return primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
+def _file_size_limit() -> int | None:
+    """The largest file this process may write, in bytes (``None``: no limit, or unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
 def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> str:
     """What an open store's file refused, in an operator's words ("" if nothing to add).
 
@@ -308,6 +319,13 @@ def refused_hint(path: str, exc: BaseException | str, busy_timeout: float) -> st
     if primary == sqlite3.SQLITE_FULL:
         folder = os.path.dirname(path) or "."
         return f" (the file system that holds {folder!r} is full; what was stored is kept)"
+    if primary == sqlite3.SQLITE_IOERR and (limit := _file_size_limit()) is not None:
+        # A write past the limit fails (SIGXFSZ is ignored): SQLite says only "disk I/O
+        # error", which has many causes; this one is the process's own setting.
+        return (
+            f" (this process may write files of at most {limit:,} bytes (ulimit -f): a"
+            f" write to {path!r} or its -wal file past that fails; what was stored is kept)"
+        )
     if damaged(exc):
         return (
             f" (the file {path!r} is damaged: with no worker running, check it with"

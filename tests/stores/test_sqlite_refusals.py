@@ -9,8 +9,12 @@ once the cause is gone.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from records import record
@@ -115,3 +119,48 @@ def test_an_open_that_meets_a_full_disk_says_so_not_only_disk_i_o_error(
     hint = cannot_open_hint(str(tmp_path / "jobs.db"), error)
     said = f"the file system that holds {str(tmp_path)!r} is full: SQLite could not make"
     assert (said in hint) is named
+
+
+@pytest.mark.parametrize(("limit", "named"), [(1_000_000, True), (None, False)])
+def test_a_disk_i_o_error_names_the_process_s_file_size_limit_when_it_has_one(
+    monkeypatch, limit, named
+):
+    from actors.stores import _sqlite_connect
+
+    monkeypatch.setattr(_sqlite_connect, "_file_size_limit", lambda: limit)
+    hint = refused_hint("/d/jobs.db", "disk I/O error", 10.0)
+    assert ("may write files of at most 1,000,000 bytes (ulimit -f)" in hint) is named
+    assert bool(hint) is named  # no limit: a disk I/O error has too many causes to name one
+
+
+def test_a_write_past_the_file_size_limit_is_said_as_such(tmp_path):
+    # A real limit, in a process of its own: the write fails with EFBIG, which SQLite
+    # reports as a bare "disk I/O error".
+    script = (
+        "import resource, sys\n"
+        "from actors import StoreError\n"
+        "from actors.stores import SqliteStore\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from records import record\n"
+        "store = SqliteStore(sys.argv[1], commit='step')\n"
+        "store.create(record('kept'))\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    store.create(record('big', data={'pad': 'x' * 2_000_000}))\n"
+        "except StoreError as exc:\n"
+        "    print(exc)\n"
+        "print(store.get('kept') is not None, store.get('big') is None)\n"
+    )
+    tests = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "jobs.db"), str(tests)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])},
+    )
+    said, kept = done.stdout.splitlines()
+    assert "disk I/O error" in said
+    assert "may write files of at most 300,000 bytes (ulimit -f)" in said
+    assert kept == "True True"
