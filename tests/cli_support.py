@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import textwrap
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +61,27 @@ def held_flow() -> tuple[Workflow, threading.Event, threading.Event]:
         Sequential("hold", hold, next="after"), Sequential("after", lambda d: None),
     ])  # fmt: skip
     return flow, started, go_on
+
+
+@contextlib.contextmanager
+def case_rows_locked(url: str, case: str) -> Iterator[None]:
+    """Another transaction holds ``case``'s rows until the block ends.
+
+    On SQLite, the database's write lock (any write holds the whole file); on
+    PostgreSQL, the case's rows ``FOR UPDATE``: as a worker frozen in a write holds them.
+    """
+    if url.startswith("sqlite"):
+        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        try:
+            held.execute("BEGIN IMMEDIATE")
+            yield
+            held.execute("ROLLBACK")
+        finally:
+            held.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
+        yield
+        conn.rollback()

@@ -10,10 +10,8 @@ margin, and says what became of the cancel.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,10 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from bounds import TIMEOUT, wait_until
-from cli_support import one_error_line, write_module
+from cli_support import case_rows_locked, one_error_line, write_module
 from click.testing import CliRunner
 
 from actors import JobState, enqueue
@@ -141,32 +138,11 @@ def test_a_cancel_the_worker_took_before_it_froze_is_said_to_be_unconfirmed(
     assert took < WAIT + MARGIN
 
 
-@contextlib.contextmanager
-def _frozen_in_a_write(url: str, case: str = "h-1") -> Iterator[None]:
-    """The worker froze in the middle of a write: its transaction holds ``case``'s rows.
-
-    On SQLite, the database's write lock. Until the block ends.
-    """
-    if url.startswith("sqlite"):
-        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        try:
-            held.execute("BEGIN IMMEDIATE")
-            yield
-            held.execute("ROLLBACK")
-        finally:
-            held.close()
-        return
-    with psycopg.connect(url) as conn:
-        conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
-        yield
-        conn.rollback()
-
-
 def test_a_cancel_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_the_timeout(
     runner: CliRunner, frozen_worker: tuple[str, str]
 ) -> None:
     url, _ = frozen_worker
-    with _frozen_in_a_write(url):
+    with case_rows_locked(url, "h-1"):
         result, took = _cancel(runner, url)
     assert result.exit_code == 4, result.output
     line = one_error_line(result)
@@ -187,7 +163,7 @@ def test_a_retry_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_its_tim
         store.create(JobRecord("f-1", "f-1", "held", 1, "hold", {}, JobState.FAULTED, error="x"))
     finally:
         store.close()
-    with _frozen_in_a_write(url, "f-1"):  # SQLite: any write holds the database
+    with case_rows_locked(url, "f-1"):  # SQLite: any write holds the database
         result, took = _timed(runner, ["jobs", "retry", "f-1", "--store", url])
     assert result.exit_code == 4, result.output
     line = one_error_line(result)

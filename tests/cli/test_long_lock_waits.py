@@ -10,15 +10,12 @@ store's ``busy_timeout`` of one, each wait for the lock now. What is no time to 
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from bounds import TIMEOUT
+from cli_support import case_rows_locked
 from click.testing import CliRunner
 
 from actors import JobState
@@ -38,27 +35,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_database")("actors_long_lock_waits"))
 
 
-@contextlib.contextmanager
-def _locked(url: str, case: str) -> Iterator[None]:
-    """Another transaction holds ``case``'s rows (SQLite: the write lock) in the block."""
-    if url.startswith("sqlite"):
-        held = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        try:
-            held.execute("BEGIN IMMEDIATE")
-            yield
-            held.execute("ROLLBACK")
-        finally:
-            held.close()
-        return
-    with psycopg.connect(url) as conn:
-        conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
-        yield
-        conn.rollback()
-
-
 def _waits_behind_a_lock(url: str, case: str, write: threading.Thread) -> None:
     """``write`` is still waiting after HELD_FOR behind the lock, and ends once it goes."""
-    with _locked(url, case):
+    with case_rows_locked(url, case):
         write.start()
         write.join(HELD_FOR)
         assert write.is_alive(), "the write did not wait for the lock"

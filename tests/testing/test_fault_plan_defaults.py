@@ -40,9 +40,11 @@ PAY = Workflow("pay", start="charge", steps=[
 ])  # fmt: skip
 
 
-def test_the_default_fault_plans_find_a_charge_repeated_by_a_crash() -> None:
+def _each_order_is_charged_once(faults: st.SearchStrategy[FaultPlan]) -> Any:
+    """The user's property test of PAY, its crashes drawn by ``faults``."""
+
     @SEARCH
-    @given(config=engine_configs(), faults=fault_plans(), data=st.data())
+    @given(config=engine_configs(), faults=faults, data=st.data())
     def each_order_is_charged_once(config: Any, faults: FaultPlan, data: Any) -> None:
         CHARGES.clear()
         with Harness([PAY], data=data, runners=config.runners, capacity=config.capacity,
@@ -51,8 +53,25 @@ def test_the_default_fault_plans_find_a_charge_repeated_by_a_crash() -> None:
             h.finish()
             assert CHARGES == [1]
 
+    return each_order_is_charged_once
+
+
+def _points_drawn(plans: st.SearchStrategy[FaultPlan]) -> Counter[str]:
+    """How often each crash point is drawn in 400 plans."""
+    points: Counter[str] = Counter()
+
+    @settings(max_examples=400, database=None, derandomize=True, deadline=None)
+    @given(plans)
+    def draw(plan: FaultPlan) -> None:
+        points.update(c.point for c in plan.crashes)
+
+    draw()
+    return points
+
+
+def test_the_default_fault_plans_find_a_charge_repeated_by_a_crash() -> None:
     with pytest.raises(AssertionError, match=r"\[1, 1\]") as found:
-        each_order_is_charged_once()
+        _each_order_is_charged_once(fault_plans())()
     notes = "\n".join(getattr(found.value, "__notes__", []))
     assert "before its save is stored" in notes or "late" in notes  # the crash, in the trace
 
@@ -70,14 +89,7 @@ def test_a_default_crash_shrinks_to_one_between_steps() -> None:
 
 def test_half_the_default_crashes_fall_between_steps() -> None:
     # The searches that found engine bugs with crashes between steps keep most of them.
-    points: Counter[str] = Counter()
-
-    @settings(max_examples=400, database=None, derandomize=True, deadline=None)
-    @given(fault_plans(stalls=False, events=False))
-    def draw(plan: FaultPlan) -> None:
-        points.update(c.point for c in plan.crashes)
-
-    draw()
+    points = _points_drawn(fault_plans(stalls=False, events=False))
     total = sum(points.values())
     assert set(points) == set(DEFAULT_CRASH_POINTS)
     assert 0.4 <= points["before_step"] / total <= 0.6, points
@@ -86,32 +98,15 @@ def test_half_the_default_crashes_fall_between_steps() -> None:
 
 def test_named_points_are_drawn_alike() -> None:
     # Naming points gives each the same chance: only the defaults are weighted.
-    points: Counter[str] = Counter()
-
-    @settings(max_examples=400, database=None, derandomize=True, deadline=None)
-    @given(fault_plans(points=("before_step", "before_save", "stalled"), stalls=False,
-                       events=False))  # fmt: skip
-    def draw(plan: FaultPlan) -> None:
-        points.update(c.point for c in plan.crashes)
-
-    draw()
+    named = ("before_step", "before_save", "stalled")
+    points = _points_drawn(fault_plans(points=named, stalls=False, events=False))
     total = sum(points.values())
     assert all(0.2 <= points[p] / total <= 0.45 for p in DEFAULT_CRASH_POINTS), points
 
 
 def test_crashes_between_steps_only_never_find_it() -> None:
     # What fault_plans() drew before: on the memory store no step runs twice.
-    @SEARCH
-    @given(config=engine_configs(), faults=fault_plans(points=("before_step",)), data=st.data())
-    def each_order_is_charged_once(config: Any, faults: FaultPlan, data: Any) -> None:
-        CHARGES.clear()
-        with Harness([PAY], data=data, runners=config.runners, capacity=config.capacity,
-                     full_mode=config.full_mode, faults=faults) as h:  # fmt: skip
-            h.schedule("pay", {"order": 1})
-            h.finish()
-            assert CHARGES == [1]
-
-    each_order_is_charged_once()
+    _each_order_is_charged_once(fault_plans(points=("before_step",)))()
 
 
 def test_half_the_crashes_are_planned_in_the_first_four_steps() -> None:
