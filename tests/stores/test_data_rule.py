@@ -262,6 +262,7 @@ def _nul_in_message(data):
         (_open_missing, "report-\\udcff.csv"),  # a name that is not UTF-8: no database takes it
         (_nul_in_message, "bad\\x00name"),  # PostgreSQL's text holds no NUL
     ],
+    ids=["not-utf8", "nul"],  # a test id stays printable text
 )
 @pytest.mark.parametrize("commit", ["step", "group"])
 def test_an_error_quoting_text_no_database_takes_is_stored_escaped(
