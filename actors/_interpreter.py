@@ -21,9 +21,10 @@ from actors._errors import CodecError, EngineStoppedError, StepCutShort, user_er
 from actors._job import JobRecord, JobState
 from actors._redact import error_text
 from actors._returned import Returned, returned_by
-from actors._saved_wait import ignore_stray_event, step_gone
+from actors._saved_wait import ignore_stray_event
 from actors._seconds import seconds_problem
 from actors._step_effects import Arrive, Effect, End, Park, Request, Split
+from actors._step_ends import describe, fault, finished, goto, timed_out
 from actors._steps import (
     DeferredChoice,
     Discriminator,
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
     from actors._workflow import Workflow
     from actors.stores._codec import Codec
 
-# Module globals: an enum member read from its class goes through its metaclass's hook.
-_DONE, _WAITING = JobState.DONE, JobState.WAITING
+# A module global: an enum member read from its class goes through its metaclass's hook.
+_WAITING = JobState.WAITING
 
 __all__ = [
     "Arrive",
@@ -78,30 +79,6 @@ def default_merge(parent: Any, branches: list[Any]) -> Any:
     return parent
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def fault(job: JobRecord, step: Step, why: str, cause: BaseException | None = None) -> End:
-    """The job faults at ``step`` (it ends there, whatever step it was going on to).
-
-    ``cause``: the exception of the user's code that faulted it, if one did.
-    """
-    job.step = step.name
-    return End(JobState.FAULTED, f"step {step.name!r}: {why}", cause)
-
-
-def missing_step(job: JobRecord, wf: Workflow) -> End:
-    """The job's current step is not in its workflow."""
-    return End(JobState.FAULTED, step_gone(job, wf))
-
-
-def finished(job: JobRecord, step: Step) -> End:
-    """``step`` had no next step: the job is DONE and reports the step it ended at."""
-    job.step = step.name
-    return End(_DONE, job.error)
-
-
 def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> End | None:
     """Apply ``handler(data, *args)`` to the job's data; the fault if it raised."""
     try:
@@ -109,24 +86,10 @@ def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> 
     except BaseException as exc:
         if not user_error(exc):
             raise
-        return fault(job, step, f"{what} raised {_describe(exc)}", exc)
+        return fault(job, step, f"{what} raised {describe(exc)}", exc)
     if result is not None:
         job.data = result
     return None
-
-
-def _timed_out(job: JobRecord, step: Step, target: str | None, why: str) -> End | None:
-    """A wait's timeout: go to ``target``, or fault (``why``) when there is none."""
-    if target is None:
-        return fault(job, step, why)
-    _goto(job, target)
-    return None
-
-
-def _goto(job: JobRecord, target: str | None) -> None:
-    job.step = target
-    job.attempt = 1
-    job.event = None
 
 
 class Interpreter:
@@ -215,7 +178,7 @@ class Interpreter:
         if self._cancelled is not None and (cancel := self._cancelled(job)) is not None:
             return End(JobState.CANCELLED, cancel)
         retry = step.retry
-        why = f"{_describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
+        why = f"{describe(exc)} (attempt {job.attempt}){self._returned_by(job, step)}"
         if retry is not None and job.attempt < retry.attempts and isinstance(exc, retry.on):
             delay = retry.delay(job.attempt)
             job.attempt += 1
@@ -227,7 +190,7 @@ class Interpreter:
                 "job %s step %r failed (%s); attempt %d in %.3fs",
                 job.id,
                 step.name,
-                error_text(_describe(exc)),
+                error_text(describe(exc)),
                 job.attempt,
                 delay,
                 extra=job_log(job),
@@ -242,11 +205,11 @@ class Interpreter:
             except BaseException as handler_exc:
                 if not user_error(handler_exc):
                     raise
-                why = f"on_fault raised {_describe(handler_exc)} handling {_describe(exc)}"
+                why = f"on_fault raised {describe(handler_exc)} handling {describe(exc)}"
                 return fault(job, step, why, handler_exc)
             if result is not None:
                 job.data = result
-        _goto(job, step.fault_next)
+        goto(job, step.fault_next)
         return None
 
     def _returned_by(self, job: JobRecord, step: Step) -> str:
@@ -260,9 +223,9 @@ class Interpreter:
         except BaseException as exc:
             if not user_error(exc):
                 raise
-            why = f"spec raised {_describe(exc)}{self._returned_by(job, step)}"
+            why = f"spec raised {describe(exc)}{self._returned_by(job, step)}"
             return fault(job, step, why, exc)
-        _goto(job, step.if_true if holds else step.if_false)
+        goto(job, step.if_true if holds else step.if_false)
         return None
 
     def split(self, job: JobRecord, step: ParallelSplit, wf: Workflow) -> Effect | None:
@@ -276,7 +239,7 @@ class Interpreter:
         except BaseException as exc:
             if not user_error(exc):
                 raise
-            why = f"could not make the branches: {_describe(exc)}{self._returned_by(job, step)}"
+            why = f"could not make the branches: {describe(exc)}{self._returned_by(job, step)}"
             return fault(job, step, why, exc)
         if not starts:
             return fault(job, step, "the branches function returned no instances")
@@ -307,14 +270,14 @@ class Interpreter:
             except BaseException as exc:
                 if not user_error(exc):
                     raise
-                return fault(job, step, f"merge raised {_describe(exc)}", exc)
+                return fault(job, step, f"merge raised {describe(exc)}", exc)
             if merged is not None:
                 job.data = merged
                 if type(merged) is not dict:  # named if a later step fails on it
                     self.returned = (job.id, step, merged)
             job.arrivals = {}
             job.split_total = 0
-            _goto(job, step.next)
+            goto(job, step.next)
             return None
         if job.parent_id is None:
             return fault(job, step, "reached a join without being a branch of a split")
@@ -322,13 +285,13 @@ class Interpreter:
 
     def simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> Effect | None:
         """Go on to ``next``."""
-        _goto(job, step.next)
+        goto(job, step.next)
         return None
 
     def wait(self, job: JobRecord, step: Wait, wf: Workflow) -> Effect | None:
         """Park for the duration; go on once its timer released the job."""
         if job.event is not None and job.event[0] == "timer":
-            _goto(job, step.next)
+            goto(job, step.next)
             return None
         if job.event is not None:  # sent by hand to the wrong job: a Wait takes no event
             ignore_stray_event(job, step)
@@ -338,7 +301,7 @@ class Interpreter:
             if not user_error(exc):
                 raise
             return fault(
-                job, step, f"duration raised {_describe(exc)}{self._returned_by(job, step)}"
+                job, step, f"duration raised {describe(exc)}{self._returned_by(job, step)}"
             )
         problem = seconds_problem(duration)
         if problem is not None:  # never a timer: nan or a century would stop every timer
@@ -353,7 +316,7 @@ class Interpreter:
             return Request(park, step.send, copy_data(job.data, self.codec), job.context())
         kind, _, payload = job.event
         if kind == "timer":
-            return _timed_out(job, step, step.on_timeout, f"no reply within {step.timeout}s")
+            return timed_out(job, step, step.on_timeout, f"no reply within {step.timeout}s")
         handler = step.on_reply if kind == "reply" else step.on_fault
         if kind == "fault" and step.on_fault is None and step.fault_next is None:
             return fault(job, step, f"fault reply: {payload!r}")
@@ -361,7 +324,7 @@ class Interpreter:
             failed = _handle(job, step, f"{kind} handler", handler, payload)
             if failed is not None:
                 return failed
-        _goto(job, step.next if kind == "reply" else step.fault_next)
+        goto(job, step.next if kind == "reply" else step.fault_next)
         return None
 
     def deferred(self, job: JobRecord, step: DeferredChoice, wf: Workflow) -> Effect | None:
@@ -370,7 +333,7 @@ class Interpreter:
             return Park(step.timeout, correlations_for(job, step))
         kind, name, payload = job.event
         if kind == "timer":
-            return _timed_out(job, step, step.on_timeout, f"no event within {step.timeout}s")
+            return timed_out(job, step, step.on_timeout, f"no event within {step.timeout}s")
         target: str | None
         if kind != "fault":
             handler, what, target = step.on_event, "on_event", step.events[name]
@@ -382,7 +345,7 @@ class Interpreter:
             failed = _handle(job, step, what, handler, name, payload)
             if failed is not None:
                 return failed
-        _goto(job, target)
+        goto(job, target)
         return None
 
 

@@ -14,24 +14,17 @@ from actors import _gc_pace
 from actors import messages as m
 from actors._admission import FullMode
 from actors._admit import Admissions
-from actors._cases import shown_id
 from actors._clock import Clock
 from actors._copy import copy_data
 from actors._engine import logger
-from actors._errors import EngineStoppedError, JobNotFoundError, StoreError
-from actors._fork import refuse_in_fork
-from actors._mediator_options import (
-    answer_in_time,
-    hold_store,
-    not_started,
-    scheduler_busy,
-    wait_bound,
-)
+from actors._errors import EngineStoppedError
+from actors._mediator_calls import ask_scheduler, read_job, refuse_admission
+from actors._mediator_options import hold_store, not_started, wait_bound
 from actors._mediator_start import start_engine
 from actors._outcomes import CancelOutcome
 from actors._runtime import Runtime
 from actors._served import deliver_unserved
-from actors._shutdown import drain_and_stop, refuse_from_task, refuse_on_scheduler
+from actors._shutdown import drain_and_stop, refuse_from_task
 from actors._workflow import Workflow, workflow_list
 from actors.stores import Store
 from actors.stores._admin_types import Request
@@ -46,8 +39,6 @@ if TYPE_CHECKING:
     from actors.tracing import Tracer
 
 __all__ = ["Mediator"]
-
-_ASK_TIMEOUT = 30.0  # bounds a query to a wedged scheduler; normal answers take microseconds
 
 
 class Mediator:
@@ -200,10 +191,7 @@ class Mediator:
         at the same moment, raises ``JobExistsError``, so a producer that restarts
         cannot admit the same case twice and a stored case is never replaced.
         """
-        refuse_in_fork(self._engine.pid, "Mediator.schedule()")
-        if self._closed:
-            msg = "the mediator is shut down; it admits no new jobs"
-            raise EngineStoppedError(msg)
+        refuse_admission(self._engine, self._closed, "Mediator.schedule()")
         timeout = wait_bound(timeout)
         return self._admissions.admit(
             workflow, data, version=version, timeout=timeout, job_id=job_id
@@ -230,10 +218,7 @@ class Mediator:
         error nothing of the batch is admitted; errors about one item name its position
         (``batch item 3: ...``). Handles come back in the order of ``items``.
         """
-        refuse_in_fork(self._engine.pid, "Mediator.schedule_many()")
-        if self._closed:
-            msg = "the mediator is shut down; it admits no new jobs"
-            raise EngineStoppedError(msg)
+        refuse_admission(self._engine, self._closed, "Mediator.schedule_many()")
         timeout = wait_bound(timeout)
         return self._admissions.admit_many(
             workflow, items, version=version, timeout=timeout, job_ids=job_ids
@@ -312,22 +297,7 @@ class Mediator:
 
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
-        refuse_in_fork(self._engine.pid, "Mediator.get_job()")
-        store = self._engine.store
-        try:
-            job = store.get(job_id)
-        except StoreError:
-            if not self._closed:
-                raise
-            msg = (
-                f"the mediator is shut down and its store {store.url} is closed: read job "
-                f"{shown_id(job_id)} with `actors jobs show` or another Mediator on the store"
-            )
-            raise EngineStoppedError(msg) from None
-        if job is None:
-            msg = f"no job {shown_id(job_id)} in {self._engine.store.url}"
-            raise JobNotFoundError(msg)
-        return job
+        return read_job(self._engine, job_id, self._closed)
 
     def _take_case(self, case_id: str) -> int:
         """Take case ``case_id`` now (an operator made it runnable again); jobs taken."""
@@ -390,17 +360,4 @@ class Mediator:
         self.shutdown(drain=exc_type is None)
 
     def _ask(self, message: Any, call: str) -> Any:
-        refuse_in_fork(self._engine.pid, call)
-        if not self._scheduler.is_alive():
-            msg = "the mediator is shut down"
-            raise EngineStoppedError(msg)
-        refuse_on_scheduler(self._engine, "a Mediator call that asks the Scheduler")
-        began = time.monotonic()
-        try:
-            answer = self._scheduler.ask(message, timeout=_ASK_TIMEOUT)
-        except pykka.ActorDeadError:  # a shutdown stopped it after the check above
-            msg = "the mediator is shut down"
-            raise EngineStoppedError(msg) from None
-        except pykka.Timeout:  # pykka's own says only "30.0 seconds"
-            raise scheduler_busy(call, _ASK_TIMEOUT) from None
-        return answer_in_time(answer, call, began, _ASK_TIMEOUT)
+        return ask_scheduler(self._engine, self._scheduler, message, call)

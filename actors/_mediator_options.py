@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from typing import Any
-
-import pykka
 
 from actors._engine import job_log, logger
 from actors._errors import EngineStoppedError
@@ -16,11 +13,9 @@ from actors._seconds import seconds_problem
 
 __all__ = [
     "MAX_RUNNERS",
-    "answer_in_time",
     "check_options",
     "check_unheld",
     "hold_store",
-    "scheduler_busy",
     "warn_short_lease",
 ]
 
@@ -147,41 +142,6 @@ def check_hooks(store: Any, clock: Any, on_shed: Any, owner: Any = None) -> None
     if on_shed is not None and not callable(on_shed):
         msg = f"on_shed must be callable (it is told each shed job), got {type(on_shed).__name__}"
         raise TypeError(msg)
-
-
-def scheduler_busy(call: str, seconds: float) -> TimeoutError:
-    """The error for ``call`` when the Scheduler did not answer within ``seconds``.
-
-    The request stays in the Scheduler's inbox: the caller must not take the error for
-    a refusal, since an event or a cancel so timed out is carried out later.
-    """
-    msg = (
-        f"{call}: the Scheduler did not answer within {seconds:g}s (its thread is busy: "
-        "a slow on_shed or metrics hook, or a store that does not answer); the request "
-        "is still queued and may yet be carried out"
-    )
-    return TimeoutError(msg)
-
-
-def answer_in_time(answer: Any, call: str, began: float, seconds: float) -> Any:
-    """The Scheduler's ``answer`` to ``call``, asked at ``began`` with ``seconds`` in all.
-
-    A future of it is waited for within what is left: a cancel of a job whose runner
-    may end it as it stands is answered with the runner's report. ``TimeoutError`` when
-    that runner is held in its save by a store that does not answer.
-    """
-    if not isinstance(answer, pykka.Future):
-        return answer
-    left = max(0.0, began + seconds - time.monotonic())
-    try:
-        return answer.get(timeout=left)
-    except pykka.Timeout:
-        msg = (
-            f"{call}: the job's runner did not report on it within {seconds:g}s (its "
-            "last save has not returned: a store that does not answer); the cancel is "
-            "taken and may yet be carried out"
-        )
-        raise TimeoutError(msg) from None
 
 
 def not_started(failure: BaseException | None, stopped: EngineStoppedError) -> Exception:

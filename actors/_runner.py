@@ -30,13 +30,7 @@ from actors._errors import (
     UnknownWorkflowError,
     user_error,
 )
-from actors._interpreter import (
-    Interpreter,
-    correlations_for,
-    default_merge,
-    finished,
-    missing_step,
-)
+from actors._interpreter import Interpreter, correlations_for, default_merge
 from actors._job import JobState
 from actors._outage import store_down
 from actors._runner_failures import case_lost, count_try, died_of
@@ -44,6 +38,7 @@ from actors._runner_stop import stop_asked, stop_engine_from_outside
 from actors._runner_stored import report_stored
 from actors._runtime import lane_of, when_stop_is_put
 from actors._slice_end import SliceEnd
+from actors._step_ends import finished, missing_step
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

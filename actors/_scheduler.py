@@ -12,7 +12,6 @@ work channel, the alarm and the handles.
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +36,7 @@ from actors._recovery import Recovery
 from actors._requests import act_for_mediator
 from actors._runner import Runner
 from actors._runtime import own_inbox
+from actors._scheduler_reports import RunnerReportRoutes
 from actors._scheduler_routes import HANDLER_NAMES, GetRunners
 from actors._scheduler_timers import TimerAndEventRoutes
 from actors._scheduler_view import SchedulerView
@@ -58,7 +58,7 @@ __all__ = ["GetRunners", "Scheduler"]
 _START_FAILED_WAIT = 10.0  # seconds for the runners started before a failed start to stop
 
 
-class Scheduler(TimerAndEventRoutes, pykka.Actor):
+class Scheduler(TimerAndEventRoutes, RunnerReportRoutes, pykka.Actor):
     """Admits jobs, hands them to idle runners and keeps every case's bookkeeping.
 
     Mixed with a runtime's actor class (threads, or the deterministic harness).
@@ -132,12 +132,6 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
             recovery=self._recovery,
         )
         self._unwatch: list[Callable[[], None]] = []  # what stops the store's wake-ups
-
-    def _on_case_lost(self, msg: m.CaseLost) -> None:
-        self._fx.drop_case(msg.job.case_id, msg.error)
-
-    def _on_runner_idle(self, _msg: m.RunnerIdle) -> None:
-        return None  # a draining shutdown looks again after every message
 
     def _on_operator(self, msg: m.OperatorAction) -> Any:
         return act_for_mediator(self, self._e.store, msg.request)
@@ -311,60 +305,6 @@ class Scheduler(TimerAndEventRoutes, pykka.Actor):
         if self._fx.save_ended(job):
             self._tally.ended(JobState.SHED)
             self._admissions.shed(job)
-
-    # -- messages from runners -----------------------------------------------------------------
-
-    def _on_spawn(self, msg: m.SpawnBranch) -> None:
-        self._fx.apply(self._book.spawn(msg.parent, msg.job))
-
-    def _on_ended(self, msg: m.JobEnded) -> None:
-        self._fx.apply(self._book.ended(msg.job, msg.open))
-
-    def _on_arrived(self, msg: m.BranchArrived) -> None:
-        effects = self._book.arrived(msg.job, msg.join_step)
-        if effects is None:
-            logger.info("ignoring a repeated arrival of job %s", msg.job.id, extra=job_log(msg.job))
-            return
-        self._fx.apply(effects)
-
-    def _on_parked(self, msg: m.JobParked) -> None:
-        # An event that came before this report was saved with the job (EventDesk's
-        # early delivery): the job goes on at once, as that saved record, instead of parking.
-        early = self._correlations.take_early(msg.job.id)
-        job = msg.job if early is None else early
-        if early is not None:
-            early.cancel_requested = msg.job.cancel_requested
-        self._book.claim_cancel(job)
-        self._book.hold(job)
-        if job.cancel_requested:
-            self._fx.end(job, JobState.CANCELLED, "cancelled")
-        elif early is not None:
-            self._crew.ready(job)
-        else:
-            self._fx.park(job, msg.correlations)
-
-    def _on_runner_failed(self, msg: m.RunnerFailed) -> None:
-        job = msg.job
-        # Named here: pykka's traceback goes to its own logger, which nothing shows by default.
-        died = f" ({msg.error})" if msg.error else ""
-        # The store down (its save failed): the outage's one WARNING says it, not each runner.
-        level = logging.DEBUG if msg.store_down is not None else msg.level
-        logger.log(level, "runner %d failed%s; restarting it", msg.runner, died, extra=job_log(job))
-        self._crew.failed(msg.runner, job)
-        if job is not None:
-            if self._looked:
-                self._cancels.reported(m.RunnerFailed, job)
-            self._book.returned(job)
-            fault = self._failures.died(job, msg.error) if msg.blames_job else None
-            if msg.store_down is not None and fault is None and not self._fx.lost(job.case_id):
-                self._fx.defer(job, "its runner failed", msg.store_down, level=level)
-            else:
-                self._fx.resume_saved(job, "its runner failed", level=level, fault=fault)
-        if not self._e.stopping:
-            self._crew.restart(msg.runner)
-
-    def _on_slice_unsaved(self, msg: m.SliceUnsaved) -> None:
-        self._fx.slice_unsaved(msg.runner, msg.job, msg.error)
 
     # -- cancellation and operators' requests ----------------------------------------------------
 

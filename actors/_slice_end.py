@@ -17,9 +17,10 @@ import pykka
 from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import JobNotFoundError, LeaseLostError, user_error
-from actors._interpreter import Arrive, End, Park, Request, Split, fault
+from actors._interpreter import Arrive, End, Park, Request, Split
 from actors._job import JobRecord, JobState, said_once, saved_open
 from actors._redact import error_text
+from actors._step_ends import fault
 
 if TYPE_CHECKING:
     from collections.abc import Callable

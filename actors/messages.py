@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from actors._frozen_slots import slot_setters
+from actors._schedule_checks import schedule_problem
 
+if TYPE_CHECKING:
     from actors._job import Job, JobRecord
 
 __all__ = [
@@ -82,28 +83,9 @@ class Schedule:
     def __post_init__(self) -> None:
         # Checked here, in the sender's code: a told Schedule has no one to raise to, and a
         # reply_to that is no ref would fail only when its case ends, inside the Scheduler.
-        problem = _schedule_problem(self.reply_to, self.version, self.job_id)
+        problem = schedule_problem(self.reply_to, self.version, self.job_id)
         if problem is not None:
             raise TypeError(problem)
-
-
-def _schedule_problem(reply_to: Any, version: Any, job_id: Any) -> str | None:
-    """What is wrong with a ``Schedule``'s ``reply_to``, ``version`` or ``job_id`` type."""
-    if reply_to is not None and not isinstance(reply_to, pykka.ActorRef):
-        hint = ""
-        if isinstance(reply_to, pykka.Actor):
-            hint = " (inside an actor, pass self.actor_ref)"
-        elif isinstance(reply_to, pykka.ActorProxy):
-            hint = " (pass the proxy's actor_ref)"
-        kind = type(reply_to).__name__
-        return f"Schedule(reply_to=...) takes an actor's pykka.ActorRef or None, got {kind}{hint}"
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-        kind = type(version).__name__
-        return f"Schedule(version=...) takes an int or None, got {kind} {version!r:.60}"
-    if job_id is not None and not isinstance(job_id, str):
-        kind = type(job_id).__name__
-        return f"Schedule(job_id=...) takes a str or None, got {kind} {job_id!r:.60}"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +160,7 @@ class SpawnBranch:
     parent: JobRecord | None = None
 
     def __init__(self, job: JobRecord, parent: JobRecord | None = None) -> None:
-        _spawn_job(self, job)  # see _slot_setters
+        _spawn_job(self, job)  # see actors._frozen_slots
         _spawn_parent(self, parent)
 
 
@@ -191,7 +173,7 @@ class BranchArrived:
     join_step: str
 
     def __init__(self, runner: int, job: JobRecord, join_step: str) -> None:
-        _arrived_runner(self, runner)  # see _slot_setters
+        _arrived_runner(self, runner)  # see actors._frozen_slots
         _arrived_job(self, job)
         _arrived_join_step(self, join_step)
 
@@ -219,7 +201,7 @@ class JobEnded:
     open: bool
 
     def __init__(self, runner: int, job: JobRecord, open: bool = False) -> None:
-        _ended_runner(self, runner)  # see _slot_setters
+        _ended_runner(self, runner)  # see actors._frozen_slots
         _ended_job(self, job)
         _ended_open(self, open)
 
@@ -379,23 +361,12 @@ class RunJob:
     job: JobRecord
 
     def __init__(self, job: JobRecord) -> None:
-        _run_job(self, job)  # see _slot_setters
+        _run_job(self, job)  # see actors._frozen_slots
 
 
-def _slot_setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The ``__set__`` of each named slot of frozen ``cls``, for its ``__init__``.
-
-    The messages a runner sends for every slice (and the Scheduler for every ready job)
-    fill their slots through these, for about half of what the ``object.__setattr__(self,
-    name, value)`` of a generated frozen ``__init__`` costs. They stay frozen
-    (``FrozenInstanceError`` on assignment), equal by value and hashable.
-    """
-    return tuple(getattr(cls, name).__set__ for name in names)
-
-
-_spawn_job, _spawn_parent = _slot_setters(SpawnBranch, "job", "parent")
-_arrived_runner, _arrived_job, _arrived_join_step = _slot_setters(
+_spawn_job, _spawn_parent = slot_setters(SpawnBranch, "job", "parent")
+_arrived_runner, _arrived_job, _arrived_join_step = slot_setters(
     BranchArrived, "runner", "job", "join_step"
 )
-_ended_runner, _ended_job, _ended_open = _slot_setters(JobEnded, "runner", "job", "open")
-(_run_job,) = _slot_setters(RunJob, "job")
+_ended_runner, _ended_job, _ended_open = slot_setters(JobEnded, "runner", "job", "open")
+(_run_job,) = slot_setters(RunJob, "job")

@@ -260,7 +260,7 @@ def test_a_call_to_a_busy_scheduler_times_out_naming_the_call_and_what_holds_it(
 
     from actors import FullMode
 
-    monkeypatch.setattr("actors._mediator._ASK_TIMEOUT", 0.2)
+    monkeypatch.setattr("actors._mediator_calls.ASK_TIMEOUT", 0.2)
     gate, in_hook, leave_hook = Gate(), threading.Event(), threading.Event()
 
     def on_shed(job: Any) -> None:
@@ -298,7 +298,7 @@ def test_an_event_and_a_cancel_that_timed_out_on_a_busy_scheduler_are_carried_ou
 
     from actors import CancelOutcome, FullMode, RequestReaction, StepContext
 
-    monkeypatch.setattr("actors._mediator._ASK_TIMEOUT", 0.2)
+    monkeypatch.setattr("actors._mediator_calls.ASK_TIMEOUT", 0.2)
     gate, in_hook, leave_hook = Gate(), threading.Event(), threading.Event()
     asked: dict[str, StepContext] = {}
 

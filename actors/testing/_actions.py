@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
     from actors.testing._external import HeldEvent
-    from actors.testing._faults import FaultInjector, FaultPlan
+    from actors.testing._fault_injector import FaultInjector
+    from actors.testing._faults import FaultPlan
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import ActorCell, Blocker, DeterministicRuntime

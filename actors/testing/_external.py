@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from actors._job import Job
     from actors._mediator import Mediator
     from actors._outcomes import CancelOutcome, EventOutcome
-    from actors.testing._faults import FaultInjector
+    from actors.testing._fault_injector import FaultInjector
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import DeterministicRuntime

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from actors.testing._clock import VirtualClock
     from actors.testing._crashpoints import CrashPoints
     from actors.testing._external import Submission
-    from actors.testing._faults import FaultInjector, FaultPlan
+    from actors.testing._fault_injector import FaultInjector
+    from actors.testing._faults import FaultPlan
     from actors.testing._probe import Probe
     from actors.testing._report import TraceEntry
     from actors.testing._runtime import DeterministicRuntime

@@ -16,25 +16,19 @@ from actors.testing._actions import Actions
 from actors.testing._arguments import need_callable, need_count, need_seconds
 from actors.testing._checking import Checking
 from actors.testing._clock import VirtualClock
+from actors.testing._closing import Closing
 from actors.testing._crashpoints import CrashPoints
 from actors.testing._errors import (
     Deadlock,
-    HarnessError,
     InvariantViolation,
-    closed_driver,
     name_public_methods,
     not_an_actor_class,
     while_open,
 )
 from actors.testing._external import External
 from actors.testing._failures import Failures
-from actors.testing._faults import (
-    CrashPoint,
-    FaultInjector,
-    FaultPlan,
-    check_crash_runner,
-    no_groups,
-)
+from actors.testing._fault_injector import FaultInjector
+from actors.testing._faults import CrashPoint, FaultPlan, check_crash_runner, no_groups
 from actors.testing._ids import harness_ids
 from actors.testing._monitor import Monitor
 from actors.testing._probe import Probe, actor_name
@@ -58,19 +52,10 @@ __all__ = ["Harness"]
 _NO_FAULTS = FaultPlan()  # frozen: one for every harness given none
 
 
-def _unrecorded(*_entry: object) -> None:
-    """A closed harness's recorder: nothing more is traced."""
-
-
-def _awake() -> int:
-    """A closed harness's stall: none sleeps (nothing runs any more)."""
-    return 0
-
-
 A = TypeVar("A", bound=pykka.Actor)
 
 
-class Harness(Recorder, Running, External, Failures, Actions, Checking):
+class Harness(Recorder, Running, External, Failures, Actions, Checking, Closing):
     """Runs the engine's Scheduler and Runners without threads, one delivery at a time.
 
     Every choice of which actor handles its next message (or which blocked producer
@@ -343,56 +328,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
             raise ValueError(msg)
         return Harness(workflows, seed=self.seed, **kept)
 
-    def close(self) -> None:
-        """Stop every simulated actor at once (no ``on_stop``: the simulation is over).
-
-        A store the harness opened from a URL is closed too; a store object given to it
-        stays open for the test to read. The trace, ``report()`` and the results of ended
-        cases stay readable; anything that would run the simulation again (``schedule()``,
-        ``step()``, ``finish()``, a pending result's ``get()``...) raises ``HarnessError``.
-        """
-        self._closed = True
-        self.runtime.stop_all()  # it unlinks the actors and forgets this harness's hooks
-        self.runtime.driver = closed_driver  # a pending future's get() drives no more
-        # The step hook and the crash points hold this harness's recorder and chooser:
-        # let go of them, so a dropped harness is freed at once, not by a collection
-        # (see release()).
-        self._hook.record = self.points.record = _unrecorded
-        self.points.sleep = _awake
-        self._hook.between = None
-        if self._owned_store:
-            self._owned_store = False
-            self.store.close()
-
     def __enter__(self) -> Harness:
         return self
-
-    def __exit__(self, kind: object, error: object, *_: object) -> None:
-        idle = None if kind is not None or self._closed else self._never_ran()
-        if isinstance(error, Exception):
-            # The test's own check (a plain assert) names no seed: a harness that picked
-            # its own would leave the failure with nothing to replay it from.
-            self._note_replay(error)
-        self.close()
-        if idle is not None:
-            msg = f"the with block ended {idle}; run them inside it with h.finish()"
-            raise HarnessError(msg)
-
-    def _never_ran(self) -> str | None:
-        """What is wrong if cases were admitted and nothing ever ran them, else ``None``.
-
-        A test that schedules cases and checks their effects without ``finish()`` (or
-        ``run_until_quiescent()``, ``step()``, a result) would check a run that never
-        happened, and pass: leaving a ``with Harness(...)`` block (or a test using the
-        ``harness`` fixture) so raises ``HarnessError``.
-        """
-        admitted = [str(s.job_id) for s in self.submissions if s.handle is not None]
-        if not admitted or any(raw[2] not in _NOT_RUN for raw in self._raw):
-            return None
-        return (
-            f"before anything ran: {len(admitted)} case(s) admitted ({', '.join(admitted)}) "
-            "and no actor ever acted on them"
-        )
 
     # -- faults inside the engine ----------------------------------------------------------------
 
@@ -404,8 +341,5 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking):
             self._record("harness", f"duplicate {name}", job, f"to {cell.name}")
         return extra
 
-
-# Trace actions a producer takes by itself: a run holding only these never began.
-_NOT_RUN = frozenset({"admit", "blocked", "refused"})
 
 name_public_methods(Harness)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from actors._job import JobRecord
     from actors.testing._clock import VirtualClock
     from actors.testing._crashpoints import CrashPoints
-    from actors.testing._faults import FaultInjector
+    from actors.testing._fault_injector import FaultInjector
     from actors.testing._monitor import Monitor
     from actors.testing._trace import Ran
 
