@@ -109,7 +109,8 @@ def demo(store_url: str, orders: int, runners: int) -> None:
             f"Running {orders} demo order(s) on ",
             (store.url, "bold"),
             f" with {runners} runner(s).",
-        )
+        ),
+        soft_wrap=True,  # a URL folded in two could not be copied: the terminal wraps it
     )
     # A fixed worker name: a demo killed mid-way takes its orders back at once next time.
     mediator = Mediator([DEMO_WORKFLOW], runners=runners, store=store, owner=_DEMO_OWNER)
@@ -137,7 +138,8 @@ def demo(store_url: str, orders: int, runners: int) -> None:
         else:
             console.print(
                 f"Interrupted. Unfinished orders stay saved in {store.url}; run the same "
-                "command again to resume them."
+                "command again to resume them.",
+                soft_wrap=True,
             )
         raise SystemExit(_INTERRUPTED_EXIT) from None
     mediator.shutdown(drain=True)
