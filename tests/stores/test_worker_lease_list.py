@@ -64,15 +64,8 @@ def test_a_workers_cases_are_counted_in_an_index_not_read_row_by_row(make_sql_st
     for i in range(3):
         store.create(rec(f"c{i}"))
     store.claim("w1", now=100.0, lease_seconds=10.0, limit=3)
-    asked = []
-    read = store._read
-
-    def kept(sql, params, what):
-        asked.append((sql, params))
-        return read(sql, params, what)
-
-    store._read = kept
-    assert store.worker_leases(_clock(store, 100.0), 10).listed[0].cases == 3
+    leases, asked = _statements(store, lambda: store.worker_leases(_clock(store, 100.0), 10))
+    assert leases.listed[0].cases == 3
     ((sql, params),) = asked
     if make_sql_store.kind == "sqlite":
         plan = " ".join(row[-1] for row in make_sql_store.raw(f"EXPLAIN QUERY PLAN {sql}", params))
@@ -88,6 +81,22 @@ def test_a_workers_cases_are_counted_in_an_index_not_read_row_by_row(make_sql_st
         settings = "SET enable_seqscan = off; SET enable_bitmapscan = off; "
         plan = _pg_plan(make_sql_store.url, settings, sql, params)
         assert "Index Only Scan using jobs_lease on jobs" in plan, plan
+
+
+def _statements(store, read_them):
+    """What ``read_them()`` returns, and the statements (with parameters) it read with."""
+    asked = []
+    read = store._read
+
+    def kept(sql, params, what):
+        asked.append((sql, params))
+        return read(sql, params, what)
+
+    store._read = kept
+    try:
+        return read_them(), asked
+    finally:
+        del store._read
 
 
 _ROW_READS = {"Column", "Rowid", "SeekRowid", "NotExists", "RowData", "FinishSeek"}
@@ -149,22 +158,6 @@ def test_a_stopped_worker_is_listed_until_its_cases_are_taken_and_a_worker_start
 # none) through jobs_claim, whose range leaves the held roots out.
 
 
-def _statements(store, now):
-    asked = []
-    read = store._read
-
-    def kept(sql, params, what):
-        asked.append((sql, params))
-        return read(sql, params, what)
-
-    store._read = kept
-    try:
-        held = store.leases_held(now)
-    finally:
-        del store._read
-    return held, asked
-
-
 def _reads_rows_of_jobs(make_sql_store, sql, params) -> bool:
     ((root,),) = make_sql_store.raw("SELECT rootpage FROM sqlite_master WHERE name = 'jobs'")
     ops = make_sql_store.raw(f"EXPLAIN {sql}", params)
@@ -180,7 +173,7 @@ def test_the_leases_held_are_counted_in_the_lease_index_never_read_row_by_row(ma
     # A lease of the release before, on the fourth case: its row is read, for its expiry.
     make_sql_store.raw("UPDATE jobs SET lease_owner = 'was', lease_expires = 130.0 WHERE id = 'c3'")
     now = store.lease_time(100.0)
-    held, asked = _statements(store, now)
+    held, asked = _statements(store, lambda: store.leases_held(now))
     assert held == [("w1", 3, 110.0), ("was", 1, 130.0)]
     counts = [(sql, params) for sql, params in asked if "COUNT(*)" in sql]
     assert len(counts) == 1
