@@ -4,20 +4,26 @@ A command killed while it waits for a worker (SIGKILL, its terminal closed) cann
 withdraw its request; a worker frozen or down at the time took it later, maybe an hour
 later, and acted on it, though the operator had seen the command die. The sender's
 deadline is stored with the request (``void_after``, by the store's clock); a worker
-that comes to it past that time marks it ``expired`` and never carries it out. A request
-of the release before (no such time) is taken as it was.
+that comes to it past that time marks it ``expired`` and never carries it out, and a
+sender late to look at it (frozen) says nothing was changed. A request of the release
+before (no such time) is taken as it was.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bounds import TIMEOUT, wait_until
 from records import record
 
+from actors import JobState, Mediator, RequestReaction, Workflow
+from actors.admin import Admin, CaseBusyError
 from actors.stores import _schema, open_store
 from actors.stores._admin_types import EXPIRED
 from actors.stores._schema import MIGRATIONS
@@ -111,3 +117,42 @@ def test_a_version_16_store_upgrades_and_its_requests_are_taken_as_before(
         assert store.get_request(late).void_after == at - 1.0
     finally:
         store.close()
+
+
+FLOW = Workflow(
+    "order",
+    start="ask",
+    steps=[RequestReaction("ask", send=lambda d, ctx: None, on_reply=lambda d, r: None)],
+)
+
+
+def test_a_sender_whose_request_expired_before_the_worker_took_it_says_nothing_changed(
+    make_sql_store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender frozen past its deadline (here: one whose requests are void at once).
+
+    It was told ``expired`` as what the worker did, ``via worker``: it says, as at its
+    timeout, that the worker did not take the action and nothing was changed.
+    """
+    url = f"sqlite:///{make_sql_store.path}" if make_sql_store.kind == "sqlite" else None
+    monkeypatch.setattr("actors._admin_delivery.TOLERANCE", -3600.0)  # void an hour ago
+    with (
+        Mediator([FLOW], store=url or make_sql_store.url, owner="w1", poll_interval=0.02) as m,
+        Admin(url or make_sql_store.url, operator="ann", timeout=TIMEOUT) as admin,
+    ):
+        m.schedule("order", {}, job_id="a")
+        wait_until(lambda: admin.job("a").state is JobState.WAITING)
+        with pytest.raises(CaseBusyError, match="did not take the cancel within"):
+            admin.cancel("a")
+        assert admin.job("a").state is JobState.WAITING  # not cancelled
+        assert [e.action for e in admin.history("a") if e.action] == ["cancel (expired, by worker)"]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        re.fullmatch(
+            r"operator ann: cancel of job a \(request \d+\) not carried out: its "
+            r"sender stopped waiting for it before this worker took it; nothing was "
+            r"done",
+            line,
+        )
+        for line in said
+    ), said
