@@ -21,7 +21,8 @@ from actors._errors import StoreError
 from actors._job import FINAL_STATES
 from actors._outcomes import EventOutcome
 from actors._requests import NOT_HELD
-from actors.stores._admin_types import OPERATOR_STAMP, Held, RowsLockedError
+from actors.stores._admin_types import EXPIRED, OPERATOR_STAMP, Held, RowsLockedError
+from actors.stores._server_clock import TOLERANCE
 
 if TYPE_CHECKING:
     from actors._mediator import Mediator
@@ -191,10 +192,22 @@ class ActionDelivery:
             msg = f"case {case_id} is held in another process's memory store; it cannot be reached"
             raise CaseBusyError(msg, held.owner)
         request_id = None
+        # No worker takes the request once this wait has ended: a command killed while it
+        # waits (SIGKILL, its terminal closed) cannot withdraw it, and its operator has
+        # seen it end. By the store's clock, as leases; TOLERANCE later, as machines'
+        # clocks within it go unaligned (_server_clock): a worker's a little ahead would
+        # find void a request its sender still waits for.
+        void_after = store.lease_time(time.time()) + max(deadline - time.monotonic(), 0.0)
         try:
             with self.whole():
                 request_id = store.post_request(
-                    case_id, job_id, action, payload, self.operator, time.time()
+                    case_id,
+                    job_id,
+                    action,
+                    payload,
+                    self.operator,
+                    time.time(),
+                    void_after + TOLERANCE,
                 )
             # Its worker takes it at once, not at its next poll: in this process directly,
             # on PostgreSQL by NOTIFY (on SQLite another process's worker polls for it).
@@ -212,7 +225,7 @@ class ActionDelivery:
             withdrawn = self.store.withdraw_request(request_id, time.time())
             if not withdrawn:  # taken by the worker, or withdrawn already (its lease ran out)
                 request = self.store.get_request(request_id)
-                withdrawn = request is not None and request.outcome == "withdrawn"
+                withdrawn = request is not None and request.outcome in ("withdrawn", EXPIRED)
         except StoreError as exc:
             return (
                 f"the {action} of case {case_id} stays handed to worker {held.owner!r} "
@@ -243,6 +256,8 @@ class ActionDelivery:
             try:
                 request = store.get_request(request_id)
                 assert request is not None
+                if request.outcome == EXPIRED:  # this wait outlived its deadline (frozen)
+                    raise CaseBusyError(self._untaken(action, case_id, held), held.owner)
                 if request.done_at is not None and request.outcome is not None:
                     worker = request.taken_by or held.owner
                     if request.outcome == NOT_HELD and time.monotonic() < deadline + self.timeout:
@@ -265,12 +280,7 @@ class ActionDelivery:
                     ):
                         if expired:
                             return None
-                        msg = (
-                            f"worker {held.owner!r} holds case {case_id} and did not take the "
-                            f"{action} within {self.timeout:g}s; nothing was changed (its lease "
-                            "runs until it stops renewing it, then try again)"
-                        )
-                        raise CaseBusyError(msg, held.owner)
+                        raise CaseBusyError(self._untaken(action, case_id, held), held.owner)
                 elif time.monotonic() >= deadline + CONFIRM_GRACE:
                     # A worker frozen (or stopped in a debugger) right after it took the
                     # request confirms nothing: the wait ends with the timeout, as promised.
@@ -295,6 +305,14 @@ class ActionDelivery:
                 msg = f"the Admin was closed while waiting for a worker: {said}"
                 raise CaseBusyError(msg, held.owner)
             pause = min(LAST_LOOK, 2 * pause)
+
+    def _untaken(self, action: str, case_id: str, held: Held) -> str:
+        """Why an action the case's worker did not take in time was not made."""
+        return (
+            f"worker {held.owner!r} holds case {case_id} and did not take the "
+            f"{action} within {self.timeout:g}s; nothing was changed (its lease "
+            "runs until it stops renewing it, then try again)"
+        )
 
     def wake(self, case_id: str) -> None:
         """Have a case made runnable again taken now: by the Mediator given, or any worker."""

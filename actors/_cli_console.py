@@ -29,6 +29,14 @@ class _PlainConsole(Console):
         """``text`` as rich ``Text``, its control characters written as escapes."""
         return super().render_str(printable(text), **options)
 
+    def on_broken_pipe(self) -> None:
+        """The output was closed (``| head``): stop as every command does, quietly.
+
+        rich's own handler exited with status 1, as a failure (see ``_cli_exit``).
+        """
+        self.quiet = True  # nothing more is written, from this console's buffer either
+        raise BrokenPipeError
+
 
 def console(width: int | None = None) -> Console:
     """A console for one command's output.

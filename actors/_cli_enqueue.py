@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -19,6 +17,7 @@ from actors._cli import (
 from actors._cli_enqueue_progress import Progress
 from actors._cli_enqueue_stream import Pipe, pipe_of, timed_batches
 from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_exit import drop_output
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
 from actors._cli_interrupt import AgainInterrupt, interrupt_after, terminate_as_interrupt
 from actors._cli_load import load_all
@@ -341,10 +340,8 @@ def _print_ids(made: list[str], progress: Progress) -> None:
     try:
         for case in made:
             click.echo(case)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)  # the flush at exit would fail again
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    except BrokenPipeError:  # unlike a listing cut short: the rest is not written
+        drop_output()
         said = progress.interrupted()
         msg = f"the output was closed (a broken pipe), so the ids stopped; {said}"
         raise CliError(msg) from None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import traceback
 from typing import IO, Any
 
 import click
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
+from actors._cli_exit import OUTPUT_CLOSED_EXIT, drop_output
 from actors._cli_input import text_problem
 from actors._errors import ActorsError
 from actors._redact import mask_secrets
@@ -156,7 +158,12 @@ class ErrorsInOneLine(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            done = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered: a closed output is told here
+            return done
+        except BrokenPipeError:  # the output was closed (| head): nothing more to say
+            drop_output()
+            ctx.exit(OUTPUT_CLOSED_EXIT)
         except KeyboardInterrupt as exc:  # Ctrl-C: click said only "Aborted!", status 1
             said = f": {printable(str(exc))}" if str(exc) else ""
             click.echo(f"actors: interrupted{said}", err=True)

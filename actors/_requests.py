@@ -19,7 +19,7 @@ from actors import messages as m
 from actors._cancel_desk import Owed
 from actors._engine import job_log
 from actors._outcomes import CancelOutcome, EventOutcome
-from actors.stores._admin_types import HistoryRow, UnreadPayload
+from actors.stores._admin_types import EXPIRED, HistoryRow, UnreadPayload
 
 if TYPE_CHECKING:
     from actors.stores import Store
@@ -40,6 +40,9 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
     """
     requests = store.take_requests(owner, now)
     for request in requests:
+        if request.outcome == EXPIRED:  # marked so by the store: never carried out
+            _expired(store, request)
+            continue
         # A job the action makes ready (a delivered event) reaches a runner only once the
         # action is in its history: else the step it let run could be stored before it.
         with scheduler._crew.held():
@@ -66,6 +69,25 @@ def serve_requests(scheduler: Any, store: Store, owner: str, now: float) -> int:
             outcome = _recorded(store, request, outcome)
         store.finish_request(request.id, outcome, time.time())
     return len(requests)
+
+
+def _expired(store: Store, request: Request) -> None:
+    """Say, in the log and the job's history, that ``request`` came too late to carry out.
+
+    Its sender (``actors jobs cancel``, ``events send``, an ``Admin``) stopped waiting
+    before this worker came to it: killed, or its timeout passed while this worker was
+    frozen or down. The operator saw that command end; acting now would surprise them.
+    """
+    logger.warning(
+        "operator %s: %s of job %s (request %d) not carried out: its sender stopped "
+        "waiting for it before this worker took it; nothing was done",
+        request.operator,
+        request.kind,
+        request.job_id,
+        request.id,
+        extra=job_log(None),
+    )
+    _record(store, request, EXPIRED, "worker")
 
 
 def _served(store: Store, request: Request, outcome: CancelOutcome | Exception) -> None:

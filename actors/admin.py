@@ -102,7 +102,8 @@ class Admin:
         timeout: seconds to wait for a live worker to carry out a request, and for a
             write of the case another transaction holds (a worker frozen in one): 0 up
             to a century (``ValueError`` otherwise); a database waits for a lock about
-            24.8 days at most.
+            24.8 days at most. A request no worker took within it is void: one this
+            process could not withdraw (it was killed) is never carried out later.
     """
 
     def __init__(

@@ -16,6 +16,7 @@ from actors._job import JobRecord, JobState
 from actors._stamps import OPERATOR_STAMP
 
 __all__ = [
+    "EXPIRED",
     "OPERATOR_STAMP",
     "TAKEOVER",
     "UNREADABLE",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 TAKEOVER = "taken over from "
+EXPIRED = "expired"
+"""A request's outcome when no worker took it before its sender stopped waiting for it."""
 # The ``action`` of the history entry a reader makes for packed entries it cannot read
 # (a ``step_history.more`` edited by hand): not a save, and no operator's action.
 UNREADABLE = "unreadable history"
@@ -204,6 +207,10 @@ class Request:
     taken_at: float | None = None
     done_at: float | None = None
     outcome: str | None = None
+    """``"withdrawn"`` by its sender, ``EXPIRED``, or what its worker did."""
+    void_after: float | None = None
+    """When its sender stopped waiting, by the store's clock (``Store.lease_time``): no
+    worker takes it after that. ``None``: never void."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,16 +33,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors._job import FINAL_STATES, JobState
-from actors.stores._statements import FREE_ROOT, HELD, LIVE_WORKERS, UNFINISHED_ROOT, Execute
+from actors.stores._statements import (
+    FREE_ROOT,
+    HELD,
+    LIVE_WORKERS,
+    OPEN_VALUES,
+    UNFINISHED_ROOT,
+    Execute,
+)
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
 
 __all__ = ["free_pairs", "pick_free"]
 
-# The unfinished states (literals in the statements): with the expiry, jobs_claim's key.
-_OPEN = tuple(state.value for state in JobState if state not in FINAL_STATES)
 
 # The holders of leased roots with no live row in workers (one parameter: now). The
 # recursive part finds each next owner with one probe of jobs_lease (a partial index
@@ -99,7 +103,7 @@ def pick_free(
     # its own expiry passed, or past HELD (see LAPSED): few or none, found by jobs_claim
     # (state, lease_expires), one state and one range at a time (with the state unbound,
     # or the two ranges ORed, PostgreSQL's planner walks every root).
-    for state in _OPEN:
+    for state in OPEN_VALUES:
         for lapsed, bound in (("lease_expires < ?", (now,)), (f"lease_expires > {HELD!r}", ())):
             if len(picked) >= limit:
                 return picked

@@ -238,6 +238,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgres=(),
         breaks_older=True,
     ),
+    Migration(
+        17,
+        "job_requests.void_after: when a request's sender stopped waiting for it",
+        # A request left by a command that was killed (SIGKILL, its terminal closed)
+        # stayed for its worker to take, maybe much later (a worker that was down comes
+        # back), though its operator saw the command die. A sender that lives withdraws
+        # its request at its timeout; this is that time, stored with the request, and
+        # no worker takes a request past it (see _sql_requests). NULL: never void, as
+        # the rows of releases before, which neither write nor read it.
+        sqlite=("ALTER TABLE job_requests ADD COLUMN void_after REAL",),
+        postgres=("ALTER TABLE job_requests ADD COLUMN void_after DOUBLE PRECISION",),
+    ),
 )
 """Every migration, in order; the last one's number is the current schema version."""
 

@@ -158,9 +158,20 @@ class OperatorApi:
         raise self._unsupported("append_history()")
 
     def post_request(
-        self, case_id: str, job_id: str, kind: str, payload: Any, operator: str, now: float
+        self,
+        case_id: str,
+        job_id: str,
+        kind: str,
+        payload: Any,
+        operator: str,
+        now: float,
+        void_after: float | None = None,
     ) -> int:
-        """Leave an action for the worker holding ``case_id``; return the request's id."""
+        """Leave an action for the worker holding ``case_id``; return the request's id.
+
+        ``void_after``: when its sender stops waiting, by ``lease_time``'s clock; no
+        worker takes it after that (``take_requests`` marks it ``EXPIRED``).
+        """
         raise self._unsupported("post_request()")
 
     def get_request(self, request_id: int) -> Request | None:
@@ -168,7 +179,11 @@ class OperatorApi:
         raise self._unsupported("get_request()")
 
     def take_requests(self, owner: str, now: float) -> list[Request]:
-        """Take the requests waiting for cases ``owner`` holds (none on a store without them)."""
+        """Take the requests waiting for cases ``owner`` holds (none on a store without them).
+
+        A request past its ``void_after`` is not taken: it is marked ``EXPIRED`` and
+        returned so, for its worker to say it was not carried out.
+        """
         return []
 
     def finish_request(self, request_id: int, outcome: str, now: float) -> None:

@@ -2,23 +2,28 @@
 
 A mixin of ``SqlStore``: it uses the store's ``_write`` and ``_read``. The operator posts
 a request; the holding worker takes it, carries it out and records what became of it,
-unless the operator withdraws it first. Every value reaches SQL as a parameter.
+unless the operator withdraws it first. A request carries when its sender stops waiting
+for it (``void_after``, migration 17): a worker that comes to it later (it was frozen, or
+down, and the sender was killed with its request posted) never carries it out, but marks
+it expired. Every value reaches SQL as a parameter.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from actors.stores._admin_types import Request, UnreadPayload
+from actors.stores._admin_types import EXPIRED, Request, UnreadPayload
 from actors.stores._statements import Execute, in_lists
 
 __all__ = ["SqlRequests"]
 
 _REQUEST = (
-    "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, outcome"
+    "id, case_id, job_id, kind, payload, operator, posted_at, taken_by, taken_at, done_at, "
+    "outcome, void_after"
 )
 
 
@@ -39,6 +44,7 @@ def _request(row: Sequence[Any]) -> Request:
         row[8],
         row[9],
         row[10],
+        _void_after(row[11]),
     )
 
 
@@ -51,6 +57,17 @@ def _posted(value: Any) -> float:
     return float(value) if type(value) in (int, float) else math.nan
 
 
+def _void_after(value: Any) -> float | None:
+    """A request's ``void_after`` as a time; ``None`` (never void) for anything else.
+
+    NULL is a request of a release before migration 17, or one written by hand; text
+    in SQLite's REAL column, or NaN, compares as no time at all, as SQL compares it.
+    """
+    if type(value) in (int, float) and not math.isnan(value):
+        return float(value)
+    return None
+
+
 class SqlRequests:
     """Requests left for the worker holding a case, in a SQL store (mixed into ``SqlStore``)."""
 
@@ -58,18 +75,30 @@ class SqlRequests:
 
         def _write(self, fn: Any, what: str) -> Any: ...
         def _read(self, sql: str, params: Sequence[Any], what: str) -> list[Any]: ...
+        def lease_time(self, now: float) -> float: ...
 
     def post_request(
-        self, case_id: str, job_id: str, kind: str, payload: Any, operator: str, now: float
+        self,
+        case_id: str,
+        job_id: str,
+        kind: str,
+        payload: Any,
+        operator: str,
+        now: float,
+        void_after: float | None = None,
     ) -> int:
-        """Leave an action for the worker holding ``case_id``; return the request's id."""
+        """Leave an action for the worker holding ``case_id``; return the request's id.
+
+        ``void_after``: when its sender stops waiting, by ``lease_time``'s clock.
+        """
         text = json.dumps(payload) if payload is not None else None
 
         def write(execute: Execute) -> int:
             row = execute(
-                "INSERT INTO job_requests (case_id, job_id, kind, payload, operator, posted_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (case_id, job_id, kind, text, operator, now),
+                "INSERT INTO job_requests "
+                "(case_id, job_id, kind, payload, operator, posted_at, void_after) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (case_id, job_id, kind, text, operator, now, void_after),
             ).fetchone()
             return int(row[0])
 
@@ -83,9 +112,14 @@ class SqlRequests:
         return _request(rows[0]) if rows else None
 
     def take_requests(self, owner: str, now: float) -> list[Request]:
-        """Take the requests waiting for cases ``owner`` holds (each taken by one worker)."""
+        """Take the requests waiting for cases ``owner`` holds (each taken by one worker).
+
+        One past its ``void_after`` is marked ``EXPIRED`` instead, and returned so: its
+        sender stopped waiting for it (killed, or gone since), and the operator may have
+        done something else since. The store's clock decides, as for leases.
+        """
         pick = (
-            "SELECT r.id FROM job_requests r JOIN jobs j ON j.id = r.case_id "
+            "SELECT r.id, r.void_after FROM job_requests r JOIN jobs j ON j.id = r.case_id "
             "WHERE r.taken_by IS NULL AND j.lease_owner = ? AND j.lease_expires IS NOT NULL "
             "ORDER BY r.id"
         )
@@ -95,13 +129,18 @@ class SqlRequests:
             return []
 
         def write(execute: Execute) -> list[Any]:
-            ids = [row[0] for row in execute(pick, (owner,)).fetchall()]
+            rows = execute(pick, (owner,)).fetchall()
+            at = self.lease_time(time.time())  # by the clock void_after was set by
             taken = []
-            for request_id in ids:
+            for request_id, void_after in rows:
+                ends = _void_after(void_after)
+                if ends is not None and ends < at:
+                    params: tuple[Any, ...] = ("", now, now, EXPIRED, request_id)
+                    sql = "taken_by = ?, taken_at = ?, done_at = ?, outcome = ?"
+                else:
+                    params, sql = (owner, now, request_id), "taken_by = ?, taken_at = ?"
                 cur = execute(
-                    "UPDATE job_requests SET taken_by = ?, taken_at = ? "
-                    "WHERE id = ? AND taken_by IS NULL",
-                    (owner, now, request_id),
+                    f"UPDATE job_requests SET {sql} WHERE id = ? AND taken_by IS NULL", params
                 )
                 if cur.rowcount == 1:
                     taken.append(request_id)

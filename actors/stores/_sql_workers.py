@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from actors.stores._admin_types import WorkerLease, WorkerLeases
 from actors.stores._sql_admin_rows import column_time
-from actors.stores._statements import HELD, LEASE_EXPIRY, LIVE_WORKERS
+from actors.stores._statements import HELD, LIVE_WORKERS, OPEN_VALUES
 
 if TYPE_CHECKING:
     from actors.stores._sql import SqlStore
@@ -19,20 +19,51 @@ if TYPE_CHECKING:
 __all__ = ["leases_held", "worker_leases"]
 
 
+# The live workers (one parameter: now), each with its held roots counted in jobs_lease
+# (their index entries, not their rows), as worker_leases counts them.
+_LIVE_HOLDERS = (
+    "SELECT owner, expires, (SELECT COUNT(*) FROM {held_by} WHERE lease_owner = w.owner "
+    f"AND lease_expires IS NOT NULL) FROM workers w WHERE expires >= ? AND expires <= {HELD!r}"
+)
+
+
 def leases_held(store: SqlStore, now: float) -> list[tuple[str, int, float]]:
-    """(worker, cases, latest expiry) for every worker holding unexpired leases."""
-    skew = store.lease_time(now) - now  # expiries go by the server's clock
-    # The held roots (jobs_lease, as its range of owners), each with when its lease ends;
-    # past HELD is no lease (see LAPSED): a claim takes such a case.
-    rows = store._read(
-        "SELECT lease_owner, COUNT(*), MAX(ends) FROM (SELECT lease_owner, "
-        f"{LEASE_EXPIRY} AS ends FROM jobs WHERE parent_id IS NULL "
-        "AND lease_expires IS NOT NULL AND lease_owner IS NOT NULL) held "
-        f"WHERE ends >= ? AND ends <= {HELD!r} GROUP BY lease_owner ORDER BY lease_owner",
-        (now + skew,),
-        "read the leases held",
+    """(worker, cases, latest expiry) for every worker holding unexpired leases.
+
+    Read from the workers' rows and the counts of jobs_lease, never from a held root's
+    row: reading each held root for its expiry took 145 ms (SQLite) and 245 ms
+    (PostgreSQL) at every worker's start with 100,000 cases held.
+    """
+    at = store.lease_time(now)  # expiries go by the server's clock
+    skew = at - now
+    holders = store._read(
+        _LIVE_HOLDERS.format(held_by=store._held_by), (at,), "read the leases held"
     )
-    return [(row[0], int(row[1]), float(row[2]) - skew) for row in rows if row[0] is not None]
+    # The roots whose lease_expires is not HELD are counted above under their holder's
+    # name too: leases of the release before, which end at their own expiry, and values
+    # past HELD, which are no lease (see LAPSED). Few or none, found as a claim finds
+    # them (_claim_pick): through jobs_claim, one state and one range at a time.
+    others: list[tuple[str, float | None]] = []
+    for state in OPEN_VALUES:
+        for lapsed, own in ((f"< {HELD!r}", True), (f"> {HELD!r}", False)):
+            rows = store._read(
+                f"SELECT lease_owner, lease_expires FROM {store._expired_from} WHERE "
+                f"state = '{state}' AND lease_expires {lapsed} AND parent_id IS NULL "
+                "AND lease_owner IS NOT NULL",
+                (),
+                "read the leases held",
+            )
+            others += [(str(owner), float(ends) if own else None) for owner, ends in rows]
+    held: dict[str, tuple[int, float]] = {}
+    for owner, expires, cases in holders:
+        mine = int(cases) - sum(1 for other, _ in others if other == owner)
+        if mine > 0:
+            held[str(owner)] = (mine, float(expires))
+    for owner, ends in others:
+        if ends is not None and ends >= at:
+            cases, latest = held.get(owner, (0, ends))
+            held[owner] = (cases + 1, max(latest, ends))
+    return [(owner, cases, ends - skew) for owner, (cases, ends) in sorted(held.items())]
 
 
 def worker_leases(store: SqlStore, now: float, limit: int) -> WorkerLeases:

@@ -29,6 +29,7 @@ __all__ = [
     "LAPSED",
     "LEASE_EXPIRY",
     "LIVE_WORKERS",
+    "OPEN_VALUES",
     "READY_VALUE",
     "RUNNING_VALUE",
     "SELECT_LIST",
@@ -59,6 +60,8 @@ SaveRow = tuple[tuple[Any, ...], Any, JobRecord]
 
 STATE_VALUES = {s.value: s for s in JobState}
 FINAL_VALUES = tuple(sorted(s.value for s in FINAL_STATES))
+# The unfinished states (literals in the statements): with the expiry, jobs_claim's key.
+OPEN_VALUES = tuple(s.value for s in JobState if s not in FINAL_STATES)
 # The same as SQL literals (constants of the engine, not data): a partial index on
 # unfinished rows serves a query only if the query names the same states, not parameters.
 FINAL_LITERALS = ", ".join(f"'{v}'" for v in FINAL_VALUES)

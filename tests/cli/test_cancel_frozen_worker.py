@@ -5,7 +5,9 @@ and is frozen: its lease stays live, so the cancel is handed to it as a request.
 it never takes the request, or it took it just before the freeze and never says what it
 did, or it froze in the middle of a write and holds the case's rows (SQLite: the write
 lock). In each, the command ends with exit status 4 within its timeout and a small
-margin, and says what became of the cancel.
+margin, and says what became of the cancel. A command killed while it waits (SIGKILL)
+cannot withdraw its request: the worker, thawed after the command's timeout, never
+carries it out.
 """
 
 from __future__ import annotations
@@ -58,8 +60,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def frozen_worker(tmp_path: Path, store_url: str, workdir: Path) -> Iterator[tuple[str, str]]:
+def frozen_worker(frozen_process: tuple[str, str, Any]) -> tuple[str, str]:
     """(store URL, worker name): a worker process holding case h-1, frozen inside its step."""
+    return frozen_process[:2]
+
+
+@pytest.fixture
+def frozen_process(
+    tmp_path: Path, store_url: str, workdir: Path
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """``frozen_worker`` and its process (to thaw it with SIGCONT)."""
     url = store_url
     module = write_module(workdir, HELD)
     entered = tmp_path / "entered"
@@ -72,7 +82,7 @@ def frozen_worker(tmp_path: Path, store_url: str, workdir: Path) -> Iterator[tup
     try:
         wait_until(entered.exists, "the worker to enter the step")
         worker.send_signal(signal.SIGSTOP)
-        yield url, "frozen"
+        yield url, "frozen", worker
     finally:
         worker.send_signal(signal.SIGCONT)
         worker.kill()
@@ -175,5 +185,41 @@ def test_a_retry_waits_for_a_lock_the_frozen_worker_holds_no_longer_than_its_tim
     try:
         job = store.get("f-1")
         assert job is not None and job.state is JobState.FAULTED
+    finally:
+        store.close()
+
+
+def test_a_cancel_whose_command_was_killed_is_never_carried_out_by_the_worker_thawed_later(
+    frozen_process: tuple[str, str, subprocess.Popen[bytes]],
+) -> None:
+    """The worker took the request left behind and cancelled the job when it came back."""
+    url, _, worker = frozen_process
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "actors", "jobs", "cancel", "h-1", "--store", url,
+               "--timeout", "1"]  # fmt: skip
+    sender = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    store = open_store(url)
+    try:
+        wait_until(lambda: store.get_request(1) is not None, "the cancel to be posted")
+        sender.kill()  # as a closed terminal: no withdrawal
+        sender.wait(TIMEOUT)
+        request = store.get_request(1)
+        assert request is not None and request.taken_by is None
+        void_after = request.void_after
+        assert void_after is not None
+        wait_until(
+            lambda: store.lease_time(time.time()) > void_after, "the command's wait to be over"
+        )
+        worker.send_signal(signal.SIGCONT)
+        wait_until(lambda: store.get_request(1).outcome is not None, "the worker to come to it")
+        assert store.get_request(1).outcome == "expired"
+        [entry] = [row for row in store.step_history("h-1") if row.action]
+        assert entry.action == "cancel (expired, by worker)"
+    finally:
+        store.close()
+    store = open_store(url, read_only=True)
+    try:
+        job = store.load("h-1")  # as claimed, no cancel marked on it
+        assert job is not None and job.state is JobState.READY and not job.cancel_requested
     finally:
         store.close()
