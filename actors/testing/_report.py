@@ -155,11 +155,57 @@ def _all_plain(value: list[Any] | tuple[Any, ...] | dict[Any, Any], depth: int) 
     return all(_shown(item, depth + 1)[:1] != "<" for item in items)
 
 
+# What came from outside the engine, or went wrong in it: an event sent, a cancel, an
+# injected fault, the test moving the clock. A failure often follows from one of these
+# long before it shows (an event sent before its job waits, then an hour's timeout), so a
+# report keeps them even where its tail leaves out the actions around them.
+_OUTSIDE = frozenset(
+    {
+        "DeliverEvent",
+        "JobSendFailed",
+        "CancelJob",
+        "cancel",
+        "crash",
+        "lease-expired",
+        "stalled",
+        "frozen",
+        "slow step",
+        "advance",
+        "event dropped",
+    }
+)
+_OUTSIDE_PREFIXES = ("event held", "duplicate ")
+_KEPT = 10  # outside actions listed from before the tail, the latest ones
+
+
+def _outside(entry: TraceEntry) -> bool:
+    if entry.action in _OUTSIDE or entry.action.startswith(_OUTSIDE_PREFIXES):
+        return True
+    return entry.actor == "writer" and entry.action == "crash"
+
+
 def format_trace(entries: Sequence[TraceEntry], tail: int | None = None) -> str:
-    """The trace (its last ``tail`` entries), one action per line."""
-    shown = entries if tail is None else entries[-tail:]
+    """The trace (its last ``tail`` entries), one action per line.
+
+    Of the entries before the tail, the events, cancels and injected faults are listed
+    too (the last ``_KEPT`` of them), each with its index, so a report shows the event
+    that came too early even when many actions followed it.
+    """
+    shown = entries if tail is None else entries[-tail:] if tail else []
     skipped = len(entries) - len(shown)
-    lines = [f"  ... {skipped} earlier action(s)"] if skipped else []
+    lines = []
+    if skipped:
+        kept = [entry for entry in entries[:skipped] if _outside(entry)]
+        if kept:
+            more = len(kept) - _KEPT
+            lines.append(
+                f"  ... {skipped} earlier action(s), among them these events, cancels and"
+                " faults" + (f" (the last {_KEPT}; {more} before them)" if more > 0 else "") + ":"
+            )
+            lines.extend(f"  {entry}" for entry in kept[-_KEPT:])
+            lines.append("  ... then:")
+        else:
+            lines.append(f"  ... {skipped} earlier action(s)")
     lines.extend(f"  {entry}" for entry in shown)
     return "\n".join(lines) or "  (nothing happened)"
 

@@ -24,10 +24,12 @@ from actors import (
     Sequential,
     Spec,
     StepContext,
+    Synchronize,
     Wait,
     Workflow,
 )
 from actors.testing import EventFault, FaultPlan, Harness, InvariantViolation, VirtualClock
+from actors.testing._report import TRACE_TAIL
 
 MONTH = 30 * 86400
 
@@ -91,6 +93,41 @@ def test_an_event_sent_before_its_job_waits_is_unknown_and_the_trace_says_so() -
         h.close()
     assert early.get() is EventOutcome.UNKNOWN
     assert "order-1/pay/installment -> unknown" in [e.detail for e in h.trace]
+
+
+def test_a_report_keeps_the_early_event_that_many_later_actions_push_out_of_its_tail() -> None:
+    # An order that splits into three before its choice: the event sent before the job
+    # waits comes 25 actions and more before the failure, past the report's tail. The
+    # report still lists it, with its index, where the reader looks for why.
+    steps = [Sequential("validate", lambda d: None, next="fan_out")]
+    steps += [ParallelSplit("fan_out", branches=["a", "b", "c"])]
+    steps += [Sequential(name, lambda d: None, next="join") for name in "abc"]
+    steps += [
+        Synchronize("join", next="shipping"),
+        DeferredChoice("shipping", events={"shipped": "ship"}, timeout=HOUR, on_timeout="lost"),
+        Sequential("ship", lambda d: d.update(status="shipped")),
+        Sequential("lost", lambda d: d.update(status="lost")),
+    ]
+    flow = Workflow("order", start="validate", steps=steps)
+    harnesses: list[Harness] = []
+
+    def run() -> None:
+        with Harness([flow], seed=1, runners=2) as h:
+            harnesses.append(h)
+            h.schedule("order", {}, job_id="o1")
+            h.receive_event("o1/shipping/shipped", {})  # before the job waits: unknown
+            (job,) = h.finish()
+            assert job.data["status"] == "shipped"
+
+    with pytest.raises(AssertionError) as failure:
+        run()
+    trace = harnesses[0].trace
+    event = next(e for e in trace if e.action == "DeliverEvent")
+    assert event.index < len(trace) - TRACE_TAIL  # out of the tail
+    report = "".join(getattr(failure.value, "__notes__", []))
+    line = rf"\n +{event.index} +scheduler +DeliverEvent +o1 +o1/shipping/shipped -> unknown\n"
+    assert re.search(line, report)
+    assert "earlier action(s), among them these events, cancels and faults:" in report
 
 
 def test_a_task_that_reads_the_wall_clock_sees_no_virtual_time_pass() -> None:
