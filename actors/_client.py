@@ -32,8 +32,11 @@ def enqueue(store: Store | str, workflow: Workflow, data: Any, *, job_id: str | 
     ``Mediator.schedule``: a non-empty string without ``/`` or control characters, not
     ``.`` or ``..``, with no white space at either end, at most 500 characters long
     (``ValueError`` otherwise); an id the store already holds raises ``JobExistsError``.
-    Admission control belongs to the workers' Mediators; this call only writes.
+    ``workflow`` is the ``Workflow`` object, not its name, and ``store`` a ``Store`` or
+    a URL (``TypeError`` otherwise). Admission control belongs to the workers'
+    Mediators; this call only writes.
     """
+    _check_arguments(store, workflow, "enqueue")
     if job_id is not None and not valid_id(job_id):
         raise id_refused(job_id)
     the_store = open_store(store) if isinstance(store, str) else store
@@ -66,6 +69,7 @@ def enqueue_many(
     item), then a durable store writes them in one transaction. Returns the case ids in
     the order of ``items``.
     """
+    _check_arguments(store, workflow, "enqueue_many")
     the_store = open_store(store) if isinstance(store, str) else store
     try:
         cases = batch_cases(the_store, workflow, items, job_ids, lambda: uuid.uuid4().hex)
@@ -76,3 +80,32 @@ def enqueue_many(
         if isinstance(store, str):
             the_store.close()
     return [case.id for case in cases]
+
+
+def _check_arguments(store: Any, workflow: Any, where: str) -> None:
+    """A ``TypeError`` naming what was passed where a Workflow or a store belongs.
+
+    A workflow's name (as ``Mediator.schedule`` and ``actors enqueue`` take it) and a
+    ``Path`` to a SQLite file are the usual slips; without this check each ended in an
+    ``AttributeError`` about ``name`` or ``max_version`` that named neither argument.
+    """
+    if isinstance(store, Workflow):
+        msg = f"{where}(store, workflow, ...): the store comes first, then the Workflow"
+        raise TypeError(msg)
+    if not isinstance(workflow, Workflow):
+        got = f"{type(workflow).__name__} {workflow!r}"
+        if isinstance(workflow, str):
+            hint = (
+                "pass the Workflow object itself (the case is written with its name and "
+                "version), not its name"
+            )
+        else:
+            hint = "pass one Workflow object"
+        msg = f"{where}(store, workflow, ...): workflow must be a Workflow, got {got}; {hint}"
+        raise TypeError(msg)
+    if not isinstance(store, Store | str):
+        msg = (
+            f"{where}(store, workflow, ...): store must be a Store or a store URL such as "
+            f"'sqlite:///jobs.db', got {type(store).__name__} {store!r}"
+        )
+        raise TypeError(msg)
