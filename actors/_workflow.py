@@ -50,8 +50,9 @@ class Workflow:
     Construction validates the graph and raises ``WorkflowDefinitionError`` (a
     ``ValueError``) naming the workflow, the step and the fix for: duplicate step
     names; an unknown start, next or branch; a split with fewer than two branches; a
-    ``Wait`` without ``next``; a step no path from ``start`` reaches; a join no split
-    reaches; and a wrong type where a task, spec or policy should be.
+    ``Wait`` without ``next``; an ``on_timeout`` without a ``timeout``; a step no path
+    from ``start`` reaches; a join no split reaches; and a wrong type where a task,
+    spec or policy should be.
     """
 
     __slots__ = ("_ctx_steps", "_steps", "name", "start", "version")
@@ -268,7 +269,7 @@ class Workflow:
             )
             for attr in ("next", "fault_next", "on_timeout"):
                 self._need(step, attr, getattr(step, attr), required=False)
-            self._timeout(step, step.timeout)
+            self._timeout(step)
         elif isinstance(step, DeferredChoice):
             if not isinstance(step.events, Mapping):
                 self._fail(step.name, f"events must map event names to steps, got {step.events!r}")
@@ -289,12 +290,16 @@ class Workflow:
             self._callable(
                 step, "on_fault", step.on_fault, required=False, passed=3, gets=_DATA_EVENT
             )
-            self._timeout(step, step.timeout)
+            self._timeout(step)
         else:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")
 
-    def _timeout(self, step: Step, timeout: float | None) -> None:
+    def _timeout(self, step: RequestReaction | DeferredChoice) -> None:
+        timeout = step.timeout
         if timeout is None:
+            if step.on_timeout is not None:  # a forgotten timeout= would wait for good
+                why = f"on_timeout={step.on_timeout!r} is never taken without a timeout"
+                self._fail(step.name, f"{why}; give the step timeout= (seconds)")
             return
         problem = seconds_problem(timeout)
         if problem is None and timeout < 0:

@@ -23,6 +23,7 @@ from actors import (
     RequestReaction,
     Retry,
     Sequential,
+    Step,
     StepContext,
     Synchronize,
     Wait,
@@ -77,6 +78,8 @@ def test_overdue_timers_fire_at_once_in_due_order(clock: VirtualClock) -> None:
 
 
 def approval_flow(send: Any, timeout: float | None = None) -> Workflow:
+    # Without a timeout there is no on_timeout, nor the step it would lead to.
+    late: list[Step] = [] if timeout is None else [Sequential("escalate", setter("escalated"))]
     return Workflow(
         "approve",
         [
@@ -88,11 +91,11 @@ def approval_flow(send: Any, timeout: float | None = None) -> Workflow:
                 next="done",
                 fault_next="rejected",
                 timeout=timeout,
-                on_timeout="escalate",
+                on_timeout=None if timeout is None else "escalate",
             ),
             Sequential("done", setter("done")),
             Sequential("rejected", setter("rejected")),
-            Sequential("escalate", setter("escalated")),
+            *late,
         ],
         start="ask",
     )

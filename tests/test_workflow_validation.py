@@ -106,6 +106,21 @@ def test_wait_with_negative_duration() -> None:
     fails(r"step 'a': duration must be seconds >= 0", steps)
 
 
+def test_an_on_timeout_without_a_timeout_is_refused() -> None:
+    """A forgotten timeout= left the job waiting for good: its on_timeout never came."""
+    steps = [Sequential("reject", noop), Sequential("b", noop)]
+    request = RequestReaction("a", send=noop2, next="b", on_timeout="reject")
+    choice = DeferredChoice("a", events={"go": "b"}, on_timeout="reject")
+    why = r"step 'a': on_timeout='reject' is never taken without a timeout; give the step timeout="
+    fails(why, [request, *steps])
+    fails(why, [choice, *steps])
+    Workflow(
+        "flow",
+        [RequestReaction("a", noop2, next="b", timeout=0, on_timeout="reject"), *steps],
+        start="a",
+    )
+
+
 @pytest.mark.parametrize(
     ("seconds", "words"),
     [
