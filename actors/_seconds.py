@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MAX_SECONDS", "seconds_option", "seconds_problem"]
+__all__ = ["MAX_SECONDS", "seconds_option", "seconds_problem", "timeout_problem"]
 
 MAX_SECONDS = 100 * 365.25 * 86_400.0
 """The longest wait (about 3.2e9 seconds): a century."""
@@ -44,3 +44,19 @@ def seconds_option(name: str, value: Any, *, above_zero: bool = False) -> float:
         msg = f"{name} must be a number of seconds {least} up to a century, got {value!r:.60}"
         raise ValueError(msg)
     return float(value)
+
+
+def timeout_problem(timeout: Any, on_timeout: str | None) -> str | None:
+    """What is wrong with a request's or a choice's ``timeout`` (``None`` when nothing).
+
+    An ``on_timeout`` without a timeout is never taken: a forgotten ``timeout=`` left
+    the job waiting for good.
+    """
+    if timeout is None:
+        if on_timeout is None:
+            return None
+        return f"on_timeout={on_timeout!r} is never taken without a timeout; give the step timeout="
+    problem = seconds_problem(timeout)
+    if problem is None and timeout < 0:
+        problem = f"{timeout!r} is negative"
+    return None if problem is None else f"timeout must be seconds >= 0 or None: {problem}"

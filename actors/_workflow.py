@@ -8,7 +8,7 @@ from typing import Any
 
 from actors._errors import WorkflowDefinitionError
 from actors._loops import loop_problem
-from actors._seconds import seconds_problem
+from actors._seconds import seconds_problem, timeout_problem
 from actors._split_join import apart_joins, root_joins
 from actors._steps import (
     DeferredChoice,
@@ -295,17 +295,9 @@ class Workflow:
             self._fail(step.name, f"unsupported step kind {type(step).__name__}")
 
     def _timeout(self, step: RequestReaction | DeferredChoice) -> None:
-        timeout = step.timeout
-        if timeout is None:
-            if step.on_timeout is not None:  # a forgotten timeout= would wait for good
-                why = f"on_timeout={step.on_timeout!r} is never taken without a timeout"
-                self._fail(step.name, f"{why}; give the step timeout= (seconds)")
-            return
-        problem = seconds_problem(timeout)
-        if problem is None and timeout < 0:
-            problem = f"{timeout!r} is negative"
+        problem = timeout_problem(step.timeout, step.on_timeout)
         if problem is not None:
-            self._fail(step.name, f"timeout must be seconds >= 0 or None: {problem}")
+            self._fail(step.name, problem)
 
     def _reach(self, roots: Iterable[str]) -> set[str]:
         seen: set[str] = set()
