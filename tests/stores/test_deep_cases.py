@@ -207,6 +207,9 @@ def test_a_case_tree_3000_deep_converts_to_plain_values_and_json() -> None:
     assert (depth, node["job"]["id"], node["job"]["state"]) == (2999, "j2999", "waiting")
     text = _to_json(plain)
     assert text.count('"children": []') == 1 and text.endswith('\n  "jobs": 3000\n}')
+    # Its indentation stops growing 64 levels down: in full it was 722 MB of spaces.
+    assert len(text) < 3000 * 10_000
+    assert max(len(line) - len(line.lstrip(" ")) for line in text.splitlines()) == 128
 
 
 @pytest.mark.parametrize(
