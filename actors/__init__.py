@@ -27,6 +27,7 @@ from actors._errors import (
 from actors._handle import JobHandle
 from actors._job import Job, JobState, StepContext
 from actors._mediator import Mediator
+from actors._merges import merge_changes
 from actors._outcomes import CancelOutcome, EventOutcome, Stats
 from actors._spec import Spec
 from actors._steps import (
@@ -84,6 +85,7 @@ __all__ = [
     "__version__",
     "enqueue",
     "enqueue_many",
+    "merge_changes",
 ]
 
 logging.getLogger("actors").addHandler(logging.NullHandler())

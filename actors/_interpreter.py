@@ -19,6 +19,7 @@ from actors._copy import copy_data
 from actors._engine import job_log, logger
 from actors._errors import CodecError, EngineStoppedError, StepCutShort, user_error
 from actors._job import JobRecord, JobState
+from actors._merges import default_merge, reverted_keys
 from actors._redact import error_text
 from actors._returned import Returned, returned_by
 from actors._saved_wait import ignore_stray_event
@@ -56,7 +57,6 @@ __all__ = [
     "Request",
     "Split",
     "correlations_for",
-    "default_merge",
 ]
 
 
@@ -67,16 +67,6 @@ def correlations_for(job: JobRecord, step: Step) -> tuple[tuple[str, str], ...]:
     if isinstance(step, DeferredChoice):
         return tuple((f"{job.id}/{step.name}/{name}", name) for name in step.events)
     return ()
-
-
-def default_merge(parent: Any, branches: list[Any]) -> Any:
-    """Update the parent dict with each branch's dict, in branch order."""
-    if not isinstance(parent, dict) or not all(isinstance(b, dict) for b in branches):
-        msg = "the default merge needs dict data; give the join a merge= function"
-        raise TypeError(msg)
-    for branch in branches:
-        parent.update(branch)
-    return parent
 
 
 def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> End | None:
@@ -113,6 +103,7 @@ class Interpreter:
         self._cancelled = cancelled  # why the job was cancelled while its step ran, if it was
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
+        self._warned: set[tuple[str, int, str]] = set()  # joins whose merge lost a write
         self.returned: Returned | None = None
         """``(job id, step, value)`` of the last task or merge that returned data other than
         a dict.
@@ -265,6 +256,8 @@ class Interpreter:
                 why = f"branch index(es) {stray} arrived at a split of {total} branches"
                 return fault(job, step, f"{why}; the branches' rows are inconsistent")
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
+            if step.merge is None:
+                self._warn_reverted(job, step, wf, datas)
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
             except BaseException as exc:
@@ -282,6 +275,35 @@ class Interpreter:
         if job.parent_id is None:
             return fault(job, step, "reached a join without being a branch of a split")
         return Arrive(step.name, 1 if isinstance(step, Discriminator) else None)
+
+    def _warn_reverted(self, job: JobRecord, step: Step, wf: Workflow, datas: list[Any]) -> None:
+        """Say, once per join of a workflow, when the default merge undoes a branch's write.
+
+        The merge is the contract's (each branch's whole dict in turn), so the job goes
+        on; but a branch's change lost to a later branch's unchanged copy is nearly
+        always a join that needed a ``merge``.
+        """
+        where = (wf.name, wf.version, step.name)
+        if where in self._warned:
+            return
+        try:
+            lost = reverted_keys(job.data, datas)
+        except Exception:
+            return
+        if lost:
+            self._warned.add(where)
+            logger.warning(
+                "join %r of workflow %r v%d: the default merge put back the value at the split "
+                "of %s, which an earlier branch changed (each branch carries a copy of the "
+                "data, and the default merge updates the parent with each whole branch in "
+                "turn); give the join merge=actors.merge_changes to keep every branch's "
+                "changes, or a merge of your own (said once per join by each runner)",
+                step.name,
+                wf.name,
+                wf.version,
+                ", ".join(repr(key) for key in lost[:10]) + (" ..." if len(lost) > 10 else ""),
+                extra=job_log(job),
+            )
 
     def simple_merge(self, job: JobRecord, step: SimpleMerge, wf: Workflow) -> Effect | None:
         """Go on to ``next``."""

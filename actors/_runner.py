@@ -30,8 +30,9 @@ from actors._errors import (
     UnknownWorkflowError,
     user_error,
 )
-from actors._interpreter import Interpreter, correlations_for, default_merge
+from actors._interpreter import Interpreter, correlations_for
 from actors._job import JobState
+from actors._merges import default_merge
 from actors._outage import store_down
 from actors._runner_failures import case_lost, count_try, died_of
 from actors._runner_stop import stop_asked, stop_engine_from_outside

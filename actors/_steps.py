@@ -233,7 +233,9 @@ class Synchronize(Step):
 
     ``merge(parent_data, branch_datas)`` combines the branch datas (in branch order) into
     the parent's; it may change the parent in place or return a replacement. Without
-    ``merge`` the parent dict is updated with each branch's dict in branch order.
+    ``merge`` the parent dict is updated with each branch's dict in branch order (so a
+    branch's unchanged copy of a key puts back what an earlier branch changed; a runner
+    warns of it once per join, and ``merge=merge_changes`` keeps every change).
     Fires exactly once per split.
     """
 

@@ -18,7 +18,7 @@ PUBLIC = {
         "MailboxFull", "Mediator", "ParallelSplit", "RequestReaction", "Retry", "Sequential",
         "SimpleMerge", "Spec", "Stats", "Step", "StepContext", "StoreError", "Synchronize",
         "SystemClock", "UnknownWorkflowError", "Wait", "Workflow", "WorkflowDefinitionError",
-        "__version__", "enqueue", "enqueue_many",
+        "__version__", "enqueue", "enqueue_many", "merge_changes",
     },
     "actors.testing": {
         "Case", "Crash", "Deadlock", "DeterministicFuture", "DeterministicRuntime", "Duplicate",
