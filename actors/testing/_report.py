@@ -215,7 +215,9 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
             what.append(f"holds {job.id} at {job.step!r}")
         elif isinstance(index, int) and index in idle:
             what.append("idle")
-        if cell.busy and cell.blocker is None:
+        if cell.busy and cell.blocker is None and cell.paused_at is not None:
+            what.append(f"BUSY: paused before {cell.paused_at!r} while others act (not blocked)")
+        elif cell.busy and cell.blocker is None:
             what.append("BUSY: mid-delivery, waiting on a reply or between two steps")
         if not cell.started:
             what.append("not started")
