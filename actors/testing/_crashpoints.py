@@ -110,6 +110,8 @@ class CrashPoints:
         """The store's writer under the harness (``commit="group"``), else ``None``."""
         self.lease = 15.0
         """The engine's lease: how long a case whose worker lost it waits to be taken over."""
+        self.takeovers: list[Callable[[], Any]] = []
+        """``Harness.on_takeover``'s calls: a case goes to a worker without this one's memory."""
 
     def lease_lapses(self, crash: Crash) -> str:
         """Let a lost lease's time pass before the case is taken over; the trace's words.
@@ -123,6 +125,8 @@ class CrashPoints:
         if clock is None or not (crash.lease or crash.point == "stalled"):
             return ""
         clock.skip(self.lease)
+        for forget in self.takeovers:  # the worker that takes it over never saw that memory
+            forget()
         return f"; taken over at t={clock.now():g}, once its lease lapsed"
 
     def arm_group(self, crash: Crash) -> None:
@@ -219,6 +223,8 @@ class CrashPoints:
                 self.record(f"runner-{ghost.runner}", "wakes", job.id, f"sends {step!r} late")
                 ghost.send()  # a failed send: the engine reports it to the Scheduler
                 return
+            for forget in self.takeovers:  # nor did it see what the new owner did since
+                forget()
             self._run_late(ghost)
         finally:
             set_delivering(outer)
