@@ -238,9 +238,12 @@ class CrashPoints:
         # The engine's own interpreter: every callable of the user's the step calls (a
         # failed task's on_fault too) runs again, as on the stalled thread. What it would
         # do next (save, park, split, send) is fenced: the worker no longer holds the case.
+        before = job.error
         effect = Interpreter(self._store.codec).step(job, step, wf)
-        if isinstance(effect, End) and effect.error is not None:
-            self.record(f"runner-{ghost.runner}", "task raised", job.id, effect.error)
+        # A fault, or a failed attempt a retry would answer (its error kept on the record).
+        error = effect.error if isinstance(effect, End) else job.error
+        if error is not None and (isinstance(effect, End) or error != before):
+            self.record(f"runner-{ghost.runner}", "task raised", job.id, error)
 
 
 def _late_code(job: JobRecord, step: Any) -> str | None:
