@@ -17,12 +17,13 @@ import pytest
 from actors import (
     ExclusiveChoice,
     ParallelSplit,
+    Retry,
     Sequential,
     StepContext,
     Synchronize,
     Workflow,
 )
-from actors.testing import Crash, FaultPlan, Harness, InvariantViolation, explore
+from actors.testing import Crash, FaultPlan, Harness, InvariantViolation, explore, replay
 
 BUDGET = 40  # seeds: each bug below shows within its first few
 
@@ -210,3 +211,21 @@ def test_the_mail_sent_once_per_order_passes() -> None:
         assert list(sent) == ["declined:p1"]
 
     _passes(scenario, _payment(tell), at_step=1)
+
+
+def test_a_late_run_whose_task_fails_says_so_in_the_trace() -> None:
+    # With a retry: the late attempt's failure is what the trace shows, save fenced.
+    flow = Workflow("pay", start="charge", steps=[
+        Sequential("charge", _charge, retry=Retry(attempts=3)),
+    ])  # fmt: skip
+
+    def scenario(h: Harness) -> None:
+        h.schedule("pay", {"order": "p1"}, job_id="p1")
+        h.finish()
+
+    plan = FaultPlan(crashes=(Crash(1, point="stalled"),))
+    run = replay(scenario, seed=3, workflows=[flow], faults=plan)
+    late = [str(e).split(None, 1)[1] for e in run.trace if "p1" in str(e)]
+    woke = _index(late, "wakes", "runs 'charge' late")
+    assert "task raised" in late[woke + 1], late
+    assert "step 'charge': DeclinedError: p1 (attempt 1)" in late[woke + 1], late
