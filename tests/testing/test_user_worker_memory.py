@@ -16,9 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from actors import Sequential, StepContext, Workflow
 from actors.testing import Crash, FaultPlan, Harness, InvariantViolation, explore
+from actors.testing.strategies import fault_plans
 
 BUDGET = 40  # seeds
 
@@ -72,6 +75,27 @@ def test_an_expired_lease_finds_it_in_every_seed() -> None:
     for seed in range(BUDGET):
         with pytest.raises(InvariantViolation), Harness([welcome], seed=seed, faults=plan) as h:
             _one_order(forget=True)(h)
+
+
+def test_fault_plans_find_it_and_shrink_it_to_one_expired_lease() -> None:
+    @settings(
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same search on every run
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(plan=fault_plans(max_step=2, stalls=False, events=False), seed=st.integers(0, 2**16))
+    def each_order_is_mailed_once(plan: FaultPlan, seed: int) -> None:
+        with Harness([welcome], seed=seed, faults=plan) as h:
+            _one_order(forget=True)(h)
+
+    with pytest.raises(InvariantViolation) as found:
+        each_order_is_mailed_once()
+    assert str(found.value).splitlines()[0] == "sent 2 mails for order 1"
+    shrunk = "\n".join(getattr(found.value, "__notes__", ()))
+    assert "crashes=(Crash(at_step=1, lease=True, point='before_save'),)" in shrunk, shrunk
 
 
 @pytest.mark.parametrize("point", ["before_save", "stalled"])
