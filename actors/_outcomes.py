@@ -12,7 +12,11 @@ class EventOutcome(enum.Enum):
     """What ``Mediator.receive_event`` did with an event."""
 
     DELIVERED = "delivered"
-    """The waiting job takes the event and will advance once."""
+    """The waiting job takes the event and will advance once, unless cancelled first.
+
+    A cancel that comes before a runner applies the event ends the job ``CANCELLED``
+    with its ``on_reply`` or ``on_event`` never run.
+    """
     DUPLICATE = "duplicate"
     """This correlation id was already answered; the job does not advance again."""
     LATE = "late"

@@ -369,9 +369,11 @@ class Actions:
                     if not stopping:
                         said = f"runs {step.name!r}: its stop came once its check was past"
                 self._record(here, "go on", job.id, said)
+                cell.paused_at = None
                 return stopping
             if not paused:
                 paused = True
+                cell.paused_at = step.name
                 self._record(here, "pause", job.id, f"before {step.name!r}")
             if self.actions >= self.max_steps:
                 self._fail(Livelock, self._unsettled(f"{self.actions} actions"))

@@ -32,7 +32,7 @@ _PYKKA_FIELDS = frozenset({"actor_urn", "actor_inbox", "actor_ref", "actor_stopp
 class ActorCell:
     """The runtime's record of one live actor: its inbox and whether it may run now."""
 
-    __slots__ = ("actor", "blocker", "busy", "dead", "inbox", "name", "seq", "started")
+    __slots__ = ("actor", "blocker", "busy", "dead", "inbox", "name", "paused_at", "seq", "started")
 
     def __init__(self, actor: pykka.Actor, inbox: Inbox, name: str, seq: int) -> None:
         self.actor = actor
@@ -45,6 +45,8 @@ class ActorCell:
         self.busy = False  # inside a delivery: a nested get() must not re-enter it
         self.blocker: Blocker | None = None
         self.dead = False
+        self.paused_at: str | None = None
+        """The step a runner paused before while others act (a choice point), else ``None``."""
 
     @property
     def pending(self) -> deque[Envelope[Any]]:

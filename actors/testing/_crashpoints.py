@@ -10,10 +10,13 @@ plan or a test asks for such a crash. A write by a runner armed to crash raises
 is committed), so the job resumes from what the store holds and its task runs again.
 
 A stalled worker leaves a ``Ghost``: a copy of the job as that worker had it. When the
-chooser wakes it, the user's code of its step runs once more on that copy (a
-``Sequential``'s task; the ``on_reply``, ``on_event`` or ``on_fault`` of a wait resumed
-with its answer; a join's ``merge``), and its save is dropped, as the store fences a save
-from a worker that no longer holds the case's lease. A ``RequestReaction``'s ``send`` is
+chooser wakes it, its step runs once more on that copy, through the engine's own
+interpreter, so every piece of the user's code the step runs runs again (a
+``Sequential``'s task, and its ``on_fault`` when the task raised; a choice's ``spec``; a
+dynamic split's ``branches`` function; a ``Wait``'s ``duration`` function; the
+``on_reply``, ``on_event`` or ``on_fault`` of a wait resumed with its answer; a join's
+``merge``), and its save is dropped, as the store fences a save from a worker that no
+longer holds the case's lease. A ``RequestReaction``'s ``send`` is
 not run again: the engine sends only once the park is stored, and that save is fenced.
 
 A worker frozen *inside* a ``send`` (``"in_send"``) has stored its park: the case goes
@@ -29,8 +32,19 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from actors._interpreter import Interpreter
 from actors._job import JobRecord
-from actors._steps import DeferredChoice, Discriminator, RequestReaction, Sequential, Synchronize
+from actors._step_effects import End
+from actors._steps import (
+    DeferredChoice,
+    Discriminator,
+    ExclusiveChoice,
+    ParallelSplit,
+    RequestReaction,
+    Sequential,
+    Synchronize,
+    Wait,
+)
 from actors.testing._errors import InjectedCrash
 from actors.testing._foreign import delivering, set_delivering
 
@@ -96,6 +110,8 @@ class CrashPoints:
         """The store's writer under the harness (``commit="group"``), else ``None``."""
         self.lease = 15.0
         """The engine's lease: how long a case whose worker lost it waits to be taken over."""
+        self.takeovers: list[Callable[[], Any]] = []
+        """``Harness.on_takeover``'s calls: a case goes to a worker without this one's memory."""
 
     def lease_lapses(self, crash: Crash) -> str:
         """Let a lost lease's time pass before the case is taken over; the trace's words.
@@ -109,6 +125,8 @@ class CrashPoints:
         if clock is None or not (crash.lease or crash.point == "stalled"):
             return ""
         clock.skip(self.lease)
+        for forget in self.takeovers:  # the worker that takes it over never saw that memory
+            forget()
         return f"; taken over at t={clock.now():g}, once its lease lapsed"
 
     def arm_group(self, crash: Crash) -> None:
@@ -187,10 +205,11 @@ class CrashPoints:
 
     def stalled(self, runner: int, job: JobRecord, step: Any) -> None:
         """``runner`` stalls before ``step`` of ``job``; it wakes when the chooser says."""
-        # Only a step that runs user code runs again late: a task, a wait's handler of
-        # the answer it resumes with, or a join's merge. Not a request's send: the engine
-        # sends once its park is stored, and a stalled worker's park is fenced.
-        if isinstance(step, Sequential) or _late_code(job, step) is not None:
+        # Only a step that runs user code runs again late: a task, a choice's spec, a
+        # dynamic split's branches, a wait's duration or handler of the answer it resumes
+        # with, or a join's merge. Not a request's send: the engine sends once its park is
+        # stored, and a stalled worker's park is fenced.
+        if _late_code(job, step) is not None:
             self.ghosts.append(Ghost(runner, copy.deepcopy(job), step, self.sleep()))
 
     def wake(self, ghost: Ghost) -> None:
@@ -204,49 +223,55 @@ class CrashPoints:
                 self.record(f"runner-{ghost.runner}", "wakes", job.id, f"sends {step!r} late")
                 ghost.send()  # a failed send: the engine reports it to the Scheduler
                 return
+            for forget in self.takeovers:  # nor did it see what the new owner did since
+                forget()
             self._run_late(ghost)
         finally:
             set_delivering(outer)
         self.record(f"runner-{ghost.runner}", "save fenced", job.id, "the lease is gone")
 
     def _run_late(self, ghost: Ghost) -> None:
-        """The stalled worker's step runs its user code: a task, a handler or a merge."""
+        """The stalled worker runs its step as the engine runs it, on its own copy."""
         job, step = ghost.job, ghost.step
-        handler = _late_code(job, step)
-        what = handler[0] if handler else f"runs {step.name!r} late"
-        self.record(f"runner-{ghost.runner}", "wakes", job.id, what)
+        self.record(f"runner-{ghost.runner}", "wakes", job.id, _late_code(job, step) or "")
         wf = self._workflow(job.workflow, job.version)
-        try:
-            if handler is not None:
-                handler[1](job.data, *handler[2])
-            elif step.name in wf.context_steps:
-                step.task(job.data, job.context())
-            else:
-                step.task(job.data)
-        except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            self.record(f"runner-{ghost.runner}", "task raised", job.id, detail)
+        # The engine's own interpreter: every callable of the user's the step calls (a
+        # failed task's on_fault too) runs again, as on the stalled thread. What it would
+        # do next (save, park, split, send) is fenced: the worker no longer holds the case.
+        before = job.error
+        effect = Interpreter(self._store.codec).step(job, step, wf)
+        # A fault, or a failed attempt a retry would answer (its error kept on the record).
+        error = effect.error if isinstance(effect, End) else job.error
+        if error is not None and (isinstance(effect, End) or error != before):
+            self.record(f"runner-{ghost.runner}", "task raised", job.id, error)
 
 
-def _late_code(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:
-    """``(trace text, user code, its arguments after the data)`` a stalled step reruns.
+def _late_code(job: JobRecord, step: Any) -> str | None:
+    """What a stalled worker's late run of ``step`` runs, for the trace; ``None``: no code.
 
-    A join's ``merge`` of the branches that released it, or a resumed wait's handler.
+    A task, a choice's spec, a dynamic split's branches, a wait's duration, a join's
+    ``merge`` of the branches that released it, or a resumed wait's handler.
     """
+    late = f"runs {step.name!r} late"
+    if isinstance(step, Sequential):
+        return late
+    if isinstance(step, ExclusiveChoice):
+        return f"{late} (spec)"
+    if isinstance(step, ParallelSplit):
+        return f"{late} (branches)" if step.is_dynamic else None
+    if isinstance(step, Wait):
+        timer = job.event is not None and job.event[0] == "timer"
+        return f"{late} (duration)" if callable(step.duration) and not timer else None
     if isinstance(step, Synchronize | Discriminator):
         if step.merge is None or job.event is None or job.event[0] != "join":
             return None  # the default merge has no effect outside the data
-        datas = [job.arrivals[i] for i in sorted(job.arrivals)]
-        return f"runs merge of {step.name!r} late", step.merge, (datas,)
+        return f"runs merge of {step.name!r} late"
     handler = _handler(job, step)
-    if handler is None:
-        return None
-    said, fn, args = handler
-    return f"runs {step.name!r} late ({said})", fn, args
+    return None if handler is None else f"{late} ({handler})"
 
 
-def _handler(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[Any, ...]] | None:
-    """``(name, handler, its arguments after the data)`` a resumed wait runs, if any.
+def _handler(job: JobRecord, step: Any) -> str | None:
+    """The name of the handler a resumed wait runs, if any.
 
     As the interpreter applies the answer a ``RequestReaction`` or ``DeferredChoice``
     resumes with: a reply, an event or a fault, never a timeout (whose step runs no code
@@ -254,14 +279,10 @@ def _handler(job: JobRecord, step: Any) -> tuple[str, Callable[..., Any], tuple[
     """
     if job.event is None or job.event[0] not in ("reply", "fault"):
         return None
-    kind, name, payload = job.event
-    fn: Callable[..., Any] | None
-    args: tuple[Any, ...]
-    if isinstance(step, RequestReaction):
-        said, args = ("on_fault" if kind == "fault" else "on_reply"), (payload,)
-    elif isinstance(step, DeferredChoice):
-        said, args = ("on_fault" if kind == "fault" else "on_event"), (name, payload)
-    else:
+    if not isinstance(step, RequestReaction | DeferredChoice):
         return None
-    fn = getattr(step, said)
-    return None if fn is None else (said, fn, args)
+    if job.event[0] == "fault":
+        said = "on_fault"
+    else:
+        said = "on_reply" if isinstance(step, RequestReaction) else "on_event"
+    return said if getattr(step, said) is not None else None

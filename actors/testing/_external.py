@@ -9,17 +9,18 @@ from actors import messages as m
 from actors._admission import FullMode
 from actors._cases import check_items
 from actors._errors import ActorsError, EngineStoppedError, JobExistsError, MailboxFull
-from actors.testing._arguments import need_seconds, need_str
+from actors.testing._arguments import need_callable, need_seconds, need_str
 from actors.testing._errors import while_open
 from actors.testing._future import DeterministicFuture, LaterAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from actors._handle import JobHandle
     from actors._job import Job
     from actors._mediator import Mediator
     from actors._outcomes import CancelOutcome, EventOutcome
+    from actors.testing._crashpoints import CrashPoints
     from actors.testing._fault_injector import FaultInjector
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
@@ -120,6 +121,7 @@ class External:
 
     runtime: DeterministicRuntime
     faults: FaultInjector
+    points: CrashPoints
     monitor: Monitor
     mediator: Mediator
     actions: int
@@ -317,6 +319,22 @@ class External:
         self.runtime.send(self.mediator.scheduler, m.CancelJob(job_id), future)
         self._record("harness", "cancel", job_id)
         return future
+
+    @while_open
+    def on_takeover(self, forget: Callable[[], Any]) -> None:
+        """Call ``forget()`` whenever a case is taken over by another worker.
+
+        A crash with ``lease=True`` and a ``"stalled"`` one hand the case to a worker
+        that did not run it so far: in a deployment, another process, without what the
+        first kept in its memory. Under the harness every worker shares the test's
+        process, so what your tasks keep in memory (a cache, a set of orders already
+        handled) survives a takeover unless ``forget`` clears it: pass the function that
+        does (``h.on_takeover(handled.clear)``). Called as the lease lapses, before the
+        case resumes elsewhere, and again as a stalled worker wakes, before its late run:
+        one memory stands for both workers', and neither saw what the other did.
+        """
+        need_callable(forget, "Harness.on_takeover(forget)")
+        self.points.takeovers.append(forget)
 
     def _send(self, message: m.DeliverEvent, future: DeterministicFuture[Any]) -> None:
         self.runtime.send(self.mediator.scheduler, message, future)

@@ -98,9 +98,21 @@ class Failures:
         return error
 
     def _stalled(self, what: str) -> BaseException:
-        waiting = " -> ".join(c.name for c in self.runtime.delivering)
+        cells = self.runtime.delivering
+        waiting = " -> ".join(
+            c.name if c.paused_at is None else f"{c.name} (paused before {c.paused_at!r})"
+            for c in cells
+        )
         if waiting:
             what = f"{what}; waiting on replies, outermost first: {waiting}"
+        if any(c.paused_at is not None for c in cells):
+            # Not blocked: a thread would go on. Under the harness its delivery lies under
+            # the wait, on one stack, and can only go on once that wait ends.
+            what += (
+                ". A runner paused between two steps waits on nothing: with threads it "
+                "would go on, which the harness cannot do before the wait above it ends; if "
+                "its steps would free what that wait needs, threads would not deadlock here"
+            )
         message = self._describe_failure(what, with_state=True)
         error = Deadlock(message)
         self.failure = error

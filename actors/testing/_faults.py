@@ -91,8 +91,10 @@ class Crash:
     - ``"stalled"``: the worker stalls past its lease inside the step (after the
       engine's check that it still holds the lease, while the task runs); the case is
       taken over and resumes from its last save elsewhere, and later the stalled worker
-      wakes and runs the task to its end (its save is then fenced). The task runs
-      twice, in either order with the new owner's run; so does a resumed wait's
+      wakes and runs the step to its end (its save is then fenced). The task runs
+      twice, in either order with the new owner's run, and so does every other piece
+      of the user's code the step runs: a failed task's ``on_fault``, a choice's
+      ``spec``, a dynamic split's ``branches``, a wait's ``duration``, a resumed wait's
       handler, or a join's ``merge``. A ``RequestReaction``'s request is sent once: the
       engine sends it once its park is stored, and the stalled worker's park is fenced.
     - ``"in_send"``: the worker freezes inside a ``RequestReaction``'s ``send``, the

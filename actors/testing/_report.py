@@ -61,6 +61,8 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0
     name = cls.__name__
     if kind == _PROXY:  # a user actor's proxy: which method or attribute it is about
         return name, None, _proxy_detail(message)
+    if kind == _DATA:  # told or asked of a user's actor: which of its messages it is
+        return name, None, _shown(message)
     if kind == _EVENT:
         return name, message.correlation_id.split("/", 1)[0], message.correlation_id
     if kind == _CANCEL:
@@ -95,7 +97,8 @@ def describe_message(message: Any) -> tuple[str, str | None, str]:  # noqa: PLR0
     return name, job.id, f"at {job.step!r}" if job.step else ""
 
 
-_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _ENDED, _PARKED, _OTHER = range(10)
+_STOP, _EVENT, _CANCEL, _SPAWN, _ARRIVED, _FAILED, _PROXY, _ENDED, _PARKED = range(9)
+_DATA, _OTHER = 9, 10
 _KINDS: dict[type, int] = {}
 """How ``describe_message`` describes each message class (found once per class)."""
 
@@ -117,7 +120,8 @@ def _kind(cls: type) -> int:
     ):
         if issubclass(cls, base):
             return kind
-    return _OTHER
+    # Plain data (``("put", "o1", "paid")``), as users tell and ask their own actors.
+    return _DATA if cls in (*_PLAIN, list, tuple, dict) else _OTHER
 
 
 def _proxy_detail(message: Any) -> str:
@@ -254,7 +258,9 @@ def state_report(probe: Probe, clock: VirtualClock, producers: Sequence[str] = (
             what.append(f"holds {job.id} at {job.step!r}")
         elif isinstance(index, int) and index in idle:
             what.append("idle")
-        if cell.busy and cell.blocker is None:
+        if cell.busy and cell.blocker is None and cell.paused_at is not None:
+            what.append(f"BUSY: paused before {cell.paused_at!r} while others act (not blocked)")
+        elif cell.busy and cell.blocker is None:
             what.append("BUSY: mid-delivery, waiting on a reply or between two steps")
         if not cell.started:
             what.append("not started")
