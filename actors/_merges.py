@@ -56,14 +56,16 @@ def reverted_keys(parent: Any, branches: list[Any]) -> list[str]:
     """
     if not isinstance(parent, dict) or not all(isinstance(b, dict) for b in branches):
         return []
-    changed: set[Any] = set()
-    lost: set[Any] = set()
-    for branch in branches:
-        for key, value in branch.items():
-            if key in parent and parent[key] == value:  # an unchanged copy
-                if key in changed:
-                    lost.add(key)
-            else:
-                changed.add(key)
-                lost.discard(key)
-    return sorted(map(str, lost))
+    lost = []
+    for key, at_split in parent.items():  # only a key the data had can be put back
+        changed = put_back = False
+        for branch in branches:
+            if key in branch:
+                value = branch[key]
+                if value is at_split or value == at_split:  # an unchanged copy
+                    put_back = changed
+                else:
+                    changed, put_back = True, False
+        if put_back:
+            lost.append(str(key))
+    return sorted(lost)
