@@ -10,6 +10,7 @@ from bounds import TIMEOUT
 from flows import Gate, setter, workload_w
 
 from actors import (
+    EventOutcome,
     FullMode,
     Job,
     JobNotFoundError,
@@ -17,7 +18,9 @@ from actors import (
     MailboxFull,
     Mediator,
     ParallelSplit,
+    RequestReaction,
     Sequential,
+    StepContext,
     Synchronize,
     Workflow,
 )
@@ -83,6 +86,32 @@ def test_drop_newest_refuses_when_full() -> None:
         stats = m.stats()
     assert stats.admitted == 3
     assert stats.peak_queued == 2
+
+
+def test_cases_parked_on_an_event_leave_the_mailbox_and_do_not_count_against_capacity() -> None:
+    """docs/how-to/capacity-and-full-mode.md: capacity does not limit parked cases."""
+    asked: list[StepContext] = []
+    parked = threading.Semaphore(0)
+
+    def ask(data: dict[str, Any], ctx: StepContext) -> None:  # called once the job is parked
+        asked.append(ctx)
+        parked.release()
+
+    flow = Workflow(
+        "ask",
+        [RequestReaction("ask", send=ask, on_reply=lambda d, r: d.update(reply=r))],
+        start="ask",
+    )
+    with Mediator([flow], runners=1, capacity=1, full_mode=FullMode.DROP_NEWEST) as m:
+        handles = []
+        for n in range(5):  # five parked cases in a mailbox of one: none is refused
+            handles.append(m.schedule("ask", {"n": n}))
+            assert parked.acquire(timeout=TIMEOUT)
+        assert m.stats().queued == 0
+        for ctx in asked:
+            assert m.receive_event(ctx.correlation_id, "ok") is EventOutcome.DELIVERED
+        jobs = [handle.result(timeout=TIMEOUT) for handle in handles]
+    assert [job.data for job in jobs] == [{"n": n, "reply": "ok"} for n in range(5)]
 
 
 def test_a_case_drop_newest_refuses_leaves_no_row_and_its_id_can_be_admitted_later(

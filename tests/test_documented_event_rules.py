@@ -2,7 +2,9 @@
 
 A ``RequestReaction``'s ``send`` gets a copy of the job's data (what it changes is not
 kept), and cancelling one branch of a split leaves its siblings running and ends the
-parent ``CANCELLED`` (with the reason the guide quotes), with a join or without one.
+parent ``CANCELLED`` (with the reason the guide quotes), with a join or without one. A
+``Wait`` whose duration function raises faults its job alone, and a ``DeferredChoice``
+whose timer fires withdraws every one of its events.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from flows import setter
 
 from actors import (
     CancelOutcome,
+    DeferredChoice,
     EventOutcome,
     JobState,
     Mediator,
@@ -23,8 +26,10 @@ from actors import (
     Sequential,
     StepContext,
     Synchronize,
+    Wait,
     Workflow,
 )
+from actors.testing import VirtualClock
 
 
 def test_what_a_send_changes_in_its_data_is_not_kept() -> None:
@@ -119,3 +124,48 @@ def test_a_split_without_a_join_whose_branch_was_cancelled_ends_cancelled_after_
     assert (branch_y.state, branch_y.data) == (JobState.DONE, {"reply": "ok"})
     assert (parent.state, parent.step) == (JobState.CANCELLED, "split")
     assert parent.error == "a branch was cancelled"  # no join to name
+
+
+def test_a_wait_whose_duration_function_raises_faults_its_job_alone(clock: VirtualClock) -> None:
+    def grace(data: dict[str, Any]) -> float:
+        return float(data["grace_period"])  # KeyError for an order without one
+
+    flow = Workflow(
+        "remind",
+        [Wait("pause", duration=grace, next="remind"), Sequential("remind", setter("reminded"))],
+        start="pause",
+    )
+    with Mediator([flow], runners=1, clock=clock) as m:
+        waiting = m.schedule("remind", {"grace_period": 60})
+        clock.wait_for_alarm()  # its timer is armed
+        broken = m.schedule("remind", {}).result(timeout=TIMEOUT)
+        assert (broken.state, broken.step) == (JobState.FAULTED, "pause")
+        assert broken.error is not None and "KeyError: 'grace_period'" in broken.error
+        clock.advance(60)  # the other job's timer was not touched
+        assert waiting.result(timeout=TIMEOUT).data == {"grace_period": 60, "reminded": True}
+
+
+def test_a_choice_whose_timer_fired_withdraws_every_event(clock: VirtualClock) -> None:
+    flow = Workflow(
+        "checkout",
+        [
+            DeferredChoice(
+                "which",
+                events={"paid": "ship", "cancelled": "refund"},
+                timeout=3600,
+                on_timeout="expire",
+            ),
+            Sequential("ship", setter("shipped")),
+            Sequential("refund", setter("refunded")),
+            Sequential("expire", setter("expired")),
+        ],
+        start="which",
+    )
+    with Mediator([flow], runners=1, clock=clock) as m:
+        handle = m.schedule("checkout", {}, job_id="order-8")
+        clock.wait_for_alarm()
+        clock.advance(3600)
+        assert handle.result(timeout=TIMEOUT).data == {"expired": True}
+        assert m.receive_event("order-8/which/paid", 30) is EventOutcome.LATE
+        assert m.receive_event("order-8/which/cancelled") is EventOutcome.LATE
+        assert m.get_job("order-8").data == {"expired": True}

@@ -40,6 +40,37 @@ def test_prometheus_metrics_export() -> None:
     assert value("actors_step_seconds_count", {"workflow": "p", "step": "a"}) == 1
 
 
+def test_a_metrics_method_that_raises_is_logged_once_with_its_traceback_then_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """docs/how-to/observe.md: each method's first failure is a WARNING with its traceback.
+
+    Later ones are not logged, and no case stops for any of them.
+    """
+
+    class Down(CountingMetrics):
+        def step(self, workflow: str, step: str, seconds: float) -> None:
+            raise ConnectionError("exporter down")
+
+        def finished(self, workflow: str, state: JobState) -> None:
+            raise SystemExit(3)
+
+    flow = Workflow(
+        "m", [Sequential("a", setter("a"), next="b"), Sequential("b", setter("b"))], "a"
+    )
+    metrics = Down()
+    with caplog.at_level(logging.WARNING, logger="actors"), Mediator([flow], metrics=metrics) as m:
+        jobs = [m.schedule("m", {}).result(timeout=TIMEOUT) for _ in range(3)]
+    assert [job.state for job in jobs] == [JobState.DONE] * 3
+    assert metrics.counts["started"] == 3  # the methods that work still count
+    for method, error in (("step", ConnectionError), ("finished", SystemExit)):
+        said = [r for r in caplog.records if f"metrics hook's {method}() raised" in r.getMessage()]
+        # Once, of the six calls of step() and the three of finished() that raised.
+        assert len(said) == 1, [r.getMessage() for r in caplog.records]
+        assert said[0].levelno == logging.WARNING
+        assert said[0].exc_info is not None and isinstance(said[0].exc_info[1], error)
+
+
 def test_fault_log_record_carries_job_step_and_attempt(caplog: pytest.LogCaptureFixture) -> None:
     def boom(data: object) -> None:
         raise RuntimeError("no")

@@ -9,6 +9,7 @@ that very object, and a step that changed it in place changed the reader's view.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -189,6 +190,21 @@ def test_an_on_shed_hook_gets_data_of_its_own() -> None:
         assert job.data == {"items": [1]}
         assert m.get_job(job.id).data == {"items": [1]}
         running.result(timeout=TIMEOUT)
+
+
+def test_a_result_s_fields_cannot_be_set() -> None:
+    """docs/tutorial/first-workflow.md: a ``Job`` is a snapshot whose fields cannot be set."""
+    with Mediator([FLAT], runners=1) as m:
+        job = m.schedule(FLAT.name, {}).result(timeout=TIMEOUT)
+    before = dataclasses.asdict(job)
+    for field in dataclasses.fields(Job):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(job, field.name, getattr(job, field.name))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(job, field.name)
+    with pytest.raises((AttributeError, TypeError)):  # nor can one be added
+        job.note = "mine"  # type: ignore[attr-defined]
+    assert dataclasses.asdict(job) == before
 
 
 def test_a_copy_of_a_result_has_every_field_and_data_of_its_own() -> None:

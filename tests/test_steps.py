@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from dataclasses import dataclass
@@ -324,6 +325,44 @@ def test_a_dynamic_join_sees_the_branches_in_item_order_whatever_order_they_arri
         assert job.data["merged"] == skus, seed
         orders.add(tuple(arrived))
     assert len(orders) > 1, "every seed ran the branches in one order: nothing was shown"
+
+
+def test_the_splitting_job_waits_with_its_data_as_at_the_split_and_merge_gets_that() -> None:
+    """docs/how-to/fan-out.md: the splitting job waits with its data as at the split.
+
+    It is ``WAITING`` while its branches run, and the join's merge receives that data.
+    """
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+    merged_from: list[dict[str, Any]] = []
+
+    def price(line: dict[str, Any]) -> None:
+        line["priced"] = True  # a branch's own copy of its line
+        entered.release()
+        assert release.wait(TIMEOUT)
+
+    def collect(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        merged_from.append(copy.deepcopy(order))
+        order["priced"] = [line["sku"] for line in lines if line["priced"]]
+
+    flow = Workflow("order", start="prepare", steps=[
+        Sequential("prepare", setter("prepared"), next="lines"),
+        ParallelSplit("lines", branches=lambda d: d["lines"], each="price"),
+        Sequential("price", price, next="collect"),
+        Synchronize("collect", merge=collect),
+    ])  # fmt: skip
+    order = {"lines": [{"sku": "tea"}, {"sku": "cups"}]}
+    at_split = {**copy.deepcopy(order), "prepared": True}
+    with Mediator([flow], runners=2) as m:
+        handle = m.schedule("order", order)
+        for _ in order["lines"]:
+            assert entered.acquire(timeout=TIMEOUT)  # both branches are inside their step
+        waiting = m.get_job(handle.job_id)
+        release.set()
+        job = handle.result(timeout=TIMEOUT)
+    assert (waiting.state, waiting.step, waiting.data) == (JobState.WAITING, "lines", at_split)
+    assert merged_from == [at_split]
+    assert job.data == {**at_split, "priced": ["tea", "cups"]}
 
 
 def test_dynamic_split_with_no_items_faults_clearly() -> None:

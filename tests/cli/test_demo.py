@@ -5,6 +5,7 @@ from __future__ import annotations
 from bounds import TIMEOUT
 from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
+from records import record
 
 from actors import (
     JobState,
@@ -12,7 +13,7 @@ from actors import (
 )
 from actors._cli import main
 from actors._demo import DEMO_WORKFLOW, case_id, demo_order, run_demo
-from actors.stores import MemoryStore
+from actors.stores import MemoryStore, open_store
 from actors.testing import VirtualClock
 
 
@@ -110,3 +111,30 @@ def test_a_demo_started_while_another_runs_on_its_store_refuses(tmp_path, monkey
         killed.close()
     again = CliRunner().invoke(main, ["demo", "--store", url, "--orders", "2"])
     assert again.exit_code == 0, again.output
+
+
+def test_demo_exits_1_when_an_order_did_not_end_done(runner: CliRunner, tmp_path) -> None:
+    """docs/how-to/command-line.md: it exits 1 if an order did not end ``DONE``."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    store = open_store(url)
+    store.create(  # order 1 faulted in an earlier run: reported, not run again
+        record(
+            case_id(1),
+            workflow=DEMO_WORKFLOW.name,
+            version=DEMO_WORKFLOW.version,
+            step="payment",
+            data=demo_order(1),
+            state=JobState.FAULTED,
+            error="step 'payment': card declined",
+        )
+    )
+    store.close()
+    result = runner.invoke(main, ["demo", "--store", url, "--orders", "2"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert "demo-order-1: faulted: step 'payment': card declined" in result.output
+    states = {
+        cells[1].strip(): cells[2].strip()
+        for cells in (line.split("│") for line in result.output.splitlines())
+        if len(cells) == 4
+    }
+    assert (states.get("done"), states.get("faulted")) == ("1", "1")  # order 2 ran

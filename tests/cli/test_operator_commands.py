@@ -166,6 +166,23 @@ def test_events_send_and_jobs_cancel(url: str) -> None:
     )
 
 
+def test_an_event_answered_twice_exits_3_and_a_cancel_of_an_ended_case_exits_0(url: str) -> None:
+    """docs/how-to/operations.md: an event not delivered exits 3 saying why (``duplicate``).
+
+    And ``jobs cancel`` of a case that has ended leaves it alone, with exit status 0.
+    """
+    assert run("events", "send", "o2/ask", "--store", url).exit_code == 0
+    again = run("events", "send", "o2/ask", "--store", url, "--data", '"twice"')
+    assert again.exit_code == 3, again.output
+    assert again.output == "event o2 (o2/ask): duplicate, via store, by olga\n"
+    ended = run("jobs", "cancel", "o1", "--store", url)  # o1 faulted
+    assert ended.exit_code == 0, ended.output
+    assert ended.output == "cancel o1: already_finished, via store, by olga\n"
+    with Admin(url) as admin:
+        assert admin.job("o1").state is JobState.FAULTED
+        assert admin.job("o1").error == "step 'pay': RuntimeError: card declined (attempt 1)"
+
+
 def test_events_send_without_data_sends_no_payload_and_help_says_so(url: str) -> None:
     shown = " ".join(run("events", "send", "--help").output.split())  # as wrapped
     assert "Without --data the payload is null." in shown

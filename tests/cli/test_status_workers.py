@@ -100,3 +100,22 @@ def test_status_says_how_many_workers_it_left_out(runner: CliRunner, store_url: 
     assert "Workers (1 of 2, stopped first)" in result.output
     assert "1 more not listed (--workers to list more)" in result.output
     assert "w-live" not in result.output
+
+
+def test_status_with_workers_0_lists_none_and_its_summary_still_counts_them(
+    runner: CliRunner, store_url: str
+) -> None:
+    """docs/how-to/command-line.md: ``--workers`` 0 lists none, the summary still counts them."""
+    result = runner.invoke(
+        main, ["status", "--store", store_url, "--workers", "0"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    summary = {row[0]: row[1] for row in _rows(result.output) if len(row) == 2}
+    assert summary["workers (lease live, or expired)"] == "2 (1 live, 1 stopped: lease expired)"
+    assert "w-stopped" not in result.output
+    assert "w-live" not in result.output
+    facts = json.loads(
+        runner.invoke(main, ["status", "--store", store_url, "--workers", "0", "--json"]).output
+    )
+    assert facts["summary"]["workers"] == {"total": 2, "live": 1}
+    assert facts["workers"] == {"total": 2, "live": 1, "more": 2, "listed": []}

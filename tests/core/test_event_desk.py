@@ -187,3 +187,25 @@ def test_an_event_for_a_case_another_worker_holds_is_elsewhere() -> None:
     world.holders["j0"] = "them"
     assert desk.deliver(cid("j0", "a"), None, False, world, world) is EventOutcome.ELSEWHERE
     assert world.rows["j0"].event is None  # not taken early: the park is not this worker's
+
+
+def test_past_the_last_10000_answers_an_id_is_looked_up_in_the_store() -> None:
+    """The last 10,000 ids answered are remembered; an older one is looked up in the store.
+
+    docs/how-to/events-and-timeouts.md: an ended job then gives ``FINISHED``, anything
+    else ``UNKNOWN``.
+    """
+    world, desk = World(), EventDesk()  # as the Scheduler makes it
+    world.rows["j0"] = record("j0", step="choose", state=JobState.DONE)
+    world.rows["j1"] = record("j1", step="after", state=JobState.RUNNING)  # went on
+    for job in JOBS:
+        desk.correlations.remember(cid(job, "a"), EventOutcome.DUPLICATE)
+    for n in range(9_998):  # 10,000 answers in all: both ids are among them
+        desk.correlations.remember(f"other-{n}/ask", EventOutcome.LATE)
+    for job in JOBS:
+        assert desk.deliver(cid(job, "a"), None, False, world, world) is EventOutcome.DUPLICATE
+    desk.correlations.remember("other-9998/ask", EventOutcome.LATE)
+    desk.correlations.remember("other-9999/ask", EventOutcome.LATE)  # both forgotten now
+    assert desk.deliver(cid("j0", "a"), None, False, world, world) is EventOutcome.FINISHED
+    assert desk.deliver(cid("j1", "a"), None, False, world, world) is EventOutcome.UNKNOWN
+    assert world.made_ready == []
