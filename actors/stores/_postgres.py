@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
@@ -22,13 +23,13 @@ from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
 from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
-from actors.stores._pg_group import as_one_statement, join_reads, json_rows, put_group
+from actors.stores._pg_group import join_reads, json_rows, put_group
 from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
 from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
 from actors.stores._pg_session import checked_bounds, connect_params, own_statement_timeout
-from actors.stores._pg_transaction import read_rows, transaction
+from actors.stores._pg_transaction import read_rows, write, write_group
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
@@ -42,8 +43,6 @@ _NOT_THE_JOBS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, ReadOnlySql
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
-
-_GROUP_ATTEMPTS = 3
 
 # Every row of some cases, each case looked up in jobs_case on its own. The planner
 # estimates "case_id = ANY(array)" from the column's statistics; until autovacuum has
@@ -224,41 +223,10 @@ class PostgresStore(SqlStore):
         self._server_clock.observe(lambda: _one(execute(SERVER_NOW, ()).fetchone()))
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
-        try:
-            with transaction(self._pool) as conn:
-
-                def execute(sql: str, params: Sequence[Any]) -> Any:
-                    return conn.execute(self._pg(sql), params)
-
-                return fn(execute)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._error(what, exc) from exc
+        return write(self._pool, self._pg, fn, partial(self._error, what))
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
-        # A group locks its rows in insertion order, as claims do, but a heartbeat or a
-        # Scheduler's save may still lock two of them the other way round: PostgreSQL
-        # then aborts one transaction, and a group is simply tried again.
-        for attempt in range(_GROUP_ATTEMPTS):
-            try:
-                with transaction(self._pool) as conn, conn.cursor() as cur:
-
-                    def execute(sql: str, params: Sequence[Any]) -> Any:
-                        return conn.execute(self._pg(sql), params)
-
-                    def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
-                        one = as_one_statement(sql, params)
-                        if one is not None:
-                            return conn.execute(self._pg(one[0]), one[1])
-                        cur.executemany(self._pg(sql), params)  # pipelined by psycopg
-                        return cur
-
-                    return fn(execute, executemany)
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
-                if attempt == _GROUP_ATTEMPTS - 1:
-                    raise self._error(what, exc) from exc
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-                raise self._error(what, exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return write_group(self._pool, self._pg, fn, partial(self._error, what))
 
     def _put_group(
         self,
