@@ -17,7 +17,7 @@ import psycopg
 import psycopg_pool
 from psycopg.errors import ReadOnlySqlTransaction
 
-from actors._errors import JobExistsError, LeaseLostError, StoreError
+from actors._errors import StoreError
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
@@ -27,7 +27,14 @@ from actors.stores._pg_group import join_reads, json_rows, put_group
 from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
-from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
+from actors.stores._pg_saves import (
+    CREATE_MANY,
+    CREATE_MANY_BARE,
+    Taken,
+    lost_error,
+    save_statement,
+    taken_error,
+)
 from actors.stores._pg_session import checked_bounds, connect_params, own_statement_timeout
 from actors.stores._pg_transaction import read_rows, write, write_group
 from actors.stores._rows import storable_text
@@ -61,10 +68,6 @@ for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
 
 logger = redacted_logger("actors.stores")
-
-
-class _Taken(Exception):  # noqa: N818 - a signal inside _save_all, never raised out of it
-    """An admission's row met one already stored (raised to roll its transaction back)."""
 
 
 class PostgresStore(SqlStore):
@@ -303,7 +306,7 @@ class PostgresStore(SqlStore):
                 if len(rows) == 1:  # the hot path: autocommit, one statement, one transaction
                     if conn.execute(sql, rows[0]).rowcount == 0:
                         if new:
-                            raise _Taken
+                            raise Taken
                         if fence:
                             raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
                 else:
@@ -318,28 +321,15 @@ class PostgresStore(SqlStore):
                             stored = cur.rowcount
                         if stored < len(rows):
                             if new:  # leaving the block rolls every row of the batch back
-                                raise _Taken
+                                raise Taken
                             if fence:
-                                raise self._lost_of(cur, jobs)
-        except _Taken:
-            raise self._taken(jobs) from None
+                                raise lost_error(cur, jobs, self.owner)
+        except Taken:
+            held = self.existing([job.id for job in jobs])  # the batch is rolled back by now
+            raise taken_error(jobs, held, self.url) from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
-
-    def _taken(self, jobs: list[JobRecord]) -> JobExistsError:
-        """The error for an admission that met a row: the first of its ids the store holds."""
-        held = self.existing([job.id for job in jobs])  # the batch is rolled back by now
-        job_id = next((job.id for job in jobs if job.id in held), jobs[0].id)
-        return JobExistsError(f"a job with id {job_id!r} already exists in {self.url}")
-
-    def _lost_of(self, cur: Any, jobs: list[JobRecord]) -> LeaseLostError:
-        """The error for a fenced multi-row save: the first row another worker holds."""
-        for job in jobs:
-            row = cur.execute(self._pg(STAMP), (job.id,)).fetchone()
-            if row is not None and row[0] not in (None, self.owner):
-                return LeaseLostError(job.id, job.case_id, row[0], self.owner)
-        return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
     def _send_wake(self, topic: str) -> None:
         """Wake this database's workers in other processes by ``NOTIFY``."""
