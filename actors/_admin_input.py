@@ -3,7 +3,8 @@
 ``Admin.jobs`` takes its ``state`` filter as names or ``JobState`` values and pages by
 an opaque cursor (``Page.next_cursor``), made and read here; ``Admin.send_event`` (and
 ``actors events send``) check a correlation id's form here before anything is read.
-Lists of job ids and the operator's name (``operator_name``) are read here too.
+Lists of job ids, a reset's step, the workflows given and the operator's name
+(``operator_name``) are read here too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import getpass
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors._cases import ID_RULE, lookup_flaw, lookup_id, shown_id
 from actors._job import JobState
@@ -21,8 +22,12 @@ from actors._seconds import seconds_option, seconds_problem
 from actors._text import is_unicode
 from actors.stores._admin_types import ListingPosition, RawText, StoredJob
 
+if TYPE_CHECKING:
+    from actors._workflow import Workflow
+
 __all__ = [
     "OPERATOR_ENV",
+    "check_from_step",
     "correlation_id_problem",
     "cursor_position",
     "id_list",
@@ -31,6 +36,7 @@ __all__ = [
     "listing_problem",
     "operator_name",
     "timeout_seconds",
+    "workflows_by_key",
 ]
 
 
@@ -182,6 +188,25 @@ def step_name_problem(step: object) -> str | None:
     if not isinstance(step, str):
         return f"{step!r} is no step name (not a string)"
     return f"{shown_id(step)} is no step name ({'it holds /' if step else 'it is empty'})"
+
+
+def check_from_step(from_step: str | None) -> None:
+    """A reset's ``from_step``, checked: ``ValueError`` if it names no step of any workflow."""
+    if from_step is not None:
+        problem = step_name_problem(from_step)
+        if problem is not None:
+            msg = f"from_step {problem}: a workflow's steps are named non-empty, without '/'"
+            raise ValueError(msg)
+
+
+def workflows_by_key(workflows: Iterable[Workflow]) -> dict[tuple[str, int], Workflow]:
+    """``workflows`` by name and version; ``ValueError`` for two different ones of one key."""
+    by_key: dict[tuple[str, int], Workflow] = {}
+    for wf in workflows:
+        if by_key.setdefault(wf.key, wf) is not wf:  # the checks would use one
+            msg = f"workflow {wf.name!r} version {wf.version} is given twice, differently"
+            raise ValueError(msg)
+    return by_key
 
 
 OPERATOR_ENV = "ACTORS_OPERATOR"

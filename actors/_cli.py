@@ -2,10 +2,10 @@
 
 Commands: ``graph`` (Mermaid of a workflow); ``db upgrade`` (apply the schema's
 migrations) lives in ``_cli_db``, ``demo`` (order fulfilment on a store) in
-``_cli_demo``, ``status`` and ``jobs show`` in ``_cli_status``, ``enqueue`` in
-``_cli_enqueue``, ``worker`` in ``_cli_worker``, and the operator's commands:
-``jobs list`` in ``_cli_jobs``, ``jobs retry|cancel|prune`` and ``events send`` in
-``_cli_case_actions``.
+``_cli_demo``, ``status`` and ``jobs show`` in ``_cli_status`` (the status summary's rows
+in ``_cli_status_rows``), ``enqueue`` in ``_cli_enqueue``, ``worker`` in ``_cli_worker``,
+and the operator's commands: ``jobs list`` in ``_cli_jobs``, ``jobs retry|cancel|prune``
+and ``events send`` in ``_cli_case_actions``.
 Workflow references are resolved in ``_cli_load``; the failures below are ``_cli_errors``.
 Expected failures (a bad store URL, a module or attribute that is not there, an unknown
 job id) are one line on stderr and a non-zero exit status: 2 for a bad argument (store

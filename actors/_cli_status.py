@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from actors._admin_model import Workers
 from actors._admin_views import store_workers
 from actors._cases import missing_job, padded_twins
 from actors._cli import (
@@ -25,147 +22,18 @@ from actors._cli import (
 )
 from actors._cli_console import table_console
 from actors._cli_errors import CliError, id_argument
+from actors._cli_status_rows import StatusFacts, summary_rows
 from actors._cli_unreadable import reason_lines, unreadable, unreadable_state
-from actors._cli_workers import workers_json, workers_option, workers_summary, workers_table
+from actors._cli_workers import workers_json, workers_option, workers_table
 from actors._due_text import server_now, server_skew
-from actors._job import Job, JobRecord, JobState
+from actors._job import Job, JobState
 from actors._runner_failures import LIMIT as TRIES_LIMIT
 from actors.stores import Store
-from actors.stores._unfinished_facts import UnfinishedFacts
 
-__all__ = ["STATUS_ROWS", "SummaryRow", "cancel_shown", "jobs", "jobs_show", "status"]
+__all__ = ["cancel_shown", "jobs", "jobs_show", "status"]
 
 
 # -- status ------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Facts:
-    """What ``status`` read from the store, once, for every summary row to use."""
-
-    store: Store
-    counts: dict[JobState, int]
-    unfinished: UnfinishedFacts
-    now: float
-    """Now by the store's clock (the server's, on PostgreSQL), as due times are stored."""
-    skew: float
-    """What to add to ``unfinished.oldest``'s due times (this machine's clock) for the store's."""
-    workers: Workers | None = None
-    """The workers' leases (``None``: a store that keeps none)."""
-
-    def due(self, job: JobRecord) -> float | None:
-        """``job``'s due time as stored (by the store's clock)."""
-        return None if job.due is None else job.due + self.skew
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SummaryRow:
-    """One summary row: ``label`` and ``text`` for the table, ``key`` and ``value`` for JSON.
-
-    ``value`` is what a script reads (a number, ``None``, or an object of such), never
-    display text: the table's wording may change, the JSON keys stay.
-    """
-
-    key: str
-    label: str
-    value: Any
-    text: str
-
-
-# One function per summary row: it returns a SummaryRow, or None when the store cannot
-# tell. A store that exposes more (pending timers, waiting events, expired leases) gets
-# its row by appending a function here; the table and the JSON need no other change.
-_Row = Callable[[_Facts], SummaryRow | None]
-
-
-def _count(key: str, label: str, n: int) -> SummaryRow:
-    return SummaryRow(key, label, n, str(n))
-
-
-def _row_total(facts: _Facts) -> SummaryRow:
-    return _count("jobs", "jobs in the store", sum(facts.counts.values()))
-
-
-def _row_unfinished(facts: _Facts) -> SummaryRow:
-    return _count("unfinished", "unfinished jobs", facts.unfinished.total)
-
-
-def _row_oldest(facts: _Facts) -> SummaryRow:
-    label = "oldest unfinished job"
-    if not facts.unfinished.oldest:
-        return SummaryRow("oldest_unfinished", label, None, "-")
-    job = facts.unfinished.oldest[0]
-    where = f"{job.workflow} v{job.version} at {job.step!r}, {job.state.value}"
-    value = {
-        "id": job.id,
-        "workflow": job.workflow,
-        "version": job.version,
-        "step": job.step,
-        "state": job.state.value,
-    }
-    return SummaryRow("oldest_unfinished", label, value, f"{job.id} ({where})")
-
-
-def _row_due(facts: _Facts) -> SummaryRow:
-    parked, soonest = facts.unfinished.due, facts.unfinished.next_due
-    text = f"{parked}" + (f", next due {_when_due(soonest, facts.now)}" if parked else "")
-    value = {"jobs": parked, "next_due": soonest}
-    return SummaryRow("waiting_due", "waiting on a due time (wait, retry, timeout)", value, text)
-
-
-def _row_branches(facts: _Facts) -> SummaryRow:
-    n = facts.unfinished.waiting_branches
-    return _count("waiting_branches", "waiting for their branches", n)
-
-
-def _row_events(facts: _Facts) -> SummaryRow:
-    n = facts.unfinished.waiting_events
-    return _count("waiting_events", "waiting for an event, no timeout", n)
-
-
-def _row_orphaned(facts: _Facts) -> SummaryRow:
-    # Workers claim cases by their roots, so such a job is never run: it would wait for
-    # ever, shown only as one more unfinished job.
-    ids = facts.unfinished.orphaned
-    text = str(len(ids))
-    if ids:
-        shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-        text += f" (no worker will run them: {shown})"
-    return SummaryRow("orphaned", "unfinished, their case root or parent missing", len(ids), text)
-
-
-def _row_cancelling(facts: _Facts) -> SummaryRow:
-    # Cancelled while a step runs: saved in their last state (ready, say) until it ends.
-    n = facts.unfinished.cancelling
-    return _count("cancel_requested", "cancel requested, their running step to end first", n)
-
-
-def _row_workers(facts: _Facts) -> SummaryRow | None:
-    # A worker whose lease expired holds its cases no more: they wait for another's claim.
-    if facts.workers is None:
-        return None
-    value = {"total": facts.workers.total, "live": facts.workers.live}
-    return SummaryRow(
-        "workers", "workers (lease live, or expired)", value, workers_summary(facts.workers)
-    )
-
-
-def _row_shed(facts: _Facts) -> SummaryRow:
-    return _count("shed", "shed (DROP_OLDEST evictions)", facts.counts.get(JobState.SHED, 0))
-
-
-STATUS_ROWS: list[_Row] = [
-    _row_total,
-    _row_workers,
-    _row_unfinished,
-    _row_oldest,
-    _row_due,
-    _row_branches,
-    _row_events,
-    _row_cancelling,
-    _row_shed,
-    _row_orphaned,
-]
 
 
 def _unclaimed(store: Store) -> dict[tuple[str, int], int]:
@@ -199,7 +67,7 @@ def status(store_url: str, limit: int, worker_limit: int, as_json: bool) -> None
     """
     store = _open_reader(store_url)
     try:
-        facts = _Facts(
+        facts = StatusFacts(
             store,
             store.counts(),
             store.unfinished_facts(limit),
@@ -226,10 +94,8 @@ def status(store_url: str, limit: int, worker_limit: int, as_json: bool) -> None
     summary = Table(title="Summary")
     summary.add_column("what")
     summary.add_column("value")
-    for row in STATUS_ROWS:
-        got = row(facts)
-        if got is not None:
-            summary.add_row(got.label, got.text)
+    for got in summary_rows(facts):
+        summary.add_row(got.label, got.text)
     console.print(summary)
 
     listed = None if facts.workers is None else workers_table(facts.workers)
@@ -266,17 +132,12 @@ def status(store_url: str, limit: int, worker_limit: int, as_json: bool) -> None
 
 
 def _status_json(
-    facts: _Facts, limit: int, unclaimed: dict[tuple[str, int], int]
+    facts: StatusFacts, limit: int, unclaimed: dict[tuple[str, int], int]
 ) -> dict[str, Any]:
-    summary = {}
-    for row in STATUS_ROWS:
-        got = row(facts)
-        if got is not None:
-            summary[got.key] = got.value
     return {
         "store": facts.store.url,
         "counts": {state.value: facts.counts.get(state, 0) for state in JobState},
-        "summary": summary,
+        "summary": {got.key: got.value for got in summary_rows(facts)},
         **({} if facts.workers is None else {"workers": workers_json(facts.workers)}),
         "unclaimed": [
             {"workflow": name, "version": version, "cases": count}

@@ -31,16 +31,16 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from actors import _admin_reads as reads
 from actors import _admin_views as views
 from actors._admin_changes import cancel_change, event_change, retry_change, unchecked_problem
 from actors._admin_delivery import ActionDelivery
+from actors._admin_input import check_from_step as _check_from_step
 from actors._admin_input import check_listing, operator_name, timeout_seconds
 from actors._admin_input import correlation_id_problem as _correlation_id_problem
 from actors._admin_input import cursor_position as _position
-from actors._admin_input import id_list as _id_list
 from actors._admin_input import job_states as _states
-from actors._admin_input import listing_cursor as _cursor
-from actors._admin_input import step_name_problem as _step_name_problem
+from actors._admin_input import workflows_by_key as _workflows_by_key
 from actors._admin_model import (
     ActionRefusedError,
     ActionResult,
@@ -56,11 +56,8 @@ from actors._admin_model import (
     Workers,
 )
 from actors._admin_prune import prune
-from actors._cases import missing_job, padded_twins
 from actors._due_text import server_now
-from actors._errors import JobNotFoundError
 from actors._job import FINAL_STATES, JobRecord, JobState
-from actors._runner import correlations_for
 from actors.stores import Store, open_store
 from actors.stores._admin_types import Held, JobQuery, StoredJob, refuse_unread
 
@@ -121,11 +118,7 @@ class Admin:
         self.operator = operator_name(operator)
         self.mediator = mediator
         self.timeout = timeout
-        self._workflows: dict[tuple[str, int], Workflow] = {}
-        for wf in workflows:
-            if self._workflows.setdefault(wf.key, wf) is not wf:  # the checks would use one
-                msg = f"workflow {wf.name!r} version {wf.version} is given twice, differently"
-                raise ValueError(msg)
+        self._workflows = _workflows_by_key(workflows)
         # Given by the caller: an action they check refuses a job of another workflow.
         self._given = frozenset(self._workflows)
         if mediator is not None:
@@ -196,31 +189,22 @@ class Admin:
             error=error,
             roots=cases_only,
         )
-        found = self.store.query_jobs(query, limit=limit + 1, offset=offset, after=position)
-        items = self._infos(found[:limit])
-        if len(found) <= limit:
-            return Page(items, offset, limit, None, None)
-        return Page(items, offset, limit, offset + limit, _cursor(found[limit - 1]))
+        return reads.listing_page(self.store, query, limit, offset, position, self._infos)
 
     def job(self, job_id: str) -> JobInfo:
         """One job as last saved (``JobNotFoundError`` if the store has none by that id)."""
-        return self._infos([self._stored(job_id)])[0]
+        return self._infos([reads.stored_job(self.store, job_id)])[0]
 
     def case(self, job_id: str) -> CaseTree:
         """The case ``job_id`` belongs to, as a tree from its root."""
-        stored = self._stored(job_id)
-        jobs = self.store.case_jobs(stored.record.case_id)
-        if not any(job.record.id == stored.record.id for job in jobs):
-            # Its case id finds no row as read (bytes that are not UTF-8 in it, or the
-            # case pruned meanwhile): the job is shown alone rather than failing the look.
-            jobs = [stored, *jobs]
+        jobs = reads.case_jobs(self.store, reads.stored_job(self.store, job_id))
         arrived = views.arrived_of(jobs, self.store)
         now = self.store.lease_time(time.time())  # leases go by the database server's clock
         return views.tree(jobs, self._infos(jobs, arrived), now, arrived, self._workflows)
 
     def history(self, job_id: str) -> list[HistoryEntry]:
         """The job's history, oldest first: steps run, waits, and operators' actions."""
-        self._stored(job_id)
+        reads.stored_job(self.store, job_id)
         return views.history(self.store.step_history(job_id))
 
     def job_infos(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
@@ -228,10 +212,7 @@ class Admin:
 
         Ids the store holds no job of are left out.
         """
-        asked = list(dict.fromkeys(_id_list(job_ids)))
-        found = self.store.stored_jobs(asked)
-        jobs = [found[job_id] for job_id in asked if job_id in found]
-        return {job.record.id: info for job, info in zip(jobs, self._infos(jobs), strict=True)}
+        return reads.infos_by_id(self.store, job_ids, self._infos)
 
     def histories(
         self, job_ids: Iterable[str], *, last: int | None = None
@@ -242,16 +223,7 @@ class Admin:
         has an empty list. ``last``: each job's most recent ``last`` entries only, and
         only those are read (a job that loops keeps an entry per save).
         """
-        if last is not None and last < 0:
-            msg = f"last must be at least 0, got {last}"
-            raise ValueError(msg)
-        ids = _id_list(job_ids)
-        # One row more: an entry's duration runs from the save before it.
-        rows = self.store.step_histories(ids, **({} if last is None else {"last": last + 1}))
-        shown = {job_id: views.history(job_rows) for job_id, job_rows in rows.items()}
-        if last is None:
-            return shown
-        return {job_id: entries[-last:] if last else [] for job_id, entries in shown.items()}
+        return reads.job_histories(self.store, job_ids, last)
 
     def workers(self, *, limit: int = 20) -> Workers:
         """The workers' leases: who is live, who stopped renewing, what each holds.
@@ -261,19 +233,6 @@ class Admin:
         cases are taken over.
         """
         return views.workers(self.store, limit)
-
-    def _stored(self, job_id: str) -> StoredJob:
-        # Read as an operator reads: a row that cannot be read is shown FAULTED, and
-        # looking at it writes nothing (a worker's load would fault it in the store).
-        if not isinstance(job_id, str):
-            msg = f"a job id is a str, got {type(job_id).__name__} {job_id!r:.80}"
-            raise TypeError(msg)
-        stored = self.store.stored_job(job_id)
-        if stored is None:
-            # An id stored before the id rule may break it: looked up all the same.
-            held = self.store.stored_jobs(padded_twins(job_id))
-            raise JobNotFoundError(missing_job(job_id, self.store.url, held))
-        return stored
 
     def _infos(
         self, jobs: Sequence[StoredJob], arrived: dict[str, frozenset[int]] | None = None
@@ -296,21 +255,15 @@ class Admin:
         transaction holds is waited for ``timeout`` seconds at most (``CaseBusyError``;
         nothing is changed).
         """
-        if from_step is not None:
-            problem = _step_name_problem(from_step)
-            if problem is not None:
-                msg = f"from_step {problem}: a workflow's steps are named non-empty, without '/'"
-                raise ValueError(msg)
-        stored = self._stored(job_id)
+        _check_from_step(from_step)
+        stored = reads.stored_job(self.store, job_id)
         refuse_unread(stored)  # its stand-in reads FAULTED: retried, whatever it is
         record = stored.record
         workflow = self._workflows.get((record.workflow, record.version))
-        if from_step is not None:
-            self._check_given(record, f"--from / from_step={from_step!r}")
         attempt = None
         if from_step is not None:
-            tried = [h.attempt for h in self.store.step_history(job_id) if h.step == from_step]
-            attempt = max([*tried, record.attempt if record.step == from_step else 0]) + 1
+            self._check_given(record, f"--from / from_step={from_step!r}")
+            attempt = reads.reset_attempt(self.store, job_id, record, from_step)
         change = retry_change(
             job_id, self.operator, from_step=from_step, workflow=workflow, next_attempt=attempt
         )
@@ -335,7 +288,7 @@ class Admin:
         A running step finishes first; nothing after it runs. Returns the outcome
         (``"cancelled"``, ``"already_finished"``).
         """
-        stored = self._stored(job_id)
+        stored = reads.stored_job(self.store, job_id)
         refuse_unread(stored)  # its stand-in reads FAULTED: "already_finished", whatever it is
         record = stored.record
         delivery = self._delivery
@@ -376,7 +329,7 @@ class Admin:
         # event as a whole, where the payload is only an index ("event of job c1[2]").
         self.store.codec.encode(data, f"event payload for {correlation_id!r}")
         job_id = correlation_id.partition("/")[0]
-        record = self._stored(job_id).record
+        record = reads.stored_job(self.store, job_id).record
         self._check_given(record, f"event {correlation_id!r}")
         return self._delivery.act(  # detail: the correlation id
             "event",
@@ -388,7 +341,7 @@ class Admin:
                 data,
                 self.operator,
                 fault=fault,
-                waits=self._waits,
+                waits=partial(reads.waits, self._workflows),
                 now=partial(server_now, self.store),  # timers go by the server's clock
             ),
             lambda mediator: mediator._operator_action(
@@ -400,12 +353,6 @@ class Admin:
         problem = unchecked_problem(job, self._given, what)
         if problem is not None:
             raise ActionRefusedError(problem)
-
-    def _waits(self, job: JobRecord) -> set[str] | None:
-        """The correlation ids ``job`` waits on at its step; ``None``: its workflow is unknown."""
-        wf = self._workflows.get((job.workflow, job.version))
-        step = wf.steps.get(job.step or "") if wf is not None else None
-        return None if step is None else {cid for cid, _ in correlations_for(job, step)}
 
     def prune(
         self,

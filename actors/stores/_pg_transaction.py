@@ -1,5 +1,9 @@
 """A transaction or a read on a pooled PostgreSQL connection, past ones the server closed.
 
+``write`` and ``write_group`` run a store's write in such a transaction, and turn the
+driver's and the pool's errors into the store's; a group deadlocked with another
+transaction is tried again (see ``write_group``).
+
 A connection the server ended while it sat in the pool (a restart, a failover, an
 operator's ``pg_terminate_backend``) fails at its first use, the ``BEGIN``. Nothing of
 the transaction ran then, so it is safe to begin again on another connection (the pool
@@ -13,14 +17,22 @@ long.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import psycopg
+import psycopg_pool
 
+from actors._errors import StoreError
 from actors.stores._pg_deadlines import BoundedPool
+from actors.stores._pg_group import as_one_statement
+from actors.stores._statements import Execute, ExecuteMany
 
-__all__ = ["read_rows", "transaction"]
+__all__ = ["read_rows", "transaction", "write", "write_group"]
+
+T = TypeVar("T")
+
+_GROUP_ATTEMPTS = 3
 
 
 @contextlib.contextmanager
@@ -63,3 +75,54 @@ def read_rows(pool: BoundedPool, sql: str, params: Sequence[Any], wait: float) -
                     continue
                 raise
     raise AssertionError  # unreachable: the last attempt returns or raises
+
+
+def write(
+    pool: BoundedPool,
+    pg: Callable[[str], str],
+    fn: Callable[[Execute], T],
+    fail: Callable[[Exception], StoreError],
+) -> T:
+    """``fn`` in one transaction, its statements made by ``pg``; ``fail`` names an error."""
+    try:
+        with transaction(pool) as conn:
+
+            def execute(sql: str, params: Sequence[Any]) -> Any:
+                return conn.execute(pg(sql), params)
+
+            return fn(execute)
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        raise fail(exc) from exc
+
+
+def write_group(
+    pool: BoundedPool,
+    pg: Callable[[str], str],
+    fn: Callable[[Execute, ExecuteMany], T],
+    fail: Callable[[Exception], StoreError],
+) -> T:
+    """A group's ``fn`` in one transaction, as ``write``; tried again if it deadlocked."""
+    # A group locks its rows in insertion order, as claims do, but a heartbeat or a
+    # Scheduler's save may still lock two of them the other way round: PostgreSQL
+    # then aborts one transaction, and a group is simply tried again.
+    for attempt in range(_GROUP_ATTEMPTS):
+        try:
+            with transaction(pool) as conn, conn.cursor() as cur:
+
+                def execute(sql: str, params: Sequence[Any]) -> Any:
+                    return conn.execute(pg(sql), params)
+
+                def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
+                    one = as_one_statement(sql, params)
+                    if one is not None:
+                        return conn.execute(pg(one[0]), one[1])
+                    cur.executemany(pg(sql), params)  # pipelined by psycopg
+                    return cur
+
+                return fn(execute, executemany)
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            if attempt == _GROUP_ATTEMPTS - 1:
+                raise fail(exc) from exc
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise fail(exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover

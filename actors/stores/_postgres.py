@@ -10,25 +10,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 from psycopg.errors import ReadOnlySqlTransaction
 
-from actors._errors import JobExistsError, LeaseLostError, StoreError
+from actors._errors import StoreError
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger, remember_secrets
 from actors.stores._codec import Codec
 from actors.stores._group_room import QUEUE_BOUND
 from actors.stores._pg_deadlines import MIN_BOUND, STATEMENT_SHARE, Deadlines
-from actors.stores._pg_group import as_one_statement, join_reads, json_rows, put_group
+from actors.stores._pg_group import join_reads, json_rows, put_group
 from actors.stores._pg_listen import Listener, notify_store
 from actors.stores._pg_open import describe as _describe
 from actors.stores._pg_open import open_pool
-from actors.stores._pg_saves import CREATE_MANY, CREATE_MANY_BARE, STAMP, save_statement
+from actors.stores._pg_saves import (
+    CREATE_MANY,
+    CREATE_MANY_BARE,
+    Taken,
+    lost_error,
+    save_statement,
+    taken_error,
+)
 from actors.stores._pg_session import checked_bounds, connect_params, own_statement_timeout
-from actors.stores._pg_transaction import read_rows, transaction
+from actors.stores._pg_transaction import read_rows, write, write_group
 from actors.stores._rows import storable_text
 from actors.stores._schema import LISTING_ID, POSTGRES
 from actors.stores._server_clock import SERVER_NOW, ServerClock
@@ -42,8 +50,6 @@ _NOT_THE_JOBS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, ReadOnlySql
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
-
-_GROUP_ATTEMPTS = 3
 
 # Every row of some cases, each case looked up in jobs_case on its own. The planner
 # estimates "case_id = ANY(array)" from the column's statistics; until autovacuum has
@@ -62,10 +68,6 @@ for _name in ("psycopg", "psycopg.pool"):
     redacted_logger(_name)
 
 logger = redacted_logger("actors.stores")
-
-
-class _Taken(Exception):  # noqa: N818 - a signal inside _save_all, never raised out of it
-    """An admission's row met one already stored (raised to roll its transaction back)."""
 
 
 class PostgresStore(SqlStore):
@@ -224,41 +226,10 @@ class PostgresStore(SqlStore):
         self._server_clock.observe(lambda: _one(execute(SERVER_NOW, ()).fetchone()))
 
     def _write(self, fn: Callable[[Execute], T], what: str) -> T:
-        try:
-            with transaction(self._pool) as conn:
-
-                def execute(sql: str, params: Sequence[Any]) -> Any:
-                    return conn.execute(self._pg(sql), params)
-
-                return fn(execute)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._error(what, exc) from exc
+        return write(self._pool, self._pg, fn, partial(self._error, what))
 
     def _write_group(self, fn: Callable[[Execute, ExecuteMany], T], what: str) -> T:
-        # A group locks its rows in insertion order, as claims do, but a heartbeat or a
-        # Scheduler's save may still lock two of them the other way round: PostgreSQL
-        # then aborts one transaction, and a group is simply tried again.
-        for attempt in range(_GROUP_ATTEMPTS):
-            try:
-                with transaction(self._pool) as conn, conn.cursor() as cur:
-
-                    def execute(sql: str, params: Sequence[Any]) -> Any:
-                        return conn.execute(self._pg(sql), params)
-
-                    def executemany(sql: str, params: Sequence[Sequence[Any]]) -> Any:
-                        one = as_one_statement(sql, params)
-                        if one is not None:
-                            return conn.execute(self._pg(one[0]), one[1])
-                        cur.executemany(self._pg(sql), params)  # pipelined by psycopg
-                        return cur
-
-                    return fn(execute, executemany)
-            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
-                if attempt == _GROUP_ATTEMPTS - 1:
-                    raise self._error(what, exc) from exc
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-                raise self._error(what, exc) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        return write_group(self._pool, self._pg, fn, partial(self._error, what))
 
     def _put_group(
         self,
@@ -335,7 +306,7 @@ class PostgresStore(SqlStore):
                 if len(rows) == 1:  # the hot path: autocommit, one statement, one transaction
                     if conn.execute(sql, rows[0]).rowcount == 0:
                         if new:
-                            raise _Taken
+                            raise Taken
                         if fence:
                             raise self._lost(lambda q, p: conn.execute(self._pg(q), p), jobs[0])
                 else:
@@ -350,28 +321,15 @@ class PostgresStore(SqlStore):
                             stored = cur.rowcount
                         if stored < len(rows):
                             if new:  # leaving the block rolls every row of the batch back
-                                raise _Taken
+                                raise Taken
                             if fence:
-                                raise self._lost_of(cur, jobs)
-        except _Taken:
-            raise self._taken(jobs) from None
+                                raise lost_error(cur, jobs, self.owner)
+        except Taken:
+            held = self.existing([job.id for job in jobs])  # the batch is rolled back by now
+            raise taken_error(jobs, held, self.url) from None
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise self._error(what, exc) from exc
         self._after_save(jobs)
-
-    def _taken(self, jobs: list[JobRecord]) -> JobExistsError:
-        """The error for an admission that met a row: the first of its ids the store holds."""
-        held = self.existing([job.id for job in jobs])  # the batch is rolled back by now
-        job_id = next((job.id for job in jobs if job.id in held), jobs[0].id)
-        return JobExistsError(f"a job with id {job_id!r} already exists in {self.url}")
-
-    def _lost_of(self, cur: Any, jobs: list[JobRecord]) -> LeaseLostError:
-        """The error for a fenced multi-row save: the first row another worker holds."""
-        for job in jobs:
-            row = cur.execute(self._pg(STAMP), (job.id,)).fetchone()
-            if row is not None and row[0] not in (None, self.owner):
-                return LeaseLostError(job.id, job.case_id, row[0], self.owner)
-        return LeaseLostError(jobs[0].id, jobs[0].case_id, "another worker", self.owner)
 
     def _send_wake(self, topic: str) -> None:
         """Wake this database's workers in other processes by ``NOTIFY``."""

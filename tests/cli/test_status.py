@@ -14,7 +14,7 @@ from cli_support import UNSUPPORTED, one_error_line
 from click.testing import CliRunner
 
 import actors._cli as cli
-import actors._cli_status as cli_status
+import actors._cli_status_rows as status_rows
 from actors import (
     JobState,
     Mediator,
@@ -102,9 +102,9 @@ def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
 def test_status_rows_are_pluggable(
     runner: CliRunner, busy_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extra = cli_status.SummaryRow("expired_leases", "expired leases", 7, "7")
-    rows = [*cli_status.STATUS_ROWS, lambda facts: extra, lambda facts: None]
-    monkeypatch.setattr(cli_status, "STATUS_ROWS", rows)
+    extra = status_rows.SummaryRow("expired_leases", "expired leases", 7, "7")
+    rows = [*status_rows.STATUS_ROWS, lambda facts: extra, lambda facts: None]
+    monkeypatch.setattr(status_rows, "STATUS_ROWS", rows)
     result = runner.invoke(main, ["status", "--store", "memory://"], env={"COLUMNS": "200"})
     assert "expired leases" in result.output
     as_json = runner.invoke(main, ["status", "--store", "memory://", "--json"])
