@@ -112,13 +112,15 @@ class Admin:
         workflows: Iterable[Workflow] = (),
         timeout: float = 10.0,
     ) -> None:
-        timeout = timeout_seconds(timeout)  # before a store is opened: nothing to close
+        # Every argument checked before a store is opened: a refusal leaves nothing open.
+        timeout = timeout_seconds(timeout)
+        by_key = _workflows_by_key(workflows)
+        self.operator = operator_name(operator)
         self._owns_store = isinstance(store, str)
         self.store: Store = open_store(store) if isinstance(store, str) else store
-        self.operator = operator_name(operator)
         self.mediator = mediator
         self.timeout = timeout
-        self._workflows = _workflows_by_key(workflows)
+        self._workflows = by_key
         # Given by the caller: an action they check refuses a job of another workflow.
         self._given = frozenset(self._workflows)
         if mediator is not None:

@@ -150,3 +150,27 @@ def test_admin_refuses_two_different_workflows_of_one_name_and_version():
     with pytest.raises(ValueError, match="workflow 'order' version 1 is given twice"):
         Admin(MemoryStore(), workflows=[FLOW, changed])
     Admin(MemoryStore(), workflows=[FLOW, FLOW]).close()  # the same one twice is one
+
+
+def _changed_order() -> Workflow:
+    return Workflow("order", start="z", steps=[Sequential("z", pay)])
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        ({"workflows": "twice"}, "is given twice"),
+        ({"timeout": -1.0}, "timeout"),
+    ],
+)
+def test_admin_refusing_an_argument_opens_no_store(monkeypatch, bad, said):
+    """A refusal came after the store's URL was opened, and nothing closed that store."""
+    import actors.admin as admin_module
+
+    opened: list[str] = []
+    monkeypatch.setattr(admin_module, "open_store", opened.append)
+    if bad.get("workflows") == "twice":
+        bad = {"workflows": [FLOW, _changed_order()]}
+    with pytest.raises(ValueError, match=said):
+        Admin("sqlite:///never-opened.db", **bad)
+    assert opened == []
