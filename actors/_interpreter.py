@@ -82,6 +82,9 @@ def _handle(job: JobRecord, step: Step, what: str, handler: Any, *args: Any) -> 
     return None
 
 
+MERGE_CHECKS = 100  # firings of each join a runner checks for a write its default merge undoes
+
+
 class Interpreter:
     """Runs one step of a job on its record; ``codec`` checks the data branches start with.
 
@@ -103,7 +106,9 @@ class Interpreter:
         self._cancelled = cancelled  # why the job was cancelled while its step ran, if it was
         # Workflows are compared by identity: a registry replacing one makes a new table.
         self._plain: dict[Workflow, dict[str | None, tuple[Sequential, Any, str | None]]] = {}
-        self._warned: set[tuple[str, int, str]] = set()  # joins whose merge lost a write
+        # Per join of a workflow: how many more of its firings to check for a write the
+        # default merge puts back (see _check_merge); none once it has warned.
+        self._merge_checks: dict[tuple[str, int, str], int] = {}
         self.returned: Returned | None = None
         """``(job id, step, value)`` of the last task or merge that returned data other than
         a dict.
@@ -256,8 +261,8 @@ class Interpreter:
                 why = f"branch index(es) {stray} arrived at a split of {total} branches"
                 return fault(job, step, f"{why}; the branches' rows are inconsistent")
             datas = [job.arrivals[i] for i in sorted(job.arrivals)]
-            if step.merge is None:
-                self._warn_reverted(job, step, wf, datas)
+            if step.merge is None and self._merge_checks.get((wf.name, wf.version, step.name), 1):
+                self._check_merge(job, step, wf, datas)
             try:
                 merged = (step.merge or default_merge)(job.data, datas)
             except BaseException as exc:
@@ -276,22 +281,22 @@ class Interpreter:
             return fault(job, step, "reached a join without being a branch of a split")
         return Arrive(step.name, 1 if isinstance(step, Discriminator) else None)
 
-    def _warn_reverted(self, job: JobRecord, step: Step, wf: Workflow, datas: list[Any]) -> None:
-        """Say, once per join of a workflow, when the default merge undoes a branch's write.
+    def _check_merge(self, job: JobRecord, step: Step, wf: Workflow, datas: list[Any]) -> None:
+        """Warn when the default merge undoes a branch's write: once, in a join's first firings.
 
         The merge is the contract's (each branch's whole dict in turn), so the job goes
         on; but a branch's change lost to a later branch's unchanged copy is nearly
-        always a join that needed a ``merge``.
+        always a join that needed a ``merge``. A runner checks the first
+        ``MERGE_CHECKS`` times each join fires, so that a long run does not pay for it.
         """
         where = (wf.name, wf.version, step.name)
-        if where in self._warned:
-            return
+        self._merge_checks[where] = self._merge_checks.get(where, MERGE_CHECKS) - 1
         try:
             lost = reverted_keys(job.data, datas)
-        except Exception:
+        except Exception:  # a value whose == raises: nothing to say of it here
             return
         if lost:
-            self._warned.add(where)
+            self._merge_checks[where] = 0
             logger.warning(
                 "join %r of workflow %r v%d: the default merge put back the value at the split "
                 "of %s, which an earlier branch changed (each branch carries a copy of the "

@@ -139,3 +139,31 @@ def test_reverted_keys_names_what_the_default_merge_puts_back(
 def test_merge_changes_refuses_data_that_is_not_a_dict_naming_itself() -> None:
     with pytest.raises(TypeError, match="merge_changes needs dict data"):
         merge_changes([1], [[2]])  # type: ignore[arg-type]
+
+
+def test_a_runner_checks_only_the_first_firings_of_a_join(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long run does not pay for the check: a write put back later goes unsaid."""
+    import actors._interpreter as interpreter
+
+    def mark_if_asked(data: dict[str, Any]) -> None:
+        if data["mark"]:
+            data["status"] = "marked"
+
+    flow = Workflow(
+        "marks",
+        [
+            ParallelSplit("split", branches=["mark", "notify"]),
+            Sequential("mark", mark_if_asked, next="join"),
+            Sequential("notify", notify, next="join"),
+            Synchronize("join"),
+        ],
+        start="split",
+    )
+    monkeypatch.setattr(interpreter, "MERGE_CHECKS", 2)
+    with caplog.at_level(logging.WARNING, logger="actors"), Mediator([flow], runners=1) as mediator:
+        for mark in (False, False, True):  # only the third puts a write back
+            data = {"status": "new", "mark": mark}
+            assert mediator.schedule("marks", data).result(timeout=TIMEOUT).data["status"] == "new"
+    assert not [r for r in caplog.records if "default merge" in r.getMessage()]
