@@ -161,15 +161,17 @@ class EventFault:
 
     Every event counts, whatever sent it: ``Harness.receive_event``, a call of
     ``Mediator.receive_event`` (``h.mediator``, from the test, a task, your own actor or
-    a request's responder), and an ``Admin`` given the harness's Mediator.
+    a request's responder), and an ``Admin`` given the harness's Mediator (one without it
+    changes the store itself: not perturbed). A caller of ``Mediator.receive_event``
+    waits for the outcome meanwhile, at most its 30 seconds (then ``TimeoutError``).
 
     ``duplicate``: delivered twice, the copy right behind it. ``drop``: never delivered.
     ``delay``: held back while ``by`` more actions run, or, with ``seconds``, until the
-    virtual clock has moved that far. ``reorder``: held until the next event has been
-    delivered. A delay in actions and a reorder take no virtual time: when nothing else
-    can run first, the event arrives before the clock moves. A delay in seconds is a
-    timer's: the clock jumps to its end when nothing else can run, so a timer set for
-    earlier rings first, and one set for later after it.
+    virtual clock has moved that far. ``reorder``: held until the next event is sent,
+    then sent right behind it. A delay in actions and a reorder take no virtual time:
+    when nothing else can run first, the event arrives before the clock moves. A delay
+    in seconds is a timer's: the clock jumps to its end when nothing else can run, so a
+    timer set for earlier rings first, and one set for later after it.
     """
 
     nth: int
