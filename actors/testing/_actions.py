@@ -86,8 +86,8 @@ class Actions:
     _call_error: Exception | None
     failure: BaseException | None
     _after: Callable[[], None]  # Checking's, after every action (later in the harness's bases)
-    release: Callable[[HeldEvent], None]  # EventFaults', as are held and held_until
-    held_until: Callable[[], float | None]
+    _release: Callable[[HeldEvent], None]  # EventFaults', as are held and _held_until
+    _held_until: Callable[[], float | None]
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
@@ -169,7 +169,7 @@ class Actions:
         """Whether the clock may jump to its next alarm (none is due yet)."""
         if not self.clock.autojump or self._frozen:
             return False
-        if self.held and self.held_until() is not None:  # an event delayed by seconds
+        if self.held and self._held_until() is not None:  # an event delayed by seconds
             return True
         return self.clock.next_alarm() is not None and not self.probe.only_polling()
 
@@ -245,7 +245,7 @@ class Actions:
             self._on_own_thread(_CLOCK, alarm.ring)
         elif kind == _EVENT:
             held: HeldEvent = target
-            self._on_own_thread(_OUTSIDE, functools.partial(self.release, held))
+            self._on_own_thread(_OUTSIDE, functools.partial(self._release, held))
         elif kind == _WAKE:
             ghost: Ghost = target
             self.points.wake(ghost)
@@ -263,7 +263,7 @@ class Actions:
                 raise
         else:
             # To the next alarm, or to the end of an event's delay in seconds if sooner.
-            until = self.held_until() if self.held else None
+            until = self._held_until() if self.held else None
             past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:
                 self.clock.jump(until)

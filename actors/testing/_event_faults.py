@@ -3,7 +3,7 @@
 An event reaches the engine by several paths: ``Harness.receive_event``, a call of
 ``Mediator.receive_event`` (from the test, a task, a user's actor, a request's responder)
 and an ``Admin``'s event through the Mediator. All of them end as one envelope put into
-a Scheduler's inbox, so the faults are applied there (``Inbox.put`` calls ``gate``): the
+a Scheduler's inbox, so the faults are applied there (``Inbox.put`` calls ``_gate``): the
 nth event is the nth to reach the engine, whichever path it took.
 """
 
@@ -93,7 +93,7 @@ class EventFaults:
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
 
-    def gate(self, cell: ActorCell, envelope: Envelope[Any]) -> bool:
+    def _gate(self, cell: ActorCell, envelope: Envelope[Any]) -> bool:
         """The inbox's hook: apply the plan to an event reaching a Scheduler by any path.
 
         Returns whether it took the envelope (put it itself, held or dropped it). Only
@@ -105,10 +105,10 @@ class EventFaults:
         cid = event_id(envelope.message)
         if cid is None:
             return False
-        self.perturb(cell.actor.actor_ref, envelope, cid, traced=False)
+        self._perturb(cell.actor.actor_ref, envelope, cid, traced=False)
         return True
 
-    def perturb(
+    def _perturb(
         self, ref: pykka.ActorRef[Any], envelope: Envelope[Any], cid: str, *, traced: bool
     ) -> bool:
         """Send an external event as the plan's fault for it says; ``False``: dropped.
@@ -126,7 +126,7 @@ class EventFaults:
                 copy = Envelope(envelope.message, reply_to=DeterministicFuture(self.runtime))
                 self._put(ref, copy, cid, traced=True)
             for held in [h for h in self.held if h.reordered]:
-                self.release(held)  # a reordered event goes right after this one
+                self._release(held)  # a reordered event goes right after this one
             return True
         if planned.action == "delay" and planned.seconds is not None:
             held = HeldEvent(ref, envelope, cid, None, self.clock.now() + planned.seconds)
@@ -140,12 +140,12 @@ class EventFaults:
         self._record("harness", f"event held ({planned.action})", job, detail)
         return True
 
-    def release(self, held: HeldEvent) -> None:
+    def _release(self, held: HeldEvent) -> None:
         """Send a held event now."""
         self.held.remove(held)
         self._put(held.ref, held.envelope, held.correlation_id, traced=True)
 
-    def held_until(self) -> float | None:
+    def _held_until(self) -> float | None:
         """The earliest virtual time a held event waits for (``None``: none waits for time)."""
         times = [h.release_time for h in self.held if h.release_time is not None]
         return min(times) if times else None

@@ -275,7 +275,7 @@ class External(EventFaults):
         future: DeterministicFuture[EventOutcome] = DeterministicFuture(self.runtime)
         future.about = f"the outcome of event {correlation_id!r} (job {job})"
         envelope = Envelope(m.DeliverEvent(correlation_id, event, fault), reply_to=future)
-        if not self.perturb(self.mediator.scheduler, envelope, correlation_id, traced=True):
+        if not self._perturb(self.mediator.scheduler, envelope, correlation_id, traced=True):
             return None
         return future
 

@@ -232,7 +232,7 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking, Closing)
         self.runtime.send_hook = self.points.in_send  # and before a request's send
         External.__init__(self, self.probe)
         if self.plan.events:  # every external event, whatever path it takes to the engine
-            self.runtime.event_gate = self.gate
+            self.runtime.event_gate = self._gate
 
     # -- running (step and run_until_quiescent are Running's) ----------------------------------
 
