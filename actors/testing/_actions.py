@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from actors.testing._chooser import Chooser
     from actors.testing._clock import VirtualAlarm, VirtualClock
     from actors.testing._crashpoints import CrashPoints, Ghost
-    from actors.testing._external import HeldEvent
+    from actors.testing._event_faults import HeldEvent
     from actors.testing._fault_injector import FaultInjector
     from actors.testing._faults import FaultPlan
     from actors.testing._monitor import Monitor
@@ -86,6 +86,8 @@ class Actions:
     _call_error: Exception | None
     failure: BaseException | None
     _after: Callable[[], None]  # Checking's, after every action (later in the harness's bases)
+    _release: Callable[[HeldEvent], None]  # EventFaults', as are held and _held_until
+    _held_until: Callable[[], float | None]
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
@@ -102,9 +104,6 @@ class Actions:
         raise NotImplementedError
 
     def _unsettled(self, actions: str) -> str:
-        raise NotImplementedError
-
-    def _release(self, held: HeldEvent) -> None:
         raise NotImplementedError
 
     def _options(self, *, nested: bool = False) -> list[_Option]:
@@ -125,24 +124,27 @@ class Actions:
             options += [(_RING, a) for a in self.clock.due()]
         held = self.held
         if held:
-            options += [(_EVENT, h) for h in held if h.due(self.actions)]
+            now = self.clock.now()
+            options += [(_EVENT, h) for h in held if h.due(self.actions, now)]
         ghosts = self.points.ghosts
         if ghosts:
             options += [(_WAKE, g) for g in ghosts if g.wakes_from <= self.actions]
         writer = self.writer
         if writer is not None and writer.queued:
             options.append((_WRITE, writer))
+        if options:
+            return options
+        # Nothing else can run: an event held for actions, or for the next event, ends
+        # its delay now, before time moves (a delay, never "after every timer").
+        options = [(_EVENT, h) for h in held if not h.timed]
         if nested:
             # The runner's step may take as long as it likes: time may pass meanwhile
             # (the next alarm's time, not past a poll: that would lapse its leases).
             if not options and self._may_jump():
                 options.append((_JUMP, _PLAIN))
             return options
-        if options:
-            return options
-        options = [(_EVENT, h) for h in held]
         options += [(_WAKE, g) for g in ghosts]  # asleep yet, but nothing else can run
-        if self._may_jump():
+        if len(options) == len(ghosts) and self._may_jump():
             options.append((_JUMP, None))
         return options
 
@@ -165,12 +167,11 @@ class Actions:
 
     def _may_jump(self) -> bool:
         """Whether the clock may jump to its next alarm (none is due yet)."""
-        return (
-            self.clock.autojump
-            and not self._frozen
-            and self.clock.next_alarm() is not None
-            and not self.probe.only_polling()
-        )
+        if not self.clock.autojump or self._frozen:
+            return False
+        if self.held and self._held_until() is not None:  # an event delayed by seconds
+            return True
+        return self.clock.next_alarm() is not None and not self.probe.only_polling()
 
     def _step(self, pick: int | None = None) -> bool:
         # What step() does, for callers that know the harness is open (the run loop,
@@ -261,11 +262,13 @@ class Actions:
                 self._call_error = exc
                 raise
         else:
+            # To the next alarm, or to the end of an event's delay in seconds if sooner.
+            until = self._held_until() if self.held else None
             past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:
-                self.clock.jump()
-            else:
-                self.clock._jump_past(*past)
+                self.clock.jump(until)
+            else:  # past the polls, to the job's timer
+                self.clock._jump_past(past[0], past[1] if until is None else min(until, past[1]))
             self._record("clock", "jump", None, f"t={self.clock.now()}")
 
     def _deliver(self, cell: ActorCell) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from actors import messages as m
 from actors._pykka_seam import Envelope, is_actor_stop, told
 from actors._runner import Runner
 from actors._scheduler import Scheduler
@@ -94,6 +95,10 @@ class Blocker:
     name: str = field(default="")
 
 
+# Messages that may carry an external event (an Admin's OperatorAction may be a cancel).
+_EVENTS = (m.DeliverEvent, m.OperatorAction)
+
+
 class Inbox:
     """pykka's ``ActorInbox`` protocol over a deque; ``put`` may be filtered by faults.
 
@@ -129,6 +134,14 @@ class Inbox:
         reply_to, cell, on_stop = envelope.reply_to, self.cell, self.on_stop
         if on_stop is not None and reply_to is not None and is_actor_stop(envelope.message):
             on_stop()
+        gate = self.runtime.event_gate
+        if (
+            gate is not None
+            and cell is not None
+            and type(envelope.message) in _EVENTS
+            and gate(cell, envelope)
+        ):
+            return  # an external event, which the plan's event faults sent, held or dropped
         self.queue.append(envelope)
         # An ask: a Deadlock while waiting on it names who was asked what (unless the
         # harness named the future already: an event's, a cancel's).

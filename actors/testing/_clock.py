@@ -209,10 +209,15 @@ class VirtualClock:
         with self._lock:
             self._now += seconds
 
-    def jump(self) -> float | None:
-        """Jump to the earliest alarm without ringing it; the new time (``None``: no alarm set)."""
+    def jump(self, until: float | None = None) -> float | None:
+        """Jump to the earliest alarm without ringing it; the new time (``None``: no alarm set).
+
+        ``until``: to that time instead, if it comes first (a harness's event delayed so long).
+        """
         with self._lock:
             when = self._earliest_locked()
+            if until is not None and (when is None or until < when):
+                when = until
             if when is None:
                 return None
             self._now = max(self._now, when)

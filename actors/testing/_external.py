@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from actors import messages as m
 from actors._admission import FullMode
 from actors._cases import check_items
 from actors._errors import ActorsError, EngineStoppedError, JobExistsError, MailboxFull
+from actors._pykka_seam import Envelope
 from actors.testing._arguments import need_callable, need_seconds, need_str
 from actors.testing._errors import while_open
+from actors.testing._event_faults import EventFaults
 from actors.testing._future import DeterministicFuture, LaterAnswer
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from actors.testing._probe import Probe
     from actors.testing._runtime import DeterministicRuntime
 
-__all__ = ["External", "HeldEvent", "Submission"]
+__all__ = ["External", "Submission"]
 
 
 class Submission:
@@ -103,20 +104,7 @@ class Submission:
         return f"<Submission {self.name} {self.workflow!r} {state}>"
 
 
-@dataclass(eq=False)
-class HeldEvent:
-    """An external event a fault holds back; ``release_at=None`` waits for the next event."""
-
-    message: m.DeliverEvent
-    future: DeterministicFuture[Any]
-    release_at: int | None
-
-    def due(self, actions: int) -> bool:
-        """Whether its delay has run out."""
-        return self.release_at is not None and actions >= self.release_at
-
-
-class External:
+class External(EventFaults):
     """Producers, events and cancels of a ``Harness`` (a mixin: the harness supplies the engine)."""
 
     runtime: DeterministicRuntime
@@ -124,15 +112,13 @@ class External:
     points: CrashPoints
     monitor: Monitor
     mediator: Mediator
-    actions: int
     _closed: bool
 
     def __init__(self, probe: Probe) -> None:
         self._probe = probe
         self.submissions: list[Submission] = []
         """Every ``schedule()`` call, in order."""
-        self.held: list[HeldEvent] = []
-        """External events held back by faults."""
+        EventFaults.__init__(self)
 
     def _record(self, actor: str, action: str, job: str | None = None, detail: str = "") -> None:
         raise NotImplementedError
@@ -280,27 +266,17 @@ class External:
 
         Returns the future of its ``EventOutcome`` (``None`` when a fault dropped it). The
         event is one more message in the Scheduler's inbox, so it interleaves with the
-        engine's own deliveries, and may lose a race with a timeout.
+        engine's own deliveries, and may lose a race with a timeout. The faults count it
+        with the events sent by any other path (``Mediator.receive_event``, an ``Admin``
+        given the harness's Mediator): see ``EventFault``.
         """
         need_str(correlation_id, "Harness.receive_event(correlation_id)")
-        message = m.DeliverEvent(correlation_id, event, fault)
-        planned = self.faults.next_event()
         job = correlation_id.split("/", 1)[0]
-        if planned is not None and planned.action == "drop":
-            self._record("harness", "event dropped", job, correlation_id)
-            return None
         future: DeterministicFuture[EventOutcome] = DeterministicFuture(self.runtime)
         future.about = f"the outcome of event {correlation_id!r} (job {job})"
-        if planned is None or planned.action == "duplicate":
-            self._send(message, future)
-            if planned is not None:
-                self._send(message, DeterministicFuture(self.runtime))
-            for held in [h for h in self.held if h.release_at is None]:
-                self._release(held)  # a reordered event goes right after this one
-            return future
-        release_at = self.actions + planned.by if planned.action == "delay" else None
-        self.held.append(HeldEvent(message, future, release_at))
-        self._record("harness", f"event held ({planned.action})", job, correlation_id)
+        envelope = Envelope(m.DeliverEvent(correlation_id, event, fault), reply_to=future)
+        if not self._perturb(self.mediator.scheduler, envelope, correlation_id, traced=True):
+            return None
         return future
 
     @while_open
@@ -335,13 +311,3 @@ class External:
         """
         need_callable(forget, "Harness.on_takeover(forget)")
         self.points.takeovers.append(forget)
-
-    def _send(self, message: m.DeliverEvent, future: DeterministicFuture[Any]) -> None:
-        self.runtime.send(self.mediator.scheduler, message, future)
-        self._record(
-            "harness", "event", message.correlation_id.split("/", 1)[0], message.correlation_id
-        )
-
-    def _release(self, held: HeldEvent) -> None:
-        self.held.remove(held)
-        self._send(held.message, held.future)

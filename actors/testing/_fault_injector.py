@@ -27,7 +27,7 @@ class FaultInjector:
     steps: int = 0
     """Steps runners were about to run so far."""
     events: int = 0
-    """Calls of ``Harness.receive_event`` so far."""
+    """External events that reached the engine so far, by any path (see ``EventFault``)."""
     asks: int = 0
     """Asks with a timeout that user code awaited so far (for ``SlowReply``)."""
     armed: dict[int, tuple[bool, CrashPoint, int]] = field(default_factory=dict)

@@ -157,16 +157,28 @@ class Stall:
 
 @dataclass(frozen=True, slots=True)
 class EventFault:
-    """Misbehave on the ``nth`` call of ``Harness.receive_event`` (1-based).
+    """Misbehave on the ``nth`` external event to reach the engine (1-based).
 
-    ``duplicate``: delivered twice. ``drop``: never delivered. ``delay``: held back for
-    ``by`` harness actions (or until the system is otherwise idle, when a timer may win
-    the race). ``reorder``: held until the next event has been delivered.
+    Every event counts, whatever sent it: ``Harness.receive_event``, a call of
+    ``Mediator.receive_event`` (``h.mediator``, from the test, a task, your own actor or
+    a request's responder), and an ``Admin`` given the harness's Mediator (one without it
+    changes the store itself: not perturbed). A caller of ``Mediator.receive_event``
+    waits for the outcome meanwhile, at most its 30 seconds (then ``TimeoutError``).
+
+    ``duplicate``: delivered twice, the copy right behind it. ``drop``: never delivered.
+    ``delay``: held back while ``by`` more actions run, or, with ``seconds``, until the
+    virtual clock has moved that far. ``reorder``: held until the next event is sent,
+    then sent right behind it. A delay in actions and a reorder take no virtual time:
+    when nothing else can run first, the event arrives before the clock moves. A delay
+    in seconds is a timer's: the clock jumps to its end when nothing else can run, so a
+    timer set for earlier rings first, and one set for later after it.
     """
 
     nth: int
     action: EventAction
     by: int = 3
+    seconds: float | None = None
+    """A ``delay`` in virtual seconds (``by`` is then not used)."""
 
     def __post_init__(self) -> None:
         _at_least(self.nth, 1, "EventFault.nth (events are counted from 1)")
@@ -175,6 +187,20 @@ class EventFault:
             msg = f"EventFault.action: unknown action {self.action!r}; expected one of {allowed}"
             raise ValueError(msg)
         _at_least(self.by, 1, "EventFault.by")
+        if self.seconds is not None:
+            if seconds_problem(self.seconds) or self.seconds <= 0:
+                msg = f"EventFault.seconds: a number of seconds > 0, got {self.seconds!r}"
+                raise ValueError(msg)
+            if self.action != "delay":
+                msg = f"EventFault.seconds: only a 'delay' takes seconds, not {self.action!r}"
+                raise ValueError(msg)
+
+    def describe(self) -> str:
+        """How the report's config line names it."""
+        if self.action != "delay":
+            return f"{self.action} event #{self.nth}"
+        by = f"{self.seconds:g} s" if self.seconds is not None else f"{self.by} action(s)"
+        return f"delay event #{self.nth} by {by}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +307,7 @@ class FaultPlan:
         parts = [
             *(c.describe() for c in self.crashes),
             *(f"stall runner {s.runner} for {s.steps} from action #{s.at}" for s in self.stalls),
-            *(f"{e.action} event #{e.nth}" for e in self.events),
+            *(e.describe() for e in self.events),
             *(f"duplicate {d.message} #{d.nth}" for d in self.duplicates),
             *(f"slow reply to timed ask #{r.nth}" for r in self.slow_replies),
             *(f"step #{s.at_step} takes {s.seconds:g} s" for s in self.slow_steps),

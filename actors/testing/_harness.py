@@ -231,6 +231,8 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking, Closing)
         self.runtime.step_hook = self._hook  # each runner calls it before a step
         self.runtime.send_hook = self.points.in_send  # and before a request's send
         External.__init__(self, self.probe)
+        if self.plan.events:  # every external event, whatever path it takes to the engine
+            self.runtime.event_gate = self._gate
 
     # -- running (step and run_until_quiescent are Running's) ----------------------------------
 
@@ -261,7 +263,12 @@ class Harness(Recorder, Running, External, Failures, Actions, Checking, Closing)
         How a scenario schedules outside activity (a producer, a cancel, an event) to
         interleave with the engine's own deliveries. A call due while a runner is between
         two steps of one delivery may be made there, as the chooser picks, as another
-        thread's could.
+        thread's could. "Quiet" means nothing at all is left to do: a call not due yet
+        while a timer is set waits until the clock has jumped to it and it has rung, so
+        an ``action`` past the run's end is made after every timer (an event then comes
+        after every timeout). To send one while a case still waits, call
+        ``run_until_quiescent(advance_time=False)`` first, or delay it by ``seconds``
+        with an ``EventFault``.
         """
         need_count(action, "Harness.at(action, fn): action")
         need_callable(fn, "Harness.at(action, fn): fn")

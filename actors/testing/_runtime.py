@@ -107,6 +107,9 @@ class DeterministicRuntime(Waiting):
         """Builds the error raised when a future's ``get()`` finds nothing left to do."""
         self.put_filter: Callable[[ActorCell, Envelope[Any]], int] | None = None
         """Extra copies to enqueue of a told message (fault injection); ``None``: none."""
+        self.event_gate: Callable[[ActorCell, Envelope[Any]], bool] | None = None
+        """Takes an external event put into a Scheduler's inbox (event faults): whether it
+        took it, to send, hold or drop it itself; ``None``: none taken."""
         self.failures: list[tuple[ActorCell, BaseException]] = []
         """Unhandled exceptions of told messages, as pykka's loop would log them."""
         self.namer: Callable[[pykka.Actor], str] = _default_name
@@ -289,7 +292,7 @@ class DeterministicRuntime(Waiting):
         release(gone)
         # The driver's hooks (bound methods of a harness) go too: nothing is driven now.
         self.stalled, self.foreign = Deadlock, HarnessError
-        self.step_hook = self.put_filter = self.send_hook = None
+        self.step_hook = self.put_filter = self.send_hook = self.event_gate = None
         self.waited = _no_wait_noted
         self.slow_reply = _no_slow_reply
         # Every actor of these classes has stopped: the next runtime may take them over.

@@ -10,7 +10,8 @@
 - ``engine_configs()``: runners, capacity, full mode (and runner batch).
 - ``fault_plans()``: crashes and expired leases (between steps, after a task and before
   its save, and workers stalled past their lease: the last two rerun a step), stalls,
-  and duplicated, dropped, delayed or reordered external events.
+  and duplicated, dropped, delayed (by actions or by virtual seconds) or reordered
+  external events.
 - ``scenarios()``: all of the above plus when each case is scheduled (and cancelled).
 
 Everything shrinks towards small, plain values: a single task, one runner, capacity 1,
@@ -30,6 +31,7 @@ from actors.testing._faults import (
     Crash,
     CrashPoint,
     Duplicate,
+    EventAction,
     EventFault,
     FaultPlan,
     SlowReply,
@@ -177,6 +179,11 @@ def engine_configs(
     )
 
 
+def _event_fault(nth: int, action: EventAction, by: int, seconds: float | None) -> EventFault:
+    """An ``EventFault``; ``seconds`` (a delay in virtual time) only for a ``delay``."""
+    return EventFault(nth, action, by, seconds if action == "delay" else None)
+
+
 def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
     *,
     crashes: bool = True,
@@ -199,7 +206,8 @@ def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
     adds ``SlowReply`` faults: one of the first four asks of a user's actor awaited with a
     timeout times out before the actor answers. ``slow_steps`` adds ``SlowStep`` faults:
     a step by ``max_step`` takes 1 to 3600 seconds (shrinking toward the fewest that
-    still fail, which names the bound the bug crosses). ``points`` lists the
+    still fail, which names the bound the bug crosses). An event's ``delay`` is by 1 to
+    10 actions, or by 1 to 3600 virtual seconds. ``points`` lists the
     crash points to draw from (see ``Crash``), each as often as the others. By default
     (``None``) half the crashes are ``"before_step"`` ones, between steps, and the others
     ``"before_save"`` or ``"stalled"``, which run a step's task again, as a deployment
@@ -248,10 +256,11 @@ def fault_plans(  # noqa: PLR0913 - one switch per kind of fault
         Stall, runner=st.integers(0, 3), at=st.integers(0, 4 * max_step), steps=st.integers(1, 20)
     )
     event = st.builds(
-        EventFault,
+        _event_fault,
         nth=st.integers(1, 4),
         action=st.sampled_from(["duplicate", "drop", "delay", "reorder"]),
         by=st.integers(1, 10),
+        seconds=st.none() | st.integers(1, 3600).map(float),
     )
     dup = st.builds(Duplicate, message=st.just("BranchArrived"), nth=st.integers(1, 4))
     slow = st.lists(st.builds(SlowReply, nth=st.integers(1, 4)), max_size=max_each,
