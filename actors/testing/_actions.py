@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import types
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from actors import messages as m
 from actors.testing._errors import Livelock
 from actors.testing._future import DeterministicFuture
+from actors.testing._own_threads import OwnThreads
 from actors.testing._report import describe_message
 from actors.testing._runtime import STARTED
 from actors.testing._step_hook import SpinError
@@ -60,7 +60,7 @@ def _label(option: _Option) -> str:
     return "clock" if kind in (_RING, _JUMP) else "outside"
 
 
-class Actions:
+class Actions(OwnThreads):
     """Options and actions of a ``Harness`` (a mixin: the harness supplies the run)."""
 
     runtime: DeterministicRuntime
@@ -76,7 +76,6 @@ class Actions:
     actions: int
     max_steps: int
     _frozen: bool
-    _threads: dict[object, Any] | None
     _depth: int
     _scheduler_ran: bool
     _hook: StepHook
@@ -301,33 +300,6 @@ class Actions:
                     self._note_outcome(entry, answer.get().value)
         if delivered is not STARTED:
             self.monitor.delivered(delivered)
-
-    def _deliver_on_own_thread(self, cell: ActorCell) -> Any:
-        """Deliver with the store's per-thread state of ``cell``'s (simulated) thread.
-
-        A store that groups a runner's saves per thread (``commit="slice"``) would
-        otherwise mix the saves of every actor the harness runs on its one thread.
-        """
-        return self._on_own_thread(cell, functools.partial(self.runtime.deliver, cell))
-
-    def _on_own_thread(self, thread: Any, act: Callable[[], Any]) -> Any:
-        """Run ``act`` with the store's per-thread state of ``thread`` (whose act it is).
-
-        The threads: each actor's, each producer's, the writer's, the clock's, and that of
-        the calls ``Harness.at`` makes and the events it releases. A producer resumed, or a
-        call made, while a runner waits between two steps would otherwise write its
-        admission into that runner's open slice, stored when the slice ends: after the
-        case it admitted may have run and ended, which it then undid.
-        """
-        if self._threads is None:
-            return act()
-        store: Any = self.store
-        own = self._threads.setdefault(thread, types.SimpleNamespace())
-        outer, store._slice = store._slice, own
-        try:
-            return act()
-        finally:
-            store._slice = outer
 
     # -- between two steps, and outside activity -----------------------------------------------
 
