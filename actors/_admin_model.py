@@ -157,7 +157,8 @@ class JoinInfo(_Plain):
     arrived: tuple[int, ...]
     """Branch indexes that reached the join."""
     waiting_for: tuple[int, ...]
-    """Branch indexes that have not, and are still under way (in a case's tree)."""
+    """Branch indexes that have not, and are still under way (in a case's tree); the
+    first million at most (a ``split_total`` edited by hand may name a billion)."""
     joined: bool
     ended: tuple[int, ...] = ()
     """Branch indexes that ended (cancelled, faulted) without reaching the join while the

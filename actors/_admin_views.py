@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from actors._admin_model import (
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from actors.stores._admin_types import HistoryRow, StoredJob
 
 __all__ = [
+    "LISTED",
     "arrived_of",
     "history",
     "info",
@@ -153,6 +155,11 @@ def arrived_of(jobs: Sequence[StoredJob], store: Store) -> dict[str, frozenset[i
     return store.arrived_branches(parents) if parents else {}
 
 
+LISTED = 1_000_000
+"""The most branch indexes a split's ``waiting_for`` lists (ten times the widest split
+the engine is measured with)."""
+
+
 def _split(
     job: JobRecord,
     known: frozenset[int] | None,
@@ -166,7 +173,9 @@ def _split(
         join = split_join(workflow, job.split_step)
     at_join = set(job.arrivals) if known is None else known
     arrived = tuple(sorted(at_join))
-    missing = tuple(i for i in range(job.split_total) if i not in at_join)
+    # The first LISTED only: a split_total edited by hand into a billion built a tuple of
+    # a billion indexes (gigabytes) before `jobs show --tree` printed a line.
+    missing = tuple(islice((i for i in range(job.split_total) if i not in at_join), LISTED))
     gone: tuple[int, ...] = ()
     if ended and not job.joined and not job.state.is_final:  # else none "waits" at all
         gone = tuple(i for i in missing if i in ended)
@@ -203,17 +212,7 @@ def tree(
         )
         for job, info in zip(jobs, infos, strict=True)
     }
-    root = None
-    for job in jobs:
-        r = job.record
-        node = nodes[r.id]
-        parent = nodes.get(r.parent_id or "")
-        if parent is not None:
-            parent.children.append(node)
-        elif r.parent_id is None:
-            root = node
-    if root is None:  # a case whose root row is gone: show its first job
-        root = nodes[jobs[0].record.id]
+    root = _linked(jobs, nodes)
     # A job that split more than once (one split after another, or a loop) has the
     # branches of each split together, in split order, each split's in branch order.
     split_of = {job.record.id: job.record.parent_gen for job in jobs}
@@ -235,6 +234,56 @@ def tree(
         lease,
         len(jobs),
     )
+
+
+def _linked(jobs: list[StoredJob], nodes: dict[str, CaseNode]) -> CaseNode:
+    """Give each node its branches, and the root; every job ends up in the tree once.
+
+    A row edited by hand can name a parent that is no job of the case, itself, or one
+    of its own branches: such a job is shown under the root rather than left out, and
+    a loop of parents is cut (a walk of the tree went round it without end).
+    """
+    root = None
+    parents: dict[str, CaseNode] = {}
+    for job in jobs:
+        r = job.record
+        parent = nodes.get(r.parent_id or "")
+        if parent is not None:
+            parents[r.id] = parent
+        elif r.parent_id is None and root is None:
+            root = nodes[r.id]
+    if root is None:  # a case whose root row is gone: show its first job
+        root = nodes[jobs[0].record.id]
+    parents.pop(root.job.id, None)
+    for job_id, parent in parents.items():
+        parent.children.append(nodes[job_id])
+    reached = {id(node) for node in _reach(root)}
+    for job in jobs:
+        node = nodes[job.record.id]
+        if id(node) in reached or node is root:
+            continue
+        # Out of the root's reach: its parent is missing, or a loop of parents leads
+        # to it. Cut it from its parent and show it, and what hangs below, at the root.
+        parent = parents.get(node.job.id)
+        if parent is not None:
+            parent.children.remove(node)
+        root.children.append(node)
+        reached.update(id(kid) for kid in _reach(node))
+    return root
+
+
+def _reach(top: CaseNode) -> list[CaseNode]:
+    """``top`` and the nodes below it, each once (a loop of parents is not followed)."""
+    seen = {id(top)}
+    out = [top]
+    stack = [top]
+    while stack:
+        for kid in stack.pop().children:
+            if id(kid) not in seen:
+                seen.add(id(kid))
+                out.append(kid)
+                stack.append(kid)
+    return out
 
 
 def _ended_branches(jobs: list[StoredJob]) -> dict[str, set[int]]:

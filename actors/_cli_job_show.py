@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from actors._admin_views import LISTED
 from actors._cli import _console, _dash, _when, _when_due
 from actors._cli_console import printable, table_console
 from actors._cli_jobs import _admin, _short
@@ -75,6 +76,8 @@ def _grow(top: Tree, root: CaseNode, now: float) -> None:
         split = node.split
         if split is not None and not split.joined:
             missing = _runs(split.waiting_for)
+            if len(split.waiting_for) >= LISTED:  # a total edited by hand, say
+                missing = f"{missing[:-1]}, ... of {split.total:,}]"
             # A split that ended (cancelled, faulted) waits for nothing any more.
             rest = f"never came {missing}" if node.job.state.is_final else f"waiting for {missing}"
             if split.ended:

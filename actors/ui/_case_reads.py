@@ -96,9 +96,20 @@ def _with_data(reader: Reader, case_id: str, jobs: list[JobRow], most: int) -> l
         (case_id, *params),
         f"read the data of case {case_id}",
     )
-    data = {str(job_id): text for job_id, text in rows}
+    data = {str(job_id): _data_text(text) for job_id, text in rows}
     read = [replace(job, data=shown_data(data.get(job.id))) for job in jobs[:most]]
     return read + jobs[most:]
+
+
+def _data_text(stored: object) -> str | None:
+    """The data column as text; a value no save writes (bytes in SQLite) is described.
+
+    A row edited to hold bytes failed the whole page (500): the job itself is shown
+    FAULTED, naming the column, as ``actors jobs show`` reads it.
+    """
+    if stored is None or isinstance(stored, str):
+        return stored
+    return f"(not shown: the stored data is {type(stored).__name__}, not JSON text)"
 
 
 def _branches_live(reader: Reader, case_id: str, jobs: list[JobRow]) -> dict[str, int]:
