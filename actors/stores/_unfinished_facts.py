@@ -28,8 +28,9 @@ class UnfinishedFacts:
 
     ``oldest`` holds the oldest unfinished jobs (as many as asked for, and at least the
     oldest one), oldest first; ``orphaned`` the ids of the unfinished jobs whose case
-    root or parent row is gone, oldest first; ``cancelling`` counts the jobs cancelled
-    while a step of theirs runs (saved in their last state until it ends).
+    root or parent row is gone (or whose root row names a parent), oldest first;
+    ``cancelling`` counts the jobs cancelled while a step of theirs runs (saved in their
+    last state until it ends).
     """
 
     total: int
@@ -58,6 +59,9 @@ def of_records(
     refs.update(job.parent_id for job in unfinished if job.parent_id is not None)
     elsewhere = sorted(refs - ids)  # finished ones, or gone
     gone = set(elsewhere) - (existing(elsewhere) if elsewhere else set())
+    # A root row edited into a branch (its parent itself, or a job of its case) is no
+    # root a claim finds: its case waits for ever too.
+    gone.update(job.id for job in unfinished if job.id == job.case_id and job.parent_id)
     return UnfinishedFacts(
         total=len(unfinished),
         oldest=list(unfinished[: max(limit, 1)]),
@@ -119,7 +123,7 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
     )
     orphans = store._read(
         f"SELECT id FROM jobs j{hint} WHERE ({open_state}) "
-        "AND (NOT EXISTS (SELECT 1 FROM jobs r WHERE r.id = j.case_id) "
+        "AND (NOT EXISTS (SELECT 1 FROM jobs r WHERE r.id = j.case_id AND r.parent_id IS NULL) "
         "OR (parent_id IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.id = j.parent_id))) "
         f"ORDER BY j.{store._order}",

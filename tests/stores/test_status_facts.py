@@ -71,6 +71,22 @@ def test_it_names_the_jobs_whose_case_root_or_parent_is_gone(make_sql_store) -> 
     assert _plain(facts) == _facts(store, 1)
 
 
+@pytest.mark.parametrize("parent", ["root", "root.1"])
+def test_it_names_the_jobs_of_a_case_whose_root_row_names_a_parent(make_sql_store, parent):
+    """A root edited into a branch (of itself, of its own branch) is never claimed.
+
+    Workers claim cases by their roots (rows without a parent): its case waited for
+    ever, and ``actors status`` counted none of its jobs as orphaned.
+    """
+    store = make_sql_store()
+    saved_split(store, 2, build=lambda job_id="root", **kw: record(job_id, **kw))
+    store.create(record("other"))
+    make_sql_store.raw("UPDATE jobs SET parent_id = ? WHERE id = 'root'", (parent,))
+    facts = store.unfinished_facts(1)
+    assert facts.orphaned == ["root", "root.0", "root.1"]
+    assert _facts(store, 1).orphaned == facts.orphaned  # as reading every job finds them
+
+
 def _status_rows_read(store, url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, int]:
     read = type(store)._read
     counted = []
