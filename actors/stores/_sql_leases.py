@@ -17,7 +17,7 @@ from actors._errors import SchemaTooNewError
 from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
-from actors.stores._claimed import mark_taken
+from actors.stores._claimed import foreign_parents, mark_taken
 from actors.stores._group import Slice
 from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
@@ -161,10 +161,11 @@ def claim(
     # Whose the cases were: root -> (holder, whether it stopped without a release).
     previous: dict[str, tuple[str, bool]] = {}
 
+    foreign: dict[str, str] = {}  # rows whose parent is another case's job, and why
+
     def write(execute: Execute) -> list[Any]:
-        stopped.clear()  # a retried transaction starts again
-        solo.clear()
-        previous.clear()
+        for kept in (stopped, solo, previous, foreign):
+            kept.clear()  # a retried transaction starts again
         for setting in store._claim_settings:
             execute(setting, ())
         mine: list[Any] = []
@@ -221,6 +222,7 @@ def claim(
             # Tries that are no number (edited by hand) count none, not fail every claim.
             solo.update(r[0] for r in found if type(r[-3]) is int and r[-3] > 0 and r[-2] == r[-1])
             found = [row[:-3] for row in found]
+            foreign.update(foreign_parents(execute, found))
             execute(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = CASE WHEN id = case_id "
                 f"THEN ? ELSE lease_expires END WHERE {of_cases}",
@@ -244,7 +246,9 @@ def claim(
         )
         return rows
 
-    records = store._records(lease_write(store, owner, write, f"claim cases for {owner!r}"))
+    records = store._records(
+        lease_write(store, owner, write, f"claim cases for {owner!r}"), named=foreign
+    )
     return mark_taken(records, stopped, solo, previous)
 
 

@@ -8,7 +8,7 @@ back FAULTED (and is saved so) instead of failing whoever reads it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from actors._errors import CodecError
@@ -35,11 +35,23 @@ if TYPE_CHECKING:
 logger = redacted_logger("actors.stores")
 
 
-def records(store: SqlStore, rows: list[Any], *, save_faults: bool = True) -> list[JobRecord]:
-    """Records of ``rows``; a bad row comes back FAULTED (and is saved so if ``save_faults``)."""
+def records(
+    store: SqlStore,
+    rows: list[Any],
+    *,
+    save_faults: bool = True,
+    named: Mapping[str, str] | None = None,
+) -> list[JobRecord]:
+    """Records of ``rows``; a bad row comes back FAULTED (and is saved so if ``save_faults``).
+
+    ``named``: what the caller found wrong with some rows (by job id), beyond a row's own
+    columns.
+    """
     out = []
     for row in rows:
         job, problems = store._record(row)
+        if named and job.id in named:
+            problems.append(named[job.id])
         if job.split_total > 0 and not problems:
             store._recorded_arrivals(job, problems)
         if problems:
@@ -99,10 +111,11 @@ def fault_bad_row(
         if job.parent_id is not None and job.branch_index is not None:
             # The split's parent learns why now: whoever resumes it (this worker, or
             # another after a crash) ends its join with this reason, not a bare count.
+            # Of its own case only: a parent_id edited to name another case's job.
             execute(
-                "UPDATE jobs SET branch_error = ? WHERE id = ? AND gen = ? "
+                "UPDATE jobs SET branch_error = ? WHERE id = ? AND case_id = ? AND gen = ? "
                 "AND branch_error IS NULL AND joined = ?",
-                (branch_fault(job), job.parent_id, job.parent_gen, False),
+                (branch_fault(job), job.parent_id, job.case_id, job.parent_gen, False),
             )
 
     try:

@@ -136,3 +136,34 @@ def test_a_branch_whose_index_was_emptied_comes_back_faulted_naming_it(make_sql_
     root = rec()
     store.create(root)  # a root has no index, and none is asked of it
     assert store.load(root.id).state is JobState.READY
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one claim", "a claim each"])
+def test_a_branch_whose_parent_is_another_case_s_job_is_claimed_faulted(make_sql_store, together):
+    # It ran, and its arrival was counted at the other case's join, whose merge took its
+    # data for that of one of its own branches: a row edited in one case changed another.
+    store = make_sql_store()
+    mine, (stray, sibling) = split(store, 2)
+    other, others = split(store, 2)
+    make_sql_store.raw("UPDATE jobs SET parent_id = ? WHERE id = ?", (other.id, stray.id))
+    if together:
+        got = store.claim("w1", now=1.0, lease_seconds=5.0, limit=5)
+    else:
+        got = [
+            *store.claim("w1", now=1.0, lease_seconds=5.0, limit=1, case_id=mine.case_id),
+            *store.claim("w1", now=1.0, lease_seconds=5.0, limit=1, case_id=other.case_id),
+        ]
+    by_id = {job.id: job for job in got}
+    assert by_id[stray.id].state is JobState.FAULTED
+    assert (
+        f"column parent_id names job {other.id!r} of case {other.case_id!r}, "
+        f"not of its own case {mine.case_id!r}"
+    ) in (by_id[stray.id].error or "")
+    assert store.load(stray.id).state is JobState.FAULTED  # saved so
+    for job in (sibling, *others):
+        assert by_id[job.id].state is JobState.READY
+    # The other case learns nothing of it: no branch error, no arrival.
+    assert make_sql_store.raw("SELECT branch_error FROM jobs WHERE id = ?", (other.id,)) == [
+        (None,)
+    ]
+    assert store.arrived_branches([store.load(other.id)]) == {other.id: frozenset()}
