@@ -16,7 +16,7 @@ from actors._cli import (
 )
 from actors._cli_enqueue_progress import Progress
 from actors._cli_enqueue_stream import Pipe, pipe_of, timed_batches
-from actors._cli_errors import BadArgumentError, CliError, _describe
+from actors._cli_errors import OUTPUT_FULL, BadArgumentError, CliError, _describe
 from actors._cli_exit import drop_output
 from actors._cli_input import VERSION, InputError, strict_json, text_problem
 from actors._cli_interrupt import AgainInterrupt, interrupt_after, terminate_as_interrupt
@@ -340,10 +340,17 @@ def _print_ids(made: list[str], progress: Progress) -> None:
     try:
         for case in made:
             click.echo(case)
-    except BrokenPipeError:  # unlike a listing cut short: the rest is not written
-        drop_output()
+    except OSError as exc:
+        if not isinstance(exc, BrokenPipeError) and exc.errno not in OUTPUT_FULL:
+            raise
+        drop_output()  # unlike a listing cut short: the rest is not written
         said = progress.interrupted()
-        msg = f"the output was closed (a broken pipe), so the ids stopped; {said}"
+        why = (
+            "was closed (a broken pipe)"
+            if isinstance(exc, BrokenPipeError)
+            else f"cannot be written ({exc.strerror or exc})"
+        )
+        msg = f"the output {why}, so the ids stopped; {said}"
         raise CliError(msg) from None
 
 

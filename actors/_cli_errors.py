@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sys
@@ -18,6 +19,7 @@ from actors._redact import mask_secrets
 from actors._text import printable
 
 __all__ = [
+    "OUTPUT_FULL",
     "BadArgumentError",
     "CliError",
     "ErrorsInOneLine",
@@ -29,6 +31,10 @@ __all__ = [
 _USAGE_EXIT = 2  # the argument is wrong (store URL, module reference): as click's usage errors
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 _FAILURE_EXIT = 1  # the arguments are fine but the thing asked for is not there
+
+# A write the disk refused: no room (or quota) left, a file past its size limit, a
+# device that failed. The engine's own files are the stores', whose errors are StoreError.
+OUTPUT_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 # Set by ``actors --traceback`` (or -v): an expected failure also shows what caused it.
 _SHOW = {"traceback": False}
@@ -170,6 +176,13 @@ class ErrorsInOneLine(click.Group):
             ctx.exit(INTERRUPTED_EXIT)
         except ActorsError as exc:  # a store that fails after opening is StoreError too
             raise CliError(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno not in OUTPUT_FULL:
+                raise
+            # Output sent to a full disk (`actors jobs list > out.txt`) ended in a
+            # traceback; what the flush at exit would fail to write again is dropped.
+            drop_output()
+            raise CliError(f"cannot write the output: {exc.strerror or exc}") from exc
         except click.UsageError as exc:  # a bad option or argument: one line too
             if isinstance(exc, _HELP_INSTEAD):
                 raise  # a group given no command (actors jobs): its help is shown
