@@ -218,7 +218,11 @@ def _reopen_ancestors(
     while child.parent_id is not None:
         parent = saves.get(child.parent_id) or records.get(child.parent_id)
         if parent is None:
-            msg = f"the parent {child.parent_id!r} of job {child.id} is missing from the store"
+            msg = (
+                f"the parent {child.parent_id!r} of job {child.id} is no job of its case "
+                f"{child.case_id!r} (missing from the store, or a job of another case: a row "
+                "changed by hand)"
+            )
             raise ActionRefusedError(msg)
         if not _in_split(parent) or parent.gen != child.parent_gen:
             msg = (

@@ -19,7 +19,7 @@ from records import record, saved_split
 from actors._admin_model import CaseNode
 from actors._admin_views import LISTED
 from actors._cli import main
-from actors.admin import Admin
+from actors.admin import ActionRefusedError, Admin
 from actors.stores import SqliteStore
 
 EDITS = {
@@ -87,3 +87,28 @@ def test_a_split_total_edited_past_every_branch_lists_the_first_million(path):
     result = CliRunner().invoke(main, ["jobs", "show", "root", "--tree", "--store", url])
     assert result.exit_code == 0, result.output
     assert f"[0-{LISTED - 1}, ... of {LISTED + 5:,}]" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("parent", ["gone", "other"])
+def test_a_retry_of_a_branch_whose_parent_is_no_job_of_its_case_says_so(tmp_path, parent):
+    """It said the parent was missing from the store, also of a parent in another case."""
+    store = SqliteStore(tmp_path / "jobs.db")
+    try:
+        saved_split(store, 2, build=lambda job_id="root", **kw: record(job_id, **kw))
+        store.save(record("other"))
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "jobs.db", isolation_level=None) as conn:
+        conn.execute("UPDATE jobs SET state = 'done'")
+        conn.execute(
+            "UPDATE jobs SET state = 'faulted', parent_id = ? WHERE id = 'root.1'", (parent,)
+        )
+    with (
+        Admin(f"sqlite:///{tmp_path / 'jobs.db'}") as admin,
+        pytest.raises(ActionRefusedError) as refused,
+    ):
+        admin.retry("root.1")
+    assert (
+        f"the parent {parent!r} of job root.1 is no job of its case 'root' (missing from "
+        "the store, or a job of another case: a row changed by hand)"
+    ) in str(refused.value)
