@@ -73,8 +73,32 @@ def current_version(conn: Any) -> int:
         found = found if found and found[0] is not None else None
     if not found:
         return 0
-    row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-    return int(row[0])
+    return _recorded(conn.execute, dialect)
+
+
+EMPTY_VERSIONS = (
+    "the store's schema_version table is empty, though its jobs table is there: its rows "
+    "were deleted (by hand?), so the migrations its tables have are unknown; nothing was "
+    "changed. Restore the database from a backup, or put its version rows back"
+)
+
+
+def _recorded(execute: Any, dialect: str) -> int:
+    """The highest migration ``schema_version`` records (0: none, in an empty database).
+
+    An empty table beside a ``jobs`` table is refused: read as 0, every migration would
+    run again, and the first fail on a table that is there already.
+    """
+    top = execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    if top is not None:
+        return int(top)
+    if dialect == SQLITE:
+        jobs = execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'")
+    else:
+        jobs = execute("SELECT 1 WHERE to_regclass('jobs') IS NOT NULL")
+    if jobs.fetchone():
+        raise StoreError(EMPTY_VERSIONS)
+    return 0
 
 
 def check_current(conn: Any, where: str) -> None:
@@ -186,7 +210,7 @@ def _apply(
     Returns the schema version afterwards. ``mark`` is the dialect's placeholder.
     """
     execute(_VERSION_TABLE[dialect])
-    version = int(execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+    version = _recorded(execute, dialect)
     if migration.version <= version:
         return version
     for statement in migration.statements(dialect):

@@ -111,3 +111,38 @@ def test_enqueue_says_which_migrations_it_applied_and_nothing_for_a_new_store(
     created = runner.invoke(main, [*args, "--store", f"sqlite:///{workdir / 'new.db'}"])
     assert created.exit_code == 0, created.output
     assert created.stderr == ""
+
+
+def _emptied(url: str, conn_of: Any) -> None:
+    store = open_store(url)
+    store.create_many([JobRecord("c1", "c1", "w", 1, "a", {})])
+    store.close()
+    conn = conn_of()
+    try:
+        conn.execute("DELETE FROM schema_version")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_a_store_whose_version_rows_were_deleted_is_refused_naming_the_table(
+    runner: CliRunner, workdir: Path, pg_database: Any, dialect: str
+) -> None:
+    """Read as version 0, every migration ran again and failed: 'table jobs already exists'."""
+    if dialect == "sqlite":
+        url = f"sqlite:///{workdir / 'jobs.db'}"
+        _emptied(url, lambda: sqlite3.connect(workdir / "jobs.db"))
+    else:
+        import psycopg
+
+        url = pg_database("emptied_versions")
+        _emptied(url, lambda: psycopg.connect(url))
+    name = write_module(workdir, FLOWS)
+    for args in (["status"], ["db", "upgrade"], ["jobs", "list"], ["worker", "--workflows", name]):
+        result = runner.invoke(main, [*args, "--store", url])
+        assert result.exit_code != 0, (args, result.output)
+        assert "schema_version table is empty, though its jobs table is there" in result.output
+        assert "already exists" not in result.output
+    with pytest.raises(Exception, match="schema_version table is empty"):
+        open_store(url)
