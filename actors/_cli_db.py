@@ -58,7 +58,7 @@ def db_upgrade(store_url: str) -> None:
                 after = migrate(conn, progress.applied)
             except Exception as exc:
                 msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {_describe(exc)}"
-                raise CliError(msg) from exc
+                raise CliError(msg + _refused_hint(store_url, exc, progress.version)) from exc
     except StoreError as exc:  # the server stopped answering (see _pg_migrate)
         msg = f"cannot upgrade the schema of {mask_url(store_url)!r}: {exc}"
         raise CliError(msg) from None
@@ -81,6 +81,27 @@ def db_upgrade(store_url: str) -> None:
         )
         return
     click.echo(f"schema version {after}" + ("" if applied else " (already up to date)"))
+
+
+def _refused_hint(url: str, exc: BaseException, version: int | None) -> str:
+    """Why the database refused the migration's writes (a read-only file, a role, say)."""
+    import sqlite3
+
+    if url.startswith("postgres"):
+        import psycopg
+
+        if version is None or not isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            return ""
+        from actors.stores._pg_open import upgrade_hint
+
+        return upgrade_hint(version)
+    if not isinstance(exc, sqlite3.Error):
+        return ""
+    from actors.stores import _sqlite_path
+    from actors.stores._sqlite_connect import refused_hint
+
+    # The connection's busy timeout is sqlite3.connect's default, 5 s.
+    return refused_hint(_sqlite_path(url, url[len("sqlite://") :]), exc, 5.0)
 
 
 def _migration_watch(url: str, conn: Any) -> tuple[Any, Any]:

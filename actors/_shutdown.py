@@ -137,6 +137,9 @@ def stop_engine(
     store.pace(None)  # the runners have stopped (or may save no more): nothing is coming
     if store.shared and not engine.stop.keep_store:  # what is left, others may take at once
         try:
+            # The runners' last slices first: a case released before its last save is
+            # stored would be claimed at the step before, which would run again.
+            store.finish_writes()
             store.release(engine.owner)
         except StoreError as exc:  # the store is away: the stop goes on, the leases lapse
             logger.warning(

@@ -231,8 +231,9 @@ class Admin:
         """The workers' leases: who is live, who stopped renewing, what each holds.
 
         At most ``limit`` (``ValueError`` if negative), the stopped first (see ``Workers``):
-        one bounded query, by the store's clock. A stopped worker is known until its
-        cases are taken over.
+        one bounded query, by the store's clock. A worker that stopped renewing its lease
+        is known until its cases are taken over; one that stopped cleanly released them,
+        and is not listed.
         """
         return views.workers(self.store, limit)
 

@@ -102,6 +102,15 @@ class Store(OperatorApi, abc.ABC):
     def close(self) -> None:
         """Release connections and files."""
 
+    def finish_writes(self) -> None:
+        """Store every save handed over and not yet stored, then take no more saves.
+
+        A stopping worker calls it before ``release``: a case released while its last
+        slice still waited in a writer would be free at the step before, and the worker
+        that claimed it would run that step again. Stores that do not group store each
+        save as it is made, and have nothing to finish.
+        """
+
     def pace(self, busy: Callable[[int], bool] | None) -> None:
         """Take the engine's hint of work under way that will save (``None``: withdrawn).
 

@@ -10,6 +10,7 @@ import psycopg_pool
 
 from actors._errors import StoreError
 from actors._redact import mask_secrets
+from actors.stores._migrations import MIGRATIONS
 from actors.stores._pg_deadlines import GRACE, BoundedPool, Deadlines
 from actors.stores._pg_foreign import refuse_foreign
 from actors.stores._pg_migrate import ServerSilentError, watched
@@ -17,7 +18,7 @@ from actors.stores._pg_session import connect_params, session_options
 from actors.stores._schema import check_current, current_version, migrate
 from actors.stores._server_clock import SERVER_NOW, ServerClock
 
-__all__ = ["RECONNECT", "describe", "open_pool"]
+__all__ = ["RECONNECT", "describe", "open_pool", "upgrade_hint"]
 
 RECONNECT = 5.0
 """Seconds the store's pool keeps retrying a lost connection (1, 2, 4 s apart) before it
@@ -52,6 +53,7 @@ def open_pool(  # noqa: PLR0913 - the pool's options
         **session_options(url, read_only=read_only),
         **connect_params(url, timeout),
     }
+    found: list[int] = []  # the schema's version, once read, before a migration
     try:
         with psycopg.connect(url, **kwargs) as conn:
             if read_only:
@@ -65,6 +67,7 @@ def open_pool(  # noqa: PLR0913 - the pool's options
                 with watched(url, conn, deadlines, bound()) as progress:
                     refuse_foreign(conn, masked)  # before anything is written
                     progress.version = current_version(conn)
+                    found.append(progress.version)
                     migrate(conn, progress.applied)
             deadlines.arm(conn, bound() * (1 + GRACE))
             try:
@@ -78,6 +81,8 @@ def open_pool(  # noqa: PLR0913 - the pool's options
         cut = deadlines.expired()
         reason = f"no answer within {cut:.1f}s" if cut is not None else describe(exc)
         msg = f"cannot open the PostgreSQL store at {masked}: {reason}"
+        if found and isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            msg += upgrade_hint(found[0])
         # Not chained: the driver's own error may quote the URL, password and all.
         raise StoreError(msg) from None
     pool = BoundedPool(
@@ -100,6 +105,22 @@ def open_pool(  # noqa: PLR0913 - the pool's options
         msg = f"cannot open a connection pool to {masked} within {timeout}s"
         raise StoreError(msg) from exc
     return pool
+
+
+def upgrade_hint(version: int) -> str:
+    """Why a role was refused a migration, and who may apply it (``version``: as found).
+
+    Workers and commands may run as a role that reads and writes the store's tables
+    but may not change them; such a role opens a store already up to date, and one of
+    an older schema (a deploy before ``actors db upgrade``) needs the schema's owner.
+    """
+    latest = MIGRATIONS[-1].version
+    found = "there is no store there yet" if not version else f"its schema is version {version}"
+    return (
+        f" ({found}, and this release of actors needs {latest}: this role may not change"
+        " the schema; run `actors db upgrade` as a role that may, such as the schema's"
+        " owner)"
+    )
 
 
 def _one(row: Any) -> Any:

@@ -213,6 +213,10 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
             slice_.began = now
         return began
 
+    def finish_writes(self) -> None:
+        """With ``commit="group"``: store what the writer holds, and stop it (see ``Store``)."""
+        self._close_writer()
+
     def pace(self, busy: Callable[[int], bool] | None) -> None:
         """With ``commit="group"``: the engine's hint of work under way (see ``GroupWriter``)."""
         if self._writer is not None:

@@ -384,7 +384,9 @@ def release(store: SqlStore, owner: str) -> int:
 
     Returns how many cases were released. The leases lose their expiry, which makes
     the cases free to claim at once; the rows keep their stamps until then, so the
-    worker that held a case before ``owner`` stays fenced out of it.
+    worker that held a case before ``owner`` stays fenced out of it. The worker's own
+    row goes too: it holds nothing now, and kept until its lease ran out it showed a
+    worker that had stopped as live (a missing row means what an expired one does).
     """
 
     def write(execute: Execute) -> int:
@@ -392,6 +394,8 @@ def release(store: SqlStore, owner: str) -> int:
             f"UPDATE jobs SET lease_expires = NULL WHERE id IN ({store._live_roots})",
             (owner,),
         )
-        return int(cur.rowcount)
+        released = int(cur.rowcount)
+        execute("DELETE FROM workers WHERE owner = ?", (owner,))
+        return released
 
     return store._write(write, f"release the leases of {owner!r}")

@@ -160,7 +160,9 @@ class SqliteStore(SqlStore):
             raise
         except sqlite3.Error as exc:
             self.close()
-            msg = f"cannot set up the SQLite store at {self.path!r}: {exc}"
+            # A schema to bring up to date in a file this user may only read, say.
+            hint = refused_hint(self.path, exc, self._busy_timeout)
+            msg = f"cannot set up the SQLite store at {self.path!r}: {exc}{hint}"
             raise StoreError(msg) from exc
         self._file.opened()
         if writer == "process":
