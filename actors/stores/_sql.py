@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from actors._job import JobRecord
 from actors._redact import mask_url, redacted_logger
 from actors.stores import _sql_arrivals as sql_arrivals
+from actors.stores import _sql_cancel_mark as sql_cancel_mark
 from actors.stores import _sql_leases as sql_leases
 from actors.stores import _sql_reads as sql_reads
 from actors.stores import _sql_saves as sql_saves
@@ -376,7 +377,7 @@ class SqlStore(SqlAdmin, SqlRequests, Store):
     leases_held = sql_workers.leases_held
     worker_leases = sql_workers.worker_leases
     heartbeat = sql_leases.heartbeat
-    mark_cancel = sql_leases.mark_cancel
+    mark_cancel = sql_cancel_mark.mark_cancel
     lease_owners = sql_leases.lease_owners
     release = sql_leases.release
 

@@ -8,7 +8,6 @@ row, and every case it holds is held while the row has not expired.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,6 @@ from actors._job import FINAL_STATES, JobRecord
 from actors.stores._admin_types import taken_over, was_worker
 from actors.stores._claim_pick import pick_free
 from actors.stores._claimed import foreign_parents, mark_taken
-from actors.stores._group import Slice
 from actors.stores._lease_twins import EXPIRES_OF, lease_write, renewed, written
 from actors.stores._migrations import MIGRATIONS
 from actors.stores._schema import too_new
@@ -333,33 +331,6 @@ def heartbeat(store: SqlStore, owner: str, now: float, lease_seconds: float) -> 
 
     found, expiry = lease_write(store, owner, write, f"renew the leases of {owner!r}")
     renewed(store, owner, found, expiry)
-
-
-_FINAL_MARKS = ", ".join("?" for _ in FINAL_STATES)
-_MARK_CANCEL = (
-    "UPDATE jobs SET cancel_requested = ?, "
-    "error = CASE WHEN cancel_requested THEN error ELSE ? END "
-    f"WHERE id = ? AND state NOT IN ({_FINAL_MARKS})"
-)
-
-
-def mark_cancel(store: SqlStore, job_id: str, why: str) -> None:
-    """``Store.mark_cancel``: the job's row marked, fenced by the worker's stamp on it."""
-    writer = store._writer
-    if writer is not None and not writer.is_current():
-        # The slices the writer holds first: one may save the job as its runner left it
-        # before it saw the stop, and stored after the mark it would clear it.
-        # A group that fails is rolled back, none of its saves lands after the mark, and
-        # its slices hear why: not the mark's error (a store that is down fails the
-        # mark's own write below).
-        with contextlib.suppress(Exception):
-            writer.store(Slice())
-    params: list[Any] = [True, why, job_id, *(state.value for state in FINAL_STATES)]
-    sql = _MARK_CANCEL
-    if store.owner is not None:
-        sql += " AND lease_owner = ?"
-        params.append(store.owner)
-    store._write(lambda execute: execute(sql, tuple(params)), f"mark job {job_id} cancelled")
 
 
 def lease_owners(store: SqlStore, case_ids: list[str]) -> dict[str, str | None]:
