@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,8 @@ class JobHandle:
         engine, its store or another call's result.
 
         Raises ``TimeoutError`` if the case has not ended within ``timeout`` seconds
-        (``None`` or infinity: no bound), ``EngineStoppedError`` if the Mediator
+        (``None`` or infinity: no bound; a negative number: no wait; ``TypeError`` for
+        what is no number, ``ValueError`` for NaN), ``EngineStoppedError`` if the Mediator
         stopped before it ended, and on a shared store ``LeaseLostError`` if another
         worker took the case over (this one was frozen, or cut off from the store,
         longer than its lease). Called on that
@@ -69,6 +71,7 @@ class JobHandle:
         task waiting for its cases (or for an admission slot), so that none is left to
         run them.
         """
+        _check_timeout("JobHandle.result()", timeout)
         self._refuse_waiting_for_itself("JobHandle.result()")
         engine = self._engine
         if (
@@ -121,6 +124,7 @@ class JobHandle:
         deterministic harness (``actors.testing``) it drives the run as ``result()``
         does. Its data is the caller's own, as ``result()``'s.
         """
+        _check_timeout("JobHandle.wait()", timeout)
         self._refuse_waiting_for_itself("JobHandle.wait()")
         if not isinstance(self._future, LatchFuture):
             # Another runtime's future (the deterministic harness's) makes progress
@@ -170,6 +174,25 @@ class JobHandle:
 
     def __repr__(self) -> str:
         return f"JobHandle({self.job_id!r}, workflow={self.workflow!r})"
+
+
+def _check_timeout(call: str, timeout: Any) -> None:
+    """Refuse a ``timeout`` that bounds no wait, naming ``call``.
+
+    What is no number (a str read from the environment) raised a ``TypeError`` from
+    pykka's comparison, ``True`` waited a second, and a NaN timed ``result()`` out at once
+    but made ``wait()`` wait for ever. A negative number stays a wait of nothing (a
+    deadline already past), and a huge one no bound.
+    """
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        kind = type(timeout).__name__
+        msg = f"{call} timeout must be a number of seconds or None, got {kind} {timeout!r:.40}"
+        raise TypeError(msg)
+    if math.isnan(timeout):
+        msg = f"{call} timeout must be a number of seconds or None, got nan"
+        raise ValueError(msg)
 
 
 def owned(job: Job, engine: EngineConfig | None) -> Job:

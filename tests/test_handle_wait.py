@@ -210,3 +210,49 @@ def test_result_with_an_unbounded_timeout_waits_for_the_end(timeout: float) -> N
         release.set()
         waiter.join(TIMEOUT)
     assert answers == [JobState.DONE]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error", "says"),
+    [
+        ("5", TypeError, "timeout must be a number of seconds or None, got str '5'"),
+        (True, TypeError, "timeout must be a number of seconds or None, got bool True"),
+        (float("nan"), ValueError, "timeout must be a number of seconds or None, got nan"),
+    ],
+)
+def test_result_and_wait_refuse_a_timeout_that_is_no_number_of_seconds(
+    timeout: Any, error: type[Exception], says: str
+) -> None:
+    """A timeout that bounds no wait is refused, naming the call.
+
+    A str (read from the environment, say) raised pykka's "'>=' not supported between
+    instances of 'str' and 'float'"; a NaN timed result() out at once, and made wait()
+    wait for ever; True waited a second.
+    """
+    with Mediator([APPROVAL], store="memory://") as mediator:
+        handle = mediator.schedule("approval", {})
+        with pytest.raises(error, match=f"^JobHandle.result\\(\\) {says}"):
+            handle.result(timeout=timeout)
+
+        async def main() -> None:
+            with pytest.raises(error, match=f"^JobHandle.wait\\(\\) {says}"):
+                await asyncio.wait_for(handle.wait(timeout=timeout), TIMEOUT)
+
+        asyncio.run(main())
+        assert mediator.cancel(handle.job_id) is not None
+
+
+def test_a_negative_timeout_is_no_wait_and_a_huge_one_no_bound() -> None:
+    """``deadline - time.monotonic()`` may come out below zero: a timeout, not an error."""
+    with Mediator([APPROVAL], store="memory://") as mediator:
+        handle = mediator.schedule("approval", {})
+        with pytest.raises(TimeoutError, match="did not finish within -1s"):
+            handle.result(timeout=-1)
+
+        async def main() -> None:
+            with pytest.raises(TimeoutError, match=r"did not finish within -0\.5s"):
+                await handle.wait(timeout=-0.5)
+
+        asyncio.run(main())
+        mediator.cancel(handle.job_id)
+        assert handle.result(timeout=1e12).state is JobState.CANCELLED
