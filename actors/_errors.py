@@ -138,8 +138,14 @@ def user_error(exc: BaseException) -> bool:
     (``StepCutShort``, the harness's, which keep its actors), nor one on the main thread,
     which is its caller's to handle: a Ctrl-C, or a test framework's stop
     (``pytest.fail()``, Hypothesis's end of data) under the harness, which runs tasks
-    there, as a producer runs its ids factory.
+    there, as a producer runs its ids factory. Nor one raised in another actor that the
+    harness delivered inside the callable's call (a task's ask of a user's actor), for
+    which the harness has stopped every actor, as pykka does.
     """
+    if getattr(exc, "stopped_every_actor", False):
+        # Raised in an actor the harness delivered inside this call (an ask of a user's
+        # actor): every actor has stopped for it, and it is the test's to see.
+        return False
     if isinstance(exc, Exception | SystemExit):
         return True
     if isinstance(exc, StepCutShort) or getattr(exc, "keeps_actors", False):

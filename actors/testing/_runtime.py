@@ -248,6 +248,10 @@ class DeterministicRuntime(Waiting):
             # of a spinning delivery leaves them for its report (close() stops them).
             if not getattr(exc, "keeps_actors", False):
                 self.stop_all()
+                # A task whose ask delivered this message must not take it for its own
+                # failure (a SystemExit would be): the actors it would go on with are gone.
+                with contextlib.suppress(AttributeError):  # an exception without a __dict__
+                    exc.stopped_every_actor = True  # type: ignore[attr-defined]
             raise
 
     @staticmethod
