@@ -18,7 +18,7 @@ from actors._clock import Clock
 from actors._copy import copy_data
 from actors._engine import logger
 from actors._errors import EngineStoppedError
-from actors._mediator_calls import ask_scheduler, read_job, refuse_admission
+from actors._mediator_calls import ask_scheduler, need_job_id, read_job, refuse_admission
 from actors._mediator_options import hold_store, not_started, wait_bound
 from actors._mediator_start import start_engine
 from actors._outcomes import CancelOutcome
@@ -262,8 +262,10 @@ class Mediator:
         ``TimeoutError`` when the answer does not come within 30 seconds (a hook holds
         the Scheduler's thread, a store does not answer the runner's save): the cancel
         is taken or still queued, and may yet be carried out. ``EngineStoppedError`` when
-        the Mediator shuts down before that runner reported.
+        the Mediator shuts down before that runner reported. ``TypeError`` for an id that
+        is no str.
         """
+        need_job_id(job_id, "Mediator.cancel(job_id)")
         outcome: CancelOutcome | None = self._ask(m.CancelJob(job_id), "Mediator.cancel()")
         if outcome is not None:
             return outcome
@@ -292,11 +294,14 @@ class Mediator:
     def get_job(self, job_id: str) -> Job:
         """The job as last saved (``JobNotFoundError`` if the store has no such job).
 
+        ``TypeError`` for an id that is no str (``None``: a request that left it out).
+
         Its data is the caller's own (a copy): changing it changes nothing stored, and a
         read of a running job gives its data as last saved, not as its step changes it.
 
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
+        need_job_id(job_id, "Mediator.get_job(job_id)")
         return read_job(self._engine, job_id, self._closed)
 
     def _take_case(self, case_id: str) -> int:

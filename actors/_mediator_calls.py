@@ -26,6 +26,7 @@ __all__ = [
     "ASK_TIMEOUT",
     "answer_in_time",
     "ask_scheduler",
+    "need_job_id",
     "read_job",
     "refuse_admission",
     "scheduler_busy",
@@ -65,6 +66,17 @@ def refuse_admission(engine: EngineConfig, closed: bool, call: str) -> None:
     if closed:
         msg = "the mediator is shut down; it admits no new jobs"
         raise EngineStoppedError(msg)
+
+
+def need_job_id(job_id: Any, call: str) -> None:
+    """Refuse a ``job_id`` that is no str, naming ``call``.
+
+    ``None`` (a web request that left the id out) was looked up as it came, and answered
+    as a job not found: the caller's mistake read as the store's answer.
+    """
+    if not isinstance(job_id, str):
+        msg = f"{call} takes a str, got {type(job_id).__name__} {job_id!r:.80}"
+        raise TypeError(msg)
 
 
 def read_job(engine: EngineConfig, job_id: str, closed: bool) -> Job:

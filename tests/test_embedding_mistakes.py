@@ -153,6 +153,28 @@ def test_wrong_kinds_of_ids_are_refused():
         assert mediator.stats().admitted == 0
 
 
+@pytest.mark.parametrize("store", ["memory://", "sqlite"])
+@pytest.mark.parametrize("job_id", [None, 17, b"order-17"])
+def test_cancel_and_get_job_of_no_str_id_are_refused_naming_the_call(job_id, store, tmp_path):
+    """An id that is no str is the caller's mistake, not a job the store lacks.
+
+    A web handler's ``request.query_params.get("id")`` is None when the client left the
+    id out: ``cancel()`` answered NOT_FOUND and ``get_job()`` "no job None", so the
+    application answered 404 and its own mistake went unseen.
+    """
+    url = f"sqlite:///{tmp_path / 'ids.db'}" if store == "sqlite" else store
+    with Mediator([FLOW], store=url) as mediator:
+        kind = type(job_id).__name__
+        with pytest.raises(
+            TypeError, match=rf"^Mediator\.cancel\(job_id\) takes a str, got {kind}"
+        ):
+            mediator.cancel(job_id)
+        with pytest.raises(
+            TypeError, match=rf"^Mediator\.get_job\(job_id\) takes a str, got {kind}"
+        ):
+            mediator.get_job(job_id)
+
+
 class _Span:
     def __init__(self, fail_on: str) -> None:
         self.fail_on = fail_on
