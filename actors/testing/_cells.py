@@ -58,6 +58,21 @@ class ActorCell:
         return f"<ActorCell {self.name} pending={len(self.inbox.queue)}>"
 
 
+def users_actor(actor: pykka.Actor) -> bool:
+    """Whether ``actor`` is the application's own (started with ``Harness.actor``).
+
+    An engine's actor has an engine class among its bases, even when a test substitutes
+    a subclass of its own; the harness's mixins do not count.
+    """
+    return not any(
+        cls.__module__.partition(".")[0] == "actors" and cls.__module__ != _MIXINS
+        for cls in type(actor).__mro__
+    )
+
+
+_MIXINS = "actors.testing._actor_classes"
+
+
 def release(cells: Iterable[ActorCell]) -> None:
     """Unlink the actors of a finished simulation, so that it is freed once dropped.
 
@@ -70,7 +85,7 @@ def release(cells: Iterable[ActorCell]) -> None:
     for cell in cells:
         cell.inbox.cell = None
         actor = cell.actor
-        if type(actor).__module__.partition(".")[0] == "actors":
+        if not users_actor(actor):
             fields = vars(actor)
             kept = {name: fields[name] for name in _PYKKA_FIELDS if name in fields}
             fields.clear()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from actors.testing._cells import users_actor
 from actors.testing._errors import Deadlock, InjectedCrash, InvariantViolation, while_open
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from actors.testing._cells import ActorCell
     from actors.testing._monitor import Monitor
     from actors.testing._probe import Probe
     from actors.testing._runtime import DeterministicRuntime
@@ -85,10 +87,23 @@ class Checking:
             failures, runtime.failures = runtime.failures, []
             for cell, exc in failures:
                 if not isinstance(exc, InjectedCrash):
-                    why = f"{cell.name} raised {type(exc).__name__}: {exc} (an engine bug)"
-                    self._fail(InvariantViolation, why, exc)
+                    self._fail(InvariantViolation, _escaped(cell, exc), exc)
         if self.check and self._depth == 0:
             # Only between top-level actions: a nested get() (a task asking an actor) runs
             # while another actor is half-way through a handler.
             ran, self._scheduler_ran = self._scheduler_ran, False
             self._check(scheduler_ran=ran)
+
+
+def _escaped(cell: ActorCell, exc: BaseException) -> str:
+    """What an exception that escaped ``cell``'s actor (told a message, or starting) says."""
+    raised = f"raised {type(exc).__name__}: {exc}"
+    if not users_actor(cell.actor):
+        return f"{cell.name} {raised} (an engine bug)"
+    cls = type(cell.actor)
+    return (
+        f"{cell.name} (your actor {cls.__qualname__}) {raised}: with "
+        "threads pykka logs it and stops the actor, and what is asked of it then raises "
+        "ActorDeadError; catch it in the actor (one raised answering an ask goes to the "
+        "asker instead)"
+    )

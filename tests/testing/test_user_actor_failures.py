@@ -1,11 +1,14 @@
-"""A ``BaseException`` raised in a user's own actor under the harness stops the run.
+"""What a user's own actor under the harness raises is named as the user's, and stops the run.
 
-pykka takes one on an actor's thread for a fatal error and stops every actor of the
-process; the harness does the same, and hands the exception to the test. When a task
-asked that actor, the harness delivers the ask inside the task's call, so the
-exception came up through the task: the runner took a ``SystemExit`` for the task's
-failure, on actors the harness had already emptied, and the test got
-``AttributeError: 'Runner' object has no attribute '_steps'`` instead.
+A ``BaseException`` (``sys.exit()``): pykka takes one on an actor's thread for a fatal
+error and stops every actor of the process; the harness does the same, and hands the
+exception to the test. When a task asked that actor, the harness delivers the ask
+inside the task's call, so the exception came up through the task: the runner took a
+``SystemExit`` for the task's failure, on actors the harness had already emptied, and
+the test got ``AttributeError: 'Runner' object has no attribute '_steps'`` instead.
+
+An ``Exception`` that escapes the actor (told a message, or in ``on_start``) fails the
+run, which said "(an engine bug)": the user went looking in the engine for their own.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 from bounds import TIMEOUT
 
 from actors import Sequential, Workflow
-from actors.testing import Harness
+from actors.testing import Harness, InvariantViolation
 
 
 class LibraryStop(BaseException):
@@ -98,3 +101,58 @@ def test_off_the_main_thread_too() -> None:
     thread.join(TIMEOUT)
     assert not thread.is_alive()
     assert raised == []
+
+
+class Mailer(pykka.ThreadingActor):
+    """An actor of the application whose mail server is down."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_start(self) -> None:
+        if self.at == "start":
+            raise ConnectionError("mail server down")
+
+    def on_receive(self, message: Any) -> Any:
+        raise ConnectionError("mail server down")
+
+
+@pytest.mark.parametrize("at", ["start", "told"])
+def test_an_exception_escaping_a_user_actor_is_named_as_the_user_s(at: str) -> None:
+    refs: dict[str, Any] = {}
+
+    def mail(data: dict[str, Any]) -> None:
+        refs["mailer"].tell("welcome")
+
+    flow = Workflow("mail", start="mail", steps=[Sequential("mail", mail)])
+    harness = Harness([flow], runners=1, seed=1)
+    try:
+        refs["mailer"] = harness.actor(Mailer, at)
+        harness.schedule("mail", {})
+        with pytest.raises(InvariantViolation) as raised:
+            harness.run_until_quiescent()
+        said = str(raised.value).splitlines()[0]
+        assert said.startswith(
+            "mailer (your actor Mailer) raised ConnectionError: mail server down: "
+            "with threads pykka logs it and stops the actor"
+        )
+        assert "engine bug" not in said
+    finally:
+        harness.close()
+
+
+def test_an_exception_escaping_an_engine_actor_is_still_an_engine_bug() -> None:
+    harness = Harness([_notify_flow({})], runners=1, seed=1)
+    try:
+        harness.runtime.failures.append(
+            (harness.runtime.cells[0], RuntimeError("lost track of a job"))
+        )
+        with pytest.raises(
+            InvariantViolation,
+            match=r"^scheduler raised RuntimeError: lost "
+            r"track of a job \(an engine bug\)",
+        ):
+            harness.run_until_quiescent()
+    finally:
+        harness.close()
