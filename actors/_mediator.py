@@ -298,6 +298,9 @@ class Mediator:
 
         Its data is the caller's own (a copy): changing it changes nothing stored, and a
         read of a running job gives its data as last saved, not as its step changes it.
+        With a SQL store's default ``commit="group"`` a job's steps are stored once it
+        parks, splits, joins or ends: until then it reads as it was when its runner took
+        it (``READY`` at that step).
 
         After ``shutdown()``, ``EngineStoppedError`` on a durable store (it is closed).
         """
