@@ -16,6 +16,7 @@ import os
 import select
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from actors import (
     Sequential,
     Workflow,
 )
+from actors.stores import open_store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
 
@@ -99,3 +101,60 @@ def test_a_mediator_used_in_a_forked_child_refuses_and_the_parent_s_goes_on(
         assert all(h.result(timeout=TIMEOUT).state is JobState.DONE for h in handles)
         assert m.stats().done == 4
         m.cancel(parked.job_id)
+
+
+def _child_runs_a_case_of_its_own(url: str) -> str:
+    """In the child: a Mediator of its own on the parent's file runs a case (or the error)."""
+    try:
+        child_store = open_store(url, busy_timeout=1)
+        with Mediator([FLOW], store=child_store) as mediator:
+            return mediator.schedule("w", {}).result(timeout=TIMEOUT).state.name
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_a_child_forked_during_a_write_of_the_parent_makes_a_mediator_on_the_same_file(
+    tmp_path: Path,
+) -> None:
+    """A fork waits for the parent's write in progress: the child's own Mediator runs.
+
+    SQLite's in-process lock records are copied by the fork: a write transaction of the
+    parent's, half-way as another thread forked, held the file's write lock in the child
+    for good, and the child's own Mediator waited out its busy_timeout and failed with
+    ``database is locked`` (about one fork in three under load, in a post-fork hook).
+    """
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    inside, finish = threading.Event(), threading.Event()
+
+    def write_slowly(execute: Any) -> None:
+        execute("UPDATE jobs SET step = step WHERE 0")
+        inside.set()
+        finish.wait(TIMEOUT)  # the fork comes while this transaction is open
+
+    # Registered after the store's own hook, so run before it: the writer is told to
+    # finish only once the fork is under way, and has the GIL only once a hook waits.
+    os.register_at_fork(before=finish.set)
+    with Mediator([FLOW], store=url) as parent:
+        writer = threading.Thread(target=parent.store._write, args=(write_slowly, "a slow write"))
+        writer.start()
+        assert inside.wait(TIMEOUT)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(write, _child_runs_a_case_of_its_own(url).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        try:
+            ready, _, _ = select.select([read], [], [], TIMEOUT)
+            assert ready, "the forked child did not answer"
+            said = os.read(read, 1 << 16).decode()
+        finally:
+            os.close(read)
+            if not os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        writer.join(TIMEOUT)
+        assert said == "DONE"
+        assert parent.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE

@@ -31,6 +31,7 @@ from actors.stores._sqlite_connect import (
     refused_hint,
 )
 from actors.stores._sqlite_file import FileCheck
+from actors.stores._sqlite_fork import hold_across_forks
 from actors.stores._sqlite_process import RemoteError, WriterProcess, decode_results, encode_group
 from actors.stores._sqlite_saves import group_read, put_group, put_rows
 from actors.stores._sqlite_watch import Watching
@@ -147,6 +148,7 @@ class SqliteStore(SqlStore):
         self._group_all = writer == "process"
         self._process: WriterProcess | None = None
         self._file = FileCheck(self.path, self.url)
+        hold_across_forks(self)  # a fork copies no write transaction half-way
         if writer == "process" and self._writer is not None:
             # Looked up at each call, so that a test can stand in for either half.
             self._writer.pipeline(
