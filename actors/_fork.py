@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from actors._errors import EngineStoppedError
 
-__all__ = ["refuse_in_fork"]
+__all__ = ["lock_across_forks", "refuse_in_fork"]
+
+
+def lock_across_forks(lock: threading.Lock) -> threading.Lock:
+    """Hold the module-level ``lock`` across every fork; returns it.
+
+    A fork copies a lock as it is: one another thread of the parent held then stayed
+    held in the child for good, and the child's first ``Mediator`` to take it waited for
+    ever. Only for locks held briefly, never by a thread while it forks.
+    """
+    if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
+        os.register_at_fork(
+            before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release
+        )
+    return lock
 
 
 def refuse_in_fork(made_in: int, call: str) -> None:

@@ -27,12 +27,14 @@ from __future__ import annotations
 import gc
 import threading
 
+from actors._fork import lock_across_forks
+
 __all__ = ["OLDEST", "THRESHOLD", "hold", "holders", "release"]
 
 THRESHOLD = 10_000  # the youngest generation's threshold while an engine runs
 OLDEST = 100  # the oldest generation's, raised with the youngest's (CPython's: 10)
 
-_lock = threading.Lock()
+_lock = lock_across_forks(threading.Lock())
 _holders = 0
 _found: tuple[int, ...] | None = None  # the thresholds before the first holder
 _set: tuple[int, ...] | None = None  # what the first holder set

@@ -12,7 +12,7 @@ import pykka
 
 from actors._delivering import delivering
 from actors._errors import CodecError
-from actors._fork import refuse_in_fork
+from actors._fork import lock_across_forks, refuse_in_fork
 from actors._runtime import LatchFuture
 from actors.messages import CaseFinished, CaseUnfinished
 from actors.stores._codec import DEFAULT_CODEC
@@ -27,7 +27,7 @@ __all__ = ["CaseHandles", "JobHandle", "owned"]
 
 # Guards adding and removing wakers (rare: only wait() does); the Scheduler reads a
 # handle's wakers without it, as a tuple replaced whole, so ending a case never waits.
-_wakers_lock = threading.Lock()
+_wakers_lock = lock_across_forks(threading.Lock())
 
 
 class JobHandle:

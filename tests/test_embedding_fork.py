@@ -32,7 +32,7 @@ from actors import (
     Sequential,
     Workflow,
 )
-from actors.stores import open_store
+from actors.stores import _wake, open_store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs os.fork")
 
@@ -156,5 +156,49 @@ def test_a_child_forked_during_a_write_of_the_parent_makes_a_mediator_on_the_sam
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
         writer.join(TIMEOUT)
+        assert said == "DONE"
+        assert parent.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE
+
+
+def test_a_child_forked_while_a_thread_held_the_wake_up_lock_makes_a_mediator(
+    tmp_path: Path,
+) -> None:
+    """A fork waits for the process's wake-up lock: the child's own Mediator starts.
+
+    A thread of the parent inside ``notify()`` (a SQLite watcher telling its Scheduler of
+    a case written by another process) as another forked left the lock held in the
+    child, and the child's Mediator waited for ever as its Scheduler began to watch.
+    """
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    holding, finish = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with _wake._lock:
+            holding.set()
+            finish.wait(TIMEOUT)  # the fork comes while the lock is held
+
+    os.register_at_fork(before=finish.set)  # runs before the hook that takes the lock
+    with Mediator([FLOW], store=url) as parent:
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        assert holding.wait(TIMEOUT)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.write(write, _child_runs_a_case_of_its_own(url).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        try:
+            ready, _, _ = select.select([read], [], [], TIMEOUT)
+            assert ready, "the forked child did not answer"
+            said = os.read(read, 1 << 16).decode()
+        finally:
+            os.close(read)
+            if not os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        holder.join(TIMEOUT)
         assert said == "DONE"
         assert parent.schedule("w", {}).result(timeout=TIMEOUT).state is JobState.DONE

@@ -20,9 +20,11 @@ import itertools
 import threading
 from collections.abc import Callable
 
+from actors._fork import lock_across_forks
+
 __all__ = ["notify", "requests_topic", "topic_key", "watch"]
 
-_lock = threading.Lock()
+_lock = lock_across_forks(threading.Lock())
 _watchers: dict[str, dict[int, Callable[[], None]]] = {}
 _tokens = itertools.count()
 
