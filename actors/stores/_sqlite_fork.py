@@ -10,9 +10,10 @@ parent wrote on: about one fork in three while the parent's engine was busy.
 
 Every write of a ``SqliteStore`` runs under its ``_write_lock`` (``BEGIN IMMEDIATE`` to
 ``COMMIT``), so holding each open store's lock across the fork lets no write transaction
-be copied half-way. The wait is bounded by the store's ``busy_timeout``: a write that is
-itself waiting for another process's lock may take that long, and a fork made from inside
-a write (none of the engine's) must not wait for itself for ever.
+be copied half-way. The wait is bounded by the store's ``busy_timeout``, and by
+``LONGEST_WAIT``: a write that is itself waiting for another process's lock may take that
+long (holding no lock of the file meanwhile, so a fork then copies none), and a fork made
+from inside a write (none of the engine's) must not wait for itself for ever.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import threading
 import weakref
 from typing import Protocol
 
-__all__ = ["hold_across_forks"]
+__all__ = ["LONGEST_WAIT", "hold_across_forks"]
+
+LONGEST_WAIT = 10.0
+"""Seconds a fork waits at most for one store's write (a write takes milliseconds)."""
 
 
 class _Writing(Protocol):
@@ -45,7 +49,7 @@ def _before_fork() -> None:
         if store._closed:
             continue
         lock = store._write_lock
-        if lock.acquire(timeout=store._busy_timeout):
+        if lock.acquire(timeout=min(store._busy_timeout, LONGEST_WAIT)):
             _held.append(lock)
 
 
