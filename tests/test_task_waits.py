@@ -86,7 +86,7 @@ def test_a_runner_waiting_for_a_slot_and_one_for_a_sub_case_are_told_the_case_wa
 
 
 def test_a_task_s_wait_with_no_time_to_wait_answers_at_once_as_elsewhere():
-    """``timeout`` 0, negative or NaN: ``TimeoutError`` at once, as outside a task."""
+    """``timeout`` 0 or negative: ``TimeoutError`` at once; NaN refused: as outside a task."""
     mediator: dict = {}
     release = threading.Event()
 
@@ -100,6 +100,8 @@ def test_a_task_s_wait_with_no_time_to_wait_answers_at_once_as_elsewhere():
                 child.result(timeout=float(timeout))
             except TimeoutError:
                 data.setdefault("timed_out", []).append(timeout)
+            except ValueError as exc:
+                data.setdefault("refused", []).append(str(exc))
         release.set()
 
     flows = [
@@ -109,4 +111,7 @@ def test_a_task_s_wait_with_no_time_to_wait_answers_at_once_as_elsewhere():
     with Mediator(flows, runners=2) as m:
         mediator["m"] = m
         job = m.schedule("peek", {}).result(timeout=TIMEOUT)
-    assert job.data == {"timed_out": ["0", "-1", "nan"]}
+    assert job.data == {
+        "timed_out": ["0", "-1"],
+        "refused": ["JobHandle.result() timeout must be a number of seconds or None, got nan"],
+    }
