@@ -168,9 +168,18 @@ class Actions(OwnThreads):
         """Whether the clock may jump to its next alarm (none is due yet)."""
         if not self.clock.autojump or self._frozen:
             return False
+        deadline = self.runtime.wait_deadline()
+        if deadline is not None and deadline <= self.clock.now():
+            return False  # the wait in progress times out now, before time moves on
         if self.held and self._held_until() is not None:  # an event delayed by seconds
             return True
         return self.clock.next_alarm() is not None and not self.probe.only_polling()
+
+    def _jump_limit(self) -> float | None:
+        """The latest time a jump may reach before the next alarm (``None``: no limit)."""
+        limits = [self.runtime.wait_deadline(), self._held_until() if self.held else None]
+        times = [t for t in limits if t is not None]
+        return min(times) if times else None
 
     def _step(self, pick: int | None = None) -> bool:
         # What step() does, for callers that know the harness is open (the run loop,
@@ -261,8 +270,9 @@ class Actions(OwnThreads):
                 self._call_error = exc
                 raise
         else:
-            # To the next alarm, or to the end of an event's delay in seconds if sooner.
-            until = self._held_until() if self.held else None
+            # To the next alarm, or to the end of an event's delay in seconds, or to the
+            # deadline of the wait in progress, whichever comes first.
+            until = self._jump_limit()
             past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:
                 self.clock.jump(until)

@@ -34,6 +34,15 @@ class Waiting:
     slow_reply: Callable[[], str | None]
     _waits: list[tuple[float | None, str]]
 
+    def wait_deadline(self) -> float | None:
+        """The virtual deadline of the wait in progress (the innermost), or ``None``.
+
+        A driver that moves the clock stops there: that wait times out at its deadline,
+        before any later timer rings, as a blocked thread's wait would. An outer wait's
+        deadline cannot stop the clock: the harness ends the innermost wait first.
+        """
+        return self._waits[-1][0] if self._waits else None
+
     def _stuck(self, what: str) -> BaseException:
         """Why a wait with no timeout cannot go on: a deadlock, unless an outer one times out."""
         timed = [outer for deadline, outer in self._waits[:-1] if deadline is not None]
