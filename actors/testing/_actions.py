@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Actions"]
 
-_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL = range(8)
+_DELIVER, _RESUME, _RING, _EVENT, _JUMP, _WAKE, _WRITE, _CALL, _END_WAIT = range(9)
 _Option = tuple[int, Any]
 STALL_ACTIONS = 16  # the most actions a stalled worker may sleep (see _stall_ends)
 # Simulated threads besides the actors' (see _on_own_thread): that of the calls
@@ -57,7 +57,7 @@ def _label(option: _Option) -> str:
         return f"runner-{target.runner} (stalled)"
     if kind == _WRITE:
         return "writer"
-    return "clock" if kind in (_RING, _JUMP) else "outside"
+    return "clock" if kind in (_RING, _JUMP, _END_WAIT) else "outside"
 
 
 class Actions(OwnThreads):
@@ -132,7 +132,7 @@ class Actions(OwnThreads):
         if writer is not None and writer.queued:
             options.append((_WRITE, writer))
         if options:
-            return options
+            return self._with_deadline(options) if not nested else options
         # Nothing else can run: an event held for actions, or for the next event, ends
         # its delay now, before time moves (a delay, never "after every timer").
         options = [(_EVENT, h) for h in held if not h.timed]
@@ -145,6 +145,17 @@ class Actions(OwnThreads):
         options += [(_WAKE, g) for g in ghosts]  # asleep yet, but nothing else can run
         if len(options) == len(ghosts) and self._may_jump():
             options.append((_JUMP, None))
+        return self._with_deadline(options) if options else options
+
+    def _with_deadline(self, options: list[_Option]) -> list[_Option]:
+        """``options``, and the end of the wait in progress if its deadline is reached.
+
+        Its timeout races what else can act at that time (a timer due then, and what its
+        ring sets off); once nothing else can, the wait times out all the same.
+        """
+        deadline = self.runtime.wait_deadline()
+        if deadline is not None and deadline <= self.clock.now():
+            options.append((_END_WAIT, None))
         return options
 
     def _stall_ends(self) -> int:
@@ -168,9 +179,18 @@ class Actions(OwnThreads):
         """Whether the clock may jump to its next alarm (none is due yet)."""
         if not self.clock.autojump or self._frozen:
             return False
+        deadline = self.runtime.wait_deadline()
+        if deadline is not None and deadline <= self.clock.now():
+            return False  # the wait in progress times out now, before time moves on
         if self.held and self._held_until() is not None:  # an event delayed by seconds
             return True
         return self.clock.next_alarm() is not None and not self.probe.only_polling()
+
+    def _jump_limit(self) -> float | None:
+        """The latest time a jump may reach before the next alarm (``None``: no limit)."""
+        limits = [self.runtime.wait_deadline(), self._held_until() if self.held else None]
+        times = [t for t in limits if t is not None]
+        return min(times) if times else None
 
     def _step(self, pick: int | None = None) -> bool:
         # What step() does, for callers that know the harness is open (the run loop,
@@ -251,6 +271,8 @@ class Actions(OwnThreads):
         elif kind == _WRITE:
             writer: ScheduledWriter = target
             self._on_own_thread(writer, writer.write)
+        elif kind == _END_WAIT:
+            self.runtime.end_wait()
         elif kind == _CALL:
             _, _, fn = self._at.pop(0)
             try:
@@ -261,8 +283,9 @@ class Actions(OwnThreads):
                 self._call_error = exc
                 raise
         else:
-            # To the next alarm, or to the end of an event's delay in seconds if sooner.
-            until = self._held_until() if self.held else None
+            # To the next alarm, or to the end of an event's delay in seconds, or to the
+            # deadline of the wait in progress, whichever comes first.
+            until = self._jump_limit()
             past = None if target is _PLAIN else self.probe.past_polls()
             if past is None:
                 self.clock.jump(until)

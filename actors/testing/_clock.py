@@ -84,7 +84,8 @@ class VirtualClock:
     A ``Harness`` *holds* its clock (``hold()``): there an alarm that comes due rings only
     when the harness chooses to ring it, one of the actions it schedules and replays.
     Under a harness the clock also *autojumps*: when no actor can run but an alarm is set,
-    time jumps to the earliest alarm and it rings. It may jump too while a runner is
+    time jumps to the earliest alarm and it rings (or only to the deadline of a wait in
+    progress, if that comes first: the wait times out there). It may jump too while a runner is
     about to run a step and nothing else can run (a slow step, during which a timer comes
     due).
 

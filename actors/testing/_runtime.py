@@ -132,6 +132,7 @@ class DeterministicRuntime(Waiting):
         self._gone: list[ActorCell] = []  # torn down before the end (a crashed runner)
         # Waits in progress, outermost first: (virtual deadline or None, what is awaited).
         self._waits: list[tuple[float | None, str]] = []
+        self._ends_now = False
 
     # -- the Runtime protocol ----------------------------------------------------------
 

@@ -33,6 +33,24 @@ class Waiting:
     waited: Callable[[str], None]
     slow_reply: Callable[[], str | None]
     _waits: list[tuple[float | None, str]]
+    _ends_now: bool  # the driver chose to end the wait in progress, at its deadline
+
+    def wait_deadline(self) -> float | None:
+        """The virtual deadline of the wait in progress (the innermost), or ``None``.
+
+        A driver that moves the clock stops there: that wait times out at its deadline,
+        before any later timer rings, as a blocked thread's wait would. An outer wait's
+        deadline cannot stop the clock: the harness ends the innermost wait first.
+        """
+        return self._waits[-1][0] if self._waits else None
+
+    def end_wait(self) -> None:
+        """Have the wait in progress time out as the driver's action returns.
+
+        A driver's choice, once the wait's deadline is reached while something else may
+        still act at that time (a timer due then): which goes first is a race.
+        """
+        self._ends_now = True
 
     def _stuck(self, what: str) -> BaseException:
         """Why a wait with no timeout cannot go on: a deadlock, unless an outer one times out."""
@@ -80,11 +98,16 @@ class Waiting:
         self, done: Callable[[], bool], timeout: float | None, deadline: float | None, what: str
     ) -> None:
         clock = self.clock
+        what = what or "a future"
+        msg = f"{timeout} seconds (virtual) waiting for {what}"
         while not done():
             if deadline is not None and clock is not None and clock.now() > deadline:
-                msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
                 raise pykka.Timeout(msg)
             if self.driver():
+                if self._ends_now:  # the driver ended this wait (the innermost) now
+                    self._ends_now = False
+                    self.waited(f"t={clock.now() if clock else 0.0}, {what} timed out")
+                    raise pykka.Timeout(msg)
                 continue
             if deadline is None or clock is None:
                 raise self._stuck(what)
@@ -92,13 +115,12 @@ class Waiting:
             if alarm is not None and alarm <= deadline:
                 if alarm > clock.now():
                     clock.jump()  # its ring is the driver's next action (a harness's)
-                    self.waited(f"t={clock.now()}, {what or 'a future'} still awaited")
+                    self.waited(f"t={clock.now()}, {what} still awaited")
                 else:
                     clock.advance(0.0)  # due, and the driver rings no alarm: ring it here
                 continue
             clock.advance(deadline - clock.now())  # no alarm on the way: none rings
-            self.waited(f"t={clock.now()}, {what or 'a future'} timed out")
-            msg = f"{timeout} seconds (virtual) waiting for {what or 'a future'}"
+            self.waited(f"t={clock.now()}, {what} timed out")
             raise pykka.Timeout(msg)
 
 
