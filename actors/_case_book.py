@@ -139,8 +139,14 @@ class CaseBook:
         """Hold ``job`` as it is now (parked, handed back, or about to be ended here)."""
         self.jobs[job.id] = job
 
-    def arrived(self, child: JobRecord, join_step: str) -> list[Effect] | None:
-        """Branch ``child`` reached ``join_step`` and ended; ``None`` if it ended before."""
+    def arrived(
+        self, child: JobRecord, join_step: str, still_open: bool = False
+    ) -> list[Effect] | None:
+        """Branch ``child`` reached ``join_step`` and ended; ``None`` if it ended before.
+
+        ``still_open``: its runner saved it open; like a job that ended, a branch of it
+        still running holds it until its last branch ends (``ended``).
+        """
         if child.id not in self.kids.get(child.parent_id or "", ()):
             # A repeated arrival (a branch re-run after a crash, a duplicated message):
             # the branch has ended already and counted once; nothing more to do.
@@ -159,7 +165,7 @@ class CaseBook:
             and child.parent_gen == parent.gen
         ):
             effects = self._arrive(parent, child, join_step)
-        return effects + self.finalize(child)
+        return effects + self.ended(child, still_open)
 
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> list[Effect]:
         if parent.join_step is None:

@@ -17,6 +17,7 @@ __all__ = [
     "branch_fault",
     "branch_faulted",
     "cancel_reason",
+    "has_open_branches",
     "is_saved_open",
     "reopen_ended",
     "said_once",
@@ -287,6 +288,19 @@ def saved_open(job: JobRecord) -> JobRecord:
     row.state = JobState.WAITING
     row.due = None
     return row
+
+
+def has_open_branches(job: JobRecord) -> bool:
+    """Whether branches of ``job`` may still run, so that it is stored ``saved_open``.
+
+    Its current split's are counted (``split_live``). A job that split more than once
+    may also have a branch of an earlier split still running: a Discriminator's loser
+    inside its task when the job looped back and split again, which no count on the
+    record holds. Such a job is saved open as it ends, and the Scheduler, which knows
+    its branches, saves it final at once when none is left: one save more, where a row
+    saved final over a live branch ended the case for every claim.
+    """
+    return job.split_live > 0 or job.gen > 1
 
 
 def is_saved_open(job: JobRecord) -> bool:

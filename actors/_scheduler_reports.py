@@ -48,7 +48,7 @@ class RunnerReportRoutes:
         self._fx.apply(self._book.ended(msg.job, msg.open))
 
     def _on_arrived(self, msg: m.BranchArrived) -> None:
-        effects = self._book.arrived(msg.job, msg.join_step)
+        effects = self._book.arrived(msg.job, msg.join_step, msg.open)
         if effects is None:
             logger.info("ignoring a repeated arrival of job %s", msg.job.id, extra=job_log(msg.job))
             return

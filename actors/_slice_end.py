@@ -18,7 +18,7 @@ from actors import messages as m
 from actors._engine import IdMadeAgainError, job_log, logger
 from actors._errors import JobNotFoundError, LeaseLostError, user_error
 from actors._interpreter import Arrive, End, Park, Request, Split
-from actors._job import JobRecord, JobState, said_once, saved_open
+from actors._job import JobRecord, JobState, has_open_branches, said_once, saved_open
 from actors._redact import error_text
 from actors._step_ends import fault
 
@@ -158,9 +158,9 @@ class SliceEnd:
         # logged, shown by `jobs show` and put on spans, so it is masked (and cut to a
         # size a row and a log line can hold) once, here.
         job.error = error_text(error) if error is not None else None
-        # Branches of it still run (a Discriminator's others, being cancelled): the case
-        # is not over, so its row is not saved final yet (see saved_open).
-        still_open = job.split_live > 0
+        # Branches of it may still run (a Discriminator's others, being cancelled): the
+        # case is not over, so its row is not saved final yet (see saved_open).
+        still_open = has_open_branches(job)
         self._e.store.save(saved_open(job) if still_open else job)
         if state is _FAULTED:
             logger.warning(
@@ -229,8 +229,11 @@ class SliceEnd:
             return self.apply(job, step, fault(job, step, parent_missing(job)))
         job.step = arrive.step
         job.state = _DONE
-        self._e.store.save(job)
-        return [m.BranchArrived(self._index, job, arrive.step)]
+        # Past a Discriminator of its own, its losers may still run: saved open, as an
+        # ending job is (its parent's join counts it all the same: its arrival is stored).
+        still_open = has_open_branches(job)
+        self._e.store.save(saved_open(job) if still_open else job)
+        return [m.BranchArrived(self._index, job, arrive.step, still_open)]
 
     def _request(self, job: JobRecord, request: Request) -> list[Any]:
         # Park first: the Scheduler learns the correlation id before any reply can reach

@@ -166,16 +166,22 @@ class SpawnBranch:
 
 @dataclass(frozen=True, slots=True, init=False)
 class BranchArrived:
-    """Internal: branch ``job`` reached the join ``join_step`` of its parent's split."""
+    """Internal: branch ``job`` reached the join ``join_step`` of its parent's split.
+
+    ``open``: branches of it may still run (``has_open_branches``), so its row was saved
+    WAITING (``saved_open``), to be saved as it ended once its last branch ends.
+    """
 
     runner: int
     job: JobRecord
     join_step: str
+    open: bool
 
-    def __init__(self, runner: int, job: JobRecord, join_step: str) -> None:
+    def __init__(self, runner: int, job: JobRecord, join_step: str, open: bool = False) -> None:
         _arrived_runner(self, runner)  # see actors._frozen_slots
         _arrived_job(self, job)
         _arrived_join_step(self, join_step)
+        _arrived_open(self, open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,8 +371,8 @@ class RunJob:
 
 
 _spawn_job, _spawn_parent = slot_setters(SpawnBranch, "job", "parent")
-_arrived_runner, _arrived_job, _arrived_join_step = slot_setters(
-    BranchArrived, "runner", "job", "join_step"
+_arrived_runner, _arrived_job, _arrived_join_step, _arrived_open = slot_setters(
+    BranchArrived, "runner", "job", "join_step", "open"
 )
 _ended_runner, _ended_job, _ended_open = slot_setters(JobEnded, "runner", "job", "open")
 (_run_job,) = slot_setters(RunJob, "job")

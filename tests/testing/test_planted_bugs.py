@@ -107,14 +107,16 @@ class CountingCaseBook(CaseBook):
     repeated arrival is counted again, under a key no real branch has.
     """
 
-    def arrived(self, child: JobRecord, join_step: str) -> list[Effect] | None:
+    def arrived(
+        self, child: JobRecord, join_step: str, still_open: bool = False
+    ) -> list[Effect] | None:
         # The real case tree ignores an arrival of a branch that has already ended; the
         # naive one hands every arrival message to the join.
         parent = self.jobs.get(child.parent_id or "")
         live = child.id in self.kids.get(child.parent_id or "", ())
         if not live and parent is not None and parent.state is JobState.WAITING:
             return [] if parent.joined else self._arrive(parent, child, join_step)
-        return super().arrived(child, join_step)
+        return super().arrived(child, join_step, still_open)
 
     def _arrive(self, parent: JobRecord, child: JobRecord, join_step: str) -> list[Effect]:
         if child.branch_index in parent.arrivals:
