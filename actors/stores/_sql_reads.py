@@ -17,6 +17,7 @@ from actors._redact import redacted_logger
 from actors.stores._admin_types import TAKEOVER, UNREADABLE_ROW
 from actors.stores._history_rows import unpack
 from actors.stores._joins import ARRIVALS_OF
+from actors.stores._sql_bad_parent import cancel_read, cancel_under
 from actors.stores._statements import (
     FAULTED_VALUE,
     FINAL_VALUES,
@@ -48,6 +49,7 @@ def records(
     columns.
     """
     out = []
+    cancelled: dict[str, str] = {}  # the jobs under a bad row saved FAULTED -> that row's job
     for row in rows:
         job, problems = store._record(row)
         if named and job.id in named:
@@ -55,8 +57,11 @@ def records(
         if job.split_total > 0 and not problems:
             store._recorded_arrivals(job, problems)
         if problems:
-            store._fault_bad_row(job, row, problems, save=save_faults)
+            under = store._fault_bad_row(job, row, problems, save=save_faults)
+            cancelled.update(dict.fromkeys(under, job.id))
         out.append(job)
+    if cancelled:
+        cancel_read(cancelled, out)
     return out
 
 
@@ -73,21 +78,22 @@ def recorded_arrivals(store: SqlStore, job: JobRecord, problems: list[str]) -> N
 
 def fault_bad_row(
     store: SqlStore, job: JobRecord, row: Sequence[Any], problems: list[str], *, save: bool = True
-) -> None:
+) -> set[str]:
     """Mark a job whose row cannot be read FAULTED, naming what is wrong; saved if ``save``.
 
     Only the state, error and lease are written: the unreadable columns stay as they
-    are for someone to inspect. A worker reading the row keeps running.
+    are for someone to inspect. A worker reading the row keeps running. The unfinished
+    jobs under it are cancelled in the same transaction (``cancel_under``): their ids.
     """
     why = UNREADABLE_ROW + "; ".join(problems)
     job.state, job.error = JobState.FAULTED, why
     if row[6] == FAULTED_VALUE or store.read_only or not save:
-        return  # already FAULTED in the store, or only looked at: nothing to save
+        return set()  # already FAULTED in the store, or only looked at: nothing to save
     about = {"job_id": job.id, "step": job.step, "attempt": job.attempt}
     logger.error("job %s: %s", job.id, why, extra=about)
     now = time.time()
 
-    def mark(execute: Execute) -> None:
+    def mark(execute: Execute) -> set[str]:
         execute(
             "UPDATE jobs SET state = ?, error = ?, finished_at = ?, updated_at = ?, "
             "lease_expires = NULL WHERE id = ?",
@@ -117,11 +123,14 @@ def fault_bad_row(
                 "AND branch_error IS NULL AND joined = ?",
                 (branch_fault(job), job.parent_id, job.case_id, job.parent_gen, False),
             )
+        # Left unfinished under a final row, its branches would wait for ever.
+        return cancel_under(store, execute, job, now)
 
     try:
-        store._write(mark, f"mark unreadable job {job.id} FAULTED")
+        return store._write(mark, f"mark unreadable job {job.id} FAULTED")
     except Exception:  # the caller still gets the FAULTED job; the store may be down
         logger.exception("could not save job %s as FAULTED", job.id, extra=about)
+        return set()
 
 
 def existing(store: SqlStore, job_ids: Sequence[str]) -> set[str]:
