@@ -104,15 +104,30 @@ def _row_events(facts: StatusFacts) -> SummaryRow:
     return _count("waiting_events", "waiting for an event, no timeout", n)
 
 
-def _row_orphaned(facts: StatusFacts) -> SummaryRow:
-    # Workers claim cases by their roots, so such a job is never run: it would wait for
-    # ever, shown only as one more unfinished job.
-    ids = facts.unfinished.orphaned
+def _named(key: str, label: str, ids: list[str], why: str) -> SummaryRow:
+    """A count of jobs with the first few of them named, saying ``why`` when there are some."""
     text = str(len(ids))
     if ids:
         shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-        text += f" (no worker will run them: {shown})"
-    return SummaryRow("orphaned", "unfinished, their case root or parent missing", len(ids), text)
+        text += f" ({why}: {shown})"
+    return SummaryRow(key, label, len(ids), text)
+
+
+def _row_orphaned(facts: StatusFacts) -> SummaryRow:
+    # Workers claim cases by their roots, so such a job is never run: it would wait for
+    # ever, shown only as one more unfinished job.
+    label = "unfinished, their case root or parent missing"
+    return _named("orphaned", label, facts.unfinished.orphaned, "no worker will run them")
+
+
+def _row_stranded(facts: StatusFacts) -> SummaryRow:
+    # Ended with live branches, a job's row is saved waiting until its last branch ends
+    # (``saved_open``), and claims look for unfinished roots: a final row over an
+    # unfinished one is a case no worker takes up again. The engine stores none; a row
+    # edited by hand leaves one, and ``actors jobs cancel ROOT`` cancels those jobs.
+    label = "unfinished, their case root or parent ended"
+    why = "their case ended without them"
+    return _named("under_ended", label, facts.unfinished.stranded, why)
 
 
 def _row_cancelling(facts: StatusFacts) -> SummaryRow:
@@ -146,6 +161,7 @@ STATUS_ROWS: list[_Row] = [
     _row_cancelling,
     _row_shed,
     _row_orphaned,
+    _row_stranded,
 ]
 
 

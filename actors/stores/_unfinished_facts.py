@@ -29,8 +29,11 @@ class UnfinishedFacts:
     ``oldest`` holds the oldest unfinished jobs (as many as asked for, and at least the
     oldest one), oldest first; ``orphaned`` the ids of the unfinished jobs whose case
     root or parent row is gone (or whose root row names a parent), oldest first;
-    ``cancelling`` counts the jobs cancelled while a step of theirs runs (saved in their
-    last state until it ends).
+    ``stranded`` the ids of the unfinished jobs whose case root or parent row is saved
+    final, oldest first (a claim looks for unfinished roots: no worker takes such a case
+    up again, and the engine never stores one, see ``saved_open``); ``cancelling``
+    counts the jobs cancelled while a step of theirs runs (saved in their last state
+    until it ends).
     """
 
     total: int
@@ -41,6 +44,7 @@ class UnfinishedFacts:
     waiting_events: int
     orphaned: list[str]
     cancelling: int = 0
+    stranded: list[str] = dataclasses.field(default_factory=list)
 
 
 def of_records(
@@ -58,10 +62,13 @@ def of_records(
     refs = {job.case_id for job in unfinished}
     refs.update(job.parent_id for job in unfinished if job.parent_id is not None)
     elsewhere = sorted(refs - ids)  # finished ones, or gone
-    gone = set(elsewhere) - (existing(elsewhere) if elsewhere else set())
+    ended = existing(elsewhere) if elsewhere else set()  # not unfinished: saved final
+    gone = set(elsewhere) - ended
     # A root row edited into a branch (its parent itself, or a job of its case) is no
     # root a claim finds: its case waits for ever too.
     gone.update(job.id for job in unfinished if job.id == job.case_id and job.parent_id)
+    orphaned = [j.id for j in unfinished if j.case_id in gone or j.parent_id in gone]
+    lost = set(orphaned)
     return UnfinishedFacts(
         total=len(unfinished),
         oldest=list(unfinished[: max(limit, 1)]),
@@ -69,8 +76,13 @@ def of_records(
         next_due=min(parked, default=None),
         waiting_branches=len(branches),
         waiting_events=len(events),
-        orphaned=[j.id for j in unfinished if j.case_id in gone or j.parent_id in gone],
+        orphaned=orphaned,
         cancelling=sum(1 for j in unfinished if j.cancel_requested),
+        stranded=[
+            j.id
+            for j in unfinished
+            if j.id not in lost and (j.case_id in ended or j.parent_id in ended)
+        ],
     )
 
 
@@ -130,6 +142,20 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
         around,
         "find unfinished jobs without their case root or parent",
     )
+    # Those under a root or parent saved final (an orphan counted above is not counted here).
+    finals_in = ", ".join("?" for _ in finals)
+    ended = (
+        f"SELECT 1 FROM jobs r WHERE r.id = j.case_id AND r.id <> j.id AND r.state IN ({finals_in})"
+    )
+    ended_parent = f"SELECT 1 FROM jobs p WHERE p.id = j.parent_id AND p.state IN ({finals_in})"
+    lost = {row[0] for row in orphans}
+    under_final = store._read(
+        f"SELECT id FROM jobs j{hint} WHERE ({open_state}) "
+        f"AND (EXISTS ({ended}) OR (parent_id IS NOT NULL AND EXISTS ({ended_parent}))) "
+        f"ORDER BY j.{store._order}",
+        [*around, *finals, *finals],
+        "find unfinished jobs under a case root or parent that ended",
+    )
     return UnfinishedFacts(
         total=int(total),
         oldest=store._records(rows, save_faults=False),
@@ -139,6 +165,7 @@ def of_sql(store: SqlStore, limit: int) -> UnfinishedFacts:
         waiting_events=int(events or 0),
         orphaned=[row[0] for row in orphans],
         cancelling=int(cancelling),
+        stranded=[row[0] for row in under_final if row[0] not in lost],
     )
 
 

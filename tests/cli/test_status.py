@@ -94,6 +94,7 @@ def test_status_json_of_an_empty_store_says_null_where_there_is_nothing(
         "cancel_requested": 0,
         "shed": 0,
         "orphaned": 0,
+        "under_ended": 0,
     }
     assert facts["unclaimed"] == [] and facts["unfinished"] == []
     assert facts["workers"] == {"total": 0, "live": 0, "more": 0, "listed": []}
@@ -133,6 +134,7 @@ def test_status_json_summary_is_for_scripts(runner: CliRunner, busy_store: Store
         "cancel_requested": 0,
         "shed": 0,
         "orphaned": 0,
+        "under_ended": 0,
     }
 
 

@@ -142,3 +142,26 @@ def test_status_on_sqlite_scans_no_table(tmp_path, monkeypatch: pytest.MonkeyPat
             # A scan of the whole table, or of an index of all of it in the wrong order.
             scans += [(p, sql) for p in plan if re.match(r"SCAN (jobs|j)\b(?! USING COVERING)", p)]
     assert scans == []
+
+
+@pytest.mark.parametrize("ended", ["root", "root.1"])
+def test_it_names_the_jobs_under_a_case_root_or_parent_that_ended(make_sql_store, ended):
+    """A final row over an unfinished one: no claim takes its case up again.
+
+    Claims look for unfinished roots, and the engine saves a job that ends with live
+    branches waiting (``saved_open``) until its last branch ends; a row edited by hand
+    left its case's other jobs unfinished for ever, counted as no more than unfinished.
+    """
+    store = make_sql_store()
+    saved_split(store, 2, build=lambda job_id="root", **kw: record(job_id, **kw))
+    nested = record("root.1.0", case_id="root", parent_id="root.1", branch_index=0, step="b")
+    store.create(nested)
+    make_sql_store.raw("UPDATE jobs SET state = ? WHERE id = ?", (JobState.FAULTED.value, ended))
+    facts = store.unfinished_facts(1)
+    under = {"root": ["root.0", "root.1", "root.1.0"], "root.1": ["root.1.0"]}[ended]
+    assert (facts.stranded, facts.orphaned) == (under, [])
+    assert _facts(store, 1).stranded == facts.stranded  # as reading every job finds them
+    url = make_sql_store.url or f"sqlite:///{make_sql_store.path}"
+    result = CliRunner().invoke(main, ["status", "--store", url])
+    assert result.exit_code == 0, result.output
+    assert f"{len(under)} (their case ended without them: {', '.join(under)})" in result.output
