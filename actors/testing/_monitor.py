@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from actors import messages as m
 from actors._job import FINAL_STATES, JobRecord, JobState
 from actors._steps import Discriminator, Synchronize
+from actors.stores import MemoryStore
+from actors.stores._memory_saved import CASE, PARENT, STATE
 from actors.testing._probe import branch_gen
 
 if TYPE_CHECKING:
@@ -233,6 +235,7 @@ class Monitor:
             return  # what it left stays in the store (which shutdown() has closed)
         self.probe.check_components(scheduler_ran=scheduler_ran)
         self.check_accounted()
+        self.check_claimable()
         self._check_runner_inboxes()  # no violation reported: check_reported(2) has nothing
         if self.unstarted:
             self.check_capacity(capacity)
@@ -270,6 +273,27 @@ class Monitor:
             f"invariant 1: job(s) {lost} are unfinished in the store but no actor, queue "
             "or message holds them: they would never finish"
         )
+
+    def check_claimable(self) -> None:
+        """Invariant 1 after a crash: no unfinished job is stored under a final one.
+
+        Workers claim cases by their unfinished roots: a case whose root (or a parent in
+        it) were stored final over a live branch would be taken up by no worker if this
+        one died now, and that branch would never end. Read from a memory store's rows.
+        """
+        store = self.probe.store
+        if not isinstance(store, MemoryStore):
+            return
+        finished = store._finished
+        for job_id, saved in store._live.items():
+            for above in (saved[PARENT], saved[CASE]):
+                if above is not None and above != job_id and above in finished:
+                    state = finished[above][STATE]
+                    raise AssertionError(
+                        f"invariant 1: job {job_id} is unfinished in the store under job "
+                        f"{above}, stored {state.value}: after a crash no claim would take "
+                        "its case up again"
+                    )
 
     def _discard_sent(self, left: set[str]) -> None:
         """Take from ``left`` the jobs a message waiting in some inbox carries."""
@@ -339,10 +363,14 @@ class Monitor:
 
     # -- checks at the end of a run ------------------------------------------------------------
 
+    def _check_first(self) -> None:
+        self.check_accounted()
+        self.check_claimable()
+
     def check_one(self, number: int, capacity: int) -> None:
         """Check DESIGN invariant ``number`` (1-3, 5, 6; 4 needs the harness) now."""
         checks: dict[int, Callable[[], None]] = {
-            1: self.check_accounted,
+            1: self._check_first,
             2: self.check_one_runner,
             3: lambda: self.check_reported(3),
             5: lambda: self.check_reported(5),
