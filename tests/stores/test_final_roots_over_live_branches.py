@@ -6,16 +6,17 @@ engine ends a root (and any parent) with live branches in more than one save: a 
 faults and the split ends with its others, a Discriminator's losers are cancelled while
 the job that won runs on, a cancel walks down a case. A worker killed (SIGKILL) between
 two of those saves leaves the store as the last commit left it, so every commit is
-checked here, on the writer's connection right after it: the parent is saved WAITING
+checked here, on SQLite and PostgreSQL in each commit mode: the parent is saved WAITING
 (``saved_open``) until its last branch is saved final, never the other way round.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 from bounds import TIMEOUT, wait_until
 
@@ -32,7 +33,6 @@ from actors import (
     Workflow,
 )
 from actors._job import FINAL_STATES
-from actors.stores import SqliteStore
 
 _FINALS = ", ".join(f"'{state.value}'" for state in FINAL_STATES)
 # Unfinished jobs whose parent or case root row is final: no claim finds their case.
@@ -43,37 +43,60 @@ _UNDER_A_FINAL = (
 )
 
 
-def _watched(store: SqliteStore) -> list[tuple[str, list[Any]]]:
-    """Each commit of ``store`` that left a final job over an unfinished one, and those rows."""
+def _watched(store: Any, url: str | None) -> list[tuple[str, list[Any]]]:
+    """Each commit of ``store`` that left a final job over an unfinished one, and those rows.
+
+    SQLite: read under the store's write lock, right after each commit, so no other
+    commit comes in between. PostgreSQL (``url``): read on a connection of its own right
+    after each transaction, a state the database held then (one another commit may have
+    made good in between is missed).
+    """
     seen: list[tuple[str, list[Any]]] = []
-    commits = store._write_locked
 
-    def write_locked(fn: Callable[..., Any], what: str) -> Any:
-        result = commits(fn, what)
-        # Still under the store's write lock: no other commit comes in between.
-        rows = store._conn().execute(_UNDER_A_FINAL).fetchall()
-        if rows:
-            seen.append((what, rows))
-        return result
+    def after(commit: Callable[..., Any], read: Callable[[], list[Any]]) -> Callable[..., Any]:
+        def checked(*args: Any) -> Any:
+            result = commit(*args)
+            rows = read()
+            if rows:
+                seen.append((args[-1], rows))
+            return result
 
-    store._write_locked = write_locked  # type: ignore[method-assign]
+        return checked
+
+    if url is None:
+        read = lambda: store._conn().execute(_UNDER_A_FINAL).fetchall()  # noqa: E731
+        store._write_locked = after(store._write_locked, read)
+        return seen
+    conn = psycopg.connect(url, autocommit=True)
+    lock = threading.Lock()
+
+    def read_pg() -> list[Any]:
+        with lock:
+            return conn.execute(_UNDER_A_FINAL).fetchall()
+
+    store._write = after(store._write, read_pg)
+    store._write_group = after(store._write_group, read_pg)
+    closing = store.close
+
+    def close() -> None:
+        closing()
+        conn.close()
+
+    store.close = close
     return seen
 
 
 @pytest.fixture(params=["step", "slice", "group"])
-def watched(request, tmp_path) -> Iterator[tuple[SqliteStore, list[tuple[str, list[Any]]]]]:
-    store = SqliteStore(tmp_path / "jobs.db", commit=request.param)
-    try:
-        yield store, _watched(store)
-    finally:
-        store.close()  # closed by its Mediator already, unless a test failed first
+def watched(request, make_sql_store) -> tuple[Any, list[tuple[str, list[Any]]]]:
+    store = make_sql_store(commit=request.param)  # closed by its Mediator, or the factory
+    return store, _watched(store, make_sql_store.url)
 
 
-def _states(store: SqliteStore, case: str) -> dict[str, JobState]:
+def _states(store: Any, case: str) -> dict[str, JobState]:
     return {job.record.id: job.record.state for job in store.case_jobs(case)}
 
 
-def _ended(store: SqliteStore, case: str) -> bool:
+def _ended(store: Any, case: str) -> bool:
     return all(state in FINAL_STATES for state in _states(store, case).values())
 
 
