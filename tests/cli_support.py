@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import textwrap
 import threading
@@ -85,3 +86,30 @@ def case_rows_locked(url: str, case: str) -> Iterator[None]:
         conn.execute("SELECT 1 FROM jobs WHERE case_id = %s FOR UPDATE", (case,))
         yield
         conn.rollback()
+
+
+NOBODY = 65534  # the user id (and group id) the read-only tests act as under root
+
+
+@contextlib.contextmanager
+def as_a_user_who_cannot_write(path: Path, mode: int, restored: int) -> Iterator[None]:
+    """``path`` (chmod ``mode``) read-only to this process for the block, whoever runs the tests.
+
+    Under root nothing is read-only, so the block runs with the real and effective ids of
+    ``nobody`` (the saved id stays root, which takes them back after). ``path`` gets
+    ``restored`` back at the end.
+    """
+    path.chmod(mode)
+    try:
+        if os.geteuid() != 0:
+            yield
+            return
+        os.setresgid(NOBODY, NOBODY, 0)
+        os.setresuid(NOBODY, NOBODY, 0)
+        try:
+            yield
+        finally:
+            os.setresuid(0, 0, 0)
+            os.setresgid(0, 0, 0)
+    finally:
+        path.chmod(restored)

@@ -12,13 +12,13 @@ Under root nothing is read-only, so the commands run with the real and effective
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import as_a_user_who_cannot_write as cannot_write
 from cli_support import one_error_line
 from click.testing import CliRunner
 
@@ -26,26 +26,10 @@ from actors import StoreError
 from actors._cli import main
 from actors.stores import open_store
 
-NOBODY = 65534
 
-
-@contextlib.contextmanager
-def as_a_user_who_cannot_write(folder: Path) -> Iterator[None]:
+def as_a_user_who_cannot_write(folder: Path) -> contextlib.AbstractContextManager[None]:
     """``folder`` read-only to this process for the block, whoever runs the tests."""
-    folder.chmod(0o555)
-    try:
-        if os.geteuid() != 0:
-            yield
-            return
-        os.setresgid(NOBODY, NOBODY, 0)
-        os.setresuid(NOBODY, NOBODY, 0)
-        try:
-            yield
-        finally:
-            os.setresuid(0, 0, 0)
-            os.setresgid(0, 0, 0)
-    finally:
-        folder.chmod(0o755)
+    return cannot_write(folder, 0o555, 0o755)
 
 
 @pytest.fixture

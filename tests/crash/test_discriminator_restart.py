@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from bounds import TIMEOUT, wait_until
+from worker_process import start_worker
 
 from actors import JobState, enqueue
 from actors.stores import open_store
@@ -60,17 +61,6 @@ RACE = Workflow(
     start="split",
 )
 """
-
-
-def start_worker(where: Path, url: str) -> subprocess.Popen[bytes]:
-    with (where / "worker.log").open("ab") as log:  # read when an assertion fails
-        return subprocess.Popen(
-            [sys.executable, "-m", "actors", "worker", "--store", url, "--workflows",
-             "raceflow", "--name", "w1", "--poll-interval", "0.2"],
-            cwd=where,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )  # fmt: skip
 
 
 def case_jobs(url: str, case: str) -> dict[str, tuple[str | None, JobState]]:

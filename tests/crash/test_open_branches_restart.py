@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import runpy
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from bounds import TIMEOUT, wait_until
+from worker_process import start_worker
 
 from actors import JobState, enqueue
 from actors.stores import open_store
@@ -80,17 +79,6 @@ FLOW = Workflow("race", start="fan", steps=[
     Sequential("done", done),
 ])
 """
-
-
-def start_worker(where: Path, url: str) -> subprocess.Popen[bytes]:
-    with (where / "worker.log").open("ab") as log:  # read when an assertion fails
-        return subprocess.Popen(
-            [sys.executable, "-m", "actors", "worker", "--store", url, "--workflows",
-             "raceflow", "--name", "w1", "--poll-interval", "0.2"],
-            cwd=where,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )  # fmt: skip
 
 
 def states(url: str, case: str) -> dict[str, tuple[str | None, JobState]]:
