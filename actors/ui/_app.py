@@ -190,8 +190,12 @@ class Dashboard:
 
     def _faulted(self, page: int) -> tuple[list[Any], int]:
         reader = self.reader
-        rows = reader.faulted(FAULTED_PAGE, (page - 1) * FAULTED_PAGE)
-        return rows, reader.count("state = ?", (JobState.FAULTED.value,))
+        total = reader.count("state = ?", (JobState.FAULTED.value,))
+        # A page past the last reads nothing: its offset may exceed what a database
+        # integer holds (an error, not an empty page).
+        if (page - 1) * FAULTED_PAGE >= total:
+            return [], total
+        return reader.faulted(FAULTED_PAGE, (page - 1) * FAULTED_PAGE), total
 
     # -- a case -----------------------------------------------------------------------------
 
