@@ -61,6 +61,7 @@ _OVERVIEW_REFRESH = "5s"  # how often the overview polls
 # The overview's figures are read at most once per this many seconds, whatever the
 # number of open tabs: on a store of 100,000 cases they cost a few hundred ms to read.
 _OVERVIEW_TTL = 4.0
+FAULTED_PAGE = 100  # faulted cases a page of their list shows
 
 
 class Dashboard:
@@ -172,6 +173,29 @@ class Dashboard:
     async def overview_live(self, request: Request) -> Response:
         facts = await anyio.to_thread.run_sync(self._overview_shared)
         return await self._page(request, "_overview_live.html", facts)
+
+    async def faulted(self, request: Request) -> Response:
+        """Every faulted case, newest first, FAULTED_PAGE a page (``?page=N``, from 1)."""
+        try:
+            page = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            page = 1
+        rows, total = await self._read(self._faulted, page)
+        pages = max(1, -(-total // FAULTED_PAGE))
+        return await self._page(
+            request,
+            "faulted.html",
+            {"faulted": rows, "faulted_total": total, "page": page, "pages": pages},
+        )
+
+    def _faulted(self, page: int) -> tuple[list[Any], int]:
+        reader = self.reader
+        total = reader.count("state = ?", (JobState.FAULTED.value,))
+        # A page past the last reads nothing: its offset may exceed what a database
+        # integer holds (an error, not an empty page).
+        if (page - 1) * FAULTED_PAGE >= total:
+            return [], total
+        return reader.faulted(FAULTED_PAGE, (page - 1) * FAULTED_PAGE), total
 
     # -- a case -----------------------------------------------------------------------------
 
@@ -361,6 +385,7 @@ def create_app(
         Route("/", dashboard.overview, name="overview"),
         Route("/live/overview", dashboard.overview_live, name="overview_live"),
         Route("/find", dashboard.find, name="find"),
+        Route("/faulted", dashboard.faulted, name="faulted"),
         Route("/cases/{case_id:str}", dashboard.case, name="case"),
         Route("/live/cases/{case_id:str}", dashboard.case_live, name="case_live"),
         Route("/workflows/{name:path}", dashboard.workflow, name="workflow"),

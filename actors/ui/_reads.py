@@ -205,19 +205,27 @@ class Reader:
                 other[index] += int(n)
         return Throughput(minutes, done, other)
 
-    def _cases(self, where: str, params: tuple[Any, ...], order: str, limit: int) -> list[CaseRow]:
+    def _cases(
+        self, where: str, params: tuple[Any, ...], order: str, limit: int, offset: int = 0
+    ) -> list[CaseRow]:
         rows = self._rows(
             f"SELECT {_CASE_COLUMNS} FROM {self._by_state} WHERE parent_id IS NULL AND {where} "
-            f"ORDER BY {order} LIMIT ?",
-            (*params, limit),
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            (*params, limit, offset),
             "list cases",
         )
         return [_case(row) for row in rows]
 
-    def faulted(self, limit: int = 20) -> list[CaseRow]:
-        """FAULTED cases, the most recently ended first."""
+    def faulted(self, limit: int = 20, offset: int = 0) -> list[CaseRow]:
+        """FAULTED cases, the most recently ended first, from the ``offset``-th on."""
+        # The id breaks ties, so that the pages of the list neither repeat nor skip a case
+        # when many ended in the same second.
         return self._cases(
-            "state = ?", (JobState.FAULTED.value,), "finished_at DESC, updated_at DESC", limit
+            "state = ?",
+            (JobState.FAULTED.value,),
+            "finished_at DESC, updated_at DESC, id",
+            limit,
+            offset,
         )
 
     def count(self, where: str, params: tuple[Any, ...]) -> int:

@@ -75,3 +75,17 @@ def test_another_sites_page_cannot_fetch_the_dashboards_pages(store, browser):
         assert answers.given == [("/workflows/shipment", 403)]
     finally:
         served.stop()
+
+
+def test_a_phone_wide_screen_scrolls_no_page_sideways(store, browser):
+    """The header's search box kept its 220 px: every page was 17 px wider than a phone."""
+    served = Served(create_app(store, dashboard.WORKFLOWS))
+    try:
+        page = browser.page()
+        page.set_viewport_size({"width": 375, "height": 800})
+        for path in ("/", "/faulted", "/workflows/shipment", "/cases/parcel-2"):
+            page.goto(f"{served.url}{path}", timeout=TIMEOUT_MS)
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= 375, (path, wide)
+    finally:
+        served.stop()

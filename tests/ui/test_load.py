@@ -236,3 +236,52 @@ def test_a_job_that_loops_has_the_entries_drawn_read_not_every_save(tmp_path, mo
         assert drawn is not None and drawn.group(1).count("<li ") == 20
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_every_faulted_case_can_be_paged_through(kind, request, tmp_path, monkeypatch):
+    """Past the overview's 20, the faulted cases were reachable from the command line only."""
+    from actors.ui import _app
+
+    monkeypatch.setattr(_app, "FAULTED_PAGE", 7, raising=False)
+    if kind == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'faulted.db'}")
+    else:
+        from pg_throwaway import drop_database, fresh_database
+
+        server = request.getfixturevalue("pg_server")
+        store = open_store(fresh_database(server, "actors_ui_faulted"))
+        request.addfinalizer(lambda: drop_database(server, "actors_ui_faulted"))
+    # All of them end in the same second: the pages must still neither repeat nor skip.
+    store.create_many(
+        [
+            JobRecord(
+                id=f"f{n:02}",
+                case_id=f"f{n:02}",
+                workflow="w",
+                version=1,
+                step="a",
+                data={},
+                state=JobState.FAULTED,
+                error=f"step 'a': ValueError: boom {n}",
+            )
+            for n in range(30)
+        ]
+    )
+    web = TestClient(create_app(store), base_url=LOCAL)
+    try:
+        assert 'href="/faulted"' in web.get("/").text
+        seen: list[str] = []
+        for page in range(1, 6):
+            text = web.get("/faulted", params={"page": page}).text
+            assert f"Page {page} of 5." in text
+            assert ('rel="next"' in text) == (page < 5)
+            assert ('rel="prev"' in text) == (page > 1)
+            seen += re.findall(r'<a href="/cases/(f\d\d)">', text)
+        assert sorted(seen) == [f"f{n:02}" for n in range(30)]
+        assert "past the last" in web.get("/faulted", params={"page": 9}).text
+        assert web.get("/faulted", params={"page": "x"}).status_code == 200
+        # A page number past what a database integer holds is past the last, not a 500.
+        assert "past the last" in web.get("/faulted", params={"page": 10**20}).text
+    finally:
+        store.close()
