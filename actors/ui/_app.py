@@ -34,6 +34,7 @@ from actors.ui._actions import (
     body_refused,
     carry_out,
 )
+from actors.ui._app_arguments import refuse_bad_arguments
 from actors.ui._case_page import case_facts
 from actors.ui._gate import ReadGate, StoreDownError
 from actors.ui._graph import marked_mermaid, step_mark
@@ -45,7 +46,6 @@ from actors.ui._security import (
     csrf_ok,
     failed,
     slash_redirects,
-    token_problem,
 )
 from actors.ui._server_log import mask_token_in_logs
 from actors.ui._templates import environment, quote_part
@@ -357,25 +357,7 @@ def create_app(
         operator: the name each action is recorded under (``$ACTORS_OPERATOR``, else
             the login name, unless given).
     """
-    if isinstance(store, str):
-        # Checked first: Admin would open the URL (a store never closed), then the
-        # pages refused it as "got 'str'; memory:// lives inside one process".
-        msg = (
-            f"the dashboard takes a store, not its URL ({mask_url(store)!r}): pass "
-            "actors.stores.open_store(url), or the Mediator's store"
-        )
-        raise TypeError(msg)
-    if token is not None and not token.strip():
-        # An empty token is one every request can carry: an empty cookie or "Bearer "
-        # signed in (a token read from an environment variable that is set but empty).
-        msg = f"token={token!r} lets every request in: give a token, or None for none"
-        raise ValueError(msg)
-    if token is not None and (problem := token_problem(token)) is not None:
-        msg = f"token {problem}"  # what `actors ui --token` refuses too
-        raise ValueError(msg)
-    if hosts is None and token is None:
-        msg = "a dashboard that answers any host name needs a token"
-        raise ValueError(msg)
+    refuse_bad_arguments(store, token, hosts)
     workflows = list(workflows)
     admin = Admin(store, workflows=workflows, operator=operator)
     if actions is None:
