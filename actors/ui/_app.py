@@ -38,7 +38,7 @@ from actors.ui._app_arguments import refuse_bad_arguments
 from actors.ui._case_page import case_facts
 from actors.ui._gate import ReadGate, StoreDownError
 from actors.ui._graph import marked_mermaid, step_mark
-from actors.ui._reads import Reader, state_order
+from actors.ui._reads import Reader, faulted_where, state_order
 from actors.ui._security import (
     LOOPBACK_HOSTS,
     Guard,
@@ -175,27 +175,37 @@ class Dashboard:
         return await self._page(request, "_overview_live.html", facts)
 
     async def faulted(self, request: Request) -> Response:
-        """Every faulted case, newest first, FAULTED_PAGE a page (``?page=N``, from 1)."""
+        """Every faulted case, newest first, FAULTED_PAGE a page (``?page=N``, from 1).
+
+        ``?workflow=NAME`` lists that workflow's only.
+        """
         try:
             page = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             page = 1
-        rows, total = await self._read(self._faulted, page)
+        workflow = request.query_params.get("workflow") or None
+        rows, total = await self._read(self._faulted, page, workflow)
         pages = max(1, -(-total // FAULTED_PAGE))
         return await self._page(
             request,
             "faulted.html",
-            {"faulted": rows, "faulted_total": total, "page": page, "pages": pages},
+            {
+                "faulted": rows,
+                "faulted_total": total,
+                "page": page,
+                "pages": pages,
+                "workflow": workflow,
+            },
         )
 
-    def _faulted(self, page: int) -> tuple[list[Any], int]:
+    def _faulted(self, page: int, workflow: str | None) -> tuple[list[Any], int]:
         reader = self.reader
-        total = reader.count("state = ?", (JobState.FAULTED.value,))
+        total = reader.count(*faulted_where(workflow))
         # A page past the last reads nothing: its offset may exceed what a database
         # integer holds (an error, not an empty page).
         if (page - 1) * FAULTED_PAGE >= total:
             return [], total
-        return reader.faulted(FAULTED_PAGE, (page - 1) * FAULTED_PAGE), total
+        return reader.faulted(FAULTED_PAGE, (page - 1) * FAULTED_PAGE, workflow), total
 
     # -- a case -----------------------------------------------------------------------------
 

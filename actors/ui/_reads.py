@@ -216,13 +216,17 @@ class Reader:
         )
         return [_case(row) for row in rows]
 
-    def faulted(self, limit: int = 20, offset: int = 0) -> list[CaseRow]:
-        """FAULTED cases, the most recently ended first, from the ``offset``-th on."""
+    def faulted(
+        self, limit: int = 20, offset: int = 0, workflow: str | None = None
+    ) -> list[CaseRow]:
+        """FAULTED cases, the most recently ended first, from the ``offset``-th on.
+
+        With ``workflow``, that workflow's only.
+        """
         # The id breaks ties, so that the pages of the list neither repeat nor skip a case
         # when many ended in the same second.
         return self._cases(
-            "state = ?",
-            (JobState.FAULTED.value,),
+            *faulted_where(workflow),
             "finished_at DESC, updated_at DESC, id",
             limit,
             offset,
@@ -367,3 +371,10 @@ def _job(row: Any) -> JobRow:
 def state_order(state: str) -> int:
     """Position of a state's value in ``JobState`` (unknown values last), for sorting."""
     return _STATE_ORDER.index(state) if state in _STATE_ORDER else len(_STATE_ORDER)
+
+
+def faulted_where(workflow: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    """The condition on a case that it faulted (and is of ``workflow``, if given)."""
+    if workflow is None:
+        return "state = ?", (JobState.FAULTED.value,)
+    return "state = ? AND workflow = ?", (JobState.FAULTED.value, workflow)

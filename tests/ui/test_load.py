@@ -285,3 +285,39 @@ def test_every_faulted_case_can_be_paged_through(kind, request, tmp_path, monkey
         assert "past the last" in web.get("/faulted", params={"page": 10**20}).text
     finally:
         store.close()
+
+
+def test_the_faulted_list_filters_by_workflow_across_its_pages(tmp_path):
+    """/faulted listed every workflow's faults: one workflow's storm hid another's few."""
+    store = open_store(f"sqlite:///{tmp_path / 'faulted.db'}")
+    names = ["team/a&b"] * 150 + ["other"] * 150
+    store.create_many(
+        [
+            JobRecord(
+                id=f"f{n:03}",
+                case_id=f"f{n:03}",
+                workflow=name,
+                version=1,
+                step="a",
+                data={},
+                state=JobState.FAULTED,
+                error=f"step 'a': ValueError: boom {n}",
+            )
+            for n, name in enumerate(names)
+        ]
+    )
+    web = TestClient(create_app(store), base_url=LOCAL)
+    try:
+        link = re.search(r'id="its-faulted" href="([^"]+)"', web.get("/workflows/team/a&b").text)
+        assert link is not None
+        first = web.get(link.group(1).replace("&amp;", "&"))
+        assert "Page 1 of 2." in first.text
+        older = re.search(r'rel="next" href="([^"]+)"', first.text)
+        assert older is not None
+        second = web.get(older.group(1).replace("&amp;", "&"))
+        assert "Page 2 of 2." in second.text
+        seen = re.findall(r'<a href="/cases/(f\d+)">', first.text + second.text)
+        assert sorted(seen) == [f"f{n:03}" for n in range(150)]
+        assert "Page 1 of 3." in web.get("/faulted").text  # unfiltered: all 300
+    finally:
+        store.close()
