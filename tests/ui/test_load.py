@@ -321,3 +321,27 @@ def test_the_faulted_list_filters_by_workflow_across_its_pages(tmp_path):
         assert "Page 1 of 3." in web.get("/faulted").text  # unfiltered: all 300
     finally:
         store.close()
+
+
+def test_a_workflows_faulted_count_on_the_overview_opens_its_faulted_cases(tmp_path):
+    """The overview's count of a workflow's faulted cases was a number to read, no link."""
+    store = open_store(f"sqlite:///{tmp_path / 'faulted.db'}")
+    store.create_many(
+        [
+            JobRecord(
+                id=f"f{n}", case_id=f"f{n}", workflow=name, version=1, step="a",
+                data={}, state=JobState.FAULTED, error="step 'a': ValueError: boom",
+            )
+            for n, name in enumerate(["team/a&b", "team/a&b", "other"])
+        ]
+    )  # fmt: skip
+    web = TestClient(create_app(store), base_url=LOCAL)
+    try:
+        by_state = web.get("/").text.split('id="by-state"')[1].split("</section>")[0]
+        links = re.findall(r'<a class="state faulted"[^>]* href="([^"]+)">(\d+)</a>', by_state)
+        assert sorted(n for _, n in links) == ["1", "2"]
+        team = next(href for href, n in links if n == "2")
+        listed = web.get(team.replace("&amp;", "&")).text
+        assert sorted(re.findall(r'<a href="/cases/(f\d)">', listed)) == ["f0", "f1"]
+    finally:
+        store.close()
